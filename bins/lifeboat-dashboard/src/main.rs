@@ -1,0 +1,2 @@
+//! lifeboat-dashboard (being built).
+fn main() {}

@@ -1,0 +1,2 @@
+//! lifeboat-scheduler (being built).
+fn main() {}

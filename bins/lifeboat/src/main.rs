@@ -1,0 +1,2 @@
+//! lifeboat (being built).
+fn main() {}

@@ -1,0 +1,240 @@
+//! The archives on disk: their names, and finding them in `output_dir`.
+//!
+//! An archive is `database_backup_YYYYMMDD_HHMMSS.zip` (UTC), or, when it is
+//! larger than the upload limit, the parts `….zip.001`, `….zip.002`, … whose
+//! concatenation in order is that ZIP. Files being written carry a `.tmp`
+//! suffix of their own and are never listed.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+const PREFIX: &str = "database_backup_";
+const STAMP: &str = "%Y%m%d_%H%M%S";
+
+/// The file name of the archive taken at `at`.
+pub fn archive_name(at: DateTime<Utc>) -> String {
+    format!("{PREFIX}{}.zip", at.format(STAMP))
+}
+
+/// The creation time encoded in an archive name (`….zip` or `….zip.NNN`).
+pub fn parse_name(file_name: &str) -> Option<DateTime<Utc>> {
+    let (base, _) = split_part_suffix(file_name)?;
+    let stamp = base.strip_prefix(PREFIX)?.strip_suffix(".zip")?;
+    NaiveDateTime::parse_from_str(stamp, STAMP).ok().map(|t| t.and_utc())
+}
+
+/// `("database_backup_….zip", Some(3))` for `….zip.003`, `(…, None)` for a whole ZIP.
+fn split_part_suffix(file_name: &str) -> Option<(&str, Option<u32>)> {
+    if file_name.ends_with(".zip") {
+        return Some((file_name, None));
+    }
+    let (base, ext) = file_name.rsplit_once('.')?;
+    if base.ends_with(".zip") && ext.len() == 3 && ext.bytes().all(|b| b.is_ascii_digit()) {
+        let n: u32 = ext.parse().ok()?;
+        return (n >= 1).then_some((base, Some(n)));
+    }
+    None
+}
+
+/// The name of part `n` (1-based) of `archive` (`….zip`).
+pub fn part_name(archive: &str, n: u32) -> String {
+    format!("{archive}.{n:03}")
+}
+
+/// One archive found on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredArchive {
+    /// Logical name, `database_backup_….zip`, whether whole or split.
+    pub name: String,
+    /// Creation time from the name.
+    pub created_at: DateTime<Utc>,
+    /// The files: the ZIP itself, or its parts in order.
+    pub files: Vec<PathBuf>,
+    /// Total bytes over all files.
+    pub size: u64,
+}
+
+impl StoredArchive {
+    /// True when stored as `.zip.NNN` parts.
+    pub fn is_split(&self) -> bool {
+        self.files.len() > 1 || self.files.first().is_some_and(|f| !f.to_string_lossy().ends_with(".zip"))
+    }
+}
+
+/// Problems finding archives.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The folder cannot be read.
+    #[error("cannot read the archive folder {path}: {source}")]
+    Io {
+        /// The folder.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// `latest` with no archive yet.
+    #[error("no archive in {0} yet; run `lifeboat backup` first")]
+    Empty(PathBuf),
+    /// A name or path that is not an archive.
+    #[error("{0} is not a Lifeboat archive (expected database_backup_YYYYMMDD_HHMMSS.zip or its .zip.001 part)")]
+    NotAnArchive(String),
+    /// Not found.
+    #[error("archive {0} not found; `lifeboat list` shows the archives there are")]
+    NotFound(String),
+    /// Parts with a gap (e.g. .001 and .003).
+    #[error("archive {name} is split but part {missing:03} is missing; copy every part next to the first")]
+    MissingPart {
+        /// Logical name.
+        name: String,
+        /// The first missing part number.
+        missing: u32,
+    },
+}
+
+/// Every complete archive in `dir`, newest first. A split archive with a
+/// missing part is listed with the parts it has; [`resolve`] refuses it.
+pub fn list(dir: &Path) -> Result<Vec<StoredArchive>, CatalogError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(CatalogError::Io { path: dir.to_path_buf(), source }),
+    };
+    let mut found: std::collections::BTreeMap<String, (DateTime<Utc>, Vec<(u32, PathBuf, u64)>)> = Default::default();
+    for entry in entries {
+        let entry = entry.map_err(|source| CatalogError::Io { path: dir.to_path_buf(), source })?;
+        let file_name = entry.file_name();
+        let Some(file_name) = file_name.to_str() else { continue };
+        let Some((base, part)) = split_part_suffix(file_name) else { continue };
+        let Some(at) = parse_name(base) else { continue };
+        let Ok(meta) = entry.metadata() else { continue };
+        if !meta.is_file() {
+            continue;
+        }
+        let slot = found.entry(base.to_string()).or_insert_with(|| (at, Vec::new()));
+        slot.1.push((part.unwrap_or(0), entry.path(), meta.len()));
+    }
+    let mut out: Vec<StoredArchive> = found
+        .into_iter()
+        .map(|(name, (created_at, mut files))| {
+            // A whole .zip wins over stray parts of the same name.
+            if files.iter().any(|f| f.0 == 0) {
+                files.retain(|f| f.0 == 0);
+            }
+            files.sort_by_key(|f| f.0);
+            StoredArchive {
+                name,
+                created_at,
+                size: files.iter().map(|f| f.2).sum(),
+                files: files.into_iter().map(|f| f.1).collect(),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.name.cmp(&a.name)));
+    Ok(out)
+}
+
+/// Finds an archive given `latest`, a file name in `dir`, or a path (the ZIP,
+/// or any of its parts). Split archives must have every part.
+pub fn resolve(dir: &Path, what: &str) -> Result<StoredArchive, CatalogError> {
+    if what == "latest" {
+        let all = list(dir)?;
+        let first = all.into_iter().next().ok_or_else(|| CatalogError::Empty(dir.to_path_buf()))?;
+        check_parts(&first)?;
+        return Ok(first);
+    }
+    let path = Path::new(what);
+    let (folder, file_name) = match (path.parent(), path.file_name().and_then(|f| f.to_str())) {
+        (Some(p), Some(f)) if !p.as_os_str().is_empty() => (p.to_path_buf(), f.to_string()),
+        (_, Some(f)) => {
+            if path.exists() {
+                (PathBuf::from("."), f.to_string())
+            } else {
+                (dir.to_path_buf(), f.to_string())
+            }
+        }
+        _ => return Err(CatalogError::NotAnArchive(what.to_string())),
+    };
+    let (base, _) = split_part_suffix(&file_name).ok_or_else(|| CatalogError::NotAnArchive(what.to_string()))?;
+    if parse_name(base).is_none() {
+        // Any other ZIP is still verifiable if given by path.
+        if path.is_file() {
+            let size = path.metadata().map(|m| m.len()).unwrap_or(0);
+            return Ok(StoredArchive {
+                name: file_name.clone(),
+                created_at: DateTime::<Utc>::UNIX_EPOCH,
+                files: vec![path.to_path_buf()],
+                size,
+            });
+        }
+        return Err(CatalogError::NotAnArchive(what.to_string()));
+    }
+    let found =
+        list(&folder)?.into_iter().find(|a| a.name == base).ok_or_else(|| CatalogError::NotFound(what.to_string()))?;
+    check_parts(&found)?;
+    Ok(found)
+}
+
+fn check_parts(a: &StoredArchive) -> Result<(), CatalogError> {
+    if !a.is_split() {
+        return Ok(());
+    }
+    for (i, f) in a.files.iter().enumerate() {
+        let want = part_name(&a.name, i as u32 + 1);
+        if f.file_name().and_then(|f| f.to_str()) != Some(want.as_str()) {
+            return Err(CatalogError::MissingPart { name: a.name.clone(), missing: i as u32 + 1 });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn names_round_trip() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 22, 5, 38, 52).unwrap();
+        let n = archive_name(t);
+        assert_eq!(n, "database_backup_20261122_053852.zip");
+        assert_eq!(parse_name(&n), Some(t));
+        assert_eq!(parse_name(&part_name(&n, 2)), Some(t));
+        assert_eq!(parse_name("database_backup_20261122_053852.zip.tmp"), None);
+        assert_eq!(parse_name("database_backup_2026.zip"), None);
+        assert_eq!(parse_name("database_backup_20261122_053852.zip.000"), None);
+    }
+
+    #[test]
+    fn lists_whole_and_split_newest_first() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("database_backup_20261122_010000.zip"), b"abc").unwrap();
+        std::fs::write(d.path().join("database_backup_20261122_020000.zip.001"), b"12").unwrap();
+        std::fs::write(d.path().join("database_backup_20261122_020000.zip.002"), b"3").unwrap();
+        std::fs::write(d.path().join("database_backup_20261122_030000.zip.tmp"), b"x").unwrap();
+        std::fs::write(d.path().join("notes.txt"), b"x").unwrap();
+        let all = list(d.path()).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].name, "database_backup_20261122_020000.zip");
+        assert!(all[0].is_split());
+        assert_eq!(all[0].size, 3);
+        assert_eq!(all[1].files.len(), 1);
+        assert!(!all[1].is_split());
+        let latest = resolve(d.path(), "latest").unwrap();
+        assert_eq!(latest.name, all[0].name);
+        let by_part =
+            resolve(d.path(), d.path().join("database_backup_20261122_020000.zip.001").to_str().unwrap()).unwrap();
+        assert_eq!(by_part.files.len(), 2);
+        let by_name = resolve(d.path(), "database_backup_20261122_010000.zip").unwrap();
+        assert_eq!(by_name.size, 3);
+        std::fs::remove_file(d.path().join("database_backup_20261122_020000.zip.001")).unwrap();
+        assert!(matches!(resolve(d.path(), "latest"), Err(CatalogError::MissingPart { missing: 1, .. })));
+    }
+
+    #[test]
+    fn empty_folder() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(list(&d.path().join("nope")).unwrap().is_empty());
+        assert!(matches!(resolve(d.path(), "latest"), Err(CatalogError::Empty(_))));
+    }
+}

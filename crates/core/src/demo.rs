@@ -1,0 +1,1 @@
+//! The five demo databases of a price/analytics bot. OWNER: H4.

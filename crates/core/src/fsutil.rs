@@ -1,0 +1,32 @@
+//! Small file-system helpers: private folders and files, fsync, free space.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::Path;
+
+/// Creates `dir` (and parents) with mode 0700, and tightens it to 0700 if it
+/// exists with wider permissions.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    let meta = fs::metadata(dir)?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Sets a file's mode to 0600.
+pub fn make_private(file: &Path) -> io::Result<()> {
+    fs::set_permissions(file, fs::Permissions::from_mode(0o600))
+}
+
+/// fsyncs a folder so a rename inside it is durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
+
+/// Bytes available to this user on the file system holding `path`.
+pub fn available_space(path: &Path) -> io::Result<u64> {
+    fs4::available_space(path)
+}

@@ -1,0 +1,55 @@
+//! Lifeboat's core: consistent snapshots of live SQLite databases, verified
+//! ZIP archives, restore, retention, configuration and the shared state.
+//!
+//! # Layout
+//! - [`config`]: the layered configuration, validated at start-up.
+//! - [`snapshot`]: one point-in-time copy of a live database, through SQLite.
+//! - [`integrity`]: `PRAGMA integrity_check` and row counts on a snapshot.
+//! - [`archive`]: writing the ZIP (`backup_info.txt`, `manifest.json`), in parallel.
+//! - [`parts`]: splitting an archive over the upload limit, and reading parts back.
+//! - [`backup`]: one backup run: snapshot → check → archive → verify → rename.
+//! - [`verify`]: CRCs, manifest checksums and integrity of an archive's databases.
+//! - [`restore`]: plan, then execute, into the live databases or a folder.
+//! - [`retention`]: which archives to remove, as a pure function of `now`.
+//! - [`catalog`]: archive names and finding archives on disk.
+//! - [`state`]: the state database shared by the binaries.
+//! - [`lock`]: one cycle at a time across processes.
+//! - [`schedule`]: cron parsing and fire times.
+//! - [`diagnose`]: what is wrong with the live setup, and what to do.
+//! - [`demo`]: realistic demo databases.
+//! - [`manifest`]: the archive's machine-readable description.
+//! - [`fsutil`]: private files and folders, free space.
+
+pub mod archive;
+pub mod backup;
+pub mod catalog;
+pub mod config;
+pub mod demo;
+pub mod diagnose;
+pub mod fsutil;
+pub mod integrity;
+pub mod lock;
+pub mod manifest;
+pub mod parts;
+pub mod restore;
+pub mod retention;
+pub mod schedule;
+pub mod snapshot;
+pub mod state;
+pub mod verify;
+
+pub use config::Config;
+pub use manifest::{Manifest, Trigger};
+pub use tokio_util::sync::CancellationToken;
+
+/// Process exit codes, fixed by the design.
+pub mod exit {
+    /// Everything succeeded.
+    pub const SUCCESS: i32 = 0;
+    /// The operation failed.
+    pub const FAILURE: i32 = 1;
+    /// Bad usage or configuration.
+    pub const USAGE: i32 = 2;
+    /// Partial: some database skipped (or some delivery failed).
+    pub const PARTIAL: i32 = 3;
+}

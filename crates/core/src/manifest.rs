@@ -1,0 +1,131 @@
+//! `manifest.json`: the machine-readable description of one archive,
+//! versioned. `backup_info.txt` says the same for people.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Value of [`Manifest::format`].
+pub const FORMAT: &str = "lifeboat-backup";
+/// Current manifest version. Readers accept versions up to this one.
+pub const VERSION: u32 = 1;
+/// Entry name of the manifest inside the ZIP.
+pub const MANIFEST_NAME: &str = "manifest.json";
+/// Entry name of the human-readable summary inside the ZIP.
+pub const INFO_NAME: &str = "backup_info.txt";
+
+/// What started a backup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trigger {
+    /// The scheduler, on `schedule.cron`.
+    Scheduled,
+    /// `lifeboat backup` on the command line.
+    Manual,
+    /// "Backup now" in the Telegram dashboard.
+    Dashboard,
+    /// `lifeboat demo`.
+    Demo,
+    /// The safety snapshot taken before a restore.
+    PreRestore,
+}
+
+impl Trigger {
+    /// The name used in the manifest, the state database and listings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Scheduled => "scheduled",
+            Trigger::Manual => "manual",
+            Trigger::Dashboard => "dashboard",
+            Trigger::Demo => "demo",
+            Trigger::PreRestore => "pre-restore",
+        }
+    }
+}
+
+impl std::fmt::Display for Trigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The manifest of one archive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// [`VERSION`] when written.
+    pub version: u32,
+    /// When the snapshots were taken (the run's start), UTC.
+    pub created_at: DateTime<Utc>,
+    /// Host name of the machine.
+    pub host: String,
+    /// What started it.
+    pub trigger: Trigger,
+    /// Version of Lifeboat that wrote it.
+    pub lifeboat_version: String,
+    /// The databases inside, in configured order.
+    pub databases: Vec<DatabaseEntry>,
+    /// Configured databases that were not backed up, with why.
+    pub skipped: Vec<SkippedDatabase>,
+}
+
+/// One database inside the archive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatabaseEntry {
+    /// File name, also the entry name at the ZIP's root.
+    pub name: String,
+    /// Size of the snapshot in bytes.
+    pub size: u64,
+    /// SHA-256 of the snapshot, lowercase hex.
+    pub sha256: String,
+    /// `PRAGMA integrity_check` result on the snapshot: "ok" when clean.
+    pub integrity: String,
+    /// The source's journal mode when snapshotted ("wal", "delete", ...).
+    pub journal_mode: String,
+    /// Page size in bytes.
+    pub page_size: u32,
+    /// Tables and their row counts.
+    pub tables: Vec<TableCount>,
+}
+
+/// A table and its row count at snapshot time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableCount {
+    /// Table name.
+    pub name: String,
+    /// Rows.
+    pub rows: u64,
+}
+
+/// A configured database that is not in the archive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedDatabase {
+    /// Configured file name.
+    pub name: String,
+    /// Why, in words a person can act on.
+    pub reason: String,
+}
+
+impl Manifest {
+    /// True when some configured database was skipped.
+    pub fn is_partial(&self) -> bool {
+        !self.skipped.is_empty()
+    }
+
+    /// The entry for a database, by name.
+    pub fn database(&self, name: &str) -> Option<&DatabaseEntry> {
+        self.databases.iter().find(|d| d.name == name)
+    }
+
+    /// Sum of the databases' sizes.
+    pub fn total_size(&self) -> u64 {
+        self.databases.iter().map(|d| d.size).sum()
+    }
+}
+
+impl DatabaseEntry {
+    /// Sum of the tables' rows.
+    pub fn total_rows(&self) -> u64 {
+        self.tables.iter().map(|t| t.rows).sum()
+    }
+}
