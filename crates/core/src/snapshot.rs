@@ -109,6 +109,10 @@ pub fn take(source: &Path, dest: &Path, opts: &SnapshotOptions) -> Result<Snapsh
     Ok(Snapshot { name, path: dest.to_path_buf(), size, journal_mode, page_size })
 }
 
+/// How a [`SkipReason::Other`] caused by our own full disk starts: the run
+/// stops then, rather than blaming the database.
+pub const NO_SPACE: &str = "no space left";
+
 const SIDECARS: [&str; 3] = ["-wal", "-shm", "-journal"];
 
 fn sidecar(path: &Path, suffix: &str) -> PathBuf {
@@ -202,7 +206,7 @@ fn copy_once(source: &Path, dest: &Path, lock_timeout: Duration) -> Result<(Stri
     })?;
     let dst_err = |e: rusqlite::Error| match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::DiskFull) => Attempt::Skip(SkipReason::Other(format!(
-            "no space left for the snapshot in {}; free space and run again",
+            "{NO_SPACE} for the snapshot in {}; free space and run again",
             dest.parent().unwrap_or(dest).display()
         ))),
         _ => classify(source, e),
