@@ -155,7 +155,12 @@ pub fn compress_database(
     let writer = zip.finish().map_err(zip_err(format!("cannot finish {}", out.display())))?;
     let file = writer.into_inner().map_err(|e| io(format!("cannot write {}", out.display()))(e.into_error()))?;
     drop(file);
-    Ok(CompressedDatabase { name: name.to_string(), zip: out.to_path_buf(), size: total, sha256: hex::encode(hasher.finalize()) })
+    Ok(CompressedDatabase {
+        name: name.to_string(),
+        zip: out.to_path_buf(),
+        size: total,
+        sha256: hex::encode(hasher.finalize()),
+    })
 }
 
 /// Writes the final archive at `out` (a new file, 0600): `backup_info.txt`
@@ -217,12 +222,8 @@ pub fn info_text(manifest: &Manifest) -> String {
     let _ = writeln!(s, "Host:     {}", manifest.host);
     let _ = writeln!(s, "Trigger:  {}", manifest.trigger);
     let _ = writeln!(s, "Lifeboat: {}", manifest.lifeboat_version);
-    let _ = writeln!(
-        s,
-        "Contents: {} database(s), {} in total",
-        manifest.databases.len(),
-        human(manifest.total_size())
-    );
+    let _ =
+        writeln!(s, "Contents: {} database(s), {} in total", manifest.databases.len(), human(manifest.total_size()));
     for db in &manifest.databases {
         let _ = writeln!(s);
         let _ = writeln!(s, "== {} ==", db.name);

@@ -179,11 +179,7 @@ fn skip_summary(skipped: &[SkippedDatabase]) -> String {
 
 /// Maps an I/O error to [`BackupError`], telling a full disk apart.
 fn io_error(dir: &Path, context: String, source: std::io::Error) -> BackupError {
-    if is_disk_full(&source) {
-        BackupError::DiskFull(dir.to_path_buf())
-    } else {
-        BackupError::Io { context, source }
-    }
+    if is_disk_full(&source) { BackupError::DiskFull(dir.to_path_buf()) } else { BackupError::Io { context, source } }
 }
 
 fn is_disk_full(e: &std::io::Error) -> bool {
@@ -197,7 +193,9 @@ fn archive_error(dir: &Path, e: ArchiveError) -> BackupError {
         ArchiveError::Cancelled => BackupError::Cancelled,
         e => match e.io_error() {
             Some(io) if is_disk_full(io) => BackupError::DiskFull(dir.to_path_buf()),
-            _ => BackupError::Io { context: "writing the archive".into(), source: std::io::Error::other(e.to_string()) },
+            _ => {
+                BackupError::Io { context: "writing the archive".into(), source: std::io::Error::other(e.to_string()) }
+            }
         },
     }
 }
@@ -404,8 +402,8 @@ fn run_inner(cfg: &Config, state: &State, opts: &BackupOptions<'_>, run_id: i64)
     };
     let tmp_path = out.join(format!("{name}.tmp"));
     let mut tmp = TempFile(Some(tmp_path.clone()));
-    let size = archive::assemble(&tmp_path, &manifest, &compressed, level, &opts.cancel)
-        .map_err(|e| archive_error(out, e))?;
+    let size =
+        archive::assemble(&tmp_path, &manifest, &compressed, level, &opts.cancel).map_err(|e| archive_error(out, e))?;
     // The per-database ZIPs are no longer needed; free their space before
     // verifying, which needs scratch space of its own.
     for c in &compressed {
@@ -427,7 +425,11 @@ fn run_inner(cfg: &Config, state: &State, opts: &BackupOptions<'_>, run_id: i64)
     if !report.is_ok() {
         let mut problems = report.problems.clone();
         problems.extend(
-            report.databases.iter().filter(|d| !d.ok).map(|d| format!("{}: checksum ok {}, {}", d.name, d.checksum_ok, d.integrity)),
+            report
+                .databases
+                .iter()
+                .filter(|d| !d.ok)
+                .map(|d| format!("{}: checksum ok {}, {}", d.name, d.checksum_ok, d.integrity)),
         );
         return Err(BackupError::Verify(problems.join("; ")));
     }
@@ -461,13 +463,7 @@ fn wal_of(p: &Path) -> PathBuf {
 }
 
 /// A worker's job: integrity of the snapshot, then deflate and hash it.
-fn process(
-    snap: &Snapshot,
-    work: &Path,
-    level: i64,
-    opts: &BackupOptions<'_>,
-    on_bytes: &(dyn Fn(u64) + Sync),
-) -> Job {
+fn process(snap: &Snapshot, work: &Path, level: i64, opts: &BackupOptions<'_>, on_bytes: &(dyn Fn(u64) + Sync)) -> Job {
     if opts.cancel.is_cancelled() {
         return Job::Failed(ArchiveError::Cancelled);
     }

@@ -170,11 +170,13 @@ fn classify(source: &Path, e: rusqlite::Error) -> Attempt {
         C::PermissionDenied | C::CannotOpen | C::AuthorizationForStatementDenied => Attempt::Skip(
             SkipReason::Unreadable(format!("{}: {e}; check the file's and its folder's permissions", source.display())),
         ),
-        C::ReadOnly if extended == rusqlite::ffi::SQLITE_READONLY_ROLLBACK => Attempt::Skip(SkipReason::Other(format!(
-            "{} has a hot journal left by a crashed writer; start the bot (or open it once with sqlite3) so \
+        C::ReadOnly if extended == rusqlite::ffi::SQLITE_READONLY_ROLLBACK => {
+            Attempt::Skip(SkipReason::Other(format!(
+                "{} has a hot journal left by a crashed writer; start the bot (or open it once with sqlite3) so \
              SQLite rolls it back, then back up again",
-            source.display()
-        ))),
+                source.display()
+            )))
+        }
         C::ReadOnly => Attempt::Skip(SkipReason::Unreadable(format!(
             "{}: {e}; a WAL database needs its -shm file readable, or its folder writable",
             source.display()
@@ -185,11 +187,8 @@ fn classify(source: &Path, e: rusqlite::Error) -> Attempt {
 
 fn copy_once(source: &Path, dest: &Path, lock_timeout: Duration) -> Result<(String, u32), Attempt> {
     let err = |e| classify(source, e);
-    let src = Connection::open_with_flags(
-        source,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(err)?;
+    let src = Connection::open_with_flags(source, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(err)?;
     src.busy_timeout(lock_timeout).map_err(err)?;
     // Read-only: this reports the mode, it cannot change it.
     let journal_mode: String = src.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(err)?;
@@ -220,9 +219,7 @@ fn copy_once(source: &Path, dest: &Path, lock_timeout: Duration) -> Result<(Stri
             StepResult::Done => {}
             StepResult::Busy | StepResult::Locked => return Err(Attempt::Busy),
             _ => {
-                return Err(Attempt::Skip(SkipReason::Other(
-                    "the backup did not complete in one step".to_string(),
-                )));
+                return Err(Attempt::Skip(SkipReason::Other("the backup did not complete in one step".to_string())));
             }
         }
     }

@@ -190,10 +190,14 @@ pub fn write_loop(path: &Path, opts: &WriterOptions, stop: &AtomicBool, commits:
         let r = (|| -> rusqlite::Result<()> {
             conn.execute_batch("BEGIN IMMEDIATE")?;
             let body = (|| {
-                conn.execute("INSERT INTO payments (account, amount, note) VALUES (?1, ?2, ?3)", params![
-                    account, amount, note
-                ])?;
-                conn.execute("UPDATE balances SET balance = balance + ?2 WHERE account = ?1", params![account, amount])?;
+                conn.execute(
+                    "INSERT INTO payments (account, amount, note) VALUES (?1, ?2, ?3)",
+                    params![account, amount, note],
+                )?;
+                conn.execute(
+                    "UPDATE balances SET balance = balance + ?2 WHERE account = ?1",
+                    params![account, amount],
+                )?;
                 conn.execute_batch("COMMIT")
             })();
             if body.is_err() {
@@ -268,7 +272,7 @@ impl Lcg {
         while s.len() < len {
             s.push_str(WORDS[(self.next() % 16) as usize]);
             s.push(' ');
-            if self.next() % 4 == 0 {
+            if self.next().is_multiple_of(4) {
                 s.push_str(&(self.next() % 100_000).to_string());
                 s.push(' ');
             }
