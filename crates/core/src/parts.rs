@@ -25,7 +25,10 @@ pub fn split(zip: &Path, dir: &Path, archive_name: &str, max_part: u64) -> io::R
     let mut source = File::open(zip)?;
     let total = source.metadata()?.len();
     if total == 0 {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is empty; nothing to split", zip.display())));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is empty; nothing to split", zip.display()),
+        ));
     }
     let count = total.div_ceil(max_part);
     if count > 999 {
@@ -43,7 +46,10 @@ pub fn split(zip: &Path, dir: &Path, archive_name: &str, max_part: u64) -> io::R
             temps.push((temp, final_path));
             let copied = io::copy(&mut (&mut source).take(max_part), &mut out)?;
             if copied == 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{} shrank while splitting", zip.display())));
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("{} shrank while splitting", zip.display()),
+                ));
             }
             out.flush()?;
             out.sync_all()?;
