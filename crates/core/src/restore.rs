@@ -26,6 +26,7 @@
 //!   API. When the archive's page size differs, the scratch copy is rebuilt
 //!   with the live page size (`PRAGMA page_size; VACUUM`) first; the data is
 //!   the same, only its layout differs. The outcome says so.
+//! - `latest` skips pre-restore safety snapshots (see [`plan`]).
 //! - `--to DIR` refuses any destination file that already exists (at plan
 //!   time and again, atomically, when writing).
 
@@ -349,10 +350,10 @@ fn inspect_header(path: &Path) -> Result<(String, u32), String> {
 }
 
 /// Resolves the archive, reads its manifest and decides what happens to each
-/// database. Writes nothing.
+/// database. Writes nothing. `latest` is the newest archive that is not a
+/// pre-restore safety snapshot (those are restored by name).
 pub fn plan(cfg: &Config, req: &RestoreRequest) -> Result<RestorePlan, RestoreError> {
-    let archive = crate::catalog::resolve(&cfg.backup.output_dir, &req.archive)?;
-    let manifest = verify::read_manifest(&archive)?;
+    let (archive, manifest) = resolve(cfg, &req.archive)?;
     for d in &manifest.databases {
         if !is_plain_name(&d.name) {
             return Err(RestoreError::Hostile { archive: archive.name.clone(), name: d.name.clone() });
@@ -396,6 +397,28 @@ pub fn plan(cfg: &Config, req: &RestoreRequest) -> Result<RestorePlan, RestoreEr
         databases.push(PlannedDatabase { name, dest, size: entry.size, rows: entry.total_rows(), action });
     }
     Ok(RestorePlan { archive, manifest, to: req.to.clone(), databases })
+}
+
+/// Finds the archive and reads its manifest. `latest` means the newest
+/// archive that is not a pre-restore safety snapshot: otherwise running the
+/// same restore twice would "restore" the data the first one replaced. A
+/// safety snapshot is restored by naming it.
+fn resolve(cfg: &Config, what: &str) -> Result<(StoredArchive, Manifest), RestoreError> {
+    let dir = &cfg.backup.output_dir;
+    if what == "latest" {
+        for a in crate::catalog::list(dir)? {
+            // An unreadable newest archive is an error, never silently
+            // passed over for an older one.
+            let archive = crate::catalog::resolve(dir, &a.name)?;
+            let m = verify::read_manifest(&archive)?;
+            if m.trigger != Trigger::PreRestore {
+                return Ok((archive, m));
+            }
+        }
+    }
+    let archive = crate::catalog::resolve(dir, what)?;
+    let manifest = verify::read_manifest(&archive)?;
+    Ok((archive, manifest))
 }
 
 fn live_action(dest: &Path) -> Result<Action, RestoreError> {

@@ -207,6 +207,31 @@ fn duplicate_names_and_truncation_are_refused() {
 }
 
 #[test]
+fn archive_replaced_after_planning_is_refused() {
+    let e = env();
+    let p = restore::plan(&e.cfg, &req("latest", &[], Some(&e.root.join("to")))).unwrap();
+    // A different, valid archive under the same name.
+    let snap = e.root.join("snap/c.db");
+    let (entries, _) = good_entries(&[("c.db", snap.as_path())]);
+    write_zip(&e.archive, &entries);
+    let err = restore::execute(&e.cfg, &state(&e), &p, &CancellationToken::new()).unwrap_err();
+    assert!(matches!(err, RestoreError::Changed(_)), "{err}");
+    assert!(!e.root.join("to").exists());
+}
+
+#[test]
+fn cancelled_before_writing_writes_nothing() {
+    let e = env();
+    let before = tree(&e.live);
+    let p = restore::plan(&e.cfg, &req("latest", &[], None)).unwrap();
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let err = restore::execute(&e.cfg, &state(&e), &p, &cancel).unwrap_err();
+    assert!(matches!(err, RestoreError::Cancelled { ref restored } if restored.is_empty()), "{err}");
+    assert_eq!(tree(&e.live), before);
+}
+
+#[test]
 fn manifest_with_a_path_is_refused_at_plan_time() {
     let e = env();
     let snap = e.root.join("snap/a.db");
@@ -306,6 +331,14 @@ fn live_round_trip_keeps_open_connections_valid_and_takes_a_safety_snapshot() {
     let p = restore::plan(&e.cfg, &req(&safety, &["b.db"], Some(&to))).unwrap();
     restore::execute(&e.cfg, &state(&e), &p, &CancellationToken::new()).unwrap();
     assert!(rows(&to.join("b.db")).iter().all(|r| r.2 == -1), "the safety snapshot has the pre-restore data");
+
+    // `latest` still means the backup, not the newer safety snapshot, so
+    // running the same restore again does not undo the first one.
+    let again = restore::plan(&e.cfg, &req("latest", &["b.db"], None)).unwrap();
+    assert_eq!(again.archive.name, name);
+    let out = restore::execute(&e.cfg, &state(&e), &again, &CancellationToken::new()).unwrap();
+    assert_eq!(rows(&e.live.join("b.db")), want_b);
+    assert_ne!(out.safety_archive.as_deref(), Some(safety.as_str()), "each restore takes its own snapshot");
 }
 
 #[test]
