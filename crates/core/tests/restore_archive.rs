@@ -390,3 +390,26 @@ fn page_size_mismatch_into_a_wal_database_is_handled() {
     let ps: u32 = bot.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
     assert_eq!(ps, 4096);
 }
+
+#[test]
+fn live_database_with_corrupt_pages_is_restored() {
+    let e = env();
+    std::fs::remove_file(&e.archive).unwrap();
+    backup_now(&e, 5);
+    let path = e.live.join("c.db");
+    let want = rows(&path);
+    // Keep the header, ruin the pages after it.
+    let mut bytes = std::fs::read(&path).unwrap();
+    for b in &mut bytes[4096..] {
+        *b = 0xAB;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let p = restore::plan(&e.cfg, &req("latest", &["c.db"], None)).unwrap();
+    assert!(matches!(p.databases[0].action, Action::Replace { .. }), "{p}");
+    let out = restore::execute(&e.cfg, &state(&e), &p, &CancellationToken::new()).unwrap();
+    assert_eq!(rows(&path), want, "{out}");
+    let c = Connection::open(&path).unwrap();
+    let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(ok, "ok");
+    assert!(out.notes.iter().any(|n| n.contains("c.db") && n.contains("safety snapshot")), "{out}");
+}
