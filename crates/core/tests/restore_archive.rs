@@ -413,3 +413,56 @@ fn live_database_with_corrupt_pages_is_restored() {
     assert_eq!(ok, "ok");
     assert!(out.notes.iter().any(|n| n.contains("c.db") && n.contains("safety snapshot")), "{out}");
 }
+
+/// The bot keeps writing while the restore replaces its database: the
+/// restore finishes, the writer never sees an error, and the ledger's
+/// cross-table invariant holds afterwards.
+fn restore_under_a_continuous_writer(mode: lifeboat_testkit::sqlite::Mode) {
+    use lifeboat_testkit::sqlite::{Writer, WriterOptions, check_invariant, create_ledger};
+    let d = tempfile::tempdir().unwrap();
+    let live = d.path().join("live");
+    std::fs::create_dir_all(&live).unwrap();
+    let db = live.join("ledger.db");
+    create_ledger(&db, mode, 2_000, 64).unwrap();
+    let cfg = Config::from_toml(&format!(
+        "[backup]\nsource_dir = {:?}\noutput_dir = {:?}\ndatabases = [\"ledger.db\"]\n",
+        live.to_str().unwrap(),
+        d.path().join("out").to_str().unwrap()
+    ))
+    .unwrap();
+    let st = State::open(&cfg.state_path()).unwrap();
+    let opts = |h| BackupOptions {
+        trigger: Trigger::Manual,
+        only: None,
+        progress: None,
+        cancel: CancellationToken::new(),
+        now: Utc.with_ymd_and_hms(2026, 11, 22, h, 0, 0).unwrap(),
+    };
+    backup::run(&cfg, &st, opts(1)).unwrap();
+    let writer = Writer::start(&db, WriterOptions::default());
+    assert!(writer.wait_for_commits(200, std::time::Duration::from_secs(20)));
+    let p = restore::plan(&cfg, &req("latest", &[], None)).unwrap();
+    let out = restore::execute(&cfg, &st, &p, &CancellationToken::new()).unwrap();
+    assert_eq!(out.restored.len(), 1, "{out}");
+    assert!(writer.wait_for_commits(50, std::time::Duration::from_secs(20)), "the writer goes on after the restore");
+    let stats = writer.stop();
+    assert!(stats.errors.is_empty(), "{mode:?}: the writer saw {:?}", stats.errors);
+    let payments = check_invariant(&db).unwrap();
+    assert!(payments >= 2_000, "{payments}");
+    let c = Connection::open(&db).unwrap();
+    let jm: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(jm, mode.as_str());
+    let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(ok, "ok");
+    assert!(out.safety_archive.is_some());
+}
+
+#[test]
+fn restore_under_a_continuous_writer_wal() {
+    restore_under_a_continuous_writer(lifeboat_testkit::sqlite::Mode::Wal);
+}
+
+#[test]
+fn restore_under_a_continuous_writer_rollback() {
+    restore_under_a_continuous_writer(lifeboat_testkit::sqlite::Mode::Delete);
+}
