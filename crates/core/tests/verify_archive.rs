@@ -298,3 +298,26 @@ fn archives_written_by_backup_verify_and_unzip() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
     }
 }
+
+#[test]
+fn entry_larger_than_the_manifest_says_is_not_extracted_past_it() {
+    let d = tempfile::tempdir().unwrap();
+    fixture(d.path());
+    let a = d.path().join("snap/a.db");
+    let mut e = entry_for("a.db", &a);
+    e.size = 1024;
+    let m = manifest(vec![e]);
+    let zip = d.path().join("big.zip");
+    write_zip(
+        &zip,
+        &[
+            Entry::File("a.db".into(), std::fs::read(&a).unwrap()),
+            Entry::File(MANIFEST_NAME.into(), serde_json::to_vec(&m).unwrap()),
+        ],
+    );
+    let (r, kept) = verify::verify_and_extract(&stored(&zip), &scratch(d.path())).unwrap();
+    assert!(!r.is_ok());
+    assert!(r.databases[0].integrity.contains("more than the 1024 bytes"), "{r}");
+    assert!(kept.is_empty());
+    assert!(!scratch(d.path()).join("a.db").exists(), "a refused database is not left in scratch");
+}
