@@ -472,3 +472,31 @@ fn restore_under_a_continuous_writer_wal() {
 fn restore_under_a_continuous_writer_rollback() {
     restore_under_a_continuous_writer(lifeboat_testkit::sqlite::Mode::Delete);
 }
+
+#[test]
+fn restore_waits_for_a_reader_holding_a_rollback_database() {
+    let e = env();
+    std::fs::remove_file(&e.archive).unwrap();
+    backup_now(&e, 6);
+    let path = e.live.join("b.db");
+    let want = rows(&path);
+    Connection::open(&path).unwrap().execute("DELETE FROM items", []).unwrap();
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let reader_path = path.clone();
+    let reader = std::thread::spawn(move || {
+        let c = Connection::open(&reader_path).unwrap();
+        c.execute_batch("BEGIN").unwrap();
+        let n: i64 = c.query_row("SELECT COUNT(*) FROM items", [], |r| r.get(0)).unwrap();
+        held_tx.send(()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        c.execute_batch("COMMIT").unwrap();
+        n
+    });
+    held_rx.recv().unwrap();
+    let started = std::time::Instant::now();
+    let p = restore::plan(&e.cfg, &req("latest", &["b.db"], None)).unwrap();
+    restore::execute(&e.cfg, &state(&e), &p, &CancellationToken::new()).unwrap();
+    assert_eq!(reader.join().unwrap(), 0, "the reader saw its own consistent view");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(500), "the restore waited for the reader");
+    assert_eq!(rows(&path), want);
+}
