@@ -4,7 +4,9 @@
 //! # Layout
 //! - [`fake_telegram`]: the fake Bot API server, with fault injection and
 //!   recording of every call and upload.
+//! - [`sqlite`]: writer helpers and file corruption for backup tests.
 
 pub mod fake_telegram;
+pub mod sqlite;
 
 pub use fake_telegram::{FakeTelegram, Fault};
