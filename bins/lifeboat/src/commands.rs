@@ -227,8 +227,8 @@ fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
         return Ok(exit::SUCCESS);
     }
     println!(
-        "{:<23}  {:<11}  {:>9}  {:>3}  {:<8}  {:>9}  {}",
-        "TIME (UTC)", "TRIGGER", "SIZE", "DBS", "VERIFIED", "DELIVERED", "ARCHIVE"
+        "{:<23}  {:<11}  {:>9}  {:>3}  {:<8}  {:>9}  ARCHIVE",
+        "TIME (UTC)", "TRIGGER", "SIZE", "DBS", "VERIFIED", "DELIVERED"
     );
     for r in &rows {
         let parts = if r.archive.is_split() { format!(" ({} parts)", r.archive.files.len()) } else { String::new() };
