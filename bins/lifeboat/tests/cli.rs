@@ -150,6 +150,16 @@ fn backup_list_status_and_verify() {
 }
 
 #[test]
+fn backup_deliver_without_token_reports_delivery_disabled() {
+    let env = Env::new();
+    env.seed();
+    let out = env.cmd(&["backup", "--deliver"]).assert().success().get_output().clone();
+    let archive = PathBuf::from(String::from_utf8(out.stdout).unwrap().lines().next().unwrap().trim());
+    assert!(archive.is_file(), "{archive:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("disabled"));
+}
+
+#[test]
 fn missing_database_is_partial_exit_3() {
     let env = Env::new();
     env.seed();
@@ -167,7 +177,10 @@ fn missing_database_is_partial_exit_3() {
 #[test]
 fn nothing_to_back_up_fails_with_exit_1() {
     let env = Env::new();
-    env.cmd(&["backup"]).assert().code(1).stderr(predicate::str::starts_with("error: "));
+    env.cmd(&["backup"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::starts_with("error: ").and(predicate::str::contains("user_requests.db: missing")));
     assert!(lifeboat_core::catalog::list(&env.out()).unwrap().is_empty());
 }
 
