@@ -275,7 +275,7 @@ fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
                 Some(false) => "no",
                 None => "unknown",
             },
-            r.delivered,
+            if cfg.delivery_enabled() || r.delivered > 0 { r.delivered.to_string() } else { "-".into() },
             r.archive.name,
         );
     }
