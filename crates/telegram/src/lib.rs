@@ -4,3 +4,5 @@
 //! classification), `delivery` (outbox draining: upload once, then
 //! `file_id`; retry with backon), `caption`, `alert`, `cycle` (backup →
 //! verify → deliver → retention, under the cycle lock).
+
+pub mod cycle;
