@@ -264,3 +264,37 @@ fn manifest_naming_an_unsafe_path_is_refused() {
     assert!(r.problems.iter().any(|p| p.contains("unsafe database")), "{r}");
     assert!(!d.path().join("a.db").exists());
 }
+
+#[test]
+fn archives_written_by_backup_verify_and_unzip() {
+    use chrono::TimeZone;
+    let d = tempfile::tempdir().unwrap();
+    let (live, _) = fixture(d.path());
+    let out = d.path().join("backups");
+    let cfg = lifeboat_core::Config::from_toml(&format!(
+        "[backup]\nsource_dir = {:?}\noutput_dir = {:?}\ndatabases = [\"a.db\", \"b.db\", \"c.db\"]\n",
+        live.to_str().unwrap(),
+        out.to_str().unwrap()
+    ))
+    .unwrap();
+    let state = lifeboat_core::state::State::open(&cfg.state_path()).unwrap();
+    let b = lifeboat_core::backup::run(
+        &cfg,
+        &state,
+        lifeboat_core::backup::BackupOptions {
+            trigger: lifeboat_core::Trigger::Manual,
+            only: None,
+            progress: None,
+            cancel: lifeboat_core::CancellationToken::new(),
+            now: chrono::Utc.with_ymd_and_hms(2026, 11, 22, 4, 0, 0).unwrap(),
+        },
+    )
+    .unwrap();
+    let r = verify::verify(&b.archive, &scratch(d.path()), FULL).unwrap();
+    assert!(r.is_ok(), "{r}");
+    assert_eq!(r.databases.len(), 3);
+    assert_eq!(verify::read_manifest(&b.archive).unwrap(), b.manifest);
+    if let Ok(o) = std::process::Command::new("unzip").arg("-tq").arg(&b.archive.files[0]).output() {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    }
+}
