@@ -4,7 +4,11 @@
 //! Kept here so the handlers do not depend on those crates' shapes.
 
 use lifeboat_core::catalog::StoredArchive;
-use lifeboat_core::{CancellationToken, Config};
+use lifeboat_core::lock::{CycleLock, LockError};
+use lifeboat_core::restore::{self, RestoreRequest};
+use lifeboat_core::state::State;
+use lifeboat_core::{CancellationToken, Config, Trigger, exit};
+use lifeboat_telegram::cycle::{self, CycleError};
 
 /// How a "Backup now" ended.
 #[derive(Debug, Clone)]
@@ -35,8 +39,21 @@ pub enum RestoreResult {
 
 /// Runs one backup cycle with delivery, as the scheduler does.
 pub async fn run_backup(cfg: &Config, cancel: CancellationToken) -> BackupResult {
-    let _ = (cfg, cancel);
-    BackupResult::Failed("the backup cycle is not part of this build yet".into())
+    // run_cycle's future holds the (non-Sync) state connection across
+    // awaits, so it cannot be a spawned task: drive it on a blocking thread.
+    let handle = tokio::runtime::Handle::current();
+    let cfg = cfg.clone();
+    let ran =
+        tokio::task::spawn_blocking(move || handle.block_on(cycle::run_cycle(&cfg, Trigger::Dashboard, cancel))).await;
+    let ran = match ran {
+        Ok(r) => r,
+        Err(e) => return BackupResult::Failed(format!("the backup task failed: {e}")),
+    };
+    match ran {
+        Ok(report) => BackupResult::Done { summary: report.summary(), ok: report.exit_code() == exit::SUCCESS },
+        Err(CycleError::Busy { holder }) => BackupResult::Busy(holder),
+        Err(e) => BackupResult::Failed(e.to_string()),
+    }
 }
 
 /// Sends `archive` to `chat` (by file_id when Telegram already has it).
@@ -48,13 +65,33 @@ pub async fn resend(cfg: &Config, chat: i64, archive: &StoredArchive) -> Result<
 /// What restoring `archive` into the live databases would replace, in words.
 /// Blocking.
 pub fn restore_plan(cfg: &Config, archive: &str) -> Result<String, String> {
-    let _ = (cfg, archive);
-    Err("restore is not part of this build yet".into())
+    restore::plan(cfg, &request(archive)).map(|p| p.to_string()).map_err(|e| e.to_string())
+}
+
+fn request(archive: &str) -> RestoreRequest {
+    // Names only: the dashboard never restores from an arbitrary path.
+    RestoreRequest { archive: archive.to_string(), only: Vec::new(), to: None }
 }
 
 /// Restores `archive` into the live databases under the cycle lock.
 /// Blocking.
 pub fn restore(cfg: &Config, archive: &str, who: &str, cancel: &CancellationToken) -> RestoreResult {
-    let _ = (cfg, archive, who, cancel);
-    RestoreResult::Failed("restore is not part of this build yet".into())
+    // The same lock as every cycle: no backup reads the databases meanwhile.
+    let _lock = match CycleLock::try_acquire(&cfg.lock_path(), who) {
+        Ok(lock) => lock,
+        Err(LockError::Busy { holder }) => return RestoreResult::Busy(holder),
+        Err(e) => return RestoreResult::Failed(e.to_string()),
+    };
+    let state = match State::open_for(cfg) {
+        Ok(s) => s,
+        Err(e) => return RestoreResult::Failed(e.to_string()),
+    };
+    let plan = match restore::plan(cfg, &request(archive)) {
+        Ok(p) => p,
+        Err(e) => return RestoreResult::Failed(e.to_string()),
+    };
+    match restore::execute(cfg, &state, &plan, cancel) {
+        Ok(outcome) => RestoreResult::Done(outcome.to_string()),
+        Err(e) => RestoreResult::Failed(e.to_string()),
+    }
 }
