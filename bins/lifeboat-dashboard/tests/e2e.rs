@@ -76,7 +76,8 @@ fn start() -> Dash {
         .spawn()
         .unwrap();
     let d = Dash { child, fake, dir, cfg };
-    wait("getUpdates polling", || !d.fake.calls("getUpdates").is_empty());
+    // Updates wait in the fake's queue; getMe means the dispatcher is starting.
+    wait("getMe", || !d.fake.calls("getMe").is_empty());
     d
 }
 
@@ -321,4 +322,34 @@ fn backup_now_sends_every_admin_a_verified_zip_and_a_second_press_does_not_start
         let ok = Command::new("unzip").arg("-tq").arg(&copy).status().unwrap();
         assert!(ok.success(), "the ZIP {admin} got does not test");
     }
+}
+
+#[test]
+fn backup_now_while_another_cycle_runs_says_who_holds_it() {
+    let d = start();
+    let lock = lifeboat_core::lock::CycleLock::try_acquire(&d.cfg.lock_path(), "scheduled cycle (test)").unwrap();
+    let menu = d.open_menu(ADMIN);
+    d.press(ADMIN, menu, &Action::BackupNow.encode());
+    wait("the busy message", || d.text_of(ADMIN, menu).contains("Another backup cycle is running"));
+    assert!(d.text_of(ADMIN, menu).contains("scheduled cycle (test)"), "{}", d.text_of(ADMIN, menu));
+    assert!(d.keyboard_of(ADMIN, menu).contains(&Action::Menu));
+    assert!(lifeboat_core::catalog::list(&d.cfg.backup.output_dir).unwrap().is_empty());
+    drop(lock);
+}
+
+#[test]
+fn no_token_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "[telegram]\nadmin_ids = [1]\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lifeboat-dashboard"))
+        .arg("--config")
+        .arg(&cfg)
+        .env_remove("LIFEBOAT_CONFIG")
+        .env_remove("LIFEBOAT__TELEGRAM__TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no bot token") && err.contains("telegram.token"), "{err}");
 }
