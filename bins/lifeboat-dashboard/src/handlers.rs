@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use lifeboat_core::catalog;
+use lifeboat_core::restore::RestorePlan;
 use lifeboat_core::state::{Level, State};
 use lifeboat_core::{CancellationToken, Config};
 use teloxide::dispatching::UpdateHandler;
@@ -41,7 +42,7 @@ pub struct App {
     /// Cancelled at shutdown: stops a running cycle or restore cleanly.
     pub cancel: CancellationToken,
     /// Restore confirmations waiting for the owner.
-    pub restores: PendingRestores,
+    pub restores: PendingRestores<RestorePlan>,
     job: Mutex<Option<(JobKind, DateTime<Utc>)>>,
 }
 
@@ -370,8 +371,8 @@ async fn restore_ask(
     let plan = tokio::task::spawn_blocking(move || ops::restore_plan(&cfg, &plan_for)).await?;
     match plan {
         Ok(plan) => {
-            let nonce = app.restores.offer(user_id(&q.from), &name, now);
-            let body = text::restore_confirm(&name, &plan, VALID_FOR_SECS as u64);
+            let body = text::restore_confirm(&name, &plan.to_string(), VALID_FOR_SECS as u64);
+            let nonce = app.restores.offer(user_id(&q.from), &name, plan, now);
             show(bot, to, body, Some(keyboard::confirm_restore(stamp, nonce))).await?;
         }
         Err(e) => {
@@ -396,10 +397,13 @@ async fn restore_yes(
     }
     let user = user_id(&q.from);
     let name = stamp.archive_name();
-    if let Err(why) = app.restores.take(user, &name, nonce, now) {
-        app.log(Level::Warn, format!("restore confirmation from owner {user} for {name} refused: {why:?}")).await;
-        return Ok(Answer::alert(text::ALERT_CONFIRMATION_EXPIRED));
-    }
+    let plan = match app.restores.take(user, &name, nonce, now) {
+        Ok(plan) => plan,
+        Err(why) => {
+            app.log(Level::Warn, format!("restore confirmation from owner {user} for {name} refused: {why:?}")).await;
+            return Ok(Answer::alert(text::ALERT_CONFIRMATION_EXPIRED));
+        }
+    };
     let Ok(guard) = app.try_start_job(JobKind::Restore, now) else {
         return Ok(Answer::alert(text::ALERT_JOB_RUNNING));
     };
@@ -408,9 +412,9 @@ async fn restore_yes(
     let (bot, app) = (bot.clone(), app.clone());
     tokio::spawn(async move {
         let _guard = guard;
-        let (cfg, cancel, archive) = (app.cfg.clone(), app.cancel.child_token(), name.clone());
+        let (cfg, cancel) = (app.cfg.clone(), app.cancel.child_token());
         let who = format!("restore from Telegram by {user}");
-        let result = tokio::task::spawn_blocking(move || ops::restore(&cfg, &archive, &who, &cancel))
+        let result = tokio::task::spawn_blocking(move || ops::restore(&cfg, &plan, &who, &cancel))
             .await
             .unwrap_or_else(|e| RestoreResult::Failed(format!("the restore task failed: {e}")));
         let (level, body) = match &result {

@@ -5,7 +5,7 @@
 
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::lock::{CycleLock, LockError};
-use lifeboat_core::restore::{self, RestoreRequest};
+use lifeboat_core::restore::{self, RestorePlan, RestoreRequest};
 use lifeboat_core::state::State;
 use lifeboat_core::{CancellationToken, Config, Trigger, exit};
 use lifeboat_telegram::cycle::{self, CycleError};
@@ -64,8 +64,8 @@ pub async fn resend(cfg: &Config, chat: i64, archive: &StoredArchive) -> Result<
 
 /// What restoring `archive` into the live databases would replace, in words.
 /// Blocking.
-pub fn restore_plan(cfg: &Config, archive: &str) -> Result<String, String> {
-    restore::plan(cfg, &request(archive)).map(|p| p.to_string()).map_err(|e| e.to_string())
+pub fn restore_plan(cfg: &Config, archive: &str) -> Result<RestorePlan, String> {
+    restore::plan(cfg, &request(archive)).map_err(|e| e.to_string())
 }
 
 fn request(archive: &str) -> RestoreRequest {
@@ -73,9 +73,9 @@ fn request(archive: &str) -> RestoreRequest {
     RestoreRequest { archive: archive.to_string(), only: Vec::new(), to: None }
 }
 
-/// Restores `archive` into the live databases under the cycle lock.
-/// Blocking.
-pub fn restore(cfg: &Config, archive: &str, who: &str, cancel: &CancellationToken) -> RestoreResult {
+/// Carries out the plan the owner confirmed, under the cycle lock. If the
+/// archive changed since, `execute` refuses. Blocking.
+pub fn restore(cfg: &Config, plan: &RestorePlan, who: &str, cancel: &CancellationToken) -> RestoreResult {
     // The same lock as every cycle: no backup reads the databases meanwhile.
     let _lock = match CycleLock::try_acquire(&cfg.lock_path(), who) {
         Ok(lock) => lock,
@@ -86,11 +86,7 @@ pub fn restore(cfg: &Config, archive: &str, who: &str, cancel: &CancellationToke
         Ok(s) => s,
         Err(e) => return RestoreResult::Failed(e.to_string()),
     };
-    let plan = match restore::plan(cfg, &request(archive)) {
-        Ok(p) => p,
-        Err(e) => return RestoreResult::Failed(e.to_string()),
-    };
-    match restore::execute(cfg, &state, &plan, cancel) {
+    match restore::execute(cfg, &state, plan, cancel) {
         Ok(outcome) => RestoreResult::Done(outcome.to_string()),
         Err(e) => RestoreResult::Failed(e.to_string()),
     }

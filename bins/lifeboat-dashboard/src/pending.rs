@@ -16,7 +16,8 @@ use chrono::{DateTime, Duration, Utc};
 pub const VALID_FOR_SECS: i64 = 60;
 
 #[derive(Debug, Clone)]
-struct Pending {
+struct Pending<T> {
+    payload: T,
     archive: String,
     nonce: u64,
     expires: DateTime<Utc>,
@@ -34,25 +35,35 @@ pub enum Refused {
 }
 
 /// The confirmations, in memory (a restart forgets them, which is safe).
-#[derive(Debug, Default)]
-pub struct PendingRestores {
-    by_user: Mutex<HashMap<i64, Pending>>,
+/// `T` is what was shown for confirmation (the restore plan), handed back
+/// on confirmation so exactly that is carried out.
+#[derive(Debug)]
+pub struct PendingRestores<T> {
+    by_user: Mutex<HashMap<i64, Pending<T>>>,
     counter: AtomicU64,
 }
 
-impl PendingRestores {
-    /// Records that `user` was asked to confirm restoring `archive` at
-    /// `now`; returns the nonce the confirmation button must carry.
-    pub fn offer(&self, user: i64, archive: &str, now: DateTime<Utc>) -> u64 {
+impl<T> Default for PendingRestores<T> {
+    fn default() -> Self {
+        PendingRestores { by_user: Mutex::new(HashMap::new()), counter: AtomicU64::new(0) }
+    }
+}
+
+impl<T> PendingRestores<T> {
+    /// Records that `user` was asked to confirm restoring `archive` (as
+    /// `payload` describes) at `now`; returns the nonce the confirmation
+    /// button must carry.
+    pub fn offer(&self, user: i64, archive: &str, payload: T, now: DateTime<Utc>) -> u64 {
         let nonce = self.fresh_nonce(now);
-        let pending = Pending { archive: archive.to_string(), nonce, expires: now + Duration::seconds(VALID_FOR_SECS) };
+        let expires = now + Duration::seconds(VALID_FOR_SECS);
+        let pending = Pending { payload, archive: archive.to_string(), nonce, expires };
         self.lock().insert(user, pending);
         nonce
     }
 
     /// Consumes the confirmation if it matches; any attempt uses it up, so
     /// a wrong guess cannot be followed by another.
-    pub fn take(&self, user: i64, archive: &str, nonce: u64, now: DateTime<Utc>) -> Result<(), Refused> {
+    pub fn take(&self, user: i64, archive: &str, nonce: u64, now: DateTime<Utc>) -> Result<T, Refused> {
         let pending = self.lock().remove(&user).ok_or(Refused::NoneWaiting)?;
         if pending.archive != archive || pending.nonce != nonce {
             return Err(Refused::Mismatch);
@@ -60,10 +71,10 @@ impl PendingRestores {
         if now > pending.expires {
             return Err(Refused::Expired);
         }
-        Ok(())
+        Ok(pending.payload)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Pending>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Pending<T>>> {
         // A panic while holding it cannot leave the map half-updated.
         self.by_user.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -91,24 +102,24 @@ mod tests {
 
     #[test]
     fn only_the_matching_fresh_confirmation_counts_once() {
-        let p = PendingRestores::default();
-        let n = p.offer(7, "a.zip", t(0));
+        let p = PendingRestores::<()>::default();
+        let n = p.offer(7, "a.zip", (), t(0));
         assert_eq!(p.take(7, "a.zip", n, t(59)), Ok(()));
         assert_eq!(p.take(7, "a.zip", n, t(59)), Err(Refused::NoneWaiting), "used once");
 
-        let n = p.offer(7, "a.zip", t(0));
+        let n = p.offer(7, "a.zip", (), t(0));
         assert_eq!(p.take(7, "a.zip", n, t(61)), Err(Refused::Expired));
 
-        let n = p.offer(7, "a.zip", t(0));
+        let n = p.offer(7, "a.zip", (), t(0));
         assert_eq!(p.take(8, "a.zip", n, t(1)), Err(Refused::NoneWaiting), "another user");
         assert_eq!(p.take(7, "b.zip", n, t(1)), Err(Refused::Mismatch), "another archive");
         assert_eq!(p.take(7, "a.zip", n, t(1)), Err(Refused::NoneWaiting), "a wrong try used it up");
 
-        let n = p.offer(7, "a.zip", t(0));
+        let n = p.offer(7, "a.zip", (), t(0));
         assert_eq!(p.take(7, "a.zip", n ^ 1, t(1)), Err(Refused::Mismatch), "wrong nonce");
 
-        let old = p.offer(7, "a.zip", t(0));
-        let new = p.offer(7, "a.zip", t(1));
+        let old = p.offer(7, "a.zip", (), t(0));
+        let new = p.offer(7, "a.zip", (), t(1));
         assert_ne!(old, new);
         assert_eq!(p.take(7, "a.zip", old, t(2)), Err(Refused::Mismatch), "replaced by the newer request");
     }

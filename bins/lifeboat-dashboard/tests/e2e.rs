@@ -191,6 +191,25 @@ fn admin_menu_every_screen_edits_in_place_and_sigterm_stops() {
     d.press(ADMIN, menu, &Action::Status.encode());
     assert!(d.text_of(ADMIN, menu).contains("Unknown"));
 
+    // Logs page on: many long events do not fit one message.
+    let st = State::open_for(&d.cfg).unwrap();
+    for i in 0..80 {
+        let msg = format!("event {i} {}", "y".repeat(200));
+        st.log_event(lifeboat_core::state::Level::Info, "test", &msg, chrono::Utc::now()).unwrap();
+    }
+    d.press(ADMIN, menu, &Action::Logs { offset: 0 }.encode());
+    let first = d.text_of(ADMIN, menu);
+    assert!(first.contains("event 79 ") && text::tg_len(&first) <= text::MAX_MESSAGE, "{first}");
+    let Some(next) =
+        d.keyboard_of(ADMIN, menu).into_iter().find(|a| matches!(a, Action::Logs { offset } if *offset > 0))
+    else {
+        panic!("no next page button: {:?}", d.keyboard_of(ADMIN, menu))
+    };
+    d.press(ADMIN, menu, &next.encode());
+    let second = d.text_of(ADMIN, menu);
+    assert!(!second.contains("event 79 ") && second.contains("event "), "{second}");
+    assert!(d.keyboard_of(ADMIN, menu).contains(&Action::Logs { offset: 0 }), "a button back to the newest");
+
     // /start works the same.
     d.fake.send_text(OWNER, "/start");
     wait("the owner's menu", || d.fake.sent_messages(OWNER).len() == 1);
