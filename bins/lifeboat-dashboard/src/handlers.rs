@@ -76,6 +76,19 @@ impl App {
         Ok(JobGuard(self.clone()))
     }
 
+    /// Waits until no job runs (or `limit` passes): at shutdown, so a
+    /// cancelled backup or restore can finish cleanly. True when idle.
+    pub async fn wait_idle(&self, limit: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.job.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        true
+    }
+
     fn is_owner(&self, user: i64) -> bool {
         user != 0 && user == self.cfg.telegram.owner_id
     }
@@ -323,7 +336,8 @@ async fn backup_now(bot: &Bot, app: &Arc<App>, to: Target, now: DateTime<Utc>) -
         }
         Err((JobKind::Restore, _)) => return Ok(Answer::alert(text::ALERT_JOB_RUNNING)),
     };
-    let to = show(bot, to, text::backup_started(now), None).await?;
+    // The menu stays, so the other screens (and a second press) still work.
+    let to = show(bot, to, text::backup_started(now), Some(keyboard::menu())).await?;
     app.log(Level::Info, "backup started from the dashboard".into()).await;
     let (bot, app) = (bot.clone(), app.clone());
     // The dispatcher keeps serving other presses meanwhile.

@@ -110,6 +110,9 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{}", redact(&e.to_string(), &cfg)))
         .context("getMe failed (is the token right?)")?;
     cancel.cancel();
+    if !app.wait_idle(Duration::from_secs(120)).await {
+        tracing::warn!("a backup or restore was still stopping after 120 s; exiting anyway");
+    }
     tracing::info!("dashboard stopped");
     Ok(())
 }

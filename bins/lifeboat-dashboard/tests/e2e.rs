@@ -330,6 +330,11 @@ fn backup_now_sends_every_admin_a_verified_zip_and_a_second_press_does_not_start
     // The second press came while the first ran (a backup takes longer than a round trip) or after it.
     assert!(second.as_deref() == Some(text::TOAST_ALREADY_RUNNING) || second.is_none(), "{second:?}");
 
+    let started =
+        d.fake.edits().into_iter().find(|e| e.text.as_deref().is_some_and(|t| t.contains("Started at"))).unwrap();
+    assert_eq!(buttons(started.reply_markup.as_ref()).len(), 5, "the menu stays usable while it runs");
+    assert!(d.fake.edits().iter().all(|e| e.message_id == menu), "all in place");
+
     let archives = lifeboat_core::catalog::list(&d.cfg.backup.output_dir).unwrap();
     assert_eq!(archives.len(), 1, "one backup, not two: {archives:?}");
     for admin in [OWNER, ADMIN] {
