@@ -377,3 +377,45 @@ fn no_token_is_a_usage_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no bot token") && err.contains("telegram.token"), "{err}");
 }
+
+#[test]
+fn pressing_an_archive_resends_it_to_whoever_pressed_by_file_id_when_known() {
+    let d = start();
+    let archive = backup(&d.cfg);
+    let stamp = ArchiveStamp::from_archive_name(&archive).unwrap();
+    let menu = d.open_menu(ADMIN);
+    d.press(ADMIN, menu, &Action::Backups.encode());
+    assert!(d.text_of(ADMIN, menu).contains(&archive));
+
+    let (answer, alert) = d.press(ADMIN, menu, &Action::Resend(stamp).encode());
+    assert_eq!((answer.as_deref(), alert), (Some(text::resent(&archive).as_str()), false));
+    let docs = d.fake.documents(ADMIN);
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0].file_name.as_deref(), Some(archive.as_str()));
+    assert!(!docs[0].by_file_id, "no file_id known yet: uploaded");
+    let on_disk = std::fs::read(d.cfg.backup.output_dir.join(&archive)).unwrap();
+    assert_eq!(d.fake.uploads()[0].bytes, on_disk);
+    assert!(d.fake.documents(OWNER).is_empty(), "only to whoever pressed");
+
+    // Once the outbox knows Telegram's file_id, no upload is needed.
+    let st = State::open_for(&d.cfg).unwrap();
+    st.enqueue_deliveries(&archive, &[(archive.clone(), 1, 1)], &[OWNER], chrono::Utc::now()).unwrap();
+    let row = st.deliveries_for(&archive).unwrap()[0].id;
+    st.mark_delivered(row, docs[0].file_id.as_deref().unwrap(), 1, chrono::Utc::now()).unwrap();
+    d.press(OWNER, d.open_menu(OWNER), &Action::Resend(stamp).encode());
+    let docs = d.fake.documents(OWNER);
+    assert_eq!(docs.len(), 1);
+    assert!(docs[0].by_file_id, "re-sent by file_id");
+    assert_eq!(d.fake.uploads().len(), 1, "no second upload");
+
+    // A failure is told to the admin, not swallowed.
+    d.fake.fail_chat(ADMIN, lifeboat_testkit::Fault::Blocked);
+    let (answer, alert) = d.press(ADMIN, menu, &Action::Resend(stamp).encode());
+    assert!(alert && answer.as_deref().unwrap_or("").contains("Could not send"), "{answer:?}");
+    d.fake.clear_chat(ADMIN);
+
+    // An archive that is gone.
+    std::fs::remove_file(d.cfg.backup.output_dir.join(&archive)).unwrap();
+    let (answer, _) = d.press(ADMIN, menu, &Action::Resend(stamp).encode());
+    assert_eq!(answer.as_deref(), Some(text::TOAST_ARCHIVE_GONE));
+}
