@@ -41,6 +41,8 @@ pub struct App {
     pub cfg: Config,
     /// Cancelled at shutdown: stops a running cycle or restore cleanly.
     pub cancel: CancellationToken,
+    /// Telegram, for re-sending archives; None only in tests without a token.
+    pub telegram: Option<lifeboat_telegram::Telegram>,
     /// Restore confirmations waiting for the owner.
     pub restores: PendingRestores<RestorePlan>,
     job: Mutex<Option<(JobKind, DateTime<Utc>)>>,
@@ -59,7 +61,8 @@ impl Drop for JobGuard {
 impl App {
     /// Shared state for the handlers.
     pub fn new(cfg: Config, cancel: CancellationToken) -> Arc<App> {
-        Arc::new(App { cfg, cancel, restores: PendingRestores::default(), job: Mutex::new(None) })
+        let telegram = lifeboat_telegram::Telegram::from_config(&cfg);
+        Arc::new(App { cfg, cancel, telegram, restores: PendingRestores::default(), job: Mutex::new(None) })
     }
 
     /// Takes the job slot, or says which job holds it since when.
@@ -315,7 +318,8 @@ async fn resend(app: &Arc<App>, user: i64, stamp: ArchiveStamp) -> anyhow::Resul
     let Ok(archive) = catalog::resolve(&app.cfg.backup.output_dir, &name) else {
         return Ok(Answer::alert(text::TOAST_ARCHIVE_GONE));
     };
-    match ops::resend(&app.cfg, user, &archive).await {
+    let Some(tg) = &app.telegram else { return Ok(Answer::alert(text::resend_failed("delivery is disabled"))) };
+    match ops::resend(tg, &app.cfg, user, &archive).await {
         Ok(()) => {
             app.log(Level::Info, format!("re-sent {name} to admin {user} from the dashboard")).await;
             Ok(Answer::toast(text::resent(&name)))

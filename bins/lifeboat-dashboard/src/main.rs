@@ -72,23 +72,16 @@ fn usage(message: &str) -> ExitCode {
     ExitCode::from(exit::USAGE as u8)
 }
 
-/// The polling client's timeout must outlast the 10 s long poll.
+/// The long poll; Telegram::bot()'s client waits longer.
 const POLL_SECS: u64 = 10;
-const CLIENT_TIMEOUT_SECS: u64 = 30;
-
-fn build_bot(cfg: &Config) -> anyhow::Result<Bot> {
-    let client = teloxide::net::default_reqwest_settings()
-        .timeout(Duration::from_secs(CLIENT_TIMEOUT_SECS))
-        .build()
-        .context("cannot build the HTTP client")?;
-    let url = cfg.telegram.api_url.parse().with_context(|| format!("telegram.api_url {:?}", cfg.telegram.api_url))?;
-    Ok(Bot::with_client(cfg.telegram.token.expose(), client).set_api_url(url))
-}
 
 async fn run(cfg: Config) -> anyhow::Result<()> {
-    let bot = build_bot(&cfg)?;
     let cancel = CancellationToken::new();
     let app = App::new(cfg.clone(), cancel.clone());
+    // A client that waits longer than the long poll; never log it (its
+    // Debug prints the token).
+    let bot =
+        app.telegram.as_ref().map(|tg| tg.bot()).context("cannot set up the Telegram client (see the log above)")?;
 
     bot.set_my_commands([BotCommand::new("admin", text::CMD_ADMIN), BotCommand::new("start", text::CMD_START)])
         .await

@@ -8,6 +8,7 @@ use lifeboat_core::lock::{CycleLock, LockError};
 use lifeboat_core::restore::{self, RestorePlan, RestoreRequest};
 use lifeboat_core::state::State;
 use lifeboat_core::{CancellationToken, Config, Trigger, exit};
+use lifeboat_telegram::Telegram;
 use lifeboat_telegram::cycle::{self, CycleError};
 
 /// How a "Backup now" ended.
@@ -56,41 +57,9 @@ pub async fn run_backup(cfg: &Config, cancel: CancellationToken) -> BackupResult
     }
 }
 
-/// Sends `archive` to `chat`, each file by file_id when Telegram already
-/// has it, else uploaded (with the configured upload timeout).
-///
-/// Interim: replaced by lifeboat-telegram's `Telegram::send_archive_to`
-/// when it lands.
-pub async fn resend(cfg: &Config, chat: i64, archive: &StoredArchive) -> Result<(), String> {
-    use teloxide::prelude::*;
-    use teloxide::types::{FileId, InputFile};
-    let client = teloxide::net::default_reqwest_settings()
-        .timeout(std::time::Duration::from_secs(cfg.telegram.upload_timeout_secs))
-        .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-    let url = cfg.telegram.api_url.parse().map_err(|e| format!("telegram.api_url: {e}"))?;
-    let bot = Bot::with_client(cfg.telegram.token.expose(), client).set_api_url(url);
-    let names: Vec<String> = archive
-        .files
-        .iter()
-        .map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
-        .collect();
-    let lookup = names.clone();
-    let state_cfg = cfg.clone();
-    let ids = tokio::task::spawn_blocking(move || -> Result<Vec<Option<String>>, String> {
-        let st = State::open_for(&state_cfg).map_err(|e| e.to_string())?;
-        lookup.iter().map(|n| st.file_id_for(n).map_err(|e| e.to_string())).collect()
-    })
-    .await
-    .map_err(|e| e.to_string())??;
-    for ((path, name), id) in archive.files.iter().zip(&names).zip(ids) {
-        let file = match id {
-            Some(id) => InputFile::file_id(FileId(id)),
-            None => InputFile::file(path.clone()).file_name(name.clone()),
-        };
-        bot.send_document(ChatId(chat), file).await.map_err(|e| crate::redact(&e.to_string(), cfg))?;
-    }
-    Ok(())
+/// Sends `archive` to `chat`, by file_id when Telegram already has it.
+pub async fn resend(tg: &Telegram, cfg: &Config, chat: i64, archive: &StoredArchive) -> Result<(), String> {
+    tg.send_archive_to(cfg, chat, archive).await.map(|_| ()).map_err(|e| tg.scrub(&e.to_string()))
 }
 
 /// What restoring `archive` into the live databases would replace, in words.
