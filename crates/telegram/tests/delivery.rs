@@ -266,3 +266,37 @@ fn no_token_means_disabled() {
     assert!(r.disabled && !r.is_complete());
     assert!(r.summary().contains("disabled"));
 }
+
+#[tokio::test]
+async fn after_an_outage_only_the_latest_archive_is_sent() {
+    let fake = FakeTelegram::start().await;
+    let s = setup(&fake, &[7], 3, "");
+    let state = s.state();
+    let old = backup(&s, 50, 50, at(14, 0));
+    enqueue_archive(&state, &s.cfg, &old, at(14, 0)).unwrap();
+    let new = backup(&s, 50, 50, at(15, 0));
+    enqueue_archive(&state, &s.cfg, &new, at(15, 0)).unwrap();
+    let tg = Telegram::from_config(&s.cfg).unwrap();
+    let report = tg.deliver_pending(&s.cfg, &CancellationToken::new()).await;
+    assert!(report.is_complete(), "{report:?}");
+    let docs = fake.documents(7);
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0].file_name.as_deref(), Some(new.name.as_str()));
+    assert_eq!(state.deliveries_for(&old.name).unwrap()[0].status, DeliveryStatus::Superseded);
+    assert!(state.archives_awaiting_delivery().unwrap().is_empty());
+}
+
+/// teloxide waits 10 s before reading any 5xx: this is the one such test.
+#[tokio::test]
+async fn proxy_html_502_is_retried() {
+    let fake = FakeTelegram::start().await;
+    let s = setup(&fake, &[7], 3, "");
+    let archive = backup(&s, 50, 50, at(16, 0));
+    enqueue_archive(&s.state(), &s.cfg, &archive, at(16, 0)).unwrap();
+    fake.fail_next_method("sendDocument", 1, Fault::ServerErrorHtml { status: 502 });
+    let tg = Telegram::from_config(&s.cfg).unwrap();
+    let report = tg.deliver_pending(&s.cfg, &CancellationToken::new()).await;
+    assert!(report.is_complete(), "{report:?}");
+    let statuses: Vec<u16> = fake.calls("sendDocument").iter().map(|c| c.status).collect();
+    assert_eq!(statuses, vec![502, 200]);
+}
