@@ -300,3 +300,21 @@ async fn proxy_html_502_is_retried() {
     let statuses: Vec<u16> = fake.calls("sendDocument").iter().map(|c| c.status).collect();
     assert_eq!(statuses, vec![502, 200]);
 }
+
+#[tokio::test]
+async fn a_long_flood_wait_is_left_for_the_next_cycle() {
+    let fake = FakeTelegram::start().await;
+    let s = setup(&fake, &[7], 3, "");
+    let archive = backup(&s, 50, 50, at(17, 0));
+    enqueue_archive(&s.state(), &s.cfg, &archive, at(17, 0)).unwrap();
+    fake.fail_next_method("sendDocument", 1, Fault::TooManyRequests { retry_after: 3600 });
+    let tg = Telegram::from_config(&s.cfg).unwrap();
+    let t = std::time::Instant::now();
+    let report = tg.deliver_pending(&s.cfg, &CancellationToken::new()).await;
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert_eq!(fake.calls("sendDocument").len(), 1);
+    assert_eq!(report.failures.len(), 1);
+    assert!(!report.failures[0].permanent);
+    assert!(report.failures[0].reason.contains("retry after 3600"), "{}", report.failures[0].reason);
+    assert_eq!(s.state().pending_deliveries().unwrap().len(), 1);
+}
