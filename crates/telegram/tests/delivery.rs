@@ -318,3 +318,19 @@ async fn a_long_flood_wait_is_left_for_the_next_cycle() {
     assert!(report.failures[0].reason.contains("retry after 3600"), "{}", report.failures[0].reason);
     assert_eq!(s.state().pending_deliveries().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn five_admins_one_upload_four_file_id_sends() {
+    let fake = FakeTelegram::start().await;
+    let s = setup(&fake, &[1, 2, 3, 4, 5], 3, "");
+    let archive = backup(&s, 50, 50, at(18, 0));
+    enqueue_archive(&s.state(), &s.cfg, &archive, at(18, 0)).unwrap();
+    let tg = Telegram::from_config(&s.cfg).unwrap();
+    let report = tg.deliver_pending(&s.cfg, &CancellationToken::new()).await;
+    assert!(report.is_complete(), "{}", report.summary());
+    let sends = fake.calls("sendDocument");
+    assert_eq!(sends.len(), 5);
+    assert_eq!(sends.iter().filter(|c| c.upload).count(), 1);
+    assert!(sends.iter().skip(1).all(|c| !c.upload && c.upload_size == 0));
+    assert!(report.summary().contains("1 uploaded, 4 by file_id"), "{}", report.summary());
+}
