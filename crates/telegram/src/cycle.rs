@@ -11,10 +11,10 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use lifeboat_core::backup::{self, BackupError, BackupOptions, BackupOutcome};
 use lifeboat_core::config::Config;
+use lifeboat_core::exit;
 use lifeboat_core::lock::{CycleLock, LockError};
 use lifeboat_core::manifest::Trigger;
 use lifeboat_core::state::{DeliveryStatus, Level, RunStatus, State, StateError};
-use lifeboat_core::exit;
 use tokio_util::sync::CancellationToken;
 
 use self::pending::{Telegram, enqueue_archive};
@@ -159,7 +159,11 @@ impl CycleReport {
                     o.manifest.databases.len(),
                     o.manifest.databases.len() + o.manifest.skipped.len(),
                     human_size(o.archive.size),
-                    if o.archive.files.len() > 1 { format!(", {} parts", o.archive.files.len()) } else { String::new() },
+                    if o.archive.files.len() > 1 {
+                        format!(", {} parts", o.archive.files.len())
+                    } else {
+                        String::new()
+                    },
                 );
                 if let Some(first) = o.archive.files.first() {
                     let _ = writeln!(s, "  at {}", first.display());
@@ -181,7 +185,12 @@ impl CycleReport {
         } else if self.removed.is_empty() {
             let _ = writeln!(s, "Retention: nothing to remove.");
         } else {
-            let _ = writeln!(s, "Retention: removed {} ({}).", plural(self.removed.len(), "archive"), self.removed.join(", "));
+            let _ = writeln!(
+                s,
+                "Retention: removed {} ({}).",
+                plural(self.removed.len(), "archive"),
+                self.removed.join(", ")
+            );
         }
         match &self.alert {
             AlertStatus::NotNeeded => {}
@@ -463,7 +472,9 @@ pub fn summarize_outbox(state: &State, archive: &str) -> Result<DeliverySummary,
 }
 
 fn apply_retention(cfg: &Config, state: &State, now: DateTime<Utc>) -> Result<Vec<String>, String> {
-    pending::retention_apply(cfg, state, now).map(|removed| removed.into_iter().map(|a| a.name).collect()).map_err(|e| e.to_string())
+    pending::retention_apply(cfg, state, now)
+        .map(|removed| removed.into_iter().map(|a| a.name).collect())
+        .map_err(|e| e.to_string())
 }
 
 async fn send_alert(tg: &Telegram, text: &str) -> Result<(), String> {
