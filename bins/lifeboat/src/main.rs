@@ -1,2 +1,126 @@
-//! lifeboat (being built).
-fn main() {}
+//! `lifeboat`: the operator's command line. A thin layer over
+//! `lifeboat-core`: it parses arguments, loads the configuration, calls one
+//! core operation, prints the result (as text or `--json`) and maps it to
+//! the exit codes the design fixes: 0 success, 1 failure, 2 bad usage or
+//! configuration, 3 partial.
+
+mod commands;
+mod ui;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Consistent, verified backups of a Telegram bot's SQLite databases.
+#[derive(Debug, Parser)]
+#[command(name = "lifeboat", version, about, long_about = None)]
+#[command(after_help = "Exit codes: 0 success, 1 failure, 2 bad usage or configuration, 3 partial \
+                        (some database skipped).\nConfiguration: built-in defaults <- --config FILE \
+                        (or LIFEBOAT_CONFIG) <- LIFEBOAT__SECTION__KEY environment variables.")]
+pub struct Cli {
+    /// The configuration file (TOML). Without it, LIFEBOAT_CONFIG, then the built-in defaults.
+    #[arg(long, short = 'c', global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make a verified archive now and print its path.
+    Backup(BackupArgs),
+    /// List the archives: time, trigger, size, databases, verified, delivered.
+    List(JsonArg),
+    /// Check an archive: CRCs, manifest checksums, integrity of every database inside.
+    Verify(VerifyArgs),
+    /// Restore databases from an archive: shows the plan, then restores with --yes.
+    Restore(RestoreArgs),
+    /// Last backup, next run, scheduler state, storage and counts.
+    Status(JsonArg),
+    /// Check the live databases and the setup: what is wrong and what to do.
+    Diagnose(JsonArg),
+    /// Create the five demo databases in backup.source_dir (if missing) and back them up.
+    Demo(DemoArgs),
+}
+
+/// `--json`.
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Also send the archive to the admins on Telegram (as the scheduler does).
+    #[arg(long)]
+    pub deliver: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// An archive: `latest`, a file name in backup.output_dir, or a path (the ZIP or its .zip.001).
+    #[arg(default_value = "latest")]
+    pub archive: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// An archive: `latest`, a file name in backup.output_dir, or a path (the ZIP or its .zip.001).
+    pub archive: String,
+    /// Restore only this database (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub only: Vec<String>,
+    /// Write the databases as plain files into DIR instead of replacing the live ones.
+    #[arg(long, value_name = "DIR")]
+    pub to: Option<PathBuf>,
+    /// Show the plan and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Carry out the plan (without it, the plan is shown and nothing is written).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Size of each generated database in MB (the benchmark uses ~60).
+    #[arg(long, hide = true, default_value_t = lifeboat_core::demo::DEFAULT_SCALE_MB)]
+    pub scale_mb: f64,
+    /// Seed of the generated rows.
+    #[arg(long, hide = true, default_value_t = lifeboat_core::demo::DEFAULT_SEED)]
+    pub seed: u64,
+    /// Only create the databases; do not run a backup.
+    #[arg(long, hide = true)]
+    pub no_backup: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    ui::init_logging();
+    let code = match commands::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            commands::exit_code_of(&err)
+        }
+    };
+    ExitCode::from(code as u8)
+}

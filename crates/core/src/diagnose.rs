@@ -1,3 +1,545 @@
 //! `lifeboat diagnose`: integrity of the live databases (checked on
-//! snapshots), storage, state, scheduler; what is wrong and what to do.
-//! OWNER: H4.
+//! snapshots, never on the live files, so the bot is not held up), storage,
+//! state, scheduler and delivery; for each, what is wrong and what to do.
+//!
+//! [`run`] gathers the facts (file system, SQLite, state database); the
+//! judgments are pure functions of those facts and of `now`, so tests fix
+//! the clock.
+
+use std::path::Path;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::state::{DeliveryStatus, Heartbeat, RunStatus, SchedulerState, State};
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Fine.
+    Ok,
+    /// Works, but needs a look.
+    Warn,
+    /// Broken: backups are or will be missing something.
+    Error,
+}
+
+impl Severity {
+    /// "ok", "warn" or "error".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Ok => "ok",
+            Severity::Warn => "warn",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// One thing diagnose looked at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// How bad.
+    pub level: Severity,
+    /// What it is about: a database name, "output_dir", "scheduler", ...
+    pub subject: String,
+    /// What was found.
+    pub message: String,
+    /// What to do about it, when something is to be done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+}
+
+impl Finding {
+    fn ok(subject: impl Into<String>, message: impl Into<String>) -> Self {
+        Finding { level: Severity::Ok, subject: subject.into(), message: message.into(), action: None }
+    }
+    fn warn(subject: impl Into<String>, message: impl Into<String>, action: impl Into<String>) -> Self {
+        Finding { level: Severity::Warn, subject: subject.into(), message: message.into(), action: Some(action.into()) }
+    }
+    fn error(subject: impl Into<String>, message: impl Into<String>, action: impl Into<String>) -> Self {
+        Finding {
+            level: Severity::Error,
+            subject: subject.into(),
+            message: message.into(),
+            action: Some(action.into()),
+        }
+    }
+}
+
+/// Everything diagnose found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Diagnosis {
+    /// In the order checked: databases, storage, state, scheduler, delivery.
+    pub findings: Vec<Finding>,
+}
+
+impl Diagnosis {
+    /// The worst level found (Ok when there is nothing).
+    pub fn worst(&self) -> Severity {
+        self.findings.iter().map(|f| f.level).max().unwrap_or(Severity::Ok)
+    }
+    /// True when some finding is an error.
+    pub fn has_errors(&self) -> bool {
+        self.worst() == Severity::Error
+    }
+}
+
+/// A `-wal` file larger than this suggests the bot never checkpoints.
+pub const LARGE_WAL_BYTES: u64 = 256 * 1024 * 1024;
+/// A cycle may take this long after its fire time before it counts as missed.
+pub const CYCLE_GRACE_MINUTES: i64 = 15;
+
+/// Runs every check at `now`. Never writes to the live databases; creates
+/// nothing but temporary snapshots (removed before returning).
+pub fn run(cfg: &Config, now: DateTime<Utc>) -> Diagnosis {
+    let mut findings = Vec::new();
+    for name in &cfg.backup.databases {
+        findings.extend(check_database(&cfg.backup.source_dir.join(name), name));
+    }
+    let archives = crate::catalog::list(&cfg.backup.output_dir);
+    findings.push(check_output_dir(&cfg.backup.output_dir));
+    let last_archive_size = archives.as_ref().ok().and_then(|a| a.first()).map(|a| a.size);
+    match crate::fsutil::available_space(existing_ancestor(&cfg.backup.output_dir)) {
+        Ok(free) => findings.push(judge_space(free, last_archive_size)),
+        Err(e) => findings.push(Finding::warn(
+            "disk",
+            format!("cannot read the free space of {}: {e}", cfg.backup.output_dir.display()),
+            "check that backup.output_dir is on a mounted file system",
+        )),
+    }
+    if let Err(e) = &archives {
+        findings.push(Finding::error("archives", e.to_string(), "fix the permissions of backup.output_dir"));
+    }
+
+    let state_path = cfg.state_path();
+    let newest_archive = archives.as_ref().ok().and_then(|a| a.first()).map(|a| a.created_at);
+    let schedule = crate::schedule::parse(&cfg.schedule.cron).ok();
+    if !state_path.exists() {
+        findings.push(Finding::warn(
+            "state",
+            format!("no state database yet at {}", state_path.display()),
+            "run `lifeboat backup` (or start the scheduler) once; it is created then",
+        ));
+        findings.push(judge_scheduler(None, now));
+        if let Some(s) = &schedule {
+            findings.push(judge_staleness(newest_archive, s, now));
+        }
+        findings.extend(judge_delivery(cfg, &[]));
+        return Diagnosis { findings };
+    }
+    let state = match State::open(&state_path) {
+        Ok(s) => s,
+        Err(e) => {
+            findings.push(Finding::error(
+                "state",
+                e.to_string(),
+                "check the file's owner and permissions; if it is corrupt, move it aside (history is lost, archives are not)",
+            ));
+            findings.extend(judge_delivery(cfg, &[]));
+            return Diagnosis { findings };
+        }
+    };
+    findings.push(Finding::ok("state", format!("state database {} is readable", state_path.display())));
+    let hb = state.heartbeat("scheduler").ok().flatten();
+    findings.push(judge_scheduler(hb.as_ref(), now));
+    let last_success = state
+        .runs(500)
+        .ok()
+        .and_then(|runs| {
+            runs.into_iter().find(|r| matches!(r.status, RunStatus::Ok | RunStatus::Partial)).map(|r| r.started_at)
+        })
+        .into_iter()
+        .chain(newest_archive)
+        .max();
+    if let Some(s) = &schedule {
+        findings.push(judge_staleness(last_success, s, now));
+    }
+    let failed: Vec<(i64, String)> = state
+        .admin_health()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|h| h.status == DeliveryStatus::Failed && cfg.telegram.admin_ids.contains(&h.chat_id))
+        .map(|h| (h.chat_id, h.last_error.unwrap_or_else(|| "unknown error".into())))
+        .collect();
+    findings.extend(judge_delivery(cfg, &failed));
+    Diagnosis { findings }
+}
+
+fn existing_ancestor(path: &Path) -> &Path {
+    let mut p = path;
+    loop {
+        if p.exists() {
+            return p;
+        }
+        match p.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => p = parent,
+            _ => return Path::new("."),
+        }
+    }
+}
+
+/// Checks one live database: exists, size, header, journal mode, leftover
+/// `-wal`, and integrity on a snapshot taken into a temporary folder.
+pub fn check_database(path: &Path, name: &str) -> Vec<Finding> {
+    let restore_hint = format!("restore it with `lifeboat restore latest --only {name}` (see `lifeboat list`)");
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return vec![Finding::error(
+                name,
+                format!("missing: {} does not exist", path.display()),
+                format!("{restore_hint}, or fix backup.source_dir / backup.databases if the name is wrong"),
+            )];
+        }
+        Err(e) => {
+            return vec![Finding::error(
+                name,
+                format!("cannot read {}: {e}", path.display()),
+                "give the Lifeboat user read access to the database and its folder",
+            )];
+        }
+    };
+    if meta.len() == 0 {
+        return vec![Finding::error(name, "empty file (0 bytes), not a database", restore_hint)];
+    }
+    let mut header = [0u8; 100];
+    if let Err(e) = read_prefix(path, &mut header) {
+        return vec![Finding::error(name, format!("cannot read: {e}"), "check the file's permissions")];
+    }
+    if &header[..16] != crate::integrity::SQLITE_HEADER {
+        return vec![Finding::error(name, "not an SQLite database (wrong file header)", restore_hint)];
+    }
+    let mut out = Vec::new();
+    let wal = journal_mode_from_header(&header);
+    let wal_path = sidecar(path, "-wal");
+    let wal_size = std::fs::metadata(&wal_path).map(|m| m.len()).ok();
+    out.extend(judge_wal(name, wal, wal_size));
+
+    let integrity = (|| -> Result<crate::integrity::IntegrityReport, String> {
+        let scratch = tempfile::Builder::new().prefix("lifeboat-diagnose-").tempdir().map_err(|e| e.to_string())?;
+        let snap = crate::snapshot::take(path, &scratch.path().join(name), &Default::default())
+            .map_err(|reason| reason.to_string())?;
+        crate::integrity::check(&snap.path).map_err(|e| e.to_string())
+    })();
+    match integrity {
+        Ok(r) if r.ok => {
+            let rows: u64 = r.tables.iter().map(|t| t.rows).sum();
+            out.insert(
+                0,
+                Finding::ok(
+                    name,
+                    format!(
+                        "integrity ok; {}, {} tables, {rows} rows, {} journal",
+                        human_bytes(meta.len()),
+                        r.tables.len(),
+                        if wal { "WAL" } else { "rollback" }
+                    ),
+                ),
+            );
+        }
+        Ok(r) => out.insert(0, Finding::error(name, format!("corrupt: {}", r.summary()), restore_hint)),
+        Err(reason) => out.insert(
+            0,
+            Finding::error(
+                name,
+                format!("cannot snapshot: {reason}"),
+                if reason.contains("locked") {
+                    "find the process holding a long write transaction (the bot?) and let it finish".to_string()
+                } else {
+                    restore_hint
+                },
+            ),
+        ),
+    }
+    out
+}
+
+fn read_prefix(path: &Path, buf: &mut [u8]) -> std::io::Result<usize> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+fn sidecar(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    p.into()
+}
+
+/// True when the header says WAL mode (file format versions at offsets 18
+/// and 19 are 2), read without opening the live database.
+pub fn journal_mode_from_header(header: &[u8]) -> bool {
+    header.len() >= 20 && header[18] == 2 && header[19] == 2
+}
+
+/// Judges a database's `-wal` file.
+pub fn judge_wal(name: &str, wal_mode: bool, wal_size: Option<u64>) -> Option<Finding> {
+    match (wal_mode, wal_size) {
+        (true, Some(n)) if n > LARGE_WAL_BYTES => Some(Finding::warn(
+            name,
+            format!("its -wal file is {}; the bot's connections never let SQLite checkpoint", human_bytes(n)),
+            "make sure the bot does not keep a read transaction open forever; `PRAGMA wal_checkpoint(TRUNCATE)` while it is idle shrinks it",
+        )),
+        (false, Some(n)) if n > 0 => Some(Finding::warn(
+            name,
+            format!("a leftover -wal file of {} next to a rollback-journal database", human_bytes(n)),
+            "stop the bot and open the database once with sqlite3 so SQLite recovers the -wal, then remove it if empty",
+        )),
+        _ => None,
+    }
+}
+
+fn check_output_dir(dir: &Path) -> Finding {
+    if !dir.exists() {
+        return Finding::warn(
+            "output_dir",
+            format!("{} does not exist yet", dir.display()),
+            "it is created by the first backup; check that its parent is writable",
+        );
+    }
+    match tempfile::Builder::new().prefix(".lifeboat-diagnose-").suffix(".tmp").tempfile_in(dir) {
+        Ok(_) => Finding::ok("output_dir", format!("{} is writable", dir.display())),
+        Err(e) => Finding::error(
+            "output_dir",
+            format!("cannot write into {}: {e}", dir.display()),
+            "give the Lifeboat user write access to backup.output_dir",
+        ),
+    }
+}
+
+/// Judges free space against the size of the newest archive: a backup needs
+/// room for one more archive (written under a temporary name first).
+pub fn judge_space(free: u64, last_archive: Option<u64>) -> Finding {
+    match last_archive {
+        Some(size) if free < size => Finding::error(
+            "disk",
+            format!(
+                "{} free, less than the last archive ({}): the next backup will fail",
+                human_bytes(free),
+                human_bytes(size)
+            ),
+            "free space on that disk, or lower retention.max_count / retention.max_age_days",
+        ),
+        Some(size) if free < size.saturating_mul(3) => Finding::warn(
+            "disk",
+            format!("{} free, room for fewer than three archives of {}", human_bytes(free), human_bytes(size)),
+            "free space soon, or lower retention.max_count",
+        ),
+        Some(size) => Finding::ok("disk", format!("{} free; last archive {}", human_bytes(free), human_bytes(size))),
+        None => Finding::ok("disk", format!("{} free", human_bytes(free))),
+    }
+}
+
+/// Judges the scheduler's heartbeat at `now`.
+pub fn judge_scheduler(hb: Option<&Heartbeat>, now: DateTime<Utc>) -> Finding {
+    match crate::state::scheduler_state(hb, now) {
+        SchedulerState::Running => {
+            Finding::ok("scheduler", format!("running (heartbeat {} ago)", ago(hb.map(|h| h.at), now)))
+        }
+        SchedulerState::Stopped => Finding::warn(
+            "scheduler",
+            match hb {
+                Some(h) if h.state == "stopped" => format!("stopped cleanly {} ago", ago(Some(h.at), now)),
+                Some(h) => format!("no heartbeat for {} (pid {} may have died)", ago(Some(h.at), now), h.pid),
+                None => "stopped".to_string(),
+            },
+            "start it: `systemctl start lifeboat-scheduler` (or check its timer); `journalctl -u lifeboat-scheduler` says why it stopped",
+        ),
+        SchedulerState::Unknown => Finding::warn(
+            "scheduler",
+            "no scheduler has ever run with this configuration",
+            "install the systemd units (docs/operations.md) or run `lifeboat-scheduler --once` from cron",
+        ),
+    }
+}
+
+/// Judges the age of the last successful backup against the schedule: one
+/// missed fire time is a warning, more is an error.
+pub fn judge_staleness(
+    last_success: Option<DateTime<Utc>>,
+    schedule: &crate::schedule::Schedule,
+    now: DateTime<Utc>,
+) -> Finding {
+    let Some(last) = last_success else {
+        return Finding::warn("backups", "no backup has been made yet", "run `lifeboat backup` now");
+    };
+    let Some(due) = schedule.previous_at_or_before(now - Duration::minutes(CYCLE_GRACE_MINUTES)) else {
+        return Finding::ok("backups", format!("last successful backup {} ago", ago(Some(last), now)));
+    };
+    if last >= due {
+        return Finding::ok("backups", format!("last successful backup {} ago", ago(Some(last), now)));
+    }
+    let before = schedule.previous_at_or_before(due - Duration::seconds(1));
+    let hours = (now - last).num_hours();
+    let message = format!(
+        "backups stopped {} ago (last successful {}; schedule \"{}\" expected one at {})",
+        if hours >= 1 { format!("{hours} hours") } else { ago(Some(last), now) },
+        last.format("%Y-%m-%d %H:%M UTC"),
+        schedule.as_str(),
+        due.format("%Y-%m-%d %H:%M UTC"),
+    );
+    let action =
+        "check the scheduler (`lifeboat status`, `journalctl -u lifeboat-scheduler`) and run `lifeboat backup`";
+    match before {
+        Some(b) if last >= b => Finding::warn("backups", message, action),
+        _ => Finding::error("backups", message, action),
+    }
+}
+
+/// Judges the Telegram settings and admins whose last delivery failed for good.
+pub fn judge_delivery(cfg: &Config, failed_admins: &[(i64, String)]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if !cfg.delivery_enabled() {
+        out.push(Finding::warn(
+            "telegram",
+            "no telegram.token: backups are kept only on this server, delivery is disabled",
+            "set telegram.token (or token_file, or LIFEBOAT__TELEGRAM__TOKEN) to send archives to the admins",
+        ));
+        return out;
+    }
+    out.push(Finding::ok("telegram", "token configured"));
+    if cfg.telegram.admin_ids.is_empty() {
+        out.push(Finding::warn(
+            "admins",
+            "telegram.admin_ids is empty: nobody receives the archives",
+            "add the admins' numeric Telegram user ids to telegram.admin_ids",
+        ));
+    } else {
+        out.push(Finding::ok("admins", format!("{} admin(s) configured", cfg.telegram.admin_ids.len())));
+    }
+    for (chat, error) in failed_admins {
+        out.push(Finding::warn(
+            format!("admin {chat}"),
+            format!("last delivery failed permanently: {error}"),
+            "ask them to open the bot and press Start (and not block it), or remove them from telegram.admin_ids",
+        ));
+    }
+    out
+}
+
+fn ago(at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    let Some(at) = at else { return "never".into() };
+    let s = (now - at).num_seconds().max(0);
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7199 => format!("{} min", s / 60),
+        7200..=172_799 => format!("{} h", s / 3600),
+        _ => format!("{} days", s / 86400),
+    }
+}
+
+/// Sizes for people: "512 B", "3.4 MB" (decimal units, like `max_upload_mb`).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+    if n < 1000 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1000.0;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < UNITS.len() - 1 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(d: u32, h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, d, h, m, 0).unwrap()
+    }
+
+    #[test]
+    fn staleness_against_an_hourly_schedule() {
+        let s = crate::schedule::parse("0 * * * *").unwrap();
+        let now = t(22, 10, 30);
+        assert_eq!(judge_staleness(Some(t(22, 10, 0)), &s, now).level, Severity::Ok);
+        // 10:05: the 10:00 cycle may still be running.
+        assert_eq!(judge_staleness(Some(t(22, 9, 0)), &s, t(22, 10, 5)).level, Severity::Ok);
+        assert_eq!(judge_staleness(Some(t(22, 9, 0)), &s, now).level, Severity::Warn);
+        let f = judge_staleness(Some(t(22, 4, 0)), &s, now);
+        assert_eq!(f.level, Severity::Error);
+        assert!(f.message.contains("backups stopped 6 hours ago"), "{}", f.message);
+        assert_eq!(judge_staleness(None, &s, now).level, Severity::Warn);
+    }
+
+    #[test]
+    fn scheduler_heartbeat() {
+        let now = t(22, 10, 0);
+        let hb = |at, state: &str| Heartbeat {
+            process: "scheduler".into(),
+            pid: 42,
+            at,
+            state: state.into(),
+            stale_after_secs: 120,
+            next_run: None,
+        };
+        assert_eq!(judge_scheduler(Some(&hb(t(22, 9, 59), "idle")), now).level, Severity::Ok);
+        let f = judge_scheduler(Some(&hb(t(22, 9, 0), "idle")), now);
+        assert_eq!(f.level, Severity::Warn);
+        assert!(f.message.contains("60 min") && f.message.contains("pid 42"), "{}", f.message);
+        assert_eq!(judge_scheduler(None, now).level, Severity::Warn);
+    }
+
+    #[test]
+    fn space_and_wal() {
+        assert_eq!(judge_space(10, Some(100)).level, Severity::Error);
+        assert_eq!(judge_space(250, Some(100)).level, Severity::Warn);
+        assert_eq!(judge_space(1_000, Some(100)).level, Severity::Ok);
+        assert_eq!(judge_space(1, None).level, Severity::Ok);
+        assert!(judge_wal("a.db", true, Some(10)).is_none());
+        assert_eq!(judge_wal("a.db", true, Some(LARGE_WAL_BYTES + 1)).unwrap().level, Severity::Warn);
+        assert_eq!(judge_wal("a.db", false, Some(4096)).unwrap().level, Severity::Warn);
+        assert_eq!(human_bytes(3_400_000), "3.4 MB");
+    }
+
+    #[test]
+    fn delivery_settings() {
+        let off = Config::from_toml("").unwrap();
+        let f = judge_delivery(&off, &[]);
+        assert_eq!(f.len(), 1);
+        assert!(f[0].message.contains("disabled"));
+        let on = Config::from_toml("[telegram]\ntoken = \"123:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"\nadmin_ids = [5]")
+            .unwrap();
+        let f = judge_delivery(&on, &[(5, "Forbidden: bot was blocked by the user".into())]);
+        assert!(f.iter().any(|x| x.level == Severity::Warn && x.subject == "admin 5" && x.message.contains("blocked")));
+    }
+
+    #[test]
+    fn broken_files_are_named_without_opening_them() {
+        let d = tempfile::tempdir().unwrap();
+        let missing = check_database(&d.path().join("nope.db"), "nope.db");
+        assert!(missing[0].level == Severity::Error && missing[0].message.contains("missing"));
+        std::fs::write(d.path().join("e.db"), b"").unwrap();
+        assert!(check_database(&d.path().join("e.db"), "e.db")[0].message.contains("empty"));
+        std::fs::write(d.path().join("t.db"), b"hello, I am a text file pretending").unwrap();
+        let f = check_database(&d.path().join("t.db"), "t.db");
+        assert!(f[0].message.contains("not an SQLite"));
+        assert!(f[0].action.as_deref().unwrap().contains("--only t.db"));
+    }
+
+    #[test]
+    fn header_says_wal() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("w.db");
+        let c = rusqlite::Connection::open(&p).unwrap();
+        c.pragma_update(None, "journal_mode", "wal").unwrap();
+        c.execute_batch("CREATE TABLE t(x)").unwrap();
+        drop(c);
+        let mut h = [0u8; 100];
+        read_prefix(&p, &mut h).unwrap();
+        assert!(journal_mode_from_header(&h));
+    }
+}

@@ -1,11 +1,25 @@
 //! Verifying an archive: every CRC, the manifest's sha256 and size of each
 //! database, and `integrity_check` of each database extracted to scratch.
-//! OWNER: H2.
+//!
+//! Everything in an archive is treated as hostile input: entry names and the
+//! manifest's database names must be plain file names, links and folders are
+//! refused, and only the manifest's databases, `backup_info.txt` and
+//! `manifest.json` may be inside. Nothing is ever written outside `scratch`.
+//! Entries are streamed (CRC and sha256 computed while reading), so memory use
+//! does not grow with the archive. OWNER: H2.
 
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use zip::ZipArchive;
 
 use crate::catalog::StoredArchive;
-use crate::manifest::Manifest;
+use crate::manifest::{FORMAT, INFO_NAME, MANIFEST_NAME, Manifest, VERSION};
+use crate::parts::MultiFileReader;
 
 /// What to check.
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +61,38 @@ impl VerifyReport {
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty() && self.databases.iter().all(|d| d.ok)
     }
+
+    /// Every problem in one list: the archive's, then each bad database's.
+    pub fn all_problems(&self) -> Vec<String> {
+        let mut out = self.problems.clone();
+        for d in self.databases.iter().filter(|d| !d.ok) {
+            if !out.iter().any(|p| p.contains(&format!("{}:", d.name))) {
+                out.push(format!("{}: {}", d.name, d.integrity));
+            }
+        }
+        out
+    }
+}
+
+impl std::fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{}: {}", self.archive, if self.is_ok() { "OK" } else { "FAILED" })?;
+        for d in &self.databases {
+            writeln!(
+                f,
+                "  {} {:<24} {:>12} bytes  checksum {}  integrity {}",
+                if d.ok { "✓" } else { "✗" },
+                d.name,
+                d.size,
+                if d.checksum_ok { "ok" } else { "BAD" },
+                d.integrity
+            )?;
+        }
+        for p in &self.problems {
+            writeln!(f, "  ✗ {p}")?;
+        }
+        Ok(())
+    }
 }
 
 /// Could not verify at all.
@@ -68,14 +114,278 @@ pub enum VerifyError {
     Manifest(String, String),
 }
 
+/// The manifest is small; a bigger entry is not ours (and not read into memory).
+const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
+const BUF: usize = 256 * 1024;
+
 /// Verifies an archive, extracting into `scratch` (a private temp folder).
+///
+/// A readable ZIP always gives a report; its problems (bad checksums, missing
+/// or unexpected entries, unsafe names, no manifest) are in the report, not
+/// errors. Extracted copies are removed before returning.
 pub fn verify(archive: &StoredArchive, scratch: &Path, opts: VerifyOptions) -> Result<VerifyReport, VerifyError> {
-    let _ = (archive, scratch, opts);
-    unimplemented!("H2")
+    verify_inner(archive, scratch, opts, false).map(|(report, _)| report)
+}
+
+/// Like [`verify`] with `integrity_check`, but keeps each database that
+/// verified fully as `scratch/NAME` and returns their paths (in manifest
+/// order), so a restore can use the very bytes that were checked.
+pub fn verify_and_extract(
+    archive: &StoredArchive,
+    scratch: &Path,
+) -> Result<(VerifyReport, Vec<(String, PathBuf)>), VerifyError> {
+    verify_inner(archive, scratch, VerifyOptions { integrity_check: true }, true)
 }
 
 /// Reads just the manifest of an archive (whole or split).
 pub fn read_manifest(archive: &StoredArchive) -> Result<Manifest, VerifyError> {
-    let _ = archive;
-    unimplemented!("H2")
+    let mut zip = open_zip(archive)?;
+    load_manifest(&mut zip).map_err(|why| VerifyError::Manifest(archive.name.clone(), why))
+}
+
+/// True when `name` is a plain file name: no folder, no `..`, not absolute,
+/// nothing a file system would treat specially.
+pub fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\', '\0'])
+        && !name.chars().any(|c| c.is_control())
+        && name.len() <= 255
+}
+
+type Zip = ZipArchive<BufReader<MultiFileReader>>;
+
+fn open_zip(archive: &StoredArchive) -> Result<Zip, VerifyError> {
+    let first = archive.files.first().cloned().unwrap_or_default();
+    if archive.files.is_empty() {
+        return Err(VerifyError::NotZip(archive.name.clone(), "the archive has no files".into()));
+    }
+    let reader = MultiFileReader::open(&archive.files).map_err(|source| VerifyError::Io { path: first, source })?;
+    if reader.is_empty() {
+        return Err(VerifyError::NotZip(archive.name.clone(), "the file is empty".into()));
+    }
+    ZipArchive::new(BufReader::with_capacity(BUF, reader))
+        .map_err(|e| VerifyError::NotZip(archive.name.clone(), e.to_string()))
+}
+
+fn load_manifest(zip: &mut Zip) -> Result<Manifest, String> {
+    let mut entry = zip.by_name(MANIFEST_NAME).map_err(|e| match e {
+        zip::result::ZipError::FileNotFound => "manifest.json is missing".to_string(),
+        e => e.to_string(),
+    })?;
+    if entry.size() > MAX_MANIFEST_BYTES {
+        return Err(format!("manifest.json is {} bytes, too large to be a Lifeboat manifest", entry.size()));
+    }
+    let mut text = Vec::with_capacity(entry.size() as usize);
+    (&mut entry).take(MAX_MANIFEST_BYTES + 1).read_to_end(&mut text).map_err(|e| format!("reading it: {e}"))?;
+    let manifest: Manifest = serde_json::from_slice(&text).map_err(|e| format!("it does not parse: {e}"))?;
+    if manifest.format != FORMAT {
+        return Err(format!("format is {:?}, expected {FORMAT:?}", manifest.format));
+    }
+    if manifest.version == 0 || manifest.version > VERSION {
+        return Err(format!(
+            "manifest version {} is not supported (this Lifeboat reads 1 to {VERSION}); upgrade Lifeboat",
+            manifest.version
+        ));
+    }
+    Ok(manifest)
+}
+
+/// What reading one entry found.
+struct EntryRead {
+    bytes: u64,
+    sha256: String,
+    /// CRC or decompression failure, or longer than declared.
+    error: Option<String>,
+}
+
+fn read_entry(entry: &mut impl Read, declared: u64, mut out: Option<&mut File>) -> EntryRead {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; BUF];
+    let mut bytes = 0u64;
+    // One byte past the declared size is enough to tell a lying header
+    // without decompressing a bomb to the end.
+    let mut limited = entry.take(declared.saturating_add(1));
+    let error = loop {
+        match limited.read(&mut buf) {
+            Ok(0) => break None,
+            Ok(n) => {
+                bytes += n as u64;
+                if bytes > declared {
+                    break Some(format!("holds more than the {declared} bytes its header declares"));
+                }
+                hasher.update(&buf[..n]);
+                if let Some(f) = out.as_deref_mut()
+                    && let Err(e) = f.write_all(&buf[..n])
+                {
+                    break Some(format!("cannot extract it to the scratch folder: {e}"));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break Some(e.to_string()),
+        }
+    };
+    EntryRead { bytes, sha256: hex::encode(hasher.finalize()), error }
+}
+
+fn remove_extracted(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+}
+
+fn verify_inner(
+    archive: &StoredArchive,
+    scratch: &Path,
+    opts: VerifyOptions,
+    keep: bool,
+) -> Result<(VerifyReport, Vec<(String, PathBuf)>), VerifyError> {
+    let mut zip = open_zip(archive)?;
+    let mut problems = Vec::new();
+    if zip.has_duplicate_names() {
+        problems.push("the ZIP holds two entries with the same name; refusing an ambiguous archive".to_string());
+    }
+    let manifest = match load_manifest(&mut zip) {
+        Ok(m) => Some(m),
+        Err(why) => {
+            problems.push(format!("no valid manifest.json: {why}"));
+            None
+        }
+    };
+    let mut expected: Vec<String> = Vec::new();
+    if let Some(m) = &manifest {
+        let mut seen = BTreeSet::new();
+        for d in &m.databases {
+            if !is_plain_name(&d.name) || d.name == MANIFEST_NAME || d.name == INFO_NAME {
+                problems.push(format!("the manifest names an unsafe database {:?}; refusing it", d.name));
+            } else if !seen.insert(d.name.clone()) {
+                problems.push(format!("the manifest lists {} twice", d.name));
+            } else {
+                expected.push(d.name.clone());
+            }
+        }
+    }
+    if opts.integrity_check {
+        crate::fsutil::create_private_dir(scratch)
+            .map_err(|source| VerifyError::Io { path: scratch.to_path_buf(), source })?;
+    }
+
+    let mut verdicts: Vec<DatabaseVerdict> = Vec::new();
+    let mut extracted: Vec<(String, PathBuf)> = Vec::new();
+    let mut present = BTreeSet::new();
+    for i in 0..zip.len() {
+        let mut entry = match zip.by_index(i) {
+            Ok(e) => e,
+            Err(e) => {
+                problems.push(format!("entry #{}: cannot be read: {e}", i + 1));
+                continue;
+            }
+        };
+        let raw_name = String::from_utf8_lossy(entry.name_raw()).into_owned();
+        let name = entry.name().map(|n| n.into_owned()).unwrap_or_else(|_| raw_name.clone());
+        let unix_type = entry.unix_mode().map(|m| m & 0o170000);
+        let mut entry_problems = Vec::new();
+        if !is_plain_name(&name) {
+            entry_problems.push(format!(
+                "entry {name:?} is not a plain file name at the archive's root (absolute path, folder or `..`); refusing it"
+            ));
+        }
+        if entry.is_symlink() || unix_type == Some(0o120000) {
+            entry_problems.push(format!("entry {name:?} is a symbolic link; refusing it"));
+        } else if entry.is_dir() || unix_type.is_some_and(|t| t != 0o100000 && t != 0) {
+            entry_problems.push(format!("entry {name:?} is not a regular file; refusing it"));
+        }
+        if entry.encrypted() {
+            entry_problems.push(format!("entry {name:?} is encrypted; Lifeboat archives never are"));
+        }
+        let is_db = entry_problems.is_empty() && expected.contains(&name);
+        if !is_db && name != MANIFEST_NAME && name != INFO_NAME && entry_problems.is_empty() {
+            entry_problems.push(format!("unexpected entry {name:?} (not a database in the manifest)"));
+        }
+        let declared = entry.size();
+        if !is_db {
+            // Still read it fully: its CRC is part of the archive's health.
+            let read = read_entry(&mut entry, declared, None);
+            if let Some(e) = read.error {
+                entry_problems.push(format!("entry {name:?}: {e}"));
+            }
+            problems.extend(entry_problems);
+            continue;
+        }
+        present.insert(name.clone());
+        let want = manifest.as_ref().and_then(|m| m.database(&name)).expect("expected names come from the manifest");
+        let target = scratch.join(&name);
+        let mut out = None;
+        let mut why: Vec<String> = Vec::new();
+        if opts.integrity_check {
+            remove_extracted(&target);
+            match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&target) {
+                Ok(f) => out = Some(f),
+                Err(e) => why.push(format!("cannot extract to {}: {e}", target.display())),
+            }
+        }
+        let read = read_entry(&mut entry, declared, out.as_mut());
+        drop(entry);
+        if let Some(e) = &read.error {
+            why.push(format!("damaged entry: {e}"));
+        }
+        if read.error.is_none() && read.bytes != want.size {
+            why.push(format!("size {} bytes, the manifest says {}", read.bytes, want.size));
+        }
+        if read.error.is_none() && !read.sha256.eq_ignore_ascii_case(&want.sha256) {
+            why.push("sha256 differs from the manifest".to_string());
+        }
+        let checksum_ok = why.is_empty();
+        let integrity = if !opts.integrity_check {
+            "skipped".to_string()
+        } else if !checksum_ok {
+            "not checked (checksum failed)".to_string()
+        } else {
+            let flushed = out.take().map(|f| f.sync_all());
+            match flushed {
+                Some(Err(e)) => format!("cannot extract: {e}"),
+                _ => match crate::integrity::check(&target) {
+                    Ok(r) if r.ok => "ok".to_string(),
+                    Ok(r) => r.summary(),
+                    Err(e) => e.to_string(),
+                },
+            }
+        };
+        let ok = checksum_ok && (integrity == "ok" || integrity == "skipped");
+        if opts.integrity_check {
+            if keep && ok {
+                extracted.push((name.clone(), target));
+            } else {
+                remove_extracted(&target);
+            }
+        }
+        let detail = if checksum_ok { integrity } else { why.join("; ") };
+        verdicts.push(DatabaseVerdict { name, size: read.bytes, checksum_ok, integrity: detail, ok });
+    }
+    for name in &expected {
+        if !present.contains(name) {
+            problems.push(format!("{name}: listed in the manifest but missing from the archive"));
+            verdicts.push(DatabaseVerdict {
+                name: name.clone(),
+                size: 0,
+                checksum_ok: false,
+                integrity: "missing from the archive".to_string(),
+                ok: false,
+            });
+        }
+    }
+    // Manifest order, so reports read the same way every time.
+    verdicts.sort_by_key(|v| expected.iter().position(|n| *n == v.name).unwrap_or(usize::MAX));
+    extracted.sort_by_key(|(n, _)| expected.iter().position(|e| e == n).unwrap_or(usize::MAX));
+    let report = VerifyReport { archive: archive.name.clone(), manifest, databases: verdicts, problems };
+    if !report.is_ok() {
+        for (_, p) in extracted.drain(..) {
+            remove_extracted(&p);
+        }
+    }
+    Ok((report, extracted))
 }

@@ -1,0 +1,247 @@
+//! End-to-end tests of the `lifeboat` binary in temporary folders, with a
+//! config file pointing there: real SQLite files, real ZIPs, the system
+//! `unzip` and `sqlite3`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command as StdCommand;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use rusqlite::Connection;
+
+struct Env {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env::with_extra("")
+    }
+
+    fn with_extra(extra: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("lifeboat.toml");
+        let data = dir.path().join("data");
+        let out = dir.path().join("out");
+        std::fs::write(
+            &config,
+            format!("[backup]\nsource_dir = {:?}\noutput_dir = {:?}\n{extra}", data.display(), out.display()),
+        )
+        .unwrap();
+        Env { dir, config }
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn out(&self) -> PathBuf {
+        self.dir.path().join("out")
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
+        c.arg("--config").arg(&self.config).args(args).current_dir(self.dir.path());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("LIFEBOAT") {
+                c.env_remove(k);
+            }
+        }
+        c
+    }
+
+    /// Small demo databases, no backup.
+    fn seed(&self) {
+        self.cmd(&["demo", "--no-backup", "--scale-mb", "0.3"]).assert().success();
+    }
+
+    /// Runs `backup` and returns the archive path it printed.
+    fn backup(&self) -> PathBuf {
+        let out = self.cmd(&["backup"]).assert().success().get_output().stdout.clone();
+        let text = String::from_utf8(out).unwrap();
+        let line = text.lines().next().expect("backup printed a path");
+        PathBuf::from(line.trim())
+    }
+}
+
+fn rows(db: &Path, table: &str) -> i64 {
+    Connection::open(db).unwrap().query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).unwrap()
+}
+
+fn stdout_json(cmd: &mut Command) -> serde_json::Value {
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Overwrites `len` bytes at the middle of a file.
+fn corrupt_middle(path: &Path, len: usize) {
+    use std::io::{Seek, SeekFrom, Write};
+    let size = std::fs::metadata(path).unwrap().len();
+    let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.seek(SeekFrom::Start(size / 2)).unwrap();
+    f.write_all(&vec![0xA5; len]).unwrap();
+}
+
+#[test]
+fn demo_makes_five_databases_and_an_archive_unzip_accepts() {
+    let env = Env::new();
+    let out = env.cmd(&["demo"]).assert().success().get_output().clone();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let archive = PathBuf::from(stdout.lines().next().unwrap().trim());
+    assert!(archive.starts_with(env.out()), "{archive:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("What to try next"));
+    for name in ["user_requests.db", "analytics.db", "premium_system.db", "historical_prices.db", "bypass_stats.db"] {
+        assert!(env.data().join(name).is_file(), "{name} missing");
+    }
+    let unzip = StdCommand::new("unzip").arg("-t").arg(&archive).output().expect("unzip is installed");
+    assert!(unzip.status.success(), "{}", String::from_utf8_lossy(&unzip.stdout));
+    let listing = String::from_utf8_lossy(&unzip.stdout);
+    assert!(
+        listing.contains("manifest.json")
+            && listing.contains("backup_info.txt")
+            && listing.contains("premium_system.db")
+    );
+
+    let list = stdout_json(&mut env.cmd(&["list", "--json"]));
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["trigger"], "demo");
+    assert_eq!(list[0]["databases"].as_array().unwrap().len(), 5);
+    assert_eq!(list[0]["verified"], true);
+
+    // A second demo keeps the databases as they are.
+    let before = std::fs::read(env.data().join("analytics.db")).unwrap();
+    env.cmd(&["demo", "--no-backup"]).assert().success().stderr(predicate::str::contains("not touched"));
+    assert_eq!(before, std::fs::read(env.data().join("analytics.db")).unwrap());
+}
+
+#[test]
+fn backup_list_status_and_verify() {
+    let env = Env::new();
+    env.seed();
+    let archive = env.backup();
+    assert!(archive.is_file(), "{archive:?}");
+    assert!(archive.file_name().unwrap().to_str().unwrap().starts_with("database_backup_"));
+
+    let list = stdout_json(&mut env.cmd(&["list", "--json"]));
+    assert_eq!(list[0]["trigger"], "manual");
+    assert_eq!(list[0]["status"], "ok");
+    env.cmd(&["list"]).assert().success().stdout(predicate::str::contains("manual"));
+
+    let status = stdout_json(&mut env.cmd(&["status", "--json"]));
+    assert_eq!(status["last_backup"]["status"], "ok");
+    assert_eq!(status["storage"]["archives"], 1);
+    assert_eq!(status["last_24h"]["ok"], 1);
+    assert_eq!(status["delivery"]["enabled"], false);
+    env.cmd(&["status"]).assert().success().stdout(predicate::str::contains("Delivery:     disabled"));
+
+    env.cmd(&["verify"]).assert().success().stdout(predicate::str::contains("archive ok: 5 databases"));
+    let v = stdout_json(&mut env.cmd(&["verify", "latest", "--json"]));
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["databases"].as_array().unwrap().len(), 5);
+
+    // A damaged copy of the archive fails verification.
+    let copy = env.dir.path().join(archive.file_name().unwrap());
+    std::fs::copy(&archive, &copy).unwrap();
+    corrupt_middle(&copy, 4096);
+    env.cmd(&["verify", copy.to_str().unwrap()]).assert().code(1);
+}
+
+#[test]
+fn missing_database_is_partial_exit_3() {
+    let env = Env::new();
+    env.seed();
+    std::fs::remove_file(env.data().join("bypass_stats.db")).unwrap();
+    let out = env.cmd(&["backup"]).assert().code(3).get_output().clone();
+    let archive = PathBuf::from(String::from_utf8(out.stdout).unwrap().lines().next().unwrap().trim());
+    assert!(archive.is_file());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bypass_stats.db") && stderr.contains("missing"), "{stderr}");
+    let list = stdout_json(&mut env.cmd(&["list", "--json"]));
+    assert_eq!(list[0]["status"], "partial");
+    assert_eq!(list[0]["databases"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn nothing_to_back_up_fails_with_exit_1() {
+    let env = Env::new();
+    env.cmd(&["backup"]).assert().code(1).stderr(predicate::str::starts_with("error: "));
+    assert!(lifeboat_core::catalog::list(&env.out()).unwrap().is_empty());
+}
+
+#[test]
+fn usage_and_config_errors_exit_2() {
+    let env = Env::with_extra("compression_level = 12\n");
+    env.cmd(&["list"]).assert().code(2).stderr(predicate::str::contains("backup.compression_level"));
+    let env = Env::new();
+    env.cmd(&["frobnicate"]).assert().code(2);
+    env.cmd(&["restore"]).assert().code(2);
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
+    c.args(["--config", "/nonexistent/lifeboat.toml", "status"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/nonexistent/lifeboat.toml"));
+    env.cmd(&["status"])
+        .env("LIFEBOAT__RETENTION__MAX_COUNT", "0")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("retention.max_count"));
+}
+
+#[test]
+fn diagnose_reports_a_corrupt_database() {
+    let env = Env::new();
+    env.seed();
+    env.cmd(&["diagnose"]).assert().success().stdout(predicate::str::contains("[ok   ] premium_system.db"));
+    corrupt_middle(&env.data().join("premium_system.db"), 64 * 1024);
+    let out = env.cmd(&["diagnose", "--json"]).assert().code(1).get_output().stdout.clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["worst"], "error");
+    let bad: Vec<_> = v["findings"].as_array().unwrap().iter().filter(|f| f["level"] == "error").collect::<Vec<_>>();
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert_eq!(bad[0]["subject"], "premium_system.db");
+    assert!(bad[0]["action"].as_str().unwrap().contains("lifeboat restore"));
+}
+
+#[test]
+fn restore_refuses_without_yes_then_round_trips() {
+    let env = Env::new();
+    env.seed();
+    let db = env.data().join("premium_system.db");
+    let before = rows(&db, "payments");
+    env.backup();
+    Connection::open(&db).unwrap().execute("DELETE FROM payments WHERE id % 2 = 0", []).unwrap();
+    let changed = rows(&db, "payments");
+    assert!(changed < before);
+    let modified = std::fs::read(&db).unwrap();
+
+    // Without --yes: the plan, a refusal, nothing written.
+    env.cmd(&["restore", "latest", "--only", "premium_system.db"])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("premium_system.db"))
+        .stderr(predicate::str::contains("--yes"));
+    assert_eq!(std::fs::read(&db).unwrap(), modified);
+    env.cmd(&["restore", "latest", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("premium_system.db"));
+    assert_eq!(std::fs::read(&db).unwrap(), modified);
+    let archives_before = lifeboat_core::catalog::list(&env.out()).unwrap().len();
+
+    // Into a folder, as plain files.
+    let to = env.dir.path().join("restored");
+    env.cmd(&["restore", "latest", "--to", to.to_str().unwrap(), "--yes"]).assert().success();
+    assert_eq!(rows(&to.join("premium_system.db"), "payments"), before);
+    assert_eq!(rows(&db, "payments"), changed);
+
+    // Into the live database, while a connection to it stays open.
+    let open = Connection::open(&db).unwrap();
+    env.cmd(&["restore", "latest", "--only", "premium_system.db", "--yes"]).assert().success();
+    let n: i64 = open.query_row("SELECT COUNT(*) FROM payments", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, before);
+    // The safety snapshot taken before the restore is an archive too.
+    assert!(lifeboat_core::catalog::list(&env.out()).unwrap().len() > archives_before);
+}
