@@ -92,6 +92,9 @@ pub enum CatalogError {
     },
 }
 
+/// (part number or 0 for a whole ZIP, path, size)
+type FoundFile = (u32, PathBuf, u64);
+
 /// Every complete archive in `dir`, newest first. A split archive with a
 /// missing part is listed with the parts it has; [`resolve`] refuses it.
 pub fn list(dir: &Path) -> Result<Vec<StoredArchive>, CatalogError> {
@@ -100,7 +103,7 @@ pub fn list(dir: &Path) -> Result<Vec<StoredArchive>, CatalogError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(source) => return Err(CatalogError::Io { path: dir.to_path_buf(), source }),
     };
-    let mut found: std::collections::BTreeMap<String, (DateTime<Utc>, Vec<(u32, PathBuf, u64)>)> = Default::default();
+    let mut found: std::collections::BTreeMap<String, (DateTime<Utc>, Vec<FoundFile>)> = Default::default();
     for entry in entries {
         let entry = entry.map_err(|source| CatalogError::Io { path: dir.to_path_buf(), source })?;
         let file_name = entry.file_name();

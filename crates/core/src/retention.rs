@@ -1,2 +1,260 @@
 //! Retention: which archives to remove, as a pure function of the list and
 //! `now`, and applying it. OWNER: H2.
+//!
+//! Rules ([`select`]):
+//! - an archive older than `max_age_days` goes;
+//! - beyond the `max_count` newest archives, the older ones go;
+//! - but the newest *verified* archive is never removed (even when it is
+//!   old: it is what a restore would need), and neither is any archive still
+//!   waiting for delivery to an admin.
+//!
+//! "Verified": every archive on disk was verified before its rename (backup
+//! writes under a temporary name), so an archive counts as verified unless
+//! the state database records its run as not verified. Archives Lifeboat has
+//! no run for (copied in by hand) count as verified too: their integrity is
+//! checked when someone verifies or restores them. Split archives are one
+//! archive; all their parts are removed together.
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::state::{Level, State, StateError};
+
+/// One archive as retention sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// Logical archive name.
+    pub name: String,
+    /// Creation time (from its name).
+    pub created_at: DateTime<Utc>,
+    /// It verified (see the module comment).
+    pub verified: bool,
+    /// Some admin has not received it yet.
+    pub awaiting_delivery: bool,
+}
+
+/// An archive to remove, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removal {
+    /// Logical archive name.
+    pub name: String,
+    /// Why, for the log.
+    pub reason: String,
+}
+
+/// Which archives to remove, oldest last in the list's order (newest first).
+pub fn select(archives: &[Candidate], max_age_days: i64, max_count: i64, now: DateTime<Utc>) -> Vec<Removal> {
+    let mut sorted: Vec<&Candidate> = archives.iter().collect();
+    sorted.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.name.cmp(&a.name)));
+    let newest_verified = sorted.iter().find(|c| c.verified).map(|c| c.name.as_str());
+    let max_age = chrono::Duration::days(max_age_days.max(0));
+    let keep = usize::try_from(max_count.max(0)).unwrap_or(usize::MAX);
+    let mut out = Vec::new();
+    for (i, c) in sorted.iter().enumerate() {
+        if Some(c.name.as_str()) == newest_verified || c.awaiting_delivery {
+            continue;
+        }
+        let age = now.signed_duration_since(c.created_at);
+        let reason = if age > max_age {
+            format!("older than {max_age_days} days ({} days old)", age.num_days())
+        } else if i >= keep {
+            format!("beyond the {max_count} newest archives")
+        } else {
+            continue;
+        };
+        out.push(Removal { name: c.name.clone(), reason });
+    }
+    out
+}
+
+/// Retention could not run (or could not remove something).
+#[derive(Debug, thiserror::Error)]
+pub enum RetentionError {
+    /// Listing the archives.
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::CatalogError),
+    /// The state database.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// Some files could not be removed (the others were).
+    #[error("could not remove {}; check the folder's permissions", .0.iter().map(|(p, e)| format!("{} ({e})", p.display())).collect::<Vec<_>>().join(", "))]
+    Remove(Vec<(std::path::PathBuf, std::io::Error)>),
+}
+
+/// Applies retention to `cfg.backup.output_dir`: removes every file of the
+/// selected archives, forgets their finished deliveries and logs each removal.
+/// Returns what was removed.
+pub fn apply(cfg: &Config, state: &State, now: DateTime<Utc>) -> Result<Vec<Removal>, RetentionError> {
+    let stored = crate::catalog::list(&cfg.backup.output_dir)?;
+    let awaiting = state.archives_awaiting_delivery()?;
+    let mut candidates = Vec::with_capacity(stored.len());
+    for a in &stored {
+        let verified = state.run_for_archive(&a.name)?.is_none_or(|r| r.verified);
+        candidates.push(Candidate {
+            name: a.name.clone(),
+            created_at: a.created_at,
+            verified,
+            awaiting_delivery: awaiting.contains(&a.name),
+        });
+    }
+    let chosen = select(&candidates, cfg.retention.max_age_days, cfg.retention.max_count, now);
+    let mut removed = Vec::new();
+    let mut failures = Vec::new();
+    for r in chosen {
+        let archive = stored.iter().find(|a| a.name == r.name).expect("selected from the list");
+        let mut ok = true;
+        for f in &archive.files {
+            match std::fs::remove_file(f) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    ok = false;
+                    state.log_event(Level::Warn, "retention", &format!("cannot remove {}: {e}", f.display()), now)?;
+                    failures.push((f.clone(), e));
+                }
+            }
+        }
+        if ok {
+            state.forget_archive(&r.name)?;
+            state.log_event(Level::Info, "retention", &format!("removed {}: {}", r.name, r.reason), now)?;
+            removed.push(r);
+        }
+    }
+    if !removed.is_empty() {
+        let _ = crate::fsutil::sync_dir(&cfg.backup.output_dir);
+    }
+    if failures.is_empty() { Ok(removed) } else { Err(RetentionError::Remove(failures)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
+    }
+
+    /// An archive `hours` before `now`.
+    fn c(hours: i64) -> Candidate {
+        let at = now() - chrono::Duration::hours(hours);
+        Candidate { name: crate::catalog::archive_name(at), created_at: at, verified: true, awaiting_delivery: false }
+    }
+
+    fn names(r: &[Removal]) -> Vec<String> {
+        r.iter().map(|r| r.name.clone()).collect()
+    }
+
+    #[test]
+    fn nothing_to_remove() {
+        assert!(select(&[], 7, 50, now()).is_empty());
+        let list: Vec<Candidate> = (0..10).map(c).collect();
+        assert!(select(&list, 7, 50, now()).is_empty());
+    }
+
+    #[test]
+    fn older_than_max_age_goes() {
+        let list = vec![c(1), c(24 * 7 - 1), c(24 * 7 + 1), c(24 * 30)];
+        let r = select(&list, 7, 50, now());
+        assert_eq!(names(&r), vec![list[2].name.clone(), list[3].name.clone()]);
+        assert!(r[1].reason.contains("older than 7 days (30 days old)"), "{}", r[1].reason);
+    }
+
+    #[test]
+    fn exactly_max_age_is_kept() {
+        let list = vec![c(0), c(24 * 7)];
+        assert!(select(&list, 7, 50, now()).is_empty());
+    }
+
+    #[test]
+    fn beyond_max_count_goes_newest_kept() {
+        // Given out of order: select sorts by time itself.
+        let list = vec![c(3), c(0), c(4), c(1), c(2)];
+        let r = select(&list, 7, 3, now());
+        assert_eq!(names(&r), vec![c(3).name, c(4).name]);
+        assert!(r.iter().all(|r| r.reason == "beyond the 3 newest archives"));
+    }
+
+    #[test]
+    fn newest_verified_is_never_removed_even_when_old() {
+        // Everything is old: the newest still stays.
+        let list = vec![c(24 * 10), c(24 * 11), c(24 * 12)];
+        let r = select(&list, 7, 50, now());
+        assert_eq!(names(&r), vec![c(24 * 11).name, c(24 * 12).name]);
+    }
+
+    #[test]
+    fn newest_verified_is_kept_when_newer_ones_failed_verification() {
+        let mut list = vec![c(0), c(1), c(2), c(3)];
+        list[0].verified = false;
+        list[1].verified = false;
+        // max_count 1 would keep only c(0), which is unverified; the newest
+        // verified one, c(2), stays too.
+        let r = select(&list, 7, 1, now());
+        assert_eq!(names(&r), vec![c(1).name, c(3).name]);
+    }
+
+    #[test]
+    fn awaiting_delivery_is_kept() {
+        let mut list = vec![c(0), c(24 * 8), c(24 * 9), c(1)];
+        list[2].awaiting_delivery = true;
+        let r = select(&list, 7, 2, now());
+        assert_eq!(names(&r), vec![c(24 * 8).name]);
+    }
+
+    #[test]
+    fn age_and_count_together() {
+        let list: Vec<Candidate> = (0..6).map(|d| c(d * 48)).collect(); // 0,2,4,6,8,10 days
+        let r = select(&list, 7, 3, now());
+        assert_eq!(names(&r), vec![c(6 * 24).name, c(8 * 24).name, c(10 * 24).name]);
+        assert!(r[0].reason.starts_with("beyond"));
+        assert!(r[1].reason.starts_with("older"));
+    }
+
+    #[test]
+    fn archive_from_the_future_is_not_old() {
+        let list = vec![c(-5), c(0)];
+        assert!(select(&list, 1, 5, now()).is_empty());
+    }
+
+    #[test]
+    fn apply_removes_every_part_and_keeps_what_waits() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("backups");
+        std::fs::create_dir_all(&out).unwrap();
+        let cfg = Config::from_toml(&format!(
+            "[backup]\noutput_dir = {:?}\n[retention]\nmax_age_days = 7\nmax_count = 2\n",
+            out.to_str().unwrap()
+        ))
+        .unwrap();
+        let st = State::open(&cfg.state_path()).unwrap();
+        let a0 = c(0).name;
+        let a1 = c(24).name;
+        let a2 = c(48).name; // beyond count, but waiting for delivery
+        let a3 = c(72).name; // split, beyond count
+        let a4 = c(24 * 9).name; // old
+        for n in [&a0, &a1, &a2, &a4] {
+            std::fs::write(out.join(n), b"zip").unwrap();
+        }
+        for p in 1..=3 {
+            std::fs::write(out.join(crate::catalog::part_name(&a3, p)), b"part").unwrap();
+        }
+        std::fs::write(out.join("unrelated.txt"), b"keep me").unwrap();
+        st.enqueue_deliveries(&a2, &[(a2.clone(), 1, 1)], &[42], now()).unwrap();
+        let removed = apply(&cfg, &st, now()).unwrap();
+        let mut got = names(&removed);
+        got.sort();
+        let mut want = vec![a3.clone(), a4.clone()];
+        want.sort();
+        assert_eq!(got, want);
+        let mut left: Vec<String> =
+            std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        let mut expect = vec![a0, a1, a2, "unrelated.txt".to_string(), ".lifeboat".to_string()];
+        expect.sort();
+        assert_eq!(left, expect);
+        let events = st.events(10, 0).unwrap();
+        assert_eq!(events.iter().filter(|e| e.source == "retention").count(), 2);
+        assert!(apply(&cfg, &st, now()).unwrap().is_empty(), "idempotent");
+    }
+}

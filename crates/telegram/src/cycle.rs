@@ -11,13 +11,13 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use lifeboat_core::backup::{self, BackupError, BackupOptions, BackupOutcome};
 use lifeboat_core::config::Config;
-use lifeboat_core::exit;
 use lifeboat_core::lock::{CycleLock, LockError};
 use lifeboat_core::manifest::Trigger;
 use lifeboat_core::state::{DeliveryStatus, Level, RunStatus, State, StateError};
+use lifeboat_core::{exit, retention};
 use tokio_util::sync::CancellationToken;
 
-use self::pending::{Telegram, enqueue_archive};
+use crate::{Telegram, enqueue_archive};
 
 /// Telegram's limit on one message's text.
 const MESSAGE_LIMIT: usize = 4096;
@@ -362,12 +362,9 @@ pub async fn run_cycle(cfg: &Config, trigger: Trigger, cancel: CancellationToken
     } else {
         match apply_retention(cfg, Utc::now()) {
             Ok(removed) => {
+                // retention::apply records each removal in the events itself.
                 if !removed.is_empty() {
-                    journal.log(
-                        Level::Info,
-                        source,
-                        &format!("retention removed {}: {}", plural(removed.len(), "archive"), removed.join(", ")),
-                    );
+                    tracing::info!("retention removed {}: {}", plural(removed.len(), "archive"), removed.join(", "));
                 }
                 (removed, None)
             }
@@ -481,7 +478,7 @@ pub fn summarize_outbox(state: &State, archive: &str) -> Result<DeliverySummary,
 
 fn apply_retention(cfg: &Config, now: DateTime<Utc>) -> Result<Vec<String>, String> {
     let state = State::open_for(cfg).map_err(|e| e.to_string())?;
-    pending::retention_apply(cfg, &state, now)
+    retention::apply(cfg, &state, now)
         .map(|removed| removed.into_iter().map(|a| a.name).collect())
         .map_err(|e| e.to_string())
 }
@@ -534,36 +531,6 @@ pub fn alert_text(report: &CycleReport) -> Option<String> {
         text = text.chars().take(MESSAGE_LIMIT - 1).collect::<String>() + "…";
     }
     Some(text)
-}
-
-/// TEMPORARY stand-ins for H3's delivery and H2's retention until they land
-/// in main; replaced by the real items on merge.
-#[allow(missing_docs, dead_code, clippy::unused_async)]
-mod pending {
-    use chrono::{DateTime, Utc};
-    use lifeboat_core::catalog::StoredArchive;
-    use lifeboat_core::config::Config;
-    use lifeboat_core::state::{State, StateError};
-    use tokio_util::sync::CancellationToken;
-
-    pub struct Telegram;
-    impl Telegram {
-        pub fn from_config(cfg: &Config) -> Option<Telegram> {
-            cfg.delivery_enabled().then_some(Telegram)
-        }
-        pub async fn deliver_pending(&self, _cfg: &Config, _cancel: &CancellationToken) {
-            unimplemented!("H3")
-        }
-        pub async fn alert(&self, _text: &str) -> Result<(), String> {
-            unimplemented!("H3")
-        }
-    }
-    pub fn enqueue_archive(_: &State, _: &Config, _: &StoredArchive, _: DateTime<Utc>) -> Result<(), StateError> {
-        unimplemented!("H3")
-    }
-    pub fn retention_apply(_: &Config, _: &State, _: DateTime<Utc>) -> Result<Vec<StoredArchive>, String> {
-        Ok(Vec::new())
-    }
 }
 
 #[cfg(test)]

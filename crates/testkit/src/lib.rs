@@ -1,3 +1,12 @@
 //! Dev-only test kit: a fake Telegram Bot API server on 127.0.0.1:0 and
-//! SQLite helpers. OWNER: H3 (fake server).
+//! SQLite helpers. OWNER: H3 (fake server), H1 (sqlite helpers).
+//!
+//! # Layout
+//! - [`fake_telegram`]: the fake Bot API server, with fault injection and
+//!   recording of every call and upload.
+//! - [`sqlite`]: writer helpers and file corruption for backup tests.
+
+pub mod fake_telegram;
 pub mod sqlite;
+
+pub use fake_telegram::{FakeTelegram, Fault};

@@ -1,0 +1,129 @@
+//! The caption of a delivered archive: what it is, at a glance, on a phone.
+//! Telegram allows 1024 characters; longer lists are cut with "…".
+
+use lifeboat_core::manifest::Manifest;
+
+/// Telegram's caption limit in characters.
+pub const CAPTION_LIMIT: usize = 1024;
+
+/// Human size: "512 B", "3.4 KB", "12.0 MB" (decimal, as `max_upload_mb`).
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut v = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < UNITS.len() - 1 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+/// The caption for part `part` of `parts` of an archive. `manifest` is None
+/// when it could not be read; the caption then says only what is known.
+/// `archive_size` is the size of the whole archive (all parts).
+pub fn caption(archive: &str, manifest: Option<&Manifest>, archive_size: u64, part: u32, parts: u32) -> String {
+    let mut head = Vec::new();
+    match manifest {
+        Some(m) => {
+            let flag = if m.is_partial() { "⚠️ PARTIAL backup" } else { "✅ Backup" };
+            head.push(format!("{flag} {}", m.created_at.format("%Y-%m-%d %H:%M:%S UTC")));
+            head.push(format!("Host: {} · trigger: {}", m.host, m.trigger));
+        }
+        None => head.push(format!("Backup {archive}")),
+    }
+    if parts > 1 {
+        head.push(format!(
+            "Part {part}/{parts} — join all parts in order (7-Zip opens .001 directly, or `cat {archive}.* > {archive}`)"
+        ));
+    }
+    head.push(format!("Archive: {} ({})", archive, human_size(archive_size)));
+    let mut body = Vec::new();
+    if let Some(m) = manifest {
+        body.push(format!("Databases ({}, {}):", m.databases.len(), human_size(m.total_size())));
+        for d in &m.databases {
+            let integrity = if d.integrity == "ok" { "ok" } else { "INTEGRITY PROBLEM" };
+            body.push(format!("• {} — {}, {} rows, {integrity}", d.name, human_size(d.size), d.total_rows()));
+        }
+        if m.is_partial() {
+            body.push(format!("PARTIAL: {} skipped", m.skipped.len()));
+            for s in &m.skipped {
+                body.push(format!("✗ {} — {}", s.name, s.reason));
+            }
+        }
+    }
+    fit(head, body)
+}
+
+/// Joins lines, dropping (and marking) the tail when over the limit: the
+/// head (time, part i/n) always survives.
+fn fit(head: Vec<String>, body: Vec<String>) -> String {
+    let mut text = head.join("\n");
+    for line in body {
+        let candidate = format!("{text}\n{line}");
+        if candidate.chars().count() > CAPTION_LIMIT - 2 {
+            text.push_str("\n…");
+            break;
+        }
+        text = candidate;
+    }
+    if text.chars().count() > CAPTION_LIMIT {
+        text = text.chars().take(CAPTION_LIMIT - 1).collect::<String>() + "…";
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use lifeboat_core::manifest::{DatabaseEntry, SkippedDatabase, TableCount, Trigger};
+
+    fn manifest(n: usize, skipped: usize) -> Manifest {
+        Manifest {
+            format: "lifeboat-backup".into(),
+            version: 1,
+            created_at: chrono::Utc.with_ymd_and_hms(2026, 11, 22, 5, 0, 0).unwrap(),
+            host: "box".into(),
+            trigger: Trigger::Scheduled,
+            lifeboat_version: "0.1.0".into(),
+            databases: (0..n)
+                .map(|i| DatabaseEntry {
+                    name: format!("db_{i}_with_a_rather_long_name_for_testing.db"),
+                    size: 1_500_000,
+                    sha256: "0".repeat(64),
+                    integrity: "ok".into(),
+                    journal_mode: "wal".into(),
+                    page_size: 4096,
+                    tables: vec![TableCount { name: "t".into(), rows: 42 }],
+                })
+                .collect(),
+            skipped: (0..skipped)
+                .map(|i| SkippedDatabase { name: format!("gone{i}.db"), reason: "missing file".into() })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn says_what_it_is() {
+        let c = caption("database_backup_20261122_050000.zip", Some(&manifest(2, 1)), 2_100_000, 2, 3);
+        assert!(c.contains("2026-11-22 05:00:00 UTC"), "{c}");
+        assert!(c.contains("Host: box") && c.contains("scheduled"));
+        assert!(c.contains("Part 2/3"));
+        assert!(c.contains("db_0_with") && c.contains("1.5 MB") && c.contains("42 rows"));
+        assert!(c.contains("PARTIAL: 1 skipped") && c.contains("gone0.db — missing file"));
+        assert!(c.contains("2.1 MB"));
+    }
+
+    #[test]
+    fn stays_within_the_limit() {
+        let c = caption("a.zip", Some(&manifest(60, 10)), 1, 1, 1);
+        assert!(c.chars().count() <= CAPTION_LIMIT, "{}", c.chars().count());
+        assert!(c.ends_with('…'));
+        assert!(c.starts_with("✅") || c.starts_with("⚠️"));
+        let plain = caption("a.zip", None, 10, 1, 1);
+        assert!(plain.contains("a.zip") && plain.contains("10 B"));
+    }
+}
