@@ -189,3 +189,35 @@ fn sigterm_during_the_daemons_catch_up_backup_leaves_nothing() {
     assert_nothing_partial(&sb, run_id);
     assert_eq!(heartbeat(&sb.state_path()).unwrap().state, "stopped");
 }
+
+#[test]
+fn daemon_fires_on_the_schedule() {
+    // Every minute, served just now: the first cycle comes at the next minute.
+    let sb = Sandbox::new("* * * * *", "");
+    let state = sb.state();
+    let id = state.begin_run("scheduled", Utc::now()).unwrap();
+    state.finish_run(id, RunStatus::Ok, &RunEnd::default(), Utc::now()).unwrap();
+    let mut child = spawn(sb.scheduler());
+    let pid = child.id();
+    let first = wait_for(Duration::from_secs(20), || {
+        heartbeat(&sb.state_path()).filter(|hb| hb.pid == pid && hb.state == "idle")
+    })
+    .expect("no heartbeat");
+    let fire = first.next_run.unwrap();
+    assert!(fire > Utc::now() && fire.timestamp() % 60 == 0, "{first:?}");
+    let run = wait_for(Duration::from_secs(90), || {
+        // started_at >= fire: skips a catch-up run, should the test start on a minute boundary.
+        runs(&sb.state_path()).into_iter().find(|r| r.id > id && r.started_at >= fire && r.status != RunStatus::Running)
+    })
+    .expect("no cycle at the fire time");
+    assert_eq!(run.status, RunStatus::Ok);
+    assert!(run.started_at < fire + chrono::Duration::seconds(5), "started late: {}", run.started_at);
+    let after = wait_for(Duration::from_secs(20), || {
+        heartbeat(&sb.state_path()).filter(|hb| hb.state == "idle" && hb.next_run.is_some_and(|n| n > fire))
+    })
+    .expect("the next fire time was not announced");
+    assert_eq!(after.next_run.unwrap(), fire + chrono::Duration::minutes(1));
+    signal(&child, "TERM");
+    let (code, stderr, _) = wait_exit(&mut child, Duration::from_secs(15));
+    assert_eq!(code, 0, "{stderr}");
+}
