@@ -221,3 +221,22 @@ fn daemon_fires_on_the_schedule() {
     let (code, stderr, _) = wait_exit(&mut child, Duration::from_secs(15));
     assert_eq!(code, 0, "{stderr}");
 }
+
+#[test]
+fn config_comes_from_lifeboat_config_when_no_option_is_given() {
+    let sb = Sandbox::new("0 * * * *", "");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat-scheduler"));
+    cmd.arg("--once").current_dir(sb.dir.path()).env("LIFEBOAT_CONFIG", sb.config_path());
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(sb.archive_folder_entries().len(), 1);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat-scheduler"))
+        .arg("--once")
+        .current_dir(sb.dir.path())
+        .env("LIFEBOAT_CONFIG", sb.dir.path().join("missing.toml"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("missing.toml") && stderr.contains("LIFEBOAT_CONFIG"), "{stderr}");
+}
