@@ -1,0 +1,159 @@
+//! What each screen shows, read from the state database, the archive folder
+//! and the disk. Blocking (SQLite, file system): call from a blocking thread.
+//! Every function takes `now`, so a fixed clock gives fixed screens.
+
+use chrono::{DateTime, Duration, Utc};
+use lifeboat_core::Config;
+use lifeboat_core::catalog::{self, StoredArchive};
+use lifeboat_core::state::{self, AdminHealth, DbCheck, Event, Heartbeat, Run, RunCounts, SchedulerState, State};
+
+/// The heartbeat written by `lifeboat-scheduler`.
+pub const SCHEDULER: &str = "scheduler";
+
+/// Events per Logs page, before trimming to Telegram's limit.
+pub const LOG_PAGE: usize = 25;
+
+/// Archives listed under 📦 Backups.
+pub const BACKUPS_SHOWN: usize = 8;
+
+/// 📊 Status.
+#[derive(Debug, Clone)]
+pub struct StatusData {
+    /// Scheduler Running / Stopped / Unknown.
+    pub scheduler: SchedulerState,
+    /// Its heartbeat, when it ever wrote one.
+    pub heartbeat: Option<Heartbeat>,
+    /// The latest finished run.
+    pub last_run: Option<Run>,
+    /// The next scheduled cycle.
+    pub next_run: Option<DateTime<Utc>>,
+    /// Runs in the last 24 hours.
+    pub last_24h: RunCounts,
+    /// Archives on disk.
+    pub archives: usize,
+    /// Their total size.
+    pub archive_bytes: u64,
+    /// Free space where archives are written, or why it is unknown.
+    pub free_bytes: Result<u64, String>,
+}
+
+/// Reads the Status screen.
+pub fn status(cfg: &Config, st: &State, now: DateTime<Utc>) -> anyhow::Result<StatusData> {
+    let heartbeat = st.heartbeat(SCHEDULER)?;
+    let scheduler = state::scheduler_state(heartbeat.as_ref(), now);
+    // The scheduler knows best (it runs a missed cycle at once); the cron
+    // expression is the answer when it has not said.
+    let next_run = heartbeat
+        .as_ref()
+        .filter(|_| scheduler == SchedulerState::Running)
+        .and_then(|hb| hb.next_run)
+        .or_else(|| lifeboat_core::schedule::parse(&cfg.schedule.cron).ok().and_then(|s| s.next_after(now)));
+    let archives = catalog::list(&cfg.backup.output_dir)?;
+    Ok(StatusData {
+        scheduler,
+        heartbeat,
+        last_run: st.last_finished_run()?,
+        next_run,
+        last_24h: st.run_counts_since(now - Duration::hours(24))?,
+        archives: archives.len(),
+        archive_bytes: archives.iter().map(|a| a.size).sum(),
+        free_bytes: free_space(cfg),
+    })
+}
+
+fn free_space(cfg: &Config) -> Result<u64, String> {
+    // The folder may not exist before the first backup; its parent tells.
+    let dir = &cfg.backup.output_dir;
+    let probe = dir.ancestors().find(|p| p.exists() && !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    lifeboat_core::fsutil::available_space(probe).map_err(|e| format!("{}: {e}", probe.display()))
+}
+
+/// 🩺 Health.
+#[derive(Debug, Clone)]
+pub struct HealthData {
+    /// Where archives are written.
+    pub output_dir: String,
+    /// Free space there, or why it is unknown.
+    pub free_bytes: Result<u64, String>,
+    /// Each configured database with its latest check (None: never checked).
+    pub databases: Vec<(String, Option<DbCheck>)>,
+    /// The scheduler's heartbeat.
+    pub heartbeat: Option<Heartbeat>,
+    /// Scheduler state judged at `now`.
+    pub scheduler: SchedulerState,
+    /// Each admin with their latest delivery outcome (None: nothing sent yet).
+    pub admins: Vec<(i64, Option<AdminHealth>)>,
+}
+
+/// Everyone who receives backups: the admins, and the owner if not among them.
+pub fn recipients(cfg: &Config) -> Vec<i64> {
+    let mut ids = cfg.telegram.admin_ids.clone();
+    let owner = cfg.telegram.owner_id;
+    if owner != 0 && !ids.contains(&owner) {
+        ids.push(owner);
+    }
+    ids
+}
+
+/// Reads the Health screen.
+pub fn health(cfg: &Config, st: &State, now: DateTime<Utc>) -> anyhow::Result<HealthData> {
+    let checks = st.latest_db_checks()?;
+    let databases = cfg
+        .backup
+        .databases
+        .iter()
+        .map(|name| (name.clone(), checks.iter().find(|c| &c.name == name).cloned()))
+        .collect();
+    let health = st.admin_health()?;
+    let admins = recipients(cfg).into_iter().map(|id| (id, health.iter().find(|h| h.chat_id == id).cloned())).collect();
+    let heartbeat = st.heartbeat(SCHEDULER)?;
+    Ok(HealthData {
+        output_dir: cfg.backup.output_dir.display().to_string(),
+        free_bytes: free_space(cfg),
+        databases,
+        scheduler: state::scheduler_state(heartbeat.as_ref(), now),
+        heartbeat,
+        admins,
+    })
+}
+
+/// One page of 📜 Logs.
+#[derive(Debug, Clone)]
+pub struct LogsData {
+    /// Events skipped (newer than this page).
+    pub offset: u32,
+    /// Events newest first; the text may show fewer to fit.
+    pub events: Vec<Event>,
+    /// More events exist after `events`.
+    pub more: bool,
+}
+
+/// Reads one page of Logs.
+pub fn logs(st: &State, offset: u32) -> anyhow::Result<LogsData> {
+    let mut events = st.events(LOG_PAGE + 1, offset as usize)?;
+    let more = events.len() > LOG_PAGE;
+    events.truncate(LOG_PAGE);
+    Ok(LogsData { offset, events, more })
+}
+
+/// One archive under 📦 Backups.
+#[derive(Debug, Clone)]
+pub struct ArchiveRow {
+    /// The archive on disk.
+    pub archive: StoredArchive,
+    /// Verified after writing (None: no run recorded it).
+    pub verified: Option<bool>,
+    /// Admins who received every part.
+    pub delivered_to: usize,
+}
+
+/// Reads the Backups screen: the newest archives.
+pub fn backups(cfg: &Config, st: &State) -> anyhow::Result<Vec<ArchiveRow>> {
+    let mut rows = Vec::new();
+    for archive in catalog::list(&cfg.backup.output_dir)?.into_iter().take(BACKUPS_SHOWN) {
+        let verified = st.run_for_archive(&archive.name)?.map(|r| r.verified);
+        let delivered_to = st.delivered_chats(&archive.name)?.len();
+        rows.push(ArchiveRow { archive, verified, delivered_to });
+    }
+    Ok(rows)
+}

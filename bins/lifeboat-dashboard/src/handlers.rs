@@ -1,0 +1,474 @@
+//! The handler tree ([`schema`]) and the short handlers behind it.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use lifeboat_core::catalog;
+use lifeboat_core::restore::RestorePlan;
+use lifeboat_core::state::{Level, State};
+use lifeboat_core::{CancellationToken, Config};
+use teloxide::dispatching::UpdateHandler;
+use teloxide::prelude::*;
+use teloxide::types::{ChatId, InlineKeyboardMarkup, MessageId, ParseMode};
+use teloxide::{ApiError, RequestError};
+
+use crate::callback::{self, Action, ArchiveStamp};
+use crate::ops::{self, BackupResult, RestoreResult};
+use crate::pending::{PendingRestores, VALID_FOR_SECS};
+use crate::{data, keyboard, text};
+
+/// Errors a handler hands to the dispatcher's error handler (logged there,
+/// with the token redacted).
+pub type HandlerError = anyhow::Error;
+type HandlerResult = Result<(), HandlerError>;
+
+/// Where events of this binary are filed in the state database.
+pub const SOURCE: &str = "dashboard";
+
+/// A long job started from the dashboard: one at a time in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    /// 💾 Backup now.
+    Backup,
+    /// ♻️ Restore.
+    Restore,
+}
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub struct App {
+    /// The configuration.
+    pub cfg: Config,
+    /// Cancelled at shutdown: stops a running cycle or restore cleanly.
+    pub cancel: CancellationToken,
+    /// Telegram, for re-sending archives; None only in tests without a token.
+    pub telegram: Option<lifeboat_telegram::Telegram>,
+    /// Restore confirmations waiting for the owner.
+    pub restores: PendingRestores<RestorePlan>,
+    job: Mutex<Option<(JobKind, DateTime<Utc>)>>,
+}
+
+/// Holds the process's one job slot; frees it when dropped (even on panic).
+#[derive(Debug)]
+pub struct JobGuard(Arc<App>);
+
+impl Drop for JobGuard {
+    fn drop(&mut self) {
+        *self.0.job.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+impl App {
+    /// Shared state for the handlers.
+    pub fn new(cfg: Config, cancel: CancellationToken) -> Arc<App> {
+        let telegram = lifeboat_telegram::Telegram::from_config(&cfg);
+        Arc::new(App { cfg, cancel, telegram, restores: PendingRestores::default(), job: Mutex::new(None) })
+    }
+
+    /// Takes the job slot, or says which job holds it since when.
+    pub fn try_start_job(
+        self: &Arc<Self>,
+        kind: JobKind,
+        now: DateTime<Utc>,
+    ) -> Result<JobGuard, (JobKind, DateTime<Utc>)> {
+        let mut slot = self.job.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(running) = *slot {
+            return Err(running);
+        }
+        *slot = Some((kind, now));
+        Ok(JobGuard(self.clone()))
+    }
+
+    /// Waits until no job runs (or `limit` passes): at shutdown, so a
+    /// cancelled backup or restore can finish cleanly. True when idle.
+    pub async fn wait_idle(&self, limit: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.job.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        true
+    }
+
+    fn is_owner(&self, user: i64) -> bool {
+        user != 0 && user == self.cfg.telegram.owner_id
+    }
+
+    /// Runs `f` on the state database on a blocking thread.
+    async fn with_state<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Config, &State) -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let app = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let st = State::open_for(&app.cfg)?;
+            f(&app.cfg, &st)
+        })
+        .await?
+    }
+
+    /// Files an event in the state database and mirrors it to tracing.
+    async fn log(self: &Arc<Self>, level: Level, message: String) {
+        match level {
+            Level::Info => tracing::info!("{message}"),
+            Level::Warn => tracing::warn!("{message}"),
+            Level::Error => tracing::error!("{message}"),
+        }
+        let now = Utc::now();
+        if let Err(e) = self.with_state(move |_, st| Ok(st.log_event(level, SOURCE, &message, now)?)).await {
+            tracing::error!("cannot record an event in the state database: {e:#}");
+        }
+    }
+}
+
+fn user_id(user: &teloxide::types::User) -> i64 {
+    user.id.0 as i64
+}
+
+/// The whole handler tree: messages and button presses, each checked
+/// against the admin list first. The binary and the tests both use it.
+pub fn schema() -> UpdateHandler<HandlerError> {
+    let messages = Update::filter_message()
+        .branch(
+            dptree::filter(|m: Message, app: Arc<App>| m.from.as_ref().is_some_and(|u| app.cfg.is_admin(user_id(u))))
+                .endpoint(on_admin_message),
+        )
+        .endpoint(refuse_message);
+    let callbacks = Update::filter_callback_query()
+        .branch(
+            dptree::filter(|q: CallbackQuery, app: Arc<App>| app.cfg.is_admin(user_id(&q.from))).endpoint(on_callback),
+        )
+        .endpoint(refuse_callback);
+    dptree::entry().branch(messages).branch(callbacks)
+}
+
+/// `/admin` or `/start` (optionally `@botname`, with any payload).
+fn is_menu_command(text: &str) -> bool {
+    let first = text.split_whitespace().next().unwrap_or("");
+    let cmd = first.split('@').next().unwrap_or("");
+    matches!(cmd, "/admin" | "/start")
+}
+
+async fn on_admin_message(bot: Bot, msg: Message) -> HandlerResult {
+    if msg.text().is_some_and(is_menu_command) {
+        bot.send_message(msg.chat.id, text::menu()).parse_mode(ParseMode::Html).reply_markup(keyboard::menu()).await?;
+    }
+    Ok(())
+}
+
+async fn refuse_message(bot: Bot, msg: Message, app: Arc<App>) -> HandlerResult {
+    // Channel posts and the like have no user to answer.
+    let Some(user) = msg.from.as_ref() else { return Ok(()) };
+    let what = if msg.text().is_some_and(is_menu_command) { "a command" } else { "a message" };
+    app.log(Level::Warn, text::refused_event(user_id(user), user.username.as_deref(), what)).await;
+    bot.send_message(msg.chat.id, text::REFUSAL).await?;
+    Ok(())
+}
+
+async fn refuse_callback(bot: Bot, q: CallbackQuery, app: Arc<App>) -> HandlerResult {
+    app.log(Level::Warn, text::refused_event(user_id(&q.from), q.from.username.as_deref(), "a button press")).await;
+    bot.answer_callback_query(q.id).text(text::REFUSAL_ALERT).show_alert(true).await?;
+    Ok(())
+}
+
+/// What the callback answer says.
+#[derive(Debug, Default)]
+struct Answer {
+    text: Option<String>,
+    alert: bool,
+}
+
+impl Answer {
+    fn toast(t: impl Into<String>) -> Answer {
+        Answer { text: Some(t.into()), alert: false }
+    }
+    fn alert(t: impl Into<String>) -> Answer {
+        Answer { text: Some(t.into()), alert: true }
+    }
+}
+
+/// Answers every press, also when acting on it failed.
+async fn on_callback(bot: Bot, q: CallbackQuery, app: Arc<App>) -> HandlerResult {
+    let now = Utc::now();
+    let result = match q.data.as_deref().and_then(callback::parse) {
+        Some(action) => act(&bot, &q, &app, action, now).await,
+        None => {
+            let message = format!("ignored unknown button data from admin {}: {:?}", user_id(&q.from), q.data);
+            app.log(Level::Warn, message).await;
+            Ok(Answer::toast(text::TOAST_UNKNOWN_BUTTON))
+        }
+    };
+    let answer = match &result {
+        Ok(a) => a,
+        Err(e) => &Answer::alert(text::error_toast(&format!("{e:#}"))),
+    };
+    let mut req = bot.answer_callback_query(q.id.clone());
+    if let Some(t) = &answer.text {
+        req = req.text(t).show_alert(answer.alert);
+    }
+    let answered = req.await;
+    result?;
+    answered?;
+    Ok(())
+}
+
+/// The message a press came from, to edit in place.
+#[derive(Debug, Clone, Copy)]
+struct Target {
+    chat: ChatId,
+    message: Option<MessageId>,
+}
+
+impl Target {
+    fn of(q: &CallbackQuery) -> Target {
+        match &q.message {
+            Some(m) => Target { chat: m.chat().id, message: Some(m.id()) },
+            None => Target { chat: ChatId(user_id(&q.from)), message: None },
+        }
+    }
+}
+
+/// Shows a screen: edits the message in place, or sends a new one when
+/// there is none to edit. Returns the message shown.
+async fn show(bot: &Bot, to: Target, body: String, kb: Option<InlineKeyboardMarkup>) -> Result<Target, RequestError> {
+    if let Some(id) = to.message {
+        let mut req = bot.edit_message_text(to.chat, id, body).parse_mode(ParseMode::Html);
+        if let Some(kb) = kb {
+            req = req.reply_markup(kb);
+        }
+        return match req.await {
+            Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(to),
+            Err(e) => Err(e),
+        };
+    }
+    let mut req = bot.send_message(to.chat, body).parse_mode(ParseMode::Html);
+    if let Some(kb) = kb {
+        req = req.reply_markup(kb);
+    }
+    let sent = req.await?;
+    Ok(Target { chat: sent.chat.id, message: Some(sent.id) })
+}
+
+async fn act(
+    bot: &Bot,
+    q: &CallbackQuery,
+    app: &Arc<App>,
+    action: Action,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Answer> {
+    let to = Target::of(q);
+    let user = user_id(&q.from);
+    let screen = match action {
+        Action::Menu => Some((text::menu(), keyboard::menu())),
+        Action::Status => Some(
+            screen(app, "the status", action, move |cfg, st| Ok(text::status(&data::status(cfg, st, now)?, now))).await,
+        ),
+        Action::Health => Some(
+            screen(app, "health", action, move |cfg, st| Ok(text::health(&data::health(cfg, st, now)?, now))).await,
+        ),
+        Action::Logs { offset } => {
+            let page = app.with_state(move |_, st| data::logs(st, offset)).await;
+            Some(match page {
+                Ok(page) => {
+                    let (body, shown) = text::logs(&page);
+                    let more = shown < page.events.len() || page.more;
+                    (body, keyboard::logs(offset, more.then_some(offset + shown as u32)))
+                }
+                Err(e) => (text::screen_error("the logs", &format!("{e:#}")), keyboard::back()),
+            })
+        }
+        Action::Backups => {
+            let is_owner = app.is_owner(user);
+            Some(match app.with_state(data::backups).await {
+                Ok(rows) => (text::backups(&rows, is_owner, now), keyboard::backups(&rows, is_owner)),
+                Err(e) => (text::screen_error("the backups", &format!("{e:#}")), keyboard::back()),
+            })
+        }
+        Action::Resend(stamp) => return resend(app, user, stamp).await,
+        Action::BackupNow => return backup_now(bot, app, to, now).await,
+        Action::RestoreAsk(stamp) => return restore_ask(bot, app, q, to, stamp, now).await,
+        Action::RestoreYes(stamp, nonce) => return restore_yes(bot, app, q, to, stamp, nonce, now).await,
+    };
+    if let Some((body, kb)) = screen {
+        let shown = show(bot, to, body, Some(kb)).await?;
+        if to.message.is_none() && shown.message.is_some() {
+            return Ok(Answer::toast(text::TOAST_SENT_NEW));
+        }
+    }
+    Ok(Answer::default())
+}
+
+/// A read-only screen with a Refresh button; errors become the screen.
+async fn screen(
+    app: &Arc<App>,
+    what: &'static str,
+    refresh: Action,
+    render: impl FnOnce(&Config, &State) -> anyhow::Result<String> + Send + 'static,
+) -> (String, InlineKeyboardMarkup) {
+    match app.with_state(render).await {
+        Ok(body) => (body, keyboard::refresh_back(refresh)),
+        Err(e) => (text::screen_error(what, &format!("{e:#}")), keyboard::refresh_back(refresh)),
+    }
+}
+
+async fn resend(app: &Arc<App>, user: i64, stamp: ArchiveStamp) -> anyhow::Result<Answer> {
+    let name = stamp.archive_name();
+    let Ok(archive) = catalog::resolve(&app.cfg.backup.output_dir, &name) else {
+        return Ok(Answer::alert(text::TOAST_ARCHIVE_GONE));
+    };
+    let Some(tg) = &app.telegram else { return Ok(Answer::alert(text::resend_failed("delivery is disabled"))) };
+    match ops::resend(tg, &app.cfg, user, &archive).await {
+        Ok(()) => {
+            app.log(Level::Info, format!("re-sent {name} to admin {user} from the dashboard")).await;
+            Ok(Answer::toast(text::resent(&name)))
+        }
+        Err(e) => {
+            app.log(Level::Warn, format!("re-sending {name} to admin {user} failed: {e}")).await;
+            Ok(Answer::alert(text::resend_failed(&e)))
+        }
+    }
+}
+
+async fn backup_now(bot: &Bot, app: &Arc<App>, to: Target, now: DateTime<Utc>) -> anyhow::Result<Answer> {
+    let guard = match app.try_start_job(JobKind::Backup, now) {
+        Ok(g) => g,
+        Err((JobKind::Backup, since)) => {
+            show(bot, to, text::backup_already_running(since, now), Some(keyboard::back())).await?;
+            return Ok(Answer::toast(text::TOAST_ALREADY_RUNNING));
+        }
+        Err((JobKind::Restore, _)) => return Ok(Answer::alert(text::ALERT_JOB_RUNNING)),
+    };
+    // The menu stays, so the other screens (and a second press) still work.
+    let to = show(bot, to, text::backup_started(now), Some(keyboard::menu())).await?;
+    app.log(Level::Info, "backup started from the dashboard".into()).await;
+    let (bot, app) = (bot.clone(), app.clone());
+    // The dispatcher keeps serving other presses meanwhile.
+    tokio::spawn(async move {
+        let _guard = guard;
+        let result = ops::run_backup(&app.cfg, app.cancel.child_token()).await;
+        let body = match &result {
+            BackupResult::Done { summary, ok } => text::backup_done(summary, *ok),
+            BackupResult::Busy(holder) => text::backup_busy(holder),
+            BackupResult::Failed(e) => text::backup_failed(e),
+        };
+        if let BackupResult::Failed(e) = &result {
+            app.log(Level::Error, format!("backup from the dashboard failed: {e}")).await;
+        }
+        if let Err(e) = show(&bot, to, body, Some(keyboard::back())).await {
+            tracing::error!("cannot show the backup result: {}", crate::redact(&e.to_string(), &app.cfg));
+        }
+    });
+    Ok(Answer::default())
+}
+
+async fn owner_only(app: &Arc<App>, q: &CallbackQuery) -> Option<Answer> {
+    let user = user_id(&q.from);
+    if app.is_owner(user) {
+        return None;
+    }
+    app.log(Level::Warn, format!("refused a restore button from admin {user}: only the owner may restore")).await;
+    Some(Answer::alert(text::ALERT_OWNER_ONLY))
+}
+
+async fn restore_ask(
+    bot: &Bot,
+    app: &Arc<App>,
+    q: &CallbackQuery,
+    to: Target,
+    stamp: ArchiveStamp,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Answer> {
+    if let Some(refused) = owner_only(app, q).await {
+        return Ok(refused);
+    }
+    let name = stamp.archive_name();
+    let cfg = app.cfg.clone();
+    let plan_for = name.clone();
+    let plan = tokio::task::spawn_blocking(move || ops::restore_plan(&cfg, &plan_for)).await?;
+    match plan {
+        Ok(plan) => {
+            let body = text::restore_confirm(&name, &plan.to_string(), VALID_FOR_SECS as u64);
+            let nonce = app.restores.offer(user_id(&q.from), &name, plan, now);
+            show(bot, to, body, Some(keyboard::confirm_restore(stamp, nonce))).await?;
+        }
+        Err(e) => {
+            show(bot, to, text::restore_plan_failed(&name, &e), Some(keyboard::back_to_backups())).await?;
+        }
+    }
+    Ok(Answer::default())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn restore_yes(
+    bot: &Bot,
+    app: &Arc<App>,
+    q: &CallbackQuery,
+    to: Target,
+    stamp: ArchiveStamp,
+    nonce: u64,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Answer> {
+    if let Some(refused) = owner_only(app, q).await {
+        return Ok(refused);
+    }
+    let user = user_id(&q.from);
+    let name = stamp.archive_name();
+    let plan = match app.restores.take(user, &name, nonce, now) {
+        Ok(plan) => plan,
+        Err(why) => {
+            app.log(Level::Warn, format!("restore confirmation from owner {user} for {name} refused: {why:?}")).await;
+            return Ok(Answer::alert(text::ALERT_CONFIRMATION_EXPIRED));
+        }
+    };
+    let Ok(guard) = app.try_start_job(JobKind::Restore, now) else {
+        return Ok(Answer::alert(text::ALERT_JOB_RUNNING));
+    };
+    let to = show(bot, to, text::restore_started(&name), None).await?;
+    app.log(Level::Warn, format!("owner {user} confirmed restoring {name} from the dashboard")).await;
+    let (bot, app) = (bot.clone(), app.clone());
+    tokio::spawn(async move {
+        let _guard = guard;
+        let (cfg, cancel) = (app.cfg.clone(), app.cancel.child_token());
+        let who = format!("restore from Telegram by {user}");
+        let result = tokio::task::spawn_blocking(move || ops::restore(&cfg, &plan, &who, &cancel))
+            .await
+            .unwrap_or_else(|e| RestoreResult::Failed(format!("the restore task failed: {e}")));
+        let (level, body) = match &result {
+            RestoreResult::Done(outcome) => (Level::Warn, text::restore_done(outcome)),
+            RestoreResult::Busy(holder) => (Level::Warn, text::restore_busy(holder)),
+            RestoreResult::Failed(e) => (Level::Error, text::restore_failed(e)),
+        };
+        app.log(level, format!("restore of {name} from the dashboard: {result:?}")).await;
+        if let Err(e) = show(&bot, to, body, Some(keyboard::back())).await {
+            tracing::error!("cannot show the restore result: {}", crate::redact(&e.to_string(), &app.cfg));
+        }
+    });
+    Ok(Answer::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn menu_commands() {
+        for t in ["/admin", "/start", "/admin@lifeboat_bot", "/start payload", "/admin  x"] {
+            assert!(is_menu_command(t), "{t}");
+        }
+        for t in ["admin", "/administrator", "hello /admin", "/help", ""] {
+            assert!(!is_menu_command(t), "{t}");
+        }
+    }
+
+    #[test]
+    fn one_job_at_a_time_and_freed_on_drop() {
+        let app = App::new(Config::from_toml("").unwrap(), CancellationToken::new());
+        let now = Utc::now();
+        let g = app.try_start_job(JobKind::Backup, now).unwrap();
+        assert_eq!(app.try_start_job(JobKind::Restore, now).unwrap_err(), (JobKind::Backup, now));
+        drop(g);
+        app.try_start_job(JobKind::Restore, now).unwrap();
+    }
+}

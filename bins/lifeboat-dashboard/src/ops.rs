@@ -1,0 +1,93 @@
+//! The work behind the buttons that changes things, done by the other
+//! crates: the backup cycle (lifeboat-telegram's `cycle`), re-sending an
+//! archive (lifeboat-telegram), restore (lifeboat-core's `restore`).
+//! Kept here so the handlers do not depend on those crates' shapes.
+
+use lifeboat_core::catalog::StoredArchive;
+use lifeboat_core::lock::{CycleLock, LockError};
+use lifeboat_core::restore::{self, RestorePlan, RestoreRequest};
+use lifeboat_core::state::State;
+use lifeboat_core::{CancellationToken, Config, Trigger, exit};
+use lifeboat_telegram::Telegram;
+use lifeboat_telegram::cycle::{self, CycleError};
+
+/// How a "Backup now" ended.
+#[derive(Debug, Clone)]
+pub enum BackupResult {
+    /// The cycle ran; `ok` is false for partial or failed deliveries.
+    Done {
+        /// The cycle's summary.
+        summary: String,
+        /// Exit code 0.
+        ok: bool,
+    },
+    /// Another cycle holds the lock.
+    Busy(String),
+    /// It could not run.
+    Failed(String),
+}
+
+/// How a restore ended.
+#[derive(Debug, Clone)]
+pub enum RestoreResult {
+    /// Restored; what was done.
+    Done(String),
+    /// A cycle holds the lock.
+    Busy(String),
+    /// Not restored (or partly: the text says).
+    Failed(String),
+}
+
+/// Runs one backup cycle with delivery, as the scheduler does.
+pub async fn run_backup(cfg: &Config, cancel: CancellationToken) -> BackupResult {
+    // run_cycle's future holds the (non-Sync) state connection across
+    // awaits, so it cannot be a spawned task: drive it on a blocking thread.
+    let handle = tokio::runtime::Handle::current();
+    let cfg = cfg.clone();
+    let ran =
+        tokio::task::spawn_blocking(move || handle.block_on(cycle::run_cycle(&cfg, Trigger::Dashboard, cancel))).await;
+    let ran = match ran {
+        Ok(r) => r,
+        Err(e) => return BackupResult::Failed(format!("the backup task failed: {e}")),
+    };
+    match ran {
+        Ok(report) => BackupResult::Done { summary: report.summary(), ok: report.exit_code() == exit::SUCCESS },
+        Err(CycleError::Busy { holder }) => BackupResult::Busy(holder),
+        Err(e) => BackupResult::Failed(e.to_string()),
+    }
+}
+
+/// Sends `archive` to `chat`, by file_id when Telegram already has it.
+pub async fn resend(tg: &Telegram, cfg: &Config, chat: i64, archive: &StoredArchive) -> Result<(), String> {
+    tg.send_archive_to(cfg, chat, archive).await.map(|_| ()).map_err(|e| tg.scrub(&e.to_string()))
+}
+
+/// What restoring `archive` into the live databases would replace, in words.
+/// Blocking.
+pub fn restore_plan(cfg: &Config, archive: &str) -> Result<RestorePlan, String> {
+    restore::plan(cfg, &request(archive)).map_err(|e| e.to_string())
+}
+
+fn request(archive: &str) -> RestoreRequest {
+    // Names only: the dashboard never restores from an arbitrary path.
+    RestoreRequest { archive: archive.to_string(), only: Vec::new(), to: None }
+}
+
+/// Carries out the plan the owner confirmed, under the cycle lock. If the
+/// archive changed since, `execute` refuses. Blocking.
+pub fn restore(cfg: &Config, plan: &RestorePlan, who: &str, cancel: &CancellationToken) -> RestoreResult {
+    // The same lock as every cycle: no backup reads the databases meanwhile.
+    let _lock = match CycleLock::try_acquire(&cfg.lock_path(), who) {
+        Ok(lock) => lock,
+        Err(LockError::Busy { holder }) => return RestoreResult::Busy(holder),
+        Err(e) => return RestoreResult::Failed(e.to_string()),
+    };
+    let state = match State::open_for(cfg) {
+        Ok(s) => s,
+        Err(e) => return RestoreResult::Failed(e.to_string()),
+    };
+    match restore::execute(cfg, &state, plan, cancel) {
+        Ok(outcome) => RestoreResult::Done(outcome.to_string()),
+        Err(e) => RestoreResult::Failed(e.to_string()),
+    }
+}

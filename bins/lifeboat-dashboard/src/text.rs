@@ -1,0 +1,462 @@
+//! Every word the dashboard says, in one place. HTML parse mode: everything
+//! that comes from outside (file names, errors, event messages) goes
+//! through [`esc`]. Functions that mention time take `now`.
+
+use chrono::{DateTime, Utc};
+use lifeboat_core::state::{AdminHealth, DbCheck, DeliveryStatus, Level, RunStatus, SchedulerState};
+
+use crate::data::{ArchiveRow, HealthData, LogsData, StatusData};
+
+/// Telegram's limit on a message, in UTF-16 code units.
+pub const MAX_MESSAGE: usize = 4096;
+
+/// Button labels.
+pub mod button {
+    /// Main menu.
+    pub const STATUS: &str = "📊 Status";
+    /// Main menu.
+    pub const BACKUP_NOW: &str = "💾 Backup now";
+    /// Main menu.
+    pub const LOGS: &str = "📜 Logs";
+    /// Main menu.
+    pub const HEALTH: &str = "🩺 Health";
+    /// Main menu.
+    pub const BACKUPS: &str = "📦 Backups";
+    /// Every sub-screen.
+    pub const BACK: &str = "◀️ Back";
+    /// Logs.
+    pub const NEXT_PAGE: &str = "Older ▶️";
+    /// Logs.
+    pub const NEWEST: &str = "⏮ Newest";
+    /// Status, Health: read again.
+    pub const REFRESH: &str = "🔄 Refresh";
+    /// Restore confirmation.
+    pub const YES_RESTORE: &str = "⚠️ Yes, restore";
+    /// Restore confirmation.
+    pub const CANCEL: &str = "✖️ Cancel";
+    /// Backups: re-send one archive.
+    pub fn resend(row: &crate::data::ArchiveRow) -> String {
+        format!("📤 {} · {}", row.archive.created_at.format("%m-%d %H:%M"), super::bytes(row.archive.size))
+    }
+    /// Backups, owner only.
+    pub const RESTORE: &str = "♻️ Restore";
+}
+
+/// `/admin` and `/start` in Telegram's command menu.
+pub const CMD_ADMIN: &str = "Open the Lifeboat dashboard";
+/// `/start`.
+pub const CMD_START: &str = "Start (admins: opens the dashboard)";
+
+/// Escapes text for HTML parse mode.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Length as Telegram counts it.
+pub fn tg_len(s: &str) -> usize {
+    s.encode_utf16().count()
+}
+
+/// Bytes in decimal units, like the upload limit.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < UNITS.len() - 1 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
+}
+
+/// `2026-11-22 03:15 UTC`
+pub fn time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+fn span(secs: i64) -> String {
+    match secs {
+        s if s < 90 => format!("{s} s"),
+        s if s < 90 * 60 => format!("{} min", (s + 30) / 60),
+        s if s < 48 * 3600 => format!("{} h", (s + 1800) / 3600),
+        s => format!("{} d", (s + 43_200) / 86_400),
+    }
+}
+
+/// "5 min ago", "in 3 h".
+pub fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = now.signed_duration_since(t).num_seconds();
+    if secs >= 0 { format!("{} ago", span(secs)) } else { format!("in {}", span(-secs)) }
+}
+
+/// The main menu.
+pub fn menu() -> String {
+    "🛟 <b>Lifeboat</b>: backups of the bot's databases.\nChoose:".to_string()
+}
+
+/// Scheduler state in words.
+pub fn scheduler_line(
+    state: SchedulerState,
+    hb: Option<&lifeboat_core::state::Heartbeat>,
+    now: DateTime<Utc>,
+) -> String {
+    match (state, hb) {
+        (SchedulerState::Running, Some(hb)) => {
+            format!("🟢 Running (heartbeat {})", relative(hb.at, now))
+        }
+        (SchedulerState::Stopped, Some(hb)) if hb.state == "stopped" => {
+            format!("🔴 Stopped (stopped cleanly {})", relative(hb.at, now))
+        }
+        (SchedulerState::Stopped, Some(hb)) => {
+            format!("🔴 Stopped (last heartbeat {}; is lifeboat-scheduler running?)", relative(hb.at, now))
+        }
+        _ => "⚪ Unknown (no heartbeat yet; is lifeboat-scheduler installed?)".to_string(),
+    }
+}
+
+fn run_status(s: RunStatus) -> &'static str {
+    match s {
+        RunStatus::Ok => "✅ ok",
+        RunStatus::Partial => "⚠️ partial",
+        RunStatus::Failed => "❌ failed",
+        RunStatus::Interrupted => "❌ interrupted",
+        RunStatus::Running => "⏳ running",
+    }
+}
+
+/// 📊 Status.
+pub fn status(d: &StatusData, now: DateTime<Utc>) -> String {
+    let mut s = String::from("📊 <b>Status</b>\n\n");
+    s += &format!("Scheduler: {}\n", scheduler_line(d.scheduler, d.heartbeat.as_ref(), now));
+    match &d.last_run {
+        Some(r) => {
+            let at = r.finished_at.unwrap_or(r.started_at);
+            s += &format!("Last backup: {} ({}), {}", time(at), relative(at, now), run_status(r.status));
+            if let Some(size) = r.size {
+                s += &format!(", {}", bytes(size));
+            }
+            s += &format!(", {} database{}", r.databases_ok, plural(r.databases_ok as u64));
+            if r.databases_skipped > 0 {
+                s += &format!(" ({} skipped)", r.databases_skipped);
+            }
+            s += "\n";
+            if r.status != RunStatus::Ok
+                && let Some(detail) = &r.detail
+            {
+                s += &format!("  <i>{}</i>\n", esc(&clip(detail, 300)));
+            }
+        }
+        None => s += "Last backup: none yet\n",
+    }
+    match d.next_run {
+        Some(t) => s += &format!("Next run: {} ({})\n", time(t), relative(t, now)),
+        None => s += "Next run: unknown\n",
+    }
+    let c = d.last_24h;
+    s += &format!("Last 24 h: {} ok, {} partial, {} failed\n", c.ok, c.partial, c.failed);
+    s += &format!("Archives: {} using {}\n", d.archives, bytes(d.archive_bytes));
+    s += &format!("Free disk: {}\n", free(&d.free_bytes));
+    s += &format!("\n<i>as of {}</i>", now.format("%H:%M:%S UTC"));
+    s
+}
+
+fn free(f: &Result<u64, String>) -> String {
+    match f {
+        Ok(n) => bytes(*n),
+        Err(e) => format!("unknown ({})", esc(e)),
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Cuts `s` to at most `max` characters, marking the cut.
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max { s.to_string() } else { format!("{}…", s.chars().take(max).collect::<String>()) }
+}
+
+/// One admin's delivery health in words.
+pub fn admin_health(h: Option<&AdminHealth>, now: DateTime<Utc>) -> String {
+    let Some(h) = h else { return "nothing sent yet".to_string() };
+    let err = h.last_error.as_deref().unwrap_or("");
+    let lower = err.to_ascii_lowercase();
+    let last = match h.last_delivered_at {
+        Some(t) => format!("last delivery {}", relative(t, now)),
+        None => "never received a backup".to_string(),
+    };
+    match h.status {
+        DeliveryStatus::Delivered | DeliveryStatus::Superseded => format!("✅ ok, {last}"),
+        _ if lower.contains("can't initiate conversation") || lower.contains("chat not found") => {
+            format!("❌ never started the bot — ask them to press Start ({last})")
+        }
+        _ if lower.contains("blocked") => format!("❌ blocked the bot — ask them to unblock it ({last})"),
+        _ if lower.contains("deactivated") => format!("❌ account deleted ({last})"),
+        DeliveryStatus::Failed => format!("❌ failed: {} ({last})", esc(&clip(err, 200))),
+        DeliveryStatus::Pending if err.is_empty() => format!("⏳ waiting for delivery ({last})"),
+        DeliveryStatus::Pending => format!("⏳ retrying: {} ({last})", esc(&clip(err, 200))),
+    }
+}
+
+fn db_check(c: Option<&DbCheck>, now: DateTime<Utc>) -> String {
+    match c {
+        None => "⚪ never checked".to_string(),
+        Some(c) if c.ok => {
+            let mut s = format!("✅ ok {}", relative(c.checked_at, now));
+            if let Some(size) = c.size {
+                s += &format!(", {}", bytes(size));
+            }
+            s
+        }
+        Some(c) => format!("❌ {} ({})", esc(&clip(&c.detail, 200)), relative(c.checked_at, now)),
+    }
+}
+
+/// 🩺 Health.
+pub fn health(d: &HealthData, now: DateTime<Utc>) -> String {
+    let mut s = String::from("🩺 <b>Health</b>\n\n");
+    s += &format!("Disk: {} free in <code>{}</code>\n", free(&d.free_bytes), esc(&d.output_dir));
+    s += &format!("Scheduler: {}\n", scheduler_line(d.scheduler, d.heartbeat.as_ref(), now));
+    if let Some(hb) = &d.heartbeat {
+        s += &format!("Heartbeat age: {}\n", span(now.signed_duration_since(hb.at).num_seconds().max(0)));
+    }
+    s += "\n<b>Databases</b> (last integrity check)\n";
+    for (name, check) in &d.databases {
+        s += &format!("• <code>{}</code>: {}\n", esc(name), db_check(check.as_ref(), now));
+    }
+    s += "\n<b>Admins</b> (delivery)\n";
+    if d.admins.is_empty() {
+        s += "• none configured (telegram.admin_ids)\n";
+    }
+    for (id, h) in &d.admins {
+        s += &format!("• <code>{id}</code>: {}\n", admin_health(h.as_ref(), now));
+    }
+    s
+}
+
+fn level(l: Level) -> &'static str {
+    match l {
+        Level::Info => "ℹ️",
+        Level::Warn => "⚠️",
+        Level::Error => "❌",
+    }
+}
+
+/// 📜 Logs: the text and how many events it shows (trimmed to fit).
+pub fn logs(d: &LogsData) -> (String, usize) {
+    let header = if d.offset == 0 {
+        "📜 <b>Logs</b> (newest first)\n\n".to_string()
+    } else {
+        format!("📜 <b>Logs</b> (newest first, from #{})\n\n", d.offset + 1)
+    };
+    if d.events.is_empty() {
+        return (header + "No events.", 0);
+    }
+    // Room for the footer saying some were left for the next page.
+    let budget = MAX_MESSAGE - 64;
+    let mut s = header;
+    let mut shown = 0;
+    for e in &d.events {
+        let line = format!(
+            "{} <code>{}</code> {} <i>{}</i>: {}\n",
+            level(e.level),
+            e.at.format("%m-%d %H:%M:%S"),
+            e.level.as_str(),
+            esc(&e.source),
+            esc(&clip(&e.message, 400))
+        );
+        if tg_len(&s) + tg_len(&line) > budget {
+            break;
+        }
+        s += &line;
+        shown += 1;
+    }
+    if shown < d.events.len() || d.more {
+        s += "\n<i>Older events: next page.</i>";
+    }
+    (s, shown)
+}
+
+/// 📦 Backups.
+pub fn backups(rows: &[ArchiveRow], is_owner: bool, now: DateTime<Utc>) -> String {
+    let mut s = String::from("📦 <b>Backups</b> (newest first)\n\n");
+    if rows.is_empty() {
+        return s + "No archives yet. Press 💾 Backup now to make one.";
+    }
+    for r in rows {
+        let verified = match r.verified {
+            Some(true) => "✅ verified",
+            Some(false) => "⚠️ not verified",
+            None => "❔ no record",
+        };
+        let parts =
+            if r.archive.files.len() > 1 { format!(", {} parts", r.archive.files.len()) } else { String::new() };
+        s += &format!(
+            "• <code>{}</code>\n  {} ({}), {}{}, {verified}, delivered to {} admin{}\n",
+            esc(&r.archive.name),
+            time(r.archive.created_at),
+            relative(r.archive.created_at, now),
+            bytes(r.archive.size),
+            parts,
+            r.delivered_to,
+            plural(r.delivered_to as u64)
+        );
+    }
+    s += "\nPress an archive to get it here again.";
+    if is_owner {
+        s += " ♻️ Restore replaces the live databases (asks first).";
+    }
+    s
+}
+
+/// Backup now: started.
+pub fn backup_started(now: DateTime<Utc>) -> String {
+    format!("💾 <b>Backup now</b>\n\nStarted at {}… This message changes when it is done.", now.format("%H:%M:%S UTC"))
+}
+
+/// Backup now: this process is already running one.
+pub fn backup_already_running(since: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    format!(
+        "💾 A backup started from the dashboard is already running (since {}). Wait for its result here.",
+        relative(since, now)
+    )
+}
+
+/// Toast for a second press.
+pub const TOAST_ALREADY_RUNNING: &str = "A backup is already running.";
+
+/// Backup now: another process holds the cycle lock.
+pub fn backup_busy(holder: &str) -> String {
+    format!(
+        "💾 <b>Backup now</b>\n\n⏳ Another backup cycle is running ({}). Try again when it has finished.",
+        esc(holder)
+    )
+}
+
+/// Backup now: the result.
+pub fn backup_done(summary: &str, ok: bool) -> String {
+    let head = if ok { "✅ Backup finished" } else { "⚠️ Backup finished with problems" };
+    format!("💾 <b>{head}</b>\n\n{}", esc(&clip(summary, 3500)))
+}
+
+/// Backup now: failed.
+pub fn backup_failed(error: &str) -> String {
+    format!("💾 <b>❌ Backup failed</b>\n\n{}", esc(&clip(error, 3500)))
+}
+
+/// Toast after a re-send.
+pub fn resent(name: &str) -> String {
+    format!("Sent {name}")
+}
+
+/// Toast when a re-send failed.
+pub fn resend_failed(error: &str) -> String {
+    clip(&format!("Could not send it: {error}"), 190)
+}
+
+/// Toast: a re-send while delivery is disabled.
+pub const TOAST_ARCHIVE_GONE: &str = "That archive is no longer on disk; open 📦 Backups again.";
+
+/// Restore confirmation: what will be replaced.
+pub fn restore_confirm(archive: &str, plan: &str, valid_secs: u64) -> String {
+    format!(
+        "♻️ <b>Restore {}?</b>\n\n<pre>{}</pre>\n\nThe live databases listed above will be REPLACED (a safety snapshot \
+         of each is taken first). Press <b>Yes, restore</b> within {valid_secs} s to go ahead.",
+        esc(archive),
+        esc(&clip(plan, 3000))
+    )
+}
+
+/// Restore: the plan could not be made.
+pub fn restore_plan_failed(archive: &str, error: &str) -> String {
+    format!("♻️ <b>Cannot restore {}</b>\n\n{}", esc(archive), esc(&clip(error, 3500)))
+}
+
+/// Restore: running.
+pub fn restore_started(archive: &str) -> String {
+    format!(
+        "♻️ <b>Restoring {}…</b>\n\nVerifying, taking safety snapshots, then restoring. This message changes when it is done.",
+        esc(archive)
+    )
+}
+
+/// Restore: result.
+pub fn restore_done(outcome: &str) -> String {
+    format!("♻️ <b>✅ Restore finished</b>\n\n{}", esc(&clip(outcome, 3500)))
+}
+
+/// Restore: failed.
+pub fn restore_failed(error: &str) -> String {
+    format!(
+        "♻️ <b>❌ Restore failed</b>\n\n{}\n\nThe live databases were not replaced unless stated above.",
+        esc(&clip(error, 3500))
+    )
+}
+
+/// Restore: a backup or restore holds the lock.
+pub fn restore_busy(holder: &str) -> String {
+    format!("♻️ <b>Not restored</b>\n\n⏳ A backup cycle is running ({}). Try again when it has finished.", esc(holder))
+}
+
+/// Alert: the confirmation is stale or was never given.
+pub const ALERT_CONFIRMATION_EXPIRED: &str =
+    "This confirmation has expired or was already used. Open 📦 Backups and press ♻️ Restore again.";
+
+/// Alert: restore is for the owner.
+pub const ALERT_OWNER_ONLY: &str = "Only the owner can restore from Telegram.";
+
+/// Alert: a job is running in this dashboard.
+pub const ALERT_JOB_RUNNING: &str = "A backup or restore started from the dashboard is still running.";
+
+/// Reply to a stranger's message.
+pub const REFUSAL: &str = "Sorry, this bot is private.";
+
+/// Alert for a stranger's button press.
+pub const REFUSAL_ALERT: &str = "Not allowed: this bot is private.";
+
+/// Toast for buttons this version did not make (an old message, or forged).
+pub const TOAST_UNKNOWN_BUTTON: &str = "This button is out of date. Send /admin for a fresh menu.";
+
+/// Toast when the message can no longer be edited.
+pub const TOAST_SENT_NEW: &str = "Sent as a new message.";
+
+/// Toast for an internal error; details go to the logs.
+pub fn error_toast(error: &str) -> String {
+    clip(&format!("Error: {error}"), 190)
+}
+
+/// A screen that failed to load.
+pub fn screen_error(what: &str, error: &str) -> String {
+    format!("❌ Cannot show {what}: {}", esc(&clip(error, 3500)))
+}
+
+/// Event logged for every refused attempt.
+pub fn refused_event(user_id: i64, username: Option<&str>, what: &str) -> String {
+    match username {
+        Some(u) => format!("refused {what} from user {user_id} (@{u}): not an admin"),
+        None => format!("refused {what} from user {user_id}: not an admin"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_and_units() {
+        assert_eq!(esc("<b>&\"x\"</b>"), "&lt;b&gt;&amp;&quot;x&quot;&lt;/b&gt;");
+        assert_eq!(bytes(999), "999 B");
+        assert_eq!(bytes(1_500_000), "1.5 MB");
+        assert_eq!(tg_len("📊"), 2);
+    }
+}

@@ -1,0 +1,421 @@
+//! The real binary against the fake Telegram server: menu, access control,
+//! edits in place, Backup now, and the owner's two-step restore.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lifeboat_core::Config;
+use lifeboat_core::state::State;
+use lifeboat_dashboard::callback::{self, Action, ArchiveStamp};
+use lifeboat_dashboard::text;
+use lifeboat_testkit::FakeTelegram;
+use serde_json::Value;
+
+const TOKEN: &str = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZsecretTOKEN";
+const OWNER: i64 = 111;
+const ADMIN: i64 = 222;
+const STRANGER: i64 = 999;
+const DBS: [&str; 2] = ["users.db", "prices.db"];
+
+struct Dash {
+    child: Child,
+    fake: FakeTelegram,
+    dir: tempfile::TempDir,
+    cfg: Config,
+}
+
+impl Drop for Dash {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn make_db(path: &Path, rows: i64) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.pragma_update(None, "journal_mode", "wal").unwrap();
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)").unwrap();
+    for i in 0..rows {
+        conn.execute("INSERT INTO t (v) VALUES (?1)", [format!("row {i}")]).unwrap();
+    }
+}
+
+fn count(path: &Path) -> i64 {
+    rusqlite::Connection::open(path).unwrap().query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).unwrap()
+}
+
+fn start() -> Dash {
+    let fake = FakeTelegram::start_blocking();
+    fake.require_token(TOKEN);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    for db in DBS {
+        make_db(&data.join(db), 50);
+    }
+    let toml = format!(
+        "[backup]\nsource_dir = {:?}\noutput_dir = {:?}\ndatabases = [\"users.db\", \"prices.db\"]\n\
+         [telegram]\ntoken = {TOKEN:?}\napi_url = {:?}\nadmin_ids = [{OWNER}, {ADMIN}]\nowner_id = {OWNER}\n\
+         [retry]\nattempts = 2\ninitial_delay_secs = 0\nmax_delay_secs = 1\n",
+        data.display().to_string(),
+        dir.path().join("backups").display().to_string(),
+        fake.api_url()
+    );
+    let cfg_path = dir.path().join("lifeboat.toml");
+    std::fs::write(&cfg_path, &toml).unwrap();
+    let cfg = Config::from_toml(&toml).unwrap();
+    let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_lifeboat-dashboard"))
+        .arg("--config")
+        .arg(&cfg_path)
+        .env_remove("LIFEBOAT_CONFIG")
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let d = Dash { child, fake, dir, cfg };
+    // Updates wait in the fake's queue; getMe means the dispatcher is starting.
+    wait("getMe", || !d.fake.calls("getMe").is_empty());
+    d
+}
+
+impl Dash {
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    /// `/admin` from `user`; returns the menu's message id.
+    fn open_menu(&self, user: i64) -> i64 {
+        let before = self.fake.sent_messages(user).len();
+        self.fake.send_text(user, "/admin");
+        wait("the menu", || self.fake.sent_messages(user).len() > before);
+        let menu = self.fake.sent_messages(user).last().unwrap().clone();
+        assert_eq!(buttons(menu.reply_markup.as_ref()).len(), 5, "{menu:?}");
+        menu.message_id
+    }
+
+    /// Presses and waits for the answer; returns (answer text, alert).
+    fn press(&self, user: i64, message_id: i64, data: &str) -> (Option<String>, bool) {
+        let id = self.fake.press_button(user, message_id, data);
+        wait("the callback answer", || self.fake.callback_answers().iter().any(|a| a.callback_query_id == id));
+        let a = self.fake.callback_answers().into_iter().find(|a| a.callback_query_id == id).unwrap();
+        (a.text, a.show_alert)
+    }
+
+    fn text_of(&self, chat: i64, message_id: i64) -> String {
+        self.fake.message(chat, message_id).and_then(|m| m.text).unwrap_or_default()
+    }
+
+    fn keyboard_of(&self, chat: i64, message_id: i64) -> Vec<Action> {
+        let m = self.fake.message(chat, message_id).unwrap();
+        buttons(m.reply_markup.as_ref()).iter().map(|d| callback::parse(d).unwrap()).collect()
+    }
+
+    fn sigterm(&mut self) -> std::process::ExitStatus {
+        let ok = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        assert!(ok.success());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "did not stop within 15 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn buttons(markup: Option<&Value>) -> Vec<String> {
+    let Some(rows) = markup.and_then(|m| m["inline_keyboard"].as_array()) else { return Vec::new() };
+    rows.iter()
+        .flat_map(|r| r.as_array().cloned().unwrap_or_default())
+        .map(|b| b["callback_data"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn wait(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn backup(cfg: &Config) -> String {
+    let st = State::open_for(cfg).unwrap();
+    let out = lifeboat_core::backup::run(
+        cfg,
+        &st,
+        lifeboat_core::backup::BackupOptions {
+            trigger: lifeboat_core::Trigger::Manual,
+            only: None,
+            progress: None,
+            cancel: Default::default(),
+            now: chrono::Utc::now(),
+        },
+    )
+    .unwrap();
+    out.archive.name
+}
+
+#[test]
+fn admin_menu_every_screen_edits_in_place_and_sigterm_stops() {
+    let mut d = start();
+    let cmds = d.fake.commands().expect("setMyCommands was called");
+    let names: Vec<&str> = cmds.as_array().unwrap().iter().map(|c| c["command"].as_str().unwrap()).collect();
+    assert_eq!(names, ["admin", "start"]);
+
+    let menu = d.open_menu(ADMIN);
+    let screens = [
+        (Action::Status, "Status"),
+        (Action::Logs { offset: 0 }, "Logs"),
+        (Action::Health, "Health"),
+        (Action::Backups, "Backups"),
+        (Action::Menu, "Choose"),
+    ];
+    for (i, (action, title)) in screens.into_iter().enumerate() {
+        let (answer, alert) = d.press(ADMIN, menu, &action.encode());
+        assert!(!alert, "{answer:?}");
+        assert_eq!(d.fake.edits().len(), i + 1, "one edit per press");
+        let edit = d.fake.edits().last().unwrap().clone();
+        assert_eq!((edit.chat_id, edit.message_id), (ADMIN, menu), "edited in place");
+        assert!(d.text_of(ADMIN, menu).contains(title), "{title}: {}", d.text_of(ADMIN, menu));
+        if action != Action::Menu {
+            assert!(d.keyboard_of(ADMIN, menu).contains(&Action::Menu), "a Back button on {title}");
+        }
+    }
+    // Status says Unknown with no scheduler, and shows the 5 menu buttons' worth of screens without new messages.
+    assert_eq!(d.fake.sent_messages(ADMIN).len(), 1, "no new messages, only edits");
+    d.press(ADMIN, menu, &Action::Status.encode());
+    assert!(d.text_of(ADMIN, menu).contains("Unknown"));
+
+    // Logs page on: many long events do not fit one message.
+    let st = State::open_for(&d.cfg).unwrap();
+    for i in 0..80 {
+        let msg = format!("event {i} {}", "y".repeat(200));
+        st.log_event(lifeboat_core::state::Level::Info, "test", &msg, chrono::Utc::now()).unwrap();
+    }
+    d.press(ADMIN, menu, &Action::Logs { offset: 0 }.encode());
+    let first = d.text_of(ADMIN, menu);
+    assert!(first.contains("event 79 ") && text::tg_len(&first) <= text::MAX_MESSAGE, "{first}");
+    let Some(next) =
+        d.keyboard_of(ADMIN, menu).into_iter().find(|a| matches!(a, Action::Logs { offset } if *offset > 0))
+    else {
+        panic!("no next page button: {:?}", d.keyboard_of(ADMIN, menu))
+    };
+    d.press(ADMIN, menu, &next.encode());
+    let second = d.text_of(ADMIN, menu);
+    assert!(!second.contains("event 79 ") && second.contains("event "), "{second}");
+    assert!(d.keyboard_of(ADMIN, menu).contains(&Action::Logs { offset: 0 }), "a button back to the newest");
+
+    // /start works the same.
+    d.fake.send_text(OWNER, "/start");
+    wait("the owner's menu", || d.fake.sent_messages(OWNER).len() == 1);
+
+    let status = d.sigterm();
+    assert!(status.success(), "{status:?}\n{}", d.stderr());
+    let log = d.stderr();
+    assert!(!log.contains("secretTOKEN"), "the token reached the logs:\n{log}");
+}
+
+#[test]
+fn strangers_and_forged_buttons_get_a_refusal_and_no_data() {
+    let d = start();
+    let menu = d.open_menu(ADMIN);
+
+    d.fake.send_text(STRANGER, "/admin");
+    wait("the refusal", || !d.fake.sent_messages(STRANGER).is_empty());
+    let refusal = d.fake.sent_messages(STRANGER)[0].clone();
+    assert_eq!(refusal.text.as_deref(), Some(text::REFUSAL));
+    assert!(buttons(refusal.reply_markup.as_ref()).is_empty(), "no keyboard for strangers");
+
+    let stamp = ArchiveStamp::from_archive_name("database_backup_20261122_031500.zip").unwrap();
+    for forged in [
+        Action::Status.encode(),
+        Action::BackupNow.encode(),
+        Action::RestoreYes(stamp, 1).encode(),
+        "garbage".to_string(),
+    ] {
+        let (answer, alert) = d.press(STRANGER, menu, &forged);
+        assert_eq!(answer.as_deref(), Some(text::REFUSAL_ALERT), "{forged}");
+        assert!(alert, "{forged}");
+    }
+    assert!(d.fake.edits().is_empty(), "nothing edited for a stranger");
+    assert!(d.fake.uploads().is_empty());
+    assert_eq!(d.fake.sent_messages(STRANGER).len(), 1, "one refusal, nothing else");
+    assert!(!Path::new(&d.cfg.backup.output_dir).join("database_backup").exists());
+
+    // Every attempt is on record with the user id.
+    let st = State::open_for(&d.cfg).unwrap();
+    let refused = st.events(50, 0).unwrap().into_iter().filter(|e| e.message.contains("refused")).collect::<Vec<_>>();
+    assert_eq!(refused.len(), 5, "{refused:?}");
+    assert!(refused.iter().all(|e| e.message.contains(&STRANGER.to_string())));
+
+    // An admin's out-of-date or forged data is answered, not acted on.
+    let (answer, _) = d.press(ADMIN, menu, "v0:s");
+    assert_eq!(answer.as_deref(), Some(text::TOAST_UNKNOWN_BUTTON));
+    assert!(d.fake.edits().is_empty());
+}
+
+#[test]
+fn owner_restores_in_two_steps_and_other_admins_cannot() {
+    let d = start();
+    let archive = backup(&d.cfg);
+    let stamp = ArchiveStamp::from_archive_name(&archive).unwrap();
+    let live: PathBuf = d.cfg.backup.source_dir.join("users.db");
+    make_db(&live, 25);
+    assert_eq!(count(&live), 75);
+
+    // A plain admin sees no Restore button, and forging one does nothing.
+    let admin_menu = d.open_menu(ADMIN);
+    d.press(ADMIN, admin_menu, &Action::Backups.encode());
+    let kb = d.keyboard_of(ADMIN, admin_menu);
+    assert!(kb.contains(&Action::Resend(stamp)), "{kb:?}");
+    assert!(!kb.iter().any(|a| matches!(a, Action::RestoreAsk(_))), "{kb:?}");
+    let edits = d.fake.edits().len();
+    let (answer, alert) = d.press(ADMIN, admin_menu, &Action::RestoreAsk(stamp).encode());
+    assert_eq!((answer.as_deref(), alert), (Some(text::ALERT_OWNER_ONLY), true));
+    assert_eq!(d.fake.edits().len(), edits, "no edit for a refused restore");
+
+    // The owner asks: the confirmation says what will be replaced.
+    let menu = d.open_menu(OWNER);
+    d.press(OWNER, menu, &Action::Backups.encode());
+    assert!(d.keyboard_of(OWNER, menu).contains(&Action::RestoreAsk(stamp)));
+    d.press(OWNER, menu, &Action::RestoreAsk(stamp).encode());
+    let confirm = d.text_of(OWNER, menu);
+    assert!(confirm.contains("REPLACE") && confirm.contains("users.db") && confirm.contains(&archive), "{confirm}");
+    let Some(Action::RestoreYes(_, nonce)) = d.keyboard_of(OWNER, menu).into_iter().next() else {
+        panic!("no Yes button: {:?}", d.keyboard_of(OWNER, menu))
+    };
+
+    // The other admin replays the owner's exact Yes data: refused, and the owner's confirmation survives.
+    let (answer, alert) = d.press(ADMIN, admin_menu, &Action::RestoreYes(stamp, nonce).encode());
+    assert_eq!((answer.as_deref(), alert), (Some(text::ALERT_OWNER_ONLY), true));
+    assert_eq!(count(&live), 75, "nothing restored");
+
+    // A guessed nonce from the owner's client is refused and uses the confirmation up.
+    let (answer, alert) = d.press(OWNER, menu, &Action::RestoreYes(stamp, nonce ^ 1).encode());
+    assert_eq!((answer.as_deref(), alert), (Some(text::ALERT_CONFIRMATION_EXPIRED), true));
+    let (answer, _) = d.press(OWNER, menu, &Action::RestoreYes(stamp, nonce).encode());
+    assert_eq!(answer.as_deref(), Some(text::ALERT_CONFIRMATION_EXPIRED));
+    assert_eq!(count(&live), 75, "nothing restored");
+
+    // Asked again and confirmed: restored, and the message says so.
+    d.press(OWNER, menu, &Action::RestoreAsk(stamp).encode());
+    let Some(Action::RestoreYes(_, nonce)) = d.keyboard_of(OWNER, menu).into_iter().next() else { panic!() };
+    let (_, alert) = d.press(OWNER, menu, &Action::RestoreYes(stamp, nonce).encode());
+    assert!(!alert);
+    wait("the restore result", || {
+        d.text_of(OWNER, menu).contains("Restore finished") || d.text_of(OWNER, menu).contains("failed")
+    });
+    assert!(d.text_of(OWNER, menu).contains("Restore finished"), "{}", d.text_of(OWNER, menu));
+    assert_eq!(count(&live), 50, "the archive's rows are back");
+    assert!(d.keyboard_of(OWNER, menu).contains(&Action::Menu));
+}
+
+#[test]
+fn backup_now_sends_every_admin_a_verified_zip_and_a_second_press_does_not_start_another() {
+    let d = start();
+    let menu = d.open_menu(OWNER);
+    let (_, alert) = d.press(OWNER, menu, &Action::BackupNow.encode());
+    assert!(!alert);
+    let (second, _) = d.press(OWNER, menu, &Action::BackupNow.encode());
+    wait("the backup result", || {
+        d.text_of(OWNER, menu).contains("Backup finished") || d.text_of(OWNER, menu).contains("failed")
+    });
+    let result = d.text_of(OWNER, menu);
+    assert!(result.contains("Backup finished"), "{result}\n{}", d.stderr());
+    // The second press came while the first ran (a backup takes longer than a round trip) or after it.
+    assert!(second.as_deref() == Some(text::TOAST_ALREADY_RUNNING) || second.is_none(), "{second:?}");
+
+    let started =
+        d.fake.edits().into_iter().find(|e| e.text.as_deref().is_some_and(|t| t.contains("Started at"))).unwrap();
+    assert_eq!(buttons(started.reply_markup.as_ref()).len(), 5, "the menu stays usable while it runs");
+    assert!(d.fake.edits().iter().all(|e| e.message_id == menu), "all in place");
+
+    let archives = lifeboat_core::catalog::list(&d.cfg.backup.output_dir).unwrap();
+    assert_eq!(archives.len(), 1, "one backup, not two: {archives:?}");
+    for admin in [OWNER, ADMIN] {
+        let ups: Vec<_> = d.fake.uploads().into_iter().filter(|u| u.chat_id == admin).collect();
+        assert_eq!(ups.len(), 1, "admin {admin}");
+        assert_eq!(ups[0].file_name, archives[0].name);
+        let copy = d.dir.path().join(format!("got-{admin}.zip"));
+        std::fs::write(&copy, &ups[0].bytes).unwrap();
+        let ok = Command::new("unzip").arg("-tq").arg(&copy).status().unwrap();
+        assert!(ok.success(), "the ZIP {admin} got does not test");
+    }
+}
+
+#[test]
+fn backup_now_while_another_cycle_runs_says_who_holds_it() {
+    let d = start();
+    let lock = lifeboat_core::lock::CycleLock::try_acquire(&d.cfg.lock_path(), "scheduled cycle (test)").unwrap();
+    let menu = d.open_menu(ADMIN);
+    d.press(ADMIN, menu, &Action::BackupNow.encode());
+    wait("the busy message", || d.text_of(ADMIN, menu).contains("Another backup cycle is running"));
+    assert!(d.text_of(ADMIN, menu).contains("scheduled cycle (test)"), "{}", d.text_of(ADMIN, menu));
+    assert!(d.keyboard_of(ADMIN, menu).contains(&Action::Menu));
+    assert!(lifeboat_core::catalog::list(&d.cfg.backup.output_dir).unwrap().is_empty());
+    drop(lock);
+}
+
+#[test]
+fn no_token_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "[telegram]\nadmin_ids = [1]\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lifeboat-dashboard"))
+        .arg("--config")
+        .arg(&cfg)
+        .env_remove("LIFEBOAT_CONFIG")
+        .env_remove("LIFEBOAT__TELEGRAM__TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no bot token") && err.contains("telegram.token"), "{err}");
+}
+
+#[test]
+fn pressing_an_archive_resends_it_to_whoever_pressed_by_file_id_when_known() {
+    let d = start();
+    let archive = backup(&d.cfg);
+    let stamp = ArchiveStamp::from_archive_name(&archive).unwrap();
+    let menu = d.open_menu(ADMIN);
+    d.press(ADMIN, menu, &Action::Backups.encode());
+    assert!(d.text_of(ADMIN, menu).contains(&archive));
+
+    let (answer, alert) = d.press(ADMIN, menu, &Action::Resend(stamp).encode());
+    assert_eq!((answer.as_deref(), alert), (Some(text::resent(&archive).as_str()), false));
+    let docs = d.fake.documents(ADMIN);
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0].file_name.as_deref(), Some(archive.as_str()));
+    assert!(!docs[0].by_file_id, "no file_id known yet: uploaded");
+    let on_disk = std::fs::read(d.cfg.backup.output_dir.join(&archive)).unwrap();
+    assert_eq!(d.fake.uploads()[0].bytes, on_disk);
+    assert!(d.fake.documents(OWNER).is_empty(), "only to whoever pressed");
+
+    // Once the outbox knows Telegram's file_id, no upload is needed.
+    let st = State::open_for(&d.cfg).unwrap();
+    st.enqueue_deliveries(&archive, &[(archive.clone(), 1, 1)], &[OWNER], chrono::Utc::now()).unwrap();
+    let row = st.deliveries_for(&archive).unwrap()[0].id;
+    st.mark_delivered(row, docs[0].file_id.as_deref().unwrap(), 1, chrono::Utc::now()).unwrap();
+    d.press(OWNER, d.open_menu(OWNER), &Action::Resend(stamp).encode());
+    let docs = d.fake.documents(OWNER);
+    assert_eq!(docs.len(), 1);
+    assert!(docs[0].by_file_id, "re-sent by file_id");
+    assert_eq!(d.fake.uploads().len(), 1, "no second upload");
+
+    // A failure is told to the admin, not swallowed.
+    d.fake.fail_chat(ADMIN, lifeboat_testkit::Fault::Blocked);
+    let (answer, alert) = d.press(ADMIN, menu, &Action::Resend(stamp).encode());
+    assert!(alert && answer.as_deref().unwrap_or("").contains("Could not send"), "{answer:?}");
+    d.fake.clear_chat(ADMIN);
+
+    // An archive that is gone.
+    std::fs::remove_file(d.cfg.backup.output_dir.join(&archive)).unwrap();
+    let (answer, _) = d.press(ADMIN, menu, &Action::Resend(stamp).encode());
+    assert_eq!(answer.as_deref(), Some(text::TOAST_ARCHIVE_GONE));
+}
