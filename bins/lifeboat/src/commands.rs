@@ -393,7 +393,12 @@ fn status(cfg: &Config, a: &JsonArg) -> Result<i32> {
         None => None,
     };
     let sched_state = lifeboat_core::state::scheduler_state(hb.as_ref(), now);
-    let next_run = hb.as_ref().and_then(|h| h.next_run).or_else(|| schedule.next_after(now));
+    // A stopped scheduler's promise is stale; the schedule still says when a run is due.
+    let next_run = hb
+        .as_ref()
+        .filter(|_| sched_state == lifeboat_core::state::SchedulerState::Running)
+        .and_then(|h| h.next_run)
+        .or_else(|| schedule.next_after(now));
     let counts = match &state {
         Some(s) => s.run_counts_since(now - Duration::hours(24))?,
         None => Default::default(),
