@@ -152,13 +152,44 @@ fn report_backup(o: &backup::BackupOutcome, as_json: bool) -> i32 {
 }
 
 /// `backup --deliver`: the scheduler's full cycle (backup, delivery,
-/// retention) through the telegram crate, under the same lock.
-fn deliver_cycle(_cfg: &Config, _a: &BackupArgs) -> Result<i32> {
-    Err(UsageError(
-        "`backup --deliver` needs the delivery cycle, which is not in this build yet; run `lifeboat-scheduler --once`"
-            .into(),
-    )
-    .into())
+/// retention, alert) through the telegram crate, which takes the lock itself.
+/// No token means delivery is reported as disabled, not as a failure.
+fn deliver_cycle(cfg: &Config, a: &BackupArgs) -> Result<i32> {
+    use lifeboat_telegram::cycle::{CycleError, run_cycle};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let bar = Progress::new(!a.json);
+    bar.spin("backing up and delivering");
+    let result = rt.block_on(run_cycle(cfg, Trigger::Manual, cancel_on_signal()));
+    bar.clear();
+    let report = match result {
+        Ok(r) => r,
+        Err(e @ CycleError::Busy { .. }) => return Err(anyhow::Error::new(e).context("cannot start now")),
+        Err(e) => return Err(anyhow::Error::new(e).context("backup cycle failed")),
+    };
+    let code = report.exit_code();
+    if a.json {
+        let v = json!({
+            "archive": report.backup.as_ref().ok().map(|o| o.archive.name.clone()),
+            "files": report.backup.as_ref().map(|o| o.archive.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>()).unwrap_or_default(),
+            "status": report.backup.as_ref().map(|o| o.status.as_str()).unwrap_or("failed"),
+            "error": report.backup.as_ref().err().map(|e| e.to_string()),
+            "delivery_enabled": cfg.delivery_enabled(),
+            "removed": report.removed,
+            "summary": report.summary(),
+            "exit_code": code,
+        });
+        println!("{v}");
+    } else if let Ok(o) = &report.backup {
+        for f in &o.archive.files {
+            println!("{}", f.display());
+        }
+    }
+    eprintln!("{}", report.summary());
+    Ok(code)
 }
 
 // ---- list ---------------------------------------------------------------------
@@ -227,8 +258,8 @@ fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
         return Ok(exit::SUCCESS);
     }
     println!(
-        "{:<23}  {:<11}  {:>9}  {:>3}  {:<8}  {:>9}  {}",
-        "TIME (UTC)", "TRIGGER", "SIZE", "DBS", "VERIFIED", "DELIVERED", "ARCHIVE"
+        "{:<23}  {:<11}  {:>9}  {:>3}  {:<8}  {:>9}  ARCHIVE",
+        "TIME (UTC)", "TRIGGER", "SIZE", "DBS", "VERIFIED", "DELIVERED"
     );
     for r in &rows {
         let parts = if r.archive.is_split() { format!(" ({} parts)", r.archive.files.len()) } else { String::new() };
@@ -244,7 +275,7 @@ fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
                 Some(false) => "no",
                 None => "unknown",
             },
-            r.delivered,
+            if cfg.delivery_enabled() || r.delivered > 0 { r.delivered.to_string() } else { "-".into() },
             r.archive.name,
         );
     }

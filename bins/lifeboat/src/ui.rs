@@ -6,11 +6,17 @@ use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lifeboat_core::backup::ProgressEvent;
 
-/// Logs go to stderr; `RUST_LOG` overrides the quiet default.
+/// Logs go to stderr; `RUST_LOG` overrides the quiet default. The backup's
+/// own log lines are off by default because the CLI reports its outcome
+/// (skipped databases, errors) itself; they would say everything twice.
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,lifeboat_core::backup=off,lifeboat::cycle=off"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
 }
 
 /// A progress bar on stderr, drawn only when both stdout and stderr are a

@@ -150,6 +150,65 @@ fn backup_list_status_and_verify() {
 }
 
 #[test]
+fn backup_deliver_without_token_reports_delivery_disabled() {
+    let env = Env::new();
+    env.seed();
+    let out = env.cmd(&["backup", "--deliver"]).assert().success().get_output().clone();
+    let archive = PathBuf::from(String::from_utf8(out.stdout).unwrap().lines().next().unwrap().trim());
+    assert!(archive.is_file(), "{archive:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("disabled"));
+}
+
+#[test]
+fn list_and_status_read_the_shared_state() {
+    use lifeboat_core::state::{Heartbeat, State};
+    let env =
+        Env::with_extra("[telegram]\ntoken = \"123456:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"\nadmin_ids = [11, 22]\n");
+    env.seed();
+    let archive = env.backup();
+    let name = archive.file_name().unwrap().to_str().unwrap().to_string();
+    let state = State::open(&env.out().join(".lifeboat/state.db")).unwrap();
+    let now = chrono::Utc::now();
+    state.enqueue_deliveries(&name, &[(name.clone(), 1, 1)], &[11, 22], now).unwrap();
+    let first = state.deliveries_for(&name).unwrap().into_iter().find(|d| d.chat_id == 11).unwrap();
+    state.mark_delivered(first.id, "file-id", 7, now).unwrap();
+    state
+        .beat(&Heartbeat {
+            process: "scheduler".into(),
+            pid: 4242,
+            at: now,
+            state: "idle".into(),
+            stale_after_secs: 300,
+            next_run: None,
+        })
+        .unwrap();
+
+    let list = stdout_json(&mut env.cmd(&["list", "--json"]));
+    assert_eq!(list[0]["delivered"], 1);
+    let status = stdout_json(&mut env.cmd(&["status", "--json"]));
+    assert_eq!(status["scheduler"]["state"], "Running");
+    assert_eq!(status["scheduler"]["pid"], 4242);
+    assert_eq!(status["delivery"]["enabled"], true);
+    assert_eq!(status["delivery"]["pending"], 1);
+    env.cmd(&["status"]).assert().success().stdout(predicate::str::contains("Scheduler:    Running"));
+}
+
+#[test]
+fn a_second_cycle_is_refused_while_one_holds_the_lock() {
+    let env = Env::new();
+    env.seed();
+    let cfg = lifeboat_core::Config::load(Some(&env.config)).unwrap();
+    let held = lifeboat_core::lock::CycleLock::try_acquire(&cfg.lock_path(), "test holder").unwrap();
+    env.cmd(&["backup"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("another backup is running").and(predicate::str::contains("test holder")));
+    assert!(lifeboat_core::catalog::list(&env.out()).unwrap().is_empty());
+    drop(held);
+    env.backup();
+}
+
+#[test]
 fn missing_database_is_partial_exit_3() {
     let env = Env::new();
     env.seed();
@@ -167,7 +226,10 @@ fn missing_database_is_partial_exit_3() {
 #[test]
 fn nothing_to_back_up_fails_with_exit_1() {
     let env = Env::new();
-    env.cmd(&["backup"]).assert().code(1).stderr(predicate::str::starts_with("error: "));
+    env.cmd(&["backup"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::starts_with("error: ").and(predicate::str::contains("user_requests.db: missing")));
     assert!(lifeboat_core::catalog::list(&env.out()).unwrap().is_empty());
 }
 

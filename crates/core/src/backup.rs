@@ -163,7 +163,9 @@ pub fn run(cfg: &Config, state: &State, opts: BackupOptions<'_>) -> Result<Backu
             // The run's own error matters more than a state error here.
             let _ = state.finish_run(run_id, status, &end, at);
             let msg = format!("backup failed: {e}");
-            tracing::error!(run_id, "{msg}");
+            // The error is returned; the caller reports it (the CLI prints
+            // it, the scheduler logs and alerts), so it is not printed twice.
+            tracing::info!(run_id, "{msg}");
             let _ = state.log_event(Level::Error, "backup", &msg, at);
         }
     }
@@ -320,7 +322,8 @@ fn run_inner(cfg: &Config, state: &State, opts: &BackupOptions<'_>, run_id: i64)
                 }
                 Err(reason) => {
                     disk_full |= matches!(&reason, SkipReason::Other(m) if m.starts_with(snapshot::NO_SPACE));
-                    tracing::warn!(db = %name, "skipped: {reason}");
+                    // Summarised in the run's event and outcome; detail only here.
+                    tracing::info!(db = %name, "skipped: {reason}");
                     progress(ProgressEvent::Snapshotted { name: name.clone(), skipped: Some(reason.to_string()) });
                     snapshot_skips[i] = Some(reason);
                 }

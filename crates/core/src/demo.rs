@@ -126,6 +126,10 @@ pub fn create_missing(dir: &Path, names: &[String], opts: &DemoOptions) -> Resul
                 return Err(e);
             }
         };
+        if let Err(source) = std::fs::File::open(&tmp).and_then(|f| f.sync_all()) {
+            remove_with_sidecars(&tmp);
+            return Err(DemoError::Io { context: format!("syncing {}", tmp.display()), source });
+        }
         // A hard link fails if the target appeared meanwhile: never overwrite.
         let linked = std::fs::hard_link(&tmp, &path);
         remove_with_sidecars(&tmp);
@@ -167,6 +171,10 @@ fn generate(tmp: &Path, name: &str, mode: JournalMode, seed: u64, opts: &DemoOpt
     let sql = |source| DemoError::Sqlite { path: tmp.to_path_buf(), source };
     let mut conn = Connection::open(tmp).map_err(sql)?;
     conn.pragma_update(None, "journal_mode", mode.pragma()).map_err(sql)?;
+    // A fresh private file: no fsync needed until it is linked into place,
+    // and a larger cache keeps the one big transaction from spilling early.
+    conn.pragma_update(None, "synchronous", "off").map_err(sql)?;
+    conn.pragma_update(None, "cache_size", -32_000).map_err(sql)?;
     let target_bytes = (opts.scale_mb.max(0.01) * 1_000_000.0) as u64;
     let mut g = Gen { rng: Rng(seed | 1), now: opts.now, target_bytes };
     let tx = conn.transaction().map_err(sql)?;

@@ -120,6 +120,31 @@ impl RestorePlan {
     pub fn names(&self) -> Vec<String> {
         self.databases.iter().map(|d| d.name.clone()).collect()
     }
+
+    /// The plan for programs (`restore --dry-run --json`).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "archive": self.archive.name,
+            "files": self.archive.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+            "created_at": self.manifest.created_at,
+            "trigger": self.manifest.trigger,
+            "target": match &self.to { Some(d) => d.display().to_string(), None => "live".to_string() },
+            "databases": self.databases.iter().map(|d| {
+                let (action, detail) = match &d.action {
+                    Action::Replace { current_size, journal_mode, page_size } => ("replace", serde_json::json!({
+                        "current_size": current_size, "journal_mode": journal_mode, "page_size": page_size,
+                    })),
+                    Action::ReplaceUnreadable { reason } => ("replace-unreadable", serde_json::json!({ "reason": reason })),
+                    Action::Create => ("create", serde_json::Value::Null),
+                    Action::WriteFile => ("write-file", serde_json::Value::Null),
+                };
+                serde_json::json!({
+                    "name": d.name, "dest": d.dest.display().to_string(), "size": d.size, "rows": d.rows,
+                    "action": action, "current": detail,
+                })
+            }).collect::<Vec<_>>(),
+        })
+    }
 }
 
 fn human(bytes: u64) -> String {
@@ -216,6 +241,24 @@ pub struct RestoreOutcome {
     /// Things the operator should know (skipped from the safety snapshot,
     /// page size rebuilt, files moved aside...).
     pub notes: Vec<String>,
+}
+
+impl RestoreOutcome {
+    /// The outcome for programs (`restore --json`).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "archive": self.archive,
+            "safety_archive": self.safety_archive,
+            "restored": self.restored.iter().map(|d| serde_json::json!({
+                "name": d.name,
+                "dest": d.dest.display().to_string(),
+                "rows": d.total_rows(),
+                "rows_match_manifest": d.rows_match_manifest,
+                "tables": d.tables.iter().map(|t| serde_json::json!({ "name": t.name, "rows": t.rows })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "notes": self.notes,
+        })
+    }
 }
 
 impl fmt::Display for RestoreOutcome {
@@ -441,25 +484,39 @@ pub fn execute(
     plan: &RestorePlan,
     cancel: &CancellationToken,
 ) -> Result<RestoreOutcome, RestoreError> {
-    let result = execute_inner(cfg, state, plan, cancel);
-    let now = Utc::now();
-    let _ = match &result {
-        Ok(o) => state.log_event(
-            Level::Info,
-            "restore",
-            &format!(
-                "restored {} from {}{}",
-                o.restored.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", "),
-                o.archive,
-                o.safety_archive.as_ref().map(|s| format!(" (safety snapshot {s})")).unwrap_or_default()
-            ),
-            now,
-        ),
-        Err(e) => {
-            state.log_event(Level::Error, "restore", &format!("restore from {} failed: {e}", plan.archive.name), now)
-        }
+    let mut outcome = RestoreOutcome {
+        archive: plan.archive.name.clone(),
+        restored: Vec::new(),
+        safety_archive: None,
+        notes: Vec::new(),
     };
-    result
+    let result = execute_inner(cfg, state, plan, cancel, &mut outcome);
+    let done = outcome.restored.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ");
+    let safety = outcome.safety_archive.as_ref().map(|s| format!(" (safety snapshot {s})")).unwrap_or_default();
+    let now = Utc::now();
+    match result {
+        Ok(()) => {
+            let _ = state.log_event(
+                Level::Info,
+                "restore",
+                &format!("restored {done} from {}{safety}", outcome.archive),
+                now,
+            );
+            Ok(outcome)
+        }
+        Err(e) => {
+            // Once writing has begun, the operator needs to know what was
+            // already replaced and where the safety snapshot is.
+            let so_far = if done.is_empty() { String::new() } else { format!(" after restoring {done}") };
+            let _ = state.log_event(
+                Level::Error,
+                "restore",
+                &format!("restore from {} failed{so_far}{safety}: {e}", plan.archive.name),
+                now,
+            );
+            Err(e)
+        }
+    }
 }
 
 fn execute_inner(
@@ -467,7 +524,8 @@ fn execute_inner(
     state: &State,
     plan: &RestorePlan,
     cancel: &CancellationToken,
-) -> Result<RestoreOutcome, RestoreError> {
+    outcome: &mut RestoreOutcome,
+) -> Result<(), RestoreError> {
     let scratch_parent = cfg.state_dir();
     crate::fsutil::create_private_dir(&scratch_parent)
         .map_err(io_err(format!("cannot create {}", scratch_parent.display())))?;
@@ -486,20 +544,13 @@ fn execute_inner(
     if cancel.is_cancelled() {
         return Err(RestoreError::Cancelled { restored: vec![] });
     }
-    let mut outcome = RestoreOutcome {
-        archive: plan.archive.name.clone(),
-        restored: Vec::new(),
-        safety_archive: None,
-        notes: Vec::new(),
-    };
+    let names_done = |o: &RestoreOutcome| -> Vec<String> { o.restored.iter().map(|r| r.name.clone()).collect() };
     match &plan.to {
         Some(dir) => {
             crate::fsutil::create_private_dir(dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
             for d in &plan.databases {
                 if cancel.is_cancelled() {
-                    return Err(RestoreError::Cancelled {
-                        restored: outcome.restored.into_iter().map(|r| r.name).collect(),
-                    });
+                    return Err(RestoreError::Cancelled { restored: names_done(outcome) });
                 }
                 let src = source_of(&d.name).ok_or_else(|| RestoreError::Changed(plan.archive.name.clone()))?;
                 write_plain(&src, &d.dest)?;
@@ -507,12 +558,10 @@ fn execute_inner(
             }
         }
         None => {
-            safety_snapshot(cfg, state, plan, cancel, &mut outcome)?;
+            safety_snapshot(cfg, state, plan, cancel, outcome)?;
             for d in &plan.databases {
                 if cancel.is_cancelled() {
-                    return Err(RestoreError::Cancelled {
-                        restored: outcome.restored.into_iter().map(|r| r.name).collect(),
-                    });
+                    return Err(RestoreError::Cancelled { restored: names_done(outcome) });
                 }
                 let src = source_of(&d.name).ok_or_else(|| RestoreError::Changed(plan.archive.name.clone()))?;
                 if !cfg.backup.databases.contains(&d.name) {
@@ -527,7 +576,7 @@ fn execute_inner(
             }
         }
     }
-    Ok(outcome)
+    Ok(())
 }
 
 /// Backs up the live databases about to be replaced, as a `pre-restore` archive.

@@ -213,7 +213,9 @@ fn read_entry(entry: &mut impl Read, declared: u64, mut out: Option<&mut File>) 
             Ok(n) => {
                 bytes += n as u64;
                 if bytes > declared {
-                    break Some(format!("holds more than the {declared} bytes its header declares"));
+                    break Some(format!(
+                        "holds more than the {declared} bytes its ZIP header or the manifest declares"
+                    ));
                 }
                 hasher.update(&buf[..n]);
                 if let Some(f) = out.as_deref_mut()
@@ -328,7 +330,8 @@ fn verify_inner(
                 Err(e) => why.push(format!("cannot extract to {}: {e}", target.display())),
             }
         }
-        let read = read_entry(&mut entry, declared, out.as_mut());
+        // Never more than the manifest promises, whatever the ZIP header says.
+        let read = read_entry(&mut entry, declared.min(want.size), out.as_mut());
         drop(entry);
         if let Some(e) = &read.error {
             why.push(format!("damaged entry: {e}"));

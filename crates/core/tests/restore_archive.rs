@@ -66,6 +66,11 @@ fn plan_says_what_happens_and_writes_nothing() {
     let text = p.to_string();
     assert!(text.contains("REPLACE") && text.contains("CREATE") && text.contains("safety snapshot"), "{text}");
     assert!(text.contains(&test_archive_name()), "{text}");
+    let j = p.to_json();
+    assert_eq!(j["target"], "live");
+    assert_eq!(j["databases"][0]["action"], "replace");
+    assert_eq!(j["databases"][0]["current"]["journal_mode"], "wal");
+    assert_eq!(j["databases"][2]["action"], "create");
     assert_eq!(tree(&e.root), before, "planning writes nothing");
 
     // --only keeps archive order and says what is left out.
@@ -93,6 +98,7 @@ fn restore_to_a_folder_writes_plain_private_files_and_never_overwrites() {
     assert!(out.restored[0].rows_match_manifest, "{out}");
     assert_eq!(out.safety_archive, None);
     assert_eq!(rows(&to.join("b.db")), rows(&e.live.join("b.db")));
+    assert_eq!(out.to_json()["restored"][0]["rows"], 75 + 1);
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&to).unwrap().permissions().mode() & 0o777, 0o700);
     assert_eq!(std::fs::metadata(to.join("b.db")).unwrap().permissions().mode() & 0o777, 0o600);
@@ -389,4 +395,108 @@ fn page_size_mismatch_into_a_wal_database_is_handled() {
     assert_eq!(items(&bot), want);
     let ps: u32 = bot.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
     assert_eq!(ps, 4096);
+}
+
+#[test]
+fn live_database_with_corrupt_pages_is_restored() {
+    let e = env();
+    std::fs::remove_file(&e.archive).unwrap();
+    backup_now(&e, 5);
+    let path = e.live.join("c.db");
+    let want = rows(&path);
+    // Keep the header, ruin the pages after it.
+    let mut bytes = std::fs::read(&path).unwrap();
+    for b in &mut bytes[4096..] {
+        *b = 0xAB;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let p = restore::plan(&e.cfg, &req("latest", &["c.db"], None)).unwrap();
+    assert!(matches!(p.databases[0].action, Action::Replace { .. }), "{p}");
+    let out = restore::execute(&e.cfg, &state(&e), &p, &CancellationToken::new()).unwrap();
+    assert_eq!(rows(&path), want, "{out}");
+    let c = Connection::open(&path).unwrap();
+    let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(ok, "ok");
+    assert!(out.notes.iter().any(|n| n.contains("c.db") && n.contains("safety snapshot")), "{out}");
+}
+
+/// The bot keeps writing while the restore replaces its database: the
+/// restore finishes, the writer never sees an error, and the ledger's
+/// cross-table invariant holds afterwards.
+fn restore_under_a_continuous_writer(mode: lifeboat_testkit::sqlite::Mode) {
+    use lifeboat_testkit::sqlite::{Writer, WriterOptions, check_invariant, create_ledger};
+    let d = tempfile::tempdir().unwrap();
+    let live = d.path().join("live");
+    std::fs::create_dir_all(&live).unwrap();
+    let db = live.join("ledger.db");
+    create_ledger(&db, mode, 2_000, 64).unwrap();
+    let cfg = Config::from_toml(&format!(
+        "[backup]\nsource_dir = {:?}\noutput_dir = {:?}\ndatabases = [\"ledger.db\"]\n",
+        live.to_str().unwrap(),
+        d.path().join("out").to_str().unwrap()
+    ))
+    .unwrap();
+    let st = State::open(&cfg.state_path()).unwrap();
+    let opts = |h| BackupOptions {
+        trigger: Trigger::Manual,
+        only: None,
+        progress: None,
+        cancel: CancellationToken::new(),
+        now: Utc.with_ymd_and_hms(2026, 11, 22, h, 0, 0).unwrap(),
+    };
+    backup::run(&cfg, &st, opts(1)).unwrap();
+    let writer = Writer::start(&db, WriterOptions::default());
+    assert!(writer.wait_for_commits(200, std::time::Duration::from_secs(20)));
+    let p = restore::plan(&cfg, &req("latest", &[], None)).unwrap();
+    let out = restore::execute(&cfg, &st, &p, &CancellationToken::new()).unwrap();
+    assert_eq!(out.restored.len(), 1, "{out}");
+    assert!(writer.wait_for_commits(50, std::time::Duration::from_secs(20)), "the writer goes on after the restore");
+    let stats = writer.stop();
+    assert!(stats.errors.is_empty(), "{mode:?}: the writer saw {:?}", stats.errors);
+    let payments = check_invariant(&db).unwrap();
+    assert!(payments >= 2_000, "{payments}");
+    let c = Connection::open(&db).unwrap();
+    let jm: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(jm, mode.as_str());
+    let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(ok, "ok");
+    assert!(out.safety_archive.is_some());
+}
+
+#[test]
+fn restore_under_a_continuous_writer_wal() {
+    restore_under_a_continuous_writer(lifeboat_testkit::sqlite::Mode::Wal);
+}
+
+#[test]
+fn restore_under_a_continuous_writer_rollback() {
+    restore_under_a_continuous_writer(lifeboat_testkit::sqlite::Mode::Delete);
+}
+
+#[test]
+fn restore_waits_for_a_reader_holding_a_rollback_database() {
+    let e = env();
+    std::fs::remove_file(&e.archive).unwrap();
+    backup_now(&e, 6);
+    let path = e.live.join("b.db");
+    let want = rows(&path);
+    Connection::open(&path).unwrap().execute("DELETE FROM items", []).unwrap();
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let reader_path = path.clone();
+    let reader = std::thread::spawn(move || {
+        let c = Connection::open(&reader_path).unwrap();
+        c.execute_batch("BEGIN").unwrap();
+        let n: i64 = c.query_row("SELECT COUNT(*) FROM items", [], |r| r.get(0)).unwrap();
+        held_tx.send(()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        c.execute_batch("COMMIT").unwrap();
+        n
+    });
+    held_rx.recv().unwrap();
+    let started = std::time::Instant::now();
+    let p = restore::plan(&e.cfg, &req("latest", &["b.db"], None)).unwrap();
+    restore::execute(&e.cfg, &state(&e), &p, &CancellationToken::new()).unwrap();
+    assert_eq!(reader.join().unwrap(), 0, "the reader saw its own consistent view");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(500), "the restore waited for the reader");
+    assert_eq!(rows(&path), want);
 }

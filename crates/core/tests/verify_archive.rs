@@ -196,6 +196,10 @@ fn split_archive_verifies_as_a_set_and_from_its_first_part() {
     if let Ok(out) = std::process::Command::new("unzip").arg("-tq").arg(&joined).output() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     }
+    // 7-Zip (p7zip-full in CI) opens the first part of a plain byte split.
+    if let Ok(out) = std::process::Command::new("7z").arg("t").arg(&parts[0]).output() {
+        assert!(out.status.success(), "7z: {}", String::from_utf8_lossy(&out.stdout));
+    }
     // Without its last part, the set no longer reads as a ZIP.
     std::fs::remove_file(&parts[2]).unwrap();
     let broken = catalog::resolve(&out, "latest").unwrap();
@@ -297,4 +301,27 @@ fn archives_written_by_backup_verify_and_unzip() {
     if let Ok(o) = std::process::Command::new("unzip").arg("-tq").arg(&b.archive.files[0]).output() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
     }
+}
+
+#[test]
+fn entry_larger_than_the_manifest_says_is_not_extracted_past_it() {
+    let d = tempfile::tempdir().unwrap();
+    fixture(d.path());
+    let a = d.path().join("snap/a.db");
+    let mut e = entry_for("a.db", &a);
+    e.size = 1024;
+    let m = manifest(vec![e]);
+    let zip = d.path().join("big.zip");
+    write_zip(
+        &zip,
+        &[
+            Entry::File("a.db".into(), std::fs::read(&a).unwrap()),
+            Entry::File(MANIFEST_NAME.into(), serde_json::to_vec(&m).unwrap()),
+        ],
+    );
+    let (r, kept) = verify::verify_and_extract(&stored(&zip), &scratch(d.path())).unwrap();
+    assert!(!r.is_ok());
+    assert!(r.databases[0].integrity.contains("more than the 1024 bytes"), "{r}");
+    assert!(kept.is_empty());
+    assert!(!scratch(d.path()).join("a.db").exists(), "a refused database is not left in scratch");
 }

@@ -1,0 +1,97 @@
+//! The bot token never appears in logs, errors, reports, the state database
+//! or `Debug` output, whatever goes wrong. One test per binary: it installs
+//! the global subscriber (which also bridges teloxide's `log` records).
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use common::{TOKEN, at, backup, setup};
+use lifeboat_core::CancellationToken;
+use lifeboat_telegram::{Telegram, enqueue_archive};
+use lifeboat_testkit::{FakeTelegram, Fault};
+use tracing_subscriber::util::SubscriberInitExt;
+
+#[derive(Clone, Default)]
+struct Buf(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn assert_clean(what: &str, text: &str) {
+    let secret = TOKEN.split_once(':').unwrap().1;
+    assert!(!text.contains(TOKEN), "{what} contains the token:\n{text}");
+    assert!(!text.contains(secret), "{what} contains the token's secret:\n{text}");
+}
+
+#[tokio::test]
+async fn token_never_leaks_from_a_failing_delivery() {
+    let buf = Buf::default();
+    let writer = buf.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish()
+        .try_init()
+        .expect("first subscriber in this test binary");
+
+    let fake = FakeTelegram::start().await;
+    let s = setup(&fake, &[1, 2, 3], 2, "");
+    fake.fail_chat(2, Fault::NeverStarted);
+    // Chat 1 loses its connection twice (network errors carry the URL, which
+    // holds the token); chat 3 is throttled, then gets through.
+    fake.fail_next_method("sendDocument", 2, Fault::DropConnection);
+    let archive = backup(&s, 50, 50, at(5, 0));
+    let state = s.state();
+    enqueue_archive(&state, &s.cfg, &archive, at(5, 0)).unwrap();
+    let tg = Telegram::from_config(&s.cfg).unwrap();
+    let r1 = tg.deliver_pending(&s.cfg, &CancellationToken::new()).await;
+    assert!(!r1.failures.is_empty(), "{r1:?}");
+
+    // Nothing listening at all: connect errors name the URL too.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut dead = s.cfg.clone();
+    dead.telegram.api_url = format!("http://127.0.0.1:{port}");
+    let tg_dead = Telegram::from_config(&dead).unwrap();
+    let r2 = tg_dead.deliver_pending(&dead, &CancellationToken::new()).await;
+    assert!(r2.failures.iter().any(|f| f.reason.contains("network")), "{r2:?}");
+    let alert = tg_dead.alert("hello").await.unwrap_err();
+
+    // A token Telegram refuses.
+    fake.require_token("1:some_other_token_aaaaaaaaaaaaaaaaaaaaaaaa");
+    let r3 = tg.deliver_pending(&s.cfg, &CancellationToken::new()).await;
+    assert!(!r3.problems.is_empty(), "{r3:?}");
+
+    let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("delivery failed"), "the capture works:\n{logs}");
+    assert!(logs.contains("retrying"), "{logs}");
+    assert!(logs.contains("cannot connect to the Telegram API"), "{logs}");
+    assert_clean("logs", &logs);
+    for (what, text) in [
+        ("Telegram Debug", format!("{tg:?} {tg_dead:?}")),
+        ("Config Debug", format!("{:?}", s.cfg)),
+        ("reports", format!("{r1:?} {r2:?} {r3:?} {} {} {}", r1.summary(), r2.summary(), r3.summary())),
+        ("alert error", format!("{alert} {alert:?}")),
+    ] {
+        assert_clean(what, &text);
+    }
+    let mut stored = String::new();
+    for row in state.deliveries_for(&archive.name).unwrap() {
+        stored += &format!("{:?}\n", row.last_error);
+    }
+    for e in state.events(1000, 0).unwrap() {
+        stored += &e.message;
+        stored += "\n";
+    }
+    assert!(stored.contains("never started"), "{stored}");
+    assert_clean("state database", &stored);
+}
