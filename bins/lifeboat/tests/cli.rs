@@ -209,6 +209,34 @@ fn a_second_cycle_is_refused_while_one_holds_the_lock() {
 }
 
 #[test]
+fn backup_deliver_sends_to_every_admin_and_names_who_failed() {
+    use lifeboat_testkit::{FakeTelegram, Fault};
+    let tg = FakeTelegram::start_blocking();
+    tg.fail_chat(33, Fault::NeverStarted);
+    let env = Env::with_extra(&format!(
+        "[telegram]\ntoken = \"123456:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"\napi_url = {:?}\nadmin_ids = [11, 22, 33]\n\
+         [retry]\nattempts = 2\ninitial_delay_secs = 0\nmax_delay_secs = 1\n",
+        tg.api_url()
+    ));
+    env.seed();
+    let out = env.cmd(&["backup", "--deliver"]).assert().code(3).get_output().clone();
+    let archive = PathBuf::from(String::from_utf8(out.stdout).unwrap().lines().next().unwrap().trim());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("delivered to 2 of 3 admins") && stderr.contains("33"), "{stderr}");
+    let bytes = std::fs::read(&archive).unwrap();
+    for chat in [11, 22] {
+        let docs = tg.documents(chat);
+        assert_eq!(docs.len(), 1, "chat {chat}: {docs:?}");
+        assert_eq!(tg.file_bytes(docs[0].file_id.as_deref().unwrap()).unwrap(), bytes);
+    }
+    assert_eq!(tg.uploads().len(), 1, "one upload, then file_id");
+    assert!(tg.calls_for_chat(33).iter().filter(|c| c.method == "sendDocument").count() <= 1, "no retry after 403");
+    let list = stdout_json(&mut env.cmd(&["list", "--json"]));
+    assert_eq!(list[0]["delivered"], 2);
+    env.cmd(&["diagnose"]).assert().stdout(predicate::str::contains("admin 33"));
+}
+
+#[test]
 fn missing_database_is_partial_exit_3() {
     let env = Env::new();
     env.seed();
