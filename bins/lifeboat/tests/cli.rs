@@ -342,3 +342,21 @@ fn restore_refuses_without_yes_then_round_trips() {
     // The safety snapshot taken before the restore is an archive too.
     assert!(lifeboat_core::catalog::list(&env.out()).unwrap().len() > archives_before);
 }
+
+#[test]
+fn diagnose_says_when_backups_stopped() {
+    use lifeboat_core::state::{RunEnd, RunStatus, State};
+    let env = Env::new();
+    env.seed();
+    let state = State::open(&env.out().join(".lifeboat/state.db")).unwrap();
+    let then = chrono::Utc::now() - chrono::Duration::hours(5);
+    let id = state.begin_run("scheduled", then).unwrap();
+    let end = RunEnd { databases_ok: 5, verified: true, ..Default::default() };
+    state.finish_run(id, RunStatus::Ok, &end, then).unwrap();
+    let out = env.cmd(&["diagnose", "--json"]).assert().code(1).get_output().stdout.clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let f = v["findings"].as_array().unwrap().iter().find(|f| f["subject"] == "backups").unwrap().clone();
+    assert_eq!(f["level"], "error", "{f}");
+    let msg = f["message"].as_str().unwrap();
+    assert!(msg.contains("backups stopped 5 hours ago"), "{msg}");
+}
