@@ -210,7 +210,8 @@ fn restore_onto_a_full_disk_fails_clearly_and_leaves_nothing() {
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert_clean_error(&stderr);
     assert!(stderr.contains("no space left") && stderr.contains("nothing was kept"), "{stderr}");
-    let left: Vec<_> = std::fs::read_dir(&to).map(|rd| rd.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    let left: Vec<_> =
+        std::fs::read_dir(&to).map(|rd| rd.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
     assert!(left.is_empty(), "nothing half-written: {left:?}");
     assert_eq!(file_bytes(&live(&env)), live_before, "the live databases are untouched");
 }
@@ -256,7 +257,10 @@ fn interrupt_mid_backup(signal: &str) {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(200));
-    assert!(child.try_wait().unwrap().is_none(), "the backup ended before it could be interrupted; use bigger databases");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the backup ended before it could be interrupted; use bigger databases"
+    );
     let sent = Instant::now();
     let kill = StdCommand::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status().unwrap();
     assert!(kill.success());
