@@ -337,14 +337,22 @@ fn backup_now_sends_every_admin_a_verified_zip_and_a_second_press_does_not_start
 
     let archives = lifeboat_core::catalog::list(&d.cfg.backup.output_dir).unwrap();
     assert_eq!(archives.len(), 1, "one backup, not two: {archives:?}");
+    assert_eq!(d.fake.uploads().len(), 1, "uploaded once, then sent by file_id");
     for admin in [OWNER, ADMIN] {
-        let ups: Vec<_> = d.fake.uploads().into_iter().filter(|u| u.chat_id == admin).collect();
-        assert_eq!(ups.len(), 1, "admin {admin}");
-        assert_eq!(ups[0].file_name, archives[0].name);
-        let copy = d.dir.path().join(format!("got-{admin}.zip"));
-        std::fs::write(&copy, &ups[0].bytes).unwrap();
-        let ok = Command::new("unzip").arg("-tq").arg(&copy).status().unwrap();
-        assert!(ok.success(), "the ZIP {admin} got does not test");
+        let docs = d.fake.documents(admin);
+        assert_eq!(docs.len(), 1, "admin {admin}: {docs:?}");
+        assert_eq!(docs[0].file_name.as_deref(), Some(archives[0].name.as_str()));
+        let bytes = d.fake.file_bytes(docs[0].file_id.as_deref().unwrap()).unwrap();
+        // What the admin got verifies on its own: CRCs, checksums, integrity.
+        let got = d.dir.path().join(format!("got-{admin}"));
+        std::fs::create_dir_all(&got).unwrap();
+        let copy = got.join(&archives[0].name);
+        std::fs::write(&copy, &bytes).unwrap();
+        let stored = lifeboat_core::catalog::resolve(&got, &archives[0].name).unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let opts = lifeboat_core::verify::VerifyOptions { integrity_check: true };
+        let report = lifeboat_core::verify::verify(&stored, scratch.path(), opts).unwrap();
+        assert!(report.is_ok(), "admin {admin}: {report:?}");
     }
 }
 
