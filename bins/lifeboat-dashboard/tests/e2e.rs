@@ -427,3 +427,28 @@ fn pressing_an_archive_resends_it_to_whoever_pressed_by_file_id_when_known() {
     let (answer, _) = d.press(ADMIN, menu, &Action::Resend(stamp).encode());
     assert_eq!(answer.as_deref(), Some(text::TOAST_ARCHIVE_GONE));
 }
+
+#[test]
+fn health_tells_which_admin_never_started_the_bot() {
+    let d = start();
+    d.fake.fail_chat(ADMIN, lifeboat_testkit::Fault::NeverStarted);
+    let menu = d.open_menu(OWNER);
+    d.press(OWNER, menu, &Action::BackupNow.encode());
+    wait("the backup result", || d.text_of(OWNER, menu).contains("Backup finished"));
+    let result = d.text_of(OWNER, menu);
+    assert!(result.contains("with problems") && result.contains(&ADMIN.to_string()), "{result}");
+
+    d.press(OWNER, menu, &Action::Health.encode());
+    let health = d.text_of(OWNER, menu);
+    assert!(health.contains(&format!("<code>{OWNER}</code>: ✅ ok, last delivery")), "{health}");
+    assert!(
+        health.contains(&format!("<code>{ADMIN}</code>: ❌ never started the bot — ask them to press Start")),
+        "{health}"
+    );
+    assert!(health.contains("<code>users.db</code>: ✅ ok"), "{health}");
+
+    d.press(OWNER, menu, &Action::Status.encode());
+    let status = d.text_of(OWNER, menu);
+    assert!(status.contains("Last 24 h: 0 ok, 1 partial") || status.contains("Last 24 h: 1 ok"), "{status}");
+    assert!(status.contains("2 databases") && status.contains("Archives: 1 using"), "{status}");
+}
