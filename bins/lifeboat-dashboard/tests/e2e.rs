@@ -452,3 +452,28 @@ fn health_tells_which_admin_never_started_the_bot() {
     assert!(status.contains("Last 24 h: 0 ok, 1 partial") || status.contains("Last 24 h: 1 ok"), "{status}");
     assert!(status.contains("2 databases") && status.contains("Archives: 1 using"), "{status}");
 }
+
+#[test]
+fn a_rejected_token_fails_clearly_without_printing_it() {
+    let fake = FakeTelegram::start_blocking();
+    fake.require_token("999:SomeOtherTokenSomeOtherTokenSomeOther");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    let toml = format!(
+        "[backup]\noutput_dir = {:?}\n[telegram]\ntoken = {TOKEN:?}\napi_url = {:?}\nadmin_ids = [{ADMIN}]\n",
+        dir.path().join("b").display().to_string(),
+        fake.api_url()
+    );
+    std::fs::write(&cfg, toml).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lifeboat-dashboard"))
+        .arg("--config")
+        .arg(&cfg)
+        .env_remove("LIFEBOAT_CONFIG")
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("check telegram.token") && err.contains("Invalid bot token"), "{err}");
+    assert!(!err.contains("secretTOKEN"), "{err}");
+}
