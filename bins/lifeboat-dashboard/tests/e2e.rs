@@ -366,6 +366,19 @@ fn backup_now_while_another_cycle_runs_says_who_holds_it() {
     assert!(d.text_of(ADMIN, menu).contains("scheduled cycle (test)"), "{}", d.text_of(ADMIN, menu));
     assert!(d.keyboard_of(ADMIN, menu).contains(&Action::Menu));
     assert!(lifeboat_core::catalog::list(&d.cfg.backup.output_dir).unwrap().is_empty());
+
+    // A confirmed restore does not wait behind the cycle either: it says so and touches nothing.
+    let archive = backup(&d.cfg);
+    let stamp = ArchiveStamp::from_archive_name(&archive).unwrap();
+    let live = d.cfg.backup.source_dir.join("users.db");
+    make_db(&live, 5);
+    let menu = d.open_menu(OWNER);
+    d.press(OWNER, menu, &Action::RestoreAsk(stamp).encode());
+    let Some(Action::RestoreYes(_, nonce)) = d.keyboard_of(OWNER, menu).into_iter().next() else { panic!() };
+    d.press(OWNER, menu, &Action::RestoreYes(stamp, nonce).encode());
+    wait("the restore result", || d.text_of(OWNER, menu).contains("Not restored"));
+    assert!(d.text_of(OWNER, menu).contains("scheduled cycle (test)"), "{}", d.text_of(OWNER, menu));
+    assert_eq!(count(&live), 55, "the live database is untouched");
     drop(lock);
 }
 
