@@ -116,7 +116,12 @@ pub const WORK_PREFIX: &str = ".lifeboat-work-";
 pub fn run(cfg: &Config, state: &State, opts: BackupOptions<'_>) -> Result<BackupOutcome, BackupError> {
     let clock = Instant::now();
     let run_id = state.begin_run(opts.trigger.as_str(), opts.now)?;
-    let result = run_inner(cfg, state, &opts, run_id);
+    let result = run_inner(cfg, state, &opts, run_id).map_err(|e| match e {
+        // The state database lives in output_dir too: its full disk is the
+        // same full disk, and the user needs the same advice.
+        BackupError::State(s) if is_state_disk_full(&s) => BackupError::DiskFull(cfg.backup.output_dir.clone()),
+        e => e,
+    });
     let at = opts.now + chrono::Duration::from_std(clock.elapsed()).unwrap_or_default();
     match &result {
         Ok(out) => {
@@ -188,6 +193,15 @@ fn is_disk_full(e: &std::io::Error) -> bool {
     const ENOSPC: i32 = 28;
     const EDQUOT: i32 = 122;
     e.kind() == std::io::ErrorKind::StorageFull || matches!(e.raw_os_error(), Some(ENOSPC | EDQUOT))
+}
+
+fn is_state_disk_full(e: &crate::state::StateError) -> bool {
+    use crate::state::StateError;
+    let sql = match e {
+        StateError::Sql(s) | StateError::Open { source: s, .. } => s,
+        StateError::Folder { source, .. } => return is_disk_full(source),
+    };
+    sql.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
 }
 
 fn archive_error(dir: &Path, e: ArchiveError) -> BackupError {

@@ -258,6 +258,13 @@ impl Config {
         if b.output_dir.as_os_str().is_empty() {
             return Err(invalid("backup.output_dir", "is empty; give the folder for archives"));
         }
+        // A file where a folder is expected would otherwise surface later as
+        // "Not a directory" deep inside some path (the lock, the state).
+        for (key, dir) in [("backup.source_dir", &b.source_dir), ("backup.output_dir", &b.output_dir)] {
+            if dir.exists() && !dir.is_dir() {
+                return Err(invalid(key, format!("{} is a file, not a folder; give a folder", dir.display())));
+            }
+        }
         if !(0..=9).contains(&b.compression_level) {
             return Err(invalid(
                 "backup.compression_level",

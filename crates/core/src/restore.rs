@@ -548,13 +548,19 @@ fn execute_inner(
     match &plan.to {
         Some(dir) => {
             crate::fsutil::create_private_dir(dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
-            for d in &plan.databases {
-                if cancel.is_cancelled() {
-                    return Err(RestoreError::Cancelled { restored: names_done(outcome) });
+            let written = (|| {
+                for d in &plan.databases {
+                    if cancel.is_cancelled() {
+                        return Err(RestoreError::Cancelled { restored: names_done(outcome) });
+                    }
+                    let src = source_of(&d.name).ok_or_else(|| RestoreError::Changed(plan.archive.name.clone()))?;
+                    write_plain(&src, &d.dest)?;
+                    outcome.restored.push(read_back(plan, &d.name, &d.dest)?);
                 }
-                let src = source_of(&d.name).ok_or_else(|| RestoreError::Changed(plan.archive.name.clone()))?;
-                write_plain(&src, &d.dest)?;
-                outcome.restored.push(read_back(plan, &d.name, &d.dest)?);
+                Ok(())
+            })();
+            if let Err(e) = written {
+                return Err(undo_plain(dir, outcome, e));
             }
         }
         None => {
@@ -678,6 +684,30 @@ fn write_plain(src: &Path, dest: &Path) -> Result<(), RestoreError> {
     let _ = std::fs::remove_file(&tmp);
     result?;
     crate::fsutil::sync_dir(dir).map_err(io_err(format!("cannot sync {}", dir.display())))
+}
+
+/// A failed `--to` restore removes the files it already wrote (they are
+/// new: `--to` never overwrites), so the folder is as before and the same
+/// command works once the cause is fixed. A cancel keeps them: it reports them.
+fn undo_plain(dir: &Path, outcome: &mut RestoreOutcome, e: RestoreError) -> RestoreError {
+    if matches!(e, RestoreError::Cancelled { .. }) {
+        return e;
+    }
+    for r in outcome.restored.drain(..) {
+        let _ = std::fs::remove_file(&r.dest);
+    }
+    let _ = crate::fsutil::sync_dir(dir);
+    match e {
+        RestoreError::Io { context, source } if source.kind() == std::io::ErrorKind::StorageFull => RestoreError::Io {
+            context: format!(
+                "no space left in {}: free space there or choose a folder on another disk, then run again; \
+                 nothing was kept there ({context})",
+                dir.display()
+            ),
+            source,
+        },
+        e => e,
+    }
 }
 
 fn sql(name: &str, path: &Path) -> impl FnOnce(rusqlite::Error) -> RestoreError {

@@ -252,12 +252,31 @@ impl Telegram {
             }
         }
         let mut archives: HashMap<String, ArchiveInfo> = HashMap::new();
+        // After an outage an admin needs the latest archive, not every one
+        // missed: older rows wait, and are superseded once the latest is in.
+        let mut newest: HashMap<i64, String> = HashMap::new();
+        for (_, rows) in &files {
+            for r in rows {
+                let slot = newest.entry(r.chat_id).or_default();
+                if r.archive > *slot {
+                    slot.clone_from(&r.archive);
+                }
+            }
+        }
+        let newest_on_disk: HashSet<String> =
+            newest.values().filter(|a| catalog::resolve(&cfg.backup.output_dir, a).is_ok()).cloned().collect();
         // Chats refused permanently this run: later rows fail without a call.
         let mut refused: HashMap<i64, String> = HashMap::new();
         // (archive, chat) with a part not through this run: later parts wait.
         let mut held: HashSet<(String, i64)> = HashSet::new();
 
+        let superseded =
+            |r: &Delivery| newest.get(&r.chat_id).is_some_and(|n| *n != r.archive && newest_on_disk.contains(n));
+
         'files: for (file_name, rows) in files {
+            if rows.iter().all(&superseded) {
+                continue;
+            }
             let archive = rows[0].archive.clone();
             let info = archives.entry(archive.clone()).or_insert_with(|| ArchiveInfo::load(cfg, &archive));
             let path = info.path_of(&file_name);
@@ -285,6 +304,9 @@ impl Telegram {
                     break 'files;
                 }
                 let chat = row.chat_id;
+                if superseded(&row) {
+                    continue;
+                }
                 if !self.admins.contains(&chat) {
                     fail(&state, &mut report, row.id, chat, &file_name, "no longer in telegram.admin_ids".into(), true);
                     continue;

@@ -23,7 +23,9 @@
 //! `answerCallbackQuery`, `setMyCommands`/`getMyCommands`/`deleteMyCommands`,
 //! `sendDocument` (a multipart upload, or a re-send by `file_id`),
 //! `getFile` and `/file/bot<token>/<path>` downloads, `deleteMessage`,
-//! `sendChatAction`, `close`, `logOut`. Method names are matched
+//! `sendChatAction`, `close`, `logOut`. A second `getUpdates` while one
+//! waits ends the first with 409 "Conflict: terminated by other getUpdates
+//! request", as Telegram does. Method names are matched
 //! case-insensitively, as Telegram does (teloxide sends `SendDocument`).
 //!
 //! Faults, with the bodies Telegram sends (`parameters` only when it has
@@ -213,6 +215,8 @@ struct Data {
     next_update_id: i64,
     next_file: u64,
     next_callback: u64,
+    /// Bumped by each getUpdates: an older poll still waiting gets 409.
+    poll_generation: u64,
     upload_limit: u64,
     valid_token: Option<String>,
     webhook_url: String,
@@ -458,6 +462,27 @@ impl FakeTelegram {
     /// Documents the bot delivered to `chat`, in order.
     pub fn documents(&self, chat: i64) -> Vec<SentMessage> {
         self.sent_messages(chat).into_iter().filter(|m| m.file_id.is_some()).collect()
+    }
+
+    /// Documents `chat` received, uploaded or sent by `file_id` alike, with
+    /// their bytes, in order. (Use [`Self::uploads`] to count uploads.)
+    pub fn received_files(&self, chat: i64) -> Vec<Upload> {
+        let d = self.inner.lock();
+        d.messages
+            .range((chat, i64::MIN)..=(chat, i64::MAX))
+            .filter_map(|(_, m)| {
+                let file_id = m.file_id.clone()?;
+                let f = d.files.get(&file_id)?;
+                Some(Upload {
+                    chat_id: chat,
+                    file_name: f.file_name.clone(),
+                    bytes: f.bytes.as_ref().clone(),
+                    caption: m.caption.clone(),
+                    file_id,
+                    message_id: m.message_id,
+                })
+            })
+            .collect()
     }
 
     /// The bytes behind a `file_id`.
@@ -892,10 +917,24 @@ async fn get_updates(inner: &Inner, params: &Map<String, Value>) -> Response {
     let limit = as_i64(params.get("limit")).unwrap_or(100).clamp(1, 100) as usize;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
     let mut rx = inner.new_update.subscribe();
+    let generation = {
+        let mut d = inner.lock();
+        d.poll_generation += 1;
+        d.poll_generation
+    };
+    // Wake an older poll so it can see it was superseded.
+    inner.new_update.send_modify(|_| {});
     loop {
         rx.borrow_and_update();
         {
             let mut d = inner.lock();
+            if d.poll_generation != generation {
+                return api_error(
+                    409,
+                    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+                    None,
+                );
+            }
             if offset < 0 {
                 // Telegram: a negative offset returns the last |offset| updates
                 // and forgets all earlier ones.

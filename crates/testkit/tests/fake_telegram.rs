@@ -60,6 +60,9 @@ async fn teloxide_round_trip_upload_then_file_id() {
     assert_eq!(sends[1].chat_id, Some(22));
     assert!(fake.documents(22)[0].by_file_id);
     assert_eq!(fake.file_bytes(&file_id.0).unwrap(), bytes);
+    let got = fake.received_files(22);
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].file_name.as_str(), &got[0].bytes), ("a.zip", &bytes));
 
     // A file_id the server never gave is refused as Telegram does.
     let err = bot.send_document(ChatId(22), InputFile::file_id("nope".to_string().into())).await.unwrap_err();
@@ -205,4 +208,22 @@ fn starts_from_sync_code() {
     let me = rt.block_on(bot(&fake).get_me().send()).unwrap();
     assert!(me.user.is_bot);
     assert_eq!(fake.calls("GetMe").len(), 1);
+}
+
+#[tokio::test]
+async fn a_second_poller_ends_the_first_with_409() {
+    let fake = FakeTelegram::start().await;
+    let bot = bot(&fake);
+    let first = tokio::spawn({
+        let bot = bot.clone();
+        async move { bot.get_updates().timeout(10).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = Instant::now();
+    let second = bot.get_updates().timeout(1).await.unwrap();
+    assert!(second.is_empty());
+    let first = first.await.unwrap();
+    assert!(matches!(first, Err(RequestError::Api(ApiError::TerminatedByOtherGetUpdates))), "{first:?}");
+    assert!(t.elapsed() < Duration::from_secs(3));
+    assert_eq!(fake.calls("getUpdates").iter().map(|c| c.status).filter(|s| *s == 409).count(), 1);
 }

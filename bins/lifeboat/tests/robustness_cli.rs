@@ -1,0 +1,449 @@
+//! Robustness of the `lifeboat` binary: a full disk, SIGINT/SIGTERM in the
+//! middle of a backup, and hostile or odd input. Each must end in a clear
+//! error (exit 1, no panic, no backtrace) and lose nothing: no `.tmp`, no
+//! partial archive, no working folders, live databases byte-identical.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command as StdCommand, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use lifeboat_core::state::{RunStatus, State};
+use rusqlite::Connection;
+
+const DBS: [&str; 3] = ["alpha.db", "beta.db", "gamma.db"];
+
+struct Env {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    out: PathBuf,
+}
+
+impl Env {
+    /// A config with the three databases in `data/` and archives in `out`
+    /// (default `<tmp>/out`).
+    fn new(out: Option<&Path>) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("lifeboat.toml");
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let out = out.map(Path::to_path_buf).unwrap_or_else(|| dir.path().join("out"));
+        let list = DBS.iter().map(|d| format!("{d:?}")).collect::<Vec<_>>().join(", ");
+        std::fs::write(
+            &config,
+            format!(
+                "[backup]\nsource_dir = {:?}\noutput_dir = {:?}\ndatabases = [{list}]\ncompression_level = 1\n",
+                data.display(),
+                out.display()
+            ),
+        )
+        .unwrap();
+        Env { dir, config, out }
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn args(&self, args: &[&str]) -> StdCommand {
+        let mut c = StdCommand::new(env!("CARGO_BIN_EXE_lifeboat"));
+        c.arg("--config").arg(&self.config).args(args).current_dir(self.dir.path());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("LIFEBOAT") {
+                c.env_remove(k);
+            }
+        }
+        // A panic would print its backtrace; the tests look for one.
+        c.env("RUST_BACKTRACE", "1");
+        c
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        Command::from_std(self.args(args))
+    }
+
+    /// Runs a command, returns (exit code, stdout, stderr).
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let o = self.args(args).output().unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+
+    /// Small databases with a few rows each.
+    fn small_dbs(&self) {
+        for name in DBS {
+            blob_db(&self.data().join(name), 50, 300, false);
+        }
+    }
+
+    fn backup_ok(&self) -> PathBuf {
+        let (code, stdout, stderr) = self.run(&["backup"]);
+        assert_eq!(code, 0, "{stderr}");
+        PathBuf::from(stdout.lines().next().expect("the archive path").trim())
+    }
+
+    fn state(&self) -> State {
+        State::open(&self.out.join(".lifeboat").join("state.db")).unwrap()
+    }
+}
+
+/// A database of `rows` rows of `bytes` bytes each: random (incompressible)
+/// or random hex (compressible about 2:1, so deflate has work to do).
+fn blob_db(path: &Path, rows: u32, bytes: u32, hex: bool) {
+    let _ = std::fs::remove_file(path);
+    let c = Connection::open(path).unwrap();
+    c.execute_batch("CREATE TABLE data(id INTEGER PRIMARY KEY, payload BLOB NOT NULL)").unwrap();
+    let expr = if hex { "hex(randomblob(?2 / 2))" } else { "randomblob(?2)" };
+    c.execute(
+        &format!(
+            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < ?1) \
+             INSERT INTO data(payload) SELECT {expr} FROM n"
+        ),
+        [rows, bytes],
+    )
+    .unwrap();
+}
+
+/// No panic, no backtrace, one `error:` line saying what is wrong.
+fn assert_clean_error(stderr: &str) {
+    assert!(!stderr.contains("panicked") && !stderr.contains("stack backtrace"), "a panic: {stderr}");
+    assert!(stderr.contains("error: "), "an error line: {stderr}");
+}
+
+/// Names in the archive folder other than Lifeboat's state folder and `keep`.
+fn stray_files(out: &Path, keep: &[PathBuf]) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(out) else { return vec![] };
+    rd.flatten()
+        .filter(|e| !keep.contains(&e.path()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != ".lifeboat")
+        .collect()
+}
+
+fn file_bytes(paths: &[PathBuf]) -> Vec<Vec<u8>> {
+    paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+fn live(env: &Env) -> Vec<PathBuf> {
+    DBS.iter().map(|d| env.data().join(d)).collect()
+}
+
+// ---- full disk ------------------------------------------------------------------
+
+/// A tmpfs of a fixed size, unmounted on drop (also when a test panics).
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// None (with the reason printed) where mounting is not permitted.
+    fn mount(kib: u64) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let o = StdCommand::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={kib}k,mode=0700"), "tmpfs"])
+            .arg(dir.path())
+            .output();
+        match o {
+            Ok(o) if o.status.success() => Some(Tmpfs { dir }),
+            Ok(o) => {
+                eprintln!("SKIPPED: cannot mount a tmpfs (needs root): {}", String::from_utf8_lossy(&o.stderr).trim());
+                None
+            }
+            Err(e) => {
+                eprintln!("SKIPPED: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = StdCommand::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+#[test]
+fn backup_onto_a_full_disk_exits_1_saying_so_and_keeps_the_earlier_archive() {
+    let Some(disk) = Tmpfs::mount(1024) else { return };
+    let env = Env::new(Some(&disk.dir.path().join("backups")));
+    env.small_dbs();
+    let first = env.backup_ok();
+    let first_bytes = file_bytes(std::slice::from_ref(&first));
+
+    // Random bytes do not compress: the snapshot alone is larger than the disk.
+    blob_db(&env.data().join("beta.db"), 400, 4000, false);
+    let live_before = file_bytes(&live(&env));
+    let (code, stdout, stderr) = env.run(&["backup"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert_clean_error(&stderr);
+    assert!(stderr.contains("no space left"), "{stderr}");
+    assert!(stderr.contains(env.out.to_str().unwrap()), "names the folder: {stderr}");
+    assert!(stderr.contains("free space"), "says what to do: {stderr}");
+    assert!(stdout.trim().is_empty(), "no archive path printed: {stdout}");
+
+    assert_eq!(stray_files(&env.out, std::slice::from_ref(&first)), Vec::<String>::new());
+    assert_eq!(file_bytes(std::slice::from_ref(&first)), first_bytes, "the earlier archive is untouched");
+    assert_eq!(file_bytes(&live(&env)), live_before, "the live databases are untouched");
+    env.cmd(&["verify", first.to_str().unwrap()]).assert().success();
+    let runs = env.state().runs(10).unwrap();
+    assert_eq!(runs[0].status, RunStatus::Failed, "{runs:?}");
+    assert!(runs.iter().all(|r| r.status != RunStatus::Running));
+}
+
+#[test]
+fn restore_onto_a_full_disk_fails_clearly_and_leaves_nothing() {
+    let Some(disk) = Tmpfs::mount(512) else { return };
+    let env = Env::new(None);
+    for name in DBS {
+        blob_db(&env.data().join(name), 60, 4000, false);
+    }
+    env.backup_ok();
+    let live_before = file_bytes(&live(&env));
+    let to = disk.dir.path().join("restored");
+    let (code, stdout, stderr) = env.run(&["restore", "latest", "--to", to.to_str().unwrap(), "--yes"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert_clean_error(&stderr);
+    assert!(stderr.contains("no space left") && stderr.contains("nothing was kept"), "{stderr}");
+    let left: Vec<_> =
+        std::fs::read_dir(&to).map(|rd| rd.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "nothing half-written: {left:?}");
+    assert_eq!(file_bytes(&live(&env)), live_before, "the live databases are untouched");
+}
+
+// ---- signals ------------------------------------------------------------------
+
+/// Three databases of ~25 MB of hex text, made once and copied per test:
+/// big enough that a debug-build backup takes a few seconds.
+fn big_templates() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        for name in DBS {
+            blob_db(&dir.path().join(name), 25_000, 1000, true);
+        }
+        dir
+    })
+    .path()
+}
+
+fn interrupt_mid_backup(signal: &str) {
+    let env = Env::new(None);
+    for name in DBS {
+        std::fs::copy(big_templates().join(name), env.data().join(name)).unwrap();
+    }
+    let live_before = file_bytes(&live(&env));
+    let mut child = env.args(&["backup"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+
+    // Mid-run: the working folder exists and compression has produced bytes.
+    let started = Instant::now();
+    loop {
+        let compressing = std::fs::read_dir(&env.out).ok().into_iter().flatten().flatten().any(|e| {
+            e.file_name().to_string_lossy().starts_with(".lifeboat-work-")
+                && std::fs::read_dir(e.path())
+                    .map(|rd| rd.flatten().any(|f| f.file_name().to_string_lossy().ends_with(".zip")))
+                    .unwrap_or(false)
+        });
+        if compressing {
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the backup ended before it could be interrupted");
+        assert!(started.elapsed() < Duration::from_secs(30), "the backup never started compressing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the backup ended before it could be interrupted; use bigger databases"
+    );
+    let sent = Instant::now();
+    let kill = StdCommand::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status().unwrap();
+    assert!(kill.success());
+
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if sent.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("lifeboat backup still running 10 s after SIG{signal}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let waited = sent.elapsed();
+    let mut stderr = String::new();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    assert!(waited < Duration::from_secs(5), "stopped promptly after SIG{signal}: {waited:?}");
+    assert_eq!(status.code(), Some(1), "a clean non-zero exit, not death by signal: {status:?} {stderr}");
+    assert_clean_error(&stderr);
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(stdout.trim().is_empty(), "no archive path printed: {stdout}");
+
+    assert_eq!(stray_files(&env.out, &[]), Vec::<String>::new(), "no .tmp, partial archive or working folder");
+    assert_eq!(file_bytes(&live(&env)), live_before, "the live databases are untouched");
+    let runs = env.state().runs(10).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, RunStatus::Interrupted, "{runs:?}");
+    assert!(runs[0].finished_at.is_some() && runs[0].archive.is_none());
+
+    // The next backup works, and verifies.
+    let archive = env.backup_ok();
+    env.cmd(&["verify", archive.to_str().unwrap()]).assert().success();
+}
+
+#[test]
+fn sigint_mid_backup_stops_cleanly() {
+    interrupt_mid_backup("INT");
+}
+
+#[test]
+fn sigterm_mid_backup_stops_cleanly() {
+    interrupt_mid_backup("TERM");
+}
+
+// ---- hostile and odd input -------------------------------------------------------
+
+#[test]
+fn output_dir_that_is_a_file_is_a_config_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("backups");
+    std::fs::write(&file, b"not a folder").unwrap();
+    let env = Env::new(Some(&file));
+    env.small_dbs();
+    // A configuration error (exit 2) naming the key and the path, for every
+    // command, before anything is written.
+    for args in [&["backup"][..], &["list"], &["status"], &["verify"]] {
+        let (code, stdout, stderr) = env.run(args);
+        assert_eq!(code, 2, "{args:?}: {stdout}{stderr}");
+        assert_clean_error(&stderr);
+        assert!(stderr.contains("backup.output_dir") && stderr.contains(file.to_str().unwrap()), "{stderr}");
+        assert!(stderr.contains("not a folder"), "{stderr}");
+        assert_eq!(stderr.matches("not a folder").count(), 1, "said once: {stderr}");
+    }
+    assert_eq!(std::fs::read(&file).unwrap(), b"not a folder", "the file is untouched");
+}
+
+#[test]
+fn a_database_path_that_is_a_folder_is_skipped_with_its_reason() {
+    // As root, permissions do not stop reads; a folder in the database's
+    // place is the unreadable source that root meets too.
+    let env = Env::new(None);
+    env.small_dbs();
+    std::fs::remove_file(env.data().join("beta.db")).unwrap();
+    std::fs::create_dir(env.data().join("beta.db")).unwrap();
+    let (code, stdout, stderr) = env.run(&["backup"]);
+    assert_eq!(code, 3, "partial: {stdout}{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("beta.db was skipped"), "{stderr}");
+    let archive = PathBuf::from(stdout.lines().next().unwrap().trim());
+    env.cmd(&["verify", archive.to_str().unwrap()]).assert().success();
+    assert!(env.data().join("beta.db").is_dir(), "the folder is left alone");
+}
+
+/// A file named like an archive, with these bytes, next to a good archive.
+fn verify_rejects(bytes: impl FnOnce(&[u8]) -> Vec<u8>, what: &str) {
+    let env = Env::new(None);
+    env.small_dbs();
+    let good = env.backup_ok();
+    let good_bytes = std::fs::read(&good).unwrap();
+    let bad = env.dir.path().join("database_backup_20200101_000000.zip");
+    std::fs::write(&bad, bytes(&good_bytes)).unwrap();
+    let (code, stdout, stderr) = env.run(&["verify", bad.to_str().unwrap()]);
+    assert_eq!(code, 1, "{what}: {stdout}{stderr}");
+    assert_clean_error(&stderr);
+    assert!(stderr.contains("database_backup_20200101_000000.zip"), "{what}: names the file: {stderr}");
+    let (code, _, stderr) = env.run(&["verify", bad.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 1, "{what} --json: {stderr}");
+    assert_clean_error(&stderr);
+    assert_eq!(std::fs::read(&good).unwrap(), good_bytes);
+    env.cmd(&["verify", "latest"]).assert().success();
+}
+
+#[test]
+fn verify_a_truncated_zip_exits_1() {
+    verify_rejects(|good| good[..good.len() * 2 / 3].to_vec(), "truncated");
+}
+
+#[test]
+fn verify_random_bytes_exits_1() {
+    verify_rejects(
+        |good| {
+            // A fixed-seed LCG: deterministic "random" bytes.
+            let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+            (0..good.len())
+                .map(|_| {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    (x >> 56) as u8
+                })
+                .collect()
+        },
+        "random",
+    );
+}
+
+#[test]
+fn verify_an_empty_file_exits_1() {
+    verify_rejects(|_| Vec::new(), "empty");
+}
+
+/// Rewrites the archive with `name`'s bytes changed (a valid ZIP with good
+/// CRCs, but the manifest's sha256 no longer matches).
+fn tamper(archive: &Path, name: &str) {
+    let mut zin = zip::ZipArchive::new(std::fs::File::open(archive).unwrap()).unwrap();
+    let tmp = archive.with_extension("tampered");
+    let mut zout = zip::ZipWriter::new(std::fs::File::create(&tmp).unwrap());
+    for i in 0..zin.len() {
+        let mut e = zin.by_index(i).unwrap();
+        let entry = e.name().unwrap().into_owned();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+        if entry == name {
+            // Change one row's payload inside the file: still a database.
+            let scratch = tempfile::tempdir().unwrap();
+            let db = scratch.path().join(name);
+            std::fs::write(&db, &data).unwrap();
+            Connection::open(&db).unwrap().execute("UPDATE data SET payload = x'00' WHERE id = 1", []).unwrap();
+            data = std::fs::read(&db).unwrap();
+        }
+        zout.start_file(entry, zip::write::SimpleFileOptions::default()).unwrap();
+        zout.write_all(&data).unwrap();
+    }
+    zout.finish().unwrap();
+    std::fs::rename(&tmp, archive).unwrap();
+}
+
+#[test]
+fn restore_of_a_tampered_archive_is_refused_and_writes_nothing() {
+    let env = Env::new(None);
+    env.small_dbs();
+    let archive = env.backup_ok();
+    tamper(&archive, "beta.db");
+    // The live databases move on after the backup: a restore would change them.
+    Connection::open(env.data().join("beta.db")).unwrap().execute("DELETE FROM data WHERE id > 10", []).unwrap();
+    let live_before = file_bytes(&live(&env));
+    let archives_before = lifeboat_core::catalog::list(&env.out).unwrap().len();
+
+    let to = env.dir.path().join("restored");
+    for args in [
+        vec!["restore", archive.to_str().unwrap(), "--yes"],
+        vec!["restore", "latest", "--only", "alpha.db", "--yes"],
+        vec!["restore", "latest", "--to", to.to_str().unwrap(), "--yes"],
+    ] {
+        let (code, stdout, stderr) = env.run(&args);
+        assert_eq!(code, 1, "{args:?}: {stdout}{stderr}");
+        assert_clean_error(&stderr);
+        assert!(stderr.contains("did not verify") && stderr.contains("beta.db"), "{args:?}: {stderr}");
+        assert_eq!(file_bytes(&live(&env)), live_before, "{args:?}: the live databases are byte-identical");
+        assert!(!to.join("alpha.db").exists() && !to.join("beta.db").exists(), "{args:?}");
+    }
+    // Refused before the safety snapshot: no new archive either.
+    assert_eq!(lifeboat_core::catalog::list(&env.out).unwrap().len(), archives_before);
+    env.cmd(&["verify", archive.to_str().unwrap()]).assert().code(1);
+}
