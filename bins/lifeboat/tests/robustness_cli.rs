@@ -168,16 +168,18 @@ impl Drop for Tmpfs {
     }
 }
 
-#[test]
-fn backup_onto_a_full_disk_exits_1_saying_so_and_keeps_the_earlier_archive() {
+/// `fraction`: beta.db's size against the free space. Random bytes do not
+/// compress, so above 1 the snapshot itself does not fit, and about 0.5 the
+/// compressed copy or the archive (each the database's size again) does not.
+fn backup_onto_a_full_disk(fraction: f64) {
     let Some(disk) = Tmpfs::mount(1024) else { return };
     let env = Env::new(Some(&disk.dir.path().join("backups")));
     env.small_dbs();
     let first = env.backup_ok();
     let first_bytes = file_bytes(std::slice::from_ref(&first));
 
-    // Random bytes do not compress: the snapshot alone is larger than the disk.
-    blob_db(&env.data().join("beta.db"), 400, 4000, false);
+    let free = lifeboat_core::fsutil::available_space(&env.out).unwrap();
+    blob_db(&env.data().join("beta.db"), (free as f64 * fraction / 4096.0).ceil() as u32, 4000, false);
     let live_before = file_bytes(&live(&env));
     let (code, stdout, stderr) = env.run(&["backup"]);
     assert_eq!(code, 1, "{stdout}{stderr}");
@@ -194,6 +196,17 @@ fn backup_onto_a_full_disk_exits_1_saying_so_and_keeps_the_earlier_archive() {
     let runs = env.state().runs(10).unwrap();
     assert_eq!(runs[0].status, RunStatus::Failed, "{runs:?}");
     assert!(runs.iter().all(|r| r.status != RunStatus::Running));
+    assert!(!stderr.contains("ZipWriter"), "no library noise: {stderr}");
+}
+
+#[test]
+fn backup_whose_snapshot_does_not_fit_exits_1_saying_the_disk_is_full() {
+    backup_onto_a_full_disk(1.5);
+}
+
+#[test]
+fn backup_whose_archive_does_not_fit_exits_1_saying_the_disk_is_full() {
+    backup_onto_a_full_disk(0.5);
 }
 
 #[test]
@@ -210,7 +223,8 @@ fn restore_onto_a_full_disk_fails_clearly_and_leaves_nothing() {
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert_clean_error(&stderr);
     assert!(stderr.contains("no space left") && stderr.contains("nothing was kept"), "{stderr}");
-    let left: Vec<_> = std::fs::read_dir(&to).map(|rd| rd.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    let left: Vec<_> =
+        std::fs::read_dir(&to).map(|rd| rd.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
     assert!(left.is_empty(), "nothing half-written: {left:?}");
     assert_eq!(file_bytes(&live(&env)), live_before, "the live databases are untouched");
 }
@@ -256,7 +270,10 @@ fn interrupt_mid_backup(signal: &str) {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(200));
-    assert!(child.try_wait().unwrap().is_none(), "the backup ended before it could be interrupted; use bigger databases");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the backup ended before it could be interrupted; use bigger databases"
+    );
     let sent = Instant::now();
     let kill = StdCommand::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status().unwrap();
     assert!(kill.success());
