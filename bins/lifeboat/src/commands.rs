@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use chrono::{Duration, Utc};
 use lifeboat_core::backup::{self, BackupError, BackupOptions};
 use lifeboat_core::catalog::{self, StoredArchive};
@@ -334,9 +334,45 @@ fn verify(cfg: &Config, a: &VerifyArgs) -> Result<i32> {
 
 // ---- restore ------------------------------------------------------------------
 
-fn restore(_cfg: &Config, a: &RestoreArgs) -> Result<i32> {
-    let _ = (a.dry_run, a.yes, a.json, &a.only, &a.to, &a.archive);
-    bail!("restore is not in this build yet")
+/// Plan, show it, then (only with `--yes`) execute under the cycle lock.
+fn restore(cfg: &Config, a: &RestoreArgs) -> Result<i32> {
+    use lifeboat_core::restore::{self, RestoreError, RestoreRequest};
+    let req = RestoreRequest { archive: a.archive.clone(), only: a.only.clone(), to: a.to.clone() };
+    let plan = match restore::plan(cfg, &req) {
+        Ok(p) => p,
+        // A name the archive does not hold is the user's typo, not a failure.
+        Err(e @ RestoreError::UnknownDatabase { .. }) => return Err(UsageError(e.to_string()).into()),
+        Err(e) => return Err(anyhow::Error::new(e).context("cannot plan the restore")),
+    };
+    if a.json {
+        if a.dry_run || !a.yes {
+            println!("{}", serde_json::to_string_pretty(&plan.to_json())?);
+        }
+    } else {
+        println!("{}", plan.to_string().trim_end());
+    }
+    if a.dry_run {
+        eprintln!("dry run: nothing was written");
+        return Ok(exit::SUCCESS);
+    }
+    if !a.yes {
+        eprintln!("refusing to restore without confirmation: nothing was written; add --yes to carry out this plan");
+        return Ok(exit::USAGE);
+    }
+    let _lock = take_lock(cfg, "restore (lifeboat restore)")?;
+    let state = State::open_for(cfg)?;
+    let bar = Progress::new(!a.json);
+    bar.spin("verifying the archive and restoring");
+    let result = restore::execute(cfg, &state, &plan, &cancel_on_signal());
+    bar.clear();
+    let outcome = result.context("restore failed")?;
+    if a.json {
+        let v = outcome.to_json();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("{}", outcome.to_string().trim_end());
+    }
+    Ok(exit::SUCCESS)
 }
 
 // ---- status -------------------------------------------------------------------
@@ -357,7 +393,12 @@ fn status(cfg: &Config, a: &JsonArg) -> Result<i32> {
         None => None,
     };
     let sched_state = lifeboat_core::state::scheduler_state(hb.as_ref(), now);
-    let next_run = hb.as_ref().and_then(|h| h.next_run).or_else(|| schedule.next_after(now));
+    // A stopped scheduler's promise is stale; the schedule still says when a run is due.
+    let next_run = hb
+        .as_ref()
+        .filter(|_| sched_state == lifeboat_core::state::SchedulerState::Running)
+        .and_then(|h| h.next_run)
+        .or_else(|| schedule.next_after(now));
     let counts = match &state {
         Some(s) => s.run_counts_since(now - Duration::hours(24))?,
         None => Default::default(),

@@ -115,12 +115,24 @@ pub struct DemoArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     ui::init_logging();
-    let code = match commands::run(cli) {
-        Ok(code) => code,
-        Err(err) => {
+    // A bug must still end as one `error:` line and exit 1, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("error: internal error (a bug in Lifeboat, please report it): {what}{at}");
+    }));
+    let code = match std::panic::catch_unwind(|| commands::run(cli)) {
+        Ok(Ok(code)) => code,
+        Ok(Err(err)) => {
             eprintln!("error: {err:#}");
             commands::exit_code_of(&err)
         }
+        Err(_) => lifeboat_core::exit::FAILURE,
     };
     ExitCode::from(code as u8)
 }

@@ -35,7 +35,7 @@ impl Progress {
             ProgressBar::hidden()
         };
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg:<28} [{bar:30}] {bytes}/{total_bytes} {elapsed}")
+            ProgressStyle::with_template("{spinner} {msg:<28} [{bar:30}] {decimal_bytes}/{decimal_total_bytes} {elapsed}")
                 .expect("a valid template")
                 .progress_chars("=> "),
         );

@@ -291,6 +291,13 @@ fn restore_refuses_without_yes_then_round_trips() {
         .success()
         .stdout(predicate::str::contains("premium_system.db"));
     assert_eq!(std::fs::read(&db).unwrap(), modified);
+    let plan = stdout_json(&mut env.cmd(&["restore", "latest", "--dry-run", "--json", "--only", "premium_system.db"]));
+    assert_eq!(plan["databases"].as_array().unwrap().len(), 1, "{plan}");
+    env.cmd(&["restore", "latest", "--only", "no_such.db", "--yes"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no_such.db").and(predicate::str::contains("premium_system.db")));
+    assert_eq!(std::fs::read(&db).unwrap(), modified);
     let archives_before = lifeboat_core::catalog::list(&env.out()).unwrap().len();
 
     // Into a folder, as plain files.

@@ -2,9 +2,10 @@
 //!
 //! - `bench gen DIR TOTAL_MB`: five realistic databases totalling about
 //!   TOTAL_MB (the bot's names; a mix of WAL and rollback-journal files;
-//!   `premium_system.db` holds the payments/balances ledger the writer uses).
+//!   `premium_system.db` (WAL) and `analytics.db` (rollback journal) hold the
+//!   payments/balances ledger the writer uses).
 //! - `bench backup CONFIG`: one `backup::run`, like `lifeboat backup`.
-//! - `bench writer DB SECONDS PAUSE_MS`: a bot-like writer process; prints
+//! - `bench writer DB STOP_FILE PAUSE_MS`: a bot-like writer process; prints
 //!   commits, SQLITE_BUSY count and worst commit latency.
 
 use std::path::Path;
@@ -51,7 +52,7 @@ fn main() {
                 }
             }
         }
-        ["writer", db, secs, pause_ms] => {
+        ["writer", db, stop_file, pause_ms] => {
             let stop = AtomicBool::new(false);
             let commits = AtomicU64::new(0);
             let opts = WriterOptions {
@@ -59,10 +60,11 @@ fn main() {
                 pause: Duration::from_millis(pause_ms.parse().unwrap()),
                 note_bytes: 120,
             };
-            let secs: u64 = secs.parse().unwrap();
             let stats = std::thread::scope(|s| {
                 let h = s.spawn(|| tk::write_loop(Path::new(db), &opts, &stop, &commits));
-                std::thread::sleep(Duration::from_secs(secs));
+                while !Path::new(stop_file).exists() {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
                 stop.store(true, std::sync::atomic::Ordering::Relaxed);
                 h.join().unwrap()
             });
@@ -75,7 +77,7 @@ fn main() {
             );
         }
         _ => {
-            eprintln!("usage: bench gen DIR TOTAL_MB | bench backup CONFIG | bench writer DB SECONDS PAUSE_MS");
+            eprintln!("usage: bench gen DIR TOTAL_MB | bench backup CONFIG | bench writer DB STOP_FILE PAUSE_MS");
             std::process::exit(2);
         }
     }
@@ -98,7 +100,7 @@ fn generate(dir: &Path, total_mb: u64) {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
         let target = (total_mb as f64 * share * 1_000_000.0) as u64;
-        if *name == "premium_system.db" {
+        if matches!(*name, "premium_system.db" | "analytics.db") {
             tk::create_ledger(&path, *mode, 2000, 120).unwrap();
         }
         let mut c = Connection::open(&path).unwrap();

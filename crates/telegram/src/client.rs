@@ -192,10 +192,16 @@ impl Telegram {
         if self.token_rejected() {
             return Err(self.classify(&teloxide::RequestError::Api(teloxide::ApiError::InvalidToken)));
         }
+        let ceiling = Duration::from_secs(self.retry.max_delay_secs);
+        // A flood wait longer than this is not sat out inside one cycle: the
+        // row stays pending and the next cycle tries again.
+        let longest_wait = ceiling.max(Duration::from_secs(60));
         let retried = op
             .retry(self.backoff())
-            .when(|e: &SendError| e.is_transient())
-            .adjust(|e: &SendError, d| d.map(|d| e.retry_after().unwrap_or(d)))
+            .when(move |e: &SendError| e.is_transient() && e.retry_after().is_none_or(|w| w <= longest_wait))
+            // Telegram's retry_after exactly; otherwise the backoff, whose
+            // jitter may not push it past the configured ceiling.
+            .adjust(move |e: &SendError, d| d.map(|d| e.retry_after().unwrap_or(d.min(ceiling))))
             .notify(|e: &SendError, d: Duration| {
                 tracing::warn!(what, reason = %e.reason, wait_ms = d.as_millis() as u64, "Telegram call failed; retrying");
             });

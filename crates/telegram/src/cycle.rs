@@ -11,13 +11,13 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use lifeboat_core::backup::{self, BackupError, BackupOptions, BackupOutcome};
 use lifeboat_core::config::Config;
-use lifeboat_core::exit;
 use lifeboat_core::lock::{CycleLock, LockError};
 use lifeboat_core::manifest::Trigger;
 use lifeboat_core::state::{DeliveryStatus, Level, RunStatus, State, StateError};
+use lifeboat_core::{exit, retention};
 use tokio_util::sync::CancellationToken;
 
-use self::pending::{Telegram, enqueue_archive};
+use crate::{Telegram, enqueue_archive};
 
 /// Telegram's limit on one message's text.
 const MESSAGE_LIMIT: usize = 4096;
@@ -280,16 +280,26 @@ fn event_source(trigger: Trigger) -> &'static str {
     }
 }
 
-/// Logs to the state database and to tracing; a failing event write is
-/// only traced, since losing a log line must not fail a backup.
-fn log(state: &State, level: Level, source: &str, message: &str) {
-    match level {
-        Level::Info => tracing::info!(target: "lifeboat::cycle", "{message}"),
-        Level::Warn => tracing::warn!(target: "lifeboat::cycle", "{message}"),
-        Level::Error => tracing::error!(target: "lifeboat::cycle", "{message}"),
-    }
-    if let Err(e) = state.log_event(level, source, message, Utc::now()) {
-        tracing::warn!("could not record an event in the state database: {e}");
+/// Writes events to the state database and to tracing. It opens the state
+/// database per event rather than holding a connection, so the cycle's
+/// future holds no `!Sync` connection across an await and stays `Send`
+/// (the dashboard spawns it).
+struct Journal<'a> {
+    cfg: &'a Config,
+}
+
+impl Journal<'_> {
+    /// A failing event write is only traced: losing a log line must not
+    /// fail a backup.
+    fn log(&self, level: Level, source: &str, message: &str) {
+        match level {
+            Level::Info => tracing::info!(target: "lifeboat::cycle", "{message}"),
+            Level::Warn => tracing::warn!(target: "lifeboat::cycle", "{message}"),
+            Level::Error => tracing::error!(target: "lifeboat::cycle", "{message}"),
+        }
+        if let Err(e) = State::open_for(self.cfg).and_then(|s| s.log_event(level, source, message, Utc::now())) {
+            tracing::warn!("could not record an event in the state database: {e}");
+        }
     }
 }
 
@@ -302,22 +312,20 @@ pub async fn run_cycle(cfg: &Config, trigger: Trigger, cancel: CancellationToken
     let _lock = CycleLock::try_acquire(&cfg.lock_path(), &format!("{trigger} cycle"))?;
     let started_at = Utc::now();
     let source = event_source(trigger);
-    let state = State::open_for(cfg)?;
-    let abandoned_runs_closed = state.close_abandoned_runs(started_at)?;
+    let journal = Journal { cfg };
+    let abandoned_runs_closed = State::open_for(cfg)?.close_abandoned_runs(started_at)?;
     if abandoned_runs_closed > 0 {
-        log(
-            &state,
+        journal.log(
             Level::Warn,
             source,
             &format!("{} left running by a stopped process marked interrupted", plural(abandoned_runs_closed, "run")),
         );
     }
-    log(&state, Level::Info, source, &format!("{trigger} cycle started"));
+    journal.log(Level::Info, source, &format!("{trigger} cycle started"));
 
     let backup = run_backup(cfg, trigger, cancel.clone()).await;
     match &backup {
-        Ok(o) => log(
-            &state,
+        Ok(o) => journal.log(
             if o.manifest.is_partial() { Level::Warn } else { Level::Info },
             source,
             &format!(
@@ -329,43 +337,39 @@ pub async fn run_cycle(cfg: &Config, trigger: Trigger, cancel: CancellationToken
                 human_size(o.archive.size)
             ),
         ),
-        Err(BackupError::Cancelled) => log(&state, Level::Warn, source, "backup interrupted; no archive was written"),
-        Err(e) => log(&state, Level::Error, source, &format!("backup failed: {e}")),
+        Err(BackupError::Cancelled) => journal.log(Level::Warn, source, "backup interrupted; no archive was written"),
+        Err(e) => journal.log(Level::Error, source, &format!("backup failed: {e}")),
     }
 
     let telegram = Telegram::from_config(cfg);
     let delivery = if cancel.is_cancelled() {
         Delivery::Interrupted
     } else {
-        deliver(cfg, &state, telegram.as_ref(), backup.as_ref().ok(), &cancel).await
+        deliver(cfg, telegram.as_ref(), backup.as_ref().ok(), &cancel).await
     };
     match &delivery {
         Delivery::Done(d) if !d.all_delivered() => {
-            log(&state, Level::Warn, "delivery", &format!("delivery: {}", describe_delivery(&delivery)))
+            journal.log(Level::Warn, "delivery", &format!("delivery: {}", describe_delivery(&delivery)))
         }
         Delivery::Error(_) => {
-            log(&state, Level::Error, "delivery", &format!("delivery: {}", describe_delivery(&delivery)))
+            journal.log(Level::Error, "delivery", &format!("delivery: {}", describe_delivery(&delivery)))
         }
-        other => log(&state, Level::Info, "delivery", &format!("delivery: {}", describe_delivery(other))),
+        other => journal.log(Level::Info, "delivery", &format!("delivery: {}", describe_delivery(other))),
     }
 
     let (removed, retention_error) = if cancel.is_cancelled() {
         (Vec::new(), None)
     } else {
-        match apply_retention(cfg, &state, Utc::now()) {
+        match apply_retention(cfg, Utc::now()) {
             Ok(removed) => {
+                // retention::apply records each removal in the events itself.
                 if !removed.is_empty() {
-                    log(
-                        &state,
-                        Level::Info,
-                        source,
-                        &format!("retention removed {}: {}", plural(removed.len(), "archive"), removed.join(", ")),
-                    );
+                    tracing::info!("retention removed {}: {}", plural(removed.len(), "archive"), removed.join(", "));
                 }
                 (removed, None)
             }
             Err(e) => {
-                log(&state, Level::Error, source, &format!("retention failed: {e}"));
+                journal.log(Level::Error, source, &format!("retention failed: {e}"));
                 (Vec::new(), Some(e))
             }
         }
@@ -387,7 +391,7 @@ pub async fn run_cycle(cfg: &Config, trigger: Trigger, cancel: CancellationToken
             Some(tg) if !cfg.telegram.admin_ids.is_empty() => match send_alert(tg, &text).await {
                 Ok(()) => AlertStatus::Sent,
                 Err(e) => {
-                    log(&state, Level::Warn, "delivery", &format!("alerting the admins failed: {e}"));
+                    journal.log(Level::Warn, "delivery", &format!("alerting the admins failed: {e}"));
                     AlertStatus::Failed(e)
                 }
             },
@@ -401,7 +405,7 @@ pub async fn run_cycle(cfg: &Config, trigger: Trigger, cancel: CancellationToken
         _ if report.interrupted() => Level::Warn,
         _ => Level::Error,
     };
-    log(&state, level, source, &format!("{trigger} cycle finished: {}", report.summary().replace('\n', " | ")));
+    journal.log(level, source, &format!("{trigger} cycle finished: {}", report.summary().replace('\n', " | ")));
     Ok(report)
 }
 
@@ -424,7 +428,6 @@ async fn run_backup(cfg: &Config, trigger: Trigger, cancel: CancellationToken) -
 
 async fn deliver(
     cfg: &Config,
-    state: &State,
     telegram: Option<&Telegram>,
     outcome: Option<&BackupOutcome>,
     cancel: &CancellationToken,
@@ -434,7 +437,9 @@ async fn deliver(
         return Delivery::NoAdmins;
     }
     if let Some(o) = outcome
-        && let Err(e) = enqueue_archive(state, cfg, &o.archive, Utc::now())
+        && let Err(e) = State::open_for(cfg)
+            .map_err(|e| e.to_string())
+            .and_then(|s| enqueue_archive(&s, cfg, &o.archive, Utc::now()).map_err(|e| e.to_string()))
     {
         return Delivery::Error(format!("could not queue {} for delivery: {e}", o.archive.name));
     }
@@ -443,7 +448,7 @@ async fn deliver(
         return Delivery::Interrupted;
     }
     let Some(o) = outcome else { return Delivery::NoArchive };
-    match summarize_outbox(state, &o.archive.name) {
+    match State::open_for(cfg).and_then(|s| summarize_outbox(&s, &o.archive.name)) {
         Ok(sum) => Delivery::Done(sum),
         Err(e) => Delivery::Error(format!("could not read the outbox: {e}")),
     }
@@ -471,8 +476,9 @@ pub fn summarize_outbox(state: &State, archive: &str) -> Result<DeliverySummary,
     Ok(sum)
 }
 
-fn apply_retention(cfg: &Config, state: &State, now: DateTime<Utc>) -> Result<Vec<String>, String> {
-    pending::retention_apply(cfg, state, now)
+fn apply_retention(cfg: &Config, now: DateTime<Utc>) -> Result<Vec<String>, String> {
+    let state = State::open_for(cfg).map_err(|e| e.to_string())?;
+    retention::apply(cfg, &state, now)
         .map(|removed| removed.into_iter().map(|a| a.name).collect())
         .map_err(|e| e.to_string())
 }
@@ -527,32 +533,149 @@ pub fn alert_text(report: &CycleReport) -> Option<String> {
     Some(text)
 }
 
-/// TEMPORARY stand-ins for H3's delivery and H2's retention until they land
-/// in main; replaced by the real items on merge.
-#[allow(missing_docs, dead_code, clippy::unused_async)]
-mod pending {
-    use chrono::{DateTime, Utc};
-    use lifeboat_core::catalog::StoredArchive;
-    use lifeboat_core::config::Config;
-    use lifeboat_core::state::{State, StateError};
-    use tokio_util::sync::CancellationToken;
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    pub struct Telegram;
-    impl Telegram {
-        pub fn from_config(cfg: &Config) -> Option<Telegram> {
-            cfg.delivery_enabled().then_some(Telegram)
-        }
-        pub async fn deliver_pending(&self, _cfg: &Config, _cancel: &CancellationToken) {
-            unimplemented!("H3")
-        }
-        pub async fn alert(&self, _text: &str) -> Result<(), String> {
-            unimplemented!("H3")
+    fn assert_send<T: Send>(_: &T) {}
+
+    #[test]
+    fn the_cycle_future_is_send_so_the_dashboard_can_spawn_it() {
+        let cfg = Config::from_toml("").unwrap();
+        let fut = run_cycle(&cfg, Trigger::Dashboard, CancellationToken::new());
+        assert_send(&fut);
+    }
+
+    fn outcome(skipped: &[&str]) -> BackupOutcome {
+        use lifeboat_core::catalog::StoredArchive;
+        use lifeboat_core::manifest::{DatabaseEntry, Manifest, SkippedDatabase};
+        let at = Utc::now();
+        let entry = |name: &str| DatabaseEntry {
+            name: name.into(),
+            size: 4096,
+            sha256: "00".into(),
+            integrity: "ok".into(),
+            journal_mode: "wal".into(),
+            page_size: 4096,
+            tables: Vec::new(),
+        };
+        BackupOutcome {
+            archive: StoredArchive {
+                name: "database_backup_20261122_100000.zip".into(),
+                created_at: at,
+                files: vec!["/b/database_backup_20261122_100000.zip".into()],
+                size: 2_500_000,
+            },
+            manifest: Manifest {
+                format: "lifeboat-backup".into(),
+                version: 1,
+                created_at: at,
+                host: "h".into(),
+                trigger: Trigger::Scheduled,
+                lifeboat_version: "0".into(),
+                databases: vec![entry("a.db"), entry("b.db")],
+                skipped: skipped
+                    .iter()
+                    .map(|n| SkippedDatabase { name: n.to_string(), reason: "file is not a database".into() })
+                    .collect(),
+            },
+            run_id: 1,
+            status: if skipped.is_empty() { RunStatus::Ok } else { RunStatus::Partial },
         }
     }
-    pub fn enqueue_archive(_: &State, _: &Config, _: &StoredArchive, _: DateTime<Utc>) -> Result<(), StateError> {
-        unimplemented!("H3")
+
+    fn report(backup: Result<BackupOutcome, BackupError>, delivery: Delivery) -> CycleReport {
+        CycleReport {
+            trigger: Trigger::Scheduled,
+            started_at: Utc::now(),
+            finished_at: Utc::now(),
+            abandoned_runs_closed: 0,
+            backup,
+            delivery,
+            removed: Vec::new(),
+            retention_error: None,
+            alert: AlertStatus::NotNeeded,
+        }
     }
-    pub fn retention_apply(_: &Config, _: &State, _: DateTime<Utc>) -> Result<Vec<StoredArchive>, String> {
-        Ok(Vec::new())
+
+    fn done(delivered: &[i64], failed: &[(i64, &str)], pending: &[i64]) -> Delivery {
+        Delivery::Done(DeliverySummary {
+            archive: "database_backup_20261122_100000.zip".into(),
+            delivered: delivered.to_vec(),
+            failed: failed.iter().map(|(c, w)| (*c, w.to_string())).collect(),
+            pending: pending.iter().map(|c| (*c, Some("timed out".to_string()))).collect(),
+        })
+    }
+
+    #[test]
+    fn a_clean_cycle_is_0_and_needs_no_alert() {
+        let r = report(Ok(outcome(&[])), done(&[1, 2], &[], &[]));
+        assert_eq!(r.exit_code(), 0);
+        assert_eq!(alert_text(&r), None);
+        assert!(r.summary().contains("delivered to 2 of 2 admins"), "{}", r.summary());
+        let r = report(Ok(outcome(&[])), Delivery::Disabled);
+        assert_eq!(r.exit_code(), 0, "no token is not a failure");
+        assert!(r.summary().contains("Delivery: disabled"), "{}", r.summary());
+        assert_eq!(alert_text(&r), None);
+    }
+
+    #[test]
+    fn a_skipped_database_is_3_and_alerted_by_name() {
+        let r = report(Ok(outcome(&["c.db"])), done(&[1], &[], &[]));
+        assert_eq!(r.exit_code(), 3);
+        let alert = alert_text(&r).unwrap();
+        assert!(
+            alert.contains("partial") && alert.contains("2 of 3") && alert.contains("c.db: file is not a database")
+        );
+    }
+
+    #[test]
+    fn undelivered_admins_are_3_and_only_permanent_failures_alerted() {
+        let r = report(Ok(outcome(&[])), done(&[1], &[], &[2]));
+        assert_eq!(r.exit_code(), 3);
+        assert_eq!(alert_text(&r), None, "a transient failure is retried next cycle, not alerted");
+        assert!(r.summary().contains("2 retried next cycle (last error: timed out)"), "{}", r.summary());
+        let r =
+            report(Ok(outcome(&[])), done(&[1], &[(2, "Forbidden: bot can't initiate conversation with a user")], &[]));
+        assert_eq!(r.exit_code(), 3);
+        let alert = alert_text(&r).unwrap();
+        assert!(alert.contains("could not be delivered to 2:"), "{alert}");
+        assert!(alert.contains("press Start"), "{alert}");
+    }
+
+    #[test]
+    fn no_archive_is_1_and_alerted_but_an_interruption_is_not() {
+        let skipped = vec![lifeboat_core::manifest::SkippedDatabase { name: "a.db".into(), reason: "missing".into() }];
+        let r = report(Err(BackupError::NothingBackedUp { skipped }), Delivery::NoArchive);
+        assert_eq!(r.exit_code(), 1);
+        let alert = alert_text(&r).unwrap();
+        assert!(alert.contains("failed") && alert.contains("a.db: missing"), "{alert}");
+        let r = report(Err(BackupError::Cancelled), Delivery::Interrupted);
+        assert!(r.interrupted());
+        assert_eq!(alert_text(&r), None);
+        assert!(r.summary().contains("interrupted"), "{}", r.summary());
+    }
+
+    #[test]
+    fn outbox_summary_per_admin() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open(&dir.path().join("state.db")).unwrap();
+        let at = Utc::now();
+        let files = [("x.zip.001".to_string(), 1, 2), ("x.zip.002".to_string(), 2, 2)];
+        state.enqueue_deliveries("x.zip", &files, &[1, 2, 3], at).unwrap();
+        for row in state.deliveries_for("x.zip").unwrap() {
+            match (row.chat_id, row.part) {
+                (1, _) => state.mark_delivered(row.id, "F", 1, at).unwrap(),
+                (2, 1) => state.mark_delivered(row.id, "F", 2, at).unwrap(),
+                (2, 2) => state.mark_failed(row.id, "network down", false, at).unwrap(),
+                (3, 1) => state.mark_failed(row.id, "Forbidden: bot was blocked by the user", true, at).unwrap(),
+                _ => {}
+            }
+        }
+        let sum = summarize_outbox(&state, "x.zip").unwrap();
+        assert_eq!(sum.delivered, vec![1]);
+        assert_eq!(sum.pending, vec![(2, Some("network down".to_string()))]);
+        assert_eq!(sum.failed, vec![(3, "Forbidden: bot was blocked by the user".to_string())]);
+        assert!(!sum.all_delivered());
     }
 }

@@ -252,6 +252,19 @@ impl Telegram {
             }
         }
         let mut archives: HashMap<String, ArchiveInfo> = HashMap::new();
+        // After an outage an admin needs the latest archive, not every one
+        // missed: older rows wait, and are superseded once the latest is in.
+        let mut newest: HashMap<i64, String> = HashMap::new();
+        for (_, rows) in &files {
+            for r in rows {
+                let slot = newest.entry(r.chat_id).or_default();
+                if r.archive > *slot {
+                    slot.clone_from(&r.archive);
+                }
+            }
+        }
+        let newest_on_disk: HashSet<String> =
+            newest.values().filter(|a| catalog::resolve(&cfg.backup.output_dir, a).is_ok()).cloned().collect();
         // Chats refused permanently this run: later rows fail without a call.
         let mut refused: HashMap<i64, String> = HashMap::new();
         // (archive, chat) with a part not through this run: later parts wait.
@@ -285,6 +298,9 @@ impl Telegram {
                     break 'files;
                 }
                 let chat = row.chat_id;
+                if newest.get(&chat).is_some_and(|n| *n != archive && newest_on_disk.contains(n)) {
+                    continue;
+                }
                 if !self.admins.contains(&chat) {
                     fail(&state, &mut report, row.id, chat, &file_name, "no longer in telegram.admin_ids".into(), true);
                     continue;

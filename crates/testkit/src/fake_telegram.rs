@@ -23,7 +23,9 @@
 //! `answerCallbackQuery`, `setMyCommands`/`getMyCommands`/`deleteMyCommands`,
 //! `sendDocument` (a multipart upload, or a re-send by `file_id`),
 //! `getFile` and `/file/bot<token>/<path>` downloads, `deleteMessage`,
-//! `sendChatAction`, `close`, `logOut`. Method names are matched
+//! `sendChatAction`, `close`, `logOut`. A second `getUpdates` while one
+//! waits ends the first with 409 "Conflict: terminated by other getUpdates
+//! request", as Telegram does. Method names are matched
 //! case-insensitively, as Telegram does (teloxide sends `SendDocument`).
 //!
 //! Faults, with the bodies Telegram sends (`parameters` only when it has
@@ -213,6 +215,8 @@ struct Data {
     next_update_id: i64,
     next_file: u64,
     next_callback: u64,
+    /// Bumped by each getUpdates: an older poll still waiting gets 409.
+    poll_generation: u64,
     upload_limit: u64,
     valid_token: Option<String>,
     webhook_url: String,
@@ -892,10 +896,24 @@ async fn get_updates(inner: &Inner, params: &Map<String, Value>) -> Response {
     let limit = as_i64(params.get("limit")).unwrap_or(100).clamp(1, 100) as usize;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
     let mut rx = inner.new_update.subscribe();
+    let generation = {
+        let mut d = inner.lock();
+        d.poll_generation += 1;
+        d.poll_generation
+    };
+    // Wake an older poll so it can see it was superseded.
+    inner.new_update.send_modify(|_| {});
     loop {
         rx.borrow_and_update();
         {
             let mut d = inner.lock();
+            if d.poll_generation != generation {
+                return api_error(
+                    409,
+                    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+                    None,
+                );
+            }
             if offset < 0 {
                 // Telegram: a negative offset returns the last |offset| updates
                 // and forgets all earlier ones.

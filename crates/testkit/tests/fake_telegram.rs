@@ -206,3 +206,21 @@ fn starts_from_sync_code() {
     assert!(me.user.is_bot);
     assert_eq!(fake.calls("GetMe").len(), 1);
 }
+
+#[tokio::test]
+async fn a_second_poller_ends_the_first_with_409() {
+    let fake = FakeTelegram::start().await;
+    let bot = bot(&fake);
+    let first = tokio::spawn({
+        let bot = bot.clone();
+        async move { bot.get_updates().timeout(10).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = Instant::now();
+    let second = bot.get_updates().timeout(1).await.unwrap();
+    assert!(second.is_empty());
+    let first = first.await.unwrap();
+    assert!(matches!(first, Err(RequestError::Api(ApiError::TerminatedByOtherGetUpdates))), "{first:?}");
+    assert!(t.elapsed() < Duration::from_secs(3));
+    assert_eq!(fake.calls("getUpdates").iter().map(|c| c.status).filter(|s| *s == 409).count(), 1);
+}

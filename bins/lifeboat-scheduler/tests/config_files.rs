@@ -1,0 +1,52 @@
+//! The shipped example config and systemd units stay in step with the code.
+
+use lifeboat_core::config::Config;
+
+const EXAMPLE: &str = include_str!("../../../config/example.toml");
+const DAEMON: &str = include_str!("../../../config/systemd/lifeboat-scheduler.service");
+const ONESHOT: &str = include_str!("../../../config/systemd/lifeboat-backup.service");
+const TIMER: &str = include_str!("../../../config/systemd/lifeboat-backup.timer");
+const DASHBOARD: &str = include_str!("../../../config/systemd/lifeboat-dashboard.service");
+
+fn value<'a>(unit: &'a str, key: &str) -> Vec<&'a str> {
+    unit.lines().filter_map(|l| l.strip_prefix(key)?.strip_prefix('=')).collect()
+}
+
+#[test]
+fn example_config_is_valid_and_matches_the_units_paths() {
+    let cfg = Config::from_toml(EXAMPLE).unwrap();
+    assert!(!cfg.telegram.admin_ids.is_empty());
+    assert!(!cfg.delivery_enabled(), "the example must not carry a token");
+    for unit in [DAEMON, ONESHOT, DASHBOARD] {
+        let rw = value(unit, "ReadWritePaths").join(" ");
+        for path in [&cfg.backup.output_dir, &cfg.backup.source_dir] {
+            let p = path.display().to_string();
+            assert!(rw.split(' ').any(|w| p.starts_with(w)), "{p} is not writable under ProtectSystem=strict: {rw}");
+        }
+    }
+}
+
+#[test]
+fn units_pass_the_token_as_a_credential_and_are_hardened() {
+    for unit in [DAEMON, ONESHOT, DASHBOARD] {
+        assert_eq!(value(unit, "LoadCredential"), ["telegram-token:/etc/lifeboat/token"]);
+        assert_eq!(
+            value(unit, "Environment")
+                .iter()
+                .filter(|e| e.starts_with("LIFEBOAT__TELEGRAM__TOKEN_FILE=%d/telegram-token"))
+                .count(),
+            1
+        );
+        for (k, v) in
+            [("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"), ("PrivateTmp", "yes"), ("ProtectHome", "yes")]
+        {
+            assert_eq!(value(unit, k), [v], "{k}");
+        }
+    }
+    assert_eq!(value(DAEMON, "Restart"), ["on-failure"]);
+    assert!(value(DAEMON, "ExecStart")[0].ends_with("lifeboat-scheduler --config /etc/lifeboat/lifeboat.toml"));
+    assert_eq!(value(ONESHOT, "Type"), ["oneshot"]);
+    assert!(value(ONESHOT, "ExecStart")[0].ends_with("--once"));
+    assert_eq!(value(TIMER, "OnCalendar"), ["hourly"]);
+    assert_eq!(value(TIMER, "Persistent"), ["true"]);
+}

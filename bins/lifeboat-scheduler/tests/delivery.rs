@@ -1,0 +1,100 @@
+//! `lifeboat-scheduler --once` against the fake Telegram server: the whole
+//! cycle delivers to the admins, and problems reach them as alerts.
+
+mod common;
+
+use common::*;
+use lifeboat_testkit::fake_telegram::{FakeTelegram, Fault};
+
+const TOKEN: &str = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefgh";
+const SECRET_PART: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+fn sandbox(fake: &FakeTelegram, admins: &[i64]) -> Sandbox {
+    let telegram = format!(
+        "[telegram]\ntoken = {TOKEN:?}\napi_url = {:?}\nadmin_ids = {admins:?}\n\n[retry]\nattempts = 2\ninitial_delay_secs = 0\nmax_delay_secs = 1\n",
+        fake.api_url()
+    );
+    Sandbox::new("0 * * * *", &telegram)
+}
+
+fn run_once(sb: &Sandbox) -> (i32, String, String) {
+    let out = sb.scheduler().arg("--once").output().unwrap();
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    assert!(!stdout.contains(SECRET_PART) && !stderr.contains(SECRET_PART), "the token leaked:\n{stdout}\n{stderr}");
+    (out.status.code().unwrap_or(-1), stdout, stderr)
+}
+
+fn texts(fake: &FakeTelegram, chat: i64) -> Vec<String> {
+    fake.sent_messages(chat).into_iter().filter_map(|m| m.text).collect()
+}
+
+#[test]
+fn once_delivers_the_archive_to_every_admin_and_exits_0() {
+    let fake = FakeTelegram::start_blocking();
+    let sb = sandbox(&fake, &[111, 222]);
+    let (code, stdout, stderr) = run_once(&sb);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("delivered to 2 of 2 admins"), "{stdout}");
+    let entries = sb.archive_folder_entries();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let on_disk = std::fs::read(sb.output_dir().join(&entries[0])).unwrap();
+    // Uploaded once, then re-sent by file_id; the bytes are the archive's.
+    let uploads = fake.uploads();
+    assert_eq!(uploads.len(), 1, "{:?}", uploads.iter().map(|u| (&u.file_name, u.chat_id)).collect::<Vec<_>>());
+    assert_eq!(uploads[0].file_name, entries[0]);
+    assert!(uploads[0].bytes == on_disk, "uploaded bytes differ from the archive");
+    for chat in [111, 222] {
+        let docs = fake.documents(chat);
+        assert_eq!(docs.len(), 1, "chat {chat}");
+        assert_eq!(docs[0].file_name.as_deref(), Some(entries[0].as_str()));
+        assert!(texts(&fake, chat).is_empty(), "no alert expected: {:?}", texts(&fake, chat));
+    }
+}
+
+#[test]
+fn skipped_database_alerts_the_admins_and_exits_3() {
+    let fake = FakeTelegram::start_blocking();
+    let sb = sandbox(&fake, &[111]);
+    std::fs::write(sb.source_dir().join("analytics.db"), b"not a database at all, just some text").unwrap();
+    let (code, stdout, stderr) = run_once(&sb);
+    assert_eq!(code, 3, "{stdout}\n{stderr}");
+    assert!(stdout.contains("Admins were alerted"), "{stdout}");
+    // The partial archive still arrives, and the alert says what and why.
+    assert_eq!(fake.documents(111).len(), 1);
+    let alerts = texts(&fake, 111);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("partial") && alerts[0].contains("analytics.db"), "{}", alerts[0]);
+}
+
+#[test]
+fn an_admin_who_never_started_the_bot_is_reported_and_the_others_alerted() {
+    let fake = FakeTelegram::start_blocking();
+    fake.fail_chat(222, Fault::NeverStarted);
+    let sb = sandbox(&fake, &[111, 222]);
+    let (code, stdout, stderr) = run_once(&sb);
+    assert_eq!(code, 3, "{stdout}\n{stderr}");
+    assert!(stdout.contains("delivered to 1 of 2 admins") && stdout.contains("222 failed"), "{stdout}");
+    assert_eq!(fake.documents(111).len(), 1);
+    let alerts = texts(&fake, 111);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("222") && alerts[0].contains("press Start"), "{}", alerts[0]);
+}
+
+#[test]
+fn all_databases_missing_is_a_failed_cycle_with_an_alert() {
+    let fake = FakeTelegram::start_blocking();
+    let sb = sandbox(&fake, &[111]);
+    for db in &sb.databases {
+        std::fs::remove_file(sb.source_dir().join(db)).unwrap();
+        let _ = std::fs::remove_file(sb.source_dir().join(format!("{db}-wal")));
+        let _ = std::fs::remove_file(sb.source_dir().join(format!("{db}-shm")));
+    }
+    let (code, stdout, stderr) = run_once(&sb);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(stdout.contains("Backup failed"), "{stdout}");
+    assert!(fake.documents(111).is_empty());
+    let alerts = texts(&fake, 111);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("failed") && alerts[0].contains("user_requests.db"), "{}", alerts[0]);
+}
