@@ -113,6 +113,13 @@ fn blob_db(path: &Path, rows: u32, bytes: u32, hex: bool) {
 fn assert_clean_error(stderr: &str) {
     assert!(!stderr.contains("panicked") && !stderr.contains("stack backtrace"), "a panic: {stderr}");
     assert!(stderr.contains("error: "), "an error line: {stderr}");
+    for line in stderr.lines().filter(|l| l.starts_with("error: ")) {
+        if let Some(os) = line.find("(os error ") {
+            let cause = &line[..os];
+            let cause = &cause[cause.rfind(": ").map(|i| i + 2).unwrap_or(0)..];
+            assert_eq!(line.matches(cause).count(), 1, "the cause is said once: {line}");
+        }
+    }
 }
 
 /// Names in the archive folder other than Lifeboat's state folder and `keep`.
