@@ -216,6 +216,43 @@ fn backup_whose_archive_does_not_fit_exits_1_saying_the_disk_is_full() {
     backup_onto_a_full_disk(0.5);
 }
 
+/// A disk with no byte left: even the state database cannot be opened
+/// (WAL needs its -shm file). The error must say the disk is full, not
+/// "disk I/O error ... check that the folder is writable".
+#[test]
+fn backup_and_status_on_a_disk_with_no_byte_left_say_the_disk_is_full() {
+    let Some(disk) = Tmpfs::mount(1024) else { return };
+    let env = Env::new(Some(&disk.dir.path().join("backups")));
+    env.small_dbs();
+    let first = env.backup_ok();
+    let first_bytes = file_bytes(std::slice::from_ref(&first));
+    let filler = env.out.join("filler");
+    {
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![0x5Au8; 4096];
+        while f.write_all(&block).is_ok() {}
+    }
+    let filler_len = std::fs::metadata(&filler).unwrap().len();
+
+    for args in [&["backup"][..], &["status"]] {
+        let (code, stdout, stderr) = env.run(args);
+        assert_eq!(code, 1, "{args:?}: {stdout}{stderr}");
+        assert_clean_error(&stderr);
+        assert!(stderr.contains("no space left") && stderr.contains("free space"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("writable"), "{args:?}: not a permission problem: {stderr}");
+    }
+    assert_eq!(file_bytes(std::slice::from_ref(&first)), first_bytes, "the earlier archive is untouched");
+    assert_eq!(std::fs::metadata(&filler).unwrap().len(), filler_len);
+    let strays = stray_files(&env.out, &[first.clone(), filler.clone()]);
+    assert_eq!(strays, Vec::<String>::new());
+
+    std::fs::remove_file(&filler).unwrap();
+    env.cmd(&["status"]).assert().success();
+    let second = env.backup_ok();
+    env.cmd(&["verify", second.to_str().unwrap()]).assert().success();
+    assert!(env.state().runs(10).unwrap().iter().all(|r| r.status != RunStatus::Running));
+}
+
 #[test]
 fn restore_onto_a_full_disk_fails_clearly_and_leaves_nothing() {
     let Some(disk) = Tmpfs::mount(512) else { return };

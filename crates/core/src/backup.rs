@@ -198,6 +198,7 @@ fn is_disk_full(e: &std::io::Error) -> bool {
 fn is_state_disk_full(e: &crate::state::StateError) -> bool {
     use crate::state::StateError;
     let sql = match e {
+        StateError::DiskFull { .. } => return true,
         StateError::Sql(s) | StateError::Open { source: s, .. } => s,
         StateError::Folder { source, .. } => return is_disk_full(source),
     };
