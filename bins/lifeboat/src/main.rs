@@ -123,6 +123,12 @@ fn main() -> ExitCode {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown".into());
+        // The reader went away (`lifeboat list | head -1`): not a bug. Stop
+        // quietly, as a tool killed by SIGPIPE would; unwinding still
+        // removes scratch folders and releases the lock.
+        if what.starts_with("failed printing to stdout") && what.contains("Broken pipe") {
+            return;
+        }
         let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         eprintln!("error: internal error (a bug in Lifeboat, please report it): {what}{at}");
     }));

@@ -504,3 +504,21 @@ fn restore_of_a_tampered_archive_is_refused_and_writes_nothing() {
     assert_eq!(lifeboat_core::catalog::list(&env.out).unwrap().len(), archives_before);
     env.cmd(&["verify", archive.to_str().unwrap()]).assert().code(1);
 }
+
+/// `lifeboat list | head -1`: the reader closes the pipe early. Not a bug
+/// report, not a panic message; a quiet non-zero exit like any Unix tool.
+#[test]
+fn a_reader_closing_the_pipe_early_is_not_an_internal_error() {
+    let env = Env::new(None);
+    env.small_dbs();
+    env.backup_ok();
+    for args in [&["list"][..], &["verify"], &["status"]] {
+        let mut child = env.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        // Closing our end before the child writes makes its first print fail.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("internal error") && !stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_ne!(out.status.code(), Some(0), "{args:?}: the output was not delivered");
+    }
+}
