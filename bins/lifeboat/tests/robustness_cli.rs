@@ -289,15 +289,13 @@ fn big_templates() -> &'static Path {
     .path()
 }
 
-fn interrupt_mid_backup(signal: &str) {
-    let env = Env::new(None);
+/// Copies the big databases into `env` and starts `lifeboat backup`,
+/// returning once it is mid-run: compression has produced bytes.
+fn start_big_backup(env: &Env) -> std::process::Child {
     for name in DBS {
         std::fs::copy(big_templates().join(name), env.data().join(name)).unwrap();
     }
-    let live_before = file_bytes(&live(&env));
     let mut child = env.args(&["backup"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-
-    // Mid-run: the working folder exists and compression has produced bytes.
     let started = Instant::now();
     loop {
         let compressing = std::fs::read_dir(&env.out).ok().into_iter().flatten().flatten().any(|e| {
@@ -318,6 +316,13 @@ fn interrupt_mid_backup(signal: &str) {
         child.try_wait().unwrap().is_none(),
         "the backup ended before it could be interrupted; use bigger databases"
     );
+    child
+}
+
+fn interrupt_mid_backup(signal: &str) {
+    let env = Env::new(None);
+    let mut child = start_big_backup(&env);
+    let live_before = file_bytes(&live(&env));
     let sent = Instant::now();
     let kill = StdCommand::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status().unwrap();
     assert!(kill.success());
@@ -363,6 +368,33 @@ fn sigint_mid_backup_stops_cleanly() {
 #[test]
 fn sigterm_mid_backup_stops_cleanly() {
     interrupt_mid_backup("TERM");
+}
+
+/// SIGKILL cannot be handled: the working folder and the "running" run stay
+/// behind. The next `lifeboat backup` (holding the lock, so no live run is
+/// touched) removes the leftovers and records the killed run as interrupted.
+#[test]
+fn the_backup_after_a_sigkill_cleans_up_and_closes_the_killed_run() {
+    let env = Env::new(None);
+    let mut child = start_big_backup(&env);
+    let live_before = file_bytes(&live(&env));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(env.state().runs(10).unwrap()[0].status, RunStatus::Running, "killed: nothing could record it");
+
+    let (code, stdout, stderr) = env.run(&["backup"]);
+    assert_eq!(code, 0, "{stderr}");
+    // The whole archive or its parts, one path a line.
+    let files: Vec<PathBuf> = stdout.lines().map(|l| PathBuf::from(l.trim())).collect();
+    assert_eq!(stray_files(&env.out, &files), Vec::<String>::new(), "leftovers removed");
+    let runs = env.state().runs(10).unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    let killed = runs.iter().find(|r| r.archive.is_none()).unwrap();
+    assert_eq!(killed.status, RunStatus::Interrupted, "{runs:?}");
+    assert!(killed.finished_at.is_some());
+    assert!(runs.iter().all(|r| r.status != RunStatus::Running));
+    assert_eq!(file_bytes(&live(&env)), live_before, "the live databases are untouched");
+    env.cmd(&["status"]).assert().success().stdout(predicates::str::contains("ok [manual]"));
 }
 
 // ---- hostile and odd input -------------------------------------------------------
