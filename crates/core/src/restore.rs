@@ -367,6 +367,18 @@ pub enum RestoreError {
     /// The state database.
     #[error(transparent)]
     State(#[from] StateError),
+    /// A live restore stopped after its safety snapshot was taken: the
+    /// operator needs to know where the replaced data is.
+    #[error(
+        "{error}\nthe live databases as they were before this restore are in the safety snapshot {safety}; \
+         `lifeboat restore {safety} --yes` puts them back"
+    )]
+    AfterSafetySnapshot {
+        /// What stopped it.
+        error: Box<RestoreError>,
+        /// The safety snapshot's archive name.
+        safety: String,
+    },
 }
 
 fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RestoreError {
@@ -514,7 +526,10 @@ pub fn execute(
                 &format!("restore from {} failed{so_far}{safety}: {e}", plan.archive.name),
                 now,
             );
-            Err(e)
+            match outcome.safety_archive.take() {
+                Some(safety) => Err(RestoreError::AfterSafetySnapshot { error: Box::new(e), safety }),
+                None => Err(e),
+            }
         }
     }
 }
