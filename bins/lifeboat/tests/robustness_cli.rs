@@ -370,6 +370,54 @@ fn sigterm_mid_backup_stops_cleanly() {
     interrupt_mid_backup("TERM");
 }
 
+/// SIGINT while a live restore takes its safety snapshot: it stops at once,
+/// restores nothing, leaves no partial safety archive nor scratch folder, and
+/// the live databases are byte-identical.
+#[test]
+fn sigint_during_a_live_restore_restores_nothing_and_leaves_nothing() {
+    let env = Env::new(None);
+    for name in DBS {
+        std::fs::copy(big_templates().join(name), env.data().join(name)).unwrap();
+    }
+    let (code, stdout, stderr) = env.run(&["backup"]);
+    assert_eq!(code, 0, "{stderr}");
+    let archive_files: Vec<PathBuf> = stdout.lines().map(|l| PathBuf::from(l.trim())).collect();
+    Connection::open(env.data().join("alpha.db")).unwrap().execute("DELETE FROM data WHERE id > 100", []).unwrap();
+    let live_before = file_bytes(&live(&env));
+
+    let mut child =
+        env.args(&["restore", "latest", "--yes"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let started = Instant::now();
+    // The safety snapshot is a backup run: its working folder appears in out.
+    while !std::fs::read_dir(&env.out)
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with(".lifeboat-work-"))
+    {
+        assert!(child.try_wait().unwrap().is_none(), "the restore ended before the safety snapshot was seen");
+        assert!(started.elapsed() < Duration::from_secs(30), "no safety snapshot started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let sent = Instant::now();
+    assert!(StdCommand::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(sent.elapsed() < Duration::from_secs(5), "stopped promptly: {:?}", sent.elapsed());
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_clean_error(&stderr);
+    assert!(stderr.contains("cancelled") && stderr.contains("before stopping: none"), "{stderr}");
+    assert_eq!(file_bytes(&live(&env)), live_before, "the live databases are byte-identical");
+    assert_eq!(stray_files(&env.out, &archive_files), Vec::<String>::new(), "no safety archive, no working folder");
+    let scratch: Vec<_> = std::fs::read_dir(env.out.join(".lifeboat"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".restore-"))
+        .collect();
+    assert!(scratch.is_empty(), "{scratch:?}");
+    assert!(env.state().runs(10).unwrap().iter().all(|r| r.status != RunStatus::Running));
+}
+
 /// SIGKILL cannot be handled: the working folder and the "running" run stay
 /// behind. The next `lifeboat backup` (holding the lock, so no live run is
 /// touched) removes the leftovers and records the killed run as interrupted.
