@@ -341,7 +341,9 @@ fn restore(cfg: &Config, a: &RestoreArgs) -> Result<i32> {
     let plan = match restore::plan(cfg, &req) {
         Ok(p) => p,
         // A name the archive does not hold is the user's typo, not a failure.
-        Err(e @ RestoreError::UnknownDatabase { .. }) => return Err(UsageError(e.to_string()).into()),
+        Err(e @ (RestoreError::UnknownDatabase { .. } | RestoreError::ToNotAFolder(..))) => {
+            return Err(UsageError(e.to_string()).into());
+        }
         Err(e) => return Err(anyhow::Error::new(e).context("cannot plan the restore")),
     };
     if a.json {

@@ -602,3 +602,21 @@ fn a_reader_closing_the_pipe_early_is_not_an_internal_error() {
         assert_ne!(out.status.code(), Some(0), "{args:?}: the output was not delivered");
     }
 }
+
+/// `restore --to` a file, or a path under a file: a usage error (exit 2)
+/// naming the file, found before the archive is verified; nothing written.
+#[test]
+fn restore_to_a_file_is_a_usage_error() {
+    let env = Env::new(None);
+    env.small_dbs();
+    env.backup_ok();
+    let file = env.dir.path().join("a-file");
+    std::fs::write(&file, b"keep me").unwrap();
+    for to in [file.clone(), file.join("sub")] {
+        let (code, stdout, stderr) = env.run(&["restore", "latest", "--to", to.to_str().unwrap(), "--yes"]);
+        assert_eq!(code, 2, "{stdout}{stderr}");
+        assert_clean_error(&stderr);
+        assert!(stderr.contains(&format!("{} is a file, not a folder", file.display())), "{stderr}");
+    }
+    assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
+}

@@ -323,6 +323,9 @@ pub enum RestoreError {
     /// `--to` would overwrite a file.
     #[error("{0} already exists; restore --to never overwrites: remove it or choose an empty folder")]
     DestinationExists(PathBuf),
+    /// `--to` (or a folder above it) is a file.
+    #[error("--to {0}: {1} is a file, not a folder; give a folder (it is created if missing)")]
+    ToNotAFolder(PathBuf, PathBuf),
     /// The live path is something other than a file.
     #[error("{0} exists but is not a regular file; move it away first")]
     NotAFile(PathBuf),
@@ -432,6 +435,12 @@ pub fn plan(cfg: &Config, req: &RestoreRequest) -> Result<RestorePlan, RestoreEr
         }
         // Archive order, whatever order --only came in.
         names.sort_by_key(|n| manifest.databases.iter().position(|d| &d.name == n));
+    }
+    if let Some(dir) = &req.to {
+        // Found now, not after verifying the whole archive.
+        if let Some(file) = dir.ancestors().find(|a| a.exists()).filter(|a| !a.is_dir()) {
+            return Err(RestoreError::ToNotAFolder(dir.clone(), file.to_path_buf()));
+        }
     }
     let mut databases = Vec::new();
     for name in names {
