@@ -620,3 +620,37 @@ fn restore_to_a_file_is_a_usage_error() {
     }
     assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
 }
+
+/// A pipe and a device where databases should be: backup skips
+/// them (partial, exit 3) and diagnose names them as "not a regular file",
+/// without blocking on the pipe.
+#[test]
+fn a_pipe_and_a_device_in_place_of_databases() {
+    let env = Env::new(None);
+    env.small_dbs();
+    for name in ["beta.db", "gamma.db"] {
+        std::fs::remove_file(env.data().join(name)).unwrap();
+    }
+    let fifo = StdCommand::new("mkfifo").arg(env.data().join("beta.db")).status().unwrap();
+    assert!(fifo.success());
+    std::os::unix::fs::symlink("/dev/zero", env.data().join("gamma.db")).unwrap();
+    for args in [&["backup"][..], &["diagnose"]] {
+        let mut child = env.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let started = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                panic!("{args:?} hangs on a pipe or a device");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!text.contains("panicked"), "{text}");
+        assert_eq!(out.status.code(), Some(if args[0] == "backup" { 3 } else { 1 }), "{args:?}: {text}");
+        for name in ["beta.db", "gamma.db"] {
+            let line = text.lines().find(|l| l.contains(name)).unwrap_or_else(|| panic!("{name}: {text}"));
+            assert!(line.contains("not a regular file"), "{args:?}: {line}");
+        }
+    }
+}

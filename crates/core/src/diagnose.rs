@@ -201,6 +201,14 @@ pub fn check_database(path: &Path, name: &str) -> Vec<Finding> {
             )];
         }
     };
+    if !meta.is_file() {
+        // Checked first: reading a pipe would block forever.
+        return vec![Finding::error(
+            name,
+            format!("{} is not a regular file (a folder, a device or a pipe)", path.display()),
+            format!("move it away, then {restore_hint}"),
+        )];
+    }
     if meta.len() == 0 {
         return vec![Finding::error(name, "empty file (0 bytes), not a database", restore_hint)];
     }
