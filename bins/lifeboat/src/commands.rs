@@ -534,7 +534,10 @@ fn demo(cfg: &Config, a: &DemoArgs) -> Result<i32> {
     if !(a.scale_mb > 0.0 && a.scale_mb <= 10_000.0) {
         return Err(UsageError(format!("--scale-mb {} is out of range; give 0.01 to 10000", a.scale_mb)).into());
     }
-    let opts = lifeboat_core::demo::DemoOptions { scale_mb: a.scale_mb, seed: a.seed, now: Utc::now() };
+    // Midnight UTC today: the data looks recent, and runs on the same day
+    // with the same seed produce identical files.
+    let today = Utc::now().date_naive().and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or_else(Utc::now);
+    let opts = lifeboat_core::demo::DemoOptions { scale_mb: a.scale_mb, seed: a.seed, now: today };
     let made = lifeboat_core::demo::create_missing(&cfg.backup.source_dir, &cfg.backup.databases, &opts)
         .context("creating the demo databases")?;
     for d in &made {

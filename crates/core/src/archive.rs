@@ -407,6 +407,37 @@ mod tests {
         assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
     }
 
+    /// ZIP64: an entry over 4 GiB (sparse zeros, so it is quick to write
+    /// and deflate). Ignored by default for CI time; run with `--ignored`.
+    #[test]
+    #[ignore]
+    fn entries_over_4_gib_use_zip64() {
+        let d = tempfile::tempdir().unwrap();
+        let snap = d.path().join("big.db");
+        let size = (1u64 << 32) + 12_345;
+        File::create(&snap).unwrap().set_len(size).unwrap();
+        let c = compress_database(
+            &snap,
+            "big.db",
+            &d.path().join("p.zip"),
+            1,
+            Utc::now(),
+            &CancellationToken::new(),
+            &|_| {},
+        )
+        .unwrap();
+        assert_eq!(c.size, size);
+        let out = d.path().join("out.zip");
+        assemble(&out, &manifest(), &[c], 1, &CancellationToken::new()).unwrap();
+        let o = std::process::Command::new("unzip").arg("-l").arg(&out).output().unwrap();
+        let listing = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success() && listing.contains(&size.to_string()), "{listing}");
+        let mut z = ZipArchive::new(File::open(&out).unwrap()).unwrap();
+        let mut e = z.by_name("big.db").unwrap();
+        assert_eq!(e.size(), size);
+        assert_eq!(std::io::copy(&mut e, &mut std::io::sink()).unwrap(), size);
+    }
+
     #[test]
     fn cancelled_compression_stops() {
         let d = tempfile::tempdir().unwrap();
