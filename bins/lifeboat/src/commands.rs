@@ -534,6 +534,18 @@ fn existing_dir(path: &Path) -> &Path {
 fn diagnose_cmd(cfg: &Config, a: &JsonArg) -> Result<i32> {
     let bar = Progress::new(!a.json);
     bar.spin("checking the databases on snapshots");
+    // Diagnose cannot stop between steps, and its snapshot folders hold
+    // copies of the live databases: on a signal, remove ours and exit.
+    on_signal(|| {
+        let prefix = diagnose::scratch_prefix();
+        for e in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+        eprintln!("error: diagnose interrupted; nothing was changed");
+        std::process::exit(exit::FAILURE);
+    });
     let d = diagnose::run(cfg, Utc::now());
     bar.clear();
     if a.json {

@@ -655,38 +655,40 @@ fn a_pipe_and_a_device_in_place_of_databases() {
     }
 }
 
-/// Ctrl-C during `lifeboat verify`: it extracts whole databases (the bot's
-/// data) into a scratch folder in TMPDIR; an interrupted verify must not
-/// leave them there.
-#[test]
-fn sigint_during_verify_leaves_no_extracted_databases() {
+/// Ctrl-C during `lifeboat verify` (whole databases extracted) or `lifeboat
+/// diagnose` (snapshots of the live databases): their scratch folders in
+/// TMPDIR hold the bot's data and must not be left there.
+fn sigint_leaves_no_scratch(args: &[&str]) {
     let env = Env::new(None);
     for name in DBS {
         std::fs::copy(big_templates().join(name), env.data().join(name)).unwrap();
     }
-    let (code, stdout, stderr) = env.run(&["backup"]);
+    let (code, _, stderr) = env.run(&["backup"]);
     assert_eq!(code, 0, "{stderr}");
-    let first = stdout.lines().next().unwrap().trim().to_string();
     let tmp = env.dir.path().join("tmpdir");
     std::fs::create_dir(&tmp).unwrap();
-    let mut child = env
-        .args(&["verify", &first])
-        .env("TMPDIR", &tmp)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = env.args(args).env("TMPDIR", &tmp).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let started = Instant::now();
     while std::fs::read_dir(&tmp).unwrap().next().is_none() {
-        assert!(child.try_wait().unwrap().is_none(), "verify ended before its scratch folder was seen");
+        assert!(child.try_wait().unwrap().is_none(), "{args:?} ended before its scratch folder was seen");
         assert!(started.elapsed() < Duration::from_secs(30));
         std::thread::sleep(Duration::from_millis(2));
     }
     assert!(StdCommand::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap().success());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(0), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+    assert!(!stderr.contains("panicked") && stderr.contains("interrupted"), "{stderr}");
     let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().map(|e| e.path()).collect();
-    assert!(left.is_empty(), "scratch left behind: {left:?}");
+    assert!(left.is_empty(), "{args:?}: scratch left behind: {left:?}");
+}
+
+#[test]
+fn sigint_during_verify_leaves_no_extracted_databases() {
+    sigint_leaves_no_scratch(&["verify", "latest"]);
+}
+
+#[test]
+fn sigint_during_diagnose_leaves_no_snapshots() {
+    sigint_leaves_no_scratch(&["diagnose"]);
 }
