@@ -1,6 +1,11 @@
 //! One point-in-time copy of a live database, taken through SQLite's online
 //! backup API in a single step from a read-only connection, never by copying
 //! the file. OWNER: H1.
+//!
+//! The backup API rather than `VACUUM INTO`: both took the same time on a
+//! 104 MB database (docs/benchmarks.md), but the backup API copies pages as
+//! they are (page size, free pages, header), so a restore gives back the
+//! same file, and it does no b-tree work while it holds the read lock.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
