@@ -35,30 +35,35 @@ compression_level = 6
 max_upload_mb = 2000
 TOML
 
-# Drop the page cache between runs when we may (root), so neither side gets
-# a warmer cache than the other; otherwise both run warm.
-drop_caches() { sync; [ -w /proc/sys/vm/drop_caches ] && echo 3 > /proc/sys/vm/drop_caches || true; }
+# Both sides run with the databases in the page cache (the bot keeps them
+# hot). BENCH_COLD=1 drops the cache before each run instead (needs root).
+drop_caches() {
+    sync
+    if [ "${BENCH_COLD:-0}" = 1 ] && [ -w /proc/sys/vm/drop_caches ]; then echo 3 > /proc/sys/vm/drop_caches; fi
+}
 
 results="$work/results.tsv"
-printf 'round\ttool\twall_s\tmax_rss_kb\tarchive_bytes\n' > "$results"
+printf 'round\ttool\twall_s\tmax_rss_kb\tarchive_bytes\tcpu_s\tload1\n' > "$results"
 
 run_lifeboat() {
     rm -rf "$out"
     drop_caches
-    /usr/bin/time -f '%e %M' -o "$work/time.txt" "$LIFEBOAT_BIN" --config "$work/lifeboat.toml" backup \
+    /usr/bin/time -f '%e %M %U %S' -o "$work/time.txt" "$LIFEBOAT_BIN" --config "$work/lifeboat.toml" backup \
         > "$work/lifeboat.out" 2> "$work/lifeboat.err" || { cat "$work/lifeboat.err" >&2; exit 1; }
     local zip; zip=$(head -n1 "$work/lifeboat.out")
-    read -r wall rss < <(tail -n1 "$work/time.txt")
-    printf '%s\tlifeboat\t%s\t%s\t%s\n' "$1" "$wall" "$rss" "$(stat -c %s "$zip")" >> "$results"
+    read -r wall rss usr sys < <(tail -n1 "$work/time.txt")
+    printf '%s\tlifeboat\t%s\t%s\t%s\t%s\t%s\n' "$1" "$wall" "$rss" "$(stat -c %s "$zip")" \
+        "$(awk "BEGIN { print $usr + $sys }")" "$(cut -d' ' -f1 /proc/loadavg)" >> "$results"
 }
 
 run_script() {
     rm -f "$work/admin.zip"
     drop_caches
-    if /usr/bin/time -f '%e %M' -o "$work/time.txt" "$root/bench/admin_backup.sh" "$src" "$work/admin.zip" \
+    if /usr/bin/time -f '%e %M %U %S' -o "$work/time.txt" "$root/bench/admin_backup.sh" "$src" "$work/admin.zip" \
         2> "$work/script.err"; then
-        read -r wall rss < "$work/time.txt"
-        printf '%s\tscript\t%s\t%s\t%s\n' "$1" "$wall" "$rss" "$(stat -c %s "$work/admin.zip")" >> "$results"
+        read -r wall rss usr sys < "$work/time.txt"
+        printf '%s\tscript\t%s\t%s\t%s\t%s\t%s\n' "$1" "$wall" "$rss" "$(stat -c %s "$work/admin.zip")" \
+            "$(awk "BEGIN { print $usr + $sys }")" "$(cut -d' ' -f1 /proc/loadavg)" >> "$results"
     else
         # Under a writer the sqlite3 shell's paged .backup can give up with
         # "database is locked": recorded, not hidden.
@@ -94,12 +99,13 @@ echo "writer during script:   $(writer_phase run_script w)"
 
 echo
 column -t "$results"
-awk -F'\t' 'NR > 1 && $1 != "w" { n[$2]++; w[$2, n[$2]] = $3; if ($4 > m[$2]) m[$2] = $4; s[$2] = $5 }
+awk -F'\t' 'NR > 1 && $1 != "w" { n[$2]++; w[$2, n[$2]] = $3; c[$2] += $6; if ($4 > m[$2]) m[$2] = $4; s[$2] = $5 }
     END {
         for (t in n) { k = n[t]; for (i = 1; i <= k; i++) v[i] = w[t, i];
             for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (v[j] < v[i]) { x = v[i]; v[i] = v[j]; v[j] = x }
             med[t] = (k % 2) ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2 }
         printf "median wall: lifeboat %.2f s, script %.2f s, ratio %.2f (target <= 0.50)\n", med["lifeboat"], med["script"], med["lifeboat"] / med["script"]
+        printf "mean CPU (user+sys): lifeboat %.2f s, script %.2f s\n", c["lifeboat"] / n["lifeboat"], c["script"] / n["script"]
         printf "peak RSS: lifeboat %.1f MB (target <= 64), script %.1f MB\n", m["lifeboat"] / 1024, m["script"] / 1024
         printf "archive: lifeboat %d B, zip -6 %d B, %+.2f%% (target <= +2%%)\n", s["lifeboat"], s["script"], (s["lifeboat"] / s["script"] - 1) * 100
     }' "$results"

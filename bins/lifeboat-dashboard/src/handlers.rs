@@ -202,7 +202,7 @@ async fn on_callback(bot: Bot, q: CallbackQuery, app: Arc<App>) -> HandlerResult
     };
     let answer = match &result {
         Ok(a) => a,
-        Err(e) => &Answer::alert(text::error_toast(&format!("{e:#}"))),
+        Err(e) => &Answer::alert(text::error_toast(&crate::redact(&format!("{e:#}"), &app.cfg))),
     };
     let mut req = bot.answer_callback_query(q.id.clone());
     if let Some(t) = &answer.text {

@@ -86,7 +86,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
     bot.set_my_commands([BotCommand::new("admin", text::CMD_ADMIN), BotCommand::new("start", text::CMD_START)])
         .await
         .map_err(|e| anyhow::anyhow!("{}", redact(&e.to_string(), &cfg)))
-        .context("setMyCommands failed (is the token right?)")?;
+        .context("cannot reach the Bot API (setMyCommands); check telegram.token, telegram.api_url and the network")?;
 
     let mut dispatcher = Dispatcher::builder(bot.clone(), schema())
         .dependencies(dptree::deps![app.clone()])
@@ -101,7 +101,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         .try_dispatch_with_listener(listener, Arc::new(Redacting { cfg: cfg.clone(), what: "polling failed" }))
         .await
         .map_err(|e| anyhow::anyhow!("{}", redact(&e.to_string(), &cfg)))
-        .context("getMe failed (is the token right?)")?;
+        .context("cannot reach the Bot API (getMe); check telegram.token, telegram.api_url and the network")?;
     cancel.cancel();
     if !app.wait_idle(Duration::from_secs(120)).await {
         tracing::warn!("a backup or restore was still stopping after 120 s; exiting anyway");

@@ -195,13 +195,20 @@ pub fn admin_health(h: Option<&AdminHealth>, now: DateTime<Utc>) -> String {
         Some(t) => format!("last delivery {}", relative(t, now)),
         None => "never received a backup".to_string(),
     };
+    // Telegram's own words ("Forbidden: bot can't initiate…") or the
+    // delivery side's reason ("never started the bot…"): both are recognised.
     match h.status {
         DeliveryStatus::Delivered | DeliveryStatus::Superseded => format!("✅ ok, {last}"),
-        _ if lower.contains("can't initiate conversation") || lower.contains("chat not found") => {
+        _ if lower.contains("initiate conversation") || lower.contains("never started") => {
             format!("❌ never started the bot — ask them to press Start ({last})")
         }
         _ if lower.contains("blocked") => format!("❌ blocked the bot — ask them to unblock it ({last})"),
-        _ if lower.contains("deactivated") => format!("❌ account deleted ({last})"),
+        _ if lower.contains("chat not found") => {
+            format!("❌ chat not found — wrong id in telegram.admin_ids, or they never started the bot ({last})")
+        }
+        _ if lower.contains("deactivated") || lower.contains("account is deleted") => {
+            format!("❌ account deleted — remove it from telegram.admin_ids ({last})")
+        }
         DeliveryStatus::Failed => format!("❌ failed: {} ({last})", esc(&clip(err, 200))),
         DeliveryStatus::Pending if err.is_empty() => format!("⏳ waiting for delivery ({last})"),
         DeliveryStatus::Pending => format!("⏳ retrying: {} ({last})", esc(&clip(err, 200))),

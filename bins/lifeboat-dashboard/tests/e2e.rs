@@ -337,14 +337,22 @@ fn backup_now_sends_every_admin_a_verified_zip_and_a_second_press_does_not_start
 
     let archives = lifeboat_core::catalog::list(&d.cfg.backup.output_dir).unwrap();
     assert_eq!(archives.len(), 1, "one backup, not two: {archives:?}");
+    assert_eq!(d.fake.uploads().len(), 1, "uploaded once, then sent by file_id");
     for admin in [OWNER, ADMIN] {
-        let ups: Vec<_> = d.fake.uploads().into_iter().filter(|u| u.chat_id == admin).collect();
-        assert_eq!(ups.len(), 1, "admin {admin}");
-        assert_eq!(ups[0].file_name, archives[0].name);
-        let copy = d.dir.path().join(format!("got-{admin}.zip"));
-        std::fs::write(&copy, &ups[0].bytes).unwrap();
-        let ok = Command::new("unzip").arg("-tq").arg(&copy).status().unwrap();
-        assert!(ok.success(), "the ZIP {admin} got does not test");
+        let docs = d.fake.documents(admin);
+        assert_eq!(docs.len(), 1, "admin {admin}: {docs:?}");
+        assert_eq!(docs[0].file_name.as_deref(), Some(archives[0].name.as_str()));
+        let bytes = d.fake.file_bytes(docs[0].file_id.as_deref().unwrap()).unwrap();
+        // What the admin got verifies on its own: CRCs, checksums, integrity.
+        let got = d.dir.path().join(format!("got-{admin}"));
+        std::fs::create_dir_all(&got).unwrap();
+        let copy = got.join(&archives[0].name);
+        std::fs::write(&copy, &bytes).unwrap();
+        let stored = lifeboat_core::catalog::resolve(&got, &archives[0].name).unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let opts = lifeboat_core::verify::VerifyOptions { integrity_check: true };
+        let report = lifeboat_core::verify::verify(&stored, scratch.path(), opts).unwrap();
+        assert!(report.is_ok(), "admin {admin}: {report:?}");
     }
 }
 
@@ -358,6 +366,19 @@ fn backup_now_while_another_cycle_runs_says_who_holds_it() {
     assert!(d.text_of(ADMIN, menu).contains("scheduled cycle (test)"), "{}", d.text_of(ADMIN, menu));
     assert!(d.keyboard_of(ADMIN, menu).contains(&Action::Menu));
     assert!(lifeboat_core::catalog::list(&d.cfg.backup.output_dir).unwrap().is_empty());
+
+    // A confirmed restore does not wait behind the cycle either: it says so and touches nothing.
+    let archive = backup(&d.cfg);
+    let stamp = ArchiveStamp::from_archive_name(&archive).unwrap();
+    let live = d.cfg.backup.source_dir.join("users.db");
+    make_db(&live, 5);
+    let menu = d.open_menu(OWNER);
+    d.press(OWNER, menu, &Action::RestoreAsk(stamp).encode());
+    let Some(Action::RestoreYes(_, nonce)) = d.keyboard_of(OWNER, menu).into_iter().next() else { panic!() };
+    d.press(OWNER, menu, &Action::RestoreYes(stamp, nonce).encode());
+    wait("the restore result", || d.text_of(OWNER, menu).contains("Not restored"));
+    assert!(d.text_of(OWNER, menu).contains("scheduled cycle (test)"), "{}", d.text_of(OWNER, menu));
+    assert_eq!(count(&live), 55, "the live database is untouched");
     drop(lock);
 }
 
@@ -418,4 +439,54 @@ fn pressing_an_archive_resends_it_to_whoever_pressed_by_file_id_when_known() {
     std::fs::remove_file(d.cfg.backup.output_dir.join(&archive)).unwrap();
     let (answer, _) = d.press(ADMIN, menu, &Action::Resend(stamp).encode());
     assert_eq!(answer.as_deref(), Some(text::TOAST_ARCHIVE_GONE));
+}
+
+#[test]
+fn health_tells_which_admin_never_started_the_bot() {
+    let d = start();
+    d.fake.fail_chat(ADMIN, lifeboat_testkit::Fault::NeverStarted);
+    let menu = d.open_menu(OWNER);
+    d.press(OWNER, menu, &Action::BackupNow.encode());
+    wait("the backup result", || d.text_of(OWNER, menu).contains("Backup finished"));
+    let result = d.text_of(OWNER, menu);
+    assert!(result.contains("with problems") && result.contains(&ADMIN.to_string()), "{result}");
+
+    d.press(OWNER, menu, &Action::Health.encode());
+    let health = d.text_of(OWNER, menu);
+    assert!(health.contains(&format!("<code>{OWNER}</code>: ✅ ok, last delivery")), "{health}");
+    assert!(
+        health.contains(&format!("<code>{ADMIN}</code>: ❌ never started the bot — ask them to press Start")),
+        "{health}"
+    );
+    assert!(health.contains("<code>users.db</code>: ✅ ok"), "{health}");
+
+    d.press(OWNER, menu, &Action::Status.encode());
+    let status = d.text_of(OWNER, menu);
+    assert!(status.contains("Last 24 h: 0 ok, 1 partial") || status.contains("Last 24 h: 1 ok"), "{status}");
+    assert!(status.contains("2 databases") && status.contains("Archives: 1 using"), "{status}");
+}
+
+#[test]
+fn a_rejected_token_fails_clearly_without_printing_it() {
+    let fake = FakeTelegram::start_blocking();
+    fake.require_token("999:SomeOtherTokenSomeOtherTokenSomeOther");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    let toml = format!(
+        "[backup]\noutput_dir = {:?}\n[telegram]\ntoken = {TOKEN:?}\napi_url = {:?}\nadmin_ids = [{ADMIN}]\n",
+        dir.path().join("b").display().to_string(),
+        fake.api_url()
+    );
+    std::fs::write(&cfg, toml).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lifeboat-dashboard"))
+        .arg("--config")
+        .arg(&cfg)
+        .env_remove("LIFEBOAT_CONFIG")
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("check telegram.token") && err.contains("Invalid bot token"), "{err}");
+    assert!(!err.contains("secretTOKEN"), "{err}");
 }

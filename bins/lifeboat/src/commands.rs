@@ -51,25 +51,41 @@ pub fn run(cli: Cli) -> Result<i32> {
 fn cancel_on_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
+    on_signal(move || t.cancel());
+    token
+}
+
+/// Runs `f` on the first Ctrl-C or SIGTERM. Returns once the handlers are
+/// installed, so a signal from then on never takes the default action
+/// (dying without cleaning up).
+fn on_signal(f: impl FnOnce() + Send + 'static) {
+    let (ready, installed) = std::sync::mpsc::channel::<()>();
     std::thread::spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
         rt.block_on(async move {
             #[cfg(unix)]
             {
                 use tokio::signal::unix::{SignalKind, signal};
-                let Ok(mut term) = signal(SignalKind::terminate()) else { return };
+                let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+                else {
+                    return;
+                };
+                let _ = ready.send(());
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
+                    _ = int.recv() => {}
                     _ = term.recv() => {}
                 }
             }
             #[cfg(not(unix))]
-            let _ = tokio::signal::ctrl_c().await;
+            {
+                let _ = ready.send(());
+                let _ = tokio::signal::ctrl_c().await;
+            }
             eprintln!("stopping: interrupted");
-            t.cancel();
+            f();
         });
     });
-    token
+    let _ = installed.recv_timeout(std::time::Duration::from_secs(5));
 }
 
 fn take_lock(cfg: &Config, what: &str) -> Result<CycleLock> {
@@ -287,6 +303,18 @@ fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
 fn verify(cfg: &Config, a: &VerifyArgs) -> Result<i32> {
     let archive = catalog::resolve(&cfg.backup.output_dir, &a.archive)?;
     let scratch = tempfile::Builder::new().prefix("lifeboat-verify-").tempdir().context("creating a scratch folder")?;
+    // Verify cannot stop between steps, and its scratch folder holds whole
+    // extracted databases: on a signal, remove it and exit.
+    let path = scratch.path().to_path_buf();
+    on_signal(move || {
+        for _ in 0..3 {
+            if std::fs::remove_dir_all(&path).is_ok() || !path.exists() {
+                break;
+            }
+        }
+        eprintln!("error: verify interrupted; nothing was changed");
+        std::process::exit(exit::FAILURE);
+    });
     let bar = Progress::new(!a.json);
     bar.spin(&format!("verifying {}", archive.name));
     let report = lifeboat_core::verify::verify(
@@ -341,7 +369,9 @@ fn restore(cfg: &Config, a: &RestoreArgs) -> Result<i32> {
     let plan = match restore::plan(cfg, &req) {
         Ok(p) => p,
         // A name the archive does not hold is the user's typo, not a failure.
-        Err(e @ RestoreError::UnknownDatabase { .. }) => return Err(UsageError(e.to_string()).into()),
+        Err(e @ (RestoreError::UnknownDatabase { .. } | RestoreError::ToNotAFolder(..))) => {
+            return Err(UsageError(e.to_string()).into());
+        }
         Err(e) => return Err(anyhow::Error::new(e).context("cannot plan the restore")),
     };
     if a.json {
@@ -504,6 +534,18 @@ fn existing_dir(path: &Path) -> &Path {
 fn diagnose_cmd(cfg: &Config, a: &JsonArg) -> Result<i32> {
     let bar = Progress::new(!a.json);
     bar.spin("checking the databases on snapshots");
+    // Diagnose cannot stop between steps, and its snapshot folders hold
+    // copies of the live databases: on a signal, remove ours and exit.
+    on_signal(|| {
+        let prefix = diagnose::scratch_prefix();
+        for e in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+        eprintln!("error: diagnose interrupted; nothing was changed");
+        std::process::exit(exit::FAILURE);
+    });
     let d = diagnose::run(cfg, Utc::now());
     bar.clear();
     if a.json {
@@ -532,7 +574,10 @@ fn demo(cfg: &Config, a: &DemoArgs) -> Result<i32> {
     if !(a.scale_mb > 0.0 && a.scale_mb <= 10_000.0) {
         return Err(UsageError(format!("--scale-mb {} is out of range; give 0.01 to 10000", a.scale_mb)).into());
     }
-    let opts = lifeboat_core::demo::DemoOptions { scale_mb: a.scale_mb, seed: a.seed, now: Utc::now() };
+    // Midnight UTC today: the data looks recent, and runs on the same day
+    // with the same seed produce identical files.
+    let today = Utc::now().date_naive().and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or_else(Utc::now);
+    let opts = lifeboat_core::demo::DemoOptions { scale_mb: a.scale_mb, seed: a.seed, now: today };
     let made = lifeboat_core::demo::create_missing(&cfg.backup.source_dir, &cfg.backup.databases, &opts)
         .context("creating the demo databases")?;
     for d in &made {

@@ -123,16 +123,39 @@ fn main() -> ExitCode {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown".into());
+        // The reader went away (`lifeboat list | head -1`): not a bug. Stop
+        // quietly, as a tool killed by SIGPIPE would; unwinding still
+        // removes scratch folders and releases the lock.
+        if what.starts_with("failed printing to stdout") && what.contains("Broken pipe") {
+            return;
+        }
         let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         eprintln!("error: internal error (a bug in Lifeboat, please report it): {what}{at}");
     }));
     let code = match std::panic::catch_unwind(|| commands::run(cli)) {
         Ok(Ok(code)) => code,
         Ok(Err(err)) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_text(&err));
             commands::exit_code_of(&err)
         }
         Err(_) => lifeboat_core::exit::FAILURE,
     };
     ExitCode::from(code as u8)
+}
+
+/// The error and its causes, like `{:#}`, but a cause whose text the message
+/// already holds (errors written as "{context}: {source}") is not said twice.
+fn error_text(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let c = cause.to_string();
+        if text.contains(&c) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&c);
+    }
+    text
 }

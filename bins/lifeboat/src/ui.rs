@@ -35,9 +35,11 @@ impl Progress {
             ProgressBar::hidden()
         };
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg:<28} [{bar:30}] {decimal_bytes}/{decimal_total_bytes} {elapsed}")
-                .expect("a valid template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{spinner} {msg:<28} [{bar:30}] {decimal_bytes}/{decimal_total_bytes} {elapsed}",
+            )
+            .expect("a valid template")
+            .progress_chars("=> "),
         );
         Progress { bar }
     }

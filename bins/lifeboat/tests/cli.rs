@@ -209,6 +209,34 @@ fn a_second_cycle_is_refused_while_one_holds_the_lock() {
 }
 
 #[test]
+fn backup_deliver_sends_to_every_admin_and_names_who_failed() {
+    use lifeboat_testkit::{FakeTelegram, Fault};
+    let tg = FakeTelegram::start_blocking();
+    tg.fail_chat(33, Fault::NeverStarted);
+    let env = Env::with_extra(&format!(
+        "[telegram]\ntoken = \"123456:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"\napi_url = {:?}\nadmin_ids = [11, 22, 33]\n\
+         [retry]\nattempts = 2\ninitial_delay_secs = 0\nmax_delay_secs = 1\n",
+        tg.api_url()
+    ));
+    env.seed();
+    let out = env.cmd(&["backup", "--deliver"]).assert().code(3).get_output().clone();
+    let archive = PathBuf::from(String::from_utf8(out.stdout).unwrap().lines().next().unwrap().trim());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("delivered to 2 of 3 admins") && stderr.contains("33"), "{stderr}");
+    let bytes = std::fs::read(&archive).unwrap();
+    for chat in [11, 22] {
+        let docs = tg.documents(chat);
+        assert_eq!(docs.len(), 1, "chat {chat}: {docs:?}");
+        assert_eq!(tg.file_bytes(docs[0].file_id.as_deref().unwrap()).unwrap(), bytes);
+    }
+    assert_eq!(tg.uploads().len(), 1, "one upload, then file_id");
+    assert!(tg.calls_for_chat(33).iter().filter(|c| c.method == "sendDocument").count() <= 1, "no retry after 403");
+    let list = stdout_json(&mut env.cmd(&["list", "--json"]));
+    assert_eq!(list[0]["delivered"], 2);
+    env.cmd(&["diagnose"]).assert().stdout(predicate::str::contains("admin 33"));
+}
+
+#[test]
 fn missing_database_is_partial_exit_3() {
     let env = Env::new();
     env.seed();
@@ -313,4 +341,22 @@ fn restore_refuses_without_yes_then_round_trips() {
     assert_eq!(n, before);
     // The safety snapshot taken before the restore is an archive too.
     assert!(lifeboat_core::catalog::list(&env.out()).unwrap().len() > archives_before);
+}
+
+#[test]
+fn diagnose_says_when_backups_stopped() {
+    use lifeboat_core::state::{RunEnd, RunStatus, State};
+    let env = Env::new();
+    env.seed();
+    let state = State::open(&env.out().join(".lifeboat/state.db")).unwrap();
+    let then = chrono::Utc::now() - chrono::Duration::hours(5);
+    let id = state.begin_run("scheduled", then).unwrap();
+    let end = RunEnd { databases_ok: 5, verified: true, ..Default::default() };
+    state.finish_run(id, RunStatus::Ok, &end, then).unwrap();
+    let out = env.cmd(&["diagnose", "--json"]).assert().code(1).get_output().stdout.clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let f = v["findings"].as_array().unwrap().iter().find(|f| f["subject"] == "backups").unwrap().clone();
+    assert_eq!(f["level"], "error", "{f}");
+    let msg = f["message"].as_str().unwrap();
+    assert!(msg.contains("backups stopped 5 hours ago"), "{msg}");
 }

@@ -113,6 +113,13 @@ fn blob_db(path: &Path, rows: u32, bytes: u32, hex: bool) {
 fn assert_clean_error(stderr: &str) {
     assert!(!stderr.contains("panicked") && !stderr.contains("stack backtrace"), "a panic: {stderr}");
     assert!(stderr.contains("error: "), "an error line: {stderr}");
+    for line in stderr.lines().filter(|l| l.starts_with("error: ")) {
+        if let Some(os) = line.find("(os error ") {
+            let cause = &line[..os];
+            let cause = &cause[cause.rfind(": ").map(|i| i + 2).unwrap_or(0)..];
+            assert_eq!(line.matches(cause).count(), 1, "the cause is said once: {line}");
+        }
+    }
 }
 
 /// Names in the archive folder other than Lifeboat's state folder and `keep`.
@@ -168,16 +175,18 @@ impl Drop for Tmpfs {
     }
 }
 
-#[test]
-fn backup_onto_a_full_disk_exits_1_saying_so_and_keeps_the_earlier_archive() {
+/// `fraction`: beta.db's size against the free space. Random bytes do not
+/// compress, so above 1 the snapshot itself does not fit, and about 0.5 the
+/// compressed copy or the archive (each the database's size again) does not.
+fn backup_onto_a_full_disk(fraction: f64) {
     let Some(disk) = Tmpfs::mount(1024) else { return };
     let env = Env::new(Some(&disk.dir.path().join("backups")));
     env.small_dbs();
     let first = env.backup_ok();
     let first_bytes = file_bytes(std::slice::from_ref(&first));
 
-    // Random bytes do not compress: the snapshot alone is larger than the disk.
-    blob_db(&env.data().join("beta.db"), 400, 4000, false);
+    let free = lifeboat_core::fsutil::available_space(&env.out).unwrap();
+    blob_db(&env.data().join("beta.db"), (free as f64 * fraction / 4096.0).ceil() as u32, 4000, false);
     let live_before = file_bytes(&live(&env));
     let (code, stdout, stderr) = env.run(&["backup"]);
     assert_eq!(code, 1, "{stdout}{stderr}");
@@ -194,6 +203,54 @@ fn backup_onto_a_full_disk_exits_1_saying_so_and_keeps_the_earlier_archive() {
     let runs = env.state().runs(10).unwrap();
     assert_eq!(runs[0].status, RunStatus::Failed, "{runs:?}");
     assert!(runs.iter().all(|r| r.status != RunStatus::Running));
+    assert!(!stderr.contains("ZipWriter"), "no library noise: {stderr}");
+}
+
+#[test]
+fn backup_whose_snapshot_does_not_fit_exits_1_saying_the_disk_is_full() {
+    backup_onto_a_full_disk(1.5);
+}
+
+#[test]
+fn backup_whose_archive_does_not_fit_exits_1_saying_the_disk_is_full() {
+    backup_onto_a_full_disk(0.5);
+}
+
+/// A disk with no byte left: even the state database cannot be opened
+/// (WAL needs its -shm file). The error must say the disk is full, not
+/// "disk I/O error ... check that the folder is writable".
+#[test]
+fn backup_and_status_on_a_disk_with_no_byte_left_say_the_disk_is_full() {
+    let Some(disk) = Tmpfs::mount(1024) else { return };
+    let env = Env::new(Some(&disk.dir.path().join("backups")));
+    env.small_dbs();
+    let first = env.backup_ok();
+    let first_bytes = file_bytes(std::slice::from_ref(&first));
+    let filler = env.out.join("filler");
+    {
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![0x5Au8; 4096];
+        while f.write_all(&block).is_ok() {}
+    }
+    let filler_len = std::fs::metadata(&filler).unwrap().len();
+
+    for args in [&["backup"][..], &["status"]] {
+        let (code, stdout, stderr) = env.run(args);
+        assert_eq!(code, 1, "{args:?}: {stdout}{stderr}");
+        assert_clean_error(&stderr);
+        assert!(stderr.contains("no space left") && stderr.contains("free space"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("writable"), "{args:?}: not a permission problem: {stderr}");
+    }
+    assert_eq!(file_bytes(std::slice::from_ref(&first)), first_bytes, "the earlier archive is untouched");
+    assert_eq!(std::fs::metadata(&filler).unwrap().len(), filler_len);
+    let strays = stray_files(&env.out, &[first.clone(), filler.clone()]);
+    assert_eq!(strays, Vec::<String>::new());
+
+    std::fs::remove_file(&filler).unwrap();
+    env.cmd(&["status"]).assert().success();
+    let second = env.backup_ok();
+    env.cmd(&["verify", second.to_str().unwrap()]).assert().success();
+    assert!(env.state().runs(10).unwrap().iter().all(|r| r.status != RunStatus::Running));
 }
 
 #[test]
@@ -210,7 +267,8 @@ fn restore_onto_a_full_disk_fails_clearly_and_leaves_nothing() {
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert_clean_error(&stderr);
     assert!(stderr.contains("no space left") && stderr.contains("nothing was kept"), "{stderr}");
-    let left: Vec<_> = std::fs::read_dir(&to).map(|rd| rd.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    let left: Vec<_> =
+        std::fs::read_dir(&to).map(|rd| rd.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
     assert!(left.is_empty(), "nothing half-written: {left:?}");
     assert_eq!(file_bytes(&live(&env)), live_before, "the live databases are untouched");
 }
@@ -231,15 +289,13 @@ fn big_templates() -> &'static Path {
     .path()
 }
 
-fn interrupt_mid_backup(signal: &str) {
-    let env = Env::new(None);
+/// Copies the big databases into `env` and starts `lifeboat backup`,
+/// returning once it is mid-run: compression has produced bytes.
+fn start_big_backup(env: &Env) -> std::process::Child {
     for name in DBS {
         std::fs::copy(big_templates().join(name), env.data().join(name)).unwrap();
     }
-    let live_before = file_bytes(&live(&env));
     let mut child = env.args(&["backup"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-
-    // Mid-run: the working folder exists and compression has produced bytes.
     let started = Instant::now();
     loop {
         let compressing = std::fs::read_dir(&env.out).ok().into_iter().flatten().flatten().any(|e| {
@@ -256,7 +312,17 @@ fn interrupt_mid_backup(signal: &str) {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(200));
-    assert!(child.try_wait().unwrap().is_none(), "the backup ended before it could be interrupted; use bigger databases");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the backup ended before it could be interrupted; use bigger databases"
+    );
+    child
+}
+
+fn interrupt_mid_backup(signal: &str) {
+    let env = Env::new(None);
+    let mut child = start_big_backup(&env);
+    let live_before = file_bytes(&live(&env));
     let sent = Instant::now();
     let kill = StdCommand::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status().unwrap();
     assert!(kill.success());
@@ -302,6 +368,81 @@ fn sigint_mid_backup_stops_cleanly() {
 #[test]
 fn sigterm_mid_backup_stops_cleanly() {
     interrupt_mid_backup("TERM");
+}
+
+/// SIGINT while a live restore takes its safety snapshot: it stops at once,
+/// restores nothing, leaves no partial safety archive nor scratch folder, and
+/// the live databases are byte-identical.
+#[test]
+fn sigint_during_a_live_restore_restores_nothing_and_leaves_nothing() {
+    let env = Env::new(None);
+    for name in DBS {
+        std::fs::copy(big_templates().join(name), env.data().join(name)).unwrap();
+    }
+    let (code, stdout, stderr) = env.run(&["backup"]);
+    assert_eq!(code, 0, "{stderr}");
+    let archive_files: Vec<PathBuf> = stdout.lines().map(|l| PathBuf::from(l.trim())).collect();
+    Connection::open(env.data().join("alpha.db")).unwrap().execute("DELETE FROM data WHERE id > 100", []).unwrap();
+    let live_before = file_bytes(&live(&env));
+
+    let mut child =
+        env.args(&["restore", "latest", "--yes"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let started = Instant::now();
+    // The safety snapshot is a backup run: its working folder appears in out.
+    while !std::fs::read_dir(&env.out)
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with(".lifeboat-work-"))
+    {
+        assert!(child.try_wait().unwrap().is_none(), "the restore ended before the safety snapshot was seen");
+        assert!(started.elapsed() < Duration::from_secs(30), "no safety snapshot started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let sent = Instant::now();
+    assert!(StdCommand::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(sent.elapsed() < Duration::from_secs(5), "stopped promptly: {:?}", sent.elapsed());
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_clean_error(&stderr);
+    assert!(stderr.contains("cancelled") && stderr.contains("before stopping: none"), "{stderr}");
+    assert_eq!(file_bytes(&live(&env)), live_before, "the live databases are byte-identical");
+    assert_eq!(stray_files(&env.out, &archive_files), Vec::<String>::new(), "no safety archive, no working folder");
+    let scratch: Vec<_> = std::fs::read_dir(env.out.join(".lifeboat"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".restore-"))
+        .collect();
+    assert!(scratch.is_empty(), "{scratch:?}");
+    assert!(env.state().runs(10).unwrap().iter().all(|r| r.status != RunStatus::Running));
+}
+
+/// SIGKILL cannot be handled: the working folder and the "running" run stay
+/// behind. The next `lifeboat backup` (holding the lock, so no live run is
+/// touched) removes the leftovers and records the killed run as interrupted.
+#[test]
+fn the_backup_after_a_sigkill_cleans_up_and_closes_the_killed_run() {
+    let env = Env::new(None);
+    let mut child = start_big_backup(&env);
+    let live_before = file_bytes(&live(&env));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(env.state().runs(10).unwrap()[0].status, RunStatus::Running, "killed: nothing could record it");
+
+    let (code, stdout, stderr) = env.run(&["backup"]);
+    assert_eq!(code, 0, "{stderr}");
+    // The whole archive or its parts, one path a line.
+    let files: Vec<PathBuf> = stdout.lines().map(|l| PathBuf::from(l.trim())).collect();
+    assert_eq!(stray_files(&env.out, &files), Vec::<String>::new(), "leftovers removed");
+    let runs = env.state().runs(10).unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    let killed = runs.iter().find(|r| r.archive.is_none()).unwrap();
+    assert_eq!(killed.status, RunStatus::Interrupted, "{runs:?}");
+    assert!(killed.finished_at.is_some());
+    assert!(runs.iter().all(|r| r.status != RunStatus::Running));
+    assert_eq!(file_bytes(&live(&env)), live_before, "the live databases are untouched");
+    env.cmd(&["status"]).assert().success().stdout(predicates::str::contains("ok [manual]"));
 }
 
 // ---- hostile and odd input -------------------------------------------------------
@@ -442,4 +583,112 @@ fn restore_of_a_tampered_archive_is_refused_and_writes_nothing() {
     // Refused before the safety snapshot: no new archive either.
     assert_eq!(lifeboat_core::catalog::list(&env.out).unwrap().len(), archives_before);
     env.cmd(&["verify", archive.to_str().unwrap()]).assert().code(1);
+}
+
+/// `lifeboat list | head -1`: the reader closes the pipe early. Not a bug
+/// report, not a panic message; a quiet non-zero exit like any Unix tool.
+#[test]
+fn a_reader_closing_the_pipe_early_is_not_an_internal_error() {
+    let env = Env::new(None);
+    env.small_dbs();
+    env.backup_ok();
+    for args in [&["list"][..], &["verify"], &["status"]] {
+        let mut child = env.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        // Closing our end before the child writes makes its first print fail.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("internal error") && !stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_ne!(out.status.code(), Some(0), "{args:?}: the output was not delivered");
+    }
+}
+
+/// `restore --to` a file, or a path under a file: a usage error (exit 2)
+/// naming the file, found before the archive is verified; nothing written.
+#[test]
+fn restore_to_a_file_is_a_usage_error() {
+    let env = Env::new(None);
+    env.small_dbs();
+    env.backup_ok();
+    let file = env.dir.path().join("a-file");
+    std::fs::write(&file, b"keep me").unwrap();
+    for to in [file.clone(), file.join("sub")] {
+        let (code, stdout, stderr) = env.run(&["restore", "latest", "--to", to.to_str().unwrap(), "--yes"]);
+        assert_eq!(code, 2, "{stdout}{stderr}");
+        assert_clean_error(&stderr);
+        assert!(stderr.contains(&format!("{} is a file, not a folder", file.display())), "{stderr}");
+    }
+    assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
+}
+
+/// A pipe and a device where databases should be: backup skips
+/// them (partial, exit 3) and diagnose names them as "not a regular file",
+/// without blocking on the pipe.
+#[test]
+fn a_pipe_and_a_device_in_place_of_databases() {
+    let env = Env::new(None);
+    env.small_dbs();
+    for name in ["beta.db", "gamma.db"] {
+        std::fs::remove_file(env.data().join(name)).unwrap();
+    }
+    let fifo = StdCommand::new("mkfifo").arg(env.data().join("beta.db")).status().unwrap();
+    assert!(fifo.success());
+    std::os::unix::fs::symlink("/dev/zero", env.data().join("gamma.db")).unwrap();
+    for args in [&["backup"][..], &["diagnose"]] {
+        let mut child = env.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let started = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                panic!("{args:?} hangs on a pipe or a device");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!text.contains("panicked"), "{text}");
+        assert_eq!(out.status.code(), Some(if args[0] == "backup" { 3 } else { 1 }), "{args:?}: {text}");
+        for name in ["beta.db", "gamma.db"] {
+            let line = text.lines().find(|l| l.contains(name)).unwrap_or_else(|| panic!("{name}: {text}"));
+            assert!(line.contains("not a regular file"), "{args:?}: {line}");
+        }
+    }
+}
+
+/// Ctrl-C during `lifeboat verify` (whole databases extracted) or `lifeboat
+/// diagnose` (snapshots of the live databases): their scratch folders in
+/// TMPDIR hold the bot's data and must not be left there.
+fn sigint_leaves_no_scratch(args: &[&str]) {
+    let env = Env::new(None);
+    for name in DBS {
+        std::fs::copy(big_templates().join(name), env.data().join(name)).unwrap();
+    }
+    let (code, _, stderr) = env.run(&["backup"]);
+    assert_eq!(code, 0, "{stderr}");
+    let tmp = env.dir.path().join("tmpdir");
+    std::fs::create_dir(&tmp).unwrap();
+    let mut child = env.args(args).env("TMPDIR", &tmp).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let started = Instant::now();
+    while std::fs::read_dir(&tmp).unwrap().next().is_none() {
+        assert!(child.try_wait().unwrap().is_none(), "{args:?} ended before its scratch folder was seen");
+        assert!(started.elapsed() < Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(StdCommand::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+    assert!(!stderr.contains("panicked") && stderr.contains("interrupted"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().map(|e| e.path()).collect();
+    assert!(left.is_empty(), "{args:?}: scratch left behind: {left:?}");
+}
+
+#[test]
+fn sigint_during_verify_leaves_no_extracted_databases() {
+    sigint_leaves_no_scratch(&["verify", "latest"]);
+}
+
+#[test]
+fn sigint_during_diagnose_leaves_no_snapshots() {
+    sigint_leaves_no_scratch(&["diagnose"]);
 }

@@ -115,6 +115,15 @@ pub const WORK_PREFIX: &str = ".lifeboat-work-";
 /// Runs one backup. The caller holds the [`crate::lock::CycleLock`].
 pub fn run(cfg: &Config, state: &State, opts: BackupOptions<'_>) -> Result<BackupOutcome, BackupError> {
     let clock = Instant::now();
+    // Under the cycle lock no other run is live: one still "running" was
+    // killed (SIGKILL, power loss). Closed here, as its files are in
+    // remove_leftovers, so every caller (CLI, demo, restore) cleans up.
+    let closed = state.close_abandoned_runs(opts.now)?;
+    if closed > 0 {
+        let msg = format!("{closed} run(s) left running by a stopped process marked interrupted");
+        tracing::warn!("{msg}");
+        state.log_event(Level::Warn, "backup", &msg, opts.now)?;
+    }
     let run_id = state.begin_run(opts.trigger.as_str(), opts.now)?;
     let result = run_inner(cfg, state, &opts, run_id).map_err(|e| match e {
         // The state database lives in output_dir too: its full disk is the
@@ -198,6 +207,7 @@ fn is_disk_full(e: &std::io::Error) -> bool {
 fn is_state_disk_full(e: &crate::state::StateError) -> bool {
     use crate::state::StateError;
     let sql = match e {
+        StateError::DiskFull { .. } => return true,
         StateError::Sql(s) | StateError::Open { source: s, .. } => s,
         StateError::Folder { source, .. } => return is_disk_full(source),
     };

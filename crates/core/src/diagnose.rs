@@ -180,6 +180,13 @@ fn existing_ancestor(path: &Path) -> &Path {
     }
 }
 
+/// How this process's snapshot folders in the system temporary folder start
+/// (they hold copies of live databases): a CLI stopped by a signal removes
+/// exactly its own.
+pub fn scratch_prefix() -> String {
+    format!("lifeboat-diagnose-{}-", std::process::id())
+}
+
 /// Checks one live database: exists, size, header, journal mode, leftover
 /// `-wal`, and integrity on a snapshot taken into a temporary folder.
 pub fn check_database(path: &Path, name: &str) -> Vec<Finding> {
@@ -201,6 +208,14 @@ pub fn check_database(path: &Path, name: &str) -> Vec<Finding> {
             )];
         }
     };
+    if !meta.is_file() {
+        // Checked first: reading a pipe would block forever.
+        return vec![Finding::error(
+            name,
+            format!("{} is not a regular file (a folder, a device or a pipe)", path.display()),
+            format!("move it away, then {restore_hint}"),
+        )];
+    }
     if meta.len() == 0 {
         return vec![Finding::error(name, "empty file (0 bytes), not a database", restore_hint)];
     }
@@ -218,7 +233,7 @@ pub fn check_database(path: &Path, name: &str) -> Vec<Finding> {
     out.extend(judge_wal(name, wal, wal_size));
 
     let integrity = (|| -> Result<crate::integrity::IntegrityReport, String> {
-        let scratch = tempfile::Builder::new().prefix("lifeboat-diagnose-").tempdir().map_err(|e| e.to_string())?;
+        let scratch = tempfile::Builder::new().prefix(&scratch_prefix()).tempdir().map_err(|e| e.to_string())?;
         let snap = crate::snapshot::take(path, &scratch.path().join(name), &Default::default())
             .map_err(|reason| reason.to_string())?;
         crate::integrity::check(&snap.path).map_err(|e| e.to_string())

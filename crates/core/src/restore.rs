@@ -323,6 +323,9 @@ pub enum RestoreError {
     /// `--to` would overwrite a file.
     #[error("{0} already exists; restore --to never overwrites: remove it or choose an empty folder")]
     DestinationExists(PathBuf),
+    /// `--to` (or a folder above it) is a file.
+    #[error("--to {0}: {1} is a file, not a folder; give a folder (it is created if missing)")]
+    ToNotAFolder(PathBuf, PathBuf),
     /// The live path is something other than a file.
     #[error("{0} exists but is not a regular file; move it away first")]
     NotAFile(PathBuf),
@@ -367,6 +370,18 @@ pub enum RestoreError {
     /// The state database.
     #[error(transparent)]
     State(#[from] StateError),
+    /// A live restore stopped after its safety snapshot was taken: the
+    /// operator needs to know where the replaced data is.
+    #[error(
+        "{error}\nthe live databases as they were before this restore are in the safety snapshot {safety}; \
+         `lifeboat restore {safety} --yes` puts them back"
+    )]
+    AfterSafetySnapshot {
+        /// What stopped it.
+        error: Box<RestoreError>,
+        /// The safety snapshot's archive name.
+        safety: String,
+    },
 }
 
 fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RestoreError {
@@ -420,6 +435,12 @@ pub fn plan(cfg: &Config, req: &RestoreRequest) -> Result<RestorePlan, RestoreEr
         }
         // Archive order, whatever order --only came in.
         names.sort_by_key(|n| manifest.databases.iter().position(|d| &d.name == n));
+    }
+    if let Some(dir) = &req.to {
+        // Found now, not after verifying the whole archive.
+        if let Some(file) = dir.ancestors().find(|a| a.exists()).filter(|a| !a.is_dir()) {
+            return Err(RestoreError::ToNotAFolder(dir.clone(), file.to_path_buf()));
+        }
     }
     let mut databases = Vec::new();
     for name in names {
@@ -514,7 +535,10 @@ pub fn execute(
                 &format!("restore from {} failed{so_far}{safety}: {e}", plan.archive.name),
                 now,
             );
-            Err(e)
+            match outcome.safety_archive.take() {
+                Some(safety) => Err(RestoreError::AfterSafetySnapshot { error: Box::new(e), safety }),
+                None => Err(e),
+            }
         }
     }
 }

@@ -33,6 +33,15 @@ pub enum StateError {
     /// A query.
     #[error("state database: {0}")]
     Sql(#[from] rusqlite::Error),
+    /// Opening it failed because its disk is full (SQLite then often says
+    /// only "disk I/O error", which sends people looking in the wrong place).
+    #[error("no space left on the disk holding the state database {path} ({cause}); free space there, then run again")]
+    DiskFull {
+        /// Its path.
+        path: PathBuf,
+        /// What SQLite said.
+        cause: rusqlite::Error,
+    },
 }
 
 type Result<T, E = StateError> = std::result::Result<T, E>;
@@ -411,7 +420,20 @@ impl State {
             crate::fsutil::create_private_dir(dir)
                 .map_err(|source| StateError::Folder { path: dir.to_path_buf(), source })?;
         }
-        let open_err = |source| StateError::Open { path: path.to_path_buf(), source };
+        let open_err = |source: rusqlite::Error| {
+            // WAL needs room for its -shm and -wal files even to read.
+            let full = source.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
+                || path
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .and_then(|d| crate::fsutil::available_space(d).ok())
+                    .is_some_and(|free| free < 64 * 1024);
+            if full {
+                StateError::DiskFull { path: path.to_path_buf(), cause: source }
+            } else {
+                StateError::Open { path: path.to_path_buf(), source }
+            }
+        };
         let conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(open_err)?;
         conn.pragma_update(None, "journal_mode", "wal").map_err(open_err)?;

@@ -293,3 +293,38 @@ fn an_archive_over_the_upload_limit_is_split() {
     unzip_test(&whole);
     assert_eq!(catalog::resolve(&s.out, "latest").unwrap().files, out.archive.files);
 }
+
+#[test]
+fn only_backs_up_the_named_databases_and_reports_progress() {
+    let s = setup(&["a.db", "b.db"], "");
+    create_ledger(&s.src.join("a.db"), Mode::Delete, 500, 50).unwrap();
+    create_ledger(&s.src.join("b.db"), Mode::Delete, 800, 50).unwrap();
+    let state = State::open_for(&s.cfg).unwrap();
+    let events = std::sync::Mutex::new(Vec::new());
+    let progress = |e: ProgressEvent| events.lock().unwrap().push(e);
+    let only = vec!["b.db".to_string()];
+    let mut o = opts(CancellationToken::new());
+    o.trigger = Trigger::PreRestore;
+    o.only = Some(&only);
+    o.progress = Some(&progress);
+    let out = backup::run(&s.cfg, &state, o).unwrap();
+    assert_eq!(out.status, RunStatus::Ok);
+    assert_eq!(out.manifest.trigger, Trigger::PreRestore);
+    assert!(out.manifest.skipped.is_empty());
+    assert_eq!(out.manifest.databases.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["b.db"]);
+    let events = events.into_inner().unwrap();
+    let size = std::fs::metadata(s.src.join("b.db")).unwrap().len();
+    assert!(
+        matches!(&events[0], ProgressEvent::Started { databases: 1, total_bytes } if *total_bytes == size),
+        "{events:?}"
+    );
+    assert!(matches!(&events[1], ProgressEvent::Snapshotted { name, skipped: None } if name == "b.db"), "{events:?}");
+    let last_compressed = events.iter().rev().find_map(|e| match e {
+        ProgressEvent::Compressed { done, total } => Some((*done, *total)),
+        _ => None,
+    });
+    assert_eq!(last_compressed, Some((size, size)));
+    assert!(matches!(events[events.len() - 2], ProgressEvent::Verifying));
+    assert!(matches!(events[events.len() - 1], ProgressEvent::Finished));
+    assert_eq!(state.runs(1).unwrap()[0].trigger, "pre-restore");
+}

@@ -270,7 +270,13 @@ impl Telegram {
         // (archive, chat) with a part not through this run: later parts wait.
         let mut held: HashSet<(String, i64)> = HashSet::new();
 
+        let superseded =
+            |r: &Delivery| newest.get(&r.chat_id).is_some_and(|n| *n != r.archive && newest_on_disk.contains(n));
+
         'files: for (file_name, rows) in files {
+            if rows.iter().all(&superseded) {
+                continue;
+            }
             let archive = rows[0].archive.clone();
             let info = archives.entry(archive.clone()).or_insert_with(|| ArchiveInfo::load(cfg, &archive));
             let path = info.path_of(&file_name);
@@ -298,7 +304,7 @@ impl Telegram {
                     break 'files;
                 }
                 let chat = row.chat_id;
-                if newest.get(&chat).is_some_and(|n| *n != archive && newest_on_disk.contains(n)) {
+                if superseded(&row) {
                     continue;
                 }
                 if !self.admins.contains(&chat) {

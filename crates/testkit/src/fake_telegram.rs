@@ -464,6 +464,27 @@ impl FakeTelegram {
         self.sent_messages(chat).into_iter().filter(|m| m.file_id.is_some()).collect()
     }
 
+    /// Documents `chat` received, uploaded or sent by `file_id` alike, with
+    /// their bytes, in order. (Use [`Self::uploads`] to count uploads.)
+    pub fn received_files(&self, chat: i64) -> Vec<Upload> {
+        let d = self.inner.lock();
+        d.messages
+            .range((chat, i64::MIN)..=(chat, i64::MAX))
+            .filter_map(|(_, m)| {
+                let file_id = m.file_id.clone()?;
+                let f = d.files.get(&file_id)?;
+                Some(Upload {
+                    chat_id: chat,
+                    file_name: f.file_name.clone(),
+                    bytes: f.bytes.as_ref().clone(),
+                    caption: m.caption.clone(),
+                    file_id,
+                    message_id: m.message_id,
+                })
+            })
+            .collect()
+    }
+
     /// The bytes behind a `file_id`.
     pub fn file_bytes(&self, file_id: &str) -> Option<Vec<u8>> {
         self.inner.lock().files.get(file_id).map(|f| f.bytes.as_ref().clone())

@@ -60,6 +60,9 @@ async fn teloxide_round_trip_upload_then_file_id() {
     assert_eq!(sends[1].chat_id, Some(22));
     assert!(fake.documents(22)[0].by_file_id);
     assert_eq!(fake.file_bytes(&file_id.0).unwrap(), bytes);
+    let got = fake.received_files(22);
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].file_name.as_str(), &got[0].bytes), ("a.zip", &bytes));
 
     // A file_id the server never gave is refused as Telegram does.
     let err = bot.send_document(ChatId(22), InputFile::file_id("nope".to_string().into())).await.unwrap_err();
