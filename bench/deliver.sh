@@ -46,3 +46,12 @@ echo
 echo "| max_upload_mb | admins | archive | files | uploads | file_id sends | backup+verify s | delivery s | cycle start → last confirmation s | process exit s | peak RSS |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
+if [ "$rounds" -gt 1 ]; then
+    echo
+    printf '%s\n' "${rows[@]}" | awk -F'|' '
+        function med(s,   a, n, i, j, x) { n = split(s, a, " ");
+            for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { x = a[i]; a[i] = a[j]; a[j] = x }
+            return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+        { k = $2 + 0; gsub(/[* ]/, "", $10); b[k] = b[k] " " $8; d[k] = d[k] " " $9; t[k] = t[k] " " $10 }
+        END { for (k in b) printf "median, max_upload_mb = %s: backup+verify %.2f s, delivery %.2f s, to last confirmation %.2f s\n", k, med(b[k]), med(d[k]), med(t[k]) }'
+fi
