@@ -12,6 +12,7 @@ use lifeboat_core::config::ConfigError;
 use lifeboat_core::diagnose::{self, Severity};
 use lifeboat_core::lock::{CycleLock, LockError};
 use lifeboat_core::state::{RunStatus, State};
+use lifeboat_core::units::human_size;
 use lifeboat_core::{CancellationToken, Config, Trigger, exit};
 use serde_json::json;
 
@@ -284,7 +285,7 @@ fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
             "{:<23}  {:<11}  {:>9}  {:>3}  {:<8}  {:>9}  {}{parts}{status}",
             r.archive.created_at.format("%Y-%m-%d %H:%M:%S"),
             r.trigger,
-            ui::bytes(r.archive.size),
+            human_size(r.archive.size),
             r.databases.len(),
             match r.verified {
                 Some(true) => "yes",
@@ -343,7 +344,7 @@ fn verify(cfg: &Config, a: &VerifyArgs) -> Result<i32> {
                 "  {:<5} {:<28} {:>9}  checksum {}  integrity {}",
                 if d.ok { "ok" } else { "FAIL" },
                 d.name,
-                ui::bytes(d.size),
+                human_size(d.size),
                 if d.checksum_ok { "ok" } else { "MISMATCH" },
                 d.integrity
             );
@@ -477,7 +478,7 @@ fn status(cfg: &Config, a: &JsonArg) -> Result<i32> {
     }
     match &last {
         Some(r) => {
-            let size = r.size.map(|s| format!(", {}", ui::bytes(s))).unwrap_or_default();
+            let size = r.size.map(|s| format!(", {}", human_size(s))).unwrap_or_default();
             println!(
                 "Last backup:  {} ({}), {} [{}]{size}, {} databases{}",
                 ui::time(r.started_at),
@@ -505,9 +506,9 @@ fn status(cfg: &Config, a: &JsonArg) -> Result<i32> {
     println!(
         "Storage:      {} archives, {} used in {}{}",
         archives.len(),
-        ui::bytes(used),
+        human_size(used),
         cfg.backup.output_dir.display(),
-        free.map(|f| format!(", {} free", ui::bytes(f))).unwrap_or_default()
+        free.map(|f| format!(", {} free", human_size(f))).unwrap_or_default()
     );
     println!("Last 24 h:    {} ok, {} partial, {} failed", counts.ok, counts.partial, counts.failed);
     if cfg.delivery_enabled() {
@@ -582,7 +583,7 @@ fn demo(cfg: &Config, a: &DemoArgs) -> Result<i32> {
         .context("creating the demo databases")?;
     for d in &made {
         if d.created {
-            eprintln!("created {} ({}, {} rows)", d.path.display(), ui::bytes(d.size), d.rows);
+            eprintln!("created {} ({}, {} rows)", d.path.display(), human_size(d.size), d.rows);
         } else {
             eprintln!("kept    {} (exists, not touched)", d.path.display());
         }

@@ -107,8 +107,3 @@ pub fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
         _ => format!("{} days ago", s / 86400),
     }
 }
-
-/// Sizes for people, in decimal units like `max_upload_mb`.
-pub fn bytes(n: u64) -> String {
-    lifeboat_core::diagnose::human_bytes(n)
-}

@@ -21,6 +21,7 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
 use crate::manifest::{INFO_NAME, MANIFEST_NAME, Manifest};
+use crate::units::human_size;
 
 /// Bytes read from a snapshot per iteration: large enough for throughput,
 /// small enough that cancellation is noticed quickly and memory stays flat.
@@ -271,18 +272,6 @@ pub fn assemble(
     file.metadata().map(|m| m.len()).map_err(io(format!("cannot stat {}", out.display())))
 }
 
-/// Human size: "12.3 MB" (decimal, as phones show it).
-fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 { format!("{bytes} B") } else { format!("{v:.1} {}", UNITS[u]) }
-}
-
 /// The `backup_info.txt` text for people (readable on a phone).
 pub fn info_text(manifest: &Manifest) -> String {
     use std::fmt::Write as _;
@@ -293,12 +282,16 @@ pub fn info_text(manifest: &Manifest) -> String {
     let _ = writeln!(s, "Host:     {}", manifest.host);
     let _ = writeln!(s, "Trigger:  {}", manifest.trigger);
     let _ = writeln!(s, "Lifeboat: {}", manifest.lifeboat_version);
-    let _ =
-        writeln!(s, "Contents: {} database(s), {} in total", manifest.databases.len(), human(manifest.total_size()));
+    let _ = writeln!(
+        s,
+        "Contents: {} database(s), {} in total",
+        manifest.databases.len(),
+        human_size(manifest.total_size())
+    );
     for db in &manifest.databases {
         let _ = writeln!(s);
         let _ = writeln!(s, "== {} ==", db.name);
-        let _ = writeln!(s, "Size:      {} ({} bytes)", human(db.size), db.size);
+        let _ = writeln!(s, "Size:      {} ({} bytes)", human_size(db.size), db.size);
         let _ = writeln!(s, "Integrity: {}", db.integrity);
         let _ = writeln!(s, "Journal:   {}, page size {}", db.journal_mode, db.page_size);
         let _ = writeln!(s, "SHA-256:   {}", db.sha256);

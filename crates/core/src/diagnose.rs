@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::state::{DeliveryStatus, Heartbeat, RunStatus, SchedulerState, State};
+use crate::units::human_size;
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -247,7 +248,7 @@ pub fn check_database(path: &Path, name: &str) -> Vec<Finding> {
                     name,
                     format!(
                         "integrity ok; {}, {} tables, {rows} rows, {} journal",
-                        human_bytes(meta.len()),
+                        human_size(meta.len()),
                         r.tables.len(),
                         if wal { "WAL" } else { "rollback" }
                     ),
@@ -301,12 +302,12 @@ pub fn judge_wal(name: &str, wal_mode: bool, wal_size: Option<u64>) -> Option<Fi
     match (wal_mode, wal_size) {
         (true, Some(n)) if n > LARGE_WAL_BYTES => Some(Finding::warn(
             name,
-            format!("its -wal file is {}; the bot's connections never let SQLite checkpoint", human_bytes(n)),
+            format!("its -wal file is {}; the bot's connections never let SQLite checkpoint", human_size(n)),
             "make sure the bot does not keep a read transaction open forever; `PRAGMA wal_checkpoint(TRUNCATE)` while it is idle shrinks it",
         )),
         (false, Some(n)) if n > 0 => Some(Finding::warn(
             name,
-            format!("a leftover -wal file of {} next to a rollback-journal database", human_bytes(n)),
+            format!("a leftover -wal file of {} next to a rollback-journal database", human_size(n)),
             "stop the bot and open the database once with sqlite3 so SQLite recovers the -wal, then remove it if empty",
         )),
         _ => None,
@@ -339,18 +340,18 @@ pub fn judge_space(free: u64, last_archive: Option<u64>) -> Finding {
             "disk",
             format!(
                 "{} free, less than the last archive ({}): the next backup will fail",
-                human_bytes(free),
-                human_bytes(size)
+                human_size(free),
+                human_size(size)
             ),
             "free space on that disk, or lower retention.max_count / retention.max_age_days",
         ),
         Some(size) if free < size.saturating_mul(3) => Finding::warn(
             "disk",
-            format!("{} free, room for fewer than three archives of {}", human_bytes(free), human_bytes(size)),
+            format!("{} free, room for fewer than three archives of {}", human_size(free), human_size(size)),
             "free space soon, or lower retention.max_count",
         ),
-        Some(size) => Finding::ok("disk", format!("{} free; last archive {}", human_bytes(free), human_bytes(size))),
-        None => Finding::ok("disk", format!("{} free", human_bytes(free))),
+        Some(size) => Finding::ok("disk", format!("{} free; last archive {}", human_size(free), human_size(size))),
+        None => Finding::ok("disk", format!("{} free", human_size(free))),
     }
 }
 
@@ -452,21 +453,6 @@ fn ago(at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
     }
 }
 
-/// Sizes for people: "512 B", "3.4 MB" (decimal units, like `max_upload_mb`).
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
-    if n < 1000 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64 / 1000.0;
-    let mut unit = 0;
-    while v >= 1000.0 && unit < UNITS.len() - 1 {
-        v /= 1000.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,7 +503,7 @@ mod tests {
         assert!(judge_wal("a.db", true, Some(10)).is_none());
         assert_eq!(judge_wal("a.db", true, Some(LARGE_WAL_BYTES + 1)).unwrap().level, Severity::Warn);
         assert_eq!(judge_wal("a.db", false, Some(4096)).unwrap().level, Severity::Warn);
-        assert_eq!(human_bytes(3_400_000), "3.4 MB");
+        assert_eq!(human_size(3_400_000), "3.4 MB");
     }
 
     #[test]

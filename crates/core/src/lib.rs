@@ -18,6 +18,7 @@
 //! - [`diagnose`]: what is wrong with the live setup, and what to do.
 //! - [`demo`]: realistic demo databases.
 //! - [`manifest`]: the archive's machine-readable description.
+//! - [`units`]: sizes for people, the same everywhere.
 //! - [`fsutil`]: private files and folders, free space.
 
 pub mod archive;
@@ -36,6 +37,7 @@ pub mod retention;
 pub mod schedule;
 pub mod snapshot;
 pub mod state;
+pub mod units;
 pub mod verify;
 
 pub use config::Config;

@@ -43,6 +43,7 @@ use crate::catalog::{CatalogError, StoredArchive};
 use crate::config::Config;
 use crate::manifest::{Manifest, TableCount, Trigger};
 use crate::state::{Level, State, StateError};
+use crate::units::human_size;
 use crate::verify::{self, VerifyError, is_plain_name};
 
 /// How long to wait for the bot's connections to let go of a database.
@@ -147,17 +148,6 @@ impl RestorePlan {
     }
 }
 
-fn human(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KB", "MB", "GB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 { format!("{bytes} B") } else { format!("{v:.1} {}", UNITS[u]) }
-}
-
 impl fmt::Display for RestorePlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let m = &self.manifest;
@@ -177,7 +167,7 @@ impl fmt::Display for RestorePlan {
                 Action::Replace { current_size, journal_mode, .. } => format!(
                     "REPLACE {} (now {}, {journal_mode} mode, kept; written through SQLite so open connections stay valid)",
                     d.dest.display(),
-                    human(*current_size)
+                    human_size(*current_size)
                 ),
                 Action::ReplaceUnreadable { reason } => format!(
                     "REPLACE {} — it is not a readable database ({reason}); it is moved aside as {}.unreadable-<time>, not deleted",
@@ -187,7 +177,7 @@ impl fmt::Display for RestorePlan {
                 Action::Create => format!("CREATE {} (it does not exist)", d.dest.display()),
                 Action::WriteFile => format!("WRITE {} (new file, 0600)", d.dest.display()),
             };
-            writeln!(f, "  {:<24} {:>10}, {:>9} rows → {what}", d.name, human(d.size), d.rows)?;
+            writeln!(f, "  {:<24} {:>10}, {:>9} rows → {what}", d.name, human_size(d.size), d.rows)?;
         }
         let left_out: Vec<&str> = m
             .databases

@@ -2,24 +2,10 @@
 //! Telegram allows 1024 characters; longer lists are cut with "…".
 
 use lifeboat_core::manifest::Manifest;
+use lifeboat_core::units::human_size;
 
 /// Telegram's caption limit in characters.
 pub const CAPTION_LIMIT: usize = 1024;
-
-/// Human size: "512 B", "3.4 KB", "12.0 MB" (decimal, as `max_upload_mb`).
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
-    if bytes < 1000 {
-        return format!("{bytes} B");
-    }
-    let mut v = bytes as f64 / 1000.0;
-    let mut unit = 0;
-    while v >= 1000.0 && unit < UNITS.len() - 1 {
-        v /= 1000.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
-}
 
 /// The caption for part `part` of `parts` of an archive. `manifest` is None
 /// when it could not be read; the caption then says only what is known.

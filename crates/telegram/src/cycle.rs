@@ -14,6 +14,7 @@ use lifeboat_core::config::Config;
 use lifeboat_core::lock::{CycleLock, LockError};
 use lifeboat_core::manifest::Trigger;
 use lifeboat_core::state::{DeliveryStatus, Level, RunStatus, State, StateError};
+use lifeboat_core::units::human_size;
 use lifeboat_core::{exit, retention};
 use tokio_util::sync::CancellationToken;
 
@@ -254,21 +255,6 @@ fn advice_for(error: &str) -> &'static str {
 
 fn plural(n: usize, what: &str) -> String {
     if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
-}
-
-/// Bytes for people, in decimal units like `max_upload_mb`.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
-    if bytes < 1000 {
-        return format!("{bytes} B");
-    }
-    let mut v = bytes as f64 / 1000.0;
-    let mut unit = 0;
-    while v >= 1000.0 && unit < UNITS.len() - 1 {
-        v /= 1000.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
 }
 
 /// Which component a trigger's events are logged under.
