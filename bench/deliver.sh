@@ -43,8 +43,8 @@ done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 echo
-echo "| max_upload_mb | admins | archive | files | uploads | file_id sends | backup+verify s | delivery s | cycle start → last confirmation s | process exit s | peak RSS |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| max_upload_mb | admins | archive | files | uploads | file_id sends | backup+verify s | delivery s | cycle start → last confirmation s | process exit s | peak RSS | CPU s | load1 |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 if [ "$rounds" -gt 1 ]; then
     echo

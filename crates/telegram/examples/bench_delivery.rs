@@ -74,6 +74,10 @@ fn main() {
         }
     }
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let load1 = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into());
     let t0_utc = Utc::now();
     let t0 = Instant::now();
     let output =
@@ -93,6 +97,11 @@ fn main() {
     let peak_rss_kb: u64 = time_field(&time_v, "Maximum resident set size (kbytes)")
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| fail(&format!("no peak RSS in {}", time_file.display())));
+    // CPU time is steadier than wall time on a shared machine.
+    let cpu_s: f64 = ["User time (seconds)", "System time (seconds)"]
+        .iter()
+        .filter_map(|f| time_field(&time_v, f)?.parse::<f64>().ok())
+        .sum();
 
     // What Lifeboat recorded.
     let state = State::open(&out.join(".lifeboat/state.db")).unwrap_or_else(|e| fail(&e.to_string()));
@@ -193,7 +202,7 @@ fn main() {
     );
     println!(
         "| {max_mb} | {} | {:.1} MB | {parts} | {upload_calls} | {file_id_calls} | {backup_s:.2} | {delivery_s:.2} | \
-         **{total_s:.2}** | {process_wall:.2} | {:.1} MiB |",
+         **{total_s:.2}** | {process_wall:.2} | {:.1} MiB | {cpu_s:.2} | {load1} |",
         admins.len(),
         archive_bytes as f64 / 1e6,
         peak_rss_kb as f64 / 1024.0,
