@@ -593,10 +593,12 @@ fn a_reader_closing_the_pipe_early_is_not_an_internal_error() {
     env.small_dbs();
     env.backup_ok();
     for args in [&["list"][..], &["verify"], &["status"]] {
-        let mut child = env.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        // Closing our end before the child writes makes its first print fail.
-        drop(child.stdout.take());
-        let out = child.wait_with_output().unwrap();
+        // The read end is closed before the child starts, so its first print
+        // fails with EPIPE whatever the timing (closing it after spawn raced
+        // with other tests' forks, which briefly hold a copy of it).
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = env.args(args).stdout(writer).stderr(Stdio::piped()).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!stderr.contains("internal error") && !stderr.contains("panicked"), "{args:?}: {stderr}");
         assert_ne!(out.status.code(), Some(0), "{args:?}: the output was not delivered");
