@@ -67,10 +67,8 @@ pub fn tg_len(s: &str) -> usize {
     s.encode_utf16().count()
 }
 
-/// Bytes in decimal units, as every Lifeboat message says them.
-pub fn bytes(n: u64) -> String {
-    lifeboat_core::units::human_size(n)
-}
+/// Bytes in decimal units, like the upload limit (one formatter for all of Lifeboat).
+pub use lifeboat_core::units::human_size as bytes;
 
 /// `2026-11-22 03:15 UTC`
 pub fn time(t: DateTime<Utc>) -> String {
