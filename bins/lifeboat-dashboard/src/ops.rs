@@ -40,12 +40,9 @@ pub enum RestoreResult {
 
 /// Runs one backup cycle with delivery, as the scheduler does.
 pub async fn run_backup(cfg: &Config, cancel: CancellationToken) -> BackupResult {
-    // run_cycle's future holds the (non-Sync) state connection across
-    // awaits, so it cannot be a spawned task: drive it on a blocking thread.
-    let handle = tokio::runtime::Handle::current();
+    // A task of its own, so a panic inside the cycle is reported, not fatal.
     let cfg = cfg.clone();
-    let ran =
-        tokio::task::spawn_blocking(move || handle.block_on(cycle::run_cycle(&cfg, Trigger::Dashboard, cancel))).await;
+    let ran = tokio::spawn(async move { cycle::run_cycle(&cfg, Trigger::Dashboard, cancel).await }).await;
     let ran = match ran {
         Ok(r) => r,
         Err(e) => return BackupResult::Failed(format!("the backup task failed: {e}")),

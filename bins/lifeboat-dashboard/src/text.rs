@@ -67,17 +67,8 @@ pub fn tg_len(s: &str) -> usize {
     s.encode_utf16().count()
 }
 
-/// Bytes in decimal units, like the upload limit.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1000.0 && unit < UNITS.len() - 1 {
-        v /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
-}
+/// Bytes in decimal units, like the upload limit (one formatter for all of Lifeboat).
+pub use lifeboat_core::units::human_size as bytes;
 
 /// `2026-11-22 03:15 UTC`
 pub fn time(t: DateTime<Utc>) -> String {
