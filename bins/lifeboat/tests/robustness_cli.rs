@@ -3,6 +3,7 @@
 //! error (exit 1, no panic, no backtrace) and lose nothing: no `.tmp`, no
 //! partial archive, no working folders, live databases byte-identical.
 
+use lifeboat_testkit::tmpfs::Tmpfs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Stdio};
@@ -142,45 +143,12 @@ fn live(env: &Env) -> Vec<PathBuf> {
 
 // ---- full disk ------------------------------------------------------------------
 
-/// A tmpfs of a fixed size, unmounted on drop (also when a test panics).
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    /// None (with the reason printed) where mounting is not permitted.
-    fn mount(kib: u64) -> Option<Tmpfs> {
-        let dir = tempfile::tempdir().unwrap();
-        let o = StdCommand::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={kib}k,mode=0700"), "tmpfs"])
-            .arg(dir.path())
-            .output();
-        match o {
-            Ok(o) if o.status.success() => Some(Tmpfs { dir }),
-            Ok(o) => {
-                eprintln!("SKIPPED: cannot mount a tmpfs (needs root): {}", String::from_utf8_lossy(&o.stderr).trim());
-                None
-            }
-            Err(e) => {
-                eprintln!("SKIPPED: cannot run mount: {e}");
-                None
-            }
-        }
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = StdCommand::new("umount").arg(self.dir.path()).status();
-    }
-}
-
 /// `fraction`: beta.db's size against the free space. Random bytes do not
 /// compress, so above 1 the snapshot itself does not fit, and about 0.5 the
 /// compressed copy or the archive (each the database's size again) does not.
 fn backup_onto_a_full_disk(fraction: f64) {
     let Some(disk) = Tmpfs::mount(1024) else { return };
-    let env = Env::new(Some(&disk.dir.path().join("backups")));
+    let env = Env::new(Some(&disk.path().join("backups")));
     env.small_dbs();
     let first = env.backup_ok();
     let first_bytes = file_bytes(std::slice::from_ref(&first));
@@ -222,7 +190,7 @@ fn backup_whose_archive_does_not_fit_exits_1_saying_the_disk_is_full() {
 #[test]
 fn backup_and_status_on_a_disk_with_no_byte_left_say_the_disk_is_full() {
     let Some(disk) = Tmpfs::mount(1024) else { return };
-    let env = Env::new(Some(&disk.dir.path().join("backups")));
+    let env = Env::new(Some(&disk.path().join("backups")));
     env.small_dbs();
     let first = env.backup_ok();
     let first_bytes = file_bytes(std::slice::from_ref(&first));
@@ -262,7 +230,7 @@ fn restore_onto_a_full_disk_fails_clearly_and_leaves_nothing() {
     }
     env.backup_ok();
     let live_before = file_bytes(&live(&env));
-    let to = disk.dir.path().join("restored");
+    let to = disk.path().join("restored");
     let (code, stdout, stderr) = env.run(&["restore", "latest", "--to", to.to_str().unwrap(), "--yes"]);
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert_clean_error(&stderr);

@@ -4,8 +4,8 @@
 //! that disk untouched. Mounting needs root (CI runs as root); elsewhere
 //! the tests say why and return.
 
+use lifeboat_testkit::tmpfs::Tmpfs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use chrono::{TimeZone, Utc};
 use lifeboat_core::backup::{self, BackupError, BackupOptions};
@@ -16,43 +16,6 @@ use lifeboat_core::verify::{self, VerifyOptions};
 use lifeboat_core::{CancellationToken, Config, Trigger};
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
-
-/// A tmpfs of a fixed size, unmounted on drop (also when a test panics).
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    /// None (with the reason printed) where mounting is not permitted.
-    fn mount(kib: u64) -> Option<Tmpfs> {
-        let dir = tempfile::tempdir().unwrap();
-        let o = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={kib}k,mode=0700"), "tmpfs"])
-            .arg(dir.path())
-            .output();
-        match o {
-            Ok(o) if o.status.success() => Some(Tmpfs { dir }),
-            Ok(o) => {
-                eprintln!("SKIPPED: cannot mount a tmpfs (needs root): {}", String::from_utf8_lossy(&o.stderr).trim());
-                None
-            }
-            Err(e) => {
-                eprintln!("SKIPPED: cannot run mount: {e}");
-                None
-            }
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
-    }
-}
 
 /// A database of `rows` rows of `blob` random (incompressible) bytes each.
 fn random_db(path: &Path, rows: u32, blob: u32) {
