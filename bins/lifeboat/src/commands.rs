@@ -89,6 +89,21 @@ fn on_signal(f: impl FnOnce() + Send + 'static) {
     let _ = installed.recv_timeout(std::time::Duration::from_secs(5));
 }
 
+/// For commands that cannot stop between steps but hold copies of the bot's
+/// data in the system temporary folder: on Ctrl-C or SIGTERM, remove this
+/// process's folders (named `prefix…`) and exit with a failure.
+fn exit_on_signal_removing_scratch(prefix: String, command: &'static str) {
+    on_signal(move || {
+        for e in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+        eprintln!("error: {command} interrupted; nothing was changed");
+        std::process::exit(exit::FAILURE);
+    });
+}
+
 fn take_lock(cfg: &Config, what: &str) -> Result<CycleLock> {
     CycleLock::try_acquire(&cfg.lock_path(), what).map_err(|e| match e {
         LockError::Busy { .. } => anyhow::Error::new(e).context("cannot start now"),
@@ -303,19 +318,12 @@ fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
 
 fn verify(cfg: &Config, a: &VerifyArgs) -> Result<i32> {
     let archive = catalog::resolve(&cfg.backup.output_dir, &a.archive)?;
-    let scratch = tempfile::Builder::new().prefix("lifeboat-verify-").tempdir().context("creating a scratch folder")?;
     // Verify cannot stop between steps, and its scratch folder holds whole
-    // extracted databases: on a signal, remove it and exit.
-    let path = scratch.path().to_path_buf();
-    on_signal(move || {
-        for _ in 0..3 {
-            if std::fs::remove_dir_all(&path).is_ok() || !path.exists() {
-                break;
-            }
-        }
-        eprintln!("error: verify interrupted; nothing was changed");
-        std::process::exit(exit::FAILURE);
-    });
+    // extracted databases: on a signal, remove it and exit. The handler is
+    // installed before the folder exists, so no signal can outrun it.
+    let prefix = format!("lifeboat-verify-{}-", std::process::id());
+    exit_on_signal_removing_scratch(prefix.clone(), "verify");
+    let scratch = tempfile::Builder::new().prefix(&prefix).tempdir().context("creating a scratch folder")?;
     let bar = Progress::new(!a.json);
     bar.spin(&format!("verifying {}", archive.name));
     let report = lifeboat_core::verify::verify(
@@ -537,16 +545,7 @@ fn diagnose_cmd(cfg: &Config, a: &JsonArg) -> Result<i32> {
     bar.spin("checking the databases on snapshots");
     // Diagnose cannot stop between steps, and its snapshot folders hold
     // copies of the live databases: on a signal, remove ours and exit.
-    on_signal(|| {
-        let prefix = diagnose::scratch_prefix();
-        for e in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
-            if e.file_name().to_string_lossy().starts_with(&prefix) {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
-        }
-        eprintln!("error: diagnose interrupted; nothing was changed");
-        std::process::exit(exit::FAILURE);
-    });
+    exit_on_signal_removing_scratch(diagnose::scratch_prefix(), "diagnose");
     let d = diagnose::run(cfg, Utc::now());
     bar.clear();
     if a.json {
