@@ -67,7 +67,9 @@ pub fn restore_plan(cfg: &Config, archive: &str) -> Result<RestorePlan, String> 
 
 fn request(archive: &str) -> RestoreRequest {
     // Names only: the dashboard never restores from an arbitrary path.
-    RestoreRequest { archive: archive.to_string(), only: Vec::new(), to: None }
+    // Never `force_schema`: replacing a database with another application's
+    // is decided at the server, with the plan in front of the operator.
+    RestoreRequest { archive: archive.to_string(), only: Vec::new(), to: None, force_schema: false }
 }
 
 /// Carries out the plan the owner confirmed, under the cycle lock. If the

@@ -374,11 +374,21 @@ fn verify(cfg: &Config, a: &VerifyArgs) -> Result<i32> {
 /// Plan, show it, then (only with `--yes`) execute under the cycle lock.
 fn restore(cfg: &Config, a: &RestoreArgs) -> Result<i32> {
     use lifeboat_core::restore::{self, RestoreError, RestoreRequest};
-    let req = RestoreRequest { archive: a.archive.clone(), only: a.only.clone(), to: a.to.clone() };
+    let req = RestoreRequest {
+        archive: a.archive.clone(),
+        only: a.only.clone(),
+        to: a.to.clone(),
+        force_schema: a.force_schema,
+    };
     let plan = match restore::plan(cfg, &req) {
         Ok(p) => p,
         // A name the archive does not hold is the user's typo, not a failure.
-        Err(e @ (RestoreError::UnknownDatabase { .. } | RestoreError::ToNotAFolder(..))) => {
+        Err(
+            e @ (RestoreError::UnknownDatabase { .. }
+            | RestoreError::ToNotAFolder(..)
+            | RestoreError::NotConfigured { .. }
+            | RestoreError::NothingConfigured { .. }),
+        ) => {
             return Err(UsageError(e.to_string()).into());
         }
         Err(e) => return Err(anyhow::Error::new(e).context("cannot plan the restore")),

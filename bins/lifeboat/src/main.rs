@@ -87,6 +87,9 @@ pub struct RestoreArgs {
     /// Write the databases as plain files into DIR instead of replacing the live ones.
     #[arg(long, value_name = "DIR")]
     pub to: Option<PathBuf>,
+    /// Replace live databases even when their tables differ from the archive's.
+    #[arg(long)]
+    pub force_schema: bool,
     /// Show the plan and stop.
     #[arg(long)]
     pub dry_run: bool,

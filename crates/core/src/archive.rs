@@ -1,5 +1,5 @@
 //! Writing the archive ZIP: databases at the root, `backup_info.txt`,
-//! `manifest.json`; deflate in parallel; streamed. OWNER: H1.
+//! `manifest.json`; deflate in parallel; streamed.
 //!
 //! Compression is the slow part, so each database is deflated on its own
 //! worker into a private single-entry ZIP ([`compress_database`]), hashing

@@ -1,6 +1,6 @@
 //! One backup run: snapshot every configured database, check it, write the
 //! archive under a temporary name, verify it, then rename (or split) it.
-//! The caller holds the [`crate::lock::CycleLock`]. OWNER: H1.
+//! The caller holds the [`crate::lock::CycleLock`].
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -16,6 +16,13 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Creates `dir` (and missing parents) with mode 0700, leaving a folder that
+/// already exists as it is: for folders the user names, such as
+/// `restore --to`, whose permissions are theirs to decide.
+pub fn create_dir_private_if_new(dir: &Path) -> io::Result<()> {
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
 /// Sets a file's mode to 0600.
 pub fn make_private(file: &Path) -> io::Result<()> {
     fs::set_permissions(file, fs::Permissions::from_mode(0o600))

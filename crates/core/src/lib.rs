@@ -35,6 +35,7 @@ pub mod parts;
 pub mod restore;
 pub mod retention;
 pub mod schedule;
+pub mod schema;
 pub mod snapshot;
 pub mod state;
 pub mod units;

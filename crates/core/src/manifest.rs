@@ -13,6 +13,37 @@ pub const MANIFEST_NAME: &str = "manifest.json";
 /// Entry name of the human-readable summary inside the ZIP.
 pub const INFO_NAME: &str = "backup_info.txt";
 
+/// Suffixes of the files SQLite keeps beside a database (its write-ahead
+/// log, shared memory index and rollback journal).
+pub const SIDECAR_SUFFIXES: [&str; 3] = ["-wal", "-shm", "-journal"];
+
+/// True when `name` is a plain file name: no folder, no `..`, not absolute,
+/// no control character, nothing a file system treats specially.
+pub fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\', '\0'])
+        && !name.chars().any(|c| c.is_control())
+        && name.len() <= 255
+}
+
+/// Why `name` cannot be a database inside an archive (or in
+/// `backup.databases`), or None when it can. A name ending in `-wal`, `-shm`
+/// or `-journal` would make Lifeboat write over a live database's journal,
+/// so such names are refused wherever they appear.
+pub fn database_name_problem(name: &str) -> Option<&'static str> {
+    if !is_plain_name(name) {
+        Some("is not a plain file name (no folder, no '..', no control characters)")
+    } else if name == MANIFEST_NAME || name == INFO_NAME {
+        Some("is reserved for the archive's own files")
+    } else if SIDECAR_SUFFIXES.iter().any(|s| name.ends_with(s)) {
+        Some("names an SQLite journal file (-wal, -shm, -journal), not a database")
+    } else {
+        None
+    }
+}
+
 /// What started a backup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

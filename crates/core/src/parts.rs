@@ -3,7 +3,7 @@
 //!
 //! The split is a plain byte split (not ZIP's own "spanned" format), so
 //! `cat name.zip.* > name.zip` rebuilds the archive and 7-Zip opens
-//! `name.zip.001` directly. OWNER: H2.
+//! `name.zip.001` directly.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};

@@ -1,4 +1,4 @@
-//! Restore as plan, then execute. OWNER: H2.
+//! Restore as plan, then execute.
 //!
 //! [`plan`] resolves the archive, reads its manifest and says, per database,
 //! what will happen; it writes nothing (`--dry-run` is just the plan).
@@ -7,8 +7,11 @@
 //!    extracting into a private scratch folder; any problem, including a
 //!    hostile entry (`..`, absolute path, link, unknown or duplicate name),
 //!    refuses the restore with nothing written;
-//! 2. for live restores, takes a safety snapshot of the databases about to be
-//!    replaced (a `pre-restore` backup);
+//! 2. for live restores, compares each replaced database's schema with the
+//!    archive's (different tables need `force_schema`: a valid database of
+//!    another application must not silently replace the bot's), then takes a
+//!    safety snapshot of the databases about to be replaced (a `pre-restore`
+//!    backup) before anything in the live folder is moved or written;
 //! 3. writes each database *into* the live file through SQLite's backup API,
 //!    so a running bot's open connections stay valid and see the restored
 //!    data, and no stale `-wal` is ever paired with a new file. The live
@@ -27,6 +30,9 @@
 //!   with the live page size (`PRAGMA page_size; VACUUM`) first; the data is
 //!   the same, only its layout differs. The outcome says so.
 //! - `latest` skips pre-restore safety snapshots (see [`plan`]).
+//! - A live restore writes only databases named in `backup.databases`, so
+//!   every one of them is in the safety snapshot; an archive's other
+//!   databases are restored with `--to DIR` only.
 //! - `--to DIR` refuses any destination file that already exists (at plan
 //!   time and again, atomically, when writing).
 
@@ -41,10 +47,10 @@ use tokio_util::sync::CancellationToken;
 use crate::backup::{BackupError, BackupOptions};
 use crate::catalog::{CatalogError, StoredArchive};
 use crate::config::Config;
-use crate::manifest::{Manifest, TableCount, Trigger};
+use crate::manifest::{Manifest, SIDECAR_SUFFIXES, TableCount, Trigger};
 use crate::state::{Level, State, StateError};
 use crate::units::human_size;
-use crate::verify::{self, VerifyError, is_plain_name};
+use crate::verify::{self, VerifyError};
 
 /// How long to wait for the bot's connections to let go of a database.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -58,6 +64,8 @@ pub struct RestoreRequest {
     pub only: Vec<String>,
     /// Write plain files into this folder instead of the live databases.
     pub to: Option<PathBuf>,
+    /// Replace live databases even when their tables differ from the archive's.
+    pub force_schema: bool,
 }
 
 /// What will happen to one database.
@@ -96,6 +104,9 @@ pub struct PlannedDatabase {
     pub rows: u64,
     /// What will happen.
     pub action: Action,
+    /// How the archive's tables differ from the live database's (empty when
+    /// they match, or nothing is replaced).
+    pub schema_changes: Vec<String>,
 }
 
 /// The plan: which archive, and what happens to each database.
@@ -109,6 +120,11 @@ pub struct RestorePlan {
     pub to: Option<PathBuf>,
     /// The databases, in archive order.
     pub databases: Vec<PlannedDatabase>,
+    /// The archive's databases left out of a live restore because they are
+    /// not in `backup.databases`.
+    pub unconfigured: Vec<String>,
+    /// Replace even when the schema differs.
+    pub force_schema: bool,
 }
 
 impl RestorePlan {
@@ -120,6 +136,11 @@ impl RestorePlan {
     /// Names of the databases in the plan.
     pub fn names(&self) -> Vec<String> {
         self.databases.iter().map(|d| d.name.clone()).collect()
+    }
+
+    /// True when some database's tables differ from the live one's.
+    pub fn schema_differs(&self) -> bool {
+        self.databases.iter().any(|d| !d.schema_changes.is_empty())
     }
 
     /// The plan for programs (`restore --dry-run --json`).
@@ -141,9 +162,10 @@ impl RestorePlan {
                 };
                 serde_json::json!({
                     "name": d.name, "dest": d.dest.display().to_string(), "size": d.size, "rows": d.rows,
-                    "action": action, "current": detail,
+                    "action": action, "current": detail, "schema_changes": d.schema_changes,
                 })
             }).collect::<Vec<_>>(),
+            "unconfigured": self.unconfigured,
         })
     }
 }
@@ -178,15 +200,37 @@ impl fmt::Display for RestorePlan {
                 Action::WriteFile => format!("WRITE {} (new file, 0600)", d.dest.display()),
             };
             writeln!(f, "  {:<24} {:>10}, {:>9} rows → {what}", d.name, human_size(d.size), d.rows)?;
+            for c in &d.schema_changes {
+                writeln!(f, "      schema differs: {c}")?;
+            }
         }
         let left_out: Vec<&str> = m
             .databases
             .iter()
-            .filter(|e| !self.databases.iter().any(|d| d.name == e.name))
+            .filter(|e| !self.databases.iter().any(|d| d.name == e.name) && !self.unconfigured.contains(&e.name))
             .map(|e| e.name.as_str())
             .collect();
         if !left_out.is_empty() {
             writeln!(f, "  not restored (not selected): {}", left_out.join(", "))?;
+        }
+        if !self.unconfigured.is_empty() {
+            writeln!(
+                f,
+                "  not restored (not in backup.databases; restore it with --to DIR): {}",
+                self.unconfigured.join(", ")
+            )?;
+        }
+        if self.schema_differs() {
+            writeln!(
+                f,
+                "  The archive's tables differ from the live database's: it may belong to another application \
+                 or another version of the bot. {}",
+                if self.force_schema {
+                    "Replacing anyway (--force-schema)."
+                } else {
+                    "Nothing will be replaced unless you add --force-schema."
+                }
+            )?;
         }
         if self.is_live() {
             write!(
@@ -302,13 +346,47 @@ pub enum RestoreError {
         /// What the archive has.
         available: Vec<String>,
     },
-    /// The manifest names a path, not a file name.
-    #[error("refusing {archive}: its manifest names {name:?}, which is not a plain file name")]
+    /// The manifest names something that is not a database file name.
+    #[error("refusing {archive}: its manifest names {name:?}, which {why}; nothing was written")]
     Hostile {
         /// Archive name.
         archive: String,
         /// The name.
         name: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// `--only NAME` of a live restore names a database outside `backup.databases`.
+    #[error(
+        "{name} is not in backup.databases, so a live restore does not write it into {dir}; \
+         restore it into a folder with --to DIR, or add it to backup.databases first"
+    )]
+    NotConfigured {
+        /// The database.
+        name: String,
+        /// backup.source_dir
+        dir: PathBuf,
+    },
+    /// Nothing in the archive may be restored live.
+    #[error(
+        "none of the databases in {archive} ({}) is in backup.databases, so nothing would be restored live; \
+         restore them into a folder with --to DIR", .names.join(", ")
+    )]
+    NothingConfigured {
+        /// Archive name.
+        archive: String,
+        /// Its databases.
+        names: Vec<String>,
+    },
+    /// The archive's tables differ from the live database's.
+    #[error(
+        "refusing to replace live databases whose tables differ from the archive's; nothing was written:\n  - {}\n\
+         check that this archive belongs to this bot; to replace them anyway run the restore again with --force-schema",
+        .changes.join("\n  - ")
+    )]
+    SchemaDiffers {
+        /// "name: what differs", one per difference.
+        changes: Vec<String>,
     },
     /// `--to` would overwrite a file.
     #[error("{0} already exists; restore --to never overwrites: remove it or choose an empty folder")]
@@ -403,8 +481,8 @@ fn inspect_header(path: &Path) -> Result<(String, u32), String> {
 pub fn plan(cfg: &Config, req: &RestoreRequest) -> Result<RestorePlan, RestoreError> {
     let (archive, manifest) = resolve(cfg, &req.archive)?;
     for d in &manifest.databases {
-        if !is_plain_name(&d.name) {
-            return Err(RestoreError::Hostile { archive: archive.name.clone(), name: d.name.clone() });
+        if let Some(why) = crate::manifest::database_name_problem(&d.name) {
+            return Err(RestoreError::Hostile { archive: archive.name.clone(), name: d.name.clone(), why });
         }
     }
     let mut names: Vec<String> = Vec::new();
@@ -432,6 +510,17 @@ pub fn plan(cfg: &Config, req: &RestoreRequest) -> Result<RestorePlan, RestoreEr
             return Err(RestoreError::ToNotAFolder(dir.clone(), file.to_path_buf()));
         }
     }
+    let mut unconfigured = Vec::new();
+    if req.to.is_none() {
+        if let Some(name) = req.only.iter().find(|n| !cfg.backup.databases.contains(n)) {
+            return Err(RestoreError::NotConfigured { name: name.clone(), dir: cfg.backup.source_dir.clone() });
+        }
+        unconfigured = names.iter().filter(|n| !cfg.backup.databases.contains(n)).cloned().collect();
+        names.retain(|n| cfg.backup.databases.contains(n));
+        if names.is_empty() {
+            return Err(RestoreError::NothingConfigured { archive: archive.name.clone(), names: unconfigured });
+        }
+    }
     let mut databases = Vec::new();
     for name in names {
         let entry = manifest.database(&name).expect("checked above");
@@ -448,9 +537,26 @@ pub fn plan(cfg: &Config, req: &RestoreRequest) -> Result<RestorePlan, RestoreEr
                 (dest.clone(), live_action(&dest)?)
             }
         };
-        databases.push(PlannedDatabase { name, dest, size: entry.size, rows: entry.total_rows(), action });
+        let schema_changes = match &action {
+            Action::Replace { journal_mode, .. } => {
+                let archived: Vec<String> = entry.tables.iter().map(|t| t.name.clone()).collect();
+                // Unreadable tables are noted when restoring, not refused.
+                crate::schema::live_table_names(&dest, journal_mode == "wal")
+                    .map(|live| crate::schema::table_set_changes(&archived, &live))
+                    .unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
+        databases.push(PlannedDatabase {
+            name,
+            dest,
+            size: entry.size,
+            rows: entry.total_rows(),
+            action,
+            schema_changes,
+        });
     }
-    Ok(RestorePlan { archive, manifest, to: req.to.clone(), databases })
+    Ok(RestorePlan { archive, manifest, to: req.to.clone(), databases, unconfigured, force_schema: req.force_schema })
 }
 
 /// Finds the archive and reads its manifest. `latest` means the newest
@@ -561,7 +667,10 @@ fn execute_inner(
     let names_done = |o: &RestoreOutcome| -> Vec<String> { o.restored.iter().map(|r| r.name.clone()).collect() };
     match &plan.to {
         Some(dir) => {
-            crate::fsutil::create_private_dir(dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
+            // A folder that exists keeps its permissions (`--to /tmp` must not
+            // make /tmp private); only folders created here are 0700.
+            crate::fsutil::create_dir_private_if_new(dir)
+                .map_err(io_err(format!("cannot create {}", dir.display())))?;
             let written = (|| {
                 for d in &plan.databases {
                     if cancel.is_cancelled() {
@@ -578,6 +687,7 @@ fn execute_inner(
             }
         }
         None => {
+            check_schemas(plan, &source_of, &mut outcome.notes)?;
             safety_snapshot(cfg, state, plan, cancel, outcome)?;
             for d in &plan.databases {
                 if cancel.is_cancelled() {
@@ -585,10 +695,11 @@ fn execute_inner(
                 }
                 let src = source_of(&d.name).ok_or_else(|| RestoreError::Changed(plan.archive.name.clone()))?;
                 if !cfg.backup.databases.contains(&d.name) {
-                    outcome.notes.push(format!(
-                        "{} is not in backup.databases, so scheduled backups will not include it",
-                        d.name
-                    ));
+                    // The plan never holds one (see `plan`); the config changed since.
+                    return Err(RestoreError::NotConfigured {
+                        name: d.name.clone(),
+                        dir: cfg.backup.source_dir.clone(),
+                    });
                 }
                 let entry = plan.manifest.database(&d.name).expect("planned from the manifest");
                 write_live(&src, &d.dest, &d.name, &entry.journal_mode, &mut outcome.notes)?;
@@ -596,6 +707,33 @@ fn execute_inner(
             }
         }
     }
+    Ok(())
+}
+
+/// Compares the tables of each live database about to be replaced with the
+/// verified copy's, right before writing (the plan may be minutes old).
+/// A live database whose tables cannot be read at all is not a reason to
+/// refuse: restoring is how it gets repaired; the notes say so.
+fn check_schemas(
+    plan: &RestorePlan,
+    source_of: &dyn Fn(&str) -> Option<PathBuf>,
+    notes: &mut Vec<String>,
+) -> Result<(), RestoreError> {
+    let mut changes = Vec::new();
+    for d in &plan.databases {
+        let Action::Replace { journal_mode, .. } = &d.action else { continue };
+        let src = source_of(&d.name).ok_or_else(|| RestoreError::Changed(plan.archive.name.clone()))?;
+        match crate::schema::compare(&src, &d.dest, journal_mode == "wal") {
+            Ok(found) => changes.extend(found.into_iter().map(|c| format!("{}: {c}", d.name))),
+            Err(e) => {
+                notes.push(format!("{}: the live database's tables could not be read to compare them ({e})", d.name))
+            }
+        }
+    }
+    if !changes.is_empty() && !plan.force_schema {
+        return Err(RestoreError::SchemaDiffers { changes });
+    }
+    notes.extend(changes.into_iter().map(|c| format!("replaced although its tables differ (--force-schema): {c}")));
     Ok(())
 }
 
@@ -610,11 +748,7 @@ fn safety_snapshot(
     let mut names = Vec::new();
     for d in &plan.databases {
         match &d.action {
-            Action::Replace { .. } if cfg.backup.databases.contains(&d.name) => names.push(d.name.clone()),
-            Action::Replace { .. } => outcome.notes.push(format!(
-                "{} is not in backup.databases, so the safety snapshot does not include it",
-                d.name
-            )),
+            Action::Replace { .. } => names.push(d.name.clone()),
             Action::ReplaceUnreadable { reason } => outcome.notes.push(format!(
                 "{} was not in the safety snapshot: it is not a readable database ({reason}); the old file is kept aside",
                 d.name
@@ -805,7 +939,7 @@ fn move_aside(dest: &Path) -> Result<PathBuf, RestoreError> {
     aside.push(format!(".unreadable-{stamp}"));
     let aside = PathBuf::from(aside);
     std::fs::rename(dest, &aside).map_err(io_err(format!("cannot move {} aside", dest.display())))?;
-    for suffix in ["-wal", "-shm", "-journal"] {
+    for suffix in SIDECAR_SUFFIXES {
         let mut from = dest.as_os_str().to_owned();
         from.push(suffix);
         let mut to = aside.as_os_str().to_owned();

@@ -1,5 +1,5 @@
 //! Retention: which archives to remove, as a pure function of the list and
-//! `now`, and applying it. OWNER: H2.
+//! `now`, and applying it.
 //!
 //! Rules ([`select`]):
 //! - an archive older than `max_age_days` goes;

@@ -1,6 +1,6 @@
 //! One point-in-time copy of a live database, taken through SQLite's online
 //! backup API in a single step from a read-only connection, never by copying
-//! the file. OWNER: H1.
+//! the file.
 //!
 //! The backup API rather than `VACUUM INTO`: both took the same time on a
 //! 104 MB database (docs/benchmarks.md), but the backup API copies pages as

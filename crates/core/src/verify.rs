@@ -6,7 +6,7 @@
 //! refused, and only the manifest's databases, `backup_info.txt` and
 //! `manifest.json` may be inside. Nothing is ever written outside `scratch`.
 //! Entries are streamed (CRC and sha256 computed while reading), so memory use
-//! does not grow with the archive. OWNER: H2.
+//! does not grow with the archive.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -18,7 +18,8 @@ use sha2::{Digest, Sha256};
 use zip::ZipArchive;
 
 use crate::catalog::StoredArchive;
-use crate::manifest::{FORMAT, INFO_NAME, MANIFEST_NAME, Manifest, VERSION};
+use crate::integrity::SQLITE_HEADER;
+use crate::manifest::{FORMAT, INFO_NAME, MANIFEST_NAME, Manifest, SIDECAR_SUFFIXES, VERSION, is_plain_name};
 use crate::parts::MultiFileReader;
 
 /// What to check.
@@ -117,6 +118,12 @@ pub enum VerifyError {
 /// The manifest is small; a bigger entry is not ours (and not read into memory).
 const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
 const BUF: usize = 256 * 1024;
+/// Deflate cannot expand more than about 1032 times; an entry this large
+/// that claims nearly that ratio is a ZIP bomb rather than a database.
+const MAX_RATIO: u64 = 1000;
+const RATIO_CHECKED_ABOVE: u64 = 256 * 1024 * 1024;
+/// Room kept free beside extracted copies (SQLite's own scratch, the state).
+const SPACE_MARGIN: u64 = 16 * 1024 * 1024;
 
 /// Verifies an archive, extracting into `scratch` (a private temp folder).
 ///
@@ -141,17 +148,6 @@ pub fn verify_and_extract(
 pub fn read_manifest(archive: &StoredArchive) -> Result<Manifest, VerifyError> {
     let mut zip = open_zip(archive)?;
     load_manifest(&mut zip).map_err(|why| VerifyError::Manifest(archive.name.clone(), why))
-}
-
-/// True when `name` is a plain file name: no folder, no `..`, not absolute,
-/// nothing a file system would treat specially.
-pub fn is_plain_name(name: &str) -> bool {
-    !name.is_empty()
-        && name != "."
-        && name != ".."
-        && !name.contains(['/', '\\', '\0'])
-        && !name.chars().any(|c| c.is_control())
-        && name.len() <= 255
 }
 
 type Zip = ZipArchive<BufReader<MultiFileReader>>;
@@ -200,10 +196,15 @@ struct EntryRead {
     error: Option<String>,
 }
 
-fn read_entry(entry: &mut impl Read, declared: u64, mut out: Option<&mut File>) -> EntryRead {
+/// Reads an entry to its end (at most `declared` bytes), hashing as it goes
+/// and copying into `out`. With `sqlite`, the first 100 bytes must be an
+/// SQLite header agreeing with `declared`, so a bomb of zeros or foreign
+/// content stops after its first read instead of filling the disk.
+fn read_entry(entry: &mut impl Read, declared: u64, sqlite: bool, mut out: Option<&mut File>) -> EntryRead {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; BUF];
     let mut bytes = 0u64;
+    let mut head: Vec<u8> = Vec::with_capacity(if sqlite { HEADER_LEN } else { 0 });
     // One byte past the declared size is enough to tell a lying header
     // without decompressing a bomb to the end.
     let mut limited = entry.take(declared.saturating_add(1));
@@ -217,6 +218,15 @@ fn read_entry(entry: &mut impl Read, declared: u64, mut out: Option<&mut File>) 
                         "holds more than the {declared} bytes its ZIP header or the manifest declares"
                     ));
                 }
+                if sqlite && head.len() < HEADER_LEN {
+                    let take = n.min(HEADER_LEN - head.len());
+                    head.extend_from_slice(&buf[..take]);
+                    if head.len() == HEADER_LEN
+                        && let Some(why) = header_problem(&head, declared)
+                    {
+                        break Some(why);
+                    }
+                }
                 hasher.update(&buf[..n]);
                 if let Some(f) = out.as_deref_mut()
                     && let Err(e) = f.write_all(&buf[..n])
@@ -228,12 +238,47 @@ fn read_entry(entry: &mut impl Read, declared: u64, mut out: Option<&mut File>) 
             Err(e) => break Some(e.to_string()),
         }
     };
+    let error = error.or_else(|| {
+        (sqlite && head.len() < HEADER_LEN).then(|| format!("is {bytes} bytes, too short to be an SQLite database"))
+    });
     EntryRead { bytes, sha256: hex::encode(hasher.finalize()), error }
+}
+
+const HEADER_LEN: usize = 100;
+
+/// What is wrong with a database's first 100 bytes, given its declared size.
+fn header_problem(head: &[u8], declared: u64) -> Option<String> {
+    if &head[..16] != SQLITE_HEADER {
+        return Some("is not an SQLite database (it does not start with the SQLite header)".to_string());
+    }
+    let be32 = |at: usize| u32::from_be_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]);
+    let raw = u16::from_be_bytes([head[16], head[17]]);
+    let page_size = if raw == 1 { 65536 } else { u64::from(raw) };
+    let pages = u64::from(be32(28));
+    // The header's page count is only valid when written by SQLite 3.7.0 or
+    // later, which it says by "version-valid-for" equal to the change counter.
+    let count_valid = pages > 0 && be32(92) == be32(24);
+    if count_valid && pages * page_size != declared {
+        return Some(format!(
+            "its SQLite header says {} bytes ({pages} pages of {page_size}), the archive declares {declared}",
+            pages * page_size
+        ));
+    }
+    None
+}
+
+/// Tables and row counts equal, whatever their order.
+fn same_rows(found: &[crate::manifest::TableCount], declared: &[crate::manifest::TableCount]) -> bool {
+    let mut a = found.to_vec();
+    let mut b = declared.to_vec();
+    a.sort_by(|x, y| x.name.cmp(&y.name));
+    b.sort_by(|x, y| x.name.cmp(&y.name));
+    a == b
 }
 
 fn remove_extracted(path: &Path) {
     let _ = std::fs::remove_file(path);
-    for suffix in ["-wal", "-shm", "-journal"] {
+    for suffix in SIDECAR_SUFFIXES {
         let mut p = path.as_os_str().to_owned();
         p.push(suffix);
         let _ = std::fs::remove_file(PathBuf::from(p));
@@ -261,9 +306,12 @@ fn verify_inner(
     let mut expected: Vec<String> = Vec::new();
     if let Some(m) = &manifest {
         let mut seen = BTreeSet::new();
+        if m.databases.is_empty() {
+            problems.push("the manifest lists no databases; a Lifeboat archive always holds at least one".to_string());
+        }
         for d in &m.databases {
-            if !is_plain_name(&d.name) || d.name == MANIFEST_NAME || d.name == INFO_NAME {
-                problems.push(format!("the manifest names an unsafe database {:?}; refusing it", d.name));
+            if let Some(why) = crate::manifest::database_name_problem(&d.name) {
+                problems.push(format!("the manifest names an unsafe database {:?} (it {why}); refusing it", d.name));
             } else if !seen.insert(d.name.clone()) {
                 problems.push(format!("the manifest lists {} twice", d.name));
             } else {
@@ -274,6 +322,20 @@ fn verify_inner(
     if opts.integrity_check {
         crate::fsutil::create_private_dir(scratch)
             .map_err(|source| VerifyError::Io { path: scratch.to_path_buf(), source })?;
+        // Refused before writing a byte, rather than after filling the disk.
+        let needed: u64 = manifest.iter().flat_map(|m| &m.databases).map(|d| d.size).fold(0, u64::saturating_add);
+        if let Ok(free) = crate::fsutil::available_space(scratch)
+            && needed.saturating_add(SPACE_MARGIN) > free
+        {
+            problems.push(format!(
+                "checking it needs {} in {} but only {} is free; free space there (or point TMPDIR at a bigger disk) and run again",
+                crate::units::human_size(needed),
+                scratch.display(),
+                crate::units::human_size(free)
+            ));
+            let report = VerifyReport { archive: archive.name.clone(), manifest, databases: Vec::new(), problems };
+            return Ok((report, Vec::new()));
+        }
     }
 
     let mut verdicts: Vec<DatabaseVerdict> = Vec::new();
@@ -311,7 +373,7 @@ fn verify_inner(
         let declared = entry.size();
         if !is_db {
             // Still read it fully: its CRC is part of the archive's health.
-            let read = read_entry(&mut entry, declared, None);
+            let read = read_entry(&mut entry, declared, false, None);
             if let Some(e) = read.error {
                 entry_problems.push(format!("entry {name:?}: {e}"));
             }
@@ -323,7 +385,14 @@ fn verify_inner(
         let target = scratch.join(&name);
         let mut out = None;
         let mut why: Vec<String> = Vec::new();
-        if opts.integrity_check {
+        let packed = entry.compressed_size().max(1);
+        if declared > RATIO_CHECKED_ABOVE && declared / packed > MAX_RATIO {
+            why.push(format!(
+                "its ZIP header says {declared} bytes packed into {packed} ({}:1), beyond what deflate produces; refusing a likely ZIP bomb",
+                declared / packed
+            ));
+        }
+        if opts.integrity_check && why.is_empty() {
             remove_extracted(&target);
             match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&target) {
                 Ok(f) => out = Some(f),
@@ -331,15 +400,19 @@ fn verify_inner(
             }
         }
         // Never more than the manifest promises, whatever the ZIP header says.
-        let read = read_entry(&mut entry, declared.min(want.size), out.as_mut());
+        let read = if why.is_empty() {
+            read_entry(&mut entry, declared.min(want.size), true, out.as_mut())
+        } else {
+            EntryRead { bytes: 0, sha256: String::new(), error: None }
+        };
         drop(entry);
         if let Some(e) = &read.error {
             why.push(format!("damaged entry: {e}"));
         }
-        if read.error.is_none() && read.bytes != want.size {
+        if why.is_empty() && read.error.is_none() && read.bytes != want.size {
             why.push(format!("size {} bytes, the manifest says {}", read.bytes, want.size));
         }
-        if read.error.is_none() && !read.sha256.eq_ignore_ascii_case(&want.sha256) {
+        if why.is_empty() && read.error.is_none() && !read.sha256.eq_ignore_ascii_case(&want.sha256) {
             why.push("sha256 differs from the manifest".to_string());
         }
         let checksum_ok = why.is_empty();
@@ -352,6 +425,9 @@ fn verify_inner(
             match flushed {
                 Some(Err(e)) => format!("cannot extract: {e}"),
                 _ => match crate::integrity::check(&target) {
+                    Ok(r) if r.ok && !same_rows(&r.tables, &want.tables) => {
+                        "its tables or row counts differ from the manifest's".to_string()
+                    }
                     Ok(r) if r.ok => "ok".to_string(),
                     Ok(r) => r.summary(),
                     Err(e) => e.to_string(),

@@ -41,6 +41,7 @@ fn req(archive: &str, only: &[&str], to: Option<&Path>) -> RestoreRequest {
         archive: archive.to_string(),
         only: only.iter().map(|s| s.to_string()).collect(),
         to: to.map(Path::to_path_buf),
+        force_schema: false,
     }
 }
 
@@ -386,11 +387,8 @@ fn page_size_mismatch_into_a_wal_database_is_handled() {
     let want = rows(&big);
     let bot = Connection::open(e.live.join("a.db")).unwrap();
     bot.execute("DELETE FROM items", []).unwrap();
-    // Not in backup.databases, so no safety snapshot is needed for this test.
-    let mut cfg = e.cfg.clone();
-    cfg.backup.databases = vec!["b.db".into()];
-    let p = restore::plan(&cfg, &req("latest", &[], None)).unwrap();
-    let out = restore::execute(&cfg, &state(&e), &p, &CancellationToken::new()).unwrap();
+    let p = restore::plan(&e.cfg, &req("latest", &[], None)).unwrap();
+    let out = restore::execute(&e.cfg, &state(&e), &p, &CancellationToken::new()).unwrap();
     assert!(out.notes.iter().any(|n| n.contains("page size")), "{out}");
     assert_eq!(items(&bot), want);
     let ps: u32 = bot.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();

@@ -159,7 +159,7 @@ fn restore_to_a_full_disk_leaves_nothing_half_written() {
     let live = [sha(&src.join("a.db")), sha(&src.join("b.db"))];
 
     let to = disk.path().join("restored");
-    let req = RestoreRequest { archive: "latest".into(), only: vec![], to: Some(to.clone()) };
+    let req = RestoreRequest { archive: "latest".into(), only: vec![], to: Some(to.clone()), force_schema: false };
     let plan = restore::plan(&cfg, &req).unwrap();
     let err = restore::execute(&cfg, &state, &plan, &CancellationToken::new()).expect_err("the disk is too small");
     let msg = err.to_string();

@@ -48,7 +48,7 @@ fn a_live_restore_failing_after_the_safety_snapshot_names_it() {
     // The live data moves on; then, between plan and execute, b.db's path
     // becomes a folder: a.db is snapshotted and restored, b.db fails.
     Connection::open(src.join("a.db")).unwrap().execute("DELETE FROM items WHERE id > 7", []).unwrap();
-    let req = RestoreRequest { archive: archive.name.clone(), only: vec![], to: None };
+    let req = RestoreRequest { archive: archive.name.clone(), only: vec![], to: None, force_schema: false };
     let plan = restore::plan(&cfg, &req).unwrap();
     std::fs::remove_file(src.join("b.db")).unwrap();
     std::fs::create_dir(src.join("b.db")).unwrap();
@@ -64,7 +64,7 @@ fn a_live_restore_failing_after_the_safety_snapshot_names_it() {
     assert_eq!(count(&src.join("a.db")), 100, "a.db was restored before b.db failed");
 
     // The safety snapshot holds a.db as it was before the restore.
-    let back = RestoreRequest { archive: safety.clone(), only: vec!["a.db".into()], to: None };
+    let back = RestoreRequest { archive: safety.clone(), only: vec!["a.db".into()], to: None, force_schema: false };
     let plan = restore::plan(&cfg, &back).unwrap();
     restore::execute(&cfg, &state, &plan, &CancellationToken::new()).unwrap();
     assert_eq!(count(&src.join("a.db")), 7);

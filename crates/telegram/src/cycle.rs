@@ -1,6 +1,5 @@
 //! One backup cycle: backup → verify → deliver → retention, under the cycle
 //! lock, with an alert to the admins when something needs their attention.
-//! OWNER: H5.
 //!
 //! The scheduler (daemon and `--once`), `lifeboat backup --deliver` and the
 //! dashboard's "Backup now" all call [`run_cycle`], so they behave the same

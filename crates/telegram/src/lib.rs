@@ -1,6 +1,5 @@
 //! Lifeboat's Telegram side: delivery of archives to the admins with retry
-//! and a durable outbox, alerts, and the backup cycle. OWNER: H3 (delivery),
-//! H5 (cycle).
+//! and a durable outbox, alerts, and the backup cycle.
 //!
 //! # Layout
 //! - [`client`]: [`Telegram`], the configured bots (an uploading client whose

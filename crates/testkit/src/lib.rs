@@ -1,5 +1,5 @@
 //! Dev-only test kit: a fake Telegram Bot API server on 127.0.0.1:0 and
-//! SQLite helpers. OWNER: H3 (fake server), H1 (sqlite helpers).
+//! SQLite helpers.
 //!
 //! # Layout
 //! - [`fake_telegram`]: the fake Bot API server, with fault injection and
