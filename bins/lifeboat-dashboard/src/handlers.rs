@@ -130,13 +130,19 @@ fn user_id(user: &teloxide::types::User) -> i64 {
 /// The whole handler tree: messages and button presses, each checked
 /// against the admin list first. The binary and the tests both use it.
 pub fn schema() -> UpdateHandler<HandlerError> {
+    // Screens show user ids, paths and logs: never to a group's members.
     let messages = Update::filter_message()
+        .branch(dptree::filter(|m: Message| !m.chat.is_private()).endpoint(on_group_message))
         .branch(
             dptree::filter(|m: Message, app: Arc<App>| m.from.as_ref().is_some_and(|u| app.cfg.is_admin(user_id(u))))
                 .endpoint(on_admin_message),
         )
         .endpoint(refuse_message);
     let callbacks = Update::filter_callback_query()
+        .branch(
+            dptree::filter(|q: CallbackQuery| q.message.as_ref().is_some_and(|m| !m.chat().is_private()))
+                .endpoint(refuse_group_callback),
+        )
         .branch(
             dptree::filter(|q: CallbackQuery, app: Arc<App>| app.cfg.is_admin(user_id(&q.from))).endpoint(on_callback),
         )
@@ -155,6 +161,22 @@ async fn on_admin_message(bot: Bot, msg: Message) -> HandlerResult {
     if msg.text().is_some_and(is_menu_command) {
         bot.send_message(msg.chat.id, text::menu()).parse_mode(ParseMode::Html).reply_markup(keyboard::menu()).await?;
     }
+    Ok(())
+}
+
+/// In a group, an admin's menu command gets one line pointing to the private
+/// chat; everything else there is left alone (a bot that answered every
+/// stranger in a group would be noise).
+async fn on_group_message(bot: Bot, msg: Message, app: Arc<App>) -> HandlerResult {
+    let admin = msg.from.as_ref().is_some_and(|u| app.cfg.is_admin(user_id(u)));
+    if admin && msg.text().is_some_and(is_menu_command) {
+        bot.send_message(msg.chat.id, text::PRIVATE_ONLY).await?;
+    }
+    Ok(())
+}
+
+async fn refuse_group_callback(bot: Bot, q: CallbackQuery) -> HandlerResult {
+    bot.answer_callback_query(q.id).text(text::PRIVATE_ONLY).show_alert(true).await?;
     Ok(())
 }
 

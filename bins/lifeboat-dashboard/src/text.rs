@@ -419,6 +419,9 @@ pub const ALERT_JOB_RUNNING: &str = "A backup or restore started from the dashbo
 /// Reply to a stranger's message.
 pub const REFUSAL: &str = "Sorry, this bot is private.";
 
+/// Answer to the dashboard asked for in a group chat.
+pub const PRIVATE_ONLY: &str = "The dashboard opens only in a private chat with me, so group members never see backup details. Message me directly and send /admin.";
+
 /// Alert for a stranger's button press.
 pub const REFUSAL_ALERT: &str = "Not allowed: this bot is private.";
 

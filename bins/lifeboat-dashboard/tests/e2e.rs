@@ -260,6 +260,28 @@ fn strangers_and_forged_buttons_get_a_refusal_and_no_data() {
 }
 
 #[test]
+fn the_dashboard_stays_out_of_group_chats() {
+    let d = start();
+    const GROUP: i64 = -100_123;
+    d.fake.send_text_in(ADMIN, GROUP, "/admin");
+    wait("the one-line answer", || !d.fake.sent_messages(GROUP).is_empty());
+    d.fake.send_text_in(STRANGER, GROUP, "/admin");
+    d.fake.send_text_in(ADMIN, GROUP, "hello everyone");
+    // Pressing an old menu button inside the group shows nothing there either.
+    let id = d.fake.press_button_in(ADMIN, GROUP, 1, &Action::Status.encode());
+    wait("the press answered", || d.fake.callback_answers().iter().any(|a| a.callback_query_id == id));
+    // A private /admin after all of that is handled, so the group updates were.
+    d.open_menu(ADMIN);
+    let in_group = d.fake.sent_messages(GROUP);
+    assert_eq!(in_group.len(), 1, "one line, once: {in_group:?}");
+    assert_eq!(in_group[0].text.as_deref(), Some(text::PRIVATE_ONLY));
+    assert!(buttons(in_group[0].reply_markup.as_ref()).is_empty(), "no menu in the group");
+    assert!(d.fake.edits().iter().all(|e| e.chat_id != GROUP), "no screen edited into the group");
+    let answer = d.fake.callback_answers().into_iter().find(|a| a.callback_query_id == id).unwrap();
+    assert_eq!((answer.text.as_deref(), answer.show_alert), (Some(text::PRIVATE_ONLY), true));
+}
+
+#[test]
 fn owner_restores_in_two_steps_and_other_admins_cannot() {
     let d = start();
     let archive = backup(&d.cfg);

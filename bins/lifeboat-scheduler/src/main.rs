@@ -110,8 +110,9 @@ fn parse_schedule(cfg: &Config) -> anyhow::Result<Schedule> {
 }
 
 /// One cycle, for timers: prints its summary and returns its exit code. An
-/// interrupted cycle exits 0: being stopped is not a failure, and nothing
-/// partial was left.
+/// interrupted cycle exits 0, whether it stopped during the backup (nothing
+/// is left behind) or during delivery (the archive is written and verified;
+/// the outbox sends the rest next cycle): being stopped is not a failure.
 async fn once(cfg: &Config, cancel: CancellationToken) -> anyhow::Result<i32> {
     let schedule = parse_schedule(cfg)?;
     let report = match run_cycle(cfg, Trigger::Scheduled, cancel).await {

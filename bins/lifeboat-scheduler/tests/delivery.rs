@@ -3,7 +3,10 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
+use lifeboat_core::state::DeliveryStatus;
 use lifeboat_testkit::fake_telegram::{FakeTelegram, Fault};
 
 const TOKEN: &str = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefgh";
@@ -97,4 +100,35 @@ fn all_databases_missing_is_a_failed_cycle_with_an_alert() {
     let alerts = texts(&fake, 111);
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert!(alerts[0].contains("failed") && alerts[0].contains("user_requests.db"), "{}", alerts[0]);
+}
+
+#[test]
+fn sigterm_during_delivery_is_a_clean_stop_and_the_outbox_keeps_the_rest() {
+    let fake = FakeTelegram::start_blocking();
+    let telegram = format!(
+        "[telegram]\ntoken = {TOKEN:?}\napi_url = {:?}\nadmin_ids = [111]\n\n[retry]\nattempts = 3\ninitial_delay_secs = 120\nmax_delay_secs = 120\n",
+        fake.api_url()
+    );
+    let sb = Sandbox::new("0 * * * *", &telegram);
+    // The first upload loses its connection: the stop comes during the backoff.
+    fake.fail_next_method("sendDocument", 1, Fault::DropConnection);
+    let mut once = {
+        let mut cmd = sb.scheduler();
+        cmd.arg("--once");
+        spawn(cmd)
+    };
+    wait_for(Duration::from_secs(30), || (!fake.calls("sendDocument").is_empty()).then_some(()))
+        .expect("delivery started");
+    signal(&once, "TERM");
+    let (code, stderr, took) = wait_exit(&mut once, Duration::from_secs(30));
+    assert_eq!(code, 0, "a clean stop, as documented: {stderr}");
+    assert!(took < Duration::from_secs(15), "took {took:?} to stop");
+    let archive = &sb.archive_folder_entries()[0];
+    let rows = sb.state().deliveries_for(archive).unwrap();
+    assert!(!rows.is_empty() && rows.iter().all(|r| r.status == DeliveryStatus::Pending), "still owed: {rows:?}");
+
+    // The next cycle delivers (its own, newer archive supersedes the old one).
+    let (code, stdout, stderr) = run_once(&sb);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(fake.documents(111).len(), 1, "the newest archive, once");
 }

@@ -17,6 +17,13 @@ pub const CONFIG_ENV: &str = "LIFEBOAT_CONFIG";
 /// One decimal megabyte, the unit of `telegram.max_upload_mb`.
 pub const MB: u64 = 1_000_000;
 
+/// Longest retry backoff, in seconds: a longer one would stall a cycle (and
+/// the next ones behind its lock) for hours after a single error.
+pub const MAX_RETRY_DELAY_SECS: u64 = 600;
+/// Longest `retention.max_age_days` (a century), so every date computed
+/// from it fits.
+pub const MAX_AGE_DAYS: i64 = 36_500;
+
 /// The whole configuration, validated.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -190,17 +197,34 @@ impl Config {
             }
             builder = builder.add_source(config::File::from(file.as_path()).format(config::FileFormat::Toml));
         }
-        builder = builder.add_source(
-            config::Environment::with_prefix("LIFEBOAT")
-                .prefix_separator("__")
-                .separator("__")
-                .list_separator(",")
-                .with_list_parse_key("backup.databases")
-                .with_list_parse_key("telegram.admin_ids")
-                .try_parsing(true),
-        );
+        let env = env_source(None);
+        let from_env = env_keys(&env)?;
+        builder = builder.add_source(env);
+        if let Some(file) = &file {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| ConfigError::Parse(format!("cannot read {}: {e}", file.display())))?;
+            check_syntax(&text, Some(file))?;
+        }
         let raw = builder.build().map_err(|e| ConfigError::Parse(describe(e, file.as_deref())))?;
-        let mut cfg: Config = raw.try_deserialize().map_err(|e| ConfigError::Parse(describe(e, file.as_deref())))?;
+        Self::finish(raw, file.as_deref(), &from_env)
+    }
+
+    fn finish(mut raw: config::Config, file: Option<&Path>, from_env: &[String]) -> Result<Config, ConfigError> {
+        check_kinds(&raw, from_env)?;
+        // `LIFEBOAT__TELEGRAM__ADMIN_IDS=111` is a list of one: the
+        // environment cannot tell one value from a list.
+        for key in LIST_KEYS.iter().filter(|k| from_env.iter().any(|e| e == *k)) {
+            if let Ok(v) = raw.get::<config::Value>(key)
+                && !matches!(v.kind, config::ValueKind::Array(_))
+            {
+                raw = config::Config::builder()
+                    .add_source(raw)
+                    .set_override(*key, vec![v])
+                    .and_then(|b| b.build())
+                    .map_err(|e| ConfigError::Parse(describe(e, file)))?;
+            }
+        }
+        let mut cfg: Config = raw.try_deserialize().map_err(|e| ConfigError::Parse(describe(e, file)))?;
         cfg.resolve_token()?;
         cfg.validate()?;
         Ok(cfg)
@@ -209,15 +233,13 @@ impl Config {
     /// Parses one TOML document over the defaults, without env or files.
     /// For tests and tools; [`Config::load`] is what the binaries use.
     pub fn from_toml(toml: &str) -> Result<Config, ConfigError> {
+        check_syntax(toml, None)?;
         let raw = config::Config::builder()
             .add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml))
             .add_source(config::File::from_str(toml, config::FileFormat::Toml))
             .build()
             .map_err(|e| ConfigError::Parse(describe(e, None)))?;
-        let mut cfg: Config = raw.try_deserialize().map_err(|e| ConfigError::Parse(describe(e, None)))?;
-        cfg.resolve_token()?;
-        cfg.validate()?;
-        Ok(cfg)
+        Self::finish(raw, None, &[])
     }
 
     fn resolve_token(&mut self) -> Result<(), ConfigError> {
@@ -225,6 +247,25 @@ impl Config {
         if t.token.is_empty() && !t.token_file.as_os_str().is_empty() {
             let text = std::fs::read_to_string(&t.token_file)
                 .map_err(|e| invalid("telegram.token_file", format!("cannot read {}: {e}", t.token_file.display())))?;
+            // An empty file would silently turn delivery off.
+            if text.trim().is_empty() {
+                return Err(invalid(
+                    "telegram.token_file",
+                    format!(
+                        "{} is empty; put the bot token from @BotFather in it, or set token_file = \"\" to run without Telegram",
+                        t.token_file.display()
+                    ),
+                ));
+            }
+            if !looks_like_token(text.trim()) {
+                return Err(invalid(
+                    "telegram.token_file",
+                    format!(
+                        "{} does not hold a bot token (digits, ':', then 30+ letters, digits, '_' or '-'); copy it from @BotFather",
+                        t.token_file.display()
+                    ),
+                ));
+            }
             t.token = Secret::new(text.trim());
         }
         Ok(())
@@ -237,19 +278,14 @@ impl Config {
             return Err(invalid("backup.databases", "is empty; list the database file names inside backup.source_dir"));
         }
         for (i, name) in b.databases.iter().enumerate() {
-            if !is_plain_file_name(name) {
+            if let Some(why) = crate::manifest::database_name_problem(name) {
                 return Err(invalid(
                     "backup.databases",
-                    format!(
-                        "{name:?} is not a plain file name; give names inside backup.source_dir, without '/' or '..'"
-                    ),
+                    format!("{name:?} {why}; give database file names inside backup.source_dir"),
                 ));
             }
             if b.databases[..i].contains(name) {
                 return Err(invalid("backup.databases", format!("{name:?} is listed twice")));
-            }
-            if matches!(name.as_str(), "backup_info.txt" | "manifest.json") {
-                return Err(invalid("backup.databases", format!("{name:?} is reserved for the archive's own files")));
             }
         }
         if b.source_dir.as_os_str().is_empty() {
@@ -265,6 +301,7 @@ impl Config {
                 return Err(invalid(key, format!("{} is a file, not a folder; give a folder", dir.display())));
             }
         }
+        check_apart(&b.source_dir, &b.output_dir)?;
         if !(0..=9).contains(&b.compression_level) {
             return Err(invalid(
                 "backup.compression_level",
@@ -273,11 +310,14 @@ impl Config {
         }
         crate::schedule::parse(&self.schedule.cron).map_err(|e| invalid("schedule.cron", e))?;
         let r = &self.retention;
-        if r.max_age_days < 1 {
-            return Err(invalid("retention.max_age_days", format!("is {}; allowed: 1 or more days", r.max_age_days)));
+        if !(1..=MAX_AGE_DAYS).contains(&r.max_age_days) {
+            return Err(invalid(
+                "retention.max_age_days",
+                format!("is {}; allowed: 1 to {MAX_AGE_DAYS} days", r.max_age_days),
+            ));
         }
-        if r.max_count < 1 {
-            return Err(invalid("retention.max_count", format!("is {}; allowed: 1 or more archives", r.max_count)));
+        if !(1..=1_000_000).contains(&r.max_count) {
+            return Err(invalid("retention.max_count", format!("is {}; allowed: 1 to 1000000 archives", r.max_count)));
         }
         let t = &self.telegram;
         if !t.token.is_empty() && !looks_like_token(t.token.expose()) {
@@ -306,15 +346,31 @@ impl Config {
                 ),
             ));
         }
-        if t.upload_timeout_secs < 10 {
+        if !(10..=86_400).contains(&t.upload_timeout_secs) {
             return Err(invalid(
                 "telegram.upload_timeout_secs",
-                format!("is {}; allowed: 10 seconds or more", t.upload_timeout_secs),
+                format!("is {}; allowed: 10 to 86400 seconds", t.upload_timeout_secs),
+            ));
+        }
+        if t.owner_id < 0 {
+            return Err(invalid(
+                "telegram.owner_id",
+                format!("is {}; give a Telegram user id, or 0 for nobody", t.owner_id),
             ));
         }
         let y = &self.retry;
         if !(1..=100).contains(&y.attempts) {
             return Err(invalid("retry.attempts", format!("is {}; allowed: 1 to 100", y.attempts)));
+        }
+        for (key, secs) in
+            [("retry.initial_delay_secs", y.initial_delay_secs), ("retry.max_delay_secs", y.max_delay_secs)]
+        {
+            if secs > MAX_RETRY_DELAY_SECS {
+                return Err(invalid(
+                    key,
+                    format!("is {secs}; allowed: 0 to {MAX_RETRY_DELAY_SECS} seconds (a longer wait stalls the cycle)"),
+                ));
+            }
         }
         if y.max_delay_secs < y.initial_delay_secs {
             return Err(invalid(
@@ -356,12 +412,206 @@ impl Config {
     }
 }
 
-fn is_plain_file_name(name: &str) -> bool {
-    !name.is_empty()
-        && name != "."
-        && name != ".."
-        && !name.contains(['/', '\\', '\0'])
-        && Path::new(name).file_name().is_some_and(|f| f == name)
+/// Keys holding lists, comma-separated in the environment.
+const LIST_KEYS: [&str; 2] = ["backup.databases", "telegram.admin_ids"];
+
+/// `LIFEBOAT__SECTION__KEY` variables (or `vars`, for tests); lists are
+/// comma-separated.
+fn env_source(vars: Option<config::Map<String, String>>) -> config::Environment {
+    config::Environment::with_prefix("LIFEBOAT")
+        .prefix_separator("__")
+        .separator("__")
+        .list_separator(",")
+        .with_list_parse_key(LIST_KEYS[0])
+        .with_list_parse_key(LIST_KEYS[1])
+        .try_parsing(true)
+        .source(vars)
+}
+
+/// The keys the environment sets, as `section.key`.
+fn env_keys(env: &config::Environment) -> Result<Vec<String>, ConfigError> {
+    use config::Source;
+    Ok(env.collect().map_err(|e| ConfigError::Parse(e.to_string()))?.into_keys().collect())
+}
+
+/// A folder as it will be once it exists: the longest existing ancestor
+/// resolved through symbolic links, the rest appended.
+fn resolved(dir: &Path) -> PathBuf {
+    let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    for ancestor in abs.ancestors() {
+        if let Ok(real) = ancestor.canonicalize() {
+            let rest = abs.strip_prefix(ancestor).unwrap_or(Path::new(""));
+            return real.join(rest);
+        }
+    }
+    abs
+}
+
+/// The bot's folder and Lifeboat's must not contain each other: output_dir
+/// is made private and fills with archives and state, which must never mix
+/// with (or re-permission) the live databases.
+fn check_apart(source: &Path, output: &Path) -> Result<(), ConfigError> {
+    let (s, o) = (resolved(source), resolved(output));
+    let problem = if s == o {
+        "is the same folder as backup.source_dir"
+    } else if o.starts_with(&s) {
+        "is inside backup.source_dir"
+    } else if s.starts_with(&o) {
+        "contains backup.source_dir"
+    } else {
+        return Ok(());
+    };
+    Err(invalid(
+        "backup.output_dir",
+        format!(
+            "{} {problem} ({}); archives and Lifeboat's state need a folder of their own, beside the bot's data, e.g. {}",
+            output.display(),
+            source.display(),
+            s.with_file_name("backups").display()
+        ),
+    ))
+}
+
+/// What a key's value must be, from its default (arrays: their elements).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Int,
+    Text,
+    Bool,
+    Float,
+    List(Option<&'static Kind>),
+}
+
+/// Element kinds of lists whose default is empty.
+const LIST_ELEMENTS: &[(&str, Kind)] = &[("telegram.admin_ids", Kind::Int)];
+
+fn kind_of(v: &config::ValueKind) -> Option<Kind> {
+    use config::ValueKind as V;
+    Some(match v {
+        V::I64(_) | V::I128(_) | V::U64(_) | V::U128(_) => Kind::Int,
+        V::String(_) => Kind::Text,
+        V::Boolean(_) => Kind::Bool,
+        V::Float(_) => Kind::Float,
+        V::Array(_) => Kind::List(None),
+        V::Nil | V::Table(_) => return None,
+    })
+}
+
+fn describe_value(v: &config::ValueKind) -> String {
+    use config::ValueKind as V;
+    match v {
+        V::String(s) => format!("the text {s:?}"),
+        V::Float(f) => format!("the fraction {f}"),
+        V::Boolean(b) => format!("{b}"),
+        V::Array(_) => "a list".to_string(),
+        V::Table(_) => "a section".to_string(),
+        other => format!("{other}"),
+    }
+}
+
+fn expectation(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Int => "a whole number, without quotes",
+        Kind::Text => "text in quotes",
+        Kind::Bool => "true or false",
+        Kind::Float => "a number",
+        Kind::List(_) => "a list in [ ]",
+    }
+}
+
+/// The `config` crate quietly turns "111" into 111 and 5.7 into 5; a typo
+/// must be an error naming its key instead. Each key of the defaults must
+/// keep its default's kind; values from the environment are text by nature,
+/// so there only what does not parse as the kind is refused.
+fn check_kinds(raw: &config::Config, from_env: &[String]) -> Result<(), ConfigError> {
+    let defaults: toml::Table = toml::from_str(DEFAULT_TOML).expect("the built-in defaults parse");
+    for (section, keys) in &defaults {
+        let Some(keys) = keys.as_table() else { continue };
+        for (key, default) in keys {
+            let path = format!("{section}.{key}");
+            let want = match default {
+                toml::Value::Integer(_) => Kind::Int,
+                toml::Value::String(_) => Kind::Text,
+                toml::Value::Boolean(_) => Kind::Bool,
+                toml::Value::Float(_) => Kind::Float,
+                toml::Value::Array(a) => Kind::List(match a.first() {
+                    Some(toml::Value::Integer(_)) => Some(&Kind::Int),
+                    Some(toml::Value::String(_)) => Some(&Kind::Text),
+                    _ => LIST_ELEMENTS.iter().find(|(k, _)| *k == path).map(|(_, kind)| kind),
+                }),
+                _ => continue,
+            };
+            let Ok(value) = raw.get::<config::Value>(&path) else { continue };
+            check_value(&path, &value, want, from_env.contains(&path))?;
+        }
+    }
+    Ok(())
+}
+
+fn check_value(path: &str, value: &config::Value, want: Kind, from_env: bool) -> Result<(), ConfigError> {
+    let leak = |key: &str| key.ends_with("token");
+    let fail = |what: String| {
+        // The key is named; a token's value never is.
+        let what = if leak(path) { "a value of the wrong kind".to_string() } else { what };
+        Err(ConfigError::Parse(format!("key `{path}` is {what}; give {}", expectation(want))))
+    };
+    let found = kind_of(&value.kind);
+    match (want, found) {
+        (Kind::List(elem), Some(Kind::List(_))) => {
+            let config::ValueKind::Array(items) = &value.kind else { unreachable!() };
+            if let Some(elem) = elem {
+                for item in items {
+                    check_value(path, item, *elem, from_env).map_err(|_| {
+                        ConfigError::Parse(format!(
+                            "key `{path}` holds {}; each item must be {}",
+                            describe_value(&item.kind),
+                            expectation(*elem)
+                        ))
+                    })?;
+                }
+            }
+            Ok(())
+        }
+        // One value from the environment is a list of one.
+        (Kind::List(Some(elem)), Some(_)) if from_env => check_value(path, value, *elem, from_env),
+        (want, Some(found)) if want == found => Ok(()),
+        (Kind::Text, Some(_)) if from_env => Ok(()),
+        (Kind::Int, Some(Kind::Text)) if from_env => match &value.kind {
+            config::ValueKind::String(s) if s.trim().parse::<i64>().is_ok() => Ok(()),
+            _ => fail(describe_value(&value.kind)),
+        },
+        (Kind::Int, Some(Kind::Float)) => match &value.kind {
+            config::ValueKind::Float(f) if f.fract() == 0.0 => fail(format!("{f}, too large (at most {})", i64::MAX)),
+            _ => fail(describe_value(&value.kind)),
+        },
+        _ => fail(describe_value(&value.kind)),
+    }
+}
+
+/// TOML syntax errors from `config` lose the line; this names the line and
+/// its key (never its value: it may be a token).
+fn check_syntax(text: &str, file: Option<&Path>) -> Result<(), ConfigError> {
+    let Err(e) = toml::from_str::<toml::Table>(text) else { return Ok(()) };
+    let place = match e.span() {
+        Some(span) => {
+            let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            let line = text.lines().nth(line_no - 1).unwrap_or("");
+            let section = text
+                .lines()
+                .take(line_no)
+                .filter_map(|l| l.trim().strip_prefix('[').and_then(|l| l.strip_suffix(']')))
+                .last()
+                .map(|s| format!("{}.", s.trim()))
+                .unwrap_or_default();
+            match line.split_once('=') {
+                Some((key, _)) => format!("line {line_no}, key `{section}{}`", key.trim()),
+                None => format!("line {line_no}"),
+            }
+        }
+        None => "somewhere".to_string(),
+    };
+    let file = file.map(|f| format!(" of {}", f.display())).unwrap_or_default();
+    Err(ConfigError::Parse(format!("{place}{file}: {}", e.message().trim())))
 }
 
 fn looks_like_token(token: &str) -> bool {
@@ -421,6 +671,116 @@ mod tests {
         assert!(err.contains("compresion_level"), "{err}");
         let err = Config::from_toml("[retention]\nmax_age_days = \"week\"").unwrap_err().to_string();
         assert!(err.contains("max_age_days"), "{err}");
+    }
+
+    #[test]
+    fn loose_types_are_refused_with_their_key() {
+        let cases = [
+            ("[telegram]\nadmin_ids = [\"111\"]", "telegram.admin_ids"),
+            ("[telegram]\nadmin_ids = [111, 2.5]", "telegram.admin_ids"),
+            ("[backup]\ncompression_level = 5.7", "backup.compression_level"),
+            ("[telegram]\nmax_upload_mb = 1.5", "telegram.max_upload_mb"),
+            ("[telegram]\nowner_id = \"111\"", "telegram.owner_id"),
+            ("[backup]\nsource_dir = 5", "backup.source_dir"),
+            ("[backup]\ndatabases = \"a.db\"", "backup.databases"),
+            ("[retention]\nmax_age_days = 99999999999999999999", "retention.max_age_days"),
+            ("[telegram]\nmax_upload_mb = 18446744073709551616", "telegram.max_upload_mb"),
+        ];
+        for (toml, key) in cases {
+            let err = Config::from_toml(toml).unwrap_err().to_string();
+            assert!(err.contains(key), "{toml:?} gave {err:?}, expected it to name {key}");
+        }
+        let err = Config::from_toml("[telegram]\ntoken = 123456").unwrap_err().to_string();
+        assert!(err.contains("telegram.token") && !err.contains("123456"), "{err}");
+    }
+
+    #[test]
+    fn durations_are_bounded_so_dates_fit() {
+        let cases = [
+            ("[retention]\nmax_age_days = 9223372036854775807", "retention.max_age_days"),
+            ("[retention]\nmax_age_days = 36501", "retention.max_age_days"),
+            ("[retry]\ninitial_delay_secs = 601\nmax_delay_secs = 900", "retry.initial_delay_secs"),
+            ("[retry]\nmax_delay_secs = 18446744073709551615", "retry.max_delay_secs"),
+            ("[telegram]\nupload_timeout_secs = 9999999999", "telegram.upload_timeout_secs"),
+        ];
+        for (toml, key) in cases {
+            let err = Config::from_toml(toml).unwrap_err().to_string();
+            assert!(err.contains(key), "{toml:?} gave {err:?}, expected it to name {key}");
+        }
+        let cfg = Config::from_toml("[retention]\nmax_age_days = 36500\n[retry]\nmax_delay_secs = 600").unwrap();
+        assert!(chrono::TimeDelta::try_days(cfg.retention.max_age_days).is_some());
+    }
+
+    #[test]
+    fn environment_values_are_text_and_parse_as_their_kind() {
+        let env = |pairs: &[(&str, &str)]| {
+            let map = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let source = env_source(Some(map));
+            let keys = env_keys(&source).unwrap();
+            let raw = config::Config::builder()
+                .add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml))
+                .add_source(source)
+                .build()
+                .unwrap();
+            Config::finish(raw, None, &keys)
+        };
+        let cfg =
+            env(&[("LIFEBOAT__TELEGRAM__ADMIN_IDS", "111,222"), ("LIFEBOAT__BACKUP__SOURCE_DIR", "2024")]).unwrap();
+        assert_eq!(cfg.telegram.admin_ids, [111, 222]);
+        assert_eq!(cfg.backup.source_dir, Path::new("2024"));
+        assert_eq!(env(&[("LIFEBOAT__TELEGRAM__ADMIN_IDS", "111")]).unwrap().telegram.admin_ids, [111]);
+        for (k, v) in [
+            ("LIFEBOAT__TELEGRAM__ADMIN_IDS", "111,bob"),
+            ("LIFEBOAT__BACKUP__COMPRESSION_LEVEL", "5.7"),
+            ("LIFEBOAT__RETENTION__MAX_AGE_DAYS", "99999999999999999999"),
+        ] {
+            let err = env(&[(k, v)]).unwrap_err().to_string();
+            let key = k.trim_start_matches("LIFEBOAT__").replace("__", ".").to_lowercase();
+            assert!(err.contains(&key), "{k}={v} gave {err:?}");
+        }
+    }
+
+    #[test]
+    fn source_and_output_folders_must_be_apart() {
+        let d = tempfile::tempdir().unwrap();
+        let data = d.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        std::os::unix::fs::symlink(&data, d.path().join("link")).unwrap();
+        let cfg = |src: &Path, out: &Path| {
+            Config::from_toml(&format!("[backup]\nsource_dir = {:?}\noutput_dir = {:?}", src, out))
+        };
+        for (src, out) in [
+            (data.clone(), data.clone()),
+            (data.clone(), data.join("backups")),
+            (data.join("bot"), data.clone()),
+            (data.clone(), d.path().join("link/../data")),
+            (data.clone(), d.path().join("link/out")),
+        ] {
+            let err = cfg(&src, &out).unwrap_err().to_string();
+            assert!(err.contains("backup.output_dir") && err.contains("backup.source_dir"), "{src:?} {out:?}: {err}");
+        }
+        cfg(&data, &d.path().join("backups")).unwrap();
+        cfg(&data, &d.path().join("data-backups")).unwrap();
+    }
+
+    #[test]
+    fn an_empty_or_wrong_token_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("token");
+        for text in ["", "\n", "not a token"] {
+            std::fs::write(&f, text).unwrap();
+            let err = Config::from_toml(&format!("[telegram]\ntoken_file = {:?}", f)).unwrap_err().to_string();
+            assert!(err.contains("telegram.token_file"), "{text:?}: {err}");
+            assert!(!text.is_empty() || err.contains("empty"), "{err}");
+        }
+    }
+
+    #[test]
+    fn database_names_may_not_be_journal_files() {
+        for name in ["bot.db-wal", "bot.db-shm", "bot.db-journal", "manifest.json"] {
+            let err = Config::from_toml(&format!("[backup]\ndatabases = [{name:?}]")).unwrap_err().to_string();
+            assert!(err.contains("backup.databases"), "{name}: {err}");
+        }
     }
 
     #[test]

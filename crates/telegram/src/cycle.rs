@@ -122,9 +122,11 @@ pub struct CycleReport {
 }
 
 impl CycleReport {
-    /// True when the cycle was stopped by a signal (nothing partial was left).
+    /// True when the cycle was stopped by a signal: the backup was abandoned
+    /// with nothing left behind, or delivery stopped with what was not sent
+    /// kept in the outbox for the next cycle. Either is a clean stop.
     pub fn interrupted(&self) -> bool {
-        matches!(self.backup, Err(BackupError::Cancelled))
+        matches!(self.backup, Err(BackupError::Cancelled)) || self.delivery == Delivery::Interrupted
     }
 
     /// True when some configured database was skipped.

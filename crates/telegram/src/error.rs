@@ -54,17 +54,40 @@ impl SendError {
     }
 }
 
-/// Removes the token (and its secret half) from a text that may carry a
-/// request URL, as reqwest errors do.
+/// Shortest piece of the token's secret that is redacted wherever it shows:
+/// a proxy's page or a truncated message may hold a cut token, and any run
+/// this long of a random 35-character secret is no accident.
+const SECRET_PIECE: usize = 6;
+
+/// Removes the token from a text: the whole token, and any piece of its
+/// secret half of six characters or more (a prefix left by a
+/// cut, or any other fragment).
 pub fn scrub(text: &str, token: &str) -> String {
     if token.is_empty() {
         return text.to_string();
     }
-    let mut out = text.replace(token, "<token>");
-    if let Some((_, secret)) = token.split_once(':')
-        && secret.len() >= 8
-    {
-        out = out.replace(secret, "<token>");
+    let text = text.replace(token, "<token>");
+    let secret = token.split_once(':').map_or(token, |(_, s)| s).as_bytes();
+    if secret.len() < SECRET_PIECE {
+        return text;
+    }
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        // The longest piece of the secret starting here.
+        let longest = (0..secret.len())
+            .map(|j| bytes[i..].iter().zip(&secret[j..]).take_while(|(a, b)| a == b).count())
+            .max()
+            .unwrap_or(0);
+        if longest >= SECRET_PIECE {
+            out.push_str("<token>");
+            i += longest;
+        } else {
+            let ch = text[i..].chars().next().expect("i is on a char boundary");
+            out.push(ch);
+            i += ch.len_utf8();
+        }
     }
     out
 }
@@ -114,11 +137,17 @@ pub fn classify(err: &RequestError, token: &str) -> SendError {
             } else {
                 "the connection to Telegram failed".to_string()
             };
-            // reqwest's message names the URL, which holds the token: scrub it.
-            transient(format!("network error: {what} ({})", scrub(&e.to_string(), token)))
+            // reqwest's message names the URL, which holds the token: the
+            // URL is left out, and what remains is scrubbed as well.
+            let mut detail = e.to_string();
+            if let Some(url) = e.url() {
+                detail = detail.replace(url.as_str(), "the Bot API");
+            }
+            transient(format!("network error: {what} ({})", scrub(&detail, token)))
         }
         RequestError::InvalidJson { raw, .. } => {
-            let snippet: String = raw.chars().filter(|c| !c.is_control()).take(120).collect();
+            // Scrubbed before it is cut: a cut token would no longer match.
+            let snippet: String = scrub(raw, token).chars().filter(|c| !c.is_control()).take(120).collect();
             transient(format!(
                 "Telegram (or a proxy in front of it) answered with something that is not the Bot API: {snippet}"
             ))
@@ -222,6 +251,48 @@ mod tests {
         assert!(e.kind == FailureKind::FileProblem && e.reason.contains("max_upload_mb"));
         let e = classify(&RequestError::Api(ApiError::InvalidToken), TOKEN);
         assert_eq!(e.kind, FailureKind::BadToken);
+    }
+
+    /// Every 8-character piece of the token's secret found in `text`.
+    fn secret_pieces(text: &str) -> Vec<String> {
+        let secret = TOKEN.split_once(':').unwrap().1;
+        (0..=secret.len() - 8).map(|i| &secret[i..i + 8]).filter(|p| text.contains(p)).map(String::from).collect()
+    }
+
+    #[test]
+    fn a_proxy_page_echoing_the_path_never_leaks_a_cut_token() {
+        let source = std::sync::Arc::new(serde_json::from_str::<serde_json::Value>("<").unwrap_err());
+        let path = format!("/bot{TOKEN}/sendDocument");
+        for padding in 0..=120 {
+            for raw in [
+                format!("{}upstream error while proxying POST {path}", "-".repeat(padding)),
+                format!(
+                    "<html><body>{}<p>The requested URL {path} was not found.</p></body></html>",
+                    " ".repeat(padding)
+                ),
+            ] {
+                let e = classify(&RequestError::InvalidJson { source: source.clone(), raw: raw.into() }, TOKEN);
+                assert!(e.is_transient());
+                assert_eq!(secret_pieces(&e.reason), Vec::<String>::new(), "padding {padding}: {}", e.reason);
+            }
+        }
+    }
+
+    #[test]
+    fn scrub_removes_any_piece_of_the_secret() {
+        let secret = TOKEN.split_once(':').unwrap().1;
+        for text in [
+            format!("cut here /bot{}", &TOKEN[..20]),
+            format!("middle {} end", &secret[10..20]),
+            format!("tail …{}", &secret[secret.len() - 9..]),
+            format!("twice {0} and {0}", &secret[3..12]),
+            format!("ünïcode {}ß", &secret[..7]),
+        ] {
+            let out = scrub(&text, TOKEN);
+            assert_eq!(secret_pieces(&out), Vec::<String>::new(), "{text} -> {out}");
+            assert!(out.contains("<token>"), "{out}");
+        }
+        assert_eq!(scrub("chat not found (400)", TOKEN), "chat not found (400)");
     }
 
     #[test]

@@ -98,6 +98,15 @@ pub enum Fault {
     Unauthorized,
     /// The socket is closed after reading the request, without a response.
     DropConnection,
+    /// A proxy's non-JSON error page that echoes the request path (with
+    /// the token in it) after `padding` bytes: `text/plain` 502, or an HTML
+    /// 404 as a web server's "not found" page.
+    EchoPath {
+        /// Bytes of text before the path.
+        padding: usize,
+        /// An HTML 404 instead of a `text/plain` 502.
+        html: bool,
+    },
 }
 
 /// One call the server received.
@@ -355,12 +364,18 @@ impl FakeTelegram {
 
     /// A private text message from user `from` (e.g. `/admin`); returns its update_id.
     pub fn send_text(&self, from: i64, text: &str) -> i64 {
+        self.send_text_in(from, from, text)
+    }
+
+    /// A text message from user `from` in chat `chat` (negative: a group);
+    /// returns its update_id.
+    pub fn send_text_in(&self, from: i64, chat: i64, text: &str) -> i64 {
         let mut d = self.inner.lock();
-        let message_id = next_message_id(&mut d, from);
+        let message_id = next_message_id(&mut d, chat);
         let mut msg = json!({
             "message_id": message_id,
             "date": now_unix(),
-            "chat": private_chat(from),
+            "chat": chat_obj(chat),
             "from": user(from),
             "text": text,
         });
@@ -662,7 +677,7 @@ fn api_error(code: u16, description: &str, parameters: Option<Value>) -> Respons
     (status, axum::Json(body)).into_response()
 }
 
-fn fault_response(fault: &Fault) -> Response {
+fn fault_response(fault: &Fault, path: &str) -> Response {
     match fault {
         Fault::NeverStarted => api_error(403, "Forbidden: bot can't initiate conversation with a user", None),
         Fault::Blocked => api_error(403, "Forbidden: bot was blocked by the user", None),
@@ -698,6 +713,18 @@ fn fault_response(fault: &Fault) -> Response {
         Fault::TooLarge => api_error(413, "Request Entity Too Large", None),
         Fault::Unauthorized => api_error(401, "Unauthorized", None),
         Fault::DropConnection => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Fault::EchoPath { padding, html: false } => {
+            let body = format!("{}upstream error while proxying POST {path}", "-".repeat(*padding));
+            (StatusCode::BAD_GATEWAY, [(header::CONTENT_TYPE, "text/plain")], body).into_response()
+        }
+        Fault::EchoPath { padding, html: true } => {
+            let body = format!(
+                "<!DOCTYPE html><html><head><title>404 Not Found</title></head><body>{}<h1>Not Found</h1>\
+                 <p>The requested URL {path} was not found on this server.</p></body></html>",
+                " ".repeat(*padding)
+            );
+            (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/html")], body).into_response()
+        }
     }
 }
 
@@ -883,10 +910,10 @@ async fn handle(State(inner): State<Arc<Inner>>, ConnectInfo(kill): ConnectInfo<
             kill.0.store(true, Ordering::SeqCst);
             call.status = 0;
         } else {
-            call.status = fault_response(&fault).status().as_u16();
+            call.status = fault_response(&fault, &path).status().as_u16();
         }
         inner.lock().calls.push(call);
-        return fault_response(&fault);
+        return fault_response(&fault, &path);
     }
 
     let response = if method == "getUpdates" {

@@ -15,7 +15,7 @@ use lifeboat_testkit::FakeTelegram;
 use lifeboat_testkit::sqlite::{Mode, create_ledger};
 
 /// A token that looks real (config validation checks the shape).
-pub const TOKEN: &str = "7000000001:AAHfakeTOKENfor_lifeboat-tests_0123456789";
+pub const TOKEN: &str = "7000000001:AAHq3ZxV9kLmN0pRtYw2BcDeFgHiJkL7sUo";
 
 pub struct Setup {
     pub dir: tempfile::TempDir,
