@@ -220,15 +220,14 @@ pub fn check_database(path: &Path, name: &str) -> Vec<Finding> {
     if meta.len() == 0 {
         return vec![Finding::error(name, "empty file (0 bytes), not a database", restore_hint)];
     }
-    let mut header = [0u8; 100];
-    if let Err(e) = read_prefix(path, &mut header) {
-        return vec![Finding::error(name, format!("cannot read: {e}"), "check the file's permissions")];
-    }
-    if &header[..16] != crate::integrity::SQLITE_HEADER {
-        return vec![Finding::error(name, "not an SQLite database (wrong file header)", restore_hint)];
-    }
+    let wal = match crate::integrity::Header::read(path) {
+        Ok(h) => h.wal,
+        Err(crate::integrity::IntegrityError::Io(e)) => {
+            return vec![Finding::error(name, format!("cannot read: {e}"), "check the file's permissions")];
+        }
+        Err(e) => return vec![Finding::error(name, e.to_string(), restore_hint)],
+    };
     let mut out = Vec::new();
-    let wal = journal_mode_from_header(&header);
     let wal_path = sidecar(path, "-wal");
     let wal_size = std::fs::metadata(&wal_path).map(|m| m.len()).ok();
     out.extend(judge_wal(name, wal, wal_size));
@@ -272,29 +271,10 @@ pub fn check_database(path: &Path, name: &str) -> Vec<Finding> {
     out
 }
 
-fn read_prefix(path: &Path, buf: &mut [u8]) -> std::io::Result<usize> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
-}
-
 fn sidecar(path: &Path, suffix: &str) -> std::path::PathBuf {
     let mut p = path.as_os_str().to_owned();
     p.push(suffix);
     p.into()
-}
-
-/// True when the header says WAL mode (file format versions at offsets 18
-/// and 19 are 2), read without opening the live database.
-pub fn journal_mode_from_header(header: &[u8]) -> bool {
-    header.len() >= 20 && header[18] == 2 && header[19] == 2
 }
 
 /// Judges a database's `-wal` file.
@@ -539,8 +519,6 @@ mod tests {
         c.pragma_update(None, "journal_mode", "wal").unwrap();
         c.execute_batch("CREATE TABLE t(x)").unwrap();
         drop(c);
-        let mut h = [0u8; 100];
-        read_prefix(&p, &mut h).unwrap();
-        assert!(journal_mode_from_header(&h));
+        assert!(crate::integrity::Header::read(&p).unwrap().wal);
     }
 }

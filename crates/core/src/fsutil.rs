@@ -23,6 +23,23 @@ pub fn create_dir_private_if_new(dir: &Path) -> io::Result<()> {
     fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
 
+/// Reads the first bytes of a file into `buf`, as many as it has; returns
+/// how many were read.
+pub fn read_prefix(path: &Path, buf: &mut [u8]) -> io::Result<usize> {
+    use std::io::Read;
+    let mut f = fs::File::open(path)?;
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 /// Sets a file's mode to 0600.
 pub fn make_private(file: &Path) -> io::Result<()> {
     fs::set_permissions(file, fs::Permissions::from_mode(0o600))

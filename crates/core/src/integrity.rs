@@ -45,23 +45,68 @@ pub enum IntegrityError {
     /// Zero bytes.
     #[error("the file is empty (0 bytes), not a database")]
     Empty,
+    /// The SQLite header is there but does not make sense.
+    #[error("damaged SQLite header: {0}")]
+    BadHeader(String),
+}
+
+/// Length of a database file's header.
+pub const HEADER_LEN: usize = 100;
+
+/// What a database file's header says, read without SQLite (which would
+/// create `-wal`/`-shm` files beside a live database).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Page size in bytes.
+    pub page_size: u32,
+    /// WAL mode (read and write format versions are 2).
+    pub wal: bool,
+    /// Pages in the file, when the header's count is valid: SQLite 3.7.0
+    /// and later keep it, and say so by "version-valid-for" equal to the
+    /// change counter.
+    pub pages: Option<u32>,
+}
+
+impl Header {
+    /// Parses the first bytes of a file (at least [`HEADER_LEN`] of them).
+    pub fn parse(head: &[u8]) -> Result<Header, IntegrityError> {
+        if head.is_empty() {
+            return Err(IntegrityError::Empty);
+        }
+        if head.len() < SQLITE_HEADER.len() || &head[..SQLITE_HEADER.len()] != SQLITE_HEADER {
+            return Err(IntegrityError::NotSqlite);
+        }
+        if head.len() < HEADER_LEN {
+            return Err(IntegrityError::BadHeader(format!("the file is {} bytes, shorter than a header", head.len())));
+        }
+        let be32 = |at: usize| u32::from_be_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]);
+        let raw = u16::from_be_bytes([head[16], head[17]]);
+        let page_size = if raw == 1 { 65536 } else { u32::from(raw) };
+        if page_size < 512 || !page_size.is_power_of_two() {
+            return Err(IntegrityError::BadHeader(format!("the header's page size {raw} is invalid")));
+        }
+        let pages = be32(28);
+        Ok(Header {
+            page_size,
+            wal: head[18] == 2 && head[19] == 2,
+            pages: (pages > 0 && be32(92) == be32(24)).then_some(pages),
+        })
+    }
+
+    /// Reads and parses the header of the file at `path`.
+    pub fn read(path: &Path) -> Result<Header, IntegrityError> {
+        let mut head = [0u8; HEADER_LEN];
+        let n = crate::fsutil::read_prefix(path, &mut head)?;
+        Header::parse(&head[..n])
+    }
 }
 
 /// Checks that `path` starts with the SQLite header.
 pub fn check_header(path: &Path) -> Result<(), IntegrityError> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let mut buf = [0u8; 16];
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    match n {
+    let mut head = [0u8; SQLITE_HEADER.len()];
+    match crate::fsutil::read_prefix(path, &mut head)? {
         0 => Err(IntegrityError::Empty),
-        16 if &buf == SQLITE_HEADER => Ok(()),
+        16 if &head == SQLITE_HEADER => Ok(()),
         _ => Err(IntegrityError::NotSqlite),
     }
 }
@@ -104,6 +149,25 @@ pub fn count_rows(conn: &Connection) -> rusqlite::Result<Vec<TableCount>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_gives_page_size_mode_and_pages() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("h.db");
+        let c = Connection::open(&p).unwrap();
+        c.execute_batch("PRAGMA page_size = 8192; CREATE TABLE t(x); INSERT INTO t VALUES (randomblob(20000));")
+            .unwrap();
+        drop(c);
+        let h = Header::read(&p).unwrap();
+        assert_eq!((h.page_size, h.wal), (8192, false));
+        assert_eq!(u64::from(h.pages.unwrap()) * 8192, std::fs::metadata(&p).unwrap().len());
+        let mut bytes = std::fs::read(&p).unwrap();
+        bytes[16..18].copy_from_slice(&1000u16.to_be_bytes());
+        assert!(matches!(Header::parse(&bytes), Err(IntegrityError::BadHeader(_))));
+        assert!(matches!(Header::parse(&bytes[..50]), Err(IntegrityError::BadHeader(_))));
+        assert!(matches!(Header::parse(b"PK\x03\x04"), Err(IntegrityError::NotSqlite)));
+        assert!(matches!(Header::parse(b""), Err(IntegrityError::Empty)));
+    }
 
     #[test]
     fn clean_database_counts_rows() {

@@ -457,24 +457,6 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RestoreE
     move |source| RestoreError::Io { context, source }
 }
 
-/// Journal mode and page size from a database file's header, without opening
-/// it through SQLite (which could create `-wal`/`-shm` files beside it).
-fn inspect_header(path: &Path) -> Result<(String, u32), String> {
-    use std::io::Read;
-    crate::integrity::check_header(path).map_err(|e| e.to_string())?;
-    let mut head = [0u8; 100];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut head))
-        .map_err(|e| format!("the header is unreadable: {e}"))?;
-    let raw = u16::from_be_bytes([head[16], head[17]]);
-    let page_size = if raw == 1 { 65536 } else { raw as u32 };
-    if page_size < 512 || !page_size.is_power_of_two() {
-        return Err(format!("the header's page size {raw} is invalid"));
-    }
-    let mode = if head[18] == 2 && head[19] == 2 { "wal" } else { "delete" };
-    Ok((mode.to_string(), page_size))
-}
-
 /// Resolves the archive, reads its manifest and decides what happens to each
 /// database. Writes nothing. `latest` is the newest archive that is not a
 /// pre-restore safety snapshot (those are restored by name).
@@ -586,9 +568,15 @@ fn live_action(dest: &Path) -> Result<Action, RestoreError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Action::Create),
         Err(e) => Err(io_err(format!("cannot inspect {}", dest.display()))(e)),
         Ok(m) if !m.is_file() => Err(RestoreError::NotAFile(dest.to_path_buf())),
-        Ok(m) => Ok(match inspect_header(dest) {
-            Ok((journal_mode, page_size)) => Action::Replace { current_size: m.len(), journal_mode, page_size },
-            Err(reason) => Action::ReplaceUnreadable { reason },
+        // The header, not SQLite: opening the live file could create
+        // `-wal`/`-shm` files beside it.
+        Ok(m) => Ok(match crate::integrity::Header::read(dest) {
+            Ok(h) => Action::Replace {
+                current_size: m.len(),
+                journal_mode: if h.wal { "wal" } else { "delete" }.to_string(),
+                page_size: h.page_size,
+            },
+            Err(e) => Action::ReplaceUnreadable { reason: e.to_string() },
         }),
     }
 }

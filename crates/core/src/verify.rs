@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use zip::ZipArchive;
 
 use crate::catalog::StoredArchive;
-use crate::integrity::SQLITE_HEADER;
+use crate::integrity::{HEADER_LEN, Header};
 use crate::manifest::{FORMAT, INFO_NAME, MANIFEST_NAME, Manifest, SIDECAR_SUFFIXES, VERSION, is_plain_name};
 use crate::parts::MultiFileReader;
 
@@ -244,27 +244,18 @@ fn read_entry(entry: &mut impl Read, declared: u64, sqlite: bool, mut out: Optio
     EntryRead { bytes, sha256: hex::encode(hasher.finalize()), error }
 }
 
-const HEADER_LEN: usize = 100;
-
-/// What is wrong with a database's first 100 bytes, given its declared size.
+/// What is wrong with a database's first bytes, given its declared size.
 fn header_problem(head: &[u8], declared: u64) -> Option<String> {
-    if &head[..16] != SQLITE_HEADER {
-        return Some("is not an SQLite database (it does not start with the SQLite header)".to_string());
+    match Header::parse(head) {
+        Err(e) => Some(format!("is not an SQLite database ({e})")),
+        Ok(Header { page_size, pages: Some(pages), .. }) if u64::from(pages) * u64::from(page_size) != declared => {
+            Some(format!(
+                "its SQLite header says {} bytes ({pages} pages of {page_size}), the archive declares {declared}",
+                u64::from(pages) * u64::from(page_size)
+            ))
+        }
+        Ok(_) => None,
     }
-    let be32 = |at: usize| u32::from_be_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]);
-    let raw = u16::from_be_bytes([head[16], head[17]]);
-    let page_size = if raw == 1 { 65536 } else { u64::from(raw) };
-    let pages = u64::from(be32(28));
-    // The header's page count is only valid when written by SQLite 3.7.0 or
-    // later, which it says by "version-valid-for" equal to the change counter.
-    let count_valid = pages > 0 && be32(92) == be32(24);
-    if count_valid && pages * page_size != declared {
-        return Some(format!(
-            "its SQLite header says {} bytes ({pages} pages of {page_size}), the archive declares {declared}",
-            pages * page_size
-        ));
-    }
-    None
 }
 
 /// Tables and row counts equal, whatever their order.
