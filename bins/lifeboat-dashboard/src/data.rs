@@ -7,9 +7,6 @@ use lifeboat_core::Config;
 use lifeboat_core::catalog::{self, StoredArchive};
 use lifeboat_core::state::{self, AdminHealth, DbCheck, Event, Heartbeat, Run, RunCounts, SchedulerState, State};
 
-/// The heartbeat written by `lifeboat-scheduler`.
-pub const SCHEDULER: &str = "scheduler";
-
 /// Events per Logs page, before trimming to Telegram's limit.
 pub const LOG_PAGE: usize = 25;
 
@@ -39,7 +36,7 @@ pub struct StatusData {
 
 /// Reads the Status screen.
 pub fn status(cfg: &Config, st: &State, now: DateTime<Utc>) -> anyhow::Result<StatusData> {
-    let heartbeat = st.heartbeat(SCHEDULER)?;
+    let heartbeat = st.heartbeat(state::Process::Scheduler)?;
     let scheduler = state::scheduler_state(heartbeat.as_ref(), now);
     // The scheduler knows best (it runs a missed cycle at once); the cron
     // expression is the answer when it has not said.
@@ -106,7 +103,7 @@ pub fn health(cfg: &Config, st: &State, now: DateTime<Utc>) -> anyhow::Result<He
         .collect();
     let health = st.admin_health()?;
     let admins = recipients(cfg).into_iter().map(|id| (id, health.iter().find(|h| h.chat_id == id).cloned())).collect();
-    let heartbeat = st.heartbeat(SCHEDULER)?;
+    let heartbeat = st.heartbeat(state::Process::Scheduler)?;
     Ok(HealthData {
         output_dir: cfg.backup.output_dir.display().to_string(),
         free_bytes: free_space(cfg),
@@ -151,7 +148,7 @@ pub struct ArchiveRow {
 pub fn backups(cfg: &Config, st: &State) -> anyhow::Result<Vec<ArchiveRow>> {
     let mut rows = Vec::new();
     for archive in catalog::list(&cfg.backup.output_dir)?.into_iter().take(BACKUPS_SHOWN) {
-        let verified = st.run_for_archive(&archive.name)?.map(|r| r.verified);
+        let verified = st.run_for_archive(&archive.name)?.map(|r| r.end.verified);
         let delivered_to = st.delivered_chats(&archive.name)?.len();
         rows.push(ArchiveRow { archive, verified, delivered_to });
     }

@@ -3,7 +3,7 @@
 //! through [`esc`]. Functions that mention time take `now`.
 
 use chrono::{DateTime, Utc};
-use lifeboat_core::state::{AdminHealth, DbCheck, DeliveryStatus, Level, RunStatus, SchedulerState};
+use lifeboat_core::state::{AdminHealth, DbCheck, DeliveryStatus, FailureCode, Level, RunStatus, SchedulerState};
 
 use crate::data::{ArchiveRow, HealthData, LogsData, StatusData};
 
@@ -105,7 +105,7 @@ pub fn scheduler_line(
         (SchedulerState::Running, Some(hb)) => {
             format!("🟢 Running (heartbeat {})", relative(hb.at, now))
         }
-        (SchedulerState::Stopped, Some(hb)) if hb.state == "stopped" => {
+        (SchedulerState::Stopped, Some(hb)) if hb.state == lifeboat_core::state::HeartbeatState::Stopped => {
             format!("🔴 Stopped (stopped cleanly {})", relative(hb.at, now))
         }
         (SchedulerState::Stopped, Some(hb)) => {
@@ -133,16 +133,17 @@ pub fn status(d: &StatusData, now: DateTime<Utc>) -> String {
         Some(r) => {
             let at = r.finished_at.unwrap_or(r.started_at);
             s += &format!("Last backup: {} ({}), {}", time(at), relative(at, now), run_status(r.status));
-            if let Some(size) = r.size {
+            let end = &r.end;
+            if let Some(size) = end.size {
                 s += &format!(", {}", bytes(size));
             }
-            s += &format!(", {} database{}", r.databases_ok, plural(r.databases_ok as u64));
-            if r.databases_skipped > 0 {
-                s += &format!(" ({} skipped)", r.databases_skipped);
+            s += &format!(", {} database{}", end.databases_ok, plural(end.databases_ok as u64));
+            if end.databases_skipped > 0 {
+                s += &format!(" ({} skipped)", end.databases_skipped);
             }
             s += "\n";
             if r.status != RunStatus::Ok
-                && let Some(detail) = &r.detail
+                && let Some(detail) = &end.detail
             {
                 s += &format!("  <i>{}</i>\n", esc(&clip(detail, 300)));
             }
@@ -181,28 +182,23 @@ fn clip(s: &str, max: usize) -> String {
 pub fn admin_health(h: Option<&AdminHealth>, now: DateTime<Utc>) -> String {
     let Some(h) = h else { return "nothing sent yet".to_string() };
     let err = h.last_error.as_deref().unwrap_or("");
-    let lower = err.to_ascii_lowercase();
     let last = match h.last_delivered_at {
         Some(t) => format!("last delivery {}", relative(t, now)),
         None => "never received a backup".to_string(),
     };
-    // Telegram's own words ("Forbidden: bot can't initiate…") or the
-    // delivery side's reason ("never started the bot…"): both are recognised.
-    match h.status {
-        DeliveryStatus::Delivered | DeliveryStatus::Superseded => format!("✅ ok, {last}"),
-        _ if lower.contains("initiate conversation") || lower.contains("never started") => {
-            format!("❌ never started the bot — ask them to press Start ({last})")
-        }
-        _ if lower.contains("blocked") => format!("❌ blocked the bot — ask them to unblock it ({last})"),
-        _ if lower.contains("chat not found") => {
+    match (h.status, h.error_code) {
+        (DeliveryStatus::Delivered | DeliveryStatus::Superseded, _) => format!("✅ ok, {last}"),
+        (_, Some(FailureCode::NeverStarted)) => format!("❌ never started the bot — ask them to press Start ({last})"),
+        (_, Some(FailureCode::Blocked)) => format!("❌ blocked the bot — ask them to unblock it ({last})"),
+        (_, Some(FailureCode::ChatNotFound)) => {
             format!("❌ chat not found — wrong id in telegram.admin_ids, or they never started the bot ({last})")
         }
-        _ if lower.contains("deactivated") || lower.contains("account is deleted") => {
+        (_, Some(FailureCode::Deactivated)) => {
             format!("❌ account deleted — remove it from telegram.admin_ids ({last})")
         }
-        DeliveryStatus::Failed => format!("❌ failed: {} ({last})", esc(&clip(err, 200))),
-        DeliveryStatus::Pending if err.is_empty() => format!("⏳ waiting for delivery ({last})"),
-        DeliveryStatus::Pending => format!("⏳ retrying: {} ({last})", esc(&clip(err, 200))),
+        (DeliveryStatus::Failed, _) => format!("❌ failed: {} ({last})", esc(&clip(err, 200))),
+        (DeliveryStatus::Pending, _) if err.is_empty() => format!("⏳ waiting for delivery ({last})"),
+        (DeliveryStatus::Pending, _) => format!("⏳ retrying: {} ({last})", esc(&clip(err, 200))),
     }
 }
 

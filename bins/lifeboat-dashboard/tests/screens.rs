@@ -2,8 +2,8 @@
 //! with a fixed clock.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use lifeboat_core::Config;
-use lifeboat_core::state::{Heartbeat, Level, RunEnd, RunStatus, State};
+use lifeboat_core::state::{FailureCode, Heartbeat, HeartbeatState, Level, Process, RunEnd, RunStatus, State};
+use lifeboat_core::{Config, Trigger};
 use lifeboat_dashboard::callback::{self, Action};
 use lifeboat_dashboard::{data, keyboard, text};
 use teloxide::types::{InlineKeyboardButtonKind, InlineKeyboardMarkup};
@@ -27,10 +27,10 @@ fn setup(admins: &str, owner: i64) -> (tempfile::TempDir, Config, State) {
 
 fn beat(st: &State, at: DateTime<Utc>) {
     st.beat(&Heartbeat {
-        process: data::SCHEDULER.into(),
+        process: Process::Scheduler,
         pid: 42,
         at,
-        state: "idle".into(),
+        state: HeartbeatState::Idle,
         stale_after_secs: 120,
         next_run: Some(Utc.with_ymd_and_hms(2026, 11, 22, 4, 0, 0).unwrap()),
     })
@@ -68,9 +68,9 @@ fn status_says_stopped_when_the_heartbeat_is_old_and_running_when_fresh() {
 #[test]
 fn status_shows_last_backup_counts_and_storage() {
     let (d, cfg, st) = setup("[1]", 0);
-    let old = st.begin_run("scheduled", now() - Duration::hours(30)).unwrap();
+    let old = st.begin_run(Trigger::Scheduled, now() - Duration::hours(30)).unwrap();
     st.finish_run(old, RunStatus::Failed, &RunEnd::default(), now() - Duration::hours(30)).unwrap();
-    let failed = st.begin_run("scheduled", now() - Duration::hours(2)).unwrap();
+    let failed = st.begin_run(Trigger::Scheduled, now() - Duration::hours(2)).unwrap();
     st.finish_run(
         failed,
         RunStatus::Failed,
@@ -78,7 +78,7 @@ fn status_shows_last_backup_counts_and_storage() {
         now() - Duration::hours(2),
     )
     .unwrap();
-    let ok = st.begin_run("manual", now() - Duration::minutes(10)).unwrap();
+    let ok = st.begin_run(Trigger::Manual, now() - Duration::minutes(10)).unwrap();
     let end = RunEnd {
         archive: Some("database_backup_20261122_032000.zip".into()),
         size: Some(2_500_000),
@@ -134,7 +134,7 @@ fn backups_list_and_restore_button_only_for_the_owner() {
     std::fs::create_dir_all(d.path().join("backups")).unwrap();
     let name = "database_backup_20261122_032000.zip";
     std::fs::write(d.path().join("backups").join(name), vec![0u8; 1500]).unwrap();
-    let run = st.begin_run("manual", now()).unwrap();
+    let run = st.begin_run(Trigger::Manual, now()).unwrap();
     st.finish_run(
         run,
         RunStatus::Ok,
@@ -164,8 +164,9 @@ fn health_names_each_admins_delivery_problem_in_words() {
     st.enqueue_deliveries(name, &[(name.into(), 1, 1)], &[1, 2, 3], now()).unwrap();
     let rows = st.deliveries_for(name).unwrap();
     st.mark_delivered(rows[0].id, "F", 1, now() - Duration::minutes(5)).unwrap();
-    st.mark_failed(rows[1].id, "Forbidden: bot can't initiate conversation with a user", true, now()).unwrap();
-    st.mark_failed(rows[2].id, "Forbidden: bot was blocked by the user", true, now()).unwrap();
+    let never = "Forbidden: bot can't initiate conversation with a user";
+    st.mark_failed(rows[1].id, FailureCode::NeverStarted, never, true, now()).unwrap();
+    st.mark_failed(rows[2].id, FailureCode::Blocked, "Forbidden: bot was blocked by the user", true, now()).unwrap();
     beat(&st, now() - Duration::seconds(30));
 
     let s = text::health(&data::health(&cfg, &st, now()).unwrap(), now());

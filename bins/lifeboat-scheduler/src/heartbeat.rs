@@ -6,12 +6,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use lifeboat_core::state::{Heartbeat, State};
+use lifeboat_core::state::{Heartbeat, HeartbeatState, Process, State};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// The process name in the heartbeats table.
-pub const PROCESS: &str = "scheduler";
+/// The process in the heartbeats table.
+pub const PROCESS: Process = Process::Scheduler;
 /// How often the daemon beats.
 pub const INTERVAL: Duration = Duration::from_secs(30);
 /// Promise given with each daemon beat: three missed beats mean it is gone.
@@ -19,7 +19,7 @@ pub const STALE_AFTER_SECS: u64 = 3 * INTERVAL.as_secs();
 
 #[derive(Debug, Clone)]
 struct Status {
-    state: &'static str,
+    state: HeartbeatState,
     next_run: Option<DateTime<Utc>>,
     stale_after_secs: u64,
 }
@@ -36,12 +36,16 @@ impl Beater {
     pub fn new(state_path: PathBuf) -> Beater {
         Beater {
             state_path,
-            status: Arc::new(Mutex::new(Status { state: "idle", next_run: None, stale_after_secs: STALE_AFTER_SECS })),
+            status: Arc::new(Mutex::new(Status {
+                state: HeartbeatState::Idle,
+                next_run: None,
+                stale_after_secs: STALE_AFTER_SECS,
+            })),
         }
     }
 
     /// Records a new status and beats at once.
-    pub async fn set(&self, state: &'static str, next_run: Option<DateTime<Utc>>, stale_after_secs: u64) {
+    pub async fn set(&self, state: HeartbeatState, next_run: Option<DateTime<Utc>>, stale_after_secs: u64) {
         *self.status.lock().unwrap_or_else(|p| p.into_inner()) = Status { state, next_run, stale_after_secs };
         self.beat().await;
     }
@@ -52,10 +56,10 @@ impl Beater {
         let status = self.status.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let path = self.state_path.clone();
         let hb = Heartbeat {
-            process: PROCESS.into(),
+            process: PROCESS,
             pid: std::process::id(),
             at: Utc::now(),
-            state: status.state.into(),
+            state: status.state,
             stale_after_secs: status.stale_after_secs,
             next_run: status.next_run,
         };
@@ -103,7 +107,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
         let beater = Beater::new(path.clone());
-        beater.set("idle", None, STALE_AFTER_SECS).await;
+        beater.set(HeartbeatState::Idle, None, STALE_AFTER_SECS).await;
         let first = State::open(&path).unwrap().heartbeat(PROCESS).unwrap().unwrap();
         let stop = CancellationToken::new();
         let ticker = beater.spawn_ticker(stop.clone());
@@ -121,9 +125,9 @@ mod tests {
         assert!(later.at > first.at, "no beat after one interval");
         stop.cancel();
         ticker.await.unwrap();
-        beater.set("stopped", None, STALE_AFTER_SECS).await;
+        beater.set(HeartbeatState::Stopped, None, STALE_AFTER_SECS).await;
         let last = State::open(&path).unwrap().heartbeat(PROCESS).unwrap().unwrap();
-        assert_eq!(last.state, "stopped");
+        assert_eq!(last.state, HeartbeatState::Stopped);
         assert_eq!(last.pid, std::process::id());
     }
 
@@ -131,19 +135,19 @@ mod tests {
     fn own_or_dead_or_stale_heartbeat_is_not_a_live_daemon() {
         let now = Utc::now();
         let mut hb = Heartbeat {
-            process: PROCESS.into(),
+            process: PROCESS,
             pid: std::process::id(),
             at: now,
-            state: "idle".into(),
+            state: HeartbeatState::Idle,
             stale_after_secs: 90,
             next_run: None,
         };
         assert!(!daemon_alive(Some(&hb), now), "our own heartbeat");
         hb.pid = 1; // init: alive in any container or host
         assert!(daemon_alive(Some(&hb), now));
-        hb.state = "stopped".into();
+        hb.state = HeartbeatState::Stopped;
         assert!(!daemon_alive(Some(&hb), now));
-        hb.state = "idle".into();
+        hb.state = HeartbeatState::Idle;
         assert!(!daemon_alive(Some(&hb), now + chrono::Duration::seconds(200)), "stale");
         assert!(!daemon_alive(None, now));
     }

@@ -21,7 +21,7 @@ use clap::Parser;
 use lifeboat_core::config::Config;
 use lifeboat_core::manifest::Trigger;
 use lifeboat_core::schedule::{self, Schedule};
-use lifeboat_core::state::State;
+use lifeboat_core::state::{HeartbeatState, State};
 use lifeboat_core::{CancellationToken, exit};
 use lifeboat_telegram::cycle::{CycleError, run_cycle};
 use tokio::signal::unix::{SignalKind, signal};
@@ -132,7 +132,7 @@ async fn once(cfg: &Config, cancel: CancellationToken) -> anyhow::Result<i32> {
     match existing {
         Ok(hb) if !heartbeat::daemon_alive(hb.as_ref(), now) && !report.interrupted() => {
             let next = schedule.next_after(now);
-            Beater::new(cfg.state_path()).set("idle", next, timing::once_stale_after(now, next)).await;
+            Beater::new(cfg.state_path()).set(HeartbeatState::Idle, next, timing::once_stale_after(now, next)).await;
         }
         Ok(_) => {}
         Err(e) => tracing::warn!("could not read the heartbeat: {e}"),
@@ -170,7 +170,7 @@ async fn daemon(cfg: &Config, cancel: CancellationToken) -> anyhow::Result<i32> 
             let next = schedule
                 .next_after(Utc::now())
                 .with_context(|| format!("schedule.cron {:?} never fires again", schedule.as_str()))?;
-            beater.set("idle", Some(next), STALE_AFTER_SECS).await;
+            beater.set(HeartbeatState::Idle, Some(next), STALE_AFTER_SECS).await;
             tracing::info!("next run at {next}");
             if !sleep_until(next, &cancel).await {
                 break;
@@ -183,7 +183,7 @@ async fn daemon(cfg: &Config, cancel: CancellationToken) -> anyhow::Result<i32> 
 
     stop_ticker.cancel();
     let _ = ticker.await;
-    beater.set("stopped", None, STALE_AFTER_SECS).await;
+    beater.set(HeartbeatState::Stopped, None, STALE_AFTER_SECS).await;
     tracing::info!("scheduler stopped");
     result.map(|()| exit::SUCCESS)
 }
@@ -205,7 +205,7 @@ async fn sleep_until(next: chrono::DateTime<Utc>, cancel: &CancellationToken) ->
 /// Runs one scheduled cycle; its failures are reported (events, alert) and
 /// the daemon carries on with the next fire time.
 async fn cycle(cfg: &Config, beater: &Beater, schedule: &Schedule, cancel: &CancellationToken) {
-    beater.set("running", schedule.next_after(Utc::now()), STALE_AFTER_SECS).await;
+    beater.set(HeartbeatState::Running, schedule.next_after(Utc::now()), STALE_AFTER_SECS).await;
     match run_cycle(cfg, Trigger::Scheduled, cancel.clone()).await {
         Ok(report) => {
             let summary = report.summary().replace('\n', " | ");

@@ -15,9 +15,8 @@ use lifeboat_core::state::{Heartbeat, Run, RunStatus};
 /// was ever recorded, the scheduler's last heartbeat (it was alive then, so
 /// nothing before it was missed). `None`: never ran, nothing was missed.
 pub fn catch_up_reference(runs: &[Run], heartbeat: Option<&Heartbeat>) -> Option<DateTime<Utc>> {
-    let scheduled = Trigger::Scheduled.as_str();
     runs.iter()
-        .filter(|r| r.trigger == scheduled && r.status != RunStatus::Interrupted)
+        .filter(|r| r.trigger == Trigger::Scheduled && r.status != RunStatus::Interrupted)
         .map(|r| r.started_at)
         .max()
         .or_else(|| heartbeat.map(|hb| hb.at))
@@ -65,23 +64,18 @@ mod tests {
             id: 1,
             started_at,
             finished_at: Some(started_at),
-            trigger: trigger.into(),
+            trigger: Trigger::parse(trigger).unwrap(),
             status,
-            archive: None,
-            size: None,
-            databases_ok: 0,
-            databases_skipped: 0,
-            verified: false,
-            detail: None,
+            end: Default::default(),
         }
     }
 
     fn hb(at: DateTime<Utc>) -> Heartbeat {
         Heartbeat {
-            process: "scheduler".into(),
+            process: lifeboat_core::state::Process::Scheduler,
             pid: 1,
             at,
-            state: "stopped".into(),
+            state: lifeboat_core::state::HeartbeatState::Stopped,
             stale_after_secs: 90,
             next_run: None,
         }

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use common::*;
+use lifeboat_core::Trigger;
 use lifeboat_core::lock::CycleLock;
-use lifeboat_core::state::{Heartbeat, RunEnd, RunStatus};
+use lifeboat_core::state::{Heartbeat, HeartbeatState, Process, RunEnd, RunStatus};
 
 #[test]
 fn once_without_token_backs_up_and_says_delivery_is_disabled() {
@@ -27,7 +28,7 @@ fn once_without_token_backs_up_and_says_delivery_is_disabled() {
     assert_eq!((runs[0].trigger.as_str(), runs[0].status), ("scheduled", RunStatus::Ok));
     // Timer deployments get a heartbeat that lasts until the next fire time.
     let hb = heartbeat(&sb.state_path()).expect("heartbeat after --once");
-    assert_eq!(hb.state, "idle");
+    assert_eq!(hb.state, HeartbeatState::Idle);
     assert!(hb.next_run.unwrap() > Utc::now());
 }
 
@@ -108,14 +109,14 @@ fn sigterm_mid_backup_leaves_nothing_and_a_second_once_refuses_meanwhile() {
 fn seed_old_history(sb: &Sandbox) -> i64 {
     let state = sb.state();
     let then = Utc::now() - chrono::Duration::hours(3);
-    let id = state.begin_run("scheduled", then).unwrap();
+    let id = state.begin_run(Trigger::Scheduled, then).unwrap();
     state.finish_run(id, RunStatus::Ok, &RunEnd::default(), then).unwrap();
     state
         .beat(&Heartbeat {
-            process: "scheduler".into(),
+            process: Process::Scheduler,
             pid: 1,
             at: then,
-            state: "stopped".into(),
+            state: HeartbeatState::Stopped,
             stale_after_secs: 90,
             next_run: Some(then + chrono::Duration::hours(1)),
         })
@@ -133,9 +134,9 @@ fn daemon_runs_the_missed_cycle_at_once_and_stops_cleanly() {
         runs(&sb.state_path()).into_iter().find(|r| r.id > seeded && r.status != RunStatus::Running)
     })
     .expect("no catch-up cycle at start-up");
-    assert_eq!((run.trigger.as_str(), run.status), ("scheduled", RunStatus::Ok));
+    assert_eq!((run.trigger, run.status), (Trigger::Scheduled, RunStatus::Ok));
     let idle = wait_for(Duration::from_secs(30), || {
-        heartbeat(&sb.state_path()).filter(|hb| hb.pid == pid && hb.state == "idle")
+        heartbeat(&sb.state_path()).filter(|hb| hb.pid == pid && hb.state == HeartbeatState::Idle)
     })
     .expect("no idle heartbeat after the cycle");
     assert!(idle.next_run.unwrap() > Utc::now(), "{idle:?}");
@@ -146,7 +147,7 @@ fn daemon_runs_the_missed_cycle_at_once_and_stops_cleanly() {
     let (code, stderr, _) = wait_exit(&mut child, Duration::from_secs(15));
     assert_eq!(code, 0, "{stderr}");
     let hb = heartbeat(&sb.state_path()).unwrap();
-    assert_eq!((hb.pid, hb.state.as_str()), (pid, "stopped"));
+    assert_eq!((hb.pid, hb.state), (pid, HeartbeatState::Stopped));
     assert_eq!(sb.archive_folder_entries().len(), 1);
 }
 
@@ -155,12 +156,12 @@ fn daemon_without_a_missed_slot_waits_for_the_next_fire_time() {
     // Yearly, and served after its last fire time: nothing to catch up.
     let sb = Sandbox::new("0 0 1 1 *", "");
     let state = sb.state();
-    let id = state.begin_run("scheduled", Utc::now() - chrono::Duration::minutes(5)).unwrap();
+    let id = state.begin_run(Trigger::Scheduled, Utc::now() - chrono::Duration::minutes(5)).unwrap();
     state.finish_run(id, RunStatus::Ok, &RunEnd::default(), Utc::now()).unwrap();
     let mut child = spawn(sb.scheduler());
     let pid = child.id();
     let hb = wait_for(Duration::from_secs(30), || {
-        heartbeat(&sb.state_path()).filter(|hb| hb.pid == pid && hb.state == "idle")
+        heartbeat(&sb.state_path()).filter(|hb| hb.pid == pid && hb.state == HeartbeatState::Idle)
     })
     .expect("no heartbeat");
     let next = hb.next_run.unwrap();
@@ -169,7 +170,7 @@ fn daemon_without_a_missed_slot_waits_for_the_next_fire_time() {
     signal(&child, "INT");
     let (code, stderr, _) = wait_exit(&mut child, Duration::from_secs(15));
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(heartbeat(&sb.state_path()).unwrap().state, "stopped");
+    assert_eq!(heartbeat(&sb.state_path()).unwrap().state, HeartbeatState::Stopped);
 }
 
 #[test]
@@ -181,13 +182,13 @@ fn sigterm_during_the_daemons_catch_up_backup_leaves_nothing() {
     let pid = child.id();
     let run_id = wait_running_run(&sb, seeded);
     let hb = heartbeat(&sb.state_path()).unwrap();
-    assert_eq!((hb.pid, hb.state.as_str()), (pid, "running"));
+    assert_eq!((hb.pid, hb.state), (pid, HeartbeatState::Running));
     signal(&child, "TERM");
     let (code, stderr, took) = wait_exit(&mut child, Duration::from_secs(30));
     assert_eq!(code, 0, "{stderr}");
     assert!(took < Duration::from_secs(15), "took {took:?} to stop");
     assert_nothing_partial(&sb, run_id);
-    assert_eq!(heartbeat(&sb.state_path()).unwrap().state, "stopped");
+    assert_eq!(heartbeat(&sb.state_path()).unwrap().state, HeartbeatState::Stopped);
 }
 
 #[test]
@@ -195,12 +196,12 @@ fn daemon_fires_on_the_schedule() {
     // Every minute, served just now: the first cycle comes at the next minute.
     let sb = Sandbox::new("* * * * *", "");
     let state = sb.state();
-    let id = state.begin_run("scheduled", Utc::now()).unwrap();
+    let id = state.begin_run(Trigger::Scheduled, Utc::now()).unwrap();
     state.finish_run(id, RunStatus::Ok, &RunEnd::default(), Utc::now()).unwrap();
     let mut child = spawn(sb.scheduler());
     let pid = child.id();
     let first = wait_for(Duration::from_secs(20), || {
-        heartbeat(&sb.state_path()).filter(|hb| hb.pid == pid && hb.state == "idle")
+        heartbeat(&sb.state_path()).filter(|hb| hb.pid == pid && hb.state == HeartbeatState::Idle)
     })
     .expect("no heartbeat");
     let fire = first.next_run.unwrap();
@@ -213,7 +214,8 @@ fn daemon_fires_on_the_schedule() {
     assert_eq!(run.status, RunStatus::Ok);
     assert!(run.started_at < fire + chrono::Duration::seconds(5), "started late: {}", run.started_at);
     let after = wait_for(Duration::from_secs(20), || {
-        heartbeat(&sb.state_path()).filter(|hb| hb.state == "idle" && hb.next_run.is_some_and(|n| n > fire))
+        heartbeat(&sb.state_path())
+            .filter(|hb| hb.state == HeartbeatState::Idle && hb.next_run.is_some_and(|n| n > fire))
     })
     .expect("the next fire time was not announced");
     assert_eq!(after.next_run.unwrap(), fire + chrono::Duration::minutes(1));

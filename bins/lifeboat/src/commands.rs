@@ -254,7 +254,7 @@ fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
             manifest.as_ref().map(|m| m.databases.iter().map(|d| d.name.clone()).collect()).unwrap_or_default();
         let trigger = run
             .as_ref()
-            .map(|r| r.trigger.clone())
+            .map(|r| r.trigger.as_str().to_string())
             .or_else(|| manifest.as_ref().map(|m| m.trigger.as_str().to_string()))
             .unwrap_or_else(|| "?".into());
         let status = match (&run, &manifest) {
@@ -263,7 +263,7 @@ fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
             (None, Some(_)) => "ok".into(),
             (None, None) => "unreadable".into(),
         };
-        rows.push(Row { archive, trigger, status, databases, verified: run.map(|r| r.verified), delivered });
+        rows.push(Row { archive, trigger, status, databases, verified: run.map(|r| r.end.verified), delivered });
     }
     if a.json {
         let v: Vec<_> = rows
@@ -438,7 +438,7 @@ fn status(cfg: &Config, a: &JsonArg) -> Result<i32> {
         None => None,
     };
     let hb = match &state {
-        Some(s) => s.heartbeat("scheduler")?,
+        Some(s) => s.heartbeat(lifeboat_core::state::Process::Scheduler)?,
         None => None,
     };
     let sched_state = lifeboat_core::state::scheduler_state(hb.as_ref(), now);
@@ -462,14 +462,14 @@ fn status(cfg: &Config, a: &JsonArg) -> Result<i32> {
             "last_backup": last.as_ref().map(|r| json!({
                 "started_at": ui::json_time(r.started_at),
                 "finished_at": r.finished_at.map(ui::json_time),
-                "trigger": r.trigger,
+                "trigger": r.trigger.as_str(),
                 "status": r.status.as_str(),
-                "archive": r.archive,
-                "size": r.size,
-                "databases_ok": r.databases_ok,
-                "databases_skipped": r.databases_skipped,
-                "verified": r.verified,
-                "detail": r.detail,
+                "archive": r.end.archive,
+                "size": r.end.size,
+                "databases_ok": r.end.databases_ok,
+                "databases_skipped": r.end.databases_skipped,
+                "verified": r.end.verified,
+                "detail": r.end.detail,
             })),
             "schedule": schedule.as_str(),
             "next_run": next_run.map(ui::json_time),
@@ -496,17 +496,18 @@ fn status(cfg: &Config, a: &JsonArg) -> Result<i32> {
     }
     match &last {
         Some(r) => {
-            let size = r.size.map(|s| format!(", {}", human_size(s))).unwrap_or_default();
+            let end = &r.end;
+            let size = end.size.map(|s| format!(", {}", human_size(s))).unwrap_or_default();
             println!(
                 "Last backup:  {} ({}), {} [{}]{size}, {} databases{}",
                 ui::time(r.started_at),
                 ui::ago(r.started_at, now),
                 r.status.as_str(),
                 r.trigger,
-                r.databases_ok,
-                if r.databases_skipped > 0 { format!(", {} skipped", r.databases_skipped) } else { String::new() }
+                end.databases_ok,
+                if end.databases_skipped > 0 { format!(", {} skipped", end.databases_skipped) } else { String::new() }
             );
-            if let Some(d) = r.detail.as_deref().filter(|d| !d.is_empty()) {
+            if let Some(d) = end.detail.as_deref().filter(|d| !d.is_empty()) {
                 println!("              {d}");
             }
         }

@@ -174,10 +174,10 @@ fn list_and_status_read_the_shared_state() {
     state.mark_delivered(first.id, "file-id", 7, now).unwrap();
     state
         .beat(&Heartbeat {
-            process: "scheduler".into(),
+            process: lifeboat_core::state::Process::Scheduler,
             pid: 4242,
             at: now,
-            state: "idle".into(),
+            state: lifeboat_core::state::HeartbeatState::Idle,
             stale_after_secs: 300,
             next_run: None,
         })
@@ -350,7 +350,7 @@ fn diagnose_says_when_backups_stopped() {
     env.seed();
     let state = State::open(&env.out().join(".lifeboat/state.db")).unwrap();
     let then = chrono::Utc::now() - chrono::Duration::hours(5);
-    let id = state.begin_run("scheduled", then).unwrap();
+    let id = state.begin_run(lifeboat_core::Trigger::Scheduled, then).unwrap();
     let end = RunEnd { databases_ok: 5, verified: true, ..Default::default() };
     state.finish_run(id, RunStatus::Ok, &end, then).unwrap();
     let out = env.cmd(&["diagnose", "--json"]).assert().code(1).get_output().stdout.clone();

@@ -321,7 +321,7 @@ fn interrupt_mid_backup(signal: &str) {
     let runs = env.state().runs(10).unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].status, RunStatus::Interrupted, "{runs:?}");
-    assert!(runs[0].finished_at.is_some() && runs[0].archive.is_none());
+    assert!(runs[0].finished_at.is_some() && runs[0].end.archive.is_none());
 
     // The next backup works, and verifies.
     let archive = env.backup_ok();
@@ -405,7 +405,7 @@ fn the_backup_after_a_sigkill_cleans_up_and_closes_the_killed_run() {
     assert_eq!(stray_files(&env.out, &files), Vec::<String>::new(), "leftovers removed");
     let runs = env.state().runs(10).unwrap();
     assert_eq!(runs.len(), 2, "{runs:?}");
-    let killed = runs.iter().find(|r| r.archive.is_none()).unwrap();
+    let killed = runs.iter().find(|r| r.end.archive.is_none()).unwrap();
     assert_eq!(killed.status, RunStatus::Interrupted, "{runs:?}");
     assert!(killed.finished_at.is_some());
     assert!(runs.iter().all(|r| r.status != RunStatus::Running));

@@ -124,7 +124,7 @@ pub fn run(cfg: &Config, state: &State, opts: BackupOptions<'_>) -> Result<Backu
         tracing::warn!("{msg}");
         state.log_event(Level::Warn, "backup", &msg, opts.now)?;
     }
-    let run_id = state.begin_run(opts.trigger.as_str(), opts.now)?;
+    let run_id = state.begin_run(opts.trigger, opts.now)?;
     let result = run_inner(cfg, state, &opts, run_id).map_err(|e| match e {
         // The state database lives in output_dir too: its full disk is the
         // same full disk, and the user needs the same advice.
@@ -210,6 +210,7 @@ fn is_state_disk_full(e: &crate::state::StateError) -> bool {
         StateError::DiskFull { .. } => return true,
         StateError::Sql(s) | StateError::Open { source: s, .. } => s,
         StateError::Folder { source, .. } => return is_disk_full(source),
+        StateError::TooNew { .. } => return false,
     };
     sql.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
 }

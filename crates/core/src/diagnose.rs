@@ -143,7 +143,7 @@ pub fn run(cfg: &Config, now: DateTime<Utc>) -> Diagnosis {
         }
     };
     findings.push(Finding::ok("state", format!("state database {} is readable", state_path.display())));
-    let hb = state.heartbeat("scheduler").ok().flatten();
+    let hb = state.heartbeat(crate::state::Process::Scheduler).ok().flatten();
     findings.push(judge_scheduler(hb.as_ref(), now));
     let last_success = state
         .runs(500)
@@ -344,7 +344,9 @@ pub fn judge_scheduler(hb: Option<&Heartbeat>, now: DateTime<Utc>) -> Finding {
         SchedulerState::Stopped => Finding::warn(
             "scheduler",
             match hb {
-                Some(h) if h.state == "stopped" => format!("stopped cleanly {} ago", ago(Some(h.at), now)),
+                Some(h) if h.state == crate::state::HeartbeatState::Stopped => {
+                    format!("stopped cleanly {} ago", ago(Some(h.at), now))
+                }
                 Some(h) => format!("no heartbeat for {} (pid {} may have died)", ago(Some(h.at), now), h.pid),
                 None => "stopped".to_string(),
             },
@@ -460,10 +462,14 @@ mod tests {
     fn scheduler_heartbeat() {
         let now = t(22, 10, 0);
         let hb = |at, state: &str| Heartbeat {
-            process: "scheduler".into(),
+            process: crate::state::Process::Scheduler,
             pid: 42,
             at,
-            state: state.into(),
+            state: match state {
+                "idle" => crate::state::HeartbeatState::Idle,
+                "running" => crate::state::HeartbeatState::Running,
+                _ => crate::state::HeartbeatState::Stopped,
+            },
             stale_after_secs: 120,
             next_run: None,
         };

@@ -71,6 +71,13 @@ impl Trigger {
             Trigger::PreRestore => "pre-restore",
         }
     }
+
+    /// The trigger named `s` (its [`Trigger::as_str`]).
+    pub fn parse(s: &str) -> Option<Trigger> {
+        [Trigger::Scheduled, Trigger::Manual, Trigger::Dashboard, Trigger::Demo, Trigger::PreRestore]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+    }
 }
 
 impl std::fmt::Display for Trigger {

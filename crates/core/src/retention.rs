@@ -89,7 +89,7 @@ pub fn apply(cfg: &Config, state: &State, now: DateTime<Utc>) -> Result<Vec<Remo
     let awaiting = state.archives_awaiting_delivery()?;
     let mut candidates = Vec::with_capacity(stored.len());
     for a in &stored {
-        let verified = state.run_for_archive(&a.name)?.is_none_or(|r| r.verified);
+        let verified = state.run_for_archive(&a.name)?.is_none_or(|r| r.end.verified);
         candidates.push(Candidate {
             name: a.name.clone(),
             created_at: a.created_at,

@@ -150,8 +150,8 @@ fn broken_databases_are_skipped_and_the_rest_archived() {
 
     let run = state.last_finished_run().unwrap().unwrap();
     assert_eq!(run.status, RunStatus::Partial);
-    assert_eq!((run.databases_ok, run.databases_skipped, run.verified), (2, 4, true));
-    assert_eq!(run.archive.as_deref(), Some(out.archive.name.as_str()));
+    assert_eq!((run.end.databases_ok, run.end.databases_skipped, run.end.verified), (2, 4, true));
+    assert_eq!(run.end.archive.as_deref(), Some(out.archive.name.as_str()));
     let checks = state.latest_db_checks().unwrap();
     assert!(checks.iter().any(|c| c.name == "corrupt.db" && !c.ok), "{checks:?}");
     assert!(checks.iter().any(|c| c.name == "wal.db" && c.ok && c.rows.unwrap() > 2000), "{checks:?}");
@@ -261,7 +261,7 @@ fn nothing_to_back_up_is_a_failed_run() {
     assert!(leftovers(&s.out).is_empty());
     let run = state.runs(1).unwrap().remove(0);
     assert_eq!(run.status, RunStatus::Failed);
-    assert!(run.detail.unwrap().contains("gone.db"));
+    assert!(run.end.detail.unwrap().contains("gone.db"));
 }
 
 #[test]
@@ -326,5 +326,5 @@ fn only_backs_up_the_named_databases_and_reports_progress() {
     assert_eq!(last_compressed, Some((size, size)));
     assert!(matches!(events[events.len() - 2], ProgressEvent::Verifying));
     assert!(matches!(events[events.len() - 1], ProgressEvent::Finished));
-    assert_eq!(state.runs(1).unwrap()[0].trigger, "pre-restore");
+    assert_eq!(state.runs(1).unwrap()[0].trigger, Trigger::PreRestore);
 }

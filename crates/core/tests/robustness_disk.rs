@@ -108,8 +108,8 @@ fn backup_on_full_disk(big_fraction_of_free: f64) {
     let failed = runs.iter().find(|r| r.started_at == opts(1).now).expect("the failed run is recorded");
     assert_eq!(failed.status, RunStatus::Failed);
     assert!(failed.finished_at.is_some());
-    assert!(failed.archive.is_none());
-    assert!(failed.detail.as_deref().unwrap_or("").contains("no space left"), "{failed:?}");
+    assert!(failed.end.archive.is_none());
+    assert!(failed.end.detail.as_deref().unwrap_or("").contains("no space left"), "{failed:?}");
     assert!(runs.iter().all(|r| r.status != RunStatus::Running), "no run left running: {runs:?}");
 
     // Once there is room again the next run works, on the same disk.

@@ -106,7 +106,7 @@ fn main() {
     // What Lifeboat recorded.
     let state = State::open(&out.join(".lifeboat/state.db")).unwrap_or_else(|e| fail(&e.to_string()));
     let run = state.runs(1).unwrap().into_iter().next().unwrap_or_else(|| fail("no run recorded"));
-    let archive = run.archive.clone().unwrap_or_else(|| fail("the run has no archive"));
+    let archive = run.end.archive.clone().unwrap_or_else(|| fail("the run has no archive"));
     let backup_end = run.finished_at.unwrap_or_else(|| fail("the run did not finish"));
     let rows = state.deliveries_for(&archive).unwrap();
     let files: Vec<PathBuf> = {
@@ -198,7 +198,7 @@ fn main() {
     }
     eprintln!(
         "  first sendDocument at {first_send_s:.2} s; process exit at {process_wall:.2} s; verified: {}",
-        run.verified
+        run.end.verified
     );
     println!(
         "| {max_mb} | {} | {:.1} MB | {parts} | {upload_calls} | {file_id_calls} | {backup_s:.2} | {delivery_s:.2} | \

@@ -207,10 +207,7 @@ impl Telegram {
             });
         tokio::select! {
             r = retried => r,
-            _ = cancel.cancelled() => Err(SendError {
-                kind: FailureKind::Transient { retry_after: None },
-                reason: "stopped before Telegram confirmed it".into(),
-            }),
+            _ = cancel.cancelled() => Err(SendError::transient("stopped before Telegram confirmed it")),
         }
     }
 
@@ -233,10 +230,7 @@ impl Telegram {
             .await
             .map_err(|e| self.classify(&e))?;
         let Some(doc) = msg.document() else {
-            return Err(SendError {
-                kind: FailureKind::Transient { retry_after: None },
-                reason: "Telegram's answer carried no document".into(),
-            });
+            return Err(SendError::transient("Telegram's answer carried no document"));
         };
         Ok(SentDocument { file_id: doc.file.id.0.clone(), message_id: msg.id.0 as i64, uploaded })
     }

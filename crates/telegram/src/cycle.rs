@@ -12,7 +12,7 @@ use lifeboat_core::backup::{self, BackupError, BackupOptions, BackupOutcome};
 use lifeboat_core::config::Config;
 use lifeboat_core::lock::{CycleLock, LockError};
 use lifeboat_core::manifest::Trigger;
-use lifeboat_core::state::{DeliveryStatus, Level, RunStatus, State, StateError};
+use lifeboat_core::state::{DeliveryStatus, FailureCode, Level, RunStatus, State, StateError};
 use lifeboat_core::units::human_size;
 use lifeboat_core::{exit, retention};
 use tokio_util::sync::CancellationToken;
@@ -55,8 +55,8 @@ pub struct DeliverySummary {
     pub archive: String,
     /// Admins who received every file of it.
     pub delivered: Vec<i64>,
-    /// Admins it will never reach as things are (403, chat not found), with why.
-    pub failed: Vec<(i64, String)>,
+    /// Admins it will never reach as things are (403, chat not found).
+    pub failed: Vec<FailedChat>,
     /// Admins still owed it after this cycle's attempts: retried next cycle.
     pub pending: Vec<(i64, Option<String>)>,
 }
@@ -66,6 +66,17 @@ impl DeliverySummary {
     pub fn all_delivered(&self) -> bool {
         self.failed.is_empty() && self.pending.is_empty()
     }
+}
+
+/// An admin an archive will not reach, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedChat {
+    /// The admin.
+    pub chat: i64,
+    /// Why, as a code (absent on rows from before codes were stored).
+    pub code: Option<FailureCode>,
+    /// Why, in words.
+    pub reason: String,
 }
 
 /// What happened to delivery in a cycle.
@@ -223,8 +234,8 @@ fn describe_delivery(d: &Delivery) -> String {
         Delivery::Done(sum) => {
             let total = sum.delivered.len() + sum.failed.len() + sum.pending.len();
             let mut s = format!("delivered to {} of {}", sum.delivered.len(), plural(total, "admin"));
-            for (chat, why) in &sum.failed {
-                let _ = write!(s, "; {chat} failed: {why} ({})", advice_for(why));
+            for f in &sum.failed {
+                let _ = write!(s, "; {} failed: {} ({})", f.chat, f.reason, advice_for(f.code));
             }
             for (chat, why) in &sum.pending {
                 let _ = write!(s, "; {chat} retried next cycle");
@@ -239,18 +250,13 @@ fn describe_delivery(d: &Delivery) -> String {
 }
 
 /// What an admin or operator can do about a permanent delivery failure.
-fn advice_for(error: &str) -> &'static str {
-    let e = error.to_ascii_lowercase();
-    if e.contains("can't initiate") || e.contains("never started") {
-        "they must open the bot in Telegram and press Start"
-    } else if e.contains("blocked") {
-        "they blocked the bot; they must unblock it"
-    } else if e.contains("chat not found") {
-        "check the id in telegram.admin_ids"
-    } else if e.contains("migrate") {
-        "the group became a supergroup; put its new id in telegram.admin_ids"
-    } else {
-        "see `lifeboat status` and the dashboard's Health"
+fn advice_for(code: Option<FailureCode>) -> &'static str {
+    match code {
+        Some(FailureCode::NeverStarted) => "they must open the bot in Telegram and press Start",
+        Some(FailureCode::Blocked) => "they blocked the bot; they must unblock it",
+        Some(FailureCode::ChatNotFound) => "check the id in telegram.admin_ids",
+        Some(FailureCode::Migrated) => "the group became a supergroup; put its new id in telegram.admin_ids",
+        _ => "see `lifeboat status` and the dashboard's Health",
     }
 }
 
@@ -452,7 +458,11 @@ pub fn summarize_outbox(state: &State, archive: &str) -> Result<DeliverySummary,
     for chat in chats {
         let mine: Vec<_> = rows.iter().filter(|r| r.chat_id == chat).collect();
         if let Some(f) = mine.iter().find(|r| r.status == DeliveryStatus::Failed) {
-            sum.failed.push((chat, f.last_error.clone().unwrap_or_else(|| "refused by Telegram".into())));
+            sum.failed.push(FailedChat {
+                chat,
+                code: f.error_code,
+                reason: f.last_error.clone().unwrap_or_else(|| "refused by Telegram".into()),
+            });
         } else if mine.iter().all(|r| r.status == DeliveryStatus::Delivered) {
             sum.delivered.push(chat);
         } else {
@@ -503,8 +513,14 @@ pub fn alert_text(report: &CycleReport) -> Option<String> {
         Ok(_) => {}
     }
     if let Delivery::Done(d) = &report.delivery {
-        for (chat, why) in &d.failed {
-            lines.push(format!("⚠️ {} could not be delivered to {chat}: {why} ({}).", d.archive, advice_for(why)));
+        for f in &d.failed {
+            lines.push(format!(
+                "⚠️ {} could not be delivered to {}: {} ({}).",
+                d.archive,
+                f.chat,
+                f.reason,
+                advice_for(f.code)
+            ));
         }
     }
     if let Some(e) = &report.retention_error {
@@ -585,11 +601,14 @@ mod tests {
         }
     }
 
-    fn done(delivered: &[i64], failed: &[(i64, &str)], pending: &[i64]) -> Delivery {
+    fn done(delivered: &[i64], failed: &[(i64, FailureCode, &str)], pending: &[i64]) -> Delivery {
         Delivery::Done(DeliverySummary {
             archive: "database_backup_20261122_100000.zip".into(),
             delivered: delivered.to_vec(),
-            failed: failed.iter().map(|(c, w)| (*c, w.to_string())).collect(),
+            failed: failed
+                .iter()
+                .map(|(chat, code, reason)| FailedChat { chat: *chat, code: Some(*code), reason: reason.to_string() })
+                .collect(),
             pending: pending.iter().map(|c| (*c, Some("timed out".to_string()))).collect(),
         })
     }
@@ -622,8 +641,14 @@ mod tests {
         assert_eq!(r.exit_code(), 3);
         assert_eq!(alert_text(&r), None, "a transient failure is retried next cycle, not alerted");
         assert!(r.summary().contains("2 retried next cycle (last error: timed out)"), "{}", r.summary());
-        let r =
-            report(Ok(outcome(&[])), done(&[1], &[(2, "Forbidden: bot can't initiate conversation with a user")], &[]));
+        let r = report(
+            Ok(outcome(&[])),
+            done(
+                &[1],
+                &[(2, FailureCode::NeverStarted, "Forbidden: bot can't initiate conversation with a user")],
+                &[],
+            ),
+        );
         assert_eq!(r.exit_code(), 3);
         let alert = alert_text(&r).unwrap();
         assert!(alert.contains("could not be delivered to 2:"), "{alert}");
@@ -654,15 +679,24 @@ mod tests {
             match (row.chat_id, row.part) {
                 (1, _) => state.mark_delivered(row.id, "F", 1, at).unwrap(),
                 (2, 1) => state.mark_delivered(row.id, "F", 2, at).unwrap(),
-                (2, 2) => state.mark_failed(row.id, "network down", false, at).unwrap(),
-                (3, 1) => state.mark_failed(row.id, "Forbidden: bot was blocked by the user", true, at).unwrap(),
+                (2, 2) => state.mark_failed(row.id, FailureCode::Transient, "network down", false, at).unwrap(),
+                (3, 1) => state
+                    .mark_failed(row.id, FailureCode::Blocked, "Forbidden: bot was blocked by the user", true, at)
+                    .unwrap(),
                 _ => {}
             }
         }
         let sum = summarize_outbox(&state, "x.zip").unwrap();
         assert_eq!(sum.delivered, vec![1]);
         assert_eq!(sum.pending, vec![(2, Some("network down".to_string()))]);
-        assert_eq!(sum.failed, vec![(3, "Forbidden: bot was blocked by the user".to_string())]);
+        assert_eq!(
+            sum.failed,
+            vec![FailedChat {
+                chat: 3,
+                code: Some(FailureCode::Blocked),
+                reason: "Forbidden: bot was blocked by the user".to_string()
+            }]
+        );
         assert!(!sum.all_delivered());
     }
 }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use lifeboat_core::catalog::{self, StoredArchive};
 use lifeboat_core::config::Config;
 use lifeboat_core::manifest::Manifest;
-use lifeboat_core::state::{Delivery, Level, State, StateError};
+use lifeboat_core::state::{Delivery, FailureCode, Level, State, StateError};
 use tokio_util::sync::CancellationToken;
 
 use crate::caption::caption;
@@ -38,6 +38,8 @@ pub struct Failure {
     pub chat_id: i64,
     /// The file.
     pub file_name: String,
+    /// Why, as a code.
+    pub code: FailureCode,
     /// Why, in words an admin can act on.
     pub reason: String,
     /// Not retried (403, chat not found, ...); otherwise it stays pending
@@ -132,13 +134,19 @@ fn fail(
     row_id: i64,
     chat: i64,
     file_name: &str,
-    reason: String,
+    why: &SendError,
     permanent: bool,
 ) {
-    if let Err(e) = state.mark_failed(row_id, &reason, permanent, Utc::now()) {
+    if let Err(e) = state.mark_failed(row_id, why.code, &why.reason, permanent, Utc::now()) {
         report.problems.push(format!("cannot record a delivery failure: {e}"));
     }
-    report.failures.push(Failure { chat_id: chat, file_name: file_name.to_string(), reason, permanent });
+    report.failures.push(Failure {
+        chat_id: chat,
+        file_name: file_name.to_string(),
+        code: why.code,
+        reason: why.reason.clone(),
+        permanent,
+    });
 }
 
 fn plural(n: usize, what: &str) -> String {
@@ -266,7 +274,7 @@ impl Telegram {
         let newest_on_disk: HashSet<String> =
             newest.values().filter(|a| catalog::resolve(&cfg.backup.output_dir, a).is_ok()).cloned().collect();
         // Chats refused permanently this run: later rows fail without a call.
-        let mut refused: HashMap<i64, String> = HashMap::new();
+        let mut refused: HashMap<i64, SendError> = HashMap::new();
         // (archive, chat) with a part not through this run: later parts wait.
         let mut held: HashSet<(String, i64)> = HashSet::new();
 
@@ -294,7 +302,7 @@ impl Telegram {
                     None
                 }
             };
-            let mut file_problem: Option<String> = None;
+            let mut file_problem: Option<SendError> = None;
             for row in rows {
                 if cancel.is_cancelled() {
                     report.interrupted = true;
@@ -308,15 +316,16 @@ impl Telegram {
                     continue;
                 }
                 if !self.admins.contains(&chat) {
-                    fail(&state, &mut report, row.id, chat, &file_name, "no longer in telegram.admin_ids".into(), true);
+                    let why = SendError::permanent(FailureCode::NotRecipient, "no longer in telegram.admin_ids");
+                    fail(&state, &mut report, row.id, chat, &file_name, &why, true);
                     continue;
                 }
-                if let Some(reason) = refused.get(&chat) {
-                    fail(&state, &mut report, row.id, chat, &file_name, reason.clone(), true);
+                if let Some(why) = refused.get(&chat) {
+                    fail(&state, &mut report, row.id, chat, &file_name, why, true);
                     continue;
                 }
-                if let Some(reason) = &file_problem {
-                    fail(&state, &mut report, row.id, chat, &file_name, reason.clone(), true);
+                if let Some(why) = &file_problem {
+                    fail(&state, &mut report, row.id, chat, &file_name, why, true);
                     continue;
                 }
                 if held.contains(&(archive.clone(), chat)) {
@@ -328,8 +337,9 @@ impl Telegram {
                         "{file_name} is no longer in {} (removed by hand?); it cannot be sent",
                         cfg.backup.output_dir.display()
                     );
-                    file_problem = Some(reason.clone());
-                    fail(&state, &mut report, row.id, chat, &file_name, reason, true);
+                    let why = SendError::file_problem(FailureCode::FileUnreadable, reason);
+                    fail(&state, &mut report, row.id, chat, &file_name, &why, true);
+                    file_problem = Some(why);
                     continue;
                 };
                 let result = self.send_file(chat, path, &file_name, &text, &mut file_id, cancel).await;
@@ -362,15 +372,15 @@ impl Telegram {
                         );
                         match e.kind {
                             FailureKind::Permanent => {
-                                refused.insert(chat, e.reason.clone());
-                                fail(&state, &mut report, row.id, chat, &file_name, e.reason, true);
+                                fail(&state, &mut report, row.id, chat, &file_name, &e, true);
+                                refused.insert(chat, e);
                             }
                             FailureKind::FileProblem => {
-                                file_problem = Some(e.reason.clone());
-                                fail(&state, &mut report, row.id, chat, &file_name, e.reason, true);
+                                fail(&state, &mut report, row.id, chat, &file_name, &e, true);
+                                file_problem = Some(e);
                             }
                             FailureKind::BadToken => {
-                                fail(&state, &mut report, row.id, chat, &file_name, e.reason.clone(), false);
+                                fail(&state, &mut report, row.id, chat, &file_name, &e, false);
                                 report.problems.push(e.reason);
                                 break 'files;
                             }
@@ -381,7 +391,7 @@ impl Telegram {
                                     break 'files;
                                 }
                                 held.insert((archive.clone(), chat));
-                                fail(&state, &mut report, row.id, chat, &file_name, e.reason, false);
+                                fail(&state, &mut report, row.id, chat, &file_name, &e, false);
                             }
                         }
                     }

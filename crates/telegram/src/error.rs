@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use lifeboat_core::state::FailureCode;
 use teloxide::{ApiError, RequestError};
 
 /// How a failure is handled.
@@ -32,11 +33,32 @@ pub enum FailureKind {
 pub struct SendError {
     /// What to do about it.
     pub kind: FailureKind,
+    /// Why, as the code the outbox stores.
+    pub code: FailureCode,
     /// Human reason, token-free.
     pub reason: String,
 }
 
 impl SendError {
+    /// A transient failure: retried.
+    pub fn transient(reason: impl Into<String>) -> SendError {
+        SendError {
+            kind: FailureKind::Transient { retry_after: None },
+            code: FailureCode::Transient,
+            reason: reason.into(),
+        }
+    }
+
+    /// A failure for this chat only: not retried.
+    pub fn permanent(code: FailureCode, reason: impl Into<String>) -> SendError {
+        SendError { kind: FailureKind::Permanent, code, reason: reason.into() }
+    }
+
+    /// The file itself cannot be sent to anyone.
+    pub fn file_problem(code: FailureCode, reason: impl Into<String>) -> SendError {
+        SendError { kind: FailureKind::FileProblem, code, reason: reason.into() }
+    }
+
     /// Retrying may help.
     pub fn is_transient(&self) -> bool {
         matches!(self.kind, FailureKind::Transient { .. })
@@ -92,30 +114,35 @@ pub fn scrub(text: &str, token: &str) -> String {
     out
 }
 
-fn permanent(reason: impl Into<String>) -> SendError {
-    SendError { kind: FailureKind::Permanent, reason: reason.into() }
-}
+use SendError as E;
 
 fn transient(reason: impl Into<String>) -> SendError {
-    SendError { kind: FailureKind::Transient { retry_after: None }, reason: reason.into() }
+    E::transient(reason)
 }
 
-/// Human reason for a Telegram description starting "Forbidden:".
-fn forbidden_reason(description: &str) -> String {
+const CHAT_NOT_FOUND: &str =
+    "chat not found — the id is wrong or the user never started the bot; check telegram.admin_ids";
+
+/// A Telegram description starting "Forbidden:", in words and as a code.
+fn forbidden(description: &str) -> SendError {
     let d = description.to_ascii_lowercase();
-    if d.contains("initiate conversation") {
-        "never started the bot — ask them to press Start".into()
+    let (code, reason) = if d.contains("initiate conversation") {
+        (FailureCode::NeverStarted, "never started the bot — ask them to press Start".to_string())
     } else if d.contains("blocked") {
-        "blocked the bot — ask them to unblock it and press Start".into()
+        (FailureCode::Blocked, "blocked the bot — ask them to unblock it and press Start".into())
     } else if d.contains("kicked") {
-        "the bot was removed from this chat — add it back".into()
+        (FailureCode::Kicked, "the bot was removed from this chat — add it back".into())
     } else if d.contains("deactivated") {
-        "this Telegram account is deleted — remove it from telegram.admin_ids".into()
+        (FailureCode::Deactivated, "this Telegram account is deleted — remove it from telegram.admin_ids".into())
     } else if d.contains("bots") {
-        "this id is a bot; bots cannot receive messages from bots — fix telegram.admin_ids".into()
+        (
+            FailureCode::BotRecipient,
+            "this id is a bot; bots cannot receive messages from bots — fix telegram.admin_ids".into(),
+        )
     } else {
-        format!("Telegram refuses to send to this chat ({description})")
-    }
+        (FailureCode::Refused, format!("Telegram refuses to send to this chat ({description})"))
+    };
+    E::permanent(code, reason)
 }
 
 /// Classifies a teloxide error. `token` is scrubbed from any text kept.
@@ -123,12 +150,13 @@ pub fn classify(err: &RequestError, token: &str) -> SendError {
     let e = match err {
         RequestError::RetryAfter(s) => SendError {
             kind: FailureKind::Transient { retry_after: Some(s.duration()) },
+            code: FailureCode::Transient,
             reason: format!("Telegram asked to slow down (429 Too Many Requests, retry after {} s)", s.seconds()),
         },
-        RequestError::MigrateToChatId(to) => permanent(format!(
-            "the group became a supergroup with id {}; put {} in telegram.admin_ids instead",
-            to.0, to.0
-        )),
+        RequestError::MigrateToChatId(to) => E::permanent(
+            FailureCode::Migrated,
+            format!("the group became a supergroup with id {}; put {} in telegram.admin_ids instead", to.0, to.0),
+        ),
         RequestError::Network(e) => {
             let what = if e.is_timeout() {
                 "the request timed out (raise telegram.upload_timeout_secs for big archives)".to_string()
@@ -153,7 +181,7 @@ pub fn classify(err: &RequestError, token: &str) -> SendError {
             ))
         }
         RequestError::Io(e) => {
-            SendError { kind: FailureKind::FileProblem, reason: format!("cannot read the archive file: {e}") }
+            E::file_problem(FailureCode::FileUnreadable, format!("cannot read the archive file: {e}"))
         }
         RequestError::Api(api) => classify_api(api),
     };
@@ -164,26 +192,24 @@ fn classify_api(api: &ApiError) -> SendError {
     match api {
         ApiError::InvalidToken => SendError {
             kind: FailureKind::BadToken,
+            code: FailureCode::BadCredentials,
             reason: "Telegram rejected the bot token (401/404); check telegram.token — copy it again from @BotFather"
                 .into(),
         },
-        ApiError::RequestEntityTooLarge => SendError {
-            kind: FailureKind::FileProblem,
-            reason: "the file is too large for this Bot API server (413 Request Entity Too Large); lower telegram.max_upload_mb so archives are split into smaller parts".into(),
-        },
-        ApiError::ChatNotFound => {
-            permanent("chat not found — the id is wrong or the user never started the bot; check telegram.admin_ids")
-        }
-        ApiError::UserNotFound => permanent("user not found — check telegram.admin_ids"),
-        ApiError::BotBlocked => permanent(forbidden_reason("Forbidden: bot was blocked by the user")),
-        ApiError::CantInitiateConversation => permanent(forbidden_reason("initiate conversation")),
-        ApiError::BotKicked | ApiError::BotKickedFromSupergroup | ApiError::BotKickedFromChannel => {
-            permanent(forbidden_reason("kicked"))
-        }
-        ApiError::UserDeactivated => permanent(forbidden_reason("deactivated")),
-        ApiError::CantTalkWithBots => permanent(forbidden_reason("bots")),
+        ApiError::RequestEntityTooLarge => E::file_problem(
+            FailureCode::FileTooLarge,
+            "the file is too large for this Bot API server (413 Request Entity Too Large); lower telegram.max_upload_mb so archives are split into smaller parts",
+        ),
+        ApiError::ChatNotFound => E::permanent(FailureCode::ChatNotFound, CHAT_NOT_FOUND),
+        ApiError::UserNotFound => E::permanent(FailureCode::ChatNotFound, "user not found — check telegram.admin_ids"),
+        ApiError::BotBlocked => forbidden("Forbidden: bot was blocked by the user"),
+        ApiError::CantInitiateConversation => forbidden("initiate conversation"),
+        ApiError::BotKicked | ApiError::BotKickedFromSupergroup | ApiError::BotKickedFromChannel => forbidden("kicked"),
+        ApiError::UserDeactivated => forbidden("deactivated"),
+        ApiError::CantTalkWithBots => forbidden("bots"),
         ApiError::WrongFileId | ApiError::WrongFileIdOrUrl | ApiError::FailedToGetUrlContent => SendError {
             kind: FailureKind::FileIdRejected,
+            code: FailureCode::Transient,
             reason: "Telegram no longer knows this file's id; it will be uploaded again".into(),
         },
         ApiError::Unknown(d) => classify_description(d),
@@ -200,12 +226,13 @@ fn classify_api(api: &ApiError) -> SendError {
 pub fn classify_description(d: &str) -> SendError {
     let lower = d.to_ascii_lowercase();
     if d.starts_with("Forbidden:") {
-        permanent(forbidden_reason(d))
+        forbidden(d)
     } else if lower.contains("chat not found") {
-        permanent("chat not found — the id is wrong or the user never started the bot; check telegram.admin_ids")
+        E::permanent(FailureCode::ChatNotFound, CHAT_NOT_FOUND)
     } else if lower.contains("wrong file identifier") || lower.contains("wrong remote file") {
         SendError {
             kind: FailureKind::FileIdRejected,
+            code: FailureCode::Transient,
             reason: "Telegram no longer knows this file's id; it will be uploaded again".into(),
         }
     } else if d == "Unauthorized" || d == "Not Found" {
@@ -220,7 +247,7 @@ pub fn classify_description(d: &str) -> SendError {
     {
         transient(format!("Telegram server error ({d})"))
     } else if d.starts_with("Bad Request:") || d.starts_with("Conflict:") {
-        permanent(format!("Telegram refused the request ({d})"))
+        E::permanent(FailureCode::Refused, format!("Telegram refused the request ({d})"))
     } else {
         transient(format!("Telegram error ({d})"))
     }

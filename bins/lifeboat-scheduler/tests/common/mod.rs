@@ -120,7 +120,7 @@ pub fn heartbeat(state_path: &Path) -> Option<Heartbeat> {
     if !state_path.exists() {
         return None;
     }
-    State::open(state_path).ok()?.heartbeat("scheduler").ok()?
+    State::open(state_path).ok()?.heartbeat(lifeboat_core::state::Process::Scheduler).ok()?
 }
 
 pub fn signal(child: &Child, sig: &str) {

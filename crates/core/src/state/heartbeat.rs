@@ -1,0 +1,169 @@
+//! Heartbeats: each long-running process says it is alive, and until when
+//! the next beat is due, so the others can tell a stopped one from a hung one.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+use super::{Result, State, opt_time_at, parsed, time_at, ts};
+
+/// The processes that beat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Process {
+    /// `lifeboat-scheduler`, as a daemon or after each `--once`.
+    Scheduler,
+}
+
+impl Process {
+    /// Stored form, also the name people see.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Process::Scheduler => "scheduler",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Process> {
+        [Process::Scheduler].into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// What a process said it was doing at its last beat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeartbeatState {
+    /// Waiting for its next job.
+    Idle,
+    /// In a cycle.
+    Running,
+    /// Stopped cleanly.
+    Stopped,
+}
+
+impl HeartbeatState {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HeartbeatState::Idle => "idle",
+            HeartbeatState::Running => "running",
+            HeartbeatState::Stopped => "stopped",
+        }
+    }
+
+    fn parse(s: &str) -> Option<HeartbeatState> {
+        [HeartbeatState::Idle, HeartbeatState::Running, HeartbeatState::Stopped].into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// A process's heartbeat.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heartbeat {
+    /// Who beats.
+    pub process: Process,
+    /// Its pid.
+    pub pid: u32,
+    /// Last beat.
+    pub at: DateTime<Utc>,
+    /// What it was doing.
+    pub state: HeartbeatState,
+    /// The writer promises another beat within this time.
+    pub stale_after_secs: u64,
+    /// Next scheduled cycle.
+    pub next_run: Option<DateTime<Utc>>,
+}
+
+/// What the dashboard and `status` say about the scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchedulerState {
+    /// A fresh heartbeat.
+    Running,
+    /// A stale heartbeat, or a clean stop.
+    Stopped,
+    /// Never seen.
+    Unknown,
+}
+
+impl SchedulerState {
+    /// "Running" / "Stopped" / "Unknown".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SchedulerState::Running => "Running",
+            SchedulerState::Stopped => "Stopped",
+            SchedulerState::Unknown => "Unknown",
+        }
+    }
+}
+
+/// Judges a heartbeat at `now`: fresh means the writer's promise holds.
+pub fn scheduler_state(hb: Option<&Heartbeat>, now: DateTime<Utc>) -> SchedulerState {
+    match hb {
+        None => SchedulerState::Unknown,
+        Some(hb) if hb.state == HeartbeatState::Stopped => SchedulerState::Stopped,
+        Some(hb) => {
+            let age = now.signed_duration_since(hb.at).num_seconds();
+            if age <= hb.stale_after_secs as i64 { SchedulerState::Running } else { SchedulerState::Stopped }
+        }
+    }
+}
+
+impl State {
+    /// Writes a heartbeat for `hb.process`.
+    pub fn beat(&self, hb: &Heartbeat) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO heartbeats (process, pid, at, state, stale_after_secs, next_run) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(process) DO UPDATE SET pid = ?2, at = ?3, state = ?4, stale_after_secs = ?5, next_run = ?6",
+            params![
+                hb.process.as_str(),
+                hb.pid,
+                ts(hb.at),
+                hb.state.as_str(),
+                hb.stale_after_secs as i64,
+                hb.next_run.map(ts)
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The heartbeat of a process.
+    pub fn heartbeat(&self, process: Process) -> Result<Option<Heartbeat>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT process, pid, at, state, stale_after_secs, next_run FROM heartbeats WHERE process = ?1",
+                params![process.as_str()],
+                |r| {
+                    Ok(Heartbeat {
+                        process: parsed(r, 0, "heartbeats", "process", Process::parse)?,
+                        pid: r.get(1)?,
+                        at: time_at(r, 2, "heartbeats", "at")?,
+                        state: parsed(r, 3, "heartbeats", "state", HeartbeatState::parse)?,
+                        stale_after_secs: r.get::<_, i64>(4)? as u64,
+                        next_run: opt_time_at(r, 5, "heartbeats", "next_run")?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::tests_support::{open, t};
+
+    #[test]
+    fn heartbeat_round_trip_and_state() {
+        let (_d, s) = open();
+        assert_eq!(scheduler_state(None, t(1, 0)), SchedulerState::Unknown);
+        let hb = Heartbeat {
+            process: Process::Scheduler,
+            pid: 1,
+            at: t(1, 0),
+            state: HeartbeatState::Idle,
+            stale_after_secs: 120,
+            next_run: Some(t(2, 0)),
+        };
+        s.beat(&hb).unwrap();
+        let got = s.heartbeat(Process::Scheduler).unwrap().unwrap();
+        assert_eq!(got, hb);
+        assert_eq!(scheduler_state(Some(&got), t(1, 1)), SchedulerState::Running);
+        assert_eq!(scheduler_state(Some(&got), t(1, 3)), SchedulerState::Stopped);
+    }
+}

@@ -1,0 +1,342 @@
+//! The state database shared by the binaries (SQLite, WAL): runs, database
+//! checks, the delivery outbox, events and heartbeats, one module each.
+//!
+//! Every write is one short transaction, so the scheduler, the dashboard and
+//! the CLI can use it at once. Times are stored as RFC 3339 UTC text; every
+//! function that needs "now" takes it as an argument. The schema grows by
+//! numbered migrations recorded in `PRAGMA user_version`. A row that does not
+//! parse (an unknown status, a bad time) is an error naming its table and
+//! key, never silently read as something else.
+
+mod events;
+mod heartbeat;
+mod outbox;
+mod runs;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+
+pub use events::{Event, Level};
+pub use heartbeat::{Heartbeat, HeartbeatState, Process, SchedulerState, scheduler_state};
+pub use outbox::{AdminHealth, Delivery, DeliveryStatus, FailureCode};
+pub use runs::{DbCheck, Run, RunCounts, RunEnd, RunStatus};
+
+/// Failures of the state database.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Opening or creating it.
+    #[error("cannot open the state database {path}: {source}; check that the folder is writable by this user")]
+    Open {
+        /// Its path.
+        path: PathBuf,
+        /// The cause.
+        source: rusqlite::Error,
+    },
+    /// Creating its folder.
+    #[error("cannot create the state folder {path}: {source}")]
+    Folder {
+        /// The folder.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A query, or a row that does not parse.
+    #[error("state database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// Opening it failed because its disk is full (SQLite then often says
+    /// only "disk I/O error", which sends people looking in the wrong place).
+    #[error("no space left on the disk holding the state database {path} ({cause}); free space there, then run again")]
+    DiskFull {
+        /// Its path.
+        path: PathBuf,
+        /// What SQLite said.
+        cause: rusqlite::Error,
+    },
+    /// Written by a newer Lifeboat: this one would not understand it.
+    #[error(
+        "the state database {path} has schema version {found}, newer than this Lifeboat knows ({known}); upgrade Lifeboat"
+    )]
+    TooNew {
+        /// Its path.
+        path: PathBuf,
+        /// Its `user_version`.
+        found: i64,
+        /// The newest this build knows.
+        known: i64,
+    },
+}
+
+type Result<T, E = StateError> = std::result::Result<T, E>;
+
+/// The schema, one step per version: `MIGRATIONS[n]` takes `user_version`
+/// from `n` to `n + 1`. Version 1 is the schema from before migrations were
+/// numbered, hence `IF NOT EXISTS`: a database made then is at version 0 but
+/// already has its tables.
+const MIGRATIONS: &[&str] = &[
+    r#"
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    trigger TEXT NOT NULL,
+    status TEXT NOT NULL,            -- running | ok | partial | failed | interrupted
+    archive TEXT,                    -- logical archive name, when one was written
+    size INTEGER,
+    databases_ok INTEGER NOT NULL DEFAULT 0,
+    databases_skipped INTEGER NOT NULL DEFAULT 0,
+    verified INTEGER NOT NULL DEFAULT 0,
+    detail TEXT                      -- why it failed / what was skipped
+);
+CREATE INDEX IF NOT EXISTS runs_started ON runs(started_at);
+CREATE TABLE IF NOT EXISTS db_checks (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER,
+    checked_at TEXT NOT NULL,
+    name TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    detail TEXT NOT NULL,            -- "ok" or the reason it was skipped
+    size INTEGER,
+    rows INTEGER
+);
+CREATE INDEX IF NOT EXISTS db_checks_name ON db_checks(name, id);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY,
+    archive TEXT NOT NULL,           -- logical archive name
+    file_name TEXT NOT NULL,         -- the file sent: the .zip or a .zip.NNN part
+    part INTEGER NOT NULL,           -- 1-based
+    parts INTEGER NOT NULL,
+    chat_id INTEGER NOT NULL,
+    status TEXT NOT NULL,            -- pending | delivered | failed | superseded
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    file_id TEXT,
+    message_id INTEGER,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (file_name, chat_id)
+);
+CREATE INDEX IF NOT EXISTS deliveries_status ON deliveries(status);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    level TEXT NOT NULL,             -- info | warn | error
+    source TEXT NOT NULL,            -- cli | scheduler | dashboard | delivery | ...
+    message TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS heartbeats (
+    process TEXT PRIMARY KEY,        -- scheduler | dashboard
+    pid INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    state TEXT NOT NULL,             -- idle | running | stopped
+    stale_after_secs INTEGER NOT NULL,
+    next_run TEXT
+);
+"#,
+    // Why a delivery failed, as a code the cycle and the dashboard match on
+    // (see `FailureCode`); `last_error` keeps the words.
+    "ALTER TABLE deliveries ADD COLUMN error_code TEXT;",
+];
+
+/// A handle on the state database. One per thread; cheap to open.
+pub struct State {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State").field("path", &self.path).finish()
+    }
+}
+
+impl State {
+    /// Opens (creating if needed) the state database at `path`, in WAL mode,
+    /// and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<State> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::fsutil::create_private_dir(dir)
+                .map_err(|source| StateError::Folder { path: dir.to_path_buf(), source })?;
+        }
+        let open_err = |source: rusqlite::Error| {
+            // WAL needs room for its -shm and -wal files even to read.
+            let full = source.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
+                || path
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .and_then(|d| crate::fsutil::available_space(d).ok())
+                    .is_some_and(|free| free < 64 * 1024);
+            if full {
+                StateError::DiskFull { path: path.to_path_buf(), cause: source }
+            } else {
+                StateError::Open { path: path.to_path_buf(), source }
+            }
+        };
+        let mut conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "wal").map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "normal").map_err(open_err)?;
+        migrate(&mut conn, path).map_err(|e| match e {
+            StateError::Sql(source) => open_err(source),
+            e => e,
+        })?;
+        Ok(State { conn, path: path.to_path_buf() })
+    }
+
+    /// Opens the state database of a configuration.
+    pub fn open_for(cfg: &crate::config::Config) -> Result<State> {
+        State::open(&cfg.state_path())
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Applies the migrations this database has not seen, each in its own
+/// transaction with the version bump, so two processes opening a fresh
+/// database at once cannot apply one twice.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let known = MIGRATIONS.len() as i64;
+    loop {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > known {
+            return Err(StateError::TooNew { path: path.to_path_buf(), found: version, known });
+        }
+        if version == known {
+            return Ok(());
+        }
+        tx.execute_batch(MIGRATIONS[version as usize])?;
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.commit()?;
+    }
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A row's value that does not parse, as an error naming the table, the
+/// row's key and the column.
+fn bad_value(table: &str, key: impl std::fmt::Display, column: &str, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("{table} row {key}: column {column} holds {value:?}, which this Lifeboat does not know").into(),
+    )
+}
+
+/// Reads a time column.
+fn time_at(r: &rusqlite::Row<'_>, idx: usize, table: &str, column: &str) -> rusqlite::Result<DateTime<Utc>> {
+    let text: String = r.get(idx)?;
+    parse_time(r, &text, table, column)
+}
+
+/// Reads an optional time column.
+fn opt_time_at(
+    r: &rusqlite::Row<'_>,
+    idx: usize,
+    table: &str,
+    column: &str,
+) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    let text: Option<String> = r.get(idx)?;
+    text.map(|t| parse_time(r, &t, table, column)).transpose()
+}
+
+fn parse_time(r: &rusqlite::Row<'_>, text: &str, table: &str, column: &str) -> rusqlite::Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| bad_value(table, row_key(r), column, text))
+}
+
+/// The first column of a row (its id or key), for naming it in errors.
+fn row_key(r: &rusqlite::Row<'_>) -> String {
+    match r.get_ref(0) {
+        Ok(rusqlite::types::ValueRef::Integer(i)) => i.to_string(),
+        Ok(rusqlite::types::ValueRef::Text(t)) => String::from_utf8_lossy(t).into_owned(),
+        _ => "?".to_string(),
+    }
+}
+
+/// Reads a text column through `parse`, naming the row when it fails.
+fn parsed<T>(
+    r: &rusqlite::Row<'_>,
+    idx: usize,
+    table: &str,
+    column: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> rusqlite::Result<T> {
+    let text: String = r.get(idx)?;
+    parse(&text).ok_or_else(|| bad_value(table, row_key(r), column, &text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_run_once_and_old_databases_are_upgraded() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("state.db");
+        // A database from before numbered migrations: version 0, tables there.
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(MIGRATIONS[0]).unwrap();
+        c.execute(
+            "INSERT INTO deliveries (archive, file_name, part, parts, chat_id, status, created_at, updated_at)
+             VALUES ('a.zip', 'a.zip', 1, 1, 7, 'pending', '2026-11-22T01:00:00.000Z', '2026-11-22T01:00:00.000Z')",
+            [],
+        )
+        .unwrap();
+        drop(c);
+        let s = State::open(&path).unwrap();
+        let v: i64 = s.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, MIGRATIONS.len() as i64);
+        assert_eq!(s.pending_deliveries().unwrap().len(), 1, "old rows kept");
+        drop(s);
+        State::open(&path).unwrap();
+
+        let c = Connection::open(&path).unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+        drop(c);
+        let err = State::open(&path).unwrap_err().to_string();
+        assert!(err.contains("newer") && err.contains("99"), "{err}");
+    }
+
+    #[test]
+    fn a_row_that_does_not_parse_is_an_error_naming_it() {
+        let d = tempfile::tempdir().unwrap();
+        let s = State::open(&d.path().join("state.db")).unwrap();
+        s.conn
+            .execute(
+                "INSERT INTO runs (started_at, trigger, status) VALUES ('2026-11-22T01:00:00.000Z', 'scheduled', 'exploded')",
+                [],
+            )
+            .unwrap();
+        let err = s.runs(10).unwrap_err().to_string();
+        assert!(err.contains("runs row 1") && err.contains("status") && err.contains("exploded"), "{err}");
+        s.conn.execute("UPDATE runs SET status = 'ok', started_at = 'yesterday'", []).unwrap();
+        let err = s.runs(10).unwrap_err().to_string();
+        assert!(err.contains("runs row 1") && err.contains("started_at") && err.contains("yesterday"), "{err}");
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use chrono::{DateTime, TimeZone, Utc};
+
+    use super::State;
+
+    pub fn t(h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, h, m, 0).unwrap()
+    }
+
+    pub fn open() -> (tempfile::TempDir, State) {
+        let d = tempfile::tempdir().unwrap();
+        let s = State::open(&d.path().join("x/state.db")).unwrap();
+        (d, s)
+    }
+}

@@ -1,0 +1,397 @@
+//! The delivery outbox: one row per (file, recipient), the single source of
+//! truth for what was confirmed sent.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{Result, State, bad_value, opt_time_at, parsed, row_key, time_at, ts};
+
+/// Delivery status of one (file, chat) row of the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Not yet confirmed; retried next cycle.
+    Pending,
+    /// Confirmed by the destination.
+    Delivered,
+    /// Permanent failure (403, chat not found...): not retried.
+    Failed,
+    /// A newer archive reached this chat; this one is no longer owed.
+    Superseded,
+}
+
+impl DeliveryStatus {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Superseded => "superseded",
+        }
+    }
+
+    fn parse(s: &str) -> Option<DeliveryStatus> {
+        [DeliveryStatus::Pending, DeliveryStatus::Delivered, DeliveryStatus::Failed, DeliveryStatus::Superseded]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+/// Why a delivery failed, as a code: what the cycle's advice and the
+/// dashboard's Health match on (the words in `last_error` are for people).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureCode {
+    /// The admin never opened the bot and pressed Start.
+    NeverStarted,
+    /// The admin blocked the bot.
+    Blocked,
+    /// The bot was removed from the chat.
+    Kicked,
+    /// The account is deleted.
+    Deactivated,
+    /// The id is another bot.
+    BotRecipient,
+    /// No such chat: a wrong id.
+    ChatNotFound,
+    /// The group became a supergroup with a new id.
+    Migrated,
+    /// No longer among the configured recipients.
+    NotRecipient,
+    /// The file is larger than the destination takes.
+    FileTooLarge,
+    /// The file could not be read.
+    FileUnreadable,
+    /// The destination refused Lifeboat's credentials.
+    BadCredentials,
+    /// Network trouble, a server error, a rate limit: retried.
+    Transient,
+    /// Refused for another reason (the words say which).
+    Refused,
+}
+
+impl FailureCode {
+    const ALL: [FailureCode; 13] = [
+        FailureCode::NeverStarted,
+        FailureCode::Blocked,
+        FailureCode::Kicked,
+        FailureCode::Deactivated,
+        FailureCode::BotRecipient,
+        FailureCode::ChatNotFound,
+        FailureCode::Migrated,
+        FailureCode::NotRecipient,
+        FailureCode::FileTooLarge,
+        FailureCode::FileUnreadable,
+        FailureCode::BadCredentials,
+        FailureCode::Transient,
+        FailureCode::Refused,
+    ];
+
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureCode::NeverStarted => "never-started",
+            FailureCode::Blocked => "blocked",
+            FailureCode::Kicked => "kicked",
+            FailureCode::Deactivated => "deactivated",
+            FailureCode::BotRecipient => "bot-recipient",
+            FailureCode::ChatNotFound => "chat-not-found",
+            FailureCode::Migrated => "migrated",
+            FailureCode::NotRecipient => "not-recipient",
+            FailureCode::FileTooLarge => "file-too-large",
+            FailureCode::FileUnreadable => "file-unreadable",
+            FailureCode::BadCredentials => "bad-credentials",
+            FailureCode::Transient => "transient",
+            FailureCode::Refused => "refused",
+        }
+    }
+
+    fn parse(s: &str) -> Option<FailureCode> {
+        FailureCode::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// One row of the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// Row id.
+    pub id: i64,
+    /// Logical archive name.
+    pub archive: String,
+    /// The file sent (whole ZIP or part).
+    pub file_name: String,
+    /// 1-based part number.
+    pub part: u32,
+    /// Number of parts.
+    pub parts: u32,
+    /// Recipient.
+    pub chat_id: i64,
+    /// Status.
+    pub status: DeliveryStatus,
+    /// Attempts so far, over all cycles.
+    pub attempts: u32,
+    /// Why the last attempt failed, when it did.
+    pub error_code: Option<FailureCode>,
+    /// The same in words.
+    pub last_error: Option<String>,
+    /// Telegram's file_id once uploaded.
+    pub file_id: Option<String>,
+    /// Telegram's message id once delivered.
+    pub message_id: Option<i64>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One admin's delivery health: their latest delivery outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminHealth {
+    /// The admin.
+    pub chat_id: i64,
+    /// Status of their latest delivery row.
+    pub status: DeliveryStatus,
+    /// Why it failed, when it did.
+    pub error_code: Option<FailureCode>,
+    /// The same in words.
+    pub last_error: Option<String>,
+    /// When it changed.
+    pub updated_at: DateTime<Utc>,
+    /// When they last received something.
+    pub last_delivered_at: Option<DateTime<Utc>>,
+}
+
+const DELIVERY_COLS: &str = "id, archive, file_name, part, parts, chat_id, status, attempts, error_code, last_error, \
+     file_id, message_id, created_at, updated_at";
+
+fn opt_parsed<T>(
+    r: &Row<'_>,
+    idx: usize,
+    table: &str,
+    column: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> rusqlite::Result<Option<T>> {
+    match r.get::<_, Option<String>>(idx)? {
+        None => Ok(None),
+        Some(text) => parse(&text).map(Some).ok_or_else(|| bad_value(table, row_key(r), column, &text)),
+    }
+}
+
+fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
+    Ok(Delivery {
+        id: r.get(0)?,
+        archive: r.get(1)?,
+        file_name: r.get(2)?,
+        part: r.get(3)?,
+        parts: r.get(4)?,
+        chat_id: r.get(5)?,
+        status: parsed(r, 6, "deliveries", "status", DeliveryStatus::parse)?,
+        attempts: r.get(7)?,
+        error_code: opt_parsed(r, 8, "deliveries", "error_code", FailureCode::parse)?,
+        last_error: r.get(9)?,
+        file_id: r.get(10)?,
+        message_id: r.get(11)?,
+        created_at: time_at(r, 12, "deliveries", "created_at")?,
+        updated_at: time_at(r, 13, "deliveries", "updated_at")?,
+    })
+}
+
+impl State {
+    /// Adds one pending row per (file, chat). Files are `(file_name, part,
+    /// parts)`. Rows that exist already are left as they are.
+    pub fn enqueue_deliveries(
+        &self,
+        archive: &str,
+        files: &[(String, u32, u32)],
+        chats: &[i64],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut st = tx.prepare(
+                "INSERT OR IGNORE INTO deliveries (archive, file_name, part, parts, chat_id, status, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",
+            )?;
+            for (file_name, part, parts) in files {
+                for chat in chats {
+                    st.execute(params![archive, file_name, part, parts, chat, ts(at)])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Pending rows, oldest archive first, parts in order.
+    pub fn pending_deliveries(&self) -> Result<Vec<Delivery>> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {} FROM deliveries WHERE status = 'pending' ORDER BY archive, part, chat_id",
+            DELIVERY_COLS
+        ))?;
+        let rows = st.query_map([], delivery_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every row of an archive.
+    pub fn deliveries_for(&self, archive: &str) -> Result<Vec<Delivery>> {
+        let mut st = self
+            .conn
+            .prepare(&format!("SELECT {} FROM deliveries WHERE archive = ?1 ORDER BY part, chat_id", DELIVERY_COLS))?;
+        let rows = st.query_map(params![archive], delivery_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Confirmed by Telegram. Also marks this chat's older pending rows
+    /// superseded once every part of this archive reached it.
+    pub fn mark_delivered(&self, id: i64, file_id: &str, message_id: i64, at: DateTime<Utc>) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, file_id = ?2, message_id = ?3,
+             error_code = NULL, last_error = NULL, updated_at = ?4 WHERE id = ?1",
+            params![id, file_id, message_id, ts(at)],
+        )?;
+        let (archive, chat): (String, i64) =
+            tx.query_row("SELECT archive, chat_id FROM deliveries WHERE id = ?1", params![id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        let remaining: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM deliveries WHERE archive = ?1 AND chat_id = ?2 AND status != 'delivered'",
+            params![archive, chat],
+            |r| r.get(0),
+        )?;
+        if remaining == 0 {
+            tx.execute(
+                "UPDATE deliveries SET status = 'superseded', updated_at = ?3
+                 WHERE chat_id = ?1 AND archive < ?2 AND status = 'pending'",
+                params![chat, archive, ts(at)],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// An attempt failed, for reason `code` (`error` in words). `permanent`
+    /// ends the row (not retried).
+    pub fn mark_failed(
+        &self,
+        id: i64,
+        code: FailureCode,
+        error: &str,
+        permanent: bool,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        self.conn.execute(
+            "UPDATE deliveries SET status = ?2, attempts = attempts + 1, error_code = ?3, last_error = ?4, updated_at = ?5
+             WHERE id = ?1",
+            params![id, if permanent { "failed" } else { "pending" }, code.as_str(), error, ts(at)],
+        )?;
+        Ok(())
+    }
+
+    /// Remembers the file_id of an uploaded file on every row of it that has
+    /// none, so re-sends need no upload.
+    pub fn remember_file_id(&self, file_name: &str, file_id: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE deliveries SET file_id = ?2 WHERE file_name = ?1 AND file_id IS NULL",
+            params![file_name, file_id],
+        )?;
+        Ok(())
+    }
+
+    /// A known file_id of a file, if it was ever uploaded.
+    pub fn file_id_for(&self, file_name: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT file_id FROM deliveries WHERE file_name = ?1 AND file_id IS NOT NULL LIMIT 1",
+                params![file_name],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Archives that still have pending rows (retention keeps them).
+    pub fn archives_awaiting_delivery(&self) -> Result<Vec<String>> {
+        let mut st =
+            self.conn.prepare("SELECT DISTINCT archive FROM deliveries WHERE status = 'pending' ORDER BY archive")?;
+        let rows = st.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Chats that received every part of an archive.
+    pub fn delivered_chats(&self, archive: &str) -> Result<Vec<i64>> {
+        let mut st = self.conn.prepare(
+            "SELECT chat_id FROM deliveries WHERE archive = ?1 GROUP BY chat_id
+             HAVING SUM(status != 'delivered') = 0 ORDER BY chat_id",
+        )?;
+        let rows = st.query_map(params![archive], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Each chat's latest delivery outcome.
+    pub fn admin_health(&self) -> Result<Vec<AdminHealth>> {
+        let mut st = self.conn.prepare(
+            "SELECT d.chat_id, d.status, d.error_code, d.last_error, d.updated_at,
+                    (SELECT MAX(updated_at) FROM deliveries x WHERE x.chat_id = d.chat_id AND x.status = 'delivered')
+             FROM deliveries d
+             WHERE d.id = (SELECT id FROM deliveries y WHERE y.chat_id = d.chat_id AND y.status != 'superseded'
+                           ORDER BY y.updated_at DESC, y.id DESC LIMIT 1)
+             ORDER BY d.chat_id",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(AdminHealth {
+                chat_id: r.get(0)?,
+                status: parsed(r, 1, "deliveries", "status", DeliveryStatus::parse)?,
+                error_code: opt_parsed(r, 2, "deliveries", "error_code", FailureCode::parse)?,
+                last_error: r.get(3)?,
+                updated_at: time_at(r, 4, "deliveries", "updated_at")?,
+                last_delivered_at: opt_time_at(r, 5, "deliveries", "updated_at")?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Drops outbox rows of archives that no longer exist.
+    pub fn forget_archive(&self, archive: &str) -> Result<()> {
+        self.conn.execute("DELETE FROM deliveries WHERE archive = ?1 AND status != 'pending'", params![archive])?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::tests_support::{open, t};
+
+    #[test]
+    fn outbox_lifecycle_and_superseding() {
+        let (_d, s) = open();
+        s.enqueue_deliveries("a.zip", &[("a.zip".into(), 1, 1)], &[1, 2], t(1, 0)).unwrap();
+        s.enqueue_deliveries("b.zip", &[("b.zip".into(), 1, 1)], &[1, 2], t(2, 0)).unwrap();
+        // Enqueuing again changes nothing.
+        s.enqueue_deliveries("b.zip", &[("b.zip".into(), 1, 1)], &[1, 2], t(2, 0)).unwrap();
+        assert_eq!(s.pending_deliveries().unwrap().len(), 4);
+        let b1 = s.deliveries_for("b.zip").unwrap().into_iter().find(|d| d.chat_id == 1).unwrap();
+        s.mark_delivered(b1.id, "FID", 7, t(2, 1)).unwrap();
+        // a.zip to chat 1 is superseded by b.zip.
+        let pending = s.pending_deliveries().unwrap();
+        assert_eq!(pending.iter().filter(|d| d.chat_id == 1).count(), 0);
+        assert_eq!(s.file_id_for("b.zip").unwrap().as_deref(), Some("FID"));
+        let b2 = s.deliveries_for("b.zip").unwrap().into_iter().find(|d| d.chat_id == 2).unwrap();
+        s.mark_failed(b2.id, FailureCode::Blocked, "Forbidden: bot was blocked by the user", true, t(2, 2)).unwrap();
+        assert_eq!(s.delivered_chats("b.zip").unwrap(), vec![1]);
+        assert_eq!(s.archives_awaiting_delivery().unwrap(), vec!["a.zip".to_string()]);
+        let health = s.admin_health().unwrap();
+        assert_eq!(health.len(), 2);
+        assert_eq!(health[0].status, DeliveryStatus::Delivered);
+        assert_eq!(health[1].status, DeliveryStatus::Failed);
+        assert_eq!(health[1].error_code, Some(FailureCode::Blocked));
+        assert!(health[1].last_error.as_deref().unwrap().contains("blocked"));
+    }
+
+    #[test]
+    fn failure_codes_round_trip() {
+        for c in FailureCode::ALL {
+            assert_eq!(FailureCode::parse(c.as_str()), Some(c));
+        }
+    }
+}
