@@ -8,8 +8,8 @@ use lifeboat_core::lock::{CycleLock, LockError};
 use lifeboat_core::restore::{self, RestorePlan, RestoreRequest};
 use lifeboat_core::state::State;
 use lifeboat_core::{CancellationToken, Config, Trigger, exit};
+use lifeboat_cycle::{self as cycle, CycleError};
 use lifeboat_telegram::Telegram;
-use lifeboat_telegram::cycle::{self, CycleError};
 
 /// How a "Backup now" ended.
 #[derive(Debug, Clone)]

@@ -23,7 +23,7 @@ use lifeboat_core::manifest::Trigger;
 use lifeboat_core::schedule::{self, Schedule};
 use lifeboat_core::state::{HeartbeatState, State};
 use lifeboat_core::{CancellationToken, exit};
-use lifeboat_telegram::cycle::{CycleError, run_cycle};
+use lifeboat_cycle::{CycleError, run_cycle};
 use tokio::signal::unix::{SignalKind, signal};
 
 mod heartbeat;

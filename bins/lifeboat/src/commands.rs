@@ -187,7 +187,7 @@ fn report_backup(o: &backup::BackupOutcome, as_json: bool) -> i32 {
 /// retention, alert) through the telegram crate, which takes the lock itself.
 /// No token means delivery is reported as disabled, not as a failure.
 fn deliver_cycle(cfg: &Config, a: &BackupArgs) -> Result<i32> {
-    use lifeboat_telegram::cycle::{CycleError, run_cycle};
+    use lifeboat_cycle::{CycleError, run_cycle};
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

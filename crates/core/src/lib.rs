@@ -11,6 +11,8 @@
 //! - [`verify`]: CRCs, manifest checksums and integrity of an archive's databases.
 //! - [`restore`]: plan, then execute, into the live databases or a folder.
 //! - [`retention`]: which archives to remove, as a pure function of `now`.
+//! - [`destination`]: the trait each kind of destination implements.
+//! - [`schema`]: comparing two databases' tables (restore's safety check).
 //! - [`catalog`]: archive names and finding archives on disk.
 //! - [`state`]: the state database shared by the binaries.
 //! - [`lock`]: one cycle at a time across processes.
@@ -26,6 +28,7 @@ pub mod backup;
 pub mod catalog;
 pub mod config;
 pub mod demo;
+pub mod destination;
 pub mod diagnose;
 pub mod fsutil;
 pub mod integrity;

@@ -14,9 +14,21 @@ pub fn human_size(bytes: u64) -> String {
     if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
 
+/// "1 archive", "3 archives": a count with its noun, plural by `s`.
+pub fn plural(n: usize, what: &str) -> String {
+    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::human_size;
+    use super::{human_size, plural};
+
+    #[test]
+    fn counted_nouns() {
+        assert_eq!(plural(1, "admin"), "1 admin");
+        assert_eq!(plural(0, "admin"), "0 admins");
+        assert_eq!(plural(2, "earlier run"), "2 earlier runs");
+    }
 
     #[test]
     fn decimal_units() {

@@ -12,6 +12,7 @@ use lifeboat_core::catalog::{self, StoredArchive};
 use lifeboat_core::config::Config;
 use lifeboat_core::manifest::Manifest;
 use lifeboat_core::state::{Delivery, FailureCode, Level, State, StateError};
+use lifeboat_core::units::plural;
 use tokio_util::sync::CancellationToken;
 
 use crate::caption::caption;
@@ -147,10 +148,6 @@ fn fail(
         reason: why.reason.clone(),
         permanent,
     });
-}
-
-fn plural(n: usize, what: &str) -> String {
-    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
 }
 
 /// Queues an archive for every admin: one outbox row per (file, admin),

@@ -1,5 +1,5 @@
-//! Lifeboat's Telegram side: delivery of archives to the admins with retry
-//! and a durable outbox, alerts, and the backup cycle.
+//! Lifeboat's Telegram destination: delivery of archives to the admins with
+//! retry and a durable outbox, and alerts.
 //!
 //! # Layout
 //! - [`client`]: [`Telegram`], the configured bots (an uploading client whose
@@ -10,14 +10,15 @@
 //! - [`delivery`]: [`enqueue_archive`], [`Telegram::deliver_pending`] (upload
 //!   once, then `file_id`), [`Telegram::alert`], [`Telegram::send_archive_to`].
 //! - [`caption`]: what the document's caption says.
-//! - [`cycle`]: backup → verify → deliver → retention, under the cycle lock.
+//! - [`destination`]: [`TelegramDestination`], the cycle's view of all that.
 
 pub mod caption;
 pub mod client;
-pub mod cycle;
 pub mod delivery;
+pub mod destination;
 pub mod error;
 
 pub use client::{SentDocument, Telegram};
 pub use delivery::{AlertError, AlertReport, Delivered, DeliveryReport, Failure, Resent, enqueue_archive};
+pub use destination::TelegramDestination;
 pub use error::{FailureKind, SendError};

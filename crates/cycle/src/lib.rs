@@ -1,0 +1,282 @@
+//! One backup cycle: backup → verify → deliver → retention, under the cycle
+//! lock, with an alert to the admins when something needs their attention.
+//!
+//! The scheduler (daemon and `--once`), `lifeboat backup --deliver` and the
+//! dashboard's "Backup now" all call [`run_cycle`], so they behave the same
+//! and never run two cycles at once. Destinations plug in through
+//! [`lifeboat_core::destination::Destination`]; [`destinations`] builds the
+//! configured ones.
+//!
+//! # Layout
+//! - [`report`]: what a cycle did ([`CycleReport`]), its exit code and summary.
+//! - [`alert`]: the message the admins get when a cycle needs them.
+
+pub mod alert;
+pub mod report;
+
+use chrono::{DateTime, Utc};
+use lifeboat_core::backup::{self, BackupError, BackupOptions, BackupOutcome};
+use lifeboat_core::config::Config;
+use lifeboat_core::destination::Destination;
+use lifeboat_core::lock::{CycleLock, LockError};
+use lifeboat_core::manifest::Trigger;
+use lifeboat_core::state::{Level, State, StateError};
+use lifeboat_core::units::{human_size, plural};
+use lifeboat_core::{exit, retention};
+use tokio_util::sync::CancellationToken;
+
+pub use alert::alert_text;
+use report::describe_delivery;
+pub use report::{AlertStatus, CycleReport, Delivery, DeliverySummary, FailedChat, summarize_outbox};
+
+/// The destinations `cfg` configures (none without a bot token).
+pub fn destinations(cfg: &Config) -> Vec<Box<dyn Destination>> {
+    let mut out: Vec<Box<dyn Destination>> = Vec::new();
+    if let Some(tg) = lifeboat_telegram::TelegramDestination::from_config(cfg) {
+        out.push(Box::new(tg));
+    }
+    out
+}
+
+/// Why a cycle did not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum CycleError {
+    /// Another cycle holds the lock.
+    #[error("another backup is running ({holder}); wait for it to finish, then try again")]
+    Busy {
+        /// Who holds it: pid, what and since when.
+        holder: String,
+    },
+    /// The lock file cannot be created.
+    #[error(transparent)]
+    Lock(LockError),
+    /// The state database cannot be used.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+impl From<LockError> for CycleError {
+    fn from(e: LockError) -> Self {
+        match e {
+            LockError::Busy { holder } => CycleError::Busy { holder },
+            other => CycleError::Lock(other),
+        }
+    }
+}
+
+/// Which component a trigger's events are logged under.
+fn event_source(trigger: Trigger) -> &'static str {
+    match trigger {
+        Trigger::Scheduled => "scheduler",
+        Trigger::Dashboard => "dashboard",
+        Trigger::Manual | Trigger::Demo | Trigger::PreRestore => "cli",
+    }
+}
+
+/// Writes events to the state database and to tracing. It opens the state
+/// database per event rather than holding a connection, so the cycle's
+/// future holds no `!Sync` connection across an await and stays `Send`
+/// (the dashboard spawns it).
+struct Journal<'a> {
+    cfg: &'a Config,
+}
+
+impl Journal<'_> {
+    /// A failing event write is only traced: losing a log line must not
+    /// fail a backup.
+    fn log(&self, level: Level, source: &str, message: &str) {
+        match level {
+            Level::Info => tracing::info!(target: "lifeboat::cycle", "{message}"),
+            Level::Warn => tracing::warn!(target: "lifeboat::cycle", "{message}"),
+            Level::Error => tracing::error!(target: "lifeboat::cycle", "{message}"),
+        }
+        if let Err(e) = State::open_for(self.cfg).and_then(|s| s.log_event(level, source, message, Utc::now())) {
+            tracing::warn!("could not record an event in the state database: {e}");
+        }
+    }
+}
+
+/// Runs one full cycle under the cycle lock: closes runs abandoned by a dead
+/// process, backs up (on a blocking thread), queues and delivers the archive,
+/// applies retention, and alerts the admins when the cycle failed, was
+/// partial, or an admin cannot be reached. `cancel` stops it between steps
+/// with nothing partial left behind.
+pub async fn run_cycle(cfg: &Config, trigger: Trigger, cancel: CancellationToken) -> Result<CycleReport, CycleError> {
+    run_cycle_with(cfg, trigger, &destinations(cfg), cancel).await
+}
+
+/// [`run_cycle`] with the given destinations.
+pub async fn run_cycle_with(
+    cfg: &Config,
+    trigger: Trigger,
+    destinations: &[Box<dyn Destination>],
+    cancel: CancellationToken,
+) -> Result<CycleReport, CycleError> {
+    let _lock = CycleLock::try_acquire(&cfg.lock_path(), &format!("{trigger} cycle"))?;
+    let started_at = Utc::now();
+    let source = event_source(trigger);
+    let journal = Journal { cfg };
+    let abandoned_runs_closed = State::open_for(cfg)?.close_abandoned_runs(started_at)?;
+    if abandoned_runs_closed > 0 {
+        journal.log(
+            Level::Warn,
+            source,
+            &format!("{} left running by a stopped process marked interrupted", plural(abandoned_runs_closed, "run")),
+        );
+    }
+    journal.log(Level::Info, source, &format!("{trigger} cycle started"));
+
+    let backup = run_backup(cfg, trigger, cancel.clone()).await;
+    match &backup {
+        Ok(o) => journal.log(
+            if o.manifest.is_partial() { Level::Warn } else { Level::Info },
+            source,
+            &format!(
+                "backup {}: {} ({} databases, {} skipped, {})",
+                o.status.as_str(),
+                o.archive.name,
+                o.manifest.databases.len(),
+                o.manifest.skipped.len(),
+                human_size(o.archive.size)
+            ),
+        ),
+        Err(BackupError::Cancelled) => journal.log(Level::Warn, source, "backup interrupted; no archive was written"),
+        Err(e) => journal.log(Level::Error, source, &format!("backup failed: {e}")),
+    }
+
+    let delivery = if cancel.is_cancelled() {
+        Delivery::Interrupted
+    } else {
+        deliver(cfg, destinations, backup.as_ref().ok(), &cancel).await
+    };
+    match &delivery {
+        Delivery::Done(d) if !d.all_delivered() => {
+            journal.log(Level::Warn, "delivery", &format!("delivery: {}", describe_delivery(&delivery)))
+        }
+        Delivery::Error(_) => {
+            journal.log(Level::Error, "delivery", &format!("delivery: {}", describe_delivery(&delivery)))
+        }
+        other => journal.log(Level::Info, "delivery", &format!("delivery: {}", describe_delivery(other))),
+    }
+
+    let (removed, retention_error) = if cancel.is_cancelled() {
+        (Vec::new(), None)
+    } else {
+        match apply_retention(cfg, Utc::now()) {
+            Ok(removed) => {
+                // retention::apply records each removal in the events itself.
+                if !removed.is_empty() {
+                    tracing::info!("retention removed {}: {}", plural(removed.len(), "archive"), removed.join(", "));
+                }
+                (removed, None)
+            }
+            Err(e) => {
+                journal.log(Level::Error, source, &format!("retention failed: {e}"));
+                (Vec::new(), Some(e))
+            }
+        }
+    };
+
+    let mut report = CycleReport {
+        trigger,
+        started_at,
+        finished_at: Utc::now(),
+        abandoned_runs_closed,
+        backup,
+        delivery,
+        removed,
+        retention_error,
+        alert: AlertStatus::NotNeeded,
+    };
+    if let Some(text) = alert_text(&report) {
+        report.alert = send_alert(destinations, &text, &journal).await;
+    }
+    report.finished_at = Utc::now();
+    let level = match report.exit_code() {
+        exit::SUCCESS => Level::Info,
+        exit::PARTIAL => Level::Warn,
+        _ if report.interrupted() => Level::Warn,
+        _ => Level::Error,
+    };
+    journal.log(level, source, &format!("{trigger} cycle finished: {}", report.summary().replace('\n', " | ")));
+    Ok(report)
+}
+
+/// `backup::run` is blocking (SQLite, compression): it gets its own thread
+/// and its own state connection, and watches `cancel` itself.
+async fn run_backup(cfg: &Config, trigger: Trigger, cancel: CancellationToken) -> Result<BackupOutcome, BackupError> {
+    let cfg = cfg.clone();
+    let joined = tokio::task::spawn_blocking(move || {
+        let state = State::open_for(&cfg)?;
+        backup::run(&cfg, &state, BackupOptions { trigger, only: None, progress: None, cancel, now: Utc::now() })
+    })
+    .await;
+    joined.unwrap_or_else(|e| {
+        Err(BackupError::Io {
+            context: "the backup thread stopped unexpectedly".into(),
+            source: std::io::Error::other(e.to_string()),
+        })
+    })
+}
+
+async fn deliver(
+    cfg: &Config,
+    destinations: &[Box<dyn Destination>],
+    outcome: Option<&BackupOutcome>,
+    cancel: &CancellationToken,
+) -> Delivery {
+    if destinations.is_empty() {
+        return Delivery::Disabled;
+    }
+    let destinations: Vec<&dyn Destination> =
+        destinations.iter().map(|d| d.as_ref()).filter(|d| d.has_recipients()).collect();
+    if destinations.is_empty() {
+        return Delivery::NoAdmins;
+    }
+    if let Some(o) = outcome {
+        let queued = State::open_for(cfg)
+            .and_then(|s| destinations.iter().try_for_each(|d| d.enqueue(&s, &o.archive, Utc::now())));
+        if let Err(e) = queued {
+            return Delivery::Error(format!("could not queue {} for delivery: {e}", o.archive.name));
+        }
+    }
+    for d in &destinations {
+        d.deliver_pending(cancel).await;
+    }
+    if cancel.is_cancelled() {
+        return Delivery::Interrupted;
+    }
+    let Some(o) = outcome else { return Delivery::NoArchive };
+    match State::open_for(cfg).and_then(|s| summarize_outbox(&s, &o.archive.name)) {
+        Ok(sum) => Delivery::Done(sum),
+        Err(e) => Delivery::Error(format!("could not read the outbox: {e}")),
+    }
+}
+
+/// Alerts through every destination with recipients; sent when one of them
+/// took it.
+async fn send_alert(destinations: &[Box<dyn Destination>], text: &str, journal: &Journal<'_>) -> AlertStatus {
+    let mut status = AlertStatus::NoRecipient;
+    for d in destinations.iter().filter(|d| d.has_recipients()) {
+        match d.alert(text).await {
+            Ok(()) => status = AlertStatus::Sent,
+            Err(e) => {
+                journal.log(Level::Warn, "delivery", &format!("alerting the admins ({}) failed: {e}", d.kind()));
+                if status != AlertStatus::Sent {
+                    status = AlertStatus::Failed(e);
+                }
+            }
+        }
+    }
+    status
+}
+
+fn apply_retention(cfg: &Config, now: DateTime<Utc>) -> Result<Vec<String>, String> {
+    let state = State::open_for(cfg).map_err(|e| e.to_string())?;
+    retention::apply(cfg, &state, now)
+        .map(|removed| removed.into_iter().map(|a| a.name).collect())
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests;

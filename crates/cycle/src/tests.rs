@@ -1,0 +1,158 @@
+//! The cycle's report, alert and outbox summary, on hand-made outcomes.
+
+use super::*;
+use lifeboat_core::state::{FailureCode, RunStatus};
+
+fn assert_send<T: Send>(_: &T) {}
+
+#[test]
+fn the_cycle_future_is_send_so_the_dashboard_can_spawn_it() {
+    let cfg = Config::from_toml("").unwrap();
+    let fut = run_cycle(&cfg, Trigger::Dashboard, CancellationToken::new());
+    assert_send(&fut);
+}
+
+fn outcome(skipped: &[&str]) -> BackupOutcome {
+    use lifeboat_core::catalog::StoredArchive;
+    use lifeboat_core::manifest::{DatabaseEntry, Manifest, SkippedDatabase};
+    let at = Utc::now();
+    let entry = |name: &str| DatabaseEntry {
+        name: name.into(),
+        size: 4096,
+        sha256: "00".into(),
+        integrity: "ok".into(),
+        journal_mode: "wal".into(),
+        page_size: 4096,
+        tables: Vec::new(),
+    };
+    BackupOutcome {
+        archive: StoredArchive {
+            name: "database_backup_20261122_100000.zip".into(),
+            created_at: at,
+            files: vec!["/b/database_backup_20261122_100000.zip".into()],
+            size: 2_500_000,
+        },
+        manifest: Manifest {
+            format: "lifeboat-backup".into(),
+            version: 1,
+            created_at: at,
+            host: "h".into(),
+            trigger: Trigger::Scheduled,
+            lifeboat_version: "0".into(),
+            databases: vec![entry("a.db"), entry("b.db")],
+            skipped: skipped
+                .iter()
+                .map(|n| SkippedDatabase { name: n.to_string(), reason: "file is not a database".into() })
+                .collect(),
+        },
+        run_id: 1,
+        status: if skipped.is_empty() { RunStatus::Ok } else { RunStatus::Partial },
+    }
+}
+
+fn report(backup: Result<BackupOutcome, BackupError>, delivery: Delivery) -> CycleReport {
+    CycleReport {
+        trigger: Trigger::Scheduled,
+        started_at: Utc::now(),
+        finished_at: Utc::now(),
+        abandoned_runs_closed: 0,
+        backup,
+        delivery,
+        removed: Vec::new(),
+        retention_error: None,
+        alert: AlertStatus::NotNeeded,
+    }
+}
+
+fn done(delivered: &[i64], failed: &[(i64, FailureCode, &str)], pending: &[i64]) -> Delivery {
+    Delivery::Done(DeliverySummary {
+        archive: "database_backup_20261122_100000.zip".into(),
+        delivered: delivered.to_vec(),
+        failed: failed
+            .iter()
+            .map(|(chat, code, reason)| FailedChat { chat: *chat, code: Some(*code), reason: reason.to_string() })
+            .collect(),
+        pending: pending.iter().map(|c| (*c, Some("timed out".to_string()))).collect(),
+    })
+}
+
+#[test]
+fn a_clean_cycle_is_0_and_needs_no_alert() {
+    let r = report(Ok(outcome(&[])), done(&[1, 2], &[], &[]));
+    assert_eq!(r.exit_code(), 0);
+    assert_eq!(alert_text(&r), None);
+    assert!(r.summary().contains("delivered to 2 of 2 admins"), "{}", r.summary());
+    let r = report(Ok(outcome(&[])), Delivery::Disabled);
+    assert_eq!(r.exit_code(), 0, "no token is not a failure");
+    assert!(r.summary().contains("Delivery: disabled"), "{}", r.summary());
+    assert_eq!(alert_text(&r), None);
+}
+
+#[test]
+fn a_skipped_database_is_3_and_alerted_by_name() {
+    let r = report(Ok(outcome(&["c.db"])), done(&[1], &[], &[]));
+    assert_eq!(r.exit_code(), 3);
+    let alert = alert_text(&r).unwrap();
+    assert!(alert.contains("partial") && alert.contains("2 of 3") && alert.contains("c.db: file is not a database"));
+}
+
+#[test]
+fn undelivered_admins_are_3_and_only_permanent_failures_alerted() {
+    let r = report(Ok(outcome(&[])), done(&[1], &[], &[2]));
+    assert_eq!(r.exit_code(), 3);
+    assert_eq!(alert_text(&r), None, "a transient failure is retried next cycle, not alerted");
+    assert!(r.summary().contains("2 retried next cycle (last error: timed out)"), "{}", r.summary());
+    let r = report(
+        Ok(outcome(&[])),
+        done(&[1], &[(2, FailureCode::NeverStarted, "Forbidden: bot can't initiate conversation with a user")], &[]),
+    );
+    assert_eq!(r.exit_code(), 3);
+    let alert = alert_text(&r).unwrap();
+    assert!(alert.contains("could not be delivered to 2:"), "{alert}");
+    assert!(alert.contains("press Start"), "{alert}");
+}
+
+#[test]
+fn no_archive_is_1_and_alerted_but_an_interruption_is_not() {
+    let skipped = vec![lifeboat_core::manifest::SkippedDatabase { name: "a.db".into(), reason: "missing".into() }];
+    let r = report(Err(BackupError::NothingBackedUp { skipped }), Delivery::NoArchive);
+    assert_eq!(r.exit_code(), 1);
+    let alert = alert_text(&r).unwrap();
+    assert!(alert.contains("failed") && alert.contains("a.db: missing"), "{alert}");
+    let r = report(Err(BackupError::Cancelled), Delivery::Interrupted);
+    assert!(r.interrupted());
+    assert_eq!(alert_text(&r), None);
+    assert!(r.summary().contains("interrupted"), "{}", r.summary());
+}
+
+#[test]
+fn outbox_summary_per_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = State::open(&dir.path().join("state.db")).unwrap();
+    let at = Utc::now();
+    let files = [("x.zip.001".to_string(), 1, 2), ("x.zip.002".to_string(), 2, 2)];
+    state.enqueue_deliveries("x.zip", &files, &[1, 2, 3], at).unwrap();
+    for row in state.deliveries_for("x.zip").unwrap() {
+        match (row.chat_id, row.part) {
+            (1, _) => state.mark_delivered(row.id, "F", 1, at).unwrap(),
+            (2, 1) => state.mark_delivered(row.id, "F", 2, at).unwrap(),
+            (2, 2) => state.mark_failed(row.id, FailureCode::Transient, "network down", false, at).unwrap(),
+            (3, 1) => state
+                .mark_failed(row.id, FailureCode::Blocked, "Forbidden: bot was blocked by the user", true, at)
+                .unwrap(),
+            _ => {}
+        }
+    }
+    let sum = summarize_outbox(&state, "x.zip").unwrap();
+    assert_eq!(sum.delivered, vec![1]);
+    assert_eq!(sum.pending, vec![(2, Some("network down".to_string()))]);
+    assert_eq!(
+        sum.failed,
+        vec![FailedChat {
+            chat: 3,
+            code: Some(FailureCode::Blocked),
+            reason: "Forbidden: bot was blocked by the user".to_string()
+        }]
+    );
+    assert!(!sum.all_delivered());
+}

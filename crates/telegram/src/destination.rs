@@ -1,0 +1,50 @@
+//! Telegram as one of the cycle's destinations.
+
+use chrono::{DateTime, Utc};
+use lifeboat_core::catalog::StoredArchive;
+use lifeboat_core::config::Config;
+use lifeboat_core::destination::{BoxFuture, Destination};
+use lifeboat_core::state::{State, StateError};
+use tokio_util::sync::CancellationToken;
+
+use crate::{Telegram, enqueue_archive};
+
+/// The configured bot and the admins it sends to.
+#[derive(Debug)]
+pub struct TelegramDestination {
+    telegram: Telegram,
+    cfg: Config,
+}
+
+impl TelegramDestination {
+    /// None when no bot token is configured (delivery disabled).
+    pub fn from_config(cfg: &Config) -> Option<TelegramDestination> {
+        Telegram::from_config(cfg).map(|telegram| TelegramDestination { telegram, cfg: cfg.clone() })
+    }
+}
+
+impl Destination for TelegramDestination {
+    fn kind(&self) -> &'static str {
+        "telegram"
+    }
+
+    fn has_recipients(&self) -> bool {
+        !self.cfg.telegram.admin_ids.is_empty()
+    }
+
+    fn enqueue(&self, state: &State, archive: &StoredArchive, at: DateTime<Utc>) -> Result<(), StateError> {
+        enqueue_archive(state, &self.cfg, archive, at)
+    }
+
+    fn deliver_pending<'a>(&'a self, cancel: &'a CancellationToken) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            // Outcomes are in the outbox; the report is for callers that
+            // drive delivery themselves.
+            let _report = self.telegram.deliver_pending(&self.cfg, cancel).await;
+        })
+    }
+
+    fn alert<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move { self.telegram.alert(text).await.map(|_| ()).map_err(|e| e.to_string()) })
+    }
+}
