@@ -13,10 +13,10 @@ use tokio_util::sync::CancellationToken;
 use crate::archive::{self, ArchiveError, CompressedDatabase};
 use crate::catalog::{self, StoredArchive};
 use crate::config::Config;
-use crate::integrity::{self, IntegrityError};
 use crate::manifest::{DatabaseEntry, Manifest, SkippedDatabase, Trigger};
 use crate::parts;
-use crate::snapshot::{self, SkipReason, Snapshot, SnapshotOptions};
+use crate::snapshot::{SkipReason, Snapshot};
+use crate::source::{self, Source};
 use crate::state::{DbCheck, Level, RunEnd, RunStatus, State};
 use crate::verify::{self, VerifyOptions};
 
@@ -296,16 +296,12 @@ fn run_inner(cfg: &Config, state: &State, opts: &BackupOptions<'_>, run_id: i64)
     crate::fsutil::create_private_dir(work.path())
         .map_err(|e| io_error(out, format!("cannot secure {}", work.path().display()), e))?;
 
-    let names: Vec<String> = match opts.only {
-        Some(only) => only.to_vec(),
-        None => cfg.backup.databases.clone(),
-    };
-    let sources: Vec<PathBuf> = names.iter().map(|n| cfg.backup.source_dir.join(n)).collect();
-    let total_bytes: u64 = sources.iter().map(|p| file_len(p) + file_len(&wal_of(p))).sum();
+    let sources = source::configured(cfg, opts.only);
+    let names: Vec<String> = sources.iter().map(|s| s.name().to_string()).collect();
+    let total_bytes: u64 = sources.iter().map(|s| s.size_hint()).sum();
     progress(ProgressEvent::Started { databases: names.len(), total_bytes });
 
     let level = cfg.backup.compression_level;
-    let snap_opts = SnapshotOptions::default();
     let done = AtomicU64::new(0);
     let on_bytes = |n: u64| {
         let d = done.fetch_add(n, Ordering::Relaxed) + n;
@@ -324,7 +320,7 @@ fn run_inner(cfg: &Config, state: &State, opts: &BackupOptions<'_>, run_id: i64)
                     // Hold the lock only to take one job.
                     let next = rx.lock().map(|r| r.recv());
                     let Ok(Ok((i, snap))) = next else { break };
-                    let job = process(&snap, work.path(), level, opts, &on_bytes);
+                    let job = process(sources[i].as_ref(), &snap, work.path(), level, opts, &on_bytes);
                     *jobs[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(job);
                 }
             });
@@ -337,16 +333,15 @@ fn run_inner(cfg: &Config, state: &State, opts: &BackupOptions<'_>, run_id: i64)
                 break;
             }
             let dest = work.path().join(format!("{i}.snapshot"));
-            match snapshot::take(source, &dest, &snap_opts) {
-                Ok(mut snap) => {
-                    snap.name = name.clone();
+            match source.snapshot(&dest) {
+                Ok(snap) => {
                     progress(ProgressEvent::Snapshotted { name: name.clone(), skipped: None });
                     if tx.send((i, snap)).is_err() {
                         break;
                     }
                 }
                 Err(reason) => {
-                    disk_full |= matches!(&reason, SkipReason::Other(m) if m.starts_with(snapshot::NO_SPACE));
+                    disk_full |= matches!(reason, SkipReason::NoSpace(_));
                     // Summarised in the run's event and outcome; detail only here.
                     tracing::info!(db = %name, "skipped: {reason}");
                     progress(ProgressEvent::Snapshotted { name: name.clone(), skipped: Some(reason.to_string()) });
@@ -484,29 +479,21 @@ fn run_inner(cfg: &Config, state: &State, opts: &BackupOptions<'_>, run_id: i64)
     Ok(BackupOutcome { archive, manifest, run_id, status })
 }
 
-fn wal_of(p: &Path) -> PathBuf {
-    let mut s = p.as_os_str().to_owned();
-    s.push("-wal");
-    PathBuf::from(s)
-}
-
-/// A worker's job: integrity of the snapshot, then deflate and hash it.
-fn process(snap: &Snapshot, work: &Path, level: i64, opts: &BackupOptions<'_>, on_bytes: &(dyn Fn(u64) + Sync)) -> Job {
+/// A worker's job: the source checks its snapshot, then it is deflated and hashed.
+fn process(
+    source: &dyn Source,
+    snap: &Snapshot,
+    work: &Path,
+    level: i64,
+    opts: &BackupOptions<'_>,
+    on_bytes: &(dyn Fn(u64) + Sync),
+) -> Job {
     if opts.cancel.is_cancelled() {
         return Job::Failed(ArchiveError::Cancelled);
     }
-    let report = match integrity::check(&snap.path) {
-        Ok(r) if r.ok => r,
-        Ok(r) => return Job::Skipped(SkipReason::Corrupt(format!("integrity_check: {}", r.summary()))),
-        Err(IntegrityError::Sqlite(e))
-            if matches!(
-                e.sqlite_error_code(),
-                Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
-            ) =>
-        {
-            return Job::Skipped(SkipReason::Corrupt(e.to_string()));
-        }
-        Err(e) => return Job::Skipped(SkipReason::Other(format!("cannot check the snapshot: {e}"))),
+    let checked = match source.check(snap) {
+        Ok(c) => c,
+        Err(reason) => return Job::Skipped(reason),
     };
     let zip_path = work.join(format!("{}.zip", snap.path.file_name().and_then(|f| f.to_str()).unwrap_or("db")));
     let c = match archive::compress_database(&snap.path, &snap.name, &zip_path, level, opts.now, &opts.cancel, on_bytes)
@@ -520,10 +507,10 @@ fn process(snap: &Snapshot, work: &Path, level: i64, opts: &BackupOptions<'_>, o
         name: snap.name.clone(),
         size: c.size,
         sha256: c.sha256.clone(),
-        integrity: report.summary(),
+        integrity: checked.integrity,
         journal_mode: snap.journal_mode.clone(),
         page_size: snap.page_size,
-        tables: report.tables,
+        tables: checked.tables,
     };
     Job::Done(Box::new(entry), c)
 }

@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`config`]: the layered configuration, validated at start-up.
+//! - [`source`]: the trait each kind of source implements; SQLite databases.
 //! - [`snapshot`]: one point-in-time copy of a live database, through SQLite.
 //! - [`integrity`]: `PRAGMA integrity_check` and row counts on a snapshot.
 //! - [`archive`]: writing the ZIP (`backup_info.txt`, `manifest.json`), in parallel.
@@ -40,6 +41,7 @@ pub mod retention;
 pub mod schedule;
 pub mod schema;
 pub mod snapshot;
+pub mod source;
 pub mod state;
 pub mod units;
 pub mod verify;

@@ -65,6 +65,10 @@ pub enum SkipReason {
     /// integrity_check failed, or SQLite reported corruption.
     #[error("corrupt: {0}; run `lifeboat diagnose`, then restore it from an archive")]
     Corrupt(String),
+    /// Our own disk (where snapshots are written) is full: the run stops
+    /// rather than blame the database.
+    #[error("no space left for the snapshot in {0}; free space and run again")]
+    NoSpace(PathBuf),
     /// Anything else.
     #[error("{0}")]
     Other(String),
@@ -106,19 +110,13 @@ pub fn take(source: &Path, dest: &Path, opts: &SnapshotOptions) -> Result<Snapsh
     };
     // Our own destination connection runs with journal_mode=OFF, so nothing
     // should be left next to it; make sure, since only `dest` goes into an archive.
-    for suffix in SIDECARS {
+    for suffix in crate::manifest::SIDECAR_SUFFIXES {
         let _ = std::fs::remove_file(sidecar(dest, suffix));
     }
     let size = std::fs::metadata(dest).map_err(|e| SkipReason::Other(format!("snapshot vanished: {e}")))?.len();
     tracing::debug!(db = %name, size, journal_mode = %journal_mode, ms = started.elapsed().as_millis() as u64, "snapshot taken");
     Ok(Snapshot { name, path: dest.to_path_buf(), size, journal_mode, page_size })
 }
-
-/// How a [`SkipReason::Other`] caused by our own full disk starts: the run
-/// stops then, rather than blaming the database.
-pub const NO_SPACE: &str = "no space left";
-
-const SIDECARS: [&str; 3] = ["-wal", "-shm", "-journal"];
 
 fn sidecar(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
@@ -128,7 +126,7 @@ fn sidecar(path: &Path, suffix: &str) -> PathBuf {
 
 fn remove_with_sidecars(path: &Path) {
     let _ = std::fs::remove_file(path);
-    for suffix in SIDECARS {
+    for suffix in crate::manifest::SIDECAR_SUFFIXES {
         let _ = std::fs::remove_file(sidecar(path, suffix));
     }
 }
@@ -209,10 +207,9 @@ fn copy_once(source: &Path, dest: &Path, lock_timeout: Duration) -> Result<(Stri
         Attempt::Skip(SkipReason::Other(format!("cannot create the snapshot file {}: {e}", dest.display())))
     })?;
     let dst_err = |e: rusqlite::Error| match e.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::DiskFull) => Attempt::Skip(SkipReason::Other(format!(
-            "{NO_SPACE} for the snapshot in {}; free space and run again",
-            dest.parent().unwrap_or(dest).display()
-        ))),
+        Some(rusqlite::ErrorCode::DiskFull) => {
+            Attempt::Skip(SkipReason::NoSpace(dest.parent().unwrap_or(dest).to_path_buf()))
+        }
         _ => classify(source, e),
     };
     // The destination is our private temporary file: no journal, no fsync
