@@ -1,0 +1,118 @@
+//! `lifeboat backup [--deliver]`: one backup, or the whole cycle.
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+use lifeboat_core::backup::{self, BackupError, BackupOptions};
+use lifeboat_core::state::{RunStatus, State};
+use lifeboat_core::{Config, Trigger, exit};
+use serde_json::json;
+
+use crate::BackupArgs;
+use crate::ui::Progress;
+
+use super::{cancel_on_signal, take_lock};
+
+pub(super) fn backup(cfg: &Config, a: &BackupArgs) -> Result<i32> {
+    if a.deliver {
+        return deliver_cycle(cfg, a);
+    }
+    let outcome = run_backup(cfg, Trigger::Manual, !a.json, "manual backup (lifeboat backup)")?;
+    Ok(report_backup(&outcome, a.json))
+}
+
+pub(super) fn run_backup(cfg: &Config, trigger: Trigger, progress: bool, what: &str) -> Result<backup::BackupOutcome> {
+    let _lock = take_lock(cfg, what)?;
+    let state = State::open_for(cfg)?;
+    let bar = Progress::new(progress);
+    let on_event = |ev| bar.on_backup(ev);
+    let result = backup::run(
+        cfg,
+        &state,
+        BackupOptions { trigger, only: None, progress: Some(&on_event), cancel: cancel_on_signal(), now: Utc::now() },
+    );
+    bar.clear();
+    match result {
+        Ok(o) => Ok(o),
+        Err(e @ BackupError::NothingBackedUp { .. }) => {
+            Err(anyhow::Error::new(e).context("backup failed; `lifeboat diagnose` says what to do"))
+        }
+        Err(e) => Err(anyhow::Error::new(e).context("backup failed")),
+    }
+}
+
+/// Prints the archive's files on stdout (one per line, or JSON) and what was
+/// skipped on stderr; returns 0 or 3.
+pub(super) fn report_backup(o: &backup::BackupOutcome, as_json: bool) -> i32 {
+    let partial = o.status == RunStatus::Partial || o.manifest.is_partial();
+    if as_json {
+        let v = json!({
+            "archive": o.archive.name,
+            "files": o.archive.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+            "size": o.archive.size,
+            "status": o.status.as_str(),
+            "databases": o.manifest.databases.iter().map(|d| json!({
+                "name": d.name, "size": d.size, "integrity": d.integrity, "rows": d.total_rows(),
+            })).collect::<Vec<_>>(),
+            "skipped": o.manifest.skipped.iter().map(|s| json!({"name": s.name, "reason": s.reason})).collect::<Vec<_>>(),
+        });
+        println!("{v}");
+    } else {
+        for f in &o.archive.files {
+            println!("{}", f.display());
+        }
+    }
+    for s in &o.manifest.skipped {
+        eprintln!("warning: {} was skipped: {}", s.name, s.reason);
+    }
+    if partial {
+        eprintln!(
+            "partial backup: {} of {} databases in the archive",
+            o.manifest.databases.len(),
+            o.manifest.databases.len() + o.manifest.skipped.len()
+        );
+        exit::PARTIAL
+    } else {
+        exit::SUCCESS
+    }
+}
+
+/// `backup --deliver`: the scheduler's full cycle (backup, delivery,
+/// retention, alert) through the telegram crate, which takes the lock itself.
+/// No token means delivery is reported as disabled, not as a failure.
+fn deliver_cycle(cfg: &Config, a: &BackupArgs) -> Result<i32> {
+    use lifeboat_cycle::{CycleError, run_cycle};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let bar = Progress::new(!a.json);
+    bar.spin("backing up and delivering");
+    let result = rt.block_on(run_cycle(cfg, Trigger::Manual, cancel_on_signal()));
+    bar.clear();
+    let report = match result {
+        Ok(r) => r,
+        Err(e @ CycleError::Busy { .. }) => return Err(anyhow::Error::new(e).context("cannot start now")),
+        Err(e) => return Err(anyhow::Error::new(e).context("backup cycle failed")),
+    };
+    let code = report.exit_code();
+    if a.json {
+        let v = json!({
+            "archive": report.backup.as_ref().ok().map(|o| o.archive.name.clone()),
+            "files": report.backup.as_ref().map(|o| o.archive.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>()).unwrap_or_default(),
+            "status": report.backup.as_ref().map(|o| o.status.as_str()).unwrap_or("failed"),
+            "error": report.backup.as_ref().err().map(|e| e.to_string()),
+            "delivery_enabled": cfg.delivery_enabled(),
+            "removed": report.removed,
+            "summary": report.summary(),
+            "exit_code": code,
+        });
+        println!("{v}");
+    } else if let Ok(o) = &report.backup {
+        for f in &o.archive.files {
+            println!("{}", f.display());
+        }
+    }
+    eprintln!("{}", report.summary());
+    Ok(code)
+}

@@ -1,0 +1,100 @@
+//! `lifeboat list`: archives with their trigger, status, databases and deliveries.
+
+use anyhow::Result;
+use lifeboat_core::catalog::{self, StoredArchive};
+use lifeboat_core::units::human_size;
+use lifeboat_core::{Config, exit};
+use serde_json::json;
+
+use crate::JsonArg;
+use crate::ui;
+
+use super::existing_state;
+
+struct Row {
+    archive: StoredArchive,
+    trigger: String,
+    status: String,
+    databases: Vec<String>,
+    verified: Option<bool>,
+    delivered: usize,
+}
+
+pub(super) fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
+    let archives = catalog::list(&cfg.backup.output_dir)?;
+    let state = existing_state(cfg)?;
+    let mut rows = Vec::with_capacity(archives.len());
+    for archive in archives {
+        let run = match &state {
+            Some(s) => s.run_for_archive(&archive.name)?,
+            None => None,
+        };
+        let delivered = match &state {
+            Some(s) => s.delivered_chats(&archive.name)?.len(),
+            None => 0,
+        };
+        // The manifest names the databases; the run knows whether it verified.
+        let manifest = lifeboat_core::verify::read_manifest(&archive).ok();
+        let databases =
+            manifest.as_ref().map(|m| m.databases.iter().map(|d| d.name.clone()).collect()).unwrap_or_default();
+        let trigger = run
+            .as_ref()
+            .map(|r| r.trigger.as_str().to_string())
+            .or_else(|| manifest.as_ref().map(|m| m.trigger.as_str().to_string()))
+            .unwrap_or_else(|| "?".into());
+        let status = match (&run, &manifest) {
+            (Some(r), _) => r.status.as_str().to_string(),
+            (None, Some(m)) if m.is_partial() => "partial".into(),
+            (None, Some(_)) => "ok".into(),
+            (None, None) => "unreadable".into(),
+        };
+        rows.push(Row { archive, trigger, status, databases, verified: run.map(|r| r.end.verified), delivered });
+    }
+    if a.json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "name": r.archive.name,
+                    "created_at": ui::json_time(r.archive.created_at),
+                    "trigger": r.trigger,
+                    "status": r.status,
+                    "size": r.archive.size,
+                    "files": r.archive.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+                    "databases": r.databases,
+                    "verified": r.verified,
+                    "delivered": r.delivered,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(exit::SUCCESS);
+    }
+    if rows.is_empty() {
+        println!("no archives in {} yet; run `lifeboat backup`", cfg.backup.output_dir.display());
+        return Ok(exit::SUCCESS);
+    }
+    println!(
+        "{:<23}  {:<11}  {:>9}  {:>3}  {:<8}  {:>9}  ARCHIVE",
+        "TIME (UTC)", "TRIGGER", "SIZE", "DBS", "VERIFIED", "DELIVERED"
+    );
+    for r in &rows {
+        let parts = if r.archive.is_split() { format!(" ({} parts)", r.archive.files.len()) } else { String::new() };
+        let status = if r.status == "ok" { String::new() } else { format!(" [{}]", r.status) };
+        println!(
+            "{:<23}  {:<11}  {:>9}  {:>3}  {:<8}  {:>9}  {}{parts}{status}",
+            r.archive.created_at.format("%Y-%m-%d %H:%M:%S"),
+            r.trigger,
+            human_size(r.archive.size),
+            r.databases.len(),
+            match r.verified {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "unknown",
+            },
+            if cfg.delivery_enabled() || r.delivered > 0 { r.delivered.to_string() } else { "-".into() },
+            r.archive.name,
+        );
+    }
+    Ok(exit::SUCCESS)
+}

@@ -1,0 +1,130 @@
+//! One module per subcommand. Each returns the exit code of a finished
+//! run (0, 1 for a failed check, 3 partial); errors become exit 1, or 2 for
+//! configuration and usage problems.
+
+mod backup;
+mod demo;
+mod diagnose;
+mod list;
+mod restore;
+mod status;
+mod verify;
+
+use std::path::Path;
+
+use anyhow::Result;
+use lifeboat_core::config::ConfigError;
+use lifeboat_core::lock::{CycleLock, LockError};
+use lifeboat_core::state::State;
+use lifeboat_core::{CancellationToken, Config, exit};
+
+use crate::{Cli, Command};
+
+/// A usage problem found after parsing (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Maps an error chain to the exit code: configuration and usage → 2, the rest → 1.
+pub fn exit_code_of(err: &anyhow::Error) -> i32 {
+    if err.chain().any(|e| e.downcast_ref::<ConfigError>().is_some() || e.downcast_ref::<UsageError>().is_some()) {
+        exit::USAGE
+    } else {
+        exit::FAILURE
+    }
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> Result<i32> {
+    let cfg = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Backup(a) => backup::backup(&cfg, &a),
+        Command::List(a) => list::list(&cfg, &a),
+        Command::Verify(a) => verify::verify(&cfg, &a),
+        Command::Restore(a) => restore::restore(&cfg, &a),
+        Command::Status(a) => status::status(&cfg, &a),
+        Command::Diagnose(a) => diagnose::diagnose(&cfg, &a),
+        Command::Demo(a) => demo::demo(&cfg, &a),
+    }
+}
+
+/// Ctrl-C or SIGTERM cancels the token; the core stops between steps and
+/// leaves nothing partial behind.
+pub(crate) fn cancel_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    on_signal(move || t.cancel());
+    token
+}
+
+/// Runs `f` on the first Ctrl-C or SIGTERM. Returns once the handlers are
+/// installed, so a signal from then on never takes the default action
+/// (dying without cleaning up).
+pub(crate) fn on_signal(f: impl FnOnce() + Send + 'static) {
+    let (ready, installed) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        rt.block_on(async move {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{SignalKind, signal};
+                let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+                else {
+                    return;
+                };
+                let _ = ready.send(());
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = ready.send(());
+                let _ = tokio::signal::ctrl_c().await;
+            }
+            eprintln!("stopping: interrupted");
+            f();
+        });
+    });
+    let _ = installed.recv_timeout(std::time::Duration::from_secs(5));
+}
+
+/// For commands that cannot stop between steps but hold copies of the bot's
+/// data in the system temporary folder: on Ctrl-C or SIGTERM, remove this
+/// process's folders (named `prefix…`) and exit with a failure.
+pub(crate) fn exit_on_signal_removing_scratch(prefix: String, command: &'static str) {
+    on_signal(move || {
+        for e in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+        eprintln!("error: {command} interrupted; nothing was changed");
+        std::process::exit(exit::FAILURE);
+    });
+}
+
+pub(crate) fn take_lock(cfg: &Config, what: &str) -> Result<CycleLock> {
+    CycleLock::try_acquire(&cfg.lock_path(), what).map_err(|e| match e {
+        LockError::Busy { .. } => anyhow::Error::new(e).context("cannot start now"),
+        other => anyhow::Error::new(other),
+    })
+}
+
+/// Opens the state database only if it exists: read-only commands never
+/// create Lifeboat's folder.
+pub(crate) fn existing_state(cfg: &Config) -> Result<Option<State>> {
+    if cfg.state_path().exists() { Ok(Some(State::open_for(cfg)?)) } else { Ok(None) }
+}
+
+pub(crate) fn existing_dir(path: &Path) -> &Path {
+    let mut p = path;
+    while !p.exists() {
+        match p.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => p = parent,
+            _ => return Path::new("."),
+        }
+    }
+    p
+}

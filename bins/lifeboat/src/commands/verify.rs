@@ -1,0 +1,65 @@
+//! `lifeboat verify`: every check on one archive, nothing written outside scratch.
+
+use anyhow::{Context, Result};
+use lifeboat_core::catalog;
+use lifeboat_core::units::human_size;
+use lifeboat_core::{Config, exit};
+use serde_json::json;
+
+use crate::VerifyArgs;
+use crate::ui::Progress;
+
+use super::exit_on_signal_removing_scratch;
+
+pub(super) fn verify(cfg: &Config, a: &VerifyArgs) -> Result<i32> {
+    let archive = catalog::resolve(&cfg.backup.output_dir, &a.archive)?;
+    // Verify cannot stop between steps, and its scratch folder holds whole
+    // extracted databases: on a signal, remove it and exit. The handler is
+    // installed before the folder exists, so no signal can outrun it.
+    let prefix = format!("lifeboat-verify-{}-", std::process::id());
+    exit_on_signal_removing_scratch(prefix.clone(), "verify");
+    let scratch = tempfile::Builder::new().prefix(&prefix).tempdir().context("creating a scratch folder")?;
+    let bar = Progress::new(!a.json);
+    bar.spin(&format!("verifying {}", archive.name));
+    let report = lifeboat_core::verify::verify(
+        &archive,
+        scratch.path(),
+        lifeboat_core::verify::VerifyOptions { integrity_check: true },
+    )
+    .with_context(|| format!("cannot verify {}", archive.name))?;
+    bar.clear();
+    let ok = report.is_ok();
+    if a.json {
+        let v = json!({
+            "archive": report.archive,
+            "files": archive.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+            "ok": ok,
+            "databases": report.databases.iter().map(|d| json!({
+                "name": d.name, "size": d.size, "checksum_ok": d.checksum_ok, "integrity": d.integrity, "ok": d.ok,
+            })).collect::<Vec<_>>(),
+            "problems": report.problems,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("{}", report.archive);
+        for d in &report.databases {
+            println!(
+                "  {:<5} {:<28} {:>9}  checksum {}  integrity {}",
+                if d.ok { "ok" } else { "FAIL" },
+                d.name,
+                human_size(d.size),
+                if d.checksum_ok { "ok" } else { "MISMATCH" },
+                d.integrity
+            );
+        }
+        for p in &report.problems {
+            println!("  problem: {p}");
+        }
+        if ok {
+            println!("archive ok: {} databases verified", report.databases.len());
+        } else {
+            eprintln!("error: {} did not verify; use another archive (`lifeboat list`)", report.archive);
+        }
+    }
+    Ok(if ok { exit::SUCCESS } else { exit::FAILURE })
+}
