@@ -1,0 +1,240 @@
+//! Carrying out a plan: verify, compare schemas, safety snapshot, write.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags};
+use tokio_util::sync::CancellationToken;
+
+use super::write::{undo_plain, write_live, write_plain};
+use super::{Action, BUSY_TIMEOUT, RestoreError, RestoreOutcome, RestorePlan, RestoredDatabase, io_err, sql};
+use crate::backup::{BackupError, BackupOptions};
+use crate::config::Config;
+use crate::manifest::Trigger;
+use crate::state::{Level, State};
+use crate::verify;
+
+/// Verifies the archive, takes the safety snapshot (live restores), then
+/// writes the planned databases. The caller holds the cycle lock.
+pub fn execute(
+    cfg: &Config,
+    state: &State,
+    plan: &RestorePlan,
+    cancel: &CancellationToken,
+) -> Result<RestoreOutcome, RestoreError> {
+    let mut outcome = RestoreOutcome {
+        archive: plan.archive.name.clone(),
+        restored: Vec::new(),
+        safety_archive: None,
+        notes: Vec::new(),
+    };
+    let result = execute_inner(cfg, state, plan, cancel, &mut outcome);
+    let done = outcome.restored.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ");
+    let safety = outcome.safety_archive.as_ref().map(|s| format!(" (safety snapshot {s})")).unwrap_or_default();
+    let now = Utc::now();
+    match result {
+        Ok(()) => {
+            let _ = state.log_event(
+                Level::Info,
+                "restore",
+                &format!("restored {done} from {}{safety}", outcome.archive),
+                now,
+            );
+            Ok(outcome)
+        }
+        Err(e) => {
+            // Once writing has begun, the operator needs to know what was
+            // already replaced and where the safety snapshot is.
+            let so_far = if done.is_empty() { String::new() } else { format!(" after restoring {done}") };
+            let _ = state.log_event(
+                Level::Error,
+                "restore",
+                &format!("restore from {} failed{so_far}{safety}: {e}", plan.archive.name),
+                now,
+            );
+            match outcome.safety_archive.take() {
+                Some(safety) => Err(RestoreError::AfterSafetySnapshot { error: Box::new(e), safety }),
+                None => Err(e),
+            }
+        }
+    }
+}
+
+fn execute_inner(
+    cfg: &Config,
+    state: &State,
+    plan: &RestorePlan,
+    cancel: &CancellationToken,
+    outcome: &mut RestoreOutcome,
+) -> Result<(), RestoreError> {
+    let scratch_parent = cfg.state_dir();
+    crate::fsutil::create_private_dir(&scratch_parent)
+        .map_err(io_err(format!("cannot create {}", scratch_parent.display())))?;
+    let scratch = tempfile::Builder::new()
+        .prefix(".restore-")
+        .tempdir_in(&scratch_parent)
+        .map_err(io_err(format!("cannot create a scratch folder in {}", scratch_parent.display())))?;
+    let (report, extracted) = verify::verify_and_extract(&plan.archive, scratch.path())?;
+    if !report.is_ok() {
+        return Err(RestoreError::NotVerified { archive: plan.archive.name.clone(), problems: report.all_problems() });
+    }
+    if report.manifest.as_ref() != Some(&plan.manifest) {
+        return Err(RestoreError::Changed(plan.archive.name.clone()));
+    }
+    let source_of = |name: &str| extracted.iter().find(|(n, _)| n == name).map(|(_, p)| p.clone());
+    if cancel.is_cancelled() {
+        return Err(RestoreError::Cancelled { restored: vec![] });
+    }
+    let names_done = |o: &RestoreOutcome| -> Vec<String> { o.restored.iter().map(|r| r.name.clone()).collect() };
+    match &plan.to {
+        Some(dir) => {
+            // A folder that exists keeps its permissions (`--to /tmp` must not
+            // make /tmp private); only folders created here are 0700.
+            crate::fsutil::create_dir_private_if_new(dir)
+                .map_err(io_err(format!("cannot create {}", dir.display())))?;
+            let written = (|| {
+                for d in &plan.databases {
+                    if cancel.is_cancelled() {
+                        return Err(RestoreError::Cancelled { restored: names_done(outcome) });
+                    }
+                    let src = source_of(&d.name).ok_or_else(|| RestoreError::Changed(plan.archive.name.clone()))?;
+                    write_plain(&src, &d.dest)?;
+                    outcome.restored.push(read_back(plan, &d.name, &d.dest)?);
+                }
+                Ok(())
+            })();
+            if let Err(e) = written {
+                return Err(undo_plain(dir, outcome, e));
+            }
+        }
+        None => {
+            check_schemas(plan, &source_of, &mut outcome.notes)?;
+            safety_snapshot(cfg, state, plan, cancel, outcome)?;
+            for d in &plan.databases {
+                if cancel.is_cancelled() {
+                    return Err(RestoreError::Cancelled { restored: names_done(outcome) });
+                }
+                let src = source_of(&d.name).ok_or_else(|| RestoreError::Changed(plan.archive.name.clone()))?;
+                if !cfg.backup.databases.contains(&d.name) {
+                    // The plan never holds one (see `plan`); the config changed since.
+                    return Err(RestoreError::NotConfigured {
+                        name: d.name.clone(),
+                        dir: cfg.backup.source_dir.clone(),
+                    });
+                }
+                let entry = plan.manifest.database(&d.name).expect("planned from the manifest");
+                write_live(&src, &d.dest, &d.name, &entry.journal_mode, &mut outcome.notes)?;
+                outcome.restored.push(read_back(plan, &d.name, &d.dest)?);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Compares the tables of each live database about to be replaced with the
+/// verified copy's, right before writing (the plan may be minutes old).
+/// A live database whose tables cannot be read at all is not a reason to
+/// refuse: restoring is how it gets repaired; the notes say so.
+fn check_schemas(
+    plan: &RestorePlan,
+    source_of: &dyn Fn(&str) -> Option<PathBuf>,
+    notes: &mut Vec<String>,
+) -> Result<(), RestoreError> {
+    let mut changes = Vec::new();
+    for d in &plan.databases {
+        let Action::Replace { journal_mode, .. } = &d.action else { continue };
+        let src = source_of(&d.name).ok_or_else(|| RestoreError::Changed(plan.archive.name.clone()))?;
+        match crate::schema::compare(&src, &d.dest, journal_mode == "wal") {
+            Ok(found) => changes.extend(found.into_iter().map(|c| format!("{}: {c}", d.name))),
+            Err(e) => {
+                notes.push(format!("{}: the live database's tables could not be read to compare them ({e})", d.name))
+            }
+        }
+    }
+    if !changes.is_empty() && !plan.force_schema {
+        return Err(RestoreError::SchemaDiffers { changes });
+    }
+    notes.extend(changes.into_iter().map(|c| format!("replaced although its tables differ (--force-schema): {c}")));
+    Ok(())
+}
+
+/// Backs up the live databases about to be replaced, as a `pre-restore` archive.
+fn safety_snapshot(
+    cfg: &Config,
+    state: &State,
+    plan: &RestorePlan,
+    cancel: &CancellationToken,
+    outcome: &mut RestoreOutcome,
+) -> Result<(), RestoreError> {
+    let mut names = Vec::new();
+    for d in &plan.databases {
+        match &d.action {
+            Action::Replace { .. } => names.push(d.name.clone()),
+            Action::ReplaceUnreadable { reason } => outcome.notes.push(format!(
+                "{} was not in the safety snapshot: it is not a readable database ({reason}); the old file is kept aside",
+                d.name
+            )),
+            Action::Create | Action::WriteFile => {}
+        }
+    }
+    if names.is_empty() {
+        return Ok(());
+    }
+    let opts = BackupOptions {
+        trigger: Trigger::PreRestore,
+        only: Some(&names),
+        progress: None,
+        cancel: cancel.clone(),
+        now: safety_time(cfg),
+    };
+    match crate::backup::run(cfg, state, opts) {
+        Ok(b) => {
+            outcome.safety_archive = Some(b.archive.name.clone());
+            for s in &b.manifest.skipped {
+                outcome.notes.push(format!(
+                    "{} was not in the safety snapshot ({}); it is being replaced by the restore",
+                    s.name, s.reason
+                ));
+            }
+            Ok(())
+        }
+        Err(BackupError::NothingBackedUp { skipped }) => {
+            for s in &skipped {
+                outcome.notes.push(format!(
+                    "{} was not in the safety snapshot ({}); it is being replaced by the restore",
+                    s.name, s.reason
+                ));
+            }
+            Ok(())
+        }
+        Err(BackupError::Cancelled) => Err(RestoreError::Cancelled { restored: vec![] }),
+        Err(e) => Err(RestoreError::SafetySnapshot(e)),
+    }
+}
+
+/// Now, but after every archive already in `output_dir`, so the safety
+/// snapshot never takes the name of the archive being restored (names have
+/// one-second resolution).
+fn safety_time(cfg: &Config) -> DateTime<Utc> {
+    let now = Utc::now();
+    let newest = crate::catalog::list(&cfg.backup.output_dir).ok().and_then(|l| l.first().map(|a| a.created_at));
+    match newest {
+        Some(t) if t + chrono::Duration::seconds(1) > now => t + chrono::Duration::seconds(1),
+        _ => now,
+    }
+}
+
+/// Row counts of a written database, compared with the manifest.
+fn read_back(plan: &RestorePlan, name: &str, dest: &Path) -> Result<RestoredDatabase, RestoreError> {
+    let conn = Connection::open_with_flags(dest, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(sql(name, dest))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(sql(name, dest))?;
+    let tables = crate::integrity::count_rows(&conn).map_err(sql(name, dest))?;
+    let mut want = plan.manifest.database(name).map(|e| e.tables.clone()).unwrap_or_default();
+    want.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(RestoredDatabase {
+        name: name.to_string(),
+        dest: dest.to_path_buf(),
+        rows_match_manifest: tables == want,
+        tables,
+    })
+}

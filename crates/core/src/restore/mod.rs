@@ -1,0 +1,367 @@
+//! Restore as plan, then execute.
+//!
+//! [`plan`] resolves the archive, reads its manifest and says, per database,
+//! what will happen; it writes nothing (`--dry-run` is just the plan).
+//! [`execute`] then:
+//! 1. verifies the whole archive (CRCs, sizes, sha256, `integrity_check`),
+//!    extracting into a private scratch folder; any problem, including a
+//!    hostile entry (`..`, absolute path, link, unknown or duplicate name),
+//!    refuses the restore with nothing written;
+//! 2. for live restores, compares each replaced database's schema with the
+//!    archive's (different tables need `force_schema`: a valid database of
+//!    another application must not silently replace the bot's), then takes a
+//!    safety snapshot of the databases about to be replaced (a `pre-restore`
+//!    backup) before anything in the live folder is moved or written;
+//! 3. writes each database *into* the live file through SQLite's backup API,
+//!    so a running bot's open connections stay valid and see the restored
+//!    data, and no stale `-wal` is ever paired with a new file. The live
+//!    database keeps its journal mode. With `--to DIR` it writes plain files
+//!    instead, never overwriting one.
+//!
+//! The caller holds the [`crate::lock::CycleLock`], so no backup runs meanwhile.
+//!
+//! Special cases, decided here:
+//! - A live file that is not an SQLite database at all (bad header, empty)
+//!   cannot be written through SQLite: it is moved aside as
+//!   `NAME.unreadable-YYYYMMDDTHHMMSSZ` (with any `-wal`/`-shm`/`-journal`),
+//!   never deleted, and a fresh file is created through SQLite.
+//! - A WAL-mode live database cannot change its page size through the backup
+//!   API. When the archive's page size differs, the scratch copy is rebuilt
+//!   with the live page size (`PRAGMA page_size; VACUUM`) first; the data is
+//!   the same, only its layout differs. The outcome says so.
+//! - `latest` skips pre-restore safety snapshots (see [`plan`]).
+//! - A live restore writes only databases named in `backup.databases`, so
+//!   every one of them is in the safety snapshot; an archive's other
+//!   databases are restored with `--to DIR` only.
+//! - `--to DIR` refuses any destination file that already exists (at plan
+//!   time and again, atomically, when writing).
+
+mod display;
+mod execute;
+mod plan;
+mod write;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::backup::BackupError;
+use crate::catalog::{CatalogError, StoredArchive};
+use crate::manifest::{Manifest, TableCount};
+use crate::state::StateError;
+use crate::verify::VerifyError;
+
+pub use execute::execute;
+pub use plan::plan;
+
+/// How long to wait for the bot's connections to let go of a database.
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub struct RestoreRequest {
+    /// "latest", a file name in output_dir, or a path (ZIP or first part).
+    pub archive: String,
+    /// Only these databases (empty = all in the archive).
+    pub only: Vec<String>,
+    /// Write plain files into this folder instead of the live databases.
+    pub to: Option<PathBuf>,
+    /// Replace live databases even when their tables differ from the archive's.
+    pub force_schema: bool,
+}
+
+/// What will happen to one database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Write into the existing live database through SQLite's backup API.
+    Replace {
+        /// Its current size in bytes.
+        current_size: u64,
+        /// Its journal mode ("wal" or "delete"), kept.
+        journal_mode: String,
+        /// Its page size.
+        page_size: u32,
+    },
+    /// The live file is not an SQLite database: move it aside, create anew.
+    ReplaceUnreadable {
+        /// Why it cannot be opened as a database.
+        reason: String,
+    },
+    /// No live file yet: create it.
+    Create,
+    /// Write a new plain file into `--to`.
+    WriteFile,
+}
+
+/// One database in a plan.
+#[derive(Debug, Clone)]
+pub struct PlannedDatabase {
+    /// Its name in the archive.
+    pub name: String,
+    /// Where it will be written.
+    pub dest: PathBuf,
+    /// Bytes in the archive.
+    pub size: u64,
+    /// Rows in the archive (all tables).
+    pub rows: u64,
+    /// What will happen.
+    pub action: Action,
+    /// How the archive's tables differ from the live database's (empty when
+    /// they match, or nothing is replaced).
+    pub schema_changes: Vec<String>,
+}
+
+/// The plan: which archive, and what happens to each database.
+#[derive(Debug, Clone)]
+pub struct RestorePlan {
+    /// The archive (whole or parts).
+    pub archive: StoredArchive,
+    /// Its manifest, as read when planning.
+    pub manifest: Manifest,
+    /// `--to DIR`, or None for the live databases.
+    pub to: Option<PathBuf>,
+    /// The databases, in archive order.
+    pub databases: Vec<PlannedDatabase>,
+    /// The archive's databases left out of a live restore because they are
+    /// not in `backup.databases`.
+    pub unconfigured: Vec<String>,
+    /// Replace even when the schema differs.
+    pub force_schema: bool,
+}
+
+impl RestorePlan {
+    /// True when live databases are written.
+    pub fn is_live(&self) -> bool {
+        self.to.is_none()
+    }
+
+    /// Names of the databases in the plan.
+    pub fn names(&self) -> Vec<String> {
+        self.databases.iter().map(|d| d.name.clone()).collect()
+    }
+
+    /// True when some database's tables differ from the live one's.
+    pub fn schema_differs(&self) -> bool {
+        self.databases.iter().any(|d| !d.schema_changes.is_empty())
+    }
+
+    /// The plan for programs (`restore --dry-run --json`).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "archive": self.archive.name,
+            "files": self.archive.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+            "created_at": self.manifest.created_at,
+            "trigger": self.manifest.trigger,
+            "target": match &self.to { Some(d) => d.display().to_string(), None => "live".to_string() },
+            "databases": self.databases.iter().map(|d| {
+                let (action, detail) = match &d.action {
+                    Action::Replace { current_size, journal_mode, page_size } => ("replace", serde_json::json!({
+                        "current_size": current_size, "journal_mode": journal_mode, "page_size": page_size,
+                    })),
+                    Action::ReplaceUnreadable { reason } => ("replace-unreadable", serde_json::json!({ "reason": reason })),
+                    Action::Create => ("create", serde_json::Value::Null),
+                    Action::WriteFile => ("write-file", serde_json::Value::Null),
+                };
+                serde_json::json!({
+                    "name": d.name, "dest": d.dest.display().to_string(), "size": d.size, "rows": d.rows,
+                    "action": action, "current": detail, "schema_changes": d.schema_changes,
+                })
+            }).collect::<Vec<_>>(),
+            "unconfigured": self.unconfigured,
+        })
+    }
+}
+
+/// One database after the restore.
+#[derive(Debug, Clone)]
+pub struct RestoredDatabase {
+    /// Name.
+    pub name: String,
+    /// Where it was written.
+    pub dest: PathBuf,
+    /// Tables and their rows, read back after writing.
+    pub tables: Vec<TableCount>,
+    /// The row counts equal the manifest's.
+    pub rows_match_manifest: bool,
+}
+
+impl RestoredDatabase {
+    /// Rows over all tables.
+    pub fn total_rows(&self) -> u64 {
+        self.tables.iter().map(|t| t.rows).sum()
+    }
+}
+
+/// What a restore did.
+#[derive(Debug, Clone)]
+pub struct RestoreOutcome {
+    /// The archive restored from.
+    pub archive: String,
+    /// The databases written, in order.
+    pub restored: Vec<RestoredDatabase>,
+    /// The safety snapshot's archive name, when one was taken.
+    pub safety_archive: Option<String>,
+    /// Things the operator should know (skipped from the safety snapshot,
+    /// page size rebuilt, files moved aside...).
+    pub notes: Vec<String>,
+}
+
+impl RestoreOutcome {
+    /// The outcome for programs (`restore --json`).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "archive": self.archive,
+            "safety_archive": self.safety_archive,
+            "restored": self.restored.iter().map(|d| serde_json::json!({
+                "name": d.name,
+                "dest": d.dest.display().to_string(),
+                "rows": d.total_rows(),
+                "rows_match_manifest": d.rows_match_manifest,
+                "tables": d.tables.iter().map(|t| serde_json::json!({ "name": t.name, "rows": t.rows })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "notes": self.notes,
+        })
+    }
+}
+
+/// Why a restore did not happen (or stopped).
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// Finding the archive.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// Reading the archive.
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    /// The archive did not verify.
+    #[error("refusing to restore from {archive}: it did not verify, and nothing was written:\n  - {}", .problems.join("\n  - "))]
+    NotVerified {
+        /// Archive name.
+        archive: String,
+        /// Every problem found.
+        problems: Vec<String>,
+    },
+    /// `--only NAME` not in the archive.
+    #[error("{name} is not in {archive}; it holds: {}", .available.join(", "))]
+    UnknownDatabase {
+        /// The requested name.
+        name: String,
+        /// Archive name.
+        archive: String,
+        /// What the archive has.
+        available: Vec<String>,
+    },
+    /// The manifest names something that is not a database file name.
+    #[error("refusing {archive}: its manifest names {name:?}, which {why}; nothing was written")]
+    Hostile {
+        /// Archive name.
+        archive: String,
+        /// The name.
+        name: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// `--only NAME` of a live restore names a database outside `backup.databases`.
+    #[error(
+        "{name} is not in backup.databases, so a live restore does not write it into {dir}; \
+         restore it into a folder with --to DIR, or add it to backup.databases first"
+    )]
+    NotConfigured {
+        /// The database.
+        name: String,
+        /// backup.source_dir
+        dir: PathBuf,
+    },
+    /// Nothing in the archive may be restored live.
+    #[error(
+        "none of the databases in {archive} ({}) is in backup.databases, so nothing would be restored live; \
+         restore them into a folder with --to DIR", .names.join(", ")
+    )]
+    NothingConfigured {
+        /// Archive name.
+        archive: String,
+        /// Its databases.
+        names: Vec<String>,
+    },
+    /// The archive's tables differ from the live database's.
+    #[error(
+        "refusing to replace live databases whose tables differ from the archive's; nothing was written:\n  - {}\n\
+         check that this archive belongs to this bot; to replace them anyway run the restore again with --force-schema",
+        .changes.join("\n  - ")
+    )]
+    SchemaDiffers {
+        /// "name: what differs", one per difference.
+        changes: Vec<String>,
+    },
+    /// `--to` would overwrite a file.
+    #[error("{0} already exists; restore --to never overwrites: remove it or choose an empty folder")]
+    DestinationExists(PathBuf),
+    /// `--to` (or a folder above it) is a file.
+    #[error("--to {0}: {1} is a file, not a folder; give a folder (it is created if missing)")]
+    ToNotAFolder(PathBuf, PathBuf),
+    /// The live path is something other than a file.
+    #[error("{0} exists but is not a regular file; move it away first")]
+    NotAFile(PathBuf),
+    /// The archive differs from when the plan was made.
+    #[error("{0} changed since the plan was made; make the plan again")]
+    Changed(String),
+    /// The safety snapshot failed.
+    #[error("the safety snapshot failed, so nothing was restored: {0}")]
+    SafetySnapshot(#[source] BackupError),
+    /// The bot held the database too long.
+    #[error("{name}: still locked by another connection after {secs} s; stop the bot's long transaction and retry")]
+    Busy {
+        /// Database.
+        name: String,
+        /// Seconds waited.
+        secs: u64,
+    },
+    /// SQLite failed writing a database.
+    #[error("restoring {name} into {path}: {source}")]
+    Sqlite {
+        /// Database.
+        name: String,
+        /// Destination.
+        path: PathBuf,
+        /// The cause.
+        source: rusqlite::Error,
+    },
+    /// File system.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Stopped by a signal.
+    #[error("cancelled; databases restored before stopping: {}", if .restored.is_empty() { "none".to_string() } else { .restored.join(", ") })]
+    Cancelled {
+        /// Already written.
+        restored: Vec<String>,
+    },
+    /// The state database.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// A live restore stopped after its safety snapshot was taken: the
+    /// operator needs to know where the replaced data is.
+    #[error(
+        "{error}\nthe live databases as they were before this restore are in the safety snapshot {safety}; \
+         `lifeboat restore {safety} --yes` puts them back"
+    )]
+    AfterSafetySnapshot {
+        /// What stopped it.
+        error: Box<RestoreError>,
+        /// The safety snapshot's archive name.
+        safety: String,
+    },
+}
+
+pub(super) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RestoreError {
+    let context = context.into();
+    move |source| RestoreError::Io { context, source }
+}
+
+pub(super) fn sql(name: &str, path: &Path) -> impl FnOnce(rusqlite::Error) -> RestoreError {
+    let (name, path) = (name.to_string(), path.to_path_buf());
+    move |source| RestoreError::Sqlite { name, path, source }
+}
