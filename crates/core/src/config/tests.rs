@@ -1,0 +1,170 @@
+//! Every key's validation, and the strictness the `config` crate lacks.
+
+use super::*;
+
+#[test]
+fn defaults_parse_and_validate() {
+    let cfg = Config::from_toml("").unwrap();
+    assert_eq!(cfg.backup.databases.len(), 5);
+    assert_eq!(cfg.backup.compression_level, 6);
+    assert_eq!(cfg.schedule.cron, "0 * * * *");
+    assert_eq!(cfg.telegram.max_upload_mb, 50);
+    assert!(!cfg.delivery_enabled());
+}
+
+#[test]
+fn bad_values_name_their_key() {
+    let cases = [
+        ("[backup]\ncompression_level = 12", "backup.compression_level"),
+        ("[backup]\ndatabases = []", "backup.databases"),
+        ("[backup]\ndatabases = [\"../etc/passwd\"]", "backup.databases"),
+        ("[schedule]\ncron = \"every hour\"", "schedule.cron"),
+        ("[retention]\nmax_count = 0", "retention.max_count"),
+        ("[telegram]\ntoken = \"abc\"", "telegram.token"),
+        ("[telegram]\nmax_upload_mb = 0", "telegram.max_upload_mb"),
+        ("[telegram]\napi_url = \"ftp://x\"", "telegram.api_url"),
+        ("[retry]\nattempts = 0", "retry.attempts"),
+    ];
+    for (toml, key) in cases {
+        let err = Config::from_toml(toml).unwrap_err().to_string();
+        assert!(err.contains(key), "{toml:?} gave {err:?}, expected it to name {key}");
+    }
+}
+
+#[test]
+fn unknown_key_and_wrong_type_are_errors() {
+    let err = Config::from_toml("[backup]\ncompresion_level = 3").unwrap_err().to_string();
+    assert!(err.contains("compresion_level"), "{err}");
+    let err = Config::from_toml("[retention]\nmax_age_days = \"week\"").unwrap_err().to_string();
+    assert!(err.contains("max_age_days"), "{err}");
+}
+
+#[test]
+fn loose_types_are_refused_with_their_key() {
+    let cases = [
+        ("[telegram]\nadmin_ids = [\"111\"]", "telegram.admin_ids"),
+        ("[telegram]\nadmin_ids = [111, 2.5]", "telegram.admin_ids"),
+        ("[backup]\ncompression_level = 5.7", "backup.compression_level"),
+        ("[telegram]\nmax_upload_mb = 1.5", "telegram.max_upload_mb"),
+        ("[telegram]\nowner_id = \"111\"", "telegram.owner_id"),
+        ("[backup]\nsource_dir = 5", "backup.source_dir"),
+        ("[backup]\ndatabases = \"a.db\"", "backup.databases"),
+        ("[retention]\nmax_age_days = 99999999999999999999", "retention.max_age_days"),
+        ("[telegram]\nmax_upload_mb = 18446744073709551616", "telegram.max_upload_mb"),
+    ];
+    for (toml, key) in cases {
+        let err = Config::from_toml(toml).unwrap_err().to_string();
+        assert!(err.contains(key), "{toml:?} gave {err:?}, expected it to name {key}");
+    }
+    let err = Config::from_toml("[telegram]\ntoken = 123456").unwrap_err().to_string();
+    assert!(err.contains("telegram.token") && !err.contains("123456"), "{err}");
+}
+
+#[test]
+fn durations_are_bounded_so_dates_fit() {
+    let cases = [
+        ("[retention]\nmax_age_days = 9223372036854775807", "retention.max_age_days"),
+        ("[retention]\nmax_age_days = 36501", "retention.max_age_days"),
+        ("[retry]\ninitial_delay_secs = 601\nmax_delay_secs = 900", "retry.initial_delay_secs"),
+        ("[retry]\nmax_delay_secs = 18446744073709551615", "retry.max_delay_secs"),
+        ("[telegram]\nupload_timeout_secs = 9999999999", "telegram.upload_timeout_secs"),
+    ];
+    for (toml, key) in cases {
+        let err = Config::from_toml(toml).unwrap_err().to_string();
+        assert!(err.contains(key), "{toml:?} gave {err:?}, expected it to name {key}");
+    }
+    let cfg = Config::from_toml("[retention]\nmax_age_days = 36500\n[retry]\nmax_delay_secs = 600").unwrap();
+    assert!(chrono::TimeDelta::try_days(cfg.retention.max_age_days).is_some());
+}
+
+#[test]
+fn environment_values_are_text_and_parse_as_their_kind() {
+    let env = |pairs: &[(&str, &str)]| {
+        let map = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let source = env_source(Some(map));
+        let keys = env_keys(&source).unwrap();
+        let raw = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml))
+            .add_source(source)
+            .build()
+            .unwrap();
+        Config::finish(raw, None, &keys)
+    };
+    let cfg = env(&[("LIFEBOAT__TELEGRAM__ADMIN_IDS", "111,222"), ("LIFEBOAT__BACKUP__SOURCE_DIR", "2024")]).unwrap();
+    assert_eq!(cfg.telegram.admin_ids, [111, 222]);
+    assert_eq!(cfg.backup.source_dir, Path::new("2024"));
+    assert_eq!(env(&[("LIFEBOAT__TELEGRAM__ADMIN_IDS", "111")]).unwrap().telegram.admin_ids, [111]);
+    for (k, v) in [
+        ("LIFEBOAT__TELEGRAM__ADMIN_IDS", "111,bob"),
+        ("LIFEBOAT__BACKUP__COMPRESSION_LEVEL", "5.7"),
+        ("LIFEBOAT__RETENTION__MAX_AGE_DAYS", "99999999999999999999"),
+    ] {
+        let err = env(&[(k, v)]).unwrap_err().to_string();
+        let key = k.trim_start_matches("LIFEBOAT__").replace("__", ".").to_lowercase();
+        assert!(err.contains(&key), "{k}={v} gave {err:?}");
+    }
+}
+
+#[test]
+fn source_and_output_folders_must_be_apart() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::os::unix::fs::symlink(&data, d.path().join("link")).unwrap();
+    let cfg = |src: &Path, out: &Path| {
+        Config::from_toml(&format!("[backup]\nsource_dir = {:?}\noutput_dir = {:?}", src, out))
+    };
+    for (src, out) in [
+        (data.clone(), data.clone()),
+        (data.clone(), data.join("backups")),
+        (data.join("bot"), data.clone()),
+        (data.clone(), d.path().join("link/../data")),
+        (data.clone(), d.path().join("link/out")),
+    ] {
+        let err = cfg(&src, &out).unwrap_err().to_string();
+        assert!(err.contains("backup.output_dir") && err.contains("backup.source_dir"), "{src:?} {out:?}: {err}");
+    }
+    cfg(&data, &d.path().join("backups")).unwrap();
+    cfg(&data, &d.path().join("data-backups")).unwrap();
+}
+
+#[test]
+fn an_empty_or_wrong_token_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("token");
+    for text in ["", "\n", "not a token"] {
+        std::fs::write(&f, text).unwrap();
+        let err = Config::from_toml(&format!("[telegram]\ntoken_file = {:?}", f)).unwrap_err().to_string();
+        assert!(err.contains("telegram.token_file"), "{text:?}: {err}");
+        assert!(!text.is_empty() || err.contains("empty"), "{err}");
+    }
+}
+
+#[test]
+fn database_names_may_not_be_journal_files() {
+    for name in ["bot.db-wal", "bot.db-shm", "bot.db-journal", "manifest.json"] {
+        let err = Config::from_toml(&format!("[backup]\ndatabases = [{name:?}]")).unwrap_err().to_string();
+        assert!(err.contains("backup.databases"), "{name}: {err}");
+    }
+}
+
+#[test]
+fn token_never_in_debug() {
+    let token = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefgh";
+    let cfg = Config::from_toml(&format!("[telegram]\ntoken = \"{token}\"")).unwrap();
+    assert!(cfg.delivery_enabled());
+    let dbg = format!("{cfg:?}");
+    assert!(!dbg.contains("ABCDEFGHIJ"), "{dbg}");
+    assert!(dbg.contains("[redacted]"));
+}
+
+#[test]
+fn token_file_is_read_when_token_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("token");
+    std::fs::write(&f, "42:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefgh\n").unwrap();
+    let cfg = Config::from_toml(&format!("[telegram]\ntoken_file = {:?}", f.display().to_string())).unwrap();
+    assert_eq!(cfg.telegram.token.expose(), "42:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefgh");
+    let err = Config::from_toml("[telegram]\ntoken_file = \"/nonexistent/token\"").unwrap_err().to_string();
+    assert!(err.contains("telegram.token_file"), "{err}");
+}
