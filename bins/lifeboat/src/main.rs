@@ -105,10 +105,10 @@ pub struct RestoreArgs {
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Size of each generated database in MB (the benchmark uses ~60).
-    #[arg(long, hide = true, default_value_t = lifeboat_core::demo::DEFAULT_SCALE_MB)]
+    #[arg(long, hide = true, default_value_t = lifeboat_demo::DEFAULT_SCALE_MB)]
     pub scale_mb: f64,
     /// Seed of the generated rows.
-    #[arg(long, hide = true, default_value_t = lifeboat_core::demo::DEFAULT_SEED)]
+    #[arg(long, hide = true, default_value_t = lifeboat_demo::DEFAULT_SEED)]
     pub seed: u64,
     /// Only create the databases; do not run a backup.
     #[arg(long, hide = true)]

@@ -19,7 +19,6 @@
 //! - [`lock`]: one cycle at a time across processes.
 //! - [`schedule`]: cron parsing and fire times.
 //! - [`diagnose`]: what is wrong with the live setup, and what to do.
-//! - [`demo`]: realistic demo databases.
 //! - [`manifest`]: the archive's machine-readable description.
 //! - [`units`]: sizes for people, the same everywhere.
 //! - [`fsutil`]: private files and folders, free space.
@@ -28,7 +27,6 @@ pub mod archive;
 pub mod backup;
 pub mod catalog;
 pub mod config;
-pub mod demo;
 pub mod destination;
 pub mod diagnose;
 pub mod fsutil;

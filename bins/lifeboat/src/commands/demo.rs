@@ -16,8 +16,8 @@ pub(super) fn demo(cfg: &Config, a: &DemoArgs) -> Result<i32> {
     // Midnight UTC today: the data looks recent, and runs on the same day
     // with the same seed produce identical files.
     let today = Utc::now().date_naive().and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or_else(Utc::now);
-    let opts = lifeboat_core::demo::DemoOptions { scale_mb: a.scale_mb, seed: a.seed, now: today };
-    let made = lifeboat_core::demo::create_missing(&cfg.backup.source_dir, &cfg.backup.databases, &opts)
+    let opts = lifeboat_demo::DemoOptions { scale_mb: a.scale_mb, seed: a.seed, now: today };
+    let made = lifeboat_demo::create_missing(&cfg.backup.source_dir, &cfg.backup.databases, &opts)
         .context("creating the demo databases")?;
     for d in &made {
         if d.created {
