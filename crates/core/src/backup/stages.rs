@@ -1,0 +1,316 @@
+//! The steps of one run, in order: prepare the working folder, snapshot and
+//! compress every source, collect the results, write the archive, verify
+//! it, publish it under its final name.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, mpsc};
+
+use chrono::{DateTime, Utc};
+
+use super::cleanup::{TempFile, remove_leftovers};
+use super::{BackupError, BackupOptions, BackupOutcome, ProgressEvent, WORK_PREFIX, archive_error, io_error};
+use crate::archive::{self, ArchiveError, CompressedDatabase};
+use crate::catalog::{self, StoredArchive};
+use crate::config::Config;
+use crate::manifest::{DatabaseEntry, Manifest, SkippedDatabase};
+use crate::parts;
+use crate::snapshot::{SkipReason, Snapshot};
+use crate::source::{self, Source};
+use crate::state::{DbCheck, RunStatus, State};
+use crate::verify::{self, VerifyOptions};
+
+/// What a worker made of one snapshot.
+enum Job {
+    Done(Box<DatabaseEntry>, CompressedDatabase),
+    Skipped(SkipReason),
+    Failed(ArchiveError),
+}
+
+fn file_len(p: &Path) -> u64 {
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+pub(super) fn run_inner(
+    cfg: &Config,
+    state: &State,
+    opts: &BackupOptions<'_>,
+    run_id: i64,
+) -> Result<BackupOutcome, BackupError> {
+    let out = cfg.backup.output_dir.as_path();
+    let work = prepare(out)?;
+    let sources = source::configured(cfg, opts.only);
+    let jobs =
+        snapshot_and_compress(&sources, work.path(), cfg.backup.compression_level, opts).map_err(|e| match e {
+            Stop::DiskFull => BackupError::DiskFull(out.to_path_buf()),
+            Stop::Cancelled => BackupError::Cancelled,
+        })?;
+    let Collected { entries, compressed, skipped } = collect(state, run_id, &sources, jobs, opts, out)?;
+    if entries.is_empty() {
+        return Err(BackupError::NothingBackedUp { skipped });
+    }
+    let (name, at) = free_name(out, opts.now);
+    let manifest = Manifest {
+        format: crate::manifest::FORMAT.to_string(),
+        version: crate::manifest::VERSION,
+        created_at: opts.now,
+        host: gethostname::gethostname().to_string_lossy().into_owned(),
+        trigger: opts.trigger,
+        lifeboat_version: env!("CARGO_PKG_VERSION").to_string(),
+        databases: entries,
+        skipped,
+    };
+    let tmp_path = out.join(format!("{name}.tmp"));
+    let mut tmp = TempFile(Some(tmp_path.clone()));
+    let size = archive::assemble(&tmp_path, &manifest, &compressed, cfg.backup.compression_level, &opts.cancel)
+        .map_err(|e| archive_error(out, e))?;
+    // The per-database ZIPs are no longer needed; free their space before
+    // verifying, which needs scratch space of its own.
+    for c in &compressed {
+        let _ = std::fs::remove_file(&c.zip);
+    }
+    if opts.cancel.is_cancelled() {
+        return Err(BackupError::Cancelled);
+    }
+    if let Some(p) = opts.progress {
+        p(ProgressEvent::Verifying);
+    }
+    let candidate = StoredArchive { name: name.clone(), created_at: at, files: vec![tmp_path.clone()], size };
+    verify_written(&candidate, &work.path().join("verify"), out)?;
+    if opts.cancel.is_cancelled() {
+        return Err(BackupError::Cancelled);
+    }
+    let files = publish(&tmp_path, out, &name, cfg.max_upload_bytes(), size)?;
+    tmp.disarm();
+    let status = if manifest.skipped.is_empty() { RunStatus::Ok } else { RunStatus::Partial };
+    let archive = StoredArchive { name, created_at: at, size: files.iter().map(|f| file_len(f)).sum(), files };
+    Ok(BackupOutcome { archive, manifest, run_id, status })
+}
+
+/// Makes `out` (private) and a fresh working folder in it, after removing
+/// what a crashed run left there.
+fn prepare(out: &Path) -> Result<tempfile::TempDir, BackupError> {
+    crate::fsutil::create_private_dir(out)
+        .map_err(|e| io_error(out, format!("cannot create the archive folder {}", out.display()), e))?;
+    remove_leftovers(out);
+    let work = tempfile::Builder::new()
+        .prefix(WORK_PREFIX)
+        .tempdir_in(out)
+        .map_err(|e| io_error(out, format!("cannot create a working folder in {}", out.display()), e))?;
+    crate::fsutil::create_private_dir(work.path())
+        .map_err(|e| io_error(out, format!("cannot secure {}", work.path().display()), e))?;
+    Ok(work)
+}
+
+/// Why [`snapshot_and_compress`] stopped early.
+enum Stop {
+    DiskFull,
+    Cancelled,
+}
+
+/// Takes each source's snapshot in turn, so the bot never has two readers of
+/// ours on its databases, while worker threads check and compress the
+/// previous ones. Returns one job per source, in order.
+fn snapshot_and_compress(
+    sources: &[Box<dyn Source>],
+    work: &Path,
+    level: i64,
+    opts: &BackupOptions<'_>,
+) -> Result<Vec<Job>, Stop> {
+    let progress = |e: ProgressEvent| {
+        if let Some(p) = opts.progress {
+            p(e)
+        }
+    };
+    let total_bytes: u64 = sources.iter().map(|s| s.size_hint()).sum();
+    progress(ProgressEvent::Started { databases: sources.len(), total_bytes });
+    let done = AtomicU64::new(0);
+    let on_bytes = |n: u64| {
+        let d = done.fetch_add(n, Ordering::Relaxed) + n;
+        progress(ProgressEvent::Compressed { done: d, total: total_bytes.max(d) });
+    };
+    let jobs: Vec<Mutex<Option<Job>>> = sources.iter().map(|_| Mutex::new(None)).collect();
+    let mut disk_full = false;
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(sources.len()).max(1);
+    let (tx, rx) = mpsc::channel::<(usize, Snapshot)>();
+    let rx = Mutex::new(rx);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    // Hold the lock only to take one job.
+                    let next = rx.lock().map(|r| r.recv());
+                    let Ok(Ok((i, snap))) = next else { break };
+                    let job = process(sources[i].as_ref(), &snap, work, level, opts, &on_bytes);
+                    *jobs[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(job);
+                }
+            });
+        }
+        for (i, source) in sources.iter().enumerate() {
+            if opts.cancel.is_cancelled() {
+                break;
+            }
+            let name = source.name().to_string();
+            match source.snapshot(&work.join(format!("{i}.snapshot"))) {
+                Ok(snap) => {
+                    progress(ProgressEvent::Snapshotted { name, skipped: None });
+                    if tx.send((i, snap)).is_err() {
+                        break;
+                    }
+                }
+                Err(reason) => {
+                    disk_full = matches!(reason, SkipReason::NoSpace(_));
+                    // Summarised in the run's event and outcome; detail only here.
+                    tracing::info!(db = %name, "skipped: {reason}");
+                    progress(ProgressEvent::Snapshotted { name, skipped: Some(reason.to_string()) });
+                    *jobs[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(Job::Skipped(reason));
+                    if disk_full {
+                        break;
+                    }
+                }
+            }
+        }
+        drop(tx);
+    });
+    if disk_full {
+        return Err(Stop::DiskFull);
+    }
+    if opts.cancel.is_cancelled() {
+        return Err(Stop::Cancelled);
+    }
+    jobs.into_iter().map(|j| j.into_inner().unwrap_or_else(|p| p.into_inner()).ok_or(Stop::Cancelled)).collect()
+}
+
+/// The jobs sorted for the manifest.
+struct Collected {
+    entries: Vec<DatabaseEntry>,
+    compressed: Vec<CompressedDatabase>,
+    skipped: Vec<SkippedDatabase>,
+}
+
+/// Sorts the jobs into manifest entries, their compressed copies and the
+/// skipped sources, recording each source's check in the run.
+fn collect(
+    state: &State,
+    run_id: i64,
+    sources: &[Box<dyn Source>],
+    jobs: Vec<Job>,
+    opts: &BackupOptions<'_>,
+    out: &Path,
+) -> Result<Collected, BackupError> {
+    let mut entries = Vec::new();
+    let mut compressed = Vec::new();
+    let mut skipped = Vec::new();
+    for (source, job) in sources.iter().zip(jobs) {
+        let name = source.name().to_string();
+        let check = match job {
+            Job::Failed(e) => return Err(archive_error(out, e)),
+            Job::Done(entry, c) => {
+                let check = DbCheck {
+                    name,
+                    checked_at: opts.now,
+                    ok: true,
+                    detail: entry.integrity.clone(),
+                    size: Some(entry.size),
+                    rows: Some(entry.total_rows()),
+                };
+                entries.push(*entry);
+                compressed.push(c);
+                check
+            }
+            Job::Skipped(reason) => {
+                skipped.push(SkippedDatabase { name: name.clone(), reason: reason.to_string() });
+                DbCheck { name, checked_at: opts.now, ok: false, detail: reason.to_string(), size: None, rows: None }
+            }
+        };
+        state.record_db_check(Some(run_id), &check)?;
+    }
+    Ok(Collected { entries, compressed, skipped })
+}
+
+/// The archive's name: `now`'s, or the next free second when a run in the
+/// same second (a pre-restore snapshot right after a manual one) took it.
+fn free_name(out: &Path, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
+    let mut at = now;
+    let mut name = catalog::archive_name(at);
+    while out.join(&name).exists() || out.join(catalog::part_name(&name, 1)).exists() {
+        at += chrono::Duration::seconds(1);
+        name = catalog::archive_name(at);
+    }
+    (name, at)
+}
+
+/// Reads the written ZIP back: every CRC, and each database's size and
+/// sha256 against the manifest. `integrity_check` already ran on the very
+/// snapshot bytes whose sha256 the manifest holds; this proves the ZIP gives
+/// those bytes back.
+fn verify_written(candidate: &StoredArchive, scratch: &Path, out: &Path) -> Result<(), BackupError> {
+    crate::fsutil::create_private_dir(scratch)
+        .map_err(|e| io_error(out, format!("cannot create {}", scratch.display()), e))?;
+    let report = verify::verify(candidate, scratch, VerifyOptions { integrity_check: false })
+        .map_err(|e| BackupError::Verify(e.to_string()))?;
+    if report.is_ok() {
+        return Ok(());
+    }
+    let mut problems = report.problems.clone();
+    problems.extend(
+        report
+            .databases
+            .iter()
+            .filter(|d| !d.ok)
+            .map(|d| format!("{}: checksum ok {}, {}", d.name, d.checksum_ok, d.integrity)),
+    );
+    Err(BackupError::Verify(problems.join("; ")))
+}
+
+/// Gives the verified archive its final name, or splits it into parts over
+/// the upload limit, then makes that durable.
+fn publish(tmp_path: &Path, out: &Path, name: &str, max: u64, size: u64) -> Result<Vec<PathBuf>, BackupError> {
+    let files = if max > 0 && size > max {
+        parts::split(tmp_path, out, name, max)
+            .map_err(|e| io_error(out, format!("cannot split {name} into parts of {max} bytes"), e))?
+    } else {
+        let dest = out.join(name);
+        std::fs::rename(tmp_path, &dest)
+            .map_err(|e| io_error(out, format!("cannot rename {} to {}", tmp_path.display(), dest.display()), e))?;
+        vec![dest]
+    };
+    crate::fsutil::sync_dir(out).map_err(|e| io_error(out, format!("cannot fsync {}", out.display()), e))?;
+    Ok(files)
+}
+
+/// A worker's job: the source checks its snapshot, then it is deflated and hashed.
+fn process(
+    source: &dyn Source,
+    snap: &Snapshot,
+    work: &Path,
+    level: i64,
+    opts: &BackupOptions<'_>,
+    on_bytes: &(dyn Fn(u64) + Sync),
+) -> Job {
+    if opts.cancel.is_cancelled() {
+        return Job::Failed(ArchiveError::Cancelled);
+    }
+    let checked = match source.check(snap) {
+        Ok(c) => c,
+        Err(reason) => return Job::Skipped(reason),
+    };
+    let zip_path = work.join(format!("{}.zip", snap.path.file_name().and_then(|f| f.to_str()).unwrap_or("db")));
+    let c = match archive::compress_database(&snap.path, &snap.name, &zip_path, level, opts.now, &opts.cancel, on_bytes)
+    {
+        Ok(c) => c,
+        Err(e) => return Job::Failed(e),
+    };
+    // Only the compressed copy is needed from here on; keep disk use low.
+    let _ = std::fs::remove_file(&snap.path);
+    let entry = DatabaseEntry {
+        name: snap.name.clone(),
+        size: c.size,
+        sha256: c.sha256.clone(),
+        integrity: checked.integrity,
+        journal_mode: snap.journal_mode.clone(),
+        page_size: snap.page_size,
+        tables: checked.tables,
+    };
+    Job::Done(Box::new(entry), c)
+}
