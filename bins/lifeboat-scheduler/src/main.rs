@@ -47,13 +47,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    lifeboat_core::logging::init("info");
     let args = Args::parse();
     let cfg = match Config::load(args.config.as_deref()) {
         Ok(cfg) => cfg,

@@ -10,13 +10,7 @@ use lifeboat_core::backup::ProgressEvent;
 /// own log lines are off by default because the CLI reports its outcome
 /// (skipped databases, errors) itself; they would say everything twice.
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,lifeboat_core::backup=off,lifeboat::cycle=off"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+    lifeboat_core::logging::init("warn,lifeboat_core::backup=off,lifeboat::cycle=off");
 }
 
 /// A progress bar on stderr, drawn only when both stdout and stderr are a

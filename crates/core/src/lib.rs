@@ -17,6 +17,7 @@
 //! - [`catalog`]: archive names and finding archives on disk.
 //! - [`state`]: the state database shared by the binaries.
 //! - [`lock`]: one cycle at a time across processes.
+//! - [`logging`]: how every binary logs.
 //! - [`schedule`]: cron parsing and fire times.
 //! - [`diagnose`]: what is wrong with the live setup, and what to do.
 //! - [`manifest`]: the archive's machine-readable description.
@@ -32,6 +33,7 @@ pub mod diagnose;
 pub mod fsutil;
 pub mod integrity;
 pub mod lock;
+pub mod logging;
 pub mod manifest;
 pub mod parts;
 pub mod restore;
