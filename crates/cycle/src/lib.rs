@@ -14,6 +14,8 @@
 pub mod alert;
 pub mod report;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use lifeboat_core::backup::{self, BackupError, BackupOptions, BackupOutcome};
 use lifeboat_core::config::Config;
@@ -27,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use alert::alert_text;
 use report::describe_delivery;
-pub use report::{AlertStatus, CycleReport, Delivery, DeliverySummary, FailedChat, summarize_outbox};
+pub use report::{AlertStatus, CycleReport, Delivery, DeliveryError, DeliverySummary, FailedChat, summarize_outbox};
 
 /// The destinations `cfg` configures (none without a bot token).
 pub fn destinations(cfg: &Config) -> Vec<Box<dyn Destination>> {
@@ -212,10 +214,7 @@ async fn run_backup(cfg: &Config, trigger: Trigger, cancel: CancellationToken) -
     })
     .await;
     joined.unwrap_or_else(|e| {
-        Err(BackupError::Io {
-            context: "the backup thread stopped unexpectedly".into(),
-            source: std::io::Error::other(e.to_string()),
-        })
+        Err(BackupError::Io { context: "the backup thread stopped unexpectedly".into(), source: std::io::Error::other(e) })
     })
 }
 
@@ -237,7 +236,7 @@ async fn deliver(
         let queued = State::open_for(cfg)
             .and_then(|s| destinations.iter().try_for_each(|d| d.enqueue(&s, &o.archive, Utc::now())));
         if let Err(e) = queued {
-            return Delivery::Error(format!("could not queue {} for delivery: {e}", o.archive.name));
+            return Delivery::Error(DeliveryError::Queue { archive: o.archive.name.clone(), source: Arc::new(e) });
         }
     }
     for d in &destinations {
@@ -249,7 +248,7 @@ async fn deliver(
     let Some(o) = outcome else { return Delivery::NoArchive };
     match State::open_for(cfg).and_then(|s| summarize_outbox(&s, &o.archive.name)) {
         Ok(sum) => Delivery::Done(sum),
-        Err(e) => Delivery::Error(format!("could not read the outbox: {e}")),
+        Err(e) => Delivery::Error(DeliveryError::Outbox(Arc::new(e))),
     }
 }
 

@@ -3,6 +3,7 @@
 //! alert, with the exit code and the words people read.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use lifeboat_core::backup::{BackupError, BackupOutcome};
@@ -42,8 +43,25 @@ pub struct FailedChat {
     pub reason: String,
 }
 
+/// Why delivery could not be attempted at all; the outbox keeps what it
+/// holds, and the next cycle tries again.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DeliveryError {
+    /// The archive could not be put in the outbox.
+    #[error("could not queue {archive} for delivery: {source}")]
+    Queue {
+        /// The archive.
+        archive: String,
+        /// The state database's error.
+        source: Arc<StateError>,
+    },
+    /// The outbox could not be read after delivering.
+    #[error("could not read the outbox: {0}")]
+    Outbox(Arc<StateError>),
+}
+
 /// What happened to delivery in a cycle.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Delivery {
     /// No bot token configured: archives are kept locally only. Not a failure.
     Disabled,
@@ -54,7 +72,7 @@ pub enum Delivery {
     /// The cycle was interrupted before delivering.
     Interrupted,
     /// Delivery could not be attempted (the outbox failed).
-    Error(String),
+    Error(DeliveryError),
     /// Delivery ran; where each admin stands.
     Done(DeliverySummary),
 }
@@ -100,7 +118,7 @@ impl CycleReport {
     /// with nothing left behind, or delivery stopped with what was not sent
     /// kept in the outbox for the next cycle. Either is a clean stop.
     pub fn interrupted(&self) -> bool {
-        matches!(self.backup, Err(BackupError::Cancelled)) || self.delivery == Delivery::Interrupted
+        matches!(self.backup, Err(BackupError::Cancelled)) || matches!(self.delivery, Delivery::Interrupted)
     }
 
     /// True when some configured database was skipped.

@@ -98,9 +98,15 @@ pub enum BackupError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The written archive could not be read back.
+    #[error("the written archive could not be read back: {0}")]
+    ReadBack(#[source] crate::verify::VerifyError),
     /// The written archive did not verify.
-    #[error("the written archive did not verify: {0}")]
-    Verify(String),
+    #[error("the written archive did not verify: {}", .0.join("; "))]
+    Verify(Vec<String>),
+    /// Writing the archive failed.
+    #[error("writing the archive: {0}")]
+    Archive(#[source] ArchiveError),
     /// The state database.
     #[error(transparent)]
     State(#[from] crate::state::StateError),
@@ -218,9 +224,7 @@ fn archive_error(dir: &Path, e: ArchiveError) -> BackupError {
         ArchiveError::Cancelled => BackupError::Cancelled,
         e => match e.io_error() {
             Some(io) if is_disk_full(io) => BackupError::DiskFull(dir.to_path_buf()),
-            _ => {
-                BackupError::Io { context: "writing the archive".into(), source: std::io::Error::other(e.to_string()) }
-            }
+            _ => BackupError::Archive(e),
         },
     }
 }

@@ -248,7 +248,7 @@ fn verify_written(candidate: &StoredArchive, scratch: &Path, out: &Path) -> Resu
     crate::fsutil::create_private_dir(scratch)
         .map_err(|e| io_error(out, format!("cannot create {}", scratch.display()), e))?;
     let report = verify::verify(candidate, scratch, VerifyOptions { integrity_check: false })
-        .map_err(|e| BackupError::Verify(e.to_string()))?;
+        .map_err(BackupError::ReadBack)?;
     if report.is_ok() {
         return Ok(());
     }
@@ -260,7 +260,7 @@ fn verify_written(candidate: &StoredArchive, scratch: &Path, out: &Path) -> Resu
             .filter(|d| !d.ok)
             .map(|d| format!("{}: checksum ok {}, {}", d.name, d.checksum_ok, d.integrity)),
     );
-    Err(BackupError::Verify(problems.join("; ")))
+    Err(BackupError::Verify(problems))
 }
 
 /// Gives the verified archive its final name, or splits it into parts over
