@@ -10,6 +10,7 @@ use lifeboat_core::{CancellationToken, Config};
 use teloxide::dispatching::UpdateHandler;
 use teloxide::prelude::*;
 use teloxide::types::{ChatId, InlineKeyboardMarkup, MessageId, ParseMode};
+use teloxide::utils::command::BotCommands;
 use teloxide::{ApiError, RequestError};
 
 use crate::callback::{self, Action, ArchiveStamp};
@@ -132,10 +133,15 @@ fn user_id(user: &teloxide::types::User) -> i64 {
 pub fn schema() -> UpdateHandler<HandlerError> {
     // Screens show user ids, paths and logs: never to a group's members.
     let messages = Update::filter_message()
-        .branch(dptree::filter(|m: Message| !m.chat.is_private()).endpoint(on_group_message))
+        .branch(
+            dptree::filter(|m: Message| !m.chat.is_private())
+                .branch(dptree::entry().filter_command::<Command>().endpoint(on_group_message))
+                .endpoint(ignore),
+        )
         .branch(
             dptree::filter(|m: Message, app: Arc<App>| m.from.as_ref().is_some_and(|u| app.cfg.is_admin(user_id(u))))
-                .endpoint(on_admin_message),
+                .branch(dptree::entry().filter_command::<Command>().endpoint(on_admin_message))
+                .endpoint(ignore),
         )
         .endpoint(refuse_message);
     let callbacks = Update::filter_callback_query()
@@ -150,17 +156,26 @@ pub fn schema() -> UpdateHandler<HandlerError> {
     dptree::entry().branch(messages).branch(callbacks)
 }
 
-/// `/admin` or `/start` (optionally `@botname`, with any payload).
-fn is_menu_command(text: &str) -> bool {
-    let first = text.split_whitespace().next().unwrap_or("");
-    let cmd = first.split('@').next().unwrap_or("");
-    matches!(cmd, "/admin" | "/start")
+/// The commands in Telegram's command menu; both open the dashboard. A
+/// payload (`/start x`) is ignored; `/admin@otherbot` is not ours.
+#[derive(BotCommands, Clone, Copy, Debug, PartialEq, Eq)]
+#[command(rename_rule = "lowercase")]
+pub enum Command {
+    /// Opens the dashboard.
+    #[command(description = "Open the Lifeboat dashboard")]
+    Admin,
+    /// What Telegram sends when someone first opens the bot.
+    #[command(description = "Start (admins: opens the dashboard)")]
+    Start,
+}
+
+/// Other messages from admins, and anything but our commands in groups.
+async fn ignore() -> HandlerResult {
+    Ok(())
 }
 
 async fn on_admin_message(bot: Bot, msg: Message) -> HandlerResult {
-    if msg.text().is_some_and(is_menu_command) {
-        bot.send_message(msg.chat.id, text::menu()).parse_mode(ParseMode::Html).reply_markup(keyboard::menu()).await?;
-    }
+    bot.send_message(msg.chat.id, text::menu()).parse_mode(ParseMode::Html).reply_markup(keyboard::menu()).await?;
     Ok(())
 }
 
@@ -168,8 +183,7 @@ async fn on_admin_message(bot: Bot, msg: Message) -> HandlerResult {
 /// chat; everything else there is left alone (a bot that answered every
 /// stranger in a group would be noise).
 async fn on_group_message(bot: Bot, msg: Message, app: Arc<App>) -> HandlerResult {
-    let admin = msg.from.as_ref().is_some_and(|u| app.cfg.is_admin(user_id(u)));
-    if admin && msg.text().is_some_and(is_menu_command) {
+    if msg.from.as_ref().is_some_and(|u| app.cfg.is_admin(user_id(u))) {
         bot.send_message(msg.chat.id, text::PRIVATE_ONLY).await?;
     }
     Ok(())
@@ -180,10 +194,11 @@ async fn refuse_group_callback(bot: Bot, q: CallbackQuery) -> HandlerResult {
     Ok(())
 }
 
-async fn refuse_message(bot: Bot, msg: Message, app: Arc<App>) -> HandlerResult {
+async fn refuse_message(bot: Bot, msg: Message, me: teloxide::types::Me, app: Arc<App>) -> HandlerResult {
     // Channel posts and the like have no user to answer.
     let Some(user) = msg.from.as_ref() else { return Ok(()) };
-    let what = if msg.text().is_some_and(is_menu_command) { "a command" } else { "a message" };
+    let command = msg.text().is_some_and(|t| Command::parse(t, me.username()).is_ok());
+    let what = if command { "a command" } else { "a message" };
     app.log(Level::Warn, text::refused_event(user_id(user), user.username.as_deref(), what)).await;
     bot.send_message(msg.chat.id, text::REFUSAL).await?;
     Ok(())
@@ -476,11 +491,12 @@ mod tests {
 
     #[test]
     fn menu_commands() {
+        use teloxide::utils::command::BotCommands as _;
         for t in ["/admin", "/start", "/admin@lifeboat_bot", "/start payload", "/admin  x"] {
-            assert!(is_menu_command(t), "{t}");
+            assert!(Command::parse(t, "lifeboat_bot").is_ok(), "{t}");
         }
-        for t in ["admin", "/administrator", "hello /admin", "/help", ""] {
-            assert!(!is_menu_command(t), "{t}");
+        for t in ["admin", "/administrator", "hello /admin", "/help", "", "/admin@other_bot", "/ADMIN"] {
+            assert!(Command::parse(t, "lifeboat_bot").is_err(), "{t}");
         }
     }
 

@@ -10,12 +10,14 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use lifeboat_core::{CancellationToken, Config, exit};
-use lifeboat_dashboard::{App, redact, schema, text};
+use lifeboat_dashboard::handlers::Command;
+use lifeboat_dashboard::{App, redact, schema};
 use teloxide::dispatching::ShutdownToken;
 use teloxide::error_handlers::ErrorHandler;
 use teloxide::prelude::*;
 use teloxide::types::BotCommand;
 use teloxide::update_listeners::Polling;
+use teloxide::utils::command::BotCommands;
 
 /// The admins' Telegram dashboard for Lifeboat backups.
 #[derive(Debug, Parser)]
@@ -77,7 +79,10 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
     let bot =
         app.telegram.as_ref().map(|tg| tg.bot()).context("cannot set up the Telegram client (see the log above)")?;
 
-    bot.set_my_commands([BotCommand::new("admin", text::CMD_ADMIN), BotCommand::new("start", text::CMD_START)])
+    // The Bot API documents names without the slash the derive puts in front.
+    let commands =
+        Command::bot_commands().into_iter().map(|c| BotCommand::new(c.command.trim_start_matches('/'), c.description));
+    bot.set_my_commands(commands)
         .await
         .map_err(|e| anyhow::anyhow!("{}", redact(&e.to_string(), &cfg)))
         .context("cannot reach the Bot API (setMyCommands); check telegram.token, telegram.api_url and the network")?;

@@ -6,9 +6,7 @@
 //! confirmation is used at most once; a new request replaces the old one.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -40,12 +38,11 @@ pub enum Refused {
 #[derive(Debug)]
 pub struct PendingRestores<T> {
     by_user: Mutex<HashMap<i64, Pending<T>>>,
-    counter: AtomicU64,
 }
 
 impl<T> Default for PendingRestores<T> {
     fn default() -> Self {
-        PendingRestores { by_user: Mutex::new(HashMap::new()), counter: AtomicU64::new(0) }
+        PendingRestores { by_user: Mutex::new(HashMap::new()) }
     }
 }
 
@@ -54,7 +51,7 @@ impl<T> PendingRestores<T> {
     /// `payload` describes) at `now`; returns the nonce the confirmation
     /// button must carry.
     pub fn offer(&self, user: i64, archive: &str, payload: T, now: DateTime<Utc>) -> u64 {
-        let nonce = self.fresh_nonce(now);
+        let nonce = self.fresh_nonce();
         let expires = now + Duration::seconds(VALID_FOR_SECS);
         let pending = Pending { payload, archive: archive.to_string(), nonce, expires };
         self.lock().insert(user, pending);
@@ -79,15 +76,9 @@ impl<T> PendingRestores<T> {
         self.by_user.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Unpredictable to anyone outside this process: std's `RandomState`
-    /// keys SipHash with per-process random keys, and a keyed hash of a
-    /// counter and the time is as good as random for a one-minute nonce.
-    fn fresh_nonce(&self, now: DateTime<Utc>) -> u64 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(self.counter.fetch_add(1, Ordering::Relaxed));
-        h.write_i64(now.timestamp_nanos_opt().unwrap_or_default());
-        h.write_u32(std::process::id());
-        h.finish()
+    /// Unpredictable: from the operating system's random source.
+    fn fresh_nonce(&self) -> u64 {
+        rand::random()
     }
 }
 

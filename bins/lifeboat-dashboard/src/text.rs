@@ -7,8 +7,7 @@ use lifeboat_core::state::{AdminHealth, DbCheck, DeliveryStatus, FailureCode, Le
 
 use crate::data::{ArchiveRow, HealthData, LogsData, StatusData};
 
-/// Telegram's limit on a message, in UTF-16 code units.
-pub const MAX_MESSAGE: usize = 4096;
+pub use lifeboat_telegram::limits::MESSAGE_LIMIT as MAX_MESSAGE;
 
 /// Button labels.
 pub mod button {
@@ -42,30 +41,11 @@ pub mod button {
     pub const RESTORE: &str = "♻️ Restore";
 }
 
-/// `/admin` and `/start` in Telegram's command menu.
-pub const CMD_ADMIN: &str = "Open the Lifeboat dashboard";
-/// `/start`.
-pub const CMD_START: &str = "Start (admins: opens the dashboard)";
+/// Escapes text for HTML parse mode (text only: the dashboard writes no
+/// attributes).
+pub use teloxide::utils::html::escape as esc;
 
-/// Escapes text for HTML parse mode.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Length as Telegram counts it.
-pub fn tg_len(s: &str) -> usize {
-    s.encode_utf16().count()
-}
+pub use lifeboat_telegram::limits::len as tg_len;
 
 /// Bytes in decimal units, like the upload limit (one formatter for all of Lifeboat).
 pub use lifeboat_core::units::human_size as bytes;
@@ -451,7 +431,7 @@ mod tests {
 
     #[test]
     fn escaping_and_units() {
-        assert_eq!(esc("<b>&\"x\"</b>"), "&lt;b&gt;&amp;&quot;x&quot;&lt;/b&gt;");
+        assert_eq!(esc("<b>&\"x\"</b>"), "&lt;b&gt;&amp;\"x\"&lt;/b&gt;");
         assert_eq!(bytes(999), "999 B");
         assert_eq!(bytes(1_500_000), "1.5 MB");
         assert_eq!(tg_len("📊"), 2);

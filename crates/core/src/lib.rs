@@ -23,6 +23,25 @@
 //! - [`manifest`]: the archive's machine-readable description.
 //! - [`units`]: sizes for people, the same everywhere.
 //! - [`fsutil`]: private files and folders, free space.
+//!
+//! # Errors
+//! Each module has its own `thiserror` enum (`BackupError`, `RestoreError`,
+//! `VerifyError`, `ConfigError`, `StateError`…) and public functions return
+//! it; `anyhow` stays in the binaries. The policy:
+//! - **Variants are cases a caller acts on**, not one per call site: a full
+//!   disk, a cancelled run, a database that is not configured, a checksum that
+//!   does not match. The binaries map them to exit codes and advice.
+//! - **Context is a field, the cause is a `#[source]`**: a path or a database
+//!   name the reader needs goes into the variant, the underlying
+//!   `io::Error`/`rusqlite::Error` stays typed beneath it. Nothing is turned
+//!   into a `String` to cross a crate boundary.
+//! - **Messages say what went wrong and what to do**, in words an operator
+//!   reads, never with a secret in them.
+//! - **Transient vs permanent is a type, not a guess from text**: delivery
+//!   failures carry a `state::FailureCode`; a core error is permanent for the
+//!   run that met it, and the next scheduled run is the retry.
+//! - **Loss is never an error path**: an error leaves the live databases and
+//!   the archives as they were (temp files removed, nothing half-renamed).
 
 pub mod archive;
 pub mod backup;

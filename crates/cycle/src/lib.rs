@@ -10,6 +10,14 @@
 //! # Layout
 //! - [`report`]: what a cycle did ([`CycleReport`]), its exit code and summary.
 //! - [`alert`]: the message the admins get when a cycle needs them.
+//!
+//! # Error policy
+//! [`run_cycle`] fails ([`CycleError`]) only when no cycle ran: the lock is
+//! held or the state database cannot be opened. Everything that goes wrong
+//! inside a cycle (a database skipped, the backup failed, an admin not
+//! reached) is data in the [`CycleReport`], typed, so that the binaries
+//! choose the exit code and the words, and the alert and the dashboard match
+//! on cases rather than text.
 
 pub mod alert;
 pub mod report;
@@ -214,7 +222,10 @@ async fn run_backup(cfg: &Config, trigger: Trigger, cancel: CancellationToken) -
     })
     .await;
     joined.unwrap_or_else(|e| {
-        Err(BackupError::Io { context: "the backup thread stopped unexpectedly".into(), source: std::io::Error::other(e) })
+        Err(BackupError::Io {
+            context: "the backup thread stopped unexpectedly".into(),
+            source: std::io::Error::other(e),
+        })
     })
 }
 

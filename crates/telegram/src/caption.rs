@@ -1,11 +1,10 @@
 //! The caption of a delivered archive: what it is, at a glance, on a phone.
-//! Telegram allows 1024 characters; longer lists are cut with "…".
+//! Telegram allows 1024 units; longer lists are cut with "…".
 
 use lifeboat_core::manifest::Manifest;
 use lifeboat_core::units::human_size;
 
-/// Telegram's caption limit in characters.
-pub const CAPTION_LIMIT: usize = 1024;
+use crate::limits::{self, CAPTION_LIMIT};
 
 /// The caption for part `part` of `parts` of an archive. `manifest` is None
 /// when it could not be read; the caption then says only what is known.
@@ -49,16 +48,13 @@ fn fit(head: Vec<String>, body: Vec<String>) -> String {
     let mut text = head.join("\n");
     for line in body {
         let candidate = format!("{text}\n{line}");
-        if candidate.chars().count() > CAPTION_LIMIT - 2 {
+        if limits::len(&candidate) > CAPTION_LIMIT - 2 {
             text.push_str("\n…");
             break;
         }
         text = candidate;
     }
-    if text.chars().count() > CAPTION_LIMIT {
-        text = text.chars().take(CAPTION_LIMIT - 1).collect::<String>() + "…";
-    }
-    text
+    limits::fit(&text, CAPTION_LIMIT).into_owned()
 }
 
 #[cfg(test)]
@@ -106,7 +102,7 @@ mod tests {
     #[test]
     fn stays_within_the_limit() {
         let c = caption("a.zip", Some(&manifest(60, 10)), 1, 1, 1);
-        assert!(c.chars().count() <= CAPTION_LIMIT, "{}", c.chars().count());
+        assert!(limits::len(&c) <= CAPTION_LIMIT, "{}", limits::len(&c));
         assert!(c.ends_with('…'));
         assert!(c.starts_with("✅") || c.starts_with("⚠️"));
         let plain = caption("a.zip", None, 10, 1, 1);

@@ -22,8 +22,6 @@ use crate::error::{FailureKind, SendError, classify, scrub};
 const PER_CHAT_GAP: Duration = Duration::from_secs(1);
 /// All messages at most this often (Telegram: 30/s overall).
 const GLOBAL_GAP: Duration = Duration::from_millis(40);
-/// Telegram's message text limit.
-pub const MESSAGE_LIMIT: usize = 4096;
 
 /// The Telegram side of Lifeboat, built from the configuration. Cheap to
 /// clone (clones share pacing and the bad-token flag).

@@ -16,8 +16,9 @@ use lifeboat_core::units::plural;
 use tokio_util::sync::CancellationToken;
 
 use crate::caption::caption;
-use crate::client::{MESSAGE_LIMIT, SentDocument, Source, Telegram};
+use crate::client::{SentDocument, Source, Telegram};
 use crate::error::{FailureKind, SendError};
+use crate::limits::{self, MESSAGE_LIMIT};
 
 /// One file that reached one admin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -432,14 +433,10 @@ impl Telegram {
         Ok(sent)
     }
 
-    /// Sends `text` to every admin (best effort, with retry; cut to 4096
-    /// characters). Err only when admins are configured and none got it.
+    /// Sends `text` to every admin (best effort, with retry; cut to
+    /// Telegram's limit). Err only when admins are configured and none got it.
     pub async fn alert(&self, text: &str) -> Result<AlertReport, AlertError> {
-        let text: String = if text.chars().count() > MESSAGE_LIMIT {
-            text.chars().take(MESSAGE_LIMIT - 1).collect::<String>() + "…"
-        } else {
-            text.to_string()
-        };
+        let text = limits::fit(text, MESSAGE_LIMIT);
         let cancel = CancellationToken::new();
         let mut report = AlertReport::default();
         for &chat in &self.admins {

@@ -1,6 +1,17 @@
 //! What a failed Bot API call means for delivery: retry it, give up on this
 //! admin, or stop because the token itself is wrong. Reasons are in words an
 //! admin can act on, and never contain the token.
+//!
+//! # Error policy
+//! - Every call's failure is classified once, here ([`classify`]), into a
+//!   [`FailureKind`] that decides retry and a [`FailureCode`] that is stored
+//!   beside the outbox row; nothing downstream reads the words to decide.
+//! - Transient failures are retried with backoff (honouring `retry_after`);
+//!   what remains after the retries stays pending in the outbox for the next
+//!   cycle. Permanent failures are recorded and not retried until the
+//!   configuration changes.
+//! - The human reason is scrubbed of the token (any long piece of it, and
+//!   request URLs) before it is stored, logged or shown.
 
 use std::time::Duration;
 

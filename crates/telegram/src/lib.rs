@@ -10,6 +10,7 @@
 //! - [`delivery`]: [`enqueue_archive`], [`Telegram::deliver_pending`] (upload
 //!   once, then `file_id`), [`Telegram::alert`], [`Telegram::send_archive_to`].
 //! - [`caption`]: what the document's caption says.
+//! - [`limits`]: Telegram's length limits, counted in UTF-16 units.
 //! - [`destination`]: [`TelegramDestination`], the cycle's view of all that.
 
 pub mod caption;
@@ -17,6 +18,7 @@ pub mod client;
 pub mod delivery;
 pub mod destination;
 pub mod error;
+pub mod limits;
 
 pub use client::{SentDocument, Telegram};
 pub use delivery::{AlertError, AlertReport, Delivered, DeliveryReport, Failure, Resent, enqueue_archive};

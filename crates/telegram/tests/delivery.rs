@@ -236,7 +236,7 @@ async fn alert_reaches_every_admin_it_can() {
     assert_eq!(r.sent, vec![1, 3]);
     assert_eq!(r.failed.len(), 1);
     assert!(r.failed[0].1.contains("never started"));
-    assert_eq!(fake.sent_messages(1)[0].text.as_ref().unwrap().chars().count(), 4096);
+    assert_eq!(lifeboat_telegram::limits::len(fake.sent_messages(1)[0].text.as_ref().unwrap()), 4096);
     fake.fail_chat(1, Fault::Blocked);
     fake.fail_chat(3, Fault::ChatNotFound);
     let err = tg.alert("again").await.unwrap_err();

@@ -247,8 +247,8 @@ fn free_name(out: &Path, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
 fn verify_written(candidate: &StoredArchive, scratch: &Path, out: &Path) -> Result<(), BackupError> {
     crate::fsutil::create_private_dir(scratch)
         .map_err(|e| io_error(out, format!("cannot create {}", scratch.display()), e))?;
-    let report = verify::verify(candidate, scratch, VerifyOptions { integrity_check: false })
-        .map_err(BackupError::ReadBack)?;
+    let report =
+        verify::verify(candidate, scratch, VerifyOptions { integrity_check: false }).map_err(BackupError::ReadBack)?;
     if report.is_ok() {
         return Ok(());
     }

@@ -79,4 +79,4 @@ impl Connected<IncomingStream<'_, KillableListener>> for ConnKill {
     }
 }
 
-// ---- request handling ---------------------------------------------------------------
+// Request handling.

@@ -184,7 +184,7 @@ impl FakeTelegram {
         self.addr
     }
 
-    // ---- configuration and faults -----------------------------------------
+    // Configuration and faults.
 
     /// Only this token is accepted; others get 401 "Unauthorized". By
     /// default any token is.
@@ -222,7 +222,7 @@ impl FakeTelegram {
         self.inner.lock().one_shots.push_back(OneShot { method: Some(canonical(method)), remaining: k, fault });
     }
 
-    // ---- injecting updates ----------------------------------------------------
+    // Injecting updates.
 
     /// A private text message from user `from` (e.g. `/admin`); returns its update_id.
     pub fn send_text(&self, from: i64, text: &str) -> i64 {
@@ -297,7 +297,7 @@ impl FakeTelegram {
         self.inner.lock().updates.len()
     }
 
-    // ---- assertions ---------------------------------------------------------------
+    // Assertions.
 
     /// Every call, in order.
     pub fn all_calls(&self) -> Vec<Call> {
@@ -391,4 +391,4 @@ impl FakeTelegram {
     }
 }
 
-// ---- the connection that can be dropped ----------------------------------------
+// The connection that can be dropped.

@@ -219,7 +219,7 @@ pub(super) fn dispatch(inner: &Inner, method: &str, parsed: &Parsed, chat_id: Op
             let Some(text) = as_str(p.get("text")).filter(|t| !t.is_empty()) else {
                 return api_error(400, "Bad Request: message text is empty", None);
             };
-            if text.chars().count() > 4096 {
+            if text.encode_utf16().count() > 4096 {
                 return api_error(400, "Bad Request: message is too long", None);
             }
             let markup = as_json(p.get("reply_markup"));
@@ -256,7 +256,7 @@ pub(super) fn dispatch(inner: &Inner, method: &str, parsed: &Parsed, chat_id: Op
             };
             let text = if method == "editMessageText" {
                 match as_str(p.get("text")).filter(|t| !t.is_empty()) {
-                    Some(t) if t.chars().count() > 4096 => {
+                    Some(t) if t.encode_utf16().count() > 4096 => {
                         return api_error(400, "Bad Request: MESSAGE_TOO_LONG", None);
                     }
                     Some(t) => Some(t),
@@ -328,7 +328,7 @@ pub(super) fn send_document(d: &mut Data, parsed: &Parsed, chat_id: Option<i64>)
     let p = &parsed.params;
     let Some(chat) = chat_id else { return api_error(400, "Bad Request: chat_id is empty", None) };
     let caption = as_str(p.get("caption"));
-    if caption.as_ref().is_some_and(|c| c.chars().count() > 1024) {
+    if caption.as_ref().is_some_and(|c| c.encode_utf16().count() > 1024) {
         return api_error(400, "Bad Request: message caption is too long", None);
     }
     let doc_ref = as_str(p.get("document"));
