@@ -2,10 +2,12 @@
 //! and the disk. Blocking (SQLite, file system): call from a blocking thread.
 //! Every function takes `now`, so a fixed clock gives fixed screens.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use lifeboat_core::Config;
 use lifeboat_core::catalog::{self, StoredArchive};
-use lifeboat_core::state::{self, AdminHealth, DbCheck, Event, Heartbeat, Run, RunCounts, SchedulerState, State};
+use lifeboat_core::fsutil::SpaceError;
+use lifeboat_core::state::{self, AdminHealth, DbCheck, Event, Heartbeat, SchedulerState, State};
+use lifeboat_core::status::StatusSnapshot;
 
 /// Events per Logs page, before trimming to Telegram's limit.
 pub const LOG_PAGE: usize = 25;
@@ -13,65 +15,18 @@ pub const LOG_PAGE: usize = 25;
 /// Archives listed under 📦 Backups.
 pub const BACKUPS_SHOWN: usize = 8;
 
-/// 📊 Status.
-#[derive(Debug, Clone)]
-pub struct StatusData {
-    /// Scheduler Running / Stopped / Unknown.
-    pub scheduler: SchedulerState,
-    /// Its heartbeat, when it ever wrote one.
-    pub heartbeat: Option<Heartbeat>,
-    /// The latest finished run.
-    pub last_run: Option<Run>,
-    /// The next scheduled cycle.
-    pub next_run: Option<DateTime<Utc>>,
-    /// Runs in the last 24 hours.
-    pub last_24h: RunCounts,
-    /// Archives on disk.
-    pub archives: usize,
-    /// Their total size.
-    pub archive_bytes: u64,
-    /// Free space where archives are written, or why it is unknown.
-    pub free_bytes: Result<u64, String>,
-}
-
-/// Reads the Status screen.
-pub fn status(cfg: &Config, st: &State, now: DateTime<Utc>) -> anyhow::Result<StatusData> {
-    let heartbeat = st.heartbeat(state::Process::Scheduler)?;
-    let scheduler = state::scheduler_state(heartbeat.as_ref(), now);
-    // The scheduler knows best (it runs a missed cycle at once); the cron
-    // expression is the answer when it has not said.
-    let next_run = heartbeat
-        .as_ref()
-        .filter(|_| scheduler == SchedulerState::Running)
-        .and_then(|hb| hb.next_run)
-        .or_else(|| lifeboat_core::schedule::parse(&cfg.schedule.cron).ok().and_then(|s| s.next_after(now)));
-    let archives = catalog::list(&cfg.backup.output_dir)?;
-    Ok(StatusData {
-        scheduler,
-        heartbeat,
-        last_run: st.last_finished_run()?,
-        next_run,
-        last_24h: st.run_counts_since(now - Duration::hours(24))?,
-        archives: archives.len(),
-        archive_bytes: archives.iter().map(|a| a.size).sum(),
-        free_bytes: free_space(cfg),
-    })
-}
-
-fn free_space(cfg: &Config) -> Result<u64, String> {
-    // The folder may not exist before the first backup; its parent tells.
-    let dir = &cfg.backup.output_dir;
-    let probe = dir.ancestors().find(|p| p.exists() && !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    lifeboat_core::fsutil::available_space(probe).map_err(|e| format!("{}: {e}", probe.display()))
+/// Reads the Status screen: the same snapshot `lifeboat status` shows.
+pub fn status(cfg: &Config, st: &State, now: DateTime<Utc>) -> anyhow::Result<StatusSnapshot> {
+    Ok(lifeboat_core::status::snapshot(cfg, Some(st), now)?)
 }
 
 /// 🩺 Health.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct HealthData {
     /// Where archives are written.
     pub output_dir: String,
     /// Free space there, or why it is unknown.
-    pub free_bytes: Result<u64, String>,
+    pub free_bytes: Result<u64, SpaceError>,
     /// Each configured database with its latest check (None: never checked).
     pub databases: Vec<(String, Option<DbCheck>)>,
     /// The scheduler's heartbeat.
@@ -106,7 +61,7 @@ pub fn health(cfg: &Config, st: &State, now: DateTime<Utc>) -> anyhow::Result<He
     let heartbeat = st.heartbeat(state::Process::Scheduler)?;
     Ok(HealthData {
         output_dir: cfg.backup.output_dir.display().to_string(),
-        free_bytes: free_space(cfg),
+        free_bytes: lifeboat_core::fsutil::space_for(&cfg.backup.output_dir),
         databases,
         scheduler: state::scheduler_state(heartbeat.as_ref(), now),
         heartbeat,

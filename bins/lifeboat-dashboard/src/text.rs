@@ -5,7 +5,10 @@
 use chrono::{DateTime, Utc};
 use lifeboat_core::state::{AdminHealth, DbCheck, DeliveryStatus, FailureCode, Level, RunStatus, SchedulerState};
 
-use crate::data::{ArchiveRow, HealthData, LogsData, StatusData};
+use lifeboat_core::fsutil::SpaceError;
+use lifeboat_core::status::StatusSnapshot;
+
+use crate::data::{ArchiveRow, HealthData, LogsData};
 
 pub use lifeboat_telegram::limits::MESSAGE_LIMIT as MAX_MESSAGE;
 
@@ -106,7 +109,7 @@ fn run_status(s: RunStatus) -> &'static str {
 }
 
 /// 📊 Status.
-pub fn status(d: &StatusData, now: DateTime<Utc>) -> String {
+pub fn status(d: &StatusSnapshot, now: DateTime<Utc>) -> String {
     let mut s = String::from("📊 <b>Status</b>\n\n");
     s += &format!("Scheduler: {}\n", scheduler_line(d.scheduler, d.heartbeat.as_ref(), now));
     match &d.last_run {
@@ -142,10 +145,10 @@ pub fn status(d: &StatusData, now: DateTime<Utc>) -> String {
     s
 }
 
-fn free(f: &Result<u64, String>) -> String {
+fn free(f: &Result<u64, SpaceError>) -> String {
     match f {
         Ok(n) => bytes(*n),
-        Err(e) => format!("unknown ({})", esc(e)),
+        Err(e) => format!("unknown ({})", esc(&e.to_string())),
     }
 }
 

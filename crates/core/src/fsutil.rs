@@ -54,3 +54,27 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 pub fn available_space(path: &Path) -> io::Result<u64> {
     fs4::available_space(path)
 }
+
+/// The nearest of `path` and its ancestors that exists (`.` when none
+/// does): where a folder not yet created will live.
+pub fn existing_ancestor(path: &Path) -> &Path {
+    path.ancestors().find(|p| !p.as_os_str().is_empty() && p.exists()).unwrap_or(Path::new("."))
+}
+
+/// Free space for a folder that may not exist yet (before the first backup,
+/// `backup.output_dir`), read on the file system that will hold it.
+pub fn space_for(dir: &Path) -> Result<u64, SpaceError> {
+    let probe = existing_ancestor(dir);
+    available_space(probe).map_err(|source| SpaceError { probe: probe.to_path_buf(), source })
+}
+
+/// The free space of a folder could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the free space of {}: {source}", probe.display())]
+pub struct SpaceError {
+    /// The folder asked (the nearest existing one).
+    pub probe: std::path::PathBuf,
+    /// The cause.
+    #[source]
+    pub source: io::Error,
+}

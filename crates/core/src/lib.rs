@@ -16,6 +16,7 @@
 //! - [`schema`]: comparing two databases' tables (restore's safety check).
 //! - [`catalog`]: archive names and finding archives on disk.
 //! - [`state`]: the state database shared by the binaries.
+//! - [`status`]: where the backups stand, one query for every screen.
 //! - [`lock`]: one cycle at a time across processes.
 //! - [`logging`]: how every binary logs.
 //! - [`schedule`]: cron parsing and fire times.
@@ -62,6 +63,7 @@ pub mod schema;
 pub mod snapshot;
 pub mod source;
 pub mod state;
+pub mod status;
 pub mod units;
 pub mod verify;
 

@@ -10,8 +10,6 @@ mod restore;
 mod status;
 mod verify;
 
-use std::path::Path;
-
 use anyhow::Result;
 use lifeboat_core::config::ConfigError;
 use lifeboat_core::lock::{CycleLock, LockError};
@@ -116,15 +114,4 @@ pub(crate) fn take_lock(cfg: &Config, what: &str) -> Result<CycleLock> {
 /// create Lifeboat's folder.
 pub(crate) fn existing_state(cfg: &Config) -> Result<Option<State>> {
     if cfg.state_path().exists() { Ok(Some(State::open_for(cfg)?)) } else { Ok(None) }
-}
-
-pub(crate) fn existing_dir(path: &Path) -> &Path {
-    let mut p = path;
-    while !p.exists() {
-        match p.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => p = parent,
-            _ => return Path::new("."),
-        }
-    }
-    p
 }

@@ -102,11 +102,11 @@ pub fn run(cfg: &Config, now: DateTime<Utc>) -> Diagnosis {
     let archives = crate::catalog::list(&cfg.backup.output_dir);
     findings.push(check_output_dir(&cfg.backup.output_dir));
     let last_archive_size = archives.as_ref().ok().and_then(|a| a.first()).map(|a| a.size);
-    match crate::fsutil::available_space(existing_ancestor(&cfg.backup.output_dir)) {
+    match crate::fsutil::space_for(&cfg.backup.output_dir) {
         Ok(free) => findings.push(judge_space(free, last_archive_size)),
         Err(e) => findings.push(Finding::warn(
             "disk",
-            format!("cannot read the free space of {}: {e}", cfg.backup.output_dir.display()),
+            e.to_string(),
             "check that backup.output_dir is on a mounted file system",
         )),
     }
@@ -166,19 +166,6 @@ pub fn run(cfg: &Config, now: DateTime<Utc>) -> Diagnosis {
         .collect();
     findings.extend(judge_delivery(cfg, &failed));
     Diagnosis { findings }
-}
-
-fn existing_ancestor(path: &Path) -> &Path {
-    let mut p = path;
-    loop {
-        if p.exists() {
-            return p;
-        }
-        match p.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => p = parent,
-            _ => return Path::new("."),
-        }
-    }
 }
 
 /// How this process's snapshot folders in the system temporary folder start

@@ -1,0 +1,93 @@
+//! Where the backups stand, read once for everyone who shows it: `lifeboat
+//! status` (text and JSON) and the dashboard's Status screen.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::catalog;
+use crate::config::Config;
+use crate::fsutil::{self, SpaceError};
+use crate::state::{self, Heartbeat, Run, RunCounts, SchedulerState, State, StateError};
+
+/// The facts behind a status screen, at `now`.
+#[derive(Debug)]
+pub struct StatusSnapshot {
+    /// When it was read.
+    pub now: DateTime<Utc>,
+    /// The latest finished run.
+    pub last_run: Option<Run>,
+    /// The scheduler judged by its heartbeat.
+    pub scheduler: SchedulerState,
+    /// Its latest heartbeat, when it ever wrote one.
+    pub heartbeat: Option<Heartbeat>,
+    /// The next cycle: the running scheduler's word, else the schedule's
+    /// (a stopped scheduler's promise is stale).
+    pub next_run: Option<DateTime<Utc>>,
+    /// Runs in the last 24 hours.
+    pub last_24h: RunCounts,
+    /// Archives on disk.
+    pub archives: usize,
+    /// Their total size.
+    pub archive_bytes: u64,
+    /// Free space where archives are written.
+    pub free_bytes: Result<u64, SpaceError>,
+    /// Deliveries waiting in the outbox.
+    pub pending_deliveries: usize,
+}
+
+/// Reads the status. `state` is None when the state database does not exist
+/// yet (nothing ran): the answer is then what the disk and the schedule say.
+pub fn snapshot(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Result<StatusSnapshot, StatusError> {
+    let archives = catalog::list(&cfg.backup.output_dir)?;
+    let heartbeat = state.map(|s| s.heartbeat(state::Process::Scheduler)).transpose()?.flatten();
+    let scheduler = state::scheduler_state(heartbeat.as_ref(), now);
+    let next_run = heartbeat
+        .as_ref()
+        .filter(|_| scheduler == SchedulerState::Running)
+        .and_then(|hb| hb.next_run)
+        .or_else(|| crate::schedule::parse(&cfg.schedule.cron).ok().and_then(|s| s.next_after(now)));
+    Ok(StatusSnapshot {
+        now,
+        last_run: state.map(State::last_finished_run).transpose()?.flatten(),
+        scheduler,
+        heartbeat,
+        next_run,
+        last_24h: state.map(|s| s.run_counts_since(now - Duration::hours(24))).transpose()?.unwrap_or_default(),
+        archives: archives.len(),
+        archive_bytes: archives.iter().map(|a| a.size).sum(),
+        free_bytes: fsutil::space_for(&cfg.backup.output_dir),
+        pending_deliveries: state.map(|s| s.pending_deliveries()).transpose()?.map_or(0, |p| p.len()),
+    })
+}
+
+/// The status could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    /// The archive folder.
+    #[error(transparent)]
+    Catalog(#[from] catalog::CatalogError),
+    /// The state database.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn before_anything_ran_the_schedule_and_the_disk_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = Config::from_toml(&format!(
+            "[backup]\noutput_dir = {:?}\n[schedule]\ncron = \"0 * * * *\"\n",
+            dir.path().join("not-yet").display().to_string()
+        ))
+        .unwrap();
+        let now = "2026-11-22T10:30:00Z".parse().unwrap();
+        let s = snapshot(&cfg, None, now).unwrap();
+        assert!(s.last_run.is_none());
+        assert_eq!(s.scheduler, SchedulerState::Unknown);
+        assert_eq!(s.next_run, Some("2026-11-22T11:00:00Z".parse().unwrap()));
+        assert_eq!((s.archives, s.archive_bytes, s.pending_deliveries), (0, 0, 0));
+        assert!(s.free_bytes.unwrap() > 0, "read on the parent of a folder not yet created");
+    }
+}
