@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Delivery benchmark (issue 3): one full cycle (lifeboat-scheduler --once:
+# Delivery benchmark: one full cycle (lifeboat-scheduler --once:
 # backup -> verify -> deliver -> retention) of the ~TOTAL_MB set to 5 admins on
 # the fake Telegram server over loopback, once with max_upload_mb = 50 (the
 # official server: parts) and once with 2000 (a local Bot API server: one
@@ -22,15 +22,10 @@ cd "$root"
 cargo build --quiet --release -p lifeboat-core --example bench
 cargo build --quiet --release -p lifeboat-scheduler
 cargo build --quiet --release -p lifeboat-telegram --example bench_delivery
-rel="$root/target/release"
+. "$root/bench/common.sh"
 
-# H1's generator (crates/core/examples/bench.rs), cached like bench/run.sh does.
 src="$work/sqlite_data"
-if [ ! -f "$src/.generated-$total_mb" ]; then
-    rm -rf "$src"
-    "$rel/examples/bench" gen "$src" "$total_mb"
-    touch "$src/.generated-$total_mb"
-fi
+generate_data "$src" "$total_mb"
 
 rows=()
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

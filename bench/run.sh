@@ -13,19 +13,15 @@ mkdir -p "$work"
 cd "$root"
 
 cargo build --quiet --release -p lifeboat-core --example bench
-bench="$root/target/release/examples/bench"
+. "$root/bench/common.sh"
 if [ -z "${LIFEBOAT_BIN:-}" ]; then
     cargo build --quiet --release -p lifeboat
-    LIFEBOAT_BIN="$root/target/release/lifeboat"
+    LIFEBOAT_BIN="$rel/lifeboat"
 fi
 
 src="$work/sqlite_data"
 out="$work/backups"
-if [ ! -f "$src/.generated-$total_mb" ]; then
-    rm -rf "$src"
-    "$bench" gen "$src" "$total_mb"
-    touch "$src/.generated-$total_mb"
-fi
+generate_data "$src" "$total_mb"
 cat > "$work/lifeboat.toml" <<TOML
 [backup]
 source_dir = "$src"
@@ -83,9 +79,9 @@ echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 # analytics.db, rollback journal) while each tool runs, and alone as the baseline.
 writer_phase() {
     rm -f "$work/stop"
-    "$bench" writer "$src/premium_system.db" "$work/stop" 2 > "$work/writer-wal.txt" &
+    "$rel/examples/bench" writer "$src/premium_system.db" "$work/stop" 2 > "$work/writer-wal.txt" &
     local p1=$!
-    "$bench" writer "$src/analytics.db" "$work/stop" 2 > "$work/writer-delete.txt" &
+    "$rel/examples/bench" writer "$src/analytics.db" "$work/stop" 2 > "$work/writer-delete.txt" &
     local p2=$!
     sleep 1
     "$@"

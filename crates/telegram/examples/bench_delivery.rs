@@ -1,4 +1,4 @@
-//! Delivery benchmark (issue 3; run it with `bench/deliver.sh`, figures in
+//! Delivery benchmark (run it with `bench/deliver.sh`, figures in
 //! `docs/benchmarks.md`, section "Delivery").
 //!
 //! `bench_delivery SCHEDULER_BIN SRC_DIR RUN_DIR MAX_UPLOAD_MB [ADMINS=5]`
