@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use lifeboat_core::{CancellationToken, Config, exit};
+use lifeboat_core::{CancellationToken, Config, exit, service};
 use lifeboat_dashboard::handlers::Command;
 use lifeboat_dashboard::{App, redact, schema};
 use teloxide::dispatching::ShutdownToken;
@@ -94,6 +94,8 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         .build();
     tokio::spawn(stop_on_signal(dispatcher.shutdown_token(), cancel.clone()));
 
+    tokio::spawn(service::keep_watchdog(cancel.clone()));
+    service::ready();
     let listener = Polling::builder(bot).timeout(Duration::from_secs(POLL_SECS)).delete_webhook().await.build();
     tracing::info!(admins = cfg.telegram.admin_ids.len(), owner = cfg.telegram.owner_id, "dashboard polling");
     dispatcher
@@ -102,6 +104,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{}", redact(&e.to_string(), &cfg)))
         .context("cannot reach the Bot API (getMe); check telegram.token, telegram.api_url and the network")?;
     cancel.cancel();
+    service::stopping();
     if !app.wait_idle(Duration::from_secs(120)).await {
         tracing::warn!("a backup or restore was still stopping after 120 s; exiting anyway");
     }

@@ -6,7 +6,8 @@
 //!   heartbeat into the state database every 30 s and stops cleanly on
 //!   SIGTERM or SIGINT (no partial archive, heartbeat "stopped", exit 0).
 //! - With `--once`: one full cycle, exiting with its code (0 ok, 1 failed,
-//!   2 bad config, 3 partial), for systemd timers and cron.
+//!   2 bad config, 3 partial, 4 another cycle running), for systemd timers
+//!   and cron.
 //!
 //! # Layout
 //! - [`timing`]: the catch-up and sleep decisions, pure functions of `now`.
@@ -22,7 +23,7 @@ use lifeboat_core::config::Config;
 use lifeboat_core::manifest::Trigger;
 use lifeboat_core::schedule::{self, Schedule};
 use lifeboat_core::state::{HeartbeatState, State};
-use lifeboat_core::{CancellationToken, exit};
+use lifeboat_core::{CancellationToken, exit, service};
 use lifeboat_cycle::{CycleError, run_cycle};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -113,7 +114,7 @@ async fn once(cfg: &Config, cancel: CancellationToken) -> anyhow::Result<i32> {
         Ok(report) => report,
         Err(e @ CycleError::Busy { .. }) => {
             eprintln!("lifeboat-scheduler: not starting: {e}");
-            return Ok(exit::FAILURE);
+            return Ok(exit::BUSY);
         }
         Err(e) => return Err(e).context("the backup cycle could not start"),
     };
@@ -148,6 +149,8 @@ async fn daemon(cfg: &Config, cancel: CancellationToken) -> anyhow::Result<i32> 
     let beater = Beater::new(cfg.state_path());
     let stop_ticker = CancellationToken::new();
     let ticker = beater.spawn_ticker(stop_ticker.clone());
+    tokio::spawn(service::keep_watchdog(stop_ticker.clone()));
+    service::ready();
     tracing::info!(
         "scheduler started (pid {}), schedule {:?} (UTC), state in {}",
         std::process::id(),
@@ -175,6 +178,7 @@ async fn daemon(cfg: &Config, cancel: CancellationToken) -> anyhow::Result<i32> 
     }
     .await;
 
+    service::stopping();
     stop_ticker.cancel();
     let _ = ticker.await;
     beater.set(HeartbeatState::Stopped, None, STALE_AFTER_SECS).await;

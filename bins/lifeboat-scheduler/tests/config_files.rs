@@ -43,7 +43,18 @@ fn units_pass_the_token_as_a_credential_and_are_hardened() {
             assert_eq!(value(unit, k), [v], "{k}");
         }
     }
-    assert_eq!(value(DAEMON, "Restart"), ["on-failure"]);
+    for daemon in [DAEMON, DASHBOARD] {
+        assert_eq!(value(daemon, "Restart"), ["on-failure"]);
+        // A bad configuration (exit 2) is not restarted forever.
+        assert_eq!(value(daemon, "RestartPreventExitStatus"), ["2"]);
+        // The daemons speak sd_notify (READY=1, WATCHDOG=1).
+        assert_eq!(value(daemon, "Type"), ["notify"]);
+        assert_eq!(value(daemon, "WatchdogSec").len(), 1);
+    }
+    for unit in [DAEMON, ONESHOT, DASHBOARD] {
+        assert_eq!(value(unit, "IOSchedulingClass"), ["idle"], "backups must yield the disk to the bot");
+        assert_eq!(value(unit, "Nice"), ["10"]);
+    }
     assert!(value(DAEMON, "ExecStart")[0].ends_with("lifeboat-scheduler --config /etc/lifeboat/lifeboat.toml"));
     assert_eq!(value(ONESHOT, "Type"), ["oneshot"]);
     assert!(value(ONESHOT, "ExecStart")[0].ends_with("--once"));

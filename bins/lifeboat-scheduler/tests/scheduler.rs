@@ -38,7 +38,7 @@ fn once_refuses_clearly_while_another_cycle_holds_the_lock() {
     let held = CycleLock::try_acquire(&sb.lock_path(), "dashboard cycle").unwrap();
     let out = sb.scheduler().arg("--once").output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(lifeboat_core::exit::BUSY), "{stderr}");
     assert!(stderr.contains("another backup is running"), "{stderr}");
     assert!(stderr.contains("dashboard cycle") && stderr.contains(&std::process::id().to_string()), "{stderr}");
     assert!(sb.archive_folder_entries().is_empty());
@@ -94,7 +94,7 @@ fn sigterm_mid_backup_leaves_nothing_and_a_second_once_refuses_meanwhile() {
 
     let second = sb.scheduler().arg("--once").output().unwrap();
     let stderr = String::from_utf8_lossy(&second.stderr);
-    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert_eq!(second.status.code(), Some(lifeboat_core::exit::BUSY), "{stderr}");
     assert!(stderr.contains("another backup is running") && stderr.contains(&first.id().to_string()), "{stderr}");
 
     signal(&first, "TERM");
@@ -241,4 +241,44 @@ fn config_comes_from_lifeboat_config_when_no_option_is_given() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("missing.toml") && stderr.contains("LIFEBOAT_CONFIG"), "{stderr}");
+}
+
+#[test]
+fn daemon_tells_systemd_it_is_ready_alive_and_stopping() {
+    let sb = Sandbox::new("0 0 1 1 *", "");
+    let state = sb.state();
+    let id = state.begin_run(Trigger::Scheduled, Utc::now() - chrono::Duration::minutes(5)).unwrap();
+    state.finish_run(id, RunStatus::Ok, &RunEnd::default(), Utc::now()).unwrap();
+    let socket_path = sb.dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    // WatchdogSec=1 (a keep-alive every half second) for this very process,
+    // as systemd says it: WATCHDOG_PID is the pid `exec` keeps.
+    let inner = sb.scheduler();
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c").arg("WATCHDOG_PID=$$ exec \"$0\" \"$@\"").arg(inner.get_program()).args(inner.get_args());
+    for (k, v) in inner.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd.env("NOTIFY_SOCKET", &socket_path).env("WATCHDOG_USEC", "1000000");
+    let mut child = spawn(cmd);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while got.iter().filter(|m: &&String| m.contains("WATCHDOG=1")).count() < 2 {
+        let n = socket.recv(&mut buf).expect("the daemon stopped notifying");
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(got.iter().any(|m| m.contains("READY=1")), "{got:?}");
+    signal(&child, "TERM");
+    let n = socket.recv(&mut buf).unwrap();
+    let mut rest = String::from_utf8_lossy(&buf[..n]).into_owned();
+    while !rest.contains("STOPPING=1") {
+        let n = socket.recv(&mut buf).expect("no STOPPING=1");
+        rest = String::from_utf8_lossy(&buf[..n]).into_owned();
+    }
+    let (code, stderr, _) = wait_exit(&mut child, Duration::from_secs(15));
+    assert_eq!(code, 0, "{stderr}");
 }

@@ -16,10 +16,11 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "lifeboat", version, about, long_about = None)]
 #[command(after_help = "Exit codes: 0 success, 1 failure, 2 bad usage or configuration, 3 partial \
-                        (some database skipped).\nConfiguration: built-in defaults <- --config FILE \
-                        (or LIFEBOAT_CONFIG) <- LIFEBOAT__SECTION__KEY environment variables.")]
+                        (some database skipped), 4 another backup or restore is running, 130 Ctrl-C.\n\
+                        Configuration: built-in defaults <- --config FILE (or LIFEBOAT_CONFIG, or \
+                        /etc/lifeboat/lifeboat.toml) <- LIFEBOAT__SECTION__KEY environment variables.")]
 pub struct Cli {
-    /// The configuration file (TOML). Without it, LIFEBOAT_CONFIG, then the built-in defaults.
+    /// The configuration file (TOML). Without it, LIFEBOAT_CONFIG, then /etc/lifeboat/lifeboat.toml, then the built-in defaults.
     #[arg(long, short = 'c', global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// What to do.

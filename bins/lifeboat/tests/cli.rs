@@ -201,7 +201,7 @@ fn a_second_cycle_is_refused_while_one_holds_the_lock() {
     let held = lifeboat_core::lock::CycleLock::try_acquire(&cfg.lock_path(), "test holder").unwrap();
     env.cmd(&["backup"])
         .assert()
-        .code(1)
+        .code(lifeboat_core::exit::BUSY)
         .stderr(predicate::str::contains("another backup is running").and(predicate::str::contains("test holder")));
     assert!(lifeboat_core::catalog::list(&env.out()).unwrap().is_empty());
     drop(held);
@@ -359,4 +359,24 @@ fn diagnose_says_when_backups_stopped() {
     assert_eq!(f["level"], "error", "{f}");
     let msg = f["message"].as_str().unwrap();
     assert!(msg.contains("backups stopped 5 hours ago"), "{msg}");
+}
+
+#[test]
+fn without_a_config_file_the_cli_says_it_uses_the_defaults() {
+    if Path::new(lifeboat_core::config::SYSTEM_CONFIG).exists() {
+        return; // an installed Lifeboat on this machine: that file is the answer
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
+    c.arg("list").current_dir(dir.path());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("LIFEBOAT") {
+            c.env_remove(k);
+        }
+    }
+    c.assert().success().stderr(
+        predicate::str::contains("no configuration file")
+            .and(predicate::str::contains("/etc/lifeboat/lifeboat.toml"))
+            .and(predicate::str::contains("archives in backups")),
+    );
 }

@@ -311,7 +311,12 @@ fn interrupt_mid_backup(signal: &str) {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
     assert!(waited < Duration::from_secs(5), "stopped promptly after SIG{signal}: {waited:?}");
-    assert_eq!(status.code(), Some(1), "a clean non-zero exit, not death by signal: {status:?} {stderr}");
+    let number = if signal == "INT" { 2 } else { 15 };
+    assert_eq!(
+        status.code(),
+        Some(128 + number),
+        "a clean exit with the shell's code, not death by signal: {status:?} {stderr}"
+    );
     assert_clean_error(&stderr);
     assert!(stderr.contains("interrupted"), "{stderr}");
     assert!(stdout.trim().is_empty(), "no archive path printed: {stdout}");
@@ -371,7 +376,7 @@ fn sigint_during_a_live_restore_restores_nothing_and_leaves_nothing() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(sent.elapsed() < Duration::from_secs(5), "stopped promptly: {:?}", sent.elapsed());
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(130), "Ctrl-C's code: {stderr}");
     assert_clean_error(&stderr);
     assert!(stderr.contains("cancelled") && stderr.contains("before stopping: none"), "{stderr}");
     assert_eq!(file_bytes(&live(&env)), live_before, "the live databases are byte-identical");
@@ -647,7 +652,7 @@ fn sigint_leaves_no_scratch(args: &[&str]) {
     assert!(StdCommand::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap().success());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+    assert_eq!(out.status.code(), Some(130), "{args:?}: Ctrl-C's code: {stderr}");
     assert!(!stderr.contains("panicked") && stderr.contains("interrupted"), "{stderr}");
     let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().map(|e| e.path()).collect();
     assert!(left.is_empty(), "{args:?}: scratch left behind: {left:?}");

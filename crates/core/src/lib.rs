@@ -19,6 +19,7 @@
 //! - [`status`]: where the backups stand, one query for every screen.
 //! - [`lock`]: one cycle at a time across processes.
 //! - [`logging`]: how every binary logs.
+//! - [`service`]: readiness and the watchdog under systemd.
 //! - [`schedule`]: cron parsing and fire times.
 //! - [`diagnose`]: what is wrong with the live setup, and what to do.
 //! - [`manifest`]: the archive's machine-readable description.
@@ -60,6 +61,7 @@ pub mod restore;
 pub mod retention;
 pub mod schedule;
 pub mod schema;
+pub mod service;
 pub mod snapshot;
 pub mod source;
 pub mod state;
@@ -71,7 +73,8 @@ pub use config::Config;
 pub use manifest::{Manifest, Trigger};
 pub use tokio_util::sync::CancellationToken;
 
-/// Process exit codes, fixed by the design.
+/// Process exit codes: 0–3 fixed by the design, the rest documented in
+/// `docs/operations.md`.
 pub mod exit {
     /// Everything succeeded.
     pub const SUCCESS: i32 = 0;
@@ -81,4 +84,10 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     /// Partial: some database skipped (or some delivery failed).
     pub const PARTIAL: i32 = 3;
+    /// Not started: another backup or restore holds the cycle lock. Try
+    /// again later; nothing is wrong.
+    pub const BUSY: i32 = 4;
+    /// A command stopped by a signal exits with this plus the signal's
+    /// number, as shells report it: 130 for Ctrl-C, 143 for SIGTERM.
+    pub const INTERRUPTED_BASE: i32 = 128;
 }

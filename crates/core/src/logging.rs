@@ -1,15 +1,54 @@
-//! How every Lifeboat binary logs: to stderr (systemd's journal for the
-//! daemons), filtered by `RUST_LOG`, else by the binary's default.
+//! How every Lifeboat binary logs: to stderr, filtered by `RUST_LOG`, else by
+//! the binary's default. Under systemd, whose journal holds stderr, straight
+//! to the journal instead, so each line keeps its priority (`journalctl -p
+//! err` shows the errors) and carries no second timestamp or colour codes.
 
 use std::io::IsTerminal;
+use std::os::unix::fs::MetadataExt;
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Installs the global subscriber once; later calls do nothing.
 pub fn init(default_filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    if stderr_is_journal()
+        && let Ok(journal) = tracing_journald::layer()
+    {
+        let _ = tracing_subscriber::registry().with(filter()).with(journal).try_init();
+        return;
+    }
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(filter())
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
+}
+
+/// systemd sets `JOURNAL_STREAM=DEVICE:INODE` for a service whose stderr is
+/// connected to the journal; it is ours only if stderr is still that stream
+/// (a shell started from the service has other stderr).
+fn stderr_is_journal() -> bool {
+    let Ok(stream) = std::env::var("JOURNAL_STREAM") else { return false };
+    let Ok(meta) = std::fs::metadata("/proc/self/fd/2") else { return false };
+    names_stream(&stream, meta.dev(), meta.ino())
+}
+
+fn names_stream(stream: &str, dev: u64, ino: u64) -> bool {
+    stream.split_once(':').is_some_and(|(d, i)| d.parse() == Ok(dev) && i.parse() == Ok(ino))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_stream;
+
+    #[test]
+    fn journal_stream_must_name_this_stderr() {
+        assert!(names_stream("8:12345", 8, 12345));
+        assert!(!names_stream("8:12345", 8, 12346));
+        assert!(!names_stream("9:12345", 8, 12345));
+        assert!(!names_stream("garbage", 8, 12345));
+        assert!(!names_stream("", 0, 0));
+    }
 }

@@ -77,7 +77,7 @@ pub(super) fn report_backup(o: &backup::BackupOutcome, as_json: bool) -> i32 {
 }
 
 /// `backup --deliver`: the scheduler's full cycle (backup, delivery,
-/// retention, alert) through the telegram crate, which takes the lock itself.
+/// retention, alert) through the cycle crate, which takes the lock itself.
 /// No token means delivery is reported as disabled, not as a failure.
 fn deliver_cycle(cfg: &Config, a: &BackupArgs) -> Result<i32> {
     use lifeboat_cycle::{CycleError, run_cycle};

@@ -1,6 +1,6 @@
 //! One module per subcommand. Each returns the exit code of a finished
-//! run (0, 1 for a failed check, 3 partial); errors become exit 1, or 2 for
-//! configuration and usage problems.
+//! run (0, 1 for a failed check, 3 partial); errors become an exit code in
+//! [`exit_code_of`].
 
 mod backup;
 mod demo;
@@ -11,10 +11,12 @@ mod status;
 mod verify;
 
 use anyhow::Result;
-use lifeboat_core::config::ConfigError;
+use lifeboat_core::config::{CONFIG_ENV, ConfigError, SYSTEM_CONFIG};
 use lifeboat_core::lock::{CycleLock, LockError};
 use lifeboat_core::state::State;
 use lifeboat_core::{CancellationToken, Config, exit};
+use lifeboat_cycle::CycleError;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::{Cli, Command};
 
@@ -23,10 +25,24 @@ use crate::{Cli, Command};
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// Maps an error chain to the exit code: configuration and usage → 2, the rest → 1.
+/// The signal that stopped this process's command, 0 while none came.
+static STOPPED_BY: AtomicI32 = AtomicI32::new(0);
+
+/// Maps an error chain to the exit code: a command stopped by a signal →
+/// 128 + its number (Ctrl-C: 130), configuration and usage → 2, another
+/// cycle holding the lock → 4, the rest → 1.
 pub fn exit_code_of(err: &anyhow::Error) -> i32 {
-    if err.chain().any(|e| e.downcast_ref::<ConfigError>().is_some() || e.downcast_ref::<UsageError>().is_some()) {
+    let signal = STOPPED_BY.load(Ordering::SeqCst);
+    if signal != 0 {
+        exit::INTERRUPTED_BASE + signal
+    } else if err.chain().any(|e| e.downcast_ref::<ConfigError>().is_some() || e.downcast_ref::<UsageError>().is_some())
+    {
         exit::USAGE
+    } else if err.chain().any(|e| {
+        matches!(e.downcast_ref::<LockError>(), Some(LockError::Busy { .. }))
+            || matches!(e.downcast_ref::<CycleError>(), Some(CycleError::Busy { .. }))
+    }) {
+        exit::BUSY
     } else {
         exit::FAILURE
     }
@@ -35,6 +51,17 @@ pub fn exit_code_of(err: &anyhow::Error) -> i32 {
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> Result<i32> {
     let cfg = Config::load(cli.config.as_deref())?;
+    // Without a file, `lifeboat list` in the wrong folder would quietly say
+    // "no archives": say where it looked instead. The demo means to use the
+    // defaults.
+    if cfg.file.is_none() && !matches!(cli.command, Command::Demo(_)) {
+        eprintln!(
+            "note: no configuration file (no --config, no {CONFIG_ENV}, no {SYSTEM_CONFIG}); using the built-in \
+             defaults: databases in {}, archives in {}",
+            cfg.backup.source_dir.display(),
+            cfg.backup.output_dir.display()
+        );
+    }
     match cli.command {
         Command::Backup(a) => backup::backup(&cfg, &a),
         Command::List(a) => list::list(&cfg, &a),
@@ -55,6 +82,9 @@ pub(crate) fn cancel_on_signal() -> CancellationToken {
     token
 }
 
+const SIGINT: i32 = 2;
+const SIGTERM: i32 = 15;
+
 /// Runs `f` on the first Ctrl-C or SIGTERM. Returns once the handlers are
 /// installed, so a signal from then on never takes the default action
 /// (dying without cleaning up).
@@ -71,15 +101,17 @@ pub(crate) fn on_signal(f: impl FnOnce() + Send + 'static) {
                     return;
                 };
                 let _ = ready.send(());
-                tokio::select! {
-                    _ = int.recv() => {}
-                    _ = term.recv() => {}
-                }
+                let signal = tokio::select! {
+                    _ = int.recv() => SIGINT,
+                    _ = term.recv() => SIGTERM,
+                };
+                STOPPED_BY.store(signal, Ordering::SeqCst);
             }
             #[cfg(not(unix))]
             {
                 let _ = ready.send(());
                 let _ = tokio::signal::ctrl_c().await;
+                STOPPED_BY.store(SIGINT, Ordering::SeqCst);
             }
             eprintln!("stopping: interrupted");
             f();
@@ -99,7 +131,7 @@ pub(crate) fn exit_on_signal_removing_scratch(prefix: String, command: &'static 
             }
         }
         eprintln!("error: {command} interrupted; nothing was changed");
-        std::process::exit(exit::FAILURE);
+        std::process::exit(exit::INTERRUPTED_BASE + STOPPED_BY.load(Ordering::SeqCst));
     });
 }
 

@@ -18,6 +18,20 @@ pub const DEFAULT_TOML: &str = include_str!("../../../../config/default.toml");
 /// Environment variable naming the config file when `--config` is not given.
 pub const CONFIG_ENV: &str = "LIFEBOAT_CONFIG";
 
+/// Where an installed Lifeboat keeps its configuration; read when neither
+/// `--config` nor `LIFEBOAT_CONFIG` names a file.
+pub const SYSTEM_CONFIG: &str = "/etc/lifeboat/lifeboat.toml";
+
+/// Which file to read: `--config`, else `LIFEBOAT_CONFIG`, else `system`
+/// when it exists. With the name of where it came from, for errors.
+fn pick_file(given: Option<&Path>, env: Option<PathBuf>, system: &Path) -> Option<(PathBuf, &'static str)> {
+    match (given, env) {
+        (Some(p), _) => Some((p.to_path_buf(), "--config")),
+        (None, Some(p)) => Some((p, CONFIG_ENV)),
+        (None, None) => system.is_file().then(|| (system.to_path_buf(), SYSTEM_CONFIG)),
+    }
+}
+
 /// One decimal megabyte, the unit of `telegram.max_upload_mb`.
 pub const MB: u64 = 1_000_000;
 
@@ -42,6 +56,10 @@ pub struct Config {
     pub telegram: TelegramConfig,
     /// `[retry]`
     pub retry: RetryConfig,
+    /// The file the configuration came from; None: built-in defaults and
+    /// the environment only.
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
 }
 
 /// `[backup]`: what to back up and where archives go.
@@ -185,14 +203,13 @@ fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
 }
 
 impl Config {
-    /// Loads the layers: defaults ← `path` (or `LIFEBOAT_CONFIG`) ← env.
+    /// Loads the layers: defaults ← `path` (or `LIFEBOAT_CONFIG`, or
+    /// [`SYSTEM_CONFIG`] when it exists) ← env.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let env_path = std::env::var_os(CONFIG_ENV).filter(|p| !p.is_empty()).map(PathBuf::from);
-        let (file, source_of_name) = match (path, env_path) {
-            (Some(p), _) => (Some(p.to_path_buf()), "--config"),
-            (None, Some(p)) => (Some(p), CONFIG_ENV),
-            (None, None) => (None, ""),
-        };
+        let picked = pick_file(path, env_path, Path::new(SYSTEM_CONFIG));
+        let source_of_name = picked.as_ref().map_or("", |(_, from)| *from);
+        let file = picked.map(|(p, _)| p);
         let mut builder =
             config::Config::builder().add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml));
         if let Some(file) = &file {
@@ -229,6 +246,7 @@ impl Config {
             }
         }
         let mut cfg: Config = raw.try_deserialize().map_err(|e| ConfigError::Parse(describe(e, file)))?;
+        cfg.file = file.map(Path::to_path_buf);
         cfg.resolve_token()?;
         cfg.validate()?;
         Ok(cfg)

@@ -168,3 +168,17 @@ fn token_file_is_read_when_token_empty() {
     let err = Config::from_toml("[telegram]\ntoken_file = \"/nonexistent/token\"").unwrap_err().to_string();
     assert!(err.contains("telegram.token_file"), "{err}");
 }
+
+#[test]
+fn the_system_config_is_read_only_when_nothing_names_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let system = dir.path().join("lifeboat.toml");
+    let given = dir.path().join("given.toml");
+    let env = dir.path().join("env.toml");
+    // Not installed: built-in defaults.
+    assert_eq!(pick_file(None, None, &system), None);
+    std::fs::write(&system, "").unwrap();
+    assert_eq!(pick_file(None, None, &system), Some((system.clone(), SYSTEM_CONFIG)));
+    assert_eq!(pick_file(None, Some(env.clone()), &system), Some((env.clone(), CONFIG_ENV)));
+    assert_eq!(pick_file(Some(&given), Some(env), &system), Some((given, "--config")));
+}
