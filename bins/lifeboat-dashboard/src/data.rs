@@ -37,16 +37,6 @@ pub struct HealthData {
     pub admins: Vec<(i64, Option<AdminHealth>)>,
 }
 
-/// Everyone who receives backups: the admins, and the owner if not among them.
-pub fn recipients(cfg: &Config) -> Vec<i64> {
-    let mut ids = cfg.telegram.admin_ids.clone();
-    let owner = cfg.telegram.owner_id;
-    if owner != 0 && !ids.contains(&owner) {
-        ids.push(owner);
-    }
-    ids
-}
-
 /// Reads the Health screen.
 pub fn health(cfg: &Config, st: &State, now: DateTime<Utc>) -> anyhow::Result<HealthData> {
     let checks = st.latest_db_checks()?;
@@ -57,7 +47,10 @@ pub fn health(cfg: &Config, st: &State, now: DateTime<Utc>) -> anyhow::Result<He
         .map(|name| (name.clone(), checks.iter().find(|c| &c.name == name).cloned()))
         .collect();
     let health = st.admin_health()?;
-    let admins = recipients(cfg).into_iter().map(|id| (id, health.iter().find(|h| h.chat_id == id).cloned())).collect();
+    // Archives go to `admin_ids` only; an owner outside it restores but
+    // receives nothing, so has no delivery health to show.
+    let admins =
+        cfg.telegram.admin_ids.iter().map(|&id| (id, health.iter().find(|h| h.chat_id == id).cloned())).collect();
     let heartbeat = st.heartbeat(state::Process::Scheduler)?;
     Ok(HealthData {
         output_dir: cfg.backup.output_dir.display().to_string(),

@@ -21,7 +21,7 @@ pub mod text;
 pub use handlers::{App, schema};
 
 /// Replaces the bot token in `text` (errors may carry request URLs).
+/// The same rule as every delivery error: pieces of the secret go too.
 pub fn redact(text: &str, cfg: &lifeboat_core::Config) -> String {
-    let token = cfg.telegram.token.expose();
-    if token.is_empty() { text.to_string() } else { text.replace(token, "[token]") }
+    lifeboat_telegram::error::scrub(text, cfg.telegram.token.expose())
 }

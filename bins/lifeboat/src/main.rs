@@ -10,7 +10,7 @@ mod ui;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 /// Consistent, verified backups of a Telegram bot's SQLite databases.
 #[derive(Debug, Parser)]
@@ -45,6 +45,16 @@ pub enum Command {
     Diagnose(JsonArg),
     /// Create the five demo databases in backup.source_dir (if missing) and back them up.
     Demo(DemoArgs),
+    /// Print the shell completion script: `lifeboat completions bash > /etc/bash_completion.d/lifeboat`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (lifeboat.1 and one per command) into a folder.
+    Manpages {
+        /// Where to write them, e.g. /usr/local/share/man/man1.
+        dir: PathBuf,
+    },
 }
 
 /// `--json`.
@@ -136,7 +146,15 @@ fn main() -> ExitCode {
         let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         eprintln!("error: internal error (a bug in Lifeboat, please report it): {what}{at}");
     }));
-    let code = match std::panic::catch_unwind(|| commands::run(cli)) {
+    let code = match std::panic::catch_unwind(|| match &cli.command {
+        // Need no configuration: they describe the command line itself.
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "lifeboat", &mut std::io::stdout());
+            Ok(lifeboat_core::exit::SUCCESS)
+        }
+        Command::Manpages { dir } => write_manpages(dir),
+        _ => commands::run(cli),
+    }) {
         Ok(Ok(code)) => code,
         Ok(Err(err)) => {
             eprintln!("error: {}", error_text(&err));
@@ -145,6 +163,28 @@ fn main() -> ExitCode {
         Err(_) => lifeboat_core::exit::FAILURE,
     };
     ExitCode::from(code as u8)
+}
+
+/// `lifeboat.1`, and `lifeboat-<command>.1` for each command.
+fn write_manpages(dir: &std::path::Path) -> anyhow::Result<i32> {
+    use anyhow::Context as _;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let cli = Cli::command();
+    let mut pages = vec![("lifeboat".to_string(), cli.clone())];
+    pages.extend(cli.get_subcommands().map(|c| {
+        (
+            format!("lifeboat-{}", c.get_name()),
+            c.clone().display_name(format!("lifeboat-{}", c.get_name())).bin_name(format!("lifeboat {}", c.get_name())),
+        )
+    }));
+    for (name, cmd) in pages {
+        let path = dir.join(format!("{name}.1"));
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd).render(&mut page)?;
+        std::fs::write(&path, page).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("{}", path.display());
+    }
+    Ok(lifeboat_core::exit::SUCCESS)
 }
 
 /// The error and its causes, like `{:#}`, but a cause whose text the message

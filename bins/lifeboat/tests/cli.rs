@@ -91,7 +91,13 @@ fn demo_makes_five_databases_and_an_archive_unzip_accepts() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     let archive = PathBuf::from(stdout.lines().next().unwrap().trim());
     assert!(archive.starts_with(env.out()), "{archive:?}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("What to try next"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("What to try next"), "{stderr}");
+    // The hints work as shown, though nothing was installed on the PATH.
+    let hint = stderr.lines().find(|l| l.contains(" verify latest ")).unwrap();
+    let words: Vec<&str> = hint.split_whitespace().take_while(|w| *w != "check").collect();
+    let run = StdCommand::new(words[0]).args(&words[1..]).current_dir(env.dir.path()).output().unwrap();
+    assert!(run.status.success(), "{hint}: {}", String::from_utf8_lossy(&run.stderr));
     for name in ["user_requests.db", "analytics.db", "premium_system.db", "historical_prices.db", "bypass_stats.db"] {
         assert!(env.data().join(name).is_file(), "{name} missing");
     }
@@ -379,4 +385,18 @@ fn without_a_config_file_the_cli_says_it_uses_the_defaults() {
             .and(predicate::str::contains("/etc/lifeboat/lifeboat.toml"))
             .and(predicate::str::contains("archives in backups")),
     );
+}
+
+#[test]
+fn completions_and_manual_pages_need_no_configuration() {
+    let env = Env::new();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
+    c.args(["completions", "bash"]).current_dir(env.dir.path());
+    c.assert().success().stdout(predicate::str::contains("_lifeboat()").and(predicate::str::contains("restore")));
+    let man = env.dir.path().join("man1");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
+    c.arg("manpages").arg(&man).assert().success();
+    let restore = std::fs::read_to_string(man.join("lifeboat-restore.1")).unwrap();
+    assert!(restore.contains("lifeboat restore") && restore.contains("force\\-schema"), "{restore}");
+    assert!(man.join("lifeboat.1").is_file());
 }

@@ -31,17 +31,21 @@ pub(super) fn demo(cfg: &Config, a: &DemoArgs) -> Result<i32> {
     }
     let outcome = super::backup::run_backup(cfg, Trigger::Demo, true, "demo backup (lifeboat demo)")?;
     let code = super::backup::report_backup(&outcome, false);
-    let config_flag = std::env::args()
-        .collect::<Vec<_>>()
+    // Commands that work as shown: after `cargo run` nothing is on the PATH,
+    // so name the binary as it was started.
+    let args: Vec<String> = std::env::args().collect();
+    let me = args.first().filter(|a| a.contains('/')).map_or("lifeboat", String::as_str);
+    let config_flag = args
         .windows(2)
         .find(|w| w[0] == "--config" || w[0] == "-c")
         .map(|w| format!(" --config {}", w[1]))
         .unwrap_or_default();
+    let lb = format!("{me}{config_flag}");
     eprintln!(
-        "\nWhat to try next:\n  lifeboat{config_flag} list              the archives\n  \
-         lifeboat{config_flag} verify latest     check the newest archive\n  \
-         lifeboat{config_flag} restore latest --to /tmp/restored --yes   unpack it as plain files\n  \
-         lifeboat{config_flag} diagnose          check the live databases\n  \
+        "\nWhat to try next:\n  {lb} list              the archives\n  \
+         {lb} verify latest     check the newest archive\n  \
+         {lb} restore latest --to /tmp/restored --yes   unpack it as plain files\n  \
+         {lb} diagnose          check the live databases\n  \
          unzip -l {}",
         outcome.archive.files[0].display()
     );

@@ -70,6 +70,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Status(a) => status::status(&cfg, &a),
         Command::Diagnose(a) => diagnose::diagnose(&cfg, &a),
         Command::Demo(a) => demo::demo(&cfg, &a),
+        Command::Completions { .. } | Command::Manpages { .. } => unreachable!("handled before the configuration"),
     }
 }
 

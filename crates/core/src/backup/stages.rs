@@ -80,7 +80,7 @@ pub(super) fn run_inner(
     if opts.cancel.is_cancelled() {
         return Err(BackupError::Cancelled);
     }
-    let files = publish(&tmp_path, out, &name, cfg.max_upload_bytes(), size)?;
+    let files = publish(&tmp_path, out, &name, cfg.split_bytes(), size)?;
     tmp.disarm();
     let status = if manifest.skipped.is_empty() { RunStatus::Ok } else { RunStatus::Partial };
     let archive = StoredArchive { name, created_at: at, size: files.iter().map(|f| file_len(f)).sum(), files };
@@ -264,9 +264,15 @@ fn verify_written(candidate: &StoredArchive, scratch: &Path, out: &Path) -> Resu
 }
 
 /// Gives the verified archive its final name, or splits it into parts over
-/// the upload limit, then makes that durable.
-fn publish(tmp_path: &Path, out: &Path, name: &str, max: u64, size: u64) -> Result<Vec<PathBuf>, BackupError> {
-    let files = if max > 0 && size > max {
+/// the split size (see [`Config::split_bytes`]), then makes that durable.
+fn publish(
+    tmp_path: &Path,
+    out: &Path,
+    name: &str,
+    split: Option<u64>,
+    size: u64,
+) -> Result<Vec<PathBuf>, BackupError> {
+    let files = if let Some(max) = split.filter(|&max| max > 0 && size > max) {
         parts::split(tmp_path, out, name, max)
             .map_err(|e| io_error(out, format!("cannot split {name} into parts of {max} bytes"), e))?
     } else {

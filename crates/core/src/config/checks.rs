@@ -162,8 +162,11 @@ fn check_value(path: &str, value: &config::Value, want: Kind, from_env: bool) ->
 
 /// TOML syntax errors from `config` lose the line; this names the line and
 /// its key (never its value: it may be a token).
-pub(super) fn check_syntax(text: &str, file: Option<&Path>) -> Result<(), ConfigError> {
-    let Err(e) = toml::from_str::<toml::Table>(text) else { return Ok(()) };
+pub(super) fn check_syntax(text: &str, file: Option<&Path>) -> Result<toml::Table, ConfigError> {
+    let e = match toml::from_str::<toml::Table>(text) {
+        Ok(table) => return Ok(table),
+        Err(e) => e,
+    };
     let place = match e.span() {
         Some(span) => {
             let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;

@@ -60,6 +60,9 @@ pub struct Config {
     /// the environment only.
     #[serde(skip)]
     pub file: Option<PathBuf>,
+    /// `telegram.max_upload_mb` was set by the file or the environment.
+    #[serde(skip)]
+    upload_limit_given: bool,
 }
 
 /// `[backup]`: what to back up and where archives go.
@@ -221,16 +224,22 @@ impl Config {
         let env = env_source(None);
         let from_env = env_keys(&env)?;
         builder = builder.add_source(env);
+        let mut upload_limit_given = from_env.iter().any(|k| k == UPLOAD_LIMIT_KEY);
         if let Some(file) = &file {
             let text = std::fs::read_to_string(file)
                 .map_err(|e| ConfigError::Parse(format!("cannot read {}: {e}", file.display())))?;
-            check_syntax(&text, Some(file))?;
+            upload_limit_given |= sets_upload_limit(&check_syntax(&text, Some(file))?);
         }
         let raw = builder.build().map_err(|e| ConfigError::Parse(describe(e, file.as_deref())))?;
-        Self::finish(raw, file.as_deref(), &from_env)
+        Self::finish(raw, file.as_deref(), &from_env, upload_limit_given)
     }
 
-    fn finish(mut raw: config::Config, file: Option<&Path>, from_env: &[String]) -> Result<Config, ConfigError> {
+    fn finish(
+        mut raw: config::Config,
+        file: Option<&Path>,
+        from_env: &[String],
+        upload_limit_given: bool,
+    ) -> Result<Config, ConfigError> {
         check_kinds(&raw, from_env)?;
         // `LIFEBOAT__TELEGRAM__ADMIN_IDS=111` is a list of one: the
         // environment cannot tell one value from a list.
@@ -247,6 +256,7 @@ impl Config {
         }
         let mut cfg: Config = raw.try_deserialize().map_err(|e| ConfigError::Parse(describe(e, file)))?;
         cfg.file = file.map(Path::to_path_buf);
+        cfg.upload_limit_given = upload_limit_given;
         cfg.resolve_token()?;
         cfg.validate()?;
         Ok(cfg)
@@ -255,13 +265,13 @@ impl Config {
     /// Parses one TOML document over the defaults, without env or files.
     /// For tests and tools; [`Config::load`] is what the binaries use.
     pub fn from_toml(toml: &str) -> Result<Config, ConfigError> {
-        check_syntax(toml, None)?;
+        let upload_limit_given = sets_upload_limit(&check_syntax(toml, None)?);
         let raw = config::Config::builder()
             .add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml))
             .add_source(config::File::from_str(toml, config::FileFormat::Toml))
             .build()
             .map_err(|e| ConfigError::Parse(describe(e, None)))?;
-        Self::finish(raw, None, &[])
+        Self::finish(raw, None, &[], upload_limit_given)
     }
 
     fn resolve_token(&mut self) -> Result<(), ConfigError> {
@@ -432,6 +442,20 @@ impl Config {
     pub fn max_upload_bytes(&self) -> u64 {
         self.telegram.max_upload_mb * MB
     }
+
+    /// The size archives are split at: the upload limit when Telegram
+    /// delivers them, or when `max_upload_mb` was set on purpose (parts to
+    /// carry elsewhere). Without either, archives stay whole: nothing needs
+    /// parts, and one file is simpler to handle.
+    pub fn split_bytes(&self) -> Option<u64> {
+        (self.delivery_enabled() || self.upload_limit_given).then(|| self.max_upload_bytes())
+    }
+}
+
+const UPLOAD_LIMIT_KEY: &str = "telegram.max_upload_mb";
+
+fn sets_upload_limit(file: &toml::Table) -> bool {
+    file.get("telegram").and_then(|t| t.get("max_upload_mb")).is_some()
 }
 
 /// Keys holding lists, comma-separated in the environment.

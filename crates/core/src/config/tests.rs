@@ -88,7 +88,7 @@ fn environment_values_are_text_and_parse_as_their_kind() {
             .add_source(source)
             .build()
             .unwrap();
-        Config::finish(raw, None, &keys)
+        Config::finish(raw, None, &keys, false)
     };
     let cfg = env(&[("LIFEBOAT__TELEGRAM__ADMIN_IDS", "111,222"), ("LIFEBOAT__BACKUP__SOURCE_DIR", "2024")]).unwrap();
     assert_eq!(cfg.telegram.admin_ids, [111, 222]);
@@ -181,4 +181,12 @@ fn the_system_config_is_read_only_when_nothing_names_a_file() {
     assert_eq!(pick_file(None, None, &system), Some((system.clone(), SYSTEM_CONFIG)));
     assert_eq!(pick_file(None, Some(env.clone()), &system), Some((env.clone(), CONFIG_ENV)));
     assert_eq!(pick_file(Some(&given), Some(env), &system), Some((given, "--config")));
+}
+
+#[test]
+fn archives_are_split_only_for_telegram_or_a_limit_set_on_purpose() {
+    let token = "[telegram]\ntoken = \"7000000001:AAHq3ZxV9kLmN0pRtYw2BcDeFgHiJkL7sUo\"\n";
+    assert_eq!(Config::from_toml("").unwrap().split_bytes(), None, "nothing needs parts");
+    assert_eq!(Config::from_toml(token).unwrap().split_bytes(), Some(50_000_000));
+    assert_eq!(Config::from_toml("[telegram]\nmax_upload_mb = 2\n").unwrap().split_bytes(), Some(2_000_000));
 }
