@@ -323,7 +323,7 @@ async fn act(
                 Err(e) => (text::screen_error("the backups", &format!("{e:#}")), keyboard::back()),
             })
         }
-        Action::Resend(stamp) => return resend(app, user, stamp).await,
+        Action::Resend(stamp) => return Ok(resend(bot, app, user, stamp)),
         Action::BackupNow => return backup_now(bot, app, to, now).await,
         Action::RestoreAsk(stamp) => return restore_ask(bot, app, q, to, stamp, now).await,
         Action::RestoreYes(stamp, nonce) => return restore_yes(bot, app, q, to, stamp, nonce, now).await,
@@ -350,22 +350,31 @@ async fn screen(
     }
 }
 
-async fn resend(app: &Arc<App>, user: i64, stamp: ArchiveStamp) -> anyhow::Result<Answer> {
+/// Answers the press at once (Telegram expires a callback query within
+/// seconds, and an upload with retries takes longer), then sends in the
+/// background: the document arriving is the success; a failure is a message.
+/// Shutdown cancels it.
+fn resend(bot: &Bot, app: &Arc<App>, user: i64, stamp: ArchiveStamp) -> Answer {
     let name = stamp.archive_name();
     let Ok(archive) = catalog::resolve(&app.cfg.backup.output_dir, &name) else {
-        return Ok(Answer::alert(text::TOAST_ARCHIVE_GONE));
+        return Answer::alert(text::TOAST_ARCHIVE_GONE);
     };
-    let Some(tg) = &app.telegram else { return Ok(Answer::alert(text::resend_failed("delivery is disabled"))) };
-    match ops::resend(tg, &app.cfg, user, &archive).await {
-        Ok(()) => {
-            app.log(Level::Info, format!("re-sent {name} to admin {user} from the dashboard")).await;
-            Ok(Answer::toast(text::resent(&name)))
+    let Some(tg) = app.telegram.clone() else { return Answer::alert(text::resend_failed("delivery is disabled")) };
+    let (bot, app, cancel) = (bot.clone(), app.clone(), app.cancel.child_token());
+    let toast = text::resending(&name);
+    tokio::spawn(async move {
+        match ops::resend(&tg, &app.cfg, user, &archive, &cancel).await {
+            Ok(()) => app.log(Level::Info, format!("re-sent {name} to admin {user} from the dashboard")).await,
+            Err(_) if cancel.is_cancelled() => {}
+            Err(e) => {
+                app.log(Level::Warn, format!("re-sending {name} to admin {user} failed: {e}")).await;
+                if let Err(e) = bot.send_message(ChatId(user), text::resend_failed(&e)).await {
+                    tracing::warn!("cannot tell admin {user} the re-send failed: {}", crate::redact(&e.to_string(), &app.cfg));
+                }
+            }
         }
-        Err(e) => {
-            app.log(Level::Warn, format!("re-sending {name} to admin {user} failed: {e}")).await;
-            Ok(Answer::alert(text::resend_failed(&e)))
-        }
-    }
+    });
+    Answer::toast(toast)
 }
 
 async fn backup_now(bot: &Bot, app: &Arc<App>, to: Target, now: DateTime<Utc>) -> anyhow::Result<Answer> {

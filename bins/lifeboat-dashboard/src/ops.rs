@@ -55,8 +55,14 @@ pub async fn run_backup(cfg: &Config, cancel: CancellationToken) -> BackupResult
 }
 
 /// Sends `archive` to `chat`, by file_id when Telegram already has it.
-pub async fn resend(tg: &Telegram, cfg: &Config, chat: i64, archive: &StoredArchive) -> Result<(), String> {
-    tg.send_archive_to(cfg, chat, archive).await.map(|_| ()).map_err(|e| tg.scrub(&e.to_string()))
+pub async fn resend(
+    tg: &Telegram,
+    cfg: &Config,
+    chat: i64,
+    archive: &StoredArchive,
+    cancel: &CancellationToken,
+) -> Result<(), String> {
+    tg.send_archive_to(cfg, chat, archive, cancel).await.map(|_| ()).map_err(|e| tg.scrub(&e.to_string()))
 }
 
 /// What restoring `archive` into the live databases would replace, in words.

@@ -331,12 +331,12 @@ pub fn backup_failed(error: &str) -> String {
     format!("💾 <b>❌ Backup failed</b>\n\n{}", esc(&clip(error, 3500)))
 }
 
-/// Toast after a re-send.
-pub fn resent(name: &str) -> String {
-    format!("Sent {name}")
+/// Toast: the re-send has started; the document itself is the result.
+pub fn resending(name: &str) -> String {
+    format!("📤 Sending {name}…")
 }
 
-/// Toast when a re-send failed.
+/// Message when a re-send failed.
 pub fn resend_failed(error: &str) -> String {
     clip(&format!("Could not send it: {error}"), 190)
 }

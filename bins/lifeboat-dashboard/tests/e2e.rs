@@ -430,10 +430,17 @@ fn pressing_an_archive_resends_it_to_whoever_pressed_by_file_id_when_known() {
     d.press(ADMIN, menu, &Action::Backups.encode());
     assert!(d.text_of(ADMIN, menu).contains(&archive));
 
+    // An upload slower than Telegram's answer deadline: the press is
+    // answered first, and the document follows.
+    d.fake.set_answer_deadline(Duration::from_millis(700));
+    d.fake.set_upload_delay(Duration::from_millis(1500));
     let (answer, alert) = d.press(ADMIN, menu, &Action::Resend(stamp).encode());
-    assert_eq!((answer.as_deref(), alert), (Some(text::resent(&archive).as_str()), false));
+    assert_eq!((answer.as_deref(), alert), (Some(text::resending(&archive).as_str()), false));
+    // Other presses are served while the upload runs.
+    d.press(ADMIN, menu, &Action::Status.encode());
+    wait("the re-sent document", || d.fake.documents(ADMIN).len() == 1);
+    d.fake.set_upload_delay(Duration::ZERO);
     let docs = d.fake.documents(ADMIN);
-    assert_eq!(docs.len(), 1);
     assert_eq!(docs[0].file_name.as_deref(), Some(archive.as_str()));
     assert!(!docs[0].by_file_id, "no file_id known yet: uploaded");
     let on_disk = std::fs::read(d.cfg.backup.output_dir.join(&archive)).unwrap();
@@ -446,16 +453,19 @@ fn pressing_an_archive_resends_it_to_whoever_pressed_by_file_id_when_known() {
     let row = st.deliveries_for(&archive).unwrap()[0].id;
     st.mark_delivered(row, docs[0].file_id.as_deref().unwrap(), 1, chrono::Utc::now()).unwrap();
     d.press(OWNER, d.open_menu(OWNER), &Action::Resend(stamp).encode());
+    wait("the document by file_id", || d.fake.documents(OWNER).len() == 1);
     let docs = d.fake.documents(OWNER);
     assert_eq!(docs.len(), 1);
     assert!(docs[0].by_file_id, "re-sent by file_id");
     assert_eq!(d.fake.uploads().len(), 1, "no second upload");
 
     // A failure is told to the admin, not swallowed.
-    d.fake.fail_chat(ADMIN, lifeboat_testkit::Fault::Blocked);
-    let (answer, alert) = d.press(ADMIN, menu, &Action::Resend(stamp).encode());
-    assert!(alert && answer.as_deref().unwrap_or("").contains("Could not send"), "{answer:?}");
-    d.fake.clear_chat(ADMIN);
+    d.fake.fail_next_method("sendDocument", 1, lifeboat_testkit::Fault::TooLarge);
+    let (_, alert) = d.press(ADMIN, menu, &Action::Resend(stamp).encode());
+    assert!(!alert);
+    wait("the failure message", || {
+        d.fake.sent_messages(ADMIN).iter().any(|m| m.text.as_deref().unwrap_or("").contains("Could not send"))
+    });
 
     // An archive that is gone.
     std::fs::remove_file(d.cfg.backup.output_dir.join(&archive)).unwrap();

@@ -454,16 +454,21 @@ impl Telegram {
     /// Sends a whole archive (every part, in order) to one chat: the
     /// dashboard's re-send. Uses the known `file_id`s (no upload) and uploads
     /// only files Telegram does not have yet.
-    pub async fn send_archive_to(&self, cfg: &Config, chat: i64, archive: &StoredArchive) -> Result<Resent, SendError> {
+    pub async fn send_archive_to(
+        &self,
+        cfg: &Config,
+        chat: i64,
+        archive: &StoredArchive,
+        cancel: &CancellationToken,
+    ) -> Result<Resent, SendError> {
         let manifest = manifest_of(archive);
         let n = archive.files.len() as u32;
-        let cancel = CancellationToken::new();
         let mut out = Vec::new();
         for (i, path) in archive.files.iter().enumerate() {
             let file_name = file_name_of(path);
             let mut file_id = State::open_for(cfg).ok().and_then(|s| s.file_id_for(&file_name).ok().flatten());
             let text = caption(&archive.name, manifest.as_ref(), archive.size, i as u32 + 1, n);
-            let sent = self.send_file(chat, path, &file_name, &text, &mut file_id, &cancel).await?;
+            let sent = self.send_file(chat, path, &file_name, &text, &mut file_id, cancel).await?;
             if sent.uploaded
                 && let Ok(state) = State::open_for(cfg)
             {
@@ -486,6 +491,6 @@ mod tests {
         fn is_send<T: Send>(_: &T) {}
         is_send(&tg.deliver_pending(cfg, cancel));
         is_send(&tg.alert("x"));
-        is_send(&tg.send_archive_to(cfg, 1, a));
+        is_send(&tg.send_archive_to(cfg, 1, a, &CancellationToken::new()));
     }
 }

@@ -67,7 +67,7 @@ async fn three_admins_one_never_started_upload_once_then_file_id() {
     assert_eq!(fake.calls_for_chat(202).len(), 1);
 
     // The dashboard's re-send reuses the file_id: no new upload.
-    let resent = tg.send_archive_to(&s.cfg, 404, &archive).await.unwrap();
+    let resent = tg.send_archive_to(&s.cfg, 404, &archive, &Default::default()).await.unwrap();
     assert!(!resent.files[0].uploaded);
     assert_eq!(fake.uploads().len(), 1);
     assert_eq!(fake.documents(404).len(), 1);

@@ -78,5 +78,3 @@ impl Connected<IncomingStream<'_, KillableListener>> for ConnKill {
         ConnKill(stream.io().kill.clone())
     }
 }
-
-// Request handling.

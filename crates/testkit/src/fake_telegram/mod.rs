@@ -55,7 +55,8 @@ use tokio::net::TcpListener;
 use wire::{bot_user, canonical, chat_obj, next_message_id, user};
 
 pub use types::{
-    BOT_ID, BOT_USERNAME, Call, CallbackAnswer, DEFAULT_UPLOAD_LIMIT, DOWNLOAD_LIMIT, Edit, Fault, SentMessage, Upload,
+    ANSWER_DEADLINE, BOT_ID, BOT_USERNAME, Call, CallbackAnswer, DEFAULT_UPLOAD_LIMIT, DOWNLOAD_LIMIT, Edit, Fault,
+    SentMessage, Upload,
 };
 
 pub(super) struct StoredFile {
@@ -91,6 +92,12 @@ pub(super) struct Data {
     pub(super) upload_limit: u64,
     pub(super) valid_token: Option<String>,
     pub(super) webhook_url: String,
+    /// When each callback query was sent to the bot, by id.
+    pub(super) pressed_at: HashMap<String, Instant>,
+    /// How long a callback query can be answered (Telegram: seconds).
+    pub(super) answer_deadline: Duration,
+    /// Each upload takes at least this long, as a big file on a slow link.
+    pub(super) upload_delay: Duration,
 }
 
 pub(super) struct Inner {
@@ -142,7 +149,12 @@ impl FakeTelegram {
         let addr = std_listener.local_addr().expect("local addr");
         let (tx, _) = tokio::sync::watch::channel(0u64);
         let inner = Arc::new(Inner {
-            data: Mutex::new(Data { next_update_id: 1, upload_limit: DEFAULT_UPLOAD_LIMIT, ..Data::default() }),
+            data: Mutex::new(Data {
+                next_update_id: 1,
+                upload_limit: DEFAULT_UPLOAD_LIMIT,
+                answer_deadline: ANSWER_DEADLINE,
+                ..Data::default()
+            }),
             new_update: tx,
         });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -195,6 +207,17 @@ impl FakeTelegram {
     /// Uploads above `bytes` get 413 "Request Entity Too Large".
     pub fn set_upload_limit(&self, bytes: u64) {
         self.inner.lock().upload_limit = bytes;
+    }
+
+    /// A callback query answered later than `deadline` after the press gets
+    /// Telegram's 400 "query is too old" (the default is 10 s).
+    pub fn set_answer_deadline(&self, deadline: Duration) {
+        self.inner.lock().answer_deadline = deadline;
+    }
+
+    /// Every upload (a `sendDocument` with a file) takes at least `delay`.
+    pub fn set_upload_delay(&self, delay: Duration) {
+        self.inner.lock().upload_delay = delay;
     }
 
     /// Pretends a webhook is set, so a polling client must delete it first.
@@ -260,6 +283,7 @@ impl FakeTelegram {
         let mut d = self.inner.lock();
         d.next_callback += 1;
         let id = format!("cbq{}", d.next_callback);
+        d.pressed_at.insert(id.clone(), Instant::now());
         let message = d.messages.get(&(chat, message_id)).map(|m| m.raw.clone()).unwrap_or_else(|| {
             json!({
                 "message_id": message_id,

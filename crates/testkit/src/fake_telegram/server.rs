@@ -93,6 +93,10 @@ pub(super) async fn handle(
         return fault_response(&fault, &path);
     }
 
+    let delay = inner.lock().upload_delay;
+    if upload_size > 0 && !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let response = if method == "getUpdates" {
         get_updates(&inner, &parsed.params).await
     } else {
@@ -207,6 +211,14 @@ pub(super) fn dispatch(inner: &Inner, method: &str, parsed: &Parsed, chat_id: Op
             let Some(id) = as_str(p.get("callback_query_id")) else {
                 return api_error(400, "Bad Request: parameter \"callback_query_id\" is required", None);
             };
+            let late = d.pressed_at.get(&id).is_none_or(|at| at.elapsed() > d.answer_deadline);
+            if late {
+                return api_error(
+                    400,
+                    "Bad Request: query is too old and response timeout expired or query ID is invalid",
+                    None,
+                );
+            }
             d.answers.push(CallbackAnswer {
                 callback_query_id: id,
                 text: as_str(p.get("text")),

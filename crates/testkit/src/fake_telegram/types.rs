@@ -10,6 +10,8 @@ pub const BOT_ID: i64 = 7_000_000_001;
 pub const BOT_USERNAME: &str = "lifeboat_test_bot";
 /// Default upload limit: Telegram's official 50 MB.
 pub const DEFAULT_UPLOAD_LIMIT: u64 = 50 * 1000 * 1000;
+/// How long after a press its callback query can be answered, by default.
+pub const ANSWER_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 /// `getFile` download limit of the official server.
 pub const DOWNLOAD_LIMIT: u64 = 20 * 1000 * 1000;
 
