@@ -16,6 +16,7 @@ use teloxide::{ApiError, RequestError};
 use crate::callback::{self, Action, ArchiveStamp};
 use crate::ops::{self, BackupResult, RestoreResult};
 use crate::pending::{PendingRestores, VALID_FOR_SECS};
+use crate::strangers::Strangers;
 use crate::{data, keyboard, text};
 
 /// Errors a handler hands to the dispatcher's error handler (logged there,
@@ -46,6 +47,8 @@ pub struct App {
     pub telegram: Option<lifeboat_telegram::Telegram>,
     /// Restore confirmations waiting for the owner.
     pub restores: PendingRestores<RestorePlan>,
+    /// Who was last refused when.
+    pub strangers: Strangers,
     job: Mutex<Option<(JobKind, DateTime<Utc>)>>,
 }
 
@@ -63,7 +66,14 @@ impl App {
     /// Shared state for the handlers.
     pub fn new(cfg: Config, cancel: CancellationToken) -> Arc<App> {
         let telegram = lifeboat_telegram::Telegram::from_config(&cfg);
-        Arc::new(App { cfg, cancel, telegram, restores: PendingRestores::default(), job: Mutex::new(None) })
+        Arc::new(App {
+            cfg,
+            cancel,
+            telegram,
+            restores: PendingRestores::default(),
+            strangers: Strangers::default(),
+            job: Mutex::new(None),
+        })
     }
 
     /// Takes the job slot, or says which job holds it since when.
@@ -197,6 +207,9 @@ async fn refuse_group_callback(bot: Bot, q: CallbackQuery) -> HandlerResult {
 async fn refuse_message(bot: Bot, msg: Message, me: teloxide::types::Me, app: Arc<App>) -> HandlerResult {
     // Channel posts and the like have no user to answer.
     let Some(user) = msg.from.as_ref() else { return Ok(()) };
+    if !app.strangers.may_answer(user_id(user), Utc::now()) {
+        return Ok(());
+    }
     let command = msg.text().is_some_and(|t| Command::parse(t, me.username()).is_ok());
     let what = if command { "a command" } else { "a message" };
     app.log(Level::Warn, text::refused_event(user_id(user), user.username.as_deref(), what)).await;
@@ -205,6 +218,12 @@ async fn refuse_message(bot: Bot, msg: Message, me: teloxide::types::Me, app: Ar
 }
 
 async fn refuse_callback(bot: Bot, q: CallbackQuery, app: Arc<App>) -> HandlerResult {
+    // A press must be answered (or the button spins), but only the first
+    // in a while says why and is logged.
+    if !app.strangers.may_answer(user_id(&q.from), Utc::now()) {
+        bot.answer_callback_query(q.id).await?;
+        return Ok(());
+    }
     app.log(Level::Warn, text::refused_event(user_id(&q.from), q.from.username.as_deref(), "a button press")).await;
     bot.answer_callback_query(q.id).text(text::REFUSAL_ALERT).show_alert(true).await?;
     Ok(())
@@ -369,7 +388,10 @@ fn resend(bot: &Bot, app: &Arc<App>, user: i64, stamp: ArchiveStamp) -> Answer {
             Err(e) => {
                 app.log(Level::Warn, format!("re-sending {name} to admin {user} failed: {e}")).await;
                 if let Err(e) = bot.send_message(ChatId(user), text::resend_failed(&e)).await {
-                    tracing::warn!("cannot tell admin {user} the re-send failed: {}", crate::redact(&e.to_string(), &app.cfg));
+                    tracing::warn!(
+                        "cannot tell admin {user} the re-send failed: {}",
+                        crate::redact(&e.to_string(), &app.cfg)
+                    );
                 }
             }
         }

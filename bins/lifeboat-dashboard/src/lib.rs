@@ -8,6 +8,7 @@
 //! - [`text`]: every word it says; [`keyboard`]: the buttons.
 //! - [`data`]: what the screens show, read with a given `now`.
 //! - [`pending`]: the owner's restore confirmations.
+//! - [`strangers`]: one refusal per stranger per window.
 //! - [`ops`]: backup, re-send and restore, done by the other crates.
 
 pub mod callback;
@@ -16,6 +17,7 @@ pub mod handlers;
 pub mod keyboard;
 pub mod ops;
 pub mod pending;
+pub mod strangers;
 pub mod text;
 
 pub use handlers::{App, schema};

@@ -232,26 +232,36 @@ fn strangers_and_forged_buttons_get_a_refusal_and_no_data() {
     assert!(buttons(refusal.reply_markup.as_ref()).is_empty(), "no keyboard for strangers");
 
     let stamp = ArchiveStamp::from_archive_name("database_backup_20261122_031500.zip").unwrap();
-    for forged in [
+    let forged = [
         Action::Status.encode(),
         Action::BackupNow.encode(),
         Action::RestoreYes(stamp, 1).encode(),
         "garbage".to_string(),
-    ] {
-        let (answer, alert) = d.press(STRANGER, menu, &forged);
-        assert_eq!(answer.as_deref(), Some(text::REFUSAL_ALERT), "{forged}");
-        assert!(alert, "{forged}");
+    ];
+    for (i, data) in forged.iter().enumerate() {
+        let (answer, alert) = d.press(STRANGER + 1 + i as i64, menu, data);
+        assert_eq!(answer.as_deref(), Some(text::REFUSAL_ALERT), "{data}");
+        assert!(alert, "{data}");
     }
+    // A stranger writing or pressing in a loop hears once, and fills nothing.
+    for _ in 0..20 {
+        d.fake.send_text(STRANGER, "/admin");
+    }
+    let (answer, _) = d.press(STRANGER, menu, &forged[0]);
+    assert_eq!(answer, None, "answered (no spinner), but silently");
+    wait("the flood to be read", || d.fake.pending_updates() == 0);
     assert!(d.fake.edits().is_empty(), "nothing edited for a stranger");
     assert!(d.fake.uploads().is_empty());
     assert_eq!(d.fake.sent_messages(STRANGER).len(), 1, "one refusal, nothing else");
     assert!(!Path::new(&d.cfg.backup.output_dir).join("database_backup").exists());
 
-    // Every attempt is on record with the user id.
+    // Each refusal is on record with the user id; the flood is not.
     let st = State::open_for(&d.cfg).unwrap();
     let refused = st.events(50, 0).unwrap().into_iter().filter(|e| e.message.contains("refused")).collect::<Vec<_>>();
     assert_eq!(refused.len(), 5, "{refused:?}");
-    assert!(refused.iter().all(|e| e.message.contains(&STRANGER.to_string())));
+    for id in STRANGER..STRANGER + 5 {
+        assert!(refused.iter().any(|e| e.message.contains(&id.to_string())), "{id}: {refused:?}");
+    }
 
     // An admin's out-of-date or forged data is answered, not acted on.
     let (answer, _) = d.press(ADMIN, menu, "v0:s");

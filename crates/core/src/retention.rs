@@ -14,8 +14,11 @@
 //! no run for (copied in by hand) count as verified too: their integrity is
 //! checked when someone verifies or restores them. Split archives are one
 //! archive; all their parts are removed together.
+//!
+//! [`apply`] also forgets events older than [`EVENTS_KEPT_DAYS`], so the
+//! state database stays small however many strangers write to the bot.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use crate::config::Config;
 use crate::state::{Level, State, StateError};
@@ -81,9 +84,12 @@ pub enum RetentionError {
     Remove(Vec<(std::path::PathBuf, std::io::Error)>),
 }
 
+/// How long the events behind Logs are kept.
+pub const EVENTS_KEPT_DAYS: i64 = 90;
+
 /// Applies retention to `cfg.backup.output_dir`: removes every file of the
-/// selected archives, forgets their finished deliveries and logs each removal.
-/// Returns what was removed.
+/// selected archives, forgets their finished deliveries, logs each removal
+/// and prunes old events. Returns what was removed.
 pub fn apply(cfg: &Config, state: &State, now: DateTime<Utc>) -> Result<Vec<Removal>, RetentionError> {
     let stored = crate::catalog::list(&cfg.backup.output_dir)?;
     let awaiting = state.archives_awaiting_delivery()?;
@@ -123,6 +129,7 @@ pub fn apply(cfg: &Config, state: &State, now: DateTime<Utc>) -> Result<Vec<Remo
     if !removed.is_empty() {
         let _ = crate::fsutil::sync_dir(&cfg.backup.output_dir);
     }
+    state.prune_events(now - Duration::days(EVENTS_KEPT_DAYS))?;
     if failures.is_empty() { Ok(removed) } else { Err(RetentionError::Remove(failures)) }
 }
 
@@ -256,5 +263,25 @@ mod tests {
         let events = st.events(10, 0).unwrap();
         assert_eq!(events.iter().filter(|e| e.source == "retention").count(), 2);
         assert!(apply(&cfg, &st, now()).unwrap().is_empty(), "idempotent");
+    }
+
+    #[test]
+    fn apply_forgets_old_events_and_keeps_recent_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = Config::from_toml(&format!(
+            "[backup]\noutput_dir = {:?}\nsource_dir = {:?}\n",
+            dir.path().join("out").display().to_string(),
+            dir.path().join("src").display().to_string()
+        ))
+        .unwrap();
+        std::fs::create_dir_all(&cfg.backup.output_dir).unwrap();
+        let state = State::open_for(&cfg).unwrap();
+        state
+            .log_event(Level::Warn, "dashboard", "old stranger", now() - Duration::days(EVENTS_KEPT_DAYS + 1))
+            .unwrap();
+        state.log_event(Level::Warn, "dashboard", "recent stranger", now() - Duration::days(1)).unwrap();
+        apply(&cfg, &state, now()).unwrap();
+        let left: Vec<String> = state.events(10, 0).unwrap().into_iter().map(|e| e.message).collect();
+        assert_eq!(left, ["recent stranger"]);
     }
 }
