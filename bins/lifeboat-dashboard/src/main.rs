@@ -15,7 +15,8 @@ use lifeboat_dashboard::{App, redact, schema};
 use teloxide::dispatching::ShutdownToken;
 use teloxide::error_handlers::ErrorHandler;
 use teloxide::prelude::*;
-use teloxide::types::BotCommand;
+use teloxide::RequestError;
+use teloxide::types::{BotCommand, BotCommandScope, Recipient};
 use teloxide::update_listeners::Polling;
 use teloxide::utils::command::BotCommands;
 
@@ -26,6 +27,11 @@ struct Args {
     /// Config file (TOML); defaults to LIFEBOAT_CONFIG, then built-in defaults.
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
+    /// Start even though the bot has a webhook set, and remove it. Only for
+    /// a bot that is Lifeboat's alone: a webhook means another program
+    /// receives this bot's updates.
+    #[arg(long)]
+    take_over_webhook: bool,
 }
 
 fn main() -> ExitCode {
@@ -54,8 +60,9 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::FAILURE as u8);
         }
     };
-    match runtime.block_on(run(cfg.clone())) {
+    match runtime.block_on(run(cfg.clone(), args.take_over_webhook)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<SharedBot>() => usage(&e.to_string()),
         Err(e) => {
             eprintln!("lifeboat-dashboard: {}", redact(&format!("{e:#}"), &cfg));
             ExitCode::from(exit::FAILURE as u8)
@@ -71,7 +78,75 @@ fn usage(message: &str) -> ExitCode {
 /// The long poll; Telegram::bot()'s client waits longer.
 const POLL_SECS: u64 = 10;
 
-async fn run(cfg: Config) -> anyhow::Result<()> {
+/// The token belongs to a bot another program serves.
+#[derive(Debug)]
+struct SharedBot {
+    host: String,
+}
+
+impl std::fmt::Display for SharedBot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "this bot has a webhook set (to {}): telegram.token is probably your own bot's token. The dashboard \
+             would take its updates and commands away from it. Create a bot for Lifeboat alone with @BotFather \
+             and put its token in telegram.token_file; if this bot really is Lifeboat's, start once with \
+             --take-over-webhook",
+            self.host
+        )
+    }
+}
+
+impl std::error::Error for SharedBot {}
+
+/// Refuses a token whose bot is served elsewhere (a webhook is set), unless
+/// told to take it over.
+async fn check_bot_is_ours(bot: &Bot, cfg: &Config, take_over: bool) -> anyhow::Result<()> {
+    let info = bot
+        .get_webhook_info()
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", redact(&e.to_string(), cfg)))
+        .context("cannot reach the Bot API (getWebhookInfo); check telegram.token, telegram.api_url and the network")?;
+    match info.url {
+        Some(url) if !take_over => Err(SharedBot { host: url.host_str().unwrap_or("?").to_string() }.into()),
+        Some(_) => {
+            tracing::warn!("--take-over-webhook: removing this bot's webhook");
+            Ok(())
+        }
+        None => Ok(()),
+    }
+}
+
+/// `/admin` in the command menu of the admins and the owner only: the
+/// default scope every user sees stays empty. A chat Telegram does not know
+/// yet (an admin who never pressed Start) gets it on a later start.
+async fn set_commands(bot: &Bot, cfg: &Config) -> anyhow::Result<()> {
+    // The Bot API documents names without the slash the derive puts in front.
+    let commands: Vec<BotCommand> = Command::bot_commands()
+        .into_iter()
+        .map(|c| BotCommand::new(c.command.trim_start_matches('/'), c.description))
+        .collect();
+    let mut people = cfg.telegram.admin_ids.clone();
+    if cfg.telegram.owner_id != 0 && !people.contains(&cfg.telegram.owner_id) {
+        people.push(cfg.telegram.owner_id);
+    }
+    let mut reached = 0;
+    for id in people {
+        let scope = BotCommandScope::Chat { chat_id: Recipient::Id(ChatId(id)) };
+        match bot.set_my_commands(commands.clone()).scope(scope).await {
+            Ok(_) => reached += 1,
+            Err(RequestError::Api(e)) => tracing::warn!(chat = id, "cannot set the command menu: {e}"),
+            Err(e) => {
+                return Err(anyhow::anyhow!("{}", redact(&e.to_string(), cfg)))
+                    .context("cannot reach the Bot API (setMyCommands); check telegram.api_url and the network");
+            }
+        }
+    }
+    tracing::info!("command menu set for {reached} admin chat(s)");
+    Ok(())
+}
+
+async fn run(cfg: Config, take_over_webhook: bool) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let app = App::new(cfg.clone(), cancel.clone());
     // A client that waits longer than the long poll; never log it (its
@@ -79,13 +154,8 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
     let bot =
         app.telegram.as_ref().map(|tg| tg.bot()).context("cannot set up the Telegram client (see the log above)")?;
 
-    // The Bot API documents names without the slash the derive puts in front.
-    let commands =
-        Command::bot_commands().into_iter().map(|c| BotCommand::new(c.command.trim_start_matches('/'), c.description));
-    bot.set_my_commands(commands)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", redact(&e.to_string(), &cfg)))
-        .context("cannot reach the Bot API (setMyCommands); check telegram.token, telegram.api_url and the network")?;
+    check_bot_is_ours(&bot, &cfg, take_over_webhook).await?;
+    set_commands(&bot, &cfg).await?;
 
     let mut dispatcher = Dispatcher::builder(bot.clone(), schema())
         .dependencies(dptree::deps![app.clone()])

@@ -163,9 +163,13 @@ fn backup(cfg: &Config) -> String {
 #[test]
 fn admin_menu_every_screen_edits_in_place_and_sigterm_stops() {
     let mut d = start();
-    let cmds = d.fake.commands().expect("setMyCommands was called");
-    let names: Vec<&str> = cmds.as_array().unwrap().iter().map(|c| c["command"].as_str().unwrap()).collect();
-    assert_eq!(names, ["admin", "start"]);
+    // The menu is set in the admins' chats only; strangers see no commands.
+    for id in [OWNER, ADMIN] {
+        let cmds = d.fake.commands_for(id).expect("setMyCommands for this chat");
+        let names: Vec<&str> = cmds.as_array().unwrap().iter().map(|c| c["command"].as_str().unwrap()).collect();
+        assert_eq!(names, ["admin", "start"]);
+    }
+    assert_eq!(d.fake.commands(), None, "nothing in the default scope");
 
     let menu = d.open_menu(ADMIN);
     let screens = [
@@ -531,4 +535,34 @@ fn a_rejected_token_fails_clearly_without_printing_it() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("check telegram.token") && err.contains("Invalid bot token"), "{err}");
     assert!(!err.contains("secretTOKEN"), "{err}");
+}
+
+#[test]
+fn a_bot_served_elsewhere_is_refused_unless_taken_over() {
+    let fake = FakeTelegram::start_blocking();
+    fake.set_webhook("https://my-bot.example.org/hook");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    let toml = format!(
+        "[backup]\noutput_dir = {:?}\n[telegram]\ntoken = {TOKEN:?}\napi_url = {:?}\nadmin_ids = [{ADMIN}]\n",
+        dir.path().join("b").display().to_string(),
+        fake.api_url()
+    );
+    std::fs::write(&cfg, toml).unwrap();
+    let dashboard = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_lifeboat-dashboard"));
+        c.arg("--config").arg(&cfg).env_remove("LIFEBOAT_CONFIG");
+        c
+    };
+    let out = dashboard().output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "a configuration problem: {err}");
+    assert!(err.contains("my-bot.example.org") && err.contains("@BotFather"), "{err}");
+    assert!(fake.calls("deleteWebhook").is_empty(), "the other program keeps its webhook");
+    assert!(fake.calls("setMyCommands").is_empty(), "and its command menu");
+
+    let mut child = dashboard().arg("--take-over-webhook").stderr(Stdio::null()).spawn().unwrap();
+    wait("the webhook to be removed", || !fake.calls("deleteWebhook").is_empty());
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -80,7 +80,8 @@ pub(super) struct Data {
     pub(super) next_message_id: HashMap<i64, i64>,
     pub(super) edits: Vec<Edit>,
     pub(super) answers: Vec<CallbackAnswer>,
-    pub(super) commands: Option<Value>,
+    /// Command lists by scope: None is the default scope, Some(chat) one chat's.
+    pub(super) commands: HashMap<Option<i64>, Value>,
     pub(super) chat_faults: HashMap<i64, Fault>,
     pub(super) one_shots: VecDeque<OneShot>,
     pub(super) updates: VecDeque<Value>,
@@ -395,9 +396,14 @@ impl FakeTelegram {
         self.inner.lock().answers.clone()
     }
 
-    /// The last `setMyCommands` list.
+    /// The command list of the default scope (what every user sees).
     pub fn commands(&self) -> Option<Value> {
-        self.inner.lock().commands.clone()
+        self.inner.lock().commands.get(&None).cloned()
+    }
+
+    /// The command list set for one chat (`BotCommandScope::Chat`).
+    pub fn commands_for(&self, chat: i64) -> Option<Value> {
+        self.inner.lock().commands.get(&Some(chat)).cloned()
     }
 
     /// Waits (polling, up to `timeout`) until `pred` holds; returns whether it did.

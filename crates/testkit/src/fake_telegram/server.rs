@@ -197,14 +197,30 @@ pub(super) fn dispatch(inner: &Inner, method: &str, parsed: &Parsed, chat_id: Op
             d.webhook_url = as_str(p.get("url")).unwrap_or_default();
             ok(json!(true))
         }
-        "setMyCommands" => {
-            d.commands = as_json(p.get("commands"));
-            ok(json!(true))
-        }
-        "getMyCommands" => ok(d.commands.clone().unwrap_or(json!([]))),
-        "deleteMyCommands" => {
-            d.commands = None;
-            ok(json!(true))
+        "setMyCommands" | "getMyCommands" | "deleteMyCommands" => {
+            let scope = as_json(p.get("scope"));
+            let key = match scope.as_ref().and_then(|s| s["type"].as_str()) {
+                None | Some("default") => None,
+                Some("chat") => match scope.as_ref().and_then(|s| s["chat_id"].as_i64()) {
+                    Some(chat) if d.chat_faults.contains_key(&chat) => {
+                        return api_error(400, "Bad Request: chat not found", None);
+                    }
+                    Some(chat) => Some(chat),
+                    None => return api_error(400, "Bad Request: chat_id in scope is required", None),
+                },
+                Some(other) => return api_error(400, &format!("Bad Request: unsupported scope type {other:?}"), None),
+            };
+            match method {
+                "setMyCommands" => {
+                    d.commands.insert(key, as_json(p.get("commands")).unwrap_or(json!([])));
+                    ok(json!(true))
+                }
+                "getMyCommands" => ok(d.commands.get(&key).cloned().unwrap_or(json!([]))),
+                _ => {
+                    d.commands.remove(&key);
+                    ok(json!(true))
+                }
+            }
         }
         "close" | "logOut" | "sendChatAction" => ok(json!(true)),
         "answerCallbackQuery" => {
