@@ -12,10 +12,10 @@ use clap::Parser;
 use lifeboat_core::{CancellationToken, Config, exit, service};
 use lifeboat_dashboard::handlers::Command;
 use lifeboat_dashboard::{App, redact, schema};
+use teloxide::RequestError;
 use teloxide::dispatching::ShutdownToken;
 use teloxide::error_handlers::ErrorHandler;
 use teloxide::prelude::*;
-use teloxide::RequestError;
 use teloxide::types::{BotCommand, BotCommandScope, Recipient};
 use teloxide::update_listeners::Polling;
 use teloxide::utils::command::BotCommands;
@@ -102,11 +102,10 @@ impl std::error::Error for SharedBot {}
 /// Refuses a token whose bot is served elsewhere (a webhook is set), unless
 /// told to take it over.
 async fn check_bot_is_ours(bot: &Bot, cfg: &Config, take_over: bool) -> anyhow::Result<()> {
-    let info = bot
-        .get_webhook_info()
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", redact(&e.to_string(), cfg)))
-        .context("cannot reach the Bot API (getWebhookInfo); check telegram.token, telegram.api_url and the network")?;
+    let info =
+        bot.get_webhook_info().await.map_err(|e| anyhow::anyhow!("{}", redact(&e.to_string(), cfg))).context(
+            "cannot reach the Bot API (getWebhookInfo); check telegram.token, telegram.api_url and the network",
+        )?;
     match info.url {
         Some(url) if !take_over => Err(SharedBot { host: url.host_str().unwrap_or("?").to_string() }.into()),
         Some(_) => {
