@@ -1,17 +1,16 @@
-//! Draining the durable outbox: each file uploaded once, then sent to every
-//! other admin by its `file_id`; transient failures retried, permanent ones
-//! recorded per admin; a row is delivered only once Telegram returned the
-//! message. Also alerts and the dashboard's re-send.
+//! Delivery to the admins: what a run reports, queuing an archive in the
+//! durable outbox, sending one file (uploaded once, then by its `file_id`,
+//! with retry), alerts and the dashboard's re-send. Draining the outbox is
+//! in `drain`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use lifeboat_core::catalog::{self, StoredArchive};
+use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::Config;
 use lifeboat_core::manifest::Manifest;
-use lifeboat_core::state::{Delivery, FailureCode, Level, State, StateError};
+use lifeboat_core::state::{FailureCode, State, StateError};
 use lifeboat_core::units::plural;
 use tokio_util::sync::CancellationToken;
 
@@ -129,28 +128,6 @@ impl DeliveryReport {
     }
 }
 
-/// Records a failed row (pending again when transient) and reports it.
-fn fail(
-    state: &State,
-    report: &mut DeliveryReport,
-    row_id: i64,
-    chat: i64,
-    file_name: &str,
-    why: &SendError,
-    permanent: bool,
-) {
-    if let Err(e) = state.mark_failed(row_id, why.code, &why.reason, permanent, Utc::now()) {
-        report.problems.push(format!("cannot record a delivery failure: {e}"));
-    }
-    report.failures.push(Failure {
-        chat_id: chat,
-        file_name: file_name.to_string(),
-        code: why.code,
-        reason: why.reason.clone(),
-        permanent,
-    });
-}
-
 /// Queues an archive for every admin: one outbox row per (file, admin),
 /// the whole ZIP or each part (part i of n). Rows that exist stay as they are.
 pub fn enqueue_archive(
@@ -165,42 +142,19 @@ pub fn enqueue_archive(
     state.enqueue_deliveries(&archive.name, &files, &cfg.telegram.admin_ids, now)
 }
 
-fn file_name_of(p: &std::path::Path) -> String {
+pub(crate) fn file_name_of(p: &std::path::Path) -> String {
     p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 /// Reads an archive's manifest for captions; a caption without it is still
 /// useful, so failure is only logged.
-fn manifest_of(archive: &StoredArchive) -> Option<Manifest> {
+pub(crate) fn manifest_of(archive: &StoredArchive) -> Option<Manifest> {
     match lifeboat_core::verify::read_manifest(archive) {
         Ok(m) => Some(m),
         Err(e) => {
             tracing::warn!(archive = %archive.name, "cannot read the manifest for the caption: {e}");
             None
         }
-    }
-}
-
-struct ArchiveInfo {
-    stored: Option<StoredArchive>,
-    manifest: Option<Manifest>,
-}
-
-impl ArchiveInfo {
-    fn load(cfg: &Config, name: &str) -> ArchiveInfo {
-        match catalog::resolve(&cfg.backup.output_dir, name) {
-            Ok(stored) => {
-                let manifest = manifest_of(&stored);
-                ArchiveInfo { stored: Some(stored), manifest }
-            }
-            Err(e) => {
-                tracing::warn!(archive = name, "archive not found for delivery: {e}");
-                ArchiveInfo { stored: None, manifest: None }
-            }
-        }
-    }
-    fn path_of(&self, file_name: &str) -> Option<PathBuf> {
-        self.stored.as_ref()?.files.iter().find(|p| file_name_of(p) == file_name).cloned()
     }
 }
 
@@ -226,189 +180,10 @@ pub struct Resent {
 }
 
 impl Telegram {
-    /// Drains the outbox: for each pending file (oldest archive first, parts
-    /// in order), uploads it once — to the first admin that accepts — then
-    /// sends it to the others by `file_id` (a `file_id` known from earlier
-    /// cycles is reused instead of uploading again). Transient failures are
-    /// retried per `[retry]`; what is still not through stays pending for the
-    /// next cycle. One admin's failure never stops the others. Never fails:
-    /// everything that went wrong is in the report.
-    pub async fn deliver_pending(&self, cfg: &Config, cancel: &CancellationToken) -> DeliveryReport {
-        let mut report = DeliveryReport::default();
-        let state = match State::open_for(cfg) {
-            Ok(s) => s,
-            Err(e) => {
-                report.problems.push(format!("cannot open the state database: {e}"));
-                return report;
-            }
-        };
-        let rows = match state.pending_deliveries() {
-            Ok(r) => r,
-            Err(e) => {
-                report.problems.push(format!("cannot read the delivery outbox: {e}"));
-                return report;
-            }
-        };
-        // Files in outbox order (archive, part), each with its rows.
-        let mut files: Vec<(String, Vec<Delivery>)> = Vec::new();
-        for row in rows {
-            match files.last_mut() {
-                Some((name, v)) if *name == row.file_name => v.push(row),
-                _ => files.push((row.file_name.clone(), vec![row])),
-            }
-        }
-        let mut archives: HashMap<String, ArchiveInfo> = HashMap::new();
-        // After an outage an admin needs the latest archive, not every one
-        // missed: older rows wait, and are superseded once the latest is in.
-        let mut newest: HashMap<i64, String> = HashMap::new();
-        for (_, rows) in &files {
-            for r in rows {
-                let slot = newest.entry(r.chat_id).or_default();
-                if r.archive > *slot {
-                    slot.clone_from(&r.archive);
-                }
-            }
-        }
-        let newest_on_disk: HashSet<String> =
-            newest.values().filter(|a| catalog::resolve(&cfg.backup.output_dir, a).is_ok()).cloned().collect();
-        // Chats refused permanently this run: later rows fail without a call.
-        let mut refused: HashMap<i64, SendError> = HashMap::new();
-        // (archive, chat) with a part not through this run: later parts wait.
-        let mut held: HashSet<(String, i64)> = HashSet::new();
-
-        let superseded =
-            |r: &Delivery| newest.get(&r.chat_id).is_some_and(|n| *n != r.archive && newest_on_disk.contains(n));
-
-        'files: for (file_name, rows) in files {
-            if rows.iter().all(&superseded) {
-                continue;
-            }
-            let archive = rows[0].archive.clone();
-            let info = archives.entry(archive.clone()).or_insert_with(|| ArchiveInfo::load(cfg, &archive));
-            let path = info.path_of(&file_name);
-            let text = caption(
-                &archive,
-                info.manifest.as_ref(),
-                info.stored.as_ref().map(|s| s.size).unwrap_or(0),
-                rows[0].part,
-                rows[0].parts,
-            );
-            let mut file_id = match state.file_id_for(&file_name) {
-                Ok(f) => f,
-                Err(e) => {
-                    report.problems.push(format!("cannot read the outbox: {e}"));
-                    None
-                }
-            };
-            let mut file_problem: Option<SendError> = None;
-            for row in rows {
-                if cancel.is_cancelled() {
-                    report.interrupted = true;
-                    break 'files;
-                }
-                if self.token_rejected() {
-                    break 'files;
-                }
-                let chat = row.chat_id;
-                if superseded(&row) {
-                    continue;
-                }
-                if !self.admins.contains(&chat) {
-                    let why = SendError::permanent(FailureCode::NotRecipient, "no longer in telegram.admin_ids");
-                    fail(&state, &mut report, row.id, chat, &file_name, &why, true);
-                    continue;
-                }
-                if let Some(why) = refused.get(&chat) {
-                    fail(&state, &mut report, row.id, chat, &file_name, why, true);
-                    continue;
-                }
-                if let Some(why) = &file_problem {
-                    fail(&state, &mut report, row.id, chat, &file_name, why, true);
-                    continue;
-                }
-                if held.contains(&(archive.clone(), chat)) {
-                    report.deferred.push((chat, file_name.clone()));
-                    continue;
-                }
-                let Some(path) = path.as_deref() else {
-                    let reason = format!(
-                        "{file_name} is no longer in {} (removed by hand?); it cannot be sent",
-                        cfg.backup.output_dir.display()
-                    );
-                    let why = SendError::file_problem(FailureCode::FileUnreadable, reason);
-                    fail(&state, &mut report, row.id, chat, &file_name, &why, true);
-                    file_problem = Some(why);
-                    continue;
-                };
-                let result = self.send_file(chat, path, &file_name, &text, &mut file_id, cancel).await;
-                match result {
-                    Ok(sent) => {
-                        let now = Utc::now();
-                        if sent.uploaded
-                            && let Err(e) = state.remember_file_id(&file_name, &sent.file_id)
-                        {
-                            report.problems.push(format!("cannot record the file_id: {e}"));
-                        }
-                        if let Err(e) = state.mark_delivered(row.id, &sent.file_id, sent.message_id, now) {
-                            report.problems.push(format!("cannot record a delivery: {e}"));
-                        }
-                        tracing::info!(chat, file = %file_name, uploaded = sent.uploaded, "delivered");
-                        report.delivered.push(Delivered {
-                            chat_id: chat,
-                            file_name: file_name.clone(),
-                            message_id: sent.message_id,
-                            uploaded: sent.uploaded,
-                        });
-                    }
-                    Err(e) => {
-                        tracing::warn!(chat, file = %file_name, reason = %e.reason, "delivery failed");
-                        let _ = state.log_event(
-                            if e.is_transient() { Level::Warn } else { Level::Error },
-                            "delivery",
-                            &format!("{file_name} to {chat}: {}", e.reason),
-                            Utc::now(),
-                        );
-                        match e.kind {
-                            FailureKind::Permanent => {
-                                fail(&state, &mut report, row.id, chat, &file_name, &e, true);
-                                refused.insert(chat, e);
-                            }
-                            FailureKind::FileProblem => {
-                                fail(&state, &mut report, row.id, chat, &file_name, &e, true);
-                                file_problem = Some(e);
-                            }
-                            FailureKind::BadToken => {
-                                fail(&state, &mut report, row.id, chat, &file_name, &e, false);
-                                report.problems.push(e.reason);
-                                break 'files;
-                            }
-                            FailureKind::Transient { .. } | FailureKind::FileIdRejected => {
-                                if cancel.is_cancelled() {
-                                    report.interrupted = true;
-                                    report.deferred.push((chat, file_name.clone()));
-                                    break 'files;
-                                }
-                                held.insert((archive.clone(), chat));
-                                fail(&state, &mut report, row.id, chat, &file_name, &e, false);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        if self.token_rejected() && report.problems.is_empty() {
-            report.problems.push(
-                "Telegram rejected the bot token (401/404); check telegram.token — copy it again from @BotFather"
-                    .into(),
-            );
-        }
-        report
-    }
-
     /// Sends one file to one chat with retry: by `file_id` when known (and
     /// by upload if Telegram no longer knows it), else by upload, which then
     /// sets `file_id`.
-    async fn send_file(
+    pub(crate) async fn send_file(
         &self,
         chat: i64,
         path: &std::path::Path,

@@ -7,8 +7,11 @@
 //!   backon, pacing, and a `Debug` without the token.
 //! - [`error`]: what a failed call means (retry, give up on this admin, bad
 //!   token), with human reasons scrubbed of the token.
-//! - [`delivery`]: [`enqueue_archive`], [`Telegram::deliver_pending`] (upload
-//!   once, then `file_id`), [`Telegram::alert`], [`Telegram::send_archive_to`].
+//! - [`delivery`]: what delivery reports, [`enqueue_archive`],
+//!   [`Telegram::alert`], [`Telegram::send_archive_to`], and sending one
+//!   file (upload once, then `file_id`).
+//! - `drain`: [`Telegram::deliver_pending`], the outbox drained in steps:
+//!   pending rows by file, the skip rules, send, record.
 //! - [`caption`]: what the document's caption says.
 //! - [`limits`]: Telegram's length limits, counted in UTF-16 units.
 //! - [`destination`]: [`TelegramDestination`], the cycle's view of all that.
@@ -17,6 +20,7 @@ pub mod caption;
 pub mod client;
 pub mod delivery;
 pub mod destination;
+mod drain;
 pub mod error;
 pub mod limits;
 
