@@ -78,11 +78,16 @@ async fn messages_edits_and_callback_answers() {
     // Same content again: Telegram's "message is not modified".
     let err = bot.edit_message_text(ChatId(5), m.id, "status").await.unwrap_err();
     assert!(err.to_string().contains("message is not modified"), "{err}");
-    bot.answer_callback_query(teloxide::types::CallbackQueryId("cbq1".to_string()))
-        .text("no")
-        .show_alert(true)
-        .await
-        .unwrap();
+    let pressed = fake.press_button(5, m.id.0 as i64, "x");
+    bot.answer_callback_query(teloxide::types::CallbackQueryId(pressed)).text("no").show_alert(true).await.unwrap();
+    // A query never sent, or answered after the deadline, is refused as Telegram does.
+    let err = bot.answer_callback_query(teloxide::types::CallbackQueryId("cbq999".into())).await.unwrap_err();
+    assert!(err.to_string().contains("query is too old"), "{err}");
+    fake.set_answer_deadline(std::time::Duration::ZERO);
+    let late = fake.press_button(5, m.id.0 as i64, "y");
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let err = bot.answer_callback_query(teloxide::types::CallbackQueryId(late)).await.unwrap_err();
+    assert!(err.to_string().contains("query is too old"), "{err}");
     assert_eq!(fake.sent_messages(5)[0].text.as_deref(), Some("status"));
     assert_eq!(fake.edits().len(), 1);
     assert_eq!(fake.callback_answers()[0].text.as_deref(), Some("no"));
