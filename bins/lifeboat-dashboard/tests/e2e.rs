@@ -512,10 +512,8 @@ fn health_tells_which_admin_never_started_the_bot() {
     assert!(status.contains("2 databases") && status.contains("Archives: 1 using"), "{status}");
 }
 
-#[test]
-fn a_rejected_token_fails_clearly_without_printing_it() {
-    let fake = FakeTelegram::start_blocking();
-    fake.require_token("999:SomeOtherTokenSomeOtherTokenSomeOther");
+/// The dashboard with one admin and the fake's address, not started.
+fn bare_dashboard(fake: &FakeTelegram) -> (tempfile::TempDir, Command) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");
     let toml = format!(
@@ -524,13 +522,17 @@ fn a_rejected_token_fails_clearly_without_printing_it() {
         fake.api_url()
     );
     std::fs::write(&cfg, toml).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_lifeboat-dashboard"))
-        .arg("--config")
-        .arg(&cfg)
-        .env_remove("LIFEBOAT_CONFIG")
-        .env("RUST_LOG", "debug")
-        .output()
-        .unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lifeboat-dashboard"));
+    c.arg("--config").arg(&cfg).env_remove("LIFEBOAT_CONFIG");
+    (dir, c)
+}
+
+#[test]
+fn a_rejected_token_fails_clearly_without_printing_it() {
+    let fake = FakeTelegram::start_blocking();
+    fake.require_token("999:SomeOtherTokenSomeOtherTokenSomeOther");
+    let (_dir, mut dashboard) = bare_dashboard(&fake);
+    let out = dashboard.env("RUST_LOG", "debug").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("check telegram.token") && err.contains("Invalid bot token"), "{err}");
@@ -541,27 +543,15 @@ fn a_rejected_token_fails_clearly_without_printing_it() {
 fn a_bot_served_elsewhere_is_refused_unless_taken_over() {
     let fake = FakeTelegram::start_blocking();
     fake.set_webhook("https://my-bot.example.org/hook");
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("c.toml");
-    let toml = format!(
-        "[backup]\noutput_dir = {:?}\n[telegram]\ntoken = {TOKEN:?}\napi_url = {:?}\nadmin_ids = [{ADMIN}]\n",
-        dir.path().join("b").display().to_string(),
-        fake.api_url()
-    );
-    std::fs::write(&cfg, toml).unwrap();
-    let dashboard = || {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_lifeboat-dashboard"));
-        c.arg("--config").arg(&cfg).env_remove("LIFEBOAT_CONFIG");
-        c
-    };
-    let out = dashboard().output().unwrap();
+    let (_dir, mut dashboard) = bare_dashboard(&fake);
+    let out = dashboard.output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "a configuration problem: {err}");
     assert!(err.contains("my-bot.example.org") && err.contains("@BotFather"), "{err}");
     assert!(fake.calls("deleteWebhook").is_empty(), "the other program keeps its webhook");
     assert!(fake.calls("setMyCommands").is_empty(), "and its command menu");
 
-    let mut child = dashboard().arg("--take-over-webhook").stderr(Stdio::null()).spawn().unwrap();
+    let mut child = dashboard.arg("--take-over-webhook").stderr(Stdio::null()).spawn().unwrap();
     wait("the webhook to be removed", || !fake.calls("deleteWebhook").is_empty());
     let _ = child.kill();
     let _ = child.wait();
