@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::BackupArgs;
 use crate::ui::Progress;
 
-use super::{cancel_on_signal, take_lock};
+use super::{cancel_on_signal, stopped_code, take_lock};
 
 pub(super) fn backup(cfg: &Config, a: &BackupArgs) -> Result<i32> {
     if a.deliver {
@@ -95,7 +95,8 @@ fn deliver_cycle(cfg: &Config, a: &BackupArgs) -> Result<i32> {
         Err(e @ CycleError::Busy { .. }) => return Err(anyhow::Error::new(e).context("cannot start now")),
         Err(e) => return Err(anyhow::Error::new(e).context("backup cycle failed")),
     };
-    let code = report.exit_code();
+    // Stopped by a signal: the shell's code, as for every other command.
+    let code = stopped_code().filter(|_| report.interrupted()).unwrap_or_else(|| report.exit_code());
     if a.json {
         let v = json!({
             "archive": report.backup.as_ref().ok().map(|o| o.archive.name.clone()),

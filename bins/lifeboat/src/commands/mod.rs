@@ -28,13 +28,18 @@ pub struct UsageError(pub String);
 /// The signal that stopped this process's command, 0 while none came.
 static STOPPED_BY: AtomicI32 = AtomicI32::new(0);
 
+/// 128 + the signal that stopped the command, if one did.
+pub(crate) fn stopped_code() -> Option<i32> {
+    let signal = STOPPED_BY.load(Ordering::SeqCst);
+    (signal != 0).then_some(exit::INTERRUPTED_BASE + signal)
+}
+
 /// Maps an error chain to the exit code: a command stopped by a signal →
 /// 128 + its number (Ctrl-C: 130), configuration and usage → 2, another
 /// cycle holding the lock → 4, the rest → 1.
 pub fn exit_code_of(err: &anyhow::Error) -> i32 {
-    let signal = STOPPED_BY.load(Ordering::SeqCst);
-    if signal != 0 {
-        exit::INTERRUPTED_BASE + signal
+    if let Some(code) = stopped_code() {
+        code
     } else if err.chain().any(|e| e.downcast_ref::<ConfigError>().is_some() || e.downcast_ref::<UsageError>().is_some())
     {
         exit::USAGE
