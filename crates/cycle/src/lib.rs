@@ -10,6 +10,7 @@
 //! # Layout
 //! - [`report`]: what a cycle did ([`CycleReport`]), its exit code and summary.
 //! - [`alert`]: the message the admins get when a cycle needs them.
+//! - [`ping`]: the dead-man's switch, pinged at the start and end of a cycle.
 //!
 //! # Error policy
 //! [`run_cycle`] fails ([`CycleError`]) only when no cycle ran: the lock is
@@ -20,6 +21,7 @@
 //! on cases rather than text.
 
 pub mod alert;
+pub mod ping;
 pub mod report;
 
 use std::sync::Arc;
@@ -135,6 +137,7 @@ pub async fn run_cycle_with(
         );
     }
     journal.log(Level::Info, source, &format!("{trigger} cycle started"));
+    let pinger = ping::Pinger::start(&cfg.monitoring.ping_url);
 
     let backup = run_backup(cfg, trigger, cancel.clone()).await;
     match &backup {
@@ -209,6 +212,12 @@ pub async fn run_cycle_with(
         _ => Level::Error,
     };
     journal.log(level, source, &format!("{trigger} cycle finished: {}", report.summary().replace('\n', " | ")));
+    // A stopped cycle says nothing: the next one pings again, and a planned
+    // restart must not page anyone.
+    if let Some(pinger) = pinger.filter(|_| !report.interrupted()) {
+        let outcome = if report.exit_code() == exit::SUCCESS { ping::Outcome::Success } else { ping::Outcome::Fail };
+        pinger.finish(outcome).await;
+    }
     Ok(report)
 }
 

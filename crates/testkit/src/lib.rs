@@ -4,12 +4,15 @@
 //! # Layout
 //! - [`fake_telegram`]: the fake Bot API server, with fault injection and
 //!   recording of every call and upload.
+//! - [`http_recorder`]: an HTTP server that records requests (or hangs).
 //! - [`sqlite`]: writer helpers and file corruption for backup tests.
 //! - [`tmpfs`]: a small mounted tmpfs for full-disk tests.
 
 pub mod fake_telegram;
+pub mod http_recorder;
 pub mod sqlite;
 
 pub mod tmpfs;
 
 pub use fake_telegram::{FakeTelegram, Fault};
+pub use http_recorder::HttpRecorder;

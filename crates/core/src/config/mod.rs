@@ -56,6 +56,8 @@ pub struct Config {
     pub telegram: TelegramConfig,
     /// `[retry]`
     pub retry: RetryConfig,
+    /// `[monitoring]`
+    pub monitoring: MonitoringConfig,
     /// The file the configuration came from; None: built-in defaults and
     /// the environment only.
     #[serde(skip)]
@@ -127,6 +129,31 @@ pub struct RetryConfig {
     pub initial_delay_secs: u64,
     /// Backoff ceiling.
     pub max_delay_secs: u64,
+}
+
+/// `[monitoring]`: how Lifeboat watches itself and tells people.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitoringConfig {
+    /// No successful backup for this long is an incident; 0: off.
+    pub stale_after_minutes: u64,
+    /// Dead-man's switch base URL; empty: off.
+    pub ping_url: String,
+    /// Prometheus textfile written after each cycle; empty: off.
+    pub metrics_file: PathBuf,
+    /// Address the scheduler daemon serves `/metrics` on; empty: off.
+    pub metrics_listen: String,
+    /// Shrink against the previous good archive that raises an alert; 0: off.
+    pub shrink_alert_percent: u32,
+    /// Routine archives are sent without a notification sound.
+    pub quiet_routine: bool,
+}
+
+impl MonitoringConfig {
+    /// The address to serve metrics on, if any (validated at load).
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_listen.parse().ok()
+    }
 }
 
 /// A string that never shows itself in `Debug` or `Display` output.
@@ -408,6 +435,48 @@ impl Config {
             return Err(invalid(
                 "retry.max_delay_secs",
                 format!("({}) is below retry.initial_delay_secs ({})", y.max_delay_secs, y.initial_delay_secs),
+            ));
+        }
+        self.validate_monitoring()
+    }
+
+    fn validate_monitoring(&self) -> Result<(), ConfigError> {
+        let m = &self.monitoring;
+        if m.stale_after_minutes > 60 * 24 * 366 {
+            return Err(invalid(
+                "monitoring.stale_after_minutes",
+                format!("is {}; allowed: 0 (off) to 527040 (a year)", m.stale_after_minutes),
+            ));
+        }
+        if !m.ping_url.is_empty() {
+            let ok = url::Url::parse(&m.ping_url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !ok {
+                return Err(invalid(
+                    "monitoring.ping_url",
+                    format!("{:?} is not an http(s) URL; e.g. \"https://hc-ping.com/<uuid>\"", m.ping_url),
+                ));
+            }
+        }
+        if !m.metrics_listen.is_empty() && m.metrics_addr().is_none() {
+            return Err(invalid(
+                "monitoring.metrics_listen",
+                format!("{:?} is not an address and port; e.g. \"127.0.0.1:9464\"", m.metrics_listen),
+            ));
+        }
+        if m.metrics_file.is_dir() {
+            return Err(invalid(
+                "monitoring.metrics_file",
+                format!(
+                    "{} is a folder; give a file path, e.g. /var/lib/node_exporter/lifeboat.prom",
+                    m.metrics_file.display()
+                ),
+            ));
+        }
+        if m.shrink_alert_percent > 100 {
+            return Err(invalid(
+                "monitoring.shrink_alert_percent",
+                format!("is {}; allowed: 0 (off) to 100", m.shrink_alert_percent),
             ));
         }
         Ok(())

@@ -16,6 +16,13 @@ fn defaults_parse_and_validate() {
 fn bad_values_name_their_key() {
     let cases = [
         ("[backup]\ncompression_level = 12", "backup.compression_level"),
+        ("[monitoring]\nping_url = \"hc-ping.com/abc\"", "monitoring.ping_url"),
+        ("[monitoring]\nping_url = \"ftp://hc-ping.com/abc\"", "monitoring.ping_url"),
+        ("[monitoring]\nmetrics_listen = \"9464\"", "monitoring.metrics_listen"),
+        ("[monitoring]\nshrink_alert_percent = 101", "monitoring.shrink_alert_percent"),
+        ("[monitoring]\nstale_after_minutes = -5", "monitoring.stale_after_minutes"),
+        ("[monitoring]\nmetrics_file = \"/tmp\"", "monitoring.metrics_file"),
+        ("[monitoring]\nquiet_routine = \"yes\"", "monitoring.quiet_routine"),
         ("[backup]\ndatabases = []", "backup.databases"),
         ("[backup]\ndatabases = [\"../etc/passwd\"]", "backup.databases"),
         ("[schedule]\ncron = \"every hour\"", "schedule.cron"),

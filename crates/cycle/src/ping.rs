@@ -1,0 +1,86 @@
+//! The dead-man's switch: a monitor outside this machine (healthchecks.io,
+//! Uptime Kuma, Cronitor…) expects `{ping_url}/start` when a cycle starts
+//! and `{ping_url}` or `{ping_url}/fail` when it ends, and alerts when
+//! neither comes: the only watcher that sees the whole machine go down.
+//!
+//! A ping never fails or holds up a backup: each request has a short
+//! timeout and a few retries, all within [`DEADLINE`], and whatever goes
+//! wrong is logged and forgotten.
+
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use tokio::task::JoinHandle;
+
+/// One request's timeout.
+const TIMEOUT: Duration = Duration::from_secs(3);
+/// All tries of one ping together.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// How the cycle ended, as the monitor hears it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything worked: `{ping_url}`.
+    Success,
+    /// Failed or partial: `{ping_url}/fail`.
+    Fail,
+}
+
+/// The pings of one cycle.
+pub struct Pinger {
+    base: String,
+    client: reqwest::Client,
+    start: Option<JoinHandle<()>>,
+}
+
+impl Pinger {
+    /// Sends `/start` in the background; None when `ping_url` is empty.
+    pub fn start(ping_url: &str) -> Option<Pinger> {
+        if ping_url.is_empty() {
+            return None;
+        }
+        let base = ping_url.trim_end_matches('/').to_string();
+        let client = match reqwest::Client::builder().timeout(TIMEOUT).build() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("dead-man's switch off: cannot build an HTTP client: {e}");
+                return None;
+            }
+        };
+        let start = tokio::spawn(ping(client.clone(), format!("{base}/start")));
+        Some(Pinger { base, client, start: Some(start) })
+    }
+
+    /// Sends the end of the cycle, after `/start` went or gave up so the
+    /// monitor sees them in order; both together within [`DEADLINE`].
+    pub async fn finish(mut self, outcome: Outcome) {
+        let url = match outcome {
+            Outcome::Success => self.base.clone(),
+            Outcome::Fail => format!("{}/fail", self.base),
+        };
+        let start = self.start.take();
+        let both = async move {
+            if let Some(start) = start {
+                let _ = start.await;
+            }
+            ping(self.client, url).await;
+        };
+        if tokio::time::timeout(DEADLINE, both).await.is_err() {
+            tracing::warn!("the dead-man's switch got no answer within {DEADLINE:?}; the backup is not held up longer");
+        }
+    }
+}
+
+/// GET `url`, retried on errors and non-2xx answers, within [`DEADLINE`].
+async fn ping(client: reqwest::Client, url: String) {
+    let once = || async { client.get(&url).send().await?.error_for_status().map(|_| ()) };
+    let retried = once
+        .retry(ExponentialBuilder::default().with_min_delay(Duration::from_millis(500)).with_max_times(2))
+        .notify(|e, wait| tracing::debug!("ping failed ({e}); again in {wait:?}"));
+    match tokio::time::timeout(DEADLINE, retried).await {
+        Ok(Ok(())) => tracing::debug!("pinged the monitor"),
+        // The URL may carry the monitor's secret: say only what failed.
+        Ok(Err(e)) => tracing::warn!("the dead-man's switch ping failed: {}", e.without_url()),
+        Err(_) => tracing::warn!("the dead-man's switch ping got no answer within {DEADLINE:?}"),
+    }
+}
