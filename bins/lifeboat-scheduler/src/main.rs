@@ -12,6 +12,7 @@
 //! # Layout
 //! - [`timing`]: the catch-up and sleep decisions, pure functions of `now`.
 //! - [`heartbeat`]: the heartbeat writer.
+//! - [`metrics_server`]: `GET /metrics` on `monitoring.metrics_listen`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +29,7 @@ use lifeboat_cycle::{CycleError, run_cycle};
 use tokio::signal::unix::{SignalKind, signal};
 
 mod heartbeat;
+mod metrics_server;
 mod timing;
 
 use heartbeat::{Beater, STALE_AFTER_SECS};
@@ -148,6 +150,9 @@ async fn daemon(cfg: &Config, cancel: CancellationToken) -> anyhow::Result<i32> 
     };
     let beater = Beater::new(cfg.state_path());
     let stop_ticker = CancellationToken::new();
+    if let Some(addr) = cfg.monitoring.metrics_addr() {
+        metrics_server::serve(cfg.clone(), addr, stop_ticker.clone()).await?;
+    }
     let ticker = beater.spawn_ticker(stop_ticker.clone());
     tokio::spawn(service::keep_watchdog(stop_ticker.clone()));
     service::ready();

@@ -61,3 +61,88 @@ fn a_hanging_monitor_holds_the_cycle_up_by_its_deadline_at_most() {
     assert!(stderr.contains("dead-man's switch"), "{stderr}");
     assert!(!stderr.contains("abc-123"), "the URL may hold the monitor's secret: {stderr}");
 }
+
+/// `promtool check metrics` on `text`: the linter Prometheus ships.
+fn promtool_accepts(text: &str) {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool is installed (Debian package prometheus; .ci/run installs it)");
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn each_cycle_rewrites_the_metrics_file_for_the_textfile_collector() {
+    let sb = Sandbox::new("0 * * * *", "");
+    let file = sb.dir.path().join("textfile").join("lifeboat.prom");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    sb.write_config("0 * * * *", &format!("[monitoring]\nmetrics_file = {:?}\n", file.display().to_string()));
+    let before = chrono::Utc::now().timestamp();
+    let out = sb.scheduler().arg("--once").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&file).unwrap();
+    promtool_accepts(&text);
+    assert!(text.contains("lifeboat_runs_total{status=\"ok\"} 1"), "{text}");
+    assert!(text.contains("lifeboat_database_integrity_ok{database=\"analytics.db\"} 1"), "{text}");
+    assert!(text.contains("lifeboat_database_rows{database=\"user_requests.db\"}"), "{text}");
+    let success: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("lifeboat_last_success_timestamp_seconds "))
+        .expect("last success")
+        .parse()
+        .unwrap();
+    assert!(success >= before as f64, "{success} < {before}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o644, "readable by the collector");
+    let leftovers: Vec<_> =
+        std::fs::read_dir(file.parent().unwrap()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "no temporary file left: {leftovers:?}");
+
+    // A second, partial cycle: the file says so.
+    std::fs::write(sb.source_dir().join("analytics.db"), b"not a database").unwrap();
+    sb.scheduler().arg("--once").output().unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    promtool_accepts(&text);
+    assert!(text.contains("lifeboat_runs_total{status=\"partial\"} 1"), "{text}");
+    assert!(text.contains("lifeboat_database_integrity_ok{database=\"analytics.db\"} 0"), "{text}");
+}
+
+#[test]
+fn the_daemon_serves_metrics_over_http() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let sb = Sandbox::new("0 0 1 1 *", &format!("[monitoring]\nmetrics_listen = \"127.0.0.1:{port}\"\n"));
+    let mut child = spawn(sb.scheduler());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let text = wait_for(Duration::from_secs(30), || {
+        rt.block_on(async { reqwest::get(&url).await.ok()?.error_for_status().ok()?.text().await.ok() })
+    })
+    .expect("GET /metrics answered");
+    promtool_accepts(&text);
+    assert!(text.contains("lifeboat_scheduler_up"), "{text}");
+    signal(&child, "TERM");
+    let (code, stderr, _) = wait_exit(&mut child, Duration::from_secs(15));
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn a_metrics_port_in_use_stops_the_daemon_with_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let sb = Sandbox::new("0 0 1 1 *", &format!("[monitoring]\nmetrics_listen = \"{addr}\"\n"));
+    let mut child = spawn(sb.scheduler());
+    let (code, stderr, _) = wait_exit(&mut child, Duration::from_secs(15));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("monitoring.metrics_listen") && stderr.contains(&addr.to_string()), "{stderr}");
+}

@@ -45,6 +45,8 @@ pub enum Command {
     Diagnose(JsonArg),
     /// Create the five demo databases in backup.source_dir (if missing) and back them up.
     Demo(DemoArgs),
+    /// Print Prometheus metrics (the same text as monitoring.metrics_file and /metrics).
+    Metrics,
     /// Print the shell completion script: `lifeboat completions bash > /etc/bash_completion.d/lifeboat`.
     Completions {
         /// The shell.

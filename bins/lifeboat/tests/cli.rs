@@ -400,3 +400,28 @@ fn completions_and_manual_pages_need_no_configuration() {
     assert!(restore.contains("lifeboat restore") && restore.contains("force\\-schema"), "{restore}");
     assert!(man.join("lifeboat.1").is_file());
 }
+
+#[test]
+fn metrics_prints_what_promtool_accepts() {
+    let env = Env::new();
+    // Before anything ran: still valid metrics, no run figures.
+    let out = env.cmd(&["metrics"]).assert().success().get_output().stdout.clone();
+    let before = String::from_utf8(out).unwrap();
+    assert!(before.contains("lifeboat_archives 0") && !before.contains("lifeboat_runs_total"), "{before}");
+    env.seed();
+    env.backup();
+    let out = env.cmd(&["metrics"]).assert().success().get_output().stdout.clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("lifeboat_runs_total{status=\"ok\"} 1") && text.contains("lifeboat_archives 1"), "{text}");
+    for t in [before, text] {
+        let mut child = StdCommand::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("promtool is installed (Debian package prometheus; .ci/run installs it)");
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), t.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}\n{t}", String::from_utf8_lossy(&out.stderr));
+    }
+}

@@ -23,6 +23,7 @@
 //! - [`schedule`]: cron parsing and fire times.
 //! - [`diagnose`]: what is wrong with the live setup, and what to do.
 //! - [`manifest`]: the archive's machine-readable description.
+//! - [`metrics`]: the state as Prometheus metrics.
 //! - [`units`]: sizes for people, the same everywhere.
 //! - [`fsutil`]: private files and folders, free space.
 //!
@@ -56,6 +57,7 @@ pub mod integrity;
 pub mod lock;
 pub mod logging;
 pub mod manifest;
+pub mod metrics;
 pub mod parts;
 pub mod restore;
 pub mod retention;

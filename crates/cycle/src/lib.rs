@@ -212,6 +212,9 @@ pub async fn run_cycle_with(
         _ => Level::Error,
     };
     journal.log(level, source, &format!("{trigger} cycle finished: {}", report.summary().replace('\n', " | ")));
+    if let Err(e) = write_metrics(cfg) {
+        journal.log(Level::Warn, source, &format!("cannot write monitoring.metrics_file: {e}"));
+    }
     // A stopped cycle says nothing: the next one pings again, and a planned
     // restart must not page anyone.
     if let Some(pinger) = pinger.filter(|_| !report.interrupted()) {
@@ -288,6 +291,17 @@ async fn send_alert(destinations: &[Box<dyn Destination>], text: &str, journal: 
         }
     }
     status
+}
+
+/// Rewrites `monitoring.metrics_file`, when set, with the cycle's outcome.
+fn write_metrics(cfg: &Config) -> Result<(), String> {
+    let path = &cfg.monitoring.metrics_file;
+    if path.as_os_str().is_empty() {
+        return Ok(());
+    }
+    let state = State::open_for(cfg).map_err(|e| e.to_string())?;
+    let text = lifeboat_core::metrics::render(cfg, Some(&state), Utc::now()).map_err(|e| e.to_string())?;
+    lifeboat_core::metrics::write_file(path, &text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn apply_retention(cfg: &Config, now: DateTime<Utc>) -> Result<Vec<String>, String> {

@@ -75,6 +75,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Status(a) => status::status(&cfg, &a),
         Command::Diagnose(a) => diagnose::diagnose(&cfg, &a),
         Command::Demo(a) => demo::demo(&cfg, &a),
+        Command::Metrics => {
+            let state = existing_state(&cfg)?;
+            print!("{}", lifeboat_core::metrics::render(&cfg, state.as_ref(), chrono::Utc::now())?);
+            Ok(exit::SUCCESS)
+        }
         Command::Completions { .. } | Command::Manpages { .. } => unreachable!("handled before the configuration"),
     }
 }

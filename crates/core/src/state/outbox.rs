@@ -221,6 +221,15 @@ impl State {
         Ok(())
     }
 
+    /// Outbox rows by status.
+    pub fn delivery_counts(&self) -> Result<Vec<(DeliveryStatus, u64)>> {
+        let mut st = self.conn.prepare("SELECT status, COUNT(*) FROM deliveries GROUP BY status ORDER BY status")?;
+        let rows = st.query_map([], |r| {
+            Ok((parsed(r, 0, "deliveries", "status", DeliveryStatus::parse)?, r.get::<_, i64>(1)? as u64))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Pending rows, oldest archive first, parts in order.
     pub fn pending_deliveries(&self) -> Result<Vec<Delivery>> {
         let mut st = self.conn.prepare(&format!(

@@ -183,6 +183,27 @@ impl State {
             .optional()?)
     }
 
+    /// The latest run that wrote an archive (ok or partial).
+    pub fn last_successful_run(&self) -> Result<Option<Run>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {RUN_COLS} FROM runs WHERE status IN ('ok', 'partial') ORDER BY id DESC LIMIT 1"),
+                [],
+                run_from_row,
+            )
+            .optional()?)
+    }
+
+    /// How many runs ended each way, ever (finished runs only).
+    pub fn run_totals(&self) -> Result<Vec<(RunStatus, u64)>> {
+        let mut st = self.conn.prepare("SELECT status, COUNT(*) FROM runs GROUP BY status ORDER BY status")?;
+        let rows =
+            st.query_map([], |r| Ok((parsed(r, 0, "runs", "status", RunStatus::parse)?, r.get::<_, i64>(1)? as u64)))?;
+        let all: Vec<(RunStatus, u64)> = rows.collect::<rusqlite::Result<_>>()?;
+        Ok(all.into_iter().filter(|(s, _)| *s != RunStatus::Running).collect())
+    }
+
     /// The run that wrote an archive.
     pub fn run_for_archive(&self, archive: &str) -> Result<Option<Run>> {
         Ok(self

@@ -1,0 +1,124 @@
+//! Lifeboat's state as Prometheus metrics: the same text for `lifeboat
+//! metrics`, the textfile collector file written after each cycle and the
+//! scheduler's `GET /metrics`. Built with the `prometheus` crate's registry
+//! and text encoder (the format node_exporter and `promtool` read), named by
+//! the Prometheus conventions (`lifeboat_…_seconds`, `_bytes`, `_total`).
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use prometheus::{Encoder, Gauge, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+
+use crate::config::Config;
+use crate::state::{DeliveryStatus, SchedulerState, State};
+use crate::status::{self, StatusError};
+
+/// The metrics text at `now`. `state` is None before the first run.
+pub fn render(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Result<String, StatusError> {
+    let mut m = Metrics::default();
+    let snapshot = status::snapshot(cfg, state, now)?;
+    let up = f64::from(u8::from(snapshot.scheduler == SchedulerState::Running));
+    m.gauge("scheduler_up", "1 while the scheduler's heartbeat is fresh", up);
+    m.gauge("archives", "Archives on disk", snapshot.archives as f64);
+    m.gauge("archives_bytes", "Bytes of the archives on disk", snapshot.archive_bytes as f64);
+    if let Ok(free) = snapshot.free_bytes {
+        m.gauge("disk_free_bytes", "Free space where archives are written", free as f64);
+    }
+    if let Some(run) = &snapshot.last_run {
+        let at = run.finished_at.unwrap_or(run.started_at);
+        m.gauge("last_attempt_timestamp_seconds", "When the last run ended", unix(at));
+        let took = (at - run.started_at).num_milliseconds().max(0) as f64 / 1000.0;
+        m.gauge("last_duration_seconds", "How long the last run took", took);
+    }
+    let Some(state) = state else { return Ok(m.text()) };
+
+    if let Some(run) = state.last_successful_run()? {
+        let at = run.finished_at.unwrap_or(run.started_at);
+        m.gauge("last_success_timestamp_seconds", "When the last archive was written", unix(at));
+        if let Some(size) = run.end.size {
+            m.gauge("last_archive_bytes", "Size of the last archive", size as f64);
+        }
+    }
+    let runs = m.counters("runs_total", "Finished runs by outcome", &["status"]);
+    for (status, n) in state.run_totals()? {
+        runs.with_label_values(&[status.as_str()]).inc_by(n);
+    }
+    let deliveries =
+        m.gauges("deliveries", "Outbox rows not delivered, by destination and status", &["destination", "status"]);
+    for (status, n) in state.delivery_counts()? {
+        if matches!(status, DeliveryStatus::Pending | DeliveryStatus::Failed) {
+            deliveries.with_label_values(&["telegram", status.as_str()]).set(n as i64);
+        }
+    }
+    let db_bytes = m.gauges("database_bytes", "Snapshot size of each database", &["database"]);
+    let db_rows = m.gauges("database_rows", "Rows in each database's last snapshot", &["database"]);
+    let db_ok = m.gauges("database_integrity_ok", "1 when the last check of the database passed", &["database"]);
+    for check in state.latest_db_checks()? {
+        let db = [check.name.as_str()];
+        if let Some(size) = check.size {
+            db_bytes.with_label_values(&db).set(size as i64);
+        }
+        if let Some(rows) = check.rows {
+            db_rows.with_label_values(&db).set(rows as i64);
+        }
+        db_ok.with_label_values(&db).set(i64::from(check.ok));
+    }
+    Ok(m.text())
+}
+
+/// A registry whose names all start with `lifeboat_`. Registering can only
+/// fail on a name given twice or an invalid name: a bug here, not input.
+struct Metrics {
+    registry: Registry,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let registry = Registry::new_custom(Some("lifeboat".into()), None).expect("a valid prefix");
+        Metrics { registry }
+    }
+}
+
+impl Metrics {
+    fn gauge(&mut self, name: &str, help: &str, value: f64) {
+        let g = Gauge::with_opts(Opts::new(name, help)).expect("a valid metric");
+        g.set(value);
+        self.registry.register(Box::new(g)).expect("each metric once");
+    }
+
+    fn gauges(&mut self, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+        let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("a valid metric");
+        self.registry.register(Box::new(g.clone())).expect("each metric once");
+        g
+    }
+
+    fn counters(&mut self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+        let c = IntCounterVec::new(Opts::new(name, help), labels).expect("a valid metric");
+        self.registry.register(Box::new(c.clone())).expect("each metric once");
+        c
+    }
+
+    fn text(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("writing to memory cannot fail");
+        String::from_utf8(out).expect("the text encoder writes UTF-8")
+    }
+}
+
+/// Writes [`render`]'s text to `path` atomically (a temporary file in the
+/// same folder, then a rename), so a collector never reads half a file.
+pub fn write_file(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new().prefix(".lifeboat-metrics-").tempfile_in(dir)?;
+    tmp.write_all(text.as_bytes())?;
+    // Collectors run as another user: the file is world-readable, unlike
+    // everything else Lifeboat writes (it holds no data, only figures).
+    std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+fn unix(t: DateTime<Utc>) -> f64 {
+    t.timestamp_millis() as f64 / 1000.0
+}
