@@ -32,6 +32,8 @@ pub struct Telegram {
     token: Secret,
     pub(crate) admins: Vec<i64>,
     pub(crate) retry: RetryConfig,
+    /// Archives arrive without a notification sound (alerts always ring).
+    quiet_archives: bool,
     token_rejected: Arc<AtomicBool>,
     pacer: Arc<tokio::sync::Mutex<Pacer>>,
 }
@@ -113,6 +115,7 @@ impl Telegram {
             token: t.token.clone(),
             admins: t.admin_ids.clone(),
             retry: cfg.retry.clone(),
+            quiet_archives: cfg.monitoring.quiet_routine,
             token_rejected: Arc::new(AtomicBool::new(false)),
             pacer: Arc::default(),
         })
@@ -225,6 +228,7 @@ impl Telegram {
             .upload_bot
             .send_document(ChatId(chat), input)
             .caption(caption.to_string())
+            .disable_notification(self.quiet_archives)
             .await
             .map_err(|e| self.classify(&e))?;
         let Some(doc) = msg.document() else {

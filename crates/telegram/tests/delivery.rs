@@ -225,6 +225,35 @@ async fn bad_token_stops_the_run_and_says_so() {
     assert_eq!(fake.all_calls().len(), 1);
 }
 
+/// A boolean form field as teloxide sends it (JSON or multipart text).
+fn flag(call: &lifeboat_testkit::fake_telegram::Call, name: &str) -> bool {
+    matches!(&call.params[name], serde_json::Value::Bool(true)) || call.params[name] == "true"
+}
+
+#[tokio::test]
+async fn routine_archives_are_quiet_and_alerts_ring() {
+    let fake = FakeTelegram::start().await;
+    let s = setup(&fake, &[1, 2], 1, "");
+    let archive = backup(&s, 50, 20, at(5, 0));
+    enqueue_archive(&s.state(), &s.cfg, &archive, at(5, 1)).unwrap();
+    let tg = Telegram::from_config(&s.cfg).unwrap();
+    assert!(tg.deliver_pending(&s.cfg, &CancellationToken::new()).await.is_complete());
+    let sends = fake.calls("sendDocument");
+    assert_eq!(sends.len(), 2);
+    assert!(sends.iter().all(|c| flag(c, "disable_notification")), "{sends:?}");
+    tg.alert("⚠️ backup failed").await.unwrap();
+    assert!(fake.calls("sendMessage").iter().all(|c| !flag(c, "disable_notification")));
+
+    // quiet_routine = false: archives ring too.
+    let fake = FakeTelegram::start().await;
+    let s = setup(&fake, &[1], 1, "[monitoring]\nquiet_routine = false");
+    let archive = backup(&s, 50, 20, at(6, 0));
+    enqueue_archive(&s.state(), &s.cfg, &archive, at(6, 1)).unwrap();
+    let tg = Telegram::from_config(&s.cfg).unwrap();
+    assert!(tg.deliver_pending(&s.cfg, &CancellationToken::new()).await.is_complete());
+    assert!(fake.calls("sendDocument").iter().all(|c| !flag(c, "disable_notification")));
+}
+
 #[tokio::test]
 async fn alert_reaches_every_admin_it_can() {
     let fake = FakeTelegram::start().await;
