@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use lifeboat_core::Config;
 use lifeboat_core::catalog::{self, StoredArchive};
 use lifeboat_core::fsutil::SpaceError;
-use lifeboat_core::state::{self, AdminHealth, DbCheck, Event, Heartbeat, SchedulerState, State};
+use lifeboat_core::state::{self, AdminHealth, DbCheck, Event, Heartbeat, Incident, SchedulerState, State};
 use lifeboat_core::status::StatusSnapshot;
 
 /// Events per Logs page, before trimming to Telegram's limit.
@@ -35,6 +35,8 @@ pub struct HealthData {
     pub scheduler: SchedulerState,
     /// Each admin with their latest delivery outcome (None: nothing sent yet).
     pub admins: Vec<(i64, Option<AdminHealth>)>,
+    /// Incidents open now.
+    pub incidents: Vec<Incident>,
 }
 
 /// Reads the Health screen.
@@ -59,6 +61,7 @@ pub fn health(cfg: &Config, st: &State, now: DateTime<Utc>) -> anyhow::Result<He
         scheduler: state::scheduler_state(heartbeat.as_ref(), now),
         heartbeat,
         admins,
+        incidents: st.open_incidents()?,
     })
 }
 

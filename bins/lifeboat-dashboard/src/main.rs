@@ -164,6 +164,7 @@ async fn run(cfg: Config, take_over_webhook: bool) -> anyhow::Result<()> {
     tokio::spawn(stop_on_signal(dispatcher.shutdown_token(), cancel.clone()));
 
     tokio::spawn(service::keep_watchdog(cancel.clone()));
+    tokio::spawn(lifeboat_cycle::watch::run(cfg.clone(), cancel.clone(), "dashboard"));
     service::ready();
     let listener = Polling::builder(bot).timeout(Duration::from_secs(POLL_SECS)).delete_webhook().await.build();
     tracing::info!(admins = cfg.telegram.admin_ids.len(), owner = cfg.telegram.owner_id, "dashboard polling");

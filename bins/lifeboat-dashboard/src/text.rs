@@ -3,7 +3,9 @@
 //! through [`esc`]. Functions that mention time take `now`.
 
 use chrono::{DateTime, Utc};
-use lifeboat_core::state::{AdminHealth, DbCheck, DeliveryStatus, FailureCode, Level, RunStatus, SchedulerState};
+use lifeboat_core::state::{
+    AdminHealth, DbCheck, DeliveryStatus, FailureCode, Incident, Level, RunStatus, SchedulerState,
+};
 
 use lifeboat_core::fsutil::SpaceError;
 use lifeboat_core::status::StatusSnapshot;
@@ -58,14 +60,7 @@ pub fn time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-fn span(secs: i64) -> String {
-    match secs {
-        s if s < 90 => format!("{s} s"),
-        s if s < 90 * 60 => format!("{} min", (s + 30) / 60),
-        s if s < 48 * 3600 => format!("{} h", (s + 1800) / 3600),
-        s => format!("{} d", (s + 43_200) / 86_400),
-    }
-}
+use lifeboat_core::units::human_duration as span;
 
 /// "5 min ago", "in 3 h".
 pub fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
@@ -111,6 +106,7 @@ fn run_status(s: RunStatus) -> &'static str {
 /// 📊 Status.
 pub fn status(d: &StatusSnapshot, now: DateTime<Utc>) -> String {
     let mut s = String::from("📊 <b>Status</b>\n\n");
+    s += &incidents(&d.incidents, now);
     s += &format!("Scheduler: {}\n", scheduler_line(d.scheduler, d.heartbeat.as_ref(), now));
     match &d.last_run {
         Some(r) => {
@@ -142,6 +138,23 @@ pub fn status(d: &StatusSnapshot, now: DateTime<Utc>) -> String {
     s += &format!("Archives: {} using {}\n", d.archives, bytes(d.archive_bytes));
     s += &format!("Free disk: {}\n", free(&d.free_bytes));
     s += &format!("\n<i>as of {}</i>", now.format("%H:%M:%S UTC"));
+    s
+}
+
+/// Open incidents, first on Status and Health: what needs people now.
+fn incidents(open: &[Incident], now: DateTime<Utc>) -> String {
+    let mut s = String::new();
+    for i in open {
+        s += &format!(
+            "🔴 <b>{}</b> (since {})\n  <i>{}</i>\n",
+            lifeboat_cycle::watch::title(i.kind),
+            relative(i.opened_at, now),
+            esc(&clip(&i.detail, 300))
+        );
+    }
+    if !s.is_empty() {
+        s.push('\n');
+    }
     s
 }
 
@@ -202,6 +215,7 @@ fn db_check(c: Option<&DbCheck>, now: DateTime<Utc>) -> String {
 /// 🩺 Health.
 pub fn health(d: &HealthData, now: DateTime<Utc>) -> String {
     let mut s = String::from("🩺 <b>Health</b>\n\n");
+    s += &incidents(&d.incidents, now);
     s += &format!("Disk: {} free in <code>{}</code>\n", free(&d.free_bytes), esc(&d.output_dir));
     s += &format!("Scheduler: {}\n", scheduler_line(d.scheduler, d.heartbeat.as_ref(), now));
     if let Some(hb) = &d.heartbeat {

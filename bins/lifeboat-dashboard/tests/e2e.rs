@@ -46,6 +46,12 @@ fn count(path: &Path) -> i64 {
 }
 
 fn start() -> Dash {
+    start_with("", |_| {})
+}
+
+/// The dashboard with `extra` appended to its config, after `before` ran on
+/// that config (to seed the state database).
+fn start_with(extra: &str, before: impl FnOnce(&Config)) -> Dash {
     let fake = FakeTelegram::start_blocking();
     fake.require_token(TOKEN);
     let dir = tempfile::tempdir().unwrap();
@@ -57,7 +63,7 @@ fn start() -> Dash {
     let toml = format!(
         "[backup]\nsource_dir = {:?}\noutput_dir = {:?}\ndatabases = [\"users.db\", \"prices.db\"]\n\
          [telegram]\ntoken = {TOKEN:?}\napi_url = {:?}\nadmin_ids = [{OWNER}, {ADMIN}]\nowner_id = {OWNER}\n\
-         [retry]\nattempts = 2\ninitial_delay_secs = 0\nmax_delay_secs = 1\n",
+         [retry]\nattempts = 2\ninitial_delay_secs = 0\nmax_delay_secs = 1\n{extra}",
         data.display().to_string(),
         dir.path().join("backups").display().to_string(),
         fake.api_url()
@@ -65,6 +71,7 @@ fn start() -> Dash {
     let cfg_path = dir.path().join("lifeboat.toml");
     std::fs::write(&cfg_path, &toml).unwrap();
     let cfg = Config::from_toml(&toml).unwrap();
+    before(&cfg);
     let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_lifeboat-dashboard"))
         .arg("--config")
@@ -555,4 +562,31 @@ fn a_bot_served_elsewhere_is_refused_unless_taken_over() {
     wait("the webhook to be removed", || !fake.calls("deleteWebhook").is_empty());
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[test]
+fn stale_backups_alert_every_admin_once() {
+    // The last backup finished 2 minutes ago; stale after 1.
+    let d = start_with("[monitoring]\nstale_after_minutes = 1\n", |cfg| {
+        let st = State::open_for(cfg).unwrap();
+        let at = chrono::Utc::now() - chrono::Duration::minutes(2);
+        let id = st.begin_run(lifeboat_core::Trigger::Scheduled, at).unwrap();
+        st.finish_run(id, lifeboat_core::state::RunStatus::Ok, &Default::default(), at).unwrap();
+    });
+    let stale = |chat| {
+        d.fake
+            .sent_messages(chat)
+            .iter()
+            .filter(|m| m.text.as_deref().unwrap_or("").starts_with("🔴 Lifeboat: Backups have stopped"))
+            .count()
+    };
+    wait("the staleness alert", || stale(OWNER) == 1 && stale(ADMIN) == 1);
+    let st = State::open_for(&d.cfg).unwrap();
+    let open = st.open_incidents().unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    // Status shows it.
+    let menu = d.open_menu(ADMIN);
+    d.press(ADMIN, menu, &Action::Status.encode());
+    assert!(d.text_of(ADMIN, menu).contains("Backups have stopped"), "{}", d.text_of(ADMIN, menu));
+    assert_eq!((stale(OWNER), stale(ADMIN)), (1, 1), "once, not every minute");
 }

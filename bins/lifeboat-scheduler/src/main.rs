@@ -155,6 +155,7 @@ async fn daemon(cfg: &Config, cancel: CancellationToken) -> anyhow::Result<i32> 
     }
     let ticker = beater.spawn_ticker(stop_ticker.clone());
     tokio::spawn(service::keep_watchdog(stop_ticker.clone()));
+    tokio::spawn(lifeboat_cycle::watch::run(cfg.clone(), stop_ticker.clone(), "scheduler"));
     service::ready();
     tracing::info!(
         "scheduler started (pid {}), schedule {:?} (UTC), state in {}",

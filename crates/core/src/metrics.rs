@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use prometheus::{Encoder, Gauge, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
 use crate::config::Config;
-use crate::state::{DeliveryStatus, SchedulerState, State};
+use crate::state::{DeliveryStatus, IncidentKind, SchedulerState, State};
 use crate::status::{self, StatusError};
 
 /// The metrics text at `now`. `state` is None before the first run.
@@ -31,6 +31,12 @@ pub fn render(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Result
         m.gauge("last_duration_seconds", "How long the last run took", took);
     }
     let Some(state) = state else { return Ok(m.text()) };
+
+    let incidents = m.gauges("incidents_open", "1 while an incident of this kind is open", &["kind"]);
+    for kind in IncidentKind::ALL {
+        let open = snapshot.incidents.iter().any(|i| i.kind == kind);
+        incidents.with_label_values(&[kind.as_str()]).set(i64::from(open));
+    }
 
     if let Some(run) = state.last_successful_run()? {
         let at = run.finished_at.unwrap_or(run.started_at);

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::catalog;
 use crate::config::Config;
 use crate::fsutil::{self, SpaceError};
-use crate::state::{self, Heartbeat, Run, RunCounts, SchedulerState, State, StateError};
+use crate::state::{self, Heartbeat, Incident, Run, RunCounts, SchedulerState, State, StateError};
 
 /// The facts behind a status screen, at `now`.
 #[derive(Debug)]
@@ -32,6 +32,8 @@ pub struct StatusSnapshot {
     pub free_bytes: Result<u64, SpaceError>,
     /// Deliveries waiting in the outbox.
     pub pending_deliveries: usize,
+    /// Incidents open now (stale backups, a silent scheduler…).
+    pub incidents: Vec<Incident>,
 }
 
 /// Reads the status. `state` is None when the state database does not exist
@@ -56,6 +58,7 @@ pub fn snapshot(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Resu
         archive_bytes: archives.iter().map(|a| a.size).sum(),
         free_bytes: fsutil::space_for(&cfg.backup.output_dir),
         pending_deliveries: state.map(|s| s.pending_deliveries()).transpose()?.map_or(0, |p| p.len()),
+        incidents: state.map(State::open_incidents).transpose()?.unwrap_or_default(),
     })
 }
 

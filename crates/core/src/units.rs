@@ -14,6 +14,16 @@ pub fn human_size(bytes: u64) -> String {
     if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
 
+/// A span of time for people: "45 s", "12 min", "3 h", "2 d".
+pub fn human_duration(secs: i64) -> String {
+    match secs {
+        s if s < 90 => format!("{s} s"),
+        s if s < 90 * 60 => format!("{} min", (s + 30) / 60),
+        s if s < 48 * 3600 => format!("{} h", (s + 1800) / 3600),
+        s => format!("{} d", (s + 43_200) / 86_400),
+    }
+}
+
 /// "1 archive", "3 archives": a count with its noun, plural by `s`.
 pub fn plural(n: usize, what: &str) -> String {
     if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }

@@ -11,6 +11,8 @@
 //! - [`report`]: what a cycle did ([`CycleReport`]), its exit code and summary.
 //! - [`alert`]: the message the admins get when a cycle needs them.
 //! - [`ping`]: the dead-man's switch, pinged at the start and end of a cycle.
+//! - [`watch`]: incidents between cycles (stale backups, a silent
+//!   scheduler…), alerted once when they open and once when they clear.
 //!
 //! # Error policy
 //! [`run_cycle`] fails ([`CycleError`]) only when no cycle ran: the lock is
@@ -23,6 +25,7 @@
 pub mod alert;
 pub mod ping;
 pub mod report;
+pub mod watch;
 
 use std::sync::Arc;
 

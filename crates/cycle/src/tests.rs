@@ -1,7 +1,7 @@
 //! The cycle's report, alert and outbox summary, on hand-made outcomes.
 
 use super::*;
-use lifeboat_core::state::{FailureCode, RunStatus};
+use lifeboat_core::state::{FailureCode, HeartbeatState, IncidentKind, RunStatus};
 
 fn assert_send<T: Send>(_: &T) {}
 
@@ -155,4 +155,143 @@ fn outbox_summary_per_admin() {
         }]
     );
     assert!(!sum.all_delivered());
+}
+
+/// A destination that keeps what it is told: the watcher's alerts.
+#[derive(Default, Clone)]
+struct Recorder(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Recorder {
+    fn texts(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl Destination for Recorder {
+    fn kind(&self) -> &'static str {
+        "recorder"
+    }
+    fn has_recipients(&self) -> bool {
+        true
+    }
+    fn enqueue(
+        &self,
+        _: &State,
+        _: &lifeboat_core::catalog::StoredArchive,
+        _: DateTime<Utc>,
+    ) -> Result<(), StateError> {
+        Ok(())
+    }
+    fn deliver_pending<'a>(&'a self, _: &'a CancellationToken) -> lifeboat_core::destination::BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+    fn alert<'a>(&'a self, text: &'a str) -> lifeboat_core::destination::BoxFuture<'a, Result<(), String>> {
+        self.0.lock().unwrap().push(text.to_string());
+        Box::pin(async { Ok(()) })
+    }
+}
+
+fn watched(extra: &str) -> (tempfile::TempDir, Config) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Config::from_toml(&format!(
+        "[backup]\noutput_dir = {:?}\nsource_dir = {:?}\n[monitoring]\nstale_after_minutes = 60\n{extra}",
+        dir.path().join("out").display().to_string(),
+        dir.path().join("src").display().to_string()
+    ))
+    .unwrap();
+    std::fs::create_dir_all(&cfg.backup.output_dir).unwrap();
+    (dir, cfg)
+}
+
+fn t(h: u32, m: u32) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    Utc.with_ymd_and_hms(2026, 11, 22, h, m, 0).unwrap()
+}
+
+fn succeeded_at(cfg: &Config, at: DateTime<Utc>) {
+    let st = State::open_for(cfg).unwrap();
+    let id = st.begin_run(Trigger::Scheduled, at).unwrap();
+    st.finish_run(id, RunStatus::Ok, &lifeboat_core::state::RunEnd::default(), at).unwrap();
+}
+
+#[tokio::test]
+async fn staleness_opens_once_does_not_repeat_and_recovers_once_with_two_watchers() {
+    let (_d, cfg) = watched("");
+    let rec = Recorder::default();
+    let dests: Vec<Box<dyn Destination>> = vec![Box::new(rec.clone())];
+    succeeded_at(&cfg, t(10, 0));
+    let look = |now| watch::look(&cfg, &dests, t(9, 0), now, "test");
+
+    assert_eq!(look(t(10, 30)).await.unwrap(), watch::Changes::default());
+    let opened = look(t(11, 1)).await.unwrap();
+    assert_eq!(opened.opened, [IncidentKind::Stale]);
+    // Every minute after, from this watcher and the other process's: silence.
+    for m in 2..10 {
+        assert_eq!(look(t(11, m)).await.unwrap(), watch::Changes::default());
+    }
+    let texts = rec.texts();
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(
+        texts[0].contains("Backups have stopped") && texts[0].contains("no successful backup for 61 min"),
+        "{texts:?}"
+    );
+    let st = State::open_for(&cfg).unwrap();
+    assert_eq!(st.open_incidents().unwrap().len(), 1, "shown in Status and Health");
+
+    succeeded_at(&cfg, t(11, 30));
+    assert_eq!(look(t(11, 31)).await.unwrap().closed, [IncidentKind::Stale]);
+    assert_eq!(look(t(11, 32)).await.unwrap(), watch::Changes::default());
+    let texts = rec.texts();
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(texts[1].contains("recovered") && texts[1].contains("backups are succeeding again"), "{texts:?}");
+    assert!(st.open_incidents().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_fresh_install_is_stale_only_after_the_limit_from_when_watching_started() {
+    let (_d, cfg) = watched("");
+    let dests: Vec<Box<dyn Destination>> = vec![Box::new(Recorder::default())];
+    assert!(watch::look(&cfg, &dests, t(10, 0), t(10, 59), "test").await.unwrap().opened.is_empty());
+    assert_eq!(watch::look(&cfg, &dests, t(10, 0), t(11, 1), "test").await.unwrap().opened, [IncidentKind::Stale]);
+}
+
+#[tokio::test]
+async fn a_silent_scheduler_is_an_incident_a_clean_stop_is_not() {
+    let (_d, cfg) = watched("");
+    let dests: Vec<Box<dyn Destination>> = vec![Box::new(Recorder::default())];
+    succeeded_at(&cfg, t(10, 0));
+    let st = State::open_for(&cfg).unwrap();
+    let beat = |state, at| {
+        st.beat(&lifeboat_core::state::Heartbeat {
+            process: lifeboat_core::state::Process::Scheduler,
+            pid: 42,
+            at,
+            state,
+            stale_after_secs: 90,
+            next_run: None,
+        })
+        .unwrap()
+    };
+    beat(HeartbeatState::Idle, t(10, 0));
+    assert!(watch::look(&cfg, &dests, t(10, 0), t(10, 1), "test").await.unwrap().opened.is_empty());
+    let c = watch::look(&cfg, &dests, t(10, 0), t(10, 5), "test").await.unwrap();
+    assert_eq!(c.opened, [IncidentKind::SchedulerSilent]);
+    beat(HeartbeatState::Idle, t(10, 6));
+    assert_eq!(
+        watch::look(&cfg, &dests, t(10, 0), t(10, 6), "test").await.unwrap().closed,
+        [IncidentKind::SchedulerSilent]
+    );
+    beat(HeartbeatState::Stopped, t(10, 7));
+    assert!(
+        watch::look(&cfg, &dests, t(10, 0), t(10, 30), "test").await.unwrap().opened.is_empty(),
+        "stopped on purpose"
+    );
+}
+
+#[test]
+fn the_watchers_future_is_send_so_the_daemons_can_spawn_it() {
+    let cfg = Config::from_toml("").unwrap();
+    let dests: Vec<Box<dyn Destination>> = Vec::new();
+    let fut = watch::look(&cfg, &dests, Utc::now(), Utc::now(), "test");
+    assert_send(&fut);
 }

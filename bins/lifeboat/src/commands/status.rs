@@ -55,6 +55,11 @@ fn json(cfg: &Config, s: &StatusSnapshot, schedule: &Schedule) -> serde_json::Va
             "free_bytes": s.free_bytes.as_ref().ok(),
         },
         "last_24h": { "ok": s.last_24h.ok, "partial": s.last_24h.partial, "failed": s.last_24h.failed },
+        "incidents": s.incidents.iter().map(|i| json!({
+            "kind": i.kind.as_str(),
+            "opened_at": ui::json_time(i.opened_at),
+            "detail": i.detail,
+        })).collect::<Vec<_>>(),
         "delivery": {
             "enabled": cfg.delivery_enabled(),
             "admins": cfg.telegram.admin_ids.len(),
@@ -65,6 +70,14 @@ fn json(cfg: &Config, s: &StatusSnapshot, schedule: &Schedule) -> serde_json::Va
 
 fn print_text(cfg: &Config, s: &StatusSnapshot, schedule: &Schedule) {
     let now = s.now;
+    for i in &s.incidents {
+        println!(
+            "INCIDENT:     {} (since {}): {}",
+            lifeboat_cycle::watch::title(i.kind),
+            ui::ago(i.opened_at, now),
+            i.detail
+        );
+    }
     match &s.last_run {
         Some(r) => {
             let end = &r.end;

@@ -10,6 +10,7 @@
 
 mod events;
 mod heartbeat;
+mod incidents;
 mod outbox;
 mod runs;
 
@@ -21,6 +22,7 @@ use rusqlite::Connection;
 
 pub use events::{Event, Level};
 pub use heartbeat::{Heartbeat, HeartbeatState, Process, SchedulerState, scheduler_state};
+pub use incidents::{Incident, IncidentKind};
 pub use outbox::{AdminHealth, Delivery, DeliveryStatus, FailureCode};
 pub use runs::{DbCheck, Run, RunCounts, RunEnd, RunStatus};
 
@@ -138,6 +140,19 @@ CREATE TABLE IF NOT EXISTS heartbeats (
     // Why a delivery failed, as a code the cycle and the dashboard match on
     // (see `FailureCode`); `last_error` keeps the words.
     "ALTER TABLE deliveries ADD COLUMN error_code TEXT;",
+    // Conditions that need people (see `incidents.rs`). At most one open
+    // incident per kind, enforced here, so two watchers racing to open the
+    // same one cannot both alert.
+    r#"
+CREATE TABLE incidents (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,              -- stale | scheduler-silent | deliveries-stuck | disk-low
+    opened_at TEXT NOT NULL,
+    closed_at TEXT,
+    detail TEXT NOT NULL
+);
+CREATE UNIQUE INDEX incidents_one_open ON incidents(kind) WHERE closed_at IS NULL;
+"#,
 ];
 
 /// A handle on the state database. One per thread; cheap to open.

@@ -1,0 +1,199 @@
+//! Watching the backups between cycles: every minute the dashboard and the
+//! scheduler daemon (either alone suffices) look for conditions that need
+//! people. Each is an incident in the state database: the admins hear once
+//! when it opens and once when it clears, never every minute, and never
+//! twice when both processes watch (the database lets one of them open or
+//! close it).
+
+use chrono::{DateTime, Duration, Utc};
+use lifeboat_core::config::Config;
+use lifeboat_core::destination::Destination;
+use lifeboat_core::state::{HeartbeatState, Incident, IncidentKind, Level, Process, State, StateError};
+use lifeboat_core::units::{human_duration, human_size};
+use lifeboat_core::{catalog, fsutil, schedule};
+
+/// How often the daemons look.
+pub const EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Looks every [`EVERY`] until `stop`, from the process named `source`.
+/// A look that fails (the state database busy or gone) is logged and tried
+/// again next minute.
+pub async fn run(cfg: Config, stop: tokio_util::sync::CancellationToken, source: &'static str) {
+    let destinations = crate::destinations(&cfg);
+    let since = Utc::now();
+    loop {
+        if let Err(e) = look(&cfg, &destinations, since, Utc::now(), source).await {
+            tracing::warn!("watching the backups failed this time: {e}");
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(EVERY) => {}
+        }
+    }
+}
+
+/// What changed in one look.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Changes {
+    /// Incidents this look opened (and alerted).
+    pub opened: Vec<IncidentKind>,
+    /// Incidents this look closed (and announced as recovered).
+    pub closed: Vec<IncidentKind>,
+}
+
+/// Looks once at `now`, opening and closing incidents and telling the
+/// admins through `destinations`. `watching_since` stands in for the last
+/// success when there never was one: a fresh install is not stale at once.
+pub async fn look(
+    cfg: &Config,
+    destinations: &[Box<dyn Destination>],
+    watching_since: DateTime<Utc>,
+    now: DateTime<Utc>,
+    source: &str,
+) -> Result<Changes, StateError> {
+    let state = State::open_for(cfg)?;
+    let seen = conditions(cfg, &state, watching_since, now)?;
+    let mut changes = Changes::default();
+    let mut messages = Vec::new();
+    for (kind, detail) in seen {
+        match detail {
+            Some(detail) => {
+                if state.open_incident(kind, &detail, now)? {
+                    state.log_event(Level::Error, source, &format!("incident opened: {detail}"), now)?;
+                    messages.push(opened_text(kind, &detail));
+                    changes.opened.push(kind);
+                }
+            }
+            None => {
+                if let Some(incident) = state.close_incident(kind, now)? {
+                    let text = recovered_text(&incident, now);
+                    state.log_event(Level::Info, source, &text, now)?;
+                    messages.push(text);
+                    changes.closed.push(kind);
+                }
+            }
+        }
+    }
+    drop(state);
+    for text in messages {
+        for d in destinations.iter().filter(|d| d.has_recipients()) {
+            if let Err(e) = d.alert(&text).await {
+                tracing::warn!("could not tell the admins ({}): {e}", d.kind());
+            }
+        }
+    }
+    Ok(changes)
+}
+
+/// Each kind with Some(what is wrong) when its condition holds at `now`.
+pub fn conditions(
+    cfg: &Config,
+    state: &State,
+    watching_since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<(IncidentKind, Option<String>)>, StateError> {
+    let m = &cfg.monitoring;
+    let mut seen = Vec::new();
+
+    if m.stale_after_minutes > 0 {
+        let last = state.last_successful_run()?.map(|r| r.finished_at.unwrap_or(r.started_at));
+        let since = last.unwrap_or(watching_since);
+        let limit = Duration::minutes(m.stale_after_minutes as i64);
+        let stale = now - since > limit;
+        seen.push((
+            IncidentKind::Stale,
+            stale.then(|| match last {
+                Some(t) => format!(
+                    "no successful backup for {} (the last one at {})",
+                    human_duration((now - t).num_seconds()),
+                    t.format("%Y-%m-%d %H:%M UTC")
+                ),
+                None => format!(
+                    "no successful backup yet, {} after watching started",
+                    human_duration((now - since).num_seconds())
+                ),
+            }),
+        ));
+    }
+
+    let heartbeat = state.heartbeat(Process::Scheduler)?;
+    let silent = heartbeat.as_ref().filter(|hb| {
+        hb.state != HeartbeatState::Stopped && now > hb.at + Duration::seconds(hb.stale_after_secs as i64)
+    });
+    seen.push((
+        IncidentKind::SchedulerSilent,
+        silent.map(|hb| {
+            format!(
+                "the scheduler (pid {}) has been silent for {}: it is dead or hung (systemctl status lifeboat-scheduler)",
+                hb.pid,
+                human_duration((now - hb.at).num_seconds())
+            )
+        }),
+    ));
+
+    if cfg.delivery_enabled()
+        && let Some(period) = schedule::parse(&cfg.schedule.cron).ok().and_then(|s| period(&s, now))
+    {
+        let oldest = state.pending_deliveries()?.into_iter().map(|d| d.created_at).min();
+        let stuck = oldest.filter(|&t| now - t > period * 2);
+        seen.push((
+            IncidentKind::DeliveriesStuck,
+            stuck.map(|t| {
+                format!(
+                    "an archive has waited {} to be delivered (more than two cycles); see 🩺 Health for who cannot be reached",
+                    human_duration((now - t).num_seconds())
+                )
+            }),
+        ));
+    }
+
+    // The next backup needs room for its snapshots and its archive.
+    let needed = state.latest_db_checks()?.iter().filter_map(|c| c.size).sum::<u64>()
+        + catalog::list(&cfg.backup.output_dir).ok().and_then(|a| a.first().map(|a| a.size)).unwrap_or(0);
+    if needed > 0
+        && let Ok(free) = fsutil::space_for(&cfg.backup.output_dir)
+    {
+        seen.push((
+            IncidentKind::DiskLow,
+            (free < needed).then(|| {
+                format!(
+                    "{} free in {}, the next backup needs about {}",
+                    human_size(free),
+                    cfg.backup.output_dir.display(),
+                    human_size(needed)
+                )
+            }),
+        ));
+    }
+    Ok(seen)
+}
+
+/// The schedule's period around `now` (the gap between its next two fire times).
+fn period(s: &schedule::Schedule, now: DateTime<Utc>) -> Option<Duration> {
+    let first = s.next_after(now)?;
+    Some(s.next_after(first)? - first)
+}
+
+/// An incident's name, for alerts and screens.
+pub fn title(kind: IncidentKind) -> &'static str {
+    match kind {
+        IncidentKind::Stale => "Backups have stopped",
+        IncidentKind::SchedulerSilent => "The scheduler is not running",
+        IncidentKind::DeliveriesStuck => "Archives are not reaching the admins",
+        IncidentKind::DiskLow => "The backup disk is nearly full",
+    }
+}
+
+fn opened_text(kind: IncidentKind, detail: &str) -> String {
+    format!("🔴 Lifeboat: {}\n{detail}\nYou will hear again when it recovers.", title(kind))
+}
+
+fn recovered_text(incident: &Incident, now: DateTime<Utc>) -> String {
+    let what = match incident.kind {
+        IncidentKind::Stale => "backups are succeeding again",
+        IncidentKind::SchedulerSilent => "the scheduler is beating again",
+        IncidentKind::DeliveriesStuck => "pending archives are delivered",
+        IncidentKind::DiskLow => "there is room for the next backup",
+    };
+    format!("✅ Lifeboat recovered: {what} (after {}).", human_duration((now - incident.opened_at).num_seconds()))
+}
