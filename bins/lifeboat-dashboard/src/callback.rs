@@ -78,6 +78,9 @@ pub enum Action {
     /// Owner: the second press, "Yes, restore". The nonce must match the
     /// confirmation the server is holding for this owner.
     RestoreYes(ArchiveStamp, u64),
+    /// "Acknowledge" under a shrink alert: unpin the archive it kept (the
+    /// scheduler writes this data, see `lifeboat_telegram::ack`).
+    Unpin(ArchiveStamp),
 }
 
 impl Action {
@@ -101,6 +104,7 @@ impl fmt::Display for Action {
             Action::Resend(s) => write!(f, "{VERSION}:f:{}", s.as_str()),
             Action::RestoreAsk(s) => write!(f, "{VERSION}:r:{}", s.as_str()),
             Action::RestoreYes(s, nonce) => write!(f, "{VERSION}:y:{}:{nonce:016x}", s.as_str()),
+            Action::Unpin(s) => write!(f, "{VERSION}:u:{}", s.as_str()),
         }
     }
 }
@@ -126,6 +130,7 @@ pub fn parse(data: &str) -> Option<Action> {
         ("f", [s]) => Action::Resend(ArchiveStamp::parse(s)?),
         ("r", [s]) => Action::RestoreAsk(ArchiveStamp::parse(s)?),
         ("y", [s, nonce]) => Action::RestoreYes(ArchiveStamp::parse(s)?, parse_nonce(nonce)?),
+        ("u", [s]) => Action::Unpin(ArchiveStamp::parse(s)?),
         _ => return None,
     };
     // One spelling per action: "l:007" or upper-case hex is not ours.
@@ -224,5 +229,14 @@ mod tests {
         assert!(ArchiveStamp::from_archive_name("database_backup_20261122_031500.zip.001").is_none());
         assert!(ArchiveStamp::from_archive_name("other_20261122_031500.zip").is_none());
         assert!(ArchiveStamp::from_archive_name("database_backup_20260230_031500.zip").is_none());
+    }
+
+    #[test]
+    fn the_schedulers_acknowledge_button_is_ours() {
+        let name = "database_backup_20261122_100000.zip";
+        let data = lifeboat_telegram::ack::callback_data(name).unwrap();
+        let stamp = ArchiveStamp::from_archive_name(name).unwrap();
+        assert_eq!(parse(&data), Some(Action::Unpin(stamp)));
+        assert_eq!(Action::Unpin(stamp).encode(), data);
     }
 }

@@ -346,6 +346,7 @@ async fn act(
         Action::BackupNow => return backup_now(bot, app, to, now).await,
         Action::RestoreAsk(stamp) => return restore_ask(bot, app, q, to, stamp, now).await,
         Action::RestoreYes(stamp, nonce) => return restore_yes(bot, app, q, to, stamp, nonce, now).await,
+        Action::Unpin(stamp) => return unpin(bot, app, user, to, stamp).await,
     };
     if let Some((body, kb)) = screen {
         let shown = show(bot, to, body, Some(kb)).await?;
@@ -367,6 +368,26 @@ async fn screen(
         Ok(body) => (body, keyboard::refresh_back(refresh)),
         Err(e) => (text::screen_error(what, &format!("{e:#}")), keyboard::refresh_back(refresh)),
     }
+}
+
+/// "Acknowledge" under a shrink alert: the archive kept for it may go with
+/// retention again. The alert stays, with who acknowledged it instead of
+/// the button.
+async fn unpin(bot: &Bot, app: &Arc<App>, user: i64, to: Target, stamp: ArchiveStamp) -> anyhow::Result<Answer> {
+    let name = stamp.archive_name();
+    let archive = name.clone();
+    let was_pinned = app.with_state(move |_, st| Ok(st.unpin(&archive)?)).await?;
+    if !was_pinned {
+        return Ok(Answer::toast(text::already_unpinned(&name)));
+    }
+    app.log(Level::Info, format!("admin {user} acknowledged the shrink alert; {name} unpinned")).await;
+    if let Some(id) = to.message {
+        let edit = bot.edit_message_reply_markup(to.chat, id).await;
+        if let Err(e) = edit {
+            tracing::warn!("cannot remove the Acknowledge button: {}", crate::redact(&e.to_string(), &app.cfg));
+        }
+    }
+    Ok(Answer::alert(text::unpinned(&name)))
 }
 
 /// Answers the press at once (Telegram expires a callback query within

@@ -345,6 +345,16 @@ pub fn backup_failed(error: &str) -> String {
     format!("💾 <b>❌ Backup failed</b>\n\n{}", esc(&clip(error, 3500)))
 }
 
+/// Alert after "Acknowledge": what it changed.
+pub fn unpinned(archive: &str) -> String {
+    format!("Acknowledged. {archive} is no longer pinned: retention may remove it with the other old archives.")
+}
+
+/// Toast: "Acknowledge" pressed again, or after `lifeboat unpin`.
+pub fn already_unpinned(archive: &str) -> String {
+    format!("{archive} is not pinned (already acknowledged).")
+}
+
 /// Toast: the re-send has started; the document itself is the result.
 pub fn resending(name: &str) -> String {
     format!("📤 Sending {name}…")

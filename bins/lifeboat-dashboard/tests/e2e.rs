@@ -590,3 +590,26 @@ fn stale_backups_alert_every_admin_once() {
     assert!(d.text_of(ADMIN, menu).contains("Backups have stopped"), "{}", d.text_of(ADMIN, menu));
     assert_eq!((stale(OWNER), stale(ADMIN)), (1, 1), "once, not every minute");
 }
+
+#[test]
+fn acknowledge_under_a_shrink_alert_unpins_the_archive() {
+    let d = start();
+    let archive = backup(&d.cfg);
+    let st = State::open_for(&d.cfg).unwrap();
+    st.pin(&archive, "kept by a shrink alert: users.db: table t 50 → 5 rows (−90 %)", chrono::Utc::now()).unwrap();
+    let stamp = ArchiveStamp::from_archive_name(&archive).unwrap();
+    let message = d.open_menu(ADMIN);
+    let data = lifeboat_telegram::ack::callback_data(&archive).unwrap();
+    let (answer, alert) = d.press(ADMIN, message, &data);
+    assert!(alert && answer.as_deref().unwrap_or("").contains("Acknowledged"), "{answer:?}");
+    assert!(st.pins().unwrap().is_empty());
+    assert!(d.keyboard_of(ADMIN, message).is_empty(), "the button is gone");
+    // Pressed again (or after `lifeboat unpin`): said, nothing else.
+    let (answer, _) = d.press(ADMIN, message, &Action::Unpin(stamp).encode());
+    assert_eq!(answer.as_deref(), Some(text::already_unpinned(&archive).as_str()));
+    // A stranger cannot.
+    st.pin(&archive, "again", chrono::Utc::now()).unwrap();
+    let (answer, _) = d.press(STRANGER, message, &data);
+    assert_eq!(answer.as_deref(), Some(text::REFUSAL_ALERT));
+    assert_eq!(st.pins().unwrap().len(), 1);
+}

@@ -132,3 +132,55 @@ fn sigterm_during_delivery_is_a_clean_stop_and_the_outbox_keeps_the_rest() {
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert_eq!(fake.documents(111).len(), 1, "the newest archive, once");
 }
+
+#[test]
+fn a_table_emptied_between_backups_alerts_loudly_and_pins_the_archive_before_it() {
+    let fake = FakeTelegram::start_blocking();
+    let config = format!(
+        "[telegram]\ntoken = {TOKEN:?}\napi_url = {:?}\nadmin_ids = [111]\n\n[retention]\nmax_count = 1\n",
+        fake.api_url()
+    );
+    let sb = Sandbox::new("0 * * * *", &config);
+    let (code, stdout, _) = run_once(&sb);
+    assert_eq!(code, 0, "{stdout}");
+    let before = sb.archive_folder_entries();
+    assert_eq!(before.len(), 1);
+
+    // A bug deletes 80 % of the payments.
+    let db = rusqlite::Connection::open(sb.source_dir().join("user_requests.db")).unwrap();
+    let total: i64 = db.query_row("SELECT COUNT(*) FROM payments", [], |r| r.get(0)).unwrap();
+    db.execute("DELETE FROM payments WHERE id % 5 != 0", []).unwrap();
+    let left: i64 = db.query_row("SELECT COUNT(*) FROM payments", [], |r| r.get(0)).unwrap();
+    drop(db);
+    std::thread::sleep(Duration::from_millis(1100)); // a new archive name
+
+    let (code, stdout, stderr) = run_once(&sb);
+    assert_eq!(code, 0, "the archive is still written: {stdout}\n{stderr}");
+    assert!(stdout.contains("SHRANK user_requests.db: table payments"), "{stdout}");
+    let alert = fake
+        .sent_messages(111)
+        .into_iter()
+        .find(|m| m.text.as_deref().unwrap_or("").contains("shrank sharply"))
+        .expect("a shrink alert");
+    let text = alert.text.clone().unwrap();
+    assert!(text.contains(&format!("table payments {total} → {left} rows")), "{text}");
+    assert!(text.contains(&before[0]), "names the pinned archive: {text}");
+    let markup = alert.reply_markup.expect("an Acknowledge button");
+    let data = markup["inline_keyboard"][0][0]["callback_data"].as_str().unwrap().to_string();
+    assert_eq!(data, lifeboat_telegram::ack::callback_data(&before[0]).unwrap());
+
+    // max_count = 1, yet the archive from before the shrink survives.
+    let now = sb.archive_folder_entries();
+    assert_eq!(now.len(), 2, "{now:?}");
+    assert!(now.contains(&before[0]));
+    let pins = sb.state().pins().unwrap();
+    assert_eq!(pins.len(), 1);
+    assert_eq!(pins[0].archive, before[0]);
+
+    // Once unpinned, retention takes it on the next cycle.
+    assert!(sb.state().unpin(&before[0]).unwrap());
+    std::thread::sleep(Duration::from_millis(1100));
+    let (code, stdout, _) = run_once(&sb);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(!sb.archive_folder_entries().contains(&before[0]));
+}

@@ -45,6 +45,10 @@ pub enum Command {
     Diagnose(JsonArg),
     /// Create the five demo databases in backup.source_dir (if missing) and back them up.
     Demo(DemoArgs),
+    /// Pin an archive: retention keeps it until `unpin`.
+    Pin(PinArgs),
+    /// Unpin an archive (also what "Acknowledge" on a shrink alert does).
+    Unpin(PinArgs),
     /// Print Prometheus metrics (the same text as monitoring.metrics_file and /metrics).
     Metrics,
     /// Print the shell completion script: `lifeboat completions bash > /etc/bash_completion.d/lifeboat`.
@@ -57,6 +61,16 @@ pub enum Command {
         /// Where to write them, e.g. /usr/local/share/man/man1.
         dir: PathBuf,
     },
+}
+
+/// `pin` / `unpin`.
+#[derive(Debug, Args)]
+pub struct PinArgs {
+    /// An archive: `latest`, a file name in backup.output_dir, or a path.
+    pub archive: String,
+    /// Why (shown by `list`).
+    #[arg(long, default_value = "pinned by hand")]
+    pub reason: String,
 }
 
 /// `--json`.

@@ -425,3 +425,22 @@ fn metrics_prints_what_promtool_accepts() {
         assert!(out.status.success(), "{}\n{t}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+#[test]
+fn pin_keeps_an_archive_past_retention_and_list_shows_it() {
+    let env = Env::with_extra("[retention]\nmax_count = 1\n");
+    env.seed();
+    let first = env.backup();
+    let name = first.file_name().unwrap().to_str().unwrap().to_string();
+    env.cmd(&["pin", &name, "--reason", "before the migration"]).assert().success();
+    let out = env.cmd(&["list", "--json"]).assert().success().get_output().stdout.clone();
+    let list: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(list[0]["pinned"], "before the migration");
+    env.cmd(&["list"]).assert().success().stdout(predicate::str::contains("📌 pinned: before the migration"));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    env.cmd(&["backup", "--deliver"]).assert().success();
+    assert!(first.exists(), "max_count = 1, but pinned");
+    env.cmd(&["unpin", &name]).assert().success();
+    env.cmd(&["unpin", &name]).assert().code(2).stderr(predicate::str::contains("is not pinned"));
+    env.cmd(&["pin", "database_backup_20200101_000000.zip"]).assert().code(2);
+}

@@ -36,4 +36,11 @@ pub trait Destination: Send + Sync {
     /// Tells the people behind this destination that something needs them.
     /// The destination fits `text` to its own limits.
     fn alert<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<(), String>>;
+
+    /// An alert that pinned `archive`: where the destination can, it offers
+    /// a way to acknowledge (and unpin) it; otherwise a plain [`Self::alert`].
+    fn alert_pinned<'a>(&'a self, text: &'a str, archive: &'a str) -> BoxFuture<'a, Result<(), String>> {
+        let _ = archive;
+        self.alert(text)
+    }
 }

@@ -13,6 +13,7 @@
 //! - [`restore`]: plan, then execute, into the live databases or a folder.
 //! - [`retention`]: which archives to remove, as a pure function of `now`.
 //! - [`destination`]: the trait each kind of destination implements.
+//! - [`shrink`]: what fell sharply since the previous archive.
 //! - [`schema`]: comparing two databases' tables (restore's safety check).
 //! - [`catalog`]: archive names and finding archives on disk.
 //! - [`state`]: the state database shared by the binaries.
@@ -64,6 +65,7 @@ pub mod retention;
 pub mod schedule;
 pub mod schema;
 pub mod service;
+pub mod shrink;
 pub mod snapshot;
 pub mod source;
 pub mod state;

@@ -6,7 +6,8 @@
 //! - beyond the `max_count` newest archives, the older ones go;
 //! - but the newest *verified* archive is never removed (even when it is
 //!   old: it is what a restore would need), and neither is any archive still
-//!   waiting for delivery to an admin.
+//!   waiting for delivery to an admin, nor a pinned one (a shrink alert
+//!   pins the last archive from before the shrink; `lifeboat unpin`).
 //!
 //! "Verified": every archive on disk was verified before its rename (backup
 //! writes under a temporary name), so an archive counts as verified unless
@@ -34,6 +35,8 @@ pub struct Candidate {
     pub verified: bool,
     /// Some admin has not received it yet.
     pub awaiting_delivery: bool,
+    /// Pinned (by a shrink alert or by hand): kept until unpinned.
+    pub pinned: bool,
 }
 
 /// An archive to remove, and why.
@@ -54,7 +57,7 @@ pub fn select(archives: &[Candidate], max_age_days: i64, max_count: i64, now: Da
     let keep = usize::try_from(max_count.max(0)).unwrap_or(usize::MAX);
     let mut out = Vec::new();
     for (i, c) in sorted.iter().enumerate() {
-        if Some(c.name.as_str()) == newest_verified || c.awaiting_delivery {
+        if Some(c.name.as_str()) == newest_verified || c.awaiting_delivery || c.pinned {
             continue;
         }
         let age = now.signed_duration_since(c.created_at);
@@ -93,6 +96,7 @@ pub const EVENTS_KEPT_DAYS: i64 = 90;
 pub fn apply(cfg: &Config, state: &State, now: DateTime<Utc>) -> Result<Vec<Removal>, RetentionError> {
     let stored = crate::catalog::list(&cfg.backup.output_dir)?;
     let awaiting = state.archives_awaiting_delivery()?;
+    let pinned: Vec<String> = state.pins()?.into_iter().map(|p| p.archive).collect();
     let mut candidates = Vec::with_capacity(stored.len());
     for a in &stored {
         let verified = state.run_for_archive(&a.name)?.is_none_or(|r| r.end.verified);
@@ -101,6 +105,7 @@ pub fn apply(cfg: &Config, state: &State, now: DateTime<Utc>) -> Result<Vec<Remo
             created_at: a.created_at,
             verified,
             awaiting_delivery: awaiting.contains(&a.name),
+            pinned: pinned.contains(&a.name),
         });
     }
     let chosen = select(&candidates, cfg.retention.max_age_days, cfg.retention.max_count, now);
@@ -145,7 +150,13 @@ mod tests {
     /// An archive `hours` before `now`.
     fn c(hours: i64) -> Candidate {
         let at = now() - chrono::Duration::hours(hours);
-        Candidate { name: crate::catalog::archive_name(at), created_at: at, verified: true, awaiting_delivery: false }
+        Candidate {
+            name: crate::catalog::archive_name(at),
+            created_at: at,
+            verified: true,
+            awaiting_delivery: false,
+            pinned: false,
+        }
     }
 
     fn names(r: &[Removal]) -> Vec<String> {
@@ -199,6 +210,15 @@ mod tests {
         // verified one, c(2), stays too.
         let r = select(&list, 7, 1, now());
         assert_eq!(names(&r), vec![c(1).name, c(3).name]);
+    }
+
+    #[test]
+    fn a_pinned_archive_is_kept_whatever_the_rules_say() {
+        let mut list = vec![c(0), c(1), c(2), c(24 * 30)];
+        list[2].pinned = true;
+        list[3].pinned = true;
+        let r = select(&list, 7, 1, now());
+        assert_eq!(names(&r), vec![c(1).name]);
     }
 
     #[test]

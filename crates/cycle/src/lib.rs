@@ -11,6 +11,8 @@
 //! - [`report`]: what a cycle did ([`CycleReport`]), its exit code and summary.
 //! - [`alert`]: the message the admins get when a cycle needs them.
 //! - [`ping`]: the dead-man's switch, pinged at the start and end of a cycle.
+//! - [`shrink_alert`]: a database that shrank sharply pins the previous
+//!   archive and alerts loudly.
 //! - [`watch`]: incidents between cycles (stale backups, a silent
 //!   scheduler…), alerted once when they open and once when they clear.
 //!
@@ -25,6 +27,7 @@
 pub mod alert;
 pub mod ping;
 pub mod report;
+pub mod shrink_alert;
 pub mod watch;
 
 use std::sync::Arc;
@@ -160,6 +163,21 @@ pub async fn run_cycle_with(
         Err(e) => journal.log(Level::Error, source, &format!("backup failed: {e}")),
     }
 
+    let shrunk = match &backup {
+        Ok(o) => match State::open_for(cfg).and_then(|st| shrink_alert::check(cfg, &st, o, Utc::now())) {
+            Ok(found) => found,
+            Err(e) => {
+                journal.log(Level::Warn, source, &format!("could not compare with the previous archive: {e}"));
+                None
+            }
+        },
+        Err(_) => None,
+    };
+    if let Some(s) = &shrunk {
+        let what = shrink_alert::describe(&s.shrinks).join("; ");
+        journal.log(Level::Error, source, &format!("data shrank: {what}; {} pinned", s.pinned));
+    }
+
     let delivery = if cancel.is_cancelled() {
         Delivery::Interrupted
     } else {
@@ -193,6 +211,15 @@ pub async fn run_cycle_with(
         }
     };
 
+    if let (Some(s), Ok(o)) = (&shrunk, &backup) {
+        let text = shrink_alert::alert_text(s, &o.archive.name);
+        for d in destinations.iter().filter(|d| d.has_recipients()) {
+            if let Err(e) = d.alert_pinned(&text, &s.pinned).await {
+                journal.log(Level::Warn, "delivery", &format!("the shrink alert ({}) failed: {e}", d.kind()));
+            }
+        }
+    }
+
     let mut report = CycleReport {
         trigger,
         started_at,
@@ -202,6 +229,7 @@ pub async fn run_cycle_with(
         delivery,
         removed,
         retention_error,
+        shrunk,
         alert: AlertStatus::NotNeeded,
     };
     if let Some(text) = alert_text(&report) {

@@ -109,6 +109,8 @@ pub struct CycleReport {
     pub removed: Vec<String>,
     /// Retention could not run, and why.
     pub retention_error: Option<String>,
+    /// A database or table shrank sharply: the previous archive is pinned.
+    pub shrunk: Option<crate::shrink_alert::Shrunk>,
     /// Whether the admins were alerted.
     pub alert: AlertStatus,
 }
@@ -164,6 +166,12 @@ impl CycleReport {
                 }
                 for sk in &o.manifest.skipped {
                     let _ = writeln!(s, "  skipped {}: {}", sk.name, sk.reason);
+                }
+                if let Some(shrunk) = &self.shrunk {
+                    for line in crate::shrink_alert::describe(&shrunk.shrinks) {
+                        let _ = writeln!(s, "  SHRANK {line}");
+                    }
+                    let _ = writeln!(s, "  {} is pinned (lifeboat unpin to release it)", shrunk.pinned);
                 }
             }
             Err(BackupError::Cancelled) => {

@@ -60,6 +60,7 @@ fn report(backup: Result<BackupOutcome, BackupError>, delivery: Delivery) -> Cyc
         delivery,
         removed: Vec::new(),
         retention_error: None,
+        shrunk: None,
         alert: AlertStatus::NotNeeded,
     }
 }

@@ -237,12 +237,22 @@ impl Telegram {
         Ok(SentDocument { file_id: doc.file.id.0.clone(), message_id: msg.id.0 as i64, uploaded })
     }
 
-    /// One attempt at sending a text message.
-    pub(crate) async fn send_text_once(&self, chat: i64, text: &str) -> Result<i64, SendError> {
+    /// One attempt at sending a text message, with an optional button
+    /// (label, callback data).
+    pub(crate) async fn send_text_once(
+        &self,
+        chat: i64,
+        text: &str,
+        button: Option<(&str, &str)>,
+    ) -> Result<i64, SendError> {
         self.pace(chat).await;
-        let msg = self
-            .upload_bot
-            .send_message(ChatId(chat), text.to_string())
+        let mut req = self.upload_bot.send_message(ChatId(chat), text.to_string());
+        if let Some((label, data)) = button {
+            req = req.reply_markup(teloxide::types::InlineKeyboardMarkup::new([[
+                teloxide::types::InlineKeyboardButton::callback(label.to_string(), data.to_string()),
+            ]]));
+        }
+        let msg = req
             .link_preview_options(teloxide::types::LinkPreviewOptions {
                 is_disabled: true,
                 url: None,

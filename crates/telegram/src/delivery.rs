@@ -211,11 +211,17 @@ impl Telegram {
     /// Sends `text` to every admin (best effort, with retry; cut to
     /// Telegram's limit). Err only when admins are configured and none got it.
     pub async fn alert(&self, text: &str) -> Result<AlertReport, AlertError> {
+        self.alert_with_button(text, None).await
+    }
+
+    /// [`Telegram::alert`] with a button under it (label, callback data for
+    /// the dashboard).
+    pub async fn alert_with_button(&self, text: &str, button: Option<(&str, &str)>) -> Result<AlertReport, AlertError> {
         let text = limits::fit(text, MESSAGE_LIMIT);
         let cancel = CancellationToken::new();
         let mut report = AlertReport::default();
         for &chat in &self.admins {
-            match self.with_retry("sendMessage", &cancel, || self.send_text_once(chat, &text)).await {
+            match self.with_retry("sendMessage", &cancel, || self.send_text_once(chat, &text, button)).await {
                 Ok(_) => report.sent.push(chat),
                 Err(e) => {
                     tracing::warn!(chat, reason = %e.reason, "alert not delivered");

@@ -47,4 +47,12 @@ impl Destination for TelegramDestination {
     fn alert<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move { self.telegram.alert(text).await.map(|_| ()).map_err(|e| e.to_string()) })
     }
+
+    fn alert_pinned<'a>(&'a self, text: &'a str, archive: &'a str) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let data = crate::ack::callback_data(archive);
+            let button = data.as_deref().map(|d| (crate::ack::LABEL, d));
+            self.telegram.alert_with_button(text, button).await.map(|_| ()).map_err(|e| e.to_string())
+        })
+    }
 }

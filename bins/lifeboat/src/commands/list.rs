@@ -18,11 +18,17 @@ struct Row {
     databases: Vec<String>,
     verified: Option<bool>,
     delivered: usize,
+    /// Why it is pinned, when it is.
+    pinned: Option<String>,
 }
 
 pub(super) fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
     let archives = catalog::list(&cfg.backup.output_dir)?;
     let state = existing_state(cfg)?;
+    let pins = match &state {
+        Some(s) => s.pins()?,
+        None => Vec::new(),
+    };
     let mut rows = Vec::with_capacity(archives.len());
     for archive in archives {
         let run = match &state {
@@ -48,7 +54,16 @@ pub(super) fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
             (None, Some(_)) => "ok".into(),
             (None, None) => "unreadable".into(),
         };
-        rows.push(Row { archive, trigger, status, databases, verified: run.map(|r| r.end.verified), delivered });
+        let pinned = pins.iter().find(|p| p.archive == archive.name).map(|p| p.reason.clone());
+        rows.push(Row {
+            archive,
+            trigger,
+            status,
+            databases,
+            verified: run.map(|r| r.end.verified),
+            delivered,
+            pinned,
+        });
     }
     if a.json {
         let v: Vec<_> = rows
@@ -64,6 +79,7 @@ pub(super) fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
                     "databases": r.databases,
                     "verified": r.verified,
                     "delivered": r.delivered,
+                    "pinned": r.pinned,
                 })
             })
             .collect();
@@ -81,8 +97,9 @@ pub(super) fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
     for r in &rows {
         let parts = if r.archive.is_split() { format!(" ({} parts)", r.archive.files.len()) } else { String::new() };
         let status = if r.status == "ok" { String::new() } else { format!(" [{}]", r.status) };
+        let pinned = r.pinned.as_ref().map(|why| format!(" 📌 pinned: {why}")).unwrap_or_default();
         println!(
-            "{:<23}  {:<11}  {:>9}  {:>3}  {:<8}  {:>9}  {}{parts}{status}",
+            "{:<23}  {:<11}  {:>9}  {:>3}  {:<8}  {:>9}  {}{parts}{status}{pinned}",
             r.archive.created_at.format("%Y-%m-%d %H:%M:%S"),
             r.trigger,
             human_size(r.archive.size),

@@ -6,6 +6,7 @@ mod backup;
 mod demo;
 mod diagnose;
 mod list;
+mod pin;
 mod restore;
 mod status;
 mod verify;
@@ -75,6 +76,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Status(a) => status::status(&cfg, &a),
         Command::Diagnose(a) => diagnose::diagnose(&cfg, &a),
         Command::Demo(a) => demo::demo(&cfg, &a),
+        Command::Pin(a) => pin::pin(&cfg, &a),
+        Command::Unpin(a) => pin::unpin(&cfg, &a),
         Command::Metrics => {
             let state = existing_state(&cfg)?;
             print!("{}", lifeboat_core::metrics::render(&cfg, state.as_ref(), chrono::Utc::now())?);

@@ -12,6 +12,7 @@ mod events;
 mod heartbeat;
 mod incidents;
 mod outbox;
+mod pins;
 mod runs;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ pub use events::{Event, Level};
 pub use heartbeat::{Heartbeat, HeartbeatState, Process, SchedulerState, scheduler_state};
 pub use incidents::{Incident, IncidentKind};
 pub use outbox::{AdminHealth, Delivery, DeliveryStatus, FailureCode};
+pub use pins::Pin;
 pub use runs::{DbCheck, Run, RunCounts, RunEnd, RunStatus};
 
 /// Failures of the state database.
@@ -152,6 +154,14 @@ CREATE TABLE incidents (
     detail TEXT NOT NULL
 );
 CREATE UNIQUE INDEX incidents_one_open ON incidents(kind) WHERE closed_at IS NULL;
+"#,
+    // Archives retention must keep whatever its rules say (see `pins.rs`).
+    r#"
+CREATE TABLE pins (
+    archive TEXT PRIMARY KEY,        -- logical archive name
+    pinned_at TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
 "#,
 ];
 
