@@ -61,7 +61,10 @@ mod tests {
     use super::*;
     use crate::manifest::{DatabaseEntry, TableCount, Trigger};
 
-    fn manifest(dbs: &[(&str, u64, &[(&str, u64)])]) -> Manifest {
+    /// (database, bytes, [(table, rows)])
+    type Db<'a> = (&'a str, u64, &'a [(&'a str, u64)]);
+
+    fn manifest(dbs: &[Db<'_>]) -> Manifest {
         Manifest {
             format: "lifeboat-backup".into(),
             version: 1,
