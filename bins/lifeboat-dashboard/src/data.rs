@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use lifeboat_core::Config;
 use lifeboat_core::catalog::{self, StoredArchive};
 use lifeboat_core::fsutil::SpaceError;
-use lifeboat_core::state::{self, AdminHealth, DbCheck, Event, Heartbeat, Incident, SchedulerState, State};
+use lifeboat_core::state::{
+    self, AdminHealth, DbCheck, Event, Heartbeat, Incident, SchedulerState, State, Verification,
+};
 use lifeboat_core::status::StatusSnapshot;
 
 /// Events per Logs page, before trimming to Telegram's limit.
@@ -37,6 +39,8 @@ pub struct HealthData {
     pub admins: Vec<(i64, Option<AdminHealth>)>,
     /// Incidents open now.
     pub incidents: Vec<Incident>,
+    /// The latest read-back of a stored archive.
+    pub reverified: Option<Verification>,
 }
 
 /// Reads the Health screen.
@@ -62,6 +66,7 @@ pub fn health(cfg: &Config, st: &State, now: DateTime<Utc>) -> anyhow::Result<He
         heartbeat,
         admins,
         incidents: st.open_incidents()?,
+        reverified: st.verifications()?.into_iter().next(),
     })
 }
 

@@ -217,6 +217,20 @@ pub fn health(d: &HealthData, now: DateTime<Utc>) -> String {
     let mut s = String::from("🩺 <b>Health</b>\n\n");
     s += &incidents(&d.incidents, now);
     s += &format!("Disk: {} free in <code>{}</code>\n", free(&d.free_bytes), esc(&d.output_dir));
+    match &d.reverified {
+        Some(v) if v.ok => {
+            s += &format!("Re-verified: <code>{}</code> ✅ {}\n", esc(&v.archive), relative(v.verified_at, now))
+        }
+        Some(v) => {
+            s += &format!(
+                "Re-verified: <code>{}</code> ❌ {}: {}\n",
+                esc(&v.archive),
+                relative(v.verified_at, now),
+                esc(&clip(&v.detail, 200))
+            )
+        }
+        None => s += "Re-verified: not yet (each cycle reads back one stored archive)\n",
+    }
     s += &format!("Scheduler: {}\n", scheduler_line(d.scheduler, d.heartbeat.as_ref(), now));
     if let Some(hb) = &d.heartbeat {
         s += &format!("Heartbeat age: {}\n", span(now.signed_duration_since(hb.at).num_seconds().max(0)));

@@ -146,3 +146,41 @@ fn a_metrics_port_in_use_stops_the_daemon_with_a_clear_error() {
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("monitoring.metrics_listen") && stderr.contains(&addr.to_string()), "{stderr}");
 }
+
+#[test]
+fn each_cycle_reads_back_a_stored_archive_and_a_damaged_one_is_an_incident() {
+    let sb = Sandbox::new("0 * * * *", "");
+    let once = || {
+        let out = sb.scheduler().arg("--once").output().unwrap();
+        std::thread::sleep(Duration::from_millis(1100)); // distinct archive names
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    assert_eq!(once().0, Some(0));
+    let first = sb.archive_folder_entries().remove(0);
+    assert_eq!(once().0, Some(0));
+    let v = sb.state().verifications().unwrap();
+    assert_eq!((v.len(), v[0].archive.as_str(), v[0].ok), (1, first.as_str(), true), "{v:?}");
+
+    // The disk rots under the first archive.
+    let path = sb.output_dir().join(&first);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 64] {
+        *b ^= 0xff;
+    }
+    std::fs::write(&path, bytes).unwrap();
+    // Re-read in turn: the second archive (never re-read), then the first.
+    let (_, out) = once();
+    assert!(!out.contains("FAILED"), "{out}");
+    let (code, out) = once();
+    assert_eq!(code, Some(0), "the new backup itself is fine");
+    assert!(out.contains(&format!("re-verified {first}: FAILED")), "{out}");
+    let open = sb.state().open_incidents().unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert!(open[0].detail.contains(&first), "{open:?}");
+
+    // Gone from the disk: the incident closes on the next read-back.
+    std::fs::remove_file(&path).unwrap();
+    once();
+    assert!(sb.state().open_incidents().unwrap().is_empty());
+}

@@ -45,6 +45,14 @@ pub fn render(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Result
             m.gauge("last_archive_bytes", "Size of the last archive", size as f64);
         }
     }
+    if let Some(v) = state.verifications()?.into_iter().next() {
+        m.gauge(
+            "last_reverify_timestamp_seconds",
+            "When a stored archive was last read back in full",
+            unix(v.verified_at),
+        );
+        m.gauge("last_reverify_ok", "1 when that read-back verified", f64::from(u8::from(v.ok)));
+    }
     let runs = m.counters("runs_total", "Finished runs by outcome", &["status"]);
     for (status, n) in state.run_totals()? {
         runs.with_label_values(&[status.as_str()]).inc_by(n);

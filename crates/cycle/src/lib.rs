@@ -11,6 +11,7 @@
 //! - [`report`]: what a cycle did ([`CycleReport`]), its exit code and summary.
 //! - [`alert`]: the message the admins get when a cycle needs them.
 //! - [`ping`]: the dead-man's switch, pinged at the start and end of a cycle.
+//! - [`reverify`]: each cycle reads back the archive verified longest ago.
 //! - [`shrink_alert`]: a database that shrank sharply pins the previous
 //!   archive and alerts loudly.
 //! - [`watch`]: incidents between cycles (stale backups, a silent
@@ -27,6 +28,7 @@
 pub mod alert;
 pub mod ping;
 pub mod report;
+pub mod reverify;
 pub mod shrink_alert;
 pub mod watch;
 
@@ -220,6 +222,9 @@ pub async fn run_cycle_with(
         }
     }
 
+    let reverified =
+        if cancel.is_cancelled() { None } else { reverify_one(cfg, &backup, destinations, &journal, source).await };
+
     let mut report = CycleReport {
         trigger,
         started_at,
@@ -230,6 +235,7 @@ pub async fn run_cycle_with(
         removed,
         retention_error,
         shrunk,
+        reverified,
         alert: AlertStatus::NotNeeded,
     };
     if let Some(text) = alert_text(&report) {
@@ -322,6 +328,48 @@ async fn send_alert(destinations: &[Box<dyn Destination>], text: &str, journal: 
         }
     }
     status
+}
+
+/// Re-verifies the stored archive read longest ago (not the one just
+/// written), on a blocking thread; tells the admins when that opens or
+/// closes the corrupt-archive incident.
+async fn reverify_one(
+    cfg: &Config,
+    backup: &Result<BackupOutcome, BackupError>,
+    destinations: &[Box<dyn Destination>],
+    journal: &Journal<'_>,
+    source: &str,
+) -> Option<reverify::Reverified> {
+    let skip = backup.as_ref().ok().map(|o| o.archive.name.clone());
+    let owned = cfg.clone();
+    let joined = tokio::task::spawn_blocking(move || reverify::run(&owned, skip.as_deref(), Utc::now())).await;
+    let found = match joined {
+        Ok(Ok(found)) => found?,
+        Ok(Err(e)) => {
+            journal.log(Level::Warn, source, &format!("re-verifying a stored archive failed: {e}"));
+            return None;
+        }
+        Err(e) => {
+            journal.log(Level::Warn, source, &format!("re-verifying a stored archive stopped: {e}"));
+            return None;
+        }
+    };
+    if found.ok {
+        tracing::info!("re-verified {}: ok", found.archive);
+    } else {
+        journal.log(Level::Error, source, &format!("re-verified {}: FAILED: {}", found.archive, found.detail));
+    }
+    let text = match &found.incident {
+        Some(reverify::Change::Opened(what)) => {
+            Some(watch::opened_text(lifeboat_core::state::IncidentKind::ArchiveCorrupt, what))
+        }
+        Some(reverify::Change::Closed(incident)) => Some(watch::recovered_text(incident, Utc::now())),
+        None => None,
+    };
+    if let Some(text) = text {
+        send_alert(destinations, &text, journal).await;
+    }
+    Some(found)
 }
 
 /// Rewrites `monitoring.metrics_file`, when set, with the cycle's outcome.

@@ -111,6 +111,8 @@ pub struct CycleReport {
     pub retention_error: Option<String>,
     /// A database or table shrank sharply: the previous archive is pinned.
     pub shrunk: Option<crate::shrink_alert::Shrunk>,
+    /// The stored archive read back this cycle, and how it went.
+    pub reverified: Option<crate::reverify::Reverified>,
     /// Whether the admins were alerted.
     pub alert: AlertStatus,
 }
@@ -166,6 +168,9 @@ impl CycleReport {
                 }
                 for sk in &o.manifest.skipped {
                     let _ = writeln!(s, "  skipped {}: {}", sk.name, sk.reason);
+                }
+                if let Some(r) = self.reverified.as_ref().filter(|r| !r.ok) {
+                    let _ = writeln!(s, "  re-verified {}: FAILED: {}", r.archive, r.detail);
                 }
                 if let Some(shrunk) = &self.shrunk {
                     for line in crate::shrink_alert::describe(&shrunk.shrinks) {

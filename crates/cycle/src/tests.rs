@@ -61,6 +61,7 @@ fn report(backup: Result<BackupOutcome, BackupError>, delivery: Delivery) -> Cyc
         removed: Vec::new(),
         retention_error: None,
         shrunk: None,
+        reverified: None,
         alert: AlertStatus::NotNeeded,
     }
 }

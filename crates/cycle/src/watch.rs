@@ -181,19 +181,21 @@ pub fn title(kind: IncidentKind) -> &'static str {
         IncidentKind::SchedulerSilent => "The scheduler is not running",
         IncidentKind::DeliveriesStuck => "Archives are not reaching the admins",
         IncidentKind::DiskLow => "The backup disk is nearly full",
+        IncidentKind::ArchiveCorrupt => "A stored archive is damaged",
     }
 }
 
-fn opened_text(kind: IncidentKind, detail: &str) -> String {
+pub(crate) fn opened_text(kind: IncidentKind, detail: &str) -> String {
     format!("🔴 Lifeboat: {}\n{detail}\nYou will hear again when it recovers.", title(kind))
 }
 
-fn recovered_text(incident: &Incident, now: DateTime<Utc>) -> String {
+pub(crate) fn recovered_text(incident: &Incident, now: DateTime<Utc>) -> String {
     let what = match incident.kind {
         IncidentKind::Stale => "backups are succeeding again",
         IncidentKind::SchedulerSilent => "the scheduler is beating again",
         IncidentKind::DeliveriesStuck => "pending archives are delivered",
         IncidentKind::DiskLow => "there is room for the next backup",
+        IncidentKind::ArchiveCorrupt => "no stored archive fails verification any longer",
     };
     format!("✅ Lifeboat recovered: {what} (after {}).", human_duration((now - incident.opened_at).num_seconds()))
 }

@@ -20,12 +20,19 @@ pub enum IncidentKind {
     DeliveriesStuck,
     /// Less free disk than the next archive needs.
     DiskLow,
+    /// A stored archive no longer verifies (bit rot, a damaged disk).
+    ArchiveCorrupt,
 }
 
 impl IncidentKind {
     /// Every kind, in the order screens list them.
-    pub const ALL: [IncidentKind; 4] =
-        [IncidentKind::Stale, IncidentKind::SchedulerSilent, IncidentKind::DeliveriesStuck, IncidentKind::DiskLow];
+    pub const ALL: [IncidentKind; 5] = [
+        IncidentKind::Stale,
+        IncidentKind::SchedulerSilent,
+        IncidentKind::DeliveriesStuck,
+        IncidentKind::DiskLow,
+        IncidentKind::ArchiveCorrupt,
+    ];
 
     /// Stored form, also the metrics label.
     pub fn as_str(self) -> &'static str {
@@ -34,6 +41,7 @@ impl IncidentKind {
             IncidentKind::SchedulerSilent => "scheduler-silent",
             IncidentKind::DeliveriesStuck => "deliveries-stuck",
             IncidentKind::DiskLow => "disk-low",
+            IncidentKind::ArchiveCorrupt => "archive-corrupt",
         }
     }
 

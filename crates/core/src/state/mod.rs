@@ -14,6 +14,7 @@ mod incidents;
 mod outbox;
 mod pins;
 mod runs;
+mod verifications;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,6 +28,7 @@ pub use incidents::{Incident, IncidentKind};
 pub use outbox::{AdminHealth, Delivery, DeliveryStatus, FailureCode};
 pub use pins::Pin;
 pub use runs::{DbCheck, Run, RunCounts, RunEnd, RunStatus};
+pub use verifications::Verification;
 
 /// Failures of the state database.
 #[derive(Debug, thiserror::Error)]
@@ -161,6 +163,16 @@ CREATE TABLE pins (
     archive TEXT PRIMARY KEY,        -- logical archive name
     pinned_at TEXT NOT NULL,
     reason TEXT NOT NULL
+);
+"#,
+    // The last time each stored archive was read back in full (see
+    // `verifications.rs`): bit rot is found while good copies exist.
+    r#"
+CREATE TABLE verifications (
+    archive TEXT PRIMARY KEY,        -- logical archive name
+    verified_at TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    detail TEXT NOT NULL             -- "ok" or what failed
 );
 "#,
 ];
