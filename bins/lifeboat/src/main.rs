@@ -5,6 +5,7 @@
 //! configuration, 3 partial.
 
 mod commands;
+mod json;
 mod ui;
 
 use std::path::PathBuf;

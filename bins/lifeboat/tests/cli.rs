@@ -327,6 +327,9 @@ fn restore_refuses_without_yes_then_round_trips() {
     assert_eq!(std::fs::read(&db).unwrap(), modified);
     let plan = stdout_json(&mut env.cmd(&["restore", "latest", "--dry-run", "--json", "--only", "premium_system.db"]));
     assert_eq!(plan["databases"].as_array().unwrap().len(), 1, "{plan}");
+    assert_eq!(plan["target"], "live");
+    assert_eq!(plan["databases"][0]["action"], "replace");
+    assert_eq!(plan["databases"][0]["current"]["journal_mode"], "delete", "{plan}");
     env.cmd(&["restore", "latest", "--only", "no_such.db", "--yes"])
         .assert()
         .code(2)
@@ -336,8 +339,11 @@ fn restore_refuses_without_yes_then_round_trips() {
 
     // Into a folder, as plain files.
     let to = env.dir.path().join("restored");
-    env.cmd(&["restore", "latest", "--to", to.to_str().unwrap(), "--yes"]).assert().success();
+    let done = stdout_json(&mut env.cmd(&["restore", "latest", "--to", to.to_str().unwrap(), "--yes", "--json"]));
     assert_eq!(rows(&to.join("premium_system.db"), "payments"), before);
+    let restored = done["restored"].as_array().unwrap();
+    assert_eq!(restored.len(), 5, "{done}");
+    assert!(restored.iter().all(|d| d["rows_match_manifest"] == true && d["rows"].as_u64().unwrap() > 0), "{done}");
     assert_eq!(rows(&db, "payments"), changed);
 
     // Into the live database, while a connection to it stays open.

@@ -5,7 +5,6 @@ use chrono::Utc;
 use lifeboat_core::backup::{self, BackupError, BackupOptions};
 use lifeboat_core::state::{RunStatus, State};
 use lifeboat_core::{Config, Trigger, exit};
-use serde_json::json;
 
 use crate::BackupArgs;
 use crate::ui::Progress;
@@ -45,16 +44,7 @@ pub(super) fn run_backup(cfg: &Config, trigger: Trigger, progress: bool, what: &
 pub(super) fn report_backup(o: &backup::BackupOutcome, as_json: bool) -> i32 {
     let partial = o.status == RunStatus::Partial || o.manifest.is_partial();
     if as_json {
-        let v = json!({
-            "archive": o.archive.name,
-            "files": o.archive.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
-            "size": o.archive.size,
-            "status": o.status.as_str(),
-            "databases": o.manifest.databases.iter().map(|d| json!({
-                "name": d.name, "size": d.size, "integrity": d.integrity, "rows": d.total_rows(),
-            })).collect::<Vec<_>>(),
-            "skipped": o.manifest.skipped.iter().map(|s| json!({"name": s.name, "reason": s.reason})).collect::<Vec<_>>(),
-        });
+        let v = crate::json::backup(o);
         println!("{v}");
     } else {
         for f in &o.archive.files {
@@ -98,16 +88,7 @@ fn deliver_cycle(cfg: &Config, a: &BackupArgs) -> Result<i32> {
     // Stopped by a signal: the shell's code, as for every other command.
     let code = stopped_code().filter(|_| report.interrupted()).unwrap_or_else(|| report.exit_code());
     if a.json {
-        let v = json!({
-            "archive": report.backup.as_ref().ok().map(|o| o.archive.name.clone()),
-            "files": report.backup.as_ref().map(|o| o.archive.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>()).unwrap_or_default(),
-            "status": report.backup.as_ref().map(|o| o.status.as_str()).unwrap_or("failed"),
-            "error": report.backup.as_ref().err().map(|e| e.to_string()),
-            "delivery_enabled": cfg.delivery_enabled(),
-            "removed": report.removed,
-            "summary": report.summary(),
-            "exit_code": code,
-        });
+        let v = crate::json::cycle(cfg, &report, code);
         println!("{v}");
     } else if let Ok(o) = &report.backup {
         for f in &o.archive.files {

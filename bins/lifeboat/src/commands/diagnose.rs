@@ -4,7 +4,6 @@ use anyhow::Result;
 use chrono::Utc;
 use lifeboat_core::diagnose::{self, Severity};
 use lifeboat_core::{Config, exit};
-use serde_json::json;
 
 use crate::JsonArg;
 use crate::ui::Progress;
@@ -20,7 +19,7 @@ pub(super) fn diagnose(cfg: &Config, a: &JsonArg) -> Result<i32> {
     let d = diagnose::run(cfg, Utc::now());
     bar.clear();
     if a.json {
-        let v = json!({ "worst": d.worst().as_str(), "findings": d.findings });
+        let v = crate::json::diagnose(&d);
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         for f in &d.findings {

@@ -4,22 +4,21 @@ use anyhow::Result;
 use lifeboat_core::catalog::{self, StoredArchive};
 use lifeboat_core::units::human_size;
 use lifeboat_core::{Config, exit};
-use serde_json::json;
 
 use crate::JsonArg;
-use crate::ui;
 
 use super::existing_state;
 
-struct Row {
-    archive: StoredArchive,
-    trigger: String,
-    status: String,
-    databases: Vec<String>,
-    verified: Option<bool>,
-    delivered: usize,
+/// One archive as `list` shows it.
+pub(crate) struct ListRow {
+    pub archive: StoredArchive,
+    pub trigger: String,
+    pub status: String,
+    pub databases: Vec<String>,
+    pub verified: Option<bool>,
+    pub delivered: usize,
     /// Why it is pinned, when it is.
-    pinned: Option<String>,
+    pub pinned: Option<String>,
 }
 
 pub(super) fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
@@ -55,7 +54,7 @@ pub(super) fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
             (None, None) => "unreadable".into(),
         };
         let pinned = pins.iter().find(|p| p.archive == archive.name).map(|p| p.reason.clone());
-        rows.push(Row {
+        rows.push(ListRow {
             archive,
             trigger,
             status,
@@ -66,24 +65,7 @@ pub(super) fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
         });
     }
     if a.json {
-        let v: Vec<_> = rows
-            .iter()
-            .map(|r| {
-                json!({
-                    "name": r.archive.name,
-                    "created_at": ui::json_time(r.archive.created_at),
-                    "trigger": r.trigger,
-                    "status": r.status,
-                    "size": r.archive.size,
-                    "files": r.archive.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
-                    "databases": r.databases,
-                    "verified": r.verified,
-                    "delivered": r.delivered,
-                    "pinned": r.pinned,
-                })
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        println!("{}", serde_json::to_string_pretty(&crate::json::list(&rows))?);
         return Ok(exit::SUCCESS);
     }
     if rows.is_empty() {

@@ -6,6 +6,8 @@ mod backup;
 mod demo;
 mod diagnose;
 mod list;
+
+pub(crate) use list::ListRow;
 mod pin;
 mod restore;
 mod status;

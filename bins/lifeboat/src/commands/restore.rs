@@ -33,7 +33,7 @@ pub(super) fn restore(cfg: &Config, a: &RestoreArgs) -> Result<i32> {
     };
     if a.json {
         if a.dry_run || !a.yes {
-            println!("{}", serde_json::to_string_pretty(&plan.to_json())?);
+            println!("{}", serde_json::to_string_pretty(&crate::json::restore_plan(&plan))?);
         }
     } else {
         println!("{}", plan.to_string().trim_end());
@@ -54,7 +54,7 @@ pub(super) fn restore(cfg: &Config, a: &RestoreArgs) -> Result<i32> {
     bar.clear();
     let outcome = result.context("restore failed")?;
     if a.json {
-        let v = outcome.to_json();
+        let v = crate::json::restore_outcome(&outcome);
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!("{}", outcome.to_string().trim_end());

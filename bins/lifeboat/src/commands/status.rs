@@ -6,7 +6,6 @@ use lifeboat_core::schedule::Schedule;
 use lifeboat_core::status::{self, StatusSnapshot};
 use lifeboat_core::units::human_size;
 use lifeboat_core::{Config, exit};
-use serde_json::json;
 
 use crate::JsonArg;
 use crate::ui;
@@ -19,53 +18,11 @@ pub(super) fn status(cfg: &Config, a: &JsonArg) -> Result<i32> {
     let state = existing_state(cfg)?;
     let s = status::snapshot(cfg, state.as_ref(), Utc::now())?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&json(cfg, &s, &schedule))?);
+        println!("{}", serde_json::to_string_pretty(&crate::json::status(cfg, &s, &schedule))?);
     } else {
         print_text(cfg, &s, &schedule);
     }
     Ok(exit::SUCCESS)
-}
-
-fn json(cfg: &Config, s: &StatusSnapshot, schedule: &Schedule) -> serde_json::Value {
-    json!({
-        "now": ui::json_time(s.now),
-        "last_backup": s.last_run.as_ref().map(|r| json!({
-            "started_at": ui::json_time(r.started_at),
-            "finished_at": r.finished_at.map(ui::json_time),
-            "trigger": r.trigger.as_str(),
-            "status": r.status.as_str(),
-            "archive": r.end.archive,
-            "size": r.end.size,
-            "databases_ok": r.end.databases_ok,
-            "databases_skipped": r.end.databases_skipped,
-            "verified": r.end.verified,
-            "detail": r.end.detail,
-        })),
-        "schedule": schedule.as_str(),
-        "next_run": s.next_run.map(ui::json_time),
-        "scheduler": {
-            "state": s.scheduler.as_str(),
-            "heartbeat_at": s.heartbeat.as_ref().map(|h| ui::json_time(h.at)),
-            "pid": s.heartbeat.as_ref().map(|h| h.pid),
-        },
-        "storage": {
-            "output_dir": cfg.backup.output_dir.display().to_string(),
-            "archives": s.archives,
-            "used_bytes": s.archive_bytes,
-            "free_bytes": s.free_bytes.as_ref().ok(),
-        },
-        "last_24h": { "ok": s.last_24h.ok, "partial": s.last_24h.partial, "failed": s.last_24h.failed },
-        "incidents": s.incidents.iter().map(|i| json!({
-            "kind": i.kind.as_str(),
-            "opened_at": ui::json_time(i.opened_at),
-            "detail": i.detail,
-        })).collect::<Vec<_>>(),
-        "delivery": {
-            "enabled": cfg.delivery_enabled(),
-            "admins": cfg.telegram.admin_ids.len(),
-            "pending": s.pending_deliveries,
-        },
-    })
 }
 
 fn print_text(cfg: &Config, s: &StatusSnapshot, schedule: &Schedule) {

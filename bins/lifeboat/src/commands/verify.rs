@@ -4,7 +4,6 @@ use anyhow::{Context, Result};
 use lifeboat_core::catalog;
 use lifeboat_core::units::human_size;
 use lifeboat_core::{Config, exit};
-use serde_json::json;
 
 use crate::VerifyArgs;
 use crate::ui::Progress;
@@ -30,15 +29,7 @@ pub(super) fn verify(cfg: &Config, a: &VerifyArgs) -> Result<i32> {
     bar.clear();
     let ok = report.is_ok();
     if a.json {
-        let v = json!({
-            "archive": report.archive,
-            "files": archive.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
-            "ok": ok,
-            "databases": report.databases.iter().map(|d| json!({
-                "name": d.name, "size": d.size, "checksum_ok": d.checksum_ok, "integrity": d.integrity, "ok": d.ok,
-            })).collect::<Vec<_>>(),
-            "problems": report.problems,
-        });
+        let v = crate::json::verify(&report, &archive);
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!("{}", report.archive);

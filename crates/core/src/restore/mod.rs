@@ -143,32 +143,6 @@ impl RestorePlan {
     pub fn schema_differs(&self) -> bool {
         self.databases.iter().any(|d| !d.schema_changes.is_empty())
     }
-
-    /// The plan for programs (`restore --dry-run --json`).
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "archive": self.archive.name,
-            "files": self.archive.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
-            "created_at": self.manifest.created_at,
-            "trigger": self.manifest.trigger,
-            "target": match &self.to { Some(d) => d.display().to_string(), None => "live".to_string() },
-            "databases": self.databases.iter().map(|d| {
-                let (action, detail) = match &d.action {
-                    Action::Replace { current_size, journal_mode, page_size } => ("replace", serde_json::json!({
-                        "current_size": current_size, "journal_mode": journal_mode, "page_size": page_size,
-                    })),
-                    Action::ReplaceUnreadable { reason } => ("replace-unreadable", serde_json::json!({ "reason": reason })),
-                    Action::Create => ("create", serde_json::Value::Null),
-                    Action::WriteFile => ("write-file", serde_json::Value::Null),
-                };
-                serde_json::json!({
-                    "name": d.name, "dest": d.dest.display().to_string(), "size": d.size, "rows": d.rows,
-                    "action": action, "current": detail, "schema_changes": d.schema_changes,
-                })
-            }).collect::<Vec<_>>(),
-            "unconfigured": self.unconfigured,
-        })
-    }
 }
 
 /// One database after the restore.
@@ -203,24 +177,6 @@ pub struct RestoreOutcome {
     /// Things the operator should know (skipped from the safety snapshot,
     /// page size rebuilt, files moved aside...).
     pub notes: Vec<String>,
-}
-
-impl RestoreOutcome {
-    /// The outcome for programs (`restore --json`).
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "archive": self.archive,
-            "safety_archive": self.safety_archive,
-            "restored": self.restored.iter().map(|d| serde_json::json!({
-                "name": d.name,
-                "dest": d.dest.display().to_string(),
-                "rows": d.total_rows(),
-                "rows_match_manifest": d.rows_match_manifest,
-                "tables": d.tables.iter().map(|t| serde_json::json!({ "name": t.name, "rows": t.rows })).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-            "notes": self.notes,
-        })
-    }
 }
 
 /// Why a restore did not happen (or stopped).
