@@ -7,7 +7,10 @@
 //! - but the newest *verified* archive is never removed (even when it is
 //!   old: it is what a restore would need), and neither is any archive still
 //!   waiting for delivery to an admin, nor a pinned one (a shrink alert
-//!   pins the last archive from before the shrink; `lifeboat unpin`).
+//!   pins the last archive from before the shrink; `lifeboat unpin`);
+//! - and with GFS tiers (`keep_hourly`…`keep_monthly`, restic `forget`
+//!   semantics) an archive a tier keeps stays although count or age would
+//!   remove it.
 //!
 //! "Verified": every archive on disk was verified before its rename (backup
 //! writes under a temporary name), so an archive counts as verified unless
@@ -48,16 +51,93 @@ pub struct Removal {
     pub reason: String,
 }
 
+/// The period an archive falls in, for one tier ("2026-11-22 10", "2026-W47"…).
+type Bucket = fn(&DateTime<Utc>) -> String;
+
+/// GFS tiers (restic `forget` semantics): for each of the last N hours,
+/// days, ISO weeks and months that have an archive, the newest archive of
+/// that period is kept. 0 turns a tier off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tiers {
+    /// Hours.
+    pub hourly: u32,
+    /// Days (UTC).
+    pub daily: u32,
+    /// ISO weeks.
+    pub weekly: u32,
+    /// Months.
+    pub monthly: u32,
+}
+
+impl Tiers {
+    /// The tiers `cfg` sets.
+    pub fn of(cfg: &Config) -> Tiers {
+        let r = &cfg.retention;
+        Tiers { hourly: r.keep_hourly, daily: r.keep_daily, weekly: r.keep_weekly, monthly: r.keep_monthly }
+    }
+
+    /// The archives (by name) some tier keeps. `sorted` is newest first.
+    fn keep<'a>(&self, sorted: &[&'a Candidate]) -> std::collections::HashSet<&'a str> {
+        use chrono::Datelike;
+        let buckets: [(u32, Bucket); 4] = [
+            (self.hourly, |t| t.format("%Y-%m-%d %H").to_string()),
+            (self.daily, |t| t.format("%Y-%m-%d").to_string()),
+            (self.weekly, |t| {
+                let w = t.iso_week();
+                format!("{}-W{:02}", w.year(), w.week())
+            }),
+            (self.monthly, |t| t.format("%Y-%m").to_string()),
+        ];
+        let mut kept = std::collections::HashSet::new();
+        for (count, bucket) in buckets {
+            let mut left = count;
+            let mut last: Option<String> = None;
+            for c in sorted {
+                if left == 0 {
+                    break;
+                }
+                let b = bucket(&c.created_at);
+                // Newest first: the first archive of a new period is that
+                // period's newest.
+                if last.as_ref() != Some(&b) {
+                    kept.insert(c.name.as_str());
+                    left -= 1;
+                    last = Some(b);
+                }
+            }
+        }
+        kept
+    }
+}
+
 /// Which archives to remove, oldest last in the list's order (newest first).
 pub fn select(archives: &[Candidate], max_age_days: i64, max_count: i64, now: DateTime<Utc>) -> Vec<Removal> {
+    select_with(archives, max_age_days, max_count, Tiers::default(), now)
+}
+
+/// [`select`] with GFS tiers: an archive is kept when `max_age_days` and
+/// `max_count` keep it, or a tier keeps it, or it is protected (newest
+/// verified, owed a delivery, pinned).
+pub fn select_with(
+    archives: &[Candidate],
+    max_age_days: i64,
+    max_count: i64,
+    tiers: Tiers,
+    now: DateTime<Utc>,
+) -> Vec<Removal> {
     let mut sorted: Vec<&Candidate> = archives.iter().collect();
     sorted.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.name.cmp(&a.name)));
     let newest_verified = sorted.iter().find(|c| c.verified).map(|c| c.name.as_str());
+    let tiered = tiers.keep(&sorted);
     let max_age = chrono::Duration::days(max_age_days.max(0));
     let keep = usize::try_from(max_count.max(0)).unwrap_or(usize::MAX);
     let mut out = Vec::new();
     for (i, c) in sorted.iter().enumerate() {
-        if Some(c.name.as_str()) == newest_verified || c.awaiting_delivery || c.pinned {
+        if Some(c.name.as_str()) == newest_verified
+            || c.awaiting_delivery
+            || c.pinned
+            || tiered.contains(c.name.as_str())
+        {
             continue;
         }
         let age = now.signed_duration_since(c.created_at);
@@ -108,7 +188,8 @@ pub fn apply(cfg: &Config, state: &State, now: DateTime<Utc>) -> Result<Vec<Remo
             pinned: pinned.contains(&a.name),
         });
     }
-    let chosen = select(&candidates, cfg.retention.max_age_days, cfg.retention.max_count, now);
+    let r = &cfg.retention;
+    let chosen = select_with(&candidates, r.max_age_days, r.max_count, Tiers::of(cfg), now);
     let mut removed = Vec::new();
     let mut failures = Vec::new();
     for r in chosen {
@@ -284,6 +365,107 @@ mod tests {
         let events = st.events(10, 0).unwrap();
         assert_eq!(events.iter().filter(|e| e.source == "retention").count(), 2);
         assert!(apply(&cfg, &st, now()).unwrap().is_empty(), "idempotent");
+    }
+
+    /// Archives at these (day, hour) of November 2026, newest first in the result.
+    fn at_hours(points: &[(u32, u32)]) -> Vec<Candidate> {
+        points
+            .iter()
+            .map(|&(d, h)| {
+                let at = Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0).unwrap();
+                Candidate {
+                    name: crate::catalog::archive_name(at),
+                    created_at: at,
+                    verified: true,
+                    awaiting_delivery: false,
+                    pinned: false,
+                }
+            })
+            .collect()
+    }
+
+    fn kept(list: &[Candidate], tiers: Tiers, max_count: i64, now: DateTime<Utc>) -> Vec<String> {
+        let removed = names(&select_with(list, 36_500, max_count, tiers, now));
+        let mut kept: Vec<String> = list.iter().map(|c| c.name.clone()).filter(|n| !removed.contains(n)).collect();
+        kept.sort();
+        kept.reverse();
+        kept
+    }
+
+    fn name(d: u32, h: u32) -> String {
+        crate::catalog::archive_name(Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0).unwrap())
+    }
+
+    #[test]
+    fn hourly_keeps_the_newest_of_each_of_the_last_n_hours_that_have_one() {
+        // Two archives in hour 10 (the newest of it wins), a gap at hour 8.
+        let mut list = at_hours(&[(22, 11), (22, 9), (22, 7)]);
+        let extra = Utc.with_ymd_and_hms(2026, 11, 22, 10, 30, 0).unwrap();
+        let early = Utc.with_ymd_and_hms(2026, 11, 22, 10, 5, 0).unwrap();
+        for at in [extra, early] {
+            list.push(Candidate {
+                name: crate::catalog::archive_name(at),
+                created_at: at,
+                verified: true,
+                awaiting_delivery: false,
+                pinned: false,
+            });
+        }
+        let tiers = Tiers { hourly: 3, ..Tiers::default() };
+        assert_eq!(
+            kept(&list, tiers, 1, now()),
+            [name(22, 11), crate::catalog::archive_name(extra), name(22, 9)],
+            "max_count 1 keeps the newest; the tier the newest of hours 11, 10 and 9 (hour 8 has none)"
+        );
+    }
+
+    #[test]
+    fn daily_weekly_monthly_over_gaps_of_days_in_utc() {
+        // 2026-11-02 is a Monday; 2026-10-31 a Saturday.
+        let list = at_hours(&[(22, 23), (22, 1), (21, 12), (18, 6), (9, 0), (2, 0), (1, 23)]);
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap();
+        let daily = Tiers { daily: 3, ..Tiers::default() };
+        assert_eq!(
+            kept(&list, daily, 1, now),
+            [name(22, 23), name(21, 12), name(18, 6)],
+            "days 22, 21, 18: gaps skipped"
+        );
+        let weekly = Tiers { weekly: 3, ..Tiers::default() };
+        // ISO weeks: 22nd (W47, Sunday), 21st and 18th (W47), 9th (W46), 2nd (W45), 1st (W44).
+        assert_eq!(kept(&list, weekly, 1, now), [name(22, 23), name(9, 0), name(2, 0)]);
+        let monthly = Tiers { monthly: 2, ..Tiers::default() };
+        let mut with_october = list.clone();
+        let oct = Utc.with_ymd_and_hms(2026, 10, 31, 22, 0, 0).unwrap();
+        with_october.push(Candidate {
+            name: crate::catalog::archive_name(oct),
+            created_at: oct,
+            verified: true,
+            awaiting_delivery: false,
+            pinned: false,
+        });
+        assert_eq!(kept(&with_october, monthly, 1, now), [name(22, 23), crate::catalog::archive_name(oct)]);
+    }
+
+    #[test]
+    fn tiers_off_change_nothing_and_tiers_add_to_count_and_age() {
+        let list = at_hours(&[(22, 11), (22, 10), (21, 10), (20, 10)]);
+        assert_eq!(select_with(&list, 7, 2, Tiers::default(), now()), select(&list, 7, 2, now()));
+        let daily = Tiers { daily: 3, ..Tiers::default() };
+        // Count keeps 11:00 and 10:00 of the 22nd; the tier keeps the 21st and 20th too.
+        assert!(select_with(&list, 7, 2, daily, now()).is_empty());
+        // Age removes what no tier keeps.
+        let old = at_hours(&[(22, 11), (1, 10)]);
+        assert_eq!(names(&select_with(&old, 7, 50, Tiers::default(), now())), [name(1, 10)]);
+        assert!(select_with(&old, 7, 50, Tiers { monthly: 1, daily: 2, ..Tiers::default() }, now()).is_empty());
+    }
+
+    #[test]
+    fn a_clock_that_jumped_backwards_sorts_by_the_archives_own_times() {
+        // Written in the order 10:00, 12:00, then 11:00 (the clock went back):
+        // the tiers see the times, not the order of writing.
+        let list = at_hours(&[(22, 10), (22, 12), (22, 11)]);
+        let tiers = Tiers { hourly: 2, ..Tiers::default() };
+        assert_eq!(kept(&list, tiers, 1, now()), [name(22, 12), name(22, 11)]);
     }
 
     #[test]

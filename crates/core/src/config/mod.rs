@@ -97,6 +97,14 @@ pub struct RetentionConfig {
     pub max_age_days: i64,
     /// Keep at most this many archives.
     pub max_count: i64,
+    /// GFS tiers: the newest archive of each of the last N hours…
+    pub keep_hourly: u32,
+    /// …days…
+    pub keep_daily: u32,
+    /// …ISO weeks…
+    pub keep_weekly: u32,
+    /// …and months that have one.
+    pub keep_monthly: u32,
 }
 
 /// `[telegram]`
@@ -436,6 +444,16 @@ impl Config {
                 "retry.max_delay_secs",
                 format!("({}) is below retry.initial_delay_secs ({})", y.max_delay_secs, y.initial_delay_secs),
             ));
+        }
+        for (key, n) in [
+            ("retention.keep_hourly", r.keep_hourly),
+            ("retention.keep_daily", r.keep_daily),
+            ("retention.keep_weekly", r.keep_weekly),
+            ("retention.keep_monthly", r.keep_monthly),
+        ] {
+            if n > 100_000 {
+                return Err(invalid(key, format!("is {n}; allowed: 0 (off) to 100000")));
+            }
         }
         self.validate_monitoring()
     }
