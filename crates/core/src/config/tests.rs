@@ -16,6 +16,8 @@ fn defaults_parse_and_validate() {
 fn bad_values_name_their_key() {
     let cases = [
         ("[backup]\ncompression_level = 12", "backup.compression_level"),
+        ("[retention]\nkeep_daily = -1", "retention.keep_daily"),
+        ("[retention]\nkeep_monthly = 100001", "retention.keep_monthly"),
         ("[monitoring]\nping_url = \"hc-ping.com/abc\"", "monitoring.ping_url"),
         ("[monitoring]\nping_url = \"ftp://hc-ping.com/abc\"", "monitoring.ping_url"),
         ("[monitoring]\nmetrics_listen = \"9464\"", "monitoring.metrics_listen"),
