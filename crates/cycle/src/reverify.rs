@@ -11,6 +11,9 @@ use lifeboat_core::config::Config;
 use lifeboat_core::state::{Incident, IncidentKind, State, StateError, Verification};
 use lifeboat_core::verify::{self, VerifyOptions};
 
+/// Space kept free beside the extracted copies.
+const ROOM: u64 = 64 * 1024 * 1024;
+
 /// What one re-verification found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reverified {
@@ -49,6 +52,15 @@ pub fn run(cfg: &Config, skip: Option<&str>, now: DateTime<Utc>) -> Result<Optio
     let Ok(stored) = catalog::list(&cfg.backup.output_dir) else { return Ok(None) };
     let done = state.verifications()?;
     let Some(archive) = pick(&stored, &done, skip) else { return Ok(None) };
+    // Reading it back extracts its databases: on a disk without room for
+    // them, that is a full disk (the disk-low incident), not a bad archive.
+    if let Ok(manifest) = verify::read_manifest(archive) {
+        let needed: u64 = manifest.databases.iter().map(|d| d.size).fold(0, u64::saturating_add);
+        if lifeboat_core::fsutil::space_for(&cfg.state_dir()).is_ok_and(|free| free < needed.saturating_add(ROOM)) {
+            tracing::warn!("not re-verifying {} this cycle: too little free space to extract it", archive.name);
+            return Ok(None);
+        }
+    }
     let scratch = tempfile::Builder::new().prefix(".reverify-").tempdir_in(cfg.state_dir());
     let (ok, detail) = match scratch {
         Err(e) => return Err(StateError::Folder { path: cfg.state_dir(), source: e }),
