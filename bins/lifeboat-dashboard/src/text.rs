@@ -100,6 +100,7 @@ fn run_status(s: RunStatus) -> &'static str {
         RunStatus::Failed => "❌ failed",
         RunStatus::Interrupted => "❌ interrupted",
         RunStatus::Running => "⏳ running",
+        RunStatus::Unchanged => "✅ unchanged",
     }
 }
 
@@ -109,6 +110,16 @@ pub fn status(d: &StatusSnapshot, now: DateTime<Utc>) -> String {
     s += &incidents(&d.incidents, now);
     s += &format!("Scheduler: {}\n", scheduler_line(d.scheduler, d.heartbeat.as_ref(), now));
     match &d.last_run {
+        // Nothing changed: say when the data last did, and that it was checked.
+        Some(r) if r.status == RunStatus::Unchanged => {
+            let checked = r.finished_at.unwrap_or(r.started_at);
+            let changed = r.end.archive.as_deref().and_then(lifeboat_core::catalog::parse_name);
+            match changed {
+                Some(t) => s += &format!("Last change backed up: {} ({})", time(t), relative(t, now)),
+                None => s += "Last change backed up: unknown",
+            }
+            s += &format!(" · checked {}, unchanged\n", relative(checked, now));
+        }
         Some(r) => {
             let at = r.finished_at.unwrap_or(r.started_at);
             s += &format!("Last backup: {} ({}), {}", time(at), relative(at, now), run_status(r.status));
@@ -134,7 +145,11 @@ pub fn status(d: &StatusSnapshot, now: DateTime<Utc>) -> String {
         None => s += "Next run: unknown\n",
     }
     let c = d.last_24h;
-    s += &format!("Last 24 h: {} ok, {} partial, {} failed\n", c.ok, c.partial, c.failed);
+    s += &format!("Last 24 h: {} ok, {} partial, {} failed", c.ok, c.partial, c.failed);
+    if c.unchanged > 0 {
+        s += &format!(", {} unchanged", c.unchanged);
+    }
+    s += "\n";
     s += &format!("Archives: {} using {}\n", d.archives, bytes(d.archive_bytes));
     s += &format!("Free disk: {}\n", free(&d.free_bytes));
     s += &format!("\n<i>as of {}</i>", now.format("%H:%M:%S UTC"));

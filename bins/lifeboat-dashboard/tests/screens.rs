@@ -179,3 +179,15 @@ fn health_names_each_admins_delivery_problem_in_words() {
     assert!(s.contains("<code>user_requests.db</code>: ⚪ never checked"), "{s}");
     assert!(s.contains("free in"), "{s}");
 }
+
+#[test]
+fn status_says_when_the_data_last_changed_and_that_it_was_checked() {
+    let (_d, cfg, st) = setup("[1]", 0);
+    let id = st.begin_run(Trigger::Scheduled, now() - Duration::minutes(5)).unwrap();
+    let end =
+        RunEnd { archive: Some("database_backup_20261122_010000.zip".into()), verified: true, ..Default::default() };
+    st.finish_run(id, RunStatus::Unchanged, &end, now() - Duration::minutes(5)).unwrap();
+    let s = text::status(&data::status(&cfg, &st, now()).unwrap(), now());
+    assert!(s.contains("Last change backed up: 2026-11-22 01:00 UTC (3 h ago) · checked 5 min ago, unchanged"), "{s}");
+    assert!(s.contains("0 failed, 1 unchanged"), "{s}");
+}

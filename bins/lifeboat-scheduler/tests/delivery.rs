@@ -184,3 +184,34 @@ fn a_table_emptied_between_backups_alerts_loudly_and_pins_the_archive_before_it(
     assert_eq!(code, 0, "{stdout}");
     assert!(!sb.archive_folder_entries().contains(&before[0]));
 }
+
+#[test]
+fn an_unchanged_cycle_writes_and_sends_nothing() {
+    let fake = FakeTelegram::start_blocking();
+    let sb = sandbox(&fake, &[111, 222]);
+    let (code, stdout, _) = run_once(&sb);
+    assert_eq!(code, 0, "{stdout}");
+    std::thread::sleep(Duration::from_millis(1100));
+    let (code, stdout, stderr) = run_once(&sb);
+    assert_eq!(code, 0, "unchanged is success: {stdout}\n{stderr}");
+    assert!(stdout.contains("Unchanged: no database changed since"), "{stdout}");
+    assert_eq!(sb.archive_folder_entries().len(), 1, "one archive");
+    assert_eq!(fake.uploads().len(), 1, "one upload");
+    for chat in [111, 222] {
+        assert_eq!(fake.documents(chat).len(), 1, "one document for {chat}");
+        assert!(texts(&fake, chat).is_empty(), "no alert: {:?}", texts(&fake, chat));
+    }
+    let runs = runs(&sb.state_path());
+    assert_eq!(runs[0].status, lifeboat_core::state::RunStatus::Unchanged, "{runs:?}");
+    assert_eq!(runs[0].end.archive.as_deref(), Some(sb.archive_folder_entries()[0].as_str()));
+
+    // A write still in the -wal file, never checkpointed, is a change.
+    sb.write_a_row(false);
+    assert!(std::fs::metadata(sb.source_dir().join(format!("{}-wal", sb.databases[0]))).unwrap().len() > 0);
+    std::thread::sleep(Duration::from_millis(1100));
+    let (code, stdout, _) = run_once(&sb);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("Backup ok"), "{stdout}");
+    assert_eq!(sb.archive_folder_entries().len(), 2);
+    assert_eq!(fake.documents(111).len(), 2);
+}

@@ -151,6 +151,7 @@ fn a_metrics_port_in_use_stops_the_daemon_with_a_clear_error() {
 fn each_cycle_reads_back_a_stored_archive_and_a_damaged_one_is_an_incident() {
     let sb = Sandbox::new("0 * * * *", "");
     let once = || {
+        sb.write_a_row(true); // a change, so each cycle writes an archive
         let out = sb.scheduler().arg("--once").output().unwrap();
         std::thread::sleep(Duration::from_millis(1100)); // distinct archive names
         (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())

@@ -110,7 +110,9 @@ pub fn status(cfg: &Config, s: &StatusSnapshot, schedule: &Schedule) -> Value {
             "used_bytes": s.archive_bytes,
             "free_bytes": s.free_bytes.as_ref().ok(),
         },
-        "last_24h": { "ok": s.last_24h.ok, "partial": s.last_24h.partial, "failed": s.last_24h.failed },
+        "last_24h": {
+            "ok": s.last_24h.ok, "partial": s.last_24h.partial, "failed": s.last_24h.failed, "unchanged": s.last_24h.unchanged,
+        },
         "incidents": s.incidents.iter().map(|i| json!({
             "kind": i.kind.as_str(),
             "opened_at": json_time(i.opened_at),

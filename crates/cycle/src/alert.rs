@@ -12,6 +12,8 @@ pub fn alert_text(report: &CycleReport) -> Option<String> {
     let when = report.started_at.format("%Y-%m-%d %H:%M UTC");
     match &report.backup {
         Err(BackupError::Cancelled) => return None,
+        // Nothing changed: nothing to say; only delivery or retention could.
+        Err(BackupError::Unchanged { .. }) => {}
         Err(e) => {
             lines.push(format!("❌ Lifeboat: the {} backup of {when} failed.", report.trigger));
             lines.push(format!("Why: {e}"));

@@ -162,6 +162,7 @@ pub async fn run_cycle_with(
             ),
         ),
         Err(BackupError::Cancelled) => journal.log(Level::Warn, source, "backup interrupted; no archive was written"),
+        Err(e @ BackupError::Unchanged { .. }) => journal.log(Level::Info, source, &e.to_string()),
         Err(e) => journal.log(Level::Error, source, &format!("backup failed: {e}")),
     }
 
@@ -267,7 +268,13 @@ async fn run_backup(cfg: &Config, trigger: Trigger, cancel: CancellationToken) -
     let cfg = cfg.clone();
     let joined = tokio::task::spawn_blocking(move || {
         let state = State::open_for(&cfg)?;
-        backup::run(&cfg, &state, BackupOptions { trigger, only: None, progress: None, cancel, now: Utc::now() })
+        let opts = BackupOptions { trigger, only: None, progress: None, cancel, now: Utc::now() };
+        // Only the schedule skips: someone who asks for a backup gets one.
+        if trigger == Trigger::Scheduled && cfg.backup.skip_unchanged {
+            backup::run_unless_unchanged(&cfg, &state, opts)
+        } else {
+            backup::run(&cfg, &state, opts)
+        }
     })
     .await;
     joined.unwrap_or_else(|e| {

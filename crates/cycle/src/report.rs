@@ -133,7 +133,7 @@ impl CycleReport {
     /// 0 everything done, 3 partial (a database skipped or some admin not
     /// delivered), 1 no archive.
     pub fn exit_code(&self) -> i32 {
-        if self.backup.is_err() {
+        if self.backup.as_ref().is_err_and(|e| !matches!(e, BackupError::Unchanged { .. })) {
             return exit::FAILURE;
         }
         let undelivered = match &self.delivery {
@@ -181,6 +181,9 @@ impl CycleReport {
             }
             Err(BackupError::Cancelled) => {
                 let _ = writeln!(s, "Backup interrupted: stopped by a signal; no archive was written.");
+            }
+            Err(BackupError::Unchanged { archive }) => {
+                let _ = writeln!(s, "Unchanged: no database changed since {archive}; nothing written or sent.");
             }
             Err(e) => {
                 let _ = writeln!(s, "Backup failed: {e}");

@@ -41,6 +41,23 @@ impl Sandbox {
         std::fs::write(self.config_path(), toml).unwrap();
     }
 
+    /// One committed write to the first database, as the bot would make:
+    /// the next scheduled cycle has a change to back up. `checkpoint` false
+    /// leaves it in the `-wal` file only.
+    pub fn write_a_row(&self, checkpoint: bool) {
+        let c = rusqlite::Connection::open(self.source_dir().join(&self.databases[0])).unwrap();
+        // Keep the write in the -wal: a closing connection would checkpoint it.
+        c.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        c.execute("INSERT INTO payments (account, amount, note) VALUES (1, 1, 'one more')", []).unwrap();
+        if checkpoint {
+            c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+        } else {
+            // Closing the last connection checkpoints a WAL database; leak
+            // this one so the row stays in the -wal file only.
+            std::mem::forget(c);
+        }
+    }
+
     pub fn source_dir(&self) -> PathBuf {
         self.dir.path().join("sqlite_data")
     }

@@ -36,6 +36,15 @@ fn print_text(cfg: &Config, s: &StatusSnapshot, schedule: &Schedule) {
         );
     }
     match &s.last_run {
+        Some(r) if r.status == lifeboat_core::state::RunStatus::Unchanged => {
+            let checked = r.finished_at.unwrap_or(r.started_at);
+            let changed = r.end.archive.as_deref().and_then(lifeboat_core::catalog::parse_name);
+            println!(
+                "Last change backed up: {} · checked {}, unchanged",
+                changed.map(|t| format!("{} ({})", ui::time(t), ui::ago(t, now))).unwrap_or_else(|| "unknown".into()),
+                ui::ago(checked, now)
+            );
+        }
         Some(r) => {
             let end = &r.end;
             let size = end.size.map(|b| format!(", {}", human_size(b))).unwrap_or_default();
@@ -73,7 +82,9 @@ fn print_text(cfg: &Config, s: &StatusSnapshot, schedule: &Schedule) {
         cfg.backup.output_dir.display(),
         s.free_bytes.as_ref().ok().map(|f| format!(", {} free", human_size(*f))).unwrap_or_default()
     );
-    println!("Last 24 h:    {} ok, {} partial, {} failed", s.last_24h.ok, s.last_24h.partial, s.last_24h.failed);
+    let c = s.last_24h;
+    let unchanged = if c.unchanged > 0 { format!(", {} unchanged", c.unchanged) } else { String::new() };
+    println!("Last 24 h:    {} ok, {} partial, {} failed{unchanged}", c.ok, c.partial, c.failed);
     if cfg.delivery_enabled() {
         println!("Delivery:     enabled, {} admin(s), {} pending", s.pending_deliveries, cfg.telegram.admin_ids.len());
     } else {

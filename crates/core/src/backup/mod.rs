@@ -98,6 +98,13 @@ pub enum BackupError {
         /// The cause.
         source: std::io::Error,
     },
+    /// Not a failure: no database changed since `archive` (the snapshots
+    /// equal its databases byte for byte), so nothing was written.
+    #[error("nothing changed since {archive}; no archive written")]
+    Unchanged {
+        /// The newest archive, which still holds exactly this data.
+        archive: String,
+    },
     /// The written archive could not be read back.
     #[error("the written archive could not be read back: {0}")]
     ReadBack(#[source] crate::verify::VerifyError),
@@ -118,6 +125,27 @@ pub const WORK_PREFIX: &str = ".lifeboat-work-";
 
 /// Runs one backup. The caller holds the [`crate::lock::CycleLock`].
 pub fn run(cfg: &Config, state: &State, opts: BackupOptions<'_>) -> Result<BackupOutcome, BackupError> {
+    run_with(cfg, state, opts, false)
+}
+
+/// [`run`], except that when no database changed since the newest archive
+/// nothing is written: [`BackupError::Unchanged`], recorded as an
+/// `unchanged` run. "Changed" is decided on the snapshots' bytes (sha256),
+/// so a write still in the `-wal` file is a change.
+pub fn run_unless_unchanged(
+    cfg: &Config,
+    state: &State,
+    opts: BackupOptions<'_>,
+) -> Result<BackupOutcome, BackupError> {
+    run_with(cfg, state, opts, true)
+}
+
+fn run_with(
+    cfg: &Config,
+    state: &State,
+    opts: BackupOptions<'_>,
+    skip_unchanged: bool,
+) -> Result<BackupOutcome, BackupError> {
     let clock = Instant::now();
     // Under the cycle lock no other run is live: one still "running" was
     // killed (SIGKILL, power loss). Closed here, as its files are in
@@ -129,7 +157,7 @@ pub fn run(cfg: &Config, state: &State, opts: BackupOptions<'_>) -> Result<Backu
         state.log_event(Level::Warn, "backup", &msg, opts.now)?;
     }
     let run_id = state.begin_run(opts.trigger, opts.now)?;
-    let result = run_inner(cfg, state, &opts, run_id).map_err(|e| match e {
+    let result = run_inner(cfg, state, &opts, run_id, skip_unchanged).map_err(|e| match e {
         // The state database lives in output_dir too: its full disk is the
         // same full disk, and the user needs the same advice.
         BackupError::State(s) if is_state_disk_full(&s) => BackupError::DiskFull(cfg.backup.output_dir.clone()),
@@ -172,6 +200,17 @@ pub fn run(cfg: &Config, state: &State, opts: BackupOptions<'_>) -> Result<Backu
             }
         }
         Err(e) => {
+            if let BackupError::Unchanged { archive } = e {
+                let end = RunEnd { archive: Some(archive.clone()), verified: true, ..RunEnd::default() };
+                state.finish_run(run_id, RunStatus::Unchanged, &end, at)?;
+                let msg = format!("nothing changed since {archive}: no archive written");
+                tracing::info!(run_id, "{msg}");
+                state.log_event(Level::Info, "backup", &msg, at)?;
+                if let Some(p) = opts.progress {
+                    p(ProgressEvent::Finished);
+                }
+                return result;
+            }
             let (status, skipped) = match e {
                 BackupError::Cancelled => (RunStatus::Interrupted, 0),
                 BackupError::NothingBackedUp { skipped } => (RunStatus::Failed, skipped.len() as u32),

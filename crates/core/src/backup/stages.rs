@@ -36,6 +36,7 @@ pub(super) fn run_inner(
     state: &State,
     opts: &BackupOptions<'_>,
     run_id: i64,
+    skip_unchanged: bool,
 ) -> Result<BackupOutcome, BackupError> {
     let out = cfg.backup.output_dir.as_path();
     let work = prepare(out)?;
@@ -48,6 +49,9 @@ pub(super) fn run_inner(
     let Collected { entries, compressed, skipped } = collect(state, run_id, &sources, jobs, opts, out)?;
     if entries.is_empty() {
         return Err(BackupError::NothingBackedUp { skipped });
+    }
+    if skip_unchanged && let Some(archive) = unchanged_since(out, &entries, &skipped) {
+        return Err(BackupError::Unchanged { archive });
     }
     let (name, at) = free_name(out, opts.now);
     let manifest = Manifest {
@@ -85,6 +89,24 @@ pub(super) fn run_inner(
     let status = if manifest.skipped.is_empty() { RunStatus::Ok } else { RunStatus::Partial };
     let archive = StoredArchive { name, created_at: at, size: files.iter().map(|f| file_len(f)).sum(), files };
     Ok(BackupOutcome { archive, manifest, run_id, status })
+}
+
+/// The newest archive when it holds exactly these databases, byte for byte
+/// (same names, same sha256), and skipped the same ones.
+fn unchanged_since(out: &Path, entries: &[DatabaseEntry], skipped: &[SkippedDatabase]) -> Option<String> {
+    let newest = catalog::list(out).ok()?.into_iter().next()?;
+    let before = verify::read_manifest(&newest).ok()?;
+    let key = |dbs: &[DatabaseEntry]| {
+        let mut k: Vec<(String, String)> = dbs.iter().map(|d| (d.name.clone(), d.sha256.clone())).collect();
+        k.sort();
+        k
+    };
+    let names = |s: &[SkippedDatabase]| {
+        let mut n: Vec<String> = s.iter().map(|d| d.name.clone()).collect();
+        n.sort_unstable();
+        n
+    };
+    (key(&before.databases) == key(entries) && names(&before.skipped) == names(skipped)).then_some(newest.name)
 }
 
 /// Makes `out` (private) and a fresh working folder in it, after removing

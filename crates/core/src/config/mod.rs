@@ -79,6 +79,8 @@ pub struct BackupConfig {
     pub output_dir: PathBuf,
     /// Deflate level 0-9.
     pub compression_level: i64,
+    /// Scheduled cycles write nothing when no database changed.
+    pub skip_unchanged: bool,
 }
 
 /// `[schedule]`

@@ -19,11 +19,19 @@ pub enum RunStatus {
     Failed,
     /// Stopped by a signal or a crash.
     Interrupted,
+    /// Nothing changed since the last archive: nothing written or sent.
+    Unchanged,
 }
 
 impl RunStatus {
-    const ALL: [RunStatus; 5] =
-        [RunStatus::Running, RunStatus::Ok, RunStatus::Partial, RunStatus::Failed, RunStatus::Interrupted];
+    const ALL: [RunStatus; 6] = [
+        RunStatus::Running,
+        RunStatus::Ok,
+        RunStatus::Partial,
+        RunStatus::Failed,
+        RunStatus::Interrupted,
+        RunStatus::Unchanged,
+    ];
 
     /// Stored form.
     pub fn as_str(self) -> &'static str {
@@ -33,6 +41,7 @@ impl RunStatus {
             RunStatus::Partial => "partial",
             RunStatus::Failed => "failed",
             RunStatus::Interrupted => "interrupted",
+            RunStatus::Unchanged => "unchanged",
         }
     }
 
@@ -84,6 +93,8 @@ pub struct RunCounts {
     pub partial: u32,
     /// `failed` or `interrupted`
     pub failed: u32,
+    /// `unchanged`: checked, nothing to write
+    pub unchanged: u32,
 }
 
 /// The latest integrity result of one database.
@@ -183,12 +194,13 @@ impl State {
             .optional()?)
     }
 
-    /// The latest run that wrote an archive (ok or partial).
+    /// The latest run that backed the data up: it wrote an archive (ok or
+    /// partial), or found nothing changed since the last one.
     pub fn last_successful_run(&self) -> Result<Option<Run>> {
         Ok(self
             .conn
             .query_row(
-                &format!("SELECT {RUN_COLS} FROM runs WHERE status IN ('ok', 'partial') ORDER BY id DESC LIMIT 1"),
+                &format!("SELECT {RUN_COLS} FROM runs WHERE status IN ('ok', 'partial', 'unchanged') ORDER BY id DESC LIMIT 1"),
                 [],
                 run_from_row,
             )
@@ -204,12 +216,15 @@ impl State {
         Ok(all.into_iter().filter(|(s, _)| *s != RunStatus::Running).collect())
     }
 
-    /// The run that wrote an archive.
+    /// The run that wrote an archive (not the unchanged runs that name it
+    /// as still current).
     pub fn run_for_archive(&self, archive: &str) -> Result<Option<Run>> {
         Ok(self
             .conn
             .query_row(
-                &format!("SELECT {RUN_COLS} FROM runs WHERE archive = ?1 ORDER BY id DESC LIMIT 1"),
+                &format!(
+                    "SELECT {RUN_COLS} FROM runs WHERE archive = ?1 AND status != 'unchanged' ORDER BY id DESC LIMIT 1"
+                ),
                 params![archive],
                 run_from_row,
             )
@@ -228,6 +243,7 @@ impl State {
                 (RunStatus::Ok, n) => counts.ok += n,
                 (RunStatus::Partial, n) => counts.partial += n,
                 (RunStatus::Failed | RunStatus::Interrupted, n) => counts.failed += n,
+                (RunStatus::Unchanged, n) => counts.unchanged += n,
                 (RunStatus::Running, _) => {}
             }
         }
@@ -305,7 +321,7 @@ mod tests {
         assert_eq!(s.runs(10).unwrap().len(), 3);
         assert_eq!(s.last_finished_run().unwrap().unwrap().id, b);
         assert_eq!(s.last_finished_run().unwrap().unwrap().trigger, Trigger::Manual);
-        assert_eq!(s.run_counts_since(t(0, 0)).unwrap(), RunCounts { ok: 1, partial: 1, failed: 0 });
+        assert_eq!(s.run_counts_since(t(0, 0)).unwrap(), RunCounts { ok: 1, partial: 1, failed: 0, unchanged: 0 });
         assert_eq!(s.close_abandoned_runs(t(4, 0)).unwrap(), 1);
         assert_eq!(s.run_counts_since(t(0, 0)).unwrap().failed, 1);
         assert_eq!(s.run_for_archive("a.zip").unwrap().unwrap().end.size, Some(10));
