@@ -63,6 +63,7 @@ pub fn list(rows: &[ListRow]) -> Value {
                 "verified": r.verified,
                 "delivered": r.delivered,
                 "pinned": r.pinned,
+                "kept_by": r.kept_by,
             })
         })
         .collect()

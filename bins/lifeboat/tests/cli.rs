@@ -442,10 +442,14 @@ fn pin_keeps_an_archive_past_retention_and_list_shows_it() {
     let out = env.cmd(&["list", "--json"]).assert().success().get_output().stdout.clone();
     let list: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(list[0]["pinned"], "before the migration");
+    assert_eq!(list[0]["kept_by"], serde_json::json!(["count", "newest-verified", "pin"]));
     env.cmd(&["list"]).assert().success().stdout(predicate::str::contains("📌 pinned: before the migration"));
     std::thread::sleep(std::time::Duration::from_millis(1100));
     env.cmd(&["backup", "--deliver"]).assert().success();
     assert!(first.exists(), "max_count = 1, but pinned");
+    let out = env.cmd(&["list", "--json"]).assert().success().get_output().stdout.clone();
+    let list: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(list[1]["kept_by"], serde_json::json!(["pin"]), "{list}");
     env.cmd(&["unpin", &name]).assert().success();
     env.cmd(&["unpin", &name]).assert().code(2).stderr(predicate::str::contains("is not pinned"));
     env.cmd(&["pin", "database_backup_20200101_000000.zip"]).assert().code(2);

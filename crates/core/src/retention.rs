@@ -76,20 +76,20 @@ impl Tiers {
         Tiers { hourly: r.keep_hourly, daily: r.keep_daily, weekly: r.keep_weekly, monthly: r.keep_monthly }
     }
 
-    /// The archives (by name) some tier keeps. `sorted` is newest first.
-    fn keep<'a>(&self, sorted: &[&'a Candidate]) -> std::collections::HashSet<&'a str> {
+    /// The tiers that keep each archive (by name). `sorted` is newest first.
+    fn keep<'a>(&self, sorted: &[&'a Candidate]) -> std::collections::HashMap<&'a str, Vec<&'static str>> {
         use chrono::Datelike;
-        let buckets: [(u32, Bucket); 4] = [
-            (self.hourly, |t| t.format("%Y-%m-%d %H").to_string()),
-            (self.daily, |t| t.format("%Y-%m-%d").to_string()),
-            (self.weekly, |t| {
+        let buckets: [(&'static str, u32, Bucket); 4] = [
+            ("hourly", self.hourly, |t| t.format("%Y-%m-%d %H").to_string()),
+            ("daily", self.daily, |t| t.format("%Y-%m-%d").to_string()),
+            ("weekly", self.weekly, |t| {
                 let w = t.iso_week();
                 format!("{}-W{:02}", w.year(), w.week())
             }),
-            (self.monthly, |t| t.format("%Y-%m").to_string()),
+            ("monthly", self.monthly, |t| t.format("%Y-%m").to_string()),
         ];
-        let mut kept = std::collections::HashSet::new();
-        for (count, bucket) in buckets {
+        let mut kept: std::collections::HashMap<&str, Vec<&'static str>> = std::collections::HashMap::new();
+        for (tier, count, bucket) in buckets {
             let mut left = count;
             let mut last: Option<String> = None;
             for c in sorted {
@@ -100,7 +100,7 @@ impl Tiers {
                 // Newest first: the first archive of a new period is that
                 // period's newest.
                 if last.as_ref() != Some(&b) {
-                    kept.insert(c.name.as_str());
+                    kept.entry(c.name.as_str()).or_default().push(tier);
                     left -= 1;
                     last = Some(b);
                 }
@@ -125,30 +125,66 @@ pub fn select_with(
     tiers: Tiers,
     now: DateTime<Utc>,
 ) -> Vec<Removal> {
+    judge(archives, max_age_days, max_count, tiers, now).into_iter().filter_map(|j| j.removal).collect()
+}
+
+/// Why each archive is kept ("count", "hourly"…"monthly", "newest-verified",
+/// "delivery", "pin"), newest first; an empty list means retention removes it.
+pub fn kept_by(
+    archives: &[Candidate],
+    max_age_days: i64,
+    max_count: i64,
+    tiers: Tiers,
+    now: DateTime<Utc>,
+) -> Vec<(String, Vec<&'static str>)> {
+    judge(archives, max_age_days, max_count, tiers, now).into_iter().map(|j| (j.name, j.kept_by)).collect()
+}
+
+struct Judgement {
+    name: String,
+    kept_by: Vec<&'static str>,
+    removal: Option<Removal>,
+}
+
+fn judge(
+    archives: &[Candidate],
+    max_age_days: i64,
+    max_count: i64,
+    tiers: Tiers,
+    now: DateTime<Utc>,
+) -> Vec<Judgement> {
     let mut sorted: Vec<&Candidate> = archives.iter().collect();
     sorted.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.name.cmp(&a.name)));
     let newest_verified = sorted.iter().find(|c| c.verified).map(|c| c.name.as_str());
     let tiered = tiers.keep(&sorted);
     let max_age = chrono::Duration::days(max_age_days.max(0));
     let keep = usize::try_from(max_count.max(0)).unwrap_or(usize::MAX);
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(sorted.len());
     for (i, c) in sorted.iter().enumerate() {
-        if Some(c.name.as_str()) == newest_verified
-            || c.awaiting_delivery
-            || c.pinned
-            || tiered.contains(c.name.as_str())
-        {
-            continue;
-        }
         let age = now.signed_duration_since(c.created_at);
-        let reason = if age > max_age {
-            format!("older than {max_age_days} days ({} days old)", age.num_days())
-        } else if i >= keep {
-            format!("beyond the {max_count} newest archives")
-        } else {
-            continue;
-        };
-        out.push(Removal { name: c.name.clone(), reason });
+        let mut kept_by = Vec::new();
+        if age <= max_age && i < keep {
+            kept_by.push("count");
+        }
+        kept_by.extend(tiered.get(c.name.as_str()).into_iter().flatten().copied());
+        if Some(c.name.as_str()) == newest_verified {
+            kept_by.push("newest-verified");
+        }
+        if c.awaiting_delivery {
+            kept_by.push("delivery");
+        }
+        if c.pinned {
+            kept_by.push("pin");
+        }
+        let removal = kept_by.is_empty().then(|| Removal {
+            name: c.name.clone(),
+            reason: if age > max_age {
+                format!("older than {max_age_days} days ({} days old)", age.num_days())
+            } else {
+                format!("beyond the {max_count} newest archives")
+            },
+        });
+        out.push(Judgement { name: c.name.clone(), kept_by, removal });
     }
     out
 }
@@ -167,6 +203,41 @@ pub enum RetentionError {
     Remove(Vec<(std::path::PathBuf, std::io::Error)>),
 }
 
+/// Why retention keeps each archive on disk now (see [`kept_by`]), newest
+/// first. Without a state database every archive counts as verified, owed
+/// nothing and unpinned.
+pub fn explain(
+    cfg: &Config,
+    state: Option<&State>,
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, Vec<&'static str>)>, RetentionError> {
+    let stored = crate::catalog::list(&cfg.backup.output_dir)?;
+    let r = &cfg.retention;
+    Ok(kept_by(&candidates(&stored, state)?, r.max_age_days, r.max_count, Tiers::of(cfg), now))
+}
+
+fn candidates(stored: &[crate::catalog::StoredArchive], state: Option<&State>) -> Result<Vec<Candidate>, StateError> {
+    let (awaiting, pinned) = match state {
+        Some(s) => (s.archives_awaiting_delivery()?, s.pins()?.into_iter().map(|p| p.archive).collect()),
+        None => (Vec::new(), Vec::new()),
+    };
+    let mut out = Vec::with_capacity(stored.len());
+    for a in stored {
+        let verified = match state {
+            Some(s) => s.run_for_archive(&a.name)?.is_none_or(|r| r.end.verified),
+            None => true,
+        };
+        out.push(Candidate {
+            name: a.name.clone(),
+            created_at: a.created_at,
+            verified,
+            awaiting_delivery: awaiting.contains(&a.name),
+            pinned: pinned.contains(&a.name),
+        });
+    }
+    Ok(out)
+}
+
 /// How long the events behind Logs are kept.
 pub const EVENTS_KEPT_DAYS: i64 = 90;
 
@@ -175,19 +246,7 @@ pub const EVENTS_KEPT_DAYS: i64 = 90;
 /// and prunes old events. Returns what was removed.
 pub fn apply(cfg: &Config, state: &State, now: DateTime<Utc>) -> Result<Vec<Removal>, RetentionError> {
     let stored = crate::catalog::list(&cfg.backup.output_dir)?;
-    let awaiting = state.archives_awaiting_delivery()?;
-    let pinned: Vec<String> = state.pins()?.into_iter().map(|p| p.archive).collect();
-    let mut candidates = Vec::with_capacity(stored.len());
-    for a in &stored {
-        let verified = state.run_for_archive(&a.name)?.is_none_or(|r| r.end.verified);
-        candidates.push(Candidate {
-            name: a.name.clone(),
-            created_at: a.created_at,
-            verified,
-            awaiting_delivery: awaiting.contains(&a.name),
-            pinned: pinned.contains(&a.name),
-        });
-    }
+    let candidates = candidates(&stored, Some(state))?;
     let r = &cfg.retention;
     let chosen = select_with(&candidates, r.max_age_days, r.max_count, Tiers::of(cfg), now);
     let mut removed = Vec::new();
@@ -457,6 +516,23 @@ mod tests {
         let old = at_hours(&[(22, 11), (1, 10)]);
         assert_eq!(names(&select_with(&old, 7, 50, Tiers::default(), now())), [name(1, 10)]);
         assert!(select_with(&old, 7, 50, Tiers { monthly: 1, daily: 2, ..Tiers::default() }, now()).is_empty());
+    }
+
+    #[test]
+    fn kept_by_says_why_each_archive_stays() {
+        let mut list = at_hours(&[(22, 11), (22, 10), (21, 10), (20, 9)]);
+        list[3].pinned = true;
+        let why = kept_by(&list, 7, 1, Tiers { daily: 2, ..Tiers::default() }, now());
+        let why: Vec<(String, Vec<&str>)> = why.into_iter().collect();
+        assert_eq!(
+            why,
+            [
+                (name(22, 11), vec!["count", "daily", "newest-verified"]),
+                (name(22, 10), vec![]),
+                (name(21, 10), vec!["daily"]),
+                (name(20, 9), vec!["pin"]),
+            ]
+        );
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub(crate) struct ListRow {
     pub delivered: usize,
     /// Why it is pinned, when it is.
     pub pinned: Option<String>,
+    /// Why retention keeps it ("count", "daily", "pin"…); empty: the next
+    /// cycle removes it.
+    pub kept_by: Vec<&'static str>,
 }
 
 pub(super) fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
@@ -28,6 +31,7 @@ pub(super) fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
         Some(s) => s.pins()?,
         None => Vec::new(),
     };
+    let kept = lifeboat_core::retention::explain(cfg, state.as_ref(), chrono::Utc::now())?;
     let mut rows = Vec::with_capacity(archives.len());
     for archive in archives {
         let run = match &state {
@@ -54,6 +58,7 @@ pub(super) fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
             (None, None) => "unreadable".into(),
         };
         let pinned = pins.iter().find(|p| p.archive == archive.name).map(|p| p.reason.clone());
+        let kept_by = kept.iter().find(|(n, _)| *n == archive.name).map(|(_, k)| k.clone()).unwrap_or_default();
         rows.push(ListRow {
             archive,
             trigger,
@@ -62,6 +67,7 @@ pub(super) fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
             verified: run.map(|r| r.end.verified),
             delivered,
             pinned,
+            kept_by,
         });
     }
     if a.json {
