@@ -297,3 +297,14 @@ fn the_watchers_future_is_send_so_the_daemons_can_spawn_it() {
     let fut = watch::look(&cfg, &dests, Utc::now(), Utc::now(), "test");
     assert_send(&fut);
 }
+
+#[tokio::test]
+async fn an_incident_whose_check_is_turned_off_closes() {
+    let (_d, cfg) = watched("");
+    let dests: Vec<Box<dyn Destination>> = vec![Box::new(Recorder::default())];
+    succeeded_at(&cfg, t(10, 0));
+    assert_eq!(watch::look(&cfg, &dests, t(9, 0), t(12, 0), "test").await.unwrap().opened, [IncidentKind::Stale]);
+    let mut off = cfg.clone();
+    off.monitoring.stale_after_minutes = 0;
+    assert_eq!(watch::look(&off, &dests, t(9, 0), t(12, 1), "test").await.unwrap().closed, [IncidentKind::Stale]);
+}

@@ -95,7 +95,11 @@ pub fn conditions(
     let m = &cfg.monitoring;
     let mut seen = Vec::new();
 
-    if m.stale_after_minutes > 0 {
+    // A check that is off (or has nothing to judge) reports "fine", so an
+    // incident it opened before does not stay open for ever.
+    if m.stale_after_minutes == 0 {
+        seen.push((IncidentKind::Stale, None));
+    } else {
         let last = state.last_successful_run()?.map(|r| r.finished_at.unwrap_or(r.started_at));
         let since = last.unwrap_or(watching_since);
         let limit = Duration::minutes(m.stale_after_minutes as i64);
@@ -145,14 +149,16 @@ pub fn conditions(
                 )
             }),
         ));
+    } else {
+        seen.push((IncidentKind::DeliveriesStuck, None));
     }
 
     // The next backup needs room for its snapshots and its archive.
     let needed = state.latest_db_checks()?.iter().filter_map(|c| c.size).sum::<u64>()
         + catalog::list(&cfg.backup.output_dir).ok().and_then(|a| a.first().map(|a| a.size)).unwrap_or(0);
-    if needed > 0
-        && let Ok(free) = fsutil::space_for(&cfg.backup.output_dir)
-    {
+    if needed == 0 {
+        seen.push((IncidentKind::DiskLow, None));
+    } else if let Ok(free) = fsutil::space_for(&cfg.backup.output_dir) {
         seen.push((
             IncidentKind::DiskLow,
             (free < needed).then(|| {
