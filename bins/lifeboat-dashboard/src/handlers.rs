@@ -24,6 +24,11 @@ use crate::{data, keyboard, text};
 pub type HandlerError = anyhow::Error;
 type HandlerResult = Result<(), HandlerError>;
 
+/// The bot the handlers answer with: Telegram's limits (30 messages a second,
+/// one a second per chat, 20 a minute per group) kept by teloxide's
+/// throttling, so a burst of presses queues instead of being refused.
+pub type DashBot = teloxide::adaptors::Throttle<Bot>;
+
 /// Where events of this binary are filed in the state database.
 pub const SOURCE: &str = "dashboard";
 
@@ -184,7 +189,7 @@ async fn ignore() -> HandlerResult {
     Ok(())
 }
 
-async fn on_admin_message(bot: Bot, msg: Message) -> HandlerResult {
+async fn on_admin_message(bot: DashBot, msg: Message) -> HandlerResult {
     bot.send_message(msg.chat.id, text::menu()).parse_mode(ParseMode::Html).reply_markup(keyboard::menu()).await?;
     Ok(())
 }
@@ -192,19 +197,19 @@ async fn on_admin_message(bot: Bot, msg: Message) -> HandlerResult {
 /// In a group, an admin's menu command gets one line pointing to the private
 /// chat; everything else there is left alone (a bot that answered every
 /// stranger in a group would be noise).
-async fn on_group_message(bot: Bot, msg: Message, app: Arc<App>) -> HandlerResult {
+async fn on_group_message(bot: DashBot, msg: Message, app: Arc<App>) -> HandlerResult {
     if msg.from.as_ref().is_some_and(|u| app.cfg.is_admin(user_id(u))) {
         bot.send_message(msg.chat.id, text::PRIVATE_ONLY).await?;
     }
     Ok(())
 }
 
-async fn refuse_group_callback(bot: Bot, q: CallbackQuery) -> HandlerResult {
+async fn refuse_group_callback(bot: DashBot, q: CallbackQuery) -> HandlerResult {
     bot.answer_callback_query(q.id).text(text::PRIVATE_ONLY).show_alert(true).await?;
     Ok(())
 }
 
-async fn refuse_message(bot: Bot, msg: Message, me: teloxide::types::Me, app: Arc<App>) -> HandlerResult {
+async fn refuse_message(bot: DashBot, msg: Message, me: teloxide::types::Me, app: Arc<App>) -> HandlerResult {
     // Channel posts and the like have no user to answer.
     let Some(user) = msg.from.as_ref() else { return Ok(()) };
     if !app.strangers.may_answer(user_id(user), Utc::now()) {
@@ -217,7 +222,7 @@ async fn refuse_message(bot: Bot, msg: Message, me: teloxide::types::Me, app: Ar
     Ok(())
 }
 
-async fn refuse_callback(bot: Bot, q: CallbackQuery, app: Arc<App>) -> HandlerResult {
+async fn refuse_callback(bot: DashBot, q: CallbackQuery, app: Arc<App>) -> HandlerResult {
     // A press must be answered (or the button spins), but only the first
     // in a while says why and is logged.
     if !app.strangers.may_answer(user_id(&q.from), Utc::now()) {
@@ -246,7 +251,7 @@ impl Answer {
 }
 
 /// Answers every press, also when acting on it failed.
-async fn on_callback(bot: Bot, q: CallbackQuery, app: Arc<App>) -> HandlerResult {
+async fn on_callback(bot: DashBot, q: CallbackQuery, app: Arc<App>) -> HandlerResult {
     let now = Utc::now();
     let result = match q.data.as_deref().and_then(callback::parse) {
         Some(action) => act(&bot, &q, &app, action, now).await,
@@ -288,7 +293,7 @@ impl Target {
 
 /// Shows a screen: edits the message in place, or sends a new one when
 /// there is none to edit. Returns the message shown.
-async fn show(bot: &Bot, to: Target, body: String, kb: Option<InlineKeyboardMarkup>) -> Result<Target, RequestError> {
+async fn show(bot: &DashBot, to: Target, body: String, kb: Option<InlineKeyboardMarkup>) -> Result<Target, RequestError> {
     if let Some(id) = to.message {
         let mut req = bot.edit_message_text(to.chat, id, body).parse_mode(ParseMode::Html);
         if let Some(kb) = kb {
@@ -308,7 +313,7 @@ async fn show(bot: &Bot, to: Target, body: String, kb: Option<InlineKeyboardMark
 }
 
 async fn act(
-    bot: &Bot,
+    bot: &DashBot,
     q: &CallbackQuery,
     app: &Arc<App>,
     action: Action,
@@ -373,7 +378,7 @@ async fn screen(
 /// "Acknowledge" under a shrink alert: the archive kept for it may go with
 /// retention again. The alert stays, with who acknowledged it instead of
 /// the button.
-async fn unpin(bot: &Bot, app: &Arc<App>, user: i64, to: Target, stamp: ArchiveStamp) -> anyhow::Result<Answer> {
+async fn unpin(bot: &DashBot, app: &Arc<App>, user: i64, to: Target, stamp: ArchiveStamp) -> anyhow::Result<Answer> {
     let name = stamp.archive_name();
     let archive = name.clone();
     let was_pinned = app.with_state(move |_, st| Ok(st.unpin(&archive)?)).await?;
@@ -394,7 +399,7 @@ async fn unpin(bot: &Bot, app: &Arc<App>, user: i64, to: Target, stamp: ArchiveS
 /// seconds, and an upload with retries takes longer), then sends in the
 /// background: the document arriving is the success; a failure is a message.
 /// Shutdown cancels it.
-fn resend(bot: &Bot, app: &Arc<App>, user: i64, stamp: ArchiveStamp) -> Answer {
+fn resend(bot: &DashBot, app: &Arc<App>, user: i64, stamp: ArchiveStamp) -> Answer {
     let name = stamp.archive_name();
     let Ok(archive) = catalog::resolve(&app.cfg.backup.output_dir, &name) else {
         return Answer::alert(text::TOAST_ARCHIVE_GONE);
@@ -420,7 +425,7 @@ fn resend(bot: &Bot, app: &Arc<App>, user: i64, stamp: ArchiveStamp) -> Answer {
     Answer::toast(toast)
 }
 
-async fn backup_now(bot: &Bot, app: &Arc<App>, to: Target, now: DateTime<Utc>) -> anyhow::Result<Answer> {
+async fn backup_now(bot: &DashBot, app: &Arc<App>, to: Target, now: DateTime<Utc>) -> anyhow::Result<Answer> {
     let guard = match app.try_start_job(JobKind::Backup, now) {
         Ok(g) => g,
         Err((JobKind::Backup, since)) => {
@@ -462,7 +467,7 @@ async fn owner_only(app: &Arc<App>, q: &CallbackQuery) -> Option<Answer> {
 }
 
 async fn restore_ask(
-    bot: &Bot,
+    bot: &DashBot,
     app: &Arc<App>,
     q: &CallbackQuery,
     to: Target,
@@ -491,7 +496,7 @@ async fn restore_ask(
 
 #[allow(clippy::too_many_arguments)]
 async fn restore_yes(
-    bot: &Bot,
+    bot: &DashBot,
     app: &Arc<App>,
     q: &CallbackQuery,
     to: Target,

@@ -156,6 +156,7 @@ async fn run(cfg: Config, take_over_webhook: bool) -> anyhow::Result<()> {
     check_bot_is_ours(&bot, &cfg, take_over_webhook).await?;
     set_commands(&bot, &cfg).await?;
 
+    let bot = bot.throttle(teloxide::adaptors::throttle::Limits::default());
     let mut dispatcher = Dispatcher::builder(bot.clone(), schema())
         .dependencies(dptree::deps![app.clone()])
         .default_handler(|_| async {})
