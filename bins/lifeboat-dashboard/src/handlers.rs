@@ -293,7 +293,12 @@ impl Target {
 
 /// Shows a screen: edits the message in place, or sends a new one when
 /// there is none to edit. Returns the message shown.
-async fn show(bot: &DashBot, to: Target, body: String, kb: Option<InlineKeyboardMarkup>) -> Result<Target, RequestError> {
+async fn show(
+    bot: &DashBot,
+    to: Target,
+    body: String,
+    kb: Option<InlineKeyboardMarkup>,
+) -> Result<Target, RequestError> {
     if let Some(id) = to.message {
         let mut req = bot.edit_message_text(to.chat, id, body).parse_mode(ParseMode::Html);
         if let Some(kb) = kb {
