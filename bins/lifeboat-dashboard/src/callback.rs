@@ -23,10 +23,21 @@ pub const MAX_LOG_OFFSET: u32 = 100_000;
 pub struct ArchiveStamp([u8; 15]);
 
 impl ArchiveStamp {
-    /// The stamp of a catalog archive name (`database_backup_….zip`).
+    /// The stamp of a catalog archive name (`database_backup_….zip`, or
+    /// `.zip.age`: one stamp names one archive, however it is sealed).
     pub fn from_archive_name(name: &str) -> Option<ArchiveStamp> {
+        let name = name.strip_suffix(lifeboat_core::seal::AGE_SUFFIX).unwrap_or(name);
         let stamp = name.strip_prefix("database_backup_")?.strip_suffix(".zip")?;
         ArchiveStamp::parse(stamp)
+    }
+
+    /// The name of the archive with this stamp in `dir`: the age-sealed
+    /// one when it exists there (whole or in parts), else the plain name.
+    pub fn name_in(&self, dir: &std::path::Path) -> String {
+        let plain = self.archive_name();
+        let sealed = format!("{plain}{}", lifeboat_core::seal::AGE_SUFFIX);
+        let exists = |n: &str| dir.join(n).exists() || dir.join(lifeboat_core::catalog::part_name(n, 1)).exists();
+        if exists(&sealed) { sealed } else { plain }
     }
 
     fn parse(s: &str) -> Option<ArchiveStamp> {

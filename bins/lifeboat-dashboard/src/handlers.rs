@@ -384,7 +384,7 @@ async fn screen(
 /// retention again. The alert stays, with who acknowledged it instead of
 /// the button.
 async fn unpin(bot: &DashBot, app: &Arc<App>, user: i64, to: Target, stamp: ArchiveStamp) -> anyhow::Result<Answer> {
-    let name = stamp.archive_name();
+    let name = stamp.name_in(&app.cfg.backup.output_dir);
     let archive = name.clone();
     let was_pinned = app.with_state(move |_, st| Ok(st.unpin(&archive)?)).await?;
     if !was_pinned {
@@ -405,7 +405,7 @@ async fn unpin(bot: &DashBot, app: &Arc<App>, user: i64, to: Target, stamp: Arch
 /// background: the document arriving is the success; a failure is a message.
 /// Shutdown cancels it.
 fn resend(bot: &DashBot, app: &Arc<App>, user: i64, stamp: ArchiveStamp) -> Answer {
-    let name = stamp.archive_name();
+    let name = stamp.name_in(&app.cfg.backup.output_dir);
     let Ok(archive) = catalog::resolve(&app.cfg.backup.output_dir, &name) else {
         return Answer::alert(text::TOAST_ARCHIVE_GONE);
     };
@@ -482,7 +482,7 @@ async fn restore_ask(
     if let Some(refused) = owner_only(app, q).await {
         return Ok(refused);
     }
-    let name = stamp.archive_name();
+    let name = stamp.name_in(&app.cfg.backup.output_dir);
     let cfg = app.cfg.clone();
     let plan_for = name.clone();
     let plan = tokio::task::spawn_blocking(move || ops::restore_plan(&cfg, &plan_for)).await?;
@@ -513,7 +513,7 @@ async fn restore_yes(
         return Ok(refused);
     }
     let user = user_id(&q.from);
-    let name = stamp.archive_name();
+    let name = stamp.name_in(&app.cfg.backup.output_dir);
     let plan = match app.restores.take(user, &name, nonce, now) {
         Ok(plan) => plan,
         Err(why) => {

@@ -68,7 +68,16 @@ pub async fn resend(
 /// What restoring `archive` into the live databases would replace, in words.
 /// Blocking.
 pub fn restore_plan(cfg: &Config, archive: &str) -> Result<RestorePlan, String> {
-    restore::plan(cfg, &request(archive)).map_err(|e| e.to_string())
+    use lifeboat_core::seal::KeyError;
+    use lifeboat_core::verify::VerifyError;
+    restore::plan(cfg, &request(archive)).map_err(|e| match e {
+        restore::RestoreError::Verify(VerifyError::Key(KeyError::NoIdentity { archive })) => format!(
+            "{archive} is sealed with age, and this server holds no key to open it (by design: only the public keys are here). \
+             Restore it from the server's command line with the private key: \
+             lifeboat restore {archive} --identity key.txt"
+        ),
+        e => e.to_string(),
+    })
 }
 
 fn request(archive: &str) -> RestoreRequest {

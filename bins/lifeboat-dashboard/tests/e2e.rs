@@ -394,7 +394,8 @@ fn backup_now_sends_every_admin_a_verified_zip_and_a_second_press_does_not_start
         let stored = lifeboat_core::catalog::resolve(&got, &archives[0].name).unwrap();
         let scratch = tempfile::tempdir().unwrap();
         let opts = lifeboat_core::verify::VerifyOptions { integrity_check: true };
-        let report = lifeboat_core::verify::verify(&stored, scratch.path(), opts).unwrap();
+        let report =
+            lifeboat_core::verify::verify(&stored, &lifeboat_core::seal::Keys::none(), scratch.path(), opts).unwrap();
         assert!(report.is_ok(), "admin {admin}: {report:?}");
     }
 }
@@ -612,4 +613,35 @@ fn acknowledge_under_a_shrink_alert_unpins_the_archive() {
     let (answer, _) = d.press(STRANGER, message, &data);
     assert_eq!(answer.as_deref(), Some(text::REFUSAL_ALERT));
     assert_eq!(st.pins().unwrap().len(), 1);
+}
+
+#[test]
+fn an_age_archive_is_resent_and_its_restore_points_to_the_command_line() {
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("key.txt");
+    let made = Command::new("age-keygen").arg("-o").arg(&key).output().expect("age-keygen is installed");
+    assert!(made.status.success());
+    let text = std::fs::read_to_string(&key).unwrap();
+    let public = text.lines().find_map(|l| l.strip_prefix("# public key: ")).unwrap().trim().to_string();
+    let d = start_with(&format!("[encryption]\nmode = \"age\"\nrecipients = [{public:?}]\n"), |_| {});
+    let archive = backup(&d.cfg);
+    assert!(archive.ends_with(".zip.age"), "{archive}");
+    let stamp = ArchiveStamp::from_archive_name(&archive).unwrap();
+    let menu = d.open_menu(OWNER);
+    d.press(OWNER, menu, &Action::Backups.encode());
+    assert!(d.text_of(OWNER, menu).contains(&archive), "{}", d.text_of(OWNER, menu));
+
+    // Re-sent as stored, sealed.
+    d.press(OWNER, menu, &Action::Resend(stamp).encode());
+    wait("the re-sent document", || d.fake.documents(OWNER).len() == 1);
+    let doc = &d.fake.documents(OWNER)[0];
+    assert_eq!(doc.file_name.as_deref(), Some(archive.as_str()));
+    assert!(doc.caption.as_deref().unwrap_or("").contains("age -d"), "{:?}", doc.caption);
+    assert_eq!(d.fake.uploads()[0].bytes, std::fs::read(d.cfg.backup.output_dir.join(&archive)).unwrap());
+
+    // Restore: the server holds no key, and the owner is told where to go.
+    d.press(OWNER, menu, &Action::RestoreAsk(stamp).encode());
+    let said = d.text_of(OWNER, menu);
+    assert!(said.contains("holds no key") && said.contains("--identity"), "{said}");
+    assert!(!d.keyboard_of(OWNER, menu).iter().any(|a| matches!(a, Action::RestoreYes(..))));
 }

@@ -64,6 +64,7 @@ pub fn list(rows: &[ListRow]) -> Value {
                 "delivered": r.delivered,
                 "pinned": r.pinned,
                 "kept_by": r.kept_by,
+                "encryption": r.sealed.as_str(),
             })
         })
         .collect()

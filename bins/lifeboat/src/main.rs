@@ -99,6 +99,9 @@ pub struct VerifyArgs {
     /// An archive: `latest`, a file name in backup.output_dir, or a path (the ZIP or its .zip.001).
     #[arg(default_value = "latest")]
     pub archive: String,
+    /// An age private key (age-keygen's key.txt or an SSH key) to open a .zip.age archive.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -118,6 +121,9 @@ pub struct RestoreArgs {
     /// Replace live databases even when their tables differ from the archive's.
     #[arg(long)]
     pub force_schema: bool,
+    /// An age private key (age-keygen's key.txt or an SSH key) to open a .zip.age archive.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
     /// Show the plan and stop.
     #[arg(long)]
     pub dry_run: bool,

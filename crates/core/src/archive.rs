@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
-use zip::write::SimpleFileOptions;
+use zip::write::{FileOptions, SimpleFileOptions};
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
 use crate::manifest::{INFO_NAME, MANIFEST_NAME, Manifest};
@@ -147,9 +147,14 @@ impl Drop for Abandon {
     }
 }
 
-/// Entry options: deflate at `level` (0 = stored), 0600, `mtime`.
-fn entry_options(level: i64, mtime: DateTime<Utc>, size: u64) -> SimpleFileOptions {
+/// Entry options: deflate at `level` (0 = stored), 0600, `mtime`; with a
+/// password, AES-256 encrypted (WinZip AE-2, a fresh salt per entry).
+fn entry_options(level: i64, mtime: DateTime<Utc>, size: u64, password: Option<&str>) -> FileOptions<'_, 'static, ()> {
     let base = SimpleFileOptions::default().unix_permissions(0o600).last_modified_time(zip_time(mtime));
+    let base = match password {
+        Some(p) => base.with_aes_encryption(zip::AesMode::Aes256, p),
+        None => base,
+    };
     // ZIP64 extra fields are only written when needed, so small archives stay
     // readable by the oldest unzip tools on phones.
     let base = base.large_file(size >= 0xFFFF_FFFF);
@@ -186,6 +191,15 @@ pub struct CompressedDatabase {
     pub sha256: String,
 }
 
+/// How entries are written: deflate level, and the zip-aes password if any.
+#[derive(Clone, Copy)]
+pub struct EntryStyle<'a> {
+    /// Deflate level, 0 (stored) to 9.
+    pub level: i64,
+    /// Encrypt every entry with AES-256 under this password.
+    pub password: Option<&'a str>,
+}
+
 /// Deflates the snapshot at `snapshot` into a new single-entry ZIP at `out`
 /// (entry `name`), computing its SHA-256 in the same pass. `on_bytes` is
 /// told how many bytes were just consumed; `cancel` is checked every chunk.
@@ -193,7 +207,7 @@ pub fn compress_database(
     snapshot: &Path,
     name: &str,
     out: &Path,
-    level: i64,
+    style: EntryStyle<'_>,
     mtime: DateTime<Utc>,
     cancel: &CancellationToken,
     on_bytes: &(dyn Fn(u64) + Sync),
@@ -203,7 +217,8 @@ pub fn compress_database(
     let file = create_private_file(out).map_err(io(format!("cannot create {}", out.display())))?;
     let (output, _abandon) = Output::new(file);
     let mut zip = ZipWriter::new(BufWriter::with_capacity(CHUNK, output));
-    zip.start_file(name, entry_options(level, mtime, size)).map_err(zip_err(format!("cannot start {name}")))?;
+    zip.start_file(name, entry_options(style.level, mtime, size, style.password))
+        .map_err(zip_err(format!("cannot start {name}")))?;
     let mut reader = BufReader::with_capacity(0, src);
     let mut buf = vec![0u8; CHUNK];
     let mut hasher = Sha256::new();
@@ -242,7 +257,7 @@ pub fn assemble(
     out: &Path,
     manifest: &Manifest,
     databases: &[CompressedDatabase],
-    level: i64,
+    style: EntryStyle<'_>,
     cancel: &CancellationToken,
 ) -> Result<u64, ArchiveError> {
     let file = create_private_file(out).map_err(io(format!("cannot create {}", out.display())))?;
@@ -252,7 +267,7 @@ pub fn assemble(
     let info = info_text(manifest);
     let json = serde_json::to_string_pretty(manifest).expect("a manifest always serializes");
     for (entry, body) in [(INFO_NAME, info.as_bytes()), (MANIFEST_NAME, json.as_bytes())] {
-        zip.start_file(entry, entry_options(level, mtime, body.len() as u64))
+        zip.start_file(entry, entry_options(style.level, mtime, body.len() as u64, style.password))
             .map_err(zip_err(format!("cannot add {entry}")))?;
         zip.write_all(body).map_err(io(format!("cannot write {}", out.display())))?;
     }
@@ -372,7 +387,7 @@ mod tests {
             &snap,
             "a.db",
             &d.path().join("a.part.zip"),
-            6,
+            EntryStyle { level: 6, password: None },
             manifest().created_at,
             &CancellationToken::new(),
             &|n| {
@@ -384,7 +399,9 @@ mod tests {
         assert_eq!(seen.into_inner(), body.len() as u64);
         assert_eq!(c.sha256, hex::encode(Sha256::digest(&body)));
         let out = d.path().join("out.zip");
-        let size = assemble(&out, &manifest(), &[c], 6, &CancellationToken::new()).unwrap();
+        let size =
+            assemble(&out, &manifest(), &[c], EntryStyle { level: 6, password: None }, &CancellationToken::new())
+                .unwrap();
         assert_eq!(size, std::fs::metadata(&out).unwrap().len());
         assert!(size < body.len() as u64 / 2, "deflate did not compress: {size}");
         let mut z = ZipArchive::new(File::open(&out).unwrap()).unwrap();
@@ -413,7 +430,7 @@ mod tests {
             &snap,
             "big.db",
             &d.path().join("p.zip"),
-            1,
+            EntryStyle { level: 1, password: None },
             Utc::now(),
             &CancellationToken::new(),
             &|_| {},
@@ -421,7 +438,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.size, size);
         let out = d.path().join("out.zip");
-        assemble(&out, &manifest(), &[c], 1, &CancellationToken::new()).unwrap();
+        assemble(&out, &manifest(), &[c], EntryStyle { level: 1, password: None }, &CancellationToken::new()).unwrap();
         let o = std::process::Command::new("unzip").arg("-l").arg(&out).output().unwrap();
         let listing = String::from_utf8_lossy(&o.stdout);
         assert!(o.status.success() && listing.contains(&size.to_string()), "{listing}");
@@ -438,7 +455,8 @@ mod tests {
         std::fs::write(&snap, vec![1u8; 1_000_000]).unwrap();
         let cancel = CancellationToken::new();
         cancel.cancel();
-        let r = compress_database(&snap, "a.db", &d.path().join("p.zip"), 6, Utc::now(), &cancel, &|_| {});
+        let style = EntryStyle { level: 6, password: None };
+        let r = compress_database(&snap, "a.db", &d.path().join("p.zip"), style, Utc::now(), &cancel, &|_| {});
         assert!(matches!(r, Err(ArchiveError::Cancelled)));
     }
 }

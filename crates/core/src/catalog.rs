@@ -1,8 +1,9 @@
 //! The archives on disk: their names, and finding them in `output_dir`.
 //!
-//! An archive is `database_backup_YYYYMMDD_HHMMSS.zip` (UTC), or, when it is
-//! larger than the upload limit, the parts `….zip.001`, `….zip.002`, … whose
-//! concatenation in order is that ZIP. Files being written carry a `.tmp`
+//! An archive is `database_backup_YYYYMMDD_HHMMSS.zip` (UTC), or
+//! `….zip.age` when sealed with age, or, when it is larger than the upload
+//! limit, the parts `….zip.001`, `….zip.002`, … (`….zip.age.001`, …) whose
+//! concatenation in order is that file. Files being written carry a `.tmp`
 //! suffix of their own and are never listed.
 
 use std::path::{Path, PathBuf};
@@ -20,17 +21,19 @@ pub fn archive_name(at: DateTime<Utc>) -> String {
 /// The creation time encoded in an archive name (`….zip` or `….zip.NNN`).
 pub fn parse_name(file_name: &str) -> Option<DateTime<Utc>> {
     let (base, _) = split_part_suffix(file_name)?;
+    let base = base.strip_suffix(crate::seal::AGE_SUFFIX).unwrap_or(base);
     let stamp = base.strip_prefix(PREFIX)?.strip_suffix(".zip")?;
     NaiveDateTime::parse_from_str(stamp, STAMP).ok().map(|t| t.and_utc())
 }
 
 /// `("database_backup_….zip", Some(3))` for `….zip.003`, `(…, None)` for a whole ZIP.
 fn split_part_suffix(file_name: &str) -> Option<(&str, Option<u32>)> {
-    if file_name.ends_with(".zip") {
+    let whole = |name: &str| name.ends_with(".zip") || name.ends_with(".zip.age");
+    if whole(file_name) {
         return Some((file_name, None));
     }
     let (base, ext) = file_name.rsplit_once('.')?;
-    if base.ends_with(".zip") && ext.len() == 3 && ext.bytes().all(|b| b.is_ascii_digit()) {
+    if whole(base) && ext.len() == 3 && ext.bytes().all(|b| b.is_ascii_digit()) {
         let n: u32 = ext.parse().ok()?;
         return (n >= 1).then_some((base, Some(n)));
     }
@@ -56,9 +59,14 @@ pub struct StoredArchive {
 }
 
 impl StoredArchive {
-    /// True when stored as `.zip.NNN` parts.
+    /// True when stored as `.NNN` parts.
     pub fn is_split(&self) -> bool {
-        self.files.len() > 1 || self.files.first().is_some_and(|f| !f.to_string_lossy().ends_with(".zip"))
+        self.files.len() > 1 || self.files.first().is_some_and(|f| f.file_name() != Some(self.name.as_ref()))
+    }
+
+    /// How it is sealed (from its name).
+    pub fn sealing(&self) -> crate::seal::Sealing {
+        crate::seal::Sealing::of(&self.name)
     }
 }
 
@@ -77,7 +85,9 @@ pub enum CatalogError {
     #[error("no archive in {0} yet; run `lifeboat backup` first")]
     Empty(PathBuf),
     /// A name or path that is not an archive.
-    #[error("{0} is not a Lifeboat archive (expected database_backup_YYYYMMDD_HHMMSS.zip or its .zip.001 part)")]
+    #[error(
+        "{0} is not a Lifeboat archive (expected database_backup_YYYYMMDD_HHMMSS.zip or .zip.age, or its .001 part)"
+    )]
     NotAnArchive(String),
     /// Not found.
     #[error("archive {0} not found; `lifeboat list` shows the archives there are")]
@@ -232,6 +242,24 @@ mod tests {
         assert_eq!(by_name.size, 3);
         std::fs::remove_file(d.path().join("database_backup_20261122_020000.zip.001")).unwrap();
         assert!(matches!(resolve(d.path(), "latest"), Err(CatalogError::MissingPart { missing: 1, .. })));
+    }
+
+    #[test]
+    fn age_sealed_archives_and_their_parts() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("database_backup_20261122_010000.zip.age"), b"age").unwrap();
+        std::fs::write(d.path().join("database_backup_20261122_020000.zip.age.001"), b"12").unwrap();
+        std::fs::write(d.path().join("database_backup_20261122_020000.zip.age.002"), b"3").unwrap();
+        std::fs::write(d.path().join("database_backup_20261122_030000.zip.age.tmp"), b"x").unwrap();
+        let all = list(d.path()).unwrap();
+        let names: Vec<&str> = all.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["database_backup_20261122_020000.zip.age", "database_backup_20261122_010000.zip.age"]);
+        assert!(all[0].is_split() && !all[1].is_split());
+        assert_eq!(all[0].sealing(), crate::seal::Sealing::Age);
+        assert_eq!(all[0].created_at, Utc.with_ymd_and_hms(2026, 11, 22, 2, 0, 0).unwrap());
+        let by_part = resolve(d.path(), "database_backup_20261122_020000.zip.age.002").unwrap();
+        assert_eq!(by_part.files.len(), 2);
+        assert!(resolve(d.path(), "database_backup_20261122_010000.zip.age").is_ok());
     }
 
     #[test]

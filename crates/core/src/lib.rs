@@ -64,6 +64,7 @@ pub mod restore;
 pub mod retention;
 pub mod schedule;
 pub mod schema;
+pub mod seal;
 pub mod service;
 pub mod shrink;
 pub mod snapshot;

@@ -7,6 +7,12 @@
 //! `manifest.json` may be inside. Nothing is ever written outside `scratch`.
 //! Entries are streamed (CRC and sha256 computed while reading), so memory use
 //! does not grow with the archive.
+//!
+//! Sealed archives are read in place: a zip-aes archive's entries are
+//! decrypted (and their authentication codes checked) as they stream, an
+//! age archive is read through its decrypting stream. An archive is either
+//! sealed throughout or not at all: a plain entry beside encrypted ones is
+//! refused, as a tampered archive would look.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -21,6 +27,7 @@ use crate::catalog::StoredArchive;
 use crate::integrity::{HEADER_LEN, Header};
 use crate::manifest::{FORMAT, INFO_NAME, MANIFEST_NAME, Manifest, SIDECAR_SUFFIXES, VERSION, is_plain_name};
 use crate::parts::MultiFileReader;
+use crate::seal::{KeyError, Keys, ReadSeek, Sealing};
 
 /// What to check.
 #[derive(Debug, Clone, Copy)]
@@ -113,6 +120,9 @@ pub enum VerifyError {
     /// No or bad manifest.
     #[error("{0} has no valid manifest.json ({1})")]
     Manifest(String, String),
+    /// The archive is sealed and the keys held do not open it.
+    #[error(transparent)]
+    Key(#[from] KeyError),
 }
 
 /// The manifest is small; a bigger entry is not ours (and not read into memory).
@@ -130,8 +140,13 @@ const SPACE_MARGIN: u64 = 16 * 1024 * 1024;
 /// A readable ZIP always gives a report; its problems (bad checksums, missing
 /// or unexpected entries, unsafe names, no manifest) are in the report, not
 /// errors. Extracted copies are removed before returning.
-pub fn verify(archive: &StoredArchive, scratch: &Path, opts: VerifyOptions) -> Result<VerifyReport, VerifyError> {
-    verify_inner(archive, scratch, opts, false).map(|(report, _)| report)
+pub fn verify(
+    archive: &StoredArchive,
+    keys: &Keys,
+    scratch: &Path,
+    opts: VerifyOptions,
+) -> Result<VerifyReport, VerifyError> {
+    verify_inner(archive, keys, scratch, opts, false).map(|(report, _)| report)
 }
 
 /// Like [`verify`] with `integrity_check`, but keeps each database that
@@ -139,20 +154,42 @@ pub fn verify(archive: &StoredArchive, scratch: &Path, opts: VerifyOptions) -> R
 /// order), so a restore can use the very bytes that were checked.
 pub fn verify_and_extract(
     archive: &StoredArchive,
+    keys: &Keys,
     scratch: &Path,
 ) -> Result<(VerifyReport, Vec<(String, PathBuf)>), VerifyError> {
-    verify_inner(archive, scratch, VerifyOptions { integrity_check: true }, true)
+    verify_inner(archive, keys, scratch, VerifyOptions { integrity_check: true }, true)
 }
 
-/// Reads just the manifest of an archive (whole or split).
-pub fn read_manifest(archive: &StoredArchive) -> Result<Manifest, VerifyError> {
-    let mut zip = open_zip(archive)?;
-    load_manifest(&mut zip).map_err(|why| VerifyError::Manifest(archive.name.clone(), why))
+/// Reads just the manifest of an archive (whole or split, sealed or not).
+pub fn read_manifest(archive: &StoredArchive, keys: &Keys) -> Result<Manifest, VerifyError> {
+    let mut zip = open_zip(archive, keys)?;
+    let index = zip.index_for_name(MANIFEST_NAME);
+    match index.map(|i| open_entry(&mut zip, i, keys, &archive.name)) {
+        Some(Err(EntryOpenError::Key(e))) => return Err(VerifyError::Key(e)),
+        Some(Err(EntryOpenError::Refused(why))) => return Err(VerifyError::Manifest(archive.name.clone(), why)),
+        _ => {}
+    }
+    load_manifest(&mut zip, keys).map_err(|why| VerifyError::Manifest(archive.name.clone(), why))
 }
 
-type Zip = ZipArchive<BufReader<MultiFileReader>>;
+/// How a stored archive is sealed: age by its name, zip-aes when its
+/// manifest entry is encrypted (read from the ZIP's directory, no key
+/// needed). An unreadable archive counts as plain.
+pub fn seal_mode(archive: &StoredArchive) -> crate::seal::Mode {
+    use crate::seal::Mode;
+    if archive.sealing() == Sealing::Age {
+        return Mode::Age;
+    }
+    let encrypted = open_zip(archive, &Keys::none()).ok().and_then(|mut zip| {
+        let i = zip.index_for_name(MANIFEST_NAME)?;
+        zip.by_index_raw(i).ok().map(|e| e.encrypted())
+    });
+    if encrypted == Some(true) { Mode::ZipAes } else { Mode::None }
+}
 
-fn open_zip(archive: &StoredArchive) -> Result<Zip, VerifyError> {
+type Zip = ZipArchive<BufReader<Box<dyn ReadSeek>>>;
+
+fn open_zip(archive: &StoredArchive, keys: &Keys) -> Result<Zip, VerifyError> {
     let first = archive.files.first().cloned().unwrap_or_default();
     if archive.files.is_empty() {
         return Err(VerifyError::NotZip(archive.name.clone(), "the archive has no files".into()));
@@ -161,14 +198,64 @@ fn open_zip(archive: &StoredArchive) -> Result<Zip, VerifyError> {
     if reader.is_empty() {
         return Err(VerifyError::NotZip(archive.name.clone(), "the file is empty".into()));
     }
-    ZipArchive::new(BufReader::with_capacity(BUF, reader))
-        .map_err(|e| VerifyError::NotZip(archive.name.clone(), e.to_string()))
+    let sealing = archive.sealing();
+    let inner: Box<dyn ReadSeek> = match sealing {
+        Sealing::Zip => Box::new(reader),
+        Sealing::Age => crate::seal::open_age(BufReader::with_capacity(BUF, reader), keys, &archive.name)?,
+    };
+    ZipArchive::new(BufReader::with_capacity(BUF, inner)).map_err(|e| match sealing {
+        Sealing::Zip => VerifyError::NotZip(archive.name.clone(), e.to_string()),
+        Sealing::Age => VerifyError::Key(KeyError::NotAge {
+            archive: archive.name.clone(),
+            why: format!("the ZIP inside does not read: {e}"),
+        }),
+    })
 }
 
-fn load_manifest(zip: &mut Zip) -> Result<Manifest, String> {
-    let mut entry = zip.by_name(MANIFEST_NAME).map_err(|e| match e {
-        zip::result::ZipError::FileNotFound => "manifest.json is missing".to_string(),
-        e => e.to_string(),
+/// Why an entry could not be opened.
+enum EntryOpenError {
+    /// The keys do not open it.
+    Key(KeyError),
+    /// Not an entry Lifeboat would have written, or unreadable.
+    Refused(String),
+}
+
+/// Opens entry `i` for reading, decrypting an AES-encrypted entry with the
+/// password. Only AES (WinZip AE-x) is accepted: ZipCrypto is broken.
+fn open_entry<'a>(
+    zip: &'a mut Zip,
+    i: usize,
+    keys: &Keys,
+    archive: &str,
+) -> Result<zip::read::ZipFile<'a, BufReader<Box<dyn ReadSeek>>>, EntryOpenError> {
+    let (encrypted, aes) = {
+        let raw = zip.by_index_raw(i).map_err(|e| EntryOpenError::Refused(e.to_string()))?;
+        (raw.encrypted(), raw.extra_data_fields().any(|f| matches!(f, zip::ExtraField::AeXEncryption(_))))
+    };
+    if !encrypted {
+        return zip.by_index(i).map_err(|e| EntryOpenError::Refused(e.to_string()));
+    }
+    if !aes {
+        return Err(EntryOpenError::Refused(
+            "is encrypted with the weak ZipCrypto scheme; Lifeboat archives use AES-256".into(),
+        ));
+    }
+    let Some(password) = keys.password() else {
+        return Err(EntryOpenError::Key(keys.password_error(archive)));
+    };
+    zip.by_index_decrypt(i, password.as_bytes()).map_err(|e| match e {
+        zip::result::ZipError::InvalidPassword => EntryOpenError::Key(keys.password_error(archive)),
+        e => EntryOpenError::Refused(e.to_string()),
+    })
+}
+
+fn load_manifest(zip: &mut Zip, keys: &Keys) -> Result<Manifest, String> {
+    let Some(i) = zip.index_for_name(MANIFEST_NAME) else {
+        return Err("manifest.json is missing".to_string());
+    };
+    let mut entry = open_entry(zip, i, keys, "").map_err(|e| match e {
+        EntryOpenError::Key(e) => e.to_string(),
+        EntryOpenError::Refused(why) => why,
     })?;
     if entry.size() > MAX_MANIFEST_BYTES {
         return Err(format!("manifest.json is {} bytes, too large to be a Lifeboat manifest", entry.size()));
@@ -278,16 +365,32 @@ fn remove_extracted(path: &Path) {
 
 fn verify_inner(
     archive: &StoredArchive,
+    keys: &Keys,
     scratch: &Path,
     opts: VerifyOptions,
     keep: bool,
 ) -> Result<(VerifyReport, Vec<(String, PathBuf)>), VerifyError> {
-    let mut zip = open_zip(archive)?;
+    let mut zip = open_zip(archive, keys)?;
     let mut problems = Vec::new();
     if zip.has_duplicate_names() {
         problems.push("the ZIP holds two entries with the same name; refusing an ambiguous archive".to_string());
     }
-    let manifest = match load_manifest(&mut zip) {
+    // A key that does not open the archive is an error, not a report: the
+    // archive may be fine and the user needs the other key.
+    let manifest_index = zip.index_for_name(MANIFEST_NAME);
+    let sealed = match manifest_index {
+        Some(i) => match zip.by_index_raw(i) {
+            Ok(e) => e.encrypted(),
+            Err(_) => false,
+        },
+        None => false,
+    };
+    if let Some(i) = manifest_index
+        && let Err(EntryOpenError::Key(e)) = open_entry(&mut zip, i, keys, &archive.name)
+    {
+        return Err(VerifyError::Key(e));
+    }
+    let manifest = match load_manifest(&mut zip, keys) {
         Ok(m) => Some(m),
         Err(why) => {
             problems.push(format!("no valid manifest.json: {why}"));
@@ -333,9 +436,10 @@ fn verify_inner(
     let mut extracted: Vec<(String, PathBuf)> = Vec::new();
     let mut present = BTreeSet::new();
     for i in 0..zip.len() {
-        let mut entry = match zip.by_index(i) {
+        let mut entry = match open_entry(&mut zip, i, keys, &archive.name) {
             Ok(e) => e,
-            Err(e) => {
+            Err(EntryOpenError::Key(e)) => return Err(VerifyError::Key(e)),
+            Err(EntryOpenError::Refused(e)) => {
                 problems.push(format!("entry #{}: cannot be read: {e}", i + 1));
                 continue;
             }
@@ -354,8 +458,12 @@ fn verify_inner(
         } else if entry.is_dir() || unix_type.is_some_and(|t| t != 0o100000 && t != 0) {
             entry_problems.push(format!("entry {name:?} is not a regular file; refusing it"));
         }
-        if entry.encrypted() {
-            entry_problems.push(format!("entry {name:?} is encrypted; Lifeboat archives never are"));
+        if entry.encrypted() != sealed {
+            entry_problems.push(if sealed {
+                format!("entry {name:?} is not encrypted while manifest.json is; refusing a tampered archive")
+            } else {
+                format!("entry {name:?} is encrypted while manifest.json is not; refusing a tampered archive")
+            });
         }
         let is_db = entry_problems.is_empty() && expected.contains(&name);
         if !is_db && name != MANIFEST_NAME && name != INFO_NAME && entry_problems.is_empty() {

@@ -327,7 +327,7 @@ fn live_round_trip_keeps_open_connections_valid_and_takes_a_safety_snapshot() {
     let safety = out.safety_archive.clone().expect("a safety snapshot");
     assert_ne!(safety, name);
     let archived = lifeboat_core::catalog::resolve(&e.cfg.backup.output_dir, &safety).unwrap();
-    let m = lifeboat_core::verify::read_manifest(&archived).unwrap();
+    let m = lifeboat_core::verify::read_manifest(&archived, &lifeboat_core::seal::Keys::none()).unwrap();
     assert_eq!(m.trigger, Trigger::PreRestore);
     assert_eq!(m.databases.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["a.db", "b.db"]);
     let to = e.root.join("safety");

@@ -100,7 +100,13 @@ fn backup_on_full_disk(big_fraction_of_free: f64) {
     let after: Vec<String> = first.archive.files.iter().map(|f| sha(f)).collect();
     assert_eq!(after, first_sha, "the earlier archive is byte-identical");
     let scratch = tempfile::tempdir().unwrap();
-    let report = verify::verify(&archives[0], scratch.path(), VerifyOptions { integrity_check: true }).unwrap();
+    let report = verify::verify(
+        &archives[0],
+        &lifeboat_core::seal::Keys::none(),
+        scratch.path(),
+        VerifyOptions { integrity_check: true },
+    )
+    .unwrap();
     assert!(report.is_ok(), "the earlier archive still verifies: {:?}", report.all_problems());
     assert_eq!(sha(&src.join("big.db")), live_before, "the live database is untouched");
 

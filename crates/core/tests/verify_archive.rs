@@ -22,18 +22,18 @@ fn good_archive_verifies_with_and_without_integrity() {
     let d = tempfile::tempdir().unwrap();
     let (_, zip) = fixture(d.path());
     let a = stored(&zip);
-    let r = verify::verify(&a, &scratch(d.path()), FULL).unwrap();
+    let r = verify::verify(&a, &lifeboat_core::seal::Keys::none(), &scratch(d.path()), FULL).unwrap();
     assert!(r.is_ok(), "{r}");
     assert_eq!(r.databases.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(), ["a.db", "b.db", "c.db"]);
     assert!(r.databases.iter().all(|v| v.checksum_ok && v.integrity == "ok"));
     assert_eq!(r.manifest.as_ref().unwrap().databases.len(), 3);
     // Extracted copies are cleaned up.
     assert_eq!(std::fs::read_dir(scratch(d.path())).unwrap().count(), 0);
-    let q = verify::verify(&a, &d.path().join("unused"), QUICK).unwrap();
+    let q = verify::verify(&a, &lifeboat_core::seal::Keys::none(), &d.path().join("unused"), QUICK).unwrap();
     assert!(q.is_ok());
     assert!(q.databases.iter().all(|v| v.integrity == "skipped"));
     assert!(!d.path().join("unused").exists(), "a quick verify writes nothing");
-    let m = verify::read_manifest(&a).unwrap();
+    let m = verify::read_manifest(&a, &lifeboat_core::seal::Keys::none()).unwrap();
     assert_eq!(m.database("b.db").unwrap().tables.iter().find(|t| t.name == "items").unwrap().rows, 75);
 }
 
@@ -62,7 +62,7 @@ fn corrupted_byte_in_an_entry_fails_its_crc() {
     let mid = 100 + 4096;
     bytes[mid] ^= 0xff;
     std::fs::write(&zip2, &bytes).unwrap();
-    let r = verify::verify(&stored(&zip2), &scratch(d.path()), FULL).unwrap();
+    let r = verify::verify(&stored(&zip2), &lifeboat_core::seal::Keys::none(), &scratch(d.path()), FULL).unwrap();
     assert!(!r.is_ok());
     let b = &r.databases[0];
     assert!(!b.checksum_ok, "{r}");
@@ -72,7 +72,7 @@ fn corrupted_byte_in_an_entry_fails_its_crc() {
     let at = bytes.len() / 3;
     bytes[at] ^= 0x55;
     std::fs::write(&zip, &bytes).unwrap();
-    match verify::verify(&stored(&zip), &scratch(d.path()), QUICK) {
+    match verify::verify(&stored(&zip), &lifeboat_core::seal::Keys::none(), &scratch(d.path()), QUICK) {
         Ok(r) => assert!(!r.is_ok(), "{r}"),
         Err(e) => assert!(matches!(e, VerifyError::NotZip(..)), "{e}"),
     }
@@ -90,7 +90,7 @@ fn sha_mismatch_with_valid_crc_is_caught() {
     entries[0] = Entry::File("a.db".into(), other);
     let zip = d.path().join("x.zip");
     write_zip(&zip, &entries);
-    let r = verify::verify(&stored(&zip), &scratch(d.path()), QUICK).unwrap();
+    let r = verify::verify(&stored(&zip), &lifeboat_core::seal::Keys::none(), &scratch(d.path()), QUICK).unwrap();
     assert!(!r.is_ok());
     assert!(r.databases[0].integrity.contains("sha256"), "{r}");
 }
@@ -106,7 +106,7 @@ fn missing_and_extra_entries_are_named() {
         entries.into_iter().filter(|e| !matches!(e, Entry::File(n, _) if n == "b.db")).collect();
     let zip = d.path().join("missing.zip");
     write_zip(&zip, &without_b);
-    let r = verify::verify(&stored(&zip), &scratch(d.path()), FULL).unwrap();
+    let r = verify::verify(&stored(&zip), &lifeboat_core::seal::Keys::none(), &scratch(d.path()), FULL).unwrap();
     assert!(!r.is_ok());
     assert!(r.problems.iter().any(|p| p.contains("b.db") && p.contains("missing")), "{r}");
     assert!(r.databases.iter().any(|v| v.name == "a.db" && v.ok));
@@ -115,7 +115,7 @@ fn missing_and_extra_entries_are_named() {
     entries.push(Entry::File("notes.txt".into(), b"hello".to_vec()));
     let zip = d.path().join("extra.zip");
     write_zip(&zip, &entries);
-    let r = verify::verify(&stored(&zip), &scratch(d.path()), QUICK).unwrap();
+    let r = verify::verify(&stored(&zip), &lifeboat_core::seal::Keys::none(), &scratch(d.path()), QUICK).unwrap();
     assert!(!r.is_ok());
     assert!(r.problems.iter().any(|p| p.contains("unexpected entry \"notes.txt\"")), "{r}");
 }
@@ -130,11 +130,14 @@ fn missing_or_bad_manifest() {
         entries.into_iter().filter(|e| !matches!(e, Entry::File(n, _) if n == MANIFEST_NAME)).collect();
     let zip = d.path().join("nomanifest.zip");
     write_zip(&zip, &no_manifest);
-    let r = verify::verify(&stored(&zip), &scratch(d.path()), QUICK).unwrap();
+    let r = verify::verify(&stored(&zip), &lifeboat_core::seal::Keys::none(), &scratch(d.path()), QUICK).unwrap();
     assert!(!r.is_ok());
     assert!(r.manifest.is_none());
     assert!(r.problems.iter().any(|p| p.contains("manifest.json is missing")), "{r}");
-    assert!(matches!(verify::read_manifest(&stored(&zip)), Err(VerifyError::Manifest(..))));
+    assert!(matches!(
+        verify::read_manifest(&stored(&zip), &lifeboat_core::seal::Keys::none()),
+        Err(VerifyError::Manifest(..))
+    ));
 
     let mut future = m.clone();
     future.version = 99;
@@ -147,11 +150,11 @@ fn missing_or_bad_manifest() {
             Entry::File(MANIFEST_NAME.into(), serde_json::to_vec(&future).unwrap()),
         ],
     );
-    let e = verify::read_manifest(&stored(&zip)).unwrap_err();
+    let e = verify::read_manifest(&stored(&zip), &lifeboat_core::seal::Keys::none()).unwrap_err();
     assert!(e.to_string().contains("version 99 is not supported"), "{e}");
     let zip = d.path().join("garbage.zip");
     write_zip(&zip, &[Entry::File(MANIFEST_NAME.into(), b"{not json".to_vec())]);
-    let e = verify::read_manifest(&stored(&zip)).unwrap_err();
+    let e = verify::read_manifest(&stored(&zip), &lifeboat_core::seal::Keys::none()).unwrap_err();
     assert!(e.to_string().contains("does not parse"), "{e}");
 }
 
@@ -162,12 +165,15 @@ fn truncated_zip_is_a_clear_error() {
     let len = std::fs::metadata(&zip).unwrap().len();
     let f = std::fs::OpenOptions::new().write(true).open(&zip).unwrap();
     f.set_len(len / 2).unwrap();
-    let e = verify::verify(&stored(&zip), &scratch(d.path()), FULL).unwrap_err();
+    let e = verify::verify(&stored(&zip), &lifeboat_core::seal::Keys::none(), &scratch(d.path()), FULL).unwrap_err();
     assert!(matches!(e, VerifyError::NotZip(..)), "{e}");
     assert!(e.to_string().contains("truncated"), "{e}");
     let empty = d.path().join("empty.zip");
     std::fs::write(&empty, b"").unwrap();
-    assert!(matches!(verify::verify(&stored(&empty), &scratch(d.path()), QUICK), Err(VerifyError::NotZip(..))));
+    assert!(matches!(
+        verify::verify(&stored(&empty), &lifeboat_core::seal::Keys::none(), &scratch(d.path()), QUICK),
+        Err(VerifyError::NotZip(..))
+    ));
 }
 
 #[test]
@@ -181,11 +187,11 @@ fn split_archive_verifies_as_a_set_and_from_its_first_part() {
     assert_eq!(parts.len(), 3);
     let set = catalog::resolve(&out, "latest").unwrap();
     assert!(set.is_split());
-    let r = verify::verify(&set, &scratch(d.path()), FULL).unwrap();
+    let r = verify::verify(&set, &lifeboat_core::seal::Keys::none(), &scratch(d.path()), FULL).unwrap();
     assert!(r.is_ok(), "{r}");
     let first = catalog::resolve(&out, parts[0].to_str().unwrap()).unwrap();
     assert_eq!(first.files, parts);
-    assert!(verify::verify(&first, &scratch(d.path()), QUICK).unwrap().is_ok());
+    assert!(verify::verify(&first, &lifeboat_core::seal::Keys::none(), &scratch(d.path()), QUICK).unwrap().is_ok());
     // The concatenation is the ZIP the system unzip reads.
     let joined = d.path().join("joined.zip");
     let mut all = Vec::new();
@@ -203,7 +209,10 @@ fn split_archive_verifies_as_a_set_and_from_its_first_part() {
     // Without its last part, the set no longer reads as a ZIP.
     std::fs::remove_file(&parts[2]).unwrap();
     let broken = catalog::resolve(&out, "latest").unwrap();
-    assert!(matches!(verify::verify(&broken, &scratch(d.path()), QUICK), Err(VerifyError::NotZip(..))));
+    assert!(matches!(
+        verify::verify(&broken, &lifeboat_core::seal::Keys::none(), &scratch(d.path()), QUICK),
+        Err(VerifyError::NotZip(..))
+    ));
 }
 
 #[test]
@@ -223,7 +232,7 @@ fn hostile_entries_are_reported() {
         let zip = d.path().join(format!("{label}.zip"));
         write_zip(&zip, &entries);
         let scratch = d.path().join(format!("scratch-{label}"));
-        let r = verify::verify(&stored(&zip), &scratch, FULL).unwrap();
+        let r = verify::verify(&stored(&zip), &lifeboat_core::seal::Keys::none(), &scratch, FULL).unwrap();
         assert!(!r.is_ok(), "{label}: {r}");
         assert!(r.problems.iter().any(|p| p.contains(want)), "{label}: {r}");
         assert!(!d.path().join("evil.db").exists());
@@ -242,7 +251,7 @@ fn duplicate_entry_names_are_refused() {
     let zip = d.path().join("dup.zip");
     write_zip(&zip, &entries);
     assert_eq!(patch_bytes(&zip, b"a.dX", b"a.db"), 2);
-    let r = verify::verify(&stored(&zip), &scratch(d.path()), FULL).unwrap();
+    let r = verify::verify(&stored(&zip), &lifeboat_core::seal::Keys::none(), &scratch(d.path()), FULL).unwrap();
     assert!(!r.is_ok());
     assert!(r.problems.iter().any(|p| p.contains("same name")), "{r}");
 }
@@ -263,7 +272,7 @@ fn manifest_naming_an_unsafe_path_is_refused() {
             Entry::File(MANIFEST_NAME.into(), serde_json::to_vec(&m).unwrap()),
         ],
     );
-    let r = verify::verify(&stored(&zip), &scratch(d.path()), FULL).unwrap();
+    let r = verify::verify(&stored(&zip), &lifeboat_core::seal::Keys::none(), &scratch(d.path()), FULL).unwrap();
     assert!(!r.is_ok());
     assert!(r.problems.iter().any(|p| p.contains("unsafe database")), "{r}");
     assert!(!d.path().join("a.db").exists());
@@ -294,10 +303,10 @@ fn archives_written_by_backup_verify_and_unzip() {
         },
     )
     .unwrap();
-    let r = verify::verify(&b.archive, &scratch(d.path()), FULL).unwrap();
+    let r = verify::verify(&b.archive, &lifeboat_core::seal::Keys::none(), &scratch(d.path()), FULL).unwrap();
     assert!(r.is_ok(), "{r}");
     assert_eq!(r.databases.len(), 3);
-    assert_eq!(verify::read_manifest(&b.archive).unwrap(), b.manifest);
+    assert_eq!(verify::read_manifest(&b.archive, &lifeboat_core::seal::Keys::none()).unwrap(), b.manifest);
     if let Ok(o) = std::process::Command::new("unzip").arg("-tq").arg(&b.archive.files[0]).output() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
     }
@@ -319,7 +328,8 @@ fn entry_larger_than_the_manifest_says_is_not_extracted_past_it() {
             Entry::File(MANIFEST_NAME.into(), serde_json::to_vec(&m).unwrap()),
         ],
     );
-    let (r, kept) = verify::verify_and_extract(&stored(&zip), &scratch(d.path())).unwrap();
+    let (r, kept) =
+        verify::verify_and_extract(&stored(&zip), &lifeboat_core::seal::Keys::none(), &scratch(d.path())).unwrap();
     assert!(!r.is_ok());
     assert!(r.databases[0].integrity.contains("more than the 1024 bytes"), "{r}");
     assert!(kept.is_empty());

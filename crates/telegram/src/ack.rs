@@ -9,7 +9,8 @@ pub const LABEL: &str = "✅ Acknowledge (unpin)";
 /// The callback data that unpins `archive`; None for a name that is not a
 /// catalog archive name.
 pub fn callback_data(archive: &str) -> Option<String> {
-    let stamp = archive.strip_prefix("database_backup_")?.strip_suffix(".zip")?;
+    let plain = archive.strip_suffix(lifeboat_core::seal::AGE_SUFFIX).unwrap_or(archive);
+    let stamp = plain.strip_prefix("database_backup_")?.strip_suffix(".zip")?;
     lifeboat_core::catalog::parse_name(archive)?;
     Some(format!("v1:u:{stamp}"))
 }
@@ -36,5 +37,6 @@ mod tests {
             assert_eq!(archive_of(bad), None, "{bad}");
         }
         assert_eq!(callback_data("database_backup_20261122_100000.zip.001"), None);
+        assert_eq!(callback_data("database_backup_20261122_100000.zip.age").as_deref(), Some("v1:u:20261122_100000"));
     }
 }

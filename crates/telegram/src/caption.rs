@@ -2,14 +2,23 @@
 //! Telegram allows 1024 units; longer lists are cut with "…".
 
 use lifeboat_core::manifest::Manifest;
+use lifeboat_core::seal::Mode;
 use lifeboat_core::units::human_size;
 
 use crate::limits::{self, CAPTION_LIMIT};
 
-/// The caption for part `part` of `parts` of an archive. `manifest` is None
-/// when it could not be read; the caption then says only what is known.
-/// `archive_size` is the size of the whole archive (all parts).
-pub fn caption(archive: &str, manifest: Option<&Manifest>, archive_size: u64, part: u32, parts: u32) -> String {
+/// The caption for part `part` of `parts` of an archive sealed as `mode`.
+/// `manifest` is None when it could not be read (or no key opens it); the
+/// caption then says only what is known. `archive_size` is the size of the
+/// whole archive (all parts). A caption never holds a secret.
+pub fn caption(
+    archive: &str,
+    mode: Mode,
+    manifest: Option<&Manifest>,
+    archive_size: u64,
+    part: u32,
+    parts: u32,
+) -> String {
     let mut head = Vec::new();
     match manifest {
         Some(m) => {
@@ -19,10 +28,18 @@ pub fn caption(archive: &str, manifest: Option<&Manifest>, archive_size: u64, pa
         }
         None => head.push(format!("Backup {archive}")),
     }
-    if parts > 1 {
+    if parts > 1 && mode == Mode::Age {
+        head.push(format!("Part {part}/{parts} — join all parts in order: `cat {archive}.* > {archive}`"));
+    } else if parts > 1 {
         head.push(format!(
             "Part {part}/{parts} — join all parts in order (7-Zip opens .001 directly, or `cat {archive}.* > {archive}`)"
         ));
+    }
+    match mode {
+        Mode::None => {}
+        Mode::ZipAes => head.push("🔒 Encrypted: 7-Zip or a phone unzip app asks for the archive password".into()),
+        Mode::Age => head
+            .push(format!("🔒 Sealed with age: `age -d -i key.txt {archive} > backup.zip` where the private key is")),
     }
     head.push(format!("Archive: {} ({})", archive, human_size(archive_size)));
     let mut body = Vec::new();
@@ -90,7 +107,7 @@ mod tests {
 
     #[test]
     fn says_what_it_is() {
-        let c = caption("database_backup_20261122_050000.zip", Some(&manifest(2, 1)), 2_100_000, 2, 3);
+        let c = caption("database_backup_20261122_050000.zip", Mode::None, Some(&manifest(2, 1)), 2_100_000, 2, 3);
         assert!(c.contains("2026-11-22 05:00:00 UTC"), "{c}");
         assert!(c.contains("Host: box") && c.contains("scheduled"));
         assert!(c.contains("Part 2/3"));
@@ -101,11 +118,21 @@ mod tests {
 
     #[test]
     fn stays_within_the_limit() {
-        let c = caption("a.zip", Some(&manifest(60, 10)), 1, 1, 1);
+        let c = caption("a.zip", Mode::None, Some(&manifest(60, 10)), 1, 1, 1);
         assert!(limits::len(&c) <= CAPTION_LIMIT, "{}", limits::len(&c));
         assert!(c.ends_with('…'));
         assert!(c.starts_with("✅") || c.starts_with("⚠️"));
-        let plain = caption("a.zip", None, 10, 1, 1);
+        let plain = caption("a.zip", Mode::None, None, 10, 1, 1);
         assert!(plain.contains("a.zip") && plain.contains("10 B"));
+        assert!(!plain.contains("🔒"));
+    }
+
+    #[test]
+    fn says_how_it_is_sealed() {
+        let aes = caption("a.zip", Mode::ZipAes, Some(&manifest(1, 0)), 10, 1, 1);
+        assert!(aes.contains("🔒 Encrypted") && aes.contains("password"), "{aes}");
+        let age = caption("a.zip.age", Mode::Age, None, 10, 2, 3);
+        assert!(age.contains("age -d -i key.txt a.zip.age") && age.contains("cat a.zip.age.*"), "{age}");
+        assert!(!age.contains("7-Zip opens .001"), "{age}");
     }
 }

@@ -147,10 +147,15 @@ pub(crate) fn file_name_of(p: &std::path::Path) -> String {
 }
 
 /// Reads an archive's manifest for captions; a caption without it is still
-/// useful, so failure is only logged.
-pub(crate) fn manifest_of(archive: &StoredArchive) -> Option<Manifest> {
-    match lifeboat_core::verify::read_manifest(archive) {
+/// useful, so failure is only logged (an age archive without an identity on
+/// this machine has no readable manifest, by design).
+pub(crate) fn manifest_of(cfg: &Config, archive: &StoredArchive) -> Option<Manifest> {
+    match lifeboat_core::verify::read_manifest(archive, &cfg.encryption.keys) {
         Ok(m) => Some(m),
+        Err(lifeboat_core::verify::VerifyError::Key(e)) => {
+            tracing::debug!(archive = %archive.name, "caption without the manifest: {e}");
+            None
+        }
         Err(e) => {
             tracing::warn!(archive = %archive.name, "cannot read the manifest for the caption: {e}");
             None
@@ -242,13 +247,14 @@ impl Telegram {
         archive: &StoredArchive,
         cancel: &CancellationToken,
     ) -> Result<Resent, SendError> {
-        let manifest = manifest_of(archive);
+        let manifest = manifest_of(cfg, archive);
+        let mode = lifeboat_core::verify::seal_mode(archive);
         let n = archive.files.len() as u32;
         let mut out = Vec::new();
         for (i, path) in archive.files.iter().enumerate() {
             let file_name = file_name_of(path);
             let mut file_id = State::open_for(cfg).ok().and_then(|s| s.file_id_for(&file_name).ok().flatten());
-            let text = caption(&archive.name, manifest.as_ref(), archive.size, i as u32 + 1, n);
+            let text = caption(&archive.name, mode, manifest.as_ref(), archive.size, i as u32 + 1, n);
             let sent = self.send_file(chat, path, &file_name, &text, &mut file_id, cancel).await?;
             if sent.uploaded
                 && let Ok(state) = State::open_for(cfg)

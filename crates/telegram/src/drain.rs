@@ -45,7 +45,7 @@ impl Telegram {
             let info = archives.entry(archive.clone()).or_insert_with(|| ArchiveInfo::load(cfg, &archive));
             let path = info.path_of(&file_name);
             let size = info.stored.as_ref().map_or(0, |s| s.size);
-            let text = caption(&archive, info.manifest.as_ref(), size, rows[0].part, rows[0].parts);
+            let text = caption(&archive, info.mode, info.manifest.as_ref(), size, rows[0].part, rows[0].parts);
             let mut file_id = state.file_id_for(&file_name).unwrap_or_else(|e| {
                 report.problems.push(format!("cannot read the outbox: {e}"));
                 None
@@ -275,18 +275,20 @@ fn fail(state: &State, report: &mut DeliveryReport, row: &Delivery, why: &SendEr
 struct ArchiveInfo {
     stored: Option<StoredArchive>,
     manifest: Option<Manifest>,
+    mode: lifeboat_core::seal::Mode,
 }
 
 impl ArchiveInfo {
     fn load(cfg: &Config, name: &str) -> ArchiveInfo {
         match catalog::resolve(&cfg.backup.output_dir, name) {
             Ok(stored) => {
-                let manifest = manifest_of(&stored);
-                ArchiveInfo { stored: Some(stored), manifest }
+                let manifest = manifest_of(cfg, &stored);
+                let mode = lifeboat_core::verify::seal_mode(&stored);
+                ArchiveInfo { stored: Some(stored), manifest, mode }
             }
             Err(e) => {
                 tracing::warn!(archive = name, "archive not found for delivery: {e}");
-                ArchiveInfo { stored: None, manifest: None }
+                ArchiveInfo { stored: None, manifest: None, mode: lifeboat_core::seal::Mode::None }
             }
         }
     }

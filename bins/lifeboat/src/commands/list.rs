@@ -22,6 +22,8 @@ pub(crate) struct ListRow {
     /// Why retention keeps it ("count", "daily", "pin"…); empty: the next
     /// cycle removes it.
     pub kept_by: Vec<&'static str>,
+    /// How it is sealed.
+    pub sealed: lifeboat_core::seal::Mode,
 }
 
 pub(super) fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
@@ -43,7 +45,7 @@ pub(super) fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
             None => 0,
         };
         // The manifest names the databases; the run knows whether it verified.
-        let manifest = lifeboat_core::verify::read_manifest(&archive).ok();
+        let manifest = lifeboat_core::verify::read_manifest(&archive, &cfg.encryption.keys).ok();
         let databases =
             manifest.as_ref().map(|m| m.databases.iter().map(|d| d.name.clone()).collect()).unwrap_or_default();
         let trigger = run
@@ -55,8 +57,10 @@ pub(super) fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
             (Some(r), _) => r.status.as_str().to_string(),
             (None, Some(m)) if m.is_partial() => "partial".into(),
             (None, Some(_)) => "ok".into(),
+            (None, None) if archive.sealing() == lifeboat_core::seal::Sealing::Age => "sealed".into(),
             (None, None) => "unreadable".into(),
         };
+        let sealed = lifeboat_core::verify::seal_mode(&archive);
         let pinned = pins.iter().find(|p| p.archive == archive.name).map(|p| p.reason.clone());
         let kept_by = kept.iter().find(|(n, _)| *n == archive.name).map(|(_, k)| k.clone()).unwrap_or_default();
         rows.push(ListRow {
@@ -68,6 +72,7 @@ pub(super) fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
             delivered,
             pinned,
             kept_by,
+            sealed,
         });
     }
     if a.json {
@@ -86,8 +91,12 @@ pub(super) fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
         let parts = if r.archive.is_split() { format!(" ({} parts)", r.archive.files.len()) } else { String::new() };
         let status = if r.status == "ok" { String::new() } else { format!(" [{}]", r.status) };
         let pinned = r.pinned.as_ref().map(|why| format!(" 📌 pinned: {why}")).unwrap_or_default();
+        let sealed = match r.sealed {
+            lifeboat_core::seal::Mode::None => String::new(),
+            mode => format!(" 🔒 {}", mode.as_str()),
+        };
         println!(
-            "{:<23}  {:<11}  {:>9}  {:>3}  {:<8}  {:>9}  {}{parts}{status}{pinned}",
+            "{:<23}  {:<11}  {:>9}  {:>3}  {:<8}  {:>9}  {}{parts}{sealed}{status}{pinned}",
             r.archive.created_at.format("%Y-%m-%d %H:%M:%S"),
             r.trigger,
             human_size(r.archive.size),

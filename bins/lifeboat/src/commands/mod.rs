@@ -58,7 +58,15 @@ pub fn exit_code_of(err: &anyhow::Error) -> i32 {
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> Result<i32> {
-    let cfg = Config::load(cli.config.as_deref())?;
+    let mut cfg = Config::load(cli.config.as_deref())?;
+    let identity = match &cli.command {
+        Command::Verify(a) => a.identity.as_deref(),
+        Command::Restore(a) => a.identity.as_deref(),
+        _ => None,
+    };
+    if let Some(file) = identity {
+        cfg.encryption.keys.set_identity_file(file).map_err(|e| UsageError(format!("--identity {e}")))?;
+    }
     // Without a file, `lifeboat list` in the wrong folder would quietly say
     // "no archives": say where it looked instead. The demo means to use the
     // defaults.

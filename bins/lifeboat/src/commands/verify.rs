@@ -22,6 +22,7 @@ pub(super) fn verify(cfg: &Config, a: &VerifyArgs) -> Result<i32> {
     bar.spin(&format!("verifying {}", archive.name));
     let report = lifeboat_core::verify::verify(
         &archive,
+        &cfg.encryption.keys,
         scratch.path(),
         lifeboat_core::verify::VerifyOptions { integrity_check: true },
     )

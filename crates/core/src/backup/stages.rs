@@ -1,6 +1,6 @@
 //! The steps of one run, in order: prepare the working folder, snapshot and
 //! compress every source, collect the results, write the archive, verify
-//! it, publish it under its final name.
+//! it, seal it (age), publish it under its final name.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,11 +10,12 @@ use chrono::{DateTime, Utc};
 
 use super::cleanup::{TempFile, remove_leftovers};
 use super::{BackupError, BackupOptions, BackupOutcome, ProgressEvent, WORK_PREFIX, archive_error, io_error};
-use crate::archive::{self, ArchiveError, CompressedDatabase};
+use crate::archive::{self, ArchiveError, CompressedDatabase, EntryStyle};
 use crate::catalog::{self, StoredArchive};
 use crate::config::Config;
 use crate::manifest::{DatabaseEntry, Manifest, SkippedDatabase};
 use crate::parts;
+use crate::seal::{self, Keys, Mode};
 use crate::snapshot::{SkipReason, Snapshot};
 use crate::source::{self, Source};
 use crate::state::{DbCheck, RunStatus, State};
@@ -39,18 +40,20 @@ pub(super) fn run_inner(
     skip_unchanged: bool,
 ) -> Result<BackupOutcome, BackupError> {
     let out = cfg.backup.output_dir.as_path();
+    let keys = &cfg.encryption.keys;
     let work = prepare(out)?;
     let sources = source::configured(cfg, opts.only);
-    let jobs =
-        snapshot_and_compress(&sources, work.path(), cfg.backup.compression_level, opts).map_err(|e| match e {
-            Stop::DiskFull => BackupError::DiskFull(out.to_path_buf()),
-            Stop::Cancelled => BackupError::Cancelled,
-        })?;
+    let password = keys.password().filter(|_| cfg.encryption.mode == Mode::ZipAes);
+    let style = EntryStyle { level: cfg.backup.compression_level, password };
+    let jobs = snapshot_and_compress(&sources, work.path(), style, opts).map_err(|e| match e {
+        Stop::DiskFull => BackupError::DiskFull(out.to_path_buf()),
+        Stop::Cancelled => BackupError::Cancelled,
+    })?;
     let Collected { entries, compressed, skipped } = collect(state, run_id, &sources, jobs, opts, out)?;
     if entries.is_empty() {
         return Err(BackupError::NothingBackedUp { skipped });
     }
-    if skip_unchanged && let Some(archive) = unchanged_since(out, &entries, &skipped) {
+    if skip_unchanged && let Some(archive) = unchanged_since(out, keys, &entries, &skipped) {
         return Err(BackupError::Unchanged { archive });
     }
     let (name, at) = free_name(out, opts.now);
@@ -65,9 +68,9 @@ pub(super) fn run_inner(
         skipped,
     };
     let tmp_path = out.join(format!("{name}.tmp"));
-    let mut tmp = TempFile(Some(tmp_path.clone()));
-    let size = archive::assemble(&tmp_path, &manifest, &compressed, cfg.backup.compression_level, &opts.cancel)
-        .map_err(|e| archive_error(out, e))?;
+    let tmp = TempFile(Some(tmp_path.clone()));
+    let size =
+        archive::assemble(&tmp_path, &manifest, &compressed, style, &opts.cancel).map_err(|e| archive_error(out, e))?;
     // The per-database ZIPs are no longer needed; free their space before
     // verifying, which needs scratch space of its own.
     for c in &compressed {
@@ -80,10 +83,19 @@ pub(super) fn run_inner(
         p(ProgressEvent::Verifying);
     }
     let candidate = StoredArchive { name: name.clone(), created_at: at, files: vec![tmp_path.clone()], size };
-    verify_written(&candidate, &work.path().join("verify"), out)?;
+    verify_written(&candidate, keys, &work.path().join("verify"), out)?;
     if opts.cancel.is_cancelled() {
         return Err(BackupError::Cancelled);
     }
+    let (name, tmp_path, size, mut tmp) = match cfg.encryption.mode {
+        Mode::Age => {
+            let sealed = seal_with_age(&candidate, &cfg.encryption.recipients, keys, work.path(), out, opts)?;
+            // The plaintext ZIP goes as soon as the sealed one is checked.
+            drop(tmp);
+            sealed
+        }
+        Mode::None | Mode::ZipAes => (name, tmp_path, size, tmp),
+    };
     let files = publish(&tmp_path, out, &name, cfg.split_bytes(), size)?;
     tmp.disarm();
     let status = if manifest.skipped.is_empty() { RunStatus::Ok } else { RunStatus::Partial };
@@ -93,9 +105,43 @@ pub(super) fn run_inner(
 
 /// The newest archive when it holds exactly these databases, byte for byte
 /// (same names, same sha256), and skipped the same ones.
-fn unchanged_since(out: &Path, entries: &[DatabaseEntry], skipped: &[SkippedDatabase]) -> Option<String> {
+/// Encrypts the verified ZIP to the recipients as `NAME.age.tmp` and checks
+/// it: decrypted and verified in full with an identity, else read back
+/// against the hash of what was written. Returns the sealed file's name,
+/// path, size and guard.
+fn seal_with_age(
+    plain: &StoredArchive,
+    recipients: &[String],
+    keys: &Keys,
+    work: &Path,
+    out: &Path,
+    opts: &BackupOptions<'_>,
+) -> Result<(String, PathBuf, u64, TempFile), BackupError> {
+    let name = format!("{}{}", plain.name, seal::AGE_SUFFIX);
+    let path = out.join(format!("{name}.tmp"));
+    let guard = TempFile(Some(path.clone()));
+    let plain_file = plain.files.first().expect("a written archive has its file");
+    let sha256 = seal::seal_file(plain_file, &path, recipients, &opts.cancel).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::Interrupted {
+            BackupError::Cancelled
+        } else {
+            io_error(out, format!("cannot seal {name} with age"), e)
+        }
+    })?;
+    let size = file_len(&path);
+    let sealed = StoredArchive { name: name.clone(), created_at: plain.created_at, files: vec![path.clone()], size };
+    if keys.has_identity() {
+        verify_written(&sealed, keys, &work.join("verify-sealed"), out)?;
+    } else {
+        seal::check_sealed(&sealed.files, &sha256)
+            .map_err(|why| BackupError::Verify(vec![format!("{name}: {why}")]))?;
+    }
+    Ok((name, path, size, guard))
+}
+
+fn unchanged_since(out: &Path, keys: &Keys, entries: &[DatabaseEntry], skipped: &[SkippedDatabase]) -> Option<String> {
     let newest = catalog::list(out).ok()?.into_iter().next()?;
-    let before = verify::read_manifest(&newest).ok()?;
+    let before = verify::read_manifest(&newest, keys).ok()?;
     let key = |dbs: &[DatabaseEntry]| {
         let mut k: Vec<(String, String)> = dbs.iter().map(|d| (d.name.clone(), d.sha256.clone())).collect();
         k.sort();
@@ -136,7 +182,7 @@ enum Stop {
 fn snapshot_and_compress(
     sources: &[Box<dyn Source>],
     work: &Path,
-    level: i64,
+    style: EntryStyle<'_>,
     opts: &BackupOptions<'_>,
 ) -> Result<Vec<Job>, Stop> {
     let progress = |e: ProgressEvent| {
@@ -163,7 +209,7 @@ fn snapshot_and_compress(
                     // Hold the lock only to take one job.
                     let next = rx.lock().map(|r| r.recv());
                     let Ok(Ok((i, snap))) = next else { break };
-                    let job = process(sources[i].as_ref(), &snap, work, level, opts, &on_bytes);
+                    let job = process(sources[i].as_ref(), &snap, work, style, opts, &on_bytes);
                     *jobs[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(job);
                 }
             });
@@ -255,7 +301,11 @@ fn collect(
 fn free_name(out: &Path, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
     let mut at = now;
     let mut name = catalog::archive_name(at);
-    while out.join(&name).exists() || out.join(catalog::part_name(&name, 1)).exists() {
+    let taken = |name: &str| {
+        let sealed = format!("{name}{}", seal::AGE_SUFFIX);
+        [name, sealed.as_str()].iter().any(|n| out.join(n).exists() || out.join(catalog::part_name(n, 1)).exists())
+    };
+    while taken(&name) {
         at += chrono::Duration::seconds(1);
         name = catalog::archive_name(at);
     }
@@ -266,11 +316,11 @@ fn free_name(out: &Path, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
 /// sha256 against the manifest. `integrity_check` already ran on the very
 /// snapshot bytes whose sha256 the manifest holds; this proves the ZIP gives
 /// those bytes back.
-fn verify_written(candidate: &StoredArchive, scratch: &Path, out: &Path) -> Result<(), BackupError> {
+fn verify_written(candidate: &StoredArchive, keys: &Keys, scratch: &Path, out: &Path) -> Result<(), BackupError> {
     crate::fsutil::create_private_dir(scratch)
         .map_err(|e| io_error(out, format!("cannot create {}", scratch.display()), e))?;
-    let report =
-        verify::verify(candidate, scratch, VerifyOptions { integrity_check: false }).map_err(BackupError::ReadBack)?;
+    let report = verify::verify(candidate, keys, scratch, VerifyOptions { integrity_check: false })
+        .map_err(BackupError::ReadBack)?;
     if report.is_ok() {
         return Ok(());
     }
@@ -312,7 +362,7 @@ fn process(
     source: &dyn Source,
     snap: &Snapshot,
     work: &Path,
-    level: i64,
+    style: EntryStyle<'_>,
     opts: &BackupOptions<'_>,
     on_bytes: &(dyn Fn(u64) + Sync),
 ) -> Job {
@@ -324,7 +374,7 @@ fn process(
         Err(reason) => return Job::Skipped(reason),
     };
     let zip_path = work.join(format!("{}.zip", snap.path.file_name().and_then(|f| f.to_str()).unwrap_or("db")));
-    let c = match archive::compress_database(&snap.path, &snap.name, &zip_path, level, opts.now, &opts.cancel, on_bytes)
+    let c = match archive::compress_database(&snap.path, &snap.name, &zip_path, style, opts.now, &opts.cancel, on_bytes)
     {
         Ok(c) => c,
         Err(e) => return Job::Failed(e),

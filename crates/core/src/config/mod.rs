@@ -58,6 +58,8 @@ pub struct Config {
     pub retry: RetryConfig,
     /// `[monitoring]`
     pub monitoring: MonitoringConfig,
+    /// `[encryption]`
+    pub encryption: EncryptionConfig,
     /// The file the configuration came from; None: built-in defaults and
     /// the environment only.
     #[serde(skip)]
@@ -166,6 +168,23 @@ impl MonitoringConfig {
     }
 }
 
+/// `[encryption]`: how archives are sealed, and the keys read at start-up.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptionConfig {
+    /// none, zip-aes or age.
+    pub mode: crate::seal::Mode,
+    /// zip-aes: the file holding the password.
+    pub password_file: PathBuf,
+    /// age: the public keys archives are sealed to.
+    pub recipients: Vec<String>,
+    /// age: a private key for verify and restore (optional).
+    pub identity_file: PathBuf,
+    /// The secrets read from the files above.
+    #[serde(skip)]
+    pub keys: crate::seal::Keys,
+}
+
 /// A string that never shows itself in `Debug` or `Display` output.
 #[derive(Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -268,7 +287,8 @@ impl Config {
             upload_limit_given |= sets_upload_limit(&check_syntax(&text, Some(file))?);
         }
         let raw = builder.build().map_err(|e| ConfigError::Parse(describe(e, file.as_deref())))?;
-        Self::finish(raw, file.as_deref(), &from_env, upload_limit_given)
+        let env_password = std::env::var(crate::seal::PASSWORD_ENV).ok();
+        Self::finish(raw, file.as_deref(), &from_env, upload_limit_given, env_password)
     }
 
     fn finish(
@@ -276,6 +296,7 @@ impl Config {
         file: Option<&Path>,
         from_env: &[String],
         upload_limit_given: bool,
+        env_password: Option<String>,
     ) -> Result<Config, ConfigError> {
         check_kinds(&raw, from_env)?;
         // `LIFEBOAT__TELEGRAM__ADMIN_IDS=111` is a list of one: the
@@ -296,6 +317,7 @@ impl Config {
         cfg.upload_limit_given = upload_limit_given;
         cfg.resolve_token()?;
         cfg.validate()?;
+        cfg.resolve_keys(env_password)?;
         Ok(cfg)
     }
 
@@ -308,7 +330,7 @@ impl Config {
             .add_source(config::File::from_str(toml, config::FileFormat::Toml))
             .build()
             .map_err(|e| ConfigError::Parse(describe(e, None)))?;
-        Self::finish(raw, None, &[], upload_limit_given)
+        Self::finish(raw, None, &[], upload_limit_given, None)
     }
 
     fn resolve_token(&mut self) -> Result<(), ConfigError> {
@@ -338,6 +360,56 @@ impl Config {
             t.token = Secret::new(text.trim());
         }
         Ok(())
+    }
+
+    /// Reads the encryption secrets the mode needs (`env_password`: the
+    /// value of [`crate::seal::PASSWORD_ENV`]); a mode without a usable
+    /// secret stops here, naming the key.
+    fn resolve_keys(&mut self, env_password: Option<String>) -> Result<(), ConfigError> {
+        use crate::seal::{Keys, Mode, PASSWORD_ENV};
+        let e = &mut self.encryption;
+        let unusable = |key, err: crate::seal::KeyError| invalid(key, err.to_string());
+        if !e.password_file.as_os_str().is_empty() {
+            let password =
+                Keys::read_password_file(&e.password_file).map_err(|x| unusable("encryption.password_file", x))?;
+            let from = e.password_file.display().to_string();
+            e.keys.set_password(password, from);
+        } else if let Some(p) = env_password.filter(|p| !p.trim().is_empty()) {
+            e.keys.set_password(Secret::new(p), PASSWORD_ENV);
+        }
+        if !e.identity_file.as_os_str().is_empty() {
+            let file = e.identity_file.clone();
+            e.keys.set_identity_file(&file).map_err(|x| unusable("encryption.identity_file", x))?;
+        }
+        for r in &e.recipients {
+            crate::seal::parse_recipient(r).map_err(|why| invalid("encryption.recipients", why))?;
+        }
+        match e.mode {
+            Mode::ZipAes if e.keys.password().is_none() => Err(invalid(
+                "encryption.password_file",
+                format!(
+                    "mode = \"zip-aes\" needs a password: put it in a file (chmod 600) and name it here, or set {PASSWORD_ENV}"
+                ),
+            )),
+            Mode::Age if e.recipients.is_empty() => Err(invalid(
+                "encryption.recipients",
+                "mode = \"age\" needs at least one public key, e.g. recipients = [\"age1…\"] from `age-keygen -y key.txt`",
+            )),
+            // Checked now: otherwise every backup would fail its read-back.
+            Mode::Age
+                if e.keys.has_identity() && !crate::seal::identity_matches(&e.keys, &e.recipients).unwrap_or(false) =>
+            {
+                Err(invalid(
+                    "encryption.identity_file",
+                    format!(
+                        "the key in {} opens none of encryption.recipients; add its public key (age-keygen -y {}) to recipients, or name the right file",
+                        e.identity_file.display(),
+                        e.identity_file.display()
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Checks every value; the first problem is returned.
@@ -548,7 +620,7 @@ fn sets_upload_limit(file: &toml::Table) -> bool {
 }
 
 /// Keys holding lists, comma-separated in the environment.
-const LIST_KEYS: [&str; 2] = ["backup.databases", "telegram.admin_ids"];
+const LIST_KEYS: [&str; 3] = ["backup.databases", "telegram.admin_ids", "encryption.recipients"];
 
 /// `LIFEBOAT__SECTION__KEY` variables (or `vars`, for tests); lists are
 /// comma-separated.
@@ -559,6 +631,7 @@ fn env_source(vars: Option<config::Map<String, String>>) -> config::Environment 
         .list_separator(",")
         .with_list_parse_key(LIST_KEYS[0])
         .with_list_parse_key(LIST_KEYS[1])
+        .with_list_parse_key(LIST_KEYS[2])
         .try_parsing(true)
         .source(vars)
 }

@@ -74,7 +74,7 @@ fn execute_inner(
         .prefix(".restore-")
         .tempdir_in(&scratch_parent)
         .map_err(io_err(format!("cannot create a scratch folder in {}", scratch_parent.display())))?;
-    let (report, extracted) = verify::verify_and_extract(&plan.archive, scratch.path())?;
+    let (report, extracted) = verify::verify_and_extract(&plan.archive, &cfg.encryption.keys, scratch.path())?;
     if !report.is_ok() {
         return Err(RestoreError::NotVerified { archive: plan.archive.name.clone(), problems: report.all_problems() });
     }

@@ -103,14 +103,14 @@ fn resolve(cfg: &Config, what: &str) -> Result<(StoredArchive, Manifest), Restor
             // An unreadable newest archive is an error, never silently
             // passed over for an older one.
             let archive = crate::catalog::resolve(dir, &a.name)?;
-            let m = verify::read_manifest(&archive)?;
+            let m = verify::read_manifest(&archive, &cfg.encryption.keys)?;
             if m.trigger != Trigger::PreRestore {
                 return Ok((archive, m));
             }
         }
     }
     let archive = crate::catalog::resolve(dir, what)?;
-    let manifest = verify::read_manifest(&archive)?;
+    let manifest = verify::read_manifest(&archive, &cfg.encryption.keys)?;
     Ok((archive, manifest))
 }
 

@@ -106,7 +106,13 @@ pub fn verify_received(dir: &Path, parts: &[(String, Vec<u8>)]) {
     let archive =
         StoredArchive { name, created_at: Utc::now(), size: parts.iter().map(|p| p.1.len() as u64).sum(), files };
     let scratch = tempfile::tempdir_in(dir).unwrap();
-    let report = verify::verify(&archive, scratch.path(), VerifyOptions { integrity_check: true }).unwrap();
+    let report = verify::verify(
+        &archive,
+        &lifeboat_core::seal::Keys::none(),
+        scratch.path(),
+        VerifyOptions { integrity_check: true },
+    )
+    .unwrap();
     assert!(report.is_ok(), "received archive does not verify: {report:?}");
     assert_eq!(report.databases.len(), 2);
 }

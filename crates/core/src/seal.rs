@@ -1,0 +1,460 @@
+//! Sealing archives: how an archive is protected (`[encryption] mode`), the
+//! keys this process holds, and the age layer.
+//!
+//! `zip-aes` archives are ordinary ZIPs whose every entry is AES-256
+//! encrypted (WinZip AE-2); [`crate::archive`] writes them and
+//! [`crate::verify`] reads them with the password. `age` archives are a
+//! verified ZIP encrypted to public keys as `….zip.age`: [`seal_file`]
+//! writes one, [`open_age`] opens one as a seekable stream, so the ZIP
+//! inside is read in place, never decrypted to disk.
+//!
+//! Secrets (the password, an identity file's text) live in [`Secret`]s:
+//! they never show in `Debug`, `Display` or an error. Errors name where a
+//! secret came from, never what it is.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Secret;
+
+/// Environment variable that may hold the `zip-aes` password itself, for
+/// deployments that inject secrets through the environment.
+pub const PASSWORD_ENV: &str = "LIFEBOAT_ENCRYPTION_PASSWORD";
+
+/// The suffix of an age-sealed archive (after `.zip`).
+pub const AGE_SUFFIX: &str = ".age";
+
+/// How new archives are sealed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Plain ZIP.
+    #[default]
+    None,
+    /// Every entry AES-256 encrypted under a password.
+    ZipAes,
+    /// The whole ZIP encrypted to age recipients.
+    Age,
+}
+
+impl Mode {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::None => "none",
+            Mode::ZipAes => "zip-aes",
+            Mode::Age => "age",
+        }
+    }
+}
+
+/// How a stored archive is sealed, told by its name (age) or its entries
+/// (zip-aes), so switching modes leaves older archives readable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sealing {
+    /// A ZIP; its entries may be AES-encrypted.
+    Zip,
+    /// `….zip.age`.
+    Age,
+}
+
+impl Sealing {
+    /// From an archive's logical name.
+    pub fn of(name: &str) -> Sealing {
+        if name.ends_with(AGE_SUFFIX) { Sealing::Age } else { Sealing::Zip }
+    }
+}
+
+/// The secrets this process holds for reading archives: the zip-aes
+/// password and an age identity, each with where it came from (for errors).
+#[derive(Clone, Default)]
+pub struct Keys {
+    password: Option<(Secret, String)>,
+    identity: Option<(Secret, PathBuf)>,
+}
+
+impl fmt::Debug for Keys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Keys")
+            .field("password", &self.password.as_ref().map(|(s, from)| (s, from)))
+            .field("identity", &self.identity.as_ref().map(|(s, from)| (s, from)))
+            .finish()
+    }
+}
+
+/// A key that cannot be used, or an archive the keys do not open.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// A secret file could not be read or holds no usable key.
+    #[error("{from}: {why}")]
+    Unusable {
+        /// The file (or variable) it came from.
+        from: String,
+        /// What is wrong, without the secret.
+        why: String,
+    },
+    /// An age archive and no identity.
+    #[error(
+        "{archive} is sealed with age and this machine holds no identity for it (the server only needs the recipients' public keys); pass --identity FILE with the private key, or decrypt it where the key is: age -d -i key.txt {archive} > backup.zip"
+    )]
+    NoIdentity {
+        /// The archive.
+        archive: String,
+    },
+    /// The identity does not open the archive.
+    #[error("the identity in {from} does not open {archive}: it was sealed to other recipients")]
+    WrongIdentity {
+        /// The identity file.
+        from: String,
+        /// The archive.
+        archive: String,
+    },
+    /// A zip-aes archive and no password.
+    #[error(
+        "{archive} is encrypted (zip-aes) and no password is configured; set encryption.password_file (or {PASSWORD_ENV})"
+    )]
+    NoPassword {
+        /// The archive.
+        archive: String,
+    },
+    /// The password does not open the archive.
+    #[error("the password in {from} does not open {archive}")]
+    WrongPassword {
+        /// Where the password came from.
+        from: String,
+        /// The archive.
+        archive: String,
+    },
+    /// Not an age file, or a damaged one.
+    #[error("{archive} is not a readable age file ({why}); it may be truncated or damaged: copy it again")]
+    NotAge {
+        /// The archive.
+        archive: String,
+        /// The cause.
+        why: String,
+    },
+}
+
+impl Keys {
+    /// No secrets.
+    pub fn none() -> Keys {
+        Keys::default()
+    }
+
+    /// Reads the zip-aes password from `file` (trailing newline removed).
+    pub fn read_password_file(file: &Path) -> Result<Secret, KeyError> {
+        let from = file.display().to_string();
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| KeyError::Unusable { from: from.clone(), why: format!("cannot read it: {e}") })?;
+        let password = text.trim_end_matches(['\n', '\r']);
+        if password.trim().is_empty() {
+            return Err(KeyError::Unusable {
+                from,
+                why: "is empty; put the archive password in it (e.g. `openssl rand -base64 24 > FILE`)".into(),
+            });
+        }
+        Ok(Secret::new(password))
+    }
+
+    /// Sets the password and where it came from.
+    pub fn set_password(&mut self, password: Secret, from: impl Into<String>) {
+        self.password = Some((password, from.into()));
+    }
+
+    /// Reads an age identity file: age keys (`AGE-SECRET-KEY-1…`, as
+    /// `age-keygen` writes them) or an unencrypted SSH private key.
+    pub fn set_identity_file(&mut self, file: &Path) -> Result<(), KeyError> {
+        let from = file.display().to_string();
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| KeyError::Unusable { from: from.clone(), why: format!("cannot read it: {e}") })?;
+        let text = Secret::new(text);
+        parse_identities(text.expose(), &from).map_err(|why| KeyError::Unusable { from, why })?;
+        self.identity = Some((text, file.to_path_buf()));
+        Ok(())
+    }
+
+    /// The password, if any.
+    pub fn password(&self) -> Option<&str> {
+        self.password.as_ref().map(|(s, _)| s.expose())
+    }
+
+    /// Whether an age identity is held.
+    pub fn has_identity(&self) -> bool {
+        self.identity.is_some()
+    }
+
+    /// The error for an AES entry the keys do not open.
+    pub(crate) fn password_error(&self, archive: &str) -> KeyError {
+        match &self.password {
+            Some((_, from)) => KeyError::WrongPassword { from: from.clone(), archive: archive.to_string() },
+            None => KeyError::NoPassword { archive: archive.to_string() },
+        }
+    }
+}
+
+fn parse_identities(text: &str, from: &str) -> Result<Vec<Box<dyn age::Identity>>, String> {
+    if text.contains("AGE-SECRET-KEY-") {
+        let ids = age::IdentityFile::from_buffer(text.as_bytes())
+            .map_err(|e| format!("does not parse as an age identity file: {e}"))?
+            .into_identities()
+            .map_err(|e| format!("holds an identity Lifeboat cannot use: {e}"))?;
+        return if ids.is_empty() { Err("holds no age identity".into()) } else { Ok(ids) };
+    }
+    match age::ssh::Identity::from_buffer(text.as_bytes(), Some(from.to_string())) {
+        Ok(id @ age::ssh::Identity::Unencrypted(_)) => Ok(vec![Box::new(id)]),
+        Ok(age::ssh::Identity::Encrypted(_)) => Err(
+            "is a passphrase-protected SSH key, and a service cannot type a passphrase; use an age key (age-keygen) or an unprotected copy of the SSH key kept offline".into(),
+        ),
+        Ok(age::ssh::Identity::Unsupported(_)) => {
+            Err("is an SSH key of a kind age does not support; use an age key (age-keygen), ssh-ed25519 or ssh-rsa".into())
+        }
+        Err(_) => Err("holds neither an age identity (AGE-SECRET-KEY-1…) nor an SSH private key".into()),
+    }
+}
+
+/// Parses one age recipient: `age1…` or an `ssh-ed25519`/`ssh-rsa` public key.
+pub fn parse_recipient(text: &str) -> Result<Box<dyn age::Recipient + Send>, String> {
+    let text = text.trim();
+    if text.starts_with("age1") {
+        return text
+            .parse::<age::x25519::Recipient>()
+            .map(|r| Box::new(r) as Box<dyn age::Recipient + Send>)
+            .map_err(|e| format!("{text:?} is not an age public key ({e})"));
+    }
+    text.parse::<age::ssh::Recipient>()
+        .map(|r| Box::new(r) as Box<dyn age::Recipient + Send>)
+        .map_err(|_| format!("{text:?} is neither an age public key (age1…) nor an ssh-ed25519/ssh-rsa public key"))
+}
+
+const CHUNK: usize = 256 * 1024;
+
+/// Writes `plain` encrypted to `recipients` as a new private file `out`,
+/// fsynced; returns the sealed file's SHA-256 (hex), computed as it was
+/// written, for [`check_sealed`].
+pub fn seal_file(
+    plain: &Path,
+    out: &Path,
+    recipients: &[String],
+    cancel: &CancellationToken,
+) -> Result<String, io::Error> {
+    let parsed =
+        recipients.iter().map(|r| parse_recipient(r)).collect::<Result<Vec<_>, _>>().map_err(io::Error::other)?;
+    let encryptor = age::Encryptor::with_recipients(parsed.iter().map(|r| r.as_ref() as &dyn age::Recipient))
+        .map_err(|e| io::Error::other(format!("cannot encrypt to the configured recipients: {e}")))?;
+    let file = crate::archive::create_private_file(out)?;
+    let hashing = HashingWriter { inner: BufWriter::with_capacity(CHUNK, file), hasher: Sha256::new() };
+    let mut writer = encryptor.wrap_output(hashing)?;
+    let mut input = BufReader::with_capacity(0, File::open(plain)?);
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        if cancel.is_cancelled() {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
+        }
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        writer.write_all(&buf[..n])?;
+    }
+    let HashingWriter { inner, hasher } = writer.finish()?;
+    let file = inner.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Reads a sealed file back without a key: it must hash to `sha256` (what
+/// was written) and start with a well-formed age header.
+pub fn check_sealed(files: &[PathBuf], sha256: &str) -> Result<(), String> {
+    if read_all(files)? != sha256 {
+        return Err("the sealed file read back differs from what was written (a failing disk?)".into());
+    }
+    check_header(files)
+}
+
+/// Without a key, what can be checked of a stored age archive: every byte
+/// reads, and the age header parses.
+pub fn check_readable(files: &[PathBuf]) -> Result<(), String> {
+    read_all(files)?;
+    check_header(files)
+}
+
+/// Reads every byte; returns their SHA-256 (hex).
+fn read_all(files: &[PathBuf]) -> Result<String, String> {
+    let mut reader = crate::parts::MultiFileReader::open(files).map_err(|e| format!("cannot read it back: {e}"))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => return Ok(hex::encode(hasher.finalize())),
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("cannot read it back: {e}")),
+        }
+    }
+}
+
+fn check_header(files: &[PathBuf]) -> Result<(), String> {
+    let reader = crate::parts::MultiFileReader::open(files).map_err(|e| format!("cannot read it back: {e}"))?;
+    age::Decryptor::new(BufReader::new(reader)).map(|_| ()).map_err(|e| format!("its age header does not parse: {e}"))
+}
+
+/// Whether the identity held opens what is sealed to `recipients`: a few
+/// bytes are sealed and opened in memory, which works for every key kind.
+pub fn identity_matches(keys: &Keys, recipients: &[String]) -> Result<bool, KeyError> {
+    let parsed = recipients.iter().map(|r| parse_recipient(r)).collect::<Result<Vec<_>, _>>();
+    let Ok(parsed) = parsed else { return Ok(false) };
+    let sealed = (|| -> io::Result<Vec<u8>> {
+        let encryptor = age::Encryptor::with_recipients(parsed.iter().map(|r| r.as_ref() as &dyn age::Recipient))
+            .map_err(io::Error::other)?;
+        let mut w = encryptor.wrap_output(Vec::new())?;
+        w.write_all(b"lifeboat")?;
+        w.finish()
+    })();
+    let Ok(sealed) = sealed else { return Ok(false) };
+    match open_age(io::Cursor::new(sealed), keys, "a test message") {
+        Ok(_) => Ok(true),
+        Err(KeyError::WrongIdentity { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// A readable and seekable stream.
+pub trait ReadSeek: Read + Seek + Send {}
+impl<T: Read + Seek + Send> ReadSeek for T {}
+
+/// Opens an age-sealed archive as the seekable ZIP stream inside it.
+pub fn open_age<R: Read + Seek + Send + 'static>(
+    input: R,
+    keys: &Keys,
+    archive: &str,
+) -> Result<Box<dyn ReadSeek>, KeyError> {
+    let Some((text, from)) = &keys.identity else {
+        return Err(KeyError::NoIdentity { archive: archive.to_string() });
+    };
+    let from = from.display().to_string();
+    let identities =
+        parse_identities(text.expose(), &from).map_err(|why| KeyError::Unusable { from: from.clone(), why })?;
+    let not_age = |e: age::DecryptError| KeyError::NotAge { archive: archive.to_string(), why: e.to_string() };
+    let decryptor = age::Decryptor::new(input).map_err(not_age)?;
+    if decryptor.is_scrypt() {
+        return Err(KeyError::NotAge {
+            archive: archive.to_string(),
+            why: "it is sealed with a passphrase, which Lifeboat never does".into(),
+        });
+    }
+    match decryptor.decrypt(identities.iter().map(|i| i.as_ref())) {
+        Ok(stream) => Ok(Box::new(stream)),
+        Err(age::DecryptError::NoMatchingKeys) => Err(KeyError::WrongIdentity { from, archive: archive.to_string() }),
+        Err(e) => Err(not_age(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_pair() -> (String, String) {
+        let id = age::x25519::Identity::generate();
+        let public = id.to_public().to_string();
+        use age::secrecy::ExposeSecret;
+        (id.to_string().expose_secret().to_string(), public)
+    }
+
+    #[test]
+    fn seal_then_open_round_trips_and_seeks() {
+        let d = tempfile::tempdir().unwrap();
+        let plain = d.path().join("a.zip");
+        let body: Vec<u8> = (0..300_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        std::fs::write(&plain, &body).unwrap();
+        let (secret, public) = key_pair();
+        let sealed = d.path().join("a.zip.age");
+        let sha = seal_file(&plain, &sealed, &[public], &CancellationToken::new()).unwrap();
+        check_sealed(std::slice::from_ref(&sealed), &sha).unwrap();
+        let key = d.path().join("key.txt");
+        std::fs::write(&key, format!("# created: now\n{secret}\n")).unwrap();
+        let mut keys = Keys::none();
+        keys.set_identity_file(&key).unwrap();
+        let mut r = open_age(File::open(&sealed).unwrap(), &keys, "a.zip.age").unwrap();
+        r.seek(io::SeekFrom::Start(1_000_000)).unwrap();
+        let mut four = [0u8; 4];
+        r.read_exact(&mut four).unwrap();
+        assert_eq!(four, 250_000u32.to_le_bytes());
+        r.seek(io::SeekFrom::Start(0)).unwrap();
+        let mut all = Vec::new();
+        r.read_to_end(&mut all).unwrap();
+        assert_eq!(all, body);
+    }
+
+    #[test]
+    fn wrong_or_missing_identity_is_named() {
+        let d = tempfile::tempdir().unwrap();
+        let plain = d.path().join("a.zip");
+        std::fs::write(&plain, b"PK").unwrap();
+        let (_, public) = key_pair();
+        let sealed = d.path().join("a.zip.age");
+        seal_file(&plain, &sealed, &[public], &CancellationToken::new()).unwrap();
+        let err = open_age(File::open(&sealed).unwrap(), &Keys::none(), "a.zip.age").err().unwrap();
+        assert!(matches!(err, KeyError::NoIdentity { .. }), "{err}");
+        let (other, _) = key_pair();
+        let key = d.path().join("other.txt");
+        std::fs::write(&key, &other).unwrap();
+        let mut keys = Keys::none();
+        keys.set_identity_file(&key).unwrap();
+        let err = open_age(File::open(&sealed).unwrap(), &keys, "a.zip.age").err().unwrap();
+        assert!(err.to_string().contains("other.txt") && err.to_string().contains("does not open"), "{err}");
+        assert!(!err.to_string().contains(&other) && !format!("{keys:?}").contains(&other));
+    }
+
+    #[test]
+    fn check_sealed_notices_a_flipped_byte() {
+        let d = tempfile::tempdir().unwrap();
+        let plain = d.path().join("a.zip");
+        std::fs::write(&plain, vec![7u8; 100_000]).unwrap();
+        let sealed = d.path().join("a.zip.age");
+        let sha = seal_file(&plain, &sealed, &[key_pair().1], &CancellationToken::new()).unwrap();
+        let mut bytes = std::fs::read(&sealed).unwrap();
+        let n = bytes.len() - 10;
+        bytes[n] ^= 1;
+        std::fs::write(&sealed, bytes).unwrap();
+        assert!(check_sealed(&[sealed], &sha).unwrap_err().contains("differs"));
+    }
+
+    #[test]
+    fn recipients_and_identities_are_checked() {
+        assert!(parse_recipient(&key_pair().1).is_ok());
+        assert!(parse_recipient("age1notakey").is_err());
+        assert!(
+            parse_recipient("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHsKLqeplhpW+uObz5dvMgjz1OxfM/XXUB+VHtZ6isGN").is_ok()
+        );
+        assert!(parse_recipient("hello").err().unwrap().contains("neither"));
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("k");
+        std::fs::write(&f, "not a key").unwrap();
+        let e = Keys::none().set_identity_file(&f).unwrap_err();
+        assert!(e.to_string().contains("neither"), "{e}");
+    }
+}
