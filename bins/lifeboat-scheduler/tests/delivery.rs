@@ -215,3 +215,34 @@ fn an_unchanged_cycle_writes_and_sends_nothing() {
     assert_eq!(sb.archive_folder_entries().len(), 2);
     assert_eq!(fake.documents(111).len(), 2);
 }
+
+/// Sealed with age and no private key on the server: the cycle still knows
+/// what the last archive holds (the state keeps its manifest), so an
+/// unchanged hour sends nothing and the caption lists the databases.
+#[test]
+fn an_age_sealed_cycle_without_a_key_still_skips_what_did_not_change() {
+    let fake = FakeTelegram::start_blocking();
+    let sb = sandbox(&fake, &[111]);
+    let key = sb.output_dir().with_file_name("key.txt");
+    let made = std::process::Command::new("age-keygen").arg("-o").arg(&key).output().expect("age-keygen is installed");
+    assert!(made.status.success());
+    let text = std::fs::read_to_string(&key).unwrap();
+    let public = text.lines().find_map(|l| l.strip_prefix("# public key: ")).unwrap().trim().to_string();
+    let extra = format!(
+        "[telegram]\ntoken = {TOKEN:?}\napi_url = {:?}\nadmin_ids = [111]\n[encryption]\nmode = \"age\"\nrecipients = [{public:?}]\n",
+        fake.api_url()
+    );
+    sb.write_config("0 * * * *", &extra);
+    let (code, stdout, stderr) = run_once(&sb);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let entries = sb.archive_folder_entries();
+    assert!(entries.len() == 1 && entries[0].ends_with(".zip.age"), "{entries:?}");
+    let caption = fake.documents(111)[0].caption.clone().unwrap_or_default();
+    assert!(caption.contains(&sb.databases[0]) && caption.contains("age -d"), "{caption}");
+    std::thread::sleep(Duration::from_millis(1100));
+    let (code, stdout, _) = run_once(&sb);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("Unchanged"), "{stdout}");
+    assert_eq!(sb.archive_folder_entries().len(), 1);
+    assert_eq!(fake.documents(111).len(), 1);
+}

@@ -268,6 +268,7 @@ pub fn apply(cfg: &Config, state: &State, now: DateTime<Utc>) -> Result<Vec<Remo
         if ok {
             state.forget_archive(&r.name)?;
             state.forget_verification(&r.name)?;
+            state.forget_manifest(&r.name)?;
             state.log_event(Level::Info, "retention", &format!("removed {}: {}", r.name, r.reason), now)?;
             removed.push(r);
         }

@@ -172,6 +172,25 @@ pub fn read_manifest(archive: &StoredArchive, keys: &Keys) -> Result<Manifest, V
     load_manifest(&mut zip, keys).map_err(|why| VerifyError::Manifest(archive.name.clone(), why))
 }
 
+/// The manifest of an archive for display and comparison: read from the
+/// archive, or, when the keys held cannot open it (an age archive on a
+/// server without the private key), the copy the state database kept when
+/// the archive was written. Never for verifying or restoring: those read
+/// the archive itself.
+pub fn known_manifest(
+    archive: &StoredArchive,
+    keys: &Keys,
+    state: Option<&crate::state::State>,
+) -> Result<Manifest, VerifyError> {
+    match read_manifest(archive, keys) {
+        Err(VerifyError::Key(e)) => match state.and_then(|s| s.manifest_copy(&archive.name).ok().flatten()) {
+            Some(copy) => Ok(copy),
+            None => Err(VerifyError::Key(e)),
+        },
+        read => read,
+    }
+}
+
 /// How a stored archive is sealed: age by its name, zip-aes when its
 /// manifest entry is encrypted (read from the ZIP's directory, no key
 /// needed). An unreadable archive counts as plain.

@@ -39,7 +39,7 @@ pub fn check(
     let previous = archives
         .iter()
         .filter(|a| a.name != outcome.archive.name && a.created_at <= outcome.archive.created_at)
-        .find_map(|a| lifeboat_core::verify::read_manifest(a, &cfg.encryption.keys).ok().map(|m| (a, m)));
+        .find_map(|a| lifeboat_core::verify::known_manifest(a, &cfg.encryption.keys, Some(state)).ok().map(|m| (a, m)));
     let Some((previous, manifest)) = previous else { return Ok(None) };
     let shrinks = shrink::compare(&manifest, &outcome.manifest, percent);
     if shrinks.is_empty() {

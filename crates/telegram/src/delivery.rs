@@ -150,7 +150,8 @@ pub(crate) fn file_name_of(p: &std::path::Path) -> String {
 /// useful, so failure is only logged (an age archive without an identity on
 /// this machine has no readable manifest, by design).
 pub(crate) fn manifest_of(cfg: &Config, archive: &StoredArchive) -> Option<Manifest> {
-    match lifeboat_core::verify::read_manifest(archive, &cfg.encryption.keys) {
+    let state = State::open_for(cfg).ok();
+    match lifeboat_core::verify::known_manifest(archive, &cfg.encryption.keys, state.as_ref()) {
         Ok(m) => Some(m),
         Err(lifeboat_core::verify::VerifyError::Key(e)) => {
             tracing::debug!(archive = %archive.name, "caption without the manifest: {e}");

@@ -1,5 +1,6 @@
-//! The bot token never appears in logs, errors, reports, the state database
-//! or `Debug` output, whatever goes wrong. One test per binary: it installs
+//! The bot token and the archive password never appear in logs, errors,
+//! reports, captions, the state database, an archive's bytes or `Debug`
+//! output, whatever goes wrong. One test per binary: it installs
 //! the global subscriber (which also bridges teloxide's `log` records).
 
 mod common;
@@ -26,13 +27,17 @@ impl Write for Buf {
     }
 }
 
-/// Not the token, nor any 8-character piece of its secret (a cut token).
+/// The zip-aes password the archives are sealed with.
+const PASSWORD: &str = "Tr0ub4dor&3-Qx7vLm29zKw";
+
+/// Not the token nor the password, nor any 8-character piece of either (a
+/// cut secret).
 fn assert_clean(what: &str, text: &str) {
-    let secret = TOKEN.split_once(':').unwrap().1;
-    assert!(!text.contains(TOKEN), "{what} contains the token:\n{text}");
-    for i in 0..=secret.len() - 8 {
-        let piece = &secret[i..i + 8];
-        assert!(!text.contains(piece), "{what} contains {piece:?}, a piece of the token's secret:\n{text}");
+    for secret in [TOKEN.split_once(':').unwrap().1, PASSWORD] {
+        for i in 0..=secret.len() - 8 {
+            let piece = &secret[i..i + 8];
+            assert!(!text.contains(piece), "{what} contains {piece:?}, a piece of a secret:\n{text}");
+        }
     }
 }
 
@@ -49,7 +54,11 @@ async fn token_never_leaks_from_a_failing_delivery() {
         .expect("first subscriber in this test binary");
 
     let fake = FakeTelegram::start().await;
-    let s = setup(&fake, &[1, 2, 3], 2, "");
+    let secrets = tempfile::tempdir().unwrap();
+    let password_file = secrets.path().join("archive.pass");
+    std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
+    let sealed = format!("[encryption]\nmode = \"zip-aes\"\npassword_file = {:?}\n", password_file.display());
+    let s = setup(&fake, &[1, 2, 3], 2, &sealed);
     fake.fail_chat(2, Fault::NeverStarted);
     // Chat 1 loses its connection twice (network errors carry the URL, which
     // holds the token); chat 3 is throttled, then gets through.
@@ -112,6 +121,14 @@ async fn token_never_leaks_from_a_failing_delivery() {
     }
     let db = std::fs::read(s.cfg.state_path()).unwrap();
     assert_clean("state database file", &String::from_utf8_lossy(&db));
+    // What Telegram received: captions and the archives' bytes.
+    let captions: Vec<String> = (1..=3).flat_map(|c| fake.documents(c)).filter_map(|d| d.caption).collect();
+    assert!(captions.iter().any(|c| c.contains("🔒 Encrypted")), "{captions:?}");
+    assert_clean("captions", &captions.join("\n"));
+    assert!(!fake.uploads().is_empty());
+    for upload in fake.uploads() {
+        assert_clean("an uploaded archive", &String::from_utf8_lossy(&upload.bytes));
+    }
     for e in state.events(1000, 0).unwrap() {
         stored += &e.message;
         stored += "\n";

@@ -45,7 +45,7 @@ pub(super) fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
             None => 0,
         };
         // The manifest names the databases; the run knows whether it verified.
-        let manifest = lifeboat_core::verify::read_manifest(&archive, &cfg.encryption.keys).ok();
+        let manifest = lifeboat_core::verify::known_manifest(&archive, &cfg.encryption.keys, state.as_ref()).ok();
         let databases =
             manifest.as_ref().map(|m| m.databases.iter().map(|d| d.name.clone()).collect()).unwrap_or_default();
         let trigger = run

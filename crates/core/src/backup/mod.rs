@@ -177,6 +177,7 @@ fn run_with(
                 detail: detail.clone(),
             };
             state.finish_run(run_id, out.status, &end, at)?;
+            state.remember_manifest(&out.archive.name, &out.manifest)?;
             let parts = if out.archive.files.len() > 1 {
                 format!(" in {} parts", out.archive.files.len())
             } else {

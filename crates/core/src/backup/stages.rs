@@ -53,7 +53,7 @@ pub(super) fn run_inner(
     if entries.is_empty() {
         return Err(BackupError::NothingBackedUp { skipped });
     }
-    if skip_unchanged && let Some(archive) = unchanged_since(out, keys, &entries, &skipped) {
+    if skip_unchanged && let Some(archive) = unchanged_since(out, keys, state, &entries, &skipped) {
         return Err(BackupError::Unchanged { archive });
     }
     let (name, at) = free_name(out, opts.now);
@@ -139,9 +139,15 @@ fn seal_with_age(
     Ok((name, path, size, guard))
 }
 
-fn unchanged_since(out: &Path, keys: &Keys, entries: &[DatabaseEntry], skipped: &[SkippedDatabase]) -> Option<String> {
+fn unchanged_since(
+    out: &Path,
+    keys: &Keys,
+    state: &State,
+    entries: &[DatabaseEntry],
+    skipped: &[SkippedDatabase],
+) -> Option<String> {
     let newest = catalog::list(out).ok()?.into_iter().next()?;
-    let before = verify::read_manifest(&newest, keys).ok()?;
+    let before = verify::known_manifest(&newest, keys, Some(state)).ok()?;
     let key = |dbs: &[DatabaseEntry]| {
         let mut k: Vec<(String, String)> = dbs.iter().map(|d| (d.name.clone(), d.sha256.clone())).collect();
         k.sort();

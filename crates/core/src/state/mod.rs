@@ -11,6 +11,7 @@
 mod events;
 mod heartbeat;
 mod incidents;
+mod manifests;
 mod outbox;
 mod pins;
 mod runs;
@@ -173,6 +174,14 @@ CREATE TABLE verifications (
     verified_at TEXT NOT NULL,
     ok INTEGER NOT NULL,
     detail TEXT NOT NULL             -- "ok" or what failed
+);
+"#,
+    // A copy of each stored archive's manifest (see `manifests.rs`): what an
+    // age-sealed archive holds is known without its private key.
+    r#"
+CREATE TABLE manifests (
+    archive TEXT PRIMARY KEY,        -- logical archive name
+    manifest TEXT NOT NULL           -- manifest.json as written into the archive
 );
 "#,
 ];
