@@ -28,16 +28,18 @@ impl ArchiveStamp {
     pub fn from_archive_name(name: &str) -> Option<ArchiveStamp> {
         let name = name.strip_suffix(lifeboat_core::seal::AGE_SUFFIX).unwrap_or(name);
         let stamp = name.strip_prefix("database_backup_")?.strip_suffix(".zip")?;
-        ArchiveStamp::parse(stamp)
+        ArchiveStamp::parse(stamp.strip_suffix(".diff").unwrap_or(stamp))
     }
 
-    /// The name of the archive with this stamp in `dir`: the age-sealed
-    /// one when it exists there (whole or in parts), else the plain name.
+    /// The name of the archive with this stamp in `dir`, whatever its kind
+    /// (full or differential, age-sealed or not; one stamp names one
+    /// archive), whole or in parts; the plain full name when none exists.
     pub fn name_in(&self, dir: &std::path::Path) -> String {
         let plain = self.archive_name();
-        let sealed = format!("{plain}{}", lifeboat_core::seal::AGE_SUFFIX);
+        let diff = format!("database_backup_{}.diff.zip", self.as_str());
+        let age = lifeboat_core::seal::AGE_SUFFIX;
         let exists = |n: &str| dir.join(n).exists() || dir.join(lifeboat_core::catalog::part_name(n, 1)).exists();
-        if exists(&sealed) { sealed } else { plain }
+        [format!("{plain}{age}"), diff.clone(), format!("{diff}{age}")].into_iter().find(|n| exists(n)).unwrap_or(plain)
     }
 
     fn parse(s: &str) -> Option<ArchiveStamp> {

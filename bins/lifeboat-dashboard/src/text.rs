@@ -319,8 +319,11 @@ pub fn backups(rows: &[ArchiveRow], is_owner: bool, now: DateTime<Utc>) -> Strin
             Some(false) => "⚠️ not verified",
             None => "❔ no record",
         };
-        let parts =
+        let mut parts =
             if r.archive.files.len() > 1 { format!(", {} parts", r.archive.files.len()) } else { String::new() };
+        if r.archive.is_differential() {
+            parts += ", differential (needs its full base)";
+        }
         s += &format!(
             "• <code>{}</code>\n  {} ({}), {}{}, {verified}, delivered to {} admin{}\n",
             esc(&r.archive.name),

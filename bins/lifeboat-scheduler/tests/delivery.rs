@@ -246,3 +246,39 @@ fn an_age_sealed_cycle_without_a_key_still_skips_what_did_not_change() {
     assert_eq!(sb.archive_folder_entries().len(), 1);
     assert_eq!(fake.documents(111).len(), 1);
 }
+
+/// With full_cron set, the cycle after a full archive sends a differential:
+/// a small archive whose caption names the base it needs.
+#[test]
+fn between_full_times_the_cycle_delivers_a_differential_naming_its_base() {
+    let fake = FakeTelegram::start_blocking();
+    let sb = sandbox(&fake, &[111]);
+    std::fs::write(
+        sb.config_path(),
+        // Full archives on 1 January only: never due between these two runs.
+        std::fs::read_to_string(sb.config_path())
+            .unwrap()
+            .replace("[schedule]\n", "[schedule]\nfull_cron = \"0 0 1 1 *\"\n"),
+    )
+    .unwrap();
+    assert!(std::fs::read_to_string(sb.config_path()).unwrap().contains("full_cron"));
+    let (code, stdout, stderr) = run_once(&sb);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let full = sb.archive_folder_entries();
+    assert!(full.len() == 1 && !full[0].contains(".diff."), "the first archive is full: {full:?}");
+    sb.write_a_row(true);
+    std::thread::sleep(Duration::from_millis(1100));
+    let (code, stdout, stderr) = run_once(&sb);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let entries = sb.archive_folder_entries();
+    let diff =
+        entries.iter().find(|e| e.ends_with(".diff.zip")).unwrap_or_else(|| panic!("no differential: {entries:?}"));
+    let docs = fake.documents(111);
+    assert_eq!(docs.len(), 2);
+    assert_eq!(docs[1].file_name.as_deref(), Some(diff.as_str()));
+    let caption = docs[1].caption.clone().unwrap_or_default();
+    assert!(caption.contains(&format!("needs its base {}", full[0])), "{caption}");
+    let sizes: Vec<u64> =
+        [&full[0], diff].iter().map(|n| std::fs::metadata(sb.output_dir().join(n)).unwrap().len()).collect();
+    assert!(sizes[1] < sizes[0], "the differential is smaller: {sizes:?}");
+}

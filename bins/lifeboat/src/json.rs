@@ -65,6 +65,8 @@ pub fn list(rows: &[ListRow]) -> Value {
                 "pinned": r.pinned,
                 "kept_by": r.kept_by,
                 "encryption": r.sealed.as_str(),
+                "kind": if r.base.is_some() || r.archive.is_differential() { "differential" } else { "full" },
+                "base": r.base,
             })
         })
         .collect()

@@ -244,6 +244,12 @@ fn age_archive_opens_with_the_age_cli_and_with_lifeboat_given_the_key() {
     let list = env.cmd(&["list", "--json"]).output().unwrap();
     let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(list[0]["encryption"], "age");
+    // The state database lost: the archive is still listed, from its name.
+    std::fs::rename(env.out().join(".lifeboat"), env.path("state-away")).unwrap();
+    let list = env.cmd(&["list", "--json"]).output().unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!((list[0]["encryption"].as_str(), list[0]["status"].as_str()), (Some("age"), Some("sealed")), "{list}");
+    std::fs::rename(env.path("state-away"), env.out().join(".lifeboat")).unwrap();
 
     // With it: verify, restore --to, live restore.
     env.cmd(&["verify", "latest", "--identity", key.to_str().unwrap()]).assert().success();

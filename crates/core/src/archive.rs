@@ -297,6 +297,9 @@ pub fn info_text(manifest: &Manifest) -> String {
     let _ = writeln!(s, "Host:     {}", manifest.host);
     let _ = writeln!(s, "Trigger:  {}", manifest.trigger);
     let _ = writeln!(s, "Lifeboat: {}", manifest.lifeboat_version);
+    if let Some(base) = &manifest.base {
+        let _ = writeln!(s, "Kind:     DIFFERENTIAL: restoring it needs its base {}", base.archive);
+    }
     let _ = writeln!(
         s,
         "Contents: {} database(s), {} in total",
@@ -310,6 +313,15 @@ pub fn info_text(manifest: &Manifest) -> String {
         let _ = writeln!(s, "Integrity: {}", db.integrity);
         let _ = writeln!(s, "Journal:   {}, page size {}", db.journal_mode, db.page_size);
         let _ = writeln!(s, "SHA-256:   {}", db.sha256);
+        match &db.delta {
+            Some(d) if d.entry.is_some() => {
+                let _ = writeln!(s, "Stored:    {} changed page(s) against the base", d.changed_blocks);
+            }
+            Some(_) => {
+                let _ = writeln!(s, "Stored:    not at all: unchanged since the base");
+            }
+            None => {}
+        }
         let _ = writeln!(s, "Tables:    {} ({} rows)", db.tables.len(), db.total_rows());
         for t in &db.tables {
             let _ = writeln!(s, "  {}: {} rows", t.name, t.rows);
@@ -324,6 +336,9 @@ pub fn info_text(manifest: &Manifest) -> String {
     }
     let _ = writeln!(s);
     let _ = writeln!(s, "Restore: lifeboat restore <this archive> (see docs/operations.md).");
+    if manifest.base.is_some() {
+        let _ = writeln!(s, "Format of the .pages entries: docs/archive-format.md.");
+    }
     s
 }
 
@@ -335,6 +350,7 @@ mod tests {
 
     fn manifest() -> Manifest {
         Manifest {
+            base: None,
             format: crate::manifest::FORMAT.into(),
             version: crate::manifest::VERSION,
             created_at: Utc.with_ymd_and_hms(2026, 11, 22, 5, 0, 1).unwrap(),
@@ -342,6 +358,7 @@ mod tests {
             trigger: Trigger::Scheduled,
             lifeboat_version: "0.1.0".into(),
             databases: vec![DatabaseEntry {
+                delta: None,
                 name: "a.db".into(),
                 size: 12_345_678,
                 sha256: "ab".repeat(32),

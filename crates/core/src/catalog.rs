@@ -18,11 +18,22 @@ pub fn archive_name(at: DateTime<Utc>) -> String {
     format!("{PREFIX}{}.zip", at.format(STAMP))
 }
 
+/// `….diff` before `.zip`: a differential archive.
+const DIFF_SUFFIX: &str = ".diff";
+
+/// The name of a differential archive made at `at`:
+/// `database_backup_YYYYMMDD_HHMMSS.diff.zip`.
+pub fn differential_name(at: DateTime<Utc>) -> String {
+    format!("{PREFIX}{}{DIFF_SUFFIX}.zip", at.format(STAMP))
+}
+
 /// The creation time encoded in an archive name (`….zip` or `….zip.NNN`).
 pub fn parse_name(file_name: &str) -> Option<DateTime<Utc>> {
     let (base, _) = split_part_suffix(file_name)?;
     let base = base.strip_suffix(crate::seal::AGE_SUFFIX).unwrap_or(base);
-    let stamp = base.strip_prefix(PREFIX)?.strip_suffix(".zip")?;
+    let base = base.strip_suffix(".zip")?;
+    let stamp = base.strip_prefix(PREFIX)?;
+    let stamp = stamp.strip_suffix(DIFF_SUFFIX).unwrap_or(stamp);
     NaiveDateTime::parse_from_str(stamp, STAMP).ok().map(|t| t.and_utc())
 }
 
@@ -62,6 +73,11 @@ impl StoredArchive {
     /// True when stored as `.NNN` parts.
     pub fn is_split(&self) -> bool {
         self.files.len() > 1 || self.files.first().is_some_and(|f| f.file_name() != Some(self.name.as_ref()))
+    }
+
+    /// A differential archive (from its name): it needs its base.
+    pub fn is_differential(&self) -> bool {
+        self.name.contains(".diff.zip")
     }
 
     /// How it is sealed (from its name).
@@ -216,6 +232,11 @@ mod tests {
         assert_eq!(parse_name("database_backup_20261122_053852.zip.tmp"), None);
         assert_eq!(parse_name("database_backup_2026.zip"), None);
         assert_eq!(parse_name("database_backup_20261122_053852.zip.000"), None);
+        let d = differential_name(t);
+        assert_eq!(d, "database_backup_20261122_053852.diff.zip");
+        assert_eq!(parse_name(&d), Some(t));
+        assert_eq!(parse_name(&format!("{d}.age.002")), Some(t));
+        assert_eq!(parse_name("database_backup_20261122_053852.dif.zip"), None);
     }
 
     #[test]

@@ -51,6 +51,7 @@ pub mod archive;
 pub mod backup;
 pub mod catalog;
 pub mod config;
+pub mod delta;
 pub mod destination;
 pub mod diagnose;
 pub mod fsutil;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Value of [`Manifest::format`].
 pub const FORMAT: &str = "lifeboat-backup";
 /// Current manifest version. Readers accept versions up to this one.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Entry name of the manifest inside the ZIP.
 pub const MANIFEST_NAME: &str = "manifest.json";
 /// Entry name of the human-readable summary inside the ZIP.
@@ -105,7 +105,42 @@ pub struct Manifest {
     pub databases: Vec<DatabaseEntry>,
     /// Configured databases that were not backed up, with why.
     pub skipped: Vec<SkippedDatabase>,
+    /// A differential archive's base: the full archive it completes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<BaseRef>,
 }
+
+/// The full archive a differential was made against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaseRef {
+    /// Its logical name (in the same folder).
+    pub archive: String,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+}
+
+/// How a differential stores one database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delta {
+    /// SHA-256 of the base's copy of this database: the delta applies to it
+    /// and nothing else.
+    pub base_sha256: String,
+    /// The entry holding the changed blocks (`NAME.pages`, see
+    /// [`crate::delta`]); None: the database did not change since the base.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<String>,
+    /// Blocks stored in the entry.
+    pub changed_blocks: u64,
+}
+
+/// The manifest version of a differential archive (older Lifeboats refuse
+/// it rather than misread it); full archives keep [`FULL_VERSION`].
+pub const DIFFERENTIAL_VERSION: u32 = 2;
+/// The manifest version full archives are written with.
+pub const FULL_VERSION: u32 = 1;
+
+/// The suffix of a delta entry after the database's name.
+pub const DELTA_SUFFIX: &str = ".pages";
 
 /// One database inside the archive.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,6 +159,10 @@ pub struct DatabaseEntry {
     pub page_size: u32,
     /// Tables and their row counts.
     pub tables: Vec<TableCount>,
+    /// In a differential: stored as changed blocks against the base (or not
+    /// at all, unchanged). None: stored whole, under its own name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<Delta>,
 }
 
 /// A table and its row count at snapshot time.
@@ -153,6 +192,11 @@ impl Manifest {
     /// The entry for a database, by name.
     pub fn database(&self, name: &str) -> Option<&DatabaseEntry> {
         self.databases.iter().find(|d| d.name == name)
+    }
+
+    /// True for a differential archive (it needs its base).
+    pub fn is_differential(&self) -> bool {
+        self.base.is_some()
     }
 
     /// Sum of the databases' sizes.

@@ -40,6 +40,8 @@ pub struct Candidate {
     pub awaiting_delivery: bool,
     /// Pinned (by a shrink alert or by hand): kept until unpinned.
     pub pinned: bool,
+    /// A differential's base: kept as long as the differential is.
+    pub base: Option<String>,
 }
 
 /// An archive to remove, and why.
@@ -159,7 +161,7 @@ fn judge(
     let tiered = tiers.keep(&sorted);
     let max_age = chrono::Duration::days(max_age_days.max(0));
     let keep = usize::try_from(max_count.max(0)).unwrap_or(usize::MAX);
-    let mut out = Vec::with_capacity(sorted.len());
+    let mut kept: Vec<Vec<&'static str>> = Vec::with_capacity(sorted.len());
     for (i, c) in sorted.iter().enumerate() {
         let age = now.signed_duration_since(c.created_at);
         let mut kept_by = Vec::new();
@@ -176,6 +178,17 @@ fn judge(
         if c.pinned {
             kept_by.push("pin");
         }
+        kept.push(kept_by);
+    }
+    // A kept differential is useless without its base.
+    let needed: Vec<&str> =
+        sorted.iter().zip(&kept).filter(|(_, k)| !k.is_empty()).filter_map(|(c, _)| c.base.as_deref()).collect();
+    let mut out = Vec::with_capacity(sorted.len());
+    for (c, mut kept_by) in sorted.iter().zip(kept) {
+        if needed.contains(&c.name.as_str()) {
+            kept_by.push("base");
+        }
+        let age = now.signed_duration_since(c.created_at);
         let removal = kept_by.is_empty().then(|| Removal {
             name: c.name.clone(),
             reason: if age > max_age {
@@ -213,10 +226,14 @@ pub fn explain(
 ) -> Result<Vec<(String, Vec<&'static str>)>, RetentionError> {
     let stored = crate::catalog::list(&cfg.backup.output_dir)?;
     let r = &cfg.retention;
-    Ok(kept_by(&candidates(&stored, state)?, r.max_age_days, r.max_count, Tiers::of(cfg), now))
+    Ok(kept_by(&candidates(cfg, &stored, state)?, r.max_age_days, r.max_count, Tiers::of(cfg), now))
 }
 
-fn candidates(stored: &[crate::catalog::StoredArchive], state: Option<&State>) -> Result<Vec<Candidate>, StateError> {
+fn candidates(
+    cfg: &Config,
+    stored: &[crate::catalog::StoredArchive],
+    state: Option<&State>,
+) -> Result<Vec<Candidate>, StateError> {
     let (awaiting, pinned) = match state {
         Some(s) => (s.archives_awaiting_delivery()?, s.pins()?.into_iter().map(|p| p.archive).collect()),
         None => (Vec::new(), Vec::new()),
@@ -233,6 +250,10 @@ fn candidates(stored: &[crate::catalog::StoredArchive], state: Option<&State>) -
             verified,
             awaiting_delivery: awaiting.contains(&a.name),
             pinned: pinned.contains(&a.name),
+            base: a
+                .is_differential()
+                .then(|| crate::verify::known_manifest(a, &cfg.encryption.keys, state).ok()?.base.map(|b| b.archive))
+                .flatten(),
         });
     }
     Ok(out)
@@ -246,7 +267,7 @@ pub const EVENTS_KEPT_DAYS: i64 = 90;
 /// and prunes old events. Returns what was removed.
 pub fn apply(cfg: &Config, state: &State, now: DateTime<Utc>) -> Result<Vec<Removal>, RetentionError> {
     let stored = crate::catalog::list(&cfg.backup.output_dir)?;
-    let candidates = candidates(&stored, Some(state))?;
+    let candidates = candidates(cfg, &stored, Some(state))?;
     let r = &cfg.retention;
     let chosen = select_with(&candidates, r.max_age_days, r.max_count, Tiers::of(cfg), now);
     let mut removed = Vec::new();
@@ -293,6 +314,7 @@ mod tests {
     fn c(hours: i64) -> Candidate {
         let at = now() - chrono::Duration::hours(hours);
         Candidate {
+            base: None,
             name: crate::catalog::archive_name(at),
             created_at: at,
             verified: true,
@@ -310,6 +332,21 @@ mod tests {
         assert!(select(&[], 7, 50, now()).is_empty());
         let list: Vec<Candidate> = (0..10).map(c).collect();
         assert!(select(&list, 7, 50, now()).is_empty());
+    }
+
+    #[test]
+    fn a_kept_differential_keeps_its_base_and_a_removed_one_does_not() {
+        // Full at 30 h, differentials on it at 2 h and 40 h... and an old
+        // full at 50 h whose only differential (45 h) goes too.
+        let mut list = vec![c(2), c(30), c(45), c(50)];
+        list[0].base = Some(list[1].name.clone());
+        list[2].base = Some(list[3].name.clone());
+        let kept = kept_by(&list, 7, 1, Tiers::default(), now());
+        assert_eq!(kept[0].1, vec!["count", "newest-verified"]);
+        assert_eq!(kept[1].1, vec!["base"], "the base of a kept differential stays");
+        assert!(kept[2].1.is_empty() && kept[3].1.is_empty(), "{kept:?}");
+        let r = select_with(&list, 7, 1, Tiers::default(), now());
+        assert_eq!(names(&r), vec![list[2].name.clone(), list[3].name.clone()]);
     }
 
     #[test]
@@ -434,6 +471,7 @@ mod tests {
             .map(|&(d, h)| {
                 let at = Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0).unwrap();
                 Candidate {
+                    base: None,
                     name: crate::catalog::archive_name(at),
                     created_at: at,
                     verified: true,
@@ -464,6 +502,7 @@ mod tests {
         let early = Utc.with_ymd_and_hms(2026, 11, 22, 10, 5, 0).unwrap();
         for at in [extra, early] {
             list.push(Candidate {
+                base: None,
                 name: crate::catalog::archive_name(at),
                 created_at: at,
                 verified: true,
@@ -497,6 +536,7 @@ mod tests {
         let mut with_october = list.clone();
         let oct = Utc.with_ymd_and_hms(2026, 10, 31, 22, 0, 0).unwrap();
         with_october.push(Candidate {
+            base: None,
             name: crate::catalog::archive_name(oct),
             created_at: oct,
             verified: true,

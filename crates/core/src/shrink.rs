@@ -66,6 +66,7 @@ mod tests {
 
     fn manifest(dbs: &[Db<'_>]) -> Manifest {
         Manifest {
+            base: None,
             format: "lifeboat-backup".into(),
             version: 1,
             created_at: chrono::Utc::now(),
@@ -75,6 +76,7 @@ mod tests {
             databases: dbs
                 .iter()
                 .map(|(name, size, tables)| DatabaseEntry {
+                    delta: None,
                     name: name.to_string(),
                     size: *size,
                     sha256: String::new(),

@@ -25,7 +25,9 @@ use zip::ZipArchive;
 
 use crate::catalog::StoredArchive;
 use crate::integrity::{HEADER_LEN, Header};
-use crate::manifest::{FORMAT, INFO_NAME, MANIFEST_NAME, Manifest, SIDECAR_SUFFIXES, VERSION, is_plain_name};
+use crate::manifest::{
+    DELTA_SUFFIX, Delta, FORMAT, INFO_NAME, MANIFEST_NAME, Manifest, SIDECAR_SUFFIXES, VERSION, is_plain_name,
+};
 use crate::parts::MultiFileReader;
 use crate::seal::{KeyError, Keys, ReadSeek, Sealing};
 
@@ -123,6 +125,26 @@ pub enum VerifyError {
     /// The archive is sealed and the keys held do not open it.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// A differential whose base is not beside it.
+    #[error(
+        "{archive} is a differential archive and its base {base} is not in {folder}; copy the base there (every part of it) and run again"
+    )]
+    MissingBase {
+        /// The differential.
+        archive: String,
+        /// The full archive it needs.
+        base: String,
+        /// Where it was looked for.
+        folder: PathBuf,
+    },
+    /// A differential whose base cannot be read.
+    #[error("the base {base} of this differential cannot be read: {source}")]
+    Base {
+        /// The base's name.
+        base: String,
+        /// Why.
+        source: Box<VerifyError>,
+    },
 }
 
 /// The manifest is small; a bigger entry is not ours (and not read into memory).
@@ -189,6 +211,22 @@ pub fn known_manifest(
         },
         read => read,
     }
+}
+
+/// Streams the database `db`, stored whole in `archive`, into `f`.
+pub(crate) fn with_database<T>(
+    archive: &StoredArchive,
+    keys: &Keys,
+    db: &str,
+    f: impl FnOnce(&mut dyn Read) -> T,
+) -> Result<T, String> {
+    let mut zip = open_zip(archive, keys).map_err(|e| e.to_string())?;
+    let i = zip.index_for_name(db).ok_or_else(|| format!("{} does not hold {db}", archive.name))?;
+    let mut entry = open_entry(&mut zip, i, keys, &archive.name).map_err(|e| match e {
+        EntryOpenError::Key(e) => e.to_string(),
+        EntryOpenError::Refused(why) => why,
+    })?;
+    Ok(f(&mut entry))
 }
 
 /// How a stored archive is sealed: age by its name, zip-aes when its
@@ -417,6 +455,10 @@ fn verify_inner(
         }
     };
     let mut expected: Vec<String> = Vec::new();
+    // Entry name → database: the database's own name, or `NAME.pages` for
+    // a delta; a differential's unchanged databases have no entry at all.
+    let mut entry_of: std::collections::BTreeMap<String, String> = Default::default();
+    let mut unchanged: Vec<String> = Vec::new();
     if let Some(m) = &manifest {
         let mut seen = BTreeSet::new();
         if m.databases.is_empty() {
@@ -428,10 +470,31 @@ fn verify_inner(
             } else if !seen.insert(d.name.clone()) {
                 problems.push(format!("the manifest lists {} twice", d.name));
             } else {
+                match &d.delta {
+                    None => {
+                        entry_of.insert(d.name.clone(), d.name.clone());
+                    }
+                    Some(_) if m.base.is_none() => {
+                        problems.push(format!("{}: stored as a delta, but the manifest names no base", d.name));
+                        continue;
+                    }
+                    Some(Delta { entry: Some(e), .. }) if *e != format!("{}{DELTA_SUFFIX}", d.name) => {
+                        problems.push(format!("{}: its delta entry is {e:?}, not {}{DELTA_SUFFIX}", d.name, d.name));
+                        continue;
+                    }
+                    Some(Delta { entry: Some(e), .. }) => {
+                        entry_of.insert(e.clone(), d.name.clone());
+                    }
+                    Some(Delta { entry: None, .. }) => unchanged.push(d.name.clone()),
+                }
                 expected.push(d.name.clone());
             }
         }
     }
+    let mut base = match manifest.as_ref().and_then(|m| m.base.as_ref().map(|b| (m, b))) {
+        Some((m, b)) => Some(open_base(archive, m, b, keys, &mut problems)?),
+        None => None,
+    };
     if opts.integrity_check {
         crate::fsutil::create_private_dir(scratch)
             .map_err(|source| VerifyError::Io { path: scratch.to_path_buf(), source })?;
@@ -484,7 +547,8 @@ fn verify_inner(
                 format!("entry {name:?} is encrypted while manifest.json is not; refusing a tampered archive")
             });
         }
-        let is_db = entry_problems.is_empty() && expected.contains(&name);
+        let db = entry_of.get(&name).cloned().filter(|_| entry_problems.is_empty());
+        let is_db = db.is_some();
         if !is_db && name != MANIFEST_NAME && name != INFO_NAME && entry_problems.is_empty() {
             entry_problems.push(format!("unexpected entry {name:?} (not a database in the manifest)"));
         }
@@ -498,9 +562,11 @@ fn verify_inner(
             problems.extend(entry_problems);
             continue;
         }
-        present.insert(name.clone());
-        let want = manifest.as_ref().and_then(|m| m.database(&name)).expect("expected names come from the manifest");
-        let target = scratch.join(&name);
+        let db = db.expect("is_db");
+        let is_delta = db != name;
+        present.insert(db.clone());
+        let want = manifest.as_ref().and_then(|m| m.database(&db)).expect("expected names come from the manifest");
+        let target = scratch.join(&db);
         let mut out = None;
         let mut why: Vec<String> = Vec::new();
         let packed = entry.compressed_size().max(1);
@@ -518,51 +584,183 @@ fn verify_inner(
             }
         }
         // Never more than the manifest promises, whatever the ZIP header says.
-        let read = if why.is_empty() {
+        let read = if !why.is_empty() {
+            EntryRead { bytes: 0, sha256: String::new(), error: None }
+        } else if is_delta {
+            rebuild(&mut base, &db, keys, Some(&mut entry), want.size, out.as_mut())
+        } else {
             read_entry(&mut entry, declared.min(want.size), true, out.as_mut())
+        };
+        drop(entry);
+        let verdict = judge(db, want, read, why, &target, out, opts, keep, &mut extracted);
+        verdicts.push(verdict);
+    }
+    // A differential's unchanged databases come from the base alone.
+    for db in unchanged {
+        let want = manifest.as_ref().and_then(|m| m.database(&db)).expect("expected names come from the manifest");
+        let target = scratch.join(&db);
+        let mut why = Vec::new();
+        let mut out = None;
+        if opts.integrity_check {
+            remove_extracted(&target);
+            match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&target) {
+                Ok(f) => out = Some(f),
+                Err(e) => why.push(format!("cannot extract to {}: {e}", target.display())),
+            }
+        }
+        let read = if why.is_empty() {
+            rebuild(&mut base, &db, keys, None::<&mut &[u8]>, want.size, out.as_mut())
         } else {
             EntryRead { bytes: 0, sha256: String::new(), error: None }
         };
-        drop(entry);
-        if let Some(e) = &read.error {
-            why.push(format!("damaged entry: {e}"));
-        }
-        if why.is_empty() && read.error.is_none() && read.bytes != want.size {
-            why.push(format!("size {} bytes, the manifest says {}", read.bytes, want.size));
-        }
-        if why.is_empty() && read.error.is_none() && !read.sha256.eq_ignore_ascii_case(&want.sha256) {
-            why.push("sha256 differs from the manifest".to_string());
-        }
-        let checksum_ok = why.is_empty();
-        let integrity = if !opts.integrity_check {
-            "skipped".to_string()
-        } else if !checksum_ok {
-            "not checked (checksum failed)".to_string()
-        } else {
-            let flushed = out.take().map(|f| f.sync_all());
-            match flushed {
-                Some(Err(e)) => format!("cannot extract: {e}"),
-                _ => match crate::integrity::check(&target) {
-                    Ok(r) if r.ok && !same_rows(&r.tables, &want.tables) => {
-                        "its tables or row counts differ from the manifest's".to_string()
-                    }
-                    Ok(r) if r.ok => "ok".to_string(),
-                    Ok(r) => r.summary(),
-                    Err(e) => e.to_string(),
-                },
-            }
-        };
-        let ok = checksum_ok && (integrity == "ok" || integrity == "skipped");
-        if opts.integrity_check {
-            if keep && ok {
-                extracted.push((name.clone(), target));
-            } else {
-                remove_extracted(&target);
-            }
-        }
-        let detail = if checksum_ok { integrity } else { why.join("; ") };
-        verdicts.push(DatabaseVerdict { name, size: read.bytes, checksum_ok, integrity: detail, ok });
+        present.insert(db.clone());
+        let verdict = judge(db, want, read, why, &target, out, opts, keep, &mut extracted);
+        verdicts.push(verdict);
     }
+    finish(archive, manifest, expected, present, verdicts, extracted, problems)
+}
+
+/// A differential's base, opened.
+struct Base {
+    name: String,
+    zip: Zip,
+}
+
+/// Finds and opens a differential's base beside it, and checks that it
+/// holds the very databases the deltas were made against.
+fn open_base(
+    archive: &StoredArchive,
+    manifest: &Manifest,
+    base: &crate::manifest::BaseRef,
+    keys: &Keys,
+    problems: &mut Vec<String>,
+) -> Result<Base, VerifyError> {
+    let folder = archive.files.first().and_then(|f| f.parent()).map(Path::to_path_buf).unwrap_or_default();
+    let missing = || VerifyError::MissingBase {
+        archive: archive.name.clone(),
+        base: base.archive.clone(),
+        folder: folder.clone(),
+    };
+    if !crate::catalog::parse_name(&base.archive).is_some_and(|_| is_plain_name(&base.archive)) {
+        return Err(missing());
+    }
+    let stored =
+        crate::catalog::resolve(&folder, &folder.join(&base.archive).to_string_lossy()).map_err(|_| missing())?;
+    let wrap = |e: VerifyError| VerifyError::Base { base: base.archive.clone(), source: Box::new(e) };
+    let mut zip = open_zip(&stored, keys).map_err(wrap)?;
+    let base_manifest =
+        load_manifest(&mut zip, keys).map_err(|why| wrap(VerifyError::Manifest(base.archive.clone(), why)))?;
+    if base_manifest.is_differential() {
+        problems.push(format!("its base {} is itself a differential; a base must be a full archive", base.archive));
+    }
+    for d in &manifest.databases {
+        let Some(delta) = &d.delta else { continue };
+        match base_manifest.database(&d.name) {
+            Some(b) if b.sha256.eq_ignore_ascii_case(&delta.base_sha256) => {}
+            Some(_) => problems.push(format!(
+                "{}: the base {} holds a different copy than this differential was made against",
+                d.name, base.archive
+            )),
+            None => problems.push(format!("{}: the base {} does not hold it", d.name, base.archive)),
+        }
+    }
+    Ok(Base { name: stored.name, zip })
+}
+
+/// Rebuilds database `db` from the base's copy and `delta` (None: the base's
+/// copy as it is), streaming it through the same checks as a stored
+/// database.
+fn rebuild(
+    base: &mut Option<Base>,
+    db: &str,
+    keys: &Keys,
+    delta: Option<&mut impl Read>,
+    size: u64,
+    out: Option<&mut File>,
+) -> EntryRead {
+    let failed = |why: String| EntryRead { bytes: 0, sha256: String::new(), error: Some(why) };
+    let Some(base) = base.as_mut() else { return failed("it needs a base and none is open".into()) };
+    let Some(i) = base.zip.index_for_name(db) else {
+        return failed(format!("the base {} does not hold it", base.name));
+    };
+    let name = base.name.clone();
+    let mut entry = match open_entry(&mut base.zip, i, keys, &name) {
+        Ok(e) => e,
+        Err(EntryOpenError::Key(e)) => return failed(e.to_string()),
+        Err(EntryOpenError::Refused(why)) => return failed(format!("the base's copy cannot be read: {why}")),
+    };
+    match crate::delta::Patched::new(&mut entry, delta, size) {
+        Ok(mut patched) => read_entry(&mut patched, size, true, out),
+        Err(e) => failed(format!("its delta does not apply: {e}")),
+    }
+}
+
+/// The verdict on one database from what reading (or rebuilding) it found;
+/// with `integrity_check`, runs it on the extracted copy and keeps or
+/// removes that copy.
+#[allow(clippy::too_many_arguments)]
+fn judge(
+    name: String,
+    want: &crate::manifest::DatabaseEntry,
+    read: EntryRead,
+    mut why: Vec<String>,
+    target: &Path,
+    mut out: Option<File>,
+    opts: VerifyOptions,
+    keep: bool,
+    extracted: &mut Vec<(String, PathBuf)>,
+) -> DatabaseVerdict {
+    if let Some(e) = &read.error {
+        why.push(format!("damaged entry: {e}"));
+    }
+    if why.is_empty() && read.error.is_none() && read.bytes != want.size {
+        why.push(format!("size {} bytes, the manifest says {}", read.bytes, want.size));
+    }
+    if why.is_empty() && read.error.is_none() && !read.sha256.eq_ignore_ascii_case(&want.sha256) {
+        why.push("sha256 differs from the manifest".to_string());
+    }
+    let checksum_ok = why.is_empty();
+    let integrity = if !opts.integrity_check {
+        "skipped".to_string()
+    } else if !checksum_ok {
+        "not checked (checksum failed)".to_string()
+    } else {
+        let flushed = out.take().map(|f| f.sync_all());
+        match flushed {
+            Some(Err(e)) => format!("cannot extract: {e}"),
+            _ => match crate::integrity::check(target) {
+                Ok(r) if r.ok && !same_rows(&r.tables, &want.tables) => {
+                    "its tables or row counts differ from the manifest's".to_string()
+                }
+                Ok(r) if r.ok => "ok".to_string(),
+                Ok(r) => r.summary(),
+                Err(e) => e.to_string(),
+            },
+        }
+    };
+    let ok = checksum_ok && (integrity == "ok" || integrity == "skipped");
+    if opts.integrity_check {
+        if keep && ok {
+            extracted.push((name.clone(), target.to_path_buf()));
+        } else {
+            remove_extracted(target);
+        }
+    }
+    let detail = if checksum_ok { integrity } else { why.join("; ") };
+    DatabaseVerdict { name, size: read.bytes, checksum_ok, integrity: detail, ok }
+}
+
+/// Databases the manifest lists but nothing provided, then the report in
+/// manifest order.
+fn finish(
+    archive: &StoredArchive,
+    manifest: Option<Manifest>,
+    expected: Vec<String>,
+    present: BTreeSet<String>,
+    mut verdicts: Vec<DatabaseVerdict>,
+    mut extracted: Vec<(String, PathBuf)>,
+    mut problems: Vec<String>,
+) -> Result<(VerifyReport, Vec<(String, PathBuf)>), VerifyError> {
     for name in &expected {
         if !present.contains(name) {
             problems.push(format!("{name}: listed in the manifest but missing from the archive"));

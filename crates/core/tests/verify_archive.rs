@@ -335,3 +335,59 @@ fn entry_larger_than_the_manifest_says_is_not_extracted_past_it() {
     assert!(kept.is_empty());
     assert!(!scratch(d.path()).join("a.db").exists(), "a refused database is not left in scratch");
 }
+
+/// A zip-aes archive is sealed throughout: a plaintext entry slipped in
+/// beside the encrypted manifest is refused, and the right password opens
+/// the rest.
+#[test]
+fn a_plain_entry_in_an_encrypted_archive_is_refused() {
+    use std::io::Read;
+    let d = tempfile::tempdir().unwrap();
+    let (live, _) = fixture(d.path());
+    let pass = d.path().join("pass");
+    std::fs::write(&pass, "s3cret-Pa55\n").unwrap();
+    let cfg = lifeboat_core::Config::from_toml(&format!(
+        "[backup]\nsource_dir = {:?}\noutput_dir = {:?}\ndatabases = [\"a.db\", \"b.db\"]\n[encryption]\nmode = \"zip-aes\"\npassword_file = {:?}\n",
+        live.to_str().unwrap(),
+        d.path().join("backups").to_str().unwrap(),
+        pass.to_str().unwrap()
+    ))
+    .unwrap();
+    let keys = &cfg.encryption.keys;
+    let state = lifeboat_core::state::State::open(&cfg.state_path()).unwrap();
+    let b = lifeboat_core::backup::run(
+        &cfg,
+        &state,
+        lifeboat_core::backup::BackupOptions {
+            trigger: lifeboat_core::Trigger::Manual,
+            only: None,
+            progress: None,
+            cancel: lifeboat_core::CancellationToken::new(),
+            now: chrono::Utc::now(),
+        },
+    )
+    .unwrap();
+    assert!(verify::verify(&b.archive, keys, &scratch(d.path()), FULL).unwrap().is_ok());
+    assert_eq!(verify::seal_mode(&b.archive), lifeboat_core::seal::Mode::ZipAes);
+
+    // Copy every entry raw, except a.db, which goes in as plaintext.
+    let mut src = zip::ZipArchive::new(std::fs::File::open(&b.archive.files[0]).unwrap()).unwrap();
+    let mut plain_db = Vec::new();
+    src.by_name_decrypt("a.db", b"s3cret-Pa55").unwrap().read_to_end(&mut plain_db).unwrap();
+    let tampered = d.path().join(test_archive_name());
+    let mut w = zip::ZipWriter::new(std::fs::File::create(&tampered).unwrap());
+    for i in 0..src.len() {
+        let e = src.by_index_raw(i).unwrap();
+        if e.name_raw() == b"a.db" {
+            drop(e);
+            w.start_file("a.db", zip::write::SimpleFileOptions::default()).unwrap();
+            std::io::Write::write_all(&mut w, &plain_db).unwrap();
+        } else {
+            w.raw_copy_file(e).unwrap();
+        }
+    }
+    w.finish().unwrap();
+    let r = verify::verify(&stored(&tampered), keys, &scratch(d.path()), FULL).unwrap();
+    assert!(!r.is_ok());
+    assert!(r.problems.iter().any(|p| p.contains("\"a.db\" is not encrypted while manifest.json is")), "{r}");
+}

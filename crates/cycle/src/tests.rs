@@ -17,6 +17,7 @@ fn outcome(skipped: &[&str]) -> BackupOutcome {
     use lifeboat_core::manifest::{DatabaseEntry, Manifest, SkippedDatabase};
     let at = Utc::now();
     let entry = |name: &str| DatabaseEntry {
+        delta: None,
         name: name.into(),
         size: 4096,
         sha256: "00".into(),
@@ -33,6 +34,7 @@ fn outcome(skipped: &[&str]) -> BackupOutcome {
             size: 2_500_000,
         },
         manifest: Manifest {
+            base: None,
             format: "lifeboat-backup".into(),
             version: 1,
             created_at: at,

@@ -11,6 +11,7 @@ pub const LABEL: &str = "✅ Acknowledge (unpin)";
 pub fn callback_data(archive: &str) -> Option<String> {
     let plain = archive.strip_suffix(lifeboat_core::seal::AGE_SUFFIX).unwrap_or(archive);
     let stamp = plain.strip_prefix("database_backup_")?.strip_suffix(".zip")?;
+    let stamp = stamp.strip_suffix(".diff").unwrap_or(stamp);
     lifeboat_core::catalog::parse_name(archive)?;
     Some(format!("v1:u:{stamp}"))
 }

@@ -42,6 +42,9 @@ pub fn caption(
             .push(format!("🔒 Sealed with age: `age -d -i key.txt {archive} > backup.zip` where the private key is")),
     }
     head.push(format!("Archive: {} ({})", archive, human_size(archive_size)));
+    if let Some(base) = manifest.and_then(|m| m.base.as_ref()) {
+        head.push(format!("🧩 Differential: restoring it needs its base {}", base.archive));
+    }
     let mut body = Vec::new();
     if let Some(m) = manifest {
         body.push(format!("Databases ({}, {}):", m.databases.len(), human_size(m.total_size())));
@@ -82,6 +85,7 @@ mod tests {
 
     fn manifest(n: usize, skipped: usize) -> Manifest {
         Manifest {
+            base: None,
             format: "lifeboat-backup".into(),
             version: 1,
             created_at: chrono::Utc.with_ymd_and_hms(2026, 11, 22, 5, 0, 0).unwrap(),
@@ -90,6 +94,7 @@ mod tests {
             lifeboat_version: "0.1.0".into(),
             databases: (0..n)
                 .map(|i| DatabaseEntry {
+                    delta: None,
                     name: format!("db_{i}_with_a_rather_long_name_for_testing.db"),
                     size: 1_500_000,
                     sha256: "0".repeat(64),
@@ -125,6 +130,17 @@ mod tests {
         let plain = caption("a.zip", Mode::None, None, 10, 1, 1);
         assert!(plain.contains("a.zip") && plain.contains("10 B"));
         assert!(!plain.contains("🔒"));
+    }
+
+    #[test]
+    fn a_differential_names_its_base() {
+        let mut m = manifest(1, 0);
+        m.base = Some(lifeboat_core::manifest::BaseRef {
+            archive: "database_backup_20261122_030000.zip".into(),
+            created_at: m.created_at,
+        });
+        let c = caption("database_backup_20261122_050000.diff.zip", Mode::None, Some(&m), 10, 1, 1);
+        assert!(c.contains("needs its base database_backup_20261122_030000.zip"), "{c}");
     }
 
     #[test]

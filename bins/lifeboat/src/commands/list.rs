@@ -24,6 +24,8 @@ pub(crate) struct ListRow {
     pub kept_by: Vec<&'static str>,
     /// How it is sealed.
     pub sealed: lifeboat_core::seal::Mode,
+    /// A differential's base (None: a full archive).
+    pub base: Option<String>,
 }
 
 pub(super) fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
@@ -73,6 +75,7 @@ pub(super) fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
             pinned,
             kept_by,
             sealed,
+            base: manifest.as_ref().and_then(|m| m.base.as_ref()).map(|b| b.archive.clone()),
         });
     }
     if a.json {
@@ -91,12 +94,13 @@ pub(super) fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
         let parts = if r.archive.is_split() { format!(" ({} parts)", r.archive.files.len()) } else { String::new() };
         let status = if r.status == "ok" { String::new() } else { format!(" [{}]", r.status) };
         let pinned = r.pinned.as_ref().map(|why| format!(" 📌 pinned: {why}")).unwrap_or_default();
+        let kind = r.base.as_ref().map(|b| format!(" (differential on {b})")).unwrap_or_default();
         let sealed = match r.sealed {
             lifeboat_core::seal::Mode::None => String::new(),
             mode => format!(" 🔒 {}", mode.as_str()),
         };
         println!(
-            "{:<23}  {:<11}  {:>9}  {:>3}  {:<8}  {:>9}  {}{parts}{sealed}{status}{pinned}",
+            "{:<23}  {:<11}  {:>9}  {:>3}  {:<8}  {:>9}  {}{kind}{parts}{sealed}{status}{pinned}",
             r.archive.created_at.format("%Y-%m-%d %H:%M:%S"),
             r.trigger,
             human_size(r.archive.size),

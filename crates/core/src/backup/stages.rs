@@ -13,7 +13,7 @@ use super::{BackupError, BackupOptions, BackupOutcome, ProgressEvent, WORK_PREFI
 use crate::archive::{self, ArchiveError, CompressedDatabase, EntryStyle};
 use crate::catalog::{self, StoredArchive};
 use crate::config::Config;
-use crate::manifest::{DatabaseEntry, Manifest, SkippedDatabase};
+use crate::manifest::{BaseRef, DELTA_SUFFIX, DatabaseEntry, Delta, Manifest, SkippedDatabase};
 use crate::parts;
 use crate::seal::{self, Keys, Mode};
 use crate::snapshot::{SkipReason, Snapshot};
@@ -23,7 +23,9 @@ use crate::verify::{self, VerifyOptions};
 
 /// What a worker made of one snapshot.
 enum Job {
-    Done(Box<DatabaseEntry>, CompressedDatabase),
+    /// The manifest entry, and what goes into the archive (None: an
+    /// unchanged database in a differential).
+    Done(Box<DatabaseEntry>, Option<CompressedDatabase>),
     Skipped(SkipReason),
     Failed(ArchiveError),
 }
@@ -45,10 +47,13 @@ pub(super) fn run_inner(
     let sources = source::configured(cfg, opts.only);
     let password = keys.password().filter(|_| cfg.encryption.mode == Mode::ZipAes);
     let style = EntryStyle { level: cfg.backup.compression_level, password };
-    let jobs = snapshot_and_compress(&sources, work.path(), style, opts).map_err(|e| match e {
-        Stop::DiskFull => BackupError::DiskFull(out.to_path_buf()),
-        Stop::Cancelled => BackupError::Cancelled,
-    })?;
+    let base = differential_base(cfg, keys, opts);
+    let jobs = snapshot_and_compress(&sources, work.path(), style, base.as_ref().map(|b| (b, keys)), opts).map_err(
+        |e| match e {
+            Stop::DiskFull => BackupError::DiskFull(out.to_path_buf()),
+            Stop::Cancelled => BackupError::Cancelled,
+        },
+    )?;
     let Collected { entries, compressed, skipped } = collect(state, run_id, &sources, jobs, opts, out)?;
     if entries.is_empty() {
         return Err(BackupError::NothingBackedUp { skipped });
@@ -56,10 +61,11 @@ pub(super) fn run_inner(
     if skip_unchanged && let Some(archive) = unchanged_since(out, keys, state, &entries, &skipped) {
         return Err(BackupError::Unchanged { archive });
     }
-    let (name, at) = free_name(out, opts.now);
+    let (name, at) = free_name(out, opts.now, base.is_some());
     let manifest = Manifest {
+        base: base.as_ref().map(|b| BaseRef { archive: b.archive.name.clone(), created_at: b.archive.created_at }),
         format: crate::manifest::FORMAT.to_string(),
-        version: crate::manifest::VERSION,
+        version: if base.is_some() { crate::manifest::DIFFERENTIAL_VERSION } else { crate::manifest::FULL_VERSION },
         created_at: opts.now,
         host: gethostname::gethostname().to_string_lossy().into_owned(),
         trigger: opts.trigger,
@@ -189,6 +195,7 @@ fn snapshot_and_compress(
     sources: &[Box<dyn Source>],
     work: &Path,
     style: EntryStyle<'_>,
+    base: Option<(&BaseSource, &Keys)>,
     opts: &BackupOptions<'_>,
 ) -> Result<Vec<Job>, Stop> {
     let progress = |e: ProgressEvent| {
@@ -215,7 +222,7 @@ fn snapshot_and_compress(
                     // Hold the lock only to take one job.
                     let next = rx.lock().map(|r| r.recv());
                     let Ok(Ok((i, snap))) = next else { break };
-                    let job = process(sources[i].as_ref(), &snap, work, style, opts, &on_bytes);
+                    let job = process(sources[i].as_ref(), &snap, work, style, base, opts, &on_bytes);
                     *jobs[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(job);
                 }
             });
@@ -289,7 +296,7 @@ fn collect(
                     rows: Some(entry.total_rows()),
                 };
                 entries.push(*entry);
-                compressed.push(c);
+                compressed.extend(c);
                 check
             }
             Job::Skipped(reason) => {
@@ -304,18 +311,52 @@ fn collect(
 
 /// The archive's name: `now`'s, or the next free second when a run in the
 /// same second (a pre-restore snapshot right after a manual one) took it.
-fn free_name(out: &Path, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
+/// A name no archive in `out` has, of any kind, at `now` or the first free
+/// second after.
+fn free_name(out: &Path, now: DateTime<Utc>, differential: bool) -> (String, DateTime<Utc>) {
     let mut at = now;
-    let mut name = catalog::archive_name(at);
-    let taken = |name: &str| {
-        let sealed = format!("{name}{}", seal::AGE_SUFFIX);
-        [name, sealed.as_str()].iter().any(|n| out.join(n).exists() || out.join(catalog::part_name(n, 1)).exists())
+    let taken = |at: DateTime<Utc>| {
+        [catalog::archive_name(at), catalog::differential_name(at)].iter().any(|name| {
+            let sealed = format!("{name}{}", seal::AGE_SUFFIX);
+            [name.as_str(), sealed.as_str()]
+                .iter()
+                .any(|n| out.join(n).exists() || out.join(catalog::part_name(n, 1)).exists())
+        })
     };
-    while taken(&name) {
+    while taken(at) {
         at += chrono::Duration::seconds(1);
-        name = catalog::archive_name(at);
     }
-    (name, at)
+    (if differential { catalog::differential_name(at) } else { catalog::archive_name(at) }, at)
+}
+
+/// The full archive a differential is made against, with its manifest.
+struct BaseSource {
+    archive: StoredArchive,
+    manifest: Manifest,
+}
+
+/// With `schedule.full_cron` set, the newest full archive, unless a full
+/// one is due (`full_cron` fired since it was made) or it cannot be read
+/// here (an age archive without the identity).
+fn differential_base(cfg: &Config, keys: &Keys, opts: &BackupOptions<'_>) -> Option<BaseSource> {
+    if cfg.schedule.full_cron.is_empty() || opts.only.is_some() {
+        return None;
+    }
+    let full = crate::schedule::parse(&cfg.schedule.full_cron).ok()?;
+    let newest = catalog::list(&cfg.backup.output_dir).ok()?.into_iter().find(|a| !a.is_differential())?;
+    if full.previous_at_or_before(opts.now).is_none_or(|due| due > newest.created_at) {
+        return None;
+    }
+    match verify::read_manifest(&newest, keys) {
+        Ok(manifest) => Some(BaseSource { archive: newest, manifest }),
+        Err(e) => {
+            tracing::info!(
+                "a full archive instead of a differential: its base {} cannot be read here: {e}",
+                newest.name
+            );
+            None
+        }
+    }
 }
 
 /// Reads the written ZIP back: every CRC, and each database's size and
@@ -369,6 +410,7 @@ fn process(
     snap: &Snapshot,
     work: &Path,
     style: EntryStyle<'_>,
+    base: Option<(&BaseSource, &Keys)>,
     opts: &BackupOptions<'_>,
     on_bytes: &(dyn Fn(u64) + Sync),
 ) -> Job {
@@ -379,6 +421,34 @@ fn process(
         Ok(c) => c,
         Err(reason) => return Job::Skipped(reason),
     };
+    let entry = |size: u64, sha256: String, delta: Option<Delta>| DatabaseEntry {
+        delta,
+        name: snap.name.clone(),
+        size,
+        sha256,
+        integrity: checked.integrity.clone(),
+        journal_mode: snap.journal_mode.clone(),
+        page_size: snap.page_size,
+        tables: checked.tables.clone(),
+    };
+    if let Some((base, keys)) = base
+        && let Some(base_db) = base.manifest.database(&snap.name)
+    {
+        match as_delta(base, keys, base_db, snap, work, style, opts) {
+            Ok(Some((made, c))) => {
+                on_bytes(made.size);
+                let _ = std::fs::remove_file(&snap.path);
+                let delta = Delta {
+                    base_sha256: base_db.sha256.clone(),
+                    entry: c.as_ref().map(|c| c.name.clone()),
+                    changed_blocks: made.changed,
+                };
+                return Job::Done(Box::new(entry(made.size, made.sha256, Some(delta))), c);
+            }
+            Ok(None) => {}
+            Err(e) => return Job::Failed(e),
+        }
+    }
     let zip_path = work.join(format!("{}.zip", snap.path.file_name().and_then(|f| f.to_str()).unwrap_or("db")));
     let c = match archive::compress_database(&snap.path, &snap.name, &zip_path, style, opts.now, &opts.cancel, on_bytes)
     {
@@ -387,14 +457,56 @@ fn process(
     };
     // Only the compressed copy is needed from here on; keep disk use low.
     let _ = std::fs::remove_file(&snap.path);
-    let entry = DatabaseEntry {
-        name: snap.name.clone(),
-        size: c.size,
-        sha256: c.sha256.clone(),
-        integrity: checked.integrity,
-        journal_mode: snap.journal_mode.clone(),
-        page_size: snap.page_size,
-        tables: checked.tables,
+    Job::Done(Box::new(entry(c.size, c.sha256.clone(), None)), Some(c))
+}
+
+/// A delta stores less than this share of the database, or the database
+/// is stored whole (rebuilding costs a base read; not worth it for little).
+const DELTA_MAX_SHARE: f64 = 0.5;
+
+/// The snapshot as changed blocks against the base's copy: the delta and
+/// its compressed entry (None when no block changed). Ok(None) when the
+/// database is better stored whole (most of it changed, or the base's copy
+/// cannot be read: the archive is still right, only larger).
+fn as_delta(
+    base: &BaseSource,
+    keys: &Keys,
+    base_db: &DatabaseEntry,
+    snap: &Snapshot,
+    work: &Path,
+    style: EntryStyle<'_>,
+    opts: &BackupOptions<'_>,
+) -> Result<Option<(crate::delta::Made, Option<CompressedDatabase>)>, ArchiveError> {
+    let stem = snap.path.file_name().and_then(|f| f.to_str()).unwrap_or("db");
+    let pages = work.join(format!("{stem}{DELTA_SUFFIX}"));
+    let block = snap.page_size.max(512);
+    let made = verify::with_database(&base.archive, keys, &base_db.name, |r| {
+        crate::delta::write_delta(r, &snap.path, block, &pages, &opts.cancel)
+    });
+    let made = match made {
+        Ok(Ok(made)) => made,
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => return Err(ArchiveError::Cancelled),
+        Ok(Err(e)) => {
+            let _ = std::fs::remove_file(&pages);
+            tracing::warn!(db = %snap.name, "stored whole: cannot compare with the base {}: {e}", base.archive.name);
+            return Ok(None);
+        }
+        Err(why) => {
+            tracing::warn!(db = %snap.name, "stored whole: cannot read the base {}: {why}", base.archive.name);
+            return Ok(None);
+        }
     };
-    Job::Done(Box::new(entry), c)
+    if made.changed as f64 * f64::from(block) > made.size as f64 * DELTA_MAX_SHARE {
+        let _ = std::fs::remove_file(&pages);
+        return Ok(None);
+    }
+    if made.changed == 0 {
+        let _ = std::fs::remove_file(&pages);
+        return Ok(Some((made, None)));
+    }
+    let entry = format!("{}{DELTA_SUFFIX}", snap.name);
+    let zip_path = work.join(format!("{stem}{DELTA_SUFFIX}.zip"));
+    let c = archive::compress_database(&pages, &entry, &zip_path, style, opts.now, &opts.cancel, &|_| {})?;
+    let _ = std::fs::remove_file(&pages);
+    Ok(Some((made, Some(c))))
 }

@@ -91,6 +91,9 @@ pub struct BackupConfig {
 pub struct ScheduleConfig {
     /// Crontab expression (5 fields, UTC).
     pub cron: String,
+    /// When archives are full; between these times they are differential.
+    /// Empty: every archive is full.
+    pub full_cron: String,
 }
 
 /// `[retention]`
@@ -450,6 +453,9 @@ impl Config {
             ));
         }
         crate::schedule::parse(&self.schedule.cron).map_err(|e| invalid("schedule.cron", e))?;
+        if !self.schedule.full_cron.is_empty() {
+            crate::schedule::parse(&self.schedule.full_cron).map_err(|e| invalid("schedule.full_cron", e))?;
+        }
         let r = &self.retention;
         if !(1..=MAX_AGE_DAYS).contains(&r.max_age_days) {
             return Err(invalid(

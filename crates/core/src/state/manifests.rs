@@ -49,6 +49,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let s = State::open(&d.path().join("s.db")).unwrap();
         let mut m = Manifest {
+            base: None,
             format: FORMAT.into(),
             version: VERSION,
             created_at: chrono::Utc::now(),

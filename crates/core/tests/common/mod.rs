@@ -49,6 +49,7 @@ pub fn entry_for(name: &str, file: &Path) -> DatabaseEntry {
     let bytes = std::fs::read(file).unwrap();
     let report = lifeboat_core::integrity::check(file).unwrap();
     DatabaseEntry {
+        delta: None,
         name: name.to_string(),
         size: bytes.len() as u64,
         sha256: hex::encode(Sha256::digest(&bytes)),
@@ -62,6 +63,7 @@ pub fn entry_for(name: &str, file: &Path) -> DatabaseEntry {
 /// A manifest for the given entries.
 pub fn manifest(databases: Vec<DatabaseEntry>) -> Manifest {
     Manifest {
+        base: None,
         format: FORMAT.into(),
         version: VERSION,
         created_at: Utc.with_ymd_and_hms(2026, 11, 22, 1, 0, 0).unwrap(),

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Differential archives on the bot-like set: a full archive, an hour of a
+# bot's typical writes, then the differential; restore times of the full
+# archive alone and of full + differential; an unchanged cycle.
+# Usage: bench/diff.sh [TOTAL_MB=300]
+# Env: BENCH_DIR (work folder; shares the generated set with bench/run.sh).
+# Needs sqlite3 and /usr/bin/time. Figures: docs/benchmarks.md.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+total_mb=${1:-300}
+work=${BENCH_DIR:-$(mktemp -d /tmp/lifeboat-bench.XXXXXX)}
+mkdir -p "$work"
+cd "$root"
+cargo build --quiet --release -p lifeboat-core --example bench
+cargo build --quiet --release -p lifeboat -p lifeboat-scheduler
+. "$root/bench/common.sh"
+generate_data "$work/sqlite_data" "$total_mb"
+
+# The writes change the data: work on a copy.
+data="$work/diff-data"
+out="$work/diff-out"
+rm -rf "$data" "$out" "$work"/diff-restored-*
+cp -a "$work/sqlite_data" "$data"
+cat > "$work/diff.toml" <<TOML
+[backup]
+source_dir = "$data"
+output_dir = "$out"
+[schedule]
+# Full archives on 1 January only: every backup after the first is a differential.
+full_cron = "0 0 1 1 *"
+TOML
+lb() { "$rel/lifeboat" --config "$work/diff.toml" "$@"; }
+timed() { /usr/bin/time -f '%e %M' -o "$work/time.txt" "$@" > "$work/out.txt" 2> "$work/err.txt" || { cat "$work/err.txt" >&2; exit 1; }; }
+
+timed lb backup
+full=$(head -n1 "$work/out.txt"); read -r full_wall full_rss < "$work/time.txt"
+
+# An hour of a bot: new rows equal to 1 % of the events in the request,
+# analytics and price databases; updates to 0.1 % of the rows elsewhere.
+for db in user_requests analytics historical_prices; do
+    sqlite3 "$data/$db.db" "INSERT INTO events (user_id, at, kind, amount, token, payload)
+        SELECT user_id, at, kind, amount, hex(randomblob(12)), payload FROM events
+        ORDER BY random() LIMIT (SELECT count(*) / 100 FROM events);"
+done
+for db in premium_system bypass_stats; do
+    sqlite3 "$data/$db.db" "UPDATE events SET amount = amount + 1 WHERE id IN
+        (SELECT id FROM events ORDER BY random() LIMIT (SELECT count(*) / 1000 FROM events));"
+done
+sync
+
+timed lb backup
+diff=$(head -n1 "$work/out.txt"); read -r diff_wall diff_rss < "$work/time.txt"
+case "$diff" in *.diff.zip) ;; *) echo "expected a differential, got $diff" >&2; exit 1 ;; esac
+
+timed lb restore "$(basename "$full")" --to "$work/diff-restored-full" --yes
+read -r rfull_wall rfull_rss < "$work/time.txt"
+timed lb restore latest --to "$work/diff-restored-latest" --yes
+read -r rdiff_wall rdiff_rss < "$work/time.txt"
+
+# An unchanged cycle (the scheduler's, which skips): nothing written or sent.
+ls "$out" > "$work/before.txt"
+timed "$rel/lifeboat-scheduler" --config "$work/diff.toml" --once
+read -r same_wall same_rss < "$work/time.txt"
+new_bytes=0
+for f in $(ls "$out" | grep -vxF -f "$work/before.txt" || true); do new_bytes=$((new_bytes + $(stat -c %s "$out/$f"))); done
+
+full_size=$(stat -c %s "$full"); diff_size=$(stat -c %s "$diff")
+echo "full archive:         $full_size B in $full_wall s (peak RSS $((full_rss / 1024)) MB)"
+echo "differential:         $diff_size B in $diff_wall s (peak RSS $((diff_rss / 1024)) MB), $(awk "BEGIN { printf \"%.2f\", $diff_size * 100 / $full_size }") % of the full (target < 10 %)"
+echo "restore full:         $rfull_wall s (peak RSS $((rfull_rss / 1024)) MB)"
+echo "restore full + diff:  $rdiff_wall s (peak RSS $((rdiff_rss / 1024)) MB), $(awk "BEGIN { printf \"%.2f\", $rdiff_wall / $rfull_wall }")x (target < 1.5x)"
+echo "unchanged cycle:      $same_wall s, $new_bytes B of new archives to send (target 0)"
