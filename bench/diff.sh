@@ -29,10 +29,10 @@ output_dir = "$out"
 # Full archives on 1 January only: every backup after the first is a differential.
 full_cron = "0 0 1 1 *"
 TOML
-lb() { "$rel/lifeboat" --config "$work/diff.toml" "$@"; }
+lb=("$rel/lifeboat" --config "$work/diff.toml")
 timed() { /usr/bin/time -f '%e %M' -o "$work/time.txt" "$@" > "$work/out.txt" 2> "$work/err.txt" || { cat "$work/err.txt" >&2; exit 1; }; }
 
-timed lb backup
+timed "${lb[@]}" backup
 full=$(head -n1 "$work/out.txt"); read -r full_wall full_rss < "$work/time.txt"
 
 # An hour of a bot: new rows equal to 1 % of the events in the request,
@@ -48,13 +48,13 @@ for db in premium_system bypass_stats; do
 done
 sync
 
-timed lb backup
+timed "${lb[@]}" backup
 diff=$(head -n1 "$work/out.txt"); read -r diff_wall diff_rss < "$work/time.txt"
 case "$diff" in *.diff.zip) ;; *) echo "expected a differential, got $diff" >&2; exit 1 ;; esac
 
-timed lb restore "$(basename "$full")" --to "$work/diff-restored-full" --yes
+timed "${lb[@]}" restore "$(basename "$full")" --to "$work/diff-restored-full" --yes
 read -r rfull_wall rfull_rss < "$work/time.txt"
-timed lb restore latest --to "$work/diff-restored-latest" --yes
+timed "${lb[@]}" restore latest --to "$work/diff-restored-latest" --yes
 read -r rdiff_wall rdiff_rss < "$work/time.txt"
 
 # An unchanged cycle (the scheduler's, which skips): nothing written or sent.

@@ -454,3 +454,46 @@ fn pin_keeps_an_archive_past_retention_and_list_shows_it() {
     env.cmd(&["unpin", &name]).assert().code(2).stderr(predicate::str::contains("is not pinned"));
     env.cmd(&["pin", "database_backup_20200101_000000.zip"]).assert().code(2);
 }
+
+/// Differentials from the command line: `backup` writes one between full
+/// times, `list` says what it needs, `restore latest` (live and `--only`)
+/// rebuilds from base + differential, and unchanged cycles are reported.
+#[test]
+fn differential_archives_list_verify_and_restore_live() {
+    let env = Env::with_extra("[schedule]\nfull_cron = \"0 0 1 1 *\"\n");
+    env.seed();
+    let full = env.backup();
+    let db = env.data().join("user_requests.db");
+    let before = rows(&db, "requests");
+    Connection::open(&db).unwrap().execute_batch("CREATE TABLE marker(x); INSERT INTO marker VALUES (1);").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let diff = env.backup();
+    let diff_name = diff.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(diff_name.ends_with(".diff.zip"), "{diff_name}");
+    let full_name = full.file_name().unwrap().to_string_lossy().into_owned();
+
+    let list = stdout_json(&mut env.cmd(&["list", "--json"]));
+    assert_eq!(list[0]["kind"], "differential");
+    assert_eq!(list[0]["base"], full_name.as_str());
+    assert_eq!(list[1]["kind"], "full");
+    assert!(!list[1]["kept_by"].as_array().unwrap().is_empty());
+    env.cmd(&["list"]).assert().success().stdout(predicate::str::contains(format!("differential on {full_name}")));
+    env.cmd(&["verify", "latest"]).assert().success();
+
+    // Live restore of one database from full + differential.
+    Connection::open(&db).unwrap().execute_batch("DELETE FROM marker; DELETE FROM requests;").unwrap();
+    env.cmd(&["restore", "latest", "--only", "user_requests.db", "-y"]).assert().success();
+    assert_eq!(rows(&db, "requests"), before);
+    assert_eq!(rows(&db, "marker"), 1, "the differential's change is back");
+
+    // Cycles that found nothing changed are told below the list.
+    let cfg = lifeboat_core::Config::load(Some(&env.config)).unwrap();
+    let state = lifeboat_core::state::State::open_for(&cfg).unwrap();
+    let id = state.begin_run(lifeboat_core::Trigger::Scheduled, chrono::Utc::now()).unwrap();
+    let end = lifeboat_core::state::RunEnd { archive: Some(diff_name.clone()), verified: true, ..Default::default() };
+    state.finish_run(id, lifeboat_core::state::RunStatus::Unchanged, &end, chrono::Utc::now()).unwrap();
+    env.cmd(&["list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("1 unchanged cycle(s) since {diff_name}")));
+}

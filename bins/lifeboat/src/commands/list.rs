@@ -114,5 +114,19 @@ pub(super) fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
             r.archive.name,
         );
     }
+    // Cycles that found nothing changed wrote no archive: say so below.
+    if let Some(st) = &state {
+        let recent = st.runs(500)?;
+        let unchanged: Vec<_> =
+            recent.iter().take_while(|r| r.status == lifeboat_core::state::RunStatus::Unchanged).collect();
+        if let Some(last) = unchanged.first() {
+            println!(
+                "\n{} unchanged cycle(s) since {}, the last at {} UTC: nothing changed, nothing written or sent",
+                unchanged.len(),
+                last.end.archive.as_deref().unwrap_or("the newest archive"),
+                last.started_at.format("%Y-%m-%d %H:%M:%S")
+            );
+        }
+    }
     Ok(exit::SUCCESS)
 }
