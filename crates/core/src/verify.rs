@@ -185,13 +185,7 @@ pub fn verify_and_extract(
 /// Reads just the manifest of an archive (whole or split, sealed or not).
 pub fn read_manifest(archive: &StoredArchive, keys: &Keys) -> Result<Manifest, VerifyError> {
     let mut zip = open_zip(archive, keys)?;
-    let index = zip.index_for_name(MANIFEST_NAME);
-    match index.map(|i| open_entry(&mut zip, i, keys, &archive.name)) {
-        Some(Err(EntryOpenError::Key(e))) => return Err(VerifyError::Key(e)),
-        Some(Err(EntryOpenError::Refused(why))) => return Err(VerifyError::Manifest(archive.name.clone(), why)),
-        _ => {}
-    }
-    load_manifest(&mut zip, keys).map_err(|why| VerifyError::Manifest(archive.name.clone(), why))
+    load_manifest(&mut zip, keys, &archive.name)
 }
 
 /// The manifest of an archive for display and comparison: read from the
@@ -306,18 +300,26 @@ fn open_entry<'a>(
     })
 }
 
-fn load_manifest(zip: &mut Zip, keys: &Keys) -> Result<Manifest, String> {
-    let Some(i) = zip.index_for_name(MANIFEST_NAME) else {
-        return Err("manifest.json is missing".to_string());
-    };
-    let mut entry = open_entry(zip, i, keys, "").map_err(|e| match e {
-        EntryOpenError::Key(e) => e.to_string(),
-        EntryOpenError::Refused(why) => why,
+/// Reads and checks `archive`'s manifest: [`VerifyError::Key`] when the
+/// keys do not open it, [`VerifyError::Manifest`] when it is missing or not
+/// a manifest this Lifeboat reads.
+fn load_manifest(zip: &mut Zip, keys: &Keys, archive: &str) -> Result<Manifest, VerifyError> {
+    let bad = |why: String| VerifyError::Manifest(archive.to_string(), why);
+    let i = zip.index_for_name(MANIFEST_NAME).ok_or_else(|| bad("manifest.json is missing".into()))?;
+    let entry = open_entry(zip, i, keys, archive).map_err(|e| match e {
+        EntryOpenError::Key(e) => VerifyError::Key(e),
+        EntryOpenError::Refused(why) => bad(why),
     })?;
-    if entry.size() > MAX_MANIFEST_BYTES {
-        return Err(format!("manifest.json is {} bytes, too large to be a Lifeboat manifest", entry.size()));
+    let size = entry.size();
+    parse_manifest(entry, size).map_err(bad)
+}
+
+/// Parses a manifest entry of `size` bytes (its ZIP header's word).
+fn parse_manifest(mut entry: impl Read, size: u64) -> Result<Manifest, String> {
+    if size > MAX_MANIFEST_BYTES {
+        return Err(format!("manifest.json is {size} bytes, too large to be a Lifeboat manifest"));
     }
-    let mut text = Vec::with_capacity(entry.size() as usize);
+    let mut text = Vec::with_capacity(size as usize);
     (&mut entry).take(MAX_MANIFEST_BYTES + 1).read_to_end(&mut text).map_err(|e| format!("reading it: {e}"))?;
     let manifest: Manifest = serde_json::from_slice(&text).map_err(|e| format!("it does not parse: {e}"))?;
     if manifest.format != FORMAT {
@@ -432,27 +434,17 @@ fn verify_inner(
     if zip.has_duplicate_names() {
         problems.push("the ZIP holds two entries with the same name; refusing an ambiguous archive".to_string());
     }
+    let sealed = zip.index_for_name(MANIFEST_NAME).and_then(|i| zip.by_index_raw(i).ok().map(|e| e.encrypted()));
+    let sealed = sealed.unwrap_or(false);
     // A key that does not open the archive is an error, not a report: the
     // archive may be fine and the user needs the other key.
-    let manifest_index = zip.index_for_name(MANIFEST_NAME);
-    let sealed = match manifest_index {
-        Some(i) => match zip.by_index_raw(i) {
-            Ok(e) => e.encrypted(),
-            Err(_) => false,
-        },
-        None => false,
-    };
-    if let Some(i) = manifest_index
-        && let Err(EntryOpenError::Key(e)) = open_entry(&mut zip, i, keys, &archive.name)
-    {
-        return Err(VerifyError::Key(e));
-    }
-    let manifest = match load_manifest(&mut zip, keys) {
+    let manifest = match load_manifest(&mut zip, keys, &archive.name) {
         Ok(m) => Some(m),
-        Err(why) => {
+        Err(VerifyError::Manifest(_, why)) => {
             problems.push(format!("no valid manifest.json: {why}"));
             None
         }
+        Err(e) => return Err(e),
     };
     let mut expected: Vec<String> = Vec::new();
     // Entry name → database: the database's own name, or `NAME.pages` for
@@ -649,7 +641,7 @@ fn open_base(
     let wrap = |e: VerifyError| VerifyError::Base { base: base.archive.clone(), source: Box::new(e) };
     let mut zip = open_zip(&stored, keys).map_err(wrap)?;
     let base_manifest =
-        load_manifest(&mut zip, keys).map_err(|why| wrap(VerifyError::Manifest(base.archive.clone(), why)))?;
+        load_manifest(&mut zip, keys, &base.archive).map_err(wrap)?;
     if base_manifest.is_differential() {
         problems.push(format!("its base {} is itself a differential; a base must be a full archive", base.archive));
     }
