@@ -26,6 +26,8 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
+
+use crate::fsutil::read_full;
 use tokio_util::sync::CancellationToken;
 
 /// The first bytes of every delta.
@@ -44,20 +46,6 @@ pub struct Made {
     pub size: u64,
     /// SHA-256 of the new database (hex), from the same pass.
     pub sha256: String,
-}
-
-/// Reads up to `buf.len()` bytes, fewer only at the end of the stream.
-fn read_full(r: &mut (impl Read + ?Sized), buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// Compares the snapshot at `new` with `base` (the base's copy, streamed)

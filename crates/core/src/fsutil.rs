@@ -26,11 +26,15 @@ pub fn create_dir_private_if_new(dir: &Path) -> io::Result<()> {
 /// Reads the first bytes of a file into `buf`, as many as it has; returns
 /// how many were read.
 pub fn read_prefix(path: &Path, buf: &mut [u8]) -> io::Result<usize> {
-    use std::io::Read;
-    let mut f = fs::File::open(path)?;
+    read_full(&mut fs::File::open(path)?, buf)
+}
+
+/// Reads until `buf` is full or the stream ends; returns how many bytes
+/// were read (fewer than `buf.len()` only at the end).
+pub fn read_full(r: &mut (impl io::Read + ?Sized), buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
-        match f.read(&mut buf[n..]) {
+        match r.read(&mut buf[n..]) {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -640,8 +640,7 @@ fn open_base(
         crate::catalog::resolve(&folder, &folder.join(&base.archive).to_string_lossy()).map_err(|_| missing())?;
     let wrap = |e: VerifyError| VerifyError::Base { base: base.archive.clone(), source: Box::new(e) };
     let mut zip = open_zip(&stored, keys).map_err(wrap)?;
-    let base_manifest =
-        load_manifest(&mut zip, keys, &base.archive).map_err(wrap)?;
+    let base_manifest = load_manifest(&mut zip, keys, &base.archive).map_err(wrap)?;
     if base_manifest.is_differential() {
         problems.push(format!("its base {} is itself a differential; a base must be a full archive", base.archive));
     }

@@ -17,6 +17,19 @@ fn scratch(dir: &Path) -> std::path::PathBuf {
     dir.join("scratch")
 }
 
+/// A manual backup run by the library, as `lifeboat backup` does.
+fn backup_at(cfg: &lifeboat_core::Config, now: chrono::DateTime<chrono::Utc>) -> lifeboat_core::backup::BackupOutcome {
+    let state = lifeboat_core::state::State::open(&cfg.state_path()).unwrap();
+    let opts = lifeboat_core::backup::BackupOptions {
+        trigger: lifeboat_core::Trigger::Manual,
+        only: None,
+        progress: None,
+        cancel: lifeboat_core::CancellationToken::new(),
+        now,
+    };
+    lifeboat_core::backup::run(cfg, &state, opts).unwrap()
+}
+
 #[test]
 fn good_archive_verifies_with_and_without_integrity() {
     let d = tempfile::tempdir().unwrap();
@@ -290,19 +303,7 @@ fn archives_written_by_backup_verify_and_unzip() {
         out.to_str().unwrap()
     ))
     .unwrap();
-    let state = lifeboat_core::state::State::open(&cfg.state_path()).unwrap();
-    let b = lifeboat_core::backup::run(
-        &cfg,
-        &state,
-        lifeboat_core::backup::BackupOptions {
-            trigger: lifeboat_core::Trigger::Manual,
-            only: None,
-            progress: None,
-            cancel: lifeboat_core::CancellationToken::new(),
-            now: chrono::Utc.with_ymd_and_hms(2026, 11, 22, 4, 0, 0).unwrap(),
-        },
-    )
-    .unwrap();
+    let b = backup_at(&cfg, chrono::Utc.with_ymd_and_hms(2026, 11, 22, 4, 0, 0).unwrap());
     let r = verify::verify(&b.archive, &lifeboat_core::seal::Keys::none(), &scratch(d.path()), FULL).unwrap();
     assert!(r.is_ok(), "{r}");
     assert_eq!(r.databases.len(), 3);
@@ -354,19 +355,7 @@ fn a_plain_entry_in_an_encrypted_archive_is_refused() {
     ))
     .unwrap();
     let keys = &cfg.encryption.keys;
-    let state = lifeboat_core::state::State::open(&cfg.state_path()).unwrap();
-    let b = lifeboat_core::backup::run(
-        &cfg,
-        &state,
-        lifeboat_core::backup::BackupOptions {
-            trigger: lifeboat_core::Trigger::Manual,
-            only: None,
-            progress: None,
-            cancel: lifeboat_core::CancellationToken::new(),
-            now: chrono::Utc::now(),
-        },
-    )
-    .unwrap();
+    let b = backup_at(&cfg, chrono::Utc::now());
     assert!(verify::verify(&b.archive, keys, &scratch(d.path()), FULL).unwrap().is_ok());
     assert_eq!(verify::seal_mode(&b.archive), lifeboat_core::seal::Mode::ZipAes);
 
