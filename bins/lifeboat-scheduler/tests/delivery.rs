@@ -214,6 +214,12 @@ fn an_unchanged_cycle_writes_and_sends_nothing() {
     assert!(stdout.contains("Backup ok"), "{stdout}");
     assert_eq!(sb.archive_folder_entries().len(), 2);
     assert_eq!(fake.documents(111).len(), 2);
+    // The database that did not change is in the new archive too: it waited,
+    // hashed but not compressed, until the other one turned out changed.
+    let newest = lifeboat_core::catalog::list(&sb.output_dir()).unwrap().remove(0);
+    let m = lifeboat_core::verify::read_manifest(&newest, &lifeboat_core::seal::Keys::none()).unwrap();
+    let names: Vec<&str> = m.databases.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, sb.databases.iter().map(String::as_str).collect::<Vec<_>>());
 }
 
 /// Sealed with age and no private key on the server: the cycle still knows

@@ -2,6 +2,7 @@
 //! compress every source, collect the results, write the archive, verify
 //! it, seal it (age), publish it under its final name.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, mpsc};
@@ -17,7 +18,7 @@ use crate::manifest::{BaseRef, DELTA_SUFFIX, DatabaseEntry, Delta, Manifest, Ski
 use crate::parts;
 use crate::seal::{self, Keys, Mode};
 use crate::snapshot::{SkipReason, Snapshot};
-use crate::source::{self, Source};
+use crate::source::{self, Checked, Source};
 use crate::state::{DbCheck, RunStatus, State};
 use crate::verify::{self, VerifyOptions};
 
@@ -26,6 +27,9 @@ enum Job {
     /// The manifest entry, and what goes into the archive (None: an
     /// unchanged database in a differential).
     Done(Box<DatabaseEntry>, Option<CompressedDatabase>),
+    /// Checked and hashed, equal to its copy in the newest archive: stored
+    /// only if some other database changed.
+    Same(Box<Waiting>),
     Skipped(SkipReason),
     Failed(ArchiveError),
 }
@@ -48,18 +52,29 @@ pub(super) fn run_inner(
     let password = keys.password().filter(|_| cfg.encryption.mode == Mode::ZipAes);
     let style = EntryStyle { level: cfg.backup.compression_level, password };
     let base = differential_base(cfg, keys, opts);
-    let jobs = snapshot_and_compress(&sources, work.path(), style, base.as_ref().map(|b| (b, keys)), opts).map_err(
-        |e| match e {
-            Stop::DiskFull => BackupError::DiskFull(out.to_path_buf()),
-            Stop::Cancelled => BackupError::Cancelled,
-        },
-    )?;
+    let previous = if skip_unchanged { Previous::newest(out, keys, state) } else { None };
+    let plan = Plan {
+        work: work.path(),
+        style,
+        base: base.as_ref().map(|b| (b, keys)),
+        previous: previous.as_ref().map(|p| &p.databases),
+        opts,
+    };
+    let stop = |e| match e {
+        Stop::DiskFull => BackupError::DiskFull(out.to_path_buf()),
+        Stop::Cancelled => BackupError::Cancelled,
+    };
+    let mut jobs = snapshot_and_compress(&sources, &plan).map_err(stop)?;
+    let unchanged = previous.as_ref().filter(|p| p.same_as(&sources, &jobs)).map(|p| p.archive.clone());
+    if unchanged.is_none() {
+        jobs = store_waiting(jobs, &plan).map_err(stop)?;
+    }
     let Collected { entries, compressed, skipped } = collect(state, run_id, &sources, jobs, opts, out)?;
+    if let Some(archive) = unchanged {
+        return Err(BackupError::Unchanged { archive });
+    }
     if entries.is_empty() {
         return Err(BackupError::NothingBackedUp { skipped });
-    }
-    if skip_unchanged && let Some(archive) = unchanged_since(out, keys, state, &entries, &skipped) {
-        return Err(BackupError::Unchanged { archive });
     }
     let (name, at) = free_name(out, opts.now, base.is_some());
     let manifest = Manifest {
@@ -145,26 +160,39 @@ fn seal_with_age(
     Ok((name, path, size, guard))
 }
 
-fn unchanged_since(
-    out: &Path,
-    keys: &Keys,
-    state: &State,
-    entries: &[DatabaseEntry],
-    skipped: &[SkippedDatabase],
-) -> Option<String> {
-    let newest = catalog::list(out).ok()?.into_iter().next()?;
-    let before = verify::known_manifest(&newest, keys, Some(state)).ok()?;
-    let key = |dbs: &[DatabaseEntry]| {
-        let mut k: Vec<(String, String)> = dbs.iter().map(|d| (d.name.clone(), d.sha256.clone())).collect();
-        k.sort();
-        k
-    };
-    let names = |s: &[SkippedDatabase]| {
-        let mut n: Vec<String> = s.iter().map(|d| d.name.clone()).collect();
-        n.sort_unstable();
-        n
-    };
-    (key(&before.databases) == key(entries) && names(&before.skipped) == names(skipped)).then_some(newest.name)
+/// The newest archive's databases (name → SHA-256) and skipped names: a
+/// run whose snapshots hash the same, with the same skipped, changed
+/// nothing. SHA-256 of the SQLite backup-API snapshot, so a write still in
+/// the `-wal` file is a change.
+struct Previous {
+    archive: String,
+    databases: BTreeMap<String, String>,
+    skipped: BTreeSet<String>,
+}
+
+impl Previous {
+    fn newest(out: &Path, keys: &Keys, state: &State) -> Option<Previous> {
+        let newest = catalog::list(out).ok()?.into_iter().next()?;
+        let m = verify::known_manifest(&newest, keys, Some(state)).ok()?;
+        Some(Previous {
+            archive: newest.name,
+            databases: m.databases.iter().map(|d| (d.name.clone(), d.sha256.to_ascii_lowercase())).collect(),
+            skipped: m.skipped.iter().map(|s| s.name.clone()).collect(),
+        })
+    }
+
+    /// Every database is the same as before and the same ones are skipped.
+    fn same_as(&self, sources: &[Box<dyn Source>], jobs: &[Job]) -> bool {
+        let (mut same, mut skipped) = (BTreeSet::new(), BTreeSet::new());
+        for (source, job) in sources.iter().zip(jobs) {
+            match job {
+                Job::Same(_) => same.insert(source.name().to_string()),
+                Job::Skipped(_) => skipped.insert(source.name().to_string()),
+                Job::Done(..) | Job::Failed(_) => return false,
+            };
+        }
+        !same.is_empty() && same.iter().eq(self.databases.keys()) && skipped == self.skipped
+    }
 }
 
 /// Makes `out` (private) and a fresh working folder in it, after removing
@@ -191,13 +219,8 @@ enum Stop {
 /// Takes each source's snapshot in turn, so the bot never has two readers of
 /// ours on its databases, while worker threads check and compress the
 /// previous ones. Returns one job per source, in order.
-fn snapshot_and_compress(
-    sources: &[Box<dyn Source>],
-    work: &Path,
-    style: EntryStyle<'_>,
-    base: Option<(&BaseSource, &Keys)>,
-    opts: &BackupOptions<'_>,
-) -> Result<Vec<Job>, Stop> {
+fn snapshot_and_compress(sources: &[Box<dyn Source>], plan: &Plan<'_, '_>) -> Result<Vec<Job>, Stop> {
+    let (work, opts) = (plan.work, plan.opts);
     let progress = |e: ProgressEvent| {
         if let Some(p) = opts.progress {
             p(e)
@@ -222,7 +245,7 @@ fn snapshot_and_compress(
                     // Hold the lock only to take one job.
                     let next = rx.lock().map(|r| r.recv());
                     let Ok(Ok((i, snap))) = next else { break };
-                    let job = process(sources[i].as_ref(), &snap, work, style, base, opts, &on_bytes);
+                    let job = process(sources[i].as_ref(), &snap, plan, &on_bytes);
                     *jobs[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(job);
                 }
             });
@@ -299,6 +322,15 @@ fn collect(
                 compressed.extend(c);
                 check
             }
+            // Only an unchanged run gets here with one: nothing is written.
+            Job::Same(w) => DbCheck {
+                name,
+                checked_at: opts.now,
+                ok: true,
+                detail: w.checked.integrity.clone(),
+                size: Some(w.snap.size),
+                rows: Some(w.checked.tables.iter().map(|t| t.rows).sum()),
+            },
             Job::Skipped(reason) => {
                 skipped.push(SkippedDatabase { name: name.clone(), reason: reason.to_string() });
                 DbCheck { name, checked_at: opts.now, ok: false, detail: reason.to_string(), size: None, rows: None }
@@ -404,23 +436,85 @@ fn publish(
     Ok(files)
 }
 
-/// A worker's job: the source checks its snapshot, then it is deflated and hashed.
-fn process(
-    source: &dyn Source,
-    snap: &Snapshot,
-    work: &Path,
-    style: EntryStyle<'_>,
-    base: Option<(&BaseSource, &Keys)>,
-    opts: &BackupOptions<'_>,
-    on_bytes: &(dyn Fn(u64) + Sync),
-) -> Job {
-    if opts.cancel.is_cancelled() {
+/// What every worker needs to store a snapshot.
+struct Plan<'a, 'o> {
+    /// The run's private working folder.
+    work: &'a Path,
+    /// Deflate level and zip-aes password.
+    style: EntryStyle<'a>,
+    /// A differential's base.
+    base: Option<(&'a BaseSource, &'a Keys)>,
+    /// With `skip_unchanged`: the newest archive's checksums; a snapshot
+    /// equal to its copy there waits, hashed but not compressed.
+    previous: Option<&'a BTreeMap<String, String>>,
+    opts: &'a BackupOptions<'o>,
+}
+
+/// A snapshot equal to the newest archive's copy, checked, not yet stored.
+struct Waiting {
+    snap: Snapshot,
+    checked: Checked,
+}
+
+/// A worker's job: the source checks its snapshot; one equal to the newest
+/// archive's copy waits, any other is stored.
+fn process(source: &dyn Source, snap: &Snapshot, plan: &Plan<'_, '_>, on_bytes: &(dyn Fn(u64) + Sync)) -> Job {
+    if plan.opts.cancel.is_cancelled() {
         return Job::Failed(ArchiveError::Cancelled);
     }
     let checked = match source.check(snap) {
         Ok(c) => c,
         Err(reason) => return Job::Skipped(reason),
     };
+    if let Some(before) = plan.previous.and_then(|p| p.get(&snap.name))
+        && sha256_of(&snap.path).is_ok_and(|now| now == *before)
+    {
+        on_bytes(snap.size);
+        return Job::Same(Box::new(Waiting { snap: snap.clone(), checked }));
+    }
+    store(snap, checked, plan, on_bytes)
+}
+
+/// SHA-256 of a file (hex).
+fn sha256_of(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut std::io::BufReader::with_capacity(256 * 1024, std::fs::File::open(path)?), &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Stores the waiting snapshots after all (another database changed), on
+/// as many workers as the first pass.
+fn store_waiting(jobs: Vec<Job>, plan: &Plan<'_, '_>) -> Result<Vec<Job>, Stop> {
+    let waiting = jobs.iter().filter(|j| matches!(j, Job::Same(_))).count();
+    if waiting == 0 {
+        return Ok(jobs);
+    }
+    let slots: Vec<Mutex<Option<Job>>> = jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
+    let next = AtomicU64::new(0);
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(waiting);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                while let Some(slot) = slots.get(next.fetch_add(1, Ordering::Relaxed) as usize) {
+                    let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some(Job::Same(w)) = slot.take_if(|j| matches!(j, Job::Same(_))) {
+                        *slot = Some(store(&w.snap, w.checked, plan, &|_| {}));
+                    }
+                }
+            });
+        }
+    });
+    if plan.opts.cancel.is_cancelled() {
+        return Err(Stop::Cancelled);
+    }
+    slots.into_iter().map(|s| s.into_inner().unwrap_or_else(|p| p.into_inner()).ok_or(Stop::Cancelled)).collect()
+}
+
+/// Stores one checked snapshot: as a delta against the base when that is
+/// worth it, else deflated whole, hashed in the same pass.
+fn store(snap: &Snapshot, checked: Checked, plan: &Plan<'_, '_>, on_bytes: &(dyn Fn(u64) + Sync)) -> Job {
+    let (work, style, opts) = (plan.work, plan.style, plan.opts);
     let entry = |size: u64, sha256: String, delta: Option<Delta>| DatabaseEntry {
         delta,
         name: snap.name.clone(),
@@ -431,7 +525,7 @@ fn process(
         page_size: snap.page_size,
         tables: checked.tables.clone(),
     };
-    if let Some((base, keys)) = base
+    if let Some((base, keys)) = plan.base
         && let Some(base_db) = base.manifest.database(&snap.name)
     {
         match as_delta(base, keys, base_db, snap, work, style, opts) {
