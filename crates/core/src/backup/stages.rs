@@ -160,13 +160,13 @@ fn seal_with_age(
     Ok((name, path, size, guard))
 }
 
-/// The newest archive's databases (name → SHA-256) and skipped names: a
-/// run whose snapshots hash the same, with the same skipped, changed
-/// nothing. SHA-256 of the SQLite backup-API snapshot, so a write still in
-/// the `-wal` file is a change.
+/// The newest archive's databases and skipped names: a run whose snapshots
+/// hash the same, with the same skipped, changed nothing. SHA-256 of the
+/// SQLite backup-API snapshot, so a write still in the `-wal` file is a
+/// change.
 struct Previous {
     archive: String,
-    databases: BTreeMap<String, String>,
+    databases: BTreeMap<String, DatabaseEntry>,
     skipped: BTreeSet<String>,
 }
 
@@ -176,7 +176,7 @@ impl Previous {
         let m = verify::known_manifest(&newest, keys, Some(state)).ok()?;
         Some(Previous {
             archive: newest.name,
-            databases: m.databases.iter().map(|d| (d.name.clone(), d.sha256.to_ascii_lowercase())).collect(),
+            databases: m.databases.into_iter().map(|d| (d.name.clone(), d)).collect(),
             skipped: m.skipped.iter().map(|s| s.name.clone()).collect(),
         })
     }
@@ -444,9 +444,10 @@ struct Plan<'a, 'o> {
     style: EntryStyle<'a>,
     /// A differential's base.
     base: Option<(&'a BaseSource, &'a Keys)>,
-    /// With `skip_unchanged`: the newest archive's checksums; a snapshot
-    /// equal to its copy there waits, hashed but not compressed.
-    previous: Option<&'a BTreeMap<String, String>>,
+    /// With `skip_unchanged`: the newest archive's databases; a snapshot
+    /// equal to its copy there waits, hashed but neither checked nor
+    /// compressed.
+    previous: Option<&'a BTreeMap<String, DatabaseEntry>>,
     opts: &'a BackupOptions<'o>,
 }
 
@@ -456,22 +457,25 @@ struct Waiting {
     checked: Checked,
 }
 
-/// A worker's job: the source checks its snapshot; one equal to the newest
-/// archive's copy waits, any other is stored.
+/// A worker's job: a snapshot byte for byte equal to the newest archive's
+/// copy waits (its check is that copy's: same bytes, same result); any
+/// other is checked by its source and stored.
 fn process(source: &dyn Source, snap: &Snapshot, plan: &Plan<'_, '_>, on_bytes: &(dyn Fn(u64) + Sync)) -> Job {
     if plan.opts.cancel.is_cancelled() {
         return Job::Failed(ArchiveError::Cancelled);
+    }
+    if let Some(before) = plan.previous.and_then(|p| p.get(&snap.name))
+        && before.integrity == "ok"
+        && sha256_of(&snap.path).is_ok_and(|now| now.eq_ignore_ascii_case(&before.sha256))
+    {
+        on_bytes(snap.size);
+        let checked = Checked { integrity: before.integrity.clone(), tables: before.tables.clone() };
+        return Job::Same(Box::new(Waiting { snap: snap.clone(), checked }));
     }
     let checked = match source.check(snap) {
         Ok(c) => c,
         Err(reason) => return Job::Skipped(reason),
     };
-    if let Some(before) = plan.previous.and_then(|p| p.get(&snap.name))
-        && sha256_of(&snap.path).is_ok_and(|now| now == *before)
-    {
-        on_bytes(snap.size);
-        return Job::Same(Box::new(Waiting { snap: snap.clone(), checked }));
-    }
     store(snap, checked, plan, on_bytes)
 }
 
