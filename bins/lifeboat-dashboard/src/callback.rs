@@ -245,6 +245,27 @@ mod tests {
     }
 
     #[test]
+    fn one_stamp_names_an_archive_of_any_kind() {
+        let d = tempfile::tempdir().unwrap();
+        for name in [
+            "database_backup_20261122_031500.zip",
+            "database_backup_20261122_031500.zip.age",
+            "database_backup_20261122_031500.diff.zip",
+            "database_backup_20261122_031500.diff.zip.age",
+        ] {
+            let stamp = ArchiveStamp::from_archive_name(name).unwrap();
+            assert_eq!(stamp.as_str(), "20261122_031500");
+            let file = d.path().join(name);
+            std::fs::write(&file, b"x").unwrap();
+            assert_eq!(stamp.name_in(d.path()), name);
+            std::fs::remove_file(file).unwrap();
+        }
+        let stamp = ArchiveStamp::from_archive_name("database_backup_20261122_031500.diff.zip").unwrap();
+        std::fs::write(d.path().join("database_backup_20261122_031500.diff.zip.age.001"), b"x").unwrap();
+        assert_eq!(stamp.name_in(d.path()), "database_backup_20261122_031500.diff.zip.age", "parts count");
+    }
+
+    #[test]
     fn the_schedulers_acknowledge_button_is_ours() {
         let name = "database_backup_20261122_100000.zip";
         let data = lifeboat_telegram::ack::callback_data(name).unwrap();
