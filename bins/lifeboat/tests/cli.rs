@@ -2,6 +2,8 @@
 //! config file pointing there: real SQLite files, real ZIPs, the system
 //! `unzip` and `sqlite3`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
 
@@ -41,14 +43,7 @@ impl Env {
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
-        c.arg("--config").arg(&self.config).args(args).current_dir(self.dir.path());
-        for (k, _) in std::env::vars() {
-            if k.starts_with("LIFEBOAT") {
-                c.env_remove(k);
-            }
-        }
-        c
+        Command::from_std(common::lifeboat(&self.config, self.dir.path(), args))
     }
 
     /// Small demo databases, no backup.

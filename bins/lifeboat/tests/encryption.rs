@@ -3,6 +3,8 @@
 //! out. Wrong, missing and unusable keys; damaged sealed files; switching
 //! modes; and the secrets never showing anywhere.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
 
@@ -50,14 +52,7 @@ impl Env {
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
-        c.arg("--config").arg(&self.config).args(args).current_dir(self.dir.path());
-        for (k, _) in std::env::vars() {
-            if k.starts_with("LIFEBOAT") {
-                c.env_remove(k);
-            }
-        }
-        c
+        Command::from_std(common::lifeboat(&self.config, self.dir.path(), args))
     }
 
     /// Runs `backup` and returns the first file it printed.

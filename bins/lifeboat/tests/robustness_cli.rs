@@ -3,6 +3,8 @@
 //! error (exit 1, no panic, no backtrace) and lose nothing: no `.tmp`, no
 //! partial archive, no working folders, live databases byte-identical.
 
+mod common;
+
 use lifeboat_testkit::tmpfs::Tmpfs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -49,13 +51,7 @@ impl Env {
     }
 
     fn args(&self, args: &[&str]) -> StdCommand {
-        let mut c = StdCommand::new(env!("CARGO_BIN_EXE_lifeboat"));
-        c.arg("--config").arg(&self.config).args(args).current_dir(self.dir.path());
-        for (k, _) in std::env::vars() {
-            if k.starts_with("LIFEBOAT") {
-                c.env_remove(k);
-            }
-        }
+        let mut c = common::lifeboat(&self.config, self.dir.path(), args);
         // A panic would print its backtrace; the tests look for one.
         c.env("RUST_BACKTRACE", "1");
         c

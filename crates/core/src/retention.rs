@@ -310,9 +310,8 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
     }
 
-    /// An archive `hours` before `now`.
-    fn c(hours: i64) -> Candidate {
-        let at = now() - chrono::Duration::hours(hours);
+    /// A verified, delivered, unpinned full archive made at `at`.
+    fn made_at(at: DateTime<Utc>) -> Candidate {
         Candidate {
             base: None,
             name: crate::catalog::archive_name(at),
@@ -321,6 +320,11 @@ mod tests {
             awaiting_delivery: false,
             pinned: false,
         }
+    }
+
+    /// An archive `hours` before `now`.
+    fn c(hours: i64) -> Candidate {
+        made_at(now() - chrono::Duration::hours(hours))
     }
 
     fn names(r: &[Removal]) -> Vec<String> {
@@ -466,20 +470,7 @@ mod tests {
 
     /// Archives at these (day, hour) of November 2026, newest first in the result.
     fn at_hours(points: &[(u32, u32)]) -> Vec<Candidate> {
-        points
-            .iter()
-            .map(|&(d, h)| {
-                let at = Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0).unwrap();
-                Candidate {
-                    base: None,
-                    name: crate::catalog::archive_name(at),
-                    created_at: at,
-                    verified: true,
-                    awaiting_delivery: false,
-                    pinned: false,
-                }
-            })
-            .collect()
+        points.iter().map(|&(d, h)| made_at(Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0).unwrap())).collect()
     }
 
     fn kept(list: &[Candidate], tiers: Tiers, max_count: i64, now: DateTime<Utc>) -> Vec<String> {
@@ -501,14 +492,7 @@ mod tests {
         let extra = Utc.with_ymd_and_hms(2026, 11, 22, 10, 30, 0).unwrap();
         let early = Utc.with_ymd_and_hms(2026, 11, 22, 10, 5, 0).unwrap();
         for at in [extra, early] {
-            list.push(Candidate {
-                base: None,
-                name: crate::catalog::archive_name(at),
-                created_at: at,
-                verified: true,
-                awaiting_delivery: false,
-                pinned: false,
-            });
+            list.push(made_at(at));
         }
         let tiers = Tiers { hourly: 3, ..Tiers::default() };
         assert_eq!(
@@ -535,14 +519,7 @@ mod tests {
         let monthly = Tiers { monthly: 2, ..Tiers::default() };
         let mut with_october = list.clone();
         let oct = Utc.with_ymd_and_hms(2026, 10, 31, 22, 0, 0).unwrap();
-        with_october.push(Candidate {
-            base: None,
-            name: crate::catalog::archive_name(oct),
-            created_at: oct,
-            verified: true,
-            awaiting_delivery: false,
-            pinned: false,
-        });
+        with_october.push(made_at(oct));
         assert_eq!(kept(&with_october, monthly, 1, now), [name(22, 23), crate::catalog::archive_name(oct)]);
     }
 
