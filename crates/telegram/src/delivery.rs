@@ -149,9 +149,8 @@ pub(crate) fn file_name_of(p: &std::path::Path) -> String {
 /// Reads an archive's manifest for captions; a caption without it is still
 /// useful, so failure is only logged (an age archive without an identity on
 /// this machine has no readable manifest, by design).
-pub(crate) fn manifest_of(cfg: &Config, archive: &StoredArchive) -> Option<Manifest> {
-    let state = State::open_for(cfg).ok();
-    match lifeboat_core::verify::known_manifest(archive, &cfg.encryption.keys, state.as_ref()) {
+pub(crate) fn manifest_of(cfg: &Config, state: Option<&State>, archive: &StoredArchive) -> Option<Manifest> {
+    match lifeboat_core::verify::known_manifest(archive, &cfg.encryption.keys, state) {
         Ok(m) => Some(m),
         Err(lifeboat_core::verify::VerifyError::Key(e)) => {
             tracing::debug!(archive = %archive.name, "caption without the manifest: {e}");
@@ -248,7 +247,7 @@ impl Telegram {
         archive: &StoredArchive,
         cancel: &CancellationToken,
     ) -> Result<Resent, SendError> {
-        let manifest = manifest_of(cfg, archive);
+        let manifest = manifest_of(cfg, State::open_for(cfg).ok().as_ref(), archive);
         let mode = lifeboat_core::verify::seal_mode(archive);
         let n = archive.files.len() as u32;
         let mut out = Vec::new();

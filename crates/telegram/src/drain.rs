@@ -42,7 +42,7 @@ impl Telegram {
                 continue;
             }
             let archive = rows[0].archive.clone();
-            let info = archives.entry(archive.clone()).or_insert_with(|| ArchiveInfo::load(cfg, &archive));
+            let info = archives.entry(archive.clone()).or_insert_with(|| ArchiveInfo::load(cfg, &state, &archive));
             let path = info.path_of(&file_name);
             let size = info.stored.as_ref().map_or(0, |s| s.size);
             let text = caption(&archive, info.mode, info.manifest.as_ref(), size, rows[0].part, rows[0].parts);
@@ -279,10 +279,10 @@ struct ArchiveInfo {
 }
 
 impl ArchiveInfo {
-    fn load(cfg: &Config, name: &str) -> ArchiveInfo {
+    fn load(cfg: &Config, state: &State, name: &str) -> ArchiveInfo {
         match catalog::resolve(&cfg.backup.output_dir, name) {
             Ok(stored) => {
-                let manifest = manifest_of(cfg, &stored);
+                let manifest = manifest_of(cfg, Some(state), &stored);
                 let mode = lifeboat_core::verify::seal_mode(&stored);
                 ArchiveInfo { stored: Some(stored), manifest, mode }
             }
