@@ -413,6 +413,18 @@ fn same_rows(found: &[crate::manifest::TableCount], declared: &[crate::manifest:
     a == b
 }
 
+/// A new private file at `target` to extract a database into (whatever a
+/// previous attempt left there is removed first).
+fn extraction_file(target: &Path) -> Result<File, String> {
+    remove_extracted(target);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(target)
+        .map_err(|e| format!("cannot extract to {}: {e}", target.display()))
+}
+
 fn remove_extracted(path: &Path) {
     let _ = std::fs::remove_file(path);
     for suffix in SIDECAR_SUFFIXES {
@@ -569,10 +581,9 @@ fn verify_inner(
             ));
         }
         if opts.integrity_check && why.is_empty() {
-            remove_extracted(&target);
-            match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&target) {
+            match extraction_file(&target) {
                 Ok(f) => out = Some(f),
-                Err(e) => why.push(format!("cannot extract to {}: {e}", target.display())),
+                Err(e) => why.push(e),
             }
         }
         // Never more than the manifest promises, whatever the ZIP header says.
@@ -594,10 +605,9 @@ fn verify_inner(
         let mut why = Vec::new();
         let mut out = None;
         if opts.integrity_check {
-            remove_extracted(&target);
-            match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&target) {
+            match extraction_file(&target) {
                 Ok(f) => out = Some(f),
-                Err(e) => why.push(format!("cannot extract to {}: {e}", target.display())),
+                Err(e) => why.push(e),
             }
         }
         let read = if why.is_empty() {
