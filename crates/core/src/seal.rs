@@ -234,6 +234,14 @@ pub fn parse_recipient(text: &str) -> Result<Box<dyn age::Recipient + Send>, Str
 
 const CHUNK: usize = 256 * 1024;
 
+/// An age encryptor to every one of `recipients`.
+fn encryptor(recipients: &[String]) -> io::Result<age::Encryptor> {
+    let parsed =
+        recipients.iter().map(|r| parse_recipient(r)).collect::<Result<Vec<_>, _>>().map_err(io::Error::other)?;
+    age::Encryptor::with_recipients(parsed.iter().map(|r| r.as_ref() as &dyn age::Recipient))
+        .map_err(|e| io::Error::other(format!("cannot encrypt to the configured recipients: {e}")))
+}
+
 /// Writes `plain` encrypted to `recipients` as a new private file `out`,
 /// fsynced; returns the sealed file's SHA-256 (hex), computed as it was
 /// written, for [`check_sealed`].
@@ -243,10 +251,7 @@ pub fn seal_file(
     recipients: &[String],
     cancel: &CancellationToken,
 ) -> Result<String, io::Error> {
-    let parsed =
-        recipients.iter().map(|r| parse_recipient(r)).collect::<Result<Vec<_>, _>>().map_err(io::Error::other)?;
-    let encryptor = age::Encryptor::with_recipients(parsed.iter().map(|r| r.as_ref() as &dyn age::Recipient))
-        .map_err(|e| io::Error::other(format!("cannot encrypt to the configured recipients: {e}")))?;
+    let encryptor = encryptor(recipients)?;
     let file = crate::archive::create_private_file(out)?;
     let hashing = HashingWriter { inner: BufWriter::with_capacity(CHUNK, file), hasher: Sha256::new() };
     let mut writer = encryptor.wrap_output(hashing)?;
@@ -325,12 +330,8 @@ fn check_header(files: &[PathBuf]) -> Result<(), String> {
 /// Whether the identity held opens what is sealed to `recipients`: a few
 /// bytes are sealed and opened in memory, which works for every key kind.
 pub fn identity_matches(keys: &Keys, recipients: &[String]) -> Result<bool, KeyError> {
-    let parsed = recipients.iter().map(|r| parse_recipient(r)).collect::<Result<Vec<_>, _>>();
-    let Ok(parsed) = parsed else { return Ok(false) };
     let sealed = (|| -> io::Result<Vec<u8>> {
-        let encryptor = age::Encryptor::with_recipients(parsed.iter().map(|r| r.as_ref() as &dyn age::Recipient))
-            .map_err(io::Error::other)?;
-        let mut w = encryptor.wrap_output(Vec::new())?;
+        let mut w = encryptor(recipients)?.wrap_output(Vec::new())?;
         w.write_all(b"lifeboat")?;
         w.finish()
     })();
