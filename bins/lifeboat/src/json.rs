@@ -151,6 +151,8 @@ pub fn restore_plan(plan: &RestorePlan) -> Value {
                 Action::ReplaceUnreadable { reason } => ("replace-unreadable", json!({ "reason": reason })),
                 Action::Create => ("create", Value::Null),
                 Action::WriteFile => ("write-file", Value::Null),
+                Action::LoadDump { source } => ("load-dump", json!({ "source": source })),
+                Action::WriteBack { exists } => ("write-back", json!({ "exists": exists })),
             };
             json!({
                 "name": d.name, "dest": d.dest.display().to_string(), "size": d.size, "rows": d.rows,
@@ -158,6 +160,7 @@ pub fn restore_plan(plan: &RestorePlan) -> Value {
             })
         }).collect::<Vec<_>>(),
         "unconfigured": plan.unconfigured,
+        "manual": plan.manual,
     })
 }
 

@@ -287,6 +287,17 @@ pub fn assemble(
     file.metadata().map(|m| m.len()).map_err(io(format!("cannot stat {}", out.display())))
 }
 
+/// A kind of source in words.
+fn kind_words(kind: crate::manifest::Kind) -> &'static str {
+    use crate::manifest::Kind;
+    match kind {
+        Kind::Sqlite => "SQLite database",
+        Kind::Postgres => "PostgreSQL dump, pg_dump custom format",
+        Kind::Redis => "Redis RDB snapshot",
+        Kind::File => "file",
+    }
+}
+
 /// The `backup_info.txt` text for people (readable on a phone).
 pub fn info_text(manifest: &Manifest) -> String {
     use std::fmt::Write as _;
@@ -302,16 +313,24 @@ pub fn info_text(manifest: &Manifest) -> String {
     }
     let _ = writeln!(
         s,
-        "Contents: {} database(s), {} in total",
+        "Contents: {} entr{}, {} in total",
         manifest.databases.len(),
+        if manifest.databases.len() == 1 { "y" } else { "ies" },
         human_size(manifest.total_size())
     );
     for db in &manifest.databases {
         let _ = writeln!(s);
         let _ = writeln!(s, "== {} ==", db.name);
+        let _ = writeln!(s, "Source:    {} ({})", db.source_name(), kind_words(db.kind));
+        if let Some(origin) = &db.origin {
+            let mode = db.mode.map(|m| format!(", mode {m:o}")).unwrap_or_default();
+            let _ = writeln!(s, "Path:      {origin}{mode}");
+        }
         let _ = writeln!(s, "Size:      {} ({} bytes)", human_size(db.size), db.size);
         let _ = writeln!(s, "Integrity: {}", db.integrity);
-        let _ = writeln!(s, "Journal:   {}, page size {}", db.journal_mode, db.page_size);
+        if db.kind == crate::manifest::Kind::Sqlite {
+            let _ = writeln!(s, "Journal:   {}, page size {}", db.journal_mode, db.page_size);
+        }
         let _ = writeln!(s, "SHA-256:   {}", db.sha256);
         match &db.delta {
             Some(d) if d.entry.is_some() => {
@@ -322,9 +341,17 @@ pub fn info_text(manifest: &Manifest) -> String {
             }
             None => {}
         }
-        let _ = writeln!(s, "Tables:    {} ({} rows)", db.tables.len(), db.total_rows());
-        for t in &db.tables {
-            let _ = writeln!(s, "  {}: {} rows", t.name, t.rows);
+        match db.kind {
+            crate::manifest::Kind::Redis => {
+                let _ = writeln!(s, "Keys:      {}", db.total_rows());
+            }
+            crate::manifest::Kind::File => {}
+            _ => {
+                let _ = writeln!(s, "Tables:    {} ({} rows)", db.tables.len(), db.total_rows());
+                for t in &db.tables {
+                    let _ = writeln!(s, "  {}: {} rows", t.name, t.rows);
+                }
+            }
         }
     }
     if !manifest.skipped.is_empty() {
@@ -336,6 +363,15 @@ pub fn info_text(manifest: &Manifest) -> String {
     }
     let _ = writeln!(s);
     let _ = writeln!(s, "Restore: lifeboat restore <this archive> (see docs/operations.md).");
+    if manifest.databases.iter().any(|d| d.kind == crate::manifest::Kind::Postgres) {
+        let _ = writeln!(
+            s,
+            "A .pgdump is pg_dump's custom format: pg_restore --list FILE shows it, pg_restore -d DB FILE loads it."
+        );
+    }
+    if manifest.databases.iter().any(|d| d.kind == crate::manifest::Kind::Redis) {
+        let _ = writeln!(s, "A .rdb is a Redis snapshot: Redis loads it as its dump file when it starts.");
+    }
     if manifest.base.is_some() {
         let _ = writeln!(s, "Format of the .pages entries: docs/archive-format.md.");
     }
@@ -358,7 +394,6 @@ mod tests {
             trigger: Trigger::Scheduled,
             lifeboat_version: "0.1.0".into(),
             databases: vec![DatabaseEntry {
-                delta: None,
                 name: "a.db".into(),
                 size: 12_345_678,
                 sha256: "ab".repeat(32),
@@ -366,6 +401,7 @@ mod tests {
                 journal_mode: "wal".into(),
                 page_size: 4096,
                 tables: vec![TableCount { name: "users".into(), rows: 7 }, TableCount { name: "x".into(), rows: 3 }],
+                ..Default::default()
             }],
             skipped: vec![SkippedDatabase { name: "b.db".into(), reason: "missing: b.db does not exist".into() }],
         }

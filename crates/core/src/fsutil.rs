@@ -82,3 +82,11 @@ pub struct SpaceError {
     #[source]
     pub source: io::Error,
 }
+
+/// SHA-256 of a file, lowercase hex.
+pub fn sha256_file(path: &Path) -> io::Result<String> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    io::copy(&mut io::BufReader::with_capacity(256 * 1024, std::fs::File::open(path)?), &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
+}

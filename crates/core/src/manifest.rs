@@ -142,22 +142,106 @@ pub const FULL_VERSION: u32 = 1;
 /// The suffix of a delta entry after the database's name.
 pub const DELTA_SUFFIX: &str = ".pages";
 
-/// One database inside the archive.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What kind of source an entry came from, which says how it is checked
+/// and restored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// An SQLite database file (`NAME`).
+    #[default]
+    Sqlite,
+    /// A PostgreSQL database, as `pg_dump --format=custom` (`NAME.pgdump`).
+    Postgres,
+    /// A Redis server's RDB snapshot (`NAME.rdb`).
+    Redis,
+    /// A plain file (`NAME/<its path>`).
+    File,
+}
+
+impl Kind {
+    /// The name used in the manifest, `backup_info.txt` and listings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Sqlite => "sqlite",
+            Kind::Postgres => "postgres",
+            Kind::Redis => "redis",
+            Kind::File => "file",
+        }
+    }
+
+    fn is_sqlite(&self) -> bool {
+        *self == Kind::Sqlite
+    }
+}
+
+/// Suffix of a PostgreSQL source's entry.
+pub const PGDUMP_SUFFIX: &str = ".pgdump";
+/// Suffix of a Redis source's entry.
+pub const RDB_SUFFIX: &str = ".rdb";
+
+/// Why `entry` cannot be restored from an archive as it is named, or None.
+/// Every kind's entry is a plain name at the archive's root, except files:
+/// `SOURCE/` then the file's path, each part a plain name (no `..`, no
+/// absolute path), so extracting it can only ever write below a folder.
+pub fn entry_problem(entry: &DatabaseEntry) -> Option<&'static str> {
+    let name = entry.name.as_str();
+    match entry.kind {
+        Kind::Sqlite => database_name_problem(name),
+        Kind::Postgres if !name.ends_with(PGDUMP_SUFFIX) => Some("is a PostgreSQL dump not named NAME.pgdump"),
+        Kind::Redis if !name.ends_with(RDB_SUFFIX) => Some("is a Redis snapshot not named NAME.rdb"),
+        Kind::Postgres | Kind::Redis => database_name_problem(name),
+        Kind::File => {
+            let parts: Vec<&str> = name.split('/').collect();
+            if parts.len() < 2 || !parts.iter().all(|p| is_plain_name(p)) || name.contains('\\') {
+                Some("is not SOURCE/PATH made of plain names (no '..', no absolute path)")
+            } else if entry.source.as_deref().is_some_and(|s| s != parts[0]) {
+                Some("is not stored under its source's folder")
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// One source's copy inside the archive: a database, a dump, a file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DatabaseEntry {
-    /// File name, also the entry name at the ZIP's root.
+    /// The entry's name in the ZIP: an SQLite database's file name, or
+    /// `NAME.pgdump`, `NAME.rdb`, `NAME/<path>` (see [`Kind`]).
     pub name: String,
+    /// What kind of source it came from.
+    #[serde(default, skip_serializing_if = "Kind::is_sqlite")]
+    pub kind: Kind,
+    /// The configured source's name, when it differs from the entry's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// A file's path on the machine it was read from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// A file's permission bits (e.g. 0o640).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
+    /// SHA-256 of the copy without what changes on every copy of the same
+    /// data (a PostgreSQL dump's creation time): equal fingerprints, same
+    /// data. None: the sha256 is the fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
     /// Size of the snapshot in bytes.
     pub size: u64,
     /// SHA-256 of the snapshot, lowercase hex.
     pub sha256: String,
     /// `PRAGMA integrity_check` result on the snapshot: "ok" when clean.
     pub integrity: String,
-    /// The source's journal mode when snapshotted ("wal", "delete", ...).
+    /// An SQLite source's journal mode when snapshotted ("wal", "delete",
+    /// ...); empty for other kinds.
+    #[serde(default)]
     pub journal_mode: String,
-    /// Page size in bytes.
+    /// An SQLite database's page size in bytes; 0 for other kinds.
+    #[serde(default)]
     pub page_size: u32,
-    /// Tables and their row counts.
+    /// Tables and their row counts (SQLite, PostgreSQL: `schema.table`),
+    /// or a Redis snapshot's keys as one `keys` count; none for a file.
+    #[serde(default)]
     pub tables: Vec<TableCount>,
     /// In a differential: stored as changed blocks against the base (or not
     /// at all, unchanged). None: stored whole, under its own name.
@@ -206,6 +290,11 @@ impl Manifest {
 }
 
 impl DatabaseEntry {
+    /// The configured source it came from.
+    pub fn source_name(&self) -> &str {
+        self.source.as_deref().unwrap_or(&self.name)
+    }
+
     /// Sum of the tables' rows.
     pub fn total_rows(&self) -> u64 {
         self.tables.iter().map(|t| t.rows).sum()

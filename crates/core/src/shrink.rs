@@ -76,7 +76,6 @@ mod tests {
             databases: dbs
                 .iter()
                 .map(|(name, size, tables)| DatabaseEntry {
-                    delta: None,
                     name: name.to_string(),
                     size: *size,
                     sha256: String::new(),
@@ -84,6 +83,7 @@ mod tests {
                     journal_mode: "wal".into(),
                     page_size: 4096,
                     tables: tables.iter().map(|(t, rows)| TableCount { name: t.to_string(), rows: *rows }).collect(),
+                    ..Default::default()
                 })
                 .collect(),
             skipped: Vec::new(),

@@ -29,18 +29,29 @@ impl Default for SnapshotOptions {
     }
 }
 
-/// A finished snapshot file.
-#[derive(Debug, Clone)]
+/// A finished snapshot file: one source's copy, not yet checked.
+#[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    /// Database file name (as configured).
+    /// Its entry name in the archive (see [`crate::manifest::DatabaseEntry::name`]).
     pub name: String,
+    /// What kind of source took it.
+    pub kind: crate::manifest::Kind,
+    /// The configured source's name, when it differs from `name`.
+    pub source: Option<String>,
+    /// A file's original path.
+    pub origin: Option<String>,
+    /// A file's permission bits.
+    pub mode: Option<u32>,
+    /// See [`crate::manifest::DatabaseEntry::fingerprint`].
+    pub fingerprint: Option<String>,
     /// Where the snapshot was written.
     pub path: PathBuf,
     /// Its size in bytes.
     pub size: u64,
-    /// The source's journal mode ("wal", "delete", ...), unchanged by us.
+    /// An SQLite source's journal mode ("wal", "delete", ...), unchanged
+    /// by us; empty for other kinds.
     pub journal_mode: String,
-    /// Page size.
+    /// An SQLite database's page size; 0 for other kinds.
     pub page_size: u32,
 }
 
@@ -115,7 +126,7 @@ pub fn take(source: &Path, dest: &Path, opts: &SnapshotOptions) -> Result<Snapsh
     }
     let size = std::fs::metadata(dest).map_err(|e| SkipReason::Other(format!("snapshot vanished: {e}")))?.len();
     tracing::debug!(db = %name, size, journal_mode = %journal_mode, ms = started.elapsed().as_millis() as u64, "snapshot taken");
-    Ok(Snapshot { name, path: dest.to_path_buf(), size, journal_mode, page_size })
+    Ok(Snapshot { name, path: dest.to_path_buf(), size, journal_mode, page_size, ..Snapshot::default() })
 }
 
 fn sidecar(path: &Path, suffix: &str) -> PathBuf {

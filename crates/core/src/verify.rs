@@ -26,7 +26,7 @@ use zip::ZipArchive;
 use crate::catalog::StoredArchive;
 use crate::integrity::{HEADER_LEN, Header};
 use crate::manifest::{
-    DELTA_SUFFIX, Delta, FORMAT, INFO_NAME, MANIFEST_NAME, Manifest, SIDECAR_SUFFIXES, VERSION, is_plain_name,
+    DELTA_SUFFIX, Delta, FORMAT, INFO_NAME, Kind, MANIFEST_NAME, Manifest, SIDECAR_SUFFIXES, VERSION, is_plain_name,
 };
 use crate::parts::MultiFileReader;
 use crate::seal::{KeyError, Keys, ReadSeek, Sealing};
@@ -417,6 +417,10 @@ fn same_rows(found: &[crate::manifest::TableCount], declared: &[crate::manifest:
 /// previous attempt left there is removed first).
 fn extraction_file(target: &Path) -> Result<File, String> {
     remove_extracted(target);
+    // A file source's entry goes below its own folders.
+    if let Some(dir) = target.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -469,8 +473,8 @@ fn verify_inner(
             problems.push("the manifest lists no databases; a Lifeboat archive always holds at least one".to_string());
         }
         for d in &m.databases {
-            if let Some(why) = crate::manifest::database_name_problem(&d.name) {
-                problems.push(format!("the manifest names an unsafe database {:?} (it {why}); refusing it", d.name));
+            if let Some(why) = crate::manifest::entry_problem(d) {
+                problems.push(format!("the manifest names an unsafe entry {:?} (it {why}); refusing it", d.name));
             } else if !seen.insert(d.name.clone()) {
                 problems.push(format!("the manifest lists {} twice", d.name));
             } else {
@@ -534,7 +538,9 @@ fn verify_inner(
         let name = entry.name().map(|n| n.into_owned()).unwrap_or_else(|_| raw_name.clone());
         let unix_type = entry.unix_mode().map(|m| m & 0o170000);
         let mut entry_problems = Vec::new();
-        if !is_plain_name(&name) {
+        // A file source's entries are `SOURCE/PATH`, checked part by part
+        // when the manifest was read; any other name must be plain.
+        if !is_plain_name(&name) && !entry_of.contains_key(&name) {
             entry_problems.push(format!(
                 "entry {name:?} is not a plain file name at the archive's root (absolute path, folder or `..`); refusing it"
             ));
@@ -592,7 +598,7 @@ fn verify_inner(
         } else if is_delta {
             rebuild(&mut base, &db, keys, Some(&mut entry), want.size, out.as_mut())
         } else {
-            read_entry(&mut entry, declared.min(want.size), true, out.as_mut())
+            read_entry(&mut entry, declared.min(want.size), want.kind == Kind::Sqlite, out.as_mut())
         };
         drop(entry);
         let verdict = judge(db, want, read, why, &target, out, opts, keep, &mut extracted);
@@ -729,12 +735,12 @@ fn judge(
         let flushed = out.take().map(|f| f.sync_all());
         match flushed {
             Some(Err(e)) => format!("cannot extract: {e}"),
-            _ => match crate::integrity::check(target) {
-                Ok(r) if r.ok && !same_rows(&r.tables, &want.tables) => {
+            _ => match crate::source::check_copy(want.kind, target) {
+                Ok(c) if !same_rows(&c.tables, &want.tables) => {
                     "its tables or row counts differ from the manifest's".to_string()
                 }
-                Ok(r) if r.ok => "ok".to_string(),
-                Ok(r) => r.summary(),
+                Ok(_) => "ok".to_string(),
+                Err(crate::snapshot::SkipReason::Corrupt(why)) => why,
                 Err(e) => e.to_string(),
             },
         }

@@ -287,8 +287,35 @@ fn manifest_naming_an_unsafe_path_is_refused() {
     );
     let r = verify::verify(&stored(&zip), &lifeboat_core::seal::Keys::none(), &scratch(d.path()), FULL).unwrap();
     assert!(!r.is_ok());
-    assert!(r.problems.iter().any(|p| p.contains("unsafe database")), "{r}");
+    assert!(r.problems.iter().any(|p| p.contains("unsafe entry")), "{r}");
     assert!(!d.path().join("a.db").exists());
+}
+
+#[test]
+fn a_file_entry_climbing_out_of_its_folder_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    fixture(d.path());
+    let a = d.path().join("snap/a.db");
+    let bytes = std::fs::read(&a).unwrap();
+    for name in ["config/../../a.db", "config//a.db", "/config/a.db", "other/a.db"] {
+        let mut e = entry_for(name, &a);
+        e.kind = lifeboat_core::manifest::Kind::File;
+        e.source = Some("config".into());
+        e.tables.clear();
+        let m = manifest(vec![e]);
+        let zip = d.path().join("f.zip");
+        let _ = std::fs::remove_file(&zip);
+        write_zip(
+            &zip,
+            &[
+                Entry::File(name.into(), bytes.clone()),
+                Entry::File(MANIFEST_NAME.into(), serde_json::to_vec(&m).unwrap()),
+            ],
+        );
+        let r = verify::verify(&stored(&zip), &lifeboat_core::seal::Keys::none(), &scratch(d.path()), FULL).unwrap();
+        assert!(r.problems.iter().any(|p| p.contains("unsafe entry")), "{name}: {r}");
+        assert!(!d.path().join("a.db").exists());
+    }
 }
 
 #[test]

@@ -17,7 +17,6 @@ fn outcome(skipped: &[&str]) -> BackupOutcome {
     use lifeboat_core::manifest::{DatabaseEntry, Manifest, SkippedDatabase};
     let at = Utc::now();
     let entry = |name: &str| DatabaseEntry {
-        delta: None,
         name: name.into(),
         size: 4096,
         sha256: "00".into(),
@@ -25,6 +24,7 @@ fn outcome(skipped: &[&str]) -> BackupOutcome {
         journal_mode: "wal".into(),
         page_size: 4096,
         tables: Vec::new(),
+        ..Default::default()
     };
     BackupOutcome {
         archive: StoredArchive {

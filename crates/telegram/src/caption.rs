@@ -94,7 +94,6 @@ mod tests {
             lifeboat_version: "0.1.0".into(),
             databases: (0..n)
                 .map(|i| DatabaseEntry {
-                    delta: None,
                     name: format!("db_{i}_with_a_rather_long_name_for_testing.db"),
                     size: 1_500_000,
                     sha256: "0".repeat(64),
@@ -102,6 +101,7 @@ mod tests {
                     journal_mode: "wal".into(),
                     page_size: 4096,
                     tables: vec![TableCount { name: "t".into(), rows: 42 }],
+                    ..Default::default()
                 })
                 .collect(),
             skipped: (0..skipped)

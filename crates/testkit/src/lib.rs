@@ -5,11 +5,13 @@
 //! - [`fake_telegram`]: the fake Bot API server, with fault injection and
 //!   recording of every call and upload.
 //! - [`http_recorder`]: an HTTP server that records requests (or hangs).
+//! - [`servers`]: real PostgreSQL and Redis servers on loopback.
 //! - [`sqlite`]: writer helpers and file corruption for backup tests.
 //! - [`tmpfs`]: a small mounted tmpfs for full-disk tests.
 
 pub mod fake_telegram;
 pub mod http_recorder;
+pub mod servers;
 pub mod sqlite;
 
 pub mod tmpfs;

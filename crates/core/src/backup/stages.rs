@@ -14,7 +14,7 @@ use super::{BackupError, BackupOptions, BackupOutcome, ProgressEvent, WORK_PREFI
 use crate::archive::{self, ArchiveError, CompressedDatabase, EntryStyle};
 use crate::catalog::{self, StoredArchive};
 use crate::config::Config;
-use crate::manifest::{BaseRef, DELTA_SUFFIX, DatabaseEntry, Delta, Manifest, SkippedDatabase};
+use crate::manifest::{BaseRef, DELTA_SUFFIX, DatabaseEntry, Delta, Kind, Manifest, SkippedDatabase};
 use crate::parts;
 use crate::seal::{self, Keys, Mode};
 use crate::snapshot::{SkipReason, Snapshot};
@@ -466,7 +466,12 @@ fn process(source: &dyn Source, snap: &Snapshot, plan: &Plan<'_, '_>, on_bytes: 
     }
     if let Some(before) = plan.previous.and_then(|p| p.get(&snap.name))
         && before.integrity == "ok"
-        && sha256_of(&snap.path).is_ok_and(|now| now.eq_ignore_ascii_case(&before.sha256))
+        && before.kind == snap.kind
+        && snap
+            .fingerprint
+            .clone()
+            .or_else(|| crate::fsutil::sha256_file(&snap.path).ok())
+            .is_some_and(|now| now.eq_ignore_ascii_case(before.fingerprint.as_ref().unwrap_or(&before.sha256)))
     {
         on_bytes(snap.size);
         let checked = Checked { integrity: before.integrity.clone(), tables: before.tables.clone() };
@@ -477,14 +482,6 @@ fn process(source: &dyn Source, snap: &Snapshot, plan: &Plan<'_, '_>, on_bytes: 
         Err(reason) => return Job::Skipped(reason),
     };
     store(snap, checked, plan, on_bytes)
-}
-
-/// SHA-256 of a file (hex).
-fn sha256_of(path: &Path) -> std::io::Result<String> {
-    use sha2::Digest;
-    let mut hasher = sha2::Sha256::new();
-    std::io::copy(&mut std::io::BufReader::with_capacity(256 * 1024, std::fs::File::open(path)?), &mut hasher)?;
-    Ok(hex::encode(hasher.finalize()))
 }
 
 /// Stores the waiting snapshots after all (another database changed), on
@@ -522,6 +519,11 @@ fn store(snap: &Snapshot, checked: Checked, plan: &Plan<'_, '_>, on_bytes: &(dyn
     let entry = |size: u64, sha256: String, delta: Option<Delta>| DatabaseEntry {
         delta,
         name: snap.name.clone(),
+        kind: snap.kind,
+        source: snap.source.clone(),
+        origin: snap.origin.clone(),
+        mode: snap.mode,
+        fingerprint: snap.fingerprint.clone(),
         size,
         sha256,
         integrity: checked.integrity.clone(),
@@ -529,7 +531,9 @@ fn store(snap: &Snapshot, checked: Checked, plan: &Plan<'_, '_>, on_bytes: &(dyn
         page_size: snap.page_size,
         tables: checked.tables.clone(),
     };
-    if let Some((base, keys)) = plan.base
+    // Only SQLite's fixed-size pages make a block delta worth it: a dump
+    // or an RDB snapshot shifts on every change.
+    if let Some((base, keys)) = plan.base.filter(|_| snap.kind == Kind::Sqlite)
         && let Some(base_db) = base.manifest.database(&snap.name)
     {
         match as_delta(base, keys, base_db, snap, work, style, opts) {
@@ -548,6 +552,9 @@ fn store(snap: &Snapshot, checked: Checked, plan: &Plan<'_, '_>, on_bytes: &(dyn
         }
     }
     let zip_path = work.join(format!("{}.zip", snap.path.file_name().and_then(|f| f.to_str()).unwrap_or("db")));
+    // A custom-format dump is compressed already: deflating it again costs
+    // time and saves nothing.
+    let style = if snap.kind == Kind::Postgres { EntryStyle { level: 0, ..style } } else { style };
     let c = match archive::compress_database(&snap.path, &snap.name, &zip_path, style, opts.now, &opts.cancel, on_bytes)
     {
         Ok(c) => c,

@@ -60,6 +60,9 @@ pub struct Config {
     pub monitoring: MonitoringConfig,
     /// `[encryption]`
     pub encryption: EncryptionConfig,
+    /// `[[sources.postgres]]`, `[[sources.redis]]`, `[[sources.files]]`
+    #[serde(default)]
+    pub sources: crate::source::SourcesConfig,
     /// The file the configuration came from; None: built-in defaults and
     /// the environment only.
     #[serde(skip)]
@@ -320,6 +323,7 @@ impl Config {
         cfg.upload_limit_given = upload_limit_given;
         cfg.resolve_token()?;
         cfg.validate()?;
+        cfg.resolve_source_passwords()?;
         cfg.resolve_keys(env_password)?;
         Ok(cfg)
     }
@@ -361,6 +365,29 @@ impl Config {
                 ));
             }
             t.token = Secret::new(text.trim());
+        }
+        Ok(())
+    }
+
+    /// Reads each server source's `password_file`.
+    fn resolve_source_passwords(&mut self) -> Result<(), ConfigError> {
+        let read = |key: &'static str, name: &str, file: &Path| -> Result<Option<Secret>, ConfigError> {
+            if file.as_os_str().is_empty() {
+                return Ok(None);
+            }
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| invalid(key, format!("\"{name}\": cannot read password_file {}: {e}", file.display())))?;
+            let password = text.trim_end_matches(['\r', '\n']);
+            if password.is_empty() {
+                return Err(invalid(key, format!("\"{name}\": password_file {} is empty", file.display())));
+            }
+            Ok(Some(Secret::new(password)))
+        };
+        for p in &mut self.sources.postgres {
+            p.password = read("sources.postgres", &p.name, &p.password_file)?;
+        }
+        for r in &mut self.sources.redis {
+            r.password = read("sources.redis", &r.name, &r.password_file)?;
         }
         Ok(())
     }
@@ -418,9 +445,13 @@ impl Config {
     /// Checks every value; the first problem is returned.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let b = &self.backup;
-        if b.databases.is_empty() {
-            return Err(invalid("backup.databases", "is empty; list the database file names inside backup.source_dir"));
+        if b.databases.is_empty() && self.sources.is_empty() {
+            return Err(invalid(
+                "backup.databases",
+                "is empty and no [[sources.*]] is configured; list the database file names inside backup.source_dir",
+            ));
         }
+        checks::check_sources(self)?;
         for (i, name) in b.databases.iter().enumerate() {
             if let Some(why) = crate::manifest::database_name_problem(name) {
                 return Err(invalid(

@@ -87,6 +87,62 @@ impl Diagnosis {
     }
 }
 
+/// The sources besides SQLite: PostgreSQL and Redis answer and their tools
+/// work; a files source matches readable files. With the size each had in
+/// the newest archive.
+fn check_sources(cfg: &Config, last: Option<&crate::manifest::Manifest>) -> Vec<Finding> {
+    use crate::manifest::Kind;
+    let mut findings = Vec::new();
+    let last_size = |entry: &str| {
+        last.and_then(|m| m.database(entry))
+            .map(|d| format!("; {} in the newest archive", human_size(d.size)))
+            .unwrap_or_default()
+    };
+    let sources = crate::source::configured(cfg, None);
+    for s in sources.iter().filter(|s| matches!(s.kind(), Kind::Postgres | Kind::Redis)) {
+        match s.probe() {
+            Some(Ok(found)) => findings.push(Finding::ok(s.name(), format!("{found}{}", last_size(s.name())))),
+            Some(Err(why)) => findings.push(Finding::error(
+                s.name(),
+                why,
+                "backups skip it (partial runs) until this is fixed; check the server, the url and password_file",
+            )),
+            None => {}
+        }
+    }
+    for f in &cfg.sources.files {
+        let files: Vec<&dyn crate::source::Source> = sources
+            .iter()
+            .filter(|s| s.kind() == Kind::File && s.source_name() == f.name)
+            .map(|s| s.as_ref())
+            .collect();
+        let unreadable: Vec<String> = files
+            .iter()
+            .filter_map(|s| {
+                let origin = s.name().strip_prefix(f.name.as_str())?;
+                std::fs::File::open(origin).err().map(|e| format!("{origin}: {e}"))
+            })
+            .collect();
+        let bytes: u64 = files.iter().map(|s| s.size_hint()).sum();
+        if files.is_empty() {
+            findings.push(Finding::warn(
+                &f.name,
+                "its paths match no file",
+                "check sources.files paths (absolute, globs allowed)",
+            ));
+        } else if !unreadable.is_empty() {
+            findings.push(Finding::error(
+                &f.name,
+                format!("cannot read: {}", unreadable.join("; ")),
+                "fix the permissions (Lifeboat's user must read them) or the paths",
+            ));
+        } else {
+            findings.push(Finding::ok(&f.name, format!("{} file(s), {} readable", files.len(), human_size(bytes))));
+        }
+    }
+    findings
+}
+
 /// A `-wal` file larger than this suggests the bot never checkpoints.
 pub const LARGE_WAL_BYTES: u64 = 256 * 1024 * 1024;
 /// A cycle may take this long after its fire time before it counts as missed.
@@ -100,6 +156,9 @@ pub fn run(cfg: &Config, now: DateTime<Utc>) -> Diagnosis {
         findings.extend(check_database(&cfg.backup.source_dir.join(name), name));
     }
     let archives = crate::catalog::list(&cfg.backup.output_dir);
+    let newest = archives.as_ref().ok().and_then(|a| a.first());
+    let last = newest.and_then(|a| crate::verify::known_manifest(a, &cfg.encryption.keys, None).ok());
+    findings.extend(check_sources(cfg, last.as_ref()));
     findings.push(check_output_dir(&cfg.backup.output_dir));
     let last_archive_size = archives.as_ref().ok().and_then(|a| a.first()).map(|a| a.size);
     match crate::fsutil::space_for(&cfg.backup.output_dir) {

@@ -33,6 +33,14 @@ impl fmt::Display for RestorePlan {
                 ),
                 Action::Create => format!("CREATE {} (it does not exist)", d.dest.display()),
                 Action::WriteFile => format!("WRITE {} (new file, 0600)", d.dest.display()),
+                Action::LoadDump { source } => format!(
+                    "LOAD into {} (sources.postgres \"{source}\"): pg_restore --clean --if-exists, in one transaction",
+                    d.dest.display()
+                ),
+                Action::WriteBack { exists: true } => {
+                    format!("REPLACE {} (written beside it, then renamed over it)", d.dest.display())
+                }
+                Action::WriteBack { exists: false } => format!("CREATE {} (it does not exist)", d.dest.display()),
             };
             writeln!(f, "  {:<24} {:>10}, {:>9} rows → {what}", d.name, human_size(d.size), d.rows)?;
             for c in &d.schema_changes {
@@ -42,7 +50,11 @@ impl fmt::Display for RestorePlan {
         let left_out: Vec<&str> = m
             .databases
             .iter()
-            .filter(|e| !self.databases.iter().any(|d| d.name == e.name) && !self.unconfigured.contains(&e.name))
+            .filter(|e| {
+                !self.databases.iter().any(|d| d.name == e.name)
+                    && !self.unconfigured.contains(&e.name)
+                    && !self.manual.contains(&e.name)
+            })
             .map(|e| e.name.as_str())
             .collect();
         if !left_out.is_empty() {
@@ -51,8 +63,15 @@ impl fmt::Display for RestorePlan {
         if !self.unconfigured.is_empty() {
             writeln!(
                 f,
-                "  not restored (not in backup.databases; restore it with --to DIR): {}",
+                "  not restored (not in backup.databases or [[sources.*]] here; restore it with --to DIR): {}",
                 self.unconfigured.join(", ")
+            )?;
+        }
+        if !self.manual.is_empty() {
+            writeln!(
+                f,
+                "  not restored live (Redis loads a snapshot only when it starts; restore it with --to DIR, then follow the steps printed): {}",
+                self.manual.join(", ")
             )?;
         }
         if self.schema_differs() {
@@ -70,7 +89,7 @@ impl fmt::Display for RestorePlan {
         if self.is_live() {
             write!(
                 f,
-                "Before writing, the archive is verified in full and a safety snapshot of the databases being replaced is taken."
+                "Before writing, the archive is verified in full and a safety snapshot of what is being replaced is taken."
             )
         } else {
             write!(f, "Before writing, the archive is verified in full. Live databases are not touched.")

@@ -6,11 +6,12 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags};
 use tokio_util::sync::CancellationToken;
 
-use super::write::{undo_plain, write_live, write_plain};
+use super::plan::LiveTarget;
+use super::write::{undo_plain, write_back, write_live, write_plain};
 use super::{Action, BUSY_TIMEOUT, RestoreError, RestoreOutcome, RestorePlan, RestoredDatabase, io_err, sql};
 use crate::backup::{BackupError, BackupOptions};
 use crate::config::Config;
-use crate::manifest::Trigger;
+use crate::manifest::{Kind, Trigger};
 use crate::state::{Level, State};
 use crate::verify;
 
@@ -100,6 +101,9 @@ fn execute_inner(
                     let src = source_of(&d.name).ok_or_else(|| RestoreError::Changed(plan.archive.name.clone()))?;
                     write_plain(&src, &d.dest)?;
                     outcome.restored.push(read_back(plan, &d.name, &d.dest)?);
+                    if plan.manifest.database(&d.name).is_some_and(|e| e.kind == Kind::Redis) {
+                        outcome.notes.push(super::redis_steps(&d.dest));
+                    }
                 }
                 Ok(())
             })();
@@ -115,16 +119,36 @@ fn execute_inner(
                     return Err(RestoreError::Cancelled { restored: names_done(outcome) });
                 }
                 let src = source_of(&d.name).ok_or_else(|| RestoreError::Changed(plan.archive.name.clone()))?;
-                if !cfg.backup.databases.contains(&d.name) {
-                    // The plan never holds one (see `plan`); the config changed since.
-                    return Err(RestoreError::NotConfigured {
-                        name: d.name.clone(),
-                        dir: cfg.backup.source_dir.clone(),
-                    });
-                }
                 let entry = plan.manifest.database(&d.name).expect("planned from the manifest");
-                write_live(&src, &d.dest, &d.name, &entry.journal_mode, &mut outcome.notes)?;
-                outcome.restored.push(read_back(plan, &d.name, &d.dest)?);
+                // The plan never holds one without (see `plan`); the config changed since.
+                let not_configured =
+                    || RestoreError::NotConfigured { name: d.name.clone(), dir: cfg.backup.source_dir.clone() };
+                match super::plan::live_target(cfg, entry).ok_or_else(not_configured)? {
+                    LiveTarget::Sqlite(_) => {
+                        write_live(&src, &d.dest, &d.name, &entry.journal_mode, &mut outcome.notes)?;
+                        outcome.restored.push(read_back(plan, &d.name, &d.dest)?);
+                    }
+                    LiveTarget::Postgres(source) => {
+                        let mut tables = crate::source::PostgresSource::new(source)
+                            .load(&src)
+                            .map_err(|why| RestoreError::Tool { name: d.name.clone(), why })?;
+                        tables.sort_by(|a, b| a.name.cmp(&b.name));
+                        let mut want = entry.tables.clone();
+                        want.sort_by(|a, b| a.name.cmp(&b.name));
+                        let rows_match_manifest = tables == want;
+                        let dest = d.dest.clone();
+                        outcome.restored.push(RestoredDatabase {
+                            name: d.name.clone(),
+                            dest,
+                            tables,
+                            rows_match_manifest,
+                        });
+                    }
+                    LiveTarget::File(dest) => {
+                        write_back(&src, &dest, entry.mode)?;
+                        outcome.restored.push(read_back(plan, &d.name, &dest)?);
+                    }
+                }
             }
         }
     }
@@ -168,13 +192,18 @@ fn safety_snapshot(
 ) -> Result<(), RestoreError> {
     let mut names = Vec::new();
     for d in &plan.databases {
+        let source = plan.manifest.database(&d.name).map_or(d.name.as_str(), |e| e.source_name()).to_string();
         match &d.action {
-            Action::Replace { .. } => names.push(d.name.clone()),
+            Action::Replace { .. } | Action::LoadDump { .. } | Action::WriteBack { exists: true } => {
+                if !names.contains(&source) {
+                    names.push(source)
+                }
+            }
             Action::ReplaceUnreadable { reason } => outcome.notes.push(format!(
                 "{} was not in the safety snapshot: it is not a readable database ({reason}); the old file is kept aside",
                 d.name
             )),
-            Action::Create | Action::WriteFile => {}
+            Action::Create | Action::WriteFile | Action::WriteBack { exists: false } => {}
         }
     }
     if names.is_empty() {
@@ -224,8 +253,19 @@ fn safety_time(cfg: &Config) -> DateTime<Utc> {
     }
 }
 
-/// Row counts of a written database, compared with the manifest.
+/// Row counts of a written database, compared with the manifest; any
+/// other kind's file is read back against the manifest's sha256.
 fn read_back(plan: &RestorePlan, name: &str, dest: &Path) -> Result<RestoredDatabase, RestoreError> {
+    if let Some(entry) = plan.manifest.database(name).filter(|e| e.kind != Kind::Sqlite) {
+        let sha256 =
+            crate::fsutil::sha256_file(dest).map_err(io_err(format!("cannot read back {}", dest.display())))?;
+        return Ok(RestoredDatabase {
+            name: name.to_string(),
+            dest: dest.to_path_buf(),
+            rows_match_manifest: sha256.eq_ignore_ascii_case(&entry.sha256),
+            tables: entry.tables.clone(),
+        });
+    }
     let conn = Connection::open_with_flags(dest, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(sql(name, dest))?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(sql(name, dest))?;
     let tables = crate::integrity::count_rows(&conn).map_err(sql(name, dest))?;

@@ -90,6 +90,17 @@ pub enum Action {
     Create,
     /// Write a new plain file into `--to`.
     WriteFile,
+    /// Load a PostgreSQL dump into the configured database (`pg_restore
+    /// --clean --if-exists`, in one transaction).
+    LoadDump {
+        /// The `[[sources.postgres]]` name.
+        source: String,
+    },
+    /// Write a file back to its own path (replacing it when `exists`).
+    WriteBack {
+        /// The file is there now.
+        exists: bool,
+    },
 }
 
 /// One database in a plan.
@@ -121,9 +132,12 @@ pub struct RestorePlan {
     pub to: Option<PathBuf>,
     /// The databases, in archive order.
     pub databases: Vec<PlannedDatabase>,
-    /// The archive's databases left out of a live restore because they are
-    /// not in `backup.databases`.
+    /// The archive's entries left out of a live restore because no
+    /// configured source covers them.
     pub unconfigured: Vec<String>,
+    /// Redis snapshots left out of a live restore: Redis loads one only when
+    /// it starts (see [`redis_steps`]).
+    pub manual: Vec<String>,
     /// Replace even when the schema differs.
     pub force_schema: bool,
 }
@@ -281,6 +295,14 @@ pub enum RestoreError {
         /// The cause.
         source: rusqlite::Error,
     },
+    /// A server's tool (pg_restore) failed.
+    #[error("restoring {name}: {why}")]
+    Tool {
+        /// The entry.
+        name: String,
+        /// What the tool said.
+        why: String,
+    },
     /// File system.
     #[error("{context}: {source}")]
     Io {
@@ -310,6 +332,19 @@ pub enum RestoreError {
         /// The safety snapshot's archive name.
         safety: String,
     },
+}
+
+/// How to load a restored Redis snapshot `rdb`: Redis reads its dump file
+/// only when it starts.
+pub fn redis_steps(rdb: &Path) -> String {
+    format!(
+        "to load {} into Redis: stop Redis (systemctl stop redis-server); find its dump file \
+         (redis-cli CONFIG GET dir, CONFIG GET dbfilename; usually /var/lib/redis/dump.rdb); \
+         with appendonly on, also move its appendonly files aside; copy {} over the dump file, \
+         chown redis:redis it; start Redis (systemctl start redis-server) and check with redis-cli DBSIZE",
+        rdb.display(),
+        rdb.display()
+    )
 }
 
 pub(super) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RestoreError {

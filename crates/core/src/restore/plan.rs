@@ -1,11 +1,11 @@
 //! What a restore will do, decided without writing anything.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{Action, PlannedDatabase, RestoreError, RestorePlan, RestoreRequest, io_err};
 use crate::catalog::StoredArchive;
 use crate::config::Config;
-use crate::manifest::{Manifest, Trigger};
+use crate::manifest::{DatabaseEntry, Kind, Manifest, Trigger};
 use crate::verify;
 
 /// Resolves the archive, reads its manifest and decides what happens to each
@@ -14,7 +14,7 @@ use crate::verify;
 pub fn plan(cfg: &Config, req: &RestoreRequest) -> Result<RestorePlan, RestoreError> {
     let (archive, manifest) = resolve(cfg, &req.archive)?;
     for d in &manifest.databases {
-        if let Some(why) = crate::manifest::database_name_problem(&d.name) {
+        if let Some(why) = crate::manifest::entry_problem(d) {
             return Err(RestoreError::Hostile { archive: archive.name.clone(), name: d.name.clone(), why });
         }
     }
@@ -23,15 +23,24 @@ pub fn plan(cfg: &Config, req: &RestoreRequest) -> Result<RestorePlan, RestoreEr
         names = manifest.databases.iter().map(|d| d.name.clone()).collect();
     } else {
         for n in &req.only {
-            if manifest.database(n).is_none() {
+            // An entry, or a source: all its entries (a files source's files).
+            let matching: Vec<&str> = manifest
+                .databases
+                .iter()
+                .filter(|d| d.name == *n || d.source_name() == n)
+                .map(|d| d.name.as_str())
+                .collect();
+            if matching.is_empty() {
                 return Err(RestoreError::UnknownDatabase {
                     name: n.clone(),
                     archive: archive.name.clone(),
                     available: manifest.databases.iter().map(|d| d.name.clone()).collect(),
                 });
             }
-            if !names.contains(n) {
-                names.push(n.clone());
+            for m in matching {
+                if !names.iter().any(|x| x == m) {
+                    names.push(m.to_string());
+                }
             }
         }
         // Archive order, whatever order --only came in.
@@ -44,14 +53,20 @@ pub fn plan(cfg: &Config, req: &RestoreRequest) -> Result<RestorePlan, RestoreEr
         }
     }
     let mut unconfigured = Vec::new();
+    let mut manual = Vec::new();
     if req.to.is_none() {
-        if let Some(name) = req.only.iter().find(|n| !cfg.backup.databases.contains(n)) {
+        let live = |name: &String| manifest.database(name).is_some_and(|e| live_target(cfg, e).is_some());
+        manual =
+            names.iter().filter(|n| manifest.database(n).is_some_and(|e| e.kind == Kind::Redis)).cloned().collect();
+        if let Some(name) = names.iter().find(|n| !live(n) && !manual.contains(n) && req.only.contains(n)) {
             return Err(RestoreError::NotConfigured { name: name.clone(), dir: cfg.backup.source_dir.clone() });
         }
-        unconfigured = names.iter().filter(|n| !cfg.backup.databases.contains(n)).cloned().collect();
-        names.retain(|n| cfg.backup.databases.contains(n));
+        unconfigured = names.iter().filter(|n| !live(n) && !manual.contains(n)).cloned().collect();
+        names.retain(|n| live(n));
         if names.is_empty() {
-            return Err(RestoreError::NothingConfigured { archive: archive.name.clone(), names: unconfigured });
+            let mut all = unconfigured.clone();
+            all.extend(manual.iter().cloned());
+            return Err(RestoreError::NothingConfigured { archive: archive.name.clone(), names: all });
         }
     }
     let mut databases = Vec::new();
@@ -65,10 +80,20 @@ pub fn plan(cfg: &Config, req: &RestoreRequest) -> Result<RestorePlan, RestoreEr
                 }
                 (dest, Action::WriteFile)
             }
-            None => {
-                let dest = cfg.backup.source_dir.join(&name);
-                (dest.clone(), live_action(&dest)?)
-            }
+            None => match live_target(cfg, entry).expect("kept above only when it has one") {
+                LiveTarget::Sqlite(dest) => (dest.clone(), live_action(&dest)?),
+                LiveTarget::Postgres(source) => {
+                    (PathBuf::from(&source.url), Action::LoadDump { source: source.name.clone() })
+                }
+                LiveTarget::File(dest) => {
+                    let exists = match std::fs::symlink_metadata(&dest) {
+                        Ok(m) if !m.is_file() => return Err(RestoreError::NotAFile(dest)),
+                        Ok(_) => true,
+                        Err(_) => false,
+                    };
+                    (dest, Action::WriteBack { exists })
+                }
+            },
         };
         let schema_changes = match &action {
             Action::Replace { journal_mode, .. } => {
@@ -89,7 +114,55 @@ pub fn plan(cfg: &Config, req: &RestoreRequest) -> Result<RestorePlan, RestoreEr
             schema_changes,
         });
     }
-    Ok(RestorePlan { archive, manifest, to: req.to.clone(), databases, unconfigured, force_schema: req.force_schema })
+    Ok(RestorePlan {
+        archive,
+        manifest,
+        to: req.to.clone(),
+        databases,
+        unconfigured,
+        manual,
+        force_schema: req.force_schema,
+    })
+}
+
+/// Where a live restore writes an entry.
+pub(super) enum LiveTarget<'a> {
+    /// An SQLite database in `backup.source_dir`.
+    Sqlite(PathBuf),
+    /// The configured PostgreSQL database.
+    Postgres(&'a crate::source::PostgresConfig),
+    /// A file back at its own path.
+    File(PathBuf),
+}
+
+/// Where a live restore would write `entry`, or None when this
+/// configuration does not back it up: only what the configured sources
+/// cover is ever replaced (and so is in the safety snapshot). A file goes
+/// back to its path only when a configured files source of the same name
+/// still covers that path; an archive cannot name other places.
+pub(super) fn live_target<'a>(cfg: &'a Config, entry: &DatabaseEntry) -> Option<LiveTarget<'a>> {
+    match entry.kind {
+        Kind::Sqlite => cfg
+            .backup
+            .databases
+            .contains(&entry.name)
+            .then(|| LiveTarget::Sqlite(cfg.backup.source_dir.join(&entry.name))),
+        Kind::Postgres => cfg.sources.postgres.iter().find(|p| p.name == entry.source_name()).map(LiveTarget::Postgres),
+        Kind::Redis => None,
+        Kind::File => {
+            let origin = crate::source::files::normalized(Path::new(entry.origin.as_deref()?))?;
+            let source = cfg.sources.files.iter().find(|f| f.name == entry.source_name())?;
+            let expected = crate::source::files::entry_name(&source.name, &origin)?;
+            let covered = source.paths.iter().any(|p| {
+                let p = Path::new(p);
+                origin == p
+                    || origin.starts_with(p)
+                    || glob::Pattern::new(&p.to_string_lossy())
+                        .is_ok_and(|g| origin.ancestors().any(|a| g.matches_path_with(a, glob::MatchOptions::new())))
+            });
+            (covered && expected == entry.name).then_some(LiveTarget::File(origin))
+        }
+    }
 }
 
 /// Finds the archive and reads its manifest. `latest` means the newest

@@ -18,6 +18,8 @@ pub(super) fn write_plain(src: &Path, dest: &Path) -> Result<(), RestoreError> {
     let dir = dest.parent().unwrap_or(Path::new("."));
     let file_name = dest.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.lifeboat-tmp"));
+    // A file source's entries keep their folders below `--to`.
+    std::fs::create_dir_all(dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
     let _ = std::fs::remove_file(&tmp);
     let result = (|| {
         let mut input = std::fs::File::open(src).map_err(io_err(format!("cannot read {}", src.display())))?;
@@ -152,4 +154,24 @@ fn move_aside(dest: &Path) -> Result<PathBuf, RestoreError> {
         }
     }
     Ok(aside)
+}
+
+/// Writes the verified copy `src` back over the file `dest` (or creates it):
+/// a temporary beside it with the archived permission bits, fsynced, then
+/// renamed over it, so the file is at all times the old or the new one.
+pub(super) fn write_back(src: &Path, dest: &Path, mode: Option<u32>) -> Result<(), RestoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = dest.parent().unwrap_or(Path::new("/"));
+    std::fs::create_dir_all(dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".lifeboat-restore-")
+        .tempfile_in(dir)
+        .map_err(io_err(format!("cannot create a file in {}", dir.display())))?;
+    let mut input = std::fs::File::open(src).map_err(io_err(format!("cannot read {}", src.display())))?;
+    std::io::copy(&mut input, tmp.as_file_mut()).map_err(io_err(format!("cannot write beside {}", dest.display())))?;
+    let perms = std::fs::Permissions::from_mode(mode.unwrap_or(0o600) & 0o7777);
+    tmp.as_file().set_permissions(perms).map_err(io_err(format!("cannot set the mode of {}", dest.display())))?;
+    tmp.as_file().sync_all().map_err(io_err(format!("cannot write {}", dest.display())))?;
+    tmp.persist(dest).map_err(|e| io_err(format!("cannot replace {}", dest.display()))(e.error))?;
+    crate::fsutil::sync_dir(dir).map_err(io_err(format!("cannot sync {}", dir.display())))
 }

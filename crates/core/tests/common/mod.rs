@@ -49,7 +49,6 @@ pub fn entry_for(name: &str, file: &Path) -> DatabaseEntry {
     let bytes = std::fs::read(file).unwrap();
     let report = lifeboat_core::integrity::check(file).unwrap();
     DatabaseEntry {
-        delta: None,
         name: name.to_string(),
         size: bytes.len() as u64,
         sha256: hex::encode(Sha256::digest(&bytes)),
@@ -57,6 +56,7 @@ pub fn entry_for(name: &str, file: &Path) -> DatabaseEntry {
         journal_mode: "delete".into(),
         page_size: report.page_size,
         tables: report.tables,
+        ..Default::default()
     }
 }
 

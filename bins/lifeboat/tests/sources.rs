@@ -1,0 +1,438 @@
+//! PostgreSQL, Redis and file sources end to end through the CLI, against
+//! real servers started on loopback: a writer during the dump, restores
+//! into a fresh database and a second Redis, files restored to a folder and
+//! in place, the failures that make a run partial, and one archive holding
+//! every kind delivered through the fake Bot API.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command as StdCommand, Stdio};
+
+use assert_cmd::Command;
+use lifeboat_testkit::servers::{Postgres, Redis};
+
+struct Env {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Env {
+    /// A config with `databases` in `data/` (may be empty) and `extra` TOML.
+    fn new(databases: &[&str], extra: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let env = Env { config: dir.path().join("lifeboat.toml"), dir };
+        std::fs::create_dir_all(env.path("data")).unwrap();
+        env.write_config(databases, extra);
+        env
+    }
+
+    fn write_config(&self, databases: &[&str], extra: &str) {
+        std::fs::write(
+            &self.config,
+            format!(
+                "[backup]\nsource_dir = {:?}\noutput_dir = {:?}\ndatabases = {databases:?}\nskip_unchanged = false\n{extra}",
+                self.path("data"),
+                self.path("out"),
+            ),
+        )
+        .unwrap();
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        Command::from_std(common::lifeboat(&self.config, self.dir.path(), args))
+    }
+
+    /// Runs `backup` expecting `code`; the archive it printed, and stderr.
+    fn backup(&self, code: i32) -> (PathBuf, String) {
+        let out = self.cmd(&["backup"]).assert().code(code).get_output().clone();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let archive = PathBuf::from(stdout.lines().next().unwrap_or_default().trim());
+        (archive, String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    fn manifest(&self, archive: &Path) -> serde_json::Value {
+        let out = StdCommand::new("unzip").arg("-p").arg(archive).arg("manifest.json").output().unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+fn pg_source(pg: &Postgres, name: &str, db: &str, password_file: &Path) -> String {
+    format!("[[sources.postgres]]\nname = {name:?}\nurl = {:?}\npassword_file = {password_file:?}\n", pg.url(db))
+}
+
+/// Two tables written together in each transaction: every order has exactly
+/// two items, at every committed point in time.
+fn seed_orders(pg: &Postgres, db: &str, orders: u32) {
+    pg.psql("postgres", &format!("CREATE DATABASE {db}"));
+    pg.psql(
+        db,
+        &format!(
+            "CREATE TABLE orders (id bigint PRIMARY KEY, note text NOT NULL);
+             CREATE TABLE items (order_id bigint NOT NULL REFERENCES orders(id), n int NOT NULL);
+             INSERT INTO orders SELECT g, repeat('x', 200) FROM generate_series(1, {orders}) g;
+             INSERT INTO items SELECT g, k FROM generate_series(1, {orders}) g, generate_series(1, 2) k;"
+        ),
+    );
+}
+
+fn invariant_holds(pg: &Postgres, db: &str) -> (u64, u64) {
+    let orders: u64 = pg.psql(db, "SELECT count(*) FROM orders").parse().unwrap();
+    let items: u64 = pg.psql(db, "SELECT count(*) FROM items").parse().unwrap();
+    assert_eq!(items, 2 * orders, "every order has two items");
+    (orders, items)
+}
+
+#[test]
+fn postgres_dump_under_a_writer_restores_into_a_fresh_database_with_equal_rows() {
+    let pg = Postgres::start();
+    seed_orders(&pg, "bot", 150_000);
+    let env = Env::new(&[], "");
+    let pw = pg.password_file(env.dir.path());
+    env.write_config(&[], &pg_source(&pg, "main", "bot", &pw));
+
+    // A writer committing order + two items, over and over, during the dump.
+    let writer = StdCommand::new(lifeboat_testkit::servers::program("psql", "postgresql-client"))
+        .env("PGPASSWORD", &pg.password)
+        .args(["-X", "-q", "--dbname", &pg.url("bot"), "-c"])
+        .arg(
+            "DO $$ BEGIN FOR i IN 1000001..1004000 LOOP
+               INSERT INTO orders VALUES (i, 'w'); INSERT INTO items VALUES (i, 1), (i, 2); COMMIT;
+             END LOOP; END $$;",
+        )
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (archive, _) = env.backup(0);
+    let mut writer = writer;
+    assert!(writer.wait().unwrap().success());
+    assert!(archive.file_name().unwrap().to_str().unwrap().starts_with("database_backup_"));
+
+    let m = env.manifest(&archive);
+    let entry = &m["databases"][0];
+    assert_eq!(entry["name"], "main.pgdump");
+    assert_eq!(entry["kind"], "postgres");
+    let rows = |t: &str| {
+        entry["tables"].as_array().unwrap().iter().find(|x| x["name"] == t).unwrap()["rows"].as_u64().unwrap()
+    };
+    let (orders, items) = (rows("public.orders"), rows("public.items"));
+    assert_eq!(items, 2 * orders, "the dump is one point in time: {orders} orders, {items} items");
+    assert!(orders >= 150_000, "{orders}");
+    let info = StdCommand::new("unzip").arg("-p").arg(&archive).arg("backup_info.txt").output().unwrap();
+    let info = String::from_utf8_lossy(&info.stdout);
+    assert!(info.contains("main (PostgreSQL dump") && info.contains("public.orders"), "{info}");
+
+    env.cmd(&["verify", "latest"]).assert().success();
+    let to = env.path("restored");
+    env.cmd(&["restore", "latest", "--to", to.to_str().unwrap(), "--yes"]).assert().success();
+    let listed = StdCommand::new("pg_restore").arg("--list").arg(to.join("main.pgdump")).output().unwrap();
+    assert!(listed.status.success() && String::from_utf8_lossy(&listed.stdout).contains("TABLE public orders"));
+
+    // Live restore into a fresh, empty database: a second configuration
+    // whose source points there.
+    pg.psql("postgres", "CREATE DATABASE fresh");
+    let other = Env::new(&[], &pg_source(&pg, "main", "fresh", &pw));
+    let out =
+        other.cmd(&["restore", archive.to_str().unwrap(), "--yes"]).assert().success().get_output().stdout.clone();
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.contains("main.pgdump") && !out.contains("differ from the manifest"), "{out}");
+    assert_eq!(invariant_holds(&pg, "fresh"), (orders, items));
+    // The safety snapshot of the (empty) database it replaced came first.
+    assert_eq!(lifeboat_core::catalog::list(&other.path("out")).unwrap().len(), 1);
+    // Restoring again over itself: --clean drops and recreates.
+    other.cmd(&["restore", archive.to_str().unwrap(), "--yes"]).assert().success();
+    assert_eq!(invariant_holds(&pg, "fresh"), (orders, items));
+}
+
+#[test]
+fn postgres_failures_make_a_partial_run_with_their_reason() {
+    let pg = Postgres::start();
+    seed_orders(&pg, "bot", 10);
+    let env = Env::new(&["app.db"], "");
+    lifeboat_testkit::sqlite::create_ledger(&env.path("data/app.db"), lifeboat_testkit::sqlite::Mode::Wal, 5, 10)
+        .unwrap();
+    let pw = pg.password_file(env.dir.path());
+    let wrong = env.path("wrong-password");
+    std::fs::write(&wrong, "not-the-password\n").unwrap();
+    let sources = [
+        pg_source(&pg, "good", "bot", &pw),
+        pg_source(&pg, "wrongpw", "bot", &wrong),
+        pg_source(&pg, "nodb", "no_such_db", &pw),
+        format!(
+            "[[sources.postgres]]\nname = \"down\"\nurl = \"postgresql://postgres@127.0.0.1:{}/bot\"\npassword_file = {pw:?}\n",
+            lifeboat_testkit::servers::free_port()
+        ),
+    ]
+    .concat();
+    env.write_config(&["app.db"], &sources);
+    let (archive, stderr) = env.backup(3);
+    assert!(stderr.contains("wrongpw.pgdump") && stderr.contains("refused the password"), "{stderr}");
+    assert!(stderr.contains("nodb.pgdump") && stderr.contains("database is missing"), "{stderr}");
+    assert!(stderr.contains("down.pgdump") && stderr.contains("unreachable"), "{stderr}");
+    assert!(!stderr.contains(&pg.password), "the password never shows");
+    let m = env.manifest(&archive);
+    let names: Vec<&str> = m["databases"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["app.db", "good.pgdump"]);
+    assert_eq!(m["skipped"].as_array().unwrap().len(), 3);
+
+    let diag = env.cmd(&["diagnose"]).assert().get_output().stdout.clone();
+    let diag = String::from_utf8_lossy(&diag);
+    assert!(diag.contains("good.pgdump") && diag.contains("reachable"), "{diag}");
+    assert!(diag.contains("down.pgdump") && diag.contains("unreachable"), "{diag}");
+
+    // A server stopped mid-way: the next run is partial, not failed.
+    pg.stop();
+    let (_, stderr) = env.backup(3);
+    assert!(stderr.contains("good.pgdump") && stderr.contains("unreachable"), "{stderr}");
+}
+
+#[test]
+fn a_password_in_a_source_url_is_refused_without_echoing_it() {
+    let env = Env::new(&[], "[[sources.redis]]\nname = \"cache\"\nurl = \"redis://:hunter2secret@127.0.0.1:6379\"\n");
+    let out = env.cmd(&["status"]).assert().code(2).get_output().clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("sources.redis") && stderr.contains("password_file"), "{stderr}");
+    assert!(!stderr.contains("hunter2secret"), "{stderr}");
+}
+
+#[test]
+fn redis_keys_of_every_type_survive_a_restore_into_a_second_server() {
+    let redis = Redis::start();
+    redis.cli(&["SET", "greeting", "hello world"]);
+    redis.cli(&["RPUSH", "queue", "a", "b", "c"]);
+    redis.cli(&["HSET", "user:1", "name", "Ada", "lang", "en"]);
+    redis.cli(&["SADD", "tags", "x", "y"]);
+    redis.cli(&["ZADD", "scores", "1", "one", "2", "two"]);
+    redis.cli(&["SET", "session", "abc", "EX", "86400"]);
+    redis.cli(&["-n", "3", "SET", "in-db-3", "yes"]);
+    let env = Env::new(&[], "");
+    let pw = redis.password_file(env.dir.path());
+    env.write_config(
+        &[],
+        &format!("[[sources.redis]]\nname = \"cache\"\nurl = {:?}\npassword_file = {pw:?}\n", redis.url()),
+    );
+    let (archive, _) = env.backup(0);
+    let m = env.manifest(&archive);
+    assert_eq!(m["databases"][0]["name"], "cache.rdb");
+    assert_eq!(m["databases"][0]["tables"][0]["rows"], 7, "{m}");
+
+    let to = env.path("restored");
+    let out = env.cmd(&["restore", "latest", "--to", to.to_str().unwrap(), "--yes"]).assert().success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(stdout.contains("stop Redis") && stdout.contains("dump file"), "the steps are printed: {stdout}");
+    // A live restore cannot load an RDB into a running Redis: it says how.
+    let live = env.cmd(&["restore", "latest", "--yes"]).assert().failure().get_output().clone();
+    let said = String::from_utf8_lossy(&live.stderr);
+    assert!(said.contains("cache.rdb") && said.contains("--to"), "{said}");
+
+    let second = Redis::start_with(Some(&to.join("cache.rdb")));
+    assert_eq!(second.cli(&["GET", "greeting"]), "hello world");
+    assert_eq!(second.cli(&["LRANGE", "queue", "0", "-1"]), "a\nb\nc");
+    assert_eq!(second.cli(&["HGET", "user:1", "name"]), "Ada");
+    assert_eq!(second.cli(&["SCARD", "tags"]), "2");
+    assert_eq!(second.cli(&["ZSCORE", "scores", "two"]), "2");
+    assert!(second.cli(&["TTL", "session"]).parse::<i64>().unwrap() > 0);
+    assert_eq!(second.cli(&["-n", "3", "GET", "in-db-3"]), "yes");
+}
+
+#[test]
+fn files_with_globs_restore_to_a_folder_and_in_place_after_a_safety_copy() {
+    let env = Env::new(&[], "");
+    let bot = env.path("bot");
+    std::fs::create_dir_all(bot.join("data/deep")).unwrap();
+    std::fs::write(bot.join("config.toml"), "token_file = \"x\"\n").unwrap();
+    std::fs::write(bot.join("data/a.json"), r#"{"a":1}"#).unwrap();
+    std::fs::write(bot.join("data/b.json"), r#"{"b":2}"#).unwrap();
+    std::fs::write(bot.join("data/deep/c.json"), r#"{"c":3}"#).unwrap();
+    std::fs::write(bot.join("data/notes.txt"), "not matched").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(bot.join("config.toml"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    let paths = [
+        format!("{}/config.toml", bot.display()),
+        format!("{}/data/**/*.json", bot.display()),
+        format!("{}/nothing-*.yaml", bot.display()),
+    ];
+    env.write_config(&[], &format!("[[sources.files]]\nname = \"config\"\npaths = {paths:?}\n"));
+    let (archive, stderr) = env.backup(0);
+    assert!(stderr.contains("matches no file"), "a glob matching nothing is a warning: {stderr}");
+    let m = env.manifest(&archive);
+    let entries: Vec<&serde_json::Value> = m["databases"].as_array().unwrap().iter().collect();
+    let names: Vec<&str> = entries.iter().map(|d| d["name"].as_str().unwrap()).collect();
+    let b = bot.to_str().unwrap();
+    assert_eq!(
+        names,
+        [
+            format!("config{b}/config.toml"),
+            format!("config{b}/data/a.json"),
+            format!("config{b}/data/b.json"),
+            format!("config{b}/data/deep/c.json")
+        ]
+    );
+    assert_eq!(entries[0]["mode"], 0o640);
+    assert_eq!(entries[0]["origin"], format!("{b}/config.toml"));
+    let listing = StdCommand::new("unzip").arg("-l").arg(&archive).output().unwrap();
+    assert!(String::from_utf8_lossy(&listing.stdout).contains(&format!("config{b}/data/deep/c.json")));
+    env.cmd(&["verify", "latest"]).assert().success();
+
+    let to = env.path("restored");
+    env.cmd(&["restore", "latest", "--to", to.to_str().unwrap(), "--yes"]).assert().success();
+    assert_eq!(std::fs::read_to_string(to.join(format!("config{b}/data/deep/c.json"))).unwrap(), r#"{"c":3}"#);
+
+    // In place: a changed file and a deleted one come back, with their mode.
+    std::fs::write(bot.join("data/a.json"), r#"{"a":"broken"}"#).unwrap();
+    std::fs::remove_file(bot.join("data/b.json")).unwrap();
+    std::fs::set_permissions(bot.join("config.toml"), std::fs::Permissions::from_mode(0o666)).unwrap();
+    env.cmd(&["restore", archive.to_str().unwrap(), "--yes"]).assert().success();
+    assert_eq!(std::fs::read_to_string(bot.join("data/a.json")).unwrap(), r#"{"a":1}"#);
+    assert_eq!(std::fs::read_to_string(bot.join("data/b.json")).unwrap(), r#"{"b":2}"#);
+    assert_eq!(std::fs::metadata(bot.join("config.toml")).unwrap().permissions().mode() & 0o777, 0o640);
+    // The safety copy holds what was replaced.
+    let archives = lifeboat_core::catalog::list(&env.path("out")).unwrap();
+    let safety = &archives[0];
+    let broken = StdCommand::new("unzip")
+        .arg("-p")
+        .arg(&safety.files[0])
+        .arg(format!("config{b}/data/a.json"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&broken.stdout), r#"{"a":"broken"}"#);
+
+    // A plain path that is missing makes the run partial.
+    std::fs::remove_file(bot.join("config.toml")).unwrap();
+    let (_, stderr) = env.backup(3);
+    assert!(stderr.contains("config.toml") && stderr.contains("missing"), "{stderr}");
+}
+
+#[test]
+fn lifeboats_own_secrets_are_never_archived() {
+    let env = Env::new(&[], "");
+    let secrets = env.path("secrets");
+    std::fs::create_dir_all(&secrets).unwrap();
+    std::fs::write(secrets.join("password"), "zip-aes-password-1\n").unwrap();
+    std::fs::write(secrets.join("settings.json"), "{}").unwrap();
+    let glob = format!("{}/*", secrets.display());
+    env.write_config(
+        &[],
+        &format!(
+            "[encryption]\nmode = \"zip-aes\"\npassword_file = {:?}\n[[sources.files]]\nname = \"conf\"\npaths = [{glob:?}]\n",
+            secrets.join("password")
+        ),
+    );
+    let (archive, _) = env.backup(0);
+    let m = env.manifest_with_7z(&archive);
+    let names: Vec<&str> = m["databases"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    assert_eq!(names, [format!("conf{}/settings.json", secrets.display())]);
+    // Named outright, it is a configuration error.
+    env.write_config(
+        &[],
+        &format!(
+            "[encryption]\nmode = \"zip-aes\"\npassword_file = {:?}\n[[sources.files]]\nname = \"conf\"\npaths = [{:?}]\n",
+            secrets.join("password"),
+            secrets.join("password")
+        ),
+    );
+    env.cmd(&["status"]).assert().code(2).stderr(predicates::str::contains("Lifeboat's own secrets"));
+}
+
+impl Env {
+    fn manifest_with_7z(&self, archive: &Path) -> serde_json::Value {
+        let out = StdCommand::new("7z")
+            .args(["x", "-so", "-pzip-aes-password-1"])
+            .arg(archive)
+            .arg("manifest.json")
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+#[test]
+fn one_archive_holds_every_kind_verifies_restores_and_is_delivered() {
+    use lifeboat_testkit::FakeTelegram;
+    let pg = Postgres::start();
+    seed_orders(&pg, "bot", 1000);
+    let redis = Redis::start();
+    redis.cli(&["SET", "k", "v"]);
+    let tg = FakeTelegram::start_blocking();
+    let env = Env::new(&[], "");
+    lifeboat_testkit::sqlite::create_ledger(&env.path("data/users.db"), lifeboat_testkit::sqlite::Mode::Wal, 50, 10)
+        .unwrap();
+    std::fs::write(env.path("settings.json"), r#"{"lang":"en"}"#).unwrap();
+    let (pgpw, rpw) = (pg.password_file(env.dir.path()), redis.password_file(env.dir.path()));
+    env.write_config(
+        &["users.db"],
+        &format!(
+            "[telegram]\ntoken = \"123456:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"\napi_url = {:?}\nadmin_ids = [11]\n\
+             {}[[sources.redis]]\nname = \"cache\"\nurl = {:?}\npassword_file = {rpw:?}\n\
+             [[sources.files]]\nname = \"files\"\npaths = [{:?}]\n",
+            tg.api_url(),
+            pg_source(&pg, "main", "bot", &pgpw),
+            redis.url(),
+            env.path("settings.json"),
+        ),
+    );
+    let out = env.cmd(&["backup", "--deliver"]).assert().success().get_output().clone();
+    let archive = PathBuf::from(String::from_utf8(out.stdout).unwrap().lines().next().unwrap().trim());
+    let m = env.manifest(&archive);
+    let kinds: Vec<&str> =
+        m["databases"].as_array().unwrap().iter().map(|d| d["kind"].as_str().unwrap_or("sqlite")).collect();
+    assert_eq!(kinds, ["sqlite", "postgres", "redis", "file"]);
+    let docs = tg.documents(11);
+    assert_eq!(docs.len(), 1);
+    assert_eq!(tg.file_bytes(docs[0].file_id.as_deref().unwrap()).unwrap(), std::fs::read(&archive).unwrap());
+
+    env.cmd(&["verify", "latest"]).assert().success();
+    let to = env.path("restored");
+    env.cmd(&["restore", "latest", "--to", to.to_str().unwrap(), "--yes"]).assert().success();
+    for f in ["users.db", "main.pgdump", "cache.rdb"] {
+        assert!(to.join(f).is_file(), "{f}");
+    }
+    let settings = format!("files{}", env.path("settings.json").display());
+    assert_eq!(std::fs::read_to_string(to.join(settings)).unwrap(), r#"{"lang":"en"}"#);
+    let check = StdCommand::new("unzip").arg("-t").arg(&archive).output().unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+}
+
+#[test]
+fn an_unchanged_postgres_database_and_files_make_an_unchanged_cycle() {
+    use lifeboat_core::backup::{self, BackupError, BackupOptions};
+    let pg = Postgres::start();
+    seed_orders(&pg, "bot", 100);
+    let env = Env::new(&[], "");
+    std::fs::write(env.path("settings.json"), "{}").unwrap();
+    let pw = pg.password_file(env.dir.path());
+    let extra = format!(
+        "{}[[sources.files]]\nname = \"files\"\npaths = [{:?}]\n",
+        pg_source(&pg, "main", "bot", &pw),
+        env.path("settings.json")
+    );
+    env.write_config(&[], &extra);
+    let cfg = lifeboat_core::Config::load(Some(&env.config)).unwrap();
+    let state = lifeboat_core::state::State::open_for(&cfg).unwrap();
+    let cycle = || {
+        let opts = BackupOptions {
+            trigger: lifeboat_core::manifest::Trigger::Scheduled,
+            only: None,
+            progress: None,
+            cancel: Default::default(),
+            now: chrono::Utc::now(),
+        };
+        backup::run_unless_unchanged(&cfg, &state, opts)
+    };
+    let first = cycle().unwrap().archive.name;
+    // A new dump carries a new creation time; the data is the same.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    match cycle() {
+        Err(BackupError::Unchanged { archive }) => assert_eq!(archive, first),
+        other => panic!("expected an unchanged cycle, got {other:?}"),
+    }
+    pg.psql("bot", "INSERT INTO orders VALUES (424242, 'new')");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let second = cycle().unwrap();
+    assert_ne!(second.archive.name, first);
+    assert_eq!(lifeboat_core::catalog::list(&env.path("out")).unwrap().len(), 2);
+}

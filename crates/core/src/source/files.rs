@@ -1,0 +1,266 @@
+//! Plain files (configs, JSON data) beside the databases: each file read
+//! once into the archive as `NAME/<its absolute path>`, with its path and
+//! permission bits in the manifest. A file written while it is read is read
+//! again, a few times, then reported.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::{Checked, Source};
+use crate::manifest::Kind;
+use crate::snapshot::{SkipReason, Snapshot};
+
+/// One `[[sources.files]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesConfig {
+    /// Source name: the folder its files go under in the archive.
+    pub name: String,
+    /// Absolute paths; globs (`*`, `?`, `[…]`, `**`) allowed; a folder
+    /// means every file below it.
+    pub paths: Vec<String>,
+}
+
+/// Reads of a file that keeps changing before it is reported.
+const ATTEMPTS: u32 = 3;
+
+/// One file of a files source.
+#[derive(Debug, Clone)]
+pub struct FileSource {
+    source: String,
+    entry: String,
+    path: PathBuf,
+}
+
+/// `path` without `.` parts, or None when it is not absolute or goes up
+/// (`..`): such a path cannot name one place for sure.
+pub fn normalized(path: &Path) -> Option<PathBuf> {
+    if !path.is_absolute() {
+        return None;
+    }
+    let mut out = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            Component::RootDir | Component::CurDir => {}
+            Component::Normal(p) => out.push(p),
+            Component::ParentDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+/// The archive entry of file `path` in source `source`.
+pub fn entry_name(source: &str, path: &Path) -> Option<String> {
+    let p = normalized(path)?;
+    let s = p.to_str()?;
+    Some(format!("{source}{s}"))
+}
+
+/// True when `pattern` holds glob characters.
+pub fn is_glob(pattern: &str) -> bool {
+    pattern.contains(['*', '?', '['])
+}
+
+/// The files `cfg` names now, in order: globs expanded, folders walked.
+/// A glob that matches nothing is logged, not an error; a plain path that
+/// does not exist stays (its snapshot reports it missing). Lifeboat's own
+/// secret files and archive folder (`excluded`) are left out.
+pub fn expand(cfg: &FilesConfig, excluded: &[PathBuf]) -> Vec<FileSource> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    for pattern in &cfg.paths {
+        let matched: Vec<PathBuf> = if is_glob(pattern) {
+            match glob::glob(pattern) {
+                Ok(paths) => paths.flatten().collect(),
+                Err(e) => {
+                    tracing::warn!(source = %cfg.name, "path {pattern:?} is not a valid glob: {e}");
+                    Vec::new()
+                }
+            }
+        } else {
+            vec![PathBuf::from(pattern)]
+        };
+        if matched.is_empty() {
+            tracing::warn!(source = %cfg.name, "{pattern:?} matches no file");
+        }
+        for p in matched {
+            if p.is_dir() {
+                walk(&p, &mut files);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for path in files {
+        let Some(path) = normalized(&path) else { continue };
+        if !seen.insert(path.clone()) {
+            continue;
+        }
+        let real = path.canonicalize().unwrap_or_else(|_| path.clone());
+        if excluded.iter().any(|x| real == *x || real.starts_with(x) && x.is_dir()) {
+            tracing::warn!(source = %cfg.name, "{} is Lifeboat's own (a secret or an archive); not archived", path.display());
+            continue;
+        }
+        match entry_name(&cfg.name, &path) {
+            Some(entry) => out.push(FileSource { source: cfg.name.clone(), entry, path }),
+            None => tracing::warn!(source = %cfg.name, "{} has a name that is not UTF-8; not archived", path.display()),
+        }
+    }
+    out
+}
+
+/// Every regular file below `dir`, sorted, symbolic links not followed.
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(r) => r.flatten().map(|e| e.path()).collect(),
+        Err(e) => {
+            tracing::warn!("cannot list {}: {e}", dir.display());
+            return;
+        }
+    };
+    entries.sort();
+    for p in entries {
+        match p.symlink_metadata() {
+            Ok(m) if m.is_dir() => walk(&p, out),
+            Ok(m) if m.is_file() => out.push(p),
+            _ => {}
+        }
+    }
+}
+
+/// What identifies one version of a file without reading it.
+fn stamp(m: &std::fs::Metadata) -> (u64, u64, i64, i64, i64, i64) {
+    (m.ino(), m.len(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec())
+}
+
+impl Source for FileSource {
+    fn name(&self) -> &str {
+        &self.entry
+    }
+
+    fn source_name(&self) -> &str {
+        &self.source
+    }
+
+    fn kind(&self) -> Kind {
+        Kind::File
+    }
+
+    fn size_hint(&self) -> u64 {
+        std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Copies the file, then checks it did not change meanwhile (inode,
+    /// size, modification and change times); if it did, reads it again.
+    fn snapshot(&self, dest: &Path) -> Result<Snapshot, SkipReason> {
+        let unreadable = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::NotFound => SkipReason::Missing(self.path.clone()),
+            _ => SkipReason::Unreadable(format!("{}: {e}", self.path.display())),
+        };
+        for _ in 0..ATTEMPTS {
+            let before = std::fs::metadata(&self.path).map_err(unreadable)?;
+            if !before.is_file() {
+                return Err(SkipReason::Other(format!("{} is not a regular file", self.path.display())));
+            }
+            let _ = std::fs::remove_file(dest);
+            let mut input = std::fs::File::open(&self.path).map_err(unreadable)?;
+            let mut output = crate::archive::create_private_file(dest)
+                .map_err(|e| SkipReason::Other(format!("cannot write the copy {}: {e}", dest.display())))?;
+            let copied = std::io::copy(&mut input, &mut output).map_err(|e| {
+                if e.raw_os_error() == Some(28) {
+                    SkipReason::NoSpace(dest.parent().unwrap_or(dest).to_path_buf())
+                } else {
+                    unreadable(e)
+                }
+            })?;
+            let after = std::fs::metadata(&self.path).map_err(unreadable)?;
+            if stamp(&before) == stamp(&after) && copied == after.len() {
+                return Ok(Snapshot {
+                    name: self.entry.clone(),
+                    kind: Kind::File,
+                    source: Some(self.source.clone()),
+                    origin: Some(self.path.to_string_lossy().into_owned()),
+                    mode: Some(after.permissions().mode() & 0o7777),
+                    path: dest.to_path_buf(),
+                    size: copied,
+                    ..Snapshot::default()
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = std::fs::remove_file(dest);
+        Err(SkipReason::Other(format!(
+            "{} changed while it was read, {ATTEMPTS} times in a row; the next run tries again",
+            self.path.display()
+        )))
+    }
+}
+
+/// A file has no inner structure to check: its sha256, recorded here and
+/// checked on every read, is the check.
+pub(super) fn check(_path: &Path) -> Result<Checked, SkipReason> {
+    Ok(Checked { integrity: "ok".to_string(), tables: Vec::new() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file rewritten over and over while it is read: the copy is one
+    /// whole version, or the run says it kept changing; never a mix.
+    #[test]
+    fn a_file_rewritten_during_the_read_is_never_archived_torn() {
+        use std::io::Write;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        const LEN: usize = 4 << 20;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("busy.json");
+        std::fs::write(&path, vec![b'a'; LEN]).unwrap();
+        let cfg = FilesConfig { name: "data".into(), paths: vec![path.to_string_lossy().into_owned()] };
+        let sources = expand(&cfg, &[]);
+        assert_eq!(sources.len(), 1);
+        let stop = AtomicBool::new(false);
+        let (mut changed, mut whole) = (0, 0);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut v = b'a';
+                while !stop.load(Ordering::Relaxed) {
+                    v = if v == b'z' { b'a' } else { v + 1 };
+                    // In place, in pieces: a reader can see half of it.
+                    let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+                    for _ in 0..4 {
+                        f.write_all(&vec![v; LEN / 4]).unwrap();
+                    }
+                }
+            });
+            for i in 0..10 {
+                match sources[0].snapshot(&dir.path().join(format!("copy{i}"))) {
+                    Ok(snap) => {
+                        let copy = std::fs::read(&snap.path).unwrap();
+                        assert_eq!(copy.len(), LEN);
+                        assert!(copy.iter().all(|b| *b == copy[0]), "a torn copy was accepted");
+                        whole += 1;
+                    }
+                    Err(SkipReason::Other(why)) if why.contains("changed while it was read") => changed += 1,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+        assert!(changed > 0, "the writer never overlapped a read ({whole} whole copies)");
+    }
+
+    #[test]
+    fn entries_keep_the_absolute_path_under_the_source() {
+        assert_eq!(
+            entry_name("config", Path::new("/srv/bot/./config.toml")).as_deref(),
+            Some("config/srv/bot/config.toml")
+        );
+        assert_eq!(entry_name("config", Path::new("/srv/../etc/passwd")), None);
+        assert_eq!(entry_name("config", Path::new("relative.toml")), None);
+    }
+}

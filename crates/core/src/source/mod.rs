@@ -1,0 +1,148 @@
+//! What gets backed up. Each kind of source implements [`Source`]: one
+//! consistent copy into a file, then a check of that copy, before the backup
+//! stores it in the archive as one entry. A kind is one file here: its
+//! config, its snapshot, its check (which verify reuses on the archived
+//! copy) and its probe for `diagnose`.
+
+pub mod files;
+mod postgres;
+mod redis;
+mod sqlite;
+pub mod tool;
+
+use std::path::{Path, PathBuf};
+
+pub use files::{FileSource, FilesConfig};
+pub use postgres::{PostgresConfig, PostgresSource, qualified_name};
+pub use redis::{KEYS as REDIS_KEYS, RedisConfig, RedisSource};
+pub use sqlite::SqliteSource;
+
+use crate::config::Config;
+use crate::manifest::{Kind, TableCount};
+use crate::snapshot::{SkipReason, Snapshot};
+
+/// What a check found in a good copy, for the manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// "ok", or what the check said.
+    pub integrity: String,
+    /// Tables and their rows (see [`crate::manifest::DatabaseEntry::tables`]).
+    pub tables: Vec<TableCount>,
+}
+
+/// One configured source.
+pub trait Source: Send + Sync {
+    /// Its entry name in the archive.
+    fn name(&self) -> &str;
+
+    /// The configured source's name (a files source has many entries).
+    fn source_name(&self) -> &str {
+        self.name()
+    }
+
+    /// Its kind.
+    fn kind(&self) -> Kind;
+
+    /// Bytes a copy will read, for progress; a guess is fine.
+    fn size_hint(&self) -> u64;
+
+    /// Takes one consistent copy into the new file `dest`. Sources are
+    /// copied one at a time, so the bot never has two readers of ours.
+    fn snapshot(&self, dest: &Path) -> Result<Snapshot, SkipReason>;
+
+    /// Checks a copy before it is archived; a bad copy is skipped with why.
+    fn check(&self, snap: &Snapshot) -> Result<Checked, SkipReason> {
+        check_copy(self.kind(), &snap.path)
+    }
+
+    /// For `diagnose`: whether the server answers and the tools work (Ok:
+    /// what was found; Err: what is wrong). None: nothing to probe.
+    fn probe(&self) -> Option<Result<String, String>> {
+        None
+    }
+}
+
+/// Checks a copy of a `kind` source (a snapshot, or an entry extracted from
+/// an archive): what [`Source::check`] does.
+pub fn check_copy(kind: Kind, path: &Path) -> Result<Checked, SkipReason> {
+    match kind {
+        Kind::Sqlite => sqlite::check(path),
+        Kind::Postgres => postgres::check(path),
+        Kind::Redis => redis::check(path),
+        Kind::File => files::check(path),
+    }
+}
+
+/// `[[sources.*]]`: the sources besides `backup.databases`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourcesConfig {
+    /// `[[sources.postgres]]`
+    #[serde(default)]
+    pub postgres: Vec<PostgresConfig>,
+    /// `[[sources.redis]]`
+    #[serde(default)]
+    pub redis: Vec<RedisConfig>,
+    /// `[[sources.files]]`
+    #[serde(default)]
+    pub files: Vec<FilesConfig>,
+}
+
+impl SourcesConfig {
+    /// True when no source besides SQLite is configured.
+    pub fn is_empty(&self) -> bool {
+        self.postgres.is_empty() && self.redis.is_empty() && self.files.is_empty()
+    }
+
+    /// Names of every configured source, SQLite databases first.
+    pub fn names<'a>(&'a self, databases: &'a [String]) -> impl Iterator<Item = &'a str> {
+        databases
+            .iter()
+            .map(String::as_str)
+            .chain(self.postgres.iter().map(|p| p.name.as_str()))
+            .chain(self.redis.iter().map(|r| r.name.as_str()))
+            .chain(self.files.iter().map(|f| f.name.as_str()))
+    }
+}
+
+/// Files a files source must never archive: Lifeboat's secrets and its own
+/// folder of archives and state.
+pub fn excluded_paths(cfg: &Config) -> Vec<PathBuf> {
+    let mut secrets: Vec<&Path> = vec![
+        &cfg.telegram.token_file,
+        &cfg.encryption.password_file,
+        &cfg.encryption.identity_file,
+        &cfg.backup.output_dir,
+    ];
+    secrets.extend(cfg.sources.postgres.iter().map(|p| p.password_file.as_path()));
+    secrets.extend(cfg.sources.redis.iter().map(|r| r.password_file.as_path()));
+    secrets
+        .into_iter()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(|p| p.canonicalize().unwrap_or_else(|_| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())))
+        .collect()
+}
+
+/// The sources `cfg` configures, in archive order: SQLite databases,
+/// PostgreSQL, Redis, then every file of the files sources. `only` narrows
+/// them to those source names (a pre-restore safety snapshot).
+pub fn configured(cfg: &Config, only: Option<&[String]>) -> Vec<Box<dyn Source>> {
+    let wanted = |name: &str| only.is_none_or(|o| o.iter().any(|n| n == name));
+    let mut out: Vec<Box<dyn Source>> = Vec::new();
+    for name in cfg.backup.databases.iter().filter(|n| wanted(n)) {
+        out.push(Box::new(SqliteSource::new(&cfg.backup.source_dir, name)));
+    }
+    for p in cfg.sources.postgres.iter().filter(|p| wanted(&p.name)) {
+        out.push(Box::new(PostgresSource::new(p)));
+    }
+    for r in cfg.sources.redis.iter().filter(|r| wanted(&r.name)) {
+        out.push(Box::new(RedisSource::new(r)));
+    }
+    let excluded = excluded_paths(cfg);
+    for f in cfg.sources.files.iter().filter(|f| wanted(&f.name)) {
+        for file in files::expand(f, &excluded) {
+            out.push(Box::new(file));
+        }
+    }
+    out
+}

@@ -1,0 +1,352 @@
+//! A PostgreSQL database, dumped with the official `pg_dump
+//! --format=custom`: one repeatable-read transaction, so writers carry on
+//! and the dump is one point in time. Checked with `pg_restore`: its table
+//! of contents must read, and its data must decompress to the end, which
+//! also counts each table's rows.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::Deserialize;
+use sha2::Digest;
+
+use super::tool::{self, SecretFile};
+use super::{Checked, Source};
+use crate::config::Secret;
+use crate::manifest::{Kind, PGDUMP_SUFFIX, TableCount};
+use crate::snapshot::{SkipReason, Snapshot};
+
+/// One `[[sources.postgres]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// Source name; its entry is `NAME.pgdump`.
+    pub name: String,
+    /// libpq connection URL, without a password.
+    pub url: String,
+    /// The file holding the password ("" = none, or `~/.pgpass`).
+    #[serde(default)]
+    pub password_file: PathBuf,
+    /// Read from `password_file`.
+    #[serde(skip)]
+    pub password: Option<Secret>,
+}
+
+/// How long libpq waits for the server to answer.
+const CONNECT_TIMEOUT_SECS: &str = "15";
+
+/// A configured PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PostgresSource {
+    cfg: PostgresConfig,
+    entry: String,
+}
+
+impl PostgresSource {
+    /// The source `cfg` configures.
+    pub fn new(cfg: &PostgresConfig) -> PostgresSource {
+        PostgresSource { entry: format!("{}{PGDUMP_SUFFIX}", cfg.name), cfg: cfg.clone() }
+    }
+
+    /// `program` set up to reach the server: the password in a private
+    /// `PGPASSFILE` (never on the command line, never in the environment
+    /// of other users' `ps`), no prompting, a bounded connect.
+    fn command(&self, program: &Path) -> Result<(Command, Option<SecretFile>), SkipReason> {
+        let mut cmd = Command::new(program);
+        cmd.env("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT_SECS).arg("--no-password");
+        let pass = match &self.cfg.password {
+            Some(p) => {
+                let escaped = p.expose().replace('\\', "\\\\").replace(':', "\\:");
+                let file = SecretFile::new(&format!("*:*:*:*:{escaped}\n")).map_err(|e| {
+                    SkipReason::Other(format!("cannot hand the password to {}: {e}", program.display()))
+                })?;
+                cmd.env("PGPASSFILE", file.path()).env_remove("PGPASSWORD");
+                Some(file)
+            }
+            None => None,
+        };
+        Ok((cmd, pass))
+    }
+
+    /// Why a failed `pg_dump` failed, in words a person can act on.
+    fn explain(&self, said: &str) -> String {
+        let db = &self.cfg.name;
+        if said.contains("server version mismatch") {
+            format!(
+                "pg_dump is older than the PostgreSQL server ({said}); install the client of the server's major version or newer (apt-get install postgresql-client-NN)"
+            )
+        } else if said.contains("password authentication failed") {
+            format!("the server refused the password ({said}); check sources.postgres \"{db}\" password_file")
+        } else if said.contains("no password supplied") {
+            format!("the server asks for a password ({said}); set password_file for sources.postgres \"{db}\"")
+        } else if said.contains("does not exist") {
+            format!("the database is missing ({said}); check the url of sources.postgres \"{db}\"")
+        } else if said.contains("could not connect")
+            || said.contains("Connection refused")
+            || said.contains("timeout expired")
+            || said.contains("could not translate host name")
+        {
+            format!("the server is unreachable ({said}); is PostgreSQL running and the url right?")
+        } else {
+            format!("pg_dump failed: {said}")
+        }
+    }
+}
+
+impl PostgresSource {
+    /// Loads the verified dump `dump` into the configured database with
+    /// `pg_restore --clean --if-exists` in one transaction (any error and
+    /// nothing changed), then counts its tables' rows.
+    pub fn load(&self, dump: &Path) -> Result<Vec<TableCount>, String> {
+        let pg_restore = tool::require("pg_restore", "postgresql-client")?;
+        let (mut cmd, _pass) = self.command(&pg_restore).map_err(|e| e.to_string())?;
+        cmd.args(["--clean", "--if-exists", "--single-transaction", "--exit-on-error", "--dbname"])
+            .arg(&self.cfg.url)
+            .arg(dump);
+        let out = tool::run(&mut cmd)?;
+        if !out.status.success() {
+            let said = tool::said(&out, self.cfg.password.as_ref());
+            return Err(format!("pg_restore failed and changed nothing (it runs in one transaction): {said}"));
+        }
+        self.count_rows()
+    }
+
+    /// Exact rows of every table in the live database, named as in a dump
+    /// (`schema.table`).
+    pub fn count_rows(&self) -> Result<Vec<TableCount>, String> {
+        const QUERY: &str = "SELECT n.nspname || '.' || c.relname, \
+            (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]::text \
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+            WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' \
+            ORDER BY 1";
+        let psql = tool::require("psql", "postgresql-client")?;
+        let (mut cmd, _pass) = self.command(&psql).map_err(|e| e.to_string())?;
+        cmd.args(["-X", "-A", "-t", "-F", "\u{1f}", "-c", QUERY, "--dbname"]).arg(&self.cfg.url);
+        let out = tool::run(&mut cmd)?;
+        if !out.status.success() {
+            return Err(format!("counting rows: {}", tool::said(&out, self.cfg.password.as_ref())));
+        }
+        let mut tables: Vec<TableCount> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once('\u{1f}'))
+            .map(|(name, rows)| TableCount { name: name.to_string(), rows: rows.trim().parse().unwrap_or(0) })
+            .collect();
+        tables.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(tables)
+    }
+}
+
+impl Source for PostgresSource {
+    fn name(&self) -> &str {
+        &self.entry
+    }
+
+    fn source_name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    fn kind(&self) -> Kind {
+        Kind::Postgres
+    }
+
+    fn size_hint(&self) -> u64 {
+        0
+    }
+
+    fn snapshot(&self, dest: &Path) -> Result<Snapshot, SkipReason> {
+        let pg_dump = tool::require("pg_dump", "postgresql-client").map_err(SkipReason::Other)?;
+        let (mut cmd, _pass) = self.command(&pg_dump)?;
+        cmd.arg("--format=custom").arg("--file").arg(dest).arg("--dbname").arg(&self.cfg.url);
+        let out = tool::run(&mut cmd).map_err(SkipReason::Other)?;
+        if !out.status.success() {
+            let _ = std::fs::remove_file(dest);
+            return Err(SkipReason::Other(self.explain(&tool::said(&out, self.cfg.password.as_ref()))));
+        }
+        let size = std::fs::metadata(dest).map_err(|e| SkipReason::Other(format!("the dump vanished: {e}")))?.len();
+        let fingerprint = fingerprint(dest).map_err(|e| SkipReason::Other(format!("cannot read the dump: {e}")))?;
+        Ok(Snapshot {
+            name: self.entry.clone(),
+            kind: Kind::Postgres,
+            source: Some(self.cfg.name.clone()),
+            path: dest.to_path_buf(),
+            size,
+            fingerprint: Some(fingerprint),
+            ..Snapshot::default()
+        })
+    }
+
+    fn probe(&self) -> Option<Result<String, String>> {
+        let probe = || {
+            let pg_dump = tool::require("pg_dump", "postgresql-client")?;
+            let version = tool::version(&pg_dump).unwrap_or_else(|| "pg_dump".into());
+            let (mut cmd, _pass) = self.command(&pg_dump).map_err(|e| e.to_string())?;
+            cmd.args(["--schema-only", "--file", "/dev/null", "--dbname"]).arg(&self.cfg.url);
+            let out = tool::run(&mut cmd)?;
+            if out.status.success() {
+                Ok(format!("reachable; {version} can dump it"))
+            } else {
+                Err(self.explain(&tool::said(&out, self.cfg.password.as_ref())))
+            }
+        };
+        Some(probe())
+    }
+}
+
+/// `pg_restore --list` reads the table of contents; `pg_restore
+/// --data-only` then streams every table's data (nothing is restored), and
+/// its `COPY` blocks give the rows per table.
+pub(super) fn check(path: &Path) -> Result<Checked, SkipReason> {
+    let pg_restore = tool::require("pg_restore", "postgresql-client").map_err(SkipReason::Other)?;
+    let listed = tool::run(Command::new(&pg_restore).arg("--list").arg(path)).map_err(SkipReason::Other)?;
+    if !listed.status.success() {
+        return Err(SkipReason::Corrupt(format!("pg_restore --list: {}", tool::said(&listed, None))));
+    }
+    let mut child = Command::new(&pg_restore)
+        .args(["--data-only", "--file=-"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| SkipReason::Other(format!("cannot run pg_restore: {e}")))?;
+    let stdout = child.stdout.take().expect("piped");
+    let counted = count_copy_rows(BufReader::with_capacity(256 * 1024, stdout));
+    let out = child.wait_with_output().map_err(|e| SkipReason::Other(format!("pg_restore: {e}")))?;
+    let tables = counted.map_err(|e| SkipReason::Other(format!("reading pg_restore's output: {e}")))?;
+    if !out.status.success() {
+        return Err(SkipReason::Corrupt(format!("pg_restore --data-only: {}", tool::said(&out, None))));
+    }
+    Ok(Checked { integrity: "ok".to_string(), tables })
+}
+
+/// Rows per table in a plain SQL script's `COPY … FROM stdin;` blocks (a
+/// row is one line: COPY escapes newlines inside values).
+fn count_copy_rows(input: impl BufRead) -> std::io::Result<Vec<TableCount>> {
+    let mut tables: Vec<TableCount> = Vec::new();
+    let mut current: Option<usize> = None;
+    for line in input.split(b'\n') {
+        let line = line?;
+        match current {
+            Some(_) if line == b"\\." => current = None,
+            Some(i) => tables[i].rows += 1,
+            None => {
+                if let Some(rest) = line.strip_prefix(b"COPY ") {
+                    let name = qualified_name(&String::from_utf8_lossy(rest));
+                    tables.push(TableCount { name, rows: 0 });
+                    current = Some(tables.len() - 1);
+                }
+            }
+        }
+    }
+    Ok(tables)
+}
+
+/// `schema.table` from the start of a COPY statement's target, identifiers
+/// unquoted (`s2."odd name" (x) FROM stdin;` → `s2.odd name`).
+pub fn qualified_name(target: &str) -> String {
+    let mut parts = Vec::new();
+    let mut chars = target.chars().peekable();
+    loop {
+        let mut part = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                if c == '"' {
+                    if chars.peek() == Some(&'"') {
+                        chars.next();
+                        part.push('"');
+                    } else {
+                        break;
+                    }
+                } else {
+                    part.push(c);
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == '.' || c == ' ' {
+                    break;
+                }
+                part.push(c);
+                chars.next();
+            }
+        }
+        parts.push(part);
+        if chars.peek() == Some(&'.') {
+            chars.next();
+        } else {
+            break;
+        }
+    }
+    parts.join(".")
+}
+
+/// SHA-256 of a custom-format dump with its creation time zeroed: two dumps
+/// of unchanged data are byte for byte the same apart from that time. A
+/// header this does not know is hashed whole (every dump then counts as a
+/// change, never the other way round).
+fn fingerprint(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut head = [0u8; 64];
+    let got = crate::fsutil::read_full(&mut file, &mut head)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut head = head[..got].to_vec();
+    if let Some(range) = creation_time(&head) {
+        head[range].fill(0);
+    }
+    hasher.update(&head);
+    std::io::copy(&mut BufReader::with_capacity(256 * 1024, file.by_ref()), &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Where a custom-format header keeps its creation time: after the magic
+/// `PGDMP`, three version bytes, the integer and offset sizes, the format
+/// and the compression (an integer before archive version 1.15, one byte
+/// since), seven integers (sign byte + int size bytes each).
+fn creation_time(head: &[u8]) -> Option<std::ops::Range<usize>> {
+    if head.len() < 11 || &head[..5] != b"PGDMP" {
+        return None;
+    }
+    let (major, minor, int_size) = (head[5], head[6], usize::from(head[8]));
+    if !(1..=8).contains(&int_size) || major != 1 {
+        return None;
+    }
+    let compression = if minor >= 15 { 1 } else { 1 + int_size };
+    let start = 11 + compression;
+    let end = start + 7 * (1 + int_size);
+    (end <= head.len()).then_some(start..end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qualified_names_are_unquoted() {
+        assert_eq!(qualified_name("public.users (id, name) FROM stdin;"), "public.users");
+        assert_eq!(qualified_name("s2.\"odd name\" (x) FROM stdin;"), "s2.odd name");
+        assert_eq!(qualified_name("\"we\"\"ird\".\"a.b\" (x) FROM stdin;"), "we\"ird.a.b");
+    }
+
+    #[test]
+    fn copy_blocks_count_rows() {
+        let sql = "SET x;\nCOPY public.t (a) FROM stdin;\n1\n2\n\\.\n\nCOPY public.e (a) FROM stdin;\n\\.\n";
+        let t = count_copy_rows(sql.as_bytes()).unwrap();
+        assert_eq!(
+            t,
+            vec![TableCount { name: "public.t".into(), rows: 2 }, TableCount { name: "public.e".into(), rows: 0 }]
+        );
+    }
+
+    #[test]
+    fn the_creation_time_is_found_in_both_header_layouts() {
+        let mut v114 = b"PGDMP\x01\x0e\x00\x04\x08\x01".to_vec();
+        v114.extend([0u8; 60]);
+        assert_eq!(creation_time(&v114), Some(16..51));
+        let mut v115 = b"PGDMP\x01\x0f\x00\x04\x08\x01".to_vec();
+        v115.extend([0u8; 60]);
+        assert_eq!(creation_time(&v115), Some(12..47));
+        assert_eq!(creation_time(b"SQLite format 3\0"), None);
+    }
+}

@@ -1,0 +1,68 @@
+//! A live SQLite database file, copied through SQLite's online backup API
+//! (see [`crate::snapshot`]).
+
+use std::path::{Path, PathBuf};
+
+use super::{Checked, Source};
+use crate::integrity::{self, IntegrityError};
+use crate::manifest::Kind;
+use crate::snapshot::{self, SkipReason, Snapshot, SnapshotOptions};
+
+/// A live SQLite database file.
+#[derive(Debug, Clone)]
+pub struct SqliteSource {
+    name: String,
+    path: PathBuf,
+    options: SnapshotOptions,
+}
+
+impl SqliteSource {
+    /// The database `name` inside `dir`.
+    pub fn new(dir: &Path, name: &str) -> SqliteSource {
+        SqliteSource { name: name.to_string(), path: dir.join(name), options: SnapshotOptions::default() }
+    }
+}
+
+fn len(p: &Path) -> u64 {
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+impl Source for SqliteSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> Kind {
+        Kind::Sqlite
+    }
+
+    fn size_hint(&self) -> u64 {
+        let mut wal = self.path.as_os_str().to_owned();
+        wal.push("-wal");
+        len(&self.path) + len(Path::new(&wal))
+    }
+
+    fn snapshot(&self, dest: &Path) -> Result<Snapshot, SkipReason> {
+        let mut snap = snapshot::take(&self.path, dest, &self.options)?;
+        snap.name = self.name.clone();
+        Ok(snap)
+    }
+}
+
+/// `PRAGMA integrity_check` and row counts, on a copy (never the live file,
+/// so the bot is not held up).
+pub(super) fn check(path: &Path) -> Result<Checked, SkipReason> {
+    match integrity::check(path) {
+        Ok(r) if r.ok => Ok(Checked { integrity: r.summary(), tables: r.tables }),
+        Ok(r) => Err(SkipReason::Corrupt(format!("integrity_check: {}", r.summary()))),
+        Err(IntegrityError::Sqlite(e))
+            if matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+            ) =>
+        {
+            Err(SkipReason::Corrupt(e.to_string()))
+        }
+        Err(e) => Err(SkipReason::Other(format!("cannot check the snapshot: {e}"))),
+    }
+}

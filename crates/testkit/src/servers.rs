@@ -1,0 +1,237 @@
+//! Real PostgreSQL and Redis servers for tests, each in a temporary folder
+//! on a free loopback port, stopped when dropped. A missing server binary
+//! fails the test loudly: these tests never skip.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A program on `PATH` or in Debian's PostgreSQL folders, or a panic
+/// saying how to install it.
+pub fn program(name: &str, package: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    let mut pg: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|r| r.flatten().map(|e| e.path().join("bin")).collect())
+        .unwrap_or_default();
+    pg.sort();
+    dirs.extend(pg.into_iter().rev());
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file()).unwrap_or_else(|| {
+        panic!("{name} is not installed; these tests need a real server: apt-get install {package} (.ci/run does)")
+    })
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// A PostgreSQL server (`initdb` + `pg_ctl`), password authentication on
+/// TCP. Runs as `nobody` when the tests run as root (PostgreSQL refuses
+/// root).
+pub struct Postgres {
+    dir: tempfile::TempDir,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// The superuser `postgres`'s password.
+    pub password: String,
+    pg_ctl: PathBuf,
+    as_nobody: bool,
+}
+
+impl Postgres {
+    /// Starts a fresh cluster.
+    pub fn start() -> Postgres {
+        let initdb = program("initdb", "postgresql");
+        let pg_ctl = program("pg_ctl", "postgresql");
+        program("psql", "postgresql-client");
+        let dir = tempfile::Builder::new().prefix("lb-pg").tempdir().expect("temp dir");
+        let as_nobody = is_root();
+        let password = "pg-test-secret-4fd1".to_string();
+        let pwfile = dir.path().join("pw");
+        std::fs::write(&pwfile, &password).unwrap();
+        if as_nobody {
+            std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).unwrap();
+            std::os::unix::fs::chown(&pwfile, Some(65534), Some(65534)).unwrap();
+        }
+        let data = dir.path().join("data");
+        let pg = Postgres { port: free_port(), password, pg_ctl, as_nobody, dir };
+        let out = pg
+            .command(&initdb)
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "--pwfile"])
+            .arg(&pwfile)
+            .output()
+            .expect("run initdb");
+        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off",
+            pg.port,
+            pg.dir.path().display()
+        );
+        let out = pg
+            .command(&pg.pg_ctl)
+            .arg("-D")
+            .arg(&data)
+            .args(["-o", &opts, "-l"])
+            .arg(pg.dir.path().join("log"))
+            .args(["-w", "-t", "60", "start"])
+            .output()
+            .expect("run pg_ctl");
+        let log = std::fs::read_to_string(pg.dir.path().join("log")).unwrap_or_default();
+        assert!(out.status.success(), "pg_ctl start: {} {log}", String::from_utf8_lossy(&out.stderr));
+        pg
+    }
+
+    fn command(&self, program: &Path) -> Command {
+        if self.as_nobody {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "nobody", "--"]).arg(program);
+            c
+        } else {
+            Command::new(program)
+        }
+    }
+
+    /// The URL of database `db` as user `postgres`, without the password.
+    pub fn url(&self, db: &str) -> String {
+        format!("postgresql://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Runs SQL in `db` with psql; its unaligned output, or a panic.
+    pub fn psql(&self, db: &str, sql: &str) -> String {
+        let out = self.try_psql(db, sql);
+        out.unwrap_or_else(|e| panic!("psql {sql:?}: {e}"))
+    }
+
+    /// Runs SQL in `db` with psql.
+    pub fn try_psql(&self, db: &str, sql: &str) -> Result<String, String> {
+        let out = Command::new(program("psql", "postgresql-client"))
+            .env("PGPASSWORD", &self.password)
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql, "--dbname", &self.url(db)])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// A file holding the password (for `password_file`), in `dir`.
+    pub fn password_file(&self, dir: &Path) -> PathBuf {
+        let p = dir.join("pg-password");
+        std::fs::write(&p, format!("{}\n", self.password)).unwrap();
+        p
+    }
+
+    /// Stops the server now (immediate shutdown), for "server down" tests.
+    pub fn stop(&self) {
+        let _ = self
+            .command(&self.pg_ctl)
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A Redis server on a free loopback port, with a password, persisting
+/// nothing by itself.
+pub struct Redis {
+    child: Child,
+    /// Its folder.
+    pub dir: tempfile::TempDir,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// Its `requirepass`.
+    pub password: String,
+}
+
+impl Redis {
+    /// Starts a server with no data.
+    pub fn start() -> Redis {
+        Redis::start_with(None)
+    }
+
+    /// Starts a server that loads `rdb` (a restored snapshot) at start.
+    pub fn start_with(rdb: Option<&Path>) -> Redis {
+        let server = program("redis-server", "redis-server");
+        program("redis-cli", "redis-tools");
+        let dir = tempfile::Builder::new().prefix("lb-redis").tempdir().expect("temp dir");
+        if let Some(rdb) = rdb {
+            std::fs::copy(rdb, dir.path().join("dump.rdb")).expect("place dump.rdb");
+        }
+        let port = free_port();
+        let password = "redis-test-secret-9c2e".to_string();
+        let child = Command::new(server)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--requirepass", &password, "--dbfilename", "dump.rdb", "--dir"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        let redis = Redis { child, dir, port, password };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while redis.try_cli(&["PING"]).as_deref() != Ok("PONG") {
+            assert!(Instant::now() < deadline, "redis-server did not answer within 30 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        redis
+    }
+
+    /// `redis://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs one redis-cli command; its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        self.try_cli(args).unwrap_or_else(|e| panic!("redis-cli {args:?}: {e}"))
+    }
+
+    fn try_cli(&self, args: &[&str]) -> Result<String, String> {
+        let out = Command::new(program("redis-cli", "redis-tools"))
+            .env("REDISCLI_AUTH", &self.password)
+            .args(["-p", &self.port.to_string(), "-h", "127.0.0.1"])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// A file holding the password (for `password_file`), in `dir`.
+    pub fn password_file(&self, dir: &Path) -> PathBuf {
+        let p = dir.join("redis-password");
+        std::fs::write(&p, format!("{}\n", self.password)).unwrap();
+        p
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
