@@ -323,6 +323,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn pg_dump_failures_are_explained() {
+        let cfg = PostgresConfig {
+            name: "main".into(),
+            url: "postgresql://u@h/db".into(),
+            password_file: PathBuf::new(),
+            password: None,
+        };
+        let s = PostgresSource::new(&cfg);
+        // pg_dump 15's words when the server is 16.
+        let said = "pg_dump: error: aborting because of server version mismatch / pg_dump: detail: server version: 16.4; pg_dump version: 15.18";
+        let why = s.explain(said);
+        assert!(why.contains("older than the PostgreSQL server") && why.contains("server version: 16.4"), "{why}");
+        assert!(s.explain("FATAL:  password authentication failed for user \"u\"").contains("password_file"));
+        assert!(
+            s.explain("connection to server at \"127.0.0.1\", port 1 failed: Connection refused")
+                .contains("unreachable")
+        );
+        assert!(s.explain("FATAL:  database \"db\" does not exist").contains("database is missing"));
+    }
+
+    #[test]
     fn qualified_names_are_unquoted() {
         assert_eq!(qualified_name("public.users (id, name) FROM stdin;"), "public.users");
         assert_eq!(qualified_name("s2.\"odd name\" (x) FROM stdin;"), "s2.odd name");

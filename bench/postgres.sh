@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# A PostgreSQL source: Lifeboat's backup of a ~200 MB bot-like database
+# (users, messages with hex tokens and text, compressing about 2:1) against
+# the plain script `pg_dump -Fc` + `zip`, in the same run, on a throw-away
+# server on loopback.
+# Usage: bench/postgres.sh [MESSAGES=1000000]   (1 M messages is ~200 MB on disk)
+# Env: BENCH_DIR (work folder). Needs the PostgreSQL server and client
+# (initdb, pg_ctl, psql, pg_dump), zip and /usr/bin/time.
+# Figures: docs/benchmarks.md.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+messages=${1:-1000000}
+work=${BENCH_DIR:-$(mktemp -d /tmp/lifeboat-bench.XXXXXX)}
+mkdir -p "$work"
+cd "$root"
+cargo build --quiet --release -p lifeboat
+. "$root/bench/common.sh"
+pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
+export PATH="$PATH:$pgbin"
+
+# The server: its own folder and port; as nobody when run as root.
+pg="$work/pg"; rm -rf "$pg"; mkdir -p "$pg"
+as=()
+if [ "$(id -u)" = 0 ]; then chown nobody "$pg"; as=(runuser -u nobody --); fi
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"${as[@]}" initdb -D "$pg/data" -U postgres --auth=trust >/dev/null
+"${as[@]}" pg_ctl -D "$pg/data" -o "-p $port -k $pg -c listen_addresses=127.0.0.1" -l "$pg/log" -w start >/dev/null
+trap '"${as[@]}" pg_ctl -D "$pg/data" -m immediate stop >/dev/null 2>&1 || true' EXIT
+url="postgresql://postgres@127.0.0.1:$port/bench"
+psql -X -q -h 127.0.0.1 -p "$port" -U postgres -c "CREATE DATABASE bench" postgres
+psql -X -q "$url" <<SQL
+CREATE TABLE users (id bigint PRIMARY KEY, name text, lang text, joined timestamptz);
+INSERT INTO users SELECT g, 'user_' || md5(g::text), (ARRAY['en','ru','de','es'])[1 + g % 4],
+    now() - (g % 1000) * interval '1 hour' FROM generate_series(1, $((messages / 20))) g;
+CREATE TABLE messages (id bigint PRIMARY KEY, user_id bigint, at timestamptz, kind int, token text, body text);
+INSERT INTO messages SELECT g, 1 + g % $((messages / 20)), now() - g * interval '1 second', g % 7,
+    md5(random()::text), 'request ' || (g % 5000) || ' ' || md5((g % 977)::text) || ' ' || repeat('ok ', g % 20)
+    FROM generate_series(1, $messages) g;
+CREATE INDEX ON messages (user_id);
+VACUUM ANALYZE;
+SQL
+size=$(psql -X -At "$url" -c "SELECT pg_database_size('bench')")
+timed() { /usr/bin/time -f '%e %M' -o "$work/time.txt" "$@" > "$work/out.txt" 2> "$work/err.txt" || { cat "$work/err.txt" >&2; exit 1; }; }
+
+# The plain script.
+rm -rf "$work/script"; mkdir -p "$work/script"
+timed bash -c "pg_dump --format=custom --file '$work/script/bench.pgdump' --dbname '$url' && cd '$work/script' && zip -q bench.zip bench.pgdump"
+read -r script_wall script_rss < "$work/time.txt"
+script_size=$(stat -c %s "$work/script/bench.zip")
+
+# Lifeboat: dump, pg_restore check with row counts, archive, verify.
+out="$work/pg-out"; rm -rf "$out"
+cat > "$work/pg.toml" <<TOML
+[backup]
+source_dir = "$work/pg-none"
+output_dir = "$out"
+databases = []
+[[sources.postgres]]
+name = "bench"
+url = "$url"
+TOML
+timed "$rel/lifeboat" --config "$work/pg.toml" backup
+read -r lb_wall lb_rss < "$work/time.txt"
+archive=$(head -n1 "$work/out.txt")
+lb_size=$(stat -c %s "$archive")
+
+echo "database:  $((size / 1000000)) MB ($messages messages)"
+echo "script:    pg_dump -Fc + zip   $script_wall s, peak RSS $((script_rss / 1024)) MB, $script_size B"
+echo "lifeboat:  backup              $lb_wall s, peak RSS $((lb_rss / 1024)) MB, $lb_size B"
+echo "ratio:     $(awk "BEGIN { printf \"%.2f\", $lb_wall / $script_wall }")x the script's time (target <= 1)"
