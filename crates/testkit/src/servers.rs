@@ -27,6 +27,16 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
+/// A client command's trimmed stdout, or its stderr when it failed.
+fn output(cmd: &mut Command) -> Result<String, String> {
+    let out = cmd.stdin(Stdio::null()).output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
 fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
@@ -112,17 +122,18 @@ impl Postgres {
 
     /// Runs SQL in `db` with psql.
     pub fn try_psql(&self, db: &str, sql: &str) -> Result<String, String> {
-        let out = Command::new(program("psql", "postgresql-client"))
-            .env("PGPASSWORD", &self.password)
-            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql, "--dbname", &self.url(db)])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
+        output(Command::new(program("psql", "postgresql-client")).env("PGPASSWORD", &self.password).args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+            "--dbname",
+            &self.url(db),
+        ]))
     }
 
     /// A file holding the password (for `password_file`), in `dir`.
@@ -207,18 +218,12 @@ impl Redis {
     }
 
     fn try_cli(&self, args: &[&str]) -> Result<String, String> {
-        let out = Command::new(program("redis-cli", "redis-tools"))
-            .env("REDISCLI_AUTH", &self.password)
-            .args(["-p", &self.port.to_string(), "-h", "127.0.0.1"])
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
+        output(
+            Command::new(program("redis-cli", "redis-tools"))
+                .env("REDISCLI_AUTH", &self.password)
+                .args(["-p", &self.port.to_string(), "-h", "127.0.0.1"])
+                .args(args),
+        )
     }
 
     /// A file holding the password (for `password_file`), in `dir`.

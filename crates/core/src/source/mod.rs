@@ -43,8 +43,11 @@ pub trait Source: Send + Sync {
     /// Its kind.
     fn kind(&self) -> Kind;
 
-    /// Bytes a copy will read, for progress; a guess is fine.
-    fn size_hint(&self) -> u64;
+    /// Bytes a copy will read, for progress; a guess is fine (a server's
+    /// size is not known before its dump: 0).
+    fn size_hint(&self) -> u64 {
+        0
+    }
 
     /// Takes one consistent copy into the new file `dest`. Sources are
     /// copied one at a time, so the bot never has two readers of ours.

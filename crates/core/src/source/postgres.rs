@@ -150,10 +150,6 @@ impl Source for PostgresSource {
         Kind::Postgres
     }
 
-    fn size_hint(&self) -> u64 {
-        0
-    }
-
     fn snapshot(&self, dest: &Path) -> Result<Snapshot, SkipReason> {
         let pg_dump = tool::require("pg_dump", "postgresql-client").map_err(SkipReason::Other)?;
         let (mut cmd, _pass) = self.command(&pg_dump)?;

@@ -84,10 +84,6 @@ impl Source for RedisSource {
         Kind::Redis
     }
 
-    fn size_hint(&self) -> u64 {
-        0
-    }
-
     fn snapshot(&self, dest: &Path) -> Result<Snapshot, SkipReason> {
         let cli = tool::require("redis-cli", "redis-tools").map_err(SkipReason::Other)?;
         let out = tool::run(self.cli(&cli).arg("--rdb").arg(dest)).map_err(SkipReason::Other)?;
