@@ -259,6 +259,10 @@ fn files_with_globs_restore_to_a_folder_and_in_place_after_a_safety_copy() {
     env.write_config(&[], &format!("[[sources.files]]\nname = \"config\"\npaths = {paths:?}\n"));
     let (archive, stderr) = env.backup(0);
     assert!(stderr.contains("matches no file"), "a glob matching nothing is a warning: {stderr}");
+    let diag = env.cmd(&["diagnose"]).assert().get_output().stdout.clone();
+    let diag = String::from_utf8_lossy(&diag);
+    assert!(diag.contains("[warn ] config") && diag.contains("matches no file"), "{diag}");
+    assert!(diag.contains("4 file(s)"), "{diag}");
     let m = env.manifest(&archive);
     let entries: Vec<&serde_json::Value> = m["databases"].as_array().unwrap().iter().collect();
     let names: Vec<&str> = entries.iter().map(|d| d["name"].as_str().unwrap()).collect();

@@ -88,18 +88,24 @@ impl Diagnosis {
 }
 
 /// The sources besides SQLite: PostgreSQL and Redis answer and their tools
-/// work; a files source matches readable files. With the size each had in
+/// work; a files source names readable files. With the size each had in
 /// the newest archive.
 fn check_sources(cfg: &Config, last: Option<&crate::manifest::Manifest>) -> Vec<Finding> {
-    use crate::manifest::Kind;
+    use crate::source::{PostgresSource, RedisSource, Source, files};
     let mut findings = Vec::new();
     let last_size = |entry: &str| {
         last.and_then(|m| m.database(entry))
             .map(|d| format!("; {} in the newest archive", human_size(d.size)))
             .unwrap_or_default()
     };
-    let sources = crate::source::configured(cfg, None);
-    for s in sources.iter().filter(|s| matches!(s.kind(), Kind::Postgres | Kind::Redis)) {
+    let servers: Vec<Box<dyn Source>> = cfg
+        .sources
+        .postgres
+        .iter()
+        .map(|p| Box::new(PostgresSource::new(p)) as Box<dyn Source>)
+        .chain(cfg.sources.redis.iter().map(|r| Box::new(RedisSource::new(r)) as Box<dyn Source>))
+        .collect();
+    for s in &servers {
         match s.probe() {
             Some(Ok(found)) => findings.push(Finding::ok(s.name(), format!("{found}{}", last_size(s.name())))),
             Some(Err(why)) => findings.push(Finding::error(
@@ -110,26 +116,22 @@ fn check_sources(cfg: &Config, last: Option<&crate::manifest::Manifest>) -> Vec<
             None => {}
         }
     }
+    let excluded = crate::source::excluded_paths(cfg);
+    let fix_paths = "check sources.files paths (absolute, globs allowed)";
     for f in &cfg.sources.files {
-        let files: Vec<&dyn crate::source::Source> = sources
-            .iter()
-            .filter(|s| s.kind() == Kind::File && s.source_name() == f.name)
-            .map(|s| s.as_ref())
-            .collect();
-        let unreadable: Vec<String> = files
+        let expanded = files::expand(f, &excluded);
+        findings.extend(expanded.warnings.iter().map(|w| Finding::warn(&f.name, w.clone(), fix_paths)));
+        let unreadable: Vec<String> = expanded
+            .files
             .iter()
             .filter_map(|s| {
                 let origin = s.name().strip_prefix(f.name.as_str())?;
                 std::fs::File::open(origin).err().map(|e| format!("{origin}: {e}"))
             })
             .collect();
-        let bytes: u64 = files.iter().map(|s| s.size_hint()).sum();
-        if files.is_empty() {
-            findings.push(Finding::warn(
-                &f.name,
-                "its paths match no file",
-                "check sources.files paths (absolute, globs allowed)",
-            ));
+        let bytes: u64 = expanded.files.iter().map(|s| s.size_hint()).sum();
+        if expanded.files.is_empty() {
+            findings.push(Finding::warn(&f.name, "its paths name no file", fix_paths));
         } else if !unreadable.is_empty() {
             findings.push(Finding::error(
                 &f.name,
@@ -137,7 +139,8 @@ fn check_sources(cfg: &Config, last: Option<&crate::manifest::Manifest>) -> Vec<
                 "fix the permissions (Lifeboat's user must read them) or the paths",
             ));
         } else {
-            findings.push(Finding::ok(&f.name, format!("{} file(s), {} readable", files.len(), human_size(bytes))));
+            let n = expanded.files.len();
+            findings.push(Finding::ok(&f.name, format!("{n} file(s), {} readable", human_size(bytes))));
         }
     }
     findings

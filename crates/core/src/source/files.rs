@@ -64,26 +64,38 @@ pub fn is_glob(pattern: &str) -> bool {
     pattern.contains(['*', '?', '['])
 }
 
+/// What a files source's paths name now.
+#[derive(Debug, Default)]
+pub struct Expanded {
+    /// The files, in order.
+    pub files: Vec<FileSource>,
+    /// Why some paths gave nothing or were left out: a glob matching
+    /// nothing, Lifeboat's own files, names that are not UTF-8. Warnings,
+    /// not failures.
+    pub warnings: Vec<String>,
+}
+
 /// The files `cfg` names now, in order: globs expanded, folders walked.
-/// A glob that matches nothing is logged, not an error; a plain path that
-/// does not exist stays (its snapshot reports it missing). Lifeboat's own
+/// A plain path that does not exist stays (its snapshot reports it
+/// missing); a glob that matches nothing is a warning. Lifeboat's own
 /// secret files and archive folder (`excluded`) are left out.
-pub fn expand(cfg: &FilesConfig, excluded: &[PathBuf]) -> Vec<FileSource> {
+pub fn expand(cfg: &FilesConfig, excluded: &[PathBuf]) -> Expanded {
+    let mut warnings = Vec::new();
     let mut files: Vec<PathBuf> = Vec::new();
     for pattern in &cfg.paths {
         let matched: Vec<PathBuf> = if is_glob(pattern) {
             match glob::glob(pattern) {
                 Ok(paths) => paths.flatten().collect(),
                 Err(e) => {
-                    tracing::warn!(source = %cfg.name, "path {pattern:?} is not a valid glob: {e}");
-                    Vec::new()
+                    warnings.push(format!("{pattern:?} is not a valid glob: {e}"));
+                    continue;
                 }
             }
         } else {
             vec![PathBuf::from(pattern)]
         };
         if matched.is_empty() {
-            tracing::warn!(source = %cfg.name, "{pattern:?} matches no file");
+            warnings.push(format!("{pattern:?} matches no file"));
         }
         for p in matched {
             if p.is_dir() {
@@ -102,15 +114,15 @@ pub fn expand(cfg: &FilesConfig, excluded: &[PathBuf]) -> Vec<FileSource> {
         }
         let real = path.canonicalize().unwrap_or_else(|_| path.clone());
         if excluded.iter().any(|x| real == *x || real.starts_with(x) && x.is_dir()) {
-            tracing::warn!(source = %cfg.name, "{} is Lifeboat's own (a secret or an archive); not archived", path.display());
+            warnings.push(format!("{} is Lifeboat's own (a secret or an archive); not archived", path.display()));
             continue;
         }
         match entry_name(&cfg.name, &path) {
             Some(entry) => out.push(FileSource { source: cfg.name.clone(), entry, path }),
-            None => tracing::warn!(source = %cfg.name, "{} has a name that is not UTF-8; not archived", path.display()),
+            None => warnings.push(format!("{} has a name that is not UTF-8; not archived", path.display())),
         }
     }
-    out
+    Expanded { files: out, warnings }
 }
 
 /// Every regular file below `dir`, sorted, symbolic links not followed.
@@ -221,7 +233,7 @@ mod tests {
         let path = dir.path().join("busy.json");
         std::fs::write(&path, vec![b'a'; LEN]).unwrap();
         let cfg = FilesConfig { name: "data".into(), paths: vec![path.to_string_lossy().into_owned()] };
-        let sources = expand(&cfg, &[]);
+        let sources = expand(&cfg, &[]).files;
         assert_eq!(sources.len(), 1);
         let stop = AtomicBool::new(false);
         let (mut changed, mut whole) = (0, 0);

@@ -143,9 +143,11 @@ pub fn configured(cfg: &Config, only: Option<&[String]>) -> Vec<Box<dyn Source>>
     }
     let excluded = excluded_paths(cfg);
     for f in cfg.sources.files.iter().filter(|f| wanted(&f.name)) {
-        for file in files::expand(f, &excluded) {
-            out.push(Box::new(file));
+        let expanded = files::expand(f, &excluded);
+        for w in &expanded.warnings {
+            tracing::warn!(source = %f.name, "{w}");
         }
+        out.extend(expanded.files.into_iter().map(|file| Box::new(file) as Box<dyn Source>));
     }
     out
 }

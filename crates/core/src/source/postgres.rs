@@ -50,15 +50,16 @@ impl PostgresSource {
     }
 
     /// `program` set up to reach the server: the password in a private
-    /// `PGPASSFILE` (never on the command line, never in the environment
-    /// of other users' `ps`), no prompting, a bounded connect.
-    fn command(&self, program: &Path) -> Result<(Command, Option<SecretFile>), SkipReason> {
+    /// `PGPASSFILE` (in `dir` when given; never on the command line, never
+    /// in the environment of other users' `ps`), no prompting, a bounded
+    /// connect.
+    fn command(&self, program: &Path, dir: Option<&Path>) -> Result<(Command, Option<SecretFile>), SkipReason> {
         let mut cmd = Command::new(program);
         cmd.env("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT_SECS).arg("--no-password");
         let pass = match &self.cfg.password {
             Some(p) => {
                 let escaped = p.expose().replace('\\', "\\\\").replace(':', "\\:");
-                let file = SecretFile::new(&format!("*:*:*:*:{escaped}\n")).map_err(|e| {
+                let file = SecretFile::new(dir, &format!("*:*:*:*:{escaped}\n")).map_err(|e| {
                     SkipReason::Other(format!("cannot hand the password to {}: {e}", program.display()))
                 })?;
                 cmd.env("PGPASSFILE", file.path()).env_remove("PGPASSWORD");
@@ -100,7 +101,7 @@ impl PostgresSource {
     /// nothing changed), then counts its tables' rows.
     pub fn load(&self, dump: &Path) -> Result<Vec<TableCount>, String> {
         let pg_restore = tool::require("pg_restore", "postgresql-client")?;
-        let (mut cmd, _pass) = self.command(&pg_restore).map_err(|e| e.to_string())?;
+        let (mut cmd, _pass) = self.command(&pg_restore, dump.parent()).map_err(|e| e.to_string())?;
         cmd.args(["--clean", "--if-exists", "--single-transaction", "--exit-on-error", "--dbname"])
             .arg(&self.cfg.url)
             .arg(dump);
@@ -109,19 +110,19 @@ impl PostgresSource {
             let said = tool::said(&out, self.cfg.password.as_ref());
             return Err(format!("pg_restore failed and changed nothing (it runs in one transaction): {said}"));
         }
-        self.count_rows()
+        self.count_rows(dump.parent())
     }
 
     /// Exact rows of every table in the live database, named as in a dump
     /// (`schema.table`).
-    pub fn count_rows(&self) -> Result<Vec<TableCount>, String> {
+    pub fn count_rows(&self, dir: Option<&Path>) -> Result<Vec<TableCount>, String> {
         const QUERY: &str = "SELECT n.nspname || '.' || c.relname, \
             (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]::text \
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
             WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' \
             ORDER BY 1";
         let psql = tool::require("psql", "postgresql-client")?;
-        let (mut cmd, _pass) = self.command(&psql).map_err(|e| e.to_string())?;
+        let (mut cmd, _pass) = self.command(&psql, dir).map_err(|e| e.to_string())?;
         cmd.args(["-X", "-A", "-t", "-F", "\u{1f}", "-c", QUERY, "--dbname"]).arg(&self.cfg.url);
         let out = tool::run(&mut cmd)?;
         if !out.status.success() {
@@ -152,7 +153,7 @@ impl Source for PostgresSource {
 
     fn snapshot(&self, dest: &Path) -> Result<Snapshot, SkipReason> {
         let pg_dump = tool::require("pg_dump", "postgresql-client").map_err(SkipReason::Other)?;
-        let (mut cmd, _pass) = self.command(&pg_dump)?;
+        let (mut cmd, _pass) = self.command(&pg_dump, dest.parent())?;
         cmd.arg("--format=custom").arg("--file").arg(dest).arg("--dbname").arg(&self.cfg.url);
         let out = tool::run(&mut cmd).map_err(SkipReason::Other)?;
         if !out.status.success() {
@@ -176,7 +177,7 @@ impl Source for PostgresSource {
         let probe = || {
             let pg_dump = tool::require("pg_dump", "postgresql-client")?;
             let version = tool::version(&pg_dump).unwrap_or_else(|| "pg_dump".into());
-            let (mut cmd, _pass) = self.command(&pg_dump).map_err(|e| e.to_string())?;
+            let (mut cmd, _pass) = self.command(&pg_dump, None).map_err(|e| e.to_string())?;
             cmd.args(["--schema-only", "--file", "/dev/null", "--dbname"]).arg(&self.cfg.url);
             let out = tool::run(&mut cmd)?;
             if out.status.success() {

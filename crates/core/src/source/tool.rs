@@ -48,10 +48,16 @@ pub fn version(program: &Path) -> Option<String> {
 pub struct SecretFile(tempfile::NamedTempFile);
 
 impl SecretFile {
-    /// Writes `text` (already in the file's format) to a new 0600 file.
-    pub fn new(text: &str) -> std::io::Result<SecretFile> {
+    /// Writes `text` (already in the file's format) to a new 0600 file in
+    /// `dir` (a private working folder, cleaned up after a crash), or the
+    /// temporary folder.
+    pub fn new(dir: Option<&Path>, text: &str) -> std::io::Result<SecretFile> {
         // tempfile creates it 0600, readable by this user only.
-        let mut f = tempfile::Builder::new().prefix(".lifeboat-secret-").tempfile()?;
+        let builder = tempfile::Builder::new().prefix(".lifeboat-secret-").clone();
+        let mut f = match dir {
+            Some(dir) => builder.tempfile_in(dir)?,
+            None => builder.tempfile()?,
+        };
         f.write_all(text.as_bytes())?;
         f.flush()?;
         Ok(SecretFile(f))
