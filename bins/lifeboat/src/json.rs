@@ -127,6 +127,14 @@ pub fn status(cfg: &Config, s: &StatusSnapshot, schedule: &Schedule) -> Value {
             "admins": cfg.telegram.admin_ids.len(),
             "pending": s.pending_deliveries,
         },
+        "offsite": s.stores.iter().map(|(store, latest)| json!({
+            "destination": store,
+            "archive": latest.as_ref().map(|c| &c.archive),
+            "status": latest.as_ref().map(|c| c.status.as_str()),
+            "attempts": latest.as_ref().map(|c| c.attempts),
+            "last_error": latest.as_ref().and_then(|c| c.last_error.as_ref()),
+            "updated_at": latest.as_ref().map(|c| json_time(c.updated_at)),
+        })).collect::<Vec<_>>(),
     })
 }
 

@@ -35,7 +35,9 @@ pub enum Command {
     /// Make a verified archive now and print its path.
     Backup(BackupArgs),
     /// List the archives: time, trigger, size, databases, verified, delivered.
-    List(JsonArg),
+    List(ListArgs),
+    /// Download an archive (and a differential's base) from an S3 destination into backup.output_dir.
+    Fetch(FetchArgs),
     /// Check an archive: CRCs, manifest checksums, integrity of every database inside.
     Verify(VerifyArgs),
     /// Restore databases from an archive: shows the plan, then restores with --yes.
@@ -62,6 +64,27 @@ pub enum Command {
         /// Where to write them, e.g. /usr/local/share/man/man1.
         dir: PathBuf,
     },
+}
+
+/// `list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// List the archives in this `[[destinations.s3]]` bucket instead.
+    #[arg(long, value_name = "DESTINATION")]
+    pub remote: Option<String>,
+}
+
+/// `fetch`.
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// The `[[destinations.s3]]` name.
+    pub destination: String,
+    /// `latest` or an archive's name.
+    #[arg(default_value = "latest")]
+    pub archive: String,
 }
 
 /// `pin` / `unpin`.

@@ -25,6 +25,11 @@ pub trait Destination: Send + Sync {
     /// Whether anyone is configured to receive archives here.
     fn has_recipients(&self) -> bool;
 
+    /// Whether alerts can go here (a bucket holds archives, not messages).
+    fn carries_text(&self) -> bool {
+        true
+    }
+
     /// Records `archive` in the outbox for every recipient, so a crash or a
     /// stop before it is sent loses nothing.
     fn enqueue(&self, state: &State, archive: &StoredArchive, at: DateTime<Utc>) -> Result<(), StateError>;
@@ -42,5 +47,69 @@ pub trait Destination: Send + Sync {
     fn alert_pinned<'a>(&'a self, text: &'a str, archive: &'a str) -> BoxFuture<'a, Result<(), String>> {
         let _ = archive;
         self.alert(text)
+    }
+}
+
+/// `[[destinations.*]]`: where archives go besides the Telegram admins.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationsConfig {
+    /// `[[destinations.s3]]`
+    #[serde(default)]
+    pub s3: Vec<S3Config>,
+}
+
+/// One `[[destinations.s3]]`: an S3-compatible bucket (AWS, MinIO,
+/// SeaweedFS, R2, B2).
+#[derive(Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// Its name, for `fetch`, `list --remote` and reports.
+    pub name: String,
+    /// The service's URL; "" = AWS itself.
+    #[serde(default)]
+    pub endpoint: String,
+    /// The bucket (it must exist).
+    pub bucket: String,
+    /// Prepended to each archive's name to make its key.
+    #[serde(default)]
+    pub prefix: String,
+    /// The region ("us-east-1" where the service has none).
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// The access key id; "" = `AWS_ACCESS_KEY_ID`.
+    #[serde(default)]
+    pub access_key_id: String,
+    /// The file holding the secret access key; "" = `AWS_SECRET_ACCESS_KEY`.
+    #[serde(default)]
+    pub secret_access_key_file: std::path::PathBuf,
+    /// The secret access key, from the file or the environment.
+    #[serde(skip)]
+    pub secret_access_key: crate::config::Secret,
+}
+
+fn default_region() -> String {
+    "us-east-1".to_string()
+}
+
+impl S3Config {
+    /// Its id in the off-site outbox.
+    pub fn id(&self) -> String {
+        format!("s3:{}", self.name)
+    }
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("name", &self.name)
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key_file", &self.secret_access_key_file)
+            .field("secret_access_key", &self.secret_access_key)
+            .finish()
     }
 }

@@ -288,6 +288,7 @@ pub fn apply(cfg: &Config, state: &State, now: DateTime<Utc>) -> Result<Vec<Remo
         }
         if ok {
             state.forget_archive(&r.name)?;
+            state.retire_copies(&r.name, now)?;
             state.forget_verification(&r.name)?;
             state.forget_manifest(&r.name)?;
             state.log_event(Level::Info, "retention", &format!("removed {}: {}", r.name, r.reason), now)?;

@@ -34,6 +34,8 @@ pub struct StatusSnapshot {
     pub pending_deliveries: usize,
     /// Incidents open now (stale backups, a silent scheduler…).
     pub incidents: Vec<Incident>,
+    /// Each off-site store (`s3:NAME`) and its latest copy.
+    pub stores: Vec<(String, Option<state::Copy>)>,
 }
 
 /// Reads the status. `state` is None when the state database does not exist
@@ -59,6 +61,12 @@ pub fn snapshot(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Resu
         free_bytes: fsutil::space_for(&cfg.backup.output_dir),
         pending_deliveries: state.map(|s| s.pending_deliveries()).transpose()?.map_or(0, |p| p.len()),
         incidents: state.map(State::open_incidents).transpose()?.unwrap_or_default(),
+        stores: cfg
+            .destinations
+            .s3
+            .iter()
+            .map(|d| Ok((d.id(), state.map(|s| s.latest_copy(&d.id())).transpose()?.flatten())))
+            .collect::<Result<_, StateError>>()?,
     })
 }
 

@@ -52,6 +52,7 @@ pub use report::{AlertStatus, CycleReport, Delivery, DeliveryError, DeliverySumm
 /// The destinations `cfg` configures (none without a bot token).
 pub fn destinations(cfg: &Config) -> Vec<Box<dyn Destination>> {
     let mut out: Vec<Box<dyn Destination>> = Vec::new();
+    out.extend(lifeboat_s3::S3Destination::from_config(cfg).into_iter().map(|d| Box::new(d) as Box<dyn Destination>));
     if let Some(tg) = lifeboat_telegram::TelegramDestination::from_config(cfg) {
         out.push(Box::new(tg));
     }
@@ -323,7 +324,7 @@ async fn deliver(
 /// took it.
 async fn send_alert(destinations: &[Box<dyn Destination>], text: &str, journal: &Journal<'_>) -> AlertStatus {
     let mut status = AlertStatus::NoRecipient;
-    for d in destinations.iter().filter(|d| d.has_recipients()) {
+    for d in destinations.iter().filter(|d| d.has_recipients() && d.carries_text()) {
         match d.alert(text).await {
             Ok(()) => status = AlertStatus::Sent,
             Err(e) => {

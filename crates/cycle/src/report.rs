@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use lifeboat_core::backup::{BackupError, BackupOutcome};
 use lifeboat_core::exit;
 use lifeboat_core::manifest::Trigger;
-use lifeboat_core::state::{DeliveryStatus, FailureCode, RunStatus, State, StateError};
+use lifeboat_core::state::{CopyStatus, DeliveryStatus, FailureCode, RunStatus, State, StateError};
 use lifeboat_core::units::{human_size, plural};
 
 /// Where each admin stands with this cycle's archive.
@@ -23,12 +23,14 @@ pub struct DeliverySummary {
     pub failed: Vec<FailedChat>,
     /// Admins still owed it after this cycle's attempts: retried next cycle.
     pub pending: Vec<(i64, Option<String>)>,
+    /// Off-site stores and whether they hold it (and why not).
+    pub stores: Vec<(String, Result<(), String>)>,
 }
 
 impl DeliverySummary {
-    /// True when every admin received the archive.
+    /// True when every admin and every store received the archive.
     pub fn all_delivered(&self) -> bool {
-        self.failed.is_empty() && self.pending.is_empty()
+        self.failed.is_empty() && self.pending.is_empty() && self.stores.iter().all(|(_, r)| r.is_ok())
     }
 }
 
@@ -230,7 +232,21 @@ pub(crate) fn describe_delivery(d: &Delivery) -> String {
         Delivery::Error(e) => format!("failed: {e}; retried next cycle."),
         Delivery::Done(sum) => {
             let total = sum.delivered.len() + sum.failed.len() + sum.pending.len();
-            let mut s = format!("delivered to {} of {}", sum.delivered.len(), plural(total, "admin"));
+            let mut s = if total > 0 || sum.stores.is_empty() {
+                format!("delivered to {} of {}", sum.delivered.len(), plural(total, "admin"))
+            } else {
+                String::from("off-site")
+            };
+            for (store, held) in &sum.stores {
+                match held {
+                    Ok(()) => {
+                        let _ = write!(s, "; stored in {store}");
+                    }
+                    Err(why) => {
+                        let _ = write!(s, "; not yet in {store}, retried next cycle ({why})");
+                    }
+                }
+            }
             for f in &sum.failed {
                 let _ = write!(s, "; {} failed: {} ({})", f.chat, f.reason, advice_for(f.code));
             }
@@ -279,6 +295,13 @@ pub fn summarize_outbox(state: &State, archive: &str) -> Result<DeliverySummary,
             let why = mine.iter().find_map(|r| r.last_error.clone());
             sum.pending.push((chat, why));
         }
+    }
+    for c in state.copies_of(archive)? {
+        let held = match c.status {
+            CopyStatus::Delivered => Ok(()),
+            _ => Err(c.last_error.unwrap_or_else(|| c.status.as_str().to_string())),
+        };
+        sum.stores.push((c.destination, held));
     }
     Ok(sum)
 }

@@ -77,6 +77,7 @@ fn done(delivered: &[i64], failed: &[(i64, FailureCode, &str)], pending: &[i64])
             .map(|(chat, code, reason)| FailedChat { chat: *chat, code: Some(*code), reason: reason.to_string() })
             .collect(),
         pending: pending.iter().map(|c| (*c, Some("timed out".to_string()))).collect(),
+        stores: Vec::new(),
     })
 }
 

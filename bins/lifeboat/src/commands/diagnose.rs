@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use chrono::Utc;
-use lifeboat_core::diagnose::{self, Severity};
+use lifeboat_core::diagnose::{self, Finding, Severity};
 use lifeboat_core::{Config, exit};
 
 use crate::JsonArg;
@@ -16,7 +16,8 @@ pub(super) fn diagnose(cfg: &Config, a: &JsonArg) -> Result<i32> {
     // Diagnose cannot stop between steps, and its snapshot folders hold
     // copies of the live databases: on a signal, remove ours and exit.
     exit_on_signal_removing_scratch(diagnose::scratch_prefix(), "diagnose");
-    let d = diagnose::run(cfg, Utc::now());
+    let mut d = diagnose::run(cfg, Utc::now());
+    d.findings.extend(check_stores(cfg)?);
     bar.clear();
     if a.json {
         let v = crate::json::diagnose(&d);
@@ -36,4 +37,46 @@ pub(super) fn diagnose(cfg: &Config, a: &JsonArg) -> Result<i32> {
         println!("{e} error(s), {w} warning(s)");
     }
     Ok(if d.has_errors() { exit::FAILURE } else { exit::SUCCESS })
+}
+
+/// Each `[[destinations.s3]]`: the bucket answers these keys, and the
+/// newest archive is stored there.
+fn check_stores(cfg: &Config) -> Result<Vec<Finding>> {
+    if cfg.destinations.s3.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let newest = lifeboat_core::catalog::list(&cfg.backup.output_dir).ok().and_then(|a| a.into_iter().next());
+    let mut findings = Vec::new();
+    for s3 in &cfg.destinations.s3 {
+        let subject = s3.id();
+        let listed = rt.block_on(async {
+            let store = lifeboat_s3::Store::open(cfg, s3)?;
+            store.list().await
+        });
+        let finding = match listed {
+            Err(e) => Finding {
+                level: Severity::Error,
+                subject,
+                message: format!("bucket {} at {}: {e}", s3.bucket, if s3.endpoint.is_empty() { "AWS" } else { &s3.endpoint }),
+                action: Some("check endpoint, bucket, access_key_id and secret_access_key_file; archives wait in the outbox meanwhile".into()),
+            },
+            Ok(remote) => match &newest {
+                Some(n) if !remote.iter().any(|r| r.name == n.name) => Finding {
+                    level: Severity::Warn,
+                    subject,
+                    message: format!("reachable, {} archive(s); the newest, {}, is not there yet", remote.len(), n.name),
+                    action: Some("the next cycle uploads it; `lifeboat status` shows the last error".into()),
+                },
+                _ => Finding {
+                    level: Severity::Ok,
+                    subject,
+                    message: format!("reachable, {} archive(s) under {:?}", remote.len(), s3.prefix),
+                    action: None,
+                },
+            },
+        };
+        findings.push(finding);
+    }
+    Ok(findings)
 }

@@ -5,7 +5,7 @@ use lifeboat_core::catalog::{self, StoredArchive};
 use lifeboat_core::units::human_size;
 use lifeboat_core::{Config, exit};
 
-use crate::JsonArg;
+use crate::ListArgs;
 
 use super::existing_state;
 
@@ -28,7 +28,7 @@ pub(crate) struct ListRow {
     pub base: Option<String>,
 }
 
-pub(super) fn list(cfg: &Config, a: &JsonArg) -> Result<i32> {
+pub(super) fn list(cfg: &Config, a: &ListArgs) -> Result<i32> {
     let archives = catalog::list(&cfg.backup.output_dir)?;
     let state = existing_state(cfg)?;
     let pins = match &state {

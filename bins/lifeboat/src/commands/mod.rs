@@ -5,6 +5,7 @@
 mod backup;
 mod demo;
 mod diagnose;
+mod fetch;
 mod list;
 
 pub(crate) use list::ListRow;
@@ -80,7 +81,9 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
     match cli.command {
         Command::Backup(a) => backup::backup(&cfg, &a),
+        Command::List(a) if a.remote.is_some() => fetch::list_remote(&cfg, &a),
         Command::List(a) => list::list(&cfg, &a),
+        Command::Fetch(a) => fetch::fetch(&cfg, &a),
         Command::Verify(a) => verify::verify(&cfg, &a),
         Command::Restore(a) => restore::restore(&cfg, &a),
         Command::Status(a) => status::status(&cfg, &a),

@@ -86,8 +86,26 @@ fn print_text(cfg: &Config, s: &StatusSnapshot, schedule: &Schedule) {
     let unchanged = if c.unchanged > 0 { format!(", {} unchanged", c.unchanged) } else { String::new() };
     println!("Last 24 h:    {} ok, {} partial, {} failed{unchanged}", c.ok, c.partial, c.failed);
     if cfg.delivery_enabled() {
-        println!("Delivery:     enabled, {} admin(s), {} pending", s.pending_deliveries, cfg.telegram.admin_ids.len());
-    } else {
+        println!("Delivery:     enabled, {} admin(s), {} pending", cfg.telegram.admin_ids.len(), s.pending_deliveries);
+    } else if s.stores.is_empty() {
         println!("Delivery:     disabled (no telegram.token); archives stay on this server");
+    } else {
+        println!("Delivery:     no telegram.token: archives go off-site only");
+    }
+    for (store, latest) in &s.stores {
+        let line = match latest {
+            None => "nothing sent yet".to_string(),
+            Some(c) if c.status == lifeboat_core::state::CopyStatus::Delivered => {
+                format!("{} stored {}", c.archive, ui::ago(c.updated_at, s.now))
+            }
+            Some(c) => format!(
+                "{} {} (attempt {}{})",
+                c.archive,
+                c.status.as_str(),
+                c.attempts,
+                c.last_error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+            ),
+        };
+        println!("Off-site:     {store}: {line}");
     }
 }

@@ -63,6 +63,9 @@ pub struct Config {
     /// `[[sources.postgres]]`, `[[sources.redis]]`, `[[sources.files]]`
     #[serde(default)]
     pub sources: crate::source::SourcesConfig,
+    /// `[[destinations.s3]]`
+    #[serde(default)]
+    pub destinations: crate::destination::DestinationsConfig,
     /// The file the configuration came from; None: built-in defaults and
     /// the environment only.
     #[serde(skip)]
@@ -324,6 +327,7 @@ impl Config {
         cfg.resolve_token()?;
         cfg.validate()?;
         cfg.resolve_source_passwords()?;
+        cfg.resolve_store_keys()?;
         cfg.resolve_keys(env_password)?;
         Ok(cfg)
     }
@@ -365,6 +369,62 @@ impl Config {
                 ));
             }
             t.token = Secret::new(text.trim());
+        }
+        Ok(())
+    }
+
+    /// Reads each S3 destination's keys: the files named, else the
+    /// standard AWS environment variables.
+    fn resolve_store_keys(&mut self) -> Result<(), ConfigError> {
+        let mut names: Vec<&str> = Vec::new();
+        for d in &mut self.destinations.s3 {
+            let key = "destinations.s3";
+            if !crate::manifest::is_plain_name(&d.name) || names.contains(&d.name.as_str()) {
+                return Err(invalid(
+                    key,
+                    format!("name {:?} must be a plain name of its own, e.g. \"offsite\"", d.name),
+                ));
+            }
+            names.push(&d.name);
+            if d.bucket.trim().is_empty() {
+                return Err(invalid(key, format!("\"{}\": bucket is empty; name an existing bucket", d.name)));
+            }
+            if !d.endpoint.is_empty()
+                && !url::Url::parse(&d.endpoint)
+                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "\"{}\": endpoint {:?} is not an http(s) URL, e.g. \"http://127.0.0.1:8333\"",
+                        d.name, d.endpoint
+                    ),
+                ));
+            }
+            if d.prefix.starts_with('/') {
+                return Err(invalid(key, format!("\"{}\": prefix must not start with '/'", d.name)));
+            }
+            if d.access_key_id.is_empty() {
+                d.access_key_id = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_default();
+            }
+            if !d.secret_access_key_file.as_os_str().is_empty() {
+                let file = &d.secret_access_key_file;
+                let text = std::fs::read_to_string(file).map_err(|e| {
+                    invalid(key, format!("\"{}\": cannot read secret_access_key_file {}: {e}", d.name, file.display()))
+                })?;
+                d.secret_access_key = Secret::new(text.trim());
+            } else if let Ok(v) = std::env::var("AWS_SECRET_ACCESS_KEY") {
+                d.secret_access_key = Secret::new(v.trim());
+            }
+            if d.access_key_id.is_empty() || d.secret_access_key.is_empty() {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "\"{}\": needs access_key_id and secret_access_key_file (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+                        d.name
+                    ),
+                ));
+            }
         }
         Ok(())
     }

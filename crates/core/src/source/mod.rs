@@ -119,6 +119,7 @@ pub fn excluded_paths(cfg: &Config) -> Vec<PathBuf> {
     ];
     secrets.extend(cfg.sources.postgres.iter().map(|p| p.password_file.as_path()));
     secrets.extend(cfg.sources.redis.iter().map(|r| r.password_file.as_path()));
+    secrets.extend(cfg.destinations.s3.iter().map(|d| d.secret_access_key_file.as_path()));
     secrets
         .into_iter()
         .filter(|p| !p.as_os_str().is_empty())

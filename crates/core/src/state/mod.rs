@@ -8,6 +8,7 @@
 //! parse (an unknown status, a bad time) is an error naming its table and
 //! key, never silently read as something else.
 
+mod copies;
 mod events;
 mod heartbeat;
 mod incidents;
@@ -23,6 +24,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
+pub use copies::{Copy, CopyStatus};
 pub use events::{Event, Level};
 pub use heartbeat::{Heartbeat, HeartbeatState, Process, SchedulerState, scheduler_state};
 pub use incidents::{Incident, IncidentKind};
@@ -182,6 +184,22 @@ CREATE TABLE verifications (
 CREATE TABLE manifests (
     archive TEXT PRIMARY KEY,        -- logical archive name
     manifest TEXT NOT NULL           -- manifest.json as written into the archive
+);
+"#,
+    // The outbox of off-site stores (see `copies.rs`): one row per
+    // (archive, destination); a store has no recipients.
+    r#"
+CREATE TABLE copies (
+    archive TEXT NOT NULL,           -- logical archive name, also the object's name
+    destination TEXT NOT NULL,       -- e.g. "s3:offsite"
+    status TEXT NOT NULL,            -- pending | delivered | failed | retired
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error_code TEXT,
+    last_error TEXT,
+    size INTEGER,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (archive, destination)
 );
 "#,
 ];

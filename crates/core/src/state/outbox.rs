@@ -105,7 +105,7 @@ impl FailureCode {
         }
     }
 
-    fn parse(s: &str) -> Option<FailureCode> {
+    pub(super) fn parse(s: &str) -> Option<FailureCode> {
         FailureCode::ALL.into_iter().find(|c| c.as_str() == s)
     }
 }
@@ -318,10 +318,12 @@ impl State {
             .optional()?)
     }
 
-    /// Archives that still have pending rows (retention keeps them).
+    /// Archives still owed to a recipient or a store (retention keeps them).
     pub fn archives_awaiting_delivery(&self) -> Result<Vec<String>> {
-        let mut st =
-            self.conn.prepare("SELECT DISTINCT archive FROM deliveries WHERE status = 'pending' ORDER BY archive")?;
+        let mut st = self.conn.prepare(
+            "SELECT archive FROM deliveries WHERE status = 'pending'
+             UNION SELECT archive FROM copies WHERE status = 'pending' ORDER BY archive",
+        )?;
         let rows = st.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }

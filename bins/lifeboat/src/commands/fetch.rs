@@ -1,0 +1,51 @@
+//! `lifeboat fetch` and `lifeboat list --remote`: the off-site copies in an
+//! S3 bucket, brought back so a fresh server can restore.
+
+use anyhow::{Context, Result};
+use lifeboat_core::units::human_size;
+use lifeboat_core::{Config, exit};
+
+use crate::{FetchArgs, ListArgs};
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")
+}
+
+/// Downloads an archive (and a differential's base) into `output_dir`.
+pub(super) fn fetch(cfg: &Config, a: &FetchArgs) -> Result<i32> {
+    let fetched = runtime()?.block_on(lifeboat_s3::fetch(cfg, &a.destination, &a.archive))?;
+    for name in &fetched.present {
+        eprintln!("{name} is already in {}; left as it is", cfg.backup.output_dir.display());
+    }
+    for path in &fetched.downloaded {
+        println!("{}", path.display());
+    }
+    eprintln!("restore with: lifeboat restore {} --yes", if a.archive == "latest" { "latest" } else { &a.archive });
+    Ok(exit::SUCCESS)
+}
+
+/// The archives in a bucket, newest first.
+pub(super) fn list_remote(cfg: &Config, a: &ListArgs) -> Result<i32> {
+    let name = a.remote.as_deref().unwrap_or_default();
+    let remote = runtime()?.block_on(async {
+        let store = lifeboat_s3::Store::named(cfg, name)?;
+        store.list().await
+    })?;
+    if a.json {
+        let rows: Vec<serde_json::Value> = remote
+            .iter()
+            .map(|r| serde_json::json!({ "archive": r.name, "size": r.size, "modified": r.modified }))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(exit::SUCCESS);
+    }
+    if remote.is_empty() {
+        println!("no archives in {name}");
+        return Ok(exit::SUCCESS);
+    }
+    println!("{:<24} {:>10}  ARCHIVE", "STORED (UTC)", "SIZE");
+    for r in &remote {
+        println!("{:<24} {:>10}  {}", r.modified.format("%Y-%m-%d %H:%M:%S"), human_size(r.size), r.name);
+    }
+    Ok(exit::SUCCESS)
+}

@@ -1,0 +1,197 @@
+//! Off-site copies in a real S3-compatible store (SeaweedFS on loopback):
+//! a multipart upload byte for byte, `fetch` + `restore` on a fresh server,
+//! retention mirrored without ever reaching further than the local policy,
+//! and a store that is down being caught up next cycle.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use lifeboat_testkit::servers::SeaweedFs;
+
+struct Env {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Env {
+    /// A bot with `app.db` of about `mb` MB of random bytes, archives in
+    /// `out_name`, one S3 destination, and `extra` TOML.
+    fn new(s3: &SeaweedFs, mb: u64, extra: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let env = Env { config: dir.path().join("lifeboat.toml"), dir };
+        std::fs::create_dir_all(env.path("data")).unwrap();
+        let conn = rusqlite::Connection::open(env.path("data/app.db")).unwrap();
+        conn.execute_batch(&format!(
+            "CREATE TABLE blobs (id INTEGER PRIMARY KEY, b BLOB);
+             WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {})
+             INSERT INTO blobs (b) SELECT randomblob(4000) FROM c;",
+            (mb * 1_000_000 / 4100).max(1)
+        ))
+        .unwrap();
+        env.write_config(s3, "out", extra);
+        env
+    }
+
+    fn write_config(&self, s3: &SeaweedFs, out: &str, extra: &str) {
+        let secret = s3.secret_file(self.dir.path());
+        std::fs::write(
+            &self.config,
+            format!(
+                "[backup]\nsource_dir = {:?}\noutput_dir = {:?}\ndatabases = [\"app.db\"]\ncompression_level = 0\n{extra}\n\
+                 [retry]\nattempts = 2\ninitial_delay_secs = 0\nmax_delay_secs = 1\n\
+                 [[destinations.s3]]\nname = \"offsite\"\nendpoint = {:?}\nbucket = {:?}\nprefix = \"bot/\"\n\
+                 access_key_id = {:?}\nsecret_access_key_file = {secret:?}\n",
+                self.path("data"),
+                self.path(out),
+                s3.endpoint,
+                s3.bucket,
+                s3.access_key,
+            ),
+        )
+        .unwrap();
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        Command::from_std(common::lifeboat(&self.config, self.dir.path(), args))
+    }
+
+    /// `backup --deliver` (a whole cycle): the archive path and the output.
+    fn cycle(&self, code: i32) -> (PathBuf, String) {
+        let out = self.cmd(&["backup", "--deliver"]).assert().code(code).get_output().clone();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let archive = PathBuf::from(stdout.lines().next().unwrap_or_default().trim());
+        (archive, stdout + &String::from_utf8_lossy(&out.stderr))
+    }
+
+    fn remote(&self) -> Vec<String> {
+        let out = self.cmd(&["list", "--remote", "offsite", "--json"]).assert().success().get_output().stdout.clone();
+        let rows: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        rows.as_array().unwrap().iter().map(|r| r["archive"].as_str().unwrap().to_string()).collect()
+    }
+
+    fn write_row(&self) {
+        let conn = rusqlite::Connection::open(self.path("data/app.db")).unwrap();
+        conn.execute("INSERT INTO blobs (b) VALUES (randomblob(100))", []).unwrap();
+    }
+}
+
+fn name(p: &Path) -> String {
+    p.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+#[test]
+fn a_large_archive_goes_off_site_whole_and_a_fresh_server_restores_it() {
+    let s3 = SeaweedFs::start();
+    let env = Env::new(&s3, 120, "");
+    let (archive, said) = env.cycle(0);
+    assert!(said.contains("stored in s3:offsite"), "{said}");
+    let local = std::fs::read(&archive).unwrap();
+    assert!(local.len() > 100_000_000, "{} bytes: a multipart upload", local.len());
+    let object = s3.object(&format!("bot/{}", name(&archive))).expect("the object is there");
+    assert!(object == local, "the object's bytes equal the local archive's");
+    assert_eq!(env.remote(), [name(&archive)]);
+
+    // A fresh server: only the config, an empty archive folder.
+    env.write_config(&s3, "fresh", "");
+    let out = env.cmd(&["fetch", "offsite", "latest"]).assert().success().get_output().stdout.clone();
+    let fetched = PathBuf::from(String::from_utf8_lossy(&out).trim());
+    assert_eq!(fetched, env.path("fresh").join(name(&archive)));
+    assert!(std::fs::read(&fetched).unwrap() == local);
+    let to = env.path("restored");
+    env.cmd(&["restore", "latest", "--to", to.to_str().unwrap(), "--yes"]).assert().success();
+    let rows: i64 = rusqlite::Connection::open(to.join("app.db"))
+        .unwrap()
+        .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, (120_000_000 / 4100) as i64);
+    // Asking for what the bucket does not hold says what it does hold.
+    env.cmd(&["fetch", "offsite", "database_backup_20200101_000000.zip"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("list --remote offsite"));
+}
+
+#[test]
+fn retention_on_the_bucket_follows_the_local_policy_and_never_goes_further() {
+    let s3 = SeaweedFs::start();
+    let env = Env::new(&s3, 1, "[retention]\nmax_count = 2");
+    let mut made = Vec::new();
+    for _ in 0..4 {
+        env.write_row();
+        made.push(name(&env.cycle(0).0));
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    // Local retention kept the newest two; the bucket drops what it
+    // removed (the oldest one in the cycle after it was removed).
+    env.write_row();
+    made.push(name(&env.cycle(0).0));
+    let remote = env.remote();
+    let local = lifeboat_core::catalog::list(&env.path("out")).unwrap();
+    assert_eq!(local.len(), 2);
+    for l in &local {
+        assert!(remote.contains(&l.name), "what the local policy keeps stays off-site: {remote:?}");
+    }
+    assert!(!remote.contains(&made[0]) && !remote.contains(&made[1]), "{remote:?}");
+
+    // A fresh server with an empty folder deletes nothing off-site.
+    let before = env.remote();
+    env.write_config(&s3, "fresh", "[retention]\nmax_count = 1");
+    env.write_row();
+    let (newest, _) = env.cycle(0);
+    env.write_row();
+    env.cycle(0);
+    let after = env.remote();
+    for b in &before {
+        assert!(after.contains(b), "{b} was deleted by a server that never had it: {after:?}");
+    }
+    assert!(after.contains(&name(&newest)));
+}
+
+#[test]
+fn a_store_that_is_down_is_caught_up_next_cycle() {
+    let mut s3 = SeaweedFs::start();
+    let env = Env::new(&s3, 1, "");
+    s3.kill();
+    let (first, said) = env.cycle(3);
+    assert!(said.contains("not yet in s3:offsite"), "{said}");
+    let list = env.cmd(&["status"]).assert().get_output().stdout.clone();
+    assert!(String::from_utf8_lossy(&list).contains("offsite"), "{}", String::from_utf8_lossy(&list));
+    // Retention keeps an archive still owed to the store.
+    assert!(first.is_file());
+    let diag = env.cmd(&["diagnose"]).assert().code(1).get_output().stdout.clone();
+    assert!(String::from_utf8_lossy(&diag).contains("[error] s3:offsite"), "{}", String::from_utf8_lossy(&diag));
+    s3.run();
+    env.write_row();
+    let (second, said) = env.cycle(0);
+    assert!(said.contains("stored in s3:offsite"), "{said}");
+    let remote = env.remote();
+    assert!(remote.contains(&name(&first)) && remote.contains(&name(&second)), "{remote:?}");
+    assert!(s3.object(&format!("bot/{}", name(&first))).unwrap() == std::fs::read(&first).unwrap());
+    let diag = env.cmd(&["diagnose"]).assert().get_output().stdout.clone();
+    assert!(
+        String::from_utf8_lossy(&diag).contains("[ok   ] s3:offsite: reachable, 2 archive(s)"),
+        "{}",
+        String::from_utf8_lossy(&diag)
+    );
+}
+
+#[test]
+fn wrong_keys_are_named_and_never_shown() {
+    let s3 = SeaweedFs::start();
+    let env = Env::new(&s3, 1, "");
+    let config = std::fs::read_to_string(&env.config).unwrap();
+    std::fs::write(env.path("s3-secret"), "not-the-secret-key-123\n").unwrap();
+    let (_, said) = env.cycle(3);
+    assert!(said.contains("SignatureDoesNotMatch"), "{said}");
+    assert!(!said.contains("not-the-secret-key-123") && !said.contains(&s3.secret_key), "{said}");
+    env.cmd(&["list", "--remote", "offsite"]).assert().code(1);
+    let state = std::fs::read(env.path("out/.lifeboat/state.db")).unwrap();
+    assert!(!String::from_utf8_lossy(&state).contains("not-the-secret-key-123"));
+    assert!(config.contains("secret_access_key_file"));
+}
