@@ -164,6 +164,9 @@ fn a_store_that_is_down_is_caught_up_next_cycle() {
     assert!(String::from_utf8_lossy(&list).contains("offsite"), "{}", String::from_utf8_lossy(&list));
     // Retention keeps an archive still owed to the store.
     assert!(first.is_file());
+    let metrics = env.cmd(&["metrics"]).assert().success().get_output().stdout.clone();
+    let metrics = String::from_utf8_lossy(&metrics);
+    assert!(metrics.contains(r#"lifeboat_deliveries{destination="s3:offsite",status="pending"} 1"#), "{metrics}");
     let diag = env.cmd(&["diagnose"]).assert().code(1).get_output().stdout.clone();
     assert!(String::from_utf8_lossy(&diag).contains("[error] s3:offsite"), "{}", String::from_utf8_lossy(&diag));
     s3.run();

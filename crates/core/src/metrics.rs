@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use prometheus::{Encoder, Gauge, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
 use crate::config::Config;
-use crate::state::{DeliveryStatus, IncidentKind, SchedulerState, State};
+use crate::state::{CopyStatus, DeliveryStatus, IncidentKind, SchedulerState, State};
 use crate::status::{self, StatusError};
 
 /// The metrics text at `now`. `state` is None before the first run.
@@ -62,6 +62,11 @@ pub fn render(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Result
     for (status, n) in state.delivery_counts()? {
         if matches!(status, DeliveryStatus::Pending | DeliveryStatus::Failed) {
             deliveries.with_label_values(&["telegram", status.as_str()]).set(n as i64);
+        }
+    }
+    for (destination, status, n) in state.copy_counts()? {
+        if matches!(status, CopyStatus::Pending | CopyStatus::Failed) {
+            deliveries.with_label_values(&[destination.as_str(), status.as_str()]).set(n as i64);
         }
     }
     let db_bytes = m.gauges("database_bytes", "Snapshot size of each database", &["database"]);

@@ -156,6 +156,17 @@ impl State {
         Ok(())
     }
 
+    /// Rows per (destination, status).
+    pub fn copy_counts(&self) -> Result<Vec<(String, CopyStatus, u64)>> {
+        let mut st = self.conn.prepare(
+            "SELECT destination, status, COUNT(*) FROM copies GROUP BY destination, status ORDER BY destination, status",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok((r.get(0)?, parsed(r, 1, "copies", "status", CopyStatus::parse)?, r.get::<_, i64>(2)?.max(0) as u64))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// `destination`'s latest row: how its last attempt went.
     pub fn latest_copy(&self, destination: &str) -> Result<Option<Copy>> {
         use rusqlite::OptionalExtension;
@@ -193,6 +204,10 @@ mod tests {
         assert_eq!(s.latest_copy("s3:x").unwrap().unwrap().status, CopyStatus::Delivered);
         s.retire_copies("b.zip", t(3, 0)).unwrap();
         assert_eq!(s.copies("s3:x", CopyStatus::Retired).unwrap()[0].size, Some(42));
+        assert_eq!(
+            s.copy_counts().unwrap(),
+            vec![("s3:x".to_string(), CopyStatus::Pending, 1), ("s3:x".to_string(), CopyStatus::Retired, 1)]
+        );
         s.forget_copy("b.zip", "s3:x").unwrap();
         assert!(s.copies_of("b.zip").unwrap().is_empty());
     }
