@@ -413,19 +413,28 @@ fn same_rows(found: &[crate::manifest::TableCount], declared: &[crate::manifest:
     a == b
 }
 
-/// A new private file at `target` to extract a database into (whatever a
-/// previous attempt left there is removed first).
-fn extraction_file(target: &Path) -> Result<File, String> {
-    remove_extracted(target);
-    // A file source's entry goes below its own folders.
-    if let Some(dir) = target.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+/// A new private file for entry `name` below `scratch` to extract it into
+/// (whatever a previous attempt left there is removed first). A file
+/// source's entry gets its folders; the scratch folder itself is never made
+/// again: once it is gone (removed on Ctrl-C) extraction stops, rather
+/// than leave a new copy of the data behind.
+fn extraction_file(scratch: &Path, name: &str) -> Result<File, String> {
+    let target = scratch.join(name);
+    remove_extracted(&target);
+    let mut dir = scratch.to_path_buf();
+    for part in Path::new(name).parent().into_iter().flat_map(Path::components) {
+        dir.push(part);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
+        }
     }
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(target)
+        .open(&target)
         .map_err(|e| format!("cannot extract to {}: {e}", target.display()))
 }
 
@@ -587,7 +596,7 @@ fn verify_inner(
             ));
         }
         if opts.integrity_check && why.is_empty() {
-            match extraction_file(&target) {
+            match extraction_file(scratch, &db) {
                 Ok(f) => out = Some(f),
                 Err(e) => why.push(e),
             }
@@ -611,7 +620,7 @@ fn verify_inner(
         let mut why = Vec::new();
         let mut out = None;
         if opts.integrity_check {
-            match extraction_file(&target) {
+            match extraction_file(scratch, &db) {
                 Ok(f) => out = Some(f),
                 Err(e) => why.push(e),
             }
