@@ -60,8 +60,9 @@ pub struct DestinationsConfig {
 }
 
 /// One `[[destinations.s3]]`: an S3-compatible bucket (AWS, MinIO,
-/// SeaweedFS, R2, B2).
-#[derive(Clone, serde::Deserialize)]
+/// SeaweedFS, R2, B2). Its Debug shows no secret: [`crate::config::Secret`]
+/// never does.
+#[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct S3Config {
     /// Its name, for `fetch`, `list --remote` and reports.
@@ -96,20 +97,5 @@ impl S3Config {
     /// Its id in the off-site outbox.
     pub fn id(&self) -> String {
         format!("s3:{}", self.name)
-    }
-}
-
-impl std::fmt::Debug for S3Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("S3Config")
-            .field("name", &self.name)
-            .field("endpoint", &self.endpoint)
-            .field("bucket", &self.bucket)
-            .field("prefix", &self.prefix)
-            .field("region", &self.region)
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key_file", &self.secret_access_key_file)
-            .field("secret_access_key", &self.secret_access_key)
-            .finish()
     }
 }

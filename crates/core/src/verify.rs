@@ -405,7 +405,7 @@ fn header_problem(head: &[u8], declared: u64) -> Option<String> {
 }
 
 /// Tables and row counts equal, whatever their order.
-fn same_rows(found: &[crate::manifest::TableCount], declared: &[crate::manifest::TableCount]) -> bool {
+pub(crate) fn same_rows(found: &[crate::manifest::TableCount], declared: &[crate::manifest::TableCount]) -> bool {
     let mut a = found.to_vec();
     let mut b = declared.to_vec();
     a.sort_by(|x, y| x.name.cmp(&y.name));

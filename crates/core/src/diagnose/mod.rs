@@ -124,10 +124,7 @@ fn check_sources(cfg: &Config, last: Option<&crate::manifest::Manifest>) -> Vec<
         let unreadable: Vec<String> = expanded
             .files
             .iter()
-            .filter_map(|s| {
-                let origin = s.name().strip_prefix(f.name.as_str())?;
-                std::fs::File::open(origin).err().map(|e| format!("{origin}: {e}"))
-            })
+            .filter_map(|s| std::fs::File::open(s.path()).err().map(|e| format!("{}: {e}", s.path().display())))
             .collect();
         let bytes: u64 = expanded.files.iter().map(|s| s.size_hint()).sum();
         if expanded.files.is_empty() {
@@ -163,7 +160,7 @@ pub fn run(cfg: &Config, now: DateTime<Utc>) -> Diagnosis {
     let last = newest.and_then(|a| crate::verify::known_manifest(a, &cfg.encryption.keys, None).ok());
     findings.extend(check_sources(cfg, last.as_ref()));
     findings.push(check_output_dir(&cfg.backup.output_dir));
-    let last_archive_size = archives.as_ref().ok().and_then(|a| a.first()).map(|a| a.size);
+    let last_archive_size = newest.map(|a| a.size);
     match crate::fsutil::space_for(&cfg.backup.output_dir) {
         Ok(free) => findings.push(judge_space(free, last_archive_size)),
         Err(e) => findings.push(Finding::warn(

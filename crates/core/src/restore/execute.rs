@@ -129,19 +129,14 @@ fn execute_inner(
                         outcome.restored.push(read_back(plan, &d.name, &d.dest)?);
                     }
                     LiveTarget::Postgres(source) => {
-                        let mut tables = crate::source::PostgresSource::new(source)
+                        let tables = crate::source::PostgresSource::new(source)
                             .load(&src)
                             .map_err(|why| RestoreError::Tool { name: d.name.clone(), why })?;
-                        tables.sort_by(|a, b| a.name.cmp(&b.name));
-                        let mut want = entry.tables.clone();
-                        want.sort_by(|a, b| a.name.cmp(&b.name));
-                        let rows_match_manifest = tables == want;
-                        let dest = d.dest.clone();
                         outcome.restored.push(RestoredDatabase {
                             name: d.name.clone(),
-                            dest,
+                            dest: d.dest.clone(),
+                            rows_match_manifest: verify::same_rows(&tables, &entry.tables),
                             tables,
-                            rows_match_manifest,
                         });
                     }
                     LiveTarget::File(dest) => {
@@ -269,12 +264,11 @@ fn read_back(plan: &RestorePlan, name: &str, dest: &Path) -> Result<RestoredData
     let conn = Connection::open_with_flags(dest, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(sql(name, dest))?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(sql(name, dest))?;
     let tables = crate::integrity::count_rows(&conn).map_err(sql(name, dest))?;
-    let mut want = plan.manifest.database(name).map(|e| e.tables.clone()).unwrap_or_default();
-    want.sort_by(|a, b| a.name.cmp(&b.name));
+    let want = plan.manifest.database(name).map(|e| e.tables.as_slice()).unwrap_or_default();
     Ok(RestoredDatabase {
         name: name.to_string(),
         dest: dest.to_path_buf(),
-        rows_match_manifest: tables == want,
+        rows_match_manifest: verify::same_rows(&tables, want),
         tables,
     })
 }

@@ -151,6 +151,13 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+impl FileSource {
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 /// What identifies one version of a file without reading it.
 fn stamp(m: &std::fs::Metadata) -> (u64, u64, i64, i64, i64, i64) {
     (m.ino(), m.len(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec())

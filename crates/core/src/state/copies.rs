@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Row, params};
 
 use super::outbox::FailureCode;
-use super::{Result, State, parsed, time_at, ts};
+use super::{Result, State, opt_parsed, parsed, time_at, ts};
 
 /// Where one archive's off-site copy stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,10 +68,7 @@ fn copy_from_row(r: &Row<'_>) -> rusqlite::Result<Copy> {
         destination: r.get(1)?,
         status: parsed(r, 2, "copies", "status", CopyStatus::parse)?,
         attempts: r.get(3)?,
-        error_code: match r.get::<_, Option<String>>(4)? {
-            Some(_) => Some(parsed(r, 4, "copies", "error_code", FailureCode::parse)?),
-            None => None,
-        },
+        error_code: opt_parsed(r, 4, "copies", "error_code", FailureCode::parse)?,
         last_error: r.get(5)?,
         size: r.get::<_, Option<i64>>(6)?.map(|n| n.max(0) as u64),
         updated_at: time_at(r, 7, "copies", "updated_at")?,

@@ -338,6 +338,20 @@ fn parsed<T>(
     parse(&text).ok_or_else(|| bad_value(table, row_key(r), column, &text))
 }
 
+/// [`parsed`] for a column that may be NULL.
+fn opt_parsed<T>(
+    r: &rusqlite::Row<'_>,
+    idx: usize,
+    table: &str,
+    column: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> rusqlite::Result<Option<T>> {
+    match r.get::<_, Option<String>>(idx)? {
+        None => Ok(None),
+        Some(text) => parse(&text).map(Some).ok_or_else(|| bad_value(table, row_key(r), column, &text)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{Result, State, bad_value, opt_time_at, parsed, row_key, time_at, ts};
+use super::{Result, State, opt_parsed, opt_time_at, parsed, time_at, ts};
 
 /// Delivery status of one (file, chat) row of the outbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,19 +162,6 @@ pub struct AdminHealth {
 
 const DELIVERY_COLS: &str = "id, archive, file_name, part, parts, chat_id, status, attempts, error_code, last_error, \
      file_id, message_id, created_at, updated_at";
-
-fn opt_parsed<T>(
-    r: &Row<'_>,
-    idx: usize,
-    table: &str,
-    column: &str,
-    parse: impl FnOnce(&str) -> Option<T>,
-) -> rusqlite::Result<Option<T>> {
-    match r.get::<_, Option<String>>(idx)? {
-        None => Ok(None),
-        Some(text) => parse(&text).map(Some).ok_or_else(|| bad_value(table, row_key(r), column, &text)),
-    }
-}
 
 fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
     Ok(Delivery {
