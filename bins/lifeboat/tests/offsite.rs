@@ -90,7 +90,7 @@ fn a_large_archive_goes_off_site_whole_and_a_fresh_server_restores_it() {
     let s3 = SeaweedFs::start();
     let env = Env::new(&s3, 120, "");
     let (archive, said) = env.cycle(0);
-    assert!(said.contains("stored in s3:offsite"), "{said}");
+    assert!(said.contains("sent to s3:offsite"), "{said}");
     let local = std::fs::read(&archive).unwrap();
     assert!(local.len() > 100_000_000, "{} bytes: a multipart upload", local.len());
     let object = s3.object(&format!("bot/{}", name(&archive))).expect("the object is there");
@@ -172,7 +172,7 @@ fn a_store_that_is_down_is_caught_up_next_cycle() {
     s3.run();
     env.write_row();
     let (second, said) = env.cycle(0);
-    assert!(said.contains("stored in s3:offsite"), "{said}");
+    assert!(said.contains("sent to s3:offsite"), "{said}");
     let remote = env.remote();
     assert!(remote.contains(&name(&first)) && remote.contains(&name(&second)), "{remote:?}");
     assert!(s3.object(&format!("bot/{}", name(&first))).unwrap() == std::fs::read(&first).unwrap());

@@ -1,5 +1,5 @@
 //! Where archives go once written and verified. Each kind of destination
-//! (Telegram today) implements [`Destination`]; the cycle hands every
+//! (Telegram, S3, Discord, email) implements [`Destination`]; the cycle hands every
 //! archive to each configured one and reads what happened from the durable
 //! outbox in the state database, the single source of truth for what a
 //! destination confirmed.
@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::StoredArchive;
-use crate::state::{State, StateError};
+use crate::state::{CopyStatus, FailureCode, Level, State, StateError};
 
 /// A future a destination returns; boxed so destinations can be trait
 /// objects, `Send` so a cycle can run on any thread.
@@ -57,6 +57,120 @@ pub struct DestinationsConfig {
     /// `[[destinations.s3]]`
     #[serde(default)]
     pub s3: Vec<S3Config>,
+    /// `[destinations.discord]`
+    #[serde(default)]
+    pub discord: DiscordConfig,
+    /// `[destinations.email]`
+    #[serde(default)]
+    pub email: EmailConfig,
+}
+
+impl DestinationsConfig {
+    /// The outbox id of every configured destination besides Telegram, in
+    /// the order reports list them.
+    pub fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.s3.iter().map(S3Config::id).collect();
+        if self.discord.enabled() {
+            ids.push(DiscordConfig::ID.to_string());
+        }
+        if self.email.enabled() {
+            ids.push(EmailConfig::ID.to_string());
+        }
+        ids
+    }
+}
+
+/// `[destinations.discord]`: a channel's webhook. The URL is the secret
+/// (anyone holding it can post), so it comes from a file and never shows in
+/// `Debug`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscordConfig {
+    /// The file holding the webhook URL; "" = no Discord.
+    #[serde(default)]
+    pub webhook_url_file: std::path::PathBuf,
+    /// Largest attachment, in MB; larger archives go in parts of this size.
+    #[serde(default = "default_discord_mb")]
+    pub max_upload_mb: u64,
+    /// The webhook URL, read from `webhook_url_file`.
+    #[serde(skip)]
+    pub webhook_url: crate::config::Secret,
+}
+
+fn default_discord_mb() -> u64 {
+    10
+}
+
+impl Default for DiscordConfig {
+    fn default() -> Self {
+        DiscordConfig {
+            webhook_url_file: Default::default(),
+            max_upload_mb: default_discord_mb(),
+            webhook_url: Default::default(),
+        }
+    }
+}
+
+impl DiscordConfig {
+    /// Its id in the outbox.
+    pub const ID: &'static str = "discord";
+
+    /// Whether a webhook is configured.
+    pub fn enabled(&self) -> bool {
+        !self.webhook_url.is_empty()
+    }
+}
+
+/// `[destinations.email]`: mail through an SMTP relay.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// lettre's URL form: `smtps://user@host:465` (implicit TLS),
+    /// `smtp://user@host:587?tls=required` (STARTTLS); "" = no email.
+    #[serde(default)]
+    pub smtp_url: String,
+    /// The file holding the SMTP password; "" = no authentication.
+    #[serde(default)]
+    pub password_file: std::path::PathBuf,
+    /// The sender, e.g. "Lifeboat <backup@example.com>".
+    #[serde(default)]
+    pub from: String,
+    /// The recipients.
+    #[serde(default)]
+    pub to: Vec<String>,
+    /// Largest attachment, in MB; a larger archive is announced, not attached.
+    #[serde(default = "default_attachment_mb")]
+    pub max_attachment_mb: u64,
+    /// The SMTP password, read from `password_file`.
+    #[serde(skip)]
+    pub password: crate::config::Secret,
+}
+
+fn default_attachment_mb() -> u64 {
+    20
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        EmailConfig {
+            smtp_url: String::new(),
+            password_file: Default::default(),
+            from: String::new(),
+            to: Vec::new(),
+            max_attachment_mb: default_attachment_mb(),
+            password: Default::default(),
+        }
+    }
+}
+
+impl EmailConfig {
+    /// Its id in the outbox.
+    pub const ID: &'static str = "email";
+
+    /// Whether a relay is configured.
+    pub fn enabled(&self) -> bool {
+        !self.smtp_url.is_empty()
+    }
 }
 
 /// One `[[destinations.s3]]`: an S3-compatible bucket (AWS, MinIO,
@@ -98,4 +212,118 @@ impl S3Config {
     pub fn id(&self) -> String {
         format!("s3:{}", self.name)
     }
+}
+
+/// Why one attempt to hand an archive over failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyFailure {
+    /// What the reports match on.
+    pub code: FailureCode,
+    /// The same in words, without any secret.
+    pub message: String,
+    /// Not worth trying again with this archive.
+    pub permanent: bool,
+    /// Parts the destination confirmed before it failed: the next attempt
+    /// starts after them.
+    pub sent_parts: u32,
+}
+
+impl CopyFailure {
+    /// A failure the next cycle tries again.
+    pub fn transient(code: FailureCode, message: impl Into<String>) -> CopyFailure {
+        CopyFailure { code, message: message.into(), permanent: false, sent_parts: 0 }
+    }
+
+    /// A failure not worth trying again with this archive.
+    pub fn permanent(code: FailureCode, message: impl Into<String>) -> CopyFailure {
+        CopyFailure { code, message: message.into(), permanent: true, sent_parts: 0 }
+    }
+}
+
+impl std::fmt::Display for CopyFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A destination whose outbox rows are whole archives (one row per archive
+/// in the `copies` table): a bucket, a channel, a mailbox. [`drain_copies`]
+/// runs its outbox.
+pub trait CopySink: Send + Sync {
+    /// Its id in the outbox ("s3:offsite", "discord", "email").
+    fn id(&self) -> &str;
+
+    /// Hands `archive` over, skipping the first `sent_parts` parts a former
+    /// attempt got confirmed; Ok(bytes the destination confirmed).
+    fn send<'a>(
+        &'a self,
+        archive: &'a StoredArchive,
+        sent_parts: u32,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<u64, CopyFailure>>;
+
+    /// Local retention removed `archive`: remove what the destination holds
+    /// of it, where it can (a message once sent stays sent).
+    fn retire<'a>(&'a self, archive: &'a str) -> BoxFuture<'a, Result<(), String>> {
+        let _ = archive;
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Works through `sink`'s rows of the outbox: every pending archive is
+/// handed over and the outcome recorded once the destination confirmed it;
+/// every retired one is removed from the destination, then forgotten.
+pub async fn drain_copies(
+    cfg: &crate::config::Config,
+    sink: &dyn CopySink,
+    cancel: &CancellationToken,
+) -> Result<(), StateError> {
+    let state = State::open_for(cfg)?;
+    let id = sink.id();
+    let dir = &cfg.backup.output_dir;
+    for copy in state.copies(id, CopyStatus::Pending)? {
+        if cancel.is_cancelled() {
+            return Ok(());
+        }
+        let outcome = match crate::catalog::resolve(dir, &copy.archive) {
+            Ok(archive) => sink.send(&archive, copy.progress, cancel).await,
+            Err(e) => Err(CopyFailure::permanent(
+                FailureCode::FileUnreadable,
+                format!("{} is no longer in {}: {e}", copy.archive, dir.display()),
+            )),
+        };
+        let now = Utc::now();
+        match outcome {
+            Ok(size) => {
+                state.mark_copied(&copy.archive, id, size, now)?;
+                let msg = format!("{} sent to {id} ({size} bytes)", copy.archive);
+                tracing::info!("{msg}");
+                state.log_event(Level::Info, "delivery", &msg, now)?;
+            }
+            Err(e) => {
+                if e.sent_parts > copy.progress {
+                    state.record_copy_progress(&copy.archive, id, e.sent_parts)?;
+                }
+                state.mark_copy_failed(&copy.archive, id, e.code, &e.message, e.permanent, now)?;
+                let again = if e.permanent { "not tried again" } else { "tried again next cycle" };
+                let msg = format!("{} not sent to {id}: {e}; {again}", copy.archive);
+                tracing::warn!("{msg}");
+                state.log_event(Level::Warn, "delivery", &msg, now)?;
+            }
+        }
+    }
+    for copy in state.copies(id, CopyStatus::Retired)? {
+        if cancel.is_cancelled() {
+            return Ok(());
+        }
+        match sink.retire(&copy.archive).await {
+            Ok(()) => {
+                state.forget_copy(&copy.archive, id)?;
+                let msg = format!("{} removed from {id}: local retention removed it", copy.archive);
+                state.log_event(Level::Info, "retention", &msg, Utc::now())?;
+            }
+            Err(e) => tracing::warn!("{id}: {e}; tried again next cycle"),
+        }
+    }
+    Ok(())
 }

@@ -63,9 +63,9 @@ pub fn snapshot(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Resu
         incidents: state.map(State::open_incidents).transpose()?.unwrap_or_default(),
         stores: cfg
             .destinations
-            .s3
-            .iter()
-            .map(|d| Ok((d.id(), state.map(|s| s.latest_copy(&d.id())).transpose()?.flatten())))
+            .ids()
+            .into_iter()
+            .map(|id| Ok((id.clone(), state.map(|s| s.latest_copy(&id)).transpose()?.flatten())))
             .collect::<Result<_, StateError>>()?,
     })
 }

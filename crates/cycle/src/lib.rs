@@ -47,12 +47,25 @@ use tokio_util::sync::CancellationToken;
 
 pub use alert::alert_text;
 use report::describe_delivery;
-pub use report::{AlertStatus, CycleReport, Delivery, DeliveryError, DeliverySummary, FailedChat, summarize_outbox};
+pub use report::{
+    AlertStatus, CycleReport, Delivery, DeliveryError, DeliverySummary, FailedChat, StoreMiss, summarize_outbox,
+};
 
-/// The destinations `cfg` configures (none without a bot token).
+/// Those of `destinations` that take alerts and have someone to tell.
+pub fn messengers(destinations: &[Box<dyn Destination>]) -> impl Iterator<Item = &dyn Destination> {
+    destinations.iter().map(|d| d.as_ref()).filter(|d| d.has_recipients() && d.carries_text())
+}
+
+/// The destinations `cfg` configures.
 pub fn destinations(cfg: &Config) -> Vec<Box<dyn Destination>> {
     let mut out: Vec<Box<dyn Destination>> = Vec::new();
     out.extend(lifeboat_s3::S3Destination::from_config(cfg).into_iter().map(|d| Box::new(d) as Box<dyn Destination>));
+    if let Some(d) = lifeboat_messaging::DiscordDestination::from_config(cfg) {
+        out.push(Box::new(d));
+    }
+    if let Some(d) = lifeboat_messaging::EmailDestination::from_config(cfg) {
+        out.push(Box::new(d));
+    }
     if let Some(tg) = lifeboat_telegram::TelegramDestination::from_config(cfg) {
         out.push(Box::new(tg));
     }
@@ -217,7 +230,7 @@ pub async fn run_cycle_with(
 
     if let (Some(s), Ok(o)) = (&shrunk, &backup) {
         let text = shrink_alert::alert_text(s, &o.archive.name);
-        for d in destinations.iter().filter(|d| d.has_recipients()) {
+        for d in messengers(destinations) {
             if let Err(e) = d.alert_pinned(&text, &s.pinned).await {
                 journal.log(Level::Warn, "delivery", &format!("the shrink alert ({}) failed: {e}", d.kind()));
             }
@@ -324,7 +337,7 @@ async fn deliver(
 /// took it.
 async fn send_alert(destinations: &[Box<dyn Destination>], text: &str, journal: &Journal<'_>) -> AlertStatus {
     let mut status = AlertStatus::NoRecipient;
-    for d in destinations.iter().filter(|d| d.has_recipients() && d.carries_text()) {
+    for d in messengers(destinations) {
         match d.alert(text).await {
             Ok(()) => status = AlertStatus::Sent,
             Err(e) => {

@@ -23,8 +23,18 @@ pub struct DeliverySummary {
     pub failed: Vec<FailedChat>,
     /// Admins still owed it after this cycle's attempts: retried next cycle.
     pub pending: Vec<(i64, Option<String>)>,
-    /// Off-site stores and whether they hold it (and why not).
-    pub stores: Vec<(String, Result<(), String>)>,
+    /// The other destinations (buckets, Discord, email) and whether they
+    /// confirmed it; if not, why, and whether it is tried again.
+    pub stores: Vec<(String, Result<(), StoreMiss>)>,
+}
+
+/// Why a destination does not hold an archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreMiss {
+    /// The words of the last failure.
+    pub why: String,
+    /// Refused for good: not tried again.
+    pub permanent: bool,
 }
 
 impl DeliverySummary {
@@ -240,10 +250,13 @@ pub(crate) fn describe_delivery(d: &Delivery) -> String {
             for (store, held) in &sum.stores {
                 match held {
                     Ok(()) => {
-                        let _ = write!(s, "; stored in {store}");
+                        let _ = write!(s, "; sent to {store}");
                     }
-                    Err(why) => {
-                        let _ = write!(s, "; not yet in {store}, retried next cycle ({why})");
+                    Err(StoreMiss { why, permanent: false }) => {
+                        let _ = write!(s, "; not yet sent to {store}, retried next cycle ({why})");
+                    }
+                    Err(StoreMiss { why, permanent: true }) => {
+                        let _ = write!(s, "; {store} refused it, not tried again: {why}");
                     }
                 }
             }
@@ -299,7 +312,10 @@ pub fn summarize_outbox(state: &State, archive: &str) -> Result<DeliverySummary,
     for c in state.copies_of(archive)? {
         let held = match c.status {
             CopyStatus::Delivered => Ok(()),
-            _ => Err(c.last_error.unwrap_or_else(|| c.status.as_str().to_string())),
+            _ => Err(StoreMiss {
+                why: c.last_error.unwrap_or_else(|| c.status.as_str().to_string()),
+                permanent: c.status == CopyStatus::Failed,
+            }),
         };
         sum.stores.push((c.destination, held));
     }

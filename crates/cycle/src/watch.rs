@@ -76,7 +76,7 @@ pub async fn look(
     }
     drop(state);
     for text in messages {
-        for d in destinations.iter().filter(|d| d.has_recipients()) {
+        for d in crate::messengers(destinations) {
             if let Err(e) = d.alert(&text).await {
                 tracing::warn!("could not tell the admins ({}): {e}", d.kind());
             }

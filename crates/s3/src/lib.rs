@@ -25,8 +25,8 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use lifeboat_core::catalog::{self, StoredArchive};
 use lifeboat_core::config::Config;
-use lifeboat_core::destination::{BoxFuture, Destination, S3Config};
-use lifeboat_core::state::{CopyStatus, FailureCode, Level, State, StateError};
+use lifeboat_core::destination::{BoxFuture, CopyFailure, CopySink, Destination, S3Config, drain_copies};
+use lifeboat_core::state::{FailureCode, State, StateError};
 use object_store::aws::{AmazonS3Builder, Checksum};
 use object_store::path::Path as Key;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig, WriteMultipart};
@@ -392,53 +392,31 @@ impl S3Destination {
             })
             .collect()
     }
+}
 
-    async fn drain(&self, cancel: &CancellationToken) -> Result<(), StateError> {
-        let state = State::open_for(&self.cfg)?;
-        let dir = &self.cfg.backup.output_dir;
-        for copy in state.copies(&self.id, CopyStatus::Pending)? {
-            if cancel.is_cancelled() {
-                return Ok(());
-            }
-            let now = Utc::now;
-            let archive = match catalog::resolve(dir, &copy.archive) {
-                Ok(a) => a,
-                Err(e) => {
-                    let why = format!("{} is no longer in {}: {e}", copy.archive, dir.display());
-                    state.mark_copy_failed(&copy.archive, &self.id, FailureCode::FileUnreadable, &why, true, now())?;
-                    continue;
-                }
-            };
-            match self.store.upload(&archive, cancel).await {
-                Ok(size) => {
-                    state.mark_copied(&copy.archive, &self.id, size, now())?;
-                    let msg = format!("{} stored in {} ({size} bytes)", copy.archive, self.id);
-                    tracing::info!("{msg}");
-                    state.log_event(Level::Info, "delivery", &msg, now())?;
-                }
-                Err(e) => {
-                    let permanent = e.code == FailureCode::FileUnreadable;
-                    state.mark_copy_failed(&copy.archive, &self.id, e.code, &e.message, permanent, now())?;
-                    let msg = format!("{} not stored in {}: {e}", copy.archive, self.id);
-                    tracing::warn!("{msg}");
-                    state.log_event(Level::Warn, "delivery", &msg, now())?;
-                }
-            }
-        }
-        for copy in state.copies(&self.id, CopyStatus::Retired)? {
-            if cancel.is_cancelled() {
-                return Ok(());
-            }
-            match self.store.delete(&copy.archive).await {
-                Ok(()) => {
-                    state.forget_copy(&copy.archive, &self.id)?;
-                    let msg = format!("{} removed from {}: local retention removed it", copy.archive, self.id);
-                    state.log_event(Level::Info, "retention", &msg, Utc::now())?;
-                }
-                Err(e) => tracing::warn!("{e}; tried again next cycle"),
-            }
-        }
-        Ok(())
+impl CopySink for S3Destination {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn send<'a>(
+        &'a self,
+        archive: &'a StoredArchive,
+        _sent_parts: u32,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<u64, CopyFailure>> {
+        Box::pin(async move {
+            self.store.upload(archive, cancel).await.map_err(|e| CopyFailure {
+                permanent: e.code == FailureCode::FileUnreadable,
+                code: e.code,
+                message: e.message,
+                sent_parts: 0,
+            })
+        })
+    }
+
+    fn retire<'a>(&'a self, archive: &'a str) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move { self.store.delete(archive).await.map_err(|e| e.to_string()) })
     }
 }
 
@@ -461,7 +439,7 @@ impl Destination for S3Destination {
 
     fn deliver_pending<'a>(&'a self, cancel: &'a CancellationToken) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            if let Err(e) = self.drain(cancel).await {
+            if let Err(e) = drain_copies(&self.cfg, self, cancel).await {
                 tracing::error!("{}: cannot use the outbox: {e}", self.id);
             }
         })

@@ -149,7 +149,7 @@ pub(crate) fn file_name_of(p: &std::path::Path) -> String {
 /// Reads an archive's manifest for captions; a caption without it is still
 /// useful, so failure is only logged (an age archive without an identity on
 /// this machine has no readable manifest, by design).
-pub(crate) fn manifest_of(cfg: &Config, state: Option<&State>, archive: &StoredArchive) -> Option<Manifest> {
+pub fn manifest_of(cfg: &Config, state: Option<&State>, archive: &StoredArchive) -> Option<Manifest> {
     match lifeboat_core::verify::known_manifest(archive, &cfg.encryption.keys, state) {
         Ok(m) => Some(m),
         Err(lifeboat_core::verify::VerifyError::Key(e)) => {

@@ -4,17 +4,23 @@
 //! # Layout
 //! - [`fake_telegram`]: the fake Bot API server, with fault injection and
 //!   recording of every call and upload.
+//! - [`fake_discord`]: a fake Discord webhook with Discord's answers, rate
+//!   limit and faults.
 //! - [`http_recorder`]: an HTTP server that records requests (or hangs).
-//! - [`servers`]: real PostgreSQL and Redis servers on loopback.
+//! - [`servers`]: real PostgreSQL, Redis and SeaweedFS servers on loopback.
+//! - [`smtp`]: a real SMTP server (aiosmtpd) on loopback.
 //! - [`sqlite`]: writer helpers and file corruption for backup tests.
 //! - [`tmpfs`]: a small mounted tmpfs for full-disk tests.
 
+pub mod fake_discord;
 pub mod fake_telegram;
 pub mod http_recorder;
 pub mod servers;
+pub mod smtp;
 pub mod sqlite;
 
 pub mod tmpfs;
 
+pub use fake_discord::{DiscordFault, FakeDiscord};
 pub use fake_telegram::{FakeTelegram, Fault};
 pub use http_recorder::HttpRecorder;

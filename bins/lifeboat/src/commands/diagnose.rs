@@ -18,6 +18,7 @@ pub(super) fn diagnose(cfg: &Config, a: &JsonArg) -> Result<i32> {
     exit_on_signal_removing_scratch(diagnose::scratch_prefix(), "diagnose");
     let mut d = diagnose::run(cfg, Utc::now());
     d.findings.extend(check_stores(cfg)?);
+    d.findings.extend(check_messengers(cfg)?);
     bar.clear();
     if a.json {
         let v = crate::json::diagnose(&d);
@@ -77,6 +78,46 @@ fn check_stores(cfg: &Config) -> Result<Vec<Finding>> {
             },
         };
         findings.push(finding);
+    }
+    Ok(findings)
+}
+
+/// `[destinations.discord]` and `[destinations.email]`: the webhook exists,
+/// the relay answers and takes the login. Nothing is posted or mailed.
+fn check_messengers(cfg: &Config) -> Result<Vec<Finding>> {
+    let d = &cfg.destinations;
+    if !d.discord.enabled() && !d.email.enabled() {
+        return Ok(Vec::new());
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let mut findings = Vec::new();
+    let finding = |subject: &str, probed: Result<String, String>, action: &str| match probed {
+        Ok(message) => Finding { level: Severity::Ok, subject: subject.into(), message, action: None },
+        Err(message) => {
+            Finding { level: Severity::Error, subject: subject.into(), message, action: Some(action.into()) }
+        }
+    };
+    if d.discord.enabled() {
+        let probed = match lifeboat_messaging::DiscordDestination::from_config(cfg) {
+            Some(discord) => rt.block_on(discord.probe()),
+            None => Err("cannot set up HTTP".into()),
+        };
+        findings.push(finding(
+            "discord",
+            probed,
+            "put the channel's current webhook URL in destinations.discord.webhook_url_file; archives wait in the outbox meanwhile",
+        ));
+    }
+    if d.email.enabled() {
+        let probed = match lifeboat_messaging::EmailDestination::open(cfg) {
+            Ok(email) => rt.block_on(email.probe()),
+            Err(e) => Err(e),
+        };
+        findings.push(finding(
+            "email",
+            probed,
+            "check smtp_url (host, port, smtps:// or ?tls=required) and destinations.email.password_file; mail waits in the outbox meanwhile",
+        ));
     }
     Ok(findings)
 }

@@ -328,6 +328,7 @@ impl Config {
         cfg.validate()?;
         cfg.resolve_source_passwords()?;
         cfg.resolve_store_keys()?;
+        cfg.resolve_messengers()?;
         cfg.resolve_keys(env_password)?;
         Ok(cfg)
     }
@@ -425,6 +426,96 @@ impl Config {
                     ),
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// Reads the Discord webhook URL and the SMTP password from their files
+    /// and checks the rest of `[destinations.discord]` and `.email]`. No
+    /// message quotes a secret.
+    fn resolve_messengers(&mut self) -> Result<(), ConfigError> {
+        let read = |key: &'static str, what: &str, file: &Path| -> Result<String, ConfigError> {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| invalid(key, format!("cannot read {what} {}: {e}", file.display())))?;
+            let text = text.trim_end_matches(['\r', '\n']);
+            if text.trim().is_empty() {
+                return Err(invalid(key, format!("{what} {} is empty", file.display())));
+            }
+            Ok(text.to_string())
+        };
+        let d = &mut self.destinations.discord;
+        if !(1..=500).contains(&d.max_upload_mb) {
+            return Err(invalid(
+                "destinations.discord.max_upload_mb",
+                format!("{} is out of range; use 10 (Discord's limit without boosts), at most 500", d.max_upload_mb),
+            ));
+        }
+        if !d.webhook_url_file.as_os_str().is_empty() {
+            let key = "destinations.discord.webhook_url_file";
+            let url = read(key, "webhook_url_file", &d.webhook_url_file)?;
+            let url = url.trim();
+            if !url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()) {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "{} does not hold a webhook URL; copy it from the channel's Integrations → Webhooks (https://discord.com/api/webhooks/…)",
+                        d.webhook_url_file.display()
+                    ),
+                ));
+            }
+            d.webhook_url = Secret::new(url);
+        }
+        let e = &mut self.destinations.email;
+        if !(1..=1000).contains(&e.max_attachment_mb) {
+            return Err(invalid(
+                "destinations.email.max_attachment_mb",
+                format!(
+                    "{} is out of range; use what the relay accepts (often 20 or 25), at most 1000",
+                    e.max_attachment_mb
+                ),
+            ));
+        }
+        if e.smtp_url.is_empty() {
+            return Ok(());
+        }
+        let url =
+            url::Url::parse(&e.smtp_url).ok().filter(|u| matches!(u.scheme(), "smtp" | "smtps") && u.host().is_some());
+        let Some(url) = url else {
+            return Err(invalid(
+                "destinations.email.smtp_url",
+                "not an SMTP URL; e.g. \"smtps://backup@smtp.example.com:465\" or \"smtp://backup@smtp.example.com:587?tls=required\"",
+            ));
+        };
+        if url.password().is_some() {
+            return Err(invalid(
+                "destinations.email.smtp_url",
+                "holds a password; remove it from the URL and put it in destinations.email.password_file",
+            ));
+        }
+        if !e.password_file.as_os_str().is_empty() {
+            if url.username().is_empty() {
+                return Err(invalid(
+                    "destinations.email.smtp_url",
+                    "names no user for password_file; e.g. \"smtps://backup@smtp.example.com:465\"",
+                ));
+            }
+            e.password = Secret::new(read("destinations.email.password_file", "password_file", &e.password_file)?);
+        }
+        let mailbox = |a: &str| a.contains('@') && !a.trim().starts_with('@') && !a.trim().ends_with('@');
+        if !mailbox(&e.from) {
+            return Err(invalid(
+                "destinations.email.from",
+                format!("{:?} is not an address, e.g. \"Lifeboat <backup@example.com>\"", e.from),
+            ));
+        }
+        if e.to.is_empty() {
+            return Err(invalid("destinations.email.to", "is empty; list who gets the archives and alerts"));
+        }
+        if let Some(bad) = e.to.iter().find(|a| !mailbox(a)) {
+            return Err(invalid(
+                "destinations.email.to",
+                format!("{bad:?} is not an address, e.g. \"ops@example.com\""),
+            ));
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
-//! The outbox of off-site stores (S3-compatible buckets): one row per
-//! (archive, destination). A copy is `delivered` only once the store
-//! confirmed the whole object; `retired` once local retention removed the
+//! The outbox of destinations that take whole archives (S3-compatible
+//! buckets, a Discord channel, a mailbox): one row per (archive,
+//! destination). A copy is `delivered` only once the destination confirmed
+//! all of it; `retired` once local retention removed the
 //! archive, so the store deletes its object too, and only then: a new
 //! server with an empty folder never deletes anything off-site.
 
@@ -58,6 +59,8 @@ pub struct Copy {
     pub last_error: Option<String>,
     /// Bytes the store confirmed.
     pub size: Option<u64>,
+    /// Parts confirmed so far of a copy still pending.
+    pub progress: u32,
     /// Last change.
     pub updated_at: DateTime<Utc>,
 }
@@ -72,10 +75,11 @@ fn copy_from_row(r: &Row<'_>) -> rusqlite::Result<Copy> {
         last_error: r.get(5)?,
         size: r.get::<_, Option<i64>>(6)?.map(|n| n.max(0) as u64),
         updated_at: time_at(r, 7, "copies", "updated_at")?,
+        progress: r.get(8)?,
     })
 }
 
-const COLS: &str = "archive, destination, status, attempts, error_code, last_error, size, updated_at";
+const COLS: &str = "archive, destination, status, attempts, error_code, last_error, size, updated_at, progress";
 
 impl State {
     /// Owes `archive` to `destination` (nothing changes if it is owed or sent already).
@@ -131,6 +135,15 @@ impl State {
             "UPDATE copies SET status = ?3, attempts = attempts + 1, error_code = ?4, last_error = ?5, updated_at = ?6
              WHERE archive = ?1 AND destination = ?2 AND status = 'pending'",
             params![archive, destination, status, code.as_str(), error, ts(at)],
+        )?;
+        Ok(())
+    }
+
+    /// The destination confirmed the first `parts` parts of `archive`.
+    pub fn record_copy_progress(&self, archive: &str, destination: &str, parts: u32) -> Result<()> {
+        self.conn.execute(
+            "UPDATE copies SET progress = ?3 WHERE archive = ?1 AND destination = ?2 AND status = 'pending'",
+            params![archive, destination, parts],
         )?;
         Ok(())
     }

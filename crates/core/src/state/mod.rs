@@ -202,6 +202,9 @@ CREATE TABLE copies (
     PRIMARY KEY (archive, destination)
 );
 "#,
+    // Parts a destination confirmed of a copy still pending: an archive sent
+    // as several messages resumes after them.
+    "ALTER TABLE copies ADD COLUMN progress INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// A handle on the state database. One per thread; cheap to open.

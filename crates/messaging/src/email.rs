@@ -1,0 +1,247 @@
+//! Mail through an SMTP relay (lettre; implicit TLS with `smtps://`,
+//! STARTTLS with `smtp://…?tls=required`): each archive attached when it is
+//! at most `max_attachment_mb`, otherwise a message saying where it is;
+//! alerts as mail.
+//!
+//! A message counts as sent once the relay accepted it (its 250 to the
+//! message data). A refusal with a permanent (5xx) reply, such as rejected
+//! credentials, is not tried again with that archive; a connection that
+//! fails, times out or gets a 4xx reply is tried again next cycle. The
+//! password comes from `password_file` and never appears in logs or errors.
+
+use std::time::Duration;
+
+use backon::Retryable;
+use chrono::{DateTime, Utc};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lifeboat_core::catalog::StoredArchive;
+use lifeboat_core::config::{Config, MB};
+use lifeboat_core::destination::{BoxFuture, CopyFailure, CopySink, Destination, EmailConfig, drain_copies};
+use lifeboat_core::state::{FailureCode, State, StateError};
+use lifeboat_core::units::human_size;
+use tokio_util::sync::CancellationToken;
+
+/// The configured relay and recipients.
+pub struct EmailDestination {
+    cfg: Config,
+    mailer: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    to: Vec<Mailbox>,
+}
+
+impl std::fmt::Debug for EmailDestination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailDestination").field("from", &self.from).field("to", &self.to).finish_non_exhaustive()
+    }
+}
+
+impl EmailDestination {
+    /// None when no relay is configured; a relay that cannot be set up is
+    /// logged and left out (`lifeboat diagnose` says why).
+    pub fn from_config(cfg: &Config) -> Option<EmailDestination> {
+        if !cfg.destinations.email.enabled() {
+            return None;
+        }
+        EmailDestination::open(cfg).map_err(|e| tracing::error!("email: {e}")).ok()
+    }
+
+    /// Sets up the transport and parses the addresses.
+    pub fn open(cfg: &Config) -> Result<EmailDestination, String> {
+        let e = &cfg.destinations.email;
+        let mut url = url::Url::parse(&e.smtp_url).map_err(|_| "smtp_url is not a URL".to_string())?;
+        if !e.password.is_empty() {
+            // lettre reads the credentials from the URL; the URL with the
+            // password in it never leaves this function.
+            url.set_password(Some(e.password.expose())).map_err(|_| "smtp_url cannot hold a user".to_string())?;
+        }
+        let mailer = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.as_str())
+            .map_err(|e| format!("smtp_url: {}", error_words(&e)))?
+            .timeout(Some(Duration::from_secs(60)))
+            .build();
+        let parse = |key: &str, a: &str| a.parse::<Mailbox>().map_err(|err| format!("{key} {a:?}: {err}"));
+        let from = parse("destinations.email.from", &e.from)?;
+        let to = e.to.iter().map(|a| parse("destinations.email.to", a)).collect::<Result<_, _>>()?;
+        Ok(EmailDestination { cfg: cfg.clone(), mailer, from, to })
+    }
+
+    fn settings(&self) -> &EmailConfig {
+        &self.cfg.destinations.email
+    }
+
+    /// Connects, greets and logs in, without sending anything.
+    pub async fn probe(&self) -> Result<String, String> {
+        match self.mailer.test_connection().await {
+            Ok(true) => {
+                Ok(format!("relay answers and accepts the login; mail goes to {}", self.settings().to.join(", ")))
+            }
+            Ok(false) => Err("the relay does not answer".into()),
+            Err(e) => Err(error_words(&e)),
+        }
+    }
+
+    fn message(&self, subject: &str, body: MultiPart) -> Result<Message, CopyFailure> {
+        let mut b = Message::builder().from(self.from.clone()).subject(subject);
+        for to in &self.to {
+            b = b.to(to.clone());
+        }
+        b.multipart(body)
+            .map_err(|e| CopyFailure::permanent(FailureCode::Refused, format!("cannot build the mail: {e}")))
+    }
+
+    /// Sends `message`, with retry of transient failures.
+    async fn send_message(&self, message: Message, cancel: &CancellationToken) -> Result<(), CopyFailure> {
+        let ceiling = Duration::from_secs(self.cfg.retry.max_delay_secs);
+        let attempt = || async { self.mailer.send(message.clone()).await.map(|_| ()).map_err(|e| failure(&e)) };
+        let retried = attempt
+            .retry(crate::backoff(&self.cfg))
+            .when(|f: &CopyFailure| !f.permanent)
+            .adjust(move |_, d| d.map(|d| d.min(ceiling)))
+            .notify(|f: &CopyFailure, d: Duration| {
+                tracing::warn!(wait_ms = d.as_millis() as u64, "email: {f}; retrying");
+            });
+        tokio::select! {
+            r = retried => r,
+            _ = cancel.cancelled() => Err(CopyFailure::transient(FailureCode::Transient, "stopped before the relay accepted it")),
+        }
+    }
+
+    async fn send_archive(&self, archive: &StoredArchive, cancel: &CancellationToken) -> Result<u64, CopyFailure> {
+        let limit = self.settings().max_attachment_mb * MB;
+        let caption = crate::caption(&self.cfg, archive, 1, 1);
+        let subject = format!("{} {}", subject_flag(&caption), archive.name);
+        if archive.size > limit {
+            let here = gethostname::gethostname().to_string_lossy().into_owned();
+            let mut elsewhere: Vec<String> = self.cfg.destinations.s3.iter().map(|s| s.id()).collect();
+            if self.cfg.delivery_enabled() {
+                elsewhere.push("the Telegram admins".into());
+            }
+            let also =
+                if elsewhere.is_empty() { String::new() } else { format!(", and goes to {}", elsewhere.join(", ")) };
+            let text = format!(
+                "{caption}\n\nThe archive is {}, over destinations.email.max_attachment_mb ({} MB), so it is not attached.\n\
+                 It is on {here} in {}{also}.",
+                human_size(archive.size),
+                self.settings().max_attachment_mb,
+                self.cfg.backup.output_dir.display(),
+            );
+            self.send_message(self.message(&subject, MultiPart::mixed().singlepart(SinglePart::plain(text)))?, cancel)
+                .await?;
+            return Ok(0);
+        }
+        let mut body = MultiPart::mixed().singlepart(SinglePart::plain(caption));
+        // Split archives go as their parts, each named as on disk.
+        for path in &archive.files {
+            let name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+            let bytes = tokio::fs::read(path)
+                .await
+                .map_err(|e| CopyFailure::permanent(FailureCode::FileUnreadable, format!("cannot read {name}: {e}")))?;
+            body = body.singlepart(
+                Attachment::new(name)
+                    .body(bytes, ContentType::parse("application/octet-stream").expect("a valid MIME type")),
+            );
+        }
+        self.send_message(self.message(&subject, body)?, cancel).await?;
+        Ok(archive.size)
+    }
+}
+
+/// "✅ Backup" or "⚠️ PARTIAL backup", from the caption's first line.
+fn subject_flag(caption: &str) -> &'static str {
+    if caption.starts_with("⚠️") { "⚠️ PARTIAL backup" } else { "Backup" }
+}
+
+/// A relay error in words: the reply when there is one, else what broke.
+fn error_words(e: &lettre::transport::smtp::Error) -> String {
+    let mut words = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let s_words = s.to_string();
+        if !words.contains(&s_words) {
+            words = format!("{words}: {s_words}");
+        }
+        source = s.source();
+    }
+    words
+}
+
+/// Permanent (5xx) replies are not tried again; rejected credentials and a
+/// message too large get their own codes. Everything else (refused or lost
+/// connections, timeouts, 4xx) is tried again.
+fn failure(e: &lettre::transport::smtp::Error) -> CopyFailure {
+    let words = error_words(e);
+    let status = e.status().map(|c| c.to_string());
+    match status.as_deref() {
+        Some("530" | "534" | "535" | "538") => CopyFailure::permanent(
+            FailureCode::BadCredentials,
+            format!(
+                "the relay refused the login: {words}; check the user in smtp_url and destinations.email.password_file"
+            ),
+        ),
+        Some("552") => CopyFailure::permanent(
+            FailureCode::FileTooLarge,
+            format!("the relay refused the size: {words}; lower destinations.email.max_attachment_mb"),
+        ),
+        // lettre's words for a relay that offers no login on this
+        // connection, typically plain SMTP where it wants TLS first.
+        _ if e.is_client() && words.contains("authentication mechanism") => CopyFailure::permanent(
+            FailureCode::BadCredentials,
+            format!("{words}: the relay offers no login here; use smtps:// or smtp://…?tls=required in smtp_url"),
+        ),
+        _ if e.is_permanent() => {
+            CopyFailure::permanent(FailureCode::Refused, format!("the relay refused the mail: {words}"))
+        }
+        _ => CopyFailure::transient(FailureCode::Transient, format!("cannot send through the relay: {words}")),
+    }
+}
+
+impl CopySink for EmailDestination {
+    fn id(&self) -> &str {
+        EmailConfig::ID
+    }
+
+    fn send<'a>(
+        &'a self,
+        archive: &'a StoredArchive,
+        _sent_parts: u32,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<u64, CopyFailure>> {
+        Box::pin(self.send_archive(archive, cancel))
+    }
+}
+
+impl Destination for EmailDestination {
+    fn kind(&self) -> &'static str {
+        "email"
+    }
+
+    fn has_recipients(&self) -> bool {
+        !self.to.is_empty()
+    }
+
+    fn enqueue(&self, state: &State, archive: &StoredArchive, at: DateTime<Utc>) -> Result<(), StateError> {
+        state.enqueue_copy(&archive.name, EmailConfig::ID, at)
+    }
+
+    fn deliver_pending<'a>(&'a self, cancel: &'a CancellationToken) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Err(e) = drain_copies(&self.cfg, self, cancel).await {
+                tracing::error!("email: cannot use the outbox: {e}");
+            }
+        })
+    }
+
+    fn alert<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("alert");
+            let subject = format!("Lifeboat: {}", crate::fit(first, 120));
+            let message = self.message(&subject, MultiPart::mixed().singlepart(SinglePart::plain(text.to_string())));
+            let sent = match message {
+                Ok(m) => self.send_message(m, &CancellationToken::new()).await,
+                Err(e) => Err(e),
+            };
+            sent.map_err(|e| e.message)
+        })
+    }
+}

@@ -1,0 +1,79 @@
+//! Destinations that deliver archives and alerts as messages: a Discord
+//! channel through its webhook ([`discord`]) and mailboxes through an SMTP
+//! relay ([`email`]). Both keep one outbox row per archive in the state
+//! database (see [`lifeboat_core::destination::drain_copies`]): an archive is
+//! recorded as sent only once the service confirmed it, and one that was not
+//! is tried again next cycle.
+
+pub mod discord;
+pub mod email;
+
+use std::io::{Read, Seek, SeekFrom};
+use std::time::Duration;
+
+use backon::ExponentialBuilder;
+use lifeboat_core::catalog::StoredArchive;
+use lifeboat_core::config::Config;
+use lifeboat_core::destination::CopyFailure;
+use lifeboat_core::state::{FailureCode, State};
+
+pub use discord::DiscordDestination;
+pub use email::EmailDestination;
+
+/// The backoff of `[retry]`: the same attempts and delays as Telegram.
+fn backoff(cfg: &Config) -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_secs(cfg.retry.initial_delay_secs))
+        .with_max_delay(Duration::from_secs(cfg.retry.max_delay_secs.max(cfg.retry.initial_delay_secs)))
+        .with_max_times(cfg.retry.attempts.saturating_sub(1) as usize)
+        .with_jitter()
+}
+
+/// Reads `len` bytes at `offset` of an archive, across its files as if they
+/// were one, on a blocking thread.
+async fn read_range(archive: &StoredArchive, offset: u64, len: u64) -> Result<Vec<u8>, CopyFailure> {
+    let files = archive.files.clone();
+    let name = archive.name.clone();
+    let read = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+        let mut r = lifeboat_core::parts::MultiFileReader::open(&files)?;
+        r.seek(SeekFrom::Start(offset))?;
+        let mut buf = Vec::with_capacity(len as usize);
+        r.take(len).read_to_end(&mut buf)?;
+        if buf.len() as u64 != len {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the archive is shorter than listed"));
+        }
+        Ok(buf)
+    })
+    .await
+    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+    read.map_err(|e| CopyFailure::permanent(FailureCode::FileUnreadable, format!("cannot read {name}: {e}")))
+}
+
+/// The caption a message carries for part `part` of `parts` of `archive`:
+/// the same words the admins get in Telegram.
+fn caption(cfg: &Config, archive: &StoredArchive, part: u32, parts: u32) -> String {
+    let manifest = lifeboat_telegram::delivery::manifest_of(cfg, State::open_for(cfg).ok().as_ref(), archive);
+    let mode = lifeboat_core::verify::seal_mode(archive);
+    lifeboat_telegram::caption::caption(&archive.name, mode, manifest.as_ref(), archive.size, part, parts)
+}
+
+/// `text` cut to at most `max` characters, marked with "…" when cut.
+fn fit(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit;
+
+    #[test]
+    fn fit_cuts_on_characters() {
+        assert_eq!(fit("hello", 5), "hello");
+        assert_eq!(fit("héllo wörld", 5), "héll…");
+    }
+}
