@@ -37,6 +37,9 @@ pub struct HealthData {
     pub scheduler: SchedulerState,
     /// Each admin with their latest delivery outcome (None: nothing sent yet).
     pub admins: Vec<(i64, Option<AdminHealth>)>,
+    /// Each other destination (bucket, Discord, email) with its latest
+    /// outbox row (None: nothing sent yet).
+    pub destinations: Vec<(String, Option<state::Copy>)>,
     /// Incidents open now.
     pub incidents: Vec<Incident>,
     /// The latest read-back of a stored archive.
@@ -65,6 +68,12 @@ pub fn health(cfg: &Config, st: &State, now: DateTime<Utc>) -> anyhow::Result<He
         scheduler: state::scheduler_state(heartbeat.as_ref(), now),
         heartbeat,
         admins,
+        destinations: cfg
+            .destinations
+            .ids()
+            .into_iter()
+            .map(|id| Ok((id.clone(), st.latest_copy(&id)?)))
+            .collect::<Result<_, state::StateError>>()?,
         incidents: st.open_incidents()?,
         reverified: st.verifications()?.into_iter().next(),
     })

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use lifeboat_core::state::{
-    AdminHealth, DbCheck, DeliveryStatus, FailureCode, Incident, Level, RunStatus, SchedulerState,
+    AdminHealth, Copy, CopyStatus, DbCheck, DeliveryStatus, FailureCode, Incident, Level, RunStatus, SchedulerState,
 };
 
 use lifeboat_core::fsutil::SpaceError;
@@ -261,7 +261,27 @@ pub fn health(d: &HealthData, now: DateTime<Utc>) -> String {
     for (id, h) in &d.admins {
         s += &format!("• <code>{id}</code>: {}\n", admin_health(h.as_ref(), now));
     }
+    if !d.destinations.is_empty() {
+        s += "\n<b>Other destinations</b>\n";
+        for (id, c) in &d.destinations {
+            s += &format!("• <code>{}</code>: {}\n", esc(id), destination_health(c.as_ref(), now));
+        }
+    }
     s
+}
+
+/// Where a bucket, Discord or email stands: its latest outbox row.
+pub fn destination_health(c: Option<&Copy>, now: DateTime<Utc>) -> String {
+    let Some(c) = c else { return "nothing sent yet".to_string() };
+    let err = esc(&clip(c.last_error.as_deref().unwrap_or(""), 200));
+    let archive = esc(&c.archive);
+    match c.status {
+        CopyStatus::Delivered => format!("✅ <code>{archive}</code> sent {}", relative(c.updated_at, now)),
+        CopyStatus::Failed => format!("❌ refused <code>{archive}</code>: {err}"),
+        CopyStatus::Pending if err.is_empty() => format!("⏳ <code>{archive}</code> waiting to be sent"),
+        CopyStatus::Pending => format!("⏳ retrying <code>{archive}</code> ({} attempts): {err}", c.attempts),
+        CopyStatus::Retired => format!("✅ <code>{archive}</code> retired by retention"),
+    }
 }
 
 fn level(l: Level) -> &'static str {
@@ -494,5 +514,31 @@ mod tests {
         assert_eq!(bytes(999), "999 B");
         assert_eq!(bytes(1_500_000), "1.5 MB");
         assert_eq!(tg_len("📊"), 2);
+    }
+
+    #[test]
+    fn each_destination_says_where_it_stands() {
+        let now = Utc::now();
+        let row = |status, attempts, err: Option<&str>| Copy {
+            archive: "database_backup_20261123_100000.zip".into(),
+            destination: "discord".into(),
+            status,
+            attempts,
+            error_code: None,
+            last_error: err.map(str::to_string),
+            size: None,
+            updated_at: now - chrono::Duration::minutes(5),
+            progress: 0,
+        };
+        assert_eq!(destination_health(None, now), "nothing sent yet");
+        let sent = destination_health(Some(&row(CopyStatus::Delivered, 1, None)), now);
+        assert!(sent.starts_with("✅ <code>database_backup_20261123_100000.zip</code> sent 5 min"), "{sent}");
+        let retrying = destination_health(Some(&row(CopyStatus::Pending, 2, Some("rate limited <by> Discord"))), now);
+        assert!(
+            retrying.contains("⏳ retrying") && retrying.contains("(2 attempts): rate limited &lt;by&gt; Discord"),
+            "{retrying}"
+        );
+        let refused = destination_health(Some(&row(CopyStatus::Failed, 1, Some("535 bad login"))), now);
+        assert!(refused.starts_with("❌ refused") && refused.ends_with("535 bad login"), "{refused}");
     }
 }

@@ -185,6 +185,40 @@ fn a_store_that_is_down_is_caught_up_next_cycle() {
 }
 
 #[test]
+fn a_store_killed_mid_upload_holds_no_half_archive_and_is_caught_up() {
+    let mut s3 = SeaweedFs::start();
+    let env = Env::new(&s3, 60, "");
+    let mut cycle = common::lifeboat(&env.config, env.dir.path(), &["backup", "--deliver"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !s3.upload_in_progress() {
+        assert!(cycle.try_wait().unwrap().is_none(), "the cycle ended before its upload could be interrupted");
+        assert!(std::time::Instant::now() < deadline, "no upload started within 120 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    s3.kill();
+    let out = cycle.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{said}");
+    assert!(said.contains("not yet sent to s3:offsite"), "{said}");
+    let first = PathBuf::from(said.lines().next().unwrap().trim());
+    s3.run();
+    assert!(!env.remote().contains(&name(&first)), "no half object is listed");
+    assert!(s3.object(&format!("bot/{}", name(&first))).is_none());
+
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    env.write_row();
+    let (second, said) = env.cycle(0);
+    assert!(said.contains("sent to s3:offsite"), "{said}");
+    let remote = env.remote();
+    assert!(remote.contains(&name(&first)) && remote.contains(&name(&second)), "{remote:?}");
+    assert!(s3.object(&format!("bot/{}", name(&first))).unwrap() == std::fs::read(&first).unwrap());
+}
+
+#[test]
 fn wrong_keys_are_named_and_never_shown() {
     let s3 = SeaweedFs::start();
     let env = Env::new(&s3, 1, "");

@@ -351,6 +351,16 @@ impl SeaweedFs {
         let out = Command::new("curl").args(["-sf", &url]).output().ok()?;
         out.status.success().then_some(out.stdout)
     }
+
+    /// Whether a multipart upload is under way: SeaweedFS keeps its parts
+    /// under the bucket's `.uploads` folder until it is completed.
+    pub fn upload_in_progress(&self) -> bool {
+        let url = format!("http://127.0.0.1:{}/buckets/{}/.uploads/", self.ports[4], self.bucket);
+        Command::new("curl")
+            .args(["-sf", "-H", "Accept: application/json", &url])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("\"FullPath\""))
+    }
 }
 
 impl Drop for SeaweedFs {

@@ -199,3 +199,37 @@ fn archives_are_split_only_for_telegram_or_a_limit_set_on_purpose() {
     assert_eq!(Config::from_toml(token).unwrap().split_bytes(), Some(50_000_000));
     assert_eq!(Config::from_toml("[telegram]\nmax_upload_mb = 2\n").unwrap().split_bytes(), Some(2_000_000));
 }
+
+#[test]
+fn discord_and_email_secrets_come_from_files_and_never_show() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = dir.path().join("hook");
+    std::fs::write(&hook, "https://discord.com/api/webhooks/1/wh-secret-token\n").unwrap();
+    let password = dir.path().join("smtp");
+    std::fs::write(&password, "smtp-secret-pw\n").unwrap();
+    let toml = format!(
+        "[destinations.discord]\nwebhook_url_file = {hook:?}\n[destinations.email]\nsmtp_url = \"smtps://bk@mail.example.com:465\"\n\
+         password_file = {password:?}\nfrom = \"Lifeboat <bk@example.com>\"\nto = [\"ops@example.com\"]\n"
+    );
+    let cfg = Config::from_toml(&toml).unwrap();
+    assert_eq!(cfg.destinations.discord.webhook_url.expose(), "https://discord.com/api/webhooks/1/wh-secret-token");
+    assert_eq!(cfg.destinations.email.password.expose(), "smtp-secret-pw");
+    assert_eq!(cfg.destinations.ids(), ["discord", "email"]);
+    let shown = format!("{cfg:?}");
+    assert!(!shown.contains("wh-secret-token") && !shown.contains("smtp-secret-pw"), "{shown}");
+
+    let bad = |toml: &str| Config::from_toml(toml).unwrap_err().to_string();
+    std::fs::write(&hook, "wh-secret-token\n").unwrap();
+    let e = bad(&format!("[destinations.discord]\nwebhook_url_file = {hook:?}\n"));
+    assert!(e.contains("does not hold a webhook URL") && !e.contains("wh-secret-token"), "{e}");
+    let e = bad(
+        "[destinations.email]\nsmtp_url = \"smtps://bk:pw-in-url@mail.example.com\"\nfrom = \"a@b\"\nto = [\"c@d\"]\n",
+    );
+    assert!(e.contains("password_file") && !e.contains("pw-in-url"), "{e}");
+    let e = bad("[destinations.email]\nsmtp_url = \"smtps://mail.example.com\"\nfrom = \"a@b\"\nto = []\n");
+    assert!(e.contains("destinations.email.to"), "{e}");
+    let e = bad("[destinations.email]\nsmtp_url = \"http://mail.example.com\"\nfrom = \"a@b\"\nto = [\"c@d\"]\n");
+    assert!(e.contains("not an SMTP URL"), "{e}");
+    let e = bad("[destinations.discord]\nmax_upload_mb = 0\n");
+    assert!(e.contains("destinations.discord.max_upload_mb"), "{e}");
+}
