@@ -62,6 +62,12 @@ pub fn list(rows: &[ListRow]) -> Value {
                 "databases": r.databases,
                 "verified": r.verified,
                 "delivered": r.delivered,
+                "copies": r.copies.iter().map(|c| json!({
+                    "destination": c.destination,
+                    "status": c.status.as_str(),
+                    "attempts": c.attempts,
+                    "last_error": c.last_error,
+                })).collect::<Vec<_>>(),
                 "pinned": r.pinned,
                 "kept_by": r.kept_by,
                 "encryption": r.sealed.as_str(),

@@ -24,15 +24,7 @@ impl Env {
     /// compressed) and `destinations` TOML.
     fn new(mb: u64, destinations: &str) -> Env {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("data")).unwrap();
-        let conn = rusqlite::Connection::open(dir.path().join("data/app.db")).unwrap();
-        conn.execute_batch(&format!(
-            "CREATE TABLE blobs (id INTEGER PRIMARY KEY, b BLOB);
-             WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {})
-             INSERT INTO blobs (b) SELECT randomblob(4000) FROM c;",
-            (mb * 1_000_000 / 4100).max(1)
-        ))
-        .unwrap();
+        common::random_db(&dir.path().join("data"), mb);
         let env = Env { config: dir.path().join("lifeboat.toml"), dir, cert: None };
         env.write_config(destinations);
         env
@@ -124,6 +116,8 @@ fn discord_gets_the_archive_in_parts_through_rate_limits_and_the_alerts_ring() {
     assert_eq!(discord.rate_limited(), 1, "only the queued 429");
     let status = env.output(&["status"]);
     assert!(status.contains(&format!("discord: {} stored", name(&archive))), "{status}");
+    let list = env.output(&["list"]);
+    assert!(list.contains(" discord: delivered"), "{list}");
 
     // A partial backup alerts, and the alert rings.
     std::fs::write(

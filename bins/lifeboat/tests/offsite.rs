@@ -21,15 +21,7 @@ impl Env {
     fn new(s3: &SeaweedFs, mb: u64, extra: &str) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let env = Env { config: dir.path().join("lifeboat.toml"), dir };
-        std::fs::create_dir_all(env.path("data")).unwrap();
-        let conn = rusqlite::Connection::open(env.path("data/app.db")).unwrap();
-        conn.execute_batch(&format!(
-            "CREATE TABLE blobs (id INTEGER PRIMARY KEY, b BLOB);
-             WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {})
-             INSERT INTO blobs (b) SELECT randomblob(4000) FROM c;",
-            (mb * 1_000_000 / 4100).max(1)
-        ))
-        .unwrap();
+        common::random_db(&env.path("data"), mb);
         env.write_config(s3, "out", extra);
         env
     }
@@ -159,7 +151,7 @@ fn a_store_that_is_down_is_caught_up_next_cycle() {
     let env = Env::new(&s3, 1, "");
     s3.kill();
     let (first, said) = env.cycle(3);
-    assert!(said.contains("not yet in s3:offsite"), "{said}");
+    assert!(said.contains("not yet sent to s3:offsite"), "{said}");
     let list = env.cmd(&["status"]).assert().get_output().stdout.clone();
     assert!(String::from_utf8_lossy(&list).contains("offsite"), "{}", String::from_utf8_lossy(&list));
     // Retention keeps an archive still owed to the store.

@@ -270,6 +270,14 @@ pub trait CopySink: Send + Sync {
     }
 }
 
+/// [`drain_copies`] as a destination's `deliver_pending`: outcomes are in
+/// the outbox; only an outbox that cannot be used is logged here.
+pub async fn deliver_copies(cfg: &crate::config::Config, sink: &dyn CopySink, cancel: &CancellationToken) {
+    if let Err(e) = drain_copies(cfg, sink, cancel).await {
+        tracing::error!("{}: cannot use the outbox: {e}", sink.id());
+    }
+}
+
 /// Works through `sink`'s rows of the outbox: every pending archive is
 /// handed over and the outcome recorded once the destination confirmed it;
 /// every retired one is removed from the destination, then forgotten.

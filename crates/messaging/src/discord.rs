@@ -16,7 +16,7 @@ use backon::Retryable;
 use chrono::{DateTime, Utc};
 use lifeboat_core::catalog::{StoredArchive, part_name};
 use lifeboat_core::config::{Config, MB};
-use lifeboat_core::destination::{BoxFuture, CopyFailure, CopySink, Destination, DiscordConfig, drain_copies};
+use lifeboat_core::destination::{BoxFuture, CopyFailure, CopySink, Destination, DiscordConfig, deliver_copies};
 use lifeboat_core::state::{FailureCode, State, StateError};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -332,11 +332,7 @@ impl Destination for DiscordDestination {
     }
 
     fn deliver_pending<'a>(&'a self, cancel: &'a CancellationToken) -> BoxFuture<'a, ()> {
-        Box::pin(async move {
-            if let Err(e) = drain_copies(&self.cfg, self, cancel).await {
-                tracing::error!("discord: cannot use the outbox: {e}");
-            }
-        })
+        Box::pin(deliver_copies(&self.cfg, self, cancel))
     }
 
     fn alert<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<(), String>> {

@@ -18,7 +18,7 @@ use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::{Config, MB};
-use lifeboat_core::destination::{BoxFuture, CopyFailure, CopySink, Destination, EmailConfig, drain_copies};
+use lifeboat_core::destination::{BoxFuture, CopyFailure, CopySink, Destination, EmailConfig, deliver_copies};
 use lifeboat_core::state::{FailureCode, State, StateError};
 use lifeboat_core::units::human_size;
 use tokio_util::sync::CancellationToken;
@@ -225,11 +225,7 @@ impl Destination for EmailDestination {
     }
 
     fn deliver_pending<'a>(&'a self, cancel: &'a CancellationToken) -> BoxFuture<'a, ()> {
-        Box::pin(async move {
-            if let Err(e) = drain_copies(&self.cfg, self, cancel).await {
-                tracing::error!("email: cannot use the outbox: {e}");
-            }
-        })
+        Box::pin(deliver_copies(&self.cfg, self, cancel))
     }
 
     fn alert<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<(), String>> {

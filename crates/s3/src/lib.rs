@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use lifeboat_core::catalog::{self, StoredArchive};
 use lifeboat_core::config::Config;
-use lifeboat_core::destination::{BoxFuture, CopyFailure, CopySink, Destination, S3Config, drain_copies};
+use lifeboat_core::destination::{BoxFuture, CopyFailure, CopySink, Destination, S3Config, deliver_copies};
 use lifeboat_core::state::{FailureCode, State, StateError};
 use object_store::aws::{AmazonS3Builder, Checksum};
 use object_store::path::Path as Key;
@@ -85,6 +85,12 @@ fn brief(text: &str) -> String {
         (Some(code), message) => {
             let status = status.map(|s| format!("HTTP {s} ")).unwrap_or_default();
             format!("{status}{code}{}", message.map(|m| format!(": {m}")).unwrap_or_default())
+        }
+        // The network failed before any answer: the request line and the
+        // client's retry settings say nothing a person can act on.
+        _ if text.contains("HTTP error: ") => {
+            let cause = text.rsplit("HTTP error: ").next().unwrap_or(text).lines().next().unwrap_or("").trim();
+            format!("cannot reach the store ({cause})")
         }
         _ => text.lines().next().unwrap_or(text).chars().take(300).collect(),
     }
@@ -438,11 +444,7 @@ impl Destination for S3Destination {
     }
 
     fn deliver_pending<'a>(&'a self, cancel: &'a CancellationToken) -> BoxFuture<'a, ()> {
-        Box::pin(async move {
-            if let Err(e) = drain_copies(&self.cfg, self, cancel).await {
-                tracing::error!("{}: cannot use the outbox: {e}", self.id);
-            }
-        })
+        Box::pin(deliver_copies(&self.cfg, self, cancel))
     }
 
     fn alert<'a>(&'a self, _text: &'a str) -> BoxFuture<'a, Result<(), String>> {
@@ -460,5 +462,8 @@ mod tests {
             <?xml version=\"1.0\"?><Error><Code>SignatureDoesNotMatch</Code><Message>The signature does not match.</Message></Error>";
         assert_eq!(brief(long), "HTTP 403 SignatureDoesNotMatch: The signature does not match.");
         assert_eq!(brief("error sending request\nmore"), "error sending request");
+        let down = "Generic S3 error: Error performing POST http://127.0.0.1:41101/b/k?uploads= in 1.0s, after 1 retries, \
+            max_retries: 1, retry_timeout: 300s  - HTTP error: error sending request";
+        assert_eq!(brief(down), "cannot reach the store (error sending request)");
     }
 }

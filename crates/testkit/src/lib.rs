@@ -1,5 +1,6 @@
-//! Dev-only test kit: a fake Telegram Bot API server on 127.0.0.1:0 and
-//! SQLite helpers.
+//! Dev-only test kit: fake Telegram and Discord servers on 127.0.0.1:0,
+//! real PostgreSQL, Redis, S3 and SMTP servers on loopback, and SQLite
+//! helpers.
 //!
 //! # Layout
 //! - [`fake_telegram`]: the fake Bot API server, with fault injection and

@@ -17,6 +17,8 @@ pub(crate) struct ListRow {
     pub databases: Vec<String>,
     pub verified: Option<bool>,
     pub delivered: usize,
+    /// Each other destination's row for it (bucket, Discord, email).
+    pub copies: Vec<lifeboat_core::state::Copy>,
     /// Why it is pinned, when it is.
     pub pinned: Option<String>,
     /// Why retention keeps it ("count", "daily", "pin"…); empty: the next
@@ -46,6 +48,10 @@ pub(super) fn list(cfg: &Config, a: &ListArgs) -> Result<i32> {
             Some(s) => s.delivered_chats(&archive.name)?.len(),
             None => 0,
         };
+        let copies = match &state {
+            Some(s) => s.copies_of(&archive.name)?,
+            None => Vec::new(),
+        };
         // The manifest names the databases; the run knows whether it verified.
         let manifest = lifeboat_core::verify::known_manifest(&archive, &cfg.encryption.keys, state.as_ref()).ok();
         let databases =
@@ -72,6 +78,7 @@ pub(super) fn list(cfg: &Config, a: &ListArgs) -> Result<i32> {
             databases,
             verified: run.map(|r| r.end.verified),
             delivered,
+            copies,
             pinned,
             kept_by,
             sealed,
@@ -99,8 +106,9 @@ pub(super) fn list(cfg: &Config, a: &ListArgs) -> Result<i32> {
             lifeboat_core::seal::Mode::None => String::new(),
             mode => format!(" 🔒 {}", mode.as_str()),
         };
+        let copies: String = r.copies.iter().map(|c| format!(" {}: {}", c.destination, c.status.as_str())).collect();
         println!(
-            "{:<23}  {:<11}  {:>9}  {:>3}  {:<8}  {:>9}  {}{kind}{parts}{sealed}{status}{pinned}",
+            "{:<23}  {:<11}  {:>9}  {:>3}  {:<8}  {:>9}  {}{kind}{parts}{sealed}{status}{pinned}{copies}",
             r.archive.created_at.format("%Y-%m-%d %H:%M:%S"),
             r.trigger,
             human_size(r.archive.size),
