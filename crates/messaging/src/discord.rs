@@ -213,11 +213,12 @@ impl DiscordDestination {
         }
         let parts = parts as u32;
         let silent = self.cfg.monitoring.quiet_routine;
+        let captions = crate::Captions::new(&self.cfg, archive);
         for part in sent_parts + 1..=parts {
             let offset = u64::from(part - 1) * limit;
             let bytes = crate::read_range(archive, offset, limit.min(archive.size - offset)).await?;
             let name = if parts == 1 { archive.name.clone() } else { part_name(&archive.name, part) };
-            let text = crate::caption(&self.cfg, archive, part, parts);
+            let text = captions.part(part, parts);
             self.post(&text, silent, Some((&name, &bytes)), cancel).await.map_err(|e| e.into_failure(part - 1))?;
         }
         Ok(archive.size)

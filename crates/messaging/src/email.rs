@@ -109,8 +109,10 @@ impl EmailDestination {
 
     async fn send_archive(&self, archive: &StoredArchive, cancel: &CancellationToken) -> Result<u64, CopyFailure> {
         let limit = self.settings().max_attachment_mb * MB;
-        let caption = crate::caption(&self.cfg, archive, 1, 1);
-        let subject = format!("{} {}", subject_flag(&caption), archive.name);
+        let captions = crate::Captions::new(&self.cfg, archive);
+        let caption = captions.part(1, 1);
+        let flag = if captions.partial() { "⚠️ PARTIAL backup" } else { "Backup" };
+        let subject = format!("{flag} {}", archive.name);
         if archive.size > limit {
             let here = gethostname::gethostname().to_string_lossy().into_owned();
             let mut elsewhere: Vec<String> = self.cfg.destinations.s3.iter().map(|s| s.id()).collect();
@@ -145,11 +147,6 @@ impl EmailDestination {
         self.send_message(self.message(&subject, body)?, cancel).await?;
         Ok(archive.size)
     }
-}
-
-/// "✅ Backup" or "⚠️ PARTIAL backup", from the caption's first line.
-fn subject_flag(caption: &str) -> &'static str {
-    if caption.starts_with("⚠️") { "⚠️ PARTIAL backup" } else { "Backup" }
 }
 
 /// A relay error in words: the reply when there is one, else what broke.

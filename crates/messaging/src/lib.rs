@@ -15,6 +15,7 @@ use backon::ExponentialBuilder;
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::Config;
 use lifeboat_core::destination::CopyFailure;
+use lifeboat_core::manifest::Manifest;
 use lifeboat_core::state::{FailureCode, State};
 
 pub use discord::DiscordDestination;
@@ -49,12 +50,30 @@ async fn read_range(archive: &StoredArchive, offset: u64, len: u64) -> Result<Ve
     read.map_err(|e| CopyFailure::permanent(FailureCode::FileUnreadable, format!("cannot read {name}: {e}")))
 }
 
-/// The caption a message carries for part `part` of `parts` of `archive`:
-/// the same words the admins get in Telegram.
-fn caption(cfg: &Config, archive: &StoredArchive, part: u32, parts: u32) -> String {
-    let manifest = lifeboat_telegram::delivery::manifest_of(cfg, State::open_for(cfg).ok().as_ref(), archive);
-    let mode = lifeboat_core::verify::seal_mode(archive);
-    lifeboat_telegram::caption::caption(&archive.name, mode, manifest.as_ref(), archive.size, part, parts)
+/// What a message says about an archive: the same words the admins get in
+/// Telegram, from its manifest read once.
+struct Captions<'a> {
+    archive: &'a StoredArchive,
+    manifest: Option<Manifest>,
+    mode: lifeboat_core::seal::Mode,
+}
+
+impl<'a> Captions<'a> {
+    fn new(cfg: &Config, archive: &'a StoredArchive) -> Captions<'a> {
+        let manifest = lifeboat_telegram::delivery::manifest_of(cfg, State::open_for(cfg).ok().as_ref(), archive);
+        Captions { archive, manifest, mode: lifeboat_core::verify::seal_mode(archive) }
+    }
+
+    /// The caption of part `part` of `parts`.
+    fn part(&self, part: u32, parts: u32) -> String {
+        let a = self.archive;
+        lifeboat_telegram::caption::caption(&a.name, self.mode, self.manifest.as_ref(), a.size, part, parts)
+    }
+
+    /// Some database was skipped (as far as the manifest can be read here).
+    fn partial(&self) -> bool {
+        self.manifest.as_ref().is_some_and(Manifest::is_partial)
+    }
 }
 
 /// `text` cut to at most `max` characters, marked with "…" when cut.
