@@ -488,7 +488,7 @@ async fn restore_ask(
     let plan = tokio::task::spawn_blocking(move || ops::restore_plan(&cfg, &plan_for)).await?;
     match plan {
         Ok(plan) => {
-            let body = text::restore_confirm(&name, &plan.to_string(), VALID_FOR_SECS as u64);
+            let body = text::restore_confirm(&plan, VALID_FOR_SECS as u64);
             let nonce = app.restores.offer(user_id(&q.from), &name, plan, now);
             show(bot, to, body, Some(keyboard::confirm_restore(stamp, nonce))).await?;
         }

@@ -31,7 +31,7 @@ pub enum BackupResult {
 #[derive(Debug, Clone)]
 pub enum RestoreResult {
     /// Restored; what was done.
-    Done(String),
+    Done(lifeboat_core::restore::RestoreOutcome),
     /// A cycle holds the lock.
     Busy(String),
     /// Not restored (or partly: the text says).
@@ -101,7 +101,7 @@ pub fn restore(cfg: &Config, plan: &RestorePlan, who: &str, cancel: &Cancellatio
         Err(e) => return RestoreResult::Failed(e.to_string()),
     };
     match restore::execute(cfg, &state, plan, cancel) {
-        Ok(outcome) => RestoreResult::Done(outcome.to_string()),
+        Ok(outcome) => RestoreResult::Done(outcome),
         Err(e) => RestoreResult::Failed(e.to_string()),
     }
 }

@@ -312,7 +312,12 @@ fn restore_refuses_without_yes_then_round_trips() {
     env.cmd(&["restore", "latest", "--only", "premium_system.db"])
         .assert()
         .code(2)
-        .stdout(predicate::str::contains("premium_system.db"))
+        .stdout(
+            predicate::str::contains("premium_system.db")
+                .and(predicate::str::contains("REPLACE"))
+                .and(predicate::str::contains("not restored (not selected): user_requests.db"))
+                .and(predicate::str::contains("a safety snapshot of what is being replaced is taken")),
+        )
         .stderr(predicate::str::contains("--yes"));
     assert_eq!(std::fs::read(&db).unwrap(), modified);
     env.cmd(&["restore", "latest", "--dry-run"])
@@ -334,6 +339,10 @@ fn restore_refuses_without_yes_then_round_trips() {
 
     // Into a folder, as plain files.
     let to = env.dir.path().join("restored");
+    env.cmd(&["restore", "latest", "--to", to.to_str().unwrap(), "--dry-run"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("WRITE").and(predicate::str::contains("Live databases are not touched")));
     let done = stdout_json(&mut env.cmd(&["restore", "latest", "--to", to.to_str().unwrap(), "--yes", "--json"]));
     assert_eq!(rows(&to.join("premium_system.db"), "payments"), before);
     let restored = done["restored"].as_array().unwrap();
@@ -343,7 +352,10 @@ fn restore_refuses_without_yes_then_round_trips() {
 
     // Into the live database, while a connection to it stays open.
     let open = Connection::open(&db).unwrap();
-    env.cmd(&["restore", "latest", "--only", "premium_system.db", "--yes"]).assert().success();
+    env.cmd(&["restore", "latest", "--only", "premium_system.db", "--yes"]).assert().success().stdout(
+        predicate::str::contains("Restored from")
+            .and(predicate::str::contains("Safety snapshot of the replaced databases")),
+    );
     let n: i64 = open.query_row("SELECT COUNT(*) FROM payments", [], |r| r.get(0)).unwrap();
     assert_eq!(n, before);
     // The safety snapshot taken before the restore is an archive too.

@@ -1,7 +1,11 @@
 //! `lifeboat restore`: the plan, then (with `--yes`) the restore.
 
+use std::fmt::Write;
+
 use anyhow::{Context, Result};
+use lifeboat_core::restore::{Action, RestoreOutcome, RestorePlan};
 use lifeboat_core::state::State;
+use lifeboat_core::units::{human_size, plural};
 use lifeboat_core::{Config, exit};
 
 use crate::RestoreArgs;
@@ -36,7 +40,7 @@ pub(super) fn restore(cfg: &Config, a: &RestoreArgs) -> Result<i32> {
             println!("{}", serde_json::to_string_pretty(&crate::json::restore_plan(&plan))?);
         }
     } else {
-        println!("{}", plan.to_string().trim_end());
+        println!("{}", plan_text(&plan));
     }
     if a.dry_run {
         eprintln!("dry run: nothing was written");
@@ -57,7 +61,107 @@ pub(super) fn restore(cfg: &Config, a: &RestoreArgs) -> Result<i32> {
         let v = crate::json::restore_outcome(&outcome);
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("{}", outcome.to_string().trim_end());
+        println!("{}", outcome_text(&outcome).trim_end());
     }
     Ok(exit::SUCCESS)
+}
+
+/// The plan in words: what each database becomes, what is left out and why.
+fn plan_text(plan: &RestorePlan) -> String {
+    let m = &plan.manifest;
+    let mut out = String::new();
+    let parts = if plan.archive.is_split() { format!(", {} parts", plan.archive.files.len()) } else { String::new() };
+    let _ = writeln!(
+        out,
+        "Restore from {} (taken {} on {}, {}, {}{parts})",
+        plan.archive.name,
+        m.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        m.host,
+        m.trigger,
+        plural(m.databases.len(), "database"),
+    );
+    for d in &plan.databases {
+        let dest = d.dest.display();
+        let what = match &d.action {
+            Action::Replace { current_size, journal_mode, .. } => format!(
+                "REPLACE {dest} (now {}, {journal_mode} mode, kept; written through SQLite so open connections stay valid)",
+                human_size(*current_size)
+            ),
+            Action::ReplaceUnreadable { reason } => format!(
+                "REPLACE {dest} — it is not a readable database ({reason}); it is moved aside as {}.unreadable-<time>, not deleted",
+                d.name
+            ),
+            Action::Create | Action::WriteBack { exists: false } => format!("CREATE {dest} (it does not exist)"),
+            Action::WriteFile => format!("WRITE {dest} (new file, 0600)"),
+            Action::LoadDump { source } => {
+                format!(
+                    "LOAD into {dest} (sources.postgres \"{source}\"): pg_restore --clean --if-exists, in one transaction"
+                )
+            }
+            Action::WriteBack { exists: true } => format!("REPLACE {dest} (written beside it, then renamed over it)"),
+        };
+        let _ = writeln!(out, "  {:<24} {:>10}, {:>9} rows → {what}", d.name, human_size(d.size), d.rows);
+        for c in &d.schema_changes {
+            let _ = writeln!(out, "      schema differs: {c}");
+        }
+    }
+    let left_out = plan.not_selected();
+    if !left_out.is_empty() {
+        let _ = writeln!(out, "  not restored (not selected): {}", left_out.join(", "));
+    }
+    if !plan.unconfigured.is_empty() {
+        let _ = writeln!(
+            out,
+            "  not restored (not in backup.databases or [[sources.*]] here; restore it with --to DIR): {}",
+            plan.unconfigured.join(", ")
+        );
+    }
+    if !plan.manual.is_empty() {
+        let _ = writeln!(
+            out,
+            "  not restored live (Redis loads a snapshot only when it starts; restore it with --to DIR, then follow the steps printed): {}",
+            plan.manual.join(", ")
+        );
+    }
+    if plan.schema_differs() {
+        let _ = writeln!(
+            out,
+            "  The archive's tables differ from the live database's: it may belong to another application \
+             or another version of the bot. {}",
+            if plan.force_schema {
+                "Replacing anyway (--force-schema)."
+            } else {
+                "Nothing will be replaced unless you add --force-schema."
+            }
+        );
+    }
+    out += if plan.is_live() {
+        "Before writing, the archive is verified in full and a safety snapshot of what is being replaced is taken."
+    } else {
+        "Before writing, the archive is verified in full. Live databases are not touched."
+    };
+    out
+}
+
+/// What was restored, where, and the safety snapshot taken before.
+fn outcome_text(outcome: &RestoreOutcome) -> String {
+    let mut out = format!("Restored from {}:\n", outcome.archive);
+    for d in &outcome.restored {
+        let _ = writeln!(
+            out,
+            "  ✓ {:<24} {:>9} rows → {}{}",
+            d.name,
+            d.total_rows(),
+            d.dest.display(),
+            if d.rows_match_manifest { "" } else { " (row counts differ from the manifest!)" }
+        );
+    }
+    match &outcome.safety_archive {
+        Some(s) => out += &format!("Safety snapshot of the replaced databases: {s}\n"),
+        None => out += "No safety snapshot was taken.\n",
+    }
+    for n in &outcome.notes {
+        let _ = writeln!(out, "Note: {n}");
+    }
+    out
 }

@@ -36,7 +36,6 @@
 //! - `--to DIR` refuses any destination file that already exists (at plan
 //!   time and again, atomically, when writing).
 
-mod display;
 mod execute;
 mod plan;
 mod write;
@@ -156,6 +155,21 @@ impl RestorePlan {
     /// True when some database's tables differ from the live one's.
     pub fn schema_differs(&self) -> bool {
         self.databases.iter().any(|d| !d.schema_changes.is_empty())
+    }
+
+    /// What the archive holds that this plan leaves out because it was
+    /// not selected (`--only`), in archive order.
+    pub fn not_selected(&self) -> Vec<&str> {
+        self.manifest
+            .databases
+            .iter()
+            .map(|e| e.name.as_str())
+            .filter(|name| {
+                !self.databases.iter().any(|d| d.name == *name)
+                    && !self.unconfigured.iter().any(|u| u == name)
+                    && !self.manual.iter().any(|m| m == name)
+            })
+            .collect()
     }
 }
 

@@ -14,6 +14,9 @@ use crate::data::{ArchiveRow, HealthData, LogsData};
 
 pub use lifeboat_telegram::limits::MESSAGE_LIMIT as MAX_MESSAGE;
 
+mod restore;
+pub use restore::{restore_busy, restore_confirm, restore_done, restore_failed, restore_plan_failed, restore_started};
+
 /// Button labels.
 pub mod button {
     /// Main menu.
@@ -419,47 +422,6 @@ pub fn resend_failed(error: &str) -> String {
 
 /// Toast: a re-send while delivery is disabled.
 pub const TOAST_ARCHIVE_GONE: &str = "That archive is no longer on disk; open 📦 Backups again.";
-
-/// Restore confirmation: what will be replaced.
-pub fn restore_confirm(archive: &str, plan: &str, valid_secs: u64) -> String {
-    format!(
-        "♻️ <b>Restore {}?</b>\n\n<pre>{}</pre>\n\nThe live databases listed above will be REPLACED (a safety snapshot \
-         of each is taken first). Press <b>Yes, restore</b> within {valid_secs} s to go ahead.",
-        esc(archive),
-        esc(&clip(plan, 3000))
-    )
-}
-
-/// Restore: the plan could not be made.
-pub fn restore_plan_failed(archive: &str, error: &str) -> String {
-    format!("♻️ <b>Cannot restore {}</b>\n\n{}", esc(archive), esc(&clip(error, 3500)))
-}
-
-/// Restore: running.
-pub fn restore_started(archive: &str) -> String {
-    format!(
-        "♻️ <b>Restoring {}…</b>\n\nVerifying, taking safety snapshots, then restoring. This message changes when it is done.",
-        esc(archive)
-    )
-}
-
-/// Restore: result.
-pub fn restore_done(outcome: &str) -> String {
-    format!("♻️ <b>✅ Restore finished</b>\n\n{}", esc(&clip(outcome, 3500)))
-}
-
-/// Restore: failed.
-pub fn restore_failed(error: &str) -> String {
-    format!(
-        "♻️ <b>❌ Restore failed</b>\n\n{}\n\nThe live databases were not replaced unless stated above.",
-        esc(&clip(error, 3500))
-    )
-}
-
-/// Restore: a backup or restore holds the lock.
-pub fn restore_busy(holder: &str) -> String {
-    format!("♻️ <b>Not restored</b>\n\n⏳ A backup cycle is running ({}). Try again when it has finished.", esc(holder))
-}
 
 /// Alert: the confirmation is stale or was never given.
 pub const ALERT_CONFIRMATION_EXPIRED: &str =
