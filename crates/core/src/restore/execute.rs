@@ -29,7 +29,7 @@ pub fn execute(
         safety_archive: None,
         notes: Vec::new(),
     };
-    let result = execute_inner(cfg, state, plan, cancel, &mut outcome);
+    let result = execute_inner(Run { cfg, state, plan, cancel }, &mut outcome);
     let done = outcome.restored.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ");
     let safety = outcome.safety_archive.as_ref().map(|s| format!(" (safety snapshot {s})")).unwrap_or_default();
     let now = Utc::now();
@@ -61,13 +61,17 @@ pub fn execute(
     }
 }
 
-fn execute_inner(
-    cfg: &Config,
-    state: &State,
-    plan: &RestorePlan,
-    cancel: &CancellationToken,
-    outcome: &mut RestoreOutcome,
-) -> Result<(), RestoreError> {
+/// What every step of one execution works with.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    cfg: &'a Config,
+    state: &'a State,
+    plan: &'a RestorePlan,
+    cancel: &'a CancellationToken,
+}
+
+fn execute_inner(run: Run<'_>, outcome: &mut RestoreOutcome) -> Result<(), RestoreError> {
+    let Run { cfg, plan, cancel, .. } = run;
     let scratch_parent = cfg.state_dir();
     crate::fsutil::create_private_dir(&scratch_parent)
         .map_err(io_err(format!("cannot create {}", scratch_parent.display())))?;
@@ -113,7 +117,7 @@ fn execute_inner(
         }
         None => {
             check_schemas(plan, &source_of, &mut outcome.notes)?;
-            safety_snapshot(cfg, state, plan, cancel, outcome)?;
+            safety_snapshot(run, outcome)?;
             for d in &plan.databases {
                 if cancel.is_cancelled() {
                     return Err(RestoreError::Cancelled { restored: names_done(outcome) });
@@ -178,13 +182,8 @@ fn check_schemas(
 }
 
 /// Backs up the live databases about to be replaced, as a `pre-restore` archive.
-fn safety_snapshot(
-    cfg: &Config,
-    state: &State,
-    plan: &RestorePlan,
-    cancel: &CancellationToken,
-    outcome: &mut RestoreOutcome,
-) -> Result<(), RestoreError> {
+fn safety_snapshot(run: Run<'_>, outcome: &mut RestoreOutcome) -> Result<(), RestoreError> {
+    let Run { cfg, state, plan, cancel } = run;
     let mut names = Vec::new();
     for d in &plan.databases {
         let source = plan.manifest.database(&d.name).map_or(d.name.as_str(), |e| e.source_name()).to_string();
