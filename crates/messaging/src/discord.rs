@@ -154,7 +154,7 @@ impl DiscordDestination {
             confirm(&body, file.map(|(name, bytes)| (name, bytes.len() as u64)))
         };
         let retried = attempt
-            .retry(crate::backoff(&self.cfg))
+            .retry(self.cfg.retry.backoff())
             .when(|e: &PostError| e.transient && e.retry_after.is_none_or(|w| w <= LONGEST_WAIT))
             .adjust(move |e: &PostError, d| d.map(|d| e.retry_after.unwrap_or(d.min(ceiling))))
             .notify(|e: &PostError, d: Duration| {

@@ -95,7 +95,7 @@ impl EmailDestination {
         let ceiling = Duration::from_secs(self.cfg.retry.max_delay_secs);
         let attempt = || async { self.mailer.send(message.clone()).await.map(|_| ()).map_err(|e| failure(&e)) };
         let retried = attempt
-            .retry(crate::backoff(&self.cfg))
+            .retry(self.cfg.retry.backoff())
             .when(|f: &CopyFailure| !f.permanent)
             .adjust(move |_, d| d.map(|d| d.min(ceiling)))
             .notify(|f: &CopyFailure, d: Duration| {

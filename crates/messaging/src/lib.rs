@@ -8,27 +8,15 @@
 pub mod discord;
 pub mod email;
 
-use std::io::{Read, Seek, SeekFrom};
-use std::time::Duration;
-
-use backon::ExponentialBuilder;
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::Config;
 use lifeboat_core::destination::CopyFailure;
 use lifeboat_core::manifest::Manifest;
 use lifeboat_core::state::{FailureCode, State};
+use std::io::{Read, Seek, SeekFrom};
 
 pub use discord::DiscordDestination;
 pub use email::EmailDestination;
-
-/// The backoff of `[retry]`: the same attempts and delays as Telegram.
-fn backoff(cfg: &Config) -> ExponentialBuilder {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_secs(cfg.retry.initial_delay_secs))
-        .with_max_delay(Duration::from_secs(cfg.retry.max_delay_secs.max(cfg.retry.initial_delay_secs)))
-        .with_max_times(cfg.retry.attempts.saturating_sub(1) as usize)
-        .with_jitter()
-}
 
 /// Reads `len` bytes at `offset` of an archive, across its files as if they
 /// were one, on a blocking thread.

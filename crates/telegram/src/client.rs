@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::Retryable;
 use lifeboat_core::config::{Config, RetryConfig, Secret};
 use teloxide::Bot;
 use teloxide::payloads::{SendDocumentSetters, SendMessageSetters};
@@ -170,14 +170,6 @@ impl Telegram {
         p.last = Some(sent);
     }
 
-    fn backoff(&self) -> ExponentialBuilder {
-        ExponentialBuilder::default()
-            .with_min_delay(Duration::from_secs(self.retry.initial_delay_secs))
-            .with_max_delay(Duration::from_secs(self.retry.max_delay_secs))
-            .with_max_times(self.retry.attempts.saturating_sub(1) as usize)
-            .with_jitter()
-    }
-
     /// Runs `op` with retry of transient failures: exponential backoff with
     /// jitter, except after a 429 where it waits exactly `retry_after`.
     pub(crate) async fn with_retry<T, F, Fut>(
@@ -198,7 +190,7 @@ impl Telegram {
         // row stays pending and the next cycle tries again.
         let longest_wait = ceiling.max(Duration::from_secs(60));
         let retried = op
-            .retry(self.backoff())
+            .retry(self.retry.backoff())
             .when(move |e: &SendError| e.is_transient() && e.retry_after().is_none_or(|w| w <= longest_wait))
             // Telegram's retry_after exactly; otherwise the backoff, whose
             // jitter may not push it past the configured ceiling.

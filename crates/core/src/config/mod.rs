@@ -152,6 +152,19 @@ pub struct RetryConfig {
     pub max_delay_secs: u64,
 }
 
+impl RetryConfig {
+    /// The backoff every destination retries with inside one cycle:
+    /// exponential from `initial_delay_secs` to `max_delay_secs`, with
+    /// jitter, `attempts` tries in all.
+    pub fn backoff(&self) -> backon::ExponentialBuilder {
+        backon::ExponentialBuilder::default()
+            .with_min_delay(std::time::Duration::from_secs(self.initial_delay_secs))
+            .with_max_delay(std::time::Duration::from_secs(self.max_delay_secs))
+            .with_max_times(self.attempts.saturating_sub(1) as usize)
+            .with_jitter()
+    }
+}
+
 /// `[monitoring]`: how Lifeboat watches itself and tells people.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
