@@ -6,7 +6,6 @@
 //! queue faults and read every message and attachment it received.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -55,9 +54,8 @@ struct Shared {
 
 /// The running server; dropping it stops it.
 pub struct FakeDiscord {
-    addr: SocketAddr,
+    server: crate::background::Background,
     shared: Arc<Shared>,
-    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 /// The webhook's id and token in its URL.
@@ -72,40 +70,22 @@ impl FakeDiscord {
 
     /// A webhook taking attachments up to `max_file` bytes.
     pub fn with_max_file(max_file: u64) -> FakeDiscord {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).expect("nonblocking listener");
-        let addr = listener.local_addr().expect("local addr");
         let shared = Arc::new(Shared { max_file, ..Default::default() });
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let state = shared.clone();
-        std::thread::Builder::new()
-            .name("fake-discord".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-                rt.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-                    let app = Router::new()
-                        .route("/api/webhooks/{id}/{token}", post(execute).get(describe))
-                        .layer(DefaultBodyLimit::disable())
-                        .with_state(state);
-                    let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    });
-                    let _ = serve.await;
-                });
-            })
-            .expect("fake discord thread");
-        FakeDiscord { addr, shared, _stop: stop }
+        let app = Router::new()
+            .route("/api/webhooks/{id}/{token}", post(execute).get(describe))
+            .layer(DefaultBodyLimit::disable())
+            .with_state(shared.clone());
+        FakeDiscord { server: crate::background::serve("fake-discord", app), shared }
     }
 
     /// The webhook URL (the secret Lifeboat reads from its file).
     pub fn webhook_url(&self) -> String {
-        format!("http://{}/api/webhooks/{ID}/{TOKEN}", self.addr)
+        format!("http://{}/api/webhooks/{ID}/{TOKEN}", self.server.addr)
     }
 
     /// The same webhook with a wrong token.
     pub fn wrong_token_url(&self) -> String {
-        format!("http://{}/api/webhooks/{ID}/not-the-token", self.addr)
+        format!("http://{}/api/webhooks/{ID}/not-the-token", self.server.addr)
     }
 
     /// Serves `faults` instead of the next posts, in order.

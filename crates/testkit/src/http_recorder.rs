@@ -2,7 +2,6 @@
 //! path, when) and answers 200, or never answers at all: the monitor on
 //! the other end of a dead-man's switch, or any webhook.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -29,9 +28,8 @@ struct Shared {
 
 /// The running server; dropping it stops it.
 pub struct HttpRecorder {
-    addr: SocketAddr,
+    server: crate::background::Background,
     shared: Arc<Shared>,
-    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 impl HttpRecorder {
@@ -46,32 +44,14 @@ impl HttpRecorder {
     }
 
     fn spawn(hang: bool) -> HttpRecorder {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).expect("nonblocking listener");
-        let addr = listener.local_addr().expect("local addr");
         let shared = Arc::new(Shared { received: Mutex::default(), hang });
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let state = shared.clone();
-        std::thread::Builder::new()
-            .name("http-recorder".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("recorder runtime");
-                rt.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-                    let app = Router::new().fallback(record).with_state(state);
-                    let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    });
-                    let _ = serve.await;
-                });
-            })
-            .expect("recorder thread");
-        HttpRecorder { addr, shared, _stop: stop }
+        let app = Router::new().fallback(record).with_state(shared.clone());
+        HttpRecorder { server: crate::background::serve("http-recorder", app), shared }
     }
 
     /// `http://127.0.0.1:PORT`
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr)
     }
 
     /// Every request so far, in arrival order.

@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`fake_telegram`]: the fake Bot API server, with fault injection and
 //!   recording of every call and upload.
+//! - [`background`]: an axum app served from a thread of its own.
 //! - [`fake_discord`]: a fake Discord webhook with Discord's answers, rate
 //!   limit and faults.
 //! - [`http_recorder`]: an HTTP server that records requests (or hangs).
@@ -13,6 +14,7 @@
 //! - [`sqlite`]: writer helpers and file corruption for backup tests.
 //! - [`tmpfs`]: a small mounted tmpfs for full-disk tests.
 
+pub mod background;
 pub mod fake_discord;
 pub mod fake_telegram;
 pub mod http_recorder;
