@@ -11,18 +11,16 @@
 # it is given the same BENCH_DIR). Needs /usr/bin/time (Debian package `time`).
 # See docs/benchmarks.md, "Delivery".
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/common.sh"
 total_mb=${1:-300}
 rounds=${2:-1}
 work=${BENCH_DIR:-$root/bench-work}
 mkdir -p "$work"
-cd "$root"
 [ -x /usr/bin/time ] || { echo "needs /usr/bin/time: apt-get install time" >&2; exit 1; }
 
 cargo build --quiet --release -p lifeboat-core --example bench
 cargo build --quiet --release -p lifeboat-scheduler
 cargo build --quiet --release -p lifeboat-telegram --example bench_delivery
-. "$root/bench/common.sh"
 
 src="$work/sqlite_data"
 generate_data "$src" "$total_mb"

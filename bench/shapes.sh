@@ -6,10 +6,8 @@
 # Env: LIFEBOAT_BIN (default: a release build, made here). Sizes do not
 # depend on the build profile. Needs sqlite3 and zip. See docs/benchmarks.md.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/common.sh"
 rows=${1:-150000}
-cd "$root"
-. "$root/bench/common.sh"
 if [ -z "${LIFEBOAT_BIN:-}" ]; then
     cargo build --quiet --release -p lifeboat
     LIFEBOAT_BIN="$rel/lifeboat"
