@@ -54,13 +54,10 @@ pub trait Destination: Send + Sync {
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DestinationsConfig {
-    /// `[[destinations.s3]]`
     #[serde(default)]
     pub s3: Vec<S3Config>,
-    /// `[destinations.discord]`
     #[serde(default)]
     pub discord: DiscordConfig,
-    /// `[destinations.email]`
     #[serde(default)]
     pub email: EmailConfig,
 }
@@ -135,7 +132,6 @@ pub struct EmailConfig {
     /// The sender, e.g. "Lifeboat <backup@example.com>".
     #[serde(default)]
     pub from: String,
-    /// The recipients.
     #[serde(default)]
     pub to: Vec<String>,
     /// Largest attachment, in MB; a larger archive is announced, not attached.
@@ -246,6 +242,15 @@ impl std::fmt::Display for CopyFailure {
     }
 }
 
+/// One archive to hand over to a [`CopySink`].
+#[derive(Clone, Copy)]
+pub struct Handover<'a> {
+    pub archive: &'a StoredArchive,
+    /// Parts a former attempt got confirmed: this one starts after them.
+    pub sent_parts: u32,
+    pub cancel: &'a CancellationToken,
+}
+
 /// A destination whose outbox rows are whole archives (one row per archive
 /// in the `copies` table): a bucket, a channel, a mailbox. [`drain_copies`]
 /// runs its outbox.
@@ -253,14 +258,8 @@ pub trait CopySink: Send + Sync {
     /// Its id in the outbox ("s3:offsite", "discord", "email").
     fn id(&self) -> &str;
 
-    /// Hands `archive` over, skipping the first `sent_parts` parts a former
-    /// attempt got confirmed; Ok(bytes the destination confirmed).
-    fn send<'a>(
-        &'a self,
-        archive: &'a StoredArchive,
-        sent_parts: u32,
-        cancel: &'a CancellationToken,
-    ) -> BoxFuture<'a, Result<u64, CopyFailure>>;
+    /// Hands an archive over; Ok(bytes the destination confirmed).
+    fn send<'a>(&'a self, job: Handover<'a>) -> BoxFuture<'a, Result<u64, CopyFailure>>;
 
     /// Local retention removed `archive`: remove what the destination holds
     /// of it, where it can (a message once sent stays sent).
@@ -294,7 +293,7 @@ pub async fn drain_copies(
             return Ok(());
         }
         let outcome = match crate::catalog::resolve(dir, &copy.archive) {
-            Ok(archive) => sink.send(&archive, copy.progress, cancel).await,
+            Ok(archive) => sink.send(Handover { archive: &archive, sent_parts: copy.progress, cancel }).await,
             Err(e) => Err(CopyFailure::permanent(
                 FailureCode::FileUnreadable,
                 format!("{} is no longer in {}: {e}", copy.archive, dir.display()),

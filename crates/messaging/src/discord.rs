@@ -16,7 +16,9 @@ use backon::Retryable;
 use chrono::{DateTime, Utc};
 use lifeboat_core::catalog::{StoredArchive, part_name};
 use lifeboat_core::config::{Config, MB};
-use lifeboat_core::destination::{BoxFuture, CopyFailure, CopySink, Destination, DiscordConfig, deliver_copies};
+use lifeboat_core::destination::{
+    BoxFuture, CopyFailure, CopySink, Destination, DiscordConfig, Handover, deliver_copies,
+};
 use lifeboat_core::state::{FailureCode, State, StateError};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -309,13 +311,8 @@ impl CopySink for DiscordDestination {
         DiscordConfig::ID
     }
 
-    fn send<'a>(
-        &'a self,
-        archive: &'a StoredArchive,
-        sent_parts: u32,
-        cancel: &'a CancellationToken,
-    ) -> BoxFuture<'a, Result<u64, CopyFailure>> {
-        Box::pin(self.send_archive(archive, sent_parts, cancel))
+    fn send<'a>(&'a self, job: Handover<'a>) -> BoxFuture<'a, Result<u64, CopyFailure>> {
+        Box::pin(self.send_archive(job.archive, job.sent_parts, job.cancel))
     }
 }
 

@@ -18,7 +18,9 @@ use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::{Config, MB};
-use lifeboat_core::destination::{BoxFuture, CopyFailure, CopySink, Destination, EmailConfig, deliver_copies};
+use lifeboat_core::destination::{
+    BoxFuture, CopyFailure, CopySink, Destination, EmailConfig, Handover, deliver_copies,
+};
 use lifeboat_core::state::{FailureCode, State, StateError};
 use lifeboat_core::units::human_size;
 use tokio_util::sync::CancellationToken;
@@ -198,13 +200,9 @@ impl CopySink for EmailDestination {
         EmailConfig::ID
     }
 
-    fn send<'a>(
-        &'a self,
-        archive: &'a StoredArchive,
-        _sent_parts: u32,
-        cancel: &'a CancellationToken,
-    ) -> BoxFuture<'a, Result<u64, CopyFailure>> {
-        Box::pin(self.send_archive(archive, cancel))
+    fn send<'a>(&'a self, job: Handover<'a>) -> BoxFuture<'a, Result<u64, CopyFailure>> {
+        // A mail is sent whole: there are no parts to resume after.
+        Box::pin(self.send_archive(job.archive, job.cancel))
     }
 }
 

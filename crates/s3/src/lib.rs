@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use lifeboat_core::catalog::{self, StoredArchive};
 use lifeboat_core::config::Config;
-use lifeboat_core::destination::{BoxFuture, CopyFailure, CopySink, Destination, S3Config, deliver_copies};
+use lifeboat_core::destination::{BoxFuture, CopyFailure, CopySink, Destination, Handover, S3Config, deliver_copies};
 use lifeboat_core::state::{FailureCode, State, StateError};
 use object_store::aws::{AmazonS3Builder, Checksum};
 use object_store::path::Path as Key;
@@ -101,7 +101,6 @@ fn brief(text: &str) -> String {
 pub struct Remote {
     /// The archive's name (the key without the prefix).
     pub name: String,
-    /// Bytes.
     pub size: u64,
     /// When the store last wrote it.
     pub modified: DateTime<Utc>,
@@ -405,14 +404,10 @@ impl CopySink for S3Destination {
         &self.id
     }
 
-    fn send<'a>(
-        &'a self,
-        archive: &'a StoredArchive,
-        _sent_parts: u32,
-        cancel: &'a CancellationToken,
-    ) -> BoxFuture<'a, Result<u64, CopyFailure>> {
+    fn send<'a>(&'a self, job: Handover<'a>) -> BoxFuture<'a, Result<u64, CopyFailure>> {
+        // A multipart upload is all or nothing: it never resumes after parts.
         Box::pin(async move {
-            self.store.upload(archive, cancel).await.map_err(|e| CopyFailure {
+            self.store.upload(job.archive, job.cancel).await.map_err(|e| CopyFailure {
                 permanent: e.code == FailureCode::FileUnreadable,
                 code: e.code,
                 message: e.message,

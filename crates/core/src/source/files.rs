@@ -9,7 +9,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{Checked, Source};
+use super::{Checked, Identity, Source};
 use crate::manifest::Kind;
 use crate::snapshot::{SkipReason, Snapshot};
 
@@ -37,8 +37,7 @@ const QUIET: std::time::Duration = std::time::Duration::from_secs(1);
 /// One file of a files source.
 #[derive(Debug, Clone)]
 pub struct FileSource {
-    source: String,
-    entry: String,
+    id: Identity,
     path: PathBuf,
 }
 
@@ -125,7 +124,10 @@ pub fn expand(cfg: &FilesConfig, excluded: &[PathBuf]) -> Expanded {
             continue;
         }
         match entry_name(&cfg.name, &path) {
-            Some(entry) => out.push(FileSource { source: cfg.name.clone(), entry, path }),
+            Some(entry) => {
+                let id = Identity { entry, source: cfg.name.clone(), kind: Kind::File };
+                out.push(FileSource { id, path })
+            }
             None => warnings.push(format!("{} has a name that is not UTF-8; not archived", path.display())),
         }
     }
@@ -152,7 +154,6 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 impl FileSource {
-    /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -164,16 +165,8 @@ fn stamp(m: &std::fs::Metadata) -> (u64, u64, i64, i64, i64, i64) {
 }
 
 impl Source for FileSource {
-    fn name(&self) -> &str {
-        &self.entry
-    }
-
-    fn source_name(&self) -> &str {
-        &self.source
-    }
-
-    fn kind(&self) -> Kind {
-        Kind::File
+    fn identity(&self) -> &Identity {
+        &self.id
     }
 
     fn size_hint(&self) -> u64 {
@@ -210,14 +203,9 @@ impl Source for FileSource {
             let quiet = changed_at.is_some_and(|t| t + QUIET <= started);
             if stamp(&before) == stamp(&after) && copied == after.len() && quiet {
                 return Ok(Snapshot {
-                    name: self.entry.clone(),
-                    kind: Kind::File,
-                    source: Some(self.source.clone()),
                     origin: Some(self.path.to_string_lossy().into_owned()),
                     mode: Some(after.permissions().mode() & 0o7777),
-                    path: dest.to_path_buf(),
-                    size: copied,
-                    ..Snapshot::default()
+                    ..self.id.snapshot(dest, copied)
                 });
             }
             // Give a file written a moment ago the time to become quiet.

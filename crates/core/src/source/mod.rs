@@ -17,7 +17,9 @@ pub use postgres::{PostgresConfig, PostgresSource, qualified_name};
 pub use redis::{KEYS as REDIS_KEYS, RedisConfig, RedisSource};
 pub use sqlite::SqliteSource;
 
-use crate::config::Config;
+use serde::Deserialize;
+
+use crate::config::{Config, Secret};
 use crate::manifest::{Kind, TableCount};
 use crate::snapshot::{SkipReason, Snapshot};
 
@@ -30,18 +32,63 @@ pub struct Checked {
     pub tables: Vec<TableCount>,
 }
 
+/// Who a source is: its one entry in the archive, the configured source it
+/// belongs to (a files source has many entries) and its kind. Every copy it
+/// takes is labelled with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub entry: String,
+    pub source: String,
+    pub kind: Kind,
+}
+
+impl Identity {
+    /// The snapshot this source wrote to `path`, `size` bytes long.
+    pub fn snapshot(&self, path: &Path, size: u64) -> Snapshot {
+        Snapshot {
+            name: self.entry.clone(),
+            kind: self.kind,
+            source: (self.source != self.entry).then(|| self.source.clone()),
+            path: path.to_path_buf(),
+            size,
+            ..Snapshot::default()
+        }
+    }
+}
+
+/// One `[[sources.postgres]]` or `[[sources.redis]]`: a server copied with
+/// its own tools into one archive entry named after the source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub name: String,
+    /// Without a password: a password in a URL would show in `ps`.
+    pub url: String,
+    /// The file holding the password ("" = none).
+    #[serde(default)]
+    pub password_file: PathBuf,
+    /// Read from `password_file` at load.
+    #[serde(skip)]
+    pub password: Option<Secret>,
+}
+
 /// One configured source.
 pub trait Source: Send + Sync {
-    /// Its entry name in the archive.
-    fn name(&self) -> &str;
+    fn identity(&self) -> &Identity;
 
-    /// The configured source's name (a files source has many entries).
-    fn source_name(&self) -> &str {
-        self.name()
+    /// Its entry name in the archive.
+    fn name(&self) -> &str {
+        &self.identity().entry
     }
 
-    /// Its kind.
-    fn kind(&self) -> Kind;
+    /// The configured source's name.
+    fn source_name(&self) -> &str {
+        &self.identity().source
+    }
+
+    fn kind(&self) -> Kind {
+        self.identity().kind
+    }
 
     /// Bytes a copy will read, for progress; a guess is fine (a server's
     /// size is not known before its dump: 0).
@@ -80,13 +127,10 @@ pub fn check_copy(kind: Kind, path: &Path) -> Result<Checked, SkipReason> {
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourcesConfig {
-    /// `[[sources.postgres]]`
     #[serde(default)]
     pub postgres: Vec<PostgresConfig>,
-    /// `[[sources.redis]]`
     #[serde(default)]
     pub redis: Vec<RedisConfig>,
-    /// `[[sources.files]]`
     #[serde(default)]
     pub files: Vec<FilesConfig>,
 }

@@ -5,33 +5,19 @@
 //! also counts each table's rows.
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
-use serde::Deserialize;
 use sha2::Digest;
 
 use super::tool::{self, SecretFile};
-use super::{Checked, Source};
-use crate::config::Secret;
+use super::{Checked, Identity, Source};
 use crate::manifest::{Kind, PGDUMP_SUFFIX, TableCount};
 use crate::snapshot::{SkipReason, Snapshot};
 
-/// One `[[sources.postgres]]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PostgresConfig {
-    /// Source name; its entry is `NAME.pgdump`.
-    pub name: String,
-    /// libpq connection URL, without a password.
-    pub url: String,
-    /// The file holding the password ("" = none, or `~/.pgpass`).
-    #[serde(default)]
-    pub password_file: PathBuf,
-    /// Read from `password_file`.
-    #[serde(skip)]
-    pub password: Option<Secret>,
-}
+/// One `[[sources.postgres]]`: `url` is libpq's, without a password (none
+/// given: libpq also reads `~/.pgpass`); the entry is `NAME.pgdump`.
+pub type PostgresConfig = super::ServerConfig;
 
 /// How long libpq waits for the server to answer.
 const CONNECT_TIMEOUT_SECS: &str = "15";
@@ -40,13 +26,15 @@ const CONNECT_TIMEOUT_SECS: &str = "15";
 #[derive(Debug, Clone)]
 pub struct PostgresSource {
     cfg: PostgresConfig,
-    entry: String,
+    id: Identity,
 }
 
 impl PostgresSource {
     /// The source `cfg` configures.
     pub fn new(cfg: &PostgresConfig) -> PostgresSource {
-        PostgresSource { entry: format!("{}{PGDUMP_SUFFIX}", cfg.name), cfg: cfg.clone() }
+        let id =
+            Identity { entry: format!("{}{PGDUMP_SUFFIX}", cfg.name), source: cfg.name.clone(), kind: Kind::Postgres };
+        PostgresSource { id, cfg: cfg.clone() }
     }
 
     /// `program` set up to reach the server: the password in a private
@@ -139,16 +127,8 @@ impl PostgresSource {
 }
 
 impl Source for PostgresSource {
-    fn name(&self) -> &str {
-        &self.entry
-    }
-
-    fn source_name(&self) -> &str {
-        &self.cfg.name
-    }
-
-    fn kind(&self) -> Kind {
-        Kind::Postgres
+    fn identity(&self) -> &Identity {
+        &self.id
     }
 
     fn snapshot(&self, dest: &Path) -> Result<Snapshot, SkipReason> {
@@ -162,15 +142,7 @@ impl Source for PostgresSource {
         }
         let size = std::fs::metadata(dest).map_err(|e| SkipReason::Other(format!("the dump vanished: {e}")))?.len();
         let fingerprint = fingerprint(dest).map_err(|e| SkipReason::Other(format!("cannot read the dump: {e}")))?;
-        Ok(Snapshot {
-            name: self.entry.clone(),
-            kind: Kind::Postgres,
-            source: Some(self.cfg.name.clone()),
-            path: dest.to_path_buf(),
-            size,
-            fingerprint: Some(fingerprint),
-            ..Snapshot::default()
-        })
+        Ok(Snapshot { fingerprint: Some(fingerprint), ..self.id.snapshot(dest, size) })
     }
 
     fn probe(&self) -> Option<Result<String, String>> {
@@ -324,7 +296,7 @@ mod tests {
         let cfg = PostgresConfig {
             name: "main".into(),
             url: "postgresql://u@h/db".into(),
-            password_file: PathBuf::new(),
+            password_file: std::path::PathBuf::new(),
             password: None,
         };
         let s = PostgresSource::new(&cfg);

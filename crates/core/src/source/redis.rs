@@ -2,32 +2,18 @@
 //! a replica (`redis-cli --rdb`): one point in time, taken by the server's
 //! fork. Checked with `redis-check-rdb`, which also counts the keys.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use serde::Deserialize;
-
 use super::tool;
-use super::{Checked, Source};
-use crate::config::Secret;
+use super::{Checked, Identity, Source};
 use crate::manifest::{Kind, RDB_SUFFIX, TableCount};
 use crate::snapshot::{SkipReason, Snapshot};
 
-/// One `[[sources.redis]]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RedisConfig {
-    /// Source name; its entry is `NAME.rdb`.
-    pub name: String,
-    /// `redis://host:port` (or `rediss://`), without a password.
-    pub url: String,
-    /// The file holding the password (`requirepass` or an ACL user's).
-    #[serde(default)]
-    pub password_file: PathBuf,
-    /// Read from `password_file`.
-    #[serde(skip)]
-    pub password: Option<Secret>,
-}
+/// One `[[sources.redis]]`: `url` is `redis://host:port` (or `rediss://`),
+/// without a password; the password file holds `requirepass` or an ACL
+/// user's. The entry is `NAME.rdb`.
+pub type RedisConfig = super::ServerConfig;
 
 /// The table name a Redis snapshot's key count is recorded under.
 pub const KEYS: &str = "keys";
@@ -36,13 +22,14 @@ pub const KEYS: &str = "keys";
 #[derive(Debug, Clone)]
 pub struct RedisSource {
     cfg: RedisConfig,
-    entry: String,
+    id: Identity,
 }
 
 impl RedisSource {
     /// The source `cfg` configures.
     pub fn new(cfg: &RedisConfig) -> RedisSource {
-        RedisSource { entry: format!("{}{RDB_SUFFIX}", cfg.name), cfg: cfg.clone() }
+        let id = Identity { entry: format!("{}{RDB_SUFFIX}", cfg.name), source: cfg.name.clone(), kind: Kind::Redis };
+        RedisSource { id, cfg: cfg.clone() }
     }
 
     /// `redis-cli` for this server; the password goes through
@@ -72,16 +59,8 @@ impl RedisSource {
 }
 
 impl Source for RedisSource {
-    fn name(&self) -> &str {
-        &self.entry
-    }
-
-    fn source_name(&self) -> &str {
-        &self.cfg.name
-    }
-
-    fn kind(&self) -> Kind {
-        Kind::Redis
+    fn identity(&self) -> &Identity {
+        &self.id
     }
 
     fn snapshot(&self, dest: &Path) -> Result<Snapshot, SkipReason> {
@@ -93,14 +72,7 @@ impl Source for RedisSource {
             let _ = std::fs::remove_file(dest);
             return Err(SkipReason::Other(self.explain(&tool::said(&out, self.cfg.password.as_ref()))));
         }
-        Ok(Snapshot {
-            name: self.entry.clone(),
-            kind: Kind::Redis,
-            source: Some(self.cfg.name.clone()),
-            path: dest.to_path_buf(),
-            size,
-            ..Snapshot::default()
-        })
+        Ok(self.id.snapshot(dest, size))
     }
 
     fn probe(&self) -> Option<Result<String, String>> {

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Checked, Source};
+use super::{Checked, Identity, Source};
 use crate::integrity::{self, IntegrityError};
 use crate::manifest::Kind;
 use crate::snapshot::{self, SkipReason, Snapshot, SnapshotOptions};
@@ -11,7 +11,7 @@ use crate::snapshot::{self, SkipReason, Snapshot, SnapshotOptions};
 /// A live SQLite database file.
 #[derive(Debug, Clone)]
 pub struct SqliteSource {
-    name: String,
+    id: Identity,
     path: PathBuf,
     options: SnapshotOptions,
 }
@@ -19,7 +19,8 @@ pub struct SqliteSource {
 impl SqliteSource {
     /// The database `name` inside `dir`.
     pub fn new(dir: &Path, name: &str) -> SqliteSource {
-        SqliteSource { name: name.to_string(), path: dir.join(name), options: SnapshotOptions::default() }
+        let id = Identity { entry: name.to_string(), source: name.to_string(), kind: Kind::Sqlite };
+        SqliteSource { id, path: dir.join(name), options: SnapshotOptions::default() }
     }
 }
 
@@ -28,12 +29,8 @@ fn len(p: &Path) -> u64 {
 }
 
 impl Source for SqliteSource {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn kind(&self) -> Kind {
-        Kind::Sqlite
+    fn identity(&self) -> &Identity {
+        &self.id
     }
 
     fn size_hint(&self) -> u64 {
@@ -44,7 +41,7 @@ impl Source for SqliteSource {
 
     fn snapshot(&self, dest: &Path) -> Result<Snapshot, SkipReason> {
         let mut snap = snapshot::take(&self.path, dest, &self.options)?;
-        snap.name = self.name.clone();
+        snap.name = self.id.entry.clone();
         Ok(snap)
     }
 }

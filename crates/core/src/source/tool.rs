@@ -63,7 +63,6 @@ impl SecretFile {
         Ok(SecretFile(f))
     }
 
-    /// Its path.
     pub fn path(&self) -> &Path {
         self.0.path()
     }
