@@ -32,20 +32,10 @@ const CHUNK: usize = 256 * 1024;
 pub enum ArchiveError {
     /// Reading a snapshot or writing a file.
     #[error("{context}: {source}")]
-    Io {
-        /// What was being done.
-        context: String,
-        /// The cause.
-        source: std::io::Error,
-    },
+    Io { context: String, source: std::io::Error },
     /// The ZIP library refused something.
     #[error("{context}: {source}")]
-    Zip {
-        /// What was being done.
-        context: String,
-        /// The cause.
-        source: zip::result::ZipError,
-    },
+    Zip { context: String, source: zip::result::ZipError },
     /// The cancellation token fired.
     #[error("cancelled")]
     Cancelled,
@@ -181,7 +171,6 @@ fn zip_time(t: DateTime<Utc>) -> zip::DateTime {
 /// One database deflated into its own single-entry ZIP.
 #[derive(Debug, Clone)]
 pub struct CompressedDatabase {
-    /// Entry name.
     pub name: String,
     /// The temporary single-entry ZIP.
     pub zip: PathBuf,

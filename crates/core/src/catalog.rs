@@ -91,12 +91,7 @@ impl StoredArchive {
 pub enum CatalogError {
     /// The folder cannot be read.
     #[error("cannot read the archive folder {path}: {source}")]
-    Io {
-        /// The folder.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     /// `latest` with no archive yet.
     #[error("no archive in {0} yet; run `lifeboat backup` first")]
     Empty(PathBuf),
@@ -111,7 +106,6 @@ pub enum CatalogError {
     /// Parts with a gap (e.g. .001 and .003).
     #[error("archive {name} is split but part {missing:03} is missing; copy every part next to the first")]
     MissingPart {
-        /// Logical name.
         name: String,
         /// The first missing part number.
         missing: u32,

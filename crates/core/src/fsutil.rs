@@ -78,7 +78,6 @@ pub fn space_for(dir: &Path) -> Result<u64, SpaceError> {
 pub struct SpaceError {
     /// The folder asked (the nearest existing one).
     pub probe: std::path::PathBuf,
-    /// The cause.
     #[source]
     pub source: io::Error,
 }

@@ -19,7 +19,6 @@ pub struct IntegrityReport {
     pub messages: Vec<String>,
     /// User tables and their rows, by name (empty when not ok).
     pub tables: Vec<TableCount>,
-    /// Page size.
     pub page_size: u32,
 }
 

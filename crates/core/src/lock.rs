@@ -23,12 +23,7 @@ pub enum LockError {
     },
     /// The lock file cannot be created.
     #[error("cannot create the lock file {path}: {source}")]
-    Io {
-        /// The lock file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
 }
 
 impl CycleLock {
@@ -60,7 +55,6 @@ impl CycleLock {
         Ok(CycleLock { file, path: path.to_path_buf() })
     }
 
-    /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -97,7 +97,6 @@ pub struct Manifest {
     pub created_at: DateTime<Utc>,
     /// Host name of the machine.
     pub host: String,
-    /// What started it.
     pub trigger: Trigger,
     /// Version of Lifeboat that wrote it.
     pub lifeboat_version: String,
@@ -252,9 +251,7 @@ pub struct DatabaseEntry {
 /// A table and its row count at snapshot time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableCount {
-    /// Table name.
     pub name: String,
-    /// Rows.
     pub rows: u64,
 }
 

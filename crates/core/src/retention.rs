@@ -208,7 +208,6 @@ pub enum RetentionError {
     /// Listing the archives.
     #[error(transparent)]
     Catalog(#[from] crate::catalog::CatalogError),
-    /// The state database.
     #[error(transparent)]
     State(#[from] StateError),
     /// Some files could not be removed (the others were).

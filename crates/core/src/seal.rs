@@ -103,42 +103,29 @@ pub enum KeyError {
     #[error(
         "{archive} is sealed with age and this machine holds no identity for it (the server only needs the recipients' public keys); pass --identity FILE with the private key, or decrypt it where the key is: age -d -i key.txt {archive} > backup.zip"
     )]
-    NoIdentity {
-        /// The archive.
-        archive: String,
-    },
+    NoIdentity { archive: String },
     /// The identity does not open the archive.
     #[error("the identity in {from} does not open {archive}: it was sealed to other recipients")]
     WrongIdentity {
         /// The identity file.
         from: String,
-        /// The archive.
         archive: String,
     },
     /// A zip-aes archive and no password.
     #[error(
         "{archive} is encrypted (zip-aes) and no password is configured; set encryption.password_file (or {PASSWORD_ENV})"
     )]
-    NoPassword {
-        /// The archive.
-        archive: String,
-    },
+    NoPassword { archive: String },
     /// The password does not open the archive.
     #[error("the password in {from} does not open {archive}")]
     WrongPassword {
         /// Where the password came from.
         from: String,
-        /// The archive.
         archive: String,
     },
     /// Not an age file, or a damaged one.
     #[error("{archive} is not a readable age file ({why}); it may be truncated or damaged: copy it again")]
-    NotAge {
-        /// The archive.
-        archive: String,
-        /// The cause.
-        why: String,
-    },
+    NotAge { archive: String, why: String },
 }
 
 impl Keys {

@@ -8,7 +8,6 @@ use crate::manifest::Manifest;
 /// One database (or one of its tables) that shrank.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shrink {
-    /// The database.
     pub database: String,
     /// The table whose rows fell; None: the database's bytes fell.
     pub table: Option<String>,

@@ -46,7 +46,6 @@ pub struct Snapshot {
     pub fingerprint: Option<String>,
     /// Where the snapshot was written.
     pub path: PathBuf,
-    /// Its size in bytes.
     pub size: u64,
     /// An SQLite source's journal mode ("wal", "delete", ...), unchanged
     /// by us; empty for other kinds.

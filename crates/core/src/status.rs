@@ -76,7 +76,6 @@ pub enum StatusError {
     /// The archive folder.
     #[error(transparent)]
     Catalog(#[from] catalog::CatalogError),
-    /// The state database.
     #[error(transparent)]
     State(#[from] StateError),
 }

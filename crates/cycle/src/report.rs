@@ -47,7 +47,6 @@ impl DeliverySummary {
 /// An admin an archive will not reach, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedChat {
-    /// The admin.
     pub chat: i64,
     /// Why, as a code (absent on rows from before codes were stored).
     pub code: Option<FailureCode>,
@@ -62,7 +61,6 @@ pub enum DeliveryError {
     /// The archive could not be put in the outbox.
     #[error("could not queue {archive} for delivery: {source}")]
     Queue {
-        /// The archive.
         archive: String,
         /// The state database's error.
         source: Arc<StateError>,
@@ -105,11 +103,8 @@ pub enum AlertStatus {
 /// The result of one cycle, for the CLI, the scheduler and the dashboard.
 #[derive(Debug)]
 pub struct CycleReport {
-    /// What started it.
     pub trigger: Trigger,
-    /// When it started.
     pub started_at: DateTime<Utc>,
-    /// When it ended.
     pub finished_at: DateTime<Utc>,
     /// Runs left "running" by a dead process, marked interrupted at the start.
     pub abandoned_runs_closed: usize,

@@ -53,7 +53,6 @@ pub const DEMO_DATABASES: [(&str, JournalMode); 5] = [
 /// The journal mode a demo database is left in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JournalMode {
-    /// Write-ahead log.
     Wal,
     /// Rollback journal, deleted after each transaction.
     Delete,
@@ -73,7 +72,6 @@ impl JournalMode {
 pub struct DemoDatabase {
     /// File name.
     pub name: String,
-    /// Its path.
     pub path: PathBuf,
     /// False when it existed already (and was left alone).
     pub created: bool,
@@ -88,18 +86,12 @@ pub struct DemoDatabase {
 pub enum DemoError {
     /// A file-system operation.
     #[error("{context}: {source}")]
-    Io {
-        /// What was being done.
-        context: String,
-        /// The cause.
-        source: std::io::Error,
-    },
+    Io { context: String, source: std::io::Error },
     /// SQLite.
     #[error("writing demo database {path}: {source}")]
     Sqlite {
         /// The temporary file being written.
         path: PathBuf,
-        /// The cause.
         source: rusqlite::Error,
     },
 }

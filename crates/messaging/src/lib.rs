@@ -4,6 +4,18 @@
 //! database (see [`lifeboat_core::destination::drain_copies`]): an archive is
 //! recorded as sent only once the service confirmed it, and one that was not
 //! is tried again next cycle.
+//!
+//! # Error policy
+//! Every failure is a [`CopyFailure`]: a [`FailureCode`] that reports and
+//! Health match on, words for people that never hold the webhook URL or the
+//! SMTP password (a reqwest error is shown `without_url`), and whether
+//! trying again can help. What only the operator can fix (a wrong token or
+//! password, an attachment over the service's limit) is permanent and not
+//! retried with this archive. Network trouble, 5xx answers, SMTP 4xx replies
+//! and rate limits longer than a minute are transient: retried with backoff
+//! per `[retry]` within the cycle, then left pending for the next one. The
+//! parts a service already confirmed are recorded, so a retry starts after
+//! them.
 
 pub mod discord;
 pub mod email;

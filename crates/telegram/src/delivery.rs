@@ -22,7 +22,6 @@ use crate::limits::{self, MESSAGE_LIMIT};
 /// One file that reached one admin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivered {
-    /// The admin.
     pub chat_id: i64,
     /// The file (the ZIP or one part).
     pub file_name: String,
@@ -35,9 +34,7 @@ pub struct Delivered {
 /// One file that did not reach one admin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
-    /// The admin.
     pub chat_id: i64,
-    /// The file.
     pub file_name: String,
     /// Why, as a code.
     pub code: FailureCode,

@@ -34,7 +34,6 @@ pub enum DiscordFault {
 /// One message the webhook accepted.
 #[derive(Debug, Clone)]
 pub struct Posted {
-    /// Its text.
     pub content: String,
     /// Its flags (4096 = without a notification).
     pub flags: u64,

@@ -18,7 +18,6 @@ use rusqlite::{Connection, params};
 /// Journal mode of a test database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Write-ahead log.
     Wal,
     /// Rollback journal, deleted after each transaction (SQLite's default).
     Delete,

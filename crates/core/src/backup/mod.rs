@@ -30,31 +30,25 @@ pub enum ProgressEvent {
     },
     /// A database's snapshot is done (or it was skipped).
     Snapshotted {
-        /// Name.
         name: String,
         /// Skipped with this reason.
         skipped: Option<String>,
     },
     /// Bytes compressed so far, over all databases.
     Compressed {
-        /// Done.
         done: u64,
-        /// Total.
         total: u64,
     },
     /// Verifying the written archive.
     Verifying,
-    /// Finished.
     Finished,
 }
 
 /// How to run.
 pub struct BackupOptions<'a> {
-    /// What started it.
     pub trigger: Trigger,
     /// Only these databases (pre-restore safety snapshots); None = all configured.
     pub only: Option<&'a [String]>,
-    /// Progress callback.
     pub progress: Option<&'a (dyn Fn(ProgressEvent) + Sync)>,
     /// Stops the run between steps; nothing partial is left behind.
     pub cancel: CancellationToken,
@@ -67,7 +61,6 @@ pub struct BackupOptions<'a> {
 pub struct BackupOutcome {
     /// The archive as stored (whole or parts).
     pub archive: StoredArchive,
-    /// Its manifest.
     pub manifest: Manifest,
     /// The run's id in the state database.
     pub run_id: i64,
@@ -92,12 +85,7 @@ pub enum BackupError {
     DiskFull(std::path::PathBuf),
     /// Other I/O.
     #[error("{context}: {source}")]
-    Io {
-        /// What was being done.
-        context: String,
-        /// The cause.
-        source: std::io::Error,
-    },
+    Io { context: String, source: std::io::Error },
     /// Not a failure: no database changed since `archive` (the snapshots
     /// equal its databases byte for byte), so nothing was written.
     #[error("nothing changed since {archive}; no archive written")]
@@ -114,7 +102,6 @@ pub enum BackupError {
     /// Writing the archive failed.
     #[error("writing the archive: {0}")]
     Archive(#[source] ArchiveError),
-    /// The state database.
     #[error(transparent)]
     State(#[from] crate::state::StateError),
 }

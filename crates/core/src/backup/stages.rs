@@ -1,6 +1,10 @@
 //! The steps of one run, in order: prepare the working folder, snapshot and
 //! compress every source, collect the results, write the archive, verify
 //! it, seal it (age), publish it under its final name.
+//!
+//! One file on purpose, past the usual size: read top to bottom it is the
+//! run as `docs/architecture.md` tells it, each stage a function that takes
+//! the previous one's result.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -19,7 +19,6 @@ use crate::units::human_size;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
-    /// Fine.
     Ok,
     /// Works, but needs a look.
     Warn,
@@ -41,7 +40,6 @@ impl Severity {
 /// One thing diagnose looked at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// How bad.
     pub level: Severity,
     /// What it is about: a database name, "output_dir", "scheduler", ...
     pub subject: String,

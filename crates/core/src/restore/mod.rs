@@ -77,7 +77,6 @@ pub enum Action {
         current_size: u64,
         /// Its journal mode ("wal" or "delete"), kept.
         journal_mode: String,
-        /// Its page size.
         page_size: u32,
     },
     /// The live file is not an SQLite database: move it aside, create anew.
@@ -105,7 +104,6 @@ pub enum Action {
 /// One database in a plan.
 #[derive(Debug, Clone)]
 pub struct PlannedDatabase {
-    /// Its name in the archive.
     pub name: String,
     /// Where it will be written.
     pub dest: PathBuf,
@@ -176,7 +174,6 @@ impl RestorePlan {
 /// One database after the restore.
 #[derive(Debug, Clone)]
 pub struct RestoredDatabase {
-    /// Name.
     pub name: String,
     /// Where it was written.
     pub dest: PathBuf,
@@ -219,7 +216,6 @@ pub enum RestoreError {
     /// The archive did not verify.
     #[error("refusing to restore from {archive}: it did not verify, and nothing was written:\n  - {}", .problems.join("\n  - "))]
     NotVerified {
-        /// Archive name.
         archive: String,
         /// Every problem found.
         problems: Vec<String>,
@@ -229,7 +225,6 @@ pub enum RestoreError {
     UnknownDatabase {
         /// The requested name.
         name: String,
-        /// Archive name.
         archive: String,
         /// What the archive has.
         available: Vec<String>,
@@ -237,9 +232,7 @@ pub enum RestoreError {
     /// The manifest names something that is not a database file name.
     #[error("refusing {archive}: its manifest names {name:?}, which {why}; nothing was written")]
     Hostile {
-        /// Archive name.
         archive: String,
-        /// The name.
         name: String,
         /// What is wrong with it.
         why: &'static str,
@@ -250,7 +243,6 @@ pub enum RestoreError {
          restore it into a folder with --to DIR, or add it to backup.databases first"
     )]
     NotConfigured {
-        /// The database.
         name: String,
         /// backup.source_dir
         dir: PathBuf,
@@ -261,7 +253,6 @@ pub enum RestoreError {
          restore them into a folder with --to DIR", .names.join(", ")
     )]
     NothingConfigured {
-        /// Archive name.
         archive: String,
         /// Its databases.
         names: Vec<String>,
@@ -294,44 +285,29 @@ pub enum RestoreError {
     /// The bot held the database too long.
     #[error("{name}: still locked by another connection after {secs} s; stop the bot's long transaction and retry")]
     Busy {
-        /// Database.
         name: String,
         /// Seconds waited.
         secs: u64,
     },
     /// SQLite failed writing a database.
     #[error("restoring {name} into {path}: {source}")]
-    Sqlite {
-        /// Database.
-        name: String,
-        /// Destination.
-        path: PathBuf,
-        /// The cause.
-        source: rusqlite::Error,
-    },
+    Sqlite { name: String, path: PathBuf, source: rusqlite::Error },
     /// A server's tool (pg_restore) failed.
     #[error("restoring {name}: {why}")]
     Tool {
-        /// The entry.
         name: String,
         /// What the tool said.
         why: String,
     },
     /// File system.
     #[error("{context}: {source}")]
-    Io {
-        /// What was being done.
-        context: String,
-        /// The cause.
-        source: std::io::Error,
-    },
+    Io { context: String, source: std::io::Error },
     /// Stopped by a signal.
     #[error("cancelled; databases restored before stopping: {}", if .restored.is_empty() { "none".to_string() } else { .restored.join(", ") })]
     Cancelled {
         /// Already written.
         restored: Vec<String>,
     },
-    /// The state database.
     #[error(transparent)]
     State(#[from] StateError),
     /// A live restore stopped after its safety snapshot was taken: the

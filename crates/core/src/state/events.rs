@@ -34,11 +34,9 @@ impl Level {
 /// One log event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
-    /// Row id.
     pub id: i64,
     /// When it happened.
     pub at: DateTime<Utc>,
-    /// Severity.
     pub level: Level,
     /// The component that logged it.
     pub source: String,

@@ -55,9 +55,7 @@ impl HeartbeatState {
 /// A process's heartbeat.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Heartbeat {
-    /// Who beats.
     pub process: Process,
-    /// Its pid.
     pub pid: u32,
     /// Last beat.
     pub at: DateTime<Utc>,

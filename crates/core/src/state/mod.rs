@@ -38,20 +38,10 @@ pub use verifications::Verification;
 pub enum StateError {
     /// Opening or creating it.
     #[error("cannot open the state database {path}: {source}; check that the folder is writable by this user")]
-    Open {
-        /// Its path.
-        path: PathBuf,
-        /// The cause.
-        source: rusqlite::Error,
-    },
+    Open { path: PathBuf, source: rusqlite::Error },
     /// Creating its folder.
     #[error("cannot create the state folder {path}: {source}")]
-    Folder {
-        /// The folder.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
+    Folder { path: PathBuf, source: std::io::Error },
     /// A query, or a row that does not parse.
     #[error("state database: {0}")]
     Sql(#[from] rusqlite::Error),
@@ -59,7 +49,6 @@ pub enum StateError {
     /// only "disk I/O error", which sends people looking in the wrong place).
     #[error("no space left on the disk holding the state database {path} ({cause}); free space there, then run again")]
     DiskFull {
-        /// Its path.
         path: PathBuf,
         /// What SQLite said.
         cause: rusqlite::Error,
@@ -69,7 +58,6 @@ pub enum StateError {
         "the state database {path} has schema version {found}, newer than this Lifeboat knows ({known}); upgrade Lifeboat"
     )]
     TooNew {
-        /// Its path.
         path: PathBuf,
         /// Its `user_version`.
         found: i64,
@@ -257,7 +245,6 @@ impl State {
         State::open(&cfg.state_path())
     }
 
-    /// Its path.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -113,7 +113,6 @@ impl FailureCode {
 /// One row of the outbox.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
-    /// Row id.
     pub id: i64,
     /// Logical archive name.
     pub archive: String,
@@ -123,9 +122,7 @@ pub struct Delivery {
     pub part: u32,
     /// Number of parts.
     pub parts: u32,
-    /// Recipient.
     pub chat_id: i64,
-    /// Status.
     pub status: DeliveryStatus,
     /// Attempts so far, over all cycles.
     pub attempts: u32,
@@ -137,7 +134,6 @@ pub struct Delivery {
     pub file_id: Option<String>,
     /// Telegram's message id once delivered.
     pub message_id: Option<i64>,
-    /// Created.
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
@@ -146,7 +142,6 @@ pub struct Delivery {
 /// One admin's delivery health: their latest delivery outcome.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdminHealth {
-    /// The admin.
     pub chat_id: i64,
     /// Status of their latest delivery row.
     pub status: DeliveryStatus,

@@ -70,13 +70,11 @@ pub struct RunEnd {
 /// One backup run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Run {
-    /// Row id.
     pub id: i64,
     /// Start.
     pub started_at: DateTime<Utc>,
     /// End, once ended.
     pub finished_at: Option<DateTime<Utc>>,
-    /// What started it.
     pub trigger: Trigger,
     /// Outcome.
     pub status: RunStatus,

@@ -12,7 +12,6 @@ use super::{Result, State, time_at, ts};
 pub struct Verification {
     /// Logical archive name.
     pub archive: String,
-    /// When.
     pub verified_at: DateTime<Utc>,
     /// It verified.
     pub ok: bool,

@@ -101,7 +101,6 @@ pub struct Upload {
 /// A message the bot sent (text or document).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SentMessage {
-    /// Chat.
     pub chat_id: i64,
     /// Its id in the chat.
     pub message_id: i64,
@@ -126,7 +125,6 @@ pub struct SentMessage {
 /// One `editMessageText`/`editMessageReplyMarkup` that succeeded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Edit {
-    /// Chat.
     pub chat_id: i64,
     /// Edited message.
     pub message_id: i64,

@@ -1,0 +1,257 @@
+//! Reading the secrets the config names by file (the bot token, store keys,
+//! webhook URL, SMTP and database passwords, encryption keys): each file is
+//! read once at load, must be non-empty, and is never echoed in an error.
+
+use std::path::Path;
+
+use super::{Config, ConfigError, Secret, invalid, looks_like_token};
+
+impl Config {
+    pub(super) fn resolve_token(&mut self) -> Result<(), ConfigError> {
+        let t = &mut self.telegram;
+        if t.token.is_empty() && !t.token_file.as_os_str().is_empty() {
+            let text = std::fs::read_to_string(&t.token_file)
+                .map_err(|e| invalid("telegram.token_file", format!("cannot read {}: {e}", t.token_file.display())))?;
+            // An empty file would silently turn delivery off.
+            if text.trim().is_empty() {
+                return Err(invalid(
+                    "telegram.token_file",
+                    format!(
+                        "{} is empty; put the bot token from @BotFather in it, or set token_file = \"\" to run without Telegram",
+                        t.token_file.display()
+                    ),
+                ));
+            }
+            if !looks_like_token(text.trim()) {
+                return Err(invalid(
+                    "telegram.token_file",
+                    format!(
+                        "{} does not hold a bot token (digits, ':', then 30+ letters, digits, '_' or '-'); copy it from @BotFather",
+                        t.token_file.display()
+                    ),
+                ));
+            }
+            t.token = Secret::new(text.trim());
+        }
+        Ok(())
+    }
+
+    /// Reads each S3 destination's keys: the files named, else the
+    /// standard AWS environment variables.
+    pub(super) fn resolve_store_keys(&mut self) -> Result<(), ConfigError> {
+        let mut names: Vec<&str> = Vec::new();
+        for d in &mut self.destinations.s3 {
+            let key = "destinations.s3";
+            if !crate::manifest::is_plain_name(&d.name) || names.contains(&d.name.as_str()) {
+                return Err(invalid(
+                    key,
+                    format!("name {:?} must be a plain name of its own, e.g. \"offsite\"", d.name),
+                ));
+            }
+            names.push(&d.name);
+            if d.bucket.trim().is_empty() {
+                return Err(invalid(key, format!("\"{}\": bucket is empty; name an existing bucket", d.name)));
+            }
+            if !d.endpoint.is_empty()
+                && !url::Url::parse(&d.endpoint)
+                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "\"{}\": endpoint {:?} is not an http(s) URL, e.g. \"http://127.0.0.1:8333\"",
+                        d.name, d.endpoint
+                    ),
+                ));
+            }
+            if d.prefix.starts_with('/') {
+                return Err(invalid(key, format!("\"{}\": prefix must not start with '/'", d.name)));
+            }
+            if d.access_key_id.is_empty() {
+                d.access_key_id = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_default();
+            }
+            if !d.secret_access_key_file.as_os_str().is_empty() {
+                let file = &d.secret_access_key_file;
+                let text = std::fs::read_to_string(file).map_err(|e| {
+                    invalid(key, format!("\"{}\": cannot read secret_access_key_file {}: {e}", d.name, file.display()))
+                })?;
+                d.secret_access_key = Secret::new(text.trim());
+            } else if let Ok(v) = std::env::var("AWS_SECRET_ACCESS_KEY") {
+                d.secret_access_key = Secret::new(v.trim());
+            }
+            if d.access_key_id.is_empty() || d.secret_access_key.is_empty() {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "\"{}\": needs access_key_id and secret_access_key_file (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+                        d.name
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the Discord webhook URL and the SMTP password from their files
+    /// and checks the rest of `[destinations.discord]` and `.email]`. No
+    /// message quotes a secret.
+    pub(super) fn resolve_messengers(&mut self) -> Result<(), ConfigError> {
+        let read = |key: &'static str, what: &str, file: &Path| -> Result<String, ConfigError> {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| invalid(key, format!("cannot read {what} {}: {e}", file.display())))?;
+            let text = text.trim_end_matches(['\r', '\n']);
+            if text.trim().is_empty() {
+                return Err(invalid(key, format!("{what} {} is empty", file.display())));
+            }
+            Ok(text.to_string())
+        };
+        let d = &mut self.destinations.discord;
+        if !(1..=500).contains(&d.max_upload_mb) {
+            return Err(invalid(
+                "destinations.discord.max_upload_mb",
+                format!("{} is out of range; use 10 (Discord's limit without boosts), at most 500", d.max_upload_mb),
+            ));
+        }
+        if !d.webhook_url_file.as_os_str().is_empty() {
+            let key = "destinations.discord.webhook_url_file";
+            let url = read(key, "webhook_url_file", &d.webhook_url_file)?;
+            let url = url.trim();
+            if !url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()) {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "{} does not hold a webhook URL; copy it from the channel's Integrations → Webhooks (https://discord.com/api/webhooks/…)",
+                        d.webhook_url_file.display()
+                    ),
+                ));
+            }
+            d.webhook_url = Secret::new(url);
+        }
+        let e = &mut self.destinations.email;
+        if !(1..=1000).contains(&e.max_attachment_mb) {
+            return Err(invalid(
+                "destinations.email.max_attachment_mb",
+                format!(
+                    "{} is out of range; use what the relay accepts (often 20 or 25), at most 1000",
+                    e.max_attachment_mb
+                ),
+            ));
+        }
+        if e.smtp_url.is_empty() {
+            return Ok(());
+        }
+        let url =
+            url::Url::parse(&e.smtp_url).ok().filter(|u| matches!(u.scheme(), "smtp" | "smtps") && u.host().is_some());
+        let Some(url) = url else {
+            return Err(invalid(
+                "destinations.email.smtp_url",
+                "not an SMTP URL; e.g. \"smtps://backup@smtp.example.com:465\" or \"smtp://backup@smtp.example.com:587?tls=required\"",
+            ));
+        };
+        if url.password().is_some() {
+            return Err(invalid(
+                "destinations.email.smtp_url",
+                "holds a password; remove it from the URL and put it in destinations.email.password_file",
+            ));
+        }
+        if !e.password_file.as_os_str().is_empty() {
+            if url.username().is_empty() {
+                return Err(invalid(
+                    "destinations.email.smtp_url",
+                    "names no user for password_file; e.g. \"smtps://backup@smtp.example.com:465\"",
+                ));
+            }
+            e.password = Secret::new(read("destinations.email.password_file", "password_file", &e.password_file)?);
+        }
+        let mailbox = |a: &str| a.contains('@') && !a.trim().starts_with('@') && !a.trim().ends_with('@');
+        if !mailbox(&e.from) {
+            return Err(invalid(
+                "destinations.email.from",
+                format!("{:?} is not an address, e.g. \"Lifeboat <backup@example.com>\"", e.from),
+            ));
+        }
+        if e.to.is_empty() {
+            return Err(invalid("destinations.email.to", "is empty; list who gets the archives and alerts"));
+        }
+        if let Some(bad) = e.to.iter().find(|a| !mailbox(a)) {
+            return Err(invalid(
+                "destinations.email.to",
+                format!("{bad:?} is not an address, e.g. \"ops@example.com\""),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads each server source's `password_file`.
+    pub(super) fn resolve_source_passwords(&mut self) -> Result<(), ConfigError> {
+        let read = |key: &'static str, name: &str, file: &Path| -> Result<Option<Secret>, ConfigError> {
+            if file.as_os_str().is_empty() {
+                return Ok(None);
+            }
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| invalid(key, format!("\"{name}\": cannot read password_file {}: {e}", file.display())))?;
+            let password = text.trim_end_matches(['\r', '\n']);
+            if password.is_empty() {
+                return Err(invalid(key, format!("\"{name}\": password_file {} is empty", file.display())));
+            }
+            Ok(Some(Secret::new(password)))
+        };
+        for p in &mut self.sources.postgres {
+            p.password = read("sources.postgres", &p.name, &p.password_file)?;
+        }
+        for r in &mut self.sources.redis {
+            r.password = read("sources.redis", &r.name, &r.password_file)?;
+        }
+        Ok(())
+    }
+
+    /// Reads the encryption secrets the mode needs (`env_password`: the
+    /// value of [`crate::seal::PASSWORD_ENV`]); a mode without a usable
+    /// secret stops here, naming the key.
+    pub(super) fn resolve_keys(&mut self, env_password: Option<String>) -> Result<(), ConfigError> {
+        use crate::seal::{Keys, Mode, PASSWORD_ENV};
+        let e = &mut self.encryption;
+        let unusable = |key, err: crate::seal::KeyError| invalid(key, err.to_string());
+        if !e.password_file.as_os_str().is_empty() {
+            let password =
+                Keys::read_password_file(&e.password_file).map_err(|x| unusable("encryption.password_file", x))?;
+            let from = e.password_file.display().to_string();
+            e.keys.set_password(password, from);
+        } else if let Some(p) = env_password.filter(|p| !p.trim().is_empty()) {
+            e.keys.set_password(Secret::new(p), PASSWORD_ENV);
+        }
+        if !e.identity_file.as_os_str().is_empty() {
+            let file = e.identity_file.clone();
+            e.keys.set_identity_file(&file).map_err(|x| unusable("encryption.identity_file", x))?;
+        }
+        for r in &e.recipients {
+            crate::seal::parse_recipient(r).map_err(|why| invalid("encryption.recipients", why))?;
+        }
+        match e.mode {
+            Mode::ZipAes if e.keys.password().is_none() => Err(invalid(
+                "encryption.password_file",
+                format!(
+                    "mode = \"zip-aes\" needs a password: put it in a file (chmod 600) and name it here, or set {PASSWORD_ENV}"
+                ),
+            )),
+            Mode::Age if e.recipients.is_empty() => Err(invalid(
+                "encryption.recipients",
+                "mode = \"age\" needs at least one public key, e.g. recipients = [\"age1…\"] from `age-keygen -y key.txt`",
+            )),
+            // Checked now: otherwise every backup would fail its read-back.
+            Mode::Age
+                if e.keys.has_identity() && !crate::seal::identity_matches(&e.keys, &e.recipients).unwrap_or(false) =>
+            {
+                Err(invalid(
+                    "encryption.identity_file",
+                    format!(
+                        "the key in {} opens none of encryption.recipients; add its public key (age-keygen -y {}) to recipients, or name the right file",
+                        e.identity_file.display(),
+                        e.identity_file.display()
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}

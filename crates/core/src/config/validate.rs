@@ -1,0 +1,176 @@
+//! Checking every value after the sources are merged: each error names its
+//! key and says what is allowed.
+
+use super::checks::{self, check_apart};
+use super::{Config, ConfigError, MAX_AGE_DAYS, MAX_RETRY_DELAY_SECS, invalid, looks_like_token};
+
+impl Config {
+    /// Checks every value; the first problem is returned.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let b = &self.backup;
+        if b.databases.is_empty() && self.sources.is_empty() {
+            return Err(invalid(
+                "backup.databases",
+                "is empty and no [[sources.*]] is configured; list the database file names inside backup.source_dir",
+            ));
+        }
+        checks::check_sources(self)?;
+        for (i, name) in b.databases.iter().enumerate() {
+            if let Some(why) = crate::manifest::database_name_problem(name) {
+                return Err(invalid(
+                    "backup.databases",
+                    format!("{name:?} {why}; give database file names inside backup.source_dir"),
+                ));
+            }
+            if b.databases[..i].contains(name) {
+                return Err(invalid("backup.databases", format!("{name:?} is listed twice")));
+            }
+        }
+        if b.source_dir.as_os_str().is_empty() {
+            return Err(invalid("backup.source_dir", "is empty; give the folder holding the databases"));
+        }
+        if b.output_dir.as_os_str().is_empty() {
+            return Err(invalid("backup.output_dir", "is empty; give the folder for archives"));
+        }
+        // A file where a folder is expected would otherwise surface later as
+        // "Not a directory" deep inside some path (the lock, the state).
+        for (key, dir) in [("backup.source_dir", &b.source_dir), ("backup.output_dir", &b.output_dir)] {
+            if dir.exists() && !dir.is_dir() {
+                return Err(invalid(key, format!("{} is a file, not a folder; give a folder", dir.display())));
+            }
+        }
+        check_apart(&b.source_dir, &b.output_dir)?;
+        if !(0..=9).contains(&b.compression_level) {
+            return Err(invalid(
+                "backup.compression_level",
+                format!("is {}; allowed: 0 (store) to 9 (smallest)", b.compression_level),
+            ));
+        }
+        crate::schedule::parse(&self.schedule.cron).map_err(|e| invalid("schedule.cron", e))?;
+        if !self.schedule.full_cron.is_empty() {
+            crate::schedule::parse(&self.schedule.full_cron).map_err(|e| invalid("schedule.full_cron", e))?;
+        }
+        let r = &self.retention;
+        if !(1..=MAX_AGE_DAYS).contains(&r.max_age_days) {
+            return Err(invalid(
+                "retention.max_age_days",
+                format!("is {}; allowed: 1 to {MAX_AGE_DAYS} days", r.max_age_days),
+            ));
+        }
+        if !(1..=1_000_000).contains(&r.max_count) {
+            return Err(invalid("retention.max_count", format!("is {}; allowed: 1 to 1000000 archives", r.max_count)));
+        }
+        let t = &self.telegram;
+        if !t.token.is_empty() && !looks_like_token(t.token.expose()) {
+            return Err(invalid(
+                "telegram.token",
+                "does not look like a bot token (digits, ':', then 30+ letters, digits, '_' or '-'); copy it from @BotFather",
+            ));
+        }
+        if !(t.api_url.starts_with("http://") || t.api_url.starts_with("https://")) {
+            return Err(invalid("telegram.api_url", format!("{:?} is not an http(s) URL", t.api_url)));
+        }
+        for (i, id) in t.admin_ids.iter().enumerate() {
+            if *id == 0 {
+                return Err(invalid("telegram.admin_ids", "contains 0; give numeric Telegram user ids"));
+            }
+            if t.admin_ids[..i].contains(id) {
+                return Err(invalid("telegram.admin_ids", format!("{id} is listed twice")));
+            }
+        }
+        if !(1..=2000).contains(&t.max_upload_mb) {
+            return Err(invalid(
+                "telegram.max_upload_mb",
+                format!(
+                    "is {}; allowed: 1 to 50 on the official server, up to 2000 with a local Bot API server",
+                    t.max_upload_mb
+                ),
+            ));
+        }
+        if !(10..=86_400).contains(&t.upload_timeout_secs) {
+            return Err(invalid(
+                "telegram.upload_timeout_secs",
+                format!("is {}; allowed: 10 to 86400 seconds", t.upload_timeout_secs),
+            ));
+        }
+        if t.owner_id < 0 {
+            return Err(invalid(
+                "telegram.owner_id",
+                format!("is {}; give a Telegram user id, or 0 for nobody", t.owner_id),
+            ));
+        }
+        let y = &self.retry;
+        if !(1..=100).contains(&y.attempts) {
+            return Err(invalid("retry.attempts", format!("is {}; allowed: 1 to 100", y.attempts)));
+        }
+        for (key, secs) in
+            [("retry.initial_delay_secs", y.initial_delay_secs), ("retry.max_delay_secs", y.max_delay_secs)]
+        {
+            if secs > MAX_RETRY_DELAY_SECS {
+                return Err(invalid(
+                    key,
+                    format!("is {secs}; allowed: 0 to {MAX_RETRY_DELAY_SECS} seconds (a longer wait stalls the cycle)"),
+                ));
+            }
+        }
+        if y.max_delay_secs < y.initial_delay_secs {
+            return Err(invalid(
+                "retry.max_delay_secs",
+                format!("({}) is below retry.initial_delay_secs ({})", y.max_delay_secs, y.initial_delay_secs),
+            ));
+        }
+        for (key, n) in [
+            ("retention.keep_hourly", r.keep_hourly),
+            ("retention.keep_daily", r.keep_daily),
+            ("retention.keep_weekly", r.keep_weekly),
+            ("retention.keep_monthly", r.keep_monthly),
+        ] {
+            if n > 100_000 {
+                return Err(invalid(key, format!("is {n}; allowed: 0 (off) to 100000")));
+            }
+        }
+        self.validate_monitoring()
+    }
+
+    fn validate_monitoring(&self) -> Result<(), ConfigError> {
+        let m = &self.monitoring;
+        if m.stale_after_minutes > 60 * 24 * 366 {
+            return Err(invalid(
+                "monitoring.stale_after_minutes",
+                format!("is {}; allowed: 0 (off) to 527040 (a year)", m.stale_after_minutes),
+            ));
+        }
+        if !m.ping_url.is_empty() {
+            let ok = url::Url::parse(&m.ping_url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !ok {
+                return Err(invalid(
+                    "monitoring.ping_url",
+                    format!("{:?} is not an http(s) URL; e.g. \"https://hc-ping.com/<uuid>\"", m.ping_url),
+                ));
+            }
+        }
+        if !m.metrics_listen.is_empty() && m.metrics_addr().is_none() {
+            return Err(invalid(
+                "monitoring.metrics_listen",
+                format!("{:?} is not an address and port; e.g. \"127.0.0.1:9464\"", m.metrics_listen),
+            ));
+        }
+        if m.metrics_file.is_dir() {
+            return Err(invalid(
+                "monitoring.metrics_file",
+                format!(
+                    "{} is a folder; give a file path, e.g. /var/lib/node_exporter/lifeboat.prom",
+                    m.metrics_file.display()
+                ),
+            ));
+        }
+        if m.shrink_alert_percent > 100 {
+            return Err(invalid(
+                "monitoring.shrink_alert_percent",
+                format!("is {}; allowed: 0 (off) to 100", m.shrink_alert_percent),
+            ));
+        }
+        Ok(())
+    }
+}
