@@ -115,7 +115,7 @@ fn discord_gets_the_archive_in_parts_through_rate_limits_and_the_alerts_ring() {
     // rather than running into Discord's limit.
     assert_eq!(discord.rate_limited(), 1, "only the queued 429");
     let status = env.output(&["status"]);
-    assert!(status.contains(&format!("discord: {} stored", name(&archive))), "{status}");
+    assert!(status.contains(&format!("discord: {} sent", name(&archive))), "{status}");
     let list = env.output(&["list"]);
     assert!(list.contains(" discord: delivered"), "{list}");
 

@@ -96,7 +96,7 @@ fn print_text(cfg: &Config, s: &StatusSnapshot, schedule: &Schedule) {
         let line = match latest {
             None => "nothing sent yet".to_string(),
             Some(c) if c.status == lifeboat_core::state::CopyStatus::Delivered => {
-                format!("{} stored {}", c.archive, ui::ago(c.updated_at, s.now))
+                format!("{} sent {}", c.archive, ui::ago(c.updated_at, s.now))
             }
             Some(c) => format!(
                 "{} {} (attempt {}{})",
