@@ -74,6 +74,7 @@ pub struct ServerConfig {
 
 /// One configured source.
 pub trait Source: Send + Sync {
+    /// Who it is; `name`, `source_name` and `kind` read it.
     fn identity(&self) -> &Identity;
 
     /// Its entry name in the archive.
