@@ -155,7 +155,7 @@ async fn daemon(cfg: &Config, cancel: CancellationToken) -> anyhow::Result<i32> 
     }
     let ticker = beater.spawn_ticker(stop_ticker.clone());
     tokio::spawn(service::keep_watchdog(stop_ticker.clone()));
-    tokio::spawn(lifeboat_cycle::watch::run(cfg.clone(), stop_ticker.clone(), "scheduler"));
+    tokio::spawn(lifeboat_cycle::watch::run(cfg.clone(), stop_ticker.clone(), heartbeat::PROCESS.as_str()));
     service::ready();
     tracing::info!(
         "scheduler started (pid {}), schedule {:?} (UTC), state in {}",

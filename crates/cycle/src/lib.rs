@@ -101,7 +101,7 @@ impl From<LockError> for CycleError {
 /// Which component a trigger's events are logged under.
 fn event_source(trigger: Trigger) -> &'static str {
     match trigger {
-        Trigger::Scheduled => "scheduler",
+        Trigger::Scheduled => lifeboat_core::state::Process::Scheduler.as_str(),
         Trigger::Dashboard => "dashboard",
         Trigger::Manual | Trigger::Demo | Trigger::PreRestore => "cli",
     }

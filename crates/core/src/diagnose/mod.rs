@@ -381,12 +381,11 @@ pub fn judge_space(free: u64, last_archive: Option<u64>) -> Finding {
 
 /// Judges the scheduler's heartbeat at `now`.
 pub fn judge_scheduler(hb: Option<&Heartbeat>, now: DateTime<Utc>) -> Finding {
+    let what = crate::state::Process::Scheduler.as_str();
     match crate::state::scheduler_state(hb, now) {
-        SchedulerState::Running => {
-            Finding::ok("scheduler", format!("running (heartbeat {} ago)", ago(hb.map(|h| h.at), now)))
-        }
+        SchedulerState::Running => Finding::ok(what, format!("running (heartbeat {} ago)", ago(hb.map(|h| h.at), now))),
         SchedulerState::Stopped => Finding::warn(
-            "scheduler",
+            what,
             match hb {
                 Some(h) if h.state == crate::state::HeartbeatState::Stopped => {
                     format!("stopped cleanly {} ago", ago(Some(h.at), now))
@@ -397,7 +396,7 @@ pub fn judge_scheduler(hb: Option<&Heartbeat>, now: DateTime<Utc>) -> Finding {
             "start it: `systemctl start lifeboat-scheduler` (or check its timer); `journalctl -u lifeboat-scheduler` says why it stopped",
         ),
         SchedulerState::Unknown => Finding::warn(
-            "scheduler",
+            what,
             "no scheduler has ever run with this configuration",
             "install the systemd units (docs/operations.md) or run `lifeboat-scheduler --once` from cron",
         ),
