@@ -8,7 +8,7 @@ use lifeboat_core::{Config, exit};
 use crate::JsonArg;
 use crate::ui::Progress;
 
-use super::exit_on_signal_removing_scratch;
+use super::{exit_on_signal_removing_scratch, yield_to_signal_handler};
 
 pub(super) fn diagnose(cfg: &Config, a: &JsonArg) -> Result<i32> {
     let bar = Progress::new(!a.json);
@@ -17,6 +17,7 @@ pub(super) fn diagnose(cfg: &Config, a: &JsonArg) -> Result<i32> {
     // copies of the live databases: on a signal, remove ours and exit.
     exit_on_signal_removing_scratch(diagnose::scratch_prefix(), "diagnose");
     let mut d = diagnose::run(cfg, Utc::now());
+    yield_to_signal_handler();
     d.findings.extend(check_stores(cfg)?);
     d.findings.extend(check_messengers(cfg)?);
     bar.clear();

@@ -162,6 +162,18 @@ pub(crate) fn exit_on_signal_removing_scratch(prefix: String, command: &'static 
     });
 }
 
+/// Called when work that a signal may have cut short is done: if a signal
+/// came, its handler is removing the scratch folders (which is what cut the
+/// work short) and exits with 128 + the signal. Wait for it instead of
+/// reporting on the damaged work.
+pub(crate) fn yield_to_signal_handler() {
+    if STOPPED_BY.load(Ordering::SeqCst) != 0 {
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
 pub(crate) fn take_lock(cfg: &Config, what: &str) -> Result<CycleLock> {
     CycleLock::try_acquire(&cfg.lock_path(), what).map_err(|e| match e {
         LockError::Busy { .. } => anyhow::Error::new(e).context("cannot start now"),

@@ -8,7 +8,7 @@ use lifeboat_core::{Config, exit};
 use crate::VerifyArgs;
 use crate::ui::Progress;
 
-use super::exit_on_signal_removing_scratch;
+use super::{exit_on_signal_removing_scratch, yield_to_signal_handler};
 
 pub(super) fn verify(cfg: &Config, a: &VerifyArgs) -> Result<i32> {
     let archive = catalog::resolve(&cfg.backup.output_dir, &a.archive)?;
@@ -26,7 +26,9 @@ pub(super) fn verify(cfg: &Config, a: &VerifyArgs) -> Result<i32> {
         scratch.path(),
         lifeboat_core::verify::VerifyOptions { integrity_check: true },
     )
-    .with_context(|| format!("cannot verify {}", archive.name))?;
+    .with_context(|| format!("cannot verify {}", archive.name));
+    yield_to_signal_handler();
+    let report = report?;
     bar.clear();
     let ok = report.is_ok();
     if a.json {
