@@ -21,6 +21,8 @@ const RATIO_CHECKED_ABOVE: u64 = 256 * 1024 * 1024;
 /// Room kept free beside extracted copies (SQLite's own scratch, the state).
 const SPACE_MARGIN: u64 = 16 * 1024 * 1024;
 
+/// Every check on `archive`; with `keep`, the databases that verified fully
+/// stay extracted in `scratch` and their paths are returned.
 pub(super) fn verify_inner(
     archive: &StoredArchive,
     keys: &Keys,
