@@ -20,7 +20,7 @@ use lifeboat_core::lock::{CycleLock, LockError};
 use lifeboat_core::state::State;
 use lifeboat_core::{CancellationToken, Config, exit};
 use lifeboat_cycle::CycleError;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use crate::{Cli, Command};
 
@@ -149,18 +149,38 @@ pub(crate) fn on_signal(f: impl FnOnce() + Send + 'static) {
 
 /// For commands that cannot stop between steps but hold copies of the bot's
 /// data in the system temporary folder: on Ctrl-C or SIGTERM, remove this
-/// process's folders (named `prefix…`) and exit with a failure.
+/// process's folders (named `prefix…`) and exit with 128 + the signal.
+///
+/// The command keeps running meanwhile: removing its folder is what cuts
+/// its work short (verify stops extracting once its folder is gone), but it
+/// may still write into a folder being emptied, or make a new one (diagnose
+/// takes one per database). So the folders are removed in passes until the
+/// command has stopped (it calls [`yield_to_signal_handler`]) or a few
+/// seconds have passed, and once more after that.
 pub(crate) fn exit_on_signal_removing_scratch(prefix: String, command: &'static str) {
     on_signal(move || {
-        for e in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
-            if e.file_name().to_string_lossy().starts_with(&prefix) {
-                let _ = std::fs::remove_dir_all(e.path());
+        let remove_ours = || {
+            for e in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
+                if e.file_name().to_string_lossy().starts_with(&prefix) {
+                    // A file made while the folder is emptied fails the pass.
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
             }
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !COMMAND_YIELDED.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+            remove_ours();
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
+        remove_ours();
         eprintln!("error: {command} interrupted; nothing was changed");
         std::process::exit(exit::INTERRUPTED_BASE + STOPPED_BY.load(Ordering::SeqCst));
     });
 }
+
+/// Set once a command stopped by a signal has finished its work and waits
+/// for the handler to exit.
+static COMMAND_YIELDED: AtomicBool = AtomicBool::new(false);
 
 /// Called when work that a signal may have cut short is done: if a signal
 /// came, its handler is removing the scratch folders (which is what cut the
@@ -168,6 +188,7 @@ pub(crate) fn exit_on_signal_removing_scratch(prefix: String, command: &'static 
 /// reporting on the damaged work.
 pub(crate) fn yield_to_signal_handler() {
     if STOPPED_BY.load(Ordering::SeqCst) != 0 {
+        COMMAND_YIELDED.store(true, Ordering::SeqCst);
         loop {
             std::thread::park();
         }
