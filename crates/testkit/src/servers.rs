@@ -22,9 +22,29 @@ pub fn program(name: &str, package: &str) -> PathBuf {
     })
 }
 
-/// A free TCP port on 127.0.0.1.
+/// A TCP port on 127.0.0.1 that is free now, for a server started next,
+/// never handed out twice in this process.
+///
+/// It is taken below the kernel's ephemeral range (`ip_local_port_range`).
+/// A port from `bind(0)` lies in that range, so between the check and the
+/// server's own bind, any outgoing connection of a busy test binary could
+/// be given it as its local port ("address already in use"). Below the
+/// range only an explicit bind can take it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let ephemeral_from = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    for _ in 0..10_000 {
+        let port = rand::random_range(ephemeral_from / 2..ephemeral_from);
+        if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
+            return port;
+        }
+    }
+    panic!("no free port on 127.0.0.1 below {ephemeral_from}")
 }
 
 /// A client command's trimmed stdout, or its stderr when it failed.
