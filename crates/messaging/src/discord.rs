@@ -128,7 +128,6 @@ impl DiscordDestination {
         if let Some((name, _)) = file {
             payload["attachments"] = json!([{ "id": 0, "filename": name }]);
         }
-        let ceiling = Duration::from_secs(self.cfg.retry.max_delay_secs);
         let attempt = || async {
             self.wait_for_bucket().await;
             let request = self.http.post(url.clone());
@@ -158,7 +157,7 @@ impl DiscordDestination {
         let retried = attempt
             .retry(self.cfg.retry.backoff())
             .when(|e: &PostError| e.transient && e.retry_after.is_none_or(|w| w <= LONGEST_WAIT))
-            .adjust(move |e: &PostError, d| d.map(|d| e.retry_after.unwrap_or(d.min(ceiling))))
+            .adjust(|e: &PostError, d| d.map(|d| e.retry_after.unwrap_or(d)))
             .notify(|e: &PostError, d: Duration| {
                 tracing::warn!(wait_ms = d.as_millis() as u64, "Discord: {}; retrying", e.message);
             });

@@ -94,15 +94,12 @@ impl EmailDestination {
 
     /// Sends `message`, with retry of transient failures.
     async fn send_message(&self, message: Message, cancel: &CancellationToken) -> Result<(), CopyFailure> {
-        let ceiling = Duration::from_secs(self.cfg.retry.max_delay_secs);
         let attempt = || async { self.mailer.send(message.clone()).await.map(|_| ()).map_err(|e| failure(&e)) };
-        let retried = attempt
-            .retry(self.cfg.retry.backoff())
-            .when(|f: &CopyFailure| !f.permanent)
-            .adjust(move |_, d| d.map(|d| d.min(ceiling)))
-            .notify(|f: &CopyFailure, d: Duration| {
+        let retried = attempt.retry(self.cfg.retry.backoff()).when(|f: &CopyFailure| !f.permanent).notify(
+            |f: &CopyFailure, d: Duration| {
                 tracing::warn!(wait_ms = d.as_millis() as u64, "email: {f}; retrying");
-            });
+            },
+        );
         tokio::select! {
             r = retried => r,
             _ = cancel.cancelled() => Err(CopyFailure::transient(FailureCode::Transient, "stopped before the relay accepted it")),

@@ -192,9 +192,8 @@ impl Telegram {
         let retried = op
             .retry(self.retry.backoff())
             .when(move |e: &SendError| e.is_transient() && e.retry_after().is_none_or(|w| w <= longest_wait))
-            // Telegram's retry_after exactly; otherwise the backoff, whose
-            // jitter may not push it past the configured ceiling.
-            .adjust(move |e: &SendError, d| d.map(|d| e.retry_after().unwrap_or(d.min(ceiling))))
+            // Telegram's retry_after exactly; otherwise the backoff.
+            .adjust(|e: &SendError, d| d.map(|d| e.retry_after().unwrap_or(d)))
             .notify(|e: &SendError, d: Duration| {
                 tracing::warn!(what, reason = %e.reason, wait_ms = d.as_millis() as u64, "Telegram call failed; retrying");
             });

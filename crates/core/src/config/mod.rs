@@ -149,13 +149,18 @@ pub struct RetryConfig {
 impl RetryConfig {
     /// The backoff every destination retries with inside one cycle:
     /// exponential from `initial_delay_secs` to `max_delay_secs`, with
-    /// jitter, `attempts` tries in all.
-    pub fn backoff(&self) -> backon::ExponentialBuilder {
+    /// jitter, `attempts` tries in all. The jitter is added on top of the
+    /// delay, so each wait is capped again: no wait passes `max_delay_secs`.
+    pub fn backoff(&self) -> impl backon::Backoff {
+        use backon::BackoffBuilder;
+        let ceiling = std::time::Duration::from_secs(self.max_delay_secs);
         backon::ExponentialBuilder::default()
             .with_min_delay(std::time::Duration::from_secs(self.initial_delay_secs))
-            .with_max_delay(std::time::Duration::from_secs(self.max_delay_secs))
+            .with_max_delay(ceiling)
             .with_max_times(self.attempts.saturating_sub(1) as usize)
             .with_jitter()
+            .build()
+            .map(move |wait| wait.min(ceiling))
     }
 }
 

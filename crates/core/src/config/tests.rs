@@ -233,3 +233,13 @@ fn discord_and_email_secrets_come_from_files_and_never_show() {
     let e = bad("[destinations.discord]\nmax_upload_mb = 0\n");
     assert!(e.contains("destinations.discord.max_upload_mb"), "{e}");
 }
+
+#[test]
+fn the_backoff_makes_attempts_tries_and_no_wait_passes_the_ceiling() {
+    let retry = RetryConfig { attempts: 8, initial_delay_secs: 3, max_delay_secs: 5 };
+    let waits: Vec<_> = (0..50).flat_map(|_| retry.backoff().collect::<Vec<_>>()).collect();
+    assert_eq!(waits.len(), 50 * 7, "attempts - 1 waits each time");
+    assert!(waits.iter().all(|w| *w <= std::time::Duration::from_secs(5)), "{waits:?}");
+    // Without the cap, jitter (up to the first delay) would pass the ceiling.
+    assert!(waits.iter().any(|w| *w == std::time::Duration::from_secs(5)), "{waits:?}");
+}
