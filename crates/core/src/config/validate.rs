@@ -129,7 +129,50 @@ impl Config {
                 return Err(invalid(key, format!("is {n}; allowed: 0 (off) to 100000")));
             }
         }
-        self.validate_monitoring()
+        self.validate_monitoring()?;
+        self.validate_messengers()
+    }
+
+    /// `[destinations.discord]` and `[destinations.email]`, but for the
+    /// secrets (read and checked when they are resolved).
+    fn validate_messengers(&self) -> Result<(), ConfigError> {
+        let d = &self.destinations.discord;
+        if !(1..=500).contains(&d.max_upload_mb) {
+            return Err(invalid(
+                "destinations.discord.max_upload_mb",
+                format!("{} is out of range; use 10 (Discord's limit without boosts), at most 500", d.max_upload_mb),
+            ));
+        }
+        let e = &self.destinations.email;
+        if !(1..=1000).contains(&e.max_attachment_mb) {
+            return Err(invalid(
+                "destinations.email.max_attachment_mb",
+                format!(
+                    "{} is out of range; use what the relay accepts (often 20 or 25), at most 1000",
+                    e.max_attachment_mb
+                ),
+            ));
+        }
+        if e.smtp_url.is_empty() {
+            return Ok(());
+        }
+        let mailbox = |a: &str| a.contains('@') && !a.trim().starts_with('@') && !a.trim().ends_with('@');
+        if !mailbox(&e.from) {
+            return Err(invalid(
+                "destinations.email.from",
+                format!("{:?} is not an address, e.g. \"Lifeboat <backup@example.com>\"", e.from),
+            ));
+        }
+        if e.to.is_empty() {
+            return Err(invalid("destinations.email.to", "is empty; list who gets the archives and alerts"));
+        }
+        if let Some(bad) = e.to.iter().find(|a| !mailbox(a)) {
+            return Err(invalid(
+                "destinations.email.to",
+                format!("{bad:?} is not an address, e.g. \"ops@example.com\""),
+            ));
+        }
+        Ok(())
     }
 
     fn validate_monitoring(&self) -> Result<(), ConfigError> {
