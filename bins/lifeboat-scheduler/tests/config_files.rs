@@ -19,9 +19,15 @@ fn example_config_is_valid_and_matches_the_units_paths() {
     assert!(!cfg.delivery_enabled(), "the example must not carry a token");
     for unit in [DAEMON, ONESHOT, DASHBOARD] {
         let rw = value(unit, "ReadWritePaths").join(" ");
+        for w in rw.split(' ') {
+            assert!(w.starts_with('-'), "{w}: a missing folder must not fail the unit (write it -{w})");
+        }
         for path in [&cfg.backup.output_dir, &cfg.backup.source_dir] {
             let p = path.display().to_string();
-            assert!(rw.split(' ').any(|w| p.starts_with(w)), "{p} is not writable under ProtectSystem=strict: {rw}");
+            assert!(
+                rw.split(' ').any(|w| p.starts_with(w.trim_start_matches('-'))),
+                "{p} is not writable under ProtectSystem=strict: {rw}"
+            );
         }
     }
 }
@@ -58,6 +64,8 @@ fn units_pass_the_token_as_a_credential_and_are_hardened() {
     assert!(value(DAEMON, "ExecStart")[0].ends_with("lifeboat-scheduler --config /etc/lifeboat/lifeboat.toml"));
     assert_eq!(value(ONESHOT, "Type"), ["oneshot"]);
     assert!(value(ONESHOT, "ExecStart")[0].ends_with("--once"));
+    // `--once` exits 4 when another cycle holds the lock: not a failure.
+    assert_eq!(value(ONESHOT, "SuccessExitStatus"), ["4"]);
     assert_eq!(value(TIMER, "OnCalendar"), ["hourly"]);
     assert_eq!(value(TIMER, "Persistent"), ["true"]);
 }
