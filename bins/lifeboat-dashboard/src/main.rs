@@ -24,8 +24,8 @@ use teloxide::utils::command::BotCommands;
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// Config file (TOML); defaults to LIFEBOAT_CONFIG, then built-in defaults.
-    #[arg(long, value_name = "PATH")]
+    /// Config file (TOML); without it, LIFEBOAT_CONFIG, then /etc/lifeboat/lifeboat.toml, then the built-in defaults.
+    #[arg(long, short = 'c', value_name = "PATH")]
     config: Option<PathBuf>,
     /// Start even though the bot has a webhook set, and remove it. Only for
     /// a bot that is Lifeboat's alone: a webhook means another program

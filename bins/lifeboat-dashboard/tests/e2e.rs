@@ -431,16 +431,21 @@ fn no_token_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");
     std::fs::write(&cfg, "[telegram]\nadmin_ids = [1]\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_lifeboat-dashboard"))
-        .arg("--config")
-        .arg(&cfg)
-        .env_remove("LIFEBOAT_CONFIG")
-        .env_remove("LIFEBOAT__TELEGRAM__TOKEN")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no bot token") && err.contains("telegram.token"), "{err}");
+    // -c is --config, as in every Lifeboat binary.
+    for flag in ["--config", "-c"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_lifeboat-dashboard"))
+            .arg(flag)
+            .arg(&cfg)
+            .env_remove("LIFEBOAT_CONFIG")
+            .env_remove("LIFEBOAT__TELEGRAM__TOKEN")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("no bot token") && err.contains("telegram.token"), "{flag}: {err}");
+    }
+    let help = Command::new(env!("CARGO_BIN_EXE_lifeboat-dashboard")).arg("--help").output().unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("/etc/lifeboat/lifeboat.toml"));
 }
 
 #[test]

@@ -39,10 +39,10 @@ use heartbeat::{Beater, STALE_AFTER_SECS};
 #[command(name = "lifeboat-scheduler", version, about)]
 struct Args {
     /// Configuration file (TOML); the built-in defaults fill in the rest.
-    /// Without it, the file named by LIFEBOAT_CONFIG, if set.
+    /// Without it, the file named by LIFEBOAT_CONFIG, then /etc/lifeboat/lifeboat.toml.
     // Config::load reads LIFEBOAT_CONFIG itself, so its errors name the
     // variable rather than --config.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, short = 'c', value_name = "PATH")]
     config: Option<PathBuf>,
     /// Run one full cycle now and exit with its code (for systemd timers and cron).
     #[arg(long)]

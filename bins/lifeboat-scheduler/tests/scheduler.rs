@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::process::Command;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -30,6 +31,23 @@ fn once_without_token_backs_up_and_says_delivery_is_disabled() {
     let hb = heartbeat(&sb.state_path()).expect("heartbeat after --once");
     assert_eq!(hb.state, HeartbeatState::Idle);
     assert!(hb.next_run.unwrap() > Utc::now());
+}
+
+#[test]
+fn short_config_flag_and_the_system_config_in_help() {
+    let sb = Sandbox::new("0 * * * *", "");
+    let out = Command::new(env!("CARGO_BIN_EXE_lifeboat-scheduler"))
+        .arg("-c")
+        .arg(sb.config_path())
+        .arg("--once")
+        .current_dir(sb.dir.path())
+        .env_remove("LIFEBOAT_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(sb.archive_folder_entries().len(), 1);
+    let help = Command::new(env!("CARGO_BIN_EXE_lifeboat-scheduler")).arg("--help").output().unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("/etc/lifeboat/lifeboat.toml"));
 }
 
 #[test]
