@@ -87,7 +87,7 @@ pub fn verify(report: &VerifyReport, archive: &StoredArchive) -> Value {
         "databases": report.databases.iter().map(|d| json!({
             "name": d.name, "size": d.size, "checksum_ok": d.checksum_ok, "integrity": d.integrity, "ok": d.ok,
         })).collect::<Vec<_>>(),
-        "problems": report.problems,
+        "problems": report.all_problems(),
     })
 }
 

@@ -214,7 +214,14 @@ fn main() -> ExitCode {
 /// `lifeboat.1`, and `lifeboat-<command>.1` for each command.
 fn write_manpages(dir: &std::path::Path) -> anyhow::Result<i32> {
     use anyhow::Context as _;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // The folder itself may be made, never a path of missing parents: a
+    // typo would otherwise leave a tree of new folders behind.
+    match std::fs::create_dir(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            return Err(e).with_context(|| format!("cannot create {} (its parent folder must exist)", dir.display()));
+        }
+        _ => {}
+    }
     let cli = Cli::command();
     let mut pages = vec![("lifeboat".to_string(), cli.clone())];
     pages.extend(cli.get_subcommands().map(|c| {

@@ -148,6 +148,17 @@ fn backup_list_status_and_verify() {
     std::fs::copy(&archive, &copy).unwrap();
     corrupt_middle(&copy, 4096);
     env.cmd(&["verify", copy.to_str().unwrap()]).assert().code(1);
+    let out = env.cmd(&["verify", copy.to_str().unwrap(), "--json"]).assert().code(1).get_output().stdout.clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["ok"], false);
+    assert!(!v["problems"].as_array().unwrap().is_empty(), "a failed verify says why: {v}");
+
+    // backup --json is pretty-printed like every other listing.
+    let out = env.cmd(&["backup", "--json"]).assert().success().get_output().stdout.clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.lines().count() > 3, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(v["archive"].is_string(), "{v}");
 }
 
 #[test]
@@ -412,6 +423,11 @@ fn completions_and_manual_pages_need_no_configuration() {
     let restore = std::fs::read_to_string(man.join("lifeboat-restore.1")).unwrap();
     assert!(restore.contains("lifeboat restore") && restore.contains("force\\-schema"), "{restore}");
     assert!(man.join("lifeboat.1").is_file());
+    // A typo in the parent is an error, not a tree of new folders.
+    let typo = env.dir.path().join("no-such-dir/man1");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
+    c.arg("manpages").arg(&typo).assert().failure().stderr(predicate::str::contains("parent folder must exist"));
+    assert!(!env.dir.path().join("no-such-dir").exists());
 }
 
 #[test]

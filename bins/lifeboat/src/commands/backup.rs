@@ -45,7 +45,7 @@ pub(super) fn report_backup(o: &backup::BackupOutcome, as_json: bool) -> i32 {
     let partial = o.status == RunStatus::Partial || o.manifest.is_partial();
     if as_json {
         let v = crate::json::backup(o);
-        println!("{v}");
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string()));
     } else {
         for f in &o.archive.files {
             println!("{}", f.display());
@@ -89,7 +89,7 @@ fn deliver_cycle(cfg: &Config, a: &BackupArgs) -> Result<i32> {
     let code = stopped_code().filter(|_| report.interrupted()).unwrap_or_else(|| report.exit_code());
     if a.json {
         let v = crate::json::cycle(cfg, &report, code);
-        println!("{v}");
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string()));
     } else if let Ok(o) = &report.backup {
         for f in &o.archive.files {
             println!("{}", f.display());
