@@ -22,7 +22,7 @@ use teloxide::utils::command::BotCommands;
 
 /// The admins' Telegram dashboard for Lifeboat backups.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version = lifeboat_version::LONG, about)]
 struct Args {
     /// Config file (TOML); without it, LIFEBOAT_CONFIG, then /etc/lifeboat/lifeboat.toml, then the built-in defaults.
     #[arg(long, short = 'c', value_name = "PATH")]

@@ -36,7 +36,7 @@ use heartbeat::{Beater, STALE_AFTER_SECS};
 
 /// Runs Lifeboat's backup cycle on `schedule.cron`, or once with `--once`.
 #[derive(Debug, Parser)]
-#[command(name = "lifeboat-scheduler", version, about)]
+#[command(name = "lifeboat-scheduler", version = lifeboat_version::LONG, about)]
 struct Args {
     /// Configuration file (TOML); the built-in defaults fill in the rest.
     /// Without it, the file named by LIFEBOAT_CONFIG, then /etc/lifeboat/lifeboat.toml.

@@ -15,7 +15,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 
 /// Consistent, verified backups of a Telegram bot's SQLite databases.
 #[derive(Debug, Parser)]
-#[command(name = "lifeboat", version, about, long_about = None)]
+#[command(name = "lifeboat", version = lifeboat_version::LONG, about, long_about = None)]
 #[command(after_help = "Exit codes: 0 success, 1 failure, 2 bad usage or configuration, 3 partial \
                         (some database skipped), 4 another backup or restore is running, 130 Ctrl-C.\n\
                         Configuration: built-in defaults <- --config FILE (or LIFEBOAT_CONFIG, or \

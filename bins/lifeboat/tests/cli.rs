@@ -412,6 +412,22 @@ fn without_a_config_file_the_cli_says_it_uses_the_defaults() {
 }
 
 #[test]
+fn version_names_the_commit_and_the_build_date() {
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let head = String::from_utf8(head.stdout).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lifeboat")).arg("--version").output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let commit = text.split("commit ").nth(1).and_then(|t| t.split(',').next()).unwrap_or_default();
+    assert!(commit.len() >= 7 && head.starts_with(commit), "{text} (HEAD {head})");
+    let date = text.split("built ").nth(1).unwrap_or_default().trim().trim_end_matches(')');
+    assert!(chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_ok(), "{text}");
+}
+
+#[test]
 fn completions_and_manual_pages_need_no_configuration() {
     let env = Env::new();
     let mut c = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
