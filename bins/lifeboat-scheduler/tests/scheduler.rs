@@ -51,6 +51,20 @@ fn short_config_flag_and_the_system_config_in_help() {
 }
 
 #[test]
+fn json_logs_are_one_object_per_line() {
+    let sb = Sandbox::new("0 * * * *", "");
+    let out = sb.scheduler().arg("--once").env("LIFEBOAT_LOG_FORMAT", "json").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "an info-level cycle logs something");
+    for line in lines {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["level"].is_string() && v["message"].is_string() && v["timestamp"].is_string(), "{line}");
+    }
+}
+
+#[test]
 fn once_refuses_clearly_while_another_cycle_holds_the_lock() {
     let sb = Sandbox::new("0 * * * *", "");
     let held = CycleLock::try_acquire(&sb.lock_path(), "dashboard cycle").unwrap();

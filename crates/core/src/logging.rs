@@ -2,6 +2,8 @@
 //! the binary's default. Under systemd, whose journal holds stderr, straight
 //! to the journal instead, so each line keeps its priority (`journalctl -p
 //! err` shows the errors) and carries no second timestamp or colour codes.
+//! `LIFEBOAT_LOG_FORMAT=json` writes one JSON object per line to stderr
+//! instead (for log shippers), wherever stderr goes.
 
 use std::io::IsTerminal;
 use std::os::unix::fs::MetadataExt;
@@ -10,9 +12,27 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+/// Names the log format: `json`, or `text` (the default: the journal under
+/// systemd, plain lines elsewhere).
+pub const FORMAT_ENV: &str = "LIFEBOAT_LOG_FORMAT";
+
 /// Installs the global subscriber once; later calls do nothing.
 pub fn init(default_filter: &str) {
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let format = std::env::var(FORMAT_ENV).unwrap_or_default();
+    if format == "json" {
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_env_filter(filter())
+            .with_writer(std::io::stderr)
+            .try_init();
+        return;
+    }
+    if !matches!(format.as_str(), "" | "text") {
+        eprintln!("warning: {FORMAT_ENV}={format:?} is not \"json\" or \"text\"; logging as text");
+    }
     if stderr_is_journal()
         && let Ok(journal) = tracing_journald::layer()
     {
