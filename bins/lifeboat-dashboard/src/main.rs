@@ -22,7 +22,7 @@ use teloxide::utils::command::BotCommands;
 
 /// The admins' Telegram dashboard for Lifeboat backups.
 #[derive(Debug, Parser)]
-#[command(version = lifeboat_version::LONG, about)]
+#[command(version = lifeboat_about::VERSION, about)]
 struct Args {
     /// Config file (TOML); without it, LIFEBOAT_CONFIG, then /etc/lifeboat/lifeboat.toml, then the built-in defaults.
     #[arg(long, short = 'c', value_name = "PATH")]
@@ -32,10 +32,26 @@ struct Args {
     /// receives this bot's updates.
     #[arg(long)]
     take_over_webhook: bool,
+    /// Print this manual page (roff) and exit; the package installs it as lifeboat-dashboard(8).
+    #[arg(long, hide = true)]
+    manpage: bool,
 }
+
+const EXAMPLES: &[(&str, &str)] = &[
+    (
+        "systemctl enable --now lifeboat-dashboard.service",
+        "The dashboard, as installed: admins send /admin to the bot.",
+    ),
+    ("lifeboat-dashboard -c /etc/lifeboat/lifeboat.toml", "In the foreground, e.g. to watch its log while testing."),
+];
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.manpage {
+        use clap::CommandFactory as _;
+        let see_also = ["lifeboat(1)", "lifeboat.toml(5)", "lifeboat-scheduler(8)"];
+        return lifeboat_about::print_daemon_page(Args::command(), EXAMPLES, &see_also);
+    }
     lifeboat_core::logging::init("info");
     let cfg = match Config::load(args.config.as_deref()) {
         Ok(cfg) => cfg,

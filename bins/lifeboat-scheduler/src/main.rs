@@ -36,7 +36,7 @@ use heartbeat::{Beater, STALE_AFTER_SECS};
 
 /// Runs Lifeboat's backup cycle on `schedule.cron`, or once with `--once`.
 #[derive(Debug, Parser)]
-#[command(name = "lifeboat-scheduler", version = lifeboat_version::LONG, about)]
+#[command(name = "lifeboat-scheduler", version = lifeboat_about::VERSION, about)]
 struct Args {
     /// Configuration file (TOML); the built-in defaults fill in the rest.
     /// Without it, the file named by LIFEBOAT_CONFIG, then /etc/lifeboat/lifeboat.toml.
@@ -47,11 +47,25 @@ struct Args {
     /// Run one full cycle now and exit with its code (for systemd timers and cron).
     #[arg(long)]
     once: bool,
+    /// Print this manual page (roff) and exit; the package installs it as lifeboat-scheduler(8).
+    #[arg(long, hide = true)]
+    manpage: bool,
 }
+
+const EXAMPLES: &[(&str, &str)] = &[
+    ("systemctl enable --now lifeboat-scheduler.service", "The daemon, as installed: cycles on schedule.cron."),
+    ("lifeboat-scheduler -c /etc/lifeboat/lifeboat.toml --once", "One full cycle now (backup, delivery, retention)."),
+    ("systemctl enable --now lifeboat-backup.timer", "Instead of the daemon: one cycle per timer tick."),
+];
 
 fn main() -> ExitCode {
     lifeboat_core::logging::init("info");
     let args = Args::parse();
+    if args.manpage {
+        use clap::CommandFactory as _;
+        let see_also = ["lifeboat(1)", "lifeboat.toml(5)", "lifeboat-dashboard(8)"];
+        return lifeboat_about::print_daemon_page(Args::command(), EXAMPLES, &see_also);
+    }
     let cfg = match Config::load(args.config.as_deref()) {
         Ok(cfg) => cfg,
         Err(e) => {

@@ -6,6 +6,7 @@
 
 mod commands;
 mod json;
+mod manual;
 mod ui;
 
 use std::path::PathBuf;
@@ -15,7 +16,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 
 /// Consistent, verified backups of a Telegram bot's SQLite databases.
 #[derive(Debug, Parser)]
-#[command(name = "lifeboat", version = lifeboat_version::LONG, about, long_about = None)]
+#[command(name = "lifeboat", version = lifeboat_about::VERSION, about, long_about = None)]
 #[command(after_help = "Exit codes: 0 success, 1 failure, 2 bad usage or configuration, 3 partial \
                         (some database skipped), 4 another backup or restore is running, 130 Ctrl-C.\n\
                         Configuration: built-in defaults <- --config FILE (or LIFEBOAT_CONFIG, or \
@@ -59,9 +60,9 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Write the manual pages (lifeboat.1 and one per command) into a folder.
+    /// Write the manual pages: lifeboat(1) and one per command into DIR/man1, lifeboat.toml(5) into DIR/man5.
     Manpages {
-        /// Where to write them, e.g. /usr/local/share/man/man1.
+        /// The manual's root, e.g. /usr/local/share/man.
         dir: PathBuf,
     },
 }
@@ -198,7 +199,7 @@ fn main() -> ExitCode {
             clap_complete::generate(*shell, &mut Cli::command(), "lifeboat", &mut std::io::stdout());
             Ok(lifeboat_core::exit::SUCCESS)
         }
-        Command::Manpages { dir } => write_manpages(dir),
+        Command::Manpages { dir } => manual::write(dir),
         _ => commands::run(cli),
     }) {
         Ok(Ok(code)) => code,
@@ -209,35 +210,6 @@ fn main() -> ExitCode {
         Err(_) => lifeboat_core::exit::FAILURE,
     };
     ExitCode::from(code as u8)
-}
-
-/// `lifeboat.1`, and `lifeboat-<command>.1` for each command.
-fn write_manpages(dir: &std::path::Path) -> anyhow::Result<i32> {
-    use anyhow::Context as _;
-    // The folder itself may be made, never a path of missing parents: a
-    // typo would otherwise leave a tree of new folders behind.
-    match std::fs::create_dir(dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
-            return Err(e).with_context(|| format!("cannot create {} (its parent folder must exist)", dir.display()));
-        }
-        _ => {}
-    }
-    let cli = Cli::command();
-    let mut pages = vec![("lifeboat".to_string(), cli.clone())];
-    pages.extend(cli.get_subcommands().map(|c| {
-        (
-            format!("lifeboat-{}", c.get_name()),
-            c.clone().display_name(format!("lifeboat-{}", c.get_name())).bin_name(format!("lifeboat {}", c.get_name())),
-        )
-    }));
-    for (name, cmd) in pages {
-        let path = dir.join(format!("{name}.1"));
-        let mut page = Vec::new();
-        clap_mangen::Man::new(cmd).render(&mut page)?;
-        std::fs::write(&path, page).with_context(|| format!("cannot write {}", path.display()))?;
-        println!("{}", path.display());
-    }
-    Ok(lifeboat_core::exit::SUCCESS)
 }
 
 /// The error and its causes, like `{:#}`, but a cause whose text the message

@@ -433,12 +433,25 @@ fn completions_and_manual_pages_need_no_configuration() {
     let mut c = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
     c.args(["completions", "bash"]).current_dir(env.dir.path());
     c.assert().success().stdout(predicate::str::contains("_lifeboat()").and(predicate::str::contains("restore")));
-    let man = env.dir.path().join("man1");
+    let man = env.dir.path().join("man");
     let mut c = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
     c.arg("manpages").arg(&man).assert().success();
-    let restore = std::fs::read_to_string(man.join("lifeboat-restore.1")).unwrap();
+    let restore = std::fs::read_to_string(man.join("man1/lifeboat-restore.1")).unwrap();
     assert!(restore.contains("lifeboat restore") && restore.contains("force\\-schema"), "{restore}");
-    assert!(man.join("lifeboat.1").is_file());
+    let main = std::fs::read_to_string(man.join("man1/lifeboat.1")).unwrap();
+    for section in ["EXIT STATUS", "FILES", "ENVIRONMENT", "EXAMPLES", "SEE ALSO"] {
+        assert!(main.contains(&format!(".SH \"{section}\"")) || main.contains(&format!(".SH {section}")), "{section}");
+    }
+    // Every page the manual names exists (clap's own `help` included).
+    let named: Vec<&str> = main.lines().filter_map(|l| l.strip_prefix("lifeboat\\-")?.strip_suffix("(1)")).collect();
+    assert!(named.contains(&"restore") && named.contains(&"help"), "{named:?}");
+    for name in named {
+        assert!(man.join(format!("man1/lifeboat-{name}.1")).is_file(), "lifeboat-{name}(1) is named but missing");
+    }
+    // lifeboat.toml(5) is config/default.toml's comments, key by key.
+    let config = std::fs::read_to_string(man.join("man5/lifeboat.toml.5")).unwrap();
+    assert!(config.contains(".SS [retention]") && config.contains("max_count"), "{config}");
+    assert!(config.contains("Deflate level, 0 (store) to 9 (smallest)."), "{config}");
     // A typo in the parent is an error, not a tree of new folders.
     let typo = env.dir.path().join("no-such-dir/man1");
     let mut c = Command::new(env!("CARGO_BIN_EXE_lifeboat"));

@@ -1,0 +1,82 @@
+//! `lifeboat manpages DIR`: lifeboat(1) and one page per command in
+//! `DIR/man1`, lifeboat.toml(5) in `DIR/man5`. The daemons print their own
+//! section 8 pages (`lifeboat-scheduler --manpage`).
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use clap::CommandFactory as _;
+use lifeboat_about::{ENVIRONMENT, EXIT_STATUS, FILES, Sections};
+
+use crate::Cli;
+
+const EXAMPLES: &[(&str, &str)] = &[
+    ("lifeboat backup", "A verified archive now; prints its path."),
+    ("lifeboat list", "The archives: time, trigger, size, databases, verified, delivered."),
+    ("lifeboat verify latest", "CRCs, checksums and integrity_check of every database in the newest archive."),
+    ("lifeboat restore latest --dry-run", "The plan of a restore, writing nothing."),
+    (
+        "lifeboat restore latest --only premium_system.db --yes",
+        "Restores one database live, after a safety snapshot of the current one.",
+    ),
+    (
+        "lifeboat restore latest --to /tmp/restored",
+        "Extracts and checks the databases into a folder, touching nothing live.",
+    ),
+    ("lifeboat fetch offsite latest", "Downloads the newest archive from the S3 destination named offsite."),
+    ("lifeboat diagnose", "Checks the live setup and says what is wrong and what to do."),
+];
+
+const SEE_ALSO: &[&str] = &["lifeboat.toml(5)", "lifeboat-scheduler(8)", "lifeboat-dashboard(8)"];
+
+const SOURCES_AND_DESTINATIONS: &str = "Optional tables, none by default: [[sources.postgres]], \
+    [[sources.redis]] and [[sources.files]] (more to back up), [[destinations.s3]], \
+    [destinations.discord] and [destinations.email] (more places for the archives). Their keys \
+    are listed in /usr/share/doc/lifeboat/README.md, with an example in the package's \
+    /etc/lifeboat/lifeboat.toml.";
+
+/// Writes the pages, printing each path.
+pub fn write(dir: &Path) -> anyhow::Result<i32> {
+    // The folder itself may be made, never a path of missing parents: a
+    // typo would otherwise leave a tree of new folders behind.
+    make(dir).with_context(|| format!("cannot create {} (its parent folder must exist)", dir.display()))?;
+    let (man1, man5) = (dir.join("man1"), dir.join("man5"));
+    for d in [&man1, &man5] {
+        make(d).with_context(|| format!("cannot create {}", d.display()))?;
+    }
+    let mut cli = Cli::command();
+    // Built, the command lists `help` too, so every page it names exists.
+    cli.build();
+    let main = Sections {
+        exit_status: EXIT_STATUS,
+        files: FILES,
+        environment: ENVIRONMENT,
+        examples: EXAMPLES,
+        see_also: SEE_ALSO,
+    };
+    save(&man1.join("lifeboat.1"), &lifeboat_about::page(cli.clone(), "1", &main)?)?;
+    let sub =
+        Sections { exit_status: EXIT_STATUS, see_also: &["lifeboat(1)", "lifeboat.toml(5)"], ..Sections::default() };
+    for c in cli.get_subcommands() {
+        let name = format!("lifeboat-{}", c.get_name());
+        let cmd = c.clone().display_name(&name).bin_name(format!("lifeboat {}", c.get_name()));
+        save(&man1.join(format!("{name}.1")), &lifeboat_about::page(cmd, "1", &sub)?)?;
+    }
+    let more = [("SOURCES AND DESTINATIONS", SOURCES_AND_DESTINATIONS)];
+    let config = lifeboat_about::config_page(lifeboat_core::config::DEFAULT_TOML, &more);
+    save(&man5.join("lifeboat.toml.5"), &config)?;
+    Ok(lifeboat_core::exit::SUCCESS)
+}
+
+fn make(dir: &Path) -> std::io::Result<()> {
+    match std::fs::create_dir(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
+    }
+}
+
+fn save(path: &Path, page: &[u8]) -> anyhow::Result<()> {
+    std::fs::write(path, page).with_context(|| format!("cannot write {}", path.display()))?;
+    println!("{}", path.display());
+    Ok(())
+}
