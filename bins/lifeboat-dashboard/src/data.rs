@@ -65,7 +65,7 @@ pub fn health(cfg: &Config, st: &State, now: DateTime<Utc>) -> anyhow::Result<He
         output_dir: cfg.backup.output_dir.display().to_string(),
         free_bytes: lifeboat_core::fsutil::space_for(&cfg.backup.output_dir),
         databases,
-        scheduler: state::scheduler_state(heartbeat.as_ref(), now),
+        scheduler: state::scheduler_state_here(heartbeat.as_ref(), now),
         heartbeat,
         admins,
         destinations: cfg

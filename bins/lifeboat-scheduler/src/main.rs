@@ -143,7 +143,7 @@ async fn once(cfg: &Config, cancel: CancellationToken) -> anyhow::Result<i32> {
     match existing {
         Ok(hb) if !heartbeat::daemon_alive(hb.as_ref(), now) && !report.interrupted() => {
             let next = schedule.next_after(now);
-            Beater::new(cfg.state_path()).set(HeartbeatState::Idle, next, timing::once_stale_after(now, next)).await;
+            Beater::new(cfg.state_path()).set(HeartbeatState::Timer, next, timing::once_stale_after(now, next)).await;
         }
         Ok(_) => {}
         Err(e) => tracing::warn!("could not read the heartbeat: {e}"),

@@ -27,9 +27,10 @@ fn once_without_token_backs_up_and_says_delivery_is_disabled() {
     let runs = runs(&sb.state_path());
     assert_eq!(runs.len(), 1);
     assert_eq!((runs[0].trigger.as_str(), runs[0].status), ("scheduled", RunStatus::Ok));
-    // Timer deployments get a heartbeat that lasts until the next fire time.
+    // Timer deployments get a heartbeat that lasts until the next fire time,
+    // saying that a timer, not a daemon, runs the cycles.
     let hb = heartbeat(&sb.state_path()).expect("heartbeat after --once");
-    assert_eq!(hb.state, HeartbeatState::Idle);
+    assert_eq!(hb.state, HeartbeatState::Timer);
     assert!(hb.next_run.unwrap() > Utc::now());
 }
 

@@ -173,7 +173,7 @@ fn backup_deliver_without_token_reports_delivery_disabled() {
 
 #[test]
 fn list_and_status_read_the_shared_state() {
-    use lifeboat_core::state::{Heartbeat, State};
+    use lifeboat_core::state::{Heartbeat, HeartbeatState, Process, State};
     let env =
         Env::with_extra("[telegram]\ntoken = \"123456:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"\nadmin_ids = [11, 22]\n");
     env.seed();
@@ -184,25 +184,44 @@ fn list_and_status_read_the_shared_state() {
     state.enqueue_deliveries(&name, &[(name.clone(), 1, 1)], &[11, 22], now).unwrap();
     let first = state.deliveries_for(&name).unwrap().into_iter().find(|d| d.chat_id == 11).unwrap();
     state.mark_delivered(first.id, "file-id", 7, now).unwrap();
-    state
-        .beat(&Heartbeat {
-            process: lifeboat_core::state::Process::Scheduler,
-            pid: 4242,
+    // A live process stands in for the daemon.
+    let beat = |pid: u32, hb_state: HeartbeatState| {
+        let hb = Heartbeat {
+            process: Process::Scheduler,
+            pid,
             at: now,
-            state: lifeboat_core::state::HeartbeatState::Idle,
+            state: hb_state,
             stale_after_secs: 300,
             next_run: None,
-        })
-        .unwrap();
+        };
+        state.beat(&hb).unwrap();
+    };
+    beat(std::process::id(), HeartbeatState::Idle);
 
     let list = stdout_json(&mut env.cmd(&["list", "--json"]));
     assert_eq!(list[0]["delivered"], 1);
     let status = stdout_json(&mut env.cmd(&["status", "--json"]));
     assert_eq!(status["scheduler"]["state"], "Running");
-    assert_eq!(status["scheduler"]["pid"], 4242);
+    assert_eq!(status["scheduler"]["pid"], std::process::id());
     assert_eq!(status["delivery"]["enabled"], true);
     assert_eq!(status["delivery"]["pending"], 1);
     env.cmd(&["status"]).assert().success().stdout(predicate::str::contains("Scheduler:    Running"));
+
+    // A daemon killed without stopping leaves a fresh heartbeat: its pid tells.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let gone_pid = gone.id();
+    gone.wait().unwrap();
+    beat(gone_pid, HeartbeatState::Idle);
+    env.cmd(&["status"]).assert().success().stdout(predicate::str::contains(format!(
+        "Scheduler:    Died (pid {gone_pid} is gone without stopping cleanly"
+    )));
+    assert_eq!(stdout_json(&mut env.cmd(&["status", "--json"]))["scheduler"]["state"], "Died");
+    // `--once` from a timer has exited by design: timer mode, not a dead daemon.
+    beat(gone_pid, HeartbeatState::Timer);
+    env.cmd(&["status"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Scheduler:    Timer (no daemon; a timer runs the cycles"));
 }
 
 #[test]

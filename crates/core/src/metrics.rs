@@ -10,15 +10,19 @@ use chrono::{DateTime, Utc};
 use prometheus::{Encoder, Gauge, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
 use crate::config::Config;
-use crate::state::{CopyStatus, DeliveryStatus, IncidentKind, SchedulerState, State};
+use crate::state::{CopyStatus, DeliveryStatus, IncidentKind, State};
 use crate::status::{self, StatusError};
 
 /// The metrics text at `now`. `state` is None before the first run.
 pub fn render(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Result<String, StatusError> {
     let mut m = Metrics::default();
     let snapshot = status::snapshot(cfg, state, now)?;
-    let up = f64::from(u8::from(snapshot.scheduler == SchedulerState::Running));
-    m.gauge("scheduler_up", "1 while the scheduler's heartbeat is fresh", up);
+    let up = f64::from(u8::from(snapshot.scheduler.is_up()));
+    m.gauge(
+        "scheduler_up",
+        "1 while the scheduler's heartbeat is fresh (daemon, or the timer's next run not yet due)",
+        up,
+    );
     m.gauge("archives", "Archives on disk", snapshot.archives as f64);
     m.gauge("archives_bytes", "Bytes of the archives on disk", snapshot.archive_bytes as f64);
     if let Ok(free) = snapshot.free_bytes {

@@ -43,10 +43,10 @@ pub struct StatusSnapshot {
 pub fn snapshot(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Result<StatusSnapshot, StatusError> {
     let archives = catalog::list(&cfg.backup.output_dir)?;
     let heartbeat = state.map(|s| s.heartbeat(state::Process::Scheduler)).transpose()?.flatten();
-    let scheduler = state::scheduler_state(heartbeat.as_ref(), now);
+    let scheduler = state::scheduler_state_here(heartbeat.as_ref(), now);
     let next_run = heartbeat
         .as_ref()
-        .filter(|_| scheduler == SchedulerState::Running)
+        .filter(|_| scheduler.is_up())
         .and_then(|hb| hb.next_run)
         .or_else(|| crate::schedule::parse(&cfg.schedule.cron).ok().and_then(|s| s.next_after(now)));
     Ok(StatusSnapshot {

@@ -86,6 +86,12 @@ pub fn scheduler_line(
         (SchedulerState::Running, Some(hb)) => {
             format!("🟢 Running (heartbeat {})", relative(hb.at, now))
         }
+        (SchedulerState::Timer, Some(hb)) => {
+            format!("🟢 Timer (last cycle {})", relative(hb.at, now))
+        }
+        (SchedulerState::Died, Some(hb)) => {
+            format!("🔴 Died (pid {} is gone; last heartbeat {})", hb.pid, relative(hb.at, now))
+        }
         (SchedulerState::Stopped, Some(hb)) if hb.state == lifeboat_core::state::HeartbeatState::Stopped => {
             format!("🔴 Stopped (stopped cleanly {})", relative(hb.at, now))
         }

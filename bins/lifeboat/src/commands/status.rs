@@ -1,8 +1,9 @@
 //! `lifeboat status`: the last backup, the scheduler, storage and delivery.
 
 use anyhow::Result;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use lifeboat_core::schedule::Schedule;
+use lifeboat_core::state::{Heartbeat, SchedulerState};
 use lifeboat_core::status::{self, StatusSnapshot};
 use lifeboat_core::units::human_size;
 use lifeboat_core::{Config, exit};
@@ -67,14 +68,7 @@ fn print_text(cfg: &Config, s: &StatusSnapshot, schedule: &Schedule) {
         Some(t) => println!("Next run:     {} (schedule \"{}\")", ui::time(t), schedule.as_str()),
         None => println!("Next run:     never (schedule \"{}\")", schedule.as_str()),
     }
-    println!(
-        "Scheduler:    {}{}",
-        s.scheduler.as_str(),
-        s.heartbeat
-            .as_ref()
-            .map(|h| format!(" (last heartbeat {}, pid {})", ui::ago(h.at, now), h.pid))
-            .unwrap_or_default()
-    );
+    println!("Scheduler:    {}{}", s.scheduler.as_str(), scheduler_detail(s.scheduler, s.heartbeat.as_ref(), now));
     println!(
         "Storage:      {} archives, {} used in {}{}",
         s.archives,
@@ -107,5 +101,17 @@ fn print_text(cfg: &Config, s: &StatusSnapshot, schedule: &Schedule) {
             ),
         };
         println!("Off-site:     {store}: {line}");
+    }
+}
+
+/// What backs the scheduler's state: the daemon's pid, or the timer's last cycle.
+fn scheduler_detail(state: SchedulerState, hb: Option<&Heartbeat>, now: DateTime<Utc>) -> String {
+    let Some(h) = hb else { return String::new() };
+    match state {
+        SchedulerState::Timer => format!(" (no daemon; a timer runs the cycles; last one {})", ui::ago(h.at, now)),
+        SchedulerState::Died => {
+            format!(" (pid {} is gone without stopping cleanly; last heartbeat {})", h.pid, ui::ago(h.at, now))
+        }
+        _ => format!(" (last heartbeat {}, pid {})", ui::ago(h.at, now), h.pid),
     }
 }

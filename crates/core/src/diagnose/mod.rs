@@ -382,8 +382,22 @@ pub fn judge_space(free: u64, last_archive: Option<u64>) -> Finding {
 /// Judges the scheduler's heartbeat at `now`.
 pub fn judge_scheduler(hb: Option<&Heartbeat>, now: DateTime<Utc>) -> Finding {
     let what = crate::state::Process::Scheduler.as_str();
-    match crate::state::scheduler_state(hb, now) {
+    match crate::state::scheduler_state_here(hb, now) {
         SchedulerState::Running => Finding::ok(what, format!("running (heartbeat {} ago)", ago(hb.map(|h| h.at), now))),
+        SchedulerState::Timer => Finding::ok(
+            what,
+            format!(
+                "timer mode: last cycle {} ago, next {}",
+                ago(hb.map(|h| h.at), now),
+                hb.and_then(|h| h.next_run)
+                    .map_or("not scheduled".to_string(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            ),
+        ),
+        SchedulerState::Died => Finding::warn(
+            what,
+            format!("its process (pid {}) is gone without stopping cleanly", hb.map_or(0, |h| h.pid)),
+            "`journalctl -u lifeboat-scheduler` says why (killed? out of memory?); systemd restarts it (Restart=on-failure)",
+        ),
         SchedulerState::Stopped => Finding::warn(
             what,
             match hb {

@@ -35,6 +35,9 @@ pub enum HeartbeatState {
     Running,
     /// Stopped cleanly.
     Stopped,
+    /// Written by `lifeboat-scheduler --once` after its cycle: no daemon, a
+    /// timer (systemd or cron) runs the next cycle at `next_run`.
+    Timer,
 }
 
 impl HeartbeatState {
@@ -44,11 +47,14 @@ impl HeartbeatState {
             HeartbeatState::Idle => "idle",
             HeartbeatState::Running => "running",
             HeartbeatState::Stopped => "stopped",
+            HeartbeatState::Timer => "timer",
         }
     }
 
     fn parse(s: &str) -> Option<HeartbeatState> {
-        [HeartbeatState::Idle, HeartbeatState::Running, HeartbeatState::Stopped].into_iter().find(|x| x.as_str() == s)
+        [HeartbeatState::Idle, HeartbeatState::Running, HeartbeatState::Stopped, HeartbeatState::Timer]
+            .into_iter()
+            .find(|x| x.as_str() == s)
     }
 }
 
@@ -70,22 +76,34 @@ pub struct Heartbeat {
 /// What the dashboard and `status` say about the scheduler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SchedulerState {
-    /// A fresh heartbeat.
+    /// The daemon's heartbeat is fresh.
     Running,
+    /// Timer mode: the last `--once` cycle's promise (the next run) holds.
+    Timer,
     /// A stale heartbeat, or a clean stop.
     Stopped,
+    /// The daemon's heartbeat is fresh but its process is gone (killed
+    /// without stopping cleanly): see [`scheduler_state_here`].
+    Died,
     /// Never seen.
     Unknown,
 }
 
 impl SchedulerState {
-    /// "Running" / "Stopped" / "Unknown".
+    /// "Running" / "Timer" / "Stopped" / "Died" / "Unknown".
     pub fn as_str(self) -> &'static str {
         match self {
             SchedulerState::Running => "Running",
+            SchedulerState::Timer => "Timer",
             SchedulerState::Stopped => "Stopped",
+            SchedulerState::Died => "Died",
             SchedulerState::Unknown => "Unknown",
         }
+    }
+
+    /// Backups are being scheduled, by the daemon or by a timer.
+    pub fn is_up(self) -> bool {
+        matches!(self, SchedulerState::Running | SchedulerState::Timer)
     }
 }
 
@@ -96,9 +114,31 @@ pub fn scheduler_state(hb: Option<&Heartbeat>, now: DateTime<Utc>) -> SchedulerS
         Some(hb) if hb.state == HeartbeatState::Stopped => SchedulerState::Stopped,
         Some(hb) => {
             let age = now.signed_duration_since(hb.at).num_seconds();
-            if age <= hb.stale_after_secs as i64 { SchedulerState::Running } else { SchedulerState::Stopped }
+            match (age <= hb.stale_after_secs as i64, hb.state) {
+                (false, _) => SchedulerState::Stopped,
+                (true, HeartbeatState::Timer) => SchedulerState::Timer,
+                (true, _) => SchedulerState::Running,
+            }
         }
     }
+}
+
+/// [`scheduler_state`], and for a fresh daemon heartbeat, whether its
+/// process still exists on this machine: a daemon killed with SIGKILL
+/// leaves a fresh heartbeat for up to a minute and a half.
+pub fn scheduler_state_here(hb: Option<&Heartbeat>, now: DateTime<Utc>) -> SchedulerState {
+    match (scheduler_state(hb, now), hb) {
+        (SchedulerState::Running, Some(hb)) if process_gone(hb.pid) => SchedulerState::Died,
+        (state, _) => state,
+    }
+}
+
+/// True only when `/proc` shows processes and not this one. A `/proc`
+/// mounted with `hidepid` hides other users' processes, and then nothing
+/// can be told: not gone.
+pub fn process_gone(pid: u32) -> bool {
+    let proc = std::path::Path::new("/proc");
+    proc.join("1").exists() && !proc.join(pid.to_string()).exists()
 }
 
 impl State {
@@ -163,5 +203,45 @@ mod tests {
         assert_eq!(got, hb);
         assert_eq!(scheduler_state(Some(&got), t(1, 1)), SchedulerState::Running);
         assert_eq!(scheduler_state(Some(&got), t(1, 3)), SchedulerState::Stopped);
+    }
+
+    #[test]
+    fn a_timer_heartbeat_is_timer_mode_until_its_run_is_overdue() {
+        let (_d, s) = open();
+        let hb = Heartbeat {
+            process: Process::Scheduler,
+            pid: 1,
+            at: t(1, 0),
+            state: HeartbeatState::Timer,
+            stale_after_secs: 3700,
+            next_run: Some(t(2, 0)),
+        };
+        s.beat(&hb).unwrap();
+        let got = s.heartbeat(Process::Scheduler).unwrap().unwrap();
+        assert_eq!(got.state, HeartbeatState::Timer);
+        assert_eq!(scheduler_state(Some(&got), t(1, 30)), SchedulerState::Timer);
+        assert!(SchedulerState::Timer.is_up());
+        assert_eq!(scheduler_state(Some(&got), t(3, 0)), SchedulerState::Stopped);
+        // The --once process has exited by design: not a dead daemon.
+        assert_eq!(scheduler_state_here(Some(&got), t(1, 30)), SchedulerState::Timer);
+    }
+
+    #[test]
+    fn a_fresh_daemon_heartbeat_from_a_gone_process_is_died() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        let now = Utc::now();
+        let hb = |pid| Heartbeat {
+            process: Process::Scheduler,
+            pid,
+            at: now,
+            state: HeartbeatState::Idle,
+            stale_after_secs: 90,
+            next_run: None,
+        };
+        assert_eq!(scheduler_state_here(Some(&hb(pid)), now), SchedulerState::Died);
+        assert!(!SchedulerState::Died.is_up());
+        assert_eq!(scheduler_state_here(Some(&hb(std::process::id())), now), SchedulerState::Running);
     }
 }

@@ -26,7 +26,9 @@ use rusqlite::Connection;
 
 pub use copies::{Copy, CopyStatus};
 pub use events::{Event, Level};
-pub use heartbeat::{Heartbeat, HeartbeatState, Process, SchedulerState, scheduler_state};
+pub use heartbeat::{
+    Heartbeat, HeartbeatState, Process, SchedulerState, process_gone, scheduler_state, scheduler_state_here,
+};
 pub use incidents::{Incident, IncidentKind};
 pub use outbox::{AdminHealth, Delivery, DeliveryStatus, FailureCode};
 pub use pins::Pin;
