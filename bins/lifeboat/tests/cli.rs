@@ -237,6 +237,18 @@ fn a_second_cycle_is_refused_while_one_holds_the_lock() {
     assert!(lifeboat_core::catalog::list(&env.out()).unwrap().is_empty());
     drop(held);
     env.backup();
+
+    // A restore into a folder touches nothing live: it runs beside a cycle;
+    // a live restore waits its turn.
+    let held = lifeboat_core::lock::CycleLock::try_acquire(&cfg.lock_path(), "test holder").unwrap();
+    let to = env.dir.path().join("restored");
+    env.cmd(&["restore", "latest", "--to", to.to_str().unwrap(), "--yes"]).assert().success();
+    assert!(to.join("premium_system.db").is_file());
+    env.cmd(&["restore", "latest", "--only", "premium_system.db", "--yes"])
+        .assert()
+        .code(lifeboat_core::exit::BUSY)
+        .stderr(predicate::str::contains("test holder"));
+    drop(held);
 }
 
 #[test]

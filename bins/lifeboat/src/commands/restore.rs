@@ -13,7 +13,8 @@ use crate::ui::Progress;
 
 use super::{UsageError, cancel_on_signal, take_lock};
 
-/// Plan, show it, then (only with `--yes`) execute under the cycle lock.
+/// Plan, show it, then (only with `--yes`) execute, a live restore under
+/// the cycle lock.
 pub(super) fn restore(cfg: &Config, a: &RestoreArgs) -> Result<i32> {
     use lifeboat_core::restore::{self, RestoreError, RestoreRequest};
     let req = RestoreRequest {
@@ -50,7 +51,12 @@ pub(super) fn restore(cfg: &Config, a: &RestoreArgs) -> Result<i32> {
         eprintln!("refusing to restore without confirmation: nothing was written; add --yes to carry out this plan");
         return Ok(exit::USAGE);
     }
-    let _lock = take_lock(cfg, "restore (lifeboat restore)")?;
+    // A live restore writes the databases a cycle reads: one at a time. A
+    // restore into a folder touches nothing live and runs beside a cycle.
+    let _lock = match plan.to {
+        None => Some(take_lock(cfg, "restore (lifeboat restore)")?),
+        Some(_) => None,
+    };
     let state = State::open_for(cfg)?;
     let bar = Progress::new(!a.json);
     bar.spin("verifying the archive and restoring");
