@@ -80,7 +80,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is::<SharedBot>() => usage(&e.to_string()),
         Err(e) => {
-            eprintln!("lifeboat-dashboard: {}", redact(&format!("{e:#}"), &cfg));
+            eprintln!("lifeboat-dashboard: {}", redact(&lifeboat_about::error_text(e.as_ref()), &cfg));
             ExitCode::from(exit::FAILURE as u8)
         }
     }

@@ -90,7 +90,7 @@ fn main() -> ExitCode {
     match result {
         Ok(c) => code(c),
         Err(e) => {
-            eprintln!("lifeboat-scheduler: {e:#}");
+            eprintln!("lifeboat-scheduler: {}", lifeboat_about::error_text(e.as_ref()));
             code(exit::FAILURE)
         }
     }

@@ -52,6 +52,24 @@ fn short_config_flag_and_the_system_config_in_help() {
 }
 
 #[test]
+fn an_error_says_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a-file"), "").unwrap();
+    let config = dir.path().join("c.toml");
+    // The output folder would have to be inside a regular file.
+    std::fs::write(&config, "[backup]\noutput_dir = \"a-file/out\"\nsource_dir = \"src\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lifeboat-scheduler"))
+        .args(["-c", config.to_str().unwrap(), "--once"])
+        .current_dir(dir.path())
+        .env_remove("LIFEBOAT_CONFIG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.matches("(os error 20)").count(), 1, "{stderr}");
+}
+
+#[test]
 fn json_logs_are_one_object_per_line() {
     let sb = Sandbox::new("0 * * * *", "");
     let out = sb.scheduler().arg("--once").env("LIFEBOAT_LOG_FORMAT", "json").output().unwrap();

@@ -204,27 +204,10 @@ fn main() -> ExitCode {
     }) {
         Ok(Ok(code)) => code,
         Ok(Err(err)) => {
-            eprintln!("error: {}", error_text(&err));
+            eprintln!("error: {}", lifeboat_about::error_text(err.as_ref()));
             commands::exit_code_of(&err)
         }
         Err(_) => lifeboat_core::exit::FAILURE,
     };
     ExitCode::from(code as u8)
-}
-
-/// The error and its causes, like `{:#}`, but a cause whose text the message
-/// already holds (errors written as "{context}: {source}") is not said twice.
-fn error_text(err: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in err.chain() {
-        let c = cause.to_string();
-        if text.contains(&c) {
-            continue;
-        }
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
-        text.push_str(&c);
-    }
-    text
 }

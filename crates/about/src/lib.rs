@@ -98,6 +98,24 @@ pub fn page(cmd: clap::Command, section: &str, extra: &Sections<'_>) -> std::io:
     Ok(out)
 }
 
+/// An error and its causes, like anyhow's `{:#}`, but a cause whose text
+/// the message already holds (errors written as "{context}: {source}") is
+/// not said twice. Every binary words its last error so.
+pub fn error_text(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = String::new();
+    for cause in std::iter::successors(Some(err), |e| e.source()) {
+        let c = cause.to_string();
+        if text.contains(&c) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&c);
+    }
+    text
+}
+
 /// For a daemon's hidden `--manpage`: its section 8 page on stdout, with
 /// the exit codes, files and environment every binary shares.
 pub fn print_daemon_page(cmd: clap::Command, examples: &[(&str, &str)], see_also: &[&str]) -> std::process::ExitCode {
@@ -139,6 +157,26 @@ fn see_also(i: usize, reference: &str) -> Vec<roff::Inline> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug)]
+    struct Wrapped(std::io::Error);
+    impl std::fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "cannot create the lock file /x: {}", self.0)
+        }
+    }
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_cause_already_said_is_not_repeated() {
+        let e = Wrapped(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        let text = error_text(&e);
+        assert_eq!(text.matches("permission denied").count(), 1, "{text}");
+    }
 
     #[test]
     fn a_page_has_clap_s_sections_and_ours() {
