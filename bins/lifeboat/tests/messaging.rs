@@ -270,3 +270,28 @@ fn email_auth_failure_is_permanent_and_a_refused_connection_is_retried() {
     let mail = smtp.wait_for(2);
     assert!(mail.iter().any(|m| m.attachments.iter().any(|a| a.0 == name(&owed))), "{mail:?}");
 }
+
+#[test]
+fn a_relay_that_never_speaks_fails_the_email_within_its_timeout() {
+    let silent = lifeboat_testkit::servers::Silent::start();
+    let env = Env::new(1, "");
+    env.write_config(&format!(
+        "[destinations.email]\nsmtp_url = \"smtp://127.0.0.1:{}\"\nfrom = \"Lifeboat <backup@example.test>\"\n\
+         to = [\"ops@example.test\"]\ntimeout_secs = 2\n",
+        silent.port
+    ));
+    let started = std::time::Instant::now();
+    let out = env
+        .cmd(&["backup", "--deliver"])
+        .env("LIFEBOAT__RETRY__ATTEMPTS", "1")
+        .timeout(std::time::Duration::from_secs(120))
+        .assert()
+        .code(3)
+        .get_output()
+        .clone();
+    let took = started.elapsed();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(took < std::time::Duration::from_secs(30), "the cycle took {took:?}: {said}");
+    assert!(said.contains("not yet sent to email"), "{said}");
+    assert!(said.contains("did not answer within 2 s") && said.contains("destinations.email.timeout_secs"), "{said}");
+}

@@ -224,3 +224,43 @@ fn wrong_keys_are_named_and_never_shown() {
     assert!(!String::from_utf8_lossy(&state).contains("not-the-secret-key-123"));
     assert!(config.contains("secret_access_key_file"));
 }
+
+#[test]
+fn a_store_that_never_answers_fails_listing_and_upload_within_its_timeout() {
+    let silent = lifeboat_testkit::servers::Silent::start();
+    let dir = tempfile::tempdir().unwrap();
+    common::random_db(&dir.path().join("data"), 1);
+    let secret = dir.path().join("s3-secret");
+    std::fs::write(&secret, "not-a-real-secret-key\n").unwrap();
+    let config = dir.path().join("lifeboat.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[backup]\nsource_dir = {:?}\noutput_dir = {:?}\ndatabases = [\"app.db\"]\n\
+             [retry]\nattempts = 1\ninitial_delay_secs = 0\nmax_delay_secs = 1\n\
+             [[destinations.s3]]\nname = \"offsite\"\nendpoint = \"http://127.0.0.1:{}\"\nbucket = \"b\"\n\
+             access_key_id = \"key\"\nsecret_access_key_file = {secret:?}\ntimeout_secs = 2\n",
+            dir.path().join("data"),
+            dir.path().join("out"),
+            silent.port,
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str], code: i32| {
+        let started = std::time::Instant::now();
+        let out = Command::from_std(common::lifeboat(&config, dir.path(), args))
+            .timeout(std::time::Duration::from_secs(120))
+            .assert()
+            .code(code)
+            .get_output()
+            .clone();
+        let said = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        let took = started.elapsed();
+        assert!(took < std::time::Duration::from_secs(30), "{args:?} took {took:?}: {said}");
+        said
+    };
+    let said = run(&["list", "--remote", "offsite"], 1);
+    assert!(said.contains("did not answer in time"), "{said}");
+    let said = run(&["backup", "--deliver"], 3);
+    assert!(said.contains("not yet sent to s3:offsite") && said.contains("did not answer in time"), "{said}");
+}

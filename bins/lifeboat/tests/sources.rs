@@ -440,3 +440,103 @@ fn an_unchanged_postgres_database_and_files_make_an_unchanged_cycle() {
     assert_ne!(second.archive.name, first);
     assert_eq!(lifeboat_core::catalog::list(&env.path("out")).unwrap().len(), 2);
 }
+
+/// The command lines of running processes that hold every one of `words`.
+fn processes_with(words: &[&str]) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| words.iter().all(|w| c.contains(w)))
+        .collect()
+}
+
+#[test]
+fn a_locked_table_times_the_dump_out_and_the_other_sources_are_still_archived() {
+    let pg = Postgres::start();
+    seed_orders(&pg, "bot", 10);
+    let env = Env::new(&["app.db"], "");
+    lifeboat_testkit::sqlite::create_ledger(&env.path("data/app.db"), lifeboat_testkit::sqlite::Mode::Wal, 5, 10)
+        .unwrap();
+    let pw = pg.password_file(env.dir.path());
+    env.write_config(&["app.db"], &format!("{}timeout_secs = 3\n", pg_source(&pg, "main", "bot", &pw)));
+    let mut locker = pg.lock_table("bot", "orders");
+
+    let started = std::time::Instant::now();
+    let (archive, stderr) = env.backup(3);
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(30), "the cycle took {took:?}");
+    assert!(stderr.contains("main.pgdump") && stderr.contains("pg_dump timed out after 3 s"), "{stderr}");
+    assert!(stderr.contains("sources.postgres \"main\" timeout_secs"), "{stderr}");
+    let m = env.manifest(&archive);
+    let names: Vec<&str> = m["databases"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["app.db"]);
+    let url = pg.url("bot");
+    assert_eq!(processes_with(&["pg_dump", &url]), Vec::<String>::new(), "no pg_dump is left running");
+
+    // The cycle lock was released: the next cycle runs, and with the table
+    // free again the database is archived.
+    locker.kill().unwrap();
+    locker.wait().unwrap();
+    // The server holds the lock until it notices; end that session now.
+    pg.psql(
+        "bot",
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(600)%' AND pid <> pg_backend_pid()",
+    );
+    let (archive, stderr) = env.backup(0);
+    let m = env.manifest(&archive);
+    let names: Vec<&str> = m["databases"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["app.db", "main.pgdump"], "{stderr}");
+}
+
+#[test]
+fn a_redis_server_that_never_answers_is_skipped_when_its_timeout_passes() {
+    let silent = lifeboat_testkit::servers::Silent::start();
+    let env = Env::new(&["app.db"], "");
+    lifeboat_testkit::sqlite::create_ledger(&env.path("data/app.db"), lifeboat_testkit::sqlite::Mode::Wal, 5, 10)
+        .unwrap();
+    let url = format!("redis://127.0.0.1:{}", silent.port);
+    env.write_config(&["app.db"], &format!("[[sources.redis]]\nname = \"cache\"\nurl = {url:?}\ntimeout_secs = 2\n"));
+
+    let started = std::time::Instant::now();
+    let (archive, stderr) = env.backup(3);
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(30), "the cycle took {took:?}");
+    assert!(stderr.contains("cache.rdb") && stderr.contains("redis-cli timed out after 2 s"), "{stderr}");
+    let m = env.manifest(&archive);
+    let names: Vec<&str> = m["databases"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["app.db"]);
+    assert_eq!(processes_with(&["redis-cli", &url]), Vec::<String>::new(), "no redis-cli is left running");
+}
+
+#[test]
+fn tools_run_without_lifeboats_secrets_in_their_environment() {
+    let env = Env::new(&["app.db"], "");
+    lifeboat_testkit::sqlite::create_ledger(&env.path("data/app.db"), lifeboat_testkit::sqlite::Mode::Wal, 5, 10)
+        .unwrap();
+    // A pg_dump ahead of the real one on PATH that writes down what it got.
+    let bin = env.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let seen = env.path("pg_dump.env");
+    let fake = bin.join("pg_dump");
+    std::fs::write(&fake, format!("#!/bin/sh\nenv > {seen:?}\necho 'no server here' >&2\nexit 1\n")).unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    env.write_config(
+        &["app.db"],
+        "[encryption]\nmode = \"zip-aes\"\n[[sources.postgres]]\nname = \"main\"\nurl = \"postgresql://postgres@127.0.0.1:5/bot\"\n",
+    );
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let secret = "correct-horse-battery-staple-4471";
+    env.cmd(&["backup"])
+        .env("PATH", path)
+        .env("LIFEBOAT_ENCRYPTION_PASSWORD", secret)
+        .env("LIFEBOAT__BACKUP__COMPRESSION_LEVEL", "5")
+        .assert()
+        .code(3);
+    let seen = std::fs::read_to_string(&seen).expect("the fake pg_dump ran");
+    assert!(seen.lines().any(|l| l.starts_with("PATH=")), "{seen}");
+    assert!(!seen.contains(secret), "{seen}");
+    let leaked: Vec<&str> = seen.lines().filter(|l| l.starts_with("LIFEBOAT")).collect();
+    assert!(leaked.is_empty(), "{leaked:?}");
+}

@@ -137,6 +137,10 @@ pub struct EmailConfig {
     /// Largest attachment, in MB; a larger archive is announced, not attached.
     #[serde(default = "default_attachment_mb")]
     pub max_attachment_mb: u64,
+    /// How long one attempt to hand a mail to the relay (connect, greet,
+    /// log in, send) may take.
+    #[serde(default = "default_email_timeout")]
+    pub timeout_secs: u64,
     /// The SMTP password, read from `password_file`.
     #[serde(skip)]
     pub password: crate::config::Secret,
@@ -144,6 +148,10 @@ pub struct EmailConfig {
 
 fn default_attachment_mb() -> u64 {
     20
+}
+
+fn default_email_timeout() -> u64 {
+    120
 }
 
 impl Default for EmailConfig {
@@ -154,6 +162,7 @@ impl Default for EmailConfig {
             from: String::new(),
             to: Vec::new(),
             max_attachment_mb: default_attachment_mb(),
+            timeout_secs: default_email_timeout(),
             password: Default::default(),
         }
     }
@@ -197,6 +206,15 @@ pub struct S3Config {
     /// The secret access key, from the file or the environment.
     #[serde(skip)]
     pub secret_access_key: crate::config::Secret,
+    /// How long one request to the store may take: a listing page, or one
+    /// part of an upload (parts are 8 MiB, so a large archive is not bound
+    /// by it as a whole). Connecting has its own 10 s.
+    #[serde(default = "default_s3_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_s3_timeout() -> u64 {
+    300
 }
 
 fn default_region() -> String {

@@ -60,7 +60,7 @@ impl EmailDestination {
         }
         let mailer = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.as_str())
             .map_err(|e| format!("smtp_url: {}", error_words(&e)))?
-            .timeout(Some(Duration::from_secs(60)))
+            .timeout(Some(Duration::from_secs(e.timeout_secs)))
             .build();
         let parse = |key: &str, a: &str| a.parse::<Mailbox>().map_err(|err| format!("{key} {a:?}: {err}"));
         let from = parse("destinations.email.from", &e.from)?;
@@ -74,12 +74,36 @@ impl EmailDestination {
 
     /// Connects, greets and logs in, without sending anything.
     pub async fn probe(&self) -> Result<String, String> {
-        match self.mailer.test_connection().await {
+        let Ok(tested) = tokio::time::timeout(self.deadline(), self.mailer.test_connection()).await else {
+            return Err(self.too_slow());
+        };
+        match tested {
             Ok(true) => {
                 Ok(format!("relay answers and accepts the login; mail goes to {}", self.settings().to.join(", ")))
             }
             Ok(false) => Err("the relay does not answer".into()),
             Err(e) => Err(error_words(&e)),
+        }
+    }
+
+    /// How long one attempt may take: lettre bounds only the connect, and a
+    /// relay that accepts but never speaks would hold the cycle.
+    fn deadline(&self) -> Duration {
+        Duration::from_secs(self.settings().timeout_secs)
+    }
+
+    fn too_slow(&self) -> String {
+        format!(
+            "the relay did not answer within {} s (destinations.email.timeout_secs); is smtp_url's host and port an SMTP relay?",
+            self.settings().timeout_secs
+        )
+    }
+
+    /// One attempt to hand `message` over, within [`Self::deadline`].
+    async fn send_once(&self, message: &Message) -> Result<(), CopyFailure> {
+        match tokio::time::timeout(self.deadline(), self.mailer.send(message.clone())).await {
+            Ok(sent) => sent.map(|_| ()).map_err(|e| failure(&e)),
+            Err(_) => Err(CopyFailure::transient(FailureCode::Transient, self.too_slow())),
         }
     }
 
@@ -94,7 +118,7 @@ impl EmailDestination {
 
     /// Sends `message`, with retry of transient failures.
     async fn send_message(&self, message: Message, cancel: &CancellationToken) -> Result<(), CopyFailure> {
-        let attempt = || async { self.mailer.send(message.clone()).await.map(|_| ()).map_err(|e| failure(&e)) };
+        let attempt = || self.send_once(&message);
         let retried = attempt.retry(self.cfg.retry.backoff()).when(|f: &CopyFailure| !f.permanent).notify(
             |f: &CopyFailure, d: Duration| {
                 tracing::warn!(wait_ms = d.as_millis() as u64, "email: {f}; retrying");

@@ -64,8 +64,26 @@ impl StoreError {
             E::NotFound { .. } => FailureCode::Refused,
             _ => FailureCode::Transient,
         };
+        if timed_out(&e) {
+            let why = "the store did not answer in time (the destination's timeout_secs); is the endpoint a working S3 store?";
+            return StoreError::new(code, format!("{what}: {why}"));
+        }
         StoreError::new(code, format!("{what}: {}", brief(&text)))
     }
+}
+
+/// Whether a request of `e` ran out of the per-request timeout. The
+/// client's own error kinds are not reachable through the chain (they are
+/// transparent), but its innermost cause says "operation timed out".
+fn timed_out(e: &object_store::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.to_string().contains("timed out") {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// The part of an `object_store` error a person needs: the HTTP status and
@@ -142,7 +160,7 @@ impl Store {
                 ClientOptions::new()
                     .with_allow_http(true)
                     .with_connect_timeout(Duration::from_secs(10))
-                    .with_timeout(Duration::from_secs(cfg.telegram.upload_timeout_secs)),
+                    .with_timeout(Duration::from_secs(s3.timeout_secs)),
             );
         if !s3.endpoint.is_empty() {
             // Self-hosted stores answer on paths, not bucket sub-domains.

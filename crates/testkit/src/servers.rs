@@ -156,6 +156,30 @@ impl Postgres {
         ]))
     }
 
+    /// A psql session holding `table` in `db` locked (ACCESS EXCLUSIVE)
+    /// until the returned child is killed; returns once the lock is held.
+    pub fn lock_table(&self, db: &str, table: &str) -> Child {
+        let sql = format!("BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(600);");
+        let child = Command::new(program("psql", "postgresql-client"))
+            .env("PGPASSWORD", &self.password)
+            .args(["-X", "-q", "-c", &sql, "--dbname", &self.url(db)])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("psql starts");
+        let held = format!(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+             WHERE c.relname = '{table}' AND l.mode = 'AccessExclusiveLock' AND l.granted"
+        );
+        let until = Instant::now() + Duration::from_secs(30);
+        while self.psql(db, &held) != "1" {
+            assert!(Instant::now() < until, "the lock on {table} was never taken");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        child
+    }
+
     /// A file holding the password (for `password_file`), in `dir`.
     pub fn password_file(&self, dir: &Path) -> PathBuf {
         let p = dir.join("pg-password");
@@ -386,5 +410,26 @@ impl SeaweedFs {
 impl Drop for SeaweedFs {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A TCP server on loopback that accepts connections and never says or
+/// reads anything: a hung Redis, SMTP relay or object store.
+pub struct Silent {
+    pub port: u16,
+}
+
+impl Silent {
+    /// Listens until the test process ends, holding every connection open.
+    pub fn start() -> Silent {
+        let listener = TcpListener::bind(("127.0.0.1", free_port())).expect("bind a silent server");
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                held.push(stream);
+            }
+        });
+        Silent { port }
     }
 }

@@ -40,6 +40,9 @@ pub const MB: u64 = 1_000_000;
 /// Longest retry backoff, in seconds: a longer one would stall a cycle (and
 /// the next ones behind its lock) for hours after a single error.
 pub const MAX_RETRY_DELAY_SECS: u64 = 600;
+/// Longest deadline of one external tool or server call (`timeout_secs`):
+/// a day.
+pub const MAX_TIMEOUT_SECS: u64 = 86_400;
 /// Longest `retention.max_age_days` (a century), so every date computed
 /// from it fits.
 pub const MAX_AGE_DAYS: i64 = 36_500;

@@ -2,7 +2,7 @@
 //! key and says what is allowed.
 
 use super::checks::{self, check_apart};
-use super::{Config, ConfigError, MAX_AGE_DAYS, MAX_RETRY_DELAY_SECS, invalid, looks_like_token};
+use super::{Config, ConfigError, MAX_AGE_DAYS, MAX_RETRY_DELAY_SECS, MAX_TIMEOUT_SECS, invalid, looks_like_token};
 
 impl Config {
     /// Checks every value; the first problem is returned.
@@ -130,7 +130,34 @@ impl Config {
             }
         }
         self.validate_monitoring()?;
+        self.validate_deadlines()?;
         self.validate_messengers()
+    }
+
+    /// Every external tool's and server's `timeout_secs`: 0 would fail every
+    /// call, more than a day would let one hung call stop backups for days.
+    fn validate_deadlines(&self) -> Result<(), ConfigError> {
+        let s = &self.sources;
+        let servers = s.postgres.iter().map(|p| ("sources.postgres", &p.name, p.timeout_secs));
+        let stores = self.destinations.s3.iter().map(|d| ("destinations.s3", &d.name, d.timeout_secs));
+        for (key, name, secs) in
+            servers.chain(s.redis.iter().map(|r| ("sources.redis", &r.name, r.timeout_secs))).chain(stores)
+        {
+            if !(1..=MAX_TIMEOUT_SECS).contains(&secs) {
+                return Err(invalid(
+                    key,
+                    format!("\"{name}\": timeout_secs is {secs}; allowed: 1 to {MAX_TIMEOUT_SECS} seconds"),
+                ));
+            }
+        }
+        let e = &self.destinations.email;
+        if !(1..=MAX_TIMEOUT_SECS).contains(&e.timeout_secs) {
+            return Err(invalid(
+                "destinations.email.timeout_secs",
+                format!("is {}; allowed: 1 to {MAX_TIMEOUT_SECS} seconds", e.timeout_secs),
+            ));
+        }
+        Ok(())
     }
 
     /// `[destinations.discord]` and `[destinations.email]`, but for the

@@ -70,7 +70,20 @@ pub struct ServerConfig {
     /// Read from `password_file` at load.
     #[serde(skip)]
     pub password: Option<Secret>,
+    /// How long one run of a tool against it (`pg_dump`, `redis-cli`,
+    /// `pg_restore`, `psql`) may take before it is killed and the source
+    /// skipped.
+    #[serde(default = "default_tool_timeout")]
+    pub timeout_secs: u64,
 }
+
+fn default_tool_timeout() -> u64 {
+    DEFAULT_TOOL_TIMEOUT_SECS
+}
+
+/// `timeout_secs` of a server source when not given: long enough for a
+/// large dump, short enough that a hung tool frees the cycle within the hour.
+pub const DEFAULT_TOOL_TIMEOUT_SECS: u64 = 3600;
 
 /// One configured source.
 pub trait Source: Send + Sync {

@@ -40,9 +40,9 @@ impl PostgresSource {
     /// `program` set up to reach the server: the password in a private
     /// `PGPASSFILE` (in `dir` when given; never on the command line, never
     /// in the environment of other users' `ps`), no prompting, a bounded
-    /// connect.
+    /// connect. Besides the usual variables it gets libpq's own (`PG*`).
     fn command(&self, program: &Path, dir: Option<&Path>) -> Result<(Command, Option<SecretFile>), SkipReason> {
-        let mut cmd = Command::new(program);
+        let mut cmd = tool::command(program, &["PG"]);
         cmd.env("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT_SECS).arg("--no-password");
         let pass = match &self.cfg.password {
             Some(p) => {
@@ -56,6 +56,14 @@ impl PostgresSource {
             None => None,
         };
         Ok((cmd, pass))
+    }
+
+    /// How long one of its tools may run.
+    fn deadline(&self) -> tool::Deadline {
+        tool::Deadline::configured(
+            self.cfg.timeout_secs,
+            format!("sources.postgres \"{}\" timeout_secs", self.cfg.name),
+        )
     }
 
     /// Why a failed `pg_dump` failed, in words a person can act on.
@@ -93,7 +101,7 @@ impl PostgresSource {
         cmd.args(["--clean", "--if-exists", "--single-transaction", "--exit-on-error", "--dbname"])
             .arg(&self.cfg.url)
             .arg(dump);
-        let out = tool::run(&mut cmd)?;
+        let out = tool::run(&mut cmd, &self.deadline())?;
         if !out.status.success() {
             let said = tool::said(&out, self.cfg.password.as_ref());
             return Err(format!("pg_restore failed and changed nothing (it runs in one transaction): {said}"));
@@ -112,7 +120,7 @@ impl PostgresSource {
         let psql = tool::require("psql", "postgresql-client")?;
         let (mut cmd, _pass) = self.command(&psql, dir).map_err(|e| e.to_string())?;
         cmd.args(["-X", "-A", "-t", "-F", "\u{1f}", "-c", QUERY, "--dbname"]).arg(&self.cfg.url);
-        let out = tool::run(&mut cmd)?;
+        let out = tool::run(&mut cmd, &self.deadline())?;
         if !out.status.success() {
             return Err(format!("counting rows: {}", tool::said(&out, self.cfg.password.as_ref())));
         }
@@ -135,7 +143,10 @@ impl Source for PostgresSource {
         let pg_dump = tool::require("pg_dump", "postgresql-client").map_err(SkipReason::Other)?;
         let (mut cmd, _pass) = self.command(&pg_dump, dest.parent())?;
         cmd.arg("--format=custom").arg("--file").arg(dest).arg("--dbname").arg(&self.cfg.url);
-        let out = tool::run(&mut cmd).map_err(SkipReason::Other)?;
+        let out = tool::run(&mut cmd, &self.deadline()).map_err(|e| {
+            let _ = std::fs::remove_file(dest);
+            SkipReason::Other(e)
+        })?;
         if !out.status.success() {
             let _ = std::fs::remove_file(dest);
             return Err(SkipReason::Other(self.explain(&tool::said(&out, self.cfg.password.as_ref()))));
@@ -151,7 +162,7 @@ impl Source for PostgresSource {
             let version = tool::version(&pg_dump).unwrap_or_else(|| "pg_dump".into());
             let (mut cmd, _pass) = self.command(&pg_dump, None).map_err(|e| e.to_string())?;
             cmd.args(["--schema-only", "--file", "/dev/null", "--dbname"]).arg(&self.cfg.url);
-            let out = tool::run(&mut cmd)?;
+            let out = tool::run(&mut cmd, &self.deadline())?;
             if out.status.success() {
                 Ok(format!("reachable; {version} can dump it"))
             } else {
@@ -167,11 +178,13 @@ impl Source for PostgresSource {
 /// its `COPY` blocks give the rows per table.
 pub(super) fn check(path: &Path) -> Result<Checked, SkipReason> {
     let pg_restore = tool::require("pg_restore", "postgresql-client").map_err(SkipReason::Other)?;
-    let listed = tool::run(Command::new(&pg_restore).arg("--list").arg(path)).map_err(SkipReason::Other)?;
+    let deadline = tool::Deadline::fixed(tool::LOCAL_CHECK_SECS);
+    let listed =
+        tool::run(tool::command(&pg_restore, &[]).arg("--list").arg(path), &deadline).map_err(SkipReason::Other)?;
     if !listed.status.success() {
         return Err(SkipReason::Corrupt(format!("pg_restore --list: {}", tool::said(&listed, None))));
     }
-    let mut child = Command::new(&pg_restore)
+    let mut child = tool::command(&pg_restore, &[])
         .args(["--data-only", "--file=-"])
         .arg(path)
         .stdin(Stdio::null())
@@ -179,9 +192,12 @@ pub(super) fn check(path: &Path) -> Result<Checked, SkipReason> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| SkipReason::Other(format!("cannot run pg_restore: {e}")))?;
+    let watchdog = tool::Watchdog::start(&child, "pg_restore", &deadline);
     let stdout = child.stdout.take().expect("piped");
     let counted = count_copy_rows(BufReader::with_capacity(256 * 1024, stdout));
-    let out = child.wait_with_output().map_err(|e| SkipReason::Other(format!("pg_restore: {e}")))?;
+    let out = child.wait_with_output();
+    watchdog.finish().map_err(SkipReason::Other)?;
+    let out = out.map_err(|e| SkipReason::Other(format!("pg_restore: {e}")))?;
     let tables = counted.map_err(|e| SkipReason::Other(format!("reading pg_restore's output: {e}")))?;
     if !out.status.success() {
         return Err(SkipReason::Corrupt(format!("pg_restore --data-only: {}", tool::said(&out, None))));

@@ -35,13 +35,17 @@ impl RedisSource {
     /// `redis-cli` for this server; the password goes through
     /// `REDISCLI_AUTH`, never the command line.
     fn cli(&self, program: &Path) -> Command {
-        let mut cmd = Command::new(program);
+        let mut cmd = tool::command(program, &[]);
         cmd.arg("-u").arg(&self.cfg.url);
-        match &self.cfg.password {
-            Some(p) => cmd.env("REDISCLI_AUTH", p.expose()),
-            None => cmd.env_remove("REDISCLI_AUTH"),
-        };
+        if let Some(p) = &self.cfg.password {
+            cmd.env("REDISCLI_AUTH", p.expose());
+        }
         cmd
+    }
+
+    /// How long one `redis-cli` run may take.
+    fn deadline(&self) -> tool::Deadline {
+        tool::Deadline::configured(self.cfg.timeout_secs, format!("sources.redis \"{}\" timeout_secs", self.cfg.name))
     }
 
     fn explain(&self, said: &str) -> String {
@@ -65,7 +69,10 @@ impl Source for RedisSource {
 
     fn snapshot(&self, dest: &Path) -> Result<Snapshot, SkipReason> {
         let cli = tool::require("redis-cli", "redis-tools").map_err(SkipReason::Other)?;
-        let out = tool::run(self.cli(&cli).arg("--rdb").arg(dest)).map_err(SkipReason::Other)?;
+        let out = tool::run(self.cli(&cli).arg("--rdb").arg(dest), &self.deadline()).map_err(|e| {
+            let _ = std::fs::remove_file(dest);
+            SkipReason::Other(e)
+        })?;
         // redis-cli exits 0 on a few failures too; the file tells.
         let size = std::fs::metadata(dest).map(|m| m.len()).unwrap_or(0);
         if !out.status.success() || size == 0 {
@@ -79,7 +86,7 @@ impl Source for RedisSource {
         let probe = || {
             let cli = tool::require("redis-cli", "redis-tools")?;
             tool::require("redis-check-rdb", "redis-tools")?;
-            let out = tool::run(self.cli(&cli).args(["INFO", "server"]))?;
+            let out = tool::run(self.cli(&cli).args(["INFO", "server"]), &self.deadline())?;
             let text = String::from_utf8_lossy(&out.stdout);
             match text.lines().find_map(|l| l.strip_prefix("redis_version:")) {
                 Some(v) if out.status.success() => Ok(format!("reachable; Redis {}", v.trim())),
@@ -94,7 +101,8 @@ impl Source for RedisSource {
 /// are recorded.
 pub(super) fn check(path: &Path) -> Result<Checked, SkipReason> {
     let program = tool::require("redis-check-rdb", "redis-tools").map_err(SkipReason::Other)?;
-    let out = tool::run(Command::new(program).arg(path)).map_err(SkipReason::Other)?;
+    let deadline = tool::Deadline::fixed(tool::LOCAL_CHECK_SECS);
+    let out = tool::run(tool::command(&program, &[]).arg(path), &deadline).map_err(SkipReason::Other)?;
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() || !text.contains("RDB looks OK") {
         return Err(SkipReason::Corrupt(format!("redis-check-rdb: {}", tool::said(&out, None))));

@@ -1,10 +1,18 @@
 //! Running the official command-line tools of a server (`pg_dump`,
 //! `redis-cli`, ...): finding them, handing them a secret without putting it
-//! on a command line, and turning their failures into a sentence.
+//! on a command line, giving each run a deadline, and turning their failures
+//! into a sentence.
+//!
+//! Every tool runs in its own process group with only the environment it
+//! needs: a tool (or anything it starts) never sees Lifeboat's own secrets,
+//! and a tool past its deadline is killed with everything it started.
 
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use crate::config::Secret;
 
@@ -36,9 +44,111 @@ pub fn require(name: &str, package: &str) -> Result<PathBuf, String> {
     find(name).ok_or_else(|| format!("{name} is not installed (not on PATH); install it: apt-get install {package}"))
 }
 
+/// How long `--version` may take.
+const VERSION_SECS: u64 = 30;
+
+/// How long checking an archived dump or snapshot with a local tool
+/// (`pg_restore`, `redis-check-rdb`) may take: no server is involved, so
+/// only a tool that hangs gets near it.
+pub const LOCAL_CHECK_SECS: u64 = 6 * 3600;
+
+/// The variables a tool gets from Lifeboat's environment, besides `LC_*`
+/// and those the tool's kind adds: where programs are, the user and home
+/// folder (libpq reads `~/.pgpass`), the locale and the time zone.
+const PASSED_ON: [&str; 8] = ["PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR"];
+
+/// `program` in a process group of its own, with only [`PASSED_ON`], `LC_*`
+/// and the variables starting with one of `prefixes` (`PG` for libpq's
+/// settings) from Lifeboat's environment. `LIFEBOAT*` variables (the
+/// encryption password, the bot token) are never passed on.
+pub fn command(program: &Path, prefixes: &[&str]) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env_clear().process_group(0);
+    for (key, value) in std::env::vars_os() {
+        let Some(name) = key.to_str() else { continue };
+        let wanted =
+            PASSED_ON.contains(&name) || name.starts_with("LC_") || prefixes.iter().any(|p| name.starts_with(p));
+        if wanted && !name.starts_with("LIFEBOAT") {
+            cmd.env(&key, &value);
+        }
+    }
+    cmd
+}
+
+/// How long one run of a tool may take, and the config key that sets it
+/// (for the message when it runs out).
+#[derive(Debug, Clone)]
+pub struct Deadline {
+    secs: u64,
+    key: Option<String>,
+}
+
+impl Deadline {
+    /// `secs`, set by the config key `key` (e.g. `sources.postgres "main"
+    /// timeout_secs`).
+    pub fn configured(secs: u64, key: impl Into<String>) -> Deadline {
+        Deadline { secs, key: Some(key.into()) }
+    }
+
+    /// A fixed bound no key sets.
+    pub fn fixed(secs: u64) -> Deadline {
+        Deadline { secs, key: None }
+    }
+
+    /// What happened when `program` ran out of time, and what to do.
+    pub fn expired(&self, program: &str) -> String {
+        let what = format!(
+            "{program} timed out after {} s and was stopped (a server that does not answer, or a lock held by another session?)",
+            self.secs
+        );
+        match &self.key {
+            Some(key) => format!("{what}; raise {key} if it needs longer"),
+            None => what,
+        }
+    }
+}
+
+/// Kills a child's process group when its deadline passes first.
+pub struct Watchdog {
+    program: String,
+    deadline: Deadline,
+    done: mpsc::Sender<()>,
+    fired: std::thread::JoinHandle<bool>,
+}
+
+impl Watchdog {
+    /// Starts watching `child`, spawned by [`command`] (so it leads its own
+    /// process group).
+    pub fn start(child: &Child, program: &str, deadline: &Deadline) -> Watchdog {
+        let (done, wait) = mpsc::channel::<()>();
+        let group = nix::unistd::Pid::from_raw(child.id() as i32);
+        let limit = Duration::from_secs(deadline.secs);
+        let fired = std::thread::spawn(move || match wait.recv_timeout(limit) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                // Everything the tool started goes with it; its pipes close,
+                // so whoever waits on it returns.
+                let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+                true
+            }
+            _ => false,
+        });
+        Watchdog { program: program.to_string(), deadline: deadline.clone(), done, fired }
+    }
+
+    /// Call once the child has been reaped: an error saying so when the
+    /// deadline had passed and the child was killed.
+    pub fn finish(self) -> Result<(), String> {
+        drop(self.done);
+        match self.fired.join() {
+            Ok(true) => Err(self.deadline.expired(&self.program)),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The first line of `program --version`.
 pub fn version(program: &Path) -> Option<String> {
-    let out = Command::new(program).arg("--version").stdin(Stdio::null()).output().ok()?;
+    let out = run(command(program, &[]).arg("--version"), &Deadline::fixed(VERSION_SECS)).ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines().next().map(|l| l.trim().to_string()).filter(|l| !l.is_empty())
 }
@@ -68,10 +178,27 @@ impl SecretFile {
     }
 }
 
-/// Runs `cmd` to its end with stdin closed, capturing its output.
-pub fn run(cmd: &mut Command) -> Result<Output, String> {
-    let program = cmd.get_program().to_string_lossy().into_owned();
-    cmd.stdin(Stdio::null()).output().map_err(|e| format!("cannot run {program}: {e}"))
+/// Runs `cmd` (made by [`command`]) to its end with stdin closed,
+/// capturing its output; past `deadline` it is killed with its process
+/// group and reaped, and the error says so.
+pub fn run(cmd: &mut Command, deadline: &Deadline) -> Result<Output, String> {
+    let program = program_name(cmd);
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    let watchdog = Watchdog::start(&child, &program, deadline);
+    let out = child.wait_with_output();
+    watchdog.finish()?;
+    out.map_err(|e| format!("{program}: {e}"))
+}
+
+/// The program's file name, as messages name it.
+pub fn program_name(cmd: &Command) -> String {
+    let program = Path::new(cmd.get_program());
+    program.file_name().unwrap_or(program.as_os_str()).to_string_lossy().into_owned()
 }
 
 /// The last non-empty lines a tool printed (stderr, then stdout), for an
