@@ -243,3 +243,25 @@ fn the_backoff_makes_attempts_tries_and_no_wait_passes_the_ceiling() {
     // Without the cap, jitter (up to the first delay) would pass the ceiling.
     assert!(waits.iter().any(|w| *w == std::time::Duration::from_secs(5)), "{waits:?}");
 }
+
+#[test]
+fn every_external_deadline_has_a_default_and_refuses_zero_or_absurd_values() {
+    let pg = "[[sources.postgres]]\nname = \"main\"\nurl = \"postgresql://u@127.0.0.1/db\"\n";
+    let redis = "[[sources.redis]]\nname = \"cache\"\nurl = \"redis://127.0.0.1:6379\"\n";
+    let s3 = "[[destinations.s3]]\nname = \"offsite\"\nbucket = \"b\"\naccess_key_id = \"k\"\n";
+    let email = "[destinations.email]\nsmtp_url = \"smtp://127.0.0.1:25\"\nfrom = \"a@b.c\"\nto = [\"d@e.f\"]\n";
+    let cfg = Config::from_toml(&format!("{pg}{redis}{email}")).unwrap();
+    assert_eq!(cfg.sources.postgres[0].timeout_secs, crate::source::DEFAULT_TOOL_TIMEOUT_SECS);
+    assert_eq!(cfg.sources.redis[0].timeout_secs, crate::source::DEFAULT_TOOL_TIMEOUT_SECS);
+    assert_eq!(cfg.destinations.email.timeout_secs, 120);
+    let cases = [
+        (format!("{pg}timeout_secs = 0\n"), "sources.postgres", "\"main\": timeout_secs is 0"),
+        (format!("{redis}timeout_secs = 86401\n"), "sources.redis", "\"cache\": timeout_secs is 86401"),
+        (format!("{s3}timeout_secs = 0\n"), "destinations.s3", "\"offsite\": timeout_secs is 0"),
+        (format!("{email}timeout_secs = 0\n"), "destinations.email.timeout_secs", "is 0"),
+    ];
+    for (toml, key, said) in cases {
+        let err = Config::from_toml(&toml).unwrap_err().to_string();
+        assert!(err.contains(key) && err.contains(said), "{toml:?} gave {err:?}, expected {key}: {said}");
+    }
+}

@@ -314,6 +314,7 @@ mod tests {
             url: "postgresql://u@h/db".into(),
             password_file: std::path::PathBuf::new(),
             password: None,
+            timeout_secs: crate::source::DEFAULT_TOOL_TIMEOUT_SECS,
         };
         let s = PostgresSource::new(&cfg);
         // pg_dump 15's words when the server is 16.

@@ -215,3 +215,28 @@ pub fn said(out: &Output, secret: Option<&Secret>) -> String {
         None => tail,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tool_past_its_deadline_is_killed_with_what_it_started() {
+        let marker = format!("lifeboat-deadline-{}", std::process::id());
+        let script = format!("(exec -a {marker} sleep 300) & exec -a {marker} sleep 300");
+        let started = std::time::Instant::now();
+        let err =
+            run(command(Path::new("/bin/bash"), &[]).args(["-c", &script]), &Deadline::configured(1, "x.timeout_secs"))
+                .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+        assert!(err.contains("bash timed out after 1 s") && err.contains("raise x.timeout_secs"), "{err}");
+        let left: Vec<String> = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .filter(|c| c.contains(&marker))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+}
