@@ -18,7 +18,7 @@ pub const FORMAT_ENV: &str = "LIFEBOAT_LOG_FORMAT";
 
 /// Installs the global subscriber once; later calls do nothing.
 pub fn init(default_filter: &str) {
-    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let filter = || quiet_http(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)));
     let format = std::env::var(FORMAT_ENV).unwrap_or_default();
     if format == "json" {
         let _ = tracing_subscriber::fmt()
@@ -44,6 +44,16 @@ pub fn init(default_filter: &str) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
+}
+
+/// The HTTP client's own debug lines name the URLs they fetch, and some of
+/// Lifeboat's URLs are secrets (the ping URL, the bot token in every Bot API
+/// path, a webhook): those crates log at info at most, whatever `RUST_LOG`
+/// asks.
+const QUIET_HTTP: [&str; 4] = ["reqwest=info", "hyper=info", "hyper_util=info", "h2=info"];
+
+fn quiet_http(filter: EnvFilter) -> EnvFilter {
+    QUIET_HTTP.iter().filter_map(|d| d.parse().ok()).fold(filter, EnvFilter::add_directive)
 }
 
 /// systemd sets `JOURNAL_STREAM=DEVICE:INODE` for a service whose stderr is

@@ -128,10 +128,30 @@ impl Metrics {
     }
 }
 
+/// Whether `path` may be (re)written as the metrics file: absent, or a
+/// regular file. The write renames a new file over it, which would replace
+/// a device, FIFO or socket (as root, `/dev/full` itself) with a file.
+pub fn check_target(path: &Path) -> Result<(), String> {
+    let Ok(meta) = std::fs::metadata(path) else { return Ok(()) };
+    if meta.is_file() {
+        Ok(())
+    } else if meta.is_dir() {
+        Err(format!("{} is a folder; give a file path, e.g. /var/lib/node_exporter/lifeboat.prom", path.display()))
+    } else {
+        Err(format!(
+            "{} is not a regular file (a device, FIFO or socket), and writing the metrics would replace it; \
+             give the path of a file, e.g. /var/lib/node_exporter/lifeboat.prom",
+            path.display()
+        ))
+    }
+}
+
 /// Writes [`render`]'s text to `path` atomically (a temporary file in the
 /// same folder, then a rename), so a collector never reads half a file.
 pub fn write_file(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write as _;
+    // Checked again at each write: the path may have changed since start-up.
+    check_target(path).map_err(std::io::Error::other)?;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new().prefix(".lifeboat-metrics-").tempfile_in(dir)?;
     tmp.write_all(text.as_bytes())?;
@@ -144,4 +164,24 @@ pub fn write_file(path: &Path, text: &str) -> std::io::Result<()> {
 
 fn unix(t: DateTime<Utc>) -> f64 {
     t.timestamp_millis() as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_file;
+
+    #[test]
+    fn a_metrics_file_that_became_a_fifo_is_refused_and_left_as_it_is() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("lifeboat.prom");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let err = write_file(&fifo, "lifeboat_up 1\n").unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "the FIFO was replaced");
+        let file = dir.path().join("metrics.prom");
+        write_file(&file, "lifeboat_up 1\n").unwrap();
+        write_file(&file, "lifeboat_up 2\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "lifeboat_up 2\n");
+    }
 }

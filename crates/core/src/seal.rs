@@ -44,6 +44,9 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// Every config spelling, in the order the docs list them.
+    pub const NAMES: [&'static str; 3] = ["none", "zip-aes", "age"];
+
     /// The config spelling.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -40,7 +40,12 @@ impl Pinger {
             return None;
         }
         let base = ping_url.trim_end_matches('/').to_string();
-        let client = match reqwest::Client::builder().timeout(TIMEOUT).build() {
+        let client = match reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .redirect(reqwest::redirect::Policy::custom(same_origin_only))
+            .referer(false)
+            .build()
+        {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!("dead-man's switch off: cannot build an HTTP client: {e}");
@@ -71,16 +76,53 @@ impl Pinger {
     }
 }
 
+/// Follows a redirect only within the ping URL's own origin: the URL is the
+/// monitor's secret, and a redirect elsewhere would hand it to another host.
+fn same_origin_only(attempt: reqwest::redirect::Attempt) -> reqwest::redirect::Action {
+    let first = attempt.previous().first().map(reqwest::Url::origin);
+    if attempt.previous().len() > 5 || first != Some(attempt.url().origin()) {
+        attempt.stop()
+    } else {
+        attempt.follow()
+    }
+}
+
 /// GET `url`, retried on errors and non-2xx answers, within [`DEADLINE`].
+/// The URL may carry the monitor's secret: no line here names it.
 async fn ping(client: reqwest::Client, url: String) {
-    let once = || async { client.get(&url).send().await?.error_for_status().map(|_| ()) };
+    let once = || async { client.get(&url).send().await?.error_for_status() };
     let retried = once
         .retry(ExponentialBuilder::default().with_min_delay(Duration::from_millis(500)).with_max_times(2))
-        .notify(|e, wait| tracing::debug!("ping failed ({e}); again in {wait:?}"));
+        .notify(|e: &reqwest::Error, wait| tracing::debug!("ping failed ({}); again in {wait:?}", what_failed(e)));
     match tokio::time::timeout(DEADLINE, retried).await {
-        Ok(Ok(())) => tracing::debug!("pinged the monitor"),
-        // The URL may carry the monitor's secret: say only what failed.
+        Ok(Ok(answer)) if answer.status().is_redirection() => tracing::warn!(
+            "the dead-man's switch monitor answered with a redirect to {}, which is not followed (the ping URL is a \
+             secret); set monitoring.ping_url to the monitor's own address",
+            redirect_host(&answer)
+        ),
+        Ok(Ok(_)) => tracing::debug!("pinged the monitor"),
         Ok(Err(e)) => tracing::warn!("the dead-man's switch ping failed: {}", e.without_url()),
         Err(_) => tracing::warn!("the dead-man's switch ping got no answer within {DEADLINE:?}"),
     }
+}
+
+/// What went wrong, without the URL (reqwest's own words include it).
+fn what_failed(e: &reqwest::Error) -> String {
+    match e.status() {
+        Some(status) => format!("answered {status}"),
+        None if e.is_timeout() => "timed out".into(),
+        None if e.is_connect() => "cannot connect".into(),
+        None => "the request failed".into(),
+    }
+}
+
+/// The host a redirect points to (never its path: that may be a secret too).
+fn redirect_host(answer: &reqwest::Response) -> String {
+    answer
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .and_then(|l| answer.url().join(l).ok())
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_else(|| "another address".into())
 }

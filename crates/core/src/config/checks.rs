@@ -91,6 +91,25 @@ fn expectation(kind: Kind) -> &'static str {
     }
 }
 
+/// Keys that take one of a few words, and the words. Checked before serde,
+/// whose own message would name the Rust type instead of the choices.
+const CHOICES: &[(&str, &[&str])] = &[("encryption.mode", &crate::seal::Mode::NAMES)];
+
+/// A key of [`CHOICES`] holding another word is an error listing the words
+/// (exact spelling: keys and values are case-sensitive everywhere).
+pub(super) fn check_choices(raw: &config::Config) -> Result<(), ConfigError> {
+    for (key, words) in CHOICES {
+        let Ok(value) = raw.get::<config::Value>(key) else { continue };
+        if let config::ValueKind::String(s) = &value.kind
+            && !words.contains(&s.as_str())
+        {
+            let allowed = words.iter().map(|w| format!("{w:?}")).collect::<Vec<_>>().join(", ");
+            return Err(invalid(*key, format!("{s:?} is not one of {allowed}")));
+        }
+    }
+    Ok(())
+}
+
 /// The `config` crate quietly turns "111" into 111 and 5.7 into 5; a typo
 /// must be an error naming its key instead. Each key of the defaults must
 /// keep its default's kind; values from the environment are text by nature,
@@ -279,6 +298,9 @@ pub(super) fn check_sources(cfg: &super::Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Query parameters of a server URL that carry a secret or where one is.
+const SECRET_PARAMS: [&str; 3] = ["password", "passfile", "sslpassword"];
+
 /// A server URL of one of `schemes`, with a host and no password in it.
 fn check_url(key: &'static str, name: &str, url: &str, schemes: &[&str], example: &str) -> Result<(), ConfigError> {
     let parsed = url::Url::parse(url)
@@ -291,6 +313,16 @@ fn check_url(key: &'static str, name: &str, url: &str, schemes: &[&str], example
         return Err(invalid(
             key,
             format!("\"{name}\": url holds a password; remove it and put the password in password_file (chmod 600)"),
+        ));
+    }
+    // libpq reads these from the query too, and the URL goes on the tools'
+    // command lines, which every local user sees in `ps`.
+    if let Some((param, _)) = parsed.query_pairs().find(|(k, _)| SECRET_PARAMS.contains(&k.as_ref())) {
+        return Err(invalid(
+            key,
+            format!(
+                "\"{name}\": url names a secret in its query ({param}=…); remove it and put the password in password_file (chmod 600)"
+            ),
         ));
     }
     Ok(())

@@ -4,6 +4,7 @@
 //! start-up, and every error names the key and says what is allowed.
 
 mod checks;
+mod env;
 mod secrets;
 mod validate;
 
@@ -12,7 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use checks::{check_kinds, check_syntax};
+use checks::{check_choices, check_kinds, check_syntax};
+pub use secrets::{CONFIG_FILE_KEY, SecretFile};
 
 /// The defaults, equal to `config/default.toml` (it is that file).
 pub const DEFAULT_TOML: &str = include_str!("../../../../config/default.toml");
@@ -70,6 +72,9 @@ pub struct Config {
     /// `telegram.max_upload_mb` was set by the file or the environment.
     #[serde(skip)]
     upload_limit_given: bool,
+    /// The file holds the bot token itself: it is one of the secret files.
+    #[serde(skip)]
+    file_holds_secret: bool,
 }
 
 /// `[backup]`: what to back up and where archives go.
@@ -305,14 +310,25 @@ impl Config {
         let from_env = env_keys(&env)?;
         builder = builder.add_source(env);
         let mut upload_limit_given = from_env.iter().any(|k| k == UPLOAD_LIMIT_KEY);
+        let mut file_holds_secret = false;
         if let Some(file) = &file {
             let text = std::fs::read_to_string(file)
                 .map_err(|e| ConfigError::Parse(format!("cannot read {}: {e}", file.display())))?;
-            upload_limit_given |= sets_upload_limit(&check_syntax(&text, Some(file))?);
+            let table = check_syntax(&text, Some(file))?;
+            upload_limit_given |= sets_upload_limit(&table);
+            file_holds_secret = holds_token(&table);
         }
         let raw = builder.build().map_err(|e| ConfigError::Parse(describe(e, file.as_deref())))?;
         let env_password = std::env::var(crate::seal::PASSWORD_ENV).ok();
-        Self::finish(raw, file.as_deref(), &from_env, upload_limit_given, env_password)
+        let mut cfg = Self::finish(raw, file.as_deref(), &from_env, upload_limit_given, env_password)?;
+        cfg.file_holds_secret = file_holds_secret;
+        for warning in cfg.exposed_secret_files() {
+            tracing::warn!("{warning}");
+        }
+        for warning in env::misspelled(std::env::vars_os().map(|(name, _)| name)) {
+            tracing::warn!("{warning}");
+        }
+        Ok(cfg)
     }
 
     fn finish(
@@ -323,6 +339,7 @@ impl Config {
         env_password: Option<String>,
     ) -> Result<Config, ConfigError> {
         check_kinds(&raw, from_env)?;
+        check_choices(&raw)?;
         // `LIFEBOAT__TELEGRAM__ADMIN_IDS=111` is a list of one: the
         // environment cannot tell one value from a list.
         for key in LIST_KEYS.iter().filter(|k| from_env.iter().any(|e| e == *k)) {
@@ -403,6 +420,10 @@ const UPLOAD_LIMIT_KEY: &str = "telegram.max_upload_mb";
 
 fn sets_upload_limit(file: &toml::Table) -> bool {
     file.get("telegram").and_then(|t| t.get("max_upload_mb")).is_some()
+}
+
+fn holds_token(file: &toml::Table) -> bool {
+    file.get("telegram").and_then(|t| t.get("token")).and_then(toml::Value::as_str).is_some_and(|t| !t.is_empty())
 }
 
 /// Keys holding lists, comma-separated in the environment.

@@ -1,12 +1,90 @@
 //! Reading the secrets the config names by file (the bot token, store keys,
 //! webhook URL, SMTP and database passwords, encryption keys): each file is
 //! read once at load, must be non-empty, and is never echoed in an error.
+//!
+//! [`Config::secret_files`] is the one list of those files: a files source
+//! never archives them, and a file other users can read is warned about.
 
-use std::path::Path;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
 use super::{Config, ConfigError, Secret, invalid, looks_like_token};
 
+/// A file holding one of Lifeboat's secrets, and the key that names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretFile {
+    /// `section.key`; for the configuration file itself, "the configuration file".
+    pub key: &'static str,
+    /// The source or destination it belongs to, for the kinds there may be several of.
+    pub owner: Option<String>,
+    pub path: PathBuf,
+}
+
+impl SecretFile {
+    /// The key, with its source or destination: `sources.postgres.password_file ("area51")`.
+    pub fn describe(&self) -> String {
+        match &self.owner {
+            Some(owner) => format!("{} ({owner:?})", self.key),
+            None => self.key.to_string(),
+        }
+    }
+
+    /// When other users of this machine may read or write it: what the
+    /// warning says (the key, the path, its mode, the chmod that fixes it).
+    pub fn exposure(&self) -> Option<String> {
+        let mode = std::fs::metadata(&self.path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o007 != 0).then(|| {
+            format!(
+                "{} {} is open to every user on this machine (mode {mode:04o}); run `chmod o-rwx {}`",
+                self.describe(),
+                self.path.display(),
+                self.path.display()
+            )
+        })
+    }
+}
+
+/// The key naming the configuration file when it holds a secret itself.
+pub const CONFIG_FILE_KEY: &str = "the configuration file";
+
 impl Config {
+    /// Every file holding one of Lifeboat's secrets that this configuration
+    /// names: each kind's secret keys, and the configuration file when it
+    /// holds the bot token itself. Reading a new secret from a file means
+    /// listing its key here, or a files source could archive it.
+    pub fn secret_files(&self) -> Vec<SecretFile> {
+        let mut out = Vec::new();
+        let mut add = |key: &'static str, owner: Option<&str>, path: &Path| {
+            if !path.as_os_str().is_empty() {
+                out.push(SecretFile { key, owner: owner.map(str::to_string), path: path.to_path_buf() });
+            }
+        };
+        add("telegram.token_file", None, &self.telegram.token_file);
+        add("encryption.password_file", None, &self.encryption.password_file);
+        add("encryption.identity_file", None, &self.encryption.identity_file);
+        for p in &self.sources.postgres {
+            add("sources.postgres.password_file", Some(&p.name), &p.password_file);
+        }
+        for r in &self.sources.redis {
+            add("sources.redis.password_file", Some(&r.name), &r.password_file);
+        }
+        for d in &self.destinations.s3 {
+            add("destinations.s3.secret_access_key_file", Some(&d.name), &d.secret_access_key_file);
+        }
+        add("destinations.discord.webhook_url_file", None, &self.destinations.discord.webhook_url_file);
+        add("destinations.email.password_file", None, &self.destinations.email.password_file);
+        if let Some(file) = self.file.as_deref().filter(|_| self.file_holds_secret) {
+            add(CONFIG_FILE_KEY, None, file);
+        }
+        out
+    }
+
+    /// One warning for each secret file other users may read, as ssh warns
+    /// about a private key.
+    pub fn exposed_secret_files(&self) -> Vec<String> {
+        self.secret_files().iter().filter_map(SecretFile::exposure).collect()
+    }
+
     pub(super) fn resolve_token(&mut self) -> Result<(), ConfigError> {
         let t = &mut self.telegram;
         if t.token.is_empty() && !t.token_file.as_os_str().is_empty() {
@@ -137,6 +215,27 @@ impl Config {
             return Err(invalid(
                 "destinations.email.smtp_url",
                 "holds a password; remove it from the URL and put it in destinations.email.password_file",
+            ));
+        }
+        if let Some((_, tls)) = url.query_pairs().find(|(k, _)| k == "tls")
+            && !matches!(tls.as_ref(), "required" | "opportunistic")
+        {
+            return Err(invalid(
+                "destinations.email.smtp_url",
+                format!(
+                    "tls={tls:?} is not one of \"required\", \"opportunistic\"; mail always goes encrypted: use smtps://…:465, or smtp://…:587?tls=required"
+                ),
+            ));
+        }
+        // The parser the email destination connects with: what it refuses
+        // here would otherwise turn email off at the first delivery. The URL
+        // holds no password (refused above), so lettre's words may quote it.
+        if let Err(why) = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(&e.smtp_url) {
+            return Err(invalid(
+                "destinations.email.smtp_url",
+                format!(
+                    "cannot be used ({why}); use \"smtps://user@host:465\" (TLS) or \"smtp://user@host:587?tls=required\" (STARTTLS)"
+                ),
             ));
         }
         if !e.password_file.as_os_str().is_empty() {

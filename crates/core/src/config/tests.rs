@@ -265,3 +265,164 @@ fn every_external_deadline_has_a_default_and_refuses_zero_or_absurd_values() {
         assert!(err.contains(key) && err.contains(said), "{toml:?} gave {err:?}, expected {key}: {said}");
     }
 }
+
+/// A configuration naming every secret file there is, each one written in
+/// `dir/secrets/` (mode 0644, other users may read them).
+fn with_every_secret(dir: &Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let secrets = dir.join("secrets");
+    std::fs::create_dir_all(&secrets).unwrap();
+    let identity = secrets.join("age.key");
+    assert!(std::process::Command::new("age-keygen").arg("-o").arg(&identity).output().unwrap().status.success());
+    let files = [
+        ("token", "42:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefgh\n"),
+        ("zip.pw", "zip-secret\n"),
+        ("pg.pw", "pg-secret\n"),
+        ("redis.pw", "redis-secret\n"),
+        ("s3.key", "s3-secret\n"),
+        ("webhook", "https://discord.com/api/webhooks/1/wh-secret\n"),
+        ("smtp.pw", "smtp-secret\n"),
+    ];
+    for (name, text) in files {
+        std::fs::write(secrets.join(name), text).unwrap();
+    }
+    for f in std::fs::read_dir(&secrets).unwrap() {
+        std::fs::set_permissions(f.unwrap().path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let s = |name: &str| secrets.join(name).display().to_string();
+    format!(
+        "[telegram]\ntoken_file = {token:?}\n\
+         [encryption]\nmode = \"zip-aes\"\npassword_file = {zip:?}\nidentity_file = {identity:?}\n\
+         [[sources.postgres]]\nname = \"pg\"\nurl = \"postgresql://backup@127.0.0.1:5432/bot\"\npassword_file = {pg:?}\n\
+         [[sources.redis]]\nname = \"cache\"\nurl = \"redis://127.0.0.1:6379\"\npassword_file = {redis:?}\n\
+         [[destinations.s3]]\nname = \"offsite\"\nbucket = \"b\"\naccess_key_id = \"id\"\nsecret_access_key_file = {s3:?}\n\
+         [destinations.discord]\nwebhook_url_file = {hook:?}\n\
+         [destinations.email]\nsmtp_url = \"smtps://backup@smtp.example.com:465\"\npassword_file = {smtp:?}\n\
+         from = \"backup@example.com\"\nto = [\"ops@example.com\"]\n",
+        token = s("token"),
+        zip = s("zip.pw"),
+        identity = identity.display().to_string(),
+        pg = s("pg.pw"),
+        redis = s("redis.pw"),
+        s3 = s("s3.key"),
+        hook = s("webhook"),
+        smtp = s("smtp.pw"),
+    )
+}
+
+/// The field names of every `…_file` path key declared in this crate's
+/// source: a new secret file key cannot be added without this seeing it.
+fn file_keys_in_source() -> std::collections::BTreeSet<String> {
+    fn walk(dir: &Path, out: &mut std::collections::BTreeSet<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                for line in std::fs::read_to_string(&path).unwrap().lines() {
+                    let field = line.trim().trim_start_matches("pub ");
+                    if let Some((name, ty)) = field.split_once(':')
+                        && name.ends_with("_file")
+                        && ty.trim_end_matches(',').ends_with("PathBuf")
+                    {
+                        out.insert(name.to_string());
+                    }
+                }
+            }
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut out);
+    out
+}
+
+#[test]
+fn every_secret_file_key_of_every_kind_is_in_the_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Config::from_toml(&with_every_secret(dir.path())).unwrap();
+    let keys: Vec<&str> = cfg.secret_files().iter().map(|s| s.key).collect();
+    assert_eq!(
+        keys,
+        [
+            "telegram.token_file",
+            "encryption.password_file",
+            "encryption.identity_file",
+            "sources.postgres.password_file",
+            "sources.redis.password_file",
+            "destinations.s3.secret_access_key_file",
+            "destinations.discord.webhook_url_file",
+            "destinations.email.password_file",
+        ]
+    );
+    let not_secret = ["metrics_file"];
+    for field in file_keys_in_source() {
+        assert!(
+            not_secret.contains(&field.as_str()) || keys.iter().any(|k| k.ends_with(&format!(".{field}"))),
+            "the config field `{field}` names a file but is not in Config::secret_files: list it there if it holds \
+             a secret (or in not_secret here if it does not)"
+        );
+    }
+    let excluded = crate::source::excluded_paths(&cfg);
+    for s in cfg.secret_files() {
+        assert!(excluded.contains(&s.path.canonicalize().unwrap()), "{} is not excluded", s.describe());
+    }
+}
+
+#[test]
+fn secret_files_other_users_can_read_are_warned_about_with_the_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Config::from_toml(&with_every_secret(dir.path())).unwrap();
+    let warnings = cfg.exposed_secret_files();
+    assert_eq!(warnings.len(), 8, "{warnings:#?}");
+    let pw = dir.path().join("secrets/zip.pw");
+    let w = warnings.iter().find(|w| w.starts_with("encryption.password_file")).unwrap();
+    assert!(w.contains(&pw.display().to_string()) && w.contains("0644") && w.contains("chmod o-rwx"), "{w}");
+    assert!(!w.contains("zip-secret"), "{w}");
+    for f in std::fs::read_dir(dir.path().join("secrets")).unwrap() {
+        std::fs::set_permissions(f.unwrap().path(), std::fs::Permissions::from_mode(0o640)).unwrap();
+    }
+    assert!(cfg.exposed_secret_files().is_empty());
+}
+
+#[test]
+fn a_password_in_a_server_url_query_is_refused_without_echo() {
+    for param in ["password", "passfile", "sslpassword"] {
+        let toml = format!(
+            "[[sources.postgres]]\nname = \"pg\"\nurl = \"postgresql://backup@127.0.0.1/bot?sslmode=require&{param}=hunter2\"\n"
+        );
+        let err = Config::from_toml(&toml).unwrap_err().to_string();
+        assert!(err.contains("sources.postgres") && err.contains(param) && err.contains("password_file"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+    let ok = "[[sources.postgres]]\nname = \"pg\"\nurl = \"postgresql://backup@127.0.0.1/bot?sslmode=require\"\n";
+    Config::from_toml(ok).unwrap();
+}
+
+#[test]
+fn an_smtp_url_the_mailer_cannot_use_is_refused_at_load() {
+    let email = |url: &str| {
+        format!("[destinations.email]\nsmtp_url = {url:?}\nfrom = \"backup@example.com\"\nto = [\"ops@example.com\"]\n")
+    };
+    for url in ["smtp://backup@smtp.example.com:25?tls=none", "smtp://backup@smtp.example.com?tls=REQUIRED"] {
+        let err = Config::from_toml(&email(url)).unwrap_err().to_string();
+        assert!(err.contains("destinations.email.smtp_url") && err.contains("tls="), "{url}: {err}");
+    }
+    for url in ["smtps://backup@smtp.example.com:465", "smtp://backup@smtp.example.com:587?tls=required"] {
+        Config::from_toml(&email(url)).unwrap();
+    }
+    let toml = email("smtps://smtp.example.com").replace("backup@example.com\"", "backup at example.com\"");
+    let err = Config::from_toml(&toml).unwrap_err().to_string();
+    assert!(err.contains("destinations.email.from"), "{err}");
+}
+
+#[test]
+fn an_unknown_encryption_mode_lists_the_allowed_values() {
+    for mode in ["AGE", "aes", "Zip-Aes"] {
+        let err = Config::from_toml(&format!("[encryption]\nmode = {mode:?}\n")).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("encryption.mode`: {mode:?} is not one of \"none\", \"zip-aes\", \"age\"")),
+            "{err}"
+        );
+    }
+}

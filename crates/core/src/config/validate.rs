@@ -183,7 +183,8 @@ impl Config {
         if e.smtp_url.is_empty() {
             return Ok(());
         }
-        let mailbox = |a: &str| a.contains('@') && !a.trim().starts_with('@') && !a.trim().ends_with('@');
+        // lettre's parser: what the email destination sends with.
+        let mailbox = |a: &str| a.parse::<lettre::message::Mailbox>().is_ok();
         if !mailbox(&e.from) {
             return Err(invalid(
                 "destinations.email.from",
@@ -226,14 +227,8 @@ impl Config {
                 format!("{:?} is not an address and port; e.g. \"127.0.0.1:9464\"", m.metrics_listen),
             ));
         }
-        if m.metrics_file.is_dir() {
-            return Err(invalid(
-                "monitoring.metrics_file",
-                format!(
-                    "{} is a folder; give a file path, e.g. /var/lib/node_exporter/lifeboat.prom",
-                    m.metrics_file.display()
-                ),
-            ));
+        if !m.metrics_file.as_os_str().is_empty() {
+            crate::metrics::check_target(&m.metrics_file).map_err(|why| invalid("monitoring.metrics_file", why))?;
         }
         if m.shrink_alert_percent > 100 {
             return Err(invalid(

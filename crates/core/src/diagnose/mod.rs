@@ -158,6 +158,7 @@ pub fn run(cfg: &Config, now: DateTime<Utc>) -> Diagnosis {
     let last = newest.and_then(|a| crate::verify::known_manifest(a, &cfg.encryption.keys, None).ok());
     findings.extend(check_sources(cfg, last.as_ref()));
     findings.push(check_output_dir(&cfg.backup.output_dir));
+    findings.extend(check_secret_permissions(cfg));
     let last_archive_size = newest.map(|a| a.size);
     match crate::fsutil::space_for(&cfg.backup.output_dir) {
         Ok(free) => findings.push(judge_space(free, last_archive_size)),
@@ -336,6 +337,21 @@ pub fn judge_wal(name: &str, wal_mode: bool, wal_size: Option<u64>) -> Option<Fi
         )),
         _ => None,
     }
+}
+
+/// A secret file other users may read is a warning, as ssh warns about a
+/// private key: the secret still works, but is no longer only ours.
+fn check_secret_permissions(cfg: &Config) -> Vec<Finding> {
+    cfg.exposed_secret_files()
+        .into_iter()
+        .map(|w| {
+            Finding::warn(
+                "secrets",
+                w,
+                "remove the other users' access with the chmod above; Lifeboat only needs to read it itself",
+            )
+        })
+        .collect()
 }
 
 fn check_output_dir(dir: &Path) -> Finding {

@@ -166,22 +166,15 @@ impl SourcesConfig {
     }
 }
 
-/// Files a files source must never archive: Lifeboat's secrets and its own
-/// folder of archives and state.
+/// Files a files source must never archive: Lifeboat's secrets (every file
+/// [`Config::secret_files`] lists) and its own folder of archives and state.
 pub fn excluded_paths(cfg: &Config) -> Vec<PathBuf> {
-    let mut secrets: Vec<&Path> = vec![
-        &cfg.telegram.token_file,
-        &cfg.encryption.password_file,
-        &cfg.encryption.identity_file,
-        &cfg.backup.output_dir,
-    ];
-    secrets.extend(cfg.sources.postgres.iter().map(|p| p.password_file.as_path()));
-    secrets.extend(cfg.sources.redis.iter().map(|r| r.password_file.as_path()));
-    secrets.extend(cfg.destinations.s3.iter().map(|d| d.secret_access_key_file.as_path()));
-    secrets
+    cfg.secret_files()
         .into_iter()
+        .map(|s| s.path)
+        .chain([cfg.backup.output_dir.clone()])
         .filter(|p| !p.as_os_str().is_empty())
-        .map(|p| p.canonicalize().unwrap_or_else(|_| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())))
+        .map(|p| p.canonicalize().unwrap_or_else(|_| std::path::absolute(&p).unwrap_or(p)))
         .collect()
 }
 
