@@ -62,6 +62,32 @@ fn a_hanging_monitor_holds_the_cycle_up_by_its_deadline_at_most() {
     assert!(!stderr.contains("abc-123"), "the URL may hold the monitor's secret: {stderr}");
 }
 
+#[test]
+fn a_ping_redirected_to_another_host_is_not_followed_and_its_url_never_logged() {
+    let elsewhere = HttpRecorder::start_at(std::net::Ipv4Addr::new(127, 0, 0, 2).into());
+    let monitor = HttpRecorder::start_redirecting_to(&elsewhere.url());
+    let sb = Sandbox::new("0 * * * *", &with_ping(&monitor));
+    let out = sb.scheduler().arg("--once").env("RUST_LOG", "debug").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(monitor.paths(), ["/ping/abc-123/start", "/ping/abc-123"]);
+    assert!(monitor.received().iter().all(|r| r.referer.is_none()), "{:?}", monitor.received());
+    assert!(elsewhere.received().is_empty(), "the secret URL went to another host: {:?}", elsewhere.received());
+    assert!(stderr.contains("redirect") && stderr.contains("127.0.0.2"), "the operator is told: {stderr}");
+    assert!(!stderr.contains("abc-123"), "the URL may hold the monitor's secret: {stderr}");
+}
+
+#[test]
+fn a_failing_ping_never_logs_its_url_even_at_debug() {
+    // Nothing listens on port 1: every try is refused and retried.
+    let sb = Sandbox::new("0 * * * *", "[monitoring]\nping_url = \"http://127.0.0.1:1/ping/abc-123\"\n");
+    let out = sb.scheduler().arg("--once").env("RUST_LOG", "debug").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("ping failed (cannot connect)"), "{stderr}");
+    assert!(!stderr.contains("abc-123"), "the URL may hold the monitor's secret: {stderr}");
+}
+
 /// `promtool check metrics` on `text`: the linter Prometheus ships.
 fn promtool_accepts(text: &str) {
     use std::io::Write as _;

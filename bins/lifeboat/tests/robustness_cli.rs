@@ -663,3 +663,77 @@ fn sigint_during_verify_leaves_no_extracted_databases() {
 fn sigint_during_diagnose_leaves_no_snapshots() {
     sigint_leaves_no_scratch(&["diagnose"]);
 }
+
+impl Env {
+    /// Adds `extra` TOML to the configuration.
+    fn append_config(&self, extra: &str) {
+        let mut text = std::fs::read_to_string(&self.config).unwrap();
+        text.push_str(extra);
+        std::fs::write(&self.config, text).unwrap();
+    }
+}
+
+#[test]
+fn a_metrics_file_that_is_not_a_regular_file_is_refused_and_left_alone() {
+    use std::os::unix::fs::FileTypeExt;
+    let env = Env::new(None);
+    env.small_dbs();
+    let fifo = env.dir.path().join("metrics.fifo");
+    assert!(StdCommand::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let link = env.dir.path().join("metrics.link");
+    std::os::unix::fs::symlink("/dev/null", &link).unwrap();
+    let base = std::fs::read_to_string(&env.config).unwrap();
+    for target in [&fifo, &link] {
+        std::fs::write(&env.config, format!("{base}[monitoring]\nmetrics_file = {:?}\n", target.display())).unwrap();
+        let (code, _, stderr) = env.run(&["backup", "--deliver"]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("monitoring.metrics_file") && stderr.contains("not a regular file"), "{stderr}");
+        assert!(
+            !env.out.exists() || std::fs::read_dir(&env.out).unwrap().all(|e| e.unwrap().file_name() == ".lifeboat")
+        );
+    }
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "the FIFO was replaced");
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link was replaced");
+    assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+}
+
+#[test]
+fn a_secret_file_other_users_can_read_is_warned_about_at_start_and_in_diagnose() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new(None);
+    env.small_dbs();
+    let pw = env.dir.path().join("zip.pw");
+    std::fs::write(&pw, "zip-aes-password-1\n").unwrap();
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
+    env.append_config(&format!("[encryption]\nmode = \"zip-aes\"\npassword_file = {:?}\n", pw.display()));
+    let (code, _, stderr) = env.run(&["status"]);
+    assert_eq!(code, 0, "{stderr}");
+    let line = stderr.lines().find(|l| l.contains("WARN") && l.contains("encryption.password_file")).expect(&stderr);
+    assert!(
+        line.contains(&pw.display().to_string()) && line.contains("0644") && line.contains("chmod o-rwx"),
+        "{line}"
+    );
+    assert!(!stderr.contains("zip-aes-password-1"), "{stderr}");
+    let out = env.cmd(&["diagnose", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found = v["findings"].as_array().unwrap().iter().any(|f| {
+        f["level"] == "warn"
+            && f["subject"] == "secrets"
+            && f["message"].as_str().unwrap().contains("encryption.password_file")
+    });
+    assert!(found, "{v:#}");
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (_, _, stderr) = env.run(&["status"]);
+    assert!(!stderr.contains("encryption.password_file"), "{stderr}");
+}
+
+#[test]
+fn a_misspelled_lifeboat_variable_is_warned_about_with_the_right_spelling() {
+    let env = Env::new(None);
+    let out = env.args(&["status"]).env("LIFEBOAT_TELEGRAM_TOKEN", "42:do-not-echo-this-value").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let line = stderr.lines().find(|l| l.contains("LIFEBOAT_TELEGRAM_TOKEN")).expect(&stderr);
+    assert!(line.contains("WARN") && line.contains("LIFEBOAT__TELEGRAM__TOKEN"), "{line}");
+    assert!(!stderr.contains("do-not-echo-this-value"), "{stderr}");
+}

@@ -14,7 +14,13 @@ pub struct Background {
 
 /// Serves `app` on a free loopback port from a thread named `name`.
 pub fn serve(name: &str, app: Router) -> Background {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    serve_at(name, std::net::Ipv4Addr::LOCALHOST.into(), app)
+}
+
+/// [`serve`] on a free port of `ip` (another loopback address, 127.0.0.2,
+/// is another host to an HTTP client).
+pub fn serve_at(name: &str, ip: std::net::IpAddr, app: Router) -> Background {
+    let listener = std::net::TcpListener::bind((ip, 0)).unwrap_or_else(|e| panic!("bind {ip}:0: {e}"));
     listener.set_nonblocking(true).expect("nonblocking listener");
     let addr = listener.local_addr().expect("local addr");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

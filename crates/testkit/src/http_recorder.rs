@@ -1,6 +1,6 @@
 //! A tiny HTTP server on 127.0.0.1:0 that records every request (method,
-//! path, when) and answers 200, or never answers at all: the monitor on
-//! the other end of a dead-man's switch, or any webhook.
+//! path, Referer, when) and answers 200, a redirect, or never answers at
+//! all: the monitor on the other end of a dead-man's switch, or any webhook.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -16,6 +16,8 @@ pub struct Received {
     pub method: String,
     /// The path, without the query.
     pub path: String,
+    /// The `Referer` header, if one was sent.
+    pub referer: Option<String>,
     /// When it arrived.
     pub at: Instant,
 }
@@ -24,6 +26,8 @@ pub struct Received {
 struct Shared {
     received: Mutex<Vec<Received>>,
     hang: bool,
+    /// Answer 302 to this base URL plus the request's path.
+    redirect_to: Option<String>,
 }
 
 /// The running server; dropping it stops it.
@@ -43,10 +47,27 @@ impl HttpRecorder {
         HttpRecorder::spawn(true)
     }
 
+    /// Answers every request with 302 to `base` (e.g. another recorder's
+    /// [`HttpRecorder::url`]) plus the request's path.
+    pub fn start_redirecting_to(base: &str) -> HttpRecorder {
+        let shared = Shared { redirect_to: Some(base.to_string()), ..Shared::default() };
+        HttpRecorder::serve(std::net::Ipv4Addr::LOCALHOST.into(), shared)
+    }
+
+    /// Answers every request with 200 "OK", listening on `ip` (127.0.0.2:
+    /// another host than 127.0.0.1 to a client).
+    pub fn start_at(ip: std::net::IpAddr) -> HttpRecorder {
+        HttpRecorder::serve(ip, Shared::default())
+    }
+
     fn spawn(hang: bool) -> HttpRecorder {
-        let shared = Arc::new(Shared { received: Mutex::default(), hang });
+        HttpRecorder::serve(std::net::Ipv4Addr::LOCALHOST.into(), Shared { hang, ..Shared::default() })
+    }
+
+    fn serve(ip: std::net::IpAddr, shared: Shared) -> HttpRecorder {
+        let shared = Arc::new(shared);
         let app = Router::new().fallback(record).with_state(shared.clone());
-        HttpRecorder { server: crate::background::serve("http-recorder", app), shared }
+        HttpRecorder { server: crate::background::serve_at("http-recorder", ip, app), shared }
     }
 
     /// `http://127.0.0.1:PORT`
@@ -65,12 +86,17 @@ impl HttpRecorder {
     }
 }
 
-async fn record(State(shared): State<Arc<Shared>>, req: Request) -> (StatusCode, &'static str) {
-    let received =
-        Received { method: req.method().to_string(), path: req.uri().path().to_string(), at: Instant::now() };
+async fn record(State(shared): State<Arc<Shared>>, req: Request) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let referer = req.headers().get(axum::http::header::REFERER).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let path = req.uri().path().to_string();
+    let received = Received { method: req.method().to_string(), path: path.clone(), referer, at: Instant::now() };
     shared.received.lock().unwrap_or_else(|e| e.into_inner()).push(received);
     if shared.hang {
         std::future::pending::<()>().await;
     }
-    (StatusCode::OK, "OK")
+    match &shared.redirect_to {
+        Some(base) => (StatusCode::FOUND, [(axum::http::header::LOCATION, format!("{base}{path}"))]).into_response(),
+        None => (StatusCode::OK, "OK").into_response(),
+    }
 }

@@ -223,7 +223,7 @@ impl Config {
             return Err(invalid(
                 "destinations.email.smtp_url",
                 format!(
-                    "tls={tls:?} is not one of \"required\", \"opportunistic\"; mail always goes encrypted: use smtps://…:465, or smtp://…:587?tls=required"
+                    "tls={tls:?} is not one of \"required\", \"opportunistic\"; use smtp://…:587?tls=required (STARTTLS) or smtps://…:465 (TLS)"
                 ),
             ));
         }
