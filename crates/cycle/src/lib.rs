@@ -36,11 +36,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use lifeboat_core::backup::{self, BackupError, BackupOptions, BackupOutcome};
+use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::Config;
-use lifeboat_core::destination::Destination;
+use lifeboat_core::destination::{BoxFuture, Destination, EmailConfig};
 use lifeboat_core::lock::{CycleLock, LockError};
 use lifeboat_core::manifest::Trigger;
-use lifeboat_core::state::{Level, State, StateError};
+use lifeboat_core::state::{FailureCode, Level, State, StateError};
 use lifeboat_core::units::{human_size, plural};
 use lifeboat_core::{exit, retention};
 use tokio_util::sync::CancellationToken;
@@ -63,13 +64,54 @@ pub fn destinations(cfg: &Config) -> Vec<Box<dyn Destination>> {
     if let Some(d) = lifeboat_messaging::DiscordDestination::from_config(cfg) {
         out.push(Box::new(d));
     }
-    if let Some(d) = lifeboat_messaging::EmailDestination::from_config(cfg) {
-        out.push(Box::new(d));
+    if cfg.destinations.email.enabled() {
+        match lifeboat_messaging::EmailDestination::open(cfg) {
+            Ok(d) => out.push(Box::new(d)),
+            Err(why) => {
+                tracing::error!("email: {why}");
+                out.push(Box::new(Unusable { id: EmailConfig::ID, why: format!("email cannot send: {why}") }));
+            }
+        }
     }
     if let Some(tg) = lifeboat_telegram::TelegramDestination::from_config(cfg) {
         out.push(Box::new(tg));
     }
     out
+}
+
+/// A configured destination that cannot be set up: each archive is recorded
+/// as owed to it and failed, so the cycle reports it (exit 3, an alert)
+/// rather than finishing as though it were not configured.
+struct Unusable {
+    id: &'static str,
+    why: String,
+}
+
+impl Destination for Unusable {
+    fn kind(&self) -> &'static str {
+        self.id
+    }
+
+    fn has_recipients(&self) -> bool {
+        true
+    }
+
+    fn carries_text(&self) -> bool {
+        false
+    }
+
+    fn enqueue(&self, state: &State, archive: &StoredArchive, at: DateTime<Utc>) -> Result<(), StateError> {
+        state.enqueue_copy(&archive.name, self.id, at)?;
+        state.mark_copy_failed(&archive.name, self.id, FailureCode::Refused, &self.why, true, at)
+    }
+
+    fn deliver_pending<'a>(&'a self, _: &'a CancellationToken) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+
+    fn alert<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async { Err(self.why.clone()) })
+    }
 }
 
 /// Why a cycle did not run at all.

@@ -311,3 +311,25 @@ async fn an_incident_whose_check_is_turned_off_closes() {
     off.monitoring.stale_after_minutes = 0;
     assert_eq!(watch::look(&off, &dests, t(9, 0), t(12, 1), "test").await.unwrap().closed, [IncidentKind::Stale]);
 }
+
+#[tokio::test]
+async fn an_email_destination_that_cannot_be_set_up_fails_the_delivery() {
+    let (dir, mut cfg) = watched(
+        "[destinations.email]\nsmtp_url = \"smtps://backup@127.0.0.1:1\"\n\
+         from = \"backup@example.com\"\nto = [\"ops@example.com\"]\n",
+    );
+    std::fs::create_dir_all(&cfg.backup.source_dir).unwrap();
+    let made = std::process::Command::new("sqlite3")
+        .arg(cfg.backup.source_dir.join("a.db"))
+        .arg("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    cfg.backup.databases = vec!["a.db".into()];
+    // Start-up checks refuse this address; here it changes after them.
+    cfg.destinations.email.from = "not an address".into();
+    let report = run_cycle(&cfg, Trigger::Manual, CancellationToken::new()).await.unwrap();
+    assert_eq!(report.exit_code(), exit::PARTIAL, "{}", report.summary());
+    assert!(report.summary().contains("email"), "{}", report.summary());
+    drop(dir);
+}
