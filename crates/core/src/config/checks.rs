@@ -98,13 +98,13 @@ const CHOICES: &[(&str, &[&str])] = &[("encryption.mode", &crate::seal::Mode::NA
 /// A key of [`CHOICES`] holding another word is an error listing the words
 /// (exact spelling: keys and values are case-sensitive everywhere).
 pub(super) fn check_choices(raw: &config::Config) -> Result<(), ConfigError> {
-    for (key, words) in CHOICES {
+    for &(key, words) in CHOICES {
         let Ok(value) = raw.get::<config::Value>(key) else { continue };
         if let config::ValueKind::String(s) = &value.kind
             && !words.contains(&s.as_str())
         {
             let allowed = words.iter().map(|w| format!("{w:?}")).collect::<Vec<_>>().join(", ");
-            return Err(invalid(*key, format!("{s:?} is not one of {allowed}")));
+            return Err(invalid(key, format!("{s:?} is not one of {allowed}")));
         }
     }
     Ok(())
