@@ -601,4 +601,11 @@ fn no_secret_file_of_any_kind_is_archived_by_a_glob_over_its_folder() {
     let m = env.manifest_with_7z(&archive);
     let names: Vec<&str> = m["databases"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
     assert_eq!(names.len(), 2, "{names:?}");
+    // Named outright, the configuration file holding the token is a configuration error.
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    let named =
+        text.replace(&format!("{:?}", format!("{}/*.toml", env.dir.path().display())), &format!("{:?}", env.config));
+    assert_ne!(named, text);
+    std::fs::write(&env.config, named).unwrap();
+    env.cmd(&["status"]).assert().code(2).stderr(predicates::str::contains("Lifeboat's own secrets"));
 }

@@ -320,8 +320,8 @@ impl Config {
         }
         let raw = builder.build().map_err(|e| ConfigError::Parse(describe(e, file.as_deref())))?;
         let env_password = std::env::var(crate::seal::PASSWORD_ENV).ok();
-        let mut cfg = Self::finish(raw, file.as_deref(), &from_env, upload_limit_given, env_password)?;
-        cfg.file_holds_secret = file_holds_secret;
+        let given = Given { upload_limit: upload_limit_given, token_in_file: file_holds_secret };
+        let cfg = Self::finish(raw, file.as_deref(), &from_env, given, env_password)?;
         for warning in cfg.exposed_secret_files() {
             tracing::warn!("{warning}");
         }
@@ -335,7 +335,7 @@ impl Config {
         mut raw: config::Config,
         file: Option<&Path>,
         from_env: &[String],
-        upload_limit_given: bool,
+        given: Given,
         env_password: Option<String>,
     ) -> Result<Config, ConfigError> {
         check_kinds(&raw, from_env)?;
@@ -355,7 +355,8 @@ impl Config {
         }
         let mut cfg: Config = raw.try_deserialize().map_err(|e| ConfigError::Parse(describe(e, file)))?;
         cfg.file = file.map(Path::to_path_buf);
-        cfg.upload_limit_given = upload_limit_given;
+        cfg.upload_limit_given = given.upload_limit;
+        cfg.file_holds_secret = given.token_in_file;
         cfg.resolve_token()?;
         cfg.validate()?;
         cfg.resolve_source_passwords()?;
@@ -374,7 +375,8 @@ impl Config {
             .add_source(config::File::from_str(toml, config::FileFormat::Toml))
             .build()
             .map_err(|e| ConfigError::Parse(describe(e, None)))?;
-        Self::finish(raw, None, &[], upload_limit_given, None)
+        let given = Given { upload_limit: upload_limit_given, token_in_file: false };
+        Self::finish(raw, None, &[], given, None)
     }
 
     /// Whether a bot token is configured (delivery enabled).
@@ -414,6 +416,15 @@ impl Config {
     pub fn split_bytes(&self) -> Option<u64> {
         (self.delivery_enabled() || self.upload_limit_given).then(|| self.max_upload_bytes())
     }
+}
+
+/// What the file itself sets, beyond its values.
+#[derive(Default)]
+struct Given {
+    /// `telegram.max_upload_mb` (or its variable).
+    upload_limit: bool,
+    /// `telegram.token`, in the file itself.
+    token_in_file: bool,
 }
 
 const UPLOAD_LIMIT_KEY: &str = "telegram.max_upload_mb";

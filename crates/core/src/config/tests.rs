@@ -97,7 +97,7 @@ fn environment_values_are_text_and_parse_as_their_kind() {
             .add_source(source)
             .build()
             .unwrap();
-        Config::finish(raw, None, &keys, false, None)
+        Config::finish(raw, None, &keys, Given::default(), None)
     };
     let cfg = env(&[("LIFEBOAT__TELEGRAM__ADMIN_IDS", "111,222"), ("LIFEBOAT__BACKUP__SOURCE_DIR", "2024")]).unwrap();
     assert_eq!(cfg.telegram.admin_ids, [111, 222]);
