@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use super::{CONFIG_ENV, DEFAULT_TOML};
 
 /// The variables Lifeboat reads besides `LIFEBOAT__SECTION__KEY`.
-const KNOWN: [&str; 2] = [CONFIG_ENV, crate::seal::PASSWORD_ENV];
+const KNOWN: [&str; 3] = [CONFIG_ENV, crate::seal::PASSWORD_ENV, crate::logging::FORMAT_ENV];
 
 /// One warning for each `LIFEBOAT_…` name in `names` that Lifeboat does not
 /// read, with the right spelling when it is plain which key was meant.
@@ -62,8 +62,14 @@ mod tests {
 
     #[test]
     fn known_names_and_other_programs_are_left_alone() {
-        let known =
-            ["LIFEBOAT_CONFIG", "LIFEBOAT_ENCRYPTION_PASSWORD", "LIFEBOAT__TELEGRAM__TOKEN", "HOME", "LIFEBOATS"];
+        let known = [
+            "LIFEBOAT_CONFIG",
+            "LIFEBOAT_ENCRYPTION_PASSWORD",
+            "LIFEBOAT_LOG_FORMAT",
+            "LIFEBOAT__TELEGRAM__TOKEN",
+            "HOME",
+            "LIFEBOATS",
+        ];
         assert!(misspelled(names(&known)).is_empty());
         let w = misspelled(names(&["LIFEBOAT_SOMETHING"]));
         assert!(w.len() == 1 && w[0].contains("LIFEBOAT__SECTION__KEY"), "{w:?}");
