@@ -264,3 +264,178 @@ fn a_store_that_never_answers_fails_listing_and_upload_within_its_timeout() {
     let said = run(&["backup", "--deliver"], 3);
     assert!(said.contains("not yet sent to s3:offsite") && said.contains("did not answer in time"), "{said}");
 }
+
+/// The manifest.json of the ZIP at `archive`.
+fn manifest_of(archive: &Path) -> serde_json::Value {
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(archive).unwrap()).unwrap();
+    serde_json::from_reader(zip.by_name("manifest.json").unwrap()).unwrap()
+}
+
+/// A ZIP holding only `manifest` as its manifest.json.
+fn zip_with_manifest(manifest: &serde_json::Value) -> Vec<u8> {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    zip.start_file("manifest.json", zip::write::SimpleFileOptions::default()).unwrap();
+    zip.write_all(&serde_json::to_vec(manifest).unwrap()).unwrap();
+    zip.finish().unwrap().into_inner()
+}
+
+/// The archive files (and their temporary files) in `dir`.
+fn archive_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("database_backup_"))
+        .collect()
+}
+
+#[test]
+fn a_manifest_naming_its_base_outside_the_archive_folder_writes_nothing_there() {
+    let s3 = SeaweedFs::start();
+    let env = Env::new(&s3, 1, "");
+    let (full, _) = env.cycle(0);
+    let manifest = manifest_of(&full);
+    let made: chrono::DateTime<chrono::Utc> = serde_json::from_value(manifest["created_at"].clone()).unwrap();
+    let absolute = env.path("victim2/notes.txt");
+    // The base names, each with the key a fetch that trusted it would ask for.
+    let hostile = [
+        (
+            "../victim/notes.txt".to_string(),
+            env.path("victim/notes.txt"),
+            "bot/%252E%252E/victim/notes.txt".to_string(),
+        ),
+        (absolute.display().to_string(), absolute.clone(), format!("bot{}", absolute.display())),
+    ];
+    env.write_config(&s3, "fresh", "");
+    for (i, (base, victim, key)) in hostile.iter().enumerate() {
+        std::fs::create_dir_all(victim.parent().unwrap()).unwrap();
+        std::fs::write(victim, "the operator's notes").unwrap();
+        s3.put_object(key, b"the bucket's bytes");
+        let at = made + chrono::Duration::seconds(10 * (i as i64 + 1));
+        let mut m = manifest.clone();
+        m["created_at"] = serde_json::json!(at);
+        m["base"] = serde_json::json!({ "archive": base, "created_at": made });
+        let name = format!("database_backup_{}.diff.zip", at.format("%Y%m%d_%H%M%S"));
+        s3.put_object(&format!("bot/{name}"), &zip_with_manifest(&m));
+
+        let out = env.cmd(&["fetch", "offsite", &name]).assert().code(1).get_output().clone();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(std::fs::read_to_string(victim).unwrap(), "the operator's notes", "{base}");
+        assert!(said.contains("not a full archive's name"), "{base}: {said}");
+        let beside: Vec<_> =
+            std::fs::read_dir(victim.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(beside, ["notes.txt"], "{base}: nothing is written beside the victim");
+        assert!(archive_files(&env.path("fresh")).is_empty(), "{base}: nothing is left behind");
+    }
+}
+
+#[test]
+fn odd_keys_are_skipped_and_an_object_under_another_archives_name_is_refused() {
+    let s3 = SeaweedFs::start();
+    let env = Env::new(&s3, 1, "");
+    let (older, _) = env.cycle(0);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    env.write_row();
+    let (newer, _) = env.cycle(0);
+    s3.put_object("bot/notes%0Aline.zip", b"another writer's object");
+
+    let out = env.cmd(&["list", "--remote", "offsite"]).assert().success().get_output().clone();
+    let (listed, said) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(listed.contains(&name(&older)) && listed.contains(&name(&newer)), "{listed}");
+    assert!(said.contains("1 object(s) under the prefix were skipped"), "{said}");
+
+    env.write_config(&s3, "fresh", "");
+    let out = env.cmd(&["fetch", "offsite", "latest"]).assert().success().get_output().clone();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 object(s) under the prefix were skipped"));
+    let fetched = env.path("fresh").join(name(&newer));
+    assert!(std::fs::read(&fetched).unwrap() == std::fs::read(&newer).unwrap());
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&fetched).unwrap().permissions().mode() & 0o777, 0o600);
+
+    // The older archive's bytes under a newer name.
+    let stamp = name(&newer)["database_backup_".len().."database_backup_YYYYMMDD_HHMMSS".len()].to_string();
+    let later = chrono::NaiveDateTime::parse_from_str(&stamp, "%Y%m%d_%H%M%S").unwrap() + chrono::Duration::hours(1);
+    let swapped = format!("database_backup_{}.zip", later.format("%Y%m%d_%H%M%S"));
+    s3.put_object(&format!("bot/{swapped}"), &std::fs::read(&older).unwrap());
+    let out = env.cmd(&["fetch", "offsite", &swapped]).assert().code(1).get_output().clone();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("is not the archive its name says"), "{said}");
+    assert_eq!(archive_files(&env.path("fresh")), [name(&newer)], "nothing of it is left behind");
+}
+
+/// A loopback "store" answering every request with a ListObjects page
+/// that never ends; returns its address.
+fn endless_listing() -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
+                    head.push(byte[0]);
+                }
+                let entry = "<Contents><Key>bot/database_backup_20261122_010000.zip</Key>\
+                    <LastModified>2026-11-22T01:00:00.000Z</LastModified><Size>1</Size></Contents>";
+                let chunk = entry.repeat(500);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nConnection: close\r\n\r\n\
+                      <?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult><Name>bot-backups</Name>",
+                );
+                while stream.write_all(chunk.as_bytes()).is_ok() {}
+            });
+        }
+    });
+    addr
+}
+
+/// The resident memory (VmRSS, kB) of process `pid`.
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn an_endless_bucket_listing_ends_with_a_clear_error_in_bounded_memory() {
+    let addr = endless_listing();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("lifeboat.toml");
+    std::fs::write(dir.path().join("s3-secret"), "secret\n").unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[backup]\noutput_dir = \"out\"\n[retry]\nattempts = 1\n\
+             [[destinations.s3]]\nname = \"offsite\"\nendpoint = \"http://{addr}\"\nbucket = \"bot-backups\"\n\
+             prefix = \"bot/\"\naccess_key_id = \"key\"\nsecret_access_key_file = \"s3-secret\"\n"
+        ),
+    )
+    .unwrap();
+    let mut child = common::lifeboat(&config, dir.path(), &["list", "--remote", "offsite"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut peak = 0;
+    while child.try_wait().unwrap().is_none() {
+        peak = peak.max(rss_kb(child.id()));
+        if peak > 1_000_000 || started.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still listing after {:?} at {peak} kB resident", started.elapsed());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("listing bucket bot-backups stopped: a listing page passed 8 MiB"), "{said}");
+    assert!(peak < 300_000, "{peak} kB resident");
+}

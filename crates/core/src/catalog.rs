@@ -29,12 +29,108 @@ pub fn differential_name(at: DateTime<Utc>) -> String {
 
 /// The creation time encoded in an archive name (`….zip` or `….zip.NNN`).
 pub fn parse_name(file_name: &str) -> Option<DateTime<Utc>> {
-    let (base, _) = split_part_suffix(file_name)?;
-    let base = base.strip_suffix(crate::seal::AGE_SUFFIX).unwrap_or(base);
-    let base = base.strip_suffix(".zip")?;
-    let stamp = base.strip_prefix(PREFIX)?;
-    let stamp = stamp.strip_suffix(DIFF_SUFFIX).unwrap_or(stamp);
-    NaiveDateTime::parse_from_str(stamp, STAMP).ok().map(|t| t.and_utc())
+    ArchiveName::parse(file_name).ok().map(|n| n.created_at())
+}
+
+/// Whether an archive holds every database (full) or only the pages that
+/// changed since its base (differential, `….diff.zip`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ArchiveKind {
+    Full,
+    Differential,
+}
+
+/// An archive's file name, parsed: `database_backup_YYYYMMDD_HHMMSS` (UTC),
+/// `.diff` for a differential, `.zip`, `.age` when sealed with age, and
+/// `.NNN` (001–999) for one part of a split archive.
+///
+/// Only a name that formats back to exactly the text it was parsed from is
+/// accepted, so a parsed name is always a plain file name: no folder, no
+/// `..`, no control character. Every name that comes from a manifest or a
+/// store goes through here before it becomes a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ArchiveName {
+    created_at: DateTime<Utc>,
+    kind: ArchiveKind,
+    sealed: bool,
+    part: Option<u32>,
+}
+
+impl ArchiveName {
+    /// Parses `text`, refusing anything that is not an archive name.
+    pub fn parse(text: &str) -> Result<ArchiveName, CatalogError> {
+        let not = || CatalogError::NotAnArchive(text.escape_debug().to_string());
+        let (whole, part) = split_part_suffix(text).ok_or_else(not)?;
+        let (whole, sealed) = match whole.strip_suffix(crate::seal::AGE_SUFFIX) {
+            Some(w) => (w, true),
+            None => (whole, false),
+        };
+        let stamp = whole.strip_suffix(".zip").and_then(|w| w.strip_prefix(PREFIX)).ok_or_else(not)?;
+        let (stamp, kind) = match stamp.strip_suffix(DIFF_SUFFIX) {
+            Some(s) => (s, ArchiveKind::Differential),
+            None => (stamp, ArchiveKind::Full),
+        };
+        let created_at = NaiveDateTime::parse_from_str(stamp, STAMP).map_err(|_| not())?.and_utc();
+        let name = ArchiveName { created_at, kind, sealed, part };
+        // chrono accepts signs and padding the formatter never writes.
+        if name.to_string() != text {
+            return Err(not());
+        }
+        Ok(name)
+    }
+
+    /// When the archive was made (to the second).
+    pub fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+
+    pub fn kind(&self) -> ArchiveKind {
+        self.kind
+    }
+
+    pub fn is_differential(&self) -> bool {
+        self.kind == ArchiveKind::Differential
+    }
+
+    /// Sealed with age (`….zip.age`).
+    pub fn sealed(&self) -> bool {
+        self.sealed
+    }
+
+    /// The part number (1-based) of one part of a split archive.
+    pub fn part(&self) -> Option<u32> {
+        self.part
+    }
+
+    /// The whole archive this names (itself, or the archive a part belongs to).
+    pub fn whole(&self) -> ArchiveName {
+        ArchiveName { part: None, ..*self }
+    }
+}
+
+impl std::fmt::Display for ArchiveName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{PREFIX}{}", self.created_at.format(STAMP))?;
+        if self.is_differential() {
+            f.write_str(DIFF_SUFFIX)?;
+        }
+        f.write_str(".zip")?;
+        if self.sealed {
+            f.write_str(crate::seal::AGE_SUFFIX)?;
+        }
+        match self.part {
+            Some(n) => write!(f, ".{n:03}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::str::FromStr for ArchiveName {
+    type Err = CatalogError;
+
+    fn from_str(text: &str) -> Result<ArchiveName, CatalogError> {
+        ArchiveName::parse(text)
+    }
 }
 
 /// `("database_backup_….zip", Some(3))` for `….zip.003`, `(…, None)` for a whole ZIP.
@@ -231,6 +327,35 @@ mod tests {
         assert_eq!(parse_name(&d), Some(t));
         assert_eq!(parse_name(&format!("{d}.age.002")), Some(t));
         assert_eq!(parse_name("database_backup_20261122_053852.dif.zip"), None);
+    }
+
+    #[test]
+    fn archive_names_parse_and_format_as_one() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 22, 5, 38, 52).unwrap();
+        let n: ArchiveName = "database_backup_20261122_053852.diff.zip.age.002".parse().unwrap();
+        assert_eq!(n.created_at(), t);
+        assert_eq!(n.kind(), ArchiveKind::Differential);
+        assert!(n.sealed());
+        assert_eq!(n.part(), Some(2));
+        assert_eq!(n.whole().to_string(), "database_backup_20261122_053852.diff.zip.age");
+        let full = ArchiveName::parse(&archive_name(t)).unwrap();
+        assert_eq!((full.kind(), full.sealed(), full.part()), (ArchiveKind::Full, false, None));
+        assert_eq!(full.to_string(), archive_name(t));
+        for bad in [
+            "../victim/notes.txt",
+            "/abs/path",
+            "../database_backup_20261122_053852.zip",
+            "sub/database_backup_20261122_053852.zip",
+            "database_backup_20261122_053852.zip\n",
+            "database_backup_+20261122_053852.zip",
+            "database_backup_20261122_053852.zip.tmp",
+            "database_backup_20261122_053852.zip.000",
+            "database_backup_20261122_253852.zip",
+            "",
+        ] {
+            let err = ArchiveName::parse(bad).unwrap_err();
+            assert!(matches!(err, CatalogError::NotAnArchive(_)), "{bad:?}: {err}");
+        }
     }
 
     #[test]

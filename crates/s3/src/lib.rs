@@ -17,20 +17,26 @@
 //! (credentials, a missing bucket) stay pending and are retried next cycle;
 //! `object_store` itself retries each request with backoff per `[retry]`.
 
+mod listing;
+
+pub use listing::{LISTING_BYTES, LISTING_PAGES, PAGE_BYTES};
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use lifeboat_core::catalog::{self, StoredArchive};
+use lifeboat_core::catalog::{self, ArchiveName, StoredArchive};
 use lifeboat_core::config::Config;
 use lifeboat_core::destination::{BoxFuture, CopyFailure, CopySink, Destination, Handover, S3Config, deliver_copies};
+use lifeboat_core::seal::Keys;
 use lifeboat_core::state::{FailureCode, State, StateError};
+use lifeboat_core::verify::VerifyError;
 use object_store::aws::{AmazonS3Builder, Checksum};
 use object_store::path::Path as Key;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig, WriteMultipart};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 /// Size of each uploaded part (S3's minimum is 5 MiB, except the last).
@@ -124,11 +130,35 @@ pub struct Remote {
     pub modified: DateTime<Utc>,
 }
 
+/// What a listing of the bucket found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// The archives, newest first.
+    pub archives: Vec<Remote>,
+    /// Objects under the prefix left out because their key is not a valid
+    /// path (`..`, a control character): no archive of Lifeboat's.
+    pub skipped: u64,
+}
+
+impl Listing {
+    /// The warning to show when keys were left out.
+    pub fn warning(&self) -> Option<String> {
+        (self.skipped > 0).then(|| {
+            format!(
+                "{} object(s) under the prefix were skipped: their key is not a valid path (\"..\" or a control \
+                 character); no archive of Lifeboat's has such a name",
+                self.skipped
+            )
+        })
+    }
+}
+
 /// One configured bucket.
 #[derive(Clone)]
 pub struct Store {
     s3: S3Config,
     store: Arc<dyn ObjectStore>,
+    listing: Arc<listing::ListingStats>,
 }
 
 impl std::fmt::Debug for Store {
@@ -149,7 +179,9 @@ impl Store {
             max_retries: cfg.retry.attempts.saturating_sub(1) as usize,
             retry_timeout: Duration::from_secs(300),
         };
+        let listing = Arc::new(listing::ListingStats::default());
         let mut builder = AmazonS3Builder::new()
+            .with_http_connector(listing::GuardedConnector(listing.clone()))
             .with_bucket_name(&s3.bucket)
             .with_region(&s3.region)
             .with_access_key_id(&s3.access_key_id)
@@ -169,7 +201,7 @@ impl Store {
         let store = builder
             .build()
             .map_err(|e| StoreError::new(FailureCode::Refused, format!("destinations.s3 \"{}\": {e}", s3.name)))?;
-        Ok(Store { s3: s3.clone(), store: Arc::new(store) })
+        Ok(Store { s3: s3.clone(), store: Arc::new(store), listing })
     }
 
     /// The configured store named `name`.
@@ -262,59 +294,98 @@ impl Store {
     /// The archives in the bucket under the prefix, newest first (other
     /// objects are left out).
     pub async fn list(&self) -> Result<Vec<Remote>, StoreError> {
-        let prefix = (!self.s3.prefix.is_empty()).then(|| Key::from(self.s3.prefix.trim_end_matches('/')));
-        let mut stream = self.store.list(prefix.as_ref());
-        let mut out = Vec::new();
-        while let Some(meta) = stream.next().await {
-            let meta = meta.map_err(|e| StoreError::from_store(&format!("listing bucket {}", self.s3.bucket), e))?;
-            let Some(name) = meta.location.as_ref().strip_prefix(self.s3.prefix.as_str()) else { continue };
-            if name.contains('/') || catalog::parse_name(name).is_none() {
-                continue;
-            }
-            out.push(Remote { name: name.to_string(), size: meta.size, modified: meta.last_modified });
+        let listing = self.listing().await?;
+        if let Some(warning) = listing.warning() {
+            tracing::warn!("bucket {}: {warning}", self.s3.bucket);
         }
-        out.sort_by_key(|r| std::cmp::Reverse(catalog::parse_name(&r.name)));
-        Ok(out)
+        Ok(listing.archives)
     }
 
-    /// Downloads archive `name` into `dir` as a new file (through a
-    /// temporary name), checking its size against the store's.
-    pub async fn download(&self, name: &str, dir: &Path) -> Result<PathBuf, StoreError> {
+    /// The archives in the bucket under the prefix, newest first, and how
+    /// many keys were skipped. The listing is bounded (see [`listing`]).
+    pub async fn listing(&self) -> Result<Listing, StoreError> {
+        let prefix = (!self.s3.prefix.is_empty()).then(|| Key::from(self.s3.prefix.trim_end_matches('/')));
+        self.listing.reset();
+        let mut stream = self.store.list(prefix.as_ref());
+        let mut archives = Vec::new();
+        while let Some(meta) = stream.next().await {
+            let meta = meta.map_err(|e| self.listing_error(e))?;
+            let Some(name) = meta.location.as_ref().strip_prefix(self.s3.prefix.as_str()) else { continue };
+            let Ok(parsed) = ArchiveName::parse(name) else { continue };
+            archives.push((
+                parsed.created_at(),
+                Remote { name: parsed.to_string(), size: meta.size, modified: meta.last_modified },
+            ));
+        }
+        archives.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+        Ok(Listing { archives: archives.into_iter().map(|(_, r)| r).collect(), skipped: self.listing.skipped() })
+    }
+
+    fn listing_error(&self, e: object_store::Error) -> StoreError {
+        match self.listing.exceeded() {
+            Some(why) => StoreError::new(
+                FailureCode::Refused,
+                format!(
+                    "listing bucket {} stopped: {why} (a listing reads at most {LISTING_PAGES} pages and {} MiB); \
+                     check that destinations.s3 \"{}\" points at an S3 store, or give it a prefix of its own",
+                    self.s3.bucket,
+                    LISTING_BYTES >> 20,
+                    self.s3.name
+                ),
+            ),
+            None => StoreError::from_store(&format!("listing bucket {}", self.s3.bucket), e),
+        }
+    }
+
+    /// Downloads archive `name` into `dir` (through a private temporary
+    /// file there), checking its size against the store's and, when its
+    /// manifest can be read with `keys`, that it is the archive its name
+    /// says. Only then is it renamed to `name`, private (0600).
+    pub async fn download(&self, name: &ArchiveName, dir: &Path, keys: &Keys) -> Result<PathBuf, StoreError> {
+        let tmp = dir.join(format!("{name}.tmp"));
+        let result = self.download_to(name, &tmp).await.and_then(|()| check_fetched(name, &tmp, keys));
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        let dest = dir.join(name.to_string());
+        std::fs::rename(&tmp, &dest).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            StoreError::new(FailureCode::FileUnreadable, format!("cannot rename {}: {e}", tmp.display()))
+        })?;
+        Ok(dest)
+    }
+
+    async fn download_to(&self, name: &ArchiveName, tmp: &Path) -> Result<(), StoreError> {
         let io = |what: String| {
             move |e: std::io::Error| StoreError::new(FailureCode::FileUnreadable, format!("{what}: {e}"))
         };
-        let dest = dir.join(name);
-        let tmp = dir.join(format!("{name}.tmp"));
         let got = self
             .store
-            .get(&self.key(name))
+            .get(&self.key(&name.to_string()))
             .await
             .map_err(|e| StoreError::from_store(&format!("cannot download {name}"), e))?;
         let size = got.meta.size;
         let mut stream = got.into_stream();
-        let mut out = tokio::fs::File::create(&tmp).await.map_err(io(format!("cannot create {}", tmp.display())))?;
+        let _ = tokio::fs::remove_file(tmp).await;
+        let mut out = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(tmp)
+            .await
+            .map_err(io(format!("cannot create {}", tmp.display())))?;
         let mut written = 0u64;
         while let Some(chunk) = stream.next().await {
-            let chunk = match chunk {
-                Ok(c) => c,
-                Err(e) => {
-                    let _ = tokio::fs::remove_file(&tmp).await;
-                    return Err(StoreError::from_store(&format!("downloading {name}"), e));
-                }
-            };
-            tokio::io::AsyncWriteExt::write_all(&mut out, &chunk)
-                .await
-                .map_err(io(format!("cannot write {}", tmp.display())))?;
+            let chunk = chunk.map_err(|e| StoreError::from_store(&format!("downloading {name}"), e))?;
+            out.write_all(&chunk).await.map_err(io(format!("cannot write {}", tmp.display())))?;
             written += chunk.len() as u64;
         }
         out.sync_all().await.map_err(io(format!("cannot write {}", tmp.display())))?;
-        drop(out);
         if written != size {
-            let _ = tokio::fs::remove_file(&tmp).await;
             return Err(StoreError::new(FailureCode::Transient, format!("{name}: got {written} of {size} bytes")));
         }
-        tokio::fs::rename(&tmp, &dest).await.map_err(io(format!("cannot rename {}", tmp.display())))?;
-        Ok(dest)
+        Ok(())
     }
 
     /// Deletes archive `name`'s object (already gone is fine).
@@ -333,24 +404,36 @@ pub struct Fetched {
     pub downloaded: Vec<PathBuf>,
     /// Archives already in the folder, left as they were.
     pub present: Vec<String>,
+    /// The listing's warning about keys it skipped ([`Listing::warning`]).
+    pub warning: Option<String>,
 }
+
+/// How long after its manifest's time an archive's name may say it was
+/// made: a backup takes the next free second when its own is taken.
+const NAME_AFTER_MANIFEST_SECS: i64 = 60;
 
 /// Downloads `what` (an archive name or `latest`) from the store `name`
 /// into `output_dir`, and a differential's base when it is not there yet,
-/// so that `restore` works on a fresh server with only the config.
+/// so that `restore` works on a fresh server with only the config. Every
+/// name, the bucket's or a manifest's, must be an archive name before it
+/// becomes a path: nothing is written outside `output_dir`.
 pub async fn fetch(cfg: &Config, name: &str, what: &str) -> Result<Fetched, StoreError> {
     let store = Store::named(cfg, name)?;
-    let remote = store.list().await?;
+    let listing = store.listing().await?;
+    let remote = &listing.archives;
+    let in_bucket = |n: &ArchiveName| remote.iter().any(|r| r.name == n.to_string());
     let wanted = if what == "latest" {
-        remote.first().map(|r| r.name.clone()).ok_or_else(|| {
+        let newest = remote.first().ok_or_else(|| {
             StoreError::new(
                 FailureCode::Refused,
                 format!("bucket {} holds no archive under {:?}", store.s3.bucket, store.s3.prefix),
             )
-        })?
+        })?;
+        ArchiveName::parse(&newest.name).map_err(|e| StoreError::new(FailureCode::Refused, e.to_string()))?
     } else {
-        let base = Path::new(what).file_name().and_then(|f| f.to_str()).unwrap_or(what).to_string();
-        if !remote.iter().any(|r| r.name == base) {
+        let base = Path::new(what).file_name().and_then(|f| f.to_str()).unwrap_or(what);
+        let wanted = ArchiveName::parse(base).map_err(|e| StoreError::new(FailureCode::Refused, e.to_string()))?;
+        if !in_bucket(&wanted) {
             return Err(StoreError::new(
                 FailureCode::Refused,
                 format!(
@@ -360,36 +443,97 @@ pub async fn fetch(cfg: &Config, name: &str, what: &str) -> Result<Fetched, Stor
                 ),
             ));
         }
-        base
+        wanted
     };
     let dir = &cfg.backup.output_dir;
     lifeboat_core::fsutil::create_private_dir(dir)
         .map_err(|e| StoreError::new(FailureCode::FileUnreadable, format!("cannot create {}: {e}", dir.display())))?;
-    let mut fetched = Fetched::default();
+    let keys = &cfg.encryption.keys;
+    let mut fetched = Fetched { warning: listing.warning(), ..Fetched::default() };
     let mut next = Some(wanted);
     while let Some(archive) = next.take() {
-        let stored = match catalog::resolve(dir, &archive) {
+        let stored = match catalog::resolve(dir, &archive.to_string()) {
             Ok(local) => {
-                fetched.present.push(archive.clone());
+                fetched.present.push(archive.to_string());
                 local
             }
             Err(_) => {
-                let path = store.download(&archive, dir).await?;
+                let path = store.download(&archive, dir, keys).await?;
                 fetched.downloaded.push(path.clone());
-                catalog::resolve(dir, &archive).map_err(|e| StoreError::new(FailureCode::Refused, e.to_string()))?
+                catalog::resolve(dir, &archive.to_string())
+                    .map_err(|e| StoreError::new(FailureCode::Refused, e.to_string()))?
             }
         };
         // A differential needs its base beside it.
         if stored.is_differential() {
-            let manifest = lifeboat_core::verify::read_manifest(&stored, &cfg.encryption.keys)
+            let manifest = lifeboat_core::verify::read_manifest(&stored, keys)
                 .map_err(|e| StoreError::new(FailureCode::Refused, format!("{archive}: {e}")))?;
-            next = manifest
-                .base
-                .map(|b| b.archive)
-                .filter(|b| remote.iter().any(|r| r.name == *b) || dir.join(b).exists());
+            next = match manifest.base {
+                Some(b) => Some(base_name(&archive, &b.archive)?),
+                None => None,
+            }
+            .filter(|b| in_bucket(b) || dir.join(b.to_string()).exists());
         }
     }
     Ok(fetched)
+}
+
+/// The base a differential's manifest names, refused unless it is a whole
+/// full archive's name (the manifest came from the store: it may say
+/// anything).
+fn base_name(archive: &ArchiveName, base: &str) -> Result<ArchiveName, StoreError> {
+    match ArchiveName::parse(base) {
+        Ok(b) if b.part().is_none() && !b.is_differential() => Ok(b),
+        _ => Err(StoreError::new(
+            FailureCode::Refused,
+            format!(
+                "{archive}'s manifest names its base {:?}, which is not a full archive's name; refused, nothing \
+                 was written for it. The archive in the bucket is damaged or was tampered with",
+                base.escape_debug().to_string()
+            ),
+        )),
+    }
+}
+
+/// Checks a downloaded file (`tmp`, to become `name`) is the archive its
+/// name says: its manifest's time and kind, and its base's name. A file
+/// whose manifest cannot be read with the keys held (age without the
+/// identity, or one part of a split archive) is checked by `verify` later.
+fn check_fetched(name: &ArchiveName, tmp: &Path, keys: &Keys) -> Result<(), StoreError> {
+    if name.part().is_some() {
+        return Ok(());
+    }
+    let size = std::fs::metadata(tmp).map(|m| m.len()).unwrap_or(0);
+    let archive =
+        StoredArchive { name: name.to_string(), created_at: name.created_at(), files: vec![tmp.to_path_buf()], size };
+    let manifest = match lifeboat_core::verify::read_manifest(&archive, keys) {
+        Ok(m) => m,
+        Err(VerifyError::Key(_)) => return Ok(()),
+        Err(e) => {
+            let why = format!("{name} from the store is not a readable archive ({e}); nothing was kept");
+            return Err(StoreError::new(FailureCode::Refused, why));
+        }
+    };
+    let made = manifest.created_at.timestamp();
+    let named = name.created_at().timestamp();
+    if !(made..=made + NAME_AFTER_MANIFEST_SECS).contains(&named)
+        || manifest.is_differential() != name.is_differential()
+    {
+        return Err(StoreError::new(
+            FailureCode::Refused,
+            format!(
+                "{name} from the store is not the archive its name says: its manifest says it is a {} archive made at \
+                 {}; the store serves another object under this name. Nothing was kept; compare with \
+                 `lifeboat list --remote`, and check the bucket",
+                if manifest.is_differential() { "differential" } else { "full" },
+                manifest.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            ),
+        ));
+    }
+    if let Some(b) = &manifest.base {
+        base_name(name, &b.archive)?;
+    }
+    Ok(())
 }
 
 /// A store as the cycle's destination.

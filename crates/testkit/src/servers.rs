@@ -396,6 +396,22 @@ impl SeaweedFs {
         out.status.success().then_some(out.stdout)
     }
 
+    /// Stores `bytes` as object `key` through the filer, as another writer
+    /// to the bucket would (no S3 client). `key` goes into the URL as it
+    /// is: percent-escapes in it reach the filer, which decodes them.
+    pub fn put_object(&self, key: &str, bytes: &[u8]) {
+        let file = self.dir.path().join("put-object");
+        std::fs::write(&file, bytes).unwrap();
+        let url = format!("http://127.0.0.1:{}/buckets/{}/{key}", self.ports[4], self.bucket);
+        let out = Command::new("curl")
+            .args(["-sf", "--path-as-is", "-F"])
+            .arg(format!("file=@{}", file.display()))
+            .arg(&url)
+            .output()
+            .expect("curl");
+        assert!(out.status.success(), "cannot put {key}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     /// Whether a multipart upload is under way: SeaweedFS keeps its parts
     /// under the bucket's `.uploads` folder until it is completed.
     pub fn upload_in_progress(&self) -> bool {

@@ -14,6 +14,9 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// Downloads an archive (and a differential's base) into `output_dir`.
 pub(super) fn fetch(cfg: &Config, a: &FetchArgs) -> Result<i32> {
     let fetched = runtime()?.block_on(lifeboat_s3::fetch(cfg, &a.destination, &a.archive))?;
+    if let Some(warning) = &fetched.warning {
+        eprintln!("warning: {warning}");
+    }
     for name in &fetched.present {
         eprintln!("{name} is already in {}; left as it is", cfg.backup.output_dir.display());
     }
@@ -27,10 +30,14 @@ pub(super) fn fetch(cfg: &Config, a: &FetchArgs) -> Result<i32> {
 /// The archives in a bucket, newest first.
 pub(super) fn list_remote(cfg: &Config, a: &ListArgs) -> Result<i32> {
     let name = a.remote.as_deref().unwrap_or_default();
-    let remote = runtime()?.block_on(async {
+    let listing = runtime()?.block_on(async {
         let store = lifeboat_s3::Store::named(cfg, name)?;
-        store.list().await
+        store.listing().await
     })?;
+    if let Some(warning) = listing.warning() {
+        eprintln!("warning: {warning}");
+    }
+    let remote = listing.archives;
     if a.json {
         let rows: Vec<serde_json::Value> = remote
             .iter()

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::catalog::StoredArchive;
-use crate::manifest::{Manifest, is_plain_name};
+use crate::manifest::Manifest;
 use crate::seal::Keys;
 
 use super::VerifyError;
@@ -34,7 +34,9 @@ pub(super) fn open_base(
         base: base.archive.clone(),
         folder: folder.clone(),
     };
-    if !crate::catalog::parse_name(&base.archive).is_some_and(|_| is_plain_name(&base.archive)) {
+    // The name comes from the archive: only a whole archive's name beside
+    // it may become a path.
+    if !crate::catalog::ArchiveName::parse(&base.archive).is_ok_and(|n| n.part().is_none()) {
         return Err(missing());
     }
     let stored =
