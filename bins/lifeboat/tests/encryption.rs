@@ -413,3 +413,56 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Runs `cmd`, killing it and failing if it takes longer than `secs`.
+fn within(cmd: &mut StdCommand, secs: u64) -> std::process::Output {
+    let mut child =
+        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("start lifeboat");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} still running after {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn an_age_file_with_a_huge_junk_header_gets_a_quick_verdict() {
+    let env = Env::new("");
+    let (key, public) = env.age_key("key.txt");
+    env.set_encryption(&format!("mode = \"age\"\nrecipients = [{public:?}]\nidentity_file = {:?}", key.display()));
+    let good = env.backup();
+    // 1 MB of stanzas, then an end and a few bytes of payload.
+    let mut junk = b"age-encryption.org/v1\n".to_vec();
+    while junk.len() < 1_000_000 {
+        junk.extend_from_slice(
+            b"-> X25519 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n",
+        );
+    }
+    junk.extend_from_slice(b"--- AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n");
+    junk.extend_from_slice(&[0u8; 64]);
+    let name = "database_backup_20200101_000000.zip.age";
+    std::fs::write(env.out().join(name), &junk).unwrap();
+
+    let o = within(&mut common::lifeboat(&env.config, env.dir.path(), &["verify", name]), 20);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("more than 64 stanzas"), "{}", stderr(&o));
+    let o = within(&mut common::lifeboat(&env.config, env.dir.path(), &["list"]), 20);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let listed = String::from_utf8_lossy(&o.stdout);
+    assert!(listed.contains(name) && listed.contains(&good.file_name().unwrap().to_string_lossy().into_owned()));
+    // The same junk as one stanza's body: bounded by size instead.
+    let mut body = b"age-encryption.org/v1\n-> X25519 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n".to_vec();
+    while body.len() < 1_000_000 {
+        body.extend_from_slice(b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n");
+    }
+    body.extend_from_slice(b"AAAA\n--- AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n");
+    std::fs::write(env.out().join(name), &body).unwrap();
+    let o = within(&mut common::lifeboat(&env.config, env.dir.path(), &["verify", name]), 20);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("does not end within 16 KiB"), "{}", stderr(&o));
+}

@@ -30,6 +30,18 @@ pub const PASSWORD_ENV: &str = "LIFEBOAT_ENCRYPTION_PASSWORD";
 /// The suffix of an age-sealed archive (after `.zip`).
 pub const AGE_SUFFIX: &str = ".age";
 
+/// The most bytes of an age header read before it goes to the age crate,
+/// whose header parser takes time quadratic in the header's size (a
+/// 250 KB header of junk: a minute). A header Lifeboat writes for
+/// [`MAX_RECIPIENTS`] ssh-rsa keys takes about 12 KiB.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// The most stanzas an age header may hold: one per recipient, and the
+/// one age adds.
+pub const MAX_STANZAS: usize = 64;
+/// The most keys `encryption.recipients` may name, so that every sealed
+/// archive stays within [`MAX_HEADER_BYTES`] and [`MAX_STANZAS`].
+pub const MAX_RECIPIENTS: usize = 32;
+
 /// How new archives are sealed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -313,8 +325,51 @@ fn read_all(files: &[PathBuf]) -> Result<String, String> {
 }
 
 fn check_header(files: &[PathBuf]) -> Result<(), String> {
-    let reader = crate::parts::MultiFileReader::open(files).map_err(|e| format!("cannot read it back: {e}"))?;
+    let mut reader = crate::parts::MultiFileReader::open(files).map_err(|e| format!("cannot read it back: {e}"))?;
+    check_header_bounds(&mut reader)?;
     age::Decryptor::new(BufReader::new(reader)).map(|_| ()).map_err(|e| format!("its age header does not parse: {e}"))
+}
+
+/// Checks that `input`, from where it stands, starts with a whole age
+/// header within [`MAX_HEADER_BYTES`] and [`MAX_STANZAS`], reading no more
+/// than that; leaves `input` where it was.
+fn check_header_bounds<R: Read + Seek>(input: &mut R) -> Result<(), String> {
+    let cannot = |e: io::Error| format!("cannot read it: {e}");
+    let start = input.stream_position().map_err(cannot)?;
+    let mut head = Vec::with_capacity(MAX_HEADER_BYTES);
+    input.by_ref().take(MAX_HEADER_BYTES as u64).read_to_end(&mut head).map_err(cannot)?;
+    input.seek(io::SeekFrom::Start(start)).map_err(cannot)?;
+    header_within_bounds(&head)
+}
+
+/// `head`: at most [`MAX_HEADER_BYTES`] from the start of the file.
+fn header_within_bounds(head: &[u8]) -> Result<(), String> {
+    let mut lines = head.split(|&b| b == b'\n');
+    if lines.next() != Some(b"age-encryption.org/v1".as_slice()) {
+        return Err("it does not start with an age header".into());
+    }
+    let mut stanzas = 0;
+    for line in lines {
+        if line.starts_with(b"---") {
+            return Ok(());
+        }
+        if line.starts_with(b"-> ") {
+            stanzas += 1;
+            if stanzas > MAX_STANZAS {
+                return Err(format!(
+                    "its age header holds more than {MAX_STANZAS} stanzas; Lifeboat seals to at most \
+                     {MAX_RECIPIENTS} recipients, so it did not write this header"
+                ));
+            }
+        }
+    }
+    if head.len() < MAX_HEADER_BYTES {
+        return Err("its age header stops before its end: the file is truncated".into());
+    }
+    Err(format!(
+        "its age header does not end within {} KiB; Lifeboat never writes one that large, so it did not write this file",
+        MAX_HEADER_BYTES / 1024
+    ))
 }
 
 /// Whether the identity held opens what is sealed to `recipients`: a few
@@ -339,7 +394,7 @@ impl<T: Read + Seek + Send> ReadSeek for T {}
 
 /// Opens an age-sealed archive as the seekable ZIP stream inside it.
 pub fn open_age<R: Read + Seek + Send + 'static>(
-    input: R,
+    mut input: R,
     keys: &Keys,
     archive: &str,
 ) -> Result<Box<dyn ReadSeek>, KeyError> {
@@ -350,6 +405,7 @@ pub fn open_age<R: Read + Seek + Send + 'static>(
     let identities =
         parse_identities(text.expose(), &from).map_err(|why| KeyError::Unusable { from: from.clone(), why })?;
     let not_age = |e: age::DecryptError| KeyError::NotAge { archive: archive.to_string(), why: e.to_string() };
+    check_header_bounds(&mut input).map_err(|why| KeyError::NotAge { archive: archive.to_string(), why })?;
     let decryptor = age::Decryptor::new(input).map_err(not_age)?;
     if decryptor.is_scrypt() {
         return Err(KeyError::NotAge {
@@ -418,6 +474,27 @@ mod tests {
         let err = open_age(File::open(&sealed).unwrap(), &keys, "a.zip.age").err().unwrap();
         assert!(err.to_string().contains("other.txt") && err.to_string().contains("does not open"), "{err}");
         assert!(!err.to_string().contains(&other) && !format!("{keys:?}").contains(&other));
+    }
+
+    #[test]
+    fn headers_past_the_bounds_are_refused_before_age_parses_them() {
+        let (_, public) = key_pair();
+        let mut sealed = encryptor(&[public]).unwrap().wrap_output(Vec::new()).unwrap();
+        sealed.write_all(b"lifeboat").unwrap();
+        let sealed = sealed.finish().unwrap();
+        let head = &sealed[..sealed.len().min(MAX_HEADER_BYTES)];
+        assert_eq!(header_within_bounds(head), Ok(()));
+        let mut junk = b"age-encryption.org/v1\n".to_vec();
+        while junk.len() < MAX_HEADER_BYTES {
+            junk.extend_from_slice(b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n");
+        }
+        assert!(header_within_bounds(&junk[..MAX_HEADER_BYTES]).unwrap_err().contains("does not end within 16 KiB"));
+        let mut many = b"age-encryption.org/v1\n".to_vec();
+        many.extend_from_slice(&b"-> X25519 AAAA\nAAAA\n".repeat(MAX_STANZAS + 1));
+        many.extend_from_slice(b"--- AAAA\n");
+        assert!(header_within_bounds(&many).unwrap_err().contains("more than 64 stanzas"));
+        assert!(header_within_bounds(b"age-encryption.org/v1\n-> X25519 AAAA\n").unwrap_err().contains("truncated"));
+        assert!(header_within_bounds(b"PK\x03\x04").unwrap_err().contains("does not start with an age header"));
     }
 
     #[test]

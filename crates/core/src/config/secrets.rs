@@ -295,6 +295,16 @@ impl Config {
         for r in &e.recipients {
             crate::seal::parse_recipient(r).map_err(|why| invalid("encryption.recipients", why))?;
         }
+        if e.recipients.len() > crate::seal::MAX_RECIPIENTS {
+            return Err(invalid(
+                "encryption.recipients",
+                format!(
+                    "{} keys; at most {} (an age header that large is refused when read back): seal to fewer, e.g. one key per team",
+                    e.recipients.len(),
+                    crate::seal::MAX_RECIPIENTS
+                ),
+            ));
+        }
         match e.mode {
             Mode::ZipAes if e.keys.password().is_none() => Err(invalid(
                 "encryption.password_file",
