@@ -163,6 +163,52 @@ fn the_daemon_serves_metrics_over_http() {
 }
 
 #[test]
+fn idle_connections_cannot_crowd_out_a_scrape_and_are_closed_after_the_bound() {
+    use std::io::{Read, Write};
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let sb = Sandbox::new("0 0 1 1 *", &format!("[monitoring]\nmetrics_listen = \"127.0.0.1:{port}\"\n"));
+    let mut child = spawn(sb.scheduler());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let scrape = || rt.block_on(async { reqwest::get(&url).await.ok()?.error_for_status().ok()?.text().await.ok() });
+    wait_for(Duration::from_secs(30), scrape).expect("GET /metrics answered");
+
+    // 300 connections: half idle, half sending a request one byte at a time.
+    let mut held: Vec<std::net::TcpStream> = (0..300)
+        .map(|i| {
+            let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            if i % 2 == 0 {
+                c.write_all(b"GET /metrics HTTP/1.1\r\nHo").unwrap();
+            }
+            c
+        })
+        .collect();
+    let started = Instant::now();
+    let text = scrape().expect("a scrape answers past the held connections");
+    assert!(text.contains("lifeboat_scheduler_up"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", child.id())).unwrap().count();
+    assert!(fds < 150, "the daemon holds {fds} descriptors");
+
+    // Past the bound every held connection has been closed by the daemon.
+    std::thread::sleep(Duration::from_secs(12));
+    for (i, c) in held.iter_mut().enumerate() {
+        c.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        let mut buf = [0u8; 64];
+        let read = c.read(&mut buf);
+        let still_open = match &read {
+            Ok(n) => *n > 0,
+            Err(e) => matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+        };
+        assert!(!still_open, "connection {i} is still open: {read:?}");
+    }
+    assert!(scrape().is_some());
+    signal(&child, "TERM");
+    let (code, stderr, _) = wait_exit(&mut child, Duration::from_secs(15));
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
 fn a_metrics_port_in_use_stops_the_daemon_with_a_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
