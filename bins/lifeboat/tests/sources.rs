@@ -312,6 +312,44 @@ fn files_with_globs_restore_to_a_folder_and_in_place_after_a_safety_copy() {
 }
 
 #[test]
+fn a_symlink_loop_under_a_double_star_glob_is_reported_and_the_backup_ends() {
+    let env = Env::new(&[], "");
+    let data = env.path("bot/data");
+    std::fs::create_dir_all(data.join("sub")).unwrap();
+    std::fs::write(data.join("a.json"), r#"{"a":1}"#).unwrap();
+    std::fs::write(data.join("sub/b.json"), r#"{"b":2}"#).unwrap();
+    // Two links back up: followed, 2^40 paths before the kernel stops them.
+    std::os::unix::fs::symlink(&data, data.join("sub/loop")).unwrap();
+    std::os::unix::fs::symlink("..", data.join("sub/up")).unwrap();
+    let glob = format!("{}/**/*.json", data.display());
+    env.write_config(&[], &format!("[[sources.files]]\nname = \"bot\"\npaths = [{glob:?}]\n"));
+    let mut backup = common::lifeboat(&env.config, env.dir.path(), &["backup"]);
+    let mut child = backup.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the backup still runs after 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("sub/loop is a symbolic link to a folder"), "{stderr}");
+    let archive = PathBuf::from(String::from_utf8_lossy(&out.stdout).lines().next().unwrap().trim());
+    let names: Vec<String> = env.manifest(&archive)["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap().to_string())
+        .collect();
+    let d = data.to_str().unwrap();
+    assert_eq!(names, [format!("bot{d}/a.json"), format!("bot{d}/sub/b.json")]);
+}
+
+#[test]
 fn lifeboats_own_secrets_are_never_archived() {
     let env = Env::new(&[], "");
     let secrets = env.path("secrets");

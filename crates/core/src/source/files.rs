@@ -27,6 +27,10 @@ pub struct FilesConfig {
 /// Reads of a file that keeps changing before it is reported.
 const ATTEMPTS: u32 = 3;
 
+/// The most files and folders one `**` glob looks at: past it the walk
+/// stops, with a warning.
+pub const MAX_GLOB_ENTRIES: usize = 1_000_000;
+
 /// How long a file must have been left alone before a copy counts as one
 /// version. Modification times tick coarsely (the kernel's clock tick, a
 /// whole second on some file systems): a write in the same tick as the last
@@ -89,7 +93,15 @@ pub fn expand(cfg: &FilesConfig, excluded: &[PathBuf]) -> Expanded {
     let mut warnings = Vec::new();
     let mut files: Vec<PathBuf> = Vec::new();
     for pattern in &cfg.paths {
-        let matched: Vec<PathBuf> = if is_glob(pattern) {
+        let matched: Vec<PathBuf> = if pattern.contains("**") {
+            match glob_below(pattern, &mut warnings) {
+                Ok(paths) => paths,
+                Err(e) => {
+                    warnings.push(format!("{pattern:?} is not a valid glob: {e}"));
+                    continue;
+                }
+            }
+        } else if is_glob(pattern) {
             match glob::glob(pattern) {
                 Ok(paths) => paths.flatten().collect(),
                 Err(e) => {
@@ -132,6 +144,59 @@ pub fn expand(cfg: &FilesConfig, excluded: &[PathBuf]) -> Expanded {
         }
     }
     Expanded { files: out, warnings }
+}
+
+/// The paths `pattern` (holding `**`) matches, found by walking the folder
+/// before its first glob character without following symbolic links to
+/// folders: a link back up would make the walk endless (each one is
+/// reported instead). At most [`MAX_GLOB_ENTRIES`] are looked at.
+fn glob_below(pattern: &str, warnings: &mut Vec<String>) -> Result<Vec<PathBuf>, glob::PatternError> {
+    let compiled = glob::Pattern::new(pattern)?;
+    let options = glob::MatchOptions { require_literal_separator: true, ..glob::MatchOptions::new() };
+    let root: PathBuf =
+        Path::new(pattern).components().take_while(|c| !is_glob(&c.as_os_str().to_string_lossy())).collect();
+    let mut walk = GlobWalk { budget: MAX_GLOB_ENTRIES, found: Vec::new(), warnings };
+    walk.visit(&root);
+    if walk.budget == 0 {
+        walk.warnings.push(format!(
+            "{pattern:?}: stopped after looking at {MAX_GLOB_ENTRIES} files and folders; narrow the glob"
+        ));
+    }
+    Ok(walk.found.into_iter().filter(|p| compiled.matches_path_with(p, options)).collect())
+}
+
+/// One `**` walk: what it found, and how much more it may look at.
+struct GlobWalk<'w> {
+    budget: usize,
+    found: Vec<PathBuf>,
+    warnings: &'w mut Vec<String>,
+}
+
+impl GlobWalk<'_> {
+    fn visit(&mut self, dir: &Path) {
+        let Ok(read) = std::fs::read_dir(dir) else { return };
+        let mut entries: Vec<PathBuf> = read.flatten().map(|e| e.path()).collect();
+        entries.sort();
+        for p in entries {
+            if self.budget == 0 {
+                return;
+            }
+            self.budget -= 1;
+            let Ok(m) = p.symlink_metadata() else { continue };
+            if m.is_symlink() && p.is_dir() {
+                self.warnings.push(format!(
+                    "{} is a symbolic link to a folder; a ** glob does not follow it (it could loop): name its \
+                     target in paths if it belongs in the backup",
+                    p.display()
+                ));
+            } else if m.is_dir() {
+                self.found.push(p.clone());
+                self.visit(&p);
+            } else {
+                self.found.push(p);
+            }
+        }
+    }
 }
 
 /// Every regular file below `dir`, sorted, symbolic links not followed.
@@ -276,6 +341,28 @@ mod tests {
         assert_eq!(failure, None);
         assert_eq!(torn, None, "a torn copy was accepted");
         assert!(changed > 0, "the writer never overlapped a read ({whole} whole copies)");
+    }
+
+    /// Two links back up under a `**` glob: following them the walk never
+    /// ends (2^40 paths before the kernel's link limit stops it).
+    #[test]
+    fn a_symlink_loop_under_a_double_star_glob_is_reported_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(data.join("sub")).unwrap();
+        std::fs::write(data.join("a.json"), "{}").unwrap();
+        std::fs::write(data.join("sub/b.json"), "{}").unwrap();
+        std::os::unix::fs::symlink(&data, data.join("sub/loop")).unwrap();
+        std::os::unix::fs::symlink("..", data.join("sub/up")).unwrap();
+        std::os::unix::fs::symlink(data.join("a.json"), data.join("sub/link.json")).unwrap();
+        let cfg = FilesConfig { name: "data".into(), paths: vec![format!("{}/**/*.json", data.display())] };
+        let (done, result) = std::sync::mpsc::channel();
+        std::thread::spawn(move || done.send(expand(&cfg, &[])).unwrap());
+        let expanded = result.recv_timeout(std::time::Duration::from_secs(20)).expect("the walk ends");
+        let files: Vec<PathBuf> = expanded.files.iter().map(|f| f.path().to_path_buf()).collect();
+        assert_eq!(files, [data.join("a.json"), data.join("sub/b.json"), data.join("sub/link.json")]);
+        let loops = expanded.warnings.iter().filter(|w| w.contains("symbolic link to a folder")).count();
+        assert_eq!(loops, 2, "{:?}", expanded.warnings);
     }
 
     #[test]
