@@ -426,3 +426,13 @@ fn an_unknown_encryption_mode_lists_the_allowed_values() {
         );
     }
 }
+
+#[test]
+fn more_age_recipients_than_a_header_may_hold_are_refused() {
+    let key = || age::x25519::Identity::generate().to_public().to_string();
+    let list = |n: usize| (0..n).map(|_| format!("{:?}", key())).collect::<Vec<_>>().join(", ");
+    let toml = |n: usize| format!("[encryption]\nmode = \"age\"\nrecipients = [{}]", list(n));
+    assert!(Config::from_toml(&toml(crate::seal::MAX_RECIPIENTS)).is_ok());
+    let err = Config::from_toml(&toml(crate::seal::MAX_RECIPIENTS + 1)).unwrap_err().to_string();
+    assert!(err.contains("encryption.recipients") && err.contains("at most 32"), "{err}");
+}
