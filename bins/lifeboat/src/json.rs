@@ -120,6 +120,9 @@ pub fn status(cfg: &Config, s: &StatusSnapshot, schedule: &Schedule) -> Value {
             "used_bytes": s.archive_bytes,
             "free_bytes": s.free_bytes.as_ref().ok(),
         },
+        "quarantine": s.quarantined.iter().map(|q| json!({
+            "name": q.name, "dir": q.dir.display().to_string(), "bytes": q.bytes,
+        })).collect::<Vec<_>>(),
         "last_24h": {
             "ok": s.last_24h.ok, "partial": s.last_24h.partial, "failed": s.last_24h.failed, "unchanged": s.last_24h.unchanged,
         },
@@ -171,6 +174,7 @@ pub fn restore_plan(plan: &RestorePlan) -> Value {
             json!({
                 "name": d.name, "dest": d.dest.display().to_string(), "size": d.size, "rows": d.rows,
                 "action": action, "current": detail, "schema_changes": d.schema_changes,
+                "damaged": d.damaged,
             })
         }).collect::<Vec<_>>(),
         "unconfigured": plan.unconfigured,
@@ -183,6 +187,9 @@ pub fn restore_outcome(o: &RestoreOutcome) -> Value {
     json!({
         "archive": o.archive,
         "safety_archive": o.safety_archive,
+        "quarantined": o.quarantined.iter().map(|q| json!({
+            "name": q.name, "dir": q.dir.display().to_string(), "bytes": q.bytes,
+        })).collect::<Vec<_>>(),
         "restored": o.restored.iter().map(|d| json!({
             "name": d.name,
             "dest": d.dest.display().to_string(),

@@ -36,6 +36,9 @@ pub struct StatusSnapshot {
     pub incidents: Vec<Incident>,
     /// Each off-site store (`s3:NAME`) and its latest copy.
     pub stores: Vec<(String, Option<state::Copy>)>,
+    /// Damaged files a live restore copied aside before overwriting them,
+    /// kept until removed by hand.
+    pub quarantined: Vec<crate::restore::Quarantined>,
 }
 
 /// Reads the status. `state` is None when the state database does not exist
@@ -67,6 +70,7 @@ pub fn snapshot(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Resu
             .into_iter()
             .map(|id| Ok((id.clone(), state.map(|s| s.latest_copy(&id)).transpose()?.flatten())))
             .collect::<Result<_, StateError>>()?,
+        quarantined: crate::restore::quarantine::list(&cfg.backup.output_dir),
     })
 }
 

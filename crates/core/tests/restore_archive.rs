@@ -493,3 +493,144 @@ fn restore_waits_for_a_reader_holding_a_rollback_database() {
     assert!(started.elapsed() >= std::time::Duration::from_millis(500), "the restore waited for the reader");
     assert_eq!(rows(&path), want);
 }
+
+/// c.db as a payments ledger, archived at hour `h`; then the bot, its
+/// connection kept open (returned), adds 50 payments and rewrites a large
+/// note many times, all held in the `-wal`; then pages of the main file go
+/// bad, so no safety snapshot can take it.
+fn archive_then_damage_ledger(e: &Env, h: u32) -> Connection {
+    use lifeboat_testkit::sqlite::{Mode, corrupt_middle, create_ledger};
+    let path = e.live.join("c.db");
+    std::fs::remove_file(&path).unwrap();
+    create_ledger(&path, Mode::Delete, 2000, 100).unwrap();
+    backup_now(e, h);
+    let bot = Connection::open(&path).unwrap();
+    bot.pragma_update(None, "journal_mode", "wal").unwrap();
+    bot.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+    for i in 0..50 {
+        bot.execute("INSERT INTO payments (account, amount, note) VALUES (?1, 1, 'after the archive')", [i % 7])
+            .unwrap();
+    }
+    for i in 0..60 {
+        bot.execute("UPDATE payments SET note = ?1 WHERE id = 2050", [format!("{i}").repeat(400 * 1024)]).unwrap();
+    }
+    corrupt_middle(&path, 64 * 1024).unwrap();
+    bot
+}
+
+#[test]
+fn a_damaged_live_database_is_quarantined_byte_for_byte_before_it_is_replaced() {
+    use std::os::unix::fs::PermissionsExt;
+    let e = env();
+    std::fs::remove_file(&e.archive).unwrap();
+    let bot = archive_then_damage_ledger(&e, 6);
+    let path = e.live.join("c.db");
+    let (main, wal) = (std::fs::read(&path).unwrap(), std::fs::read(e.live.join("c.db-wal")).unwrap());
+    assert!(!wal.is_empty(), "the newer payments are in the -wal");
+
+    let p = restore::plan(&e.cfg, &req("latest", &["c.db"], None)).unwrap();
+    let why = p.databases[0].damaged.clone().expect("the plan sees the damage");
+    assert!(why.contains("integrity"), "{why}");
+    let out = restore::execute(&e.cfg, &state(&e), &p, &CancellationToken::new()).unwrap();
+
+    assert_eq!(out.quarantined.len(), 1, "{out:?}");
+    let q = &out.quarantined[0];
+    let root = e.cfg.backup.output_dir.join("quarantine");
+    assert_eq!(q.dir.parent(), Some(root.as_path()));
+    assert!(q.dir.file_name().unwrap().to_str().unwrap().starts_with("c.db."), "{q:?}");
+    assert_eq!(std::fs::read(q.dir.join("c.db")).unwrap(), main, "the damaged file, byte for byte");
+    assert_eq!(std::fs::read(q.dir.join("c.db-wal")).unwrap(), wal, "its -wal, byte for byte");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!((mode(&root), mode(&q.dir), mode(&q.dir.join("c.db"))), (0o700, 0o700, 0o600));
+    assert!(out.notes.iter().any(|n| n.contains(&q.dir.display().to_string())), "{out:?}");
+
+    // The live database is the archived one again, under the open connection.
+    let payments: i64 = bot.query_row("SELECT count(*) FROM payments", [], |r| r.get(0)).unwrap();
+    assert_eq!(payments, 2000);
+    // Status shows the copy; nothing takes it for an archive.
+    let s = lifeboat_core::status::snapshot(&e.cfg, None, Utc::now()).unwrap();
+    assert_eq!(s.quarantined, out.quarantined);
+    let archives = lifeboat_core::catalog::list(&e.cfg.backup.output_dir).unwrap();
+    assert!(archives.iter().all(|a| a.files.iter().all(|f| !f.starts_with(&root))), "{archives:?}");
+}
+
+#[test]
+fn a_full_disk_while_quarantining_stops_the_restore_before_the_live_file_is_touched() {
+    let Some(fs) = lifeboat_testkit::tmpfs::Tmpfs::mount(64 * 1024) else { return };
+    let mut e = env();
+    std::fs::remove_file(&e.archive).unwrap();
+    let out_dir = fs.path().join("out");
+    e.cfg = Config::from_toml(&format!(
+        "[backup]\nsource_dir = {:?}\noutput_dir = {:?}\ndatabases = [\"a.db\", \"b.db\", \"c.db\"]\n",
+        e.live.to_str().unwrap(),
+        out_dir.to_str().unwrap()
+    ))
+    .unwrap();
+    let bot = archive_then_damage_ledger(&e, 7);
+    let path = e.live.join("c.db");
+    let (main, wal) = (std::fs::read(&path).unwrap(), std::fs::read(e.live.join("c.db-wal")).unwrap());
+    let p = restore::plan(&e.cfg, &req("latest", &["c.db"], None)).unwrap();
+    assert!(p.databases[0].damaged.is_some());
+
+    // Room to verify the archive (its size plus a 16 MiB margin) and to take
+    // the snapshot the safety backup tries, but not for the damaged files.
+    let extracted: u64 = p.manifest.databases.iter().map(|d| d.size).sum();
+    let logical: i64 = bot
+        .query_row("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()", [], |r| r.get(0))
+        .unwrap();
+    let logical = logical as u64;
+    let free = extracted + (16 << 20) + logical + (1 << 20);
+    assert!(free - extracted < (main.len() + wal.len()) as u64, "the damaged files must not fit");
+    let avail = lifeboat_core::fsutil::available_space(fs.path()).unwrap();
+    std::fs::write(fs.path().join("filler"), vec![0u8; (avail - free) as usize]).unwrap();
+
+    let err = restore::execute(&e.cfg, &state(&e), &p, &CancellationToken::new()).unwrap_err();
+    assert!(matches!(err, RestoreError::Quarantine { .. }), "{err}");
+    assert!(err.to_string().contains("nothing was written"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), main, "the live file is untouched");
+    assert_eq!(std::fs::read(e.live.join("c.db-wal")).unwrap(), wal, "its -wal is untouched");
+    let left = std::fs::read_dir(out_dir.join("quarantine")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "no partial copy is left");
+    drop(bot);
+}
+
+#[test]
+fn a_files_folder_swapped_for_a_symlink_is_never_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bot, victim) = (dir.path().join("bot/data"), dir.path().join("victim"));
+    std::fs::create_dir_all(&bot).unwrap();
+    std::fs::create_dir_all(&victim).unwrap();
+    std::fs::write(bot.join("settings.json"), "archived").unwrap();
+    std::fs::write(victim.join("settings.json"), "the victim's").unwrap();
+    let cfg = Config::from_toml(&format!(
+        "[backup]\nsource_dir = {:?}\noutput_dir = {:?}\ndatabases = []\n[[sources.files]]\nname = \"conf\"\npaths = [{:?}]\n",
+        dir.path().join("live").to_str().unwrap(),
+        dir.path().join("out").to_str().unwrap(),
+        bot.to_str().unwrap()
+    ))
+    .unwrap();
+    let e = Env { root: dir.path().to_path_buf(), live: bot.clone(), archive: PathBuf::new(), cfg, _dir: dir };
+    backup_now(&e, 8);
+    let swap = || {
+        std::fs::rename(&bot, e.root.join("bot/data.old")).unwrap();
+        std::os::unix::fs::symlink(&victim, &bot).unwrap();
+    };
+    let untouched = || {
+        let names: Vec<_> = std::fs::read_dir(&victim).unwrap().map(|d| d.unwrap().file_name()).collect();
+        assert_eq!(names, ["settings.json"], "nothing new in the victim folder");
+        assert_eq!(std::fs::read_to_string(victim.join("settings.json")).unwrap(), "the victim's");
+    };
+
+    // Planned before the swap: the write itself refuses the link.
+    let p = restore::plan(&e.cfg, &req("latest", &[], None)).unwrap();
+    swap();
+    let err = restore::execute(&e.cfg, &state(&e), &p, &CancellationToken::new()).unwrap_err();
+    assert!(err.to_string().contains("is a symbolic link"), "{err}");
+    untouched();
+
+    // Planned after it: the plan refuses, naming the link.
+    let err = restore::plan(&e.cfg, &req("latest", &[], None)).unwrap_err();
+    assert!(matches!(&err, RestoreError::Symlink { link, .. } if *link == bot), "{err}");
+    assert!(err.to_string().contains("nothing was written"), "{err}");
+    untouched();
+}

@@ -161,6 +161,13 @@ pub fn status(d: &StatusSnapshot, now: DateTime<Utc>) -> String {
     s += "\n";
     s += &format!("Archives: {} using {}\n", d.archives, bytes(d.archive_bytes));
     s += &format!("Free disk: {}\n", free(&d.free_bytes));
+    if !d.quarantined.is_empty() {
+        s += &format!(
+            "Quarantine: {} damaged cop{} kept by restores (remove by hand once read)\n",
+            d.quarantined.len(),
+            if d.quarantined.len() == 1 { "y" } else { "ies" }
+        );
+    }
     s += &format!("\n<i>as of {}</i>", now.format("%H:%M:%S UTC"));
     s
 }

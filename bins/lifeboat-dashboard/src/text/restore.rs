@@ -28,6 +28,13 @@ pub fn restore_confirm(plan: &RestorePlan, valid_secs: u64) -> String {
         for c in &d.schema_changes {
             s += &format!("   ⚠️ schema differs: {}\n", esc(c));
         }
+        if let Some(why) = &d.damaged {
+            s += &format!(
+                "   ⚠️ damaged now ({}): no safety snapshot can take it; its files are copied to <code>{}</code> first\n",
+                esc(&clip(why, 200)),
+                esc(&plan.quarantine_dir().display().to_string())
+            );
+        }
     }
     if !plan.unconfigured.is_empty() {
         s += &format!("Not restored (not configured on this server): {}\n", esc(&plan.unconfigured.join(", ")));
@@ -91,6 +98,13 @@ pub fn restore_done(outcome: &RestoreOutcome) -> String {
     match &outcome.safety_archive {
         Some(a) => s += &format!("Safety snapshot of what was replaced: <code>{}</code>\n", esc(a)),
         None => s += "No safety snapshot was taken.\n",
+    }
+    for q in &outcome.quarantined {
+        s += &format!(
+            "Kept in quarantine: <code>{}</code> → <code>{}</code>\n",
+            esc(&q.name),
+            esc(&q.dir.display().to_string())
+        );
     }
     for n in &outcome.notes {
         s += &format!("Note: {}\n", esc(&clip(n, 500)));

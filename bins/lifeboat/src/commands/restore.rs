@@ -110,6 +110,15 @@ fn plan_text(plan: &RestorePlan) -> String {
         for c in &d.schema_changes {
             let _ = writeln!(out, "      schema differs: {c}");
         }
+        if let Some(why) = &d.damaged {
+            let _ = writeln!(
+                out,
+                "      damaged now ({why}): no safety snapshot can take it, so its files (with any -wal/-journal) \
+                 are first copied to {}/{}.<time>/ and kept there",
+                plan.quarantine_dir().display(),
+                d.name.replace('/', "_")
+            );
+        }
     }
     let left_out = plan.not_selected();
     if !left_out.is_empty() {
@@ -141,7 +150,10 @@ fn plan_text(plan: &RestorePlan) -> String {
             }
         );
     }
-    out += if plan.is_live() {
+    out += if plan.any_damaged() {
+        "Before writing, the archive is verified in full, a safety snapshot of what is being replaced is taken, \
+         and what it cannot take is copied to quarantine; if that copy fails, nothing is written."
+    } else if plan.is_live() {
         "Before writing, the archive is verified in full and a safety snapshot of what is being replaced is taken."
     } else {
         "Before writing, the archive is verified in full. Live databases are not touched."
@@ -165,6 +177,14 @@ fn outcome_text(outcome: &RestoreOutcome) -> String {
     match &outcome.safety_archive {
         Some(s) => out += &format!("Safety snapshot of the replaced databases: {s}\n"),
         None => out += "No safety snapshot was taken.\n",
+    }
+    for q in &outcome.quarantined {
+        let _ = writeln!(
+            out,
+            "Kept in quarantine (the safety snapshot could not take it): {} → {}",
+            q.name,
+            q.dir.display()
+        );
     }
     for n in &outcome.notes {
         let _ = writeln!(out, "Note: {n}");

@@ -76,6 +76,16 @@ fn print_text(cfg: &Config, s: &StatusSnapshot, schedule: &Schedule) {
         cfg.backup.output_dir.display(),
         s.free_bytes.as_ref().ok().map(|f| format!(", {} free", human_size(*f))).unwrap_or_default()
     );
+    if !s.quarantined.is_empty() {
+        println!(
+            "Quarantine:   {} kept in {} (damaged files a restore replaced; remove them by hand once read):",
+            if s.quarantined.len() == 1 { "1 copy".to_string() } else { format!("{} copies", s.quarantined.len()) },
+            cfg.backup.output_dir.join(lifeboat_core::restore::quarantine::FOLDER).display()
+        );
+        for q in &s.quarantined {
+            println!("              {} → {} ({})", q.name, q.dir.display(), human_size(q.bytes));
+        }
+    }
     let c = s.last_24h;
     let unchanged = if c.unchanged > 0 { format!(", {} unchanged", c.unchanged) } else { String::new() };
     println!("Last 24 h:    {} ok, {} partial, {} failed{unchanged}", c.ok, c.partial, c.failed);

@@ -11,7 +11,7 @@ use super::write::{undo_plain, write_back, write_live, write_plain};
 use super::{Action, BUSY_TIMEOUT, RestoreError, RestoreOutcome, RestorePlan, RestoredDatabase, io_err, sql};
 use crate::backup::{BackupError, BackupOptions};
 use crate::config::Config;
-use crate::manifest::{Kind, Trigger};
+use crate::manifest::{Kind, SkippedDatabase, Trigger};
 use crate::state::{Level, State};
 use crate::verify;
 
@@ -27,6 +27,7 @@ pub fn execute(
         archive: plan.archive.name.clone(),
         restored: Vec::new(),
         safety_archive: None,
+        quarantined: Vec::new(),
         notes: Vec::new(),
     };
     let result = execute_inner(Run { cfg, state, plan, cancel }, &mut outcome);
@@ -54,8 +55,11 @@ pub fn execute(
                 now,
             );
             match outcome.safety_archive.take() {
-                Some(safety) => Err(RestoreError::AfterSafetySnapshot { error: Box::new(e), safety }),
-                None => Err(e),
+                // Stopped before writing: nothing needs putting back.
+                Some(safety) if !matches!(e, RestoreError::Quarantine { .. }) => {
+                    Err(RestoreError::AfterSafetySnapshot { error: Box::new(e), safety })
+                }
+                _ => Err(e),
             }
         }
     }
@@ -181,8 +185,49 @@ fn check_schemas(
     Ok(())
 }
 
-/// Backs up the live databases about to be replaced, as a `pre-restore` archive.
+/// Backs up the live databases about to be replaced, as a `pre-restore`
+/// archive; what it cannot take is copied to quarantine instead.
 fn safety_snapshot(run: Run<'_>, outcome: &mut RestoreOutcome) -> Result<(), RestoreError> {
+    let skipped = take_safety_snapshot(run, outcome)?;
+    quarantine_skipped(run, &skipped, outcome)
+}
+
+/// Copies each live file about to be overwritten that the safety snapshot
+/// skipped (`skipped`: entry or source name, and why) into quarantine, all
+/// before anything is written.
+fn quarantine_skipped(
+    run: Run<'_>,
+    skipped: &[SkippedDatabase],
+    outcome: &mut RestoreOutcome,
+) -> Result<(), RestoreError> {
+    let Run { cfg, plan, .. } = run;
+    let now = Utc::now();
+    for d in &plan.databases {
+        let source = plan.manifest.database(&d.name).map_or(d.name.as_str(), |e| e.source_name());
+        let Some(why) = skipped.iter().find(|s| s.name == d.name || s.name == source) else { continue };
+        match &d.action {
+            Action::Replace { .. } | Action::WriteBack { exists: true } if d.dest.exists() => {
+                let kept = super::quarantine::keep(&cfg.backup.output_dir, &d.name, &d.dest, now)?;
+                outcome.notes.push(format!(
+                    "{} was not in the safety snapshot ({}); its files as they were are kept in {} \
+                     (until you remove them; sqlite3's .recover can read what is left of a damaged database)",
+                    d.name,
+                    why.reason,
+                    kept.dir.display()
+                ));
+                outcome.quarantined.push(kept);
+            }
+            _ => outcome.notes.push(format!(
+                "{} was not in the safety snapshot ({}); it is being replaced by the restore",
+                d.name, why.reason
+            )),
+        }
+    }
+    Ok(())
+}
+
+/// The `pre-restore` archive of what is about to be replaced; what it skipped.
+fn take_safety_snapshot(run: Run<'_>, outcome: &mut RestoreOutcome) -> Result<Vec<SkippedDatabase>, RestoreError> {
     let Run { cfg, state, plan, cancel } = run;
     let mut names = Vec::new();
     for d in &plan.databases {
@@ -201,7 +246,7 @@ fn safety_snapshot(run: Run<'_>, outcome: &mut RestoreOutcome) -> Result<(), Res
         }
     }
     if names.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let opts = BackupOptions {
         trigger: Trigger::PreRestore,
@@ -213,23 +258,9 @@ fn safety_snapshot(run: Run<'_>, outcome: &mut RestoreOutcome) -> Result<(), Res
     match crate::backup::run(cfg, state, opts) {
         Ok(b) => {
             outcome.safety_archive = Some(b.archive.name.clone());
-            for s in &b.manifest.skipped {
-                outcome.notes.push(format!(
-                    "{} was not in the safety snapshot ({}); it is being replaced by the restore",
-                    s.name, s.reason
-                ));
-            }
-            Ok(())
+            Ok(b.manifest.skipped)
         }
-        Err(BackupError::NothingBackedUp { skipped }) => {
-            for s in &skipped {
-                outcome.notes.push(format!(
-                    "{} was not in the safety snapshot ({}); it is being replaced by the restore",
-                    s.name, s.reason
-                ));
-            }
-            Ok(())
-        }
+        Err(BackupError::NothingBackedUp { skipped }) => Ok(skipped),
         Err(BackupError::Cancelled) => Err(RestoreError::Cancelled { restored: vec![] }),
         Err(e) => Err(RestoreError::SafetySnapshot(e)),
     }

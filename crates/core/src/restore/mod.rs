@@ -29,6 +29,15 @@
 //!   API. When the archive's page size differs, the scratch copy is rebuilt
 //!   with the live page size (`PRAGMA page_size; VACUUM`) first; the data is
 //!   the same, only its layout differs. The outcome says so.
+//! - A live database the safety snapshot cannot take (it fails its
+//!   integrity check) is never overwritten unsaved: its files, with any
+//!   `-wal`/`-journal`, are first copied durably into
+//!   `output_dir/quarantine/NAME.YYYYMMDD_HHMMSS/` (see [`quarantine`]);
+//!   if that copy fails, nothing is written. The same holds for a file of a
+//!   files source that the snapshot could not read. The plan says so.
+//! - A live path that crosses a symbolic link (the file, or any folder
+//!   above it) is refused at plan time, and files are written through
+//!   folders opened with `O_NOFOLLOW` (see [`nofollow`]).
 //! - `latest` skips pre-restore safety snapshots (see [`plan`]).
 //! - A live restore writes only databases named in `backup.databases`, so
 //!   every one of them is in the safety snapshot; an archive's other
@@ -37,7 +46,9 @@
 //!   time and again, atomically, when writing).
 
 mod execute;
+mod nofollow;
 mod plan;
+pub mod quarantine;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -51,6 +62,7 @@ use crate::verify::VerifyError;
 
 pub use execute::execute;
 pub use plan::plan;
+pub use quarantine::Quarantined;
 
 /// How long to wait for the bot's connections to let go of a database.
 pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -116,6 +128,9 @@ pub struct PlannedDatabase {
     /// How the archive's tables differ from the live database's (empty when
     /// they match, or nothing is replaced).
     pub schema_changes: Vec<String>,
+    /// Why the live database about to be replaced fails its check now: the
+    /// safety snapshot cannot take it, so its files go to quarantine first.
+    pub damaged: Option<String>,
 }
 
 /// The plan: which archive, and what happens to each database.
@@ -137,6 +152,8 @@ pub struct RestorePlan {
     pub manual: Vec<String>,
     /// Replace even when the schema differs.
     pub force_schema: bool,
+    /// `output_dir/quarantine`.
+    quarantine_dir: PathBuf,
 }
 
 impl RestorePlan {
@@ -148,6 +165,16 @@ impl RestorePlan {
     /// Names of the databases in the plan.
     pub fn names(&self) -> Vec<String> {
         self.databases.iter().map(|d| d.name.clone()).collect()
+    }
+
+    /// Where damaged live files are copied before being replaced.
+    pub fn quarantine_dir(&self) -> &Path {
+        &self.quarantine_dir
+    }
+
+    /// True when some live database about to be replaced is damaged.
+    pub fn any_damaged(&self) -> bool {
+        self.databases.iter().any(|d| d.damaged.is_some())
     }
 
     /// True when some database's tables differ from the live one's.
@@ -199,6 +226,9 @@ pub struct RestoreOutcome {
     pub restored: Vec<RestoredDatabase>,
     /// The safety snapshot's archive name, when one was taken.
     pub safety_archive: Option<String>,
+    /// What the safety snapshot could not take, copied aside before it was
+    /// overwritten.
+    pub quarantined: Vec<Quarantined>,
     /// Things the operator should know (skipped from the safety snapshot,
     /// page size rebuilt, files moved aside...).
     pub notes: Vec<String>,
@@ -273,6 +303,32 @@ pub enum RestoreError {
     /// `--to` (or a folder above it) is a file.
     #[error("--to {0}: {1} is a file, not a folder; give a folder (it is created if missing)")]
     ToNotAFolder(PathBuf, PathBuf),
+    /// A live path crosses a symbolic link.
+    #[error(
+        "refusing to restore {dest}: {link} is a symbolic link (to {target}), and a restore never writes \
+         through one (whoever can change that folder could send the restored data anywhere); nothing was written. \
+         Put the real folder back, or restore with --to DIR and copy what you need by hand"
+    )]
+    Symlink {
+        /// The live path to be written.
+        dest: PathBuf,
+        /// The part of it that is a link.
+        link: PathBuf,
+        /// Where the link points.
+        target: PathBuf,
+    },
+    /// A damaged live file could not be copied aside before being replaced.
+    #[error(
+        "{name} could not be taken by the safety snapshot, and copying it into {dir} failed ({source}); \
+         nothing was written. Free space there (or move the damaged files somewhere safe yourself), then run \
+         the restore again"
+    )]
+    Quarantine {
+        name: String,
+        /// The quarantine folder.
+        dir: PathBuf,
+        source: std::io::Error,
+    },
     /// The live path is something other than a file.
     #[error("{0} exists but is not a regular file; move it away first")]
     NotAFile(PathBuf),

@@ -81,11 +81,15 @@ pub fn plan(cfg: &Config, req: &RestoreRequest) -> Result<RestorePlan, RestoreEr
                 (dest, Action::WriteFile)
             }
             None => match live_target(cfg, entry).expect("kept above only when it has one") {
-                LiveTarget::Sqlite(dest) => (dest.clone(), live_action(&dest)?),
+                LiveTarget::Sqlite(dest) => {
+                    super::nofollow::refuse_symlink(&dest)?;
+                    (dest.clone(), live_action(&dest)?)
+                }
                 LiveTarget::Postgres(source) => {
                     (PathBuf::from(&source.url), Action::LoadDump { source: source.name.clone() })
                 }
                 LiveTarget::File(dest) => {
+                    super::nofollow::refuse_symlink(&dest)?;
                     let exists = match std::fs::symlink_metadata(&dest) {
                         Ok(m) if !m.is_file() => return Err(RestoreError::NotAFile(dest)),
                         Ok(_) => true,
@@ -105,6 +109,10 @@ pub fn plan(cfg: &Config, req: &RestoreRequest) -> Result<RestorePlan, RestoreEr
             }
             _ => Vec::new(),
         };
+        let damaged = match &action {
+            Action::Replace { journal_mode, .. } => live_damage(&dest, journal_mode == "wal"),
+            _ => None,
+        };
         databases.push(PlannedDatabase {
             name,
             dest,
@@ -112,6 +120,7 @@ pub fn plan(cfg: &Config, req: &RestoreRequest) -> Result<RestorePlan, RestoreEr
             rows: entry.total_rows(),
             action,
             schema_changes,
+            damaged,
         });
     }
     Ok(RestorePlan {
@@ -122,6 +131,7 @@ pub fn plan(cfg: &Config, req: &RestoreRequest) -> Result<RestorePlan, RestoreEr
         unconfigured,
         manual,
         force_schema: req.force_schema,
+        quarantine_dir: cfg.backup.output_dir.join(super::quarantine::FOLDER),
     })
 }
 
@@ -202,5 +212,19 @@ pub(super) fn live_action(dest: &Path) -> Result<Action, RestoreError> {
             },
             Err(e) => Action::ReplaceUnreadable { reason: e.to_string() },
         }),
+    }
+}
+
+/// Why the live database at `dest` would not go into a safety snapshot, or
+/// None when it passes `quick_check`. Read without writing anything.
+fn live_damage(dest: &Path, wal: bool) -> Option<String> {
+    let checked = crate::schema::open_quietly(dest, wal).and_then(|conn| {
+        let mut st = conn.prepare("PRAGMA quick_check(5)")?;
+        st.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<String>>>()
+    });
+    match checked {
+        Ok(messages) if messages.len() == 1 && messages[0] == "ok" => None,
+        Ok(messages) => Some(format!("it fails its integrity check: {}", messages.join("; "))),
+        Err(e) => Some(format!("it cannot be read: {e}")),
     }
 }

@@ -78,9 +78,12 @@ pub(super) fn write_live(
     notes: &mut Vec<String>,
 ) -> Result<(), RestoreError> {
     if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
+        drop(super::nofollow::open_dir(dir, dest)?);
     }
-    // Recheck now: the plan may be minutes old.
+    // Recheck now: the plan may be minutes old. SQLite opens by path; a
+    // link swapped in after this check is still refused for the file itself
+    // (SQLITE_OPEN_NOFOLLOW).
+    super::nofollow::refuse_symlink(dest)?;
     let mut action = live_action(dest)?;
     if let Action::ReplaceUnreadable { reason } = &action {
         let aside = move_aside(dest)?;
@@ -92,7 +95,8 @@ pub(super) fn write_live(
     // live file (the backup copies page 1); the backup sets WAL itself when
     // the destination is in WAL mode.
     source.pragma_update(None, "journal_mode", "delete").map_err(sql(name, src))?;
-    let mut dest_conn = Connection::open(dest).map_err(sql(name, dest))?;
+    let mut dest_conn = Connection::open_with_flags(dest, OpenFlags::default() | OpenFlags::SQLITE_OPEN_NOFOLLOW)
+        .map_err(sql(name, dest))?;
     dest_conn.busy_timeout(BUSY_TIMEOUT).map_err(sql(name, dest))?;
     let live_mode: String = dest_conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(sql(name, dest))?;
     if live_mode.eq_ignore_ascii_case("wal") {
@@ -158,20 +162,33 @@ fn move_aside(dest: &Path) -> Result<PathBuf, RestoreError> {
 
 /// Writes the verified copy `src` back over the file `dest` (or creates it):
 /// a temporary beside it with the archived permission bits, fsynced, then
-/// renamed over it, so the file is at all times the old or the new one.
+/// renamed over it, so the file is at all times the old or the new one. The
+/// folder is reached without following any symbolic link (see
+/// [`super::nofollow`]), and the rename replaces a link rather than
+/// writing through it.
 pub(super) fn write_back(src: &Path, dest: &Path, mode: Option<u32>) -> Result<(), RestoreError> {
+    use rustix::fs::{AtFlags, Mode, OFlags};
     use std::os::unix::fs::PermissionsExt;
     let dir = dest.parent().unwrap_or(Path::new("/"));
-    std::fs::create_dir_all(dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".lifeboat-restore-")
-        .tempfile_in(dir)
-        .map_err(io_err(format!("cannot create a file in {}", dir.display())))?;
-    let mut input = std::fs::File::open(src).map_err(io_err(format!("cannot read {}", src.display())))?;
-    std::io::copy(&mut input, tmp.as_file_mut()).map_err(io_err(format!("cannot write beside {}", dest.display())))?;
-    let perms = std::fs::Permissions::from_mode(mode.unwrap_or(0o600) & 0o7777);
-    tmp.as_file().set_permissions(perms).map_err(io_err(format!("cannot set the mode of {}", dest.display())))?;
-    tmp.as_file().sync_all().map_err(io_err(format!("cannot write {}", dest.display())))?;
-    tmp.persist(dest).map_err(|e| io_err(format!("cannot replace {}", dest.display()))(e.error))?;
-    crate::fsutil::sync_dir(dir).map_err(io_err(format!("cannot sync {}", dir.display())))
+    let file_name = dest.file_name().ok_or_else(|| RestoreError::NotAFile(dest.to_path_buf()))?;
+    let dir_fd = super::nofollow::open_dir(dir, dest)?;
+    let tmp = format!(".lifeboat-restore-{}-{}", std::process::id(), Utc::now().timestamp_nanos_opt().unwrap_or(0));
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(&dir_fd, tmp.as_str(), flags, Mode::from_raw_mode(0o600))
+        .map_err(|e| io_err(format!("cannot create a file in {}", dir.display()))(e.into()))?;
+    let mut out = std::fs::File::from(fd);
+    let written = (|| {
+        let mut input = std::fs::File::open(src).map_err(io_err(format!("cannot read {}", src.display())))?;
+        std::io::copy(&mut input, &mut out).map_err(io_err(format!("cannot write beside {}", dest.display())))?;
+        let perms = std::fs::Permissions::from_mode(mode.unwrap_or(0o600) & 0o7777);
+        out.set_permissions(perms).map_err(io_err(format!("cannot set the mode of {}", dest.display())))?;
+        out.sync_all().map_err(io_err(format!("cannot write {}", dest.display())))?;
+        rustix::fs::renameat(&dir_fd, tmp.as_str(), &dir_fd, file_name)
+            .map_err(|e| io_err(format!("cannot replace {}", dest.display()))(e.into()))
+    })();
+    if written.is_err() {
+        let _ = rustix::fs::unlinkat(&dir_fd, tmp.as_str(), AtFlags::empty());
+    }
+    written?;
+    rustix::fs::fsync(&dir_fd).map_err(|e| io_err(format!("cannot sync {}", dir.display()))(e.into()))
 }
