@@ -580,3 +580,34 @@ fn differential_archives_list_verify_and_restore_live() {
         .success()
         .stdout(predicate::str::contains(format!("1 unchanged cycle(s) since {diff_name}")));
 }
+
+#[test]
+fn restore_over_a_damaged_database_says_it_keeps_it_in_quarantine_and_status_lists_it() {
+    let env = Env::new();
+    env.seed();
+    env.backup();
+    let db = env.data().join("premium_system.db");
+    corrupt_middle(&db, 64 * 1024);
+    let damaged = std::fs::read(&db).unwrap();
+    let quarantine = env.out().join("quarantine");
+    env.cmd(&["restore", "latest", "--only", "premium_system.db", "--dry-run"]).assert().success().stdout(
+        predicate::str::contains("damaged now")
+            .and(predicate::str::contains(format!("{}/premium_system.db.<time>/", quarantine.display())))
+            .and(predicate::str::contains("what it cannot take is copied to quarantine")),
+    );
+    let out = env.cmd(&["restore", "latest", "--only", "premium_system.db", "--yes"]).assert().success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(text.contains("Kept in quarantine") && text.contains(&quarantine.display().to_string()), "{text}");
+
+    let v = stdout_json(&mut env.cmd(&["status", "--json"]));
+    let kept = v["quarantine"].as_array().unwrap();
+    assert_eq!(kept.len(), 1, "{v}");
+    assert_eq!(kept[0]["name"], "premium_system.db");
+    let dir = PathBuf::from(kept[0]["dir"].as_str().unwrap());
+    assert_eq!(std::fs::read(dir.join("premium_system.db")).unwrap(), damaged);
+    env.cmd(&["status"]).assert().success().stdout(
+        predicate::str::contains("Quarantine:   1 copy").and(predicate::str::contains(dir.display().to_string())),
+    );
+    let list = String::from_utf8_lossy(&env.cmd(&["list"]).assert().success().get_output().stdout).into_owned();
+    assert!(!list.contains("quarantine"), "{list}");
+}
