@@ -288,3 +288,59 @@ fn between_full_times_the_cycle_delivers_a_differential_naming_its_base() {
         [&full[0], diff].iter().map(|n| std::fs::metadata(sb.output_dir().join(n)).unwrap().len()).collect();
     assert!(sizes[1] < sizes[0], "the differential is smaller: {sizes:?}");
 }
+
+/// The names of the documents `chat` received, in order.
+fn received(fake: &FakeTelegram, chat: i64) -> Vec<String> {
+    fake.documents(chat).into_iter().filter_map(|d| d.file_name).collect()
+}
+
+/// Every differential a chat received came after its base (the only full
+/// archive on disk), whatever failed on the way.
+fn assert_every_chat_has_the_base_first(fake: &FakeTelegram, sb: &Sandbox, chats: &[i64]) {
+    let entries = sb.archive_folder_entries();
+    let fulls: Vec<&String> = entries.iter().filter(|e| !e.contains(".diff.")).collect();
+    assert_eq!(fulls.len(), 1, "one full archive expected: {entries:?}");
+    for &chat in chats {
+        let docs = received(fake, chat);
+        let Some(first_diff) = docs.iter().position(|d| d.contains(".diff.")) else { continue };
+        assert!(
+            docs[..first_diff].contains(fulls[0]),
+            "chat {chat} holds a differential without its base {}: {docs:?}",
+            fulls[0]
+        );
+    }
+}
+
+/// A 502 on a full archive's upload to one admin, then a differential the
+/// next cycle, then an admin added to the configuration: every chat that
+/// receives a differential has received its base first.
+#[test]
+fn a_failed_full_upload_never_leaves_a_chat_with_a_differential_and_no_base() {
+    let fake = FakeTelegram::start_blocking();
+    let sb = sandbox(&fake, &[111, 222]);
+    let text = std::fs::read_to_string(sb.config_path()).unwrap();
+    std::fs::write(sb.config_path(), text.replace("[schedule]\n", "[schedule]\nfull_cron = \"0 0 1 1 *\"\n")).unwrap();
+    fake.fail_chat(111, Fault::ServerError { status: 502 });
+    let (code, stdout, stderr) = run_once(&sb);
+    assert_eq!(code, 3, "the full archive is still owed to 111: {stdout}\n{stderr}");
+    assert!(received(&fake, 111).is_empty());
+    fake.clear_chat(111);
+
+    sb.write_a_row(true);
+    std::thread::sleep(Duration::from_millis(1100));
+    let (code, stdout, stderr) = run_once(&sb);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(sb.archive_folder_entries().iter().any(|e| e.contains(".diff.")), "no differential was made");
+    assert_eq!(received(&fake, 111).len(), 2, "111 gets the base, then the differential");
+    assert_every_chat_has_the_base_first(&fake, &sb, &[111, 222]);
+
+    // An admin added later has no outbox row for the base.
+    let text = std::fs::read_to_string(sb.config_path()).unwrap();
+    std::fs::write(sb.config_path(), text.replace("admin_ids = [111, 222]", "admin_ids = [111, 222, 333]")).unwrap();
+    sb.write_a_row(true);
+    std::thread::sleep(Duration::from_millis(1100));
+    let (code, stdout, stderr) = run_once(&sb);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(received(&fake, 333).len(), 2, "333 gets the base, then the newest differential");
+    assert_every_chat_has_the_base_first(&fake, &sb, &[111, 222, 333]);
+}

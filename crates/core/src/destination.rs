@@ -287,6 +287,53 @@ pub trait CopySink: Send + Sync {
     }
 }
 
+/// What a differential needs at a destination before it goes there: the
+/// full archive it completes. Without its base a differential restores
+/// nothing, so every destination gets the base first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BaseNeed {
+    /// A full archive (or one whose base cannot be read here): it goes as it is.
+    Nothing,
+    /// The base, still on disk.
+    Stored(StoredArchive),
+    /// The base's name; it is no longer on disk.
+    Gone(String),
+}
+
+/// The base `archive` needs, found through its manifest (or the copy the
+/// state database kept of it).
+pub fn base_need(cfg: &crate::config::Config, state: &State, archive: &str) -> BaseNeed {
+    if !archive.contains(".diff.zip") {
+        return BaseNeed::Nothing;
+    }
+    let dir = &cfg.backup.output_dir;
+    let Ok(stored) = crate::catalog::resolve(dir, archive) else { return BaseNeed::Nothing };
+    let base = match crate::verify::known_manifest(&stored, &cfg.encryption.keys, Some(state)) {
+        Ok(m) => m.base.map(|b| b.archive),
+        Err(e) => {
+            tracing::warn!(archive, "cannot tell the base of a differential: {e}");
+            None
+        }
+    };
+    match base {
+        None => BaseNeed::Nothing,
+        Some(name) => match crate::catalog::resolve(dir, &name) {
+            Ok(b) => BaseNeed::Stored(b),
+            Err(_) => BaseNeed::Gone(name),
+        },
+    }
+}
+
+/// Why a differential does not go to a destination lacking its base `name`
+/// because the base is no longer on disk.
+pub fn base_gone_reason(name: &str, dir: &std::path::Path) -> String {
+    format!(
+        "its base {name} is no longer in {} and never reached this destination, so it would restore nothing there; \
+         it is not sent, and the next archive reaches this destination together with a base still on disk",
+        dir.display()
+    )
+}
+
 /// [`drain_copies`] as a destination's `deliver_pending`: outcomes are in
 /// the outbox; only an outbox that cannot be used is logged here.
 pub async fn deliver_copies(cfg: &crate::config::Config, sink: &dyn CopySink, cancel: &CancellationToken) {
@@ -306,16 +353,27 @@ pub async fn drain_copies(
     let state = State::open_for(cfg)?;
     let id = sink.id();
     let dir = &cfg.backup.output_dir;
+    let bases = owe_bases(cfg, &state, id)?;
     for copy in state.copies(id, CopyStatus::Pending)? {
         if cancel.is_cancelled() {
             return Ok(());
         }
-        let outcome = match crate::catalog::resolve(dir, &copy.archive) {
-            Ok(archive) => sink.send(Handover { archive: &archive, sent_parts: copy.progress, cancel }).await,
-            Err(e) => Err(CopyFailure::permanent(
-                FailureCode::FileUnreadable,
-                format!("{} is no longer in {}: {e}", copy.archive, dir.display()),
-            )),
+        let outcome = match bases.get(&copy.archive) {
+            Some(BaseNeed::Stored(base)) if state.copy_status(&base.name, id)? != Some(CopyStatus::Delivered) => {
+                let msg = format!("{} waits for its base {} to reach {id}", copy.archive, base.name);
+                tracing::info!("{msg}");
+                continue;
+            }
+            Some(BaseNeed::Gone(base)) if state.copy_status(base, id)? != Some(CopyStatus::Delivered) => {
+                Err(CopyFailure::permanent(FailureCode::BaseMissing, base_gone_reason(base, dir)))
+            }
+            _ => match crate::catalog::resolve(dir, &copy.archive) {
+                Ok(archive) => sink.send(Handover { archive: &archive, sent_parts: copy.progress, cancel }).await,
+                Err(e) => Err(CopyFailure::permanent(
+                    FailureCode::FileUnreadable,
+                    format!("{} is no longer in {}: {e}", copy.archive, dir.display()),
+                )),
+            },
         };
         let now = Utc::now();
         match outcome {
@@ -351,4 +409,28 @@ pub async fn drain_copies(
         }
     }
     Ok(())
+}
+
+/// The base each pending differential of `id` needs; a base still on disk
+/// that `id` neither holds nor is owed is owed again (a destination added
+/// later, or a base whose copy failed for good), so it goes first.
+fn owe_bases(
+    cfg: &crate::config::Config,
+    state: &State,
+    id: &str,
+) -> Result<std::collections::HashMap<String, BaseNeed>, StateError> {
+    let mut bases = std::collections::HashMap::new();
+    for copy in state.copies(id, CopyStatus::Pending)? {
+        let need = base_need(cfg, state, &copy.archive);
+        if let BaseNeed::Stored(base) = &need
+            && !matches!(state.copy_status(&base.name, id)?, Some(CopyStatus::Delivered | CopyStatus::Pending))
+        {
+            state.owe_copy(&base.name, id, Utc::now())?;
+            let msg = format!("{} owed to {id} again: {} needs it there", base.name, copy.archive);
+            tracing::info!("{msg}");
+            state.log_event(Level::Info, "delivery", &msg, Utc::now())?;
+        }
+        bases.insert(copy.archive, need);
+    }
+    Ok(bases)
 }

@@ -133,10 +133,13 @@ pub fn enqueue_archive(
     archive: &StoredArchive,
     now: DateTime<Utc>,
 ) -> Result<(), StateError> {
+    state.enqueue_deliveries(&archive.name, &outbox_files(archive), &cfg.telegram.admin_ids, now)
+}
+
+/// An archive's files as outbox rows take them: `(file_name, part, parts)`.
+pub(crate) fn outbox_files(archive: &StoredArchive) -> Vec<(String, u32, u32)> {
     let n = archive.files.len() as u32;
-    let files: Vec<(String, u32, u32)> =
-        archive.files.iter().enumerate().map(|(i, p)| (file_name_of(p), i as u32 + 1, n)).collect();
-    state.enqueue_deliveries(&archive.name, &files, &cfg.telegram.admin_ids, now)
+    archive.files.iter().enumerate().map(|(i, p)| (file_name_of(p), i as u32 + 1, n)).collect()
 }
 
 pub(crate) fn file_name_of(p: &std::path::Path) -> String {

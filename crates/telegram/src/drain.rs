@@ -9,13 +9,14 @@ use std::path::PathBuf;
 use chrono::Utc;
 use lifeboat_core::catalog::{self, StoredArchive};
 use lifeboat_core::config::Config;
+use lifeboat_core::destination::{BaseNeed, base_gone_reason, base_need};
 use lifeboat_core::manifest::Manifest;
 use lifeboat_core::state::{Delivery, FailureCode, Level, State};
 use tokio_util::sync::CancellationToken;
 
 use crate::caption::caption;
 use crate::client::{SentDocument, Telegram};
-use crate::delivery::{Delivered, DeliveryReport, Failure, file_name_of, manifest_of};
+use crate::delivery::{Delivered, DeliveryReport, Failure, file_name_of, manifest_of, outbox_files};
 use crate::error::{FailureKind, SendError};
 
 impl Telegram {
@@ -35,7 +36,21 @@ impl Telegram {
                 return report;
             }
         };
-        let mut rules = Rules::new(cfg, &files, &self.admins);
+        let bases = match owe_bases(cfg, &state, &files) {
+            Ok(bases) => bases,
+            Err(problem) => {
+                report.problems.push(problem);
+                return report;
+            }
+        };
+        let files = match pending_files(cfg) {
+            Ok((_, files)) => files,
+            Err(problem) => {
+                report.problems.push(problem);
+                return report;
+            }
+        };
+        let mut rules = Rules::new(cfg, &files, &self.admins, bases);
         let mut archives: HashMap<String, ArchiveInfo> = HashMap::new();
         'files: for (file_name, rows) in files {
             if rows.iter().all(|r| rules.superseded(r)) {
@@ -60,7 +75,7 @@ impl Telegram {
                 if self.token_rejected() {
                     break 'files;
                 }
-                match rules.skip(&row, file_problem.as_ref()) {
+                match rules.skip(&state, &row, file_problem.as_ref()) {
                     Some(Skip::Superseded) => continue,
                     Some(Skip::Fail(why)) => {
                         fail(&state, &mut report, &row, &why, true);
@@ -187,8 +202,8 @@ enum Skip {
     Superseded,
     /// It fails without a call, for this reason.
     Fail(SendError),
-    /// An earlier part of the same archive did not get through to this
-    /// chat: it waits for the next cycle.
+    /// An earlier part of the same archive, or the base of this
+    /// differential, did not get through to this chat: it waits.
     Wait,
 }
 
@@ -202,26 +217,50 @@ struct Rules {
     refused: HashMap<i64, SendError>,
     /// (archive, chat) with a part not through this run.
     held: HashSet<(String, i64)>,
+    /// What each pending archive needs to have reached a chat first.
+    bases: HashMap<String, BaseNeed>,
+    /// Where the archives are.
+    dir: PathBuf,
 }
 
 impl Rules {
-    fn new(cfg: &Config, files: &[PendingFile], admins: &[i64]) -> Rules {
-        let mut newest: HashMap<i64, String> = HashMap::new();
-        for r in files.iter().flat_map(|(_, rows)| rows) {
-            let slot = newest.entry(r.chat_id).or_default();
-            if r.archive > *slot {
-                slot.clone_from(&r.archive);
-            }
+    fn new(cfg: &Config, files: &[PendingFile], admins: &[i64], bases: HashMap<String, BaseNeed>) -> Rules {
+        Rules {
+            newest: newest_per_chat(cfg, files),
+            admins: admins.to_vec(),
+            refused: HashMap::new(),
+            held: HashSet::new(),
+            bases,
+            dir: cfg.backup.output_dir.clone(),
         }
-        newest.retain(|_, archive| catalog::resolve(&cfg.backup.output_dir, archive).is_ok());
-        Rules { newest, admins: admins.to_vec(), refused: HashMap::new(), held: HashSet::new() }
     }
 
+    /// A newer archive is pending for the chat, and it is not a
+    /// differential that needs this one as its base.
     fn superseded(&self, r: &Delivery) -> bool {
-        self.newest.get(&r.chat_id).is_some_and(|n| *n != r.archive)
+        self.newest.get(&r.chat_id).is_some_and(|n| {
+            *n != r.archive && !matches!(self.bases.get(n), Some(BaseNeed::Stored(b)) if b.name == r.archive)
+        })
     }
 
-    fn skip(&self, row: &Delivery, file_problem: Option<&SendError>) -> Option<Skip> {
+    /// Why a differential cannot go to `chat` yet, when it cannot: its base
+    /// has not reached the chat (it waits), or never can (it fails).
+    fn base_missing(&self, state: &State, archive: &str, chat: i64) -> Option<Skip> {
+        let (name, gone) = match self.bases.get(archive)? {
+            BaseNeed::Nothing => return None,
+            BaseNeed::Stored(b) => (b.name.as_str(), false),
+            BaseNeed::Gone(name) => (name.as_str(), true),
+        };
+        if state.delivered_to(name, chat).unwrap_or(false) {
+            None
+        } else if gone {
+            Some(Skip::Fail(SendError::permanent(FailureCode::BaseMissing, base_gone_reason(name, &self.dir))))
+        } else {
+            Some(Skip::Wait)
+        }
+    }
+
+    fn skip(&self, state: &State, row: &Delivery, file_problem: Option<&SendError>) -> Option<Skip> {
         let chat = row.chat_id;
         if self.superseded(row) {
             Some(Skip::Superseded)
@@ -232,9 +271,50 @@ impl Rules {
         } else if self.held.contains(&(row.archive.clone(), chat)) {
             Some(Skip::Wait)
         } else {
-            None
+            self.base_missing(state, &row.archive, chat)
         }
     }
+}
+
+/// Each chat's newest pending archive that is still on disk. After an
+/// outage an admin needs the latest archive, not every one missed.
+fn newest_per_chat(cfg: &Config, files: &[PendingFile]) -> HashMap<i64, String> {
+    let mut newest: HashMap<i64, String> = HashMap::new();
+    for r in files.iter().flat_map(|(_, rows)| rows) {
+        let slot = newest.entry(r.chat_id).or_default();
+        if r.archive > *slot {
+            slot.clone_from(&r.archive);
+        }
+    }
+    newest.retain(|_, archive| catalog::resolve(&cfg.backup.output_dir, archive).is_ok());
+    newest
+}
+
+/// The base each pending archive needs. A chat whose newest pending
+/// archive is a differential, and that neither has its base nor is owed
+/// it (an admin added later, a base that failed or was superseded there),
+/// is owed the base again, so it goes first.
+fn owe_bases(cfg: &Config, state: &State, files: &[PendingFile]) -> Result<HashMap<String, BaseNeed>, String> {
+    let mut bases: HashMap<String, BaseNeed> = HashMap::new();
+    for (_, rows) in files {
+        let archive = &rows[0].archive;
+        if !bases.contains_key(archive) {
+            bases.insert(archive.clone(), base_need(cfg, state, archive));
+        }
+    }
+    let problem = |e: lifeboat_core::state::StateError| format!("cannot use the delivery outbox: {e}");
+    for (chat, archive) in newest_per_chat(cfg, files) {
+        let Some(BaseNeed::Stored(base)) = bases.get(&archive) else { continue };
+        let owed = files.iter().flat_map(|(_, rows)| rows).any(|r| r.chat_id == chat && r.archive == base.name);
+        if owed || state.delivered_to(&base.name, chat).map_err(problem)? {
+            continue;
+        }
+        state.owe_delivery(&base.name, &outbox_files(base), chat, Utc::now()).map_err(problem)?;
+        let msg = format!("{} owed to {chat} again: {archive} needs it there", base.name);
+        tracing::info!("{msg}");
+        let _ = state.log_event(Level::Info, "delivery", &msg, Utc::now());
+    }
+    Ok(bases)
 }
 
 /// Records a row Telegram confirmed, and the `file_id` of a fresh upload.

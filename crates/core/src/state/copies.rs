@@ -6,7 +6,7 @@
 //! server with an empty folder never deletes anything off-site.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Row, params};
+use rusqlite::{OptionalExtension, Row, params};
 
 use super::outbox::FailureCode;
 use super::{Result, State, opt_parsed, parsed, time_at, ts};
@@ -90,6 +90,31 @@ impl State {
             params![archive, destination, ts(at)],
         )?;
         Ok(())
+    }
+
+    /// Owes `archive` to `destination` again: a missing row is added, a
+    /// failed one is pending again. A differential's base goes this way to
+    /// a destination that lacks it.
+    pub fn owe_copy(&self, archive: &str, destination: &str, at: DateTime<Utc>) -> Result<()> {
+        self.enqueue_copy(archive, destination, at)?;
+        self.conn.execute(
+            "UPDATE copies SET status = 'pending', progress = 0, updated_at = ?3
+             WHERE archive = ?1 AND destination = ?2 AND status = 'failed'",
+            params![archive, destination, ts(at)],
+        )?;
+        Ok(())
+    }
+
+    /// Where `archive` stands at `destination` (None: never owed there).
+    pub fn copy_status(&self, archive: &str, destination: &str) -> Result<Option<CopyStatus>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT status FROM copies WHERE archive = ?1 AND destination = ?2",
+                params![archive, destination],
+                |r| parsed(r, 0, "copies", "status", CopyStatus::parse),
+            )
+            .optional()?)
     }
 
     /// `destination`'s rows in `status`, oldest archive first.

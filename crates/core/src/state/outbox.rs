@@ -67,10 +67,13 @@ pub enum FailureCode {
     Transient,
     /// Refused for another reason (the words say which).
     Refused,
+    /// A differential whose base is no longer on disk and never reached
+    /// this recipient: it would be no restore point there.
+    BaseMissing,
 }
 
 impl FailureCode {
-    const ALL: [FailureCode; 13] = [
+    const ALL: [FailureCode; 14] = [
         FailureCode::NeverStarted,
         FailureCode::Blocked,
         FailureCode::Kicked,
@@ -84,6 +87,7 @@ impl FailureCode {
         FailureCode::BadCredentials,
         FailureCode::Transient,
         FailureCode::Refused,
+        FailureCode::BaseMissing,
     ];
 
     /// Stored form.
@@ -102,6 +106,7 @@ impl FailureCode {
             FailureCode::BadCredentials => "bad-credentials",
             FailureCode::Transient => "transient",
             FailureCode::Refused => "refused",
+            FailureCode::BaseMissing => "base-missing",
         }
     }
 
@@ -201,6 +206,35 @@ impl State {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Owes `archive` to `chat` again: missing rows are added, failed or
+    /// superseded ones are pending again, delivered ones stay delivered. A
+    /// differential's base goes this way to a chat that lacks it.
+    pub fn owe_delivery(
+        &self,
+        archive: &str,
+        files: &[(String, u32, u32)],
+        chat: i64,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        self.enqueue_deliveries(archive, files, &[chat], at)?;
+        self.conn.execute(
+            "UPDATE deliveries SET status = 'pending', updated_at = ?3
+             WHERE archive = ?1 AND chat_id = ?2 AND status IN ('failed', 'superseded')",
+            params![archive, chat, ts(at)],
+        )?;
+        Ok(())
+    }
+
+    /// Whether `chat` received every part of `archive`.
+    pub fn delivered_to(&self, archive: &str, chat: i64) -> Result<bool> {
+        let (rows, delivered): (i64, i64) = self.conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(status = 'delivered'), 0) FROM deliveries WHERE archive = ?1 AND chat_id = ?2",
+            params![archive, chat],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(rows > 0 && rows == delivered)
     }
 
     /// Outbox rows by status.
