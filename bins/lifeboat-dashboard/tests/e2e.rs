@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lifeboat_core::Config;
-use lifeboat_core::state::State;
+use lifeboat_core::state::{PinOrigin, State};
 use lifeboat_dashboard::callback::{self, Action, ArchiveStamp};
 use lifeboat_dashboard::text;
 use lifeboat_testkit::FakeTelegram;
@@ -598,26 +598,51 @@ fn stale_backups_alert_every_admin_once() {
 }
 
 #[test]
-fn acknowledge_under_a_shrink_alert_unpins_the_archive() {
+fn the_owners_acknowledge_under_a_shrink_alert_unpins_the_archive() {
     let d = start();
     let archive = backup(&d.cfg);
     let st = State::open_for(&d.cfg).unwrap();
-    st.pin(&archive, "kept by a shrink alert: users.db: table t 50 → 5 rows (−90 %)", chrono::Utc::now()).unwrap();
+    let reason = "kept by a shrink alert: users.db: table t 50 → 5 rows (−90 %)";
+    st.pin(&archive, reason, PinOrigin::ShrinkAlert, chrono::Utc::now()).unwrap();
     let stamp = ArchiveStamp::from_archive_name(&archive).unwrap();
-    let message = d.open_menu(ADMIN);
     let data = lifeboat_telegram::ack::callback_data(&archive).unwrap();
-    let (answer, alert) = d.press(ADMIN, message, &data);
+    // An admin who is not the owner is refused.
+    let admins = d.open_menu(ADMIN);
+    let (answer, alert) = d.press(ADMIN, admins, &data);
+    assert!(alert && answer.as_deref() == Some(text::unpin_owner_only(&archive).as_str()), "{answer:?}");
+    assert_eq!(st.pins().unwrap().len(), 1);
+    let message = d.open_menu(OWNER);
+    let (answer, alert) = d.press(OWNER, message, &data);
     assert!(alert && answer.as_deref().unwrap_or("").contains("Acknowledged"), "{answer:?}");
     assert!(st.pins().unwrap().is_empty());
-    assert!(d.keyboard_of(ADMIN, message).is_empty(), "the button is gone");
+    assert!(d.keyboard_of(OWNER, message).is_empty(), "the button is gone");
     // Pressed again (or after `lifeboat unpin`): said, nothing else.
-    let (answer, _) = d.press(ADMIN, message, &Action::Unpin(stamp).encode());
+    let (answer, _) = d.press(OWNER, message, &Action::Unpin(stamp).encode());
     assert_eq!(answer.as_deref(), Some(text::already_unpinned(&archive).as_str()));
     // A stranger cannot.
-    st.pin(&archive, "again", chrono::Utc::now()).unwrap();
+    st.pin(&archive, "again", PinOrigin::ShrinkAlert, chrono::Utc::now()).unwrap();
     let (answer, _) = d.press(STRANGER, message, &data);
     assert_eq!(answer.as_deref(), Some(text::REFUSAL_ALERT));
     assert_eq!(st.pins().unwrap().len(), 1);
+}
+
+/// Callback data can be forged: an Acknowledge press against an archive
+/// pinned by hand (no shrink alert exists) leaves the pin, whoever presses.
+#[test]
+fn a_forged_acknowledge_never_removes_a_pin_made_by_hand() {
+    let d = start();
+    let archive = backup(&d.cfg);
+    let st = State::open_for(&d.cfg).unwrap();
+    st.pin(&archive, "legal hold", PinOrigin::Hand, chrono::Utc::now()).unwrap();
+    let data = lifeboat_telegram::ack::callback_data(&archive).unwrap();
+    for who in [ADMIN, OWNER] {
+        let menu = d.open_menu(who);
+        let (answer, _) = d.press(who, menu, &data);
+        assert!(answer.as_deref().unwrap_or("").contains("stays pinned"), "{who}: {answer:?}");
+        let pins = st.pins().unwrap();
+        assert_eq!(pins.len(), 1, "{who}");
+        assert_eq!((pins[0].reason.as_str(), pins[0].origin), ("legal hold", PinOrigin::Hand));
+    }
 }
 
 #[test]

@@ -46,7 +46,7 @@ pub fn check(
         return Ok(None);
     }
     let reason = format!("kept by a shrink alert: {}", describe(&shrinks).join("; "));
-    state.pin(&previous.name, &reason, now)?;
+    state.pin(&previous.name, &reason, lifeboat_core::state::PinOrigin::ShrinkAlert, now)?;
     Ok(Some(Shrunk { pinned: previous.name.clone(), shrinks }))
 }
 

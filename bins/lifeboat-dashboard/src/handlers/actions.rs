@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use lifeboat_core::catalog;
-use lifeboat_core::state::Level;
+use lifeboat_core::state::{Acknowledged, Level};
 use teloxide::prelude::*;
 use teloxide::types::ChatId;
 
@@ -16,8 +16,9 @@ use crate::{keyboard, text};
 
 use super::{Answer, App, DashBot, JobKind, Target, show, user_id};
 
-/// "Acknowledge" under a shrink alert: the archive kept for it may go with
-/// retention again. The alert stays, with who acknowledged it instead of
+/// "Acknowledge" under a shrink alert, the owner's to press: the archive
+/// kept for it may go with retention again. Callback data can be forged,
+/// so it removes only a pin a shrink alert made, never one made by hand. The alert stays, with who acknowledged it instead of
 /// the button.
 pub(super) async fn unpin(
     bot: &DashBot,
@@ -27,12 +28,20 @@ pub(super) async fn unpin(
     stamp: ArchiveStamp,
 ) -> anyhow::Result<Answer> {
     let name = stamp.name_in(&app.cfg.backup.output_dir);
-    let archive = name.clone();
-    let was_pinned = app.with_state(move |_, st| Ok(st.unpin(&archive)?)).await?;
-    if !was_pinned {
-        return Ok(Answer::toast(text::already_unpinned(&name)));
+    if !app.is_owner(user) {
+        app.log(Level::Warn, format!("admin {user} pressed Acknowledge on {name}; only the owner may unpin")).await;
+        return Ok(Answer::alert(text::unpin_owner_only(&name)));
     }
-    app.log(Level::Info, format!("admin {user} acknowledged the shrink alert; {name} unpinned")).await;
+    let archive = name.clone();
+    match app.with_state(move |_, st| Ok(st.acknowledge_shrink_pin(&archive)?)).await? {
+        Acknowledged::Unpinned => {}
+        Acknowledged::NotPinned => return Ok(Answer::toast(text::already_unpinned(&name))),
+        Acknowledged::PinnedByHand => {
+            app.log(Level::Warn, format!("Acknowledge on {name} left its pin: it was pinned by hand")).await;
+            return Ok(Answer::alert(text::pinned_by_hand(&name)));
+        }
+    }
+    app.log(Level::Info, format!("the owner acknowledged the shrink alert; {name} unpinned")).await;
     if let Some(id) = to.message {
         let edit = bot.edit_message_reply_markup(to.chat, id).await;
         if let Err(e) = edit {

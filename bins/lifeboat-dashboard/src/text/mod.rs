@@ -418,6 +418,16 @@ pub fn unpinned(archive: &str) -> String {
     format!("Acknowledged. {archive} is no longer pinned: retention may remove it with the other old archives.")
 }
 
+/// Alert: an admin who is not the owner pressed "Acknowledge".
+pub fn unpin_owner_only(archive: &str) -> String {
+    format!("Only the owner can acknowledge a shrink alert: {archive} stays pinned.")
+}
+
+/// Alert: "Acknowledge" against an archive pinned by hand.
+pub fn pinned_by_hand(archive: &str) -> String {
+    format!("{archive} was pinned by hand (lifeboat pin) and stays pinned; remove that pin with `lifeboat unpin`.")
+}
+
 /// Toast: "Acknowledge" pressed again, or after `lifeboat unpin`.
 pub fn already_unpinned(archive: &str) -> String {
     format!("{archive} is not pinned (already acknowledged).")

@@ -10,7 +10,7 @@ use super::UsageError;
 
 pub(super) fn pin(cfg: &Config, a: &PinArgs) -> Result<i32> {
     let archive = catalog::resolve(&cfg.backup.output_dir, &a.archive).map_err(|e| UsageError(e.to_string()))?;
-    State::open_for(cfg)?.pin(&archive.name, &a.reason, chrono::Utc::now())?;
+    State::open_for(cfg)?.pin(&archive.name, &a.reason, lifeboat_core::state::PinOrigin::Hand, chrono::Utc::now())?;
     println!("{} pinned: retention keeps it until `lifeboat unpin {}`", archive.name, archive.name);
     Ok(exit::SUCCESS)
 }

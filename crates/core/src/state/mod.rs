@@ -31,7 +31,7 @@ pub use heartbeat::{
 };
 pub use incidents::{Incident, IncidentKind};
 pub use outbox::{AdminHealth, Delivery, DeliveryStatus, FailureCode};
-pub use pins::Pin;
+pub use pins::{Acknowledged, Pin, PinOrigin};
 pub use runs::{DbCheck, Run, RunCounts, RunEnd, RunStatus};
 pub use verifications::Verification;
 
@@ -195,6 +195,10 @@ CREATE TABLE copies (
     // Parts a destination confirmed of a copy still pending: an archive sent
     // as several messages resumes after them.
     "ALTER TABLE copies ADD COLUMN progress INTEGER NOT NULL DEFAULT 0;",
+    // Who made each pin: a shrink alert's "Acknowledge" may remove only the
+    // pin that alert made, never one made by hand. Older pins are taken as
+    // made by hand, the side that keeps the archive.
+    "ALTER TABLE pins ADD COLUMN origin TEXT NOT NULL DEFAULT 'hand';",
 ];
 
 /// A handle on the state database. One per thread; cheap to open.
