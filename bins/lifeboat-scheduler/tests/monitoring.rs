@@ -257,3 +257,81 @@ fn each_cycle_reads_back_a_stored_archive_and_a_damaged_one_is_an_incident() {
     once();
     assert!(sb.state().open_incidents().unwrap().is_empty());
 }
+
+/// A new age key pair made by `age-keygen`: (key file, public key).
+fn age_key(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, String) {
+    let key = dir.join(name);
+    let made = std::process::Command::new("age-keygen").arg("-o").arg(&key).output().expect("age-keygen is installed");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let text = std::fs::read_to_string(&key).unwrap();
+    let public = text.lines().find_map(|l| l.strip_prefix("# public key: ")).unwrap().trim().to_string();
+    (key, public)
+}
+
+/// After a key rotation this machine's identity cannot open the older
+/// archives: their read-back says so and alarms nobody, while an archive
+/// that is really damaged still opens the incident.
+#[test]
+fn an_archive_sealed_to_other_recipients_is_not_called_damaged_but_a_damaged_one_is() {
+    let keys = tempfile::tempdir().unwrap();
+    let (old_key, old_public) = age_key(keys.path(), "old.txt");
+    let (new_key, new_public) = age_key(keys.path(), "new.txt");
+    let sealed_to = |key: &std::path::Path, public: &str| {
+        format!(
+            "[encryption]\nmode = \"age\"\nrecipients = [{public:?}]\nidentity_file = {:?}\n",
+            key.display().to_string()
+        )
+    };
+    let sb = Sandbox::new("0 * * * *", &sealed_to(&old_key, &old_public));
+    let once = || {
+        sb.write_a_row(true);
+        let out = sb.scheduler().arg("--once").output().unwrap();
+        std::thread::sleep(Duration::from_millis(1100));
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    assert_eq!(once().0, Some(0));
+    let first = sb.archive_folder_entries().remove(0);
+    assert!(first.ends_with(".zip.age"), "{first}");
+
+    sb.write_config("0 * * * *", &sealed_to(&new_key, &new_public));
+    let (code, out) = once();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains("FAILED"), "{out}");
+    let v = sb.state().verifications().unwrap();
+    let read = v.iter().find(|v| v.archive == first).unwrap_or_else(|| panic!("{first} was not read back: {v:?}"));
+    assert!(read.ok && read.cannot_open_here(), "{read:?}");
+    assert!(sb.state().open_incidents().unwrap().is_empty(), "no alarm for a key this machine lacks");
+
+    // The second archive, sealed to the key held here, rots on the disk.
+    let second = sb.archive_folder_entries().into_iter().find(|e| *e != first).unwrap();
+    let path = sb.output_dir().join(&second);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 64] {
+        *b ^= 0xff;
+    }
+    std::fs::write(&path, bytes).unwrap();
+    let (_, out) = once();
+    assert!(out.contains(&format!("re-verified {second}: FAILED")), "{out}");
+    let open = sb.state().open_incidents().unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert!(open[0].detail.contains(&second) && !open[0].detail.contains(&first), "{open:?}");
+}
+
+/// Under age without an identity `schedule.full_cron` can do nothing: the
+/// scheduler says so loudly when it starts.
+#[test]
+fn the_scheduler_warns_at_start_when_full_cron_cannot_work_under_age() {
+    let keys = tempfile::tempdir().unwrap();
+    let (_, public) = age_key(keys.path(), "key.txt");
+    let sb = Sandbox::new("0 * * * *", &format!("[encryption]\nmode = \"age\"\nrecipients = [{public:?}]\n"));
+    let text = std::fs::read_to_string(sb.config_path()).unwrap();
+    std::fs::write(sb.config_path(), text.replace("[schedule]\n", "[schedule]\nfull_cron = \"0 0 1 1 *\"\n")).unwrap();
+    let out = sb.scheduler().arg("--once").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let warned: Vec<&str> =
+        stderr.lines().filter(|l| l.contains("schedule.full_cron is set but has no effect")).collect();
+    assert_eq!(warned.len(), 1, "once, at start: {stderr}");
+    assert!(warned[0].contains("WARN"), "{stderr}");
+}

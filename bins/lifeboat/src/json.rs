@@ -108,6 +108,7 @@ pub fn status(cfg: &Config, s: &StatusSnapshot, schedule: &Schedule) -> Value {
             "detail": r.end.detail,
         })),
         "schedule": schedule.as_str(),
+        "warnings": s.warnings,
         "next_run": s.next_run.map(json_time),
         "scheduler": {
             "state": s.scheduler.as_str(),

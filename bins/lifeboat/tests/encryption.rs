@@ -263,6 +263,10 @@ fn age_archive_opens_with_the_age_cli_and_with_lifeboat_given_the_key() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains(&format!("the identity in {} does not open", other.display())), "{}", stderr(&o));
     assert!(!env.path("wrong").exists());
+    // verify says it cannot open it here, which is no verdict of damage.
+    let o = env.cmd(&["verify", "latest", "--identity", other.to_str().unwrap()]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot open here") && stderr(&o).contains("no sign of damage"), "{}", stderr(&o));
     // A missing identity file is a usage error.
     let o = env.cmd(&["verify", "latest", "--identity", "/nonexistent/key.txt"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
@@ -465,4 +469,40 @@ fn an_age_file_with_a_huge_junk_header_gets_a_quick_verdict() {
     let o = within(&mut common::lifeboat(&env.config, env.dir.path(), &["verify", name]), 20);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("does not end within 16 KiB"), "{}", stderr(&o));
+}
+
+/// Under age without an identity no differential can be made here, so
+/// `schedule.full_cron` does nothing: backup, diagnose and status say so,
+/// and stop saying so once the machine holds a key.
+#[test]
+fn full_cron_under_age_without_an_identity_is_warned_about_everywhere() {
+    let env = Env::new("");
+    let (key, public) = env.age_key("key.txt");
+    let with = |encryption: String| {
+        env.set_encryption(&encryption);
+        let text = std::fs::read_to_string(&env.config).unwrap();
+        std::fs::write(&env.config, format!("{text}[schedule]\nfull_cron = \"0 0 1 1 *\"\n")).unwrap();
+    };
+    with(format!("mode = \"age\"\nrecipients = [{public:?}]"));
+    const SAID: &str = "schedule.full_cron is set but has no effect";
+    let o = env.cmd(&["backup"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains(SAID) && stderr(&o).contains("identity_file"), "{}", stderr(&o));
+    let o = env.cmd(&["diagnose"]).output().unwrap();
+    let said = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(said.lines().any(|l| l.contains("schedule.full_cron") && l.contains(SAID)), "{said}");
+    let o = env.cmd(&["status"]).output().unwrap();
+    let said = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(said.lines().any(|l| l.starts_with("WARNING:") && l.contains(SAID)), "{said}");
+    let o = env.cmd(&["status", "--json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(json["warnings"][0].as_str().unwrap_or("").contains(SAID), "{json}");
+
+    with(format!("mode = \"age\"\nrecipients = [{public:?}]\nidentity_file = {:?}", key.display().to_string()));
+    let o = env.cmd(&["backup"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains(SAID), "{}", stderr(&o));
+    let o = env.cmd(&["status", "--json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["warnings"], serde_json::json!([]), "{json}");
 }

@@ -120,7 +120,9 @@ pub enum KeyError {
     )]
     NoIdentity { archive: String },
     /// The identity does not open the archive.
-    #[error("the identity in {from} does not open {archive}: it was sealed to other recipients")]
+    #[error(
+        "cannot open here: the identity in {from} does not open {archive}, which was sealed to other recipients (no sign of damage); open it where one of their keys is: age -d -i KEY {archive} > backup.zip"
+    )]
     WrongIdentity {
         /// The identity file.
         from: String,

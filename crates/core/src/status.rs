@@ -39,6 +39,8 @@ pub struct StatusSnapshot {
     /// Damaged files a live restore copied aside before overwriting them,
     /// kept until removed by hand.
     pub quarantined: Vec<crate::restore::Quarantined>,
+    /// Settings that do not do what they say here, in words.
+    pub warnings: Vec<String>,
 }
 
 /// Reads the status. `state` is None when the state database does not exist
@@ -71,6 +73,7 @@ pub fn snapshot(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Resu
             .map(|id| Ok((id.clone(), state.map(|s| s.latest_copy(&id)).transpose()?.flatten())))
             .collect::<Result<_, StateError>>()?,
         quarantined: crate::restore::quarantine::list(&cfg.backup.output_dir),
+        warnings: cfg.full_cron_ignored().into_iter().collect(),
     })
 }
 

@@ -28,6 +28,8 @@ pub(crate) struct ListRow {
     pub sealed: lifeboat_core::seal::Mode,
     /// A differential's base (None: a full archive).
     pub base: Option<String>,
+    /// Its last read-back found it sealed to keys this machine lacks.
+    pub cannot_open_here: bool,
 }
 
 pub(super) fn list(cfg: &Config, a: &ListArgs) -> Result<i32> {
@@ -35,6 +37,10 @@ pub(super) fn list(cfg: &Config, a: &ListArgs) -> Result<i32> {
     let state = existing_state(cfg)?;
     let pins = match &state {
         Some(s) => s.pins()?,
+        None => Vec::new(),
+    };
+    let unopenable: Vec<String> = match &state {
+        Some(s) => s.verifications()?.into_iter().filter(|v| v.cannot_open_here()).map(|v| v.archive).collect(),
         None => Vec::new(),
     };
     let kept = lifeboat_core::retention::explain(cfg, state.as_ref(), chrono::Utc::now())?;
@@ -71,6 +77,7 @@ pub(super) fn list(cfg: &Config, a: &ListArgs) -> Result<i32> {
         let sealed = lifeboat_core::verify::seal_mode(&archive);
         let pinned = pins.iter().find(|p| p.archive == archive.name).map(|p| p.reason.clone());
         let kept_by = kept.iter().find(|(n, _)| *n == archive.name).map(|(_, k)| k.clone()).unwrap_or_default();
+        let cannot_open_here = unopenable.contains(&archive.name);
         rows.push(ListRow {
             archive,
             trigger,
@@ -83,6 +90,7 @@ pub(super) fn list(cfg: &Config, a: &ListArgs) -> Result<i32> {
             kept_by,
             sealed,
             base: manifest.as_ref().and_then(|m| m.base.as_ref()).map(|b| b.archive.clone()),
+            cannot_open_here,
         });
     }
     if a.json {
@@ -100,6 +108,7 @@ pub(super) fn list(cfg: &Config, a: &ListArgs) -> Result<i32> {
     for r in &rows {
         let parts = if r.archive.is_split() { format!(" ({} parts)", r.archive.files.len()) } else { String::new() };
         let status = if r.status == "ok" { String::new() } else { format!(" [{}]", r.status) };
+        let status = if r.cannot_open_here { format!("{status} [cannot open here]") } else { status };
         let pinned = r.pinned.as_ref().map(|why| format!(" 📌 pinned: {why}")).unwrap_or_default();
         let kind = r.base.as_ref().map(|b| format!(" (differential on {b})")).unwrap_or_default();
         let sealed = match r.sealed {

@@ -28,6 +28,9 @@ pub(super) fn status(cfg: &Config, a: &JsonArg) -> Result<i32> {
 
 fn print_text(cfg: &Config, s: &StatusSnapshot, schedule: &Schedule) {
     let now = s.now;
+    for w in &s.warnings {
+        println!("WARNING:      {w}");
+    }
     for i in &s.incidents {
         println!(
             "INCIDENT:     {} (since {}): {}",

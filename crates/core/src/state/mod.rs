@@ -33,7 +33,7 @@ pub use incidents::{Incident, IncidentKind};
 pub use outbox::{AdminHealth, Delivery, DeliveryStatus, FailureCode};
 pub use pins::{Acknowledged, Pin, PinOrigin};
 pub use runs::{DbCheck, Run, RunCounts, RunEnd, RunStatus};
-pub use verifications::Verification;
+pub use verifications::{CANNOT_OPEN_HERE, Verification};
 
 /// Failures of the state database.
 #[derive(Debug, thiserror::Error)]

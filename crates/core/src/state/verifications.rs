@@ -7,6 +7,11 @@ use rusqlite::params;
 
 use super::{Result, State, time_at, ts};
 
+/// How a read-back's detail begins when the archive is sealed to
+/// recipients this machine holds no key for: its bytes were read, its
+/// contents could not be checked here, and it is not called damaged.
+pub const CANNOT_OPEN_HERE: &str = "cannot open here";
+
 /// The last full read of one archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verification {
@@ -17,6 +22,13 @@ pub struct Verification {
     pub ok: bool,
     /// "ok" or what failed.
     pub detail: String,
+}
+
+impl Verification {
+    /// Read back whole, but sealed to keys this machine does not hold.
+    pub fn cannot_open_here(&self) -> bool {
+        self.detail.starts_with(CANNOT_OPEN_HERE)
+    }
 }
 
 impl State {
