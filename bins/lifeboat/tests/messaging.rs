@@ -133,6 +133,30 @@ fn discord_gets_the_archive_in_parts_through_rate_limits_and_the_alerts_ring() {
     assert!(!all.contains(&discord.webhook_url()) && !env.state_bytes().contains("wh-token-"));
 }
 
+/// A Discord channel configured after the full archive was made gets
+/// that base before the first differential it receives.
+#[test]
+fn a_destination_added_later_gets_the_base_before_a_differential() {
+    let discord = FakeDiscord::start();
+    let env = Env::new(1, "");
+    const FULL_CRON: &str = "[schedule]\nfull_cron = \"0 0 1 1 *\"\n";
+    env.write_config(FULL_CRON);
+    let (full, said) = env.cycle(0);
+    assert!(!name(&full).contains(".diff."), "{said}");
+
+    let c = rusqlite::Connection::open(env.path("data/app.db")).unwrap();
+    c.execute("INSERT INTO blobs (b) VALUES (randomblob(100))", []).unwrap();
+    drop(c);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    env.write_config(&format!("{FULL_CRON}{}", discord_config(&env, &discord.webhook_url(), 10)));
+    let (diff, said) = env.cycle(0);
+    assert!(name(&diff).ends_with(".diff.zip"), "{said}");
+    let sent: Vec<String> = discord.posted().into_iter().flat_map(|p| p.files.into_iter().map(|(n, _)| n)).collect();
+    assert_eq!(sent, vec![name(&full), name(&diff)], "the base first, then the differential");
+    let list = env.output(&["list"]);
+    assert_eq!(list.matches(" discord: delivered").count(), 2, "{list}");
+}
+
 #[test]
 fn discord_refusals_are_named_kept_apart_and_resumed() {
     let discord = FakeDiscord::with_max_file(600_000);
