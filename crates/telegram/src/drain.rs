@@ -36,7 +36,7 @@ impl Telegram {
                 return report;
             }
         };
-        let bases = match owe_bases(cfg, &state, &files) {
+        let bases = match owe_bases(cfg, &state, &files, &self.admins) {
             Ok(bases) => bases,
             Err(problem) => {
                 report.problems.push(problem);
@@ -293,8 +293,14 @@ fn newest_per_chat(cfg: &Config, files: &[PendingFile]) -> HashMap<i64, String> 
 /// The base each pending archive needs. A chat whose newest pending
 /// archive is a differential, and that neither has its base nor is owed
 /// it (an admin added later, a base that failed or was superseded there),
-/// is owed the base again, so it goes first.
-fn owe_bases(cfg: &Config, state: &State, files: &[PendingFile]) -> Result<HashMap<String, BaseNeed>, String> {
+/// is owed the base again, so it goes first. A chat no longer among the
+/// admins is owed nothing more.
+fn owe_bases(
+    cfg: &Config,
+    state: &State,
+    files: &[PendingFile],
+    admins: &[i64],
+) -> Result<HashMap<String, BaseNeed>, String> {
     let mut bases: HashMap<String, BaseNeed> = HashMap::new();
     for (_, rows) in files {
         let archive = &rows[0].archive;
@@ -303,7 +309,7 @@ fn owe_bases(cfg: &Config, state: &State, files: &[PendingFile]) -> Result<HashM
         }
     }
     let problem = |e: lifeboat_core::state::StateError| format!("cannot use the delivery outbox: {e}");
-    for (chat, archive) in newest_per_chat(cfg, files) {
+    for (chat, archive) in newest_per_chat(cfg, files).into_iter().filter(|(chat, _)| admins.contains(chat)) {
         let Some(BaseNeed::Stored(base)) = bases.get(&archive) else { continue };
         let owed = files.iter().flat_map(|(_, rows)| rows).any(|r| r.chat_id == chat && r.archive == base.name);
         if owed || state.delivered_to(&base.name, chat).map_err(problem)? {
