@@ -5,7 +5,10 @@
 //! - an archive older than `max_age_days` goes;
 //! - beyond the `max_count` newest archives, the older ones go;
 //! - but the newest *verified* archive is never removed (even when it is
-//!   old: it is what a restore would need), and neither is any archive still
+//!   old: it is what a restore would need), nor, for every configured
+//!   source, the newest verified archive holding a good copy of it
+//!   (`last-good:<source>`), however long that source has been failing and
+//!   every newer archive has been partial; nor any archive still
 //!   waiting for delivery to an admin, nor a pinned one (a shrink alert
 //!   pins the last archive from before the shrink; `lifeboat unpin`);
 //! - and with GFS tiers (`keep_hourly`…`keep_monthly`, restic `forget`
@@ -42,6 +45,9 @@ pub struct Candidate {
     pub pinned: bool,
     /// A differential's base: kept as long as the differential is.
     pub base: Option<String>,
+    /// The configured sources it holds a good copy of (a differential's
+    /// unchanged sources through its base, which is then kept as "base").
+    pub holds: Vec<String>,
 }
 
 /// An archive to remove, and why.
@@ -131,20 +137,21 @@ pub fn select_with(
 }
 
 /// Why each archive is kept ("count", "hourly"…"monthly", "newest-verified",
-/// "delivery", "pin"), newest first; an empty list means retention removes it.
+/// "last-good:<source>", "delivery", "pin", "base"), newest first; an empty
+/// list means retention removes it.
 pub fn kept_by(
     archives: &[Candidate],
     max_age_days: i64,
     max_count: i64,
     tiers: Tiers,
     now: DateTime<Utc>,
-) -> Vec<(String, Vec<&'static str>)> {
+) -> Vec<(String, Vec<String>)> {
     judge(archives, max_age_days, max_count, tiers, now).into_iter().map(|j| (j.name, j.kept_by)).collect()
 }
 
 struct Judgement {
     name: String,
-    kept_by: Vec<&'static str>,
+    kept_by: Vec<String>,
     removal: Option<Removal>,
 }
 
@@ -158,25 +165,32 @@ fn judge(
     let mut sorted: Vec<&Candidate> = archives.iter().collect();
     sorted.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.name.cmp(&a.name)));
     let newest_verified = sorted.iter().find(|c| c.verified).map(|c| c.name.as_str());
+    let last_good = last_good(&sorted);
     let tiered = tiers.keep(&sorted);
     let max_age = chrono::Duration::days(max_age_days.max(0));
     let keep = usize::try_from(max_count.max(0)).unwrap_or(usize::MAX);
-    let mut kept: Vec<Vec<&'static str>> = Vec::with_capacity(sorted.len());
+    let mut kept: Vec<Vec<String>> = Vec::with_capacity(sorted.len());
     for (i, c) in sorted.iter().enumerate() {
         let age = now.signed_duration_since(c.created_at);
         let mut kept_by = Vec::new();
         if age <= max_age && i < keep {
-            kept_by.push("count");
+            kept_by.push("count".to_string());
         }
-        kept_by.extend(tiered.get(c.name.as_str()).into_iter().flatten().copied());
+        kept_by.extend(tiered.get(c.name.as_str()).into_iter().flatten().map(|t| t.to_string()));
         if Some(c.name.as_str()) == newest_verified {
-            kept_by.push("newest-verified");
+            kept_by.push("newest-verified".to_string());
         }
+        kept_by.extend(
+            last_good
+                .iter()
+                .filter(|(_, name)| *name == c.name.as_str())
+                .map(|(source, _)| format!("last-good:{source}")),
+        );
         if c.awaiting_delivery {
-            kept_by.push("delivery");
+            kept_by.push("delivery".to_string());
         }
         if c.pinned {
-            kept_by.push("pin");
+            kept_by.push("pin".to_string());
         }
         kept.push(kept_by);
     }
@@ -186,7 +200,7 @@ fn judge(
     let mut out = Vec::with_capacity(sorted.len());
     for (c, mut kept_by) in sorted.iter().zip(kept) {
         if needed.contains(&c.name.as_str()) {
-            kept_by.push("base");
+            kept_by.push("base".to_string());
         }
         let age = now.signed_duration_since(c.created_at);
         let removal = kept_by.is_empty().then(|| Removal {
@@ -198,6 +212,21 @@ fn judge(
             },
         });
         out.push(Judgement { name: c.name.clone(), kept_by, removal });
+    }
+    out
+}
+
+/// For each source some verified archive holds, the newest such archive:
+/// (source, archive), in the order the sources first appear. `sorted` is
+/// newest first.
+fn last_good<'a>(sorted: &[&'a Candidate]) -> Vec<(&'a str, &'a str)> {
+    let mut out: Vec<(&str, &str)> = Vec::new();
+    for c in sorted.iter().filter(|c| c.verified) {
+        for source in &c.holds {
+            if !out.iter().any(|(s, _)| s == source) {
+                out.push((source.as_str(), c.name.as_str()));
+            }
+        }
     }
     out
 }
@@ -222,7 +251,7 @@ pub fn explain(
     cfg: &Config,
     state: Option<&State>,
     now: DateTime<Utc>,
-) -> Result<Vec<(String, Vec<&'static str>)>, RetentionError> {
+) -> Result<Vec<(String, Vec<String>)>, RetentionError> {
     let stored = crate::catalog::list(&cfg.backup.output_dir)?;
     let r = &cfg.retention;
     Ok(kept_by(&candidates(cfg, &stored, state)?, r.max_age_days, r.max_count, Tiers::of(cfg), now))
@@ -237,25 +266,40 @@ fn candidates(
         Some(s) => (s.archives_awaiting_delivery()?, s.pins()?.into_iter().map(|p| p.archive).collect()),
         None => (Vec::new(), Vec::new()),
     };
+    let configured: Vec<&str> = cfg.sources.names(&cfg.backup.databases).collect();
     let mut out = Vec::with_capacity(stored.len());
     for a in stored {
         let verified = match state {
             Some(s) => s.run_for_archive(&a.name)?.is_none_or(|r| r.end.verified),
             None => true,
         };
+        // An archive whose manifest cannot be read (sealed with a key this
+        // server lacks, and no stored copy) holds nothing retention can
+        // vouch for; count and age still keep it.
+        let manifest = crate::verify::known_manifest(a, &cfg.encryption.keys, state).ok();
         out.push(Candidate {
             name: a.name.clone(),
             created_at: a.created_at,
             verified,
             awaiting_delivery: awaiting.contains(&a.name),
             pinned: pinned.contains(&a.name),
-            base: a
-                .is_differential()
-                .then(|| crate::verify::known_manifest(a, &cfg.encryption.keys, state).ok()?.base.map(|b| b.archive))
-                .flatten(),
+            base: manifest.as_ref().and_then(|m| m.base.as_ref()).map(|b| b.archive.clone()),
+            holds: manifest.as_ref().map(|m| good_copies(m, &configured)).unwrap_or_default(),
         });
     }
     Ok(out)
+}
+
+/// The configured sources `manifest` holds a good copy of: those with an
+/// entry and not skipped (a files source that lost some files is skipped
+/// too, and its older complete copy stays the good one).
+pub fn good_copies(manifest: &crate::manifest::Manifest, configured: &[&str]) -> Vec<String> {
+    configured
+        .iter()
+        .filter(|s| manifest.databases.iter().any(|e| e.source_name() == **s))
+        .filter(|s| !manifest.skipped.iter().any(|k| k.name == **s))
+        .map(|s| s.to_string())
+        .collect()
 }
 
 /// How long the events behind Logs are kept.
@@ -314,6 +358,7 @@ mod tests {
     fn made_at(at: DateTime<Utc>) -> Candidate {
         Candidate {
             base: None,
+            holds: Vec::new(),
             name: crate::catalog::archive_name(at),
             created_at: at,
             verified: true,
@@ -541,7 +586,8 @@ mod tests {
         let mut list = at_hours(&[(22, 11), (22, 10), (21, 10), (20, 9)]);
         list[3].pinned = true;
         let why = kept_by(&list, 7, 1, Tiers { daily: 2, ..Tiers::default() }, now());
-        let why: Vec<(String, Vec<&str>)> = why.into_iter().collect();
+        let why: Vec<(String, Vec<&str>)> =
+            why.iter().map(|(n, k)| (n.clone(), k.iter().map(String::as_str).collect())).collect();
         assert_eq!(
             why,
             [
@@ -560,6 +606,61 @@ mod tests {
         let list = at_hours(&[(22, 10), (22, 12), (22, 11)]);
         let tiers = Tiers { hourly: 2, ..Tiers::default() };
         assert_eq!(kept(&list, tiers, 1, now()), [name(22, 12), name(22, 11)]);
+    }
+
+    /// An archive `hours` before `now` holding good copies of `sources`.
+    fn holding(hours: i64, sources: &[&str]) -> Candidate {
+        Candidate { holds: sources.iter().map(|s| s.to_string()).collect(), ..c(hours) }
+    }
+
+    fn kept_by_of(list: &[Candidate], max_count: i64) -> Vec<(String, Vec<String>)> {
+        kept_by(list, 7, max_count, Tiers::default(), now())
+    }
+
+    #[test]
+    fn the_last_good_copy_of_a_failing_source_outlives_max_count() {
+        // premium.db has failed for the 5 newest cycles: only the two oldest
+        // archives hold it.
+        let mut list: Vec<Candidate> = (0..5).map(|h| holding(h, &["bot.db"])).collect();
+        list.extend((5..7).map(|h| holding(h, &["bot.db", "premium.db"])));
+        let removed = names(&select(&list, 7, 3, now()));
+        assert_eq!(removed, [c(3).name, c(4).name, c(6).name]);
+        let why = kept_by_of(&list, 3);
+        assert_eq!(why[5].1, ["last-good:premium.db"]);
+        assert_eq!(why[0].1, ["count", "newest-verified", "last-good:bot.db"]);
+    }
+
+    #[test]
+    fn an_unverified_archive_is_no_good_copy() {
+        let list = vec![
+            holding(0, &["bot.db"]),
+            Candidate { verified: false, ..holding(1, &["bot.db", "premium.db"]) },
+            holding(2, &["bot.db", "premium.db"]),
+        ];
+        let why = kept_by_of(&list, 1);
+        assert!(why[1].1.is_empty(), "{why:?}");
+        assert_eq!(why[2].1, ["last-good:premium.db"]);
+    }
+
+    #[test]
+    fn a_differential_holding_the_last_good_copy_keeps_its_base() {
+        let base = holding(3, &["bot.db", "premium.db"]);
+        let list = vec![
+            holding(0, &["bot.db"]),
+            holding(1, &["bot.db"]),
+            Candidate { base: Some(base.name.clone()), ..holding(2, &["bot.db", "premium.db"]) },
+            base.clone(),
+        ];
+        let why = kept_by_of(&list, 1);
+        assert_eq!(why[2].1, ["last-good:premium.db"]);
+        assert_eq!(why[3].1, ["base"]);
+        assert_eq!(names(&select(&list, 7, 1, now())), [c(1).name]);
+    }
+
+    #[test]
+    fn a_source_every_archive_holds_needs_no_extra_archive() {
+        let list: Vec<Candidate> = (0..6).map(|h| holding(h, &["bot.db", "cache"])).collect();
+        assert_eq!(names(&select(&list, 7, 2, now())).len(), 4);
     }
 
     #[test]

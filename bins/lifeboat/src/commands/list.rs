@@ -21,9 +21,9 @@ pub(crate) struct ListRow {
     pub copies: Vec<lifeboat_core::state::Copy>,
     /// Why it is pinned, when it is.
     pub pinned: Option<String>,
-    /// Why retention keeps it ("count", "daily", "pin"…); empty: the next
-    /// cycle removes it.
-    pub kept_by: Vec<&'static str>,
+    /// Why retention keeps it ("count", "daily", "pin", "last-good:NAME"…);
+    /// empty: the next cycle removes it.
+    pub kept_by: Vec<String>,
     /// How it is sealed.
     pub sealed: lifeboat_core::seal::Mode,
     /// A differential's base (None: a full archive).
