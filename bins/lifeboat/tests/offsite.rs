@@ -146,6 +146,45 @@ fn retention_on_the_bucket_follows_the_local_policy_and_never_goes_further() {
 }
 
 #[test]
+fn the_last_good_copy_of_a_database_that_keeps_failing_stays_here_and_off_site() {
+    let s3 = SeaweedFs::start();
+    let env = Env::new(&s3, 1, "[retention]\nmax_count = 2");
+    let config = std::fs::read_to_string(&env.config).unwrap();
+    std::fs::write(&env.config, config.replace("[\"app.db\"]", "[\"app.db\", \"premium.db\"]")).unwrap();
+    let premium = env.path("data/premium.db");
+    let conn = rusqlite::Connection::open(&premium).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE payments (id INTEGER PRIMARY KEY, note TEXT);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)
+         INSERT INTO payments (note) SELECT hex(randomblob(500)) FROM n;",
+    )
+    .unwrap();
+    drop(conn);
+    let (good, _) = env.cycle(0);
+    let size = std::fs::metadata(&premium).unwrap().len();
+    let mut f = std::fs::OpenOptions::new().write(true).open(&premium).unwrap();
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(size / 2)).unwrap();
+    std::io::Write::write_all(&mut f, &vec![0xA5; 64 * 1024]).unwrap();
+    drop(f);
+    // Twice max_count partial cycles, each archive without premium.db.
+    for _ in 0..4 {
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        env.write_row();
+        let (_, said) = env.cycle(3);
+        assert!(said.contains("premium.db"), "{said}");
+    }
+    let local: Vec<String> =
+        lifeboat_core::catalog::list(&env.path("out")).unwrap().into_iter().map(|a| a.name).collect();
+    assert!(local.contains(&name(&good)), "the only archive holding premium.db was removed: {local:?}");
+    assert_eq!(local.len(), 3, "the two newest and the last good copy: {local:?}");
+    assert!(env.remote().contains(&name(&good)), "the bucket followed a removal retention must not make");
+    let out = env.cmd(&["list", "--json"]).assert().success().get_output().stdout.clone();
+    let list: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let row = list.as_array().unwrap().iter().find(|r| r["name"] == name(&good).as_str()).expect("listed");
+    assert_eq!(row["kept_by"], serde_json::json!(["last-good:premium.db"]), "{list}");
+}
+
+#[test]
 fn a_store_that_is_down_is_caught_up_next_cycle() {
     let mut s3 = SeaweedFs::start();
     let env = Env::new(&s3, 1, "");
