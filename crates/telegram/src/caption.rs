@@ -1,7 +1,7 @@
 //! The caption of a delivered archive: what it is, at a glance, on a phone.
 //! Telegram allows 1024 units; longer lists are cut with "…".
 
-use lifeboat_core::manifest::Manifest;
+use lifeboat_core::manifest::{Kind, Manifest};
 use lifeboat_core::seal::Mode;
 use lifeboat_core::units::human_size;
 
@@ -38,8 +38,9 @@ pub fn caption(
     match mode {
         Mode::None => {}
         Mode::ZipAes => head.push("🔒 Encrypted: 7-Zip or a phone unzip app asks for the archive password".into()),
-        Mode::Age => head
-            .push(format!("🔒 Sealed with age: `age -d -i key.txt {archive} > backup.zip` where the private key is")),
+        Mode::Age => head.push(format!(
+            "🔒 Sealed with age: `age -d -i key.txt {archive} > backup.zip`, key.txt being the age identity file that holds the private key"
+        )),
     }
     head.push(format!("Archive: {} ({})", archive, human_size(archive_size)));
     if let Some(base) = manifest.and_then(|m| m.base.as_ref()) {
@@ -47,10 +48,14 @@ pub fn caption(
     }
     let mut body = Vec::new();
     if let Some(m) = manifest {
-        body.push(format!("Databases ({}, {}):", m.databases.len(), human_size(m.total_size())));
+        body.push(contents_heading(m));
         for d in &m.databases {
             let integrity = if d.integrity == "ok" { "ok" } else { "INTEGRITY PROBLEM" };
-            body.push(format!("• {} — {}, {} rows, {integrity}", d.name, human_size(d.size), d.total_rows()));
+            if d.kind == Kind::File {
+                body.push(format!("• {} — {}, file, {integrity}", d.name, human_size(d.size)));
+            } else {
+                body.push(format!("• {} — {}, {} rows, {integrity}", d.name, human_size(d.size), d.total_rows()));
+            }
         }
         if m.is_partial() {
             body.push(format!("PARTIAL: {} skipped", m.skipped.len()));
@@ -60,6 +65,19 @@ pub fn caption(
         }
     }
     fit(head, body)
+}
+
+/// "Databases (2, 3.0 MB):", or with a files source's entries counted as
+/// files: "Databases (2) and files (5), 3.4 MB:".
+fn contents_heading(m: &Manifest) -> String {
+    let files = m.databases.iter().filter(|d| d.kind == Kind::File).count();
+    let databases = m.databases.len() - files;
+    let size = human_size(m.total_size());
+    match (databases, files) {
+        (_, 0) => format!("Databases ({databases}, {size}):"),
+        (0, _) => format!("Files ({files}, {size}):"),
+        _ => format!("Databases ({databases}) and files ({files}), {size}:"),
+    }
 }
 
 /// Joins lines, dropping (and marking) the tail when over the limit: the
@@ -119,6 +137,33 @@ mod tests {
         assert!(c.contains("db_0_with") && c.contains("1.5 MB") && c.contains("42 rows"));
         assert!(c.contains("PARTIAL: 1 skipped") && c.contains("gone0.db — missing file"));
         assert!(c.contains("2.1 MB"));
+    }
+
+    #[test]
+    fn a_files_source_is_counted_as_files_without_rows() {
+        let mut m = manifest(1, 0);
+        m.databases.push(DatabaseEntry {
+            name: "uploads/avatar.png".into(),
+            kind: Kind::File,
+            source: Some("uploads".into()),
+            size: 2_000,
+            integrity: "ok".into(),
+            ..Default::default()
+        });
+        let c = caption("a.zip", Mode::None, Some(&m), 10, 1, 1);
+        assert!(c.contains("Databases (1) and files (1)"), "{c}");
+        assert!(c.contains("• uploads/avatar.png — 2.0 kB, file, ok"), "{c}");
+        assert!(!c.contains("0 rows"), "{c}");
+        m.databases.remove(0);
+        let c = caption("a.zip", Mode::None, Some(&m), 10, 1, 1);
+        assert!(c.contains("Files (1, "), "{c}");
+    }
+
+    #[test]
+    fn the_age_advice_is_a_whole_sentence() {
+        let c = caption("a.zip", Mode::Age, Some(&manifest(1, 0)), 10, 1, 1);
+        let line = c.lines().find(|l| l.contains("age -d")).unwrap();
+        assert!(line.ends_with("holds the private key"), "{line}");
     }
 
     #[test]
