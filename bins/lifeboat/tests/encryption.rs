@@ -506,3 +506,36 @@ fn full_cron_under_age_without_an_identity_is_warned_about_everywhere() {
     let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(json["warnings"], serde_json::json!([]), "{json}");
 }
+
+#[test]
+fn diagnose_names_the_newest_good_copy_and_the_key_and_that_command_restores() {
+    let env = Env::new("");
+    let (key, public) = env.age_key("key.txt");
+    env.set_encryption(&format!("mode = \"age\"\nrecipients = [{public:?}]"));
+    let good = env.backup();
+    let good = good.file_name().unwrap().to_string_lossy().into_owned();
+    let db = env.data().join("premium_system.db");
+    let size = std::fs::metadata(&db).unwrap().len();
+    let mut f = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(size / 2)).unwrap();
+    std::io::Write::write_all(&mut f, &vec![0xA5; 64 * 1024]).unwrap();
+    drop(f);
+    // Two more cycles: `latest` is now a partial archive without it.
+    for _ in 0..2 {
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        env.cmd(&["backup"]).assert().code(3);
+    }
+    let out = env.cmd(&["diagnose", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let finding = v["findings"].as_array().unwrap().iter().find(|f| f["subject"] == "premium_system.db").unwrap();
+    let action = finding["action"].as_str().unwrap();
+    let advised = format!("lifeboat restore {good} --only premium_system.db --identity KEY_FILE");
+    assert!(action.contains(&advised), "{action}");
+
+    let command: Vec<&str> =
+        advised.split(' ').skip(1).map(|w| if w == "KEY_FILE" { key.to_str().unwrap() } else { w }).collect();
+    let mut args = command.clone();
+    args.push("-y");
+    env.cmd(&args).assert().success();
+    integrity_ok(&db);
+}

@@ -302,6 +302,41 @@ pub fn good_copies(manifest: &crate::manifest::Manifest, configured: &[&str]) ->
         .collect()
 }
 
+/// The newest verified archive in `output_dir` holding a good copy of
+/// `source` (the one retention keeps as `last-good:<source>`), if any.
+pub fn newest_good_copy(
+    cfg: &Config,
+    state: Option<&State>,
+    source: &str,
+) -> Result<Option<crate::catalog::StoredArchive>, RetentionError> {
+    for a in crate::catalog::list(&cfg.backup.output_dir)? {
+        let verified = match state {
+            Some(s) => s.run_for_archive(&a.name)?.is_none_or(|r| r.end.verified),
+            None => true,
+        };
+        let Ok(m) = crate::verify::known_manifest(&a, &cfg.encryption.keys, state) else { continue };
+        if verified && !good_copies(&m, &[source]).is_empty() {
+            return Ok(Some(a));
+        }
+    }
+    Ok(None)
+}
+
+/// The command that restores `source` from its newest good copy, naming
+/// the archive (`latest` may be a partial archive without it by the next
+/// cycle) and, for age archives on a server without the identity, where
+/// the key goes. None: no archive here holds a good copy.
+pub fn restore_advice(cfg: &Config, state: Option<&State>, source: &str) -> Option<String> {
+    let archive = newest_good_copy(cfg, state, source).ok().flatten()?;
+    let identity =
+        if cfg.encryption.mode == crate::seal::Mode::Age && cfg.encryption.identity_file.as_os_str().is_empty() {
+            " --identity KEY_FILE` (KEY_FILE: the age identity file kept off this server)"
+        } else {
+            "`"
+        };
+    Some(format!("`lifeboat restore {} --only {source}{identity}", archive.name))
+}
+
 /// How long the events behind Logs are kept.
 pub const EVENTS_KEPT_DAYS: i64 = 90;
 

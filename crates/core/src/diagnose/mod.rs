@@ -150,8 +150,15 @@ pub const CYCLE_GRACE_MINUTES: i64 = 15;
 /// nothing but temporary snapshots (removed before returning).
 pub fn run(cfg: &Config, now: DateTime<Utc>) -> Diagnosis {
     let mut findings = Vec::new();
+    let known = cfg.state_path().exists().then(|| State::open(&cfg.state_path()).ok()).flatten();
     for name in &cfg.backup.databases {
-        findings.extend(check_database(&cfg.backup.source_dir.join(name), name));
+        let hint = match crate::retention::restore_advice(cfg, known.as_ref(), name) {
+            Some(command) => format!("restore it with {command} (its newest good copy; see `lifeboat list`)"),
+            None => format!(
+                "no archive here holds a good copy of {name}: fetch one from an off-site copy (see `lifeboat list --remote`)"
+            ),
+        };
+        findings.extend(check_database_with(&cfg.backup.source_dir.join(name), name, &hint));
     }
     let archives = crate::catalog::list(&cfg.backup.output_dir);
     let newest = archives.as_ref().ok().and_then(|a| a.first());
@@ -243,7 +250,15 @@ pub fn scratch_prefix() -> String {
 /// Checks one live database: exists, size, header, journal mode, leftover
 /// `-wal`, and integrity on a snapshot taken into a temporary folder.
 pub fn check_database(path: &Path, name: &str) -> Vec<Finding> {
-    let restore_hint = format!("restore it with `lifeboat restore latest --only {name}` (see `lifeboat list`)");
+    check_database_with(
+        path,
+        name,
+        &format!("restore it with `lifeboat restore latest --only {name}` (see `lifeboat list`)"),
+    )
+}
+
+/// [`check_database`] advising `restore_hint` when the database is lost.
+fn check_database_with(path: &Path, name: &str, restore_hint: &str) -> Vec<Finding> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -315,7 +330,7 @@ pub fn check_database(path: &Path, name: &str) -> Vec<Finding> {
                 if reason.contains("locked") {
                     "find the process holding a long write transaction (the bot?) and let it finish".to_string()
                 } else {
-                    restore_hint
+                    restore_hint.to_string()
                 },
             ),
         ),
