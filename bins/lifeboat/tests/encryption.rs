@@ -514,6 +514,7 @@ fn diagnose_names_the_newest_good_copy_and_the_key_and_that_command_restores() {
     env.set_encryption(&format!("mode = \"age\"\nrecipients = [{public:?}]"));
     let good = env.backup();
     let good = good.file_name().unwrap().to_string_lossy().into_owned();
+    let good = good.as_str();
     let db = env.data().join("premium_system.db");
     let size = std::fs::metadata(&db).unwrap().len();
     let mut f = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
@@ -523,7 +524,12 @@ fn diagnose_names_the_newest_good_copy_and_the_key_and_that_command_restores() {
     // Two more cycles: `latest` is now a partial archive without it.
     for _ in 0..2 {
         std::thread::sleep(std::time::Duration::from_millis(1100));
-        env.cmd(&["backup"]).assert().code(3);
+        let o = env.cmd(&["backup"]).assert().code(3).get_output().clone();
+        let said = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+        assert!(
+            said.contains(&format!("its newest good copy: `lifeboat restore {good} --only premium_system.db")),
+            "{said}"
+        );
     }
     let out = env.cmd(&["diagnose", "--json"]).output().unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -29,6 +29,9 @@ pub fn alert_text(report: &CycleReport) -> Option<String> {
             ));
             for sk in &o.manifest.skipped {
                 lines.push(format!("Skipped {}: {}", sk.name, sk.reason));
+                if let Some(command) = report.advice_for_skipped(&sk.name) {
+                    lines.push(format!("Its newest good copy: {command}"));
+                }
             }
             lines.push("Run `lifeboat diagnose` on the server.".into());
         }

@@ -294,7 +294,11 @@ pub async fn run_cycle_with(
         shrunk,
         reverified,
         alert: AlertStatus::NotNeeded,
+        restore_advice: Vec::new(),
     };
+    if let Ok(o) = &report.backup {
+        report.restore_advice = restore_advice(cfg, &o.manifest.skipped);
+    }
     if let Some(text) = alert_text(&report) {
         report.alert = send_alert(destinations, &text, &journal).await;
     }
@@ -444,6 +448,16 @@ fn write_metrics(cfg: &Config) -> Result<(), String> {
     let state = State::open_for(cfg).map_err(|e| e.to_string())?;
     let text = lifeboat_core::metrics::render(cfg, Some(&state), Utc::now()).map_err(|e| e.to_string())?;
     lifeboat_core::metrics::write_file(path, &text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The restore command for each skipped source some archive still holds a
+/// good copy of (named: `latest` is the partial archive without it).
+fn restore_advice(cfg: &Config, skipped: &[lifeboat_core::manifest::SkippedDatabase]) -> Vec<(String, String)> {
+    let state = State::open_for(cfg).ok();
+    skipped
+        .iter()
+        .filter_map(|sk| Some((sk.name.clone(), retention::restore_advice(cfg, state.as_ref(), &sk.name)?)))
+        .collect()
 }
 
 fn apply_retention(cfg: &Config, now: DateTime<Utc>) -> Result<Vec<String>, String> {

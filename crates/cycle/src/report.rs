@@ -122,6 +122,17 @@ pub struct CycleReport {
     pub reverified: Option<crate::reverify::Reverified>,
     /// Whether the admins were alerted.
     pub alert: AlertStatus,
+    /// For each skipped source with a good copy here, the command that
+    /// restores it from the newest archive holding one (after retention).
+    pub restore_advice: Vec<(String, String)>,
+}
+
+impl CycleReport {
+    /// The restore command for the skipped source `name`, when some archive
+    /// holds a good copy of it.
+    pub fn advice_for_skipped(&self, name: &str) -> Option<&str> {
+        self.restore_advice.iter().find(|(n, _)| n == name).map(|(_, c)| c.as_str())
+    }
 }
 
 impl CycleReport {
@@ -175,6 +186,9 @@ impl CycleReport {
                 }
                 for sk in &o.manifest.skipped {
                     let _ = writeln!(s, "  skipped {}: {}", sk.name, sk.reason);
+                    if let Some(command) = self.advice_for_skipped(&sk.name) {
+                        let _ = writeln!(s, "    its newest good copy: {command}");
+                    }
                 }
                 if let Some(r) = self.reverified.as_ref().filter(|r| !r.ok) {
                     let _ = writeln!(s, "  re-verified {}: FAILED: {}", r.archive, r.detail);

@@ -65,6 +65,7 @@ fn report(backup: Result<BackupOutcome, BackupError>, delivery: Delivery) -> Cyc
         shrunk: None,
         reverified: None,
         alert: AlertStatus::NotNeeded,
+        restore_advice: Vec::new(),
     }
 }
 
@@ -99,6 +100,17 @@ fn a_skipped_database_is_3_and_alerted_by_name() {
     assert_eq!(r.exit_code(), 3);
     let alert = alert_text(&r).unwrap();
     assert!(alert.contains("partial") && alert.contains("2 of 3") && alert.contains("c.db: file is not a database"));
+}
+
+#[test]
+fn a_skipped_database_with_a_good_copy_is_alerted_with_its_restore_command() {
+    let mut r = report(Ok(outcome(&["c.db"])), done(&[1], &[], &[]));
+    let command = "`lifeboat restore database_backup_20261120_040000.zip --only c.db`";
+    r.restore_advice = vec![("c.db".into(), command.into())];
+    let alert = alert_text(&r).unwrap();
+    assert!(alert.contains(&format!("Its newest good copy: {command}")), "{alert}");
+    assert!(!alert.contains("restore latest"), "{alert}");
+    assert!(r.summary().contains(command), "{}", r.summary());
 }
 
 #[test]

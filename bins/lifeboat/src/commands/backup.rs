@@ -19,7 +19,7 @@ pub(super) fn backup(cfg: &Config, a: &BackupArgs) -> Result<i32> {
         return deliver_cycle(cfg, a);
     }
     let outcome = run_backup(cfg, Trigger::Manual, !a.json, "manual backup (lifeboat backup)")?;
-    Ok(report_backup(&outcome, a.json))
+    Ok(report_backup(cfg, &outcome, a.json))
 }
 
 pub(super) fn run_backup(cfg: &Config, trigger: Trigger, progress: bool, what: &str) -> Result<backup::BackupOutcome> {
@@ -43,8 +43,9 @@ pub(super) fn run_backup(cfg: &Config, trigger: Trigger, progress: bool, what: &
 }
 
 /// Prints the archive's files on stdout (one per line, or JSON) and what was
-/// skipped on stderr; returns 0 or 3.
-pub(super) fn report_backup(o: &backup::BackupOutcome, as_json: bool) -> i32 {
+/// skipped on stderr, with the command that restores each skipped source
+/// from its newest good copy; returns 0 or 3.
+pub(super) fn report_backup(cfg: &Config, o: &backup::BackupOutcome, as_json: bool) -> i32 {
     let partial = o.status == RunStatus::Partial || o.manifest.is_partial();
     if as_json {
         let v = crate::json::backup(o);
@@ -54,8 +55,12 @@ pub(super) fn report_backup(o: &backup::BackupOutcome, as_json: bool) -> i32 {
             println!("{}", f.display());
         }
     }
+    let state = (!o.manifest.skipped.is_empty()).then(|| State::open_for(cfg).ok()).flatten();
     for s in &o.manifest.skipped {
         eprintln!("warning: {} was skipped: {}", s.name, s.reason);
+        if let Some(command) = lifeboat_core::retention::restore_advice(cfg, state.as_ref(), &s.name) {
+            eprintln!("  its newest good copy: {command}");
+        }
     }
     if partial {
         eprintln!(

@@ -30,7 +30,7 @@ pub(super) fn demo(cfg: &Config, a: &DemoArgs) -> Result<i32> {
         return Ok(exit::SUCCESS);
     }
     let outcome = super::backup::run_backup(cfg, Trigger::Demo, true, "demo backup (lifeboat demo)")?;
-    let code = super::backup::report_backup(&outcome, false);
+    let code = super::backup::report_backup(cfg, &outcome, false);
     // Commands that work as shown: after `cargo run` nothing is on the PATH,
     // so name the binary as it was started.
     let args: Vec<String> = std::env::args().collect();
