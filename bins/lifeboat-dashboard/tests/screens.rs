@@ -66,6 +66,19 @@ fn status_says_stopped_when_the_heartbeat_is_old_and_running_when_fresh() {
 }
 
 #[test]
+fn status_says_how_long_a_source_has_had_no_good_copy() {
+    let (_d, cfg, st) = setup("[1]", 0);
+    let mut snapshot = data::status(&cfg, &st, now()).unwrap();
+    snapshot.without_good_copy = vec![lifeboat_core::retention::NoGoodCopy {
+        source: "premium_system.db".into(),
+        last_good: Some(("database_backup_20261120_030000.zip".into(), now() - Duration::days(2))),
+    }];
+    let s = text::status(&snapshot, now());
+    assert!(s.contains("No good copy of <b>premium_system.db</b> since 2026-11-20 03:30 UTC (2 d ago)"), "{s}");
+    assert!(s.contains("<code>database_backup_20261120_030000.zip</code>"), "{s}");
+}
+
+#[test]
 fn status_shows_last_backup_counts_and_storage() {
     let (d, cfg, st) = setup("[1]", 0);
     let old = st.begin_run(Trigger::Scheduled, now() - Duration::hours(30)).unwrap();

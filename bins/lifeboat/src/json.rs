@@ -127,6 +127,12 @@ pub fn status(cfg: &Config, s: &StatusSnapshot, schedule: &Schedule) -> Value {
         "last_24h": {
             "ok": s.last_24h.ok, "partial": s.last_24h.partial, "failed": s.last_24h.failed, "unchanged": s.last_24h.unchanged,
         },
+        "no_good_copy": s.without_good_copy.iter().map(|g| json!({
+            "source": g.source,
+            "last_good_archive": g.last_good.as_ref().map(|(a, _)| a),
+            "last_good_at": g.last_good.as_ref().map(|(_, t)| json_time(*t)),
+            "for_secs": g.last_good.as_ref().map(|(_, t)| (s.now - *t).num_seconds()),
+        })).collect::<Vec<_>>(),
         "incidents": s.incidents.iter().map(|i| json!({
             "kind": i.kind.as_str(),
             "opened_at": json_time(i.opened_at),

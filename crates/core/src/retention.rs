@@ -322,6 +322,60 @@ pub fn newest_good_copy(
     Ok(None)
 }
 
+/// A configured source the newest archive holds no good copy of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoGoodCopy {
+    /// The source's configured name.
+    pub source: String,
+    /// The newest verified archive holding a good copy, and when it was
+    /// made: the source has had no newer good copy since. None: no archive
+    /// here holds one.
+    pub last_good: Option<(String, DateTime<Utc>)>,
+}
+
+/// The configured sources the newest archive in `archives` (newest first)
+/// lacks a good copy of, each with its newest good copy.
+pub fn sources_without_good_copy(
+    cfg: &Config,
+    state: Option<&State>,
+    archives: &[crate::catalog::StoredArchive],
+) -> Result<Vec<NoGoodCopy>, StateError> {
+    if archives.is_empty() {
+        return Ok(Vec::new());
+    }
+    let configured: Vec<&str> = cfg.sources.names(&cfg.backup.databases).collect();
+    // (source, None) when the newest archive holds it.
+    let mut found: Vec<(String, Option<(String, DateTime<Utc>)>)> = Vec::new();
+    for (i, a) in archives.iter().enumerate() {
+        if found.len() == configured.len() {
+            break;
+        }
+        let verified = match state {
+            Some(s) => s.run_for_archive(&a.name)?.is_none_or(|r| r.end.verified),
+            None => true,
+        };
+        let holds = match crate::verify::known_manifest(a, &cfg.encryption.keys, state) {
+            Ok(m) if verified => good_copies(&m, &configured),
+            // The newest archive unreadable here: nothing to say.
+            Err(_) if i == 0 => return Ok(Vec::new()),
+            _ => Vec::new(),
+        };
+        for source in holds {
+            if !found.iter().any(|(s, _)| *s == source) {
+                found.push((source, (i > 0).then(|| (a.name.clone(), a.created_at))));
+            }
+        }
+    }
+    Ok(configured
+        .iter()
+        .filter_map(|source| match found.iter().find(|(s, _)| s == source) {
+            Some((_, None)) => None,
+            Some((_, last_good)) => Some(NoGoodCopy { source: source.to_string(), last_good: last_good.clone() }),
+            None => Some(NoGoodCopy { source: source.to_string(), last_good: None }),
+        })
+        .collect())
+}
+
 /// The command that restores `source` from its newest good copy, naming
 /// the archive (`latest` may be a partial archive without it by the next
 /// cycle) and, for age archives on a server without the identity, where

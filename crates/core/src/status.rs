@@ -41,6 +41,9 @@ pub struct StatusSnapshot {
     pub quarantined: Vec<crate::restore::Quarantined>,
     /// Settings that do not do what they say here, in words.
     pub warnings: Vec<String>,
+    /// Configured sources the newest archive holds no good copy of, with
+    /// their newest good copy (how long they have had none).
+    pub without_good_copy: Vec<crate::retention::NoGoodCopy>,
 }
 
 /// Reads the status. `state` is None when the state database does not exist
@@ -74,6 +77,7 @@ pub fn snapshot(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Resu
             .collect::<Result<_, StateError>>()?,
         quarantined: crate::restore::quarantine::list(&cfg.backup.output_dir),
         warnings: cfg.full_cron_ignored().into_iter().collect(),
+        without_good_copy: crate::retention::sources_without_good_copy(cfg, state, &archives)?,
     })
 }
 

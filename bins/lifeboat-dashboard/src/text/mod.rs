@@ -149,6 +149,20 @@ pub fn status(d: &StatusSnapshot, now: DateTime<Utc>) -> String {
         }
         None => s += "Last backup: none yet\n",
     }
+    for g in &d.without_good_copy {
+        match &g.last_good {
+            Some((archive, at)) => {
+                s += &format!(
+                    "🔴 No good copy of <b>{}</b> since {} ({}): the newest is <code>{}</code>, kept\n",
+                    esc(&g.source),
+                    time(*at),
+                    relative(*at, now),
+                    esc(archive)
+                )
+            }
+            None => s += &format!("🔴 No good copy of <b>{}</b> in any archive here\n", esc(&g.source)),
+        }
+    }
     match d.next_run {
         Some(t) => s += &format!("Next run: {} ({})\n", time(t), relative(t, now)),
         None => s += "Next run: unknown\n",

@@ -67,6 +67,17 @@ fn print_text(cfg: &Config, s: &StatusSnapshot, schedule: &Schedule) {
         }
         None => println!("Last backup:  none yet"),
     }
+    for g in &s.without_good_copy {
+        match &g.last_good {
+            Some((archive, at)) => println!(
+                "NO GOOD COPY: {} for {} (since {archive}, {}); retention keeps that archive",
+                g.source,
+                lifeboat_core::units::human_duration((now - *at).num_seconds()),
+                ui::time(*at)
+            ),
+            None => println!("NO GOOD COPY: {}: no archive here holds one", g.source),
+        }
+    }
     match s.next_run {
         Some(t) => println!("Next run:     {} (schedule \"{}\")", ui::time(t), schedule.as_str()),
         None => println!("Next run:     never (schedule \"{}\")", schedule.as_str()),
