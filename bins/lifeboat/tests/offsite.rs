@@ -185,6 +185,36 @@ fn the_last_good_copy_of_a_database_that_keeps_failing_stays_here_and_off_site()
 }
 
 #[test]
+fn after_a_live_restore_diagnose_and_the_next_cycle_agree_on_what_goes_off_site() {
+    let s3 = SeaweedFs::start();
+    let env = Env::new(&s3, 1, "");
+    env.cycle(0);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    env.write_row();
+    env.cmd(&["restore", "latest", "--yes"]).assert().success();
+    let safety: Vec<String> = lifeboat_core::catalog::list(&env.path("out"))
+        .unwrap()
+        .into_iter()
+        .map(|a| a.name)
+        .filter(|n| !env.remote().contains(n))
+        .collect();
+    assert_eq!(safety.len(), 1, "the restore's safety snapshot: {safety:?}");
+    let out = env.cmd(&["diagnose", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let store = v["findings"].as_array().unwrap().iter().find(|f| f["subject"] == "s3:offsite").unwrap();
+    assert_eq!(store["level"], "ok", "diagnose promises an upload: {store}");
+
+    // The next cycle indeed never sends the safety snapshot: it stays on
+    // this server.
+    env.cycle(0);
+    assert!(!env.remote().contains(&safety[0]), "{:?}", env.remote());
+    let out = env.cmd(&["diagnose", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let store = v["findings"].as_array().unwrap().iter().find(|f| f["subject"] == "s3:offsite").unwrap();
+    assert_eq!(store["level"], "ok", "{store}");
+}
+
+#[test]
 fn a_store_that_is_down_is_caught_up_next_cycle() {
     let mut s3 = SeaweedFs::start();
     let env = Env::new(&s3, 1, "");

@@ -48,7 +48,7 @@ fn check_stores(cfg: &Config) -> Result<Vec<Finding>> {
         return Ok(Vec::new());
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let newest = lifeboat_core::catalog::list(&cfg.backup.output_dir).ok().and_then(|a| a.into_iter().next());
+    let newest = newest_to_store(cfg);
     let mut findings = Vec::new();
     for s3 in &cfg.destinations.s3 {
         let subject = s3.id();
@@ -81,6 +81,17 @@ fn check_stores(cfg: &Config) -> Result<Vec<Finding>> {
         findings.push(finding);
     }
     Ok(findings)
+}
+
+/// The newest archive a cycle sends off-site. A live restore's safety
+/// snapshot (`pre-restore`) is kept on this server only: no cycle queues
+/// it, so it is never reported as owed to a bucket.
+fn newest_to_store(cfg: &Config) -> Option<lifeboat_core::catalog::StoredArchive> {
+    let state = super::existing_state(cfg).ok().flatten();
+    lifeboat_core::catalog::list(&cfg.backup.output_dir).ok()?.into_iter().find(|a| {
+        lifeboat_core::verify::known_manifest(a, &cfg.encryption.keys, state.as_ref())
+            .map_or(true, |m| m.trigger != lifeboat_core::Trigger::PreRestore)
+    })
 }
 
 /// `[destinations.discord]` and `[destinations.email]`: the webhook exists,
