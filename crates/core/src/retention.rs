@@ -344,8 +344,8 @@ pub fn sources_without_good_copy(
         return Ok(Vec::new());
     }
     let configured: Vec<&str> = cfg.sources.names(&cfg.backup.databases).collect();
-    // (source, None) when the newest archive holds it.
-    let mut found: Vec<(String, Option<(String, DateTime<Utc>)>)> = Vec::new();
+    // last_good None here: the newest archive holds it.
+    let mut found: Vec<NoGoodCopy> = Vec::new();
     for (i, a) in archives.iter().enumerate() {
         if found.len() == configured.len() {
             break;
@@ -361,16 +361,15 @@ pub fn sources_without_good_copy(
             _ => Vec::new(),
         };
         for source in holds {
-            if !found.iter().any(|(s, _)| *s == source) {
-                found.push((source, (i > 0).then(|| (a.name.clone(), a.created_at))));
+            if !found.iter().any(|f| f.source == source) {
+                found.push(NoGoodCopy { source, last_good: (i > 0).then(|| (a.name.clone(), a.created_at)) });
             }
         }
     }
     Ok(configured
         .iter()
-        .filter_map(|source| match found.iter().find(|(s, _)| s == source) {
-            Some((_, None)) => None,
-            Some((_, last_good)) => Some(NoGoodCopy { source: source.to_string(), last_good: last_good.clone() }),
+        .filter_map(|source| match found.iter().find(|f| f.source == *source) {
+            Some(f) => f.last_good.is_some().then(|| f.clone()),
             None => Some(NoGoodCopy { source: source.to_string(), last_good: None }),
         })
         .collect())
