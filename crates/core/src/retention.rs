@@ -165,7 +165,10 @@ fn judge(
     let mut sorted: Vec<&Candidate> = archives.iter().collect();
     sorted.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.name.cmp(&a.name)));
     let newest_verified = sorted.iter().find(|c| c.verified).map(|c| c.name.as_str());
-    let last_good = last_good(&sorted);
+    // The newest verified archive is kept anyway: "last-good" names only
+    // the older archives a failing source still needs.
+    let last_good: Vec<(&str, &str)> =
+        last_good(&sorted).into_iter().filter(|(_, name)| Some(*name) != newest_verified).collect();
     let tiered = tiers.keep(&sorted);
     let max_age = chrono::Duration::days(max_age_days.max(0));
     let keep = usize::try_from(max_count.max(0)).unwrap_or(usize::MAX);
@@ -715,7 +718,7 @@ mod tests {
         assert_eq!(removed, [c(3).name, c(4).name, c(6).name]);
         let why = kept_by_of(&list, 3);
         assert_eq!(why[5].1, ["last-good:premium.db"]);
-        assert_eq!(why[0].1, ["count", "newest-verified", "last-good:bot.db"]);
+        assert_eq!(why[0].1, ["count", "newest-verified"]);
     }
 
     #[test]
