@@ -4,23 +4,30 @@
 //! base's. SQLite writes whole pages, so with the block size set to the
 //! page size a delta holds exactly the pages that changed.
 //!
+//! A page that gained one cell is mostly the bytes it had: stored as its
+//! XOR with the base's page it is nearly all zeros, which the archive's
+//! deflate shrinks to a few dozen bytes. A page that changed throughout
+//! (`VACUUM` moves everything) compresses better whole, so each changed
+//! block is stored whichever way deflates smaller.
+//!
 //! Format (integers little-endian), documented in `docs/archive-format.md`:
 //!
 //! ```text
-//! magic   8 bytes  "LBDELTA1"
+//! magic   8 bytes  "LBDELTA2"  ("LBDELTA1": every record whole, no kind byte)
 //! block   u32      block size in bytes
 //! size    u64      the new database's size in bytes
 //! records, by ascending block index:
 //!   index u32      block number (byte offset = index × block)
+//!   kind  u8       0: data is the block; 1: data is the block XOR the base's
 //!   data           block bytes (the last block: what remains of `size`)
 //! end     u32      0xFFFF_FFFF
 //! ```
 //!
 //! Rebuilding is one sequential pass over both streams: for each block of
-//! the new size, the record's bytes when there is one, else the base's
-//! block. Every block at or past the base's end is a record, so a database
-//! that grew, shrank (`VACUUM`), changed page size or was replaced rebuilds
-//! the same way.
+//! the new size, the record's bytes (XORed with the base's block for kind
+//! 1) when there is one, else the base's block. Every block at or past the
+//! base's end is a whole record, so a database that grew, shrank
+//! (`VACUUM`), changed page size or was replaced rebuilds the same way.
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::Path;
@@ -30,9 +37,14 @@ use sha2::{Digest, Sha256};
 use crate::fsutil::read_full;
 use tokio_util::sync::CancellationToken;
 
-/// The first bytes of every delta.
-pub const MAGIC: &[u8; 8] = b"LBDELTA1";
+/// The first bytes of every delta written now.
+pub const MAGIC: &[u8; 8] = b"LBDELTA2";
+/// The first bytes of a delta whose records are all whole blocks, without
+/// a kind byte (written by Lifeboat before XOR records; still read).
+pub const MAGIC_WHOLE: &[u8; 8] = b"LBDELTA1";
 const END: u32 = u32::MAX;
+const WHOLE: u8 = 0;
+const XOR: u8 = 1;
 const HEADER_LEN: usize = 8 + 4 + 8;
 
 /// What [`write_delta`] found.
@@ -40,6 +52,8 @@ const HEADER_LEN: usize = 8 + 4 + 8;
 pub struct Made {
     /// Blocks stored in the delta.
     pub changed: u64,
+    /// Of those, blocks stored as their XOR with the base's block.
+    pub xored: u64,
     /// Blocks in the new database.
     pub blocks: u64,
     /// The new database's size.
@@ -67,8 +81,9 @@ pub fn write_delta(
     w.write_all(&block.to_le_bytes())?;
     w.write_all(&size.to_le_bytes())?;
     let (mut a, mut b) = (vec![0u8; block as usize], vec![0u8; block as usize]);
+    let mut choose = Chooser::default();
     let mut hasher = Sha256::new();
-    let (mut index, mut changed) = (0u64, 0u64);
+    let (mut index, mut changed, mut xored) = (0u64, 0u64, 0u64);
     loop {
         if index % 256 == 0 && cancel.is_cancelled() {
             return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
@@ -85,7 +100,15 @@ pub fn write_delta(
                 .filter(|&i| i != END)
                 .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "database too large for a delta"))?;
             w.write_all(&i.to_le_bytes())?;
-            w.write_all(&a[..n])?;
+            // Only a block the base holds whole can be a difference from it.
+            if m == n && choose.xor_is_smaller(&a[..n], &b[..n])? {
+                w.write_all(&[XOR])?;
+                w.write_all(&choose.xor)?;
+                xored += 1;
+            } else {
+                w.write_all(&[WHOLE])?;
+                w.write_all(&a[..n])?;
+            }
             changed += 1;
         }
         index += 1;
@@ -95,7 +118,45 @@ pub fn write_delta(
     }
     w.write_all(&END.to_le_bytes())?;
     w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    Ok(Made { changed, blocks: index, size, sha256: hex::encode(hasher.finalize()) })
+    Ok(Made { changed, xored, blocks: index, size, sha256: hex::encode(hasher.finalize()) })
+}
+
+/// Decides, block by block, whether the XOR with the base deflates smaller
+/// than the block itself.
+#[derive(Default)]
+struct Chooser {
+    xor: Vec<u8>,
+    scratch: Vec<u8>,
+}
+
+impl Chooser {
+    /// A difference touching at most this share of the block (1/N) is
+    /// taken without compressing both: zeros cost next to nothing in
+    /// deflate, so it is smaller whatever the block holds.
+    const CLEARLY_SMALL: usize = 16;
+
+    /// Fills `self.xor` with `new ^ base` and says whether to store that.
+    fn xor_is_smaller(&mut self, new: &[u8], base: &[u8]) -> io::Result<bool> {
+        self.xor.clear();
+        self.xor.extend(new.iter().zip(base).map(|(x, y)| x ^ y));
+        let differing = self.xor.iter().filter(|&&x| x != 0).count();
+        if differing * Self::CLEARLY_SMALL <= new.len() {
+            return Ok(true);
+        }
+        let diff = std::mem::take(&mut self.xor);
+        let xor = self.deflated_len(&diff);
+        self.xor = diff;
+        Ok(xor? < self.deflated_len(new)?)
+    }
+
+    fn deflated_len(&mut self, data: &[u8]) -> io::Result<usize> {
+        use flate2::write::DeflateEncoder;
+        self.scratch.clear();
+        let mut e = DeflateEncoder::new(std::mem::take(&mut self.scratch), flate2::Compression::fast());
+        e.write_all(data)?;
+        self.scratch = e.finish()?;
+        Ok(self.scratch.len())
+    }
 }
 
 /// The new database, rebuilt as a stream from the base's copy and a delta.
@@ -107,6 +168,9 @@ pub struct Patched<B, D> {
     size: u64,
     index: u64,
     next: Option<u64>,
+    /// The delta's records carry a kind byte (`LBDELTA2`).
+    kinds: bool,
+    next_xor: bool,
     buf: Vec<u8>,
     skip: Vec<u8>,
     filled: usize,
@@ -128,6 +192,8 @@ impl<B: Read, D: Read> Patched<B, D> {
             size,
             index: 0,
             next: None,
+            kinds: false,
+            next_xor: false,
             buf: Vec::new(),
             skip: Vec::new(),
             filled: 0,
@@ -135,9 +201,10 @@ impl<B: Read, D: Read> Patched<B, D> {
         };
         if let Some(d) = p.delta.as_mut() {
             let mut head = [0u8; HEADER_LEN];
-            if read_full(d, &mut head)? != HEADER_LEN || &head[..8] != MAGIC {
+            if read_full(d, &mut head)? != HEADER_LEN || (&head[..8] != MAGIC && &head[..8] != MAGIC_WHOLE) {
                 return Err(bad("not a Lifeboat delta (bad header)"));
             }
+            p.kinds = &head[..8] == MAGIC;
             let block = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes"));
             let declared = u64::from_le_bytes(head[12..20].try_into().expect("8 bytes"));
             if block == 0 || block > 1 << 24 {
@@ -168,6 +235,18 @@ impl<B: Read, D: Read> Patched<B, D> {
         if i < self.index || i * self.block as u64 >= self.size {
             return Err(bad(format!("block {i} is out of order or past the end")));
         }
+        self.next_xor = false;
+        if self.kinds {
+            let mut kind = [0u8; 1];
+            if read_full(d, &mut kind)? != 1 {
+                return Err(bad("the delta is truncated (a record without its kind)"));
+            }
+            self.next_xor = match kind[0] {
+                WHOLE => false,
+                XOR => true,
+                k => return Err(bad(format!("block {i} has an unknown record kind {k}"))),
+            };
+        }
         Ok(Some(i))
     }
 
@@ -179,8 +258,18 @@ impl<B: Read, D: Read> Patched<B, D> {
             if read_full(d, &mut self.buf[..len])? != len {
                 return Err(bad("the delta is truncated"));
             }
-            // The base's block is replaced: skip it (it may be shorter or absent).
-            read_full(&mut self.base, &mut self.skip[..len])?;
+            // The base's block is replaced: skip it (it may be shorter or absent),
+            // unless the record is a difference from it.
+            let had = read_full(&mut self.base, &mut self.skip[..len])?;
+            if self.next_xor {
+                if had != len {
+                    return Err(bad(format!(
+                        "block {} is stored as a difference from a page the base does not have",
+                        self.index
+                    )));
+                }
+                self.buf[..len].iter_mut().zip(&self.skip[..len]).for_each(|(x, y)| *x ^= y);
+            }
             self.next = self.read_index()?;
         } else if read_full(&mut self.base, &mut self.buf[..len])? != len {
             return Err(bad("the base database is shorter than the delta needs"));
@@ -277,5 +366,130 @@ mod tests {
         wrong[0] = b'X';
         assert!(rebuild(&base, &wrong).is_err(), "bad magic");
         assert_eq!(rebuild(&base, &delta).unwrap(), new);
+    }
+
+    /// Pseudo-random bytes: pages that do not compress, like real data
+    /// after deflate.
+    fn noise(n: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    fn deflated(data: &[u8]) -> usize {
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap().len()
+    }
+
+    fn make(base: &[u8], new: &[u8], block: u32) -> (Made, Vec<u8>) {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("new"), new).unwrap();
+        let made = write_delta(
+            &mut &base[..],
+            &d.path().join("new"),
+            block,
+            &d.path().join("delta"),
+            &CancellationToken::new(),
+        )
+        .unwrap();
+        (made, std::fs::read(d.path().join("delta")).unwrap())
+    }
+
+    fn rebuild(base: &[u8], delta: &[u8], size: usize) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        Patched::new(base, Some(delta), size as u64)?.read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn a_page_that_gained_a_cell_costs_a_few_dozen_bytes() {
+        // Eight pages of incompressible data; in three of them a "cell" of
+        // 40 bytes is written into the free space and two header bytes move,
+        // as SQLite does when it adds a row or an index entry.
+        let base = noise(4096 * 8, 7);
+        let mut new = base.clone();
+        for page in [1usize, 4, 6] {
+            let p = page * 4096;
+            new[p + 3] ^= 0x01;
+            new[p + 8..p + 10].copy_from_slice(&[0x0f, 0xa0]);
+            new[p + 3000..p + 3040].copy_from_slice(&noise(40, page as u64));
+        }
+        let (made, delta) = make(&base, &new, 4096);
+        assert_eq!((made.changed, made.xored), (3, 3));
+        assert_eq!(rebuild(&base, &delta, new.len()).unwrap(), new);
+        let stored = deflated(&delta);
+        assert!(stored < 3 * 120, "three changed pages deflate to {stored} bytes");
+    }
+
+    #[test]
+    fn a_page_that_changed_throughout_is_stored_whole() {
+        // A VACUUM moves everything: a difference from unrelated bytes is
+        // no smaller, so the page goes in whole.
+        let base = noise(4096 * 4, 1);
+        let mut new = base.clone();
+        new[4096..8192].copy_from_slice(&[0u8; 4096]);
+        new[8192..12288].copy_from_slice(&noise(4096, 2));
+        let (made, delta) = make(&base, &new, 4096);
+        assert_eq!((made.changed, made.xored), (2, 0));
+        assert_eq!(rebuild(&base, &delta, new.len()).unwrap(), new);
+        assert!(deflated(&delta) < 4096 + 200, "the zero page costs nothing whole");
+    }
+
+    /// The delta format Lifeboat wrote before records had a kind: every
+    /// changed block whole.
+    fn whole_records(base: &[u8], new: &[u8], block: usize) -> Vec<u8> {
+        let mut out = MAGIC_WHOLE.to_vec();
+        out.extend((block as u32).to_le_bytes());
+        out.extend((new.len() as u64).to_le_bytes());
+        for (i, chunk) in new.chunks(block).enumerate() {
+            if base.get(i * block..i * block + chunk.len()) != Some(chunk) {
+                out.extend((i as u32).to_le_bytes());
+                out.extend(chunk);
+            }
+        }
+        out.extend(END.to_le_bytes());
+        out
+    }
+
+    #[test]
+    fn deltas_of_whole_blocks_from_older_lifeboats_still_rebuild() {
+        let base = data(4096 * 6, 1);
+        let mut new = base.clone();
+        new[4096 * 2 + 9] ^= 0xff;
+        new.extend(data(5000, 4));
+        let old = whole_records(&base, &new, 4096);
+        assert_eq!(rebuild(&base, &old, new.len()).unwrap(), new);
+    }
+
+    #[test]
+    fn a_malformed_difference_record_is_refused() {
+        let base = data(4096 * 4, 1);
+        let mut new = base.clone();
+        new[4096 + 5] ^= 1;
+        let (made, delta) = make(&base, &new, 4096);
+        assert_eq!(made.xored, 1);
+        let why = |r: io::Result<Vec<u8>>| r.unwrap_err().to_string();
+        // A difference from a page the base lacks.
+        let e = why(rebuild(&base[..4096], &delta, new.len()));
+        assert!(e.contains("page the base does not have"), "{e}");
+        // An unknown record kind.
+        let mut odd = delta.clone();
+        odd[HEADER_LEN + 4] = 7;
+        let e = why(rebuild(&base, &odd, new.len()));
+        assert!(e.contains("unknown record kind 7"), "{e}");
+        // A record cut short, and a record past the end.
+        assert!(why(rebuild(&base, &delta[..HEADER_LEN + 4 + 1 + 100], new.len())).contains("truncated"));
+        let mut far = delta.clone();
+        far[HEADER_LEN..HEADER_LEN + 4].copy_from_slice(&9u32.to_le_bytes());
+        assert!(why(rebuild(&base, &far, new.len())).contains("past the end"));
+        // The wrong length: the manifest's size and the delta's differ.
+        assert!(why(rebuild(&base, &delta, new.len() + 4096)).contains("the manifest says"));
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Value of [`Manifest::format`].
 pub const FORMAT: &str = "lifeboat-backup";
 /// Current manifest version. Readers accept versions up to this one.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// Entry name of the manifest inside the ZIP.
 pub const MANIFEST_NAME: &str = "manifest.json";
 /// Entry name of the human-readable summary inside the ZIP.
@@ -133,8 +133,10 @@ pub struct Delta {
 }
 
 /// The manifest version of a differential archive (older Lifeboats refuse
-/// it rather than misread it); full archives keep [`FULL_VERSION`].
-pub const DIFFERENTIAL_VERSION: u32 = 2;
+/// it rather than misread it); full archives keep [`FULL_VERSION`]. Version
+/// 3: its `.pages` entries may store a block as its XOR with the base's
+/// (`LBDELTA2`); version 2 differentials hold whole blocks only (`LBDELTA1`).
+pub const DIFFERENTIAL_VERSION: u32 = 3;
 /// The manifest version full archives are written with.
 pub const FULL_VERSION: u32 = 1;
 

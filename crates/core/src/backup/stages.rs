@@ -569,8 +569,8 @@ fn store(snap: &Snapshot, checked: Checked, plan: &Plan<'_, '_>, on_bytes: &(dyn
     Job::Done(Box::new(entry(c.size, c.sha256.clone(), None)), Some(c))
 }
 
-/// A delta stores less than this share of the database, or the database
-/// is stored whole (rebuilding costs a base read; not worth it for little).
+/// A delta stores less than this share of the database as whole blocks, or
+/// the database is stored whole (rebuilding costs a base read; not worth it for little).
 const DELTA_MAX_SHARE: f64 = 0.5;
 
 /// The snapshot as changed blocks against the base's copy: the delta and
@@ -605,7 +605,9 @@ fn as_delta(
             return Ok(None);
         }
     };
-    if made.changed as f64 * f64::from(block) > made.size as f64 * DELTA_MAX_SHARE {
+    // A block stored as its difference from the base costs little; only the
+    // blocks stored whole weigh against the delta.
+    if (made.changed - made.xored) as f64 * f64::from(block) > made.size as f64 * DELTA_MAX_SHARE {
         let _ = std::fs::remove_file(&pages);
         return Ok(None);
     }
