@@ -24,10 +24,11 @@
 //! ```
 //!
 //! Rebuilding is one sequential pass over both streams: for each block of
-//! the new size, the record's bytes (XORed with the base's block for kind
-//! 1) when there is one, else the base's block. Every block at or past the
-//! base's end is a whole record, so a database that grew, shrank
-//! (`VACUUM`), changed page size or was replaced rebuilds the same way.
+//! the new size, the record's bytes (for a kind 1 record, XORed with the
+//! base's block) when there is one, else the base's block. Every block at
+//! or past the base's end is a whole record, so a database that grew,
+//! shrank (`VACUUM`), changed page size or was replaced rebuilds the same
+//! way.
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::Path;
