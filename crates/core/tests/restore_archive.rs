@@ -611,9 +611,11 @@ fn a_files_folder_swapped_for_a_symlink_is_never_written_through() {
     .unwrap();
     let e = Env { root: dir.path().to_path_buf(), live: bot.clone(), archive: PathBuf::new(), cfg, _dir: dir };
     backup_now(&e, 8);
+    // The bot's user (here nobody, 65534) swaps its folder for a link.
     let swap = || {
         std::fs::rename(&bot, e.root.join("bot/data.old")).unwrap();
         std::os::unix::fs::symlink(&victim, &bot).unwrap();
+        std::os::unix::fs::lchown(&bot, Some(65534), Some(65534)).unwrap();
     };
     let untouched = || {
         let names: Vec<_> = std::fs::read_dir(&victim).unwrap().map(|d| d.unwrap().file_name()).collect();
@@ -632,5 +634,16 @@ fn a_files_folder_swapped_for_a_symlink_is_never_written_through() {
     let err = restore::plan(&e.cfg, &req("latest", &[], None)).unwrap_err();
     assert!(matches!(&err, RestoreError::Symlink { link, .. } if *link == bot), "{err}");
     assert!(err.to_string().contains("nothing was written"), "{err}");
+    untouched();
+
+    // A link root made is the machine's layout, not a swap: followed.
+    std::fs::remove_file(&bot).unwrap();
+    let moved = e.root.join("moved");
+    std::fs::rename(e.root.join("bot/data.old"), &moved).unwrap();
+    std::os::unix::fs::symlink(&moved, &bot).unwrap();
+    std::fs::write(moved.join("settings.json"), "changed since").unwrap();
+    let p = restore::plan(&e.cfg, &req("latest", &[], None)).unwrap();
+    restore::execute(&e.cfg, &state(&e), &p, &CancellationToken::new()).unwrap();
+    assert_eq!(std::fs::read_to_string(moved.join("settings.json")).unwrap(), "archived");
     untouched();
 }

@@ -4,8 +4,13 @@
 //! it would let them choose where Lifeboat writes. A backup never follows a
 //! link below a configured path either, so a link found now was not part of
 //! what was archived there: the restore refuses it.
+//!
+//! Except a link owned by root: only root could have made it (the machine's
+//! own layout, `/srv/bot -> /data/bot`), and the bot's user cannot change
+//! it, only remove it, and a link put in its place would be theirs.
 
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 use rustix::fs::{CWD, Mode, OFlags};
@@ -20,7 +25,7 @@ pub(super) fn symlink_on(path: &Path) -> Option<(PathBuf, PathBuf)> {
     for part in path.components() {
         at.push(part);
         match std::fs::symlink_metadata(&at) {
-            Ok(m) if m.file_type().is_symlink() => {
+            Ok(m) if m.file_type().is_symlink() && !made_by_root(m.uid()) => {
                 let target = std::fs::read_link(&at).unwrap_or_default();
                 return Some((at, target));
             }
@@ -32,7 +37,11 @@ pub(super) fn symlink_on(path: &Path) -> Option<(PathBuf, PathBuf)> {
     None
 }
 
-/// Refuses `dest` when its path crosses a symbolic link.
+fn made_by_root(uid: u32) -> bool {
+    uid == 0
+}
+
+/// Refuses `dest` when its path crosses a symbolic link not made by root.
 pub(super) fn refuse_symlink(dest: &Path) -> Result<(), RestoreError> {
     match symlink_on(dest) {
         Some((link, target)) => Err(RestoreError::Symlink { dest: dest.to_path_buf(), link, target }),
@@ -57,6 +66,9 @@ pub(super) fn open_dir(dir: &Path, dest: &Path) -> Result<OwnedFd, RestoreError>
         };
         at.push(name);
         let mut next = rustix::fs::openat(&fd, name, flags, Mode::empty());
+        if matches!(next, Err(Errno::LOOP | Errno::NOTDIR)) && root_link(&fd, name) {
+            next = rustix::fs::openat(&fd, name, flags - OFlags::NOFOLLOW, Mode::empty());
+        }
         if matches!(next, Err(Errno::NOENT)) {
             match rustix::fs::mkdirat(&fd, name, Mode::from_raw_mode(0o777)) {
                 Ok(()) | Err(Errno::EXIST) => {}
@@ -77,4 +89,11 @@ pub(super) fn open_dir(dir: &Path, dest: &Path) -> Result<OwnedFd, RestoreError>
         };
     }
     Ok(fd)
+}
+
+/// `name` in `dir` is a symbolic link owned by root.
+fn root_link(dir: &OwnedFd, name: &std::ffi::OsStr) -> bool {
+    rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok_and(|st| {
+        rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Symlink && made_by_root(st.st_uid)
+    })
 }
