@@ -206,7 +206,9 @@ fn quarantine_skipped(
         let source = plan.manifest.database(&d.name).map_or(d.name.as_str(), |e| e.source_name());
         let Some(why) = skipped.iter().find(|s| s.name == d.name || s.name == source) else { continue };
         match &d.action {
-            Action::Replace { .. } | Action::WriteBack { exists: true } if d.dest.exists() => {
+            // Only a file holds data to keep; a folder where a file should
+            // be is refused by the write itself, naming it.
+            Action::Replace { .. } | Action::WriteBack { exists: true } if d.dest.is_file() => {
                 let kept = super::quarantine::keep(&cfg.backup.output_dir, &d.name, &d.dest, now)?;
                 outcome.notes.push(format!(
                     "{} was not in the safety snapshot ({}); its files as they were are kept in {} \
