@@ -328,6 +328,7 @@ fn diagnose_reports_a_corrupt_database() {
     let env = Env::new();
     env.seed();
     env.cmd(&["diagnose"]).assert().success().stdout(predicate::str::contains("[ok   ] premium_system.db"));
+    let good = env.backup();
     corrupt_middle(&env.data().join("premium_system.db"), 64 * 1024);
     let out = env.cmd(&["diagnose", "--json"]).assert().code(1).get_output().stdout.clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
@@ -336,6 +337,9 @@ fn diagnose_reports_a_corrupt_database() {
     assert_eq!(bad.len(), 1, "{bad:?}");
     assert_eq!(bad[0]["subject"], "premium_system.db");
     assert!(bad[0]["action"].as_str().unwrap().contains("lifeboat restore"));
+    // The archive that holds a good copy, by name: `latest` changes.
+    let name = good.file_name().unwrap().to_str().unwrap();
+    assert!(bad[0]["action"].as_str().unwrap().contains(name), "{bad:?}");
 }
 
 #[test]
