@@ -40,15 +40,6 @@ impl std::fmt::Debug for EmailDestination {
 }
 
 impl EmailDestination {
-    /// None when no relay is configured; a relay that cannot be set up is
-    /// logged and left out (`lifeboat diagnose` says why).
-    pub fn from_config(cfg: &Config) -> Option<EmailDestination> {
-        if !cfg.destinations.email.enabled() {
-            return None;
-        }
-        EmailDestination::open(cfg).map_err(|e| tracing::error!("email: {e}")).ok()
-    }
-
     /// Sets up the transport and parses the addresses.
     pub fn open(cfg: &Config) -> Result<EmailDestination, String> {
         let e = &cfg.destinations.email;
