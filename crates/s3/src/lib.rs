@@ -302,7 +302,7 @@ impl Store {
     }
 
     /// The archives in the bucket under the prefix, newest first, and how
-    /// many keys were skipped. The listing is bounded (see [`listing`]).
+    /// many keys were skipped. The listing is bounded: pages, their number and total bytes (`listing.rs`).
     pub async fn listing(&self) -> Result<Listing, StoreError> {
         let prefix = (!self.s3.prefix.is_empty()).then(|| Key::from(self.s3.prefix.trim_end_matches('/')));
         self.listing.reset();

@@ -37,7 +37,7 @@
 //!   files source that the snapshot could not read. The plan says so.
 //! - A live path that crosses a symbolic link (the file, or any folder
 //!   above it) is refused at plan time, and files are written through
-//!   folders opened with `O_NOFOLLOW` (see [`nofollow`]).
+//!   folders opened with `O_NOFOLLOW` (`nofollow.rs`).
 //! - `latest` skips pre-restore safety snapshots (see [`plan`]).
 //! - A live restore writes only databases named in `backup.databases`, so
 //!   every one of them is in the safety snapshot; an archive's other

@@ -57,7 +57,7 @@ pub const LOCAL_CHECK_SECS: u64 = 6 * 3600;
 /// folder (libpq reads `~/.pgpass`), the locale and the time zone.
 const PASSED_ON: [&str; 8] = ["PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR"];
 
-/// `program` in a process group of its own, with only [`PASSED_ON`], `LC_*`
+/// `program` in a process group of its own, with only `PASSED_ON` (PATH, HOME, locale…), `LC_*`
 /// and the variables starting with one of `prefixes` (`PG` for libpq's
 /// settings) from Lifeboat's environment. `LIFEBOAT*` variables (the
 /// encryption password, the bot token) are never passed on.
