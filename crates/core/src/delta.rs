@@ -305,19 +305,9 @@ mod tests {
     use super::*;
 
     fn round_trip(base: &[u8], new: &[u8], block: u32) -> u64 {
-        let d = tempfile::tempdir().unwrap();
-        std::fs::write(d.path().join("new"), new).unwrap();
-        let made = write_delta(
-            &mut &base[..],
-            &d.path().join("new"),
-            block,
-            &d.path().join("delta"),
-            &CancellationToken::new(),
-        )
-        .unwrap();
+        let (made, delta) = make(base, new, block);
         assert_eq!(made.size, new.len() as u64);
         assert_eq!(made.sha256, hex::encode(Sha256::digest(new)));
-        let delta = std::fs::read(d.path().join("delta")).unwrap();
         let mut out = Vec::new();
         Patched::new(base, Some(&delta[..]), new.len() as u64).unwrap().read_to_end(&mut out).unwrap();
         assert!(out == new, "rebuilt {} bytes, want {}", out.len(), new.len());
