@@ -272,10 +272,7 @@ fn candidates(
     let configured: Vec<&str> = cfg.sources.names(&cfg.backup.databases).collect();
     let mut out = Vec::with_capacity(stored.len());
     for a in stored {
-        let verified = match state {
-            Some(s) => s.run_for_archive(&a.name)?.is_none_or(|r| r.end.verified),
-            None => true,
-        };
+        let verified = verified(state, &a.name)?;
         // An archive whose manifest cannot be read (sealed with a key this
         // server lacks, and no stored copy) holds nothing retention can
         // vouch for; count and age still keep it.
@@ -291,6 +288,14 @@ fn candidates(
         });
     }
     Ok(out)
+}
+
+/// The archive verified (see the module comment): no run recorded it as not.
+fn verified(state: Option<&State>, archive: &str) -> Result<bool, StateError> {
+    Ok(match state {
+        Some(s) => s.run_for_archive(archive)?.is_none_or(|r| r.end.verified),
+        None => true,
+    })
 }
 
 /// The configured sources `manifest` holds a good copy of: those with an
@@ -313,10 +318,7 @@ pub fn newest_good_copy(
     source: &str,
 ) -> Result<Option<crate::catalog::StoredArchive>, RetentionError> {
     for a in crate::catalog::list(&cfg.backup.output_dir)? {
-        let verified = match state {
-            Some(s) => s.run_for_archive(&a.name)?.is_none_or(|r| r.end.verified),
-            None => true,
-        };
+        let verified = verified(state, &a.name)?;
         let Ok(m) = crate::verify::known_manifest(&a, &cfg.encryption.keys, state) else { continue };
         if verified && !good_copies(&m, &[source]).is_empty() {
             return Ok(Some(a));
@@ -353,10 +355,7 @@ pub fn sources_without_good_copy(
         if found.len() == configured.len() {
             break;
         }
-        let verified = match state {
-            Some(s) => s.run_for_archive(&a.name)?.is_none_or(|r| r.end.verified),
-            None => true,
-        };
+        let verified = verified(state, &a.name)?;
         let holds = match crate::verify::known_manifest(a, &cfg.encryption.keys, state) {
             Ok(m) if verified => good_copies(&m, &configured),
             // The newest archive unreadable here: nothing to say.
