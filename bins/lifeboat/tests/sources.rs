@@ -148,14 +148,21 @@ fn postgres_dump_under_a_writer_restores_into_a_fresh_database_with_equal_rows()
     assert_eq!(invariant_holds(&pg, "fresh"), (orders, items));
 }
 
-#[test]
-fn postgres_failures_make_a_partial_run_with_their_reason() {
+/// A PostgreSQL server whose `bot` database has 10 orders, and a sandbox
+/// with a small `app.db` ledger; the server's password file.
+fn postgres_beside_app_db() -> (Postgres, Env, PathBuf) {
     let pg = Postgres::start();
     seed_orders(&pg, "bot", 10);
     let env = Env::new(&["app.db"], "");
     lifeboat_testkit::sqlite::create_ledger(&env.path("data/app.db"), lifeboat_testkit::sqlite::Mode::Wal, 5, 10)
         .unwrap();
     let pw = pg.password_file(env.dir.path());
+    (pg, env, pw)
+}
+
+#[test]
+fn postgres_failures_make_a_partial_run_with_their_reason() {
+    let (pg, env, pw) = postgres_beside_app_db();
     let wrong = env.path("wrong-password");
     std::fs::write(&wrong, "not-the-password\n").unwrap();
     let sources = [
@@ -492,12 +499,7 @@ fn processes_with(words: &[&str]) -> Vec<String> {
 
 #[test]
 fn a_locked_table_times_the_dump_out_and_the_other_sources_are_still_archived() {
-    let pg = Postgres::start();
-    seed_orders(&pg, "bot", 10);
-    let env = Env::new(&["app.db"], "");
-    lifeboat_testkit::sqlite::create_ledger(&env.path("data/app.db"), lifeboat_testkit::sqlite::Mode::Wal, 5, 10)
-        .unwrap();
-    let pw = pg.password_file(env.dir.path());
+    let (pg, env, pw) = postgres_beside_app_db();
     env.write_config(&["app.db"], &format!("{}timeout_secs = 3\n", pg_source(&pg, "main", "bot", &pw)));
     let mut locker = pg.lock_table("bot", "orders");
 
