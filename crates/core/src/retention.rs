@@ -276,7 +276,7 @@ fn candidates(
         // An archive whose manifest cannot be read (sealed with a key this
         // server lacks, and no stored copy) holds nothing retention can
         // vouch for; count and age still keep it.
-        let manifest = crate::verify::known_manifest(a, &cfg.encryption.keys, state).ok();
+        let manifest = manifest_of(cfg, a, state).ok();
         out.push(Candidate {
             name: a.name.clone(),
             created_at: a.created_at,
@@ -288,6 +288,21 @@ fn candidates(
         });
     }
     Ok(out)
+}
+
+/// An archive's manifest: the copy the state database keeps of every
+/// archive Lifeboat wrote, else read from the archive (one copied in by
+/// hand). Retention runs every cycle: reading each archive, sealed ones
+/// decrypted, would cost far more than one row.
+fn manifest_of(
+    cfg: &Config,
+    archive: &crate::catalog::StoredArchive,
+    state: Option<&State>,
+) -> Result<crate::manifest::Manifest, crate::verify::VerifyError> {
+    match state.and_then(|s| s.manifest_copy(&archive.name).ok().flatten()) {
+        Some(copy) => Ok(copy),
+        None => crate::verify::known_manifest(archive, &cfg.encryption.keys, state),
+    }
 }
 
 /// The archive verified (see the module comment): no run recorded it as not.
@@ -319,7 +334,7 @@ pub fn newest_good_copy(
 ) -> Result<Option<crate::catalog::StoredArchive>, RetentionError> {
     for a in crate::catalog::list(&cfg.backup.output_dir)? {
         let verified = verified(state, &a.name)?;
-        let Ok(m) = crate::verify::known_manifest(&a, &cfg.encryption.keys, state) else { continue };
+        let Ok(m) = manifest_of(cfg, &a, state) else { continue };
         if verified && !good_copies(&m, &[source]).is_empty() {
             return Ok(Some(a));
         }
@@ -356,7 +371,7 @@ pub fn sources_without_good_copy(
             break;
         }
         let verified = verified(state, &a.name)?;
-        let holds = match crate::verify::known_manifest(a, &cfg.encryption.keys, state) {
+        let holds = match manifest_of(cfg, a, state) {
             Ok(m) if verified => good_copies(&m, &configured),
             // The newest archive unreadable here: nothing to say.
             Err(_) if i == 0 => return Ok(Vec::new()),
