@@ -53,6 +53,8 @@ pub enum Command {
     Pin(PinArgs),
     /// Unpin an archive (also what "Acknowledge" on a shrink alert does).
     Unpin(PinArgs),
+    /// Apply retention now, as a cycle would; with --dry-run, what it would remove and why each kept archive stays.
+    Prune(PruneArgs),
     /// Print Prometheus metrics (the same text as monitoring.metrics_file and /metrics).
     Metrics,
     /// Print the shell completion script: `lifeboat completions bash > /etc/bash_completion.d/lifeboat`.
@@ -98,6 +100,17 @@ pub struct PinArgs {
     pub reason: String,
 }
 
+/// `prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove nothing: say what would go and why each kept archive stays.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `--json`.
 #[derive(Debug, Args)]
 pub struct JsonArg {
@@ -115,6 +128,11 @@ pub struct BackupArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Copy and write nothing: say what a backup would take and skip, and
+    /// which archive it would write (exit 3 if it would skip a source, 1 if it
+    /// would take none).
+    #[arg(long, conflicts_with = "deliver")]
+    pub dry_run: bool,
 }
 
 /// `verify`.

@@ -23,6 +23,7 @@ const EXAMPLES: &[(&str, &str)] = &[
         "lifeboat restore latest --to /tmp/restored",
         "Extracts and checks the databases into a folder, touching nothing live.",
     ),
+    ("lifeboat prune --dry-run", "What retention would remove now, and why each kept archive stays."),
     ("lifeboat fetch offsite latest", "Downloads the newest archive from the S3 destination named offsite."),
     ("lifeboat diagnose", "Checks the live setup and says what is wrong and what to do."),
 ];

@@ -538,8 +538,80 @@ fn pin_keeps_an_archive_past_retention_and_list_shows_it() {
     let list: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(list[1]["kept_by"], serde_json::json!(["pin"]), "{list}");
     env.cmd(&["unpin", &name]).assert().success();
-    env.cmd(&["unpin", &name]).assert().code(2).stderr(predicate::str::contains("is not pinned"));
+    // Like `pin` twice: the archive is as asked, so that is no error.
+    env.cmd(&["unpin", &name]).assert().success().stdout(predicate::str::contains("was not pinned"));
     env.cmd(&["pin", "database_backup_20200101_000000.zip"]).assert().code(2);
+    env.cmd(&["unpin", "database_backup_20200101_000000.zip"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("neither an archive here nor pinned"));
+}
+
+/// `backup --dry-run` says what a backup would take, skip and write, with
+/// the exit code the backup would have, and writes nothing at all.
+#[test]
+fn backup_dry_run_writes_nothing_and_predicts_the_run() {
+    let env =
+        Env::with_extra("databases = [\"user_requests.db\", \"gone.db\"]\n[schedule]\nfull_cron = \"0 0 1 1 *\"\n");
+    env.seed();
+    std::fs::remove_file(env.data().join("gone.db")).unwrap();
+    let out = env.cmd(&["backup", "--dry-run", "--json"]).assert().code(3).get_output().stdout.clone();
+    let plan: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(plan["schema"], 1);
+    assert_eq!(plan["kind"], "full", "no full archive yet: {plan}");
+    assert_eq!(plan["sources"][0]["name"], "user_requests.db");
+    assert_eq!(plan["sources"][0]["action"], "take");
+    let size = std::fs::metadata(env.data().join("user_requests.db")).unwrap().len();
+    assert_eq!(plan["sources"][0]["size"], size, "{plan}");
+    assert_eq!(plan["sources"][1]["action"], "skip");
+    assert!(plan["sources"][1]["reason"].as_str().unwrap().contains("gone.db does not exist"), "{plan}");
+    assert!(!env.out().exists(), "a dry run creates nothing");
+
+    let printed = env.cmd(&["backup"]).assert().code(3).get_output().stdout.clone();
+    let full = PathBuf::from(String::from_utf8(printed).unwrap().trim());
+    let full_name = full.file_name().unwrap().to_str().unwrap();
+    env.cmd(&["backup", "--dry-run"])
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains(format!("writes a differential on {full_name}")))
+        .stdout(predicate::str::contains("take user_requests.db (sqlite,"))
+        .stdout(predicate::str::contains("skip gone.db (sqlite): missing:"));
+    let listed = stdout_json(&mut env.cmd(&["list", "--json"]));
+    assert_eq!(listed.as_array().unwrap().len(), 1, "the dry run wrote no archive: {listed}");
+    env.cmd(&["backup", "--dry-run", "--deliver"]).assert().code(2);
+}
+
+/// `prune --dry-run` says what would go and why the rest stays, touching
+/// nothing; `prune` then removes exactly that.
+#[test]
+fn prune_previews_then_applies_retention() {
+    let env = Env::with_extra("[retention]\nmax_age_days = 7\n");
+    env.seed();
+    let latest = env.backup();
+    let old = env.out().join("database_backup_20200101_000000.zip");
+    std::fs::copy(&latest, &old).unwrap();
+    let latest_name = latest.file_name().unwrap().to_str().unwrap();
+
+    let preview = stdout_json(&mut env.cmd(&["prune", "--dry-run", "--json"]));
+    assert_eq!(preview["schema"], 1);
+    assert_eq!(preview["dry_run"], true);
+    assert_eq!(preview["removed"][0]["name"], "database_backup_20200101_000000.zip", "{preview}");
+    assert!(preview["removed"][0]["reason"].as_str().unwrap().starts_with("older than 7 days"), "{preview}");
+    assert_eq!(preview["kept"], serde_json::json!([{"name": latest_name, "kept_by": ["count", "newest-verified"]}]));
+    assert!(old.exists(), "a dry run removes nothing");
+    env.cmd(&["prune", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("would remove database_backup_20200101_000000.zip: older than 7 days"))
+        .stdout(predicate::str::contains(format!("keep {latest_name}: count, newest-verified")));
+
+    env.cmd(&["prune"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("removed database_backup_20200101_000000.zip: older than 7 days"));
+    assert!(!old.exists() && latest.exists());
+    let again = stdout_json(&mut env.cmd(&["prune", "--json"]));
+    assert_eq!(again["removed"], serde_json::json!([]), "{again}");
 }
 
 /// Differentials from the command line: `backup` writes one between full

@@ -255,9 +255,7 @@ pub fn explain(
     state: Option<&State>,
     now: DateTime<Utc>,
 ) -> Result<Vec<(String, Vec<String>)>, RetentionError> {
-    let stored = crate::catalog::list(&cfg.backup.output_dir)?;
-    let r = &cfg.retention;
-    Ok(kept_by(&candidates(cfg, &stored, state)?, r.max_age_days, r.max_count, Tiers::of(cfg), now))
+    Ok(preview(cfg, state, now)?.into_iter().map(|v| (v.name, v.kept_by)).collect())
 }
 
 fn candidates(
@@ -405,6 +403,29 @@ pub fn restore_advice(cfg: &Config, state: Option<&State>, source: &str) -> Opti
             "`"
         };
     Some(format!("`lifeboat restore {} --only {source}{identity}", archive.name))
+}
+
+/// What retention decides for one archive on disk now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// Logical archive name.
+    pub name: String,
+    /// Why it stays (see [`kept_by`]); empty when it goes.
+    pub kept_by: Vec<String>,
+    /// Why it goes, when it does.
+    pub removal: Option<String>,
+}
+
+/// What [`apply`] would do now, archive by archive, newest first: nothing
+/// is removed or recorded.
+pub fn preview(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Result<Vec<Verdict>, RetentionError> {
+    let stored = crate::catalog::list(&cfg.backup.output_dir)?;
+    let r = &cfg.retention;
+    let judged = judge(&candidates(cfg, &stored, state)?, r.max_age_days, r.max_count, Tiers::of(cfg), now);
+    Ok(judged
+        .into_iter()
+        .map(|j| Verdict { name: j.name, kept_by: j.kept_by, removal: j.removal.map(|r| r.reason) })
+        .collect())
 }
 
 /// How long the events behind Logs are kept.

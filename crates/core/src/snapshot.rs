@@ -142,7 +142,7 @@ fn remove_with_sidecars(path: &Path) {
 }
 
 /// Classifies what can be told without SQLite: missing, unreadable, empty, foreign.
-fn preflight(source: &Path) -> Result<(), SkipReason> {
+pub(crate) fn preflight(source: &Path) -> Result<(), SkipReason> {
     let meta = match std::fs::metadata(source) {
         Ok(m) => m,
         Err(e) if e.kind() == ErrorKind::NotFound => return Err(SkipReason::Missing(source.to_path_buf())),

@@ -15,6 +15,9 @@ pub(super) fn backup(cfg: &Config, a: &BackupArgs) -> Result<i32> {
     if let Some(why) = cfg.full_cron_ignored() {
         tracing::warn!("{why}");
     }
+    if a.dry_run {
+        return Ok(super::dry_run::backup(cfg, a.json));
+    }
     if a.deliver {
         return deliver_cycle(cfg, a);
     }

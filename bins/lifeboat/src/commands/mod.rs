@@ -5,11 +5,13 @@
 mod backup;
 mod demo;
 mod diagnose;
+mod dry_run;
 mod fetch;
 mod list;
 
 pub(crate) use list::ListRow;
 mod pin;
+mod prune;
 mod restore;
 mod status;
 mod verify;
@@ -91,6 +93,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Demo(a) => demo::demo(&cfg, &a),
         Command::Pin(a) => pin::pin(&cfg, &a),
         Command::Unpin(a) => pin::unpin(&cfg, &a),
+        Command::Prune(a) => prune::prune(&cfg, &a),
         Command::Metrics => {
             let state = existing_state(&cfg)?;
             print!("{}", lifeboat_core::metrics::render(&cfg, state.as_ref(), chrono::Utc::now())?);

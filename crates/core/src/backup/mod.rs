@@ -3,6 +3,7 @@
 //! The caller holds the [`crate::lock::CycleLock`].
 
 mod cleanup;
+mod dry_run;
 mod stages;
 
 use std::path::Path;
@@ -17,6 +18,8 @@ use crate::config::Config;
 use crate::manifest::{Manifest, SkippedDatabase, Trigger};
 use crate::state::{Level, RunEnd, RunStatus, State};
 use stages::run_inner;
+
+pub use dry_run::{DryRun, PlannedSource, dry_run};
 
 /// Progress of a run, for a terminal progress bar.
 #[derive(Debug, Clone)]

@@ -366,15 +366,15 @@ fn free_name(out: &Path, now: DateTime<Utc>, differential: bool) -> (String, Dat
 }
 
 /// The full archive a differential is made against, with its manifest.
-struct BaseSource {
-    archive: StoredArchive,
+pub(super) struct BaseSource {
+    pub(super) archive: StoredArchive,
     manifest: Manifest,
 }
 
 /// With `schedule.full_cron` set, the newest full archive, unless a full
 /// one is due (`full_cron` fired since it was made) or it cannot be read
 /// here (an age archive without the identity).
-fn differential_base(cfg: &Config, keys: &Keys, opts: &BackupOptions<'_>) -> Option<BaseSource> {
+pub(super) fn differential_base(cfg: &Config, keys: &Keys, opts: &BackupOptions<'_>) -> Option<BaseSource> {
     if cfg.schedule.full_cron.is_empty() || opts.only.is_some() {
         return None;
     }

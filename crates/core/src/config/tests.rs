@@ -137,6 +137,22 @@ fn source_and_output_folders_must_be_apart() {
     cfg(&data, &d.path().join("data-backups")).unwrap();
 }
 
+/// The example's placeholder ids are accepted while there is no token (the
+/// example as shipped), refused once a token would send archives to them.
+#[test]
+fn the_example_placeholder_ids_are_refused_with_a_token() {
+    let example = include_str!("../../../../config/example.toml");
+    assert!(Config::from_toml(example).is_ok());
+    let token = "token = \"123456:ABCdefGHIjklMNOpqrSTUvwxYZ0123456789\"";
+    let with_token = example.replacen("token = \"\"", token, 1);
+    let err = Config::from_toml(&with_token).unwrap_err().to_string();
+    assert!(err.contains("telegram.admin_ids") && err.contains("placeholder"), "{err}");
+    let own = format!("[telegram]\n{token}\nadmin_ids = [42]\nowner_id = 987654321\n");
+    let err = Config::from_toml(&own).unwrap_err().to_string();
+    assert!(err.contains("telegram.owner_id") && err.contains("@userinfobot"), "{err}");
+    assert!(Config::from_toml(&format!("[telegram]\n{token}\nadmin_ids = [42]\nowner_id = 42\n")).is_ok());
+}
+
 #[test]
 fn an_empty_or_wrong_token_file_is_an_error() {
     let dir = tempfile::tempdir().unwrap();

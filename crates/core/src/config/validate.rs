@@ -93,6 +93,19 @@ impl Config {
                 format!("is {}; allowed: 10 to 86400 seconds", t.upload_timeout_secs),
             ));
         }
+        // The example config's ids belong to strangers: with a token, every
+        // archive would go to them.
+        let placeholder = t.admin_ids.iter().chain([&t.owner_id]).find(|id| EXAMPLE_IDS.contains(id));
+        if let Some(id) = placeholder.filter(|_| !t.token.is_empty()) {
+            let key = if t.admin_ids.contains(id) { "telegram.admin_ids" } else { "telegram.owner_id" };
+            return Err(invalid(
+                key,
+                format!(
+                    "{id} is the example configuration's placeholder, not an admin of this bot; put your own \
+                     numeric Telegram user id (message @userinfobot to learn it)"
+                ),
+            ));
+        }
         if t.owner_id < 0 {
             return Err(invalid(
                 "telegram.owner_id",
@@ -239,3 +252,6 @@ impl Config {
         Ok(())
     }
 }
+
+/// The user ids config/example.toml shows: placeholders, never real admins.
+const EXAMPLE_IDS: [i64; 2] = [123_456_789, 987_654_321];

@@ -238,6 +238,15 @@ impl Source for FileSource {
         std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0)
     }
 
+    fn preflight(&self) -> Result<(), SkipReason> {
+        match std::fs::File::open(&self.path).and_then(|f| f.metadata()) {
+            Ok(m) if m.is_file() => Ok(()),
+            Ok(_) => Err(SkipReason::Other(format!("{} is not a regular file", self.path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(SkipReason::Missing(self.path.clone())),
+            Err(e) => Err(SkipReason::Unreadable(format!("{}: {e}", self.path.display()))),
+        }
+    }
+
     /// Copies the file, then checks it did not change meanwhile (inode,
     /// size, modification and change times, the last change older than
     /// a second); if it did, reads it again.

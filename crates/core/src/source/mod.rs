@@ -119,6 +119,15 @@ pub trait Source: Send + Sync {
         check_copy(self.kind(), &snap.path)
     }
 
+    /// For a dry run: what can be told without taking a copy; Err says why
+    /// the copy would be skipped. A server is asked whether it answers.
+    fn preflight(&self) -> Result<(), SkipReason> {
+        match self.probe() {
+            Some(Err(why)) => Err(SkipReason::Other(why)),
+            _ => Ok(()),
+        }
+    }
+
     /// For `diagnose`: whether the server answers and the tools work (Ok:
     /// what was found; Err: what is wrong). None: nothing to probe.
     fn probe(&self) -> Option<Result<String, String>> {

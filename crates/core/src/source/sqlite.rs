@@ -39,6 +39,10 @@ impl Source for SqliteSource {
         len(&self.path) + len(Path::new(&wal))
     }
 
+    fn preflight(&self) -> Result<(), SkipReason> {
+        snapshot::preflight(&self.path)
+    }
+
     fn snapshot(&self, dest: &Path) -> Result<Snapshot, SkipReason> {
         let mut snap = snapshot::take(&self.path, dest, &self.options)?;
         snap.name = self.id.entry.clone();
