@@ -53,6 +53,8 @@ pub enum Command {
     Pin(PinArgs),
     /// Unpin an archive (also what "Acknowledge" on a shrink alert does).
     Unpin(PinArgs),
+    /// Read every row still readable in a damaged database into a new file, compared with its newest good archive.
+    Salvage(SalvageArgs),
     /// Apply retention now, as a cycle would; with --dry-run, what it would remove and why each kept archive stays.
     Prune(PruneArgs),
     /// Print Prometheus metrics (the same text as monitoring.metrics_file and /metrics).
@@ -98,6 +100,22 @@ pub struct PinArgs {
     /// Why (shown by `list`).
     #[arg(long, default_value = "pinned by hand")]
     pub reason: String,
+}
+
+/// `salvage`.
+#[derive(Debug, Args)]
+pub struct SalvageArgs {
+    /// A database of backup.databases (read from its live file), or the path of a damaged copy (a quarantined one).
+    pub database: String,
+    /// Write the new database as DIR/DATABASE (default: backup.output_dir/salvaged/YYYYMMDD_HHMMSS/).
+    #[arg(long, value_name = "DIR")]
+    pub to: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// An age private key, to compare with archives sealed with age.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
 }
 
 /// `prune`.

@@ -12,6 +12,7 @@
 //! - [`verify`]: CRCs, manifest checksums and integrity of an archive's databases.
 //! - [`restore`]: plan, then execute, into the live databases or a folder.
 //! - [`retention`]: which archives to remove, as a pure function of `now`.
+//! - [`salvage`]: the rows still readable in a damaged database, into a new one.
 //! - [`destination`]: the trait each kind of destination implements.
 //! - [`shrink`]: what fell sharply since the previous archive.
 //! - [`schema`]: comparing two databases' tables (restore's safety check).
@@ -63,6 +64,7 @@ pub mod metrics;
 pub mod parts;
 pub mod restore;
 pub mod retention;
+pub mod salvage;
 pub mod schedule;
 pub mod schema;
 pub mod seal;

@@ -13,6 +13,7 @@ pub(crate) use list::ListRow;
 mod pin;
 mod prune;
 mod restore;
+mod salvage;
 mod status;
 mod verify;
 
@@ -65,6 +66,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     let identity = match &cli.command {
         Command::Verify(a) => a.identity.as_deref(),
         Command::Restore(a) => a.identity.as_deref(),
+        Command::Salvage(a) => a.identity.as_deref(),
         _ => None,
     };
     if let Some(file) = identity {
@@ -94,6 +96,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Pin(a) => pin::pin(&cfg, &a),
         Command::Unpin(a) => pin::unpin(&cfg, &a),
         Command::Prune(a) => prune::prune(&cfg, &a),
+        Command::Salvage(a) => salvage::salvage(&cfg, &a),
         Command::Metrics => {
             let state = existing_state(&cfg)?;
             print!("{}", lifeboat_core::metrics::render(&cfg, state.as_ref(), chrono::Utc::now())?);

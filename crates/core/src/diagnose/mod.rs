@@ -141,6 +141,15 @@ fn check_sources(cfg: &Config, last: Option<&crate::manifest::Manifest>) -> Vec<
     findings
 }
 
+/// The advice for a damaged database: its rows newer than any archive are
+/// read back before a restore replaces it.
+fn salvage_first(name: &str, restore_hint: &str) -> String {
+    format!(
+        "first read back the rows it still holds with `lifeboat salvage {name}` (it may hold rows newer than any \
+         archive), then {restore_hint}"
+    )
+}
+
 /// A `-wal` file larger than this suggests the bot never checkpoints.
 pub const LARGE_WAL_BYTES: u64 = 256 * 1024 * 1024;
 /// A cycle may take this long after its fire time before it counts as missed.
@@ -321,7 +330,9 @@ fn check_database_with(path: &Path, name: &str, restore_hint: &str) -> Vec<Findi
                 ),
             );
         }
-        Ok(r) => out.insert(0, Finding::error(name, format!("corrupt: {}", r.summary()), restore_hint)),
+        Ok(r) => {
+            out.insert(0, Finding::error(name, format!("corrupt: {}", r.summary()), salvage_first(name, restore_hint)))
+        }
         Err(reason) => out.insert(
             0,
             Finding::error(
@@ -330,7 +341,7 @@ fn check_database_with(path: &Path, name: &str, restore_hint: &str) -> Vec<Findi
                 if reason.contains("locked") {
                     "find the process holding a long write transaction (the bot?) and let it finish".to_string()
                 } else {
-                    restore_hint.to_string()
+                    salvage_first(name, restore_hint)
                 },
             ),
         ),

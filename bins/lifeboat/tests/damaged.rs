@@ -1,0 +1,125 @@
+//! A damaged live database with rows newer than its archive: `salvage`
+//! reads back every row but those on the damaged page, never touching the
+//! live file, and says which rows the archive lacks.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+
+struct Env {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Env {
+    fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("lifeboat.toml");
+        let (data, out) = (dir.path().join("data"), dir.path().join("out"));
+        std::fs::write(&config, format!("[backup]\nsource_dir = {data:?}\noutput_dir = {out:?}\n")).unwrap();
+        Env { dir, config }
+    }
+
+    fn live(&self) -> PathBuf {
+        self.dir.path().join("data/premium_system.db")
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        common::lifeboat(&self.config, self.dir.path(), args).output().unwrap()
+    }
+}
+
+fn count(db: &Path, table: &str) -> i64 {
+    Connection::open(db).unwrap().query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap()
+}
+
+/// Adds `n` payments after the archive.
+fn pay(db: &Path, n: i64) {
+    let c = Connection::open(db).unwrap();
+    for i in 0..n {
+        c.execute(
+            "INSERT INTO payments (user_id, subscription_id, amount_cents, currency, provider, provider_charge_id, paid_at)
+             VALUES (1, 1, 500, 'USD', 'stripe', ?1, '2026-12-04 10:00:00')",
+            [format!("after-the-archive-{i}")],
+        )
+        .unwrap();
+    }
+    c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+}
+
+/// Overwrites the `payments` leaf page holding payment `id` with garbage;
+/// returns how many rows that page held.
+fn damage_leaf_of(db: &Path, id: i64) -> u64 {
+    let charge: String = Connection::open(db)
+        .unwrap()
+        .query_row("SELECT provider_charge_id FROM payments WHERE id = ?1", [id], |r| r.get(0))
+        .unwrap();
+    let mut bytes = std::fs::read(db).unwrap();
+    let page_size = usize::from(u16::from_be_bytes([bytes[16], bytes[17]]));
+    let needle = charge.as_bytes();
+    // The table's leaf (type 0x0D); the UNIQUE index holds the same text on 0x0A pages.
+    let page = (0..bytes.len() - needle.len())
+        .filter(|&i| &bytes[i..i + needle.len()] == needle)
+        .map(|i| i / page_size * page_size)
+        .find(|&p| p > 0 && bytes[p] == 0x0D)
+        .expect("the payment is on a table leaf");
+    let cells = u16::from_be_bytes([bytes[page + 3], bytes[page + 4]]);
+    bytes[page..page + page_size].fill(0x5a);
+    std::fs::write(db, bytes).unwrap();
+    u64::from(cells)
+}
+
+fn sha256(path: &Path) -> String {
+    let out = std::process::Command::new("sha256sum").arg(path).output().unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn salvage_keeps_every_readable_row_and_names_the_newer_ones() {
+    let env = Env::new();
+    assert!(env.run(&["demo", "--no-backup", "--scale-mb", "2"]).status.success());
+    assert!(env.run(&["backup"]).status.success());
+    let live = env.live();
+    let archived = count(&live, "payments");
+    pay(&live, 50);
+    let middle: i64 = Connection::open(&live)
+        .unwrap()
+        .query_row("SELECT id FROM payments ORDER BY id LIMIT 1 OFFSET ?1", [archived / 2], |r| r.get(0))
+        .unwrap();
+    let lost = damage_leaf_of(&live, middle);
+    assert!(lost > 0);
+    let before = sha256(&live);
+
+    let to = env.dir.path().join("salvaged");
+    let out = env.run(&["salvage", "premium_system.db", "--to", to.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["schema"], 1);
+    assert_eq!(report["complete"], false);
+    assert_eq!(report["integrity"], "ok");
+    let payments = report["tables"].as_array().unwrap().iter().find(|t| t["name"] == "payments").unwrap();
+    assert_eq!(payments["salvaged"], (archived + 50) as u64 - lost, "{payments}");
+    assert_eq!(payments["in_archive"], archived, "{payments}");
+    assert_eq!(payments["not_in_archive"], 50, "the newer rows are all back: {payments}");
+    assert_eq!(payments["lost"].as_array().unwrap().len(), 1, "{payments}");
+    for t in report["tables"].as_array().unwrap().iter().filter(|t| t["name"] != "payments") {
+        assert_eq!(t["complete"], true, "{t}");
+        assert_eq!(t["salvaged"], t["in_archive"], "{t}");
+    }
+    assert_eq!(sha256(&live), before, "the live file is never written");
+
+    let salvaged = to.join("premium_system.db");
+    assert_eq!(count(&salvaged, "payments"), (archived + 50) - lost as i64);
+    assert_eq!(count(&salvaged, "payments WHERE provider_charge_id LIKE 'after-the-archive-%'"), 50);
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&salvaged).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+
+    // Never over an existing file; a name that is neither a database nor a file.
+    let again = env.run(&["salvage", "premium_system.db", "--to", to.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(2), "{}", String::from_utf8_lossy(&again.stderr));
+    let unknown = env.run(&["salvage", "nothing.db"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("neither a database of backup.databases"));
+}
