@@ -4,9 +4,6 @@
 //! outbox in the state database, the single source of truth for what a
 //! destination confirmed.
 
-use std::future::Future;
-use std::pin::Pin;
-
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
@@ -15,7 +12,7 @@ use crate::state::{CopyStatus, FailureCode, Level, State, StateError};
 
 /// A future a destination returns; boxed so destinations can be trait
 /// objects, `Send` so a cycle can run on any thread.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use futures_util::future::BoxFuture;
 
 /// One configured destination.
 pub trait Destination: Send + Sync {
