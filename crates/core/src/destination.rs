@@ -37,11 +37,11 @@ pub trait Destination: Send + Sync {
 
     /// Tells the people behind this destination that something needs them.
     /// The destination fits `text` to its own limits.
-    fn alert<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<(), String>>;
+    fn alert<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<(), AlertError>>;
 
     /// An alert that pinned `archive`: where the destination can, it offers
     /// a way to acknowledge (and unpin) it; otherwise a plain [`Self::alert`].
-    fn alert_pinned<'a>(&'a self, text: &'a str, archive: &'a str) -> BoxFuture<'a, Result<(), String>> {
+    fn alert_pinned<'a>(&'a self, text: &'a str, archive: &'a str) -> BoxFuture<'a, Result<(), AlertError>> {
         let _ = archive;
         self.alert(text)
     }
@@ -257,6 +257,48 @@ impl std::fmt::Display for CopyFailure {
     }
 }
 
+/// Why an alert reached nobody at a destination.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct AlertError {
+    /// What went wrong, as a code.
+    pub code: FailureCode,
+    /// The same in words, without any secret.
+    pub message: String,
+    /// Trying again will not help until someone changes something (a
+    /// token, a password, an address, a blocked bot).
+    pub permanent: bool,
+}
+
+impl AlertError {
+    /// A failure that may pass: the next alert may get through.
+    pub fn transient(code: FailureCode, message: impl Into<String>) -> AlertError {
+        AlertError { code, message: message.into(), permanent: false }
+    }
+
+    /// A failure that stays until the configuration changes.
+    pub fn permanent(code: FailureCode, message: impl Into<String>) -> AlertError {
+        AlertError { code, message: message.into(), permanent: true }
+    }
+}
+
+impl From<CopyFailure> for AlertError {
+    fn from(f: CopyFailure) -> AlertError {
+        AlertError { code: f.code, message: f.message, permanent: f.permanent }
+    }
+}
+
+/// Why what a destination holds of an archive local retention removed
+/// could not be removed there; the next cycle tries again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RetireError {
+    /// What went wrong, as a code.
+    pub code: FailureCode,
+    /// The same in words, without any secret.
+    pub message: String,
+}
+
 /// One archive to hand over to a [`CopySink`].
 #[derive(Clone, Copy)]
 pub struct Handover<'a> {
@@ -278,7 +320,7 @@ pub trait CopySink: Send + Sync {
 
     /// Local retention removed `archive`: remove what the destination holds
     /// of it, where it can (a message once sent stays sent).
-    fn retire<'a>(&'a self, archive: &'a str) -> BoxFuture<'a, Result<(), String>> {
+    fn retire<'a>(&'a self, archive: &'a str) -> BoxFuture<'a, Result<(), RetireError>> {
         let _ = archive;
         Box::pin(async { Ok(()) })
     }

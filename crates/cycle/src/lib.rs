@@ -38,12 +38,13 @@ use chrono::{DateTime, Utc};
 use lifeboat_core::backup::{self, BackupError, BackupOptions, BackupOutcome};
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::Config;
-use lifeboat_core::destination::{BoxFuture, Destination, EmailConfig};
+use lifeboat_core::destination::{AlertError, BoxFuture, Destination, EmailConfig};
+use lifeboat_core::exit;
 use lifeboat_core::lock::{CycleLock, LockError};
 use lifeboat_core::manifest::Trigger;
+use lifeboat_core::retention::{self, RetentionError};
 use lifeboat_core::state::{FailureCode, Level, State, StateError};
 use lifeboat_core::units::{human_size, plural};
-use lifeboat_core::{exit, retention};
 use tokio_util::sync::CancellationToken;
 
 pub use alert::alert_text;
@@ -109,8 +110,8 @@ impl Destination for Unusable {
         Box::pin(async {})
     }
 
-    fn alert<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async { Err(self.why.clone()) })
+    fn alert<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), AlertError>> {
+        Box::pin(async { Err(AlertError::permanent(FailureCode::Refused, self.why.clone())) })
     }
 }
 
@@ -460,11 +461,9 @@ fn restore_advice(cfg: &Config, skipped: &[lifeboat_core::manifest::SkippedDatab
         .collect()
 }
 
-fn apply_retention(cfg: &Config, now: DateTime<Utc>) -> Result<Vec<String>, String> {
-    let state = State::open_for(cfg).map_err(|e| e.to_string())?;
-    retention::apply(cfg, &state, now)
-        .map(|removed| removed.into_iter().map(|a| a.name).collect())
-        .map_err(|e| e.to_string())
+fn apply_retention(cfg: &Config, now: DateTime<Utc>) -> Result<Vec<String>, RetentionError> {
+    let state = State::open_for(cfg)?;
+    Ok(retention::apply(cfg, &state, now)?.into_iter().map(|a| a.name).collect())
 }
 
 #[cfg(test)]

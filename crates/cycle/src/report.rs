@@ -7,8 +7,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use lifeboat_core::backup::{BackupError, BackupOutcome};
+use lifeboat_core::destination::AlertError;
 use lifeboat_core::exit;
 use lifeboat_core::manifest::Trigger;
+use lifeboat_core::retention::RetentionError;
 use lifeboat_core::state::{CopyStatus, DeliveryStatus, FailureCode, RunStatus, State, StateError};
 use lifeboat_core::units::{human_size, plural};
 
@@ -97,7 +99,7 @@ pub enum AlertStatus {
     /// Needed, but delivery is disabled (no token) or no admin is configured.
     NoRecipient,
     /// Needed, but sending it failed.
-    Failed(String),
+    Failed(AlertError),
 }
 
 /// The result of one cycle, for the CLI, the scheduler and the dashboard.
@@ -115,7 +117,7 @@ pub struct CycleReport {
     /// Archives removed by retention.
     pub removed: Vec<String>,
     /// Retention could not run, and why.
-    pub retention_error: Option<String>,
+    pub retention_error: Option<RetentionError>,
     /// A database or table shrank sharply: the previous archive is pinned.
     pub shrunk: Option<crate::shrink_alert::Shrunk>,
     /// The stored archive read back this cycle, and how it went.

@@ -202,7 +202,10 @@ impl Destination for Recorder {
     fn deliver_pending<'a>(&'a self, _: &'a CancellationToken) -> lifeboat_core::destination::BoxFuture<'a, ()> {
         Box::pin(async {})
     }
-    fn alert<'a>(&'a self, text: &'a str) -> lifeboat_core::destination::BoxFuture<'a, Result<(), String>> {
+    fn alert<'a>(
+        &'a self,
+        text: &'a str,
+    ) -> lifeboat_core::destination::BoxFuture<'a, Result<(), lifeboat_core::destination::AlertError>> {
         self.0.lock().unwrap().push(text.to_string());
         Box::pin(async { Ok(()) })
     }

@@ -17,13 +17,15 @@ use chrono::{DateTime, Utc};
 use lifeboat_core::catalog::{StoredArchive, part_name};
 use lifeboat_core::config::{Config, MB};
 use lifeboat_core::destination::{
-    BoxFuture, CopyFailure, CopySink, Destination, DiscordConfig, Handover, deliver_copies,
+    AlertError, BoxFuture, CopyFailure, CopySink, Destination, DiscordConfig, Handover, deliver_copies,
 };
 use lifeboat_core::state::{FailureCode, State, StateError};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+
+use crate::ProbeError;
 
 /// Discord's limit on a message's text.
 const CONTENT_LIMIT: usize = 2000;
@@ -94,9 +96,15 @@ impl DiscordDestination {
 
     /// Checks the webhook exists, without posting: Discord answers a GET
     /// with the webhook's own details.
-    pub async fn probe(&self) -> Result<String, String> {
-        let url = url::Url::parse(self.settings().webhook_url.expose()).map_err(|_| "not a URL".to_string())?;
-        let resp = self.http.get(url).send().await.map_err(|e| network_words(&e))?;
+    pub async fn probe(&self) -> Result<String, ProbeError> {
+        let url = url::Url::parse(self.settings().webhook_url.expose())
+            .map_err(|_| ProbeError { code: FailureCode::BadCredentials, message: "not a URL".into() })?;
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| ProbeError { code: FailureCode::Transient, message: network_words(&e) })?;
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = resp.text().await.unwrap_or_default();
@@ -105,7 +113,8 @@ impl DiscordDestination {
             let name = v.get("name").and_then(Value::as_str).unwrap_or("?");
             return Ok(format!("webhook {name:?} answers"));
         }
-        Err(classify(status, &headers, &body).message)
+        let refused = classify(status, &headers, &body);
+        Err(ProbeError { code: refused.code, message: refused.message })
     }
 
     /// Posts one message (text, and a file when given), with retry.
@@ -332,10 +341,10 @@ impl Destination for DiscordDestination {
         Box::pin(deliver_copies(&self.cfg, self, cancel))
     }
 
-    fn alert<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<(), String>> {
+    fn alert<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<(), AlertError>> {
         Box::pin(async move {
             let never = CancellationToken::new();
-            self.post(text, false, None, &never).await.map_err(|e| e.message)
+            self.post(text, false, None, &never).await.map_err(|e| AlertError::from(e.into_failure(0)))
         })
     }
 }

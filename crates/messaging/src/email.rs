@@ -19,11 +19,38 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::{Config, MB};
 use lifeboat_core::destination::{
-    BoxFuture, CopyFailure, CopySink, Destination, EmailConfig, Handover, deliver_copies,
+    AlertError, BoxFuture, CopyFailure, CopySink, Destination, EmailConfig, Handover, deliver_copies,
 };
 use lifeboat_core::state::{FailureCode, State, StateError};
 use lifeboat_core::units::human_size;
 use tokio_util::sync::CancellationToken;
+
+use crate::ProbeError;
+
+/// Why the email destination cannot be set up from its settings.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// `smtp_url` does not parse.
+    #[error("smtp_url is not a URL")]
+    NotAUrl,
+    /// `smtp_url` has no room for the login (no host).
+    #[error("smtp_url cannot hold a user")]
+    NoUser,
+    /// lettre refuses `smtp_url`.
+    #[error("smtp_url: {words}")]
+    Transport {
+        /// lettre's words, without the password.
+        words: String,
+    },
+    /// The sender or a recipient is not a mail address.
+    #[error("{key} {address:?}: {source}")]
+    Address {
+        /// The setting holding it.
+        key: &'static str,
+        address: String,
+        source: lettre::address::AddressError,
+    },
+}
 
 /// The configured relay and recipients.
 pub struct EmailDestination {
@@ -41,19 +68,21 @@ impl std::fmt::Debug for EmailDestination {
 
 impl EmailDestination {
     /// Sets up the transport and parses the addresses.
-    pub fn open(cfg: &Config) -> Result<EmailDestination, String> {
+    pub fn open(cfg: &Config) -> Result<EmailDestination, SetupError> {
         let e = &cfg.destinations.email;
-        let mut url = url::Url::parse(&e.smtp_url).map_err(|_| "smtp_url is not a URL".to_string())?;
+        let mut url = url::Url::parse(&e.smtp_url).map_err(|_| SetupError::NotAUrl)?;
         if !e.password.is_empty() {
             // lettre reads the credentials from the URL; the URL with the
             // password in it never leaves this function.
-            url.set_password(Some(e.password.expose())).map_err(|_| "smtp_url cannot hold a user".to_string())?;
+            url.set_password(Some(e.password.expose())).map_err(|_| SetupError::NoUser)?;
         }
         let mailer = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.as_str())
-            .map_err(|e| format!("smtp_url: {}", error_words(&e)))?
+            .map_err(|e| SetupError::Transport { words: error_words(&e) })?
             .timeout(Some(Duration::from_secs(e.timeout_secs)))
             .build();
-        let parse = |key: &str, a: &str| a.parse::<Mailbox>().map_err(|err| format!("{key} {a:?}: {err}"));
+        let parse = |key: &'static str, a: &str| {
+            a.parse::<Mailbox>().map_err(|source| SetupError::Address { key, address: a.to_string(), source })
+        };
         let from = parse("destinations.email.from", &e.from)?;
         let to = e.to.iter().map(|a| parse("destinations.email.to", a)).collect::<Result<_, _>>()?;
         Ok(EmailDestination { cfg: cfg.clone(), mailer, from, to })
@@ -64,16 +93,16 @@ impl EmailDestination {
     }
 
     /// Connects, greets and logs in, without sending anything.
-    pub async fn probe(&self) -> Result<String, String> {
+    pub async fn probe(&self) -> Result<String, ProbeError> {
         let Ok(tested) = tokio::time::timeout(self.deadline(), self.mailer.test_connection()).await else {
-            return Err(self.too_slow());
+            return Err(ProbeError { code: FailureCode::Transient, message: self.too_slow() });
         };
         match tested {
             Ok(true) => {
                 Ok(format!("relay answers and accepts the login; mail goes to {}", self.settings().to.join(", ")))
             }
-            Ok(false) => Err("the relay does not answer".into()),
-            Err(e) => Err(error_words(&e)),
+            Ok(false) => Err(ProbeError { code: FailureCode::Transient, message: "the relay does not answer".into() }),
+            Err(e) => Err(ProbeError { code: failure(&e).code, message: error_words(&e) }),
         }
     }
 
@@ -235,7 +264,7 @@ impl Destination for EmailDestination {
         Box::pin(deliver_copies(&self.cfg, self, cancel))
     }
 
-    fn alert<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<(), String>> {
+    fn alert<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<(), AlertError>> {
         Box::pin(async move {
             let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("alert");
             let subject = format!("Lifeboat: {}", crate::fit(first, 120));
@@ -244,7 +273,7 @@ impl Destination for EmailDestination {
                 Ok(m) => self.send_message(m, &CancellationToken::new()).await,
                 Err(e) => Err(e),
             };
-            sent.map_err(|e| e.message)
+            sent.map_err(AlertError::from)
         })
     }
 }

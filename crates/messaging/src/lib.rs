@@ -28,7 +28,17 @@ use lifeboat_core::state::{FailureCode, State};
 use std::io::{Read, Seek, SeekFrom};
 
 pub use discord::DiscordDestination;
-pub use email::EmailDestination;
+pub use email::{EmailDestination, SetupError};
+
+/// Why a destination did not answer a probe as it should.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ProbeError {
+    /// What went wrong, as a code.
+    pub code: FailureCode,
+    /// The same in words, without any secret.
+    pub message: String,
+}
 
 /// Reads `len` bytes at `offset` of an archive, across its files as if they
 /// were one, on a blocking thread.

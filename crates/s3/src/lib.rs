@@ -29,7 +29,9 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use lifeboat_core::catalog::{self, ArchiveName, StoredArchive};
 use lifeboat_core::config::Config;
-use lifeboat_core::destination::{BoxFuture, CopyFailure, CopySink, Destination, Handover, S3Config, deliver_copies};
+use lifeboat_core::destination::{
+    AlertError, BoxFuture, CopyFailure, CopySink, Destination, Handover, RetireError, S3Config, deliver_copies,
+};
 use lifeboat_core::seal::Keys;
 use lifeboat_core::state::{FailureCode, State, StateError};
 use lifeboat_core::verify::VerifyError;
@@ -75,6 +77,12 @@ impl StoreError {
             return StoreError::new(code, format!("{what}: {why}"));
         }
         StoreError::new(code, format!("{what}: {}", brief(&text)))
+    }
+}
+
+impl From<StoreError> for RetireError {
+    fn from(e: StoreError) -> RetireError {
+        RetireError { code: e.code, message: e.message }
     }
 }
 
@@ -578,8 +586,8 @@ impl CopySink for S3Destination {
         })
     }
 
-    fn retire<'a>(&'a self, archive: &'a str) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move { self.store.delete(archive).await.map_err(|e| e.to_string()) })
+    fn retire<'a>(&'a self, archive: &'a str) -> BoxFuture<'a, Result<(), RetireError>> {
+        Box::pin(async move { self.store.delete(archive).await.map_err(RetireError::from) })
     }
 }
 
@@ -604,8 +612,8 @@ impl Destination for S3Destination {
         Box::pin(deliver_copies(&self.cfg, self, cancel))
     }
 
-    fn alert<'a>(&'a self, _text: &'a str) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async { Err("a bucket carries no messages".to_string()) })
+    fn alert<'a>(&'a self, _text: &'a str) -> BoxFuture<'a, Result<(), AlertError>> {
+        Box::pin(async { Err(AlertError::permanent(FailureCode::Refused, "a bucket carries no messages")) })
     }
 }
 

@@ -170,12 +170,29 @@ pub struct AlertReport {
     pub sent: Vec<i64>,
     /// Admins that did not, with why.
     pub failed: Vec<(i64, String)>,
+    /// Those of `failed` that trying again will not reach as things are
+    /// (the bot blocked or never started, a wrong id, a bad token), with why
+    /// as a code.
+    pub refused: Vec<(i64, FailureCode)>,
 }
 
 /// No admin received an alert.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("no admin received the alert: {}", .0.failed.iter().map(|(c, r)| format!("{c}: {r}")).collect::<Vec<_>>().join("; "))]
 pub struct AlertError(pub AlertReport);
+
+impl From<AlertError> for lifeboat_core::destination::AlertError {
+    /// Permanent when every admin refused it for good; the words are the
+    /// same as [`AlertError`]'s.
+    fn from(e: AlertError) -> Self {
+        let message = e.to_string();
+        let report = e.0;
+        match report.refused.first() {
+            Some(&(_, code)) if report.refused.len() == report.failed.len() => Self::permanent(code, message),
+            _ => Self::transient(FailureCode::Transient, message),
+        }
+    }
+}
 
 /// A re-sent archive (the dashboard's "send me this backup").
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,6 +247,9 @@ impl Telegram {
                 Ok(_) => report.sent.push(chat),
                 Err(e) => {
                     tracing::warn!(chat, reason = %e.reason, "alert not delivered");
+                    if e.is_permanent() {
+                        report.refused.push((chat, e.code));
+                    }
                     report.failed.push((chat, e.reason));
                 }
             }

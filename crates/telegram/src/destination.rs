@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::Config;
-use lifeboat_core::destination::{BoxFuture, Destination};
+use lifeboat_core::destination::{AlertError, BoxFuture, Destination};
 use lifeboat_core::state::{State, StateError};
 use tokio_util::sync::CancellationToken;
 
@@ -44,15 +44,15 @@ impl Destination for TelegramDestination {
         })
     }
 
-    fn alert<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move { self.telegram.alert(text).await.map(|_| ()).map_err(|e| e.to_string()) })
+    fn alert<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<(), AlertError>> {
+        Box::pin(async move { self.telegram.alert(text).await.map(|_| ()).map_err(AlertError::from) })
     }
 
-    fn alert_pinned<'a>(&'a self, text: &'a str, archive: &'a str) -> BoxFuture<'a, Result<(), String>> {
+    fn alert_pinned<'a>(&'a self, text: &'a str, archive: &'a str) -> BoxFuture<'a, Result<(), AlertError>> {
         Box::pin(async move {
             let data = crate::ack::callback_data(archive);
             let button = data.as_deref().map(|d| (crate::ack::LABEL, d));
-            self.telegram.alert_with_button(text, button).await.map(|_| ()).map_err(|e| e.to_string())
+            self.telegram.alert_with_button(text, button).await.map(|_| ()).map_err(AlertError::from)
         })
     }
 }

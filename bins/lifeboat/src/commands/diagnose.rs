@@ -111,7 +111,7 @@ fn check_messengers(cfg: &Config) -> Result<Vec<Finding>> {
     };
     if d.discord.enabled() {
         let probed = match lifeboat_messaging::DiscordDestination::from_config(cfg) {
-            Some(discord) => rt.block_on(discord.probe()),
+            Some(discord) => rt.block_on(discord.probe()).map_err(|e| e.to_string()),
             None => Err("cannot set up HTTP".into()),
         };
         findings.push(finding(
@@ -122,8 +122,8 @@ fn check_messengers(cfg: &Config) -> Result<Vec<Finding>> {
     }
     if d.email.enabled() {
         let probed = match lifeboat_messaging::EmailDestination::open(cfg) {
-            Ok(email) => rt.block_on(email.probe()),
-            Err(e) => Err(e),
+            Ok(email) => rt.block_on(email.probe()).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
         };
         findings.push(finding(
             "email",
