@@ -1,8 +1,13 @@
-//! Where archives go once written and verified. Each kind of destination
-//! (Telegram, S3, Discord, email) implements [`Destination`]; the cycle hands every
-//! archive to each configured one and reads what happened from the durable
+//! Where archives go once written and verified, and who hears when
+//! something needs people. Each kind of destination (Telegram, S3, Discord,
+//! email) is an [`ArchiveSink`], and a [`Notifier`] when it carries
+//! messages; one whose outbox rows are whole archives implements
+//! [`CopySink`] and is made a sink by [`Copies`]. The cycle hands every
+//! archive to each configured sink and reads what happened from the durable
 //! outbox in the state database, the single source of truth for what a
 //! destination confirmed.
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
@@ -14,26 +19,34 @@ use crate::state::{CopyStatus, FailureCode, Level, State, StateError};
 /// objects, `Send` so a cycle can run on any thread.
 pub use futures_util::future::BoxFuture;
 
-/// One configured destination.
-pub trait Destination: Send + Sync {
-    /// Its kind, as logs and reports name it ("telegram").
-    fn kind(&self) -> &'static str;
+/// Where archives go: each configured destination that holds them
+/// (Telegram's admins, a bucket, a channel, a mailbox). The cycle hands it
+/// every archive through the outbox.
+pub trait ArchiveSink: Send + Sync {
+    /// Its id in the outbox and in logs ("telegram", "s3:offsite").
+    fn id(&self) -> &str;
 
     /// Whether anyone is configured to receive archives here.
     fn has_recipients(&self) -> bool;
-
-    /// Whether alerts can go here (a bucket holds archives, not messages).
-    fn carries_text(&self) -> bool {
-        true
-    }
 
     /// Records `archive` in the outbox for every recipient, so a crash or a
     /// stop before it is sent loses nothing.
     fn enqueue(&self, state: &State, archive: &StoredArchive, at: DateTime<Utc>) -> Result<(), StateError>;
 
     /// Sends what the outbox holds pending, with retry, until done or
-    /// `cancel`. Outcomes are recorded in the outbox as they happen.
+    /// `cancel`; removes from the destination what local retention removed,
+    /// where it can. Outcomes are recorded in the outbox as they happen.
     fn deliver_pending<'a>(&'a self, cancel: &'a CancellationToken) -> BoxFuture<'a, ()>;
+}
+
+/// Where alerts go: each configured destination that carries messages to
+/// people (a bucket carries none).
+pub trait Notifier: Send + Sync {
+    /// Its kind, as logs and reports name it ("telegram").
+    fn kind(&self) -> &'static str;
+
+    /// Whether anyone is configured to hear alerts here.
+    fn has_recipients(&self) -> bool;
 
     /// Tells the people behind this destination that something needs them.
     /// The destination fits `text` to its own limits.
@@ -309,11 +322,17 @@ pub struct Handover<'a> {
 }
 
 /// A destination whose outbox rows are whole archives (one row per archive
-/// in the `copies` table): a bucket, a channel, a mailbox. [`drain_copies`]
-/// runs its outbox.
+/// in the `copies` table): a bucket, a channel, a mailbox. It says how to
+/// hand one archive over; [`Copies`] makes it an [`ArchiveSink`], and
+/// [`drain_copies`] runs its outbox.
 pub trait CopySink: Send + Sync {
     /// Its id in the outbox ("s3:offsite", "discord", "email").
     fn id(&self) -> &str;
+
+    /// Whether anyone is configured to receive archives here.
+    fn has_recipients(&self) -> bool {
+        true
+    }
 
     /// Hands an archive over; Ok(bytes the destination confirmed).
     fn send<'a>(&'a self, job: Handover<'a>) -> BoxFuture<'a, Result<u64, CopyFailure>>;
@@ -373,20 +392,50 @@ pub fn base_gone_reason(name: &str, dir: &std::path::Path) -> String {
     )
 }
 
-/// [`drain_copies`] as a destination's `deliver_pending`: outcomes are in
-/// the outbox; only an outbox that cannot be used is logged here.
-pub async fn deliver_copies(cfg: &crate::config::Config, sink: &dyn CopySink, cancel: &CancellationToken) {
-    if let Err(e) = drain_copies(cfg, sink, cancel).await {
-        tracing::error!("{}: cannot use the outbox: {e}", sink.id());
+/// The [`ArchiveSink`] of a [`CopySink`]: one row per archive in the
+/// outbox, drained by [`drain_copies`]. The sink is shared, so the same
+/// destination can also be a [`Notifier`].
+pub struct Copies<S: ?Sized> {
+    cfg: crate::config::Config,
+    sink: Arc<S>,
+}
+
+impl<S: CopySink + ?Sized> Copies<S> {
+    pub fn new(cfg: &crate::config::Config, sink: Arc<S>) -> Copies<S> {
+        Copies { cfg: cfg.clone(), sink }
+    }
+}
+
+impl<S: CopySink + ?Sized> ArchiveSink for Copies<S> {
+    fn id(&self) -> &str {
+        self.sink.id()
+    }
+
+    fn has_recipients(&self) -> bool {
+        self.sink.has_recipients()
+    }
+
+    fn enqueue(&self, state: &State, archive: &StoredArchive, at: DateTime<Utc>) -> Result<(), StateError> {
+        state.enqueue_copy(&archive.name, self.sink.id(), at)
+    }
+
+    /// Outcomes are in the outbox; only an outbox that cannot be used is
+    /// logged here.
+    fn deliver_pending<'a>(&'a self, cancel: &'a CancellationToken) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Err(e) = drain_copies(&self.cfg, &*self.sink, cancel).await {
+                tracing::error!("{}: cannot use the outbox: {e}", self.sink.id());
+            }
+        })
     }
 }
 
 /// Works through `sink`'s rows of the outbox: every pending archive is
 /// handed over and the outcome recorded once the destination confirmed it;
 /// every retired one is removed from the destination, then forgotten.
-pub async fn drain_copies(
+pub async fn drain_copies<S: CopySink + ?Sized>(
     cfg: &crate::config::Config,
-    sink: &dyn CopySink,
+    sink: &S,
     cancel: &CancellationToken,
 ) -> Result<(), StateError> {
     let state = State::open_for(cfg)?;

@@ -4,8 +4,9 @@
 //! The scheduler (daemon and `--once`), `lifeboat backup --deliver` and the
 //! dashboard's "Backup now" all call [`run_cycle`], so they behave the same
 //! and never run two cycles at once. Destinations plug in through
-//! [`lifeboat_core::destination::Destination`]; [`destinations`] builds the
-//! configured ones.
+//! [`lifeboat_core::destination::ArchiveSink`] (archives) and
+//! [`lifeboat_core::destination::Notifier`] (alerts); [`destinations`]
+//! builds the configured ones.
 //!
 //! # Layout
 //! - [`report`]: what a cycle did ([`CycleReport`]), its exit code and summary.
@@ -38,7 +39,7 @@ use chrono::{DateTime, Utc};
 use lifeboat_core::backup::{self, BackupError, BackupOptions, BackupOutcome};
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::Config;
-use lifeboat_core::destination::{AlertError, BoxFuture, Destination, EmailConfig};
+use lifeboat_core::destination::{ArchiveSink, BoxFuture, Copies, EmailConfig, Notifier};
 use lifeboat_core::exit;
 use lifeboat_core::lock::{CycleLock, LockError};
 use lifeboat_core::manifest::Trigger;
@@ -53,29 +54,47 @@ pub use report::{
     AlertStatus, CycleReport, Delivery, DeliveryError, DeliverySummary, FailedChat, StoreMiss, summarize_outbox,
 };
 
-/// Those of `destinations` that take alerts and have someone to tell.
-pub fn messengers(destinations: &[Box<dyn Destination>]) -> impl Iterator<Item = &dyn Destination> {
-    destinations.iter().map(|d| d.as_ref()).filter(|d| d.has_recipients() && d.carries_text())
+/// The configured destinations as the cycle uses them: where archives go,
+/// and who hears alerts. A destination that does both is in both lists.
+#[derive(Clone, Default)]
+pub struct Destinations {
+    pub sinks: Vec<Arc<dyn ArchiveSink>>,
+    pub notifiers: Vec<Arc<dyn Notifier>>,
+}
+
+/// Those of `notifiers` that have someone to tell.
+pub fn messengers(notifiers: &[Arc<dyn Notifier>]) -> impl Iterator<Item = &dyn Notifier> {
+    notifiers.iter().map(|n| n.as_ref()).filter(|n| n.has_recipients())
 }
 
 /// The destinations `cfg` configures.
-pub fn destinations(cfg: &Config) -> Vec<Box<dyn Destination>> {
-    let mut out: Vec<Box<dyn Destination>> = Vec::new();
-    out.extend(lifeboat_s3::S3Destination::from_config(cfg).into_iter().map(|d| Box::new(d) as Box<dyn Destination>));
+pub fn destinations(cfg: &Config) -> Destinations {
+    let mut out = Destinations::default();
+    for s3 in lifeboat_s3::S3Destination::from_config(cfg) {
+        out.sinks.push(Arc::new(Copies::new(cfg, Arc::new(s3))));
+    }
     if let Some(d) = lifeboat_messaging::DiscordDestination::from_config(cfg) {
-        out.push(Box::new(d));
+        let d = Arc::new(d);
+        out.sinks.push(Arc::new(Copies::new(cfg, d.clone())));
+        out.notifiers.push(d);
     }
     if cfg.destinations.email.enabled() {
         match lifeboat_messaging::EmailDestination::open(cfg) {
-            Ok(d) => out.push(Box::new(d)),
+            Ok(d) => {
+                let d = Arc::new(d);
+                out.sinks.push(Arc::new(Copies::new(cfg, d.clone())));
+                out.notifiers.push(d);
+            }
             Err(why) => {
                 tracing::error!("email: {why}");
-                out.push(Box::new(Unusable { id: EmailConfig::ID, why: format!("email cannot send: {why}") }));
+                out.sinks.push(Arc::new(Unusable { id: EmailConfig::ID, why: format!("email cannot send: {why}") }));
             }
         }
     }
     if let Some(tg) = lifeboat_telegram::TelegramDestination::from_config(cfg) {
-        out.push(Box::new(tg));
+        let tg = Arc::new(tg);
+        out.sinks.push(tg.clone());
+        out.notifiers.push(tg);
     }
     out
 }
@@ -88,17 +107,13 @@ struct Unusable {
     why: String,
 }
 
-impl Destination for Unusable {
-    fn kind(&self) -> &'static str {
+impl ArchiveSink for Unusable {
+    fn id(&self) -> &str {
         self.id
     }
 
     fn has_recipients(&self) -> bool {
         true
-    }
-
-    fn carries_text(&self) -> bool {
-        false
     }
 
     fn enqueue(&self, state: &State, archive: &StoredArchive, at: DateTime<Utc>) -> Result<(), StateError> {
@@ -108,10 +123,6 @@ impl Destination for Unusable {
 
     fn deliver_pending<'a>(&'a self, _: &'a CancellationToken) -> BoxFuture<'a, ()> {
         Box::pin(async {})
-    }
-
-    fn alert<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), AlertError>> {
-        Box::pin(async { Err(AlertError::permanent(FailureCode::Refused, self.why.clone())) })
     }
 }
 
@@ -186,7 +197,7 @@ pub async fn run_cycle(cfg: &Config, trigger: Trigger, cancel: CancellationToken
 pub async fn run_cycle_with(
     cfg: &Config,
     trigger: Trigger,
-    destinations: &[Box<dyn Destination>],
+    destinations: &Destinations,
     cancel: CancellationToken,
 ) -> Result<CycleReport, CycleError> {
     let _lock = CycleLock::try_acquire(&cfg.lock_path(), &format!("{trigger} cycle"))?;
@@ -241,7 +252,7 @@ pub async fn run_cycle_with(
     let delivery = if cancel.is_cancelled() {
         Delivery::Interrupted
     } else {
-        deliver(cfg, destinations, backup.as_ref().ok(), &cancel).await
+        deliver(cfg, &destinations.sinks, backup.as_ref().ok(), &cancel).await
     };
     match &delivery {
         Delivery::Done(d) if !d.all_delivered() => {
@@ -273,15 +284,18 @@ pub async fn run_cycle_with(
 
     if let (Some(s), Ok(o)) = (&shrunk, &backup) {
         let text = shrink_alert::alert_text(s, &o.archive.name);
-        for d in messengers(destinations) {
+        for d in messengers(&destinations.notifiers) {
             if let Err(e) = d.alert_pinned(&text, &s.pinned).await {
                 journal.log(Level::Warn, "delivery", &format!("the shrink alert ({}) failed: {e}", d.kind()));
             }
         }
     }
 
-    let reverified =
-        if cancel.is_cancelled() { None } else { reverify_one(cfg, &backup, destinations, &journal, source).await };
+    let reverified = if cancel.is_cancelled() {
+        None
+    } else {
+        reverify_one(cfg, &backup, &destinations.notifiers, &journal, source).await
+    };
 
     let mut report = CycleReport {
         trigger,
@@ -301,7 +315,7 @@ pub async fn run_cycle_with(
         report.restore_advice = restore_advice(cfg, &o.manifest.skipped);
     }
     if let Some(text) = alert_text(&report) {
-        report.alert = send_alert(destinations, &text, &journal).await;
+        report.alert = send_alert(&destinations.notifiers, &text, &journal).await;
     }
     report.finished_at = Utc::now();
     let level = match report.exit_code() {
@@ -348,15 +362,14 @@ async fn run_backup(cfg: &Config, trigger: Trigger, cancel: CancellationToken) -
 
 async fn deliver(
     cfg: &Config,
-    destinations: &[Box<dyn Destination>],
+    sinks: &[Arc<dyn ArchiveSink>],
     outcome: Option<&BackupOutcome>,
     cancel: &CancellationToken,
 ) -> Delivery {
-    if destinations.is_empty() {
+    if sinks.is_empty() {
         return Delivery::Disabled;
     }
-    let destinations: Vec<&dyn Destination> =
-        destinations.iter().map(|d| d.as_ref()).filter(|d| d.has_recipients()).collect();
+    let destinations: Vec<&dyn ArchiveSink> = sinks.iter().map(|d| d.as_ref()).filter(|d| d.has_recipients()).collect();
     if destinations.is_empty() {
         return Delivery::NoAdmins;
     }
@@ -380,11 +393,11 @@ async fn deliver(
     }
 }
 
-/// Alerts through every destination with recipients; sent when one of them
+/// Alerts through every notifier with recipients; sent when one of them
 /// took it.
-async fn send_alert(destinations: &[Box<dyn Destination>], text: &str, journal: &Journal<'_>) -> AlertStatus {
+async fn send_alert(notifiers: &[Arc<dyn Notifier>], text: &str, journal: &Journal<'_>) -> AlertStatus {
     let mut status = AlertStatus::NoRecipient;
-    for d in messengers(destinations) {
+    for d in messengers(notifiers) {
         match d.alert(text).await {
             Ok(()) => status = AlertStatus::Sent,
             Err(e) => {
@@ -404,7 +417,7 @@ async fn send_alert(destinations: &[Box<dyn Destination>], text: &str, journal: 
 async fn reverify_one(
     cfg: &Config,
     backup: &Result<BackupOutcome, BackupError>,
-    destinations: &[Box<dyn Destination>],
+    notifiers: &[Arc<dyn Notifier>],
     journal: &Journal<'_>,
     source: &str,
 ) -> Option<reverify::Reverified> {
@@ -435,7 +448,7 @@ async fn reverify_one(
         None => None,
     };
     if let Some(text) = text {
-        send_alert(destinations, &text, journal).await;
+        send_alert(notifiers, &text, journal).await;
     }
     Some(found)
 }

@@ -184,23 +184,12 @@ impl Recorder {
     }
 }
 
-impl Destination for Recorder {
+impl Notifier for Recorder {
     fn kind(&self) -> &'static str {
         "recorder"
     }
     fn has_recipients(&self) -> bool {
         true
-    }
-    fn enqueue(
-        &self,
-        _: &State,
-        _: &lifeboat_core::catalog::StoredArchive,
-        _: DateTime<Utc>,
-    ) -> Result<(), StateError> {
-        Ok(())
-    }
-    fn deliver_pending<'a>(&'a self, _: &'a CancellationToken) -> lifeboat_core::destination::BoxFuture<'a, ()> {
-        Box::pin(async {})
     }
     fn alert<'a>(
         &'a self,
@@ -238,7 +227,7 @@ fn succeeded_at(cfg: &Config, at: DateTime<Utc>) {
 async fn staleness_opens_once_does_not_repeat_and_recovers_once_with_two_watchers() {
     let (_d, cfg) = watched("");
     let rec = Recorder::default();
-    let dests: Vec<Box<dyn Destination>> = vec![Box::new(rec.clone())];
+    let dests: Vec<Arc<dyn Notifier>> = vec![Arc::new(rec.clone())];
     succeeded_at(&cfg, t(10, 0));
     let look = |now| watch::look(&cfg, &dests, t(9, 0), now, "test");
 
@@ -270,7 +259,7 @@ async fn staleness_opens_once_does_not_repeat_and_recovers_once_with_two_watcher
 #[tokio::test]
 async fn a_fresh_install_is_stale_only_after_the_limit_from_when_watching_started() {
     let (_d, cfg) = watched("");
-    let dests: Vec<Box<dyn Destination>> = vec![Box::new(Recorder::default())];
+    let dests: Vec<Arc<dyn Notifier>> = vec![Arc::new(Recorder::default())];
     assert!(watch::look(&cfg, &dests, t(10, 0), t(10, 59), "test").await.unwrap().opened.is_empty());
     assert_eq!(watch::look(&cfg, &dests, t(10, 0), t(11, 1), "test").await.unwrap().opened, [IncidentKind::Stale]);
 }
@@ -278,7 +267,7 @@ async fn a_fresh_install_is_stale_only_after_the_limit_from_when_watching_starte
 #[tokio::test]
 async fn a_silent_scheduler_is_an_incident_a_clean_stop_is_not() {
     let (_d, cfg) = watched("");
-    let dests: Vec<Box<dyn Destination>> = vec![Box::new(Recorder::default())];
+    let dests: Vec<Arc<dyn Notifier>> = vec![Arc::new(Recorder::default())];
     succeeded_at(&cfg, t(10, 0));
     let st = State::open_for(&cfg).unwrap();
     let beat = |state, at| {
@@ -311,7 +300,7 @@ async fn a_silent_scheduler_is_an_incident_a_clean_stop_is_not() {
 #[test]
 fn the_watchers_future_is_send_so_the_daemons_can_spawn_it() {
     let cfg = Config::from_toml("").unwrap();
-    let dests: Vec<Box<dyn Destination>> = Vec::new();
+    let dests: Vec<Arc<dyn Notifier>> = Vec::new();
     let fut = watch::look(&cfg, &dests, Utc::now(), Utc::now(), "test");
     assert_send(&fut);
 }
@@ -319,7 +308,7 @@ fn the_watchers_future_is_send_so_the_daemons_can_spawn_it() {
 #[tokio::test]
 async fn an_incident_whose_check_is_turned_off_closes() {
     let (_d, cfg) = watched("");
-    let dests: Vec<Box<dyn Destination>> = vec![Box::new(Recorder::default())];
+    let dests: Vec<Arc<dyn Notifier>> = vec![Arc::new(Recorder::default())];
     succeeded_at(&cfg, t(10, 0));
     assert_eq!(watch::look(&cfg, &dests, t(9, 0), t(12, 0), "test").await.unwrap().opened, [IncidentKind::Stale]);
     let mut off = cfg.clone();

@@ -5,9 +5,11 @@
 //! twice when both processes watch (the database lets one of them open or
 //! close it).
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 use lifeboat_core::config::Config;
-use lifeboat_core::destination::Destination;
+use lifeboat_core::destination::Notifier;
 use lifeboat_core::state::{HeartbeatState, Incident, IncidentKind, Level, Process, State, StateError};
 use lifeboat_core::units::{human_duration, human_size};
 use lifeboat_core::{catalog, fsutil, schedule};
@@ -19,10 +21,10 @@ pub const EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 /// A look that fails (the state database busy or gone) is logged and tried
 /// again next minute.
 pub async fn run(cfg: Config, stop: tokio_util::sync::CancellationToken, source: &'static str) {
-    let destinations = crate::destinations(&cfg);
+    let notifiers = crate::destinations(&cfg).notifiers;
     let since = Utc::now();
     loop {
-        if let Err(e) = look(&cfg, &destinations, since, Utc::now(), source).await {
+        if let Err(e) = look(&cfg, &notifiers, since, Utc::now(), source).await {
             tracing::warn!("watching the backups failed this time: {e}");
         }
         tokio::select! {
@@ -42,11 +44,11 @@ pub struct Changes {
 }
 
 /// Looks once at `now`, opening and closing incidents and telling the
-/// admins through `destinations`. `watching_since` stands in for the last
+/// admins through `notifiers`. `watching_since` stands in for the last
 /// success when there never was one: a fresh install is not stale at once.
 pub async fn look(
     cfg: &Config,
-    destinations: &[Box<dyn Destination>],
+    notifiers: &[Arc<dyn Notifier>],
     watching_since: DateTime<Utc>,
     now: DateTime<Utc>,
     source: &str,
@@ -76,7 +78,7 @@ pub async fn look(
     }
     drop(state);
     for text in messages {
-        for d in crate::messengers(destinations) {
+        for d in crate::messengers(notifiers) {
             if let Err(e) = d.alert(&text).await {
                 tracing::warn!("could not tell the admins ({}): {e}", d.kind());
             }

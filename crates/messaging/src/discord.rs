@@ -13,13 +13,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use backon::Retryable;
-use chrono::{DateTime, Utc};
 use lifeboat_core::catalog::{StoredArchive, part_name};
 use lifeboat_core::config::{Config, MB};
-use lifeboat_core::destination::{
-    AlertError, BoxFuture, CopyFailure, CopySink, Destination, DiscordConfig, Handover, deliver_copies,
-};
-use lifeboat_core::state::{FailureCode, State, StateError};
+use lifeboat_core::destination::{AlertError, BoxFuture, CopyFailure, CopySink, DiscordConfig, Handover, Notifier};
+use lifeboat_core::state::FailureCode;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -324,21 +321,13 @@ impl CopySink for DiscordDestination {
     }
 }
 
-impl Destination for DiscordDestination {
+impl Notifier for DiscordDestination {
     fn kind(&self) -> &'static str {
         "discord"
     }
 
     fn has_recipients(&self) -> bool {
         true
-    }
-
-    fn enqueue(&self, state: &State, archive: &StoredArchive, at: DateTime<Utc>) -> Result<(), StateError> {
-        state.enqueue_copy(&archive.name, DiscordConfig::ID, at)
-    }
-
-    fn deliver_pending<'a>(&'a self, cancel: &'a CancellationToken) -> BoxFuture<'a, ()> {
-        Box::pin(deliver_copies(&self.cfg, self, cancel))
     }
 
     fn alert<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<(), AlertError>> {

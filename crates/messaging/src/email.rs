@@ -12,16 +12,13 @@
 use std::time::Duration;
 
 use backon::Retryable;
-use chrono::{DateTime, Utc};
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::{Config, MB};
-use lifeboat_core::destination::{
-    AlertError, BoxFuture, CopyFailure, CopySink, Destination, EmailConfig, Handover, deliver_copies,
-};
-use lifeboat_core::state::{FailureCode, State, StateError};
+use lifeboat_core::destination::{AlertError, BoxFuture, CopyFailure, CopySink, EmailConfig, Handover, Notifier};
+use lifeboat_core::state::FailureCode;
 use lifeboat_core::units::human_size;
 use tokio_util::sync::CancellationToken;
 
@@ -241,27 +238,23 @@ impl CopySink for EmailDestination {
         EmailConfig::ID
     }
 
+    fn has_recipients(&self) -> bool {
+        !self.to.is_empty()
+    }
+
     fn send<'a>(&'a self, job: Handover<'a>) -> BoxFuture<'a, Result<u64, CopyFailure>> {
         // A mail is sent whole: there are no parts to resume after.
         Box::pin(self.send_archive(job.archive, job.cancel))
     }
 }
 
-impl Destination for EmailDestination {
+impl Notifier for EmailDestination {
     fn kind(&self) -> &'static str {
         "email"
     }
 
     fn has_recipients(&self) -> bool {
         !self.to.is_empty()
-    }
-
-    fn enqueue(&self, state: &State, archive: &StoredArchive, at: DateTime<Utc>) -> Result<(), StateError> {
-        state.enqueue_copy(&archive.name, EmailConfig::ID, at)
-    }
-
-    fn deliver_pending<'a>(&'a self, cancel: &'a CancellationToken) -> BoxFuture<'a, ()> {
-        Box::pin(deliver_copies(&self.cfg, self, cancel))
     }
 
     fn alert<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<(), AlertError>> {

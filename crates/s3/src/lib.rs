@@ -29,11 +29,9 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use lifeboat_core::catalog::{self, ArchiveName, StoredArchive};
 use lifeboat_core::config::Config;
-use lifeboat_core::destination::{
-    AlertError, BoxFuture, CopyFailure, CopySink, Destination, Handover, RetireError, S3Config, deliver_copies,
-};
+use lifeboat_core::destination::{BoxFuture, CopyFailure, CopySink, Handover, RetireError, S3Config};
 use lifeboat_core::seal::Keys;
-use lifeboat_core::state::{FailureCode, State, StateError};
+use lifeboat_core::state::FailureCode;
 use lifeboat_core::verify::VerifyError;
 use object_store::aws::{AmazonS3Builder, Checksum};
 use object_store::path::Path as Key;
@@ -544,11 +542,11 @@ fn check_fetched(name: &ArchiveName, tmp: &Path, keys: &Keys) -> Result<(), Stor
     Ok(())
 }
 
-/// A store as the cycle's destination.
+/// A store as the cycle's destination: it holds archives, and carries no
+/// messages.
 pub struct S3Destination {
     store: Store,
     id: String,
-    cfg: Config,
 }
 
 impl S3Destination {
@@ -559,7 +557,7 @@ impl S3Destination {
             .s3
             .iter()
             .filter_map(|s3| match Store::open(cfg, s3) {
-                Ok(store) => Some(S3Destination { store, id: s3.id(), cfg: cfg.clone() }),
+                Ok(store) => Some(S3Destination { store, id: s3.id() }),
                 Err(e) => {
                     tracing::error!("{e}");
                     None
@@ -588,32 +586,6 @@ impl CopySink for S3Destination {
 
     fn retire<'a>(&'a self, archive: &'a str) -> BoxFuture<'a, Result<(), RetireError>> {
         Box::pin(async move { self.store.delete(archive).await.map_err(RetireError::from) })
-    }
-}
-
-impl Destination for S3Destination {
-    fn kind(&self) -> &'static str {
-        "s3"
-    }
-
-    fn has_recipients(&self) -> bool {
-        true
-    }
-
-    fn carries_text(&self) -> bool {
-        false
-    }
-
-    fn enqueue(&self, state: &State, archive: &StoredArchive, at: DateTime<Utc>) -> Result<(), StateError> {
-        state.enqueue_copy(&archive.name, &self.id, at)
-    }
-
-    fn deliver_pending<'a>(&'a self, cancel: &'a CancellationToken) -> BoxFuture<'a, ()> {
-        Box::pin(deliver_copies(&self.cfg, self, cancel))
-    }
-
-    fn alert<'a>(&'a self, _text: &'a str) -> BoxFuture<'a, Result<(), AlertError>> {
-        Box::pin(async { Err(AlertError::permanent(FailureCode::Refused, "a bucket carries no messages")) })
     }
 }
 

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::Config;
-use lifeboat_core::destination::{AlertError, BoxFuture, Destination};
+use lifeboat_core::destination::{AlertError, ArchiveSink, BoxFuture, Notifier};
 use lifeboat_core::state::{State, StateError};
 use tokio_util::sync::CancellationToken;
 
@@ -23,13 +23,19 @@ impl TelegramDestination {
     }
 }
 
-impl Destination for TelegramDestination {
-    fn kind(&self) -> &'static str {
+impl TelegramDestination {
+    fn has_admins(&self) -> bool {
+        !self.cfg.telegram.admin_ids.is_empty()
+    }
+}
+
+impl ArchiveSink for TelegramDestination {
+    fn id(&self) -> &str {
         "telegram"
     }
 
     fn has_recipients(&self) -> bool {
-        !self.cfg.telegram.admin_ids.is_empty()
+        self.has_admins()
     }
 
     fn enqueue(&self, state: &State, archive: &StoredArchive, at: DateTime<Utc>) -> Result<(), StateError> {
@@ -42,6 +48,16 @@ impl Destination for TelegramDestination {
             // drive delivery themselves.
             let _report = self.telegram.deliver_pending(&self.cfg, cancel).await;
         })
+    }
+}
+
+impl Notifier for TelegramDestination {
+    fn kind(&self) -> &'static str {
+        "telegram"
+    }
+
+    fn has_recipients(&self) -> bool {
+        self.has_admins()
     }
 
     fn alert<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<(), AlertError>> {
