@@ -13,7 +13,8 @@
 //! - [`restore`]: plan, then execute, into the live databases or a folder.
 //! - [`retention`]: which archives to remove, as a pure function of `now`.
 //! - [`salvage`]: the rows still readable in a damaged database, into a new one.
-//! - [`destination`]: the trait each kind of destination implements.
+//! - [`destination`]: the traits each kind of destination implements.
+//! - [`caption`]: what a message says about an archive, on every destination.
 //! - [`shrink`]: what fell sharply since the previous archive.
 //! - [`schema`]: comparing two databases' tables (restore's safety check).
 //! - [`catalog`]: archive names and finding archives on disk.
@@ -50,6 +51,7 @@
 
 pub mod archive;
 pub mod backup;
+pub mod caption;
 pub mod catalog;
 pub mod config;
 pub mod delta;

@@ -70,14 +70,14 @@ struct Captions<'a> {
 
 impl<'a> Captions<'a> {
     fn new(cfg: &Config, archive: &'a StoredArchive) -> Captions<'a> {
-        let manifest = lifeboat_telegram::delivery::manifest_of(cfg, State::open_for(cfg).ok().as_ref(), archive);
+        let manifest = lifeboat_core::caption::manifest_of(cfg, State::open_for(cfg).ok().as_ref(), archive);
         Captions { archive, manifest, mode: lifeboat_core::verify::seal_mode(archive) }
     }
 
     /// The caption of part `part` of `parts`.
     fn part(&self, part: u32, parts: u32) -> String {
         let a = self.archive;
-        lifeboat_telegram::caption::caption(&a.name, self.mode, self.manifest.as_ref(), a.size, part, parts)
+        lifeboat_core::caption::caption(&a.name, self.mode, self.manifest.as_ref(), a.size, part, parts)
     }
 
     /// Some database was skipped (as far as the manifest can be read here).

@@ -7,14 +7,13 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
+use lifeboat_core::caption::{caption, manifest_of};
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::Config;
-use lifeboat_core::manifest::Manifest;
 use lifeboat_core::state::{FailureCode, State, StateError};
 use lifeboat_core::units::plural;
 use tokio_util::sync::CancellationToken;
 
-use crate::caption::caption;
 use crate::client::{SentDocument, Source, Telegram};
 use crate::error::{FailureKind, SendError};
 use crate::limits::{self, MESSAGE_LIMIT};
@@ -144,23 +143,6 @@ pub(crate) fn outbox_files(archive: &StoredArchive) -> Vec<(String, u32, u32)> {
 
 pub(crate) fn file_name_of(p: &std::path::Path) -> String {
     p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
-}
-
-/// Reads an archive's manifest for captions; a caption without it is still
-/// useful, so failure is only logged (an age archive without an identity on
-/// this machine has no readable manifest, by design).
-pub fn manifest_of(cfg: &Config, state: Option<&State>, archive: &StoredArchive) -> Option<Manifest> {
-    match lifeboat_core::verify::known_manifest(archive, &cfg.encryption.keys, state) {
-        Ok(m) => Some(m),
-        Err(lifeboat_core::verify::VerifyError::Key(e)) => {
-            tracing::debug!(archive = %archive.name, "caption without the manifest: {e}");
-            None
-        }
-        Err(e) => {
-            tracing::warn!(archive = %archive.name, "cannot read the manifest for the caption: {e}");
-            None
-        }
-    }
 }
 
 /// How an alert went, per admin.

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use chrono::Utc;
+use lifeboat_core::caption::{caption, manifest_of};
 use lifeboat_core::catalog::{self, StoredArchive};
 use lifeboat_core::config::Config;
 use lifeboat_core::destination::{BaseNeed, base_gone_reason, base_need};
@@ -14,9 +15,8 @@ use lifeboat_core::manifest::Manifest;
 use lifeboat_core::state::{Delivery, FailureCode, Level, State};
 use tokio_util::sync::CancellationToken;
 
-use crate::caption::caption;
 use crate::client::{SentDocument, Telegram};
-use crate::delivery::{Delivered, DeliveryReport, Failure, file_name_of, manifest_of, outbox_files};
+use crate::delivery::{Delivered, DeliveryReport, Failure, file_name_of, outbox_files};
 use crate::error::{FailureKind, SendError};
 
 impl Telegram {

@@ -13,12 +13,10 @@
 //! - `drain`: [`Telegram::deliver_pending`], the outbox drained in steps:
 //!   pending rows by file, the skip rules, send, record.
 //! - [`ack`]: the "Acknowledge" button of a shrink alert.
-//! - [`caption`]: what the document's caption says.
 //! - [`limits`]: Telegram's length limits, counted in UTF-16 units.
 //! - [`destination`]: [`TelegramDestination`], the cycle's view of all that.
 
 pub mod ack;
-pub mod caption;
 pub mod client;
 pub mod delivery;
 pub mod destination;

@@ -1,35 +1,12 @@
 //! Telegram's length limits, counted as Telegram counts them: in UTF-16
 //! code units, so an emoji such as 📊 costs two.
 
-use std::borrow::Cow;
-
 /// A message's text.
 pub const MESSAGE_LIMIT: usize = 4096;
 /// A document's caption.
-pub const CAPTION_LIMIT: usize = 1024;
+pub use lifeboat_core::caption::CAPTION_LIMIT;
 
-/// Length as Telegram counts it.
-pub fn len(s: &str) -> usize {
-    s.encode_utf16().count()
-}
-
-/// `s` cut to at most `limit` units, ending in "…" when cut. Never splits a
-/// character.
-pub fn fit(s: &str, limit: usize) -> Cow<'_, str> {
-    if len(s) <= limit {
-        return Cow::Borrowed(s);
-    }
-    let budget = limit.saturating_sub(1); // "…" is one unit
-    let mut used = 0;
-    let end = s
-        .char_indices()
-        .find(|(_, c)| {
-            used += c.len_utf16();
-            used > budget
-        })
-        .map_or(s.len(), |(i, _)| i);
-    Cow::Owned(format!("{}…", &s[..end]))
-}
+pub use lifeboat_core::caption::{fit_units as fit, len};
 
 #[cfg(test)]
 mod tests {

@@ -1,11 +1,62 @@
-//! The caption of a delivered archive: what it is, at a glance, on a phone.
-//! Telegram allows 1024 units; longer lists are cut with "…".
+//! What a message says about an archive, in the same words on every
+//! destination that carries messages: the caption of Telegram's document,
+//! Discord's message, the body of the mail. What it is, at a glance, on a
+//! phone. Lengths are counted in UTF-16 units, as Telegram counts them,
+//! and a caption fits the strictest limit, Telegram's 1024; longer lists
+//! are cut with "…".
 
-use lifeboat_core::manifest::{Kind, Manifest};
-use lifeboat_core::seal::Mode;
-use lifeboat_core::units::human_size;
+use std::borrow::Cow;
 
-use crate::limits::{self, CAPTION_LIMIT};
+use crate::catalog::StoredArchive;
+use crate::config::Config;
+use crate::manifest::{Kind, Manifest};
+use crate::seal::Mode;
+use crate::state::State;
+use crate::units::human_size;
+
+/// A caption's limit, in UTF-16 units.
+pub const CAPTION_LIMIT: usize = 1024;
+
+/// Length in UTF-16 units, as Telegram counts it: an emoji such as 📊
+/// costs two.
+pub fn len(s: &str) -> usize {
+    s.encode_utf16().count()
+}
+
+/// `s` cut to at most `limit` UTF-16 units, ending in "…" when cut. Never
+/// splits a character.
+pub fn fit_units(s: &str, limit: usize) -> Cow<'_, str> {
+    if len(s) <= limit {
+        return Cow::Borrowed(s);
+    }
+    let budget = limit.saturating_sub(1); // "…" is one unit
+    let mut used = 0;
+    let end = s
+        .char_indices()
+        .find(|(_, c)| {
+            used += c.len_utf16();
+            used > budget
+        })
+        .map_or(s.len(), |(i, _)| i);
+    Cow::Owned(format!("{}…", &s[..end]))
+}
+
+/// Reads an archive's manifest for captions; a caption without it is still
+/// useful, so failure is only logged (an age archive without an identity on
+/// this machine has no readable manifest, by design).
+pub fn manifest_of(cfg: &Config, state: Option<&State>, archive: &StoredArchive) -> Option<Manifest> {
+    match crate::verify::known_manifest(archive, &cfg.encryption.keys, state) {
+        Ok(m) => Some(m),
+        Err(crate::verify::VerifyError::Key(e)) => {
+            tracing::debug!(archive = %archive.name, "caption without the manifest: {e}");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(archive = %archive.name, "cannot read the manifest for the caption: {e}");
+            None
+        }
+    }
+}
 
 /// The caption for part `part` of `parts` of an archive sealed as `mode`.
 /// `manifest` is None when it could not be read (or no key opens it); the
@@ -64,7 +115,7 @@ pub fn caption(
             }
         }
     }
-    fit(head, body)
+    join_within(head, body)
 }
 
 /// "Databases (2, 3.0 MB):", or with a files source's entries counted as
@@ -82,24 +133,24 @@ fn contents_heading(m: &Manifest) -> String {
 
 /// Joins lines, dropping (and marking) the tail when over the limit: the
 /// head (time, part i/n) always survives.
-fn fit(head: Vec<String>, body: Vec<String>) -> String {
+fn join_within(head: Vec<String>, body: Vec<String>) -> String {
     let mut text = head.join("\n");
     for line in body {
         let candidate = format!("{text}\n{line}");
-        if limits::len(&candidate) > CAPTION_LIMIT - 2 {
+        if len(&candidate) > CAPTION_LIMIT - 2 {
             text.push_str("\n…");
             break;
         }
         text = candidate;
     }
-    limits::fit(&text, CAPTION_LIMIT).into_owned()
+    fit_units(&text, CAPTION_LIMIT).into_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifest::{DatabaseEntry, SkippedDatabase, TableCount, Trigger};
     use chrono::TimeZone;
-    use lifeboat_core::manifest::{DatabaseEntry, SkippedDatabase, TableCount, Trigger};
 
     fn manifest(n: usize, skipped: usize) -> Manifest {
         Manifest {
@@ -169,7 +220,7 @@ mod tests {
     #[test]
     fn stays_within_the_limit() {
         let c = caption("a.zip", Mode::None, Some(&manifest(60, 10)), 1, 1, 1);
-        assert!(limits::len(&c) <= CAPTION_LIMIT, "{}", limits::len(&c));
+        assert!(len(&c) <= CAPTION_LIMIT, "{}", len(&c));
         assert!(c.ends_with('…'));
         assert!(c.starts_with("✅") || c.starts_with("⚠️"));
         let plain = caption("a.zip", Mode::None, None, 10, 1, 1);
@@ -180,7 +231,7 @@ mod tests {
     #[test]
     fn a_differential_names_its_base() {
         let mut m = manifest(1, 0);
-        m.base = Some(lifeboat_core::manifest::BaseRef {
+        m.base = Some(crate::manifest::BaseRef {
             archive: "database_backup_20261122_030000.zip".into(),
             created_at: m.created_at,
         });
