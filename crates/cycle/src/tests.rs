@@ -337,3 +337,23 @@ async fn an_email_destination_that_cannot_be_set_up_fails_the_delivery() {
     assert!(report.summary().contains("email"), "{}", report.summary());
     drop(dir);
 }
+
+#[test]
+fn a_bucket_holds_archives_and_carries_no_alerts() {
+    let mut cfg = Config::from_toml("").unwrap();
+    cfg.destinations.s3.push(lifeboat_core::destination::S3Config {
+        name: "offsite".into(),
+        endpoint: "http://127.0.0.1:1".into(),
+        bucket: "b".into(),
+        prefix: String::new(),
+        region: "us-east-1".into(),
+        access_key_id: "key".into(),
+        secret_access_key_file: Default::default(),
+        secret_access_key: lifeboat_core::config::Secret::new("secret"),
+        timeout_secs: 2,
+    });
+    let d = destinations(&cfg);
+    let sinks: Vec<&str> = d.sinks.iter().map(|s| s.id()).collect();
+    assert_eq!(sinks, ["s3:offsite"]);
+    assert!(d.notifiers.is_empty(), "a bucket is told no alert");
+}

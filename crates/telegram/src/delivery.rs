@@ -282,4 +282,19 @@ mod tests {
         is_send(&tg.alert("x"));
         is_send(&tg.send_archive_to(cfg, 1, a, &CancellationToken::new()));
     }
+
+    #[test]
+    fn an_alert_is_refused_for_good_only_when_every_admin_refused_it() {
+        let report = AlertReport {
+            sent: Vec::new(),
+            failed: vec![(1, "blocked".into()), (2, "chat not found".into())],
+            refused: vec![(1, FailureCode::Blocked), (2, FailureCode::ChatNotFound)],
+        };
+        let words = AlertError(report.clone()).to_string();
+        let e = lifeboat_core::destination::AlertError::from(AlertError(report.clone()));
+        assert_eq!((e.code, e.permanent, e.message), (FailureCode::Blocked, true, words));
+        let one_may_pass = AlertReport { refused: vec![(1, FailureCode::Blocked)], ..report };
+        let e = lifeboat_core::destination::AlertError::from(AlertError(one_may_pass));
+        assert_eq!((e.code, e.permanent), (FailureCode::Transient, false));
+    }
 }
