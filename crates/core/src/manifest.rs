@@ -223,8 +223,9 @@ pub struct DatabaseEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<u32>,
     /// SHA-256 of the copy without what changes on every copy of the same
-    /// data (a PostgreSQL dump's creation time): equal fingerprints, same
-    /// data. None: the sha256 is the fingerprint.
+    /// data (a PostgreSQL dump's creation time, a Redis snapshot's
+    /// auxiliary fields): equal fingerprints, same data. None: the sha256
+    /// is the fingerprint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
     /// Size of the snapshot in bytes.

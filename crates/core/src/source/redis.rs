@@ -2,8 +2,11 @@
 //! a replica (`redis-cli --rdb`): one point in time, taken by the server's
 //! fork. Checked with `redis-check-rdb`, which also counts the keys.
 
+use std::io::{BufReader, Read};
 use std::path::Path;
 use std::process::Command;
+
+use sha2::Digest;
 
 use super::tool;
 use super::{Checked, Identity, Source};
@@ -79,7 +82,8 @@ impl Source for RedisSource {
             let _ = std::fs::remove_file(dest);
             return Err(SkipReason::Other(self.explain(&tool::said(&out, self.cfg.password.as_ref()))));
         }
-        Ok(self.id.snapshot(dest, size))
+        let fingerprint = fingerprint(dest).map_err(|e| SkipReason::Other(format!("cannot read the snapshot: {e}")))?;
+        Ok(Snapshot { fingerprint: Some(fingerprint), ..self.id.snapshot(dest, size) })
     }
 
     fn probe(&self) -> Option<Result<String, String>> {
@@ -113,4 +117,165 @@ pub(super) fn check(path: &Path) -> Result<Checked, SkipReason> {
         .and_then(|n| n.trim().parse::<u64>().ok())
         .ok_or_else(|| SkipReason::Other("redis-check-rdb did not say how many keys it read".to_string()))?;
     Ok(Checked { integrity: "ok".to_string(), tables: vec![TableCount { name: KEYS.to_string(), rows: keys }] })
+}
+
+/// SHA-256 of an RDB snapshot without what differs between two snapshots
+/// of the same data: the auxiliary fields at its start (creation time,
+/// memory in use, replication offset, …) and the checksum at its end,
+/// which covers them. A file this does not read is hashed whole (every
+/// snapshot then counts as a change, never the other way round).
+fn fingerprint(path: &Path) -> std::io::Result<String> {
+    let size = std::fs::metadata(path)?.len();
+    let mut hasher = sha2::Sha256::new();
+    let mut file = BufReader::with_capacity(256 * 1024, std::fs::File::open(path)?);
+    match data_start(&mut file) {
+        Ok(Some((start, first))) if size >= start + 8 => {
+            hasher.update(RDB_MAGIC);
+            hasher.update([first]);
+            std::io::copy(&mut file.take(size - start - 8), &mut hasher)?;
+        }
+        _ => {
+            let mut file = BufReader::with_capacity(256 * 1024, std::fs::File::open(path)?);
+            std::io::copy(&mut file, &mut hasher)?;
+        }
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// The first bytes of every RDB file; a version follows.
+const RDB_MAGIC: &[u8] = b"REDIS";
+/// The opcode of an auxiliary field (a name and a value, both strings).
+const RDB_AUX: u8 = 0xFA;
+
+/// Reads past the RDB header and its auxiliary fields: the offset just
+/// after the first byte of the data and that byte, or None when this is
+/// no RDB file this understands (no checksum before version 5).
+fn data_start(r: &mut impl Read) -> std::io::Result<Option<(u64, u8)>> {
+    let mut head = [0u8; 9];
+    r.read_exact(&mut head)?;
+    let version = std::str::from_utf8(&head[5..]).ok().and_then(|v| v.parse::<u32>().ok());
+    if &head[..5] != RDB_MAGIC || version.is_none_or(|v| v < 5) {
+        return Ok(None);
+    }
+    let mut at = head.len() as u64;
+    loop {
+        let opcode = byte(r)?;
+        at += 1;
+        if opcode != RDB_AUX {
+            return Ok(Some((at, opcode)));
+        }
+        for _ in 0..2 {
+            match skip_string(r)? {
+                Some(n) => at += n,
+                None => return Ok(None),
+            }
+        }
+    }
+}
+
+fn byte(r: &mut impl Read) -> std::io::Result<u8> {
+    let mut b = [0u8; 1];
+    r.read_exact(&mut b)?;
+    Ok(b[0])
+}
+
+/// An RDB length: (Ok: the length, or Err: a special encoding's number)
+/// and the bytes it took, or None when it is not one.
+fn length(r: &mut impl Read) -> std::io::Result<Option<(Result<u64, u8>, u64)>> {
+    let first = byte(r)?;
+    let big_endian = |r: &mut dyn Read, n: usize| -> std::io::Result<u64> {
+        let mut buf = [0u8; 8];
+        r.read_exact(&mut buf[8 - n..])?;
+        Ok(u64::from_be_bytes(buf))
+    };
+    Ok(match first >> 6 {
+        0 => Some((Ok(u64::from(first & 0x3F)), 1)),
+        1 => Some((Ok((u64::from(first & 0x3F) << 8) | u64::from(byte(r)?)), 2)),
+        2 if first == 0x80 => Some((Ok(big_endian(r, 4)?), 5)),
+        2 if first == 0x81 => Some((Ok(big_endian(r, 8)?), 9)),
+        3 => Some((Err(first & 0x3F), 1)),
+        _ => None,
+    })
+}
+
+/// Skips one RDB string (plain, an integer, or LZF-compressed): the bytes
+/// it took, or None when it is not one.
+fn skip_string(r: &mut impl Read) -> std::io::Result<Option<u64>> {
+    let skip = |r: &mut dyn Read, n: u64| -> std::io::Result<u64> {
+        let skipped = std::io::copy(&mut r.take(n), &mut std::io::sink())?;
+        if skipped < n {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(n)
+    };
+    Ok(match length(r)? {
+        Some((Ok(n), took)) => Some(took + skip(r, n)?),
+        Some((Err(0), took)) => Some(took + skip(r, 1)?),
+        Some((Err(1), took)) => Some(took + skip(r, 2)?),
+        Some((Err(2), took)) => Some(took + skip(r, 4)?),
+        Some((Err(3), took)) => {
+            let (Some((Ok(compressed), a)), Some((Ok(_), b))) = (length(r)?, length(r)?) else { return Ok(None) };
+            Some(took + a + b + skip(r, compressed)?)
+        }
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An RDB string of `s`, plain.
+    fn string(s: &[u8]) -> Vec<u8> {
+        [&[s.len() as u8][..], s].concat()
+    }
+
+    /// An RDB file: the header, aux fields `ctime` and `used-mem` (as
+    /// 32-bit integers), a 14-bit-long aux field, key `a` = `value`, a
+    /// checksum.
+    fn rdb(ctime: u32, used: u32, value: &[u8]) -> Vec<u8> {
+        let mut f = b"REDIS0010".to_vec();
+        f.extend([RDB_AUX]);
+        f.extend(string(b"ctime"));
+        f.extend([0xC2]);
+        f.extend(ctime.to_le_bytes());
+        f.extend([RDB_AUX]);
+        f.extend(string(b"used-mem"));
+        f.extend([0xC2]);
+        f.extend(used.to_le_bytes());
+        f.extend([RDB_AUX]);
+        f.extend(string(b"repl-id"));
+        f.extend([0x40, 100]);
+        f.extend([b'x'; 100]);
+        f.extend([0xFE, 0x00, 0xFB, 0x01, 0x00, 0x00]);
+        f.extend(string(b"a"));
+        f.extend(string(value));
+        f.extend([0xFF]);
+        f.extend((ctime ^ used).to_le_bytes());
+        f.extend([0u8; 4]);
+        f
+    }
+
+    fn of(bytes: &[u8]) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("dump.rdb");
+        std::fs::write(&p, bytes).unwrap();
+        fingerprint(&p).unwrap()
+    }
+
+    #[test]
+    fn two_snapshots_of_the_same_data_have_one_fingerprint() {
+        assert_eq!(of(&rdb(1, 2, b"b")), of(&rdb(1_800_000_000, 900_000, b"b")));
+        assert_ne!(of(&rdb(1, 2, b"b")), of(&rdb(1, 2, b"c")));
+    }
+
+    #[test]
+    fn a_file_it_does_not_read_is_hashed_whole() {
+        let mut truncated = rdb(1, 2, b"b");
+        truncated.truncate(20);
+        let whole = hex::encode(sha2::Sha256::digest(&truncated));
+        assert_eq!(of(&truncated), whole);
+        let old = [b"REDIS0004".as_slice(), &rdb(1, 2, b"b")[9..]].concat();
+        assert_eq!(of(&old), hex::encode(sha2::Sha256::digest(&old)));
+    }
 }
