@@ -396,6 +396,28 @@ impl SeaweedFs {
         out.status.success().then_some(out.stdout)
     }
 
+    /// The keys of the objects under `prefix` (a folder: `""` or ending in
+    /// `/`), sorted, through the filer (no S3 client needed).
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
+        let url = format!("http://127.0.0.1:{}/buckets/{}/{prefix}?limit=100000", self.ports[4], self.bucket);
+        let Ok(out) = Command::new("curl").args(["-sf", "-H", "Accept: application/json", &url]).output() else {
+            return Vec::new();
+        };
+        let listing: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let root = format!("/buckets/{}/", self.bucket);
+        // A folder's mode has Go's os.ModeDir bit.
+        let is_dir = |e: &serde_json::Value| e["Mode"].as_u64().is_some_and(|m| m & (1 << 31) != 0);
+        let mut keys: Vec<String> = listing["Entries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| !is_dir(e))
+            .filter_map(|e| e["FullPath"].as_str()?.strip_prefix(&root).map(str::to_string))
+            .collect();
+        keys.sort();
+        keys
+    }
+
     /// Stores `bytes` as object `key` through the filer, as another writer
     /// to the bucket would (no S3 client). `key` goes into the URL as it
     /// is: percent-escapes in it reach the filer, which decodes them.

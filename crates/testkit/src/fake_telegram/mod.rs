@@ -67,6 +67,8 @@ pub(super) struct StoredFile {
 
 pub(super) struct OneShot {
     pub(super) method: Option<String>,
+    /// Calls let through before the fault starts.
+    pub(super) pass: u32,
     pub(super) remaining: u32,
     pub(super) fault: Fault,
 }
@@ -238,12 +240,19 @@ impl FakeTelegram {
 
     /// The next `k` calls of any method except `getUpdates` fail with `fault`.
     pub fn fail_next(&self, k: u32, fault: Fault) {
-        self.inner.lock().one_shots.push_back(OneShot { method: None, remaining: k, fault });
+        self.inner.lock().one_shots.push_back(OneShot { method: None, pass: 0, remaining: k, fault });
     }
 
     /// The next `k` calls of `method` (any case) fail with `fault`.
     pub fn fail_next_method(&self, method: &str, k: u32, fault: Fault) {
-        self.inner.lock().one_shots.push_back(OneShot { method: Some(canonical(method)), remaining: k, fault });
+        self.fail_method_after(method, 0, k, fault);
+    }
+
+    /// The next `pass` calls of `method` (any case) go through, then `k`
+    /// fail with `fault`: a failure in the middle of a split archive.
+    pub fn fail_method_after(&self, method: &str, pass: u32, k: u32, fault: Fault) {
+        let shot = OneShot { method: Some(canonical(method)), pass, remaining: k, fault };
+        self.inner.lock().one_shots.push_back(shot);
     }
 
     // Injecting updates.

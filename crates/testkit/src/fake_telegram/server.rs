@@ -65,10 +65,14 @@ pub(super) async fn handle(
             let pos = d.one_shots.iter().position(|s| s.method.as_ref().is_none_or(|m| *m == method));
             if let Some(pos) = pos {
                 let shot = &mut d.one_shots[pos];
-                shot.remaining = shot.remaining.saturating_sub(1);
-                fault = Some(shot.fault.clone());
-                if shot.remaining == 0 {
-                    d.one_shots.remove(pos);
+                if shot.pass > 0 {
+                    shot.pass -= 1;
+                } else {
+                    shot.remaining = shot.remaining.saturating_sub(1);
+                    fault = Some(shot.fault.clone());
+                    if shot.remaining == 0 {
+                        d.one_shots.remove(pos);
+                    }
                 }
             }
         }
