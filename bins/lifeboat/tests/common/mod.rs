@@ -30,3 +30,110 @@ pub fn random_db(dir: &Path, mb: u64) {
     ))
     .unwrap();
 }
+
+/// A bot's folder for end-to-end runs: `data/` (its databases), `out/`
+/// (the archives) and `lifeboat.toml`, driven through the `lifeboat` binary.
+#[allow(dead_code)] // not every test binary uses it
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+    pub config: std::path::PathBuf,
+    /// Set for TLS servers: the test certificate Lifeboat must trust.
+    pub cert: Option<std::path::PathBuf>,
+}
+
+#[allow(dead_code)]
+impl Sandbox {
+    /// An empty sandbox: `data/` exists, no config yet.
+    pub fn new() -> Sandbox {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        Sandbox { config: dir.path().join("lifeboat.toml"), dir, cert: None }
+    }
+
+    /// `data/app.db` of about `mb` MB of random bytes (see [`random_db`]).
+    pub fn with_random_db(mb: u64) -> Sandbox {
+        let sb = Sandbox::new();
+        random_db(&sb.path("data"), mb);
+        sb
+    }
+
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes the config: `databases` in `data/`, archives in `out/`
+    /// stored without compression, retries without waiting, then `extra`.
+    pub fn write_config(&self, databases: &[&str], extra: &str) {
+        std::fs::write(
+            &self.config,
+            format!(
+                "[backup]\nsource_dir = {:?}\noutput_dir = {:?}\ndatabases = {databases:?}\ncompression_level = 0\n\
+                 [retry]\nattempts = 2\ninitial_delay_secs = 0\nmax_delay_secs = 1\n{extra}\n",
+                self.path("data"),
+                self.path("out"),
+            ),
+        )
+        .unwrap();
+    }
+
+    /// A secret file holding `value`.
+    pub fn secret(&self, name: &str, value: &str) -> std::path::PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, format!("{value}\n")).unwrap();
+        p
+    }
+
+    /// `lifeboat ARGS…` with this sandbox's config.
+    pub fn cmd(&self, args: &[&str]) -> assert_cmd::Command {
+        let mut c = lifeboat(&self.config, self.dir.path(), args);
+        if let Some(cert) = &self.cert {
+            c.env("SSL_CERT_FILE", cert);
+        }
+        assert_cmd::Command::from_std(c)
+    }
+
+    /// Runs `lifeboat ARGS…` expecting exit `code`: the first line of
+    /// stdout (the archive, for a backup) and everything it said.
+    pub fn run(&self, args: &[&str], code: i32) -> (std::path::PathBuf, String) {
+        let out = self.cmd(args).assert().code(code).get_output().clone();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let first = std::path::PathBuf::from(stdout.lines().next().unwrap_or_default().trim());
+        (first, stdout + &String::from_utf8_lossy(&out.stderr))
+    }
+
+    /// `backup --deliver` (a whole cycle): the archive and all output.
+    pub fn cycle(&self, code: i32) -> (std::path::PathBuf, String) {
+        self.run(&["backup", "--deliver"], code)
+    }
+
+    /// The archive files in `out/`, sorted.
+    pub fn archives(&self) -> Vec<String> {
+        let Ok(rd) = std::fs::read_dir(self.path("out")) else { return Vec::new() };
+        let mut names: Vec<String> = rd
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("database_backup_"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// One committed row in `data/app.db` (made by [`random_db`]): the
+    /// next backup has a change.
+    pub fn write_row(&self) {
+        let conn = rusqlite::Connection::open(self.path("data/app.db")).unwrap();
+        conn.execute("INSERT INTO blobs (b) VALUES (randomblob(100))", []).unwrap();
+    }
+}
+
+/// The file name of `p`.
+#[allow(dead_code)]
+pub fn file_name(p: &Path) -> String {
+    p.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+/// Archive names have a one-second resolution: waits until the next
+/// backup gets a name of its own.
+#[allow(dead_code)]
+pub fn next_second() {
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+}
