@@ -310,12 +310,7 @@ impl DestinationFixture for S3Fixture {
     }
 
     fn config(&self, sb: &Sandbox) -> String {
-        let secret = self.s3.secret_file(sb.dir.path());
-        format!(
-            "[[destinations.s3]]\nname = \"offsite\"\nendpoint = {:?}\nbucket = {:?}\nprefix = \"bot/\"\n\
-             access_key_id = {:?}\nsecret_access_key_file = {secret:?}\n",
-            self.s3.endpoint, self.s3.bucket, self.s3.access_key,
-        )
+        common::s3_destination(sb.dir.path(), &self.s3)
     }
 
     fn received(&self) -> Vec<(String, Vec<u8>)> {
@@ -351,8 +346,7 @@ impl DestinationFixture for DiscordFixture {
     }
 
     fn config(&self, sb: &Sandbox) -> String {
-        let file = sb.secret("webhook-url", &self.fake.webhook_url());
-        format!("[destinations.discord]\nwebhook_url_file = {file:?}\nmax_upload_mb = 1\n")
+        common::discord_destination(sb.dir.path(), &self.fake.webhook_url(), 1)
     }
 
     fn received(&self) -> Vec<(String, Vec<u8>)> {
@@ -384,16 +378,11 @@ impl DestinationFixture for EmailFixture {
     }
 
     fn config(&self, sb: &Sandbox) -> String {
-        let password = self.smtp.password_file(sb.dir.path());
-        let url = match self.down {
-            Some(port) => self.smtp.url().replace(&format!(":{}", self.smtp.port), &format!(":{port}")),
-            None => self.smtp.url(),
-        };
-        format!(
-            "[destinations.email]\nsmtp_url = {url:?}\npassword_file = {password:?}\n\
-             from = \"Lifeboat <backup@example.test>\"\nto = [\"ops@example.test\", \"owner@example.test\"]\n\
-             max_attachment_mb = 20\n"
-        )
+        let toml = common::email_destination(sb.dir.path(), &self.smtp, 20);
+        match self.down {
+            Some(port) => toml.replace(&format!(":{}", self.smtp.port), &format!(":{port}")),
+            None => toml,
+        }
     }
 
     fn received(&self) -> Vec<(String, Vec<u8>)> {

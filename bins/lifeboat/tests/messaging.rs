@@ -47,12 +47,6 @@ impl Env {
         self.dir.path().join(name)
     }
 
-    fn secret(&self, name: &str, value: &str) -> PathBuf {
-        let p = self.path(name);
-        std::fs::write(&p, format!("{value}\n")).unwrap();
-        p
-    }
-
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = common::lifeboat(&self.config, self.dir.path(), args);
         if let Some(cert) = &self.cert {
@@ -79,13 +73,10 @@ impl Env {
     }
 }
 
-fn name(p: &Path) -> String {
-    p.file_name().unwrap().to_string_lossy().into_owned()
-}
+use common::file_name as name;
 
 fn discord_config(env: &Env, url: &str, mb: u64) -> String {
-    let file = env.secret("webhook-url", url);
-    format!("[destinations.discord]\nwebhook_url_file = {file:?}\nmax_upload_mb = {mb}\n")
+    common::discord_destination(env.dir.path(), url, mb)
 }
 
 #[test]
@@ -210,12 +201,7 @@ fn discord_refusals_are_named_kept_apart_and_resumed() {
 }
 
 fn email_config(env: &Env, smtp: &SmtpServer, mb: u64) -> String {
-    let password = smtp.password_file(env.dir.path());
-    format!(
-        "[destinations.email]\nsmtp_url = {:?}\npassword_file = {password:?}\nfrom = \"Lifeboat <backup@example.test>\"\n\
-         to = [\"ops@example.test\", \"owner@example.test\"]\nmax_attachment_mb = {mb}\n",
-        smtp.url()
-    )
+    common::email_destination(env.dir.path(), smtp, mb)
 }
 
 #[test]

@@ -27,19 +27,14 @@ impl Env {
     }
 
     fn write_config(&self, s3: &SeaweedFs, out: &str, extra: &str) {
-        let secret = s3.secret_file(self.dir.path());
         std::fs::write(
             &self.config,
             format!(
                 "[backup]\nsource_dir = {:?}\noutput_dir = {:?}\ndatabases = [\"app.db\"]\ncompression_level = 0\n{extra}\n\
-                 [retry]\nattempts = 2\ninitial_delay_secs = 0\nmax_delay_secs = 1\n\
-                 [[destinations.s3]]\nname = \"offsite\"\nendpoint = {:?}\nbucket = {:?}\nprefix = \"bot/\"\n\
-                 access_key_id = {:?}\nsecret_access_key_file = {secret:?}\n",
+                 [retry]\nattempts = 2\ninitial_delay_secs = 0\nmax_delay_secs = 1\n{}",
                 self.path("data"),
                 self.path(out),
-                s3.endpoint,
-                s3.bucket,
-                s3.access_key,
+                common::s3_destination(self.dir.path(), s3),
             ),
         )
         .unwrap();
@@ -73,9 +68,7 @@ impl Env {
     }
 }
 
-fn name(p: &Path) -> String {
-    p.file_name().unwrap().to_string_lossy().into_owned()
-}
+use common::file_name as name;
 
 #[test]
 fn a_large_archive_goes_off_site_whole_and_a_fresh_server_restores_it() {

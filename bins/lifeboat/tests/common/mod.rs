@@ -137,3 +137,36 @@ pub fn file_name(p: &Path) -> String {
 pub fn next_second() {
     std::thread::sleep(std::time::Duration::from_millis(1100));
 }
+
+/// `[destinations.discord]` posting to `webhook_url` (written to
+/// `dir/webhook-url`, the secret file), parts of at most `mb` MB.
+#[allow(dead_code)]
+pub fn discord_destination(dir: &Path, webhook_url: &str, mb: u64) -> String {
+    let file = dir.join("webhook-url");
+    std::fs::write(&file, format!("{webhook_url}\n")).unwrap();
+    format!("[destinations.discord]\nwebhook_url_file = {file:?}\nmax_upload_mb = {mb}\n")
+}
+
+/// `[destinations.email]` through `smtp` (its password file in `dir`) to
+/// two recipients, attachments up to `mb` MB.
+#[allow(dead_code)]
+pub fn email_destination(dir: &Path, smtp: &lifeboat_testkit::smtp::SmtpServer, mb: u64) -> String {
+    let password = smtp.password_file(dir);
+    format!(
+        "[destinations.email]\nsmtp_url = {:?}\npassword_file = {password:?}\nfrom = \"Lifeboat <backup@example.test>\"\n\
+         to = [\"ops@example.test\", \"owner@example.test\"]\nmax_attachment_mb = {mb}\n",
+        smtp.url()
+    )
+}
+
+/// `[[destinations.s3]]` named `offsite`: `s3`'s bucket under prefix
+/// `bot/`, its secret key in a file in `dir`.
+#[allow(dead_code)]
+pub fn s3_destination(dir: &Path, s3: &lifeboat_testkit::servers::SeaweedFs) -> String {
+    let secret = s3.secret_file(dir);
+    format!(
+        "[[destinations.s3]]\nname = \"offsite\"\nendpoint = {:?}\nbucket = {:?}\nprefix = \"bot/\"\n\
+         access_key_id = {:?}\nsecret_access_key_file = {secret:?}\n",
+        s3.endpoint, s3.bucket, s3.access_key,
+    )
+}
