@@ -22,7 +22,7 @@ use chrono::Utc;
 use clap::Parser;
 use lifeboat_core::config::Config;
 use lifeboat_core::manifest::Trigger;
-use lifeboat_core::schedule::{self, Schedule};
+use lifeboat_core::schedule::Schedule;
 use lifeboat_core::state::{HeartbeatState, State};
 use lifeboat_core::{CancellationToken, exit, service};
 use lifeboat_cycle::{CycleError, run_cycle};
@@ -119,16 +119,12 @@ fn watch_signals(cancel: CancellationToken) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn parse_schedule(cfg: &Config) -> anyhow::Result<Schedule> {
-    schedule::parse(&cfg.schedule.cron).map_err(|e| anyhow::anyhow!("schedule.cron: {e}"))
-}
-
 /// One cycle, for timers: prints its summary and returns its exit code. An
 /// interrupted cycle exits 0, whether it stopped during the backup (nothing
 /// is left behind) or during delivery (the archive is written and verified;
 /// the outbox sends the rest next cycle): being stopped is not a failure.
 async fn once(cfg: &Config, cancel: CancellationToken) -> anyhow::Result<i32> {
-    let schedule = parse_schedule(cfg)?;
+    let schedule = &cfg.schedule.cron;
     let report = match run_cycle(cfg, Trigger::Scheduled, cancel).await {
         Ok(report) => report,
         Err(e @ CycleError::Busy { .. }) => {
@@ -157,7 +153,7 @@ async fn once(cfg: &Config, cancel: CancellationToken) -> anyhow::Result<i32> {
 /// The daemon: catch up on a missed fire time, then fire on the schedule
 /// until a signal.
 async fn daemon(cfg: &Config, cancel: CancellationToken) -> anyhow::Result<i32> {
-    let schedule = parse_schedule(cfg)?;
+    let schedule = &cfg.schedule.cron;
     // Read what was served before the first beat overwrites the old heartbeat.
     let served = {
         let state = State::open_for(cfg).context("cannot open the state database")?;
@@ -167,7 +163,7 @@ async fn daemon(cfg: &Config, cancel: CancellationToken) -> anyhow::Result<i32> 
     };
     let beater = Beater::new(cfg.state_path());
     let stop_ticker = CancellationToken::new();
-    if let Some(addr) = cfg.monitoring.metrics_addr() {
+    if let Some(addr) = cfg.monitoring.metrics_listen {
         metrics_server::serve(cfg.clone(), addr, stop_ticker.clone()).await?;
     }
     let ticker = beater.spawn_ticker(stop_ticker.clone());
@@ -182,9 +178,9 @@ async fn daemon(cfg: &Config, cancel: CancellationToken) -> anyhow::Result<i32> 
     );
 
     let result = async {
-        if let Some(missed) = timing::missed_fire(&schedule, served, Utc::now()) {
+        if let Some(missed) = timing::missed_fire(schedule, served, Utc::now()) {
             tracing::info!("the run of {missed} was missed while the scheduler was not running; running it now");
-            cycle(cfg, &beater, &schedule, &cancel).await;
+            cycle(cfg, &beater, schedule, &cancel).await;
         }
         while !cancel.is_cancelled() {
             let next = schedule
@@ -195,7 +191,7 @@ async fn daemon(cfg: &Config, cancel: CancellationToken) -> anyhow::Result<i32> 
             if !sleep_until(next, &cancel).await {
                 break;
             }
-            cycle(cfg, &beater, &schedule, &cancel).await;
+            cycle(cfg, &beater, schedule, &cancel).await;
         }
         anyhow::Ok(())
     }

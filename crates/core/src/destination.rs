@@ -61,14 +61,10 @@ pub trait Notifier: Send + Sync {
 }
 
 /// `[[destinations.*]]`: where archives go besides the Telegram admins.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct DestinationsConfig {
-    #[serde(default)]
     pub s3: Vec<S3Config>,
-    #[serde(default)]
     pub discord: DiscordConfig,
-    #[serde(default)]
     pub email: EmailConfig,
 }
 
@@ -99,9 +95,9 @@ pub struct DiscordConfig {
     /// Largest attachment, in MB; larger archives go in parts of this size.
     #[serde(default = "default_discord_mb")]
     pub max_upload_mb: u64,
-    /// The webhook URL, read from `webhook_url_file`.
+    /// The webhook URL, read from `webhook_url_file`; None: no Discord.
     #[serde(skip)]
-    pub webhook_url: crate::config::Secret,
+    pub webhook_url: Option<crate::config::SecretUrl>,
 }
 
 fn default_discord_mb() -> u64 {
@@ -124,55 +120,41 @@ impl DiscordConfig {
 
     /// Whether a webhook is configured.
     pub fn enabled(&self) -> bool {
-        !self.webhook_url.is_empty()
+        self.webhook_url.is_some()
     }
 }
 
-/// `[destinations.email]`: mail through an SMTP relay.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `[destinations.email]`: mail through an SMTP relay. With a relay, the
+/// sender and at least one receiver are there too (checked at load).
+#[derive(Debug, Clone)]
 pub struct EmailConfig {
     /// lettre's URL form: `smtps://user@host:465` (implicit TLS),
-    /// `smtp://user@host:587?tls=required` (STARTTLS); "" = no email.
-    #[serde(default)]
-    pub smtp_url: String,
+    /// `smtp://user@host:587?tls=required` (STARTTLS); None (`""`) = no email.
+    pub smtp_url: Option<url::Url>,
     /// The file holding the SMTP password; "" = no authentication.
-    #[serde(default)]
     pub password_file: std::path::PathBuf,
-    /// The sender, e.g. "Lifeboat <backup@example.com>".
-    #[serde(default)]
-    pub from: String,
-    #[serde(default)]
-    pub to: Vec<String>,
+    /// The sender, e.g. "Lifeboat <backup@example.com>"; None without a relay.
+    pub from: Option<lettre::message::Mailbox>,
+    /// Who gets the archives and alerts; empty without a relay.
+    pub to: Vec<lettre::message::Mailbox>,
     /// Largest attachment, in MB; a larger archive is announced, not attached.
-    #[serde(default = "default_attachment_mb")]
     pub max_attachment_mb: u64,
     /// How long one attempt to hand a mail to the relay (connect, greet,
     /// log in, send) may take.
-    #[serde(default = "default_email_timeout")]
     pub timeout_secs: u64,
     /// The SMTP password, read from `password_file`.
-    #[serde(skip)]
     pub password: crate::config::Secret,
-}
-
-fn default_attachment_mb() -> u64 {
-    20
-}
-
-fn default_email_timeout() -> u64 {
-    120
 }
 
 impl Default for EmailConfig {
     fn default() -> Self {
         EmailConfig {
-            smtp_url: String::new(),
+            smtp_url: None,
             password_file: Default::default(),
-            from: String::new(),
+            from: None,
             to: Vec::new(),
-            max_attachment_mb: default_attachment_mb(),
-            timeout_secs: default_email_timeout(),
+            max_attachment_mb: 20,
+            timeout_secs: 120,
             password: Default::default(),
         }
     }
@@ -184,7 +166,7 @@ impl EmailConfig {
 
     /// Whether a relay is configured.
     pub fn enabled(&self) -> bool {
-        !self.smtp_url.is_empty()
+        self.smtp_url.is_some()
     }
 }
 

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 
-/// A parsed `schedule.cron`.
+/// A parsed crontab expression (`schedule.cron`, `schedule.full_cron`).
+/// It shows and serializes as the expression configured.
 #[derive(Debug, Clone)]
 pub struct Schedule {
     cron: Cron,
@@ -36,6 +37,39 @@ impl Schedule {
     /// The expression as configured.
     pub fn as_str(&self) -> &str {
         &self.text
+    }
+}
+
+impl std::str::FromStr for Schedule {
+    type Err = String;
+
+    fn from_str(expr: &str) -> Result<Schedule, String> {
+        parse(expr)
+    }
+}
+
+impl std::fmt::Display for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl serde::Serialize for Schedule {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+/// Two schedules are equal when their expressions are.
+impl PartialEq for Schedule {
+    fn eq(&self, other: &Schedule) -> bool {
+        self.text == other.text
+    }
+}
+
+impl PartialEq<&str> for Schedule {
+    fn eq(&self, other: &&str) -> bool {
+        self.text == *other
     }
 }
 

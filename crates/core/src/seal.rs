@@ -222,27 +222,75 @@ fn parse_identities(text: &str, from: &str) -> Result<Vec<Box<dyn age::Identity>
     }
 }
 
-/// Parses one age recipient: `age1…` or an `ssh-ed25519`/`ssh-rsa` public key.
-pub fn parse_recipient(text: &str) -> Result<Box<dyn age::Recipient + Send>, String> {
-    let text = text.trim();
-    if text.starts_with("age1") {
-        return text
-            .parse::<age::x25519::Recipient>()
-            .map(|r| Box::new(r) as Box<dyn age::Recipient + Send>)
-            .map_err(|e| format!("{text:?} is not an age public key ({e})"));
+/// One public key archives are sealed to (`encryption.recipients`): an age
+/// key or an SSH one, parsed once at load. It shows as it was configured.
+#[derive(Clone)]
+pub struct Recipient {
+    text: String,
+    key: RecipientKey,
+}
+
+#[derive(Clone)]
+enum RecipientKey {
+    Age(age::x25519::Recipient),
+    Ssh(age::ssh::Recipient),
+}
+
+impl Recipient {
+    /// The key as age encrypts to it.
+    fn as_age(&self) -> &dyn age::Recipient {
+        match &self.key {
+            RecipientKey::Age(r) => r,
+            RecipientKey::Ssh(r) => r,
+        }
     }
-    text.parse::<age::ssh::Recipient>()
-        .map(|r| Box::new(r) as Box<dyn age::Recipient + Send>)
-        .map_err(|_| format!("{text:?} is neither an age public key (age1…) nor an ssh-ed25519/ssh-rsa public key"))
+
+    /// The key as configured (trimmed).
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::str::FromStr for Recipient {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Recipient, String> {
+        parse_recipient(text)
+    }
+}
+
+impl std::fmt::Display for Recipient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::fmt::Debug for Recipient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.text, f)
+    }
+}
+
+/// Parses one age recipient: `age1…` or an `ssh-ed25519`/`ssh-rsa` public key.
+pub fn parse_recipient(text: &str) -> Result<Recipient, String> {
+    let text = text.trim();
+    let key = if text.starts_with("age1") {
+        text.parse::<age::x25519::Recipient>()
+            .map(RecipientKey::Age)
+            .map_err(|e| format!("{text:?} is not an age public key ({e})"))?
+    } else {
+        text.parse::<age::ssh::Recipient>().map(RecipientKey::Ssh).map_err(|_| {
+            format!("{text:?} is neither an age public key (age1…) nor an ssh-ed25519/ssh-rsa public key")
+        })?
+    };
+    Ok(Recipient { text: text.to_string(), key })
 }
 
 const CHUNK: usize = 256 * 1024;
 
 /// An age encryptor to every one of `recipients`.
-fn encryptor(recipients: &[String]) -> io::Result<age::Encryptor> {
-    let parsed =
-        recipients.iter().map(|r| parse_recipient(r)).collect::<Result<Vec<_>, _>>().map_err(io::Error::other)?;
-    age::Encryptor::with_recipients(parsed.iter().map(|r| r.as_ref() as &dyn age::Recipient))
+fn encryptor(recipients: &[Recipient]) -> io::Result<age::Encryptor> {
+    age::Encryptor::with_recipients(recipients.iter().map(Recipient::as_age))
         .map_err(|e| io::Error::other(format!("cannot encrypt to the configured recipients: {e}")))
 }
 
@@ -252,7 +300,7 @@ fn encryptor(recipients: &[String]) -> io::Result<age::Encryptor> {
 pub fn seal_file(
     plain: &Path,
     out: &Path,
-    recipients: &[String],
+    recipients: &[Recipient],
     cancel: &CancellationToken,
 ) -> Result<String, io::Error> {
     let encryptor = encryptor(recipients)?;
@@ -376,7 +424,7 @@ fn header_within_bounds(head: &[u8]) -> Result<(), String> {
 
 /// Whether the identity held opens what is sealed to `recipients`: a few
 /// bytes are sealed and opened in memory, which works for every key kind.
-pub fn identity_matches(keys: &Keys, recipients: &[String]) -> Result<bool, KeyError> {
+pub fn identity_matches(keys: &Keys, recipients: &[Recipient]) -> Result<bool, KeyError> {
     let sealed = (|| -> io::Result<Vec<u8>> {
         let mut w = encryptor(recipients)?.wrap_output(Vec::new())?;
         w.write_all(b"lifeboat")?;
@@ -441,7 +489,7 @@ mod tests {
         std::fs::write(&plain, &body).unwrap();
         let (secret, public) = key_pair();
         let sealed = d.path().join("a.zip.age");
-        let sha = seal_file(&plain, &sealed, &[public], &CancellationToken::new()).unwrap();
+        let sha = seal_file(&plain, &sealed, &[public.parse().unwrap()], &CancellationToken::new()).unwrap();
         check_sealed(std::slice::from_ref(&sealed), &sha).unwrap();
         let key = d.path().join("key.txt");
         std::fs::write(&key, format!("# created: now\n{secret}\n")).unwrap();
@@ -465,7 +513,7 @@ mod tests {
         std::fs::write(&plain, b"PK").unwrap();
         let (_, public) = key_pair();
         let sealed = d.path().join("a.zip.age");
-        seal_file(&plain, &sealed, &[public], &CancellationToken::new()).unwrap();
+        seal_file(&plain, &sealed, &[public.parse().unwrap()], &CancellationToken::new()).unwrap();
         let err = open_age(File::open(&sealed).unwrap(), &Keys::none(), "a.zip.age").err().unwrap();
         assert!(matches!(err, KeyError::NoIdentity { .. }), "{err}");
         let (other, _) = key_pair();
@@ -481,7 +529,7 @@ mod tests {
     #[test]
     fn headers_past_the_bounds_are_refused_before_age_parses_them() {
         let (_, public) = key_pair();
-        let mut sealed = encryptor(&[public]).unwrap().wrap_output(Vec::new()).unwrap();
+        let mut sealed = encryptor(&[public.parse().unwrap()]).unwrap().wrap_output(Vec::new()).unwrap();
         sealed.write_all(b"lifeboat").unwrap();
         let sealed = sealed.finish().unwrap();
         let head = &sealed[..sealed.len().min(MAX_HEADER_BYTES)];
@@ -505,7 +553,7 @@ mod tests {
         let plain = d.path().join("a.zip");
         std::fs::write(&plain, vec![7u8; 100_000]).unwrap();
         let sealed = d.path().join("a.zip.age");
-        let sha = seal_file(&plain, &sealed, &[key_pair().1], &CancellationToken::new()).unwrap();
+        let sha = seal_file(&plain, &sealed, &[key_pair().1.parse().unwrap()], &CancellationToken::new()).unwrap();
         let mut bytes = std::fs::read(&sealed).unwrap();
         let n = bytes.len() - 10;
         bytes[n] ^= 1;

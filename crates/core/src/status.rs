@@ -56,7 +56,7 @@ pub fn snapshot(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Resu
         .as_ref()
         .filter(|_| scheduler.is_up())
         .and_then(|hb| hb.next_run)
-        .or_else(|| crate::schedule::parse(&cfg.schedule.cron).ok().and_then(|s| s.next_after(now)));
+        .or_else(|| cfg.schedule.cron.next_after(now));
     Ok(StatusSnapshot {
         now,
         last_run: state.map(State::last_finished_run).transpose()?.flatten(),

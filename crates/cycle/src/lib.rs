@@ -213,7 +213,7 @@ pub async fn run_cycle_with(
         );
     }
     journal.log(Level::Info, source, &format!("{trigger} cycle started"));
-    let pinger = ping::Pinger::start(&cfg.monitoring.ping_url);
+    let pinger = cfg.monitoring.ping_url.as_ref().and_then(ping::Pinger::start);
 
     let backup = run_backup(cfg, trigger, cancel.clone()).await;
     match &backup {

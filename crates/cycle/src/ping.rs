@@ -34,12 +34,10 @@ pub struct Pinger {
 }
 
 impl Pinger {
-    /// Sends `/start` in the background; None when `ping_url` is empty.
-    pub fn start(ping_url: &str) -> Option<Pinger> {
-        if ping_url.is_empty() {
-            return None;
-        }
-        let base = ping_url.trim_end_matches('/').to_string();
+    /// Sends `/start` in the background; None when no HTTP client can be
+    /// built.
+    pub fn start(ping_url: &reqwest::Url) -> Option<Pinger> {
+        let base = ping_url.as_str().trim_end_matches('/').to_string();
         let client = match reqwest::Client::builder()
             .timeout(TIMEOUT)
             .redirect(reqwest::redirect::Policy::custom(same_origin_only))

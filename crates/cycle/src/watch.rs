@@ -138,7 +138,7 @@ pub fn conditions(
     ));
 
     if cfg.delivery_enabled()
-        && let Some(period) = schedule::parse(&cfg.schedule.cron).ok().and_then(|s| period(&s, now))
+        && let Some(period) = period(&cfg.schedule.cron, now)
     {
         let oldest = state.pending_deliveries()?.into_iter().map(|d| d.created_at).min();
         let stuck = oldest.filter(|&t| now - t > period * 2);

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use backon::Retryable;
 use lifeboat_core::catalog::{StoredArchive, part_name};
-use lifeboat_core::config::{Config, MB};
+use lifeboat_core::config::{Config, MB, SecretUrl};
 use lifeboat_core::destination::{AlertError, BoxFuture, CopyFailure, CopySink, DiscordConfig, Handover, Notifier};
 use lifeboat_core::state::FailureCode;
 use reqwest::StatusCode;
@@ -34,6 +34,8 @@ const LONGEST_WAIT: Duration = Duration::from_secs(60);
 /// The configured webhook.
 pub struct DiscordDestination {
     cfg: Config,
+    /// The webhook URL (a secret: never logged).
+    webhook: SecretUrl,
     http: reqwest::Client,
     /// Set when the last response used up the rate-limit bucket.
     not_before: Mutex<Option<Instant>>,
@@ -63,16 +65,14 @@ impl PostError {
 impl DiscordDestination {
     /// None when no webhook is configured.
     pub fn from_config(cfg: &Config) -> Option<DiscordDestination> {
-        if !cfg.destinations.discord.enabled() {
-            return None;
-        }
+        let webhook = cfg.destinations.discord.webhook_url.clone()?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(15))
             .timeout(Duration::from_secs(300))
             .build()
             .map_err(|e| tracing::error!("discord: cannot set up HTTP: {}", e.without_url()))
             .ok()?;
-        Some(DiscordDestination { cfg: cfg.clone(), http, not_before: Mutex::new(None) })
+        Some(DiscordDestination { cfg: cfg.clone(), webhook, http, not_before: Mutex::new(None) })
     }
 
     fn settings(&self) -> &DiscordConfig {
@@ -80,25 +80,18 @@ impl DiscordDestination {
     }
 
     /// The webhook URL asking for the created message in the answer.
-    fn url(&self) -> Result<url::Url, PostError> {
-        let mut url = url::Url::parse(self.settings().webhook_url.expose()).map_err(|_| PostError {
-            code: FailureCode::BadCredentials,
-            message: "webhook_url_file does not hold a URL".into(),
-            transient: false,
-            retry_after: None,
-        })?;
+    fn url(&self) -> url::Url {
+        let mut url = self.webhook.expose().clone();
         url.query_pairs_mut().append_pair("wait", "true");
-        Ok(url)
+        url
     }
 
     /// Checks the webhook exists, without posting: Discord answers a GET
     /// with the webhook's own details.
     pub async fn probe(&self) -> Result<String, ProbeError> {
-        let url = url::Url::parse(self.settings().webhook_url.expose())
-            .map_err(|_| ProbeError { code: FailureCode::BadCredentials, message: "not a URL".into() })?;
         let resp = self
             .http
-            .get(url)
+            .get(self.webhook.expose().clone())
             .send()
             .await
             .map_err(|e| ProbeError { code: FailureCode::Transient, message: network_words(&e) })?;
@@ -122,7 +115,7 @@ impl DiscordDestination {
         file: Option<(&str, &[u8])>,
         cancel: &CancellationToken,
     ) -> Result<(), PostError> {
-        let url = self.url()?;
+        let url = self.url();
         let mut payload = json!({
             "content": crate::fit(content, CONTENT_LIMIT),
             // A caption is data: never let it ping @everyone.

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use backon::Retryable;
 use lettre::message::header::ContentType;
-use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::message::{Attachment, Mailbox, Mailboxes, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::{Config, MB};
@@ -27,9 +27,13 @@ use crate::ProbeError;
 /// Why the email destination cannot be set up from its settings.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    /// `smtp_url` does not parse.
-    #[error("smtp_url is not a URL")]
-    NotAUrl,
+    /// A key the relay needs is empty: start-up refuses that, so only a
+    /// configuration changed after loading holds it.
+    #[error("{key} is empty; set it and restart")]
+    Missing {
+        /// `section.key`
+        key: &'static str,
+    },
     /// `smtp_url` has no room for the login (no host).
     #[error("smtp_url cannot hold a user")]
     NoUser,
@@ -38,14 +42,6 @@ pub enum SetupError {
     Transport {
         /// lettre's words, without the password.
         words: String,
-    },
-    /// The sender or a recipient is not a mail address.
-    #[error("{key} {address:?}: {source}")]
-    Address {
-        /// The setting holding it.
-        key: &'static str,
-        address: String,
-        source: lettre::address::AddressError,
     },
 }
 
@@ -64,10 +60,10 @@ impl std::fmt::Debug for EmailDestination {
 }
 
 impl EmailDestination {
-    /// Sets up the transport and parses the addresses.
+    /// Sets up the transport.
     pub fn open(cfg: &Config) -> Result<EmailDestination, SetupError> {
         let e = &cfg.destinations.email;
-        let mut url = url::Url::parse(&e.smtp_url).map_err(|_| SetupError::NotAUrl)?;
+        let mut url = e.smtp_url.clone().ok_or(SetupError::Missing { key: "destinations.email.smtp_url" })?;
         if !e.password.is_empty() {
             // lettre reads the credentials from the URL; the URL with the
             // password in it never leaves this function.
@@ -77,12 +73,8 @@ impl EmailDestination {
             .map_err(|e| SetupError::Transport { words: error_words(&e) })?
             .timeout(Some(Duration::from_secs(e.timeout_secs)))
             .build();
-        let parse = |key: &'static str, a: &str| {
-            a.parse::<Mailbox>().map_err(|source| SetupError::Address { key, address: a.to_string(), source })
-        };
-        let from = parse("destinations.email.from", &e.from)?;
-        let to = e.to.iter().map(|a| parse("destinations.email.to", a)).collect::<Result<_, _>>()?;
-        Ok(EmailDestination { cfg: cfg.clone(), mailer, from, to })
+        let from = e.from.clone().ok_or(SetupError::Missing { key: "destinations.email.from" })?;
+        Ok(EmailDestination { cfg: cfg.clone(), mailer, from, to: e.to.clone() })
     }
 
     fn settings(&self) -> &EmailConfig {
@@ -95,9 +87,10 @@ impl EmailDestination {
             return Err(ProbeError { code: FailureCode::Transient, message: self.too_slow() });
         };
         match tested {
-            Ok(true) => {
-                Ok(format!("relay answers and accepts the login; mail goes to {}", self.settings().to.join(", ")))
-            }
+            Ok(true) => Ok(format!(
+                "relay answers and accepts the login; mail goes to {}",
+                Mailboxes::from_iter(self.to.iter().cloned())
+            )),
             Ok(false) => Err(ProbeError { code: FailureCode::Transient, message: "the relay does not answer".into() }),
             Err(e) => Err(ProbeError { code: failure(&e).code, message: error_words(&e) }),
         }

@@ -89,7 +89,7 @@ async fn token_never_leaks_from_a_failing_delivery() {
     // Nothing listening at all: connect errors name the URL too.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut dead = s.cfg.clone();
-    dead.telegram.api_url = format!("http://127.0.0.1:{port}");
+    dead.telegram.api_url = format!("http://127.0.0.1:{port}").parse().unwrap();
     let tg_dead = Telegram::from_config(&dead).unwrap();
     let r2 = tg_dead.deliver_pending(&dead, &CancellationToken::new()).await;
     assert!(r2.failures.iter().any(|f| f.reason.contains("network")), "{r2:?}");

@@ -11,17 +11,16 @@ use lifeboat_core::{Config, exit};
 use crate::JsonArg;
 use crate::ui;
 
-use super::{UsageError, existing_state};
+use super::existing_state;
 
 pub(super) fn status(cfg: &Config, a: &JsonArg) -> Result<i32> {
-    // A schedule that does not parse is a usage error here, not "never".
-    let schedule = lifeboat_core::schedule::parse(&cfg.schedule.cron).map_err(|e| UsageError(e.to_string()))?;
+    let schedule = &cfg.schedule.cron;
     let state = existing_state(cfg)?;
     let s = status::snapshot(cfg, state.as_ref(), Utc::now())?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&crate::json::status(cfg, &s, &schedule))?);
+        println!("{}", serde_json::to_string_pretty(&crate::json::status(cfg, &s, schedule))?);
     } else {
-        print_text(cfg, &s, &schedule);
+        print_text(cfg, &s, schedule);
     }
     Ok(exit::SUCCESS)
 }

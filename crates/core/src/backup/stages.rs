@@ -136,7 +136,7 @@ pub(super) fn run_inner(
 /// path, size and guard.
 fn seal_with_age(
     plain: &StoredArchive,
-    recipients: &[String],
+    recipients: &[seal::Recipient],
     keys: &Keys,
     work: &Path,
     out: &Path,
@@ -375,10 +375,10 @@ pub(super) struct BaseSource {
 /// one is due (`full_cron` fired since it was made) or it cannot be read
 /// here (an age archive without the identity).
 pub(super) fn differential_base(cfg: &Config, keys: &Keys, opts: &BackupOptions<'_>) -> Option<BaseSource> {
-    if cfg.schedule.full_cron.is_empty() || opts.only.is_some() {
+    let full = cfg.schedule.full_cron.as_ref()?;
+    if opts.only.is_some() {
         return None;
     }
-    let full = crate::schedule::parse(&cfg.schedule.full_cron).ok()?;
     let newest = catalog::list(&cfg.backup.output_dir).ok()?.into_iter().find(|a| !a.is_differential())?;
     if full.previous_at_or_before(opts.now).is_none_or(|due| due > newest.created_at) {
         return None;

@@ -5,6 +5,7 @@
 
 mod checks;
 mod env;
+mod file;
 mod secrets;
 mod validate;
 
@@ -49,9 +50,9 @@ pub const MAX_TIMEOUT_SECS: u64 = 86_400;
 /// from it fits.
 pub const MAX_AGE_DAYS: i64 = 36_500;
 
-/// The whole configuration, validated.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The whole configuration, validated, its values parsed: a schedule, URL,
+/// address or key here is already the typed value, never text to parse again.
+#[derive(Debug, Clone)]
 pub struct Config {
     pub backup: BackupConfig,
     pub schedule: ScheduleConfig,
@@ -61,19 +62,14 @@ pub struct Config {
     pub monitoring: MonitoringConfig,
     pub encryption: EncryptionConfig,
     /// `[[sources.postgres]]`, `[[sources.redis]]`, `[[sources.files]]`
-    #[serde(default)]
     pub sources: crate::source::SourcesConfig,
-    #[serde(default)]
     pub destinations: crate::destination::DestinationsConfig,
     /// The file the configuration came from; None: built-in defaults and
     /// the environment only.
-    #[serde(skip)]
     pub file: Option<PathBuf>,
     /// `telegram.max_upload_mb` was set by the file or the environment.
-    #[serde(skip)]
     upload_limit_given: bool,
     /// The file holds the bot token itself: it is one of the secret files.
-    #[serde(skip)]
     file_holds_secret: bool,
 }
 
@@ -94,14 +90,13 @@ pub struct BackupConfig {
 }
 
 /// `[schedule]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct ScheduleConfig {
     /// Crontab expression (5 fields, UTC).
-    pub cron: String,
+    pub cron: crate::schedule::Schedule,
     /// When archives are full; between these times they are differential.
-    /// Empty: every archive is full.
-    pub full_cron: String,
+    /// None (`""`): every archive is full.
+    pub full_cron: Option<crate::schedule::Schedule>,
 }
 
 /// `[retention]`
@@ -123,15 +118,14 @@ pub struct RetentionConfig {
 }
 
 /// `[telegram]`
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone)]
 pub struct TelegramConfig {
     /// Bot token; never printed (see [`Secret`]).
     pub token: Secret,
     /// File holding the token, read when `token` is empty.
     pub token_file: PathBuf,
-    /// Bot API base URL.
-    pub api_url: String,
+    /// Bot API base URL (http or https, with a host).
+    pub api_url: url::Url,
     /// Admins: receive every backup, may use `/admin`.
     pub admin_ids: Vec<i64>,
     /// Owner: may also restore from Telegram. 0 = nobody.
@@ -173,44 +167,34 @@ impl RetryConfig {
 }
 
 /// `[monitoring]`: how Lifeboat watches itself and tells people.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct MonitoringConfig {
     /// No successful backup for this long is an incident; 0: off.
     pub stale_after_minutes: u64,
-    /// Dead-man's switch base URL; empty: off.
-    pub ping_url: String,
+    /// Dead-man's switch base URL (http or https, with a host); None (`""`): off.
+    pub ping_url: Option<url::Url>,
     /// Prometheus textfile written after each cycle; empty: off.
     pub metrics_file: PathBuf,
-    /// Address the scheduler daemon serves `/metrics` on; empty: off.
-    pub metrics_listen: String,
+    /// Address the scheduler daemon serves `/metrics` on; None (`""`): off.
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Shrink against the previous good archive that raises an alert; 0: off.
     pub shrink_alert_percent: u32,
     /// Routine archives are sent without a notification sound.
     pub quiet_routine: bool,
 }
 
-impl MonitoringConfig {
-    /// The address to serve metrics on, if any (validated at load).
-    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
-        self.metrics_listen.parse().ok()
-    }
-}
-
 /// `[encryption]`: how archives are sealed, and the keys read at start-up.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct EncryptionConfig {
     /// none, zip-aes or age.
     pub mode: crate::seal::Mode,
     /// zip-aes: the file holding the password.
     pub password_file: PathBuf,
     /// age: the public keys archives are sealed to.
-    pub recipients: Vec<String>,
+    pub recipients: Vec<crate::seal::Recipient>,
     /// age: a private key for verify and restore (optional).
     pub identity_file: PathBuf,
     /// The secrets read from the files above.
-    #[serde(skip)]
     pub keys: crate::seal::Keys,
 }
 
@@ -246,12 +230,40 @@ impl fmt::Display for Secret {
     }
 }
 
+/// A URL that is itself a secret (a webhook's: whoever holds it can post),
+/// parsed; it never shows itself in `Debug` or `Display` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretUrl(url::Url);
+
+impl SecretUrl {
+    /// Wraps a secret URL.
+    pub fn new(url: url::Url) -> Self {
+        Self(url)
+    }
+    /// The URL itself: pass it straight to the one place that needs it.
+    pub fn expose(&self) -> &url::Url {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
 impl fmt::Debug for TelegramConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TelegramConfig")
             .field("token", &self.token)
             .field("token_file", &self.token_file)
-            .field("api_url", &self.api_url)
+            .field("api_url", &self.api_url.as_str())
             .field("admin_ids", &self.admin_ids)
             .field("owner_id", &self.owner_id)
             .field("max_upload_mb", &self.max_upload_mb)
@@ -298,7 +310,7 @@ impl Config {
     /// start, in `diagnose` and in `status`.
     pub fn full_cron_ignored(&self) -> Option<String> {
         let age_without_key = self.encryption.mode == crate::seal::Mode::Age && !self.encryption.keys.has_identity();
-        (!self.schedule.full_cron.is_empty() && age_without_key).then(|| {
+        (self.schedule.full_cron.is_some() && age_without_key).then(|| {
             "schedule.full_cron is set but has no effect: with encryption.mode = \"age\" and no \
              encryption.identity_file this machine cannot read a full archive back to make a differential \
              against it, so every archive is full (several times the upload); set encryption.identity_file \
@@ -369,7 +381,8 @@ impl Config {
                     .map_err(|e| ConfigError::Parse(describe(e, file)))?;
             }
         }
-        let mut cfg: Config = raw.try_deserialize().map_err(|e| ConfigError::Parse(describe(e, file)))?;
+        let written: file::ConfigFile = raw.try_deserialize().map_err(|e| ConfigError::Parse(describe(e, file)))?;
+        let mut cfg = written.parse()?;
         cfg.file = file.map(Path::to_path_buf);
         cfg.upload_limit_given = given.upload_limit;
         cfg.file_holds_secret = given.token_in_file;

@@ -8,7 +8,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::{Config, ConfigError, Secret, invalid, looks_like_token};
+use super::{Config, ConfigError, Secret, SecretUrl, invalid, looks_like_token};
 
 /// A file holding one of Lifeboat's secrets, and the key that names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,10 +130,7 @@ impl Config {
             if d.bucket.trim().is_empty() {
                 return Err(invalid(key, format!("\"{}\": bucket is empty; name an existing bucket", d.name)));
             }
-            if !d.endpoint.is_empty()
-                && !url::Url::parse(&d.endpoint)
-                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-            {
+            if !d.endpoint.is_empty() && super::file::http_url(&d.endpoint).is_none() {
                 return Err(invalid(
                     key,
                     format!(
@@ -187,8 +184,7 @@ impl Config {
         if !d.webhook_url_file.as_os_str().is_empty() {
             let key = "destinations.discord.webhook_url_file";
             let url = read(key, "webhook_url_file", &d.webhook_url_file)?;
-            let url = url.trim();
-            if !url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()) {
+            let Some(url) = super::file::http_url(url.trim()) else {
                 return Err(invalid(
                     key,
                     format!(
@@ -196,20 +192,12 @@ impl Config {
                         d.webhook_url_file.display()
                     ),
                 ));
-            }
-            d.webhook_url = Secret::new(url);
+            };
+            d.webhook_url = Some(SecretUrl::new(url));
         }
         let e = &mut self.destinations.email;
-        if e.smtp_url.is_empty() {
+        let Some(url) = &e.smtp_url else {
             return Ok(());
-        }
-        let url =
-            url::Url::parse(&e.smtp_url).ok().filter(|u| matches!(u.scheme(), "smtp" | "smtps") && u.host().is_some());
-        let Some(url) = url else {
-            return Err(invalid(
-                "destinations.email.smtp_url",
-                "not an SMTP URL; e.g. \"smtps://backup@smtp.example.com:465\" or \"smtp://backup@smtp.example.com:587?tls=required\"",
-            ));
         };
         if url.password().is_some() {
             return Err(invalid(
@@ -230,7 +218,7 @@ impl Config {
         // The parser the email destination connects with: what it refuses
         // here would otherwise turn email off at the first delivery. The URL
         // holds no password (refused above), so lettre's words may quote it.
-        if let Err(why) = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(&e.smtp_url) {
+        if let Err(why) = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url.as_str()) {
             return Err(invalid(
                 "destinations.email.smtp_url",
                 format!(
@@ -291,9 +279,6 @@ impl Config {
         if !e.identity_file.as_os_str().is_empty() {
             let file = e.identity_file.clone();
             e.keys.set_identity_file(&file).map_err(|x| unusable("encryption.identity_file", x))?;
-        }
-        for r in &e.recipients {
-            crate::seal::parse_recipient(r).map_err(|why| invalid("encryption.recipients", why))?;
         }
         if e.recipients.len() > crate::seal::MAX_RECIPIENTS {
             return Err(invalid(

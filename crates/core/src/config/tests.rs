@@ -228,7 +228,10 @@ fn discord_and_email_secrets_come_from_files_and_never_show() {
          password_file = {password:?}\nfrom = \"Lifeboat <bk@example.com>\"\nto = [\"ops@example.com\"]\n"
     );
     let cfg = Config::from_toml(&toml).unwrap();
-    assert_eq!(cfg.destinations.discord.webhook_url.expose(), "https://discord.com/api/webhooks/1/wh-secret-token");
+    assert_eq!(
+        cfg.destinations.discord.webhook_url.as_ref().unwrap().expose().as_str(),
+        "https://discord.com/api/webhooks/1/wh-secret-token"
+    );
     assert_eq!(cfg.destinations.email.password.expose(), "smtp-secret-pw");
     assert_eq!(cfg.destinations.ids(), ["discord", "email"]);
     let shown = format!("{cfg:?}");

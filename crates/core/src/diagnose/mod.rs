@@ -197,7 +197,7 @@ pub fn run(cfg: &Config, now: DateTime<Utc>) -> Diagnosis {
 
     let state_path = cfg.state_path();
     let newest_archive = archives.as_ref().ok().and_then(|a| a.first()).map(|a| a.created_at);
-    let schedule = crate::schedule::parse(&cfg.schedule.cron).ok();
+    let schedule = &cfg.schedule.cron;
     if !state_path.exists() {
         findings.push(Finding::warn(
             "state",
@@ -205,9 +205,7 @@ pub fn run(cfg: &Config, now: DateTime<Utc>) -> Diagnosis {
             "run `lifeboat backup` (or start the scheduler) once; it is created then",
         ));
         findings.push(judge_scheduler(None, now));
-        if let Some(s) = &schedule {
-            findings.push(judge_staleness(newest_archive, s, now));
-        }
+        findings.push(judge_staleness(newest_archive, schedule, now));
         findings.extend(judge_delivery(cfg, &[]));
         return Diagnosis { findings };
     }
@@ -235,9 +233,7 @@ pub fn run(cfg: &Config, now: DateTime<Utc>) -> Diagnosis {
         .into_iter()
         .chain(newest_archive)
         .max();
-    if let Some(s) = &schedule {
-        findings.push(judge_staleness(last_success, s, now));
-    }
+    findings.push(judge_staleness(last_success, schedule, now));
     let failed: Vec<(i64, String)> = state
         .admin_health()
         .unwrap_or_default()
