@@ -33,7 +33,7 @@ pub mod reverify;
 pub mod shrink_alert;
 pub mod watch;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
 use lifeboat_core::backup::{self, BackupError, BackupOptions, BackupOutcome};
@@ -161,12 +161,29 @@ fn event_source(trigger: Trigger) -> &'static str {
     }
 }
 
-/// Writes events to the state database and to tracing. It opens the state
-/// database per event rather than holding a connection, so the cycle's
-/// future holds no `!Sync` connection across an await and stays `Send`
-/// (the dashboard spawns it).
+/// The cycle's one connection to the state database, shared by its steps.
+/// A connection is not `Sync`: behind a mutex, the cycle's future stays
+/// `Send` (the dashboard spawns it); in an `Arc`, the blocking steps' threads
+/// use it too. No step holds the lock across an await.
+#[derive(Clone)]
+struct SharedState(Arc<Mutex<State>>);
+
+impl SharedState {
+    fn new(state: State) -> Self {
+        SharedState(Arc::new(Mutex::new(state)))
+    }
+
+    /// The connection, for one step. A step that panicked left no
+    /// transaction open (rusqlite rolls one back when it is dropped), so
+    /// the connection is still good.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Writes events to the state database and to tracing.
 struct Journal<'a> {
-    cfg: &'a Config,
+    state: &'a SharedState,
 }
 
 impl Journal<'_> {
@@ -178,7 +195,7 @@ impl Journal<'_> {
             Level::Warn => tracing::warn!(target: "lifeboat::cycle", "{message}"),
             Level::Error => tracing::error!(target: "lifeboat::cycle", "{message}"),
         }
-        if let Err(e) = State::open_for(self.cfg).and_then(|s| s.log_event(level, source, message, Utc::now())) {
+        if let Err(e) = self.state.lock().log_event(level, source, message, Utc::now()) {
             tracing::warn!("could not record an event in the state database: {e}");
         }
     }
@@ -203,8 +220,9 @@ pub async fn run_cycle_with(
     let _lock = CycleLock::try_acquire(&cfg.lock_path(), &format!("{trigger} cycle"))?;
     let started_at = Utc::now();
     let source = event_source(trigger);
-    let journal = Journal { cfg };
-    let abandoned_runs_closed = State::open_for(cfg)?.close_abandoned_runs(started_at)?;
+    let state = SharedState::new(State::open_for(cfg)?);
+    let journal = Journal { state: &state };
+    let abandoned_runs_closed = state.lock().close_abandoned_runs(started_at)?;
     if abandoned_runs_closed > 0 {
         journal.log(
             Level::Warn,
@@ -215,7 +233,7 @@ pub async fn run_cycle_with(
     journal.log(Level::Info, source, &format!("{trigger} cycle started"));
     let pinger = cfg.monitoring.ping_url.as_ref().and_then(ping::Pinger::start);
 
-    let backup = run_backup(cfg, trigger, cancel.clone()).await;
+    let backup = run_backup(cfg, trigger, &state, cancel.clone()).await;
     match &backup {
         Ok(o) => journal.log(
             if o.manifest.is_partial() { Level::Warn } else { Level::Info },
@@ -234,15 +252,15 @@ pub async fn run_cycle_with(
         Err(e) => journal.log(Level::Error, source, &format!("backup failed: {e}")),
     }
 
-    let shrunk = match &backup {
-        Ok(o) => match State::open_for(cfg).and_then(|st| shrink_alert::check(cfg, &st, o, Utc::now())) {
-            Ok(found) => found,
-            Err(e) => {
-                journal.log(Level::Warn, source, &format!("could not compare with the previous archive: {e}"));
-                None
-            }
-        },
-        Err(_) => None,
+    // Compared apart from the match: the journal there takes the lock again.
+    let compared = backup.as_ref().ok().map(|o| shrink_alert::check(cfg, &state.lock(), o, Utc::now()));
+    let shrunk = match compared {
+        Some(Ok(found)) => found,
+        Some(Err(e)) => {
+            journal.log(Level::Warn, source, &format!("could not compare with the previous archive: {e}"));
+            None
+        }
+        None => None,
     };
     if let Some(s) = &shrunk {
         let what = shrink_alert::describe(&s.shrinks).join("; ");
@@ -252,7 +270,7 @@ pub async fn run_cycle_with(
     let delivery = if cancel.is_cancelled() {
         Delivery::Interrupted
     } else {
-        deliver(cfg, &destinations.sinks, backup.as_ref().ok(), &cancel).await
+        deliver(&state, &destinations.sinks, backup.as_ref().ok(), &cancel).await
     };
     match &delivery {
         Delivery::Done(d) if !d.all_delivered() => {
@@ -267,7 +285,7 @@ pub async fn run_cycle_with(
     let (removed, retention_error) = if cancel.is_cancelled() {
         (Vec::new(), None)
     } else {
-        match apply_retention(cfg, Utc::now()) {
+        match apply_retention(cfg, &state, Utc::now()) {
             Ok(removed) => {
                 // retention::apply records each removal in the events itself.
                 if !removed.is_empty() {
@@ -312,7 +330,7 @@ pub async fn run_cycle_with(
         restore_advice: Vec::new(),
     };
     if let Ok(o) = &report.backup {
-        report.restore_advice = restore_advice(cfg, &o.manifest.skipped);
+        report.restore_advice = restore_advice(cfg, &state, &o.manifest.skipped);
     }
     if let Some(text) = alert_text(&report) {
         report.alert = send_alert(&destinations.notifiers, &text, &journal).await;
@@ -325,7 +343,7 @@ pub async fn run_cycle_with(
         _ => Level::Error,
     };
     journal.log(level, source, &format!("{trigger} cycle finished: {}", report.summary().replace('\n', " | ")));
-    if let Err(e) = write_metrics(cfg) {
+    if let Err(e) = write_metrics(cfg, &state) {
         journal.log(Level::Warn, source, &format!("cannot write monitoring.metrics_file: {e}"));
     }
     // A stopped cycle says nothing: the next one pings again, and a planned
@@ -337,12 +355,18 @@ pub async fn run_cycle_with(
     Ok(report)
 }
 
-/// `backup::run` is blocking (SQLite, compression): it gets its own thread
-/// and its own state connection, and watches `cancel` itself.
-async fn run_backup(cfg: &Config, trigger: Trigger, cancel: CancellationToken) -> Result<BackupOutcome, BackupError> {
+/// `backup::run` is blocking (SQLite, compression): it gets its own thread,
+/// and watches `cancel` itself.
+async fn run_backup(
+    cfg: &Config,
+    trigger: Trigger,
+    state: &SharedState,
+    cancel: CancellationToken,
+) -> Result<BackupOutcome, BackupError> {
     let cfg = cfg.clone();
+    let state = state.clone();
     let joined = tokio::task::spawn_blocking(move || {
-        let state = State::open_for(&cfg)?;
+        let state = state.lock();
         let opts = BackupOptions { trigger, only: None, progress: None, cancel, now: Utc::now() };
         // Only the schedule skips: someone who asks for a backup gets one.
         if trigger == Trigger::Scheduled && cfg.backup.skip_unchanged {
@@ -361,7 +385,7 @@ async fn run_backup(cfg: &Config, trigger: Trigger, cancel: CancellationToken) -
 }
 
 async fn deliver(
-    cfg: &Config,
+    state: &SharedState,
     sinks: &[Arc<dyn ArchiveSink>],
     outcome: Option<&BackupOutcome>,
     cancel: &CancellationToken,
@@ -374,8 +398,10 @@ async fn deliver(
         return Delivery::NoAdmins;
     }
     if let Some(o) = outcome {
-        let queued = State::open_for(cfg)
-            .and_then(|s| destinations.iter().try_for_each(|d| d.enqueue(&s, &o.archive, Utc::now())));
+        let queued = {
+            let state = state.lock();
+            destinations.iter().try_for_each(|d| d.enqueue(&state, &o.archive, Utc::now()))
+        };
         if let Err(e) = queued {
             return Delivery::Error(DeliveryError::Queue { archive: o.archive.name.clone(), source: Arc::new(e) });
         }
@@ -387,7 +413,8 @@ async fn deliver(
         return Delivery::Interrupted;
     }
     let Some(o) = outcome else { return Delivery::NoArchive };
-    match State::open_for(cfg).and_then(|s| summarize_outbox(&s, &o.archive.name)) {
+    let summary = summarize_outbox(&state.lock(), &o.archive.name);
+    match summary {
         Ok(sum) => Delivery::Done(sum),
         Err(e) => Delivery::Error(DeliveryError::Outbox(Arc::new(e))),
     }
@@ -423,7 +450,9 @@ async fn reverify_one(
 ) -> Option<reverify::Reverified> {
     let skip = backup.as_ref().ok().map(|o| o.archive.name.clone());
     let owned = cfg.clone();
-    let joined = tokio::task::spawn_blocking(move || reverify::run(&owned, skip.as_deref(), Utc::now())).await;
+    let state = journal.state.clone();
+    let joined =
+        tokio::task::spawn_blocking(move || reverify::run(&owned, &state.lock(), skip.as_deref(), Utc::now())).await;
     let found = match joined {
         Ok(Ok(found)) => found?,
         Ok(Err(e)) => {
@@ -454,29 +483,31 @@ async fn reverify_one(
 }
 
 /// Rewrites `monitoring.metrics_file`, when set, with the cycle's outcome.
-fn write_metrics(cfg: &Config) -> Result<(), String> {
+fn write_metrics(cfg: &Config, state: &SharedState) -> Result<(), String> {
     let path = &cfg.monitoring.metrics_file;
     if path.as_os_str().is_empty() {
         return Ok(());
     }
-    let state = State::open_for(cfg).map_err(|e| e.to_string())?;
-    let text = lifeboat_core::metrics::render(cfg, Some(&state), Utc::now()).map_err(|e| e.to_string())?;
+    let text = lifeboat_core::metrics::render(cfg, Some(&state.lock()), Utc::now()).map_err(|e| e.to_string())?;
     lifeboat_core::metrics::write_file(path, &text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// The restore command for each skipped source some archive still holds a
 /// good copy of (named: `latest` is the partial archive without it).
-fn restore_advice(cfg: &Config, skipped: &[lifeboat_core::manifest::SkippedDatabase]) -> Vec<(String, String)> {
-    let state = State::open_for(cfg).ok();
+fn restore_advice(
+    cfg: &Config,
+    state: &SharedState,
+    skipped: &[lifeboat_core::manifest::SkippedDatabase],
+) -> Vec<(String, String)> {
+    let state = state.lock();
     skipped
         .iter()
-        .filter_map(|sk| Some((sk.name.clone(), retention::restore_advice(cfg, state.as_ref(), &sk.name)?)))
+        .filter_map(|sk| Some((sk.name.clone(), retention::restore_advice(cfg, Some(&state), &sk.name)?)))
         .collect()
 }
 
-fn apply_retention(cfg: &Config, now: DateTime<Utc>) -> Result<Vec<String>, RetentionError> {
-    let state = State::open_for(cfg)?;
-    Ok(retention::apply(cfg, &state, now)?.into_iter().map(|a| a.name).collect())
+fn apply_retention(cfg: &Config, state: &SharedState, now: DateTime<Utc>) -> Result<Vec<String>, RetentionError> {
+    Ok(retention::apply(cfg, &state.lock(), now)?.into_iter().map(|a| a.name).collect())
 }
 
 #[cfg(test)]

@@ -48,8 +48,12 @@ pub fn pick<'a>(stored: &'a [StoredArchive], done: &[Verification], skip: Option
 /// Reads one archive back (blocking: file system and SQLite), records the
 /// result, and opens or closes the corrupt-archive incident. Returns None
 /// when there is nothing to re-verify.
-pub fn run(cfg: &Config, skip: Option<&str>, now: DateTime<Utc>) -> Result<Option<Reverified>, StateError> {
-    let state = State::open_for(cfg)?;
+pub fn run(
+    cfg: &Config,
+    state: &State,
+    skip: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Option<Reverified>, StateError> {
     let Ok(stored) = catalog::list(&cfg.backup.output_dir) else { return Ok(None) };
     let done = state.verifications()?;
     let Some(archive) = pick(&stored, &done, skip) else { return Ok(None) };
@@ -63,7 +67,7 @@ pub fn run(cfg: &Config, skip: Option<&str>, now: DateTime<Utc>) -> Result<Optio
             Ok(()) => (true, "ok (sealed with age; no identity here, so read back without decrypting)".to_string()),
             Err(why) => (false, why),
         };
-        return record(&state, &stored, archive, ok, detail, now);
+        return record(state, &stored, archive, ok, detail, now);
     }
     if let Ok(manifest) = verify::read_manifest(archive, keys) {
         let needed: u64 = manifest.databases.iter().map(|d| d.size).fold(0, u64::saturating_add);
@@ -88,7 +92,7 @@ pub fn run(cfg: &Config, skip: Option<&str>, now: DateTime<Utc>) -> Result<Optio
             Err(e) => (false, e.to_string()),
         },
     };
-    record(&state, &stored, archive, ok, detail, now)
+    record(state, &stored, archive, ok, detail, now)
 }
 
 /// Records a read-back and opens or closes the corrupt-archive incident.
