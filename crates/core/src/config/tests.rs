@@ -13,6 +13,30 @@ fn defaults_parse_and_validate() {
 }
 
 #[test]
+fn text_values_are_parsed_at_load_and_empty_ones_are_off() {
+    let off = Config::from_toml("").unwrap();
+    assert!(off.schedule.full_cron.is_none() && off.monitoring.ping_url.is_none());
+    assert!(off.monitoring.metrics_listen.is_none() && off.destinations.email.smtp_url.is_none());
+    let cfg = Config::from_toml(
+        "[schedule]\ncron = \" 30 2 * * * \"\nfull_cron = \"0 3 * * 0\"\n\
+         [monitoring]\nping_url = \"https://hc-ping.com/abc\"\nmetrics_listen = \"127.0.0.1:9464\"\n\
+         [destinations.email]\nsmtp_url = \"smtps://bk@mail.example.com:465\"\n\
+         from = \"Lifeboat <bk@example.com>\"\nto = [\"ops@example.com\"]\n",
+    )
+    .unwrap();
+    assert_eq!(cfg.schedule.cron.to_string(), "30 2 * * *", "shown as configured, trimmed");
+    assert_eq!(serde_json::to_string(&cfg.schedule.cron).unwrap(), "\"30 2 * * *\"");
+    assert_eq!(cfg.schedule.full_cron.as_ref().map(|s| s.as_str()), Some("0 3 * * 0"));
+    assert_eq!(cfg.monitoring.ping_url.as_ref().map(url::Url::as_str), Some("https://hc-ping.com/abc"));
+    assert_eq!(cfg.monitoring.metrics_listen, Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9464))));
+    let e = &cfg.destinations.email;
+    assert_eq!(e.smtp_url.as_ref().and_then(url::Url::host_str), Some("mail.example.com"));
+    assert_eq!(e.from.as_ref().map(|m| m.email.to_string()).as_deref(), Some("bk@example.com"));
+    assert_eq!(e.to.iter().map(ToString::to_string).collect::<Vec<_>>(), ["ops@example.com"]);
+    assert_eq!(cfg.telegram.api_url.host_str(), Some("api.telegram.org"));
+}
+
+#[test]
 fn bad_values_name_their_key() {
     let cases = [
         ("[backup]\ncompression_level = 12", "backup.compression_level"),
