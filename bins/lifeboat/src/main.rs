@@ -43,6 +43,10 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Restore databases from an archive: shows the plan, then restores with --yes.
     Restore(RestoreArgs),
+    /// Row-level differences between two copies: archives, `latest`, `live` or SQLite files (exit 0 either way).
+    Diff(DiffArgs),
+    /// Write every table of an archive as DIR/<database>/<table>.jsonl (or .csv).
+    Export(ExportArgs),
     /// Last backup, next run, scheduler state, storage and counts.
     Status(JsonArg),
     /// Check the live databases and the setup: what is wrong and what to do.
@@ -193,6 +197,70 @@ pub struct RestoreArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `diff`.
+#[derive(Debug, Args)]
+#[command(after_help = "A and B: an archive's name, `latest`, a path to an archive (or its .001 part), \
+                        `live` (a snapshot of each configured database, taken as a backup would), or a path \
+                        to an SQLite file. Rows are matched by PRIMARY KEY (rowid where there is none). \
+                        Exit 0 whether or not anything differs; 1 if a side cannot be read; 2 bad usage.\n\
+                        Put back what a bad deploy deleted: \
+                        `lifeboat diff ARCHIVE live --only DB --sql | sqlite3 LIVE.db`")]
+pub struct DiffArgs {
+    /// The older side.
+    pub a: String,
+    /// The newer side.
+    pub b: String,
+    /// Compare only this database (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub only: Vec<String>,
+    /// Compare only this table.
+    #[arg(long, value_name = "TABLE")]
+    pub table: Option<String>,
+    /// Print the rows themselves (as JSON objects): `+` added, `-` removed, `~` changed (A, then B).
+    #[arg(long, conflicts_with_all = ["json", "sql"])]
+    pub rows: bool,
+    /// Print the counts as JSON.
+    #[arg(long, conflicts_with = "sql")]
+    pub json: bool,
+    /// Print INSERT statements that put back into B the rows B lacks (removed rows), for `| sqlite3 B.db`; needs one database.
+    #[arg(long)]
+    pub sql: bool,
+    /// An age private key (age-keygen's key.txt or an SSH key) to open .zip.age archives.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+}
+
+/// `export --format`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON object per row.
+    Jsonl,
+    /// RFC 4180 CSV with a header row.
+    Csv,
+}
+
+/// `export`.
+#[derive(Debug, Args)]
+#[command(after_help = "Integers are exact, BLOBs base64, NULL is null (an empty CSV field). Only SQLite \
+                        databases are exported. Existing files are never overwritten (exit 2); new folders \
+                        are 0700 and files 0600.")]
+pub struct ExportArgs {
+    /// An archive: `latest`, a file name in backup.output_dir, or a path (the ZIP or its .zip.001).
+    pub archive: String,
+    /// Export only this database (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub only: Vec<String>,
+    /// The files' format.
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: ExportFormat,
+    /// The folder to write into (created 0700 when missing).
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// An age private key (age-keygen's key.txt or an SSH key) to open a .zip.age archive.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
 }
 
 /// `demo`.

@@ -13,6 +13,7 @@
 //! - [`restore`]: plan, then execute, into the live databases or a folder.
 //! - [`retention`]: which archives to remove, as a pure function of `now`.
 //! - [`salvage`]: the rows still readable in a damaged database, into a new one.
+//! - [`rows`]: row-level `diff` between two copies, and `export` as JSON lines or CSV.
 //! - [`destination`]: the traits each kind of destination implements.
 //! - [`caption`]: what a message says about an archive, on every destination.
 //! - [`shrink`]: what fell sharply since the previous archive.
@@ -66,6 +67,7 @@ pub mod metrics;
 pub mod parts;
 pub mod restore;
 pub mod retention;
+pub mod rows;
 pub mod salvage;
 pub mod schedule;
 pub mod schema;

@@ -5,7 +5,9 @@
 mod backup;
 mod demo;
 mod diagnose;
+mod diff;
 mod dry_run;
+mod export;
 mod fetch;
 mod list;
 
@@ -67,6 +69,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Verify(a) => a.identity.as_deref(),
         Command::Restore(a) => a.identity.as_deref(),
         Command::Salvage(a) => a.identity.as_deref(),
+        Command::Diff(a) => a.identity.as_deref(),
+        Command::Export(a) => a.identity.as_deref(),
         _ => None,
     };
     if let Some(file) = identity {
@@ -90,6 +94,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Fetch(a) => fetch::fetch(&cfg, &a),
         Command::Verify(a) => verify::verify(&cfg, &a),
         Command::Restore(a) => restore::restore(&cfg, &a),
+        Command::Diff(a) => diff::diff(&cfg, &a),
+        Command::Export(a) => export::export(&cfg, &a),
         Command::Status(a) => status::status(&cfg, &a),
         Command::Diagnose(a) => diagnose::diagnose(&cfg, &a),
         Command::Demo(a) => demo::demo(&cfg, &a),
@@ -199,6 +205,12 @@ pub(crate) fn yield_to_signal_handler() {
             std::thread::park();
         }
     }
+}
+
+/// A core error from reading rows: a mistake in what was asked is a usage
+/// error (exit 2), the rest a failure.
+pub(crate) fn rows_error(e: lifeboat_core::rows::RowsError) -> anyhow::Error {
+    if e.is_usage() { UsageError(lifeboat_about::error_text(&e)).into() } else { e.into() }
 }
 
 pub(crate) fn take_lock(cfg: &Config, what: &str) -> Result<CycleLock> {
