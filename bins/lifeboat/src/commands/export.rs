@@ -39,6 +39,11 @@ fn run(cfg: &Config, a: &ExportArgs, scratch: &std::path::Path) -> Result<i32> {
     for (name, kind) in &side.other {
         eprintln!("note: {name} is a {} entry, not exported: only SQLite databases are", kind.as_str());
     }
-    println!("exported {tables} table(s) of {} database(s) from {} into {}", side.databases.len(), side.label, a.to.display());
+    println!(
+        "exported {tables} table(s) of {} database(s) from {} into {}",
+        side.databases.len(),
+        side.label,
+        a.to.display()
+    );
     Ok(exit::SUCCESS)
 }

@@ -131,9 +131,10 @@ impl DiffReport {
     pub fn differs(&self) -> bool {
         !self.only_in_a.is_empty()
             || !self.only_in_b.is_empty()
-            || self.databases.iter().any(|d| {
-                !d.schema_changes.is_empty() || d.tables.iter().any(|t| t.added + t.removed + t.changed > 0)
-            })
+            || self
+                .databases
+                .iter()
+                .any(|d| !d.schema_changes.is_empty() || d.tables.iter().any(|t| t.added + t.removed + t.changed > 0))
     }
 }
 
@@ -145,8 +146,10 @@ pub enum Event<'a> {
     Database { name: &'a str },
     /// Its schema differences, before any table.
     Schema(&'a [SchemaChange]),
-    /// A table begins; the rows that follow have `columns` (those both
-    /// sides have; a table on one side only: all of its columns).
+    /// A table begins; the rows that follow have `columns`: those both
+    /// sides have (a table on one side only: all of its own), led by
+    /// `rowid` when rows are matched by rowid, so that a row put back
+    /// keeps the rowid it had.
     Table { table: &'a Table, columns: &'a [String], only_in: Option<Side> },
     /// A row only in B.
     Added(&'a [Cell]),
@@ -165,18 +168,37 @@ pub struct DiffOptions {
 
 /// Compares `a` with `b`, calling `on_event` for every difference as it is
 /// found. An error from `on_event` (the reader went away) stops the run.
-pub fn diff(
-    a: &Opened,
-    b: &Opened,
+pub fn diff<'o>(
+    a: &'o Opened,
+    b: &'o Opened,
     opts: &DiffOptions,
     on_event: &mut dyn FnMut(Event<'_>) -> std::io::Result<()>,
 ) -> Result<DiffReport, RowsError> {
     let mut report = DiffReport { databases: vec![], only_in_a: vec![], only_in_b: vec![] };
-    let mut pairs: Vec<(&str, &Path, &Path)> = Vec::new();
-    if (a.from_file || b.from_file) && a.databases.len() == 1 && b.databases.len() == 1 {
-        // A file stands for the database the other side holds.
-        let name = if a.from_file { &b.databases[0].0 } else { &a.databases[0].0 };
-        pairs.push((name, &a.databases[0].1, &b.databases[0].1));
+    let mut pairs: Vec<(&'o str, &'o Path, &'o Path)> = Vec::new();
+    if a.from_file || b.from_file {
+        // A file stands for one database of the other side: the one of its
+        // name, or the only one there (`--only`).
+        let (file, other) = if a.from_file { (a, b) } else { (b, a) };
+        let file_name = &file.databases[0].0;
+        let name = if other.from_file || other.databases.iter().any(|d| &d.0 == file_name) {
+            file_name
+        } else if let [(only, _)] = other.databases.as_slice() {
+            only
+        } else {
+            return Err(RowsError::WhichDatabase { file: file.label.clone(), known: other.names().join(", ") });
+        };
+        let find = |side: &'o Opened| -> Option<&'o Path> {
+            if side.from_file {
+                Some(&side.databases[0].1)
+            } else {
+                side.databases.iter().find(|d| &d.0 == name).map(|d| d.1.as_path())
+            }
+        };
+        match (find(a), find(b)) {
+            (Some(pa), Some(pb)) => pairs.push((name, pa, pb)),
+            _ => return Err(RowsError::WhichDatabase { file: file.label.clone(), known: other.names().join(", ") }),
+        }
     } else {
         for (name, pa) in &a.databases {
             match b.databases.iter().find(|(n, _)| n == name) {
@@ -268,12 +290,17 @@ pub fn schema_changes(a: &[Table], b: &[Table]) -> Vec<SchemaChange> {
 
 /// The key both sides can be matched by, as SQL expressions.
 fn key_for(x: &Table, y: &Table, common: &[String]) -> (KeyKind, Vec<String>) {
-    if !x.primary_key.is_empty() && x.primary_key == y.primary_key && x.primary_key.iter().all(|k| common.contains(k))
-    {
+    if !x.primary_key.is_empty() && x.primary_key == y.primary_key && x.primary_key.iter().all(|k| common.contains(k)) {
         return (KeyKind::PrimaryKey, x.primary_key.iter().map(|k| quote_ident(k)).collect());
     }
     let shadows_rowid = |t: &Table| t.columns.iter().any(|c| c.0.eq_ignore_ascii_case("rowid"));
-    if x.primary_key.is_empty() && y.primary_key.is_empty() && x.has_rowid && y.has_rowid && !shadows_rowid(x) && !shadows_rowid(y) {
+    if x.primary_key.is_empty()
+        && y.primary_key.is_empty()
+        && x.has_rowid
+        && y.has_rowid
+        && !shadows_rowid(x)
+        && !shadows_rowid(y)
+    {
         return (KeyKind::Rowid, vec!["rowid".into()]);
     }
     (KeyKind::WholeRow, common.iter().map(|c| quote_ident(c)).collect())
@@ -302,7 +329,14 @@ fn diff_table(
     let err = |source| RowsError::Sqlite { database: database.to_string(), source };
     let columns: Vec<String> = x.column_names().into_iter().filter(|c| y.columns.iter().any(|d| &d.0 == c)).collect();
     let (kind, key) = key_for(x, y, &columns);
-    on_event(Event::Table { table: x, columns: &columns, only_in: None }).map_err(RowsError::Output)?;
+    // A rowid is shown with the row, so that `--sql` puts a row back
+    // under the rowid it had.
+    let shown: Vec<String> = if kind == KeyKind::Rowid {
+        std::iter::once("rowid".to_string()).chain(columns.clone()).collect()
+    } else {
+        columns.clone()
+    };
+    on_event(Event::Table { table: x, columns: &shown, only_in: None }).map_err(RowsError::Output)?;
     let mut out = TableDiff { name: x.name.clone(), added: 0, removed: 0, changed: 0, key: kind, only_in: None };
     // Each row read is the key, then the columns; a whole-row key is the
     // columns themselves, read once.
@@ -310,7 +344,8 @@ fn diff_table(
     let key_len = selected_key.len();
     let width = (key_len + columns.len()).max(1);
     let cmp_len = if kind == KeyKind::WholeRow { width } else { key_len };
-    let values = |row: &[Cell]| -> std::ops::Range<usize> { key_len..(key_len + columns.len()).min(row.len()) };
+    let first = if kind == KeyKind::Rowid { 0 } else { key_len };
+    let values = |row: &[Cell]| -> std::ops::Range<usize> { first..(key_len + columns.len()).min(row.len()) };
     let mut sa = ca.prepare(&ordered_query(&x.name, selected_key, &columns, &key)).map_err(err)?;
     let mut sb = cb.prepare(&ordered_query(&y.name, selected_key, &columns, &key)).map_err(err)?;
     let mut ra = sa.query([]).map_err(err)?;
@@ -346,7 +381,7 @@ fn diff_table(
             Ordering::Equal => {
                 let (row_a, row_b) = (cur_a.take().unwrap_or_default(), cur_b.take().unwrap_or_default());
                 let (va, vb) = (&row_a[values(&row_a)], &row_b[values(&row_b)]);
-                if va != vb {
+                if row_a[key_len..] != row_b[key_len..] {
                     out.changed += 1;
                     on_event(Event::Changed { a: va, b: vb }).map_err(RowsError::Output)?;
                 }

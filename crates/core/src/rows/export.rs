@@ -76,8 +76,10 @@ pub fn export_database(
 ) -> Result<Vec<ExportedTable>, RowsError> {
     let conn = open_read_only(path, database)?;
     let folder = dir.join(database);
-    crate::fsutil::create_dir_private_if_new(dir).map_err(|source| RowsError::Io { path: dir.to_path_buf(), source })?;
-    crate::fsutil::create_dir_private_if_new(&folder).map_err(|source| RowsError::Io { path: folder.clone(), source })?;
+    crate::fsutil::create_dir_private_if_new(dir)
+        .map_err(|source| RowsError::Io { path: dir.to_path_buf(), source })?;
+    crate::fsutil::create_dir_private_if_new(&folder)
+        .map_err(|source| RowsError::Io { path: folder.clone(), source })?;
     let err = |source| RowsError::Sqlite { database: database.to_string(), source };
     let mut out = Vec::new();
     for t in tables(&conn, database)?.into_iter().filter(|t| table.is_none_or(|only| only == t.name)) {

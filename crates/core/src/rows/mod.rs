@@ -59,7 +59,9 @@ pub enum RowsError {
         source: VerifyError,
     },
     /// The archive was read but did not verify: its copies are not trusted.
-    #[error("the archive {archive} did not verify ({problems}); `lifeboat verify {archive}` says more, or use another archive")]
+    #[error(
+        "the archive {archive} did not verify ({problems}); `lifeboat verify {archive}` says more, or use another archive"
+    )]
     NotVerified { archive: String, problems: String },
     /// A live database could not be snapshotted.
     #[error("cannot take a snapshot of the live {database}: {reason}")]
@@ -67,6 +69,9 @@ pub enum RowsError {
     /// `--only NAME` that neither side holds.
     #[error("{name} is in neither {sides}; the databases there: {known}")]
     UnknownDatabase { name: String, sides: String, known: String },
+    /// A file compared with a side holding several databases.
+    #[error("{file} is one database: say which it stands for with --only (one of: {known})")]
+    WhichDatabase { file: String, known: String },
     /// `--table T` that no compared database holds.
     #[error("no compared database has a table named {0}")]
     UnknownTable(String),
@@ -104,6 +109,7 @@ impl RowsError {
                 | RowsError::Operand { .. }
                 | RowsError::NotSqlite(_)
                 | RowsError::UnknownDatabase { .. }
+                | RowsError::WhichDatabase { .. }
                 | RowsError::UnknownTable(_)
                 | RowsError::Exists(_)
         )
@@ -238,7 +244,9 @@ pub fn tables(conn: &Connection, database: &str) -> Result<Vec<Table>, RowsError
         let mut pk: Vec<(i64, String)> = cols.iter().filter(|c| c.2 > 0).map(|c| (c.2, c.0.clone())).collect();
         pk.sort();
         let has_rowid = conn
-            .query_row("SELECT wr = 0 FROM pragma_table_list(?1) WHERE schema = 'main'", [&name], |r| r.get::<_, bool>(0))
+            .query_row("SELECT wr = 0 FROM pragma_table_list(?1) WHERE schema = 'main'", [&name], |r| {
+                r.get::<_, bool>(0)
+            })
             .unwrap_or(true);
         out.push(Table {
             name,

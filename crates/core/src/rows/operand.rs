@@ -33,6 +33,8 @@ pub struct Opened {
     /// Entries that are not SQLite databases (PostgreSQL dumps, Redis
     /// snapshots, files): (name, kind). They are not read.
     pub other: Vec<(String, Kind)>,
+    /// Every SQLite database it holds, `--only` or not (to say what there is).
+    pub held: Vec<String>,
     /// Named as a path to one SQLite file: its one database stands for
     /// whichever database the other side holds, whatever the file's name.
     pub from_file: bool,
@@ -62,7 +64,13 @@ pub fn open(cfg: &Config, operand: &str, only: &[String], scratch: &Path) -> Res
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| operand.into());
         // A named file is read as it is, even when its name differs
         // from the database it stands for: `--only` cannot leave it out.
-        return Ok(Opened { label: path.display().to_string(), databases: vec![(name, path.to_path_buf())], other: vec![], from_file: true });
+        return Ok(Opened {
+            label: path.display().to_string(),
+            held: vec![name.clone()],
+            databases: vec![(name, path.to_path_buf())],
+            other: vec![],
+            from_file: true,
+        });
     }
     let archive = match catalog::resolve(&cfg.backup.output_dir, operand) {
         Ok(a) => a,
@@ -77,10 +85,19 @@ pub fn open(cfg: &Config, operand: &str, only: &[String], scratch: &Path) -> Res
     let (report, extracted) = verify::verify_and_extract(&archive, &cfg.encryption.keys, &dir)
         .map_err(|source| RowsError::Verify { archive: archive.name.clone(), source })?;
     if !report.is_ok() {
-        return Err(RowsError::NotVerified { archive: archive.name.clone(), problems: report.all_problems().join("; ") });
+        return Err(RowsError::NotVerified {
+            archive: archive.name.clone(),
+            problems: report.all_problems().join("; "),
+        });
     }
     let entries = report.manifest.map(|m| m.databases).unwrap_or_default();
-    let mut opened = Opened { label: archive.name.clone(), databases: vec![], other: vec![], from_file: false };
+    let mut opened = Opened {
+        label: archive.name.clone(),
+        held: entries.iter().filter(|e| e.kind == Kind::Sqlite).map(|e| e.name.clone()).collect(),
+        databases: vec![],
+        other: vec![],
+        from_file: false,
+    };
     for e in entries.into_iter().filter(|e| wanted(&e.name)) {
         match e.kind {
             Kind::Sqlite => {
@@ -97,7 +114,13 @@ pub fn open(cfg: &Config, operand: &str, only: &[String], scratch: &Path) -> Res
 fn open_live(cfg: &Config, scratch: &Path, wanted: &dyn Fn(&str) -> bool) -> Result<Opened, RowsError> {
     let dir = unique(&scratch.join("live"));
     crate::fsutil::create_private_dir(&dir).map_err(|source| RowsError::Io { path: dir.clone(), source })?;
-    let mut opened = Opened { label: "live".into(), databases: vec![], other: vec![], from_file: false };
+    let mut opened = Opened {
+        label: "live".into(),
+        held: cfg.backup.databases.clone(),
+        databases: vec![],
+        other: vec![],
+        from_file: false,
+    };
     for name in cfg.backup.databases.iter().filter(|n| wanted(n)) {
         let dest = dir.join(name);
         snapshot::take(&cfg.backup.source_dir.join(name), &dest, &SnapshotOptions::default())
@@ -127,13 +150,11 @@ fn is_sqlite(path: &Path) -> bool {
 /// mistake worth stopping for.
 pub fn check_only(only: &[String], sides: &[&Opened]) -> Result<(), RowsError> {
     for name in only {
-        let held = sides.iter().any(|s| {
-            s.databases.iter().any(|d| &d.0 == name)
-                || s.other.iter().any(|d| &d.0 == name)
-                || s.from_file
-        });
+        let held = sides
+            .iter()
+            .any(|s| s.databases.iter().any(|d| &d.0 == name) || s.other.iter().any(|d| &d.0 == name) || s.from_file);
         if !held {
-            let mut known: Vec<&str> = sides.iter().flat_map(|s| s.names()).collect();
+            let mut known: Vec<&str> = sides.iter().flat_map(|s| s.held.iter().map(String::as_str)).collect();
             known.sort();
             known.dedup();
             return Err(RowsError::UnknownDatabase {
