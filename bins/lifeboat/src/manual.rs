@@ -23,6 +23,15 @@ const EXAMPLES: &[(&str, &str)] = &[
         "lifeboat restore latest --to /tmp/restored",
         "Extracts and checks the databases into a folder, touching nothing live.",
     ),
+    (
+        "lifeboat diff latest live --only premium_system.db",
+        "Rows added, removed and changed in one database since the newest archive.",
+    ),
+    (
+        "lifeboat diff ARCHIVE live --only DB --sql | sqlite3 LIVE_DB",
+        "Puts back into the live database the rows the archive has and it lacks, keeping newer ones.",
+    ),
+    ("lifeboat export latest --to /tmp/export", "Every table of the newest archive as JSON lines."),
     ("lifeboat prune --dry-run", "What retention would remove now, and why each kept archive stays."),
     ("lifeboat fetch offsite latest", "Downloads the newest archive from the S3 destination named offsite."),
     ("lifeboat diagnose", "Checks the live setup and says what is wrong and what to do."),

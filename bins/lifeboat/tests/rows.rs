@@ -323,6 +323,16 @@ fn export_round_trips_every_value_type_as_jsonl_and_csv() {
     assert_eq!(recs[1][0].parse::<i64>().unwrap(), -big);
     assert_eq!(recs[2][1].parse::<f64>().unwrap(), -1e300);
 
+    // A hostile table name survives `diff --sql` too.
+    Connection::open(env.db()).unwrap().execute_batch(r#"DELETE FROM "odd ""t"" name" WHERE i = 0;"#).unwrap();
+    let out = shell(&env, &format!("lifeboat diff {archive} live --only shop.db --sql | sqlite3 data/shop.db"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let back: f64 = Connection::open(env.db())
+        .unwrap()
+        .query_row(r#"SELECT r FROM "odd ""t"" name" WHERE i = 0"#, [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(back, -1e300);
+
     // Nothing is overwritten.
     let again = env.run(&["export", "latest", "--to", "x"]);
     assert_eq!(again.status.code(), Some(2), "{}", String::from_utf8_lossy(&again.stderr));
