@@ -17,13 +17,19 @@ struct Env {
 
 impl Env {
     fn new() -> Env {
+        Env::with_extra(|_| String::new())
+    }
+
+    /// With more configuration, made from the test's folder.
+    fn with_extra(extra: impl FnOnce(&Path) -> String) -> Env {
         let dir = tempfile::tempdir().unwrap();
+        let extra = extra(dir.path());
         let config = dir.path().join("lifeboat.toml");
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
         std::fs::write(
             &config,
             format!(
-                "[backup]\nsource_dir = {:?}\noutput_dir = {:?}\ndatabases = [\"shop.db\", \"other.db\"]\n",
+                "[backup]\nsource_dir = {:?}\noutput_dir = {:?}\ndatabases = [\"shop.db\", \"other.db\"]\n{extra}",
                 dir.path().join("data").display(),
                 dir.path().join("out").display()
             ),
@@ -360,4 +366,30 @@ fn usage_mistakes_exit_2_and_say_what_to_do() {
         assert!(err.contains(says), "{args:?}: {err}");
     }
     assert!(!env.path("y").exists());
+}
+
+#[test]
+fn diff_reads_age_sealed_archives_given_the_identity() {
+    let mut key = PathBuf::new();
+    let env = Env::with_extra(|dir| {
+        key = dir.join("key.txt");
+        let o = Command::new("age-keygen").arg("-o").arg(&key).output().expect("age-keygen is installed");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = std::fs::read_to_string(&key).unwrap();
+        let public = text.lines().find_map(|l| l.strip_prefix("# public key: ")).unwrap().trim().to_string();
+        format!("[encryption]\nmode = \"age\"\nrecipients = [{public:?}]\n")
+    });
+    seed(&env);
+    let a = env.backup();
+    assert!(a.ends_with(".zip.age"), "{a}");
+    change(&env);
+    let b = env.backup();
+    // Without the key: a failure that says what to give.
+    let o = env.run(&["diff", &a, &b]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--identity"), "{}", String::from_utf8_lossy(&o.stderr));
+    let report = env.json(&["diff", &a, &b, "--json", "--identity", key.to_str().unwrap()]);
+    assert_eq!(counts(&report, "shop.db"), expected(), "{report:#}");
+    env.ok(&["export", &b, "--to", "x", "--identity", key.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(env.path("x/shop.db/payments.jsonl")).unwrap().lines().count(), 107);
 }
