@@ -393,3 +393,20 @@ fn diff_reads_age_sealed_archives_given_the_identity() {
     env.ok(&["export", &b, "--to", "x", "--identity", key.to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(env.path("x/shop.db/payments.jsonl")).unwrap().lines().count(), 107);
 }
+
+#[test]
+fn diff_rebuilds_a_differential_archive_on_its_base() {
+    let env = Env::with_extra(|_| "[schedule]\nfull_cron = \"0 0 1 1 *\"\n".into());
+    seed(&env);
+    let a = env.backup();
+    change(&env);
+    let b = env.backup();
+    assert!(b.ends_with(".diff.zip"), "{b}");
+    let report = env.json(&["diff", &a, &b, "--json"]);
+    assert_eq!(counts(&report, "shop.db"), expected(), "{report:#}");
+    let same = env.json(&["diff", &b, "live", "--json"]);
+    assert_eq!(
+        counts(&same, "shop.db"),
+        vec![("balances".into(), 0, 0, 0), ("log".into(), 0, 0, 0), ("payments".into(), 0, 0, 0)]
+    );
+}
