@@ -429,3 +429,68 @@ fn one_side(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(dir: &Path, name: &str, sql: &str) -> Opened {
+        let path = dir.join(name);
+        Connection::open(&path).unwrap().execute_batch(sql).unwrap();
+        Opened {
+            label: name.into(),
+            held: vec![name.into()],
+            databases: vec![(name.into(), path)],
+            other: vec![],
+            from_file: true,
+        }
+    }
+
+    #[test]
+    fn tables_without_a_usable_key_compare_as_multisets_and_schema_comes_first() {
+        let dir = tempfile::tempdir().unwrap();
+        // `rowid` is a real column here, so rows can only be matched whole;
+        // `k` changes its primary key, so it is matched whole too.
+        let a = file(
+            dir.path(),
+            "a.db",
+            "CREATE TABLE m (rowid, v); INSERT INTO m VALUES (1, 'x'), (1, 'x'), (2, 'y'), (3, NULL);
+             CREATE TABLE k (id INTEGER PRIMARY KEY, v); INSERT INTO k VALUES (1, 'a'), (2, 'b');
+             CREATE TABLE gone (x); INSERT INTO gone VALUES (1), (2);",
+        );
+        let b = file(
+            dir.path(),
+            "b.db",
+            "CREATE TABLE m (rowid, v); INSERT INTO m VALUES (1, 'x'), (2, 'y'), (2, 'y'), (4, X'00');
+             CREATE TABLE k (id INTEGER, v TEXT PRIMARY KEY, extra); INSERT INTO k VALUES (1, 'a', 0), (2, 'c', 0);",
+        );
+        let mut events = Vec::new();
+        let report = diff(&a, &b, &DiffOptions::default(), &mut |e| {
+            events.push(match e {
+                Event::Schema(c) => format!("schema {}", c.len()),
+                Event::Removed(r) => format!("- {r:?}"),
+                Event::Added(r) => format!("+ {r:?}"),
+                _ => return Ok(()),
+            });
+            Ok(())
+        })
+        .unwrap();
+        let d = &report.databases[0];
+        assert_eq!(d.name, "a.db", "two files: named after A");
+        assert_eq!(
+            d.schema_changes,
+            vec![
+                SchemaChange::TableRemoved { table: "gone".into() },
+                SchemaChange::ColumnType { table: "k".into(), column: "v".into(), a: String::new(), b: "TEXT".into() },
+                SchemaChange::ColumnAdded { table: "k".into(), column: "extra".into(), r#type: String::new() },
+                SchemaChange::PrimaryKey { table: "k".into(), a: vec!["id".into()], b: vec!["v".into()] },
+            ]
+        );
+        assert_eq!(events[0], "schema 4");
+        let t = |n: &str| d.tables.iter().find(|t| t.name == n).unwrap().clone();
+        assert_eq!((t("m").key, t("m").added, t("m").removed, t("m").changed), (KeyKind::WholeRow, 2, 2, 0));
+        assert_eq!((t("k").key, t("k").added, t("k").removed, t("k").changed), (KeyKind::WholeRow, 1, 1, 0));
+        assert_eq!((t("gone").only_in, t("gone").removed), (Some(Side::A), 2));
+        assert!(report.differs());
+    }
+}
