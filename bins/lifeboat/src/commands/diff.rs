@@ -59,18 +59,21 @@ fn run(cfg: &Config, a: &DiffArgs, scratch: &std::path::Path) -> Result<i32> {
     let opts = DiffOptions { table: a.table.clone() };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let report = if a.sql {
-        writeln!(out, "-- rows in {} that {} lacks\nBEGIN;", side_a.label, side_b.label)?;
+    if a.sql {
+        writeln!(out, "-- rows in {} that {} lacks\nBEGIN;", sql::comment(&side_a.label), sql::comment(&side_b.label))?;
         let mut columns: Vec<String> = Vec::new();
         let mut table = String::new();
         let mut statements = 0u64;
-        let report = diff::diff(&side_a, &side_b, &opts, &mut |e| {
+        diff::diff(&side_a, &side_b, &opts, &mut |e| {
             match e {
                 Event::Table { table: t, columns: c, only_in } => {
                     table = t.name.clone();
                     columns = c.to_vec();
                     if only_in == Some(Side::A) {
-                        writeln!(out, "{};", t.sql)?;
+                        match sql::create_statement(t) {
+                            Some(create) => writeln!(out, "{create}")?,
+                            None => writeln!(out, "-- {} has no usable CREATE TABLE statement", sql::comment(&t.name))?,
+                        }
                     }
                 }
                 Event::Removed(row) => {
@@ -87,12 +90,10 @@ fn run(cfg: &Config, a: &DiffArgs, scratch: &std::path::Path) -> Result<i32> {
             "{statements} row(s) that {} lacks; rows changed since are left as they are in {}",
             side_b.label, side_b.label
         );
-        report
     } else if a.json {
         let report = diff::diff(&side_a, &side_b, &opts, &mut |_| Ok(())).map_err(rows_error)?;
         let v = DiffJson { schema: 1, a: &side_a.label, b: &side_b.label, report: &report };
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
-        report
     } else {
         writeln!(out, "A: {}\nB: {}", side_a.label, side_b.label)?;
         let mut columns: Vec<String> = Vec::new();
@@ -123,15 +124,13 @@ fn run(cfg: &Config, a: &DiffArgs, scratch: &std::path::Path) -> Result<i32> {
             writeln!(out, "summary:")?;
         }
         print_summary(&mut out, &report, !rows)?;
-        report
-    };
+    }
     out.flush()?;
     for (side, label) in [(&side_a, &side_a.label), (&side_b, &side_b.label)] {
         for (name, kind) in &side.other {
             eprintln!("note: {name} in {label} is a {} entry; only SQLite databases are compared", kind.as_str());
         }
     }
-    drop(report);
     Ok(exit::SUCCESS)
 }
 

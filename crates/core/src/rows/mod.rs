@@ -95,9 +95,6 @@ pub enum RowsError {
     /// Writing the diff's or the export's output.
     #[error("cannot write the output: {0}")]
     Output(#[source] std::io::Error),
-    /// Stopped by a signal.
-    #[error("cancelled")]
-    Cancelled,
 }
 
 impl RowsError {

@@ -33,6 +33,20 @@ pub fn insert(table: &str, columns: &[String], row: &[Cell]) -> String {
     format!("INSERT INTO {} ({}) VALUES ({});", quote_ident(table), cols.join(", "), vals.join(", "))
 }
 
+/// A table's `CREATE TABLE` statement, when it is exactly one statement
+/// (the text in `sqlite_schema` comes from the file, which may be hostile).
+pub fn create_statement(table: &super::Table) -> Option<String> {
+    let probe = rusqlite::Connection::open_in_memory().ok()?;
+    let text = table.sql.trim().trim_end_matches(';');
+    probe.prepare(text).ok()?;
+    Some(format!("{text};"))
+}
+
+/// Text safe inside a `--` comment: no line breaks or other controls.
+pub fn comment(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,6 +75,20 @@ mod tests {
                 .unwrap();
             assert_eq!(back, cell, "{}", literal(&cell));
         }
+    }
+
+    #[test]
+    fn only_one_create_statement_is_copied() {
+        let table = |sql: &str| super::super::Table {
+            name: "t".into(),
+            sql: sql.into(),
+            columns: vec![],
+            primary_key: vec![],
+            has_rowid: true,
+        };
+        assert_eq!(create_statement(&table("CREATE TABLE t (a)")).as_deref(), Some("CREATE TABLE t (a);"));
+        assert_eq!(create_statement(&table("CREATE TABLE t (a); DROP TABLE u")), None);
+        assert_eq!(comment("a\nDROP TABLE x;"), "a?DROP TABLE x;");
     }
 
     #[test]
