@@ -5,6 +5,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 
 use rusqlite::Connection;
 
@@ -122,4 +123,82 @@ fn salvage_keeps_every_readable_row_and_names_the_newer_ones() {
     let unknown = env.run(&["salvage", "nothing.db"]);
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("neither a database of backup.databases"));
+}
+
+/// `script` in `sh`, as an operator types it: `lifeboat` on the PATH with
+/// this config (LIFEBOAT_CONFIG), `sqlite3` the system's.
+fn shell(env: &Env, script: &str) -> Output {
+    let bin = Path::new(env!("CARGO_BIN_EXE_lifeboat")).parent().unwrap().to_path_buf();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let mut c = Command::new("sh");
+    c.arg("-c").arg(script).current_dir(env.dir.path()).env("PATH", path).env("LIFEBOAT_CONFIG", &env.config);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("LIFEBOAT") && k != "LIFEBOAT_CONFIG" {
+            c.env_remove(k);
+        }
+    }
+    c.stdin(Stdio::null()).output().unwrap()
+}
+
+fn rows(db: &Path) -> Vec<(i64, String, i64)> {
+    let c = Connection::open(db).unwrap();
+    let mut stmt = c.prepare("SELECT id, provider_charge_id, amount_cents FROM payments ORDER BY id").unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
+}
+
+/// The "A damaged database" recipe of docs/operations.md, exactly as
+/// written there: salvage, restore the newest good copy, put the newer rows
+/// back. With the damage on rows the archive holds, every payment comes back.
+#[test]
+fn the_damaged_database_recipe_gets_back_all_but_the_damaged_page() {
+    let ops = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/operations.md")).unwrap();
+    let steps = [
+        "lifeboat salvage DB --to SALVAGED",
+        "lifeboat restore ARCHIVE --only DB --yes",
+        "lifeboat diff SALVAGED/DB live --only DB --sql | sqlite3 LIVE_DB",
+    ];
+    for step in steps {
+        assert!(ops.contains(&format!("`{step}`")), "docs/operations.md gives `{step}`");
+    }
+    let env = Env::new();
+    assert!(env.run(&["demo", "--no-backup", "--scale-mb", "1"]).status.success());
+    let made = env.run(&["backup"]);
+    assert!(made.status.success());
+    let archive = String::from_utf8(made.stdout).unwrap();
+    let archive = Path::new(archive.trim()).file_name().unwrap().to_str().unwrap().to_string();
+    let live = env.live();
+    pay(&live, 50);
+    let expected = rows(&live);
+    let archived_ids: Vec<i64> = expected.iter().map(|r| r.0).filter(|&id| id <= expected.len() as i64 - 50).collect();
+    let middle = archived_ids[archived_ids.len() / 2];
+    // The rows on the page about to be damaged are the only ones lost.
+    let lost = damage_leaf_of(&live, middle);
+
+    let fill = |step: &str| {
+        step.replace("SALVAGED", "salvaged")
+            .replace("ARCHIVE", &archive)
+            .replace("LIVE_DB", &live.display().to_string())
+            .replace("DB", "premium_system.db")
+    };
+    let salvaged = shell(&env, &fill(steps[0]));
+    assert_eq!(salvaged.status.code(), Some(3), "{}", String::from_utf8_lossy(&salvaged.stderr));
+    let said = String::from_utf8_lossy(&salvaged.stdout);
+    assert!(said.contains(&format!("lifeboat restore {archive} --only premium_system.db --yes")), "{said}");
+    for step in &steps[1..] {
+        let out = shell(&env, &fill(step));
+        assert!(out.status.success(), "{step}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    // The damaged page's rows are older than the archive, which gives them
+    // back; the salvaged copy gives back the 50 newer ones: everything.
+    assert!(lost > 0);
+    assert_eq!(rows(&live), expected, "every payment is back");
+    let integrity: String =
+        Connection::open(&live).unwrap().query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(integrity, "ok");
+    assert_eq!(
+        std::fs::read_dir(env.dir.path().join("out/quarantine")).unwrap().count(),
+        1,
+        "the damaged file was kept"
+    );
 }

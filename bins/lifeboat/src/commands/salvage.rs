@@ -172,14 +172,18 @@ fn print_text(cfg: &Config, name: &str, archive: Option<&str>, r: &SalvageReport
     for (object, why) in &r.not_created {
         println!("  not created: {object} ({why})");
     }
-    match archive {
-        Some(archive) => {
-            let live = cfg.backup.databases.iter().any(|d| d == name);
-            let target = if live { "" } else { " --to DIR" };
-            println!("the rows newer than {archive} are in the salvaged file; to get everything back:");
-            println!("  lifeboat restore {archive} --only {name}{target} --yes");
-            println!("then copy the newer rows from {} into the restored database", r.output.display());
+    let live = cfg.backup.databases.iter().any(|d| d == name).then(|| cfg.backup.source_dir.join(name));
+    match (archive, live) {
+        (Some(archive), Some(live)) => {
+            println!("to get everything back (docs/operations.md, \"A damaged database\"):");
+            println!("  lifeboat restore {archive} --only {name} --yes");
+            println!("  lifeboat diff {} live --only {name} --sql | sqlite3 {}", r.output.display(), live.display());
         }
-        None => println!("no archive holds a good copy of {name} to compare with: the salvaged file is the best copy"),
+        (Some(archive), None) => {
+            println!("{archive} holds the newest good copy; the rows newer than it are in the salvaged file")
+        }
+        (None, _) => {
+            println!("no archive holds a good copy of {name} to compare with: the salvaged file is the best copy")
+        }
     }
 }
