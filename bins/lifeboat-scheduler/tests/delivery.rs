@@ -165,6 +165,8 @@ fn a_table_emptied_between_backups_alerts_loudly_and_pins_the_archive_before_it(
     let text = alert.text.clone().unwrap();
     assert!(text.contains(&format!("table payments {total} → {left} rows")), "{text}");
     assert!(text.contains(&before[0]), "names the pinned archive: {text}");
+    let diff = format!("`lifeboat diff {} live --only user_requests.db`", before[0]);
+    assert!(text.contains(&diff), "offers the diff that shows what was removed: {text}");
     let markup = alert.reply_markup.expect("an Acknowledge button");
     let data = markup["inline_keyboard"][0][0]["callback_data"].as_str().unwrap().to_string();
     assert_eq!(data, lifeboat_telegram::ack::callback_data(&before[0]).unwrap());

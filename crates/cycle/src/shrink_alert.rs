@@ -24,15 +24,16 @@ pub struct Shrunk {
 
 /// Compares `outcome` with the newest older archive whose manifest reads,
 /// and pins that one when something fell by more than
-/// `monitoring.shrink_alert_percent`.
+/// `monitoring.shrink_alert_percent`, or a table by more than
+/// `monitoring.shrink_alert_rows` rows.
 pub fn check(
     cfg: &Config,
     state: &State,
     outcome: &BackupOutcome,
     now: DateTime<Utc>,
 ) -> Result<Option<Shrunk>, StateError> {
-    let percent = cfg.monitoring.shrink_alert_percent;
-    if percent == 0 {
+    let (percent, rows) = (cfg.monitoring.shrink_alert_percent, cfg.monitoring.shrink_alert_rows);
+    if percent == 0 && rows == 0 {
         return Ok(None);
     }
     let Ok(archives) = catalog::list(&cfg.backup.output_dir) else { return Ok(None) };
@@ -41,7 +42,7 @@ pub fn check(
         .filter(|a| a.name != outcome.archive.name && a.created_at <= outcome.archive.created_at)
         .find_map(|a| lifeboat_core::verify::known_manifest(a, &cfg.encryption.keys, Some(state)).ok().map(|m| (a, m)));
     let Some((previous, manifest)) = previous else { return Ok(None) };
-    let shrinks = shrink::compare(&manifest, &outcome.manifest, percent);
+    let shrinks = shrink::compare(&manifest, &outcome.manifest, percent, rows);
     if shrinks.is_empty() {
         return Ok(None);
     }
@@ -67,11 +68,18 @@ pub fn alert_text(shrunk: &Shrunk, new_archive: &str) -> String {
     for line in describe(&shrunk.shrinks) {
         let _ = writeln!(s, "• {line}");
     }
+    let pinned = &shrunk.pinned;
+    let mut databases: Vec<&str> = shrunk.shrinks.iter().map(|s| s.database.as_str()).collect();
+    databases.dedup();
+    for db in databases {
+        let _ = writeln!(s, "See what was removed: `lifeboat diff {pinned} live --only {db}`");
+    }
     let _ = write!(
         s,
-        "If this was not intended, restore from {pinned}: it is pinned, so retention keeps it until you press \
-         Acknowledge or run `lifeboat unpin {pinned}`. The new archive {new_archive} was written as usual.",
-        pinned = shrunk.pinned
+        "If this was not intended, put back only the missing rows with the same command and `--sql | sqlite3 \
+         LIVE_DB` (docs/operations.md, \"A bad deploy\"): rows written since stay. Or restore from {pinned}: it \
+         is pinned, so retention keeps it until you press Acknowledge or run `lifeboat unpin {pinned}`. The new \
+         archive {new_archive} was written as usual."
     );
     s
 }

@@ -65,6 +65,7 @@ struct MonitoringFile {
     metrics_file: PathBuf,
     metrics_listen: String,
     shrink_alert_percent: u32,
+    shrink_alert_rows: u64,
     quiet_routine: bool,
 }
 
@@ -195,6 +196,7 @@ impl MonitoringFile {
             metrics_file: self.metrics_file,
             metrics_listen,
             shrink_alert_percent: self.shrink_alert_percent,
+            shrink_alert_rows: self.shrink_alert_rows,
             quiet_routine: self.quiet_routine,
         })
     }

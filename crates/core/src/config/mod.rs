@@ -179,6 +179,9 @@ pub struct MonitoringConfig {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// Shrink against the previous good archive that raises an alert; 0: off.
     pub shrink_alert_percent: u32,
+    /// A table losing more rows than this since the previous good archive
+    /// raises the same alert, however large the table; 0: off.
+    pub shrink_alert_rows: u64,
     /// Routine archives are sent without a notification sound.
     pub quiet_routine: bool,
 }
