@@ -175,7 +175,7 @@ pub fn restore_plan(plan: &RestorePlan) -> Value {
                 Action::ReplaceUnreadable { reason } => ("replace-unreadable", json!({ "reason": reason })),
                 Action::Create => ("create", Value::Null),
                 Action::WriteFile => ("write-file", Value::Null),
-                Action::LoadDump { source } => ("load-dump", json!({ "source": source })),
+                Action::LoadDump { source, .. } => ("load-dump", json!({ "source": source })),
                 Action::WriteBack { exists } => ("write-back", json!({ "exists": exists })),
             };
             json!({

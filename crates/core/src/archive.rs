@@ -276,17 +276,6 @@ pub fn assemble(
     file.metadata().map(|m| m.len()).map_err(io(format!("cannot stat {}", out.display())))
 }
 
-/// A kind of source in words.
-fn kind_words(kind: crate::manifest::Kind) -> &'static str {
-    use crate::manifest::Kind;
-    match kind {
-        Kind::Sqlite => "SQLite database",
-        Kind::Postgres => "PostgreSQL dump, pg_dump custom format",
-        Kind::Redis => "Redis RDB snapshot",
-        Kind::File => "file",
-    }
-}
-
 /// The `backup_info.txt` text for people (readable on a phone).
 pub fn info_text(manifest: &Manifest) -> String {
     use std::fmt::Write as _;
@@ -309,17 +298,16 @@ pub fn info_text(manifest: &Manifest) -> String {
     );
     for db in &manifest.databases {
         let _ = writeln!(s);
+        let kind = crate::source::kind(db.kind);
         let _ = writeln!(s, "== {} ==", db.name);
-        let _ = writeln!(s, "Source:    {} ({})", db.source_name(), kind_words(db.kind));
+        let _ = writeln!(s, "Source:    {} ({})", db.source_name(), kind.words());
         if let Some(origin) = &db.origin {
             let mode = db.mode.map(|m| format!(", mode {m:o}")).unwrap_or_default();
             let _ = writeln!(s, "Path:      {origin}{mode}");
         }
         let _ = writeln!(s, "Size:      {} ({} bytes)", human_size(db.size), db.size);
         let _ = writeln!(s, "Integrity: {}", db.integrity);
-        if db.kind == crate::manifest::Kind::Sqlite {
-            let _ = writeln!(s, "Journal:   {}, page size {}", db.journal_mode, db.page_size);
-        }
+        kind.info_copy(db, &mut s);
         let _ = writeln!(s, "SHA-256:   {}", db.sha256);
         match &db.delta {
             Some(d) if d.entry.is_some() => {
@@ -330,18 +318,7 @@ pub fn info_text(manifest: &Manifest) -> String {
             }
             None => {}
         }
-        match db.kind {
-            crate::manifest::Kind::Redis => {
-                let _ = writeln!(s, "Keys:      {}", db.total_rows());
-            }
-            crate::manifest::Kind::File => {}
-            _ => {
-                let _ = writeln!(s, "Tables:    {} ({} rows)", db.tables.len(), db.total_rows());
-                for t in &db.tables {
-                    let _ = writeln!(s, "  {}: {} rows", t.name, t.rows);
-                }
-            }
-        }
+        kind.info_contents(db, &mut s);
     }
     if !manifest.skipped.is_empty() {
         let _ = writeln!(s);
@@ -352,14 +329,10 @@ pub fn info_text(manifest: &Manifest) -> String {
     }
     let _ = writeln!(s);
     let _ = writeln!(s, "Restore: lifeboat restore <this archive> (see docs/operations.md).");
-    if manifest.databases.iter().any(|d| d.kind == crate::manifest::Kind::Postgres) {
-        let _ = writeln!(
-            s,
-            "A .pgdump is pg_dump's custom format: pg_restore --list FILE shows it, pg_restore -d DB FILE loads it."
-        );
-    }
-    if manifest.databases.iter().any(|d| d.kind == crate::manifest::Kind::Redis) {
-        let _ = writeln!(s, "A .rdb is a Redis snapshot: Redis loads it as its dump file when it starts.");
+    for k in crate::source::KINDS {
+        if let Some(note) = k.info_note().filter(|_| manifest.databases.iter().any(|d| d.kind == k.kind())) {
+            let _ = writeln!(s, "{note}");
+        }
     }
     if manifest.base.is_some() {
         let _ = writeln!(s, "Format of the .pages entries: docs/archive-format.md.");

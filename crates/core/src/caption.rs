@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use crate::catalog::StoredArchive;
 use crate::config::Config;
-use crate::manifest::{Kind, Manifest};
+use crate::manifest::Manifest;
 use crate::seal::Mode;
 use crate::state::State;
 use crate::units::human_size;
@@ -102,7 +102,7 @@ pub fn caption(
         body.push(contents_heading(m));
         for d in &m.databases {
             let integrity = if d.integrity == "ok" { "ok" } else { "INTEGRITY PROBLEM" };
-            if d.kind == Kind::File {
+            if !crate::source::kind(d.kind).is_database() {
                 body.push(format!("• {} — {}, file, {integrity}", d.name, human_size(d.size)));
             } else {
                 body.push(format!("• {} — {}, {} rows, {integrity}", d.name, human_size(d.size), d.total_rows()));
@@ -121,7 +121,7 @@ pub fn caption(
 /// "Databases (2, 3.0 MB):", or with a files source's entries counted as
 /// files: "Databases (2) and files (5), 3.4 MB:".
 fn contents_heading(m: &Manifest) -> String {
-    let files = m.databases.iter().filter(|d| d.kind == Kind::File).count();
+    let files = m.databases.iter().filter(|d| !crate::source::kind(d.kind).is_database()).count();
     let databases = m.databases.len() - files;
     let size = human_size(m.total_size());
     match (databases, files) {
@@ -149,7 +149,7 @@ fn join_within(head: Vec<String>, body: Vec<String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::{DatabaseEntry, SkippedDatabase, TableCount, Trigger};
+    use crate::manifest::{DatabaseEntry, Kind, SkippedDatabase, TableCount, Trigger};
     use chrono::TimeZone;
 
     fn manifest(n: usize, skipped: usize) -> Manifest {

@@ -175,33 +175,13 @@ impl Kind {
     }
 }
 
-/// Suffix of a PostgreSQL source's entry.
-pub const PGDUMP_SUFFIX: &str = ".pgdump";
-/// Suffix of a Redis source's entry.
-pub const RDB_SUFFIX: &str = ".rdb";
-
 /// Why `entry` cannot be restored from an archive as it is named, or None.
 /// Every kind's entry is a plain name at the archive's root, except files:
 /// `SOURCE/` then the file's path, each part a plain name (no `..`, no
 /// absolute path), so extracting it can only ever write below a folder.
+/// Each kind states its own rule ([`crate::source::SourceKind::entry_problem`]).
 pub fn entry_problem(entry: &DatabaseEntry) -> Option<&'static str> {
-    let name = entry.name.as_str();
-    match entry.kind {
-        Kind::Sqlite => database_name_problem(name),
-        Kind::Postgres if !name.ends_with(PGDUMP_SUFFIX) => Some("is a PostgreSQL dump not named NAME.pgdump"),
-        Kind::Redis if !name.ends_with(RDB_SUFFIX) => Some("is a Redis snapshot not named NAME.rdb"),
-        Kind::Postgres | Kind::Redis => database_name_problem(name),
-        Kind::File => {
-            let parts: Vec<&str> = name.split('/').collect();
-            if parts.len() < 2 || !parts.iter().all(|p| is_plain_name(p)) || name.contains('\\') {
-                Some("is not SOURCE/PATH made of plain names (no '..', no absolute path)")
-            } else if entry.source.as_deref().is_some_and(|s| s != parts[0]) {
-                Some("is not stored under its source's folder")
-            } else {
-                None
-            }
-        }
-    }
+    crate::source::kind(entry.kind).entry_problem(entry)
 }
 
 /// One source's copy inside the archive: a database, a dump, a file.

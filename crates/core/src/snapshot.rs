@@ -55,7 +55,7 @@ pub struct Snapshot {
 }
 
 /// Why a database was skipped, in words a person can act on.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum SkipReason {
     /// No such file.
     #[error("missing: {0} does not exist")]
@@ -79,9 +79,61 @@ pub enum SkipReason {
     /// rather than blame the database.
     #[error("no space left for the snapshot in {0}; free space and run again")]
     NoSpace(PathBuf),
-    /// Anything else.
+    /// A folder, a device or a pipe where a file should be.
+    #[error("{} is not a regular file", .0.display())]
+    NotAFile(PathBuf),
+    /// A file written to on every read: no read gave one whole version.
+    #[error("{} changed while it was read, {attempts} times in a row; the next run tries again", .path.display())]
+    Changing { path: PathBuf, attempts: u32 },
+    /// A rollback journal left by a crashed writer: SQLite must roll it
+    /// back, which a read-only connection cannot.
+    #[error(
+        "{} has a hot journal left by a crashed writer; start the bot (or open it once with sqlite3) so SQLite rolls it back, then back up again",
+        .0.display()
+    )]
+    HotJournal(PathBuf),
+    /// The SQLite backup API stopped part way.
+    #[error("the backup did not complete in one step")]
+    Incomplete,
+    /// SQLite failed in a way none of the above names (`context`: the file).
+    #[error("{context}: {source}")]
+    Sqlite {
+        context: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The header is there but cannot be used.
     #[error("{0}")]
-    Other(String),
+    Header(#[source] IntegrityError),
+    /// The check of a copy could not run.
+    #[error("cannot check the snapshot: {0}")]
+    Unchecked(#[source] IntegrityError),
+    /// Writing or reading the copy failed (`context`: what was done).
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A server's tool could not be run to its end.
+    #[error(transparent)]
+    Tool(#[from] crate::source::tool::ToolError),
+    /// A server or its tool refused or failed: what it said, explained.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl SkipReason {
+    /// An I/O failure while `context`.
+    pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> SkipReason {
+        let context = context.into();
+        move |source| SkipReason::Io { context, source }
+    }
+
+    /// An SQLite failure on `context` (a file).
+    fn sqlite(context: impl Into<String>, source: rusqlite::Error) -> SkipReason {
+        SkipReason::Sqlite { context: context.into(), source }
+    }
 }
 
 /// Takes a snapshot of `source` into the new file `dest`.
@@ -123,7 +175,7 @@ pub fn take(source: &Path, dest: &Path, opts: &SnapshotOptions) -> Result<Snapsh
     for suffix in crate::manifest::SIDECAR_SUFFIXES {
         let _ = std::fs::remove_file(sidecar(dest, suffix));
     }
-    let size = std::fs::metadata(dest).map_err(|e| SkipReason::Other(format!("snapshot vanished: {e}")))?.len();
+    let size = std::fs::metadata(dest).map_err(SkipReason::io("snapshot vanished"))?.len();
     tracing::debug!(db = %name, size, journal_mode = %journal_mode, ms = started.elapsed().as_millis() as u64, "snapshot taken");
     Ok(Snapshot { name, path: dest.to_path_buf(), size, journal_mode, page_size, ..Snapshot::default() })
 }
@@ -149,7 +201,7 @@ pub(crate) fn preflight(source: &Path) -> Result<(), SkipReason> {
         Err(e) => return Err(SkipReason::Unreadable(format!("{}: {e}", source.display()))),
     };
     if !meta.is_file() {
-        return Err(SkipReason::Other(format!("{} is not a regular file", source.display())));
+        return Err(SkipReason::NotAFile(source.to_path_buf()));
     }
     if meta.len() == 0 {
         return Err(SkipReason::Empty);
@@ -162,7 +214,7 @@ pub(crate) fn preflight(source: &Path) -> Result<(), SkipReason> {
             "{}: {e}; give the Lifeboat user read access to it (and to its folder)",
             source.display()
         ))),
-        Err(e) => Err(SkipReason::Other(e.to_string())),
+        Err(e) => Err(SkipReason::Header(e)),
     }
 }
 
@@ -174,7 +226,7 @@ enum Attempt {
 fn classify(source: &Path, e: rusqlite::Error) -> Attempt {
     use rusqlite::ErrorCode as C;
     let Some(code) = e.sqlite_error_code() else {
-        return Attempt::Skip(SkipReason::Other(format!("{}: {e}", source.display())));
+        return Attempt::Skip(SkipReason::sqlite(source.display().to_string(), e));
     };
     let extended = e.sqlite_error().map(|s| s.extended_code).unwrap_or(0);
     match code {
@@ -184,17 +236,13 @@ fn classify(source: &Path, e: rusqlite::Error) -> Attempt {
             SkipReason::Unreadable(format!("{}: {e}; check the file's and its folder's permissions", source.display())),
         ),
         C::ReadOnly if extended == rusqlite::ffi::SQLITE_READONLY_ROLLBACK => {
-            Attempt::Skip(SkipReason::Other(format!(
-                "{} has a hot journal left by a crashed writer; start the bot (or open it once with sqlite3) so \
-             SQLite rolls it back, then back up again",
-                source.display()
-            )))
+            Attempt::Skip(SkipReason::HotJournal(source.to_path_buf()))
         }
         C::ReadOnly => Attempt::Skip(SkipReason::Unreadable(format!(
             "{}: {e}; a WAL database needs its -shm file readable, or its folder writable",
             source.display()
         ))),
-        _ => Attempt::Skip(SkipReason::Other(format!("{}: {e}", source.display()))),
+        _ => Attempt::Skip(SkipReason::sqlite(source.display().to_string(), e)),
     }
 }
 
@@ -214,7 +262,7 @@ fn copy_once(source: &Path, dest: &Path, lock_timeout: Duration) -> Result<(Stri
 
     let _ = std::fs::remove_file(dest);
     let mut dst = Connection::open(dest).map_err(|e| {
-        Attempt::Skip(SkipReason::Other(format!("cannot create the snapshot file {}: {e}", dest.display())))
+        Attempt::Skip(SkipReason::sqlite(format!("cannot create the snapshot file {}", dest.display()), e))
     })?;
     let dst_err = |e: rusqlite::Error| match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::DiskFull) => {
@@ -231,7 +279,7 @@ fn copy_once(source: &Path, dest: &Path, lock_timeout: Duration) -> Result<(Stri
             StepResult::Done => {}
             StepResult::Busy | StepResult::Locked => return Err(Attempt::Busy),
             _ => {
-                return Err(Attempt::Skip(SkipReason::Other("the backup did not complete in one step".to_string())));
+                return Err(Attempt::Skip(SkipReason::Incomplete));
             }
         }
     }

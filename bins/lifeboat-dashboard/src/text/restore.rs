@@ -39,10 +39,11 @@ pub fn restore_confirm(plan: &RestorePlan, valid_secs: u64) -> String {
     if !plan.unconfigured.is_empty() {
         s += &format!("Not restored (not configured on this server): {}\n", esc(&plan.unconfigured.join(", ")));
     }
-    if !plan.manual.is_empty() {
+    for (why, names) in plan.manual_reasons() {
         s += &format!(
-            "Not restored (Redis loads a snapshot only at start; use <code>lifeboat restore --to DIR</code>): {}\n",
-            esc(&plan.manual.join(", "))
+            "Not restored ({}; use <code>lifeboat restore --to DIR</code>): {}\n",
+            esc(why.why_short),
+            esc(&names.join(", "))
         );
     }
     if plan.schema_differs() {
@@ -66,7 +67,7 @@ fn action(a: &Action, dest: &str) -> String {
         }
         Action::Create | Action::WriteBack { exists: false } => format!("CREATE {dest}"),
         Action::WriteFile => format!("WRITE {dest}"),
-        Action::LoadDump { source } => format!("LOAD into {dest} (PostgreSQL source “{}”)", esc(source)),
+        Action::LoadDump { source, words } => format!("LOAD into {dest} ({} source “{}”)", words.server, esc(source)),
     }
 }
 

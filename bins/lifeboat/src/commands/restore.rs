@@ -99,10 +99,8 @@ fn plan_text(plan: &RestorePlan) -> String {
             ),
             Action::Create | Action::WriteBack { exists: false } => format!("CREATE {dest} (it does not exist)"),
             Action::WriteFile => format!("WRITE {dest} (new file, 0600)"),
-            Action::LoadDump { source } => {
-                format!(
-                    "LOAD into {dest} (sources.postgres \"{source}\"): pg_restore --clean --if-exists, in one transaction"
-                )
+            Action::LoadDump { source, words } => {
+                format!("LOAD into {dest} ({} \"{source}\"): {}", words.key, words.how)
             }
             Action::WriteBack { exists: true } => format!("REPLACE {dest} (written beside it, then renamed over it)"),
         };
@@ -131,11 +129,12 @@ fn plan_text(plan: &RestorePlan) -> String {
             plan.unconfigured.join(", ")
         );
     }
-    if !plan.manual.is_empty() {
+    for (why, names) in plan.manual_reasons() {
         let _ = writeln!(
             out,
-            "  not restored live (Redis loads a snapshot only when it starts; restore it with --to DIR, then follow the steps printed): {}",
-            plan.manual.join(", ")
+            "  not restored live ({}; restore it with --to DIR, then follow the steps printed): {}",
+            why.why,
+            names.join(", ")
         );
     }
     if plan.schema_differs() {

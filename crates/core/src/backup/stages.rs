@@ -18,7 +18,7 @@ use super::{BackupError, BackupOptions, BackupOutcome, ProgressEvent, WORK_PREFI
 use crate::archive::{self, ArchiveError, CompressedDatabase, EntryStyle};
 use crate::catalog::{self, StoredArchive};
 use crate::config::Config;
-use crate::manifest::{BaseRef, DELTA_SUFFIX, DatabaseEntry, Delta, Kind, Manifest, SkippedDatabase};
+use crate::manifest::{BaseRef, DELTA_SUFFIX, DatabaseEntry, Delta, Manifest, SkippedDatabase};
 use crate::parts;
 use crate::seal::{self, Keys, Mode};
 use crate::snapshot::{SkipReason, Snapshot};
@@ -535,9 +535,10 @@ fn store(snap: &Snapshot, checked: Checked, plan: &Plan<'_, '_>, on_bytes: &(dyn
         page_size: snap.page_size,
         tables: checked.tables.clone(),
     };
-    // Only SQLite's fixed-size pages make a block delta worth it: a dump
-    // or an RDB snapshot shifts on every change.
-    if let Some((base, keys)) = plan.base.filter(|_| snap.kind == Kind::Sqlite)
+    // Only fixed-size pages make a block delta worth it: any other copy
+    // shifts on every change.
+    let kind = source::kind(snap.kind);
+    if let Some((base, keys)) = plan.base.filter(|_| kind.block_delta())
         && let Some(base_db) = base.manifest.database(&snap.name)
     {
         match as_delta(base, keys, base_db, snap, work, style, opts) {
@@ -556,9 +557,9 @@ fn store(snap: &Snapshot, checked: Checked, plan: &Plan<'_, '_>, on_bytes: &(dyn
         }
     }
     let zip_path = work.join(format!("{}.zip", snap.path.file_name().and_then(|f| f.to_str()).unwrap_or("db")));
-    // A custom-format dump is compressed already: deflating it again costs
-    // time and saves nothing.
-    let style = if snap.kind == Kind::Postgres { EntryStyle { level: 0, ..style } } else { style };
+    // A copy compressed already: deflating it again costs time and saves
+    // nothing.
+    let style = if kind.compressible() { style } else { EntryStyle { level: 0, ..style } };
     let c = match archive::compress_database(&snap.path, &snap.name, &zip_path, style, opts.now, &opts.cancel, on_bytes)
     {
         Ok(c) => c,

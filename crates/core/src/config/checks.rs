@@ -209,20 +209,14 @@ pub(super) fn check_syntax(text: &str, file: Option<&Path>) -> Result<toml::Tabl
 }
 
 /// `[[sources.*]]`: names plain and unique among all sources (their entries
-/// cannot collide either), URLs of the right scheme without a password in
-/// them, file paths absolute and never Lifeboat's own secrets.
+/// cannot collide either), then each kind's own settings (URLs of the right
+/// scheme without a password in them, file paths absolute and never
+/// Lifeboat's own secrets).
 pub(super) fn check_sources(cfg: &super::Config) -> Result<(), ConfigError> {
-    use crate::manifest::{PGDUMP_SUFFIX, RDB_SUFFIX};
-    let s = &cfg.sources;
     let mut names: Vec<&str> = cfg.backup.databases.iter().map(String::as_str).collect();
     let mut entries: Vec<String> = cfg.backup.databases.clone();
-    let kinds = s
-        .postgres
-        .iter()
-        .map(|p| ("sources.postgres", p.name.as_str(), Some(PGDUMP_SUFFIX)))
-        .chain(s.redis.iter().map(|r| ("sources.redis", r.name.as_str(), Some(RDB_SUFFIX))))
-        .chain(s.files.iter().map(|f| ("sources.files", f.name.as_str(), None)));
-    for (key, name, suffix) in kinds {
+    let sections: Vec<crate::source::Section<'_>> = crate::source::KINDS.iter().flat_map(|k| k.sections(cfg)).collect();
+    for crate::source::Section { key, name, entry, .. } in sections {
         if !crate::manifest::is_plain_name(name) || name.starts_with('.') {
             return Err(invalid(
                 key,
@@ -236,10 +230,6 @@ pub(super) fn check_sources(cfg: &super::Config) -> Result<(), ConfigError> {
             ));
         }
         names.push(name);
-        let entry = match suffix {
-            Some(suffix) => format!("{name}{suffix}"),
-            None => format!("{name}/"),
-        };
         if entries
             .iter()
             .any(|e| *e == entry || e.starts_with(&format!("{name}/")) || entry.starts_with(&format!("{e}/")))
@@ -248,82 +238,5 @@ pub(super) fn check_sources(cfg: &super::Config) -> Result<(), ConfigError> {
         }
         entries.push(entry);
     }
-    for p in &s.postgres {
-        check_url(
-            "sources.postgres",
-            &p.name,
-            &p.url,
-            &["postgresql", "postgres"],
-            "postgresql://user@127.0.0.1:5432/dbname",
-        )?;
-    }
-    for r in &s.redis {
-        check_url("sources.redis", &r.name, &r.url, &["redis", "rediss"], "redis://127.0.0.1:6379")?;
-    }
-    let secrets = crate::source::excluded_paths(cfg);
-    for f in &s.files {
-        if f.paths.is_empty() {
-            return Err(invalid(
-                "sources.files",
-                format!("\"{}\": paths is empty; list files or globs, e.g. [\"/srv/bot/config.toml\"]", f.name),
-            ));
-        }
-        for p in &f.paths {
-            if !Path::new(p).is_absolute() || crate::source::files::normalized(Path::new(p)).is_none() {
-                return Err(invalid(
-                    "sources.files",
-                    format!(
-                        "\"{}\": path {p:?} must be absolute, without '..' (the scheduler's working folder is not yours)",
-                        f.name
-                    ),
-                ));
-            }
-            if crate::source::files::is_glob(p) {
-                glob::Pattern::new(p)
-                    .map_err(|e| invalid("sources.files", format!("\"{}\": {p:?} is not a valid glob: {e}", f.name)))?;
-            } else {
-                let real = Path::new(p).canonicalize().unwrap_or_else(|_| PathBuf::from(p));
-                if secrets.iter().any(|x| real == *x || real.starts_with(x) || x.starts_with(&real)) {
-                    return Err(invalid(
-                        "sources.files",
-                        format!(
-                            "\"{}\": {p:?} is or holds Lifeboat's own secrets or archives; never archive those",
-                            f.name
-                        ),
-                    ));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Query parameters of a server URL that carry a secret or where one is.
-const SECRET_PARAMS: [&str; 3] = ["password", "passfile", "sslpassword"];
-
-/// A server URL of one of `schemes`, with a host and no password in it.
-fn check_url(key: &'static str, name: &str, url: &str, schemes: &[&str], example: &str) -> Result<(), ConfigError> {
-    let parsed = url::Url::parse(url)
-        .map_err(|e| invalid(key, format!("\"{name}\": url is not a URL ({e}); e.g. {example:?}")))?;
-    if !schemes.contains(&parsed.scheme()) {
-        return Err(invalid(key, format!("\"{name}\": url must start with {}://; e.g. {example:?}", schemes[0])));
-    }
-    if parsed.password().is_some() {
-        // Never echo the URL: it holds the password.
-        return Err(invalid(
-            key,
-            format!("\"{name}\": url holds a password; remove it and put the password in password_file (chmod 600)"),
-        ));
-    }
-    // libpq reads these from the query too, and the URL goes on the tools'
-    // command lines, which every local user sees in `ps`.
-    if let Some((param, _)) = parsed.query_pairs().find(|(k, _)| SECRET_PARAMS.contains(&k.as_ref())) {
-        return Err(invalid(
-            key,
-            format!(
-                "\"{name}\": url names a secret in its query ({param}=…); remove it and put the password in password_file (chmod 600)"
-            ),
-        ));
-    }
-    Ok(())
+    crate::source::KINDS.iter().try_for_each(|k| k.validate(cfg))
 }

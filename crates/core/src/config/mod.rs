@@ -61,7 +61,7 @@ pub struct Config {
     pub retry: RetryConfig,
     pub monitoring: MonitoringConfig,
     pub encryption: EncryptionConfig,
-    /// `[[sources.postgres]]`, `[[sources.redis]]`, `[[sources.files]]`
+    /// `[[sources.KIND]]`: one table per kind of source (see [`crate::source::KINDS`])
     pub sources: crate::source::SourcesConfig,
     pub destinations: crate::destination::DestinationsConfig,
     /// The file the configuration came from; None: built-in defaults and

@@ -21,7 +21,7 @@ pub struct SecretFile {
 }
 
 impl SecretFile {
-    /// The key, with its source or destination: `sources.postgres.password_file ("area51")`.
+    /// The key, with its source or destination: `sources.KIND.password_file ("area51")`.
     pub fn describe(&self) -> String {
         match &self.owner {
             Some(owner) => format!("{} ({owner:?})", self.key),
@@ -62,11 +62,10 @@ impl Config {
         add("telegram.token_file", None, &self.telegram.token_file);
         add("encryption.password_file", None, &self.encryption.password_file);
         add("encryption.identity_file", None, &self.encryption.identity_file);
-        for p in &self.sources.postgres {
-            add("sources.postgres.password_file", Some(&p.name), &p.password_file);
-        }
-        for r in &self.sources.redis {
-            add("sources.redis.password_file", Some(&r.name), &r.password_file);
+        for kind in crate::source::KINDS {
+            for s in kind.secret_files(self) {
+                add(s.key, s.owner.as_deref(), &s.path);
+            }
         }
         for d in &self.destinations.s3 {
             add("destinations.s3.secret_access_key_file", Some(&d.name), &d.secret_access_key_file);
@@ -238,27 +237,9 @@ impl Config {
         Ok(())
     }
 
-    /// Reads each server source's `password_file`.
+    /// Reads the secrets each kind of source names by file.
     pub(super) fn resolve_source_passwords(&mut self) -> Result<(), ConfigError> {
-        let read = |key: &'static str, name: &str, file: &Path| -> Result<Option<Secret>, ConfigError> {
-            if file.as_os_str().is_empty() {
-                return Ok(None);
-            }
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| invalid(key, format!("\"{name}\": cannot read password_file {}: {e}", file.display())))?;
-            let password = text.trim_end_matches(['\r', '\n']);
-            if password.is_empty() {
-                return Err(invalid(key, format!("\"{name}\": password_file {} is empty", file.display())));
-            }
-            Ok(Some(Secret::new(password)))
-        };
-        for p in &mut self.sources.postgres {
-            p.password = read("sources.postgres", &p.name, &p.password_file)?;
-        }
-        for r in &mut self.sources.redis {
-            r.password = read("sources.redis", &r.name, &r.password_file)?;
-        }
-        Ok(())
+        crate::source::KINDS.iter().try_for_each(|k| k.resolve_secrets(&mut self.sources))
     }
 
     /// Reads the encryption secrets the mode needs (`env_password`: the

@@ -143,12 +143,11 @@ impl Config {
     /// Every external tool's and server's `timeout_secs`: 0 would fail every
     /// call, more than a day would let one hung call stop backups for days.
     fn validate_deadlines(&self) -> Result<(), ConfigError> {
-        let s = &self.sources;
-        let servers = s.postgres.iter().map(|p| ("sources.postgres", &p.name, p.timeout_secs));
-        let stores = self.destinations.s3.iter().map(|d| ("destinations.s3", &d.name, d.timeout_secs));
-        for (key, name, secs) in
-            servers.chain(s.redis.iter().map(|r| ("sources.redis", &r.name, r.timeout_secs))).chain(stores)
-        {
+        let sections: Vec<crate::source::Section<'_>> =
+            crate::source::KINDS.iter().flat_map(|k| k.sections(self)).collect();
+        let servers = sections.iter().filter_map(|s| Some((s.key, s.name, s.timeout_secs?)));
+        let stores = self.destinations.s3.iter().map(|d| ("destinations.s3", d.name.as_str(), d.timeout_secs));
+        for (key, name, secs) in servers.chain(stores) {
             if !(1..=MAX_TIMEOUT_SECS).contains(&secs) {
                 return Err(invalid(
                     key,

@@ -51,13 +51,13 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn ok(subject: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn ok(subject: impl Into<String>, message: impl Into<String>) -> Self {
         Finding { level: Severity::Ok, subject: subject.into(), message: message.into(), action: None }
     }
-    fn warn(subject: impl Into<String>, message: impl Into<String>, action: impl Into<String>) -> Self {
+    pub(crate) fn warn(subject: impl Into<String>, message: impl Into<String>, action: impl Into<String>) -> Self {
         Finding { level: Severity::Warn, subject: subject.into(), message: message.into(), action: Some(action.into()) }
     }
-    fn error(subject: impl Into<String>, message: impl Into<String>, action: impl Into<String>) -> Self {
+    pub(crate) fn error(subject: impl Into<String>, message: impl Into<String>, action: impl Into<String>) -> Self {
         Finding {
             level: Severity::Error,
             subject: subject.into(),
@@ -85,60 +85,11 @@ impl Diagnosis {
     }
 }
 
-/// The sources besides SQLite: PostgreSQL and Redis answer and their tools
-/// work; a files source names readable files. With the size each had in
-/// the newest archive.
+/// What each kind of source finds about its configured sources (a server
+/// answers and its tools work, paths name readable files), with the size
+/// each had in the newest archive.
 fn check_sources(cfg: &Config, last: Option<&crate::manifest::Manifest>) -> Vec<Finding> {
-    use crate::source::{PostgresSource, RedisSource, Source, files};
-    let mut findings = Vec::new();
-    let last_size = |entry: &str| {
-        last.and_then(|m| m.database(entry))
-            .map(|d| format!("; {} in the newest archive", human_size(d.size)))
-            .unwrap_or_default()
-    };
-    let servers: Vec<Box<dyn Source>> = cfg
-        .sources
-        .postgres
-        .iter()
-        .map(|p| Box::new(PostgresSource::new(p)) as Box<dyn Source>)
-        .chain(cfg.sources.redis.iter().map(|r| Box::new(RedisSource::new(r)) as Box<dyn Source>))
-        .collect();
-    for s in &servers {
-        match s.probe() {
-            Some(Ok(found)) => findings.push(Finding::ok(s.name(), format!("{found}{}", last_size(s.name())))),
-            Some(Err(why)) => findings.push(Finding::error(
-                s.name(),
-                why,
-                "backups skip it (partial runs) until this is fixed; check the server, the url and password_file",
-            )),
-            None => {}
-        }
-    }
-    let excluded = crate::source::excluded_paths(cfg);
-    let fix_paths = "check sources.files paths (absolute, globs allowed)";
-    for f in &cfg.sources.files {
-        let expanded = files::expand(f, &excluded);
-        findings.extend(expanded.warnings.iter().map(|w| Finding::warn(&f.name, w.clone(), fix_paths)));
-        let unreadable: Vec<String> = expanded
-            .files
-            .iter()
-            .filter_map(|s| std::fs::File::open(s.path()).err().map(|e| format!("{}: {e}", s.path().display())))
-            .collect();
-        let bytes: u64 = expanded.files.iter().map(|s| s.size_hint()).sum();
-        if expanded.files.is_empty() {
-            findings.push(Finding::warn(&f.name, "its paths name no file", fix_paths));
-        } else if !unreadable.is_empty() {
-            findings.push(Finding::error(
-                &f.name,
-                format!("cannot read: {}", unreadable.join("; ")),
-                "fix the permissions (Lifeboat's user must read them) or the paths",
-            ));
-        } else {
-            let n = expanded.files.len();
-            findings.push(Finding::ok(&f.name, format!("{n} file(s), {} readable", human_size(bytes))));
-        }
-    }
-    findings
+    crate::source::KINDS.iter().flat_map(|k| k.diagnose(cfg, last)).collect()
 }
 
 /// The advice for a damaged database: its rows newer than any archive are
@@ -304,11 +255,14 @@ fn check_database_with(path: &Path, name: &str, restore_hint: &str) -> Vec<Findi
     let wal_size = std::fs::metadata(&wal_path).map(|m| m.len()).ok();
     out.extend(judge_wal(name, wal, wal_size));
 
-    let integrity = (|| -> Result<crate::integrity::IntegrityReport, String> {
-        let scratch = tempfile::Builder::new().prefix(&scratch_prefix()).tempdir().map_err(|e| e.to_string())?;
+    let integrity = (|| -> Result<crate::integrity::IntegrityReport, Unchecked> {
+        let scratch = tempfile::Builder::new()
+            .prefix(&scratch_prefix())
+            .tempdir()
+            .map_err(|e| Unchecked::Other(e.to_string()))?;
         let snap = crate::snapshot::take(path, &scratch.path().join(name), &Default::default())
-            .map_err(|reason| reason.to_string())?;
-        crate::integrity::check(&snap.path).map_err(|e| e.to_string())
+            .map_err(Unchecked::Snapshot)?;
+        crate::integrity::check(&snap.path).map_err(|e| Unchecked::Other(e.to_string()))
     })();
     match integrity {
         Ok(r) if r.ok => {
@@ -329,12 +283,12 @@ fn check_database_with(path: &Path, name: &str, restore_hint: &str) -> Vec<Findi
         Ok(r) => {
             out.insert(0, Finding::error(name, format!("corrupt: {}", r.summary()), salvage_first(name, restore_hint)))
         }
-        Err(reason) => out.insert(
+        Err(why) => out.insert(
             0,
             Finding::error(
                 name,
-                format!("cannot snapshot: {reason}"),
-                if reason.contains("locked") {
+                format!("cannot snapshot: {why}"),
+                if matches!(why, Unchecked::Snapshot(crate::snapshot::SkipReason::Locked(_))) {
                     "find the process holding a long write transaction (the bot?) and let it finish".to_string()
                 } else {
                     salvage_first(name, restore_hint)
@@ -343,6 +297,17 @@ fn check_database_with(path: &Path, name: &str, restore_hint: &str) -> Vec<Findi
         ),
     }
     out
+}
+
+/// Why a live database could not be checked.
+#[derive(Debug, thiserror::Error)]
+enum Unchecked {
+    /// No snapshot of it could be taken.
+    #[error("{0}")]
+    Snapshot(crate::snapshot::SkipReason),
+    /// The scratch folder, or the check of the snapshot, failed.
+    #[error("{0}")]
+    Other(String),
 }
 
 fn sidecar(path: &Path, suffix: &str) -> std::path::PathBuf {

@@ -6,12 +6,12 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags};
 use tokio_util::sync::CancellationToken;
 
-use super::plan::LiveTarget;
 use super::write::{undo_plain, write_back, write_live, write_plain};
 use super::{Action, BUSY_TIMEOUT, RestoreError, RestoreOutcome, RestorePlan, RestoredDatabase, io_err, sql};
 use crate::backup::{BackupError, BackupOptions};
 use crate::config::Config;
 use crate::manifest::{Kind, SkippedDatabase, Trigger};
+use crate::source::LiveTarget;
 use crate::state::{Level, State};
 use crate::verify;
 
@@ -109,9 +109,8 @@ fn execute_inner(run: Run<'_>, outcome: &mut RestoreOutcome) -> Result<(), Resto
                     let src = source_of(&d.name).ok_or_else(|| RestoreError::Changed(plan.archive.name.clone()))?;
                     write_plain(&src, &d.dest)?;
                     outcome.restored.push(read_back(plan, &d.name, &d.dest)?);
-                    if plan.manifest.database(&d.name).is_some_and(|e| e.kind == Kind::Redis) {
-                        outcome.notes.push(super::redis_steps(&d.dest));
-                    }
+                    let kind = plan.manifest.database(&d.name).map(|e| crate::source::kind(e.kind));
+                    outcome.notes.extend(kind.and_then(|k| k.restore_note(&d.dest)));
                 }
                 Ok(())
             })();
@@ -132,13 +131,13 @@ fn execute_inner(run: Run<'_>, outcome: &mut RestoreOutcome) -> Result<(), Resto
                 let not_configured =
                     || RestoreError::NotConfigured { name: d.name.clone(), dir: cfg.backup.source_dir.clone() };
                 match super::plan::live_target(cfg, entry).ok_or_else(not_configured)? {
-                    LiveTarget::Sqlite(_) => {
+                    LiveTarget::Database(_) => {
                         write_live(&src, &d.dest, &d.name, &entry.journal_mode, &mut outcome.notes)?;
                         outcome.restored.push(read_back(plan, &d.name, &d.dest)?);
                     }
-                    LiveTarget::Postgres(source) => {
-                        let tables = crate::source::PostgresSource::new(source)
-                            .load(&src)
+                    LiveTarget::Load { source, .. } => {
+                        let tables = crate::source::kind(entry.kind)
+                            .load(cfg, &source, &src)
                             .map_err(|why| RestoreError::Tool { name: d.name.clone(), why })?;
                         outcome.restored.push(RestoredDatabase {
                             name: d.name.clone(),
@@ -151,6 +150,7 @@ fn execute_inner(run: Run<'_>, outcome: &mut RestoreOutcome) -> Result<(), Resto
                         write_back(&src, &dest, entry.mode)?;
                         outcome.restored.push(read_back(plan, &d.name, &dest)?);
                     }
+                    LiveTarget::Manual => return Err(not_configured()),
                 }
             }
         }

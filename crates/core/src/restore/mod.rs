@@ -100,11 +100,13 @@ pub enum Action {
     Create,
     /// Write a new plain file into `--to`.
     WriteFile,
-    /// Load a PostgreSQL dump into the configured database (`pg_restore
-    /// --clean --if-exists`, in one transaction).
+    /// Load a dump into the configured server (each kind says how:
+    /// [`crate::source::SourceKind::load`]).
     LoadDump {
-        /// The `[[sources.postgres]]` name.
+        /// The configured source's name.
         source: String,
+        /// How a plan describes it.
+        words: crate::source::LoadWords,
     },
     /// Write a file back to its own path (replacing it when `exists`).
     WriteBack {
@@ -147,8 +149,9 @@ pub struct RestorePlan {
     /// The archive's entries left out of a live restore because no
     /// configured source covers them.
     pub unconfigured: Vec<String>,
-    /// Redis snapshots left out of a live restore: Redis loads one only when
-    /// it starts (see [`redis_steps`]).
+    /// Entries left out of a live restore because their kind's server
+    /// loads a copy only in its own way ([`RestorePlan::manual_reasons`]
+    /// says why; a restore into a folder notes the steps).
     pub manual: Vec<String>,
     /// Replace even when the schema differs.
     pub force_schema: bool,
@@ -180,6 +183,23 @@ impl RestorePlan {
     /// True when some database's tables differ from the live one's.
     pub fn schema_differs(&self) -> bool {
         self.databases.iter().any(|d| !d.schema_changes.is_empty())
+    }
+
+    /// Why the [`RestorePlan::manual`] entries are not restored live: each
+    /// kind's reason with its entries, in archive order.
+    pub fn manual_reasons(&self) -> Vec<(crate::source::ManualRestore, Vec<String>)> {
+        let mut out: Vec<(crate::source::ManualRestore, Vec<String>)> = Vec::new();
+        for name in &self.manual {
+            let Some(why) = self.manifest.database(name).and_then(|e| crate::source::kind(e.kind).manual_restore())
+            else {
+                continue;
+            };
+            match out.iter_mut().find(|(w, _)| *w == why) {
+                Some((_, names)) => names.push(name.clone()),
+                None => out.push((why, vec![name.clone()])),
+            }
+        }
+        out
     }
 
     /// What the archive holds that this plan leaves out because it was
@@ -348,12 +368,12 @@ pub enum RestoreError {
     /// SQLite failed writing a database.
     #[error("restoring {name} into {path}: {source}")]
     Sqlite { name: String, path: PathBuf, source: rusqlite::Error },
-    /// A server's tool (pg_restore) failed.
+    /// Loading a copy into a server failed.
     #[error("restoring {name}: {why}")]
     Tool {
         name: String,
-        /// What the tool said.
-        why: String,
+        /// What went wrong, with what the tool said.
+        why: crate::source::ServerError,
     },
     /// File system.
     #[error("{context}: {source}")]
@@ -378,19 +398,6 @@ pub enum RestoreError {
         /// The safety snapshot's archive name.
         safety: String,
     },
-}
-
-/// How to load a restored Redis snapshot `rdb`: Redis reads its dump file
-/// only when it starts.
-pub fn redis_steps(rdb: &Path) -> String {
-    format!(
-        "to load {} into Redis: stop Redis (systemctl stop redis-server); find its dump file \
-         (redis-cli CONFIG GET dir, CONFIG GET dbfilename; usually /var/lib/redis/dump.rdb); \
-         with appendonly on, also move its appendonly files aside; copy {} over the dump file, \
-         chown redis:redis it; start Redis (systemctl start redis-server) and check with redis-cli DBSIZE",
-        rdb.display(),
-        rdb.display()
-    )
 }
 
 pub(super) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RestoreError {

@@ -1,11 +1,12 @@
 //! What a restore will do, decided without writing anything.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::{Action, PlannedDatabase, RestoreError, RestorePlan, RestoreRequest, io_err};
 use crate::catalog::StoredArchive;
 use crate::config::Config;
-use crate::manifest::{DatabaseEntry, Kind, Manifest, Trigger};
+use crate::manifest::{DatabaseEntry, Manifest, Trigger};
+use crate::source::LiveTarget;
 use crate::verify;
 
 /// Resolves the archive, reads its manifest and decides what happens to each
@@ -55,9 +56,9 @@ pub fn plan(cfg: &Config, req: &RestoreRequest) -> Result<RestorePlan, RestoreEr
     let mut unconfigured = Vec::new();
     let mut manual = Vec::new();
     if req.to.is_none() {
-        let live = |name: &String| manifest.database(name).is_some_and(|e| live_target(cfg, e).is_some());
-        manual =
-            names.iter().filter(|n| manifest.database(n).is_some_and(|e| e.kind == Kind::Redis)).cloned().collect();
+        let target = |name: &String| manifest.database(name).and_then(|e| live_target(cfg, e));
+        let live = |name: &String| target(name).is_some_and(|t| t != LiveTarget::Manual);
+        manual = names.iter().filter(|n| target(n) == Some(LiveTarget::Manual)).cloned().collect();
         if let Some(name) = names.iter().find(|n| !live(n) && !manual.contains(n) && req.only.contains(n)) {
             return Err(RestoreError::NotConfigured { name: name.clone(), dir: cfg.backup.source_dir.clone() });
         }
@@ -81,13 +82,11 @@ pub fn plan(cfg: &Config, req: &RestoreRequest) -> Result<RestorePlan, RestoreEr
                 (dest, Action::WriteFile)
             }
             None => match live_target(cfg, entry).expect("kept above only when it has one") {
-                LiveTarget::Sqlite(dest) => {
+                LiveTarget::Database(dest) => {
                     super::nofollow::refuse_symlink(&dest)?;
                     (dest.clone(), live_action(&dest)?)
                 }
-                LiveTarget::Postgres(source) => {
-                    (PathBuf::from(&source.url), Action::LoadDump { source: source.name.clone() })
-                }
+                LiveTarget::Load { source, dest, words } => (dest, Action::LoadDump { source, words }),
                 LiveTarget::File(dest) => {
                     super::nofollow::refuse_symlink(&dest)?;
                     let exists = match std::fs::symlink_metadata(&dest) {
@@ -97,6 +96,7 @@ pub fn plan(cfg: &Config, req: &RestoreRequest) -> Result<RestorePlan, RestoreEr
                     };
                     (dest, Action::WriteBack { exists })
                 }
+                LiveTarget::Manual => unreachable!("left out above"),
             },
         };
         let schema_changes = match &action {
@@ -135,44 +135,11 @@ pub fn plan(cfg: &Config, req: &RestoreRequest) -> Result<RestorePlan, RestoreEr
     })
 }
 
-/// Where a live restore writes an entry.
-pub(super) enum LiveTarget<'a> {
-    /// An SQLite database in `backup.source_dir`.
-    Sqlite(PathBuf),
-    /// The configured PostgreSQL database.
-    Postgres(&'a crate::source::PostgresConfig),
-    /// A file back at its own path.
-    File(PathBuf),
-}
-
 /// Where a live restore would write `entry`, or None when this
-/// configuration does not back it up: only what the configured sources
-/// cover is ever replaced (and so is in the safety snapshot). A file goes
-/// back to its path only when a configured files source of the same name
-/// still covers that path; an archive cannot name other places.
-pub(super) fn live_target<'a>(cfg: &'a Config, entry: &DatabaseEntry) -> Option<LiveTarget<'a>> {
-    match entry.kind {
-        Kind::Sqlite => cfg
-            .backup
-            .databases
-            .contains(&entry.name)
-            .then(|| LiveTarget::Sqlite(cfg.backup.source_dir.join(&entry.name))),
-        Kind::Postgres => cfg.sources.postgres.iter().find(|p| p.name == entry.source_name()).map(LiveTarget::Postgres),
-        Kind::Redis => None,
-        Kind::File => {
-            let origin = crate::source::files::normalized(Path::new(entry.origin.as_deref()?))?;
-            let source = cfg.sources.files.iter().find(|f| f.name == entry.source_name())?;
-            let expected = crate::source::files::entry_name(&source.name, &origin)?;
-            let covered = source.paths.iter().any(|p| {
-                let p = Path::new(p);
-                origin == p
-                    || origin.starts_with(p)
-                    || glob::Pattern::new(&p.to_string_lossy())
-                        .is_ok_and(|g| origin.ancestors().any(|a| g.matches_path_with(a, glob::MatchOptions::new())))
-            });
-            (covered && expected == entry.name).then_some(LiveTarget::File(origin))
-        }
-    }
+/// configuration does not back it up (each kind decides:
+/// [`crate::source::SourceKind::live_target`]).
+pub(super) fn live_target(cfg: &Config, entry: &DatabaseEntry) -> Option<LiveTarget> {
+    crate::source::kind(entry.kind).live_target(cfg, entry)
 }
 
 /// Finds the archive and reads its manifest. `latest` means the newest

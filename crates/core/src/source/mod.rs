@@ -1,12 +1,20 @@
 //! What gets backed up. Each kind of source implements [`Source`]: one
 //! consistent copy into a file, then a check of that copy, before the backup
-//! stores it in the archive as one entry. A kind is one file here: its
-//! config, its snapshot, its check (which verify reuses on the archived
-//! copy) and its probe for `diagnose`.
+//! stores it in the archive as one entry.
+//!
+//! A kind is one folder here (`sqlite/`, `postgres/`, `redis/`, `files/`)
+//! holding every fact about it: its config section, the secrets it reads,
+//! its validation, its snapshot, its check (which verify reuses on the
+//! archived copy), its manifest entry rule, its words in `backup_info.txt`
+//! and restore plans, how a live restore puts it back and its `diagnose`
+//! probe. It describes itself through [`SourceKind`]; [`KINDS`] is the one
+//! list of them, and the rest of Lifeboat asks that list, never a kind by
+//! name.
 
 pub mod files;
 mod postgres;
 mod redis;
+mod server;
 mod sqlite;
 pub mod tool;
 
@@ -15,12 +23,13 @@ use std::path::{Path, PathBuf};
 pub use files::{FileSource, FilesConfig};
 pub use postgres::{PostgresConfig, PostgresSource, qualified_name};
 pub use redis::{KEYS as REDIS_KEYS, RedisConfig, RedisSource};
+pub use server::{DEFAULT_TOOL_TIMEOUT_SECS, ServerConfig};
 pub use sqlite::SqliteSource;
+pub use tool::ToolError;
 
-use serde::Deserialize;
-
-use crate::config::{Config, Secret};
-use crate::manifest::{Kind, TableCount};
+use crate::config::{Config, ConfigError, SecretFile};
+use crate::diagnose::Finding;
+use crate::manifest::{DatabaseEntry, Kind, Manifest, TableCount};
 use crate::snapshot::{SkipReason, Snapshot};
 
 /// What a check found in a good copy, for the manifest.
@@ -55,35 +64,6 @@ impl Identity {
         }
     }
 }
-
-/// One `[[sources.postgres]]` or `[[sources.redis]]`: a server copied with
-/// its own tools into one archive entry named after the source.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerConfig {
-    pub name: String,
-    /// Without a password: a password in a URL would show in `ps`.
-    pub url: String,
-    /// The file holding the password ("" = none).
-    #[serde(default)]
-    pub password_file: PathBuf,
-    /// Read from `password_file` at load.
-    #[serde(skip)]
-    pub password: Option<Secret>,
-    /// How long one run of a tool against it (`pg_dump`, `redis-cli`,
-    /// `pg_restore`, `psql`) may take before it is killed and the source
-    /// skipped.
-    #[serde(default = "default_tool_timeout")]
-    pub timeout_secs: u64,
-}
-
-fn default_tool_timeout() -> u64 {
-    DEFAULT_TOOL_TIMEOUT_SECS
-}
-
-/// `timeout_secs` of a server source when not given: long enough for a
-/// large dump, short enough that a hung tool frees the cycle within the hour.
-pub const DEFAULT_TOOL_TIMEOUT_SECS: u64 = 3600;
 
 /// One configured source.
 pub trait Source: Send + Sync {
@@ -122,28 +102,235 @@ pub trait Source: Send + Sync {
     /// For a dry run: what can be told without taking a copy; Err says why
     /// the copy would be skipped. A server is asked whether it answers.
     fn preflight(&self) -> Result<(), SkipReason> {
-        match self.probe() {
-            Some(Err(why)) => Err(SkipReason::Other(why)),
-            _ => Ok(()),
+        self.probe().map(|_| ()).map_err(SkipReason::from)
+    }
+
+    /// For `diagnose`: whether the server answers and the tools work: what
+    /// was found, or what is wrong. Ok(None): nothing to probe.
+    fn probe(&self) -> Result<Option<String>, ServerError> {
+        Ok(None)
+    }
+}
+
+/// Why a server could not be reached, copied or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Its tool could not be run to its end.
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    /// The server or its tool answered with a failure: what it said,
+    /// explained in words a person can act on.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Every kind of source, in archive order: the one list of them. A new
+/// kind is a folder beside these, a field of [`SourcesConfig`], a
+/// [`Kind`] in the manifest and one line here.
+pub static KINDS: &[&dyn SourceKind] = &[&sqlite::KIND, &postgres::KIND, &redis::KIND, &files::KIND];
+
+/// The description of `kind`.
+pub fn kind(kind: Kind) -> &'static dyn SourceKind {
+    *KINDS.iter().find(|k| k.kind() == kind).expect("every Kind is in KINDS")
+}
+
+/// One configured source as the checks every kind shares see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section<'a> {
+    /// Its table: `sources.KIND`.
+    pub key: &'static str,
+    /// The source's name.
+    pub name: &'a str,
+    /// Its entry in the archive, or `NAME/` for a folder of entries.
+    pub entry: String,
+    /// How long one run of its tools may take, for a kind with tools.
+    pub timeout_secs: Option<u64>,
+}
+
+/// Where a live restore puts an entry back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveTarget {
+    /// A database file in `backup.source_dir`, written through SQLite.
+    Database(PathBuf),
+    /// A server the verified copy is loaded into by [`SourceKind::load`].
+    Load {
+        /// The configured source's name.
+        source: String,
+        /// Where it goes, as a plan shows it (the server's URL).
+        dest: PathBuf,
+        /// How a plan describes it.
+        words: LoadWords,
+    },
+    /// A file written back at its own path.
+    File(PathBuf),
+    /// Not restored live: the kind's server loads a copy only in its own
+    /// way ([`SourceKind::manual_restore`] says why; `--to` gives the copy
+    /// and [`SourceKind::restore_note`] the steps).
+    Manual,
+}
+
+/// How a restore plan describes loading a copy into a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadWords {
+    /// The config table the source is in: `sources.KIND`.
+    pub key: &'static str,
+    /// The server's product name.
+    pub server: &'static str,
+    /// How the load is done, for the command line's plan.
+    pub how: &'static str,
+}
+
+/// Why a kind is not restored live, for a restore plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ManualRestore {
+    /// The reason, for the command line's plan.
+    pub why: &'static str,
+    /// The reason in fewer words, for a chat message.
+    pub why_short: &'static str,
+}
+
+/// Everything about one kind of source that the rest of Lifeboat asks:
+/// config, backup, verify, restore and diagnose see only this.
+pub trait SourceKind: Sync {
+    /// Which kind this is in the manifest.
+    fn kind(&self) -> Kind;
+
+    /// Its configured sources, for the checks every kind shares (names
+    /// plain and unique, entries apart, deadlines in range). None for a
+    /// kind configured outside `[[sources.*]]`.
+    fn sections<'a>(&self, _cfg: &'a Config) -> Vec<Section<'a>> {
+        Vec::new()
+    }
+
+    /// Checks its own settings (URLs, paths); called once the names are
+    /// known to be plain and unique.
+    fn validate(&self, _cfg: &Config) -> Result<(), ConfigError> {
+        Ok(())
+    }
+
+    /// The files holding secrets its sources name: a files source never
+    /// archives them, and one other users can read is warned about.
+    fn secret_files(&self, _cfg: &Config) -> Vec<SecretFile> {
+        Vec::new()
+    }
+
+    /// Reads the secrets its sources name by file, once at load.
+    fn resolve_secrets(&self, _sources: &mut SourcesConfig) -> Result<(), ConfigError> {
+        Ok(())
+    }
+
+    /// Its configured sources whose names `wanted` accepts, in archive order.
+    fn configured(&self, cfg: &Config, wanted: &dyn Fn(&str) -> bool) -> Vec<Box<dyn Source>>;
+
+    /// Checks a copy (a snapshot, or an entry extracted from an archive).
+    fn check_copy(&self, path: &Path) -> Result<Checked, SkipReason>;
+
+    /// Why `entry` cannot be restored from an archive as it is named, or None.
+    fn entry_problem(&self, entry: &DatabaseEntry) -> Option<&'static str>;
+
+    /// True when its copy is a database (with tables or keys to count);
+    /// false for a plain file.
+    fn is_database(&self) -> bool {
+        true
+    }
+
+    /// What a copy of this kind is, in words (`backup_info.txt`).
+    fn words(&self) -> &'static str;
+
+    /// `backup_info.txt`: lines about the copy itself, after its integrity.
+    fn info_copy(&self, _entry: &DatabaseEntry, _out: &mut String) {}
+
+    /// `backup_info.txt`: what the copy holds; by default its tables.
+    fn info_contents(&self, entry: &DatabaseEntry, out: &mut String) {
+        use std::fmt::Write as _;
+        let _ = writeln!(out, "Tables:    {} ({} rows)", entry.tables.len(), entry.total_rows());
+        for t in &entry.tables {
+            let _ = writeln!(out, "  {}: {} rows", t.name, t.rows);
         }
     }
 
-    /// For `diagnose`: whether the server answers and the tools work (Ok:
-    /// what was found; Err: what is wrong). None: nothing to probe.
-    fn probe(&self) -> Option<Result<String, String>> {
+    /// `backup_info.txt`: a line at the end when the archive holds this
+    /// kind (how to open such a copy by hand).
+    fn info_note(&self) -> Option<&'static str> {
         None
     }
+
+    /// False when its copy is compressed already: stored as it is.
+    fn compressible(&self) -> bool {
+        true
+    }
+
+    /// True when its copy is made of fixed-size pages, so a differential
+    /// stores only the changed ones; any other copy shifts on every change.
+    fn block_delta(&self) -> bool {
+        false
+    }
+
+    /// Where a live restore puts `entry` back, or None when this
+    /// configuration does not back it up: only what the configured
+    /// sources cover is ever replaced (and so is in the safety snapshot).
+    fn live_target(&self, cfg: &Config, entry: &DatabaseEntry) -> Option<LiveTarget>;
+
+    /// Why its entries are not restored live, for a kind whose
+    /// [`SourceKind::live_target`] is [`LiveTarget::Manual`].
+    fn manual_restore(&self) -> Option<ManualRestore> {
+        None
+    }
+
+    /// Loads the verified copy `copy` into the server of source `source`
+    /// ([`LiveTarget::Load`]); the tables and rows it then holds.
+    fn load(&self, _cfg: &Config, source: &str, _copy: &Path) -> Result<Vec<TableCount>, ServerError> {
+        Err(ServerError::Refused(format!("{source} cannot be loaded into a server")))
+    }
+
+    /// What to do with a copy restored into a folder, for a kind that
+    /// needs more than the file (e.g. the steps that load it).
+    fn restore_note(&self, _dest: &Path) -> Option<String> {
+        None
+    }
+
+    /// What `diagnose` finds about its configured sources (`last`: the
+    /// newest archive's manifest, for their sizes); by default each
+    /// source's [`Source::probe`].
+    fn diagnose(&self, cfg: &Config, last: Option<&Manifest>) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        for s in self.configured(cfg, &|_| true) {
+            match s.probe() {
+                Ok(Some(found)) => {
+                    findings.push(Finding::ok(s.name(), format!("{found}{}", last_size(last, s.name()))))
+                }
+                Err(why) => findings.push(Finding::error(
+                    s.name(),
+                    why.to_string(),
+                    "backups skip it (partial runs) until this is fixed; check the server, the url and password_file",
+                )),
+                Ok(None) => {}
+            }
+        }
+        findings
+    }
+}
+
+impl From<ServerError> for SkipReason {
+    fn from(e: ServerError) -> SkipReason {
+        match e {
+            ServerError::Tool(e) => SkipReason::Tool(e),
+            ServerError::Refused(why) => SkipReason::Failed(why),
+        }
+    }
+}
+
+/// "; SIZE in the newest archive" for `entry`, when `last` holds it.
+pub(crate) fn last_size(last: Option<&Manifest>, entry: &str) -> String {
+    last.and_then(|m| m.database(entry))
+        .map(|d| format!("; {} in the newest archive", crate::units::human_size(d.size)))
+        .unwrap_or_default()
 }
 
 /// Checks a copy of a `kind` source (a snapshot, or an entry extracted from
 /// an archive): what [`Source::check`] does.
-pub fn check_copy(kind: Kind, path: &Path) -> Result<Checked, SkipReason> {
-    match kind {
-        Kind::Sqlite => sqlite::check(path),
-        Kind::Postgres => postgres::check(path),
-        Kind::Redis => redis::check(path),
-        Kind::File => files::check(path),
-    }
+pub fn check_copy(of: Kind, path: &Path) -> Result<Checked, SkipReason> {
+    kind(of).check_copy(path)
 }
 
 /// `[[sources.*]]`: the sources besides `backup.databases`.
@@ -187,28 +374,10 @@ pub fn excluded_paths(cfg: &Config) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The sources `cfg` configures, in archive order: SQLite databases,
-/// PostgreSQL, Redis, then every file of the files sources. `only` narrows
-/// them to those source names (a pre-restore safety snapshot).
+/// The sources `cfg` configures, in archive order (the order of [`KINDS`];
+/// a files source is one source per file). `only` narrows them to those
+/// source names (a pre-restore safety snapshot).
 pub fn configured(cfg: &Config, only: Option<&[String]>) -> Vec<Box<dyn Source>> {
     let wanted = |name: &str| only.is_none_or(|o| o.iter().any(|n| n == name));
-    let mut out: Vec<Box<dyn Source>> = Vec::new();
-    for name in cfg.backup.databases.iter().filter(|n| wanted(n)) {
-        out.push(Box::new(SqliteSource::new(&cfg.backup.source_dir, name)));
-    }
-    for p in cfg.sources.postgres.iter().filter(|p| wanted(&p.name)) {
-        out.push(Box::new(PostgresSource::new(p)));
-    }
-    for r in cfg.sources.redis.iter().filter(|r| wanted(&r.name)) {
-        out.push(Box::new(RedisSource::new(r)));
-    }
-    let excluded = excluded_paths(cfg);
-    for f in cfg.sources.files.iter().filter(|f| wanted(&f.name)) {
-        let expanded = files::expand(f, &excluded);
-        for w in &expanded.warnings {
-            tracing::warn!(source = %f.name, "{w}");
-        }
-        out.extend(expanded.files.into_iter().map(|file| Box::new(file) as Box<dyn Source>));
-    }
-    out
+    KINDS.iter().flat_map(|k| k.configured(cfg, &wanted)).collect()
 }

@@ -1,5 +1,5 @@
-//! Running the official command-line tools of a server (`pg_dump`,
-//! `redis-cli`, ...): finding them, handing them a secret without putting it
+//! Running the official command-line tools of a server (its dump and
+//! client programs): finding them, handing them a secret without putting it
 //! on a command line, giving each run a deadline, and turning their failures
 //! into a sentence.
 //!
@@ -16,39 +16,67 @@ use std::time::Duration;
 
 use crate::config::Secret;
 
-/// Folders searched after `PATH`: Debian installs the server-side
-/// PostgreSQL programs per major version, newest wins.
-fn extra_dirs() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|r| r.flatten().map(|e| e.path().join("bin")).collect())
-        .unwrap_or_default();
-    dirs.sort_by_key(|d| {
-        std::cmp::Reverse(
-            d.parent().and_then(|v| v.file_name()).and_then(|v| v.to_str()).and_then(|v| v.parse::<u32>().ok()),
-        )
-    });
-    dirs
+/// Why a tool could not be run to its end.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    /// The program is not installed.
+    #[error("{name} is not installed (not on PATH); install it: apt-get install {package}")]
+    NotInstalled { name: String, package: String },
+    /// The password could not be written to the private file the tool reads it from.
+    #[error("cannot hand the password to {program}: {source}")]
+    Secret {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The program could not be started.
+    #[error("cannot run {program}: {source}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// It ran past its deadline and was killed with everything it started;
+    /// `key` is the config key that sets the deadline, when one does.
+    #[error(
+        "{program} timed out after {secs} s and was stopped (a server that does not answer, or a lock held by another session?){}",
+        .key.as_ref().map(|k| format!("; raise {k} if it needs longer")).unwrap_or_default()
+    )]
+    TimedOut { program: String, secs: u64, key: Option<String> },
+    /// Waiting for it or reading its output failed.
+    #[error("{program}: {source}")]
+    Io {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
-/// The program `name` on `PATH` (or in Debian's PostgreSQL folders).
-pub fn find(name: &str) -> Option<PathBuf> {
+/// The program `name` on `PATH`, else in one of `extra` (folders a kind's
+/// packages install into off `PATH`).
+pub fn find(name: &str, extra: &[PathBuf]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
-        .chain(extra_dirs())
+        .chain(extra.iter().cloned())
         .map(|d| d.join(name))
         .find(|p| p.metadata().is_ok_and(|m| m.is_file()))
 }
 
-/// `program`, or why it cannot be run and how to get it.
-pub fn require(name: &str, package: &str) -> Result<PathBuf, String> {
-    find(name).ok_or_else(|| format!("{name} is not installed (not on PATH); install it: apt-get install {package}"))
+/// `program` on `PATH`, or why it cannot be run and how to get it.
+pub fn require(name: &str, package: &str) -> Result<PathBuf, ToolError> {
+    require_in(name, package, &[])
+}
+
+/// [`require`], also looking in `extra`.
+pub fn require_in(name: &str, package: &str, extra: &[PathBuf]) -> Result<PathBuf, ToolError> {
+    find(name, extra).ok_or_else(|| ToolError::NotInstalled { name: name.to_string(), package: package.to_string() })
 }
 
 /// How long `--version` may take.
 const VERSION_SECS: u64 = 30;
 
 /// How long checking an archived dump or snapshot with a local tool
-/// (`pg_restore`, `redis-check-rdb`) may take: no server is involved, so
+/// (a kind's checker) may take: no server is involved, so
 /// only a tool that hangs gets near it.
 pub const LOCAL_CHECK_SECS: u64 = 6 * 3600;
 
@@ -84,7 +112,7 @@ pub struct Deadline {
 }
 
 impl Deadline {
-    /// `secs`, set by the config key `key` (e.g. `sources.postgres "main"
+    /// `secs`, set by the config key `key` (e.g. `sources.KIND "main"
     /// timeout_secs`).
     pub fn configured(secs: u64, key: impl Into<String>) -> Deadline {
         Deadline { secs, key: Some(key.into()) }
@@ -96,15 +124,8 @@ impl Deadline {
     }
 
     /// What happened when `program` ran out of time, and what to do.
-    pub fn expired(&self, program: &str) -> String {
-        let what = format!(
-            "{program} timed out after {} s and was stopped (a server that does not answer, or a lock held by another session?)",
-            self.secs
-        );
-        match &self.key {
-            Some(key) => format!("{what}; raise {key} if it needs longer"),
-            None => what,
-        }
+    pub fn expired(&self, program: &str) -> ToolError {
+        ToolError::TimedOut { program: program.to_string(), secs: self.secs, key: self.key.clone() }
     }
 }
 
@@ -137,7 +158,7 @@ impl Watchdog {
 
     /// Call once the child has been reaped: an error saying so when the
     /// deadline had passed and the child was killed.
-    pub fn finish(self) -> Result<(), String> {
+    pub fn finish(self) -> Result<(), ToolError> {
         drop(self.done);
         match self.fired.join() {
             Ok(true) => Err(self.deadline.expired(&self.program)),
@@ -181,18 +202,18 @@ impl SecretFile {
 /// Runs `cmd` (made by [`command`]) to its end with stdin closed,
 /// capturing its output; past `deadline` it is killed with its process
 /// group and reaped, and the error says so.
-pub fn run(cmd: &mut Command, deadline: &Deadline) -> Result<Output, String> {
+pub fn run(cmd: &mut Command, deadline: &Deadline) -> Result<Output, ToolError> {
     let program = program_name(cmd);
     let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run {program}: {e}"))?;
+        .map_err(|e| ToolError::Spawn { program: program.clone(), source: e })?;
     let watchdog = Watchdog::start(&child, &program, deadline);
     let out = child.wait_with_output();
     watchdog.finish()?;
-    out.map_err(|e| format!("{program}: {e}"))
+    out.map_err(|e| ToolError::Io { program, source: e })
 }
 
 /// The program's file name, as messages name it.
@@ -227,7 +248,8 @@ mod tests {
         let started = std::time::Instant::now();
         let err =
             run(command(Path::new("/bin/bash"), &[]).args(["-c", &script]), &Deadline::configured(1, "x.timeout_secs"))
-                .unwrap_err();
+                .unwrap_err()
+                .to_string();
         assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
         assert!(err.contains("bash timed out after 1 s") && err.contains("raise x.timeout_secs"), "{err}");
         let left: Vec<String> = std::fs::read_dir("/proc")

@@ -10,14 +10,22 @@ use std::process::{Command, Stdio};
 
 use sha2::Digest;
 
+use super::tool::ToolError;
 use super::tool::{self, SecretFile};
-use super::{Checked, Identity, Source};
-use crate::manifest::{Kind, PGDUMP_SUFFIX, TableCount};
+use super::{Checked, Identity, LiveTarget, LoadWords, Section, ServerError, Source, SourceKind, SourcesConfig};
+use crate::config::{Config, ConfigError};
+use crate::manifest::{DatabaseEntry, Kind, TableCount};
 use crate::snapshot::{SkipReason, Snapshot};
 
 /// One `[[sources.postgres]]`: `url` is libpq's, without a password (none
 /// given: libpq also reads `~/.pgpass`); the entry is `NAME.pgdump`.
 pub type PostgresConfig = super::ServerConfig;
+
+/// Its table in the config.
+const KEY: &str = "sources.postgres";
+
+/// Suffix of its entry in the archive.
+pub const PGDUMP_SUFFIX: &str = ".pgdump";
 
 /// How long libpq waits for the server to answer.
 const CONNECT_TIMEOUT_SECS: &str = "15";
@@ -41,15 +49,14 @@ impl PostgresSource {
     /// `PGPASSFILE` (in `dir` when given; never on the command line, never
     /// in the environment of other users' `ps`), no prompting, a bounded
     /// connect. Besides the usual variables it gets libpq's own (`PG*`).
-    fn command(&self, program: &Path, dir: Option<&Path>) -> Result<(Command, Option<SecretFile>), SkipReason> {
+    fn command(&self, program: &Path, dir: Option<&Path>) -> Result<(Command, Option<SecretFile>), ToolError> {
         let mut cmd = tool::command(program, &["PG"]);
         cmd.env("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT_SECS).arg("--no-password");
         let pass = match &self.cfg.password {
             Some(p) => {
                 let escaped = p.expose().replace('\\', "\\\\").replace(':', "\\:");
-                let file = SecretFile::new(dir, &format!("*:*:*:*:{escaped}\n")).map_err(|e| {
-                    SkipReason::Other(format!("cannot hand the password to {}: {e}", program.display()))
-                })?;
+                let file = SecretFile::new(dir, &format!("*:*:*:*:{escaped}\n"))
+                    .map_err(|e| ToolError::Secret { program: program.display().to_string(), source: e })?;
                 cmd.env("PGPASSFILE", file.path()).env_remove("PGPASSWORD");
                 Some(file)
             }
@@ -60,10 +67,7 @@ impl PostgresSource {
 
     /// How long one of its tools may run.
     fn deadline(&self) -> tool::Deadline {
-        tool::Deadline::configured(
-            self.cfg.timeout_secs,
-            format!("sources.postgres \"{}\" timeout_secs", self.cfg.name),
-        )
+        tool::Deadline::configured(self.cfg.timeout_secs, format!("{KEY} \"{}\" timeout_secs", self.cfg.name))
     }
 
     /// Why a failed `pg_dump` failed, in words a person can act on.
@@ -95,34 +99,39 @@ impl PostgresSource {
     /// Loads the verified dump `dump` into the configured database with
     /// `pg_restore --clean --if-exists` in one transaction (any error and
     /// nothing changed), then counts its tables' rows.
-    pub fn load(&self, dump: &Path) -> Result<Vec<TableCount>, String> {
-        let pg_restore = tool::require("pg_restore", "postgresql-client")?;
-        let (mut cmd, _pass) = self.command(&pg_restore, dump.parent()).map_err(|e| e.to_string())?;
+    pub fn load(&self, dump: &Path) -> Result<Vec<TableCount>, ServerError> {
+        let pg_restore = require("pg_restore")?;
+        let (mut cmd, _pass) = self.command(&pg_restore, dump.parent())?;
         cmd.args(["--clean", "--if-exists", "--single-transaction", "--exit-on-error", "--dbname"])
             .arg(&self.cfg.url)
             .arg(dump);
         let out = tool::run(&mut cmd, &self.deadline())?;
         if !out.status.success() {
             let said = tool::said(&out, self.cfg.password.as_ref());
-            return Err(format!("pg_restore failed and changed nothing (it runs in one transaction): {said}"));
+            return Err(ServerError::Refused(format!(
+                "pg_restore failed and changed nothing (it runs in one transaction): {said}"
+            )));
         }
         self.count_rows(dump.parent())
     }
 
     /// Exact rows of every table in the live database, named as in a dump
     /// (`schema.table`).
-    pub fn count_rows(&self, dir: Option<&Path>) -> Result<Vec<TableCount>, String> {
+    pub fn count_rows(&self, dir: Option<&Path>) -> Result<Vec<TableCount>, ServerError> {
         const QUERY: &str = "SELECT n.nspname || '.' || c.relname, \
             (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]::text \
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
             WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' \
             ORDER BY 1";
-        let psql = tool::require("psql", "postgresql-client")?;
-        let (mut cmd, _pass) = self.command(&psql, dir).map_err(|e| e.to_string())?;
+        let psql = require("psql")?;
+        let (mut cmd, _pass) = self.command(&psql, dir)?;
         cmd.args(["-X", "-A", "-t", "-F", "\u{1f}", "-c", QUERY, "--dbname"]).arg(&self.cfg.url);
         let out = tool::run(&mut cmd, &self.deadline())?;
         if !out.status.success() {
-            return Err(format!("counting rows: {}", tool::said(&out, self.cfg.password.as_ref())));
+            return Err(ServerError::Refused(format!(
+                "counting rows: {}",
+                tool::said(&out, self.cfg.password.as_ref())
+            )));
         }
         let mut tables: Vec<TableCount> = String::from_utf8_lossy(&out.stdout)
             .lines()
@@ -140,47 +149,42 @@ impl Source for PostgresSource {
     }
 
     fn snapshot(&self, dest: &Path) -> Result<Snapshot, SkipReason> {
-        let pg_dump = tool::require("pg_dump", "postgresql-client").map_err(SkipReason::Other)?;
+        let pg_dump = require("pg_dump")?;
         let (mut cmd, _pass) = self.command(&pg_dump, dest.parent())?;
         cmd.arg("--format=custom").arg("--file").arg(dest).arg("--dbname").arg(&self.cfg.url);
-        let out = tool::run(&mut cmd, &self.deadline()).map_err(|e| {
+        let out = tool::run(&mut cmd, &self.deadline()).inspect_err(|_| {
             let _ = std::fs::remove_file(dest);
-            SkipReason::Other(e)
         })?;
         if !out.status.success() {
             let _ = std::fs::remove_file(dest);
-            return Err(SkipReason::Other(self.explain(&tool::said(&out, self.cfg.password.as_ref()))));
+            return Err(SkipReason::Failed(self.explain(&tool::said(&out, self.cfg.password.as_ref()))));
         }
-        let size = std::fs::metadata(dest).map_err(|e| SkipReason::Other(format!("the dump vanished: {e}")))?.len();
-        let fingerprint = fingerprint(dest).map_err(|e| SkipReason::Other(format!("cannot read the dump: {e}")))?;
+        let size = std::fs::metadata(dest).map_err(SkipReason::io("the dump vanished"))?.len();
+        let fingerprint = fingerprint(dest).map_err(SkipReason::io("cannot read the dump"))?;
         Ok(Snapshot { fingerprint: Some(fingerprint), ..self.id.snapshot(dest, size) })
     }
 
-    fn probe(&self) -> Option<Result<String, String>> {
-        let probe = || {
-            let pg_dump = tool::require("pg_dump", "postgresql-client")?;
-            let version = tool::version(&pg_dump).unwrap_or_else(|| "pg_dump".into());
-            let (mut cmd, _pass) = self.command(&pg_dump, None).map_err(|e| e.to_string())?;
-            cmd.args(["--schema-only", "--file", "/dev/null", "--dbname"]).arg(&self.cfg.url);
-            let out = tool::run(&mut cmd, &self.deadline())?;
-            if out.status.success() {
-                Ok(format!("reachable; {version} can dump it"))
-            } else {
-                Err(self.explain(&tool::said(&out, self.cfg.password.as_ref())))
-            }
-        };
-        Some(probe())
+    fn probe(&self) -> Result<Option<String>, ServerError> {
+        let pg_dump = require("pg_dump")?;
+        let version = tool::version(&pg_dump).unwrap_or_else(|| "pg_dump".into());
+        let (mut cmd, _pass) = self.command(&pg_dump, None)?;
+        cmd.args(["--schema-only", "--file", "/dev/null", "--dbname"]).arg(&self.cfg.url);
+        let out = tool::run(&mut cmd, &self.deadline())?;
+        if out.status.success() {
+            Ok(Some(format!("reachable; {version} can dump it")))
+        } else {
+            Err(ServerError::Refused(self.explain(&tool::said(&out, self.cfg.password.as_ref()))))
+        }
     }
 }
 
 /// `pg_restore --list` reads the table of contents; `pg_restore
 /// --data-only` then streams every table's data (nothing is restored), and
 /// its `COPY` blocks give the rows per table.
-pub(super) fn check(path: &Path) -> Result<Checked, SkipReason> {
-    let pg_restore = tool::require("pg_restore", "postgresql-client").map_err(SkipReason::Other)?;
+fn check(path: &Path) -> Result<Checked, SkipReason> {
+    let pg_restore = require("pg_restore")?;
     let deadline = tool::Deadline::fixed(tool::LOCAL_CHECK_SECS);
-    let listed =
-        tool::run(tool::command(&pg_restore, &[]).arg("--list").arg(path), &deadline).map_err(SkipReason::Other)?;
+    let listed = tool::run(tool::command(&pg_restore, &[]).arg("--list").arg(path), &deadline)?;
     if !listed.status.success() {
         return Err(SkipReason::Corrupt(format!("pg_restore --list: {}", tool::said(&listed, None))));
     }
@@ -191,14 +195,14 @@ pub(super) fn check(path: &Path) -> Result<Checked, SkipReason> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| SkipReason::Other(format!("cannot run pg_restore: {e}")))?;
+        .map_err(|e| ToolError::Spawn { program: "pg_restore".to_string(), source: e })?;
     let watchdog = tool::Watchdog::start(&child, "pg_restore", &deadline);
     let stdout = child.stdout.take().expect("piped");
     let counted = count_copy_rows(BufReader::with_capacity(256 * 1024, stdout));
     let out = child.wait_with_output();
-    watchdog.finish().map_err(SkipReason::Other)?;
-    let out = out.map_err(|e| SkipReason::Other(format!("pg_restore: {e}")))?;
-    let tables = counted.map_err(|e| SkipReason::Other(format!("reading pg_restore's output: {e}")))?;
+    watchdog.finish()?;
+    let out = out.map_err(|e| ToolError::Io { program: "pg_restore".to_string(), source: e })?;
+    let tables = counted.map_err(SkipReason::io("reading pg_restore's output"))?;
     if !out.status.success() {
         return Err(SkipReason::Corrupt(format!("pg_restore --data-only: {}", tool::said(&out, None))));
     }
@@ -301,6 +305,107 @@ fn creation_time(head: &[u8]) -> Option<std::ops::Range<usize>> {
     let start = 11 + compression;
     let end = start + 7 * (1 + int_size);
     (end <= head.len()).then_some(start..end)
+}
+
+/// `program` from the PostgreSQL client tools: on `PATH`, else in
+/// Debian's per-version folders (the server-side programs live there),
+/// newest first.
+fn require(program: &str) -> Result<std::path::PathBuf, ToolError> {
+    tool::require_in(program, "postgresql-client", &debian_dirs())
+}
+
+/// `/usr/lib/postgresql/VERSION/bin`, newest version first.
+fn debian_dirs() -> Vec<std::path::PathBuf> {
+    let mut dirs: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|r| r.flatten().map(|e| e.path().join("bin")).collect())
+        .unwrap_or_default();
+    dirs.sort_by_key(|d| {
+        std::cmp::Reverse(
+            d.parent().and_then(|v| v.file_name()).and_then(|v| v.to_str()).and_then(|v| v.parse::<u32>().ok()),
+        )
+    });
+    dirs
+}
+
+/// The PostgreSQL kind: `[[sources.postgres]]`.
+pub(super) struct Postgres;
+
+pub(super) static KIND: Postgres = Postgres;
+
+impl SourceKind for Postgres {
+    fn kind(&self) -> Kind {
+        Kind::Postgres
+    }
+
+    fn sections<'a>(&self, cfg: &'a Config) -> Vec<Section<'a>> {
+        cfg.sources.postgres.iter().map(|p| p.section(KEY, PGDUMP_SUFFIX)).collect()
+    }
+
+    fn validate(&self, cfg: &Config) -> Result<(), ConfigError> {
+        let example = "postgresql://user@127.0.0.1:5432/dbname";
+        cfg.sources.postgres.iter().try_for_each(|p| p.check_url(KEY, &["postgresql", "postgres"], example))
+    }
+
+    fn secret_files(&self, cfg: &Config) -> Vec<crate::config::SecretFile> {
+        cfg.sources.postgres.iter().filter_map(|p| p.secret_file("sources.postgres.password_file")).collect()
+    }
+
+    fn resolve_secrets(&self, sources: &mut SourcesConfig) -> Result<(), ConfigError> {
+        sources.postgres.iter_mut().try_for_each(|p| p.read_password(KEY))
+    }
+
+    fn configured(&self, cfg: &Config, wanted: &dyn Fn(&str) -> bool) -> Vec<Box<dyn Source>> {
+        cfg.sources
+            .postgres
+            .iter()
+            .filter(|p| wanted(&p.name))
+            .map(|p| Box::new(PostgresSource::new(p)) as Box<dyn Source>)
+            .collect()
+    }
+
+    fn check_copy(&self, path: &Path) -> Result<Checked, SkipReason> {
+        check(path)
+    }
+
+    fn entry_problem(&self, entry: &DatabaseEntry) -> Option<&'static str> {
+        if !entry.name.ends_with(PGDUMP_SUFFIX) {
+            return Some("is a PostgreSQL dump not named NAME.pgdump");
+        }
+        crate::manifest::database_name_problem(&entry.name)
+    }
+
+    fn words(&self) -> &'static str {
+        "PostgreSQL dump, pg_dump custom format"
+    }
+
+    fn info_note(&self) -> Option<&'static str> {
+        Some("A .pgdump is pg_dump's custom format: pg_restore --list FILE shows it, pg_restore -d DB FILE loads it.")
+    }
+
+    /// `pg_dump --format=custom` compresses already.
+    fn compressible(&self) -> bool {
+        false
+    }
+
+    fn live_target(&self, cfg: &Config, entry: &DatabaseEntry) -> Option<LiveTarget> {
+        let source = cfg.sources.postgres.iter().find(|p| p.name == entry.source_name())?;
+        Some(LiveTarget::Load {
+            source: source.name.clone(),
+            dest: source.url.clone().into(),
+            words: LoadWords {
+                key: KEY,
+                server: "PostgreSQL",
+                how: "pg_restore --clean --if-exists, in one transaction",
+            },
+        })
+    }
+
+    fn load(&self, cfg: &Config, source: &str, copy: &Path) -> Result<Vec<TableCount>, ServerError> {
+        let Some(p) = cfg.sources.postgres.iter().find(|p| p.name == source) else {
+            return Err(ServerError::Refused(format!("{KEY} \"{source}\" is no longer configured")));
+        };
+        PostgresSource::new(p).load(copy)
+    }
 }
 
 #[cfg(test)]

@@ -9,14 +9,21 @@ use std::process::Command;
 use sha2::Digest;
 
 use super::tool;
-use super::{Checked, Identity, Source};
-use crate::manifest::{Kind, RDB_SUFFIX, TableCount};
+use super::{Checked, Identity, LiveTarget, ManualRestore, Section, ServerError, Source, SourceKind, SourcesConfig};
+use crate::config::{Config, ConfigError};
+use crate::manifest::{DatabaseEntry, Kind, TableCount};
 use crate::snapshot::{SkipReason, Snapshot};
 
 /// One `[[sources.redis]]`: `url` is `redis://host:port` (or `rediss://`),
 /// without a password; the password file holds `requirepass` or an ACL
 /// user's. The entry is `NAME.rdb`.
 pub type RedisConfig = super::ServerConfig;
+
+/// Its table in the config.
+const KEY: &str = "sources.redis";
+
+/// Suffix of its entry in the archive.
+pub const RDB_SUFFIX: &str = ".rdb";
 
 /// The table name a Redis snapshot's key count is recorded under.
 pub const KEYS: &str = "keys";
@@ -48,7 +55,7 @@ impl RedisSource {
 
     /// How long one `redis-cli` run may take.
     fn deadline(&self) -> tool::Deadline {
-        tool::Deadline::configured(self.cfg.timeout_secs, format!("sources.redis \"{}\" timeout_secs", self.cfg.name))
+        tool::Deadline::configured(self.cfg.timeout_secs, format!("{KEY} \"{}\" timeout_secs", self.cfg.name))
     }
 
     fn explain(&self, said: &str) -> String {
@@ -71,42 +78,38 @@ impl Source for RedisSource {
     }
 
     fn snapshot(&self, dest: &Path) -> Result<Snapshot, SkipReason> {
-        let cli = tool::require("redis-cli", "redis-tools").map_err(SkipReason::Other)?;
-        let out = tool::run(self.cli(&cli).arg("--rdb").arg(dest), &self.deadline()).map_err(|e| {
+        let cli = tool::require("redis-cli", "redis-tools")?;
+        let out = tool::run(self.cli(&cli).arg("--rdb").arg(dest), &self.deadline()).inspect_err(|_| {
             let _ = std::fs::remove_file(dest);
-            SkipReason::Other(e)
         })?;
         // redis-cli exits 0 on a few failures too; the file tells.
         let size = std::fs::metadata(dest).map(|m| m.len()).unwrap_or(0);
         if !out.status.success() || size == 0 {
             let _ = std::fs::remove_file(dest);
-            return Err(SkipReason::Other(self.explain(&tool::said(&out, self.cfg.password.as_ref()))));
+            return Err(SkipReason::Failed(self.explain(&tool::said(&out, self.cfg.password.as_ref()))));
         }
-        let fingerprint = fingerprint(dest).map_err(|e| SkipReason::Other(format!("cannot read the snapshot: {e}")))?;
+        let fingerprint = fingerprint(dest).map_err(SkipReason::io("cannot read the snapshot"))?;
         Ok(Snapshot { fingerprint: Some(fingerprint), ..self.id.snapshot(dest, size) })
     }
 
-    fn probe(&self) -> Option<Result<String, String>> {
-        let probe = || {
-            let cli = tool::require("redis-cli", "redis-tools")?;
-            tool::require("redis-check-rdb", "redis-tools")?;
-            let out = tool::run(self.cli(&cli).args(["INFO", "server"]), &self.deadline())?;
-            let text = String::from_utf8_lossy(&out.stdout);
-            match text.lines().find_map(|l| l.strip_prefix("redis_version:")) {
-                Some(v) if out.status.success() => Ok(format!("reachable; Redis {}", v.trim())),
-                _ => Err(self.explain(&tool::said(&out, self.cfg.password.as_ref()))),
-            }
-        };
-        Some(probe())
+    fn probe(&self) -> Result<Option<String>, ServerError> {
+        let cli = tool::require("redis-cli", "redis-tools")?;
+        tool::require("redis-check-rdb", "redis-tools")?;
+        let out = tool::run(self.cli(&cli).args(["INFO", "server"]), &self.deadline())?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        match text.lines().find_map(|l| l.strip_prefix("redis_version:")) {
+            Some(v) if out.status.success() => Ok(Some(format!("reachable; Redis {}", v.trim()))),
+            _ => Err(ServerError::Refused(self.explain(&tool::said(&out, self.cfg.password.as_ref())))),
+        }
     }
 }
 
 /// `redis-check-rdb`: the file must parse to its checksum; the keys it read
 /// are recorded.
-pub(super) fn check(path: &Path) -> Result<Checked, SkipReason> {
-    let program = tool::require("redis-check-rdb", "redis-tools").map_err(SkipReason::Other)?;
+fn check(path: &Path) -> Result<Checked, SkipReason> {
+    let program = tool::require("redis-check-rdb", "redis-tools")?;
     let deadline = tool::Deadline::fixed(tool::LOCAL_CHECK_SECS);
-    let out = tool::run(tool::command(&program, &[]).arg(path), &deadline).map_err(SkipReason::Other)?;
+    let out = tool::run(tool::command(&program, &[]).arg(path), &deadline)?;
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() || !text.contains("RDB looks OK") {
         return Err(SkipReason::Corrupt(format!("redis-check-rdb: {}", tool::said(&out, None))));
@@ -115,7 +118,7 @@ pub(super) fn check(path: &Path) -> Result<Checked, SkipReason> {
         .lines()
         .find_map(|l| l.strip_prefix("[info] ").and_then(|l| l.strip_suffix(" keys read")))
         .and_then(|n| n.trim().parse::<u64>().ok())
-        .ok_or_else(|| SkipReason::Other("redis-check-rdb did not say how many keys it read".to_string()))?;
+        .ok_or_else(|| SkipReason::Failed("redis-check-rdb did not say how many keys it read".to_string()))?;
     Ok(Checked { integrity: "ok".to_string(), tables: vec![TableCount { name: KEYS.to_string(), rows: keys }] })
 }
 
@@ -219,6 +222,95 @@ fn skip_string(r: &mut impl Read) -> std::io::Result<Option<u64>> {
         }
         _ => None,
     })
+}
+
+/// How to load a restored Redis snapshot `rdb`: Redis reads its dump file
+/// only when it starts.
+pub fn steps(rdb: &Path) -> String {
+    format!(
+        "to load {} into Redis: stop Redis (systemctl stop redis-server); find its dump file \
+         (redis-cli CONFIG GET dir, CONFIG GET dbfilename; usually /var/lib/redis/dump.rdb); \
+         with appendonly on, also move its appendonly files aside; copy {} over the dump file, \
+         chown redis:redis it; start Redis (systemctl start redis-server) and check with redis-cli DBSIZE",
+        rdb.display(),
+        rdb.display()
+    )
+}
+
+/// The Redis kind: `[[sources.redis]]`.
+pub(super) struct Redis;
+
+pub(super) static KIND: Redis = Redis;
+
+impl SourceKind for Redis {
+    fn kind(&self) -> Kind {
+        Kind::Redis
+    }
+
+    fn sections<'a>(&self, cfg: &'a Config) -> Vec<Section<'a>> {
+        cfg.sources.redis.iter().map(|r| r.section(KEY, RDB_SUFFIX)).collect()
+    }
+
+    fn validate(&self, cfg: &Config) -> Result<(), ConfigError> {
+        cfg.sources.redis.iter().try_for_each(|r| r.check_url(KEY, &["redis", "rediss"], "redis://127.0.0.1:6379"))
+    }
+
+    fn secret_files(&self, cfg: &Config) -> Vec<crate::config::SecretFile> {
+        cfg.sources.redis.iter().filter_map(|r| r.secret_file("sources.redis.password_file")).collect()
+    }
+
+    fn resolve_secrets(&self, sources: &mut SourcesConfig) -> Result<(), ConfigError> {
+        sources.redis.iter_mut().try_for_each(|r| r.read_password(KEY))
+    }
+
+    fn configured(&self, cfg: &Config, wanted: &dyn Fn(&str) -> bool) -> Vec<Box<dyn Source>> {
+        cfg.sources
+            .redis
+            .iter()
+            .filter(|r| wanted(&r.name))
+            .map(|r| Box::new(RedisSource::new(r)) as Box<dyn Source>)
+            .collect()
+    }
+
+    fn check_copy(&self, path: &Path) -> Result<Checked, SkipReason> {
+        check(path)
+    }
+
+    fn entry_problem(&self, entry: &DatabaseEntry) -> Option<&'static str> {
+        if !entry.name.ends_with(RDB_SUFFIX) {
+            return Some("is a Redis snapshot not named NAME.rdb");
+        }
+        crate::manifest::database_name_problem(&entry.name)
+    }
+
+    fn words(&self) -> &'static str {
+        "Redis RDB snapshot"
+    }
+
+    fn info_contents(&self, entry: &DatabaseEntry, out: &mut String) {
+        use std::fmt::Write as _;
+        let _ = writeln!(out, "Keys:      {}", entry.total_rows());
+    }
+
+    fn info_note(&self) -> Option<&'static str> {
+        Some("A .rdb is a Redis snapshot: Redis loads it as its dump file when it starts.")
+    }
+
+    /// Redis loads a snapshot only when it starts: never replaced live.
+    fn live_target(&self, _cfg: &Config, _entry: &DatabaseEntry) -> Option<LiveTarget> {
+        Some(LiveTarget::Manual)
+    }
+
+    fn manual_restore(&self) -> Option<ManualRestore> {
+        Some(ManualRestore {
+            why: "Redis loads a snapshot only when it starts",
+            why_short: "Redis loads a snapshot only at start",
+        })
+    }
+
+    fn restore_note(&self, dest: &Path) -> Option<String> {
+        Some(steps(dest))
+    }
 }
 
 #[cfg(test)]

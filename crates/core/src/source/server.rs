@@ -1,0 +1,112 @@
+//! What the kinds that copy a server with its own tools share: their config
+//! section (a name, a URL without a password, a password file, a deadline)
+//! and how its password is read.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::Section;
+use crate::config::{ConfigError, Secret, SecretFile};
+
+/// One `[[sources.KIND]]` of a server kind: a server copied with its own
+/// tools into one archive entry named after the source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub name: String,
+    /// Without a password: a password in a URL would show in `ps`.
+    pub url: String,
+    /// The file holding the password ("" = none).
+    #[serde(default)]
+    pub password_file: PathBuf,
+    /// Read from `password_file` at load.
+    #[serde(skip)]
+    pub password: Option<Secret>,
+    /// How long one run of one of its tools may take before it is killed
+    /// and the source skipped.
+    #[serde(default = "default_tool_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_tool_timeout() -> u64 {
+    DEFAULT_TOOL_TIMEOUT_SECS
+}
+
+/// `timeout_secs` of a server source when not given: long enough for a
+/// large dump, short enough that a hung tool frees the cycle within the hour.
+pub const DEFAULT_TOOL_TIMEOUT_SECS: u64 = 3600;
+
+/// Query parameters of a server URL that carry a secret or where one is.
+const SECRET_PARAMS: [&str; 3] = ["password", "passfile", "sslpassword"];
+
+impl ServerConfig {
+    /// Its section for the checks every kind shares; `key` is
+    /// `sources.KIND`, its entry the name plus `suffix`.
+    pub(super) fn section(&self, key: &'static str, suffix: &str) -> Section<'_> {
+        Section {
+            key,
+            name: &self.name,
+            entry: format!("{}{suffix}", self.name),
+            timeout_secs: Some(self.timeout_secs),
+        }
+    }
+
+    /// Its password file, listed under `key` (`sources.KIND.password_file`).
+    pub(super) fn secret_file(&self, key: &'static str) -> Option<SecretFile> {
+        (!self.password_file.as_os_str().is_empty()).then(|| SecretFile {
+            key,
+            owner: Some(self.name.clone()),
+            path: self.password_file.clone(),
+        })
+    }
+
+    /// Checks its url: one of `schemes`, with no password in it (`key`:
+    /// `sources.KIND`; `example`: a good url, for the message).
+    pub(super) fn check_url(&self, key: &'static str, schemes: &[&str], example: &str) -> Result<(), ConfigError> {
+        let (name, url) = (&self.name, &self.url);
+        let invalid = |message: String| ConfigError::Invalid { key, message };
+        let parsed = url::Url::parse(url)
+            .map_err(|e| invalid(format!("\"{name}\": url is not a URL ({e}); e.g. {example:?}")))?;
+        if !schemes.contains(&parsed.scheme()) {
+            return Err(invalid(format!("\"{name}\": url must start with {}://; e.g. {example:?}", schemes[0])));
+        }
+        if parsed.password().is_some() {
+            // Never echo the URL: it holds the password.
+            return Err(invalid(format!(
+                "\"{name}\": url holds a password; remove it and put the password in password_file (chmod 600)"
+            )));
+        }
+        // A server's client library may read these from the query too, and
+        // the URL goes on the tools' command lines, which every local user
+        // sees in `ps`.
+        if let Some((param, _)) = parsed.query_pairs().find(|(k, _)| SECRET_PARAMS.contains(&k.as_ref())) {
+            return Err(invalid(format!(
+                "\"{name}\": url names a secret in its query ({param}=…); remove it and put the password in password_file (chmod 600)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Reads `password_file` (`key`: `sources.KIND`, for the message).
+    pub(super) fn read_password(&mut self, key: &'static str) -> Result<(), ConfigError> {
+        let (name, file) = (&self.name, &self.password_file);
+        if file.as_os_str().is_empty() {
+            self.password = None;
+            return Ok(());
+        }
+        let text = std::fs::read_to_string(file).map_err(|e| ConfigError::Invalid {
+            key,
+            message: format!("\"{name}\": cannot read password_file {}: {e}", file.display()),
+        })?;
+        let password = text.trim_end_matches(['\r', '\n']);
+        if password.is_empty() {
+            return Err(ConfigError::Invalid {
+                key,
+                message: format!("\"{name}\": password_file {} is empty", file.display()),
+            });
+        }
+        self.password = Some(Secret::new(password));
+        Ok(())
+    }
+}
