@@ -4,6 +4,10 @@
 //! of contents must read, and its data must decompress to the end, which
 //! also counts each table's rows.
 
+mod kind;
+
+pub(super) use kind::KIND;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -12,9 +16,8 @@ use sha2::Digest;
 
 use super::tool::ToolError;
 use super::tool::{self, SecretFile};
-use super::{Checked, Identity, LiveTarget, LoadWords, Section, ServerError, Source, SourceKind, SourcesConfig};
-use crate::config::{Config, ConfigError};
-use crate::manifest::{DatabaseEntry, Kind, TableCount};
+use super::{Checked, Identity, ServerError, Source};
+use crate::manifest::{Kind, TableCount};
 use crate::snapshot::{SkipReason, Snapshot};
 
 /// One `[[sources.postgres]]`: `url` is libpq's, without a password (none
@@ -22,7 +25,7 @@ use crate::snapshot::{SkipReason, Snapshot};
 pub type PostgresConfig = super::ServerConfig;
 
 /// Its table in the config.
-const KEY: &str = "sources.postgres";
+pub(super) const KEY: &str = "sources.postgres";
 
 /// Suffix of its entry in the archive.
 pub const PGDUMP_SUFFIX: &str = ".pgdump";
@@ -181,7 +184,7 @@ impl Source for PostgresSource {
 /// `pg_restore --list` reads the table of contents; `pg_restore
 /// --data-only` then streams every table's data (nothing is restored), and
 /// its `COPY` blocks give the rows per table.
-fn check(path: &Path) -> Result<Checked, SkipReason> {
+pub(super) fn check(path: &Path) -> Result<Checked, SkipReason> {
     let pg_restore = require("pg_restore")?;
     let deadline = tool::Deadline::fixed(tool::LOCAL_CHECK_SECS);
     let listed = tool::run(tool::command(&pg_restore, &[]).arg("--list").arg(path), &deadline)?;
@@ -325,87 +328,6 @@ fn debian_dirs() -> Vec<std::path::PathBuf> {
         )
     });
     dirs
-}
-
-/// The PostgreSQL kind: `[[sources.postgres]]`.
-pub(super) struct Postgres;
-
-pub(super) static KIND: Postgres = Postgres;
-
-impl SourceKind for Postgres {
-    fn kind(&self) -> Kind {
-        Kind::Postgres
-    }
-
-    fn sections<'a>(&self, cfg: &'a Config) -> Vec<Section<'a>> {
-        cfg.sources.postgres.iter().map(|p| p.section(KEY, PGDUMP_SUFFIX)).collect()
-    }
-
-    fn validate(&self, cfg: &Config) -> Result<(), ConfigError> {
-        let example = "postgresql://user@127.0.0.1:5432/dbname";
-        cfg.sources.postgres.iter().try_for_each(|p| p.check_url(KEY, &["postgresql", "postgres"], example))
-    }
-
-    fn secret_files(&self, cfg: &Config) -> Vec<crate::config::SecretFile> {
-        cfg.sources.postgres.iter().filter_map(|p| p.secret_file("sources.postgres.password_file")).collect()
-    }
-
-    fn resolve_secrets(&self, sources: &mut SourcesConfig) -> Result<(), ConfigError> {
-        sources.postgres.iter_mut().try_for_each(|p| p.read_password(KEY))
-    }
-
-    fn configured(&self, cfg: &Config, wanted: &dyn Fn(&str) -> bool) -> Vec<Box<dyn Source>> {
-        cfg.sources
-            .postgres
-            .iter()
-            .filter(|p| wanted(&p.name))
-            .map(|p| Box::new(PostgresSource::new(p)) as Box<dyn Source>)
-            .collect()
-    }
-
-    fn check_copy(&self, path: &Path) -> Result<Checked, SkipReason> {
-        check(path)
-    }
-
-    fn entry_problem(&self, entry: &DatabaseEntry) -> Option<&'static str> {
-        if !entry.name.ends_with(PGDUMP_SUFFIX) {
-            return Some("is a PostgreSQL dump not named NAME.pgdump");
-        }
-        crate::manifest::database_name_problem(&entry.name)
-    }
-
-    fn words(&self) -> &'static str {
-        "PostgreSQL dump, pg_dump custom format"
-    }
-
-    fn info_note(&self) -> Option<&'static str> {
-        Some("A .pgdump is pg_dump's custom format: pg_restore --list FILE shows it, pg_restore -d DB FILE loads it.")
-    }
-
-    /// `pg_dump --format=custom` compresses already.
-    fn compressible(&self) -> bool {
-        false
-    }
-
-    fn live_target(&self, cfg: &Config, entry: &DatabaseEntry) -> Option<LiveTarget> {
-        let source = cfg.sources.postgres.iter().find(|p| p.name == entry.source_name())?;
-        Some(LiveTarget::Load {
-            source: source.name.clone(),
-            dest: source.url.clone().into(),
-            words: LoadWords {
-                key: KEY,
-                server: "PostgreSQL",
-                how: "pg_restore --clean --if-exists, in one transaction",
-            },
-        })
-    }
-
-    fn load(&self, cfg: &Config, source: &str, copy: &Path) -> Result<Vec<TableCount>, ServerError> {
-        let Some(p) = cfg.sources.postgres.iter().find(|p| p.name == source) else {
-            return Err(ServerError::Refused(format!("{KEY} \"{source}\" is no longer configured")));
-        };
-        PostgresSource::new(p).load(copy)
-    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,10 @@
 //! a replica (`redis-cli --rdb`): one point in time, taken by the server's
 //! fork. Checked with `redis-check-rdb`, which also counts the keys.
 
+mod kind;
+
+pub(super) use kind::KIND;
+
 use std::io::{BufReader, Read};
 use std::path::Path;
 use std::process::Command;
@@ -9,9 +13,8 @@ use std::process::Command;
 use sha2::Digest;
 
 use super::tool;
-use super::{Checked, Identity, LiveTarget, ManualRestore, Section, ServerError, Source, SourceKind, SourcesConfig};
-use crate::config::{Config, ConfigError};
-use crate::manifest::{DatabaseEntry, Kind, TableCount};
+use super::{Checked, Identity, ServerError, Source};
+use crate::manifest::{Kind, TableCount};
 use crate::snapshot::{SkipReason, Snapshot};
 
 /// One `[[sources.redis]]`: `url` is `redis://host:port` (or `rediss://`),
@@ -20,7 +23,7 @@ use crate::snapshot::{SkipReason, Snapshot};
 pub type RedisConfig = super::ServerConfig;
 
 /// Its table in the config.
-const KEY: &str = "sources.redis";
+pub(super) const KEY: &str = "sources.redis";
 
 /// Suffix of its entry in the archive.
 pub const RDB_SUFFIX: &str = ".rdb";
@@ -106,7 +109,7 @@ impl Source for RedisSource {
 
 /// `redis-check-rdb`: the file must parse to its checksum; the keys it read
 /// are recorded.
-fn check(path: &Path) -> Result<Checked, SkipReason> {
+pub(super) fn check(path: &Path) -> Result<Checked, SkipReason> {
     let program = tool::require("redis-check-rdb", "redis-tools")?;
     let deadline = tool::Deadline::fixed(tool::LOCAL_CHECK_SECS);
     let out = tool::run(tool::command(&program, &[]).arg(path), &deadline)?;
@@ -235,82 +238,6 @@ pub fn steps(rdb: &Path) -> String {
         rdb.display(),
         rdb.display()
     )
-}
-
-/// The Redis kind: `[[sources.redis]]`.
-pub(super) struct Redis;
-
-pub(super) static KIND: Redis = Redis;
-
-impl SourceKind for Redis {
-    fn kind(&self) -> Kind {
-        Kind::Redis
-    }
-
-    fn sections<'a>(&self, cfg: &'a Config) -> Vec<Section<'a>> {
-        cfg.sources.redis.iter().map(|r| r.section(KEY, RDB_SUFFIX)).collect()
-    }
-
-    fn validate(&self, cfg: &Config) -> Result<(), ConfigError> {
-        cfg.sources.redis.iter().try_for_each(|r| r.check_url(KEY, &["redis", "rediss"], "redis://127.0.0.1:6379"))
-    }
-
-    fn secret_files(&self, cfg: &Config) -> Vec<crate::config::SecretFile> {
-        cfg.sources.redis.iter().filter_map(|r| r.secret_file("sources.redis.password_file")).collect()
-    }
-
-    fn resolve_secrets(&self, sources: &mut SourcesConfig) -> Result<(), ConfigError> {
-        sources.redis.iter_mut().try_for_each(|r| r.read_password(KEY))
-    }
-
-    fn configured(&self, cfg: &Config, wanted: &dyn Fn(&str) -> bool) -> Vec<Box<dyn Source>> {
-        cfg.sources
-            .redis
-            .iter()
-            .filter(|r| wanted(&r.name))
-            .map(|r| Box::new(RedisSource::new(r)) as Box<dyn Source>)
-            .collect()
-    }
-
-    fn check_copy(&self, path: &Path) -> Result<Checked, SkipReason> {
-        check(path)
-    }
-
-    fn entry_problem(&self, entry: &DatabaseEntry) -> Option<&'static str> {
-        if !entry.name.ends_with(RDB_SUFFIX) {
-            return Some("is a Redis snapshot not named NAME.rdb");
-        }
-        crate::manifest::database_name_problem(&entry.name)
-    }
-
-    fn words(&self) -> &'static str {
-        "Redis RDB snapshot"
-    }
-
-    fn info_contents(&self, entry: &DatabaseEntry, out: &mut String) {
-        use std::fmt::Write as _;
-        let _ = writeln!(out, "Keys:      {}", entry.total_rows());
-    }
-
-    fn info_note(&self) -> Option<&'static str> {
-        Some("A .rdb is a Redis snapshot: Redis loads it as its dump file when it starts.")
-    }
-
-    /// Redis loads a snapshot only when it starts: never replaced live.
-    fn live_target(&self, _cfg: &Config, _entry: &DatabaseEntry) -> Option<LiveTarget> {
-        Some(LiveTarget::Manual)
-    }
-
-    fn manual_restore(&self) -> Option<ManualRestore> {
-        Some(ManualRestore {
-            why: "Redis loads a snapshot only when it starts",
-            why_short: "Redis loads a snapshot only at start",
-        })
-    }
-
-    fn restore_note(&self, dest: &Path) -> Option<String> {
-        Some(steps(dest))
-    }
 }
 
 #[cfg(test)]

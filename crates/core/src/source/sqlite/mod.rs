@@ -1,13 +1,15 @@
 //! A live SQLite database file, copied through SQLite's online backup API
 //! (see [`crate::snapshot`]).
 
+mod kind;
+
+pub(super) use kind::KIND;
+
 use std::path::{Path, PathBuf};
 
-use super::{Checked, Identity, LiveTarget, Source, SourceKind};
-use crate::config::Config;
-use crate::diagnose::Finding;
+use super::{Checked, Identity, Source};
 use crate::integrity::{self, IntegrityError};
-use crate::manifest::{DatabaseEntry, Kind, Manifest};
+use crate::manifest::Kind;
 use crate::snapshot::{self, SkipReason, Snapshot, SnapshotOptions};
 
 /// A live SQLite database file.
@@ -54,7 +56,7 @@ impl Source for SqliteSource {
 
 /// `PRAGMA integrity_check` and row counts, on a copy (never the live file,
 /// so the bot is not held up).
-fn check(path: &Path) -> Result<Checked, SkipReason> {
+pub(super) fn check(path: &Path) -> Result<Checked, SkipReason> {
     match integrity::check(path) {
         Ok(r) if r.ok => Ok(Checked { integrity: r.summary(), tables: r.tables }),
         Ok(r) => Err(SkipReason::Corrupt(format!("integrity_check: {}", r.summary()))),
@@ -67,60 +69,5 @@ fn check(path: &Path) -> Result<Checked, SkipReason> {
             Err(SkipReason::Corrupt(e.to_string()))
         }
         Err(e) => Err(SkipReason::Unchecked(e)),
-    }
-}
-
-/// The SQLite kind: the databases `backup.databases` names inside
-/// `backup.source_dir`.
-pub(super) struct Sqlite;
-
-pub(super) static KIND: Sqlite = Sqlite;
-
-impl SourceKind for Sqlite {
-    fn kind(&self) -> Kind {
-        Kind::Sqlite
-    }
-
-    fn configured(&self, cfg: &Config, wanted: &dyn Fn(&str) -> bool) -> Vec<Box<dyn Source>> {
-        cfg.backup
-            .databases
-            .iter()
-            .filter(|n| wanted(n))
-            .map(|name| Box::new(SqliteSource::new(&cfg.backup.source_dir, name)) as Box<dyn Source>)
-            .collect()
-    }
-
-    fn check_copy(&self, path: &Path) -> Result<Checked, SkipReason> {
-        check(path)
-    }
-
-    fn entry_problem(&self, entry: &DatabaseEntry) -> Option<&'static str> {
-        crate::manifest::database_name_problem(&entry.name)
-    }
-
-    fn words(&self) -> &'static str {
-        "SQLite database"
-    }
-
-    fn info_copy(&self, entry: &DatabaseEntry, out: &mut String) {
-        use std::fmt::Write as _;
-        let _ = writeln!(out, "Journal:   {}, page size {}", entry.journal_mode, entry.page_size);
-    }
-
-    fn block_delta(&self) -> bool {
-        true
-    }
-
-    fn live_target(&self, cfg: &Config, entry: &DatabaseEntry) -> Option<LiveTarget> {
-        cfg.backup
-            .databases
-            .contains(&entry.name)
-            .then(|| LiveTarget::Database(cfg.backup.source_dir.join(&entry.name)))
-    }
-
-    /// Nothing here: `diagnose` checks every database itself first, with
-    /// the restore advice only it knows.
-    fn diagnose(&self, _cfg: &Config, _last: Option<&Manifest>) -> Vec<Finding> {
-        Vec::new()
     }
 }

@@ -1,0 +1,87 @@
+//! What the rest of Lifeboat asks about Redis as a kind: its config
+//! section, how its snapshot is named and described, and why it is
+//! restored by hand.
+
+use std::path::Path;
+
+use super::{KEY, RDB_SUFFIX, RedisSource, check, steps};
+use crate::config::{Config, ConfigError};
+use crate::manifest::{DatabaseEntry, Kind};
+use crate::snapshot::SkipReason;
+use crate::source::{Checked, LiveTarget, ManualRestore, Section, Source, SourceKind, SourcesConfig};
+
+/// The Redis kind: `[[sources.redis]]`.
+pub(in crate::source) struct Redis;
+
+pub(in crate::source) static KIND: Redis = Redis;
+
+impl SourceKind for Redis {
+    fn kind(&self) -> Kind {
+        Kind::Redis
+    }
+
+    fn sections<'a>(&self, cfg: &'a Config) -> Vec<Section<'a>> {
+        cfg.sources.redis.iter().map(|r| r.section(KEY, RDB_SUFFIX)).collect()
+    }
+
+    fn validate(&self, cfg: &Config) -> Result<(), ConfigError> {
+        cfg.sources.redis.iter().try_for_each(|r| r.check_url(KEY, &["redis", "rediss"], "redis://127.0.0.1:6379"))
+    }
+
+    fn secret_files(&self, cfg: &Config) -> Vec<crate::config::SecretFile> {
+        cfg.sources.redis.iter().filter_map(|r| r.secret_file("sources.redis.password_file")).collect()
+    }
+
+    fn resolve_secrets(&self, sources: &mut SourcesConfig) -> Result<(), ConfigError> {
+        sources.redis.iter_mut().try_for_each(|r| r.read_password(KEY))
+    }
+
+    fn configured(&self, cfg: &Config, wanted: &dyn Fn(&str) -> bool) -> Vec<Box<dyn Source>> {
+        cfg.sources
+            .redis
+            .iter()
+            .filter(|r| wanted(&r.name))
+            .map(|r| Box::new(RedisSource::new(r)) as Box<dyn Source>)
+            .collect()
+    }
+
+    fn check_copy(&self, path: &Path) -> Result<Checked, SkipReason> {
+        check(path)
+    }
+
+    fn entry_problem(&self, entry: &DatabaseEntry) -> Option<&'static str> {
+        if !entry.name.ends_with(RDB_SUFFIX) {
+            return Some("is a Redis snapshot not named NAME.rdb");
+        }
+        crate::manifest::database_name_problem(&entry.name)
+    }
+
+    fn words(&self) -> &'static str {
+        "Redis RDB snapshot"
+    }
+
+    fn info_contents(&self, entry: &DatabaseEntry, out: &mut String) {
+        use std::fmt::Write as _;
+        let _ = writeln!(out, "Keys:      {}", entry.total_rows());
+    }
+
+    fn info_note(&self) -> Option<&'static str> {
+        Some("A .rdb is a Redis snapshot: Redis loads it as its dump file when it starts.")
+    }
+
+    /// Redis loads a snapshot only when it starts: never replaced live.
+    fn live_target(&self, _cfg: &Config, _entry: &DatabaseEntry) -> Option<LiveTarget> {
+        Some(LiveTarget::Manual)
+    }
+
+    fn manual_restore(&self) -> Option<ManualRestore> {
+        Some(ManualRestore {
+            why: "Redis loads a snapshot only when it starts",
+            why_short: "Redis loads a snapshot only at start",
+        })
+    }
+
+    fn restore_note(&self, dest: &Path) -> Option<String> {
+        Some(steps(dest))
+    }
+}
