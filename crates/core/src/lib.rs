@@ -3,7 +3,9 @@
 //!
 //! # Layout
 //! - [`config`]: the layered configuration, validated at start-up.
-//! - [`source`]: the trait each kind of source implements; SQLite databases.
+//! - [`source`]: what gets backed up: one folder per kind of source, each
+//!   describing itself to the rest through [`source::SourceKind`], listed in
+//!   [`source::KINDS`].
 //! - [`snapshot`]: one point-in-time copy of a live database, through SQLite.
 //! - [`integrity`]: `PRAGMA integrity_check` and row counts on a snapshot.
 //! - [`archive`]: writing the ZIP (`backup_info.txt`, `manifest.json`), in parallel.

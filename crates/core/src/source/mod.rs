@@ -381,3 +381,22 @@ pub fn configured(cfg: &Config, only: Option<&[String]>) -> Vec<Box<dyn Source>>
     let wanted = |name: &str| only.is_none_or(|o| o.iter().any(|n| n == name));
     KINDS.iter().flat_map(|k| k.configured(cfg, &wanted)).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every manifest kind is in [`KINDS`] once: [`kind`] finds it.
+    #[test]
+    fn every_kind_is_registered_once() {
+        let all = [Kind::Sqlite, Kind::Postgres, Kind::Redis, Kind::File];
+        for k in all {
+            // A new Kind stops compiling here until it is listed above.
+            match k {
+                Kind::Sqlite | Kind::Postgres | Kind::Redis | Kind::File => {}
+            }
+            assert_eq!(KINDS.iter().filter(|d| d.kind() == k).count(), 1, "{k:?}");
+        }
+        assert_eq!(KINDS.len(), all.len());
+    }
+}
