@@ -5,30 +5,35 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use rusqlite::Connection;
 
-struct Env {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-}
+/// The sandbox with the demo's five databases in `data/`.
+struct Env(common::Sandbox);
 
 impl Env {
     fn new() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("lifeboat.toml");
-        let (data, out) = (dir.path().join("data"), dir.path().join("out"));
-        std::fs::write(&config, format!("[backup]\nsource_dir = {data:?}\noutput_dir = {out:?}\n")).unwrap();
-        Env { dir, config }
+        let sb = common::Sandbox::new();
+        let (data, out) = (sb.path("data"), sb.path("out"));
+        std::fs::write(&sb.config, format!("[backup]\nsource_dir = {data:?}\noutput_dir = {out:?}\n")).unwrap();
+        Env(sb)
     }
 
     fn live(&self) -> PathBuf {
-        self.dir.path().join("data/premium_system.db")
+        self.0.path("data/premium_system.db")
     }
 
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        common::lifeboat(&self.config, self.dir.path(), args).output().unwrap()
+    fn run(&self, args: &[&str]) -> Output {
+        self.0.cmd(args).output().unwrap()
+    }
+}
+
+impl std::ops::Deref for Env {
+    type Target = common::Sandbox;
+
+    fn deref(&self) -> &common::Sandbox {
+        &self.0
     }
 }
 
@@ -125,19 +130,8 @@ fn salvage_keeps_every_readable_row_and_names_the_newer_ones() {
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("neither a database of backup.databases"));
 }
 
-/// `script` in `sh`, as an operator types it: `lifeboat` on the PATH with
-/// this config (LIFEBOAT_CONFIG), `sqlite3` the system's.
 fn shell(env: &Env, script: &str) -> Output {
-    let bin = Path::new(env!("CARGO_BIN_EXE_lifeboat")).parent().unwrap().to_path_buf();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
-    let mut c = Command::new("sh");
-    c.arg("-c").arg(script).current_dir(env.dir.path()).env("PATH", path).env("LIFEBOAT_CONFIG", &env.config);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("LIFEBOAT") && k != "LIFEBOAT_CONFIG" {
-            c.env_remove(k);
-        }
-    }
-    c.stdin(Stdio::null()).output().unwrap()
+    common::shell(&env.config, env.dir.path(), script)
 }
 
 fn rows(db: &Path) -> Vec<(i64, String, i64)> {

@@ -5,7 +5,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use rusqlite::Connection;
 use serde_json::Value;
@@ -147,16 +147,7 @@ fn dump(db: &Path, table: &str, order: &str) -> Vec<Vec<String>> {
 
 /// `sh -c script` in the test's folder, the `lifeboat` binary on PATH.
 fn shell(env: &Env, script: &str) -> Output {
-    let bin = Path::new(env!("CARGO_BIN_EXE_lifeboat")).parent().unwrap().to_path_buf();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
-    let mut c = Command::new("sh");
-    c.arg("-c").arg(script).current_dir(env.dir.path()).env("PATH", path).env("LIFEBOAT_CONFIG", &env.config);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("LIFEBOAT") && k != "LIFEBOAT_CONFIG" {
-            c.env_remove(k);
-        }
-    }
-    c.stdin(Stdio::null()).output().unwrap()
+    common::shell(&env.config, env.dir.path(), script)
 }
 
 #[test]

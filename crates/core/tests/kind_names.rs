@@ -129,3 +129,19 @@ fn the_guard_reads_code_not_comments() {
     assert!(!names_word("the wordbook", "rdb") && names_word("name.rdb", "rdb") && names_word("rdb_suffix", "rdb"));
     assert!(code("fn a() {}\n#[cfg(test)]\nmod tests {\n    redis\n}\n").trim() == "fn a() {}");
 }
+
+/// S3, Discord and email use only their own settings: none borrows
+/// Telegram's timeouts or sizes.
+#[test]
+fn other_destinations_read_no_telegram_setting() {
+    let needle = [".", "telegram", "."].concat();
+    let mut files = Vec::new();
+    for dir in ["crates/s3/src", "crates/messaging/src"] {
+        rust_files(&workspace().join(dir), &mut files);
+    }
+    assert!(files.len() >= 3, "{files:?}");
+    for path in files {
+        let text = code(&std::fs::read_to_string(&path).unwrap());
+        assert!(!text.contains(&needle), "{} reads a telegram setting", path.display());
+    }
+}

@@ -105,17 +105,4 @@ mod tests {
         assert_eq!(fit("hello", 5), "hello");
         assert_eq!(fit("héllo wörld", 5), "héll…");
     }
-
-    /// Every setting this destination uses is its own: it never borrows
-    /// Telegram's (timeouts, sizes).
-    #[test]
-    fn reads_no_telegram_setting() {
-        let needle = [".", "telegram", "."].concat();
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            let text = std::fs::read_to_string(&path).unwrap();
-            assert!(!text.contains(&needle), "{} reads a telegram setting", path.display());
-        }
-    }
 }

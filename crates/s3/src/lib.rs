@@ -603,17 +603,4 @@ mod tests {
             max_retries: 1, retry_timeout: 300s  - HTTP error: error sending request";
         assert_eq!(brief(down), "cannot reach the store (error sending request)");
     }
-
-    /// Every setting this destination uses is its own: it never borrows
-    /// Telegram's (timeouts, sizes).
-    #[test]
-    fn reads_no_telegram_setting() {
-        let needle = [".", "telegram", "."].concat();
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            let text = std::fs::read_to_string(&path).unwrap();
-            assert!(!text.contains(&needle), "{} reads a telegram setting", path.display());
-        }
-    }
 }

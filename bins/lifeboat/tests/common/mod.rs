@@ -170,3 +170,20 @@ pub fn s3_destination(dir: &Path, s3: &lifeboat_testkit::servers::SeaweedFs) -> 
         s3.endpoint, s3.bucket, s3.access_key,
     )
 }
+
+/// `script` in `sh`, as an operator types it: `lifeboat` on the PATH with
+/// `config` as LIFEBOAT_CONFIG (none of the caller's other `LIFEBOAT*`
+/// variables), run in `dir`.
+#[allow(dead_code)] // not every test binary runs scripts
+pub fn shell(config: &Path, dir: &Path, script: &str) -> std::process::Output {
+    let bin = Path::new(env!("CARGO_BIN_EXE_lifeboat")).parent().unwrap().to_path_buf();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let mut c = Command::new("sh");
+    c.arg("-c").arg(script).current_dir(dir).env("PATH", path).env("LIFEBOAT_CONFIG", config);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("LIFEBOAT") && k != "LIFEBOAT_CONFIG" {
+            c.env_remove(k);
+        }
+    }
+    c.stdin(std::process::Stdio::null()).output().unwrap()
+}
