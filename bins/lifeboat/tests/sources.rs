@@ -586,49 +586,17 @@ fn no_secret_file_of_any_kind_is_archived_by_a_glob_over_its_folder() {
     let env = Env::new(&[], "");
     let secrets = env.path("secrets");
     std::fs::create_dir_all(&secrets).unwrap();
-    let key = secrets.join("age.key");
-    assert!(StdCommand::new("age-keygen").arg("-o").arg(&key).output().unwrap().status.success());
-    let files = [
-        ("token", "42:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefgh\n"),
-        ("zip.pw", "zip-aes-password-1\n"),
-        ("pg.pw", "pg-secret\n"),
-        ("redis.pw", "redis-secret\n"),
-        ("s3.key", "s3-secret\n"),
-        ("webhook", "https://discord.com/api/webhooks/1/wh-secret\n"),
-        ("smtp.pw", "smtp-secret\n"),
-        ("settings.json", "{}\n"),
-    ];
-    for (name, text) in files {
-        std::fs::write(secrets.join(name), text).unwrap();
-    }
+    let every = lifeboat_testkit::secrets::every_secret_file(&secrets);
+    std::fs::write(secrets.join("settings.json"), "{}\n").unwrap();
     std::fs::write(env.path("other.toml"), "# not a secret\n").unwrap();
-    let s = |name: &str| secrets.join(name).display().to_string();
-    // Nothing listens on port 1: the servers are skipped, their password files still named.
-    env.write_config(
-        &[],
-        &format!(
-            "[telegram]\ntoken = \"42:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefgh\"\ntoken_file = {token:?}\n\
-             [encryption]\nmode = \"zip-aes\"\npassword_file = {zip:?}\nidentity_file = {key:?}\n\
-             [[sources.postgres]]\nname = \"pg\"\nurl = \"postgresql://backup@127.0.0.1:1/bot\"\npassword_file = {pg:?}\n\
-             [[sources.redis]]\nname = \"cache\"\nurl = \"redis://127.0.0.1:1\"\npassword_file = {redis:?}\n\
-             [[destinations.s3]]\nname = \"offsite\"\nendpoint = \"http://127.0.0.1:1\"\nbucket = \"b\"\n\
-             access_key_id = \"id\"\nsecret_access_key_file = {s3:?}\n\
-             [destinations.discord]\nwebhook_url_file = {hook:?}\n\
-             [destinations.email]\nsmtp_url = \"smtps://backup@127.0.0.1:1\"\npassword_file = {smtp:?}\n\
-             from = \"backup@example.com\"\nto = [\"ops@example.com\"]\n\
-             [[sources.files]]\nname = \"conf\"\npaths = [{secrets_glob:?}, {toml_glob:?}]\n",
-            token = s("token"),
-            zip = s("zip.pw"),
-            key = key.display().to_string(),
-            pg = s("pg.pw"),
-            redis = s("redis.pw"),
-            s3 = s("s3.key"),
-            hook = s("webhook"),
-            smtp = s("smtp.pw"),
-            secrets_glob = format!("{}/*", secrets.display()),
-            toml_glob = format!("{}/*.toml", env.dir.path().display()),
-        ),
+    // The token in the config file too: the file is then one of the secrets.
+    let every = every.replacen("[telegram]\n", "[telegram]\ntoken = \"42:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefgh\"\n", 1);
+    let files = format!(
+        "[[sources.files]]\nname = \"conf\"\npaths = [{:?}, {:?}]\n",
+        format!("{}/*", secrets.display()),
+        format!("{}/*.toml", env.dir.path().display())
     );
+    env.write_config(&[], &format!("{every}{files}"));
     let (archive, stderr) = env.backup(3);
     let listed = StdCommand::new("unzip").arg("-Z1").arg(&archive).output().unwrap();
     let entries = String::from_utf8(listed.stdout).unwrap();

@@ -9,6 +9,7 @@
 //! - [`fake_discord`]: a fake Discord webhook with Discord's answers, rate
 //!   limit and faults.
 //! - [`http_recorder`]: an HTTP server that records requests (or hangs).
+//! - [`secrets`]: a configuration naming every secret file of every kind.
 //! - [`servers`]: real PostgreSQL, Redis and SeaweedFS servers on loopback.
 //! - [`smtp`]: a real SMTP server (aiosmtpd) on loopback.
 //! - [`sqlite`]: writer helpers and file corruption for backup tests.
@@ -18,6 +19,7 @@ pub mod background;
 pub mod fake_discord;
 pub mod fake_telegram;
 pub mod http_recorder;
+pub mod secrets;
 pub mod servers;
 pub mod smtp;
 pub mod sqlite;

@@ -312,45 +312,7 @@ fn every_external_deadline_has_a_default_and_refuses_zero_or_absurd_values() {
 /// A configuration naming every secret file there is, each one written in
 /// `dir/secrets/` (mode 0644, other users may read them).
 fn with_every_secret(dir: &Path) -> String {
-    use std::os::unix::fs::PermissionsExt;
-    let secrets = dir.join("secrets");
-    std::fs::create_dir_all(&secrets).unwrap();
-    let identity = secrets.join("age.key");
-    assert!(std::process::Command::new("age-keygen").arg("-o").arg(&identity).output().unwrap().status.success());
-    let files = [
-        ("token", "42:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefgh\n"),
-        ("zip.pw", "zip-secret\n"),
-        ("pg.pw", "pg-secret\n"),
-        ("redis.pw", "redis-secret\n"),
-        ("s3.key", "s3-secret\n"),
-        ("webhook", "https://discord.com/api/webhooks/1/wh-secret\n"),
-        ("smtp.pw", "smtp-secret\n"),
-    ];
-    for (name, text) in files {
-        std::fs::write(secrets.join(name), text).unwrap();
-    }
-    for f in std::fs::read_dir(&secrets).unwrap() {
-        std::fs::set_permissions(f.unwrap().path(), std::fs::Permissions::from_mode(0o644)).unwrap();
-    }
-    let s = |name: &str| secrets.join(name).display().to_string();
-    format!(
-        "[telegram]\ntoken_file = {token:?}\n\
-         [encryption]\nmode = \"zip-aes\"\npassword_file = {zip:?}\nidentity_file = {identity:?}\n\
-         [[sources.postgres]]\nname = \"pg\"\nurl = \"postgresql://backup@127.0.0.1:5432/bot\"\npassword_file = {pg:?}\n\
-         [[sources.redis]]\nname = \"cache\"\nurl = \"redis://127.0.0.1:6379\"\npassword_file = {redis:?}\n\
-         [[destinations.s3]]\nname = \"offsite\"\nbucket = \"b\"\naccess_key_id = \"id\"\nsecret_access_key_file = {s3:?}\n\
-         [destinations.discord]\nwebhook_url_file = {hook:?}\n\
-         [destinations.email]\nsmtp_url = \"smtps://backup@smtp.example.com:465\"\npassword_file = {smtp:?}\n\
-         from = \"backup@example.com\"\nto = [\"ops@example.com\"]\n",
-        token = s("token"),
-        zip = s("zip.pw"),
-        identity = identity.display().to_string(),
-        pg = s("pg.pw"),
-        redis = s("redis.pw"),
-        s3 = s("s3.key"),
-        hook = s("webhook"),
-        smtp = s("smtp.pw"),
-    )
+    lifeboat_testkit::secrets::every_secret_file(&dir.join("secrets"))
 }
 
 /// The field names of every `…_file` path key declared in this crate's
