@@ -345,14 +345,8 @@ struct RedisFixture {
 impl RedisFixture {
     fn new() -> RedisFixture {
         let redis = Redis::start();
-        redis.cli(&["SET", "greeting", "hello world"]);
-        redis.cli(&["RPUSH", "queue", "a", "b", "c"]);
-        redis.cli(&["HSET", "user:1", "name", "Ada", "lang", "en"]);
-        redis.cli(&["SADD", "tags", "x", "y"]);
-        redis.cli(&["ZADD", "scores", "1", "one", "2.5", "two"]);
-        redis.cli(&["SET", "session", "abc", "EX", "86400"]);
+        common::redis_keys_of_every_type(&redis);
         redis.cli(&["XADD", "events", "1-1", "kind", "start"]);
-        redis.cli(&["-n", "3", "SET", "in-db-3", "yes"]);
         RedisFixture { redis }
     }
 }

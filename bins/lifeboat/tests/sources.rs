@@ -209,13 +209,7 @@ fn a_password_in_a_source_url_is_refused_without_echoing_it() {
 #[test]
 fn redis_keys_of_every_type_survive_a_restore_into_a_second_server() {
     let redis = Redis::start();
-    redis.cli(&["SET", "greeting", "hello world"]);
-    redis.cli(&["RPUSH", "queue", "a", "b", "c"]);
-    redis.cli(&["HSET", "user:1", "name", "Ada", "lang", "en"]);
-    redis.cli(&["SADD", "tags", "x", "y"]);
-    redis.cli(&["ZADD", "scores", "1", "one", "2", "two"]);
-    redis.cli(&["SET", "session", "abc", "EX", "86400"]);
-    redis.cli(&["-n", "3", "SET", "in-db-3", "yes"]);
+    common::redis_keys_of_every_type(&redis);
     let env = Env::new(&[], "");
     let pw = redis.password_file(env.dir.path());
     env.write_config(

@@ -187,3 +187,16 @@ pub fn shell(config: &Path, dir: &Path, script: &str) -> std::process::Output {
     }
     c.stdin(std::process::Stdio::null()).output().unwrap()
 }
+
+/// Seven keys of every Redis type (a string, a list, a hash, a set, a
+/// sorted set, a key with a TTL, and one in database 3).
+#[allow(dead_code)] // not every test binary runs Redis
+pub fn redis_keys_of_every_type(redis: &lifeboat_testkit::servers::Redis) {
+    redis.cli(&["SET", "greeting", "hello world"]);
+    redis.cli(&["RPUSH", "queue", "a", "b", "c"]);
+    redis.cli(&["HSET", "user:1", "name", "Ada", "lang", "en"]);
+    redis.cli(&["SADD", "tags", "x", "y"]);
+    redis.cli(&["ZADD", "scores", "1", "one", "2", "two"]);
+    redis.cli(&["SET", "session", "abc", "EX", "86400"]);
+    redis.cli(&["-n", "3", "SET", "in-db-3", "yes"]);
+}
