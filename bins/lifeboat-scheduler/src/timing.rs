@@ -64,7 +64,7 @@ mod tests {
             id: 1,
             started_at,
             finished_at: Some(started_at),
-            trigger: Trigger::parse(trigger).unwrap(),
+            trigger: trigger.parse().unwrap(),
             status,
             end: Default::default(),
         }

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use strum::{Display, EnumString, IntoStaticStr};
 
 /// Value of [`Manifest::format`].
 pub const FORMAT: &str = "lifeboat-backup";
@@ -45,8 +46,9 @@ pub fn database_name_problem(name: &str) -> Option<&'static str> {
 }
 
 /// What started a backup.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, IntoStaticStr, EnumString, Display)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Trigger {
     /// The scheduler, on `schedule.cron`.
     Scheduled,
@@ -63,26 +65,7 @@ pub enum Trigger {
 impl Trigger {
     /// The name used in the manifest, the state database and listings.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Scheduled => "scheduled",
-            Trigger::Manual => "manual",
-            Trigger::Dashboard => "dashboard",
-            Trigger::Demo => "demo",
-            Trigger::PreRestore => "pre-restore",
-        }
-    }
-
-    /// The trigger named `s` (its [`Trigger::as_str`]).
-    pub fn parse(s: &str) -> Option<Trigger> {
-        [Trigger::Scheduled, Trigger::Manual, Trigger::Dashboard, Trigger::Demo, Trigger::PreRestore]
-            .into_iter()
-            .find(|t| t.as_str() == s)
-    }
-}
-
-impl std::fmt::Display for Trigger {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
@@ -145,8 +128,9 @@ pub const DELTA_SUFFIX: &str = ".pages";
 
 /// What kind of source an entry came from, which says how it is checked
 /// and restored.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, IntoStaticStr)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Kind {
     /// An SQLite database file (`NAME`).
     #[default]
@@ -162,12 +146,7 @@ pub enum Kind {
 impl Kind {
     /// The name used in the manifest, `backup_info.txt` and listings.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Sqlite => "sqlite",
-            Kind::Postgres => "postgres",
-            Kind::Redis => "redis",
-            Kind::File => "file",
-        }
+        self.into()
     }
 
     fn is_sqlite(&self) -> bool {
@@ -278,5 +257,20 @@ impl DatabaseEntry {
     /// Sum of the tables' rows.
     pub fn total_rows(&self) -> u64 {
         self.tables.iter().map(|t| t.rows).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_match_the_manifest() {
+        for (kind, text) in
+            [(Kind::Sqlite, "sqlite"), (Kind::Postgres, "postgres"), (Kind::Redis, "redis"), (Kind::File, "file")]
+        {
+            assert_eq!(kind.as_str(), text);
+            assert_eq!(serde_json::to_value(kind).unwrap(), text);
+        }
     }
 }

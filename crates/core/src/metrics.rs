@@ -8,6 +8,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use prometheus::{Encoder, Gauge, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use strum::IntoEnumIterator;
 
 use crate::config::Config;
 use crate::state::{CopyStatus, DeliveryStatus, IncidentKind, State};
@@ -37,7 +38,7 @@ pub fn render(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Result
     let Some(state) = state else { return Ok(m.text()) };
 
     let incidents = m.gauges("incidents_open", "1 while an incident of this kind is open", &["kind"]);
-    for kind in IncidentKind::ALL {
+    for kind in IncidentKind::iter() {
         let open = snapshot.incidents.iter().any(|i| i.kind == kind);
         incidents.with_label_values(&[kind.as_str()]).set(i64::from(open));
     }

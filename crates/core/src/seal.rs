@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use strum::{IntoStaticStr, VariantNames};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Secret;
@@ -42,9 +43,11 @@ pub const MAX_STANZAS: usize = 64;
 /// archive stays within [`MAX_HEADER_BYTES`] and [`MAX_STANZAS`].
 pub const MAX_RECIPIENTS: usize = 32;
 
-/// How new archives are sealed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+/// How new archives are sealed. The modes are declared in the order the
+/// docs list them, which `Mode::VARIANTS` keeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, IntoStaticStr, VariantNames)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Mode {
     /// Plain ZIP.
     #[default]
@@ -56,16 +59,9 @@ pub enum Mode {
 }
 
 impl Mode {
-    /// Every config spelling, in the order the docs list them.
-    pub const NAMES: [&'static str; 3] = ["none", "zip-aes", "age"];
-
     /// The config spelling.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::None => "none",
-            Mode::ZipAes => "zip-aes",
-            Mode::Age => "age",
-        }
+        self.into()
     }
 }
 
@@ -473,6 +469,15 @@ pub fn open_age<R: Read + Seek + Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mode_spellings_match_the_config() {
+        assert_eq!(Mode::VARIANTS, ["none", "zip-aes", "age"]);
+        for (mode, text) in [(Mode::None, "none"), (Mode::ZipAes, "zip-aes"), (Mode::Age, "age")] {
+            assert_eq!(mode.as_str(), text);
+            assert_eq!(toml::Value::String(text.into()).try_into::<Mode>().unwrap(), mode);
+        }
+    }
 
     fn key_pair() -> (String, String) {
         let id = age::x25519::Identity::generate();

@@ -93,7 +93,7 @@ fn expectation(kind: Kind) -> &'static str {
 
 /// Keys that take one of a few words, and the words. Checked before serde,
 /// whose own message would name the Rust type instead of the choices.
-const CHOICES: &[(&str, &[&str])] = &[("encryption.mode", &crate::seal::Mode::NAMES)];
+const CHOICES: &[(&str, &[&str])] = &[("encryption.mode", <crate::seal::Mode as strum::VariantNames>::VARIANTS)];
 
 /// A key of [`CHOICES`] holding another word is an error listing the words
 /// (exact spelling: keys and values are case-sensitive everywhere).

@@ -10,14 +10,16 @@ use std::path::Path;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
+use strum::IntoStaticStr;
 
 use crate::config::Config;
 use crate::state::{DeliveryStatus, Heartbeat, RunStatus, SchedulerState, State};
 use crate::units::human_size;
 
 /// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, IntoStaticStr)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Severity {
     Ok,
     /// Works, but needs a look.
@@ -29,11 +31,7 @@ pub enum Severity {
 impl Severity {
     /// "ok", "warn" or "error".
     pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Ok => "ok",
-            Severity::Warn => "warn",
-            Severity::Error => "error",
-        }
+        self.into()
     }
 }
 

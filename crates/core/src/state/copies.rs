@@ -10,9 +10,11 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::outbox::FailureCode;
 use super::{Result, State, opt_parsed, parsed, time_at, ts};
+use strum::{EnumString, IntoStaticStr};
 
 /// Where one archive's off-site copy stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, IntoStaticStr, EnumString)]
+#[strum(serialize_all = "kebab-case")]
 pub enum CopyStatus {
     /// Not yet confirmed; tried again next cycle.
     Pending,
@@ -27,18 +29,7 @@ pub enum CopyStatus {
 impl CopyStatus {
     /// Stored form.
     pub fn as_str(self) -> &'static str {
-        match self {
-            CopyStatus::Pending => "pending",
-            CopyStatus::Delivered => "delivered",
-            CopyStatus::Failed => "failed",
-            CopyStatus::Retired => "retired",
-        }
-    }
-
-    fn parse(s: &str) -> Option<CopyStatus> {
-        [CopyStatus::Pending, CopyStatus::Delivered, CopyStatus::Failed, CopyStatus::Retired]
-            .into_iter()
-            .find(|x| x.as_str() == s)
+        self.into()
     }
 }
 
@@ -69,9 +60,9 @@ fn copy_from_row(r: &Row<'_>) -> rusqlite::Result<Copy> {
     Ok(Copy {
         archive: r.get(0)?,
         destination: r.get(1)?,
-        status: parsed(r, 2, "copies", "status", CopyStatus::parse)?,
+        status: parsed(r, 2, "copies", "status")?,
         attempts: r.get(3)?,
-        error_code: opt_parsed(r, 4, "copies", "error_code", FailureCode::parse)?,
+        error_code: opt_parsed(r, 4, "copies", "error_code")?,
         last_error: r.get(5)?,
         size: r.get::<_, Option<i64>>(6)?.map(|n| n.max(0) as u64),
         updated_at: time_at(r, 7, "copies", "updated_at")?,
@@ -112,7 +103,7 @@ impl State {
             .query_row(
                 "SELECT status FROM copies WHERE archive = ?1 AND destination = ?2",
                 params![archive, destination],
-                |r| parsed(r, 0, "copies", "status", CopyStatus::parse),
+                |r| parsed(r, 0, "copies", "status"),
             )
             .optional()?)
     }
@@ -196,9 +187,8 @@ impl State {
         let mut st = self.conn.prepare(
             "SELECT destination, status, COUNT(*) FROM copies GROUP BY destination, status ORDER BY destination, status",
         )?;
-        let rows = st.query_map([], |r| {
-            Ok((r.get(0)?, parsed(r, 1, "copies", "status", CopyStatus::parse)?, r.get::<_, i64>(2)?.max(0) as u64))
-        })?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, parsed(r, 1, "copies", "status")?, r.get::<_, i64>(2)?.max(0) as u64)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 

@@ -4,9 +4,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::params;
 
 use super::{Result, State, parsed, time_at, ts};
+use strum::{EnumString, IntoStaticStr};
 
 /// Event severity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, IntoStaticStr, EnumString)]
+#[strum(serialize_all = "kebab-case")]
 pub enum Level {
     /// Normal operation.
     Info,
@@ -19,15 +21,7 @@ pub enum Level {
 impl Level {
     /// Stored form.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Info => "info",
-            Level::Warn => "warn",
-            Level::Error => "error",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Level> {
-        [Level::Info, Level::Warn, Level::Error].into_iter().find(|l| l.as_str() == s)
+        self.into()
     }
 }
 
@@ -63,7 +57,7 @@ impl State {
             Ok(Event {
                 id: r.get(0)?,
                 at: time_at(r, 1, "events", "at")?,
-                level: parsed(r, 2, "events", "level", Level::parse)?,
+                level: parsed(r, 2, "events", "level")?,
                 source: r.get(3)?,
                 message: r.get(4)?,
             })

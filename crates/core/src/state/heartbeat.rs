@@ -3,11 +3,13 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
+use strum::{EnumString, IntoStaticStr};
 
 use super::{Result, State, opt_time_at, parsed, time_at, ts};
 
 /// The processes that beat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, IntoStaticStr, EnumString)]
+#[strum(serialize_all = "kebab-case")]
 pub enum Process {
     /// `lifeboat-scheduler`, as a daemon or after each `--once`.
     Scheduler,
@@ -16,18 +18,13 @@ pub enum Process {
 impl Process {
     /// Stored form, also the name people see.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Process::Scheduler => "scheduler",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Process> {
-        [Process::Scheduler].into_iter().find(|p| p.as_str() == s)
+        self.into()
     }
 }
 
 /// What a process said it was doing at its last beat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, IntoStaticStr, EnumString)]
+#[strum(serialize_all = "kebab-case")]
 pub enum HeartbeatState {
     /// Waiting for its next job.
     Idle,
@@ -43,18 +40,7 @@ pub enum HeartbeatState {
 impl HeartbeatState {
     /// Stored form.
     pub fn as_str(self) -> &'static str {
-        match self {
-            HeartbeatState::Idle => "idle",
-            HeartbeatState::Running => "running",
-            HeartbeatState::Stopped => "stopped",
-            HeartbeatState::Timer => "timer",
-        }
-    }
-
-    fn parse(s: &str) -> Option<HeartbeatState> {
-        [HeartbeatState::Idle, HeartbeatState::Running, HeartbeatState::Stopped, HeartbeatState::Timer]
-            .into_iter()
-            .find(|x| x.as_str() == s)
+        self.into()
     }
 }
 
@@ -74,7 +60,7 @@ pub struct Heartbeat {
 }
 
 /// What the dashboard and `status` say about the scheduler.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, IntoStaticStr)]
 pub enum SchedulerState {
     /// The daemon's heartbeat is fresh.
     Running,
@@ -92,13 +78,7 @@ pub enum SchedulerState {
 impl SchedulerState {
     /// "Running" / "Timer" / "Stopped" / "Died" / "Unknown".
     pub fn as_str(self) -> &'static str {
-        match self {
-            SchedulerState::Running => "Running",
-            SchedulerState::Timer => "Timer",
-            SchedulerState::Stopped => "Stopped",
-            SchedulerState::Died => "Died",
-            SchedulerState::Unknown => "Unknown",
-        }
+        self.into()
     }
 
     /// Backups are being scheduled, by the daemon or by a timer.
@@ -168,10 +148,10 @@ impl State {
                 params![process.as_str()],
                 |r| {
                     Ok(Heartbeat {
-                        process: parsed(r, 0, "heartbeats", "process", Process::parse)?,
+                        process: parsed(r, 0, "heartbeats", "process")?,
                         pid: r.get(1)?,
                         at: time_at(r, 2, "heartbeats", "at")?,
-                        state: parsed(r, 3, "heartbeats", "state", HeartbeatState::parse)?,
+                        state: parsed(r, 3, "heartbeats", "state")?,
                         stale_after_secs: r.get::<_, i64>(4)? as u64,
                         next_run: opt_time_at(r, 5, "heartbeats", "next_run")?,
                     })

@@ -8,9 +8,12 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
 use super::{Result, State, opt_time_at, parsed, time_at, ts};
+use strum::{EnumIter, EnumString, IntoStaticStr};
 
-/// What an incident is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// What an incident is about. Its kinds are declared in the order screens
+/// list them, which `IncidentKind::iter()` keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, IntoStaticStr, EnumString, EnumIter)]
+#[strum(serialize_all = "kebab-case")]
 pub enum IncidentKind {
     /// No successful backup for `monitoring.stale_after_minutes`.
     Stale,
@@ -25,28 +28,9 @@ pub enum IncidentKind {
 }
 
 impl IncidentKind {
-    /// Every kind, in the order screens list them.
-    pub const ALL: [IncidentKind; 5] = [
-        IncidentKind::Stale,
-        IncidentKind::SchedulerSilent,
-        IncidentKind::DeliveriesStuck,
-        IncidentKind::DiskLow,
-        IncidentKind::ArchiveCorrupt,
-    ];
-
     /// Stored form, also the metrics label.
     pub fn as_str(self) -> &'static str {
-        match self {
-            IncidentKind::Stale => "stale",
-            IncidentKind::SchedulerSilent => "scheduler-silent",
-            IncidentKind::DeliveriesStuck => "deliveries-stuck",
-            IncidentKind::DiskLow => "disk-low",
-            IncidentKind::ArchiveCorrupt => "archive-corrupt",
-        }
-    }
-
-    fn parse(s: &str) -> Option<IncidentKind> {
-        IncidentKind::ALL.into_iter().find(|k| k.as_str() == s)
+        self.into()
     }
 }
 
@@ -67,7 +51,7 @@ const COLS: &str = "kind, opened_at, closed_at, detail";
 
 fn incident_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
     Ok(Incident {
-        kind: parsed(r, 0, "incidents", "kind", IncidentKind::parse)?,
+        kind: parsed(r, 0, "incidents", "kind")?,
         opened_at: time_at(r, 1, "incidents", "opened_at")?,
         closed_at: opt_time_at(r, 2, "incidents", "closed_at")?,
         detail: r.get(3)?,

@@ -19,6 +19,7 @@ mod runs;
 mod verifications;
 
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -322,35 +323,132 @@ fn row_key(r: &rusqlite::Row<'_>) -> String {
     }
 }
 
-/// Reads a text column through `parse`, naming the row when it fails.
-fn parsed<T>(
-    r: &rusqlite::Row<'_>,
-    idx: usize,
-    table: &str,
-    column: &str,
-    parse: impl FnOnce(&str) -> Option<T>,
-) -> rusqlite::Result<T> {
+/// Reads a text column as one of an enum's stored forms, naming the row
+/// when the text is none of them.
+fn parsed<T: FromStr>(r: &rusqlite::Row<'_>, idx: usize, table: &str, column: &str) -> rusqlite::Result<T> {
     let text: String = r.get(idx)?;
-    parse(&text).ok_or_else(|| bad_value(table, row_key(r), column, &text))
+    text.parse().map_err(|_| bad_value(table, row_key(r), column, &text))
 }
 
 /// [`parsed`] for a column that may be NULL.
-fn opt_parsed<T>(
-    r: &rusqlite::Row<'_>,
-    idx: usize,
-    table: &str,
-    column: &str,
-    parse: impl FnOnce(&str) -> Option<T>,
-) -> rusqlite::Result<Option<T>> {
+fn opt_parsed<T: FromStr>(r: &rusqlite::Row<'_>, idx: usize, table: &str, column: &str) -> rusqlite::Result<Option<T>> {
     match r.get::<_, Option<String>>(idx)? {
         None => Ok(None),
-        Some(text) => parse(&text).map(Some).ok_or_else(|| bad_value(table, row_key(r), column, &text)),
+        Some(text) => text.parse().map(Some).map_err(|_| bad_value(table, row_key(r), column, &text)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Asserts each value's stored form, and that the form reads back as it.
+    fn stored_forms<T>(pairs: &[(T, &str)], as_str: fn(T) -> &'static str)
+    where
+        T: std::marker::Copy + PartialEq + std::fmt::Debug + FromStr,
+    {
+        for &(value, text) in pairs {
+            assert_eq!(as_str(value), text);
+            assert_eq!(text.parse::<T>().ok(), Some(value), "{text}");
+        }
+    }
+
+    /// The stored forms are in databases already: they never change.
+    #[test]
+    fn stored_forms_are_fixed() {
+        use crate::manifest::Trigger;
+        stored_forms(&[(Process::Scheduler, "scheduler")], Process::as_str);
+        stored_forms(
+            &[
+                (HeartbeatState::Idle, "idle"),
+                (HeartbeatState::Running, "running"),
+                (HeartbeatState::Stopped, "stopped"),
+                (HeartbeatState::Timer, "timer"),
+            ],
+            HeartbeatState::as_str,
+        );
+        stored_forms(&[(PinOrigin::Hand, "hand"), (PinOrigin::ShrinkAlert, "shrink-alert")], PinOrigin::as_str);
+        stored_forms(&[(Level::Info, "info"), (Level::Warn, "warn"), (Level::Error, "error")], Level::as_str);
+        stored_forms(
+            &[
+                (RunStatus::Running, "running"),
+                (RunStatus::Ok, "ok"),
+                (RunStatus::Partial, "partial"),
+                (RunStatus::Failed, "failed"),
+                (RunStatus::Interrupted, "interrupted"),
+                (RunStatus::Unchanged, "unchanged"),
+            ],
+            RunStatus::as_str,
+        );
+        stored_forms(
+            &[
+                (DeliveryStatus::Pending, "pending"),
+                (DeliveryStatus::Delivered, "delivered"),
+                (DeliveryStatus::Failed, "failed"),
+                (DeliveryStatus::Superseded, "superseded"),
+            ],
+            DeliveryStatus::as_str,
+        );
+        stored_forms(
+            &[
+                (FailureCode::NeverStarted, "never-started"),
+                (FailureCode::Blocked, "blocked"),
+                (FailureCode::Kicked, "kicked"),
+                (FailureCode::Deactivated, "deactivated"),
+                (FailureCode::BotRecipient, "bot-recipient"),
+                (FailureCode::ChatNotFound, "chat-not-found"),
+                (FailureCode::Migrated, "migrated"),
+                (FailureCode::NotRecipient, "not-recipient"),
+                (FailureCode::FileTooLarge, "file-too-large"),
+                (FailureCode::FileUnreadable, "file-unreadable"),
+                (FailureCode::BadCredentials, "bad-credentials"),
+                (FailureCode::Transient, "transient"),
+                (FailureCode::Refused, "refused"),
+                (FailureCode::BaseMissing, "base-missing"),
+            ],
+            FailureCode::as_str,
+        );
+        stored_forms(
+            &[
+                (IncidentKind::Stale, "stale"),
+                (IncidentKind::SchedulerSilent, "scheduler-silent"),
+                (IncidentKind::DeliveriesStuck, "deliveries-stuck"),
+                (IncidentKind::DiskLow, "disk-low"),
+                (IncidentKind::ArchiveCorrupt, "archive-corrupt"),
+            ],
+            IncidentKind::as_str,
+        );
+        stored_forms(
+            &[
+                (CopyStatus::Pending, "pending"),
+                (CopyStatus::Delivered, "delivered"),
+                (CopyStatus::Failed, "failed"),
+                (CopyStatus::Retired, "retired"),
+            ],
+            CopyStatus::as_str,
+        );
+        stored_forms(
+            &[
+                (Trigger::Scheduled, "scheduled"),
+                (Trigger::Manual, "manual"),
+                (Trigger::Dashboard, "dashboard"),
+                (Trigger::Demo, "demo"),
+                (Trigger::PreRestore, "pre-restore"),
+            ],
+            Trigger::as_str,
+        );
+        assert_eq!(Trigger::PreRestore.to_string(), "pre-restore");
+        assert!("Manual".parse::<Trigger>().is_err(), "stored forms are matched exactly");
+        let shown = [
+            SchedulerState::Running,
+            SchedulerState::Timer,
+            SchedulerState::Stopped,
+            SchedulerState::Died,
+            SchedulerState::Unknown,
+        ]
+        .map(SchedulerState::as_str);
+        assert_eq!(shown, ["Running", "Timer", "Stopped", "Died", "Unknown"]);
+    }
 
     #[test]
     fn migrations_run_once_and_old_databases_are_upgraded() {

@@ -5,9 +5,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Result, State, opt_parsed, opt_time_at, parsed, time_at, ts};
+use strum::{EnumIter, EnumString, IntoStaticStr};
 
 /// Delivery status of one (file, chat) row of the outbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, IntoStaticStr, EnumString)]
+#[strum(serialize_all = "kebab-case")]
 pub enum DeliveryStatus {
     /// Not yet confirmed; retried next cycle.
     Pending,
@@ -22,24 +24,14 @@ pub enum DeliveryStatus {
 impl DeliveryStatus {
     /// Stored form.
     pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Pending => "pending",
-            DeliveryStatus::Delivered => "delivered",
-            DeliveryStatus::Failed => "failed",
-            DeliveryStatus::Superseded => "superseded",
-        }
-    }
-
-    fn parse(s: &str) -> Option<DeliveryStatus> {
-        [DeliveryStatus::Pending, DeliveryStatus::Delivered, DeliveryStatus::Failed, DeliveryStatus::Superseded]
-            .into_iter()
-            .find(|x| x.as_str() == s)
+        self.into()
     }
 }
 
 /// Why a delivery failed, as a code: what the cycle's advice and the
 /// dashboard's Health match on (the words in `last_error` are for people).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, IntoStaticStr, EnumString, EnumIter)]
+#[strum(serialize_all = "kebab-case")]
 pub enum FailureCode {
     /// The admin never opened the bot and pressed Start.
     NeverStarted,
@@ -73,45 +65,9 @@ pub enum FailureCode {
 }
 
 impl FailureCode {
-    const ALL: [FailureCode; 14] = [
-        FailureCode::NeverStarted,
-        FailureCode::Blocked,
-        FailureCode::Kicked,
-        FailureCode::Deactivated,
-        FailureCode::BotRecipient,
-        FailureCode::ChatNotFound,
-        FailureCode::Migrated,
-        FailureCode::NotRecipient,
-        FailureCode::FileTooLarge,
-        FailureCode::FileUnreadable,
-        FailureCode::BadCredentials,
-        FailureCode::Transient,
-        FailureCode::Refused,
-        FailureCode::BaseMissing,
-    ];
-
     /// Stored form.
     pub fn as_str(self) -> &'static str {
-        match self {
-            FailureCode::NeverStarted => "never-started",
-            FailureCode::Blocked => "blocked",
-            FailureCode::Kicked => "kicked",
-            FailureCode::Deactivated => "deactivated",
-            FailureCode::BotRecipient => "bot-recipient",
-            FailureCode::ChatNotFound => "chat-not-found",
-            FailureCode::Migrated => "migrated",
-            FailureCode::NotRecipient => "not-recipient",
-            FailureCode::FileTooLarge => "file-too-large",
-            FailureCode::FileUnreadable => "file-unreadable",
-            FailureCode::BadCredentials => "bad-credentials",
-            FailureCode::Transient => "transient",
-            FailureCode::Refused => "refused",
-            FailureCode::BaseMissing => "base-missing",
-        }
-    }
-
-    pub(super) fn parse(s: &str) -> Option<FailureCode> {
-        FailureCode::ALL.into_iter().find(|c| c.as_str() == s)
+        self.into()
     }
 }
 
@@ -171,9 +127,9 @@ fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
         part: r.get(3)?,
         parts: r.get(4)?,
         chat_id: r.get(5)?,
-        status: parsed(r, 6, "deliveries", "status", DeliveryStatus::parse)?,
+        status: parsed(r, 6, "deliveries", "status")?,
         attempts: r.get(7)?,
-        error_code: opt_parsed(r, 8, "deliveries", "error_code", FailureCode::parse)?,
+        error_code: opt_parsed(r, 8, "deliveries", "error_code")?,
         last_error: r.get(9)?,
         file_id: r.get(10)?,
         message_id: r.get(11)?,
@@ -240,9 +196,7 @@ impl State {
     /// Outbox rows by status.
     pub fn delivery_counts(&self) -> Result<Vec<(DeliveryStatus, u64)>> {
         let mut st = self.conn.prepare("SELECT status, COUNT(*) FROM deliveries GROUP BY status ORDER BY status")?;
-        let rows = st.query_map([], |r| {
-            Ok((parsed(r, 0, "deliveries", "status", DeliveryStatus::parse)?, r.get::<_, i64>(1)? as u64))
-        })?;
+        let rows = st.query_map([], |r| Ok((parsed(r, 0, "deliveries", "status")?, r.get::<_, i64>(1)? as u64)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -367,8 +321,8 @@ impl State {
         let rows = st.query_map([], |r| {
             Ok(AdminHealth {
                 chat_id: r.get(0)?,
-                status: parsed(r, 1, "deliveries", "status", DeliveryStatus::parse)?,
-                error_code: opt_parsed(r, 2, "deliveries", "error_code", FailureCode::parse)?,
+                status: parsed(r, 1, "deliveries", "status")?,
+                error_code: opt_parsed(r, 2, "deliveries", "error_code")?,
                 last_error: r.get(3)?,
                 updated_at: time_at(r, 4, "deliveries", "updated_at")?,
                 last_delivered_at: opt_time_at(r, 5, "deliveries", "updated_at")?,
@@ -388,6 +342,7 @@ impl State {
 mod tests {
     use super::*;
     use crate::state::tests_support::{open, t};
+    use strum::IntoEnumIterator;
 
     #[test]
     fn outbox_lifecycle_and_superseding() {
@@ -417,8 +372,8 @@ mod tests {
 
     #[test]
     fn failure_codes_round_trip() {
-        for c in FailureCode::ALL {
-            assert_eq!(FailureCode::parse(c.as_str()), Some(c));
+        for c in FailureCode::iter() {
+            assert_eq!(c.as_str().parse::<FailureCode>().ok(), Some(c));
         }
     }
 }

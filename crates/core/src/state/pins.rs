@@ -9,9 +9,11 @@ use rusqlite::params;
 use rusqlite::OptionalExtension;
 
 use super::{Result, State, parsed, time_at, ts};
+use strum::{EnumString, IntoStaticStr};
 
 /// Who made a pin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, IntoStaticStr, EnumString)]
+#[strum(serialize_all = "kebab-case")]
 pub enum PinOrigin {
     /// `lifeboat pin`: only `lifeboat unpin` removes it.
     Hand,
@@ -22,14 +24,7 @@ pub enum PinOrigin {
 impl PinOrigin {
     /// Stored form.
     pub fn as_str(self) -> &'static str {
-        match self {
-            PinOrigin::Hand => "hand",
-            PinOrigin::ShrinkAlert => "shrink-alert",
-        }
-    }
-
-    fn parse(s: &str) -> Option<PinOrigin> {
-        [PinOrigin::Hand, PinOrigin::ShrinkAlert].into_iter().find(|o| o.as_str() == s)
+        self.into()
     }
 }
 
@@ -100,7 +95,7 @@ impl State {
                 archive: r.get(0)?,
                 pinned_at: time_at(r, 1, "pins", "pinned_at")?,
                 reason: r.get(2)?,
-                origin: parsed(r, 3, "pins", "origin", PinOrigin::parse)?,
+                origin: parsed(r, 3, "pins", "origin")?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -5,9 +5,11 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Result, State, opt_time_at, parsed, time_at, ts};
 use crate::manifest::Trigger;
+use strum::{EnumString, IntoStaticStr};
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, IntoStaticStr, EnumString)]
+#[strum(serialize_all = "kebab-case")]
 pub enum RunStatus {
     /// Still running (or died without saying: see [`State::close_abandoned_runs`]).
     Running,
@@ -24,29 +26,9 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
-    const ALL: [RunStatus; 6] = [
-        RunStatus::Running,
-        RunStatus::Ok,
-        RunStatus::Partial,
-        RunStatus::Failed,
-        RunStatus::Interrupted,
-        RunStatus::Unchanged,
-    ];
-
     /// Stored form.
     pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Ok => "ok",
-            RunStatus::Partial => "partial",
-            RunStatus::Failed => "failed",
-            RunStatus::Interrupted => "interrupted",
-            RunStatus::Unchanged => "unchanged",
-        }
-    }
-
-    fn parse(s: &str) -> Option<RunStatus> {
-        RunStatus::ALL.into_iter().find(|x| x.as_str() == s)
+        self.into()
     }
 }
 
@@ -120,8 +102,8 @@ fn run_from_row(r: &Row<'_>) -> rusqlite::Result<Run> {
         id: r.get(0)?,
         started_at: time_at(r, 1, "runs", "started_at")?,
         finished_at: opt_time_at(r, 2, "runs", "finished_at")?,
-        trigger: parsed(r, 3, "runs", "trigger", Trigger::parse)?,
-        status: parsed(r, 4, "runs", "status", RunStatus::parse)?,
+        trigger: parsed(r, 3, "runs", "trigger")?,
+        status: parsed(r, 4, "runs", "status")?,
         end: RunEnd {
             archive: r.get(5)?,
             size: r.get::<_, Option<i64>>(6)?.map(|s| s as u64),
@@ -208,8 +190,7 @@ impl State {
     /// How many runs ended each way, ever (finished runs only).
     pub fn run_totals(&self) -> Result<Vec<(RunStatus, u64)>> {
         let mut st = self.conn.prepare("SELECT status, COUNT(*) FROM runs GROUP BY status ORDER BY status")?;
-        let rows =
-            st.query_map([], |r| Ok((parsed(r, 0, "runs", "status", RunStatus::parse)?, r.get::<_, i64>(1)? as u64)))?;
+        let rows = st.query_map([], |r| Ok((parsed(r, 0, "runs", "status")?, r.get::<_, i64>(1)? as u64)))?;
         let all: Vec<(RunStatus, u64)> = rows.collect::<rusqlite::Result<_>>()?;
         Ok(all.into_iter().filter(|(s, _)| *s != RunStatus::Running).collect())
     }
@@ -233,9 +214,7 @@ impl State {
     pub fn run_counts_since(&self, since: DateTime<Utc>) -> Result<RunCounts> {
         let mut st = self.conn.prepare("SELECT status, COUNT(*) FROM runs WHERE started_at >= ?1 GROUP BY status")?;
         let mut counts = RunCounts::default();
-        let rows = st.query_map(params![ts(since)], |r| {
-            Ok((parsed(r, 0, "runs", "status", RunStatus::parse)?, r.get::<_, u32>(1)?))
-        })?;
+        let rows = st.query_map(params![ts(since)], |r| Ok((parsed(r, 0, "runs", "status")?, r.get::<_, u32>(1)?)))?;
         for row in rows {
             match row? {
                 (RunStatus::Ok, n) => counts.ok += n,
