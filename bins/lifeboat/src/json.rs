@@ -1,209 +1,534 @@
 //! Every JSON shape the CLI prints with `--json`, in one place: the core
 //! returns data, and this is how programs read it. Shapes only grow: a
-//! field once printed keeps its name and meaning.
+//! field once printed keeps its name and meaning. Each shape is a type, and
+//! each object printed at the top (each element, for the listings, which
+//! print an array) starts with `"schema": SCHEMA`, the version of the shapes.
 
+use chrono::{DateTime, Utc};
 use lifeboat_core::backup::BackupOutcome;
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::Config;
-use lifeboat_core::diagnose::Diagnosis;
-use lifeboat_core::restore::{Action, RestoreOutcome, RestorePlan};
+use lifeboat_core::diagnose::{Diagnosis, Finding};
+use lifeboat_core::manifest::{TableCount, Trigger};
+use lifeboat_core::restore::{Action, Quarantined, RestoreOutcome, RestorePlan};
 use lifeboat_core::schedule::Schedule;
+use lifeboat_core::state::Copy;
 use lifeboat_core::status::StatusSnapshot;
 use lifeboat_core::verify::VerifyReport;
 use lifeboat_cycle::CycleReport;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::commands::ListRow;
 use crate::ui::json_time;
+
+/// The version of the shapes below. It changes only when a field changes
+/// name or meaning, or goes; new fields leave it as it is.
+pub const SCHEMA: u32 = 1;
+
+/// A shape with the schema version first.
+#[derive(Serialize)]
+pub struct Versioned<T> {
+    schema: u32,
+    #[serde(flatten)]
+    body: T,
+}
+
+fn versioned<T>(body: T) -> Versioned<T> {
+    Versioned { schema: SCHEMA, body }
+}
+
+/// Prints `value` on stdout as indented JSON.
+pub fn print(value: &impl Serialize) -> serde_json::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
 
 fn files(archive: &StoredArchive) -> Vec<String> {
     archive.files.iter().map(|f| f.display().to_string()).collect()
 }
 
 /// `backup --json`
-pub fn backup(o: &BackupOutcome) -> Value {
-    json!({
-        "archive": o.archive.name,
-        "files": files(&o.archive),
-        "size": o.archive.size,
-        "status": o.status.as_str(),
-        "databases": o.manifest.databases.iter().map(|d| json!({
-            "name": d.name, "size": d.size, "integrity": d.integrity, "rows": d.total_rows(),
-        })).collect::<Vec<_>>(),
-        "skipped": o.manifest.skipped.iter().map(|s| json!({"name": s.name, "reason": s.reason})).collect::<Vec<_>>(),
+#[derive(Serialize)]
+pub struct Backup<'a> {
+    archive: &'a str,
+    files: Vec<String>,
+    size: u64,
+    status: &'static str,
+    databases: Vec<BackedUp<'a>>,
+    skipped: Vec<Skipped<'a>>,
+}
+
+#[derive(Serialize)]
+struct BackedUp<'a> {
+    name: &'a str,
+    size: u64,
+    integrity: &'a str,
+    rows: u64,
+}
+
+#[derive(Serialize)]
+struct Skipped<'a> {
+    name: &'a str,
+    reason: &'a str,
+}
+
+pub fn backup(o: &BackupOutcome) -> Versioned<Backup<'_>> {
+    versioned(Backup {
+        archive: &o.archive.name,
+        files: files(&o.archive),
+        size: o.archive.size,
+        status: o.status.as_str(),
+        databases: o
+            .manifest
+            .databases
+            .iter()
+            .map(|d| BackedUp { name: &d.name, size: d.size, integrity: &d.integrity, rows: d.total_rows() })
+            .collect(),
+        skipped: o.manifest.skipped.iter().map(|s| Skipped { name: &s.name, reason: &s.reason }).collect(),
     })
 }
 
 /// `backup --deliver --json`
-pub fn cycle(cfg: &Config, report: &CycleReport, code: i32) -> Value {
-    json!({
-        "archive": report.backup.as_ref().ok().map(|o| o.archive.name.clone()),
-        "files": report.backup.as_ref().map(|o| files(&o.archive)).unwrap_or_default(),
-        "status": report.backup.as_ref().map(|o| o.status.as_str()).unwrap_or("failed"),
-        "error": report.backup.as_ref().err().map(|e| e.to_string()),
-        "delivery_enabled": cfg.delivery_enabled(),
-        "removed": report.removed,
-        "summary": report.summary(),
-        "exit_code": code,
+#[derive(Serialize)]
+pub struct Cycle<'a> {
+    archive: Option<&'a str>,
+    files: Vec<String>,
+    status: &'static str,
+    error: Option<String>,
+    delivery_enabled: bool,
+    removed: &'a [String],
+    summary: String,
+    exit_code: i32,
+}
+
+pub fn cycle<'a>(cfg: &Config, report: &'a CycleReport, code: i32) -> Versioned<Cycle<'a>> {
+    versioned(Cycle {
+        archive: report.backup.as_ref().ok().map(|o| o.archive.name.as_str()),
+        files: report.backup.as_ref().map(|o| files(&o.archive)).unwrap_or_default(),
+        status: report.backup.as_ref().map(|o| o.status.as_str()).unwrap_or("failed"),
+        error: report.backup.as_ref().err().map(|e| e.to_string()),
+        delivery_enabled: cfg.delivery_enabled(),
+        removed: &report.removed,
+        summary: report.summary(),
+        exit_code: code,
     })
 }
 
+/// One element of `list --json`.
+#[derive(Serialize)]
+pub struct Listed<'a> {
+    name: &'a str,
+    created_at: String,
+    trigger: &'a str,
+    status: &'a str,
+    size: u64,
+    files: Vec<String>,
+    databases: &'a [String],
+    verified: Option<bool>,
+    delivered: usize,
+    copies: Vec<ListedCopy<'a>>,
+    pinned: Option<&'a str>,
+    kept_by: &'a [String],
+    encryption: &'static str,
+    kind: &'static str,
+    base: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct ListedCopy<'a> {
+    destination: &'a str,
+    status: &'static str,
+    attempts: u32,
+    last_error: Option<&'a str>,
+}
+
+impl<'a> From<&'a Copy> for ListedCopy<'a> {
+    fn from(c: &'a Copy) -> Self {
+        ListedCopy {
+            destination: &c.destination,
+            status: c.status.as_str(),
+            attempts: c.attempts,
+            last_error: c.last_error.as_deref(),
+        }
+    }
+}
+
 /// `list --json`
-pub fn list(rows: &[ListRow]) -> Value {
+pub fn list(rows: &[ListRow]) -> Vec<Versioned<Listed<'_>>> {
     rows.iter()
         .map(|r| {
-            json!({
-                "name": r.archive.name,
-                "created_at": json_time(r.archive.created_at),
-                "trigger": r.trigger,
-                "status": r.status,
-                "size": r.archive.size,
-                "files": files(&r.archive),
-                "databases": r.databases,
-                "verified": r.verified,
-                "delivered": r.delivered,
-                "copies": r.copies.iter().map(|c| json!({
-                    "destination": c.destination,
-                    "status": c.status.as_str(),
-                    "attempts": c.attempts,
-                    "last_error": c.last_error,
-                })).collect::<Vec<_>>(),
-                "pinned": r.pinned,
-                "kept_by": r.kept_by,
-                "encryption": r.sealed.as_str(),
-                "kind": if r.base.is_some() || r.archive.is_differential() { "differential" } else { "full" },
-                "base": r.base,
+            versioned(Listed {
+                name: &r.archive.name,
+                created_at: json_time(r.archive.created_at),
+                trigger: &r.trigger,
+                status: &r.status,
+                size: r.archive.size,
+                files: files(&r.archive),
+                databases: &r.databases,
+                verified: r.verified,
+                delivered: r.delivered,
+                copies: r.copies.iter().map(ListedCopy::from).collect(),
+                pinned: r.pinned.as_deref(),
+                kept_by: &r.kept_by,
+                encryption: r.sealed.as_str(),
+                kind: if r.base.is_some() || r.archive.is_differential() { "differential" } else { "full" },
+                base: r.base.as_deref(),
             })
         })
         .collect()
 }
 
+/// One element of `list --remote NAME --json`.
+#[derive(Serialize)]
+pub struct Remote<'a> {
+    archive: &'a str,
+    size: u64,
+    modified: DateTime<Utc>,
+}
+
+/// `list --remote NAME --json`
+pub fn remote(archives: &[lifeboat_s3::Remote]) -> Vec<Versioned<Remote<'_>>> {
+    archives.iter().map(|r| versioned(Remote { archive: &r.name, size: r.size, modified: r.modified })).collect()
+}
+
 /// `verify --json`
-pub fn verify(report: &VerifyReport, archive: &StoredArchive) -> Value {
-    json!({
-        "archive": report.archive,
-        "files": files(archive),
-        "ok": report.is_ok(),
-        "databases": report.databases.iter().map(|d| json!({
-            "name": d.name, "size": d.size, "checksum_ok": d.checksum_ok, "integrity": d.integrity, "ok": d.ok,
-        })).collect::<Vec<_>>(),
-        "problems": report.all_problems(),
+#[derive(Serialize)]
+pub struct Verify<'a> {
+    archive: &'a str,
+    files: Vec<String>,
+    ok: bool,
+    databases: Vec<Verdict<'a>>,
+    problems: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Verdict<'a> {
+    name: &'a str,
+    size: u64,
+    checksum_ok: bool,
+    integrity: &'a str,
+    ok: bool,
+}
+
+pub fn verify<'a>(report: &'a VerifyReport, archive: &StoredArchive) -> Versioned<Verify<'a>> {
+    versioned(Verify {
+        archive: &report.archive,
+        files: files(archive),
+        ok: report.is_ok(),
+        databases: report
+            .databases
+            .iter()
+            .map(|d| Verdict {
+                name: &d.name,
+                size: d.size,
+                checksum_ok: d.checksum_ok,
+                integrity: &d.integrity,
+                ok: d.ok,
+            })
+            .collect(),
+        problems: report.all_problems(),
     })
 }
 
 /// `status --json`
-pub fn status(cfg: &Config, s: &StatusSnapshot, schedule: &Schedule) -> Value {
-    json!({
-        "now": json_time(s.now),
-        "last_backup": s.last_run.as_ref().map(|r| json!({
-            "started_at": json_time(r.started_at),
-            "finished_at": r.finished_at.map(json_time),
-            "trigger": r.trigger.as_str(),
-            "status": r.status.as_str(),
-            "archive": r.end.archive,
-            "size": r.end.size,
-            "databases_ok": r.end.databases_ok,
-            "databases_skipped": r.end.databases_skipped,
-            "verified": r.end.verified,
-            "detail": r.end.detail,
-        })),
-        "schedule": schedule.as_str(),
-        "warnings": s.warnings,
-        "next_run": s.next_run.map(json_time),
-        "scheduler": {
-            "state": s.scheduler.as_str(),
-            "heartbeat_at": s.heartbeat.as_ref().map(|h| json_time(h.at)),
-            "pid": s.heartbeat.as_ref().map(|h| h.pid),
+#[derive(Serialize)]
+pub struct Status<'a> {
+    now: String,
+    last_backup: Option<LastBackup<'a>>,
+    schedule: &'a str,
+    warnings: &'a [String],
+    next_run: Option<String>,
+    scheduler: Scheduler,
+    storage: Storage,
+    quarantine: Vec<QuarantineEntry<'a>>,
+    last_24h: Last24h,
+    no_good_copy: Vec<NoGoodCopy<'a>>,
+    incidents: Vec<OpenIncident<'a>>,
+    delivery: Delivery,
+    offsite: Vec<Offsite<'a>>,
+}
+
+#[derive(Serialize)]
+struct LastBackup<'a> {
+    started_at: String,
+    finished_at: Option<String>,
+    trigger: &'static str,
+    status: &'static str,
+    archive: Option<&'a str>,
+    size: Option<u64>,
+    databases_ok: u32,
+    databases_skipped: u32,
+    verified: bool,
+    detail: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Scheduler {
+    state: &'static str,
+    heartbeat_at: Option<String>,
+    pid: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct Storage {
+    output_dir: String,
+    archives: usize,
+    used_bytes: u64,
+    free_bytes: Option<u64>,
+}
+
+/// A quarantined database, in `status` and in `restore --yes`.
+#[derive(Serialize)]
+struct QuarantineEntry<'a> {
+    name: &'a str,
+    dir: String,
+    bytes: u64,
+}
+
+impl<'a> From<&'a Quarantined> for QuarantineEntry<'a> {
+    fn from(q: &'a Quarantined) -> Self {
+        QuarantineEntry { name: &q.name, dir: q.dir.display().to_string(), bytes: q.bytes }
+    }
+}
+
+#[derive(Serialize)]
+struct Last24h {
+    ok: u32,
+    partial: u32,
+    failed: u32,
+    unchanged: u32,
+}
+
+#[derive(Serialize)]
+struct NoGoodCopy<'a> {
+    source: &'a str,
+    last_good_archive: Option<&'a str>,
+    last_good_at: Option<String>,
+    for_secs: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct OpenIncident<'a> {
+    kind: &'static str,
+    opened_at: String,
+    detail: &'a str,
+}
+
+#[derive(Serialize)]
+struct Delivery {
+    enabled: bool,
+    admins: usize,
+    pending: usize,
+}
+
+#[derive(Serialize)]
+struct Offsite<'a> {
+    destination: &'a str,
+    archive: Option<&'a str>,
+    status: Option<&'static str>,
+    attempts: Option<u32>,
+    last_error: Option<&'a str>,
+    updated_at: Option<String>,
+}
+
+pub fn status<'a>(cfg: &Config, s: &'a StatusSnapshot, schedule: &'a Schedule) -> Versioned<Status<'a>> {
+    versioned(Status {
+        now: json_time(s.now),
+        last_backup: s.last_run.as_ref().map(|r| LastBackup {
+            started_at: json_time(r.started_at),
+            finished_at: r.finished_at.map(json_time),
+            trigger: r.trigger.as_str(),
+            status: r.status.as_str(),
+            archive: r.end.archive.as_deref(),
+            size: r.end.size,
+            databases_ok: r.end.databases_ok,
+            databases_skipped: r.end.databases_skipped,
+            verified: r.end.verified,
+            detail: r.end.detail.as_deref(),
+        }),
+        schedule: schedule.as_str(),
+        warnings: &s.warnings,
+        next_run: s.next_run.map(json_time),
+        scheduler: Scheduler {
+            state: s.scheduler.as_str(),
+            heartbeat_at: s.heartbeat.as_ref().map(|h| json_time(h.at)),
+            pid: s.heartbeat.as_ref().map(|h| h.pid),
         },
-        "storage": {
-            "output_dir": cfg.backup.output_dir.display().to_string(),
-            "archives": s.archives,
-            "used_bytes": s.archive_bytes,
-            "free_bytes": s.free_bytes.as_ref().ok(),
+        storage: Storage {
+            output_dir: cfg.backup.output_dir.display().to_string(),
+            archives: s.archives,
+            used_bytes: s.archive_bytes,
+            free_bytes: s.free_bytes.as_ref().ok().copied(),
         },
-        "quarantine": s.quarantined.iter().map(|q| json!({
-            "name": q.name, "dir": q.dir.display().to_string(), "bytes": q.bytes,
-        })).collect::<Vec<_>>(),
-        "last_24h": {
-            "ok": s.last_24h.ok, "partial": s.last_24h.partial, "failed": s.last_24h.failed, "unchanged": s.last_24h.unchanged,
+        quarantine: s.quarantined.iter().map(QuarantineEntry::from).collect(),
+        last_24h: Last24h {
+            ok: s.last_24h.ok,
+            partial: s.last_24h.partial,
+            failed: s.last_24h.failed,
+            unchanged: s.last_24h.unchanged,
         },
-        "no_good_copy": s.without_good_copy.iter().map(|g| json!({
-            "source": g.source,
-            "last_good_archive": g.last_good.as_ref().map(|(a, _)| a),
-            "last_good_at": g.last_good.as_ref().map(|(_, t)| json_time(*t)),
-            "for_secs": g.last_good.as_ref().map(|(_, t)| (s.now - *t).num_seconds()),
-        })).collect::<Vec<_>>(),
-        "incidents": s.incidents.iter().map(|i| json!({
-            "kind": i.kind.as_str(),
-            "opened_at": json_time(i.opened_at),
-            "detail": i.detail,
-        })).collect::<Vec<_>>(),
-        "delivery": {
-            "enabled": cfg.delivery_enabled(),
-            "admins": cfg.telegram.admin_ids.len(),
-            "pending": s.pending_deliveries,
+        no_good_copy: s
+            .without_good_copy
+            .iter()
+            .map(|g| NoGoodCopy {
+                source: &g.source,
+                last_good_archive: g.last_good.as_ref().map(|(a, _)| a.as_str()),
+                last_good_at: g.last_good.as_ref().map(|(_, t)| json_time(*t)),
+                for_secs: g.last_good.as_ref().map(|(_, t)| (s.now - *t).num_seconds()),
+            })
+            .collect(),
+        incidents: s
+            .incidents
+            .iter()
+            .map(|i| OpenIncident { kind: i.kind.as_str(), opened_at: json_time(i.opened_at), detail: &i.detail })
+            .collect(),
+        delivery: Delivery {
+            enabled: cfg.delivery_enabled(),
+            admins: cfg.telegram.admin_ids.len(),
+            pending: s.pending_deliveries,
         },
-        "offsite": s.stores.iter().map(|(store, latest)| json!({
-            "destination": store,
-            "archive": latest.as_ref().map(|c| &c.archive),
-            "status": latest.as_ref().map(|c| c.status.as_str()),
-            "attempts": latest.as_ref().map(|c| c.attempts),
-            "last_error": latest.as_ref().and_then(|c| c.last_error.as_ref()),
-            "updated_at": latest.as_ref().map(|c| json_time(c.updated_at)),
-        })).collect::<Vec<_>>(),
+        offsite: s
+            .stores
+            .iter()
+            .map(|(store, latest)| Offsite {
+                destination: store,
+                archive: latest.as_ref().map(|c| c.archive.as_str()),
+                status: latest.as_ref().map(|c| c.status.as_str()),
+                attempts: latest.as_ref().map(|c| c.attempts),
+                last_error: latest.as_ref().and_then(|c| c.last_error.as_deref()),
+                updated_at: latest.as_ref().map(|c| json_time(c.updated_at)),
+            })
+            .collect(),
     })
 }
 
 /// `diagnose --json`
-pub fn diagnose(d: &Diagnosis) -> Value {
-    json!({ "worst": d.worst().as_str(), "findings": d.findings })
+#[derive(Serialize)]
+pub struct Diagnose<'a> {
+    worst: &'static str,
+    findings: &'a [Finding],
+}
+
+pub fn diagnose(d: &Diagnosis) -> Versioned<Diagnose<'_>> {
+    versioned(Diagnose { worst: d.worst().as_str(), findings: &d.findings })
 }
 
 /// `restore --dry-run --json` (and `restore --json` without `--yes`)
-pub fn restore_plan(plan: &RestorePlan) -> Value {
-    json!({
-        "archive": plan.archive.name,
-        "files": files(&plan.archive),
-        "created_at": plan.manifest.created_at,
-        "trigger": plan.manifest.trigger,
-        "target": match &plan.to { Some(d) => d.display().to_string(), None => "live".to_string() },
-        "databases": plan.databases.iter().map(|d| {
-            let (action, detail) = match &d.action {
-                Action::Replace { current_size, journal_mode, page_size } => ("replace", json!({
-                    "current_size": current_size, "journal_mode": journal_mode, "page_size": page_size,
-                })),
-                Action::ReplaceUnreadable { reason } => ("replace-unreadable", json!({ "reason": reason })),
-                Action::Create => ("create", Value::Null),
-                Action::WriteFile => ("write-file", Value::Null),
-                Action::LoadDump { source, .. } => ("load-dump", json!({ "source": source })),
-                Action::WriteBack { exists } => ("write-back", json!({ "exists": exists })),
-            };
-            json!({
-                "name": d.name, "dest": d.dest.display().to_string(), "size": d.size, "rows": d.rows,
-                "action": action, "current": detail, "schema_changes": d.schema_changes,
-                "damaged": d.damaged,
+#[derive(Serialize)]
+pub struct Plan<'a> {
+    archive: &'a str,
+    files: Vec<String>,
+    created_at: DateTime<Utc>,
+    trigger: Trigger,
+    target: String,
+    databases: Vec<Planned<'a>>,
+    unconfigured: &'a [String],
+    manual: &'a [String],
+}
+
+#[derive(Serialize)]
+struct Planned<'a> {
+    name: &'a str,
+    dest: String,
+    size: u64,
+    rows: u64,
+    action: &'static str,
+    current: Option<Current<'a>>,
+    schema_changes: &'a [String],
+    damaged: Option<&'a str>,
+}
+
+/// What a planned action knows of what is there now (null for the actions
+/// that know nothing).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Current<'a> {
+    Replace { current_size: u64, journal_mode: &'a str, page_size: u32 },
+    Unreadable { reason: &'a str },
+    Dump { source: &'a str },
+    File { exists: bool },
+}
+
+fn action(a: &Action) -> (&'static str, Option<Current<'_>>) {
+    match a {
+        Action::Replace { current_size, journal_mode, page_size } => {
+            ("replace", Some(Current::Replace { current_size: *current_size, journal_mode, page_size: *page_size }))
+        }
+        Action::ReplaceUnreadable { reason } => ("replace-unreadable", Some(Current::Unreadable { reason })),
+        Action::Create => ("create", None),
+        Action::WriteFile => ("write-file", None),
+        Action::LoadDump { source, .. } => ("load-dump", Some(Current::Dump { source })),
+        Action::WriteBack { exists } => ("write-back", Some(Current::File { exists: *exists })),
+    }
+}
+
+pub fn restore_plan(plan: &RestorePlan) -> Versioned<Plan<'_>> {
+    versioned(Plan {
+        archive: &plan.archive.name,
+        files: files(&plan.archive),
+        created_at: plan.manifest.created_at,
+        trigger: plan.manifest.trigger,
+        target: match &plan.to {
+            Some(d) => d.display().to_string(),
+            None => "live".to_string(),
+        },
+        databases: plan
+            .databases
+            .iter()
+            .map(|d| {
+                let (action, current) = action(&d.action);
+                Planned {
+                    name: &d.name,
+                    dest: d.dest.display().to_string(),
+                    size: d.size,
+                    rows: d.rows,
+                    action,
+                    current,
+                    schema_changes: &d.schema_changes,
+                    damaged: d.damaged.as_deref(),
+                }
             })
-        }).collect::<Vec<_>>(),
-        "unconfigured": plan.unconfigured,
-        "manual": plan.manual,
+            .collect(),
+        unconfigured: &plan.unconfigured,
+        manual: &plan.manual,
     })
 }
 
 /// `restore --yes --json`
-pub fn restore_outcome(o: &RestoreOutcome) -> Value {
-    json!({
-        "archive": o.archive,
-        "safety_archive": o.safety_archive,
-        "quarantined": o.quarantined.iter().map(|q| json!({
-            "name": q.name, "dir": q.dir.display().to_string(), "bytes": q.bytes,
-        })).collect::<Vec<_>>(),
-        "restored": o.restored.iter().map(|d| json!({
-            "name": d.name,
-            "dest": d.dest.display().to_string(),
-            "rows": d.total_rows(),
-            "rows_match_manifest": d.rows_match_manifest,
-            "tables": d.tables.iter().map(|t| json!({ "name": t.name, "rows": t.rows })).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "notes": o.notes,
+#[derive(Serialize)]
+pub struct Restored<'a> {
+    archive: &'a str,
+    safety_archive: Option<&'a str>,
+    quarantined: Vec<QuarantineEntry<'a>>,
+    restored: Vec<RestoredDatabase<'a>>,
+    notes: &'a [String],
+}
+
+#[derive(Serialize)]
+struct RestoredDatabase<'a> {
+    name: &'a str,
+    dest: String,
+    rows: u64,
+    rows_match_manifest: bool,
+    tables: &'a [TableCount],
+}
+
+pub fn restore_outcome(o: &RestoreOutcome) -> Versioned<Restored<'_>> {
+    versioned(Restored {
+        archive: &o.archive,
+        safety_archive: o.safety_archive.as_deref(),
+        quarantined: o.quarantined.iter().map(QuarantineEntry::from).collect(),
+        restored: o
+            .restored
+            .iter()
+            .map(|d| RestoredDatabase {
+                name: &d.name,
+                dest: d.dest.display().to_string(),
+                rows: d.total_rows(),
+                rows_match_manifest: d.rows_match_manifest,
+                tables: &d.tables,
+            })
+            .collect(),
+        notes: &o.notes,
     })
 }

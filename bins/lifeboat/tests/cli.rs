@@ -127,11 +127,13 @@ fn backup_list_status_and_verify() {
     assert!(archive.file_name().unwrap().to_str().unwrap().starts_with("database_backup_"));
 
     let list = stdout_json(&mut env.cmd(&["list", "--json"]));
+    assert_eq!(list[0]["schema"], 1, "each listed archive says its shape's version");
     assert_eq!(list[0]["trigger"], "manual");
     assert_eq!(list[0]["status"], "ok");
     env.cmd(&["list"]).assert().success().stdout(predicate::str::contains("manual"));
 
     let status = stdout_json(&mut env.cmd(&["status", "--json"]));
+    assert_eq!(status["schema"], 1);
     assert_eq!(status["last_backup"]["status"], "ok");
     assert_eq!(status["storage"]["archives"], 1);
     assert_eq!(status["last_24h"]["ok"], 1);
@@ -140,6 +142,7 @@ fn backup_list_status_and_verify() {
 
     env.cmd(&["verify"]).assert().success().stdout(predicate::str::contains("archive ok: 5 databases"));
     let v = stdout_json(&mut env.cmd(&["verify", "latest", "--json"]));
+    assert_eq!(v["schema"], 1);
     assert_eq!(v["ok"], true);
     assert_eq!(v["databases"].as_array().unwrap().len(), 5);
 
@@ -159,6 +162,7 @@ fn backup_list_status_and_verify() {
     assert!(text.lines().count() > 3, "{text}");
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert!(v["archive"].is_string(), "{v}");
+    assert!(text.starts_with("{\n  \"schema\": 1,\n"), "the schema version comes first: {text}");
 }
 
 #[test]
@@ -169,6 +173,10 @@ fn backup_deliver_without_token_reports_delivery_disabled() {
     let archive = PathBuf::from(String::from_utf8(out.stdout).unwrap().lines().next().unwrap().trim());
     assert!(archive.is_file(), "{archive:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("disabled"));
+
+    let v = stdout_json(&mut env.cmd(&["backup", "--deliver", "--json"]));
+    assert_eq!((v["schema"].as_u64(), v["delivery_enabled"].as_bool()), (Some(1), Some(false)), "{v}");
+    assert!(v["status"].is_string() && v["files"].is_array() && v["summary"].is_string(), "{v}");
 }
 
 #[test]
@@ -333,6 +341,7 @@ fn diagnose_reports_a_corrupt_database() {
     let out = env.cmd(&["diagnose", "--json"]).assert().code(1).get_output().stdout.clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["worst"], "error");
+    assert_eq!(v["schema"], 1);
     let bad: Vec<_> = v["findings"].as_array().unwrap().iter().filter(|f| f["level"] == "error").collect::<Vec<_>>();
     assert_eq!(bad.len(), 1, "{bad:?}");
     assert_eq!(bad[0]["subject"], "premium_system.db");
@@ -374,6 +383,7 @@ fn restore_refuses_without_yes_then_round_trips() {
     let plan = stdout_json(&mut env.cmd(&["restore", "latest", "--dry-run", "--json", "--only", "premium_system.db"]));
     assert_eq!(plan["databases"].as_array().unwrap().len(), 1, "{plan}");
     assert_eq!(plan["target"], "live");
+    assert_eq!(plan["schema"], 1);
     assert_eq!(plan["databases"][0]["action"], "replace");
     assert_eq!(plan["databases"][0]["current"]["journal_mode"], "delete", "{plan}");
     env.cmd(&["restore", "latest", "--only", "no_such.db", "--yes"])
@@ -391,6 +401,7 @@ fn restore_refuses_without_yes_then_round_trips() {
         .stdout(predicate::str::contains("WRITE").and(predicate::str::contains("Live databases are not touched")));
     let done = stdout_json(&mut env.cmd(&["restore", "latest", "--to", to.to_str().unwrap(), "--yes", "--json"]));
     assert_eq!(rows(&to.join("premium_system.db"), "payments"), before);
+    assert_eq!(done["schema"], 1);
     let restored = done["restored"].as_array().unwrap();
     assert_eq!(restored.len(), 5, "{done}");
     assert!(restored.iter().all(|d| d["rows_match_manifest"] == true && d["rows"].as_u64().unwrap() > 0), "{done}");

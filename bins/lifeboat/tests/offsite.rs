@@ -59,6 +59,7 @@ impl Env {
     fn remote(&self) -> Vec<String> {
         let out = self.cmd(&["list", "--remote", "offsite", "--json"]).assert().success().get_output().stdout.clone();
         let rows: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert!(rows.as_array().unwrap().iter().all(|r| r["schema"] == 1), "{rows}");
         rows.as_array().unwrap().iter().map(|r| r["archive"].as_str().unwrap().to_string()).collect()
     }
 

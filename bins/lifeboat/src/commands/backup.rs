@@ -51,8 +51,9 @@ pub(super) fn run_backup(cfg: &Config, trigger: Trigger, progress: bool, what: &
 pub(super) fn report_backup(cfg: &Config, o: &backup::BackupOutcome, as_json: bool) -> i32 {
     let partial = o.status == RunStatus::Partial || o.manifest.is_partial();
     if as_json {
-        let v = crate::json::backup(o);
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string()));
+        if let Err(e) = crate::json::print(&crate::json::backup(o)) {
+            eprintln!("error: cannot write the backup's JSON: {e}");
+        }
     } else {
         for f in &o.archive.files {
             println!("{}", f.display());
@@ -99,8 +100,7 @@ fn deliver_cycle(cfg: &Config, a: &BackupArgs) -> Result<i32> {
     // Stopped by a signal: the shell's code, as for every other command.
     let code = stopped_code().filter(|_| report.interrupted()).unwrap_or_else(|| report.exit_code());
     if a.json {
-        let v = crate::json::cycle(cfg, &report, code);
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string()));
+        crate::json::print(&crate::json::cycle(cfg, &report, code))?;
     } else if let Ok(o) = &report.backup {
         for f in &o.archive.files {
             println!("{}", f.display());

@@ -22,8 +22,7 @@ pub(super) fn diagnose(cfg: &Config, a: &JsonArg) -> Result<i32> {
     d.findings.extend(check_messengers(cfg)?);
     bar.clear();
     if a.json {
-        let v = crate::json::diagnose(&d);
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        crate::json::print(&crate::json::diagnose(&d))?;
     } else {
         for f in &d.findings {
             println!("[{:<5}] {}: {}", f.level.as_str(), f.subject, f.message);

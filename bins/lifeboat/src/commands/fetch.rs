@@ -39,11 +39,7 @@ pub(super) fn list_remote(cfg: &Config, a: &ListArgs) -> Result<i32> {
     }
     let remote = listing.archives;
     if a.json {
-        let rows: Vec<serde_json::Value> = remote
-            .iter()
-            .map(|r| serde_json::json!({ "archive": r.name, "size": r.size, "modified": r.modified }))
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        crate::json::print(&crate::json::remote(&remote))?;
         return Ok(exit::SUCCESS);
     }
     if remote.is_empty() {

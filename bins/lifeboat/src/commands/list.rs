@@ -94,7 +94,7 @@ pub(super) fn list(cfg: &Config, a: &ListArgs) -> Result<i32> {
         });
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&crate::json::list(&rows))?);
+        crate::json::print(&crate::json::list(&rows))?;
         return Ok(exit::SUCCESS);
     }
     if rows.is_empty() {

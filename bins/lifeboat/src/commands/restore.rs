@@ -38,7 +38,7 @@ pub(super) fn restore(cfg: &Config, a: &RestoreArgs) -> Result<i32> {
     };
     if a.json {
         if a.dry_run || !a.yes {
-            println!("{}", serde_json::to_string_pretty(&crate::json::restore_plan(&plan))?);
+            crate::json::print(&crate::json::restore_plan(&plan))?;
         }
     } else {
         println!("{}", plan_text(&plan));
@@ -64,8 +64,7 @@ pub(super) fn restore(cfg: &Config, a: &RestoreArgs) -> Result<i32> {
     bar.clear();
     let outcome = result.context("restore failed")?;
     if a.json {
-        let v = crate::json::restore_outcome(&outcome);
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        crate::json::print(&crate::json::restore_outcome(&outcome))?;
     } else {
         println!("{}", outcome_text(&outcome).trim_end());
     }

@@ -18,7 +18,7 @@ pub(super) fn status(cfg: &Config, a: &JsonArg) -> Result<i32> {
     let state = existing_state(cfg)?;
     let s = status::snapshot(cfg, state.as_ref(), Utc::now())?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&crate::json::status(cfg, &s, schedule))?);
+        crate::json::print(&crate::json::status(cfg, &s, schedule))?;
     } else {
         print_text(cfg, &s, schedule);
     }

@@ -32,8 +32,7 @@ pub(super) fn verify(cfg: &Config, a: &VerifyArgs) -> Result<i32> {
     bar.clear();
     let ok = report.is_ok();
     if a.json {
-        let v = crate::json::verify(&report, &archive);
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        crate::json::print(&crate::json::verify(&report, &archive))?;
     } else {
         println!("{}", report.archive);
         for d in &report.databases {
