@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use lifeboat_core::catalog::ArchiveName;
+
 /// Prefix of every button this version of the dashboard makes.
 const VERSION: &str = "v1";
 
@@ -18,51 +20,40 @@ pub const MAX_LEN: usize = 64;
 pub const MAX_LOG_OFFSET: u32 = 100_000;
 
 /// An archive named by its timestamp, `YYYYMMDD_HHMMSS` (UTC), which is how
-/// `catalog::archive_name` names it. Only valid timestamps exist.
+/// [`ArchiveName::stamp`] spells it. Only valid timestamps exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ArchiveStamp([u8; 15]);
+pub struct ArchiveStamp(ArchiveName);
 
 impl ArchiveStamp {
     /// The stamp of a catalog archive name (`database_backup_….zip`, or
     /// `.zip.age`: one stamp names one archive, however it is sealed).
     pub fn from_archive_name(name: &str) -> Option<ArchiveStamp> {
-        let name = name.strip_suffix(lifeboat_core::seal::AGE_SUFFIX).unwrap_or(name);
-        let stamp = name.strip_prefix("database_backup_")?.strip_suffix(".zip")?;
-        ArchiveStamp::parse(stamp.strip_suffix(".diff").unwrap_or(stamp))
+        let name = ArchiveName::parse(name).ok().filter(|n| n.part().is_none())?;
+        Some(ArchiveStamp(ArchiveName::full(name.created_at())))
     }
 
     /// The name of the archive with this stamp in `dir`, whatever its kind
     /// (full or differential, age-sealed or not; one stamp names one
     /// archive), whole or in parts; the plain full name when none exists.
     pub fn name_in(&self, dir: &std::path::Path) -> String {
-        let plain = self.archive_name();
-        let diff = format!("database_backup_{}.diff.zip", self.as_str());
-        let age = lifeboat_core::seal::AGE_SUFFIX;
-        let exists = |n: &str| dir.join(n).exists() || dir.join(lifeboat_core::catalog::part_name(n, 1)).exists();
-        [format!("{plain}{age}"), diff.clone(), format!("{diff}{age}")].into_iter().find(|n| exists(n)).unwrap_or(plain)
+        let kinds = ArchiveName::every_kind_at(self.0.created_at());
+        kinds.into_iter().find(|n| n.exists_in(dir)).unwrap_or(self.0).to_string()
     }
 
     fn parse(s: &str) -> Option<ArchiveStamp> {
-        let bytes: [u8; 15] = s.as_bytes().try_into().ok()?;
-        let shape_ok = bytes.iter().enumerate().all(|(i, b)| if i == 8 { *b == b'_' } else { b.is_ascii_digit() });
-        if !shape_ok {
-            return None;
-        }
-        let stamp = ArchiveStamp(bytes);
-        // A real date and time, not just digits.
-        lifeboat_core::catalog::parse_name(&stamp.archive_name())?;
-        Some(stamp)
-    }
-
-    /// `YYYYMMDD_HHMMSS`
-    pub fn as_str(&self) -> &str {
-        // Built only from ASCII digits and '_'.
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        ArchiveName::from_stamp(s).ok().map(ArchiveStamp)
     }
 
     /// The archive's logical name, `database_backup_YYYYMMDD_HHMMSS.zip`.
     pub fn archive_name(&self) -> String {
-        format!("database_backup_{}.zip", self.as_str())
+        self.0.to_string()
+    }
+}
+
+/// `YYYYMMDD_HHMMSS`
+impl fmt::Display for ArchiveStamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.stamp())
     }
 }
 
@@ -114,10 +105,10 @@ impl fmt::Display for Action {
             Action::Logs { offset } => write!(f, "{VERSION}:l:{offset}"),
             Action::Health => write!(f, "{VERSION}:h"),
             Action::Backups => write!(f, "{VERSION}:a"),
-            Action::Resend(s) => write!(f, "{VERSION}:f:{}", s.as_str()),
-            Action::RestoreAsk(s) => write!(f, "{VERSION}:r:{}", s.as_str()),
-            Action::RestoreYes(s, nonce) => write!(f, "{VERSION}:y:{}:{nonce:016x}", s.as_str()),
-            Action::Unpin(s) => write!(f, "{VERSION}:u:{}", s.as_str()),
+            Action::Resend(s) => write!(f, "{VERSION}:f:{s}"),
+            Action::RestoreAsk(s) => write!(f, "{VERSION}:r:{s}"),
+            Action::RestoreYes(s, nonce) => write!(f, "{VERSION}:y:{s}:{nonce:016x}"),
+            Action::Unpin(s) => write!(f, "{VERSION}:u:{s}"),
         }
     }
 }
@@ -254,7 +245,7 @@ mod tests {
             "database_backup_20261122_031500.diff.zip.age",
         ] {
             let stamp = ArchiveStamp::from_archive_name(name).unwrap();
-            assert_eq!(stamp.as_str(), "20261122_031500");
+            assert_eq!(stamp.to_string(), "20261122_031500");
             let file = d.path().join(name);
             std::fs::write(&file, b"x").unwrap();
             assert_eq!(stamp.name_in(d.path()), name);

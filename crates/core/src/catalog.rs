@@ -5,26 +5,35 @@
 //! limit, the parts `….zip.001`, `….zip.002`, … (`….zip.age.001`, …) whose
 //! concatenation in order is that file. Files being written carry a `.tmp`
 //! suffix of their own and are never listed.
+//!
+//! [`ArchiveName`] is the one place these names are spelled: everything
+//! else formats and parses them through it.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
 
 const PREFIX: &str = "database_backup_";
 const STAMP: &str = "%Y%m%d_%H%M%S";
+/// The length of a formatted [`STAMP`], `YYYYMMDD_HHMMSS`.
+const STAMP_LEN: usize = 15;
+/// `….diff` before `.zip`: a differential archive.
+const DIFF_SUFFIX: &str = ".diff";
+/// The suffix of a file still being written.
+pub const TEMP_SUFFIX: &str = ".tmp";
+/// The longest archive name: a sealed differential's part.
+const MAX_NAME_LEN: usize = PREFIX.len() + STAMP_LEN + ".diff.zip.age.001".len();
 
 /// The file name of the archive taken at `at`.
 pub fn archive_name(at: DateTime<Utc>) -> String {
-    format!("{PREFIX}{}.zip", at.format(STAMP))
+    ArchiveName::full(at).to_string()
 }
-
-/// `….diff` before `.zip`: a differential archive.
-const DIFF_SUFFIX: &str = ".diff";
 
 /// The name of a differential archive made at `at`:
 /// `database_backup_YYYYMMDD_HHMMSS.diff.zip`.
 pub fn differential_name(at: DateTime<Utc>) -> String {
-    format!("{PREFIX}{}{DIFF_SUFFIX}.zip", at.format(STAMP))
+    ArchiveName::differential(at).to_string()
 }
 
 /// The creation time encoded in an archive name (`….zip` or `….zip.NNN`).
@@ -57,9 +66,43 @@ pub struct ArchiveName {
 }
 
 impl ArchiveName {
+    /// The plain full archive made at `at` (to the second).
+    pub fn full(at: DateTime<Utc>) -> ArchiveName {
+        ArchiveName { created_at: to_the_second(at), kind: ArchiveKind::Full, sealed: false, part: None }
+    }
+
+    /// The plain differential archive made at `at` (to the second).
+    pub fn differential(at: DateTime<Utc>) -> ArchiveName {
+        ArchiveName { kind: ArchiveKind::Differential, ..ArchiveName::full(at) }
+    }
+
+    /// Every whole archive that can be made at `at`: full and differential,
+    /// plain and sealed with age. One second names one archive, whichever it is.
+    pub fn every_kind_at(at: DateTime<Utc>) -> [ArchiveName; 4] {
+        let (full, diff) = (ArchiveName::full(at), ArchiveName::differential(at));
+        [full, full.sealed_with_age(), diff, diff.sealed_with_age()]
+    }
+
+    /// The full plain archive of a stamp `YYYYMMDD_HHMMSS` (see
+    /// [`ArchiveName::stamp`]), refusing anything else.
+    pub fn from_stamp(stamp: &str) -> Result<ArchiveName, CatalogError> {
+        let not = || CatalogError::NotAnArchive(format!("{PREFIX}{}.zip", stamp.escape_debug()));
+        if stamp.len() != STAMP_LEN {
+            return Err(not());
+        }
+        ArchiveName::parse(&format!("{PREFIX}{stamp}.zip")).map_err(|_| not())
+    }
+
     /// Parses `text`, refusing anything that is not an archive name.
     pub fn parse(text: &str) -> Result<ArchiveName, CatalogError> {
-        let not = || CatalogError::NotAnArchive(text.escape_debug().to_string());
+        let not = || {
+            CatalogError::NotAnArchive(
+                text.chars().take(MAX_NAME_LEN + 1).collect::<String>().escape_debug().to_string(),
+            )
+        };
+        if text.len() > MAX_NAME_LEN {
+            return Err(not());
+        }
         let (whole, part) = split_part_suffix(text).ok_or_else(not)?;
         let (whole, sealed) = match whole.strip_suffix(crate::seal::AGE_SUFFIX) {
             Some(w) => (w, true),
@@ -106,6 +149,48 @@ impl ArchiveName {
     pub fn whole(&self) -> ArchiveName {
         ArchiveName { part: None, ..*self }
     }
+
+    /// [`ArchiveName::parse`] for a file name as the system gives it; one
+    /// that is not UTF-8 is no archive name.
+    pub fn parse_os(file_name: &OsStr) -> Result<ArchiveName, CatalogError> {
+        match file_name.to_str() {
+            Some(text) => ArchiveName::parse(text),
+            None => Err(CatalogError::NotAnArchive(file_name.to_string_lossy().escape_debug().to_string())),
+        }
+    }
+
+    /// The archive a file still being written (`NAME.tmp`) will become.
+    pub fn of_temp(file_name: &OsStr) -> Option<ArchiveName> {
+        let text = file_name.to_str()?.strip_suffix(TEMP_SUFFIX)?;
+        ArchiveName::parse(text).ok()
+    }
+
+    /// The same archive sealed with age (`….zip.age`).
+    pub fn sealed_with_age(&self) -> ArchiveName {
+        ArchiveName { sealed: true, ..*self }
+    }
+
+    /// Part `n` (1–999) of this archive, `….NNN`.
+    pub fn with_part(&self, n: u32) -> ArchiveName {
+        debug_assert!((1..=999).contains(&n), "part {n}");
+        ArchiveName { part: Some(n), ..*self }
+    }
+
+    /// `YYYYMMDD_HHMMSS`: when it was made, as its name says it. Every kind
+    /// made in one second has the same stamp.
+    pub fn stamp(&self) -> String {
+        self.created_at.format(STAMP).to_string()
+    }
+
+    /// There is a file of this archive in `dir`: the whole file, or (for a
+    /// whole archive) its first part.
+    pub fn exists_in(&self, dir: &Path) -> bool {
+        dir.join(self.to_string()).exists() || (self.part.is_none() && dir.join(self.with_part(1).to_string()).exists())
+    }
+}
+
+fn to_the_second(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.with_nanosecond(0).unwrap_or(at)
 }
 
 impl std::fmt::Display for ArchiveName {
@@ -173,7 +258,7 @@ impl StoredArchive {
 
     /// A differential archive (from its name): it needs its base.
     pub fn is_differential(&self) -> bool {
-        self.name.contains(".diff.zip")
+        ArchiveName::parse(&self.name).is_ok_and(|n| n.is_differential())
     }
 
     /// How it is sealed (from its name).
@@ -222,16 +307,13 @@ pub fn list(dir: &Path) -> Result<Vec<StoredArchive>, CatalogError> {
     let mut found: std::collections::BTreeMap<String, (DateTime<Utc>, Vec<FoundFile>)> = Default::default();
     for entry in entries {
         let entry = entry.map_err(|source| CatalogError::Io { path: dir.to_path_buf(), source })?;
-        let file_name = entry.file_name();
-        let Some(file_name) = file_name.to_str() else { continue };
-        let Some((base, part)) = split_part_suffix(file_name) else { continue };
-        let Some(at) = parse_name(base) else { continue };
+        let Ok(name) = ArchiveName::parse_os(&entry.file_name()) else { continue };
         let Ok(meta) = entry.metadata() else { continue };
         if !meta.is_file() {
             continue;
         }
-        let slot = found.entry(base.to_string()).or_insert_with(|| (at, Vec::new()));
-        slot.1.push((part.unwrap_or(0), entry.path(), meta.len()));
+        let slot = found.entry(name.whole().to_string()).or_insert_with(|| (name.created_at(), Vec::new()));
+        slot.1.push((name.part().unwrap_or(0), entry.path(), meta.len()));
     }
     let mut out: Vec<StoredArchive> = found
         .into_iter()
@@ -356,6 +438,91 @@ mod tests {
             let err = ArchiveName::parse(bad).unwrap_err();
             assert!(matches!(err, CatalogError::NotAnArchive(_)), "{bad:?}: {err}");
         }
+    }
+
+    #[test]
+    fn every_form_formats_and_parses_through_archive_name() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 22, 5, 38, 52).unwrap();
+        let full = ArchiveName::full(t + chrono::Duration::milliseconds(250));
+        let diff = ArchiveName::differential(t);
+        let forms = [
+            (full, "database_backup_20261122_053852.zip"),
+            (full.sealed_with_age(), "database_backup_20261122_053852.zip.age"),
+            (full.with_part(1), "database_backup_20261122_053852.zip.001"),
+            (full.sealed_with_age().with_part(999), "database_backup_20261122_053852.zip.age.999"),
+            (diff, "database_backup_20261122_053852.diff.zip"),
+            (diff.sealed_with_age(), "database_backup_20261122_053852.diff.zip.age"),
+            (diff.with_part(12), "database_backup_20261122_053852.diff.zip.012"),
+            (diff.sealed_with_age().with_part(3), "database_backup_20261122_053852.diff.zip.age.003"),
+        ];
+        for (name, text) in forms {
+            assert_eq!(name.to_string(), text);
+            assert_eq!(ArchiveName::parse(text).unwrap(), name, "{text}");
+            assert_eq!(ArchiveName::parse_os(OsStr::new(text)).unwrap(), name, "{text}");
+            assert_eq!((name.created_at(), name.stamp().as_str()), (t, "20261122_053852"));
+            assert_eq!(ArchiveName::of_temp(OsStr::new(&format!("{text}{TEMP_SUFFIX}"))), Some(name));
+            assert!(text.len() <= MAX_NAME_LEN);
+        }
+        assert_eq!(ArchiveName::from_stamp("20261122_053852").unwrap(), full);
+        let wholes = ArchiveName::every_kind_at(t).map(|n| n.to_string());
+        assert_eq!(wholes, [forms[0].1, forms[1].1, forms[4].1, forms[5].1]);
+    }
+
+    #[test]
+    fn hostile_names_are_no_archive_names() {
+        let long_part = format!("database_backup_20261122_053852.zip.{}", "0".repeat(4000) + "1");
+        let long = "database_backup_".repeat(1000);
+        for bad in [
+            "database_backup_20261122_053852.zip/",
+            "database_backup_20261122_053852.zip/../../etc/passwd",
+            "..\\database_backup_20261122_053852.zip",
+            "database_backup_20261122_053852\\.zip",
+            "..",
+            ".",
+            "database_backup_20261122_053852.zip\0",
+            "database_backup_20261122_053852.zip.1000",
+            "database_backup_20261122_053852.zip.age.age",
+            "database_backup_20261122_053852.diff.diff.zip",
+            "database_backup_20261122_053852.zip.diff",
+            " database_backup_20261122_053852.zip",
+            long_part.as_str(),
+            long.as_str(),
+        ] {
+            let err = ArchiveName::parse(bad).unwrap_err();
+            assert!(err.to_string().len() < 300, "the error stays short: {err}");
+            assert!(ArchiveName::of_temp(OsStr::new(&format!("{bad}.tmp"))).is_none(), "{bad:?}");
+        }
+        for bad in [
+            "",
+            "..",
+            "../20261122_053852",
+            "20261122_053852/..",
+            "20261122_053852.zip",
+            "2026112_0538520",
+            "20261122_0538521",
+        ] {
+            assert!(ArchiveName::from_stamp(bad).is_err(), "{bad:?}");
+        }
+        assert!(ArchiveName::of_temp(OsStr::new("database_backup_20261122_053852.zip")).is_none(), "not a temp file");
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let not_utf8 = OsStr::from_bytes(b"database_backup_20261122_053852\xff.zip");
+            assert!(ArchiveName::parse_os(not_utf8).is_err());
+            assert!(ArchiveName::of_temp(OsStr::from_bytes(b"database_backup_20261122_053852.zip\xff.tmp")).is_none());
+        }
+    }
+
+    #[test]
+    fn an_archive_exists_whole_or_by_its_first_part() {
+        let d = tempfile::tempdir().unwrap();
+        let t = Utc.with_ymd_and_hms(2026, 11, 22, 5, 38, 52).unwrap();
+        let [full, sealed, diff, sealed_diff] = ArchiveName::every_kind_at(t);
+        std::fs::write(d.path().join(full.to_string()), b"x").unwrap();
+        std::fs::write(d.path().join(sealed_diff.with_part(1).to_string()), b"x").unwrap();
+        assert!(full.exists_in(d.path()) && sealed_diff.exists_in(d.path()));
+        assert!(!sealed.exists_in(d.path()) && !diff.exists_in(d.path()));
+        assert!(!sealed_diff.with_part(2).exists_in(d.path()));
     }
 
     #[test]

@@ -343,7 +343,7 @@ pub enum BaseNeed {
 /// The base `archive` needs, found through its manifest (or the copy the
 /// state database kept of it).
 pub fn base_need(cfg: &crate::config::Config, state: &State, archive: &str) -> BaseNeed {
-    if !archive.contains(".diff.zip") {
+    if !crate::catalog::ArchiveName::parse(archive).is_ok_and(|n| n.is_differential()) {
         return BaseNeed::Nothing;
     }
     let dir = &cfg.backup.output_dir;

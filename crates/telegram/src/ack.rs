@@ -6,21 +6,19 @@
 /// The button's label.
 pub const LABEL: &str = "✅ Acknowledge (unpin)";
 
+use lifeboat_core::catalog::ArchiveName;
+
 /// The callback data that unpins `archive`; None for a name that is not a
-/// catalog archive name.
+/// whole catalog archive's name.
 pub fn callback_data(archive: &str) -> Option<String> {
-    let plain = archive.strip_suffix(lifeboat_core::seal::AGE_SUFFIX).unwrap_or(archive);
-    let stamp = plain.strip_prefix("database_backup_")?.strip_suffix(".zip")?;
-    let stamp = stamp.strip_suffix(".diff").unwrap_or(stamp);
-    lifeboat_core::catalog::parse_name(archive)?;
-    Some(format!("v1:u:{stamp}"))
+    let name = ArchiveName::parse(archive).ok().filter(|n| n.part().is_none())?;
+    Some(format!("v1:u:{}", name.stamp()))
 }
 
 /// The archive a press asks to unpin.
 pub fn archive_of(data: &str) -> Option<String> {
     let stamp = data.strip_prefix("v1:u:")?;
-    let name = format!("database_backup_{stamp}.zip");
-    (callback_data(&name)? == data).then_some(name)
+    ArchiveName::from_stamp(stamp).ok().map(|n| n.to_string())
 }
 
 #[cfg(test)]

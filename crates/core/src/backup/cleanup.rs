@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::WORK_PREFIX;
+use crate::catalog::ArchiveName;
 
 /// Removes what a crashed run left in `dir`: `*.tmp` archives and parts, and
 /// our working folders. Only safe under the cycle lock.
@@ -10,12 +11,11 @@ pub(super) fn remove_leftovers(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
         let path = entry.path();
         let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        let removed = if is_dir && name.starts_with(WORK_PREFIX) {
+        let removed = if is_dir && name.to_str().is_some_and(|n| n.starts_with(WORK_PREFIX)) {
             std::fs::remove_dir_all(&path)
-        } else if !is_dir && name.starts_with("database_backup_") && name.ends_with(".tmp") {
+        } else if !is_dir && ArchiveName::of_temp(&name).is_some() {
             std::fs::remove_file(&path)
         } else {
             continue;

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use super::cleanup::{TempFile, remove_leftovers};
 use super::{BackupError, BackupOptions, BackupOutcome, ProgressEvent, WORK_PREFIX, archive_error, io_error};
 use crate::archive::{self, ArchiveError, CompressedDatabase, EntryStyle};
-use crate::catalog::{self, StoredArchive};
+use crate::catalog::{self, ArchiveName, StoredArchive};
 use crate::config::Config;
 use crate::manifest::{BaseRef, DELTA_SUFFIX, DatabaseEntry, Delta, Manifest, SkippedDatabase};
 use crate::parts;
@@ -80,7 +80,8 @@ pub(super) fn run_inner(
     if entries.is_empty() {
         return Err(BackupError::NothingBackedUp { skipped });
     }
-    let (name, at) = free_name(out, opts.now, base.is_some());
+    let (archive_name, at) = free_name(out, opts.now, base.is_some());
+    let name = archive_name.to_string();
     let manifest = Manifest {
         base: base.as_ref().map(|b| BaseRef { archive: b.archive.name.clone(), created_at: b.archive.created_at }),
         format: crate::manifest::FORMAT.to_string(),
@@ -114,7 +115,15 @@ pub(super) fn run_inner(
     }
     let (name, tmp_path, size, mut tmp) = match cfg.encryption.mode {
         Mode::Age => {
-            let sealed = seal_with_age(&candidate, &cfg.encryption.recipients, keys, work.path(), out, opts)?;
+            let sealed = seal_with_age(
+                &candidate,
+                archive_name.sealed_with_age(),
+                &cfg.encryption.recipients,
+                keys,
+                work.path(),
+                out,
+                opts,
+            )?;
             // The plaintext ZIP goes as soon as the sealed one is checked.
             drop(tmp);
             sealed
@@ -136,13 +145,14 @@ pub(super) fn run_inner(
 /// path, size and guard.
 fn seal_with_age(
     plain: &StoredArchive,
+    sealed_name: ArchiveName,
     recipients: &[seal::Recipient],
     keys: &Keys,
     work: &Path,
     out: &Path,
     opts: &BackupOptions<'_>,
 ) -> Result<(String, PathBuf, u64, TempFile), BackupError> {
-    let name = format!("{}{}", plain.name, seal::AGE_SUFFIX);
+    let name = sealed_name.to_string();
     let path = out.join(format!("{name}.tmp"));
     let guard = TempFile(Some(path.clone()));
     let plain_file = plain.files.first().expect("a written archive has its file");
@@ -349,20 +359,13 @@ fn collect(
 /// same second (a pre-restore snapshot right after a manual one) took it.
 /// A name no archive in `out` has, of any kind, at `now` or the first free
 /// second after.
-fn free_name(out: &Path, now: DateTime<Utc>, differential: bool) -> (String, DateTime<Utc>) {
+fn free_name(out: &Path, now: DateTime<Utc>, differential: bool) -> (ArchiveName, DateTime<Utc>) {
     let mut at = now;
-    let taken = |at: DateTime<Utc>| {
-        [catalog::archive_name(at), catalog::differential_name(at)].iter().any(|name| {
-            let sealed = format!("{name}{}", seal::AGE_SUFFIX);
-            [name.as_str(), sealed.as_str()]
-                .iter()
-                .any(|n| out.join(n).exists() || out.join(catalog::part_name(n, 1)).exists())
-        })
-    };
+    let taken = |at: DateTime<Utc>| ArchiveName::every_kind_at(at).iter().any(|n| n.exists_in(out));
     while taken(at) {
         at += chrono::Duration::seconds(1);
     }
-    (if differential { catalog::differential_name(at) } else { catalog::archive_name(at) }, at)
+    (if differential { ArchiveName::differential(at) } else { ArchiveName::full(at) }, at)
 }
 
 /// The full archive a differential is made against, with its manifest.
