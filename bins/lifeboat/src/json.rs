@@ -5,12 +5,13 @@
 //! print an array) starts with `"schema": SCHEMA`, the version of the shapes.
 
 use chrono::{DateTime, Utc};
-use lifeboat_core::backup::BackupOutcome;
+use lifeboat_core::backup::{BackupOutcome, DryRun};
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::Config;
 use lifeboat_core::diagnose::{Diagnosis, Finding};
 use lifeboat_core::manifest::{TableCount, Trigger};
 use lifeboat_core::restore::{Action, Quarantined, RestoreOutcome, RestorePlan};
+use lifeboat_core::retention;
 use lifeboat_core::schedule::Schedule;
 use lifeboat_core::state::Copy;
 use lifeboat_core::status::StatusSnapshot;
@@ -85,6 +86,53 @@ pub fn backup(o: &BackupOutcome) -> Versioned<Backup<'_>> {
             .map(|d| BackedUp { name: &d.name, size: d.size, integrity: &d.integrity, rows: d.total_rows() })
             .collect(),
         skipped: o.manifest.skipped.iter().map(|s| Skipped { name: &s.name, reason: &s.reason }).collect(),
+    })
+}
+
+/// `backup --dry-run --json`
+#[derive(Serialize)]
+pub struct DryRunReport<'a> {
+    output_dir: String,
+    /// "full" or "differential".
+    kind: &'static str,
+    base: Option<&'a str>,
+    sources: Vec<DrySource<'a>>,
+    /// Bytes the sources to be taken would read (servers not counted).
+    total_bytes: u64,
+    free_bytes: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct DrySource<'a> {
+    name: &'a str,
+    source: &'a str,
+    kind: &'static str,
+    /// Bytes a copy would read; null when not known before the copy.
+    size: Option<u64>,
+    /// "take" or "skip".
+    action: &'static str,
+    reason: Option<&'a str>,
+}
+
+pub fn dry_run(plan: &DryRun) -> Versioned<DryRunReport<'_>> {
+    versioned(DryRunReport {
+        output_dir: plan.output_dir.display().to_string(),
+        kind: if plan.base.is_some() { "differential" } else { "full" },
+        base: plan.base.as_deref(),
+        sources: plan
+            .sources
+            .iter()
+            .map(|s| DrySource {
+                name: &s.name,
+                source: &s.source,
+                kind: s.kind.as_str(),
+                size: s.size,
+                action: if s.skip.is_some() { "skip" } else { "take" },
+                reason: s.skip.as_deref(),
+            })
+            .collect(),
+        total_bytes: plan.total_bytes(),
+        free_bytes: plan.free_bytes,
     })
 }
 
@@ -189,6 +237,43 @@ pub struct Remote<'a> {
 /// `list --remote NAME --json`
 pub fn remote(archives: &[lifeboat_s3::Remote]) -> Vec<Versioned<Remote<'_>>> {
     archives.iter().map(|r| versioned(Remote { archive: &r.name, size: r.size, modified: r.modified })).collect()
+}
+
+/// `prune [--dry-run] --json`
+#[derive(Serialize)]
+pub struct Prune<'a> {
+    dry_run: bool,
+    /// Removed (or, in a dry run, to be removed), with why.
+    removed: Vec<Removed<'a>>,
+    /// Kept, with every reason that keeps it.
+    kept: Vec<Kept<'a>>,
+}
+
+#[derive(Serialize)]
+struct Removed<'a> {
+    name: &'a str,
+    reason: &'a str,
+}
+
+#[derive(Serialize)]
+struct Kept<'a> {
+    name: &'a str,
+    kept_by: &'a [String],
+}
+
+pub fn prune(verdicts: &[retention::Verdict], dry_run: bool) -> Versioned<Prune<'_>> {
+    versioned(Prune {
+        dry_run,
+        removed: verdicts
+            .iter()
+            .filter_map(|v| Some(Removed { name: &v.name, reason: v.removal.as_deref()? }))
+            .collect(),
+        kept: verdicts
+            .iter()
+            .filter(|v| v.removal.is_none())
+            .map(|v| Kept { name: &v.name, kept_by: &v.kept_by })
+            .collect(),
+    })
 }
 
 /// `verify --json`

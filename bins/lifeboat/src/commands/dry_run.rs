@@ -4,60 +4,15 @@
 use lifeboat_core::backup::{DryRun, dry_run};
 use lifeboat_core::units::human_size;
 use lifeboat_core::{Config, exit};
-use serde::Serialize;
-
-/// `backup --dry-run --json`.
-#[derive(Debug, Serialize)]
-struct Report<'a> {
-    schema: u32,
-    output_dir: String,
-    /// "full" or "differential".
-    kind: &'static str,
-    base: Option<&'a str>,
-    sources: Vec<Source<'a>>,
-    /// Bytes the sources to be taken would read (servers not counted).
-    total_bytes: u64,
-    free_bytes: Option<u64>,
-}
-
-#[derive(Debug, Serialize)]
-struct Source<'a> {
-    name: &'a str,
-    source: &'a str,
-    kind: &'static str,
-    /// Bytes a copy would read; null when not known before the copy.
-    size: Option<u64>,
-    /// "take" or "skip".
-    action: &'static str,
-    reason: Option<&'a str>,
-}
 
 /// Prints the dry run; the exit code a backup now would have: 0, 3 when it
 /// would skip a source, 1 when it would take none.
 pub(super) fn backup(cfg: &Config, as_json: bool) -> i32 {
     let plan = dry_run(cfg, chrono::Utc::now());
     if as_json {
-        let report = Report {
-            schema: 1,
-            output_dir: plan.output_dir.display().to_string(),
-            kind: if plan.base.is_some() { "differential" } else { "full" },
-            base: plan.base.as_deref(),
-            sources: plan
-                .sources
-                .iter()
-                .map(|s| Source {
-                    name: &s.name,
-                    source: &s.source,
-                    kind: s.kind.as_str(),
-                    size: s.size,
-                    action: if s.skip.is_some() { "skip" } else { "take" },
-                    reason: s.skip.as_deref(),
-                })
-                .collect(),
-            total_bytes: plan.total_bytes(),
-            free_bytes: plan.free_bytes,
-        };
-        println!("{}", serde_json::to_string_pretty(&report).expect("plain data serializes"));
+        if let Err(e) = crate::json::print(&crate::json::dry_run(&plan)) {
+            eprintln!("error: cannot write the dry run's JSON: {e}");
+        }
     } else {
         print_text(&plan);
     }
