@@ -21,7 +21,7 @@ const STAMP_LEN: usize = 15;
 /// `….diff` before `.zip`: a differential archive.
 const DIFF_SUFFIX: &str = ".diff";
 /// The suffix of a file still being written.
-pub const TEMP_SUFFIX: &str = ".tmp";
+pub(crate) const TEMP_SUFFIX: &str = ".tmp";
 /// The longest archive name: a sealed differential's part.
 const MAX_NAME_LEN: usize = PREFIX.len() + STAMP_LEN + ".diff.zip.age.001".len();
 
@@ -159,7 +159,12 @@ impl ArchiveName {
         }
     }
 
-    /// The archive a file still being written (`NAME.tmp`) will become.
+    /// The file this archive is written to before it is complete, `NAME.tmp`.
+    pub fn temp_name(&self) -> String {
+        format!("{self}{TEMP_SUFFIX}")
+    }
+
+    /// The archive a file still being written ([`ArchiveName::temp_name`]) will become.
     pub fn of_temp(file_name: &OsStr) -> Option<ArchiveName> {
         let text = file_name.to_str()?.strip_suffix(TEMP_SUFFIX)?;
         ArchiveName::parse(text).ok()
@@ -460,7 +465,8 @@ mod tests {
             assert_eq!(ArchiveName::parse(text).unwrap(), name, "{text}");
             assert_eq!(ArchiveName::parse_os(OsStr::new(text)).unwrap(), name, "{text}");
             assert_eq!((name.created_at(), name.stamp().as_str()), (t, "20261122_053852"));
-            assert_eq!(ArchiveName::of_temp(OsStr::new(&format!("{text}{TEMP_SUFFIX}"))), Some(name));
+            assert_eq!(name.temp_name(), format!("{text}.tmp"));
+            assert_eq!(ArchiveName::of_temp(OsStr::new(&name.temp_name())), Some(name));
             assert!(text.len() <= MAX_NAME_LEN);
         }
         assert_eq!(ArchiveName::from_stamp("20261122_053852").unwrap(), full);

@@ -10,7 +10,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::catalog::part_name;
+use crate::catalog::{TEMP_SUFFIX, part_name};
 
 /// Splits the finished ZIP at `zip` into parts of at most `max_part` bytes
 /// named `dir/archive_name.NNN` (each written under a temporary name, fsynced,
@@ -41,7 +41,7 @@ pub fn split(zip: &Path, dir: &Path, archive_name: &str, max_part: u64) -> io::R
     let written = (|| -> io::Result<()> {
         for n in 1..=count as u32 {
             let final_path = dir.join(part_name(archive_name, n));
-            let temp = dir.join(format!("{}.tmp", part_name(archive_name, n)));
+            let temp = dir.join(format!("{}{TEMP_SUFFIX}", part_name(archive_name, n)));
             let mut out = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temp)?;
             temps.push((temp, final_path));
             let copied = io::copy(&mut (&mut source).take(max_part), &mut out)?;

@@ -348,7 +348,7 @@ impl Store {
     /// manifest can be read with `keys`, that it is the archive its name
     /// says. Only then is it renamed to `name`, private (0600).
     pub async fn download(&self, name: &ArchiveName, dir: &Path, keys: &Keys) -> Result<PathBuf, StoreError> {
-        let tmp = dir.join(format!("{name}.tmp"));
+        let tmp = dir.join(name.temp_name());
         let result = self.download_to(name, &tmp).await.and_then(|()| check_fetched(name, &tmp, keys));
         if let Err(e) = result {
             let _ = std::fs::remove_file(&tmp);

@@ -93,7 +93,7 @@ pub(super) fn run_inner(
         databases: entries,
         skipped,
     };
-    let tmp_path = out.join(format!("{name}.tmp"));
+    let tmp_path = out.join(archive_name.temp_name());
     let tmp = TempFile(Some(tmp_path.clone()));
     let size =
         archive::assemble(&tmp_path, &manifest, &compressed, style, &opts.cancel).map_err(|e| archive_error(out, e))?;
@@ -153,7 +153,7 @@ fn seal_with_age(
     opts: &BackupOptions<'_>,
 ) -> Result<(String, PathBuf, u64, TempFile), BackupError> {
     let name = sealed_name.to_string();
-    let path = out.join(format!("{name}.tmp"));
+    let path = out.join(sealed_name.temp_name());
     let guard = TempFile(Some(path.clone()));
     let plain_file = plain.files.first().expect("a written archive has its file");
     let sha256 = seal::seal_file(plain_file, &path, recipients, &opts.cancel).map_err(|e| {
