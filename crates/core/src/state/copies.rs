@@ -146,7 +146,7 @@ impl State {
         permanent: bool,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        let status = if permanent { "failed" } else { "pending" };
+        let status = if permanent { CopyStatus::Failed } else { CopyStatus::Pending }.as_str();
         self.conn.execute(
             "UPDATE copies SET status = ?3, attempts = attempts + 1, error_code = ?4, last_error = ?5, updated_at = ?6
              WHERE archive = ?1 AND destination = ?2 AND status = 'pending'",

@@ -261,7 +261,7 @@ impl State {
         self.conn.execute(
             "UPDATE deliveries SET status = ?2, attempts = attempts + 1, error_code = ?3, last_error = ?4, updated_at = ?5
              WHERE id = ?1",
-            params![id, if permanent { "failed" } else { "pending" }, code.as_str(), error, ts(at)],
+            params![id, if permanent { DeliveryStatus::Failed } else { DeliveryStatus::Pending }.as_str(), code.as_str(), error, ts(at)],
         )?;
         Ok(())
     }
