@@ -95,10 +95,11 @@ impl ArchiveName {
 
     /// Parses `text`, refusing anything that is not an archive name.
     pub fn parse(text: &str) -> Result<ArchiveName, CatalogError> {
+        // An overlong name is shown cut short: errors stay readable.
         let not = || {
-            CatalogError::NotAnArchive(
-                text.chars().take(MAX_NAME_LEN + 1).collect::<String>().escape_debug().to_string(),
-            )
+            let shown: String = text.chars().take(MAX_NAME_LEN).collect();
+            let cut = if shown.len() < text.len() { "…" } else { "" };
+            CatalogError::NotAnArchive(format!("{}{cut}", shown.escape_debug()))
         };
         if text.len() > MAX_NAME_LEN {
             return Err(not());
