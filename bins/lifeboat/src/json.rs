@@ -12,6 +12,7 @@ use lifeboat_core::diagnose::{Diagnosis, Finding};
 use lifeboat_core::manifest::{TableCount, Trigger};
 use lifeboat_core::restore::{Action, Quarantined, RestoreOutcome, RestorePlan};
 use lifeboat_core::retention;
+use lifeboat_core::salvage::{SalvageReport, SchemaFrom, TableSalvage};
 use lifeboat_core::schedule::Schedule;
 use lifeboat_core::state::Copy;
 use lifeboat_core::status::StatusSnapshot;
@@ -274,6 +275,68 @@ pub fn prune(verdicts: &[retention::Verdict], dry_run: bool) -> Versioned<Prune<
             .map(|v| Kept { name: &v.name, kept_by: &v.kept_by })
             .collect(),
     })
+}
+
+/// `salvage --json`
+#[derive(Serialize)]
+pub struct Salvage<'a> {
+    database: &'a str,
+    output: String,
+    /// Every row of every table was read.
+    complete: bool,
+    /// "damaged" or "archive": where the new file's schema came from.
+    schema_from: &'static str,
+    /// The archive compared with, if any.
+    archive: Option<&'a str>,
+    integrity: &'a str,
+    tables: Vec<SalvagedTable<'a>>,
+    not_created: Vec<NotCreated<'a>>,
+}
+
+#[derive(Serialize)]
+struct SalvagedTable<'a> {
+    name: &'a str,
+    salvaged: u64,
+    complete: bool,
+    /// Rowid ranges that could not be read: [from, until) (until null: to the end).
+    lost: Vec<(i64, Option<i64>)>,
+    stopped: Option<&'a str>,
+    in_archive: Option<u64>,
+    not_in_archive: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct NotCreated<'a> {
+    name: &'a str,
+    error: &'a str,
+}
+
+pub fn salvage<'a>(name: &'a str, archive: Option<&'a str>, r: &'a SalvageReport) -> Versioned<Salvage<'a>> {
+    versioned(Salvage {
+        database: name,
+        output: r.output.display().to_string(),
+        complete: r.complete(),
+        schema_from: match r.schema_from {
+            SchemaFrom::Damaged => "damaged",
+            SchemaFrom::Reference => "archive",
+        },
+        archive,
+        integrity: &r.integrity,
+        tables: r.tables.iter().map(salvaged_table).collect(),
+        not_created: r.not_created.iter().map(|(name, error)| NotCreated { name, error }).collect(),
+    })
+}
+
+fn salvaged_table(t: &TableSalvage) -> SalvagedTable<'_> {
+    SalvagedTable {
+        name: &t.name,
+        salvaged: t.salvaged,
+        complete: t.complete(),
+        lost: t.lost.iter().map(|l| (l.from, l.until)).collect(),
+        stopped: t.stopped.as_deref(),
+        in_archive: t.in_reference,
+        not_in_archive: t.not_in_reference,
+    }
 }
 
 /// `verify --json`

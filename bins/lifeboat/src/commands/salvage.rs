@@ -6,47 +6,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use lifeboat_core::retention;
-use lifeboat_core::salvage::{SalvageReport, SchemaFrom, TableSalvage, salvage as read_back};
+use lifeboat_core::salvage::{SalvageReport, SchemaFrom, salvage as read_back};
 use lifeboat_core::{Config, exit, verify};
-use serde::Serialize;
 
 use super::{UsageError, existing_state};
 use crate::SalvageArgs;
-
-/// `salvage --json`.
-#[derive(Debug, Serialize)]
-struct Report<'a> {
-    schema: u32,
-    database: &'a str,
-    output: String,
-    /// Every row of every table was read.
-    complete: bool,
-    /// "damaged" or "archive": where the new file's schema came from.
-    schema_from: &'static str,
-    /// The archive compared with, if any.
-    archive: Option<&'a str>,
-    integrity: &'a str,
-    tables: Vec<Table<'a>>,
-    not_created: Vec<NotCreated<'a>>,
-}
-
-#[derive(Debug, Serialize)]
-struct Table<'a> {
-    name: &'a str,
-    salvaged: u64,
-    complete: bool,
-    /// Rowid ranges that could not be read: [from, until) (until null: to the end).
-    lost: Vec<(i64, Option<i64>)>,
-    stopped: Option<&'a str>,
-    in_archive: Option<u64>,
-    not_in_archive: Option<u64>,
-}
-
-#[derive(Debug, Serialize)]
-struct NotCreated<'a> {
-    name: &'a str,
-    error: &'a str,
-}
 
 pub(super) fn salvage(cfg: &Config, a: &SalvageArgs) -> Result<i32> {
     let (name, damaged) = damaged_file(cfg, &a.database)?;
@@ -64,7 +28,7 @@ pub(super) fn salvage(cfg: &Config, a: &SalvageArgs) -> Result<i32> {
     let report = read_back(&damaged, &output, reference.as_deref())
         .with_context(|| format!("cannot salvage {}", damaged.display()))?;
     if a.json {
-        print_json(&name, archive.as_deref(), &report);
+        crate::json::print(&crate::json::salvage(&name, archive.as_deref(), &report))?;
     } else {
         print_text(cfg, &name, archive.as_deref(), &report);
     }
@@ -114,36 +78,6 @@ fn reference(cfg: &Config, name: &str, scratch: &Path) -> (Option<String>, Optio
             );
             (None, None)
         }
-    }
-}
-
-fn print_json(name: &str, archive: Option<&str>, r: &SalvageReport) {
-    let report = Report {
-        schema: 1,
-        database: name,
-        output: r.output.display().to_string(),
-        complete: r.complete(),
-        schema_from: match r.schema_from {
-            SchemaFrom::Damaged => "damaged",
-            SchemaFrom::Reference => "archive",
-        },
-        archive,
-        integrity: &r.integrity,
-        tables: r.tables.iter().map(table).collect(),
-        not_created: r.not_created.iter().map(|(name, error)| NotCreated { name, error }).collect(),
-    };
-    println!("{}", serde_json::to_string_pretty(&report).expect("plain data serializes"));
-}
-
-fn table(t: &TableSalvage) -> Table<'_> {
-    Table {
-        name: &t.name,
-        salvaged: t.salvaged,
-        complete: t.complete(),
-        lost: t.lost.iter().map(|l| (l.from, l.until)).collect(),
-        stopped: t.stopped.as_deref(),
-        in_archive: t.in_reference,
-        not_in_archive: t.not_in_reference,
     }
 }
 
