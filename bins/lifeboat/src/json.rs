@@ -12,6 +12,7 @@ use lifeboat_core::diagnose::{Diagnosis, Finding};
 use lifeboat_core::manifest::{TableCount, Trigger};
 use lifeboat_core::restore::{Action, Quarantined, RestoreOutcome, RestorePlan};
 use lifeboat_core::retention;
+use lifeboat_core::rows::diff::DiffReport;
 use lifeboat_core::salvage::{SalvageReport, SchemaFrom, TableSalvage};
 use lifeboat_core::schedule::Schedule;
 use lifeboat_core::state::Copy;
@@ -337,6 +338,20 @@ fn salvaged_table(t: &TableSalvage) -> SalvagedTable<'_> {
         in_archive: t.in_reference,
         not_in_archive: t.not_in_reference,
     }
+}
+
+/// `diff A B --json`: the report's own fields (`databases`, as the design
+/// fixes them) after the two sides' labels.
+#[derive(Serialize)]
+pub struct Diff<'a> {
+    a: &'a str,
+    b: &'a str,
+    #[serde(flatten)]
+    report: &'a DiffReport,
+}
+
+pub fn diff<'a>(a: &'a str, b: &'a str, report: &'a DiffReport) -> Versioned<Diff<'a>> {
+    versioned(Diff { a, b, report })
 }
 
 /// `verify --json`

@@ -9,21 +9,10 @@ use lifeboat_core::rows::diff::{self, DiffOptions, DiffReport, Event, Side};
 use lifeboat_core::rows::export::json_object;
 use lifeboat_core::rows::{operand, sql};
 use lifeboat_core::{Config, exit};
-use serde::Serialize;
 
 use crate::DiffArgs;
 
 use super::{UsageError, exit_on_signal_removing_scratch, rows_error, yield_to_signal_handler};
-
-/// `diff --json`.
-#[derive(Serialize)]
-struct DiffJson<'a> {
-    schema: u32,
-    a: &'a str,
-    b: &'a str,
-    #[serde(flatten)]
-    report: &'a DiffReport,
-}
 
 pub(super) fn diff(cfg: &Config, a: &DiffArgs) -> Result<i32> {
     for side in [&a.a, &a.b] {
@@ -92,7 +81,7 @@ fn run(cfg: &Config, a: &DiffArgs, scratch: &std::path::Path) -> Result<i32> {
         );
     } else if a.json {
         let report = diff::diff(&side_a, &side_b, &opts, &mut |_| Ok(())).map_err(rows_error)?;
-        let v = DiffJson { schema: 1, a: &side_a.label, b: &side_b.label, report: &report };
+        let v = crate::json::diff(&side_a.label, &side_b.label, &report);
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
     } else {
         writeln!(out, "A: {}\nB: {}", side_a.label, side_b.label)?;
