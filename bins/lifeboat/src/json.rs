@@ -695,3 +695,38 @@ pub fn restore_outcome(o: &RestoreOutcome) -> Versioned<Restored<'_>> {
         notes: &o.notes,
     })
 }
+
+/// `pin --json` and `unpin --json`
+#[derive(Serialize)]
+pub struct Pin<'a> {
+    archive: &'a str,
+    /// Pinned after the command.
+    pinned: bool,
+    /// Whether it was pinned before.
+    was_pinned: bool,
+    /// Why, while pinned.
+    reason: Option<&'a str>,
+}
+
+pub fn pin<'a>(archive: &'a str, pinned: bool, was_pinned: bool, reason: Option<&'a str>) -> Versioned<Pin<'a>> {
+    versioned(Pin { archive, pinned, was_pinned, reason })
+}
+
+/// `fetch --json`
+#[derive(Serialize)]
+pub struct Fetch {
+    /// Files downloaded into `backup.output_dir`, in order.
+    downloaded: Vec<String>,
+    /// Archives already there, left as they were.
+    present: Vec<String>,
+    /// Keys of the bucket the listing skipped, if any.
+    warning: Option<String>,
+}
+
+pub fn fetch(f: &lifeboat_s3::Fetched) -> Versioned<Fetch> {
+    versioned(Fetch {
+        downloaded: f.downloaded.iter().map(|p| p.display().to_string()).collect(),
+        present: f.present.clone(),
+        warning: f.warning.clone(),
+    })
+}

@@ -45,7 +45,7 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Row-level differences between two copies: archives, `latest`, `live` or SQLite files (exit 0 either way).
     Diff(DiffArgs),
-    /// Write every table of an archive as DIR/<database>/<table>.jsonl (or .csv).
+    /// Write every table of an archive as DIR/DATABASE/TABLE.jsonl (or .csv).
     Export(ExportArgs),
     /// Last backup, next run, scheduler state, storage and counts.
     Status(JsonArg),
@@ -94,6 +94,9 @@ pub struct FetchArgs {
     /// `latest` or an archive's name.
     #[arg(default_value = "latest")]
     pub archive: String,
+    /// Print what was downloaded as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `pin` / `unpin`.
@@ -104,6 +107,9 @@ pub struct PinArgs {
     /// Why (shown by `list`).
     #[arg(long, default_value = "pinned by hand")]
     pub reason: String,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `salvage`.

@@ -548,6 +548,17 @@ fn pin_keeps_an_archive_past_retention_and_list_shows_it() {
     let out = env.cmd(&["list", "--json"]).assert().success().get_output().stdout.clone();
     let list: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(list[1]["kept_by"], serde_json::json!(["pin"]), "{list}");
+    let again = stdout_json(&mut env.cmd(&["pin", &name, "--reason", "before the migration", "--json"]));
+    assert_eq!(
+        again,
+        serde_json::json!({"schema": 1, "archive": name, "pinned": true, "was_pinned": true, "reason": "before the migration"})
+    );
+    let gone = stdout_json(&mut env.cmd(&["unpin", &name, "--json"]));
+    assert_eq!(
+        gone,
+        serde_json::json!({"schema": 1, "archive": name, "pinned": false, "was_pinned": true, "reason": null})
+    );
+    env.cmd(&["pin", &name]).assert().success();
     env.cmd(&["unpin", &name]).assert().success();
     // Like `pin` twice: the archive is as asked, so that is no error.
     env.cmd(&["unpin", &name]).assert().success().stdout(predicate::str::contains("was not pinned"));

@@ -96,6 +96,12 @@ fn a_large_archive_goes_off_site_whole_and_a_fresh_server_restores_it() {
         .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
         .unwrap();
     assert_eq!(rows, (120_000_000 / 4100) as i64);
+    // Again, as JSON: it is there already, and left as it is.
+    let out = env.cmd(&["fetch", "offsite", "latest", "--json"]).assert().success().get_output().stdout.clone();
+    let again: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(again["schema"], 1);
+    assert_eq!(again["downloaded"], serde_json::json!([]), "{again}");
+    assert_eq!(again["present"], serde_json::json!([name(&archive)]), "{again}");
     // Asking for what the bucket does not hold says what it does hold.
     env.cmd(&["fetch", "offsite", "database_backup_20200101_000000.zip"])
         .assert()

@@ -20,8 +20,12 @@ pub(super) fn fetch(cfg: &Config, a: &FetchArgs) -> Result<i32> {
     for name in &fetched.present {
         eprintln!("{name} is already in {}; left as it is", cfg.backup.output_dir.display());
     }
-    for path in &fetched.downloaded {
-        println!("{}", path.display());
+    if a.json {
+        crate::json::print(&crate::json::fetch(&fetched))?;
+    } else {
+        for path in &fetched.downloaded {
+            println!("{}", path.display());
+        }
     }
     eprintln!("restore with: lifeboat restore {} --yes", if a.archive == "latest" { "latest" } else { &a.archive });
     Ok(exit::SUCCESS)

@@ -10,8 +10,14 @@ use super::UsageError;
 
 pub(super) fn pin(cfg: &Config, a: &PinArgs) -> Result<i32> {
     let archive = catalog::resolve(&cfg.backup.output_dir, &a.archive).map_err(|e| UsageError(e.to_string()))?;
-    State::open_for(cfg)?.pin(&archive.name, &a.reason, lifeboat_core::state::PinOrigin::Hand, chrono::Utc::now())?;
-    println!("{} pinned: retention keeps it until `lifeboat unpin {}`", archive.name, archive.name);
+    let state = State::open_for(cfg)?;
+    let was_pinned = state.pins()?.iter().any(|p| p.archive == archive.name);
+    state.pin(&archive.name, &a.reason, lifeboat_core::state::PinOrigin::Hand, chrono::Utc::now())?;
+    if a.json {
+        crate::json::print(&crate::json::pin(&archive.name, true, was_pinned, Some(&a.reason)))?;
+    } else {
+        println!("{} pinned: retention keeps it until `lifeboat unpin {}`", archive.name, archive.name);
+    }
     Ok(exit::SUCCESS)
 }
 
@@ -23,16 +29,19 @@ pub(super) fn unpin(cfg: &Config, a: &PinArgs) -> Result<i32> {
         Ok(archive) => (archive.name, true),
         Err(_) => (a.archive.clone(), false),
     };
-    if State::open_for(cfg)?.unpin(&name)? {
-        println!("{name} unpinned: retention treats it like any other archive again");
-        Ok(exit::SUCCESS)
-    } else if on_disk {
-        println!("{name} was not pinned; nothing changed");
-        Ok(exit::SUCCESS)
-    } else {
-        Err(UsageError(format!(
+    let was_pinned = State::open_for(cfg)?.unpin(&name)?;
+    if !was_pinned && !on_disk {
+        return Err(UsageError(format!(
             "{name} is neither an archive here nor pinned (lifeboat list shows the archives and the pins)"
         ))
-        .into())
+        .into());
     }
+    if a.json {
+        crate::json::print(&crate::json::pin(&name, false, was_pinned, None))?;
+    } else if was_pinned {
+        println!("{name} unpinned: retention treats it like any other archive again");
+    } else {
+        println!("{name} was not pinned; nothing changed");
+    }
+    Ok(exit::SUCCESS)
 }
