@@ -6,61 +6,24 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use assert_cmd::Command;
 use lifeboat_testkit::smtp::{SmtpMode, SmtpServer};
 use lifeboat_testkit::{DiscordFault, FakeDiscord};
 
-struct Env {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    /// Set for the TLS relays: the test certificate Lifeboat must trust.
-    cert: Option<PathBuf>,
-}
+/// A bot with `app.db` of about `mb` MB of random bytes (stored, not
+/// compressed) and `destinations` TOML; three attempts per delivery.
+struct Env(common::Sandbox);
 
 impl Env {
-    /// A bot with `app.db` of about `mb` MB of random bytes (stored, not
-    /// compressed) and `destinations` TOML.
     fn new(mb: u64, destinations: &str) -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        common::random_db(&dir.path().join("data"), mb);
-        let env = Env { config: dir.path().join("lifeboat.toml"), dir, cert: None };
+        let env = Env(common::Sandbox::with_random_db(mb));
         env.write_config(destinations);
         env
     }
 
     fn write_config(&self, destinations: &str) {
-        std::fs::write(
-            &self.config,
-            format!(
-                "[backup]\nsource_dir = {:?}\noutput_dir = {:?}\ndatabases = [\"app.db\"]\ncompression_level = 0\n\
-                 [retry]\nattempts = 3\ninitial_delay_secs = 0\nmax_delay_secs = 1\n{destinations}\n",
-                self.path("data"),
-                self.path("out"),
-            ),
-        )
-        .unwrap();
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = common::lifeboat(&self.config, self.dir.path(), args);
-        if let Some(cert) = &self.cert {
-            c.env("SSL_CERT_FILE", cert);
-        }
-        Command::from_std(c)
-    }
-
-    /// `backup --deliver` (a whole cycle): the archive path and all output.
-    fn cycle(&self, code: i32) -> (PathBuf, String) {
-        let out = self.cmd(&["backup", "--deliver"]).assert().code(code).get_output().clone();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let archive = PathBuf::from(stdout.lines().next().unwrap_or_default().trim());
-        (archive, stdout + &String::from_utf8_lossy(&out.stderr))
+        self.0.write_config_attempts(&["app.db"], 3, destinations);
     }
 
     fn output(&self, args: &[&str]) -> String {
@@ -70,6 +33,20 @@ impl Env {
 
     fn state_bytes(&self) -> String {
         String::from_utf8_lossy(&std::fs::read(self.path("out/.lifeboat/state.db")).unwrap()).into_owned()
+    }
+}
+
+impl std::ops::Deref for Env {
+    type Target = common::Sandbox;
+
+    fn deref(&self) -> &common::Sandbox {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Env {
+    fn deref_mut(&mut self) -> &mut common::Sandbox {
+        &mut self.0
     }
 }
 

@@ -155,16 +155,10 @@ fn conformance(kind: Kind) {
 /// A scheduled backup (the scheduler's, honouring `backup.skip_unchanged`):
 /// the archive it wrote, or None when it found nothing changed.
 fn scheduled_backup(sb: &Sandbox) -> Option<String> {
-    use lifeboat_core::backup::{self, BackupError, BackupOptions};
+    use lifeboat_core::backup::{self, BackupError};
     let cfg = lifeboat_core::Config::load(Some(&sb.config)).unwrap();
     let state = lifeboat_core::state::State::open_for(&cfg).unwrap();
-    let opts = BackupOptions {
-        trigger: lifeboat_core::manifest::Trigger::Scheduled,
-        only: None,
-        progress: None,
-        cancel: Default::default(),
-        now: chrono::Utc::now(),
-    };
+    let opts = common::scheduled_now();
     match backup::run_unless_unchanged(&cfg, &state, opts) {
         Ok(outcome) => Some(outcome.archive.name),
         Err(BackupError::Unchanged { .. }) => None,

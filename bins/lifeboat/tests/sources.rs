@@ -442,7 +442,7 @@ fn one_archive_holds_every_kind_verifies_restores_and_is_delivered() {
 
 #[test]
 fn an_unchanged_postgres_database_and_files_make_an_unchanged_cycle() {
-    use lifeboat_core::backup::{self, BackupError, BackupOptions};
+    use lifeboat_core::backup::{self, BackupError};
     let pg = Postgres::start();
     seed_orders(&pg, "bot", 100);
     let env = Env::new(&[], "");
@@ -457,13 +457,7 @@ fn an_unchanged_postgres_database_and_files_make_an_unchanged_cycle() {
     let cfg = lifeboat_core::Config::load(Some(&env.config)).unwrap();
     let state = lifeboat_core::state::State::open_for(&cfg).unwrap();
     let cycle = || {
-        let opts = BackupOptions {
-            trigger: lifeboat_core::manifest::Trigger::Scheduled,
-            only: None,
-            progress: None,
-            cancel: Default::default(),
-            now: chrono::Utc::now(),
-        };
+        let opts = common::scheduled_now();
         backup::run_unless_unchanged(&cfg, &state, opts)
     };
     let first = cycle().unwrap().archive.name;

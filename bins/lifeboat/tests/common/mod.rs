@@ -62,13 +62,18 @@ impl Sandbox {
     }
 
     /// Writes the config: `databases` in `data/`, archives in `out/`
-    /// stored without compression, retries without waiting, then `extra`.
+    /// stored without compression, two attempts without waiting, then `extra`.
     pub fn write_config(&self, databases: &[&str], extra: &str) {
+        self.write_config_attempts(databases, 2, extra);
+    }
+
+    /// [`Self::write_config`] with `attempts` per delivery.
+    pub fn write_config_attempts(&self, databases: &[&str], attempts: u32, extra: &str) {
         std::fs::write(
             &self.config,
             format!(
                 "[backup]\nsource_dir = {:?}\noutput_dir = {:?}\ndatabases = {databases:?}\ncompression_level = 0\n\
-                 [retry]\nattempts = 2\ninitial_delay_secs = 0\nmax_delay_secs = 1\n{extra}\n",
+                 [retry]\nattempts = {attempts}\ninitial_delay_secs = 0\nmax_delay_secs = 1\n{extra}\n",
                 self.path("data"),
                 self.path("out"),
             ),
@@ -199,4 +204,16 @@ pub fn redis_keys_of_every_type(redis: &lifeboat_testkit::servers::Redis) {
     redis.cli(&["ZADD", "scores", "1", "one", "2", "two"]);
     redis.cli(&["SET", "session", "abc", "EX", "86400"]);
     redis.cli(&["-n", "3", "SET", "in-db-3", "yes"]);
+}
+
+/// The options of a scheduled backup now, as the scheduler's cycle runs it.
+#[allow(dead_code)] // not every test binary runs the library's backup
+pub fn scheduled_now() -> lifeboat_core::backup::BackupOptions<'static> {
+    lifeboat_core::backup::BackupOptions {
+        trigger: lifeboat_core::manifest::Trigger::Scheduled,
+        only: None,
+        progress: None,
+        cancel: Default::default(),
+        now: chrono::Utc::now(),
+    }
 }
