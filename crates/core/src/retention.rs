@@ -420,8 +420,17 @@ pub struct Verdict {
 /// is removed or recorded.
 pub fn preview(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Result<Vec<Verdict>, RetentionError> {
     let stored = crate::catalog::list(&cfg.backup.output_dir)?;
+    Ok(verdicts(cfg, &stored, state, now)?)
+}
+
+fn verdicts(
+    cfg: &Config,
+    stored: &[crate::catalog::StoredArchive],
+    state: Option<&State>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Verdict>, StateError> {
     let r = &cfg.retention;
-    let judged = judge(&candidates(cfg, &stored, state)?, r.max_age_days, r.max_count, Tiers::of(cfg), now);
+    let judged = judge(&candidates(cfg, stored, state)?, r.max_age_days, r.max_count, Tiers::of(cfg), now);
     Ok(judged
         .into_iter()
         .map(|j| Verdict { name: j.name, kept_by: j.kept_by, removal: j.removal.map(|r| r.reason) })
@@ -435,14 +444,19 @@ pub const EVENTS_KEPT_DAYS: i64 = 90;
 /// selected archives, forgets their finished deliveries, logs each removal
 /// and prunes old events. Returns what was removed.
 pub fn apply(cfg: &Config, state: &State, now: DateTime<Utc>) -> Result<Vec<Removal>, RetentionError> {
+    let removed = apply_judged(cfg, state, now)?.into_iter();
+    Ok(removed.filter_map(|v| Some(Removal { name: v.name, reason: v.removal? })).collect())
+}
+
+/// [`apply`], returning its verdict on every archive (what it removed, and
+/// what keeps each of the others), from the one judgement it acted on.
+pub fn apply_judged(cfg: &Config, state: &State, now: DateTime<Utc>) -> Result<Vec<Verdict>, RetentionError> {
     let stored = crate::catalog::list(&cfg.backup.output_dir)?;
-    let candidates = candidates(cfg, &stored, Some(state))?;
-    let r = &cfg.retention;
-    let chosen = select_with(&candidates, r.max_age_days, r.max_count, Tiers::of(cfg), now);
-    let mut removed = Vec::new();
+    let judged = verdicts(cfg, &stored, Some(state), now)?;
+    let mut removed = 0;
     let mut failures = Vec::new();
-    for r in chosen {
-        let archive = stored.iter().find(|a| a.name == r.name).expect("selected from the list");
+    for (v, reason) in judged.iter().filter_map(|v| Some((v, v.removal.as_deref()?))) {
+        let archive = stored.iter().find(|a| a.name == v.name).expect("judged from the list");
         let mut ok = true;
         for f in &archive.files {
             match std::fs::remove_file(f) {
@@ -456,19 +470,19 @@ pub fn apply(cfg: &Config, state: &State, now: DateTime<Utc>) -> Result<Vec<Remo
             }
         }
         if ok {
-            state.forget_archive(&r.name)?;
-            state.retire_copies(&r.name, now)?;
-            state.forget_verification(&r.name)?;
-            state.forget_manifest(&r.name)?;
-            state.log_event(Level::Info, "retention", &format!("removed {}: {}", r.name, r.reason), now)?;
-            removed.push(r);
+            state.forget_archive(&v.name)?;
+            state.retire_copies(&v.name, now)?;
+            state.forget_verification(&v.name)?;
+            state.forget_manifest(&v.name)?;
+            state.log_event(Level::Info, "retention", &format!("removed {}: {reason}", v.name), now)?;
+            removed += 1;
         }
     }
-    if !removed.is_empty() {
+    if removed > 0 {
         let _ = crate::fsutil::sync_dir(&cfg.backup.output_dir);
     }
     state.prune_events(now - Duration::days(EVENTS_KEPT_DAYS))?;
-    if failures.is_empty() { Ok(removed) } else { Err(RetentionError::Remove(failures)) }
+    if failures.is_empty() { Ok(judged) } else { Err(RetentionError::Remove(failures)) }
 }
 
 #[cfg(test)]

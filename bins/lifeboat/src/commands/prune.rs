@@ -18,12 +18,7 @@ pub(super) fn prune(cfg: &Config, a: &PruneArgs) -> Result<i32> {
         retention::preview(cfg, existing_state(cfg)?.as_ref(), now)?
     } else {
         let _lock = take_lock(cfg, "prune (lifeboat prune)")?;
-        let state = State::open_for(cfg)?;
-        let verdicts = retention::preview(cfg, Some(&state), now)?;
-        let removed = retention::apply(cfg, &state, now)?;
-        // The lock held the archives still: what was applied is what was judged.
-        debug_assert!(removed.iter().all(|r| verdicts.iter().any(|v| v.name == r.name && v.removal.is_some())));
-        verdicts
+        retention::apply_judged(cfg, &State::open_for(cfg)?, now)?
     };
     report(cfg, &verdicts, a.dry_run, a.json)?;
     Ok(exit::SUCCESS)
