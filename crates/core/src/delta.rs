@@ -6,9 +6,12 @@
 //!
 //! A page that gained one cell is mostly the bytes it had: stored as its
 //! XOR with the base's page it is nearly all zeros, which the archive's
-//! deflate shrinks to a few dozen bytes. A page that changed throughout
-//! (`VACUUM` moves everything) compresses better whole, so each changed
-//! block is stored whichever way deflates smaller.
+//! deflate shrinks to a few dozen bytes. A page whose cells moved (a new
+//! cell in the middle shifts the cell-pointer array and the content after
+//! it) is better deflated on its own with the base's page as a preset
+//! dictionary: the moved bytes become short back-references. A page that
+//! changed throughout (`VACUUM` moves everything) compresses better whole,
+//! so each changed block is stored whichever way is smallest.
 //!
 //! Format (integers little-endian), documented in `docs/archive-format.md`:
 //!
@@ -18,17 +21,19 @@
 //! size    u64      the new database's size in bytes
 //! records, by ascending block index:
 //!   index u32      block number (byte offset = index × block)
-//!   kind  u8       0: data is the block; 1: data is the block XOR the base's
-//!   data           block bytes (the last block: what remains of `size`)
+//!   kind  u8       0: data is the block; 1: data is the block XOR the base's;
+//!                  2: data is the block deflated with the base's as dictionary
+//!   data           kinds 0, 1: block bytes (the last block: what remains of `size`)
+//!                  kind 2: u32 length, then that many bytes of raw deflate
 //! end     u32      0xFFFF_FFFF
 //! ```
 //!
 //! Rebuilding is one sequential pass over both streams: for each block of
-//! the new size, the record's bytes (for a kind 1 record, XORed with the
-//! base's block) when there is one, else the base's block. Every block at
-//! or past the base's end is a whole record, so a database that grew,
-//! shrank (`VACUUM`), changed page size or was replaced rebuilds the same
-//! way.
+//! the new size, the record's bytes (for a kind 1 record XORed with the
+//! base's block, for a kind 2 record inflated with it as dictionary) when
+//! there is one, else the base's block. Every block at or past the base's
+//! end is a whole record, so a database that grew, shrank (`VACUUM`),
+//! changed page size or was replaced rebuilds the same way.
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::Path;
@@ -46,6 +51,7 @@ pub const MAGIC_WHOLE: &[u8; 8] = b"LBDELTA1";
 const END: u32 = u32::MAX;
 const WHOLE: u8 = 0;
 const XOR: u8 = 1;
+const PACKED: u8 = 2;
 const HEADER_LEN: usize = 8 + 4 + 8;
 
 /// What [`write_delta`] found.
@@ -53,8 +59,9 @@ const HEADER_LEN: usize = 8 + 4 + 8;
 pub struct Made {
     /// Blocks stored in the delta.
     pub changed: u64,
-    /// Of those, blocks stored as their XOR with the base's block.
-    pub xored: u64,
+    /// Of those, blocks stored as a difference from the base's block (an
+    /// XOR, or deflated with it as dictionary): they cost little.
+    pub against_base: u64,
     /// Blocks in the new database.
     pub blocks: u64,
     /// The new database's size.
@@ -84,7 +91,7 @@ pub fn write_delta(
     let (mut a, mut b) = (vec![0u8; block as usize], vec![0u8; block as usize]);
     let mut choose = Chooser::default();
     let mut hasher = Sha256::new();
-    let (mut index, mut changed, mut xored) = (0u64, 0u64, 0u64);
+    let (mut index, mut changed, mut against_base) = (0u64, 0u64, 0u64);
     loop {
         if index % 256 == 0 && cancel.is_cancelled() {
             return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
@@ -102,14 +109,23 @@ pub fn write_delta(
                 .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "database too large for a delta"))?;
             w.write_all(&i.to_le_bytes())?;
             // Only a block the base holds whole can be a difference from it.
-            if m == n && choose.xor_is_smaller(&a[..n], &b[..n])? {
-                w.write_all(&[XOR])?;
-                w.write_all(&choose.xor)?;
-                xored += 1;
-            } else {
-                w.write_all(&[WHOLE])?;
-                w.write_all(&a[..n])?;
+            let stored = if m == n { choose.best(&a[..n], &b[..n])? } else { Stored::Whole };
+            match stored {
+                Stored::Whole => {
+                    w.write_all(&[WHOLE])?;
+                    w.write_all(&a[..n])?;
+                }
+                Stored::Xor => {
+                    w.write_all(&[XOR])?;
+                    w.write_all(&choose.xor)?;
+                }
+                Stored::Packed => {
+                    w.write_all(&[PACKED])?;
+                    w.write_all(&(choose.packed.len() as u32).to_le_bytes())?;
+                    w.write_all(&choose.packed)?;
+                }
             }
+            against_base += u64::from(stored != Stored::Whole);
             changed += 1;
         }
         index += 1;
@@ -119,45 +135,103 @@ pub fn write_delta(
     }
     w.write_all(&END.to_le_bytes())?;
     w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    Ok(Made { changed, xored, blocks: index, size, sha256: hex::encode(hasher.finalize()) })
+    Ok(Made { changed, against_base, blocks: index, size, sha256: hex::encode(hasher.finalize()) })
 }
 
-/// Decides, block by block, whether the XOR with the base deflates smaller
-/// than the block itself.
+/// How one changed block is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stored {
+    Whole,
+    Xor,
+    Packed,
+}
+
+/// Decides, block by block, which way of storing it is smallest once
+/// compressed: whole and XOR records are deflated later with the rest of
+/// the entry, a packed record is deflated here.
 #[derive(Default)]
 struct Chooser {
     xor: Vec<u8>,
+    packed: Vec<u8>,
     scratch: Vec<u8>,
 }
 
 impl Chooser {
     /// A difference touching at most this share of the block (1/N) is
-    /// taken without compressing both: zeros cost next to nothing in
+    /// taken without compressing anything: zeros cost next to nothing in
     /// deflate, so it is smaller whatever the block holds.
     const CLEARLY_SMALL: usize = 16;
 
-    /// Fills `self.xor` with `new ^ base` and says whether to store that.
-    fn xor_is_smaller(&mut self, new: &[u8], base: &[u8]) -> io::Result<bool> {
+    /// Fills `self.xor` (and `self.packed` when that is the answer) and
+    /// says which to store.
+    fn best(&mut self, new: &[u8], base: &[u8]) -> io::Result<Stored> {
         self.xor.clear();
         self.xor.extend(new.iter().zip(base).map(|(x, y)| x ^ y));
         let differing = self.xor.iter().filter(|&&x| x != 0).count();
         if differing * Self::CLEARLY_SMALL <= new.len() {
-            return Ok(true);
+            return Ok(Stored::Xor);
         }
         let diff = std::mem::take(&mut self.xor);
         let xor = self.deflated_len(&diff);
         self.xor = diff;
-        Ok(xor? < self.deflated_len(new)?)
+        let (xor, whole) = (xor?, self.deflated_len(new)?);
+        pack(new, base, &mut self.packed)?;
+        let packed = self.packed.len() + 4;
+        Ok(if packed < xor.min(whole) {
+            Stored::Packed
+        } else if xor < whole {
+            Stored::Xor
+        } else {
+            Stored::Whole
+        })
     }
 
     fn deflated_len(&mut self, data: &[u8]) -> io::Result<usize> {
         use flate2::write::DeflateEncoder;
         self.scratch.clear();
-        let mut e = DeflateEncoder::new(std::mem::take(&mut self.scratch), flate2::Compression::fast());
+        let mut e = DeflateEncoder::new(std::mem::take(&mut self.scratch), flate2::Compression::default());
         e.write_all(data)?;
         self.scratch = e.finish()?;
         Ok(self.scratch.len())
     }
+}
+
+/// `block` as raw deflate with `base` as the preset dictionary, into `out`.
+fn pack(block: &[u8], base: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+    use flate2::{Compress, Compression, FlushCompress, Status};
+    let mut z = Compress::new(Compression::best(), false);
+    z.set_dictionary(base).map_err(io::Error::other)?;
+    out.clear();
+    out.reserve(block.len() + 64);
+    loop {
+        let read = z.total_in() as usize;
+        let status = z.compress_vec(&block[read..], out, FlushCompress::Finish).map_err(io::Error::other)?;
+        if status == Status::StreamEnd {
+            return Ok(());
+        }
+        out.reserve(block.len());
+    }
+}
+
+/// Inflates a packed record into `out` (exactly its length) with `base`
+/// as the dictionary.
+fn unpack(packed: &[u8], base: &[u8], out: &mut [u8]) -> io::Result<()> {
+    use flate2::{Decompress, FlushDecompress, Status};
+    let mut z = Decompress::new(false);
+    z.set_dictionary(base).map_err(|e| bad(format!("a packed block cannot use its base page: {e}")))?;
+    let status = z
+        .decompress(packed, out, FlushDecompress::Finish)
+        .map_err(|e| bad(format!("a packed block does not inflate: {e}")))?;
+    if status != Status::StreamEnd || z.total_out() != out.len() as u64 || z.total_in() != packed.len() as u64 {
+        return Err(bad(format!(
+            "a packed block inflates to {} bytes from {} of {}, the block has {}",
+            z.total_out(),
+            z.total_in(),
+            packed.len(),
+            out.len()
+        )));
+    }
+    Ok(())
 }
 
 /// The new database, rebuilt as a stream from the base's copy and a delta.
@@ -171,8 +245,9 @@ pub struct Patched<B, D> {
     next: Option<u64>,
     /// The delta's records carry a kind byte (`LBDELTA2`).
     kinds: bool,
-    next_xor: bool,
+    next_kind: u8,
     buf: Vec<u8>,
+    packed: Vec<u8>,
     skip: Vec<u8>,
     filled: usize,
     pos: usize,
@@ -194,8 +269,9 @@ impl<B: Read, D: Read> Patched<B, D> {
             index: 0,
             next: None,
             kinds: false,
-            next_xor: false,
+            next_kind: WHOLE,
             buf: Vec::new(),
+            packed: Vec::new(),
             skip: Vec::new(),
             filled: 0,
             pos: 0,
@@ -236,15 +312,14 @@ impl<B: Read, D: Read> Patched<B, D> {
         if i < self.index || i * self.block as u64 >= self.size {
             return Err(bad(format!("block {i} is out of order or past the end")));
         }
-        self.next_xor = false;
+        self.next_kind = WHOLE;
         if self.kinds {
             let mut kind = [0u8; 1];
             if read_full(d, &mut kind)? != 1 {
                 return Err(bad("the delta is truncated (a record without its kind)"));
             }
-            self.next_xor = match kind[0] {
-                WHOLE => false,
-                XOR => true,
+            self.next_kind = match kind[0] {
+                k @ (WHOLE | XOR | PACKED) => k,
                 k => return Err(bad(format!("block {i} has an unknown record kind {k}"))),
             };
         }
@@ -256,20 +331,33 @@ impl<B: Read, D: Read> Patched<B, D> {
         let len = (self.size - start).min(self.block as u64) as usize;
         if self.next == Some(self.index) {
             let d = self.delta.as_mut().expect("records only with a delta");
-            if read_full(d, &mut self.buf[..len])? != len {
+            let stored = if self.next_kind == PACKED { &mut self.packed } else { &mut self.buf };
+            if self.next_kind == PACKED {
+                let mut raw = [0u8; 4];
+                let n = if read_full(d, &mut raw)? == 4 { u32::from_le_bytes(raw) as usize } else { usize::MAX };
+                // Deflate never grows a block by more than a few bytes per 16 KB.
+                if n > len + len / 8 + 64 {
+                    return Err(bad(format!("block {} has a packed record of impossible length", self.index)));
+                }
+                stored.resize(n, 0);
+            }
+            let want = if self.next_kind == PACKED { stored.len() } else { len };
+            if read_full(d, &mut stored[..want])? != want {
                 return Err(bad("the delta is truncated"));
             }
             // The base's block is replaced: skip it (it may be shorter or absent),
             // unless the record is a difference from it.
             let had = read_full(&mut self.base, &mut self.skip[..len])?;
-            if self.next_xor {
-                if had != len {
-                    return Err(bad(format!(
-                        "block {} is stored as a difference from a page the base does not have",
-                        self.index
-                    )));
-                }
-                self.buf[..len].iter_mut().zip(&self.skip[..len]).for_each(|(x, y)| *x ^= y);
+            if self.next_kind != WHOLE && had != len {
+                return Err(bad(format!(
+                    "block {} is stored as a difference from a page the base does not have",
+                    self.index
+                )));
+            }
+            match self.next_kind {
+                XOR => self.buf[..len].iter_mut().zip(&self.skip[..len]).for_each(|(x, y)| *x ^= y),
+                PACKED => unpack(&self.packed, &self.skip[..len], &mut self.buf[..len])?,
+                _ => {}
             }
             self.next = self.read_index()?;
         } else if read_full(&mut self.base, &mut self.buf[..len])? != len {
@@ -413,7 +501,7 @@ mod tests {
             new[p + 3000..p + 3040].copy_from_slice(&noise(40, page as u64));
         }
         let (made, delta) = make(&base, &new, 4096);
-        assert_eq!((made.changed, made.xored), (3, 3));
+        assert_eq!((made.changed, made.against_base), (3, 3));
         assert_eq!(rebuild(&base, &delta, new.len()).unwrap(), new);
         let stored = deflated(&delta);
         assert!(stored < 3 * 120, "three changed pages deflate to {stored} bytes");
@@ -428,9 +516,51 @@ mod tests {
         new[4096..8192].copy_from_slice(&[0u8; 4096]);
         new[8192..12288].copy_from_slice(&noise(4096, 2));
         let (made, delta) = make(&base, &new, 4096);
-        assert_eq!((made.changed, made.xored), (2, 0));
+        assert_eq!((made.changed, made.against_base), (2, 0));
         assert_eq!(rebuild(&base, &delta, new.len()).unwrap(), new);
         assert!(deflated(&delta) < 4096 + 200, "the zero page costs nothing whole");
+    }
+
+    #[test]
+    fn a_page_whose_cells_moved_is_packed_against_the_base() {
+        // A cell inserted in the middle of a page shifts everything after it
+        // by its length: the XOR is noise from there on, but every moved
+        // byte is still in the base's page.
+        let base = noise(4096 * 4, 3);
+        let mut new = base.clone();
+        for page in [1usize, 2] {
+            let p = page * 4096;
+            let mut shifted = base[p..p + 1000].to_vec();
+            shifted.extend(noise(37, page as u64));
+            shifted.extend(&base[p + 1000..p + 4096 - 37]);
+            new[p..p + 4096].copy_from_slice(&shifted);
+        }
+        let (made, delta) = make(&base, &new, 4096);
+        assert_eq!((made.changed, made.against_base), (2, 2));
+        assert_eq!(rebuild(&base, &delta, new.len()).unwrap(), new);
+        let stored = deflated(&delta);
+        assert!(stored < 2 * 200, "two shifted pages cost {stored} bytes");
+    }
+
+    #[test]
+    fn a_malformed_packed_record_is_refused() {
+        let base = noise(4096 * 2, 5);
+        let mut new = base.clone();
+        new.copy_within(4096 + 100..8192 - 50, 4096 + 150);
+        let (made, delta) = make(&base, &new, 4096);
+        assert_eq!(made.against_base, 1);
+        let kind = HEADER_LEN + 4;
+        assert_eq!(delta[kind], PACKED, "the shifted page is packed");
+        let why = |r: io::Result<Vec<u8>>| r.unwrap_err().to_string();
+        let mut huge = delta.clone();
+        huge[kind + 1..kind + 5].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(why(rebuild(&base, &huge, new.len())).contains("impossible length"));
+        let mut garbled = delta.clone();
+        garbled[kind + 5..kind + 25].fill(0xff);
+        assert!(why(rebuild(&base, &garbled, new.len())).contains("packed block"));
+        let mut other_base = base.clone();
+        other_base[4096..].copy_from_slice(&noise(4096, 9));
+        assert!(rebuild(&other_base, &delta, new.len()).map(|b| b != new).unwrap_or(true), "another base");
     }
 
     /// The delta format Lifeboat wrote before records had a kind: every
@@ -465,7 +595,7 @@ mod tests {
         let mut new = base.clone();
         new[4096 + 5] ^= 1;
         let (made, delta) = make(&base, &new, 4096);
-        assert_eq!(made.xored, 1);
+        assert_eq!(made.against_base, 1);
         let why = |r: io::Result<Vec<u8>>| r.unwrap_err().to_string();
         // A difference from a page the base lacks.
         let e = why(rebuild(&base[..4096], &delta, new.len()));

@@ -8,7 +8,7 @@ use strum::{Display, EnumString, IntoStaticStr};
 /// Value of [`Manifest::format`].
 pub const FORMAT: &str = "lifeboat-backup";
 /// Current manifest version. Readers accept versions up to this one.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 /// Entry name of the manifest inside the ZIP.
 pub const MANIFEST_NAME: &str = "manifest.json";
 /// Entry name of the human-readable summary inside the ZIP.
@@ -117,9 +117,10 @@ pub struct Delta {
 
 /// The manifest version of a differential archive (older Lifeboats refuse
 /// it rather than misread it); full archives keep [`FULL_VERSION`]. Version
-/// 3: its `.pages` entries may store a block as its XOR with the base's
-/// (`LBDELTA2`); version 2 differentials hold whole blocks only (`LBDELTA1`).
-pub const DIFFERENTIAL_VERSION: u32 = 3;
+/// 4: its `.pages` entries may store a block deflated with the base's as
+/// dictionary; version 3 ones as XORs with it at most (both `LBDELTA2`);
+/// version 2 differentials hold whole blocks only (`LBDELTA1`).
+pub const DIFFERENTIAL_VERSION: u32 = 4;
 /// The manifest version full archives are written with.
 pub const FULL_VERSION: u32 = 1;
 

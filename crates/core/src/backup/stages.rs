@@ -611,7 +611,7 @@ fn as_delta(
     };
     // A block stored as its difference from the base costs little; only the
     // blocks stored whole weigh against the delta.
-    if (made.changed - made.xored) as f64 * f64::from(block) > made.size as f64 * DELTA_MAX_SHARE {
+    if (made.changed - made.against_base) as f64 * f64::from(block) > made.size as f64 * DELTA_MAX_SHARE {
         let _ = std::fs::remove_file(&pages);
         return Ok(None);
     }
