@@ -9,7 +9,9 @@
 //! deflate shrinks to a few dozen bytes. A page whose cells moved (a new
 //! cell in the middle shifts the cell-pointer array and the content after
 //! it) is better deflated on its own with the base's page as a preset
-//! dictionary: the moved bytes become short back-references. A page that
+//! dictionary: the moved bytes become short back-references. The
+//! dictionary starts with the new database's previous block, the context
+//! the archive's deflate would have had for a whole block. A page that
 //! changed throughout (`VACUUM` moves everything) compresses better whole,
 //! so each changed block is stored whichever way is smallest.
 //!
@@ -22,7 +24,8 @@
 //! records, by ascending block index:
 //!   index u32      block number (byte offset = index × block)
 //!   kind  u8       0: data is the block; 1: data is the block XOR the base's;
-//!                  2: data is the block deflated with the base's as dictionary
+//!                  2: data is the block deflated with a dictionary: the new
+//!                     database's previous block (none for block 0), then the base's
 //!   data           kinds 0, 1: block bytes (the last block: what remains of `size`)
 //!                  kind 2: u32 length, then that many bytes of raw deflate
 //! end     u32      0xFFFF_FFFF
@@ -30,7 +33,7 @@
 //!
 //! Rebuilding is one sequential pass over both streams: for each block of
 //! the new size, the record's bytes (for a kind 1 record XORed with the
-//! base's block, for a kind 2 record inflated with it as dictionary) when
+//! base's block, for a kind 2 record inflated with that dictionary) when
 //! there is one, else the base's block. Every block at or past the base's
 //! end is a whole record, so a database that grew, shrank (`VACUUM`),
 //! changed page size or was replaced rebuilds the same way.
@@ -59,9 +62,10 @@ const HEADER_LEN: usize = 8 + 4 + 8;
 pub struct Made {
     /// Blocks stored in the delta.
     pub changed: u64,
-    /// Of those, blocks stored as a difference from the base's block (an
-    /// XOR, or deflated with it as dictionary): they cost little.
-    pub against_base: u64,
+    /// Of those, blocks stored as their XOR with the base's block.
+    pub xored: u64,
+    /// Of those, blocks stored deflated with the base's block as dictionary.
+    pub packed: u64,
     /// Blocks in the new database.
     pub blocks: u64,
     /// The new database's size.
@@ -89,9 +93,10 @@ pub fn write_delta(
     w.write_all(&block.to_le_bytes())?;
     w.write_all(&size.to_le_bytes())?;
     let (mut a, mut b) = (vec![0u8; block as usize], vec![0u8; block as usize]);
+    let mut previous = Vec::with_capacity(block as usize);
     let mut choose = Chooser::default();
     let mut hasher = Sha256::new();
-    let (mut index, mut changed, mut against_base) = (0u64, 0u64, 0u64);
+    let (mut index, mut changed, mut xored, mut packed) = (0u64, 0u64, 0u64, 0u64);
     loop {
         if index % 256 == 0 && cancel.is_cancelled() {
             return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
@@ -109,7 +114,7 @@ pub fn write_delta(
                 .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "database too large for a delta"))?;
             w.write_all(&i.to_le_bytes())?;
             // Only a block the base holds whole can be a difference from it.
-            let stored = if m == n { choose.best(&a[..n], &b[..n])? } else { Stored::Whole };
+            let stored = if m == n { choose.best(&a[..n], &b[..n], &previous)? } else { Stored::Whole };
             match stored {
                 Stored::Whole => {
                     w.write_all(&[WHOLE])?;
@@ -118,16 +123,19 @@ pub fn write_delta(
                 Stored::Xor => {
                     w.write_all(&[XOR])?;
                     w.write_all(&choose.xor)?;
+                    xored += 1;
                 }
                 Stored::Packed => {
                     w.write_all(&[PACKED])?;
                     w.write_all(&(choose.packed.len() as u32).to_le_bytes())?;
                     w.write_all(&choose.packed)?;
+                    packed += 1;
                 }
             }
-            against_base += u64::from(stored != Stored::Whole);
             changed += 1;
         }
+        previous.clear();
+        previous.extend_from_slice(&a[..n]);
         index += 1;
     }
     if index * u64::from(block) < size {
@@ -135,7 +143,7 @@ pub fn write_delta(
     }
     w.write_all(&END.to_le_bytes())?;
     w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    Ok(Made { changed, against_base, blocks: index, size, sha256: hex::encode(hasher.finalize()) })
+    Ok(Made { changed, xored, packed, blocks: index, size, sha256: hex::encode(hasher.finalize()) })
 }
 
 /// How one changed block is stored.
@@ -153,6 +161,7 @@ enum Stored {
 struct Chooser {
     xor: Vec<u8>,
     packed: Vec<u8>,
+    dictionary: Vec<u8>,
     scratch: Vec<u8>,
 }
 
@@ -163,8 +172,9 @@ impl Chooser {
     const CLEARLY_SMALL: usize = 16;
 
     /// Fills `self.xor` (and `self.packed` when that is the answer) and
-    /// says which to store.
-    fn best(&mut self, new: &[u8], base: &[u8]) -> io::Result<Stored> {
+    /// says which to store; `previous` is the new database's block before
+    /// this one (empty for the first).
+    fn best(&mut self, new: &[u8], base: &[u8], previous: &[u8]) -> io::Result<Stored> {
         self.xor.clear();
         self.xor.extend(new.iter().zip(base).map(|(x, y)| x ^ y));
         let differing = self.xor.iter().filter(|&&x| x != 0).count();
@@ -175,7 +185,10 @@ impl Chooser {
         let xor = self.deflated_len(&diff);
         self.xor = diff;
         let (xor, whole) = (xor?, self.deflated_len(new)?);
-        pack(new, base, &mut self.packed)?;
+        self.dictionary.clear();
+        self.dictionary.extend_from_slice(previous);
+        self.dictionary.extend_from_slice(base);
+        pack(new, &self.dictionary, &mut self.packed)?;
         let packed = self.packed.len() + 4;
         Ok(if packed < xor.min(whole) {
             Stored::Packed
@@ -196,11 +209,11 @@ impl Chooser {
     }
 }
 
-/// `block` as raw deflate with `base` as the preset dictionary, into `out`.
-fn pack(block: &[u8], base: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+/// `block` as raw deflate with a preset dictionary, into `out`.
+fn pack(block: &[u8], dictionary: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
     use flate2::{Compress, Compression, FlushCompress, Status};
     let mut z = Compress::new(Compression::best(), false);
-    z.set_dictionary(base).map_err(io::Error::other)?;
+    z.set_dictionary(dictionary).map_err(io::Error::other)?;
     out.clear();
     out.reserve(block.len() + 64);
     loop {
@@ -213,12 +226,12 @@ fn pack(block: &[u8], base: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
     }
 }
 
-/// Inflates a packed record into `out` (exactly its length) with `base`
-/// as the dictionary.
-fn unpack(packed: &[u8], base: &[u8], out: &mut [u8]) -> io::Result<()> {
+/// Inflates a packed record into `out` (exactly its length) with the
+/// dictionary it was packed with.
+fn unpack(packed: &[u8], dictionary: &[u8], out: &mut [u8]) -> io::Result<()> {
     use flate2::{Decompress, FlushDecompress, Status};
     let mut z = Decompress::new(false);
-    z.set_dictionary(base).map_err(|e| bad(format!("a packed block cannot use its base page: {e}")))?;
+    z.set_dictionary(dictionary).map_err(|e| bad(format!("a packed block cannot use its dictionary: {e}")))?;
     let status = z
         .decompress(packed, out, FlushDecompress::Finish)
         .map_err(|e| bad(format!("a packed block does not inflate: {e}")))?;
@@ -248,6 +261,7 @@ pub struct Patched<B, D> {
     next_kind: u8,
     buf: Vec<u8>,
     packed: Vec<u8>,
+    dictionary: Vec<u8>,
     skip: Vec<u8>,
     filled: usize,
     pos: usize,
@@ -272,6 +286,7 @@ impl<B: Read, D: Read> Patched<B, D> {
             next_kind: WHOLE,
             buf: Vec::new(),
             packed: Vec::new(),
+            dictionary: Vec::new(),
             skip: Vec::new(),
             filled: 0,
             pos: 0,
@@ -356,7 +371,13 @@ impl<B: Read, D: Read> Patched<B, D> {
             }
             match self.next_kind {
                 XOR => self.buf[..len].iter_mut().zip(&self.skip[..len]).for_each(|(x, y)| *x ^= y),
-                PACKED => unpack(&self.packed, &self.skip[..len], &mut self.buf[..len])?,
+                PACKED => {
+                    // `buf` still holds the previous block.
+                    self.dictionary.clear();
+                    self.dictionary.extend_from_slice(&self.buf[..self.filled]);
+                    self.dictionary.extend_from_slice(&self.skip[..len]);
+                    unpack(&self.packed, &self.dictionary, &mut self.buf[..len])?
+                }
                 _ => {}
             }
             self.next = self.read_index()?;
@@ -501,7 +522,7 @@ mod tests {
             new[p + 3000..p + 3040].copy_from_slice(&noise(40, page as u64));
         }
         let (made, delta) = make(&base, &new, 4096);
-        assert_eq!((made.changed, made.against_base), (3, 3));
+        assert_eq!((made.changed, made.xored), (3, 3));
         assert_eq!(rebuild(&base, &delta, new.len()).unwrap(), new);
         let stored = deflated(&delta);
         assert!(stored < 3 * 120, "three changed pages deflate to {stored} bytes");
@@ -516,7 +537,7 @@ mod tests {
         new[4096..8192].copy_from_slice(&[0u8; 4096]);
         new[8192..12288].copy_from_slice(&noise(4096, 2));
         let (made, delta) = make(&base, &new, 4096);
-        assert_eq!((made.changed, made.against_base), (2, 0));
+        assert_eq!((made.changed, made.xored, made.packed), (2, 0, 0));
         assert_eq!(rebuild(&base, &delta, new.len()).unwrap(), new);
         assert!(deflated(&delta) < 4096 + 200, "the zero page costs nothing whole");
     }
@@ -536,7 +557,7 @@ mod tests {
             new[p..p + 4096].copy_from_slice(&shifted);
         }
         let (made, delta) = make(&base, &new, 4096);
-        assert_eq!((made.changed, made.against_base), (2, 2));
+        assert_eq!((made.changed, made.packed), (2, 2));
         assert_eq!(rebuild(&base, &delta, new.len()).unwrap(), new);
         let stored = deflated(&delta);
         assert!(stored < 2 * 200, "two shifted pages cost {stored} bytes");
@@ -548,7 +569,7 @@ mod tests {
         let mut new = base.clone();
         new.copy_within(4096 + 100..8192 - 50, 4096 + 150);
         let (made, delta) = make(&base, &new, 4096);
-        assert_eq!(made.against_base, 1);
+        assert_eq!(made.packed, 1);
         let kind = HEADER_LEN + 4;
         assert_eq!(delta[kind], PACKED, "the shifted page is packed");
         let why = |r: io::Result<Vec<u8>>| r.unwrap_err().to_string();
@@ -595,7 +616,7 @@ mod tests {
         let mut new = base.clone();
         new[4096 + 5] ^= 1;
         let (made, delta) = make(&base, &new, 4096);
-        assert_eq!(made.against_base, 1);
+        assert_eq!(made.xored, 1);
         let why = |r: io::Result<Vec<u8>>| r.unwrap_err().to_string();
         // A difference from a page the base lacks.
         let e = why(rebuild(&base[..4096], &delta, new.len()));
