@@ -55,7 +55,8 @@ enum Kind {
 }
 
 /// Element kinds of lists whose default is empty.
-const LIST_ELEMENTS: &[(&str, Kind)] = &[("telegram.admin_ids", Kind::Int), ("encryption.recipients", Kind::Text)];
+const LIST_ELEMENTS: &[(&str, Kind)] =
+    &[("telegram.admin_ids", Kind::Int), ("encryption.recipients", Kind::Text), ("discord.admin_ids", Kind::Int)];
 
 fn kind_of(v: &config::ValueKind) -> Option<Kind> {
     use config::ValueKind as V;

@@ -12,8 +12,8 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{
-    BackupConfig, Config, ConfigError, EncryptionConfig, MonitoringConfig, RetentionConfig, RetryConfig,
-    ScheduleConfig, Secret, TelegramConfig, invalid,
+    BackupConfig, Config, ConfigError, DiscordBotConfig, EncryptionConfig, MonitoringConfig, RetentionConfig,
+    RetryConfig, ScheduleConfig, Secret, TelegramConfig, invalid,
 };
 use crate::destination::{DestinationsConfig, DiscordConfig, EmailConfig, S3Config};
 use crate::schedule::Schedule;
@@ -26,6 +26,7 @@ pub(super) struct ConfigFile {
     schedule: ScheduleFile,
     retention: RetentionConfig,
     telegram: TelegramFile,
+    discord: DiscordFile,
     retry: RetryConfig,
     monitoring: MonitoringFile,
     encryption: EncryptionFile,
@@ -54,6 +55,16 @@ struct TelegramFile {
     owner_id: i64,
     max_upload_mb: u64,
     upload_timeout_secs: u64,
+}
+
+/// `[discord]`, see [`DiscordBotConfig`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiscordFile {
+    token_file: PathBuf,
+    api_url: String,
+    owner_id: u64,
+    admin_ids: Vec<u64>,
 }
 
 /// `[monitoring]`, see [`MonitoringConfig`].
@@ -131,6 +142,7 @@ impl ConfigFile {
             schedule: self.schedule.parse()?,
             retention: self.retention,
             telegram: self.telegram.parse()?,
+            discord: self.discord.parse()?,
             retry: self.retry,
             monitoring: self.monitoring.parse()?,
             encryption: self.encryption.parse()?,
@@ -166,6 +178,24 @@ impl TelegramFile {
             owner_id: self.owner_id,
             max_upload_mb: self.max_upload_mb,
             upload_timeout_secs: self.upload_timeout_secs,
+        })
+    }
+}
+
+impl DiscordFile {
+    fn parse(self) -> Result<DiscordBotConfig, ConfigError> {
+        let api_url = http_url(&self.api_url).ok_or_else(|| {
+            invalid(
+                "discord.api_url",
+                format!("{:?} is not an http(s) URL; e.g. \"{}\"", self.api_url, DiscordBotConfig::OFFICIAL_API),
+            )
+        })?;
+        Ok(DiscordBotConfig {
+            token: Secret::default(),
+            token_file: self.token_file,
+            api_url,
+            owner_id: self.owner_id,
+            admin_ids: self.admin_ids,
         })
     }
 }

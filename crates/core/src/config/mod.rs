@@ -58,6 +58,8 @@ pub struct Config {
     pub schedule: ScheduleConfig,
     pub retention: RetentionConfig,
     pub telegram: TelegramConfig,
+    /// `[discord]`: the Discord bot (`lifeboat-discord`).
+    pub discord: DiscordBotConfig,
     pub retry: RetryConfig,
     pub monitoring: MonitoringConfig,
     pub encryption: EncryptionConfig,
@@ -134,6 +136,50 @@ pub struct TelegramConfig {
     pub max_upload_mb: u64,
     /// Timeout of one upload request.
     pub upload_timeout_secs: u64,
+}
+
+/// `[discord]`: the Discord bot `lifeboat-discord` (not the webhook
+/// destination, which is `[destinations.discord]`).
+#[derive(Clone)]
+pub struct DiscordBotConfig {
+    /// Bot token, read from `token_file`; never printed (see [`Secret`]).
+    pub token: Secret,
+    /// File holding the bot token ("": the bot cannot run).
+    pub token_file: PathBuf,
+    /// REST API base URL (http or https, with a host), e.g.
+    /// `https://discord.com/api`.
+    pub api_url: url::Url,
+    /// May restore; gets a DM after every scheduled backup. 0 = nobody.
+    pub owner_id: u64,
+    /// May back up and list.
+    pub admin_ids: Vec<u64>,
+}
+
+impl DiscordBotConfig {
+    /// The Discord API every real bot talks to.
+    pub const OFFICIAL_API: &str = "https://discord.com/api";
+
+    /// Whether `user` may back up and list (admins and the owner).
+    pub fn is_admin(&self, user: u64) -> bool {
+        user != 0 && (self.admin_ids.contains(&user) || self.owner_id == user)
+    }
+
+    /// Whether `user` may restore.
+    pub fn is_owner(&self, user: u64) -> bool {
+        user != 0 && self.owner_id == user
+    }
+}
+
+impl fmt::Debug for DiscordBotConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DiscordBotConfig")
+            .field("token", &self.token)
+            .field("token_file", &self.token_file)
+            .field("api_url", &self.api_url.as_str())
+            .field("owner_id", &self.owner_id)
+            .field("admin_ids", &self.admin_ids)
+            .finish()
+    }
 }
 
 /// `[retry]`
@@ -394,6 +440,7 @@ impl Config {
         cfg.resolve_source_passwords()?;
         cfg.resolve_store_keys()?;
         cfg.resolve_messengers()?;
+        cfg.resolve_discord_token()?;
         cfg.resolve_keys(env_password)?;
         Ok(cfg)
     }
@@ -470,7 +517,7 @@ fn holds_token(file: &toml::Table) -> bool {
 }
 
 /// Keys holding lists, comma-separated in the environment.
-const LIST_KEYS: [&str; 3] = ["backup.databases", "telegram.admin_ids", "encryption.recipients"];
+const LIST_KEYS: [&str; 4] = ["backup.databases", "telegram.admin_ids", "encryption.recipients", "discord.admin_ids"];
 
 /// `LIFEBOAT__SECTION__KEY` variables (or `vars`, for tests); lists are
 /// comma-separated.
@@ -482,6 +529,7 @@ fn env_source(vars: Option<config::Map<String, String>>) -> config::Environment 
         .with_list_parse_key(LIST_KEYS[0])
         .with_list_parse_key(LIST_KEYS[1])
         .with_list_parse_key(LIST_KEYS[2])
+        .with_list_parse_key(LIST_KEYS[3])
         .try_parsing(true)
         .source(vars)
 }

@@ -44,6 +44,14 @@ impl SecretFile {
     }
 }
 
+/// A Discord bot token's shape: three non-empty parts joined by '.', of
+/// letters, digits, '_' and '-' (the user id, a time stamp, a signature).
+fn looks_like_discord_token(token: &str) -> bool {
+    let parts: Vec<&str> = token.split('.').collect();
+    parts.len() == 3
+        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+}
+
 /// The key naming the configuration file when it holds a secret itself.
 pub const CONFIG_FILE_KEY: &str = "the configuration file";
 
@@ -60,6 +68,7 @@ impl Config {
             }
         };
         add("telegram.token_file", None, &self.telegram.token_file);
+        add("discord.token_file", None, &self.discord.token_file);
         add("encryption.password_file", None, &self.encryption.password_file);
         add("encryption.identity_file", None, &self.encryption.identity_file);
         for kind in crate::source::KINDS {
@@ -110,6 +119,31 @@ impl Config {
             }
             t.token = Secret::new(text.trim());
         }
+        Ok(())
+    }
+
+    /// Reads the Discord bot's token from `discord.token_file`. An
+    /// unreadable or empty file stops here, as the Telegram token's does.
+    pub(super) fn resolve_discord_token(&mut self) -> Result<(), ConfigError> {
+        let d = &mut self.discord;
+        if d.token_file.as_os_str().is_empty() {
+            return Ok(());
+        }
+        let key = "discord.token_file";
+        let text = std::fs::read_to_string(&d.token_file)
+            .map_err(|e| invalid(key, format!("cannot read {}: {e}", d.token_file.display())))?;
+        let token = text.trim();
+        if !looks_like_discord_token(token) {
+            return Err(invalid(
+                key,
+                format!(
+                    "{} does not hold a bot token (three parts joined by '.'); copy it from the Developer Portal, \
+                     your application → Bot → Reset Token",
+                    d.token_file.display()
+                ),
+            ));
+        }
+        d.token = Secret::new(token);
         Ok(())
     }
 
