@@ -1,12 +1,12 @@
 //! The work behind the buttons that changes things, done by the other
 //! crates: the backup cycle (lifeboat-telegram's `cycle`), re-sending an
-//! archive (lifeboat-telegram), restore (lifeboat-core's `restore`).
+//! archive (lifeboat-telegram), restore (lifeboat-core's `restore::chat`,
+//! the rules the Discord bot shares).
 //! Kept here so the handlers do not depend on those crates' shapes.
 
 use lifeboat_core::catalog::StoredArchive;
-use lifeboat_core::lock::{CycleLock, LockError};
-use lifeboat_core::restore::{self, RestorePlan, RestoreRequest};
-use lifeboat_core::state::State;
+use lifeboat_core::restore::RestorePlan;
+use lifeboat_core::restore::chat::{self, ChatRestore};
 use lifeboat_core::{CancellationToken, Config, Trigger, exit};
 use lifeboat_cycle::{self as cycle, CycleError};
 use lifeboat_telegram::Telegram;
@@ -68,40 +68,16 @@ pub async fn resend(
 /// What restoring `archive` into the live databases would replace, in words.
 /// Blocking.
 pub fn restore_plan(cfg: &Config, archive: &str) -> Result<RestorePlan, String> {
-    use lifeboat_core::seal::KeyError;
-    use lifeboat_core::verify::VerifyError;
-    restore::plan(cfg, &request(archive)).map_err(|e| match e {
-        restore::RestoreError::Verify(VerifyError::Key(KeyError::NoIdentity { archive })) => format!(
-            "{archive} is sealed with age, and this server holds no key to open it (by design: only the public keys are here). \
-             Restore it from the server's command line with the private key: \
-             lifeboat restore {archive} --identity key.txt"
-        ),
-        e => e.to_string(),
-    })
-}
-
-fn request(archive: &str) -> RestoreRequest {
-    // Names only: the dashboard never restores from an arbitrary path.
-    // Never `force_schema`: replacing a database with another application's
-    // is decided at the server, with the plan in front of the operator.
-    RestoreRequest { archive: archive.to_string(), only: Vec::new(), to: None, force_schema: false }
+    // Every configured database: the dashboard has no `--only`.
+    chat::plan(cfg, archive, Vec::new())
 }
 
 /// Carries out the plan the owner confirmed, under the cycle lock. If the
 /// archive changed since, `execute` refuses. Blocking.
 pub fn restore(cfg: &Config, plan: &RestorePlan, who: &str, cancel: &CancellationToken) -> RestoreResult {
-    // The same lock as every cycle: no backup reads the databases meanwhile.
-    let _lock = match CycleLock::try_acquire(&cfg.lock_path(), who) {
-        Ok(lock) => lock,
-        Err(LockError::Busy { holder }) => return RestoreResult::Busy(holder),
-        Err(e) => return RestoreResult::Failed(e.to_string()),
-    };
-    let state = match State::open_for(cfg) {
-        Ok(s) => s,
-        Err(e) => return RestoreResult::Failed(e.to_string()),
-    };
-    match restore::execute(cfg, &state, plan, cancel) {
-        Ok(outcome) => RestoreResult::Done(outcome),
-        Err(e) => RestoreResult::Failed(e.to_string()),
+    match chat::execute(cfg, plan, who, cancel) {
+        ChatRestore::Done(outcome) => RestoreResult::Done(outcome),
+        ChatRestore::Busy(holder) => RestoreResult::Busy(holder),
+        ChatRestore::Failed(why) => RestoreResult::Failed(why),
     }
 }

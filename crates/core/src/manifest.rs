@@ -54,7 +54,7 @@ pub enum Trigger {
     Scheduled,
     /// `lifeboat backup` on the command line.
     Manual,
-    /// "Backup now" in the Telegram dashboard.
+    /// "Backup now" from a chat: the Telegram dashboard or the Discord bot.
     Dashboard,
     /// `lifeboat demo`.
     Demo,

@@ -45,8 +45,10 @@
 //! - `--to DIR` refuses any destination file that already exists (at plan
 //!   time and again, atomically, when writing).
 
+pub mod chat;
 mod execute;
 mod nofollow;
+pub mod pending;
 mod plan;
 pub mod quarantine;
 mod write;

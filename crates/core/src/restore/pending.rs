@@ -1,6 +1,7 @@
-//! Restore confirmations waiting for the owner's second press.
+//! Restore confirmations waiting for the owner's second press, in a chat
+//! (the Telegram dashboard, the Discord bot).
 //!
-//! The callback data of "Yes, restore" names the archive and a nonce, but
+//! The data of the "Yes, restore" button names the archive and a nonce, but
 //! that alone restores nothing: the server must be holding a confirmation
 //! for this user, for this archive, with this nonce, not yet expired. Each
 //! confirmation is used at most once; a new request replaces the old one.

@@ -1,0 +1,60 @@
+//! A restore asked for from a chat (the Telegram dashboard, the Discord
+//! bot): the rules both share. Only live restores of archives named in
+//! `output_dir` (never an arbitrary path), never over a schema difference
+//! (replacing a database with another application's is decided at the
+//! server, with the plan in front of the operator), executed under the
+//! cycle lock with the same safety snapshot as the CLI.
+
+use super::{RestoreError, RestoreOutcome, RestorePlan, RestoreRequest};
+use crate::lock::{CycleLock, LockError};
+use crate::seal::KeyError;
+use crate::state::State;
+use crate::verify::VerifyError;
+use crate::{CancellationToken, Config};
+
+/// How a restore asked for from a chat ended.
+#[derive(Debug, Clone)]
+pub enum ChatRestore {
+    /// Restored; what was done.
+    Done(RestoreOutcome),
+    /// A cycle (or another restore) holds the lock: who.
+    Busy(String),
+    /// Not restored (or partly: the text says).
+    Failed(String),
+}
+
+/// What restoring `archive` ("latest" or a name in `output_dir`) into the
+/// live databases would do; `only` limits it to those databases (empty:
+/// every one). An age archive says the server holds no key, by design.
+/// Blocking.
+pub fn plan(cfg: &Config, archive: &str, only: Vec<String>) -> Result<RestorePlan, String> {
+    let request = RestoreRequest { archive: archive.to_string(), only, to: None, force_schema: false };
+    super::plan(cfg, &request).map_err(|e| match e {
+        RestoreError::Verify(VerifyError::Key(KeyError::NoIdentity { archive })) => format!(
+            "{archive} is sealed with age, and this server holds no key to open it (by design: only the public keys are here). \
+             Restore it from the server's command line with the private key: \
+             lifeboat restore {archive} --identity key.txt"
+        ),
+        e => e.to_string(),
+    })
+}
+
+/// Carries out the plan the owner confirmed, under the cycle lock (no
+/// backup reads the databases meanwhile). If the archive changed since the
+/// plan was made, `execute` refuses. `who` names the holder in the lock.
+/// Blocking.
+pub fn execute(cfg: &Config, plan: &RestorePlan, who: &str, cancel: &CancellationToken) -> ChatRestore {
+    let _lock = match CycleLock::try_acquire(&cfg.lock_path(), who) {
+        Ok(lock) => lock,
+        Err(LockError::Busy { holder }) => return ChatRestore::Busy(holder),
+        Err(e) => return ChatRestore::Failed(e.to_string()),
+    };
+    let state = match State::open_for(cfg) {
+        Ok(s) => s,
+        Err(e) => return ChatRestore::Failed(e.to_string()),
+    };
+    match super::execute(cfg, &state, plan, cancel) {
+        Ok(outcome) => ChatRestore::Done(outcome),
+        Err(e) => ChatRestore::Failed(e.to_string()),
+    }
+}
