@@ -8,6 +8,8 @@
 //! - [`background`]: an axum app served from a thread of its own.
 //! - [`fake_discord`]: a fake Discord webhook with Discord's answers, rate
 //!   limit and faults.
+//! - [`fake_discord_bot`]: a fake Discord for a bot: the gateway over a
+//!   websocket and the REST API, with faults.
 //! - [`http_recorder`]: an HTTP server that records requests (or hangs).
 //! - [`secrets`]: a configuration naming every secret file of every kind.
 //! - [`servers`]: real PostgreSQL, Redis and SeaweedFS servers on loopback.
@@ -17,6 +19,7 @@
 
 pub mod background;
 pub mod fake_discord;
+pub mod fake_discord_bot;
 pub mod fake_telegram;
 pub mod http_recorder;
 pub mod secrets;
@@ -27,5 +30,6 @@ pub mod sqlite;
 pub mod tmpfs;
 
 pub use fake_discord::{DiscordFault, FakeDiscord};
+pub use fake_discord_bot::{BotFault, FakeDiscordBot};
 pub use fake_telegram::{FakeTelegram, Fault};
 pub use http_recorder::HttpRecorder;

@@ -18,6 +18,7 @@ pub fn every_secret_file(secrets: &Path) -> String {
     assert!(made.expect("age-keygen is installed").status.success());
     let files = [
         ("token", "42:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefgh\n".to_string()),
+        ("discord.token", format!("{}\n", crate::fake_discord_bot::TOKEN)),
         ("zip.pw", format!("{ZIP_PASSWORD}\n")),
         ("pg.pw", "pg-secret\n".to_string()),
         ("redis.pw", "redis-secret\n".to_string()),
@@ -34,6 +35,7 @@ pub fn every_secret_file(secrets: &Path) -> String {
     let s = |name: &str| secrets.join(name).display().to_string();
     format!(
         "[telegram]\ntoken_file = {token:?}\n\
+         [discord]\ntoken_file = {discord:?}\n\
          [encryption]\nmode = \"zip-aes\"\npassword_file = {zip:?}\nidentity_file = {identity:?}\n\
          [[sources.postgres]]\nname = \"pg\"\nurl = \"postgresql://backup@127.0.0.1:1/bot\"\npassword_file = {pg:?}\n\
          [[sources.redis]]\nname = \"cache\"\nurl = \"redis://127.0.0.1:1\"\npassword_file = {redis:?}\n\
@@ -43,6 +45,7 @@ pub fn every_secret_file(secrets: &Path) -> String {
          [destinations.email]\nsmtp_url = \"smtps://backup@127.0.0.1:1\"\npassword_file = {smtp:?}\n\
          from = \"backup@example.com\"\nto = [\"ops@example.com\"]\n",
         token = s("token"),
+        discord = s("discord.token"),
         zip = s("zip.pw"),
         identity = identity.display().to_string(),
         pg = s("pg.pw"),

@@ -190,6 +190,39 @@ fn an_empty_or_wrong_token_file_is_an_error() {
 }
 
 #[test]
+fn the_discord_bot_section_reads_its_token_file_and_checks_its_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("discord.token");
+    let token = "MTE4NzAwMDAwMDAwMDAwMDAwMQ.GfAk3d.signature_0123456789abcdef";
+    std::fs::write(&f, format!("{token}\n")).unwrap();
+    let section = |rest: &str| format!("[discord]\ntoken_file = {:?}\n{rest}", f.display().to_string());
+    let cfg = Config::from_toml(&section("owner_id = 1187000000000000111\nadmin_ids = [1187000000000000222]")).unwrap();
+    assert_eq!(cfg.discord.token.expose(), token);
+    assert!(cfg.discord.is_owner(1_187_000_000_000_000_111) && !cfg.discord.is_owner(1_187_000_000_000_000_222));
+    assert!(cfg.discord.is_admin(1_187_000_000_000_000_222) && cfg.discord.is_admin(1_187_000_000_000_000_111));
+    assert!(!cfg.discord.is_admin(0) && !cfg.discord.is_owner(0));
+    assert!(!format!("{cfg:?}").contains("signature"), "the token never shows in Debug");
+    assert_eq!(cfg.discord.api_url.as_str(), "https://discord.com/api");
+
+    for (bad, key) in [
+        ("admin_ids = [0]", "discord.admin_ids"),
+        ("admin_ids = [5, 5]", "discord.admin_ids"),
+        ("admin_ids = [\"5\"]", "discord.admin_ids"),
+        ("owner_id = -1", "discord.owner_id"),
+        ("api_url = \"ftp://x\"", "discord.api_url"),
+        ("color = 1", "color"),
+    ] {
+        let err = Config::from_toml(&section(bad)).unwrap_err().to_string();
+        assert!(err.contains(key), "{bad}: {err}");
+    }
+    for text in ["", "not a token", "a.b"] {
+        std::fs::write(&f, text).unwrap();
+        let err = Config::from_toml(&section("")).unwrap_err().to_string();
+        assert!(err.contains("discord.token_file") && !err.contains("signature"), "{text:?}: {err}");
+    }
+}
+
+#[test]
 fn database_names_may_not_be_journal_files() {
     for name in ["bot.db-wal", "bot.db-shm", "bot.db-journal", "manifest.json"] {
         let err = Config::from_toml(&format!("[backup]\ndatabases = [{name:?}]")).unwrap_err().to_string();
@@ -350,6 +383,7 @@ fn every_secret_file_key_of_every_kind_is_in_the_registry() {
         keys,
         [
             "telegram.token_file",
+            "discord.token_file",
             "encryption.password_file",
             "encryption.identity_file",
             "sources.postgres.password_file",
@@ -379,7 +413,7 @@ fn secret_files_other_users_can_read_are_warned_about_with_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = Config::from_toml(&with_every_secret(dir.path())).unwrap();
     let warnings = cfg.exposed_secret_files();
-    assert_eq!(warnings.len(), 8, "{warnings:#?}");
+    assert_eq!(warnings.len(), 9, "{warnings:#?}");
     let pw = dir.path().join("secrets/zip.pw");
     let w = warnings.iter().find(|w| w.starts_with("encryption.password_file")).unwrap();
     assert!(w.contains(&pw.display().to_string()) && w.contains("0644") && w.contains("chmod o-rwx"), "{w}");
