@@ -91,6 +91,9 @@ pub fn destinations(cfg: &Config) -> Destinations {
             }
         }
     }
+    if let Some(dm) = lifeboat_messaging::DiscordOwnerDm::from_config(cfg) {
+        out.notifiers.push(Arc::new(dm));
+    }
     if let Some(tg) = lifeboat_telegram::TelegramDestination::from_config(cfg) {
         let tg = Arc::new(tg);
         out.sinks.push(tg.clone());
@@ -334,6 +337,13 @@ pub async fn run_cycle_with(
     }
     if let Some(text) = alert_text(&report) {
         report.alert = send_alert(&destinations.notifiers, &text, &journal).await;
+    } else if let (Trigger::Scheduled, Ok(o)) = (trigger, &report.backup) {
+        let text = backed_up_text(o);
+        for d in messengers(&destinations.notifiers) {
+            if let Err(e) = d.backed_up(&text).await {
+                journal.log(Level::Warn, "delivery", &format!("the backup note ({}) failed: {e}", d.kind()));
+            }
+        }
     }
     report.finished_at = Utc::now();
     let level = match report.exit_code() {
@@ -418,6 +428,17 @@ async fn deliver(
         Ok(sum) => Delivery::Done(sum),
         Err(e) => Delivery::Error(DeliveryError::Outbox(Arc::new(e))),
     }
+}
+
+/// The note after a scheduled backup that went well, as the Discord bot
+/// Lifeboat replaces sent it: files, size, backup id.
+fn backed_up_text(o: &BackupOutcome) -> String {
+    format!(
+        "✅ Backup created\nFiles: {} database(s)\nSize: {}\nBackup ID: {}",
+        o.manifest.databases.len(),
+        human_size(o.archive.size),
+        o.archive.name
+    )
 }
 
 /// Alerts through every notifier with recipients; sent when one of them

@@ -1,6 +1,7 @@
 //! Destinations that deliver archives and alerts as messages: a Discord
 //! channel through its webhook ([`discord`]) and mailboxes through an SMTP
-//! relay ([`email`]). Both keep one outbox row per archive in the state
+//! relay ([`email`]); alerts only, to the Discord bot's owner by direct
+//! message ([`discord_dm`]). Both keep one outbox row per archive in the state
 //! database (see [`lifeboat_core::destination::drain_copies`]): an archive is
 //! recorded as sent only once the service confirmed it, and one that was not
 //! is tried again next cycle.
@@ -18,6 +19,7 @@
 //! them.
 
 pub mod discord;
+pub mod discord_dm;
 pub mod email;
 
 use lifeboat_core::catalog::StoredArchive;
@@ -28,6 +30,7 @@ use lifeboat_core::state::{FailureCode, State};
 use std::io::{Read, Seek, SeekFrom};
 
 pub use discord::DiscordDestination;
+pub use discord_dm::DiscordOwnerDm;
 pub use email::{EmailDestination, SetupError};
 
 /// Why a destination did not answer a probe as it should.
