@@ -157,6 +157,18 @@ fn an_admins_backup_now_makes_a_verified_archive_and_replies_with_its_name() {
 }
 
 #[test]
+fn a_backup_that_outlives_its_interaction_token_reports_by_dm() {
+    let bot = start();
+    // Discord no longer takes this interaction's answer or edits (as after
+    // 15 minutes): the result still reaches the admin, by DM.
+    bot.fake.age_interactions(Duration::from_secs(16 * 60));
+    let token = bot.fake.slash(ADMIN, "backup", "now", &[]);
+    bot.wait("the DM", || bot.fake.dms().iter().any(|d| d.recipient == ADMIN && d.content.contains("Backup done")));
+    assert!(bot.fake.replies(&token).is_empty());
+    assert_eq!(bot.archives().len(), 1);
+}
+
+#[test]
 fn strangers_are_refused_without_data_and_admins_may_not_restore() {
     let bot = start();
     // A global 429 and a 502 on the way: the refusal still arrives.
