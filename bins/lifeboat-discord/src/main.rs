@@ -83,6 +83,10 @@ fn main() -> ExitCode {
              Discord user id (Settings → Advanced → Developer Mode, then right-click yourself → Copy User ID)",
         );
     }
+    // twilight's HTTPS and websocket clients take rustls's process-wide
+    // provider: name it, so a second one linked in later cannot make their
+    // first connection panic.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -94,6 +98,13 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e @ (RunError::Closed { .. } | RunError::Connect(discord::ConnectError::ApiUrl { .. }))) => {
             usage(&e.to_string())
+        }
+        Err(RunError::Connect(discord::ConnectError::Gateway { source, .. }))
+            if discord::status(&source) == Some(401) =>
+        {
+            usage(
+                "Discord refused the bot token: put the current one (Developer Portal → Bot → Reset Token) in discord.token_file",
+            )
         }
         Err(e) => {
             eprintln!("lifeboat-discord: {}", lifeboat_about::error_text(&e));

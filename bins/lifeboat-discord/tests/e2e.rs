@@ -119,6 +119,44 @@ impl Bot {
 }
 
 #[test]
+fn a_refused_token_or_no_token_is_a_usage_error_that_never_prints_it() {
+    let fake = FakeDiscordBot::start();
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("discord.token");
+    let wrong = "MTE4NzAwMDAwMDAwMDAwMDAwMQ.GfAk3d.not-the-right-signature_0123456789";
+    std::fs::write(&token_file, wrong).unwrap();
+    let config = |token: &Path| {
+        let path = dir.path().join("lifeboat.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[backup]\noutput_dir = {:?}\n[discord]\ntoken_file = {:?}\napi_url = {:?}\nowner_id = {OWNER}\n",
+                dir.path().join("backups").display().to_string(),
+                token.display().to_string(),
+                fake.api_url()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let run = |cfg: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_lifeboat-discord"))
+            .arg("--config")
+            .arg(cfg)
+            .env_remove("LIFEBOAT_CONFIG")
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, stderr) = run(&config(&token_file));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("refused the bot token") && !stderr.contains("not-the-right"), "{stderr}");
+    let (code, stderr) = run(&config(Path::new("")));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("discord.token_file"), "{stderr}");
+}
+
+#[test]
 fn the_bot_identifies_registers_its_commands_and_resumes_a_dropped_session() {
     let bot = start();
     let commands = bot.fake.commands();
