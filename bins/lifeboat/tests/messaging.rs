@@ -282,3 +282,21 @@ fn a_relay_that_never_speaks_fails_the_email_within_its_timeout() {
     assert!(said.contains("not yet sent to email"), "{said}");
     assert!(said.contains("did not answer within 2 s") && said.contains("destinations.email.timeout_secs"), "{said}");
 }
+
+#[test]
+fn diagnose_asks_discord_whether_it_takes_the_bots_token() {
+    let fake = lifeboat_testkit::FakeDiscordBot::start();
+    let env = Env::new(1, "");
+    let config = |token: &str| {
+        let file = env.secret("discord.token", token);
+        format!("[discord]\ntoken_file = {:?}\napi_url = {:?}\n", file.display().to_string(), fake.api_url())
+    };
+    env.write_config(&config(lifeboat_testkit::fake_discord_bot::TOKEN));
+    let diag = env.output(&["diagnose"]);
+    assert!(diag.contains("[ok   ] discord-bot: bot \"Lifeboat\" answers"), "{diag}");
+
+    env.write_config(&config("MTE4NzAwMDAwMDAwMDAwMDAwMQ.GfAk3d.a-token-discord-does-not-know_01234"));
+    let diag = env.output(&["diagnose"]);
+    assert!(diag.contains("[error] discord-bot") && diag.contains("discord.token_file"), "{diag}");
+    assert!(!diag.contains("does-not-know"), "the token leaked: {diag}");
+}

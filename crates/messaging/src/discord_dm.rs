@@ -18,6 +18,8 @@ use lifeboat_core::destination::{AlertError, BoxFuture, Notifier};
 use lifeboat_core::state::FailureCode;
 use serde_json::{Value, json};
 
+use crate::ProbeError;
+
 /// Discord's limit on a message's text.
 const CONTENT_LIMIT: usize = 2000;
 /// A rate-limit wait longer than this is not sat out inside a cycle.
@@ -112,6 +114,32 @@ impl DiscordOwnerDm {
             })
             .await
     }
+}
+
+/// Asks Discord who the bot is (`GET /users/@me`): the token works and the
+/// API answers. Sends nothing.
+pub async fn probe_bot(cfg: &Config) -> Result<String, ProbeError> {
+    let d = &cfg.discord;
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(15))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| ProbeError { code: FailureCode::Transient, message: e.without_url().to_string() })?;
+    let url = format!("{}/v10/users/@me", d.api_url.as_str().trim_end_matches('/'));
+    let failed = |e: DmError| ProbeError { code: e.code, message: e.message };
+    let resp = http
+        .get(url)
+        .header("authorization", format!("Bot {}", d.token.expose()))
+        .send()
+        .await
+        .map_err(|e| failed(network_error(&e)))?;
+    let status = resp.status().as_u16();
+    let v: Value = serde_json::from_str(&resp.text().await.unwrap_or_default()).unwrap_or_default();
+    if (200..300).contains(&status) {
+        let name = v.get("username").and_then(Value::as_str).unwrap_or("?");
+        return Ok(format!("bot {name:?} answers"));
+    }
+    Err(failed(classify(status, &v, None, d.owner_id)))
 }
 
 fn network_error(e: &reqwest::Error) -> DmError {

@@ -607,6 +607,11 @@ async fn rest(
             }))
             .into_response()
         }
+        ("GET", ["users", "@me"]) => axum::Json(json!({
+            "id": APPLICATION_ID.to_string(), "username": "Lifeboat", "discriminator": "0",
+            "avatar": null, "bot": true, "flags": 0,
+        }))
+        .into_response(),
         ("PUT", ["applications", _app, "commands"]) => {
             let mut out = Vec::new();
             for c in body.as_array().into_iter().flatten() {

@@ -93,11 +93,13 @@ fn newest_to_store(cfg: &Config) -> Option<lifeboat_core::catalog::StoredArchive
     })
 }
 
-/// `[destinations.discord]` and `[destinations.email]`: the webhook exists,
-/// the relay answers and takes the login. Nothing is posted or mailed.
+/// `[destinations.discord]`, `[destinations.email]` and the Discord bot:
+/// the webhook exists, the relay answers and takes the login, Discord takes
+/// the bot's token. Nothing is posted or mailed.
 fn check_messengers(cfg: &Config) -> Result<Vec<Finding>> {
     let d = &cfg.destinations;
-    if !d.discord.enabled() && !d.email.enabled() {
+    let bot = !cfg.discord.token.is_empty();
+    if !d.discord.enabled() && !d.email.enabled() && !bot {
         return Ok(Vec::new());
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -117,6 +119,14 @@ fn check_messengers(cfg: &Config) -> Result<Vec<Finding>> {
             "discord",
             probed,
             "put the channel's current webhook URL in destinations.discord.webhook_url_file; archives wait in the outbox meanwhile",
+        ));
+    }
+    if bot {
+        findings.push(finding(
+            "discord-bot",
+            rt.block_on(lifeboat_messaging::discord_dm::probe_bot(cfg)).map_err(|e| e.to_string()),
+            "put the bot's current token (Developer Portal → Bot → Reset Token) in discord.token_file; \
+             the owner's DMs and lifeboat-discord need it",
         ));
     }
     if d.email.enabled() {
