@@ -172,6 +172,21 @@ fn the_bot_identifies_registers_its_commands_and_resumes_a_dropped_session() {
     let (identifies, resumes, _, connections) = bot.fake.gateway_counts();
     assert_eq!((identifies, resumes), (1, 1), "one session, resumed");
     assert_eq!(connections, 2);
+
+    // SIGTERM (systemd's stop): a clean exit.
+    let mut bot = bot;
+    let killed = Command::new("kill").arg("-TERM").arg(bot.child.id().to_string()).status().unwrap();
+    assert!(killed.success());
+    let end = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = bot.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < end, "did not stop within 15 s of SIGTERM:\n{}", bot.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0), "{}", bot.stderr());
+    assert!(bot.stderr().contains("Discord bot stopped"));
 }
 
 #[test]
