@@ -37,6 +37,38 @@ pub trait ArchiveSink: Send + Sync {
     /// `cancel`; removes from the destination what local retention removed,
     /// where it can. Outcomes are recorded in the outbox as they happen.
     fn deliver_pending<'a>(&'a self, cancel: &'a CancellationToken) -> BoxFuture<'a, ()>;
+
+    /// What the outbox still owes this destination: archives not yet
+    /// confirmed and tried again next cycle (refused for good is not owed).
+    fn owed(&self, state: &State) -> Result<Vec<Owed>, StateError> {
+        Ok(state
+            .copies(self.id(), CopyStatus::Pending)?
+            .into_iter()
+            .map(|c| Owed { archive: c.archive, destination: self.id().to_string(), why: c.last_error })
+            .collect())
+    }
+}
+
+/// An archive a destination has not confirmed yet: it stays in the outbox
+/// and is tried again next cycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owed {
+    /// The archive's name.
+    pub archive: String,
+    /// Who is owed it, as reports name them ("s3:offsite", "telegram admin 42").
+    pub destination: String,
+    /// The last failure's words, when there was one.
+    pub why: Option<String>,
+}
+
+impl std::fmt::Display for Owed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} to {}", self.archive, self.destination)?;
+        match &self.why {
+            Some(why) => write!(f, " (last error: {why})"),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Where alerts go: each configured destination that carries messages to
@@ -68,12 +100,15 @@ pub trait Notifier: Send + Sync {
     }
 }
 
-/// `[[destinations.*]]`: where archives go besides the Telegram admins.
+/// `[[destinations.*]]`: where archives go besides the Telegram admins,
+/// and who else hears alerts.
 #[derive(Debug, Clone, Default)]
 pub struct DestinationsConfig {
     pub s3: Vec<S3Config>,
     pub discord: DiscordConfig,
     pub email: EmailConfig,
+    /// Alerts only: a webhook carries no archives.
+    pub webhook: Vec<WebhookConfig>,
 }
 
 impl DestinationsConfig {
@@ -88,6 +123,49 @@ impl DestinationsConfig {
             ids.push(EmailConfig::ID.to_string());
         }
         ids
+    }
+}
+
+/// One `[[destinations.webhook]]`: alerts as HTTP POSTs to any endpoint
+/// (ntfy, a Slack-compatible incoming webhook, any JSON receiver). The URL
+/// is the secret (whoever holds it can post), so it comes from a file and
+/// never shows in `Debug`.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// Its name, for reports and logs.
+    pub name: String,
+    /// The file holding the URL.
+    pub url_file: std::path::PathBuf,
+    /// How each alert is written.
+    pub format: WebhookFormat,
+    /// The URL, read from `url_file` at load.
+    pub url: Option<crate::config::SecretUrl>,
+}
+
+impl WebhookConfig {
+    /// How reports and logs name it ("webhook:ops").
+    pub fn id(&self) -> String {
+        format!("webhook:{}", self.name)
+    }
+}
+
+/// How a webhook's alert is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, strum::EnumString, strum::IntoStaticStr, strum::VariantNames)]
+#[strum(serialize_all = "lowercase")]
+pub enum WebhookFormat {
+    /// `{"source", "host", "title", "text"}` as `application/json`.
+    #[default]
+    Json,
+    /// ntfy: the text as the body, the title in the `Title` header.
+    Ntfy,
+    /// A Slack-compatible incoming webhook: `{"text"}`.
+    Slack,
+}
+
+impl WebhookFormat {
+    /// As written in the configuration.
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 }
 

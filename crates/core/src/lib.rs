@@ -18,6 +18,7 @@
 //! - [`rows`]: row-level `diff` between two copies, and `export` as JSON lines or CSV.
 //! - [`destination`]: the traits each kind of destination implements.
 //! - [`caption`]: what a message says about an archive, on every destination.
+//! - [`hooks`]: the operator's commands before and after a cycle.
 //! - [`shrink`]: what fell sharply since the previous archive.
 //! - [`schema`]: comparing two databases' tables (restore's safety check).
 //! - [`catalog`]: archive names and finding archives on disk.
@@ -61,6 +62,7 @@ pub mod delta;
 pub mod destination;
 pub mod diagnose;
 pub mod fsutil;
+pub mod hooks;
 pub mod integrity;
 pub mod lock;
 pub mod logging;

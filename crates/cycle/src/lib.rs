@@ -39,8 +39,9 @@ use chrono::{DateTime, Utc};
 use lifeboat_core::backup::{self, BackupError, BackupOptions, BackupOutcome};
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::Config;
-use lifeboat_core::destination::{ArchiveSink, BoxFuture, Copies, EmailConfig, Notifier};
+use lifeboat_core::destination::{ArchiveSink, BoxFuture, Copies, EmailConfig, Notifier, Owed};
 use lifeboat_core::exit;
+use lifeboat_core::hooks::{HookError, Stage};
 use lifeboat_core::lock::{CycleLock, LockError};
 use lifeboat_core::manifest::Trigger;
 use lifeboat_core::retention::{self, RetentionError};
@@ -98,6 +99,9 @@ pub fn destinations(cfg: &Config) -> Destinations {
         let tg = Arc::new(tg);
         out.sinks.push(tg.clone());
         out.notifiers.push(tg);
+    }
+    for webhook in lifeboat_messaging::WebhookDestination::from_config(cfg) {
+        out.notifiers.push(Arc::new(webhook));
     }
     out
 }
@@ -236,7 +240,13 @@ pub async fn run_cycle_with(
     journal.log(Level::Info, source, &format!("{trigger} cycle started"));
     let pinger = cfg.monitoring.ping_url.as_ref().and_then(ping::Pinger::start);
 
-    let backup = run_backup(cfg, trigger, &state, cancel.clone()).await;
+    let hook_env = hook_env(cfg, trigger);
+    let refused = run_hooks(cfg, Stage::Before, hook_env.clone(), &journal, source).await.into_iter().next();
+    let skipped = refused.is_some();
+    let backup = match refused {
+        Some(e) => Err(BackupError::HookRefused(Box::new(e))),
+        None => run_backup(cfg, trigger, &state, cancel.clone()).await,
+    };
     match &backup {
         Ok(o) => journal.log(
             if o.manifest.is_partial() { Level::Warn } else { Level::Info },
@@ -252,6 +262,7 @@ pub async fn run_cycle_with(
         ),
         Err(BackupError::Cancelled) => journal.log(Level::Warn, source, "backup interrupted; no archive was written"),
         Err(e @ BackupError::Unchanged { .. }) => journal.log(Level::Info, source, &e.to_string()),
+        Err(e @ BackupError::HookRefused(_)) => journal.log(Level::Error, source, &e.to_string()),
         Err(e) => journal.log(Level::Error, source, &format!("backup failed: {e}")),
     }
 
@@ -270,10 +281,16 @@ pub async fn run_cycle_with(
         journal.log(Level::Error, source, &format!("data shrank: {what}; {} pinned", s.pinned));
     }
 
-    let delivery = if cancel.is_cancelled() {
+    let delivery = if skipped {
+        Delivery::Skipped
+    } else if cancel.is_cancelled() {
         Delivery::Interrupted
     } else {
         deliver(&state, &destinations.sinks, backup.as_ref().ok(), &cancel).await
+    };
+    let owed = match delivery {
+        Delivery::Interrupted | Delivery::Skipped => Vec::new(),
+        _ => owed(&state, &destinations.sinks),
     };
     match &delivery {
         Delivery::Done(d) if !d.all_delivered() => {
@@ -284,8 +301,14 @@ pub async fn run_cycle_with(
         }
         other => journal.log(Level::Info, "delivery", &format!("delivery: {}", describe_delivery(other))),
     }
+    let this = backup.as_ref().ok().map(|o| o.archive.name.as_str());
+    let earlier: Vec<String> =
+        owed.iter().filter(|o| Some(o.archive.as_str()) != this).map(|o| o.to_string()).collect();
+    if !earlier.is_empty() {
+        journal.log(Level::Warn, "delivery", &format!("still owed, tried again next cycle: {}", earlier.join("; ")));
+    }
 
-    let (removed, retention_error) = if cancel.is_cancelled() {
+    let (removed, retention_error) = if cancel.is_cancelled() || skipped {
         (Vec::new(), None)
     } else {
         match apply_retention(cfg, &state, Utc::now()) {
@@ -312,7 +335,7 @@ pub async fn run_cycle_with(
         }
     }
 
-    let reverified = if cancel.is_cancelled() {
+    let reverified = if cancel.is_cancelled() || skipped {
         None
     } else {
         reverify_one(cfg, &backup, &destinations.notifiers, &journal, source).await
@@ -325,12 +348,14 @@ pub async fn run_cycle_with(
         abandoned_runs_closed,
         backup,
         delivery,
+        owed,
         removed,
         retention_error,
         shrunk,
         reverified,
         alert: AlertStatus::NotNeeded,
         restore_advice: Vec::new(),
+        hooks_failed: Vec::new(),
     };
     if let Ok(o) = &report.backup {
         report.restore_advice = restore_advice(cfg, &state, &o.manifest.skipped);
@@ -356,10 +381,28 @@ pub async fn run_cycle_with(
     if let Err(e) = write_metrics(cfg, &state) {
         journal.log(Level::Warn, source, &format!("cannot write monitoring.metrics_file: {e}"));
     }
+    // A stopped cycle runs no hook: the service is going down.
+    if !report.interrupted() {
+        let mut env = hook_env;
+        env.extend(report.hook_env());
+        let mut failed = Vec::new();
+        if !skipped {
+            failed.extend(run_hooks(cfg, Stage::After, env.clone(), &journal, source).await);
+        }
+        if report.exit_code() != exit::SUCCESS {
+            failed.extend(run_hooks(cfg, Stage::OnFailure, env, &journal, source).await);
+        }
+        report.hooks_failed = failed.iter().map(|e| e.to_string()).collect();
+        report.finished_at = Utc::now();
+    }
     // A stopped cycle says nothing: the next one pings again, and a planned
     // restart must not page anyone.
     if let Some(pinger) = pinger.filter(|_| !report.interrupted()) {
-        let outcome = if report.exit_code() == exit::SUCCESS { ping::Outcome::Success } else { ping::Outcome::Fail };
+        let outcome = if report.exit_code() == exit::SUCCESS {
+            ping::Outcome::Success
+        } else {
+            ping::Outcome::Fail(report.summary())
+        };
         pinger.finish(outcome).await;
     }
     Ok(report)
@@ -439,6 +482,63 @@ fn backed_up_text(o: &BackupOutcome) -> String {
         human_size(o.archive.size),
         o.archive.name
     )
+}
+
+/// The variables every hook of a cycle gets.
+fn hook_env(cfg: &Config, trigger: Trigger) -> Vec<(&'static str, String)> {
+    vec![
+        ("LIFEBOAT_TRIGGER", trigger.to_string()),
+        ("LIFEBOAT_OUTPUT_DIR", cfg.backup.output_dir.display().to_string()),
+        ("LIFEBOAT_CONFIG", cfg.file.as_ref().map(|f| f.display().to_string()).unwrap_or_default()),
+    ]
+}
+
+/// Runs `stage`'s hooks on a blocking thread; each failure is journaled
+/// and returned.
+async fn run_hooks(
+    cfg: &Config,
+    stage: Stage,
+    env: Vec<(&'static str, String)>,
+    journal: &Journal<'_>,
+    source: &str,
+) -> Vec<HookError> {
+    if match stage {
+        Stage::Before => cfg.hooks.before.is_empty(),
+        Stage::After => cfg.hooks.after.is_empty(),
+        Stage::OnFailure => cfg.hooks.on_failure.is_empty(),
+    } {
+        return Vec::new();
+    }
+    let owned = cfg.clone();
+    let failed = tokio::task::spawn_blocking(move || lifeboat_core::hooks::run(&owned, stage, &env)).await;
+    match failed {
+        Ok(failed) => {
+            // A before hook's failure is the backup's outcome, journaled with it.
+            for e in failed.iter().filter(|_| stage != Stage::Before) {
+                journal.log(Level::Warn, source, &e.to_string());
+            }
+            failed
+        }
+        Err(e) => {
+            journal.log(Level::Error, source, &format!("{} stopped unexpectedly: {e}", stage.key()));
+            Vec::new()
+        }
+    }
+}
+
+/// What the outbox still owes the destinations with recipients; an outbox
+/// that cannot be read is logged and owes nothing here (the next cycle
+/// reads it again).
+fn owed(state: &SharedState, sinks: &[Arc<dyn ArchiveSink>]) -> Vec<Owed> {
+    let state = state.lock();
+    let mut out = Vec::new();
+    for sink in sinks.iter().filter(|s| s.has_recipients()) {
+        match sink.owed(&state) {
+            Ok(owed) => out.extend(owed),
+            Err(e) => tracing::warn!("{}: cannot read what the outbox still owes it: {e}", sink.id()),
+        }
+    }
+    out
 }
 
 /// Alerts through every notifier with recipients; sent when one of them

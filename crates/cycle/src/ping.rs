@@ -3,6 +3,10 @@
 //! and `{ping_url}` or `{ping_url}/fail` when it ends, and alerts when
 //! neither comes: the only watcher that sees the whole machine go down.
 //!
+//! A failed cycle's ping is a POST whose body says why (healthchecks.io
+//! shows it beside the failure), so whoever is paged reads the reason
+//! without logging in to this machine.
+//!
 //! A ping never fails or holds up a backup: each request has a short
 //! timeout and a few retries, all within [`DEADLINE`], and whatever goes
 //! wrong is logged and forgotten.
@@ -17,13 +21,17 @@ const TIMEOUT: Duration = Duration::from_secs(3);
 /// All tries of one ping together.
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
+/// The largest body a failure ping carries (healthchecks.io keeps 100 kB).
+pub const MAX_BODY: usize = 10_000;
+
 /// How the cycle ended, as the monitor hears it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Everything worked: `{ping_url}`.
+    /// Everything worked: GET `{ping_url}`.
     Success,
-    /// Failed or partial: `{ping_url}/fail`.
-    Fail,
+    /// Failed, partial, or an archive still owed: POST `{ping_url}/fail`
+    /// with these words as the body.
+    Fail(String),
 }
 
 /// The pings of one cycle.
@@ -50,23 +58,23 @@ impl Pinger {
                 return None;
             }
         };
-        let start = tokio::spawn(ping(client.clone(), format!("{base}/start")));
+        let start = tokio::spawn(send(client.clone(), format!("{base}/start"), None));
         Some(Pinger { base, client, start: Some(start) })
     }
 
     /// Sends the end of the cycle, after `/start` went or gave up so the
     /// monitor sees them in order; both together within [`DEADLINE`].
     pub async fn finish(mut self, outcome: Outcome) {
-        let url = match outcome {
-            Outcome::Success => self.base.clone(),
-            Outcome::Fail => format!("{}/fail", self.base),
+        let (url, body) = match outcome {
+            Outcome::Success => (self.base.clone(), None),
+            Outcome::Fail(why) => (format!("{}/fail", self.base), Some(cut(why, MAX_BODY))),
         };
         let start = self.start.take();
         let both = async move {
             if let Some(start) = start {
                 let _ = start.await;
             }
-            ping(self.client, url).await;
+            send(self.client, url, body).await;
         };
         if tokio::time::timeout(DEADLINE, both).await.is_err() {
             tracing::warn!("the dead-man's switch got no answer within {DEADLINE:?}; the backup is not held up longer");
@@ -85,10 +93,30 @@ fn same_origin_only(attempt: reqwest::redirect::Attempt) -> reqwest::redirect::A
     }
 }
 
-/// GET `url`, retried on errors and non-2xx answers, within [`DEADLINE`].
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn cut(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+/// One ping (a GET, or a POST of `body` as plain text), retried on errors and non-2xx answers, within [`DEADLINE`].
 /// The URL may carry the monitor's secret: no line here names it.
-async fn ping(client: reqwest::Client, url: String) {
-    let once = || async { client.get(&url).send().await?.error_for_status() };
+async fn send(client: reqwest::Client, url: String, body: Option<String>) {
+    let once = || async {
+        let request = match &body {
+            None => client.get(&url),
+            Some(text) => {
+                client.post(&url).header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8").body(text.clone())
+            }
+        };
+        request.send().await?.error_for_status()
+    };
     let retried = once
         .retry(ExponentialBuilder::default().with_min_delay(Duration::from_millis(500)).with_max_times(2))
         .notify(|e: &reqwest::Error, wait| tracing::debug!("ping failed ({}); again in {wait:?}", what_failed(e)));

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use lifeboat_core::backup::{BackupError, BackupOutcome};
-use lifeboat_core::destination::AlertError;
+use lifeboat_core::destination::{AlertError, Owed};
 use lifeboat_core::exit;
 use lifeboat_core::manifest::Trigger;
 use lifeboat_core::retention::RetentionError;
@@ -83,6 +83,8 @@ pub enum Delivery {
     NoArchive,
     /// The cycle was interrupted before delivering.
     Interrupted,
+    /// A `hooks.before` command skipped the cycle: nothing was attempted.
+    Skipped,
     /// Delivery could not be attempted (the outbox failed).
     Error(DeliveryError),
     /// Delivery ran; where each admin stands.
@@ -114,6 +116,9 @@ pub struct CycleReport {
     pub backup: Result<BackupOutcome, BackupError>,
     /// Delivery of the archive to the admins.
     pub delivery: Delivery,
+    /// Every archive (this cycle's or an earlier one) a configured
+    /// destination is still owed after this cycle's attempts.
+    pub owed: Vec<Owed>,
     /// Archives removed by retention.
     pub removed: Vec<String>,
     /// Retention could not run, and why.
@@ -127,6 +132,8 @@ pub struct CycleReport {
     /// For each skipped source with a good copy here, the command that
     /// restores it from the newest archive holding one (after retention).
     pub restore_advice: Vec<(String, String)>,
+    /// `hooks.after` and `hooks.on_failure` commands that failed, in words.
+    pub hooks_failed: Vec<String>,
 }
 
 impl CycleReport {
@@ -150,8 +157,8 @@ impl CycleReport {
         matches!(&self.backup, Ok(o) if o.status == RunStatus::Partial || o.manifest.is_partial())
     }
 
-    /// 0 everything done, 3 partial (a database skipped or some admin not
-    /// delivered), 1 no archive.
+    /// 0 everything done, 3 partial (a database skipped, some admin not
+    /// delivered, or any archive still owed to a destination), 1 no archive.
     pub fn exit_code(&self) -> i32 {
         if self.backup.as_ref().is_err_and(|e| !matches!(e, BackupError::Unchanged { .. })) {
             return exit::FAILURE;
@@ -159,9 +166,38 @@ impl CycleReport {
         let undelivered = match &self.delivery {
             Delivery::Done(d) => !d.all_delivered(),
             Delivery::Error(_) | Delivery::Interrupted => true,
-            Delivery::Disabled | Delivery::NoAdmins | Delivery::NoArchive => false,
+            Delivery::Disabled | Delivery::NoAdmins | Delivery::NoArchive | Delivery::Skipped => false,
         };
-        if self.databases_skipped() || undelivered { exit::PARTIAL } else { exit::SUCCESS }
+        if self.databases_skipped() || undelivered || !self.owed.is_empty() { exit::PARTIAL } else { exit::SUCCESS }
+    }
+
+    /// How the hooks hear the cycle ended (`LIFEBOAT_RESULT`): "ok",
+    /// "unchanged" (nothing written, nothing owed), "partial" or "failed".
+    pub fn result_word(&self) -> &'static str {
+        match self.exit_code() {
+            exit::SUCCESS if matches!(self.backup, Err(BackupError::Unchanged { .. })) => "unchanged",
+            exit::SUCCESS => "ok",
+            exit::PARTIAL => "partial",
+            _ => "failed",
+        }
+    }
+
+    /// The variables `hooks.after` and `hooks.on_failure` get besides the
+    /// cycle's own.
+    pub fn hook_env(&self) -> Vec<(&'static str, String)> {
+        let archive = self
+            .backup
+            .as_ref()
+            .ok()
+            .and_then(|o| o.archive.files.first())
+            .map(|f| f.display().to_string())
+            .unwrap_or_default();
+        vec![
+            ("LIFEBOAT_RESULT", self.result_word().to_string()),
+            ("LIFEBOAT_ARCHIVE", archive),
+            ("LIFEBOAT_EXIT_CODE", self.exit_code().to_string()),
+            ("LIFEBOAT_SUMMARY", self.summary()),
+        ]
     }
 
     /// A few lines for people: the backup, delivery, retention and alert.
@@ -213,6 +249,12 @@ impl CycleReport {
             }
         }
         let _ = writeln!(s, "Delivery: {}", describe_delivery(&self.delivery));
+        let this = self.backup.as_ref().ok().map(|o| o.archive.name.as_str());
+        let earlier: Vec<String> =
+            self.owed.iter().filter(|o| Some(o.archive.as_str()) != this).map(Owed::to_string).collect();
+        if !earlier.is_empty() {
+            let _ = writeln!(s, "Still owed, tried again next cycle: {}.", earlier.join("; "));
+        }
         if let Some(e) = &self.retention_error {
             let _ = writeln!(s, "Retention failed: {e}");
         } else if self.removed.is_empty() {
@@ -233,6 +275,9 @@ impl CycleReport {
                 let _ = writeln!(s, "Alerting the admins failed: {e}");
             }
         }
+        for e in &self.hooks_failed {
+            let _ = writeln!(s, "Hook failed: {e}");
+        }
         if self.abandoned_runs_closed > 0 {
             let _ = writeln!(
                 s,
@@ -250,6 +295,7 @@ pub(crate) fn describe_delivery(d: &Delivery) -> String {
         Delivery::NoAdmins => "nobody to send to: telegram.admin_ids is empty.".into(),
         Delivery::NoArchive => "no new archive; earlier undelivered archives were retried.".into(),
         Delivery::Interrupted => "not attempted: the cycle was interrupted; it is retried next cycle.".into(),
+        Delivery::Skipped => "not attempted: the cycle was skipped; what is owed is tried next cycle.".into(),
         Delivery::Error(e) => format!("failed: {e}; retried next cycle."),
         Delivery::Done(sum) => {
             let total = sum.delivered.len() + sum.failed.len() + sum.pending.len();

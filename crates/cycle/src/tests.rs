@@ -60,12 +60,14 @@ fn report(backup: Result<BackupOutcome, BackupError>, delivery: Delivery) -> Cyc
         abandoned_runs_closed: 0,
         backup,
         delivery,
+        owed: Vec::new(),
         removed: Vec::new(),
         retention_error: None,
         shrunk: None,
         reverified: None,
         alert: AlertStatus::NotNeeded,
         restore_advice: Vec::new(),
+        hooks_failed: Vec::new(),
     }
 }
 
@@ -356,4 +358,70 @@ fn a_bucket_holds_archives_and_carries_no_alerts() {
     let sinks: Vec<&str> = d.sinks.iter().map(|s| s.id()).collect();
     assert_eq!(sinks, ["s3:offsite"]);
     assert!(d.notifiers.is_empty(), "a bucket is told no alert");
+}
+
+#[test]
+fn an_unchanged_cycle_with_an_archive_still_owed_is_3_and_says_what_is_owed() {
+    let unchanged = || Err(BackupError::Unchanged { archive: "database_backup_20261122_090000.zip".into() });
+    let r = report(unchanged(), Delivery::NoArchive);
+    assert_eq!((r.exit_code(), r.result_word()), (0, "unchanged"));
+    let mut r = report(unchanged(), Delivery::NoArchive);
+    r.owed = vec![lifeboat_core::destination::Owed {
+        archive: "database_backup_20261122_090000.zip".into(),
+        destination: "telegram admin 7".into(),
+        why: Some("network error: cannot connect to the Telegram API at api.telegram.org".into()),
+    }];
+    assert_eq!((r.exit_code(), r.result_word()), (3, "partial"));
+    let s = r.summary();
+    assert!(
+        s.contains(
+            "Still owed, tried again next cycle: database_backup_20261122_090000.zip to telegram admin 7 (last error: \
+             network error: cannot connect to the Telegram API at api.telegram.org)."
+        ),
+        "{s}"
+    );
+    let env = r.hook_env();
+    assert!(
+        env.contains(&("LIFEBOAT_RESULT", "partial".to_string())) && env.contains(&("LIFEBOAT_ARCHIVE", String::new()))
+    );
+}
+
+#[test]
+fn this_cycles_own_archive_owed_is_said_once_in_the_delivery_line() {
+    let mut r = report(Ok(outcome(&[])), done(&[], &[], &[2]));
+    r.owed = vec![lifeboat_core::destination::Owed {
+        archive: "database_backup_20261122_100000.zip".into(),
+        destination: "telegram admin 2".into(),
+        why: None,
+    }];
+    assert_eq!(r.exit_code(), 3);
+    assert!(!r.summary().contains("Still owed"), "{}", r.summary());
+    assert_eq!(r.result_word(), "partial");
+}
+
+#[tokio::test]
+async fn an_archive_still_owed_after_the_cycle_that_tried_it_opens_the_incident_at_once() {
+    let (_d, cfg) = watched(
+        "[telegram]\ntoken = \"123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghi\"\nadmin_ids = [7]\n[schedule]\ncron = \"0 * * * *\"\n",
+    );
+    let rec = Recorder::default();
+    let dests: Vec<Arc<dyn Notifier>> = vec![Arc::new(rec.clone())];
+    succeeded_at(&cfg, t(10, 0));
+    let st = State::open_for(&cfg).unwrap();
+    let archive = "database_backup_20261122_100000.zip";
+    st.enqueue_deliveries(archive, &[(archive.to_string(), 1, 1)], &[7], t(10, 0)).unwrap();
+    // Queued, not yet tried: nothing is stuck.
+    assert!(watch::look(&cfg, &dests, t(9, 0), t(10, 1), "test").await.unwrap().opened.is_empty());
+    let row = st.pending_deliveries().unwrap()[0].id;
+    st.mark_failed(row, FailureCode::Transient, "network error: cannot connect", false, t(10, 1)).unwrap();
+    // One failed cycle is enough: not two schedule periods.
+    let c = watch::look(&cfg, &dests, t(9, 0), t(10, 2), "test").await.unwrap();
+    assert_eq!(c.opened, [IncidentKind::DeliveriesStuck]);
+    let texts = rec.texts();
+    assert!(texts[0].contains("1 archive still owed") && texts[0].contains("telegram admin 7"), "{texts:?}");
+    st.mark_delivered(row, "file-1", 1, t(10, 30)).unwrap();
+    assert_eq!(
+        watch::look(&cfg, &dests, t(9, 0), t(10, 31), "test").await.unwrap().closed,
+        [IncidentKind::DeliveriesStuck]
+    );
 }

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use lifeboat_core::config::Config;
 use lifeboat_core::destination::Notifier;
-use lifeboat_core::state::{HeartbeatState, Incident, IncidentKind, Level, Process, State, StateError};
-use lifeboat_core::units::{human_duration, human_size};
-use lifeboat_core::{catalog, fsutil, schedule};
+use lifeboat_core::state::{CopyStatus, HeartbeatState, Incident, IncidentKind, Level, Process, State, StateError};
+use lifeboat_core::units::{human_duration, human_size, plural};
+use lifeboat_core::{catalog, fsutil};
 
 /// How often the daemons look.
 pub const EVERY: std::time::Duration = std::time::Duration::from_secs(60);
@@ -137,23 +137,40 @@ pub fn conditions(
         }),
     ));
 
-    if cfg.delivery_enabled()
-        && let Some(period) = period(&cfg.schedule.cron, now)
-    {
-        let oldest = state.pending_deliveries()?.into_iter().map(|d| d.created_at).min();
-        let stuck = oldest.filter(|&t| now - t > period * 2);
-        seen.push((
-            IncidentKind::DeliveriesStuck,
-            stuck.map(|t| {
-                format!(
-                    "an archive has waited {} to be delivered (more than two cycles); see 🩺 Health for who cannot be reached",
-                    human_duration((now - t).num_seconds())
-                )
-            }),
-        ));
-    } else {
-        seen.push((IncidentKind::DeliveriesStuck, None));
+    // Owed after the cycle that tried it: the first failed cycle opens the
+    // incident (the ping's /fail says it at once, this tells the people).
+    let mut stuck: Vec<(String, String, DateTime<Utc>)> = Vec::new();
+    if cfg.delivery_enabled() {
+        for d in state.pending_deliveries()?.into_iter().filter(|d| d.attempts > 0) {
+            if cfg.telegram.admin_ids.contains(&d.chat_id) {
+                stuck.push((d.archive, format!("telegram admin {}", d.chat_id), d.created_at));
+            }
+        }
     }
+    for id in cfg.destinations.ids() {
+        for c in state.copies(&id, CopyStatus::Pending)?.into_iter().filter(|c| c.attempts > 0) {
+            stuck.push((c.archive, id.clone(), c.updated_at));
+        }
+    }
+    seen.push((
+        IncidentKind::DeliveriesStuck,
+        stuck.iter().map(|(_, _, at)| *at).min().map(|oldest| {
+            let mut who: Vec<&str> = stuck.iter().map(|(_, w, _)| w.as_str()).collect();
+            who.sort_unstable();
+            who.dedup();
+            let mut archives: Vec<&str> = stuck.iter().map(|(a, _, _)| a.as_str()).collect();
+            archives.sort_unstable();
+            archives.dedup();
+            format!(
+                "{} still owed after a cycle tried to deliver {} (the oldest for {}) to {}; `lifeboat diagnose` \
+                 says which destination does not answer and what to do",
+                plural(archives.len(), "archive"),
+                if archives.len() == 1 { "it" } else { "them" },
+                human_duration((now - oldest).num_seconds().max(0)),
+                who.join(", ")
+            )
+        }),
+    ));
 
     // The next backup needs room for its snapshots and its archive.
     let needed = state.latest_db_checks()?.iter().filter_map(|c| c.size).sum::<u64>()
@@ -176,18 +193,12 @@ pub fn conditions(
     Ok(seen)
 }
 
-/// The schedule's period around `now` (the gap between its next two fire times).
-fn period(s: &schedule::Schedule, now: DateTime<Utc>) -> Option<Duration> {
-    let first = s.next_after(now)?;
-    Some(s.next_after(first)? - first)
-}
-
 /// An incident's name, for alerts and screens.
 pub fn title(kind: IncidentKind) -> &'static str {
     match kind {
         IncidentKind::Stale => "Backups have stopped",
         IncidentKind::SchedulerSilent => "The scheduler is not running",
-        IncidentKind::DeliveriesStuck => "Archives are not reaching the admins",
+        IncidentKind::DeliveriesStuck => "Archives are not reaching their destinations",
         IncidentKind::DiskLow => "The backup disk is nearly full",
         IncidentKind::ArchiveCorrupt => "A stored archive is damaged",
     }

@@ -1,7 +1,8 @@
 //! Destinations that deliver archives and alerts as messages: a Discord
 //! channel through its webhook ([`discord`]) and mailboxes through an SMTP
 //! relay ([`email`]); alerts only, to the Discord bot's owner by direct
-//! message ([`discord_dm`]). Both keep one outbox row per archive in the state
+//! message ([`discord_dm`]) and as HTTP POSTs to any endpoint
+//! ([`webhook`]). Discord and email keep one outbox row per archive in the state
 //! database (see [`lifeboat_core::destination::drain_copies`]): an archive is
 //! recorded as sent only once the service confirmed it, and one that was not
 //! is tried again next cycle.
@@ -21,6 +22,7 @@
 pub mod discord;
 pub mod discord_dm;
 pub mod email;
+pub mod webhook;
 
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::Config;
@@ -32,6 +34,7 @@ use std::io::{Read, Seek, SeekFrom};
 pub use discord::DiscordDestination;
 pub use discord_dm::DiscordOwnerDm;
 pub use email::{EmailDestination, SetupError};
+pub use webhook::WebhookDestination;
 
 /// Why a destination did not answer a probe as it should.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -145,6 +145,20 @@ impl Telegram {
         err
     }
 
+    /// Asks the Bot API who the bot is (`getMe`), once, within `within`:
+    /// whether this server reaches the API and the token is accepted.
+    /// Sends nothing to anyone.
+    pub async fn probe(&self, within: Duration) -> Result<String, SendError> {
+        let host = self.upload_bot.api_url().host_str().unwrap_or("the Bot API").to_string();
+        match tokio::time::timeout(within, self.upload_bot.get_me()).await {
+            Ok(Ok(me)) => Ok(format!("the Bot API at {host} answers: the token is accepted (bot @{})", me.username())),
+            Ok(Err(e)) => Err(self.classify(&e)),
+            Err(_) => {
+                Err(SendError::transient(format!("the Bot API at {host} did not answer within {} s", within.as_secs())))
+            }
+        }
+    }
+
     /// Waits so that one chat gets at most ~1 message/s and all chats ~25/s.
     async fn pace(&self, chat: i64) {
         let mut p = self.pacer.lock().await;
@@ -189,7 +203,7 @@ impl Telegram {
             // Telegram's retry_after exactly; otherwise the backoff.
             .adjust(|e: &SendError, d| d.map(|d| e.retry_after().unwrap_or(d)))
             .notify(|e: &SendError, d: Duration| {
-                tracing::warn!(what, reason = %e.reason, wait_ms = d.as_millis() as u64, "Telegram call failed; retrying");
+                tracing::warn!(what, reason = %e.reason, wait_ms = d.as_millis() as u64, "Telegram call failed ({what}): {}; retrying in {d:?}", e.reason);
             });
         tokio::select! {
             r = retried => r,

@@ -200,7 +200,7 @@ impl Telegram {
             let source = Source::FileId(&id);
             match self.with_retry("sendDocument", cancel, || self.send_document_once(chat, &source, caption)).await {
                 Err(e) if e.kind == FailureKind::FileIdRejected => {
-                    tracing::info!(file = %file_name, "file_id refused; uploading again");
+                    tracing::info!(file = %file_name, "{file_name}: file_id refused; uploading again");
                     *file_id = None;
                 }
                 other => return other,
@@ -228,7 +228,7 @@ impl Telegram {
             match self.with_retry("sendMessage", &cancel, || self.send_text_once(chat, &text, button)).await {
                 Ok(_) => report.sent.push(chat),
                 Err(e) => {
-                    tracing::warn!(chat, reason = %e.reason, "alert not delivered");
+                    tracing::warn!(chat, reason = %e.reason, "alert not delivered to {chat}: {}", e.reason);
                     if e.is_permanent() {
                         report.refused.push((chat, e.code));
                     }

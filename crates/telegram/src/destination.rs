@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::Config;
-use lifeboat_core::destination::{AlertError, ArchiveSink, BoxFuture, Notifier};
+use lifeboat_core::destination::{AlertError, ArchiveSink, BoxFuture, Notifier, Owed};
 use lifeboat_core::state::{State, StateError};
 use tokio_util::sync::CancellationToken;
 
@@ -48,6 +48,23 @@ impl ArchiveSink for TelegramDestination {
             // drive delivery themselves.
             let _report = self.telegram.deliver_pending(&self.cfg, cancel).await;
         })
+    }
+
+    /// One entry per archive and admin with a file of it still pending.
+    fn owed(&self, state: &State) -> Result<Vec<Owed>, StateError> {
+        let mut owed: Vec<Owed> = Vec::new();
+        for row in state.pending_deliveries()? {
+            let destination = format!("telegram admin {}", row.chat_id);
+            match owed.iter_mut().find(|o| o.archive == row.archive && o.destination == destination) {
+                Some(o) => {
+                    if o.why.is_none() {
+                        o.why = row.last_error;
+                    }
+                }
+                None => owed.push(Owed { archive: row.archive, destination, why: row.last_error }),
+            }
+        }
+        Ok(owed)
     }
 }
 

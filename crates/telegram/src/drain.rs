@@ -136,7 +136,7 @@ impl Telegram {
         cancel: &CancellationToken,
     ) -> After {
         let (chat, file_name) = (row.chat_id, &row.file_name);
-        tracing::warn!(chat, file = %file_name, reason = %e.reason, "delivery failed");
+        tracing::warn!(chat, file = %file_name, reason = %e.reason, "delivery failed: {file_name} to {chat}: {}", e.reason);
         let level = if e.is_transient() { Level::Warn } else { Level::Error };
         let _ = state.log_event(level, "delivery", &format!("{file_name} to {chat}: {}", e.reason), Utc::now());
         match e.kind {
@@ -334,7 +334,7 @@ fn record_sent(state: &State, report: &mut DeliveryReport, row: &Delivery, sent:
     if let Err(e) = state.mark_delivered(row.id, &sent.file_id, sent.message_id, Utc::now()) {
         report.problems.push(format!("cannot record a delivery: {e}"));
     }
-    tracing::info!(chat, file = %file_name, uploaded = sent.uploaded, "delivered");
+    tracing::info!(chat, file = %file_name, uploaded = sent.uploaded, "delivered {file_name} to {chat}");
     report.delivered.push(Delivered {
         chat_id: chat,
         file_name: file_name.clone(),
@@ -373,7 +373,7 @@ impl ArchiveInfo {
                 ArchiveInfo { stored: Some(stored), manifest, mode }
             }
             Err(e) => {
-                tracing::warn!(archive = name, "archive not found for delivery: {e}");
+                tracing::warn!(archive = name, "archive {name} not found for delivery: {e}");
                 ArchiveInfo { stored: None, manifest: None, mode: lifeboat_core::seal::Mode::None }
             }
         }

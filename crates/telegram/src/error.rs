@@ -169,20 +169,30 @@ pub fn classify(err: &RequestError, token: &str) -> SendError {
             format!("the group became a supergroup with id {}; put {} in telegram.admin_ids instead", to.0, to.0),
         ),
         RequestError::Network(e) => {
+            // The host is no secret; the path holds the token.
+            let at = e.url().and_then(|u| Some(format!(" at {}", u.host_str()?))).unwrap_or_default();
             let what = if e.is_timeout() {
-                "the request timed out (raise telegram.upload_timeout_secs for big archives)".to_string()
+                format!(
+                    "the request to the Telegram API{at} timed out (raise telegram.upload_timeout_secs for big archives)"
+                )
             } else if e.is_connect() {
-                "cannot connect to the Telegram API".to_string()
+                format!("cannot connect to the Telegram API{at}")
             } else {
-                "the connection to Telegram failed".to_string()
+                format!("the connection to the Telegram API{at} failed")
             };
-            // reqwest's message names the URL, which holds the token: the
-            // URL is left out, and what remains is scrubbed as well.
-            let mut detail = e.to_string();
-            if let Some(url) = e.url() {
-                detail = detail.replace(url.as_str(), "the Bot API");
+            // reqwest's own message names the URL: only the causes beneath
+            // it are kept ("Connection refused", "dns error"), scrubbed too.
+            let mut causes = Vec::new();
+            let mut source = std::error::Error::source(e.as_ref());
+            while let Some(cause) = source {
+                let text = cause.to_string();
+                if !causes.contains(&text) {
+                    causes.push(text);
+                }
+                source = cause.source();
             }
-            transient(format!("network error: {what} ({})", scrub(&detail, token)))
+            let detail = if causes.is_empty() { String::new() } else { format!(": {}", causes.join(": ")) };
+            transient(format!("network error: {what}{}", scrub(&detail, token)))
         }
         RequestError::InvalidJson { raw, .. } => {
             // Scrubbed before it is cut: a cut token would no longer match.

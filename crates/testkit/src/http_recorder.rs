@@ -1,6 +1,7 @@
 //! A tiny HTTP server on 127.0.0.1:0 that records every request (method,
-//! path, Referer, when) and answers 200, a redirect, or never answers at
-//! all: the monitor on the other end of a dead-man's switch, or any webhook.
+//! path, Referer, body, when) and answers 200, a redirect, a list of
+//! statuses given in advance, or never answers at all: the monitor on the
+//! other end of a dead-man's switch, or any webhook.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -18,6 +19,12 @@ pub struct Received {
     pub path: String,
     /// The `Referer` header, if one was sent.
     pub referer: Option<String>,
+    /// The `Content-Type` header, if one was sent.
+    pub content_type: Option<String>,
+    /// Every other header, names in lower case.
+    pub headers: Vec<(String, String)>,
+    /// The body, as text (lossy).
+    pub body: String,
     /// When it arrived.
     pub at: Instant,
 }
@@ -28,6 +35,8 @@ struct Shared {
     hang: bool,
     /// Answer 302 to this base URL plus the request's path.
     redirect_to: Option<String>,
+    /// Statuses the next requests get, in order; then 200.
+    answers: Mutex<std::collections::VecDeque<u16>>,
 }
 
 /// The running server; dropping it stops it.
@@ -51,6 +60,14 @@ impl HttpRecorder {
     /// [`HttpRecorder::url`]) plus the request's path.
     pub fn start_redirecting_to(base: &str) -> HttpRecorder {
         let shared = Shared { redirect_to: Some(base.to_string()), ..Shared::default() };
+        HttpRecorder::serve(std::net::Ipv4Addr::LOCALHOST.into(), shared)
+    }
+
+    /// Answers the first requests with `statuses`, one each in order (a 429
+    /// with `Retry-After: 0`), then 200 "OK": a service that is rate
+    /// limited or failing before it recovers.
+    pub fn start_answering(statuses: &[u16]) -> HttpRecorder {
+        let shared = Shared { answers: Mutex::new(statuses.iter().copied().collect()), ..Shared::default() };
         HttpRecorder::serve(std::net::Ipv4Addr::LOCALHOST.into(), shared)
     }
 
@@ -80,6 +97,11 @@ impl HttpRecorder {
         self.shared.received.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// The bodies received so far, in arrival order.
+    pub fn bodies(&self) -> Vec<String> {
+        self.received().into_iter().map(|r| r.body).collect()
+    }
+
     /// The paths requested so far, in arrival order.
     pub fn paths(&self) -> Vec<String> {
         self.received().into_iter().map(|r| r.path).collect()
@@ -88,12 +110,37 @@ impl HttpRecorder {
 
 async fn record(State(shared): State<Arc<Shared>>, req: Request) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let referer = req.headers().get(axum::http::header::REFERER).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let path = req.uri().path().to_string();
-    let received = Received { method: req.method().to_string(), path: path.clone(), referer, at: Instant::now() };
+    // The body is not Sync: nothing borrowing the request lives across the await.
+    let (parts, body) = req.into_parts();
+    let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let referer = header(axum::http::header::REFERER);
+    let content_type = header(axum::http::header::CONTENT_TYPE);
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let path = parts.uri.path().to_string();
+    let method = parts.method.to_string();
+    let bytes = axum::body::to_bytes(body, 16 * 1024 * 1024).await.unwrap_or_default();
+    let received = Received {
+        method,
+        path: path.clone(),
+        referer,
+        content_type,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+        at: Instant::now(),
+    };
     shared.received.lock().unwrap_or_else(|e| e.into_inner()).push(received);
     if shared.hang {
         std::future::pending::<()>().await;
+    }
+    let planned = shared.answers.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+    if let Some(status) = planned {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return (status, [(axum::http::header::RETRY_AFTER, "0")], status.canonical_reason().unwrap_or(""))
+            .into_response();
     }
     match &shared.redirect_to {
         Some(base) => (StatusCode::FOUND, [(axum::http::header::LOCATION, format!("{base}{path}"))]).into_response(),

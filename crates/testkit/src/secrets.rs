@@ -25,6 +25,7 @@ pub fn every_secret_file(secrets: &Path) -> String {
         ("s3.key", "s3-secret\n".to_string()),
         ("webhook", "https://discord.com/api/webhooks/1/wh-secret\n".to_string()),
         ("smtp.pw", "smtp-secret\n".to_string()),
+        ("alerts.url", "http://127.0.0.1:1/alerts-secret\n".to_string()),
     ];
     for (name, text) in &files {
         std::fs::write(secrets.join(name), text).unwrap();
@@ -43,7 +44,8 @@ pub fn every_secret_file(secrets: &Path) -> String {
          access_key_id = \"id\"\nsecret_access_key_file = {s3:?}\n\
          [destinations.discord]\nwebhook_url_file = {hook:?}\n\
          [destinations.email]\nsmtp_url = \"smtps://backup@127.0.0.1:1\"\npassword_file = {smtp:?}\n\
-         from = \"backup@example.com\"\nto = [\"ops@example.com\"]\n",
+         from = \"backup@example.com\"\nto = [\"ops@example.com\"]\n\
+         [[destinations.webhook]]\nname = \"ops\"\nurl_file = {alerts:?}\nformat = \"ntfy\"\n",
         token = s("token"),
         discord = s("discord.token"),
         zip = s("zip.pw"),
@@ -53,5 +55,6 @@ pub fn every_secret_file(secrets: &Path) -> String {
         s3 = s("s3.key"),
         hook = s("webhook"),
         smtp = s("smtp.pw"),
+        alerts = s("alerts.url"),
     )
 }

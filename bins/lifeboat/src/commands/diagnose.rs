@@ -1,6 +1,8 @@
 //! `lifeboat diagnose`: what is wrong with the live setup, and what to do.
 
 use anyhow::Result;
+use std::time::Duration;
+
 use chrono::Utc;
 use lifeboat_core::diagnose::{self, Finding, Severity};
 use lifeboat_core::{Config, exit};
@@ -18,8 +20,10 @@ pub(super) fn diagnose(cfg: &Config, a: &JsonArg) -> Result<i32> {
     exit_on_signal_removing_scratch(diagnose::scratch_prefix(), "diagnose");
     let mut d = diagnose::run(cfg, Utc::now());
     yield_to_signal_handler();
+    answer_telegram(cfg, &mut d.findings)?;
     d.findings.extend(check_stores(cfg)?);
     d.findings.extend(check_messengers(cfg)?);
+    d.findings.extend(check_ping_url(cfg)?);
     bar.clear();
     if a.json {
         crate::json::print(&crate::json::diagnose(&d))?;
@@ -38,6 +42,66 @@ pub(super) fn diagnose(cfg: &Config, a: &JsonArg) -> Result<i32> {
         println!("{e} error(s), {w} warning(s)");
     }
     Ok(if d.has_errors() { exit::FAILURE } else { exit::SUCCESS })
+}
+
+/// How long diagnose waits for one outside service to answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// With a token: asks the Bot API who the bot is (`getMe`), so a token
+/// that is configured but revoked, or an API this server cannot reach, is
+/// an error rather than "token configured". The answer takes the place of
+/// the settings' own finding.
+fn answer_telegram(cfg: &Config, findings: &mut Vec<Finding>) -> Result<()> {
+    if !cfg.delivery_enabled() {
+        return Ok(());
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let probed = match lifeboat_telegram::Telegram::from_config(cfg) {
+        Some(tg) => rt.block_on(tg.probe(PROBE_TIMEOUT)),
+        None => Err(lifeboat_telegram::SendError::transient("cannot set up an HTTP client for Telegram")),
+    };
+    let host = cfg.telegram.api_url.host_str().unwrap_or("the Bot API");
+    let finding = match probed {
+        Ok(message) => Finding { level: Severity::Ok, subject: "telegram".into(), message, action: None },
+        Err(e) => Finding {
+            level: Severity::Error,
+            subject: "telegram".into(),
+            message: format!("the Bot API does not answer as it should: {e}"),
+            action: Some(if e.kind == lifeboat_telegram::FailureKind::BadToken {
+                "put the bot's current token from @BotFather in telegram.token_file (or telegram.token); archives wait \
+                 in the outbox meanwhile"
+                    .to_string()
+            } else {
+                format!(
+                    "check that this server reaches {host} (firewall, DNS, proxy) and that telegram.api_url is right; \
+                     archives wait in the outbox and are delivered once it answers"
+                )
+            }),
+        },
+    };
+    match findings.iter_mut().find(|f| f.subject == "telegram" && f.level == Severity::Ok) {
+        Some(configured) => *configured = finding,
+        None => findings.push(finding),
+    }
+    Ok(())
+}
+
+/// `monitoring.ping_url`: its host resolves and takes a connection. Nothing
+/// is requested (any request would count as a ping), and the URL is not
+/// shown: its path is the monitor's secret.
+fn check_ping_url(cfg: &Config) -> Result<Option<Finding>> {
+    let Some(url) = &cfg.monitoring.ping_url else { return Ok(None) };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let subject = "monitoring.ping_url";
+    Ok(Some(match rt.block_on(lifeboat_messaging::webhook::connects(url, PROBE_TIMEOUT)) {
+        Ok(said) => Finding::ok(subject, format!("the monitor's host: {said} (nothing was pinged)")),
+        Err(message) => Finding::error(
+            subject,
+            message,
+            "check the URL's host and this server's outbound network (firewall, DNS, proxy); until it answers, the \
+             monitor hears nothing and pages you for a missing ping",
+        ),
+    }))
 }
 
 /// Each `[[destinations.s3]]`: the bucket answers these keys, and the
@@ -93,13 +157,14 @@ fn newest_to_store(cfg: &Config) -> Option<lifeboat_core::catalog::StoredArchive
     })
 }
 
-/// `[destinations.discord]`, `[destinations.email]` and the Discord bot:
-/// the webhook exists, the relay answers and takes the login, Discord takes
-/// the bot's token. Nothing is posted or mailed.
+/// `[destinations.discord]`, `[destinations.email]`, each
+/// `[[destinations.webhook]]` and the Discord bot: the Discord webhook
+/// exists, the relay answers and takes the login, each webhook's host
+/// answers, Discord takes the bot's token. Nothing is posted or mailed.
 fn check_messengers(cfg: &Config) -> Result<Vec<Finding>> {
     let d = &cfg.destinations;
     let bot = !cfg.discord.token.is_empty();
-    if !d.discord.enabled() && !d.email.enabled() && !bot {
+    if !d.discord.enabled() && !d.email.enabled() && d.webhook.is_empty() && !bot {
         return Ok(Vec::new());
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -138,6 +203,15 @@ fn check_messengers(cfg: &Config) -> Result<Vec<Finding>> {
             "email",
             probed,
             "check smtp_url (host, port, smtps:// or ?tls=required) and destinations.email.password_file; mail waits in the outbox meanwhile",
+        ));
+    }
+    for webhook in lifeboat_messaging::WebhookDestination::from_config(cfg) {
+        let probed = rt.block_on(webhook.probe(PROBE_TIMEOUT)).map_err(|e| e.to_string());
+        findings.push(finding(
+            &webhook.id(),
+            probed,
+            "check the URL in its url_file and this server's outbound network (firewall, DNS, proxy); alerts reach \
+             the other destinations meanwhile",
         ));
     }
     Ok(findings)

@@ -107,6 +107,10 @@ pub enum BackupError {
     Archive(#[source] ArchiveError),
     #[error(transparent)]
     State(#[from] crate::state::StateError),
+    /// A `hooks.before` command failed: the cycle was skipped, nothing
+    /// was backed up or sent.
+    #[error("the cycle was skipped: {0}")]
+    HookRefused(#[source] Box<crate::hooks::HookError>),
 }
 
 /// Prefix of the private working folders inside `output_dir`; a folder with

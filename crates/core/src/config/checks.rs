@@ -55,8 +55,14 @@ enum Kind {
 }
 
 /// Element kinds of lists whose default is empty.
-const LIST_ELEMENTS: &[(&str, Kind)] =
-    &[("telegram.admin_ids", Kind::Int), ("encryption.recipients", Kind::Text), ("discord.admin_ids", Kind::Int)];
+const LIST_ELEMENTS: &[(&str, Kind)] = &[
+    ("telegram.admin_ids", Kind::Int),
+    ("encryption.recipients", Kind::Text),
+    ("discord.admin_ids", Kind::Int),
+    ("hooks.before", Kind::Text),
+    ("hooks.after", Kind::Text),
+    ("hooks.on_failure", Kind::Text),
+];
 
 fn kind_of(v: &config::ValueKind) -> Option<Kind> {
     use config::ValueKind as V;

@@ -12,10 +12,10 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{
-    BackupConfig, Config, ConfigError, DiscordBotConfig, EncryptionConfig, MonitoringConfig, RetentionConfig,
-    RetryConfig, ScheduleConfig, Secret, TelegramConfig, invalid,
+    BackupConfig, Config, ConfigError, DiscordBotConfig, EncryptionConfig, HooksConfig, MonitoringConfig,
+    RetentionConfig, RetryConfig, ScheduleConfig, Secret, TelegramConfig, invalid,
 };
-use crate::destination::{DestinationsConfig, DiscordConfig, EmailConfig, S3Config};
+use crate::destination::{DestinationsConfig, DiscordConfig, EmailConfig, S3Config, WebhookConfig, WebhookFormat};
 use crate::schedule::Schedule;
 
 /// Every section, as the merged layers hold it.
@@ -30,6 +30,7 @@ pub(super) struct ConfigFile {
     retry: RetryConfig,
     monitoring: MonitoringFile,
     encryption: EncryptionFile,
+    hooks: HooksConfig,
     #[serde(default)]
     sources: crate::source::SourcesConfig,
     #[serde(default)]
@@ -100,6 +101,23 @@ struct DestinationsFile {
     discord: DiscordConfig,
     #[serde(default)]
     email: EmailFile,
+    #[serde(default)]
+    webhook: Vec<WebhookFile>,
+}
+
+/// One `[[destinations.webhook]]`, see [`WebhookConfig`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookFile {
+    name: String,
+    #[serde(default)]
+    url_file: PathBuf,
+    #[serde(default = "json_format")]
+    format: String,
+}
+
+fn json_format() -> String {
+    WebhookFormat::Json.as_str().to_string()
 }
 
 /// `[destinations.email]`, see [`EmailConfig`]; every key may be left out.
@@ -146,6 +164,7 @@ impl ConfigFile {
             retry: self.retry,
             monitoring: self.monitoring.parse()?,
             encryption: self.encryption.parse()?,
+            hooks: self.hooks,
             sources: self.sources,
             destinations: self.destinations.parse()?,
             file: None,
@@ -251,7 +270,45 @@ impl EncryptionFile {
 
 impl DestinationsFile {
     fn parse(self) -> Result<DestinationsConfig, ConfigError> {
-        Ok(DestinationsConfig { s3: self.s3, discord: self.discord, email: self.email.parse()? })
+        let mut webhook: Vec<WebhookConfig> = Vec::new();
+        for w in self.webhook {
+            let w = w.parse()?;
+            if webhook.iter().any(|other| other.name == w.name) {
+                return Err(invalid(
+                    "destinations.webhook",
+                    format!("name {:?} is used twice; give each webhook a name of its own", w.name),
+                ));
+            }
+            webhook.push(w);
+        }
+        Ok(DestinationsConfig { s3: self.s3, discord: self.discord, email: self.email.parse()?, webhook })
+    }
+}
+
+impl WebhookFile {
+    /// The name and format checked; the URL is read from its file later,
+    /// with the other secrets.
+    fn parse(self) -> Result<WebhookConfig, ConfigError> {
+        let key = "destinations.webhook";
+        if !crate::manifest::is_plain_name(&self.name) {
+            return Err(invalid(key, format!("name {:?} must be a plain name, e.g. \"ops\"", self.name)));
+        }
+        let format = self.format.parse::<WebhookFormat>().map_err(|_| {
+            let allowed: Vec<String> =
+                <WebhookFormat as strum::VariantNames>::VARIANTS.iter().map(|v| format!("{v:?}")).collect();
+            invalid(key, format!("\"{}\": format {:?} is not one of {}", self.name, self.format, allowed.join(", ")))
+        })?;
+        if self.url_file.as_os_str().is_empty() {
+            return Err(invalid(
+                key,
+                format!(
+                    "\"{}\": url_file is empty; name the file holding the webhook's URL (the URL is a secret: never \
+                     in the configuration itself)",
+                    self.name
+                ),
+            ));
+        }
+        Ok(WebhookConfig { name: self.name, url_file: self.url_file, format, url: None })
     }
 }
 

@@ -63,6 +63,7 @@ pub struct Config {
     pub retry: RetryConfig,
     pub monitoring: MonitoringConfig,
     pub encryption: EncryptionConfig,
+    pub hooks: HooksConfig,
     /// `[[sources.KIND]]`: one table per kind of source (see [`crate::source::KINDS`])
     pub sources: crate::source::SourcesConfig,
     pub destinations: crate::destination::DestinationsConfig,
@@ -230,6 +231,21 @@ pub struct MonitoringConfig {
     pub shrink_alert_rows: u64,
     /// Routine archives are sent without a notification sound.
     pub quiet_routine: bool,
+}
+
+/// `[hooks]`: commands run around each cycle, each a command line for
+/// `/bin/sh -c`, in the order given.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HooksConfig {
+    /// Before a cycle; one exiting non-zero skips the cycle.
+    pub before: Vec<String>,
+    /// After every cycle that ran.
+    pub after: Vec<String>,
+    /// After a cycle that failed, was partial, or was skipped.
+    pub on_failure: Vec<String>,
+    /// Longest run of one hook; past it its process group is killed.
+    pub timeout_secs: u64,
 }
 
 /// `[encryption]`: how archives are sealed, and the keys read at start-up.

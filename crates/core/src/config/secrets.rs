@@ -81,6 +81,9 @@ impl Config {
         }
         add("destinations.discord.webhook_url_file", None, &self.destinations.discord.webhook_url_file);
         add("destinations.email.password_file", None, &self.destinations.email.password_file);
+        for w in &self.destinations.webhook {
+            add("destinations.webhook.url_file", Some(&w.name), &w.url_file);
+        }
         if let Some(file) = self.file.as_deref().filter(|_| self.file_holds_secret) {
             add(CONFIG_FILE_KEY, None, file);
         }
@@ -227,6 +230,22 @@ impl Config {
                 ));
             };
             d.webhook_url = Some(SecretUrl::new(url));
+        }
+        for w in &mut self.destinations.webhook {
+            let key = "destinations.webhook.url_file";
+            let text = read(key, &format!("\"{}\": url_file", w.name), &w.url_file)?;
+            let Some(url) = super::file::http_url(text.trim()) else {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "\"{}\": {} does not hold an http(s) URL; put the endpoint's URL in it, e.g. \
+                         https://ntfy.sh/<topic> or https://hooks.slack.com/services/…",
+                        w.name,
+                        w.url_file.display()
+                    ),
+                ));
+            };
+            w.url = Some(SecretUrl::new(url));
         }
         let e = &mut self.destinations.email;
         let Some(url) = &e.smtp_url else {

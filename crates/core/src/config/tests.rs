@@ -391,6 +391,7 @@ fn every_secret_file_key_of_every_kind_is_in_the_registry() {
             "destinations.s3.secret_access_key_file",
             "destinations.discord.webhook_url_file",
             "destinations.email.password_file",
+            "destinations.webhook.url_file",
         ]
     );
     let not_secret = ["metrics_file"];

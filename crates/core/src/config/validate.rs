@@ -171,6 +171,29 @@ impl Config {
                 format!("is {}; allowed: 1 to {MAX_TIMEOUT_SECS} seconds", e.timeout_secs),
             ));
         }
+        self.validate_hooks()
+    }
+
+    /// `[hooks]`: a deadline within bounds, and no empty command line (it
+    /// would run nothing and always succeed).
+    fn validate_hooks(&self) -> Result<(), ConfigError> {
+        let h = &self.hooks;
+        if !(1..=MAX_TIMEOUT_SECS).contains(&h.timeout_secs) {
+            return Err(invalid(
+                "hooks.timeout_secs",
+                format!("is {}; allowed: 1 to {MAX_TIMEOUT_SECS} seconds", h.timeout_secs),
+            ));
+        }
+        for (key, commands) in
+            [("hooks.before", &h.before), ("hooks.after", &h.after), ("hooks.on_failure", &h.on_failure)]
+        {
+            if commands.iter().any(|c| c.trim().is_empty()) {
+                return Err(invalid(
+                    key,
+                    "holds an empty command; give a command line, e.g. \"systemctl stop bot-worker\"",
+                ));
+            }
+        }
         Ok(())
     }
 

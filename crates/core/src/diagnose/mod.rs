@@ -49,13 +49,16 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub(crate) fn ok(subject: impl Into<String>, message: impl Into<String>) -> Self {
+    /// All is well with `subject`.
+    pub fn ok(subject: impl Into<String>, message: impl Into<String>) -> Self {
         Finding { level: Severity::Ok, subject: subject.into(), message: message.into(), action: None }
     }
-    pub(crate) fn warn(subject: impl Into<String>, message: impl Into<String>, action: impl Into<String>) -> Self {
+    /// `subject` works but needs a look; `action` says what to do.
+    pub fn warn(subject: impl Into<String>, message: impl Into<String>, action: impl Into<String>) -> Self {
         Finding { level: Severity::Warn, subject: subject.into(), message: message.into(), action: Some(action.into()) }
     }
-    pub(crate) fn error(subject: impl Into<String>, message: impl Into<String>, action: impl Into<String>) -> Self {
+    /// `subject` is broken; `action` says what to do.
+    pub fn error(subject: impl Into<String>, message: impl Into<String>, action: impl Into<String>) -> Self {
         Finding {
             level: Severity::Error,
             subject: subject.into(),
