@@ -224,13 +224,12 @@ async fn sleep_until(next: chrono::DateTime<Utc>, cancel: &CancellationToken) ->
 async fn cycle(cfg: &Config, beater: &Beater, schedule: &Schedule, cancel: &CancellationToken) {
     beater.set(HeartbeatState::Running, schedule.next_after(Utc::now()), STALE_AFTER_SECS).await;
     match run_cycle(cfg, Trigger::Scheduled, cancel.clone()).await {
-        Ok(report) => {
-            let summary = report.summary().replace('\n', " | ");
-            match report.exit_code() {
-                exit::SUCCESS => tracing::info!("cycle done: {summary}"),
-                _ => tracing::warn!("cycle done with problems (exit code {}): {summary}", report.exit_code()),
-            }
-        }
+        // The cycle logged its one summary line itself ("scheduled cycle
+        // finished: …"); this only closes it.
+        Ok(report) => match report.exit_code() {
+            exit::SUCCESS => tracing::info!("cycle done"),
+            code => tracing::warn!("cycle done with problems (exit code {code}); the line above says which"),
+        },
         Err(e @ CycleError::Busy { .. }) => tracing::warn!("scheduled cycle skipped: {e}"),
         Err(e) => tracing::error!("scheduled cycle could not start: {e}"),
     }

@@ -241,6 +241,16 @@ pub fn remote(archives: &[lifeboat_s3::Remote]) -> Vec<Versioned<Remote<'_>>> {
     archives.iter().map(|r| versioned(Remote { archive: &r.name, size: r.size, modified: r.modified })).collect()
 }
 
+/// `metrics --json`: the figures of the Prometheus text, one object per value.
+#[derive(Serialize)]
+pub struct Metrics<'a> {
+    metrics: &'a [lifeboat_core::metrics::Sample],
+}
+
+pub fn metrics(samples: &[lifeboat_core::metrics::Sample]) -> Versioned<Metrics<'_>> {
+    versioned(Metrics { metrics: samples })
+}
+
 /// `prune [--dry-run] --json`
 #[derive(Serialize)]
 pub struct Prune<'a> {

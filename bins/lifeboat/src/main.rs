@@ -62,7 +62,7 @@ pub enum Command {
     /// Apply retention now, as a cycle would; with --dry-run, what it would remove and why each kept archive stays.
     Prune(PruneArgs),
     /// Print Prometheus metrics (the same text as monitoring.metrics_file and /metrics).
-    Metrics,
+    Metrics(JsonArg),
     /// Print the shell completion script: `lifeboat completions bash > /etc/bash_completion.d/lifeboat`.
     Completions {
         /// The shell.

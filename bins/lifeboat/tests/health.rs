@@ -195,3 +195,27 @@ fn a_partial_cycle_alerts_a_webhook_when_telegram_is_not_configured() {
     assert!(said.contains("Admins were alerted"), "{said}");
     assert!(!said.contains("secret-456"), "{said}");
 }
+
+#[test]
+fn metrics_json_carries_the_same_figures_as_the_text() {
+    let sb = common::Sandbox::with_random_db(1);
+    sb.write_config(&["app.db"], "");
+    sb.run(&["backup"], 0);
+    let out = sb.cmd(&["metrics", "--json"]).assert().success().get_output().stdout.clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["schema"], 1, "{v}");
+    let samples = v["metrics"].as_array().unwrap();
+    let find = |name: &str, label: Option<(&str, &str)>| {
+        samples.iter().find(|s| s["name"] == name && label.is_none_or(|(k, val)| s["labels"][k] == val)).cloned()
+    };
+    let archives = find("lifeboat_archives", None).expect("lifeboat_archives");
+    assert_eq!((archives["value"].as_f64(), archives["kind"].as_str()), (Some(1.0), Some("gauge")));
+    let runs = find("lifeboat_runs_total", Some(("status", "ok"))).expect("runs_total{status=ok}");
+    assert_eq!((runs["value"].as_f64(), runs["kind"].as_str()), (Some(1.0), Some("counter")));
+    let text = sb.cmd(&["metrics"]).assert().success().get_output().stdout.clone();
+    let text = String::from_utf8(text).unwrap();
+    for s in samples {
+        let name = s["name"].as_str().unwrap();
+        assert!(text.contains(&format!("# TYPE {name} ")), "{name} is in the text too");
+    }
+}

@@ -16,6 +16,42 @@ use crate::status::{self, StatusError};
 
 /// The metrics text at `now`. `state` is None before the first run.
 pub fn render(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Result<String, StatusError> {
+    Ok(collect(cfg, state, now)?.text())
+}
+
+/// One value of one metric, as `metrics --json` prints it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Sample {
+    /// The full name, e.g. `lifeboat_deliveries`.
+    pub name: String,
+    /// "gauge" or "counter".
+    pub kind: &'static str,
+    pub help: String,
+    /// Label name to value; empty for a metric without labels.
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// The same figures as [`render`], one [`Sample`] per value, in the text's order.
+pub fn samples(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Result<Vec<Sample>, StatusError> {
+    let m = collect(cfg, state, now)?;
+    let mut out = Vec::new();
+    for family in m.registry.gather() {
+        let kind = match family.get_field_type() {
+            prometheus::proto::MetricType::COUNTER => "counter",
+            _ => "gauge",
+        };
+        for metric in family.get_metric() {
+            let labels = metric.get_label().iter().map(|l| (l.name().to_string(), l.value().to_string())).collect();
+            let value =
+                if kind == "counter" { metric.get_counter().get_value() } else { metric.get_gauge().get_value() };
+            out.push(Sample { name: family.name().to_string(), kind, help: family.help().to_string(), labels, value });
+        }
+    }
+    Ok(out)
+}
+
+fn collect(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Result<Metrics, StatusError> {
     let mut m = Metrics::default();
     let snapshot = status::snapshot(cfg, state, now)?;
     let up = f64::from(u8::from(snapshot.scheduler.is_up()));
@@ -35,7 +71,7 @@ pub fn render(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Result
         let took = (at - run.started_at).num_milliseconds().max(0) as f64 / 1000.0;
         m.gauge("last_duration_seconds", "How long the last run took", took);
     }
-    let Some(state) = state else { return Ok(m.text()) };
+    let Some(state) = state else { return Ok(m) };
 
     let incidents = m.gauges("incidents_open", "1 while an incident of this kind is open", &["kind"]);
     for kind in IncidentKind::iter() {
@@ -87,7 +123,7 @@ pub fn render(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Result
         }
         db_ok.with_label_values(&db).set(i64::from(check.ok));
     }
-    Ok(m.text())
+    Ok(m)
 }
 
 /// A registry whose names all start with `lifeboat_`. Registering can only

@@ -103,9 +103,15 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Unpin(a) => pin::unpin(&cfg, &a),
         Command::Prune(a) => prune::prune(&cfg, &a),
         Command::Salvage(a) => salvage::salvage(&cfg, &a),
-        Command::Metrics => {
+        Command::Metrics(a) => {
             let state = existing_state(&cfg)?;
-            print!("{}", lifeboat_core::metrics::render(&cfg, state.as_ref(), chrono::Utc::now())?);
+            let now = chrono::Utc::now();
+            if a.json {
+                let samples = lifeboat_core::metrics::samples(&cfg, state.as_ref(), now)?;
+                crate::json::print(&crate::json::metrics(&samples))?;
+            } else {
+                print!("{}", lifeboat_core::metrics::render(&cfg, state.as_ref(), now)?);
+            }
             Ok(exit::SUCCESS)
         }
         Command::Completions { .. } | Command::Manpages { .. } => unreachable!("handled before the configuration"),
