@@ -36,7 +36,8 @@ impl Stage {
         }
     }
 
-    fn commands(self, cfg: &Config) -> &[String] {
+    /// The command lines `cfg` gives for this stage, in order.
+    pub fn commands(self, cfg: &Config) -> &[String] {
         match self {
             Stage::Before => &cfg.hooks.before,
             Stage::After => &cfg.hooks.after,

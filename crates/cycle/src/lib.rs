@@ -1,5 +1,8 @@
-//! One backup cycle: backup → verify → deliver → retention, under the cycle
-//! lock, with an alert to the admins when something needs their attention.
+//! One backup cycle: `hooks.before` → backup → verify → deliver → retention
+//! → `hooks.after`/`on_failure`, under the cycle lock, with an alert to the
+//! admins when something needs their attention. A cycle that leaves any
+//! archive owed to a destination is partial (exit 3), so health stays
+//! honest while a destination is down.
 //!
 //! The scheduler (daemon and `--once`), `lifeboat backup --deliver` and the
 //! dashboard's "Backup now" all call [`run_cycle`], so they behave the same
@@ -290,7 +293,7 @@ pub async fn run_cycle_with(
     };
     let owed = match delivery {
         Delivery::Interrupted | Delivery::Skipped => Vec::new(),
-        _ => owed(&state, &destinations.sinks),
+        _ => still_owed(&state, &destinations.sinks),
     };
     match &delivery {
         Delivery::Done(d) if !d.all_delivered() => {
@@ -502,11 +505,7 @@ async fn run_hooks(
     journal: &Journal<'_>,
     source: &str,
 ) -> Vec<HookError> {
-    if match stage {
-        Stage::Before => cfg.hooks.before.is_empty(),
-        Stage::After => cfg.hooks.after.is_empty(),
-        Stage::OnFailure => cfg.hooks.on_failure.is_empty(),
-    } {
+    if stage.commands(cfg).is_empty() {
         return Vec::new();
     }
     let owned = cfg.clone();
@@ -529,7 +528,7 @@ async fn run_hooks(
 /// What the outbox still owes the destinations with recipients; an outbox
 /// that cannot be read is logged and owes nothing here (the next cycle
 /// reads it again).
-fn owed(state: &SharedState, sinks: &[Arc<dyn ArchiveSink>]) -> Vec<Owed> {
+fn still_owed(state: &SharedState, sinks: &[Arc<dyn ArchiveSink>]) -> Vec<Owed> {
     let state = state.lock();
     let mut out = Vec::new();
     for sink in sinks.iter().filter(|s| s.has_recipients()) {
