@@ -3,10 +3,12 @@
 //! arrives whole; a failure in the middle of a delivery is owed and the
 //! next cycle completes it without sending again what arrived; retention
 //! retiring an archive removes it where the kind can; an alert reaches every
-//! kind that carries text.
+//! kind that carries text. A kind that carries alerts only (a webhook) gets
+//! the alert, and a failure there changes no cycle's result.
 //!
 //! Telegram is the fake Bot API, S3 a real SeaweedFS server, Discord the
-//! fake webhook, email a real SMTP server, each on loopback, one per test.
+//! fake webhook, email a real SMTP server, a webhook an HTTP recorder, each
+//! on loopback, one per test.
 //! The kinds are listed in [`DestinationKind`] (the product has no such
 //! enum: Telegram is `[telegram]`, the others `[destinations.*]`); a new
 //! kind is added there, and `the_suite_covers_every_kind` fails until it is.
@@ -19,7 +21,7 @@ use common::{Sandbox, file_name, next_second};
 use lifeboat_testkit::fake_telegram::{FakeTelegram, Fault};
 use lifeboat_testkit::servers::SeaweedFs;
 use lifeboat_testkit::smtp::{SmtpMode, SmtpServer};
-use lifeboat_testkit::{DiscordFault, FakeDiscord};
+use lifeboat_testkit::{DiscordFault, FakeDiscord, HttpRecorder};
 
 /// Every kind of destination. A new kind is added here, and gets its
 /// fixture in [`fixture`] and its test in `suite!`.
@@ -29,6 +31,7 @@ enum DestinationKind {
     S3,
     Discord,
     Email,
+    Webhook,
 }
 
 /// How a kind's archives that were owed are caught up.
@@ -43,6 +46,8 @@ enum CatchUp {
 
 /// What a kind can do, which says what the suite expects of it.
 struct Traits {
+    /// Archives go there (a webhook carries alerts only).
+    carries_archives: bool,
     /// Sends an archive over its size limit as parts, in order.
     parts: bool,
     catch_up: CatchUp,
@@ -80,6 +85,7 @@ fn fixture(kind: DestinationKind, sb: &mut Sandbox) -> Box<dyn DestinationFixtur
             sb.cert = smtp.certificate();
             Box::new(EmailFixture { smtp, down: None })
         }
+        DestinationKind::Webhook => Box::new(WebhookFixture { server: HttpRecorder::start() }),
     }
 }
 
@@ -101,6 +107,7 @@ suite! {
     s3_destination_conforms => DestinationKind::S3,
     discord_destination_conforms => DestinationKind::Discord,
     email_destination_conforms => DestinationKind::Email,
+    webhook_destination_conforms => DestinationKind::Webhook,
 }
 
 /// The config section of each kind: `[telegram]`, `[destinations.NAME]`.
@@ -110,6 +117,7 @@ fn section(kind: DestinationKind) -> &'static str {
         DestinationKind::S3 => "destinations.s3",
         DestinationKind::Discord => "destinations.discord",
         DestinationKind::Email => "destinations.email",
+        DestinationKind::Webhook => "destinations.webhook",
     }
 }
 
@@ -196,6 +204,10 @@ fn conformance(kind: DestinationKind) {
         sb.write_config(databases, &format!("{}{extra}", dest.config(sb)));
     };
     configure(&sb, dest.as_ref(), &["app.db"], "");
+    if !traits.carries_archives {
+        alerts_only(kind, &sb, dest.as_mut());
+        return;
+    }
 
     // An archive arrives whole.
     let (first, said) = cycle(&sb, 0);
@@ -264,6 +276,29 @@ fn conformance(kind: DestinationKind) {
     }
 }
 
+/// The suite over a kind that carries alerts only: a cycle with nothing to
+/// say sends it nothing; a failing source's alert arrives; a failure there
+/// is reported and changes no exit code.
+fn alerts_only(kind: DestinationKind, sb: &Sandbox, dest: &mut dyn DestinationFixture) {
+    let (_, said) = cycle(sb, 0);
+    assert!(dest.alerts().is_empty(), "{kind:?}: a good cycle alerted: {:?}\n{said}", dest.alerts());
+    assert!(dest.received().is_empty(), "{kind:?}: an archive went to an alerts-only kind");
+    next_second();
+    sb.write_config(&["app.db", "gone.db"], &dest.config(sb));
+    let (_, said) = cycle(sb, 3);
+    let alerts = dest.alerts();
+    assert!(alerts.iter().any(|t| t.contains("gone.db")), "{kind:?}: no alert names gone.db: {alerts:?}\n{said}");
+    dest.interrupt();
+    next_second();
+    sb.write_config(&["app.db", "gone.db"], &dest.config(sb));
+    let (_, said) = cycle(sb, 3);
+    assert!(said.contains("Alerting the admins failed"), "{kind:?}: the failure is reported: {said}");
+    dest.heal();
+    next_second();
+    sb.write_config(&["app.db"], &dest.config(sb));
+    cycle(sb, 0);
+}
+
 /// Admin 111, archives over 1 MB in parts.
 struct TelegramFixture {
     fake: FakeTelegram,
@@ -273,7 +308,13 @@ const CHAT: i64 = 111;
 
 impl DestinationFixture for TelegramFixture {
     fn traits(&self) -> Traits {
-        Traits { parts: true, catch_up: CatchUp::NewestOnly, retires: false, carries_text: true }
+        Traits {
+            carries_archives: true,
+            parts: true,
+            catch_up: CatchUp::NewestOnly,
+            retires: false,
+            carries_text: true,
+        }
     }
 
     fn config(&self, _: &Sandbox) -> String {
@@ -306,7 +347,13 @@ struct S3Fixture {
 
 impl DestinationFixture for S3Fixture {
     fn traits(&self) -> Traits {
-        Traits { parts: false, catch_up: CatchUp::EveryArchive, retires: true, carries_text: false }
+        Traits {
+            carries_archives: true,
+            parts: false,
+            catch_up: CatchUp::EveryArchive,
+            retires: true,
+            carries_text: false,
+        }
     }
 
     fn config(&self, sb: &Sandbox) -> String {
@@ -342,7 +389,13 @@ struct DiscordFixture {
 
 impl DestinationFixture for DiscordFixture {
     fn traits(&self) -> Traits {
-        Traits { parts: true, catch_up: CatchUp::EveryArchive, retires: false, carries_text: true }
+        Traits {
+            carries_archives: true,
+            parts: true,
+            catch_up: CatchUp::EveryArchive,
+            retires: false,
+            carries_text: true,
+        }
     }
 
     fn config(&self, sb: &Sandbox) -> String {
@@ -374,7 +427,13 @@ struct EmailFixture {
 
 impl DestinationFixture for EmailFixture {
     fn traits(&self) -> Traits {
-        Traits { parts: false, catch_up: CatchUp::EveryArchive, retires: false, carries_text: true }
+        Traits {
+            carries_archives: true,
+            parts: false,
+            catch_up: CatchUp::EveryArchive,
+            retires: false,
+            carries_text: true,
+        }
     }
 
     fn config(&self, sb: &Sandbox) -> String {
@@ -401,5 +460,48 @@ impl DestinationFixture for EmailFixture {
 
     fn heal(&mut self) {
         self.down = None;
+    }
+}
+
+/// `[[destinations.webhook]]` in the json format; interrupted, it answers
+/// 500 to every try.
+struct WebhookFixture {
+    server: HttpRecorder,
+}
+
+impl DestinationFixture for WebhookFixture {
+    fn traits(&self) -> Traits {
+        Traits {
+            carries_archives: false,
+            parts: false,
+            catch_up: CatchUp::EveryArchive,
+            retires: false,
+            carries_text: true,
+        }
+    }
+
+    fn config(&self, sb: &Sandbox) -> String {
+        let url = sb.secret("webhook.url", &format!("{}/alerts/secret", self.server.url()));
+        format!("[[destinations.webhook]]\nname = \"ops\"\nurl_file = {url:?}\nformat = \"json\"\n")
+    }
+
+    fn received(&self) -> Vec<(String, Vec<u8>)> {
+        Vec::new()
+    }
+
+    fn alerts(&self) -> Vec<String> {
+        self.server
+            .bodies()
+            .iter()
+            .filter_map(|b| serde_json::from_str::<serde_json::Value>(b).ok()?["text"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    fn interrupt(&mut self) {
+        self.server = HttpRecorder::start_answering(&[500; 10]);
+    }
+
+    fn heal(&mut self) {
+        self.server = HttpRecorder::start();
     }
 }
