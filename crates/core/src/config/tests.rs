@@ -414,7 +414,7 @@ fn secret_files_other_users_can_read_are_warned_about_with_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = Config::from_toml(&with_every_secret(dir.path())).unwrap();
     let warnings = cfg.exposed_secret_files();
-    assert_eq!(warnings.len(), 9, "{warnings:#?}");
+    assert_eq!(warnings.len(), 10, "{warnings:#?}");
     let pw = dir.path().join("secrets/zip.pw");
     let w = warnings.iter().find(|w| w.starts_with("encryption.password_file")).unwrap();
     assert!(w.contains(&pw.display().to_string()) && w.contains("0644") && w.contains("chmod o-rwx"), "{w}");
