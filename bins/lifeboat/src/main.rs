@@ -94,6 +94,9 @@ pub struct FetchArgs {
     /// `latest` or an archive's name.
     #[arg(default_value = "latest")]
     pub archive: String,
+    /// An age private key (age-keygen's key.txt or an SSH key): with it, a .zip.age differential's manifest is read to bring its base too.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
     /// Print what was downloaded as JSON.
     #[arg(long)]
     pub json: bool,

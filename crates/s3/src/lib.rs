@@ -406,6 +406,8 @@ impl Store {
 /// What [`fetch`] brought.
 #[derive(Debug, Clone, Default)]
 pub struct Fetched {
+    /// The archive asked for (`latest` resolved to its name).
+    pub archive: String,
     /// Files downloaded, in order.
     pub downloaded: Vec<PathBuf>,
     /// Archives already in the folder, left as they were.
@@ -455,7 +457,7 @@ pub async fn fetch(cfg: &Config, name: &str, what: &str) -> Result<Fetched, Stor
     lifeboat_core::fsutil::create_private_dir(dir)
         .map_err(|e| StoreError::new(FailureCode::FileUnreadable, format!("cannot create {}: {e}", dir.display())))?;
     let keys = &cfg.encryption.keys;
-    let mut fetched = Fetched { warning: listing.warning(), ..Fetched::default() };
+    let mut fetched = Fetched { archive: wanted.to_string(), warning: listing.warning(), ..Fetched::default() };
     let mut next = Some(wanted);
     while let Some(archive) = next.take() {
         let stored = match catalog::resolve(dir, &archive.to_string()) {
@@ -472,8 +474,19 @@ pub async fn fetch(cfg: &Config, name: &str, what: &str) -> Result<Fetched, Stor
         };
         // A differential needs its base beside it.
         if stored.is_differential() {
-            let manifest = lifeboat_core::verify::read_manifest(&stored, keys)
-                .map_err(|e| StoreError::new(FailureCode::Refused, format!("{archive}: {e}")))?;
+            let manifest = lifeboat_core::verify::read_manifest(&stored, keys).map_err(|e| match e {
+                // Its base is named inside it, sealed.
+                VerifyError::Key(_) => StoreError::new(
+                    FailureCode::Refused,
+                    format!(
+                        "{archive} was downloaded, but it is a differential sealed with age and its base is named \
+                         inside it; run `lifeboat fetch {} {archive} --identity KEY_FILE` with the private key of one \
+                         of encryption.recipients to bring its base too",
+                        store.name()
+                    ),
+                ),
+                e => StoreError::new(FailureCode::Refused, format!("{archive}: {e}")),
+            })?;
             next = match manifest.base {
                 Some(b) => Some(base_name(&archive, &b.archive)?),
                 None => None,

@@ -7,12 +7,16 @@ use lifeboat_core::{Config, exit};
 
 use crate::{FetchArgs, ListArgs};
 
+/// The config table of S3 destinations, under which their keys are read.
+pub(super) const STORE_KEY: &str = "destinations.s3";
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")
 }
 
 /// Downloads an archive (and a differential's base) into `output_dir`.
 pub(super) fn fetch(cfg: &Config, a: &FetchArgs) -> Result<i32> {
+    cfg.require_secret(STORE_KEY, Some(&a.destination))?;
     let fetched = runtime()?.block_on(lifeboat_s3::fetch(cfg, &a.destination, &a.archive))?;
     if let Some(warning) = &fetched.warning {
         eprintln!("warning: {warning}");
@@ -27,13 +31,16 @@ pub(super) fn fetch(cfg: &Config, a: &FetchArgs) -> Result<i32> {
             println!("{}", path.display());
         }
     }
-    eprintln!("restore with: lifeboat restore {} --yes", if a.archive == "latest" { "latest" } else { &a.archive });
+    // By name: `latest` here may be an archive already in the folder.
+    let identity = a.identity.as_ref().map(|f| format!(" --identity {}", f.display())).unwrap_or_default();
+    eprintln!("restore with: lifeboat restore {}{identity} --yes", fetched.archive);
     Ok(exit::SUCCESS)
 }
 
 /// The archives in a bucket, newest first.
 pub(super) fn list_remote(cfg: &Config, a: &ListArgs) -> Result<i32> {
     let name = a.remote.as_deref().unwrap_or_default();
+    cfg.require_secret(STORE_KEY, Some(name))?;
     let listing = runtime()?.block_on(async {
         let store = lifeboat_s3::Store::named(cfg, name)?;
         store.listing().await

@@ -20,7 +20,7 @@ mod status;
 mod verify;
 
 use anyhow::Result;
-use lifeboat_core::config::{CONFIG_ENV, ConfigError, SYSTEM_CONFIG};
+use lifeboat_core::config::{CONFIG_ENV, ConfigError, SYSTEM_CONFIG, SecretsNeeded};
 use lifeboat_core::lock::{CycleLock, LockError};
 use lifeboat_core::state::State;
 use lifeboat_core::{CancellationToken, Config, exit};
@@ -64,10 +64,25 @@ pub fn exit_code_of(err: &anyhow::Error) -> i32 {
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> Result<i32> {
-    let mut cfg = Config::load(cli.config.as_deref())?;
+    // A command reads the secrets it uses: on a server being rebuilt, the
+    // bot token and the database passwords are not back yet when the
+    // archives are listed, fetched, checked and restored.
+    let needed = match &cli.command {
+        Command::List(_)
+        | Command::Fetch(_)
+        | Command::Verify(_)
+        | Command::Restore(_)
+        | Command::Diff(_)
+        | Command::Export(_)
+        | Command::Salvage(_)
+        | Command::Status(_) => SecretsNeeded::WhenUsed,
+        _ => SecretsNeeded::All,
+    };
+    let mut cfg = Config::load_with(cli.config.as_deref(), needed)?;
     let identity = match &cli.command {
         Command::Verify(a) => a.identity.as_deref(),
         Command::Restore(a) => a.identity.as_deref(),
+        Command::Fetch(a) => a.identity.as_deref(),
         Command::Salvage(a) => a.identity.as_deref(),
         Command::Diff(a) => a.identity.as_deref(),
         Command::Export(a) => a.identity.as_deref(),
@@ -75,6 +90,12 @@ pub fn run(cli: Cli) -> Result<i32> {
     };
     if let Some(file) = identity {
         cfg.encryption.keys.set_identity_file(file).map_err(|e| UsageError(format!("--identity {e}")))?;
+    }
+    for unread in cfg.unread_secrets() {
+        // --identity stands in for the configured key.
+        if identity.is_none() || unread.key != "encryption.identity_file" {
+            eprintln!("warning: {unread}; going on without it: only what uses it stops");
+        }
     }
     // Without a file, `lifeboat list` in the wrong folder would quietly say
     // "no archives": say where it looked instead. The demo means to use the

@@ -170,6 +170,7 @@ impl ConfigFile {
             file: None,
             upload_limit_given: false,
             file_holds_secret: false,
+            unread_secrets: Vec::new(),
         })
     }
 }

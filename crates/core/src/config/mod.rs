@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use checks::{check_choices, check_kinds, check_syntax};
-pub use secrets::{CONFIG_FILE_KEY, SecretFile};
+pub use secrets::{CONFIG_FILE_KEY, SecretFile, SecretProblem, UnreadSecret};
 
 /// The defaults, equal to `config/default.toml` (it is that file).
 pub const DEFAULT_TOML: &str = include_str!("../../../../config/default.toml");
@@ -74,6 +74,23 @@ pub struct Config {
     upload_limit_given: bool,
     /// The file holds the bot token itself: it is one of the secret files.
     file_holds_secret: bool,
+    /// Secret files that could not be read, loaded with
+    /// [`SecretsNeeded::WhenUsed`]: the operation that needs one refuses then.
+    unread_secrets: Vec<UnreadSecret>,
+}
+
+/// Which of the secret files the configuration names a load must read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SecretsNeeded {
+    /// Every one: any that cannot be read stops the load (a backup cycle
+    /// uses them all, and a daemon must not start to fail hours later).
+    #[default]
+    All,
+    /// Those the command turns out to use: one that cannot be read (a
+    /// Telegram token on a server being rebuilt) is kept in
+    /// [`Config::unread_secrets`], a warning, and the operation that needs
+    /// it refuses then ([`Config::require_secret`]).
+    WhenUsed,
 }
 
 /// `[backup]`: what to back up and where archives go.
@@ -363,6 +380,16 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// The key at fault, for an invalid value.
+    pub fn key(&self) -> Option<&'static str> {
+        match self {
+            ConfigError::Invalid { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+}
+
 fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { key, message: message.into() }
 }
@@ -385,8 +412,13 @@ impl Config {
     }
 
     /// Loads the layers: defaults ← `path` (or `LIFEBOAT_CONFIG`, or
-    /// [`SYSTEM_CONFIG`] when it exists) ← env.
+    /// [`SYSTEM_CONFIG`] when it exists) ← env, reading every secret file.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_with(path, SecretsNeeded::All)
+    }
+
+    /// [`Config::load`], reading the secret files as `needed` says.
+    pub fn load_with(path: Option<&Path>, needed: SecretsNeeded) -> Result<Config, ConfigError> {
         let env_path = std::env::var_os(CONFIG_ENV).filter(|p| !p.is_empty()).map(PathBuf::from);
         let picked = pick_file(path, env_path, Path::new(SYSTEM_CONFIG));
         let source_of_name = picked.as_ref().map_or("", |(_, from)| *from);
@@ -413,7 +445,7 @@ impl Config {
         }
         let raw = builder.build().map_err(|e| ConfigError::Parse(describe(e, file.as_deref())))?;
         let env_password = std::env::var(crate::seal::PASSWORD_ENV).ok();
-        let given = Given { upload_limit: upload_limit_given, token_in_file: file_holds_secret };
+        let given = Given { upload_limit: upload_limit_given, token_in_file: file_holds_secret, needed };
         let cfg = Self::finish(raw, file.as_deref(), &from_env, given, env_password)?;
         for warning in cfg.exposed_secret_files() {
             tracing::warn!("{warning}");
@@ -451,13 +483,15 @@ impl Config {
         cfg.file = file.map(Path::to_path_buf);
         cfg.upload_limit_given = given.upload_limit;
         cfg.file_holds_secret = given.token_in_file;
-        cfg.resolve_token()?;
+        let mut unread = secrets::Unread::new(given.needed);
+        cfg.resolve_token(&mut unread)?;
         cfg.validate()?;
-        cfg.resolve_source_passwords()?;
-        cfg.resolve_store_keys()?;
-        cfg.resolve_messengers()?;
-        cfg.resolve_discord_token()?;
-        cfg.resolve_keys(env_password)?;
+        cfg.resolve_source_passwords(&mut unread)?;
+        cfg.resolve_store_keys(&mut unread)?;
+        cfg.resolve_messengers(&mut unread)?;
+        cfg.resolve_discord_token(&mut unread)?;
+        cfg.resolve_keys(env_password, &mut unread)?;
+        cfg.unread_secrets = unread.found;
         Ok(cfg)
     }
 
@@ -470,7 +504,7 @@ impl Config {
             .add_source(config::File::from_str(toml, config::FileFormat::Toml))
             .build()
             .map_err(|e| ConfigError::Parse(describe(e, None)))?;
-        let given = Given { upload_limit: upload_limit_given, token_in_file: false };
+        let given = Given { upload_limit: upload_limit_given, token_in_file: false, needed: SecretsNeeded::All };
         Self::finish(raw, None, &[], given, None)
     }
 
@@ -520,6 +554,8 @@ struct Given {
     upload_limit: bool,
     /// `telegram.token`, in the file itself.
     token_in_file: bool,
+    /// Which secret files must be read.
+    needed: SecretsNeeded,
 }
 
 const UPLOAD_LIMIT_KEY: &str = "telegram.max_upload_mb";

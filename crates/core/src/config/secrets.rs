@@ -1,6 +1,11 @@
 //! Reading the secrets the config names by file (the bot token, store keys,
 //! webhook URL, SMTP and database passwords, encryption keys): each file is
 //! read once at load, must be non-empty, and is never echoed in an error.
+//! A command that uses only some of them loads with
+//! [`SecretsNeeded::WhenUsed`]: a file it cannot read is then remembered
+//! ([`Config::unread_secrets`]) and refused only by the operation that
+//! needs it ([`Config::require_secret`]), so a server being rebuilt can list
+//! and restore before its bot token is back.
 //!
 //! [`Config::secret_files`] is the one list of those files: a files source
 //! never archives them, and a file other users can read is warned about.
@@ -8,7 +13,83 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::{Config, ConfigError, Secret, SecretUrl, invalid, looks_like_token};
+use super::{Config, ConfigError, Secret, SecretUrl, SecretsNeeded, invalid, looks_like_token};
+
+/// A secret that could not be read, and the source or destination it
+/// belongs to (for the kinds there may be several of).
+#[derive(Debug)]
+pub struct SecretProblem {
+    pub owner: Option<String>,
+    pub error: ConfigError,
+}
+
+impl SecretProblem {
+    /// A problem with the secret of `owner`.
+    pub fn of(owner: &str, error: ConfigError) -> SecretProblem {
+        SecretProblem { owner: Some(owner.to_string()), error }
+    }
+}
+
+/// A secret file a [`SecretsNeeded::WhenUsed`] load could not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadSecret {
+    /// The key at fault (`telegram.token_file`, `sources.postgres`…).
+    pub key: &'static str,
+    /// The source or destination it belongs to.
+    pub owner: Option<String>,
+    /// What is wrong, as the load would have refused it.
+    pub problem: String,
+}
+
+impl UnreadSecret {
+    /// As a configuration error, for the operation that needs it.
+    pub fn error(&self) -> ConfigError {
+        ConfigError::Invalid { key: self.key, message: self.problem.clone() }
+    }
+}
+
+impl std::fmt::Display for UnreadSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "config key `{}`: {}", self.key, self.problem)
+    }
+}
+
+/// Where a load puts the secrets it could not read: an error when every
+/// secret is needed, else kept for later.
+pub(super) struct Unread {
+    needed: SecretsNeeded,
+    pub(super) found: Vec<UnreadSecret>,
+}
+
+impl Unread {
+    pub(super) fn new(needed: SecretsNeeded) -> Unread {
+        Unread { needed, found: Vec::new() }
+    }
+
+    /// `problem` stops the load, or is kept when it may wait for its use.
+    fn keep(&mut self, problem: SecretProblem) -> Result<(), ConfigError> {
+        match (self.needed, problem.error) {
+            (SecretsNeeded::WhenUsed, ConfigError::Invalid { key, message }) => {
+                self.found.push(UnreadSecret { key, owner: problem.owner, problem: message });
+                Ok(())
+            }
+            (_, error) => Err(error),
+        }
+    }
+
+    /// The value, or None when its problem was kept.
+    fn read<T>(&mut self, owner: Option<&str>, read: Result<T, ConfigError>) -> Result<Option<T>, ConfigError> {
+        match read {
+            Ok(v) => Ok(Some(v)),
+            Err(error) => self.keep(SecretProblem { owner: owner.map(str::to_string), error }).map(|()| None),
+        }
+    }
+
+    /// True when a problem with `key` was kept.
+    fn kept(&self, key: &str) -> bool {
+        self.found.iter().any(|u| u.key == key)
+    }
+}
 
 /// A file holding one of Lifeboat's secrets, and the key that names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +133,32 @@ fn looks_like_discord_token(token: &str) -> bool {
         && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
 }
 
+/// Reads the bot token from `file`.
+fn read_token(file: &Path) -> Result<Secret, ConfigError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| invalid("telegram.token_file", format!("cannot read {}: {e}", file.display())))?;
+    // An empty file would silently turn delivery off.
+    if text.trim().is_empty() {
+        return Err(invalid(
+            "telegram.token_file",
+            format!(
+                "{} is empty; put the bot token from @BotFather in it, or set token_file = \"\" to run without Telegram",
+                file.display()
+            ),
+        ));
+    }
+    if !looks_like_token(text.trim()) {
+        return Err(invalid(
+            "telegram.token_file",
+            format!(
+                "{} does not hold a bot token (digits, ':', then 30+ letters, digits, '_' or '-'); copy it from @BotFather",
+                file.display()
+            ),
+        ));
+    }
+    Ok(Secret::new(text.trim()))
+}
+
 /// The key naming the configuration file when it holds a secret itself.
 pub const CONFIG_FILE_KEY: &str = "the configuration file";
 
@@ -90,69 +197,72 @@ impl Config {
         out
     }
 
+    /// The secret files this configuration names that a
+    /// [`SecretsNeeded::WhenUsed`] load could not read.
+    pub fn unread_secrets(&self) -> &[UnreadSecret] {
+        &self.unread_secrets
+    }
+
+    /// Refuses, as the load would have, when the secret under `key` (of
+    /// `owner`, for the kinds there may be several of) could not be read:
+    /// what an operation calls before it uses that secret.
+    pub fn require_secret(&self, key: &str, owner: Option<&str>) -> Result<(), ConfigError> {
+        match self.unread_secrets.iter().find(|u| u.key == key && (owner.is_none() || u.owner.as_deref() == owner)) {
+            Some(u) => Err(u.error()),
+            None => Ok(()),
+        }
+    }
+
     /// One warning for each secret file other users may read, as ssh warns
     /// about a private key.
     pub fn exposed_secret_files(&self) -> Vec<String> {
         self.secret_files().iter().filter_map(SecretFile::exposure).collect()
     }
 
-    pub(super) fn resolve_token(&mut self) -> Result<(), ConfigError> {
+    pub(super) fn resolve_token(&mut self, unread: &mut Unread) -> Result<(), ConfigError> {
         let t = &mut self.telegram;
         if t.token.is_empty() && !t.token_file.as_os_str().is_empty() {
-            let text = std::fs::read_to_string(&t.token_file)
-                .map_err(|e| invalid("telegram.token_file", format!("cannot read {}: {e}", t.token_file.display())))?;
-            // An empty file would silently turn delivery off.
-            if text.trim().is_empty() {
-                return Err(invalid(
-                    "telegram.token_file",
-                    format!(
-                        "{} is empty; put the bot token from @BotFather in it, or set token_file = \"\" to run without Telegram",
-                        t.token_file.display()
-                    ),
-                ));
+            if let Some(token) = unread.read(None, read_token(&t.token_file))? {
+                t.token = token;
             }
-            if !looks_like_token(text.trim()) {
-                return Err(invalid(
-                    "telegram.token_file",
-                    format!(
-                        "{} does not hold a bot token (digits, ':', then 30+ letters, digits, '_' or '-'); copy it from @BotFather",
-                        t.token_file.display()
-                    ),
-                ));
-            }
-            t.token = Secret::new(text.trim());
         }
         Ok(())
     }
 
     /// Reads the Discord bot's token from `discord.token_file`. An
     /// unreadable or empty file stops here, as the Telegram token's does.
-    pub(super) fn resolve_discord_token(&mut self) -> Result<(), ConfigError> {
+    pub(super) fn resolve_discord_token(&mut self, unread: &mut Unread) -> Result<(), ConfigError> {
         let d = &mut self.discord;
         if d.token_file.as_os_str().is_empty() {
             return Ok(());
         }
         let key = "discord.token_file";
-        let text = std::fs::read_to_string(&d.token_file)
-            .map_err(|e| invalid(key, format!("cannot read {}: {e}", d.token_file.display())))?;
-        let token = text.trim();
-        if !looks_like_discord_token(token) {
-            return Err(invalid(
-                key,
-                format!(
-                    "{} does not hold a bot token (three parts joined by '.'); copy it from the Developer Portal, \
-                     your application → Bot → Reset Token",
-                    d.token_file.display()
-                ),
-            ));
+        let file = &d.token_file;
+        let token = std::fs::read_to_string(file)
+            .map_err(|e| invalid(key, format!("cannot read {}: {e}", file.display())))
+            .and_then(|text| {
+                let token = text.trim();
+                if !looks_like_discord_token(token) {
+                    return Err(invalid(
+                        key,
+                        format!(
+                            "{} does not hold a bot token (three parts joined by '.'); copy it from the Developer Portal, \
+                             your application → Bot → Reset Token",
+                            file.display()
+                        ),
+                    ));
+                }
+                Ok(Secret::new(token))
+            });
+        if let Some(token) = unread.read(None, token)? {
+            d.token = token;
         }
-        d.token = Secret::new(token);
         Ok(())
     }
 
     /// Reads each S3 destination's keys: the files named, else the
     /// standard AWS environment variables.
-    pub(super) fn resolve_store_keys(&mut self) -> Result<(), ConfigError> {
+    pub(super) fn resolve_store_keys(&mut self, unread: &mut Unread) -> Result<(), ConfigError> {
         let mut names: Vec<&str> = Vec::new();
         for d in &mut self.destinations.s3 {
             let key = "destinations.s3";
@@ -181,23 +291,29 @@ impl Config {
             if d.access_key_id.is_empty() {
                 d.access_key_id = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_default();
             }
-            if !d.secret_access_key_file.as_os_str().is_empty() {
+            let secret = if !d.secret_access_key_file.as_os_str().is_empty() {
                 let file = &d.secret_access_key_file;
-                let text = std::fs::read_to_string(file).map_err(|e| {
+                std::fs::read_to_string(file).map(|text| Some(Secret::new(text.trim()))).map_err(|e| {
                     invalid(key, format!("\"{}\": cannot read secret_access_key_file {}: {e}", d.name, file.display()))
-                })?;
-                d.secret_access_key = Secret::new(text.trim());
-            } else if let Ok(v) = std::env::var("AWS_SECRET_ACCESS_KEY") {
-                d.secret_access_key = Secret::new(v.trim());
-            }
-            if d.access_key_id.is_empty() || d.secret_access_key.is_empty() {
-                return Err(invalid(
-                    key,
-                    format!(
-                        "\"{}\": needs access_key_id and secret_access_key_file (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
-                        d.name
-                    ),
-                ));
+                })
+            } else {
+                Ok(std::env::var("AWS_SECRET_ACCESS_KEY").ok().map(|v| Secret::new(v.trim())))
+            };
+            let keys = secret.and_then(|secret| {
+                let secret = secret.unwrap_or_default();
+                if d.access_key_id.is_empty() || secret.is_empty() {
+                    return Err(invalid(
+                        key,
+                        format!(
+                            "\"{}\": needs access_key_id and secret_access_key_file (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+                            d.name
+                        ),
+                    ));
+                }
+                Ok(secret)
+            });
+            if let Some(secret) = unread.read(Some(&d.name), keys)? {
+                d.secret_access_key = secret;
             }
         }
         Ok(())
@@ -206,7 +322,7 @@ impl Config {
     /// Reads the Discord webhook URL and the SMTP password from their files,
     /// and refuses an SMTP URL that holds a password or names no user for
     /// the password file. No message quotes a secret.
-    pub(super) fn resolve_messengers(&mut self) -> Result<(), ConfigError> {
+    pub(super) fn resolve_messengers(&mut self, unread: &mut Unread) -> Result<(), ConfigError> {
         let read = |key: &'static str, what: &str, file: &Path| -> Result<String, ConfigError> {
             let text = std::fs::read_to_string(file)
                 .map_err(|e| invalid(key, format!("cannot read {what} {}: {e}", file.display())))?;
@@ -219,17 +335,21 @@ impl Config {
         let d = &mut self.destinations.discord;
         if !d.webhook_url_file.as_os_str().is_empty() {
             let key = "destinations.discord.webhook_url_file";
-            let url = read(key, "webhook_url_file", &d.webhook_url_file)?;
-            let Some(url) = super::file::http_url(url.trim()) else {
-                return Err(invalid(
-                    key,
-                    format!(
-                        "{} does not hold a webhook URL; copy it from the channel's Integrations → Webhooks (https://discord.com/api/webhooks/…)",
-                        d.webhook_url_file.display()
-                    ),
-                ));
-            };
-            d.webhook_url = Some(SecretUrl::new(url));
+            let file = &d.webhook_url_file;
+            let url = read(key, "webhook_url_file", file).and_then(|url| {
+                super::file::http_url(url.trim()).ok_or_else(|| {
+                    invalid(
+                        key,
+                        format!(
+                            "{} does not hold a webhook URL; copy it from the channel's Integrations → Webhooks (https://discord.com/api/webhooks/…)",
+                            file.display()
+                        ),
+                    )
+                })
+            });
+            if let Some(url) = unread.read(None, url)? {
+                d.webhook_url = Some(SecretUrl::new(url));
+            }
         }
         for w in &mut self.destinations.webhook {
             let key = "destinations.webhook.url_file";
@@ -285,34 +405,47 @@ impl Config {
                     "names no user for password_file; e.g. \"smtps://backup@smtp.example.com:465\"",
                 ));
             }
-            e.password = Secret::new(read("destinations.email.password_file", "password_file", &e.password_file)?);
+            let password = read("destinations.email.password_file", "password_file", &e.password_file);
+            if let Some(password) = unread.read(None, password)? {
+                e.password = Secret::new(password);
+            }
         }
         Ok(())
     }
 
     /// Reads the secrets each kind of source names by file.
-    pub(super) fn resolve_source_passwords(&mut self) -> Result<(), ConfigError> {
-        crate::source::KINDS.iter().try_for_each(|k| k.resolve_secrets(&mut self.sources))
+    pub(super) fn resolve_source_passwords(&mut self, unread: &mut Unread) -> Result<(), ConfigError> {
+        for kind in crate::source::KINDS {
+            kind.resolve_secrets(&mut self.sources).into_iter().try_for_each(|p| unread.keep(p))?;
+        }
+        Ok(())
     }
 
     /// Reads the encryption secrets the mode needs (`env_password`: the
     /// value of [`crate::seal::PASSWORD_ENV`]); a mode without a usable
     /// secret stops here, naming the key.
-    pub(super) fn resolve_keys(&mut self, env_password: Option<String>) -> Result<(), ConfigError> {
+    pub(super) fn resolve_keys(
+        &mut self,
+        env_password: Option<String>,
+        unread: &mut Unread,
+    ) -> Result<(), ConfigError> {
         use crate::seal::{Keys, Mode, PASSWORD_ENV};
         let e = &mut self.encryption;
         let unusable = |key, err: crate::seal::KeyError| invalid(key, err.to_string());
         if !e.password_file.as_os_str().is_empty() {
             let password =
-                Keys::read_password_file(&e.password_file).map_err(|x| unusable("encryption.password_file", x))?;
-            let from = e.password_file.display().to_string();
-            e.keys.set_password(password, from);
+                Keys::read_password_file(&e.password_file).map_err(|x| unusable("encryption.password_file", x));
+            if let Some(password) = unread.read(None, password)? {
+                let from = e.password_file.display().to_string();
+                e.keys.set_password(password, from);
+            }
         } else if let Some(p) = env_password.filter(|p| !p.trim().is_empty()) {
             e.keys.set_password(Secret::new(p), PASSWORD_ENV);
         }
         if !e.identity_file.as_os_str().is_empty() {
             let file = e.identity_file.clone();
-            e.keys.set_identity_file(&file).map_err(|x| unusable("encryption.identity_file", x))?;
+            let set = e.keys.set_identity_file(&file).map_err(|x| unusable("encryption.identity_file", x));
+            unread.read(None, set)?;
         }
         if e.recipients.len() > crate::seal::MAX_RECIPIENTS {
             return Err(invalid(
@@ -324,7 +457,9 @@ impl Config {
                 ),
             ));
         }
-        match e.mode {
+        let problem = match e.mode {
+            // Said already, as the file that could not be read.
+            Mode::ZipAes if unread.kept("encryption.password_file") => Ok(()),
             Mode::ZipAes if e.keys.password().is_none() => Err(invalid(
                 "encryption.password_file",
                 format!(
@@ -349,6 +484,15 @@ impl Config {
                 ))
             }
             _ => Ok(()),
+        };
+        // A key that opens none of today's recipients may still open older
+        // archives: only a backup, which reads its own archive back, needs it
+        // to open the new ones.
+        match problem {
+            Err(error) if error.key() == Some("encryption.identity_file") => {
+                unread.keep(SecretProblem { owner: None, error })
+            }
+            other => other,
         }
     }
 }

@@ -27,7 +27,7 @@ pub use server::{DEFAULT_TOOL_TIMEOUT_SECS, ServerConfig};
 pub use sqlite::SqliteSource;
 pub use tool::ToolError;
 
-use crate::config::{Config, ConfigError, SecretFile};
+use crate::config::{Config, ConfigError, SecretFile, SecretProblem};
 use crate::diagnose::Finding;
 use crate::manifest::{DatabaseEntry, Kind, Manifest, TableCount};
 use crate::snapshot::{SkipReason, Snapshot};
@@ -214,9 +214,11 @@ pub trait SourceKind: Sync {
         Vec::new()
     }
 
-    /// Reads the secrets its sources name by file, once at load.
-    fn resolve_secrets(&self, _sources: &mut SourcesConfig) -> Result<(), ConfigError> {
-        Ok(())
+    /// Reads the secrets its sources name by file, once at load: every
+    /// one, and what was wrong with each that could not be read (the load
+    /// decides whether that stops it).
+    fn resolve_secrets(&self, _sources: &mut SourcesConfig) -> Vec<SecretProblem> {
+        Vec::new()
     }
 
     /// Its configured sources whose names `wanted` accepts, in archive order.

@@ -88,6 +88,11 @@ impl ServerConfig {
         Ok(())
     }
 
+    /// `error`, as the problem with this source's secret.
+    pub(super) fn problem(&self, error: ConfigError) -> crate::config::SecretProblem {
+        crate::config::SecretProblem::of(&self.name, error)
+    }
+
     /// Reads `password_file` (`key`: `sources.KIND`, for the message).
     pub(super) fn read_password(&mut self, key: &'static str) -> Result<(), ConfigError> {
         let (name, file) = (&self.name, &self.password_file);

@@ -32,8 +32,8 @@ impl SourceKind for Postgres {
         cfg.sources.postgres.iter().filter_map(|p| p.secret_file("sources.postgres.password_file")).collect()
     }
 
-    fn resolve_secrets(&self, sources: &mut SourcesConfig) -> Result<(), ConfigError> {
-        sources.postgres.iter_mut().try_for_each(|p| p.read_password(KEY))
+    fn resolve_secrets(&self, sources: &mut SourcesConfig) -> Vec<crate::config::SecretProblem> {
+        sources.postgres.iter_mut().filter_map(|p| p.read_password(KEY).err().map(|e| p.problem(e))).collect()
     }
 
     fn configured(&self, cfg: &Config, wanted: &dyn Fn(&str) -> bool) -> Vec<Box<dyn Source>> {

@@ -32,8 +32,8 @@ impl SourceKind for Redis {
         cfg.sources.redis.iter().filter_map(|r| r.secret_file("sources.redis.password_file")).collect()
     }
 
-    fn resolve_secrets(&self, sources: &mut SourcesConfig) -> Result<(), ConfigError> {
-        sources.redis.iter_mut().try_for_each(|r| r.read_password(KEY))
+    fn resolve_secrets(&self, sources: &mut SourcesConfig) -> Vec<crate::config::SecretProblem> {
+        sources.redis.iter_mut().filter_map(|r| r.read_password(KEY).err().map(|e| r.problem(e))).collect()
     }
 
     fn configured(&self, cfg: &Config, wanted: &dyn Fn(&str) -> bool) -> Vec<Box<dyn Source>> {
