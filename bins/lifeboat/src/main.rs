@@ -197,7 +197,10 @@ pub struct RestoreArgs {
     /// An age private key (age-keygen's key.txt or an SSH key) to open a .zip.age archive.
     #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,
-    /// Show the plan and stop.
+    /// Fetch what the restore needs (the archive, a differential's base) from this `[[destinations.s3]]` into backup.output_dir first.
+    #[arg(long, value_name = "DESTINATION")]
+    pub from: Option<String>,
+    /// Show the plan and stop (with --from, the archive is still fetched into backup.output_dir).
     #[arg(long)]
     pub dry_run: bool,
     /// Carry out the plan (without it, the plan is shown and nothing is written).

@@ -1,6 +1,6 @@
-//! A live restore that fails after its safety snapshot was taken: the error
-//! must name that snapshot (it holds the data the restore replaced), and
-//! restoring it must give that data back.
+//! A live restore that fails after its safety snapshot was taken: what it
+//! had written is put back from that snapshot (all or nothing), and the
+//! error names the snapshot.
 
 use std::path::Path;
 
@@ -54,16 +54,18 @@ fn a_live_restore_failing_after_the_safety_snapshot_names_it() {
     std::fs::create_dir(src.join("b.db")).unwrap();
 
     let err = restore::execute(&cfg, &state, &plan, &CancellationToken::new()).expect_err("b.db cannot be written");
-    let RestoreError::AfterSafetySnapshot { error, safety } = &err else {
-        panic!("expected AfterSafetySnapshot: {err:?}")
-    };
+    let RestoreError::PutBack { error, safety, put_back } = &err else { panic!("expected PutBack: {err:?}") };
     assert!(matches!(**error, RestoreError::NotAFile(_)), "{error:?}");
     let msg = err.to_string();
-    assert!(msg.contains(safety.as_str()) && msg.contains("lifeboat restore"), "{msg}");
+    assert!(msg.contains(safety.as_str()), "{msg}");
     assert!(msg.contains("b.db"), "the cause is kept: {msg}");
-    assert_eq!(count(&src.join("a.db")), 100, "a.db was restored before b.db failed");
+    // All or nothing: a.db, restored before b.db failed, is put back as it
+    // was before the restore, from the safety snapshot.
+    assert_eq!(put_back[0], "a.db", "{msg}");
+    assert!(put_back[1].starts_with("b.db (not in the safety snapshot"), "{msg}");
+    assert_eq!(count(&src.join("a.db")), 7, "a.db is as it was before the restore");
 
-    // The safety snapshot holds a.db as it was before the restore.
+    // The safety snapshot still holds a.db as it was before the restore.
     let back = RestoreRequest { archive: safety.clone(), only: vec!["a.db".into()], to: None, force_schema: false };
     let plan = restore::plan(&cfg, &back).unwrap();
     restore::execute(&cfg, &state, &plan, &CancellationToken::new()).unwrap();

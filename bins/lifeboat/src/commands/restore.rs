@@ -17,12 +17,11 @@ use super::{UsageError, cancel_on_signal, take_lock};
 /// the cycle lock.
 pub(super) fn restore(cfg: &Config, a: &RestoreArgs) -> Result<i32> {
     use lifeboat_core::restore::{self, RestoreError, RestoreRequest};
-    let req = RestoreRequest {
-        archive: a.archive.clone(),
-        only: a.only.clone(),
-        to: a.to.clone(),
-        force_schema: a.force_schema,
+    let archive = match &a.from {
+        Some(from) => fetch_first(cfg, from, &a.archive)?,
+        None => a.archive.clone(),
     };
+    let req = RestoreRequest { archive, only: a.only.clone(), to: a.to.clone(), force_schema: a.force_schema };
     let plan = match restore::plan(cfg, &req) {
         Ok(p) => p,
         // A name the archive does not hold is the user's typo, not a failure.
@@ -44,8 +43,22 @@ pub(super) fn restore(cfg: &Config, a: &RestoreArgs) -> Result<i32> {
         println!("{}", plan_text(&plan));
     }
     if a.dry_run {
-        eprintln!("dry run: nothing was written");
+        let fetched = if a.from.is_some() {
+            format!(" (the archive was fetched into {}, nothing else)", cfg.backup.output_dir.display())
+        } else {
+            String::new()
+        };
+        if !plan.problems.is_empty() {
+            eprintln!("dry run: nothing was written{fetched}; the restore would stop on the problems above");
+            return Ok(exit::FAILURE);
+        }
+        eprintln!("dry run: nothing was written{fetched}");
         return Ok(exit::SUCCESS);
+    }
+    if !plan.problems.is_empty() {
+        return Err(
+            RestoreError::Preflight { archive: plan.archive.name.clone(), problems: plan.problems.clone() }.into()
+        );
     }
     if !a.yes {
         eprintln!("refusing to restore without confirmation: nothing was written; add --yes to carry out this plan");
@@ -69,6 +82,27 @@ pub(super) fn restore(cfg: &Config, a: &RestoreArgs) -> Result<i32> {
         println!("{}", outcome_text(&outcome).trim_end());
     }
     Ok(exit::SUCCESS)
+}
+
+/// Downloads what restoring `what` needs from the S3 destination `from`
+/// into `output_dir`: the archive's name, to restore exactly that one (a
+/// newer archive may be in the folder already).
+fn fetch_first(cfg: &Config, from: &str, what: &str) -> Result<String> {
+    cfg.require_secret(super::fetch::STORE_KEY, Some(from))?;
+    let what = std::path::Path::new(what).file_name().and_then(|f| f.to_str()).unwrap_or(what);
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
+    let fetched = runtime.block_on(lifeboat_s3::fetch(cfg, from, what)).context(format!("cannot fetch from {from}"))?;
+    if let Some(warning) = &fetched.warning {
+        eprintln!("warning: {warning}");
+    }
+    for path in &fetched.downloaded {
+        eprintln!("fetched {} from {from}", path.display());
+    }
+    for name in &fetched.present {
+        eprintln!("{name} is already in {}; used as it is", cfg.backup.output_dir.display());
+    }
+    Ok(fetched.archive)
 }
 
 /// The plan in words: what each database becomes, what is left out and why.
@@ -104,6 +138,9 @@ fn plan_text(plan: &RestorePlan) -> String {
             Action::WriteBack { exists: true } => format!("REPLACE {dest} (written beside it, then renamed over it)"),
         };
         let _ = writeln!(out, "  {:<24} {:>10}, {:>9} rows → {what}", d.name, human_size(d.size), d.rows);
+        if let Some(first) = &d.first {
+            let _ = writeln!(out, "      first: {first}");
+        }
         for c in &d.schema_changes {
             let _ = writeln!(out, "      schema differs: {c}");
         }
@@ -156,6 +193,15 @@ fn plan_text(plan: &RestorePlan) -> String {
     } else {
         "Before writing, the archive is verified in full. Live databases are not touched."
     };
+    if plan.is_live() {
+        out += " If one of them then fails, those already written are put back from that snapshot.";
+    }
+    if !plan.problems.is_empty() {
+        let _ = write!(out, "\nPROBLEMS: the restore would stop before writing anything:");
+        for p in &plan.problems {
+            let _ = write!(out, "\n  - {p}");
+        }
+    }
     out
 }
 

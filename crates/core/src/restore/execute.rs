@@ -30,7 +30,12 @@ pub fn execute(
         quarantined: Vec::new(),
         notes: Vec::new(),
     };
-    let result = execute_inner(Run { cfg, state, plan, cancel }, &mut outcome);
+    if !plan.problems.is_empty() {
+        return Err(RestoreError::Preflight { archive: plan.archive.name.clone(), problems: plan.problems.clone() });
+    }
+    let mut started = Vec::new();
+    let run = Run { cfg, state, plan, cancel, safety: true };
+    let result = execute_inner(run, &mut outcome, &mut started);
     let done = outcome.restored.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ");
     let safety = outcome.safety_archive.as_ref().map(|s| format!(" (safety snapshot {s})")).unwrap_or_default();
     let now = Utc::now();
@@ -57,7 +62,27 @@ pub fn execute(
             match outcome.safety_archive.take() {
                 // Stopped before writing: nothing needs putting back.
                 Some(safety) if !matches!(e, RestoreError::Quarantine { .. }) => {
-                    Err(RestoreError::AfterSafetySnapshot { error: Box::new(e), safety })
+                    if started.is_empty() {
+                        return Err(RestoreError::AfterSafetySnapshot { error: Box::new(e), safety });
+                    }
+                    // All or nothing: what was written goes back as it was.
+                    let undone = put_back(run, &safety, &started);
+                    let _ = state.log_event(
+                        match undone {
+                            Ok(_) => Level::Info,
+                            Err(_) => Level::Error,
+                        },
+                        "restore",
+                        &match &undone {
+                            Ok(back) => format!("put back {} from {safety}", back.join(", ")),
+                            Err(why) => format!("putting back from {safety} failed: {why}"),
+                        },
+                        Utc::now(),
+                    );
+                    Err(match undone {
+                        Ok(put_back) => RestoreError::PutBack { error: Box::new(e), safety, put_back },
+                        Err(undo) => RestoreError::HalfRestored { error: Box::new(e), safety, undo: Box::new(undo) },
+                    })
                 }
                 _ => Err(e),
             }
@@ -72,9 +97,67 @@ struct Run<'a> {
     state: &'a State,
     plan: &'a RestorePlan,
     cancel: &'a CancellationToken,
+    /// A live restore takes a safety snapshot first (putting back from one
+    /// does not).
+    safety: bool,
 }
 
-fn execute_inner(run: Run<'_>, outcome: &mut RestoreOutcome) -> Result<(), RestoreError> {
+/// After a live restore failed part-way: puts each database whose writing
+/// had begun (`started`) back as it was, from the safety snapshot `safety`;
+/// one that did not exist before is removed again. What was put back.
+fn put_back(run: Run<'_>, safety: &str, started: &[String]) -> Result<Vec<String>, RestoreError> {
+    let Run { cfg, state, plan, cancel, .. } = run;
+    let mut done = Vec::new();
+    let mut from_safety = Vec::new();
+    for d in plan.databases.iter().filter(|d| started.contains(&d.name)) {
+        match &d.action {
+            Action::Create | Action::WriteBack { exists: false } => {
+                for f in std::iter::once(d.dest.clone()).chain(crate::manifest::SIDECAR_SUFFIXES.iter().map(|s| {
+                    let mut p = d.dest.clone().into_os_string();
+                    p.push(s);
+                    PathBuf::from(p)
+                })) {
+                    match std::fs::remove_file(&f) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(io_err(format!("cannot remove {}", f.display()))(e)),
+                    }
+                }
+                done.push(format!("{} (removed: it did not exist before)", d.name));
+            }
+            _ => from_safety.push(d.name.clone()),
+        }
+    }
+    if from_safety.is_empty() {
+        return Ok(done);
+    }
+    let req = super::RestoreRequest { archive: safety.to_string(), only: Vec::new(), to: None, force_schema: true };
+    let mut back = super::plan(cfg, &req)?;
+    let held: Vec<String> = from_safety.iter().filter(|n| back.manifest.database(n).is_some()).cloned().collect();
+    back.databases.retain(|d| held.contains(&d.name));
+    let mut outcome = RestoreOutcome {
+        archive: safety.to_string(),
+        restored: Vec::new(),
+        safety_archive: None,
+        quarantined: Vec::new(),
+        notes: Vec::new(),
+    };
+    if !back.databases.is_empty() {
+        execute_inner(Run { cfg, state, plan: &back, cancel, safety: false }, &mut outcome, &mut Vec::new())?;
+    }
+    // What the safety snapshot could not take (it said why) stays as the
+    // failed restore left it.
+    let left: Vec<String> = from_safety
+        .iter()
+        .filter(|n| !held.contains(n))
+        .map(|n| format!("{n} (not in the safety snapshot: left as the restore left it)"))
+        .collect();
+    done.extend(held);
+    done.extend(left);
+    Ok(done)
+}
+
+fn execute_inner(run: Run<'_>, outcome: &mut RestoreOutcome, started: &mut Vec<String>) -> Result<(), RestoreError> {
     let Run { cfg, plan, cancel, .. } = run;
     let scratch_parent = cfg.state_dir();
     crate::fsutil::create_private_dir(&scratch_parent)
@@ -120,11 +203,14 @@ fn execute_inner(run: Run<'_>, outcome: &mut RestoreOutcome) -> Result<(), Resto
         }
         None => {
             check_schemas(plan, &source_of, &mut outcome.notes)?;
-            safety_snapshot(run, outcome)?;
+            if run.safety {
+                safety_snapshot(run, outcome)?;
+            }
             for d in &plan.databases {
                 if cancel.is_cancelled() {
                     return Err(RestoreError::Cancelled { restored: names_done(outcome) });
                 }
+                started.push(d.name.clone());
                 let src = source_of(&d.name).ok_or_else(|| RestoreError::Changed(plan.archive.name.clone()))?;
                 let entry = plan.manifest.database(&d.name).expect("planned from the manifest");
                 // The plan never holds one without (see `plan`); the config changed since.
@@ -230,11 +316,17 @@ fn quarantine_skipped(
 
 /// The `pre-restore` archive of what is about to be replaced; what it skipped.
 fn take_safety_snapshot(run: Run<'_>, outcome: &mut RestoreOutcome) -> Result<Vec<SkippedDatabase>, RestoreError> {
-    let Run { cfg, state, plan, cancel } = run;
+    let Run { cfg, state, plan, cancel, .. } = run;
     let mut names = Vec::new();
     for d in &plan.databases {
         let source = plan.manifest.database(&d.name).map_or(d.name.as_str(), |e| e.source_name()).to_string();
         match &d.action {
+            // A database created first holds nothing to keep.
+            Action::LoadDump { .. } if d.first.is_some() => outcome.notes.push(format!(
+                "{} was not in the safety snapshot: there was nothing to keep ({})",
+                d.name,
+                d.first.as_deref().unwrap_or_default()
+            )),
             Action::Replace { .. } | Action::LoadDump { .. } | Action::WriteBack { exists: true } => {
                 if !names.contains(&source) {
                     names.push(source)

@@ -50,6 +50,7 @@ mod execute;
 mod nofollow;
 pub mod pending;
 mod plan;
+mod preflight;
 pub mod quarantine;
 mod write;
 
@@ -135,6 +136,9 @@ pub struct PlannedDatabase {
     /// Why the live database about to be replaced fails its check now: the
     /// safety snapshot cannot take it, so its files go to quarantine first.
     pub damaged: Option<String>,
+    /// What its restore does first, because its target does not exist
+    /// yet (a PostgreSQL database created): nothing there to keep.
+    pub first: Option<String>,
 }
 
 /// The plan: which archive, and what happens to each database.
@@ -157,6 +161,11 @@ pub struct RestorePlan {
     pub manual: Vec<String>,
     /// Replace even when the schema differs.
     pub force_schema: bool,
+    /// Everything found before writing that would stop the restore (a
+    /// missing base, a server that does not answer, a folder that cannot be
+    /// written): all of them, so one look shows every one. A plan with any
+    /// is not carried out.
+    pub problems: Vec<String>,
     /// `output_dir/quarantine`.
     quarantine_dir: PathBuf,
 }
@@ -325,6 +334,13 @@ pub enum RestoreError {
     /// `--to` (or a folder above it) is a file.
     #[error("--to {0}: {1} is a file, not a folder; give a folder (it is created if missing)")]
     ToNotAFolder(PathBuf, PathBuf),
+    /// The checks before writing found problems.
+    #[error("refusing to restore from {archive}; nothing was written. Fix these first:\n  - {}", .problems.join("\n  - "))]
+    Preflight {
+        archive: String,
+        /// Every problem found.
+        problems: Vec<String>,
+    },
     /// A live path crosses a symbolic link.
     #[error(
         "refusing to restore {dest}: {link} is a symbolic link (to {target}), and a restore never writes \
@@ -388,6 +404,36 @@ pub enum RestoreError {
     },
     #[error(transparent)]
     State(#[from] StateError),
+    /// A live restore failed after writing began, and every database it
+    /// had written was put back as it was from the safety snapshot.
+    #[error(
+        "{error}\nnothing is left half restored: put back as it was before this restore, from the safety \
+         snapshot {safety}: {}", .put_back.join(", ")
+    )]
+    PutBack {
+        /// What stopped it.
+        error: Box<RestoreError>,
+        /// The safety snapshot's archive name.
+        safety: String,
+        /// What was put back (or removed again).
+        put_back: Vec<String>,
+    },
+    /// A live restore failed after writing began, and putting back what it
+    /// had written failed too.
+    #[error(
+        "{error}\nputting back what was already written failed too ({undo}): the live data is now half \
+         restored. The safety snapshot {safety} holds it as it was before this restore: \
+         `lifeboat restore {safety} --yes` puts it back (a new restore's own safety snapshot would hold the \
+         half-restored state)"
+    )]
+    HalfRestored {
+        /// What stopped it.
+        error: Box<RestoreError>,
+        /// The safety snapshot's archive name.
+        safety: String,
+        /// Why putting back failed.
+        undo: Box<RestoreError>,
+    },
     /// A live restore stopped after its safety snapshot was taken: the
     /// operator needs to know where the replaced data is.
     #[error(

@@ -121,9 +121,10 @@ pub fn plan(cfg: &Config, req: &RestoreRequest) -> Result<RestorePlan, RestoreEr
             action,
             schema_changes,
             damaged,
+            first: None,
         });
     }
-    Ok(RestorePlan {
+    let mut plan = RestorePlan {
         archive,
         manifest,
         to: req.to.clone(),
@@ -131,8 +132,11 @@ pub fn plan(cfg: &Config, req: &RestoreRequest) -> Result<RestorePlan, RestoreEr
         unconfigured,
         manual,
         force_schema: req.force_schema,
+        problems: Vec::new(),
         quarantine_dir: cfg.backup.output_dir.join(super::quarantine::FOLDER),
-    })
+    };
+    super::preflight::check(cfg, &mut plan);
+    Ok(plan)
 }
 
 /// Where a live restore would write `entry`, or None when this

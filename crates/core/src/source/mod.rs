@@ -285,6 +285,14 @@ pub trait SourceKind: Sync {
         Err(ServerError::Refused(format!("{source} cannot be loaded into a server")))
     }
 
+    /// Before a live restore writes anything: whether a copy can be loaded
+    /// into the server of source `source` ([`LiveTarget::Load`]). Ok(Some):
+    /// what the load does first, for the plan (a database created); Err:
+    /// why it would fail.
+    fn restore_check(&self, _cfg: &Config, _source: &str) -> Result<Option<String>, String> {
+        Ok(None)
+    }
+
     /// What to do with a copy restored into a folder, for a kind that
     /// needs more than the file (e.g. the steps that load it).
     fn restore_note(&self, _dest: &Path) -> Option<String> {

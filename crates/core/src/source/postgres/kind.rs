@@ -82,6 +82,14 @@ impl SourceKind for Postgres {
         })
     }
 
+    fn restore_check(&self, cfg: &Config, source: &str) -> Result<Option<String>, String> {
+        cfg.require_secret(KEY, Some(source)).map_err(|e| e.to_string())?;
+        let Some(p) = cfg.sources.postgres.iter().find(|p| p.name == source) else {
+            return Err(format!("{KEY} \"{source}\" is not configured"));
+        };
+        PostgresSource::new(p).restore_check().map_err(|e| e.to_string())
+    }
+
     fn load(&self, cfg: &Config, source: &str, copy: &Path) -> Result<Vec<TableCount>, ServerError> {
         let Some(p) = cfg.sources.postgres.iter().find(|p| p.name == source) else {
             return Err(ServerError::Refused(format!("{KEY} \"{source}\" is no longer configured")));

@@ -101,8 +101,12 @@ impl PostgresSource {
 impl PostgresSource {
     /// Loads the verified dump `dump` into the configured database with
     /// `pg_restore --clean --if-exists` in one transaction (any error and
-    /// nothing changed), then counts its tables' rows.
+    /// nothing changed), then counts its tables' rows. A database that does
+    /// not exist yet is created first, owned by the url's role.
     pub fn load(&self, dump: &Path) -> Result<Vec<TableCount>, ServerError> {
+        if let Target::Missing { db, .. } = self.target(dump.parent())? {
+            self.create(&db, dump.parent())?;
+        }
         let pg_restore = require("pg_restore")?;
         let (mut cmd, _pass) = self.command(&pg_restore, dump.parent())?;
         cmd.args(["--clean", "--if-exists", "--single-transaction", "--exit-on-error", "--dbname"])
@@ -116,6 +120,81 @@ impl PostgresSource {
             )));
         }
         self.count_rows(dump.parent())
+    }
+
+    /// Before a restore loads a dump: whether the database answers, and
+    /// what has to happen first (Some: it is created). Err: why a load
+    /// would fail, in words a person can act on.
+    pub fn restore_check(&self) -> Result<Option<String>, ServerError> {
+        match self.target(None)? {
+            Target::Present => Ok(None),
+            Target::Missing { db, role, can_create: true } => {
+                Ok(Some(format!("database \"{db}\" does not exist: it is created first, owned by role \"{role}\"")))
+            }
+            Target::Missing { db, role, can_create: false } => Err(ServerError::Refused(format!(
+                "database \"{db}\" does not exist, and role \"{role}\" may not create databases; create it as a \
+                 superuser first (createdb -O {role} {db}), or give the role CREATEDB"
+            ))),
+        }
+    }
+
+    /// Whether the url's database exists, asked of the server.
+    fn target(&self, dir: Option<&Path>) -> Result<Target, ServerError> {
+        let url = &self.cfg.url;
+        match self.psql(url, "SELECT 1", dir) {
+            Ok(_) => return Ok(Target::Present),
+            Err(said) if !(said.contains("database") && said.contains("does not exist")) => {
+                return Err(ServerError::Refused(self.explain(&said)));
+            }
+            Err(_) => {}
+        }
+        let Some(db) = database_name(url) else {
+            return Err(ServerError::Refused(format!("the url of {KEY} \"{}\" names no database", self.cfg.name)));
+        };
+        let query = format!(
+            "SELECT current_user, (SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user), \
+             EXISTS (SELECT 1 FROM pg_database WHERE datname = {})",
+            literal(&db)
+        );
+        let out = self.maintenance(&query, dir)?;
+        let fields: Vec<&str> = out.trim().split('\u{1f}').collect();
+        match fields.as_slice() {
+            [_, _, "t"] => Ok(Target::Present),
+            [role, can, "f"] => Ok(Target::Missing { db, role: role.to_string(), can_create: *can == "t" }),
+            _ => Err(ServerError::Refused(format!("asking the server whether database \"{db}\" exists: {out}"))),
+        }
+    }
+
+    /// Creates database `db`, owned by the url's role (who creates it).
+    fn create(&self, db: &str, dir: Option<&Path>) -> Result<(), ServerError> {
+        self.maintenance(&format!("CREATE DATABASE {}", identifier(db)), dir).map(|_| ())
+    }
+
+    /// Runs `query` in the server's maintenance database (`postgres`, else
+    /// `template1`) as the url's role: what it printed.
+    fn maintenance(&self, query: &str, dir: Option<&Path>) -> Result<String, ServerError> {
+        let mut last = String::new();
+        for db in ["postgres", "template1"] {
+            let Some(url) = with_database(&self.cfg.url, db) else { break };
+            match self.psql(&url, query, dir) {
+                Ok(out) => return Ok(out),
+                Err(said) => last = said,
+            }
+        }
+        Err(ServerError::Refused(self.explain(&last)))
+    }
+
+    /// `psql -c query` against `url`: its output, or what it said.
+    fn psql(&self, url: &str, query: &str, dir: Option<&Path>) -> Result<String, String> {
+        let psql = require("psql").map_err(|e| e.to_string())?;
+        let (mut cmd, _pass) = self.command(&psql, dir).map_err(|e| e.to_string())?;
+        cmd.args(["-X", "-A", "-t", "-F", "\u{1f}", "-v", "ON_ERROR_STOP=1", "-c", query, "--dbname"]).arg(url);
+        let out = tool::run(&mut cmd, &self.deadline()).map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(tool::said(&out, self.cfg.password.as_ref()))
+        }
     }
 
     /// Exact rows of every table in the live database, named as in a dump
@@ -179,6 +258,42 @@ impl Source for PostgresSource {
             Err(ServerError::Refused(self.explain(&tool::said(&out, self.cfg.password.as_ref()))))
         }
     }
+}
+
+/// Whether the database a url names exists on its server.
+enum Target {
+    Present,
+    /// It does not: `role` (the url's) may create it when `can_create`.
+    Missing {
+        db: String,
+        role: String,
+        can_create: bool,
+    },
+}
+
+/// The database a libpq URL names (its path), decoded.
+fn database_name(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    let path = parsed.path().trim_start_matches('/');
+    let name = url::form_urlencoded::parse(format!("x={}", path.replace('+', "%2B")).as_bytes()).next()?.1.into_owned();
+    (!name.is_empty()).then_some(name)
+}
+
+/// `url` naming database `db` instead.
+fn with_database(url: &str, db: &str) -> Option<String> {
+    let mut parsed = url::Url::parse(url).ok()?;
+    parsed.set_path(&format!("/{db}"));
+    Some(parsed.to_string())
+}
+
+/// `text` as an SQL string literal.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// `text` as an SQL identifier.
+fn identifier(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
 }
 
 /// `pg_restore --list` reads the table of contents; `pg_restore
@@ -354,6 +469,19 @@ mod tests {
                 .contains("unreachable")
         );
         assert!(s.explain("FATAL:  database \"db\" does not exist").contains("database is missing"));
+    }
+
+    #[test]
+    fn the_database_of_a_url_is_read_and_replaced() {
+        assert_eq!(database_name("postgresql://u@h:5432/bot").as_deref(), Some("bot"));
+        assert_eq!(database_name("postgresql://u@h/my%20db?sslmode=require").as_deref(), Some("my db"));
+        assert_eq!(database_name("postgresql://u@h"), None);
+        assert_eq!(
+            with_database("postgresql://u@h:5432/bot?sslmode=require", "postgres").as_deref(),
+            Some("postgresql://u@h:5432/postgres?sslmode=require")
+        );
+        assert_eq!(literal("it's"), "'it''s'");
+        assert_eq!(identifier("we\"ird"), "\"we\"\"ird\"");
     }
 
     #[test]

@@ -1,0 +1,72 @@
+//! Before any write, everything a restore needs, checked at once: the
+//! differential's base beside the archive, each server reachable (and a
+//! missing PostgreSQL database creatable), each live folder writable. The
+//! plan lists every problem found, so a dry run shows all a real run would
+//! meet, and a real run with any problem writes nothing.
+
+use std::path::Path;
+
+use super::{Action, RestorePlan};
+use crate::config::Config;
+
+/// Fills in `plan.problems`, and what each database's restore does first.
+pub(super) fn check(cfg: &Config, plan: &mut RestorePlan) {
+    let mut problems = Vec::new();
+    if let Some(base) = &plan.manifest.base {
+        let folder = plan.archive.files.first().and_then(|f| f.parent()).unwrap_or(Path::new("."));
+        let beside = crate::catalog::ArchiveName::parse(&base.archive).is_ok_and(|n| n.part().is_none())
+            && crate::catalog::resolve(folder, &folder.join(&base.archive).to_string_lossy()).is_ok();
+        if !beside {
+            problems.push(format!(
+                "{} is a differential and its base {} is not in {}: bring it there first (`lifeboat fetch \
+                 DESTINATION {}`), or restore with --from DESTINATION, which brings both",
+                plan.archive.name,
+                base.archive,
+                folder.display(),
+                base.archive
+            ));
+        }
+    }
+    if let Some(dir) = &plan.to {
+        if let Some(why) = unwritable(dir) {
+            problems.push(format!("--to {}: {why}", dir.display()));
+        }
+    }
+    for d in plan.databases.iter_mut() {
+        match &d.action {
+            Action::LoadDump { source, .. } => {
+                let Some(entry) = plan.manifest.database(&d.name) else { continue };
+                match crate::source::kind(entry.kind).restore_check(cfg, source) {
+                    Ok(first) => d.first = first,
+                    Err(why) => problems.push(format!("{}: {why}", d.name)),
+                }
+            }
+            Action::Replace { .. } | Action::ReplaceUnreadable { .. } | Action::Create | Action::WriteBack { .. } => {
+                if let Some(why) = d.dest.parent().and_then(unwritable) {
+                    problems.push(format!("{}: {why}", d.name));
+                }
+            }
+            Action::WriteFile => {}
+        }
+    }
+    plan.problems = problems;
+}
+
+/// Why files cannot be created in folder `dir` (or in the nearest folder
+/// above it that exists, where it would be created), or None.
+fn unwritable(dir: &Path) -> Option<String> {
+    use rustix::fs::Access;
+    let existing = dir.ancestors().find(|a| a.as_os_str().is_empty() || a.exists())?;
+    let existing = if existing.as_os_str().is_empty() { Path::new(".") } else { existing };
+    if !existing.is_dir() {
+        return Some(format!("{} is not a folder", existing.display()));
+    }
+    match rustix::fs::access(existing, Access::WRITE_OK | Access::EXEC_OK) {
+        Ok(()) => None,
+        Err(e) => Some(format!(
+            "cannot write into {} ({}); run as the user who owns it, or fix its permissions",
+            existing.display(),
+            std::io::Error::from(e)
+        )),
+    }
+}
