@@ -597,6 +597,8 @@ pub struct Plan<'a> {
     databases: Vec<Planned<'a>>,
     unconfigured: &'a [String],
     manual: &'a [String],
+    /// Everything that would stop the restore before it writes.
+    problems: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -609,6 +611,8 @@ struct Planned<'a> {
     current: Option<Current<'a>>,
     schema_changes: &'a [String],
     damaged: Option<&'a str>,
+    /// What its restore does first (a database created).
+    first: Option<&'a str>,
 }
 
 /// What a planned action knows of what is there now (null for the actions
@@ -659,11 +663,13 @@ pub fn restore_plan(plan: &RestorePlan) -> Versioned<Plan<'_>> {
                     current,
                     schema_changes: &d.schema_changes,
                     damaged: d.damaged.as_deref(),
+                    first: d.first.as_deref(),
                 }
             })
             .collect(),
         unconfigured: &plan.unconfigured,
         manual: &plan.manual,
+        problems: &plan.problems,
     })
 }
 

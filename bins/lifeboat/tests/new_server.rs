@@ -25,7 +25,7 @@ const ROLE_PASSWORD: &str = "bot-role-secret-5e2";
 /// archive then a differential.
 struct OldServer {
     sb: Sandbox,
-    s3: SeaweedFs,
+    _s3: SeaweedFs,
     pg: Option<Postgres>,
     /// The age private key, where the old server kept it.
     key: PathBuf,
@@ -82,7 +82,7 @@ impl OldServer {
         .unwrap();
         let demo = sb.cmd(&["demo", "--no-backup", "--scale-mb", "1"]).output().unwrap();
         assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
-        let server = OldServer { sb, s3, pg, key };
+        let server = OldServer { sb, _s3: s3, pg, key };
         let (full, said) = server.sb.cycle(0);
         assert!(said.contains("sent to s3:offsite"), "{said}");
         assert!(!common::file_name(&full).contains(".diff."), "{said}");
@@ -213,11 +213,12 @@ fn the_new_server_runbook_brings_back_every_row_and_file() {
     // The configured identity_file is gone with the server; --identity stands in.
     assert!(!plan_said.contains("encryption.identity_file"), "{plan_said}");
 
+    eprintln!("{plan_said}");
     let start = std::time::Instant::now();
     let restore = server.shell(&commands[1]);
     let restore_said = said(&restore);
     assert_eq!(restore.status.code(), Some(0), "{}: {restore_said}", commands[1]);
-    eprintln!("the restore took {:.1} s", start.elapsed().as_secs_f64());
+    eprintln!("the restore took {:.1} s\n{restore_said}", start.elapsed().as_secs_f64());
     assert!(
         restore_said.contains("No safety snapshot was taken"),
         "an empty server has nothing to keep: {restore_said}"
@@ -322,4 +323,32 @@ fn a_command_stops_only_on_the_secrets_it_uses_and_fetch_brings_a_sealed_base() 
     let listed = sb.cmd(&["list", "--remote", "offsite"]).output().unwrap();
     assert_eq!(listed.status.code(), Some(2), "{}", said(&listed));
     assert!(said(&listed).contains("error:") && said(&listed).contains("destinations.s3"), "{}", said(&listed));
+}
+
+#[test]
+fn the_dry_run_lists_every_problem_the_restore_would_meet_and_the_restore_writes_nothing() {
+    let server = OldServer::build(true);
+    server.empty();
+    let sb = &server.sb;
+    // Only the differential is here (its base stays in the bucket), and
+    // the PostgreSQL server is down.
+    let fetched = sb.cmd(&["fetch", "offsite", "latest"]).output().unwrap();
+    assert_eq!(fetched.status.code(), Some(1), "{}", said(&fetched));
+    server.pg.as_ref().unwrap().stop();
+
+    let plan = sb.cmd(&["restore", "latest", "--identity", "age-key.txt", "--dry-run"]).output().unwrap();
+    let plan_said = said(&plan);
+    assert_eq!(plan.status.code(), Some(1), "{plan_said}");
+    let problems = plan_said.split("PROBLEMS").nth(1).unwrap_or_else(|| panic!("{plan_said}"));
+    assert!(problems.contains("its base") && problems.contains("--from"), "{problems}");
+    assert!(problems.contains("main.pgdump") && problems.contains("unreachable"), "{problems}");
+
+    let json = sb.cmd(&["restore", "latest", "--identity", "age-key.txt", "--dry-run", "--json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["problems"].as_array().unwrap().len(), 2, "{json}");
+
+    let restore = sb.cmd(&["restore", "latest", "--identity", "age-key.txt", "--yes"]).output().unwrap();
+    assert_eq!(restore.status.code(), Some(1), "{}", said(&restore));
+    assert!(said(&restore).contains("nothing was written"), "{}", said(&restore));
+    assert!(!sb.path("data").exists() && !sb.path("files").exists(), "nothing was written");
 }

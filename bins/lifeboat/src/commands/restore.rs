@@ -35,6 +35,14 @@ pub(super) fn restore(cfg: &Config, a: &RestoreArgs) -> Result<i32> {
         }
         Err(e) => return Err(anyhow::Error::new(e).context("cannot plan the restore")),
     };
+    let mut plan = plan;
+    if a.dry_run {
+        // What the real run checks before writing, checked now too.
+        let bar = Progress::new(!a.json);
+        bar.spin(&format!("verifying {}", plan.archive.name));
+        restore::verify_archive(cfg, &mut plan);
+        bar.clear();
+    }
     if a.json {
         if a.dry_run || !a.yes {
             crate::json::print(&crate::json::restore_plan(&plan))?;

@@ -65,6 +65,7 @@ use crate::verify::VerifyError;
 
 pub use execute::execute;
 pub use plan::plan;
+pub use preflight::verify_archive;
 pub use quarantine::Quarantined;
 
 /// How long to wait for the bot's connections to let go of a database.

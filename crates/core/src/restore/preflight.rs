@@ -70,3 +70,28 @@ fn unwritable(dir: &Path) -> Option<String> {
         )),
     }
 }
+
+/// For a dry run: verifies the archive in full (with its base), as the
+/// restore would before writing, into a scratch folder in the system's
+/// temporary folder; what fails joins `plan.problems`. Skipped when the
+/// base is missing (said already).
+pub fn verify_archive(cfg: &Config, plan: &mut RestorePlan) {
+    if plan.manifest.base.is_some() && plan.problems.iter().any(|p| p.contains("its base")) {
+        return;
+    }
+    let scratch = match tempfile::Builder::new().prefix("lifeboat-plan-").tempdir() {
+        Ok(s) => s,
+        Err(e) => {
+            plan.problems.push(format!("cannot verify {}: no scratch folder ({e})", plan.archive.name));
+            return;
+        }
+    };
+    let opts = crate::verify::VerifyOptions { integrity_check: true };
+    match crate::verify::verify(&plan.archive, &cfg.encryption.keys, scratch.path(), opts) {
+        Ok(report) if report.is_ok() => {}
+        Ok(report) => plan
+            .problems
+            .extend(report.all_problems().into_iter().map(|p| format!("{} did not verify: {p}", plan.archive.name))),
+        Err(e) => plan.problems.push(format!("{} did not verify: {e}", plan.archive.name)),
+    }
+}
