@@ -221,10 +221,11 @@ impl Config {
 
     pub(super) fn resolve_token(&mut self, unread: &mut Unread) -> Result<(), ConfigError> {
         let t = &mut self.telegram;
-        if t.token.is_empty() && !t.token_file.as_os_str().is_empty() {
-            if let Some(token) = unread.read(None, read_token(&t.token_file))? {
-                t.token = token;
-            }
+        if t.token.is_empty()
+            && !t.token_file.as_os_str().is_empty()
+            && let Some(token) = unread.read(None, read_token(&t.token_file))?
+        {
+            t.token = token;
         }
         Ok(())
     }

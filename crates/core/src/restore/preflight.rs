@@ -27,10 +27,10 @@ pub(super) fn check(cfg: &Config, plan: &mut RestorePlan) {
             ));
         }
     }
-    if let Some(dir) = &plan.to {
-        if let Some(why) = unwritable(dir) {
-            problems.push(format!("--to {}: {why}", dir.display()));
-        }
+    if let Some(dir) = &plan.to
+        && let Some(why) = unwritable(dir)
+    {
+        problems.push(format!("--to {}: {why}", dir.display()));
     }
     for d in plan.databases.iter_mut() {
         match &d.action {
