@@ -25,15 +25,17 @@ const ROLE_PASSWORD: &str = "bot-role-secret-5e2";
 /// archive then a differential.
 struct OldServer {
     sb: Sandbox,
-    _s3: SeaweedFs,
+    _s3: Option<SeaweedFs>,
     pg: Option<Postgres>,
     /// The age private key, where the old server kept it.
     key: PathBuf,
 }
 
 impl OldServer {
-    fn build(with_postgres: bool) -> OldServer {
-        let s3 = SeaweedFs::start();
+    /// Without `with_s3`, archives stay on the server (the chat holds the
+    /// only other copies); `extra_toml`: more of the config.
+    fn build(with_postgres: bool, with_s3: bool, extra_toml: &str) -> OldServer {
+        let s3 = with_s3.then(SeaweedFs::start);
         let sb = Sandbox::new();
         let (key, public) = age_key(&sb.path("old-key.txt"));
         let pg = with_postgres.then(|| {
@@ -57,11 +59,11 @@ impl OldServer {
         std::fs::write(files.join("app.toml"), "greeting = \"hello\"\n").unwrap();
         std::fs::write(files.join("sub/notes.txt"), "first version\n").unwrap();
         let mut extra = format!(
-            "[encryption]\nmode = \"age\"\nrecipients = [{public:?}]\nidentity_file = {key:?}\n\
+            "{extra_toml}\n[encryption]\nmode = \"age\"\nrecipients = [{public:?}]\nidentity_file = {key:?}\n\
              [schedule]\nfull_cron = \"0 0 1 1 *\"\n\
              [[sources.files]]\nname = \"conf\"\npaths = [{:?}]\n{}",
             files.display().to_string(),
-            common::s3_destination(sb.dir.path(), &s3),
+            s3.as_ref().map(|s3| common::s3_destination(sb.dir.path(), s3)).unwrap_or_default(),
         );
         if let Some(pg) = &pg {
             let pw = sb.secret("pg-password", ROLE_PASSWORD);
@@ -84,7 +86,7 @@ impl OldServer {
         assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
         let server = OldServer { sb, _s3: s3, pg, key };
         let (full, said) = server.sb.cycle(0);
-        assert!(said.contains("sent to s3:offsite"), "{said}");
+        assert!(!with_s3 || said.contains("sent to s3:offsite"), "{said}");
         assert!(!common::file_name(&full).contains(".diff."), "{said}");
 
         // The bot goes on: new rows everywhere, a file edited.
@@ -102,7 +104,7 @@ impl OldServer {
         std::fs::write(files.join("sub/notes.txt"), "second version\n").unwrap();
         let (diff, said) = server.sb.cycle(0);
         assert!(common::file_name(&diff).contains(".diff.zip.age"), "the newest is a differential: {said}");
-        assert!(said.contains("sent to s3:offsite"), "{said}");
+        assert!(!with_s3 || said.contains("sent to s3:offsite"), "{said}");
         server
     }
 
@@ -179,11 +181,11 @@ fn said(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
-/// The commands of the "A new server" section of docs/operations.md: the
-/// lines of its shell block that run Lifeboat.
-fn runbook() -> Vec<String> {
+/// The commands of the section `title` of docs/operations.md: the lines
+/// of its shell block that run Lifeboat.
+fn runbook(title: &str) -> Vec<String> {
     let ops = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/operations.md")).unwrap();
-    let section = ops.split("\n### A new server\n").nth(1).expect("docs/operations.md has \"A new server\"");
+    let section = ops.split(&format!("\n### {title}\n")).nth(1).expect("docs/operations.md has the section");
     let section = section.split("\n### ").next().unwrap();
     let block = section.split("```sh\n").nth(1).expect("a shell block").split("```").next().unwrap();
     let commands: Vec<String> =
@@ -198,11 +200,11 @@ fn mode(path: &Path) -> u32 {
 
 #[test]
 fn the_new_server_runbook_brings_back_every_row_and_file() {
-    let server = OldServer::build(true);
+    let server = OldServer::build(true, true, "");
     let before = server.contents();
     server.empty();
 
-    let commands = runbook();
+    let commands = runbook("A new server");
     assert_eq!(commands.len(), 2, "a look at the plan, then one command: {commands:?}");
     let plan = server.shell(&commands[0]);
     let plan_said = said(&plan);
@@ -239,7 +241,7 @@ fn the_new_server_runbook_brings_back_every_row_and_file() {
 
 #[test]
 fn a_command_stops_only_on_the_secrets_it_uses_and_fetch_brings_a_sealed_base() {
-    let server = OldServer::build(false);
+    let server = OldServer::build(false, true, "");
     let sb = &server.sb;
     let remote = sb.cmd(&["list", "--remote", "offsite", "--json"]).output().unwrap();
     let remote: serde_json::Value = serde_json::from_slice(&remote.stdout).unwrap();
@@ -327,7 +329,7 @@ fn a_command_stops_only_on_the_secrets_it_uses_and_fetch_brings_a_sealed_base() 
 
 #[test]
 fn the_dry_run_lists_every_problem_the_restore_would_meet_and_the_restore_writes_nothing() {
-    let server = OldServer::build(true);
+    let server = OldServer::build(true, true, "");
     server.empty();
     let sb = &server.sb;
     // Only the differential is here (its base stays in the bucket), and
@@ -351,4 +353,62 @@ fn the_dry_run_lists_every_problem_the_restore_would_meet_and_the_restore_writes
     assert_eq!(restore.status.code(), Some(1), "{}", said(&restore));
     assert!(said(&restore).contains("nothing was written"), "{}", said(&restore));
     assert!(!sb.path("data").exists() && !sb.path("files").exists(), "nothing was written");
+}
+
+#[test]
+fn from_the_chat_alone_the_parts_and_the_base_restore_into_a_folder_without_any_config() {
+    // Archives split for Telegram's upload limit, as an admin receives them.
+    let server = OldServer::build(false, false, "[telegram]\nmax_upload_mb = 1\n");
+    let before = server.contents();
+    let out = server.sb.path("out");
+    let mut archives: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("database_backup_"))
+        .collect();
+    archives.sort();
+    assert!(archives.iter().any(|n| n.contains(".zip.age.002")), "the base is in parts: {archives:?}");
+    // What the chat holds, saved into one folder; the server is gone.
+    let laptop = server.sb.path("laptop");
+    std::fs::create_dir_all(laptop.join("downloads")).unwrap();
+    for a in &archives {
+        std::fs::copy(out.join(a), laptop.join("downloads").join(a)).unwrap();
+    }
+    // The differential, small, came whole (or its first part).
+    let first = archives
+        .iter()
+        .find(|n| n.contains(".diff.") && (n.ends_with(".age") || n.ends_with(".001")))
+        .unwrap_or_else(|| panic!("a differential: {archives:?}"))
+        .clone();
+    let files_entries: Vec<String> = ["app.toml", "sub/notes.txt"]
+        .iter()
+        .map(|f| format!("conf{}", server.sb.path("files/conf").join(f).display()))
+        .collect();
+    server.empty();
+    std::fs::rename(server.sb.path("age-key.txt"), laptop.join("age-key.txt")).unwrap();
+    std::fs::remove_file(&server.sb.config).unwrap();
+
+    let commands = runbook("From the chat alone");
+    assert_eq!(commands.len(), 1, "{commands:?}");
+    let command = commands[0].replace("ARCHIVE", &first);
+    let bin = Path::new(env!("CARGO_BIN_EXE_lifeboat")).parent().unwrap().to_path_buf();
+    let mut sh = StdCommand::new("sh");
+    sh.arg("-c").arg(&command).current_dir(&laptop);
+    sh.env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default()));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("LIFEBOAT") {
+            sh.env_remove(k);
+        }
+    }
+    let restored = sh.output().unwrap();
+    assert_eq!(restored.status.code(), Some(0), "{command}: {}", said(&restored));
+
+    let to = laptop.join("restored");
+    for (name, want) in before.iter().filter(|(n, _)| n.ends_with(".db")) {
+        let dump = StdCommand::new("sqlite3").arg(to.join(name)).arg(".dump").output().unwrap();
+        assert!(String::from_utf8_lossy(&dump.stdout) == *want, "{name} differs");
+    }
+    for (entry, (name, want)) in files_entries.iter().zip(before.iter().filter(|(n, _)| !n.ends_with(".db"))) {
+        assert_eq!(&std::fs::read_to_string(to.join(entry)).unwrap(), want, "{name}");
+    }
 }
