@@ -22,7 +22,7 @@ pub(super) fn restore(cfg: &Config, a: &RestoreArgs) -> Result<i32> {
         None => a.archive.clone(),
     };
     let req = RestoreRequest { archive, only: a.only.clone(), to: a.to.clone(), force_schema: a.force_schema };
-    let plan = match restore::plan(cfg, &req) {
+    let mut plan = match restore::plan(cfg, &req) {
         Ok(p) => p,
         // A name the archive does not hold is the user's typo, not a failure.
         Err(
@@ -35,7 +35,6 @@ pub(super) fn restore(cfg: &Config, a: &RestoreArgs) -> Result<i32> {
         }
         Err(e) => return Err(anyhow::Error::new(e).context("cannot plan the restore")),
     };
-    let mut plan = plan;
     if a.dry_run {
         // What the real run checks before writing, checked now too.
         let bar = Progress::new(!a.json);
@@ -202,7 +201,7 @@ fn plan_text(plan: &RestorePlan) -> String {
         "Before writing, the archive is verified in full. Live databases are not touched."
     };
     if plan.is_live() {
-        out += " If one of them then fails, those already written are put back from that snapshot.";
+        out += " If a source then fails, those already written are put back from that snapshot.";
     }
     if !plan.problems.is_empty() {
         let _ = write!(out, "\nPROBLEMS: the restore would stop before writing anything:");
