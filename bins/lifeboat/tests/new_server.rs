@@ -412,3 +412,45 @@ fn from_the_chat_alone_the_parts_and_the_base_restore_into_a_folder_without_any_
         assert_eq!(&std::fs::read_to_string(to.join(entry)).unwrap(), want, "{name}");
     }
 }
+
+/// A live restore whose PostgreSQL load fails after the SQLite database was
+/// written (the url's role may read the tables but does not own them, so
+/// `pg_restore --clean` cannot drop them) puts the SQLite database back as
+/// it was before the restore, from the safety snapshot, and says so.
+#[test]
+fn a_source_failing_after_others_were_written_puts_them_back() {
+    let pg = Postgres::start();
+    pg.psql("postgres", &format!("CREATE ROLE bot LOGIN PASSWORD '{ROLE_PASSWORD}'"));
+    pg.psql("postgres", "CREATE DATABASE bot");
+    pg.psql("bot", "CREATE TABLE owned_by_postgres (i int); INSERT INTO owned_by_postgres VALUES (1), (2);");
+    pg.psql("bot", "GRANT SELECT ON owned_by_postgres TO bot");
+    let sb = Sandbox::with_random_db(1);
+    let pw = sb.secret("pg-password", ROLE_PASSWORD);
+    sb.write_config(
+        &["app.db"],
+        &format!(
+            "[[sources.postgres]]\nname = \"main\"\nurl = \"postgresql://bot@127.0.0.1:{}/bot\"\npassword_file = {pw:?}\n",
+            pg.port
+        ),
+    );
+    let (archive, _) = sb.run(&["backup"], 0);
+    let rows = || -> i64 {
+        rusqlite::Connection::open(sb.path("data/app.db"))
+            .unwrap()
+            .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
+            .unwrap()
+    };
+    sb.write_row();
+    let before = rows();
+
+    let restore = sb.cmd(&["restore", archive.to_str().unwrap(), "--yes"]).output().unwrap();
+    let restore_said = said(&restore);
+    assert_eq!(restore.status.code(), Some(1), "{restore_said}");
+    assert!(restore_said.contains("main.pgdump") && restore_said.contains("pg_restore"), "{restore_said}");
+    assert!(
+        restore_said.contains("nothing is left half restored") && restore_said.contains("app.db"),
+        "{restore_said}"
+    );
+    assert_eq!(rows(), before, "app.db is as it was before the restore");
+    assert_eq!(pg.psql("bot", "SELECT count(*) FROM owned_by_postgres"), "2");
+}

@@ -210,9 +210,15 @@ fn execute_inner(run: Run<'_>, outcome: &mut RestoreOutcome, started: &mut Vec<S
                 if cancel.is_cancelled() {
                     return Err(RestoreError::Cancelled { restored: names_done(outcome) });
                 }
-                started.push(d.name.clone());
                 let src = source_of(&d.name).ok_or_else(|| RestoreError::Changed(plan.archive.name.clone()))?;
                 let entry = plan.manifest.database(&d.name).expect("planned from the manifest");
+                let kind = crate::source::kind(entry.kind);
+                // A load that fails and leaves the server as it was needs no
+                // putting back; any other write may have begun.
+                let atomic = matches!(d.action, Action::LoadDump { .. }) && kind.load_is_all_or_nothing();
+                if !atomic {
+                    started.push(d.name.clone());
+                }
                 // The plan never holds one without (see `plan`); the config changed since.
                 let not_configured =
                     || RestoreError::NotConfigured { name: d.name.clone(), dir: cfg.backup.source_dir.clone() };
@@ -222,9 +228,12 @@ fn execute_inner(run: Run<'_>, outcome: &mut RestoreOutcome, started: &mut Vec<S
                         outcome.restored.push(read_back(plan, &d.name, &d.dest)?);
                     }
                     LiveTarget::Load { source, .. } => {
-                        let tables = crate::source::kind(entry.kind)
+                        let tables = kind
                             .load(cfg, &source, &src)
                             .map_err(|why| RestoreError::Tool { name: d.name.clone(), why })?;
+                        if atomic {
+                            started.push(d.name.clone());
+                        }
                         outcome.restored.push(RestoredDatabase {
                             name: d.name.clone(),
                             dest: d.dest.clone(),

@@ -285,6 +285,13 @@ pub trait SourceKind: Sync {
         Err(ServerError::Refused(format!("{source} cannot be loaded into a server")))
     }
 
+    /// True when a [`SourceKind::load`] that fails leaves the server as it
+    /// was (one transaction): a restore failing there has nothing of it to
+    /// put back.
+    fn load_is_all_or_nothing(&self) -> bool {
+        false
+    }
+
     /// Before a live restore writes anything: whether a copy can be loaded
     /// into the server of source `source` ([`LiveTarget::Load`]). Ok(Some):
     /// what the load does first, for the plan (a database created); Err:

@@ -82,6 +82,12 @@ impl SourceKind for Postgres {
         })
     }
 
+    /// `pg_restore --single-transaction`; counting the rows after it
+    /// never fails the load.
+    fn load_is_all_or_nothing(&self) -> bool {
+        true
+    }
+
     fn restore_check(&self, cfg: &Config, source: &str) -> Result<Option<String>, String> {
         cfg.require_secret(KEY, Some(source)).map_err(|e| e.to_string())?;
         let Some(p) = cfg.sources.postgres.iter().find(|p| p.name == source) else {
