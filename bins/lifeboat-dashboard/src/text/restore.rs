@@ -25,6 +25,9 @@ pub fn restore_confirm(plan: &RestorePlan, valid_secs: u64) -> String {
             d.rows,
             action(&d.action, &d.dest.display().to_string())
         );
+        if let Some(first) = &d.first {
+            s += &format!("   first: {}\n", esc(&clip(first, 200)));
+        }
         for c in &d.schema_changes {
             s += &format!("   ⚠️ schema differs: {}\n", esc(c));
         }
@@ -49,6 +52,12 @@ pub fn restore_confirm(plan: &RestorePlan, valid_secs: u64) -> String {
     if plan.schema_differs() {
         s += "\n⚠️ The archive's tables differ from the live ones: it may belong to another application or \
               version. Nothing will be replaced from here; the CLI's <code>--force-schema</code> can.\n";
+    }
+    if !plan.problems.is_empty() {
+        s += "\n⚠️ The restore would stop before writing anything:\n";
+        for p in &plan.problems {
+            s += &format!("• {}\n", esc(&clip(p, 300)));
+        }
     }
     s += &format!(
         "\nThe live databases listed above will be REPLACED (a safety snapshot of each is taken first, and the \
