@@ -731,6 +731,8 @@ pub fn pin<'a>(archive: &'a str, pinned: bool, was_pinned: bool, reason: Option<
 /// `fetch --json`
 #[derive(Serialize)]
 pub struct Fetch {
+    /// The archive fetched (`latest` resolved to its name).
+    archive: String,
     /// Files downloaded into `backup.output_dir`, in order.
     downloaded: Vec<String>,
     /// Archives already there, left as they were.
@@ -741,6 +743,7 @@ pub struct Fetch {
 
 pub fn fetch(f: &lifeboat_s3::Fetched) -> Versioned<Fetch> {
     versioned(Fetch {
+        archive: f.archive.clone(),
         downloaded: f.downloaded.iter().map(|p| p.display().to_string()).collect(),
         present: f.present.clone(),
         warning: f.warning.clone(),

@@ -293,6 +293,10 @@ fn a_command_stops_only_on_the_secrets_it_uses_and_fetch_brings_a_sealed_base() 
         "the hint names the archive fetched: {}",
         said(&fetched)
     );
+    let again = sb.cmd(&["fetch", "offsite", "latest", "--identity", "age-key.txt", "--json"]).output().unwrap();
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(again["archive"], newest.as_str(), "{again}");
+    assert_eq!(again["present"], serde_json::json!([newest, full]), "{again}");
     // Into a folder, the database password is not needed either.
     let to = sb.path("restored");
     let restored = sb

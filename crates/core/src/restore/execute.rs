@@ -360,6 +360,15 @@ fn take_safety_snapshot(run: Run<'_>, outcome: &mut RestoreOutcome) -> Result<Ve
     };
     match crate::backup::run(cfg, state, opts) {
         Ok(b) => {
+            // A snapshot of nothing must not pass for a copy worth going back to.
+            for d in b.manifest.databases.iter().filter(|d| crate::source::kind(d.kind).is_database()) {
+                if d.total_rows() == 0 {
+                    outcome.notes.push(format!(
+                        "{} held no rows before this restore: its copy in the safety snapshot {} is empty",
+                        d.name, b.archive.name
+                    ));
+                }
+            }
             outcome.safety_archive = Some(b.archive.name.clone());
             Ok(b.manifest.skipped)
         }
