@@ -12,8 +12,8 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{
-    BackupConfig, Config, ConfigError, DiscordBotConfig, EncryptionConfig, HooksConfig, MonitoringConfig,
-    RetentionConfig, RetryConfig, ScheduleConfig, Secret, TelegramConfig, invalid,
+    BackupConfig, Config, ConfigError, ContinuousConfig, DiscordBotConfig, EncryptionConfig, HooksConfig,
+    MonitoringConfig, RetentionConfig, RetryConfig, ScheduleConfig, Secret, TelegramConfig, invalid,
 };
 use crate::destination::{DestinationsConfig, DiscordConfig, EmailConfig, S3Config, WebhookConfig, WebhookFormat};
 use crate::schedule::Schedule;
@@ -31,6 +31,7 @@ pub(super) struct ConfigFile {
     monitoring: MonitoringFile,
     encryption: EncryptionFile,
     hooks: HooksConfig,
+    continuous: ContinuousConfig,
     #[serde(default)]
     sources: crate::source::SourcesConfig,
     #[serde(default)]
@@ -165,6 +166,7 @@ impl ConfigFile {
             monitoring: self.monitoring.parse()?,
             encryption: self.encryption.parse()?,
             hooks: self.hooks,
+            continuous: self.continuous,
             sources: self.sources,
             destinations: self.destinations.parse()?,
             file: None,

@@ -64,6 +64,7 @@ pub struct Config {
     pub monitoring: MonitoringConfig,
     pub encryption: EncryptionConfig,
     pub hooks: HooksConfig,
+    pub continuous: ContinuousConfig,
     /// `[[sources.KIND]]`: one table per kind of source (see [`crate::source::KINDS`])
     pub sources: crate::source::SourcesConfig,
     pub destinations: crate::destination::DestinationsConfig,
@@ -136,6 +137,29 @@ pub struct RetentionConfig {
     /// …and months that have one.
     pub keep_monthly: u32,
 }
+
+/// `[continuous]`: committed changes of the SQLite databases captured
+/// every few seconds, for `restore --at TIME`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContinuousConfig {
+    /// The scheduler daemon captures the databases' committed changes.
+    pub enabled: bool,
+    /// Seconds between two captures (1 to [`MAX_CONTINUOUS_INTERVAL_SECS`]).
+    pub interval_secs: u64,
+    /// How many days back `restore --at` reaches (1 to [`MAX_AGE_DAYS`]).
+    pub keep_days: i64,
+}
+
+impl ContinuousConfig {
+    /// The time between two captures.
+    pub fn interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.interval_secs)
+    }
+}
+
+/// Longest `continuous.interval_secs`: an hour, the schedule's own window.
+pub const MAX_CONTINUOUS_INTERVAL_SECS: u64 = 3600;
 
 /// `[telegram]`
 #[derive(Clone)]

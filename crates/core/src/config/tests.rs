@@ -476,3 +476,23 @@ fn more_age_recipients_than_a_header_may_hold_are_refused() {
     let err = Config::from_toml(&toml(crate::seal::MAX_RECIPIENTS + 1)).unwrap_err().to_string();
     assert!(err.contains("encryption.recipients") && err.contains("at most 32"), "{err}");
 }
+
+#[test]
+fn continuous_is_off_by_default_and_its_values_are_bounded() {
+    let cfg = Config::from_toml("").unwrap();
+    assert!(!cfg.continuous.enabled);
+    assert_eq!((cfg.continuous.interval_secs, cfg.continuous.keep_days), (10, 7));
+    let on = Config::from_toml("[continuous]\nenabled = true\ninterval_secs = 1\nkeep_days = 30").unwrap();
+    assert!(on.continuous.enabled);
+    for (toml, key) in [
+        ("[continuous]\ninterval_secs = 0", "continuous.interval_secs"),
+        ("[continuous]\ninterval_secs = 3601", "continuous.interval_secs"),
+        ("[continuous]\nkeep_days = 0", "continuous.keep_days"),
+        ("[continuous]\nenabled = true\n[encryption]\nmode = \"zip-aes\"", "continuous.enabled"),
+    ] {
+        let err = Config::from_toml(toml).unwrap_err().to_string();
+        assert!(err.contains(key), "{toml}: {err}");
+    }
+    let err = Config::from_toml("[continuous]\nintervall_secs = 5").unwrap_err().to_string();
+    assert!(err.contains("intervall_secs"), "{err}");
+}

@@ -2,7 +2,10 @@
 //! key and says what is allowed.
 
 use super::checks::{self, check_apart};
-use super::{Config, ConfigError, MAX_AGE_DAYS, MAX_RETRY_DELAY_SECS, MAX_TIMEOUT_SECS, invalid, looks_like_token};
+use super::{
+    Config, ConfigError, MAX_AGE_DAYS, MAX_CONTINUOUS_INTERVAL_SECS, MAX_RETRY_DELAY_SECS, MAX_TIMEOUT_SECS, invalid,
+    looks_like_token,
+};
 
 impl Config {
     /// Checks every value; the first problem is returned.
@@ -145,6 +148,7 @@ impl Config {
             }
         }
         self.validate_monitoring()?;
+        self.validate_continuous()?;
         self.validate_deadlines()?;
         self.validate_messengers()
     }
@@ -219,6 +223,38 @@ impl Config {
         }
         if e.enabled() && e.to.is_empty() {
             return Err(invalid("destinations.email.to", "is empty; list who gets the archives and alerts"));
+        }
+        Ok(())
+    }
+
+    /// `[continuous]`: its ranges, and a seal it can keep.
+    fn validate_continuous(&self) -> Result<(), ConfigError> {
+        let c = &self.continuous;
+        if !(1..=MAX_CONTINUOUS_INTERVAL_SECS).contains(&c.interval_secs) {
+            return Err(invalid(
+                "continuous.interval_secs",
+                format!("is {}; allowed: 1 to {MAX_CONTINUOUS_INTERVAL_SECS} seconds", c.interval_secs),
+            ));
+        }
+        if !(1..=MAX_AGE_DAYS).contains(&c.keep_days) {
+            return Err(invalid(
+                "continuous.keep_days",
+                format!("is {}; allowed: 1 to {MAX_AGE_DAYS} days", c.keep_days),
+            ));
+        }
+        if c.enabled && self.encryption.mode == crate::seal::Mode::ZipAes {
+            return Err(invalid(
+                "continuous.enabled",
+                "is true with encryption.mode = \"zip-aes\", which seals ZIP archives only; the continuous \
+                 increments would be stored unsealed. Use encryption.mode = \"age\" (increments are sealed to \
+                 the same recipients) or \"none\", or set continuous.enabled = false",
+            ));
+        }
+        if c.enabled && self.backup.databases.is_empty() {
+            return Err(invalid(
+                "continuous.enabled",
+                "is true but backup.databases is empty: continuous protection covers SQLite databases only",
+            ));
         }
         Ok(())
     }
