@@ -290,6 +290,13 @@ fn encryptor(recipients: &[Recipient]) -> io::Result<age::Encryptor> {
         .map_err(|e| io::Error::other(format!("cannot encrypt to the configured recipients: {e}")))
 }
 
+/// A writer that encrypts what is written to it to `recipients` into
+/// `out`; `finish()` it to write the last chunk. For the increments
+/// continuous capture writes.
+pub fn age_writer<W: Write>(out: W, recipients: &[Recipient]) -> io::Result<age::stream::StreamWriter<W>> {
+    encryptor(recipients)?.wrap_output(out)
+}
+
 /// Writes `plain` encrypted to `recipients` as a new private file `out`,
 /// fsynced; returns the sealed file's SHA-256 (hex), computed as it was
 /// written, for [`check_sealed`].

@@ -15,7 +15,7 @@ pub mod files;
 mod postgres;
 mod redis;
 mod server;
-mod sqlite;
+pub mod sqlite;
 pub mod tool;
 
 use std::path::{Path, PathBuf};

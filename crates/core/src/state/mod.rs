@@ -8,6 +8,7 @@
 //! parse (an unknown status, a bad time) is an error naming its table and
 //! key, never silently read as something else.
 
+mod continuous;
 mod copies;
 mod events;
 mod heartbeat;
@@ -25,6 +26,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
+pub use continuous::CapturePosition;
 pub use copies::{Copy, CopyStatus};
 pub use events::{Event, Level};
 pub use heartbeat::{
@@ -200,6 +202,28 @@ CREATE TABLE copies (
     // pin that alert made, never one made by hand. Older pins are taken as
     // made by hand, the side that keeps the archive.
     "ALTER TABLE pins ADD COLUMN origin TEXT NOT NULL DEFAULT 'hand';",
+    // Where the continuous capture of each SQLite database stands (see
+    // `continuous.rs`); the increments themselves are files in output_dir.
+    r#"
+CREATE TABLE continuous (
+    database TEXT PRIMARY KEY,       -- name in backup.databases
+    generation INTEGER NOT NULL,     -- chain number; a new one starts with a full image
+    seq INTEGER NOT NULL,            -- the last increment written in it
+    chain_hash TEXT NOT NULL,        -- sha256 of that increment (hex)
+    file_id TEXT NOT NULL,           -- device:inode of the database file it follows
+    db_stamp TEXT NOT NULL,          -- what tells an idle database from a changed one (see capture.rs)
+    page_size INTEGER NOT NULL,
+    db_pages INTEGER NOT NULL,       -- the database's size in pages after it
+    salt1 INTEGER NOT NULL,          -- the -wal read, and how far (see wal.rs)
+    salt2 INTEGER NOT NULL,
+    checkpoint_seq INTEGER NOT NULL,
+    frames INTEGER NOT NULL,
+    checksum1 INTEGER NOT NULL,
+    checksum2 INTEGER NOT NULL,
+    captured_at TEXT NOT NULL,       -- when the last increment was read
+    checked_at TEXT NOT NULL         -- when the database was last read in full up to its last commit
+);
+"#,
 ];
 
 /// A handle on the state database. One per thread; cheap to open.

@@ -1,6 +1,7 @@
 //! A live SQLite database file, copied through SQLite's online backup API
 //! (see [`crate::snapshot`]).
 
+pub mod continuous;
 mod kind;
 
 pub(super) use kind::KIND;

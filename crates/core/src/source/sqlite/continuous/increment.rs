@@ -1,0 +1,404 @@
+//! One increment: the pages of one database that changed between two
+//! captured moments, as a file (the format is in docs/archive-format.md,
+//! "Continuous increments").
+//!
+//! The file is the zlib stream of a body, age-sealed when
+//! `encryption.mode = "age"`. The body, every number big-endian:
+//! ```text
+//! magic        8  "LBINC\0\0\x01"
+//! kind         1  0 full image, 1 WAL frames, 2 page diff
+//! generation   4  the chain
+//! seq          8  0 for the chain's full image, then 1, 2, …
+//! captured_at  8  unix milliseconds, UTC: the state is the database as of this moment
+//! page_size    4
+//! db_pages     4  the database's size in pages after it
+//! wal         28  salt1, salt2, checkpoint_seq (4 each), frames (8), checksum (4 + 4)
+//! prev_sha256 32  the previous increment's body's sha256 (zeros for seq 0)
+//! pages           (page number 4, page_size bytes) …, ended by a page number 0
+//! ```
+//! The body's sha256 is the increment's chain hash, which the next one
+//! names: a missing, reordered or altered increment breaks the chain.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, TimeZone, Utc};
+use sha2::{Digest, Sha256};
+
+use super::wal::WalPosition;
+use crate::seal::{Keys, Recipient};
+
+const MAGIC: &[u8; 8] = b"LBINC\0\0\x01";
+/// The file name's suffix (before any `.age`).
+pub const SUFFIX: &str = ".inc";
+const TIME_FORMAT: &str = "%Y%m%dT%H%M%S%.3fZ";
+
+/// What an increment holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Every page: the start of a chain.
+    Full,
+    /// The committed WAL frames since the previous increment.
+    Wal,
+    /// The pages of a consistent snapshot that differ from the previous
+    /// state (after the WAL was reset before all of it was read, or for a
+    /// database in rollback-journal mode).
+    Diff,
+}
+
+impl Kind {
+    fn code(self) -> u8 {
+        match self {
+            Kind::Full => 0,
+            Kind::Wal => 1,
+            Kind::Diff => 2,
+        }
+    }
+    fn from_code(c: u8) -> Option<Kind> {
+        Some(match c {
+            0 => Kind::Full,
+            1 => Kind::Wal,
+            2 => Kind::Diff,
+            _ => return None,
+        })
+    }
+    /// In words, for plans and logs.
+    pub fn words(self) -> &'static str {
+        match self {
+            Kind::Full => "full image",
+            Kind::Wal => "WAL frames",
+            Kind::Diff => "page diff",
+        }
+    }
+}
+
+/// An increment's header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub kind: Kind,
+    pub generation: u32,
+    pub seq: u64,
+    pub captured_at: DateTime<Utc>,
+    pub page_size: u32,
+    pub db_pages: u32,
+    pub wal: WalPosition,
+    pub prev: [u8; 32],
+}
+
+/// An increment on disk, known by its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub path: PathBuf,
+    pub generation: u32,
+    pub seq: u64,
+    pub captured_at: DateTime<Utc>,
+    /// Sealed with age (`.inc.age`).
+    pub sealed: bool,
+}
+
+/// The file name of an increment.
+pub fn file_name(generation: u32, seq: u64, at: DateTime<Utc>, sealed: bool) -> String {
+    format!(
+        "g{generation:06}-{seq:010}-{}{SUFFIX}{}",
+        at.format(TIME_FORMAT),
+        if sealed { crate::seal::AGE_SUFFIX } else { "" }
+    )
+}
+
+/// Parses a name written by [`file_name`].
+pub fn parse_name(dir: &Path, name: &str) -> Option<Stored> {
+    let (stem, sealed) = match name.strip_suffix(crate::seal::AGE_SUFFIX) {
+        Some(s) => (s, true),
+        None => (name, false),
+    };
+    let stem = stem.strip_suffix(SUFFIX)?;
+    let rest = stem.strip_prefix('g')?;
+    let (generation, rest) = rest.split_once('-')?;
+    let (seq, time) = rest.split_once('-')?;
+    if generation.len() != 6 || seq.len() != 10 {
+        return None;
+    }
+    let captured_at = chrono::NaiveDateTime::parse_from_str(time, TIME_FORMAT).ok()?.and_utc();
+    Some(Stored {
+        path: dir.join(name),
+        generation: generation.parse().ok()?,
+        seq: seq.parse().ok()?,
+        captured_at,
+        sealed,
+    })
+}
+
+/// The increments in `dir`, oldest first (by generation, then seq).
+pub fn list(dir: &Path) -> io::Result<Vec<Stored>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        if let Some(s) = entry.file_name().to_str().and_then(|n| parse_name(dir, n)) {
+            out.push(s);
+        }
+    }
+    out.sort_by_key(|s| (s.generation, s.seq));
+    Ok(out)
+}
+
+/// Body bytes hashed as they pass.
+struct Hashing<W> {
+    inner: W,
+    hasher: Sha256,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+enum Sink {
+    Plain(BufWriter<File>),
+    Sealed(age::stream::StreamWriter<BufWriter<File>>),
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Plain(w) => w.write(buf),
+            Sink::Sealed(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Plain(w) => w.flush(),
+            Sink::Sealed(w) => w.flush(),
+        }
+    }
+}
+
+/// Writes one increment into a new private file, page by page.
+pub struct Writer {
+    body: Hashing<flate2::write::ZlibEncoder<Sink>>,
+    page_size: usize,
+    pub pages: u64,
+}
+
+impl Writer {
+    /// Starts the increment `h` in `path` (created new, 0600), sealed to
+    /// `recipients` when there are any.
+    pub fn create(path: &Path, h: &Header, recipients: Option<&[Recipient]>) -> io::Result<Writer> {
+        let file = BufWriter::with_capacity(256 * 1024, crate::archive::create_private_file(path)?);
+        let sink = match recipients {
+            Some(r) => Sink::Sealed(crate::seal::age_writer(file, r)?),
+            None => Sink::Plain(file),
+        };
+        let zlib = flate2::write::ZlibEncoder::new(sink, flate2::Compression::new(3));
+        let mut body = Hashing { inner: zlib, hasher: Sha256::new() };
+        body.write_all(MAGIC)?;
+        body.write_all(&[h.kind.code()])?;
+        body.write_all(&h.generation.to_be_bytes())?;
+        body.write_all(&h.seq.to_be_bytes())?;
+        body.write_all(&h.captured_at.timestamp_millis().to_be_bytes())?;
+        body.write_all(&h.page_size.to_be_bytes())?;
+        body.write_all(&h.db_pages.to_be_bytes())?;
+        body.write_all(&h.wal.salt1.to_be_bytes())?;
+        body.write_all(&h.wal.salt2.to_be_bytes())?;
+        body.write_all(&h.wal.checkpoint_seq.to_be_bytes())?;
+        body.write_all(&h.wal.frames.to_be_bytes())?;
+        body.write_all(&h.wal.checksum.0.to_be_bytes())?;
+        body.write_all(&h.wal.checksum.1.to_be_bytes())?;
+        body.write_all(&h.prev)?;
+        Ok(Writer { body, page_size: h.page_size as usize, pages: 0 })
+    }
+
+    /// Adds page `no` (1-based).
+    pub fn page(&mut self, no: u32, data: &[u8]) -> io::Result<()> {
+        debug_assert!(no != 0 && data.len() == self.page_size);
+        self.body.write_all(&no.to_be_bytes())?;
+        self.body.write_all(data)?;
+        self.pages += 1;
+        Ok(())
+    }
+
+    /// Ends the body, flushes and fsyncs the file; the body's sha256.
+    pub fn finish(mut self) -> io::Result<[u8; 32]> {
+        self.body.write_all(&0u32.to_be_bytes())?;
+        let Hashing { inner, hasher } = self.body;
+        let file = match inner.finish()? {
+            Sink::Plain(w) => w,
+            Sink::Sealed(w) => w.finish()?,
+        };
+        let file = file.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        Ok(hasher.finalize().into())
+    }
+}
+
+/// Why an increment cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: {why}")]
+    Key { path: PathBuf, why: crate::seal::KeyError },
+    #[error("{path} is not a Lifeboat increment ({why})")]
+    Format { path: PathBuf, why: &'static str },
+}
+
+/// Reads an increment, page by page.
+pub struct Reader {
+    body: Hashing<flate2::read::ZlibDecoder<Box<dyn Read + Send>>>,
+    pub header: Header,
+    path: PathBuf,
+}
+
+fn read_u32(r: &mut impl Read) -> io::Result<u32> {
+    let mut b = [0u8; 4];
+    r.read_exact(&mut b)?;
+    Ok(u32::from_be_bytes(b))
+}
+
+fn read_u64(r: &mut impl Read) -> io::Result<u64> {
+    let mut b = [0u8; 8];
+    r.read_exact(&mut b)?;
+    Ok(u64::from_be_bytes(b))
+}
+
+impl Reader {
+    /// Opens `s`, decrypting with `keys` when it is sealed.
+    pub fn open(s: &Stored, keys: &Keys) -> Result<Reader, ReadError> {
+        let path = s.path.clone();
+        let io_err = |source| ReadError::Io { path: s.path.clone(), source };
+        let file = File::open(&s.path).map_err(io_err)?;
+        let input: Box<dyn Read + Send> = if s.sealed {
+            let name = s.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let stream =
+                crate::seal::open_age(file, keys, &name).map_err(|why| ReadError::Key { path: s.path.clone(), why })?;
+            Box::new(BufReader::with_capacity(256 * 1024, stream))
+        } else {
+            Box::new(BufReader::with_capacity(256 * 1024, file))
+        };
+        let mut body = Hashing { inner: flate2::read::ZlibDecoder::new(input), hasher: Sha256::new() };
+        let format = |why| ReadError::Format { path: s.path.clone(), why };
+        let mut magic = [0u8; 8];
+        body.read_exact(&mut magic).map_err(|_| format("too short"))?;
+        if &magic != MAGIC {
+            return Err(format("unknown magic"));
+        }
+        let header = (|| -> io::Result<Option<Header>> {
+            let mut kind = [0u8; 1];
+            body.read_exact(&mut kind)?;
+            let Some(kind) = Kind::from_code(kind[0]) else { return Ok(None) };
+            let generation = read_u32(&mut body)?;
+            let seq = read_u64(&mut body)?;
+            let millis = read_u64(&mut body)? as i64;
+            let Some(captured_at) = Utc.timestamp_millis_opt(millis).single() else { return Ok(None) };
+            let page_size = read_u32(&mut body)?;
+            let db_pages = read_u32(&mut body)?;
+            let wal = WalPosition {
+                salt1: read_u32(&mut body)?,
+                salt2: read_u32(&mut body)?,
+                checkpoint_seq: read_u32(&mut body)?,
+                frames: read_u64(&mut body)?,
+                checksum: (read_u32(&mut body)?, read_u32(&mut body)?),
+            };
+            let mut prev = [0u8; 32];
+            body.read_exact(&mut prev)?;
+            Ok(Some(Header { kind, generation, seq, captured_at, page_size, db_pages, wal, prev }))
+        })()
+        .map_err(io_err)?;
+        let header = header.ok_or_else(|| format("bad header"))?;
+        if !(512..=65536).contains(&header.page_size) || !header.page_size.is_power_of_two() {
+            return Err(format("bad page size"));
+        }
+        if header.generation != s.generation || header.seq != s.seq {
+            return Err(format("its name and its contents disagree"));
+        }
+        Ok(Reader { body, header, path })
+    }
+
+    /// The next page into `buf` (page_size bytes); None after the last.
+    pub fn next_page(&mut self, buf: &mut Vec<u8>) -> Result<Option<u32>, ReadError> {
+        let io_err = |source| ReadError::Io { path: self.path.clone(), source };
+        let no = read_u32(&mut self.body).map_err(io_err)?;
+        if no == 0 {
+            return Ok(None);
+        }
+        buf.resize(self.header.page_size as usize, 0);
+        self.body.read_exact(buf).map_err(|source| ReadError::Io { path: self.path.clone(), source })?;
+        Ok(Some(no))
+    }
+
+    /// After the last page: checks that nothing follows, and returns the
+    /// body's sha256.
+    pub fn finish(mut self) -> Result<[u8; 32], ReadError> {
+        let mut rest = [0u8; 1];
+        match self.body.read(&mut rest) {
+            Ok(0) => Ok(self.body.hasher.finalize().into()),
+            Ok(_) => Err(ReadError::Format { path: self.path, why: "bytes after the last page" }),
+            Err(source) => Err(ReadError::Io { path: self.path, source }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        let at = Utc.with_ymd_and_hms(2026, 3, 4, 10, 19, 58).unwrap() + chrono::Duration::milliseconds(412);
+        let name = file_name(3, 42, at, true);
+        assert_eq!(name, "g000003-0000000042-20260304T101958.412Z.inc.age");
+        let s = parse_name(Path::new("/x"), &name).unwrap();
+        assert_eq!((s.generation, s.seq, s.captured_at, s.sealed), (3, 42, at, true));
+        assert!(parse_name(Path::new("/x"), "g000003-0000000042-20260304T101958.412Z.inc.tmp").is_none());
+    }
+
+    #[test]
+    fn writes_and_reads_back_with_its_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = Utc.with_ymd_and_hms(2026, 3, 4, 10, 0, 0).unwrap();
+        let h = Header {
+            kind: Kind::Wal,
+            generation: 1,
+            seq: 2,
+            captured_at: at,
+            page_size: 512,
+            db_pages: 9,
+            wal: WalPosition { salt1: 1, salt2: 2, checkpoint_seq: 3, frames: 4, checksum: (5, 6) },
+            prev: [7; 32],
+        };
+        let path = dir.path().join(file_name(1, 2, at, false));
+        let mut w = Writer::create(&path, &h, None).unwrap();
+        w.page(3, &[1u8; 512]).unwrap();
+        w.page(9, &[2u8; 512]).unwrap();
+        let hash = w.finish().unwrap();
+        let stored = list(dir.path()).unwrap();
+        assert_eq!(stored.len(), 1);
+        let mut r = Reader::open(&stored[0], &Keys::none()).unwrap();
+        assert_eq!(r.header, h);
+        let mut buf = Vec::new();
+        assert_eq!(r.next_page(&mut buf).unwrap(), Some(3));
+        assert_eq!(buf, vec![1u8; 512]);
+        assert_eq!(r.next_page(&mut buf).unwrap(), Some(9));
+        assert_eq!(r.next_page(&mut buf).unwrap(), None);
+        assert_eq!(r.finish().unwrap(), hash);
+    }
+}

@@ -1,0 +1,167 @@
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+
+use super::*;
+use crate::state::State;
+
+fn config(root: &Path) -> Config {
+    let src = root.join("data");
+    std::fs::create_dir_all(&src).unwrap();
+    Config::from_toml(&format!(
+        "[backup]\nsource_dir = {:?}\noutput_dir = {:?}\ndatabases = [\"a.db\"]\n[continuous]\nenabled = true\n",
+        src.display().to_string(),
+        root.join("out").display().to_string()
+    ))
+    .unwrap()
+}
+
+fn rows(path: &Path) -> i64 {
+    let c = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap()
+}
+
+fn ok(path: &Path) -> bool {
+    crate::integrity::check(path).unwrap().ok
+}
+
+/// A clock that moves a millisecond each time it is read.
+fn clock() -> impl Fn() -> DateTime<Utc> {
+    let t = std::cell::Cell::new(Utc::now());
+    move || {
+        t.set(t.get() + chrono::TimeDelta::milliseconds(1));
+        t.get()
+    }
+}
+
+#[test]
+fn every_kind_of_increment_rebuilds_the_moment_it_captured() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let state = State::open_for(&cfg).unwrap();
+    let db = cfg.backup.source_dir.join("a.db");
+    let bot = Connection::open(&db).unwrap();
+    bot.pragma_update(None, "journal_mode", "wal").unwrap();
+    bot.execute_batch("CREATE TABLE t(x TEXT); INSERT INTO t VALUES ('a');").unwrap();
+    let now = clock();
+    let mut moments = Vec::new();
+    let mut capture_now = |expect: Option<increment::Kind>| {
+        let got = capture(&cfg, &state, "a.db", &now).unwrap();
+        match (expect, &got) {
+            (Some(k), Captured::Written { kind, .. }) => assert_eq!(*kind, k),
+            (None, Captured::Unchanged) => {}
+            _ => panic!("expected {expect:?}, got {got:?}"),
+        }
+        moments.push((now(), rows(&db)));
+    };
+    capture_now(Some(increment::Kind::Full));
+    capture_now(None);
+    for i in 0..50 {
+        bot.execute("INSERT INTO t VALUES (?1)", [format!("{i:0500}")]).unwrap();
+    }
+    capture_now(Some(increment::Kind::Wal));
+    bot.execute("DELETE FROM t WHERE rowid % 3 = 0", []).unwrap();
+    capture_now(Some(increment::Kind::Wal));
+    // Frames checkpointed and dropped before they were read: a page diff.
+    bot.execute("INSERT INTO t VALUES ('after')", []).unwrap();
+    bot.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+    capture_now(Some(increment::Kind::Diff));
+    capture_now(None);
+    bot.execute_batch("INSERT INTO t VALUES ('new wal'); VACUUM;").unwrap();
+    // The WAL begun after the reset: read from its first frame.
+    capture_now(Some(increment::Kind::Wal));
+    bot.execute("DELETE FROM t", []).unwrap();
+    bot.execute_batch("VACUUM").unwrap();
+    capture_now(Some(increment::Kind::Wal));
+    for (i, (at, want)) in moments.iter().enumerate() {
+        let r = reach(&cfg, "a.db", *at).unwrap();
+        let out = dir.path().join(format!("r{i}.db"));
+        rebuild(&cfg, &r, &out).unwrap();
+        assert!(ok(&out), "moment {i}");
+        assert_eq!(rows(&out), *want, "moment {i}");
+    }
+    // Before the first capture: nothing to reach, and the error says from when.
+    let early = reach(&cfg, "a.db", moments[0].0 - chrono::TimeDelta::hours(1)).unwrap_err();
+    assert!(early.to_string().contains("earliest moment reachable"), "{early}");
+    // The shadow is what the chain rebuilds.
+    let last = dir.path().join("last.db");
+    rebuild(&cfg, &reach(&cfg, "a.db", Utc::now() + chrono::TimeDelta::hours(1)).unwrap(), &last).unwrap();
+    assert_eq!(std::fs::read(&last).unwrap(), std::fs::read(Paths::new(&cfg, "a.db").shadow).unwrap());
+}
+
+#[test]
+fn a_capture_stopped_before_recording_is_adopted() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let state = State::open_for(&cfg).unwrap();
+    let db = cfg.backup.source_dir.join("a.db");
+    let bot = Connection::open(&db).unwrap();
+    bot.pragma_update(None, "journal_mode", "wal").unwrap();
+    bot.execute_batch("CREATE TABLE t(x TEXT); INSERT INTO t VALUES ('a');").unwrap();
+    let now = clock();
+    capture(&cfg, &state, "a.db", &now).unwrap();
+    let before = state.capture_position("a.db").unwrap().unwrap();
+    bot.execute("INSERT INTO t VALUES ('b')", []).unwrap();
+    capture(&cfg, &state, "a.db", &now).unwrap();
+    // As if stopped after writing the increment, before recording it.
+    state.set_capture_position(&before).unwrap();
+    bot.execute("INSERT INTO t VALUES ('c')", []).unwrap();
+    let got = capture(&cfg, &state, "a.db", &now).unwrap();
+    assert!(matches!(got, Captured::Written { kind: increment::Kind::Wal, seq: 2, generation: 1, .. }), "{got:?}");
+    let out = dir.path().join("r.db");
+    rebuild(&cfg, &reach(&cfg, "a.db", now() + chrono::TimeDelta::seconds(1)).unwrap(), &out).unwrap();
+    assert_eq!(rows(&out), 3);
+}
+
+#[test]
+fn another_file_at_the_path_starts_a_new_chain_and_retention_drops_old_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.continuous.keep_days = 1;
+    let state = State::open_for(&cfg).unwrap();
+    let db = cfg.backup.source_dir.join("a.db");
+    let make = |rows: i64| {
+        let tmp = dir.path().join("new.db");
+        let c = Connection::open(&tmp).unwrap();
+        c.pragma_update(None, "journal_mode", "wal").unwrap();
+        c.execute_batch("CREATE TABLE t(x)").unwrap();
+        for i in 0..rows {
+            c.execute("INSERT INTO t VALUES (?1)", [i]).unwrap();
+        }
+        drop(c);
+        std::fs::rename(&tmp, &db).unwrap();
+    };
+    make(1);
+    let now = clock();
+    capture(&cfg, &state, "a.db", &now).unwrap();
+    make(2);
+    let got = capture(&cfg, &state, "a.db", &now).unwrap();
+    assert!(matches!(got, Captured::Written { kind: increment::Kind::Full, generation: 2, .. }), "{got:?}");
+    assert_eq!(prune(&cfg, "a.db", now()).unwrap(), 0);
+    assert_eq!(prune(&cfg, "a.db", now() + chrono::TimeDelta::days(2)).unwrap(), 1);
+    assert_eq!(span(&cfg, "a.db").unwrap().unwrap().increments, 1);
+}
+
+#[test]
+fn a_rollback_journal_database_gets_page_diffs() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let state = State::open_for(&cfg).unwrap();
+    let db = cfg.backup.source_dir.join("a.db");
+    let bot = Connection::open(&db).unwrap();
+    bot.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);").unwrap();
+    let t0 = Utc::now();
+    let at = std::cell::Cell::new(t0);
+    let now = || at.get();
+    assert!(matches!(capture(&cfg, &state, "a.db", &now).unwrap(), Captured::Written { .. }));
+    assert_eq!(capture(&cfg, &state, "a.db", &now).unwrap(), Captured::Unchanged);
+    bot.execute("INSERT INTO t VALUES (2)", []).unwrap();
+    assert_eq!(capture(&cfg, &state, "a.db", &now).unwrap(), Captured::NotDue);
+    at.set(t0 + chrono::TimeDelta::seconds(61));
+    let got = capture(&cfg, &state, "a.db", &now).unwrap();
+    assert!(matches!(got, Captured::Written { kind: increment::Kind::Diff, .. }), "{got:?}");
+    let out = dir.path().join("r.db");
+    rebuild(&cfg, &reach(&cfg, "a.db", at.get()).unwrap(), &out).unwrap();
+    assert_eq!(rows(&out), 2);
+}

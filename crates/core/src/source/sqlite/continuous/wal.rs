@@ -1,0 +1,241 @@
+//! Reading an SQLite write-ahead log (`-wal`) as the file format defines it
+//! (<https://www.sqlite.org/fileformat2.html#walformat>), read-only and
+//! without SQLite: a 32-byte header, then frames of a 24-byte header and
+//! one page each. A frame counts only when its salts equal the header's and
+//! its cumulative checksum matches; a transaction counts only up to its
+//! commit frame (the one that records the database size).
+
+use std::io::{self, Read};
+use std::path::Path;
+
+/// Bytes of the WAL header.
+pub const HEADER_LEN: usize = 32;
+/// Bytes of a frame header.
+pub const FRAME_HEADER_LEN: usize = 24;
+const MAGIC_LE: u32 = 0x377f_0682;
+const MAGIC_BE: u32 = 0x377f_0683;
+const VERSION: u32 = 3_007_000;
+
+/// Where a capture stopped reading one WAL: enough to go on reading it from
+/// there, and to tell that it was reset since (new salts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WalPosition {
+    /// The header's salts: a reset (checkpoint restart or truncation) draws new ones.
+    pub salt1: u32,
+    pub salt2: u32,
+    /// The header's checkpoint sequence, for the record.
+    pub checkpoint_seq: u32,
+    /// Frames read, up to and including the last commit frame.
+    pub frames: u64,
+    /// The cumulative checksum after the last frame read (the header's own
+    /// checksum when none was).
+    pub checksum: (u32, u32),
+}
+
+/// A WAL header, checked.
+#[derive(Debug, Clone, Copy)]
+pub struct WalHeader {
+    big_endian: bool,
+    pub page_size: u32,
+    pub checkpoint_seq: u32,
+    pub salt1: u32,
+    pub salt2: u32,
+    pub checksum: (u32, u32),
+}
+
+/// The committed transactions read past a position: the newest image of
+/// each page they wrote, and the database size after the last commit.
+#[derive(Debug, Default)]
+pub struct Committed {
+    /// Page number (1-based) and its newest content, in page order.
+    pub pages: Vec<(u32, Vec<u8>)>,
+    /// Database size in pages after the last commit read; None: no commit.
+    pub db_pages: Option<u32>,
+    /// Commit frames read (transactions).
+    pub commits: u64,
+    /// Where reading may go on from next time.
+    pub position: WalPosition,
+}
+
+fn word(b: &[u8], big_endian: bool) -> u32 {
+    let a = [b[0], b[1], b[2], b[3]];
+    if big_endian { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) }
+}
+
+fn be(b: &[u8]) -> u32 {
+    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+}
+
+/// SQLite's WAL checksum over `data` (a multiple of 8 bytes), continuing
+/// from `(s0, s1)`.
+pub fn checksum(data: &[u8], big_endian: bool, (mut s0, mut s1): (u32, u32)) -> (u32, u32) {
+    for pair in data.chunks_exact(8) {
+        s0 = s0.wrapping_add(word(&pair[..4], big_endian)).wrapping_add(s1);
+        s1 = s1.wrapping_add(word(&pair[4..], big_endian)).wrapping_add(s0);
+    }
+    (s0, s1)
+}
+
+impl WalHeader {
+    /// Parses and checks a header; None when it is not a valid one (an
+    /// empty or truncated WAL, or one being written right now).
+    pub fn parse(h: &[u8]) -> Option<WalHeader> {
+        if h.len() < HEADER_LEN {
+            return None;
+        }
+        let magic = be(&h[0..4]);
+        let big_endian = match magic {
+            MAGIC_BE => true,
+            MAGIC_LE => false,
+            _ => return None,
+        };
+        if be(&h[4..8]) != VERSION {
+            return None;
+        }
+        let page_size = be(&h[8..12]);
+        if !(512..=65536).contains(&page_size) || !page_size.is_power_of_two() {
+            return None;
+        }
+        let sum = checksum(&h[..24], big_endian, (0, 0));
+        if sum != (be(&h[24..28]), be(&h[28..32])) {
+            return None;
+        }
+        Some(WalHeader {
+            big_endian,
+            page_size,
+            checkpoint_seq: be(&h[12..16]),
+            salt1: be(&h[16..20]),
+            salt2: be(&h[20..24]),
+            checksum: sum,
+        })
+    }
+
+    /// The position of a WAL with no frame read yet.
+    pub fn start(&self) -> WalPosition {
+        WalPosition {
+            salt1: self.salt1,
+            salt2: self.salt2,
+            checkpoint_seq: self.checkpoint_seq,
+            frames: 0,
+            checksum: self.checksum,
+        }
+    }
+
+    /// True when `pos` was read from this same WAL (not reset since).
+    pub fn continues(&self, pos: &WalPosition) -> bool {
+        self.salt1 == pos.salt1 && self.salt2 == pos.salt2
+    }
+}
+
+/// What a WAL file holds now.
+pub enum WalState {
+    /// No `-wal` file, or one without a valid header (empty after a
+    /// `TRUNCATE` checkpoint, or never written).
+    Empty,
+    /// A valid header; the file's bytes.
+    Valid(WalHeader, Vec<u8>),
+}
+
+/// Reads the whole `-wal` file (read-only; SQLite bounds its size by its
+/// checkpoints). A missing file is [`WalState::Empty`].
+pub fn read(path: &Path) -> io::Result<WalState> {
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(WalState::Empty),
+        Err(e) => return Err(e),
+    };
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(match WalHeader::parse(&bytes) {
+        Some(h) => WalState::Valid(h, bytes),
+        None => WalState::Empty,
+    })
+}
+
+/// The committed transactions in `bytes` (a WAL whose header is `h`) after
+/// `from` (which must continue it, see [`WalHeader::continues`]). Frames
+/// past the last valid commit frame are left for next time.
+pub fn committed_since(h: &WalHeader, bytes: &[u8], from: &WalPosition) -> Committed {
+    let page = h.page_size as usize;
+    let frame_len = FRAME_HEADER_LEN + page;
+    let mut sum = from.checksum;
+    let mut index = from.frames;
+    let mut newest: std::collections::BTreeMap<u32, (usize, usize)> = Default::default();
+    let mut pending: Vec<(u32, usize)> = Vec::new();
+    let mut out = Committed { position: *from, ..Committed::default() };
+    loop {
+        let Some(offset) = usize::try_from(index).ok().and_then(|i| i.checked_mul(frame_len)) else { break };
+        let start = HEADER_LEN + offset;
+        let Some(frame) = bytes.get(start..start + frame_len) else { break };
+        let (fh, data) = frame.split_at(FRAME_HEADER_LEN);
+        if be(&fh[8..12]) != h.salt1 || be(&fh[12..16]) != h.salt2 {
+            break;
+        }
+        let s = checksum(&fh[..8], h.big_endian, sum);
+        let s = checksum(data, h.big_endian, s);
+        if s != (be(&fh[16..20]), be(&fh[20..24])) {
+            break;
+        }
+        sum = s;
+        index += 1;
+        let page_no = be(&fh[0..4]);
+        if page_no == 0 {
+            break;
+        }
+        pending.push((page_no, start + FRAME_HEADER_LEN));
+        let db_pages = be(&fh[4..8]);
+        if db_pages != 0 {
+            for (p, at) in pending.drain(..) {
+                newest.insert(p, (at, page));
+            }
+            out.db_pages = Some(db_pages);
+            out.commits += 1;
+            out.position = WalPosition { frames: index, checksum: sum, ..out.position };
+        }
+    }
+    // Pages past the database's size after the last commit are not part
+    // of it (a shrinking VACUUM); they are cut off when applied.
+    out.pages = newest.into_iter().map(|(p, (at, len))| (p, bytes[at..at + len].to_vec())).collect();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_only_committed_frames_of_a_real_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.db");
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.pragma_update(None, "journal_mode", "wal").unwrap();
+        conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1); INSERT INTO t VALUES (2);").unwrap();
+        let wal = dir.path().join("a.db-wal");
+        let WalState::Valid(h, bytes) = read(&wal).unwrap() else { panic!("no wal") };
+        let all = committed_since(&h, &bytes, &h.start());
+        assert_eq!(all.commits, 3);
+        assert_eq!(all.db_pages, Some(2));
+        assert!(all.pages.iter().any(|(p, _)| *p == 1));
+        // Nothing new past the end.
+        let again = committed_since(&h, &bytes, &all.position);
+        assert_eq!(again.commits, 0);
+        assert_eq!(again.position, all.position);
+        // A torn last frame is not read.
+        let cut = &bytes[..bytes.len() - 10];
+        let torn = committed_since(&h, cut, &h.start());
+        assert_eq!(torn.commits, 2);
+        // Reading on from a position gives the rest.
+        conn.execute_batch("INSERT INTO t VALUES (3)").unwrap();
+        let WalState::Valid(h2, bytes2) = read(&wal).unwrap() else { panic!("no wal") };
+        assert!(h2.continues(&all.position));
+        let more = committed_since(&h2, &bytes2, &all.position);
+        assert_eq!(more.commits, 1);
+        // A TRUNCATE checkpoint leaves an empty WAL; the next write a new one.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+        assert!(matches!(read(&wal).unwrap(), WalState::Empty));
+        conn.execute_batch("INSERT INTO t VALUES (4)").unwrap();
+        let WalState::Valid(h3, _) = read(&wal).unwrap() else { panic!("no wal") };
+        assert!(!h3.continues(&more.position));
+    }
+}
