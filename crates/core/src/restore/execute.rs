@@ -10,7 +10,7 @@ use super::write::{undo_plain, write_back, write_live, write_plain};
 use super::{Action, BUSY_TIMEOUT, RestoreError, RestoreOutcome, RestorePlan, RestoredDatabase, io_err, sql};
 use crate::backup::{BackupError, BackupOptions};
 use crate::config::Config;
-use crate::manifest::{Kind, SkippedDatabase, Trigger};
+use crate::manifest::{Kind, SkippedDatabase, TableCount, Trigger};
 use crate::source::LiveTarget;
 use crate::state::{Level, State};
 use crate::verify;
@@ -173,6 +173,18 @@ fn execute_inner(run: Run<'_>, outcome: &mut RestoreOutcome, started: &mut Vec<S
     if report.manifest.as_ref() != Some(&plan.manifest) {
         return Err(RestoreError::Changed(plan.archive.name.clone()));
     }
+    let mut extracted = extracted;
+    let mut expected = Vec::new();
+    if let Some(at) = &plan.at {
+        for r in &at.databases {
+            let (path, tables) = rebuild_at(cfg, r, scratch.path())?;
+            extracted.retain(|(n, _)| *n != r.database);
+            extracted.push((r.database.clone(), path));
+            expected.push((r.database.clone(), tables));
+        }
+    }
+    let expected_rows =
+        |name: &str| expected.iter().find(|(n, _)| n == name).map(|(_, t): &(String, Vec<TableCount>)| t.clone());
     let source_of = |name: &str| extracted.iter().find(|(n, _)| n == name).map(|(_, p)| p.clone());
     if cancel.is_cancelled() {
         return Err(RestoreError::Cancelled { restored: vec![] });
@@ -191,7 +203,7 @@ fn execute_inner(run: Run<'_>, outcome: &mut RestoreOutcome, started: &mut Vec<S
                     }
                     let src = source_of(&d.name).ok_or_else(|| RestoreError::Changed(plan.archive.name.clone()))?;
                     write_plain(&src, &d.dest)?;
-                    outcome.restored.push(read_back(plan, &d.name, &d.dest)?);
+                    outcome.restored.push(read_back(plan, &d.name, &d.dest, expected_rows(&d.name))?);
                     let kind = plan.manifest.database(&d.name).map(|e| crate::source::kind(e.kind));
                     outcome.notes.extend(kind.and_then(|k| k.restore_note(&d.dest)));
                 }
@@ -225,7 +237,7 @@ fn execute_inner(run: Run<'_>, outcome: &mut RestoreOutcome, started: &mut Vec<S
                 match super::plan::live_target(cfg, entry).ok_or_else(not_configured)? {
                     LiveTarget::Database(_) => {
                         write_live(&src, &d.dest, &d.name, &entry.journal_mode, &mut outcome.notes)?;
-                        outcome.restored.push(read_back(plan, &d.name, &d.dest)?);
+                        outcome.restored.push(read_back(plan, &d.name, &d.dest, expected_rows(&d.name))?);
                     }
                     LiveTarget::Load { source, .. } => {
                         let tables = kind
@@ -243,7 +255,7 @@ fn execute_inner(run: Run<'_>, outcome: &mut RestoreOutcome, started: &mut Vec<S
                     }
                     LiveTarget::File(dest) => {
                         write_back(&src, &dest, entry.mode)?;
-                        outcome.restored.push(read_back(plan, &d.name, &dest)?);
+                        outcome.restored.push(read_back(plan, &d.name, &dest, None)?);
                     }
                     LiveTarget::Manual => return Err(not_configured()),
                 }
@@ -390,9 +402,34 @@ fn safety_time(cfg: &Config) -> DateTime<Utc> {
     }
 }
 
-/// Row counts of a written database, compared with the manifest; any
-/// other kind's file is read back against the manifest's sha256.
-fn read_back(plan: &RestorePlan, name: &str, dest: &Path) -> Result<RestoredDatabase, RestoreError> {
+/// Rebuilds `r.database` as of its moment into `scratch`, and checks it:
+/// the path and its row counts.
+fn rebuild_at(
+    cfg: &Config,
+    r: &crate::source::sqlite::continuous::Reach,
+    scratch: &Path,
+) -> Result<(PathBuf, Vec<TableCount>), RestoreError> {
+    let name = &r.database;
+    let dest = scratch.join(format!("at-{name}"));
+    crate::source::sqlite::continuous::rebuild(cfg, r, &dest)
+        .map_err(|source| RestoreError::Rebuild { name: name.clone(), source })?;
+    let damaged = |why: String| RestoreError::RebuiltDamaged { name: name.clone(), at: r.reached, why };
+    let report = crate::integrity::check(&dest).map_err(|e| damaged(e.to_string()))?;
+    if !report.ok {
+        return Err(damaged(report.summary()));
+    }
+    Ok((dest, report.tables))
+}
+
+/// Row counts of a written database, compared with the manifest (or with
+/// `expected`, a database rebuilt as of a moment); any other kind's file
+/// is read back against the manifest's sha256.
+fn read_back(
+    plan: &RestorePlan,
+    name: &str,
+    dest: &Path,
+    expected: Option<Vec<TableCount>>,
+) -> Result<RestoredDatabase, RestoreError> {
     if let Some(entry) = plan.manifest.database(name).filter(|e| e.kind != Kind::Sqlite) {
         let sha256 =
             crate::fsutil::sha256_file(dest).map_err(io_err(format!("cannot read back {}", dest.display())))?;
@@ -406,7 +443,10 @@ fn read_back(plan: &RestorePlan, name: &str, dest: &Path) -> Result<RestoredData
     let conn = Connection::open_with_flags(dest, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(sql(name, dest))?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(sql(name, dest))?;
     let tables = crate::integrity::count_rows(&conn).map_err(sql(name, dest))?;
-    let want = plan.manifest.database(name).map(|e| e.tables.as_slice()).unwrap_or_default();
+    let want = match &expected {
+        Some(t) => t.as_slice(),
+        None => plan.manifest.database(name).map(|e| e.tables.as_slice()).unwrap_or_default(),
+    };
     Ok(RestoredDatabase {
         name: name.to_string(),
         dest: dest.to_path_buf(),

@@ -46,6 +46,7 @@
 //!   time and again, atomically, when writing).
 
 pub mod chat;
+mod at;
 mod execute;
 mod nofollow;
 pub mod pending;
@@ -63,6 +64,7 @@ use crate::manifest::{Manifest, TableCount};
 use crate::state::StateError;
 use crate::verify::VerifyError;
 
+pub use at::{AtPlan, parse_time, plan_at};
 pub use execute::execute;
 pub use plan::plan;
 pub use preflight::verify_archive;
@@ -167,6 +169,8 @@ pub struct RestorePlan {
     /// written): all of them, so one look shows every one. A plan with any
     /// is not carried out.
     pub problems: Vec<String>,
+    /// `--at TIME`: the databases are rebuilt as of that moment.
+    pub at: Option<AtPlan>,
     /// `output_dir/quarantine`.
     quarantine_dir: PathBuf,
 }
@@ -435,6 +439,34 @@ pub enum RestoreError {
         /// Why putting back failed.
         undo: Box<RestoreError>,
     },
+    /// `restore latest --at TIME` with no archive taken at or before TIME.
+    #[error(
+        "no archive was taken at or before {at}: a point-in-time restore starts from one; \
+         `lifeboat list` shows the archives there are"
+    )]
+    NoArchiveBefore { at: chrono::DateTime<chrono::Utc> },
+    /// `restore ARCHIVE --at TIME` with an archive taken after TIME.
+    #[error("{archive} was taken after {at}; name an archive taken at or before it, or use `latest`")]
+    ArchiveAfter { archive: String, at: chrono::DateTime<chrono::Utc> },
+    /// Some database cannot be rebuilt as of TIME; nothing was written.
+    #[error(
+        "cannot restore as of {at}, and nothing was written:\n  - {}\nrestore the others alone with --only NAME, \
+         or pick a moment the increments reach (`lifeboat list` shows the span per database)",
+        .problems.join("\n  - ")
+    )]
+    NotReached {
+        at: chrono::DateTime<chrono::Utc>,
+        /// One per database, saying what it can reach instead.
+        problems: Vec<String>,
+    },
+    /// Rebuilding a database from its increments failed; nothing was written.
+    #[error("rebuilding {name} from its continuous increments failed, and nothing was written: {source}")]
+    Rebuild { name: String, source: crate::source::sqlite::continuous::ContinuousError },
+    /// The rebuilt database fails its integrity check; nothing was written.
+    #[error(
+        "refusing to restore {name}: rebuilt as of {at}, it fails its integrity check ({why}); nothing was written"
+    )]
+    RebuiltDamaged { name: String, at: chrono::DateTime<chrono::Utc>, why: String },
     /// A live restore stopped after its safety snapshot was taken: the
     /// operator needs to know where the replaced data is.
     #[error(

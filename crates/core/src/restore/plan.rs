@@ -133,6 +133,7 @@ pub fn plan(cfg: &Config, req: &RestoreRequest) -> Result<RestorePlan, RestoreEr
         manual,
         force_schema: req.force_schema,
         problems: Vec::new(),
+        at: None,
         quarantine_dir: cfg.backup.output_dir.join(super::quarantine::FOLDER),
     };
     super::preflight::check(cfg, &mut plan);
