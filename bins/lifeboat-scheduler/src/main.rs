@@ -12,6 +12,7 @@
 //! # Layout
 //! - [`timing`]: the catch-up and sleep decisions, pure functions of `now`.
 //! - [`heartbeat`]: the heartbeat writer.
+//! - [`continuous`]: the capture loop of `[continuous]` (daemon only).
 //! - [`metrics_server`]: `GET /metrics` on `monitoring.metrics_listen`.
 
 use std::path::PathBuf;
@@ -28,6 +29,7 @@ use lifeboat_core::{CancellationToken, exit, service};
 use lifeboat_cycle::{CycleError, run_cycle};
 use tokio::signal::unix::{SignalKind, signal};
 
+mod continuous;
 mod heartbeat;
 mod metrics_server;
 mod timing;
@@ -168,6 +170,7 @@ async fn daemon(cfg: &Config, cancel: CancellationToken) -> anyhow::Result<i32> 
     }
     let ticker = beater.spawn_ticker(stop_ticker.clone());
     tokio::spawn(service::keep_watchdog(stop_ticker.clone()));
+    continuous::spawn(cfg, stop_ticker.clone());
     tokio::spawn(lifeboat_cycle::watch::run(cfg.clone(), stop_ticker.clone(), heartbeat::PROCESS.as_str()));
     service::ready();
     tracing::info!(

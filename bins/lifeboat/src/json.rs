@@ -599,6 +599,24 @@ pub struct Plan<'a> {
     manual: &'a [String],
     /// Everything that would stop the restore before it writes.
     problems: &'a [String],
+    /// `--at TIME`: the moment asked and, per database, the moment reached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    at: Option<At<'a>>,
+}
+
+#[derive(Serialize)]
+struct At<'a> {
+    asked: DateTime<Utc>,
+    databases: Vec<AtDatabase<'a>>,
+    left_out: &'a [String],
+}
+
+#[derive(Serialize)]
+struct AtDatabase<'a> {
+    name: &'a str,
+    reached: DateTime<Utc>,
+    chain_start: DateTime<Utc>,
+    increments: usize,
 }
 
 #[derive(Serialize)]
@@ -670,6 +688,20 @@ pub fn restore_plan(plan: &RestorePlan) -> Versioned<Plan<'_>> {
         unconfigured: &plan.unconfigured,
         manual: &plan.manual,
         problems: &plan.problems,
+        at: plan.at.as_ref().map(|at| At {
+            asked: at.asked,
+            databases: at
+                .databases
+                .iter()
+                .map(|r| AtDatabase {
+                    name: &r.database,
+                    reached: r.reached,
+                    chain_start: r.chain_start,
+                    increments: r.increments.len(),
+                })
+                .collect(),
+            left_out: &at.left_out,
+        }),
     })
 }
 

@@ -194,6 +194,10 @@ pub struct RestoreArgs {
     /// Replace live databases even when their tables differ from the archive's.
     #[arg(long)]
     pub force_schema: bool,
+    /// Point in time: rebuild the SQLite databases as of TIME (RFC 3339, or `YYYY-MM-DD HH:MM:SS` in UTC)
+    /// from the archive (`latest`: the newest taken at or before TIME) and the [continuous] increments.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
     /// An age private key (age-keygen's key.txt or an SSH key) to open a .zip.age archive.
     #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,

@@ -22,14 +22,27 @@ pub(super) fn restore(cfg: &Config, a: &RestoreArgs) -> Result<i32> {
         None => a.archive.clone(),
     };
     let req = RestoreRequest { archive, only: a.only.clone(), to: a.to.clone(), force_schema: a.force_schema };
-    let mut plan = match restore::plan(cfg, &req) {
+    let planned = match &a.at {
+        None => restore::plan(cfg, &req),
+        Some(text) => {
+            let Some(at) = restore::parse_time(text) else {
+                return Err(UsageError(format!(
+                    "--at {text:?} is not a time; give RFC 3339 (2026-03-04T10:20:00Z) or \"YYYY-MM-DD HH:MM:SS\" in UTC"
+                ))
+                .into());
+            };
+            restore::plan_at(cfg, &req, at)
+        }
+    };
+    let mut plan = match planned {
         Ok(p) => p,
         // A name the archive does not hold is the user's typo, not a failure.
         Err(
             e @ (RestoreError::UnknownDatabase { .. }
             | RestoreError::ToNotAFolder(..)
             | RestoreError::NotConfigured { .. }
-            | RestoreError::NothingConfigured { .. }),
+            | RestoreError::NothingConfigured { .. }
+            | RestoreError::ArchiveAfter { .. }),
         ) => {
             return Err(UsageError(e.to_string()).into());
         }
@@ -126,6 +139,29 @@ fn plan_text(plan: &RestorePlan) -> String {
         m.trigger,
         plural(m.databases.len(), "database"),
     );
+    if let Some(at) = &plan.at {
+        let _ = writeln!(out, "As of {} (asked):", at.asked.format("%Y-%m-%d %H:%M:%S%.3f UTC"));
+        for r in &at.databases {
+            let short = r.short_by().num_milliseconds() as f64 / 1000.0;
+            let diffs = r.increments.len().saturating_sub(1);
+            let _ = writeln!(
+                out,
+                "  {:<24} as of {}, {short:.1} s before the asked time: rebuilt from its chain's full image of {} \
+                 and {} (the archive's copy is not used)",
+                r.database,
+                r.reached.format("%Y-%m-%d %H:%M:%S%.3f"),
+                r.chain_start.format("%Y-%m-%d %H:%M:%S%.3f"),
+                plural(diffs, "increment"),
+            );
+        }
+        if !at.left_out.is_empty() {
+            let _ = writeln!(
+                out,
+                "  not restored (no point-in-time history; restore it from an archive without --at): {}",
+                at.left_out.join(", ")
+            );
+        }
+    }
     for d in &plan.databases {
         let dest = d.dest.display();
         let what = match &d.action {
@@ -144,7 +180,15 @@ fn plan_text(plan: &RestorePlan) -> String {
             }
             Action::WriteBack { exists: true } => format!("REPLACE {dest} (written beside it, then renamed over it)"),
         };
-        let _ = writeln!(out, "  {:<24} {:>10}, {:>9} rows → {what}", d.name, human_size(d.size), d.rows);
+        match &plan.at {
+            // The archive's size and rows are not what is written.
+            Some(_) => {
+                let _ = writeln!(out, "  {:<24} {:>10}  {:>9}      → {what}", d.name, "rebuilt", "");
+            }
+            None => {
+                let _ = writeln!(out, "  {:<24} {:>10}, {:>9} rows → {what}", d.name, human_size(d.size), d.rows);
+            }
+        }
         if let Some(first) = &d.first {
             let _ = writeln!(out, "      first: {first}");
         }
@@ -191,6 +235,10 @@ fn plan_text(plan: &RestorePlan) -> String {
                 "Nothing will be replaced unless you add --force-schema."
             }
         );
+    }
+    if plan.at.is_some() {
+        out += "Each database is rebuilt from its increments (every one checked against its predecessor's hash) \
+                and must pass integrity_check before anything is written.\n";
     }
     out += if plan.any_damaged() {
         "Before writing, the archive is verified in full, a safety snapshot of what is being replaced is taken, \

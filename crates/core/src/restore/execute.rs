@@ -178,6 +178,13 @@ fn execute_inner(run: Run<'_>, outcome: &mut RestoreOutcome, started: &mut Vec<S
     if let Some(at) = &plan.at {
         for r in &at.databases {
             let (path, tables) = rebuild_at(cfg, r, scratch.path())?;
+            outcome.notes.push(format!(
+                "{} is as of {} ({:.1} s before the asked time), rebuilt from {} increment(s) of its continuous chain",
+                r.database,
+                r.reached.format("%Y-%m-%d %H:%M:%S%.3f UTC"),
+                r.short_by().num_milliseconds() as f64 / 1000.0,
+                r.increments.len()
+            ));
             extracted.retain(|(n, _)| *n != r.database);
             extracted.push((r.database.clone(), path));
             expected.push((r.database.clone(), tables));
@@ -412,7 +419,7 @@ fn rebuild_at(
     let name = &r.database;
     let dest = scratch.join(format!("at-{name}"));
     crate::source::sqlite::continuous::rebuild(cfg, r, &dest)
-        .map_err(|source| RestoreError::Rebuild { name: name.clone(), source })?;
+        .map_err(|source| RestoreError::Rebuild { name: name.clone(), source: Box::new(source) })?;
     let damaged = |why: String| RestoreError::RebuiltDamaged { name: name.clone(), at: r.reached, why };
     let report = crate::integrity::check(&dest).map_err(|e| damaged(e.to_string()))?;
     if !report.ok {

@@ -461,7 +461,7 @@ pub enum RestoreError {
     },
     /// Rebuilding a database from its increments failed; nothing was written.
     #[error("rebuilding {name} from its continuous increments failed, and nothing was written: {source}")]
-    Rebuild { name: String, source: crate::source::sqlite::continuous::ContinuousError },
+    Rebuild { name: String, source: Box<crate::source::sqlite::continuous::ContinuousError> },
     /// The rebuilt database fails its integrity check; nothing was written.
     #[error(
         "refusing to restore {name}: rebuilt as of {at}, it fails its integrity check ({why}); nothing was written"

@@ -163,8 +163,7 @@ pub fn committed_since(h: &WalHeader, bytes: &[u8], from: &WalPosition) -> Commi
     let mut newest: std::collections::BTreeMap<u32, (usize, usize)> = Default::default();
     let mut pending: Vec<(u32, usize)> = Vec::new();
     let mut out = Committed { position: *from, ..Committed::default() };
-    loop {
-        let Some(offset) = usize::try_from(index).ok().and_then(|i| i.checked_mul(frame_len)) else { break };
+    while let Some(offset) = usize::try_from(index).ok().and_then(|i| i.checked_mul(frame_len)) {
         let start = HEADER_LEN + offset;
         let Some(frame) = bytes.get(start..start + frame_len) else { break };
         let (fh, data) = frame.split_at(FRAME_HEADER_LEN);

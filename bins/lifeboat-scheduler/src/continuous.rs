@@ -1,0 +1,107 @@
+//! Continuous protection (`[continuous]`): every `interval_secs`, each
+//! SQLite database's committed changes become an increment; once an hour,
+//! chains older than `keep_days` are removed. Runs beside the cycles (it
+//! takes no cycle lock: it only reads the live databases), one process at a
+//! time (its own lock, `continuous.lock`).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::Utc;
+use lifeboat_core::CancellationToken;
+use lifeboat_core::config::Config;
+use lifeboat_core::lock::CycleLock;
+use lifeboat_core::source::sqlite::continuous::{self, Captured};
+use lifeboat_core::state::State;
+
+/// How often old chains are looked for.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Starts the capture loop when `[continuous]` is enabled.
+pub fn spawn(cfg: &Config, stop: CancellationToken) {
+    if !cfg.continuous.enabled {
+        return;
+    }
+    let cfg = cfg.clone();
+    tokio::spawn(async move { run(cfg, stop).await });
+}
+
+async fn run(cfg: Config, stop: CancellationToken) {
+    let lock_path = cfg.state_dir().join("continuous.lock");
+    let _lock = match CycleLock::try_acquire(&lock_path, "continuous capture (lifeboat-scheduler)") {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("continuous capture not started: {e} (another lifeboat-scheduler daemon captures already)");
+            return;
+        }
+    };
+    tracing::info!(
+        "continuous capture every {} s of {} database(s) into {}",
+        cfg.continuous.interval_secs,
+        cfg.backup.databases.len(),
+        cfg.backup.output_dir.join(continuous::FOLDER).display()
+    );
+    let interval = cfg.continuous.interval();
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_prune: Option<tokio::time::Instant> = None;
+    // The last problem said per database: said again only when it changes.
+    let mut said: HashMap<String, String> = HashMap::new();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = ticks.tick() => {}
+        }
+        let prune = last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY);
+        let c = cfg.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let state = State::open_for(&c)?;
+            let results = continuous::capture_all(&c, &state, &Utc::now);
+            if prune {
+                for name in &c.backup.databases {
+                    match continuous::prune(&c, name, Utc::now()) {
+                        Ok(0) => {}
+                        Ok(n) => {
+                            tracing::info!(database = %name, "removed {n} increment(s) older than continuous.keep_days")
+                        }
+                        Err(e) => tracing::warn!(database = %name, "continuous retention: {e}"),
+                    }
+                }
+            }
+            anyhow::Ok(results)
+        })
+        .await;
+        if prune {
+            last_prune = Some(tokio::time::Instant::now());
+        }
+        let results = match done {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                tracing::warn!("continuous capture: {e}");
+                continue;
+            }
+            Err(e) => {
+                tracing::error!("continuous capture stopped unexpectedly: {e}");
+                continue;
+            }
+        };
+        for r in results {
+            match r.result {
+                Ok(Captured::Written { kind, generation, seq, pages, bytes }) => {
+                    if said.remove(&r.name).is_some() {
+                        tracing::info!(database = %r.name, "continuous capture works again");
+                    }
+                    tracing::debug!(database = %r.name, kind = kind.words(), generation, seq, pages, bytes, "increment written");
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let text = e.to_string();
+                    if said.get(&r.name) != Some(&text) {
+                        tracing::warn!(database = %r.name, "continuous capture failed: {text}");
+                        said.insert(r.name.clone(), text);
+                    }
+                }
+            }
+        }
+    }
+}
