@@ -419,6 +419,17 @@ pub struct Status<'a> {
     incidents: Vec<OpenIncident<'a>>,
     delivery: Delivery,
     offsite: Vec<Offsite<'a>>,
+    /// `[continuous]`, when enabled: each database's lag and reachable span.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    continuous: Vec<Continuous<'a>>,
+}
+
+#[derive(Serialize)]
+struct Continuous<'a> {
+    database: &'a str,
+    lag_secs: Option<f64>,
+    reaches_from: Option<String>,
+    reaches_to: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -570,6 +581,16 @@ pub fn status<'a>(cfg: &Config, s: &'a StatusSnapshot, schedule: &'a Schedule) -
                 attempts: latest.as_ref().map(|c| c.attempts),
                 last_error: latest.as_ref().and_then(|c| c.last_error.as_deref()),
                 updated_at: latest.as_ref().map(|c| json_time(c.updated_at)),
+            })
+            .collect(),
+        continuous: s
+            .continuous
+            .iter()
+            .map(|c| Continuous {
+                database: &c.database,
+                lag_secs: c.lag_secs,
+                reaches_from: c.span.as_ref().map(|sp| json_time(sp.from)),
+                reaches_to: c.span.as_ref().map(|sp| json_time(sp.to)),
             })
             .collect(),
     })

@@ -185,7 +185,21 @@ fn restore_at_random_moments_under_a_writer_that_truncates_its_wal() {
         let (restored, said) = restore_at(&sb, at, n);
         check(&restored, at, &committed, &said);
     }
+    let (_, said) = sb.run(&["status"], 0);
+    assert!(said.contains("Continuous:   ledger.db lag"), "{said}");
+    let (_, said) = sb.run(&["metrics"], 0);
+    assert!(said.contains("lifeboat_continuous_lag_seconds{database=\"ledger.db\"}"), "{said}");
+    let (_, said) = sb.run(&["list"], 0);
+    assert!(said.contains("Point in time") && said.contains("increments"), "{said}");
     stop(scheduler);
+    // A live restore as of a moment: planned, dry run, then done, as any restore.
+    let at = started + (ended - started) / 2;
+    let time = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let (_, said) = sb.run(&["restore", "latest", "--at", &time, "--only", "ledger.db", "--dry-run"], 0);
+    assert!(said.contains("before the asked time") && said.contains("dry run"), "{said}");
+    let (_, said) = sb.run(&["restore", "latest", "--at", &time, "--only", "ledger.db", "--yes"], 0);
+    assert!(said.contains("Safety snapshot"), "{said}");
+    check(&db, at, &committed, &said);
     // A moment before the first capture cannot be reached: refused, nothing written.
     let before = started - TimeDelta::hours(1);
     let time = before.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use prometheus::{Encoder, Gauge, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, Gauge, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 use strum::IntoEnumIterator;
 
 use crate::config::Config;
@@ -123,6 +123,17 @@ fn collect(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Result<Me
         }
         db_ok.with_label_values(&db).set(i64::from(check.ok));
     }
+    if !snapshot.continuous.is_empty() {
+        let lag = m.float_gauges(
+            "continuous_lag_seconds",
+            "Seconds since each database's committed changes were last captured in full ([continuous])",
+            &["database"],
+        );
+        for c in &snapshot.continuous {
+            // Never captured: as old as can be, so an alert on the lag fires.
+            lag.with_label_values(&[c.database.as_str()]).set(c.lag_secs.unwrap_or(f64::INFINITY));
+        }
+    }
     Ok(m)
 }
 
@@ -148,6 +159,12 @@ impl Metrics {
 
     fn gauges(&mut self, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
         let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("a valid metric");
+        self.registry.register(Box::new(g.clone())).expect("each metric once");
+        g
+    }
+
+    fn float_gauges(&mut self, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+        let g = GaugeVec::new(Opts::new(name, help), labels).expect("a valid metric");
         self.registry.register(Box::new(g.clone())).expect("each metric once");
         g
     }

@@ -44,6 +44,41 @@ pub struct StatusSnapshot {
     /// Configured sources the newest archive holds no good copy of, with
     /// their newest good copy (how long they have had none).
     pub without_good_copy: Vec<crate::retention::NoGoodCopy>,
+    /// `[continuous]`, when enabled: each SQLite database's capture.
+    pub continuous: Vec<ContinuousStatus>,
+}
+
+/// Where the continuous capture of one database stands.
+#[derive(Debug, Clone)]
+pub struct ContinuousStatus {
+    /// Its name in `backup.databases`.
+    pub database: String,
+    /// Seconds since its committed changes were last captured in full;
+    /// None: never captured.
+    pub lag_secs: Option<f64>,
+    /// The moments `restore --at` can reach (None: none yet).
+    pub span: Option<crate::source::sqlite::continuous::Span>,
+}
+
+/// Each configured database's capture, when `[continuous]` is enabled.
+fn continuous(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Result<Vec<ContinuousStatus>, StateError> {
+    if !cfg.continuous.enabled {
+        return Ok(Vec::new());
+    }
+    let positions = state.map(State::capture_positions).transpose()?.unwrap_or_default();
+    Ok(cfg
+        .backup
+        .databases
+        .iter()
+        .map(|name| ContinuousStatus {
+            database: name.clone(),
+            lag_secs: positions
+                .iter()
+                .find(|p| &p.database == name)
+                .map(|p| (now - p.checked_at).num_milliseconds().max(0) as f64 / 1000.0),
+            span: crate::source::sqlite::continuous::span(cfg, name).ok().flatten(),
+        })
+        .collect())
 }
 
 /// Reads the status. `state` is None when the state database does not exist
@@ -78,6 +113,7 @@ pub fn snapshot(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Resu
         quarantined: crate::restore::quarantine::list(&cfg.backup.output_dir),
         warnings: cfg.full_cron_ignored().into_iter().collect(),
         without_good_copy: crate::retention::sources_without_good_copy(cfg, state, &archives)?,
+        continuous: continuous(cfg, state, now)?,
     })
 }
 

@@ -131,6 +131,26 @@ pub(super) fn list(cfg: &Config, a: &ListArgs) -> Result<i32> {
             r.archive.name,
         );
     }
+    // The moments a point-in-time restore can reach, per database.
+    let spans: Vec<_> = cfg
+        .backup
+        .databases
+        .iter()
+        .filter_map(|name| lifeboat_core::source::sqlite::continuous::span(cfg, name).ok().flatten())
+        .collect();
+    if !spans.is_empty() {
+        println!("\nPoint in time (restore latest --at TIME, with an archive taken at or before TIME):");
+        for sp in &spans {
+            println!(
+                "  {:<24} {} to {} UTC, {} increments, {}",
+                sp.database,
+                sp.from.format("%Y-%m-%d %H:%M:%S"),
+                sp.to.format("%Y-%m-%d %H:%M:%S"),
+                sp.increments,
+                human_size(sp.bytes)
+            );
+        }
+    }
     // Cycles that found nothing changed wrote no archive: say so below.
     if let Some(st) = &state {
         let recent = st.runs(500)?;

@@ -99,6 +99,21 @@ fn print_text(cfg: &Config, s: &StatusSnapshot, schedule: &Schedule) {
             println!("              {} → {} ({})", q.name, q.dir.display(), human_size(q.bytes));
         }
     }
+    for c in &s.continuous {
+        let lag = match c.lag_secs {
+            Some(secs) if secs > 10.0 * cfg.continuous.interval_secs as f64 => {
+                format!("lag {secs:.1} s, over ten intervals: is lifeboat-scheduler running?")
+            }
+            Some(secs) => format!("lag {secs:.1} s"),
+            None => "never captured (is lifeboat-scheduler running as a daemon?)".to_string(),
+        };
+        let span = c
+            .span
+            .as_ref()
+            .map(|sp| format!(", restore --at reaches {} to {}", ui::time(sp.from), ui::time(sp.to)))
+            .unwrap_or_default();
+        println!("Continuous:   {} {lag}{span}", c.database);
+    }
     let c = s.last_24h;
     let unchanged = if c.unchanged > 0 { format!(", {} unchanged", c.unchanged) } else { String::new() };
     println!("Last 24 h:    {} ok, {} partial, {} failed{unchanged}", c.ok, c.partial, c.failed);

@@ -174,27 +174,5 @@ pub fn prune(cfg: &Config, name: &str, now: DateTime<Utc>) -> Result<usize, Cont
     Ok(removed)
 }
 
-/// The capture lag of each database in `backup.databases`: seconds since
-/// its last complete look, None when it was never captured.
-pub fn lags(
-    cfg: &Config,
-    state: &crate::state::State,
-    now: DateTime<Utc>,
-) -> Result<Vec<(String, Option<f64>)>, ContinuousError> {
-    let positions = state.capture_positions()?;
-    Ok(cfg
-        .backup
-        .databases
-        .iter()
-        .map(|name| {
-            let lag = positions
-                .iter()
-                .find(|p| &p.database == name)
-                .map(|p| (now - p.checked_at).num_milliseconds().max(0) as f64 / 1000.0);
-            (name.clone(), lag)
-        })
-        .collect())
-}
-
 #[cfg(test)]
 mod tests;
