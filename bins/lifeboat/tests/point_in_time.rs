@@ -100,8 +100,7 @@ fn write(path: PathBuf, stop: Arc<AtomicBool>, done: Committed) {
 fn restore_at(sb: &Sandbox, at: DateTime<Utc>, n: usize) -> (PathBuf, String) {
     let to = sb.path(&format!("at{n}"));
     let time = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let to_text = to.display().to_string();
-    let (_, said) = sb.run(&["restore", "latest", "--at", &time, "--to", &to_text, "--yes"], 0);
+    let said = run(sb, &recipe(1, &time, "ledger.db", &to.display().to_string()), 0);
     (to.join("ledger.db"), said)
 }
 
@@ -128,6 +127,41 @@ fn check(db: &Path, at: DateTime<Utc>, committed: &[(i64, DateTime<Utc>)], said:
         .max()
         .unwrap_or(0);
     assert!(max_seq >= must, "as of {at}: commit {must} is missing, only {max_seq} restored:\n{said}");
+}
+
+/// The commands the "Point in time" recipe of docs/operations.md gives,
+/// as this test runs them (TIME, DB and DIR filled in).
+const RECIPE: [&str; 3] = [
+    "lifeboat restore latest --at TIME --only DB --dry-run",
+    "lifeboat restore latest --at TIME --to DIR --yes",
+    "lifeboat restore latest --at TIME --only DB --yes",
+];
+
+#[test]
+fn the_docs_give_the_commands_this_test_runs() {
+    let ops = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/operations.md")).unwrap();
+    for step in RECIPE {
+        assert!(ops.contains(&format!("`{step}`")), "docs/operations.md gives `{step}`");
+    }
+}
+
+/// One of [`RECIPE`]'s commands with its words filled in.
+fn recipe(step: usize, time: &str, db: &str, dir: &str) -> Vec<String> {
+    RECIPE[step]
+        .split(' ')
+        .skip(1)
+        .map(|w| match w {
+            "TIME" => time.to_string(),
+            "DB" => db.to_string(),
+            "DIR" => dir.to_string(),
+            w => w.to_string(),
+        })
+        .collect()
+}
+
+fn run(sb: &Sandbox, args: &[String], code: i32) -> String {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    sb.run(&args, code).1
 }
 
 #[test]
@@ -195,9 +229,9 @@ fn restore_at_random_moments_under_a_writer_that_truncates_its_wal() {
     // A live restore as of a moment: planned, dry run, then done, as any restore.
     let at = started + (ended - started) / 2;
     let time = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let (_, said) = sb.run(&["restore", "latest", "--at", &time, "--only", "ledger.db", "--dry-run"], 0);
+    let said = run(&sb, &recipe(0, &time, "ledger.db", ""), 0);
     assert!(said.contains("before the asked time") && said.contains("dry run"), "{said}");
-    let (_, said) = sb.run(&["restore", "latest", "--at", &time, "--only", "ledger.db", "--yes"], 0);
+    let said = run(&sb, &recipe(2, &time, "ledger.db", ""), 0);
     assert!(said.contains("Safety snapshot"), "{said}");
     check(&db, at, &committed, &said);
     // A moment before the first capture cannot be reached: refused, nothing written.

@@ -13,7 +13,10 @@
 //!   pins the last archive from before the shrink; `lifeboat unpin`);
 //! - and with GFS tiers (`keep_hourly`…`keep_monthly`, restic `forget`
 //!   semantics) an archive a tier keeps stays although count or age would
-//!   remove it.
+//!   remove it;
+//! - with `[continuous]` increments on disk, the newest archive taken at or
+//!   before the oldest of them stays too (`continuous`): a point-in-time
+//!   restore starts from an archive taken at or before its moment.
 //!
 //! "Verified": every archive on disk was verified before its rename (backup
 //! writes under a temporary name), so an archive counts as verified unless
@@ -431,9 +434,28 @@ fn verdicts(
 ) -> Result<Vec<Verdict>, StateError> {
     let r = &cfg.retention;
     let judged = judge(&candidates(cfg, stored, state)?, r.max_age_days, r.max_count, Tiers::of(cfg), now);
+    // `restore --at` starts from an archive taken at or before the moment:
+    // the newest one from before the oldest continuous increment stays.
+    let oldest_increment = cfg
+        .backup
+        .databases
+        .iter()
+        .filter_map(|name| crate::source::sqlite::continuous::span(cfg, name).ok().flatten())
+        .map(|s| s.from)
+        .min();
+    let under_increments = oldest_increment
+        .and_then(|t| stored.iter().filter(|a| a.created_at <= t).max_by_key(|a| a.created_at))
+        .map(|a| a.name.as_str());
     Ok(judged
         .into_iter()
-        .map(|j| Verdict { name: j.name, kept_by: j.kept_by, removal: j.removal.map(|r| r.reason) })
+        .map(|j| {
+            let mut v = Verdict { name: j.name, kept_by: j.kept_by, removal: j.removal.map(|r| r.reason) };
+            if Some(v.name.as_str()) == under_increments {
+                v.kept_by.push("continuous".to_string());
+                v.removal = None;
+            }
+            v
+        })
         .collect())
 }
 
