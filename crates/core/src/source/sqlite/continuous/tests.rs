@@ -165,3 +165,48 @@ fn a_rollback_journal_database_gets_page_diffs() {
     rebuild(&cfg, &reach(&cfg, "a.db", at.get()).unwrap(), &out).unwrap();
     assert_eq!(rows(&out), 2);
 }
+
+#[test]
+fn sealed_increments_need_the_identity_to_be_rebuilt() {
+    use age::secrecy::ExposeSecret;
+    let dir = tempfile::tempdir().unwrap();
+    let id = age::x25519::Identity::generate();
+    let key = dir.path().join("key.txt");
+    std::fs::write(&key, format!("{}\n", id.to_string().expose_secret())).unwrap();
+    let base = config(dir.path());
+    let with = |identity: &str| {
+        Config::from_toml(&format!(
+            "[backup]\nsource_dir = {:?}\noutput_dir = {:?}\ndatabases = [\"a.db\"]\n[continuous]\nenabled = true\n\
+             [encryption]\nmode = \"age\"\nrecipients = [\"{}\"]\nidentity_file = {identity:?}\n",
+            base.backup.source_dir.display().to_string(),
+            base.backup.output_dir.display().to_string(),
+            id.to_public()
+        ))
+        .unwrap()
+    };
+    let cfg = with(&key.display().to_string());
+    let state = State::open_for(&cfg).unwrap();
+    let db = cfg.backup.source_dir.join("a.db");
+    let bot = Connection::open(&db).unwrap();
+    bot.pragma_update(None, "journal_mode", "wal").unwrap();
+    bot.execute_batch("CREATE TABLE t(x TEXT); INSERT INTO t VALUES ('secret row');").unwrap();
+    let now = clock();
+    capture(&cfg, &state, "a.db", &now).unwrap();
+    bot.execute("INSERT INTO t VALUES ('another secret row')", []).unwrap();
+    capture(&cfg, &state, "a.db", &now).unwrap();
+    let files = increment::list(&Paths::new(&cfg, "a.db").dir).unwrap();
+    assert_eq!(files.len(), 2);
+    for f in &files {
+        assert!(f.sealed, "{}", f.path.display());
+        let bytes = std::fs::read(&f.path).unwrap();
+        assert!(!bytes.windows(6).any(|w| w == b"secret"), "plain text in {}", f.path.display());
+    }
+    let r = reach(&cfg, "a.db", now()).unwrap();
+    let out = dir.path().join("r.db");
+    rebuild(&cfg, &r, &out).unwrap();
+    assert_eq!(rows(&out), 2);
+    // Without the private key: refused, saying what is missing.
+    let keyless = with("");
+    let err = rebuild(&keyless, &r, &dir.path().join("r2.db")).unwrap_err().to_string();
+    assert!(err.contains("identity") || err.contains("key"), "{err}");
+}
