@@ -425,3 +425,42 @@ async fn an_archive_still_owed_after_the_cycle_that_tried_it_opens_the_incident_
         [IncidentKind::DeliveriesStuck]
     );
 }
+
+#[test]
+fn continuous_capture_falling_ten_intervals_behind_is_an_incident() {
+    let (_d, cfg) = watched("[continuous]\nenabled = true\ninterval_secs = 10\n");
+    let st = State::open_for(&cfg).unwrap();
+    let lag = |now| {
+        let seen = watch::conditions(&cfg, &st, t(10, 0), now).unwrap();
+        seen.into_iter().find(|(k, _)| *k == IncidentKind::ContinuousLag).and_then(|(_, d)| d)
+    };
+    // Never captured: judged from when watching started.
+    assert_eq!(lag(t(10, 1)), None);
+    let said = lag(t(10, 2)).unwrap();
+    assert!(said.contains("user_requests.db never"), "{said}");
+    let mut pos = lifeboat_core::state::CapturePosition {
+        database: "user_requests.db".into(),
+        generation: 1,
+        seq: 0,
+        chain_hash: "00".repeat(32),
+        file_id: String::new(),
+        db_stamp: String::new(),
+        page_size: 4096,
+        db_pages: 1,
+        wal: Default::default(),
+        captured_at: t(10, 0),
+        checked_at: t(10, 0),
+    };
+    for name in &cfg.backup.databases {
+        pos.database = name.clone();
+        st.set_capture_position(&pos).unwrap();
+    }
+    assert_eq!(lag(t(10, 1)), None, "60 s behind is within ten intervals");
+    let said = lag(t(10, 2)).unwrap();
+    assert!(said.contains("analytics.db for"), "{said}");
+    // Off: never an incident.
+    let (_d2, off) = watched("");
+    let st2 = State::open_for(&off).unwrap();
+    let seen = watch::conditions(&off, &st2, t(10, 0), t(12, 0)).unwrap();
+    assert!(seen.iter().any(|(k, d)| *k == IncidentKind::ContinuousLag && d.is_none()));
+}

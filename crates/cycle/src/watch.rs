@@ -172,6 +172,8 @@ pub fn conditions(
         }),
     ));
 
+    seen.push((IncidentKind::ContinuousLag, continuous_lag(cfg, state, watching_since, now)?));
+
     // The next backup needs room for its snapshots and its archive.
     let needed = state.latest_db_checks()?.iter().filter_map(|c| c.size).sum::<u64>()
         + catalog::list(&cfg.backup.output_dir).ok().and_then(|a| a.first().map(|a| a.size)).unwrap_or(0);
@@ -193,6 +195,42 @@ pub fn conditions(
     Ok(seen)
 }
 
+/// `[continuous]`: the databases whose changes were not captured for ten
+/// intervals (the daemon stopped, a full disk, a database gone), in words.
+fn continuous_lag(
+    cfg: &Config,
+    state: &State,
+    watching_since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, StateError> {
+    if !cfg.continuous.enabled {
+        return Ok(None);
+    }
+    let limit = Duration::seconds(10 * cfg.continuous.interval_secs as i64);
+    let positions = state.capture_positions()?;
+    let behind: Vec<String> = cfg
+        .backup
+        .databases
+        .iter()
+        .filter_map(|name| {
+            let last = positions.iter().find(|p| &p.database == name).map(|p| p.checked_at);
+            let since = last.unwrap_or(watching_since);
+            (now - since > limit).then(|| match last {
+                Some(_) => format!("{name} for {}", human_duration((now - since).num_seconds())),
+                None => format!("{name} never"),
+            })
+        })
+        .collect();
+    Ok((!behind.is_empty()).then(|| {
+        format!(
+            "changes not captured for over ten intervals of {} s: {}; restore --at cannot reach the moments since. \
+             Check that lifeboat-scheduler runs as a daemon and its log (journalctl -u lifeboat-scheduler)",
+            cfg.continuous.interval_secs,
+            behind.join(", ")
+        )
+    }))
+}
+
 /// An incident's name, for alerts and screens.
 pub fn title(kind: IncidentKind) -> &'static str {
     match kind {
@@ -201,6 +239,7 @@ pub fn title(kind: IncidentKind) -> &'static str {
         IncidentKind::DeliveriesStuck => "Archives are not reaching their destinations",
         IncidentKind::DiskLow => "The backup disk is nearly full",
         IncidentKind::ArchiveCorrupt => "A stored archive is damaged",
+        IncidentKind::ContinuousLag => "Continuous protection has fallen behind",
     }
 }
 
@@ -215,6 +254,7 @@ pub(crate) fn recovered_text(incident: &Incident, now: DateTime<Utc>) -> String 
         IncidentKind::DeliveriesStuck => "pending archives are delivered",
         IncidentKind::DiskLow => "there is room for the next backup",
         IncidentKind::ArchiveCorrupt => "no stored archive fails verification any longer",
+        IncidentKind::ContinuousLag => "every database's changes are captured again",
     };
     format!("✅ Lifeboat recovered: {what} (after {}).", human_duration((now - incident.opened_at).num_seconds()))
 }

@@ -25,6 +25,8 @@ pub enum IncidentKind {
     DiskLow,
     /// A stored archive no longer verifies (bit rot, a damaged disk).
     ArchiveCorrupt,
+    /// `[continuous]`: a database's changes not captured for ten intervals.
+    ContinuousLag,
 }
 
 impl IncidentKind {

@@ -439,6 +439,7 @@ mod tests {
                 (IncidentKind::DeliveriesStuck, "deliveries-stuck"),
                 (IncidentKind::DiskLow, "disk-low"),
                 (IncidentKind::ArchiveCorrupt, "archive-corrupt"),
+                (IncidentKind::ContinuousLag, "continuous-lag"),
             ],
             IncidentKind::as_str,
         );
