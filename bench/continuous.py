@@ -1,0 +1,52 @@
+"""Continuous protection under a writer: the scheduler daemon's CPU, the
+increments' bytes and the writer's commit latency.
+
+    python3 bench/continuous.py plain|truncate SECONDS    # OFF=1: [continuous] off
+    T=target/release python3 bench/continuous.py truncate 60
+
+"truncate": the writer runs PRAGMA wal_checkpoint(TRUNCATE) every 2.5 s.
+Results: docs/benchmarks.md, "Continuous protection".
+"""
+import os, sqlite3, subprocess, sys, time, shutil
+T=os.environ.get("T","target/debug")
+truncate = sys.argv[1] == "truncate"
+secs = int(sys.argv[2])
+d = os.path.join(os.environ.get("BENCH_DIR", "/tmp/lifeboat-continuous"), f"run-{sys.argv[1]}")
+shutil.rmtree(d, ignore_errors=True); os.makedirs(d+"/data")
+cfg = d+"/lifeboat.toml"
+open(cfg,"w").write(f'[backup]\nsource_dir = "{d}/data"\noutput_dir = "{d}/out"\ndatabases = ["ledger.db"]\n[continuous]\nenabled = {"false" if os.environ.get("OFF") else "true"}\ninterval_secs = 10\n')
+c = sqlite3.connect(d+"/data/ledger.db", isolation_level=None)
+c.execute("PRAGMA journal_mode=wal")
+c.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL)")
+c.execute("CREATE TABLE ledger (seq INTEGER PRIMARY KEY, t_ms INTEGER, account INTEGER, amount INTEGER, memo TEXT)")
+c.execute("BEGIN")
+for i in range(100): c.execute("INSERT INTO accounts VALUES (?,0)", (i,))
+# some bulk: ~20 MB of history
+c.execute("WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM r WHERE x < 80000) INSERT INTO ledger (t_ms, account, amount, memo) SELECT 0, x % 100, 0, hex(randomblob(100)) FROM r")
+c.execute("COMMIT")
+env = {k:v for k,v in os.environ.items() if not k.startswith("LIFEBOAT")}
+subprocess.run([T+"/lifeboat","--config",cfg,"backup"], env=env, check=True, capture_output=True)
+p = subprocess.Popen([T+"/lifeboat-scheduler","--config",cfg], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+time.sleep(3)
+def cpu(pid):
+    f = open(f"/proc/{pid}/stat").read().split(")")[1].split()
+    return (int(f[11])+int(f[12]))/os.sysconf("SC_CLK_TCK")
+c0 = cpu(p.pid); t0=time.time(); n=0; lat=[]; last=time.time()
+while time.time()-t0 < secs:
+    s=time.time()
+    c.execute("BEGIN"); 
+    c.execute("INSERT INTO ledger (t_ms, account, amount, memo) VALUES (?,?,?,?)", (int(s*1000), n%100, 5, "x"*200))
+    c.execute("UPDATE accounts SET balance=balance+5 WHERE id=?", (n%100,))
+    c.execute("COMMIT"); lat.append(time.time()-s); n+=1
+    if truncate and time.time()-last > 2.5:
+        c.execute("PRAGMA wal_checkpoint(TRUNCATE)"); last=time.time()
+    time.sleep(max(0, 0.01-(time.time()-s)))
+time.sleep(12)
+c1 = cpu(p.pid); el=time.time()-t0
+p.terminate(); p.wait()
+inc = d+f"/out/continuous/ledger.db"
+os.makedirs(inc, exist_ok=True)
+files = os.listdir(inc); size = sum(os.path.getsize(inc+"/"+f) for f in files)
+lat.sort()
+dbsize = os.path.getsize(d+"/data/ledger.db")
+print(f"{sys.argv[1]}: {n} commits in {secs}s ({n/secs:.0f}/s), db {dbsize/1e6:.1f} MB; daemon CPU {c1-c0:.2f}s over {el:.0f}s = {100*(c1-c0)/el:.1f}% of a core; {len(files)} increments, {size/1e3:.0f} kB ({size/1e3/ (el) *3600/1e3:.1f} MB/h incl. the full image); writer commit p50 {lat[len(lat)//2]*1000:.2f} ms p99 {lat[int(len(lat)*0.99)]*1000:.2f} ms")
