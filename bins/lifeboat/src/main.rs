@@ -172,6 +172,9 @@ pub struct VerifyArgs {
     /// An archive: `latest`, a file name in backup.output_dir, or a path (the ZIP or its .zip.001).
     #[arg(default_value = "latest")]
     pub archive: String,
+    /// Also read every [continuous] increment chain in full: hashes, a rebuild and integrity_check of each.
+    #[arg(long)]
+    pub continuous: bool,
     /// An age private key (age-keygen's key.txt or an SSH key) to open a .zip.age archive.
     #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,

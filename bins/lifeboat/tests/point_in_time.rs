@@ -259,6 +259,8 @@ fn scenario(writing: Duration, kill: bool) {
     let (_, said) = sb.run(&["list"], 0);
     assert!(said.contains("Point in time") && said.contains("increments"), "{said}");
     stop(scheduler);
+    let (_, said) = sb.run(&["verify", "latest", "--continuous"], 0);
+    assert!(said.contains("continuous ledger.db: ok"), "{said}");
     // A live restore as of a moment: planned, dry run, then done, as any restore.
     let at = started + (ended - started) / 2;
     let time = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);

@@ -30,7 +30,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 
 pub use capture::{Captured, capture};
-pub use rebuild::{Reach, Rebuilt, Span, reach, rebuild, span};
+pub use rebuild::{ChainCheck, Reach, Rebuilt, Span, check_chains, reach, rebuild, span};
 pub use wal::WalPosition;
 
 use crate::config::Config;

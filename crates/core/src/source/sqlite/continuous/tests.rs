@@ -210,3 +210,33 @@ fn sealed_increments_need_the_identity_to_be_rebuilt() {
     let err = rebuild(&keyless, &r, &dir.path().join("r2.db")).unwrap_err().to_string();
     assert!(err.contains("identity") || err.contains("key"), "{err}");
 }
+
+#[test]
+fn checking_the_chains_finds_an_altered_increment() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let state = State::open_for(&cfg).unwrap();
+    let db = cfg.backup.source_dir.join("a.db");
+    let bot = Connection::open(&db).unwrap();
+    bot.pragma_update(None, "journal_mode", "wal").unwrap();
+    bot.execute_batch("CREATE TABLE t(x TEXT); INSERT INTO t VALUES ('a');").unwrap();
+    let now = clock();
+    capture(&cfg, &state, "a.db", &now).unwrap();
+    for i in 0..3 {
+        bot.execute("INSERT INTO t VALUES (?1)", [i]).unwrap();
+        capture(&cfg, &state, "a.db", &now).unwrap();
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let c = check_chains(&cfg, Some(&state), "a.db", scratch.path()).unwrap();
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    assert_eq!((c.chains, c.increments), (1, 4));
+    // An increment replaced by another valid one: its hash no longer follows.
+    let files = increment::list(&Paths::new(&cfg, "a.db").dir).unwrap();
+    let h = increment::Reader::open(&files[2], &crate::seal::Keys::none()).unwrap().header;
+    std::fs::remove_file(&files[2].path).unwrap();
+    let w = increment::Writer::create(&files[2].path, &increment::Header { prev: [9; 32], ..h }, None).unwrap();
+    w.finish().unwrap();
+    let c = check_chains(&cfg, Some(&state), "a.db", scratch.path()).unwrap();
+    assert_eq!(c.problems.len(), 1, "{:?}", c.problems);
+    assert!(c.problems[0].contains("does not follow"), "{:?}", c.problems);
+}
