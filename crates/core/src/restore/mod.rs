@@ -45,8 +45,8 @@
 //! - `--to DIR` refuses any destination file that already exists (at plan
 //!   time and again, atomically, when writing).
 
-pub mod chat;
 mod at;
+pub mod chat;
 mod execute;
 mod nofollow;
 pub mod pending;
