@@ -209,7 +209,8 @@ fn execute_inner(run: Run<'_>, outcome: &mut RestoreOutcome, started: &mut Vec<S
                         return Err(RestoreError::Cancelled { restored: names_done(outcome) });
                     }
                     let src = source_of(&d.name).ok_or_else(|| RestoreError::Changed(plan.archive.name.clone()))?;
-                    write_plain(&src, &d.dest)?;
+                    let mode = plan.manifest.database(&d.name).and_then(|e| e.mode);
+                    write_plain(&src, &d.dest, mode)?;
                     outcome.restored.push(read_back(plan, &d.name, &d.dest, expected_rows(&d.name))?);
                     let kind = plan.manifest.database(&d.name).map(|e| crate::source::kind(e.kind));
                     outcome.notes.extend(kind.and_then(|k| k.restore_note(&d.dest)));

@@ -11,10 +11,16 @@ use super::plan::live_action;
 use super::{Action, BUSY_TIMEOUT, RestoreError, RestoreOutcome, io_err, sql};
 use crate::manifest::SIDECAR_SUFFIXES;
 
-/// Copies `src` to a new file `dest` (0600): a temporary beside it, fsynced,
-/// then hard-linked into place, which fails rather than overwrite.
-pub(super) fn write_plain(src: &Path, dest: &Path) -> Result<(), RestoreError> {
-    use std::os::unix::fs::OpenOptionsExt;
+/// Copies `src` to a new file `dest`: a temporary beside it, fsynced, then
+/// hard-linked into place, which fails rather than overwrite. It is 0600,
+/// or `mode`'s permission bits when the archive recorded the file's (a
+/// files source): created 0600 and changed once written, so it is never
+/// more open than that while being written. Set-user-ID, set-group-ID and
+/// sticky bits are left out in a folder restore: the copy is for looking
+/// at or copying by hand, and a set-user-ID file there would run as its
+/// owner for anyone.
+pub(super) fn write_plain(src: &Path, dest: &Path, mode: Option<u32>) -> Result<(), RestoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let dir = dest.parent().unwrap_or(Path::new("."));
     let file_name = dest.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.lifeboat-tmp"));
@@ -30,6 +36,10 @@ pub(super) fn write_plain(src: &Path, dest: &Path) -> Result<(), RestoreError> {
             .open(&tmp)
             .map_err(io_err(format!("cannot create {}", tmp.display())))?;
         std::io::copy(&mut input, &mut out).map_err(io_err(format!("cannot write {}", tmp.display())))?;
+        if let Some(mode) = mode {
+            let perms = std::fs::Permissions::from_mode(mode & 0o777);
+            out.set_permissions(perms).map_err(io_err(format!("cannot set the mode of {}", tmp.display())))?;
+        }
         out.sync_all().map_err(io_err(format!("cannot write {}", tmp.display())))?;
         match std::fs::hard_link(&tmp, dest) {
             Ok(()) => Ok(()),
