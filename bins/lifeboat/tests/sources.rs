@@ -225,8 +225,18 @@ fn redis_keys_of_every_type_survive_a_restore_into_a_second_server() {
     let out = env.cmd(&["restore", "latest", "--to", to.to_str().unwrap(), "--yes"]).assert().success();
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     assert!(stdout.contains("stop Redis") && stdout.contains("dump file"), "the steps are printed: {stdout}");
-    // A live restore cannot load an RDB into a running Redis: it says how.
-    let live = env.cmd(&["restore", "latest", "--yes"]).assert().failure().get_output().clone();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(to.join("cache.rdb")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "a database restored into a folder is private");
+    // Without redis-server on this machine a live restore cannot load it:
+    // it says how to do it by hand.
+    let no_server = env.path("bin");
+    std::fs::create_dir_all(&no_server).unwrap();
+    for tool in ["redis-cli", "redis-check-rdb"] {
+        std::os::unix::fs::symlink(lifeboat_testkit::servers::program(tool, "redis-tools"), no_server.join(tool))
+            .unwrap();
+    }
+    let live = env.cmd(&["restore", "latest", "--yes"]).env("PATH", &no_server).assert().failure().get_output().clone();
     let said = String::from_utf8_lossy(&live.stderr);
     assert!(said.contains("cache.rdb") && said.contains("--to"), "{said}");
 
@@ -238,6 +248,90 @@ fn redis_keys_of_every_type_survive_a_restore_into_a_second_server() {
     assert_eq!(second.cli(&["ZSCORE", "scores", "two"]), "2");
     assert!(second.cli(&["TTL", "session"]).parse::<i64>().unwrap() > 0);
     assert_eq!(second.cli(&["-n", "3", "GET", "in-db-3"]), "yes");
+}
+
+/// Every key of a Redis server, by database: its type and its value in a
+/// form that does not depend on how the server happens to order a set or
+/// a hash in memory.
+fn redis_contents(redis: &Redis) -> Vec<(String, String, String, String)> {
+    let mut all = Vec::new();
+    for db in ["0", "3"] {
+        let keys = redis.cli(&["-n", db, "--scan"]);
+        let mut keys: Vec<&str> = keys.lines().filter(|k| !k.is_empty()).collect();
+        keys.sort();
+        for k in keys {
+            let kind = redis.cli(&["-n", db, "TYPE", k]);
+            let value = match kind.as_str() {
+                "string" => redis.cli(&["-n", db, "GET", k]),
+                "list" => redis.cli(&["-n", db, "LRANGE", k, "0", "-1"]),
+                "zset" => redis.cli(&["-n", db, "ZRANGE", k, "0", "-1", "WITHSCORES"]),
+                "set" | "hash" => {
+                    let text = redis.cli(&["-n", db, if kind == "set" { "SMEMBERS" } else { "HGETALL" }, k]);
+                    let lines: Vec<&str> = text.lines().collect();
+                    let mut items: Vec<String> = if kind == "set" {
+                        lines.iter().map(|l| l.to_string()).collect()
+                    } else {
+                        lines.chunks(2).map(|p| p.join("=")).collect()
+                    };
+                    items.sort();
+                    items.join(",")
+                }
+                other => panic!("{k} is a {other}"),
+            };
+            all.push((db.to_string(), k.to_string(), kind, value));
+        }
+    }
+    all
+}
+
+#[test]
+fn redis_is_restored_live_with_aof_on_and_off_keeping_every_key_and_ttl() {
+    for aof in ["no", "yes"] {
+        let mut redis = Redis::start_configured(None, &["--appendonly", aof]);
+        common::redis_keys_of_every_type(&redis);
+        redis.cli(&["PSETEX", "short-lived", "3600000", "v"]);
+        let env = Env::new(&[], "");
+        let pw = redis.password_file(env.dir.path());
+        env.write_config(
+            &[],
+            &format!("[[sources.redis]]\nname = \"cache\"\nurl = {:?}\npassword_file = {pw:?}\n", redis.url()),
+        );
+        env.backup(0);
+        let before = redis_contents(&redis);
+        assert_eq!(before.len(), 8, "{before:?}");
+
+        // The data changes after the backup: a value, a deleted key, a new
+        // key, a database emptied.
+        redis.cli(&["SET", "greeting", "changed"]);
+        redis.cli(&["DEL", "queue"]);
+        redis.cli(&["SET", "written-later", "x"]);
+        redis.cli(&["-n", "3", "FLUSHDB"]);
+
+        let plan = env.cmd(&["restore", "latest", "--dry-run"]).assert().success().get_output().stdout.clone();
+        let plan = String::from_utf8_lossy(&plan);
+        assert!(plan.contains("FLUSHALL") && plan.contains("RESTORE"), "the plan says the server is emptied: {plan}");
+        let out = env.cmd(&["restore", "latest", "--yes"]).assert().success().get_output().clone();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(!stdout.contains("row counts differ"), "appendonly {aof}: {stdout}");
+        assert_eq!(redis_contents(&redis), before, "appendonly {aof}: every key as it was backed up");
+        assert_eq!(redis.cli(&["EXISTS", "written-later"]), "0");
+        let ttl: i64 = redis.cli(&["TTL", "session"]).parse().unwrap();
+        assert!(ttl > 86_000 && ttl <= 86_400, "appendonly {aof}: the TTL is kept: {ttl}");
+        let pttl: i64 = redis.cli(&["PTTL", "short-lived"]).parse().unwrap();
+        assert!(pttl > 3_500_000 && pttl <= 3_600_000, "appendonly {aof}: {pttl}");
+        assert_eq!(redis.cli(&["TTL", "greeting"]), "-1", "a key without a TTL gets none");
+        // A safety archive of what was replaced was taken first.
+        let archives = lifeboat_core::catalog::list(&env.path("out")).unwrap();
+        assert_eq!(archives.len(), 2, "{archives:?}");
+
+        // What the server persists holds the restore: its AOF when on,
+        // else the dump it writes when asked.
+        if aof == "no" {
+            redis.cli(&["SAVE"]);
+        }
+        redis.restart();
+        assert_eq!(redis_contents(&redis), before, "appendonly {aof}: after a restart");
+    }
 }
 
 #[test]
@@ -286,6 +380,10 @@ fn files_with_globs_restore_to_a_folder_and_in_place_after_a_safety_copy() {
     let to = env.path("restored");
     env.cmd(&["restore", "latest", "--to", to.to_str().unwrap(), "--yes"]).assert().success();
     assert_eq!(std::fs::read_to_string(to.join(format!("config{b}/data/deep/c.json"))).unwrap(), r#"{"c":3}"#);
+    // Each file comes back into the folder with its recorded mode.
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&to.join(format!("config{b}/config.toml"))), 0o640);
+    assert_eq!(mode(&to.join(format!("config{b}/data/a.json"))), mode(&bot.join("data/a.json")));
 
     // In place: a changed file and a deleted one come back, with their mode.
     std::fs::write(bot.join("data/a.json"), r#"{"a":"broken"}"#).unwrap();

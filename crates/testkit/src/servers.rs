@@ -207,7 +207,7 @@ impl Drop for Postgres {
 }
 
 /// A Redis server on a free loopback port, with a password, persisting
-/// nothing by itself.
+/// nothing by itself (unless started with [`Redis::start_configured`]).
 pub struct Redis {
     child: Child,
     /// Its folder.
@@ -216,6 +216,8 @@ pub struct Redis {
     pub port: u16,
     /// Its `requirepass`.
     pub password: String,
+    /// Settings given on its command line after the defaults.
+    extra: Vec<String>,
 }
 
 impl Redis {
@@ -226,29 +228,56 @@ impl Redis {
 
     /// Starts a server that loads `rdb` (a restored snapshot) at start.
     pub fn start_with(rdb: Option<&Path>) -> Redis {
-        let server = program("redis-server", "redis-server");
-        program("redis-cli", "redis-tools");
+        Redis::start_configured(rdb, &[])
+    }
+
+    /// Starts a server that loads `rdb` at start, with `extra` settings on
+    /// its command line (e.g. `["--appendonly", "yes"]`), which win over
+    /// the defaults.
+    pub fn start_configured(rdb: Option<&Path>, extra: &[&str]) -> Redis {
         let dir = tempfile::Builder::new().prefix("lb-redis").tempdir().expect("temp dir");
         if let Some(rdb) = rdb {
             std::fs::copy(rdb, dir.path().join("dump.rdb")).expect("place dump.rdb");
         }
         let port = free_port();
         let password = "redis-test-secret-9c2e".to_string();
-        let child = Command::new(server)
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let child = Redis::spawn(dir.path(), port, &password, &extra);
+        let redis = Redis { child, dir, port, password, extra };
+        redis.wait_ready();
+        redis
+    }
+
+    fn spawn(dir: &Path, port: u16, password: &str, extra: &[String]) -> Child {
+        let server = program("redis-server", "redis-server");
+        program("redis-cli", "redis-tools");
+        Command::new(server)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--requirepass", &password, "--dbfilename", "dump.rdb", "--dir"])
-            .arg(dir.path())
+            .args(["--requirepass", password, "--dbfilename", "dump.rdb", "--dir"])
+            .arg(dir)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start redis-server");
-        let redis = Redis { child, dir, port, password };
+            .expect("start redis-server")
+    }
+
+    fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while redis.try_cli(&["PING"]).as_deref() != Ok("PONG") {
+        while self.try_cli(&["PING"]).as_deref() != Ok("PONG") {
             assert!(Instant::now() < deadline, "redis-server did not answer within 30 s");
             std::thread::sleep(Duration::from_millis(50));
         }
-        redis
+    }
+
+    /// Stops the server without letting it save (as a crash or a power
+    /// cut would), then starts it again on the same folder and port: it
+    /// holds what it persisted (its AOF, or a dump written by `SAVE`).
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Redis::spawn(self.dir.path(), self.port, &self.password, &self.extra);
+        self.wait_ready();
     }
 
     /// `redis://127.0.0.1:PORT`

@@ -123,6 +123,11 @@ impl Deadline {
         Deadline { secs, key: None }
     }
 
+    /// How long it is.
+    pub fn secs(&self) -> u64 {
+        self.secs
+    }
+
     /// What happened when `program` ran out of time, and what to do.
     pub fn expired(&self, program: &str) -> ToolError {
         ToolError::TimedOut { program: program.to_string(), secs: self.secs, key: self.key.clone() }

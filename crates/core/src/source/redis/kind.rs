@@ -1,14 +1,17 @@
 //! What the rest of Lifeboat asks about Redis as a kind: its config
-//! section, how its snapshot is named and described, and why it is
-//! restored by hand.
+//! section, how its snapshot is named and described, and how it is put
+//! back into the running server (or, without `redis-server` here, why it
+//! is restored by hand).
 
 use std::path::Path;
 
 use super::{KEY, RDB_SUFFIX, RedisSource, check, steps};
 use crate::config::{Config, ConfigError};
-use crate::manifest::{DatabaseEntry, Kind};
+use crate::manifest::{DatabaseEntry, Kind, TableCount};
 use crate::snapshot::SkipReason;
-use crate::source::{Checked, LiveTarget, ManualRestore, Section, Source, SourceKind, SourcesConfig};
+use crate::source::{
+    Checked, LiveTarget, LoadWords, ManualRestore, Section, ServerError, Source, SourceKind, SourcesConfig, tool,
+};
 
 /// The Redis kind: `[[sources.redis]]`.
 pub(in crate::source) struct Redis;
@@ -69,16 +72,37 @@ impl SourceKind for Redis {
         Some("A .rdb is a Redis snapshot: Redis loads it as its dump file when it starts.")
     }
 
-    /// Redis loads a snapshot only when it starts: never replaced live.
-    fn live_target(&self, _cfg: &Config, _entry: &DatabaseEntry) -> Option<LiveTarget> {
-        Some(LiveTarget::Manual)
+    /// Loaded live through a private `redis-server` (see `load.rs`); by
+    /// hand when this machine has none.
+    fn live_target(&self, cfg: &Config, entry: &DatabaseEntry) -> Option<LiveTarget> {
+        let source = cfg.sources.redis.iter().find(|r| r.name == entry.source_name())?;
+        if tool::find("redis-server", &[]).is_none() {
+            return Some(LiveTarget::Manual);
+        }
+        Some(LiveTarget::Load {
+            source: source.name.clone(),
+            dest: source.url.clone().into(),
+            words: LoadWords {
+                key: KEY,
+                server: "Redis",
+                how: "every database of the server emptied (FLUSHALL), then each key put back with RESTORE \
+                      (its TTL kept) from a private redis-server holding the snapshot",
+            },
+        })
     }
 
     fn manual_restore(&self) -> Option<ManualRestore> {
         Some(ManualRestore {
-            why: "Redis loads a snapshot only when it starts",
-            why_short: "Redis loads a snapshot only at start",
+            why: "a live restore of Redis needs redis-server on this machine (apt-get install redis-server)",
+            why_short: "redis-server is not installed here",
         })
+    }
+
+    fn load(&self, cfg: &Config, source: &str, copy: &Path) -> Result<Vec<TableCount>, ServerError> {
+        let Some(r) = cfg.sources.redis.iter().find(|r| r.name == source) else {
+            return Err(ServerError::Refused(format!("{KEY} \"{source}\" is no longer configured")));
+        };
+        RedisSource::new(r).load(copy)
     }
 
     fn restore_note(&self, dest: &Path) -> Option<String> {

@@ -1,8 +1,10 @@
 //! A Redis server's data, as the RDB snapshot the server itself produces for
 //! a replica (`redis-cli --rdb`): one point in time, taken by the server's
-//! fork. Checked with `redis-check-rdb`, which also counts the keys.
+//! fork. Checked with `redis-check-rdb`, which also counts the keys. A
+//! live restore puts it back key by key (`load.rs`).
 
 mod kind;
+mod load;
 
 pub(super) use kind::KIND;
 
@@ -227,11 +229,12 @@ fn skip_string(r: &mut impl Read) -> std::io::Result<Option<u64>> {
     })
 }
 
-/// How to load a restored Redis snapshot `rdb`: Redis reads its dump file
-/// only when it starts.
+/// How to load a restored Redis snapshot `rdb` by hand (a live restore
+/// does it without a restart where this machine has `redis-server`):
+/// Redis reads its dump file only when it starts.
 pub fn steps(rdb: &Path) -> String {
     format!(
-        "to load {} into Redis: stop Redis (systemctl stop redis-server); find its dump file \
+        "to load {} into Redis by hand: stop Redis (systemctl stop redis-server); find its dump file \
          (redis-cli CONFIG GET dir, CONFIG GET dbfilename; usually /var/lib/redis/dump.rdb); \
          with appendonly on, also move its appendonly files aside; copy {} over the dump file, \
          chown redis:redis it; start Redis (systemctl start redis-server) and check with redis-cli DBSIZE",
