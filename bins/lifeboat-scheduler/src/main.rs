@@ -75,9 +75,6 @@ fn main() -> ExitCode {
             return code(exit::USAGE);
         }
     };
-    if let Some(why) = cfg.full_cron_ignored() {
-        tracing::warn!("{why}");
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

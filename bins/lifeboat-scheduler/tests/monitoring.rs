@@ -318,20 +318,54 @@ fn an_archive_sealed_to_other_recipients_is_not_called_damaged_but_a_damaged_one
     assert!(open[0].detail.contains(&second) && !open[0].detail.contains(&first), "{open:?}");
 }
 
-/// Under age without an identity `schedule.full_cron` can do nothing: the
-/// scheduler says so loudly when it starts.
+/// Under age without an identity, `schedule.full_cron` makes differentials
+/// (against the page hashes kept when the full archive was written), and
+/// nothing warns that it cannot. When the machine later gets a key of its
+/// own, its differentials against the older base (sealed to the old key)
+/// are read back as "cannot open here", never as damaged.
 #[test]
-fn the_scheduler_warns_at_start_when_full_cron_cannot_work_under_age() {
+fn full_cron_makes_differentials_under_age_without_an_identity_and_a_later_key_raises_no_alarm() {
     let keys = tempfile::tempdir().unwrap();
-    let (_, public) = age_key(keys.path(), "key.txt");
-    let sb = Sandbox::new("0 * * * *", &format!("[encryption]\nmode = \"age\"\nrecipients = [{public:?}]\n"));
-    let text = std::fs::read_to_string(sb.config_path()).unwrap();
-    std::fs::write(sb.config_path(), text.replace("[schedule]\n", "[schedule]\nfull_cron = \"0 0 1 1 *\"\n")).unwrap();
-    let out = sb.scheduler().arg("--once").output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let warned: Vec<&str> =
-        stderr.lines().filter(|l| l.contains("schedule.full_cron is set but has no effect")).collect();
-    assert_eq!(warned.len(), 1, "once, at start: {stderr}");
-    assert!(warned[0].contains("WARN"), "{stderr}");
+    let (_, old_public) = age_key(keys.path(), "old.txt");
+    let (new_key, new_public) = age_key(keys.path(), "new.txt");
+    let sealed_to = |public: &str, identity: Option<&std::path::Path>| {
+        let identity = identity.map(|k| format!("identity_file = {:?}\n", k.display().to_string())).unwrap_or_default();
+        format!("[encryption]\nmode = \"age\"\nrecipients = [{public:?}]\n{identity}")
+    };
+    let sb = Sandbox::new("0 * * * *", &sealed_to(&old_public, None));
+    let with_full_cron = || {
+        let text = std::fs::read_to_string(sb.config_path()).unwrap();
+        std::fs::write(sb.config_path(), text.replace("[schedule]\n", "[schedule]\nfull_cron = \"0 0 1 1 *\"\n"))
+            .unwrap();
+    };
+    with_full_cron();
+    let once = || {
+        sb.write_a_row(true);
+        let out = sb.scheduler().arg("--once").output().unwrap();
+        std::thread::sleep(Duration::from_millis(1100));
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{said}");
+        assert!(!said.contains("FAILED") && !said.contains("has no effect"), "{said}");
+        said
+    };
+    once();
+    once();
+    let names = sb.archive_folder_entries();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names[0].ends_with(".zip.age") && !names[0].contains(".diff."), "{names:?}");
+    assert!(names[1].ends_with(".diff.zip.age"), "a differential without any key here: {names:?}");
+
+    // The machine gets a key of its own; new archives are sealed to it.
+    sb.write_config("0 * * * *", &sealed_to(&new_public, Some(&new_key)));
+    with_full_cron();
+    for _ in 0..6 {
+        once();
+    }
+    let names = sb.archive_folder_entries();
+    assert!(names[2..].iter().all(|n| n.ends_with(".diff.zip.age")), "{names:?}");
+    let v = sb.state().verifications().unwrap();
+    assert!(v.iter().all(|v| v.ok), "{v:?}");
+    let read = v.iter().find(|v| v.archive == names[2]).unwrap_or_else(|| panic!("{} not read back: {v:?}", names[2]));
+    assert!(read.cannot_open_here() && read.detail.contains("its base"), "{read:?}");
+    assert!(sb.state().open_incidents().unwrap().is_empty(), "no alarm for a key this machine lacks");
 }

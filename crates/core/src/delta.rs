@@ -146,6 +146,175 @@ pub fn write_delta(
     Ok(Made { changed, xored, packed, blocks: index, size, sha256: hex::encode(hasher.finalize()) })
 }
 
+/// SHA-256 of each block of a database, in order: enough to tell which
+/// blocks of a new snapshot changed since it, without its contents. A
+/// differential is made against these when the base cannot be read on this
+/// machine (sealed with age to keys kept elsewhere); they are kept in the
+/// state database when a full archive is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageHashes {
+    /// Block size in bytes (the database's page size).
+    pub block: u32,
+    /// The database's size in bytes.
+    pub size: u64,
+    /// SHA-256 (hex) of the whole database: the manifest's `sha256` of it.
+    pub sha256: String,
+    /// One SHA-256 per block; the last block may be short.
+    pub hashes: Vec<[u8; 32]>,
+}
+
+impl PageHashes {
+    /// The hashes of the file at `path`, `block` bytes a block.
+    pub fn of_file(path: &Path, block: u32, cancel: &CancellationToken) -> io::Result<PageHashes> {
+        if block == 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "block size 0"));
+        }
+        let mut input = BufReader::with_capacity(256 * 1024, std::fs::File::open(path)?);
+        let mut buf = vec![0u8; block as usize];
+        let (mut whole, mut hashes, mut size) = (Sha256::new(), Vec::new(), 0u64);
+        loop {
+            if hashes.len() % 256 == 0 && cancel.is_cancelled() {
+                return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
+            }
+            let n = read_full(&mut input, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            whole.update(&buf[..n]);
+            hashes.push(Sha256::digest(&buf[..n]).into());
+            size += n as u64;
+        }
+        Ok(PageHashes { block, size, sha256: hex::encode(whole.finalize()), hashes })
+    }
+
+    /// The hashes as one blob (32 bytes a block), for the state database.
+    pub fn blob(&self) -> Vec<u8> {
+        self.hashes.concat()
+    }
+
+    /// Hashes read back from [`PageHashes::blob`]; None when the blob does
+    /// not fit `block` and `size`.
+    pub fn from_blob(block: u32, size: u64, sha256: String, blob: &[u8]) -> Option<PageHashes> {
+        let blocks = size.div_ceil(u64::from(block.max(1)));
+        if block == 0 || blob.len() as u64 != blocks * 32 {
+            return None;
+        }
+        let hashes = blob.chunks_exact(32).map(|c| c.try_into().expect("32 bytes")).collect();
+        Some(PageHashes { block, size, sha256, hashes })
+    }
+}
+
+/// Like [`write_delta`], against the base's [`PageHashes`] instead of its
+/// contents: every changed block is stored whole (a difference needs the
+/// old bytes). Also returns the new snapshot's own hashes, which the
+/// written differential is checked against ([`check_against_hashes`]).
+pub fn write_delta_by_hashes(
+    base: &PageHashes,
+    new: &Path,
+    out: &Path,
+    cancel: &CancellationToken,
+) -> io::Result<(Made, PageHashes)> {
+    let block = base.block;
+    if block == 0 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "block size 0"));
+    }
+    let mut input = BufReader::with_capacity(256 * 1024, std::fs::File::open(new)?);
+    let size = input.get_ref().metadata()?.len();
+    let mut w = BufWriter::with_capacity(256 * 1024, crate::archive::create_private_file(out)?);
+    w.write_all(MAGIC)?;
+    w.write_all(&block.to_le_bytes())?;
+    w.write_all(&size.to_le_bytes())?;
+    let mut a = vec![0u8; block as usize];
+    let (mut whole, mut hashes) = (Sha256::new(), Vec::new());
+    let (mut index, mut changed) = (0u64, 0u64);
+    loop {
+        if index % 256 == 0 && cancel.is_cancelled() {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
+        }
+        let n = read_full(&mut input, &mut a)?;
+        if n == 0 {
+            break;
+        }
+        whole.update(&a[..n]);
+        let hash: [u8; 32] = Sha256::digest(&a[..n]).into();
+        if base.hashes.get(index as usize) != Some(&hash) {
+            let i = u32::try_from(index)
+                .ok()
+                .filter(|&i| i != END)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "database too large for a delta"))?;
+            w.write_all(&i.to_le_bytes())?;
+            w.write_all(&[WHOLE])?;
+            w.write_all(&a[..n])?;
+            changed += 1;
+        }
+        hashes.push(hash);
+        index += 1;
+    }
+    if index * u64::from(block) < size {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{} shrank while being read", new.display())));
+    }
+    w.write_all(&END.to_le_bytes())?;
+    w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    let sha256 = hex::encode(whole.finalize());
+    let made = Made { changed, xored: 0, packed: 0, blocks: index, size, sha256: sha256.clone() };
+    Ok((made, PageHashes { block, size, sha256, hashes }))
+}
+
+/// Checks that `delta` (None: the database did not change) applied to a
+/// base whose blocks hash as `base` gives a database whose blocks hash as
+/// `new`: the check of a differential made where its base cannot be read.
+/// Every record is read to its end; what does not hold is an
+/// `InvalidData` error.
+pub fn check_against_hashes(delta: Option<&mut dyn Read>, base: &PageHashes, new: &PageHashes) -> io::Result<()> {
+    let blocks = new.hashes.len() as u64;
+    let block = u64::from(new.block);
+    let mut records: std::collections::BTreeMap<u64, [u8; 32]> = Default::default();
+    if let Some(d) = delta {
+        let mut head = [0u8; HEADER_LEN];
+        if read_full(d, &mut head)? != HEADER_LEN || &head[..8] != MAGIC {
+            return Err(bad("not a Lifeboat delta of whole blocks (bad header)"));
+        }
+        let declared_block = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes"));
+        let declared = u64::from_le_bytes(head[12..20].try_into().expect("8 bytes"));
+        if declared_block != new.block || declared != new.size {
+            return Err(bad(format!(
+                "the delta rebuilds {declared} bytes in blocks of {declared_block}, the snapshot was {} in blocks of {}",
+                new.size, new.block
+            )));
+        }
+        let mut buf = vec![0u8; block as usize];
+        loop {
+            let mut raw = [0u8; 5];
+            if read_full(d, &mut raw[..4])? != 4 {
+                return Err(bad("the delta is truncated (no end marker)"));
+            }
+            let i = u32::from_le_bytes(raw[..4].try_into().expect("4 bytes"));
+            if i == END {
+                break;
+            }
+            let i = u64::from(i);
+            if i >= blocks || records.last_key_value().is_some_and(|(&last, _)| last >= i) {
+                return Err(bad(format!("block {i} is out of order or past the end")));
+            }
+            if read_full(d, &mut raw[4..])? != 1 || raw[4] != WHOLE {
+                return Err(bad(format!("block {i} is not stored whole")));
+            }
+            let len = (new.size - i * block).min(block) as usize;
+            if read_full(d, &mut buf[..len])? != len {
+                return Err(bad("the delta is truncated"));
+            }
+            records.insert(i, Sha256::digest(&buf[..len]).into());
+        }
+    }
+    for (i, want) in new.hashes.iter().enumerate() {
+        let got = records.get(&(i as u64)).or_else(|| base.hashes.get(i));
+        if got != Some(want) {
+            return Err(bad(format!("block {i} does not rebuild the snapshot's")));
+        }
+    }
+    Ok(())
+}
+
 /// How one changed block is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stored {
@@ -608,6 +777,50 @@ mod tests {
         new.extend(data(5000, 4));
         let old = whole_records(&base, &new, 4096);
         assert_eq!(rebuild(&base, &old, new.len()).unwrap(), new);
+    }
+
+    #[test]
+    fn a_delta_against_page_hashes_rebuilds_and_checks_without_the_base() {
+        let d = tempfile::tempdir().unwrap();
+        let none = CancellationToken::new();
+        let base = noise(4096 * 6, 3);
+        std::fs::write(d.path().join("base"), &base).unwrap();
+        let hashes = PageHashes::of_file(&d.path().join("base"), 4096, &none).unwrap();
+        assert_eq!(hashes.sha256, hex::encode(Sha256::digest(&base)));
+        let blob = hashes.blob();
+        assert_eq!(PageHashes::from_blob(4096, base.len() as u64, hashes.sha256.clone(), &blob), Some(hashes.clone()));
+        assert_eq!(PageHashes::from_blob(4096, base.len() as u64 + 1, String::new(), &blob), None);
+        for new in [
+            base.clone(),
+            [&base[..4096 * 2], &noise(4096, 9), &base[4096 * 3..], &noise(100, 4)].concat(),
+            base[..4096 * 4].to_vec(),
+        ] {
+            std::fs::write(d.path().join("new"), &new).unwrap();
+            let _ = std::fs::remove_file(d.path().join("delta"));
+            let (made, new_hashes) =
+                write_delta_by_hashes(&hashes, &d.path().join("new"), &d.path().join("delta"), &none).unwrap();
+            assert_eq!(made.sha256, hex::encode(Sha256::digest(&new)));
+            let delta = std::fs::read(d.path().join("delta")).unwrap();
+            assert_eq!(rebuild(&base, &delta, new.len()).unwrap(), new, "the usual rebuild reads it");
+            check_against_hashes(Some(&mut &delta[..]), &hashes, &new_hashes).unwrap();
+            if made.changed == 0 {
+                check_against_hashes(None, &hashes, &new_hashes).unwrap();
+            }
+            let mut damaged = delta.clone();
+            if made.changed > 0 {
+                damaged[HEADER_LEN + 5 + 10] ^= 1;
+                let e = check_against_hashes(Some(&mut &damaged[..]), &hashes, &new_hashes).unwrap_err();
+                assert!(e.to_string().contains("does not rebuild"), "{e}");
+            }
+        }
+        // A base whose pages differ from what the hashes say is found.
+        let mut other = hashes.clone();
+        other.hashes[0] = [0; 32];
+        std::fs::write(d.path().join("new"), &base).unwrap();
+        std::fs::remove_file(d.path().join("delta")).unwrap();
+        let (_, new_hashes) =
+            write_delta_by_hashes(&hashes, &d.path().join("new"), &d.path().join("delta"), &none).unwrap();
+        assert!(check_against_hashes(None, &other, &new_hashes).is_err());
     }
 
     #[test]

@@ -496,6 +496,7 @@ pub fn apply_judged(cfg: &Config, state: &State, now: DateTime<Utc>) -> Result<V
             state.retire_copies(&v.name, now)?;
             state.forget_verification(&v.name)?;
             state.forget_manifest(&v.name)?;
+            state.forget_page_hashes(&v.name)?;
             state.log_event(Level::Info, "retention", &format!("removed {}: {reason}", v.name), now)?;
             removed += 1;
         }

@@ -111,7 +111,7 @@ pub fn snapshot(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Resu
             .map(|id| Ok((id.clone(), state.map(|s| s.latest_copy(&id)).transpose()?.flatten())))
             .collect::<Result<_, StateError>>()?,
         quarantined: crate::restore::quarantine::list(&cfg.backup.output_dir),
-        warnings: cfg.full_cron_ignored().into_iter().collect(),
+        warnings: Vec::new(),
         without_good_copy: crate::retention::sources_without_good_copy(cfg, state, &archives)?,
         continuous: continuous(cfg, state, now)?,
     })

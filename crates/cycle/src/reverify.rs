@@ -89,10 +89,33 @@ pub fn run(
                 Ok(()) => (true, format!("{CANNOT_OPEN_HERE}: {why}; read back without decrypting")),
                 Err(damage) => (false, damage),
             },
+            // A differential this machine opens, whose base it does not (a
+            // base sealed to other recipients before this machine got its
+            // key): no sign of damage either. Its own bytes are read back
+            // as a sealed archive's are; the base on its own turn.
+            Err(VerifyError::Base { base, source })
+                if sealed_elsewhere(&source) && archive.sealing() == Sealing::Age =>
+            {
+                match seal::check_readable(&archive.files) {
+                    Ok(()) => (
+                        true,
+                        format!(
+                            "{CANNOT_OPEN_HERE}: its base {base} is sealed to recipients whose keys are not here \
+                             ({source}); read back without rebuilding"
+                        ),
+                    ),
+                    Err(damage) => (false, damage),
+                }
+            }
             Err(e) => (false, e.to_string()),
         },
     };
     record(state, &stored, archive, ok, detail, now)
+}
+
+/// True when `e` says only that the keys held here do not open an archive.
+fn sealed_elsewhere(e: &VerifyError) -> bool {
+    matches!(e, VerifyError::Key(KeyError::WrongIdentity { .. } | KeyError::NoIdentity { .. }))
 }
 
 /// Records a read-back and opens or closes the corrupt-archive incident.

@@ -12,9 +12,6 @@ use crate::ui::Progress;
 use super::{cancel_on_signal, stopped_code, take_lock};
 
 pub(super) fn backup(cfg: &Config, a: &BackupArgs) -> Result<i32> {
-    if let Some(why) = cfg.full_cron_ignored() {
-        tracing::warn!("{why}");
-    }
     if a.dry_run {
         return Ok(super::dry_run::backup(cfg, a.json));
     }

@@ -51,7 +51,10 @@ impl DryRun {
 pub fn dry_run(cfg: &Config, now: DateTime<Utc>) -> DryRun {
     let opts =
         BackupOptions { trigger: Trigger::Manual, only: None, progress: None, cancel: CancellationToken::new(), now };
-    let base = super::stages::differential_base(cfg, &cfg.encryption.keys, &opts).map(|b| b.archive.name);
+    // Only a state database that exists: a dry run creates none.
+    let state = cfg.state_path().exists().then(|| crate::state::State::open_for(cfg).ok()).flatten();
+    let base =
+        super::stages::differential_base(cfg, &cfg.encryption.keys, state.as_ref(), &opts).map(|b| b.archive.name);
     let sources = source::configured(cfg, None)
         .iter()
         .map(|s| PlannedSource {

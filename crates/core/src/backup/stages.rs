@@ -18,13 +18,14 @@ use super::{BackupError, BackupOptions, BackupOutcome, ProgressEvent, WORK_PREFI
 use crate::archive::{self, ArchiveError, CompressedDatabase, EntryStyle};
 use crate::catalog::{self, ArchiveName, StoredArchive};
 use crate::config::Config;
+use crate::delta::PageHashes;
 use crate::manifest::{BaseRef, DELTA_SUFFIX, DatabaseEntry, Delta, Manifest, SkippedDatabase};
 use crate::parts;
 use crate::seal::{self, Keys, Mode};
 use crate::snapshot::{SkipReason, Snapshot};
 use crate::source::{self, Checked, Source};
 use crate::state::{DbCheck, RunStatus, State};
-use crate::verify::{self, VerifyOptions};
+use crate::verify::{self, PageCheck, VerifyError, VerifyOptions};
 
 /// What a worker made of one snapshot.
 enum Job {
@@ -55,13 +56,16 @@ pub(super) fn run_inner(
     let sources = source::configured(cfg, opts.only);
     let password = keys.password().filter(|_| cfg.encryption.mode == Mode::ZipAes);
     let style = EntryStyle { level: cfg.backup.compression_level, password };
-    let base = differential_base(cfg, keys, opts);
+    let base = differential_base(cfg, keys, Some(state), opts);
     let previous = if skip_unchanged { Previous::newest(out, keys, state) } else { None };
+    let hashed = Mutex::new(BTreeMap::new());
     let plan = Plan {
         work: work.path(),
         style,
         base: base.as_ref().map(|b| (b, keys)),
         previous: previous.as_ref().map(|p| &p.databases),
+        hash_full: cfg.schedule.full_cron.is_some(),
+        hashed: &hashed,
         opts,
     };
     let stop = |e| match e {
@@ -108,8 +112,12 @@ pub(super) fn run_inner(
     if let Some(p) = opts.progress {
         p(ProgressEvent::Verifying);
     }
+    let hashed = hashed.into_inner().unwrap_or_else(|p| p.into_inner());
+    // A differential made against page hashes is checked against them: its
+    // base cannot be read here.
+    let pages = base.as_ref().and_then(|b| b.pages.as_ref()).map(|base| PageCheck { base, new: &hashed });
     let candidate = StoredArchive { name: name.clone(), created_at: at, files: vec![tmp_path.clone()], size };
-    verify_written(&candidate, keys, &work.path().join("verify"), out)?;
+    verify_written(&candidate, keys, pages.as_ref(), &work.path().join("verify"), out)?;
     if opts.cancel.is_cancelled() {
         return Err(BackupError::Cancelled);
     }
@@ -120,6 +128,7 @@ pub(super) fn run_inner(
                 archive_name.sealed_with_age(),
                 &cfg.encryption.recipients,
                 keys,
+                pages.as_ref(),
                 work.path(),
                 out,
                 opts,
@@ -132,6 +141,13 @@ pub(super) fn run_inner(
     };
     let files = publish(&tmp_path, out, &name, cfg.split_bytes(), size)?;
     tmp.disarm();
+    if base.is_none() {
+        // What a later differential is made against where this archive
+        // cannot be read back (sealed with age, no identity here).
+        for (entry, pages) in &hashed {
+            state.remember_page_hashes(&name, entry, pages)?;
+        }
+    }
     let status = if manifest.skipped.is_empty() { RunStatus::Ok } else { RunStatus::Partial };
     let archive = StoredArchive { name, created_at: at, size: files.iter().map(|f| file_len(f)).sum(), files };
     Ok(BackupOutcome { archive, manifest, run_id, status })
@@ -148,6 +164,7 @@ fn seal_with_age(
     sealed_name: ArchiveName,
     recipients: &[seal::Recipient],
     keys: &Keys,
+    pages: Option<&PageCheck<'_>>,
     work: &Path,
     out: &Path,
     opts: &BackupOptions<'_>,
@@ -166,7 +183,7 @@ fn seal_with_age(
     let size = file_len(&path);
     let sealed = StoredArchive { name: name.clone(), created_at: plain.created_at, files: vec![path.clone()], size };
     if keys.has_identity() {
-        verify_written(&sealed, keys, &work.join("verify-sealed"), out)?;
+        verify_written(&sealed, keys, pages, &work.join("verify-sealed"), out)?;
     } else {
         seal::check_sealed(&sealed.files, &sha256)
             .map_err(|why| BackupError::Verify(vec![format!("{name}: {why}")]))?;
@@ -372,12 +389,22 @@ fn free_name(out: &Path, now: DateTime<Utc>, differential: bool) -> (ArchiveName
 pub(super) struct BaseSource {
     pub(super) archive: StoredArchive,
     manifest: Manifest,
+    /// When its contents cannot be read here (sealed with age to keys kept
+    /// elsewhere): the page hashes of its databases kept when it was
+    /// written, by entry. Changed pages are then stored whole.
+    pages: Option<BTreeMap<String, PageHashes>>,
 }
 
 /// With `schedule.full_cron` set, the newest full archive, unless a full
-/// one is due (`full_cron` fired since it was made) or it cannot be read
-/// here (an age archive without the identity).
-pub(super) fn differential_base(cfg: &Config, keys: &Keys, opts: &BackupOptions<'_>) -> Option<BaseSource> {
+/// one is due (`full_cron` fired since it was made) or nothing is known
+/// here to make a differential against it: neither its contents (an age
+/// archive without the identity) nor the page hashes `state` kept of it.
+pub(super) fn differential_base(
+    cfg: &Config,
+    keys: &Keys,
+    state: Option<&State>,
+    opts: &BackupOptions<'_>,
+) -> Option<BaseSource> {
     let full = cfg.schedule.full_cron.as_ref()?;
     if opts.only.is_some() {
         return None;
@@ -387,7 +414,32 @@ pub(super) fn differential_base(cfg: &Config, keys: &Keys, opts: &BackupOptions<
         return None;
     }
     match verify::read_manifest(&newest, keys) {
-        Ok(manifest) => Some(BaseSource { archive: newest, manifest }),
+        Ok(manifest) => Some(BaseSource { archive: newest, manifest, pages: None }),
+        Err(VerifyError::Key(e)) => {
+            let kept = state.and_then(|s| {
+                let manifest = s.manifest_copy(&newest.name).ok().flatten()?;
+                let pages: BTreeMap<String, PageHashes> = manifest
+                    .databases
+                    .iter()
+                    .filter_map(|d| {
+                        let p = s.page_hashes(&newest.name, &d.name).ok().flatten()?;
+                        p.sha256.eq_ignore_ascii_case(&d.sha256).then(|| (d.name.clone(), p))
+                    })
+                    .collect();
+                (!pages.is_empty()).then_some((manifest, pages))
+            });
+            match kept {
+                Some((manifest, pages)) => Some(BaseSource { archive: newest, manifest, pages: Some(pages) }),
+                None => {
+                    tracing::info!(
+                        "a full archive instead of a differential: its base {} cannot be read here ({e}) and \
+                         no page hashes of it are kept in the state database",
+                        newest.name
+                    );
+                    None
+                }
+            }
+        }
         Err(e) => {
             tracing::info!(
                 "a full archive instead of a differential: its base {} cannot be read here: {e}",
@@ -402,11 +454,24 @@ pub(super) fn differential_base(cfg: &Config, keys: &Keys, opts: &BackupOptions<
 /// sha256 against the manifest. `integrity_check` already ran on the very
 /// snapshot bytes whose sha256 the manifest holds; this proves the ZIP gives
 /// those bytes back.
-fn verify_written(candidate: &StoredArchive, keys: &Keys, scratch: &Path, out: &Path) -> Result<(), BackupError> {
+///
+/// A differential whose base cannot be read here (`pages`) is read back
+/// against the page hashes instead: its stored pages with the base's
+/// unchanged ones must hash as the snapshot's did.
+fn verify_written(
+    candidate: &StoredArchive,
+    keys: &Keys,
+    pages: Option<&PageCheck<'_>>,
+    scratch: &Path,
+    out: &Path,
+) -> Result<(), BackupError> {
     crate::fsutil::create_private_dir(scratch)
         .map_err(|e| io_error(out, format!("cannot create {}", scratch.display()), e))?;
-    let report = verify::verify(candidate, keys, scratch, VerifyOptions { integrity_check: false })
-        .map_err(BackupError::ReadBack)?;
+    let report = match pages {
+        Some(pages) => verify::verify_against_pages(candidate, keys, pages),
+        None => verify::verify(candidate, keys, scratch, VerifyOptions { integrity_check: false }),
+    }
+    .map_err(BackupError::ReadBack)?;
     if report.is_ok() {
         return Ok(());
     }
@@ -455,6 +520,13 @@ struct Plan<'a, 'o> {
     /// equal to its copy there waits, hashed but neither checked nor
     /// compressed.
     previous: Option<&'a BTreeMap<String, DatabaseEntry>>,
+    /// Keep the page hashes of a full archive's databases (with
+    /// `schedule.full_cron` set: later differentials are made against them
+    /// where the archive cannot be read).
+    hash_full: bool,
+    /// Page hashes of the snapshots stored, by entry: a full archive's to
+    /// keep, a differential's made against page hashes to check it by.
+    hashed: &'a Mutex<BTreeMap<String, PageHashes>>,
     opts: &'a BackupOptions<'o>,
 }
 
@@ -544,7 +616,16 @@ fn store(snap: &Snapshot, checked: Checked, plan: &Plan<'_, '_>, on_bytes: &(dyn
     if let Some((base, keys)) = plan.base.filter(|_| kind.block_delta())
         && let Some(base_db) = base.manifest.database(&snap.name)
     {
-        match as_delta(base, keys, base_db, snap, work, style, opts) {
+        let made = match &base.pages {
+            None => as_delta(base, keys, base_db, snap, work, style, opts),
+            Some(pages) => as_delta_by_hashes(pages.get(&snap.name), snap, work, style, opts).map(|made| {
+                made.map(|(made, c, hashes)| {
+                    plan.hashed.lock().unwrap_or_else(|p| p.into_inner()).insert(snap.name.clone(), hashes);
+                    (made, c)
+                })
+            }),
+        };
+        match made {
             Ok(Some((made, c))) => {
                 on_bytes(made.size);
                 let _ = std::fs::remove_file(&snap.path);
@@ -568,9 +649,58 @@ fn store(snap: &Snapshot, checked: Checked, plan: &Plan<'_, '_>, on_bytes: &(dyn
         Ok(c) => c,
         Err(e) => return Job::Failed(e),
     };
+    if plan.base.is_none() && plan.hash_full && kind.block_delta() {
+        match PageHashes::of_file(&snap.path, snap.page_size.max(512), &opts.cancel) {
+            Ok(pages) if pages.sha256.eq_ignore_ascii_case(&c.sha256) => {
+                plan.hashed.lock().unwrap_or_else(|p| p.into_inner()).insert(snap.name.clone(), pages);
+            }
+            Ok(_) => tracing::warn!(db = %snap.name, "its pages were not hashed: the snapshot changed while read"),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Job::Failed(ArchiveError::Cancelled),
+            Err(e) => tracing::warn!(db = %snap.name, "its pages were not hashed ({e}): differentials against \
+                this archive store it whole where the archive cannot be read"),
+        }
+    }
     // Only the compressed copy is needed from here on; keep disk use low.
     let _ = std::fs::remove_file(&snap.path);
     Job::Done(Box::new(entry(c.size, c.sha256.clone(), None)), Some(c))
+}
+
+/// The snapshot as the blocks whose hashes differ from the base's `pages`
+/// (None: none kept for it, stored whole), every one stored whole: the
+/// delta, its compressed entry (None when no block changed) and the
+/// snapshot's own page hashes. Ok(None) when it is better stored whole.
+fn as_delta_by_hashes(
+    pages: Option<&PageHashes>,
+    snap: &Snapshot,
+    work: &Path,
+    style: EntryStyle<'_>,
+    opts: &BackupOptions<'_>,
+) -> Result<Option<(crate::delta::Made, Option<CompressedDatabase>, PageHashes)>, ArchiveError> {
+    let Some(pages) = pages.filter(|p| p.block == snap.page_size.max(512)) else { return Ok(None) };
+    let stem = snap.path.file_name().and_then(|f| f.to_str()).unwrap_or("db");
+    let delta = work.join(format!("{stem}{DELTA_SUFFIX}"));
+    let (made, hashes) = match crate::delta::write_delta_by_hashes(pages, &snap.path, &delta, &opts.cancel) {
+        Ok(made) => made,
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Err(ArchiveError::Cancelled),
+        Err(e) => {
+            let _ = std::fs::remove_file(&delta);
+            tracing::warn!(db = %snap.name, "stored whole: cannot compare with the base's page hashes: {e}");
+            return Ok(None);
+        }
+    };
+    if made.changed as f64 * f64::from(pages.block) > made.size as f64 * DELTA_MAX_SHARE {
+        let _ = std::fs::remove_file(&delta);
+        return Ok(None);
+    }
+    if made.changed == 0 {
+        let _ = std::fs::remove_file(&delta);
+        return Ok(Some((made, None, hashes)));
+    }
+    let entry = format!("{}{DELTA_SUFFIX}", snap.name);
+    let zip_path = work.join(format!("{stem}{DELTA_SUFFIX}.zip"));
+    let c = archive::compress_database(&delta, &entry, &zip_path, style, opts.now, &opts.cancel, &|_| {})?;
+    let _ = std::fs::remove_file(&delta);
+    Ok(Some((made, Some(c), hashes)))
 }
 
 /// A delta stores less than this share of the database as whole blocks, or

@@ -419,22 +419,6 @@ fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
 }
 
 impl Config {
-    /// Why `schedule.full_cron` has no effect here, when it has none: a
-    /// differential is made against a full archive read back on this
-    /// machine, and an age archive cannot be read without an identity, so
-    /// every archive is full (several times the upload). Said once at
-    /// start, in `diagnose` and in `status`.
-    pub fn full_cron_ignored(&self) -> Option<String> {
-        let age_without_key = self.encryption.mode == crate::seal::Mode::Age && !self.encryption.keys.has_identity();
-        (self.schedule.full_cron.is_some() && age_without_key).then(|| {
-            "schedule.full_cron is set but has no effect: with encryption.mode = \"age\" and no \
-             encryption.identity_file this machine cannot read a full archive back to make a differential \
-             against it, so every archive is full (several times the upload); set encryption.identity_file \
-             to the private key of one of the recipients, or remove schedule.full_cron"
-                .to_string()
-        })
-    }
-
     /// Loads the layers: defaults ← `path` (or `LIFEBOAT_CONFIG`, or
     /// [`SYSTEM_CONFIG`] when it exists) ← env, reading every secret file.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {

@@ -127,13 +127,6 @@ pub fn run(cfg: &Config, now: DateTime<Utc>) -> Diagnosis {
     findings.extend(check_sources(cfg, last.as_ref()));
     findings.push(check_output_dir(&cfg.backup.output_dir));
     findings.extend(check_secret_permissions(cfg));
-    if let Some(why) = cfg.full_cron_ignored() {
-        findings.push(Finding::warn(
-            "schedule.full_cron",
-            why,
-            "give this machine an age identity (encryption.identity_file), or remove schedule.full_cron",
-        ));
-    }
     let last_archive_size = newest.map(|a| a.size);
     match crate::fsutil::space_for(&cfg.backup.output_dir) {
         Ok(free) => findings.push(judge_space(free, last_archive_size)),

@@ -15,6 +15,7 @@ mod heartbeat;
 mod incidents;
 mod manifests;
 mod outbox;
+mod page_hashes;
 mod pins;
 mod runs;
 mod verifications;
@@ -222,6 +223,20 @@ CREATE TABLE continuous (
     checksum2 INTEGER NOT NULL,
     captured_at TEXT NOT NULL,       -- when the last increment was read
     checked_at TEXT NOT NULL         -- when the database was last read in full up to its last commit
+);
+"#,
+    // The SHA-256 of each page of each database in a full archive (see
+    // `page_hashes.rs`): a differential against it needs to know only which
+    // pages changed, so it can be made where the archive cannot be read.
+    r#"
+CREATE TABLE page_hashes (
+    archive TEXT NOT NULL,           -- logical name of the full archive
+    entry TEXT NOT NULL,             -- the database's entry in it
+    sha256 TEXT NOT NULL,            -- the whole copy's, as in its manifest
+    size INTEGER NOT NULL,           -- the copy's bytes
+    block INTEGER NOT NULL,          -- bytes a page
+    hashes BLOB NOT NULL,            -- 32 bytes a page, in order
+    PRIMARY KEY (archive, entry)
 );
 "#,
 ];

@@ -8,7 +8,7 @@ use crate::catalog::StoredArchive;
 use crate::manifest::{DELTA_SUFFIX, Delta, INFO_NAME, Kind, MANIFEST_NAME, Manifest, is_plain_name};
 use crate::seal::Keys;
 
-use super::differential::{open_base, rebuild};
+use super::differential::{BaseOpen, PageCheck, open_base, rebuild};
 use super::entries::{
     EntryOpenError, EntryRead, extraction_file, load_manifest, open_entry, open_zip, read_entry, remove_extracted,
 };
@@ -29,6 +29,7 @@ pub(super) fn verify_inner(
     scratch: &Path,
     opts: VerifyOptions,
     keep: bool,
+    pages: Option<&PageCheck<'_>>,
 ) -> Result<(VerifyReport, Vec<(String, PathBuf)>), VerifyError> {
     let mut zip = open_zip(archive, keys)?;
     let mut problems = Vec::new();
@@ -85,7 +86,13 @@ pub(super) fn verify_inner(
         }
     }
     let mut base = match manifest.as_ref().and_then(|m| m.base.as_ref().map(|b| (m, b))) {
-        Some((m, b)) => Some(open_base(archive, m, b, keys, &mut problems)?),
+        Some((m, b)) => match pages {
+            Some(pages) => {
+                pages.check_base(m, &b.archive, &mut problems);
+                Some(BaseOpen::Pages(pages))
+            }
+            None => Some(BaseOpen::Archive(open_base(archive, m, b, keys, &mut problems)?)),
+        },
         None => None,
     };
     if opts.integrity_check {

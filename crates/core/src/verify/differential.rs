@@ -1,12 +1,16 @@
 //! A differential's base: finding it beside the archive, checking it holds
 //! the very copies the deltas were made against, and rebuilding a database
-//! from it.
+//! from it; or, where the base cannot be read (sealed to keys kept
+//! elsewhere), checking the deltas against the page hashes of the base and
+//! of the snapshots they were made from.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
 use crate::catalog::StoredArchive;
+use crate::delta::PageHashes;
 use crate::manifest::Manifest;
 use crate::seal::Keys;
 
@@ -17,6 +21,66 @@ use super::entries::{EntryOpenError, EntryRead, Zip, load_manifest, open_entry, 
 pub(super) struct Base {
     name: String,
     zip: Zip,
+}
+
+/// What a differential's databases are rebuilt from, or checked against.
+pub(super) enum BaseOpen<'p> {
+    /// The base archive itself.
+    Archive(Base),
+    /// Page hashes: the base's and the snapshots'.
+    Pages(&'p PageCheck<'p>),
+}
+
+/// What a differential made where its base cannot be read is checked
+/// against: the page hashes of the base's databases and of the snapshots
+/// the deltas were made from, by entry.
+#[derive(Debug, Clone, Copy)]
+pub struct PageCheck<'a> {
+    pub base: &'a BTreeMap<String, PageHashes>,
+    pub new: &'a BTreeMap<String, PageHashes>,
+}
+
+impl PageCheck<'_> {
+    /// Checks that the page hashes are of the very copies the deltas were
+    /// made against.
+    pub(super) fn check_base(&self, manifest: &Manifest, base: &str, problems: &mut Vec<String>) {
+        for d in &manifest.databases {
+            let Some(delta) = &d.delta else { continue };
+            match self.base.get(&d.name) {
+                Some(b) if b.sha256.eq_ignore_ascii_case(&delta.base_sha256) => {}
+                Some(_) => problems.push(format!(
+                    "{}: the page hashes kept of {base} are of a different copy than this differential was made against",
+                    d.name
+                )),
+                None => problems.push(format!("{}: no page hashes of it in {base} are kept here", d.name)),
+            }
+        }
+    }
+
+    /// Checks database `db`'s delta (None: unchanged since the base)
+    /// against the page hashes, reading it to its end.
+    fn check(&self, db: &str, delta: Option<&mut dyn Read>) -> EntryRead {
+        let failed = |why: String| EntryRead { bytes: 0, sha256: String::new(), error: Some(why) };
+        let (Some(base), Some(new)) = (self.base.get(db), self.new.get(db)) else {
+            return failed("no page hashes of it are kept here to check it against".into());
+        };
+        let checked = match delta {
+            Some(d) => crate::delta::check_against_hashes(Some(&mut *d), base, new).and_then(|()| {
+                // The entry's CRC is checked at its end; nothing may follow the delta.
+                match std::io::copy(d, &mut std::io::sink())? {
+                    0 => Ok(()),
+                    n => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{n} bytes after its end"))),
+                }
+            }),
+            None => crate::delta::check_against_hashes(None, base, new),
+        };
+        match checked {
+            // The snapshot's sha256 was taken in the pass that hashed its
+            // pages; the pages rebuilt match those, so the database does.
+            Ok(()) => EntryRead { bytes: new.size, sha256: new.sha256.clone(), error: None },
+            Err(e) => failed(format!("its delta does not apply to the base's pages: {e}")),
+        }
+    }
 }
 
 /// Finds and opens a differential's base beside it, and checks that it
@@ -65,7 +129,7 @@ pub(super) fn open_base(
 /// copy as it is), streaming it through the same checks as a stored
 /// database.
 pub(super) fn rebuild(
-    base: &mut Option<Base>,
+    base: &mut Option<BaseOpen<'_>>,
     db: &str,
     keys: &Keys,
     delta: Option<&mut impl Read>,
@@ -73,7 +137,14 @@ pub(super) fn rebuild(
     out: Option<&mut File>,
 ) -> EntryRead {
     let failed = |why: String| EntryRead { bytes: 0, sha256: String::new(), error: Some(why) };
-    let Some(base) = base.as_mut() else { return failed("it needs a base and none is open".into()) };
+    let base = match base.as_mut() {
+        None => return failed("it needs a base and none is open".into()),
+        Some(BaseOpen::Pages(_)) if out.is_some() => {
+            return failed("its base cannot be read here, so it cannot be extracted".into());
+        }
+        Some(BaseOpen::Pages(pages)) => return pages.check(db, delta.map(|d| d as &mut dyn Read)),
+        Some(BaseOpen::Archive(base)) => base,
+    };
     let Some(i) = base.zip.index_for_name(db) else {
         return failed(format!("the base {} does not hold it", base.name));
     };

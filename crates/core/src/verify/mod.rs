@@ -26,6 +26,7 @@ use crate::manifest::{MANIFEST_NAME, Manifest};
 use crate::seal::{KeyError, Keys, Sealing};
 
 use check::verify_inner;
+pub use differential::PageCheck;
 use entries::{EntryOpenError, load_manifest, open_entry, open_zip};
 
 /// What to check.
@@ -147,7 +148,22 @@ pub fn verify(
     scratch: &Path,
     opts: VerifyOptions,
 ) -> Result<VerifyReport, VerifyError> {
-    verify_inner(archive, keys, scratch, opts, false).map(|(report, _)| report)
+    verify_inner(archive, keys, scratch, opts, false, None).map(|(report, _)| report)
+}
+
+/// Like [`verify`] without `integrity_check`, for a differential written
+/// where its base cannot be read (sealed to keys kept elsewhere): every
+/// entry's CRC, and each delta checked against `pages` (its pages with the
+/// base's unchanged ones must hash as the snapshot's did) instead of
+/// rebuilt from the base.
+pub fn verify_against_pages(
+    archive: &StoredArchive,
+    keys: &Keys,
+    pages: &PageCheck<'_>,
+) -> Result<VerifyReport, VerifyError> {
+    let scratch = Path::new("");
+    verify_inner(archive, keys, scratch, VerifyOptions { integrity_check: false }, false, Some(pages))
+        .map(|(report, _)| report)
 }
 
 /// Like [`verify`] with `integrity_check`, but keeps each database that
@@ -158,7 +174,7 @@ pub fn verify_and_extract(
     keys: &Keys,
     scratch: &Path,
 ) -> Result<(VerifyReport, Vec<(String, PathBuf)>), VerifyError> {
-    verify_inner(archive, keys, scratch, VerifyOptions { integrity_check: true }, true)
+    verify_inner(archive, keys, scratch, VerifyOptions { integrity_check: true }, true, None)
 }
 
 /// Reads just the manifest of an archive (whole or split, sealed or not).
