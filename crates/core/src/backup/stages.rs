@@ -123,16 +123,8 @@ pub(super) fn run_inner(
     }
     let (name, tmp_path, size, mut tmp) = match cfg.encryption.mode {
         Mode::Age => {
-            let sealed = seal_with_age(
-                &candidate,
-                archive_name.sealed_with_age(),
-                &cfg.encryption.recipients,
-                keys,
-                pages.as_ref(),
-                work.path(),
-                out,
-                opts,
-            )?;
+            let sealed =
+                seal_with_age(&candidate, archive_name.sealed_with_age(), cfg, pages.as_ref(), work.path(), out, opts)?;
             // The plaintext ZIP goes as soon as the sealed one is checked.
             drop(tmp);
             sealed
@@ -162,8 +154,7 @@ pub(super) fn run_inner(
 fn seal_with_age(
     plain: &StoredArchive,
     sealed_name: ArchiveName,
-    recipients: &[seal::Recipient],
-    keys: &Keys,
+    cfg: &Config,
     pages: Option<&PageCheck<'_>>,
     work: &Path,
     out: &Path,
@@ -173,6 +164,7 @@ fn seal_with_age(
     let path = out.join(sealed_name.temp_name());
     let guard = TempFile(Some(path.clone()));
     let plain_file = plain.files.first().expect("a written archive has its file");
+    let (recipients, keys) = (&cfg.encryption.recipients, &cfg.encryption.keys);
     let sha256 = seal::seal_file(plain_file, &path, recipients, &opts.cancel).map_err(|e| {
         if e.kind() == std::io::ErrorKind::Interrupted {
             BackupError::Cancelled
