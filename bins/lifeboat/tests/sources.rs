@@ -334,6 +334,31 @@ fn redis_is_restored_live_with_aof_on_and_off_keeping_every_key_and_ttl() {
     }
 }
 
+/// A server that refuses `RESTORE` to the configured user (an ACL) is found
+/// before anything is emptied: the restore stops, the data is as it was,
+/// and the message points at the steps by hand.
+#[test]
+fn a_redis_server_refusing_restore_is_left_as_it_was() {
+    let redis = Redis::start();
+    common::redis_keys_of_every_type(&redis);
+    redis.cli(&["ACL", "SETUSER", "default", "-restore"]);
+    let env = Env::new(&[], "");
+    let pw = redis.password_file(env.dir.path());
+    env.write_config(
+        &[],
+        &format!("[[sources.redis]]\nname = \"cache\"\nurl = {:?}\npassword_file = {pw:?}\n", redis.url()),
+    );
+    env.backup(0);
+    redis.cli(&["SET", "greeting", "changed"]);
+    let before = redis_contents(&redis);
+
+    let out = env.cmd(&["restore", "latest", "--yes"]).assert().failure().get_output().clone();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("refuses RESTORE") && said.contains("nothing was changed"), "{said}");
+    assert!(said.contains("--to") && !said.contains(&redis.password), "{said}");
+    assert_eq!(redis_contents(&redis), before, "the server was not emptied");
+}
+
 #[test]
 fn files_with_globs_restore_to_a_folder_and_in_place_after_a_safety_copy() {
     let env = Env::new(&[], "");

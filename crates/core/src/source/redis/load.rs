@@ -6,9 +6,11 @@
 //! snapshot is loaded into a private `redis-server` of our own, started in
 //! a 0700 scratch folder with no TCP port (a unix socket, 0700) and no
 //! persistence. The live server is then made equal to it through ordinary
-//! commands: `FLUSHALL`, and for every key `RESTORE key ttl payload
-//! REPLACE` with the key's `DUMP` and remaining `PTTL` read from the
-//! private server, streamed through `redis-cli --pipe` (which speaks to the
+//! commands: one key put back under a throw-away name first (a server
+//! that refuses `RESTORE` refuses it before anything is emptied), then
+//! `FLUSHALL`, and for every key `RESTORE key ttl payload REPLACE` with the
+//! key's `DUMP` and remaining `PTTL` read from the private server,
+//! streamed through `redis-cli --pipe` (which speaks to the
 //! live server exactly as the backup does: the url, `REDISCLI_AUTH`, TLS).
 //! The live server writes those commands to its AOF like any others, so
 //! the restored data survives its next restart, AOF on or off. At the end
@@ -50,8 +52,10 @@ impl RedisSource {
             }
             e => e,
         })?;
-        let counted = private.keyspace()?;
-        let sent = self.replace_all(&cli, &mut private, &counted)?;
+        let dbs = private.keyspace()?;
+        self.probe_restore(&cli, &mut private, &dbs)?;
+        self.flush_all(&cli)?;
+        let sent = self.restore_all(&cli, &mut private, &dbs)?;
         // Counted as the server holds them now: the restore's outcome
         // compares them with the archive's, and says when they differ.
         let live = self.live_keys(&cli)?;
@@ -80,12 +84,79 @@ impl RedisSource {
         Ok(found.unwrap_or(DEFAULT_DATABASES).max(DEFAULT_DATABASES))
     }
 
-    /// Empties the live server and puts back every key the private server
-    /// holds, through one `redis-cli --pipe`; how many keys were sent.
-    fn replace_all(&self, cli: &Path, private: &mut Private, dbs: &[(u32, u64)]) -> Result<u64, ServerError> {
+    /// Puts one key of the snapshot into the live server under a throw-away
+    /// name (expiring within a minute) and removes it again: a server that
+    /// refuses `RESTORE` (an ACL, a renamed command, a payload from a newer
+    /// Redis) refuses it here, before anything is emptied.
+    fn probe_restore(&self, cli: &Path, private: &mut Private, dbs: &[(u32, u64)]) -> Result<(), ServerError> {
+        let sample = private.sample(dbs).map_err(|e| self.private_failed(&e, "nothing was changed"))?;
+        let Some(payload) = sample else { return Ok(()) };
+        let probe = format!("lifeboat:restore-probe:{}", std::process::id());
+        let (fed, out) = self.pipe(cli, |w| {
+            command(w, &[b"RESTORE", probe.as_bytes(), b"60000", &payload, b"REPLACE"])?;
+            command(w, &[b"DEL", probe.as_bytes()])
+        })?;
+        fed.map_err(|e| ServerError::Refused(format!("cannot talk to redis-cli: {e}; nothing was changed")))?;
+        if !out.status.success() {
+            let said = tool::said(&out, self.cfg.password.as_ref());
+            return Err(ServerError::Refused(format!(
+                "the server refuses RESTORE ({said}); nothing was changed; {}",
+                manual_fallback(&self.cfg.name)
+            )));
+        }
+        Ok(())
+    }
+
+    /// `FLUSHALL` on the live server.
+    fn flush_all(&self, cli: &Path) -> Result<(), ServerError> {
+        let out = tool::run(self.cli(cli).arg("FLUSHALL"), &self.deadline())?;
+        if !out.status.success() || String::from_utf8_lossy(&out.stdout).trim() != "OK" {
+            let said = tool::said(&out, self.cfg.password.as_ref());
+            return Err(ServerError::Refused(format!(
+                "the server refuses FLUSHALL ({said}); nothing was changed; {}",
+                manual_fallback(&self.cfg.name)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Puts back every key the private server holds into the emptied live
+    /// server, through one `redis-cli --pipe`; how many keys were sent.
+    fn restore_all(&self, cli: &Path, private: &mut Private, dbs: &[(u32, u64)]) -> Result<u64, ServerError> {
+        let (streamed, output) = self.pipe(cli, |w| stream(private, dbs, w))?;
+        let sent = streamed.map_err(|e| {
+            self.private_failed(&e, "the live server was emptied and may hold only part of the snapshot now")
+        })?;
+        if !output.status.success() {
+            let said = tool::said(&output, self.cfg.password.as_ref());
+            return Err(ServerError::Refused(format!(
+                "the server refused part of the restore ({said}); it was emptied and may hold only part of the \
+                 snapshot now; {}",
+                manual_fallback(&self.cfg.name)
+            )));
+        }
+        Ok(sent)
+    }
+
+    fn private_failed(&self, e: &std::io::Error, state: &str) -> ServerError {
+        ServerError::Refused(format!(
+            "reading the snapshot back from the private redis-server failed ({e}); {state}; {}",
+            manual_fallback(&self.cfg.name)
+        ))
+    }
+
+    /// Runs one `redis-cli --pipe` against the live server with what `feed`
+    /// writes as its input: what `feed` returned, and redis-cli's output
+    /// (its status fails when the server answered any command with an
+    /// error). When `feed` fails, nothing more is sent.
+    fn pipe<T>(
+        &self,
+        cli: &Path,
+        feed: impl FnOnce(&mut dyn Write) -> std::io::Result<T>,
+    ) -> Result<(std::io::Result<T>, std::process::Output), ServerError> {
         let mut cmd = self.cli(cli);
         // Our own deadline bounds the whole load; redis-cli's own (30 s
-        // without a reply) would cut a large FLUSHALL short.
+        // without a reply) would cut a large load short.
         cmd.args(["--pipe", "--pipe-timeout", "0"]);
         let program = tool::program_name(&cmd);
         let mut child = cmd
@@ -97,11 +168,10 @@ impl RedisSource {
         let watchdog = tool::Watchdog::start(&child, &program, &self.deadline());
         let stdout = drain(child.stdout.take());
         let stderr = drain(child.stderr.take());
-        let stdin = child.stdin.take().expect("piped");
-        let streamed = stream(private, dbs, stdin);
-        if streamed.is_err() {
-            // Nothing more is sent; what was sent stays (the safety archive
-            // holds what was there before).
+        let mut stdin = BufWriter::with_capacity(256 * 1024, child.stdin.take().expect("piped"));
+        let fed = feed(&mut stdin).and_then(|t| stdin.flush().map(|()| t));
+        drop(stdin);
+        if fed.is_err() {
             let _ = nix::sys::signal::killpg(
                 nix::unistd::Pid::from_raw(child.id() as i32),
                 nix::sys::signal::Signal::SIGKILL,
@@ -111,22 +181,7 @@ impl RedisSource {
         watchdog.finish()?;
         let status = status?;
         let (out, err) = (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
-        let sent = streamed.map_err(|e| {
-            ServerError::Refused(format!(
-                "reading the snapshot back from the private redis-server failed ({e}); the live server may \
-                 hold only part of it now; {}",
-                manual_fallback(&self.cfg.name)
-            ))
-        })?;
-        let output = std::process::Output { status, stdout: out, stderr: err };
-        if !status.success() {
-            let said = tool::said(&output, self.cfg.password.as_ref());
-            return Err(ServerError::Refused(format!(
-                "the server refused part of the restore ({said}); it may hold only part of the snapshot now; {}",
-                manual_fallback(&self.cfg.name)
-            )));
-        }
-        Ok(sent)
+        Ok((fed, std::process::Output { status, stdout: out, stderr: err }))
     }
 
     /// Keys in every database of the live server.
@@ -166,11 +221,9 @@ fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Ve
     })
 }
 
-/// Writes `FLUSHALL`, then for each database `SELECT` and one `RESTORE` per
-/// key of the private server, to `out` (redis-cli's stdin); the keys sent.
-fn stream(private: &mut Private, dbs: &[(u32, u64)], out: impl Write) -> std::io::Result<u64> {
-    let mut out = BufWriter::with_capacity(256 * 1024, out);
-    command(&mut out, &[b"FLUSHALL"])?;
+/// Writes, for each database, `SELECT` and one `RESTORE` per key of the
+/// private server to `out` (redis-cli's stdin); the keys sent.
+fn stream(private: &mut Private, dbs: &[(u32, u64)], mut out: &mut dyn Write) -> std::io::Result<u64> {
     let mut sent = 0u64;
     for (db, _) in dbs {
         let db = db.to_string();
@@ -205,12 +258,11 @@ fn stream(private: &mut Private, dbs: &[(u32, u64)], out: impl Write) -> std::io
             cursor = next;
         }
     }
-    out.flush()?;
     Ok(sent)
 }
 
 /// One command in Redis's protocol (an array of bulk strings).
-fn command(out: &mut impl Write, args: &[&[u8]]) -> std::io::Result<()> {
+fn command(out: &mut (impl Write + ?Sized), args: &[&[u8]]) -> std::io::Result<()> {
     write!(out, "*{}\r\n", args.len())?;
     for a in args {
         write!(out, "${}\r\n", a.len())?;
@@ -398,6 +450,19 @@ impl Private {
             Reply::Error(e) if !e.starts_with("LOADING") => Err(bad(format!("the private redis-server said {e}"))),
             r => Ok(r),
         }
+    }
+
+    /// The `DUMP` of one key of the snapshot, or None when it holds none.
+    fn sample(&mut self, dbs: &[(u32, u64)]) -> std::io::Result<Option<Vec<u8>>> {
+        let Some((db, _)) = dbs.first() else { return Ok(None) };
+        self.call(&[b"SELECT", db.to_string().as_bytes()])?;
+        let (_, keys) = scan_reply(self.call(&[b"SCAN", b"0", b"COUNT", b"100"])?)?;
+        for key in keys {
+            if let Reply::Bulk(Some(payload)) = self.call(&[b"DUMP", &key])? {
+                return Ok(Some(payload));
+            }
+        }
+        Ok(None)
     }
 
     /// Its databases and their keys.
