@@ -1,10 +1,10 @@
 //! The way back to a new server: the "A new server" runbook of
 //! docs/operations.md, run exactly as written on an emptied machine (SQLite,
-//! PostgreSQL and files, sealed with age with the key kept off the server,
-//! copied to a real S3 store, a differential as the newest archive), ends
-//! with every database, table, row and file as backed up. Around it: a
-//! command stops only on the secrets it uses, and `fetch --identity` brings
-//! a sealed differential's base.
+//! PostgreSQL, Redis and files, sealed with age with the key kept off the
+//! server, copied to a real S3 store, a differential as the newest archive),
+//! ends with every database, table, row and file as backed up. Around it: a
+//! command stops only on the secrets it uses, and `fetch --identity` brings a
+//! sealed differential's base.
 
 mod common;
 
@@ -13,32 +13,35 @@ use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Output};
 
 use common::Sandbox;
-use lifeboat_testkit::servers::{Postgres, SeaweedFs};
+use lifeboat_testkit::servers::{Postgres, Redis, SeaweedFs};
 
 /// The role the bot's PostgreSQL url names: it may create databases, it is
 /// no superuser.
 const ROLE_PASSWORD: &str = "bot-role-secret-5e2";
 
 /// A bot's server: the demo's five SQLite databases, a PostgreSQL database
-/// `bot` (a table, a view, a sequence) owned by role `bot`, a folder of
+/// `bot` (a table, a view, a sequence) owned by role `bot`, a Redis with
+/// keys of every type (one expiring, one in another database), a folder of
 /// files, archives sealed with age and sent to the bucket `offsite`, a full
 /// archive then a differential.
 struct OldServer {
     sb: Sandbox,
     _s3: Option<SeaweedFs>,
     pg: Option<Postgres>,
+    redis: Option<Redis>,
     /// The age private key, where the old server kept it.
     key: PathBuf,
 }
 
 impl OldServer {
-    /// Without `with_s3`, archives stay on the server (the chat holds the
-    /// only other copies); `extra_toml`: more of the config.
-    fn build(with_postgres: bool, with_s3: bool, extra_toml: &str) -> OldServer {
+    /// `with_servers`: PostgreSQL and Redis sources too. Without `with_s3`,
+    /// archives stay on the server (the chat holds the only other copies);
+    /// `extra_toml`: more of the config.
+    fn build(with_servers: bool, with_s3: bool, extra_toml: &str) -> OldServer {
         let s3 = with_s3.then(SeaweedFs::start);
         let sb = Sandbox::new();
         let (key, public) = age_key(&sb.path("old-key.txt"));
-        let pg = with_postgres.then(|| {
+        let pg = with_servers.then(|| {
             let pg = Postgres::start();
             pg.psql("postgres", &format!("CREATE ROLE bot LOGIN CREATEDB PASSWORD '{ROLE_PASSWORD}'"));
             pg.psql("postgres", "CREATE DATABASE bot OWNER bot");
@@ -65,6 +68,15 @@ impl OldServer {
             files.display().to_string(),
             s3.as_ref().map(|s3| common::s3_destination(sb.dir.path(), s3)).unwrap_or_default(),
         );
+        let redis = with_servers.then(|| {
+            let redis = Redis::start();
+            common::redis_keys_of_every_type(&redis);
+            redis
+        });
+        if let Some(redis) = &redis {
+            let pw = redis.password_file(sb.dir.path());
+            extra += &format!("[[sources.redis]]\nname = \"cache\"\nurl = {:?}\npassword_file = {pw:?}\n", redis.url());
+        }
         if let Some(pg) = &pg {
             let pw = sb.secret("pg-password", ROLE_PASSWORD);
             extra += &format!(
@@ -84,7 +96,7 @@ impl OldServer {
         .unwrap();
         let demo = sb.cmd(&["demo", "--no-backup", "--scale-mb", "1"]).output().unwrap();
         assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
-        let server = OldServer { sb, _s3: s3, pg, key };
+        let server = OldServer { sb, _s3: s3, pg, redis, key };
         let (full, said) = server.sb.cycle(0);
         assert!(!with_s3 || said.contains("sent to s3:offsite"), "{said}");
         assert!(!common::file_name(&full).contains(".diff."), "{said}");
@@ -98,6 +110,9 @@ impl OldServer {
         )
         .unwrap();
         drop(db);
+        if let Some(redis) = &server.redis {
+            redis.cli(&["SET", "late", "after the full archive"]);
+        }
         if let Some(pg) = &server.pg {
             pg.psql("bot", "SET ROLE bot; INSERT INTO users (name) SELECT 'late ' || i FROM generate_series(1, 50) i;");
         }
@@ -143,6 +158,9 @@ impl OldServer {
                 pg.psql("postgres", "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'bot'"),
             ));
         }
+        if let Some(redis) = &self.redis {
+            out.push(("redis".into(), redis_contents(redis)));
+        }
         for f in ["app.toml", "sub/notes.txt"] {
             out.push((f.into(), std::fs::read_to_string(self.sb.path("files/conf").join(f)).unwrap()));
         }
@@ -159,6 +177,9 @@ impl OldServer {
         if let Some(pg) = &self.pg {
             pg.psql("postgres", "DROP DATABASE bot WITH (FORCE)");
         }
+        if let Some(redis) = &self.redis {
+            redis.cli(&["FLUSHALL"]);
+        }
         std::fs::rename(&self.key, self.sb.path("age-key.txt")).unwrap();
     }
 
@@ -166,6 +187,39 @@ impl OldServer {
     fn shell(&self, script: &str) -> Output {
         common::shell(&self.sb.config, self.sb.dir.path(), script)
     }
+}
+
+/// Every key of Redis databases 0 and 3 (where the test writes) with its
+/// type, whether it expires, and its value, as text to compare.
+fn redis_contents(redis: &Redis) -> String {
+    let mut out = Vec::new();
+    for db in ["0", "3"] {
+        let cli = |args: &[&str]| redis.cli(&[&["-n", db], args].concat());
+        let listed = cli(&["--scan"]);
+        let mut keys: Vec<&str> = listed.lines().filter(|k| !k.is_empty()).collect();
+        keys.sort();
+        for key in keys {
+            let kind = cli(&["TYPE", key]).trim().to_string();
+            let sorted = |text: String, n: usize| {
+                let lines: Vec<&str> = text.lines().collect();
+                let mut groups: Vec<String> = lines.chunks(n).map(|c| c.join("=")).collect();
+                groups.sort();
+                groups.join(",")
+            };
+            let value = match kind.as_str() {
+                "string" => cli(&["GET", key]),
+                "list" => cli(&["LRANGE", key, "0", "-1"]),
+                "hash" => sorted(cli(&["HGETALL", key]), 2),
+                "set" => sorted(cli(&["SMEMBERS", key]), 1),
+                "zset" => cli(&["ZRANGE", key, "0", "-1", "WITHSCORES"]),
+                other => panic!("{key}: a {other} key the test did not write"),
+            };
+            let expires = cli(&["TTL", key]).trim().parse::<i64>().unwrap() > 0;
+            out.push(format!("db {db} {key} {kind} expires={expires}: {}", value.trim()));
+        }
+    }
+    assert!(out.len() >= 8, "{out:?}");
+    out.join("\n")
 }
 
 /// A new age key in `path`: the file and its public key.
@@ -221,9 +275,13 @@ fn the_new_server_runbook_brings_back_every_row_and_file() {
     let restore_said = said(&restore);
     assert_eq!(restore.status.code(), Some(0), "{}: {restore_said}", commands[1]);
     eprintln!("the restore took {:.1} s\n{restore_said}", start.elapsed().as_secs_f64());
+    // The databases, files and PostgreSQL database were gone: nothing to
+    // keep of them. The Redis server was up but empty, and the outcome says
+    // its safety copy is empty.
     assert!(
-        restore_said.contains("No safety snapshot was taken"),
-        "an empty server has nothing to keep: {restore_said}"
+        restore_said.contains("main.pgdump was not in the safety snapshot: there was nothing to keep")
+            && restore_said.contains("cache.rdb held no rows before this restore"),
+        "an empty server has nothing to keep, and the restore says so: {restore_said}"
     );
 
     let after = server.contents();
