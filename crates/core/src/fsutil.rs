@@ -89,3 +89,37 @@ pub fn sha256_file(path: &Path) -> io::Result<String> {
     io::copy(&mut io::BufReader::with_capacity(256 * 1024, std::fs::File::open(path)?), &mut hasher)?;
     Ok(hex::encode(hasher.finalize()))
 }
+
+/// A reader or writer that hashes (SHA-256) the bytes as they pass.
+pub(crate) struct Hashing<T> {
+    pub(crate) inner: T,
+    pub(crate) hasher: sha2::Sha256,
+}
+
+impl<T> Hashing<T> {
+    pub(crate) fn new(inner: T) -> Self {
+        use sha2::Digest;
+        Hashing { inner, hasher: sha2::Sha256::new() }
+    }
+}
+
+impl<W: io::Write> io::Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        use sha2::Digest;
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<R: io::Read> io::Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use sha2::Digest;
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}

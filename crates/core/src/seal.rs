@@ -308,7 +308,7 @@ pub fn seal_file(
 ) -> Result<String, io::Error> {
     let encryptor = encryptor(recipients)?;
     let file = crate::archive::create_private_file(out)?;
-    let hashing = HashingWriter { inner: BufWriter::with_capacity(CHUNK, file), hasher: Sha256::new() };
+    let hashing = crate::fsutil::Hashing::new(BufWriter::with_capacity(CHUNK, file));
     let mut writer = encryptor.wrap_output(hashing)?;
     let mut input = BufReader::with_capacity(0, File::open(plain)?);
     let mut buf = vec![0u8; CHUNK];
@@ -324,26 +324,10 @@ pub fn seal_file(
         };
         writer.write_all(&buf[..n])?;
     }
-    let HashingWriter { inner, hasher } = writer.finish()?;
+    let crate::fsutil::Hashing { inner, hasher } = writer.finish()?;
     let file = inner.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
     Ok(hex::encode(hasher.finalize()))
-}
-
-struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 /// Reads a sealed file back without a key: it must hash to `sha256` (what

@@ -24,9 +24,10 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeZone, Utc};
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 
 use super::wal::WalPosition;
+use crate::fsutil::Hashing;
 use crate::seal::{Keys, Recipient};
 
 const MAGIC: &[u8; 8] = b"LBINC\0\0\x01";
@@ -147,31 +148,6 @@ pub fn list(dir: &Path) -> io::Result<Vec<Stored>> {
     Ok(out)
 }
 
-/// Body bytes hashed as they pass.
-struct Hashing<W> {
-    inner: W,
-    hasher: Sha256,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
 enum Sink {
     Plain(BufWriter<File>),
     Sealed(age::stream::StreamWriter<BufWriter<File>>),
@@ -209,7 +185,7 @@ impl Writer {
             None => Sink::Plain(file),
         };
         let zlib = flate2::write::ZlibEncoder::new(sink, flate2::Compression::new(3));
-        let mut body = Hashing { inner: zlib, hasher: Sha256::new() };
+        let mut body = Hashing::new(zlib);
         body.write_all(MAGIC)?;
         body.write_all(&[h.kind.code()])?;
         body.write_all(&h.generation.to_be_bytes())?;
@@ -294,7 +270,7 @@ impl Reader {
         } else {
             Box::new(BufReader::with_capacity(256 * 1024, file))
         };
-        let mut body = Hashing { inner: flate2::read::ZlibDecoder::new(input), hasher: Sha256::new() };
+        let mut body = Hashing::new(flate2::read::ZlibDecoder::new(input));
         let format = |why| ReadError::Format { path: s.path.clone(), why };
         let mut magic = [0u8; 8];
         body.read_exact(&mut magic).map_err(|_| format("too short"))?;
