@@ -172,7 +172,7 @@ pub struct VerifyArgs {
     /// An archive: `latest`, a file name in backup.output_dir, or a path (the ZIP or its .zip.001).
     #[arg(default_value = "latest")]
     pub archive: String,
-    /// Also read every [continuous] increment chain in full: hashes, a rebuild and integrity_check of each.
+    /// Also read every chain of continuous increments in full: hashes, a rebuild and integrity_check of each.
     #[arg(long)]
     pub continuous: bool,
     /// An age private key (age-keygen's key.txt or an SSH key) to open a .zip.age archive.
@@ -198,7 +198,7 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub force_schema: bool,
     /// Point in time: rebuild the SQLite databases as of TIME (RFC 3339, or `YYYY-MM-DD HH:MM:SS` in UTC)
-    /// from the archive (`latest`: the newest taken at or before TIME) and the [continuous] increments.
+    /// from the archive (`latest`: the newest taken at or before TIME) and the continuous increments.
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
     /// An age private key (age-keygen's key.txt or an SSH key) to open a .zip.age archive.

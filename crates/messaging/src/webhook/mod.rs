@@ -1,6 +1,6 @@
 //! Alerts as HTTP POSTs to any endpoint (`[[destinations.webhook]]`): an
 //! ntfy topic, a Slack-compatible incoming webhook, or any receiver of JSON
-//! ([`format`] writes each). A webhook carries alerts only, never archives.
+//! ([`mod@format`] writes each). A webhook carries alerts only, never archives.
 //!
 //! A 429 waits for `Retry-After` (at most a minute) and a 5xx or a network
 //! error is retried per `[retry]`; another refusal is not retried. The URL

@@ -10,8 +10,8 @@
 //!
 //! - [`wal`]: the WAL file format, read and checked.
 //! - [`increment`]: an increment's file (format, name, sealing).
-//! - [`capture`]: one capture of one database.
-//! - [`rebuild`]: which increments reach a moment, and rebuilding it.
+//! - [`mod@capture`]: one capture of one database.
+//! - [`mod@rebuild`]: which increments reach a moment, and rebuilding it.
 //!
 //! Files: `output_dir/continuous/NAME/gGGGGGG-SSSSSSSSSS-TIME.inc[.age]`,
 //! the increments (G the chain, S its sequence, TIME when captured), and
