@@ -391,14 +391,15 @@ fn a_command_stops_only_on_the_secrets_it_uses_and_fetch_brings_a_sealed_base() 
 
 #[test]
 fn the_dry_run_lists_every_problem_the_restore_would_meet_and_the_restore_writes_nothing() {
-    let server = OldServer::build(true, true, "");
+    let mut server = OldServer::build(true, true, "");
     server.empty();
-    let sb = &server.sb;
     // Only the differential is here (its base stays in the bucket), and
-    // the PostgreSQL server is down.
-    let fetched = sb.cmd(&["fetch", "offsite", "latest"]).output().unwrap();
+    // the PostgreSQL and Redis servers are down.
+    let fetched = server.sb.cmd(&["fetch", "offsite", "latest"]).output().unwrap();
     assert_eq!(fetched.status.code(), Some(1), "{}", said(&fetched));
     server.pg.as_ref().unwrap().stop();
+    drop(server.redis.take());
+    let sb = &server.sb;
 
     let plan = sb.cmd(&["restore", "latest", "--identity", "age-key.txt", "--dry-run"]).output().unwrap();
     let plan_said = said(&plan);
@@ -406,10 +407,11 @@ fn the_dry_run_lists_every_problem_the_restore_would_meet_and_the_restore_writes
     let problems = plan_said.split("PROBLEMS").nth(1).unwrap_or_else(|| panic!("{plan_said}"));
     assert!(problems.contains("its base") && problems.contains("--from"), "{problems}");
     assert!(problems.contains("main.pgdump") && problems.contains("unreachable"), "{problems}");
+    assert!(problems.contains("cache.rdb"), "{problems}");
 
     let json = sb.cmd(&["restore", "latest", "--identity", "age-key.txt", "--dry-run", "--json"]).output().unwrap();
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!(json["problems"].as_array().unwrap().len(), 2, "{json}");
+    assert_eq!(json["problems"].as_array().unwrap().len(), 3, "{json}");
 
     let restore = sb.cmd(&["restore", "latest", "--identity", "age-key.txt", "--yes"]).output().unwrap();
     assert_eq!(restore.status.code(), Some(1), "{}", said(&restore));

@@ -98,6 +98,18 @@ impl SourceKind for Redis {
         })
     }
 
+    /// The live server must answer (with the source's url, password and
+    /// deadline) before anything is written. Whether it accepts `RESTORE`
+    /// is known only by trying: the load puts one throw-away key back
+    /// before it empties anything.
+    fn restore_check(&self, cfg: &Config, source: &str) -> Result<Option<String>, String> {
+        cfg.require_secret(KEY, Some(source)).map_err(|e| e.to_string())?;
+        let Some(r) = cfg.sources.redis.iter().find(|r| r.name == source) else {
+            return Err(format!("{KEY} \"{source}\" is not configured"));
+        };
+        crate::source::Source::probe(&RedisSource::new(r)).map(|_| None).map_err(|e| e.to_string())
+    }
+
     fn load(&self, cfg: &Config, source: &str, copy: &Path) -> Result<Vec<TableCount>, ServerError> {
         let Some(r) = cfg.sources.redis.iter().find(|r| r.name == source) else {
             return Err(ServerError::Refused(format!("{KEY} \"{source}\" is no longer configured")));
