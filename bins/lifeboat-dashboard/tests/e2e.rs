@@ -10,6 +10,7 @@ use lifeboat_core::state::{PinOrigin, State};
 use lifeboat_dashboard::callback::{self, Action, ArchiveStamp};
 use lifeboat_dashboard::text;
 use lifeboat_testkit::FakeTelegram;
+use lifeboat_testkit::sqlite::{make_wal_db, rows_in_t};
 use serde_json::Value;
 
 const TOKEN: &str = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZsecretTOKEN";
@@ -32,19 +33,6 @@ impl Drop for Dash {
     }
 }
 
-fn make_db(path: &Path, rows: i64) {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    conn.pragma_update(None, "journal_mode", "wal").unwrap();
-    conn.execute_batch("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)").unwrap();
-    for i in 0..rows {
-        conn.execute("INSERT INTO t (v) VALUES (?1)", [format!("row {i}")]).unwrap();
-    }
-}
-
-fn count(path: &Path) -> i64 {
-    rusqlite::Connection::open(path).unwrap().query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).unwrap()
-}
-
 fn start() -> Dash {
     start_with("", |_| {})
 }
@@ -58,7 +46,7 @@ fn start_with(extra: &str, before: impl FnOnce(&Config)) -> Dash {
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     for db in DBS {
-        make_db(&data.join(db), 50);
+        make_wal_db(&data.join(db), 50);
     }
     let toml = format!(
         "[backup]\nsource_dir = {:?}\noutput_dir = {:?}\ndatabases = [\"users.db\", \"prices.db\"]\n\
@@ -308,8 +296,8 @@ fn owner_restores_in_two_steps_and_other_admins_cannot() {
     let archive = backup(&d.cfg);
     let stamp = ArchiveStamp::from_archive_name(&archive).unwrap();
     let live: PathBuf = d.cfg.backup.source_dir.join("users.db");
-    make_db(&live, 25);
-    assert_eq!(count(&live), 75);
+    make_wal_db(&live, 25);
+    assert_eq!(rows_in_t(&live), 75);
 
     // A plain admin sees no Restore button, and forging one does nothing.
     let admin_menu = d.open_menu(ADMIN);
@@ -336,14 +324,14 @@ fn owner_restores_in_two_steps_and_other_admins_cannot() {
     // The other admin replays the owner's exact Yes data: refused, and the owner's confirmation survives.
     let (answer, alert) = d.press(ADMIN, admin_menu, &Action::RestoreYes(stamp, nonce).encode());
     assert_eq!((answer.as_deref(), alert), (Some(text::ALERT_OWNER_ONLY), true));
-    assert_eq!(count(&live), 75, "nothing restored");
+    assert_eq!(rows_in_t(&live), 75, "nothing restored");
 
     // A guessed nonce from the owner's client is refused and uses the confirmation up.
     let (answer, alert) = d.press(OWNER, menu, &Action::RestoreYes(stamp, nonce ^ 1).encode());
     assert_eq!((answer.as_deref(), alert), (Some(text::ALERT_CONFIRMATION_EXPIRED), true));
     let (answer, _) = d.press(OWNER, menu, &Action::RestoreYes(stamp, nonce).encode());
     assert_eq!(answer.as_deref(), Some(text::ALERT_CONFIRMATION_EXPIRED));
-    assert_eq!(count(&live), 75, "nothing restored");
+    assert_eq!(rows_in_t(&live), 75, "nothing restored");
 
     // Asked again and confirmed: restored, and the message says so.
     d.press(OWNER, menu, &Action::RestoreAsk(stamp).encode());
@@ -354,7 +342,7 @@ fn owner_restores_in_two_steps_and_other_admins_cannot() {
         d.text_of(OWNER, menu).contains("Restore finished") || d.text_of(OWNER, menu).contains("failed")
     });
     assert!(d.text_of(OWNER, menu).contains("Restore finished"), "{}", d.text_of(OWNER, menu));
-    assert_eq!(count(&live), 50, "the archive's rows are back");
+    assert_eq!(rows_in_t(&live), 50, "the archive's rows are back");
     assert!(d.keyboard_of(OWNER, menu).contains(&Action::Menu));
 }
 
@@ -415,14 +403,14 @@ fn backup_now_while_another_cycle_runs_says_who_holds_it() {
     let archive = backup(&d.cfg);
     let stamp = ArchiveStamp::from_archive_name(&archive).unwrap();
     let live = d.cfg.backup.source_dir.join("users.db");
-    make_db(&live, 5);
+    make_wal_db(&live, 5);
     let menu = d.open_menu(OWNER);
     d.press(OWNER, menu, &Action::RestoreAsk(stamp).encode());
     let Some(Action::RestoreYes(_, nonce)) = d.keyboard_of(OWNER, menu).into_iter().next() else { panic!() };
     d.press(OWNER, menu, &Action::RestoreYes(stamp, nonce).encode());
     wait("the restore result", || d.text_of(OWNER, menu).contains("Not restored"));
     assert!(d.text_of(OWNER, menu).contains("scheduled cycle (test)"), "{}", d.text_of(OWNER, menu));
-    assert_eq!(count(&live), 55, "the live database is untouched");
+    assert_eq!(rows_in_t(&live), 55, "the live database is untouched");
     drop(lock);
 }
 

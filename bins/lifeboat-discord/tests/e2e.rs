@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lifeboat_testkit::fake_discord_bot::{self, Reply};
+use lifeboat_testkit::sqlite::{make_wal_db, rows_in_t};
 use lifeboat_testkit::{BotFault, FakeDiscordBot};
 
 const OWNER: u64 = 1_187_000_000_000_000_111;
@@ -28,26 +29,13 @@ impl Drop for Bot {
     }
 }
 
-fn make_db(path: &Path, rows: i64) {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    conn.pragma_update(None, "journal_mode", "wal").unwrap();
-    conn.execute_batch("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)").unwrap();
-    for i in 0..rows {
-        conn.execute("INSERT INTO t (v) VALUES (?1)", [format!("row {i}")]).unwrap();
-    }
-}
-
-fn count(path: &Path) -> i64 {
-    rusqlite::Connection::open(path).unwrap().query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).unwrap()
-}
-
 fn start() -> Bot {
     let fake = FakeDiscordBot::start();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     for db in DBS {
-        make_db(&data.join(db), 50);
+        make_wal_db(&data.join(db), 50);
     }
     let token_file = dir.path().join("discord.token");
     std::fs::write(&token_file, format!("{}\n", fake_discord_bot::TOKEN)).unwrap();
@@ -247,8 +235,8 @@ fn the_owners_restore_shows_the_plan_and_confirm_restores_but_an_expired_confirm
     let archive = bot.backup_now();
     let name = bot.archives().pop().unwrap();
     assert!(archive.content().contains(&name));
-    make_db(&bot.db("users.db"), 25);
-    assert_eq!(count(&bot.db("users.db")), 75);
+    make_wal_db(&bot.db("users.db"), 25);
+    assert_eq!(rows_in_t(&bot.db("users.db")), 75);
 
     // Asked, then confirmed after the confirmation expired: nothing happens.
     let token = bot.fake.slash(OWNER, "restore", "", &[("archive", "latest")]);
@@ -258,7 +246,7 @@ fn the_owners_restore_shows_the_plan_and_confirm_restores_but_an_expired_confirm
     let late = bot.fake.press_after(OWNER, &confirm, Duration::from_secs(61));
     bot.reply_containing(&late, "expired");
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(count(&bot.db("users.db")), 75, "an expired confirmation restored nothing");
+    assert_eq!(rows_in_t(&bot.db("users.db")), 75, "an expired confirmation restored nothing");
 
     // Asked again, confirmed in time: restored, with a safety snapshot.
     let token = bot.fake.slash(OWNER, "restore", "", &[("archive", "latest"), ("database", "users.db")]);
@@ -268,7 +256,7 @@ fn the_owners_restore_shows_the_plan_and_confirm_restores_but_an_expired_confirm
     let press = bot.fake.press(OWNER, &confirm);
     let done = bot.reply_containing(&press, "Restore finished");
     assert!(done.content().contains("Safety snapshot"), "{}", done.content());
-    assert_eq!(count(&bot.db("users.db")), 50);
+    assert_eq!(rows_in_t(&bot.db("users.db")), 50);
 
     // The same button again: used up.
     let again = bot.fake.press(OWNER, &confirm);

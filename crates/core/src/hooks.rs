@@ -187,13 +187,7 @@ mod tests {
         assert!(matches!(failed[0], HookError::TimedOut { secs: 1, .. }), "{}", failed[0]);
         assert!(failed[0].to_string().contains("raise hooks.timeout_secs"), "{}", failed[0]);
         std::thread::sleep(std::time::Duration::from_millis(200));
-        let left: Vec<String> = std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-            .filter(|c| c.contains(&marker))
-            .collect();
+        let left = crate::source::tool::tests::processes_with(&marker);
         assert!(left.is_empty(), "{left:?}");
     }
 }

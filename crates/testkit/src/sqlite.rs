@@ -280,3 +280,20 @@ impl Lcg {
         s
     }
 }
+
+/// A WAL-mode database at `path` with a table `t (id, v)` holding `rows`
+/// more rows (`row 0`, `row 1`, …): the small database the bots' end-to-end
+/// tests back up and restore.
+pub fn make_wal_db(path: &Path, rows: i64) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.pragma_update(None, "journal_mode", "wal").unwrap();
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)").unwrap();
+    for i in 0..rows {
+        conn.execute("INSERT INTO t (v) VALUES (?1)", [format!("row {i}")]).unwrap();
+    }
+}
+
+/// The rows in table `t` of a database made by [`make_wal_db`].
+pub fn rows_in_t(path: &Path) -> i64 {
+    rusqlite::Connection::open(path).unwrap().query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).unwrap()
+}

@@ -243,8 +243,19 @@ pub fn said(out: &Output, secret: Option<&Secret>) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// The command lines of this machine's processes that contain `marker`.
+    pub(crate) fn processes_with(marker: &str) -> Vec<String> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .filter(|c| c.contains(marker))
+            .collect()
+    }
 
     #[test]
     fn a_tool_past_its_deadline_is_killed_with_what_it_started() {
@@ -257,13 +268,7 @@ mod tests {
                 .to_string();
         assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
         assert!(err.contains("bash timed out after 1 s") && err.contains("raise x.timeout_secs"), "{err}");
-        let left: Vec<String> = std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-            .filter(|c| c.contains(&marker))
-            .collect();
+        let left = processes_with(&marker);
         assert!(left.is_empty(), "{left:?}");
     }
 }
