@@ -24,3 +24,41 @@ generate_data() {
         touch "$dir/.generated-$total_mb"
     fi
 }
+
+# free_port: a free TCP port on 127.0.0.1.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start_postgres DIR: a throw-away PostgreSQL server in DIR (made afresh)
+# on a free loopback port, its superuser `postgres` trusted; as nobody when
+# run as root. Sets pg_port. Stop it with stop_postgres DIR (for the EXIT trap).
+start_postgres() {
+    local dir=$1 pgbin
+    pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
+    export PATH="$PATH:$pgbin"
+    rm -rf "$dir"; mkdir -p "$dir"
+    pg_as=()
+    if [ "$(id -u)" = 0 ]; then chown nobody "$dir"; pg_as=(runuser -u nobody --); fi
+    pg_port=$(free_port)
+    "${pg_as[@]}" initdb -D "$dir/data" -U postgres --auth=trust >/dev/null
+    "${pg_as[@]}" pg_ctl -D "$dir/data" -o "-p $pg_port -k $dir -c listen_addresses=127.0.0.1" -l "$dir/log" -w start >/dev/null
+}
+stop_postgres() { "${pg_as[@]}" pg_ctl -D "$1/data" -m immediate stop >/dev/null 2>&1 || true; }
+
+# start_seaweedfs DIR BUCKET: a throw-away SeaweedFS in DIR (made afresh)
+# with the S3 API on a free loopback port (key BENCHKEY, secret
+# benchsecret123) and BUCKET made. Sets s3_port and weed_pid (kill it in the
+# EXIT trap).
+start_seaweedfs() {
+    local dir=$1 bucket=$2 filer
+    s3_port=$(free_port); filer=$(free_port)
+    rm -rf "$dir"; mkdir -p "$dir/data"
+    cat > "$dir/s3.json" <<JSON
+{"identities":[{"name":"bench","credentials":[{"accessKey":"BENCHKEY","secretKey":"benchsecret123"}],"actions":["Admin","Read","Write","List"]}]}
+JSON
+    weed server -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.port="$(free_port)" -master.port.grpc="$(free_port)" \
+        -volume.port="$(free_port)" -volume.port.grpc="$(free_port)" -filer.port="$filer" -filer.port.grpc="$(free_port)" \
+        -s3 -s3.port="$s3_port" -s3.port.grpc="$(free_port)" -s3.port.iceberg=0 -s3.port.lance=0 \
+        -s3.config="$dir/s3.json" -master.volumeSizeLimitMB=1024 > "$dir/log" 2>&1 &
+    weed_pid=$!
+    until [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$filer/buckets/$bucket/")" = 201 ]; do sleep 0.5; done
+}

@@ -12,19 +12,10 @@ set -euo pipefail
 messages=${1:-1000000}
 work=$(work_dir)
 cargo build --quiet --release -p lifeboat
-pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
-export PATH="$PATH:$pgbin"
-
-# The server: its own folder and port; as nobody when run as root.
-pg="$work/pg"; rm -rf "$pg"; mkdir -p "$pg"
-as=()
-if [ "$(id -u)" = 0 ]; then chown nobody "$pg"; as=(runuser -u nobody --); fi
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"${as[@]}" initdb -D "$pg/data" -U postgres --auth=trust >/dev/null
-"${as[@]}" pg_ctl -D "$pg/data" -o "-p $port -k $pg -c listen_addresses=127.0.0.1" -l "$pg/log" -w start >/dev/null
-trap '"${as[@]}" pg_ctl -D "$pg/data" -m immediate stop >/dev/null 2>&1 || true' EXIT
-url="postgresql://postgres@127.0.0.1:$port/bench"
-psql -X -q -h 127.0.0.1 -p "$port" -U postgres -c "CREATE DATABASE bench" postgres
+start_postgres "$work/pg"
+trap 'stop_postgres "$work/pg"' EXIT
+url="postgresql://postgres@127.0.0.1:$pg_port/bench"
+psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "CREATE DATABASE bench" postgres
 psql -X -q "$url" <<SQL
 CREATE TABLE users (id bigint PRIMARY KEY, name text, lang text, joined timestamptz);
 INSERT INTO users SELECT g, 'user_' || md5(g::text), (ARRAY['en','ru','de','es'])[1 + g % 4],

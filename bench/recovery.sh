@@ -21,35 +21,16 @@ if [ -z "${LIFEBOAT:-}" ]; then
     cargo build --quiet --release --workspace
     LIFEBOAT="$rel/lifeboat"
 fi
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# PostgreSQL: its own folder and port; as nobody when run as root.
-pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
-export PATH="$PATH:$pgbin"
-pg="$work/pg"; rm -rf "$pg"; mkdir -p "$pg"
-as=()
-if [ "$(id -u)" = 0 ]; then chown nobody "$pg"; as=(runuser -u nobody --); fi
-pgport=$(port)
-"${as[@]}" initdb -D "$pg/data" -U postgres --auth=trust >/dev/null
-"${as[@]}" pg_ctl -D "$pg/data" -o "-p $pgport -k $pg -c listen_addresses=127.0.0.1" -l "$pg/log" -w start >/dev/null
-url="postgresql://postgres@127.0.0.1:$pgport/bench"
+# PostgreSQL: its own folder and port.
+start_postgres "$work/pg"
+url="postgresql://postgres@127.0.0.1:$pg_port/bench"
 
 # SeaweedFS with one bucket.
-s3=$(port); filer=$(port)
-rm -rf "$work/weed"; mkdir -p "$work/weed/data"
-cat > "$work/weed/s3.json" <<JSON
-{"identities":[{"name":"bench","credentials":[{"accessKey":"BENCHKEY","secretKey":"benchsecret123"}],"actions":["Admin","Read","Write","List"]}]}
-JSON
-weed server -dir="$work/weed/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.port="$(port)" -master.port.grpc="$(port)" \
-    -volume.port="$(port)" -volume.port.grpc="$(port)" -filer.port="$filer" -filer.port.grpc="$(port)" \
-    -s3 -s3.port="$s3" -s3.port.grpc="$(port)" -s3.port.iceberg=0 -s3.port.lance=0 \
-    -s3.config="$work/weed/s3.json" -master.volumeSizeLimitMB=1024 > "$work/weed/log" 2>&1 &
-weed_pid=$!
-trap 'kill -9 $weed_pid 2>/dev/null || true; "${as[@]}" pg_ctl -D "$pg/data" -m immediate stop >/dev/null 2>&1 || true' EXIT
-until [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$filer/buckets/bench/")" = 201 ]; do sleep 0.5; done
+start_seaweedfs "$work/weed" bench
+trap 'kill -9 $weed_pid 2>/dev/null || true; stop_postgres "$work/pg"' EXIT
 
 # The bot's data.
-psql -X -q -h 127.0.0.1 -p "$pgport" -U postgres -c "CREATE DATABASE bench" postgres
+psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "CREATE DATABASE bench" postgres
 psql -X -q "$url" <<SQL
 CREATE TABLE users (id bigint PRIMARY KEY, name text, lang text, joined timestamptz);
 INSERT INTO users SELECT g, 'user_' || md5(g::text), (ARRAY['en','ru','de','es'])[1 + g % 4],
@@ -96,7 +77,7 @@ name = "bench"
 url = "$url"
 [[destinations.s3]]
 name = "bench"
-endpoint = "http://127.0.0.1:$s3"
+endpoint = "http://127.0.0.1:$s3_port"
 bucket = "bench"
 prefix = "lifeboat/"
 access_key_id = "BENCHKEY"
@@ -110,7 +91,7 @@ before=$(count)
 
 # The server is lost.
 rm -rf "$out" "$data"
-psql -X -q -h 127.0.0.1 -p "$pgport" -U postgres -c "DROP DATABASE bench" postgres
+psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "DROP DATABASE bench" postgres
 
 cd "$work"
 /usr/bin/time -f '%e %M' -o "$work/time.txt" "$LIFEBOAT" --config "$work/lifeboat.toml" \

@@ -11,19 +11,8 @@ set -euo pipefail
 mb=${1:-300}
 work=$(work_dir)
 cargo build --quiet --release -p lifeboat-s3 --example bench_upload
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-s3=$(port); filer=$(port)
-rm -rf "$work/weed"; mkdir -p "$work/weed/data"
-cat > "$work/weed/s3.json" <<JSON
-{"identities":[{"name":"bench","credentials":[{"accessKey":"BENCHKEY","secretKey":"benchsecret123"}],"actions":["Admin","Read","Write","List"]}]}
-JSON
-weed server -dir="$work/weed/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.port="$(port)" -master.port.grpc="$(port)" \
-    -volume.port="$(port)" -volume.port.grpc="$(port)" -filer.port="$filer" -filer.port.grpc="$(port)" \
-    -s3 -s3.port="$s3" -s3.port.grpc="$(port)" -s3.port.iceberg=0 -s3.port.lance=0 \
-    -s3.config="$work/weed/s3.json" -master.volumeSizeLimitMB=1024 > "$work/weed/log" 2>&1 &
-weed_pid=$!
+start_seaweedfs "$work/weed" bench
 trap 'kill -9 $weed_pid 2>/dev/null || true' EXIT
-until [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$filer/buckets/bench/")" = 201 ]; do sleep 0.5; done
 
 head -c "$((mb * 1000 * 1000))" /dev/urandom > "$work/database_backup_20260101_000000.zip"
 echo benchsecret123 > "$work/s3-secret"
@@ -33,7 +22,7 @@ source_dir = "$work/none"
 output_dir = "$work/out"
 [[destinations.s3]]
 name = "bench"
-endpoint = "http://127.0.0.1:$s3"
+endpoint = "http://127.0.0.1:$s3_port"
 bucket = "bench"
 prefix = "lifeboat/"
 access_key_id = "BENCHKEY"
@@ -41,7 +30,7 @@ secret_access_key_file = "$work/s3-secret"
 TOML
 cat > "$work/boto3_upload.py" <<PY
 import boto3, sys
-s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:$s3", aws_access_key_id="BENCHKEY",
+s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:$s3_port", aws_access_key_id="BENCHKEY",
                   aws_secret_access_key="benchsecret123", region_name="us-east-1")
 s3.upload_file(sys.argv[1], "bench", "boto3/" + sys.argv[1].rsplit("/", 1)[-1])
 PY
