@@ -39,7 +39,7 @@ pub struct HealthData {
     pub admins: Vec<(i64, Option<AdminHealth>)>,
     /// Each other destination (bucket, Discord, email) with its latest
     /// outbox row (None: nothing sent yet).
-    pub destinations: Vec<(String, Option<state::Copy>)>,
+    pub destinations: Vec<(lifeboat_core::destination::DestinationId, Option<state::Copy>)>,
     /// Incidents open now.
     pub incidents: Vec<Incident>,
     /// The latest read-back of a stored archive.

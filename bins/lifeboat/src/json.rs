@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use lifeboat_core::backup::{BackupOutcome, DryRun};
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::Config;
+use lifeboat_core::destination::DestinationId;
 use lifeboat_core::diagnose::{Diagnosis, Finding};
 use lifeboat_core::manifest::{TableCount, Trigger};
 use lifeboat_core::restore::{Action, Quarantined, RestoreOutcome, RestorePlan};
@@ -186,7 +187,7 @@ pub struct Listed<'a> {
 
 #[derive(Serialize)]
 struct ListedCopy<'a> {
-    destination: &'a str,
+    destination: &'a DestinationId,
     status: &'static str,
     attempts: u32,
     last_error: Option<&'a str>,
@@ -507,7 +508,7 @@ struct Delivery {
 
 #[derive(Serialize)]
 struct Offsite<'a> {
-    destination: &'a str,
+    destination: &'a DestinationId,
     archive: Option<&'a str>,
     status: Option<&'static str>,
     attempts: Option<u32>,

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
+use lifeboat_core::destination::DestinationId;
 
 /// Consistent, verified backups of a Telegram bot's SQLite databases.
 #[derive(Debug, Parser)]
@@ -82,15 +83,16 @@ pub struct ListArgs {
     #[arg(long)]
     pub json: bool,
     /// List the archives in this `[[destinations.s3]]` bucket instead.
-    #[arg(long, value_name = "DESTINATION")]
-    pub remote: Option<String>,
+    #[arg(long, value_name = "DESTINATION", value_parser = s3_destination)]
+    pub remote: Option<DestinationId>,
 }
 
 /// `fetch`.
 #[derive(Debug, Args)]
 pub struct FetchArgs {
     /// The `[[destinations.s3]]` name.
-    pub destination: String,
+    #[arg(value_parser = s3_destination)]
+    pub destination: DestinationId,
     /// `latest` or an archive's name.
     #[arg(default_value = "latest")]
     pub archive: String,
@@ -205,8 +207,8 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,
     /// Fetch what the restore needs (the archive, a differential's base) from this `[[destinations.s3]]` into backup.output_dir first.
-    #[arg(long, value_name = "DESTINATION")]
-    pub from: Option<String>,
+    #[arg(long, value_name = "DESTINATION", value_parser = s3_destination)]
+    pub from: Option<DestinationId>,
     /// Show the plan and stop (with --from, the archive is still fetched into backup.output_dir).
     #[arg(long)]
     pub dry_run: bool,
@@ -294,6 +296,12 @@ pub struct DemoArgs {
     /// Only create the databases; do not run a backup.
     #[arg(long, hide = true)]
     pub no_backup: bool,
+}
+
+/// A `[[destinations.s3]]` named on the command line; whether one is
+/// configured under that name is checked where it is looked up.
+fn s3_destination(name: &str) -> Result<DestinationId, std::convert::Infallible> {
+    Ok(DestinationId::s3(name))
 }
 
 fn main() -> ExitCode {

@@ -11,6 +11,7 @@ use prometheus::{Encoder, Gauge, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Reg
 use strum::IntoEnumIterator;
 
 use crate::config::Config;
+use crate::destination::DestinationKind;
 use crate::state::{CopyStatus, DeliveryStatus, IncidentKind, State};
 use crate::status::{self, StatusError};
 
@@ -102,12 +103,12 @@ fn collect(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Result<Me
         m.gauges("deliveries", "Outbox rows not delivered, by destination and status", &["destination", "status"]);
     for (status, n) in state.delivery_counts()? {
         if matches!(status, DeliveryStatus::Pending | DeliveryStatus::Failed) {
-            deliveries.with_label_values(&["telegram", status.as_str()]).set(n as i64);
+            deliveries.with_label_values(&[DestinationKind::Telegram.as_str(), status.as_str()]).set(n as i64);
         }
     }
     for (destination, status, n) in state.copy_counts()? {
         if matches!(status, CopyStatus::Pending | CopyStatus::Failed) {
-            deliveries.with_label_values(&[destination.as_str(), status.as_str()]).set(n as i64);
+            deliveries.with_label_values(&[destination.to_string().as_str(), status.as_str()]).set(n as i64);
         }
     }
     let db_bytes = m.gauges("database_bytes", "Snapshot size of each database", &["database"]);

@@ -35,7 +35,7 @@ pub struct StatusSnapshot {
     /// Incidents open now (stale backups, a silent scheduler…).
     pub incidents: Vec<Incident>,
     /// Each off-site store (`s3:NAME`) and its latest copy.
-    pub stores: Vec<(String, Option<state::Copy>)>,
+    pub stores: Vec<(crate::destination::DestinationId, Option<state::Copy>)>,
     /// Damaged files a live restore copied aside before overwriting them,
     /// kept until removed by hand.
     pub quarantined: Vec<crate::restore::Quarantined>,

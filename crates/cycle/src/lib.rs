@@ -42,7 +42,7 @@ use chrono::{DateTime, Utc};
 use lifeboat_core::backup::{self, BackupError, BackupOptions, BackupOutcome};
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::Config;
-use lifeboat_core::destination::{ArchiveSink, BoxFuture, Copies, EmailConfig, Notifier, Owed};
+use lifeboat_core::destination::{ArchiveSink, BoxFuture, Copies, DestinationId, Notifier, Owed};
 use lifeboat_core::exit;
 use lifeboat_core::hooks::{HookError, Stage};
 use lifeboat_core::lock::{CycleLock, LockError};
@@ -91,7 +91,8 @@ pub fn destinations(cfg: &Config) -> Destinations {
             }
             Err(why) => {
                 tracing::error!("email: {why}");
-                out.sinks.push(Arc::new(Unusable { id: EmailConfig::ID, why: format!("email cannot send: {why}") }));
+                out.sinks
+                    .push(Arc::new(Unusable { id: DestinationId::EMAIL, why: format!("email cannot send: {why}") }));
             }
         }
     }
@@ -113,13 +114,13 @@ pub fn destinations(cfg: &Config) -> Destinations {
 /// as owed to it and failed, so the cycle reports it (exit 3, an alert)
 /// rather than finishing as though it were not configured.
 struct Unusable {
-    id: &'static str,
+    id: DestinationId,
     why: String,
 }
 
 impl ArchiveSink for Unusable {
-    fn id(&self) -> &str {
-        self.id
+    fn id(&self) -> &DestinationId {
+        &self.id
     }
 
     fn has_recipients(&self) -> bool {
@@ -127,8 +128,8 @@ impl ArchiveSink for Unusable {
     }
 
     fn enqueue(&self, state: &State, archive: &StoredArchive, at: DateTime<Utc>) -> Result<(), StateError> {
-        state.enqueue_copy(&archive.name, self.id, at)?;
-        state.mark_copy_failed(&archive.name, self.id, FailureCode::Refused, &self.why, true, at)
+        state.enqueue_copy(&archive.name, &self.id, at)?;
+        state.mark_copy_failed(&archive.name, &self.id, FailureCode::Refused, &self.why, true, at)
     }
 
     fn deliver_pending<'a>(&'a self, _: &'a CancellationToken) -> BoxFuture<'a, ()> {

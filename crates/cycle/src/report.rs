@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use lifeboat_core::backup::{BackupError, BackupOutcome};
-use lifeboat_core::destination::{AlertError, Owed};
+use lifeboat_core::destination::{AlertError, DestinationId, Owed};
 use lifeboat_core::exit;
 use lifeboat_core::manifest::Trigger;
 use lifeboat_core::retention::RetentionError;
@@ -27,7 +27,7 @@ pub struct DeliverySummary {
     pub pending: Vec<(i64, Option<String>)>,
     /// The other destinations (buckets, Discord, email) and whether they
     /// confirmed it; if not, why, and whether it is tried again.
-    pub stores: Vec<(String, Result<(), StoreMiss>)>,
+    pub stores: Vec<(DestinationId, Result<(), StoreMiss>)>,
 }
 
 /// Why a destination does not hold an archive.

@@ -355,7 +355,7 @@ fn a_bucket_holds_archives_and_carries_no_alerts() {
         timeout_secs: 2,
     });
     let d = destinations(&cfg);
-    let sinks: Vec<&str> = d.sinks.iter().map(|s| s.id()).collect();
+    let sinks: Vec<_> = d.sinks.iter().map(|s| s.id()).collect();
     assert_eq!(sinks, ["s3:offsite"]);
     assert!(d.notifiers.is_empty(), "a bucket is told no alert");
 }
@@ -368,7 +368,8 @@ fn an_unchanged_cycle_with_an_archive_still_owed_is_3_and_says_what_is_owed() {
     let mut r = report(unchanged(), Delivery::NoArchive);
     r.owed = vec![lifeboat_core::destination::Owed {
         archive: "database_backup_20261122_090000.zip".into(),
-        destination: "telegram admin 7".into(),
+        destination: lifeboat_core::destination::DestinationId::TELEGRAM,
+        recipient: Some("admin 7".into()),
         why: Some("network error: cannot connect to the Telegram API at api.telegram.org".into()),
     }];
     assert_eq!((r.exit_code(), r.result_word()), (3, "partial"));
@@ -391,7 +392,8 @@ fn this_cycles_own_archive_owed_is_said_once_in_the_delivery_line() {
     let mut r = report(Ok(outcome(&[])), done(&[], &[], &[2]));
     r.owed = vec![lifeboat_core::destination::Owed {
         archive: "database_backup_20261122_100000.zip".into(),
-        destination: "telegram admin 2".into(),
+        destination: lifeboat_core::destination::DestinationId::TELEGRAM,
+        recipient: Some("admin 2".into()),
         why: None,
     }];
     assert_eq!(r.exit_code(), 3);

@@ -149,7 +149,7 @@ pub fn conditions(
     }
     for id in cfg.destinations.ids() {
         for c in state.copies(&id, CopyStatus::Pending)?.into_iter().filter(|c| c.attempts > 0) {
-            stuck.push((c.archive, id.clone(), c.updated_at));
+            stuck.push((c.archive, id.to_string(), c.updated_at));
         }
     }
     seen.push((

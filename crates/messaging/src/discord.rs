@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use backon::Retryable;
 use lifeboat_core::catalog::{StoredArchive, part_name};
 use lifeboat_core::config::{Config, MB, SecretUrl};
-use lifeboat_core::destination::{AlertError, BoxFuture, CopyFailure, CopySink, DiscordConfig, Handover, Notifier};
+use lifeboat_core::destination::{
+    AlertError, BoxFuture, CopyFailure, CopySink, DestinationId, DiscordConfig, Handover, Notifier,
+};
 use lifeboat_core::state::FailureCode;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -305,8 +307,8 @@ fn confirm(body: &str, file: Option<(&str, u64)>) -> Result<(), PostError> {
 }
 
 impl CopySink for DiscordDestination {
-    fn id(&self) -> &str {
-        DiscordConfig::ID
+    fn id(&self) -> &DestinationId {
+        &DestinationId::DISCORD
     }
 
     fn send<'a>(&'a self, job: Handover<'a>) -> BoxFuture<'a, Result<u64, CopyFailure>> {

@@ -17,7 +17,9 @@ use lettre::message::{Attachment, Mailbox, Mailboxes, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::{Config, MB};
-use lifeboat_core::destination::{AlertError, BoxFuture, CopyFailure, CopySink, EmailConfig, Handover, Notifier};
+use lifeboat_core::destination::{
+    AlertError, BoxFuture, CopyFailure, CopySink, DestinationId, EmailConfig, Handover, Notifier,
+};
 use lifeboat_core::state::FailureCode;
 use lifeboat_core::units::human_size;
 use tokio_util::sync::CancellationToken;
@@ -148,7 +150,7 @@ impl EmailDestination {
         let subject = format!("{flag} {}", archive.name);
         if archive.size > limit {
             let here = gethostname::gethostname().to_string_lossy().into_owned();
-            let mut elsewhere: Vec<String> = self.cfg.destinations.s3.iter().map(|s| s.id()).collect();
+            let mut elsewhere: Vec<String> = self.cfg.destinations.s3.iter().map(|s| s.id().to_string()).collect();
             if self.cfg.delivery_enabled() {
                 elsewhere.push("the Telegram admins".into());
             }
@@ -227,8 +229,8 @@ fn failure(e: &lettre::transport::smtp::Error) -> CopyFailure {
 }
 
 impl CopySink for EmailDestination {
-    fn id(&self) -> &str {
-        EmailConfig::ID
+    fn id(&self) -> &DestinationId {
+        &DestinationId::EMAIL
     }
 
     fn has_recipients(&self) -> bool {

@@ -29,7 +29,7 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use lifeboat_core::catalog::{self, ArchiveName, StoredArchive};
 use lifeboat_core::config::Config;
-use lifeboat_core::destination::{BoxFuture, CopyFailure, CopySink, Handover, RetireError, S3Config};
+use lifeboat_core::destination::{BoxFuture, CopyFailure, CopySink, DestinationId, Handover, RetireError, S3Config};
 use lifeboat_core::seal::Keys;
 use lifeboat_core::state::FailureCode;
 use lifeboat_core::verify::VerifyError;
@@ -210,9 +210,10 @@ impl Store {
         Ok(Store { s3: s3.clone(), store: Arc::new(store), listing })
     }
 
-    /// The configured store named `name`.
-    pub fn named(cfg: &Config, name: &str) -> Result<Store, StoreError> {
-        let s3 = cfg.destinations.s3.iter().find(|d| d.name == name).ok_or_else(|| {
+    /// The configured store `id`.
+    pub fn named(cfg: &Config, id: &DestinationId) -> Result<Store, StoreError> {
+        let s3 = cfg.destinations.s3_config(id).ok_or_else(|| {
+            let name = id.name().unwrap_or_default();
             let known: Vec<&str> = cfg.destinations.s3.iter().map(|d| d.name.as_str()).collect();
             StoreError::new(
                 FailureCode::Refused,
@@ -420,13 +421,13 @@ pub struct Fetched {
 /// made: a backup takes the next free second when its own is taken.
 const NAME_AFTER_MANIFEST_SECS: i64 = 60;
 
-/// Downloads `what` (an archive name or `latest`) from the store `name`
+/// Downloads `what` (an archive name or `latest`) from the store `id`
 /// into `output_dir`, and a differential's base when it is not there yet,
 /// so that `restore` works on a fresh server with only the config. Every
 /// name, the bucket's or a manifest's, must be an archive name before it
 /// becomes a path: nothing is written outside `output_dir`.
-pub async fn fetch(cfg: &Config, name: &str, what: &str) -> Result<Fetched, StoreError> {
-    let store = Store::named(cfg, name)?;
+pub async fn fetch(cfg: &Config, id: &DestinationId, what: &str) -> Result<Fetched, StoreError> {
+    let store = Store::named(cfg, id)?;
     let listing = store.listing().await?;
     let remote = &listing.archives;
     let in_bucket = |n: &ArchiveName| remote.iter().any(|r| r.name == n.to_string());
@@ -559,7 +560,7 @@ fn check_fetched(name: &ArchiveName, tmp: &Path, keys: &Keys) -> Result<(), Stor
 /// messages.
 pub struct S3Destination {
     store: Store,
-    id: String,
+    id: DestinationId,
 }
 
 impl S3Destination {
@@ -581,7 +582,7 @@ impl S3Destination {
 }
 
 impl CopySink for S3Destination {
-    fn id(&self) -> &str {
+    fn id(&self) -> &DestinationId {
         &self.id
     }
 

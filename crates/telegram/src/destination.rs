@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::Config;
-use lifeboat_core::destination::{AlertError, ArchiveSink, BoxFuture, Notifier, Owed};
+use lifeboat_core::destination::{AlertError, ArchiveSink, BoxFuture, DestinationId, Notifier, Owed};
 use lifeboat_core::state::{State, StateError};
 use tokio_util::sync::CancellationToken;
 
@@ -14,12 +14,17 @@ use crate::{Telegram, enqueue_archive};
 pub struct TelegramDestination {
     telegram: Telegram,
     cfg: Config,
+    id: DestinationId,
 }
 
 impl TelegramDestination {
     /// None when no bot token is configured (delivery disabled).
     pub fn from_config(cfg: &Config) -> Option<TelegramDestination> {
-        Telegram::from_config(cfg).map(|telegram| TelegramDestination { telegram, cfg: cfg.clone() })
+        Telegram::from_config(cfg).map(|telegram| TelegramDestination {
+            telegram,
+            cfg: cfg.clone(),
+            id: DestinationId::TELEGRAM,
+        })
     }
 }
 
@@ -30,8 +35,8 @@ impl TelegramDestination {
 }
 
 impl ArchiveSink for TelegramDestination {
-    fn id(&self) -> &str {
-        "telegram"
+    fn id(&self) -> &DestinationId {
+        &self.id
     }
 
     fn has_recipients(&self) -> bool {
@@ -54,14 +59,19 @@ impl ArchiveSink for TelegramDestination {
     fn owed(&self, state: &State) -> Result<Vec<Owed>, StateError> {
         let mut owed: Vec<Owed> = Vec::new();
         for row in state.pending_deliveries()? {
-            let destination = format!("telegram admin {}", row.chat_id);
-            match owed.iter_mut().find(|o| o.archive == row.archive && o.destination == destination) {
+            let recipient = Some(format!("admin {}", row.chat_id));
+            match owed.iter_mut().find(|o| o.archive == row.archive && o.recipient == recipient) {
                 Some(o) => {
                     if o.why.is_none() {
                         o.why = row.last_error;
                     }
                 }
-                None => owed.push(Owed { archive: row.archive, destination, why: row.last_error }),
+                None => owed.push(Owed {
+                    archive: row.archive,
+                    destination: self.id.clone(),
+                    recipient,
+                    why: row.last_error,
+                }),
             }
         }
         Ok(owed)

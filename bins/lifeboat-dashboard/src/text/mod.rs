@@ -294,7 +294,7 @@ pub fn health(d: &HealthData, now: DateTime<Utc>) -> String {
     if !d.destinations.is_empty() {
         s += "\n<b>Other destinations</b>\n";
         for (id, c) in &d.destinations {
-            s += &format!("• <code>{}</code>: {}\n", esc(id), destination_health(c.as_ref(), now));
+            s += &format!("• <code>{}</code>: {}\n", esc(&id.to_string()), destination_health(c.as_ref(), now));
         }
     }
     s
@@ -520,7 +520,7 @@ mod tests {
         let now = Utc::now();
         let row = |status, attempts, err: Option<&str>| Copy {
             archive: "database_backup_20261123_100000.zip".into(),
-            destination: "discord".into(),
+            destination: lifeboat_core::destination::DestinationId::DISCORD,
             status,
             attempts,
             error_code: None,

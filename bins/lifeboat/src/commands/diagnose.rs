@@ -114,7 +114,7 @@ fn check_stores(cfg: &Config) -> Result<Vec<Finding>> {
     let newest = newest_to_store(cfg);
     let mut findings = Vec::new();
     for s3 in &cfg.destinations.s3 {
-        let subject = s3.id();
+        let subject = s3.id().to_string();
         let listed = rt.block_on(async {
             let store = lifeboat_s3::Store::open(cfg, s3)?;
             store.list().await
@@ -208,7 +208,7 @@ fn check_messengers(cfg: &Config) -> Result<Vec<Finding>> {
     for webhook in lifeboat_messaging::WebhookDestination::from_config(cfg) {
         let probed = rt.block_on(webhook.probe(PROBE_TIMEOUT)).map_err(|e| e.to_string());
         findings.push(finding(
-            &webhook.id(),
+            &webhook.id().to_string(),
             probed,
             "check the URL in its url_file and this server's outbound network (firewall, DNS, proxy); alerts reach \
              the other destinations meanwhile",

@@ -16,7 +16,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// Downloads an archive (and a differential's base) into `output_dir`.
 pub(super) fn fetch(cfg: &Config, a: &FetchArgs) -> Result<i32> {
-    cfg.require_secret(STORE_KEY, Some(&a.destination))?;
+    cfg.require_secret(STORE_KEY, Some(a.destination.word()))?;
     let fetched = runtime()?.block_on(lifeboat_s3::fetch(cfg, &a.destination, &a.archive))?;
     if let Some(warning) = &fetched.warning {
         eprintln!("warning: {warning}");
@@ -39,10 +39,11 @@ pub(super) fn fetch(cfg: &Config, a: &FetchArgs) -> Result<i32> {
 
 /// The archives in a bucket, newest first.
 pub(super) fn list_remote(cfg: &Config, a: &ListArgs) -> Result<i32> {
-    let name = a.remote.as_deref().unwrap_or_default();
+    let Some(id) = &a.remote else { return Ok(exit::SUCCESS) };
+    let name = id.word();
     cfg.require_secret(STORE_KEY, Some(name))?;
     let listing = runtime()?.block_on(async {
-        let store = lifeboat_s3::Store::named(cfg, name)?;
+        let store = lifeboat_s3::Store::named(cfg, id)?;
         store.listing().await
     })?;
     if let Some(warning) = listing.warning() {

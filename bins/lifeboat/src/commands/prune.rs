@@ -39,7 +39,7 @@ fn report(cfg: &Config, verdicts: &[Verdict], dry_run: bool, as_json: bool) -> R
     for k in &kept {
         println!("keep {}: {}", k.name, k.kept_by.join(", "));
     }
-    let offsite = cfg.destinations.ids();
+    let offsite: Vec<String> = cfg.destinations.ids().iter().map(ToString::to_string).collect();
     if !removed.is_empty() && !offsite.is_empty() {
         let when = if dry_run { "would go" } else { "go" };
         println!("their copies at {} {when} at the next cycle", offsite.join(", "));

@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use anyhow::{Context, Result};
+use lifeboat_core::destination::DestinationId;
 use lifeboat_core::restore::{Action, RestoreOutcome, RestorePlan};
 use lifeboat_core::state::State;
 use lifeboat_core::units::{human_size, plural};
@@ -107,12 +108,13 @@ pub(super) fn restore(cfg: &Config, a: &RestoreArgs) -> Result<i32> {
 /// Downloads what restoring `what` needs from the S3 destination `from`
 /// into `output_dir`: the archive's name, to restore exactly that one (a
 /// newer archive may be in the folder already).
-fn fetch_first(cfg: &Config, from: &str, what: &str) -> Result<String> {
+fn fetch_first(cfg: &Config, id: &DestinationId, what: &str) -> Result<String> {
+    let from = id.word();
     cfg.require_secret(super::fetch::STORE_KEY, Some(from))?;
     let what = std::path::Path::new(what).file_name().and_then(|f| f.to_str()).unwrap_or(what);
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
-    let fetched = runtime.block_on(lifeboat_s3::fetch(cfg, from, what)).context(format!("cannot fetch from {from}"))?;
+    let fetched = runtime.block_on(lifeboat_s3::fetch(cfg, id, what)).context(format!("cannot fetch from {from}"))?;
     if let Some(warning) = &fetched.warning {
         eprintln!("warning: {warning}");
     }

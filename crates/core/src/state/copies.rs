@@ -10,6 +10,7 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::outbox::FailureCode;
 use super::{Result, State, opt_parsed, parsed, time_at, ts};
+use crate::destination::DestinationId;
 use strum::{EnumString, IntoStaticStr};
 
 /// Where one archive's off-site copy stands.
@@ -39,7 +40,7 @@ pub struct Copy {
     /// Logical archive name.
     pub archive: String,
     /// The destination, e.g. `s3:offsite`.
-    pub destination: String,
+    pub destination: DestinationId,
     /// Where it stands.
     pub status: CopyStatus,
     /// Attempts over all cycles.
@@ -59,7 +60,7 @@ pub struct Copy {
 fn copy_from_row(r: &Row<'_>) -> rusqlite::Result<Copy> {
     Ok(Copy {
         archive: r.get(0)?,
-        destination: r.get(1)?,
+        destination: parsed(r, 1, "copies", "destination")?,
         status: parsed(r, 2, "copies", "status")?,
         attempts: r.get(3)?,
         error_code: opt_parsed(r, 4, "copies", "error_code")?,
@@ -70,11 +71,18 @@ fn copy_from_row(r: &Row<'_>) -> rusqlite::Result<Copy> {
     })
 }
 
+/// Stored as written: `s3:offsite`, `email`.
+impl rusqlite::ToSql for DestinationId {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::from(self.to_string()))
+    }
+}
+
 const COLS: &str = "archive, destination, status, attempts, error_code, last_error, size, updated_at, progress";
 
 impl State {
     /// Owes `archive` to `destination` (nothing changes if it is owed or sent already).
-    pub fn enqueue_copy(&self, archive: &str, destination: &str, at: DateTime<Utc>) -> Result<()> {
+    pub fn enqueue_copy(&self, archive: &str, destination: &DestinationId, at: DateTime<Utc>) -> Result<()> {
         self.conn.execute(
             "INSERT OR IGNORE INTO copies (archive, destination, status, created_at, updated_at)
              VALUES (?1, ?2, 'pending', ?3, ?3)",
@@ -86,7 +94,7 @@ impl State {
     /// Owes `archive` to `destination` again: a missing row is added, a
     /// failed one is pending again. A differential's base goes this way to
     /// a destination that lacks it.
-    pub fn owe_copy(&self, archive: &str, destination: &str, at: DateTime<Utc>) -> Result<()> {
+    pub fn owe_copy(&self, archive: &str, destination: &DestinationId, at: DateTime<Utc>) -> Result<()> {
         self.enqueue_copy(archive, destination, at)?;
         self.conn.execute(
             "UPDATE copies SET status = 'pending', progress = 0, updated_at = ?3
@@ -97,7 +105,7 @@ impl State {
     }
 
     /// Where `archive` stands at `destination` (None: never owed there).
-    pub fn copy_status(&self, archive: &str, destination: &str) -> Result<Option<CopyStatus>> {
+    pub fn copy_status(&self, archive: &str, destination: &DestinationId) -> Result<Option<CopyStatus>> {
         Ok(self
             .conn
             .query_row(
@@ -109,7 +117,7 @@ impl State {
     }
 
     /// `destination`'s rows in `status`, oldest archive first.
-    pub fn copies(&self, destination: &str, status: CopyStatus) -> Result<Vec<Copy>> {
+    pub fn copies(&self, destination: &DestinationId, status: CopyStatus) -> Result<Vec<Copy>> {
         let mut st = self
             .conn
             .prepare(&format!("SELECT {COLS} FROM copies WHERE destination = ?1 AND status = ?2 ORDER BY archive"))?;
@@ -126,7 +134,7 @@ impl State {
     }
 
     /// The store confirmed `size` bytes of `archive`.
-    pub fn mark_copied(&self, archive: &str, destination: &str, size: u64, at: DateTime<Utc>) -> Result<()> {
+    pub fn mark_copied(&self, archive: &str, destination: &DestinationId, size: u64, at: DateTime<Utc>) -> Result<()> {
         self.conn.execute(
             "UPDATE copies SET status = 'delivered', attempts = attempts + 1, size = ?3, error_code = NULL,
                     last_error = NULL, updated_at = ?4
@@ -140,7 +148,7 @@ impl State {
     pub fn mark_copy_failed(
         &self,
         archive: &str,
-        destination: &str,
+        destination: &DestinationId,
         code: FailureCode,
         error: &str,
         permanent: bool,
@@ -156,7 +164,7 @@ impl State {
     }
 
     /// The destination confirmed the first `parts` parts of `archive`.
-    pub fn record_copy_progress(&self, archive: &str, destination: &str, parts: u32) -> Result<()> {
+    pub fn record_copy_progress(&self, archive: &str, destination: &DestinationId, parts: u32) -> Result<()> {
         self.conn.execute(
             "UPDATE copies SET progress = ?3 WHERE archive = ?1 AND destination = ?2 AND status = 'pending'",
             params![archive, destination, parts],
@@ -174,7 +182,7 @@ impl State {
     }
 
     /// The store deleted its copy of a retired archive.
-    pub fn forget_copy(&self, archive: &str, destination: &str) -> Result<()> {
+    pub fn forget_copy(&self, archive: &str, destination: &DestinationId) -> Result<()> {
         self.conn.execute(
             "DELETE FROM copies WHERE archive = ?1 AND destination = ?2 AND status = 'retired'",
             params![archive, destination],
@@ -183,17 +191,22 @@ impl State {
     }
 
     /// Rows per (destination, status).
-    pub fn copy_counts(&self) -> Result<Vec<(String, CopyStatus, u64)>> {
+    pub fn copy_counts(&self) -> Result<Vec<(DestinationId, CopyStatus, u64)>> {
         let mut st = self.conn.prepare(
             "SELECT destination, status, COUNT(*) FROM copies GROUP BY destination, status ORDER BY destination, status",
         )?;
-        let rows = st
-            .query_map([], |r| Ok((r.get(0)?, parsed(r, 1, "copies", "status")?, r.get::<_, i64>(2)?.max(0) as u64)))?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                parsed(r, 0, "copies", "destination")?,
+                parsed(r, 1, "copies", "status")?,
+                r.get::<_, i64>(2)?.max(0) as u64,
+            ))
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// `destination`'s latest row: how its last attempt went.
-    pub fn latest_copy(&self, destination: &str) -> Result<Option<Copy>> {
+    pub fn latest_copy(&self, destination: &DestinationId) -> Result<Option<Copy>> {
         use rusqlite::OptionalExtension;
         Ok(self
             .conn
@@ -214,26 +227,27 @@ mod tests {
     use super::*;
     use crate::state::tests_support::{open, t};
 
+    fn x() -> DestinationId {
+        DestinationId::s3("x")
+    }
+
     #[test]
     fn copies_are_owed_confirmed_and_retired() {
         let (_d, s) = open();
-        s.enqueue_copy("a.zip", "s3:x", t(1, 0)).unwrap();
-        s.enqueue_copy("b.zip", "s3:x", t(2, 0)).unwrap();
-        s.enqueue_copy("b.zip", "s3:x", t(2, 0)).unwrap();
-        assert_eq!(s.copies("s3:x", CopyStatus::Pending).unwrap().len(), 2);
+        s.enqueue_copy("a.zip", &x(), t(1, 0)).unwrap();
+        s.enqueue_copy("b.zip", &x(), t(2, 0)).unwrap();
+        s.enqueue_copy("b.zip", &x(), t(2, 0)).unwrap();
+        assert_eq!(s.copies(&x(), CopyStatus::Pending).unwrap().len(), 2);
         assert_eq!(s.archives_awaiting_delivery().unwrap(), vec!["a.zip".to_string(), "b.zip".to_string()]);
-        s.mark_copy_failed("a.zip", "s3:x", FailureCode::Transient, "connection refused", false, t(2, 1)).unwrap();
-        s.mark_copied("b.zip", "s3:x", 42, t(2, 2)).unwrap();
-        let a = &s.copies("s3:x", CopyStatus::Pending).unwrap()[0];
+        s.mark_copy_failed("a.zip", &x(), FailureCode::Transient, "connection refused", false, t(2, 1)).unwrap();
+        s.mark_copied("b.zip", &x(), 42, t(2, 2)).unwrap();
+        let a = &s.copies(&x(), CopyStatus::Pending).unwrap()[0];
         assert_eq!((a.archive.as_str(), a.attempts, a.error_code), ("a.zip", 1, Some(FailureCode::Transient)));
-        assert_eq!(s.latest_copy("s3:x").unwrap().unwrap().status, CopyStatus::Delivered);
+        assert_eq!(s.latest_copy(&x()).unwrap().unwrap().status, CopyStatus::Delivered);
         s.retire_copies("b.zip", t(3, 0)).unwrap();
-        assert_eq!(s.copies("s3:x", CopyStatus::Retired).unwrap()[0].size, Some(42));
-        assert_eq!(
-            s.copy_counts().unwrap(),
-            vec![("s3:x".to_string(), CopyStatus::Pending, 1), ("s3:x".to_string(), CopyStatus::Retired, 1)]
-        );
-        s.forget_copy("b.zip", "s3:x").unwrap();
+        assert_eq!(s.copies(&x(), CopyStatus::Retired).unwrap()[0].size, Some(42));
+        assert_eq!(s.copy_counts().unwrap(), vec![(x(), CopyStatus::Pending, 1), (x(), CopyStatus::Retired, 1)]);
+        s.forget_copy("b.zip", &x()).unwrap();
         assert!(s.copies_of("b.zip").unwrap().is_empty());
     }
 }

@@ -73,8 +73,8 @@ impl WebhookDestination {
     }
 
     /// How logs and reports name it ("webhook:ops").
-    pub fn id(&self) -> String {
-        format!("webhook:{}", self.name)
+    pub fn id(&self) -> lifeboat_core::destination::DestinationId {
+        lifeboat_core::destination::DestinationId::webhook(&self.name)
     }
 
     /// Whether its host resolves and takes a connection. Nothing is posted:

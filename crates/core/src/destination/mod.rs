@@ -15,6 +15,9 @@ use tokio_util::sync::CancellationToken;
 use crate::catalog::StoredArchive;
 use crate::state::{CopyStatus, FailureCode, Level, State, StateError};
 
+mod id;
+pub use id::{BadDestinationId, DestinationId, DestinationKind};
+
 /// A future a destination returns; boxed so destinations can be trait
 /// objects, `Send` so a cycle can run on any thread.
 pub use futures_util::future::BoxFuture;
@@ -24,7 +27,7 @@ pub use futures_util::future::BoxFuture;
 /// every archive through the outbox.
 pub trait ArchiveSink: Send + Sync {
     /// Its id in the outbox and in logs ("telegram", "s3:offsite").
-    fn id(&self) -> &str;
+    fn id(&self) -> &DestinationId;
 
     /// Whether anyone is configured to receive archives here.
     fn has_recipients(&self) -> bool;
@@ -44,7 +47,7 @@ pub trait ArchiveSink: Send + Sync {
         Ok(state
             .copies(self.id(), CopyStatus::Pending)?
             .into_iter()
-            .map(|c| Owed { archive: c.archive, destination: self.id().to_string(), why: c.last_error })
+            .map(|c| Owed { archive: c.archive, destination: c.destination, recipient: None, why: c.last_error })
             .collect())
     }
 }
@@ -55,8 +58,11 @@ pub trait ArchiveSink: Send + Sync {
 pub struct Owed {
     /// The archive's name.
     pub archive: String,
-    /// Who is owed it, as reports name them ("s3:offsite", "telegram admin 42").
-    pub destination: String,
+    /// The destination that is owed it.
+    pub destination: DestinationId,
+    /// Who there, where the destination has several recipients and each
+    /// is owed it on its own ("admin 42").
+    pub recipient: Option<String>,
     /// The last failure's words, when there was one.
     pub why: Option<String>,
 }
@@ -64,6 +70,9 @@ pub struct Owed {
 impl std::fmt::Display for Owed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} to {}", self.archive, self.destination)?;
+        if let Some(recipient) = &self.recipient {
+            write!(f, " {recipient}")?;
+        }
         match &self.why {
             Some(why) => write!(f, " (last error: {why})"),
             None => Ok(()),
@@ -114,15 +123,23 @@ pub struct DestinationsConfig {
 impl DestinationsConfig {
     /// The outbox id of every configured destination besides Telegram, in
     /// the order reports list them.
-    pub fn ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self.s3.iter().map(S3Config::id).collect();
+    pub fn ids(&self) -> Vec<DestinationId> {
+        let mut ids: Vec<DestinationId> = self.s3.iter().map(S3Config::id).collect();
         if self.discord.enabled() {
-            ids.push(DiscordConfig::ID.to_string());
+            ids.push(DestinationId::DISCORD);
         }
         if self.email.enabled() {
-            ids.push(EmailConfig::ID.to_string());
+            ids.push(DestinationId::EMAIL);
         }
         ids
+    }
+
+    /// The `[[destinations.s3]]` that `id` names, if one is configured.
+    pub fn s3_config(&self, id: &DestinationId) -> Option<&S3Config> {
+        match id.kind() {
+            DestinationKind::S3 => self.s3.iter().find(|s3| id.name() == Some(s3.name.as_str())),
+            _ => None,
+        }
     }
 }
 
@@ -144,8 +161,8 @@ pub struct WebhookConfig {
 
 impl WebhookConfig {
     /// How reports and logs name it ("webhook:ops").
-    pub fn id(&self) -> String {
-        format!("webhook:{}", self.name)
+    pub fn id(&self) -> DestinationId {
+        DestinationId::webhook(&self.name)
     }
 }
 
@@ -201,9 +218,6 @@ impl Default for DiscordConfig {
 }
 
 impl DiscordConfig {
-    /// Its id in the outbox.
-    pub const ID: &'static str = "discord";
-
     /// Whether a webhook is configured.
     pub fn enabled(&self) -> bool {
         self.webhook_url.is_some()
@@ -247,9 +261,6 @@ impl Default for EmailConfig {
 }
 
 impl EmailConfig {
-    /// Its id in the outbox.
-    pub const ID: &'static str = "email";
-
     /// Whether a relay is configured.
     pub fn enabled(&self) -> bool {
         self.smtp_url.is_some()
@@ -301,8 +312,8 @@ fn default_region() -> String {
 
 impl S3Config {
     /// Its id in the off-site outbox.
-    pub fn id(&self) -> String {
-        format!("s3:{}", self.name)
+    pub fn id(&self) -> DestinationId {
+        DestinationId::s3(&self.name)
     }
 }
 
@@ -395,7 +406,7 @@ pub struct Handover<'a> {
 /// [`drain_copies`] runs its outbox.
 pub trait CopySink: Send + Sync {
     /// Its id in the outbox ("s3:offsite", "discord", "email").
-    fn id(&self) -> &str;
+    fn id(&self) -> &DestinationId;
 
     /// Whether anyone is configured to receive archives here.
     fn has_recipients(&self) -> bool {
@@ -475,7 +486,7 @@ impl<S: CopySink + ?Sized> Copies<S> {
 }
 
 impl<S: CopySink + ?Sized> ArchiveSink for Copies<S> {
-    fn id(&self) -> &str {
+    fn id(&self) -> &DestinationId {
         self.sink.id()
     }
 
@@ -573,7 +584,7 @@ pub async fn drain_copies<S: CopySink + ?Sized>(
 fn owe_bases(
     cfg: &crate::config::Config,
     state: &State,
-    id: &str,
+    id: &DestinationId,
 ) -> Result<std::collections::HashMap<String, BaseNeed>, StateError> {
     let mut bases = std::collections::HashMap::new();
     for copy in state.copies(id, CopyStatus::Pending)? {
