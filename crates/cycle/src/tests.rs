@@ -345,7 +345,7 @@ fn a_bucket_holds_archives_and_carries_no_alerts() {
     let mut cfg = Config::from_toml("").unwrap();
     cfg.destinations.s3.push(lifeboat_core::destination::S3Config {
         name: "offsite".into(),
-        endpoint: "http://127.0.0.1:1".into(),
+        endpoint: Some("http://127.0.0.1:1".parse().unwrap()),
         bucket: "b".into(),
         prefix: String::new(),
         region: "us-east-1".into(),

@@ -200,9 +200,9 @@ impl Store {
                     .with_connect_timeout(Duration::from_secs(10))
                     .with_timeout(Duration::from_secs(s3.timeout_secs)),
             );
-        if !s3.endpoint.is_empty() {
+        if let Some(endpoint) = s3.endpoint_text() {
             // Self-hosted stores answer on paths, not bucket sub-domains.
-            builder = builder.with_endpoint(&s3.endpoint).with_virtual_hosted_style_request(false);
+            builder = builder.with_endpoint(endpoint).with_virtual_hosted_style_request(false);
         }
         let store = builder
             .build()

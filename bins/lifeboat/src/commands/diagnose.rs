@@ -123,7 +123,7 @@ fn check_stores(cfg: &Config) -> Result<Vec<Finding>> {
             Err(e) => Finding {
                 level: Severity::Error,
                 subject,
-                message: format!("bucket {} at {}: {e}", s3.bucket, if s3.endpoint.is_empty() { "AWS" } else { &s3.endpoint }),
+                message: format!("bucket {} at {}: {e}", s3.bucket, s3.endpoint_text().unwrap_or("AWS")),
                 action: Some("check endpoint, bucket, access_key_id and secret_access_key_file; archives wait in the outbox meanwhile".into()),
             },
             Ok(remote) => match &newest {

@@ -97,13 +97,41 @@ struct EncryptionFile {
 #[serde(deny_unknown_fields)]
 struct DestinationsFile {
     #[serde(default)]
-    s3: Vec<S3Config>,
+    s3: Vec<S3File>,
     #[serde(default)]
     discord: DiscordConfig,
     #[serde(default)]
     email: EmailFile,
     #[serde(default)]
     webhook: Vec<WebhookFile>,
+}
+
+/// One `[[destinations.s3]]`, see [`S3Config`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct S3File {
+    name: String,
+    #[serde(default)]
+    endpoint: String,
+    bucket: String,
+    #[serde(default)]
+    prefix: String,
+    #[serde(default = "default_region")]
+    region: String,
+    #[serde(default)]
+    access_key_id: String,
+    #[serde(default)]
+    secret_access_key_file: PathBuf,
+    #[serde(default = "default_s3_timeout")]
+    timeout_secs: u64,
+}
+
+fn default_s3_timeout() -> u64 {
+    300
+}
+
+fn default_region() -> String {
+    "us-east-1".to_string()
 }
 
 /// One `[[destinations.webhook]]`, see [`WebhookConfig`].
@@ -284,7 +312,53 @@ impl DestinationsFile {
             }
             webhook.push(w);
         }
-        Ok(DestinationsConfig { s3: self.s3, discord: self.discord, email: self.email.parse()?, webhook })
+        let mut s3: Vec<S3Config> = Vec::new();
+        for file in self.s3 {
+            if !crate::manifest::is_plain_name(&file.name) || s3.iter().any(|other| other.name == file.name) {
+                return Err(invalid(
+                    S3File::KEY,
+                    format!("name {:?} must be a plain name of its own, e.g. \"offsite\"", file.name),
+                ));
+            }
+            s3.push(file.parse()?);
+        }
+        Ok(DestinationsConfig { s3, discord: self.discord, email: self.email.parse()?, webhook })
+    }
+}
+
+impl S3File {
+    const KEY: &'static str = "destinations.s3";
+
+    /// The bucket, endpoint and prefix checked; the secret key is read
+    /// later, with the other secrets.
+    fn parse(self) -> Result<S3Config, ConfigError> {
+        let name = &self.name;
+        if self.bucket.trim().is_empty() {
+            return Err(invalid(Self::KEY, format!("\"{name}\": bucket is empty; name an existing bucket")));
+        }
+        let endpoint = match self.endpoint.as_str() {
+            "" => None,
+            text => Some(http_url(text).ok_or_else(|| {
+                invalid(
+                    Self::KEY,
+                    format!("\"{name}\": endpoint {text:?} is not an http(s) URL, e.g. \"http://127.0.0.1:8333\""),
+                )
+            })?),
+        };
+        if self.prefix.starts_with('/') {
+            return Err(invalid(Self::KEY, format!("\"{name}\": prefix must not start with '/'")));
+        }
+        Ok(S3Config {
+            name: self.name,
+            endpoint,
+            bucket: self.bucket,
+            prefix: self.prefix,
+            region: self.region,
+            access_key_id: self.access_key_id,
+            secret_access_key_file: self.secret_access_key_file,
+            secret_access_key: Secret::default(),
+            timeout_secs: self.timeout_secs,
+        })
     }
 }
 

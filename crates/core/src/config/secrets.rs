@@ -264,31 +264,8 @@ impl Config {
     /// Reads each S3 destination's keys: the files named, else the
     /// standard AWS environment variables.
     pub(super) fn resolve_store_keys(&mut self, unread: &mut Unread) -> Result<(), ConfigError> {
-        let mut names: Vec<&str> = Vec::new();
         for d in &mut self.destinations.s3 {
             let key = "destinations.s3";
-            if !crate::manifest::is_plain_name(&d.name) || names.contains(&d.name.as_str()) {
-                return Err(invalid(
-                    key,
-                    format!("name {:?} must be a plain name of its own, e.g. \"offsite\"", d.name),
-                ));
-            }
-            names.push(&d.name);
-            if d.bucket.trim().is_empty() {
-                return Err(invalid(key, format!("\"{}\": bucket is empty; name an existing bucket", d.name)));
-            }
-            if !d.endpoint.is_empty() && super::file::http_url(&d.endpoint).is_none() {
-                return Err(invalid(
-                    key,
-                    format!(
-                        "\"{}\": endpoint {:?} is not an http(s) URL, e.g. \"http://127.0.0.1:8333\"",
-                        d.name, d.endpoint
-                    ),
-                ));
-            }
-            if d.prefix.starts_with('/') {
-                return Err(invalid(key, format!("\"{}\": prefix must not start with '/'", d.name)));
-            }
             if d.access_key_id.is_empty() {
                 d.access_key_id = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_default();
             }

@@ -270,47 +270,37 @@ impl EmailConfig {
 /// One `[[destinations.s3]]`: an S3-compatible bucket (AWS, MinIO,
 /// SeaweedFS, R2, B2). Its Debug shows no secret: [`crate::config::Secret`]
 /// never does.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct S3Config {
     /// Its name, for `fetch`, `list --remote` and reports.
     pub name: String,
-    /// The service's URL; "" = AWS itself.
-    #[serde(default)]
-    pub endpoint: String,
+    /// The service's http(s) URL; None (`""`) = AWS itself.
+    pub endpoint: Option<url::Url>,
     /// The bucket (it must exist).
     pub bucket: String,
     /// Prepended to each archive's name to make its key.
-    #[serde(default)]
     pub prefix: String,
     /// The region ("us-east-1" where the service has none).
-    #[serde(default = "default_region")]
     pub region: String,
     /// The access key id; "" = `AWS_ACCESS_KEY_ID`.
-    #[serde(default)]
     pub access_key_id: String,
     /// The file holding the secret access key; "" = `AWS_SECRET_ACCESS_KEY`.
-    #[serde(default)]
     pub secret_access_key_file: std::path::PathBuf,
     /// The secret access key, from the file or the environment.
-    #[serde(skip)]
     pub secret_access_key: crate::config::Secret,
     /// How long one request to the store may take: a listing page, or one
     /// part of an upload (parts are 8 MiB, so a large archive is not bound
     /// by it as a whole). Connecting has its own 10 s.
-    #[serde(default = "default_s3_timeout")]
     pub timeout_secs: u64,
 }
 
-fn default_s3_timeout() -> u64 {
-    300
-}
-
-fn default_region() -> String {
-    "us-east-1".to_string()
-}
-
 impl S3Config {
+    /// Where the store answers, as a client library takes it (no trailing
+    /// `/`, which would double in the bucket's path); None: AWS itself.
+    pub fn endpoint_text(&self) -> Option<&str> {
+        self.endpoint.as_ref().map(|u| u.as_str().trim_end_matches('/'))
+    }
+
     /// Its id in the off-site outbox.
     pub fn id(&self) -> DestinationId {
         DestinationId::s3(&self.name)

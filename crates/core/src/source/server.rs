@@ -12,21 +12,48 @@ use crate::config::{ConfigError, Secret, SecretFile};
 /// One `[[sources.KIND]]` of a server kind: a server copied with its own
 /// tools into one archive entry named after the source.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "ServerFile")]
 pub struct ServerConfig {
     pub name: String,
     /// Without a password: a password in a URL would show in `ps`.
-    pub url: String,
+    pub url: ServerUrl,
     /// The file holding the password ("" = none).
-    #[serde(default)]
     pub password_file: PathBuf,
     /// Read from `password_file` at load.
-    #[serde(skip)]
     pub password: Option<Secret>,
     /// How long one run of one of its tools may take before it is killed
     /// and the source skipped.
-    #[serde(default = "default_tool_timeout")]
     pub timeout_secs: u64,
+}
+
+/// A [`ServerConfig`] as written: its url is parsed once, at load.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerFile {
+    name: String,
+    url: String,
+    #[serde(default)]
+    password_file: PathBuf,
+    #[serde(default = "default_tool_timeout")]
+    timeout_secs: u64,
+}
+
+impl TryFrom<ServerFile> for ServerConfig {
+    type Error = String;
+
+    /// The kind's own checks of the url (its scheme, no password in it)
+    /// follow in its validation; the text is never echoed, since a URL
+    /// that does not parse may still hold a password.
+    fn try_from(file: ServerFile) -> Result<ServerConfig, String> {
+        let url = file.url.parse().map_err(|e| format!("\"{}\": url is not a URL ({e})", file.name))?;
+        Ok(ServerConfig {
+            name: file.name,
+            url,
+            password_file: file.password_file,
+            password: None,
+            timeout_secs: file.timeout_secs,
+        })
+    }
 }
 
 fn default_tool_timeout() -> u64 {
@@ -36,6 +63,48 @@ fn default_tool_timeout() -> u64 {
 /// `timeout_secs` of a server source when not given: long enough for a
 /// large dump, short enough that a hung tool frees the cycle within the hour.
 pub const DEFAULT_TOOL_TIMEOUT_SECS: u64 = 3600;
+
+/// A server's URL, parsed at load and kept as written too: the tools get
+/// it exactly as the operator wrote it, and the checks and the database
+/// name read the parsed form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerUrl {
+    written: String,
+    parsed: url::Url,
+}
+
+impl ServerUrl {
+    /// As written in the configuration.
+    pub fn as_str(&self) -> &str {
+        &self.written
+    }
+
+    /// Parsed.
+    pub fn url(&self) -> &url::Url {
+        &self.parsed
+    }
+}
+
+impl std::str::FromStr for ServerUrl {
+    type Err = url::ParseError;
+
+    fn from_str(text: &str) -> Result<ServerUrl, url::ParseError> {
+        Ok(ServerUrl { written: text.to_string(), parsed: url::Url::parse(text)? })
+    }
+}
+
+impl std::fmt::Display for ServerUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.written)
+    }
+}
+
+/// The tools take it as an argument, as written.
+impl AsRef<std::ffi::OsStr> for ServerUrl {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.written.as_ref()
+    }
+}
 
 /// Query parameters of a server URL that carry a secret or where one is.
 const SECRET_PARAMS: [&str; 3] = ["password", "passfile", "sslpassword"];
@@ -64,10 +133,8 @@ impl ServerConfig {
     /// Checks its url: one of `schemes`, with no password in it (`key`:
     /// `sources.KIND`; `example`: a good url, for the message).
     pub(super) fn check_url(&self, key: &'static str, schemes: &[&str], example: &str) -> Result<(), ConfigError> {
-        let (name, url) = (&self.name, &self.url);
+        let (name, parsed) = (&self.name, self.url.url());
         let invalid = |message: String| ConfigError::Invalid { key, message };
-        let parsed = url::Url::parse(url)
-            .map_err(|e| invalid(format!("\"{name}\": url is not a URL ({e}); e.g. {example:?}")))?;
         if !schemes.contains(&parsed.scheme()) {
             return Err(invalid(format!("\"{name}\": url must start with {}://; e.g. {example:?}", schemes[0])));
         }

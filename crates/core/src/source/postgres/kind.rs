@@ -73,7 +73,7 @@ impl SourceKind for Postgres {
         let source = cfg.sources.postgres.iter().find(|p| p.name == entry.source_name())?;
         Some(LiveTarget::Load {
             source: source.name.clone(),
-            dest: source.url.clone().into(),
+            dest: source.url.as_str().into(),
             words: LoadWords {
                 key: KEY,
                 server: "PostgreSQL",

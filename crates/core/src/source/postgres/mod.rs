@@ -147,14 +147,14 @@ impl PostgresSource {
     /// Whether the url's database exists, asked of the server.
     fn target(&self, dir: Option<&Path>) -> Result<Target, ServerError> {
         let url = &self.cfg.url;
-        match self.psql(url, "SELECT 1", dir) {
+        match self.psql(url.as_str(), "SELECT 1", dir) {
             Ok(_) => return Ok(Target::Present),
             Err(said) if !(said.contains("database") && said.contains("does not exist")) => {
                 return Err(ServerError::Refused(self.explain(&said)));
             }
             Err(_) => {}
         }
-        let Some(db) = database_name(url) else {
+        let Some(db) = database_name(url.url()) else {
             return Err(ServerError::Refused(format!("the url of {KEY} \"{}\" names no database", self.cfg.name)));
         };
         let query = format!(
@@ -181,7 +181,7 @@ impl PostgresSource {
     fn maintenance(&self, query: &str, dir: Option<&Path>) -> Result<String, ServerError> {
         let mut last = String::new();
         for db in ["postgres", "template1"] {
-            let Some(url) = with_database(&self.cfg.url, db) else { break };
+            let Some(url) = with_database(self.cfg.url.url(), db) else { break };
             match self.psql(&url, query, dir) {
                 Ok(out) => return Ok(out),
                 Err(said) => last = said,
@@ -278,18 +278,21 @@ enum Target {
 }
 
 /// The database a libpq URL names (its path), decoded.
-fn database_name(url: &str) -> Option<String> {
-    let parsed = url::Url::parse(url).ok()?;
-    let path = parsed.path().trim_start_matches('/');
+fn database_name(url: &url::Url) -> Option<String> {
+    let path = url.path().trim_start_matches('/');
     let name = url::form_urlencoded::parse(format!("x={}", path.replace('+', "%2B")).as_bytes()).next()?.1.into_owned();
     (!name.is_empty()).then_some(name)
 }
 
-/// `url` naming database `db` instead.
-fn with_database(url: &str, db: &str) -> Option<String> {
-    let mut parsed = url::Url::parse(url).ok()?;
-    parsed.set_path(&format!("/{db}"));
-    Some(parsed.to_string())
+/// `url` naming database `db` instead (None: a URL with no path to
+/// replace, such as `postgresql:name`).
+fn with_database(url: &url::Url, db: &str) -> Option<String> {
+    if url.cannot_be_a_base() {
+        return None;
+    }
+    let mut url = url.clone();
+    url.set_path(&format!("/{db}"));
+    Some(url.to_string())
 }
 
 /// `text` as an SQL string literal.
@@ -459,7 +462,7 @@ mod tests {
     fn pg_dump_failures_are_explained() {
         let cfg = PostgresConfig {
             name: "main".into(),
-            url: "postgresql://u@h/db".into(),
+            url: "postgresql://u@h/db".parse().unwrap(),
             password_file: std::path::PathBuf::new(),
             password: None,
             timeout_secs: crate::source::DEFAULT_TOOL_TIMEOUT_SECS,
@@ -477,13 +480,17 @@ mod tests {
         assert!(s.explain("FATAL:  database \"db\" does not exist").contains("database is missing"));
     }
 
+    fn u(text: &str) -> url::Url {
+        url::Url::parse(text).unwrap()
+    }
+
     #[test]
     fn the_database_of_a_url_is_read_and_replaced() {
-        assert_eq!(database_name("postgresql://u@h:5432/bot").as_deref(), Some("bot"));
-        assert_eq!(database_name("postgresql://u@h/my%20db?sslmode=require").as_deref(), Some("my db"));
-        assert_eq!(database_name("postgresql://u@h"), None);
+        assert_eq!(database_name(&u("postgresql://u@h:5432/bot")).as_deref(), Some("bot"));
+        assert_eq!(database_name(&u("postgresql://u@h/my%20db?sslmode=require")).as_deref(), Some("my db"));
+        assert_eq!(database_name(&u("postgresql://u@h")), None);
         assert_eq!(
-            with_database("postgresql://u@h:5432/bot?sslmode=require", "postgres").as_deref(),
+            with_database(&u("postgresql://u@h:5432/bot?sslmode=require"), "postgres").as_deref(),
             Some("postgresql://u@h:5432/postgres?sslmode=require")
         );
         assert_eq!(literal("it's"), "'it''s'");

@@ -81,7 +81,7 @@ impl SourceKind for Redis {
         }
         Some(LiveTarget::Load {
             source: source.name.clone(),
-            dest: source.url.clone().into(),
+            dest: source.url.as_str().into(),
             words: LoadWords {
                 key: KEY,
                 server: "Redis",
