@@ -8,7 +8,6 @@
 use std::borrow::Cow;
 
 use crate::catalog::StoredArchive;
-use crate::config::Config;
 use crate::manifest::Manifest;
 use crate::seal::Mode;
 use crate::state::State;
@@ -44,8 +43,8 @@ pub fn fit_units(s: &str, limit: usize) -> Cow<'_, str> {
 /// Reads an archive's manifest for captions; a caption without it is still
 /// useful, so failure is only logged (an age archive without an identity on
 /// this machine has no readable manifest, by design).
-pub fn manifest_of(cfg: &Config, state: Option<&State>, archive: &StoredArchive) -> Option<Manifest> {
-    match crate::verify::known_manifest(archive, &cfg.encryption.keys, state) {
+pub fn manifest_of(keys: &crate::seal::Keys, state: Option<&State>, archive: &StoredArchive) -> Option<Manifest> {
+    match crate::verify::known_manifest(archive, keys, state) {
         Ok(m) => Some(m),
         Err(crate::verify::VerifyError::Key(e)) => {
             tracing::debug!(archive = %archive.name, "caption without the manifest: {e}");

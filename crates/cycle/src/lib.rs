@@ -42,7 +42,7 @@ use chrono::{DateTime, Utc};
 use lifeboat_core::backup::{self, BackupError, BackupOptions, BackupOutcome};
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::Config;
-use lifeboat_core::destination::{ArchiveSink, BoxFuture, Copies, DestinationId, Notifier, Owed};
+use lifeboat_core::destination::{ArchiveSink, BoxFuture, Copies, DestinationId, Notifier, Owed, Surroundings};
 use lifeboat_core::exit;
 use lifeboat_core::hooks::{HookError, Stage};
 use lifeboat_core::lock::{CycleLock, LockError};
@@ -74,19 +74,20 @@ pub fn messengers(notifiers: &[Arc<dyn Notifier>]) -> impl Iterator<Item = &dyn 
 /// The destinations `cfg` configures.
 pub fn destinations(cfg: &Config) -> Destinations {
     let mut out = Destinations::default();
+    let around = Surroundings::of(cfg);
     for s3 in lifeboat_s3::S3Destination::from_config(cfg) {
-        out.sinks.push(Arc::new(Copies::new(cfg, Arc::new(s3))));
+        out.sinks.push(Arc::new(Copies::new(around.clone(), Arc::new(s3))));
     }
     if let Some(d) = lifeboat_messaging::DiscordDestination::from_config(cfg) {
         let d = Arc::new(d);
-        out.sinks.push(Arc::new(Copies::new(cfg, d.clone())));
+        out.sinks.push(Arc::new(Copies::new(around.clone(), d.clone())));
         out.notifiers.push(d);
     }
     if cfg.destinations.email.enabled() {
         match lifeboat_messaging::EmailDestination::open(cfg) {
             Ok(d) => {
                 let d = Arc::new(d);
-                out.sinks.push(Arc::new(Copies::new(cfg, d.clone())));
+                out.sinks.push(Arc::new(Copies::new(around.clone(), d.clone())));
                 out.notifiers.push(d);
             }
             Err(why) => {

@@ -16,7 +16,7 @@ use backon::Retryable;
 use lifeboat_core::catalog::{StoredArchive, part_name};
 use lifeboat_core::config::{Config, MB, SecretUrl};
 use lifeboat_core::destination::{
-    AlertError, BoxFuture, CopyFailure, CopySink, DestinationId, DiscordConfig, Handover, Notifier,
+    AlertError, BoxFuture, CopyFailure, CopySink, DestinationId, DiscordConfig, Handover, Notifier, Surroundings,
 };
 use lifeboat_core::state::FailureCode;
 use reqwest::StatusCode;
@@ -35,7 +35,10 @@ const LONGEST_WAIT: Duration = Duration::from_secs(60);
 
 /// The configured webhook.
 pub struct DiscordDestination {
-    cfg: Config,
+    settings: DiscordConfig,
+    around: Surroundings,
+    /// `monitoring.quiet_routine`: routine archives arrive without a ping.
+    quiet: bool,
     /// The webhook URL (a secret: never logged).
     webhook: SecretUrl,
     http: reqwest::Client,
@@ -74,11 +77,18 @@ impl DiscordDestination {
             .build()
             .map_err(|e| tracing::error!("discord: cannot set up HTTP: {}", e.without_url()))
             .ok()?;
-        Some(DiscordDestination { cfg: cfg.clone(), webhook, http, not_before: Mutex::new(None) })
+        Some(DiscordDestination {
+            settings: cfg.destinations.discord.clone(),
+            around: Surroundings::of(cfg),
+            quiet: cfg.monitoring.quiet_routine,
+            webhook,
+            http,
+            not_before: Mutex::new(None),
+        })
     }
 
     fn settings(&self) -> &DiscordConfig {
-        &self.cfg.destinations.discord
+        &self.settings
     }
 
     /// The webhook URL asking for the created message in the answer.
@@ -156,7 +166,7 @@ impl DiscordDestination {
             confirm(&body, file.map(|(name, bytes)| (name, bytes.len() as u64)))
         };
         let retried = attempt
-            .retry(self.cfg.retry.backoff())
+            .retry(self.around.retry.backoff())
             .when(|e: &PostError| e.transient && e.retry_after.is_none_or(|w| w <= LONGEST_WAIT))
             .adjust(|e: &PostError, d| d.map(|d| e.retry_after.unwrap_or(d)))
             .notify(|e: &PostError, d: Duration| {
@@ -214,8 +224,8 @@ impl DiscordDestination {
             ));
         }
         let parts = parts as u32;
-        let silent = self.cfg.monitoring.quiet_routine;
-        let captions = crate::Captions::new(&self.cfg, archive);
+        let silent = self.quiet;
+        let captions = crate::Captions::new(&self.around, archive);
         for part in sent_parts + 1..=parts {
             let offset = u64::from(part - 1) * limit;
             let bytes = crate::read_range(archive, offset, limit.min(archive.size - offset)).await?;

@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use backon::Retryable;
-use lifeboat_core::config::{Config, Secret};
+use lifeboat_core::config::{Config, RetryConfig, Secret};
 use lifeboat_core::destination::{AlertError, BoxFuture, Notifier};
 use lifeboat_core::state::FailureCode;
 use serde_json::{Value, json};
@@ -27,7 +27,7 @@ const LONGEST_WAIT: Duration = Duration::from_secs(60);
 
 /// Direct messages to `discord.owner_id`.
 pub struct DiscordOwnerDm {
-    cfg: Config,
+    retry: RetryConfig,
     /// `{api_url}/v10`.
     api: String,
     token: Secret,
@@ -70,7 +70,7 @@ impl DiscordOwnerDm {
             .map_err(|e| tracing::error!("discord DM: cannot set up HTTP: {}", e.without_url()))
             .ok()?;
         let api = format!("{}/v10", d.api_url.as_str().trim_end_matches('/'));
-        Some(DiscordOwnerDm { cfg: cfg.clone(), api, token: d.token.clone(), owner: d.owner_id, http })
+        Some(DiscordOwnerDm { retry: cfg.retry.clone(), api, token: d.token.clone(), owner: d.owner_id, http })
     }
 
     /// Sends `text` to the owner, with retry.
@@ -106,7 +106,7 @@ impl DiscordOwnerDm {
             Err(classify(status.as_u16(), &v, retry_header.as_deref(), self.owner))
         };
         attempt
-            .retry(self.cfg.retry.backoff())
+            .retry(self.retry.backoff())
             .when(|e: &DmError| e.transient && e.retry_after.is_none_or(|w| w <= LONGEST_WAIT))
             .adjust(|e: &DmError, d| d.map(|d| e.retry_after.unwrap_or(d)))
             .notify(|e: &DmError, d: Duration| {

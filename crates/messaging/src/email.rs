@@ -18,7 +18,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::{Config, MB};
 use lifeboat_core::destination::{
-    AlertError, BoxFuture, CopyFailure, CopySink, DestinationId, EmailConfig, Handover, Notifier,
+    AlertError, BoxFuture, CopyFailure, CopySink, DestinationId, EmailConfig, Handover, Notifier, Surroundings,
 };
 use lifeboat_core::state::FailureCode;
 use lifeboat_core::units::human_size;
@@ -49,7 +49,11 @@ pub enum SetupError {
 
 /// The configured relay and recipients.
 pub struct EmailDestination {
-    cfg: Config,
+    settings: EmailConfig,
+    around: Surroundings,
+    /// The other places each archive goes, named in a mail too large to
+    /// carry it.
+    elsewhere: Vec<String>,
     mailer: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
     to: Vec<Mailbox>,
@@ -76,11 +80,22 @@ impl EmailDestination {
             .timeout(Some(Duration::from_secs(e.timeout_secs)))
             .build();
         let from = e.from.clone().ok_or(SetupError::Missing { key: "destinations.email.from" })?;
-        Ok(EmailDestination { cfg: cfg.clone(), mailer, from, to: e.to.clone() })
+        let mut elsewhere: Vec<String> = cfg.destinations.s3.iter().map(|s| s.id().to_string()).collect();
+        if cfg.delivery_enabled() {
+            elsewhere.push("the Telegram admins".into());
+        }
+        Ok(EmailDestination {
+            settings: e.clone(),
+            around: Surroundings::of(cfg),
+            elsewhere,
+            mailer,
+            from,
+            to: e.to.clone(),
+        })
     }
 
     fn settings(&self) -> &EmailConfig {
-        &self.cfg.destinations.email
+        &self.settings
     }
 
     /// Connects, greets and logs in, without sending anything.
@@ -131,7 +146,7 @@ impl EmailDestination {
     /// Sends `message`, with retry of transient failures.
     async fn send_message(&self, message: Message, cancel: &CancellationToken) -> Result<(), CopyFailure> {
         let attempt = || self.send_once(&message);
-        let retried = attempt.retry(self.cfg.retry.backoff()).when(|f: &CopyFailure| !f.permanent).notify(
+        let retried = attempt.retry(self.around.retry.backoff()).when(|f: &CopyFailure| !f.permanent).notify(
             |f: &CopyFailure, d: Duration| {
                 tracing::warn!(wait_ms = d.as_millis() as u64, "email: {f}; retrying");
             },
@@ -144,16 +159,13 @@ impl EmailDestination {
 
     async fn send_archive(&self, archive: &StoredArchive, cancel: &CancellationToken) -> Result<u64, CopyFailure> {
         let limit = self.settings().max_attachment_mb * MB;
-        let captions = crate::Captions::new(&self.cfg, archive);
+        let captions = crate::Captions::new(&self.around, archive);
         let caption = captions.part(1, 1);
         let flag = if captions.partial() { "⚠️ PARTIAL backup" } else { "Backup" };
         let subject = format!("{flag} {}", archive.name);
         if archive.size > limit {
             let here = gethostname::gethostname().to_string_lossy().into_owned();
-            let mut elsewhere: Vec<String> = self.cfg.destinations.s3.iter().map(|s| s.id().to_string()).collect();
-            if self.cfg.delivery_enabled() {
-                elsewhere.push("the Telegram admins".into());
-            }
+            let elsewhere = &self.elsewhere;
             let also =
                 if elsewhere.is_empty() { String::new() } else { format!(", and goes to {}", elsewhere.join(", ")) };
             let text = format!(
@@ -161,7 +173,7 @@ impl EmailDestination {
                  It is on {here} in {}{also}.",
                 human_size(archive.size),
                 self.settings().max_attachment_mb,
-                self.cfg.backup.output_dir.display(),
+                self.around.output_dir.display(),
             );
             self.send_message(self.message(&subject, MultiPart::mixed().singlepart(SinglePart::plain(text)))?, cancel)
                 .await?;

@@ -25,10 +25,9 @@ pub mod email;
 pub mod webhook;
 
 use lifeboat_core::catalog::StoredArchive;
-use lifeboat_core::config::Config;
-use lifeboat_core::destination::CopyFailure;
+use lifeboat_core::destination::{CopyFailure, Surroundings};
 use lifeboat_core::manifest::Manifest;
-use lifeboat_core::state::{FailureCode, State};
+use lifeboat_core::state::FailureCode;
 use std::io::{Read, Seek, SeekFrom};
 
 pub use discord::DiscordDestination;
@@ -75,8 +74,8 @@ struct Captions<'a> {
 }
 
 impl<'a> Captions<'a> {
-    fn new(cfg: &Config, archive: &'a StoredArchive) -> Captions<'a> {
-        let manifest = lifeboat_core::caption::manifest_of(cfg, State::open_for(cfg).ok().as_ref(), archive);
+    fn new(around: &Surroundings, archive: &'a StoredArchive) -> Captions<'a> {
+        let manifest = lifeboat_core::caption::manifest_of(&around.keys, around.state().ok().as_ref(), archive);
         Captions { archive, manifest, mode: lifeboat_core::verify::seal_mode(archive) }
     }
 

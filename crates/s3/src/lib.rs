@@ -174,15 +174,15 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// A client for `s3`, retrying each request per `cfg.retry`.
-    pub fn open(cfg: &Config, s3: &S3Config) -> Result<Store, StoreError> {
+    /// A client for `s3`, retrying each request per `retry` (`[retry]`).
+    pub fn open(s3: &S3Config, retry: &lifeboat_core::config::RetryConfig) -> Result<Store, StoreError> {
         let retry = RetryConfig {
             backoff: BackoffConfig {
-                init_backoff: Duration::from_secs(cfg.retry.initial_delay_secs.max(1)),
-                max_backoff: Duration::from_secs(cfg.retry.max_delay_secs.max(1)),
+                init_backoff: Duration::from_secs(retry.initial_delay_secs.max(1)),
+                max_backoff: Duration::from_secs(retry.max_delay_secs.max(1)),
                 base: 2.0,
             },
-            max_retries: cfg.retry.attempts.saturating_sub(1) as usize,
+            max_retries: retry.attempts.saturating_sub(1) as usize,
             retry_timeout: Duration::from_secs(300),
         };
         let listing = Arc::new(listing::ListingStats::default());
@@ -224,7 +224,7 @@ impl Store {
                 },
             )
         })?;
-        Store::open(cfg, s3)
+        Store::open(s3, &cfg.retry)
     }
 
     /// Its name in the config.
@@ -570,7 +570,7 @@ impl S3Destination {
         cfg.destinations
             .s3
             .iter()
-            .filter_map(|s3| match Store::open(cfg, s3) {
+            .filter_map(|s3| match Store::open(s3, &cfg.retry) {
                 Ok(store) => Some(S3Destination { store, id: s3.id() }),
                 Err(e) => {
                     tracing::error!("{e}");

@@ -249,7 +249,7 @@ impl Telegram {
         archive: &StoredArchive,
         cancel: &CancellationToken,
     ) -> Result<Resent, SendError> {
-        let manifest = manifest_of(cfg, State::open_for(cfg).ok().as_ref(), archive);
+        let manifest = manifest_of(&cfg.encryption.keys, State::open_for(cfg).ok().as_ref(), archive);
         let mode = lifeboat_core::verify::seal_mode(archive);
         let n = archive.files.len() as u32;
         let mut out = Vec::new();

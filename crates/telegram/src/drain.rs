@@ -305,7 +305,7 @@ fn owe_bases(
     for (_, rows) in files {
         let archive = &rows[0].archive;
         if !bases.contains_key(archive) {
-            bases.insert(archive.clone(), base_need(cfg, state, archive));
+            bases.insert(archive.clone(), base_need(&cfg.backup.output_dir, &cfg.encryption.keys, state, archive));
         }
     }
     let problem = |e: lifeboat_core::state::StateError| format!("cannot use the delivery outbox: {e}");
@@ -368,7 +368,7 @@ impl ArchiveInfo {
     fn load(cfg: &Config, state: &State, name: &str) -> ArchiveInfo {
         match catalog::resolve(&cfg.backup.output_dir, name) {
             Ok(stored) => {
-                let manifest = manifest_of(cfg, Some(state), &stored);
+                let manifest = manifest_of(&cfg.encryption.keys, Some(state), &stored);
                 let mode = lifeboat_core::verify::seal_mode(&stored);
                 ArchiveInfo { stored: Some(stored), manifest, mode }
             }

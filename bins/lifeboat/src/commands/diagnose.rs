@@ -116,7 +116,7 @@ fn check_stores(cfg: &Config) -> Result<Vec<Finding>> {
     for s3 in &cfg.destinations.s3 {
         let subject = s3.id().to_string();
         let listed = rt.block_on(async {
-            let store = lifeboat_s3::Store::open(cfg, s3)?;
+            let store = lifeboat_s3::Store::open(s3, &cfg.retry)?;
             store.list().await
         });
         let finding = match listed {

@@ -52,6 +52,36 @@ pub trait ArchiveSink: Send + Sync {
     }
 }
 
+/// What a destination needs besides its own section: the folder the
+/// archives are in, the state database, the keys that open a sealed
+/// archive's manifest (for captions and a differential's base) and the
+/// retry policy. Destinations get this and their own settings, never the
+/// whole configuration.
+#[derive(Debug, Clone)]
+pub struct Surroundings {
+    pub output_dir: std::path::PathBuf,
+    /// The state database's file.
+    pub state_path: std::path::PathBuf,
+    pub keys: crate::seal::Keys,
+    pub retry: crate::config::RetryConfig,
+}
+
+impl Surroundings {
+    pub fn of(cfg: &crate::config::Config) -> Surroundings {
+        Surroundings {
+            output_dir: cfg.backup.output_dir.clone(),
+            state_path: cfg.state_path(),
+            keys: cfg.encryption.keys.clone(),
+            retry: cfg.retry.clone(),
+        }
+    }
+
+    /// Opens the state database.
+    pub fn state(&self) -> Result<State, StateError> {
+        State::open(&self.state_path)
+    }
+}
+
 /// An archive a destination has not confirmed yet: it stays in the outbox
 /// and is tried again next cycle.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -427,15 +457,14 @@ pub enum BaseNeed {
     Gone(String),
 }
 
-/// The base `archive` needs, found through its manifest (or the copy the
-/// state database kept of it).
-pub fn base_need(cfg: &crate::config::Config, state: &State, archive: &str) -> BaseNeed {
+/// The base `archive` (in `dir`) needs, found through its manifest (or the
+/// copy the state database kept of it; `keys` open a sealed one).
+pub fn base_need(dir: &std::path::Path, keys: &crate::seal::Keys, state: &State, archive: &str) -> BaseNeed {
     if !crate::catalog::ArchiveName::parse(archive).is_ok_and(|n| n.is_differential()) {
         return BaseNeed::Nothing;
     }
-    let dir = &cfg.backup.output_dir;
     let Ok(stored) = crate::catalog::resolve(dir, archive) else { return BaseNeed::Nothing };
-    let base = match crate::verify::known_manifest(&stored, &cfg.encryption.keys, Some(state)) {
+    let base = match crate::verify::known_manifest(&stored, keys, Some(state)) {
         Ok(m) => m.base.map(|b| b.archive),
         Err(e) => {
             tracing::warn!(archive, "cannot tell the base of a differential: {e}");
@@ -465,13 +494,13 @@ pub fn base_gone_reason(name: &str, dir: &std::path::Path) -> String {
 /// outbox, drained by [`drain_copies`]. The sink is shared, so the same
 /// destination can also be a [`Notifier`].
 pub struct Copies<S: ?Sized> {
-    cfg: crate::config::Config,
+    surroundings: Surroundings,
     sink: Arc<S>,
 }
 
 impl<S: CopySink + ?Sized> Copies<S> {
-    pub fn new(cfg: &crate::config::Config, sink: Arc<S>) -> Copies<S> {
-        Copies { cfg: cfg.clone(), sink }
+    pub fn new(surroundings: Surroundings, sink: Arc<S>) -> Copies<S> {
+        Copies { surroundings, sink }
     }
 }
 
@@ -492,7 +521,7 @@ impl<S: CopySink + ?Sized> ArchiveSink for Copies<S> {
     /// logged here.
     fn deliver_pending<'a>(&'a self, cancel: &'a CancellationToken) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            if let Err(e) = drain_copies(&self.cfg, &*self.sink, cancel).await {
+            if let Err(e) = drain_copies(&self.surroundings, &*self.sink, cancel).await {
                 tracing::error!("{}: cannot use the outbox: {e}", self.sink.id());
             }
         })
@@ -503,14 +532,14 @@ impl<S: CopySink + ?Sized> ArchiveSink for Copies<S> {
 /// handed over and the outcome recorded once the destination confirmed it;
 /// every retired one is removed from the destination, then forgotten.
 pub async fn drain_copies<S: CopySink + ?Sized>(
-    cfg: &crate::config::Config,
+    around: &Surroundings,
     sink: &S,
     cancel: &CancellationToken,
 ) -> Result<(), StateError> {
-    let state = State::open_for(cfg)?;
+    let state = around.state()?;
     let id = sink.id();
-    let dir = &cfg.backup.output_dir;
-    let bases = owe_bases(cfg, &state, id)?;
+    let dir = &around.output_dir;
+    let bases = owe_bases(around, &state, id)?;
     for copy in state.copies(id, CopyStatus::Pending)? {
         if cancel.is_cancelled() {
             return Ok(());
@@ -572,13 +601,13 @@ pub async fn drain_copies<S: CopySink + ?Sized>(
 /// that `id` neither holds nor is owed is owed again (a destination added
 /// later, or a base whose copy failed for good), so it goes first.
 fn owe_bases(
-    cfg: &crate::config::Config,
+    around: &Surroundings,
     state: &State,
     id: &DestinationId,
 ) -> Result<std::collections::HashMap<String, BaseNeed>, StateError> {
     let mut bases = std::collections::HashMap::new();
     for copy in state.copies(id, CopyStatus::Pending)? {
-        let need = base_need(cfg, state, &copy.archive);
+        let need = base_need(&around.output_dir, &around.keys, state, &copy.archive);
         if let BaseNeed::Stored(base) = &need
             && !matches!(state.copy_status(&base.name, id)?, Some(CopyStatus::Delivered | CopyStatus::Pending))
         {
