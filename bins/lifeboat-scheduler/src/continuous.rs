@@ -1,6 +1,7 @@
 //! Continuous protection (`[continuous]`): every `interval_secs`, each
-//! SQLite database's committed changes become an increment; once an hour,
-//! chains older than `keep_days` are removed. Runs beside the cycles (it
+//! SQLite database's committed changes become an increment, and the
+//! increments not yet in each `[[destinations.s3]]` are copied there; once
+//! an hour, chains older than `keep_days` are removed. Runs beside the cycles (it
 //! takes no cycle lock: it only reads the live databases), one process at a
 //! time (its own lock, `continuous.lock`).
 
@@ -17,13 +18,80 @@ use lifeboat_core::state::State;
 /// How often old chains are looked for.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
-/// Starts the capture loop when `[continuous]` is enabled.
+/// Starts the capture loop when `[continuous]` is enabled, and the loop
+/// copying increments to every `[[destinations.s3]]`.
 pub fn spawn(cfg: &Config, stop: CancellationToken) {
     if !cfg.continuous.enabled {
         return;
     }
-    let cfg = cfg.clone();
-    tokio::spawn(async move { run(cfg, stop).await });
+    let c = cfg.clone();
+    let s = stop.clone();
+    tokio::spawn(async move { run(c, s).await });
+    if !cfg.destinations.s3.is_empty() {
+        let cfg = cfg.clone();
+        tokio::spawn(async move { copy(cfg, stop).await });
+    }
+}
+
+/// Every `interval_secs`, copies the increments each store does not hold
+/// yet (and deletes those retention removed). Apart from the capture, so
+/// a store that is slow or down never delays one: it gets everything
+/// since, in order, once it answers.
+async fn copy(cfg: Config, stop: CancellationToken) {
+    let stores: Vec<lifeboat_s3::Store> = cfg
+        .destinations
+        .s3
+        .iter()
+        .filter_map(|s3| match lifeboat_s3::Store::open(s3, &cfg.retry) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!("continuous increments are not copied to destinations.s3 \"{}\": {e}", s3.name);
+                None
+            }
+        })
+        .collect();
+    let mut ticks = tokio::time::interval(cfg.continuous.interval());
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The last problem said per store: said again only when it changes.
+    let mut said: HashMap<String, String> = HashMap::new();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = ticks.tick() => {}
+        }
+        for store in &stores {
+            let done = tokio::select! {
+                _ = stop.cancelled() => return,
+                done = lifeboat_s3::copy_increments(&cfg, store, &stop) => done,
+            };
+            match done {
+                Ok(c) => {
+                    if said.remove(store.name()).is_some() {
+                        tracing::info!(store = store.name(), "continuous increments reach the store again");
+                    }
+                    if c.uploaded + c.deleted > 0 {
+                        tracing::debug!(
+                            store = store.name(),
+                            uploaded = c.uploaded,
+                            bytes = c.bytes,
+                            deleted = c.deleted,
+                            "continuous increments copied"
+                        );
+                    }
+                }
+                Err(e) => {
+                    let text = e.to_string();
+                    if said.get(store.name()) != Some(&text) {
+                        tracing::warn!(
+                            store = store.name(),
+                            "continuous increments not copied (tried again every interval): {text}"
+                        );
+                        said.insert(store.name().to_string(), text);
+                    }
+                }
+            }
+        }
+    }
 }
 
 async fn run(cfg: Config, stop: CancellationToken) {
@@ -59,7 +127,7 @@ async fn run(cfg: Config, stop: CancellationToken) {
             let results = continuous::capture_all(&c, &state, &Utc::now);
             if prune {
                 for name in &c.backup.databases {
-                    match continuous::prune(&c, name, Utc::now()) {
+                    match continuous::prune(&c, &state, name, Utc::now()) {
                         Ok(0) => {}
                         Ok(n) => {
                             tracing::info!(database = %name, "removed {n} increment(s) older than continuous.keep_days")

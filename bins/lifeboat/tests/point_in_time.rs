@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use common::Sandbox;
+use lifeboat_testkit::servers::SeaweedFs;
 use rusqlite::Connection;
 
 const INTERVAL_SECS: i64 = 1;
@@ -275,4 +276,154 @@ fn scenario(writing: Duration, kill: bool) {
     let (_, said) = sb.run(&["restore", "latest", "--at", &time, "--to", "early", "--yes"], 1);
     assert!(said.contains("no archive was taken at or before") || said.contains("earliest"), "{said}");
     assert!(!sb.path("early").exists());
+}
+
+/// The keys of the increments of `database` in the bucket, under `prefix`.
+fn remote_increments(s3: &SeaweedFs, prefix: &str, database: &str) -> Vec<String> {
+    let folder = format!("{prefix}continuous/{database}/");
+    s3.keys(&folder).into_iter().filter_map(|k| k.strip_prefix(&folder).map(str::to_string)).collect()
+}
+
+/// The increment files of `database` in `out/continuous`, sorted.
+fn local_increments(sb: &Sandbox, database: &str) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(sb.path(&format!("out/continuous/{database}"))) else { return Vec::new() };
+    let mut names: Vec<String> = rd
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".inc") || n.ends_with(".inc.age"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Increments reach `[[destinations.s3]]` under a writer, through an
+/// outage of the store (every one arrives once it answers again), a chain
+/// that local retention removes goes from the bucket too, and a fresh
+/// server with only the config restores `--at` moments `--from` the store.
+#[test]
+fn increments_reach_s3_through_an_outage_and_a_fresh_server_restores_from_there() {
+    let mut s3 = SeaweedFs::start();
+    let sb = Sandbox::new();
+    let db = sb.path("data/ledger.db");
+    drop(ledger(&db));
+    let config = format!(
+        "[continuous]\nenabled = true\ninterval_secs = {INTERVAL_SECS}\n{}",
+        common::s3_destination(sb.dir.path(), &s3)
+    );
+    sb.write_config(&["ledger.db"], &config);
+    sb.run(&["backup", "--deliver"], 0);
+    common::next_second();
+    let scheduler = daemon(&sb);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while local_increments(&sb, "ledger.db").is_empty() {
+        assert!(Instant::now() < deadline, "no increment after 20 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stop_writer = Arc::new(AtomicBool::new(false));
+    let committed: Committed = Arc::new(Mutex::new(Vec::new()));
+    let writer = {
+        let (db, stop_writer, committed) = (db.clone(), stop_writer.clone(), committed.clone());
+        std::thread::spawn(move || write(db, stop_writer, committed))
+    };
+    let started = Utc::now();
+    std::thread::sleep(Duration::from_secs(3));
+    let before_down = remote_increments(&s3, "bot/", "ledger.db").len();
+    assert!(before_down > 0, "no increment reached the store in 3 s");
+    s3.kill();
+    let down = Utc::now();
+    std::thread::sleep(Duration::from_secs(4));
+    let captured_while_down = local_increments(&sb, "ledger.db").len();
+    s3.run();
+    let up = Utc::now();
+    std::thread::sleep(Duration::from_secs(3));
+    stop_writer.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    let ended = Utc::now();
+    let committed = committed.lock().unwrap().clone();
+    // Every increment written, outage or not, reaches the store.
+    std::thread::sleep(Duration::from_secs(2 * INTERVAL_SECS as u64 + 1));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (local, remote) = (local_increments(&sb, "ledger.db"), remote_increments(&s3, "bot/", "ledger.db"));
+        if local == remote {
+            assert!(remote.len() >= captured_while_down && captured_while_down > before_down + 2, "{remote:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the store holds {} of {} increments", remote.len(), local.len());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop(scheduler);
+    // A fresh server: the same config, nothing in out/.
+    let fresh = Sandbox::new();
+    fresh.write_config(&["ledger.db"], &config);
+    let moments = [down + (up - down) / 2, ended];
+    for (n, at) in moments.into_iter().enumerate() {
+        let time = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let to = fresh.path(&format!("at{n}"));
+        let (_, said) = fresh.run(
+            &["restore", "latest", "--at", &time, "--from", "offsite", "--to", &to.display().to_string(), "--yes"],
+            0,
+        );
+        assert!(n > 0 || said.contains("continuous increment(s) from offsite"), "{said}");
+        check(&to.join("ledger.db"), at, &committed, &said);
+    }
+    assert!(started < down);
+    // New chains there take numbers after the store's: none is overwritten.
+    let state = lifeboat_core::state::State::open(&fresh.path("out/.lifeboat/state.db")).unwrap();
+    let newest = local_increments(&sb, "ledger.db").iter().filter_map(|n| n[1..7].parse::<u32>().ok()).max();
+    assert!(state.next_generation_floor("ledger.db").unwrap() > newest.unwrap());
+    retention_reaches_the_store(&s3);
+}
+
+/// Local retention removes an old chain; the copy loop deletes it from the
+/// store, and only it.
+fn retention_reaches_the_store(s3: &SeaweedFs) {
+    use lifeboat_core::source::sqlite::continuous;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let secret = s3.secret_file(dir.path());
+    let config = dir.path().join("lifeboat.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[backup]\nsource_dir = {data:?}\noutput_dir = {:?}\ndatabases = [\"a.db\"]\n\
+             [continuous]\nenabled = true\nkeep_days = 1\n\
+             [[destinations.s3]]\nname = \"offsite\"\nendpoint = {:?}\nbucket = {:?}\nprefix = \"retention/\"\n\
+             access_key_id = {:?}\nsecret_access_key_file = {secret:?}\n",
+            dir.path().join("out"),
+            s3.endpoint,
+            s3.bucket,
+            s3.access_key,
+        ),
+    )
+    .unwrap();
+    let cfg = lifeboat_core::config::Config::load(Some(&config)).unwrap();
+    let state = lifeboat_core::state::State::open_for(&cfg).unwrap();
+    // Two chains: the second starts when the file is replaced by another.
+    for rows in 1..=2 {
+        let tmp = dir.path().join("new.db");
+        let c = Connection::open(&tmp).unwrap();
+        c.pragma_update(None, "journal_mode", "wal").unwrap();
+        c.execute_batch("CREATE TABLE t(x)").unwrap();
+        for i in 0..rows {
+            c.execute("INSERT INTO t VALUES (?1)", [i]).unwrap();
+        }
+        drop(c);
+        std::fs::rename(&tmp, data.join("a.db")).unwrap();
+        continuous::capture(&cfg, &state, "a.db", &Utc::now).unwrap();
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let store = lifeboat_s3::Store::named(&cfg, &lifeboat_core::destination::DestinationId::s3("offsite")).unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let copied = rt.block_on(lifeboat_s3::copy_increments(&cfg, &store, &cancel)).unwrap();
+    assert_eq!((copied.uploaded, copied.deleted), (2, 0));
+    let both = remote_increments(s3, "retention/", "a.db");
+    assert_eq!(both.len(), 2, "{both:?}");
+    // Nothing new: nothing copied again.
+    let again = rt.block_on(lifeboat_s3::copy_increments(&cfg, &store, &cancel)).unwrap();
+    assert_eq!(again, lifeboat_s3::IncrementCopies::default());
+    assert_eq!(continuous::prune(&cfg, &state, "a.db", Utc::now() + TimeDelta::days(2)).unwrap(), 1);
+    let pruned = rt.block_on(lifeboat_s3::copy_increments(&cfg, &store, &cancel)).unwrap();
+    assert_eq!((pruned.uploaded, pruned.deleted), (0, 1));
+    assert_eq!(remote_increments(s3, "retention/", "a.db"), both[1..].to_vec());
 }

@@ -17,7 +17,10 @@
 //! (credentials, a missing bucket) stay pending and are retried next cycle;
 //! `object_store` itself retries each request with backoff per `[retry]`.
 
+mod continuous;
 mod listing;
+
+pub use continuous::{IncrementCopies, copy_increments, fetch_increments};
 
 pub use listing::{LISTING_BYTES, LISTING_PAGES, PAGE_BYTES};
 
@@ -239,16 +242,27 @@ impl Store {
     /// Uploads `archive` (all its parts, in order, as one object) and
     /// checks the object's size. Returns the bytes stored.
     pub async fn upload(&self, archive: &StoredArchive, cancel: &CancellationToken) -> Result<u64, StoreError> {
-        let key = self.key(&archive.name);
+        self.put_files(&self.key(&archive.name), &archive.name, &archive.files, cancel).await
+    }
+
+    /// Uploads `files` one after the other as the object `key` (`label`
+    /// names it in errors) and checks the object's size.
+    async fn put_files(
+        &self,
+        key: &Key,
+        label: &str,
+        files: &[PathBuf],
+        cancel: &CancellationToken,
+    ) -> Result<u64, StoreError> {
         let upload = self
             .store
-            .put_multipart(&key)
+            .put_multipart(key)
             .await
-            .map_err(|e| StoreError::from_store(&format!("cannot start uploading {}", archive.name), e))?;
+            .map_err(|e| StoreError::from_store(&format!("cannot start uploading {label}"), e))?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
         let mut buf = vec![0u8; 1024 * 1024];
         let mut sent = 0u64;
-        for file in &archive.files {
+        for file in files {
             let mut input = match tokio::fs::File::open(file).await {
                 Ok(f) => f,
                 Err(e) => {
@@ -273,25 +287,25 @@ impl Store {
                 };
                 if let Err(e) = writer.wait_for_capacity(PARTS_IN_FLIGHT).await {
                     let _ = writer.abort().await;
-                    return Err(StoreError::from_store(&format!("uploading {}", archive.name), e));
+                    return Err(StoreError::from_store(&format!("uploading {label}"), e));
                 }
                 writer.write(&buf[..n]);
                 sent += n as u64;
             }
         }
-        writer.finish().await.map_err(|e| StoreError::from_store(&format!("uploading {}", archive.name), e))?;
+        writer.finish().await.map_err(|e| StoreError::from_store(&format!("uploading {label}"), e))?;
         let meta = self
             .store
-            .head(&key)
+            .head(key)
             .await
-            .map_err(|e| StoreError::from_store(&format!("checking the uploaded {}", archive.name), e))?;
+            .map_err(|e| StoreError::from_store(&format!("checking the uploaded {label}"), e))?;
         if meta.size != sent {
-            let _ = self.store.delete(&key).await;
+            let _ = self.store.delete(key).await;
             return Err(StoreError::new(
                 FailureCode::Transient,
                 format!(
-                    "the store holds {} bytes of {}, {sent} were sent; removed, uploaded again next cycle",
-                    meta.size, archive.name
+                    "the store holds {} bytes of {label}, {sent} were sent; removed, uploaded again next cycle",
+                    meta.size
                 ),
             ));
         }
@@ -364,14 +378,17 @@ impl Store {
     }
 
     async fn download_to(&self, name: &ArchiveName, tmp: &Path) -> Result<(), StoreError> {
+        self.download_key(&self.key(&name.to_string()), &name.to_string(), tmp).await
+    }
+
+    /// Downloads the object `key` (`name` in errors) into the new private
+    /// file `tmp`, checking its size against the store's.
+    async fn download_key(&self, key: &Key, name: &str, tmp: &Path) -> Result<(), StoreError> {
         let io = |what: String| {
             move |e: std::io::Error| StoreError::new(FailureCode::FileUnreadable, format!("{what}: {e}"))
         };
-        let got = self
-            .store
-            .get(&self.key(&name.to_string()))
-            .await
-            .map_err(|e| StoreError::from_store(&format!("cannot download {name}"), e))?;
+        let got =
+            self.store.get(key).await.map_err(|e| StoreError::from_store(&format!("cannot download {name}"), e))?;
         let size = got.meta.size;
         let mut stream = got.into_stream();
         let _ = tokio::fs::remove_file(tmp).await;
@@ -427,15 +444,36 @@ const NAME_AFTER_MANIFEST_SECS: i64 = 60;
 /// name, the bucket's or a manifest's, must be an archive name before it
 /// becomes a path: nothing is written outside `output_dir`.
 pub async fn fetch(cfg: &Config, id: &DestinationId, what: &str) -> Result<Fetched, StoreError> {
+    fetch_before(cfg, id, what, None).await
+}
+
+/// [`fetch`], with `latest` the newest archive taken at or before `at`
+/// when there is one (for `restore --at`).
+pub async fn fetch_before(
+    cfg: &Config,
+    id: &DestinationId,
+    what: &str,
+    at: Option<DateTime<Utc>>,
+) -> Result<Fetched, StoreError> {
     let store = Store::named(cfg, id)?;
     let listing = store.listing().await?;
     let remote = &listing.archives;
     let in_bucket = |n: &ArchiveName| remote.iter().any(|r| r.name == n.to_string());
     let wanted = if what == "latest" {
-        let newest = remote.first().ok_or_else(|| {
+        let early_enough =
+            |r: &&Remote| at.is_none_or(|at| ArchiveName::parse(&r.name).is_ok_and(|n| n.created_at() <= at));
+        let newest = remote.iter().find(early_enough).ok_or_else(|| {
             StoreError::new(
                 FailureCode::Refused,
-                format!("bucket {} holds no archive under {:?}", store.s3.bucket, store.s3.prefix),
+                match at {
+                    None => format!("bucket {} holds no archive under {:?}", store.s3.bucket, store.s3.prefix),
+                    Some(at) => format!(
+                        "bucket {} holds no archive under {:?} taken at or before {}",
+                        store.s3.bucket,
+                        store.s3.prefix,
+                        at.format("%Y-%m-%d %H:%M:%S UTC")
+                    ),
+                },
             )
         })?;
         ArchiveName::parse(&newest.name).map_err(|e| StoreError::new(FailureCode::Refused, e.to_string()))?

@@ -18,22 +18,26 @@ use super::{UsageError, cancel_on_signal, take_lock};
 /// the cycle lock.
 pub(super) fn restore(cfg: &Config, a: &RestoreArgs) -> Result<i32> {
     use lifeboat_core::restore::{self, RestoreError, RestoreRequest};
-    let archive = match &a.from {
-        Some(from) => fetch_first(cfg, from, &a.archive)?,
-        None => a.archive.clone(),
-    };
-    let req = RestoreRequest { archive, only: a.only.clone(), to: a.to.clone(), force_schema: a.force_schema };
-    let planned = match &a.at {
-        None => restore::plan(cfg, &req),
-        Some(text) => {
-            let Some(at) = restore::parse_time(text) else {
+    let at = match &a.at {
+        None => None,
+        Some(text) => match restore::parse_time(text) {
+            Some(at) => Some(at),
+            None => {
                 return Err(UsageError(format!(
                     "--at {text:?} is not a time; give RFC 3339 (2026-03-04T10:20:00Z) or \"YYYY-MM-DD HH:MM:SS\" in UTC"
                 ))
                 .into());
-            };
-            restore::plan_at(cfg, &req, at)
-        }
+            }
+        },
+    };
+    let archive = match &a.from {
+        Some(from) => fetch_first(cfg, from, &a.archive, at)?,
+        None => a.archive.clone(),
+    };
+    let req = RestoreRequest { archive, only: a.only.clone(), to: a.to.clone(), force_schema: a.force_schema };
+    let planned = match at {
+        None => restore::plan(cfg, &req),
+        Some(at) => restore::plan_at(cfg, &req, at),
     };
     let mut plan = match planned {
         Ok(p) => p,
@@ -107,14 +111,34 @@ pub(super) fn restore(cfg: &Config, a: &RestoreArgs) -> Result<i32> {
 
 /// Downloads what restoring `what` needs from the S3 destination `from`
 /// into `output_dir`: the archive's name, to restore exactly that one (a
-/// newer archive may be in the folder already).
-fn fetch_first(cfg: &Config, id: &DestinationId, what: &str) -> Result<String> {
+/// newer archive may be in the folder already). With `at`, `latest` is the
+/// newest archive taken at or before it, and the continuous increments
+/// that reach `at` come too.
+fn fetch_first(
+    cfg: &Config,
+    id: &DestinationId,
+    what: &str,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<String> {
     let from = id.word();
     cfg.require_secret(super::fetch::STORE_KEY, Some(from))?;
     let what = std::path::Path::new(what).file_name().and_then(|f| f.to_str()).unwrap_or(what);
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
-    let fetched = runtime.block_on(lifeboat_s3::fetch(cfg, id, what)).context(format!("cannot fetch from {from}"))?;
+    let fetched =
+        runtime.block_on(lifeboat_s3::fetch_before(cfg, id, what, at)).context(format!("cannot fetch from {from}"))?;
+    if let Some(at) = at {
+        let increments = runtime
+            .block_on(lifeboat_s3::fetch_increments(cfg, id, at))
+            .context(format!("cannot fetch the continuous increments from {from}"))?;
+        if !increments.is_empty() {
+            eprintln!(
+                "fetched {} continuous increment(s) from {from} into {}",
+                increments.len(),
+                cfg.backup.output_dir.join(lifeboat_core::source::sqlite::continuous::FOLDER).display()
+            );
+        }
+    }
     if let Some(warning) = &fetched.warning {
         eprintln!("warning: {warning}");
     }

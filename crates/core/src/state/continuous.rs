@@ -123,3 +123,95 @@ impl State {
         Ok(())
     }
 }
+
+/// How far one store has copied one database's increments: every
+/// increment up to (`generation`, `seq`) in the order they are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadPosition {
+    pub generation: u32,
+    pub seq: u64,
+}
+
+impl State {
+    /// How far `destination` has copied `database`'s increments.
+    pub fn upload_position(&self, destination: &str, database: &str) -> Result<Option<UploadPosition>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT generation, seq FROM continuous_uploads WHERE destination = ?1 AND database = ?2",
+                [destination, database],
+                |r| Ok(UploadPosition { generation: r.get(0)?, seq: r.get::<_, i64>(1)? as u64 }),
+            )
+            .optional()?)
+    }
+
+    /// Records that `destination` holds `database`'s increments up to `p`.
+    pub fn set_upload_position(
+        &self,
+        destination: &str,
+        database: &str,
+        p: UploadPosition,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO continuous_uploads (destination, database, generation, seq, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![destination, database, p.generation, p.seq as i64, ts(at)],
+        )?;
+        Ok(())
+    }
+
+    /// Records that local retention removes increment `file` of
+    /// `database`, so that each of `destinations` deletes its copy too.
+    pub fn retire_increment(&self, destinations: &[String], database: &str, file: &str) -> Result<()> {
+        for d in destinations {
+            self.conn.execute(
+                "INSERT OR IGNORE INTO continuous_retired (destination, database, file) VALUES (?1, ?2, ?3)",
+                params![d, database, file],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The increments of `database` that `destination` still holds and
+    /// local retention removed.
+    pub fn retired_increments(&self, destination: &str, database: &str) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT file FROM continuous_retired WHERE destination = ?1 AND database = ?2 ORDER BY file")?;
+        let rows = st.query_map([destination, database], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(rows)
+    }
+
+    /// `destination` deleted its copy of `file`.
+    pub fn forget_retired_increment(&self, destination: &str, database: &str, file: &str) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM continuous_retired WHERE destination = ?1 AND database = ?2 AND file = ?3",
+            [destination, database, file],
+        )?;
+        Ok(())
+    }
+
+    /// The lowest chain number a new chain of `database` may take (1 when
+    /// none was recorded).
+    pub fn next_generation_floor(&self, database: &str) -> Result<u32> {
+        Ok(self
+            .conn
+            .query_row("SELECT generation FROM continuous_next_generation WHERE database = ?1", [database], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .unwrap_or(1))
+    }
+
+    /// Raises the lowest chain number a new chain of `database` may take
+    /// to `generation` (never lowers it).
+    pub fn raise_generation_floor(&self, database: &str, generation: u32) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO continuous_next_generation (database, generation) VALUES (?1, ?2) \
+             ON CONFLICT (database) DO UPDATE SET generation = max(generation, excluded.generation)",
+            params![database, generation],
+        )?;
+        Ok(())
+    }
+}

@@ -27,7 +27,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
-pub use continuous::CapturePosition;
+pub use continuous::{CapturePosition, UploadPosition};
 pub use copies::{Copy, CopyStatus};
 pub use events::{Event, Level};
 pub use heartbeat::{
@@ -237,6 +237,31 @@ CREATE TABLE page_hashes (
     block INTEGER NOT NULL,          -- bytes a page
     hashes BLOB NOT NULL,            -- 32 bytes a page, in order
     PRIMARY KEY (archive, entry)
+);
+"#,
+    // Continuous increments and the off-site stores (see `continuous.rs`):
+    // how far each store has copied each database's increments, the
+    // increments local retention removed that a store still holds, and the
+    // lowest chain number a new chain may take (past the chains a store
+    // holds that were fetched from it).
+    r#"
+CREATE TABLE continuous_uploads (
+    destination TEXT NOT NULL,       -- e.g. "s3:offsite"
+    database TEXT NOT NULL,          -- name in backup.databases
+    generation INTEGER NOT NULL,     -- the last increment copied: its chain
+    seq INTEGER NOT NULL,            -- and its number in it
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (destination, database)
+);
+CREATE TABLE continuous_retired (
+    destination TEXT NOT NULL,
+    database TEXT NOT NULL,
+    file TEXT NOT NULL,              -- the increment's file name, also its object's last key segment
+    PRIMARY KEY (destination, database, file)
+);
+CREATE TABLE continuous_next_generation (
+    database TEXT PRIMARY KEY,
+    generation INTEGER NOT NULL      -- a new chain takes at least this number
 );
 "#,
 ];

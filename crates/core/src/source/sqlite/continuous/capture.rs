@@ -370,11 +370,14 @@ impl Run<'_> {
         Ok(Captured::Written { kind, generation, seq, pages: count, bytes: size(&path) })
     }
 
-    /// The number of a new chain: after every one on disk.
+    /// The number of a new chain: after every one on disk, and after every
+    /// one a store holds that was fetched from it (a server rebuilt from a
+    /// store must not reuse their numbers).
     fn next_generation(&self) -> Result<u32, ContinuousError> {
         let dir = &self.paths.dir;
         let all = increment::list(dir).map_err(io_err(format!("cannot list {}", dir.display())))?;
-        Ok(all.iter().map(|s| s.generation + 1).max().unwrap_or(1))
+        let floor = self.state.next_generation_floor(self.name)?;
+        Ok(all.iter().map(|s| s.generation + 1).max().unwrap_or(1).max(floor))
     }
 
     fn record(&self, h: &Header, hash: [u8; 32], look: &Look) -> Result<(), ContinuousError> {

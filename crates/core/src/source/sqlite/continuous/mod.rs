@@ -151,19 +151,29 @@ pub fn capture_all(cfg: &Config, state: &crate::state::State, now: &dyn Fn() -> 
 /// Removes the chains of `name` whose every moment is older than
 /// `keep_days` before `now`: a chain's moments last until the next chain
 /// starts, so a chain goes once the one after it started before the
-/// cut-off. The newest chain always stays. Returns the files removed.
-pub fn prune(cfg: &Config, name: &str, now: DateTime<Utc>) -> Result<usize, ContinuousError> {
+/// cut-off. The newest chain always stays. Each file removed is first
+/// recorded for every `[[destinations.s3]]`, which then delete their copy
+/// ([`crate::state::State::retired_increments`]). Returns the files removed.
+pub fn prune(
+    cfg: &Config,
+    state: &crate::state::State,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, ContinuousError> {
     let dir = Paths::new(cfg, name).dir;
     let all = increment::list(&dir).map_err(io_err(format!("cannot list {}", dir.display())))?;
     let cutoff = now - chrono::TimeDelta::days(cfg.continuous.keep_days);
     let starts: Vec<(u32, DateTime<Utc>)> =
         all.iter().filter(|s| s.seq == 0).map(|s| (s.generation, s.captured_at)).collect();
+    let stores: Vec<String> = cfg.destinations.s3.iter().map(|s| s.id().to_string()).collect();
     let mut removed = 0;
     for s in &all {
         let next_start = starts.iter().filter(|(g, _)| *g > s.generation).map(|(_, t)| *t).min();
         // Increments of a chain whose full image is gone cannot be used either.
         let orphaned = !starts.iter().any(|(g, _)| *g == s.generation);
         if next_start.is_some_and(|t| t < cutoff) || (orphaned && next_start.is_some()) {
+            let file = s.path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+            state.retire_increment(&stores, name, &file)?;
             std::fs::remove_file(&s.path).map_err(io_err(format!("cannot remove {}", s.path.display())))?;
             removed += 1;
         }

@@ -138,8 +138,8 @@ fn another_file_at_the_path_starts_a_new_chain_and_retention_drops_old_ones() {
     make(2);
     let got = capture(&cfg, &state, "a.db", &now).unwrap();
     assert!(matches!(got, Captured::Written { kind: increment::Kind::Full, generation: 2, .. }), "{got:?}");
-    assert_eq!(prune(&cfg, "a.db", now()).unwrap(), 0);
-    assert_eq!(prune(&cfg, "a.db", now() + chrono::TimeDelta::days(2)).unwrap(), 1);
+    assert_eq!(prune(&cfg, &state, "a.db", now()).unwrap(), 0);
+    assert_eq!(prune(&cfg, &state, "a.db", now() + chrono::TimeDelta::days(2)).unwrap(), 1);
     assert_eq!(span(&cfg, "a.db").unwrap().unwrap().increments, 1);
 }
 
