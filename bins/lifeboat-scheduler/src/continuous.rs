@@ -2,8 +2,9 @@
 //! SQLite database's committed changes become an increment, and the
 //! increments not yet in each `[[destinations.s3]]` are copied there; once
 //! an hour, chains older than `keep_days` are removed. Runs beside the cycles (it
-//! takes no cycle lock: it only reads the live databases), one process at a
-//! time (its own lock, `continuous.lock`).
+//! takes no cycle lock: it only reads the live databases), one capture at
+//! a time (its own lock, `continuous.lock`, which a scheduled archive's
+//! chain proof takes too).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -11,7 +12,6 @@ use std::time::Duration;
 use chrono::Utc;
 use lifeboat_core::CancellationToken;
 use lifeboat_core::config::Config;
-use lifeboat_core::lock::CycleLock;
 use lifeboat_core::source::sqlite::continuous::{self, Captured};
 use lifeboat_core::state::State;
 
@@ -95,14 +95,6 @@ async fn copy(cfg: Config, stop: CancellationToken) {
 }
 
 async fn run(cfg: Config, stop: CancellationToken) {
-    let lock_path = cfg.state_dir().join("continuous.lock");
-    let _lock = match CycleLock::try_acquire(&lock_path, "continuous capture (lifeboat-scheduler)") {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!("continuous capture not started: {e} (another lifeboat-scheduler daemon captures already)");
-            return;
-        }
-    };
     tracing::info!(
         "continuous capture every {} s of {} database(s) into {}",
         cfg.continuous.interval_secs,
@@ -123,6 +115,10 @@ async fn run(cfg: Config, stop: CancellationToken) {
         let prune = last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY);
         let c = cfg.clone();
         let done = tokio::task::spawn_blocking(move || {
+            // One capture at a time: a chain proof captures too.
+            let Ok(_lock) = continuous::proof::lock(&c, "continuous capture (lifeboat-scheduler)") else {
+                return anyhow::Ok(Vec::new());
+            };
             let state = State::open_for(&c)?;
             let results = continuous::capture_all(&c, &state, &Utc::now);
             if prune {

@@ -346,6 +346,10 @@ pub async fn run_cycle_with(
         reverify_one(cfg, &backup, &destinations.notifiers, &journal, source).await
     };
 
+    if let Ok(o) = &backup {
+        chain_proofs(&o.chain_proofs, &destinations.notifiers, &journal, source).await;
+    }
+
     let mut report = CycleReport {
         trigger,
         started_at,
@@ -602,6 +606,51 @@ async fn reverify_one(
         send_alert(notifiers, &text, journal).await;
     }
     Some(found)
+}
+
+/// `[continuous]`: a chain that does not equal its archive's snapshot
+/// opens the chain-mismatch incident (the admins hear it); an archive
+/// whose every proof held closes it.
+async fn chain_proofs(
+    proofs: &[lifeboat_core::source::sqlite::continuous::ChainProof],
+    notifiers: &[Arc<dyn Notifier>],
+    journal: &Journal<'_>,
+    source: &str,
+) {
+    use lifeboat_core::source::sqlite::continuous::ChainProof;
+    use lifeboat_core::state::IncidentKind;
+    let bad: Vec<String> =
+        proofs.iter().filter(|p| matches!(p, ChainProof::Mismatch { .. })).map(ChainProof::words).collect();
+    for b in &bad {
+        journal.log(Level::Error, source, b);
+    }
+    for p in proofs.iter().filter(|p| matches!(p, ChainProof::Proven { .. })) {
+        journal.log(Level::Info, source, &p.words());
+    }
+    let proven = proofs.iter().any(|p| matches!(p, ChainProof::Proven { .. }));
+    let now = Utc::now();
+    let change = {
+        let state = journal.state.lock();
+        if !bad.is_empty() {
+            let detail = bad.join("\n");
+            state
+                .open_incident(IncidentKind::ChainMismatch, &detail, now)
+                .map(|opened| opened.then(|| watch::opened_text(IncidentKind::ChainMismatch, &detail)))
+        } else if proven {
+            state
+                .close_incident(IncidentKind::ChainMismatch, now)
+                .map(|closed| closed.map(|i| watch::recovered_text(&i, now)))
+        } else {
+            Ok(None)
+        }
+    };
+    match change {
+        Ok(Some(text)) => {
+            send_alert(notifiers, &text, journal).await;
+        }
+        Ok(None) => {}
+        Err(e) => journal.log(Level::Warn, source, &format!("recording the chain proof failed: {e}")),
+    }
 }
 
 /// Rewrites `monitoring.metrics_file`, when set, with the cycle's outcome.

@@ -49,6 +49,7 @@ fn outcome(skipped: &[&str]) -> BackupOutcome {
         },
         run_id: 1,
         status: if skipped.is_empty() { RunStatus::Ok } else { RunStatus::Partial },
+        chain_proofs: Vec::new(),
     }
 }
 

@@ -240,6 +240,7 @@ pub fn title(kind: IncidentKind) -> &'static str {
         IncidentKind::DiskLow => "The backup disk is nearly full",
         IncidentKind::ArchiveCorrupt => "A stored archive is damaged",
         IncidentKind::ContinuousLag => "Continuous protection has fallen behind",
+        IncidentKind::ChainMismatch => "A continuous chain does not match its archive",
     }
 }
 
@@ -255,6 +256,7 @@ pub(crate) fn recovered_text(incident: &Incident, now: DateTime<Utc>) -> String 
         IncidentKind::DiskLow => "there is room for the next backup",
         IncidentKind::ArchiveCorrupt => "no stored archive fails verification any longer",
         IncidentKind::ContinuousLag => "every database's changes are captured again",
+        IncidentKind::ChainMismatch => "every chain proven since matches its archive",
     };
     format!("✅ Lifeboat recovered: {what} (after {}).", human_duration((now - incident.opened_at).num_seconds()))
 }

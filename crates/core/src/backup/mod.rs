@@ -69,6 +69,9 @@ pub struct BackupOutcome {
     pub run_id: i64,
     /// Ok or Partial.
     pub status: RunStatus,
+    /// `[continuous]`: each SQLite database's chain against its snapshot
+    /// here (scheduled archives only).
+    pub chain_proofs: Vec<crate::source::sqlite::continuous::ChainProof>,
 }
 
 /// A run that produced no archive.

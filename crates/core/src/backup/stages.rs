@@ -19,10 +19,11 @@ use crate::archive::{self, ArchiveError, CompressedDatabase, EntryStyle};
 use crate::catalog::{self, ArchiveName, StoredArchive};
 use crate::config::Config;
 use crate::delta::PageHashes;
-use crate::manifest::{BaseRef, DELTA_SUFFIX, DatabaseEntry, Delta, Manifest, SkippedDatabase};
+use crate::manifest::{BaseRef, DELTA_SUFFIX, DatabaseEntry, Delta, Kind, Manifest, SkippedDatabase, Trigger};
 use crate::parts;
 use crate::seal::{self, Keys, Mode};
 use crate::snapshot::{SkipReason, Snapshot};
+use crate::source::sqlite::continuous::{self, ChainProof};
 use crate::source::{self, Checked, Source};
 use crate::state::{DbCheck, RunStatus, State};
 use crate::verify::{self, PageCheck, VerifyError, VerifyOptions};
@@ -72,7 +73,13 @@ pub(super) fn run_inner(
         Stop::DiskFull => BackupError::DiskFull(out.to_path_buf()),
         Stop::Cancelled => BackupError::Cancelled,
     };
-    let mut jobs = snapshot_and_compress(&sources, &plan).map_err(stop)?;
+    let mut prover = (cfg.continuous.enabled && opts.trigger == Trigger::Scheduled).then(|| Prover {
+        cfg,
+        state,
+        proofs: Vec::new(),
+    });
+    let mut jobs = snapshot_and_compress(&sources, &plan, prover.as_mut()).map_err(stop)?;
+    let chain_proofs = prover.map(|p| p.proofs).unwrap_or_default();
     let unchanged = previous.as_ref().filter(|p| p.same_as(&sources, &jobs)).map(|p| p.archive.clone());
     if unchanged.is_none() {
         jobs = store_waiting(jobs, &plan).map_err(stop)?;
@@ -142,7 +149,7 @@ pub(super) fn run_inner(
     }
     let status = if manifest.skipped.is_empty() { RunStatus::Ok } else { RunStatus::Partial };
     let archive = StoredArchive { name, created_at: at, size: files.iter().map(|f| file_len(f)).sum(), files };
-    Ok(BackupOutcome { archive, manifest, run_id, status })
+    Ok(BackupOutcome { archive, manifest, run_id, status, chain_proofs })
 }
 
 /// The newest archive when it holds exactly these databases, byte for byte
@@ -242,7 +249,11 @@ enum Stop {
 /// Takes each source's snapshot in turn, so the bot never has two readers of
 /// ours on its databases, while worker threads check and compress the
 /// previous ones. Returns one job per source, in order.
-fn snapshot_and_compress(sources: &[Box<dyn Source>], plan: &Plan<'_, '_>) -> Result<Vec<Job>, Stop> {
+fn snapshot_and_compress(
+    sources: &[Box<dyn Source>],
+    plan: &Plan<'_, '_>,
+    mut prover: Option<&mut Prover<'_>>,
+) -> Result<Vec<Job>, Stop> {
     let (work, opts) = (plan.work, plan.opts);
     let progress = |e: ProgressEvent| {
         if let Some(p) = opts.progress {
@@ -278,8 +289,13 @@ fn snapshot_and_compress(sources: &[Box<dyn Source>], plan: &Plan<'_, '_>) -> Re
                 break;
             }
             let name = source.name().to_string();
+            let proving = prover.as_ref().filter(|_| source.kind() == Kind::Sqlite);
+            let before = proving.map(|p| continuous::proof::before_snapshot(p.cfg, p.state, source.source_name()));
             match source.snapshot(&work.join(format!("{i}.snapshot"))) {
                 Ok(snap) => {
+                    if let (Some(p), Some(before)) = (prover.as_deref_mut(), before) {
+                        p.prove(source.source_name(), before, &snap.path, work);
+                    }
                     progress(ProgressEvent::Snapshotted { name, skipped: None });
                     if tx.send((i, snap)).is_err() {
                         break;
@@ -306,6 +322,30 @@ fn snapshot_and_compress(sources: &[Box<dyn Source>], plan: &Plan<'_, '_>) -> Re
         return Err(Stop::Cancelled);
     }
     jobs.into_iter().map(|j| j.into_inner().unwrap_or_else(|p| p.into_inner()).ok_or(Stop::Cancelled)).collect()
+}
+
+/// The chain proofs of a scheduled archive with `[continuous]` on, made
+/// around each SQLite snapshot on the thread that takes them
+/// ([`continuous::proof`]).
+struct Prover<'a> {
+    cfg: &'a Config,
+    state: &'a State,
+    proofs: Vec<ChainProof>,
+}
+
+impl Prover<'_> {
+    fn prove(&mut self, name: &str, before: Result<continuous::proof::Before, String>, snapshot: &Path, work: &Path) {
+        let proof = match before {
+            Ok(b) => continuous::proof::after_snapshot(self.cfg, self.state, name, b, snapshot, work),
+            Err(why) => ChainProof::Skipped { database: name.to_string(), why },
+        };
+        match &proof {
+            ChainProof::Proven { .. } => tracing::info!("{}", proof.words()),
+            ChainProof::Mismatch { .. } => tracing::error!("{}", proof.words()),
+            ChainProof::Skipped { .. } => tracing::info!("{}", proof.words()),
+        }
+        self.proofs.push(proof);
+    }
 }
 
 /// The jobs sorted for the manifest.

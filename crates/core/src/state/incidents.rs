@@ -27,6 +27,9 @@ pub enum IncidentKind {
     ArchiveCorrupt,
     /// `[continuous]`: a database's changes not captured for ten intervals.
     ContinuousLag,
+    /// `[continuous]`: a chain rebuilt did not equal a scheduled archive's
+    /// snapshot of the same moment.
+    ChainMismatch,
 }
 
 impl IncidentKind {

@@ -480,6 +480,7 @@ mod tests {
                 (IncidentKind::DiskLow, "disk-low"),
                 (IncidentKind::ArchiveCorrupt, "archive-corrupt"),
                 (IncidentKind::ContinuousLag, "continuous-lag"),
+                (IncidentKind::ChainMismatch, "chain-mismatch"),
             ],
             IncidentKind::as_str,
         );

@@ -146,18 +146,18 @@ fn later(at: DateTime<Utc>, after: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// What the database and its WAL look like at the start of a capture.
-struct Look {
-    file_id: String,
+pub(super) struct Look {
+    pub(super) file_id: String,
     /// The salts in `-shm`'s header, when it has one.
     shm_salts: Option<(u32, u32)>,
-    stamp: String,
-    page_size: u32,
-    wal_mode: bool,
+    pub(super) stamp: String,
+    pub(super) page_size: u32,
+    pub(super) wal_mode: bool,
     wal: WalState,
 }
 
 impl Look {
-    fn take(paths: &Paths) -> Result<Look, ContinuousError> {
+    pub(super) fn take(paths: &Paths) -> Result<Look, ContinuousError> {
         let meta = std::fs::metadata(&paths.db).map_err(io_err(format!("cannot read {}", paths.db.display())))?;
         let mut head = [0u8; crate::integrity::HEADER_LEN];
         crate::fsutil::read_prefix(&paths.db, &mut head)
@@ -201,7 +201,7 @@ impl Look {
     /// WAL was emptied by a reset that first checkpointed every frame, and
     /// the next WAL starts with the salts that reset left in `-shm`: its
     /// frames all come after it.
-    fn wal_position(&self) -> WalPosition {
+    pub(super) fn wal_position(&self) -> WalPosition {
         match (&self.wal, self.shm_salts) {
             (WalState::Valid(h, bytes), _) => wal::committed_since(h, bytes, &h.start()).position,
             (WalState::Empty, Some((salt1, salt2))) => WalPosition { salt1, salt2, ..WalPosition::default() },

@@ -12,6 +12,7 @@
 //! - [`increment`]: an increment's file (format, name, sealing).
 //! - [`mod@capture`]: one capture of one database.
 //! - [`mod@rebuild`]: which increments reach a moment, and rebuilding it.
+//! - [`proof`]: each scheduled archive's snapshot against the chain.
 //!
 //! Files: `output_dir/continuous/NAME/gGGGGGG-SSSSSSSSSS-TIME.inc[.age]`,
 //! the increments (G the chain, S its sequence, TIME when captured), and
@@ -22,6 +23,7 @@
 
 pub mod capture;
 pub mod increment;
+pub mod proof;
 pub mod rebuild;
 pub mod wal;
 
@@ -30,6 +32,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 
 pub use capture::{Captured, capture};
+pub use proof::ChainProof;
 pub use rebuild::{ChainCheck, Reach, Rebuilt, Span, check_chains, reach, rebuild, span};
 pub use wal::WalPosition;
 

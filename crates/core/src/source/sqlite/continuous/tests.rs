@@ -1,3 +1,4 @@
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -239,4 +240,110 @@ fn checking_the_chains_finds_an_altered_increment() {
     let c = check_chains(&cfg, Some(&state), "a.db", scratch.path()).unwrap();
     assert_eq!(c.problems.len(), 1, "{:?}", c.problems);
     assert!(c.problems[0].contains("does not follow"), "{:?}", c.problems);
+}
+
+/// A bot's WAL database `a.db` with some rows, the connection kept open
+/// (so the WAL stays), in `cfg.backup.source_dir`.
+fn wal_bot(cfg: &Config, rows: i64) -> Connection {
+    let bot = Connection::open(cfg.backup.source_dir.join("a.db")).unwrap();
+    bot.pragma_update(None, "journal_mode", "wal").unwrap();
+    bot.execute_batch("CREATE TABLE t(x TEXT)").unwrap();
+    for i in 0..rows {
+        bot.execute("INSERT INTO t VALUES (?1)", [format!("row {i} {}", "x".repeat(300))]).unwrap();
+    }
+    bot
+}
+
+#[test]
+fn a_backup_api_copy_differs_from_the_chain_only_in_page_one_bookkeeping() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let state = State::open_for(&cfg).unwrap();
+    let bot = wal_bot(&cfg, 20);
+    capture(&cfg, &state, "a.db", &clock()).unwrap();
+    // The chain's page 1 now comes from the bot's own WAL frames.
+    for i in 0..30 {
+        bot.execute("INSERT INTO t VALUES (?1)", [i]).unwrap();
+    }
+    bot.execute_batch("CREATE TABLE u(y)").unwrap();
+    let got = capture(&cfg, &state, "a.db", &clock()).unwrap();
+    assert!(matches!(got, Captured::Written { kind: increment::Kind::Wal, .. }), "{got:?}");
+    let snap = dir.path().join("snap.db");
+    crate::snapshot::take(&cfg.backup.source_dir.join("a.db"), &snap, &Default::default()).unwrap();
+    let chain = dir.path().join("chain.db");
+    let newest = increment::list(&Paths::new(&cfg, "a.db").dir).unwrap().last().unwrap().captured_at;
+    rebuild(&cfg, &reach(&cfg, "a.db", newest).unwrap(), &chain).unwrap();
+    let (a, b) = (std::fs::read(&chain).unwrap(), std::fs::read(&snap).unwrap());
+    assert_eq!(a.len(), b.len());
+    let differing: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+    let page_size = 4096;
+    assert!(differing.iter().all(|&i| i < page_size), "pages past the first differ: {differing:?}");
+    let bookkeeping = |i: &usize| proof::BOOKKEEPING.iter().any(|r| r.contains(i));
+    assert!(differing.iter().all(bookkeeping), "page 1 differs outside the bookkeeping: {differing:?}");
+    // The copy does set them: the change counter and the schema cookie.
+    assert!(differing.iter().any(|i| (24..28).contains(i)), "{differing:?}");
+    assert!(differing.iter().any(|i| (40..44).contains(i)), "{differing:?}");
+    let ps = page_size as u32;
+    assert_eq!(proof::page_hash(&chain, ps).unwrap(), proof::page_hash(&snap, ps).unwrap());
+}
+
+/// Before, snapshot, after, as a scheduled archive does; `tamper` changes
+/// the snapshot in between.
+fn prove(cfg: &Config, state: &State, dir: &Path, tamper: bool) -> ChainProof {
+    let before = proof::before_snapshot(cfg, state, "a.db").unwrap();
+    let snap = dir.join("snap.db");
+    let _ = std::fs::remove_file(&snap);
+    crate::snapshot::take(&cfg.backup.source_dir.join("a.db"), &snap, &Default::default()).unwrap();
+    if tamper {
+        let f = std::fs::OpenOptions::new().write(true).open(&snap).unwrap();
+        f.write_all_at(b"tampered", 4096 + 2000).unwrap();
+    }
+    proof::after_snapshot(cfg, state, "a.db", before, &snap, dir)
+}
+
+#[test]
+fn a_snapshot_is_proven_against_its_chain_and_a_mismatch_starts_a_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let state = State::open_for(&cfg).unwrap();
+    let bot = wal_bot(&cfg, 50);
+    // The first proof starts the chain itself, and holds.
+    let got = prove(&cfg, &state, dir.path(), false);
+    assert!(matches!(got, ChainProof::Proven { generation: 1, seq: 0, .. }), "{got:?}");
+    for i in 0..100 {
+        bot.execute("INSERT INTO t VALUES (?1)", [i]).unwrap();
+    }
+    capture(&cfg, &state, "a.db", &Utc::now).unwrap();
+    bot.execute("DELETE FROM t WHERE rowid % 3 = 0", []).unwrap();
+    let got = prove(&cfg, &state, dir.path(), false);
+    assert!(matches!(got, ChainProof::Proven { generation: 1, seq: 2, .. }), "{got:?}");
+    // The bot's checkpoint empties the WAL: the page diff is proven too.
+    bot.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+    bot.execute("UPDATE t SET x = 'changed' WHERE rowid < 10", []).unwrap();
+    let got = prove(&cfg, &state, dir.path(), false);
+    assert!(matches!(got, ChainProof::Proven { generation: 1, .. }), "{got:?}");
+    // A snapshot that differs from the chain: a mismatch, and a new chain.
+    let got = prove(&cfg, &state, dir.path(), true);
+    assert!(matches!(&got, ChainProof::Mismatch { generation: 1, detail, .. } if detail.contains("sha256")), "{got:?}");
+    assert!(got.words().contains("new chain"), "{}", got.words());
+    let next = capture(&cfg, &state, "a.db", &Utc::now).unwrap();
+    assert!(matches!(next, Captured::Written { kind: increment::Kind::Full, generation: 2, .. }), "{next:?}");
+    let got = prove(&cfg, &state, dir.path(), false);
+    assert!(matches!(got, ChainProof::Proven { generation: 2, .. }), "{got:?}");
+}
+
+#[test]
+fn a_database_that_changes_during_its_snapshot_is_not_proven() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let state = State::open_for(&cfg).unwrap();
+    let bot = wal_bot(&cfg, 5);
+    let before = proof::before_snapshot(&cfg, &state, "a.db").unwrap();
+    bot.execute("INSERT INTO t VALUES ('during')", []).unwrap();
+    let snap = dir.path().join("snap.db");
+    crate::snapshot::take(&cfg.backup.source_dir.join("a.db"), &snap, &Default::default()).unwrap();
+    let got = proof::after_snapshot(&cfg, &state, "a.db", before, &snap, dir.path());
+    assert!(matches!(&got, ChainProof::Skipped { why, .. } if why.contains("changed")), "{got:?}");
+    // Nothing forgotten: the chain goes on.
+    assert!(state.capture_position("a.db").unwrap().is_some());
 }

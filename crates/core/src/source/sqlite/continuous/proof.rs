@@ -1,0 +1,218 @@
+//! The chain proof: at each scheduled archive, the database rebuilt from
+//! its chain up to the archive's snapshot equals that snapshot, so every
+//! restore point the chain offers is backed by a real snapshot.
+//!
+//! Both sides must be the same moment. Right before the archive's
+//! snapshot, a capture brings the chain up to the database's newest commit
+//! (under the capture lock, so it never races the daemon's); right after
+//! it, the `-wal` file is read again. Only when it did not move (the same
+//! WAL position, or for a rollback-journal database the same file) is the
+//! snapshot that moment, and compared: the chain is rebuilt into a scratch
+//! file and both are hashed (SHA-256) page by page, the bookkeeping fields
+//! of page 1 that SQLite's backup API writes itself left out
+//! ([`BOOKKEEPING`]). A database that changed during its snapshot is not
+//! proven this time (the next archive tries again).
+//!
+//! A mismatch starts a new chain at the next capture (the one it was in
+//! stays on disk, for `verify --continuous` and people to look at); the
+//! cycle opens an incident.
+
+use std::io::{self, Read};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use super::capture::{Captured, Look, capture};
+use super::{Paths, reach, rebuild};
+use crate::config::Config;
+use crate::lock::CycleLock;
+use crate::state::{CapturePosition, State};
+
+/// The byte ranges of page 1 that a copy through SQLite's backup API sets
+/// itself, whatever the source held: the file change counter (24..28), the
+/// schema cookie (40..44), version-valid-for and the SQLite version number
+/// (92..100). Checked by a test against a real copy.
+pub const BOOKKEEPING: [std::ops::Range<usize>; 3] = [24..28, 40..44, 92..100];
+
+/// How long a proof waits for the capture lock (the daemon's capture).
+const LOCK_WAIT: Duration = Duration::from_secs(30);
+
+/// The lock one capture at a time holds (the daemon's, a proof's).
+pub fn lock(cfg: &Config, what: &str) -> Result<CycleLock, crate::lock::LockError> {
+    CycleLock::try_acquire(&cfg.state_dir().join("continuous.lock"), what)
+}
+
+/// What the chain stood at right before a snapshot.
+#[derive(Debug, Clone)]
+pub struct Before {
+    position: CapturePosition,
+}
+
+/// What proving one database's chain found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainProof {
+    /// The chain rebuilt equals the snapshot.
+    Proven {
+        database: String,
+        generation: u32,
+        seq: u64,
+        /// The moment compared.
+        reached: DateTime<Utc>,
+        /// Both sides' SHA-256 (page 1's bookkeeping left out).
+        sha256: String,
+    },
+    /// They differ, or the chain cannot be rebuilt: a new chain starts.
+    Mismatch { database: String, generation: u32, seq: u64, reached: DateTime<Utc>, detail: String },
+    /// Not compared this time, and why.
+    Skipped { database: String, why: String },
+}
+
+impl ChainProof {
+    /// The database proven.
+    pub fn database(&self) -> &str {
+        match self {
+            ChainProof::Proven { database, .. }
+            | ChainProof::Mismatch { database, .. }
+            | ChainProof::Skipped { database, .. } => database,
+        }
+    }
+
+    /// In words, for logs and alerts.
+    pub fn words(&self) -> String {
+        match self {
+            ChainProof::Proven { database, generation, seq, reached, sha256 } => format!(
+                "{database}: chain {generation} up to increment {seq} ({}) equals the archive's snapshot (sha256 {})",
+                reached.format("%Y-%m-%d %H:%M:%S%.3f UTC"),
+                &sha256[..16]
+            ),
+            ChainProof::Mismatch { database, generation, seq, reached, detail } => format!(
+                "{database}: chain {generation} up to increment {seq} ({}) does not equal the archive's snapshot: \
+                 {detail}; a new chain starts at the next capture, and moments before it are restored from this \
+                 chain only with care (`lifeboat verify latest --continuous`)",
+                reached.format("%Y-%m-%d %H:%M:%S%.3f UTC"),
+            ),
+            ChainProof::Skipped { database, why } => format!("{database}: chain not proven this time: {why}"),
+        }
+    }
+}
+
+/// Right before the snapshot of `name`: a capture up to its newest commit,
+/// under the capture lock. Err says why there is nothing to prove.
+pub fn before_snapshot(cfg: &Config, state: &State, name: &str) -> Result<Before, String> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    let _lock = loop {
+        match lock(cfg, "continuous capture (chain proof)") {
+            Ok(l) => break l,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Err(e) => return Err(format!("the capture lock stayed busy: {e}")),
+        }
+    };
+    match capture(cfg, state, name, &Utc::now) {
+        Ok(Captured::NotDue) => return Err("its next page diff is not due (rollback-journal mode)".into()),
+        Ok(_) => {}
+        Err(e) => return Err(format!("the capture before the snapshot failed: {e}")),
+    }
+    let position =
+        state.capture_position(name).map_err(|e| e.to_string())?.ok_or_else(|| "it has no chain yet".to_string())?;
+    Ok(Before { position })
+}
+
+/// Right after the snapshot of `name` into `snapshot`: compares it with
+/// the chain as [`before_snapshot`] left it, rebuilt in `scratch`.
+pub fn after_snapshot(
+    cfg: &Config,
+    state: &State,
+    name: &str,
+    before: Before,
+    snapshot: &Path,
+    scratch: &Path,
+) -> ChainProof {
+    let p = before.position;
+    let skipped = |why: String| ChainProof::Skipped { database: name.to_string(), why };
+    let paths = Paths::new(cfg, name);
+    let look = match Look::take(&paths) {
+        Ok(l) => l,
+        Err(e) => return skipped(e.to_string()),
+    };
+    let still = look.file_id == p.file_id
+        && look.page_size == p.page_size
+        && if look.wal_mode { look.wal_position() == p.wal } else { look.stamp == p.db_stamp };
+    if !still {
+        return skipped("the database changed while its snapshot was taken".into());
+    }
+    let mismatch = |detail: String| {
+        if let Err(e) = state.forget_capture_position(name) {
+            tracing::warn!(database = %name, "cannot start a new chain: {e}");
+        }
+        ChainProof::Mismatch {
+            database: name.to_string(),
+            generation: p.generation,
+            seq: p.seq,
+            reached: p.captured_at,
+            detail,
+        }
+    };
+    let r = match reach(cfg, name, p.captured_at) {
+        Ok(r) if r.generation == p.generation && r.increments.last().is_some_and(|s| s.seq == p.seq) => r,
+        Ok(_) => return skipped("the chain's files do not reach its recorded position".into()),
+        Err(e) => return mismatch(e.to_string()),
+    };
+    let dest = scratch.join(format!("{name}.proof"));
+    let _ = std::fs::remove_file(&dest);
+    let rebuilt = rebuild(cfg, &r, &dest);
+    let compared = rebuilt.map_err(|e| e.to_string()).and_then(|_| {
+        let a = page_hash(&dest, p.page_size).map_err(|e| format!("cannot read the rebuilt copy: {e}"))?;
+        let b = page_hash(snapshot, p.page_size).map_err(|e| format!("cannot read the snapshot: {e}"))?;
+        Ok((a, b))
+    });
+    let _ = std::fs::remove_file(&dest);
+    match compared {
+        Ok((a, b)) if a == b => ChainProof::Proven {
+            database: name.to_string(),
+            generation: p.generation,
+            seq: p.seq,
+            reached: p.captured_at,
+            sha256: hex::encode(a.0),
+        },
+        Ok((a, b)) => mismatch(format!(
+            "sha256 {} ({} pages) against the snapshot's {} ({} pages)",
+            hex::encode(a.0),
+            a.1,
+            hex::encode(b.0),
+            b.1
+        )),
+        Err(e) => mismatch(e),
+    }
+}
+
+/// The SHA-256 of `path`'s pages with page 1's [`BOOKKEEPING`] zeroed,
+/// and its number of pages.
+pub fn page_hash(path: &Path, page_size: u32) -> io::Result<([u8; 32], u64)> {
+    let mut f = io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
+    let mut page = vec![0u8; page_size as usize];
+    let mut hasher = Sha256::new();
+    let mut pages = 0u64;
+    loop {
+        let n = crate::fsutil::read_full(&mut f, &mut page)?;
+        if n == 0 {
+            break;
+        }
+        if pages == 0 && n >= 100 {
+            for r in BOOKKEEPING {
+                page[r].fill(0);
+            }
+        }
+        hasher.update(&page[..n]);
+        pages += 1;
+        if n < page.len() {
+            break;
+        }
+    }
+    let mut rest = [0u8; 1];
+    if f.read(&mut rest)? != 0 {
+        return Err(io::Error::other("a partial page"));
+    }
+    Ok((hasher.finalize().into(), pages))
+}
