@@ -1,11 +1,13 @@
 //! Point-in-time restore end to end: a writer commits about 100
 //! transactions a second to a ledger (an invariant across two tables, and
 //! each commit's sequence number and time) and empties its WAL with
-//! `wal_checkpoint(TRUNCATE)` every few seconds, while the scheduler daemon
-//! captures with `[continuous]` every second; then `restore latest --at`
-//! random moments, each checked: the invariant holds, no commit after the
+//! `wal_checkpoint(TRUNCATE)` every few seconds and runs a VACUUM halfway,
+//! while the scheduler daemon captures with `[continuous]` every second;
+//! then `restore latest --at` random moments and moments either side of
+//! the VACUUM, each checked: the invariant holds, no commit after the
 //! asked time is there, none committed more than interval + 1 s before it
-//! is missing.
+//! is missing. The same sealed with age, and with the daemon killed again
+//! and again.
 
 mod common;
 
@@ -99,12 +101,31 @@ fn ledger(path: &Path) -> Connection {
 }
 
 /// Commits until `stop`, each transaction moving an amount into an account
-/// and recording it; returns (seq, time COMMIT returned) of each.
-fn write(path: PathBuf, stop: Arc<AtomicBool>, done: Committed) {
+/// and recording it; returns (seq, time COMMIT returned) of each. After
+/// `vacuum_after`, drops a table of about 400 KB and runs a VACUUM (the
+/// file shrinks, every page moves), and returns when it began and ended.
+fn write(
+    path: PathBuf,
+    stop: Arc<AtomicBool>,
+    done: Committed,
+    vacuum_after: Option<Duration>,
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     let mut c = ledger(&path);
+    c.execute_batch(
+        "CREATE TABLE IF NOT EXISTS scratch AS
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) SELECT randomblob(4000) AS b FROM n",
+    )
+    .unwrap();
+    let started = Instant::now();
+    let mut vacuumed = None;
     let mut seq = 0i64;
     let mut last_truncate = Instant::now();
     while !stop.load(Ordering::Relaxed) {
+        if vacuumed.is_none() && vacuum_after.is_some_and(|d| started.elapsed() >= d) {
+            let began = Utc::now();
+            c.execute_batch("DROP TABLE scratch; VACUUM").unwrap();
+            vacuumed = Some((began, Utc::now()));
+        }
         seq += 1;
         let tx = c.transaction().unwrap();
         let amount = (seq * 7919) % 1000 - 500;
@@ -122,6 +143,7 @@ fn write(path: PathBuf, stop: Arc<AtomicBool>, done: Committed) {
         }
         std::thread::sleep(Duration::from_millis(9));
     }
+    vacuumed
 }
 
 /// Restores as of `at` into a new folder; the restored ledger.
@@ -194,7 +216,13 @@ fn run(sb: &Sandbox, args: &[String], code: i32) -> String {
 
 #[test]
 fn restore_at_random_moments_under_a_writer_that_truncates_its_wal() {
-    scenario(Duration::from_secs(20), false);
+    scenario(Duration::from_secs(20), false, false);
+}
+
+/// The same with increments and archives sealed with age.
+#[test]
+fn restore_at_random_moments_sealed_with_age() {
+    scenario(Duration::from_secs(20), false, true);
 }
 
 /// The same with the daemon killed (SIGKILL) every second or two and
@@ -202,14 +230,29 @@ fn restore_at_random_moments_under_a_writer_that_truncates_its_wal() {
 #[test]
 #[ignore = "about 35 s; run with --ignored"]
 fn restore_at_random_moments_with_the_daemon_killed_again_and_again() {
-    scenario(Duration::from_secs(25), true);
+    scenario(Duration::from_secs(25), true, false);
 }
 
-fn scenario(writing: Duration, kill: bool) {
+/// `[encryption]` sealing with age to a new key, whose file is the
+/// identity: (the section, the key file).
+fn age_encryption(sb: &Sandbox) -> (String, PathBuf) {
+    let key = sb.path("age.key");
+    let o = Command::new("age-keygen").arg("-o").arg(&key).output().expect("age-keygen is installed");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&key).unwrap();
+    let public = text.lines().find_map(|l| l.strip_prefix("# public key: ")).unwrap().trim().to_string();
+    (format!("[encryption]\nmode = \"age\"\nrecipients = [{public:?}]\nidentity_file = {key:?}\n"), key)
+}
+
+fn scenario(writing: Duration, kill: bool, age: bool) {
     let sb = Sandbox::new();
     let db = sb.path("data/ledger.db");
     drop(ledger(&db));
-    sb.write_config(&["ledger.db"], &format!("[continuous]\nenabled = true\ninterval_secs = {INTERVAL_SECS}\n"));
+    let sealing = if age { age_encryption(&sb).0 } else { String::new() };
+    sb.write_config(
+        &["ledger.db"],
+        &format!("[continuous]\nenabled = true\ninterval_secs = {INTERVAL_SECS}\n{sealing}"),
+    );
     sb.run(&["backup"], 0);
     common::next_second();
     let mut scheduler = daemon(&sb);
@@ -224,7 +267,7 @@ fn scenario(writing: Duration, kill: bool) {
     let committed: Committed = Arc::new(Mutex::new(Vec::new()));
     let writer = {
         let (db, stop_writer, committed) = (db.clone(), stop_writer.clone(), committed.clone());
-        std::thread::spawn(move || write(db, stop_writer, committed))
+        std::thread::spawn(move || write(db, stop_writer, committed, Some(writing / 2)))
     };
     let started = Utc::now();
     let mut kills = 0;
@@ -237,7 +280,7 @@ fn scenario(writing: Duration, kill: bool) {
         }
     }
     stop_writer.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
+    let (vacuum_began, vacuum_ended) = writer.join().unwrap().expect("the writer ran its VACUUM");
     let ended = Utc::now();
     let committed = committed.lock().unwrap().clone();
     assert!(committed.len() > 500, "the writer committed only {}", committed.len());
@@ -270,6 +313,25 @@ fn scenario(writing: Duration, kill: bool) {
         let (restored, said) = restore_at(&sb, at, n);
         check(&restored, at, &committed, &said);
     }
+    // Either side of the VACUUM: the scratch table there before, gone after.
+    let scratch = |db: &Path| {
+        let c = Connection::open(db).unwrap();
+        c.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'scratch'", [], |r| r.get::<_, i64>(0)).unwrap()
+    };
+    let sides =
+        [(vacuum_began - TimeDelta::milliseconds(1500), 1), (vacuum_ended + TimeDelta::seconds(INTERVAL_SECS + 1), 0)];
+    for (n, (at, tables)) in sides.into_iter().enumerate() {
+        let (restored, said) = restore_at(&sb, at, 11 + n);
+        check(&restored, at, &committed, &said);
+        assert_eq!(scratch(&restored), tables, "as of {at}, the VACUUM began at {vacuum_began}:\n{said}");
+    }
+    if age {
+        // Sealed: no increment holds the ledger's text in the clear.
+        for e in std::fs::read_dir(&chain).unwrap() {
+            let path = e.unwrap().path();
+            assert!(path.to_string_lossy().ends_with(".inc.age"), "{}", path.display());
+        }
+    }
     let (_, said) = sb.run(&["status"], 0);
     assert!(said.contains("Continuous:   ledger.db lag"), "{said}");
     let (_, said) = sb.run(&["metrics"], 0);
@@ -283,7 +345,8 @@ fn scenario(writing: Duration, kill: bool) {
     let (_, said) = sb.run(&["verify", "latest", "--continuous"], 0);
     assert!(said.contains("continuous ledger.db: ok"), "{said}");
     // A live restore as of a moment: planned, dry run, then done, as any restore.
-    let at = started + (ended - started) / 2;
+    // (After the VACUUM: before it, the archive's tables differ from the live ones.)
+    let at = vacuum_ended + (ended - vacuum_ended) / 2;
     let time = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let said = run(&sb, &recipe(0, &time, "ledger.db", ""), 0);
     assert!(said.contains("before the asked time") && said.contains("dry run"), "{said}");
@@ -342,7 +405,7 @@ fn increments_reach_s3_through_an_outage_and_a_fresh_server_restores_from_there(
     let committed: Committed = Arc::new(Mutex::new(Vec::new()));
     let writer = {
         let (db, stop_writer, committed) = (db.clone(), stop_writer.clone(), committed.clone());
-        std::thread::spawn(move || write(db, stop_writer, committed))
+        std::thread::spawn(move || write(db, stop_writer, committed, None))
     };
     let started = Utc::now();
     std::thread::sleep(Duration::from_secs(3));
