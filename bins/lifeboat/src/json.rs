@@ -16,6 +16,7 @@ use lifeboat_core::retention;
 use lifeboat_core::rows::diff::DiffReport;
 use lifeboat_core::salvage::{SalvageReport, SchemaFrom, TableSalvage};
 use lifeboat_core::schedule::Schedule;
+use lifeboat_core::source::sqlite::continuous::ChainCheck;
 use lifeboat_core::state::Copy;
 use lifeboat_core::status::StatusSnapshot;
 use lifeboat_core::verify::VerifyReport;
@@ -370,9 +371,13 @@ pub fn diff<'a>(a: &'a str, b: &'a str, report: &'a DiffReport) -> Versioned<Dif
 pub struct Verify<'a> {
     archive: &'a str,
     files: Vec<String>,
+    /// The archive's own verdict (the chains have theirs).
     ok: bool,
     databases: Vec<Verdict<'a>>,
     problems: Vec<String>,
+    /// With `--continuous`: each database's increment chains.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    continuous: Option<Vec<Chains<'a>>>,
 }
 
 #[derive(Serialize)]
@@ -384,7 +389,23 @@ struct Verdict<'a> {
     ok: bool,
 }
 
-pub fn verify<'a>(report: &'a VerifyReport, archive: &StoredArchive) -> Versioned<Verify<'a>> {
+/// One database's increment chains, read in full.
+#[derive(Serialize)]
+struct Chains<'a> {
+    database: &'a str,
+    ok: bool,
+    chains: usize,
+    increments: usize,
+    /// The newest moment `restore --at` reaches, when there is one.
+    newest: Option<String>,
+    problems: &'a [String],
+}
+
+pub fn verify<'a>(
+    report: &'a VerifyReport,
+    archive: &StoredArchive,
+    chains: Option<&'a [ChainCheck]>,
+) -> Versioned<Verify<'a>> {
     versioned(Verify {
         archive: &report.archive,
         files: files(archive),
@@ -401,6 +422,18 @@ pub fn verify<'a>(report: &'a VerifyReport, archive: &StoredArchive) -> Versione
             })
             .collect(),
         problems: report.all_problems(),
+        continuous: chains.map(|all| {
+            all.iter()
+                .map(|c| Chains {
+                    database: &c.database,
+                    ok: c.problems.is_empty(),
+                    chains: c.chains,
+                    increments: c.increments,
+                    newest: c.newest.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+                    problems: &c.problems,
+                })
+                .collect()
+        }),
     })
 }
 

@@ -344,6 +344,13 @@ fn scenario(writing: Duration, kill: bool, age: bool) {
     stop(scheduler);
     let (_, said) = sb.run(&["verify", "latest", "--continuous"], 0);
     assert!(said.contains("continuous ledger.db: ok"), "{said}");
+    let out = sb.cmd(&["verify", "latest", "--continuous", "--json"]).assert().code(0).get_output().stdout.clone();
+    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(json["schema"], 1, "{json}");
+    let chains = &json["continuous"][0];
+    assert_eq!((chains["database"].as_str(), chains["ok"].as_bool()), (Some("ledger.db"), Some(true)), "{json}");
+    assert!(chains["increments"].as_u64().unwrap() > 10 && chains["problems"] == serde_json::json!([]), "{json}");
+    assert!(chains["newest"].as_str().is_some_and(|t| t.ends_with('Z')), "{json}");
     // A live restore as of a moment: planned, dry run, then done, as any restore.
     // (After the VACUUM: before it, the archive's tables differ from the live ones.)
     let at = vacuum_ended + (ended - vacuum_ended) / 2;

@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 use lifeboat_core::catalog;
+use lifeboat_core::source::sqlite::continuous::{self, ChainCheck};
 use lifeboat_core::units::human_size;
 use lifeboat_core::{Config, exit};
 
@@ -31,8 +32,10 @@ pub(super) fn verify(cfg: &Config, a: &VerifyArgs) -> Result<i32> {
     let report = report?;
     bar.clear();
     let ok = report.is_ok();
+    let chains = if a.continuous { Some(check_chains(cfg, scratch.path())?) } else { None };
+    let chains_ok = chains.iter().flatten().all(|c| c.problems.is_empty());
     if a.json {
-        crate::json::print(&crate::json::verify(&report, &archive))?;
+        crate::json::print(&crate::json::verify(&report, &archive, chains.as_deref()))?;
     } else {
         println!("{}", report.archive);
         for d in &report.databases {
@@ -53,38 +56,41 @@ pub(super) fn verify(cfg: &Config, a: &VerifyArgs) -> Result<i32> {
         } else {
             eprintln!("error: {} did not verify; use another archive (`lifeboat list`)", report.archive);
         }
+        for c in chains.iter().flatten() {
+            print_chains(c);
+        }
     }
-    let chains_ok = if a.continuous { verify_chains(cfg, scratch.path(), a.json)? } else { true };
     Ok(if ok && chains_ok { exit::SUCCESS } else { exit::FAILURE })
 }
 
-/// `--continuous`: every database's increment chains read in full. The
-/// findings go to stdout (to stderr with `--json`, whose shape is the
-/// archive's); true when all are sound.
-fn verify_chains(cfg: &Config, scratch: &std::path::Path, json: bool) -> Result<bool> {
-    use lifeboat_core::source::sqlite::continuous;
+/// `--continuous`: every database's increment chains read in full.
+fn check_chains(cfg: &Config, scratch: &std::path::Path) -> Result<Vec<ChainCheck>> {
     let state = super::existing_state(cfg)?;
-    let mut sound = true;
-    let say = |line: String| if json { eprintln!("{line}") } else { println!("{line}") };
-    for name in &cfg.backup.databases {
-        let c = continuous::check_chains(cfg, state.as_ref(), name, scratch)
-            .with_context(|| format!("cannot check the continuous increments of {name}"))?;
-        let newest = c.newest.map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string());
-        match (c.problems.is_empty(), c.increments) {
-            (true, 0) => say(format!("continuous {name}: no increments")),
-            (true, n) => say(format!(
-                "continuous {name}: ok, {} chain(s), {n} increments, newest moment {}",
-                c.chains,
-                newest.unwrap_or_default()
-            )),
-            (false, _) => {
-                sound = false;
-                say(format!("continuous {name}: FAIL"));
-                for p in &c.problems {
-                    say(format!("  problem: {p}"));
-                }
+    cfg.backup
+        .databases
+        .iter()
+        .map(|name| {
+            continuous::check_chains(cfg, state.as_ref(), name, scratch)
+                .with_context(|| format!("cannot check the continuous increments of {name}"))
+        })
+        .collect()
+}
+
+fn print_chains(c: &ChainCheck) {
+    let name = &c.database;
+    let newest = c.newest.map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string());
+    match (c.problems.is_empty(), c.increments) {
+        (true, 0) => println!("continuous {name}: no increments"),
+        (true, n) => println!(
+            "continuous {name}: ok, {} chain(s), {n} increments, newest moment {}",
+            c.chains,
+            newest.unwrap_or_default()
+        ),
+        (false, _) => {
+            println!("continuous {name}: FAIL");
+            for p in &c.problems {
+                println!("  problem: {p}");
             }
         }
     }
-    Ok(sound)
 }
