@@ -663,3 +663,18 @@ fn an_age_archive_is_resent_and_its_restore_points_to_the_command_line() {
     assert!(said.contains("holds no key") && said.contains("--identity"), "{said}");
     assert!(!d.keyboard_of(OWNER, menu).iter().any(|a| matches!(a, Action::RestoreYes(..))));
 }
+
+#[test]
+fn status_shows_each_databases_continuous_lag_and_span() {
+    let d = start_with("[continuous]\nenabled = true\n", |cfg| {
+        let st = State::open_for(cfg).unwrap();
+        lifeboat_core::source::sqlite::continuous::capture(cfg, &st, "users.db", &chrono::Utc::now).unwrap();
+    });
+    let menu = d.open_menu(ADMIN);
+    d.press(ADMIN, menu, &Action::Status.encode());
+    let text = d.text_of(ADMIN, menu);
+    let users = text.lines().find(|l| l.starts_with("Continuous: <b>users.db</b>")).unwrap_or_else(|| panic!("{text}"));
+    assert!(users.contains(" lag ") && users.contains("restore --at reaches"), "{text}");
+    let prices = text.lines().find(|l| l.starts_with("Continuous: <b>prices.db</b>")).unwrap_or_else(|| panic!("{text}"));
+    assert!(prices.contains("never captured"), "{text}");
+}

@@ -167,6 +167,7 @@ pub fn status(d: &StatusSnapshot, now: DateTime<Utc>) -> String {
         Some(t) => s += &format!("Next run: {} ({})\n", time(t), relative(t, now)),
         None => s += "Next run: unknown\n",
     }
+    s += &continuous(&d.continuous);
     let c = d.last_24h;
     s += &format!("Last 24 h: {} ok, {} partial, {} failed", c.ok, c.partial, c.failed);
     if c.unchanged > 0 {
@@ -183,6 +184,26 @@ pub fn status(d: &StatusSnapshot, now: DateTime<Utc>) -> String {
         );
     }
     s += &format!("\n<i>as of {}</i>", now.format("%H:%M:%S UTC"));
+    s
+}
+
+/// `[continuous]`: each database's lag and the moments `restore --at`
+/// reaches, a line each.
+fn continuous(all: &[lifeboat_core::status::ContinuousStatus]) -> String {
+    let seconds = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let mut s = String::new();
+    for c in all {
+        let lag = match c.lag_secs {
+            Some(secs) => format!("lag {secs:.1} s"),
+            None => "never captured (is lifeboat-scheduler running as a daemon?)".to_string(),
+        };
+        let span = c
+            .span
+            .as_ref()
+            .map(|sp| format!(", restore --at reaches {} to {}", seconds(sp.from), seconds(sp.to)))
+            .unwrap_or_default();
+        s += &format!("Continuous: <b>{}</b> {lag}{span}\n", esc(&c.database));
+    }
     s
 }
 
