@@ -675,6 +675,7 @@ fn status_shows_each_databases_continuous_lag_and_span() {
     let text = d.text_of(ADMIN, menu);
     let users = text.lines().find(|l| l.starts_with("Continuous: <b>users.db</b>")).unwrap_or_else(|| panic!("{text}"));
     assert!(users.contains(" lag ") && users.contains("restore --at reaches"), "{text}");
-    let prices = text.lines().find(|l| l.starts_with("Continuous: <b>prices.db</b>")).unwrap_or_else(|| panic!("{text}"));
+    let prices =
+        text.lines().find(|l| l.starts_with("Continuous: <b>prices.db</b>")).unwrap_or_else(|| panic!("{text}"));
     assert!(prices.contains("never captured"), "{text}");
 }

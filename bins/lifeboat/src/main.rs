@@ -223,7 +223,8 @@ pub struct RestoreArgs {
 /// `diff`.
 #[derive(Debug, Args)]
 #[command(after_help = "A and B: an archive's name, `latest`, a path to an archive (or its .001 part), \
-                        `live` (a snapshot of each configured database, taken as a backup would), or a path \
+                        `live` (a snapshot of each configured database, taken as a backup would), `@TIME` \
+                        (each database rebuilt from its continuous increments as of TIME, UTC), or a path \
                         to an SQLite file. Rows are matched by PRIMARY KEY (rowid where there is none). \
                         Exit 0 whether or not anything differs; 1 if a side cannot be read; 2 bad usage.\n\
                         Put back what a bad deploy deleted: \

@@ -313,6 +313,31 @@ fn scenario(writing: Duration, kill: bool, age: bool) {
         let (restored, said) = restore_at(&sb, at, n);
         check(&restored, at, &committed, &said);
     }
+    // `diff` reads moments too: the same moment as a restore, and two moments.
+    let t1 = started + TimeDelta::milliseconds(span as i64 / 4);
+    let (restored, _) = restore_at(&sb, t1, 20);
+    let stamp = |t: DateTime<Utc>| format!("@{}", t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    let tables = |json: &serde_json::Value| -> Vec<(String, u64, u64, u64)> {
+        json["databases"][0]["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                let n = |k: &str| t[k].as_u64().unwrap();
+                (t["name"].as_str().unwrap().to_string(), n("added"), n("removed"), n("changed"))
+            })
+            .collect()
+    };
+    let diff = |a: &str, b: &str| {
+        let out = sb.cmd(&["diff", a, b, "--only", "ledger.db", "--json"]).assert().code(0).get_output().stdout.clone();
+        let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        tables(&json)
+    };
+    let same = diff(&stamp(t1), &restored.display().to_string());
+    assert!(same.iter().all(|(_, a, r, c)| a + r + c == 0), "{same:?}");
+    let two = diff(&stamp(t1), &stamp(started + TimeDelta::milliseconds(span as i64 * 3 / 4)));
+    let ledger = two.iter().find(|t| t.0 == "ledger").unwrap();
+    assert!(ledger.1 > 100 && ledger.2 == 0 && ledger.3 == 0, "{two:?}");
     // Either side of the VACUUM: the scratch table there before, gone after.
     let scratch = |db: &Path| {
         let c = Connection::open(db).unwrap();

@@ -15,11 +15,6 @@ use crate::DiffArgs;
 use super::{UsageError, exit_on_signal_removing_scratch, rows_error, yield_to_signal_handler};
 
 pub(super) fn diff(cfg: &Config, a: &DiffArgs) -> Result<i32> {
-    for side in [&a.a, &a.b] {
-        if side.starts_with('@') {
-            return Err(rows_error(lifeboat_core::rows::RowsError::PointInTime(side.clone())));
-        }
-    }
     // The scratch folder holds whole copies of the bot's data: on a signal,
     // remove it and exit (as `verify` does).
     let prefix = format!("lifeboat-diff-{}-", std::process::id());

@@ -12,7 +12,12 @@ use super::{exit_on_signal_removing_scratch, rows_error, yield_to_signal_handler
 
 pub(super) fn export(cfg: &Config, a: &ExportArgs) -> Result<i32> {
     if a.archive.starts_with('@') {
-        return Err(rows_error(lifeboat_core::rows::RowsError::PointInTime(a.archive.clone())));
+        return Err(rows_error(lifeboat_core::rows::RowsError::PointInTime {
+            operand: a.archive.clone(),
+            why: "export reads an archive; rebuild the moment first with `lifeboat restore latest --at TIME --to DIR` \
+                  and read the database there"
+                .into(),
+        }));
     }
     let prefix = format!("lifeboat-export-{}-", std::process::id());
     exit_on_signal_removing_scratch(prefix.clone(), "export");

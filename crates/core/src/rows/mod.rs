@@ -34,11 +34,15 @@ use crate::verify::VerifyError;
 /// Why rows could not be read, compared or written out.
 #[derive(Debug, thiserror::Error)]
 pub enum RowsError {
-    /// `@TIME` names a point in time, which needs continuous increments.
+    /// `@TIME` names a point in time that cannot be reached: not a time,
+    /// before the first capture, `[continuous]` off.
+    #[error("{operand}: no point in time to read there: {why}")]
+    PointInTime { operand: String, why: String },
+    /// The increments that reach a point in time could not be rebuilt.
     #[error(
-        "{0}: reading a database at a point in time is not available yet; name an archive (`lifeboat list`), `latest`, `live` or an SQLite file"
+        "{operand}: cannot rebuild {database} as of that moment: {why}; `lifeboat verify latest --continuous` says more"
     )]
-    PointInTime(String),
+    Rebuild { operand: String, database: String, why: String },
     /// Neither an archive, `live`, nor an existing SQLite file.
     #[error(
         "{operand}: {source}; name an archive (`lifeboat list` shows them), `latest`, `live`, or the path of an SQLite file"
@@ -102,7 +106,7 @@ impl RowsError {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            RowsError::PointInTime(_)
+            RowsError::PointInTime { .. }
                 | RowsError::Operand { .. }
                 | RowsError::NotSqlite(_)
                 | RowsError::UnknownDatabase { .. }

@@ -7,7 +7,8 @@
 //! keys held), so only copies whose checksums and integrity hold are read.
 //! `live` takes a snapshot of each configured SQLite database through
 //! SQLite's backup API into scratch: the bot's file is never read directly
-//! and never locked for longer than a backup would.
+//! and never locked for longer than a backup would. `@TIME` rebuilds each
+//! from its continuous increments as of TIME, into scratch too.
 
 use std::path::{Path, PathBuf};
 
@@ -48,14 +49,14 @@ impl Opened {
 }
 
 /// Opens `operand` (an archive name, `latest`, a path to an archive or its
-/// first part, `live`, or a path to an SQLite file), limited to the
+/// first part, `live`, `@TIME`, or a path to an SQLite file), limited to the
 /// databases in `only` when it is not empty. Copies go into `scratch`, a
 /// private folder the caller removes.
 pub fn open(cfg: &Config, operand: &str, only: &[String], scratch: &Path) -> Result<Opened, RowsError> {
-    if operand.starts_with('@') {
-        return Err(RowsError::PointInTime(operand.to_string()));
-    }
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    if let Some(time) = operand.strip_prefix('@') {
+        return open_at(cfg, operand, time, scratch, &wanted);
+    }
     if operand == "live" {
         return open_live(cfg, scratch, &wanted);
     }
@@ -126,6 +127,56 @@ fn open_live(cfg: &Config, scratch: &Path, wanted: &dyn Fn(&str) -> bool) -> Res
         snapshot::take(&cfg.backup.source_dir.join(name), &dest, &SnapshotOptions::default())
             .map_err(|reason| RowsError::Snapshot { database: name.clone(), reason })?;
         opened.databases.push((name.clone(), dest));
+    }
+    Ok(opened)
+}
+
+/// `@TIME`: each configured SQLite database rebuilt as of TIME from its
+/// continuous increments (as `restore --at` does, every increment checked
+/// against its predecessor's hash, the result `integrity_check`ed).
+fn open_at(
+    cfg: &Config,
+    operand: &str,
+    time: &str,
+    scratch: &Path,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Result<Opened, RowsError> {
+    use crate::source::sqlite::continuous;
+    let unreachable = |why: String| RowsError::PointInTime { operand: operand.to_string(), why };
+    let at = crate::restore::parse_time(time).ok_or_else(|| {
+        unreachable("not a time; give RFC 3339 (@2026-03-04T10:20:00Z) or @\"YYYY-MM-DD HH:MM:SS\" in UTC".into())
+    })?;
+    let dir = unique(&scratch.join("at"));
+    crate::fsutil::create_private_dir(&dir).map_err(|source| RowsError::Io { path: dir.clone(), source })?;
+    let mut opened = Opened {
+        label: operand.to_string(),
+        held: cfg.backup.databases.clone(),
+        databases: vec![],
+        other: vec![],
+        from_file: false,
+    };
+    let mut reached = Vec::new();
+    for name in cfg.backup.databases.iter().filter(|n| wanted(n)) {
+        let r = continuous::reach(cfg, name, at).map_err(|e| unreachable(e.to_string()))?;
+        let dest = dir.join(name);
+        let rebuild_err =
+            |why: String| RowsError::Rebuild { operand: operand.to_string(), database: name.clone(), why };
+        continuous::rebuild(cfg, &r, &dest).map_err(|e| rebuild_err(e.to_string()))?;
+        match crate::integrity::check(&dest) {
+            Ok(rep) if rep.ok => {}
+            Ok(rep) => return Err(rebuild_err(format!("the result fails integrity_check: {}", rep.summary()))),
+            Err(e) => return Err(rebuild_err(e.to_string())),
+        }
+        reached.push(r.reached);
+        opened.databases.push((name.clone(), dest));
+    }
+    if let (Some(first), Some(last)) = (reached.iter().min(), reached.iter().max()) {
+        let t = |t: &chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string();
+        opened.label = if first == last {
+            format!("{operand} (as of {})", t(first))
+        } else {
+            format!("{operand} (as of {} to {})", t(first), t(last))
+        };
     }
     Ok(opened)
 }
