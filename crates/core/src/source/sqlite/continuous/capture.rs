@@ -335,7 +335,9 @@ impl Run<'_> {
         let db_pages = u32::try_from(len / ps).map_err(|_| ContinuousError::TooLarge { name: self.name.into() })?;
         let h = Header { kind, generation, seq, captured_at: at, page_size, db_pages, wal: wal_pos, prev: prev_hash };
         let shadow_path = &self.paths.shadow;
+        let mut changed: Vec<u32> = Vec::new();
         let (path, hash, count) = self.write(&h, &mut |w| {
+            changed.clear();
             let mut snap = io::BufReader::with_capacity(1 << 20, File::open(scratch)?);
             let mut old = match kind {
                 Kind::Diff => Some(io::BufReader::with_capacity(1 << 20, File::open(shadow_path)?)),
@@ -350,11 +352,32 @@ impl Run<'_> {
                 };
                 if !same {
                     w.page(no, &a)?;
+                    changed.push(no);
                 }
             }
             Ok(())
         })?;
-        // The snapshot becomes the shadow: exactly what the chain rebuilds.
+        // The shadow becomes the snapshot, exactly what the chain rebuilds:
+        // a page diff's pages written in place (a capture stopped halfway
+        // writes the same pages again when it adopts the increment), a new
+        // chain's image copied whole under a temporary name.
+        if kind == Kind::Diff {
+            (|| {
+                let snap = File::open(scratch)?;
+                let f = OpenOptions::new().write(true).open(shadow_path)?;
+                let mut page = vec![0u8; page_size as usize];
+                for no in &changed {
+                    let at = u64::from(*no - 1) * ps;
+                    snap.read_exact_at(&mut page, at)?;
+                    f.write_all_at(&page, at)?;
+                }
+                f.set_len(u64::from(db_pages) * ps)?;
+                f.sync_all()
+            })()
+            .map_err(io_err(format!("cannot update {}", shadow_path.display())))?;
+            self.record(&h, hash, look)?;
+            return Ok(Captured::Written { kind, generation, seq, pages: count, bytes: size(&path) });
+        }
         (|| {
             let mut src = File::open(scratch)?;
             let tmp = self.paths.work.join(format!(".{}.shadow.tmp", self.name));
