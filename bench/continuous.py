@@ -3,12 +3,22 @@ increments' bytes and the writer's commit latency.
 
     python3 bench/continuous.py plain|truncate SECONDS    # OFF=1: [continuous] off
     T=target/release python3 bench/continuous.py truncate 60
+    python3 bench/continuous.py demo SECONDS              # the 300 MB demo set, on and off
 
 "truncate": the writer runs PRAGMA wal_checkpoint(TRUNCATE) every 2.5 s.
+"demo": `lifeboat demo --scale-mb 60` (five databases, three in WAL mode,
+two in rollback-journal mode, about 300 MB), the same writer (ledger
+tables in user_requests.db, TRUNCATE every 2.5 s), run with [continuous]
+off and then on; also the commit-to-durable lag of every commit and the
+differential archive of the same window.
 Results: docs/benchmarks.md, "Continuous protection".
 """
 import os, sqlite3, subprocess, sys, time, shutil
 T=os.environ.get("T","target/debug")
+if sys.argv[1] == "demo":
+    import demo_run
+    demo_run.main(T, int(sys.argv[2]))
+    sys.exit(0)
 truncate = sys.argv[1] == "truncate"
 secs = int(sys.argv[2])
 d = os.path.join(os.environ.get("BENCH_DIR", "/tmp/lifeboat-continuous"), f"run-{sys.argv[1]}")
