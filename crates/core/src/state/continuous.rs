@@ -2,7 +2,9 @@
 //! increment written, and how far into the `-wal` file it read. Written
 //! after the increment file and the rebuilt copy, so a capture stopped in
 //! between finds an increment newer than this row and adopts it (see
-//! `source::sqlite::continuous`).
+//! `source::sqlite::continuous`). Also how far each off-site store has
+//! copied each database's increments, the increments retention removed that
+//! a store still holds, and the lowest number a new chain may take.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
