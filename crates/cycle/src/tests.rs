@@ -467,3 +467,54 @@ fn continuous_capture_falling_ten_intervals_behind_is_an_incident() {
     let seen = watch::conditions(&off, &st2, t(10, 0), t(12, 0)).unwrap();
     assert!(seen.iter().any(|(k, d)| *k == IncidentKind::ContinuousLag && d.is_none()));
 }
+
+#[test]
+fn increments_a_store_has_not_taken_for_ten_intervals_are_an_incident() {
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret.path(), "s\n").unwrap();
+    let s3 = format!(
+        "[[destinations.s3]]\nname = \"offsite\"\nendpoint = \"http://127.0.0.1:9\"\nbucket = \"b\"\n\
+         access_key_id = \"k\"\nsecret_access_key_file = {:?}\n",
+        secret.path().display().to_string()
+    );
+    let (_d, cfg) = watched(&format!("[continuous]\nenabled = true\ninterval_secs = 10\n{s3}"));
+    let st = State::open_for(&cfg).unwrap();
+    // Every database captured just now, so only the copies can lag.
+    let pos = |name: &str, at| lifeboat_core::state::CapturePosition {
+        database: name.into(),
+        generation: 1,
+        seq: 1,
+        chain_hash: "00".repeat(32),
+        file_id: String::new(),
+        db_stamp: String::new(),
+        page_size: 4096,
+        db_pages: 1,
+        wal: Default::default(),
+        captured_at: at,
+        checked_at: at,
+    };
+    let name = cfg.backup.databases[0].clone();
+    let dir = lifeboat_core::source::sqlite::continuous::Paths::new(&cfg, &name).dir;
+    std::fs::create_dir_all(&dir).unwrap();
+    for (seq, at) in [(0, t(10, 0)), (1, t(10, 1))] {
+        let file = lifeboat_core::source::sqlite::continuous::increment::file_name(1, seq, at, false);
+        std::fs::write(dir.join(file), b"").unwrap();
+    }
+    let lag = |now| {
+        for n in &cfg.backup.databases {
+            st.set_capture_position(&pos(n, now)).unwrap();
+        }
+        let seen = watch::conditions(&cfg, &st, t(9, 0), now).unwrap();
+        seen.into_iter().find(|(k, _)| *k == IncidentKind::ContinuousLag).and_then(|(_, d)| d)
+    };
+    assert_eq!(lag(t(10, 1)), None, "a minute behind is within ten intervals");
+    let said = lag(t(10, 5)).unwrap();
+    assert!(said.contains(&format!("{name} to offsite for 5 min")) && said.contains("diagnose"), "{said}");
+    // The store took the first one: the second is the oldest owed.
+    let up = lifeboat_core::state::UploadPosition { generation: 1, seq: 0 };
+    st.set_upload_position("s3:offsite", &name, up, t(10, 5)).unwrap();
+    assert!(lag(t(10, 5)).unwrap().contains("for 4 min"));
+    st.set_upload_position("s3:offsite", &name, lifeboat_core::state::UploadPosition { seq: 1, ..up }, t(10, 5))
+        .unwrap();
+    assert_eq!(lag(t(10, 5)), None);
+}

@@ -196,7 +196,8 @@ pub fn conditions(
 }
 
 /// `[continuous]`: the databases whose changes were not captured for ten
-/// intervals (the daemon stopped, a full disk, a database gone), in words.
+/// intervals (the daemon stopped, a full disk, a database gone), and the
+/// increments a store has not taken for as long (the store down), in words.
 fn continuous_lag(
     cfg: &Config,
     state: &State,
@@ -221,14 +222,47 @@ fn continuous_lag(
             })
         })
         .collect();
-    Ok((!behind.is_empty()).then(|| {
-        format!(
+    let not_copied = not_copied(cfg, state, limit, now)?;
+    let mut said = Vec::new();
+    if !behind.is_empty() {
+        said.push(format!(
             "changes not captured for over ten intervals of {} s: {}; restore --at cannot reach the moments since. \
              Check that lifeboat-scheduler runs as a daemon and its log (journalctl -u lifeboat-scheduler)",
             cfg.continuous.interval_secs,
             behind.join(", ")
-        )
-    }))
+        ));
+    }
+    if !not_copied.is_empty() {
+        said.push(format!(
+            "increments not copied off site for over ten intervals: {}; a new server restores only what the store \
+             holds. `lifeboat diagnose` says whether the store answers; the copies resume by themselves, in order",
+            not_copied.join(", ")
+        ));
+    }
+    Ok((!said.is_empty()).then(|| said.join("\n")))
+}
+
+/// Per `[[destinations.s3]]` and database, the oldest increment the store
+/// has not taken yet, when it is older than `limit`, in words.
+fn not_copied(cfg: &Config, state: &State, limit: Duration, now: DateTime<Utc>) -> Result<Vec<String>, StateError> {
+    use lifeboat_core::source::sqlite::continuous::{Paths, increment};
+    let mut out = Vec::new();
+    for s3 in &cfg.destinations.s3 {
+        let id = s3.id().to_string();
+        for name in &cfg.backup.databases {
+            let copied = state.upload_position(&id, name)?;
+            let oldest = increment::list(&Paths::new(cfg, name).dir)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|s| copied.is_none_or(|p| (s.generation, s.seq) > (p.generation, p.seq)))
+                .map(|s| s.captured_at)
+                .min();
+            if let Some(t) = oldest.filter(|t| now - *t > limit) {
+                out.push(format!("{name} to {} for {}", s3.name, human_duration((now - t).num_seconds())));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// An incident's name, for alerts and screens.
@@ -255,7 +289,7 @@ pub(crate) fn recovered_text(incident: &Incident, now: DateTime<Utc>) -> String 
         IncidentKind::DeliveriesStuck => "pending archives are delivered",
         IncidentKind::DiskLow => "there is room for the next backup",
         IncidentKind::ArchiveCorrupt => "no stored archive fails verification any longer",
-        IncidentKind::ContinuousLag => "every database's changes are captured again",
+        IncidentKind::ContinuousLag => "every database's changes are captured (and copied off site) again",
         IncidentKind::ChainMismatch => "every chain proven since matches its archive",
     };
     format!("✅ Lifeboat recovered: {what} (after {}).", human_duration((now - incident.opened_at).num_seconds()))
