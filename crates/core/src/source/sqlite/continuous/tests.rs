@@ -347,3 +347,67 @@ fn a_database_that_changes_during_its_snapshot_is_not_proven() {
     // Nothing forgotten: the chain goes on.
     assert!(state.capture_position("a.db").unwrap().is_some());
 }
+
+#[test]
+fn a_page_size_change_starts_a_new_chain_and_both_sides_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let state = State::open_for(&cfg).unwrap();
+    let db = cfg.backup.source_dir.join("a.db");
+    let bot = Connection::open(&db).unwrap();
+    bot.pragma_update(None, "journal_mode", "wal").unwrap();
+    bot.execute_batch("CREATE TABLE t(x TEXT); INSERT INTO t VALUES ('a');").unwrap();
+    let now = clock();
+    capture(&cfg, &state, "a.db", &now).unwrap();
+    bot.execute("INSERT INTO t VALUES ('b')", []).unwrap();
+    capture(&cfg, &state, "a.db", &now).unwrap();
+    let before = now();
+    // The page size of a WAL database changes only through rollback mode.
+    bot.pragma_update(None, "journal_mode", "delete").unwrap();
+    bot.pragma_update(None, "page_size", 8192).unwrap();
+    bot.execute_batch("VACUUM").unwrap();
+    bot.pragma_update(None, "journal_mode", "wal").unwrap();
+    bot.execute("INSERT INTO t VALUES ('c')", []).unwrap();
+    let page_size: u32 = bot.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+    assert_eq!(page_size, 8192);
+    let got = capture(&cfg, &state, "a.db", &now).unwrap();
+    assert!(matches!(got, Captured::Written { kind: increment::Kind::Full, generation: 2, .. }), "{got:?}");
+    for (at, want) in [(before, 2), (now(), 3)] {
+        let out = dir.path().join(format!("r{want}.db"));
+        rebuild(&cfg, &reach(&cfg, "a.db", at).unwrap(), &out).unwrap();
+        assert!(ok(&out));
+        assert_eq!(rows(&out), want);
+    }
+}
+
+#[test]
+fn a_capture_that_cannot_write_fails_and_the_next_one_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let state = State::open_for(&cfg).unwrap();
+    let db = cfg.backup.source_dir.join("a.db");
+    let bot = Connection::open(&db).unwrap();
+    bot.pragma_update(None, "journal_mode", "wal").unwrap();
+    bot.execute_batch("CREATE TABLE t(x TEXT); INSERT INTO t VALUES ('a');").unwrap();
+    let now = clock();
+    capture(&cfg, &state, "a.db", &now).unwrap();
+    let position = state.capture_position("a.db").unwrap();
+    // The increments' folder cannot be written (a file in its place, as a
+    // full disk or a lost mount would refuse it).
+    let increments = Paths::new(&cfg, "a.db").dir;
+    let aside = increments.with_extension("aside");
+    std::fs::rename(&increments, &aside).unwrap();
+    std::fs::write(&increments, b"not a folder").unwrap();
+    bot.execute("INSERT INTO t VALUES ('b')", []).unwrap();
+    assert!(capture(&cfg, &state, "a.db", &now).is_err());
+    assert_eq!(state.capture_position("a.db").unwrap(), position, "a failed capture records nothing");
+    std::fs::remove_file(&increments).unwrap();
+    std::fs::rename(&aside, &increments).unwrap();
+    bot.execute("INSERT INTO t VALUES ('c')", []).unwrap();
+    let got = capture(&cfg, &state, "a.db", &now).unwrap();
+    assert!(matches!(got, Captured::Written { generation: 1, seq: 1, .. }), "{got:?}");
+    let out = dir.path().join("r.db");
+    rebuild(&cfg, &reach(&cfg, "a.db", now()).unwrap(), &out).unwrap();
+    assert!(ok(&out));
+    assert_eq!(rows(&out), 3);
+}
