@@ -248,9 +248,15 @@ fn execute_inner(run: Run<'_>, outcome: &mut RestoreOutcome, started: &mut Vec<S
                         outcome.restored.push(read_back(plan, &d.name, &d.dest, expected_rows(&d.name))?);
                     }
                     LiveTarget::Load { source, .. } => {
-                        let tables = kind
-                            .load(cfg, &source, &src)
-                            .map_err(|why| RestoreError::Tool { name: d.name.clone(), why })?;
+                        let tables = kind.load(cfg, &source, &src).map_err(|why| {
+                            // Refused before it changed anything: nothing of
+                            // it to put back (putting back would meet the same
+                            // refusal).
+                            if why.left_unchanged() {
+                                started.retain(|n| *n != d.name);
+                            }
+                            RestoreError::Tool { name: d.name.clone(), why }
+                        })?;
                         if atomic {
                             started.push(d.name.clone());
                         }

@@ -467,11 +467,12 @@ pub enum RestoreError {
         "refusing to restore {name}: rebuilt as of {at}, it fails its integrity check ({why}); nothing was written"
     )]
     RebuiltDamaged { name: String, at: chrono::DateTime<chrono::Utc>, why: String },
-    /// A live restore stopped after its safety snapshot was taken: the
-    /// operator needs to know where the replaced data is.
+    /// A live restore stopped after its safety snapshot was taken but
+    /// before it changed any live database, server or file.
     #[error(
-        "{error}\nthe live databases as they were before this restore are in the safety snapshot {safety}; \
-         `lifeboat restore {safety} --yes` puts them back"
+        "{error}\nnothing was changed: the restore stopped before it wrote to any live database, server or \
+         file, so nothing needed putting back (the safety snapshot {safety} taken first holds them as they \
+         still are)"
     )]
     AfterSafetySnapshot {
         /// What stopped it.

@@ -122,6 +122,26 @@ pub enum ServerError {
     /// explained in words a person can act on.
     #[error("{0}")]
     Refused(String),
+    /// A load stopped before it changed anything of the server (it did
+    /// not answer, or refused the first, throw-away write): the server
+    /// holds what it held, and a restore has nothing of it to put back.
+    #[error("{0}")]
+    Untouched(Box<ServerError>),
+}
+
+impl ServerError {
+    /// `self`, marked as having left the server as it was.
+    pub fn untouched(self) -> ServerError {
+        match self {
+            e @ ServerError::Untouched(_) => e,
+            e => ServerError::Untouched(Box::new(e)),
+        }
+    }
+
+    /// True when the server was left as it was ([`ServerError::Untouched`]).
+    pub fn left_unchanged(&self) -> bool {
+        matches!(self, ServerError::Untouched(_))
+    }
 }
 
 /// Every kind of source, in archive order: the one list of them. A new
@@ -333,6 +353,7 @@ impl From<ServerError> for SkipReason {
         match e {
             ServerError::Tool(e) => SkipReason::Tool(e),
             ServerError::Refused(why) => SkipReason::Failed(why),
+            ServerError::Untouched(e) => SkipReason::from(*e),
         }
     }
 }

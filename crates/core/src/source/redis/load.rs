@@ -41,20 +41,16 @@ impl RedisSource {
     /// Makes the live server hold exactly the keys of the verified snapshot
     /// `rdb` (see the module's comment); the keys it holds afterwards.
     pub fn load(&self, rdb: &Path) -> Result<Vec<TableCount>, ServerError> {
-        let cli = tool::require("redis-cli", "redis-tools")?;
-        let server = tool::require("redis-server", "redis-server")?;
-        // The live server first: a wrong password or a server that is down
-        // is found before anything else is started.
-        let databases = self.live_databases(&cli)?;
-        let mut private = Private::start(&server, rdb, databases, &self.deadline()).map_err(|e| match e {
-            ServerError::Refused(why) => {
-                ServerError::Refused(format!("{why}; nothing was changed; {}", manual_fallback(&self.cfg.name)))
-            }
+        let untouched = |e: tool::ToolError| ServerError::from(e).untouched();
+        let cli = tool::require("redis-cli", "redis-tools").map_err(untouched)?;
+        let server = tool::require("redis-server", "redis-server").map_err(untouched)?;
+        // Up to FLUSHALL, a failure leaves the live server as it was; so
+        // does a FLUSHALL the server refuses (one cut short may have run).
+        let (mut private, dbs) = self.prepare(&cli, &server, rdb).map_err(ServerError::untouched)?;
+        self.flush_all(&cli).map_err(|e| match e {
+            e @ ServerError::Refused(_) => e.untouched(),
             e => e,
         })?;
-        let dbs = private.keyspace()?;
-        self.probe_restore(&cli, &mut private, &dbs)?;
-        self.flush_all(&cli)?;
         let sent = self.restore_all(&cli, &mut private, &dbs)?;
         // Counted as the server holds them now: the restore's outcome
         // compares them with the archive's, and says when they differ.
@@ -67,6 +63,25 @@ impl RedisSource {
             );
         }
         Ok(vec![TableCount { name: KEYS.to_string(), rows: live }])
+    }
+
+    /// Everything before the first change to the live server: it answers,
+    /// the private server holds the snapshot, the live server takes a
+    /// throw-away `RESTORE`. The private server and its databases with
+    /// keys.
+    fn prepare(&self, cli: &Path, server: &Path, rdb: &Path) -> Result<(Private, Vec<(u32, u64)>), ServerError> {
+        // The live server first: a wrong password or a server that is down
+        // is found before anything else is started.
+        let databases = self.live_databases(cli)?;
+        let mut private = Private::start(server, rdb, databases, &self.deadline()).map_err(|e| match e {
+            ServerError::Refused(why) => {
+                ServerError::Refused(format!("{why}; nothing was changed; {}", manual_fallback(&self.cfg.name)))
+            }
+            e => e,
+        })?;
+        let dbs = private.keyspace()?;
+        self.probe_restore(cli, &mut private, &dbs)?;
+        Ok((private, dbs))
     }
 
     /// How many databases the live server has (`CONFIG GET databases`),
