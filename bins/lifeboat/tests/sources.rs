@@ -357,6 +357,74 @@ fn a_redis_server_refusing_restore_is_left_as_it_was() {
     assert!(said.contains("refuses RESTORE") && said.contains("nothing was changed"), "{said}");
     assert!(said.contains("--to") && !said.contains(&redis.password), "{said}");
     assert_eq!(redis_contents(&redis), before, "the server was not emptied");
+    // Refused before anything changed: nothing to put back, and said so.
+    assert!(said.contains("nothing needed putting back"), "{said}");
+    assert!(!said.contains("now half restored") && !said.contains("putting back what"), "{said}");
+}
+
+/// A server with `RESTORE` renamed away, restored beside an SQLite
+/// database: the database written first is put back from the safety
+/// snapshot, the server (never touched) is not, and the message says so.
+#[test]
+fn a_redis_server_without_restore_is_not_put_back_but_the_others_are() {
+    let redis = Redis::start_configured(None, &["--rename-command", "RESTORE", "\"\""]);
+    common::redis_keys_of_every_type(&redis);
+    let env = Env::new(&[], "");
+    lifeboat_testkit::sqlite::create_ledger(&env.path("data/users.db"), lifeboat_testkit::sqlite::Mode::Wal, 50, 10)
+        .unwrap();
+    let pw = redis.password_file(env.dir.path());
+    env.write_config(
+        &["users.db"],
+        &format!("[[sources.redis]]\nname = \"cache\"\nurl = {:?}\npassword_file = {pw:?}\n", redis.url()),
+    );
+    env.backup(0);
+    redis.cli(&["SET", "greeting", "changed"]);
+    let users = |sql: &str| {
+        let c = rusqlite::Connection::open(env.path("data/users.db")).unwrap();
+        c.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap()
+    };
+    rusqlite::Connection::open(env.path("data/users.db"))
+        .unwrap()
+        .execute("DELETE FROM payments WHERE id > 5", [])
+        .unwrap();
+    let (rows_before, keys_before) = (users("SELECT count(*) FROM payments"), redis_contents(&redis));
+
+    let out = env.cmd(&["restore", "latest", "--yes"]).assert().failure().get_output().clone();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("refuses RESTORE") && said.contains("unknown command"), "{said}");
+    let put_back = said.lines().find(|l| l.contains("put back as it was before this restore")).unwrap_or_default();
+    assert!(put_back.ends_with(": users.db"), "only users.db was written, so only it is put back: {said}");
+    assert!(!said.contains("now half restored"), "{said}");
+    assert_eq!(users("SELECT count(*) FROM payments"), rows_before, "users.db is as it was before the restore");
+    assert_eq!(redis_contents(&redis), keys_before, "the server was not emptied");
+}
+
+/// A source that logs in as an ACL user (`redis://USER@host:port`, the
+/// user's password in `password_file`): diagnosed, backed up and restored
+/// live, the password never on a command line.
+#[test]
+fn redis_with_an_acl_user_is_diagnosed_backed_up_and_restored() {
+    let redis = Redis::start();
+    common::redis_keys_of_every_type(&redis);
+    redis.cli(&["ACL", "SETUSER", "lifeboat", "on", ">acl-user-secret-77", "~*", "&*", "+@all"]);
+    let env = Env::new(&[], "");
+    let pw = env.path("acl-password");
+    std::fs::write(&pw, "acl-user-secret-77\n").unwrap();
+    let url = format!("redis://lifeboat@127.0.0.1:{}", redis.port);
+    env.write_config(&[], &format!("[[sources.redis]]\nname = \"cache\"\nurl = {url:?}\npassword_file = {pw:?}\n"));
+
+    let out = env.cmd(&["diagnose"]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("reachable; Redis"), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    env.backup(0);
+    let before = redis_contents(&redis);
+    redis.cli(&["SET", "greeting", "changed"]);
+    redis.cli(&["DEL", "queue"]);
+
+    let out = env.cmd(&["restore", "latest", "--yes"]).assert().success().get_output().clone();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!said.contains("acl-user-secret-77"), "{said}");
+    assert_eq!(redis_contents(&redis), before, "every key as it was backed up");
 }
 
 #[test]

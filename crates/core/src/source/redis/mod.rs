@@ -48,10 +48,17 @@ impl RedisSource {
     }
 
     /// `redis-cli` for this server; the password goes through
-    /// `REDISCLI_AUTH`, never the command line.
+    /// `REDISCLI_AUTH`, never the command line. An ACL user in the url
+    /// (`redis://USER@host:port`) goes as `--user USER` with the url
+    /// without it: redis-cli reads a lone name before `@` as a password
+    /// (for the default user), and then ignores `REDISCLI_AUTH`.
     fn cli(&self, program: &Path) -> Command {
         let mut cmd = tool::command(program, &[]);
-        cmd.arg("-u").arg(&self.cfg.url);
+        let (url, user) = split_user(self.cfg.url.as_str());
+        cmd.arg("-u").arg(url);
+        if let Some(user) = user {
+            cmd.arg("--user").arg(user);
+        }
         if let Some(p) = &self.cfg.password {
             cmd.env("REDISCLI_AUTH", p.expose());
         }
@@ -107,6 +114,40 @@ impl Source for RedisSource {
             _ => Err(ServerError::Refused(self.explain(&tool::said(&out, self.cfg.password.as_ref())))),
         }
     }
+}
+
+/// `url` without its user name, and the name (percent-decoded), when it
+/// has one. A url that does not parse is returned as it is (the config's
+/// check refuses one).
+fn split_user(url: &str) -> (String, Option<String>) {
+    let Ok(mut parsed) = url::Url::parse(url) else { return (url.to_string(), None) };
+    if parsed.username().is_empty() {
+        return (url.to_string(), None);
+    }
+    let user = percent_decode(parsed.username());
+    if parsed.set_username("").is_err() {
+        return (url.to_string(), None);
+    }
+    (parsed.to_string(), Some(user))
+}
+
+/// `%XX` escapes of a url's part turned back into the bytes they stand for.
+fn percent_decode(s: &str) -> String {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        let hex = |c: Option<u8>| c.and_then(|c| (c as char).to_digit(16));
+        if b == b'%' {
+            let mut ahead = bytes.clone();
+            if let (Some(h), Some(l)) = (hex(ahead.next()), hex(ahead.next())) {
+                out.push((h * 16 + l) as u8);
+                bytes = ahead;
+                continue;
+            }
+        }
+        out.push(b);
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `redis-check-rdb`: the file must parse to its checksum; the keys it read
@@ -283,6 +324,16 @@ mod tests {
         let p = dir.path().join("dump.rdb");
         std::fs::write(&p, bytes).unwrap();
         fingerprint(&p).unwrap()
+    }
+
+    #[test]
+    fn an_acl_user_leaves_the_url_for_its_own_option() {
+        assert_eq!(split_user("redis://127.0.0.1:6379"), ("redis://127.0.0.1:6379".to_string(), None));
+        assert_eq!(
+            split_user("redis://backup@127.0.0.1:6379/2"),
+            ("redis://127.0.0.1:6379/2".to_string(), Some("backup".to_string()))
+        );
+        assert_eq!(split_user("rediss://a%40b@h:1"), ("rediss://h:1".to_string(), Some("a@b".to_string())));
     }
 
     #[test]
