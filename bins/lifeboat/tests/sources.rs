@@ -427,6 +427,92 @@ fn redis_with_an_acl_user_is_diagnosed_backed_up_and_restored() {
     assert_eq!(redis_contents(&redis), before, "every key as it was backed up");
 }
 
+/// Every refusal the plan can find is listed at once, with the servers
+/// that do not answer: a link on a live database's path, a folder where a
+/// file goes back, Redis down; and with `--to`, every file already there.
+/// The real run stops on them before writing anything.
+#[test]
+fn a_dry_run_lists_every_refusal_at_once_and_the_restore_writes_nothing() {
+    use lifeboat_testkit::sqlite::{Mode, create_ledger};
+    let redis = Redis::start();
+    redis.cli(&["SET", "k", "v"]);
+    let env = Env::new(&[], "");
+    create_ledger(&env.path("data/a.db"), Mode::Wal, 50, 10).unwrap();
+    create_ledger(&env.path("data/b.db"), Mode::Delete, 50, 10).unwrap();
+    std::fs::create_dir_all(env.path("conf")).unwrap();
+    let settings = env.path("conf/settings.json");
+    std::fs::write(&settings, "{}").unwrap();
+    let pw = redis.password_file(env.dir.path());
+    env.write_config(
+        &["a.db", "b.db"],
+        &format!(
+            "[[sources.redis]]\nname = \"cache\"\nurl = {:?}\npassword_file = {pw:?}\n\
+             [[sources.files]]\nname = \"conf\"\npaths = [{settings:?}]\n",
+            redis.url()
+        ),
+    );
+    env.backup(0);
+
+    // a.db's path becomes a link the bot's user (nobody) made; a folder
+    // stands where settings.json goes back; Redis is down; b.db moves on.
+    let elsewhere = env.path("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::rename(env.path("data/a.db"), elsewhere.join("a.db")).unwrap();
+    let _ = std::fs::remove_file(env.path("data/a.db-wal"));
+    let _ = std::fs::remove_file(env.path("data/a.db-shm"));
+    std::os::unix::fs::symlink(elsewhere.join("a.db"), env.path("data/a.db")).unwrap();
+    std::os::unix::fs::lchown(env.path("data/a.db"), Some(65534), Some(65534)).unwrap();
+    std::fs::remove_file(&settings).unwrap();
+    std::fs::create_dir(&settings).unwrap();
+    drop(redis);
+    rusqlite::Connection::open(env.path("data/b.db")).unwrap().execute("DELETE FROM payments", []).unwrap();
+    let out_before = std::fs::read_dir(env.path("out")).unwrap().count();
+
+    let plan = env.cmd(&["restore", "latest", "--dry-run"]).output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&plan.stdout), String::from_utf8_lossy(&plan.stderr));
+    assert_eq!(plan.status.code(), Some(1), "{said}");
+    let problems = said.split("PROBLEMS").nth(1).unwrap_or_else(|| panic!("{said}"));
+    let link = format!("{} is a symbolic link", env.path("data/a.db").display());
+    assert!(problems.contains("a.db: ") && problems.contains(&link), "{problems}");
+    assert!(problems.contains(&format!("{} exists but is not a regular file", settings.display())), "{problems}");
+    assert!(problems.contains("cache.rdb: ") && problems.contains("unreachable"), "{problems}");
+    let json = env.cmd(&["restore", "latest", "--dry-run", "--json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["problems"].as_array().unwrap().len(), 3, "{json}");
+
+    let restore = env.cmd(&["restore", "latest", "--yes"]).output().unwrap();
+    let said = String::from_utf8_lossy(&restore.stderr);
+    assert_eq!(restore.status.code(), Some(1), "{said}");
+    assert!(said.contains("nothing was written") && said.contains(&link), "{said}");
+    let count = |db: &Path| {
+        let c = rusqlite::Connection::open(db).unwrap();
+        c.query_row("SELECT count(*) FROM payments", [], |r| r.get::<_, i64>(0)).unwrap()
+    };
+    assert_eq!(count(&env.path("data/b.db")), 0, "b.db is left as it is");
+    assert_eq!(count(&elsewhere.join("a.db")), 50, "nothing went through the link");
+    assert!(settings.is_dir(), "the folder is left as it is");
+    assert_eq!(std::fs::read_dir(env.path("out")).unwrap().count(), out_before, "no safety snapshot either");
+
+    // Into a folder: every file already there is listed.
+    let to = env.path("restored");
+    std::fs::create_dir_all(&to).unwrap();
+    for f in ["a.db", "b.db"] {
+        std::fs::write(to.join(f), "precious").unwrap();
+    }
+    let into = ["restore", "latest", "--only", "a.db", "--only", "b.db", "--to", to.to_str().unwrap()];
+    let plan = env.cmd(&[&into[..], &["--dry-run"]].concat()).output().unwrap();
+    let said = String::from_utf8_lossy(&plan.stdout);
+    assert_eq!(plan.status.code(), Some(1), "{said}");
+    for f in ["a.db", "b.db"] {
+        assert!(said.contains(&format!("{} already exists", to.join(f).display())), "{f}: {said}");
+    }
+    let restore = env.cmd(&[&into[..], &["--yes"]].concat()).output().unwrap();
+    assert_eq!(restore.status.code(), Some(1), "{}", String::from_utf8_lossy(&restore.stderr));
+    for f in ["a.db", "b.db"] {
+        assert_eq!(std::fs::read(to.join(f)).unwrap(), b"precious", "{f} is not overwritten");
+    }
+}
+
 #[test]
 fn files_with_globs_restore_to_a_folder_and_in_place_after_a_safety_copy() {
     let env = Env::new(&[], "");

@@ -101,9 +101,13 @@ fn restore_to_a_folder_writes_plain_private_files_and_never_overwrites() {
     assert_eq!(std::fs::read_dir(&to).unwrap().count(), 1, "only b.db, no temporary left");
     assert_eq!(tree(&e.live), live_before, "--to leaves the live databases alone");
 
-    // Planning again refuses: b.db exists now.
-    let err = restore::plan(&e.cfg, &req("latest", &["b.db"], Some(&to))).unwrap_err();
-    assert!(matches!(err, RestoreError::DestinationExists(_)), "{err}");
+    // Planning again lists the refusal with the plan's problems (b.db
+    // exists now), and carrying that plan out writes nothing.
+    let p = restore::plan(&e.cfg, &req("latest", &["b.db"], Some(&to))).unwrap();
+    assert!(p.problems.iter().any(|x| x.contains("b.db") && x.contains("already exists")), "{:?}", p.problems);
+    let err = restore::execute(&e.cfg, &state(&e), &p, &CancellationToken::new()).unwrap_err();
+    assert!(matches!(err, RestoreError::Preflight { .. }), "{err}");
+    assert_eq!(rows(&to.join("b.db")), rows(&e.live.join("b.db")));
     // A plan made before the file appeared still refuses at execute time.
     let p = restore::plan(&e.cfg, &req("latest", &["a.db"], Some(&to))).unwrap();
     std::fs::write(to.join("a.db"), b"precious").unwrap();
@@ -630,9 +634,13 @@ fn a_files_folder_swapped_for_a_symlink_is_never_written_through() {
     assert!(err.to_string().contains("is a symbolic link"), "{err}");
     untouched();
 
-    // Planned after it: the plan refuses, naming the link.
-    let err = restore::plan(&e.cfg, &req("latest", &[], None)).unwrap_err();
-    assert!(matches!(&err, RestoreError::Symlink { link, .. } if *link == bot), "{err}");
+    // Planned after it: the plan lists the refusal, naming the link, and
+    // carrying it out writes nothing.
+    let p = restore::plan(&e.cfg, &req("latest", &[], None)).unwrap();
+    let link = format!("{} is a symbolic link", bot.display());
+    assert!(p.problems.iter().any(|x| x.contains(&link)), "{:?}", p.problems);
+    let err = restore::execute(&e.cfg, &state(&e), &p, &CancellationToken::new()).unwrap_err();
+    assert!(matches!(&err, RestoreError::Preflight { .. }), "{err}");
     assert!(err.to_string().contains("nothing was written"), "{err}");
     untouched();
 

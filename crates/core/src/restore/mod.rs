@@ -36,14 +36,14 @@
 //!   if that copy fails, nothing is written. The same holds for a file of a
 //!   files source that the snapshot could not read. The plan says so.
 //! - A live path that crosses a symbolic link (the file, or any folder
-//!   above it) is refused at plan time, and files are written through
-//!   folders opened with `O_NOFOLLOW` (`nofollow.rs`).
+//!   above it) is one of the plan's problems, and files are written
+//!   through folders opened with `O_NOFOLLOW` (`nofollow.rs`).
 //! - `latest` skips pre-restore safety snapshots (see [`plan`]).
 //! - A live restore writes only databases named in `backup.databases`, so
 //!   every one of them is in the safety snapshot; an archive's other
 //!   databases are restored with `--to DIR` only.
-//! - `--to DIR` refuses any destination file that already exists (at plan
-//!   time and again, atomically, when writing).
+//! - `--to DIR` refuses any destination file that already exists (a
+//!   problem of the plan, and again, atomically, when writing).
 
 mod at;
 pub mod chat;

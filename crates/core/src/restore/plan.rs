@@ -71,33 +71,44 @@ pub fn plan(cfg: &Config, req: &RestoreRequest) -> Result<RestorePlan, RestoreEr
         }
     }
     let mut databases = Vec::new();
+    // What stops one database (a link on its path, something not a file
+    // in its place, a `--to` file already there) joins the other problems,
+    // so the plan shows them all; the database is left out of the plan.
+    let mut refused = Vec::new();
     for name in names {
         let entry = manifest.database(&name).expect("checked above");
-        let (dest, action) = match &req.to {
+        let planned = match &req.to {
             Some(dir) => {
                 let dest = dir.join(&name);
-                if dest.symlink_metadata().is_ok() {
-                    return Err(RestoreError::DestinationExists(dest));
+                match dest.symlink_metadata() {
+                    Ok(_) => Err(RestoreError::DestinationExists(dest)),
+                    Err(_) => Ok((dest, Action::WriteFile)),
                 }
-                (dest, Action::WriteFile)
             }
             None => match live_target(cfg, entry).expect("kept above only when it has one") {
-                LiveTarget::Database(dest) => {
-                    super::nofollow::refuse_symlink(&dest)?;
-                    (dest.clone(), live_action(&dest)?)
-                }
-                LiveTarget::Load { source, dest, words } => (dest, Action::LoadDump { source, words }),
+                LiveTarget::Database(dest) => super::nofollow::refuse_symlink(&dest)
+                    .and_then(|()| live_action(&dest))
+                    .map(|action| (dest, action)),
+                LiveTarget::Load { source, dest, words } => Ok((dest, Action::LoadDump { source, words })),
                 LiveTarget::File(dest) => {
-                    super::nofollow::refuse_symlink(&dest)?;
-                    let exists = match std::fs::symlink_metadata(&dest) {
-                        Ok(m) if !m.is_file() => return Err(RestoreError::NotAFile(dest)),
-                        Ok(_) => true,
-                        Err(_) => false,
-                    };
-                    (dest, Action::WriteBack { exists })
+                    super::nofollow::refuse_symlink(&dest).and_then(|()| match std::fs::symlink_metadata(&dest) {
+                        Ok(m) if !m.is_file() => Err(RestoreError::NotAFile(dest)),
+                        Ok(_) => Ok((dest, Action::WriteBack { exists: true })),
+                        Err(_) => Ok((dest, Action::WriteBack { exists: false })),
+                    })
                 }
                 LiveTarget::Manual => unreachable!("left out above"),
             },
+        };
+        let (dest, action) = match planned {
+            Ok(planned) => planned,
+            Err(
+                e @ (RestoreError::Symlink { .. } | RestoreError::NotAFile(_) | RestoreError::DestinationExists(_)),
+            ) => {
+                refused.push(format!("{name}: {}", refusal(&e)));
+                continue;
+            }
+            Err(e) => return Err(e),
         };
         let schema_changes = match &action {
             Action::Replace { journal_mode, .. } => {
@@ -137,7 +148,24 @@ pub fn plan(cfg: &Config, req: &RestoreRequest) -> Result<RestorePlan, RestoreEr
         quarantine_dir: cfg.backup.output_dir.join(super::quarantine::FOLDER),
     };
     super::preflight::check(cfg, &mut plan);
+    plan.problems.splice(0..0, refused);
     Ok(plan)
+}
+
+/// A refusal of one database, as a line of the plan's problems.
+fn refusal(e: &RestoreError) -> String {
+    match e {
+        // Its own message says "nothing was written", which the list says once.
+        RestoreError::Symlink { dest, link, target } => format!(
+            "{} is a symbolic link (to {}) on the way to {}, and a restore never writes through one (whoever \
+             can change that folder could send the restored data anywhere): put the real folder back, or \
+             restore with --to DIR and copy what you need by hand",
+            link.display(),
+            target.display(),
+            dest.display()
+        ),
+        e => e.to_string(),
+    }
 }
 
 /// Where a live restore would write `entry`, or None when this

@@ -1,6 +1,8 @@
 //! Before any write, everything a restore needs, checked at once: the
 //! differential's base beside the archive, each server reachable (and a
-//! missing PostgreSQL database creatable), each live folder writable. The
+//! missing PostgreSQL database creatable), each live folder writable (the
+//! plan adds what it refused itself: a symbolic link on a live path,
+//! something not a file where one goes back, a `--to` file already there). The
 //! plan lists every problem found, so a dry run shows all a real run would
 //! meet, and a real run with any problem writes nothing.
 
