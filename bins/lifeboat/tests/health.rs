@@ -102,6 +102,49 @@ fn telegram_broken_on_purpose_fails_diagnose_exits_3_pings_fail_with_why_until_i
     assert_eq!(monitor.paths().last().map(String::as_str), Some("/ping/abc-123"));
 }
 
+/// Run by the timer (`lifeboat-scheduler --once`, no daemon watching), a
+/// cycle that leaves an archive owed opens the stuck-delivery incident at
+/// its end and tells the admins once (over a webhook: Telegram is the
+/// channel that is down); the next failing cycle does not tell them again,
+/// and the cycle that delivers clears it.
+#[test]
+fn a_timer_run_cycle_opens_the_stuck_delivery_incident_once_and_clears_it() {
+    let sb = common::Sandbox::with_random_db(1);
+    let endpoint = HttpRecorder::start();
+    let fake = FakeTelegram::start_blocking();
+    let url = sb.secret("ops.url", &format!("{}/alerts/secret-789", endpoint.url()));
+    let configure = |api_url: &str| {
+        sb.write_config_attempts(
+            &["app.db"],
+            1,
+            &format!(
+                "[telegram]\ntoken = {TOKEN:?}\napi_url = {api_url:?}\nadmin_ids = [{ADMIN}]\n\
+                 [[destinations.webhook]]\nname = \"ops\"\nurl_file = {url:?}\nformat = \"json\"\n"
+            ),
+        )
+    };
+    let told = |what: &str| endpoint.bodies().iter().filter(|b| b.contains(what)).count();
+    const OPENED: &str = "Archives are not reaching their destinations";
+    configure("http://127.0.0.1:1");
+
+    let out = scheduler_once(&sb);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("incident opened: Archives are not reaching"), "{}", text(&out));
+    assert_eq!(told(OPENED), 1, "{:?}", endpoint.bodies());
+    sb.write_row();
+    let out = scheduler_once(&sb);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(told(OPENED), 1, "an open incident is not announced again: {:?}", endpoint.bodies());
+    let status = sb.cmd(&["status"]).output().unwrap();
+    assert!(text(&status).contains(OPENED), "{}", text(&status));
+
+    configure(&fake.api_url());
+    let out = scheduler_once(&sb);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(told("pending archives are delivered"), 1, "{:?}", endpoint.bodies());
+    assert!(endpoint.bodies().iter().all(|b| !b.contains("secret-789") && !b.contains(TOKEN)));
+}
+
 #[test]
 fn a_revoked_token_is_an_error_in_diagnose_with_what_to_do() {
     let sb = common::Sandbox::with_random_db(1);

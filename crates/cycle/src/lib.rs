@@ -379,6 +379,13 @@ pub async fn run_cycle_with(
             }
         }
     }
+    // The watcher's look, at the end of every cycle: a machine run by the
+    // timer (no daemon watching) hears of a stuck delivery or a stale
+    // backup too. Incidents are kept in the state database, so a daemon
+    // that also looks never tells the admins twice.
+    if !report.interrupted() {
+        look_for_incidents(cfg, &destinations.notifiers, started_at, source).await;
+    }
     report.finished_at = Utc::now();
     let level = match report.exit_code() {
         exit::SUCCESS => Level::Info,
@@ -415,6 +422,22 @@ pub async fn run_cycle_with(
         pinger.finish(outcome).await;
     }
     Ok(report)
+}
+
+/// One [`watch::look`] from a cycle that started at `started_at`, its
+/// outcome in the log (the look records the incidents' events itself).
+async fn look_for_incidents(cfg: &Config, notifiers: &[Arc<dyn Notifier>], started_at: DateTime<Utc>, source: &str) {
+    match watch::look(cfg, notifiers, started_at, Utc::now(), source).await {
+        Ok(changes) => {
+            for kind in &changes.opened {
+                tracing::error!(target: "lifeboat::cycle", "incident opened: {}", watch::title(*kind));
+            }
+            for kind in &changes.closed {
+                tracing::info!(target: "lifeboat::cycle", "incident closed: {}", watch::title(*kind));
+            }
+        }
+        Err(e) => tracing::warn!(target: "lifeboat::cycle", "looking for incidents after the cycle failed: {e}"),
+    }
 }
 
 /// `backup::run` is blocking (SQLite, compression): it gets its own thread,

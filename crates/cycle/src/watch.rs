@@ -1,9 +1,10 @@
 //! Watching the backups between cycles: every minute the dashboard and the
 //! scheduler daemon (either alone suffices) look for conditions that need
-//! people. Each is an incident in the state database: the admins hear once
-//! when it opens and once when it clears, never every minute, and never
-//! twice when both processes watch (the database lets one of them open or
-//! close it).
+//! people, and so does every cycle at its end (a machine run by the timer
+//! has no daemon watching). Each is an incident in the state database: the
+//! admins hear once when it opens and once when it clears, never every
+//! minute, and never twice when several processes look (the database lets
+//! one of them open or close it).
 
 use std::sync::Arc;
 
