@@ -391,6 +391,14 @@ fn scenario(writing: Duration, kill: bool, age: bool) {
     let (_, said) = sb.run(&["restore", "latest", "--at", &time, "--to", "early", "--yes"], 1);
     assert!(said.contains("no archive was taken at or before") || said.contains("earliest"), "{said}");
     assert!(!sb.path("early").exists());
+    // Into a folder that holds the database already: the plan's refusal
+    // says so (not "no SQLite database to rebuild"), nothing is written.
+    std::fs::create_dir_all(sb.path("taken")).unwrap();
+    std::fs::write(sb.path("taken/ledger.db"), b"precious").unwrap();
+    let time = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let (_, said) = sb.run(&["restore", "latest", "--at", &time, "--to", "taken", "--dry-run"], 1);
+    assert!(said.contains("ledger.db already exists") && !said.contains("no SQLite database"), "{said}");
+    assert_eq!(std::fs::read(sb.path("taken/ledger.db")).unwrap(), b"precious");
 }
 
 /// The keys of the increments of `database` in the bucket, under `prefix`.

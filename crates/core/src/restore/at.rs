@@ -89,6 +89,14 @@ pub fn plan_at(cfg: &Config, req: &RestoreRequest, at: DateTime<Utc>) -> Result<
     if !not_reached.is_empty() {
         return Err(RestoreError::NotReached { at, problems: not_reached });
     }
+    // Every SQLite database refused by the plan itself (a link on its
+    // path, a `--to` file already there): those are the reasons.
+    let refused_sqlite = plan.problems.iter().any(|p| {
+        plan.manifest.databases.iter().any(|e| e.kind == Kind::Sqlite && p.starts_with(&format!("{}: ", e.name)))
+    });
+    if databases.is_empty() && refused_sqlite {
+        return Err(RestoreError::Preflight { archive: plan.archive.name.clone(), problems: plan.problems });
+    }
     if databases.is_empty() {
         return Err(RestoreError::NotReached {
             at,
