@@ -384,7 +384,7 @@ pub async fn run_cycle_with(
     // backup too. Incidents are kept in the state database, so a daemon
     // that also looks never tells the admins twice.
     if !report.interrupted() {
-        look_for_incidents(cfg, &destinations.notifiers, started_at, source).await;
+        look_for_incidents(cfg, &destinations.notifiers, started_at, trigger, source).await;
     }
     report.finished_at = Utc::now();
     let level = match report.exit_code() {
@@ -424,10 +424,18 @@ pub async fn run_cycle_with(
     Ok(report)
 }
 
-/// One [`watch::look`] from a cycle that started at `started_at`, its
-/// outcome in the log (the look records the incidents' events itself).
-async fn look_for_incidents(cfg: &Config, notifiers: &[Arc<dyn Notifier>], started_at: DateTime<Utc>, source: &str) {
-    match watch::look(cfg, notifiers, started_at, Utc::now(), source).await {
+/// One [`watch::look_after_cycle`] from a cycle that started at
+/// `started_at`, its outcome in the log (the look records the incidents'
+/// events itself).
+async fn look_for_incidents(
+    cfg: &Config,
+    notifiers: &[Arc<dyn Notifier>],
+    started_at: DateTime<Utc>,
+    trigger: Trigger,
+    source: &str,
+) {
+    let scheduled = trigger == Trigger::Scheduled;
+    match watch::look_after_cycle(cfg, notifiers, started_at, Utc::now(), source, scheduled).await {
         Ok(changes) => {
             for kind in &changes.opened {
                 tracing::error!(target: "lifeboat::cycle", "incident opened: {}", watch::title(*kind));

@@ -298,6 +298,17 @@ async fn a_silent_scheduler_is_an_incident_a_clean_stop_is_not() {
         watch::look(&cfg, &dests, t(10, 0), t(10, 30), "test").await.unwrap().opened.is_empty(),
         "stopped on purpose"
     );
+    // A timer's heartbeat, overtaken by a long cycle: the look at the end of
+    // that scheduled cycle knows the scheduler runs; another cycle's does not.
+    beat(HeartbeatState::Timer, t(11, 0));
+    let after = |scheduled| watch::look_after_cycle(&cfg, &dests, t(11, 59), t(12, 0), "test", scheduled);
+    let opened = after(true).await.unwrap().opened;
+    assert!(
+        !opened.contains(&IncidentKind::SchedulerSilent),
+        "the scheduled cycle is the scheduler at work: {opened:?}"
+    );
+    assert_eq!(after(false).await.unwrap().opened, [IncidentKind::SchedulerSilent]);
+    assert_eq!(after(true).await.unwrap().closed, [IncidentKind::SchedulerSilent]);
 }
 
 #[test]

@@ -54,8 +54,41 @@ pub async fn look(
     now: DateTime<Utc>,
     source: &str,
 ) -> Result<Changes, StateError> {
+    look_with(cfg, notifiers, watching_since, now, source, false).await
+}
+
+/// [`look`] at the end of a cycle that started at `started_at`. A
+/// scheduled cycle is the scheduler at work (the daemon's, or the timer's,
+/// whose heartbeat is written only after its cycle, so a long cycle
+/// outlives the previous one's): the scheduler counts as running.
+pub async fn look_after_cycle(
+    cfg: &Config,
+    notifiers: &[Arc<dyn Notifier>],
+    started_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    source: &str,
+    scheduled: bool,
+) -> Result<Changes, StateError> {
+    look_with(cfg, notifiers, started_at, now, source, scheduled).await
+}
+
+async fn look_with(
+    cfg: &Config,
+    notifiers: &[Arc<dyn Notifier>],
+    watching_since: DateTime<Utc>,
+    now: DateTime<Utc>,
+    source: &str,
+    scheduler_running: bool,
+) -> Result<Changes, StateError> {
     let state = State::open_for(cfg)?;
-    let seen = conditions(cfg, &state, watching_since, now)?;
+    let mut seen = conditions(cfg, &state, watching_since, now)?;
+    if scheduler_running {
+        for (kind, detail) in seen.iter_mut() {
+            if *kind == IncidentKind::SchedulerSilent {
+                *detail = None;
+            }
+        }
+    }
     let mut changes = Changes::default();
     let mut messages = Vec::new();
     for (kind, detail) in seen {
