@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 pub use files::{FileSource, FilesConfig};
 pub use postgres::{PostgresConfig, PostgresSource, qualified_name};
 pub use redis::{KEYS as REDIS_KEYS, RedisConfig, RedisSource};
-pub use server::{DEFAULT_TOOL_TIMEOUT_SECS, ServerConfig};
+pub use server::{DEFAULT_TOOL_TIMEOUT_SECS, ServerConfig, ServerUrl};
 pub use sqlite::SqliteSource;
 pub use tool::ToolError;
 

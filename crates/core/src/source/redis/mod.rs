@@ -15,7 +15,7 @@ use std::process::Command;
 use sha2::Digest;
 
 use super::tool;
-use super::{Checked, Identity, ServerError, Source};
+use super::{Checked, Identity, ServerError, ServerUrl, Source};
 use crate::manifest::{Kind, TableCount};
 use crate::snapshot::{SkipReason, Snapshot};
 
@@ -54,7 +54,7 @@ impl RedisSource {
     /// (for the default user), and then ignores `REDISCLI_AUTH`.
     fn cli(&self, program: &Path) -> Command {
         let mut cmd = tool::command(program, &[]);
-        let (url, user) = split_user(self.cfg.url.as_str());
+        let (url, user) = split_user(&self.cfg.url);
         cmd.arg("-u").arg(url);
         if let Some(user) = user {
             cmd.arg("--user").arg(user);
@@ -117,37 +117,18 @@ impl Source for RedisSource {
 }
 
 /// `url` without its user name, and the name (percent-decoded), when it
-/// has one. A url that does not parse is returned as it is (the config's
-/// check refuses one).
-fn split_user(url: &str) -> (String, Option<String>) {
-    let Ok(mut parsed) = url::Url::parse(url) else { return (url.to_string(), None) };
+/// has one; a url without one is passed on as written.
+fn split_user(url: &ServerUrl) -> (String, Option<String>) {
+    let parsed = url.url();
     if parsed.username().is_empty() {
-        return (url.to_string(), None);
+        return (url.as_str().to_string(), None);
     }
-    let user = percent_decode(parsed.username());
-    if parsed.set_username("").is_err() {
-        return (url.to_string(), None);
+    let user = percent_encoding::percent_decode_str(parsed.username()).decode_utf8_lossy().into_owned();
+    let mut bare = parsed.clone();
+    if bare.set_username("").is_err() {
+        return (url.as_str().to_string(), None);
     }
-    (parsed.to_string(), Some(user))
-}
-
-/// `%XX` escapes of a url's part turned back into the bytes they stand for.
-fn percent_decode(s: &str) -> String {
-    let mut out = Vec::with_capacity(s.len());
-    let mut bytes = s.bytes();
-    while let Some(b) = bytes.next() {
-        let hex = |c: Option<u8>| c.and_then(|c| (c as char).to_digit(16));
-        if b == b'%' {
-            let mut ahead = bytes.clone();
-            if let (Some(h), Some(l)) = (hex(ahead.next()), hex(ahead.next())) {
-                out.push((h * 16 + l) as u8);
-                bytes = ahead;
-                continue;
-            }
-        }
-        out.push(b);
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    (bare.to_string(), Some(user))
 }
 
 /// `redis-check-rdb`: the file must parse to its checksum; the keys it read
@@ -328,12 +309,13 @@ mod tests {
 
     #[test]
     fn an_acl_user_leaves_the_url_for_its_own_option() {
-        assert_eq!(split_user("redis://127.0.0.1:6379"), ("redis://127.0.0.1:6379".to_string(), None));
+        let split = |url: &str| split_user(&url.parse().unwrap());
+        assert_eq!(split("redis://127.0.0.1:6379"), ("redis://127.0.0.1:6379".to_string(), None));
         assert_eq!(
-            split_user("redis://backup@127.0.0.1:6379/2"),
+            split("redis://backup@127.0.0.1:6379/2"),
             ("redis://127.0.0.1:6379/2".to_string(), Some("backup".to_string()))
         );
-        assert_eq!(split_user("rediss://a%40b@h:1"), ("rediss://h:1".to_string(), Some("a@b".to_string())));
+        assert_eq!(split("rediss://a%40b@h:1"), ("rediss://h:1".to_string(), Some("a@b".to_string())));
     }
 
     #[test]
