@@ -11,9 +11,20 @@
 //! it) is better deflated on its own with the base's page as a preset
 //! dictionary: the moved bytes become short back-references. The
 //! dictionary starts with the new database's previous block, the context
-//! the archive's deflate would have had for a whole block. A page that
-//! changed throughout (`VACUUM` moves everything) compresses better whole,
-//! so each changed block is stored whichever way is smallest.
+//! the archive's deflate would have had for a whole block.
+//!
+//! SQLite also lays pages out anew: when a new cell does not fit in a
+//! page's scattered free space it defragments the page (every cell moves),
+//! and balancing a b-tree moves cells between sibling pages, or to a page
+//! from the freelist or past the database's end when a page splits. For
+//! those the dictionary also holds the base's page as SQLite's
+//! `defragmentPage` would lay it out (a pure function of the base's
+//! bytes), and a page that took the cells of another, earlier page of the
+//! base is packed against that page: the writer keeps it, and the delta
+//! says so where the base streams past it, so the reader keeps it too.
+//! A page that changed throughout (`VACUUM` moves everything) compresses
+//! better whole, so each changed block is stored whichever way is
+//! smallest.
 //!
 //! Format (integers little-endian), documented in `docs/archive-format.md`:
 //!
@@ -21,23 +32,33 @@
 //! magic   8 bytes  "LBDELTA2"  ("LBDELTA1": every record whole, no kind byte)
 //! block   u32      block size in bytes
 //! size    u64      the new database's size in bytes
-//! records, by ascending block index:
+//! records, by ascending block index (a kind 4 record comes before the
+//! record of the same index, if any):
 //!   index u32      block number (byte offset = index × block)
 //!   kind  u8       0: data is the block; 1: data is the block XOR the base's;
 //!                  2: data is the block deflated with a dictionary: the new
-//!                     database's previous block (none for block 0), then the base's
+//!                     database's previous block (none for block 0), then the base's;
+//!                  3: the same, the dictionary then also the base's block
+//!                     defragmented;
+//!                  4: no data: the base's block is kept for a later kind 5
+//!                     record (at most 32 MiB of kept blocks in a delta);
+//!                  5: the block deflated with a dictionary: the new database's
+//!                     previous block, a kept block of the base, that block
+//!                     defragmented
 //!   data           kinds 0, 1: block bytes (the last block: what remains of `size`)
-//!                  kind 2: u32 length, then that many bytes of raw deflate
+//!                  kinds 2, 3: u32 length, then that many bytes of raw deflate
+//!                  kind 5: u32 index of the kept block, then as kinds 2, 3
 //! end     u32      0xFFFF_FFFF
 //! ```
 //!
 //! Rebuilding is one sequential pass over both streams: for each block of
 //! the new size, the record's bytes (for a kind 1 record XORed with the
-//! base's block, for a kind 2 record inflated with that dictionary) when
+//! base's block, for kinds 2, 3 and 5 inflated with their dictionary) when
 //! there is one, else the base's block. Every block at or past the base's
-//! end is a whole record, so a database that grew, shrank (`VACUUM`),
-//! changed page size or was replaced rebuilds the same way.
+//! end is a whole record or a kind 5 one, so a database that grew, shrank
+//! (`VACUUM`), changed page size or was replaced rebuilds the same way.
 
+use std::collections::HashMap;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
@@ -55,6 +76,17 @@ const END: u32 = u32::MAX;
 const WHOLE: u8 = 0;
 const XOR: u8 = 1;
 const PACKED: u8 = 2;
+const PACKED_DEFRAGMENTED: u8 = 3;
+const KEEP: u8 = 4;
+const MOVED: u8 = 5;
+/// A delta whose blocks stored other than as XORs (whole or packed) weigh
+/// more than this share of the database is not worth it: the database is
+/// stored whole (rebuilding costs a read of the base). Once a delta passes
+/// it, the writer stores the remaining changed blocks whole without trying
+/// anything else.
+pub const MAX_SHARE: f64 = 0.5;
+/// The most bytes of the base's blocks a delta may keep for later records.
+const MAX_KEPT: usize = 32 << 20;
 const HEADER_LEN: usize = 8 + 4 + 8;
 
 /// What [`write_delta`] found.
@@ -64,8 +96,15 @@ pub struct Made {
     pub changed: u64,
     /// Of those, blocks stored as their XOR with the base's block.
     pub xored: u64,
-    /// Of those, blocks stored deflated with the base's block as dictionary.
+    /// Of those, blocks stored deflated with the base's block as dictionary
+    /// (kinds 2 and 3).
     pub packed: u64,
+    /// Of the packed blocks, those whose dictionary also holds the base's
+    /// block defragmented (kind 3).
+    pub defragmented: u64,
+    /// Of the packed blocks, those packed against another, earlier block
+    /// of the base whose cells they took (kind 5).
+    pub moved: u64,
     /// Blocks in the new database.
     pub blocks: u64,
     /// The new database's size.
@@ -96,7 +135,8 @@ pub fn write_delta(
     let mut previous = Vec::with_capacity(block as usize);
     let mut choose = Chooser::default();
     let mut hasher = Sha256::new();
-    let (mut index, mut changed, mut xored, mut packed) = (0u64, 0u64, 0u64, 0u64);
+    let (mut index, mut changed, mut xored, mut packed, mut defragmented, mut moved) = (0, 0, 0, 0, 0, 0u64);
+    let mut moves = Moves::of_file(new, block, cancel)?;
     loop {
         if index % 256 == 0 && cancel.is_cancelled() {
             return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
@@ -107,14 +147,25 @@ pub fn write_delta(
         }
         let m = read_full(base, &mut b)?;
         hasher.update(&a[..n]);
+        let i = u32::try_from(index)
+            .ok()
+            .filter(|&i| i != END)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "database too large for a delta"))?;
+        let hopeless = (changed - xored) as f64 * f64::from(block) > size as f64 * MAX_SHARE;
+        if !hopeless && m == block as usize && n == m && moves.keep(i, &b) {
+            w.write_all(&i.to_le_bytes())?;
+            w.write_all(&[KEEP])?;
+        }
         if m != n || a[..n] != b[..n] {
-            let i = u32::try_from(index)
-                .ok()
-                .filter(|&i| i != END)
-                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "database too large for a delta"))?;
             w.write_all(&i.to_le_bytes())?;
             // Only a block the base holds whole can be a difference from it.
-            let stored = if m == n { choose.best(&a[..n], &b[..n], &previous)? } else { Stored::Whole };
+            let under = (m == n).then_some(&b[..n]);
+            let source = moves.source(i);
+            let stored = if !hopeless && (under.is_some() || source.is_some()) {
+                choose.best(&a[..n], under, &previous, index == 0, source)?
+            } else {
+                Stored::Whole
+            };
             match stored {
                 Stored::Whole => {
                     w.write_all(&[WHOLE])?;
@@ -131,6 +182,21 @@ pub fn write_delta(
                     w.write_all(&choose.packed)?;
                     packed += 1;
                 }
+                Stored::PackedDefragmented => {
+                    w.write_all(&[PACKED_DEFRAGMENTED])?;
+                    w.write_all(&(choose.repacked.len() as u32).to_le_bytes())?;
+                    w.write_all(&choose.repacked)?;
+                    packed += 1;
+                    defragmented += 1;
+                }
+                Stored::Moved(source) => {
+                    w.write_all(&[MOVED])?;
+                    w.write_all(&source.to_le_bytes())?;
+                    w.write_all(&(choose.moved.len() as u32).to_le_bytes())?;
+                    w.write_all(&choose.moved)?;
+                    packed += 1;
+                    moved += 1;
+                }
             }
             changed += 1;
         }
@@ -143,7 +209,16 @@ pub fn write_delta(
     }
     w.write_all(&END.to_le_bytes())?;
     w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    Ok(Made { changed, xored, packed, blocks: index, size, sha256: hex::encode(hasher.finalize()) })
+    Ok(Made {
+        changed,
+        xored,
+        packed,
+        defragmented,
+        moved,
+        blocks: index,
+        size,
+        sha256: hex::encode(hasher.finalize()),
+    })
 }
 
 /// SHA-256 of each block of a database, in order: enough to tell which
@@ -256,7 +331,8 @@ pub fn write_delta_by_hashes(
     w.write_all(&END.to_le_bytes())?;
     w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     let sha256 = hex::encode(whole.finalize());
-    let made = Made { changed, xored: 0, packed: 0, blocks: index, size, sha256: sha256.clone() };
+    let made =
+        Made { changed, xored: 0, packed: 0, defragmented: 0, moved: 0, blocks: index, size, sha256: sha256.clone() };
     Ok((made, PageHashes { block, size, sha256, hashes }))
 }
 
@@ -321,6 +397,9 @@ enum Stored {
     Whole,
     Xor,
     Packed,
+    PackedDefragmented,
+    /// Packed against the kept block of the base with this index.
+    Moved(u32),
 }
 
 /// Decides, block by block, which way of storing it is smallest once
@@ -330,7 +409,10 @@ enum Stored {
 struct Chooser {
     xor: Vec<u8>,
     packed: Vec<u8>,
+    repacked: Vec<u8>,
+    moved: Vec<u8>,
     dictionary: Vec<u8>,
+    image: Vec<u8>,
     scratch: Vec<u8>,
 }
 
@@ -340,31 +422,71 @@ impl Chooser {
     /// deflate, so it is smaller whatever the block holds.
     const CLEARLY_SMALL: usize = 16;
 
-    /// Fills `self.xor` (and `self.packed` when that is the answer) and
-    /// says which to store; `previous` is the new database's block before
-    /// this one (empty for the first).
-    fn best(&mut self, new: &[u8], base: &[u8], previous: &[u8]) -> io::Result<Stored> {
-        self.xor.clear();
-        self.xor.extend(new.iter().zip(base).map(|(x, y)| x ^ y));
-        let differing = self.xor.iter().filter(|&&x| x != 0).count();
-        if differing * Self::CLEARLY_SMALL <= new.len() {
-            return Ok(Stored::Xor);
+    /// Fills `self.xor`, `self.packed`, `self.repacked` or `self.moved`
+    /// as the answer needs and says which to store. `base` is the base's
+    /// block at the same index (None past the base's end), `previous` the
+    /// new database's block before this one (empty for the first), `first`
+    /// says whether this is block 0, `source` is a kept block of the base
+    /// whose cells this block may have taken, with its index.
+    fn best(
+        &mut self,
+        new: &[u8],
+        base: Option<&[u8]>,
+        previous: &[u8],
+        first: bool,
+        source: Option<(u32, &[u8])>,
+    ) -> io::Result<Stored> {
+        let (mut xor, mut packed, mut repacked, mut moved) = (usize::MAX, usize::MAX, usize::MAX, usize::MAX);
+        if let Some(base) = base {
+            self.xor.clear();
+            self.xor.extend(new.iter().zip(base).map(|(x, y)| x ^ y));
+            let differing = self.xor.iter().filter(|&&x| x != 0).count();
+            if differing * Self::CLEARLY_SMALL <= new.len() {
+                return Ok(Stored::Xor);
+            }
+            let diff = std::mem::take(&mut self.xor);
+            let deflated = self.deflated_len(&diff);
+            self.xor = diff;
+            xor = deflated?;
+            self.dictionary.clear();
+            self.dictionary.extend_from_slice(previous);
+            self.dictionary.extend_from_slice(base);
+            pack(new, &self.dictionary, &mut self.packed)?;
+            packed = self.packed.len() + 4;
+            // A page whose cells merely shifted packs small against the
+            // base; one that SQLite laid out anew does against its image.
+            if packed > new.len() / Self::CLEARLY_SMALL {
+                defragmented(base, first, &mut self.image);
+            } else {
+                self.image.clear();
+            }
+            if !self.image.is_empty() {
+                self.dictionary.extend_from_slice(&self.image);
+                pack(new, &self.dictionary, &mut self.repacked)?;
+                repacked = self.repacked.len() + 4;
+            }
         }
-        let diff = std::mem::take(&mut self.xor);
-        let xor = self.deflated_len(&diff);
-        self.xor = diff;
-        let (xor, whole) = (xor?, self.deflated_len(new)?);
-        self.dictionary.clear();
-        self.dictionary.extend_from_slice(previous);
-        self.dictionary.extend_from_slice(base);
-        pack(new, &self.dictionary, &mut self.packed)?;
-        let packed = self.packed.len() + 4;
-        Ok(if packed < xor.min(whole) {
-            Stored::Packed
-        } else if xor < whole {
-            Stored::Xor
-        } else {
+        if let Some((index, source)) = source {
+            self.dictionary.clear();
+            self.dictionary.extend_from_slice(previous);
+            self.dictionary.extend_from_slice(source);
+            defragmented(source, index == 0, &mut self.image);
+            self.dictionary.extend_from_slice(&self.image);
+            pack(new, &self.dictionary, &mut self.moved)?;
+            moved = self.moved.len() + 8;
+        }
+        let whole = self.deflated_len(new)?;
+        let best = whole.min(xor).min(packed).min(repacked).min(moved);
+        Ok(if best == whole {
             Stored::Whole
+        } else if best == xor {
+            Stored::Xor
+        } else if best == packed {
+            Stored::Packed
+        } else if best == repacked {
+            Stored::PackedDefragmented
+        } else {
+            Stored::Moved(source.expect("a size only with a source").0)
         })
     }
 
@@ -376,6 +498,117 @@ impl Chooser {
         self.scratch = e.finish()?;
         Ok(self.scratch.len())
     }
+}
+
+/// Which blocks of the new database took cells from another, earlier
+/// block of the base. Balancing a b-tree, SQLite moves cells between
+/// sibling pages, and a page that splits gives cells to a page from the
+/// freelist or past the database's end: such a page shares little with
+/// the base's page at its own index, much with the one whose cells it
+/// took. Found by fingerprints of a sample of the cells (one in
+/// [`Moves::SAMPLE`], chosen by the fingerprint, so both sides sample the
+/// same cells): those of every block of the new database, read before the
+/// delta is written, are looked up as the base streams past.
+#[derive(Default)]
+struct Moves {
+    /// Sampled cell fingerprint: the block of the new database holding it.
+    new_cells: HashMap<u64, u32>,
+    /// For a block of the new database: the earlier block of the base
+    /// holding the most of its sampled cells, and how many.
+    sources: HashMap<u32, (u32, u32)>,
+    /// The base's blocks kept for a later block, by index.
+    kept: HashMap<u32, Vec<u8>>,
+    kept_bytes: usize,
+    votes: HashMap<u32, u32>,
+}
+
+impl Moves {
+    /// One cell in this many is sampled.
+    const SAMPLE: u64 = 8;
+    /// Sampled cells a block must share with an earlier block of the base
+    /// to be packed against it (one is a single cell moved, like the
+    /// divider SQLite copies into the parent page).
+    const MIN_SHARED: u32 = 2;
+
+    /// The sampled cells of every whole block of the database at `path`.
+    fn of_file(path: &Path, block: u32, cancel: &CancellationToken) -> io::Result<Moves> {
+        let mut moves = Moves::default();
+        if !(512..=65_536).contains(&block) {
+            return Ok(moves);
+        }
+        let mut input = BufReader::with_capacity(256 * 1024, std::fs::File::open(path)?);
+        let mut buf = vec![0u8; block as usize];
+        for index in 0..END {
+            if index % 256 == 0 && cancel.is_cancelled() {
+                return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
+            }
+            if read_full(&mut input, &mut buf)? != buf.len() {
+                break;
+            }
+            for cell in sampled(&buf, index == 0) {
+                moves.new_cells.insert(cell, index);
+            }
+        }
+        Ok(moves)
+    }
+
+    /// Whether to keep the base's block `index` (`base`) for a later block
+    /// of the new database that holds at least [`Moves::MIN_SHARED`] of
+    /// its sampled cells, and more of them than any block kept before.
+    fn keep(&mut self, index: u32, base: &[u8]) -> bool {
+        if self.new_cells.is_empty() || self.kept_bytes + base.len() > MAX_KEPT {
+            return false;
+        }
+        self.votes.clear();
+        for cell in sampled(base, index == 0) {
+            if let Some(&to) = self.new_cells.get(&cell).filter(|&&to| to > index) {
+                *self.votes.entry(to).or_default() += 1;
+            }
+        }
+        let mut keep = false;
+        for (&to, &shared) in &self.votes {
+            if shared >= Self::MIN_SHARED && self.sources.get(&to).is_none_or(|&(_, most)| shared > most) {
+                self.sources.insert(to, (index, shared));
+                keep = true;
+            }
+        }
+        if keep {
+            self.kept.insert(index, base.to_vec());
+            self.kept_bytes += base.len();
+        }
+        keep
+    }
+
+    /// The kept block of the base that block `index` of the new database
+    /// took the most cells from, with its index.
+    fn source(&self, index: u32) -> Option<(u32, &[u8])> {
+        let &(from, _) = self.sources.get(&index)?;
+        Some((from, self.kept.get(&from)?))
+    }
+}
+
+/// Fingerprints of a sample of the cells of `page` (none when it is not a
+/// b-tree page): of the first 16 bytes of each cell (its size and key:
+/// enough to tell it from the others), one cell in [`Moves::SAMPLE`],
+/// chosen by the fingerprint.
+fn sampled(page: &[u8], first: bool) -> impl Iterator<Item = u64> + '_ {
+    let h = if first { 100 } else { 0 };
+    let header = match page.get(h..h + 12) {
+        Some([2 | 5, ..]) => 12,
+        Some([10 | 13, ..]) => 8,
+        _ => 0,
+    };
+    let count = if header > 0 { u16::from_be_bytes([page[h + 3], page[h + 4]]) } else { 0 };
+    let pointers = page.get(h + header..h + header + 2 * usize::from(count)).unwrap_or_default();
+    pointers.chunks_exact(2).filter_map(move |p| {
+        let at = usize::from(u16::from_be_bytes([p[0], p[1]]));
+        let cell = page.get(at..at + 16)?;
+        let word = |i: usize| u64::from_le_bytes(cell[i..i + 8].try_into().expect("8 bytes"));
+        let mut f = word(0).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        f = (f.rotate_left(31) ^ word(8)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        f ^= f >> 29;
+        (f % Moves::SAMPLE == 0).then_some(f)
+    })
 }
 
 /// `block` as raw deflate with a preset dictionary, into `out`.
@@ -416,6 +649,132 @@ fn unpack(packed: &[u8], dictionary: &[u8], out: &mut [u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// `page` (a block of the base, `first`: block 0, whose b-tree header
+/// follows the 100-byte database header) as SQLite's `defragmentPage`
+/// would leave it, into `out`: its cells, in the order of the cell-pointer
+/// array, laid end to end down from the end of the page, the pointers
+/// rewritten to match, the space between zeroed, and in the header no
+/// free blocks, no fragmented bytes and the cell content starting at the
+/// last cell (0 for 65 536).
+/// SQLite lays a page out this way when a new cell does not fit in its
+/// scattered free space, and when it balances cells between pages, so such
+/// a page matches this image in long runs where it matches the base only
+/// cell by cell.
+///
+/// A pure function of the page's bytes, whatever they hold: `out` is left
+/// empty for anything but a b-tree page of 512 to 65 536 bytes (see
+/// [`Cells`] for which cells are taken).
+fn defragmented(page: &[u8], first: bool, out: &mut Vec<u8>) {
+    out.clear();
+    let Some(cells) = Cells::of(page, first) else { return };
+    out.resize(page.len(), 0);
+    out[..cells.pointer].copy_from_slice(&page[..cells.pointer]);
+    let h = if first { 100 } else { 0 };
+    let mut free = page.len();
+    for (pointer, cell) in cells {
+        free -= cell.len();
+        out[free..free + cell.len()].copy_from_slice(cell);
+        out[pointer..pointer + 2].copy_from_slice(&(free as u16).to_be_bytes());
+    }
+    out[h + 1..h + 3].fill(0);
+    out[h + 5..h + 7].copy_from_slice(&(free as u16).to_be_bytes());
+    out[h + 7] = 0;
+}
+
+/// The cells of a b-tree page in the order of its cell-pointer array, each
+/// with the position of its pointer. Taken up to the first cell that lies
+/// outside the page (before the end of the pointer array or past the
+/// page's end) or that would not fit, with those before it, between the
+/// pointer array and the page's end. The usable size is taken to be the
+/// page's size (no reserved bytes), which only costs compression where it
+/// is not.
+struct Cells<'a> {
+    page: &'a [u8],
+    kind: u8,
+    /// The next pointer's position.
+    pointer: usize,
+    /// The end of the pointer array.
+    end: usize,
+    /// The bytes of the cells taken so far.
+    taken: usize,
+}
+
+impl<'a> Cells<'a> {
+    /// None for anything but a b-tree page of 512 to 65 536 bytes whose
+    /// pointer array fits it.
+    fn of(page: &'a [u8], first: bool) -> Option<Cells<'a>> {
+        let (u, h) = (page.len(), if first { 100 } else { 0 });
+        if !(512..=65_536).contains(&u) || !matches!(page[h], 2 | 5 | 10 | 13) {
+            return None;
+        }
+        let kind = page[h];
+        let pointer = h + if kind >= 10 { 8 } else { 12 };
+        let end = pointer + 2 * usize::from(u16::from_be_bytes([page[h + 3], page[h + 4]]));
+        (end <= u).then_some(Cells { page, kind, pointer, end, taken: 0 })
+    }
+}
+
+impl<'a> Iterator for Cells<'a> {
+    type Item = (usize, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let u = self.page.len();
+        if self.pointer >= self.end {
+            return None;
+        }
+        let at = usize::from(u16::from_be_bytes([self.page[self.pointer], self.page[self.pointer + 1]]));
+        let size = if (self.end..u).contains(&at) { cell_size(self.page, at, self.kind) } else { usize::MAX };
+        if size > u - at.min(u) || size > u - self.end - self.taken {
+            self.pointer = self.end;
+            return None;
+        }
+        self.taken += size;
+        self.pointer += 2;
+        Some((self.pointer - 2, &self.page[at..at + size]))
+    }
+}
+
+/// The size of the cell at `at` of a b-tree page of kind `kind` (2, 5, 10
+/// or 13), as SQLite's cell format gives it (bytes past the page read as
+/// zeros): the 4-byte left child of an interior page, the payload size and
+/// rowid varints, the payload stored on the page and the 4-byte pointer to
+/// its overflow pages; at least 4 bytes.
+fn cell_size(page: &[u8], at: usize, kind: u8) -> usize {
+    let byte = |i: usize| u64::from(page.get(i).copied().unwrap_or(0));
+    let varint = |mut i: usize| {
+        let mut v = 0u64;
+        for _ in 0..8 {
+            let b = byte(i);
+            i += 1;
+            v = (v << 7) | (b & 0x7f);
+            if b < 0x80 {
+                return (v, i);
+            }
+        }
+        ((v << 8) | byte(i), i + 1)
+    };
+    let mut i = at + if matches!(kind, 2 | 5) { 4 } else { 0 };
+    if kind == 5 {
+        return varint(i).1 - at;
+    }
+    let (payload, next) = varint(i);
+    i = next;
+    if kind == 13 {
+        i = varint(i).1;
+    }
+    let u = page.len() as u64;
+    let most = if kind == 13 { u - 35 } else { (u - 12) * 64 / 255 - 23 };
+    let local = if payload <= most {
+        payload
+    } else {
+        let least = (u - 12) * 32 / 255 - 23;
+        let surplus = least + (payload - least) % (u - 4);
+        if surplus <= most { surplus + 4 } else { least + 4 }
+    };
+    // `local` is below the page size: the sum cannot overflow.
+    ((i - at) as u64 + local).max(4) as usize
+}
+
 /// The new database, rebuilt as a stream from the base's copy and a delta.
 /// A malformed delta or a base too short for it is an `InvalidData` error.
 pub struct Patched<B, D> {
@@ -431,6 +790,9 @@ pub struct Patched<B, D> {
     buf: Vec<u8>,
     packed: Vec<u8>,
     dictionary: Vec<u8>,
+    image: Vec<u8>,
+    /// Blocks of the base kept for later records, by index.
+    kept: HashMap<u64, Vec<u8>>,
     skip: Vec<u8>,
     filled: usize,
     pos: usize,
@@ -456,6 +818,8 @@ impl<B: Read, D: Read> Patched<B, D> {
             buf: Vec::new(),
             packed: Vec::new(),
             dictionary: Vec::new(),
+            image: Vec::new(),
+            kept: HashMap::new(),
             skip: Vec::new(),
             filled: 0,
             pos: 0,
@@ -503,7 +867,7 @@ impl<B: Read, D: Read> Patched<B, D> {
                 return Err(bad("the delta is truncated (a record without its kind)"));
             }
             self.next_kind = match kind[0] {
-                k @ (WHOLE | XOR | PACKED) => k,
+                k @ (WHOLE | XOR | PACKED | PACKED_DEFRAGMENTED | KEEP | MOVED) => k,
                 k => return Err(bad(format!("block {i} has an unknown record kind {k}"))),
             };
         }
@@ -513,10 +877,35 @@ impl<B: Read, D: Read> Patched<B, D> {
     fn fill(&mut self) -> io::Result<()> {
         let start = self.index * self.block as u64;
         let len = (self.size - start).min(self.block as u64) as usize;
-        if self.next == Some(self.index) {
+        let mut keep = false;
+        while self.next == Some(self.index) && self.next_kind == KEEP {
+            keep = true;
+            self.next = self.read_index()?;
+        }
+        if keep && (len != self.block || (self.kept.len() + 1) * self.block > MAX_KEPT) {
+            return Err(bad(format!("block {} is kept for later, which a delta cannot do there", self.index)));
+        }
+        let base_block = if self.next == Some(self.index) {
             let d = self.delta.as_mut().expect("records only with a delta");
-            let stored = if self.next_kind == PACKED { &mut self.packed } else { &mut self.buf };
-            if self.next_kind == PACKED {
+            let kind = self.next_kind;
+            let mut source = None;
+            if kind == MOVED {
+                let mut raw = [0u8; 4];
+                if read_full(d, &mut raw)? != 4 {
+                    return Err(bad("the delta is truncated"));
+                }
+                let from = u64::from(u32::from_le_bytes(raw));
+                if !self.kept.contains_key(&from) {
+                    return Err(bad(format!(
+                        "block {} is packed against the base's block {from}, which the delta did not keep",
+                        self.index
+                    )));
+                }
+                source = Some(from);
+            }
+            let packed = matches!(kind, PACKED | PACKED_DEFRAGMENTED | MOVED);
+            let stored = if packed { &mut self.packed } else { &mut self.buf };
+            if packed {
                 let mut raw = [0u8; 4];
                 let n = if read_full(d, &mut raw)? == 4 { u32::from_le_bytes(raw) as usize } else { usize::MAX };
                 // Deflate never grows a block by more than a few bytes per 16 KB.
@@ -525,33 +914,48 @@ impl<B: Read, D: Read> Patched<B, D> {
                 }
                 stored.resize(n, 0);
             }
-            let want = if self.next_kind == PACKED { stored.len() } else { len };
+            let want = if packed { stored.len() } else { len };
             if read_full(d, &mut stored[..want])? != want {
                 return Err(bad("the delta is truncated"));
             }
             // The base's block is replaced: skip it (it may be shorter or absent),
-            // unless the record is a difference from it.
+            // unless the record is a difference from it or it is kept.
             let had = read_full(&mut self.base, &mut self.skip[..len])?;
-            if self.next_kind != WHOLE && had != len {
+            if (keep || matches!(kind, XOR | PACKED | PACKED_DEFRAGMENTED)) && had != len {
                 return Err(bad(format!(
                     "block {} is stored as a difference from a page the base does not have",
                     self.index
                 )));
             }
-            match self.next_kind {
+            let kept = keep.then(|| self.skip[..len].to_vec());
+            match kind {
                 XOR => self.buf[..len].iter_mut().zip(&self.skip[..len]).for_each(|(x, y)| *x ^= y),
-                PACKED => {
+                PACKED | PACKED_DEFRAGMENTED | MOVED => {
                     // `buf` still holds the previous block.
                     self.dictionary.clear();
                     self.dictionary.extend_from_slice(&self.buf[..self.filled]);
-                    self.dictionary.extend_from_slice(&self.skip[..len]);
+                    let (under, first) = match source {
+                        Some(from) => (&self.kept[&from][..], from == 0),
+                        None => (&self.skip[..len], self.index == 0),
+                    };
+                    self.dictionary.extend_from_slice(under);
+                    if kind != PACKED {
+                        defragmented(under, first, &mut self.image);
+                        self.dictionary.extend_from_slice(&self.image);
+                    }
                     unpack(&self.packed, &self.dictionary, &mut self.buf[..len])?
                 }
                 _ => {}
             }
             self.next = self.read_index()?;
+            kept
         } else if read_full(&mut self.base, &mut self.buf[..len])? != len {
             return Err(bad("the base database is shorter than the delta needs"));
+        } else {
+            keep.then(|| self.buf[..len].to_vec())
+        };
+        if let Some(kept) = base_block {
+            self.kept.insert(self.index, kept);
         }
         self.filled = len;
         self.pos = 0;
@@ -846,5 +1250,160 @@ mod tests {
         assert!(why(rebuild(&base, &far, new.len())).contains("past the end"));
         // The wrong length: the manifest's size and the delta's differ.
         assert!(why(rebuild(&base, &delta, new.len() + 4096)).contains("the manifest says"));
+    }
+
+    /// A database whose index pages have scattered free space (random
+    /// keys, a third of the rows deleted), as bytes; 4096-byte pages.
+    fn fragmented_database() -> Vec<u8> {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("db");
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "PRAGMA page_size = 4096; PRAGMA journal_mode = DELETE;
+             CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT NOT NULL, v BLOB);
+             CREATE INDEX t_k ON t (k);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6000)
+             INSERT INTO t (k, v) SELECT hex(randomblob(10)), randomblob(abs(random()) % 300) FROM n;
+             INSERT INTO t (k, v) VALUES ('big', randomblob(20000));
+             DELETE FROM t WHERE id % 3 = 0;",
+        )
+        .unwrap();
+        drop(c);
+        std::fs::read(&path).unwrap()
+    }
+
+    fn integrity(bytes: &[u8]) -> (String, i64) {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("db"), bytes).unwrap();
+        let c = rusqlite::Connection::open(d.path().join("db")).unwrap();
+        let ok = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        (ok, c.query_row("SELECT count(*) FROM t WHERE k > ''", [], |r| r.get(0)).unwrap())
+    }
+
+    #[test]
+    fn a_defragmented_image_is_the_page_sqlite_would_write() {
+        let mut bytes = fragmented_database();
+        let (ok, rows) = integrity(&bytes);
+        assert_eq!(ok, "ok");
+        let (mut image, mut changed) = (Vec::new(), 0);
+        for (i, page) in bytes.chunks_exact_mut(4096).enumerate() {
+            defragmented(page, i == 0, &mut image);
+            if !image.is_empty() {
+                changed += usize::from(image != page);
+                page.copy_from_slice(&image);
+            }
+        }
+        assert!(changed > 20, "{changed} pages had scattered free space");
+        assert_eq!(
+            integrity(&bytes),
+            ("ok".to_string(), rows),
+            "every page replaced by its image is still the database"
+        );
+    }
+
+    #[test]
+    fn any_bytes_give_an_image_or_none_without_panicking() {
+        let mut image = Vec::new();
+        for seed in 0..3000u64 {
+            let size = [512usize, 1024, 4096, 65_536, 100, 511, 70_000][seed as usize % 7];
+            let mut page = noise(size, seed);
+            let first = seed % 5 == 0;
+            let h = if first { 100 } else { 0 };
+            if page.len() > h + 12 {
+                page[h] = [2u8, 5, 10, 13][(seed / 7 % 4) as usize];
+                page[h + 3] = if seed % 3 == 0 { page[h + 3] } else { 0 };
+                page[h + 4] %= 64;
+                // Pointers into the page, most of them.
+                let mask = (size.next_power_of_two() >> 8).saturating_sub(1) as u8;
+                for p in (h + 12..(h + 12 + 128).min(size)).step_by(2) {
+                    page[p] &= mask;
+                }
+            }
+            defragmented(&page, first, &mut image);
+            assert!(image.is_empty() || image.len() == page.len());
+            let _ = sampled(&page, first).count();
+        }
+    }
+
+    /// The records of a delta: (index, kind).
+    fn records(delta: &[u8]) -> Vec<(u32, u8)> {
+        let u32_at = |p: usize| u32::from_le_bytes(delta[p..p + 4].try_into().unwrap());
+        let (block, size) = (u32_at(8) as usize, u64::from_le_bytes(delta[12..20].try_into().unwrap()) as usize);
+        let (mut out, mut p) = (Vec::new(), HEADER_LEN);
+        while u32_at(p) != END {
+            let (index, kind) = (u32_at(p), delta[p + 4]);
+            out.push((index, kind));
+            p += 5 + match kind {
+                KEEP => 0,
+                PACKED | PACKED_DEFRAGMENTED => 4 + u32_at(p + 5) as usize,
+                MOVED => 8 + u32_at(p + 9) as usize,
+                _ => block.min(size - index as usize * block),
+            };
+        }
+        out
+    }
+
+    #[test]
+    fn a_page_sqlite_defragmented_is_packed_against_the_base_s_image() {
+        let base = fragmented_database();
+        let mut image = Vec::new();
+        let j = (1..base.len() / 4096)
+            .find(|&j| {
+                let page = &base[j * 4096..(j + 1) * 4096];
+                defragmented(page, false, &mut image);
+                page[0] == 10 && !image.is_empty() && image != page
+            })
+            .expect("an index page with scattered free space");
+        let mut new = base.clone();
+        new[j * 4096..(j + 1) * 4096].copy_from_slice(&image);
+        let (made, delta) = make(&base, &new, 4096);
+        assert_eq!((made.changed, made.defragmented), (1, 1));
+        assert_eq!(records(&delta), [(j as u32, PACKED_DEFRAGMENTED)]);
+        assert!(delta.len() < HEADER_LEN + 100, "the defragmented page costs {} bytes", delta.len() - HEADER_LEN);
+        assert_eq!(rebuild(&base, &delta, new.len()).unwrap(), new);
+    }
+
+    #[test]
+    fn a_page_that_took_the_cells_of_another_is_packed_against_it() {
+        // A page past the base's end takes the cells of an earlier page, as
+        // when a page splits into a new one.
+        let base = fragmented_database();
+        let mut image = Vec::new();
+        let j = (1..base.len() / 4096)
+            .find(|&j| base[j * 4096] == 10 && u16::from_be_bytes([base[j * 4096 + 3], base[j * 4096 + 4]]) > 40)
+            .expect("an index page with many cells");
+        defragmented(&base[j * 4096..(j + 1) * 4096], false, &mut image);
+        let mut new = base.clone();
+        new.extend(&image);
+        let k = (new.len() / 4096 - 1) as u32;
+        let (made, delta) = make(&base, &new, 4096);
+        assert_eq!((made.changed, made.moved), (1, 1));
+        assert_eq!(records(&delta), [(j as u32, KEEP), (k, MOVED)]);
+        assert!(delta.len() < HEADER_LEN + 100, "the page costs {} bytes", delta.len() - HEADER_LEN);
+        assert_eq!(rebuild(&base, &delta, new.len()).unwrap(), new);
+
+        let why = |r: io::Result<Vec<u8>>| r.unwrap_err().to_string();
+        // The source must be a block the delta kept.
+        let mut other = delta.clone();
+        let source = HEADER_LEN + 5 + 5;
+        other[source..source + 4].copy_from_slice(&(j as u32 - 1).to_le_bytes());
+        assert!(why(rebuild(&base, &other, new.len())).contains("did not keep"));
+        // A kept block must be a whole block of the base.
+        assert!(rebuild(&base[..j * 4096 + 100], &delta, new.len()).is_err());
+        // No more than a delta may keep.
+        let mut keeps = delta[..HEADER_LEN].to_vec();
+        for i in 0..(MAX_KEPT / 4096 + 1) as u32 {
+            keeps.extend(i.to_le_bytes());
+            keeps.push(KEEP);
+        }
+        keeps.extend(END.to_le_bytes());
+        let mut huge = base.clone();
+        huge.resize(MAX_KEPT + 2 * 4096, 0);
+        let e = why(rebuild(
+            &huge,
+            &[&keeps[..8], &4096u32.to_le_bytes(), &(huge.len() as u64).to_le_bytes(), &keeps[HEADER_LEN..]].concat(),
+            huge.len(),
+        ));
+        assert!(e.contains("kept for later"), "{e}");
     }
 }

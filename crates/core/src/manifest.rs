@@ -8,7 +8,7 @@ use strum::{Display, EnumString, IntoStaticStr};
 /// Value of [`Manifest::format`].
 pub const FORMAT: &str = "lifeboat-backup";
 /// Current manifest version. Readers accept versions up to this one.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 /// Entry name of the manifest inside the ZIP.
 pub const MANIFEST_NAME: &str = "manifest.json";
 /// Entry name of the human-readable summary inside the ZIP.
@@ -117,10 +117,13 @@ pub struct Delta {
 
 /// The manifest version of a differential archive (older Lifeboats refuse
 /// it rather than misread it); full archives keep [`FULL_VERSION`]. Version
-/// 4: its `.pages` entries may store a block deflated with the base's as
-/// dictionary; version 3 ones as XORs with it at most (both `LBDELTA2`);
-/// version 2 differentials hold whole blocks only (`LBDELTA1`).
-pub const DIFFERENTIAL_VERSION: u32 = 4;
+/// 5: its `.pages` entries may also pack a block against the base's block
+/// laid out as SQLite defragments it, or against another, earlier block of
+/// the base whose cells it took; version 4 ones deflated with the base's
+/// block as dictionary at most; version 3 ones as XORs with it at most
+/// (all `LBDELTA2`); version 2 differentials hold whole blocks only
+/// (`LBDELTA1`).
+pub const DIFFERENTIAL_VERSION: u32 = 5;
 /// The manifest version full archives are written with.
 pub const FULL_VERSION: u32 = 1;
 

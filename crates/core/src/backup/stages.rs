@@ -737,7 +737,7 @@ fn as_delta_by_hashes(
 
 /// A delta stores less than this share of the database as whole blocks, or
 /// the database is stored whole (rebuilding costs a base read; not worth it for little).
-const DELTA_MAX_SHARE: f64 = 0.5;
+const DELTA_MAX_SHARE: f64 = crate::delta::MAX_SHARE;
 
 /// The snapshot as changed blocks against the base's copy: the delta and
 /// its compressed entry (None when no block changed). Ok(None) when the
