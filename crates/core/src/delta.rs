@@ -506,11 +506,15 @@ impl Chooser {
 /// freelist or past the database's end: such a page shares little with
 /// the base's page at its own index, much with the one whose cells it
 /// took. Found by fingerprints of a sample of the cells (one in
-/// [`Moves::SAMPLE`], chosen by the fingerprint, so both sides sample the
-/// same cells): those of every block of the new database, read before the
-/// delta is written, are looked up as the base streams past.
+/// [`Moves::SAMPLE`] for a database of up to [`Moves::SAMPLED_BLOCKS`]
+/// blocks, fewer in a larger one, so that the fingerprints stay within
+/// about 20 MB; chosen by the fingerprint, so both sides sample the same
+/// cells): those of every block of the new database, read before the delta
+/// is written, are looked up as the base streams past.
 #[derive(Default)]
 struct Moves {
+    /// One cell in this many is sampled.
+    rate: u64,
     /// Sampled cell fingerprint: the block of the new database holding it.
     new_cells: HashMap<u64, u32>,
     /// For a block of the new database: the earlier block of the base
@@ -523,8 +527,10 @@ struct Moves {
 }
 
 impl Moves {
-    /// One cell in this many is sampled.
+    /// One cell in this many is sampled in a database of up to
+    /// [`Moves::SAMPLED_BLOCKS`] blocks.
     const SAMPLE: u64 = 8;
+    const SAMPLED_BLOCKS: u64 = 65_536;
     /// Sampled cells a block must share with an earlier block of the base
     /// to be packed against it (one is a single cell moved, like the
     /// divider SQLite copies into the parent page).
@@ -537,6 +543,8 @@ impl Moves {
             return Ok(moves);
         }
         let mut input = BufReader::with_capacity(256 * 1024, std::fs::File::open(path)?);
+        let blocks = input.get_ref().metadata()?.len() / u64::from(block);
+        moves.rate = Self::SAMPLE * blocks.div_ceil(Self::SAMPLED_BLOCKS).max(1);
         let mut buf = vec![0u8; block as usize];
         for index in 0..END {
             if index % 256 == 0 && cancel.is_cancelled() {
@@ -545,7 +553,7 @@ impl Moves {
             if read_full(&mut input, &mut buf)? != buf.len() {
                 break;
             }
-            for cell in sampled(&buf, index == 0) {
+            for cell in sampled(&buf, index == 0, moves.rate) {
                 moves.new_cells.insert(cell, index);
             }
         }
@@ -560,7 +568,7 @@ impl Moves {
             return false;
         }
         self.votes.clear();
-        for cell in sampled(base, index == 0) {
+        for cell in sampled(base, index == 0, self.rate) {
             if let Some(&to) = self.new_cells.get(&cell).filter(|&&to| to > index) {
                 *self.votes.entry(to).or_default() += 1;
             }
@@ -589,9 +597,9 @@ impl Moves {
 
 /// Fingerprints of a sample of the cells of `page` (none when it is not a
 /// b-tree page): of the first 16 bytes of each cell (its size and key:
-/// enough to tell it from the others), one cell in [`Moves::SAMPLE`],
-/// chosen by the fingerprint.
-fn sampled(page: &[u8], first: bool) -> impl Iterator<Item = u64> + '_ {
+/// enough to tell it from the others), one cell in `rate`, chosen by the
+/// fingerprint.
+fn sampled(page: &[u8], first: bool, rate: u64) -> impl Iterator<Item = u64> + '_ {
     let h = if first { 100 } else { 0 };
     let header = match page.get(h..h + 12) {
         Some([2 | 5, ..]) => 12,
@@ -607,7 +615,7 @@ fn sampled(page: &[u8], first: bool) -> impl Iterator<Item = u64> + '_ {
         let mut f = word(0).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         f = (f.rotate_left(31) ^ word(8)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         f ^= f >> 29;
-        (f % Moves::SAMPLE == 0).then_some(f)
+        (f % rate == 0).then_some(f)
     })
 }
 
@@ -1321,7 +1329,7 @@ mod tests {
             }
             defragmented(&page, first, &mut image);
             assert!(image.is_empty() || image.len() == page.len());
-            let _ = sampled(&page, first).count();
+            let _ = sampled(&page, first, Moves::SAMPLE).count();
         }
     }
 
