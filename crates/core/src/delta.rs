@@ -96,8 +96,8 @@ pub struct Made {
     pub changed: u64,
     /// Of those, blocks stored as their XOR with the base's block.
     pub xored: u64,
-    /// Of those, blocks stored deflated with the base's block as dictionary
-    /// (kinds 2 and 3).
+    /// Of those, blocks stored deflated with a block of the base as
+    /// dictionary (kinds 2, 3 and 5).
     pub packed: u64,
     /// Of the packed blocks, those whose dictionary also holds the base's
     /// block defragmented (kind 3).
@@ -147,20 +147,18 @@ pub fn write_delta(
         }
         let m = read_full(base, &mut b)?;
         hasher.update(&a[..n]);
-        let i = u32::try_from(index)
-            .ok()
-            .filter(|&i| i != END)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "database too large for a delta"))?;
+        let i = u32::try_from(index).ok().filter(|&i| i != END);
         let hopeless = (changed - xored) as f64 * f64::from(block) > size as f64 * MAX_SHARE;
-        if !hopeless && m == block as usize && n == m && moves.keep(i, &b) {
+        if let Some(i) = i.filter(|&i| !hopeless && m == block as usize && n == m && moves.keep(i, &b)) {
             w.write_all(&i.to_le_bytes())?;
             w.write_all(&[KEEP])?;
         }
         if m != n || a[..n] != b[..n] {
+            let i = i.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "database too large for a delta"))?;
             w.write_all(&i.to_le_bytes())?;
             // Only a block the base holds whole can be a difference from it.
             let under = (m == n).then_some(&b[..n]);
-            let source = moves.source(i);
+            let source = moves.source(i).filter(|_| n == block as usize);
             let stored = if !hopeless && (under.is_some() || source.is_some()) {
                 choose.best(&a[..n], under, &previous, index == 0, source)?
             } else {
@@ -903,6 +901,9 @@ impl<B: Read, D: Read> Patched<B, D> {
                     return Err(bad("the delta is truncated"));
                 }
                 let from = u64::from(u32::from_le_bytes(raw));
+                if len != self.block {
+                    return Err(bad(format!("block {} is packed against a kept block but is not whole", self.index)));
+                }
                 if !self.kept.contains_key(&from) {
                     return Err(bad(format!(
                         "block {} is packed against the base's block {from}, which the delta did not keep",
