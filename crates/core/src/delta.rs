@@ -451,18 +451,6 @@ impl Chooser {
             self.dictionary.extend_from_slice(base);
             pack(new, &self.dictionary, &mut self.packed)?;
             packed = self.packed.len() + 4;
-            // A page whose cells merely shifted packs small against the
-            // base; one that SQLite laid out anew does against its image.
-            if packed > new.len() / Self::CLEARLY_SMALL {
-                defragmented(base, first, &mut self.image);
-            } else {
-                self.image.clear();
-            }
-            if !self.image.is_empty() {
-                self.dictionary.extend_from_slice(&self.image);
-                pack(new, &self.dictionary, &mut self.repacked)?;
-                repacked = self.repacked.len() + 4;
-            }
         }
         if let Some((index, source)) = source {
             self.dictionary.clear();
@@ -472,6 +460,20 @@ impl Chooser {
             self.dictionary.extend_from_slice(&self.image);
             pack(new, &self.dictionary, &mut self.moved)?;
             moved = self.moved.len() + 8;
+        }
+        // A page whose cells merely shifted, or that took them from a kept
+        // block, packs small already; one that SQLite laid out anew in
+        // place does against the image of the base's page.
+        if let Some(base) = base.filter(|_| packed.min(moved) > new.len() / Self::CLEARLY_SMALL) {
+            defragmented(base, first, &mut self.image);
+            if !self.image.is_empty() {
+                self.dictionary.clear();
+                self.dictionary.extend_from_slice(previous);
+                self.dictionary.extend_from_slice(base);
+                self.dictionary.extend_from_slice(&self.image);
+                pack(new, &self.dictionary, &mut self.repacked)?;
+                repacked = self.repacked.len() + 4;
+            }
         }
         let whole = self.deflated_len(new)?;
         let best = whole.min(xor).min(packed).min(repacked).min(moved);
