@@ -416,9 +416,14 @@ struct Chooser {
 
 impl Chooser {
     /// A difference touching at most this share of the block (1/N) is
-    /// taken without compressing anything: zeros cost next to nothing in
-    /// deflate, so it is smaller whatever the block holds.
+    /// stored as its XOR or packed against the base, whichever is smaller,
+    /// without trying anything else: zeros cost next to nothing in
+    /// deflate, so either is smaller than the block whatever it holds.
     const CLEARLY_SMALL: usize = 16;
+    /// What deflating a block on its own costs more than the same bytes in
+    /// the middle of the entry's deflate stream (a block header and its
+    /// code tables), about.
+    const STREAM_OVERHEAD: usize = 16;
 
     /// Fills `self.xor`, `self.packed`, `self.repacked` or `self.moved`
     /// as the answer needs and says which to store. `base` is the base's
@@ -439,9 +444,6 @@ impl Chooser {
             self.xor.clear();
             self.xor.extend(new.iter().zip(base).map(|(x, y)| x ^ y));
             let differing = self.xor.iter().filter(|&&x| x != 0).count();
-            if differing * Self::CLEARLY_SMALL <= new.len() {
-                return Ok(Stored::Xor);
-            }
             let diff = std::mem::take(&mut self.xor);
             let deflated = self.deflated_len(&diff);
             self.xor = diff;
@@ -451,6 +453,12 @@ impl Chooser {
             self.dictionary.extend_from_slice(base);
             pack(new, &self.dictionary, &mut self.packed)?;
             packed = self.packed.len() + 4;
+            if differing * Self::CLEARLY_SMALL <= new.len() {
+                // A page that gained a cell: the XOR holds the cell and the
+                // shifted tail of the pointer array, which packing against
+                // the base turns into one back-reference.
+                return Ok(if packed + Self::STREAM_OVERHEAD < xor { Stored::Packed } else { Stored::Xor });
+            }
         }
         if let Some((index, source)) = source {
             self.dictionary.clear();
