@@ -6,7 +6,9 @@
 //!
 //! A page that gained one cell is mostly the bytes it had: stored as its
 //! XOR with the base's page it is nearly all zeros, which the archive's
-//! deflate shrinks to a few dozen bytes. A page whose cells moved (a new
+//! deflate shrinks to a few dozen bytes (packed as below it is often
+//! smaller still: the tail of the cell-pointer array, shifted by the new
+//! pointer, becomes one back-reference). A page whose cells moved (a new
 //! cell in the middle shifts the cell-pointer array and the content after
 //! it) is better deflated on its own with the base's page as a preset
 //! dictionary: the moved bytes become short back-references. The
