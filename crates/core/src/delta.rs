@@ -1372,9 +1372,10 @@ mod tests {
             .find(|&j| {
                 let page = &base[j * 4096..(j + 1) * 4096];
                 defragmented(page, false, &mut image);
-                page[0] == 10 && !image.is_empty() && image != page
+                let moved = image.iter().zip(page).filter(|(a, b)| a != b).count();
+                page[0] == 10 && !image.is_empty() && moved > page.len() / 2
             })
-            .expect("an index page with scattered free space");
+            .expect("an index page with scattered free space, most of its cells to move");
         let mut new = base.clone();
         new[j * 4096..(j + 1) * 4096].copy_from_slice(&image);
         let (made, delta) = make(&base, &new, 4096);
