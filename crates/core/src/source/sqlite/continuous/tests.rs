@@ -353,10 +353,7 @@ fn a_page_size_change_starts_a_new_chain_and_both_sides_rebuild() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path());
     let state = State::open_for(&cfg).unwrap();
-    let db = cfg.backup.source_dir.join("a.db");
-    let bot = Connection::open(&db).unwrap();
-    bot.pragma_update(None, "journal_mode", "wal").unwrap();
-    bot.execute_batch("CREATE TABLE t(x TEXT); INSERT INTO t VALUES ('a');").unwrap();
+    let bot = wal_bot(&cfg, 1);
     let now = clock();
     capture(&cfg, &state, "a.db", &now).unwrap();
     bot.execute("INSERT INTO t VALUES ('b')", []).unwrap();
@@ -385,10 +382,7 @@ fn a_capture_that_cannot_write_fails_and_the_next_one_catches_up() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path());
     let state = State::open_for(&cfg).unwrap();
-    let db = cfg.backup.source_dir.join("a.db");
-    let bot = Connection::open(&db).unwrap();
-    bot.pragma_update(None, "journal_mode", "wal").unwrap();
-    bot.execute_batch("CREATE TABLE t(x TEXT); INSERT INTO t VALUES ('a');").unwrap();
+    let bot = wal_bot(&cfg, 1);
     let now = clock();
     capture(&cfg, &state, "a.db", &now).unwrap();
     let position = state.capture_position("a.db").unwrap();
