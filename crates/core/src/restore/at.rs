@@ -59,7 +59,8 @@ pub fn plan_at(cfg: &Config, req: &RestoreRequest, at: DateTime<Utc>) -> Result<
         for a in crate::catalog::list(dir)?.into_iter().filter(|a| a.created_at <= at) {
             let stored = crate::catalog::resolve(dir, &a.name)?;
             let m = crate::verify::read_manifest(&stored, &cfg.encryption.keys)?;
-            if m.trigger != Trigger::PreRestore {
+            // The name says the second; the manifest, the exact moment.
+            if m.trigger != Trigger::PreRestore && m.created_at <= at {
                 chosen = Some(a.name);
                 break;
             }

@@ -201,6 +201,11 @@ impl Look {
     /// WAL was emptied by a reset that first checkpointed every frame, and
     /// the next WAL starts with the salts that reset left in `-shm`: its
     /// frames all come after it.
+    /// The `-wal` file as it was read.
+    pub(super) fn wal(&self) -> &WalState {
+        &self.wal
+    }
+
     pub(super) fn wal_position(&self) -> WalPosition {
         match (&self.wal, self.shm_salts) {
             (WalState::Valid(h, bytes), _) => wal::committed_since(h, bytes, &h.start()).position,

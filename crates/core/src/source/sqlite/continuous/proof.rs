@@ -5,18 +5,22 @@
 //! Both sides must be the same moment. Right before the archive's
 //! snapshot, a capture brings the chain up to the database's newest commit
 //! (under the capture lock, so it never races the daemon's); right after
-//! it, the `-wal` file is read again. Only when it did not move (the same
-//! WAL position, or for a rollback-journal database the same file) is the
-//! snapshot that moment, and compared: the chain is rebuilt into a scratch
-//! file and both are hashed (SHA-256) page by page, the bookkeeping fields
-//! of page 1 that SQLite's backup API writes itself left out
-//! ([`BOOKKEEPING`]). A database that changed during its snapshot is not
-//! proven this time (the next archive tries again).
+//! it, the `-wal` file is read again. The chain is rebuilt into a scratch
+//! file and compared with the snapshot by SHA-256 page by page, the
+//! bookkeeping fields of page 1 that SQLite's backup API writes itself
+//! left out ([`BOOKKEEPING`]). When the bot committed in between, the
+//! snapshot is the state after one of those commits: they are replayed
+//! from the WAL one transaction at a time, and the chain is proven when
+//! one of them equals the snapshot. A busy database is proven that way
+//! too; one whose WAL was reset in between (or, in rollback-journal mode,
+//! that changed at all) is not proven this time, and the next archive
+//! tries again.
 //!
 //! A mismatch starts a new chain at the next capture (the one it was in
 //! stays on disk, for `verify --continuous` and people to look at); the
 //! cycle opens an incident.
 
+use std::collections::BTreeSet;
 use std::io::{self, Read};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -25,6 +29,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::capture::{Captured, Look, capture};
+use super::wal::{self, WalHeader, WalPosition, WalState};
 use super::{Paths, reach, rebuild};
 use crate::config::Config;
 use crate::lock::CycleLock;
@@ -136,11 +141,16 @@ pub fn after_snapshot(
         Ok(l) => l,
         Err(e) => return skipped(e.to_string()),
     };
-    let still = look.file_id == p.file_id
-        && look.page_size == p.page_size
-        && if look.wal_mode { look.wal_position() == p.wal } else { look.stamp == p.db_stamp };
-    if !still {
-        return skipped("the database changed while its snapshot was taken".into());
+    let same_file = look.file_id == p.file_id && look.page_size == p.page_size;
+    // The commits since the capture, when the WAL still holds all of them:
+    // the snapshot is the state after one of them.
+    let since = match look.wal() {
+        WalState::Valid(h, bytes) if same_file && look.wal_mode && h.continues(&p.wal) => Some((h, bytes.as_slice())),
+        _ => None,
+    };
+    let still = same_file && if look.wal_mode { look.wal_position() == p.wal } else { look.stamp == p.db_stamp };
+    if !still && since.is_none() {
+        return skipped("the database changed while its snapshot was taken, past what its WAL still holds".into());
     }
     let mismatch = |detail: String| {
         if let Err(e) = state.forget_capture_position(name) {
@@ -163,9 +173,17 @@ pub fn after_snapshot(
     let _ = std::fs::remove_file(&dest);
     let rebuilt = rebuild(cfg, &r, &dest);
     let compared = rebuilt.map_err(|e| e.to_string()).and_then(|_| {
-        let a = page_hash(&dest, p.page_size).map_err(|e| format!("cannot read the rebuilt copy: {e}"))?;
         let b = page_hash(snapshot, p.page_size).map_err(|e| format!("cannot read the snapshot: {e}"))?;
-        Ok((a, b))
+        // A WAL emptied before the capture is read from its new header.
+        let commits = since.map(|(h, bytes)| (h, bytes, if p.wal.frames == 0 { h.start() } else { p.wal }));
+        match equal_at_a_commit(&dest, snapshot, p.page_size, commits) {
+            Ok(true) => Ok((b, b)),
+            Ok(false) => {
+                let a = page_hash(&dest, p.page_size).map_err(|e| format!("cannot read the rebuilt copy: {e}"))?;
+                Ok((a, b))
+            }
+            Err(e) => Err(format!("cannot compare the rebuilt copy with the snapshot: {e}")),
+        }
     });
     let _ = std::fs::remove_file(&dest);
     match compared {
@@ -185,6 +203,61 @@ pub fn after_snapshot(
         )),
         Err(e) => mismatch(e),
     }
+}
+
+/// Whether the database `rebuilt` equals `snapshot`, as it is or after one
+/// of the transactions the WAL `commits` holds past the chain's position
+/// (replayed in order, page by page). Page 1's [`BOOKKEEPING`] is left out.
+fn equal_at_a_commit(
+    rebuilt: &Path,
+    snapshot: &Path,
+    page_size: u32,
+    commits: Option<(&WalHeader, &[u8], WalPosition)>,
+) -> io::Result<bool> {
+    let want = page_hashes(snapshot, page_size)?;
+    let mut have = page_hashes(rebuilt, page_size)?;
+    let mut differ: BTreeSet<usize> = (0..have.len().max(want.len())).filter(|&i| have.get(i) != want.get(i)).collect();
+    let equal = |differ: &BTreeSet<usize>, pages: usize| pages == want.len() && differ.range(..pages).next().is_none();
+    let mut found = equal(&differ, have.len());
+    if let Some((h, bytes, from)) = commits {
+        wal::each_commit(h, bytes, &from, |pages, db_pages, _| {
+            if found {
+                return;
+            }
+            for &(no, data) in pages {
+                let i = no as usize - 1;
+                if have.len() <= i {
+                    have.resize(i + 1, [0; 32]);
+                }
+                have[i] = hash_page(i, data);
+                if have.get(i) == want.get(i) {
+                    differ.remove(&i);
+                } else {
+                    differ.insert(i);
+                }
+            }
+            found = equal(&differ, db_pages as usize);
+        });
+    }
+    Ok(found)
+}
+
+/// The SHA-256 of each of `path`'s pages, page 1's [`BOOKKEEPING`] zeroed.
+fn page_hashes(path: &Path, page_size: u32) -> io::Result<Vec<[u8; 32]>> {
+    let bytes = std::fs::read(path)?;
+    Ok(bytes.chunks(page_size as usize).enumerate().map(|(i, page)| hash_page(i, page)).collect())
+}
+
+/// The SHA-256 of page `index` (0-based), with page 1's [`BOOKKEEPING`] zeroed.
+fn hash_page(index: usize, page: &[u8]) -> [u8; 32] {
+    if index == 0 && page.len() >= 100 {
+        let mut first = page.to_vec();
+        for r in BOOKKEEPING {
+            first[r].fill(0);
+        }
+        return Sha256::digest(&first).into();
+    }
+    Sha256::digest(page).into()
 }
 
 /// The SHA-256 of `path`'s pages with page 1's [`BOOKKEEPING`] zeroed,

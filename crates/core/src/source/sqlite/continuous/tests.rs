@@ -333,13 +333,47 @@ fn a_snapshot_is_proven_against_its_chain_and_a_mismatch_starts_a_new_one() {
 }
 
 #[test]
-fn a_database_that_changes_during_its_snapshot_is_not_proven() {
+fn a_database_written_around_its_snapshot_is_proven_at_the_commit_it_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let state = State::open_for(&cfg).unwrap();
+    let bot = wal_bot(&cfg, 5);
+    let db = cfg.backup.source_dir.join("a.db");
+    let snap = dir.path().join("snap.db");
+    let before = proof::before_snapshot(&cfg, &state, "a.db").unwrap();
+    // Commits before the snapshot, then more after it: the snapshot is
+    // the state after the fourth of the seven since the capture.
+    for i in 0..4 {
+        bot.execute("INSERT INTO t VALUES (?1)", [format!("before {i}")]).unwrap();
+    }
+    crate::snapshot::take(&db, &snap, &Default::default()).unwrap();
+    for i in 0..3 {
+        bot.execute("INSERT INTO t VALUES (?1)", [format!("after {i} {}", "y".repeat(3000))]).unwrap();
+    }
+    let got = proof::after_snapshot(&cfg, &state, "a.db", before, &snap, dir.path());
+    assert!(matches!(got, ChainProof::Proven { generation: 1, .. }), "{got:?}");
+
+    // A snapshot no commit of the WAL reaches is a mismatch.
+    let before = proof::before_snapshot(&cfg, &state, "a.db").unwrap();
+    bot.execute("INSERT INTO t VALUES ('one more')", []).unwrap();
+    crate::snapshot::take(&db, &snap, &Default::default()).unwrap();
+    let c = Connection::open(&snap).unwrap();
+    c.execute("INSERT INTO t VALUES ('never in the bot')", []).unwrap();
+    drop(c);
+    let got = proof::after_snapshot(&cfg, &state, "a.db", before, &snap, dir.path());
+    assert!(matches!(got, ChainProof::Mismatch { .. }), "{got:?}");
+}
+
+#[test]
+fn a_database_whose_wal_was_reset_during_its_snapshot_is_not_proven() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path());
     let state = State::open_for(&cfg).unwrap();
     let bot = wal_bot(&cfg, 5);
     let before = proof::before_snapshot(&cfg, &state, "a.db").unwrap();
     bot.execute("INSERT INTO t VALUES ('during')", []).unwrap();
+    bot.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+    bot.execute("INSERT INTO t VALUES ('after the reset')", []).unwrap();
     let snap = dir.path().join("snap.db");
     crate::snapshot::take(&cfg.backup.source_dir.join("a.db"), &snap, &Default::default()).unwrap();
     let got = proof::after_snapshot(&cfg, &state, "a.db", before, &snap, dir.path());

@@ -156,13 +156,35 @@ pub fn read(path: &Path) -> io::Result<WalState> {
 /// `from` (which must continue it, see [`WalHeader::continues`]). Frames
 /// past the last valid commit frame are left for next time.
 pub fn committed_since(h: &WalHeader, bytes: &[u8], from: &WalPosition) -> Committed {
+    let mut newest: std::collections::BTreeMap<u32, &[u8]> = Default::default();
+    let mut out = Committed { position: *from, ..Committed::default() };
+    each_commit(h, bytes, from, |pages, db_pages, position| {
+        newest.extend(pages.iter().copied());
+        out.db_pages = Some(db_pages);
+        out.commits += 1;
+        out.position = position;
+    });
+    // Pages past the database's size after the last commit are not part
+    // of it (a shrinking VACUUM); they are cut off when applied.
+    out.pages = newest.into_iter().map(|(p, data)| (p, data.to_vec())).collect();
+    out
+}
+
+/// Calls `f` for each committed transaction in `bytes` after `from`, in
+/// order, with the frames it wrote (page number and content, in the order
+/// written), the database size in pages after it, and the position after
+/// it. Reading stops at the first frame that does not check out.
+pub fn each_commit<'a>(
+    h: &WalHeader,
+    bytes: &'a [u8],
+    from: &WalPosition,
+    mut f: impl FnMut(&[(u32, &'a [u8])], u32, WalPosition),
+) {
     let page = h.page_size as usize;
     let frame_len = FRAME_HEADER_LEN + page;
     let mut sum = from.checksum;
     let mut index = from.frames;
-    let mut newest: std::collections::BTreeMap<u32, (usize, usize)> = Default::default();
-    let mut pending: Vec<(u32, usize)> = Vec::new();
-    let mut out = Committed { position: *from, ..Committed::default() };
+    let mut pending: Vec<(u32, &'a [u8])> = Vec::new();
     while let Some(offset) = usize::try_from(index).ok().and_then(|i| i.checked_mul(frame_len)) {
         let start = HEADER_LEN + offset;
         let Some(frame) = bytes.get(start..start + frame_len) else { break };
@@ -181,21 +203,13 @@ pub fn committed_since(h: &WalHeader, bytes: &[u8], from: &WalPosition) -> Commi
         if page_no == 0 {
             break;
         }
-        pending.push((page_no, start + FRAME_HEADER_LEN));
+        pending.push((page_no, data));
         let db_pages = be(&fh[4..8]);
         if db_pages != 0 {
-            for (p, at) in pending.drain(..) {
-                newest.insert(p, (at, page));
-            }
-            out.db_pages = Some(db_pages);
-            out.commits += 1;
-            out.position = WalPosition { frames: index, checksum: sum, ..out.position };
+            f(&pending, db_pages, WalPosition { frames: index, checksum: sum, ..*from });
+            pending.clear();
         }
     }
-    // Pages past the database's size after the last commit are not part
-    // of it (a shrinking VACUUM); they are cut off when applied.
-    out.pages = newest.into_iter().map(|(p, (at, len))| (p, bytes[at..at + len].to_vec())).collect();
-    out
 }
 
 #[cfg(test)]
