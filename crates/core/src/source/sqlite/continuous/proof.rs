@@ -242,10 +242,19 @@ fn equal_at_a_commit(
     Ok(found)
 }
 
-/// The SHA-256 of each of `path`'s pages, page 1's [`BOOKKEEPING`] zeroed.
+/// The SHA-256 of each of `path`'s pages, page 1's [`BOOKKEEPING`] zeroed
+/// (read a page at a time: 32 bytes kept per page).
 fn page_hashes(path: &Path, page_size: u32) -> io::Result<Vec<[u8; 32]>> {
-    let bytes = std::fs::read(path)?;
-    Ok(bytes.chunks(page_size as usize).enumerate().map(|(i, page)| hash_page(i, page)).collect())
+    let mut f = io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
+    let mut page = vec![0u8; page_size as usize];
+    let mut out = Vec::new();
+    loop {
+        let n = crate::fsutil::read_full(&mut f, &mut page)?;
+        if n == 0 {
+            return Ok(out);
+        }
+        out.push(hash_page(out.len(), &page[..n]));
+    }
 }
 
 /// The SHA-256 of page `index` (0-based), with page 1's [`BOOKKEEPING`] zeroed.
