@@ -173,17 +173,11 @@ pub fn after_snapshot(
     let _ = std::fs::remove_file(&dest);
     let rebuilt = rebuild(cfg, &r, &dest);
     let compared = rebuilt.map_err(|e| e.to_string()).and_then(|_| {
-        let b = page_hash(snapshot, p.page_size).map_err(|e| format!("cannot read the snapshot: {e}"))?;
+        let (want, b) = page_hashes(snapshot, p.page_size).map_err(|e| format!("cannot read the snapshot: {e}"))?;
+        let (have, a) = page_hashes(&dest, p.page_size).map_err(|e| format!("cannot read the rebuilt copy: {e}"))?;
         // A WAL emptied before the capture is read from its new header.
         let commits = since.map(|(h, bytes)| (h, bytes, if p.wal.frames == 0 { h.start() } else { p.wal }));
-        match equal_at_a_commit(&dest, snapshot, p.page_size, commits) {
-            Ok(true) => Ok((b, b)),
-            Ok(false) => {
-                let a = page_hash(&dest, p.page_size).map_err(|e| format!("cannot read the rebuilt copy: {e}"))?;
-                Ok((a, b))
-            }
-            Err(e) => Err(format!("cannot compare the rebuilt copy with the snapshot: {e}")),
-        }
+        Ok(if equal_at_a_commit(have, &want, commits) { (b, b) } else { (a, b) })
     });
     let _ = std::fs::remove_file(&dest);
     match compared {
@@ -205,17 +199,15 @@ pub fn after_snapshot(
     }
 }
 
-/// Whether the database `rebuilt` equals `snapshot`, as it is or after one
-/// of the transactions the WAL `commits` holds past the chain's position
-/// (replayed in order, page by page). Page 1's [`BOOKKEEPING`] is left out.
+/// Whether the pages `have` (of the rebuilt chain) equal `want` (of the
+/// snapshot), as they are or after one of the transactions the WAL
+/// `commits` holds past the chain's position (replayed in order, page by
+/// page).
 fn equal_at_a_commit(
-    rebuilt: &Path,
-    snapshot: &Path,
-    page_size: u32,
+    mut have: Vec<[u8; 32]>,
+    want: &[[u8; 32]],
     commits: Option<(&WalHeader, &[u8], WalPosition)>,
-) -> io::Result<bool> {
-    let want = page_hashes(snapshot, page_size)?;
-    let mut have = page_hashes(rebuilt, page_size)?;
+) -> bool {
     let mut differ: BTreeSet<usize> = (0..have.len().max(want.len())).filter(|&i| have.get(i) != want.get(i)).collect();
     let equal = |differ: &BTreeSet<usize>, pages: usize| pages == want.len() && differ.range(..pages).next().is_none();
     let mut found = equal(&differ, have.len());
@@ -239,55 +231,30 @@ fn equal_at_a_commit(
             found = equal(&differ, db_pages as usize);
         });
     }
-    Ok(found)
+    found
 }
 
-/// The SHA-256 of each of `path`'s pages, page 1's [`BOOKKEEPING`] zeroed
-/// (read a page at a time: 32 bytes kept per page).
-fn page_hashes(path: &Path, page_size: u32) -> io::Result<Vec<[u8; 32]>> {
+/// A file's SHA-256 over its pages (page 1's [`BOOKKEEPING`] zeroed) and
+/// its number of pages.
+type Whole = ([u8; 32], u64);
+
+/// The SHA-256 of each of `path`'s pages and of all of them, page 1's
+/// [`BOOKKEEPING`] zeroed, with the number of pages (read a page at a
+/// time).
+fn page_hashes(path: &Path, page_size: u32) -> io::Result<(Vec<[u8; 32]>, Whole)> {
     let mut f = io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
     let mut page = vec![0u8; page_size as usize];
-    let mut out = Vec::new();
-    loop {
-        let n = crate::fsutil::read_full(&mut f, &mut page)?;
-        if n == 0 {
-            return Ok(out);
-        }
-        out.push(hash_page(out.len(), &page[..n]));
-    }
-}
-
-/// The SHA-256 of page `index` (0-based), with page 1's [`BOOKKEEPING`] zeroed.
-fn hash_page(index: usize, page: &[u8]) -> [u8; 32] {
-    if index == 0 && page.len() >= 100 {
-        let mut first = page.to_vec();
-        for r in BOOKKEEPING {
-            first[r].fill(0);
-        }
-        return Sha256::digest(&first).into();
-    }
-    Sha256::digest(page).into()
-}
-
-/// The SHA-256 of `path`'s pages with page 1's [`BOOKKEEPING`] zeroed,
-/// and its number of pages.
-pub fn page_hash(path: &Path, page_size: u32) -> io::Result<([u8; 32], u64)> {
-    let mut f = io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
-    let mut page = vec![0u8; page_size as usize];
-    let mut hasher = Sha256::new();
-    let mut pages = 0u64;
+    let (mut each, mut all) = (Vec::new(), Sha256::new());
     loop {
         let n = crate::fsutil::read_full(&mut f, &mut page)?;
         if n == 0 {
             break;
         }
-        if pages == 0 && n >= 100 {
-            for r in BOOKKEEPING {
-                page[r].fill(0);
-            }
+        if each.is_empty() {
+            forget_bookkeeping(&mut page[..n]);
         }
-        hasher.update(&page[..n]);
-        pages += 1;
+        each.push(Sha256::digest(&page[..n]).into());
+        all.update(&page[..n]);
         if n < page.len() {
             break;
         }
@@ -296,5 +263,31 @@ pub fn page_hash(path: &Path, page_size: u32) -> io::Result<([u8; 32], u64)> {
     if f.read(&mut rest)? != 0 {
         return Err(io::Error::other("a partial page"));
     }
-    Ok((hasher.finalize().into(), pages))
+    let pages = each.len() as u64;
+    Ok((each, (all.finalize().into(), pages)))
+}
+
+/// Page 1 with its [`BOOKKEEPING`] zeroed (a shorter page is left as it is).
+fn forget_bookkeeping(first: &mut [u8]) {
+    if first.len() >= 100 {
+        for r in BOOKKEEPING {
+            first[r].fill(0);
+        }
+    }
+}
+
+/// The SHA-256 of page `index` (0-based), page 1's [`BOOKKEEPING`] zeroed.
+fn hash_page(index: usize, page: &[u8]) -> [u8; 32] {
+    if index == 0 {
+        let mut first = page.to_vec();
+        forget_bookkeeping(&mut first);
+        return Sha256::digest(&first).into();
+    }
+    Sha256::digest(page).into()
+}
+
+/// The SHA-256 of `path`'s pages with page 1's [`BOOKKEEPING`] zeroed,
+/// and its number of pages.
+pub fn page_hash(path: &Path, page_size: u32) -> io::Result<([u8; 32], u64)> {
+    page_hashes(path, page_size).map(|(_, all)| all)
 }
