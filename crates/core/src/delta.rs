@@ -115,6 +115,21 @@ pub struct Made {
     pub sha256: String,
 }
 
+/// Opens `new` for reading (with its size) and `out` for the delta, whose
+/// header (magic, block size, new size) is written.
+fn begin(new: &Path, block: u32, out: &Path) -> io::Result<(BufReader<std::fs::File>, u64, BufWriter<std::fs::File>)> {
+    if block == 0 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "block size 0"));
+    }
+    let input = BufReader::with_capacity(256 * 1024, std::fs::File::open(new)?);
+    let size = input.get_ref().metadata()?.len();
+    let mut w = BufWriter::with_capacity(256 * 1024, crate::archive::create_private_file(out)?);
+    w.write_all(MAGIC)?;
+    w.write_all(&block.to_le_bytes())?;
+    w.write_all(&size.to_le_bytes())?;
+    Ok((input, size, w))
+}
+
 /// Compares the snapshot at `new` with `base` (the base's copy, streamed)
 /// block by block and writes the delta to `out`, hashing `new` as it goes.
 pub fn write_delta(
@@ -124,15 +139,7 @@ pub fn write_delta(
     out: &Path,
     cancel: &CancellationToken,
 ) -> io::Result<Made> {
-    if block == 0 {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "block size 0"));
-    }
-    let mut input = BufReader::with_capacity(256 * 1024, std::fs::File::open(new)?);
-    let size = input.get_ref().metadata()?.len();
-    let mut w = BufWriter::with_capacity(256 * 1024, crate::archive::create_private_file(out)?);
-    w.write_all(MAGIC)?;
-    w.write_all(&block.to_le_bytes())?;
-    w.write_all(&size.to_le_bytes())?;
+    let (mut input, size, mut w) = begin(new, block, out)?;
     let (mut a, mut b) = (vec![0u8; block as usize], vec![0u8; block as usize]);
     let mut previous = Vec::with_capacity(block as usize);
     let mut choose = Chooser::default();
@@ -290,15 +297,7 @@ pub fn write_delta_by_hashes(
     cancel: &CancellationToken,
 ) -> io::Result<(Made, PageHashes)> {
     let block = base.block;
-    if block == 0 {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "block size 0"));
-    }
-    let mut input = BufReader::with_capacity(256 * 1024, std::fs::File::open(new)?);
-    let size = input.get_ref().metadata()?.len();
-    let mut w = BufWriter::with_capacity(256 * 1024, crate::archive::create_private_file(out)?);
-    w.write_all(MAGIC)?;
-    w.write_all(&block.to_le_bytes())?;
-    w.write_all(&size.to_le_bytes())?;
+    let (mut input, size, mut w) = begin(new, block, out)?;
     let mut a = vec![0u8; block as usize];
     let (mut whole, mut hashes) = (Sha256::new(), Vec::new());
     let (mut index, mut changed) = (0u64, 0u64);
