@@ -1274,20 +1274,29 @@ mod tests {
 
     /// A database whose index pages have scattered free space (random
     /// keys, a third of the rows deleted), as bytes; 4096-byte pages.
+    /// The same database every run: rows with random keys and values of
+    /// random length, a third of them deleted, leaving free space
+    /// scattered over the pages.
     fn fragmented_database() -> Vec<u8> {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("db");
-        let c = rusqlite::Connection::open(&path).unwrap();
+        let mut c = rusqlite::Connection::open(&path).unwrap();
         c.execute_batch(
             "PRAGMA page_size = 4096; PRAGMA journal_mode = DELETE;
              CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT NOT NULL, v BLOB);
-             CREATE INDEX t_k ON t (k);
-             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6000)
-             INSERT INTO t (k, v) SELECT hex(randomblob(10)), randomblob(abs(random()) % 300) FROM n;
-             INSERT INTO t (k, v) VALUES ('big', randomblob(20000));
-             DELETE FROM t WHERE id % 3 = 0;",
+             CREATE INDEX t_k ON t (k);",
         )
         .unwrap();
+        let t = c.transaction().unwrap();
+        let bytes = noise(6000 * 12, 7);
+        for row in bytes.chunks_exact(12) {
+            let k: String = row[..10].iter().map(|b| format!("{b:02X}")).collect();
+            let v = noise(usize::from(u16::from_le_bytes([row[10], row[11]]) % 300), u64::from(row[10]));
+            t.execute("INSERT INTO t (k, v) VALUES (?1, ?2)", rusqlite::params![k, v]).unwrap();
+        }
+        t.execute("INSERT INTO t (k, v) VALUES ('big', ?1)", [noise(20_000, 8)]).unwrap();
+        t.execute("DELETE FROM t WHERE id % 3 = 0", []).unwrap();
+        t.commit().unwrap();
         drop(c);
         std::fs::read(&path).unwrap()
     }
