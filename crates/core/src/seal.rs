@@ -108,7 +108,7 @@ pub enum KeyError {
         /// The file (or variable) it came from.
         from: String,
         /// What is wrong, without the secret.
-        why: String,
+        why: KeyFileProblem,
     },
     /// An age archive and no identity.
     #[error(
@@ -141,6 +141,39 @@ pub enum KeyError {
     NotAge { archive: String, why: String },
 }
 
+/// What is wrong with a secret file, in words that follow its name. The
+/// age crate's own words, where it gave some, are kept as `detail`; they
+/// never hold the secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyFileProblem {
+    /// The file cannot be read.
+    #[error("cannot read it: {detail}")]
+    Unreadable { detail: String },
+    /// A password file with no password in it.
+    #[error("is empty; put the archive password in it (e.g. `openssl rand -base64 24 > FILE`)")]
+    EmptyPassword,
+    /// Looks like an age identity file, and is not a well-formed one.
+    #[error("does not parse as an age identity file: {detail}")]
+    UnparsableIdentity { detail: String },
+    /// An age identity of a kind Lifeboat cannot use (a plugin's, say).
+    #[error("holds an identity Lifeboat cannot use: {detail}")]
+    UnusableIdentity { detail: String },
+    /// An age identity file with no key in it.
+    #[error("holds no age identity")]
+    NoIdentity,
+    /// An SSH key under a passphrase.
+    #[error(
+        "is a passphrase-protected SSH key, and a service cannot type a passphrase; use an age key (age-keygen) or an unprotected copy of the SSH key kept offline"
+    )]
+    PassphraseProtected,
+    /// An SSH key of a kind age cannot decrypt with.
+    #[error("is an SSH key of a kind age does not support; use an age key (age-keygen), ssh-ed25519 or ssh-rsa")]
+    UnsupportedSsh,
+    /// Neither kind of key.
+    #[error("holds neither an age identity (AGE-SECRET-KEY-1…) nor an SSH private key")]
+    NotAKey,
+}
+
 impl Keys {
     /// No secrets.
     pub fn none() -> Keys {
@@ -150,14 +183,13 @@ impl Keys {
     /// Reads the zip-aes password from `file` (trailing newline removed).
     pub fn read_password_file(file: &Path) -> Result<Secret, KeyError> {
         let from = file.display().to_string();
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| KeyError::Unusable { from: from.clone(), why: format!("cannot read it: {e}") })?;
+        let text = std::fs::read_to_string(file).map_err(|e| KeyError::Unusable {
+            from: from.clone(),
+            why: KeyFileProblem::Unreadable { detail: e.to_string() },
+        })?;
         let password = text.trim_end_matches(['\n', '\r']);
         if password.trim().is_empty() {
-            return Err(KeyError::Unusable {
-                from,
-                why: "is empty; put the archive password in it (e.g. `openssl rand -base64 24 > FILE`)".into(),
-            });
+            return Err(KeyError::Unusable { from, why: KeyFileProblem::EmptyPassword });
         }
         Ok(Secret::new(password))
     }
@@ -171,8 +203,10 @@ impl Keys {
     /// `age-keygen` writes them) or an unencrypted SSH private key.
     pub fn set_identity_file(&mut self, file: &Path) -> Result<(), KeyError> {
         let from = file.display().to_string();
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| KeyError::Unusable { from: from.clone(), why: format!("cannot read it: {e}") })?;
+        let text = std::fs::read_to_string(file).map_err(|e| KeyError::Unusable {
+            from: from.clone(),
+            why: KeyFileProblem::Unreadable { detail: e.to_string() },
+        })?;
         let text = Secret::new(text);
         parse_identities(text.expose(), &from).map_err(|why| KeyError::Unusable { from, why })?;
         self.identity = Some((text, file.to_path_buf()));
@@ -198,23 +232,19 @@ impl Keys {
     }
 }
 
-fn parse_identities(text: &str, from: &str) -> Result<Vec<Box<dyn age::Identity>>, String> {
+fn parse_identities(text: &str, from: &str) -> Result<Vec<Box<dyn age::Identity>>, KeyFileProblem> {
     if text.contains("AGE-SECRET-KEY-") {
         let ids = age::IdentityFile::from_buffer(text.as_bytes())
-            .map_err(|e| format!("does not parse as an age identity file: {e}"))?
+            .map_err(|e| KeyFileProblem::UnparsableIdentity { detail: e.to_string() })?
             .into_identities()
-            .map_err(|e| format!("holds an identity Lifeboat cannot use: {e}"))?;
-        return if ids.is_empty() { Err("holds no age identity".into()) } else { Ok(ids) };
+            .map_err(|e| KeyFileProblem::UnusableIdentity { detail: e.to_string() })?;
+        return if ids.is_empty() { Err(KeyFileProblem::NoIdentity) } else { Ok(ids) };
     }
     match age::ssh::Identity::from_buffer(text.as_bytes(), Some(from.to_string())) {
         Ok(id @ age::ssh::Identity::Unencrypted(_)) => Ok(vec![Box::new(id)]),
-        Ok(age::ssh::Identity::Encrypted(_)) => Err(
-            "is a passphrase-protected SSH key, and a service cannot type a passphrase; use an age key (age-keygen) or an unprotected copy of the SSH key kept offline".into(),
-        ),
-        Ok(age::ssh::Identity::Unsupported(_)) => {
-            Err("is an SSH key of a kind age does not support; use an age key (age-keygen), ssh-ed25519 or ssh-rsa".into())
-        }
-        Err(_) => Err("holds neither an age identity (AGE-SECRET-KEY-1…) nor an SSH private key".into()),
+        Ok(age::ssh::Identity::Encrypted(_)) => Err(KeyFileProblem::PassphraseProtected),
+        Ok(age::ssh::Identity::Unsupported(_)) => Err(KeyFileProblem::UnsupportedSsh),
+        Err(_) => Err(KeyFileProblem::NotAKey),
     }
 }
 
@@ -248,11 +278,23 @@ impl Recipient {
 }
 
 impl std::str::FromStr for Recipient {
-    type Err = String;
+    type Err = RecipientError;
 
-    fn from_str(text: &str) -> Result<Recipient, String> {
+    fn from_str(text: &str) -> Result<Recipient, RecipientError> {
         parse_recipient(text)
     }
+}
+
+/// Why a text is not a key archives can be sealed to; it names the text
+/// (a public key, no secret).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecipientError {
+    /// `age1…` that does not parse; `detail` is the age crate's word.
+    #[error("{text:?} is not an age public key ({detail})")]
+    NotAgeKey { text: String, detail: String },
+    /// Neither an age key nor a supported SSH key.
+    #[error("{text:?} is neither an age public key (age1…) nor an ssh-ed25519/ssh-rsa public key")]
+    NotAKey { text: String },
 }
 
 impl std::fmt::Display for Recipient {
@@ -268,16 +310,16 @@ impl std::fmt::Debug for Recipient {
 }
 
 /// Parses one age recipient: `age1…` or an `ssh-ed25519`/`ssh-rsa` public key.
-pub fn parse_recipient(text: &str) -> Result<Recipient, String> {
+pub fn parse_recipient(text: &str) -> Result<Recipient, RecipientError> {
     let text = text.trim();
     let key = if text.starts_with("age1") {
         text.parse::<age::x25519::Recipient>()
             .map(RecipientKey::Age)
-            .map_err(|e| format!("{text:?} is not an age public key ({e})"))?
+            .map_err(|e| RecipientError::NotAgeKey { text: text.to_string(), detail: e.to_string() })?
     } else {
-        text.parse::<age::ssh::Recipient>().map(RecipientKey::Ssh).map_err(|_| {
-            format!("{text:?} is neither an age public key (age1…) nor an ssh-ed25519/ssh-rsa public key")
-        })?
+        text.parse::<age::ssh::Recipient>()
+            .map(RecipientKey::Ssh)
+            .map_err(|_| RecipientError::NotAKey { text: text.to_string() })?
     };
     Ok(Recipient { text: text.to_string(), key })
 }
@@ -330,25 +372,79 @@ pub fn seal_file(
     Ok(hex::encode(hasher.finalize()))
 }
 
+/// Why a sealed file, read back without a key, is not what was written or
+/// not an age file at all.
+#[derive(Debug, thiserror::Error)]
+pub enum SealCheckError {
+    /// Its bytes do not all read.
+    #[error("cannot read it back: {source}")]
+    ReadBack {
+        #[source]
+        source: io::Error,
+    },
+    /// Its header does not read.
+    #[error("cannot read it: {source}")]
+    Read {
+        #[source]
+        source: io::Error,
+    },
+    /// It reads, and hashes otherwise than what was written.
+    #[error("the sealed file read back differs from what was written (a failing disk?)")]
+    Differs,
+    /// Its header is not one Lifeboat writes.
+    #[error(transparent)]
+    Header(#[from] HeaderError),
+    /// Its header is within bounds, and age does not parse it.
+    #[error("its age header does not parse: {source}")]
+    Unparsable {
+        #[source]
+        source: age::DecryptError,
+    },
+}
+
+/// What is wrong with the first bytes of a file that should start with an
+/// age header, found before the age crate reads them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    /// No age header at all.
+    #[error("it does not start with an age header")]
+    NotAge,
+    /// More stanzas than Lifeboat ever writes.
+    #[error(
+        "its age header holds more than {MAX_STANZAS} stanzas; Lifeboat seals to at most {MAX_RECIPIENTS} recipients, so it did not write this header"
+    )]
+    TooManyStanzas,
+    /// The file ends inside its header.
+    #[error("its age header stops before its end: the file is truncated")]
+    Truncated,
+    /// A header longer than Lifeboat ever writes.
+    #[error(
+        "its age header does not end within {} KiB; Lifeboat never writes one that large, so it did not write this file",
+        MAX_HEADER_BYTES / 1024
+    )]
+    TooLarge,
+}
+
 /// Reads a sealed file back without a key: it must hash to `sha256` (what
 /// was written) and start with a well-formed age header.
-pub fn check_sealed(files: &[PathBuf], sha256: &str) -> Result<(), String> {
+pub fn check_sealed(files: &[PathBuf], sha256: &str) -> Result<(), SealCheckError> {
     if read_all(files)? != sha256 {
-        return Err("the sealed file read back differs from what was written (a failing disk?)".into());
+        return Err(SealCheckError::Differs);
     }
     check_header(files)
 }
 
 /// Without a key, what can be checked of a stored age archive: every byte
 /// reads, and the age header parses.
-pub fn check_readable(files: &[PathBuf]) -> Result<(), String> {
+pub fn check_readable(files: &[PathBuf]) -> Result<(), SealCheckError> {
     read_all(files)?;
     check_header(files)
 }
 
 /// Reads every byte; returns their SHA-256 (hex).
-fn read_all(files: &[PathBuf]) -> Result<String, String> {
-    let mut reader = crate::parts::MultiFileReader::open(files).map_err(|e| format!("cannot read it back: {e}"))?;
+fn read_all(files: &[PathBuf]) -> Result<String, SealCheckError> {
+    let mut reader =
+        crate::parts::MultiFileReader::open(files).map_err(|source| SealCheckError::ReadBack { source })?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; CHUNK];
     loop {
@@ -356,34 +452,35 @@ fn read_all(files: &[PathBuf]) -> Result<String, String> {
             Ok(0) => return Ok(hex::encode(hasher.finalize())),
             Ok(n) => hasher.update(&buf[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(format!("cannot read it back: {e}")),
+            Err(source) => return Err(SealCheckError::ReadBack { source }),
         }
     }
 }
 
-fn check_header(files: &[PathBuf]) -> Result<(), String> {
-    let mut reader = crate::parts::MultiFileReader::open(files).map_err(|e| format!("cannot read it back: {e}"))?;
+fn check_header(files: &[PathBuf]) -> Result<(), SealCheckError> {
+    let mut reader =
+        crate::parts::MultiFileReader::open(files).map_err(|source| SealCheckError::ReadBack { source })?;
     check_header_bounds(&mut reader)?;
-    age::Decryptor::new(BufReader::new(reader)).map(|_| ()).map_err(|e| format!("its age header does not parse: {e}"))
+    age::Decryptor::new(BufReader::new(reader)).map(|_| ()).map_err(|source| SealCheckError::Unparsable { source })
 }
 
 /// Checks that `input`, from where it stands, starts with a whole age
 /// header within [`MAX_HEADER_BYTES`] and [`MAX_STANZAS`], reading no more
 /// than that; leaves `input` where it was.
-fn check_header_bounds<R: Read + Seek>(input: &mut R) -> Result<(), String> {
-    let cannot = |e: io::Error| format!("cannot read it: {e}");
+fn check_header_bounds<R: Read + Seek>(input: &mut R) -> Result<(), SealCheckError> {
+    let cannot = |source: io::Error| SealCheckError::Read { source };
     let start = input.stream_position().map_err(cannot)?;
     let mut head = Vec::with_capacity(MAX_HEADER_BYTES);
     input.by_ref().take(MAX_HEADER_BYTES as u64).read_to_end(&mut head).map_err(cannot)?;
     input.seek(io::SeekFrom::Start(start)).map_err(cannot)?;
-    header_within_bounds(&head)
+    Ok(header_within_bounds(&head)?)
 }
 
 /// `head`: at most [`MAX_HEADER_BYTES`] from the start of the file.
-fn header_within_bounds(head: &[u8]) -> Result<(), String> {
+fn header_within_bounds(head: &[u8]) -> Result<(), HeaderError> {
     let mut lines = head.split(|&b| b == b'\n');
     if lines.next() != Some(b"age-encryption.org/v1".as_slice()) {
-        return Err("it does not start with an age header".into());
+        return Err(HeaderError::NotAge);
     }
     let mut stanzas = 0;
     for line in lines {
@@ -393,20 +490,14 @@ fn header_within_bounds(head: &[u8]) -> Result<(), String> {
         if line.starts_with(b"-> ") {
             stanzas += 1;
             if stanzas > MAX_STANZAS {
-                return Err(format!(
-                    "its age header holds more than {MAX_STANZAS} stanzas; Lifeboat seals to at most \
-                     {MAX_RECIPIENTS} recipients, so it did not write this header"
-                ));
+                return Err(HeaderError::TooManyStanzas);
             }
         }
     }
     if head.len() < MAX_HEADER_BYTES {
-        return Err("its age header stops before its end: the file is truncated".into());
+        return Err(HeaderError::Truncated);
     }
-    Err(format!(
-        "its age header does not end within {} KiB; Lifeboat never writes one that large, so it did not write this file",
-        MAX_HEADER_BYTES / 1024
-    ))
+    Err(HeaderError::TooLarge)
 }
 
 /// Whether the identity held opens what is sealed to `recipients`: a few
@@ -442,7 +533,8 @@ pub fn open_age<R: Read + Seek + Send + 'static>(
     let identities =
         parse_identities(text.expose(), &from).map_err(|why| KeyError::Unusable { from: from.clone(), why })?;
     let not_age = |e: age::DecryptError| KeyError::NotAge { archive: archive.to_string(), why: e.to_string() };
-    check_header_bounds(&mut input).map_err(|why| KeyError::NotAge { archive: archive.to_string(), why })?;
+    check_header_bounds(&mut input)
+        .map_err(|why| KeyError::NotAge { archive: archive.to_string(), why: why.to_string() })?;
     let decryptor = age::Decryptor::new(input).map_err(not_age)?;
     if decryptor.is_scrypt() {
         return Err(KeyError::NotAge {
@@ -534,13 +626,25 @@ mod tests {
         while junk.len() < MAX_HEADER_BYTES {
             junk.extend_from_slice(b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n");
         }
-        assert!(header_within_bounds(&junk[..MAX_HEADER_BYTES]).unwrap_err().contains("does not end within 16 KiB"));
+        assert!(
+            header_within_bounds(&junk[..MAX_HEADER_BYTES])
+                .unwrap_err()
+                .to_string()
+                .contains("does not end within 16 KiB")
+        );
         let mut many = b"age-encryption.org/v1\n".to_vec();
         many.extend_from_slice(&b"-> X25519 AAAA\nAAAA\n".repeat(MAX_STANZAS + 1));
         many.extend_from_slice(b"--- AAAA\n");
-        assert!(header_within_bounds(&many).unwrap_err().contains("more than 64 stanzas"));
-        assert!(header_within_bounds(b"age-encryption.org/v1\n-> X25519 AAAA\n").unwrap_err().contains("truncated"));
-        assert!(header_within_bounds(b"PK\x03\x04").unwrap_err().contains("does not start with an age header"));
+        assert!(header_within_bounds(&many).unwrap_err().to_string().contains("more than 64 stanzas"));
+        assert!(
+            header_within_bounds(b"age-encryption.org/v1\n-> X25519 AAAA\n")
+                .unwrap_err()
+                .to_string()
+                .contains("truncated")
+        );
+        assert!(
+            header_within_bounds(b"PK\x03\x04").unwrap_err().to_string().contains("does not start with an age header")
+        );
     }
 
     #[test]
@@ -554,7 +658,7 @@ mod tests {
         let n = bytes.len() - 10;
         bytes[n] ^= 1;
         std::fs::write(&sealed, bytes).unwrap();
-        assert!(check_sealed(&[sealed], &sha).unwrap_err().contains("differs"));
+        assert!(check_sealed(&[sealed], &sha).unwrap_err().to_string().contains("differs"));
     }
 
     #[test]
@@ -564,7 +668,7 @@ mod tests {
         assert!(
             parse_recipient("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHsKLqeplhpW+uObz5dvMgjz1OxfM/XXUB+VHtZ6isGN").is_ok()
         );
-        assert!(parse_recipient("hello").err().unwrap().contains("neither"));
+        assert!(parse_recipient("hello").err().unwrap().to_string().contains("neither"));
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("k");
         std::fs::write(&f, "not a key").unwrap();

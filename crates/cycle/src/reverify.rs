@@ -65,7 +65,7 @@ pub fn run(
         // which finds a failing disk; contents are checked where the key is.
         let (ok, detail) = match seal::check_readable(&archive.files) {
             Ok(()) => (true, "ok (sealed with age; no identity here, so read back without decrypting)".to_string()),
-            Err(why) => (false, why),
+            Err(why) => (false, why.to_string()),
         };
         return record(state, &stored, archive, ok, detail, now);
     }
@@ -87,7 +87,7 @@ pub fn run(
             // key is no damage. The bytes are still read back.
             Err(VerifyError::Key(why @ KeyError::WrongIdentity { .. })) => match seal::check_readable(&archive.files) {
                 Ok(()) => (true, format!("{CANNOT_OPEN_HERE}: {why}; read back without decrypting")),
-                Err(damage) => (false, damage),
+                Err(damage) => (false, damage.to_string()),
             },
             // A differential this machine opens, whose base it does not (a
             // base sealed to other recipients before this machine got its
@@ -104,7 +104,7 @@ pub fn run(
                              ({source}); read back without rebuilding"
                         ),
                     ),
-                    Err(damage) => (false, damage),
+                    Err(damage) => (false, damage.to_string()),
                 }
             }
             Err(e) => (false, e.to_string()),

@@ -287,7 +287,7 @@ impl EncryptionFile {
         let recipients = self
             .recipients
             .iter()
-            .map(|r| crate::seal::parse_recipient(r).map_err(|why| invalid("encryption.recipients", why)))
+            .map(|r| crate::seal::parse_recipient(r).map_err(|why| invalid("encryption.recipients", why.to_string())))
             .collect::<Result<_, _>>()?;
         Ok(EncryptionConfig {
             mode: self.mode,
