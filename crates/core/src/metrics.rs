@@ -4,7 +4,7 @@
 //! and text encoder (the format node_exporter and `promtool` read), named by
 //! the Prometheus conventions (`lifeboat_…_seconds`, `_bytes`, `_total`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use prometheus::{Encoder, Gauge, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
@@ -183,30 +183,60 @@ impl Metrics {
     }
 }
 
+/// Why a path cannot be the metrics file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetricsTargetError {
+    /// A folder stands there.
+    #[error("{} is a folder; give a file path, e.g. /var/lib/node_exporter/lifeboat.prom", path.display())]
+    Folder { path: PathBuf },
+    /// A device, FIFO or socket stands there.
+    #[error(
+        "{} is not a regular file (a device, FIFO or socket), and writing the metrics would replace it; give the path of a file, e.g. /var/lib/node_exporter/lifeboat.prom",
+        path.display()
+    )]
+    NotAFile { path: PathBuf },
+}
+
+/// Why the metrics file was not (re)written.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsFileError {
+    /// The path is not one to write the metrics to.
+    #[error(transparent)]
+    Target(#[from] MetricsTargetError),
+    /// Writing or renaming the new file failed.
+    #[error("{source}")]
+    Write {
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<std::io::Error> for MetricsFileError {
+    fn from(source: std::io::Error) -> MetricsFileError {
+        MetricsFileError::Write { source }
+    }
+}
+
 /// Whether `path` may be (re)written as the metrics file: absent, or a
 /// regular file. The write renames a new file over it, which would replace
 /// a device, FIFO or socket (as root, `/dev/full` itself) with a file.
-pub fn check_target(path: &Path) -> Result<(), String> {
+pub fn check_target(path: &Path) -> Result<(), MetricsTargetError> {
     let Ok(meta) = std::fs::metadata(path) else { return Ok(()) };
     if meta.is_file() {
         Ok(())
     } else if meta.is_dir() {
-        Err(format!("{} is a folder; give a file path, e.g. /var/lib/node_exporter/lifeboat.prom", path.display()))
+        Err(MetricsTargetError::Folder { path: path.to_path_buf() })
     } else {
-        Err(format!(
-            "{} is not a regular file (a device, FIFO or socket), and writing the metrics would replace it; \
-             give the path of a file, e.g. /var/lib/node_exporter/lifeboat.prom",
-            path.display()
-        ))
+        Err(MetricsTargetError::NotAFile { path: path.to_path_buf() })
     }
 }
 
 /// Writes [`render`]'s text to `path` atomically (a temporary file in the
 /// same folder, then a rename), so a collector never reads half a file.
-pub fn write_file(path: &Path, text: &str) -> std::io::Result<()> {
+pub fn write_file(path: &Path, text: &str) -> Result<(), MetricsFileError> {
     use std::io::Write as _;
     // Checked again at each write: the path may have changed since start-up.
-    check_target(path).map_err(std::io::Error::other)?;
+    check_target(path)?;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new().prefix(".lifeboat-metrics-").tempfile_in(dir)?;
     tmp.write_all(text.as_bytes())?;

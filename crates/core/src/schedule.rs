@@ -13,13 +13,21 @@ pub struct Schedule {
     text: String,
 }
 
+/// Why a text is not a crontab expression Lifeboat runs on.
+#[derive(Debug, thiserror::Error)]
+#[error("{expr:?} is not a 5-field crontab expression ({source}); for example \"0 * * * *\" is hourly on the hour")]
+pub struct ScheduleError {
+    /// The expression as given.
+    pub expr: String,
+    #[source]
+    source: croner::errors::CronError,
+}
+
 /// Parses a standard 5-field crontab expression (minute hour day month
 /// weekday). The error says what is wrong in words.
-pub fn parse(expr: &str) -> Result<Schedule, String> {
+pub fn parse(expr: &str) -> Result<Schedule, ScheduleError> {
     let parser = CronParser::builder().seconds(Seconds::Disallowed).year(Year::Disallowed).build();
-    let cron = parser.parse(expr.trim()).map_err(|e| {
-        format!("{expr:?} is not a 5-field crontab expression ({e}); for example \"0 * * * *\" is hourly on the hour")
-    })?;
+    let cron = parser.parse(expr.trim()).map_err(|source| ScheduleError { expr: expr.to_string(), source })?;
     Ok(Schedule { cron, text: expr.trim().to_string() })
 }
 
@@ -41,9 +49,9 @@ impl Schedule {
 }
 
 impl std::str::FromStr for Schedule {
-    type Err = String;
+    type Err = ScheduleError;
 
-    fn from_str(expr: &str) -> Result<Schedule, String> {
+    fn from_str(expr: &str) -> Result<Schedule, ScheduleError> {
         parse(expr)
     }
 }

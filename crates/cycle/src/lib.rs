@@ -684,14 +684,30 @@ async fn chain_proofs(
     }
 }
 
+/// Why the metrics file was not rewritten after a cycle.
+#[derive(Debug, thiserror::Error)]
+enum MetricsWriteError {
+    /// The figures could not be gathered.
+    #[error(transparent)]
+    Render(#[from] lifeboat_core::status::StatusError),
+    /// The file could not be written.
+    #[error("{}: {source}", path.display())]
+    File {
+        path: std::path::PathBuf,
+        #[source]
+        source: lifeboat_core::metrics::MetricsFileError,
+    },
+}
+
 /// Rewrites `monitoring.metrics_file`, when set, with the cycle's outcome.
-fn write_metrics(cfg: &Config, state: &SharedState) -> Result<(), String> {
+fn write_metrics(cfg: &Config, state: &SharedState) -> Result<(), MetricsWriteError> {
     let path = &cfg.monitoring.metrics_file;
     if path.as_os_str().is_empty() {
         return Ok(());
     }
-    let text = lifeboat_core::metrics::render(cfg, Some(&state.lock()), Utc::now()).map_err(|e| e.to_string())?;
-    lifeboat_core::metrics::write_file(path, &text).map_err(|e| format!("{}: {e}", path.display()))
+    let text = lifeboat_core::metrics::render(cfg, Some(&state.lock()), Utc::now())?;
+    lifeboat_core::metrics::write_file(path, &text)
+        .map_err(|source| MetricsWriteError::File { path: path.clone(), source })
 }
 
 /// The restore command for each skipped source some archive still holds a

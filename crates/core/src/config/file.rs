@@ -207,10 +207,10 @@ impl ConfigFile {
 
 impl ScheduleFile {
     fn parse(self) -> Result<ScheduleConfig, ConfigError> {
-        let cron = self.cron.parse::<Schedule>().map_err(|e| invalid("schedule.cron", e))?;
+        let cron = self.cron.parse::<Schedule>().map_err(|e| invalid("schedule.cron", e.to_string()))?;
         let full_cron = match self.full_cron.as_str() {
             "" => None,
-            text => Some(text.parse::<Schedule>().map_err(|e| invalid("schedule.full_cron", e))?),
+            text => Some(text.parse::<Schedule>().map_err(|e| invalid("schedule.full_cron", e.to_string()))?),
         };
         Ok(ScheduleConfig { cron, full_cron })
     }

@@ -268,7 +268,8 @@ impl Config {
             ));
         }
         if !m.metrics_file.as_os_str().is_empty() {
-            crate::metrics::check_target(&m.metrics_file).map_err(|why| invalid("monitoring.metrics_file", why))?;
+            crate::metrics::check_target(&m.metrics_file)
+                .map_err(|why| invalid("monitoring.metrics_file", why.to_string()))?;
         }
         if m.shrink_alert_percent > 100 {
             return Err(invalid(
