@@ -188,8 +188,8 @@ impl Recorder {
 }
 
 impl Notifier for Recorder {
-    fn kind(&self) -> &'static str {
-        "recorder"
+    fn kind(&self) -> lifeboat_core::destination::NotifierKind {
+        lifeboat_core::destination::DestinationKind::Telegram.into()
     }
     fn has_recipients(&self) -> bool {
         true

@@ -16,7 +16,8 @@ use backon::Retryable;
 use lifeboat_core::catalog::{StoredArchive, part_name};
 use lifeboat_core::config::{Config, MB, SecretUrl};
 use lifeboat_core::destination::{
-    AlertError, BoxFuture, CopyFailure, CopySink, DestinationId, DiscordConfig, Handover, Notifier, Surroundings,
+    AlertError, BoxFuture, CopyFailure, CopySink, DestinationId, DestinationKind, DiscordConfig, Handover, Notifier,
+    NotifierKind, Surroundings,
 };
 use lifeboat_core::state::FailureCode;
 use reqwest::StatusCode;
@@ -327,8 +328,8 @@ impl CopySink for DiscordDestination {
 }
 
 impl Notifier for DiscordDestination {
-    fn kind(&self) -> &'static str {
-        "discord"
+    fn kind(&self) -> NotifierKind {
+        DestinationKind::Discord.into()
     }
 
     fn has_recipients(&self) -> bool {

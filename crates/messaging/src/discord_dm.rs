@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use backon::Retryable;
 use lifeboat_core::config::{Config, RetryConfig, Secret};
-use lifeboat_core::destination::{AlertError, BoxFuture, Notifier};
+use lifeboat_core::destination::{AlertError, BoxFuture, Notifier, NotifierKind};
 use lifeboat_core::state::FailureCode;
 use serde_json::{Value, json};
 
@@ -190,8 +190,8 @@ fn classify(status: u16, v: &Value, retry_header: Option<&str>, owner: u64) -> D
 }
 
 impl Notifier for DiscordOwnerDm {
-    fn kind(&self) -> &'static str {
-        "discord-dm"
+    fn kind(&self) -> NotifierKind {
+        NotifierKind::DiscordOwner
     }
 
     fn has_recipients(&self) -> bool {

@@ -18,7 +18,8 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::{Config, MB};
 use lifeboat_core::destination::{
-    AlertError, BoxFuture, CopyFailure, CopySink, DestinationId, EmailConfig, Handover, Notifier, Surroundings,
+    AlertError, BoxFuture, CopyFailure, CopySink, DestinationId, DestinationKind, EmailConfig, Handover, Notifier,
+    NotifierKind, Surroundings,
 };
 use lifeboat_core::state::FailureCode;
 use lifeboat_core::units::human_size;
@@ -256,8 +257,8 @@ impl CopySink for EmailDestination {
 }
 
 impl Notifier for EmailDestination {
-    fn kind(&self) -> &'static str {
-        "email"
+    fn kind(&self) -> NotifierKind {
+        DestinationKind::Email.into()
     }
 
     fn has_recipients(&self) -> bool {

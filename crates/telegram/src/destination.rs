@@ -79,8 +79,8 @@ impl ArchiveSink for TelegramDestination {
 }
 
 impl Notifier for TelegramDestination {
-    fn kind(&self) -> &'static str {
-        "telegram"
+    fn kind(&self) -> lifeboat_core::destination::NotifierKind {
+        lifeboat_core::destination::DestinationKind::Telegram.into()
     }
 
     fn has_recipients(&self) -> bool {

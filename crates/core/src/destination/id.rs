@@ -98,6 +98,39 @@ impl fmt::Display for DestinationId {
     }
 }
 
+/// What carries an alert, as logs and reports name it: a kind of
+/// destination, or the Discord bot's direct messages to its owner, which
+/// carry alerts and no archives and so are no destination of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NotifierKind {
+    /// A configured destination of this kind.
+    Destination(DestinationKind),
+    /// The Discord bot's direct messages to its owner (`discord-dm`).
+    DiscordOwner,
+}
+
+impl NotifierKind {
+    /// As logs and reports spell it ("telegram", "discord-dm").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifierKind::Destination(kind) => kind.as_str(),
+            NotifierKind::DiscordOwner => "discord-dm",
+        }
+    }
+}
+
+impl From<DestinationKind> for NotifierKind {
+    fn from(kind: DestinationKind) -> NotifierKind {
+        NotifierKind::Destination(kind)
+    }
+}
+
+impl fmt::Display for NotifierKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Why a text is not a destination id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{text:?} is not a destination: write telegram, discord, email, s3:NAME or webhook:NAME")]

@@ -16,7 +16,7 @@ use crate::catalog::StoredArchive;
 use crate::state::{CopyStatus, FailureCode, Level, State, StateError};
 
 mod id;
-pub use id::{BadDestinationId, DestinationId, DestinationKind};
+pub use id::{BadDestinationId, DestinationId, DestinationKind, NotifierKind};
 
 /// A future a destination returns; boxed so destinations can be trait
 /// objects, `Send` so a cycle can run on any thread.
@@ -114,7 +114,7 @@ impl std::fmt::Display for Owed {
 /// people (a bucket carries none).
 pub trait Notifier: Send + Sync {
     /// Its kind, as logs and reports name it ("telegram").
-    fn kind(&self) -> &'static str;
+    fn kind(&self) -> NotifierKind;
 
     /// Whether anyone is configured to hear alerts here.
     fn has_recipients(&self) -> bool;

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use backon::Retryable;
 use lifeboat_core::config::{Config, RetryConfig, SecretUrl};
-use lifeboat_core::destination::{AlertError, BoxFuture, Notifier, WebhookConfig, WebhookFormat};
+use lifeboat_core::destination::{
+    AlertError, BoxFuture, DestinationKind, Notifier, NotifierKind, WebhookConfig, WebhookFormat,
+};
 use lifeboat_core::state::FailureCode;
 
 use crate::ProbeError;
@@ -170,8 +172,8 @@ impl WebhookDestination {
 }
 
 impl Notifier for WebhookDestination {
-    fn kind(&self) -> &'static str {
-        "webhook"
+    fn kind(&self) -> NotifierKind {
+        DestinationKind::Webhook.into()
     }
 
     fn has_recipients(&self) -> bool {
