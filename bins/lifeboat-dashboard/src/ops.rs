@@ -6,10 +6,10 @@
 
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::restore::RestorePlan;
-use lifeboat_core::restore::chat::{self, ChatRestore};
+use lifeboat_core::restore::chat::{self, ChatPlanError, ChatRestore};
 use lifeboat_core::{CancellationToken, Config, Trigger, exit};
 use lifeboat_cycle::{self as cycle, CycleError};
-use lifeboat_telegram::Telegram;
+use lifeboat_telegram::{SendError, Telegram};
 
 /// How a "Backup now" ended.
 #[derive(Debug, Clone)]
@@ -54,20 +54,24 @@ pub async fn run_backup(cfg: &Config, cancel: CancellationToken) -> BackupResult
     }
 }
 
-/// Sends `archive` to `chat`, by file_id when Telegram already has it.
+/// Sends `archive` to `chat`, by file_id when Telegram already has it. The
+/// error's reason holds no token.
 pub async fn resend(
     tg: &Telegram,
     cfg: &Config,
     chat: i64,
     archive: &StoredArchive,
     cancel: &CancellationToken,
-) -> Result<(), String> {
-    tg.send_archive_to(cfg, chat, archive, cancel).await.map(|_| ()).map_err(|e| tg.scrub(&e.to_string()))
+) -> Result<(), SendError> {
+    tg.send_archive_to(cfg, chat, archive, cancel)
+        .await
+        .map(|_| ())
+        .map_err(|e| SendError { reason: tg.scrub(&e.reason), ..e })
 }
 
 /// What restoring `archive` into the live databases would replace, in words.
 /// Blocking.
-pub fn restore_plan(cfg: &Config, archive: &str) -> Result<RestorePlan, String> {
+pub fn restore_plan(cfg: &Config, archive: &str) -> Result<RestorePlan, ChatPlanError> {
     // Every configured database: the dashboard has no `--only`.
     chat::plan(cfg, archive, Vec::new())
 }

@@ -69,7 +69,7 @@ pub(super) fn resend(bot: &DashBot, app: &Arc<App>, user: i64, stamp: ArchiveSta
             Err(_) if cancel.is_cancelled() => {}
             Err(e) => {
                 app.log(Level::Warn, format!("re-sending {name} to admin {user} failed: {e}")).await;
-                if let Err(e) = bot.send_message(ChatId(user), text::resend_failed(&e)).await {
+                if let Err(e) = bot.send_message(ChatId(user), text::resend_failed(&e.to_string())).await {
                     tracing::warn!(
                         "cannot tell admin {user} the re-send failed: {}",
                         crate::redact(&e.to_string(), &app.cfg)
@@ -149,7 +149,7 @@ pub(super) async fn restore_ask(
             show(bot, to, body, Some(keyboard::confirm_restore(stamp, nonce))).await?;
         }
         Err(e) => {
-            show(bot, to, text::restore_plan_failed(&name, &e), Some(keyboard::back_to_backups())).await?;
+            show(bot, to, text::restore_plan_failed(&name, &e.to_string()), Some(keyboard::back_to_backups())).await?;
         }
     }
     Ok(Answer::default())

@@ -31,7 +31,7 @@ pub async fn ask(app: Arc<App>, interaction: Interaction, inv: &Invocation) {
     let plan = match planned {
         Ok(Ok(plan)) => plan,
         Ok(Err(why)) => {
-            let text = format!("♻️ **Cannot restore {}**\n{}", code(&archive), clip(&why, 1800));
+            let text = format!("♻️ **Cannot restore {}**\n{}", code(&archive), clip(&why.to_string(), 1800));
             app.edit(&interaction.token, &Say::private(text)).await;
             return;
         }

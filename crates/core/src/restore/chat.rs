@@ -23,20 +23,38 @@ pub enum ChatRestore {
     Failed(String),
 }
 
+/// Why a restore asked for from a chat cannot be planned.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatPlanError {
+    /// An age archive: the server holds only the public keys, by design,
+    /// so the restore is done where the private key is.
+    #[error(
+        "{archive} is sealed with age, and this server holds no key to open it (by design: only the public keys are here). Restore it from the server's command line with the private key: lifeboat restore {archive} --identity key.txt"
+    )]
+    NoKeyHere { archive: String },
+    /// Any other reason the plan could not be made.
+    #[error(transparent)]
+    Plan(RestoreError),
+}
+
+impl From<RestoreError> for ChatPlanError {
+    fn from(e: RestoreError) -> ChatPlanError {
+        match e {
+            RestoreError::Verify(VerifyError::Key(KeyError::NoIdentity { archive })) => {
+                ChatPlanError::NoKeyHere { archive }
+            }
+            e => ChatPlanError::Plan(e),
+        }
+    }
+}
+
 /// What restoring `archive` ("latest" or a name in `output_dir`) into the
 /// live databases would do; `only` limits it to those databases (empty:
 /// every one). An age archive says the server holds no key, by design.
 /// Blocking.
-pub fn plan(cfg: &Config, archive: &str, only: Vec<String>) -> Result<RestorePlan, String> {
+pub fn plan(cfg: &Config, archive: &str, only: Vec<String>) -> Result<RestorePlan, ChatPlanError> {
     let request = RestoreRequest { archive: archive.to_string(), only, to: None, force_schema: false };
-    super::plan(cfg, &request).map_err(|e| match e {
-        RestoreError::Verify(VerifyError::Key(KeyError::NoIdentity { archive })) => format!(
-            "{archive} is sealed with age, and this server holds no key to open it (by design: only the public keys are here). \
-             Restore it from the server's command line with the private key: \
-             lifeboat restore {archive} --identity key.txt"
-        ),
-        e => e.to_string(),
-    })
+    Ok(super::plan(cfg, &request)?)
 }
 
 /// Carries out the plan the owner confirmed, under the cycle lock (no
