@@ -95,9 +95,9 @@ fn check_ping_url(cfg: &Config) -> Result<Option<Finding>> {
     let subject = "monitoring.ping_url";
     Ok(Some(match rt.block_on(lifeboat_messaging::webhook::connects(url, PROBE_TIMEOUT)) {
         Ok(said) => Finding::ok(subject, format!("the monitor's host: {said} (nothing was pinged)")),
-        Err(message) => Finding::error(
+        Err(e) => Finding::error(
             subject,
-            message,
+            e.to_string(),
             "check the URL's host and this server's outbound network (firewall, DNS, proxy); until it answers, the \
              monitor hears nothing and pages you for a missing ping",
         ),
