@@ -181,7 +181,7 @@ pub(super) fn verify_inner(
         if opts.integrity_check && why.is_empty() {
             match extraction_file(scratch, &db) {
                 Ok(f) => out = Some(f),
-                Err(e) => why.push(e),
+                Err(e) => why.push(e.to_string()),
             }
         }
         // Never more than the manifest promises, whatever the ZIP header says.
@@ -205,7 +205,7 @@ pub(super) fn verify_inner(
         if opts.integrity_check {
             match extraction_file(scratch, &db) {
                 Ok(f) => out = Some(f),
-                Err(e) => why.push(e),
+                Err(e) => why.push(e.to_string()),
             }
         }
         let read = if why.is_empty() {

@@ -52,7 +52,70 @@ pub(super) enum EntryOpenError {
     /// The keys do not open it.
     Key(KeyError),
     /// Not an entry Lifeboat would have written, or unreadable.
-    Refused(String),
+    Refused(RefusedEntry),
+}
+
+/// An entry that is not read: unreadable, or sealed in a way Lifeboat
+/// never seals.
+#[derive(Debug, thiserror::Error)]
+pub enum RefusedEntry {
+    /// The ZIP reader cannot read it.
+    #[error(transparent)]
+    Zip(#[from] zip::result::ZipError),
+    /// Encrypted with ZipCrypto, which is broken.
+    #[error("is encrypted with the weak ZipCrypto scheme; Lifeboat archives use AES-256")]
+    ZipCrypto,
+}
+
+/// What is wrong with an archive's `manifest.json`.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestProblem {
+    /// There is none.
+    #[error("manifest.json is missing")]
+    Missing,
+    /// Its entry cannot be opened.
+    #[error(transparent)]
+    Entry(#[from] RefusedEntry),
+    /// Larger than any manifest Lifeboat writes.
+    #[error("manifest.json is {size} bytes, too large to be a Lifeboat manifest")]
+    TooLarge { size: u64 },
+    /// Its bytes do not read.
+    #[error("reading it: {source}")]
+    Read {
+        #[source]
+        source: io::Error,
+    },
+    /// Not JSON of a manifest's shape.
+    #[error("it does not parse: {source}")]
+    Unparsable {
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Another program's JSON.
+    #[error("format is {found:?}, expected {FORMAT:?}")]
+    Format { found: String },
+    /// A version this Lifeboat does not read.
+    #[error("manifest version {version} is not supported (this Lifeboat reads 1 to {VERSION}); upgrade Lifeboat")]
+    Version { version: u32 },
+}
+
+/// Why an entry could not be given a file to be extracted into.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ExtractError {
+    /// A folder of a file source's entry.
+    #[error("cannot create {}: {source}", path.display())]
+    Folder {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The file itself.
+    #[error("cannot extract to {}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// Opens entry `i` for reading, decrypting an AES-encrypted entry with the
@@ -64,23 +127,21 @@ pub(super) fn open_entry<'a>(
     archive: &str,
 ) -> Result<zip::read::ZipFile<'a, BufReader<Box<dyn ReadSeek>>>, EntryOpenError> {
     let (encrypted, aes) = {
-        let raw = zip.by_index_raw(i).map_err(|e| EntryOpenError::Refused(e.to_string()))?;
+        let raw = zip.by_index_raw(i).map_err(|e| EntryOpenError::Refused(e.into()))?;
         (raw.encrypted(), raw.extra_data_fields().any(|f| matches!(f, zip::ExtraField::AeXEncryption(_))))
     };
     if !encrypted {
-        return zip.by_index(i).map_err(|e| EntryOpenError::Refused(e.to_string()));
+        return zip.by_index(i).map_err(|e| EntryOpenError::Refused(e.into()));
     }
     if !aes {
-        return Err(EntryOpenError::Refused(
-            "is encrypted with the weak ZipCrypto scheme; Lifeboat archives use AES-256".into(),
-        ));
+        return Err(EntryOpenError::Refused(RefusedEntry::ZipCrypto));
     }
     let Some(password) = keys.password() else {
         return Err(EntryOpenError::Key(keys.password_error(archive)));
     };
     zip.by_index_decrypt(i, password.as_bytes()).map_err(|e| match e {
         zip::result::ZipError::InvalidPassword => EntryOpenError::Key(keys.password_error(archive)),
-        e => EntryOpenError::Refused(e.to_string()),
+        e => EntryOpenError::Refused(e.into()),
     })
 }
 
@@ -88,32 +149,32 @@ pub(super) fn open_entry<'a>(
 /// keys do not open it, [`VerifyError::Manifest`] when it is missing or not
 /// a manifest this Lifeboat reads.
 pub(super) fn load_manifest(zip: &mut Zip, keys: &Keys, archive: &str) -> Result<Manifest, VerifyError> {
-    let bad = |why: String| VerifyError::Manifest(archive.to_string(), why);
-    let i = zip.index_for_name(MANIFEST_NAME).ok_or_else(|| bad("manifest.json is missing".into()))?;
+    let bad = |why: ManifestProblem| VerifyError::Manifest(archive.to_string(), why);
+    let i = zip.index_for_name(MANIFEST_NAME).ok_or_else(|| bad(ManifestProblem::Missing))?;
     let entry = open_entry(zip, i, keys, archive).map_err(|e| match e {
         EntryOpenError::Key(e) => VerifyError::Key(e),
-        EntryOpenError::Refused(why) => bad(why),
+        EntryOpenError::Refused(why) => bad(why.into()),
     })?;
     let size = entry.size();
     parse_manifest(entry, size).map_err(bad)
 }
 
 /// Parses a manifest entry of `size` bytes (its ZIP header's word).
-fn parse_manifest(mut entry: impl Read, size: u64) -> Result<Manifest, String> {
+fn parse_manifest(mut entry: impl Read, size: u64) -> Result<Manifest, ManifestProblem> {
     if size > MAX_MANIFEST_BYTES {
-        return Err(format!("manifest.json is {size} bytes, too large to be a Lifeboat manifest"));
+        return Err(ManifestProblem::TooLarge { size });
     }
     let mut text = Vec::with_capacity(size as usize);
-    (&mut entry).take(MAX_MANIFEST_BYTES + 1).read_to_end(&mut text).map_err(|e| format!("reading it: {e}"))?;
-    let manifest: Manifest = serde_json::from_slice(&text).map_err(|e| format!("it does not parse: {e}"))?;
+    (&mut entry)
+        .take(MAX_MANIFEST_BYTES + 1)
+        .read_to_end(&mut text)
+        .map_err(|source| ManifestProblem::Read { source })?;
+    let manifest: Manifest = serde_json::from_slice(&text).map_err(|source| ManifestProblem::Unparsable { source })?;
     if manifest.format != FORMAT {
-        return Err(format!("format is {:?}, expected {FORMAT:?}", manifest.format));
+        return Err(ManifestProblem::Format { found: manifest.format });
     }
     if manifest.version == 0 || manifest.version > VERSION {
-        return Err(format!(
-            "manifest version {} is not supported (this Lifeboat reads 1 to {VERSION}); upgrade Lifeboat",
-            manifest.version
-        ));
+        return Err(ManifestProblem::Version { version: manifest.version });
     }
     Ok(manifest)
 }
@@ -193,7 +254,7 @@ fn header_problem(head: &[u8], declared: u64) -> Option<String> {
 /// source's entry gets its folders; the scratch folder itself is never made
 /// again: once it is gone (removed on Ctrl-C) extraction stops, rather
 /// than leave a new copy of the data behind.
-pub(super) fn extraction_file(scratch: &Path, name: &str) -> Result<File, String> {
+pub(super) fn extraction_file(scratch: &Path, name: &str) -> Result<File, ExtractError> {
     let target = scratch.join(name);
     remove_extracted(&target);
     let mut dir = scratch.to_path_buf();
@@ -202,7 +263,7 @@ pub(super) fn extraction_file(scratch: &Path, name: &str) -> Result<File, String
         match std::fs::create_dir(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
+            Err(source) => return Err(ExtractError::Folder { path: dir, source }),
         }
     }
     std::fs::OpenOptions::new()
@@ -210,7 +271,7 @@ pub(super) fn extraction_file(scratch: &Path, name: &str) -> Result<File, String
         .create_new(true)
         .mode(0o600)
         .open(&target)
-        .map_err(|e| format!("cannot extract to {}: {e}", target.display()))
+        .map_err(|source| ExtractError::File { path: target, source })
 }
 
 pub(super) fn remove_extracted(path: &Path) {

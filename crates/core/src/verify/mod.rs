@@ -28,6 +28,7 @@ use crate::seal::{KeyError, Keys, Sealing};
 use check::verify_inner;
 pub use differential::PageCheck;
 use entries::{EntryOpenError, load_manifest, open_entry, open_zip};
+pub use entries::{ManifestProblem, RefusedEntry};
 
 /// What to check.
 #[derive(Debug, Clone, Copy)]
@@ -112,7 +113,7 @@ pub enum VerifyError {
     NotZip(String, String),
     /// No or bad manifest.
     #[error("{0} has no valid manifest.json ({1})")]
-    Manifest(String, String),
+    Manifest(String, ManifestProblem),
     /// The archive is sealed and the keys held do not open it.
     #[error(transparent)]
     Key(#[from] KeyError),
@@ -202,18 +203,37 @@ pub fn known_manifest(
     }
 }
 
+/// Why a database stored in an archive cannot be streamed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DatabaseReadError {
+    /// The archive does not open.
+    #[error(transparent)]
+    Archive(#[from] VerifyError),
+    /// The archive holds no such entry.
+    #[error("{archive} does not hold {db}")]
+    Missing { archive: String, db: String },
+    /// The keys do not open the entry.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The entry does not read.
+    #[error(transparent)]
+    Refused(#[from] RefusedEntry),
+}
+
 /// Streams the database `db`, stored whole in `archive`, into `f`.
 pub(crate) fn with_database<T>(
     archive: &StoredArchive,
     keys: &Keys,
     db: &str,
     f: impl FnOnce(&mut dyn Read) -> T,
-) -> Result<T, String> {
-    let mut zip = open_zip(archive, keys).map_err(|e| e.to_string())?;
-    let i = zip.index_for_name(db).ok_or_else(|| format!("{} does not hold {db}", archive.name))?;
+) -> Result<T, DatabaseReadError> {
+    let mut zip = open_zip(archive, keys)?;
+    let i = zip
+        .index_for_name(db)
+        .ok_or_else(|| DatabaseReadError::Missing { archive: archive.name.clone(), db: db.to_string() })?;
     let mut entry = open_entry(&mut zip, i, keys, &archive.name).map_err(|e| match e {
-        EntryOpenError::Key(e) => e.to_string(),
-        EntryOpenError::Refused(why) => why,
+        EntryOpenError::Key(e) => DatabaseReadError::Key(e),
+        EntryOpenError::Refused(why) => DatabaseReadError::Refused(why),
     })?;
     Ok(f(&mut entry))
 }
