@@ -15,10 +15,8 @@ use crate::config::Config;
 pub(super) fn check(cfg: &Config, plan: &mut RestorePlan) {
     let mut problems = Vec::new();
     if let Some(base) = &plan.manifest.base {
-        let folder = plan.archive.files.first().and_then(|f| f.parent()).unwrap_or(Path::new("."));
-        let beside = crate::catalog::ArchiveName::parse(&base.archive).is_ok_and(|n| n.part().is_none())
-            && crate::catalog::resolve(folder, &folder.join(&base.archive).to_string_lossy()).is_ok();
-        if !beside {
+        let folder = archive_folder(plan);
+        if !base_beside(plan) {
             problems.push(format!(
                 "{} is a differential and its base {} is not in {}: bring it there first (`lifeboat fetch \
                  DESTINATION {}`), or restore with --from DESTINATION, which brings both",
@@ -54,6 +52,19 @@ pub(super) fn check(cfg: &Config, plan: &mut RestorePlan) {
     plan.problems = problems;
 }
 
+/// The folder `plan`'s archive is in.
+fn archive_folder(plan: &RestorePlan) -> &Path {
+    plan.archive.files.first().and_then(|f| f.parent()).unwrap_or(Path::new("."))
+}
+
+/// Whether `plan`'s archive, a differential, has its base beside it.
+fn base_beside(plan: &RestorePlan) -> bool {
+    let Some(base) = &plan.manifest.base else { return false };
+    let folder = archive_folder(plan);
+    crate::catalog::ArchiveName::parse(&base.archive).is_ok_and(|n| n.part().is_none())
+        && crate::catalog::resolve(folder, &folder.join(&base.archive).to_string_lossy()).is_ok()
+}
+
 /// Why files cannot be created in folder `dir` (or in the nearest folder
 /// above it that exists, where it would be created), or None.
 fn unwritable(dir: &Path) -> Option<String> {
@@ -78,7 +89,7 @@ fn unwritable(dir: &Path) -> Option<String> {
 /// temporary folder; what fails joins `plan.problems`. Skipped when the
 /// base is missing (said already).
 pub fn verify_archive(cfg: &Config, plan: &mut RestorePlan) {
-    if plan.manifest.base.is_some() && plan.problems.iter().any(|p| p.contains("its base")) {
+    if plan.manifest.base.is_some() && !base_beside(plan) {
         return;
     }
     let scratch = match tempfile::Builder::new().prefix("lifeboat-plan-").tempdir() {
