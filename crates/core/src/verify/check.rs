@@ -21,6 +21,36 @@ const RATIO_CHECKED_ABOVE: u64 = 256 * 1024 * 1024;
 /// Room kept free beside extracted copies (SQLite's own scratch, the state).
 const SPACE_MARGIN: u64 = 16 * 1024 * 1024;
 
+/// The archive-level problems found, and the databases they speak of.
+#[derive(Debug, Default)]
+pub(super) struct Problems {
+    list: Vec<String>,
+    named: BTreeSet<String>,
+}
+
+impl Problems {
+    /// A problem with the archive as a whole.
+    pub(super) fn push(&mut self, text: String) {
+        self.list.push(text);
+    }
+
+    /// A problem with database `db`, said as "DB: WHAT".
+    pub(super) fn push_for(&mut self, db: &str, what: impl std::fmt::Display) {
+        self.list.push(format!("{db}: {what}"));
+        self.named.insert(db.to_string());
+    }
+
+    /// The report on `archive` with these problems.
+    pub(super) fn report(
+        self,
+        archive: &StoredArchive,
+        manifest: Option<Manifest>,
+        databases: Vec<DatabaseVerdict>,
+    ) -> VerifyReport {
+        VerifyReport { archive: archive.name.clone(), manifest, databases, problems: self.list, named: self.named }
+    }
+}
+
 /// Every check on `archive`; with `keep`, the databases that verified fully
 /// stay extracted in `scratch` and their paths are returned.
 pub(super) fn verify_inner(
@@ -32,7 +62,7 @@ pub(super) fn verify_inner(
     pages: Option<&PageCheck<'_>>,
 ) -> Result<(VerifyReport, Vec<(String, PathBuf)>), VerifyError> {
     let mut zip = open_zip(archive, keys)?;
-    let mut problems = Vec::new();
+    let mut problems = Problems::default();
     if zip.has_duplicate_names() {
         problems.push("the ZIP holds two entries with the same name; refusing an ambiguous archive".to_string());
     }
@@ -69,11 +99,12 @@ pub(super) fn verify_inner(
                         entry_of.insert(d.name.clone(), d.name.clone());
                     }
                     Some(_) if m.base.is_none() => {
-                        problems.push(format!("{}: stored as a delta, but the manifest names no base", d.name));
+                        problems.push_for(&d.name, "stored as a delta, but the manifest names no base");
                         continue;
                     }
                     Some(Delta { entry: Some(e), .. }) if *e != format!("{}{DELTA_SUFFIX}", d.name) => {
-                        problems.push(format!("{}: its delta entry is {e:?}, not {}{DELTA_SUFFIX}", d.name, d.name));
+                        problems
+                            .push_for(&d.name, format_args!("its delta entry is {e:?}, not {}{DELTA_SUFFIX}", d.name));
                         continue;
                     }
                     Some(Delta { entry: Some(e), .. }) => {
@@ -109,7 +140,7 @@ pub(super) fn verify_inner(
                 scratch.display(),
                 crate::units::human_size(free)
             ));
-            let report = VerifyReport { archive: archive.name.clone(), manifest, databases: Vec::new(), problems };
+            let report = problems.report(archive, manifest, Vec::new());
             return Ok((report, Vec::new()));
         }
     }
@@ -161,7 +192,7 @@ pub(super) fn verify_inner(
             if let Some(e) = read.error {
                 entry_problems.push(format!("entry {name:?}: {e}"));
             }
-            problems.extend(entry_problems);
+            entry_problems.into_iter().for_each(|p| problems.push(p));
             continue;
         }
         let db = db.expect("is_db");
@@ -284,11 +315,11 @@ fn finish(
     present: BTreeSet<String>,
     mut verdicts: Vec<DatabaseVerdict>,
     mut extracted: Vec<(String, PathBuf)>,
-    mut problems: Vec<String>,
+    mut problems: Problems,
 ) -> Result<(VerifyReport, Vec<(String, PathBuf)>), VerifyError> {
     for name in &expected {
         if !present.contains(name) {
-            problems.push(format!("{name}: listed in the manifest but missing from the archive"));
+            problems.push_for(name, "listed in the manifest but missing from the archive");
             verdicts.push(DatabaseVerdict {
                 name: name.clone(),
                 size: 0,
@@ -301,7 +332,7 @@ fn finish(
     // Manifest order, so reports read the same way every time.
     verdicts.sort_by_key(|v| expected.iter().position(|n| *n == v.name).unwrap_or(usize::MAX));
     extracted.sort_by_key(|(n, _)| expected.iter().position(|e| e == n).unwrap_or(usize::MAX));
-    let report = VerifyReport { archive: archive.name.clone(), manifest, databases: verdicts, problems };
+    let report = problems.report(archive, manifest, verdicts);
     if !report.is_ok() {
         for (_, p) in extracted.drain(..) {
             remove_extracted(&p);

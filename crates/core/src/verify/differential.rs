@@ -15,6 +15,7 @@ use crate::manifest::Manifest;
 use crate::seal::Keys;
 
 use super::VerifyError;
+use super::check::Problems;
 use super::entries::{EntryOpenError, EntryRead, Zip, load_manifest, open_entry, open_zip, read_entry};
 
 /// A differential's base, opened.
@@ -43,16 +44,18 @@ pub struct PageCheck<'a> {
 impl PageCheck<'_> {
     /// Checks that the page hashes are of the very copies the deltas were
     /// made against.
-    pub(super) fn check_base(&self, manifest: &Manifest, base: &str, problems: &mut Vec<String>) {
+    pub(super) fn check_base(&self, manifest: &Manifest, base: &str, problems: &mut Problems) {
         for d in &manifest.databases {
             let Some(delta) = &d.delta else { continue };
             match self.base.get(&d.name) {
                 Some(b) if b.sha256.eq_ignore_ascii_case(&delta.base_sha256) => {}
-                Some(_) => problems.push(format!(
-                    "{}: the page hashes kept of {base} are of a different copy than this differential was made against",
-                    d.name
-                )),
-                None => problems.push(format!("{}: no page hashes of it in {base} are kept here", d.name)),
+                Some(_) => problems.push_for(
+                    &d.name,
+                    format_args!(
+                        "the page hashes kept of {base} are of a different copy than this differential was made against"
+                    ),
+                ),
+                None => problems.push_for(&d.name, format_args!("no page hashes of it in {base} are kept here")),
             }
         }
     }
@@ -90,7 +93,7 @@ pub(super) fn open_base(
     manifest: &Manifest,
     base: &crate::manifest::BaseRef,
     keys: &Keys,
-    problems: &mut Vec<String>,
+    problems: &mut Problems,
 ) -> Result<Base, VerifyError> {
     let folder = archive.files.first().and_then(|f| f.parent()).map(Path::to_path_buf).unwrap_or_default();
     let missing = || VerifyError::MissingBase {
@@ -115,11 +118,14 @@ pub(super) fn open_base(
         let Some(delta) = &d.delta else { continue };
         match base_manifest.database(&d.name) {
             Some(b) if b.sha256.eq_ignore_ascii_case(&delta.base_sha256) => {}
-            Some(_) => problems.push(format!(
-                "{}: the base {} holds a different copy than this differential was made against",
-                d.name, base.archive
-            )),
-            None => problems.push(format!("{}: the base {} does not hold it", d.name, base.archive)),
+            Some(_) => problems.push_for(
+                &d.name,
+                format_args!(
+                    "the base {} holds a different copy than this differential was made against",
+                    base.archive
+                ),
+            ),
+            None => problems.push_for(&d.name, format_args!("the base {} does not hold it", base.archive)),
         }
     }
     Ok(Base { name: stored.name, zip })

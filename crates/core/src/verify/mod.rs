@@ -18,6 +18,7 @@ mod check;
 mod differential;
 mod entries;
 
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -61,6 +62,9 @@ pub struct VerifyReport {
     pub databases: Vec<DatabaseVerdict>,
     /// Archive-level problems (missing manifest, unexpected entries, ...).
     pub problems: Vec<String>,
+    /// The databases that `problems` speak of, so that
+    /// [`Self::all_problems`] does not say them twice.
+    named: BTreeSet<String>,
 }
 
 impl VerifyReport {
@@ -72,10 +76,8 @@ impl VerifyReport {
     /// Every problem in one list: the archive's, then each bad database's.
     pub fn all_problems(&self) -> Vec<String> {
         let mut out = self.problems.clone();
-        for d in self.databases.iter().filter(|d| !d.ok) {
-            if !out.iter().any(|p| p.contains(&format!("{}:", d.name))) {
-                out.push(format!("{}: {}", d.name, d.integrity));
-            }
+        for d in self.databases.iter().filter(|d| !d.ok && !self.named.contains(&d.name)) {
+            out.push(format!("{}: {}", d.name, d.integrity));
         }
         out
     }
