@@ -82,6 +82,6 @@ pub fn restore(cfg: &Config, plan: &RestorePlan, who: &str, cancel: &Cancellatio
     match chat::execute(cfg, plan, who, cancel) {
         ChatRestore::Done(outcome) => RestoreResult::Done(outcome),
         ChatRestore::Busy(holder) => RestoreResult::Busy(holder),
-        ChatRestore::Failed(why) => RestoreResult::Failed(why),
+        ChatRestore::Failed(why) => RestoreResult::Failed(why.to_string()),
     }
 }

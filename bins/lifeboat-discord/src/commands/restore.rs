@@ -103,7 +103,7 @@ pub async fn pressed(app: Arc<App>, interaction: Interaction, custom_id: &str) {
         }
         Ok(ChatRestore::Failed(why)) => format!(
             "♻️ ❌ **Restore failed**\n{}\nThe live databases were not replaced unless stated above.",
-            clip(&why, 1700)
+            clip(&why.to_string(), 1700)
         ),
         Err(e) => format!("♻️ ❌ **Restore failed**: the restore task stopped: {e}"),
     };

@@ -8,19 +8,33 @@
 use super::{RestoreError, RestoreOutcome, RestorePlan, RestoreRequest};
 use crate::lock::{CycleLock, LockError};
 use crate::seal::KeyError;
-use crate::state::State;
+use crate::state::{State, StateError};
 use crate::verify::VerifyError;
 use crate::{CancellationToken, Config};
 
 /// How a restore asked for from a chat ended.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum ChatRestore {
     /// Restored; what was done.
     Done(RestoreOutcome),
     /// A cycle (or another restore) holds the lock: who.
     Busy(String),
-    /// Not restored (or partly: the text says).
-    Failed(String),
+    /// Not restored (or partly: the error says).
+    Failed(ChatRestoreError),
+}
+
+/// Why a confirmed restore from a chat did not run, or did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatRestoreError {
+    /// The cycle lock could not be taken (other than held by someone).
+    #[error(transparent)]
+    Lock(LockError),
+    /// The state database did not open.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The restore itself failed; its words say what was written.
+    #[error(transparent)]
+    Restore(#[from] RestoreError),
 }
 
 /// Why a restore asked for from a chat cannot be planned.
@@ -65,14 +79,14 @@ pub fn execute(cfg: &Config, plan: &RestorePlan, who: &str, cancel: &Cancellatio
     let _lock = match CycleLock::try_acquire(&cfg.lock_path(), who) {
         Ok(lock) => lock,
         Err(LockError::Busy { holder }) => return ChatRestore::Busy(holder),
-        Err(e) => return ChatRestore::Failed(e.to_string()),
+        Err(e) => return ChatRestore::Failed(ChatRestoreError::Lock(e)),
     };
     let state = match State::open_for(cfg) {
         Ok(s) => s,
-        Err(e) => return ChatRestore::Failed(e.to_string()),
+        Err(e) => return ChatRestore::Failed(e.into()),
     };
     match super::execute(cfg, &state, plan, cancel) {
         Ok(outcome) => ChatRestore::Done(outcome),
-        Err(e) => ChatRestore::Failed(e.to_string()),
+        Err(e) => ChatRestore::Failed(e.into()),
     }
 }
