@@ -169,12 +169,17 @@ fn check_messengers(cfg: &Config) -> Result<Vec<Finding>> {
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let mut findings = Vec::new();
-    let finding = |subject: &str, probed: Result<String, String>, action: &str| match probed {
-        Ok(message) => Finding { level: Severity::Ok, subject: subject.into(), message, action: None },
-        Err(message) => {
-            Finding { level: Severity::Error, subject: subject.into(), message, action: Some(action.into()) }
+    fn finding(subject: &str, probed: Result<String, impl std::fmt::Display>, action: &str) -> Finding {
+        match probed {
+            Ok(message) => Finding { level: Severity::Ok, subject: subject.into(), message, action: None },
+            Err(e) => Finding {
+                level: Severity::Error,
+                subject: subject.into(),
+                message: e.to_string(),
+                action: Some(action.into()),
+            },
         }
-    };
+    }
     if d.discord.enabled() {
         let probed = match lifeboat_messaging::DiscordDestination::from_config(cfg) {
             Some(discord) => rt.block_on(discord.probe()).map_err(|e| e.to_string()),
@@ -189,7 +194,7 @@ fn check_messengers(cfg: &Config) -> Result<Vec<Finding>> {
     if bot {
         findings.push(finding(
             "discord-bot",
-            rt.block_on(lifeboat_messaging::discord_dm::probe_bot(cfg)).map_err(|e| e.to_string()),
+            rt.block_on(lifeboat_messaging::discord_dm::probe_bot(cfg)),
             "put the bot's current token (Developer Portal → Bot → Reset Token) in discord.token_file; \
              the owner's DMs and lifeboat-discord need it",
         ));
@@ -206,7 +211,7 @@ fn check_messengers(cfg: &Config) -> Result<Vec<Finding>> {
         ));
     }
     for webhook in lifeboat_messaging::WebhookDestination::from_config(cfg) {
-        let probed = rt.block_on(webhook.probe(PROBE_TIMEOUT)).map_err(|e| e.to_string());
+        let probed = rt.block_on(webhook.probe(PROBE_TIMEOUT));
         findings.push(finding(
             &webhook.id().to_string(),
             probed,
