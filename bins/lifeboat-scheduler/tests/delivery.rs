@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use lifeboat_core::state::DeliveryStatus;
+use lifeboat_core::state::OutboxStatus as DeliveryStatus;
 use lifeboat_testkit::fake_telegram::{FakeTelegram, Fault};
 
 const TOKEN: &str = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefgh";

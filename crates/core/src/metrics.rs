@@ -12,7 +12,7 @@ use strum::IntoEnumIterator;
 
 use crate::config::Config;
 use crate::destination::DestinationKind;
-use crate::state::{CopyStatus, DeliveryStatus, IncidentKind, State};
+use crate::state::{IncidentKind, OutboxStatus, State};
 use crate::status::{self, StatusError};
 
 /// The metrics text at `now`. `state` is None before the first run.
@@ -102,12 +102,12 @@ fn collect(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Result<Me
     let deliveries =
         m.gauges("deliveries", "Outbox rows not delivered, by destination and status", &["destination", "status"]);
     for (status, n) in state.delivery_counts()? {
-        if matches!(status, DeliveryStatus::Pending | DeliveryStatus::Failed) {
+        if matches!(status, OutboxStatus::Pending | OutboxStatus::Failed) {
             deliveries.with_label_values(&[DestinationKind::Telegram.as_str(), status.as_str()]).set(n as i64);
         }
     }
     for (destination, status, n) in state.copy_counts()? {
-        if matches!(status, CopyStatus::Pending | CopyStatus::Failed) {
+        if matches!(status, OutboxStatus::Pending | OutboxStatus::Failed) {
             deliveries.with_label_values(&[destination.to_string().as_str(), status.as_str()]).set(n as i64);
         }
     }

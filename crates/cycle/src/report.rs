@@ -11,7 +11,7 @@ use lifeboat_core::destination::{AlertError, DestinationId, Owed};
 use lifeboat_core::exit;
 use lifeboat_core::manifest::Trigger;
 use lifeboat_core::retention::RetentionError;
-use lifeboat_core::state::{CopyStatus, DeliveryStatus, FailureCode, RunStatus, State, StateError};
+use lifeboat_core::state::{FailureCode, OutboxStatus, RunStatus, State, StateError};
 use lifeboat_core::units::{human_size, plural};
 
 /// Where each admin stands with this cycle's archive.
@@ -353,13 +353,13 @@ pub fn summarize_outbox(state: &State, archive: &str) -> Result<DeliverySummary,
     let mut sum = DeliverySummary { archive: archive.to_string(), ..Default::default() };
     for chat in chats {
         let mine: Vec<_> = rows.iter().filter(|r| r.chat_id == chat).collect();
-        if let Some(f) = mine.iter().find(|r| r.status == DeliveryStatus::Failed) {
+        if let Some(f) = mine.iter().find(|r| r.status == OutboxStatus::Failed) {
             sum.failed.push(FailedChat {
                 chat,
                 code: f.error_code,
                 reason: f.last_error.clone().unwrap_or_else(|| "refused by Telegram".into()),
             });
-        } else if mine.iter().all(|r| r.status == DeliveryStatus::Delivered) {
+        } else if mine.iter().all(|r| r.status == OutboxStatus::Delivered) {
             sum.delivered.push(chat);
         } else {
             let why = mine.iter().find_map(|r| r.last_error.clone());
@@ -368,10 +368,10 @@ pub fn summarize_outbox(state: &State, archive: &str) -> Result<DeliverySummary,
     }
     for c in state.copies_of(archive)? {
         let held = match c.status {
-            CopyStatus::Delivered => Ok(()),
+            OutboxStatus::Delivered => Ok(()),
             _ => Err(StoreMiss {
                 why: c.last_error.unwrap_or_else(|| c.status.as_str().to_string()),
-                permanent: c.status == CopyStatus::Failed,
+                permanent: c.status == OutboxStatus::Failed,
             }),
         };
         sum.stores.push((c.destination, held));

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use lifeboat_core::config::Config;
 use lifeboat_core::destination::Notifier;
-use lifeboat_core::state::{CopyStatus, HeartbeatState, Incident, IncidentKind, Level, Process, State, StateError};
+use lifeboat_core::state::{HeartbeatState, Incident, IncidentKind, Level, OutboxStatus, Process, State, StateError};
 use lifeboat_core::units::{human_duration, human_size, plural};
 use lifeboat_core::{catalog, fsutil};
 
@@ -182,7 +182,7 @@ pub fn conditions(
         }
     }
     for id in cfg.destinations.ids() {
-        for c in state.copies(&id, CopyStatus::Pending)?.into_iter().filter(|c| c.attempts > 0) {
+        for c in state.copies(&id, OutboxStatus::Pending)?.into_iter().filter(|c| c.attempts > 0) {
             stuck.push((c.archive, id.to_string(), c.updated_at));
         }
     }

@@ -25,7 +25,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use lifeboat_core::state::{DeliveryStatus, State};
+use lifeboat_core::state::{OutboxStatus, State};
 use lifeboat_testkit::fake_telegram::FakeTelegram;
 
 /// First admin's chat id; the others follow.
@@ -117,7 +117,7 @@ fn main() {
     };
     let parts = files.len();
     let archive_bytes: u64 = files.iter().map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)).sum();
-    if rows.len() != parts * admins.len() || rows.iter().any(|r| r.status != DeliveryStatus::Delivered) {
+    if rows.len() != parts * admins.len() || rows.iter().any(|r| r.status != OutboxStatus::Delivered) {
         fail(&format!("not every (file, admin) outbox row is delivered: {rows:#?}"));
     }
     let last_confirmed: DateTime<Utc> = rows.iter().map(|r| r.updated_at).max().unwrap();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{at, backup, setup, verify_received};
 use lifeboat_core::CancellationToken;
-use lifeboat_core::state::DeliveryStatus;
+use lifeboat_core::state::OutboxStatus as DeliveryStatus;
 use lifeboat_telegram::{Telegram, enqueue_archive};
 use lifeboat_testkit::{FakeTelegram, Fault};
 

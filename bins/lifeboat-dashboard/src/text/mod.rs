@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use lifeboat_core::state::{
-    AdminHealth, Copy, CopyStatus, DbCheck, DeliveryStatus, FailureCode, Incident, Level, RunStatus, SchedulerState,
+    AdminHealth, Copy, DbCheck, FailureCode, Incident, Level, OutboxStatus, RunStatus, SchedulerState,
 };
 
 use lifeboat_core::fsutil::SpaceError;
@@ -249,7 +249,8 @@ pub fn admin_health(h: Option<&AdminHealth>, now: DateTime<Utc>) -> String {
         None => "never received a backup".to_string(),
     };
     match (h.status, h.error_code) {
-        (DeliveryStatus::Delivered | DeliveryStatus::Superseded, _) => format!("✅ ok, {last}"),
+        // A Telegram row is never retired: that is for stores.
+        (OutboxStatus::Delivered | OutboxStatus::Superseded | OutboxStatus::Retired, _) => format!("✅ ok, {last}"),
         (_, Some(FailureCode::NeverStarted)) => format!("❌ never started the bot — ask them to press Start ({last})"),
         (_, Some(FailureCode::Blocked)) => format!("❌ blocked the bot — ask them to unblock it ({last})"),
         (_, Some(FailureCode::ChatNotFound)) => {
@@ -258,9 +259,9 @@ pub fn admin_health(h: Option<&AdminHealth>, now: DateTime<Utc>) -> String {
         (_, Some(FailureCode::Deactivated)) => {
             format!("❌ account deleted — remove it from telegram.admin_ids ({last})")
         }
-        (DeliveryStatus::Failed, _) => format!("❌ failed: {} ({last})", esc(&clip(err, 200))),
-        (DeliveryStatus::Pending, _) if err.is_empty() => format!("⏳ waiting for delivery ({last})"),
-        (DeliveryStatus::Pending, _) => format!("⏳ retrying: {} ({last})", esc(&clip(err, 200))),
+        (OutboxStatus::Failed, _) => format!("❌ failed: {} ({last})", esc(&clip(err, 200))),
+        (OutboxStatus::Pending, _) if err.is_empty() => format!("⏳ waiting for delivery ({last})"),
+        (OutboxStatus::Pending, _) => format!("⏳ retrying: {} ({last})", esc(&clip(err, 200))),
     }
 }
 
@@ -327,11 +328,12 @@ pub fn destination_health(c: Option<&Copy>, now: DateTime<Utc>) -> String {
     let err = esc(&clip(c.last_error.as_deref().unwrap_or(""), 200));
     let archive = esc(&c.archive);
     match c.status {
-        CopyStatus::Delivered => format!("✅ <code>{archive}</code> sent {}", relative(c.updated_at, now)),
-        CopyStatus::Failed => format!("❌ refused <code>{archive}</code>: {err}"),
-        CopyStatus::Pending if err.is_empty() => format!("⏳ <code>{archive}</code> waiting to be sent"),
-        CopyStatus::Pending => format!("⏳ retrying <code>{archive}</code> ({} attempts): {err}", c.attempts),
-        CopyStatus::Retired => format!("✅ <code>{archive}</code> retired by retention"),
+        OutboxStatus::Delivered => format!("✅ <code>{archive}</code> sent {}", relative(c.updated_at, now)),
+        OutboxStatus::Failed => format!("❌ refused <code>{archive}</code>: {err}"),
+        OutboxStatus::Pending if err.is_empty() => format!("⏳ <code>{archive}</code> waiting to be sent"),
+        OutboxStatus::Pending => format!("⏳ retrying <code>{archive}</code> ({} attempts): {err}", c.attempts),
+        OutboxStatus::Retired => format!("✅ <code>{archive}</code> retired by retention"),
+        OutboxStatus::Superseded => format!("✅ <code>{archive}</code> no longer owed: a newer archive went"),
     }
 }
 
@@ -527,6 +529,7 @@ pub fn refused_event(user_id: i64, username: Option<&str>, what: &str) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use OutboxStatus as CopyStatus;
 
     #[test]
     fn escaping_and_units() {

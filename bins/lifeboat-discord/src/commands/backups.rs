@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use lifeboat_core::catalog;
-use lifeboat_core::state::{CopyStatus, State};
+use lifeboat_core::state::{OutboxStatus, State};
 use lifeboat_core::units::human_size;
 use twilight_model::application::interaction::Interaction;
 
@@ -36,7 +36,7 @@ pub fn rows(cfg: &lifeboat_core::Config) -> anyhow::Result<(Vec<Row>, usize)> {
     for archive in all.into_iter().take(SHOWN) {
         let verified = st.run_for_archive(&archive.name)?.map(|r| r.end.verified);
         let chats = st.delivered_chats(&archive.name)?.len();
-        let stores = st.copies_of(&archive.name)?.iter().filter(|c| c.status == CopyStatus::Delivered).count();
+        let stores = st.copies_of(&archive.name)?.iter().filter(|c| c.status == OutboxStatus::Delivered).count();
         rows.push(Row { archive, verified, chats, stores });
     }
     Ok((rows, total))

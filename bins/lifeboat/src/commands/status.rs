@@ -127,7 +127,7 @@ fn print_text(cfg: &Config, s: &StatusSnapshot, schedule: &Schedule) {
     for (store, latest) in &s.stores {
         let line = match latest {
             None => "nothing sent yet".to_string(),
-            Some(c) if c.status == lifeboat_core::state::CopyStatus::Delivered => {
+            Some(c) if c.status == lifeboat_core::state::OutboxStatus::Delivered => {
                 format!("{} sent {}", c.archive, ui::ago(c.updated_at, s.now))
             }
             Some(c) => format!(

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::StoredArchive;
-use crate::state::{CopyStatus, FailureCode, Level, State, StateError};
+use crate::state::{FailureCode, Level, OutboxStatus, State, StateError};
 
 mod id;
 pub use id::{BadDestinationId, DestinationId, DestinationKind, NotifierKind};
@@ -45,7 +45,7 @@ pub trait ArchiveSink: Send + Sync {
     /// confirmed and tried again next cycle (refused for good is not owed).
     fn owed(&self, state: &State) -> Result<Vec<Owed>, StateError> {
         Ok(state
-            .copies(self.id(), CopyStatus::Pending)?
+            .copies(self.id(), OutboxStatus::Pending)?
             .into_iter()
             .map(|c| Owed { archive: c.archive, destination: c.destination, recipient: None, why: c.last_error })
             .collect())
@@ -420,9 +420,9 @@ pub struct Handover<'a> {
     pub cancel: &'a CancellationToken,
 }
 
-/// A destination whose outbox rows are whole archives (one row per archive
-/// in the `copies` table): a bucket, a channel, a mailbox. It says how to
-/// hand one archive over; [`Copies`] makes it an [`ArchiveSink`], and
+/// A destination whose outbox rows are whole archives (one row per
+/// archive): a bucket, a channel, a mailbox. It says how to hand one
+/// archive over; [`Copies`] makes it an [`ArchiveSink`], and
 /// [`drain_copies`] runs its outbox.
 pub trait CopySink: Send + Sync {
     /// Its id in the outbox ("s3:offsite", "discord", "email").
@@ -540,17 +540,17 @@ pub async fn drain_copies<S: CopySink + ?Sized>(
     let id = sink.id();
     let dir = &around.output_dir;
     let bases = owe_bases(around, &state, id)?;
-    for copy in state.copies(id, CopyStatus::Pending)? {
+    for copy in state.copies(id, OutboxStatus::Pending)? {
         if cancel.is_cancelled() {
             return Ok(());
         }
         let outcome = match bases.get(&copy.archive) {
-            Some(BaseNeed::Stored(base)) if state.copy_status(&base.name, id)? != Some(CopyStatus::Delivered) => {
+            Some(BaseNeed::Stored(base)) if state.copy_status(&base.name, id)? != Some(OutboxStatus::Delivered) => {
                 let msg = format!("{} waits for its base {} to reach {id}", copy.archive, base.name);
                 tracing::info!("{msg}");
                 continue;
             }
-            Some(BaseNeed::Gone(base)) if state.copy_status(base, id)? != Some(CopyStatus::Delivered) => {
+            Some(BaseNeed::Gone(base)) if state.copy_status(base, id)? != Some(OutboxStatus::Delivered) => {
                 Err(CopyFailure::permanent(FailureCode::BaseMissing, base_gone_reason(base, dir)))
             }
             _ => match crate::catalog::resolve(dir, &copy.archive) {
@@ -581,7 +581,7 @@ pub async fn drain_copies<S: CopySink + ?Sized>(
             }
         }
     }
-    for copy in state.copies(id, CopyStatus::Retired)? {
+    for copy in state.copies(id, OutboxStatus::Retired)? {
         if cancel.is_cancelled() {
             return Ok(());
         }
@@ -606,10 +606,10 @@ fn owe_bases(
     id: &DestinationId,
 ) -> Result<std::collections::HashMap<String, BaseNeed>, StateError> {
     let mut bases = std::collections::HashMap::new();
-    for copy in state.copies(id, CopyStatus::Pending)? {
+    for copy in state.copies(id, OutboxStatus::Pending)? {
         let need = base_need(&around.output_dir, &around.keys, state, &copy.archive);
         if let BaseNeed::Stored(base) = &need
-            && !matches!(state.copy_status(&base.name, id)?, Some(CopyStatus::Delivered | CopyStatus::Pending))
+            && !matches!(state.copy_status(&base.name, id)?, Some(OutboxStatus::Delivered | OutboxStatus::Pending))
         {
             state.owe_copy(&base.name, id, Utc::now())?;
             let msg = format!("{} owed to {id} again: {} needs it there", base.name, copy.archive);

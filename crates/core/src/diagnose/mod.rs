@@ -13,7 +13,7 @@ use serde::Serialize;
 use strum::IntoStaticStr;
 
 use crate::config::Config;
-use crate::state::{DeliveryStatus, Heartbeat, RunStatus, SchedulerState, State};
+use crate::state::{Heartbeat, OutboxStatus, RunStatus, SchedulerState, State};
 use crate::units::human_size;
 
 /// How bad a finding is.
@@ -183,7 +183,7 @@ pub fn run(cfg: &Config, now: DateTime<Utc>) -> Diagnosis {
         .admin_health()
         .unwrap_or_default()
         .into_iter()
-        .filter(|h| h.status == DeliveryStatus::Failed && cfg.telegram.admin_ids.contains(&h.chat_id))
+        .filter(|h| h.status == OutboxStatus::Failed && cfg.telegram.admin_ids.contains(&h.chat_id))
         .map(|h| (h.chat_id, h.last_error.unwrap_or_else(|| "unknown error".into())))
         .collect();
     findings.extend(judge_delivery(cfg, &failed));

@@ -9,7 +9,6 @@
 //! key, never silently read as something else.
 
 mod continuous;
-mod copies;
 mod events;
 mod heartbeat;
 mod incidents;
@@ -18,6 +17,7 @@ mod outbox;
 mod page_hashes;
 mod pins;
 mod runs;
+mod telegram;
 mod verifications;
 
 use std::path::{Path, PathBuf};
@@ -28,15 +28,15 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
 pub use continuous::{CapturePosition, UploadPosition};
-pub use copies::{Copy, CopyStatus};
 pub use events::{Event, Level};
 pub use heartbeat::{
     Heartbeat, HeartbeatState, Process, SchedulerState, process_gone, scheduler_state, scheduler_state_here,
 };
 pub use incidents::{Incident, IncidentKind};
-pub use outbox::{AdminHealth, Delivery, DeliveryStatus, FailureCode};
+pub use outbox::{Copy, FailureCode, OutboxStatus};
 pub use pins::{Acknowledged, Pin, PinOrigin};
 pub use runs::{DbCheck, Run, RunCounts, RunEnd, RunStatus};
+pub use telegram::{AdminHealth, Delivery};
 pub use verifications::{CANNOT_OPEN_HERE, Verification};
 
 /// Failures of the state database.
@@ -264,6 +264,52 @@ CREATE TABLE continuous_next_generation (
     generation INTEGER NOT NULL      -- a new chain takes at least this number
 );
 "#,
+    // One outbox for every destination (see `outbox.rs`): the rows of
+    // `deliveries` (Telegram's, one per file and chat) and of `copies` (one
+    // per archive and store) move into it, keyed by archive, destination
+    // and unit: a recipient and a part for Telegram, the archive as a whole
+    // ('' and 0) for the others. What only Telegram reads moves into its
+    // own table (see `telegram.rs`).
+    r#"
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY,
+    archive TEXT NOT NULL,           -- logical archive name
+    destination TEXT NOT NULL,       -- e.g. "telegram", "s3:offsite"
+    recipient TEXT NOT NULL DEFAULT '', -- who there, where each is owed it on its own (a chat id); '' otherwise
+    part INTEGER NOT NULL DEFAULT 0, -- which file of the archive (1-based), where each counts on its own; 0: all of it
+    status TEXT NOT NULL,            -- pending | delivered | failed | superseded | retired
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error_code TEXT,                 -- why the last attempt failed, as a code
+    last_error TEXT,                 -- the same in words
+    size INTEGER,                    -- bytes the destination confirmed
+    progress INTEGER NOT NULL DEFAULT 0, -- parts confirmed of an archive still pending
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (archive, destination, recipient, part)
+);
+CREATE INDEX outbox_status ON outbox(status);
+CREATE TABLE telegram_files (
+    outbox_id INTEGER PRIMARY KEY,   -- the outbox row
+    file_name TEXT NOT NULL,         -- the file sent: the .zip or a .zip.NNN part
+    parts INTEGER NOT NULL,
+    file_id TEXT,                    -- Telegram's id of the file once uploaded
+    message_id INTEGER               -- the message that delivered it
+);
+CREATE INDEX telegram_files_name ON telegram_files(file_name);
+INSERT INTO outbox (id, archive, destination, recipient, part, status, attempts, error_code, last_error,
+                    created_at, updated_at)
+    SELECT id, archive, 'telegram', CAST(chat_id AS TEXT), part, status, attempts, error_code, last_error,
+           created_at, updated_at
+    FROM deliveries;
+INSERT INTO telegram_files (outbox_id, file_name, parts, file_id, message_id)
+    SELECT id, file_name, parts, file_id, message_id FROM deliveries;
+INSERT INTO outbox (archive, destination, status, attempts, error_code, last_error, size, progress,
+                    created_at, updated_at)
+    SELECT archive, destination, status, attempts, error_code, last_error, size, progress, created_at, updated_at
+    FROM copies;
+DROP TABLE deliveries;
+DROP TABLE copies;
+"#,
 ];
 
 /// A handle on the state database. One per thread; cheap to open.
@@ -405,6 +451,8 @@ fn opt_parsed<T: FromStr>(r: &rusqlite::Row<'_>, idx: usize, table: &str, column
 #[cfg(test)]
 mod tests {
     use super::*;
+    use OutboxStatus as CopyStatus;
+    use OutboxStatus as DeliveryStatus;
 
     /// Asserts each value's stored form, and that the form reads back as it.
     fn stored_forms<T>(pairs: &[(T, &str)], as_str: fn(T) -> &'static str)
@@ -494,6 +542,10 @@ mod tests {
             CopyStatus::as_str,
         );
         stored_forms(
+            &[(OutboxStatus::Superseded, "superseded"), (OutboxStatus::Retired, "retired")],
+            OutboxStatus::as_str,
+        );
+        stored_forms(
             &[
                 (Trigger::Scheduled, "scheduled"),
                 (Trigger::Manual, "manual"),
@@ -542,6 +594,104 @@ mod tests {
         drop(c);
         let err = State::open(&path).unwrap_err().to_string();
         assert!(err.contains("newer") && err.contains("99"), "{err}");
+    }
+
+    /// A database from before the one outbox: Telegram's rows in
+    /// `deliveries`, the stores' in `copies`, written as that version did.
+    fn database_before_one_outbox(path: &Path) {
+        let c = Connection::open(path).unwrap();
+        let before = MIGRATIONS.len() - 1;
+        for step in &MIGRATIONS[..before] {
+            c.execute_batch(step).unwrap();
+        }
+        c.pragma_update(None, "user_version", before as i64).unwrap();
+        c.execute_batch(
+            "INSERT INTO deliveries (id, archive, file_name, part, parts, chat_id, status, attempts, error_code,
+                                     last_error, file_id, message_id, created_at, updated_at) VALUES
+             (1, 'old.zip', 'old.zip', 1, 1, 9, 'failed', 2, 'blocked', 'Forbidden: bot was blocked by the user',
+              NULL, NULL, '2026-11-21T01:00:00.000Z', '2026-11-21T01:05:00.000Z'),
+             (2, 'new.zip', 'new.zip.001', 1, 2, 7, 'delivered', 1, NULL, NULL, 'FID1', 11,
+              '2026-11-22T01:00:00.000Z', '2026-11-22T01:01:00.000Z'),
+             (3, 'new.zip', 'new.zip.001', 1, 2, 8, 'pending', 1, 'transient', 'timed out', 'FID1', NULL,
+              '2026-11-22T01:00:00.000Z', '2026-11-22T01:02:00.000Z'),
+             (4, 'new.zip', 'new.zip.002', 2, 2, 7, 'pending', 0, NULL, NULL, NULL, NULL,
+              '2026-11-22T01:00:00.000Z', '2026-11-22T01:00:00.000Z'),
+             (5, 'new.zip', 'new.zip.002', 2, 2, 8, 'pending', 0, NULL, NULL, NULL, NULL,
+              '2026-11-22T01:00:00.000Z', '2026-11-22T01:00:00.000Z');
+             INSERT INTO copies (archive, destination, status, attempts, error_code, last_error, size, progress,
+                                 created_at, updated_at) VALUES
+             ('new.zip', 's3:offsite', 'pending', 1, 'transient', 'connection reset', NULL, 2,
+              '2026-11-22T01:00:00.000Z', '2026-11-22T01:03:00.000Z'),
+             ('old.zip', 's3:offsite', 'retired', 1, NULL, NULL, 42,
+              0, '2026-11-21T01:00:00.000Z', '2026-11-22T01:00:00.000Z');",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn the_outbox_of_before_moves_into_the_one_outbox_and_nothing_owed_is_lost() {
+        use crate::destination::DestinationId;
+        use tests_support::t;
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("state.db");
+        database_before_one_outbox(&path);
+        let s = State::open(&path).unwrap();
+
+        // Telegram's rows read back as they were, file ids and all.
+        let row = |d: &Delivery| {
+            (d.file_name.clone(), d.part, d.parts, d.chat_id, d.status, d.attempts, d.error_code, d.file_id.clone())
+        };
+        let old = s.deliveries_for("old.zip").unwrap();
+        assert_eq!(
+            old.iter().map(row).collect::<Vec<_>>(),
+            [("old.zip".into(), 1, 1, 9, OutboxStatus::Failed, 2, Some(FailureCode::Blocked), None)]
+        );
+        assert_eq!(old[0].last_error.as_deref(), Some("Forbidden: bot was blocked by the user"));
+        let new = s.deliveries_for("new.zip").unwrap();
+        let fid = Some("FID1".to_string());
+        assert_eq!(
+            new.iter().map(row).collect::<Vec<_>>(),
+            [
+                ("new.zip.001".into(), 1, 2, 7, OutboxStatus::Delivered, 1, None, fid.clone()),
+                ("new.zip.001".into(), 1, 2, 8, OutboxStatus::Pending, 1, Some(FailureCode::Transient), fid.clone()),
+                ("new.zip.002".into(), 2, 2, 7, OutboxStatus::Pending, 0, None, None),
+                ("new.zip.002".into(), 2, 2, 8, OutboxStatus::Pending, 0, None, None),
+            ]
+        );
+        assert_eq!((new[0].message_id, new[1].last_error.as_deref()), (Some(11), Some("timed out")));
+        assert_eq!(new[1].updated_at, t(1, 2));
+
+        // The stores' rows too, progress and all.
+        let offsite = DestinationId::s3("offsite");
+        let pending = s.copies(&offsite, OutboxStatus::Pending).unwrap();
+        assert_eq!(pending.len(), 1);
+        let p = &pending[0];
+        assert_eq!(
+            (p.archive.as_str(), p.attempts, p.error_code, p.last_error.as_deref(), p.progress),
+            ("new.zip", 1, Some(FailureCode::Transient), Some("connection reset"), 2)
+        );
+        let retired = s.copies(&offsite, OutboxStatus::Retired).unwrap();
+        assert_eq!((retired[0].archive.as_str(), retired[0].size), ("old.zip", Some(42)));
+        assert_eq!(s.archives_awaiting_delivery().unwrap(), ["new.zip"]);
+        assert_eq!(
+            s.delivery_counts().unwrap(),
+            [(OutboxStatus::Delivered, 1), (OutboxStatus::Failed, 1), (OutboxStatus::Pending, 3)]
+        );
+
+        // What is owed still goes: the part already uploaded by its file id.
+        assert_eq!(s.pending_deliveries().unwrap().len(), 3);
+        assert_eq!(s.file_id_for("new.zip.001").unwrap(), fid);
+        for (i, d) in s.pending_deliveries().unwrap().into_iter().enumerate() {
+            s.mark_delivered(d.id, "FID", 20 + i as i64, t(2, 0)).unwrap();
+        }
+        assert_eq!(s.delivered_chats("new.zip").unwrap(), [7, 8]);
+        s.mark_copied("new.zip", &offsite, 1000, t(2, 0)).unwrap();
+        assert!(s.archives_awaiting_delivery().unwrap().is_empty());
+        s.forget_copy("old.zip", &offsite).unwrap();
+        assert!(s.copies_of("old.zip").unwrap().is_empty());
+        // Enqueued anew, rows get fresh ids past the moved ones.
+        s.enqueue_deliveries("next.zip", &[("next.zip".into(), 1, 1)], &[7], t(3, 0)).unwrap();
+        assert_eq!(s.pending_deliveries().unwrap()[0].file_name, "next.zip");
     }
 
     #[test]

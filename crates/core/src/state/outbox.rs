@@ -1,27 +1,40 @@
-//! The delivery outbox: one row per (file, recipient), the single source of
-//! truth for what was confirmed sent.
+//! The outbox: what each destination is owed, one row per (archive,
+//! destination, unit), the single source of truth for what a destination
+//! confirmed. The unit is what the destination counts on its own: a
+//! recipient and a part for Telegram (see `telegram.rs`, which also keeps
+//! Telegram's own details in a table of its own), the archive as a whole
+//! for the destinations that take whole archives (S3-compatible buckets, a
+//! Discord channel, a mailbox), whose rows this module reads and writes.
+//!
+//! A whole-archive row is `delivered` only once the destination confirmed
+//! all of it; `retired` once local retention removed the archive, so the
+//! store deletes its object too, and only then: a new server with an empty
+//! folder never deletes anything off-site.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{Result, State, opt_parsed, opt_time_at, parsed, time_at, ts};
+use super::{Result, State, opt_parsed, parsed, time_at, ts};
+use crate::destination::DestinationId;
 use strum::{EnumIter, EnumString, IntoStaticStr};
 
-/// Delivery status of one (file, chat) row of the outbox.
+/// Where one row of the outbox stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, IntoStaticStr, EnumString)]
 #[strum(serialize_all = "kebab-case")]
-pub enum DeliveryStatus {
-    /// Not yet confirmed; retried next cycle.
+pub enum OutboxStatus {
+    /// Not yet confirmed; tried again next cycle.
     Pending,
-    /// Confirmed by the destination.
+    /// Confirmed by the destination (a store: size and checksum too).
     Delivered,
-    /// Permanent failure (403, chat not found...): not retried.
+    /// Refused for good (the words say why): not tried again.
     Failed,
-    /// A newer archive reached this chat; this one is no longer owed.
+    /// A newer archive reached this recipient; this one is no longer owed.
     Superseded,
+    /// Local retention removed the archive: the store's copy goes too.
+    Retired,
 }
 
-impl DeliveryStatus {
+impl OutboxStatus {
     /// Stored form.
     pub fn as_str(self) -> &'static str {
         self.into()
@@ -71,270 +84,213 @@ impl FailureCode {
     }
 }
 
-/// One row of the outbox.
+/// One whole-archive row of the outbox: an archive owed to a destination
+/// that takes it as a whole.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Delivery {
-    pub id: i64,
+pub struct Copy {
     /// Logical archive name.
     pub archive: String,
-    /// The file sent (whole ZIP or part).
-    pub file_name: String,
-    /// 1-based part number.
-    pub part: u32,
-    /// Number of parts.
-    pub parts: u32,
-    pub chat_id: i64,
-    pub status: DeliveryStatus,
-    /// Attempts so far, over all cycles.
+    /// The destination, e.g. `s3:offsite`.
+    pub destination: DestinationId,
+    /// Where it stands.
+    pub status: OutboxStatus,
+    /// Attempts over all cycles.
     pub attempts: u32,
-    /// Why the last attempt failed, when it did.
+    /// Why the last attempt failed.
     pub error_code: Option<FailureCode>,
     /// The same in words.
     pub last_error: Option<String>,
-    /// Telegram's file_id once uploaded.
-    pub file_id: Option<String>,
-    /// Telegram's message id once delivered.
-    pub message_id: Option<i64>,
-    pub created_at: DateTime<Utc>,
+    /// Bytes the store confirmed.
+    pub size: Option<u64>,
+    /// Parts confirmed so far of a copy still pending.
+    pub progress: u32,
     /// Last change.
     pub updated_at: DateTime<Utc>,
 }
 
-/// One admin's delivery health: their latest delivery outcome.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AdminHealth {
-    pub chat_id: i64,
-    /// Status of their latest delivery row.
-    pub status: DeliveryStatus,
-    /// Why it failed, when it did.
-    pub error_code: Option<FailureCode>,
-    /// The same in words.
-    pub last_error: Option<String>,
-    /// When it changed.
-    pub updated_at: DateTime<Utc>,
-    /// When they last received something.
-    pub last_delivered_at: Option<DateTime<Utc>>,
-}
-
-const DELIVERY_COLS: &str = "id, archive, file_name, part, parts, chat_id, status, attempts, error_code, last_error, \
-     file_id, message_id, created_at, updated_at";
-
-fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
-    Ok(Delivery {
-        id: r.get(0)?,
-        archive: r.get(1)?,
-        file_name: r.get(2)?,
-        part: r.get(3)?,
-        parts: r.get(4)?,
-        chat_id: r.get(5)?,
-        status: parsed(r, 6, "deliveries", "status")?,
-        attempts: r.get(7)?,
-        error_code: opt_parsed(r, 8, "deliveries", "error_code")?,
-        last_error: r.get(9)?,
-        file_id: r.get(10)?,
-        message_id: r.get(11)?,
-        created_at: time_at(r, 12, "deliveries", "created_at")?,
-        updated_at: time_at(r, 13, "deliveries", "updated_at")?,
+fn copy_from_row(r: &Row<'_>) -> rusqlite::Result<Copy> {
+    Ok(Copy {
+        archive: r.get(0)?,
+        destination: parsed(r, 1, "outbox", "destination")?,
+        status: parsed(r, 2, "outbox", "status")?,
+        attempts: r.get(3)?,
+        error_code: opt_parsed(r, 4, "outbox", "error_code")?,
+        last_error: r.get(5)?,
+        size: r.get::<_, Option<i64>>(6)?.map(|n| n.max(0) as u64),
+        updated_at: time_at(r, 7, "outbox", "updated_at")?,
+        progress: r.get(8)?,
     })
 }
 
+/// Stored as written: `s3:offsite`, `email`.
+impl rusqlite::ToSql for DestinationId {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::from(self.to_string()))
+    }
+}
+
+const COLS: &str = "archive, destination, status, attempts, error_code, last_error, size, updated_at, progress";
+
+/// The rows whose unit is the archive as a whole.
+const WHOLE: &str = "recipient = '' AND part = 0";
+
 impl State {
-    /// Adds one pending row per (file, chat). Files are `(file_name, part,
-    /// parts)`. Rows that exist already are left as they are.
-    pub fn enqueue_deliveries(
-        &self,
-        archive: &str,
-        files: &[(String, u32, u32)],
-        chats: &[i64],
-        at: DateTime<Utc>,
-    ) -> Result<()> {
-        let tx = self.conn.unchecked_transaction()?;
-        {
-            let mut st = tx.prepare(
-                "INSERT OR IGNORE INTO deliveries (archive, file_name, part, parts, chat_id, status, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",
-            )?;
-            for (file_name, part, parts) in files {
-                for chat in chats {
-                    st.execute(params![archive, file_name, part, parts, chat, ts(at)])?;
-                }
-            }
-        }
-        tx.commit()?;
-        Ok(())
+    /// Archives still owed to a recipient or a store (retention keeps them).
+    pub fn archives_awaiting_delivery(&self) -> Result<Vec<String>> {
+        let mut st =
+            self.conn.prepare("SELECT DISTINCT archive FROM outbox WHERE status = 'pending' ORDER BY archive")?;
+        let rows = st.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Owes `archive` to `chat` again: missing rows are added, failed or
-    /// superseded ones are pending again, delivered ones stay delivered. A
-    /// differential's base goes this way to a chat that lacks it.
-    pub fn owe_delivery(
-        &self,
-        archive: &str,
-        files: &[(String, u32, u32)],
-        chat: i64,
-        at: DateTime<Utc>,
-    ) -> Result<()> {
-        self.enqueue_deliveries(archive, files, &[chat], at)?;
+    /// Owes `archive` to `destination` (nothing changes if it is owed or sent already).
+    pub fn enqueue_copy(&self, archive: &str, destination: &DestinationId, at: DateTime<Utc>) -> Result<()> {
         self.conn.execute(
-            "UPDATE deliveries SET status = 'pending', updated_at = ?3
-             WHERE archive = ?1 AND chat_id = ?2 AND status IN ('failed', 'superseded')",
-            params![archive, chat, ts(at)],
+            "INSERT OR IGNORE INTO outbox (archive, destination, status, created_at, updated_at)
+             VALUES (?1, ?2, 'pending', ?3, ?3)",
+            params![archive, destination, ts(at)],
         )?;
         Ok(())
     }
 
-    /// Whether `chat` received every part of `archive`.
-    pub fn delivered_to(&self, archive: &str, chat: i64) -> Result<bool> {
-        let (rows, delivered): (i64, i64) = self.conn.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(status = 'delivered'), 0) FROM deliveries WHERE archive = ?1 AND chat_id = ?2",
-            params![archive, chat],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+    /// Owes `archive` to `destination` again: a missing row is added, a
+    /// failed one is pending again. A differential's base goes this way to
+    /// a destination that lacks it.
+    pub fn owe_copy(&self, archive: &str, destination: &DestinationId, at: DateTime<Utc>) -> Result<()> {
+        self.enqueue_copy(archive, destination, at)?;
+        self.conn.execute(
+            &format!(
+                "UPDATE outbox SET status = 'pending', progress = 0, updated_at = ?3
+                 WHERE archive = ?1 AND destination = ?2 AND {WHOLE} AND status = 'failed'"
+            ),
+            params![archive, destination, ts(at)],
         )?;
-        Ok(rows > 0 && rows == delivered)
+        Ok(())
     }
 
-    /// Outbox rows by status.
-    pub fn delivery_counts(&self) -> Result<Vec<(DeliveryStatus, u64)>> {
-        let mut st = self.conn.prepare("SELECT status, COUNT(*) FROM deliveries GROUP BY status ORDER BY status")?;
-        let rows = st.query_map([], |r| Ok((parsed(r, 0, "deliveries", "status")?, r.get::<_, i64>(1)? as u64)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    /// Where `archive` stands at `destination` (None: never owed there).
+    pub fn copy_status(&self, archive: &str, destination: &DestinationId) -> Result<Option<OutboxStatus>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT status FROM outbox WHERE archive = ?1 AND destination = ?2 AND {WHOLE}"),
+                params![archive, destination],
+                |r| parsed(r, 0, "outbox", "status"),
+            )
+            .optional()?)
     }
 
-    /// Pending rows, oldest archive first, parts in order.
-    pub fn pending_deliveries(&self) -> Result<Vec<Delivery>> {
+    /// `destination`'s rows in `status`, oldest archive first.
+    pub fn copies(&self, destination: &DestinationId, status: OutboxStatus) -> Result<Vec<Copy>> {
         let mut st = self.conn.prepare(&format!(
-            "SELECT {} FROM deliveries WHERE status = 'pending' ORDER BY archive, part, chat_id",
-            DELIVERY_COLS
+            "SELECT {COLS} FROM outbox WHERE destination = ?1 AND {WHOLE} AND status = ?2 ORDER BY archive"
         ))?;
-        let rows = st.query_map([], delivery_from_row)?;
+        let rows = st.query_map(params![destination, status.as_str()], copy_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Every row of an archive.
-    pub fn deliveries_for(&self, archive: &str) -> Result<Vec<Delivery>> {
+    /// Every whole-archive destination's row for `archive`.
+    pub fn copies_of(&self, archive: &str) -> Result<Vec<Copy>> {
         let mut st = self
             .conn
-            .prepare(&format!("SELECT {} FROM deliveries WHERE archive = ?1 ORDER BY part, chat_id", DELIVERY_COLS))?;
-        let rows = st.query_map(params![archive], delivery_from_row)?;
+            .prepare(&format!("SELECT {COLS} FROM outbox WHERE archive = ?1 AND {WHOLE} ORDER BY destination"))?;
+        let rows = st.query_map(params![archive], copy_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Confirmed by Telegram. Also marks this chat's older pending rows
-    /// superseded once every part of this archive reached it.
-    pub fn mark_delivered(&self, id: i64, file_id: &str, message_id: i64, at: DateTime<Utc>) -> Result<()> {
-        let tx = self.conn.unchecked_transaction()?;
-        tx.execute(
-            "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, file_id = ?2, message_id = ?3,
-             error_code = NULL, last_error = NULL, updated_at = ?4 WHERE id = ?1",
-            params![id, file_id, message_id, ts(at)],
+    /// The store confirmed `size` bytes of `archive`.
+    pub fn mark_copied(&self, archive: &str, destination: &DestinationId, size: u64, at: DateTime<Utc>) -> Result<()> {
+        self.conn.execute(
+            &format!(
+                "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, size = ?3, error_code = NULL,
+                        last_error = NULL, updated_at = ?4
+                 WHERE archive = ?1 AND destination = ?2 AND {WHOLE} AND status = 'pending'"
+            ),
+            params![archive, destination, size as i64, ts(at)],
         )?;
-        let (archive, chat): (String, i64) =
-            tx.query_row("SELECT archive, chat_id FROM deliveries WHERE id = ?1", params![id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
-        let remaining: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM deliveries WHERE archive = ?1 AND chat_id = ?2 AND status != 'delivered'",
-            params![archive, chat],
-            |r| r.get(0),
-        )?;
-        if remaining == 0 {
-            tx.execute(
-                "UPDATE deliveries SET status = 'superseded', updated_at = ?3
-                 WHERE chat_id = ?1 AND archive < ?2 AND status = 'pending'",
-                params![chat, archive, ts(at)],
-            )?;
-        }
-        tx.commit()?;
         Ok(())
     }
 
-    /// An attempt failed, for reason `code` (`error` in words). `permanent`
-    /// ends the row (not retried).
-    pub fn mark_failed(
+    /// An attempt failed; `permanent` ones are not tried again.
+    pub fn mark_copy_failed(
         &self,
-        id: i64,
+        archive: &str,
+        destination: &DestinationId,
         code: FailureCode,
         error: &str,
         permanent: bool,
         at: DateTime<Utc>,
     ) -> Result<()> {
+        let status = if permanent { OutboxStatus::Failed } else { OutboxStatus::Pending }.as_str();
         self.conn.execute(
-            "UPDATE deliveries SET status = ?2, attempts = attempts + 1, error_code = ?3, last_error = ?4, updated_at = ?5
-             WHERE id = ?1",
-            params![id, if permanent { DeliveryStatus::Failed } else { DeliveryStatus::Pending }.as_str(), code.as_str(), error, ts(at)],
+            &format!(
+                "UPDATE outbox SET status = ?3, attempts = attempts + 1, error_code = ?4, last_error = ?5, updated_at = ?6
+                 WHERE archive = ?1 AND destination = ?2 AND {WHOLE} AND status = 'pending'"
+            ),
+            params![archive, destination, status, code.as_str(), error, ts(at)],
         )?;
         Ok(())
     }
 
-    /// Remembers the file_id of an uploaded file on every row of it that has
-    /// none, so re-sends need no upload.
-    pub fn remember_file_id(&self, file_name: &str, file_id: &str) -> Result<()> {
+    /// The destination confirmed the first `parts` parts of `archive`.
+    pub fn record_copy_progress(&self, archive: &str, destination: &DestinationId, parts: u32) -> Result<()> {
         self.conn.execute(
-            "UPDATE deliveries SET file_id = ?2 WHERE file_name = ?1 AND file_id IS NULL",
-            params![file_name, file_id],
+            &format!(
+                "UPDATE outbox SET progress = ?3
+                 WHERE archive = ?1 AND destination = ?2 AND {WHOLE} AND status = 'pending'"
+            ),
+            params![archive, destination, parts],
         )?;
         Ok(())
     }
 
-    /// A known file_id of a file, if it was ever uploaded.
-    pub fn file_id_for(&self, file_name: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT file_id FROM deliveries WHERE file_name = ?1 AND file_id IS NOT NULL LIMIT 1",
-                params![file_name],
-                |r| r.get(0),
-            )
-            .optional()?)
+    /// Local retention removed `archive`: every store's copy is to go too.
+    pub fn retire_copies(&self, archive: &str, at: DateTime<Utc>) -> Result<()> {
+        self.conn.execute(
+            &format!("UPDATE outbox SET status = 'retired', updated_at = ?2 WHERE archive = ?1 AND {WHOLE}"),
+            params![archive, ts(at)],
+        )?;
+        Ok(())
     }
 
-    /// Archives still owed to a recipient or a store (retention keeps them).
-    pub fn archives_awaiting_delivery(&self) -> Result<Vec<String>> {
-        let mut st = self.conn.prepare(
-            "SELECT archive FROM deliveries WHERE status = 'pending'
-             UNION SELECT archive FROM copies WHERE status = 'pending' ORDER BY archive",
+    /// The store deleted its copy of a retired archive.
+    pub fn forget_copy(&self, archive: &str, destination: &DestinationId) -> Result<()> {
+        self.conn.execute(
+            &format!("DELETE FROM outbox WHERE archive = ?1 AND destination = ?2 AND {WHOLE} AND status = 'retired'"),
+            params![archive, destination],
         )?;
-        let rows = st.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(())
     }
 
-    /// Chats that received every part of an archive.
-    pub fn delivered_chats(&self, archive: &str) -> Result<Vec<i64>> {
-        let mut st = self.conn.prepare(
-            "SELECT chat_id FROM deliveries WHERE archive = ?1 GROUP BY chat_id
-             HAVING SUM(status != 'delivered') = 0 ORDER BY chat_id",
-        )?;
-        let rows = st.query_map(params![archive], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// Each chat's latest delivery outcome.
-    pub fn admin_health(&self) -> Result<Vec<AdminHealth>> {
-        let mut st = self.conn.prepare(
-            "SELECT d.chat_id, d.status, d.error_code, d.last_error, d.updated_at,
-                    (SELECT MAX(updated_at) FROM deliveries x WHERE x.chat_id = d.chat_id AND x.status = 'delivered')
-             FROM deliveries d
-             WHERE d.id = (SELECT id FROM deliveries y WHERE y.chat_id = d.chat_id AND y.status != 'superseded'
-                           ORDER BY y.updated_at DESC, y.id DESC LIMIT 1)
-             ORDER BY d.chat_id",
-        )?;
+    /// Whole-archive rows per (destination, status).
+    pub fn copy_counts(&self) -> Result<Vec<(DestinationId, OutboxStatus, u64)>> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT destination, status, COUNT(*) FROM outbox WHERE {WHOLE}
+             GROUP BY destination, status ORDER BY destination, status"
+        ))?;
         let rows = st.query_map([], |r| {
-            Ok(AdminHealth {
-                chat_id: r.get(0)?,
-                status: parsed(r, 1, "deliveries", "status")?,
-                error_code: opt_parsed(r, 2, "deliveries", "error_code")?,
-                last_error: r.get(3)?,
-                updated_at: time_at(r, 4, "deliveries", "updated_at")?,
-                last_delivered_at: opt_time_at(r, 5, "deliveries", "updated_at")?,
-            })
+            Ok((
+                parsed(r, 0, "outbox", "destination")?,
+                parsed(r, 1, "outbox", "status")?,
+                r.get::<_, i64>(2)?.max(0) as u64,
+            ))
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Drops outbox rows of archives that no longer exist.
-    pub fn forget_archive(&self, archive: &str) -> Result<()> {
-        self.conn.execute("DELETE FROM deliveries WHERE archive = ?1 AND status != 'pending'", params![archive])?;
-        Ok(())
+    /// `destination`'s latest whole-archive row: how its last attempt went.
+    pub fn latest_copy(&self, destination: &DestinationId) -> Result<Option<Copy>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {COLS} FROM outbox WHERE destination = ?1 AND {WHOLE} AND status != 'retired'
+                     ORDER BY updated_at DESC, archive DESC LIMIT 1"
+                ),
+                params![destination],
+                copy_from_row,
+            )
+            .optional()?)
     }
 }
 
@@ -344,30 +300,30 @@ mod tests {
     use crate::state::tests_support::{open, t};
     use strum::IntoEnumIterator;
 
+    use OutboxStatus as CopyStatus;
+
+    fn x() -> DestinationId {
+        DestinationId::s3("x")
+    }
+
     #[test]
-    fn outbox_lifecycle_and_superseding() {
+    fn copies_are_owed_confirmed_and_retired() {
         let (_d, s) = open();
-        s.enqueue_deliveries("a.zip", &[("a.zip".into(), 1, 1)], &[1, 2], t(1, 0)).unwrap();
-        s.enqueue_deliveries("b.zip", &[("b.zip".into(), 1, 1)], &[1, 2], t(2, 0)).unwrap();
-        // Enqueuing again changes nothing.
-        s.enqueue_deliveries("b.zip", &[("b.zip".into(), 1, 1)], &[1, 2], t(2, 0)).unwrap();
-        assert_eq!(s.pending_deliveries().unwrap().len(), 4);
-        let b1 = s.deliveries_for("b.zip").unwrap().into_iter().find(|d| d.chat_id == 1).unwrap();
-        s.mark_delivered(b1.id, "FID", 7, t(2, 1)).unwrap();
-        // a.zip to chat 1 is superseded by b.zip.
-        let pending = s.pending_deliveries().unwrap();
-        assert_eq!(pending.iter().filter(|d| d.chat_id == 1).count(), 0);
-        assert_eq!(s.file_id_for("b.zip").unwrap().as_deref(), Some("FID"));
-        let b2 = s.deliveries_for("b.zip").unwrap().into_iter().find(|d| d.chat_id == 2).unwrap();
-        s.mark_failed(b2.id, FailureCode::Blocked, "Forbidden: bot was blocked by the user", true, t(2, 2)).unwrap();
-        assert_eq!(s.delivered_chats("b.zip").unwrap(), vec![1]);
-        assert_eq!(s.archives_awaiting_delivery().unwrap(), vec!["a.zip".to_string()]);
-        let health = s.admin_health().unwrap();
-        assert_eq!(health.len(), 2);
-        assert_eq!(health[0].status, DeliveryStatus::Delivered);
-        assert_eq!(health[1].status, DeliveryStatus::Failed);
-        assert_eq!(health[1].error_code, Some(FailureCode::Blocked));
-        assert!(health[1].last_error.as_deref().unwrap().contains("blocked"));
+        s.enqueue_copy("a.zip", &x(), t(1, 0)).unwrap();
+        s.enqueue_copy("b.zip", &x(), t(2, 0)).unwrap();
+        s.enqueue_copy("b.zip", &x(), t(2, 0)).unwrap();
+        assert_eq!(s.copies(&x(), CopyStatus::Pending).unwrap().len(), 2);
+        assert_eq!(s.archives_awaiting_delivery().unwrap(), vec!["a.zip".to_string(), "b.zip".to_string()]);
+        s.mark_copy_failed("a.zip", &x(), FailureCode::Transient, "connection refused", false, t(2, 1)).unwrap();
+        s.mark_copied("b.zip", &x(), 42, t(2, 2)).unwrap();
+        let a = &s.copies(&x(), CopyStatus::Pending).unwrap()[0];
+        assert_eq!((a.archive.as_str(), a.attempts, a.error_code), ("a.zip", 1, Some(FailureCode::Transient)));
+        assert_eq!(s.latest_copy(&x()).unwrap().unwrap().status, CopyStatus::Delivered);
+        s.retire_copies("b.zip", t(3, 0)).unwrap();
+        assert_eq!(s.copies(&x(), CopyStatus::Retired).unwrap()[0].size, Some(42));
+        assert_eq!(s.copy_counts().unwrap(), vec![(x(), CopyStatus::Pending, 1), (x(), CopyStatus::Retired, 1)]);
+        s.forget_copy("b.zip", &x()).unwrap();
+        assert!(s.copies_of("b.zip").unwrap().is_empty());
     }
 
     #[test]
