@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use backon::Retryable;
-use lifeboat_core::config::{Config, RetryConfig, Secret};
+use lifeboat_core::config::{Config, RetryConfig, Secret, TelegramConfig};
 use teloxide::Bot;
 use teloxide::payloads::{SendDocumentSetters, SendMessageSetters};
 use teloxide::requests::Requester;
@@ -81,10 +81,16 @@ impl Telegram {
     /// disabled: report it as such, not as a failure). Also None, with an
     /// error logged, if the HTTP client cannot be built.
     pub fn from_config(cfg: &Config) -> Option<Telegram> {
-        if !cfg.delivery_enabled() {
+        Telegram::new(&cfg.telegram, &cfg.retry, cfg.monitoring.quiet_routine)
+    }
+
+    /// [`Telegram::from_config`] from Telegram's own section, the retry
+    /// policy and whether archives arrive without a sound
+    /// (`monitoring.quiet_routine`).
+    pub fn new(t: &TelegramConfig, retry: &RetryConfig, quiet_archives: bool) -> Option<Telegram> {
+        if t.token.is_empty() {
             return None;
         }
-        let t = &cfg.telegram;
         let url = t.api_url.clone();
         // teloxide's default client gives up after 17 s in total, which kills
         // a 50 MB upload on a slow link: the uploading bot gets its own.
@@ -108,8 +114,8 @@ impl Telegram {
             poll_bot: Bot::with_client(token, poll_client).set_api_url(url),
             token: t.token.clone(),
             admins: t.admin_ids.clone(),
-            retry: cfg.retry.clone(),
-            quiet_archives: cfg.monitoring.quiet_routine,
+            retry: retry.clone(),
+            quiet_archives,
             token_rejected: Arc::new(AtomicBool::new(false)),
             pacer: Arc::default(),
         })

@@ -2,35 +2,38 @@
 
 use chrono::{DateTime, Utc};
 use lifeboat_core::catalog::StoredArchive;
-use lifeboat_core::config::Config;
-use lifeboat_core::destination::{AlertError, ArchiveSink, BoxFuture, DestinationId, Notifier, Owed};
+use lifeboat_core::config::{Config, TelegramConfig};
+use lifeboat_core::destination::{AlertError, ArchiveSink, BoxFuture, DestinationId, Notifier, Owed, Surroundings};
 use lifeboat_core::state::{State, StateError};
 use tokio_util::sync::CancellationToken;
 
-use crate::{Telegram, enqueue_archive};
+use crate::Telegram;
+use crate::delivery::outbox_files;
 
 /// The configured bot and the admins it sends to.
 #[derive(Debug)]
 pub struct TelegramDestination {
     telegram: Telegram,
-    cfg: Config,
+    around: Surroundings,
     id: DestinationId,
 }
 
 impl TelegramDestination {
     /// None when no bot token is configured (delivery disabled).
     pub fn from_config(cfg: &Config) -> Option<TelegramDestination> {
-        Telegram::from_config(cfg).map(|telegram| TelegramDestination {
-            telegram,
-            cfg: cfg.clone(),
-            id: DestinationId::TELEGRAM,
-        })
+        TelegramDestination::new(&cfg.telegram, Surroundings::of(cfg), cfg.monitoring.quiet_routine)
     }
-}
 
-impl TelegramDestination {
+    /// From Telegram's own section, what it needs besides (see
+    /// [`Surroundings`]), and whether archives arrive without a sound
+    /// (`monitoring.quiet_routine`). None when no bot token is configured.
+    pub fn new(section: &TelegramConfig, around: Surroundings, quiet_archives: bool) -> Option<TelegramDestination> {
+        let telegram = Telegram::new(section, &around.retry, quiet_archives)?;
+        Some(TelegramDestination { telegram, around, id: DestinationId::TELEGRAM })
+    }
+
     fn has_admins(&self) -> bool {
-        !self.cfg.telegram.admin_ids.is_empty()
+        !self.telegram.admins.is_empty()
     }
 }
 
@@ -44,14 +47,14 @@ impl ArchiveSink for TelegramDestination {
     }
 
     fn enqueue(&self, state: &State, archive: &StoredArchive, at: DateTime<Utc>) -> Result<(), StateError> {
-        enqueue_archive(state, &self.cfg, archive, at)
+        state.enqueue_deliveries(&archive.name, &outbox_files(archive), &self.telegram.admins, at)
     }
 
     fn deliver_pending<'a>(&'a self, cancel: &'a CancellationToken) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             // Outcomes are in the outbox; the report is for callers that
             // drive delivery themselves.
-            let _report = self.telegram.deliver_pending(&self.cfg, cancel).await;
+            let _report = self.telegram.drain(&self.around, cancel).await;
         })
     }
 

@@ -4,13 +4,13 @@
 //! and record what Telegram answered ([`record_sent`], [`Telegram::record_failure`]).
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use lifeboat_core::caption::{caption, manifest_of};
 use lifeboat_core::catalog::{self, StoredArchive};
 use lifeboat_core::config::Config;
-use lifeboat_core::destination::{BaseNeed, base_gone_reason, base_need};
+use lifeboat_core::destination::{BaseNeed, Surroundings, base_gone_reason, base_need};
 use lifeboat_core::manifest::Manifest;
 use lifeboat_core::state::{Delivery, FailureCode, Level, State};
 use tokio_util::sync::CancellationToken;
@@ -28,36 +28,42 @@ impl Telegram {
     /// next cycle. One admin's failure never stops the others. Never fails:
     /// everything that went wrong is in the report.
     pub async fn deliver_pending(&self, cfg: &Config, cancel: &CancellationToken) -> DeliveryReport {
+        self.drain(&Surroundings::of(cfg), cancel).await
+    }
+
+    /// [`Telegram::deliver_pending`] with what it needs besides Telegram's
+    /// own settings: the archives' folder, the state database, the keys.
+    pub async fn drain(&self, around: &Surroundings, cancel: &CancellationToken) -> DeliveryReport {
         let mut report = DeliveryReport::default();
-        let (state, files) = match pending_files(cfg) {
+        let (state, files) = match pending_files(around) {
             Ok(found) => found,
             Err(problem) => {
                 report.problems.push(problem);
                 return report;
             }
         };
-        let bases = match owe_bases(cfg, &state, &files, &self.admins) {
+        let bases = match owe_bases(around, &state, &files, &self.admins) {
             Ok(bases) => bases,
             Err(problem) => {
                 report.problems.push(problem);
                 return report;
             }
         };
-        let files = match pending_files(cfg) {
+        let files = match pending_files(around) {
             Ok((_, files)) => files,
             Err(problem) => {
                 report.problems.push(problem);
                 return report;
             }
         };
-        let mut rules = Rules::new(cfg, &files, &self.admins, bases);
+        let mut rules = Rules::new(&around.output_dir, &files, &self.admins, bases);
         let mut archives: HashMap<String, ArchiveInfo> = HashMap::new();
         'files: for (file_name, rows) in files {
             if rows.iter().all(|r| rules.superseded(r)) {
                 continue;
             }
             let archive = rows[0].archive.clone();
-            let info = archives.entry(archive.clone()).or_insert_with(|| ArchiveInfo::load(cfg, &state, &archive));
+            let info = archives.entry(archive.clone()).or_insert_with(|| ArchiveInfo::load(around, &state, &archive));
             let path = info.path_of(&file_name);
             let size = info.stored.as_ref().map_or(0, |s| s.size);
             let text = caption(&archive, info.mode, info.manifest.as_ref(), size, rows[0].part, rows[0].parts);
@@ -92,7 +98,7 @@ impl Telegram {
                         FailureCode::FileUnreadable,
                         format!(
                             "{file_name} is no longer in {} (removed by hand?); it cannot be sent",
-                            cfg.backup.output_dir.display()
+                            around.output_dir.display()
                         ),
                     );
                     fail(&state, &mut report, &row, &why, true);
@@ -182,8 +188,8 @@ enum After {
 type PendingFile = (String, Vec<Delivery>);
 
 /// The pending rows, grouped by file in outbox order (archive, part).
-fn pending_files(cfg: &Config) -> Result<(State, Vec<PendingFile>), String> {
-    let state = State::open_for(cfg).map_err(|e| format!("cannot open the state database: {e}"))?;
+fn pending_files(around: &Surroundings) -> Result<(State, Vec<PendingFile>), String> {
+    let state = around.state().map_err(|e| format!("cannot open the state database: {e}"))?;
     let rows = state.pending_deliveries().map_err(|e| format!("cannot read the delivery outbox: {e}"))?;
     let mut files: Vec<PendingFile> = Vec::new();
     for row in rows {
@@ -224,14 +230,14 @@ struct Rules {
 }
 
 impl Rules {
-    fn new(cfg: &Config, files: &[PendingFile], admins: &[i64], bases: HashMap<String, BaseNeed>) -> Rules {
+    fn new(dir: &Path, files: &[PendingFile], admins: &[i64], bases: HashMap<String, BaseNeed>) -> Rules {
         Rules {
-            newest: newest_per_chat(cfg, files),
+            newest: newest_per_chat(dir, files),
             admins: admins.to_vec(),
             refused: HashMap::new(),
             held: HashSet::new(),
             bases,
-            dir: cfg.backup.output_dir.clone(),
+            dir: dir.to_path_buf(),
         }
     }
 
@@ -278,7 +284,7 @@ impl Rules {
 
 /// Each chat's newest pending archive that is still on disk. After an
 /// outage an admin needs the latest archive, not every one missed.
-fn newest_per_chat(cfg: &Config, files: &[PendingFile]) -> HashMap<i64, String> {
+fn newest_per_chat(dir: &Path, files: &[PendingFile]) -> HashMap<i64, String> {
     let mut newest: HashMap<i64, String> = HashMap::new();
     for r in files.iter().flat_map(|(_, rows)| rows) {
         let slot = newest.entry(r.chat_id).or_default();
@@ -286,7 +292,7 @@ fn newest_per_chat(cfg: &Config, files: &[PendingFile]) -> HashMap<i64, String> 
             slot.clone_from(&r.archive);
         }
     }
-    newest.retain(|_, archive| catalog::resolve(&cfg.backup.output_dir, archive).is_ok());
+    newest.retain(|_, archive| catalog::resolve(dir, archive).is_ok());
     newest
 }
 
@@ -296,7 +302,7 @@ fn newest_per_chat(cfg: &Config, files: &[PendingFile]) -> HashMap<i64, String> 
 /// is owed the base again, so it goes first. A chat no longer among the
 /// admins is owed nothing more.
 fn owe_bases(
-    cfg: &Config,
+    around: &Surroundings,
     state: &State,
     files: &[PendingFile],
     admins: &[i64],
@@ -305,11 +311,13 @@ fn owe_bases(
     for (_, rows) in files {
         let archive = &rows[0].archive;
         if !bases.contains_key(archive) {
-            bases.insert(archive.clone(), base_need(&cfg.backup.output_dir, &cfg.encryption.keys, state, archive));
+            bases.insert(archive.clone(), base_need(&around.output_dir, &around.keys, state, archive));
         }
     }
     let problem = |e: lifeboat_core::state::StateError| format!("cannot use the delivery outbox: {e}");
-    for (chat, archive) in newest_per_chat(cfg, files).into_iter().filter(|(chat, _)| admins.contains(chat)) {
+    for (chat, archive) in
+        newest_per_chat(&around.output_dir, files).into_iter().filter(|(chat, _)| admins.contains(chat))
+    {
         let Some(BaseNeed::Stored(base)) = bases.get(&archive) else { continue };
         let owed = files.iter().flat_map(|(_, rows)| rows).any(|r| r.chat_id == chat && r.archive == base.name);
         if owed || state.delivered_to(&base.name, chat).map_err(problem)? {
@@ -365,10 +373,10 @@ struct ArchiveInfo {
 }
 
 impl ArchiveInfo {
-    fn load(cfg: &Config, state: &State, name: &str) -> ArchiveInfo {
-        match catalog::resolve(&cfg.backup.output_dir, name) {
+    fn load(around: &Surroundings, state: &State, name: &str) -> ArchiveInfo {
+        match catalog::resolve(&around.output_dir, name) {
             Ok(stored) => {
-                let manifest = manifest_of(&cfg.encryption.keys, Some(state), &stored);
+                let manifest = manifest_of(&around.keys, Some(state), &stored);
                 let mode = lifeboat_core::verify::seal_mode(&stored);
                 ArchiveInfo { stored: Some(stored), manifest, mode }
             }
