@@ -62,3 +62,54 @@ JSON
     weed_pid=$!
     until [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$filer/buckets/$bucket/")" = 201 ]; do sleep 0.5; done
 }
+
+# apply_shape SHAPE DIR: the writes between a full archive and a
+# differential, on the generated set in DIR (bench/diff.sh, bench/diff-write.sh):
+# hour, random-key, spread-updates or vacuum.
+apply_shape() {
+    local shape=$1 data=$2 db f big
+    case "$shape" in
+    hour)
+        # An hour of a bot: new rows equal to 1 % of the events in the request,
+        # analytics and price databases; updates to 0.1 % of the rows elsewhere.
+        for db in user_requests analytics historical_prices; do
+            sqlite3 "$data/$db.db" "INSERT INTO events (user_id, at, kind, amount, token, payload)
+                SELECT user_id, at, kind, amount, hex(randomblob(12)), payload FROM events
+                ORDER BY random() LIMIT (SELECT count(*) / 100 FROM events);"
+        done
+        for db in premium_system bypass_stats; do
+            sqlite3 "$data/$db.db" "UPDATE events SET amount = amount + 1 WHERE id IN
+                (SELECT id FROM events ORDER BY random() LIMIT (SELECT count(*) / 1000 FROM events));"
+        done ;;
+    random-key)
+        # 1 % new rows in every database, each under a random existing user id, so they
+        # land all over the (user_id, at) index.
+        for f in "$data"/*.db; do
+            sqlite3 "$f" "INSERT INTO events (user_id, at, kind, amount, token, payload)
+                SELECT abs(random()) % (SELECT max(user_id) + 1 FROM events), at, kind, amount, hex(randomblob(12)), payload FROM events
+                ORDER BY random() LIMIT (SELECT count(*) / 100 FROM events);"
+        done ;;
+    spread-updates)
+        # 1 % of the rows of the largest database updated, spread over the table.
+        big=$(ls -S "$data"/*.db | head -n1)
+        sqlite3 "$big" "UPDATE events SET amount = amount + 1 WHERE id % 100 = 0;" ;;
+    vacuum)
+        # Everything moves: the differential should store it whole.
+        big=$(ls -S "$data"/*.db | head -n1)
+        sqlite3 "$big" "DELETE FROM events WHERE id % 10 = 0; VACUUM;" ;;
+    *) echo "SHAPE is one of hour, random-key, spread-updates, vacuum" >&2; exit 2 ;;
+    esac
+}
+
+# compare_writers FULL_ZIP DATA_DIR ROUNDS: snapshots of the databases in
+# DATA_DIR (`sqlite3 .backup`), then `bench diff-write`: the time to write
+# their differential against FULL_ZIP with page deltas and with every changed
+# page whole, alternating, ROUNDS times each (bench/diff.sh, bench/diff-write.sh).
+compare_writers() {
+    local full=$1 data=$2 rounds=$3 snaps f
+    snaps=$(mktemp -d "$data.snapshots.XXXXXX")
+    for f in "$data"/*.db; do sqlite3 "$f" ".backup '$snaps/$(basename "$f")'"; done
+    sync
+    "$rel/examples/bench" diff-write "$full" "$snaps" "$rounds"
+    rm -rf "$snaps"
+}

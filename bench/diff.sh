@@ -3,7 +3,11 @@
 # bot's typical writes, then the differential; restore times of the full
 # archive alone and of full + differential; an unchanged cycle.
 # Usage: [SHAPE=hour|random-key|spread-updates|vacuum] bench/diff.sh [TOTAL_MB=300]
-# Env: BENCH_DIR (work folder; shares the generated set with bench/run.sh).
+# Env: BENCH_DIR (work folder; shares the generated set with bench/run.sh);
+# WRITE_ROUNDS (default 5, 0: none): before the differential, its write time
+# with page deltas against every changed page whole, alternating, this many
+# times each (compare_writers in common.sh; bench/diff-write.sh does only
+# that, for every shape).
 # Needs sqlite3 and /usr/bin/time. Figures: docs/benchmarks.md.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
@@ -32,39 +36,9 @@ timed() { /usr/bin/time -f '%e %M' -o "$work/time.txt" "$@" > "$work/out.txt" 2>
 timed "${lb[@]}" backup
 full=$(head -n1 "$work/out.txt"); read -r full_wall full_rss < "$work/time.txt"
 
-# The writes between the full archive and the differential, by SHAPE:
-case "${SHAPE:-hour}" in
-hour)
-    # An hour of a bot: new rows equal to 1 % of the events in the request,
-    # analytics and price databases; updates to 0.1 % of the rows elsewhere.
-    for db in user_requests analytics historical_prices; do
-        sqlite3 "$data/$db.db" "INSERT INTO events (user_id, at, kind, amount, token, payload)
-            SELECT user_id, at, kind, amount, hex(randomblob(12)), payload FROM events
-            ORDER BY random() LIMIT (SELECT count(*) / 100 FROM events);"
-    done
-    for db in premium_system bypass_stats; do
-        sqlite3 "$data/$db.db" "UPDATE events SET amount = amount + 1 WHERE id IN
-            (SELECT id FROM events ORDER BY random() LIMIT (SELECT count(*) / 1000 FROM events));"
-    done ;;
-random-key)
-    # 1 % new rows in every database, each under a random existing user id, so they
-    # land all over the (user_id, at) index.
-    for f in "$data"/*.db; do
-        sqlite3 "$f" "INSERT INTO events (user_id, at, kind, amount, token, payload)
-            SELECT abs(random()) % (SELECT max(user_id) + 1 FROM events), at, kind, amount, hex(randomblob(12)), payload FROM events
-            ORDER BY random() LIMIT (SELECT count(*) / 100 FROM events);"
-    done ;;
-spread-updates)
-    # 1 % of the rows of the largest database updated, spread over the table.
-    big=$(ls -S "$data"/*.db | head -n1)
-    sqlite3 "$big" "UPDATE events SET amount = amount + 1 WHERE id % 100 = 0;" ;;
-vacuum)
-    # Everything moves: the differential should store it whole.
-    big=$(ls -S "$data"/*.db | head -n1)
-    sqlite3 "$big" "DELETE FROM events WHERE id % 10 = 0; VACUUM;" ;;
-*) echo "SHAPE is one of hour, random-key, spread-updates, vacuum" >&2; exit 2 ;;
-esac
+apply_shape "${SHAPE:-hour}" "$data"
 sync
+if [ "${WRITE_ROUNDS:-5}" -gt 0 ]; then compare_writers "$full" "$data" "${WRITE_ROUNDS:-5}"; fi
 
 timed "${lb[@]}" backup
 diff=$(head -n1 "$work/out.txt"); read -r diff_wall diff_rss < "$work/time.txt"

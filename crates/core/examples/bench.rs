@@ -7,12 +7,25 @@
 //! - `bench backup CONFIG`: one `backup::run`, like `lifeboat backup`.
 //! - `bench writer DB STOP_FILE PAUSE_MS`: a bot-like writer process; prints
 //!   commits, SQLITE_BUSY count and worst commit latency.
+//! - `bench diff-write FULL_ZIP SNAPSHOTS ROUNDS`: the time to store the
+//!   snapshots in SNAPSHOTS (`*.db`, taken after the writes) as a
+//!   differential against the full archive FULL_ZIP, the way `lifeboat
+//!   backup` does (delta against the base's copy streamed out of the
+//!   archive, then the delta's entry deflated; a database whose delta is not
+//!   worth it deflated whole instead), by Lifeboat's delta writer and by a
+//!   writer that stores every changed page whole (what differentials held
+//!   before page deltas). The two alternate, ROUNDS times each; prints every
+//!   run and the medians. A last argument `pages` or `whole` runs only that
+//!   writer (for a profiler).
 
-use std::path::Path;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use lifeboat_core::archive::{self, EntryStyle};
 use lifeboat_core::backup::{self, BackupOptions};
+use lifeboat_core::delta;
 use lifeboat_core::state::State;
 use lifeboat_core::{CancellationToken, Config, Trigger};
 use lifeboat_testkit::sqlite::{self as tk, Lcg, Mode, WriterOptions};
@@ -76,8 +89,20 @@ fn main() {
                 stats.worst_commit.as_secs_f64() * 1000.0
             );
         }
+        ["diff-write", full, snapshots, rounds, ways @ ..] => {
+            let ways = match ways {
+                [] | ["both"] => vec![Writer::Pages, Writer::Whole],
+                ["pages"] => vec![Writer::Pages],
+                ["whole"] => vec![Writer::Whole],
+                _ => panic!("the last argument of diff-write is pages, whole or both"),
+            };
+            diff_write(Path::new(full), Path::new(snapshots), rounds.parse().expect("ROUNDS"), &ways)
+        }
         _ => {
-            eprintln!("usage: bench gen DIR TOTAL_MB | bench backup CONFIG | bench writer DB STOP_FILE PAUSE_MS");
+            eprintln!(
+                "usage: bench gen DIR TOTAL_MB | bench backup CONFIG | bench writer DB STOP_FILE PAUSE_MS \
+                 | bench diff-write FULL_ZIP SNAPSHOTS ROUNDS [pages|whole|both]"
+            );
             std::process::exit(2);
         }
     }
@@ -143,4 +168,166 @@ fn generate(dir: &Path, total_mb: u64) {
         drop(c);
         eprintln!("{name}: {} bytes ({})", std::fs::metadata(&path).unwrap().len(), mode.as_str());
     }
+}
+
+/// How `diff-write` stores a changed page.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Writer {
+    /// Lifeboat's delta writer: whole, XOR or packed, whichever is smallest.
+    Pages,
+    /// Every changed page whole, as differentials were before page deltas.
+    Whole,
+}
+
+fn diff_write(full: &Path, snapshots: &Path, rounds: usize, ways: &[Writer]) {
+    let mut dbs: Vec<PathBuf> = std::fs::read_dir(snapshots)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "db"))
+        .collect();
+    dbs.sort();
+    let work = tempfile::tempdir_in(snapshots).unwrap();
+    let full_size = std::fs::metadata(full).unwrap().len();
+    let mut times: [Vec<f64>; 2] = Default::default();
+    let mut cpu: [Vec<f64>; 2] = Default::default();
+    let mut sizes = [0u64; 2];
+    for round in 0..rounds {
+        // A B, then B A: neither always runs first.
+        let mut order = ways.to_vec();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for way in order {
+            let (t, c) = (Instant::now(), cpu_secs());
+            let mut parts = Vec::new();
+            let mut stored = 0;
+            for db in &dbs {
+                let one = Instant::now();
+                let (bytes, how) = store_one(way, full, db, work.path());
+                stored += bytes;
+                parts.push(format!(
+                    "{} {how} {bytes} B {:.3} s",
+                    db.file_name().unwrap().to_string_lossy(),
+                    one.elapsed().as_secs_f64()
+                ));
+            }
+            let (secs, cpu_s) = (t.elapsed().as_secs_f64(), cpu_secs() - c);
+            times[way as usize].push(secs);
+            cpu[way as usize].push(cpu_s);
+            sizes[way as usize] = stored;
+            println!(
+                "round {} {way:?}: {secs:.3} s (CPU {cpu_s:.2} s), {stored} B ({:.2} % of the full archive); {}",
+                round + 1,
+                stored as f64 * 100.0 / full_size as f64,
+                parts.join(", ")
+            );
+        }
+    }
+    if ways.len() < 2 {
+        return;
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (pages, whole) = (median(&mut times[0]), median(&mut times[1]));
+    let (pages_cpu, whole_cpu) = (median(&mut cpu[0]), median(&mut cpu[1]));
+    println!(
+        "median: page deltas {pages:.3} s (CPU {pages_cpu:.2} s, {:.2} %), every changed page whole {whole:.3} s \
+         (CPU {whole_cpu:.2} s, {:.2} %): {:.3}x the wall time, {:.3}x the CPU time",
+        sizes[0] as f64 * 100.0 / full_size as f64,
+        sizes[1] as f64 * 100.0 / full_size as f64,
+        pages / whole,
+        pages_cpu / whole_cpu
+    );
+}
+
+/// The CPU time (user and system) this process has used so far, from
+/// /proc/self/stat (in the kernel's 1/100 s ticks).
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // The fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    // utime and stime are fields 14 and 15, counted from the pid.
+    (fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap()) / 100.0
+}
+
+/// Stores the snapshot `db` against its copy in `full` as `lifeboat backup`
+/// does: the compressed bytes, and "delta", "whole" or "same".
+fn store_one(way: Writer, full: &Path, db: &Path, work: &Path) -> (u64, &'static str) {
+    let name = db.file_name().unwrap().to_str().unwrap();
+    let mut zip = zip::ZipArchive::new(BufReader::new(std::fs::File::open(full).unwrap())).unwrap();
+    let entry = zip
+        .file_names()
+        .filter_map(Result::ok)
+        .find(|n| *n == name || n.ends_with(&format!("/{name}")))
+        .unwrap_or_else(|| panic!("{} does not hold {name}", full.display()))
+        .to_string();
+    let mut base = zip.by_name(&entry).unwrap();
+    let mut header = [0u8; 18];
+    std::fs::File::open(db).unwrap().read_exact(&mut header).unwrap();
+    let block = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65_536,
+        n => u32::from(n).max(512),
+    };
+    let out = work.join("delta");
+    let cancel = CancellationToken::new();
+    let (changed, weighing, size) = match way {
+        Writer::Pages => {
+            let made = delta::write_delta(&mut base, db, block, &out, &cancel).unwrap();
+            (made.changed, made.changed - made.xored, made.size)
+        }
+        Writer::Whole => whole_pages(&mut base, db, block, &out),
+    };
+    drop(base);
+    let (source, how) = if weighing as f64 * f64::from(block) > size as f64 * delta::MAX_SHARE {
+        (db, "whole")
+    } else if changed == 0 {
+        return (0, "same");
+    } else {
+        (out.as_path(), "delta")
+    };
+    let style = EntryStyle { level: 6, password: None };
+    let c =
+        archive::compress_database(source, name, &work.join("entry.zip"), style, chrono::Utc::now(), &cancel, &|_| {})
+            .unwrap();
+    let bytes = std::fs::metadata(&c.zip).unwrap().len();
+    let _ = std::fs::remove_file(&c.zip);
+    let _ = std::fs::remove_file(&out);
+    (bytes, how)
+}
+
+/// The delta writer of the differentials before page deltas: the blocks
+/// of `new` that differ from `base`'s, every one whole (record kind 0),
+/// `new` hashed in the same pass. Returns (changed, changed, size).
+fn whole_pages(base: &mut dyn Read, new: &Path, block: u32, out: &Path) -> (u64, u64, u64) {
+    use sha2::{Digest, Sha256};
+    let mut input = BufReader::with_capacity(256 * 1024, std::fs::File::open(new).unwrap());
+    let size = input.get_ref().metadata().unwrap().len();
+    let mut w = BufWriter::with_capacity(256 * 1024, std::fs::File::create(out).unwrap());
+    w.write_all(delta::MAGIC).unwrap();
+    w.write_all(&block.to_le_bytes()).unwrap();
+    w.write_all(&size.to_le_bytes()).unwrap();
+    let (mut a, mut b) = (vec![0u8; block as usize], vec![0u8; block as usize]);
+    let mut hasher = Sha256::new();
+    let (mut index, mut changed) = (0u32, 0u64);
+    loop {
+        let n = lifeboat_core::fsutil::read_full(&mut input, &mut a).unwrap();
+        if n == 0 {
+            break;
+        }
+        let m = lifeboat_core::fsutil::read_full(base, &mut b).unwrap();
+        hasher.update(&a[..n]);
+        if m != n || a[..n] != b[..n] {
+            w.write_all(&index.to_le_bytes()).unwrap();
+            w.write_all(&[0]).unwrap();
+            w.write_all(&a[..n]).unwrap();
+            changed += 1;
+        }
+        index += 1;
+    }
+    w.write_all(&u32::MAX.to_le_bytes()).unwrap();
+    w.into_inner().unwrap().sync_all().unwrap();
+    std::hint::black_box(hasher.finalize());
+    (changed, changed, size)
 }

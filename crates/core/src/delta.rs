@@ -63,6 +63,7 @@
 use std::collections::HashMap;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sha2::{Digest, Sha256};
 
@@ -132,6 +133,12 @@ fn begin(new: &Path, block: u32, out: &Path) -> io::Result<(BufReader<std::fs::F
 
 /// Compares the snapshot at `new` with `base` (the base's copy, streamed)
 /// block by block and writes the delta to `out`, hashing `new` as it goes.
+///
+/// Two threads share the work: this one reads both databases, hashes the
+/// new one and finds the changed blocks and the blocks to keep; a second
+/// one decides how to store each changed block (the deflates) and writes
+/// the records, in order. On a machine with a core to spare the delta
+/// takes about as long as reading the two databases.
 pub fn write_delta(
     base: &mut (impl Read + ?Sized),
     new: &Path,
@@ -139,15 +146,74 @@ pub fn write_delta(
     out: &Path,
     cancel: &CancellationToken,
 ) -> io::Result<Made> {
-    let (mut input, size, mut w) = begin(new, block, out)?;
+    let (input, size, w) = begin(new, block, out)?;
+    let moves = Moves::of_file(new, block, cancel)?;
+    let hopeless = AtomicBool::new(false);
+    let (stored, streamed) = std::thread::scope(|s| {
+        let (steps, received) = std::sync::mpsc::sync_channel(queue(block));
+        let writer = s.spawn(|| store(received, w, block, size, &hopeless));
+        let streamed = stream(base, input, moves, block, &steps, &hopeless, cancel);
+        drop(steps);
+        (writer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), streamed)
+    });
+    // The writer stops early only when it failed; its error is the cause.
+    let (w, mut made) = stored?;
+    let (blocks, sha256) = streamed?;
+    if blocks * u64::from(block) < size {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{} shrank while being read", new.display())));
+    }
+    w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    made.blocks = blocks;
+    made.sha256 = sha256;
+    Ok(made)
+}
+
+/// How many changed blocks the reading thread of [`write_delta`] may be
+/// ahead of the writing one: about 4 MiB of blocks queued at most (each
+/// step holds up to four blocks).
+fn queue(block: u32) -> usize {
+    ((1 << 20) / block as usize).clamp(4, 256)
+}
+
+/// What the reading thread of [`write_delta`] hands the writing one, in
+/// the order of the records.
+enum Step {
+    /// Keep the base's block with this index for a later record.
+    Keep(u32),
+    /// The new database's block `index` changed.
+    Changed {
+        index: u32,
+        /// Its bytes.
+        new: Vec<u8>,
+        /// The base's block at the same index, when the base holds it whole.
+        base: Option<Vec<u8>>,
+        /// The new database's block before it (empty for block 0).
+        previous: Vec<u8>,
+        /// A kept block of the base whose cells it may have taken.
+        source: Option<(u32, Vec<u8>)>,
+    },
+}
+
+/// The reading half of [`write_delta`]: streams `new` and `base` side by
+/// side, hashing `new`, and sends the blocks to keep and the changed blocks
+/// to `steps`. Returns the number of blocks and the SHA-256 (hex) of `new`.
+fn stream(
+    base: &mut (impl Read + ?Sized),
+    mut input: BufReader<std::fs::File>,
+    mut moves: Moves,
+    block: u32,
+    steps: &std::sync::mpsc::SyncSender<Step>,
+    hopeless: &AtomicBool,
+    cancel: &CancellationToken,
+) -> io::Result<(u64, String)> {
     let (mut a, mut b) = (vec![0u8; block as usize], vec![0u8; block as usize]);
     let mut previous = Vec::with_capacity(block as usize);
-    let mut choose = Chooser::default();
     let mut hasher = Sha256::new();
-    let (mut index, mut changed, mut xored, mut packed, mut defragmented, mut moved) = (0, 0, 0, 0, 0, 0u64);
-    let mut moves = Moves::of_file(new, block, cancel)?;
+    // The writer has stopped: it failed, and says why.
+    let stopped = || io::Error::new(io::ErrorKind::BrokenPipe, "the delta's writer stopped");
+    let mut index = 0u64;
     loop {
-        if index % 256 == 0 && cancel.is_cancelled() {
+        if index.is_multiple_of(256) && cancel.is_cancelled() {
             return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
         }
         let n = read_full(&mut input, &mut a)?;
@@ -157,75 +223,103 @@ pub fn write_delta(
         let m = read_full(base, &mut b)?;
         hasher.update(&a[..n]);
         let i = u32::try_from(index).ok().filter(|&i| i != END);
-        let hopeless = (changed - xored) as f64 * f64::from(block) > size as f64 * MAX_SHARE;
+        // Once the delta is bound to be stored whole (the writer says so,
+        // a few blocks late at most), what it keeps no longer matters.
+        let hopeless = hopeless.load(Ordering::Relaxed);
         if let Some(i) = i.filter(|&i| !hopeless && m == block as usize && n == m && moves.keep(i, &b)) {
-            w.write_all(&i.to_le_bytes())?;
-            w.write_all(&[KEEP])?;
+            steps.send(Step::Keep(i)).map_err(|_| stopped())?;
         }
         if m != n || a[..n] != b[..n] {
             let i = i.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "database too large for a delta"))?;
-            w.write_all(&i.to_le_bytes())?;
             // Only a block the base holds whole can be a difference from it.
-            let under = (m == n).then_some(&b[..n]);
-            let source = moves.source(i).filter(|_| n == block as usize);
-            let stored = if !hopeless && (under.is_some() || source.is_some()) {
-                choose.best(&a[..n], under, &previous, index == 0, source)?
-            } else {
-                Stored::Whole
+            let step = Step::Changed {
+                index: i,
+                new: a[..n].to_vec(),
+                base: (m == n).then(|| b[..n].to_vec()),
+                previous: previous.clone(),
+                source: moves.source(i).filter(|_| n == block as usize).map(|(j, kept)| (j, kept.to_vec())),
             };
-            match stored {
-                Stored::Whole => {
-                    w.write_all(&[WHOLE])?;
-                    w.write_all(&a[..n])?;
-                }
-                Stored::Xor => {
-                    w.write_all(&[XOR])?;
-                    w.write_all(&choose.xor)?;
-                    xored += 1;
-                }
-                Stored::Packed => {
-                    w.write_all(&[PACKED])?;
-                    w.write_all(&(choose.packed.len() as u32).to_le_bytes())?;
-                    w.write_all(&choose.packed)?;
-                    packed += 1;
-                }
-                Stored::PackedDefragmented => {
-                    w.write_all(&[PACKED_DEFRAGMENTED])?;
-                    w.write_all(&(choose.repacked.len() as u32).to_le_bytes())?;
-                    w.write_all(&choose.repacked)?;
-                    packed += 1;
-                    defragmented += 1;
-                }
-                Stored::Moved(source) => {
-                    w.write_all(&[MOVED])?;
-                    w.write_all(&source.to_le_bytes())?;
-                    w.write_all(&(choose.moved.len() as u32).to_le_bytes())?;
-                    w.write_all(&choose.moved)?;
-                    packed += 1;
-                    moved += 1;
-                }
-            }
-            changed += 1;
+            steps.send(step).map_err(|_| stopped())?;
         }
         previous.clear();
         previous.extend_from_slice(&a[..n]);
         index += 1;
     }
-    if index * u64::from(block) < size {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{} shrank while being read", new.display())));
+    Ok((index, hex::encode(hasher.finalize())))
+}
+
+/// The writing half of [`write_delta`]: writes the records of `steps` to
+/// `w`, each changed block stored whichever way is smallest, and the end
+/// marker once `steps` ends. Sets `hopeless` when the delta is bound to be
+/// stored whole; from then on it stores the remaining changed blocks whole
+/// without trying anything else. Returns the writer and the counts (the
+/// blocks and hash are the reader's).
+fn store(
+    steps: std::sync::mpsc::Receiver<Step>,
+    mut w: BufWriter<std::fs::File>,
+    block: u32,
+    size: u64,
+    hopeless: &AtomicBool,
+) -> io::Result<(BufWriter<std::fs::File>, Made)> {
+    let mut choose = Chooser::default();
+    let (mut changed, mut xored, mut packed, mut defragmented, mut moved) = (0, 0, 0, 0, 0u64);
+    for step in steps {
+        let (i, new, base, previous, source) = match step {
+            Step::Keep(i) => {
+                w.write_all(&i.to_le_bytes())?;
+                w.write_all(&[KEEP])?;
+                continue;
+            }
+            Step::Changed { index, new, base, previous, source } => (index, new, base, previous, source),
+        };
+        w.write_all(&i.to_le_bytes())?;
+        let past_worth = (changed - xored) as f64 * f64::from(block) > size as f64 * MAX_SHARE;
+        if past_worth {
+            hopeless.store(true, Ordering::Relaxed);
+        }
+        let source = source.as_ref().map(|(j, kept)| (*j, kept.as_slice()));
+        let stored = if !past_worth && (base.is_some() || source.is_some()) {
+            choose.best(&new, base.as_deref(), &previous, i == 0, source)?
+        } else {
+            Stored::Whole
+        };
+        match stored {
+            Stored::Whole => {
+                w.write_all(&[WHOLE])?;
+                w.write_all(&new)?;
+            }
+            Stored::Xor => {
+                w.write_all(&[XOR])?;
+                w.write_all(&choose.xor)?;
+                xored += 1;
+            }
+            Stored::Packed => {
+                w.write_all(&[PACKED])?;
+                w.write_all(&(choose.packed.len() as u32).to_le_bytes())?;
+                w.write_all(&choose.packed)?;
+                packed += 1;
+            }
+            Stored::PackedDefragmented => {
+                w.write_all(&[PACKED_DEFRAGMENTED])?;
+                w.write_all(&(choose.repacked.len() as u32).to_le_bytes())?;
+                w.write_all(&choose.repacked)?;
+                packed += 1;
+                defragmented += 1;
+            }
+            Stored::Moved(source) => {
+                w.write_all(&[MOVED])?;
+                w.write_all(&source.to_le_bytes())?;
+                w.write_all(&(choose.moved.len() as u32).to_le_bytes())?;
+                w.write_all(&choose.moved)?;
+                packed += 1;
+                moved += 1;
+            }
+        }
+        changed += 1;
     }
     w.write_all(&END.to_le_bytes())?;
-    w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    Ok(Made {
-        changed,
-        xored,
-        packed,
-        defragmented,
-        moved,
-        blocks: index,
-        size,
-        sha256: hex::encode(hasher.finalize()),
-    })
+    let made = Made { changed, xored, packed, defragmented, moved, blocks: 0, size, sha256: String::new() };
+    Ok((w, made))
 }
 
 /// SHA-256 of each block of a database, in order: enough to tell which
@@ -413,6 +507,10 @@ struct Chooser {
     dictionary: Vec<u8>,
     image: Vec<u8>,
     scratch: Vec<u8>,
+    /// Deflates at the default level, to size whole and XOR records.
+    sizer: Deflater<6>,
+    /// Deflates packed records.
+    packer: Deflater<9>,
 }
 
 impl Chooser {
@@ -425,6 +523,9 @@ impl Chooser {
     /// the middle of the entry's deflate stream (a block header and its
     /// code tables), about.
     const STREAM_OVERHEAD: usize = 16;
+    /// A block packed into fewer bytes than this may be nearly empty (one
+    /// repeated byte), which deflates smallest whole.
+    const NEARLY_EMPTY: usize = 64;
 
     /// Fills `self.xor`, `self.packed`, `self.repacked` or `self.moved`
     /// as the answer needs and says which to store. `base` is the base's
@@ -445,21 +546,24 @@ impl Chooser {
             self.xor.clear();
             self.xor.extend(new.iter().zip(base).map(|(x, y)| x ^ y));
             let differing = self.xor.iter().filter(|&&x| x != 0).count();
-            let diff = std::mem::take(&mut self.xor);
-            let deflated = self.deflated_len(&diff);
-            self.xor = diff;
-            xor = deflated?;
             self.dictionary.clear();
             self.dictionary.extend_from_slice(previous);
             self.dictionary.extend_from_slice(base);
-            pack(new, &self.dictionary, &mut self.packed)?;
+            self.packer.deflate(new, Some(&self.dictionary), &mut self.packed)?;
             packed = self.packed.len() + 4;
             if differing * Self::CLEARLY_SMALL <= new.len() {
                 // A page that gained a cell: the XOR holds the cell and the
                 // shifted tail of the pointer array, which packing against
                 // the base turns into one back-reference.
+                let diff = std::mem::take(&mut self.xor);
+                let deflated = self.deflated_len(&diff);
+                self.xor = diff;
+                xor = deflated?;
                 return Ok(if packed + Self::STREAM_OVERHEAD < xor { Stored::Packed } else { Stored::Xor });
             }
+            // More of the block differs: where its bytes shifted the XOR is
+            // noise, and where they changed in place packing against the
+            // base keeps the same unchanged runs, so the XOR is not sized.
         }
         if let Some((index, source)) = source {
             self.dictionary.clear();
@@ -467,24 +571,36 @@ impl Chooser {
             self.dictionary.extend_from_slice(source);
             defragmented(source, index == 0, &mut self.image);
             self.dictionary.extend_from_slice(&self.image);
-            pack(new, &self.dictionary, &mut self.moved)?;
+            self.packer.deflate(new, Some(&self.dictionary), &mut self.moved)?;
             moved = self.moved.len() + 8;
         }
         // A page whose cells merely shifted, or that took them from a kept
         // block, packs small already; one that SQLite laid out anew in
-        // place does against the image of the base's page.
+        // place does against the image of the base's page, unless that
+        // image is the page itself (no free space between its cells).
         if let Some(base) = base.filter(|_| packed.min(moved) > new.len() / Self::CLEARLY_SMALL) {
             defragmented(base, first, &mut self.image);
-            if !self.image.is_empty() {
+            if !self.image.is_empty() && self.image != base {
                 self.dictionary.clear();
                 self.dictionary.extend_from_slice(previous);
                 self.dictionary.extend_from_slice(base);
                 self.dictionary.extend_from_slice(&self.image);
-                pack(new, &self.dictionary, &mut self.repacked)?;
+                self.packer.deflate(new, Some(&self.dictionary), &mut self.repacked)?;
                 repacked = self.repacked.len() + 4;
             }
         }
-        let whole = self.deflated_len(new)?;
+        // Packed into less than 1/16 of its size, a block would deflate
+        // smaller whole only by a few bytes, if at all: the dictionary
+        // only adds matches. It is deflated whole to compare only when it
+        // packs larger, or into so few bytes that it may be nearly empty
+        // (then deflating it is cheap, and whole it is smaller still in
+        // the entry's stream).
+        let most_packed = packed.min(moved).min(repacked);
+        let whole = if (Self::NEARLY_EMPTY..new.len() / Self::CLEARLY_SMALL).contains(&most_packed) {
+            usize::MAX
+        } else {
+            self.deflated_len(new)?
+        };
         let best = whole.min(xor).min(packed).min(repacked).min(moved);
         Ok(if best == whole {
             Stored::Whole
@@ -499,12 +615,9 @@ impl Chooser {
         })
     }
 
+    /// The length of `data` deflated at the entry's default level.
     fn deflated_len(&mut self, data: &[u8]) -> io::Result<usize> {
-        use flate2::write::DeflateEncoder;
-        self.scratch.clear();
-        let mut e = DeflateEncoder::new(std::mem::take(&mut self.scratch), flate2::Compression::default());
-        e.write_all(data)?;
-        self.scratch = e.finish()?;
+        self.sizer.deflate(data, None, &mut self.scratch)?;
         Ok(self.scratch.len())
     }
 }
@@ -628,20 +741,38 @@ fn sampled(page: &[u8], first: bool, rate: u64) -> impl Iterator<Item = u64> + '
     })
 }
 
-/// `block` as raw deflate with a preset dictionary, into `out`.
-fn pack(block: &[u8], dictionary: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
-    use flate2::{Compress, Compression, FlushCompress, Status};
-    let mut z = Compress::new(Compression::best(), false);
-    z.set_dictionary(dictionary).map_err(io::Error::other)?;
-    out.clear();
-    out.reserve(block.len() + 64);
-    loop {
-        let read = z.total_in() as usize;
-        let status = z.compress_vec(&block[read..], out, FlushCompress::Finish).map_err(io::Error::other)?;
-        if status == Status::StreamEnd {
-            return Ok(());
+/// A raw deflate stream at level `L`, reset for each block: setting one up
+/// (allocating and clearing its window and hash tables) costs about as much
+/// as deflating a small block. A reset stream writes the same bytes as a
+/// new one.
+struct Deflater<const L: u32>(flate2::Compress);
+
+impl<const L: u32> Default for Deflater<L> {
+    fn default() -> Self {
+        Deflater(flate2::Compress::new(flate2::Compression::new(L), false))
+    }
+}
+
+impl<const L: u32> Deflater<L> {
+    /// `block` deflated, after `dictionary` as preset dictionary when there
+    /// is one, into `out`.
+    fn deflate(&mut self, block: &[u8], dictionary: Option<&[u8]>, out: &mut Vec<u8>) -> io::Result<()> {
+        use flate2::{FlushCompress, Status};
+        let z = &mut self.0;
+        z.reset();
+        if let Some(dictionary) = dictionary {
+            z.set_dictionary(dictionary).map_err(io::Error::other)?;
         }
-        out.reserve(block.len());
+        out.clear();
+        out.reserve(block.len() + 64);
+        loop {
+            let read = z.total_in() as usize;
+            let status = z.compress_vec(&block[read..], out, FlushCompress::Finish).map_err(io::Error::other)?;
+            if status == Status::StreamEnd {
+                return Ok(());
+            }
+            out.reserve(block.len());
+        }
     }
 }
 
