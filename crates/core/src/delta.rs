@@ -88,6 +88,9 @@ const MOVED: u8 = 5;
 /// it, the writer stores the remaining changed blocks whole without trying
 /// anything else.
 pub const MAX_SHARE: f64 = 0.5;
+/// Blocks a delta must have passed before the share of them stored other
+/// than as XORs says where it is heading (see [`MAX_SHARE`]).
+const HEADING_AFTER: u64 = 256;
 /// The most bytes of the base's blocks a delta may keep for later records.
 const MAX_KEPT: usize = 32 << 20;
 const HEADER_LEN: usize = 8 + 4 + 8;
@@ -231,13 +234,17 @@ fn stream(
         }
         if m != n || a[..n] != b[..n] {
             let i = i.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "database too large for a delta"))?;
-            // Only a block the base holds whole can be a difference from it.
+            // Only a block the base holds whole can be a difference from
+            // it; once the delta is bound to be stored whole, none is.
             let step = Step::Changed {
                 index: i,
                 new: a[..n].to_vec(),
-                base: (m == n).then(|| b[..n].to_vec()),
-                previous: previous.clone(),
-                source: moves.source(i).filter(|_| n == block as usize).map(|(j, kept)| (j, kept.to_vec())),
+                base: (m == n && !hopeless).then(|| b[..n].to_vec()),
+                previous: if hopeless { Vec::new() } else { previous.clone() },
+                source: moves
+                    .source(i)
+                    .filter(|_| n == block as usize && !hopeless)
+                    .map(|(j, kept)| (j, kept.to_vec())),
             };
             steps.send(step).map_err(|_| stopped())?;
         }
@@ -277,8 +284,16 @@ fn store(
         if past_worth {
             hopeless.store(true, Ordering::Relaxed);
         }
+        // Heading there: more than that share of the blocks so far changed
+        // other than slightly (a VACUUM moves everything). Then only a
+        // block that differs slightly is worth the deflates: any other is
+        // stored whole at once, as it most likely would be in the end.
+        let seen = u64::from(i) + 1;
+        let heading = seen >= HEADING_AFTER && (changed - xored) as f64 > seen as f64 * MAX_SHARE;
+        let slightly = |base: &[u8]| Chooser::differing(&new, base) * Chooser::CLEARLY_SMALL <= new.len();
         let source = source.as_ref().map(|(j, kept)| (*j, kept.as_slice()));
-        let stored = if !past_worth && (base.is_some() || source.is_some()) {
+        let worth = if heading { base.as_deref().is_some_and(slightly) } else { base.is_some() || source.is_some() };
+        let stored = if !past_worth && worth {
             choose.best(&new, base.as_deref(), &previous, i == 0, source)?
         } else {
             Stored::Whole
@@ -545,7 +560,7 @@ impl Chooser {
         if let Some(base) = base {
             self.xor.clear();
             self.xor.extend(new.iter().zip(base).map(|(x, y)| x ^ y));
-            let differing = self.xor.iter().filter(|&&x| x != 0).count();
+            let differing = Self::differing(new, base);
             self.dictionary.clear();
             self.dictionary.extend_from_slice(previous);
             self.dictionary.extend_from_slice(base);
@@ -613,6 +628,11 @@ impl Chooser {
         } else {
             Stored::Moved(source.expect("a size only with a source").0)
         })
+    }
+
+    /// How many bytes of `new` differ from `base`.
+    fn differing(new: &[u8], base: &[u8]) -> usize {
+        new.iter().zip(base).filter(|(x, y)| x != y).count()
     }
 
     /// The length of `data` deflated at the entry's default level.
