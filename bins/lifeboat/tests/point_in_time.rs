@@ -56,7 +56,11 @@ fn daemon(sb: &Sandbox) -> Daemon {
 fn scheduled_cycle(sb: &Sandbox) -> String {
     let bin = Path::new(env!("CARGO_BIN_EXE_lifeboat")).with_file_name("lifeboat-scheduler");
     let mut c = Command::new(bin);
-    c.arg("--config").arg(&sb.config).arg("--once").current_dir(sb.dir.path()).env("RUST_LOG", "info");
+    c.arg("--config")
+        .arg(&sb.config)
+        .arg("--once")
+        .current_dir(sb.dir.path())
+        .env("RUST_LOG", "info,lifeboat_core::source::sqlite::continuous=debug");
     for (k, _) in std::env::vars() {
         if k.starts_with("LIFEBOAT") {
             c.env_remove(k);

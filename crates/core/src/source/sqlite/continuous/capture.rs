@@ -39,7 +39,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::increment::{self, Header, Kind, Stored};
-use super::wal::{self, WalPosition, WalState};
+use super::wal::{self, IndexHeader, WalPosition, WalState};
 use super::{ContinuousError, Paths, io_err};
 use crate::config::Config;
 use crate::seal::Mode;
@@ -148,13 +148,17 @@ fn later(at: DateTime<Utc>, after: DateTime<Utc>) -> DateTime<Utc> {
 /// What the database and its WAL look like at the start of a capture.
 pub(super) struct Look {
     pub(super) file_id: String,
-    /// The salts in `-shm`'s header, when it has one.
-    shm_salts: Option<(u32, u32)>,
+    /// The `-shm` header, when there is one.
+    index: Option<IndexHeader>,
     pub(super) stamp: String,
     pub(super) page_size: u32,
     pub(super) wal_mode: bool,
     wal: WalState,
 }
+
+/// How many times a look reads the WAL again when a reset came between
+/// its reads of `-shm` (or SQLite was writing that header).
+const RESET_READS: u32 = 20;
 
 impl Look {
     pub(super) fn take(paths: &Paths) -> Result<Look, ContinuousError> {
@@ -166,15 +170,34 @@ impl Look {
             name: paths.name.clone(),
             reason: crate::snapshot::SkipReason::Corrupt(e.to_string()),
         })?;
-        // The -shm header (its first 48 bytes) holds the WAL's salts and a
-        // counter of transactions: read before the WAL, so that a reset
-        // between the two shows as a change.
-        let mut shm = [0u8; 48];
-        let shm_len = crate::fsutil::read_prefix(&paths.shm(), &mut shm).unwrap_or(0);
-        let wal = if header.wal {
-            wal::read(&paths.wal()).map_err(io_err(format!("cannot read {}", paths.wal().display())))?
-        } else {
-            WalState::Empty
+        // SQLite writes a reset's new salts into the -shm header before it
+        // empties or rewrites the WAL file, so the same salts before and
+        // after reading the WAL mean no reset happened while it was read:
+        // the frames read are a prefix of one WAL, and an empty WAL's salts
+        // are the next one's. A reset in between (rare: a checkpoint in the
+        // microseconds of the read), or a header caught while SQLite wrote
+        // it, means reading again.
+        let shm = paths.shm();
+        let mut reads = 0;
+        let (index, wal) = loop {
+            let before = IndexHeader::read(&shm);
+            if !header.wal {
+                break (before, WalState::Empty);
+            }
+            let wal = wal::read(&paths.wal()).map_err(io_err(format!("cannot read {}", paths.wal().display())))?;
+            let after = IndexHeader::read(&shm);
+            let settled = match (before, after) {
+                (Some(a), Some(b)) => a.settled && b.settled && (a.salt1, a.salt2) == (b.salt1, b.salt2),
+                (None, None) => true,
+                _ => false,
+            };
+            if settled {
+                break (after, wal);
+            }
+            reads += 1;
+            if reads == RESET_READS {
+                return Err(ContinuousError::Restless { name: paths.name.clone(), reads });
+            }
         };
         let stamp = format!(
             "{}.{}:{}:{}:{}",
@@ -182,13 +205,11 @@ impl Look {
             meta.mtime_nsec(),
             meta.len(),
             hex::encode(&head[24..28]),
-            hex::encode(&shm[..shm_len])
+            index.map_or(String::new(), |ix| hex::encode(ix.bytes))
         );
-        let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-        let shm_salts = (shm_len == shm.len()).then(|| (be(&shm[32..36]), be(&shm[36..40])));
         Ok(Look {
             file_id: format!("{}:{}", meta.dev(), meta.ino()),
-            shm_salts,
+            index,
             stamp,
             page_size: header.page_size,
             wal_mode: header.wal,
@@ -196,22 +217,34 @@ impl Look {
         })
     }
 
-    /// The WAL position the state read now is at or after: every commit
-    /// in the WAL as read (a snapshot taken after includes them). An empty
-    /// WAL was emptied by a reset that first checkpointed every frame, and
-    /// the next WAL starts with the salts that reset left in `-shm`: its
-    /// frames all come after it.
     /// The `-wal` file as it was read.
     pub(super) fn wal(&self) -> &WalState {
         &self.wal
     }
 
+    /// The position after every commit in the WAL as read. An empty WAL
+    /// was emptied by a reset that first checkpointed every frame, and the
+    /// next WAL starts with the salts that reset left in `-shm`: its frames
+    /// all come after it.
+    ///
+    /// A snapshot taken after this look may not hold all of these commits:
+    /// SQLite writes and syncs a commit frame first and publishes it to
+    /// readers in `-shm` after. See [`Look::published`].
     pub(super) fn wal_position(&self) -> WalPosition {
-        match (&self.wal, self.shm_salts) {
+        match (&self.wal, self.index) {
             (WalState::Valid(h, bytes), _) => wal::committed_since(h, bytes, &h.start()).position,
-            (WalState::Empty, Some((salt1, salt2))) => WalPosition { salt1, salt2, ..WalPosition::default() },
+            (WalState::Empty, Some(ix)) => WalPosition { salt1: ix.salt1, salt2: ix.salt2, ..WalPosition::default() },
             (WalState::Empty, None) => WalPosition::default(),
         }
+    }
+
+    /// A position at or before what any snapshot taken after this look
+    /// holds: the last commit SQLite had published to readers (see
+    /// [`wal::published`]). The capture after a snapshot reads the WAL on
+    /// from there; commits replayed over a snapshot that already holds
+    /// them end at the database as of the last one, page for page.
+    pub(super) fn published(&self) -> WalPosition {
+        wal::published(&self.wal, self.index.as_ref())
     }
 }
 
@@ -307,7 +340,7 @@ impl Run<'_> {
     /// A consistent snapshot, as the start of a new chain (`prev` None)
     /// or as a page diff against the shadow.
     fn snapshot(&self, prev: Option<&CapturePosition>, look: &Look) -> Result<Captured, ContinuousError> {
-        let wal_pos = look.wal_position();
+        let wal_pos = look.published();
         let scratch = self.paths.work.join(format!(".{}.snapshot", self.name));
         let _ = std::fs::remove_file(&scratch);
         let taken = crate::snapshot::take(&self.paths.db, &scratch, &Default::default())

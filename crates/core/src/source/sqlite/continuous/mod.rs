@@ -96,6 +96,12 @@ pub enum ContinuousError {
     /// Writing an increment failed (a full disk, a permission).
     #[error("cannot write {path}: {source}; free space or fix the permissions there, capture resumes by itself")]
     Write { path: PathBuf, source: std::io::Error },
+    /// The WAL was reset (or its index rewritten) during every read of it.
+    #[error(
+        "{name}: its WAL was reset or its -shm index rewritten while it was read, {reads} times in a row; capture \
+         tries again next interval"
+    )]
+    Restless { name: String, reads: u32 },
     /// Another file system error.
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },

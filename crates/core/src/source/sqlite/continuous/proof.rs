@@ -29,7 +29,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::capture::{Captured, Look, capture};
-use super::wal::{self, WalHeader, WalPosition, WalState};
+use super::wal::{self, IndexHeader, WalHeader, WalPosition, WalState};
 use super::{Paths, reach, rebuild};
 use crate::config::Config;
 use crate::lock::CycleLock;
@@ -43,6 +43,10 @@ pub const BOOKKEEPING: [std::ops::Range<usize>; 3] = [24..28, 40..44, 92..100];
 
 /// How long a proof waits for the capture lock (the daemon's capture).
 const LOCK_WAIT: Duration = Duration::from_secs(30);
+
+/// How long a proof waits for SQLite to make the chain's newest commit
+/// visible to readers.
+const PUBLISH_WAIT: Duration = Duration::from_secs(2);
 
 /// The lock one capture at a time holds (the daemon's, a proof's).
 pub fn lock(cfg: &Config, what: &str) -> Result<CycleLock, crate::lock::LockError> {
@@ -121,6 +125,19 @@ pub fn before_snapshot(cfg: &Config, state: &State, name: &str) -> Result<Before
     }
     let position =
         state.capture_position(name).map_err(|e| e.to_string())?.ok_or_else(|| "it has no chain yet".to_string())?;
+    // The snapshot must hold at least what the chain does.
+    let paths = Paths::new(cfg, name);
+    let deadline = Instant::now() + PUBLISH_WAIT;
+    // SQLite writes and syncs a commit frame first and publishes it to
+    // readers in `-shm` after: the capture may have read a commit that a
+    // snapshot begun right now would not see.
+    let published = || IndexHeader::read(&paths.shm()).is_some_and(|ix| ix.settled && ix.publishes(&position.wal));
+    while position.wal.frames > 0 && !published() {
+        if Instant::now() >= deadline {
+            return Err(format!("its newest commit was not yet visible to readers after {} s", PUBLISH_WAIT.as_secs()));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
     Ok(Before { position })
 }
 
@@ -149,6 +166,15 @@ pub fn after_snapshot(
         _ => None,
     };
     let still = same_file && if look.wal_mode { look.wal_position() == p.wal } else { look.stamp == p.db_stamp };
+    tracing::debug!(
+        database = %name,
+        chain = ?p.wal,
+        now = ?look.wal_position(),
+        same_file,
+        still,
+        replay = since.is_some(),
+        "chain proof: the WAL after the snapshot"
+    );
     if !still && since.is_none() {
         return skipped("the database changed while its snapshot was taken, past what its WAL still holds".into());
     }
@@ -177,25 +203,50 @@ pub fn after_snapshot(
         let (have, a) = page_hashes(&dest, p.page_size).map_err(|e| format!("cannot read the rebuilt copy: {e}"))?;
         // A WAL emptied before the capture is read from its new header.
         let commits = since.map(|(h, bytes)| (h, bytes, if p.wal.frames == 0 { h.start() } else { p.wal }));
-        Ok(if equal_at_a_commit(have, &want, commits) { (b, b) } else { (a, b) })
+        Ok(match equal_at_a_commit(have, &want, commits) {
+            Ok(()) => (b, b, None),
+            Err(differ) => (a, b, Some(differ)),
+        })
     });
     let _ = std::fs::remove_file(&dest);
     match compared {
-        Ok((a, b)) if a == b => ChainProof::Proven {
+        Ok((a, b, _)) if a == b => ChainProof::Proven {
             database: name.to_string(),
             generation: p.generation,
             seq: p.seq,
             reached: p.captured_at,
             sha256: hex::encode(a.0),
         },
-        Ok((a, b)) => mismatch(format!(
-            "sha256 {} ({} pages) against the snapshot's {} ({} pages)",
+        Ok((a, b, differ)) => mismatch(format!(
+            "sha256 {} ({} pages) against the snapshot's {} ({} pages){}",
             hex::encode(a.0),
             a.1,
             hex::encode(b.0),
-            b.1
+            b.1,
+            differ.map_or(String::new(), |d| format!("; {d}"))
         )),
         Err(e) => mismatch(e),
+    }
+}
+
+/// How a rebuilt chain differed from the snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Differ {
+    /// Pages that differ as the chain stands.
+    pages: usize,
+    /// The first of them (1-based).
+    first: usize,
+    /// Transactions the WAL held past the chain's position, each tried.
+    commits: usize,
+}
+
+impl std::fmt::Display for Differ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} page(s) differ, the first page {}", self.pages, self.first)?;
+        match self.commits {
+            0 => write!(f, " and the WAL held no transaction past the chain's position"),
+            n => write!(f, ", and still after each of the {n} transaction(s) the WAL held past the chain's position"),
+        }
     }
 }
 
@@ -207,15 +258,18 @@ fn equal_at_a_commit(
     mut have: Vec<[u8; 32]>,
     want: &[[u8; 32]],
     commits: Option<(&WalHeader, &[u8], WalPosition)>,
-) -> bool {
+) -> Result<(), Differ> {
     let mut differ: BTreeSet<usize> = (0..have.len().max(want.len())).filter(|&i| have.get(i) != want.get(i)).collect();
     let equal = |differ: &BTreeSet<usize>, pages: usize| pages == want.len() && differ.range(..pages).next().is_none();
     let mut found = equal(&differ, have.len());
+    let (pages, first) = (differ.len(), differ.first().map_or(0, |i| i + 1));
+    let mut tried = 0;
     if let Some((h, bytes, from)) = commits {
         wal::each_commit(h, bytes, &from, |pages, db_pages, _| {
             if found {
                 return;
             }
+            tried += 1;
             for &(no, data) in pages {
                 let i = no as usize - 1;
                 if have.len() <= i {
@@ -231,7 +285,7 @@ fn equal_at_a_commit(
             found = equal(&differ, db_pages as usize);
         });
     }
-    found
+    if found { Ok(()) } else { Err(Differ { pages, first, commits: tried }) }
 }
 
 /// A file's SHA-256 over its pages (page 1's [`BOOKKEEPING`] zeroed) and

@@ -439,3 +439,34 @@ fn a_capture_that_cannot_write_fails_and_the_next_one_catches_up() {
     assert!(ok(&out));
     assert_eq!(rows(&out), 3);
 }
+
+#[test]
+fn a_commit_counts_as_published_once_shm_counts_it_or_a_reset_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let bot = wal_bot(&cfg, 3);
+    let paths = Paths::new(&cfg, "a.db");
+    let look = capture::Look::take(&paths).unwrap();
+    let at = look.wal_position();
+    assert!(at.frames > 0);
+    assert_eq!(look.published(), at, "every commit SQLite made is published");
+    let index = wal::IndexHeader::read(&paths.shm()).unwrap();
+    assert!(index.settled && index.publishes(&at));
+    let ahead = wal::WalPosition { frames: at.frames + 1, ..at };
+    assert!(!index.publishes(&ahead), "a frame -shm does not count yet");
+    // A commit in the file that -shm does not count yet: the position a
+    // snapshot is sure to hold is the commit before it.
+    let wal = wal::read(&paths.wal()).unwrap();
+    let wal::WalState::Valid(h, bytes) = &wal else { panic!("no wal") };
+    let mut commits = Vec::new();
+    wal::each_commit(h, bytes, &h.start(), |_, _, p| commits.push(p));
+    assert!(commits.len() >= 2);
+    let behind = wal::IndexHeader { frames: commits[commits.len() - 1].frames as u32 - 1, ..index };
+    assert_eq!(wal::published(&wal, Some(&behind)), commits[commits.len() - 2]);
+    assert_eq!(wal::published(&wal, None), h.start(), "without -shm, the WAL's start");
+    bot.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+    let reset = wal::IndexHeader::read(&paths.shm()).unwrap();
+    assert!(reset.publishes(&ahead), "a reset comes after every frame was checkpointed");
+    let next = wal::published(&wal, Some(&reset));
+    assert_eq!((next.salt1, next.salt2, next.frames), (reset.salt1, reset.salt2, 0), "the next WAL's start");
+}

@@ -136,6 +136,75 @@ pub enum WalState {
     Valid(WalHeader, Vec<u8>),
 }
 
+/// The header SQLite keeps at the start of `-shm` (the wal-index), as far
+/// as Lifeboat reads it: what SQLite has published to readers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexHeader {
+    /// The salts of the WAL it describes. A reset writes new ones here
+    /// before it empties or rewrites the WAL file.
+    pub salt1: u32,
+    pub salt2: u32,
+    /// Frames published: a read transaction begun after this was read
+    /// sees at least these. SQLite writes and syncs a commit frame first
+    /// and publishes it here after, so the file can hold more.
+    pub frames: u32,
+    /// Whether its two copies agree (they differ while SQLite writes it).
+    pub settled: bool,
+    /// The first copy as read, to tell any change.
+    pub bytes: [u8; 48],
+}
+
+impl IndexHeader {
+    /// Reads it from the `-shm` file at `path`; None when there is none
+    /// (or it is shorter than the header).
+    pub fn read(path: &Path) -> Option<IndexHeader> {
+        let mut shm = [0u8; 96];
+        if crate::fsutil::read_prefix(path, &mut shm).ok()? != shm.len() {
+            return None;
+        }
+        let (first, second) = shm.split_at(48);
+        Some(IndexHeader {
+            salt1: be(&first[32..36]),
+            salt2: be(&first[36..40]),
+            // In the machine's own byte order, unlike the rest.
+            frames: u32::from_ne_bytes([first[16], first[17], first[18], first[19]]),
+            settled: first == second,
+            bytes: first.try_into().expect("48 bytes"),
+        })
+    }
+
+    /// Whether every commit up to `at` is published: the header counts
+    /// its frames, or names another WAL (a reset comes only after every
+    /// frame was checkpointed into the database file).
+    pub fn publishes(&self, at: &WalPosition) -> bool {
+        (self.salt1, self.salt2) != (at.salt1, at.salt2) || u64::from(self.frames) >= at.frames
+    }
+}
+
+/// The position a read transaction begun after `index` was read is at or
+/// after: the last commit in `wal` among the frames `index` publishes. When
+/// `index` names another WAL than the file's (a reset SQLite has not yet
+/// written to the file), every frame of the file is in the database, and
+/// the next WAL starts with its salts. Without `-shm`, the WAL's start.
+pub fn published(wal: &WalState, index: Option<&IndexHeader>) -> WalPosition {
+    match (wal, index) {
+        (WalState::Valid(h, bytes), Some(ix))
+            if h.continues(&WalPosition { salt1: ix.salt1, salt2: ix.salt2, ..Default::default() }) =>
+        {
+            let mut at = h.start();
+            each_commit(h, bytes, &h.start(), |_, _, p| {
+                if p.frames <= u64::from(ix.frames) {
+                    at = p;
+                }
+            });
+            at
+        }
+        (_, Some(ix)) => WalPosition { salt1: ix.salt1, salt2: ix.salt2, ..WalPosition::default() },
+        (WalState::Valid(h, _), None) => h.start(),
+        (WalState::Empty, None) => WalPosition::default(),
+    }
+}
+
 /// Reads the whole `-wal` file (read-only; SQLite bounds its size by its
 /// checkpoints). A missing file is [`WalState::Empty`].
 pub fn read(path: &Path) -> io::Result<WalState> {
