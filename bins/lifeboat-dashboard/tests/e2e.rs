@@ -668,7 +668,8 @@ fn an_age_archive_is_resent_and_its_restore_points_to_the_command_line() {
 fn status_shows_each_databases_continuous_lag_and_span() {
     let d = start_with("[continuous]\nenabled = true\n", |cfg| {
         let st = State::open_for(cfg).unwrap();
-        lifeboat_core::source::sqlite::continuous::capture(cfg, &st, "users.db", &chrono::Utc::now).unwrap();
+        lifeboat_core::source::sqlite::continuous::capture(&cfg.continuous_setup(), &st, "users.db", &chrono::Utc::now)
+            .unwrap();
     });
     let menu = d.open_menu(ADMIN);
     d.press(ADMIN, menu, &Action::Status.encode());

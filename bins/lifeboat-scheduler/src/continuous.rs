@@ -113,16 +113,17 @@ async fn run(cfg: Config, stop: CancellationToken) {
             _ = ticks.tick() => {}
         }
         let prune = last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY);
-        let c = cfg.clone();
+        let c = cfg.continuous_setup();
+        let state_path = cfg.state_path();
         let done = tokio::task::spawn_blocking(move || {
             // One capture at a time: a chain proof captures too.
             let Ok(_lock) = continuous::proof::lock(&c, "continuous capture (lifeboat-scheduler)") else {
                 return anyhow::Ok(Vec::new());
             };
-            let state = State::open_for(&c)?;
+            let state = State::open(&state_path)?;
             let results = continuous::capture_all(&c, &state, &Utc::now);
             if prune {
-                for name in &c.backup.databases {
+                for name in &c.databases {
                     match continuous::prune(&c, &state, name, Utc::now()) {
                         Ok(0) => {}
                         Ok(n) => {

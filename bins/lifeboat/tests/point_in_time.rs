@@ -547,7 +547,7 @@ fn retention_reaches_the_store(s3: &SeaweedFs) {
         }
         drop(c);
         std::fs::rename(&tmp, data.join("a.db")).unwrap();
-        continuous::capture(&cfg, &state, "a.db", &Utc::now).unwrap();
+        continuous::capture(&cfg.continuous_setup(), &state, "a.db", &Utc::now).unwrap();
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let store = lifeboat_s3::Store::named(&cfg, &lifeboat_core::destination::DestinationId::s3("offsite")).unwrap();
@@ -559,7 +559,7 @@ fn retention_reaches_the_store(s3: &SeaweedFs) {
     // Nothing new: nothing copied again.
     let again = rt.block_on(lifeboat_s3::copy_increments(&cfg, &store, &cancel)).unwrap();
     assert_eq!(again, lifeboat_s3::IncrementCopies::default());
-    assert_eq!(continuous::prune(&cfg, &state, "a.db", Utc::now() + TimeDelta::days(2)).unwrap(), 1);
+    assert_eq!(continuous::prune(&cfg.continuous_setup(), &state, "a.db", Utc::now() + TimeDelta::days(2)).unwrap(), 1);
     let pruned = rt.block_on(lifeboat_s3::copy_increments(&cfg, &store, &cancel)).unwrap();
     assert_eq!((pruned.uploaded, pruned.deleted), (0, 1));
     assert_eq!(remote_increments(s3, "retention/", "a.db"), both[1..].to_vec());

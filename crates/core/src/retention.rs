@@ -436,11 +436,11 @@ fn verdicts(
     let judged = judge(&candidates(cfg, stored, state)?, r.max_age_days, r.max_count, Tiers::of(cfg), now);
     // `restore --at` starts from an archive taken at or before the moment:
     // the newest one from before the oldest continuous increment stays.
-    let oldest_increment = cfg
-        .backup
+    let continuous = cfg.continuous_setup();
+    let oldest_increment = continuous
         .databases
         .iter()
-        .filter_map(|name| crate::source::sqlite::continuous::span(cfg, name).ok().flatten())
+        .filter_map(|name| crate::source::sqlite::continuous::span(&continuous, name).ok().flatten())
         .map(|s| s.from)
         .min();
     let under_increments = oldest_increment

@@ -66,8 +66,8 @@ fn continuous(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Result
         return Ok(Vec::new());
     }
     let positions = state.map(State::capture_positions).transpose()?.unwrap_or_default();
-    Ok(cfg
-        .backup
+    let setup = cfg.continuous_setup();
+    Ok(setup
         .databases
         .iter()
         .map(|name| ContinuousStatus {
@@ -76,7 +76,7 @@ fn continuous(cfg: &Config, state: Option<&State>, now: DateTime<Utc>) -> Result
                 .iter()
                 .find(|p| &p.database == name)
                 .map(|p| (now - p.checked_at).num_milliseconds().max(0) as f64 / 1000.0),
-            span: crate::source::sqlite::continuous::span(cfg, name).ok().flatten(),
+            span: crate::source::sqlite::continuous::span(&setup, name).ok().flatten(),
         })
         .collect())
 }

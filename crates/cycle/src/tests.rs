@@ -505,7 +505,7 @@ fn increments_a_store_has_not_taken_for_ten_intervals_are_an_incident() {
         checked_at: at,
     };
     let name = cfg.backup.databases[0].clone();
-    let dir = lifeboat_core::source::sqlite::continuous::Paths::new(&cfg, &name).dir;
+    let dir = lifeboat_core::source::sqlite::continuous::Paths::new(&cfg.continuous_setup(), &name).dir;
     std::fs::create_dir_all(&dir).unwrap();
     for (seq, at) in [(0, t(10, 0)), (1, t(10, 1))] {
         let file = lifeboat_core::source::sqlite::continuous::increment::file_name(1, seq, at, false);

@@ -281,11 +281,12 @@ fn continuous_lag(
 fn not_copied(cfg: &Config, state: &State, limit: Duration, now: DateTime<Utc>) -> Result<Vec<String>, StateError> {
     use lifeboat_core::source::sqlite::continuous::{Paths, increment};
     let mut out = Vec::new();
+    let continuous = cfg.continuous_setup();
     for s3 in &cfg.destinations.s3 {
         let id = s3.id().to_string();
         for name in &cfg.backup.databases {
             let copied = state.upload_position(&id, name)?;
-            let oldest = increment::list(&Paths::new(cfg, name).dir)
+            let oldest = increment::list(&Paths::new(&continuous, name).dir)
                 .unwrap_or_default()
                 .into_iter()
                 .filter(|s| copied.is_none_or(|p| (s.generation, s.seq) > (p.generation, p.seq)))

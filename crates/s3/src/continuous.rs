@@ -96,13 +96,14 @@ pub async fn copy_increments(
     let id = store.s3.id().to_string();
     let state = State::open_for(cfg).map_err(state_err)?;
     let mut out = IncrementCopies::default();
+    let continuous = cfg.continuous_setup();
     for database in &cfg.backup.databases {
         for file in state.retired_increments(&id, database).map_err(state_err)? {
             store.delete_key(&store.increment_key(database, &file), &file).await?;
             state.forget_retired_increment(&id, database, &file).map_err(state_err)?;
             out.deleted += 1;
         }
-        let dir = Paths::new(cfg, database).dir;
+        let dir = Paths::new(&continuous, database).dir;
         let local = increment::list(&dir)
             .map_err(|e| StoreError::new(FailureCode::FileUnreadable, format!("cannot list {}: {e}", dir.display())))?;
         let after = state.upload_position(&id, database).map_err(state_err)?;
@@ -143,8 +144,9 @@ pub async fn fetch_increments(cfg: &Config, id: &DestinationId, at: DateTime<Utc
     let id = id.to_string();
     let state = State::open_for(cfg).map_err(state_err)?;
     let mut downloaded = Vec::new();
+    let continuous = cfg.continuous_setup();
     for database in &cfg.backup.databases {
-        let dir = Paths::new(cfg, database).dir;
+        let dir = Paths::new(&continuous, database).dir;
         let remote = store.list_increments(database, &dir).await?;
         if let Some(newest) = remote.iter().map(|s| s.generation).max() {
             state.raise_generation_floor(database, newest.saturating_add(1)).map_err(state_err)?;

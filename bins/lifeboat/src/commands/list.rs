@@ -132,11 +132,11 @@ pub(super) fn list(cfg: &Config, a: &ListArgs) -> Result<i32> {
         );
     }
     // The moments a point-in-time restore can reach, per database.
-    let spans: Vec<_> = cfg
-        .backup
+    let continuous = cfg.continuous_setup();
+    let spans: Vec<_> = continuous
         .databases
         .iter()
-        .filter_map(|name| lifeboat_core::source::sqlite::continuous::span(cfg, name).ok().flatten())
+        .filter_map(|name| lifeboat_core::source::sqlite::continuous::span(&continuous, name).ok().flatten())
         .collect();
     if !spans.is_empty() {
         println!("\nPoint in time (restore latest --at TIME, with an archive taken at or before TIME):");

@@ -66,11 +66,12 @@ pub(super) fn verify(cfg: &Config, a: &VerifyArgs) -> Result<i32> {
 /// `--continuous`: every database's increment chains read in full.
 fn check_chains(cfg: &Config, scratch: &std::path::Path) -> Result<Vec<ChainCheck>> {
     let state = super::existing_state(cfg)?;
-    cfg.backup
+    let setup = cfg.continuous_setup();
+    setup
         .databases
         .iter()
         .map(|name| {
-            continuous::check_chains(cfg, state.as_ref(), name, scratch)
+            continuous::check_chains(&setup, state.as_ref(), name, scratch)
                 .with_context(|| format!("cannot check the continuous increments of {name}"))
         })
         .collect()

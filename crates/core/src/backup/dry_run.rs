@@ -55,7 +55,7 @@ pub fn dry_run(cfg: &Config, now: DateTime<Utc>) -> DryRun {
     let state = cfg.state_path().exists().then(|| crate::state::State::open_for(cfg).ok()).flatten();
     let base =
         super::stages::differential_base(cfg, &cfg.encryption.keys, state.as_ref(), &opts).map(|b| b.archive.name);
-    let sources = source::configured(cfg, None)
+    let sources = source::configured(&cfg.source_setup(), None)
         .iter()
         .map(|s| PlannedSource {
             name: s.name().to_string(),

@@ -54,7 +54,7 @@ pub(super) fn run_inner(
     let out = cfg.backup.output_dir.as_path();
     let keys = &cfg.encryption.keys;
     let work = prepare(out)?;
-    let sources = source::configured(cfg, opts.only);
+    let sources = source::configured(&cfg.source_setup(), opts.only);
     let password = keys.password().filter(|_| cfg.encryption.mode == Mode::ZipAes);
     let style = EntryStyle { level: cfg.backup.compression_level, password };
     let base = differential_base(cfg, keys, Some(state), opts);
@@ -74,7 +74,7 @@ pub(super) fn run_inner(
         Stop::Cancelled => BackupError::Cancelled,
     };
     let mut prover = (cfg.continuous.enabled && opts.trigger == Trigger::Scheduled).then(|| Prover {
-        cfg,
+        setup: cfg.continuous_setup(),
         state,
         proofs: Vec::new(),
     });
@@ -290,7 +290,7 @@ fn snapshot_and_compress(
             }
             let name = source.name().to_string();
             let proving = prover.as_ref().filter(|_| source.kind() == Kind::Sqlite);
-            let before = proving.map(|p| continuous::proof::before_snapshot(p.cfg, p.state, source.source_name()));
+            let before = proving.map(|p| continuous::proof::before_snapshot(&p.setup, p.state, source.source_name()));
             match source.snapshot(&work.join(format!("{i}.snapshot"))) {
                 Ok(snap) => {
                     if let (Some(p), Some(before)) = (prover.as_deref_mut(), before) {
@@ -328,7 +328,7 @@ fn snapshot_and_compress(
 /// around each SQLite snapshot on the thread that takes them
 /// ([`continuous::proof`]).
 struct Prover<'a> {
-    cfg: &'a Config,
+    setup: continuous::Setup,
     state: &'a State,
     proofs: Vec<ChainProof>,
 }
@@ -336,7 +336,7 @@ struct Prover<'a> {
 impl Prover<'_> {
     fn prove(&mut self, name: &str, before: Result<continuous::proof::Before, String>, snapshot: &Path, work: &Path) {
         let proof = match before {
-            Ok(b) => continuous::proof::after_snapshot(self.cfg, self.state, name, b, snapshot, work),
+            Ok(b) => continuous::proof::after_snapshot(&self.setup, self.state, name, b, snapshot, work),
             Err(why) => ChainProof::Skipped { database: name.to_string(), why },
         };
         match &proof {

@@ -222,7 +222,8 @@ pub(super) fn check_syntax(text: &str, file: Option<&Path>) -> Result<toml::Tabl
 pub(super) fn check_sources(cfg: &super::Config) -> Result<(), ConfigError> {
     let mut names: Vec<&str> = cfg.backup.databases.iter().map(String::as_str).collect();
     let mut entries: Vec<String> = cfg.backup.databases.clone();
-    let sections: Vec<crate::source::Section<'_>> = crate::source::KINDS.iter().flat_map(|k| k.sections(cfg)).collect();
+    let sections: Vec<crate::source::Section<'_>> =
+        crate::source::KINDS.iter().flat_map(|k| k.sections(&cfg.sources)).collect();
     for crate::source::Section { key, name, entry, .. } in sections {
         if !crate::manifest::is_plain_name(name) || name.starts_with('.') {
             return Err(invalid(
@@ -245,5 +246,6 @@ pub(super) fn check_sources(cfg: &super::Config) -> Result<(), ConfigError> {
         }
         entries.push(entry);
     }
-    crate::source::KINDS.iter().try_for_each(|k| k.validate(cfg))
+    let setup = cfg.source_setup();
+    crate::source::KINDS.iter().try_for_each(|k| k.validate(&setup))
 }

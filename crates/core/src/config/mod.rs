@@ -541,6 +541,23 @@ impl Config {
         self.state_dir().join("cycle.lock")
     }
 
+    /// What continuous protection of the SQLite databases reads: their
+    /// folder and names, Lifeboat's folders, the keys, `[continuous]`'s
+    /// retention and the stores that copy increments.
+    pub fn continuous_setup(&self) -> crate::source::sqlite::continuous::Setup {
+        let e = &self.encryption;
+        crate::source::sqlite::continuous::Setup {
+            source_dir: self.backup.source_dir.clone(),
+            databases: self.backup.databases.clone(),
+            output_dir: self.backup.output_dir.clone(),
+            state_dir: self.state_dir(),
+            keys: e.keys.clone(),
+            recipients: (e.mode == crate::seal::Mode::Age).then(|| e.recipients.clone()),
+            keep_days: self.continuous.keep_days,
+            stores: self.destinations.s3.iter().map(|s| s.id().to_string()).collect(),
+        }
+    }
+
     /// The upload limit in bytes.
     pub fn max_upload_bytes(&self) -> u64 {
         self.telegram.max_upload_mb * MB

@@ -179,7 +179,7 @@ impl Config {
         add("encryption.password_file", None, &self.encryption.password_file);
         add("encryption.identity_file", None, &self.encryption.identity_file);
         for kind in crate::source::KINDS {
-            for s in kind.secret_files(self) {
+            for s in kind.secret_files(&self.sources) {
                 add(s.key, s.owner.as_deref(), &s.path);
             }
         }
@@ -195,6 +195,19 @@ impl Config {
             add(CONFIG_FILE_KEY, None, file);
         }
         out
+    }
+
+    /// What the kinds of source are given: their sections, where the
+    /// SQLite databases are, the files a files source never archives and
+    /// the secrets that could not be read.
+    pub fn source_setup(&self) -> crate::source::Setup<'_> {
+        crate::source::Setup {
+            sources: &self.sources,
+            databases: &self.backup.databases,
+            source_dir: &self.backup.source_dir,
+            excluded: crate::source::excluded_paths(self.secret_files(), &self.backup.output_dir),
+            unread: &self.unread_secrets,
+        }
     }
 
     /// The secret files this configuration names that a

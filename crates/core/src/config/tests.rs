@@ -402,7 +402,7 @@ fn every_secret_file_key_of_every_kind_is_in_the_registry() {
              a secret (or in not_secret here if it does not)"
         );
     }
-    let excluded = crate::source::excluded_paths(&cfg);
+    let excluded = cfg.source_setup().excluded;
     for s in cfg.secret_files() {
         assert!(excluded.contains(&s.path.canonicalize().unwrap()), "{} is not excluded", s.describe());
     }

@@ -157,7 +157,7 @@ impl Config {
     /// call, more than a day would let one hung call stop backups for days.
     fn validate_deadlines(&self) -> Result<(), ConfigError> {
         let sections: Vec<crate::source::Section<'_>> =
-            crate::source::KINDS.iter().flat_map(|k| k.sections(self)).collect();
+            crate::source::KINDS.iter().flat_map(|k| k.sections(&self.sources)).collect();
         let servers = sections.iter().filter_map(|s| Some((s.key, s.name, s.timeout_secs?)));
         let stores = self.destinations.s3.iter().map(|d| ("destinations.s3", d.name.as_str(), d.timeout_secs));
         for (key, name, secs) in servers.chain(stores) {

@@ -90,7 +90,8 @@ impl Diagnosis {
 /// answers and its tools work, paths name readable files), with the size
 /// each had in the newest archive.
 fn check_sources(cfg: &Config, last: Option<&crate::manifest::Manifest>) -> Vec<Finding> {
-    crate::source::KINDS.iter().flat_map(|k| k.diagnose(cfg, last)).collect()
+    let setup = cfg.source_setup();
+    crate::source::KINDS.iter().flat_map(|k| k.diagnose(&setup, last)).collect()
 }
 
 /// The advice for a damaged database: its rows newer than any archive are

@@ -76,13 +76,14 @@ pub fn plan_at(cfg: &Config, req: &RestoreRequest, at: DateTime<Utc>) -> Result<
     let mut databases = Vec::new();
     let mut left_out = Vec::new();
     let mut not_reached = Vec::new();
+    let setup = cfg.continuous_setup();
     for d in &plan.databases {
         let kind = plan.manifest.database(&d.name).map(|e| e.kind);
         if kind != Some(Kind::Sqlite) {
             left_out.push(d.name.clone());
             continue;
         }
-        match continuous::reach(cfg, &d.name, at) {
+        match continuous::reach(&setup, &d.name, at) {
             Ok(r) => databases.push(r),
             Err(e) => not_reached.push(e.to_string()),
         }

@@ -197,6 +197,7 @@ fn execute_inner(run: Run<'_>, outcome: &mut RestoreOutcome, started: &mut Vec<S
         return Err(RestoreError::Cancelled { restored: vec![] });
     }
     let names_done = |o: &RestoreOutcome| -> Vec<String> { o.restored.iter().map(|r| r.name.clone()).collect() };
+    let setup = cfg.source_setup();
     match &plan.to {
         Some(dir) => {
             // A folder that exists keeps its permissions (`--to /tmp` must not
@@ -242,13 +243,13 @@ fn execute_inner(run: Run<'_>, outcome: &mut RestoreOutcome, started: &mut Vec<S
                 // The plan never holds one without (see `plan`); the config changed since.
                 let not_configured =
                     || RestoreError::NotConfigured { name: d.name.clone(), dir: cfg.backup.source_dir.clone() };
-                match super::plan::live_target(cfg, entry).ok_or_else(not_configured)? {
+                match super::plan::live_target(&setup, entry).ok_or_else(not_configured)? {
                     LiveTarget::Database(_) => {
                         write_live(&src, &d.dest, &d.name, &entry.journal_mode, &mut outcome.notes)?;
                         outcome.restored.push(read_back(plan, &d.name, &d.dest, expected_rows(&d.name))?);
                     }
                     LiveTarget::Load { source, .. } => {
-                        let tables = kind.load(cfg, &source, &src).map_err(|why| {
+                        let tables = kind.load(&setup, &source, &src).map_err(|why| {
                             // Refused before it changed anything: nothing of
                             // it to put back (putting back would meet the same
                             // refusal).
@@ -425,7 +426,7 @@ fn rebuild_at(
 ) -> Result<(PathBuf, Vec<TableCount>), RestoreError> {
     let name = &r.database;
     let dest = scratch.join(format!("at-{name}"));
-    crate::source::sqlite::continuous::rebuild(cfg, r, &dest)
+    crate::source::sqlite::continuous::rebuild(&cfg.continuous_setup(), r, &dest)
         .map_err(|source| RestoreError::Rebuild { name: name.clone(), source: Box::new(source) })?;
     let damaged = |why: String| RestoreError::RebuiltDamaged { name: name.clone(), at: r.reached, why };
     let report = crate::integrity::check(&dest).map_err(|e| damaged(e.to_string()))?;

@@ -55,8 +55,9 @@ pub fn plan(cfg: &Config, req: &RestoreRequest) -> Result<RestorePlan, RestoreEr
     }
     let mut unconfigured = Vec::new();
     let mut manual = Vec::new();
+    let setup = cfg.source_setup();
     if req.to.is_none() {
-        let target = |name: &String| manifest.database(name).and_then(|e| live_target(cfg, e));
+        let target = |name: &String| manifest.database(name).and_then(|e| live_target(&setup, e));
         let live = |name: &String| target(name).is_some_and(|t| t != LiveTarget::Manual);
         manual = names.iter().filter(|n| target(n) == Some(LiveTarget::Manual)).cloned().collect();
         if let Some(name) = names.iter().find(|n| !live(n) && !manual.contains(n) && req.only.contains(n)) {
@@ -85,7 +86,7 @@ pub fn plan(cfg: &Config, req: &RestoreRequest) -> Result<RestorePlan, RestoreEr
                     Err(_) => Ok((dest, Action::WriteFile)),
                 }
             }
-            None => match live_target(cfg, entry).expect("kept above only when it has one") {
+            None => match live_target(&setup, entry).expect("kept above only when it has one") {
                 LiveTarget::Database(dest) => super::nofollow::refuse_symlink(&dest)
                     .and_then(|()| live_action(&dest))
                     .map(|action| (dest, action)),
@@ -171,8 +172,8 @@ fn refusal(e: &RestoreError) -> String {
 /// Where a live restore would write `entry`, or None when this
 /// configuration does not back it up (each kind decides:
 /// [`crate::source::SourceKind::live_target`]).
-pub(super) fn live_target(cfg: &Config, entry: &DatabaseEntry) -> Option<LiveTarget> {
-    crate::source::kind(entry.kind).live_target(cfg, entry)
+pub(super) fn live_target(setup: &crate::source::Setup<'_>, entry: &DatabaseEntry) -> Option<LiveTarget> {
+    crate::source::kind(entry.kind).live_target(setup, entry)
 }
 
 /// Finds the archive and reads its manifest. `latest` means the newest

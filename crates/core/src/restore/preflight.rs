@@ -32,11 +32,12 @@ pub(super) fn check(cfg: &Config, plan: &mut RestorePlan) {
     {
         problems.push(format!("--to {}: {why}", dir.display()));
     }
+    let setup = cfg.source_setup();
     for d in plan.databases.iter_mut() {
         match &d.action {
             Action::LoadDump { source, .. } => {
                 let Some(entry) = plan.manifest.database(&d.name) else { continue };
-                match crate::source::kind(entry.kind).restore_check(cfg, source) {
+                match crate::source::kind(entry.kind).restore_check(&setup, source) {
                     Ok(first) => d.first = first,
                     Err(why) => problems.push(format!("{}: {why}", d.name)),
                 }

@@ -156,12 +156,13 @@ fn open_at(
         from_file: false,
     };
     let mut reached = Vec::new();
+    let setup = cfg.continuous_setup();
     for name in cfg.backup.databases.iter().filter(|n| wanted(n)) {
-        let r = continuous::reach(cfg, name, at).map_err(|e| unreachable(e.to_string()))?;
+        let r = continuous::reach(&setup, name, at).map_err(|e| unreachable(e.to_string()))?;
         let dest = dir.join(name);
         let rebuild_err =
             |why: String| RowsError::Rebuild { operand: operand.to_string(), database: name.clone(), why };
-        continuous::rebuild(cfg, &r, &dest).map_err(|e| rebuild_err(e.to_string()))?;
+        continuous::rebuild(&setup, &r, &dest).map_err(|e| rebuild_err(e.to_string()))?;
         match crate::integrity::check(&dest) {
             Ok(rep) if rep.ok => {}
             Ok(rep) => return Err(rebuild_err(format!("the result fails integrity_check: {}", rep.summary()))),

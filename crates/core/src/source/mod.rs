@@ -27,7 +27,7 @@ pub use server::{DEFAULT_TOOL_TIMEOUT_SECS, ServerConfig, ServerUrl};
 pub use sqlite::SqliteSource;
 pub use tool::ToolError;
 
-use crate::config::{Config, ConfigError, SecretFile, SecretProblem};
+use crate::config::{ConfigError, SecretFile, SecretProblem, UnreadSecret};
 use crate::diagnose::Finding;
 use crate::manifest::{DatabaseEntry, Kind, Manifest, TableCount};
 use crate::snapshot::{SkipReason, Snapshot};
@@ -167,6 +167,36 @@ pub struct Section<'a> {
     pub timeout_secs: Option<u64>,
 }
 
+/// What a kind of source is given to work with: the sources' own
+/// sections and the few facts of the rest of the configuration they read.
+/// Built once per operation by [`crate::config::Config::source_setup`].
+#[derive(Debug, Clone)]
+pub struct Setup<'a> {
+    /// `[[sources.*]]`: each kind reads its own table.
+    pub sources: &'a SourcesConfig,
+    /// `backup.databases`: the SQLite kind's section.
+    pub databases: &'a [String],
+    /// `backup.source_dir`: the folder those databases are in.
+    pub source_dir: &'a Path,
+    /// Files a files source never archives: every one of Lifeboat's secret
+    /// files and its own folder of archives and state ([`excluded_paths`]).
+    pub excluded: Vec<PathBuf>,
+    /// Secret files a [`crate::config::SecretsNeeded::WhenUsed`] load could
+    /// not read: an operation that needs one refuses.
+    pub unread: &'a [UnreadSecret],
+}
+
+impl Setup<'_> {
+    /// Refuses, as the load would have, when the secret of source `source`
+    /// in table `key` could not be read.
+    pub fn require_secret(&self, key: &str, source: &str) -> Result<(), ConfigError> {
+        match self.unread.iter().find(|u| u.key == key && u.owner.as_deref() == Some(source)) {
+            Some(u) => Err(u.error()),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Where a live restore puts an entry back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LiveTarget {
@@ -218,19 +248,19 @@ pub trait SourceKind: Sync {
     /// Its configured sources, for the checks every kind shares (names
     /// plain and unique, entries apart, deadlines in range). None for a
     /// kind configured outside `[[sources.*]]`.
-    fn sections<'a>(&self, _cfg: &'a Config) -> Vec<Section<'a>> {
+    fn sections<'a>(&self, _sources: &'a SourcesConfig) -> Vec<Section<'a>> {
         Vec::new()
     }
 
     /// Checks its own settings (URLs, paths); called once the names are
     /// known to be plain and unique.
-    fn validate(&self, _cfg: &Config) -> Result<(), ConfigError> {
+    fn validate(&self, _setup: &Setup<'_>) -> Result<(), ConfigError> {
         Ok(())
     }
 
     /// The files holding secrets its sources name: a files source never
     /// archives them, and one other users can read is warned about.
-    fn secret_files(&self, _cfg: &Config) -> Vec<SecretFile> {
+    fn secret_files(&self, _sources: &SourcesConfig) -> Vec<SecretFile> {
         Vec::new()
     }
 
@@ -242,7 +272,7 @@ pub trait SourceKind: Sync {
     }
 
     /// Its configured sources whose names `wanted` accepts, in archive order.
-    fn configured(&self, cfg: &Config, wanted: &dyn Fn(&str) -> bool) -> Vec<Box<dyn Source>>;
+    fn configured(&self, setup: &Setup<'_>, wanted: &dyn Fn(&str) -> bool) -> Vec<Box<dyn Source>>;
 
     /// Checks a copy (a snapshot, or an entry extracted from an archive).
     fn check_copy(&self, path: &Path) -> Result<Checked, SkipReason>;
@@ -291,7 +321,7 @@ pub trait SourceKind: Sync {
     /// Where a live restore puts `entry` back, or None when this
     /// configuration does not back it up: only what the configured
     /// sources cover is ever replaced (and so is in the safety snapshot).
-    fn live_target(&self, cfg: &Config, entry: &DatabaseEntry) -> Option<LiveTarget>;
+    fn live_target(&self, setup: &Setup<'_>, entry: &DatabaseEntry) -> Option<LiveTarget>;
 
     /// Why its entries are not restored live, for a kind whose
     /// [`SourceKind::live_target`] is [`LiveTarget::Manual`].
@@ -301,7 +331,7 @@ pub trait SourceKind: Sync {
 
     /// Loads the verified copy `copy` into the server of source `source`
     /// ([`LiveTarget::Load`]); the tables and rows it then holds.
-    fn load(&self, _cfg: &Config, source: &str, _copy: &Path) -> Result<Vec<TableCount>, ServerError> {
+    fn load(&self, _setup: &Setup<'_>, source: &str, _copy: &Path) -> Result<Vec<TableCount>, ServerError> {
         Err(ServerError::Refused(format!("{source} cannot be loaded into a server")))
     }
 
@@ -316,7 +346,7 @@ pub trait SourceKind: Sync {
     /// into the server of source `source` ([`LiveTarget::Load`]). Ok(Some):
     /// what the load does first, for the plan (a database created); Err:
     /// why it would fail.
-    fn restore_check(&self, _cfg: &Config, _source: &str) -> Result<Option<String>, String> {
+    fn restore_check(&self, _setup: &Setup<'_>, _source: &str) -> Result<Option<String>, String> {
         Ok(None)
     }
 
@@ -329,9 +359,9 @@ pub trait SourceKind: Sync {
     /// What `diagnose` finds about its configured sources (`last`: the
     /// newest archive's manifest, for their sizes); by default each
     /// source's [`Source::probe`].
-    fn diagnose(&self, cfg: &Config, last: Option<&Manifest>) -> Vec<Finding> {
+    fn diagnose(&self, setup: &Setup<'_>, last: Option<&Manifest>) -> Vec<Finding> {
         let mut findings = Vec::new();
-        for s in self.configured(cfg, &|_| true) {
+        for s in self.configured(setup, &|_| true) {
             match s.probe() {
                 Ok(Some(found)) => {
                     findings.push(Finding::ok(s.name(), format!("{found}{}", last_size(last, s.name()))))
@@ -401,23 +431,24 @@ impl SourcesConfig {
 }
 
 /// Files a files source must never archive: Lifeboat's secrets (every file
-/// [`Config::secret_files`] lists) and its own folder of archives and state.
-pub fn excluded_paths(cfg: &Config) -> Vec<PathBuf> {
-    cfg.secret_files()
+/// [`crate::config::Config::secret_files`] lists) and `output_dir`, its own
+/// folder of archives and state; each made absolute, links resolved.
+pub fn excluded_paths(secrets: Vec<SecretFile>, output_dir: &Path) -> Vec<PathBuf> {
+    secrets
         .into_iter()
         .map(|s| s.path)
-        .chain([cfg.backup.output_dir.clone()])
+        .chain([output_dir.to_path_buf()])
         .filter(|p| !p.as_os_str().is_empty())
         .map(|p| p.canonicalize().unwrap_or_else(|_| std::path::absolute(&p).unwrap_or(p)))
         .collect()
 }
 
-/// The sources `cfg` configures, in archive order (the order of [`KINDS`];
+/// The sources `setup` configures, in archive order (the order of [`KINDS`];
 /// a files source is one source per file). `only` narrows them to those
 /// source names (a pre-restore safety snapshot).
-pub fn configured(cfg: &Config, only: Option<&[String]>) -> Vec<Box<dyn Source>> {
+pub fn configured(setup: &Setup<'_>, only: Option<&[String]>) -> Vec<Box<dyn Source>> {
     let wanted = |name: &str| only.is_none_or(|o| o.iter().any(|n| n == name));
-    KINDS.iter().flat_map(|k| k.configured(cfg, &wanted)).collect()
+    KINDS.iter().flat_map(|k| k.configured(setup, &wanted)).collect()
 }
 
 #[cfg(test)]

@@ -5,11 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use super::{FilesConfig, KEY, check, entry_name, expand, is_glob, normalized};
-use crate::config::{Config, ConfigError};
+use crate::config::ConfigError;
 use crate::diagnose::Finding;
 use crate::manifest::{DatabaseEntry, Kind, Manifest};
 use crate::snapshot::SkipReason;
-use crate::source::{Checked, LiveTarget, Section, Source, SourceKind};
+use crate::source::{Checked, LiveTarget, Section, Setup, Source, SourceKind, SourcesConfig};
 
 /// The files kind: `[[sources.files]]`.
 pub(in crate::source) struct Files;
@@ -21,17 +21,17 @@ impl SourceKind for Files {
         Kind::File
     }
 
-    fn sections<'a>(&self, cfg: &'a Config) -> Vec<Section<'a>> {
+    fn sections<'a>(&self, sources: &'a SourcesConfig) -> Vec<Section<'a>> {
         let section =
             |f: &'a FilesConfig| Section { key: KEY, name: &f.name, entry: format!("{}/", f.name), timeout_secs: None };
-        cfg.sources.files.iter().map(section).collect()
+        sources.files.iter().map(section).collect()
     }
 
     /// Paths absolute and never Lifeboat's own secrets or archives.
-    fn validate(&self, cfg: &Config) -> Result<(), ConfigError> {
+    fn validate(&self, setup: &Setup<'_>) -> Result<(), ConfigError> {
         let invalid = |message: String| ConfigError::Invalid { key: KEY, message };
-        let secrets = crate::source::excluded_paths(cfg);
-        for f in &cfg.sources.files {
+        let secrets = &setup.excluded;
+        for f in &setup.sources.files {
             if f.paths.is_empty() {
                 return Err(invalid(format!(
                     "\"{}\": paths is empty; list files or globs, e.g. [\"/srv/bot/config.toml\"]",
@@ -63,11 +63,10 @@ impl SourceKind for Files {
     }
 
     /// Every file its paths name now, one source each.
-    fn configured(&self, cfg: &Config, wanted: &dyn Fn(&str) -> bool) -> Vec<Box<dyn Source>> {
+    fn configured(&self, setup: &Setup<'_>, wanted: &dyn Fn(&str) -> bool) -> Vec<Box<dyn Source>> {
         let mut out: Vec<Box<dyn Source>> = Vec::new();
-        let excluded = crate::source::excluded_paths(cfg);
-        for f in cfg.sources.files.iter().filter(|f| wanted(&f.name)) {
-            let expanded = expand(f, &excluded);
+        for f in setup.sources.files.iter().filter(|f| wanted(&f.name)) {
+            let expanded = expand(f, &setup.excluded);
             for w in &expanded.warnings {
                 tracing::warn!(source = %f.name, "{w}");
             }
@@ -108,9 +107,9 @@ impl SourceKind for Files {
     /// A file goes back to its path only when a configured files source of
     /// the same name still covers that path; an archive cannot name other
     /// places.
-    fn live_target(&self, cfg: &Config, entry: &DatabaseEntry) -> Option<LiveTarget> {
+    fn live_target(&self, setup: &Setup<'_>, entry: &DatabaseEntry) -> Option<LiveTarget> {
         let origin = normalized(Path::new(entry.origin.as_deref()?))?;
-        let source = cfg.sources.files.iter().find(|f| f.name == entry.source_name())?;
+        let source = setup.sources.files.iter().find(|f| f.name == entry.source_name())?;
         let expected = entry_name(&source.name, &origin)?;
         let covered = source.paths.iter().any(|p| {
             let p = Path::new(p);
@@ -123,12 +122,11 @@ impl SourceKind for Files {
     }
 
     /// Whether each source's paths name readable files.
-    fn diagnose(&self, cfg: &Config, _last: Option<&Manifest>) -> Vec<Finding> {
+    fn diagnose(&self, setup: &Setup<'_>, _last: Option<&Manifest>) -> Vec<Finding> {
         let mut findings = Vec::new();
-        let excluded = crate::source::excluded_paths(cfg);
         let fix_paths = "check sources.files paths (absolute, globs allowed)";
-        for f in &cfg.sources.files {
-            let expanded = expand(f, &excluded);
+        for f in &setup.sources.files {
+            let expanded = expand(f, &setup.excluded);
             findings.extend(expanded.warnings.iter().map(|w| Finding::warn(&f.name, w.clone(), fix_paths)));
             let unreadable: Vec<String> = expanded
                 .files

@@ -4,10 +4,10 @@
 use std::path::Path;
 
 use super::{KEY, PGDUMP_SUFFIX, PostgresSource, check};
-use crate::config::{Config, ConfigError};
+use crate::config::ConfigError;
 use crate::manifest::{DatabaseEntry, Kind, TableCount};
 use crate::snapshot::SkipReason;
-use crate::source::{Checked, LiveTarget, LoadWords, Section, ServerError, Source, SourceKind, SourcesConfig};
+use crate::source::{Checked, LiveTarget, LoadWords, Section, ServerError, Setup, Source, SourceKind, SourcesConfig};
 
 /// The PostgreSQL kind: `[[sources.postgres]]`.
 pub(in crate::source) struct Postgres;
@@ -19,25 +19,26 @@ impl SourceKind for Postgres {
         Kind::Postgres
     }
 
-    fn sections<'a>(&self, cfg: &'a Config) -> Vec<Section<'a>> {
-        cfg.sources.postgres.iter().map(|p| p.section(KEY, PGDUMP_SUFFIX)).collect()
+    fn sections<'a>(&self, sources: &'a SourcesConfig) -> Vec<Section<'a>> {
+        sources.postgres.iter().map(|p| p.section(KEY, PGDUMP_SUFFIX)).collect()
     }
 
-    fn validate(&self, cfg: &Config) -> Result<(), ConfigError> {
+    fn validate(&self, setup: &Setup<'_>) -> Result<(), ConfigError> {
         let example = "postgresql://user@127.0.0.1:5432/dbname";
-        cfg.sources.postgres.iter().try_for_each(|p| p.check_url(KEY, &["postgresql", "postgres"], example))
+        setup.sources.postgres.iter().try_for_each(|p| p.check_url(KEY, &["postgresql", "postgres"], example))
     }
 
-    fn secret_files(&self, cfg: &Config) -> Vec<crate::config::SecretFile> {
-        cfg.sources.postgres.iter().filter_map(|p| p.secret_file("sources.postgres.password_file")).collect()
+    fn secret_files(&self, sources: &SourcesConfig) -> Vec<crate::config::SecretFile> {
+        sources.postgres.iter().filter_map(|p| p.secret_file("sources.postgres.password_file")).collect()
     }
 
     fn resolve_secrets(&self, sources: &mut SourcesConfig) -> Vec<crate::config::SecretProblem> {
         sources.postgres.iter_mut().filter_map(|p| p.read_password(KEY).err().map(|e| p.problem(e))).collect()
     }
 
-    fn configured(&self, cfg: &Config, wanted: &dyn Fn(&str) -> bool) -> Vec<Box<dyn Source>> {
-        cfg.sources
+    fn configured(&self, setup: &Setup<'_>, wanted: &dyn Fn(&str) -> bool) -> Vec<Box<dyn Source>> {
+        setup
+            .sources
             .postgres
             .iter()
             .filter(|p| wanted(&p.name))
@@ -69,8 +70,8 @@ impl SourceKind for Postgres {
         false
     }
 
-    fn live_target(&self, cfg: &Config, entry: &DatabaseEntry) -> Option<LiveTarget> {
-        let source = cfg.sources.postgres.iter().find(|p| p.name == entry.source_name())?;
+    fn live_target(&self, setup: &Setup<'_>, entry: &DatabaseEntry) -> Option<LiveTarget> {
+        let source = setup.sources.postgres.iter().find(|p| p.name == entry.source_name())?;
         Some(LiveTarget::Load {
             source: source.name.clone(),
             dest: source.url.as_str().into(),
@@ -88,16 +89,16 @@ impl SourceKind for Postgres {
         true
     }
 
-    fn restore_check(&self, cfg: &Config, source: &str) -> Result<Option<String>, String> {
-        cfg.require_secret(KEY, Some(source)).map_err(|e| e.to_string())?;
-        let Some(p) = cfg.sources.postgres.iter().find(|p| p.name == source) else {
+    fn restore_check(&self, setup: &Setup<'_>, source: &str) -> Result<Option<String>, String> {
+        setup.require_secret(KEY, source).map_err(|e| e.to_string())?;
+        let Some(p) = setup.sources.postgres.iter().find(|p| p.name == source) else {
             return Err(format!("{KEY} \"{source}\" is not configured"));
         };
         PostgresSource::new(p).restore_check().map_err(|e| e.to_string())
     }
 
-    fn load(&self, cfg: &Config, source: &str, copy: &Path) -> Result<Vec<TableCount>, ServerError> {
-        let Some(p) = cfg.sources.postgres.iter().find(|p| p.name == source) else {
+    fn load(&self, setup: &Setup<'_>, source: &str, copy: &Path) -> Result<Vec<TableCount>, ServerError> {
+        let Some(p) = setup.sources.postgres.iter().find(|p| p.name == source) else {
             return Err(ServerError::Refused(format!("{KEY} \"{source}\" is no longer configured")));
         };
         PostgresSource::new(p).load(copy)

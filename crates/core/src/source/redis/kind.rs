@@ -6,11 +6,11 @@
 use std::path::Path;
 
 use super::{KEY, RDB_SUFFIX, RedisSource, check, steps};
-use crate::config::{Config, ConfigError};
+use crate::config::ConfigError;
 use crate::manifest::{DatabaseEntry, Kind, TableCount};
 use crate::snapshot::SkipReason;
 use crate::source::{
-    Checked, LiveTarget, LoadWords, ManualRestore, Section, ServerError, Source, SourceKind, SourcesConfig, tool,
+    Checked, LiveTarget, LoadWords, ManualRestore, Section, ServerError, Setup, Source, SourceKind, SourcesConfig, tool,
 };
 
 /// The Redis kind: `[[sources.redis]]`.
@@ -23,24 +23,25 @@ impl SourceKind for Redis {
         Kind::Redis
     }
 
-    fn sections<'a>(&self, cfg: &'a Config) -> Vec<Section<'a>> {
-        cfg.sources.redis.iter().map(|r| r.section(KEY, RDB_SUFFIX)).collect()
+    fn sections<'a>(&self, sources: &'a SourcesConfig) -> Vec<Section<'a>> {
+        sources.redis.iter().map(|r| r.section(KEY, RDB_SUFFIX)).collect()
     }
 
-    fn validate(&self, cfg: &Config) -> Result<(), ConfigError> {
-        cfg.sources.redis.iter().try_for_each(|r| r.check_url(KEY, &["redis", "rediss"], "redis://127.0.0.1:6379"))
+    fn validate(&self, setup: &Setup<'_>) -> Result<(), ConfigError> {
+        setup.sources.redis.iter().try_for_each(|r| r.check_url(KEY, &["redis", "rediss"], "redis://127.0.0.1:6379"))
     }
 
-    fn secret_files(&self, cfg: &Config) -> Vec<crate::config::SecretFile> {
-        cfg.sources.redis.iter().filter_map(|r| r.secret_file("sources.redis.password_file")).collect()
+    fn secret_files(&self, sources: &SourcesConfig) -> Vec<crate::config::SecretFile> {
+        sources.redis.iter().filter_map(|r| r.secret_file("sources.redis.password_file")).collect()
     }
 
     fn resolve_secrets(&self, sources: &mut SourcesConfig) -> Vec<crate::config::SecretProblem> {
         sources.redis.iter_mut().filter_map(|r| r.read_password(KEY).err().map(|e| r.problem(e))).collect()
     }
 
-    fn configured(&self, cfg: &Config, wanted: &dyn Fn(&str) -> bool) -> Vec<Box<dyn Source>> {
-        cfg.sources
+    fn configured(&self, setup: &Setup<'_>, wanted: &dyn Fn(&str) -> bool) -> Vec<Box<dyn Source>> {
+        setup
+            .sources
             .redis
             .iter()
             .filter(|r| wanted(&r.name))
@@ -74,8 +75,8 @@ impl SourceKind for Redis {
 
     /// Loaded live through a private `redis-server` (see `load.rs`); by
     /// hand when this machine has none.
-    fn live_target(&self, cfg: &Config, entry: &DatabaseEntry) -> Option<LiveTarget> {
-        let source = cfg.sources.redis.iter().find(|r| r.name == entry.source_name())?;
+    fn live_target(&self, setup: &Setup<'_>, entry: &DatabaseEntry) -> Option<LiveTarget> {
+        let source = setup.sources.redis.iter().find(|r| r.name == entry.source_name())?;
         if tool::find("redis-server", &[]).is_none() {
             return Some(LiveTarget::Manual);
         }
@@ -102,16 +103,16 @@ impl SourceKind for Redis {
     /// deadline) before anything is written. Whether it accepts `RESTORE`
     /// is known only by trying: the load puts one throw-away key back
     /// before it empties anything.
-    fn restore_check(&self, cfg: &Config, source: &str) -> Result<Option<String>, String> {
-        cfg.require_secret(KEY, Some(source)).map_err(|e| e.to_string())?;
-        let Some(r) = cfg.sources.redis.iter().find(|r| r.name == source) else {
+    fn restore_check(&self, setup: &Setup<'_>, source: &str) -> Result<Option<String>, String> {
+        setup.require_secret(KEY, source).map_err(|e| e.to_string())?;
+        let Some(r) = setup.sources.redis.iter().find(|r| r.name == source) else {
             return Err(format!("{KEY} \"{source}\" is not configured"));
         };
         crate::source::Source::probe(&RedisSource::new(r)).map(|_| None).map_err(|e| e.to_string())
     }
 
-    fn load(&self, cfg: &Config, source: &str, copy: &Path) -> Result<Vec<TableCount>, ServerError> {
-        let Some(r) = cfg.sources.redis.iter().find(|r| r.name == source) else {
+    fn load(&self, setup: &Setup<'_>, source: &str, copy: &Path) -> Result<Vec<TableCount>, ServerError> {
+        let Some(r) = setup.sources.redis.iter().find(|r| r.name == source) else {
             return Err(ServerError::Refused(format!("{KEY} \"{source}\" is no longer configured")));
         };
         RedisSource::new(r).load(copy)

@@ -3,11 +3,10 @@
 use std::path::Path;
 
 use super::{SqliteSource, check};
-use crate::config::Config;
 use crate::diagnose::Finding;
 use crate::manifest::{DatabaseEntry, Kind, Manifest};
 use crate::snapshot::SkipReason;
-use crate::source::{Checked, LiveTarget, Source, SourceKind};
+use crate::source::{Checked, LiveTarget, Setup, Source, SourceKind};
 
 /// The SQLite kind: the databases `backup.databases` names inside
 /// `backup.source_dir`.
@@ -20,12 +19,12 @@ impl SourceKind for Sqlite {
         Kind::Sqlite
     }
 
-    fn configured(&self, cfg: &Config, wanted: &dyn Fn(&str) -> bool) -> Vec<Box<dyn Source>> {
-        cfg.backup
+    fn configured(&self, setup: &Setup<'_>, wanted: &dyn Fn(&str) -> bool) -> Vec<Box<dyn Source>> {
+        setup
             .databases
             .iter()
             .filter(|n| wanted(n))
-            .map(|name| Box::new(SqliteSource::new(&cfg.backup.source_dir, name)) as Box<dyn Source>)
+            .map(|name| Box::new(SqliteSource::new(setup.source_dir, name)) as Box<dyn Source>)
             .collect()
     }
 
@@ -50,16 +49,13 @@ impl SourceKind for Sqlite {
         true
     }
 
-    fn live_target(&self, cfg: &Config, entry: &DatabaseEntry) -> Option<LiveTarget> {
-        cfg.backup
-            .databases
-            .contains(&entry.name)
-            .then(|| LiveTarget::Database(cfg.backup.source_dir.join(&entry.name)))
+    fn live_target(&self, setup: &Setup<'_>, entry: &DatabaseEntry) -> Option<LiveTarget> {
+        setup.databases.contains(&entry.name).then(|| LiveTarget::Database(setup.source_dir.join(&entry.name)))
     }
 
     /// Nothing here: `diagnose` checks every database itself first, with
     /// the restore advice only it knows.
-    fn diagnose(&self, _cfg: &Config, _last: Option<&Manifest>) -> Vec<Finding> {
+    fn diagnose(&self, _setup: &Setup<'_>, _last: Option<&Manifest>) -> Vec<Finding> {
         Vec::new()
     }
 }

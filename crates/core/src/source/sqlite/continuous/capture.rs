@@ -40,9 +40,7 @@ use chrono::{DateTime, Utc};
 
 use super::increment::{self, Header, Kind, Stored};
 use super::wal::{self, IndexHeader, WalPosition, WalState};
-use super::{ContinuousError, Paths, io_err};
-use crate::config::Config;
-use crate::seal::Mode;
+use super::{ContinuousError, Paths, Setup, io_err};
 use crate::state::{CapturePosition, State};
 
 /// The shortest time between two page-diff captures of a database in
@@ -76,12 +74,12 @@ pub enum Captured {
 /// state is taken, and again after, so each increment's time follows every
 /// commit it holds.
 pub fn capture(
-    cfg: &Config,
+    setup: &Setup,
     state: &State,
     name: &str,
     now: &dyn Fn() -> DateTime<Utc>,
 ) -> Result<Captured, ContinuousError> {
-    let paths = Paths::new(cfg, name);
+    let paths = Paths::new(setup, name);
     crate::snapshot::preflight(&paths.db)
         .map_err(|reason| ContinuousError::Unreadable { name: name.into(), reason })?;
     for dir in [&paths.dir, &paths.work] {
@@ -91,7 +89,7 @@ pub fn capture(
     let look = Look::take(&paths)?;
     let mut pos = state.capture_position(name)?;
     if let Some(p) = pos.take() {
-        pos = adopt_orphans(cfg, &paths, p)?;
+        pos = adopt_orphans(setup, &paths, p)?;
         if let Some(p) = &pos {
             state.set_capture_position(p)?;
         }
@@ -105,7 +103,7 @@ pub fn capture(
             && shadow_len == Some(u64::from(p.db_pages) * u64::from(p.page_size))
             && chain_start(p.generation).is_some_and(|t| now() - t < CHAIN_MAX_AGE)
     });
-    let run = Run { cfg, state, name, paths: &paths, now };
+    let run = Run { setup, state, name, paths: &paths, now };
     let Some(p) = pos else {
         return run.snapshot(None, &look);
     };
@@ -250,7 +248,7 @@ impl Look {
 
 /// One capture's context.
 struct Run<'a> {
-    cfg: &'a Config,
+    setup: &'a Setup,
     state: &'a State,
     name: &'a str,
     paths: &'a Paths,
@@ -260,7 +258,7 @@ struct Run<'a> {
 impl Run<'_> {
     /// Age recipients when increments are sealed.
     fn recipients(&self) -> Option<&[crate::seal::Recipient]> {
-        (self.cfg.encryption.mode == Mode::Age).then_some(self.cfg.encryption.recipients.as_slice())
+        self.setup.recipients.as_deref()
     }
 
     /// Writes increment `h` with `pages`, durably, under its final name.
@@ -485,7 +483,7 @@ fn remove_leftovers(dir: &Path) {
 /// their position adopted. None when one cannot be read or does not follow
 /// on: the next capture starts a new chain (the ones on disk stay valid).
 fn adopt_orphans(
-    cfg: &Config,
+    setup: &Setup,
     paths: &Paths,
     mut p: CapturePosition,
 ) -> Result<Option<CapturePosition>, ContinuousError> {
@@ -498,7 +496,7 @@ fn adopt_orphans(
         if !follows {
             return Ok(None);
         }
-        let Ok(applied) = apply_file(s, &cfg.encryption.keys, &paths.shadow, Some(&p)) else { return Ok(None) };
+        let Ok(applied) = apply_file(s, &setup.keys, &paths.shadow, Some(&p)) else { return Ok(None) };
         tracing::info!(database = %p.database, increment = %s.path.display(), "adopted an increment a stopped capture wrote");
         p = CapturePosition {
             generation: applied.header.generation,

@@ -36,12 +36,38 @@ pub use proof::ChainProof;
 pub use rebuild::{ChainCheck, Reach, Rebuilt, Span, check_chains, reach, rebuild, span};
 pub use wal::WalPosition;
 
-use crate::config::Config;
+use crate::seal::{Keys, Recipient};
 use crate::snapshot::SkipReason;
 use crate::state::StateError;
 
 /// The folder under `output_dir` holding the increments.
 pub const FOLDER: &str = "continuous";
+
+/// What continuous protection reads of the configuration: where the
+/// databases and Lifeboat's folders are, the keys increments are sealed
+/// and opened with, and how long they are kept. Built by
+/// [`crate::config::Config::continuous_setup`].
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// `backup.source_dir`: the folder the live databases are in.
+    pub source_dir: PathBuf,
+    /// `backup.databases`: the databases captured.
+    pub databases: Vec<String>,
+    /// `backup.output_dir`: the increments go into its [`FOLDER`].
+    pub output_dir: PathBuf,
+    /// Lifeboat's own folder (`output_dir/.lifeboat`): the shadows and the
+    /// capture lock.
+    pub state_dir: PathBuf,
+    /// What opens sealed increments.
+    pub keys: Keys,
+    /// The age recipients new increments are sealed to; None: not sealed.
+    pub recipients: Option<Vec<Recipient>>,
+    /// `continuous.keep_days`.
+    pub keep_days: i64,
+    /// Every store that keeps a copy of the increments (`[[destinations.s3]]`,
+    /// by id): a removed increment is recorded for each to delete.
+    pub stores: Vec<String>,
+}
 
 /// Where one database's continuous files are.
 #[derive(Debug, Clone)]
@@ -59,12 +85,12 @@ pub struct Paths {
 }
 
 impl Paths {
-    pub fn new(cfg: &Config, name: &str) -> Paths {
-        let work = cfg.state_dir().join(FOLDER);
+    pub fn new(setup: &Setup, name: &str) -> Paths {
+        let work = setup.state_dir.join(FOLDER);
         Paths {
             name: name.to_string(),
-            db: cfg.backup.source_dir.join(name),
-            dir: cfg.backup.output_dir.join(FOLDER).join(name),
+            db: setup.source_dir.join(name),
+            dir: setup.output_dir.join(FOLDER).join(name),
             shadow: work.join(name),
             work,
         }
@@ -149,11 +175,15 @@ pub struct DatabaseCapture {
 }
 
 /// Captures every database in `backup.databases` once, each on its own.
-pub fn capture_all(cfg: &Config, state: &crate::state::State, now: &dyn Fn() -> DateTime<Utc>) -> Vec<DatabaseCapture> {
-    cfg.backup
+pub fn capture_all(
+    setup: &Setup,
+    state: &crate::state::State,
+    now: &dyn Fn() -> DateTime<Utc>,
+) -> Vec<DatabaseCapture> {
+    setup
         .databases
         .iter()
-        .map(|name| DatabaseCapture { name: name.clone(), result: capture(cfg, state, name, now) })
+        .map(|name| DatabaseCapture { name: name.clone(), result: capture(setup, state, name, now) })
         .collect()
 }
 
@@ -164,17 +194,17 @@ pub fn capture_all(cfg: &Config, state: &crate::state::State, now: &dyn Fn() -> 
 /// recorded for every `[[destinations.s3]]`, which then delete their copy
 /// ([`crate::state::State::retired_increments`]). Returns the files removed.
 pub fn prune(
-    cfg: &Config,
+    setup: &Setup,
     state: &crate::state::State,
     name: &str,
     now: DateTime<Utc>,
 ) -> Result<usize, ContinuousError> {
-    let dir = Paths::new(cfg, name).dir;
+    let dir = Paths::new(setup, name).dir;
     let all = increment::list(&dir).map_err(io_err(format!("cannot list {}", dir.display())))?;
-    let cutoff = now - chrono::TimeDelta::days(cfg.continuous.keep_days);
+    let cutoff = now - chrono::TimeDelta::days(setup.keep_days);
     let starts: Vec<(u32, DateTime<Utc>)> =
         all.iter().filter(|s| s.seq == 0).map(|s| (s.generation, s.captured_at)).collect();
-    let stores: Vec<String> = cfg.destinations.s3.iter().map(|s| s.id().to_string()).collect();
+    let stores = &setup.stores;
     let mut removed = 0;
     for s in &all {
         let next_start = starts.iter().filter(|(g, _)| *g > s.generation).map(|(_, t)| *t).min();
@@ -182,7 +212,7 @@ pub fn prune(
         let orphaned = !starts.iter().any(|(g, _)| *g == s.generation);
         if next_start.is_some_and(|t| t < cutoff) || (orphaned && next_start.is_some()) {
             let file = s.path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-            state.retire_increment(&stores, name, &file)?;
+            state.retire_increment(stores, name, &file)?;
             std::fs::remove_file(&s.path).map_err(io_err(format!("cannot remove {}", s.path.display())))?;
             removed += 1;
         }

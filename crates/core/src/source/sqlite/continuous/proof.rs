@@ -30,8 +30,7 @@ use sha2::{Digest, Sha256};
 
 use super::capture::{Captured, Look, capture};
 use super::wal::{self, IndexHeader, WalHeader, WalPosition, WalState};
-use super::{Paths, reach, rebuild};
-use crate::config::Config;
+use super::{Paths, Setup, reach, rebuild};
 use crate::lock::CycleLock;
 use crate::state::{CapturePosition, State};
 
@@ -49,8 +48,8 @@ const LOCK_WAIT: Duration = Duration::from_secs(30);
 const PUBLISH_WAIT: Duration = Duration::from_secs(2);
 
 /// The lock one capture at a time holds (the daemon's, a proof's).
-pub fn lock(cfg: &Config, what: &str) -> Result<CycleLock, crate::lock::LockError> {
-    CycleLock::try_acquire(&cfg.state_dir().join("continuous.lock"), what)
+pub fn lock(setup: &Setup, what: &str) -> Result<CycleLock, crate::lock::LockError> {
+    CycleLock::try_acquire(&setup.state_dir.join("continuous.lock"), what)
 }
 
 /// What the chain stood at right before a snapshot.
@@ -109,16 +108,16 @@ impl ChainProof {
 
 /// Right before the snapshot of `name`: a capture up to its newest commit,
 /// under the capture lock. Err says why there is nothing to prove.
-pub fn before_snapshot(cfg: &Config, state: &State, name: &str) -> Result<Before, String> {
+pub fn before_snapshot(setup: &Setup, state: &State, name: &str) -> Result<Before, String> {
     let deadline = Instant::now() + LOCK_WAIT;
     let _lock = loop {
-        match lock(cfg, "continuous capture (chain proof)") {
+        match lock(setup, "continuous capture (chain proof)") {
             Ok(l) => break l,
             Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
             Err(e) => return Err(format!("the capture lock stayed busy: {e}")),
         }
     };
-    match capture(cfg, state, name, &Utc::now) {
+    match capture(setup, state, name, &Utc::now) {
         Ok(Captured::NotDue) => return Err("its next page diff is not due (rollback-journal mode)".into()),
         Ok(_) => {}
         Err(e) => return Err(format!("the capture before the snapshot failed: {e}")),
@@ -126,7 +125,7 @@ pub fn before_snapshot(cfg: &Config, state: &State, name: &str) -> Result<Before
     let position =
         state.capture_position(name).map_err(|e| e.to_string())?.ok_or_else(|| "it has no chain yet".to_string())?;
     // The snapshot must hold at least what the chain does.
-    let paths = Paths::new(cfg, name);
+    let paths = Paths::new(setup, name);
     let deadline = Instant::now() + PUBLISH_WAIT;
     // SQLite writes and syncs a commit frame first and publishes it to
     // readers in `-shm` after: the capture may have read a commit that a
@@ -144,7 +143,7 @@ pub fn before_snapshot(cfg: &Config, state: &State, name: &str) -> Result<Before
 /// Right after the snapshot of `name` into `snapshot`: compares it with
 /// the chain as [`before_snapshot`] left it, rebuilt in `scratch`.
 pub fn after_snapshot(
-    cfg: &Config,
+    setup: &Setup,
     state: &State,
     name: &str,
     before: Before,
@@ -153,7 +152,7 @@ pub fn after_snapshot(
 ) -> ChainProof {
     let p = before.position;
     let skipped = |why: String| ChainProof::Skipped { database: name.to_string(), why };
-    let paths = Paths::new(cfg, name);
+    let paths = Paths::new(setup, name);
     let look = match Look::take(&paths) {
         Ok(l) => l,
         Err(e) => return skipped(e.to_string()),
@@ -190,14 +189,14 @@ pub fn after_snapshot(
             detail,
         }
     };
-    let r = match reach(cfg, name, p.captured_at) {
+    let r = match reach(setup, name, p.captured_at) {
         Ok(r) if r.generation == p.generation && r.increments.last().is_some_and(|s| s.seq == p.seq) => r,
         Ok(_) => return skipped("the chain's files do not reach its recorded position".into()),
         Err(e) => return mismatch(e.to_string()),
     };
     let dest = scratch.join(format!("{name}.proof"));
     let _ = std::fs::remove_file(&dest);
-    let rebuilt = rebuild(cfg, &r, &dest);
+    let rebuilt = rebuild(setup, &r, &dest);
     let compared = rebuilt.map_err(|e| e.to_string()).and_then(|_| {
         let (want, b) = page_hashes(snapshot, p.page_size).map_err(|e| format!("cannot read the snapshot: {e}"))?;
         let (have, a) = page_hashes(&dest, p.page_size).map_err(|e| format!("cannot read the rebuilt copy: {e}"))?;

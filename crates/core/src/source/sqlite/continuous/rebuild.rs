@@ -12,8 +12,7 @@ use chrono::{DateTime, Utc};
 
 use super::capture::apply_file;
 use super::increment::{self, Kind, Stored};
-use super::{ContinuousError, Paths, io_err};
-use crate::config::Config;
+use super::{ContinuousError, Paths, Setup, io_err};
 use crate::state::CapturePosition;
 
 /// How a database is rebuilt as of a moment, decided from the file names.
@@ -54,8 +53,8 @@ pub struct Span {
 }
 
 /// The span of `name`, None when it has no increment.
-pub fn span(cfg: &Config, name: &str) -> Result<Option<Span>, ContinuousError> {
-    let dir = Paths::new(cfg, name).dir;
+pub fn span(setup: &Setup, name: &str) -> Result<Option<Span>, ContinuousError> {
+    let dir = Paths::new(setup, name).dir;
     let all = increment::list(&dir).map_err(io_err(format!("cannot list {}", dir.display())))?;
     let from = all.iter().find(|s| s.seq == 0).map(|s| s.captured_at);
     let to = all.iter().map(|s| s.captured_at).max();
@@ -64,8 +63,8 @@ pub fn span(cfg: &Config, name: &str) -> Result<Option<Span>, ContinuousError> {
 }
 
 /// Which increments rebuild `name` as of `at`. Errors say what can be reached instead.
-pub fn reach(cfg: &Config, name: &str, at: DateTime<Utc>) -> Result<Reach, ContinuousError> {
-    let dir = Paths::new(cfg, name).dir;
+pub fn reach(setup: &Setup, name: &str, at: DateTime<Utc>) -> Result<Reach, ContinuousError> {
+    let dir = Paths::new(setup, name).dir;
     let all = increment::list(&dir).map_err(io_err(format!("cannot list {}", dir.display())))?;
     let start = all.iter().filter(|s| s.seq == 0 && s.captured_at <= at).max_by_key(|s| s.captured_at);
     let Some(start) = start else {
@@ -114,7 +113,7 @@ pub struct Rebuilt {
 
 /// Writes `name` as `r` reaches it into the new file `dest`, checking the
 /// chain as it goes (each increment names its predecessor's hash).
-pub fn rebuild(cfg: &Config, r: &Reach, dest: &Path) -> Result<Rebuilt, ContinuousError> {
+pub fn rebuild(setup: &Setup, r: &Reach, dest: &Path) -> Result<Rebuilt, ContinuousError> {
     if dest.exists() {
         return Err(ContinuousError::Write {
             path: dest.to_path_buf(),
@@ -124,7 +123,7 @@ pub fn rebuild(cfg: &Config, r: &Reach, dest: &Path) -> Result<Rebuilt, Continuo
     let mut after: Option<CapturePosition> = None;
     let mut diffs = 0;
     for s in &r.increments {
-        let applied = apply_file(s, &cfg.encryption.keys, dest, after.as_ref())?;
+        let applied = apply_file(s, &setup.keys, dest, after.as_ref())?;
         if applied.header.captured_at != s.captured_at {
             return Err(ContinuousError::Broken { path: s.path.clone() });
         }
@@ -169,12 +168,12 @@ pub struct ChainCheck {
 /// `integrity_check`ed, and the newest chain's result compared byte for
 /// byte with the copy the next capture diffs against.
 pub fn check_chains(
-    cfg: &Config,
+    setup: &Setup,
     state: Option<&crate::state::State>,
     name: &str,
     scratch: &Path,
 ) -> Result<ChainCheck, ContinuousError> {
-    let paths = Paths::new(cfg, name);
+    let paths = Paths::new(setup, name);
     let all = increment::list(&paths.dir).map_err(io_err(format!("cannot list {}", paths.dir.display())))?;
     let mut out =
         ChainCheck { database: name.to_string(), chains: 0, increments: 0, newest: None, problems: Vec::new() };
@@ -185,7 +184,7 @@ pub fn check_chains(
         out.chains += 1;
         let chain: Vec<&Stored> = all.iter().filter(|s| s.generation == g).collect();
         let Some(last) = chain.last() else { continue };
-        let r = match reach(cfg, name, last.captured_at) {
+        let r = match reach(setup, name, last.captured_at) {
             Ok(r) if r.generation == g => r,
             Ok(_) => {
                 out.problems.push(format!("chain {g} has no full image"));
@@ -197,7 +196,7 @@ pub fn check_chains(
             }
         };
         let dest = scratch.join(format!("{name}.chain{g}"));
-        let rebuilt = rebuild(cfg, &r, &dest);
+        let rebuilt = rebuild(setup, &r, &dest);
         out.increments += r.increments.len();
         if let Err(e) = rebuilt {
             out.problems.push(e.to_string());

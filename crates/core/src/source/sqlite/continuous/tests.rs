@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
 use super::*;
+use crate::config::Config;
 use crate::state::State;
 
 fn config(root: &Path) -> Config {
@@ -48,7 +49,7 @@ fn every_kind_of_increment_rebuilds_the_moment_it_captured() {
     let now = clock();
     let mut moments = Vec::new();
     let mut capture_now = |expect: Option<increment::Kind>| {
-        let got = capture(&cfg, &state, "a.db", &now).unwrap();
+        let got = capture(&cfg.continuous_setup(), &state, "a.db", &now).unwrap();
         match (expect, &got) {
             (Some(k), Captured::Written { kind, .. }) => assert_eq!(*kind, k),
             (None, Captured::Unchanged) => {}
@@ -76,19 +77,27 @@ fn every_kind_of_increment_rebuilds_the_moment_it_captured() {
     bot.execute_batch("VACUUM").unwrap();
     capture_now(Some(increment::Kind::Wal));
     for (i, (at, want)) in moments.iter().enumerate() {
-        let r = reach(&cfg, "a.db", *at).unwrap();
+        let r = reach(&cfg.continuous_setup(), "a.db", *at).unwrap();
         let out = dir.path().join(format!("r{i}.db"));
-        rebuild(&cfg, &r, &out).unwrap();
+        rebuild(&cfg.continuous_setup(), &r, &out).unwrap();
         assert!(ok(&out), "moment {i}");
         assert_eq!(rows(&out), *want, "moment {i}");
     }
     // Before the first capture: nothing to reach, and the error says from when.
-    let early = reach(&cfg, "a.db", moments[0].0 - chrono::TimeDelta::hours(1)).unwrap_err();
+    let early = reach(&cfg.continuous_setup(), "a.db", moments[0].0 - chrono::TimeDelta::hours(1)).unwrap_err();
     assert!(early.to_string().contains("earliest moment reachable"), "{early}");
     // The shadow is what the chain rebuilds.
     let last = dir.path().join("last.db");
-    rebuild(&cfg, &reach(&cfg, "a.db", Utc::now() + chrono::TimeDelta::hours(1)).unwrap(), &last).unwrap();
-    assert_eq!(std::fs::read(&last).unwrap(), std::fs::read(Paths::new(&cfg, "a.db").shadow).unwrap());
+    rebuild(
+        &cfg.continuous_setup(),
+        &reach(&cfg.continuous_setup(), "a.db", Utc::now() + chrono::TimeDelta::hours(1)).unwrap(),
+        &last,
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read(&last).unwrap(),
+        std::fs::read(Paths::new(&cfg.continuous_setup(), "a.db").shadow).unwrap()
+    );
 }
 
 #[test]
@@ -101,17 +110,22 @@ fn a_capture_stopped_before_recording_is_adopted() {
     bot.pragma_update(None, "journal_mode", "wal").unwrap();
     bot.execute_batch("CREATE TABLE t(x TEXT); INSERT INTO t VALUES ('a');").unwrap();
     let now = clock();
-    capture(&cfg, &state, "a.db", &now).unwrap();
+    capture(&cfg.continuous_setup(), &state, "a.db", &now).unwrap();
     let before = state.capture_position("a.db").unwrap().unwrap();
     bot.execute("INSERT INTO t VALUES ('b')", []).unwrap();
-    capture(&cfg, &state, "a.db", &now).unwrap();
+    capture(&cfg.continuous_setup(), &state, "a.db", &now).unwrap();
     // As if stopped after writing the increment, before recording it.
     state.set_capture_position(&before).unwrap();
     bot.execute("INSERT INTO t VALUES ('c')", []).unwrap();
-    let got = capture(&cfg, &state, "a.db", &now).unwrap();
+    let got = capture(&cfg.continuous_setup(), &state, "a.db", &now).unwrap();
     assert!(matches!(got, Captured::Written { kind: increment::Kind::Wal, seq: 2, generation: 1, .. }), "{got:?}");
     let out = dir.path().join("r.db");
-    rebuild(&cfg, &reach(&cfg, "a.db", now() + chrono::TimeDelta::seconds(1)).unwrap(), &out).unwrap();
+    rebuild(
+        &cfg.continuous_setup(),
+        &reach(&cfg.continuous_setup(), "a.db", now() + chrono::TimeDelta::seconds(1)).unwrap(),
+        &out,
+    )
+    .unwrap();
     assert_eq!(rows(&out), 3);
 }
 
@@ -135,13 +149,13 @@ fn another_file_at_the_path_starts_a_new_chain_and_retention_drops_old_ones() {
     };
     make(1);
     let now = clock();
-    capture(&cfg, &state, "a.db", &now).unwrap();
+    capture(&cfg.continuous_setup(), &state, "a.db", &now).unwrap();
     make(2);
-    let got = capture(&cfg, &state, "a.db", &now).unwrap();
+    let got = capture(&cfg.continuous_setup(), &state, "a.db", &now).unwrap();
     assert!(matches!(got, Captured::Written { kind: increment::Kind::Full, generation: 2, .. }), "{got:?}");
-    assert_eq!(prune(&cfg, &state, "a.db", now()).unwrap(), 0);
-    assert_eq!(prune(&cfg, &state, "a.db", now() + chrono::TimeDelta::days(2)).unwrap(), 1);
-    assert_eq!(span(&cfg, "a.db").unwrap().unwrap().increments, 1);
+    assert_eq!(prune(&cfg.continuous_setup(), &state, "a.db", now()).unwrap(), 0);
+    assert_eq!(prune(&cfg.continuous_setup(), &state, "a.db", now() + chrono::TimeDelta::days(2)).unwrap(), 1);
+    assert_eq!(span(&cfg.continuous_setup(), "a.db").unwrap().unwrap().increments, 1);
 }
 
 #[test]
@@ -155,15 +169,15 @@ fn a_rollback_journal_database_gets_page_diffs() {
     let t0 = Utc::now();
     let at = std::cell::Cell::new(t0);
     let now = || at.get();
-    assert!(matches!(capture(&cfg, &state, "a.db", &now).unwrap(), Captured::Written { .. }));
-    assert_eq!(capture(&cfg, &state, "a.db", &now).unwrap(), Captured::Unchanged);
+    assert!(matches!(capture(&cfg.continuous_setup(), &state, "a.db", &now).unwrap(), Captured::Written { .. }));
+    assert_eq!(capture(&cfg.continuous_setup(), &state, "a.db", &now).unwrap(), Captured::Unchanged);
     bot.execute("INSERT INTO t VALUES (2)", []).unwrap();
-    assert_eq!(capture(&cfg, &state, "a.db", &now).unwrap(), Captured::NotDue);
+    assert_eq!(capture(&cfg.continuous_setup(), &state, "a.db", &now).unwrap(), Captured::NotDue);
     at.set(t0 + chrono::TimeDelta::seconds(61));
-    let got = capture(&cfg, &state, "a.db", &now).unwrap();
+    let got = capture(&cfg.continuous_setup(), &state, "a.db", &now).unwrap();
     assert!(matches!(got, Captured::Written { kind: increment::Kind::Diff, .. }), "{got:?}");
     let out = dir.path().join("r.db");
-    rebuild(&cfg, &reach(&cfg, "a.db", at.get()).unwrap(), &out).unwrap();
+    rebuild(&cfg.continuous_setup(), &reach(&cfg.continuous_setup(), "a.db", at.get()).unwrap(), &out).unwrap();
     assert_eq!(rows(&out), 2);
 }
 
@@ -192,23 +206,23 @@ fn sealed_increments_need_the_identity_to_be_rebuilt() {
     bot.pragma_update(None, "journal_mode", "wal").unwrap();
     bot.execute_batch("CREATE TABLE t(x TEXT); INSERT INTO t VALUES ('secret row');").unwrap();
     let now = clock();
-    capture(&cfg, &state, "a.db", &now).unwrap();
+    capture(&cfg.continuous_setup(), &state, "a.db", &now).unwrap();
     bot.execute("INSERT INTO t VALUES ('another secret row')", []).unwrap();
-    capture(&cfg, &state, "a.db", &now).unwrap();
-    let files = increment::list(&Paths::new(&cfg, "a.db").dir).unwrap();
+    capture(&cfg.continuous_setup(), &state, "a.db", &now).unwrap();
+    let files = increment::list(&Paths::new(&cfg.continuous_setup(), "a.db").dir).unwrap();
     assert_eq!(files.len(), 2);
     for f in &files {
         assert!(f.sealed, "{}", f.path.display());
         let bytes = std::fs::read(&f.path).unwrap();
         assert!(!bytes.windows(6).any(|w| w == b"secret"), "plain text in {}", f.path.display());
     }
-    let r = reach(&cfg, "a.db", now()).unwrap();
+    let r = reach(&cfg.continuous_setup(), "a.db", now()).unwrap();
     let out = dir.path().join("r.db");
-    rebuild(&cfg, &r, &out).unwrap();
+    rebuild(&cfg.continuous_setup(), &r, &out).unwrap();
     assert_eq!(rows(&out), 2);
     // Without the private key: refused, saying what is missing.
     let keyless = with("");
-    let err = rebuild(&keyless, &r, &dir.path().join("r2.db")).unwrap_err().to_string();
+    let err = rebuild(&keyless.continuous_setup(), &r, &dir.path().join("r2.db")).unwrap_err().to_string();
     assert!(err.contains("identity") || err.contains("key"), "{err}");
 }
 
@@ -222,22 +236,22 @@ fn checking_the_chains_finds_an_altered_increment() {
     bot.pragma_update(None, "journal_mode", "wal").unwrap();
     bot.execute_batch("CREATE TABLE t(x TEXT); INSERT INTO t VALUES ('a');").unwrap();
     let now = clock();
-    capture(&cfg, &state, "a.db", &now).unwrap();
+    capture(&cfg.continuous_setup(), &state, "a.db", &now).unwrap();
     for i in 0..3 {
         bot.execute("INSERT INTO t VALUES (?1)", [i]).unwrap();
-        capture(&cfg, &state, "a.db", &now).unwrap();
+        capture(&cfg.continuous_setup(), &state, "a.db", &now).unwrap();
     }
     let scratch = tempfile::tempdir().unwrap();
-    let c = check_chains(&cfg, Some(&state), "a.db", scratch.path()).unwrap();
+    let c = check_chains(&cfg.continuous_setup(), Some(&state), "a.db", scratch.path()).unwrap();
     assert!(c.problems.is_empty(), "{:?}", c.problems);
     assert_eq!((c.chains, c.increments), (1, 4));
     // An increment replaced by another valid one: its hash no longer follows.
-    let files = increment::list(&Paths::new(&cfg, "a.db").dir).unwrap();
+    let files = increment::list(&Paths::new(&cfg.continuous_setup(), "a.db").dir).unwrap();
     let h = increment::Reader::open(&files[2], &crate::seal::Keys::none()).unwrap().header;
     std::fs::remove_file(&files[2].path).unwrap();
     let w = increment::Writer::create(&files[2].path, &increment::Header { prev: [9; 32], ..h }, None).unwrap();
     w.finish().unwrap();
-    let c = check_chains(&cfg, Some(&state), "a.db", scratch.path()).unwrap();
+    let c = check_chains(&cfg.continuous_setup(), Some(&state), "a.db", scratch.path()).unwrap();
     assert_eq!(c.problems.len(), 1, "{:?}", c.problems);
     assert!(c.problems[0].contains("does not follow"), "{:?}", c.problems);
 }
@@ -260,19 +274,19 @@ fn a_backup_api_copy_differs_from_the_chain_only_in_page_one_bookkeeping() {
     let cfg = config(dir.path());
     let state = State::open_for(&cfg).unwrap();
     let bot = wal_bot(&cfg, 20);
-    capture(&cfg, &state, "a.db", &clock()).unwrap();
+    capture(&cfg.continuous_setup(), &state, "a.db", &clock()).unwrap();
     // The chain's page 1 now comes from the bot's own WAL frames.
     for i in 0..30 {
         bot.execute("INSERT INTO t VALUES (?1)", [i]).unwrap();
     }
     bot.execute_batch("CREATE TABLE u(y)").unwrap();
-    let got = capture(&cfg, &state, "a.db", &clock()).unwrap();
+    let got = capture(&cfg.continuous_setup(), &state, "a.db", &clock()).unwrap();
     assert!(matches!(got, Captured::Written { kind: increment::Kind::Wal, .. }), "{got:?}");
     let snap = dir.path().join("snap.db");
     crate::snapshot::take(&cfg.backup.source_dir.join("a.db"), &snap, &Default::default()).unwrap();
     let chain = dir.path().join("chain.db");
-    let newest = increment::list(&Paths::new(&cfg, "a.db").dir).unwrap().last().unwrap().captured_at;
-    rebuild(&cfg, &reach(&cfg, "a.db", newest).unwrap(), &chain).unwrap();
+    let newest = increment::list(&Paths::new(&cfg.continuous_setup(), "a.db").dir).unwrap().last().unwrap().captured_at;
+    rebuild(&cfg.continuous_setup(), &reach(&cfg.continuous_setup(), "a.db", newest).unwrap(), &chain).unwrap();
     let (a, b) = (std::fs::read(&chain).unwrap(), std::fs::read(&snap).unwrap());
     assert_eq!(a.len(), b.len());
     let differing: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
@@ -290,7 +304,7 @@ fn a_backup_api_copy_differs_from_the_chain_only_in_page_one_bookkeeping() {
 /// Before, snapshot, after, as a scheduled archive does; `tamper` changes
 /// the snapshot in between.
 fn prove(cfg: &Config, state: &State, dir: &Path, tamper: bool) -> ChainProof {
-    let before = proof::before_snapshot(cfg, state, "a.db").unwrap();
+    let before = proof::before_snapshot(&cfg.continuous_setup(), state, "a.db").unwrap();
     let snap = dir.join("snap.db");
     let _ = std::fs::remove_file(&snap);
     crate::snapshot::take(&cfg.backup.source_dir.join("a.db"), &snap, &Default::default()).unwrap();
@@ -298,7 +312,7 @@ fn prove(cfg: &Config, state: &State, dir: &Path, tamper: bool) -> ChainProof {
         let f = std::fs::OpenOptions::new().write(true).open(&snap).unwrap();
         f.write_all_at(b"tampered", 4096 + 2000).unwrap();
     }
-    proof::after_snapshot(cfg, state, "a.db", before, &snap, dir)
+    proof::after_snapshot(&cfg.continuous_setup(), state, "a.db", before, &snap, dir)
 }
 
 #[test]
@@ -313,7 +327,7 @@ fn a_snapshot_is_proven_against_its_chain_and_a_mismatch_starts_a_new_one() {
     for i in 0..100 {
         bot.execute("INSERT INTO t VALUES (?1)", [i]).unwrap();
     }
-    capture(&cfg, &state, "a.db", &Utc::now).unwrap();
+    capture(&cfg.continuous_setup(), &state, "a.db", &Utc::now).unwrap();
     bot.execute("DELETE FROM t WHERE rowid % 3 = 0", []).unwrap();
     let got = prove(&cfg, &state, dir.path(), false);
     assert!(matches!(got, ChainProof::Proven { generation: 1, seq: 2, .. }), "{got:?}");
@@ -326,7 +340,7 @@ fn a_snapshot_is_proven_against_its_chain_and_a_mismatch_starts_a_new_one() {
     let got = prove(&cfg, &state, dir.path(), true);
     assert!(matches!(&got, ChainProof::Mismatch { generation: 1, detail, .. } if detail.contains("sha256")), "{got:?}");
     assert!(got.words().contains("new chain"), "{}", got.words());
-    let next = capture(&cfg, &state, "a.db", &Utc::now).unwrap();
+    let next = capture(&cfg.continuous_setup(), &state, "a.db", &Utc::now).unwrap();
     assert!(matches!(next, Captured::Written { kind: increment::Kind::Full, generation: 2, .. }), "{next:?}");
     let got = prove(&cfg, &state, dir.path(), false);
     assert!(matches!(got, ChainProof::Proven { generation: 2, .. }), "{got:?}");
@@ -340,7 +354,7 @@ fn a_database_written_around_its_snapshot_is_proven_at_the_commit_it_holds() {
     let bot = wal_bot(&cfg, 5);
     let db = cfg.backup.source_dir.join("a.db");
     let snap = dir.path().join("snap.db");
-    let before = proof::before_snapshot(&cfg, &state, "a.db").unwrap();
+    let before = proof::before_snapshot(&cfg.continuous_setup(), &state, "a.db").unwrap();
     // Commits before the snapshot, then more after it: the snapshot is
     // the state after the fourth of the seven since the capture.
     for i in 0..4 {
@@ -350,17 +364,17 @@ fn a_database_written_around_its_snapshot_is_proven_at_the_commit_it_holds() {
     for i in 0..3 {
         bot.execute("INSERT INTO t VALUES (?1)", [format!("after {i} {}", "y".repeat(3000))]).unwrap();
     }
-    let got = proof::after_snapshot(&cfg, &state, "a.db", before, &snap, dir.path());
+    let got = proof::after_snapshot(&cfg.continuous_setup(), &state, "a.db", before, &snap, dir.path());
     assert!(matches!(got, ChainProof::Proven { generation: 1, .. }), "{got:?}");
 
     // A snapshot no commit of the WAL reaches is a mismatch.
-    let before = proof::before_snapshot(&cfg, &state, "a.db").unwrap();
+    let before = proof::before_snapshot(&cfg.continuous_setup(), &state, "a.db").unwrap();
     bot.execute("INSERT INTO t VALUES ('one more')", []).unwrap();
     crate::snapshot::take(&db, &snap, &Default::default()).unwrap();
     let c = Connection::open(&snap).unwrap();
     c.execute("INSERT INTO t VALUES ('never in the bot')", []).unwrap();
     drop(c);
-    let got = proof::after_snapshot(&cfg, &state, "a.db", before, &snap, dir.path());
+    let got = proof::after_snapshot(&cfg.continuous_setup(), &state, "a.db", before, &snap, dir.path());
     assert!(matches!(got, ChainProof::Mismatch { .. }), "{got:?}");
 }
 
@@ -370,13 +384,13 @@ fn a_database_whose_wal_was_reset_during_its_snapshot_is_not_proven() {
     let cfg = config(dir.path());
     let state = State::open_for(&cfg).unwrap();
     let bot = wal_bot(&cfg, 5);
-    let before = proof::before_snapshot(&cfg, &state, "a.db").unwrap();
+    let before = proof::before_snapshot(&cfg.continuous_setup(), &state, "a.db").unwrap();
     bot.execute("INSERT INTO t VALUES ('during')", []).unwrap();
     bot.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
     bot.execute("INSERT INTO t VALUES ('after the reset')", []).unwrap();
     let snap = dir.path().join("snap.db");
     crate::snapshot::take(&cfg.backup.source_dir.join("a.db"), &snap, &Default::default()).unwrap();
-    let got = proof::after_snapshot(&cfg, &state, "a.db", before, &snap, dir.path());
+    let got = proof::after_snapshot(&cfg.continuous_setup(), &state, "a.db", before, &snap, dir.path());
     assert!(matches!(&got, ChainProof::Skipped { why, .. } if why.contains("changed")), "{got:?}");
     // Nothing forgotten: the chain goes on.
     assert!(state.capture_position("a.db").unwrap().is_some());
@@ -389,9 +403,9 @@ fn a_page_size_change_starts_a_new_chain_and_both_sides_rebuild() {
     let state = State::open_for(&cfg).unwrap();
     let bot = wal_bot(&cfg, 1);
     let now = clock();
-    capture(&cfg, &state, "a.db", &now).unwrap();
+    capture(&cfg.continuous_setup(), &state, "a.db", &now).unwrap();
     bot.execute("INSERT INTO t VALUES ('b')", []).unwrap();
-    capture(&cfg, &state, "a.db", &now).unwrap();
+    capture(&cfg.continuous_setup(), &state, "a.db", &now).unwrap();
     let before = now();
     // The page size of a WAL database changes only through rollback mode.
     bot.pragma_update(None, "journal_mode", "delete").unwrap();
@@ -401,11 +415,11 @@ fn a_page_size_change_starts_a_new_chain_and_both_sides_rebuild() {
     bot.execute("INSERT INTO t VALUES ('c')", []).unwrap();
     let page_size: u32 = bot.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
     assert_eq!(page_size, 8192);
-    let got = capture(&cfg, &state, "a.db", &now).unwrap();
+    let got = capture(&cfg.continuous_setup(), &state, "a.db", &now).unwrap();
     assert!(matches!(got, Captured::Written { kind: increment::Kind::Full, generation: 2, .. }), "{got:?}");
     for (at, want) in [(before, 2), (now(), 3)] {
         let out = dir.path().join(format!("r{want}.db"));
-        rebuild(&cfg, &reach(&cfg, "a.db", at).unwrap(), &out).unwrap();
+        rebuild(&cfg.continuous_setup(), &reach(&cfg.continuous_setup(), "a.db", at).unwrap(), &out).unwrap();
         assert!(ok(&out));
         assert_eq!(rows(&out), want);
     }
@@ -418,24 +432,24 @@ fn a_capture_that_cannot_write_fails_and_the_next_one_catches_up() {
     let state = State::open_for(&cfg).unwrap();
     let bot = wal_bot(&cfg, 1);
     let now = clock();
-    capture(&cfg, &state, "a.db", &now).unwrap();
+    capture(&cfg.continuous_setup(), &state, "a.db", &now).unwrap();
     let position = state.capture_position("a.db").unwrap();
     // The increments' folder cannot be written (a file in its place, as a
     // full disk or a lost mount would refuse it).
-    let increments = Paths::new(&cfg, "a.db").dir;
+    let increments = Paths::new(&cfg.continuous_setup(), "a.db").dir;
     let aside = increments.with_extension("aside");
     std::fs::rename(&increments, &aside).unwrap();
     std::fs::write(&increments, b"not a folder").unwrap();
     bot.execute("INSERT INTO t VALUES ('b')", []).unwrap();
-    assert!(capture(&cfg, &state, "a.db", &now).is_err());
+    assert!(capture(&cfg.continuous_setup(), &state, "a.db", &now).is_err());
     assert_eq!(state.capture_position("a.db").unwrap(), position, "a failed capture records nothing");
     std::fs::remove_file(&increments).unwrap();
     std::fs::rename(&aside, &increments).unwrap();
     bot.execute("INSERT INTO t VALUES ('c')", []).unwrap();
-    let got = capture(&cfg, &state, "a.db", &now).unwrap();
+    let got = capture(&cfg.continuous_setup(), &state, "a.db", &now).unwrap();
     assert!(matches!(got, Captured::Written { generation: 1, seq: 1, .. }), "{got:?}");
     let out = dir.path().join("r.db");
-    rebuild(&cfg, &reach(&cfg, "a.db", now()).unwrap(), &out).unwrap();
+    rebuild(&cfg.continuous_setup(), &reach(&cfg.continuous_setup(), "a.db", now()).unwrap(), &out).unwrap();
     assert!(ok(&out));
     assert_eq!(rows(&out), 3);
 }
@@ -445,7 +459,7 @@ fn a_commit_counts_as_published_once_shm_counts_it_or_a_reset_follows() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path());
     let bot = wal_bot(&cfg, 3);
-    let paths = Paths::new(&cfg, "a.db");
+    let paths = Paths::new(&cfg.continuous_setup(), "a.db");
     let look = capture::Look::take(&paths).unwrap();
     let at = look.wal_position();
     assert!(at.frames > 0);
