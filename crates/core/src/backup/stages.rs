@@ -334,10 +334,16 @@ struct Prover<'a> {
 }
 
 impl Prover<'_> {
-    fn prove(&mut self, name: &str, before: Result<continuous::proof::Before, String>, snapshot: &Path, work: &Path) {
+    fn prove(
+        &mut self,
+        name: &str,
+        before: Result<continuous::proof::Before, continuous::proof::Unproven>,
+        snapshot: &Path,
+        work: &Path,
+    ) {
         let proof = match before {
             Ok(b) => continuous::proof::after_snapshot(&self.setup, self.state, name, b, snapshot, work),
-            Err(why) => ChainProof::Skipped { database: name.to_string(), why },
+            Err(why) => ChainProof::Skipped { database: name.to_string(), why: why.to_string() },
         };
         match &proof {
             ChainProof::Proven { .. } => tracing::info!("{}", proof.words()),

@@ -144,6 +144,22 @@ impl ServerError {
     }
 }
 
+/// Why a copy could not be loaded into a source's server, found before a
+/// restore writes anything ([`SourceKind::restore_check`]).
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreCheckError {
+    /// The source's secret file could not be read when the configuration
+    /// was loaded.
+    #[error(transparent)]
+    Secret(#[from] ConfigError),
+    /// No source of that name is configured in that table.
+    #[error("{key} \"{name}\" is not configured")]
+    NotConfigured { key: &'static str, name: String },
+    /// The server does not answer, or would refuse the load.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+}
+
 /// Every kind of source, in archive order: the one list of them. A new
 /// kind is a folder beside these, a field of [`SourcesConfig`], a
 /// [`Kind`] in the manifest and one line here.
@@ -346,7 +362,7 @@ pub trait SourceKind: Sync {
     /// into the server of source `source` ([`LiveTarget::Load`]). Ok(Some):
     /// what the load does first, for the plan (a database created); Err:
     /// why it would fail.
-    fn restore_check(&self, _setup: &Setup<'_>, _source: &str) -> Result<Option<String>, String> {
+    fn restore_check(&self, _setup: &Setup<'_>, _source: &str) -> Result<Option<String>, RestoreCheckError> {
         Ok(None)
     }
 

@@ -38,14 +38,23 @@ struct ServerFile {
     timeout_secs: u64,
 }
 
+/// A server source's url that does not parse. The text is never echoed,
+/// since a URL that does not parse may still hold a password.
+#[derive(Debug, thiserror::Error)]
+#[error("\"{name}\": url is not a URL ({source})")]
+pub struct BadUrl {
+    /// The source's name.
+    name: String,
+    source: url::ParseError,
+}
+
 impl TryFrom<ServerFile> for ServerConfig {
-    type Error = String;
+    type Error = BadUrl;
 
     /// The kind's own checks of the url (its scheme, no password in it)
-    /// follow in its validation; the text is never echoed, since a URL
-    /// that does not parse may still hold a password.
-    fn try_from(file: ServerFile) -> Result<ServerConfig, String> {
-        let url = file.url.parse().map_err(|e| format!("\"{}\": url is not a URL ({e})", file.name))?;
+    /// follow in its validation.
+    fn try_from(file: ServerFile) -> Result<ServerConfig, BadUrl> {
+        let url = file.url.parse().map_err(|source| BadUrl { name: file.name.clone(), source })?;
         Ok(ServerConfig {
             name: file.name,
             url,

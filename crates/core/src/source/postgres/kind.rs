@@ -7,7 +7,9 @@ use super::{KEY, PGDUMP_SUFFIX, PostgresSource, check};
 use crate::config::ConfigError;
 use crate::manifest::{DatabaseEntry, Kind, TableCount};
 use crate::snapshot::SkipReason;
-use crate::source::{Checked, LiveTarget, LoadWords, Section, ServerError, Setup, Source, SourceKind, SourcesConfig};
+use crate::source::{
+    Checked, LiveTarget, LoadWords, RestoreCheckError, Section, ServerError, Setup, Source, SourceKind, SourcesConfig,
+};
 
 /// The PostgreSQL kind: `[[sources.postgres]]`.
 pub(in crate::source) struct Postgres;
@@ -89,12 +91,12 @@ impl SourceKind for Postgres {
         true
     }
 
-    fn restore_check(&self, setup: &Setup<'_>, source: &str) -> Result<Option<String>, String> {
-        setup.require_secret(KEY, source).map_err(|e| e.to_string())?;
+    fn restore_check(&self, setup: &Setup<'_>, source: &str) -> Result<Option<String>, RestoreCheckError> {
+        setup.require_secret(KEY, source)?;
         let Some(p) = setup.sources.postgres.iter().find(|p| p.name == source) else {
-            return Err(format!("{KEY} \"{source}\" is not configured"));
+            return Err(RestoreCheckError::NotConfigured { key: KEY, name: source.to_string() });
         };
-        PostgresSource::new(p).restore_check().map_err(|e| e.to_string())
+        Ok(PostgresSource::new(p).restore_check()?)
     }
 
     fn load(&self, setup: &Setup<'_>, source: &str, copy: &Path) -> Result<Vec<TableCount>, ServerError> {

@@ -149,10 +149,9 @@ impl PostgresSource {
         let url = &self.cfg.url;
         match self.psql(url.as_str(), "SELECT 1", dir) {
             Ok(_) => return Ok(Target::Present),
-            Err(said) if !(said.contains("database") && said.contains("does not exist")) => {
-                return Err(ServerError::Refused(self.explain(&said)));
-            }
-            Err(_) => {}
+            // The server's own words: the one case a missing database is told by.
+            Err(PsqlError::Said(said)) if said.contains("database") && said.contains("does not exist") => {}
+            Err(e) => return Err(self.refused(e)),
         }
         let Some(db) = database_name(url.url()) else {
             return Err(ServerError::Refused(format!("the url of {KEY} \"{}\" names no database", self.cfg.name)));
@@ -179,27 +178,36 @@ impl PostgresSource {
     /// Runs `query` in the server's maintenance database (`postgres`, else
     /// `template1`) as the url's role: what it printed.
     fn maintenance(&self, query: &str, dir: Option<&Path>) -> Result<String, ServerError> {
-        let mut last = String::new();
+        let mut last = PsqlError::Said(String::new());
         for db in ["postgres", "template1"] {
             let Some(url) = with_database(self.cfg.url.url(), db) else { break };
             match self.psql(&url, query, dir) {
                 Ok(out) => return Ok(out),
-                Err(said) => last = said,
+                Err(e) => last = e,
             }
         }
-        Err(ServerError::Refused(self.explain(&last)))
+        Err(self.refused(last))
     }
 
-    /// `psql -c query` against `url`: its output, or what it said.
-    fn psql(&self, url: &str, query: &str, dir: Option<&Path>) -> Result<String, String> {
-        let psql = require("psql").map_err(|e| e.to_string())?;
-        let (mut cmd, _pass) = self.command(&psql, dir).map_err(|e| e.to_string())?;
+    /// `psql -c query` against `url`: its output, or why it gave none.
+    fn psql(&self, url: &str, query: &str, dir: Option<&Path>) -> Result<String, PsqlError> {
+        let psql = require("psql")?;
+        let (mut cmd, _pass) = self.command(&psql, dir)?;
         cmd.args(["-X", "-A", "-t", "-F", "\u{1f}", "-v", "ON_ERROR_STOP=1", "-c", query, "--dbname"]).arg(url);
-        let out = tool::run(&mut cmd, &self.deadline()).map_err(|e| e.to_string())?;
+        let out = tool::run(&mut cmd, &self.deadline())?;
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())
         } else {
-            Err(tool::said(&out, self.cfg.password.as_ref()))
+            Err(PsqlError::Said(tool::said(&out, self.cfg.password.as_ref())))
+        }
+    }
+
+    /// A failed `psql` as the server's failure: what the server said,
+    /// explained, or why psql could not run.
+    fn refused(&self, e: PsqlError) -> ServerError {
+        match e {
+            PsqlError::Tool(e) => ServerError::Tool(e),
+            PsqlError::Said(said) => ServerError::Refused(self.explain(&said)),
         }
     }
 
@@ -264,6 +272,18 @@ impl Source for PostgresSource {
             Err(ServerError::Refused(self.explain(&tool::said(&out, self.cfg.password.as_ref()))))
         }
     }
+}
+
+/// Why one `psql` run gave no output.
+#[derive(Debug, thiserror::Error)]
+enum PsqlError {
+    /// psql could not be run to its end.
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    /// It ran and failed: what it said (the server's words, the password
+    /// left out).
+    #[error("{0}")]
+    Said(String),
 }
 
 /// Whether the database a url names exists on its server.

@@ -10,7 +10,8 @@ use crate::config::ConfigError;
 use crate::manifest::{DatabaseEntry, Kind, TableCount};
 use crate::snapshot::SkipReason;
 use crate::source::{
-    Checked, LiveTarget, LoadWords, ManualRestore, Section, ServerError, Setup, Source, SourceKind, SourcesConfig, tool,
+    Checked, LiveTarget, LoadWords, ManualRestore, RestoreCheckError, Section, ServerError, Setup, Source, SourceKind,
+    SourcesConfig, tool,
 };
 
 /// The Redis kind: `[[sources.redis]]`.
@@ -103,12 +104,13 @@ impl SourceKind for Redis {
     /// deadline) before anything is written. Whether it accepts `RESTORE`
     /// is known only by trying: the load puts one throw-away key back
     /// before it empties anything.
-    fn restore_check(&self, setup: &Setup<'_>, source: &str) -> Result<Option<String>, String> {
-        setup.require_secret(KEY, source).map_err(|e| e.to_string())?;
+    fn restore_check(&self, setup: &Setup<'_>, source: &str) -> Result<Option<String>, RestoreCheckError> {
+        setup.require_secret(KEY, source)?;
         let Some(r) = setup.sources.redis.iter().find(|r| r.name == source) else {
-            return Err(format!("{KEY} \"{source}\" is not configured"));
+            return Err(RestoreCheckError::NotConfigured { key: KEY, name: source.to_string() });
         };
-        crate::source::Source::probe(&RedisSource::new(r)).map(|_| None).map_err(|e| e.to_string())
+        crate::source::Source::probe(&RedisSource::new(r))?;
+        Ok(None)
     }
 
     fn load(&self, setup: &Setup<'_>, source: &str, copy: &Path) -> Result<Vec<TableCount>, ServerError> {

@@ -30,9 +30,9 @@ use sha2::{Digest, Sha256};
 
 use super::capture::{Captured, Look, capture};
 use super::wal::{self, IndexHeader, WalHeader, WalPosition, WalState};
-use super::{Paths, Setup, reach, rebuild};
+use super::{ContinuousError, Paths, Setup, reach, rebuild};
 use crate::lock::CycleLock;
-use crate::state::{CapturePosition, State};
+use crate::state::{CapturePosition, State, StateError};
 
 /// The byte ranges of page 1 that a copy through SQLite's backup API sets
 /// itself, whatever the source held: the file change counter (24..28), the
@@ -106,24 +106,46 @@ impl ChainProof {
     }
 }
 
+/// Why a chain is not proven against this snapshot; the next archive
+/// tries again.
+#[derive(Debug, thiserror::Error)]
+pub enum Unproven {
+    /// The daemon's capture held the lock longer than a proof waits.
+    #[error("the capture lock stayed busy: {0}")]
+    LockBusy(#[source] crate::lock::LockError),
+    /// A rollback-journal database gets a page diff only so often.
+    #[error("its next page diff is not due (rollback-journal mode)")]
+    NotDue,
+    #[error("the capture before the snapshot failed: {0}")]
+    Capture(#[source] ContinuousError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// Nothing was captured of it yet.
+    #[error("it has no chain yet")]
+    NoChain,
+    /// SQLite had not yet shown the chain's newest commit to readers, so a
+    /// snapshot might not hold it.
+    #[error("its newest commit was not yet visible to readers after {secs} s")]
+    Unpublished { secs: u64 },
+}
+
 /// Right before the snapshot of `name`: a capture up to its newest commit,
 /// under the capture lock. Err says why there is nothing to prove.
-pub fn before_snapshot(setup: &Setup, state: &State, name: &str) -> Result<Before, String> {
+pub fn before_snapshot(setup: &Setup, state: &State, name: &str) -> Result<Before, Unproven> {
     let deadline = Instant::now() + LOCK_WAIT;
     let _lock = loop {
         match lock(setup, "continuous capture (chain proof)") {
             Ok(l) => break l,
             Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
-            Err(e) => return Err(format!("the capture lock stayed busy: {e}")),
+            Err(e) => return Err(Unproven::LockBusy(e)),
         }
     };
     match capture(setup, state, name, &Utc::now) {
-        Ok(Captured::NotDue) => return Err("its next page diff is not due (rollback-journal mode)".into()),
+        Ok(Captured::NotDue) => return Err(Unproven::NotDue),
         Ok(_) => {}
-        Err(e) => return Err(format!("the capture before the snapshot failed: {e}")),
+        Err(e) => return Err(Unproven::Capture(e)),
     }
-    let position =
-        state.capture_position(name).map_err(|e| e.to_string())?.ok_or_else(|| "it has no chain yet".to_string())?;
+    let position = state.capture_position(name)?.ok_or(Unproven::NoChain)?;
     // The snapshot must hold at least what the chain does.
     let paths = Paths::new(setup, name);
     let deadline = Instant::now() + PUBLISH_WAIT;
@@ -133,7 +155,7 @@ pub fn before_snapshot(setup: &Setup, state: &State, name: &str) -> Result<Befor
     let published = || IndexHeader::read(&paths.shm()).is_some_and(|ix| ix.settled && ix.publishes(&position.wal));
     while position.wal.frames > 0 && !published() {
         if Instant::now() >= deadline {
-            return Err(format!("its newest commit was not yet visible to readers after {} s", PUBLISH_WAIT.as_secs()));
+            return Err(Unproven::Unpublished { secs: PUBLISH_WAIT.as_secs() });
         }
         std::thread::sleep(Duration::from_millis(1));
     }
