@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use strum::{IntoStaticStr, VariantNames};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Secret;
+use crate::config::secret::Secret;
 
 /// Environment variable that may hold the `zip-aes` password itself, for
 /// deployments that inject secrets through the environment.

@@ -5,7 +5,9 @@
 
 mod checks;
 mod env;
+pub mod error;
 mod file;
+pub mod secret;
 mod secrets;
 mod validate;
 
@@ -15,7 +17,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use checks::{check_choices, check_kinds, check_syntax};
-pub use secrets::{CONFIG_FILE_KEY, SecretFile, SecretProblem, UnreadSecret};
+pub use error::ConfigError;
+use error::invalid;
+pub use secret::{Secret, SecretFile, SecretProblem, SecretUrl, UnreadSecret};
+pub use secrets::CONFIG_FILE_KEY;
 
 /// The defaults, equal to `config/default.toml` (it is that file).
 pub const DEFAULT_TOML: &str = include_str!("../../../../config/default.toml");
@@ -304,66 +309,6 @@ pub struct EncryptionConfig {
     pub keys: crate::seal::Keys,
 }
 
-/// A string that never shows itself in `Debug` or `Display` output.
-#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    /// The secret itself: pass it straight to the one place that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-    /// True when no secret is set.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "[redacted]" })
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
-
-/// A URL that is itself a secret (a webhook's: whoever holds it can post),
-/// parsed; it never shows itself in `Debug` or `Display` output.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretUrl(url::Url);
-
-impl SecretUrl {
-    /// Wraps a secret URL.
-    pub fn new(url: url::Url) -> Self {
-        Self(url)
-    }
-    /// The URL itself: pass it straight to the one place that needs it.
-    pub fn expose(&self) -> &url::Url {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl fmt::Display for SecretUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
-
 impl fmt::Debug for TelegramConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TelegramConfig")
@@ -376,46 +321,6 @@ impl fmt::Debug for TelegramConfig {
             .field("upload_timeout_secs", &self.upload_timeout_secs)
             .finish()
     }
-}
-
-/// A configuration that cannot be used, with the key at fault.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file named by `--config`/`LIFEBOAT_CONFIG` does not exist.
-    #[error(
-        "config file {path} not found (named by {source_of_name}); pass an existing file or drop the option to use the built-in defaults"
-    )]
-    FileMissing {
-        /// The path given.
-        path: PathBuf,
-        /// `--config` or `LIFEBOAT_CONFIG`.
-        source_of_name: &'static str,
-    },
-    /// TOML syntax, an unknown key or a value of the wrong type.
-    #[error("config: {0}")]
-    Parse(String),
-    /// A value of the right type but not allowed.
-    #[error("config key `{key}`: {message}")]
-    Invalid {
-        /// `section.key`
-        key: &'static str,
-        /// What is wrong and what is allowed.
-        message: String,
-    },
-}
-
-impl ConfigError {
-    /// The key at fault, for an invalid value.
-    pub fn key(&self) -> Option<&'static str> {
-        match self {
-            ConfigError::Invalid { key, .. } => Some(key),
-            _ => None,
-        }
-    }
-}
-
-fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key, message: message.into() }
 }
 
 impl Config {
@@ -544,9 +449,9 @@ impl Config {
     /// What continuous protection of the SQLite databases reads: their
     /// folder and names, Lifeboat's folders, the keys, `[continuous]`'s
     /// retention and the stores that copy increments.
-    pub fn continuous_setup(&self) -> crate::source::sqlite::continuous::Setup {
+    pub fn continuous_setup(&self) -> crate::source::sqlite::continuous::setup::Setup {
         let e = &self.encryption;
-        crate::source::sqlite::continuous::Setup {
+        crate::source::sqlite::continuous::setup::Setup {
             source_dir: self.backup.source_dir.clone(),
             databases: self.backup.databases.clone(),
             output_dir: self.backup.output_dir.clone(),

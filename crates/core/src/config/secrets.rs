@@ -10,49 +10,12 @@
 //! [`Config::secret_files`] is the one list of those files: a files source
 //! never archives them, and a file other users can read is warned about.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::{Config, ConfigError, Secret, SecretUrl, SecretsNeeded, invalid, looks_like_token};
-
-/// A secret that could not be read, and the source or destination it
-/// belongs to (for the kinds there may be several of).
-#[derive(Debug)]
-pub struct SecretProblem {
-    pub owner: Option<String>,
-    pub error: ConfigError,
-}
-
-impl SecretProblem {
-    /// A problem with the secret of `owner`.
-    pub fn of(owner: &str, error: ConfigError) -> SecretProblem {
-        SecretProblem { owner: Some(owner.to_string()), error }
-    }
-}
-
-/// A secret file a [`SecretsNeeded::WhenUsed`] load could not read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnreadSecret {
-    /// The key at fault (`telegram.token_file`, `sources.postgres`…).
-    pub key: &'static str,
-    /// The source or destination it belongs to.
-    pub owner: Option<String>,
-    /// What is wrong, as the load would have refused it.
-    pub problem: String,
-}
-
-impl UnreadSecret {
-    /// As a configuration error, for the operation that needs it.
-    pub fn error(&self) -> ConfigError {
-        ConfigError::Invalid { key: self.key, message: self.problem.clone() }
-    }
-}
-
-impl std::fmt::Display for UnreadSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "config key `{}`: {}", self.key, self.problem)
-    }
-}
+use super::{
+    Config, ConfigError, Secret, SecretFile, SecretProblem, SecretUrl, SecretsNeeded, UnreadSecret, invalid,
+    looks_like_token,
+};
 
 /// Where a load puts the secrets it could not read: an error when every
 /// secret is needed, else kept for later.
@@ -88,40 +51,6 @@ impl Unread {
     /// True when a problem with `key` was kept.
     fn kept(&self, key: &str) -> bool {
         self.found.iter().any(|u| u.key == key)
-    }
-}
-
-/// A file holding one of Lifeboat's secrets, and the key that names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretFile {
-    /// `section.key`; for the configuration file itself, "the configuration file".
-    pub key: &'static str,
-    /// The source or destination it belongs to, for the kinds there may be several of.
-    pub owner: Option<String>,
-    pub path: PathBuf,
-}
-
-impl SecretFile {
-    /// The key, with its source or destination: `sources.KIND.password_file ("area51")`.
-    pub fn describe(&self) -> String {
-        match &self.owner {
-            Some(owner) => format!("{} ({owner:?})", self.key),
-            None => self.key.to_string(),
-        }
-    }
-
-    /// When other users of this machine may read or write it: what the
-    /// warning says (the key, the path, its mode, the chmod that fixes it).
-    pub fn exposure(&self) -> Option<String> {
-        let mode = std::fs::metadata(&self.path).ok()?.permissions().mode() & 0o777;
-        (mode & 0o007 != 0).then(|| {
-            format!(
-                "{} {} is open to every user on this machine (mode {mode:04o}); run `chmod o-rwx {}`",
-                self.describe(),
-                self.path.display(),
-                self.path.display()
-            )
-        })
     }
 }
 

@@ -27,8 +27,9 @@ pub use server::{DEFAULT_TOOL_TIMEOUT_SECS, ServerConfig, ServerUrl};
 pub use sqlite::SqliteSource;
 pub use tool::ToolError;
 
-use crate::config::{ConfigError, SecretFile, SecretProblem, UnreadSecret};
-use crate::diagnose::Finding;
+use crate::config::error::ConfigError;
+use crate::config::secret::{SecretFile, SecretProblem, UnreadSecret};
+use crate::diagnose::finding::Finding;
 use crate::manifest::{DatabaseEntry, Kind, Manifest, TableCount};
 use crate::snapshot::{SkipReason, Snapshot};
 
@@ -185,7 +186,7 @@ pub struct Section<'a> {
 
 /// What a kind of source is given to work with: the sources' own
 /// sections and the few facts of the rest of the configuration they read.
-/// Built once per operation by [`crate::config::Config::source_setup`].
+/// Built once per operation by `Config::source_setup`.
 #[derive(Debug, Clone)]
 pub struct Setup<'a> {
     /// `[[sources.*]]`: each kind reads its own table.
@@ -197,8 +198,8 @@ pub struct Setup<'a> {
     /// Files a files source never archives: every one of Lifeboat's secret
     /// files and its own folder of archives and state ([`excluded_paths`]).
     pub excluded: Vec<PathBuf>,
-    /// Secret files a [`crate::config::SecretsNeeded::WhenUsed`] load could
-    /// not read: an operation that needs one refuses.
+    /// Secret files a load that reads secrets only when used could not
+    /// read: an operation that needs one refuses.
     pub unread: &'a [UnreadSecret],
 }
 
@@ -447,7 +448,7 @@ impl SourcesConfig {
 }
 
 /// Files a files source must never archive: Lifeboat's secrets (every file
-/// [`crate::config::Config::secret_files`] lists) and `output_dir`, its own
+/// `Config::secret_files` lists) and `output_dir`, its own
 /// folder of archives and state; each made absolute, links resolved.
 pub fn excluded_paths(secrets: Vec<SecretFile>, output_dir: &Path) -> Vec<PathBuf> {
     secrets

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::Section;
-use crate::config::{ConfigError, Secret, SecretFile};
+use crate::config::error::ConfigError;
+use crate::config::secret::{Secret, SecretFile, SecretProblem};
 
 /// One `[[sources.KIND]]` of a server kind: a server copied with its own
 /// tools into one archive entry named after the source.
@@ -165,8 +166,8 @@ impl ServerConfig {
     }
 
     /// `error`, as the problem with this source's secret.
-    pub(super) fn problem(&self, error: ConfigError) -> crate::config::SecretProblem {
-        crate::config::SecretProblem::of(&self.name, error)
+    pub(super) fn problem(&self, error: ConfigError) -> SecretProblem {
+        SecretProblem::of(&self.name, error)
     }
 
     /// Reads `password_file` (`key`: `sources.KIND`, for the message).

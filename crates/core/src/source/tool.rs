@@ -14,7 +14,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::config::Secret;
+use crate::config::secret::Secret;
 
 /// Why a tool could not be run to its end.
 #[derive(Debug, thiserror::Error)]

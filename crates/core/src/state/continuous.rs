@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
 use super::{Result, State, time_at, ts};
-use crate::source::sqlite::continuous::WalPosition;
+use crate::source::sqlite::continuous::wal::WalPosition;
 
 /// One database's capture position.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use super::{KEY, PGDUMP_SUFFIX, PostgresSource, check};
-use crate::config::ConfigError;
+use crate::config::error::ConfigError;
+use crate::config::secret::{SecretFile, SecretProblem};
 use crate::manifest::{DatabaseEntry, Kind, TableCount};
 use crate::snapshot::SkipReason;
 use crate::source::{
@@ -30,11 +31,11 @@ impl SourceKind for Postgres {
         setup.sources.postgres.iter().try_for_each(|p| p.check_url(KEY, &["postgresql", "postgres"], example))
     }
 
-    fn secret_files(&self, sources: &SourcesConfig) -> Vec<crate::config::SecretFile> {
+    fn secret_files(&self, sources: &SourcesConfig) -> Vec<SecretFile> {
         sources.postgres.iter().filter_map(|p| p.secret_file("sources.postgres.password_file")).collect()
     }
 
-    fn resolve_secrets(&self, sources: &mut SourcesConfig) -> Vec<crate::config::SecretProblem> {
+    fn resolve_secrets(&self, sources: &mut SourcesConfig) -> Vec<SecretProblem> {
         sources.postgres.iter_mut().filter_map(|p| p.read_password(KEY).err().map(|e| p.problem(e))).collect()
     }
 

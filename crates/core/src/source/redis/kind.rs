@@ -6,7 +6,8 @@
 use std::path::Path;
 
 use super::{KEY, RDB_SUFFIX, RedisSource, check, steps};
-use crate::config::ConfigError;
+use crate::config::error::ConfigError;
+use crate::config::secret::{SecretFile, SecretProblem};
 use crate::manifest::{DatabaseEntry, Kind, TableCount};
 use crate::snapshot::SkipReason;
 use crate::source::{
@@ -32,11 +33,11 @@ impl SourceKind for Redis {
         setup.sources.redis.iter().try_for_each(|r| r.check_url(KEY, &["redis", "rediss"], "redis://127.0.0.1:6379"))
     }
 
-    fn secret_files(&self, sources: &SourcesConfig) -> Vec<crate::config::SecretFile> {
+    fn secret_files(&self, sources: &SourcesConfig) -> Vec<SecretFile> {
         sources.redis.iter().filter_map(|r| r.secret_file("sources.redis.password_file")).collect()
     }
 
-    fn resolve_secrets(&self, sources: &mut SourcesConfig) -> Vec<crate::config::SecretProblem> {
+    fn resolve_secrets(&self, sources: &mut SourcesConfig) -> Vec<SecretProblem> {
         sources.redis.iter_mut().filter_map(|r| r.read_password(KEY).err().map(|e| r.problem(e))).collect()
     }
 

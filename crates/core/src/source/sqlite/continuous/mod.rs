@@ -25,6 +25,7 @@ pub mod capture;
 pub mod increment;
 pub mod proof;
 pub mod rebuild;
+pub mod setup;
 pub mod wal;
 
 use std::path::PathBuf;
@@ -34,40 +35,14 @@ use chrono::{DateTime, Utc};
 pub use capture::{Captured, capture};
 pub use proof::ChainProof;
 pub use rebuild::{ChainCheck, Reach, Rebuilt, Span, check_chains, reach, rebuild, span};
+pub use setup::Setup;
 pub use wal::WalPosition;
 
-use crate::seal::{Keys, Recipient};
 use crate::snapshot::SkipReason;
 use crate::state::StateError;
 
 /// The folder under `output_dir` holding the increments.
 pub const FOLDER: &str = "continuous";
-
-/// What continuous protection reads of the configuration: where the
-/// databases and Lifeboat's folders are, the keys increments are sealed
-/// and opened with, and how long they are kept. Built by
-/// [`crate::config::Config::continuous_setup`].
-#[derive(Debug, Clone)]
-pub struct Setup {
-    /// `backup.source_dir`: the folder the live databases are in.
-    pub source_dir: PathBuf,
-    /// `backup.databases`: the databases captured.
-    pub databases: Vec<String>,
-    /// `backup.output_dir`: the increments go into its [`FOLDER`].
-    pub output_dir: PathBuf,
-    /// Lifeboat's own folder (`output_dir/.lifeboat`): the shadows and the
-    /// capture lock.
-    pub state_dir: PathBuf,
-    /// What opens sealed increments.
-    pub keys: Keys,
-    /// The age recipients new increments are sealed to; None: not sealed.
-    pub recipients: Option<Vec<Recipient>>,
-    /// `continuous.keep_days`.
-    pub keep_days: i64,
-    /// Every store that keeps a copy of the increments (`[[destinations.s3]]`,
-    /// by id): a removed increment is recorded for each to delete.
-    pub stores: Vec<String>,
-}
 
 /// Where one database's continuous files are.
 #[derive(Debug, Clone)]
