@@ -21,7 +21,6 @@ use zip::write::{FileOptions, SimpleFileOptions};
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
 use crate::manifest::{INFO_NAME, MANIFEST_NAME, Manifest};
-use crate::units::human_size;
 
 /// Bytes read from a snapshot per iteration: large enough for throughput,
 /// small enough that cancellation is noticed quickly and memory stays flat.
@@ -239,12 +238,13 @@ pub fn compress_database(
 }
 
 /// Writes the final archive at `out` (a new file, 0600): `backup_info.txt`
-/// and `manifest.json` first (so a phone shows them at the top), then each
-/// database copied raw from its single-entry ZIP. fsyncs the file and
-/// returns its size.
+/// (`info`, the text for people) and `manifest.json` first (so a phone
+/// shows them at the top), then each database copied raw from its
+/// single-entry ZIP. fsyncs the file and returns its size.
 pub fn assemble(
     out: &Path,
     manifest: &Manifest,
+    info: &str,
     databases: &[CompressedDatabase],
     style: EntryStyle<'_>,
     cancel: &CancellationToken,
@@ -253,7 +253,6 @@ pub fn assemble(
     let (output, _abandon) = Output::new(file);
     let mut zip = ZipWriter::new(BufWriter::with_capacity(CHUNK, output));
     let mtime = manifest.created_at;
-    let info = info_text(manifest);
     let json = serde_json::to_string_pretty(manifest).expect("a manifest always serializes");
     for (entry, body) in [(INFO_NAME, info.as_bytes()), (MANIFEST_NAME, json.as_bytes())] {
         zip.start_file(entry, entry_options(style.level, mtime, body.len() as u64, style.password))
@@ -276,77 +275,14 @@ pub fn assemble(
     file.metadata().map(|m| m.len()).map_err(io(format!("cannot stat {}", out.display())))
 }
 
-/// The `backup_info.txt` text for people (readable on a phone).
-pub fn info_text(manifest: &Manifest) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::new();
-    let status = if manifest.skipped.is_empty() { "complete" } else { "PARTIAL: some databases were skipped" };
-    let _ = writeln!(s, "Lifeboat backup ({status})");
-    let _ = writeln!(s, "Time:     {}", manifest.created_at.format("%Y-%m-%d %H:%M:%S UTC"));
-    let _ = writeln!(s, "Host:     {}", manifest.host);
-    let _ = writeln!(s, "Trigger:  {}", manifest.trigger);
-    let _ = writeln!(s, "Lifeboat: {}", manifest.lifeboat_version);
-    if let Some(base) = &manifest.base {
-        let _ = writeln!(s, "Kind:     DIFFERENTIAL: restoring it needs its base {}", base.archive);
-    }
-    let _ = writeln!(
-        s,
-        "Contents: {} entr{}, {} in total",
-        manifest.databases.len(),
-        if manifest.databases.len() == 1 { "y" } else { "ies" },
-        human_size(manifest.total_size())
-    );
-    for db in &manifest.databases {
-        let _ = writeln!(s);
-        let kind = crate::source::kind(db.kind);
-        let _ = writeln!(s, "== {} ==", db.name);
-        let _ = writeln!(s, "Source:    {} ({})", db.source_name(), kind.words());
-        if let Some(origin) = &db.origin {
-            let mode = db.mode.map(|m| format!(", mode {m:o}")).unwrap_or_default();
-            let _ = writeln!(s, "Path:      {origin}{mode}");
-        }
-        let _ = writeln!(s, "Size:      {} ({} bytes)", human_size(db.size), db.size);
-        let _ = writeln!(s, "Integrity: {}", db.integrity);
-        kind.info_copy(db, &mut s);
-        let _ = writeln!(s, "SHA-256:   {}", db.sha256);
-        match &db.delta {
-            Some(d) if d.entry.is_some() => {
-                let _ = writeln!(s, "Stored:    {} changed page(s) against the base", d.changed_blocks);
-            }
-            Some(_) => {
-                let _ = writeln!(s, "Stored:    not at all: unchanged since the base");
-            }
-            None => {}
-        }
-        kind.info_contents(db, &mut s);
-    }
-    if !manifest.skipped.is_empty() {
-        let _ = writeln!(s);
-        let _ = writeln!(s, "== Skipped ==");
-        for sk in &manifest.skipped {
-            let _ = writeln!(s, "{}: {}", sk.name, sk.reason);
-        }
-    }
-    let _ = writeln!(s);
-    let _ = writeln!(s, "Restore: lifeboat restore <this archive> (see docs/operations.md).");
-    for k in crate::source::KINDS {
-        if let Some(note) = k.info_note().filter(|_| manifest.databases.iter().any(|d| d.kind == k.kind())) {
-            let _ = writeln!(s, "{note}");
-        }
-    }
-    if manifest.base.is_some() {
-        let _ = writeln!(s, "Format of the .pages entries: docs/archive-format.md.");
-    }
-    s
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::manifest::{DatabaseEntry, SkippedDatabase, TableCount, Trigger};
     use chrono::TimeZone;
 
-    fn manifest() -> Manifest {
+    /// An example manifest: one database, one skipped.
+    pub(crate) fn manifest() -> Manifest {
         Manifest {
             base: None,
             format: crate::manifest::FORMAT.into(),
@@ -369,26 +305,11 @@ mod tests {
         }
     }
 
-    #[test]
-    fn info_text_tells_a_person_everything() {
-        let t = info_text(&manifest());
-        for want in [
-            "PARTIAL",
-            "2026-11-22 05:00:01 UTC",
-            "bothost",
-            "scheduled",
-            "== a.db ==",
-            "12.3 MB (12345678 bytes)",
-            "Integrity: ok",
-            "users: 7 rows",
-            "2 (10 rows)",
-            &"ab".repeat(32),
-            "b.db: missing",
-        ] {
-            assert!(t.contains(want), "{want:?} not in\n{t}");
-        }
-        // Short lines read well on a phone.
-        assert!(t.lines().all(|l| l.len() <= 90), "{t}");
+    /// The example manifest's archive at `out`, holding `c`.
+    fn assemble_example(out: &Path, c: CompressedDatabase, level: i64) -> u64 {
+        let info = crate::source::info_text(&manifest());
+        let style = EntryStyle { level, password: None };
+        assemble(out, &manifest(), &info, &[c], style, &CancellationToken::new()).unwrap()
     }
 
     #[test]
@@ -414,9 +335,7 @@ mod tests {
         assert_eq!(seen.into_inner(), body.len() as u64);
         assert_eq!(c.sha256, hex::encode(Sha256::digest(&body)));
         let out = d.path().join("out.zip");
-        let size =
-            assemble(&out, &manifest(), &[c], EntryStyle { level: 6, password: None }, &CancellationToken::new())
-                .unwrap();
+        let size = assemble_example(&out, c, 6);
         assert_eq!(size, std::fs::metadata(&out).unwrap().len());
         assert!(size < body.len() as u64 / 2, "deflate did not compress: {size}");
         let mut z = ZipArchive::new(File::open(&out).unwrap()).unwrap();
@@ -453,7 +372,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.size, size);
         let out = d.path().join("out.zip");
-        assemble(&out, &manifest(), &[c], EntryStyle { level: 1, password: None }, &CancellationToken::new()).unwrap();
+        assemble_example(&out, c, 1);
         let o = std::process::Command::new("unzip").arg("-l").arg(&out).output().unwrap();
         let listing = String::from_utf8_lossy(&o.stdout);
         assert!(o.status.success() && listing.contains(&size.to_string()), "{listing}");

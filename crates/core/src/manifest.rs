@@ -158,15 +158,6 @@ impl Kind {
     }
 }
 
-/// Why `entry` cannot be restored from an archive as it is named, or None.
-/// Every kind's entry is a plain name at the archive's root, except files:
-/// `SOURCE/` then the file's path, each part a plain name (no `..`, no
-/// absolute path), so extracting it can only ever write below a folder.
-/// Each kind states its own rule ([`crate::source::SourceKind::entry_problem`]).
-pub fn entry_problem(entry: &DatabaseEntry) -> Option<&'static str> {
-    crate::source::kind(entry.kind).entry_problem(entry)
-}
-
 /// One source's copy inside the archive: a database, a dump, a file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DatabaseEntry {

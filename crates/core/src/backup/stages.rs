@@ -106,8 +106,8 @@ pub(super) fn run_inner(
     };
     let tmp_path = out.join(archive_name.temp_name());
     let tmp = TempFile(Some(tmp_path.clone()));
-    let size =
-        archive::assemble(&tmp_path, &manifest, &compressed, style, &opts.cancel).map_err(|e| archive_error(out, e))?;
+    let size = archive::assemble(&tmp_path, &manifest, &source::info_text(&manifest), &compressed, style, &opts.cancel)
+        .map_err(|e| archive_error(out, e))?;
     // The per-database ZIPs are no longer needed; free their space before
     // verifying, which needs scratch space of its own.
     for c in &compressed {

@@ -15,7 +15,7 @@ use crate::verify;
 pub fn plan(cfg: &Config, req: &RestoreRequest) -> Result<RestorePlan, RestoreError> {
     let (archive, manifest) = resolve(cfg, &req.archive)?;
     for d in &manifest.databases {
-        if let Some(why) = crate::manifest::entry_problem(d) {
+        if let Some(why) = crate::source::entry_problem(d) {
             return Err(RestoreError::Hostile { archive: archive.name.clone(), name: d.name.clone(), why });
         }
     }

@@ -12,6 +12,7 @@
 //! name.
 
 pub mod files;
+mod info;
 mod postgres;
 mod redis;
 mod server;
@@ -21,6 +22,7 @@ pub mod tool;
 use std::path::{Path, PathBuf};
 
 pub use files::{FileSource, FilesConfig};
+pub use info::info_text;
 pub use postgres::{PostgresConfig, PostgresSource, qualified_name};
 pub use redis::{KEYS as REDIS_KEYS, RedisConfig, RedisSource};
 pub use server::{DEFAULT_TOOL_TIMEOUT_SECS, ServerConfig, ServerUrl};
@@ -410,6 +412,15 @@ pub(crate) fn last_size(last: Option<&Manifest>, entry: &str) -> String {
     last.and_then(|m| m.database(entry))
         .map(|d| format!("; {} in the newest archive", crate::units::human_size(d.size)))
         .unwrap_or_default()
+}
+
+/// Why `entry` cannot be restored from an archive as it is named, or None.
+/// Every kind's entry is a plain name at the archive's root, except files:
+/// `SOURCE/` then the file's path, each part a plain name (no `..`, no
+/// absolute path), so extracting it can only ever write below a folder.
+/// Each kind states its own rule ([`SourceKind::entry_problem`]).
+pub fn entry_problem(entry: &DatabaseEntry) -> Option<&'static str> {
+    kind(entry.kind).entry_problem(entry)
 }
 
 /// Checks a copy of a `kind` source (a snapshot, or an entry extracted from

@@ -89,7 +89,7 @@ pub(super) fn verify_inner(
             problems.push("the manifest lists no databases; a Lifeboat archive always holds at least one".to_string());
         }
         for d in &m.databases {
-            if let Some(why) = crate::manifest::entry_problem(d) {
+            if let Some(why) = crate::source::entry_problem(d) {
                 problems.push(format!("the manifest names an unsafe entry {:?} (it {why}); refusing it", d.name));
             } else if !seen.insert(d.name.clone()) {
                 problems.push(format!("the manifest lists {} twice", d.name));
