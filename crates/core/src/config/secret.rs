@@ -109,6 +109,16 @@ impl std::fmt::Display for UnreadSecret {
     }
 }
 
+/// Refuses, as the load would have, when the secret under `key` (of
+/// `owner`, for the kinds there may be several of; None: of any) is one of
+/// `unread`.
+pub fn require(unread: &[UnreadSecret], key: &str, owner: Option<&str>) -> Result<(), ConfigError> {
+    match unread.iter().find(|u| u.key == key && (owner.is_none() || u.owner.as_deref() == owner)) {
+        Some(u) => Err(u.error()),
+        None => Ok(()),
+    }
+}
+
 /// A file holding one of Lifeboat's secrets, and the key that names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretFile {

@@ -149,10 +149,7 @@ impl Config {
     /// `owner`, for the kinds there may be several of) could not be read:
     /// what an operation calls before it uses that secret.
     pub fn require_secret(&self, key: &str, owner: Option<&str>) -> Result<(), ConfigError> {
-        match self.unread_secrets.iter().find(|u| u.key == key && (owner.is_none() || u.owner.as_deref() == owner)) {
-            Some(u) => Err(u.error()),
-            None => Ok(()),
-        }
+        super::secret::require(&self.unread_secrets, key, owner)
     }
 
     /// One warning for each secret file other users may read, as ssh warns

@@ -209,10 +209,7 @@ impl Setup<'_> {
     /// Refuses, as the load would have, when the secret of source `source`
     /// in table `key` could not be read.
     pub fn require_secret(&self, key: &str, source: &str) -> Result<(), ConfigError> {
-        match self.unread.iter().find(|u| u.key == key && u.owner.as_deref() == Some(source)) {
-            Some(u) => Err(u.error()),
-            None => Ok(()),
-        }
+        crate::config::secret::require(self.unread, key, Some(source))
     }
 }
 
