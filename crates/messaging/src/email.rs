@@ -81,7 +81,7 @@ impl EmailDestination {
             .timeout(Some(Duration::from_secs(e.timeout_secs)))
             .build();
         let from = e.from.clone().ok_or(SetupError::Missing { key: "destinations.email.from" })?;
-        let mut elsewhere: Vec<String> = cfg.destinations.s3.iter().map(|s| s.id().to_string()).collect();
+        let mut elsewhere = cfg.destinations.store_ids();
         if cfg.delivery_enabled() {
             elsewhere.push("the Telegram admins".into());
         }

@@ -459,7 +459,7 @@ impl Config {
             keys: e.keys.clone(),
             recipients: (e.mode == crate::seal::Mode::Age).then(|| e.recipients.clone()),
             keep_days: self.continuous.keep_days,
-            stores: self.destinations.s3.iter().map(|s| s.id().to_string()).collect(),
+            stores: self.destinations.store_ids(),
         }
     }
 

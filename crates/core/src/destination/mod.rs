@@ -164,6 +164,13 @@ impl DestinationsConfig {
         ids
     }
 
+    /// The ids of the configured buckets, as written (`s3:NAME`): the
+    /// stores that keep a copy of every archive and every continuous
+    /// increment, for those who point people to them.
+    pub fn store_ids(&self) -> Vec<String> {
+        self.s3.iter().map(|s3| s3.id().to_string()).collect()
+    }
+
     /// The `[[destinations.s3]]` that `id` names, if one is configured.
     pub fn s3_config(&self, id: &DestinationId) -> Option<&S3Config> {
         match id.kind() {
