@@ -78,8 +78,9 @@ fn names_word(text: &str, word: &str) -> bool {
     })
 }
 
-/// Every production file naming a kind where it should not, and what it names.
-fn leaks(root: &Path) -> Vec<String> {
+/// Every production file of the workspace, as its path from the root and
+/// its code (see [`code`]).
+fn production_code(root: &Path) -> Vec<(String, String)> {
     let mut files = Vec::new();
     for top in ["crates", "bins"] {
         for krate in std::fs::read_dir(root.join(top)).unwrap().flatten() {
@@ -87,29 +88,158 @@ fn leaks(root: &Path) -> Vec<String> {
         }
     }
     files.sort();
+    files
+        .into_iter()
+        .map(|file| {
+            let rel = file.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+            (rel, code(&std::fs::read_to_string(&file).unwrap()))
+        })
+        .collect()
+}
+
+/// The words of `inside` found anywhere in `text`, then those of `whole`
+/// found as words of their own.
+fn hits<'a>(text: &str, inside: &[&'a str], whole: &[&'a str]) -> Vec<&'a str> {
+    inside
+        .iter()
+        .copied()
+        .filter(|w| text.contains(w))
+        .chain(whole.iter().copied().filter(|w| names_word(text, w)))
+        .collect()
+}
+
+/// Every production file naming a kind where it should not, and what it names.
+fn leaks(root: &Path) -> Vec<String> {
     let mut found = Vec::new();
-    for file in files {
-        let rel = file.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+    for (rel, text) in production_code(root) {
         if rel == REGISTRY || ALLOWED.iter().any(|(p, _)| rel.starts_with(p)) {
             continue;
         }
-        let text = code(&std::fs::read_to_string(&file).unwrap());
         for (kind, inside, whole) in KINDS {
             if rel.starts_with(&format!("crates/core/src/source/{kind}/")) {
                 continue;
             }
-            let hits: Vec<&str> = inside
-                .iter()
-                .copied()
-                .filter(|w| text.contains(w))
-                .chain(whole.iter().copied().filter(|w| names_word(&text, w)))
-                .collect();
+            let hits = hits(&text, inside, whole);
             if !hits.is_empty() {
                 found.push(format!("{rel} names the {kind} kind: {hits:?}"));
             }
         }
     }
     found
+}
+
+/// A kind of destination: its id word, its home (the files and folders
+/// that are its own code), what names it inside any word and what names it
+/// only as a word of its own; matched case-insensitively. Telegram is not
+/// fenced: it is the first destination and the dashboard is a Telegram bot,
+/// so the engine's own words (captions, acknowledgements, the admins'
+/// chats) are Telegram's.
+const DESTINATIONS: &[(&str, &[&str], &[&str], &[&str])] = &[
+    ("s3", &["crates/s3/"], &["seaweed", "s3config", "s3destination"], &["s3", "aws"]),
+    (
+        "email",
+        &["crates/messaging/src/email.rs"],
+        &["smtp", "lettre", "mailbox", "emailconfig", "emaildestination", "destinations.email"],
+        &["email"],
+    ),
+    (
+        "webhook",
+        &["crates/messaging/src/webhook/"],
+        &["ntfy", "hooks.slack", "webhookconfig", "webhookdestination", "destinations.webhook", "webhook::"],
+        &[],
+    ),
+    (
+        "discord",
+        &["crates/messaging/src/discord.rs", "crates/messaging/src/discord_dm.rs", "bins/lifeboat-discord/"],
+        &["discord"],
+        &[],
+    ),
+];
+
+/// The destination registry: the kinds' ids (`DestinationKind`) and their
+/// config sections (`DestinationsConfig`).
+const DESTINATION_REGISTRY: &[&str] = &["crates/core/src/destination/id.rs", "crates/core/src/destination/mod.rs"];
+
+/// Files outside a destination kind's home allowed to name it: the file
+/// (or folder), the kinds it may name, and why.
+const DESTINATION_ALLOWED: &[(&[&str], &[&str], &str)] = &[
+    (
+        &["crates/core/src/config/"],
+        &["s3", "email", "webhook", "discord"],
+        "config loading parses each section once, at load, reads its secret files and checks it; \
+         core cannot depend on the kinds' crates, which depend on core",
+    ),
+    (
+        &["crates/cycle/src/lib.rs"],
+        &["s3", "email", "webhook", "discord"],
+        "the cycle opens each configured destination from its crate",
+    ),
+    (
+        &["crates/messaging/src/lib.rs"],
+        &["email", "webhook", "discord"],
+        "the crate's root declares each kind's module",
+    ),
+    (
+        &["bins/lifeboat/src/commands/diagnose.rs"],
+        &["s3", "email", "webhook", "discord"],
+        "diagnose probes each destination and says what to fix in its own words",
+    ),
+    (&["bins/lifeboat/src/manual.rs"], &["s3", "email", "discord"], "the man page lists the tables a user can write"),
+    (
+        &[
+            "bins/lifeboat/src/main.rs",
+            "bins/lifeboat/src/json.rs",
+            "bins/lifeboat/src/commands/fetch.rs",
+            "bins/lifeboat/src/commands/restore.rs",
+        ],
+        &["s3"],
+        "`fetch`, `list --remote` and `restore --from` read archives back from a bucket, the one destination that can give them back",
+    ),
+    (
+        &["bins/lifeboat-scheduler/src/continuous.rs"],
+        &["s3"],
+        "continuous increments are copied to the buckets and nowhere else",
+    ),
+    (&["crates/cycle/src/watch.rs"], &["s3"], "the watch says which bucket is behind on continuous increments"),
+    (&["crates/core/src/state/mod.rs"], &["s3"], "the schema's SQL comments show an outbox id"),
+    (
+        &["crates/testkit/"],
+        &["s3", "email", "webhook", "discord"],
+        "test support that runs the real servers; never part of a release binary",
+    ),
+];
+
+/// Every production file naming a destination kind where it should not.
+fn destination_leaks(root: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for (rel, text) in production_code(root) {
+        if DESTINATION_REGISTRY.contains(&rel.as_str()) {
+            continue;
+        }
+        for (kind, home, inside, whole) in DESTINATIONS {
+            let allowed = DESTINATION_ALLOWED
+                .iter()
+                .any(|(paths, kinds, _)| kinds.contains(kind) && paths.iter().any(|p| rel.starts_with(p)));
+            if allowed || home.iter().any(|h| rel.starts_with(h)) {
+                continue;
+            }
+            let hits = hits(&text, inside, whole);
+            if !hits.is_empty() {
+                found.push(format!("{rel} names the {kind} destination: {hits:?}"));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_destination_kind_is_named_only_in_its_home_and_the_registry() {
+    let found = destination_leaks(&workspace());
+    assert!(
+        found.is_empty(),
+        "a destination kind's facts belong in its own code (reached through destination::DestinationKind):\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]
@@ -143,5 +273,22 @@ fn other_destinations_read_no_telegram_setting() {
     for path in files {
         let text = code(&std::fs::read_to_string(&path).unwrap());
         assert!(!text.contains(&needle), "{} reads a telegram setting", path.display());
+    }
+}
+
+/// Every kind of destination but Telegram is fenced, and every home and
+/// allow-list entry still exists.
+#[test]
+fn every_destination_kind_is_fenced() {
+    use lifeboat_core::destination::DestinationKind;
+    use strum::VariantArray;
+    for kind in DestinationKind::VARIANTS.iter().filter(|k| **k != DestinationKind::Telegram) {
+        assert!(DESTINATIONS.iter().any(|(name, ..)| *name == kind.as_str()), "{kind:?} is not fenced");
+    }
+    let root = workspace();
+    let homes = DESTINATIONS.iter().flat_map(|(_, home, ..)| home.iter());
+    for path in homes.chain(DESTINATION_REGISTRY).chain(DESTINATION_ALLOWED.iter().flat_map(|(paths, ..)| paths.iter()))
+    {
+        assert!(root.join(path).exists(), "{path} is gone");
     }
 }
