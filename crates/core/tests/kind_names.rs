@@ -4,6 +4,11 @@
 //! every production file and fails when a kind's name shows outside its
 //! folder, the registry and the short list below.
 //!
+//! A kind of destination is fenced the same way: its name shows only in its
+//! home (its crate or module), the destination registry
+//! (`destination/id.rs` and `destination/mod.rs`) and a list giving for each
+//! other file the kinds it may name and why.
+//!
 //! Comments are not read: they may give a kind as an example. Test code
 //! (`tests.rs` files, a file's `#[cfg(test)] mod tests`) is not read either.
 
@@ -128,32 +133,46 @@ fn leaks(root: &Path) -> Vec<String> {
     found
 }
 
-/// A kind of destination: its id word, its home (the files and folders
-/// that are its own code), what names it inside any word and what names it
-/// only as a word of its own; matched case-insensitively. Telegram is not
-/// fenced: it is the first destination and the dashboard is a Telegram bot,
-/// so the engine's own words (captions, acknowledgements, the admins'
-/// chats) are Telegram's.
-const DESTINATIONS: &[(&str, &[&str], &[&str], &[&str])] = &[
-    ("s3", &["crates/s3/"], &["seaweed", "s3config", "s3destination"], &["s3", "aws"]),
-    (
-        "email",
-        &["crates/messaging/src/email.rs"],
-        &["smtp", "lettre", "mailbox", "emailconfig", "emaildestination", "destinations.email"],
-        &["email"],
-    ),
-    (
-        "webhook",
-        &["crates/messaging/src/webhook/"],
-        &["ntfy", "hooks.slack", "webhookconfig", "webhookdestination", "destinations.webhook", "webhook::"],
-        &[],
-    ),
-    (
-        "discord",
-        &["crates/messaging/src/discord.rs", "crates/messaging/src/discord_dm.rs", "bins/lifeboat-discord/"],
-        &["discord"],
-        &[],
-    ),
+/// A kind of destination, fenced in its home.
+struct Fence {
+    /// As its ids begin (`DestinationKind::as_str`).
+    kind: &'static str,
+    /// The files and folders that are its own code.
+    home: &'static [&'static str],
+    /// What names it inside any word, case-insensitively.
+    inside: &'static [&'static str],
+    /// What names it only as a word of its own.
+    whole: &'static [&'static str],
+}
+
+/// The fenced kinds of destination. Telegram is not fenced: it is the
+/// first destination and the dashboard is a Telegram bot, so the engine's
+/// own words (captions, acknowledgements, the admins' chats) are Telegram's.
+const DESTINATIONS: &[Fence] = &[
+    Fence {
+        kind: "s3",
+        home: &["crates/s3/"],
+        inside: &["seaweed", "s3config", "s3destination"],
+        whole: &["s3", "aws"],
+    },
+    Fence {
+        kind: "email",
+        home: &["crates/messaging/src/email.rs"],
+        inside: &["smtp", "lettre", "mailbox", "emailconfig", "emaildestination", "destinations.email"],
+        whole: &["email"],
+    },
+    Fence {
+        kind: "webhook",
+        home: &["crates/messaging/src/webhook/"],
+        inside: &["ntfy", "hooks.slack", "webhookconfig", "webhookdestination", "destinations.webhook", "webhook::"],
+        whole: &[],
+    },
+    Fence {
+        kind: "discord",
+        home: &["crates/messaging/src/discord.rs", "crates/messaging/src/discord_dm.rs", "bins/lifeboat-discord/"],
+        inside: &["discord"],
+        whole: &[],
+    },
 ];
 
 /// The destination registry: the kinds' ids (`DestinationKind`) and their
@@ -216,7 +235,7 @@ fn destination_leaks(root: &Path) -> Vec<String> {
         if DESTINATION_REGISTRY.contains(&rel.as_str()) {
             continue;
         }
-        for (kind, home, inside, whole) in DESTINATIONS {
+        for Fence { kind, home, inside, whole } in DESTINATIONS {
             let allowed = DESTINATION_ALLOWED
                 .iter()
                 .any(|(paths, kinds, _)| kinds.contains(kind) && paths.iter().any(|p| rel.starts_with(p)));
@@ -283,10 +302,10 @@ fn every_destination_kind_is_fenced() {
     use lifeboat_core::destination::DestinationKind;
     use strum::VariantArray;
     for kind in DestinationKind::VARIANTS.iter().filter(|k| **k != DestinationKind::Telegram) {
-        assert!(DESTINATIONS.iter().any(|(name, ..)| *name == kind.as_str()), "{kind:?} is not fenced");
+        assert!(DESTINATIONS.iter().any(|f| f.kind == kind.as_str()), "{kind:?} is not fenced");
     }
     let root = workspace();
-    let homes = DESTINATIONS.iter().flat_map(|(_, home, ..)| home.iter());
+    let homes = DESTINATIONS.iter().flat_map(|f| f.home.iter());
     for path in homes.chain(DESTINATION_REGISTRY).chain(DESTINATION_ALLOWED.iter().flat_map(|(paths, ..)| paths.iter()))
     {
         assert!(root.join(path).exists(), "{path} is gone");
