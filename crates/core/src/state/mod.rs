@@ -180,7 +180,7 @@ CREATE TABLE manifests (
     manifest TEXT NOT NULL           -- manifest.json as written into the archive
 );
 "#,
-    // The outbox of off-site stores (see `copies.rs`): one row per
+    // The outbox of off-site stores (since moved into `outbox`, below): one row per
     // (archive, destination); a store has no recipients.
     r#"
 CREATE TABLE copies (
