@@ -7,6 +7,7 @@ mod checks;
 mod env;
 pub mod error;
 mod file;
+pub mod retry;
 pub mod secret;
 mod secrets;
 mod validate;
@@ -19,6 +20,7 @@ use serde::Deserialize;
 use checks::{check_choices, check_kinds, check_syntax};
 pub use error::ConfigError;
 use error::invalid;
+pub use retry::RetryConfig;
 pub use secret::{Secret, SecretFile, SecretProblem, SecretUrl, UnreadSecret};
 pub use secrets::CONFIG_FILE_KEY;
 
@@ -226,36 +228,6 @@ impl fmt::Debug for DiscordBotConfig {
             .field("owner_id", &self.owner_id)
             .field("admin_ids", &self.admin_ids)
             .finish()
-    }
-}
-
-/// `[retry]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetryConfig {
-    /// Attempts per delivery per cycle, at least 1.
-    pub attempts: u32,
-    /// First backoff delay.
-    pub initial_delay_secs: u64,
-    /// Backoff ceiling.
-    pub max_delay_secs: u64,
-}
-
-impl RetryConfig {
-    /// The backoff every destination retries with inside one cycle:
-    /// exponential from `initial_delay_secs` to `max_delay_secs`, with
-    /// jitter, `attempts` tries in all. The jitter is added on top of the
-    /// delay, so each wait is capped again: no wait passes `max_delay_secs`.
-    pub fn backoff(&self) -> impl backon::Backoff {
-        use backon::BackoffBuilder;
-        let ceiling = std::time::Duration::from_secs(self.max_delay_secs);
-        backon::ExponentialBuilder::default()
-            .with_min_delay(std::time::Duration::from_secs(self.initial_delay_secs))
-            .with_max_delay(ceiling)
-            .with_max_times(self.attempts.saturating_sub(1) as usize)
-            .with_jitter()
-            .build()
-            .map(move |wait| wait.min(ceiling))
     }
 }
 
@@ -537,6 +509,27 @@ fn describe(e: config::ConfigError, file: Option<&Path>) -> String {
     match file {
         Some(f) => format!("{text} (in {} or the LIFEBOAT__* environment)", f.display()),
         None => text,
+    }
+}
+
+// The state database and a destination's surroundings, opened and built
+// from a configuration here, so that neither needs to know the
+// configuration.
+impl crate::state::State {
+    /// Opens the state database of a configuration.
+    pub fn open_for(cfg: &Config) -> Result<crate::state::State, crate::state::StateError> {
+        crate::state::State::open(&cfg.state_path())
+    }
+}
+
+impl crate::destination::Surroundings {
+    pub fn of(cfg: &Config) -> crate::destination::Surroundings {
+        crate::destination::Surroundings {
+            output_dir: cfg.backup.output_dir.clone(),
+            state_path: cfg.state_path(),
+            keys: cfg.encryption.keys.clone(),
+            retry: cfg.retry.clone(),
+        }
     }
 }
 

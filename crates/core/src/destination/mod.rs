@@ -56,26 +56,18 @@ pub trait ArchiveSink: Send + Sync {
 /// archives are in, the state database, the keys that open a sealed
 /// archive's manifest (for captions and a differential's base) and the
 /// retry policy. Destinations get this and their own settings, never the
-/// whole configuration.
+/// whole configuration. Built from one by `Surroundings::of` (in
+/// `config`).
 #[derive(Debug, Clone)]
 pub struct Surroundings {
     pub output_dir: std::path::PathBuf,
     /// The state database's file.
     pub state_path: std::path::PathBuf,
     pub keys: crate::seal::Keys,
-    pub retry: crate::config::RetryConfig,
+    pub retry: crate::config::retry::RetryConfig,
 }
 
 impl Surroundings {
-    pub fn of(cfg: &crate::config::Config) -> Surroundings {
-        Surroundings {
-            output_dir: cfg.backup.output_dir.clone(),
-            state_path: cfg.state_path(),
-            keys: cfg.encryption.keys.clone(),
-            retry: cfg.retry.clone(),
-        }
-    }
-
     /// Opens the state database.
     pub fn state(&self) -> Result<State, StateError> {
         State::open(&self.state_path)
@@ -193,7 +185,7 @@ pub struct WebhookConfig {
     /// How each alert is written.
     pub format: WebhookFormat,
     /// The URL, read from `url_file` at load.
-    pub url: Option<crate::config::SecretUrl>,
+    pub url: Option<crate::config::secret::SecretUrl>,
 }
 
 impl WebhookConfig {
@@ -237,7 +229,7 @@ pub struct DiscordConfig {
     pub max_upload_mb: u64,
     /// The webhook URL, read from `webhook_url_file`; None: no Discord.
     #[serde(skip)]
-    pub webhook_url: Option<crate::config::SecretUrl>,
+    pub webhook_url: Option<crate::config::secret::SecretUrl>,
 }
 
 fn default_discord_mb() -> u64 {
@@ -280,7 +272,7 @@ pub struct EmailConfig {
     /// log in, send) may take.
     pub timeout_secs: u64,
     /// The SMTP password, read from `password_file`.
-    pub password: crate::config::Secret,
+    pub password: crate::config::secret::Secret,
 }
 
 impl Default for EmailConfig {
@@ -324,7 +316,7 @@ pub struct S3Config {
     /// The file holding the secret access key; "" = `AWS_SECRET_ACCESS_KEY`.
     pub secret_access_key_file: std::path::PathBuf,
     /// The secret access key, from the file or the environment.
-    pub secret_access_key: crate::config::Secret,
+    pub secret_access_key: crate::config::secret::Secret,
     /// How long one request to the store may take: a listing page, or one
     /// part of an upload (parts are 8 MiB, so a large archive is not bound
     /// by it as a whole). Connecting has its own 10 s.

@@ -357,11 +357,6 @@ impl State {
         Ok(State { conn, path: path.to_path_buf() })
     }
 
-    /// Opens the state database of a configuration.
-    pub fn open_for(cfg: &crate::config::Config) -> Result<State> {
-        State::open(&cfg.state_path())
-    }
-
     pub fn path(&self) -> &Path {
         &self.path
     }
