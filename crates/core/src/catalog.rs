@@ -16,14 +16,34 @@ use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
 
 const PREFIX: &str = "database_backup_";
 const STAMP: &str = "%Y%m%d_%H%M%S";
+
 /// The length of a formatted [`STAMP`], `YYYYMMDD_HHMMSS`.
 const STAMP_LEN: usize = 15;
 /// `….diff` before `.zip`: a differential archive.
 const DIFF_SUFFIX: &str = ".diff";
+/// The suffix of an age-sealed archive (after `.zip`).
+pub const AGE_SUFFIX: &str = ".age";
 /// The suffix of a file still being written.
 pub(crate) const TEMP_SUFFIX: &str = ".tmp";
 /// The longest archive name: a sealed differential's part.
 const MAX_NAME_LEN: usize = PREFIX.len() + STAMP_LEN + ".diff.zip.age.001".len();
+
+/// How a stored archive is sealed, told by its name (age) or its entries
+/// (zip-aes), so switching modes leaves older archives readable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sealing {
+    /// A ZIP; its entries may be AES-encrypted.
+    Zip,
+    /// `….zip.age`.
+    Age,
+}
+
+impl Sealing {
+    /// From an archive's logical name.
+    pub fn of(name: &str) -> Sealing {
+        if name.ends_with(AGE_SUFFIX) { Sealing::Age } else { Sealing::Zip }
+    }
+}
 
 /// The file name of the archive taken at `at`.
 pub fn archive_name(at: DateTime<Utc>) -> String {
@@ -105,7 +125,7 @@ impl ArchiveName {
             return Err(not());
         }
         let (whole, part) = split_part_suffix(text).ok_or_else(not)?;
-        let (whole, sealed) = match whole.strip_suffix(crate::seal::AGE_SUFFIX) {
+        let (whole, sealed) = match whole.strip_suffix(AGE_SUFFIX) {
             Some(w) => (w, true),
             None => (whole, false),
         };
@@ -207,7 +227,7 @@ impl std::fmt::Display for ArchiveName {
         }
         f.write_str(".zip")?;
         if self.sealed {
-            f.write_str(crate::seal::AGE_SUFFIX)?;
+            f.write_str(AGE_SUFFIX)?;
         }
         match self.part {
             Some(n) => write!(f, ".{n:03}"),
@@ -268,8 +288,8 @@ impl StoredArchive {
     }
 
     /// How it is sealed (from its name).
-    pub fn sealing(&self) -> crate::seal::Sealing {
-        crate::seal::Sealing::of(&self.name)
+    pub fn sealing(&self) -> Sealing {
+        Sealing::of(&self.name)
     }
 }
 
@@ -569,7 +589,7 @@ mod tests {
         let names: Vec<&str> = all.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(names, ["database_backup_20261122_020000.zip.age", "database_backup_20261122_010000.zip.age"]);
         assert!(all[0].is_split() && !all[1].is_split());
-        assert_eq!(all[0].sealing(), crate::seal::Sealing::Age);
+        assert_eq!(all[0].sealing(), Sealing::Age);
         assert_eq!(all[0].created_at, Utc.with_ymd_and_hms(2026, 11, 22, 2, 0, 0).unwrap());
         let by_part = resolve(d.path(), "database_backup_20261122_020000.zip.age.002").unwrap();
         assert_eq!(by_part.files.len(), 2);

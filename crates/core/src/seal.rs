@@ -28,8 +28,7 @@ use crate::config::secret::Secret;
 /// deployments that inject secrets through the environment.
 pub const PASSWORD_ENV: &str = "LIFEBOAT_ENCRYPTION_PASSWORD";
 
-/// The suffix of an age-sealed archive (after `.zip`).
-pub const AGE_SUFFIX: &str = ".age";
+pub use crate::catalog::{AGE_SUFFIX, Sealing};
 
 /// The most bytes of an age header read before it goes to the age crate,
 /// whose header parser takes time quadratic in the header's size (a
@@ -62,23 +61,6 @@ impl Mode {
     /// The config spelling.
     pub fn as_str(self) -> &'static str {
         self.into()
-    }
-}
-
-/// How a stored archive is sealed, told by its name (age) or its entries
-/// (zip-aes), so switching modes leaves older archives readable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sealing {
-    /// A ZIP; its entries may be AES-encrypted.
-    Zip,
-    /// `….zip.age`.
-    Age,
-}
-
-impl Sealing {
-    /// From an archive's logical name.
-    pub fn of(name: &str) -> Sealing {
-        if name.ends_with(AGE_SUFFIX) { Sealing::Age } else { Sealing::Zip }
     }
 }
 
