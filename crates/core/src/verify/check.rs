@@ -12,7 +12,7 @@ use super::differential::{BaseOpen, PageCheck, open_base, rebuild};
 use super::entries::{
     EntryOpenError, EntryRead, extraction_file, load_manifest, open_entry, open_zip, read_entry, remove_extracted,
 };
-use super::{DatabaseVerdict, VerifyError, VerifyOptions, VerifyReport, same_rows};
+use super::{DatabaseVerdict, Problems, VerifyError, VerifyOptions, VerifyReport, same_rows};
 
 /// Deflate cannot expand more than about 1032 times; an entry this large
 /// that claims nearly that ratio is a ZIP bomb rather than a database.
@@ -20,36 +20,6 @@ const MAX_RATIO: u64 = 1000;
 const RATIO_CHECKED_ABOVE: u64 = 256 * 1024 * 1024;
 /// Room kept free beside extracted copies (SQLite's own scratch, the state).
 const SPACE_MARGIN: u64 = 16 * 1024 * 1024;
-
-/// The archive-level problems found, and the databases they speak of.
-#[derive(Debug, Default)]
-pub(super) struct Problems {
-    list: Vec<String>,
-    named: BTreeSet<String>,
-}
-
-impl Problems {
-    /// A problem with the archive as a whole.
-    pub(super) fn push(&mut self, text: String) {
-        self.list.push(text);
-    }
-
-    /// A problem with database `db`, said as "DB: WHAT".
-    pub(super) fn push_for(&mut self, db: &str, what: impl std::fmt::Display) {
-        self.list.push(format!("{db}: {what}"));
-        self.named.insert(db.to_string());
-    }
-
-    /// The report on `archive` with these problems.
-    pub(super) fn report(
-        self,
-        archive: &StoredArchive,
-        manifest: Option<Manifest>,
-        databases: Vec<DatabaseVerdict>,
-    ) -> VerifyReport {
-        VerifyReport { archive: archive.name.clone(), manifest, databases, problems: self.list, named: self.named }
-    }
-}
 
 /// Every check on `archive`; with `keep`, the databases that verified fully
 /// stay extracted in `scratch` and their paths are returned.

@@ -14,9 +14,8 @@ use crate::delta::PageHashes;
 use crate::manifest::Manifest;
 use crate::seal::Keys;
 
-use super::VerifyError;
-use super::check::Problems;
 use super::entries::{EntryOpenError, EntryRead, Zip, load_manifest, open_entry, open_zip, read_entry};
+use super::{Problems, VerifyError};
 
 /// A differential's base, opened.
 pub(super) struct Base {

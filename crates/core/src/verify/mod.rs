@@ -51,6 +51,36 @@ pub struct DatabaseVerdict {
     pub ok: bool,
 }
 
+/// The archive-level problems found, and the databases they speak of.
+#[derive(Debug, Default)]
+pub(super) struct Problems {
+    list: Vec<String>,
+    named: BTreeSet<String>,
+}
+
+impl Problems {
+    /// A problem with the archive as a whole.
+    pub(super) fn push(&mut self, text: String) {
+        self.list.push(text);
+    }
+
+    /// A problem with database `db`, said as "DB: WHAT".
+    pub(super) fn push_for(&mut self, db: &str, what: impl std::fmt::Display) {
+        self.list.push(format!("{db}: {what}"));
+        self.named.insert(db.to_string());
+    }
+
+    /// The report on `archive` with these problems.
+    pub(super) fn report(
+        self,
+        archive: &StoredArchive,
+        manifest: Option<Manifest>,
+        databases: Vec<DatabaseVerdict>,
+    ) -> VerifyReport {
+        VerifyReport { archive: archive.name.clone(), manifest, databases, problems: self.list, named: self.named }
+    }
+}
+
 /// The whole result.
 #[derive(Debug, Clone)]
 pub struct VerifyReport {
