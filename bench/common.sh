@@ -63,6 +63,19 @@ JSON
     until [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$filer/buckets/$bucket/")" = 201 ]; do sleep 0.5; done
 }
 
+# A config for DATA backed up into OUT, written to FILE, that makes every
+# backup after the first a differential (bench/diff.sh, bench/diff-write.sh).
+differential_config() {
+    cat > "$1" <<TOML
+[backup]
+source_dir = "$2"
+output_dir = "$3"
+[schedule]
+# Full archives on 1 January only: every backup after the first is a differential.
+full_cron = "0 0 1 1 *"
+TOML
+}
+
 # apply_shape SHAPE DIR: the writes between a full archive and a
 # differential, on the generated set in DIR (bench/diff.sh, bench/diff-write.sh):
 # hour, random-key, spread-updates or vacuum.

@@ -25,14 +25,7 @@ for shape in $shapes; do
     data="$work/dw-data" out="$work/dw-out"
     rm -rf "$data" "$out"
     cp -a "$work/sqlite_data" "$data"
-    cat > "$work/dw.toml" <<TOML
-[backup]
-source_dir = "$data"
-output_dir = "$out"
-[schedule]
-# Full archives on 1 January only: every backup after the first is a differential.
-full_cron = "0 0 1 1 *"
-TOML
+    differential_config "$work/dw.toml" "$data" "$out"
     full=$("$rel/examples/bench" backup "$work/dw.toml" | head -n1)
     apply_shape "$shape" "$data"
     sync

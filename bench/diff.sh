@@ -22,14 +22,7 @@ data="$work/diff-data"
 out="$work/diff-out"
 rm -rf "$data" "$out" "$work"/diff-restored-*
 cp -a "$work/sqlite_data" "$data"
-cat > "$work/diff.toml" <<TOML
-[backup]
-source_dir = "$data"
-output_dir = "$out"
-[schedule]
-# Full archives on 1 January only: every backup after the first is a differential.
-full_cron = "0 0 1 1 *"
-TOML
+differential_config "$work/diff.toml" "$data" "$out"
 lb=("$rel/lifeboat" --config "$work/diff.toml")
 timed() { /usr/bin/time -f '%e %M' -o "$work/time.txt" "$@" > "$work/out.txt" 2> "$work/err.txt" || { cat "$work/err.txt" >&2; exit 1; }; }
 
