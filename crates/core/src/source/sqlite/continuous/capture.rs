@@ -231,7 +231,7 @@ impl Look {
     pub(super) fn wal_position(&self) -> WalPosition {
         match (&self.wal, self.index) {
             (WalState::Valid(h, bytes), _) => wal::committed_since(h, bytes, &h.start()).position,
-            (WalState::Empty, Some(ix)) => WalPosition { salt1: ix.salt1, salt2: ix.salt2, ..WalPosition::default() },
+            (WalState::Empty, Some(ix)) => ix.start(),
             (WalState::Empty, None) => WalPosition::default(),
         }
     }

@@ -173,6 +173,11 @@ impl IndexHeader {
         })
     }
 
+    /// The position before any frame of the WAL it names.
+    pub fn start(&self) -> WalPosition {
+        WalPosition { salt1: self.salt1, salt2: self.salt2, ..WalPosition::default() }
+    }
+
     /// Whether every commit up to `at` is published: the header counts
     /// its frames, or names another WAL (a reset comes only after every
     /// frame was checkpointed into the database file).
@@ -188,9 +193,7 @@ impl IndexHeader {
 /// the next WAL starts with its salts. Without `-shm`, the WAL's start.
 pub fn published(wal: &WalState, index: Option<&IndexHeader>) -> WalPosition {
     match (wal, index) {
-        (WalState::Valid(h, bytes), Some(ix))
-            if h.continues(&WalPosition { salt1: ix.salt1, salt2: ix.salt2, ..Default::default() }) =>
-        {
+        (WalState::Valid(h, bytes), Some(ix)) if h.continues(&ix.start()) => {
             let mut at = h.start();
             each_commit(h, bytes, &h.start(), |_, _, p| {
                 if p.frames <= u64::from(ix.frames) {
@@ -199,7 +202,7 @@ pub fn published(wal: &WalState, index: Option<&IndexHeader>) -> WalPosition {
             });
             at
         }
-        (_, Some(ix)) => WalPosition { salt1: ix.salt1, salt2: ix.salt2, ..WalPosition::default() },
+        (_, Some(ix)) => ix.start(),
         (WalState::Valid(h, _), None) => h.start(),
         (WalState::Empty, None) => WalPosition::default(),
     }
