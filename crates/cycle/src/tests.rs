@@ -220,6 +220,23 @@ fn t(h: u32, m: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 22, h, m, 0).unwrap()
 }
 
+/// Database `name`'s chain 1 recorded at increment `seq`, captured at `at`.
+fn captured(name: &str, seq: u64, at: DateTime<Utc>) -> lifeboat_core::state::CapturePosition {
+    lifeboat_core::state::CapturePosition {
+        database: name.into(),
+        generation: 1,
+        seq,
+        chain_hash: "00".repeat(32),
+        file_id: String::new(),
+        db_stamp: String::new(),
+        page_size: 4096,
+        db_pages: 1,
+        wal: Default::default(),
+        captured_at: at,
+        checked_at: at,
+    }
+}
+
 fn succeeded_at(cfg: &Config, at: DateTime<Utc>) {
     let st = State::open_for(cfg).unwrap();
     let id = st.begin_run(Trigger::Scheduled, at).unwrap();
@@ -452,22 +469,8 @@ fn continuous_capture_falling_ten_intervals_behind_is_an_incident() {
     assert_eq!(lag(t(10, 1)), None);
     let said = lag(t(10, 2)).unwrap();
     assert!(said.contains("user_requests.db never"), "{said}");
-    let mut pos = lifeboat_core::state::CapturePosition {
-        database: "user_requests.db".into(),
-        generation: 1,
-        seq: 0,
-        chain_hash: "00".repeat(32),
-        file_id: String::new(),
-        db_stamp: String::new(),
-        page_size: 4096,
-        db_pages: 1,
-        wal: Default::default(),
-        captured_at: t(10, 0),
-        checked_at: t(10, 0),
-    };
     for name in &cfg.backup.databases {
-        pos.database = name.clone();
-        st.set_capture_position(&pos).unwrap();
+        st.set_capture_position(&captured(name, 0, t(10, 0))).unwrap();
     }
     assert_eq!(lag(t(10, 1)), None, "60 s behind is within ten intervals");
     let said = lag(t(10, 2)).unwrap();
@@ -491,19 +494,6 @@ fn increments_a_store_has_not_taken_for_ten_intervals_are_an_incident() {
     let (_d, cfg) = watched(&format!("[continuous]\nenabled = true\ninterval_secs = 10\n{s3}"));
     let st = State::open_for(&cfg).unwrap();
     // Every database captured just now, so only the copies can lag.
-    let pos = |name: &str, at| lifeboat_core::state::CapturePosition {
-        database: name.into(),
-        generation: 1,
-        seq: 1,
-        chain_hash: "00".repeat(32),
-        file_id: String::new(),
-        db_stamp: String::new(),
-        page_size: 4096,
-        db_pages: 1,
-        wal: Default::default(),
-        captured_at: at,
-        checked_at: at,
-    };
     let name = cfg.backup.databases[0].clone();
     let dir = lifeboat_core::source::sqlite::continuous::Paths::new(&cfg.continuous_setup(), &name).dir;
     std::fs::create_dir_all(&dir).unwrap();
@@ -513,7 +503,7 @@ fn increments_a_store_has_not_taken_for_ten_intervals_are_an_incident() {
     }
     let lag = |now| {
         for n in &cfg.backup.databases {
-            st.set_capture_position(&pos(n, now)).unwrap();
+            st.set_capture_position(&captured(n, 1, now)).unwrap();
         }
         let seen = watch::conditions(&cfg, &st, t(9, 0), now).unwrap();
         seen.into_iter().find(|(k, _)| *k == IncidentKind::ContinuousLag).and_then(|(_, d)| d)
