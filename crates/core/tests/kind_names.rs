@@ -151,25 +151,30 @@ struct Fence {
 const DESTINATIONS: &[Fence] = &[
     Fence {
         kind: "s3",
-        home: &["crates/s3/"],
+        home: &["crates/s3/", "crates/core/src/destination/s3.rs"],
         inside: &["seaweed", "s3config", "s3destination"],
         whole: &["s3", "aws"],
     },
     Fence {
         kind: "email",
-        home: &["crates/messaging/src/email.rs"],
+        home: &["crates/messaging/src/email.rs", "crates/core/src/destination/email.rs"],
         inside: &["smtp", "lettre", "mailbox", "emailconfig", "emaildestination", "destinations.email"],
         whole: &["email"],
     },
     Fence {
         kind: "webhook",
-        home: &["crates/messaging/src/webhook/"],
+        home: &["crates/messaging/src/webhook/", "crates/core/src/destination/webhook.rs"],
         inside: &["ntfy", "hooks.slack", "webhookconfig", "webhookdestination", "destinations.webhook", "webhook::"],
         whole: &[],
     },
     Fence {
         kind: "discord",
-        home: &["crates/messaging/src/discord.rs", "crates/messaging/src/discord_dm.rs", "bins/lifeboat-discord/"],
+        home: &[
+            "crates/messaging/src/discord.rs",
+            "crates/messaging/src/discord_dm.rs",
+            "bins/lifeboat-discord/",
+            "crates/core/src/destination/discord.rs",
+        ],
         inside: &["discord"],
         whole: &[],
     },

@@ -11,6 +11,7 @@ pub mod retry;
 pub mod secret;
 mod secrets;
 mod validate;
+pub mod value;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use error::invalid;
 pub use retry::RetryConfig;
 pub use secret::{Secret, SecretFile, SecretProblem, SecretUrl, UnreadSecret};
 pub use secrets::CONFIG_FILE_KEY;
+pub use value::MAX_TIMEOUT_SECS;
 
 /// The defaults, equal to `config/default.toml` (it is that file).
 pub const DEFAULT_TOML: &str = include_str!("../../../../config/default.toml");
@@ -50,9 +52,6 @@ pub const MB: u64 = 1_000_000;
 /// Longest retry backoff, in seconds: a longer one would stall a cycle (and
 /// the next ones behind its lock) for hours after a single error.
 pub const MAX_RETRY_DELAY_SECS: u64 = 600;
-/// Longest deadline of one external tool or server call (`timeout_secs`):
-/// a day.
-pub const MAX_TIMEOUT_SECS: u64 = 86_400;
 /// Longest `retention.max_age_days` (a century), so every date computed
 /// from it fits.
 pub const MAX_AGE_DAYS: i64 = 36_500;
@@ -372,8 +371,7 @@ impl Config {
         cfg.resolve_token(&mut unread)?;
         cfg.validate()?;
         cfg.resolve_source_passwords(&mut unread)?;
-        cfg.resolve_store_keys(&mut unread)?;
-        cfg.resolve_messengers(&mut unread)?;
+        cfg.resolve_destination_secrets(&mut unread)?;
         cfg.resolve_discord_token(&mut unread)?;
         cfg.resolve_keys(env_password, &mut unread)?;
         cfg.unread_secrets = unread.found;

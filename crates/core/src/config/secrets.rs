@@ -13,8 +13,7 @@
 use std::path::Path;
 
 use super::{
-    Config, ConfigError, Secret, SecretFile, SecretProblem, SecretUrl, SecretsNeeded, UnreadSecret, invalid,
-    looks_like_token,
+    Config, ConfigError, Secret, SecretFile, SecretProblem, SecretsNeeded, UnreadSecret, invalid, looks_like_token,
 };
 
 /// Where a load puts the secrets it could not read: an error when every
@@ -112,13 +111,8 @@ impl Config {
                 add(s.key, s.owner.as_deref(), &s.path);
             }
         }
-        for d in &self.destinations.s3 {
-            add("destinations.s3.secret_access_key_file", Some(&d.name), &d.secret_access_key_file);
-        }
-        add("destinations.discord.webhook_url_file", None, &self.destinations.discord.webhook_url_file);
-        add("destinations.email.password_file", None, &self.destinations.email.password_file);
-        for w in &self.destinations.webhook {
-            add("destinations.webhook.url_file", Some(&w.name), &w.url_file);
+        for s in self.destinations.secret_files() {
+            add(s.key, s.owner.as_deref(), &s.path);
         }
         if let Some(file) = self.file.as_deref().filter(|_| self.file_holds_secret) {
             add(CONFIG_FILE_KEY, None, file);
@@ -200,134 +194,9 @@ impl Config {
         Ok(())
     }
 
-    /// Reads each S3 destination's keys: the files named, else the
-    /// standard AWS environment variables.
-    pub(super) fn resolve_store_keys(&mut self, unread: &mut Unread) -> Result<(), ConfigError> {
-        for d in &mut self.destinations.s3 {
-            let key = "destinations.s3";
-            if d.access_key_id.is_empty() {
-                d.access_key_id = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_default();
-            }
-            let secret = if !d.secret_access_key_file.as_os_str().is_empty() {
-                let file = &d.secret_access_key_file;
-                std::fs::read_to_string(file).map(|text| Some(Secret::new(text.trim()))).map_err(|e| {
-                    invalid(key, format!("\"{}\": cannot read secret_access_key_file {}: {e}", d.name, file.display()))
-                })
-            } else {
-                Ok(std::env::var("AWS_SECRET_ACCESS_KEY").ok().map(|v| Secret::new(v.trim())))
-            };
-            let keys = secret.and_then(|secret| {
-                let secret = secret.unwrap_or_default();
-                if d.access_key_id.is_empty() || secret.is_empty() {
-                    return Err(invalid(
-                        key,
-                        format!(
-                            "\"{}\": needs access_key_id and secret_access_key_file (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
-                            d.name
-                        ),
-                    ));
-                }
-                Ok(secret)
-            });
-            if let Some(secret) = unread.read(Some(&d.name), keys)? {
-                d.secret_access_key = secret;
-            }
-        }
-        Ok(())
-    }
-
-    /// Reads the Discord webhook URL and the SMTP password from their files,
-    /// and refuses an SMTP URL that holds a password or names no user for
-    /// the password file. No message quotes a secret.
-    pub(super) fn resolve_messengers(&mut self, unread: &mut Unread) -> Result<(), ConfigError> {
-        let read = |key: &'static str, what: &str, file: &Path| -> Result<String, ConfigError> {
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| invalid(key, format!("cannot read {what} {}: {e}", file.display())))?;
-            let text = text.trim_end_matches(['\r', '\n']);
-            if text.trim().is_empty() {
-                return Err(invalid(key, format!("{what} {} is empty", file.display())));
-            }
-            Ok(text.to_string())
-        };
-        let d = &mut self.destinations.discord;
-        if !d.webhook_url_file.as_os_str().is_empty() {
-            let key = "destinations.discord.webhook_url_file";
-            let file = &d.webhook_url_file;
-            let url = read(key, "webhook_url_file", file).and_then(|url| {
-                super::file::http_url(url.trim()).ok_or_else(|| {
-                    invalid(
-                        key,
-                        format!(
-                            "{} does not hold a webhook URL; copy it from the channel's Integrations → Webhooks (https://discord.com/api/webhooks/…)",
-                            file.display()
-                        ),
-                    )
-                })
-            });
-            if let Some(url) = unread.read(None, url)? {
-                d.webhook_url = Some(SecretUrl::new(url));
-            }
-        }
-        for w in &mut self.destinations.webhook {
-            let key = "destinations.webhook.url_file";
-            let text = read(key, &format!("\"{}\": url_file", w.name), &w.url_file)?;
-            let Some(url) = super::file::http_url(text.trim()) else {
-                return Err(invalid(
-                    key,
-                    format!(
-                        "\"{}\": {} does not hold an http(s) URL; put the endpoint's URL in it, e.g. \
-                         https://ntfy.sh/<topic> or https://hooks.slack.com/services/…",
-                        w.name,
-                        w.url_file.display()
-                    ),
-                ));
-            };
-            w.url = Some(SecretUrl::new(url));
-        }
-        let e = &mut self.destinations.email;
-        let Some(url) = &e.smtp_url else {
-            return Ok(());
-        };
-        if url.password().is_some() {
-            return Err(invalid(
-                "destinations.email.smtp_url",
-                "holds a password; remove it from the URL and put it in destinations.email.password_file",
-            ));
-        }
-        if let Some((_, tls)) = url.query_pairs().find(|(k, _)| k == "tls")
-            && !matches!(tls.as_ref(), "required" | "opportunistic")
-        {
-            return Err(invalid(
-                "destinations.email.smtp_url",
-                format!(
-                    "tls={tls:?} is not one of \"required\", \"opportunistic\"; use smtp://…:587?tls=required (STARTTLS) or smtps://…:465 (TLS)"
-                ),
-            ));
-        }
-        // The parser the email destination connects with: what it refuses
-        // here would otherwise turn email off at the first delivery. The URL
-        // holds no password (refused above), so lettre's words may quote it.
-        if let Err(why) = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url.as_str()) {
-            return Err(invalid(
-                "destinations.email.smtp_url",
-                format!(
-                    "cannot be used ({why}); use \"smtps://user@host:465\" (TLS) or \"smtp://user@host:587?tls=required\" (STARTTLS)"
-                ),
-            ));
-        }
-        if !e.password_file.as_os_str().is_empty() {
-            if url.username().is_empty() {
-                return Err(invalid(
-                    "destinations.email.smtp_url",
-                    "names no user for password_file; e.g. \"smtps://backup@smtp.example.com:465\"",
-                ));
-            }
-            let password = read("destinations.email.password_file", "password_file", &e.password_file);
-            if let Some(password) = unread.read(None, password)? {
-                e.password = Secret::new(password);
-            }
-        }
-        Ok(())
+    /// Reads the secrets each kind of destination names by file.
+    pub(super) fn resolve_destination_secrets(&mut self, unread: &mut Unread) -> Result<(), ConfigError> {
+        self.destinations.resolve_secrets(&mut |p| unread.keep(p))
     }
 
     /// Reads the secrets each kind of source names by file.

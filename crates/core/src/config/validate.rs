@@ -149,18 +149,18 @@ impl Config {
         }
         self.validate_monitoring()?;
         self.validate_continuous()?;
-        self.validate_deadlines()?;
-        self.validate_messengers()
+        self.validate_deadlines()
     }
 
     /// Every external tool's and server's `timeout_secs`: 0 would fail every
     /// call, more than a day would let one hung call stop backups for days.
+    /// Each kind of destination checks its own section here, its deadlines
+    /// among them.
     fn validate_deadlines(&self) -> Result<(), ConfigError> {
         let sections: Vec<crate::source::Section<'_>> =
             crate::source::KINDS.iter().flat_map(|k| k.sections(&self.sources)).collect();
         let servers = sections.iter().filter_map(|s| Some((s.key, s.name, s.timeout_secs?)));
-        let stores = self.destinations.s3.iter().map(|d| ("destinations.s3", d.name.as_str(), d.timeout_secs));
-        for (key, name, secs) in servers.chain(stores) {
+        for (key, name, secs) in servers {
             if !(1..=MAX_TIMEOUT_SECS).contains(&secs) {
                 return Err(invalid(
                     key,
@@ -168,13 +168,7 @@ impl Config {
                 ));
             }
         }
-        let e = &self.destinations.email;
-        if !(1..=MAX_TIMEOUT_SECS).contains(&e.timeout_secs) {
-            return Err(invalid(
-                "destinations.email.timeout_secs",
-                format!("is {}; allowed: 1 to {MAX_TIMEOUT_SECS} seconds", e.timeout_secs),
-            ));
-        }
+        self.destinations.validate()?;
         self.validate_hooks()
     }
 
@@ -197,32 +191,6 @@ impl Config {
                     "holds an empty command; give a command line, e.g. \"systemctl stop bot-worker\"",
                 ));
             }
-        }
-        Ok(())
-    }
-
-    /// `[destinations.discord]` and `[destinations.email]`, but for the
-    /// secrets (read and checked when they are resolved).
-    fn validate_messengers(&self) -> Result<(), ConfigError> {
-        let d = &self.destinations.discord;
-        if !(1..=500).contains(&d.max_upload_mb) {
-            return Err(invalid(
-                "destinations.discord.max_upload_mb",
-                format!("{} is out of range; use 10 (Discord's limit without boosts), at most 500", d.max_upload_mb),
-            ));
-        }
-        let e = &self.destinations.email;
-        if !(1..=1000).contains(&e.max_attachment_mb) {
-            return Err(invalid(
-                "destinations.email.max_attachment_mb",
-                format!(
-                    "{} is out of range; use what the relay accepts (often 20 or 25), at most 1000",
-                    e.max_attachment_mb
-                ),
-            ));
-        }
-        if e.enabled() && e.to.is_empty() {
-            return Err(invalid("destinations.email.to", "is empty; list who gets the archives and alerts"));
         }
         Ok(())
     }

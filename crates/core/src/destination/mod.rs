@@ -13,10 +13,20 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::StoredArchive;
+use crate::config::error::{ConfigError, invalid};
+use crate::config::secret::{SecretFile, SecretProblem};
 use crate::state::{FailureCode, Level, OutboxStatus, State, StateError};
 
+mod discord;
+mod email;
 mod id;
+mod s3;
+mod webhook;
+pub use discord::DiscordConfig;
+pub use email::EmailConfig;
 pub use id::{BadDestinationId, DestinationId, DestinationKind, NotifierKind};
+pub use s3::S3Config;
+pub use webhook::{WebhookConfig, WebhookFormat};
 
 /// A future a destination returns; boxed so destinations can be trait
 /// objects, `Send` so a cycle can run on any thread.
@@ -132,7 +142,8 @@ pub trait Notifier: Send + Sync {
 }
 
 /// `[[destinations.*]]`: where archives go besides the Telegram admins,
-/// and who else hears alerts.
+/// and who else hears alerts. Each field is one kind's section, parsed,
+/// read and checked by the kind's own file (`destination/<kind>.rs`).
 #[derive(Debug, Clone, Default)]
 pub struct DestinationsConfig {
     pub s3: Vec<S3Config>,
@@ -142,7 +153,91 @@ pub struct DestinationsConfig {
     pub webhook: Vec<WebhookConfig>,
 }
 
+/// `[destinations]` as written, see [`DestinationsConfig`].
+#[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DestinationsFile {
+    #[serde(default)]
+    s3: Vec<s3::S3File>,
+    #[serde(default)]
+    discord: DiscordConfig,
+    #[serde(default)]
+    email: email::EmailFile,
+    #[serde(default)]
+    webhook: Vec<webhook::WebhookFile>,
+}
+
+impl DestinationsFile {
+    /// Each kind's section parsed from its table, once, at load.
+    pub(crate) fn parse(self) -> Result<DestinationsConfig, ConfigError> {
+        Ok(DestinationsConfig {
+            s3: s3::parse(self.s3)?,
+            discord: self.discord,
+            email: self.email.parse()?,
+            webhook: webhook::parse(self.webhook)?,
+        })
+    }
+}
+
+/// Hands a secret that could not be read to the load, which stops there
+/// or keeps it for the operation that needs it.
+pub(crate) type Keep<'a> = &'a mut dyn FnMut(SecretProblem) -> Result<(), ConfigError>;
+
+/// What the configuration's loading asks of a kind's section once it is
+/// parsed: the same three things of every kind, so that the loading names
+/// none of them.
+pub(crate) trait Section {
+    /// The files holding its secrets (an empty path: none), declared into
+    /// the one list, `Config::secret_files`.
+    fn secret_files(&self) -> Vec<SecretFile>;
+
+    /// Checks its values but for its secrets; the first problem.
+    fn validate(&self) -> Result<(), ConfigError>;
+
+    /// Reads its secrets from their files, once at load. A value that
+    /// cannot be used stops the load; a file that cannot be read is handed
+    /// to `keep`.
+    fn resolve_secrets(&mut self, keep: Keep<'_>) -> Result<(), ConfigError>;
+}
+
+/// The text of the secret file `file` (`what` in words, `key` at fault),
+/// without its line ending; empty is refused. No message quotes it.
+fn read_secret(key: &'static str, what: &str, file: &std::path::Path) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| invalid(key, format!("cannot read {what} {}: {e}", file.display())))?;
+    let text = text.trim_end_matches(['\r', '\n']);
+    if text.trim().is_empty() {
+        return Err(invalid(key, format!("{what} {} is empty", file.display())));
+    }
+    Ok(text.to_string())
+}
+
 impl DestinationsConfig {
+    /// Every kind's section: the registry the loading goes through, in
+    /// the order secrets are listed and read and sections checked.
+    fn sections(&self) -> [&dyn Section; 4] {
+        [&self.s3, &self.discord, &self.email, &self.webhook]
+    }
+
+    fn sections_mut(&mut self) -> [&mut dyn Section; 4] {
+        [&mut self.s3, &mut self.discord, &mut self.email, &mut self.webhook]
+    }
+
+    /// The files holding every kind's secrets.
+    pub(crate) fn secret_files(&self) -> Vec<SecretFile> {
+        self.sections().iter().flat_map(|s| s.secret_files()).collect()
+    }
+
+    /// Checks every kind's section but for its secrets.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        self.sections().iter().try_for_each(|s| s.validate())
+    }
+
+    /// Reads every kind's secrets (see [`Section::resolve_secrets`]).
+    pub(crate) fn resolve_secrets(&mut self, keep: Keep<'_>) -> Result<(), ConfigError> {
+        self.sections_mut().into_iter().try_for_each(|s| s.resolve_secrets(&mut *keep))
+    }
+
     /// The outbox id of every configured destination besides Telegram, in
     /// the order reports list them.
     pub fn ids(&self) -> Vec<DestinationId> {
@@ -169,170 +264,6 @@ impl DestinationsConfig {
             DestinationKind::S3 => self.s3.iter().find(|s3| id.name() == Some(s3.name.as_str())),
             _ => None,
         }
-    }
-}
-
-/// One `[[destinations.webhook]]`: alerts as HTTP POSTs to any endpoint
-/// (ntfy, a Slack-compatible incoming webhook, any JSON receiver). The URL
-/// is the secret (whoever holds it can post), so it comes from a file and
-/// never shows in `Debug`.
-#[derive(Debug, Clone)]
-pub struct WebhookConfig {
-    /// Its name, for reports and logs.
-    pub name: String,
-    /// The file holding the URL.
-    pub url_file: std::path::PathBuf,
-    /// How each alert is written.
-    pub format: WebhookFormat,
-    /// The URL, read from `url_file` at load.
-    pub url: Option<crate::config::secret::SecretUrl>,
-}
-
-impl WebhookConfig {
-    /// How reports and logs name it ("webhook:ops").
-    pub fn id(&self) -> DestinationId {
-        DestinationId::webhook(&self.name)
-    }
-}
-
-/// How a webhook's alert is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, strum::EnumString, strum::IntoStaticStr, strum::VariantNames)]
-#[strum(serialize_all = "lowercase")]
-pub enum WebhookFormat {
-    /// `{"source", "host", "title", "text"}` as `application/json`.
-    #[default]
-    Json,
-    /// ntfy: the text as the body, the title in the `Title` header.
-    Ntfy,
-    /// A Slack-compatible incoming webhook: `{"text"}`.
-    Slack,
-}
-
-impl WebhookFormat {
-    /// As written in the configuration.
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-}
-
-/// `[destinations.discord]`: a channel's webhook. The URL is the secret
-/// (anyone holding it can post), so it comes from a file and never shows in
-/// `Debug`.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DiscordConfig {
-    /// The file holding the webhook URL; "" = no Discord.
-    #[serde(default)]
-    pub webhook_url_file: std::path::PathBuf,
-    /// Largest attachment, in MB; larger archives go in parts of this size.
-    #[serde(default = "default_discord_mb")]
-    pub max_upload_mb: u64,
-    /// The webhook URL, read from `webhook_url_file`; None: no Discord.
-    #[serde(skip)]
-    pub webhook_url: Option<crate::config::secret::SecretUrl>,
-}
-
-fn default_discord_mb() -> u64 {
-    10
-}
-
-impl Default for DiscordConfig {
-    fn default() -> Self {
-        DiscordConfig {
-            webhook_url_file: Default::default(),
-            max_upload_mb: default_discord_mb(),
-            webhook_url: Default::default(),
-        }
-    }
-}
-
-impl DiscordConfig {
-    /// Whether a webhook is configured.
-    pub fn enabled(&self) -> bool {
-        self.webhook_url.is_some()
-    }
-}
-
-/// `[destinations.email]`: mail through an SMTP relay. With a relay, the
-/// sender and at least one receiver are there too (checked at load).
-#[derive(Debug, Clone)]
-pub struct EmailConfig {
-    /// lettre's URL form: `smtps://user@host:465` (implicit TLS),
-    /// `smtp://user@host:587?tls=required` (STARTTLS); None (`""`) = no email.
-    pub smtp_url: Option<url::Url>,
-    /// The file holding the SMTP password; "" = no authentication.
-    pub password_file: std::path::PathBuf,
-    /// The sender, e.g. "Lifeboat <backup@example.com>"; None without a relay.
-    pub from: Option<lettre::message::Mailbox>,
-    /// Who gets the archives and alerts; empty without a relay.
-    pub to: Vec<lettre::message::Mailbox>,
-    /// Largest attachment, in MB; a larger archive is announced, not attached.
-    pub max_attachment_mb: u64,
-    /// How long one attempt to hand a mail to the relay (connect, greet,
-    /// log in, send) may take.
-    pub timeout_secs: u64,
-    /// The SMTP password, read from `password_file`.
-    pub password: crate::config::secret::Secret,
-}
-
-impl Default for EmailConfig {
-    fn default() -> Self {
-        EmailConfig {
-            smtp_url: None,
-            password_file: Default::default(),
-            from: None,
-            to: Vec::new(),
-            max_attachment_mb: 20,
-            timeout_secs: 120,
-            password: Default::default(),
-        }
-    }
-}
-
-impl EmailConfig {
-    /// Whether a relay is configured.
-    pub fn enabled(&self) -> bool {
-        self.smtp_url.is_some()
-    }
-}
-
-/// One `[[destinations.s3]]`: an S3-compatible bucket (AWS, MinIO,
-/// SeaweedFS, R2, B2). Its Debug shows no secret: [`crate::config::Secret`]
-/// never does.
-#[derive(Debug, Clone)]
-pub struct S3Config {
-    /// Its name, for `fetch`, `list --remote` and reports.
-    pub name: String,
-    /// The service's http(s) URL; None (`""`) = AWS itself.
-    pub endpoint: Option<url::Url>,
-    /// The bucket (it must exist).
-    pub bucket: String,
-    /// Prepended to each archive's name to make its key.
-    pub prefix: String,
-    /// The region ("us-east-1" where the service has none).
-    pub region: String,
-    /// The access key id; "" = `AWS_ACCESS_KEY_ID`.
-    pub access_key_id: String,
-    /// The file holding the secret access key; "" = `AWS_SECRET_ACCESS_KEY`.
-    pub secret_access_key_file: std::path::PathBuf,
-    /// The secret access key, from the file or the environment.
-    pub secret_access_key: crate::config::secret::Secret,
-    /// How long one request to the store may take: a listing page, or one
-    /// part of an upload (parts are 8 MiB, so a large archive is not bound
-    /// by it as a whole). Connecting has its own 10 s.
-    pub timeout_secs: u64,
-}
-
-impl S3Config {
-    /// Where the store answers, as a client library takes it (no trailing
-    /// `/`, which would double in the bucket's path); None: AWS itself.
-    pub fn endpoint_text(&self) -> Option<&str> {
-        self.endpoint.as_ref().map(|u| u.as_str().trim_end_matches('/'))
-    }
-
-    /// Its id in the off-site outbox.
-    pub fn id(&self) -> DestinationId {
-        DestinationId::s3(&self.name)
     }
 }
 
