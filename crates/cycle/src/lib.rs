@@ -40,15 +40,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
 use lifeboat_core::backup::{self, BackupError, BackupOptions, BackupOutcome};
-use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::Config;
-use lifeboat_core::destination::{ArchiveSink, BoxFuture, Copies, DestinationId, Notifier, Owed, Surroundings};
+use lifeboat_core::destination::{ArchiveSink, Notifier, Opened, Owed, Probe};
 use lifeboat_core::exit;
 use lifeboat_core::hooks::{HookError, Stage};
 use lifeboat_core::lock::{CycleLock, LockError};
 use lifeboat_core::manifest::Trigger;
 use lifeboat_core::retention::{self, RetentionError};
-use lifeboat_core::state::{FailureCode, Level, State, StateError};
+use lifeboat_core::state::{Level, State, StateError};
 use lifeboat_core::units::{human_size, plural};
 use tokio_util::sync::CancellationToken;
 
@@ -71,71 +70,37 @@ pub fn messengers(notifiers: &[Arc<dyn Notifier>]) -> impl Iterator<Item = &dyn 
     notifiers.iter().map(|n| n.as_ref()).filter(|n| n.has_recipients())
 }
 
-/// The destinations `cfg` configures.
-pub fn destinations(cfg: &Config) -> Destinations {
-    let mut out = Destinations::default();
-    let around = Surroundings::of(cfg);
-    for s3 in lifeboat_s3::S3Destination::from_config(cfg) {
-        out.sinks.push(Arc::new(Copies::new(around.clone(), Arc::new(s3))));
-    }
-    if let Some(d) = lifeboat_messaging::DiscordDestination::from_config(cfg) {
-        let d = Arc::new(d);
-        out.sinks.push(Arc::new(Copies::new(around.clone(), d.clone())));
-        out.notifiers.push(d);
-    }
-    if cfg.destinations.email.enabled() {
-        match lifeboat_messaging::EmailDestination::open(cfg) {
-            Ok(d) => {
-                let d = Arc::new(d);
-                out.sinks.push(Arc::new(Copies::new(around.clone(), d.clone())));
-                out.notifiers.push(d);
-            }
-            Err(why) => {
-                tracing::error!("email: {why}");
-                out.sinks
-                    .push(Arc::new(Unusable { id: DestinationId::EMAIL, why: format!("email cannot send: {why}") }));
-            }
-        }
-    }
-    if let Some(dm) = lifeboat_messaging::DiscordOwnerDm::from_config(cfg) {
-        out.notifiers.push(Arc::new(dm));
-    }
-    if let Some(tg) = lifeboat_telegram::TelegramDestination::from_config(cfg) {
-        let tg = Arc::new(tg);
-        out.sinks.push(tg.clone());
-        out.notifiers.push(tg);
-    }
-    for webhook in lifeboat_messaging::WebhookDestination::from_config(cfg) {
-        out.notifiers.push(Arc::new(webhook));
+/// Every kind of destination, one line each: each opens its configured
+/// destinations (see [`lifeboat_core::destination::Opened`]). The order is
+/// the order the cycle hands archives and alerts to them, and diagnose
+/// probes them.
+const KINDS: &[fn(&Config, &mut Opened)] = &[
+    lifeboat_s3::open_configured,
+    lifeboat_messaging::discord::open_configured,
+    lifeboat_messaging::email::open_configured,
+    lifeboat_messaging::discord_dm::open_configured,
+    lifeboat_telegram::destination::open_configured,
+    lifeboat_messaging::webhook::open_configured,
+];
+
+/// Every destination `cfg` configures, opened by its kind.
+fn open(cfg: &Config) -> Opened {
+    let mut out = Opened::default();
+    for open_kind in KINDS {
+        open_kind(cfg, &mut out);
     }
     out
 }
 
-/// A configured destination that cannot be set up: each archive is recorded
-/// as owed to it and failed, so the cycle reports it (exit 3, an alert)
-/// rather than finishing as though it were not configured.
-struct Unusable {
-    id: DestinationId,
-    why: String,
+/// The destinations `cfg` configures.
+pub fn destinations(cfg: &Config) -> Destinations {
+    let Opened { sinks, notifiers, .. } = open(cfg);
+    Destinations { sinks, notifiers }
 }
 
-impl ArchiveSink for Unusable {
-    fn id(&self) -> &DestinationId {
-        &self.id
-    }
-
-    fn has_recipients(&self) -> bool {
-        true
-    }
-
-    fn enqueue(&self, state: &State, archive: &StoredArchive, at: DateTime<Utc>) -> Result<(), StateError> {
-        state.enqueue_copy(&archive.name, &self.id, at)?;
-        state.mark_copy_failed(&archive.name, &self.id, FailureCode::Refused, &self.why, true, at)
-    }
-
-    fn deliver_pending<'a>(&'a self, _: &'a CancellationToken) -> BoxFuture<'a, ()> {
-        Box::pin(async {})
-    }
+/// The probes of the destinations `cfg` configures, for `diagnose`.
+pub fn probes(cfg: &Config) -> Vec<Arc<dyn Probe>> {
+    open(cfg).probes
 }
 
 /// Why a cycle did not run at all.

@@ -9,15 +9,15 @@
 //! for `X-RateLimit-Reset-After`. The webhook URL is a secret (it is all it
 //! takes to post): it never appears in logs, errors or `Debug`.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use backon::Retryable;
 use lifeboat_core::catalog::{StoredArchive, part_name};
 use lifeboat_core::config::{Config, MB, SecretUrl};
 use lifeboat_core::destination::{
-    AlertError, BoxFuture, CopyFailure, CopySink, DestinationId, DestinationKind, DiscordConfig, Handover, Notifier,
-    NotifierKind, Surroundings,
+    AlertError, Answer, BoxFuture, Copies, CopyFailure, CopySink, DestinationId, DestinationKind, DiscordConfig,
+    Handover, Notifier, NotifierKind, Opened, Probe, ProbeContext, ProbeError, SetupFailed, Surroundings,
 };
 use lifeboat_core::state::FailureCode;
 use reqwest::StatusCode;
@@ -25,14 +25,38 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::ProbeError;
-
 /// Discord's limit on a message's text.
 const CONTENT_LIMIT: usize = 2000;
 /// `SUPPRESS_NOTIFICATIONS`: the message arrives without a ping.
 const SILENT: u64 = 1 << 12;
 /// A rate-limit wait longer than this is not sat out inside a cycle.
 const LONGEST_WAIT: Duration = Duration::from_secs(60);
+
+/// What to fix when the webhook does not answer.
+const FIX: &str = "put the channel's current webhook URL in destinations.discord.webhook_url_file; archives wait in the outbox meanwhile";
+
+/// Opens `[destinations.discord]` when it is configured (archives, alerts
+/// and its probe), and adds the probe of the Discord bot's token
+/// (`[discord]`), which diagnose checks right after it.
+pub fn open_configured(cfg: &Config, out: &mut Opened) {
+    if cfg.destinations.discord.enabled() {
+        match DiscordDestination::from_config(cfg) {
+            Some(d) => {
+                let d = Arc::new(d);
+                out.sinks.push(Arc::new(Copies::new(Surroundings::of(cfg), d.clone())));
+                out.notifiers.push(d.clone());
+                out.probes.push(d);
+            }
+            None => out.probes.push(Arc::new(SetupFailed {
+                subject: DestinationId::DISCORD.to_string(),
+                error: ProbeError::new(FailureCode::Transient, "cannot set up HTTP", FIX),
+            })),
+        }
+    }
+    if let Some(bot) = crate::discord_dm::BotProbe::from_config(cfg) {
+        out.probes.push(Arc::new(bot));
+    }
+}
 
 /// The configured webhook.
 pub struct DiscordDestination {
@@ -101,13 +125,13 @@ impl DiscordDestination {
 
     /// Checks the webhook exists, without posting: Discord answers a GET
     /// with the webhook's own details.
-    pub async fn probe(&self) -> Result<String, ProbeError> {
+    async fn ask(&self) -> Result<String, ProbeError> {
         let resp = self
             .http
             .get(self.webhook.expose().clone())
             .send()
             .await
-            .map_err(|e| ProbeError { code: FailureCode::Transient, message: network_words(&e) })?;
+            .map_err(|e| ProbeError::new(FailureCode::Transient, network_words(&e), FIX))?;
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = resp.text().await.unwrap_or_default();
@@ -117,7 +141,7 @@ impl DiscordDestination {
             return Ok(format!("webhook {name:?} answers"));
         }
         let refused = classify(status, &headers, &body);
-        Err(ProbeError { code: refused.code, message: refused.message })
+        Err(ProbeError::new(refused.code, refused.message, FIX))
     }
 
     /// Posts one message (text, and a file when given), with retry.
@@ -324,6 +348,16 @@ impl CopySink for DiscordDestination {
 
     fn send<'a>(&'a self, job: Handover<'a>) -> BoxFuture<'a, Result<u64, CopyFailure>> {
         Box::pin(self.send_archive(job.archive, job.sent_parts, job.cancel))
+    }
+}
+
+impl Probe for DiscordDestination {
+    fn subject(&self) -> String {
+        DestinationId::DISCORD.to_string()
+    }
+
+    fn probe<'a>(&'a self, _: &'a ProbeContext<'a>) -> BoxFuture<'a, Result<Answer, ProbeError>> {
+        Box::pin(async move { self.ask().await.map(Answer::Fine) })
     }
 }
 

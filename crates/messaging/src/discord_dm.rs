@@ -14,16 +14,25 @@ use std::time::Duration;
 
 use backon::Retryable;
 use lifeboat_core::config::{Config, RetryConfig, Secret};
-use lifeboat_core::destination::{AlertError, BoxFuture, Notifier, NotifierKind};
+use lifeboat_core::destination::{
+    AlertError, Answer, BoxFuture, Notifier, NotifierKind, Opened, Probe, ProbeContext, ProbeError,
+};
 use lifeboat_core::state::FailureCode;
 use serde_json::{Value, json};
-
-use crate::ProbeError;
 
 /// Discord's limit on a message's text.
 const CONTENT_LIMIT: usize = 2000;
 /// A rate-limit wait longer than this is not sat out inside a cycle.
 const LONGEST_WAIT: Duration = Duration::from_secs(60);
+
+/// Adds the owner's direct messages to the notifiers when the bot has a
+/// token and an owner. The bot's probe is added with the webhook's
+/// ([`crate::discord::open_configured`]).
+pub fn open_configured(cfg: &Config, out: &mut Opened) {
+    if let Some(dm) = DiscordOwnerDm::from_config(cfg) {
+        out.notifiers.push(std::sync::Arc::new(dm));
+    }
+}
 
 /// Direct messages to `discord.owner_id`.
 pub struct DiscordOwnerDm {
@@ -116,30 +125,62 @@ impl DiscordOwnerDm {
     }
 }
 
-/// Asks Discord who the bot is (`GET /users/@me`): the token works and the
-/// API answers. Sends nothing.
-pub async fn probe_bot(cfg: &Config) -> Result<String, ProbeError> {
-    let d = &cfg.discord;
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(15))
-        .timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|e| ProbeError { code: FailureCode::Transient, message: e.without_url().to_string() })?;
-    let url = format!("{}/v10/users/@me", d.api_url.as_str().trim_end_matches('/'));
-    let failed = |e: DmError| ProbeError { code: e.code, message: e.message };
-    let resp = http
-        .get(url)
-        .header("authorization", format!("Bot {}", d.token.expose()))
-        .send()
-        .await
-        .map_err(|e| failed(network_error(&e)))?;
-    let status = resp.status().as_u16();
-    let v: Value = serde_json::from_str(&resp.text().await.unwrap_or_default()).unwrap_or_default();
-    if (200..300).contains(&status) {
-        let name = v.get("username").and_then(Value::as_str).unwrap_or("?");
-        return Ok(format!("bot {name:?} answers"));
+/// What to fix when Discord does not take the bot's token.
+const BOT_FIX: &str = "put the bot's current token (Developer Portal → Bot → Reset Token) in discord.token_file; \
+                       the owner's DMs and lifeboat-discord need it";
+
+/// The Discord bot's token, as diagnose checks it: Discord says who the bot
+/// is (`GET /users/@me`), so the token works and the API answers. Sends
+/// nothing.
+pub struct BotProbe {
+    /// `{api_url}/v10/users/@me`.
+    url: String,
+    token: Secret,
+    owner: u64,
+}
+
+impl BotProbe {
+    /// None unless the bot has a token.
+    pub fn from_config(cfg: &Config) -> Option<BotProbe> {
+        let d = &cfg.discord;
+        if d.token.is_empty() {
+            return None;
+        }
+        let url = format!("{}/v10/users/@me", d.api_url.as_str().trim_end_matches('/'));
+        Some(BotProbe { url, token: d.token.clone(), owner: d.owner_id })
     }
-    Err(failed(classify(status, &v, None, d.owner_id)))
+
+    async fn ask(&self) -> Result<String, ProbeError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(15))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| ProbeError::new(FailureCode::Transient, e.without_url().to_string(), BOT_FIX))?;
+        let failed = |e: DmError| ProbeError::new(e.code, e.message, BOT_FIX);
+        let resp = http
+            .get(&self.url)
+            .header("authorization", format!("Bot {}", self.token.expose()))
+            .send()
+            .await
+            .map_err(|e| failed(network_error(&e)))?;
+        let status = resp.status().as_u16();
+        let v: Value = serde_json::from_str(&resp.text().await.unwrap_or_default()).unwrap_or_default();
+        if (200..300).contains(&status) {
+            let name = v.get("username").and_then(Value::as_str).unwrap_or("?");
+            return Ok(format!("bot {name:?} answers"));
+        }
+        Err(failed(classify(status, &v, None, self.owner)))
+    }
+}
+
+impl Probe for BotProbe {
+    fn subject(&self) -> String {
+        "discord-bot".to_string()
+    }
+
+    fn probe<'a>(&'a self, _: &'a ProbeContext<'a>) -> BoxFuture<'a, Result<Answer, ProbeError>> {
+        Box::pin(async move { self.ask().await.map(Answer::Fine) })
+    }
 }
 
 fn network_error(e: &reqwest::Error) -> DmError {

@@ -9,6 +9,7 @@
 //! fails, times out or gets a 4xx reply is tried again next cycle. The
 //! password comes from `password_file` and never appears in logs or errors.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use backon::Retryable;
@@ -18,14 +19,12 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::{Config, MB};
 use lifeboat_core::destination::{
-    AlertError, BoxFuture, CopyFailure, CopySink, DestinationId, DestinationKind, EmailConfig, Handover, Notifier,
-    NotifierKind, Surroundings,
+    AlertError, Answer, BoxFuture, Copies, CopyFailure, CopySink, DestinationId, DestinationKind, EmailConfig,
+    Handover, Notifier, NotifierKind, Opened, Probe, ProbeContext, ProbeError, SetupFailed, Surroundings, Unusable,
 };
 use lifeboat_core::state::FailureCode;
 use lifeboat_core::units::human_size;
 use tokio_util::sync::CancellationToken;
-
-use crate::ProbeError;
 
 /// Why the email destination cannot be set up from its settings.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +45,35 @@ pub enum SetupError {
         /// lettre's words, without the password.
         words: String,
     },
+}
+
+/// What to fix when the relay does not answer or refuses the login.
+const FIX: &str = "check smtp_url (host, port, smtps:// or ?tls=required) and destinations.email.password_file; mail waits in the outbox meanwhile";
+
+/// Opens `[destinations.email]` when a relay is configured: archives,
+/// alerts and its probe. One that cannot be set up is still a destination
+/// (every archive is recorded as owed to it and failed), and its probe says
+/// why.
+pub fn open_configured(cfg: &Config, out: &mut Opened) {
+    if !cfg.destinations.email.enabled() {
+        return;
+    }
+    match EmailDestination::open(cfg) {
+        Ok(d) => {
+            let d = Arc::new(d);
+            out.sinks.push(Arc::new(Copies::new(Surroundings::of(cfg), d.clone())));
+            out.notifiers.push(d.clone());
+            out.probes.push(d);
+        }
+        Err(why) => {
+            tracing::error!("email: {why}");
+            out.sinks.push(Arc::new(Unusable { id: DestinationId::EMAIL, why: format!("email cannot send: {why}") }));
+            out.probes.push(Arc::new(SetupFailed {
+                subject: DestinationId::EMAIL.to_string(),
+                error: ProbeError::new(FailureCode::Refused, why.to_string(), FIX),
+            }));
+        }
+    }
 }
 
 /// The configured relay and recipients.
@@ -100,17 +128,17 @@ impl EmailDestination {
     }
 
     /// Connects, greets and logs in, without sending anything.
-    pub async fn probe(&self) -> Result<String, ProbeError> {
+    async fn ask(&self) -> Result<String, ProbeError> {
         let Ok(tested) = tokio::time::timeout(self.deadline(), self.mailer.test_connection()).await else {
-            return Err(ProbeError { code: FailureCode::Transient, message: self.too_slow() });
+            return Err(ProbeError::new(FailureCode::Transient, self.too_slow(), FIX));
         };
         match tested {
             Ok(true) => Ok(format!(
                 "relay answers and accepts the login; mail goes to {}",
                 Mailboxes::from_iter(self.to.iter().cloned())
             )),
-            Ok(false) => Err(ProbeError { code: FailureCode::Transient, message: "the relay does not answer".into() }),
-            Err(e) => Err(ProbeError { code: failure(&e).code, message: error_words(&e) }),
+            Ok(false) => Err(ProbeError::new(FailureCode::Transient, "the relay does not answer", FIX)),
+            Err(e) => Err(ProbeError::new(failure(&e).code, error_words(&e), FIX)),
         }
     }
 
@@ -253,6 +281,16 @@ impl CopySink for EmailDestination {
     fn send<'a>(&'a self, job: Handover<'a>) -> BoxFuture<'a, Result<u64, CopyFailure>> {
         // A mail is sent whole: there are no parts to resume after.
         Box::pin(self.send_archive(job.archive, job.cancel))
+    }
+}
+
+impl Probe for EmailDestination {
+    fn subject(&self) -> String {
+        DestinationId::EMAIL.to_string()
+    }
+
+    fn probe<'a>(&'a self, _: &'a ProbeContext<'a>) -> BoxFuture<'a, Result<Answer, ProbeError>> {
+        Box::pin(async move { self.ask().await.map(Answer::Fine) })
     }
 }
 

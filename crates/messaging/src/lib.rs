@@ -19,6 +19,7 @@
 //! parts a service already confirmed are recorded, so a retry starts after
 //! them.
 
+mod connect;
 pub mod discord;
 pub mod discord_dm;
 pub mod email;
@@ -30,20 +31,11 @@ use lifeboat_core::manifest::Manifest;
 use lifeboat_core::state::FailureCode;
 use std::io::{Read, Seek, SeekFrom};
 
+pub use connect::{ConnectError, connects};
 pub use discord::DiscordDestination;
 pub use discord_dm::DiscordOwnerDm;
 pub use email::{EmailDestination, SetupError};
 pub use webhook::WebhookDestination;
-
-/// Why a destination did not answer a probe as it should.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct ProbeError {
-    /// What went wrong, as a code.
-    pub code: FailureCode,
-    /// The same in words, without any secret.
-    pub message: String,
-}
 
 /// Reads `len` bytes at `offset` of an archive, across its files as if they
 /// were one, on a blocking thread.

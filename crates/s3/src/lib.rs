@@ -32,7 +32,10 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use lifeboat_core::catalog::{self, ArchiveName, StoredArchive};
 use lifeboat_core::config::Config;
-use lifeboat_core::destination::{BoxFuture, CopyFailure, CopySink, DestinationId, Handover, RetireError, S3Config};
+use lifeboat_core::destination::{
+    Answer, BoxFuture, Copies, CopyFailure, CopySink, DestinationId, Handover, Opened, Probe, ProbeContext, ProbeError,
+    RetireError, S3Config, Surroundings,
+};
 use lifeboat_core::seal::Keys;
 use lifeboat_core::state::FailureCode;
 use lifeboat_core::verify::VerifyError;
@@ -601,21 +604,62 @@ pub struct S3Destination {
     id: DestinationId,
 }
 
-impl S3Destination {
-    /// Every configured `[[destinations.s3]]`; one that cannot be set up
-    /// is logged and left out.
-    pub fn from_config(cfg: &Config) -> Vec<S3Destination> {
-        cfg.destinations
-            .s3
-            .iter()
-            .filter_map(|s3| match Store::open(s3, &cfg.retry) {
-                Ok(store) => Some(S3Destination { store, id: s3.id() }),
-                Err(e) => {
-                    tracing::error!("{e}");
-                    None
-                }
-            })
-            .collect()
+/// What to fix when a bucket does not answer.
+const FIX: &str =
+    "check endpoint, bucket, access_key_id and secret_access_key_file; archives wait in the outbox meanwhile";
+
+/// Opens every configured `[[destinations.s3]]`: a sink for archives, and
+/// its probe. One whose client cannot be set up is logged and gets no
+/// sink; its probe says why.
+pub fn open_configured(cfg: &Config, out: &mut Opened) {
+    let around = Surroundings::of(cfg);
+    for s3 in &cfg.destinations.s3 {
+        let store = Store::open(s3, &cfg.retry);
+        match &store {
+            Ok(store) => {
+                let sink = S3Destination { store: store.clone(), id: s3.id() };
+                out.sinks.push(Arc::new(Copies::new(around.clone(), Arc::new(sink))));
+            }
+            Err(e) => tracing::error!("{e}"),
+        }
+        out.probes.push(Arc::new(BucketProbe { s3: s3.clone(), store }));
+    }
+}
+
+/// A bucket as diagnose checks it: it answers these keys, and holds the
+/// newest archive.
+struct BucketProbe {
+    s3: S3Config,
+    store: Result<Store, StoreError>,
+}
+
+impl BucketProbe {
+    async fn ask(&self, ask: &ProbeContext<'_>) -> Result<Answer, ProbeError> {
+        let listed = match &self.store {
+            Ok(store) => store.list().await,
+            Err(e) => Err(e.clone()),
+        };
+        let remote = listed.map_err(|e| {
+            let at = self.s3.endpoint_text().unwrap_or("AWS");
+            ProbeError::new(e.code, format!("bucket {} at {at}: {e}", self.s3.bucket), FIX)
+        })?;
+        Ok(match ask.newest() {
+            Some(newest) if !remote.iter().any(|r| r.name == newest) => Answer::Behind {
+                message: format!("reachable, {} archive(s); the newest, {newest}, is not there yet", remote.len()),
+                action: "the next cycle uploads it; `lifeboat status` shows the last error".into(),
+            },
+            _ => Answer::Fine(format!("reachable, {} archive(s) under {:?}", remote.len(), self.s3.prefix)),
+        })
+    }
+}
+
+impl Probe for BucketProbe {
+    fn subject(&self) -> String {
+        self.s3.id().to_string()
+    }
+
+    fn probe<'a>(&'a self, ask: &'a ProbeContext<'a>) -> BoxFuture<'a, Result<Answer, ProbeError>> {
+        Box::pin(self.ask(ask))
     }
 }
 

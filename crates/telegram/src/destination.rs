@@ -3,12 +3,25 @@
 use chrono::{DateTime, Utc};
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::{Config, TelegramConfig};
-use lifeboat_core::destination::{AlertError, ArchiveSink, BoxFuture, DestinationId, Notifier, Owed, Surroundings};
+use lifeboat_core::destination::{
+    AlertError, ArchiveSink, BoxFuture, DestinationId, Notifier, Opened, Owed, Surroundings,
+};
 use lifeboat_core::state::{State, StateError};
 use tokio_util::sync::CancellationToken;
 
 use crate::Telegram;
 use crate::delivery::outbox_files;
+
+/// Opens Telegram when a bot token is configured: archives and alerts.
+/// Its probe is diagnose's own (`getMe`, whose answer stands in for the
+/// settings' finding), so it adds none.
+pub fn open_configured(cfg: &Config, out: &mut Opened) {
+    if let Some(tg) = TelegramDestination::from_config(cfg) {
+        let tg = std::sync::Arc::new(tg);
+        out.sinks.push(tg.clone());
+        out.notifiers.push(tg);
+    }
+}
 
 /// The configured bot and the admins it sends to.
 #[derive(Debug)]

@@ -4,6 +4,7 @@ use anyhow::Result;
 use std::time::Duration;
 
 use chrono::Utc;
+use lifeboat_core::destination::{Answer, ProbeContext, ProbeError};
 use lifeboat_core::diagnose::{self, Finding, Severity};
 use lifeboat_core::{Config, exit};
 
@@ -21,8 +22,7 @@ pub(super) fn diagnose(cfg: &Config, a: &JsonArg) -> Result<i32> {
     let mut d = diagnose::run(cfg, Utc::now());
     yield_to_signal_handler();
     answer_telegram(cfg, &mut d.findings)?;
-    d.findings.extend(check_stores(cfg)?);
-    d.findings.extend(check_messengers(cfg)?);
+    d.findings.extend(check_destinations(cfg)?);
     d.findings.extend(check_ping_url(cfg)?);
     bar.clear();
     if a.json {
@@ -93,7 +93,7 @@ fn check_ping_url(cfg: &Config) -> Result<Option<Finding>> {
     let Some(url) = &cfg.monitoring.ping_url else { return Ok(None) };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let subject = "monitoring.ping_url";
-    Ok(Some(match rt.block_on(lifeboat_messaging::webhook::connects(url, PROBE_TIMEOUT)) {
+    Ok(Some(match rt.block_on(lifeboat_messaging::connects(url, PROBE_TIMEOUT)) {
         Ok(said) => Finding::ok(subject, format!("the monitor's host: {said} (nothing was pinged)")),
         Err(e) => Finding::error(
             subject,
@@ -104,120 +104,33 @@ fn check_ping_url(cfg: &Config) -> Result<Option<Finding>> {
     }))
 }
 
-/// Each `[[destinations.s3]]`: the bucket answers these keys, and the
-/// newest archive is stored there.
-fn check_stores(cfg: &Config) -> Result<Vec<Finding>> {
-    if cfg.destinations.s3.is_empty() {
+/// Each configured destination, as its kind probes it (a bucket answers
+/// and holds the newest archive, a relay takes the login, a webhook's host
+/// answers, Discord takes the bot's token), in the cycle's order of kinds.
+/// Nothing is posted, uploaded or mailed.
+fn check_destinations(cfg: &Config) -> Result<Vec<Finding>> {
+    let probes = lifeboat_cycle::probes(cfg);
+    if probes.is_empty() {
         return Ok(Vec::new());
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let newest = newest_to_store(cfg);
-    let mut findings = Vec::new();
-    for s3 in &cfg.destinations.s3 {
-        let subject = s3.id().to_string();
-        let listed = rt.block_on(async {
-            let store = lifeboat_s3::Store::open(s3, &cfg.retry)?;
-            store.list().await
-        });
-        let finding = match listed {
-            Err(e) => Finding {
-                level: Severity::Error,
-                subject,
-                message: format!("bucket {} at {}: {e}", s3.bucket, s3.endpoint_text().unwrap_or("AWS")),
-                action: Some("check endpoint, bucket, access_key_id and secret_access_key_file; archives wait in the outbox meanwhile".into()),
-            },
-            Ok(remote) => match &newest {
-                Some(n) if !remote.iter().any(|r| r.name == n.name) => Finding {
-                    level: Severity::Warn,
-                    subject,
-                    message: format!("reachable, {} archive(s); the newest, {}, is not there yet", remote.len(), n.name),
-                    action: Some("the next cycle uploads it; `lifeboat status` shows the last error".into()),
-                },
-                _ => Finding {
-                    level: Severity::Ok,
-                    subject,
-                    message: format!("reachable, {} archive(s) under {:?}", remote.len(), s3.prefix),
-                    action: None,
-                },
-            },
-        };
-        findings.push(finding);
-    }
-    Ok(findings)
+    let find_newest = || newest_to_store(cfg).map(|a| a.name);
+    let ask = ProbeContext::new(PROBE_TIMEOUT, &find_newest);
+    let finding = |subject: String, probed| match probed {
+        Ok(Answer::Fine(message)) => Finding::ok(subject, message),
+        Ok(Answer::Behind { message, action }) => Finding::warn(subject, message, action),
+        Err(ProbeError { message, fix, .. }) => Finding::error(subject, message, fix),
+    };
+    Ok(probes.iter().map(|p| finding(p.subject(), rt.block_on(p.probe(&ask)))).collect())
 }
 
-/// The newest archive a cycle sends off-site. A live restore's safety
-/// snapshot (`pre-restore`) is kept on this server only: no cycle queues
-/// it, so it is never reported as owed to a bucket.
+/// The newest archive a cycle sends to the destinations. A live restore's
+/// safety snapshot (`pre-restore`) is kept on this server only: no cycle
+/// queues it, so it is never reported as owed to a bucket.
 fn newest_to_store(cfg: &Config) -> Option<lifeboat_core::catalog::StoredArchive> {
     let state = super::existing_state(cfg).ok().flatten();
     lifeboat_core::catalog::list(&cfg.backup.output_dir).ok()?.into_iter().find(|a| {
         lifeboat_core::verify::known_manifest(a, &cfg.encryption.keys, state.as_ref())
             .map_or(true, |m| m.trigger != lifeboat_core::Trigger::PreRestore)
     })
-}
-
-/// `[destinations.discord]`, `[destinations.email]`, each
-/// `[[destinations.webhook]]` and the Discord bot: the Discord webhook
-/// exists, the relay answers and takes the login, each webhook's host
-/// answers, Discord takes the bot's token. Nothing is posted or mailed.
-fn check_messengers(cfg: &Config) -> Result<Vec<Finding>> {
-    let d = &cfg.destinations;
-    let bot = !cfg.discord.token.is_empty();
-    if !d.discord.enabled() && !d.email.enabled() && d.webhook.is_empty() && !bot {
-        return Ok(Vec::new());
-    }
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let mut findings = Vec::new();
-    fn finding(subject: &str, probed: Result<String, impl std::fmt::Display>, action: &str) -> Finding {
-        match probed {
-            Ok(message) => Finding { level: Severity::Ok, subject: subject.into(), message, action: None },
-            Err(e) => Finding {
-                level: Severity::Error,
-                subject: subject.into(),
-                message: e.to_string(),
-                action: Some(action.into()),
-            },
-        }
-    }
-    if d.discord.enabled() {
-        let probed = match lifeboat_messaging::DiscordDestination::from_config(cfg) {
-            Some(discord) => rt.block_on(discord.probe()).map_err(|e| e.to_string()),
-            None => Err("cannot set up HTTP".into()),
-        };
-        findings.push(finding(
-            "discord",
-            probed,
-            "put the channel's current webhook URL in destinations.discord.webhook_url_file; archives wait in the outbox meanwhile",
-        ));
-    }
-    if bot {
-        findings.push(finding(
-            "discord-bot",
-            rt.block_on(lifeboat_messaging::discord_dm::probe_bot(cfg)),
-            "put the bot's current token (Developer Portal → Bot → Reset Token) in discord.token_file; \
-             the owner's DMs and lifeboat-discord need it",
-        ));
-    }
-    if d.email.enabled() {
-        let probed = match lifeboat_messaging::EmailDestination::open(cfg) {
-            Ok(email) => rt.block_on(email.probe()).map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        findings.push(finding(
-            "email",
-            probed,
-            "check smtp_url (host, port, smtps:// or ?tls=required) and destinations.email.password_file; mail waits in the outbox meanwhile",
-        ));
-    }
-    for webhook in lifeboat_messaging::WebhookDestination::from_config(cfg) {
-        let probed = rt.block_on(webhook.probe(PROBE_TIMEOUT));
-        findings.push(finding(
-            &webhook.id().to_string(),
-            probed,
-            "check the URL in its url_file and this server's outbound network (firewall, DNS, proxy); alerts reach \
-             the other destinations meanwhile",
-        ));
-    }
-    Ok(findings)
 }

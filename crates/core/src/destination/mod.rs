@@ -20,11 +20,13 @@ use crate::state::{FailureCode, Level, OutboxStatus, State, StateError};
 mod discord;
 mod email;
 mod id;
+mod probe;
 mod s3;
 mod webhook;
 pub use discord::DiscordConfig;
 pub use email::EmailConfig;
 pub use id::{BadDestinationId, DestinationId, DestinationKind, NotifierKind};
+pub use probe::{Answer, Opened, Probe, ProbeContext, ProbeError, SetupFailed, Unusable};
 pub use s3::S3Config;
 pub use webhook::{WebhookConfig, WebhookFormat};
 

@@ -14,16 +14,30 @@ use std::time::Duration;
 use backon::Retryable;
 use lifeboat_core::config::{Config, RetryConfig, SecretUrl};
 use lifeboat_core::destination::{
-    AlertError, BoxFuture, DestinationKind, Notifier, NotifierKind, WebhookConfig, WebhookFormat,
+    AlertError, Answer, BoxFuture, DestinationKind, Notifier, NotifierKind, Opened, Probe, ProbeContext, ProbeError,
+    WebhookConfig, WebhookFormat,
 };
 use lifeboat_core::state::FailureCode;
 
-use crate::ProbeError;
+use crate::connects;
 
 /// A `Retry-After` longer than this is not sat out inside a cycle.
 const LONGEST_WAIT: Duration = Duration::from_secs(60);
 /// One request's deadline.
 const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What to fix when a webhook's host does not answer.
+const FIX: &str = "check the URL in its url_file and this server's outbound network (firewall, DNS, proxy); alerts reach \
+                   the other destinations meanwhile";
+
+/// Opens every configured webhook: alerts, and its probe.
+pub fn open_configured(cfg: &Config, out: &mut Opened) {
+    for webhook in WebhookDestination::from_config(cfg) {
+        let webhook = std::sync::Arc::new(webhook);
+        out.notifiers.push(webhook.clone());
+        out.probes.push(webhook);
+    }
+}
 
 /// One configured webhook.
 pub struct WebhookDestination {
@@ -81,11 +95,11 @@ impl WebhookDestination {
 
     /// Whether its host resolves and takes a connection. Nothing is posted:
     /// a post would be an alert.
-    pub async fn probe(&self, within: Duration) -> Result<String, ProbeError> {
+    async fn ask(&self, within: Duration) -> Result<String, ProbeError> {
         connects(self.url.expose(), within)
             .await
             .map(|said| format!("{said} (format {}; nothing was posted)", self.format.as_str()))
-            .map_err(|e| ProbeError { code: FailureCode::Transient, message: e.to_string() })
+            .map_err(|e| ProbeError::new(FailureCode::Transient, e.to_string(), FIX))
     }
 
     /// Posts `text`, with retry.
@@ -171,6 +185,16 @@ impl WebhookDestination {
     }
 }
 
+impl Probe for WebhookDestination {
+    fn subject(&self) -> String {
+        self.id().to_string()
+    }
+
+    fn probe<'a>(&'a self, ask: &'a ProbeContext<'a>) -> BoxFuture<'a, Result<Answer, ProbeError>> {
+        Box::pin(async move { self.ask(ask.within).await.map(Answer::Fine) })
+    }
+}
+
 impl Notifier for WebhookDestination {
     fn kind(&self) -> NotifierKind {
         DestinationKind::Webhook.into()
@@ -183,60 +207,4 @@ impl Notifier for WebhookDestination {
     fn alert<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<(), AlertError>> {
         Box::pin(self.post(text))
     }
-}
-
-/// Why a URL's host does not take a connection. The words name the host
-/// and port, never the URL's path (often the secret).
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    /// A URL without a host (or a port its scheme implies).
-    #[error("the URL names no host")]
-    NoHost,
-    /// The name lookup did not finish in time.
-    #[error("{host} did not resolve within {} s", within.as_secs())]
-    ResolveTimeout { host: String, within: Duration },
-    /// The name does not resolve.
-    #[error("{host} does not resolve: {source}")]
-    Unresolved {
-        host: String,
-        #[source]
-        source: std::io::Error,
-    },
-    /// The name resolves to nothing.
-    #[error("{host} resolves to no address")]
-    NoAddress { host: String },
-    /// The last address tried refused the connection.
-    #[error("cannot connect to {host} ({addr}): {source}")]
-    Refused {
-        host: String,
-        addr: std::net::SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
-    /// The last address tried did not answer in time.
-    #[error("{host} ({addr}) did not answer within {} s", within.as_secs())]
-    Silent { host: String, addr: std::net::SocketAddr, within: Duration },
-}
-
-/// Whether `url`'s host resolves and one of its addresses takes a TCP
-/// connection within `within`; the words name the host and port, never the
-/// URL's path (often the secret). Nothing is sent.
-pub async fn connects(url: &url::Url, within: Duration) -> Result<String, ConnectError> {
-    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
-        return Err(ConnectError::NoHost);
-    };
-    let addrs: Vec<_> = tokio::time::timeout(within, tokio::net::lookup_host((host, port)))
-        .await
-        .map_err(|_| ConnectError::ResolveTimeout { host: host.to_string(), within })?
-        .map_err(|source| ConnectError::Unresolved { host: host.to_string(), source })?
-        .collect();
-    let mut last = ConnectError::NoAddress { host: host.to_string() };
-    for addr in addrs {
-        match tokio::time::timeout(within, tokio::net::TcpStream::connect(addr)).await {
-            Ok(Ok(_)) => return Ok(format!("{host} answers on port {port}")),
-            Ok(Err(source)) => last = ConnectError::Refused { host: host.to_string(), addr, source },
-            Err(_) => last = ConnectError::Silent { host: host.to_string(), addr, within },
-        }
-    }
-    Err(last)
 }
