@@ -39,11 +39,29 @@ const EXAMPLES: &[(&str, &str)] = &[
 
 const SEE_ALSO: &[&str] = &["lifeboat.toml(5)", "lifeboat-scheduler(8)", "lifeboat-dashboard(8)"];
 
-const SOURCES_AND_DESTINATIONS: &str = "Optional tables, none by default: [[sources.postgres]], \
-    [[sources.redis]] and [[sources.files]] (more to back up), [[destinations.s3]], \
-    [destinations.discord] and [destinations.email] (more places for the archives). Their keys \
-    are listed in /usr/share/doc/lifeboat/README.md, with an example in the package's \
-    /etc/lifeboat/lifeboat.toml.";
+/// The optional tables, from the registries of kinds of source and of
+/// destination.
+fn sources_and_destinations() -> String {
+    let sources: Vec<String> =
+        lifeboat_core::source::KINDS.iter().filter_map(|k| k.table()).map(|t| format!("[[{t}]]")).collect();
+    let destinations = lifeboat_core::destination::DestinationKind::tables();
+    format!(
+        "Optional tables, none by default: {} (more to back up), {} (more places for the archives and \
+         alerts). Their keys are listed in /usr/share/doc/lifeboat/README.md, with an example in the package's \
+         /etc/lifeboat/lifeboat.toml.",
+        words(&sources),
+        words(&destinations)
+    )
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn words(items: &[String]) -> String {
+    match items.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
 
 /// Writes the pages, printing each path.
 pub fn write(dir: &Path) -> anyhow::Result<i32> {
@@ -72,7 +90,8 @@ pub fn write(dir: &Path) -> anyhow::Result<i32> {
         let cmd = c.clone().display_name(&name).bin_name(format!("lifeboat {}", c.get_name()));
         save(&man1.join(format!("{name}.1")), &lifeboat_about::page(cmd, "1", &sub)?)?;
     }
-    let more = [("SOURCES AND DESTINATIONS", SOURCES_AND_DESTINATIONS)];
+    let tables = sources_and_destinations();
+    let more = [("SOURCES AND DESTINATIONS", tables.as_str())];
     let config = lifeboat_about::config_page(lifeboat_core::config::DEFAULT_TOML, &more);
     save(&man5.join("lifeboat.toml.5"), &config)?;
     Ok(lifeboat_core::exit::SUCCESS)
@@ -89,4 +108,21 @@ fn save(path: &Path, page: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, page).with_context(|| format!("cannot write {}", path.display()))?;
     println!("{}", path.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tables_are_listed_from_the_registries_in_words() {
+        let text = sources_and_destinations();
+        assert!(
+            text.contains("[[sources.postgres]], [[sources.redis]] and [[sources.files]] (more to back up)"),
+            "{text}"
+        );
+        assert!(text.contains("[destinations.email] and [[destinations.webhook]] (more places"), "{text}");
+        assert_eq!(words(&["a".into()]), "a");
+        assert_eq!(words(&[]), "");
+    }
 }

@@ -44,6 +44,22 @@ impl DestinationKind {
     pub fn is_named(self) -> bool {
         matches!(self, DestinationKind::S3 | DestinationKind::Webhook)
     }
+
+    /// Its table in the configuration, as written there: `[[destinations.KIND]]`
+    /// for a kind there may be several of, else `[destinations.KIND]`; None
+    /// for Telegram, whose section is `[telegram]`.
+    pub fn table(self) -> Option<String> {
+        match self {
+            DestinationKind::Telegram => None,
+            kind if kind.is_named() => Some(format!("[[destinations.{}]]", kind.as_str())),
+            kind => Some(format!("[destinations.{}]", kind.as_str())),
+        }
+    }
+
+    /// The tables of every kind that has one, in the registry's order.
+    pub fn tables() -> Vec<String> {
+        <DestinationKind as strum::VariantArray>::VARIANTS.iter().filter_map(|k| k.table()).collect()
+    }
 }
 
 /// One configured destination: its kind, and its name where the kind can
@@ -200,6 +216,14 @@ mod tests {
         }
         assert_eq!(DestinationId::s3("offsite").to_string(), "s3:offsite");
         assert_eq!(DestinationId::TELEGRAM.to_string(), "telegram");
+    }
+
+    #[test]
+    fn each_kind_but_telegram_has_its_table_an_array_where_it_has_names() {
+        assert_eq!(
+            DestinationKind::tables(),
+            ["[[destinations.s3]]", "[destinations.discord]", "[destinations.email]", "[[destinations.webhook]]"]
+        );
     }
 
     #[test]

@@ -261,6 +261,12 @@ pub trait SourceKind: Sync {
     /// Which kind this is in the manifest.
     fn kind(&self) -> Kind;
 
+    /// The table its sources are written in (`sources.KIND`, an array of
+    /// tables); None for a kind configured elsewhere.
+    fn table(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Its configured sources, for the checks every kind shares (names
     /// plain and unique, entries apart, deadlines in range). None for a
     /// kind configured outside `[[sources.*]]`.

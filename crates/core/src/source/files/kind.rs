@@ -21,6 +21,10 @@ impl SourceKind for Files {
         Kind::File
     }
 
+    fn table(&self) -> Option<&'static str> {
+        Some(KEY)
+    }
+
     fn sections<'a>(&self, sources: &'a SourcesConfig) -> Vec<Section<'a>> {
         let section =
             |f: &'a FilesConfig| Section { key: KEY, name: &f.name, entry: format!("{}/", f.name), timeout_secs: None };

@@ -22,6 +22,10 @@ impl SourceKind for Postgres {
         Kind::Postgres
     }
 
+    fn table(&self) -> Option<&'static str> {
+        Some(KEY)
+    }
+
     fn sections<'a>(&self, sources: &'a SourcesConfig) -> Vec<Section<'a>> {
         sources.postgres.iter().map(|p| p.section(KEY, PGDUMP_SUFFIX)).collect()
     }

@@ -25,6 +25,10 @@ impl SourceKind for Redis {
         Kind::Redis
     }
 
+    fn table(&self) -> Option<&'static str> {
+        Some(KEY)
+    }
+
     fn sections<'a>(&self, sources: &'a SourcesConfig) -> Vec<Section<'a>> {
         sources.redis.iter().map(|r| r.section(KEY, RDB_SUFFIX)).collect()
     }
