@@ -44,6 +44,26 @@ start_postgres() {
 }
 stop_postgres() { "${pg_as[@]}" pg_ctl -D "$1/data" -m immediate stop >/dev/null 2>&1 || true; }
 
+# bot_postgres URL MESSAGES: the database `bench` made on the server of
+# start_postgres and filled like a bot's: MESSAGES messages (hex tokens and
+# text, compressing about 2:1) from MESSAGES/20 users; URL names it
+# (bench/postgres.sh, bench/recovery.sh).
+bot_postgres() {
+    local url=$1 messages=$2
+    psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "CREATE DATABASE bench" postgres
+    psql -X -q "$url" <<SQL
+CREATE TABLE users (id bigint PRIMARY KEY, name text, lang text, joined timestamptz);
+INSERT INTO users SELECT g, 'user_' || md5(g::text), (ARRAY['en','ru','de','es'])[1 + g % 4],
+    now() - (g % 1000) * interval '1 hour' FROM generate_series(1, $((messages / 20))) g;
+CREATE TABLE messages (id bigint PRIMARY KEY, user_id bigint, at timestamptz, kind int, token text, body text);
+INSERT INTO messages SELECT g, 1 + g % $((messages / 20)), now() - g * interval '1 second', g % 7,
+    md5(random()::text), 'request ' || (g % 5000) || ' ' || md5((g % 977)::text) || ' ' || repeat('ok ', g % 20)
+    FROM generate_series(1, $messages) g;
+CREATE INDEX ON messages (user_id);
+VACUUM ANALYZE;
+SQL
+}
+
 # start_seaweedfs DIR BUCKET: a throw-away SeaweedFS in DIR (made afresh)
 # with the S3 API on a free loopback port (key BENCHKEY, secret
 # benchsecret123) and BUCKET made. Sets s3_port and weed_pid (kill it in the
@@ -61,6 +81,25 @@ JSON
         -s3.config="$dir/s3.json" -master.volumeSizeLimitMB=1024 > "$dir/log" 2>&1 &
     weed_pid=$!
     until [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$filer/buckets/$bucket/")" = 201 ]; do sleep 0.5; done
+}
+
+# seaweedfs_destination BUCKET SECRET_FILE: the `[[destinations.s3]]` named
+# BUCKET that sends to BUCKET under `lifeboat/` on the SeaweedFS of
+# start_seaweedfs, printed; its secret key is written to SECRET_FILE
+# (bench/recovery.sh, bench/s3.sh).
+seaweedfs_destination() {
+    local bucket=$1 secret=$2
+    echo benchsecret123 > "$secret"
+    chmod 600 "$secret"
+    cat <<TOML
+[[destinations.s3]]
+name = "$bucket"
+endpoint = "http://127.0.0.1:$s3_port"
+bucket = "$bucket"
+prefix = "lifeboat/"
+access_key_id = "BENCHKEY"
+secret_access_key_file = "$secret"
+TOML
 }
 
 # A config for DATA backed up into OUT, written to FILE, that makes every

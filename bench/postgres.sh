@@ -15,18 +15,7 @@ cargo build --quiet --release -p lifeboat
 start_postgres "$work/pg"
 trap 'stop_postgres "$work/pg"' EXIT
 url="postgresql://postgres@127.0.0.1:$pg_port/bench"
-psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "CREATE DATABASE bench" postgres
-psql -X -q "$url" <<SQL
-CREATE TABLE users (id bigint PRIMARY KEY, name text, lang text, joined timestamptz);
-INSERT INTO users SELECT g, 'user_' || md5(g::text), (ARRAY['en','ru','de','es'])[1 + g % 4],
-    now() - (g % 1000) * interval '1 hour' FROM generate_series(1, $((messages / 20))) g;
-CREATE TABLE messages (id bigint PRIMARY KEY, user_id bigint, at timestamptz, kind int, token text, body text);
-INSERT INTO messages SELECT g, 1 + g % $((messages / 20)), now() - g * interval '1 second', g % 7,
-    md5(random()::text), 'request ' || (g % 5000) || ' ' || md5((g % 977)::text) || ' ' || repeat('ok ', g % 20)
-    FROM generate_series(1, $messages) g;
-CREATE INDEX ON messages (user_id);
-VACUUM ANALYZE;
-SQL
+bot_postgres "$url" "$messages"
 size=$(psql -X -At "$url" -c "SELECT pg_database_size('bench')")
 timed() { /usr/bin/time -f '%e %M' -o "$work/time.txt" "$@" > "$work/out.txt" 2> "$work/err.txt" || { cat "$work/err.txt" >&2; exit 1; }; }
 

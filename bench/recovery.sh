@@ -30,19 +30,8 @@ start_seaweedfs "$work/weed" bench
 trap 'kill -9 $weed_pid 2>/dev/null || true; stop_postgres "$work/pg"' EXIT
 
 # The bot's data.
-psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "CREATE DATABASE bench" postgres
-psql -X -q "$url" <<SQL
-CREATE TABLE users (id bigint PRIMARY KEY, name text, lang text, joined timestamptz);
-INSERT INTO users SELECT g, 'user_' || md5(g::text), (ARRAY['en','ru','de','es'])[1 + g % 4],
-    now() - (g % 1000) * interval '1 hour' FROM generate_series(1, $((messages / 20))) g;
-CREATE TABLE messages (id bigint PRIMARY KEY, user_id bigint, at timestamptz, kind int, token text, body text);
-INSERT INTO messages SELECT g, 1 + g % $((messages / 20)), now() - g * interval '1 second', g % 7,
-    md5(random()::text), 'request ' || (g % 5000) || ' ' || md5((g % 977)::text) || ' ' || repeat('ok ', g % 20)
-    FROM generate_series(1, $messages) g;
-CREATE INDEX ON messages (user_id);
-CREATE VIEW busy_users AS SELECT user_id, count(*) AS n FROM messages GROUP BY user_id HAVING count(*) > 19;
-VACUUM ANALYZE;
-SQL
+bot_postgres "$url" "$messages"
+psql -X -q "$url" -c "CREATE VIEW busy_users AS SELECT user_id, count(*) AS n FROM messages GROUP BY user_id HAVING count(*) > 19"
 pg_size=$(psql -X -At "$url" -c "SELECT pg_database_size('bench')")
 data="$work/data"; rm -rf "$data"; mkdir -p "$data"
 # Rows of about 164 bytes with the index: a hex token, repeated words, numbers.
@@ -61,8 +50,6 @@ sqlite_size=$(du -cb "$data"/*.db | tail -n1 | cut -f1)
 rm -f "$work/age-key.txt"
 age-keygen -o "$work/age-key.txt" 2>/dev/null
 public=$(sed -n 's/^# public key: //p' "$work/age-key.txt")
-echo benchsecret123 > "$work/s3-secret"
-chmod 600 "$work/s3-secret"
 out="$work/out"; rm -rf "$out"
 cat > "$work/lifeboat.toml" <<TOML
 [backup]
@@ -75,14 +62,8 @@ recipients = ["$public"]
 [[sources.postgres]]
 name = "bench"
 url = "$url"
-[[destinations.s3]]
-name = "bench"
-endpoint = "http://127.0.0.1:$s3_port"
-bucket = "bench"
-prefix = "lifeboat/"
-access_key_id = "BENCHKEY"
-secret_access_key_file = "$work/s3-secret"
 TOML
+seaweedfs_destination bench "$work/s3-secret" >> "$work/lifeboat.toml"
 "$LIFEBOAT" --config "$work/lifeboat.toml" backup --deliver > "$work/backup.txt" 2>&1 || { cat "$work/backup.txt"; exit 1; }
 archive_size=$(du -cb "$out"/database_backup_* | tail -n1 | cut -f1)
 count() { for db in users.db payments.db requests.db; do sqlite3 "$data/$db" "SELECT '$db', count(*), sum(amount) FROM events"; done

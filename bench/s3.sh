@@ -15,19 +15,12 @@ start_seaweedfs "$work/weed" bench
 trap 'kill -9 $weed_pid 2>/dev/null || true' EXIT
 
 head -c "$((mb * 1000 * 1000))" /dev/urandom > "$work/database_backup_20260101_000000.zip"
-echo benchsecret123 > "$work/s3-secret"
 cat > "$work/s3.toml" <<TOML
 [backup]
 source_dir = "$work/none"
 output_dir = "$work/out"
-[[destinations.s3]]
-name = "bench"
-endpoint = "http://127.0.0.1:$s3_port"
-bucket = "bench"
-prefix = "lifeboat/"
-access_key_id = "BENCHKEY"
-secret_access_key_file = "$work/s3-secret"
 TOML
+seaweedfs_destination bench "$work/s3-secret" >> "$work/s3.toml"
 cat > "$work/boto3_upload.py" <<PY
 import boto3, sys
 s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:$s3_port", aws_access_key_id="BENCHKEY",
