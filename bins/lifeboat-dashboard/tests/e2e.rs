@@ -9,8 +9,8 @@ use lifeboat_core::Config;
 use lifeboat_core::state::{PinOrigin, State};
 use lifeboat_dashboard::callback::{self, Action, ArchiveStamp};
 use lifeboat_dashboard::text;
-use lifeboat_testkit::FakeTelegram;
 use lifeboat_testkit::sqlite::{make_wal_db, rows_in_t};
+use lifeboat_testkit::{FakeTelegram, daemon};
 use serde_json::Value;
 
 const TOKEN: &str = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZsecretTOKEN";
@@ -56,20 +56,9 @@ fn start_with(extra: &str, before: impl FnOnce(&Config)) -> Dash {
         dir.path().join("backups").display().to_string(),
         fake.api_url()
     );
-    let cfg_path = dir.path().join("lifeboat.toml");
-    std::fs::write(&cfg_path, &toml).unwrap();
     let cfg = Config::from_toml(&toml).unwrap();
     before(&cfg);
-    let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_lifeboat-dashboard"))
-        .arg("--config")
-        .arg(&cfg_path)
-        .env_remove("LIFEBOAT_CONFIG")
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
+    let child = daemon::spawn(env!("CARGO_BIN_EXE_lifeboat-dashboard"), dir.path(), &toml);
     let d = Dash { child, fake, dir, cfg };
     // Updates wait in the fake's queue; getMe means the dispatcher is starting.
     wait("getMe", || !d.fake.calls("getMe").is_empty());
@@ -78,7 +67,7 @@ fn start_with(extra: &str, before: impl FnOnce(&Config)) -> Dash {
 
 impl Dash {
     fn stderr(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+        daemon::stderr(self.dir.path())
     }
 
     /// `/admin` from `user`; returns the menu's message id.

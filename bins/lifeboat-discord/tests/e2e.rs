@@ -3,12 +3,12 @@
 //! owner's two-step restore.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use lifeboat_testkit::fake_discord_bot::{self, Reply};
 use lifeboat_testkit::sqlite::{make_wal_db, rows_in_t};
-use lifeboat_testkit::{BotFault, FakeDiscordBot};
+use lifeboat_testkit::{BotFault, FakeDiscordBot, daemon};
 
 const OWNER: u64 = 1_187_000_000_000_000_111;
 const ADMIN: u64 = 1_187_000_000_000_000_222;
@@ -49,18 +49,7 @@ fn start() -> Bot {
         token_file.display().to_string(),
         fake.api_url()
     );
-    let cfg_path = dir.path().join("lifeboat.toml");
-    std::fs::write(&cfg_path, &toml).unwrap();
-    let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_lifeboat-discord"))
-        .arg("--config")
-        .arg(&cfg_path)
-        .env_remove("LIFEBOAT_CONFIG")
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
+    let child = daemon::spawn(env!("CARGO_BIN_EXE_lifeboat-discord"), dir.path(), &toml);
     let bot = Bot { child, fake, dir };
     assert!(bot.fake.wait_ready(WAIT), "no gateway session:\n{}", bot.stderr());
     bot.wait("the commands registered", || !bot.fake.commands().is_null());
@@ -69,7 +58,7 @@ fn start() -> Bot {
 
 impl Bot {
     fn stderr(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+        daemon::stderr(self.dir.path())
     }
 
     fn wait(&self, what: &str, mut done: impl FnMut() -> bool) {

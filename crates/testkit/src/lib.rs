@@ -6,6 +6,7 @@
 //! - [`fake_telegram`]: the fake Bot API server, with fault injection and
 //!   recording of every call and upload.
 //! - [`background`]: an axum app served from a thread of its own.
+//! - [`daemon`]: a daemon's real binary started with a config and a log.
 //! - [`fake_discord`]: a fake Discord webhook with Discord's answers, rate
 //!   limit and faults.
 //! - [`fake_discord_bot`]: a fake Discord for a bot: the gateway over a
@@ -18,6 +19,7 @@
 //! - [`tmpfs`]: a small mounted tmpfs for full-disk tests.
 
 pub mod background;
+pub mod daemon;
 pub mod fake_discord;
 pub mod fake_discord_bot;
 pub mod fake_telegram;
