@@ -74,8 +74,7 @@ impl OldServer {
             redis
         });
         if let Some(redis) = &redis {
-            let pw = redis.password_file(sb.dir.path());
-            extra += &format!("[[sources.redis]]\nname = \"cache\"\nurl = {:?}\npassword_file = {pw:?}\n", redis.url());
+            extra += &common::redis_source(sb.dir.path(), redis);
         }
         if let Some(pg) = &pg {
             let pw = sb.secret("pg-password", ROLE_PASSWORD);

@@ -380,8 +380,7 @@ fn sorted_lines(text: &str, n: usize) -> String {
 
 impl SourceFixture for RedisFixture {
     fn config(&self, sb: &Sandbox) -> (Vec<&'static str>, String) {
-        let pw = self.redis.password_file(sb.dir.path());
-        (vec![], format!("[[sources.redis]]\nname = \"cache\"\nurl = {:?}\npassword_file = {pw:?}\n", self.redis.url()))
+        (vec![], common::redis_source(sb.dir.path(), &self.redis))
     }
 
     fn live(&self) -> Contents {

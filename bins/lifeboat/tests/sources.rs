@@ -211,11 +211,7 @@ fn redis_keys_of_every_type_survive_a_restore_into_a_second_server() {
     let redis = Redis::start();
     common::redis_keys_of_every_type(&redis);
     let env = Env::new(&[], "");
-    let pw = redis.password_file(env.dir.path());
-    env.write_config(
-        &[],
-        &format!("[[sources.redis]]\nname = \"cache\"\nurl = {:?}\npassword_file = {pw:?}\n", redis.url()),
-    );
+    env.write_config(&[], &common::redis_source(env.dir.path(), &redis));
     let (archive, _) = env.backup(0);
     let m = env.manifest(&archive);
     assert_eq!(m["databases"][0]["name"], "cache.rdb");
@@ -291,11 +287,7 @@ fn redis_is_restored_live_with_aof_on_and_off_keeping_every_key_and_ttl() {
         common::redis_keys_of_every_type(&redis);
         redis.cli(&["PSETEX", "short-lived", "3600000", "v"]);
         let env = Env::new(&[], "");
-        let pw = redis.password_file(env.dir.path());
-        env.write_config(
-            &[],
-            &format!("[[sources.redis]]\nname = \"cache\"\nurl = {:?}\npassword_file = {pw:?}\n", redis.url()),
-        );
+        env.write_config(&[], &common::redis_source(env.dir.path(), &redis));
         env.backup(0);
         let before = redis_contents(&redis);
         assert_eq!(before.len(), 8, "{before:?}");
@@ -343,11 +335,7 @@ fn a_redis_server_refusing_restore_is_left_as_it_was() {
     common::redis_keys_of_every_type(&redis);
     redis.cli(&["ACL", "SETUSER", "default", "-restore"]);
     let env = Env::new(&[], "");
-    let pw = redis.password_file(env.dir.path());
-    env.write_config(
-        &[],
-        &format!("[[sources.redis]]\nname = \"cache\"\nurl = {:?}\npassword_file = {pw:?}\n", redis.url()),
-    );
+    env.write_config(&[], &common::redis_source(env.dir.path(), &redis));
     env.backup(0);
     redis.cli(&["SET", "greeting", "changed"]);
     let before = redis_contents(&redis);
@@ -372,11 +360,7 @@ fn a_redis_server_without_restore_is_not_put_back_but_the_others_are() {
     let env = Env::new(&[], "");
     lifeboat_testkit::sqlite::create_ledger(&env.path("data/users.db"), lifeboat_testkit::sqlite::Mode::Wal, 50, 10)
         .unwrap();
-    let pw = redis.password_file(env.dir.path());
-    env.write_config(
-        &["users.db"],
-        &format!("[[sources.redis]]\nname = \"cache\"\nurl = {:?}\npassword_file = {pw:?}\n", redis.url()),
-    );
+    env.write_config(&["users.db"], &common::redis_source(env.dir.path(), &redis));
     env.backup(0);
     redis.cli(&["SET", "greeting", "changed"]);
     let users = |sql: &str| {
@@ -442,13 +426,11 @@ fn a_dry_run_lists_every_refusal_at_once_and_the_restore_writes_nothing() {
     std::fs::create_dir_all(env.path("conf")).unwrap();
     let settings = env.path("conf/settings.json");
     std::fs::write(&settings, "{}").unwrap();
-    let pw = redis.password_file(env.dir.path());
     env.write_config(
         &["a.db", "b.db"],
         &format!(
-            "[[sources.redis]]\nname = \"cache\"\nurl = {:?}\npassword_file = {pw:?}\n\
-             [[sources.files]]\nname = \"conf\"\npaths = [{settings:?}]\n",
-            redis.url()
+            "{}[[sources.files]]\nname = \"conf\"\npaths = [{settings:?}]\n",
+            common::redis_source(env.dir.path(), &redis)
         ),
     );
     env.backup(0);
@@ -682,16 +664,15 @@ fn one_archive_holds_every_kind_verifies_restores_and_is_delivered() {
     lifeboat_testkit::sqlite::create_ledger(&env.path("data/users.db"), lifeboat_testkit::sqlite::Mode::Wal, 50, 10)
         .unwrap();
     std::fs::write(env.path("settings.json"), r#"{"lang":"en"}"#).unwrap();
-    let (pgpw, rpw) = (pg.password_file(env.dir.path()), redis.password_file(env.dir.path()));
+    let pgpw = pg.password_file(env.dir.path());
     env.write_config(
         &["users.db"],
         &format!(
             "[telegram]\ntoken = \"123456:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"\napi_url = {:?}\nadmin_ids = [11]\n\
-             {}[[sources.redis]]\nname = \"cache\"\nurl = {:?}\npassword_file = {rpw:?}\n\
-             [[sources.files]]\nname = \"files\"\npaths = [{:?}]\n",
+             {}{}[[sources.files]]\nname = \"files\"\npaths = [{:?}]\n",
             tg.api_url(),
             pg_source(&pg, "main", "bot", &pgpw),
-            redis.url(),
+            common::redis_source(env.dir.path(), &redis),
             env.path("settings.json"),
         ),
     );

@@ -164,6 +164,14 @@ pub fn email_destination(dir: &Path, smtp: &lifeboat_testkit::smtp::SmtpServer, 
     )
 }
 
+/// `[[sources.redis]]` named `cache`: `redis`, its password in a file in
+/// `dir`.
+#[allow(dead_code)] // not every test binary runs Redis
+pub fn redis_source(dir: &Path, redis: &lifeboat_testkit::servers::Redis) -> String {
+    let pw = redis.password_file(dir);
+    format!("[[sources.redis]]\nname = \"cache\"\nurl = {:?}\npassword_file = {pw:?}\n", redis.url())
+}
+
 /// `[[destinations.s3]]` named `offsite`: `s3`'s bucket under prefix
 /// `bot/`, its secret key in a file in `dir`.
 #[allow(dead_code)]
