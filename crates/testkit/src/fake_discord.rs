@@ -256,13 +256,24 @@ async fn execute(
             })
         })
         .collect();
-    let message = json!({
+    let message = message_object(json!({
         "id": format!("{}", 1_300_000_000_000_000_000u64 + n),
-        "type": 0,
         "content": content,
         "channel_id": "1187000000000000001",
         "author": { "bot": true, "id": ID, "username": "Backups", "avatar": null, "discriminator": "0000" },
         "attachments": attachments,
+        "flags": flags,
+        "webhook_id": ID,
+    }));
+    (StatusCode::OK, headers, axum::Json(message)).into_response()
+}
+
+/// A message as Discord's API returns it: `fields` (its id, content,
+/// channel, author, …) over the fields every message carries, empty.
+pub(crate) fn message_object(fields: Value) -> Value {
+    let mut message = json!({
+        "type": 0,
+        "attachments": [],
         "embeds": [],
         "mentions": [],
         "mention_roles": [],
@@ -271,9 +282,11 @@ async fn execute(
         "tts": false,
         "timestamp": "2026-11-23T10:00:00.000000+00:00",
         "edited_timestamp": null,
-        "flags": flags,
+        "flags": 0,
         "components": [],
-        "webhook_id": ID,
     });
-    (StatusCode::OK, headers, axum::Json(message)).into_response()
+    if let (Some(message), Value::Object(fields)) = (message.as_object_mut(), fields) {
+        message.extend(fields);
+    }
+    message
 }

@@ -48,24 +48,14 @@ fn fault(f: BotFault) -> Response {
 }
 
 fn message_json(id: u64, channel: u64, data: &Value) -> Value {
-    json!({
+    crate::fake_discord::message_object(json!({
         "id": id.to_string(),
-        "type": 0,
         "content": data.get("content").cloned().unwrap_or(json!("")),
         "channel_id": channel.to_string(),
         "author": { "id": APPLICATION_ID.to_string(), "username": "Lifeboat", "discriminator": "0", "avatar": null, "bot": true },
-        "attachments": [],
-        "embeds": [],
-        "mentions": [],
-        "mention_roles": [],
-        "pinned": false,
-        "mention_everyone": false,
-        "tts": false,
-        "timestamp": "2026-11-23T10:00:00.000000+00:00",
-        "edited_timestamp": null,
         "flags": data.get("flags").cloned().unwrap_or(json!(0)),
         "components": data.get("components").cloned().unwrap_or(json!([])),
-    })
+    }))
 }
 
 pub(super) async fn rest(
