@@ -202,15 +202,7 @@ async fn run(cfg: Config, take_over_webhook: bool) -> anyhow::Result<()> {
 /// SIGTERM (systemd's stop) and SIGINT both stop polling and cancel a
 /// running backup or restore; teloxide's own handler covers only SIGINT.
 async fn stop_on_signal(token: ShutdownToken, cancel: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        tracing::error!("cannot listen for SIGTERM/SIGINT");
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = int.recv() => tracing::info!("SIGINT: stopping"),
-    }
+    service::stop_signal().await;
     cancel.cancel();
     // The dispatcher may not be running yet (still calling getMe).
     loop {

@@ -202,14 +202,6 @@ async fn register(app: &App) {
 /// SIGTERM (systemd's stop) and SIGINT both stop the bot and cancel a
 /// running backup or restore.
 async fn stop_on_signal(stop: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        tracing::error!("cannot listen for SIGTERM/SIGINT");
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = int.recv() => tracing::info!("SIGINT: stopping"),
-    }
+    service::stop_signal().await;
     stop.cancel();
 }

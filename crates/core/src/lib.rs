@@ -26,7 +26,7 @@
 //! - [`status`]: where the backups stand, one query for every screen.
 //! - [`lock`]: one cycle at a time across processes.
 //! - [`logging`]: how every binary logs.
-//! - [`service`]: readiness and the watchdog under systemd.
+//! - [`service`]: readiness, the watchdog and the stop signals under systemd.
 //! - [`schedule`]: cron parsing and fire times.
 //! - [`diagnose`]: what is wrong with the live setup, and what to do.
 //! - [`manifest`]: the archive's machine-readable description.

@@ -1,7 +1,8 @@
 //! Talking to systemd when it runs a daemon as `Type=notify`: "ready" once
 //! the daemon can work, "stopping" on the way out, and the watchdog's
 //! keep-alive while its loop still turns. Outside systemd (no
-//! `NOTIFY_SOCKET`) every call does nothing.
+//! `NOTIFY_SOCKET`) every call does nothing. And the signals that stop a
+//! daemon: SIGTERM (systemd's stop) and SIGINT.
 
 use std::time::Duration;
 
@@ -36,6 +37,20 @@ pub async fn keep_watchdog(stop: CancellationToken) {
             _ = stop.cancelled() => return,
             _ = tick.tick() => send(&[NotifyState::Watchdog]),
         }
+    }
+}
+
+/// Waits for SIGTERM (systemd's stop) or SIGINT and logs which came. When
+/// the daemon cannot listen for them it logs that and never returns.
+pub async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot listen for SIGTERM/SIGINT");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = int.recv() => tracing::info!("SIGINT: stopping"),
     }
 }
 
