@@ -43,11 +43,11 @@ impl State {
 mod tests {
     use super::*;
     use crate::manifest::{FORMAT, Trigger, VERSION};
+    use crate::state::tests_support::open;
 
     #[test]
     fn remembers_replaces_and_forgets() {
-        let d = tempfile::tempdir().unwrap();
-        let s = State::open(&d.path().join("s.db")).unwrap();
+        let (_d, s) = open();
         let mut m = Manifest {
             base: None,
             format: FORMAT.into(),

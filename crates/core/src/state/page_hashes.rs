@@ -46,11 +46,11 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::tests_support::open;
 
     #[test]
     fn remembers_replaces_and_forgets() {
-        let d = tempfile::tempdir().unwrap();
-        let s = State::open(&d.path().join("s.db")).unwrap();
+        let (_d, s) = open();
         let pages = PageHashes { block: 4096, size: 5000, sha256: "ab".into(), hashes: vec![[1; 32], [2; 32]] };
         assert_eq!(s.page_hashes("a.zip.age", "x.db").unwrap(), None);
         s.remember_page_hashes("a.zip.age", "x.db", &pages).unwrap();
