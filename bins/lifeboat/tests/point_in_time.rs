@@ -538,15 +538,7 @@ fn retention_reaches_the_store(s3: &SeaweedFs) {
     let state = lifeboat_core::state::State::open_for(&cfg).unwrap();
     // Two chains: the second starts when the file is replaced by another.
     for rows in 1..=2 {
-        let tmp = dir.path().join("new.db");
-        let c = Connection::open(&tmp).unwrap();
-        c.pragma_update(None, "journal_mode", "wal").unwrap();
-        c.execute_batch("CREATE TABLE t(x)").unwrap();
-        for i in 0..rows {
-            c.execute("INSERT INTO t VALUES (?1)", [i]).unwrap();
-        }
-        drop(c);
-        std::fs::rename(&tmp, data.join("a.db")).unwrap();
+        lifeboat_testkit::sqlite::replace_with_wal_db(&data.join("a.db"), rows);
         continuous::capture(&cfg.continuous_setup(), &state, "a.db", &Utc::now).unwrap();
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();

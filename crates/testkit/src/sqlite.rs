@@ -293,6 +293,21 @@ pub fn make_wal_db(path: &Path, rows: i64) {
     }
 }
 
+/// Another WAL-mode database put at `path` as a bot that replaces its file
+/// does: made beside it, a table `t (x)` holding `rows` rows (0, 1, …), then
+/// renamed over it.
+pub fn replace_with_wal_db(path: &Path, rows: i64) {
+    let tmp = path.with_extension("new");
+    let conn = Connection::open(&tmp).unwrap();
+    conn.pragma_update(None, "journal_mode", "wal").unwrap();
+    conn.execute_batch("CREATE TABLE t(x)").unwrap();
+    for i in 0..rows {
+        conn.execute("INSERT INTO t VALUES (?1)", [i]).unwrap();
+    }
+    drop(conn);
+    std::fs::rename(&tmp, path).unwrap();
+}
+
 /// The rows in table `t` of a database made by [`make_wal_db`].
 pub fn rows_in_t(path: &Path) -> i64 {
     rusqlite::Connection::open(path).unwrap().query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).unwrap()

@@ -136,17 +136,7 @@ fn another_file_at_the_path_starts_a_new_chain_and_retention_drops_old_ones() {
     cfg.continuous.keep_days = 1;
     let state = State::open_for(&cfg).unwrap();
     let db = cfg.backup.source_dir.join("a.db");
-    let make = |rows: i64| {
-        let tmp = dir.path().join("new.db");
-        let c = Connection::open(&tmp).unwrap();
-        c.pragma_update(None, "journal_mode", "wal").unwrap();
-        c.execute_batch("CREATE TABLE t(x)").unwrap();
-        for i in 0..rows {
-            c.execute("INSERT INTO t VALUES (?1)", [i]).unwrap();
-        }
-        drop(c);
-        std::fs::rename(&tmp, &db).unwrap();
-    };
+    let make = |rows: i64| lifeboat_testkit::sqlite::replace_with_wal_db(&db, rows);
     make(1);
     let now = clock();
     capture(&cfg.continuous_setup(), &state, "a.db", &now).unwrap();
