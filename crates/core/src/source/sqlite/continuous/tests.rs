@@ -19,6 +19,14 @@ fn config(root: &Path) -> Config {
     .unwrap()
 }
 
+/// A folder with the continuous config of [`config`] and its state database.
+fn setup() -> (tempfile::TempDir, Config, State) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let state = State::open_for(&cfg).unwrap();
+    (dir, cfg, state)
+}
+
 fn rows(path: &Path) -> i64 {
     let c = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap()
@@ -39,13 +47,9 @@ fn clock() -> impl Fn() -> DateTime<Utc> {
 
 #[test]
 fn every_kind_of_increment_rebuilds_the_moment_it_captured() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path());
-    let state = State::open_for(&cfg).unwrap();
+    let (dir, cfg, state) = setup();
     let db = cfg.backup.source_dir.join("a.db");
-    let bot = Connection::open(&db).unwrap();
-    bot.pragma_update(None, "journal_mode", "wal").unwrap();
-    bot.execute_batch("CREATE TABLE t(x TEXT); INSERT INTO t VALUES ('a');").unwrap();
+    let bot = wal_bot_from(&cfg, "CREATE TABLE t(x TEXT); INSERT INTO t VALUES ('a');");
     let now = clock();
     let mut moments = Vec::new();
     let mut capture_now = |expect: Option<increment::Kind>| {
@@ -102,13 +106,8 @@ fn every_kind_of_increment_rebuilds_the_moment_it_captured() {
 
 #[test]
 fn a_capture_stopped_before_recording_is_adopted() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path());
-    let state = State::open_for(&cfg).unwrap();
-    let db = cfg.backup.source_dir.join("a.db");
-    let bot = Connection::open(&db).unwrap();
-    bot.pragma_update(None, "journal_mode", "wal").unwrap();
-    bot.execute_batch("CREATE TABLE t(x TEXT); INSERT INTO t VALUES ('a');").unwrap();
+    let (dir, cfg, state) = setup();
+    let bot = wal_bot_from(&cfg, "CREATE TABLE t(x TEXT); INSERT INTO t VALUES ('a');");
     let now = clock();
     capture(&cfg.continuous_setup(), &state, "a.db", &now).unwrap();
     let before = state.capture_position("a.db").unwrap().unwrap();
@@ -150,9 +149,7 @@ fn another_file_at_the_path_starts_a_new_chain_and_retention_drops_old_ones() {
 
 #[test]
 fn a_rollback_journal_database_gets_page_diffs() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path());
-    let state = State::open_for(&cfg).unwrap();
+    let (dir, cfg, state) = setup();
     let db = cfg.backup.source_dir.join("a.db");
     let bot = Connection::open(&db).unwrap();
     bot.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);").unwrap();
@@ -191,10 +188,7 @@ fn sealed_increments_need_the_identity_to_be_rebuilt() {
     };
     let cfg = with(&key.display().to_string());
     let state = State::open_for(&cfg).unwrap();
-    let db = cfg.backup.source_dir.join("a.db");
-    let bot = Connection::open(&db).unwrap();
-    bot.pragma_update(None, "journal_mode", "wal").unwrap();
-    bot.execute_batch("CREATE TABLE t(x TEXT); INSERT INTO t VALUES ('secret row');").unwrap();
+    let bot = wal_bot_from(&cfg, "CREATE TABLE t(x TEXT); INSERT INTO t VALUES ('secret row');");
     let now = clock();
     capture(&cfg.continuous_setup(), &state, "a.db", &now).unwrap();
     bot.execute("INSERT INTO t VALUES ('another secret row')", []).unwrap();
@@ -218,13 +212,8 @@ fn sealed_increments_need_the_identity_to_be_rebuilt() {
 
 #[test]
 fn checking_the_chains_finds_an_altered_increment() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path());
-    let state = State::open_for(&cfg).unwrap();
-    let db = cfg.backup.source_dir.join("a.db");
-    let bot = Connection::open(&db).unwrap();
-    bot.pragma_update(None, "journal_mode", "wal").unwrap();
-    bot.execute_batch("CREATE TABLE t(x TEXT); INSERT INTO t VALUES ('a');").unwrap();
+    let (_dir, cfg, state) = setup();
+    let bot = wal_bot_from(&cfg, "CREATE TABLE t(x TEXT); INSERT INTO t VALUES ('a');");
     let now = clock();
     capture(&cfg.continuous_setup(), &state, "a.db", &now).unwrap();
     for i in 0..3 {
@@ -246,12 +235,18 @@ fn checking_the_chains_finds_an_altered_increment() {
     assert!(c.problems[0].contains("does not follow"), "{:?}", c.problems);
 }
 
-/// A bot's WAL database `a.db` with some rows, the connection kept open
-/// (so the WAL stays), in `cfg.backup.source_dir`.
-fn wal_bot(cfg: &Config, rows: i64) -> Connection {
+/// A bot's WAL database `a.db` made by `sql`, the connection kept open (so
+/// the WAL stays), in `cfg.backup.source_dir`.
+fn wal_bot_from(cfg: &Config, sql: &str) -> Connection {
     let bot = Connection::open(cfg.backup.source_dir.join("a.db")).unwrap();
     bot.pragma_update(None, "journal_mode", "wal").unwrap();
-    bot.execute_batch("CREATE TABLE t(x TEXT)").unwrap();
+    bot.execute_batch(sql).unwrap();
+    bot
+}
+
+/// A bot's WAL database `a.db` with some rows, as [`wal_bot_from`] makes it.
+fn wal_bot(cfg: &Config, rows: i64) -> Connection {
+    let bot = wal_bot_from(cfg, "CREATE TABLE t(x TEXT)");
     for i in 0..rows {
         bot.execute("INSERT INTO t VALUES (?1)", [format!("row {i} {}", "x".repeat(300))]).unwrap();
     }
@@ -260,9 +255,7 @@ fn wal_bot(cfg: &Config, rows: i64) -> Connection {
 
 #[test]
 fn a_backup_api_copy_differs_from_the_chain_only_in_page_one_bookkeeping() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path());
-    let state = State::open_for(&cfg).unwrap();
+    let (dir, cfg, state) = setup();
     let bot = wal_bot(&cfg, 20);
     capture(&cfg.continuous_setup(), &state, "a.db", &clock()).unwrap();
     // The chain's page 1 now comes from the bot's own WAL frames.
@@ -307,9 +300,7 @@ fn prove(cfg: &Config, state: &State, dir: &Path, tamper: bool) -> ChainProof {
 
 #[test]
 fn a_snapshot_is_proven_against_its_chain_and_a_mismatch_starts_a_new_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path());
-    let state = State::open_for(&cfg).unwrap();
+    let (dir, cfg, state) = setup();
     let bot = wal_bot(&cfg, 50);
     // The first proof starts the chain itself, and holds.
     let got = prove(&cfg, &state, dir.path(), false);
@@ -338,9 +329,7 @@ fn a_snapshot_is_proven_against_its_chain_and_a_mismatch_starts_a_new_one() {
 
 #[test]
 fn a_database_written_around_its_snapshot_is_proven_at_the_commit_it_holds() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path());
-    let state = State::open_for(&cfg).unwrap();
+    let (dir, cfg, state) = setup();
     let bot = wal_bot(&cfg, 5);
     let db = cfg.backup.source_dir.join("a.db");
     let snap = dir.path().join("snap.db");
@@ -370,9 +359,7 @@ fn a_database_written_around_its_snapshot_is_proven_at_the_commit_it_holds() {
 
 #[test]
 fn a_database_whose_wal_was_reset_during_its_snapshot_is_not_proven() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path());
-    let state = State::open_for(&cfg).unwrap();
+    let (dir, cfg, state) = setup();
     let bot = wal_bot(&cfg, 5);
     let before = proof::before_snapshot(&cfg.continuous_setup(), &state, "a.db").unwrap();
     bot.execute("INSERT INTO t VALUES ('during')", []).unwrap();
@@ -388,9 +375,7 @@ fn a_database_whose_wal_was_reset_during_its_snapshot_is_not_proven() {
 
 #[test]
 fn a_page_size_change_starts_a_new_chain_and_both_sides_rebuild() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path());
-    let state = State::open_for(&cfg).unwrap();
+    let (dir, cfg, state) = setup();
     let bot = wal_bot(&cfg, 1);
     let now = clock();
     capture(&cfg.continuous_setup(), &state, "a.db", &now).unwrap();
@@ -417,9 +402,7 @@ fn a_page_size_change_starts_a_new_chain_and_both_sides_rebuild() {
 
 #[test]
 fn a_capture_that_cannot_write_fails_and_the_next_one_catches_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path());
-    let state = State::open_for(&cfg).unwrap();
+    let (dir, cfg, state) = setup();
     let bot = wal_bot(&cfg, 1);
     let now = clock();
     capture(&cfg.continuous_setup(), &state, "a.db", &now).unwrap();
