@@ -62,6 +62,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -151,12 +152,13 @@ pub fn write_delta(
 ) -> io::Result<Made> {
     let (input, size, w) = begin(new, block, out)?;
     let moves = Moves::of_file(new, block, cancel)?;
-    let hopeless = AtomicBool::new(false);
+    let state = State::default();
     let (stored, streamed) = std::thread::scope(|s| {
-        let (steps, received) = std::sync::mpsc::sync_channel(queue(block));
-        let writer = s.spawn(|| store(received, w, block, size, &hopeless));
-        let streamed = stream(base, input, moves, block, &steps, &hopeless, cancel);
-        drop(steps);
+        let (batches, received) = std::sync::mpsc::sync_channel(QUEUED_BATCHES);
+        let (spare, returned) = std::sync::mpsc::channel();
+        let writer = s.spawn(|| store(received, spare, w, block, size, &state));
+        let streamed = stream(base, input, moves, block, (&batches, &returned), &state, cancel);
+        drop(batches);
         (writer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), streamed)
     });
     // The writer stops early only when it failed; its error is the cause.
@@ -171,15 +173,51 @@ pub fn write_delta(
     Ok(made)
 }
 
-/// How many changed blocks the reading thread of [`write_delta`] may be
-/// ahead of the writing one: about 4 MiB of blocks queued at most (each
-/// step holds up to four blocks).
-fn queue(block: u32) -> usize {
-    ((1 << 20) / block as usize).clamp(4, 256)
+/// Batches the reading thread of [`write_delta`] may be ahead of the
+/// writing one: with [`BATCH_BYTES`], about 4 MiB of blocks queued.
+const QUEUED_BATCHES: usize = 16;
+/// A batch is handed over once it holds this many bytes of blocks ...
+const BATCH_BYTES: usize = 256 << 10;
+/// ... or this many steps.
+const BATCH_STEPS: usize = 64;
+
+/// What the writing thread of [`write_delta`] tells the reading one, a
+/// batch or so late: what the reader no longer needs to hand over.
+#[derive(Default)]
+struct State {
+    /// The delta is bound to be stored whole: nothing more is worth
+    /// keeping or comparing.
+    hopeless: AtomicBool,
+    /// Most of the blocks so far changed other than slightly (see
+    /// [`store`]): only a block that differs slightly is compared.
+    heading: AtomicBool,
 }
 
-/// What the reading thread of [`write_delta`] hands the writing one, in
-/// the order of the records.
+/// Steps of [`write_delta`], in the order of the records, handed from the
+/// reading thread to the writing one a batch at a time (a hand-over wakes
+/// the other thread), with the blocks they carry in one buffer. The writer
+/// hands emptied batches back to be filled again.
+#[derive(Default)]
+struct Batch {
+    steps: Vec<Step>,
+    bytes: Vec<u8>,
+}
+
+impl Batch {
+    /// Copies `bytes` in; where they are in [`Batch::bytes`].
+    fn add(&mut self, bytes: &[u8]) -> Range<usize> {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(bytes);
+        start..self.bytes.len()
+    }
+
+    fn full(&self) -> bool {
+        self.bytes.len() >= BATCH_BYTES || self.steps.len() >= BATCH_STEPS
+    }
+}
+
+/// What the reading thread of [`write_delta`] hands the writing one; the
+/// blocks are ranges of [`Batch::bytes`].
 enum Step {
     /// Keep the base's block with this index for a later record.
     Keep(u32),
@@ -187,31 +225,37 @@ enum Step {
     Changed {
         index: u32,
         /// Its bytes.
-        new: Vec<u8>,
-        /// The base's block at the same index, when the base holds it whole.
-        base: Option<Vec<u8>>,
-        /// The new database's block before it (empty for block 0).
-        previous: Vec<u8>,
+        new: Range<usize>,
+        /// The base's block at the same index, when the base holds it whole
+        /// and it may be worth comparing with.
+        base: Option<Range<usize>>,
+        /// The new database's block before it (empty for block 0, and when
+        /// there is nothing to compare with).
+        previous: Range<usize>,
         /// A kept block of the base whose cells it may have taken.
-        source: Option<(u32, Vec<u8>)>,
+        source: Option<(u32, Range<usize>)>,
     },
 }
 
 /// The reading half of [`write_delta`]: streams `new` and `base` side by
 /// side, hashing `new`, and sends the blocks to keep and the changed blocks
-/// to `steps`. Returns the number of blocks and the SHA-256 (hex) of `new`.
+/// to `batches`, filling the batches the writer hands back in `returned`.
+/// Returns the number of blocks and the SHA-256 (hex) of `new`.
 fn stream(
     base: &mut (impl Read + ?Sized),
     mut input: BufReader<std::fs::File>,
     mut moves: Moves,
     block: u32,
-    steps: &std::sync::mpsc::SyncSender<Step>,
-    hopeless: &AtomicBool,
+    (batches, returned): (&std::sync::mpsc::SyncSender<Batch>, &std::sync::mpsc::Receiver<Batch>),
+    state: &State,
     cancel: &CancellationToken,
 ) -> io::Result<(u64, String)> {
-    let (mut a, mut b) = (vec![0u8; block as usize], vec![0u8; block as usize]);
-    let mut previous = Vec::with_capacity(block as usize);
+    let whole = block as usize;
+    let (mut a, mut b) = (vec![0u8; whole], vec![0u8; whole]);
+    // The new database's previous block: its first `had` bytes.
+    let (mut previous, mut had) = (vec![0u8; whole], 0);
     let mut hasher = Sha256::new();
+    let mut batch = Batch::default();
     // The writer has stopped: it failed, and says why.
     let stopped = || io::Error::new(io::ErrorKind::BrokenPipe, "the delta's writer stopped");
     let mut index = 0u64;
@@ -226,111 +270,130 @@ fn stream(
         let m = read_full(base, &mut b)?;
         hasher.update(&a[..n]);
         let i = u32::try_from(index).ok().filter(|&i| i != END);
-        // Once the delta is bound to be stored whole (the writer says so,
-        // a few blocks late at most), what it keeps no longer matters.
-        let hopeless = hopeless.load(Ordering::Relaxed);
-        if let Some(i) = i.filter(|&i| !hopeless && m == block as usize && n == m && moves.keep(i, &b)) {
-            steps.send(Step::Keep(i)).map_err(|_| stopped())?;
+        // Once the delta is bound to be stored whole, or most likely will
+        // be, what it keeps no longer matters.
+        let hopeless = state.hopeless.load(Ordering::Relaxed);
+        let heading = state.heading.load(Ordering::Relaxed);
+        if let Some(i) = i.filter(|&i| !hopeless && !heading && m == whole && n == m && moves.keep(i, &b)) {
+            batch.steps.push(Step::Keep(i));
         }
         if m != n || a[..n] != b[..n] {
             let i = i.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "database too large for a delta"))?;
             // Only a block the base holds whole can be a difference from
-            // it; once the delta is bound to be stored whole, none is.
+            // it; once the delta is bound to be stored whole, none is,
+            // and while it is heading there only one that differs
+            // slightly is worth comparing.
+            let compare = m == n && !hopeless && (!heading || Chooser::slightly(&a[..n], &b[..n]));
             let step = Step::Changed {
                 index: i,
-                new: a[..n].to_vec(),
-                base: (m == n && !hopeless).then(|| b[..n].to_vec()),
-                previous: if hopeless { Vec::new() } else { previous.clone() },
+                new: batch.add(&a[..n]),
+                base: compare.then(|| batch.add(&b[..n])),
+                previous: if compare || !heading && !hopeless { batch.add(&previous[..had]) } else { 0..0 },
                 source: moves
                     .source(i)
-                    .filter(|_| n == block as usize && !hopeless)
-                    .map(|(j, kept)| (j, kept.to_vec())),
+                    .filter(|_| n == whole && !hopeless && !heading)
+                    .map(|(j, kept)| (j, batch.add(kept))),
             };
-            steps.send(step).map_err(|_| stopped())?;
+            batch.steps.push(step);
         }
-        previous.clear();
-        previous.extend_from_slice(&a[..n]);
+        if batch.full() {
+            let next = returned.try_recv().unwrap_or_default();
+            batches.send(std::mem::replace(&mut batch, next)).map_err(|_| stopped())?;
+        }
+        std::mem::swap(&mut a, &mut previous);
+        had = n;
         index += 1;
+    }
+    if !batch.steps.is_empty() {
+        batches.send(batch).map_err(|_| stopped())?;
     }
     Ok((index, hex::encode(hasher.finalize())))
 }
 
-/// The writing half of [`write_delta`]: writes the records of `steps` to
-/// `w`, each changed block stored whichever way is smallest, and the end
-/// marker once `steps` ends. Sets `hopeless` when the delta is bound to be
-/// stored whole; from then on it stores the remaining changed blocks whole
-/// without trying anything else. Returns the writer and the counts (the
-/// blocks and hash are the reader's).
+/// The writing half of [`write_delta`]: writes the records of the steps
+/// in `batches` to `w`, each changed block stored whichever way is
+/// smallest, and the end marker once `batches` ends; hands each emptied
+/// batch back to `spare`. Says in `state` when the delta is bound to be
+/// stored whole (from then on it stores the remaining changed blocks whole
+/// without trying anything else) and when it is heading there. Returns the
+/// writer and the counts (the blocks and hash are the reader's).
 fn store(
-    steps: std::sync::mpsc::Receiver<Step>,
+    batches: std::sync::mpsc::Receiver<Batch>,
+    spare: std::sync::mpsc::Sender<Batch>,
     mut w: BufWriter<std::fs::File>,
     block: u32,
     size: u64,
-    hopeless: &AtomicBool,
+    state: &State,
 ) -> io::Result<(BufWriter<std::fs::File>, Made)> {
     let mut choose = Chooser::default();
     let (mut changed, mut xored, mut packed, mut defragmented, mut moved) = (0, 0, 0, 0, 0u64);
-    for step in steps {
-        let (i, new, base, previous, source) = match step {
-            Step::Keep(i) => {
-                w.write_all(&i.to_le_bytes())?;
-                w.write_all(&[KEEP])?;
-                continue;
+    for mut batch in batches {
+        for step in batch.steps.drain(..) {
+            let (i, new, base, previous, source) = match step {
+                Step::Keep(i) => {
+                    w.write_all(&i.to_le_bytes())?;
+                    w.write_all(&[KEEP])?;
+                    continue;
+                }
+                Step::Changed { index, new, base, previous, source } => (index, new, base, previous, source),
+            };
+            let bytes = &batch.bytes;
+            let (new, previous) = (&bytes[new], &bytes[previous]);
+            let base = base.map(|r| &bytes[r]);
+            let source = source.map(|(j, r)| (j, &bytes[r]));
+            w.write_all(&i.to_le_bytes())?;
+            let past_worth = (changed - xored) as f64 * f64::from(block) > size as f64 * MAX_SHARE;
+            if past_worth {
+                state.hopeless.store(true, Ordering::Relaxed);
             }
-            Step::Changed { index, new, base, previous, source } => (index, new, base, previous, source),
-        };
-        w.write_all(&i.to_le_bytes())?;
-        let past_worth = (changed - xored) as f64 * f64::from(block) > size as f64 * MAX_SHARE;
-        if past_worth {
-            hopeless.store(true, Ordering::Relaxed);
+            // Heading there: more than that share of the blocks so far changed
+            // other than slightly (a VACUUM moves everything). Then only a
+            // block that differs slightly is worth the deflates: any other is
+            // stored whole at once, as it most likely would be in the end.
+            let seen = u64::from(i) + 1;
+            let heading = seen >= HEADING_AFTER && (changed - xored) as f64 > seen as f64 * MAX_SHARE;
+            state.heading.store(heading, Ordering::Relaxed);
+            let slightly = |base: &[u8]| Chooser::slightly(new, base);
+            let worth = if heading { base.is_some_and(slightly) } else { base.is_some() || source.is_some() };
+            let stored =
+                if !past_worth && worth { choose.best(new, base, previous, i == 0, source)? } else { Stored::Whole };
+            match stored {
+                Stored::Whole => {
+                    w.write_all(&[WHOLE])?;
+                    w.write_all(new)?;
+                }
+                Stored::Xor => {
+                    w.write_all(&[XOR])?;
+                    w.write_all(&choose.xor)?;
+                    xored += 1;
+                }
+                Stored::Packed => {
+                    w.write_all(&[PACKED])?;
+                    w.write_all(&(choose.packed.len() as u32).to_le_bytes())?;
+                    w.write_all(&choose.packed)?;
+                    packed += 1;
+                }
+                Stored::PackedDefragmented => {
+                    w.write_all(&[PACKED_DEFRAGMENTED])?;
+                    w.write_all(&(choose.repacked.len() as u32).to_le_bytes())?;
+                    w.write_all(&choose.repacked)?;
+                    packed += 1;
+                    defragmented += 1;
+                }
+                Stored::Moved(source) => {
+                    w.write_all(&[MOVED])?;
+                    w.write_all(&source.to_le_bytes())?;
+                    w.write_all(&(choose.moved.len() as u32).to_le_bytes())?;
+                    w.write_all(&choose.moved)?;
+                    packed += 1;
+                    moved += 1;
+                }
+            }
+            changed += 1;
         }
-        // Heading there: more than that share of the blocks so far changed
-        // other than slightly (a VACUUM moves everything). Then only a
-        // block that differs slightly is worth the deflates: any other is
-        // stored whole at once, as it most likely would be in the end.
-        let seen = u64::from(i) + 1;
-        let heading = seen >= HEADING_AFTER && (changed - xored) as f64 > seen as f64 * MAX_SHARE;
-        let slightly = |base: &[u8]| Chooser::differing(&new, base) * Chooser::CLEARLY_SMALL <= new.len();
-        let source = source.as_ref().map(|(j, kept)| (*j, kept.as_slice()));
-        let worth = if heading { base.as_deref().is_some_and(slightly) } else { base.is_some() || source.is_some() };
-        let stored = if !past_worth && worth {
-            choose.best(&new, base.as_deref(), &previous, i == 0, source)?
-        } else {
-            Stored::Whole
-        };
-        match stored {
-            Stored::Whole => {
-                w.write_all(&[WHOLE])?;
-                w.write_all(&new)?;
-            }
-            Stored::Xor => {
-                w.write_all(&[XOR])?;
-                w.write_all(&choose.xor)?;
-                xored += 1;
-            }
-            Stored::Packed => {
-                w.write_all(&[PACKED])?;
-                w.write_all(&(choose.packed.len() as u32).to_le_bytes())?;
-                w.write_all(&choose.packed)?;
-                packed += 1;
-            }
-            Stored::PackedDefragmented => {
-                w.write_all(&[PACKED_DEFRAGMENTED])?;
-                w.write_all(&(choose.repacked.len() as u32).to_le_bytes())?;
-                w.write_all(&choose.repacked)?;
-                packed += 1;
-                defragmented += 1;
-            }
-            Stored::Moved(source) => {
-                w.write_all(&[MOVED])?;
-                w.write_all(&source.to_le_bytes())?;
-                w.write_all(&(choose.moved.len() as u32).to_le_bytes())?;
-                w.write_all(&choose.moved)?;
-                packed += 1;
-                moved += 1;
-            }
-        }
-        changed += 1;
+        batch.bytes.clear();
+        // The reader may have finished: then the batch is not needed.
+        let _ = spare.send(batch);
     }
     w.write_all(&END.to_le_bytes())?;
     let made = Made { changed, xored, packed, defragmented, moved, blocks: 0, size, sha256: String::new() };
@@ -659,9 +722,10 @@ impl Chooser {
         packer.deflate(new, Some(dictionary), out)
     }
 
-    /// How many bytes of `new` differ from `base`.
-    fn differing(new: &[u8], base: &[u8]) -> usize {
-        new.iter().zip(base).filter(|(x, y)| x != y).count()
+    /// Whether at most 1/[`Chooser::CLEARLY_SMALL`] of `new` differs
+    /// from `base`.
+    fn slightly(new: &[u8], base: &[u8]) -> bool {
+        new.iter().zip(base).filter(|(x, y)| x != y).count() * Self::CLEARLY_SMALL <= new.len()
     }
 
     /// The length of `data` deflated at the entry's default level.
