@@ -86,8 +86,8 @@ const MOVED: u8 = 5;
 /// A delta whose blocks stored other than as XORs (whole or packed) weigh
 /// more than this share of the database is not worth it: the database is
 /// stored whole (rebuilding costs a read of the base). Once a delta passes
-/// it, the writer stores the remaining changed blocks whole without trying
-/// anything else.
+/// it, [`write_delta`] stores the rest of the database whole without
+/// comparing.
 pub const MAX_SHARE: f64 = 0.5;
 /// Blocks a delta must have passed before the share of them stored other
 /// than as XORs says where it is heading (see [`MAX_SHARE`]).
@@ -143,6 +143,11 @@ fn begin(new: &Path, block: u32, out: &Path) -> io::Result<(BufReader<std::fs::F
 /// one decides how to store each changed block (the deflates) and writes
 /// the records, in order. On a machine with a core to spare the delta
 /// takes about as long as reading the two databases.
+///
+/// Once the delta is bound to be stored whole (its blocks stored other
+/// than as XORs weigh more than [`MAX_SHARE`] of the database), the rest
+/// of the new database is stored block by block whole, unchanged blocks
+/// too: the base is read no further.
 pub fn write_delta(
     base: &mut (impl Read + ?Sized),
     new: &Path,
@@ -186,7 +191,7 @@ const BATCH_STEPS: usize = 64;
 #[derive(Default)]
 struct State {
     /// The delta is bound to be stored whole: nothing more is worth
-    /// keeping or comparing.
+    /// comparing.
     hopeless: AtomicBool,
     /// Most of the blocks so far changed other than slightly (see
     /// [`store`]): only a block that differs slightly is compared.
@@ -240,6 +245,8 @@ enum Step {
 /// The reading half of [`write_delta`]: streams `new` and `base` side by
 /// side, hashing `new`, and sends the blocks to keep and the changed blocks
 /// to `batches`, filling the batches the writer hands back in `returned`.
+/// Once the delta is bound to be stored whole, sends every block of `new`
+/// on as changed, without reading `base`.
 /// Returns the number of blocks and the SHA-256 (hex) of `new`.
 fn stream(
     base: &mut (impl Read + ?Sized),
@@ -258,7 +265,7 @@ fn stream(
     let mut batch = Batch::default();
     // The writer has stopped: it failed, and says why.
     let stopped = || io::Error::new(io::ErrorKind::BrokenPipe, "the delta's writer stopped");
-    let mut index = 0u64;
+    let (mut index, mut hopeless) = (0u64, false);
     loop {
         if index.is_multiple_of(256) && cancel.is_cancelled() {
             return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
@@ -267,34 +274,42 @@ fn stream(
         if n == 0 {
             break;
         }
-        let m = read_full(base, &mut b)?;
         hasher.update(&a[..n]);
         let i = u32::try_from(index).ok().filter(|&i| i != END);
-        // Once the delta is bound to be stored whole, or most likely will
-        // be, what it keeps no longer matters.
-        let hopeless = state.hopeless.load(Ordering::Relaxed);
-        let heading = state.heading.load(Ordering::Relaxed);
-        if let Some(i) = i.filter(|&i| !hopeless && !heading && m == whole && n == m && moves.keep(i, &b)) {
-            batch.steps.push(Step::Keep(i));
-        }
-        if m != n || a[..n] != b[..n] {
-            let i = i.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "database too large for a delta"))?;
-            // Only a block the base holds whole can be a difference from
-            // it; once the delta is bound to be stored whole, none is,
-            // and while it is heading there only one that differs
-            // slightly is worth comparing.
-            let compare = m == n && !hopeless && (!heading || Chooser::slightly(&a[..n], &b[..n]));
+        let too_large = || io::Error::new(io::ErrorKind::InvalidInput, "database too large for a delta");
+        hopeless = hopeless || state.hopeless.load(Ordering::Relaxed);
+        if hopeless {
             let step = Step::Changed {
-                index: i,
+                index: i.ok_or_else(too_large)?,
                 new: batch.add(&a[..n]),
-                base: compare.then(|| batch.add(&b[..n])),
-                previous: if compare || !heading && !hopeless { batch.add(&previous[..had]) } else { 0..0 },
-                source: moves
-                    .source(i)
-                    .filter(|_| n == whole && !hopeless && !heading)
-                    .map(|(j, kept)| (j, batch.add(kept))),
+                base: None,
+                previous: 0..0,
+                source: None,
             };
             batch.steps.push(step);
+        } else {
+            let m = read_full(base, &mut b)?;
+            // While the delta is heading for not being worth it, what it keeps
+            // most likely no longer matters.
+            let heading = state.heading.load(Ordering::Relaxed);
+            if let Some(i) = i.filter(|&i| !heading && m == whole && n == m && moves.keep(i, &b)) {
+                batch.steps.push(Step::Keep(i));
+            }
+            if m != n || a[..n] != b[..n] {
+                let i = i.ok_or_else(too_large)?;
+                // Only a block the base holds whole can be a difference from
+                // it, and while the delta is heading for not being worth it
+                // only one that differs slightly is worth comparing.
+                let compare = m == n && (!heading || Chooser::slightly(&a[..n], &b[..n]));
+                let step = Step::Changed {
+                    index: i,
+                    new: batch.add(&a[..n]),
+                    base: compare.then(|| batch.add(&b[..n])),
+                    previous: if compare || !heading { batch.add(&previous[..had]) } else { 0..0 },
+                    source: moves.source(i).filter(|_| n == whole && !heading).map(|(j, kept)| (j, batch.add(kept))),
+                };
+                batch.steps.push(step);
+            }
         }
         if batch.full() {
             let next = returned.try_recv().unwrap_or_default();
@@ -314,9 +329,9 @@ fn stream(
 /// in `batches` to `w`, each changed block stored whichever way is
 /// smallest, and the end marker once `batches` ends; hands each emptied
 /// batch back to `spare`. Says in `state` when the delta is bound to be
-/// stored whole (from then on it stores the remaining changed blocks whole
-/// without trying anything else) and when it is heading there. Returns the
-/// writer and the counts (the blocks and hash are the reader's).
+/// stored whole (from then on it stores the changed blocks whole without
+/// trying anything else) and when it is heading there. Returns the writer
+/// and the counts (the blocks and hash are the reader's).
 fn store(
     batches: std::sync::mpsc::Receiver<Batch>,
     spare: std::sync::mpsc::Sender<Batch>,
@@ -1425,6 +1440,35 @@ mod tests {
         assert_eq!((made.changed, made.xored, made.packed), (2, 0, 0));
         assert_eq!(rebuild(&base, &delta, new.len()).unwrap(), new);
         assert!(deflated(&delta) < 4096 + 200, "the zero page costs nothing whole");
+    }
+
+    #[test]
+    fn a_delta_bound_to_be_stored_whole_reads_the_base_no_further() {
+        /// Counts the bytes read through it.
+        struct Counted<'a>(&'a [u8], usize);
+        impl Read for Counted<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = self.0.read(buf)?;
+                self.1 += n;
+                Ok(n)
+            }
+        }
+        // Most blocks changed throughout, as after a VACUUM; the last
+        // thousand did not. The reading thread is at most a few hundred
+        // blocks ahead of the one that finds the delta bound to be whole.
+        let base = noise(4096 * 3000, 1);
+        let new = [&noise(4096 * 2000, 2)[..], &base[4096 * 2000..], &noise(100, 3)].concat();
+        let mut counted = Counted(&base, 0);
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("new"), &new).unwrap();
+        let out = d.path().join("delta");
+        let made = write_delta(&mut counted, &d.path().join("new"), 4096, &out, &CancellationToken::new()).unwrap();
+        assert!((made.changed - made.xored) as f64 * 4096.0 > new.len() as f64 * MAX_SHARE, "{made:?}");
+        assert_eq!((made.blocks, made.size), (3001, new.len() as u64));
+        assert!(made.changed > 2001, "unchanged blocks stored too, not compared: {made:?}");
+        assert_eq!(made.sha256, hex::encode(Sha256::digest(&new)));
+        assert!(counted.1 < 4096 * 2700, "{} bytes of the base read", counted.1);
+        assert_eq!(rebuild(&base, &std::fs::read(&out).unwrap(), new.len()).unwrap(), new);
     }
 
     #[test]
