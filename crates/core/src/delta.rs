@@ -91,7 +91,7 @@ const MOVED: u8 = 5;
 pub const MAX_SHARE: f64 = 0.5;
 /// Blocks a delta must have passed before the share of them stored other
 /// than as XORs says where it is heading (see [`MAX_SHARE`]).
-const HEADING_AFTER: u64 = 256;
+const HEADING_AFTER: u64 = 64;
 /// The most bytes of the base's blocks a delta may keep for later records.
 const MAX_KEPT: usize = 32 << 20;
 const HEADER_LEN: usize = 8 + 4 + 8;
@@ -292,10 +292,12 @@ fn stream(
             // While the delta is heading for not being worth it, what it keeps
             // most likely no longer matters.
             let heading = state.heading.load(Ordering::Relaxed);
-            if let Some(i) = i.filter(|&i| !heading && m == whole && n == m && moves.keep(i, &b)) {
+            let same = m == n && a[..n] == b[..n];
+            let keep = |i: u32, moves: &mut Moves| (!same || moves.may_keep_same(i)) && moves.keep(i, &b);
+            if let Some(i) = i.filter(|&i| !heading && m == whole && n == m && keep(i, &mut moves)) {
                 batch.steps.push(Step::Keep(i));
             }
-            if m != n || a[..n] != b[..n] {
+            if !same {
                 let i = i.ok_or_else(too_large)?;
                 // Only a block the base holds whole can be a difference from
                 // it, and while the delta is heading for not being worth it
@@ -813,8 +815,12 @@ impl Difference {
 struct Moves {
     /// One cell in this many is sampled.
     rate: u64,
-    /// Sampled cell fingerprint: the block of the new database holding it.
+    /// Sampled cell fingerprint: the (last) block of the new database
+    /// holding it.
     new_cells: HashMap<u64, u32>,
+    /// By block of the new database: whether a later block holds one of
+    /// its sampled cells too.
+    shared_later: Vec<bool>,
     /// For a block of the new database: the earlier block of the base
     /// holding the most of its sampled cells, and how many.
     sources: HashMap<u32, (u32, u32)>,
@@ -851,8 +857,11 @@ impl Moves {
             if read_full(&mut input, &mut buf)? != buf.len() {
                 break;
             }
+            moves.shared_later.push(false);
             for cell in sampled(&buf, index == 0, moves.rate) {
-                moves.new_cells.insert(cell, index);
+                if let Some(earlier) = moves.new_cells.insert(cell, index).filter(|&b| b != index) {
+                    moves.shared_later[earlier as usize] = true;
+                }
             }
         }
         Ok(moves)
@@ -883,6 +892,14 @@ impl Moves {
             self.kept_bytes += base.len();
         }
         keep
+    }
+
+    /// Whether [`Moves::keep`] can keep the base's block `index` when the
+    /// new database's block there is the same: only when a later block
+    /// holds some of its cells too (else each of them is found where it
+    /// was, and the answer is no).
+    fn may_keep_same(&self, index: u32) -> bool {
+        self.shared_later.get(index as usize).copied().unwrap_or(false)
     }
 
     /// The kept block of the base that block `index` of the new database
