@@ -654,22 +654,20 @@ impl Chooser {
         first: bool,
         source: Option<(u32, &[u8])>,
     ) -> io::Result<Stored> {
-        if let Some(base) = base {
+        if let Some(base) = base.filter(|base| Self::slightly(new, base)) {
+            // Packed, unless the XOR would cost about as little: a few
+            // fields rewritten in place are as cheap either way, so not
+            // even packed.
             let difference = Difference::of(new, base);
-            if difference.differing * Self::CLEARLY_SMALL <= new.len() {
-                // Packed, unless the XOR would cost about as little: a few
-                // fields rewritten in place are as cheap either way, so
-                // not even packed.
-                if difference.span > Self::IN_PLACE {
-                    Self::pack(&mut self.packer, &mut self.dictionary, new, &[previous, base], &mut self.packed)?;
-                    if self.packed.len() + 4 + Self::STREAM_OVERHEAD < difference.xor_cost() {
-                        return Ok(Stored::Packed);
-                    }
+            if difference.span > Self::IN_PLACE {
+                Self::pack(&mut self.packer, &mut self.dictionary, new, &[previous, base], &mut self.packed)?;
+                if self.packed.len() + 4 + Self::STREAM_OVERHEAD < difference.xor_cost() {
+                    return Ok(Stored::Packed);
                 }
-                self.xor.clear();
-                self.xor.extend(new.iter().zip(base).map(|(x, y)| x ^ y));
-                return Ok(Stored::Xor);
             }
+            self.xor.clear();
+            self.xor.extend(new.iter().zip(base).map(|(x, y)| x ^ y));
+            return Ok(Stored::Xor);
         }
         let (mut packed, mut repacked, mut moved) = (usize::MAX, usize::MAX, usize::MAX);
         // A page that took its cells from a kept block of the base packs
@@ -740,9 +738,18 @@ impl Chooser {
     }
 
     /// Whether at most 1/[`Chooser::CLEARLY_SMALL`] of `new` differs
-    /// from `base`.
+    /// from `base`. Counted 128 bytes at a time (which the compiler turns
+    /// into wide instructions), up to where the answer is no.
     fn slightly(new: &[u8], base: &[u8]) -> bool {
-        new.iter().zip(base).filter(|(x, y)| x != y).count() * Self::CLEARLY_SMALL <= new.len()
+        let most = new.len() / Self::CLEARLY_SMALL;
+        let mut differing = 0;
+        for (x, y) in new.chunks(128).zip(base.chunks(128)) {
+            differing += usize::from(x.iter().zip(y).fold(0u8, |n, (x, y)| n + u8::from(x != y)));
+            if differing > most {
+                return false;
+            }
+        }
+        true
     }
 
     /// The length of `data` deflated at the entry's default level.
@@ -768,24 +775,34 @@ impl Difference {
     /// Equal bytes that end a run of differing ones.
     const GAP: usize = 8;
 
+    /// Of a block that differs little: the equal bytes are skipped eight
+    /// at a time.
     fn of(new: &[u8], base: &[u8]) -> Difference {
-        let len = new.len().min(base.len());
-        let (new, base) = (&new[..len], &base[..len]);
-        let Some(first) = new.iter().zip(base).position(|(x, y)| x != y) else {
-            return Difference { differing: 0, span: 0, runs: 0 };
-        };
-        let last = new.iter().zip(base).rposition(|(x, y)| x != y).unwrap_or(first);
         let (mut differing, mut runs, mut gap) = (0, 0, Self::GAP);
-        for (x, y) in new[first..=last].iter().zip(&base[first..=last]) {
-            if x == y {
-                gap += 1;
+        let (mut first, mut last) = (None, 0);
+        let mut at = 0;
+        let word = |c: &[u8]| c.try_into().map(u64::from_ne_bytes).ok();
+        for (x, y) in new.chunks(8).zip(base.chunks(8)) {
+            if word(x).is_some() && word(x) == word(y) {
+                gap += 8;
+                at += 8;
                 continue;
             }
-            differing += 1;
-            runs += usize::from(gap >= Self::GAP);
-            gap = 0;
+            for (x, y) in x.iter().zip(y) {
+                if x == y {
+                    gap += 1;
+                } else {
+                    differing += 1;
+                    runs += usize::from(gap >= Self::GAP);
+                    gap = 0;
+                    first.get_or_insert(at);
+                    last = at;
+                }
+                at += 1;
+            }
         }
-        Difference { differing, span: last + 1 - first, runs }
+        let span = first.map_or(0, |first| last + 1 - first);
+        Difference { differing, span, runs }
     }
 
     /// About what the XOR costs deflated on its own (at the entry's level):
