@@ -156,13 +156,12 @@ pub fn write_delta(
     cancel: &CancellationToken,
 ) -> io::Result<Made> {
     let (input, size, w) = begin(new, block, out)?;
-    let moves = Moves::of_file(new, block, cancel)?;
     let state = State::default();
     let (stored, streamed) = std::thread::scope(|s| {
         let (batches, received) = std::sync::mpsc::sync_channel(QUEUED_BATCHES);
         let (spare, returned) = std::sync::mpsc::channel();
         let writer = s.spawn(|| store(received, spare, w, block, size, &state));
-        let streamed = stream(base, input, moves, block, (&batches, &returned), &state, cancel);
+        let streamed = stream(base, (input, new), block, (&batches, &returned), &state, cancel);
         drop(batches);
         (writer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), streamed)
     });
@@ -250,8 +249,7 @@ enum Step {
 /// Returns the number of blocks and the SHA-256 (hex) of `new`.
 fn stream(
     base: &mut (impl Read + ?Sized),
-    mut input: BufReader<std::fs::File>,
-    mut moves: Moves,
+    (mut input, path): (BufReader<std::fs::File>, &Path),
     block: u32,
     (batches, returned): (&std::sync::mpsc::SyncSender<Batch>, &std::sync::mpsc::Receiver<Batch>),
     state: &State,
@@ -263,6 +261,7 @@ fn stream(
     let (mut previous, mut had) = (vec![0u8; whole], 0);
     let mut hasher = Sha256::new();
     let mut batch = Batch::default();
+    let mut moves: Option<Moves> = None;
     // The writer has stopped: it failed, and says why.
     let stopped = || io::Error::new(io::ErrorKind::BrokenPipe, "the delta's writer stopped");
     let (mut index, mut hopeless) = (0u64, false);
@@ -293,8 +292,23 @@ fn stream(
             // most likely no longer matters.
             let heading = state.heading.load(Ordering::Relaxed);
             let same = m == n && a[..n] == b[..n];
-            let keep = |i: u32, moves: &mut Moves| (!same || moves.may_keep_same(i)) && moves.keep(i, &b);
-            if let Some(i) = i.filter(|&i| !heading && m == whole && n == m && keep(i, &mut moves)) {
+            if !same && moves.is_none() {
+                // The first changed block: only now are the new database's
+                // cells sampled (a database that did not change is not),
+                // and what keeping would have said of each block before
+                // this one, the same in both databases, is said now.
+                let mut sampled = Moves::of_file(path, block, cancel)?;
+                let kept = sampled.keep_same_before(path, i.unwrap_or(END), block)?;
+                batch.steps.extend(kept.into_iter().map(Step::Keep));
+                moves = Some(sampled);
+            }
+            if let (Some(i), Some(moves)) = (i, moves.as_mut())
+                && !heading
+                && m == whole
+                && n == m
+                && (!same || moves.may_keep_same(i))
+                && moves.keep(i, &b)
+            {
                 batch.steps.push(Step::Keep(i));
             }
             if !same {
@@ -308,7 +322,11 @@ fn stream(
                     new: batch.add(&a[..n]),
                     base: compare.then(|| batch.add(&b[..n])),
                     previous: if compare || !heading { batch.add(&previous[..had]) } else { 0..0 },
-                    source: moves.source(i).filter(|_| n == whole && !heading).map(|(j, kept)| (j, batch.add(kept))),
+                    source: moves
+                        .as_ref()
+                        .and_then(|moves| moves.source(i))
+                        .filter(|_| n == whole && !heading)
+                        .map(|(j, kept)| (j, batch.add(kept))),
                 };
                 batch.steps.push(step);
             }
@@ -826,8 +844,8 @@ impl Difference {
 /// [`Moves::SAMPLE`] for a database of up to [`Moves::SAMPLED_BLOCKS`]
 /// blocks, fewer in a larger one, so that the fingerprints stay within
 /// about 20 MB; chosen by the fingerprint, so both sides sample the same
-/// cells): those of every block of the new database, read before the delta
-/// is written, are looked up as the base streams past.
+/// cells): those of every block of the new database, read once the first
+/// changed block is found, are looked up as the base streams past.
 #[derive(Default)]
 struct Moves {
     /// One cell in this many is sampled.
@@ -909,6 +927,24 @@ impl Moves {
             self.kept_bytes += base.len();
         }
         keep
+    }
+
+    /// [`Moves::keep`] for each block before `end` (in order), which is the
+    /// same in the base and in the new database at `path`: the blocks kept.
+    fn keep_same_before(&mut self, path: &Path, end: u32, block: u32) -> io::Result<Vec<u32>> {
+        use std::io::{Seek, SeekFrom};
+        let (mut kept, same) = (Vec::new(), (0..end).filter(|&i| self.may_keep_same(i)).collect::<Vec<_>>());
+        if same.is_empty() {
+            return Ok(kept);
+        }
+        let (mut file, mut buf) = (std::fs::File::open(path)?, vec![0u8; block as usize]);
+        for i in same {
+            file.seek(SeekFrom::Start(u64::from(i) * u64::from(block)))?;
+            if read_full(&mut file, &mut buf)? == buf.len() && self.keep(i, &buf) {
+                kept.push(i);
+            }
+        }
+        Ok(kept)
     }
 
     /// Whether [`Moves::keep`] can keep the base's block `index` when the
