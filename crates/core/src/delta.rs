@@ -184,6 +184,9 @@ const QUEUED_BATCHES: usize = 16;
 const BATCH_BYTES: usize = 256 << 10;
 /// ... or this many steps.
 const BATCH_STEPS: usize = 64;
+/// At most this many bytes of blocks that differ slightly are held back
+/// before a delta's first block that differs more (see [`stream`]).
+const HELD_BYTES: usize = 1 << 20;
 
 /// What the writing thread of [`write_delta`] tells the reading one, a
 /// batch or so late: what the reader no longer needs to hand over.
@@ -213,6 +216,21 @@ impl Batch {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(bytes);
         start..self.bytes.len()
+    }
+
+    /// Adds `step`, whose blocks are in `bytes`, copying them in.
+    fn append(&mut self, bytes: &[u8], step: Step) {
+        let step = match step {
+            Step::Keep(i) => Step::Keep(i),
+            Step::Changed { index, new, base, previous, source } => Step::Changed {
+                index,
+                new: self.add(&bytes[new]),
+                base: base.map(|r| self.add(&bytes[r])),
+                previous: self.add(&bytes[previous]),
+                source: source.map(|(j, r)| (j, self.add(&bytes[r]))),
+            },
+        };
+        self.steps.push(step);
     }
 
     fn full(&self) -> bool {
@@ -261,7 +279,9 @@ fn stream(
     let (mut previous, mut had) = (vec![0u8; whole], 0);
     let mut hasher = Sha256::new();
     let mut batch = Batch::default();
-    let mut moves: Option<Moves> = None;
+    // The new database's sampled cells, once a block differs more than
+    // slightly, and the steps held back until then.
+    let (mut moves, mut held): (Option<Moves>, Batch) = (None, Batch::default());
     // The writer has stopped: it failed, and says why.
     let stopped = || io::Error::new(io::ErrorKind::BrokenPipe, "the delta's writer stopped");
     let (mut index, mut hopeless) = (0u64, false);
@@ -292,14 +312,32 @@ fn stream(
             // most likely no longer matters.
             let heading = state.heading.load(Ordering::Relaxed);
             let same = m == n && a[..n] == b[..n];
+            let slight = !same && m == n && Chooser::slightly(&a[..n], &b[..n]);
             if !same && moves.is_none() {
-                // The first changed block: only now are the new database's
-                // cells sampled (a database that did not change is not),
-                // and what keeping would have said of each block before
-                // this one, the same in both databases, is said now.
+                // Blocks that differ slightly (a header's counters, a field
+                // updated in place) are never packed against a kept block:
+                // they are held back, base block and all, and until a
+                // block differs more the new database's cells are not
+                // sampled (a database that changed only slightly is not).
+                // Then what keeping would have said of each block before
+                // it is said, in order, before the records held back.
+                if let Some(i) = i.filter(|_| slight && m == whole && held.bytes.len() < HELD_BYTES) {
+                    let base = held.add(&b);
+                    let step = Step::Changed {
+                        index: i,
+                        new: held.add(&a[..n]),
+                        base: Some(base.clone()),
+                        previous: held.add(&previous[..had]),
+                        source: None,
+                    };
+                    held.steps.push(step);
+                    std::mem::swap(&mut a, &mut previous);
+                    had = n;
+                    index += 1;
+                    continue;
+                }
                 let mut sampled = Moves::of_file(path, block, cancel)?;
-                let kept = sampled.keep_same_before(path, i.unwrap_or(END), block)?;
-                batch.steps.extend(kept.into_iter().map(Step::Keep));
+                sampled.release(&mut held, path, i.ok_or_else(too_large)?, block, &mut batch)?;
                 moves = Some(sampled);
             }
             if let (Some(i), Some(moves)) = (i, moves.as_mut())
@@ -316,7 +354,7 @@ fn stream(
                 // Only a block the base holds whole can be a difference from
                 // it, and while the delta is heading for not being worth it
                 // only one that differs slightly is worth comparing.
-                let compare = m == n && (!heading || Chooser::slightly(&a[..n], &b[..n]));
+                let compare = m == n && (!heading || slight);
                 let step = Step::Changed {
                     index: i,
                     new: batch.add(&a[..n]),
@@ -338,6 +376,9 @@ fn stream(
         std::mem::swap(&mut a, &mut previous);
         had = n;
         index += 1;
+    }
+    for step in std::mem::take(&mut held.steps) {
+        batch.append(&held.bytes, step);
     }
     if !batch.steps.is_empty() {
         batches.send(batch).map_err(|_| stopped())?;
@@ -844,8 +885,9 @@ impl Difference {
 /// [`Moves::SAMPLE`] for a database of up to [`Moves::SAMPLED_BLOCKS`]
 /// blocks, fewer in a larger one, so that the fingerprints stay within
 /// about 20 MB; chosen by the fingerprint, so both sides sample the same
-/// cells): those of every block of the new database, read once the first
-/// changed block is found, are looked up as the base streams past.
+/// cells): those of every block of the new database, read once a block
+/// is found that differs more than slightly, are looked up as the base
+/// streams past.
 #[derive(Default)]
 struct Moves {
     /// One cell in this many is sampled.
@@ -929,22 +971,39 @@ impl Moves {
         keep
     }
 
-    /// [`Moves::keep`] for each block before `end` (in order), which is the
-    /// same in the base and in the new database at `path`: the blocks kept.
-    fn keep_same_before(&mut self, path: &Path, end: u32, block: u32) -> io::Result<Vec<u32>> {
+    /// Says, in order, what [`Moves::keep`] says of each block before
+    /// `end`, which is either the same in the base and in the new database
+    /// at `path` or held back in `held` (a changed block with its base
+    /// block), and moves the held steps to `batch`, each block kept before
+    /// the steps of its index and after those before it.
+    fn release(&mut self, held: &mut Batch, path: &Path, end: u32, block: u32, batch: &mut Batch) -> io::Result<()> {
         use std::io::{Seek, SeekFrom};
-        let (mut kept, same) = (Vec::new(), (0..end).filter(|&i| self.may_keep_same(i)).collect::<Vec<_>>());
-        if same.is_empty() {
-            return Ok(kept);
-        }
-        let (mut file, mut buf) = (std::fs::File::open(path)?, vec![0u8; block as usize]);
-        for i in same {
-            file.seek(SeekFrom::Start(u64::from(i) * u64::from(block)))?;
-            if read_full(&mut file, &mut buf)? == buf.len() && self.keep(i, &buf) {
-                kept.push(i);
+        let mut file = None;
+        let mut buf = vec![0u8; block as usize];
+        let mut steps = std::mem::take(&mut held.steps).into_iter().peekable();
+        for i in 0..end {
+            let step = steps.next_if(|step| matches!(step, Step::Changed { index, .. } if *index == i));
+            let keep = match &step {
+                Some(Step::Changed { base: Some(base), .. }) => self.keep(i, &held.bytes[base.clone()]),
+                _ if !self.may_keep_same(i) => false,
+                _ => {
+                    let file = match file.as_mut() {
+                        Some(file) => file,
+                        None => file.insert(std::fs::File::open(path)?),
+                    };
+                    file.seek(SeekFrom::Start(u64::from(i) * u64::from(block)))?;
+                    read_full(file, &mut buf)? == buf.len() && self.keep(i, &buf)
+                }
+            };
+            if keep {
+                batch.steps.push(Step::Keep(i));
+            }
+            if let Some(step) = step {
+                batch.append(&held.bytes, step);
             }
         }
-        Ok(kept)
+        held.bytes.clear();
+        Ok(())
     }
 
     /// Whether [`Moves::keep`] can keep the base's block `index` when the
@@ -1799,6 +1858,31 @@ mod tests {
         assert_eq!(stored, [(j as u32, PACKED_DEFRAGMENTED)]);
         let cost = delta.len() - HEADER_LEN - 5 * keeps.len();
         assert!(cost < 100, "the defragmented page costs {cost} bytes");
+        assert_eq!(rebuild(&base, &delta, new.len()).unwrap(), new);
+    }
+
+    #[test]
+    fn blocks_that_differ_slightly_before_cells_moved_keep_their_order() {
+        // The header's change counter, a field updated in place, then a
+        // page past the base's end that took the cells of an earlier page.
+        let base = fragmented_database();
+        let mut image = Vec::new();
+        let j = (2..base.len() / 4096)
+            .find(|&j| base[j * 4096] == 10 && u16::from_be_bytes([base[j * 4096 + 3], base[j * 4096 + 4]]) > 40)
+            .expect("an index page with many cells");
+        defragmented(&base[j * 4096..(j + 1) * 4096], false, &mut image);
+        let mut new = base.clone();
+        new[27] ^= 1;
+        new[4096 + 2000] ^= 1;
+        new.extend(&image);
+        let k = (new.len() / 4096 - 1) as u32;
+        let (made, delta) = make(&base, &new, 4096);
+        assert_eq!((made.changed, made.xored, made.moved), (3, 2, 1));
+        let records = records(&delta);
+        assert!(records.contains(&(j as u32, KEEP)));
+        let stored: Vec<_> = records.iter().filter(|r| r.1 != KEEP).copied().collect();
+        assert_eq!(stored, [(0, XOR), (1, XOR), (k, MOVED)]);
+        assert!(records.windows(2).all(|w| w[0].0 <= w[1].0), "in order: {records:?}");
         assert_eq!(rebuild(&base, &delta, new.len()).unwrap(), new);
     }
 
