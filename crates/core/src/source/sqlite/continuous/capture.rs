@@ -5,13 +5,17 @@
 //! 1. the increment is written under a temporary name, fsynced, renamed and
 //!    its folder fsynced: from here it is a restore point;
 //! 2. the rebuilt copy (the "shadow", `state_dir/continuous/NAME`, always
-//!    the database as the chain rebuilds it) takes its pages;
+//!    the database as the chain rebuilds it) takes its pages (their bytes:
+//!    the increment stores each page against the shadow's, whole or as the
+//!    difference, see [`super::increment`]);
 //! 3. the state database records the new position.
 //!
 //! A capture that finds an increment newer than the recorded position
-//! (stopped between 1 and 3) applies it to the shadow again (the same
-//! pages: the result is the same) and adopts its position; one it cannot
-//! read (sealed, and no identity here) makes it start a new chain instead.
+//! (stopped between 1 and 3) rebuilds the shadow from the chain's full
+//! image through it (the shadow may hold some of its pages already, and a
+//! page stored as a difference cannot be applied twice) and adopts its
+//! position; one it cannot read (sealed, and no identity here) makes it
+//! start a new chain instead.
 //!
 //! What a capture reads is decided by what the `-wal` file shows:
 //! - the same WAL as last time (same salts): its frames past the position,
@@ -309,13 +313,21 @@ impl Run<'_> {
             prev: prev_hash(p)?,
         };
         let kept: Vec<&(u32, Vec<u8>)> = c.pages.iter().filter(|(no, _)| *no <= db_pages).collect();
+        let shadow = &self.paths.shadow;
+        // Each page is stored against the shadow's, the page as the chain
+        // rebuilds it before this increment.
         let (path, hash, count) = self.write(&h, &mut |w| {
+            let earlier = File::open(shadow)?;
+            let mut page = vec![0u8; p.page_size as usize];
             for (no, data) in &kept {
-                w.page(*no, data)?;
+                let within = *no <= p.db_pages;
+                if within {
+                    earlier.read_exact_at(&mut page, u64::from(*no - 1) * u64::from(p.page_size))?;
+                }
+                w.changed_page(*no, data, within.then_some(&page[..]))?;
             }
             Ok(())
         })?;
-        let shadow = &self.paths.shadow;
         (|| {
             let f = OpenOptions::new().write(true).open(shadow)?;
             for (no, data) in &kept {
@@ -382,12 +394,14 @@ impl Run<'_> {
             let (mut a, mut b) = (vec![0u8; page_size as usize], vec![0u8; page_size as usize]);
             for no in 1..=db_pages {
                 snap.read_exact(&mut a)?;
-                let same = match old.as_mut() {
-                    Some(o) => crate::fsutil::read_full(o, &mut b)? == b.len() && a == b,
+                // A page diff's page is stored against the shadow's, when
+                // the shadow has it.
+                let earlier = match old.as_mut() {
+                    Some(o) => crate::fsutil::read_full(o, &mut b)? == b.len(),
                     None => false,
                 };
-                if !same {
-                    w.page(no, &a)?;
+                if !earlier || a != b {
+                    w.changed_page(no, &a, earlier.then_some(&b[..]))?;
                     changed.push(no);
                 }
             }
@@ -479,26 +493,35 @@ fn remove_leftovers(dir: &Path) {
 }
 
 /// Increments written after the recorded position `p` (a capture stopped
-/// before recording them): applied to the shadow again, in order, and
-/// their position adopted. None when one cannot be read or does not follow
-/// on: the next capture starts a new chain (the ones on disk stay valid).
-fn adopt_orphans(
-    setup: &Setup,
-    paths: &Paths,
-    mut p: CapturePosition,
-) -> Result<Option<CapturePosition>, ContinuousError> {
+/// before recording them): their position is adopted, and the shadow
+/// rebuilt from their chain's full image through them. The shadow may hold
+/// some of their pages already, and a page stored as a difference from the
+/// one before cannot be applied twice. None when one cannot be read or
+/// does not follow on: the next capture starts a new chain (the ones on
+/// disk stay valid).
+fn adopt_orphans(setup: &Setup, paths: &Paths, p: CapturePosition) -> Result<Option<CapturePosition>, ContinuousError> {
     let all = increment::list(&paths.dir).map_err(io_err(format!("cannot list {}", paths.dir.display())))?;
     let orphans: Vec<&Stored> =
         all.iter().filter(|s| (s.generation == p.generation && s.seq > p.seq) || s.generation > p.generation).collect();
-    for s in orphans {
-        let follows =
-            (s.generation == p.generation && s.seq == p.seq + 1) || (s.generation > p.generation && s.seq == 0);
+    let Some(last) = orphans.last() else { return Ok(Some(p)) };
+    let (mut generation, mut seq) = (p.generation, p.seq);
+    for s in &orphans {
+        let follows = (s.generation == generation && s.seq == seq + 1) || (s.generation > generation && s.seq == 0);
         if !follows {
             return Ok(None);
         }
-        let Ok(applied) = apply_file(s, &setup.keys, &paths.shadow, Some(&p)) else { return Ok(None) };
-        tracing::info!(database = %p.database, increment = %s.path.display(), "adopted an increment a stopped capture wrote");
-        p = CapturePosition {
+        (generation, seq) = (s.generation, s.seq);
+    }
+    let chain: Vec<&Stored> = all.iter().filter(|s| s.generation == last.generation && s.seq <= last.seq).collect();
+    let tmp = paths.work.join(format!(".{}.shadow.tmp", paths.name));
+    let _ = std::fs::remove_file(&tmp);
+    let mut at: Option<CapturePosition> = None;
+    for s in chain {
+        let Ok(applied) = apply_file(s, &setup.keys, &tmp, at.as_ref()) else {
+            let _ = std::fs::remove_file(&tmp);
+            return Ok(None);
+        };
+        let position = CapturePosition {
             generation: applied.header.generation,
             seq: applied.header.seq,
             chain_hash: hex::encode(applied.hash),
@@ -509,10 +532,24 @@ fn adopt_orphans(
             checked_at: applied.header.captured_at,
             // Unknown: an emptied WAL is then read as a reset (a page diff).
             db_stamp: String::new(),
-            ..p
+            ..p.clone()
         };
+        // The recorded position is one of this chain's increments: the
+        // one on disk, or the chain is not the one recorded.
+        if (position.generation, position.seq) == (p.generation, p.seq) && position.chain_hash != p.chain_hash {
+            let _ = std::fs::remove_file(&tmp);
+            return Ok(None);
+        }
+        at = Some(position);
     }
-    Ok(Some(p))
+    (|| {
+        crate::fsutil::make_private(&tmp)?;
+        std::fs::rename(&tmp, &paths.shadow)?;
+        crate::fsutil::sync_dir(&paths.work)
+    })()
+    .map_err(io_err(format!("cannot update {}", paths.shadow.display())))?;
+    tracing::info!(database = %p.database, increment = %last.path.display(), "adopted the increments a stopped capture wrote");
+    Ok(at)
 }
 
 /// What applying one increment did.
@@ -546,11 +583,23 @@ pub(super) fn apply_file(
         .truncate(h.kind == Kind::Full)
         .open(target)
         .map_err(io_err(format!("cannot open {}", target.display())))?;
+    // A page stored as a difference is one from the page as the
+    // increments before rebuild it: the target's, read before the record
+    // is written (an increment holds each page once). The target's length
+    // is the database's size after them.
+    let ps = u64::from(h.page_size);
+    let before = f.metadata().map_err(io_err(format!("cannot read {}", target.display())))?.len();
+    let mut earlier = |no: u32, page: &mut [u8]| -> std::io::Result<bool> {
+        if u64::from(no) * ps > before {
+            return Ok(false);
+        }
+        f.read_exact_at(page, u64::from(no - 1) * ps)?;
+        Ok(true)
+    };
     let mut buf = Vec::new();
-    while let Some(no) = r.next_page(&mut buf)? {
+    while let Some(no) = r.next_page_on(&mut buf, &mut earlier)? {
         if no <= h.db_pages {
-            f.write_all_at(&buf, u64::from(no - 1) * u64::from(h.page_size))
-                .map_err(io_err(format!("cannot write {}", target.display())))?;
+            f.write_all_at(&buf, u64::from(no - 1) * ps).map_err(io_err(format!("cannot write {}", target.display())))?;
         }
     }
     let hash = r.finish()?;

@@ -5,7 +5,7 @@
 //! The file is the zlib stream of a body, age-sealed when
 //! `encryption.mode = "age"`. The body, every number big-endian:
 //! ```text
-//! magic        8  "LBINC\0\0\x01"
+//! magic        8  "LBINC\0\0\x02"  ("LBINC\0\0\x01": every page whole, no kind byte)
 //! kind         1  0 full image, 1 WAL frames, 2 page diff
 //! generation   4  the chain
 //! seq          8  0 for the chain's full image, then 1, 2, …
@@ -14,10 +14,26 @@
 //! db_pages     4  the database's size in pages after it
 //! wal         28  salt1, salt2, checkpoint_seq (4 each), frames (8), checksum (4 + 4)
 //! prev_sha256 32  the previous increment's body's sha256 (zeros for seq 0)
-//! pages           (page number 4, page_size bytes) …, ended by a page number 0
+//! pages           records, ended by a page number 0:
+//!   number     4  the page (from 1)
+//!   kind       1  0: the page; 1: the page XOR its earlier content;
+//!                 2: the page deflated with its earlier content as dictionary;
+//!                 3: the same, the dictionary then also that content defragmented
+//!   data          kinds 0, 1: page_size bytes; kinds 2, 3: length (4), then raw deflate
 //! ```
+//! A page's earlier content is the page as the increments before this one
+//! rebuild it (the shadow's, when capturing): when an increment is applied
+//! in its turn onto one file, that file's page before the record is
+//! written. A page past the earlier database's end, and every page of a
+//! full image, is stored whole. The records are [`crate::delta::PageCoder`]'s,
+//! the differential's kinds 0 to 3 page by page.
+//!
 //! The body's sha256 is the increment's chain hash, which the next one
-//! names: a missing, reordered or altered increment breaks the chain.
+//! names: a missing, reordered or altered increment breaks the chain. A
+//! difference applied onto another page than the one it was made against
+//! is not found page by page; the chain hash, the rebuilt database's
+//! `integrity_check` and each archive's proof against its snapshot are
+//! what find it.
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -27,10 +43,16 @@ use chrono::{DateTime, TimeZone, Utc};
 use sha2::Digest;
 
 use super::wal::WalPosition;
+use crate::delta::PageCoder;
 use crate::fsutil::Hashing;
 use crate::seal::{Keys, Recipient};
 
-const MAGIC: &[u8; 8] = b"LBINC\0\0\x01";
+/// The first bytes of the body of every increment written now.
+const MAGIC: &[u8; 8] = b"LBINC\0\0\x02";
+/// The first bytes of the body of an increment whose pages are all whole,
+/// without a kind byte (written by Lifeboat before page records had a
+/// kind; still read).
+const MAGIC_WHOLE: &[u8; 8] = b"LBINC\0\0\x01";
 /// The file name's suffix (before any `.age`).
 pub const SUFFIX: &str = ".inc";
 const TIME_FORMAT: &str = "%Y%m%dT%H%M%S%.3fZ";
@@ -172,7 +194,11 @@ impl Write for Sink {
 pub struct Writer {
     body: Hashing<flate2::write::ZlibEncoder<Sink>>,
     page_size: usize,
+    coder: PageCoder,
+    /// Pages written.
     pub pages: u64,
+    /// Of those, pages stored as a difference from their earlier content.
+    pub differences: u64,
 }
 
 impl Writer {
@@ -200,15 +226,29 @@ impl Writer {
         body.write_all(&h.wal.checksum.0.to_be_bytes())?;
         body.write_all(&h.wal.checksum.1.to_be_bytes())?;
         body.write_all(&h.prev)?;
-        Ok(Writer { body, page_size: h.page_size as usize, pages: 0 })
+        Ok(Writer { body, page_size: h.page_size as usize, coder: PageCoder::default(), pages: 0, differences: 0 })
     }
 
-    /// Adds page `no` (1-based).
+    /// Adds page `no` (1-based), whole.
     pub fn page(&mut self, no: u32, data: &[u8]) -> io::Result<()> {
+        self.changed_page(no, data, None)
+    }
+
+    /// Adds page `no` (1-based), whose earlier content (the page as the
+    /// increments before this one rebuild it) is `earlier`, None when the
+    /// database was shorter: stored whole or as its difference from
+    /// `earlier`, whichever is smaller.
+    pub fn changed_page(&mut self, no: u32, data: &[u8], earlier: Option<&[u8]>) -> io::Result<()> {
         debug_assert!(no != 0 && data.len() == self.page_size);
+        let (kind, stored) = self.coder.encode(data, earlier, no == 1)?;
         self.body.write_all(&no.to_be_bytes())?;
-        self.body.write_all(data)?;
+        self.body.write_all(&[kind])?;
+        if PageCoder::is_packed(kind) == Some(true) {
+            self.body.write_all(&(stored.len() as u32).to_be_bytes())?;
+        }
+        self.body.write_all(stored)?;
         self.pages += 1;
+        self.differences += u64::from(kind != PageCoder::WHOLE);
         Ok(())
     }
 
@@ -242,6 +282,11 @@ pub struct Reader {
     body: Hashing<flate2::read::ZlibDecoder<Box<dyn Read + Send>>>,
     pub header: Header,
     path: PathBuf,
+    /// The records carry a kind byte (`LBINC\0\0\x02`).
+    kinds: bool,
+    coder: PageCoder,
+    stored: Vec<u8>,
+    earlier: Vec<u8>,
 }
 
 fn read_u32(r: &mut impl Read) -> io::Result<u32> {
@@ -274,7 +319,7 @@ impl Reader {
         let format = |why| ReadError::Format { path: s.path.clone(), why };
         let mut magic = [0u8; 8];
         body.read_exact(&mut magic).map_err(|_| format("too short"))?;
-        if &magic != MAGIC {
+        if &magic != MAGIC && &magic != MAGIC_WHOLE {
             return Err(format("unknown magic"));
         }
         let header = (|| -> io::Result<Option<Header>> {
@@ -306,18 +351,57 @@ impl Reader {
         if header.generation != s.generation || header.seq != s.seq {
             return Err(format("its name and its contents disagree"));
         }
-        Ok(Reader { body, header, path })
+        let kinds = &magic == MAGIC;
+        Ok(Reader { body, header, path, kinds, coder: PageCoder::default(), stored: Vec::new(), earlier: Vec::new() })
+    }
+
+    /// The next page into `buf` (page_size bytes), of an increment whose
+    /// pages are stored whole (a full image); None after the last. A page
+    /// stored as a difference is an error: see [`Reader::next_page_on`].
+    pub fn next_page(&mut self, buf: &mut Vec<u8>) -> Result<Option<u32>, ReadError> {
+        self.next_page_on(buf, &mut |_, _| Ok(false))
     }
 
     /// The next page into `buf` (page_size bytes); None after the last.
-    pub fn next_page(&mut self, buf: &mut Vec<u8>) -> Result<Option<u32>, ReadError> {
-        let io_err = |source| ReadError::Io { path: self.path.clone(), source };
+    /// `earlier(no, page)` reads page `no` as the increments before this
+    /// one rebuild it into `page`, for a page stored as a difference from
+    /// it, and says false when the database was shorter.
+    pub fn next_page_on(
+        &mut self,
+        buf: &mut Vec<u8>,
+        earlier: &mut dyn FnMut(u32, &mut [u8]) -> io::Result<bool>,
+    ) -> Result<Option<u32>, ReadError> {
+        let path = &self.path;
+        let io_err = |source| ReadError::Io { path: path.clone(), source };
         let no = read_u32(&mut self.body).map_err(io_err)?;
         if no == 0 {
             return Ok(None);
         }
-        buf.resize(self.header.page_size as usize, 0);
-        self.body.read_exact(buf).map_err(|source| ReadError::Io { path: self.path.clone(), source })?;
+        let page_size = self.header.page_size as usize;
+        buf.resize(page_size, 0);
+        if !self.kinds {
+            self.body.read_exact(buf).map_err(io_err)?;
+            return Ok(Some(no));
+        }
+        let mut kind = [0u8; 1];
+        self.body.read_exact(&mut kind).map_err(io_err)?;
+        let kind = kind[0];
+        let packed = PageCoder::is_packed(kind).ok_or(ReadError::Format { path: path.clone(), why: "unknown page record kind" })?;
+        let len = if packed { read_u32(&mut self.body).map_err(io_err)? as usize } else { page_size };
+        // Deflate never grows a page by more than a few bytes per 16 KB.
+        if len > page_size + page_size / 8 + 64 {
+            return Err(ReadError::Format { path: path.clone(), why: "a page record of impossible length" });
+        }
+        self.stored.resize(len, 0);
+        self.body.read_exact(&mut self.stored).map_err(io_err)?;
+        if kind == PageCoder::WHOLE {
+            buf.copy_from_slice(&self.stored);
+            return Ok(Some(no));
+        }
+        self.earlier.resize(page_size, 0);
+        let had = earlier(no, &mut self.earlier).map_err(io_err)?;
+        let base = had.then_some(&self.earlier[..]);
+        self.coder.decode(kind, &self.stored, base, no == 1, buf).map_err(io_err)?;
         Ok(Some(no))
     }
 
