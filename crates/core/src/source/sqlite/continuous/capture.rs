@@ -599,7 +599,8 @@ pub(super) fn apply_file(
     let mut buf = Vec::new();
     while let Some(no) = r.next_page_on(&mut buf, &mut earlier)? {
         if no <= h.db_pages {
-            f.write_all_at(&buf, u64::from(no - 1) * ps).map_err(io_err(format!("cannot write {}", target.display())))?;
+            f.write_all_at(&buf, u64::from(no - 1) * ps)
+                .map_err(io_err(format!("cannot write {}", target.display())))?;
         }
     }
     let hash = r.finish()?;

@@ -25,8 +25,8 @@
 //! rebuild it (the shadow's, when capturing): when an increment is applied
 //! in its turn onto one file, that file's page before the record is
 //! written. A page past the earlier database's end, and every page of a
-//! full image, is stored whole. The records are [`crate::delta::PageCoder`]'s,
-//! the differential's kinds 0 to 3 page by page.
+//! full image, is stored whole. The kinds are a differential's 0 to 3
+//! ([`crate::delta`]), page by page.
 //!
 //! The body's sha256 is the increment's chain hash, which the next one
 //! names: a missing, reordered or altered increment breaks the chain. A
@@ -386,7 +386,8 @@ impl Reader {
         let mut kind = [0u8; 1];
         self.body.read_exact(&mut kind).map_err(io_err)?;
         let kind = kind[0];
-        let packed = PageCoder::is_packed(kind).ok_or(ReadError::Format { path: path.clone(), why: "unknown page record kind" })?;
+        let packed = PageCoder::is_packed(kind)
+            .ok_or(ReadError::Format { path: path.clone(), why: "unknown page record kind" })?;
         let len = if packed { read_u32(&mut self.body).map_err(io_err)? as usize } else { page_size };
         // Deflate never grows a page by more than a few bytes per 16 KB.
         if len > page_size + page_size / 8 + 64 {
@@ -460,5 +461,149 @@ mod tests {
         assert_eq!(r.next_page(&mut buf).unwrap(), Some(9));
         assert_eq!(r.next_page(&mut buf).unwrap(), None);
         assert_eq!(r.finish().unwrap(), hash);
+    }
+
+    /// Pseudo-random bytes: data that does not compress.
+    fn noise(n: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    fn header(page_size: u32, db_pages: u32) -> Header {
+        Header {
+            kind: Kind::Wal,
+            generation: 1,
+            seq: 1,
+            captured_at: Utc.with_ymd_and_hms(2026, 3, 4, 10, 0, 0).unwrap(),
+            page_size,
+            db_pages,
+            wal: WalPosition::default(),
+            prev: [0; 32],
+        }
+    }
+
+    /// A page: its number, its bytes, its earlier bytes (None: past the
+    /// earlier database's end).
+    type Page = (u32, Vec<u8>, Option<Vec<u8>>);
+
+    /// Writes `pages` as an increment in `dir`; its file's size and the
+    /// pages stored as differences.
+    fn write(dir: &Path, pages: &[Page]) -> (u64, u64) {
+        let page_size = pages[0].1.len() as u32;
+        let h = header(page_size, pages.iter().map(|p| p.0).max().unwrap());
+        let path = dir.join(file_name(h.generation, h.seq, h.captured_at, false));
+        let _ = std::fs::remove_file(&path);
+        let mut w = Writer::create(&path, &h, None).unwrap();
+        for (no, new, earlier) in pages {
+            w.changed_page(*no, new, earlier.as_deref()).unwrap();
+        }
+        let differences = w.differences;
+        w.finish().unwrap();
+        (std::fs::metadata(&path).unwrap().len(), differences)
+    }
+
+    /// Reads back the increment [`write`] wrote, each page applied onto
+    /// its earlier bytes; the pages it gives.
+    fn read(dir: &Path, pages: &[Page]) -> Result<Vec<Vec<u8>>, ReadError> {
+        let stored = &list(dir).unwrap()[0];
+        let mut r = Reader::open(stored, &Keys::none())?;
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        let mut earlier = |no: u32, page: &mut [u8]| {
+            let Some(e) = pages.iter().find(|p| p.0 == no).and_then(|p| p.2.as_ref()) else { return Ok(false) };
+            page.copy_from_slice(e);
+            Ok(true)
+        };
+        while r.next_page_on(&mut buf, &mut earlier)?.is_some() {
+            out.push(buf.clone());
+        }
+        r.finish()?;
+        Ok(out)
+    }
+
+    #[test]
+    fn a_page_that_gained_one_cell_costs_a_few_dozen_bytes() {
+        // An index of random keys: a new entry lands in one leaf page, in
+        // the middle of its cells, as a bot's insert does.
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.db");
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch("PRAGMA page_size = 4096; CREATE TABLE t (k BLOB); CREATE INDEX t_k ON t (k); BEGIN;").unwrap();
+        for row in noise(2000 * 16, 3).chunks(16) {
+            c.execute("INSERT INTO t VALUES (?1)", [row]).unwrap();
+        }
+        c.execute_batch("COMMIT").unwrap();
+        let before = std::fs::read(&db).unwrap();
+        c.execute("INSERT INTO t VALUES (?1)", [noise(16, 99)]).unwrap();
+        let after = std::fs::read(&db).unwrap();
+        assert_eq!(before.len(), after.len(), "no page was added");
+        let pages: Vec<Page> = (0..after.len() / 4096)
+            .filter(|i| before[i * 4096..(i + 1) * 4096] != after[i * 4096..(i + 1) * 4096])
+            .map(|i| {
+                (
+                    i as u32 + 1,
+                    after[i * 4096..(i + 1) * 4096].to_vec(),
+                    Some(before[i * 4096..(i + 1) * 4096].to_vec()),
+                )
+            })
+            .collect();
+        assert!((2..=4).contains(&pages.len()), "{} pages changed", pages.len());
+        let out = tempfile::tempdir().unwrap();
+        let (bytes, differences) = write(out.path(), &pages);
+        assert_eq!(differences, pages.len() as u64, "every page is stored as a difference");
+        assert_eq!(read(out.path(), &pages).unwrap(), pages.iter().map(|p| p.1.clone()).collect::<Vec<_>>());
+        let whole: Vec<_> = pages.iter().map(|(no, new, _)| (*no, new.clone(), None)).collect();
+        let (whole_bytes, none) = write(out.path(), &whole);
+        assert_eq!(none, 0);
+        // The file holds about 100 bytes of header and zlib framing.
+        assert!(
+            bytes < 100 + 50 * pages.len() as u64,
+            "{} changed pages cost {bytes} bytes, {whole_bytes} whole",
+            pages.len()
+        );
+    }
+
+    #[test]
+    fn a_page_past_the_earlier_end_or_changed_throughout_is_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = noise(4096 * 300, 1);
+        let new = noise(4096 * 301, 2);
+        // Past the earlier database's end: nothing to be a difference from.
+        let grown = vec![(301, new[300 * 4096..].to_vec(), None)];
+        assert_eq!(write(dir.path(), &grown).1, 0);
+        assert_eq!(read(dir.path(), &grown).unwrap(), vec![grown[0].1.clone()]);
+        // Every page rewritten throughout, as after a VACUUM: whole, the
+        // increment no larger than the pages whole.
+        let vacuumed: Vec<_> = (0..300)
+            .map(|i| {
+                (i as u32 + 1, new[i * 4096..(i + 1) * 4096].to_vec(), Some(base[i * 4096..(i + 1) * 4096].to_vec()))
+            })
+            .collect();
+        let (bytes, differences) = write(dir.path(), &vacuumed);
+        assert_eq!(differences, 0);
+        assert!(bytes < 300 * 4096 + 4096, "{bytes} bytes");
+        assert!(read(dir.path(), &vacuumed).unwrap().iter().zip(&vacuumed).all(|(got, p)| *got == p.1));
+    }
+
+    #[test]
+    fn a_difference_without_its_earlier_page_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = noise(4096, 5);
+        let mut new = base.clone();
+        new[100..140].copy_from_slice(&noise(40, 6));
+        let pages = vec![(2, new, Some(base))];
+        assert_eq!(write(dir.path(), &pages).1, 1);
+        let e = read(dir.path(), &[(2, Vec::new(), None)]).unwrap_err().to_string();
+        assert!(e.contains("a page the database did not have"), "{e}");
+        // Nor does a full image's reader take one.
+        let mut r = Reader::open(&list(dir.path()).unwrap()[0], &Keys::none()).unwrap();
+        assert!(r.next_page(&mut Vec::new()).is_err());
     }
 }

@@ -457,3 +457,163 @@ fn a_commit_counts_as_published_once_shm_counts_it_or_a_reset_follows() {
     let next = wal::published(&wal, Some(&reset));
     assert_eq!((next.salt1, next.salt2, next.frames), (reset.salt1, reset.salt2, 0), "the next WAL's start");
 }
+
+/// Pseudo-random bytes: keys that do not compress.
+fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// The increments of `a.db`, oldest first.
+fn increments(cfg: &Config) -> Vec<increment::Stored> {
+    increment::list(&Paths::new(&cfg.continuous_setup(), "a.db").dir).unwrap()
+}
+
+/// Runs the rebuild docs/archive-format.md gives for continuous increments
+/// over `files` (unsealed, in order) into `out`.
+fn documented_rebuild(files: &[increment::Stored], out: &Path) {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/archive-format.md")).unwrap();
+    let blocks: Vec<&str> =
+        doc.split("```python\n").skip(1).map(|c| c.split("```").next().expect("a closed block")).collect();
+    assert_eq!(blocks.len(), 2, "the differential's rebuild, then the increments'");
+    let list = files.iter().map(|s| format!("{:?}", s.path.display().to_string())).collect::<Vec<_>>().join(", ");
+    let script =
+        format!("{}\n{}\nrebuild_increments([{list}], {:?})\n", blocks[0], blocks[1], out.display().to_string());
+    let run = std::process::Command::new("python3").arg("-c").arg(script).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+}
+
+#[test]
+fn pages_are_stored_as_differences_and_the_chain_still_rebuilds_the_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let state = State::open_for(&cfg).unwrap();
+    let db = cfg.backup.source_dir.join("a.db");
+    let bot = Connection::open(&db).unwrap();
+    bot.pragma_update(None, "journal_mode", "wal").unwrap();
+    bot.execute_batch("CREATE TABLE t(x TEXT); CREATE TABLE keys (k BLOB); CREATE INDEX keys_k ON keys (k); BEGIN;")
+        .unwrap();
+    for key in noise(3000 * 16, 1).chunks(16) {
+        bot.execute("INSERT INTO keys VALUES (?1)", [key]).unwrap();
+    }
+    bot.execute_batch("COMMIT").unwrap();
+    let now = clock();
+    capture(&cfg.continuous_setup(), &state, "a.db", &now).unwrap();
+    let mut moments = Vec::new();
+    // Index entries in random leaf pages: WAL frames, then a page diff
+    // after the bot's checkpoint emptied the WAL.
+    for (round, checkpoint) in [(1u64, false), (2, false), (3, true)] {
+        for key in noise(10 * 16, 100 + round).chunks(16) {
+            bot.execute("INSERT INTO keys VALUES (?1)", [key]).unwrap();
+        }
+        if checkpoint {
+            bot.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+        }
+        let got = capture(&cfg.continuous_setup(), &state, "a.db", &now).unwrap();
+        let Captured::Written { kind, pages, bytes, .. } = got else { panic!("{got:?}") };
+        assert_eq!(kind, if checkpoint { increment::Kind::Diff } else { increment::Kind::Wal });
+        assert!(pages >= 10, "{pages} pages");
+        // The first round splits no page: each changed page is a few
+        // dozen bytes (later ones split leaves, whose new pages are whole).
+        if round == 1 {
+            assert!(bytes < pages * 200, "{pages} changed pages of random keys cost {bytes} bytes");
+        }
+        let snap = dir.path().join(format!("snap{round}.db"));
+        crate::snapshot::take(&db, &snap, &Default::default()).unwrap();
+        moments.push((now(), snap));
+    }
+    let files = increments(&cfg);
+    for (i, (at, snap)) in moments.iter().enumerate() {
+        let r = reach(&cfg.continuous_setup(), "a.db", *at).unwrap();
+        let out = dir.path().join(format!("r{i}.db"));
+        rebuild(&cfg.continuous_setup(), &r, &out).unwrap();
+        assert!(ok(&out));
+        // The snapshot's pages, page 1's bookkeeping aside.
+        assert_eq!(proof::page_hash(&out, 4096).unwrap(), proof::page_hash(snap, 4096).unwrap(), "moment {i}");
+        // And the documented rebuild gives the same bytes.
+        let by_hand = dir.path().join(format!("by-hand{i}.db"));
+        documented_rebuild(&files[..r.increments.len()], &by_hand);
+        assert_eq!(std::fs::read(&by_hand).unwrap(), std::fs::read(&out).unwrap(), "moment {i}");
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let c = check_chains(&cfg.continuous_setup(), Some(&state), "a.db", scratch.path()).unwrap();
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+}
+
+/// Writes an increment of `a.db` as Lifeboat wrote them before page
+/// records had a kind (`LBINC\0\0\x01`: every page whole), byte by byte;
+/// returns its chain hash.
+fn version_1(
+    cfg: &Config,
+    kind: u8,
+    seq: u64,
+    at: DateTime<Utc>,
+    db: &[u8],
+    pages: &[u32],
+    prev: [u8; 32],
+) -> [u8; 32] {
+    use sha2::Digest;
+    use std::io::Write;
+    let mut body = b"LBINC\0\0\x01".to_vec();
+    body.push(kind);
+    body.extend(7u32.to_be_bytes());
+    body.extend(seq.to_be_bytes());
+    body.extend(at.timestamp_millis().to_be_bytes());
+    body.extend(4096u32.to_be_bytes());
+    body.extend((db.len() as u32 / 4096).to_be_bytes());
+    body.extend([0u8; 28]);
+    body.extend(prev);
+    for &no in pages {
+        body.extend(no.to_be_bytes());
+        body.extend(&db[(no as usize - 1) * 4096..no as usize * 4096]);
+    }
+    body.extend(0u32.to_be_bytes());
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(&body).unwrap();
+    let dir = Paths::new(&cfg.continuous_setup(), "a.db").dir;
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(increment::file_name(7, seq, at, false)), z.finish().unwrap()).unwrap();
+    sha2::Sha256::digest(&body).into()
+}
+
+#[test]
+fn increments_of_version_1_still_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let db = cfg.backup.source_dir.join("a.db");
+    let bot = Connection::open(&db).unwrap();
+    bot.execute_batch("PRAGMA page_size = 4096; CREATE TABLE t(x TEXT); INSERT INTO t VALUES ('a');").unwrap();
+    let first = std::fs::read(&db).unwrap();
+    for i in 0..40 {
+        bot.execute("INSERT INTO t VALUES (?1)", [format!("{i:0300}")]).unwrap();
+    }
+    let second = std::fs::read(&db).unwrap();
+    assert!(second.len() > first.len());
+    let t0 = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 3, 4, 10, 0, 0).unwrap();
+    let t1 = t0 + chrono::TimeDelta::seconds(10);
+    let all: Vec<u32> = (1..=first.len() as u32 / 4096).collect();
+    let hash = version_1(&cfg, 0, 0, t0, &first, &all, [0; 32]);
+    let changed: Vec<u32> = (1..=second.len() as u32 / 4096)
+        .filter(|&no| {
+            let p = (no as usize - 1) * 4096..no as usize * 4096;
+            first.get(p.clone()) != Some(&second[p])
+        })
+        .collect();
+    version_1(&cfg, 2, 1, t1, &second, &changed, hash);
+    for (at, want) in [(t0, &first), (t1, &second)] {
+        let r = reach(&cfg.continuous_setup(), "a.db", at).unwrap();
+        let out = dir.path().join(format!("r{}.db", r.increments.len()));
+        rebuild(&cfg.continuous_setup(), &r, &out).unwrap();
+        assert_eq!(&std::fs::read(&out).unwrap(), want);
+        let by_hand = dir.path().join(format!("by-hand{}.db", r.increments.len()));
+        documented_rebuild(&r.increments, &by_hand);
+        assert_eq!(&std::fs::read(&by_hand).unwrap(), want);
+    }
+}
