@@ -18,8 +18,9 @@
 //! the increments (G the chain, S its sequence, TIME when captured), and
 //! `output_dir/.lifeboat/continuous/NAME`, the database as the newest
 //! increment rebuilds it (never offered for restore itself: it is what the
-//! next page diff is made against). Retention ([`prune`]) removes whole
-//! chains older than `continuous.keep_days`.
+//! next page diff is made against, and what each page of the next
+//! increment is stored as a difference from). Retention ([`prune`])
+//! removes whole chains older than `continuous.keep_days`.
 
 pub mod capture;
 pub mod increment;

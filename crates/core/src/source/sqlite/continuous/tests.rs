@@ -127,7 +127,10 @@ fn a_capture_stopped_before_recording_is_adopted() {
     .unwrap();
     assert_eq!(rows(&out), 3);
     // The shadow took the adopted increment's pages once, not twice.
-    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(Paths::new(&cfg.continuous_setup(), "a.db").shadow).unwrap());
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(Paths::new(&cfg.continuous_setup(), "a.db").shadow).unwrap()
+    );
 }
 
 #[test]
