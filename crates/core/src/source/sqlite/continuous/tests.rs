@@ -497,14 +497,12 @@ fn documented_rebuild(files: &[increment::Stored], out: &Path) {
 
 #[test]
 fn pages_are_stored_as_differences_and_the_chain_still_rebuilds_the_snapshot() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path());
-    let state = State::open_for(&cfg).unwrap();
+    let (dir, cfg, state) = setup();
     let db = cfg.backup.source_dir.join("a.db");
-    let bot = Connection::open(&db).unwrap();
-    bot.pragma_update(None, "journal_mode", "wal").unwrap();
-    bot.execute_batch("CREATE TABLE t(x TEXT); CREATE TABLE keys (k BLOB); CREATE INDEX keys_k ON keys (k); BEGIN;")
-        .unwrap();
+    let bot = wal_bot_from(
+        &cfg,
+        "CREATE TABLE t(x TEXT); CREATE TABLE keys (k BLOB); CREATE INDEX keys_k ON keys (k); BEGIN;",
+    );
     for key in noise(3000 * 16, 1).chunks(16) {
         bot.execute("INSERT INTO keys VALUES (?1)", [key]).unwrap();
     }
