@@ -1439,6 +1439,121 @@ impl<B: Read, D: Read> Read for Patched<B, D> {
     }
 }
 
+/// One page stored against the same page of an earlier state of the
+/// database, outside a differential: the records of continuous increments,
+/// each a page and how it is stored, applied onto the database as the
+/// increments before it rebuild it. The same choice as a differential's
+/// ([`write_delta`]), page by page: whole, XOR with the earlier page, or
+/// deflated with the earlier page (and its defragmented image) as
+/// dictionary, whichever is smallest. The dictionary holds no previous
+/// page: the records of an increment are sparse.
+///
+/// The kinds are the differential's 0 to 3 (0 whole, 1 XOR, 2 packed, 3
+/// packed with the defragmented image too); kinds 2 and 3 are deflate
+/// streams of any length, the others a page's bytes.
+#[derive(Default)]
+pub(crate) struct PageCoder {
+    choose: Chooser,
+    dictionary: Vec<u8>,
+    image: Vec<u8>,
+    /// Pages offered against an earlier page, and of those, stored other
+    /// than as a difference (whole, or packed into more than a sixteenth).
+    tried: u64,
+    unlike: u64,
+}
+
+impl PageCoder {
+    /// The kind of a record that is the page itself.
+    pub(crate) const WHOLE: u8 = WHOLE;
+
+    /// Whether a record of `kind` is a deflate stream (stored with its
+    /// length) rather than a page's bytes; None for a kind pages are never
+    /// stored as.
+    pub(crate) fn is_packed(kind: u8) -> Option<bool> {
+        match kind {
+            WHOLE | XOR => Some(false),
+            PACKED | PACKED_DEFRAGMENTED => Some(true),
+            _ => None,
+        }
+    }
+
+    /// How to store `new`, and the bytes to store: `base` is the same page
+    /// as the database was before (None when it was shorter), `first` says
+    /// whether this is page 1 (whose b-tree header follows the database
+    /// header). Once most pages offered have changed throughout (a
+    /// `VACUUM`), only a page that differs slightly from its base is
+    /// compared, as a differential does: the rest is stored whole at once.
+    pub(crate) fn encode<'a>(
+        &'a mut self,
+        new: &'a [u8],
+        base: Option<&[u8]>,
+        first: bool,
+    ) -> io::Result<(u8, &'a [u8])> {
+        let Some(base) = base.filter(|b| b.len() == new.len()) else { return Ok((WHOLE, new)) };
+        let slightly = Chooser::slightly(new, base);
+        let heading = self.tried >= HEADING_AFTER && self.unlike as f64 > self.tried as f64 * MAX_SHARE;
+        self.tried += 1;
+        if heading && !slightly {
+            self.unlike += 1;
+            return Ok((WHOLE, new));
+        }
+        let stored = self.choose.best(new, Some(base), &[], first, None)?;
+        let small = |len: usize| len * Chooser::CLEARLY_SMALL <= new.len();
+        let (kind, bytes): (u8, &[u8]) = match stored {
+            Stored::Xor => (XOR, &self.choose.xor),
+            Stored::Packed => (PACKED, &self.choose.packed),
+            Stored::PackedDefragmented => (PACKED_DEFRAGMENTED, &self.choose.repacked),
+            // Never chosen without a source block.
+            Stored::Whole | Stored::Moved(_) => (WHOLE, new),
+        };
+        if kind == WHOLE || (kind != XOR && !small(bytes.len())) {
+            self.unlike += 1;
+        }
+        Ok((kind, bytes))
+    }
+
+    /// The page a record of `kind` holding `stored` gives, into `out` (a
+    /// page's length): `base` and `first` as given to
+    /// [`PageCoder::encode`]. A record that does not fit is an
+    /// `InvalidData` error.
+    pub(crate) fn decode(
+        &mut self,
+        kind: u8,
+        stored: &[u8],
+        base: Option<&[u8]>,
+        first: bool,
+        out: &mut [u8],
+    ) -> io::Result<()> {
+        let base = match (kind, base) {
+            (WHOLE, _) => None,
+            (_, Some(base)) if base.len() == out.len() => Some(base),
+            _ => return Err(bad("a page is stored as a difference from a page the database did not have")),
+        };
+        match (kind, base) {
+            (WHOLE | XOR, _) if stored.len() != out.len() => {
+                Err(bad(format!("a page record holds {} bytes, a page has {}", stored.len(), out.len())))
+            }
+            (WHOLE, _) => {
+                out.copy_from_slice(stored);
+                Ok(())
+            }
+            (XOR, Some(base)) => {
+                out.iter_mut().zip(stored.iter().zip(base)).for_each(|(o, (x, y))| *o = x ^ y);
+                Ok(())
+            }
+            (PACKED, Some(base)) => unpack(stored, base, out),
+            (PACKED_DEFRAGMENTED, Some(base)) => {
+                defragmented(base, first, &mut self.image);
+                self.dictionary.clear();
+                self.dictionary.extend_from_slice(base);
+                self.dictionary.extend_from_slice(&self.image);
+                unpack(stored, &self.dictionary, out)
+            }
+            (k, _) => Err(bad(format!("a page has an unknown record kind {k}"))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1933,120 +2048,5 @@ mod tests {
             huge.len(),
         ));
         assert!(e.contains("kept for later"), "{e}");
-    }
-}
-
-/// One page stored against the same page of an earlier state of the
-/// database, outside a differential: the records of continuous increments,
-/// each a page and how it is stored, applied onto the database as the
-/// increments before it rebuild it. The same choice as a differential's
-/// ([`write_delta`]), page by page: whole, XOR with the earlier page, or
-/// deflated with the earlier page (and its defragmented image) as
-/// dictionary, whichever is smallest. The dictionary holds no previous
-/// page: the records of an increment are sparse.
-///
-/// The kinds are the differential's 0 to 3 (0 whole, 1 XOR, 2 packed, 3
-/// packed with the defragmented image too); kinds 2 and 3 are deflate
-/// streams of any length, the others a page's bytes.
-#[derive(Default)]
-pub(crate) struct PageCoder {
-    choose: Chooser,
-    dictionary: Vec<u8>,
-    image: Vec<u8>,
-    /// Pages offered against an earlier page, and of those, stored other
-    /// than as a difference (whole, or packed into more than a sixteenth).
-    tried: u64,
-    unlike: u64,
-}
-
-impl PageCoder {
-    /// The kind of a record that is the page itself.
-    pub(crate) const WHOLE: u8 = WHOLE;
-
-    /// Whether a record of `kind` is a deflate stream (stored with its
-    /// length) rather than a page's bytes; None for a kind pages are never
-    /// stored as.
-    pub(crate) fn is_packed(kind: u8) -> Option<bool> {
-        match kind {
-            WHOLE | XOR => Some(false),
-            PACKED | PACKED_DEFRAGMENTED => Some(true),
-            _ => None,
-        }
-    }
-
-    /// How to store `new`, and the bytes to store: `base` is the same page
-    /// as the database was before (None when it was shorter), `first` says
-    /// whether this is page 1 (whose b-tree header follows the database
-    /// header). Once most pages offered have changed throughout (a
-    /// `VACUUM`), only a page that differs slightly from its base is
-    /// compared, as a differential does: the rest is stored whole at once.
-    pub(crate) fn encode<'a>(
-        &'a mut self,
-        new: &'a [u8],
-        base: Option<&[u8]>,
-        first: bool,
-    ) -> io::Result<(u8, &'a [u8])> {
-        let Some(base) = base.filter(|b| b.len() == new.len()) else { return Ok((WHOLE, new)) };
-        let slightly = Chooser::slightly(new, base);
-        let heading = self.tried >= HEADING_AFTER && self.unlike as f64 > self.tried as f64 * MAX_SHARE;
-        self.tried += 1;
-        if heading && !slightly {
-            self.unlike += 1;
-            return Ok((WHOLE, new));
-        }
-        let stored = self.choose.best(new, Some(base), &[], first, None)?;
-        let small = |len: usize| len * Chooser::CLEARLY_SMALL <= new.len();
-        let (kind, bytes): (u8, &[u8]) = match stored {
-            Stored::Xor => (XOR, &self.choose.xor),
-            Stored::Packed => (PACKED, &self.choose.packed),
-            Stored::PackedDefragmented => (PACKED_DEFRAGMENTED, &self.choose.repacked),
-            // Never chosen without a source block.
-            Stored::Whole | Stored::Moved(_) => (WHOLE, new),
-        };
-        if kind == WHOLE || (kind != XOR && !small(bytes.len())) {
-            self.unlike += 1;
-        }
-        Ok((kind, bytes))
-    }
-
-    /// The page a record of `kind` holding `stored` gives, into `out` (a
-    /// page's length): `base` and `first` as given to
-    /// [`PageCoder::encode`]. A record that does not fit is an
-    /// `InvalidData` error.
-    pub(crate) fn decode(
-        &mut self,
-        kind: u8,
-        stored: &[u8],
-        base: Option<&[u8]>,
-        first: bool,
-        out: &mut [u8],
-    ) -> io::Result<()> {
-        let base = match (kind, base) {
-            (WHOLE, _) => None,
-            (_, Some(base)) if base.len() == out.len() => Some(base),
-            _ => return Err(bad("a page is stored as a difference from a page the database did not have")),
-        };
-        match (kind, base) {
-            (WHOLE | XOR, _) if stored.len() != out.len() => {
-                Err(bad(format!("a page record holds {} bytes, a page has {}", stored.len(), out.len())))
-            }
-            (WHOLE, _) => {
-                out.copy_from_slice(stored);
-                Ok(())
-            }
-            (XOR, Some(base)) => {
-                out.iter_mut().zip(stored.iter().zip(base)).for_each(|(o, (x, y))| *o = x ^ y);
-                Ok(())
-            }
-            (PACKED, Some(base)) => unpack(stored, base, out),
-            (PACKED_DEFRAGMENTED, Some(base)) => {
-                defragmented(base, first, &mut self.image);
-                self.dictionary.clear();
-                self.dictionary.extend_from_slice(base);
-                self.dictionary.extend_from_slice(&self.image);
-                unpack(stored, &self.dictionary, out)
-            }
-            (k, _) => Err(bad(format!("a page has an unknown record kind {k}"))),
-        }
     }
 }
