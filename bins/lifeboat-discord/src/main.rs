@@ -71,13 +71,13 @@ fn main() -> ExitCode {
         Ok(cfg) => cfg,
         Err(e) => return usage(&e.to_string()),
     };
-    if cfg.discord.token.is_empty() {
+    if cfg.bots.discord.token.is_empty() {
         return usage(
             "no bot token: set discord.token_file to a file holding the bot's token (or \
              LIFEBOAT__DISCORD__TOKEN_FILE); the Discord bot cannot run without one",
         );
     }
-    if cfg.discord.admin_ids.is_empty() && cfg.discord.owner_id == 0 {
+    if cfg.bots.discord.admin_ids.is_empty() && cfg.bots.discord.owner_id == 0 {
         return usage(
             "nobody may use the bot: discord.admin_ids is empty and discord.owner_id is 0; add your numeric \
              Discord user id (Settings → Advanced → Developer Mode, then right-click yourself → Copy User ID)",
@@ -121,8 +121,8 @@ fn usage(message: &str) -> ExitCode {
 async fn run(cfg: Config) -> Result<(), RunError> {
     let stop = CancellationToken::new();
     tokio::spawn(stop_on_signal(stop.clone()));
-    let mut http = Some(discord::http_client(&cfg.discord)?);
-    let mut shard = discord::shard(&cfg.discord, http.as_ref().expect("just made")).await?;
+    let mut http = Some(discord::http_client(&cfg.bots.discord)?);
+    let mut shard = discord::shard(&cfg.bots.discord, http.as_ref().expect("just made")).await?;
     let mut app: Option<Arc<App>> = None;
     let wanted = EventTypeFlags::READY | EventTypeFlags::RESUMED | EventTypeFlags::INTERACTION_CREATE;
     tokio::spawn(service::keep_watchdog(stop.clone()));
@@ -149,8 +149,8 @@ async fn run(cfg: Config) -> Result<(), RunError> {
                     register(&made).await;
                     service::ready();
                     tracing::info!(
-                        admins = cfg.discord.admin_ids.len(),
-                        owner = cfg.discord.owner_id,
+                        admins = cfg.bots.discord.admin_ids.len(),
+                        owner = cfg.bots.discord.owner_id,
                         "Discord bot listening"
                     );
                     app = Some(made);

@@ -174,6 +174,7 @@ const DESTINATIONS: &[Fence] = &[
             "crates/messaging/src/discord_dm.rs",
             "bins/lifeboat-discord/",
             "crates/core/src/destination/discord.rs",
+            "crates/core/src/destination/discord_bot.rs",
         ],
         inside: &["discord"],
         whole: &[],
@@ -189,18 +190,6 @@ const DESTINATION_REGISTRY: &[&str] =
 /// Files outside a destination kind's home allowed to name it: the file
 /// (or folder), the kinds it may name, and why.
 const DESTINATION_ALLOWED: &[(&[&str], &[&str], &str)] = &[
-    (
-        &[
-            "crates/core/src/config/checks.rs",
-            "crates/core/src/config/file.rs",
-            "crates/core/src/config/mod.rs",
-            "crates/core/src/config/secrets.rs",
-            "crates/core/src/config/validate.rs",
-        ],
-        &["discord"],
-        "the Discord bot's own section, `[discord]` (its token, owner and admins), is loaded with the engine's \
-         sections, not as a destination's",
-    ),
     (
         &["crates/messaging/src/lib.rs"],
         &["email", "webhook", "discord"],

@@ -68,7 +68,7 @@ impl From<DmError> for AlertError {
 impl DiscordOwnerDm {
     /// None unless the bot has a token and an owner.
     pub fn from_config(cfg: &Config) -> Option<DiscordOwnerDm> {
-        let d = &cfg.discord;
+        let d = &cfg.bots.discord;
         if d.token.is_empty() || d.owner_id == 0 {
             return None;
         }
@@ -142,7 +142,7 @@ pub struct BotProbe {
 impl BotProbe {
     /// None unless the bot has a token.
     pub fn from_config(cfg: &Config) -> Option<BotProbe> {
-        let d = &cfg.discord;
+        let d = &cfg.bots.discord;
         if d.token.is_empty() {
             return None;
         }

@@ -121,7 +121,7 @@ pub async fn handle(app: Arc<App>, interaction: Interaction) {
 
 /// Whether `user` may go on; if not, they get a short ephemeral refusal.
 async fn allowed(app: &App, user: u64, need: Need, interaction: &Interaction) -> bool {
-    let d = &app.cfg.discord;
+    let d = &app.cfg.bots.discord;
     let ok = match need {
         Need::Admin => d.is_admin(user),
         Need::Owner => d.is_owner(user),

@@ -58,7 +58,6 @@ enum Kind {
 const LIST_ELEMENTS: &[(&str, Kind)] = &[
     ("telegram.admin_ids", Kind::Int),
     ("encryption.recipients", Kind::Text),
-    ("discord.admin_ids", Kind::Int),
     ("hooks.before", Kind::Text),
     ("hooks.after", Kind::Text),
     ("hooks.on_failure", Kind::Text),
@@ -135,7 +134,11 @@ pub(super) fn check_kinds(raw: &config::Config, from_env: &[String]) -> Result<(
                 toml::Value::Array(a) => Kind::List(match a.first() {
                     Some(toml::Value::Integer(_)) => Some(&Kind::Int),
                     Some(toml::Value::String(_)) => Some(&Kind::Text),
-                    _ => LIST_ELEMENTS.iter().find(|(k, _)| *k == path).map(|(_, kind)| kind),
+                    _ => LIST_ELEMENTS
+                        .iter()
+                        .find(|(k, _)| *k == path)
+                        .map(|(_, kind)| kind)
+                        .or_else(|| crate::destination::Bots::int_lists().any(|k| k == path).then_some(&Kind::Int)),
                 }),
                 _ => continue,
             };

@@ -6,15 +6,16 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use serde::Deserialize;
 
 use super::value::http_url;
 use super::{
-    BackupConfig, Config, ConfigError, ContinuousConfig, DiscordBotConfig, EncryptionConfig, HooksConfig,
-    MonitoringConfig, RetentionConfig, RetryConfig, ScheduleConfig, Secret, TelegramConfig, invalid,
+    BackupConfig, Config, ConfigError, ContinuousConfig, EncryptionConfig, HooksConfig, MonitoringConfig,
+    RetentionConfig, RetryConfig, ScheduleConfig, Secret, TelegramConfig, invalid,
 };
-use crate::destination::DestinationsFile;
+use crate::destination::{Bots, BotsFile, DestinationsFile};
 use crate::schedule::Schedule;
 
 /// Every section, as the merged layers hold it.
@@ -25,7 +26,6 @@ pub(super) struct ConfigFile {
     schedule: ScheduleFile,
     retention: RetentionConfig,
     telegram: TelegramFile,
-    discord: DiscordFile,
     retry: RetryConfig,
     monitoring: MonitoringFile,
     encryption: EncryptionFile,
@@ -35,6 +35,57 @@ pub(super) struct ConfigFile {
     sources: crate::source::SourcesConfig,
     #[serde(default)]
     destinations: DestinationsFile,
+}
+
+/// Refuses a top-level table that is neither one of the engine's sections
+/// nor a bot's, as serde refuses an unknown field, listing them all (the
+/// bots' after Telegram's, as in the defaults' file).
+pub(super) fn refuse_unknown_tables(top: &config::Map<String, config::Value>) -> Result<(), config::ConfigError> {
+    static TABLES: OnceLock<&'static [&'static str]> = OnceLock::new();
+    let tables = TABLES.get_or_init(|| {
+        let engine = field_names::<ConfigFile>();
+        let after = engine.iter().position(|t| *t == "telegram").map_or(engine.len(), |i| i + 1);
+        let tables: Vec<&'static str> =
+            engine[..after].iter().copied().chain(Bots::tables()).chain(engine[after..].iter().copied()).collect();
+        tables.leak()
+    });
+    match top.keys().find(|k| !tables.contains(&k.as_str())) {
+        Some(unknown) => Err(serde::de::Error::unknown_field(unknown, tables)),
+        None => Ok(()),
+    }
+}
+
+/// The names of the fields of the struct `T`, as serde lists them.
+fn field_names<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+    let mut fields = None;
+    let _ = T::deserialize(FieldNames(&mut fields));
+    fields.unwrap_or_default()
+}
+
+/// A deserializer that reads nothing but the field names a struct asks for.
+struct FieldNames<'a>(&'a mut Option<&'static [&'static str]>);
+
+impl<'de> serde::Deserializer<'de> for FieldNames<'_> {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("only a struct's field names are read"))
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _: &'static str,
+        fields: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Self::Error> {
+        *self.0 = Some(fields);
+        Err(serde::de::Error::custom("only a struct's field names are read"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+        unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
+    }
 }
 
 /// `[schedule]`, see [`ScheduleConfig`].
@@ -56,16 +107,6 @@ struct TelegramFile {
     owner_id: i64,
     max_upload_mb: u64,
     upload_timeout_secs: u64,
-}
-
-/// `[discord]`, see [`DiscordBotConfig`].
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DiscordFile {
-    token_file: PathBuf,
-    api_url: String,
-    owner_id: u64,
-    admin_ids: Vec<u64>,
 }
 
 /// `[monitoring]`, see [`MonitoringConfig`].
@@ -92,15 +133,16 @@ struct EncryptionFile {
 }
 
 impl ConfigFile {
-    /// Parses every value written as text; the rest of the checks are
-    /// [`Config::validate`]'s and the secrets' resolution.
-    pub(super) fn parse(self) -> Result<Config, ConfigError> {
+    /// Parses every value written as text, and the sections of `bots`;
+    /// the rest of the checks are [`Config::validate`]'s and the secrets'
+    /// resolution.
+    pub(super) fn parse(self, bots: BotsFile) -> Result<Config, ConfigError> {
         Ok(Config {
             backup: self.backup,
             schedule: self.schedule.parse()?,
             retention: self.retention,
             telegram: self.telegram.parse()?,
-            discord: self.discord.parse()?,
+            bots: bots.parse()?,
             retry: self.retry,
             monitoring: self.monitoring.parse()?,
             encryption: self.encryption.parse()?,
@@ -139,24 +181,6 @@ impl TelegramFile {
             owner_id: self.owner_id,
             max_upload_mb: self.max_upload_mb,
             upload_timeout_secs: self.upload_timeout_secs,
-        })
-    }
-}
-
-impl DiscordFile {
-    fn parse(self) -> Result<DiscordBotConfig, ConfigError> {
-        let api_url = http_url(&self.api_url).ok_or_else(|| {
-            invalid(
-                "discord.api_url",
-                format!("{:?} is not an http(s) URL; e.g. \"{}\"", self.api_url, DiscordBotConfig::OFFICIAL_API),
-            )
-        })?;
-        Ok(DiscordBotConfig {
-            token: Secret::default(),
-            token_file: self.token_file,
-            api_url,
-            owner_id: self.owner_id,
-            admin_ids: self.admin_ids,
         })
     }
 }

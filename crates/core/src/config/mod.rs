@@ -64,8 +64,9 @@ pub struct Config {
     pub schedule: ScheduleConfig,
     pub retention: RetentionConfig,
     pub telegram: TelegramConfig,
-    /// `[discord]`: the Discord bot (`lifeboat-discord`).
-    pub discord: DiscordBotConfig,
+    /// The sections of the bots a kind of destination runs, each a
+    /// top-level table of its own.
+    pub bots: crate::destination::Bots,
     pub retry: RetryConfig,
     pub monitoring: MonitoringConfig,
     pub encryption: EncryptionConfig,
@@ -184,50 +185,6 @@ pub struct TelegramConfig {
     pub max_upload_mb: u64,
     /// Timeout of one upload request.
     pub upload_timeout_secs: u64,
-}
-
-/// `[discord]`: the Discord bot `lifeboat-discord` (not the webhook
-/// destination, which is `[destinations.discord]`).
-#[derive(Clone)]
-pub struct DiscordBotConfig {
-    /// Bot token, read from `token_file`; never printed (see [`Secret`]).
-    pub token: Secret,
-    /// File holding the bot token ("": the bot cannot run).
-    pub token_file: PathBuf,
-    /// REST API base URL (http or https, with a host), e.g.
-    /// `https://discord.com/api`.
-    pub api_url: url::Url,
-    /// May restore; gets a DM after every scheduled backup. 0 = nobody.
-    pub owner_id: u64,
-    /// May back up and list.
-    pub admin_ids: Vec<u64>,
-}
-
-impl DiscordBotConfig {
-    /// The Discord API every real bot talks to.
-    pub const OFFICIAL_API: &str = "https://discord.com/api";
-
-    /// Whether `user` may back up and list (admins and the owner).
-    pub fn is_admin(&self, user: u64) -> bool {
-        user != 0 && (self.admin_ids.contains(&user) || self.owner_id == user)
-    }
-
-    /// Whether `user` may restore.
-    pub fn is_owner(&self, user: u64) -> bool {
-        user != 0 && self.owner_id == user
-    }
-}
-
-impl fmt::Debug for DiscordBotConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DiscordBotConfig")
-            .field("token", &self.token)
-            .field("token_file", &self.token_file)
-            .field("api_url", &self.api_url.as_str())
-            .field("owner_id", &self.owner_id)
-            .field("admin_ids", &self.admin_ids)
-            .finish()
-    }
 }
 
 /// `[monitoring]`: how Lifeboat watches itself and tells people.
@@ -351,19 +308,23 @@ impl Config {
         check_choices(&raw)?;
         // `LIFEBOAT__TELEGRAM__ADMIN_IDS=111` is a list of one: the
         // environment cannot tell one value from a list.
-        for key in LIST_KEYS.iter().filter(|k| from_env.iter().any(|e| e == *k)) {
+        for key in list_keys().filter(|k| from_env.iter().any(|e| e == k)) {
             if let Ok(v) = raw.get::<config::Value>(key)
                 && !matches!(v.kind, config::ValueKind::Array(_))
             {
                 raw = config::Config::builder()
                     .add_source(raw)
-                    .set_override(*key, vec![v])
+                    .set_override(key, vec![v])
                     .and_then(|b| b.build())
                     .map_err(|e| ConfigError::Parse(describe(e, file)))?;
             }
         }
-        let written: file::ConfigFile = raw.try_deserialize().map_err(|e| ConfigError::Parse(describe(e, file)))?;
-        let mut cfg = written.parse()?;
+        let parse_error = |e| ConfigError::Parse(describe(e, file));
+        let mut top = raw.cache.into_table().map_err(parse_error)?;
+        file::refuse_unknown_tables(&top).map_err(parse_error)?;
+        let bots = crate::destination::BotsFile::take(&mut top).map_err(parse_error)?;
+        let written: file::ConfigFile = config::Value::new(None, top).try_deserialize().map_err(parse_error)?;
+        let mut cfg = written.parse(bots)?;
         cfg.file = file.map(Path::to_path_buf);
         cfg.upload_limit_given = given.upload_limit;
         cfg.file_holds_secret = given.token_in_file;
@@ -372,7 +333,7 @@ impl Config {
         cfg.validate()?;
         cfg.resolve_source_passwords(&mut unread)?;
         cfg.resolve_destination_secrets(&mut unread)?;
-        cfg.resolve_discord_token(&mut unread)?;
+        cfg.resolve_bot_secrets(&mut unread)?;
         cfg.resolve_keys(env_password, &mut unread)?;
         cfg.unread_secrets = unread.found;
         Ok(cfg)
@@ -468,20 +429,22 @@ fn holds_token(file: &toml::Table) -> bool {
     file.get("telegram").and_then(|t| t.get("token")).and_then(toml::Value::as_str).is_some_and(|t| !t.is_empty())
 }
 
-/// Keys holding lists, comma-separated in the environment.
-const LIST_KEYS: [&str; 4] = ["backup.databases", "telegram.admin_ids", "encryption.recipients", "discord.admin_ids"];
+/// Keys holding lists, comma-separated in the environment: the engine's,
+/// then the bots'.
+fn list_keys() -> impl Iterator<Item = &'static str> {
+    ["backup.databases", "telegram.admin_ids", "encryption.recipients"]
+        .into_iter()
+        .chain(crate::destination::Bots::int_lists())
+}
 
 /// `LIFEBOAT__SECTION__KEY` variables (or `vars`, for tests); lists are
 /// comma-separated.
 fn env_source(vars: Option<config::Map<String, String>>) -> config::Environment {
-    config::Environment::with_prefix("LIFEBOAT")
-        .prefix_separator("__")
-        .separator("__")
-        .list_separator(",")
-        .with_list_parse_key(LIST_KEYS[0])
-        .with_list_parse_key(LIST_KEYS[1])
-        .with_list_parse_key(LIST_KEYS[2])
-        .with_list_parse_key(LIST_KEYS[3])
+    list_keys()
+        .fold(
+            config::Environment::with_prefix("LIFEBOAT").prefix_separator("__").separator("__").list_separator(","),
+            |env, key| env.with_list_parse_key(key),
+        )
         .try_parsing(true)
         .source(vars)
 }

@@ -53,14 +53,6 @@ impl Unread {
     }
 }
 
-/// A Discord bot token's shape: three non-empty parts joined by '.', of
-/// letters, digits, '_' and '-' (the user id, a time stamp, a signature).
-fn looks_like_discord_token(token: &str) -> bool {
-    let parts: Vec<&str> = token.split('.').collect();
-    parts.len() == 3
-        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
-}
-
 /// Reads the bot token from `file`.
 fn read_token(file: &Path) -> Result<Secret, ConfigError> {
     let text = std::fs::read_to_string(file)
@@ -103,7 +95,9 @@ impl Config {
             }
         };
         add("telegram.token_file", None, &self.telegram.token_file);
-        add("discord.token_file", None, &self.discord.token_file);
+        for s in self.bots.secret_files() {
+            add(s.key, s.owner.as_deref(), &s.path);
+        }
         add("encryption.password_file", None, &self.encryption.password_file);
         add("encryption.identity_file", None, &self.encryption.identity_file);
         for kind in crate::source::KINDS {
@@ -163,35 +157,9 @@ impl Config {
         Ok(())
     }
 
-    /// Reads the Discord bot's token from `discord.token_file`. An
-    /// unreadable or empty file stops here, as the Telegram token's does.
-    pub(super) fn resolve_discord_token(&mut self, unread: &mut Unread) -> Result<(), ConfigError> {
-        let d = &mut self.discord;
-        if d.token_file.as_os_str().is_empty() {
-            return Ok(());
-        }
-        let key = "discord.token_file";
-        let file = &d.token_file;
-        let token = std::fs::read_to_string(file)
-            .map_err(|e| invalid(key, format!("cannot read {}: {e}", file.display())))
-            .and_then(|text| {
-                let token = text.trim();
-                if !looks_like_discord_token(token) {
-                    return Err(invalid(
-                        key,
-                        format!(
-                            "{} does not hold a bot token (three parts joined by '.'); copy it from the Developer Portal, \
-                             your application → Bot → Reset Token",
-                            file.display()
-                        ),
-                    ));
-                }
-                Ok(Secret::new(token))
-            });
-        if let Some(token) = unread.read(None, token)? {
-            d.token = token;
-        }
-        Ok(())
+    /// Reads the secrets of the bots a kind of destination runs.
+    pub(super) fn resolve_bot_secrets(&mut self, unread: &mut Unread) -> Result<(), ConfigError> {
+        self.bots.resolve_secrets(&mut |p| unread.keep(p))
     }
 
     /// Reads the secrets each kind of destination names by file.

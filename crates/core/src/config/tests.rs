@@ -197,12 +197,16 @@ fn the_discord_bot_section_reads_its_token_file_and_checks_its_ids() {
     std::fs::write(&f, format!("{token}\n")).unwrap();
     let section = |rest: &str| format!("[discord]\ntoken_file = {:?}\n{rest}", f.display().to_string());
     let cfg = Config::from_toml(&section("owner_id = 1187000000000000111\nadmin_ids = [1187000000000000222]")).unwrap();
-    assert_eq!(cfg.discord.token.expose(), token);
-    assert!(cfg.discord.is_owner(1_187_000_000_000_000_111) && !cfg.discord.is_owner(1_187_000_000_000_000_222));
-    assert!(cfg.discord.is_admin(1_187_000_000_000_000_222) && cfg.discord.is_admin(1_187_000_000_000_000_111));
-    assert!(!cfg.discord.is_admin(0) && !cfg.discord.is_owner(0));
+    assert_eq!(cfg.bots.discord.token.expose(), token);
+    assert!(
+        cfg.bots.discord.is_owner(1_187_000_000_000_000_111) && !cfg.bots.discord.is_owner(1_187_000_000_000_000_222)
+    );
+    assert!(
+        cfg.bots.discord.is_admin(1_187_000_000_000_000_222) && cfg.bots.discord.is_admin(1_187_000_000_000_000_111)
+    );
+    assert!(!cfg.bots.discord.is_admin(0) && !cfg.bots.discord.is_owner(0));
     assert!(!format!("{cfg:?}").contains("signature"), "the token never shows in Debug");
-    assert_eq!(cfg.discord.api_url.as_str(), "https://discord.com/api");
+    assert_eq!(cfg.bots.discord.api_url.as_str(), "https://discord.com/api");
 
     for (bad, key) in [
         ("admin_ids = [0]", "discord.admin_ids"),
@@ -220,6 +224,12 @@ fn the_discord_bot_section_reads_its_token_file_and_checks_its_ids() {
         let err = Config::from_toml(&section("")).unwrap_err().to_string();
         assert!(err.contains("discord.token_file") && !err.contains("signature"), "{text:?}: {err}");
     }
+}
+
+#[test]
+fn an_unknown_section_is_refused_listing_the_bots_sections_too() {
+    let err = Config::from_toml("[discrod]\nx = 1").unwrap_err().to_string();
+    assert!(err.contains("unknown field `discrod`") && err.contains("`telegram`, `discord`, `retry`"), "{err}");
 }
 
 #[test]

@@ -108,15 +108,7 @@ impl Config {
                 format!("is {}; give a Telegram user id, or 0 for nobody", t.owner_id),
             ));
         }
-        let d = &self.discord;
-        for (i, id) in d.admin_ids.iter().enumerate() {
-            if *id == 0 {
-                return Err(invalid("discord.admin_ids", "contains 0; give numeric Discord user ids"));
-            }
-            if d.admin_ids[..i].contains(id) {
-                return Err(invalid("discord.admin_ids", format!("{id} is listed twice")));
-            }
-        }
+        self.bots.validate()?;
         let y = &self.retry;
         if !(1..=100).contains(&y.attempts) {
             return Err(invalid("retry.attempts", format!("is {}; allowed: 1 to 100", y.attempts)));

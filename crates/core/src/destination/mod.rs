@@ -18,12 +18,14 @@ use crate::config::secret::{SecretFile, SecretProblem};
 use crate::state::{FailureCode, Level, OutboxStatus, State, StateError};
 
 mod discord;
+mod discord_bot;
 mod email;
 mod id;
 mod probe;
 mod s3;
 mod webhook;
 pub use discord::DiscordConfig;
+pub use discord_bot::DiscordBotConfig;
 pub use email::EmailConfig;
 pub use id::{BadDestinationId, DestinationId, DestinationKind, NotifierKind};
 pub use probe::{Answer, Opened, Probe, ProbeContext, ProbeError, SetupFailed, Unusable};
@@ -178,6 +180,77 @@ impl DestinationsFile {
             email: self.email.parse()?,
             webhook: webhook::parse(self.webhook)?,
         })
+    }
+}
+
+/// The sections a kind of destination has outside `[destinations]`, at the
+/// top of the configuration: the bots it runs. Each is read, checked and
+/// given its secrets through the `Section` trait, like the destinations' own.
+#[derive(Debug, Clone)]
+pub struct Bots {
+    /// `[discord]`: the Discord bot (`lifeboat-discord`).
+    pub discord: DiscordBotConfig,
+}
+
+/// [`Bots`] as written.
+pub(crate) struct BotsFile {
+    discord: discord_bot::DiscordFile,
+}
+
+impl Bots {
+    /// Their tables' names, at the top of the configuration.
+    pub(crate) fn tables() -> impl Iterator<Item = &'static str> {
+        [discord_bot::TABLE].into_iter()
+    }
+
+    /// Their keys holding lists of whole numbers.
+    pub(crate) fn int_lists() -> impl Iterator<Item = &'static str> {
+        discord_bot::INT_LISTS.iter().copied()
+    }
+
+    fn sections(&self) -> [&dyn Section; 1] {
+        [&self.discord]
+    }
+
+    /// The files holding their secrets.
+    pub(crate) fn secret_files(&self) -> Vec<SecretFile> {
+        self.sections().iter().flat_map(|s| s.secret_files()).collect()
+    }
+
+    /// Checks them but for their secrets.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        self.sections().iter().try_for_each(|s| s.validate())
+    }
+
+    /// Reads their secrets (see [`Section::resolve_secrets`]).
+    pub(crate) fn resolve_secrets(&mut self, keep: Keep<'_>) -> Result<(), ConfigError> {
+        [&mut self.discord as &mut dyn Section].into_iter().try_for_each(|s| s.resolve_secrets(&mut *keep))
+    }
+}
+
+/// The top-level table `name` taken out of `top` and read as a `T`; an
+/// error names the key at fault as it does for any other section.
+fn take_table<T: serde::de::DeserializeOwned>(
+    top: &mut config::Map<String, config::Value>,
+    name: &str,
+) -> Result<T, config::ConfigError> {
+    let value =
+        top.remove(name).unwrap_or_else(|| config::Value::new(None, config::Map::<String, config::Value>::new()));
+    let one: config::Map<String, T> =
+        config::Value::new(None, config::Map::from([(name.to_string(), value)])).try_deserialize()?;
+    Ok(one.into_values().next().expect("the one table"))
+}
+
+impl BotsFile {
+    /// Takes their tables out of the configuration's `top` level, whose
+    /// other sections are the engine's.
+    pub(crate) fn take(top: &mut config::Map<String, config::Value>) -> Result<BotsFile, config::ConfigError> {
+        Ok(BotsFile { discord: take_table(top, discord_bot::TABLE)? })
+    }
+
+    /// Each parsed from its table, once, at load.
+    pub(crate) fn parse(self) -> Result<Bots, ConfigError> {
+        Ok(Bots { discord: self.discord.parse()? })
     }
 }
 
