@@ -1,25 +1,77 @@
 //! Telegram as one of the cycle's destinations.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::{Config, TelegramConfig};
 use lifeboat_core::destination::{
-    AlertError, ArchiveSink, BoxFuture, DestinationId, Notifier, Opened, Owed, Surroundings,
+    AlertError, Answer, ArchiveSink, BoxFuture, DestinationId, Notifier, Opened, Owed, Probe, ProbeContext, ProbeError,
+    Surroundings,
 };
 use lifeboat_core::state::{State, StateError};
 use tokio_util::sync::CancellationToken;
 
-use crate::Telegram;
 use crate::delivery::outbox_files;
+use crate::{FailureKind, SendError, Telegram};
 
-/// Opens Telegram when a bot token is configured: archives and alerts.
-/// Its probe is diagnose's own (`getMe`, whose answer stands in for the
-/// settings' finding), so it adds none.
+/// Opens Telegram when a bot token is configured: archives, alerts, and
+/// its probe for `diagnose` (`getMe`, whose answer stands in for the
+/// settings' finding).
 pub fn open_configured(cfg: &Config, out: &mut Opened) {
-    if let Some(tg) = TelegramDestination::from_config(cfg) {
-        let tg = std::sync::Arc::new(tg);
-        out.sinks.push(tg.clone());
-        out.notifiers.push(tg);
+    let host = cfg.telegram.api_url.host_str().unwrap_or("the Bot API").to_string();
+    match TelegramDestination::from_config(cfg) {
+        Some(tg) => {
+            let tg = Arc::new(tg);
+            out.sinks.push(tg.clone());
+            out.notifiers.push(tg.clone());
+            out.probes.push(Arc::new(BotApiProbe { telegram: Some(tg), host }));
+        }
+        None if cfg.delivery_enabled() => out.probes.push(Arc::new(BotApiProbe { telegram: None, host })),
+        None => {}
+    }
+}
+
+/// Telegram as `diagnose` asks it: who the bot is (`getMe`), so a token
+/// that is configured but revoked, or an API this server cannot reach, is
+/// an error rather than "token configured". Nothing is sent to anyone.
+struct BotApiProbe {
+    /// None: a token is configured but the HTTP client could not be set up.
+    telegram: Option<Arc<TelegramDestination>>,
+    /// The Bot API's host, as the fix names it.
+    host: String,
+}
+
+impl Probe for BotApiProbe {
+    fn subject(&self) -> String {
+        DestinationId::TELEGRAM.to_string()
+    }
+
+    fn probe<'a>(&'a self, ask: &'a ProbeContext<'a>) -> BoxFuture<'a, Result<Answer, ProbeError>> {
+        Box::pin(async move {
+            let probed = match &self.telegram {
+                Some(tg) => tg.telegram.probe(ask.within).await,
+                None => Err(SendError::transient("cannot set up an HTTP client for Telegram")),
+            };
+            probed.map(Answer::Fine).map_err(|e| {
+                let fix = if e.kind == FailureKind::BadToken {
+                    "put the bot's current token from @BotFather in telegram.token_file (or telegram.token); archives \
+                     wait in the outbox meanwhile"
+                        .to_string()
+                } else {
+                    format!(
+                        "check that this server reaches {} (firewall, DNS, proxy) and that telegram.api_url is right; \
+                         archives wait in the outbox and are delivered once it answers",
+                        self.host
+                    )
+                };
+                ProbeError::new(e.code, format!("the Bot API does not answer as it should: {e}"), fix)
+            })
+        })
+    }
+
+    fn answers_for_settings(&self) -> bool {
+        true
     }
 }
 

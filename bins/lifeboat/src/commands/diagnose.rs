@@ -21,8 +21,7 @@ pub(super) fn diagnose(cfg: &Config, a: &JsonArg) -> Result<i32> {
     exit_on_signal_removing_scratch(diagnose::scratch_prefix(), "diagnose");
     let mut d = diagnose::run(cfg, Utc::now());
     yield_to_signal_handler();
-    answer_telegram(cfg, &mut d.findings)?;
-    d.findings.extend(check_destinations(cfg)?);
+    check_destinations(cfg, &mut d.findings)?;
     d.findings.extend(check_ping_url(cfg)?);
     bar.clear();
     if a.json {
@@ -47,45 +46,6 @@ pub(super) fn diagnose(cfg: &Config, a: &JsonArg) -> Result<i32> {
 /// How long diagnose waits for one outside service to answer.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// With a token: asks the Bot API who the bot is (`getMe`), so a token
-/// that is configured but revoked, or an API this server cannot reach, is
-/// an error rather than "token configured". The answer takes the place of
-/// the settings' own finding.
-fn answer_telegram(cfg: &Config, findings: &mut Vec<Finding>) -> Result<()> {
-    if !cfg.delivery_enabled() {
-        return Ok(());
-    }
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let probed = match lifeboat_telegram::Telegram::from_config(cfg) {
-        Some(tg) => rt.block_on(tg.probe(PROBE_TIMEOUT)),
-        None => Err(lifeboat_telegram::SendError::transient("cannot set up an HTTP client for Telegram")),
-    };
-    let host = cfg.telegram.api_url.host_str().unwrap_or("the Bot API");
-    let finding = match probed {
-        Ok(message) => Finding { level: Severity::Ok, subject: "telegram".into(), message, action: None },
-        Err(e) => Finding {
-            level: Severity::Error,
-            subject: "telegram".into(),
-            message: format!("the Bot API does not answer as it should: {e}"),
-            action: Some(if e.kind == lifeboat_telegram::FailureKind::BadToken {
-                "put the bot's current token from @BotFather in telegram.token_file (or telegram.token); archives wait \
-                 in the outbox meanwhile"
-                    .to_string()
-            } else {
-                format!(
-                    "check that this server reaches {host} (firewall, DNS, proxy) and that telegram.api_url is right; \
-                     archives wait in the outbox and are delivered once it answers"
-                )
-            }),
-        },
-    };
-    match findings.iter_mut().find(|f| f.subject == "telegram" && f.level == Severity::Ok) {
-        Some(configured) => *configured = finding,
-        None => findings.push(finding),
-    }
-    Ok(())
-}
-
 /// `monitoring.ping_url`: its host resolves and takes a connection. Nothing
 /// is requested (any request would count as a ping), and the URL is not
 /// shown: its path is the monitor's secret.
@@ -104,14 +64,17 @@ fn check_ping_url(cfg: &Config) -> Result<Option<Finding>> {
     }))
 }
 
-/// Each configured destination, as its kind probes it (a bucket answers
-/// and holds the newest archive, a relay takes the login, a webhook's host
-/// answers, Discord takes the bot's token), in the cycle's order of kinds.
-/// Nothing is posted, uploaded or mailed.
-fn check_destinations(cfg: &Config) -> Result<Vec<Finding>> {
+/// Each configured destination, as its kind probes it (Telegram's bot
+/// answers, a bucket answers and holds the newest archive, a relay takes
+/// the login, a webhook's host answers, Discord takes the bot's token).
+/// Nothing is posted, uploaded or mailed. An answer that stands in for the
+/// settings' fine finding on its subject takes that finding's place (or
+/// follows the settings' findings when there is none); the others follow,
+/// in the cycle's order of kinds.
+fn check_destinations(cfg: &Config, findings: &mut Vec<Finding>) -> Result<()> {
     let probes = lifeboat_cycle::probes(cfg);
     if probes.is_empty() {
-        return Ok(Vec::new());
+        return Ok(());
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let find_newest = || newest_to_store(cfg).map(|a| a.name);
@@ -121,7 +84,16 @@ fn check_destinations(cfg: &Config) -> Result<Vec<Finding>> {
         Ok(Answer::Behind { message, action }) => Finding::warn(subject, message, action),
         Err(ProbeError { message, fix, .. }) => Finding::error(subject, message, fix),
     };
-    Ok(probes.iter().map(|p| finding(p.subject(), rt.block_on(p.probe(&ask)))).collect())
+    let (standing_in, added): (Vec<_>, Vec<_>) = probes.iter().partition(|p| p.answers_for_settings());
+    for p in standing_in {
+        let answer = finding(p.subject(), rt.block_on(p.probe(&ask)));
+        match findings.iter_mut().find(|f| f.subject == answer.subject && f.level == Severity::Ok) {
+            Some(settings) => *settings = answer,
+            None => findings.push(answer),
+        }
+    }
+    findings.extend(added.into_iter().map(|p| finding(p.subject(), rt.block_on(p.probe(&ask)))));
+    Ok(())
 }
 
 /// The newest archive a cycle sends to the destinations. A live restore's

@@ -24,6 +24,14 @@ pub trait Probe: Send + Sync {
     /// Asks the destination, saying what it answered, or why it did not
     /// answer as it should and what to fix.
     fn probe<'a>(&'a self, ask: &'a ProbeContext<'a>) -> BoxFuture<'a, Result<Answer, ProbeError>>;
+
+    /// Whether its answer stands in for the settings' own finding on the
+    /// same subject when that one is fine ("token configured" becomes what
+    /// the service said), rather than following the settings' findings.
+    /// Such answers come before the other probes'.
+    fn answers_for_settings(&self) -> bool {
+        false
+    }
 }
 
 /// What a probe is given besides its own settings.
