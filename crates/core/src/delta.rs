@@ -1557,6 +1557,7 @@ impl PageCoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_data::noise;
 
     fn round_trip(base: &[u8], new: &[u8], block: u32) -> u64 {
         let (made, delta) = make(base, new, block);
@@ -1611,20 +1612,6 @@ mod tests {
         wrong[0] = b'X';
         assert!(rebuild(&base, &wrong).is_err(), "bad magic");
         assert_eq!(rebuild(&base, &delta).unwrap(), new);
-    }
-
-    /// Pseudo-random bytes: pages that do not compress, like real data
-    /// after deflate.
-    fn noise(n: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
     }
 
     fn deflated(data: &[u8]) -> usize {

@@ -107,3 +107,21 @@ pub mod exit {
     /// number, as shells report it: 130 for Ctrl-C, 143 for SIGTERM.
     pub const INTERRUPTED_BASE: i32 = 128;
 }
+
+/// Data the unit tests share.
+#[cfg(test)]
+pub(crate) mod test_data {
+    /// Pseudo-random bytes from `seed`, the same on every run: pages and
+    /// keys that do not compress, like real data after deflate.
+    pub(crate) fn noise(n: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+}

@@ -421,6 +421,7 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_data::noise;
 
     #[test]
     fn names_round_trip() {
@@ -461,19 +462,6 @@ mod tests {
         assert_eq!(r.next_page(&mut buf).unwrap(), Some(9));
         assert_eq!(r.next_page(&mut buf).unwrap(), None);
         assert_eq!(r.finish().unwrap(), hash);
-    }
-
-    /// Pseudo-random bytes: data that does not compress.
-    fn noise(n: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
     }
 
     fn header(page_size: u32, db_pages: u32) -> Header {

@@ -7,6 +7,7 @@ use rusqlite::Connection;
 use super::*;
 use crate::config::Config;
 use crate::state::State;
+use crate::test_data::noise;
 
 fn config(root: &Path) -> Config {
     let src = root.join("data");
@@ -461,19 +462,6 @@ fn a_commit_counts_as_published_once_shm_counts_it_or_a_reset_follows() {
     assert!(reset.publishes(&ahead), "a reset comes after every frame was checkpointed");
     let next = wal::published(&wal, Some(&reset));
     assert_eq!((next.salt1, next.salt2, next.frames), (reset.salt1, reset.salt2, 0), "the next WAL's start");
-}
-
-/// Pseudo-random bytes: keys that do not compress.
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 /// The increments of `a.db`, oldest first.
