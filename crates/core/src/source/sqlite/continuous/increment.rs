@@ -229,11 +229,6 @@ impl Writer {
         Ok(Writer { body, page_size: h.page_size as usize, coder: PageCoder::default(), pages: 0, differences: 0 })
     }
 
-    /// Adds page `no` (1-based), whole.
-    pub fn page(&mut self, no: u32, data: &[u8]) -> io::Result<()> {
-        self.changed_page(no, data, None)
-    }
-
     /// Adds page `no` (1-based), whose earlier content (the page as the
     /// increments before this one rebuild it) is `earlier`, None when the
     /// database was shorter: stored whole or as its difference from
@@ -355,13 +350,6 @@ impl Reader {
         Ok(Reader { body, header, path, kinds, coder: PageCoder::default(), stored: Vec::new(), earlier: Vec::new() })
     }
 
-    /// The next page into `buf` (page_size bytes), of an increment whose
-    /// pages are stored whole (a full image); None after the last. A page
-    /// stored as a difference is an error: see [`Reader::next_page_on`].
-    pub fn next_page(&mut self, buf: &mut Vec<u8>) -> Result<Option<u32>, ReadError> {
-        self.next_page_on(buf, &mut |_, _| Ok(false))
-    }
-
     /// The next page into `buf` (page_size bytes); None after the last.
     /// `earlier(no, page)` reads page `no` as the increments before this
     /// one rebuild it into `page`, for a page stored as a difference from
@@ -423,6 +411,11 @@ mod tests {
     use super::*;
     use crate::test_data::noise;
 
+    /// For pages stored whole: none has an earlier content to read.
+    fn no_earlier(_: u32, _: &mut [u8]) -> io::Result<bool> {
+        Ok(false)
+    }
+
     #[test]
     fn names_round_trip() {
         let at = Utc.with_ymd_and_hms(2026, 3, 4, 10, 19, 58).unwrap() + chrono::Duration::milliseconds(412);
@@ -449,18 +442,18 @@ mod tests {
         };
         let path = dir.path().join(file_name(1, 2, at, false));
         let mut w = Writer::create(&path, &h, None).unwrap();
-        w.page(3, &[1u8; 512]).unwrap();
-        w.page(9, &[2u8; 512]).unwrap();
+        w.changed_page(3, &[1u8; 512], None).unwrap();
+        w.changed_page(9, &[2u8; 512], None).unwrap();
         let hash = w.finish().unwrap();
         let stored = list(dir.path()).unwrap();
         assert_eq!(stored.len(), 1);
         let mut r = Reader::open(&stored[0], &Keys::none()).unwrap();
         assert_eq!(r.header, h);
         let mut buf = Vec::new();
-        assert_eq!(r.next_page(&mut buf).unwrap(), Some(3));
+        assert_eq!(r.next_page_on(&mut buf, &mut no_earlier).unwrap(), Some(3));
         assert_eq!(buf, vec![1u8; 512]);
-        assert_eq!(r.next_page(&mut buf).unwrap(), Some(9));
-        assert_eq!(r.next_page(&mut buf).unwrap(), None);
+        assert_eq!(r.next_page_on(&mut buf, &mut no_earlier).unwrap(), Some(9));
+        assert_eq!(r.next_page_on(&mut buf, &mut no_earlier).unwrap(), None);
         assert_eq!(r.finish().unwrap(), hash);
     }
 
@@ -592,6 +585,6 @@ mod tests {
         assert!(e.contains("a page the database did not have"), "{e}");
         // Nor does a full image's reader take one.
         let mut r = Reader::open(&list(dir.path()).unwrap()[0], &Keys::none()).unwrap();
-        assert!(r.next_page(&mut Vec::new()).is_err());
+        assert!(r.next_page_on(&mut Vec::new(), &mut no_earlier).is_err());
     }
 }
