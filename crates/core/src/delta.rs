@@ -1967,16 +1967,23 @@ mod tests {
         assert_eq!(rebuild(&base, &delta, new.len()).unwrap(), new);
     }
 
+    /// The first page of `db` (4 KiB pages) from page `from` on that is an
+    /// index b-tree leaf of more than 40 cells, and its defragmented image.
+    fn crowded_index_page(db: &[u8], from: usize) -> (usize, Vec<u8>) {
+        let j = (from..db.len() / 4096)
+            .find(|&j| db[j * 4096] == 10 && u16::from_be_bytes([db[j * 4096 + 3], db[j * 4096 + 4]]) > 40)
+            .expect("an index page with many cells");
+        let mut image = Vec::new();
+        defragmented(&db[j * 4096..(j + 1) * 4096], false, &mut image);
+        (j, image)
+    }
+
     #[test]
     fn blocks_that_differ_slightly_before_cells_moved_keep_their_order() {
         // The header's change counter, a field updated in place, then a
         // page past the base's end that took the cells of an earlier page.
         let base = fragmented_database();
-        let mut image = Vec::new();
-        let j = (2..base.len() / 4096)
-            .find(|&j| base[j * 4096] == 10 && u16::from_be_bytes([base[j * 4096 + 3], base[j * 4096 + 4]]) > 40)
-            .expect("an index page with many cells");
-        defragmented(&base[j * 4096..(j + 1) * 4096], false, &mut image);
+        let (j, image) = crowded_index_page(&base, 2);
         let mut new = base.clone();
         new[27] ^= 1;
         new[4096 + 2000] ^= 1;
@@ -1997,11 +2004,7 @@ mod tests {
         // A page past the base's end takes the cells of an earlier page, as
         // when a page splits into a new one.
         let base = fragmented_database();
-        let mut image = Vec::new();
-        let j = (1..base.len() / 4096)
-            .find(|&j| base[j * 4096] == 10 && u16::from_be_bytes([base[j * 4096 + 3], base[j * 4096 + 4]]) > 40)
-            .expect("an index page with many cells");
-        defragmented(&base[j * 4096..(j + 1) * 4096], false, &mut image);
+        let (j, image) = crowded_index_page(&base, 1);
         let mut new = base.clone();
         new.extend(&image);
         let k = (new.len() / 4096 - 1) as u32;
