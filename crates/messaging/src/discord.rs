@@ -16,8 +16,8 @@ use backon::Retryable;
 use lifeboat_core::catalog::{StoredArchive, part_name};
 use lifeboat_core::config::{Config, MB, SecretUrl};
 use lifeboat_core::destination::{
-    AlertError, Answer, BoxFuture, Copies, CopyFailure, CopySink, DestinationId, DestinationKind, DiscordConfig,
-    Handover, Notifier, NotifierKind, Opened, Probe, ProbeContext, ProbeError, SetupFailed, Surroundings,
+    AlertError, Answer, BoxFuture, CopyFailure, CopySink, DestinationId, DestinationKind, DiscordConfig, Handover,
+    Notifier, NotifierKind, Opened, Probe, ProbeContext, ProbeError, SetupFailed, Surroundings,
 };
 use lifeboat_core::state::FailureCode;
 use reqwest::StatusCode;
@@ -41,12 +41,7 @@ const FIX: &str = "put the channel's current webhook URL in destinations.discord
 pub fn open_configured(cfg: &Config, out: &mut Opened) {
     if cfg.destinations.discord.enabled() {
         match DiscordDestination::from_config(cfg) {
-            Some(d) => {
-                let d = Arc::new(d);
-                out.sinks.push(Arc::new(Copies::new(Surroundings::of(cfg), d.clone())));
-                out.notifiers.push(d.clone());
-                out.probes.push(d);
-            }
+            Some(d) => out.add_in_every_role(Surroundings::of(cfg), Arc::new(d)),
             None => out.probes.push(Arc::new(SetupFailed {
                 subject: DestinationId::DISCORD.to_string(),
                 error: ProbeError::new(FailureCode::Transient, "cannot set up HTTP", FIX),

@@ -19,8 +19,8 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::{Config, MB};
 use lifeboat_core::destination::{
-    AlertError, Answer, BoxFuture, Copies, CopyFailure, CopySink, DestinationId, DestinationKind, EmailConfig,
-    Handover, Notifier, NotifierKind, Opened, Probe, ProbeContext, ProbeError, SetupFailed, Surroundings, Unusable,
+    AlertError, Answer, BoxFuture, CopyFailure, CopySink, DestinationId, DestinationKind, EmailConfig, Handover,
+    Notifier, NotifierKind, Opened, Probe, ProbeContext, ProbeError, SetupFailed, Surroundings, Unusable,
 };
 use lifeboat_core::state::FailureCode;
 use lifeboat_core::units::human_size;
@@ -59,12 +59,7 @@ pub fn open_configured(cfg: &Config, out: &mut Opened) {
         return;
     }
     match EmailDestination::open(cfg) {
-        Ok(d) => {
-            let d = Arc::new(d);
-            out.sinks.push(Arc::new(Copies::new(Surroundings::of(cfg), d.clone())));
-            out.notifiers.push(d.clone());
-            out.probes.push(d);
-        }
+        Ok(d) => out.add_in_every_role(Surroundings::of(cfg), Arc::new(d)),
         Err(why) => {
             tracing::error!("email: {why}");
             out.sinks.push(Arc::new(Unusable { id: DestinationId::EMAIL, why: format!("email cannot send: {why}") }));

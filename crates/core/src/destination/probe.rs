@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use super::{ArchiveSink, BoxFuture, DestinationId, Notifier};
+use super::{ArchiveSink, BoxFuture, Copies, CopySink, DestinationId, Notifier, Surroundings};
 use crate::catalog::StoredArchive;
 use crate::state::{FailureCode, State, StateError};
 
@@ -111,6 +111,16 @@ pub struct Opened {
     pub sinks: Vec<Arc<dyn ArchiveSink>>,
     pub notifiers: Vec<Arc<dyn Notifier>>,
     pub probes: Vec<Arc<dyn Probe>>,
+}
+
+impl Opened {
+    /// Adds a destination that keeps whole archives (a sink through
+    /// [`Copies`]), carries alerts and answers probes.
+    pub fn add_in_every_role<D: CopySink + Notifier + Probe + 'static>(&mut self, around: Surroundings, d: Arc<D>) {
+        self.sinks.push(Arc::new(Copies::new(around, d.clone())));
+        self.notifiers.push(d.clone());
+        self.probes.push(d);
+    }
 }
 
 /// A configured destination that cannot be set up: each archive is recorded
