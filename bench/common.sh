@@ -15,7 +15,7 @@ work_dir() {
 }
 
 # generate_data DIR TOTAL_MB: the ~TOTAL_MB set of bot databases made by
-# crates/core/examples/bench.rs, generated once per size and kept in DIR.
+# crates/engine/examples/bench.rs, generated once per size and kept in DIR.
 generate_data() {
     local dir=$1 total_mb=$2
     if [ ! -f "$dir/.generated-$total_mb" ]; then

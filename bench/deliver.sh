@@ -18,7 +18,7 @@ work=${BENCH_DIR:-$root/bench-work}
 mkdir -p "$work"
 [ -x /usr/bin/time ] || { echo "needs /usr/bin/time: apt-get install time" >&2; exit 1; }
 
-cargo build --quiet --release -p lifeboat-core --example bench
+cargo build --quiet --release -p lifeboat-engine --example bench
 cargo build --quiet --release -p lifeboat-scheduler
 cargo build --quiet --release -p lifeboat-telegram --example bench_delivery
 

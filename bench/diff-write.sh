@@ -5,7 +5,7 @@
 # other work on the machine weighs on both alike. For each shape: a full
 # archive of a copy of the generated set, the shape's writes (see
 # apply_shape in common.sh), a snapshot of each database, then `bench
-# diff-write` (crates/core/examples/bench.rs) ROUNDS times each way
+# diff-write` (crates/engine/examples/bench.rs) ROUNDS times each way
 # (compare_writers in common.sh), then one real backup (the differential,
 # `bench backup`: no `lifeboat` build needed) for its end-to-end time.
 # Usage: bench/diff-write.sh [TOTAL_MB=100] [ROUNDS=5] [SHAPES="hour random-key spread-updates vacuum"]
@@ -17,7 +17,7 @@ total_mb=${1:-100}
 rounds=${2:-5}
 shapes=${3:-hour random-key spread-updates vacuum}
 work=$(work_dir)
-cargo build --quiet --release -p lifeboat-core --example bench
+cargo build --quiet --release -p lifeboat-engine --example bench
 generate_data "$work/sqlite_data" "$total_mb"
 echo "machine: $(nproc) cores, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg), commit $(git rev-parse --short HEAD)"
 

@@ -13,7 +13,7 @@ set -euo pipefail
 . "$(dirname "$0")/common.sh"
 total_mb=${1:-300}
 work=$(work_dir)
-cargo build --quiet --release -p lifeboat-core --example bench
+cargo build --quiet --release -p lifeboat-engine --example bench
 cargo build --quiet --release -p lifeboat -p lifeboat-scheduler
 generate_data "$work/sqlite_data" "$total_mb"
 

@@ -11,7 +11,7 @@ total_mb=${1:-300}
 rounds=${2:-3}
 work=$(work_dir)
 
-cargo build --quiet --release -p lifeboat-core --example bench
+cargo build --quiet --release -p lifeboat-engine --example bench
 if [ -z "${LIFEBOAT_BIN:-}" ]; then
     cargo build --quiet --release -p lifeboat
     LIFEBOAT_BIN="$rel/lifeboat"

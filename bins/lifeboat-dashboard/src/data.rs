@@ -3,13 +3,13 @@
 //! Every function takes `now`, so a fixed clock gives fixed screens.
 
 use chrono::{DateTime, Utc};
-use lifeboat_core::Config;
 use lifeboat_core::catalog::{self, StoredArchive};
 use lifeboat_core::fsutil::SpaceError;
 use lifeboat_core::state::{
     self, AdminHealth, DbCheck, Event, Heartbeat, Incident, SchedulerState, State, Verification,
 };
-use lifeboat_core::status::StatusSnapshot;
+use lifeboat_engine::Config;
+use lifeboat_engine::status::StatusSnapshot;
 
 /// Events per Logs page, before trimming to Telegram's limit.
 pub const LOG_PAGE: usize = 25;
@@ -19,7 +19,7 @@ pub const BACKUPS_SHOWN: usize = 8;
 
 /// Reads the Status screen: the same snapshot `lifeboat status` shows.
 pub fn status(cfg: &Config, st: &State, now: DateTime<Utc>) -> anyhow::Result<StatusSnapshot> {
-    Ok(lifeboat_core::status::snapshot(cfg, Some(st), now)?)
+    Ok(lifeboat_engine::status::snapshot(cfg, Some(st), now)?)
 }
 
 /// 🩺 Health.

@@ -24,6 +24,6 @@ pub use handlers::{App, schema};
 
 /// Replaces the bot token in `text` (errors may carry request URLs).
 /// The same rule as every delivery error: pieces of the secret go too.
-pub fn redact(text: &str, cfg: &lifeboat_core::Config) -> String {
+pub fn redact(text: &str, cfg: &lifeboat_engine::Config) -> String {
     lifeboat_telegram::error::scrub(text, cfg.telegram.token.expose())
 }

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use lifeboat_core::{CancellationToken, Config, exit, service};
+use lifeboat_core::{CancellationToken, exit, service};
 use lifeboat_dashboard::handlers::Command;
 use lifeboat_dashboard::{App, redact, schema};
+use lifeboat_engine::Config;
 use teloxide::RequestError;
 use teloxide::dispatching::ShutdownToken;
 use teloxide::error_handlers::ErrorHandler;

@@ -5,10 +5,11 @@
 //! Kept here so the handlers do not depend on those crates' shapes.
 
 use lifeboat_core::catalog::StoredArchive;
-use lifeboat_core::restore::RestorePlan;
-use lifeboat_core::restore::chat::{self, ChatPlanError, ChatRestore};
-use lifeboat_core::{CancellationToken, Config, Trigger, exit};
+use lifeboat_core::{CancellationToken, Trigger, exit};
 use lifeboat_cycle::{self as cycle, CycleError};
+use lifeboat_engine::Config;
+use lifeboat_engine::restore::RestorePlan;
+use lifeboat_engine::restore::chat::{self, ChatPlanError, ChatRestore};
 use lifeboat_telegram::{SendError, Telegram};
 
 /// How a "Backup now" ended.
@@ -31,7 +32,7 @@ pub enum BackupResult {
 #[derive(Debug, Clone)]
 pub enum RestoreResult {
     /// Restored; what was done.
-    Done(lifeboat_core::restore::RestoreOutcome),
+    Done(lifeboat_engine::restore::RestoreOutcome),
     /// A cycle holds the lock.
     Busy(String),
     /// Not restored (or partly: the text says).

@@ -1,4 +1,4 @@
 //! Restore confirmations waiting for the owner's second press: the rules
 //! every chat shares, in lifeboat-core.
 
-pub use lifeboat_core::restore::pending::*;
+pub use lifeboat_engine::restore::pending::*;

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lifeboat_core::Config;
-use lifeboat_core::state::{PinOrigin, State};
+use lifeboat_core::state::PinOrigin;
 use lifeboat_dashboard::callback::{self, Action, ArchiveStamp};
 use lifeboat_dashboard::text;
+use lifeboat_engine::Config;
 use lifeboat_testkit::sqlite::{make_wal_db, rows_in_t};
 use lifeboat_testkit::{FakeTelegram, daemon};
 use serde_json::Value;
@@ -128,11 +128,11 @@ fn wait(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 fn backup(cfg: &Config) -> String {
-    let st = State::open_for(cfg).unwrap();
-    let out = lifeboat_core::backup::run(
+    let st = cfg.open_state().unwrap();
+    let out = lifeboat_engine::backup::run(
         cfg,
         &st,
-        lifeboat_core::backup::BackupOptions {
+        lifeboat_engine::backup::BackupOptions {
             trigger: lifeboat_core::Trigger::Manual,
             only: None,
             progress: None,
@@ -180,7 +180,7 @@ fn admin_menu_every_screen_edits_in_place_and_sigterm_stops() {
     assert!(d.text_of(ADMIN, menu).contains("Unknown"));
 
     // Logs page on: many long events do not fit one message.
-    let st = State::open_for(&d.cfg).unwrap();
+    let st = d.cfg.open_state().unwrap();
     for i in 0..80 {
         let msg = format!("event {i} {}", "y".repeat(200));
         st.log_event(lifeboat_core::state::Level::Info, "test", &msg, chrono::Utc::now()).unwrap();
@@ -244,7 +244,7 @@ fn strangers_and_forged_buttons_get_a_refusal_and_no_data() {
     assert!(!Path::new(&d.cfg.backup.output_dir).join("database_backup").exists());
 
     // Each refusal is on record with the user id; the flood is not.
-    let st = State::open_for(&d.cfg).unwrap();
+    let st = d.cfg.open_state().unwrap();
     let refused = st.events(50, 0).unwrap().into_iter().filter(|e| e.message.contains("refused")).collect::<Vec<_>>();
     assert_eq!(refused.len(), 5, "{refused:?}");
     for id in STRANGER..STRANGER + 5 {
@@ -452,7 +452,7 @@ fn pressing_an_archive_resends_it_to_whoever_pressed_by_file_id_when_known() {
     assert!(d.fake.documents(OWNER).is_empty(), "only to whoever pressed");
 
     // Once the outbox knows Telegram's file_id, no upload is needed.
-    let st = State::open_for(&d.cfg).unwrap();
+    let st = d.cfg.open_state().unwrap();
     st.enqueue_deliveries(&archive, &[(archive.clone(), 1, 1)], &[OWNER], chrono::Utc::now()).unwrap();
     let row = st.deliveries_for(&archive).unwrap()[0].id;
     st.mark_delivered(row, docs[0].file_id.as_deref().unwrap(), 1, chrono::Utc::now()).unwrap();
@@ -551,7 +551,7 @@ fn a_bot_served_elsewhere_is_refused_unless_taken_over() {
 fn stale_backups_alert_every_admin_once() {
     // The last backup finished 2 minutes ago; stale after 1.
     let d = start_with("[monitoring]\nstale_after_minutes = 1\n", |cfg| {
-        let st = State::open_for(cfg).unwrap();
+        let st = cfg.open_state().unwrap();
         let at = chrono::Utc::now() - chrono::Duration::minutes(2);
         let id = st.begin_run(lifeboat_core::Trigger::Scheduled, at).unwrap();
         st.finish_run(id, lifeboat_core::state::RunStatus::Ok, &Default::default(), at).unwrap();
@@ -564,7 +564,7 @@ fn stale_backups_alert_every_admin_once() {
             .count()
     };
     wait("the staleness alert", || stale(OWNER) == 1 && stale(ADMIN) == 1);
-    let st = State::open_for(&d.cfg).unwrap();
+    let st = d.cfg.open_state().unwrap();
     let open = st.open_incidents().unwrap();
     assert_eq!(open.len(), 1, "{open:?}");
     // Status shows it.
@@ -578,7 +578,7 @@ fn stale_backups_alert_every_admin_once() {
 fn the_owners_acknowledge_under_a_shrink_alert_unpins_the_archive() {
     let d = start();
     let archive = backup(&d.cfg);
-    let st = State::open_for(&d.cfg).unwrap();
+    let st = d.cfg.open_state().unwrap();
     let reason = "kept by a shrink alert: users.db: table t 50 → 5 rows (−90 %)";
     st.pin(&archive, reason, PinOrigin::ShrinkAlert, chrono::Utc::now()).unwrap();
     let stamp = ArchiveStamp::from_archive_name(&archive).unwrap();
@@ -609,7 +609,7 @@ fn the_owners_acknowledge_under_a_shrink_alert_unpins_the_archive() {
 fn a_forged_acknowledge_never_removes_a_pin_made_by_hand() {
     let d = start();
     let archive = backup(&d.cfg);
-    let st = State::open_for(&d.cfg).unwrap();
+    let st = d.cfg.open_state().unwrap();
     st.pin(&archive, "legal hold", PinOrigin::Hand, chrono::Utc::now()).unwrap();
     let data = lifeboat_telegram::ack::callback_data(&archive).unwrap();
     for who in [ADMIN, OWNER] {
@@ -656,7 +656,7 @@ fn an_age_archive_is_resent_and_its_restore_points_to_the_command_line() {
 #[test]
 fn status_shows_each_databases_continuous_lag_and_span() {
     let d = start_with("[continuous]\nenabled = true\n", |cfg| {
-        let st = State::open_for(cfg).unwrap();
+        let st = cfg.open_state().unwrap();
         lifeboat_core::source::sqlite::continuous::capture(&cfg.continuous_setup(), &st, "users.db", &chrono::Utc::now)
             .unwrap();
     });

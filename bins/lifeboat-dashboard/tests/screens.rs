@@ -2,10 +2,11 @@
 //! with a fixed clock.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use lifeboat_core::Trigger;
 use lifeboat_core::state::{FailureCode, Heartbeat, HeartbeatState, Level, Process, RunEnd, RunStatus, State};
-use lifeboat_core::{Config, Trigger};
 use lifeboat_dashboard::callback::{self, Action};
 use lifeboat_dashboard::{data, keyboard, text};
+use lifeboat_engine::Config;
 use teloxide::types::{InlineKeyboardButtonKind, InlineKeyboardMarkup};
 
 fn now() -> DateTime<Utc> {
@@ -21,7 +22,7 @@ fn setup(admins: &str, owner: i64) -> (tempfile::TempDir, Config, State) {
         dir.path().join("data").display().to_string()
     ))
     .unwrap();
-    let st = State::open_for(&cfg).unwrap();
+    let st = cfg.open_state().unwrap();
     (dir, cfg, st)
 }
 
@@ -69,7 +70,7 @@ fn status_says_stopped_when_the_heartbeat_is_old_and_running_when_fresh() {
 fn status_says_how_long_a_source_has_had_no_good_copy() {
     let (_d, cfg, st) = setup("[1]", 0);
     let mut snapshot = data::status(&cfg, &st, now()).unwrap();
-    snapshot.without_good_copy = vec![lifeboat_core::retention::NoGoodCopy {
+    snapshot.without_good_copy = vec![lifeboat_engine::retention::NoGoodCopy {
         source: "premium_system.db".into(),
         last_good: Some(("database_backup_20261120_030000.zip".into(), now() - Duration::days(2))),
     }];

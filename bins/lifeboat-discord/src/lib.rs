@@ -8,7 +8,7 @@
 //! - `/restore ARCHIVE [database]` (the owner): the plan, then Confirm or
 //!   Cancel buttons that expire; the restore runs under the cycle lock with
 //!   a safety snapshot, by the rules every chat shares
-//!   (`lifeboat_core::restore::chat`).
+//!   (`lifeboat_engine::restore::chat`).
 //!
 //! Anyone else gets a short refusal and no data. Replies that show state
 //! are ephemeral: only the person who asked sees them.
@@ -25,9 +25,10 @@ pub mod text;
 
 use std::sync::Arc;
 
-use lifeboat_core::restore::RestorePlan;
-use lifeboat_core::restore::pending::PendingRestores;
-use lifeboat_core::{CancellationToken, Config};
+use lifeboat_core::CancellationToken;
+use lifeboat_engine::Config;
+use lifeboat_engine::restore::RestorePlan;
+use lifeboat_engine::restore::pending::PendingRestores;
 use tokio_util::task::TaskTracker;
 use twilight_model::id::Id;
 use twilight_model::id::marker::ApplicationMarker;

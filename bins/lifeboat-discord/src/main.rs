@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable as _};
 use clap::Parser;
-use lifeboat_core::{CancellationToken, Config, exit, service};
+use lifeboat_core::{CancellationToken, exit, service};
 use lifeboat_discord::{App, commands, discord};
+use lifeboat_engine::Config;
 use twilight_gateway::{CloseFrame, Event, EventTypeFlags, StreamExt as _};
 
 /// Lifeboat's Discord bot: back up, list and restore with slash commands.

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use lifeboat_core::CancellationToken;
-use lifeboat_core::config::Config;
 use lifeboat_core::source::sqlite::continuous::{self, Captured};
 use lifeboat_core::state::State;
+use lifeboat_engine::config::Config;
 
 /// How often old chains are looked for.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);

@@ -21,12 +21,12 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use chrono::Utc;
 use clap::Parser;
-use lifeboat_core::config::Config;
 use lifeboat_core::manifest::Trigger;
 use lifeboat_core::schedule::Schedule;
-use lifeboat_core::state::{HeartbeatState, State};
+use lifeboat_core::state::HeartbeatState;
 use lifeboat_core::{CancellationToken, exit, service};
 use lifeboat_cycle::{CycleError, run_cycle};
+use lifeboat_engine::config::Config;
 use tokio::signal::unix::{SignalKind, signal};
 
 mod continuous;
@@ -137,7 +137,7 @@ async fn once(cfg: &Config, cancel: CancellationToken) -> anyhow::Result<i32> {
     // the dashboard the schedule is alive until the next fire time. A live
     // daemon's own heartbeat is left alone.
     let now = Utc::now();
-    let existing = State::open_for(cfg).and_then(|s| s.heartbeat(heartbeat::PROCESS));
+    let existing = cfg.open_state().and_then(|s| s.heartbeat(heartbeat::PROCESS));
     match existing {
         Ok(hb) if !heartbeat::daemon_alive(hb.as_ref(), now) && !report.interrupted() => {
             let next = schedule.next_after(now);
@@ -155,7 +155,7 @@ async fn daemon(cfg: &Config, cancel: CancellationToken) -> anyhow::Result<i32> 
     let schedule = &cfg.schedule.cron;
     // Read what was served before the first beat overwrites the old heartbeat.
     let served = {
-        let state = State::open_for(cfg).context("cannot open the state database")?;
+        let state = cfg.open_state().context("cannot open the state database")?;
         let runs = state.runs(500)?;
         let hb = state.heartbeat(heartbeat::PROCESS)?;
         timing::catch_up_reference(&runs, hb.as_ref())

@@ -23,8 +23,7 @@ use axum::extract::State as Extract;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use lifeboat_core::config::Config;
-use lifeboat_core::state::State;
+use lifeboat_engine::config::Config;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
@@ -56,8 +55,8 @@ pub async fn serve(cfg: Config, addr: SocketAddr, stop: CancellationToken) -> an
 async fn metrics(Extract(cfg): Extract<Config>) -> impl IntoResponse {
     // SQLite and the file system: off the async threads.
     let rendered = tokio::task::spawn_blocking(move || {
-        let state = State::open_for(&cfg).map_err(|e| e.to_string())?;
-        lifeboat_core::metrics::render(&cfg, Some(&state), chrono::Utc::now()).map_err(|e| e.to_string())
+        let state = cfg.open_state().map_err(|e| e.to_string())?;
+        lifeboat_engine::metrics::render(&cfg, Some(&state), chrono::Utc::now()).map_err(|e| e.to_string())
     })
     .await;
     match rendered {

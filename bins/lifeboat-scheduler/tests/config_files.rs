@@ -1,6 +1,6 @@
 //! The shipped example config and systemd units stay in step with the code.
 
-use lifeboat_core::config::Config;
+use lifeboat_engine::config::Config;
 
 const EXAMPLE: &str = include_str!("../../../config/example.toml");
 const DAEMON: &str = include_str!("../../../config/systemd/lifeboat-scheduler.service");

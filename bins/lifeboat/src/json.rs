@@ -5,22 +5,22 @@
 //! print an array) starts with `"schema": SCHEMA`, the version of the shapes.
 
 use chrono::{DateTime, Utc};
-use lifeboat_core::backup::{BackupOutcome, DryRun};
 use lifeboat_core::catalog::StoredArchive;
-use lifeboat_core::config::Config;
 use lifeboat_core::destination::DestinationId;
-use lifeboat_core::diagnose::{Diagnosis, Finding};
 use lifeboat_core::manifest::{TableCount, Trigger};
-use lifeboat_core::restore::{Action, Quarantined, RestoreOutcome, RestorePlan};
-use lifeboat_core::retention;
-use lifeboat_core::rows::diff::DiffReport;
 use lifeboat_core::salvage::{SalvageReport, SchemaFrom, TableSalvage};
 use lifeboat_core::schedule::Schedule;
 use lifeboat_core::source::sqlite::continuous::ChainCheck;
 use lifeboat_core::state::Copy;
-use lifeboat_core::status::StatusSnapshot;
 use lifeboat_core::verify::VerifyReport;
 use lifeboat_cycle::CycleReport;
+use lifeboat_engine::backup::{BackupOutcome, DryRun};
+use lifeboat_engine::config::Config;
+use lifeboat_engine::diagnose::{Diagnosis, Finding};
+use lifeboat_engine::restore::{Action, Quarantined, RestoreOutcome, RestorePlan};
+use lifeboat_engine::retention;
+use lifeboat_engine::rows::diff::DiffReport;
+use lifeboat_engine::status::StatusSnapshot;
 use serde::Serialize;
 
 use crate::commands::ListRow;
@@ -246,10 +246,10 @@ pub fn remote(archives: &[lifeboat_s3::Remote]) -> Vec<Versioned<Remote<'_>>> {
 /// `metrics --json`: the figures of the Prometheus text, one object per value.
 #[derive(Serialize)]
 pub struct Metrics<'a> {
-    metrics: &'a [lifeboat_core::metrics::Sample],
+    metrics: &'a [lifeboat_engine::metrics::Sample],
 }
 
-pub fn metrics(samples: &[lifeboat_core::metrics::Sample]) -> Versioned<Metrics<'_>> {
+pub fn metrics(samples: &[lifeboat_engine::metrics::Sample]) -> Versioned<Metrics<'_>> {
     versioned(Metrics { metrics: samples })
 }
 

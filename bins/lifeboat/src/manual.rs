@@ -92,7 +92,7 @@ pub fn write(dir: &Path) -> anyhow::Result<i32> {
     }
     let tables = sources_and_destinations();
     let more = [("SOURCES AND DESTINATIONS", tables.as_str())];
-    let config = lifeboat_about::config_page(lifeboat_core::config::DEFAULT_TOML, &more);
+    let config = lifeboat_about::config_page(lifeboat_engine::config::DEFAULT_TOML, &more);
     save(&man5.join("lifeboat.toml.5"), &config)?;
     Ok(lifeboat_core::exit::SUCCESS)
 }

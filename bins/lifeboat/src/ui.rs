@@ -4,13 +4,13 @@ use std::io::IsTerminal;
 
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use lifeboat_core::backup::ProgressEvent;
+use lifeboat_engine::backup::ProgressEvent;
 
 /// Logs go to stderr; `RUST_LOG` overrides the quiet default. The backup's
 /// own log lines are off by default because the CLI reports its outcome
 /// (skipped databases, errors) itself; they would say everything twice.
 pub fn init_logging() {
-    lifeboat_core::logging::init("warn,lifeboat_core::backup=off,lifeboat::cycle=off");
+    lifeboat_core::logging::init("warn,lifeboat_engine::backup=off,lifeboat::cycle=off");
 }
 
 /// A progress bar on stderr, drawn only when both stdout and stderr are a

@@ -236,7 +236,7 @@ fn list_and_status_read_the_shared_state() {
 fn a_second_cycle_is_refused_while_one_holds_the_lock() {
     let env = Env::new();
     env.seed();
-    let cfg = lifeboat_core::Config::load(Some(&env.config)).unwrap();
+    let cfg = lifeboat_engine::Config::load(Some(&env.config)).unwrap();
     let held = lifeboat_core::lock::CycleLock::try_acquire(&cfg.lock_path(), "test holder").unwrap();
     env.cmd(&["backup"])
         .assert()
@@ -439,7 +439,7 @@ fn diagnose_says_when_backups_stopped() {
 
 #[test]
 fn without_a_config_file_the_cli_says_it_uses_the_defaults() {
-    if Path::new(lifeboat_core::config::SYSTEM_CONFIG).exists() {
+    if Path::new(lifeboat_engine::config::SYSTEM_CONFIG).exists() {
         return; // an installed Lifeboat on this machine: that file is the answer
     }
     let dir = tempfile::tempdir().unwrap();
@@ -668,8 +668,8 @@ fn differential_archives_list_verify_and_restore_live() {
     assert_eq!(rows(&db, "marker"), 1, "the differential's change is back");
 
     // Cycles that found nothing changed are told below the list.
-    let cfg = lifeboat_core::Config::load(Some(&env.config)).unwrap();
-    let state = lifeboat_core::state::State::open_for(&cfg).unwrap();
+    let cfg = lifeboat_engine::Config::load(Some(&env.config)).unwrap();
+    let state = cfg.open_state().unwrap();
     let id = state.begin_run(lifeboat_core::Trigger::Scheduled, chrono::Utc::now()).unwrap();
     let end = lifeboat_core::state::RunEnd { archive: Some(diff_name.clone()), verified: true, ..Default::default() };
     state.finish_run(id, lifeboat_core::state::RunStatus::Unchanged, &end, chrono::Utc::now()).unwrap();

@@ -534,8 +534,8 @@ fn retention_reaches_the_store(s3: &SeaweedFs) {
         ),
     )
     .unwrap();
-    let cfg = lifeboat_core::config::Config::load(Some(&config)).unwrap();
-    let state = lifeboat_core::state::State::open_for(&cfg).unwrap();
+    let cfg = lifeboat_engine::config::Config::load(Some(&config)).unwrap();
+    let state = cfg.open_state().unwrap();
     // Two chains: the second starts when the file is replaced by another.
     for rows in 1..=2 {
         lifeboat_testkit::sqlite::replace_with_wal_db(&data.join("a.db"), rows);

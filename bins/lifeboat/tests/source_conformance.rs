@@ -155,9 +155,9 @@ fn conformance(kind: Kind) {
 /// A scheduled backup (the scheduler's, honouring `backup.skip_unchanged`):
 /// the archive it wrote, or None when it found nothing changed.
 fn scheduled_backup(sb: &Sandbox) -> Option<String> {
-    use lifeboat_core::backup::{self, BackupError};
-    let cfg = lifeboat_core::Config::load(Some(&sb.config)).unwrap();
-    let state = lifeboat_core::state::State::open_for(&cfg).unwrap();
+    use lifeboat_engine::backup::{self, BackupError};
+    let cfg = lifeboat_engine::Config::load(Some(&sb.config)).unwrap();
+    let state = cfg.open_state().unwrap();
     let opts = common::scheduled_now();
     match backup::run_unless_unchanged(&cfg, &state, opts) {
         Ok(outcome) => Some(outcome.archive.name),

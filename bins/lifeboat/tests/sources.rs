@@ -700,7 +700,7 @@ fn one_archive_holds_every_kind_verifies_restores_and_is_delivered() {
 
 #[test]
 fn an_unchanged_postgres_database_and_files_make_an_unchanged_cycle() {
-    use lifeboat_core::backup::{self, BackupError};
+    use lifeboat_engine::backup::{self, BackupError};
     let pg = Postgres::start();
     seed_orders(&pg, "bot", 100);
     let env = Env::new(&[], "");
@@ -712,8 +712,8 @@ fn an_unchanged_postgres_database_and_files_make_an_unchanged_cycle() {
         env.path("settings.json")
     );
     env.write_config(&[], &extra);
-    let cfg = lifeboat_core::Config::load(Some(&env.config)).unwrap();
-    let state = lifeboat_core::state::State::open_for(&cfg).unwrap();
+    let cfg = lifeboat_engine::Config::load(Some(&env.config)).unwrap();
+    let state = cfg.open_state().unwrap();
     let cycle = || {
         let opts = common::scheduled_now();
         backup::run_unless_unchanged(&cfg, &state, opts)

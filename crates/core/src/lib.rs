@@ -1,41 +1,41 @@
-//! Lifeboat's core: consistent snapshots of live SQLite databases, verified
-//! ZIP archives, restore, retention, configuration and the shared state.
+//! Lifeboat's core: what every other crate stands on. The archive format
+//! (snapshots, integrity checks, the ZIP, deltas, sealing, parts, verify),
+//! the state database, the kinds of source, and the seams each kind of
+//! destination plugs into. It holds no configuration loading: each kind's
+//! section is parsed by the rules in [`config`], and the whole configuration
+//! is loaded above the kinds, in `lifeboat-engine`, which runs backups,
+//! restores, retention and the diagnosis with it.
 //!
 //! # Layout
-//! - [`config`]: the layered configuration, validated at start-up.
+//! - [`config`]: the rules every section is parsed by (errors, secrets, values, retry).
 //! - [`source`]: what gets backed up: one folder per kind of source, each
 //!   describing itself to the rest through [`source::SourceKind`], listed in
 //!   [`source::KINDS`].
 //! - [`snapshot`]: one point-in-time copy of a live database, through SQLite.
 //! - [`integrity`]: `PRAGMA integrity_check` and row counts on a snapshot.
 //! - [`archive`]: writing the ZIP (`backup_info.txt`, `manifest.json`), in parallel.
+//! - [`delta`]: the block deltas of a differential archive.
+//! - [`seal`]: encryption modes and keys; sealing and opening `.zip.age`.
 //! - [`parts`]: splitting an archive over the upload limit, and reading parts back.
-//! - [`backup`]: one backup run: snapshot → check → archive → verify → rename.
 //! - [`verify`]: CRCs, manifest checksums and integrity of an archive's databases.
-//! - [`restore`]: plan, then execute, into the live databases or a folder.
-//! - [`retention`]: which archives to remove, as a pure function of `now`.
 //! - [`salvage`]: the rows still readable in a damaged database, into a new one.
-//! - [`rows`]: row-level `diff` between two copies, and `export` as JSON lines or CSV.
 //! - [`destination`]: the traits each kind of destination implements.
 //! - [`caption`]: what a message says about an archive, on every destination.
-//! - [`hooks`]: the operator's commands before and after a cycle.
 //! - [`shrink`]: what fell sharply since the previous archive.
 //! - [`schema`]: comparing two databases' tables (restore's safety check).
 //! - [`catalog`]: archive names and finding archives on disk.
 //! - [`state`]: the state database shared by the binaries.
-//! - [`status`]: where the backups stand, one query for every screen.
 //! - [`lock`]: one cycle at a time across processes.
 //! - [`logging`]: how every binary logs.
 //! - [`service`]: readiness, the watchdog and the stop signals under systemd.
 //! - [`schedule`]: cron parsing and fire times.
-//! - [`diagnose`]: what is wrong with the live setup, and what to do.
+//! - [`finding`]: one finding of the diagnosis, which kinds of source also return.
 //! - [`manifest`]: the archive's machine-readable description.
-//! - [`metrics`]: the state as Prometheus metrics.
 //! - [`units`]: sizes for people, the same everywhere.
 //! - [`fsutil`]: private files and folders, free space.
 //!
 //! # Errors
-//! Each module has its own `thiserror` enum (`BackupError`, `RestoreError`,
+//! Each module has its own `thiserror` enum (`ArchiveError`, `CatalogError`,
 //! `VerifyError`, `ConfigError`, `StateError`…) and public functions return
 //! it; `anyhow` stays in the binaries. The policy:
 //! - **Variants are cases a caller acts on**, not one per call site: a full
@@ -54,24 +54,18 @@
 //!   the archives as they were (temp files removed, nothing half-renamed).
 
 pub mod archive;
-pub mod backup;
 pub mod caption;
 pub mod catalog;
 pub mod config;
 pub mod delta;
 pub mod destination;
-pub mod diagnose;
+pub mod finding;
 pub mod fsutil;
-pub mod hooks;
 pub mod integrity;
 pub mod lock;
 pub mod logging;
 pub mod manifest;
-pub mod metrics;
 pub mod parts;
-pub mod restore;
-pub mod retention;
-pub mod rows;
 pub mod salvage;
 pub mod schedule;
 pub mod schema;
@@ -81,11 +75,9 @@ pub mod shrink;
 pub mod snapshot;
 pub mod source;
 pub mod state;
-pub mod status;
 pub mod units;
 pub mod verify;
 
-pub use config::Config;
 pub use manifest::{Manifest, Trigger};
 pub use tokio_util::sync::CancellationToken;
 

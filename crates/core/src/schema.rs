@@ -11,7 +11,7 @@ use crate::manifest::SIDECAR_SUFFIXES;
 /// Opens `path` read-only without creating anything beside it. A WAL-mode
 /// database with no `-wal` file has nothing outside the main file, so it is
 /// opened immutable (SQLite would otherwise create `-wal` and `-shm`).
-pub(crate) fn open_quietly(path: &Path, wal: bool) -> rusqlite::Result<Connection> {
+pub fn open_quietly(path: &Path, wal: bool) -> rusqlite::Result<Connection> {
     let mut wal_file = path.as_os_str().to_owned();
     wal_file.push(SIDECAR_SUFFIXES[0]);
     if wal && !Path::new(&wal_file).exists() {

@@ -1,6 +1,6 @@
 //! The one message the admins get when a cycle needs them.
 
-use lifeboat_core::backup::BackupError;
+use lifeboat_engine::backup::BackupError;
 
 use crate::report::{CycleReport, Delivery, advice_for};
 

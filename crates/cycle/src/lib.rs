@@ -39,16 +39,16 @@ pub mod watch;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
-use lifeboat_core::backup::{self, BackupError, BackupOptions, BackupOutcome};
-use lifeboat_core::config::Config;
 use lifeboat_core::destination::{ArchiveSink, Notifier, Opened, Owed, Probe};
 use lifeboat_core::exit;
-use lifeboat_core::hooks::{HookError, Stage};
 use lifeboat_core::lock::{CycleLock, LockError};
 use lifeboat_core::manifest::Trigger;
-use lifeboat_core::retention::{self, RetentionError};
 use lifeboat_core::state::{Level, State, StateError};
 use lifeboat_core::units::{human_size, plural};
+use lifeboat_engine::backup::{self, BackupError, BackupOptions, BackupOutcome};
+use lifeboat_engine::config::Config;
+use lifeboat_engine::hooks::{HookError, Stage};
+use lifeboat_engine::retention::{self, RetentionError};
 use tokio_util::sync::CancellationToken;
 
 pub use alert::alert_text;
@@ -197,7 +197,7 @@ pub async fn run_cycle_with(
     let _lock = CycleLock::try_acquire(&cfg.lock_path(), &format!("{trigger} cycle"))?;
     let started_at = Utc::now();
     let source = event_source(trigger);
-    let state = SharedState::new(State::open_for(cfg)?);
+    let state = SharedState::new(cfg.open_state()?);
     let journal = Journal { state: &state };
     let abandoned_runs_closed = state.lock().close_abandoned_runs(started_at)?;
     if abandoned_runs_closed > 0 {
@@ -511,7 +511,7 @@ async fn run_hooks(
         return Vec::new();
     }
     let owned = cfg.clone();
-    let failed = tokio::task::spawn_blocking(move || lifeboat_core::hooks::run(&owned, stage, &env)).await;
+    let failed = tokio::task::spawn_blocking(move || lifeboat_engine::hooks::run(&owned, stage, &env)).await;
     match failed {
         Ok(failed) => {
             // A before hook's failure is the backup's outcome, journaled with it.
@@ -654,13 +654,13 @@ async fn chain_proofs(
 enum MetricsWriteError {
     /// The figures could not be gathered.
     #[error(transparent)]
-    Render(#[from] lifeboat_core::status::StatusError),
+    Render(#[from] lifeboat_engine::status::StatusError),
     /// The file could not be written.
     #[error("{}: {source}", path.display())]
     File {
         path: std::path::PathBuf,
         #[source]
-        source: lifeboat_core::metrics::MetricsFileError,
+        source: lifeboat_engine::metrics::MetricsFileError,
     },
 }
 
@@ -670,8 +670,8 @@ fn write_metrics(cfg: &Config, state: &SharedState) -> Result<(), MetricsWriteEr
     if path.as_os_str().is_empty() {
         return Ok(());
     }
-    let text = lifeboat_core::metrics::render(cfg, Some(&state.lock()), Utc::now())?;
-    lifeboat_core::metrics::write_file(path, &text)
+    let text = lifeboat_engine::metrics::render(cfg, Some(&state.lock()), Utc::now())?;
+    lifeboat_engine::metrics::write_file(path, &text)
         .map_err(|source| MetricsWriteError::File { path: path.clone(), source })
 }
 

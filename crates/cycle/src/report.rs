@@ -6,13 +6,13 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use lifeboat_core::backup::{BackupError, BackupOutcome};
 use lifeboat_core::destination::{AlertError, DestinationId, Owed};
 use lifeboat_core::exit;
 use lifeboat_core::manifest::Trigger;
-use lifeboat_core::retention::RetentionError;
 use lifeboat_core::state::{FailureCode, OutboxStatus, RunStatus, State, StateError};
 use lifeboat_core::units::{human_size, plural};
+use lifeboat_engine::backup::{BackupError, BackupOutcome};
+use lifeboat_engine::retention::RetentionError;
 
 /// Where each admin stands with this cycle's archive.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

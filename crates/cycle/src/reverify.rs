@@ -7,10 +7,10 @@
 
 use chrono::{DateTime, Utc};
 use lifeboat_core::catalog::{self, StoredArchive};
-use lifeboat_core::config::Config;
 use lifeboat_core::seal::{self, KeyError, Sealing};
 use lifeboat_core::state::{CANNOT_OPEN_HERE, Incident, IncidentKind, State, StateError, Verification};
 use lifeboat_core::verify::{self, VerifyError, VerifyOptions};
+use lifeboat_engine::config::Config;
 
 /// Space kept free beside the extracted copies.
 const ROOM: u64 = 64 * 1024 * 1024;

@@ -6,12 +6,12 @@
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
-use lifeboat_core::backup::BackupOutcome;
 use lifeboat_core::catalog;
-use lifeboat_core::config::Config;
 use lifeboat_core::shrink::{self, Shrink};
 use lifeboat_core::state::{State, StateError};
 use lifeboat_core::units::human_size;
+use lifeboat_engine::backup::BackupOutcome;
+use lifeboat_engine::config::Config;
 
 /// A shrink found, and the archive pinned because of it.
 #[derive(Debug, Clone, PartialEq, Eq)]

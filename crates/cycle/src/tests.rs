@@ -238,7 +238,7 @@ fn captured(name: &str, seq: u64, at: DateTime<Utc>) -> lifeboat_core::state::Ca
 }
 
 fn succeeded_at(cfg: &Config, at: DateTime<Utc>) {
-    let st = State::open_for(cfg).unwrap();
+    let st = cfg.open_state().unwrap();
     let id = st.begin_run(Trigger::Scheduled, at).unwrap();
     st.finish_run(id, RunStatus::Ok, &lifeboat_core::state::RunEnd::default(), at).unwrap();
 }
@@ -264,7 +264,7 @@ async fn staleness_opens_once_does_not_repeat_and_recovers_once_with_two_watcher
         texts[0].contains("Backups have stopped") && texts[0].contains("no successful backup for 61 min"),
         "{texts:?}"
     );
-    let st = State::open_for(&cfg).unwrap();
+    let st = cfg.open_state().unwrap();
     assert_eq!(st.open_incidents().unwrap().len(), 1, "shown in Status and Health");
 
     succeeded_at(&cfg, t(11, 30));
@@ -289,7 +289,7 @@ async fn a_silent_scheduler_is_an_incident_a_clean_stop_is_not() {
     let (_d, cfg) = watched("");
     let dests: Vec<Arc<dyn Notifier>> = vec![Arc::new(Recorder::default())];
     succeeded_at(&cfg, t(10, 0));
-    let st = State::open_for(&cfg).unwrap();
+    let st = cfg.open_state().unwrap();
     let beat = |state, at| {
         st.beat(&lifeboat_core::state::Heartbeat {
             process: lifeboat_core::state::Process::Scheduler,
@@ -380,7 +380,7 @@ fn a_bucket_holds_archives_and_carries_no_alerts() {
         region: "us-east-1".into(),
         access_key_id: "key".into(),
         secret_access_key_file: Default::default(),
-        secret_access_key: lifeboat_core::config::Secret::new("secret"),
+        secret_access_key: lifeboat_engine::config::Secret::new("secret"),
         timeout_secs: 2,
     });
     let d = destinations(&cfg);
@@ -438,7 +438,7 @@ async fn an_archive_still_owed_after_the_cycle_that_tried_it_opens_the_incident_
     let rec = Recorder::default();
     let dests: Vec<Arc<dyn Notifier>> = vec![Arc::new(rec.clone())];
     succeeded_at(&cfg, t(10, 0));
-    let st = State::open_for(&cfg).unwrap();
+    let st = cfg.open_state().unwrap();
     let archive = "database_backup_20261122_100000.zip";
     st.enqueue_deliveries(archive, &[(archive.to_string(), 1, 1)], &[7], t(10, 0)).unwrap();
     // Queued, not yet tried: nothing is stuck.
@@ -460,7 +460,7 @@ async fn an_archive_still_owed_after_the_cycle_that_tried_it_opens_the_incident_
 #[test]
 fn continuous_capture_falling_ten_intervals_behind_is_an_incident() {
     let (_d, cfg) = watched("[continuous]\nenabled = true\ninterval_secs = 10\n");
-    let st = State::open_for(&cfg).unwrap();
+    let st = cfg.open_state().unwrap();
     let lag = |now| {
         let seen = watch::conditions(&cfg, &st, t(10, 0), now).unwrap();
         seen.into_iter().find(|(k, _)| *k == IncidentKind::ContinuousLag).and_then(|(_, d)| d)
@@ -477,7 +477,7 @@ fn continuous_capture_falling_ten_intervals_behind_is_an_incident() {
     assert!(said.contains("analytics.db for"), "{said}");
     // Off: never an incident.
     let (_d2, off) = watched("");
-    let st2 = State::open_for(&off).unwrap();
+    let st2 = off.open_state().unwrap();
     let seen = watch::conditions(&off, &st2, t(10, 0), t(12, 0)).unwrap();
     assert!(seen.iter().any(|(k, d)| *k == IncidentKind::ContinuousLag && d.is_none()));
 }
@@ -492,7 +492,7 @@ fn increments_a_store_has_not_taken_for_ten_intervals_are_an_incident() {
         secret.path().display().to_string()
     );
     let (_d, cfg) = watched(&format!("[continuous]\nenabled = true\ninterval_secs = 10\n{s3}"));
-    let st = State::open_for(&cfg).unwrap();
+    let st = cfg.open_state().unwrap();
     // Every database captured just now, so only the copies can lag.
     let name = cfg.backup.databases[0].clone();
     let dir = lifeboat_core::source::sqlite::continuous::Paths::new(&cfg.continuous_setup(), &name).dir;

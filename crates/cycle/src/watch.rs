@@ -9,11 +9,11 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use lifeboat_core::config::Config;
 use lifeboat_core::destination::Notifier;
 use lifeboat_core::state::{HeartbeatState, Incident, IncidentKind, Level, OutboxStatus, Process, State, StateError};
 use lifeboat_core::units::{human_duration, human_size, plural};
 use lifeboat_core::{catalog, fsutil};
+use lifeboat_engine::config::Config;
 
 /// How often the daemons look.
 pub const EVERY: std::time::Duration = std::time::Duration::from_secs(60);
@@ -80,7 +80,7 @@ async fn look_with(
     source: &str,
     scheduler_running: bool,
 ) -> Result<Changes, StateError> {
-    let state = State::open_for(cfg)?;
+    let state = cfg.open_state()?;
     let mut seen = conditions(cfg, &state, watching_since, now)?;
     if scheduler_running {
         for (kind, detail) in seen.iter_mut() {

@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 
 use backon::Retryable;
 use lifeboat_core::catalog::{StoredArchive, part_name};
-use lifeboat_core::config::{Config, MB, SecretUrl};
 use lifeboat_core::destination::{
     AlertError, Answer, BoxFuture, CopyFailure, CopySink, DestinationId, DestinationKind, DiscordConfig, Handover,
     Notifier, NotifierKind, Opened, Probe, ProbeContext, ProbeError, SetupFailed, Surroundings,
 };
 use lifeboat_core::state::FailureCode;
+use lifeboat_engine::config::{Config, MB, SecretUrl};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -41,7 +41,7 @@ const FIX: &str = "put the channel's current webhook URL in destinations.discord
 pub fn open_configured(cfg: &Config, out: &mut Opened) {
     if cfg.destinations.discord.enabled() {
         match DiscordDestination::from_config(cfg) {
-            Some(d) => out.add_in_every_role(Surroundings::of(cfg), Arc::new(d)),
+            Some(d) => out.add_in_every_role(cfg.surroundings(), Arc::new(d)),
             None => out.probes.push(Arc::new(SetupFailed {
                 subject: DestinationId::DISCORD.to_string(),
                 error: ProbeError::new(FailureCode::Transient, "cannot set up HTTP", FIX),
@@ -99,7 +99,7 @@ impl DiscordDestination {
             .ok()?;
         Some(DiscordDestination {
             settings: cfg.destinations.discord.clone(),
-            around: Surroundings::of(cfg),
+            around: cfg.surroundings(),
             quiet: cfg.monitoring.quiet_routine,
             webhook,
             http,

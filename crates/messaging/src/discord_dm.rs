@@ -13,11 +13,11 @@
 use std::time::Duration;
 
 use backon::Retryable;
-use lifeboat_core::config::{Config, RetryConfig, Secret};
 use lifeboat_core::destination::{
     AlertError, Answer, BoxFuture, Notifier, NotifierKind, Opened, Probe, ProbeContext, ProbeError,
 };
 use lifeboat_core::state::FailureCode;
+use lifeboat_engine::config::{Config, RetryConfig, Secret};
 use serde_json::{Value, json};
 
 /// Discord's limit on a message's text.

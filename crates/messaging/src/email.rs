@@ -17,13 +17,13 @@ use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, Mailboxes, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use lifeboat_core::catalog::StoredArchive;
-use lifeboat_core::config::{Config, MB};
 use lifeboat_core::destination::{
     AlertError, Answer, BoxFuture, CopyFailure, CopySink, DestinationId, DestinationKind, EmailConfig, Handover,
     Notifier, NotifierKind, Opened, Probe, ProbeContext, ProbeError, SetupFailed, Surroundings, Unusable,
 };
 use lifeboat_core::state::FailureCode;
 use lifeboat_core::units::human_size;
+use lifeboat_engine::config::{Config, MB};
 use tokio_util::sync::CancellationToken;
 
 /// Why the email destination cannot be set up from its settings.
@@ -59,7 +59,7 @@ pub fn open_configured(cfg: &Config, out: &mut Opened) {
         return;
     }
     match EmailDestination::open(cfg) {
-        Ok(d) => out.add_in_every_role(Surroundings::of(cfg), Arc::new(d)),
+        Ok(d) => out.add_in_every_role(cfg.surroundings(), Arc::new(d)),
         Err(why) => {
             tracing::error!("email: {why}");
             out.sinks.push(Arc::new(Unusable { id: DestinationId::EMAIL, why: format!("email cannot send: {why}") }));
@@ -110,7 +110,7 @@ impl EmailDestination {
         }
         Ok(EmailDestination {
             settings: e.clone(),
-            around: Surroundings::of(cfg),
+            around: cfg.surroundings(),
             elsewhere,
             mailer,
             from,

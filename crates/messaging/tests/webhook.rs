@@ -2,8 +2,8 @@
 //! format's body and headers, retry through 429 and 5xx, a refusal not
 //! retried, and the URL in no error.
 
-use lifeboat_core::config::Config;
 use lifeboat_core::destination::Notifier;
+use lifeboat_engine::config::Config;
 use lifeboat_messaging::WebhookDestination;
 use lifeboat_testkit::HttpRecorder;
 

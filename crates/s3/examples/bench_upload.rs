@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use lifeboat_core::catalog::StoredArchive;
-use lifeboat_core::config::Config;
+use lifeboat_engine::config::Config;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();

@@ -15,11 +15,11 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use lifeboat_core::config::Config;
 use lifeboat_core::destination::DestinationId;
 use lifeboat_core::source::sqlite::continuous::increment::{self, Stored};
 use lifeboat_core::source::sqlite::continuous::{FOLDER, Paths};
-use lifeboat_core::state::{FailureCode, State, StateError, UploadPosition};
+use lifeboat_core::state::{FailureCode, StateError, UploadPosition};
+use lifeboat_engine::config::Config;
 use object_store::path::Path as Key;
 use tokio_util::sync::CancellationToken;
 
@@ -94,7 +94,7 @@ pub async fn copy_increments(
     cancel: &CancellationToken,
 ) -> Result<IncrementCopies, StoreError> {
     let id = store.s3.id().to_string();
-    let state = State::open_for(cfg).map_err(state_err)?;
+    let state = cfg.open_state().map_err(state_err)?;
     let mut out = IncrementCopies::default();
     let continuous = cfg.continuous_setup();
     for database in &cfg.backup.databases {
@@ -142,7 +142,7 @@ pub async fn copy_increments(
 pub async fn fetch_increments(cfg: &Config, id: &DestinationId, at: DateTime<Utc>) -> Result<Vec<PathBuf>, StoreError> {
     let store = Store::named(cfg, id)?;
     let id = id.to_string();
-    let state = State::open_for(cfg).map_err(state_err)?;
+    let state = cfg.open_state().map_err(state_err)?;
     let mut downloaded = Vec::new();
     let continuous = cfg.continuous_setup();
     for database in &cfg.backup.databases {

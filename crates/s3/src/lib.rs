@@ -31,14 +31,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use lifeboat_core::catalog::{self, ArchiveName, StoredArchive};
-use lifeboat_core::config::Config;
 use lifeboat_core::destination::{
     Answer, BoxFuture, Copies, CopyFailure, CopySink, DestinationId, Handover, Opened, Probe, ProbeContext, ProbeError,
-    RetireError, S3Config, Surroundings,
+    RetireError, S3Config,
 };
 use lifeboat_core::seal::Keys;
 use lifeboat_core::state::FailureCode;
 use lifeboat_core::verify::VerifyError;
+use lifeboat_engine::config::Config;
 use object_store::aws::{AmazonS3Builder, Checksum};
 use object_store::path::Path as Key;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig, WriteMultipart};
@@ -181,7 +181,7 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// A client for `s3`, retrying each request per `retry` (`[retry]`).
-    pub fn open(s3: &S3Config, retry: &lifeboat_core::config::RetryConfig) -> Result<Store, StoreError> {
+    pub fn open(s3: &S3Config, retry: &lifeboat_engine::config::RetryConfig) -> Result<Store, StoreError> {
         let retry = RetryConfig {
             backoff: BackoffConfig {
                 init_backoff: Duration::from_secs(retry.initial_delay_secs.max(1)),
@@ -612,7 +612,7 @@ const FIX: &str =
 /// its probe. One whose client cannot be set up is logged and gets no
 /// sink; its probe says why.
 pub fn open_configured(cfg: &Config, out: &mut Opened) {
-    let around = Surroundings::of(cfg);
+    let around = cfg.surroundings();
     for s3 in &cfg.destinations.s3 {
         let store = Store::open(s3, &cfg.retry);
         match &store {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use backon::Retryable;
-use lifeboat_core::config::{Config, RetryConfig, Secret, TelegramConfig};
+use lifeboat_engine::config::{Config, RetryConfig, Secret, TelegramConfig};
 use teloxide::Bot;
 use teloxide::payloads::{SendDocumentSetters, SendMessageSetters};
 use teloxide::requests::Requester;

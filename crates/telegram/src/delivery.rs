@@ -9,9 +9,9 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use lifeboat_core::caption::{caption, manifest_of};
 use lifeboat_core::catalog::StoredArchive;
-use lifeboat_core::config::Config;
 use lifeboat_core::state::{FailureCode, State, StateError};
 use lifeboat_core::units::plural;
+use lifeboat_engine::config::Config;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{SentDocument, Source, Telegram};
@@ -249,17 +249,17 @@ impl Telegram {
         archive: &StoredArchive,
         cancel: &CancellationToken,
     ) -> Result<Resent, SendError> {
-        let manifest = manifest_of(&cfg.encryption.keys, State::open_for(cfg).ok().as_ref(), archive);
+        let manifest = manifest_of(&cfg.encryption.keys, cfg.open_state().ok().as_ref(), archive);
         let mode = lifeboat_core::verify::seal_mode(archive);
         let n = archive.files.len() as u32;
         let mut out = Vec::new();
         for (i, path) in archive.files.iter().enumerate() {
             let file_name = file_name_of(path);
-            let mut file_id = State::open_for(cfg).ok().and_then(|s| s.file_id_for(&file_name).ok().flatten());
+            let mut file_id = cfg.open_state().ok().and_then(|s| s.file_id_for(&file_name).ok().flatten());
             let text = caption(&archive.name, mode, manifest.as_ref(), archive.size, i as u32 + 1, n);
             let sent = self.send_file(chat, path, &file_name, &text, &mut file_id, cancel).await?;
             if sent.uploaded
-                && let Ok(state) = State::open_for(cfg)
+                && let Ok(state) = cfg.open_state()
             {
                 let _ = state.remember_file_id(&file_name, &sent.file_id);
             }

@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use lifeboat_core::catalog::StoredArchive;
-use lifeboat_core::config::{Config, TelegramConfig};
 use lifeboat_core::destination::{
     AlertError, Answer, ArchiveSink, BoxFuture, DestinationId, Notifier, Opened, Owed, Probe, ProbeContext, ProbeError,
     Surroundings,
 };
 use lifeboat_core::state::{State, StateError};
+use lifeboat_engine::config::{Config, TelegramConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::delivery::outbox_files;
@@ -86,7 +86,7 @@ pub struct TelegramDestination {
 impl TelegramDestination {
     /// None when no bot token is configured (delivery disabled).
     pub fn from_config(cfg: &Config) -> Option<TelegramDestination> {
-        TelegramDestination::new(&cfg.telegram, Surroundings::of(cfg), cfg.monitoring.quiet_routine)
+        TelegramDestination::new(&cfg.telegram, cfg.surroundings(), cfg.monitoring.quiet_routine)
     }
 
     /// From Telegram's own section, what it needs besides (see

@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use lifeboat_core::caption::{caption, manifest_of};
 use lifeboat_core::catalog::{self, StoredArchive};
-use lifeboat_core::config::Config;
 use lifeboat_core::destination::{BaseNeed, Surroundings, base_gone_reason, base_need};
 use lifeboat_core::manifest::Manifest;
 use lifeboat_core::state::{Delivery, FailureCode, Level, State};
+use lifeboat_engine::config::Config;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{SentDocument, Telegram};
@@ -28,7 +28,7 @@ impl Telegram {
     /// next cycle. One admin's failure never stops the others. Never fails:
     /// everything that went wrong is in the report.
     pub async fn deliver_pending(&self, cfg: &Config, cancel: &CancellationToken) -> DeliveryReport {
-        self.drain(&Surroundings::of(cfg), cancel).await
+        self.drain(&cfg.surroundings(), cancel).await
     }
 
     /// [`Telegram::deliver_pending`] with what it needs besides Telegram's

@@ -289,7 +289,7 @@ async fn cancelled_before_start_sends_nothing() {
 
 #[test]
 fn no_token_means_disabled() {
-    let cfg = lifeboat_core::Config::from_toml("").unwrap();
+    let cfg = lifeboat_engine::Config::from_toml("").unwrap();
     assert!(Telegram::from_config(&cfg).is_none());
     let r = lifeboat_telegram::DeliveryReport::disabled();
     assert!(r.disabled && !r.is_complete());

@@ -27,3 +27,15 @@ pub fn spawn(bin: &str, dir: &Path, toml: &str) -> Child {
 pub fn stderr(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default()
 }
+
+/// The command lines of this machine's processes that contain `marker`:
+/// what a test that kills a process group looks for afterwards.
+pub fn processes_with(marker: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(marker))
+        .collect()
+}

@@ -6,7 +6,8 @@
 //! - [`fake_telegram`]: the fake Bot API server, with fault injection and
 //!   recording of every call and upload.
 //! - [`background`]: an axum app served from a thread of its own.
-//! - [`daemon`]: a daemon's real binary started with a config and a log.
+//! - [`daemon`]: a daemon's real binary started with a config and a log, and
+//!   the processes still running with a marker in their command line.
 //! - [`fake_discord`]: a fake Discord webhook with Discord's answers, rate
 //!   limit and faults.
 //! - [`fake_discord_bot`]: a fake Discord for a bot: the gateway over a

@@ -5,9 +5,10 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use lifeboat_core::restore::RestorePlan;
+use lifeboat_core::CancellationToken;
 use lifeboat_core::state::{Level, State};
-use lifeboat_core::{CancellationToken, Config};
+use lifeboat_engine::Config;
+use lifeboat_engine::restore::RestorePlan;
 use teloxide::dispatching::UpdateHandler;
 use teloxide::prelude::*;
 use teloxide::types::{ChatId, InlineKeyboardMarkup, MessageId, ParseMode};
@@ -121,7 +122,7 @@ impl App {
     ) -> anyhow::Result<T> {
         let app = self.clone();
         tokio::task::spawn_blocking(move || {
-            let st = State::open_for(&app.cfg)?;
+            let st = app.cfg.open_state()?;
             f(&app.cfg, &st)
         })
         .await?

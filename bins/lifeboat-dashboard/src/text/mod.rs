@@ -8,7 +8,7 @@ use lifeboat_core::state::{
 };
 
 use lifeboat_core::fsutil::SpaceError;
-use lifeboat_core::status::StatusSnapshot;
+use lifeboat_engine::status::StatusSnapshot;
 
 use crate::data::{ArchiveRow, HealthData, LogsData};
 
@@ -189,7 +189,7 @@ pub fn status(d: &StatusSnapshot, now: DateTime<Utc>) -> String {
 
 /// `[continuous]`: each database's lag and the moments `restore --at`
 /// reaches, a line each.
-fn continuous(all: &[lifeboat_core::status::ContinuousStatus]) -> String {
+fn continuous(all: &[lifeboat_engine::status::ContinuousStatus]) -> String {
     let seconds = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
     let mut s = String::new();
     for c in all {

@@ -3,7 +3,7 @@
 //! never over a schema difference (the CLI has `--only`, `--to` and
 //! `--force-schema`), so its plan is shorter than the CLI's.
 
-use lifeboat_core::restore::{Action, RestoreOutcome, RestorePlan};
+use lifeboat_engine::restore::{Action, RestoreOutcome, RestorePlan};
 
 use super::{bytes, clip, esc};
 

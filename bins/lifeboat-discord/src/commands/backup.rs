@@ -4,11 +4,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use lifeboat_core::backup::BackupError;
-use lifeboat_core::state::{RunStatus, SchedulerState, State};
+use lifeboat_core::state::{RunStatus, SchedulerState};
 use lifeboat_core::units::human_size;
 use lifeboat_core::{Trigger, exit};
 use lifeboat_cycle::{CycleError, CycleReport};
+use lifeboat_engine::backup::BackupError;
 use twilight_model::application::interaction::Interaction;
 
 use crate::App;
@@ -36,7 +36,7 @@ pub async fn now(app: Arc<App>, interaction: Interaction) {
                 Ok(o) => {
                     let name = o.archive.name.clone();
                     tokio::task::spawn_blocking(move || {
-                        State::open_for(&cfg).ok()?.run_for_archive(&name).ok()?.map(|r| r.end.verified)
+                        cfg.open_state().ok()?.run_for_archive(&name).ok()?.map(|r| r.end.verified)
                     })
                     .await
                     .ok()
@@ -99,9 +99,9 @@ pub async fn status(app: Arc<App>, interaction: Interaction) {
     app.defer(&interaction, true).await;
     let cfg = app.cfg.clone();
     let text = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
-        let st = State::open_for(&cfg)?;
+        let st = cfg.open_state()?;
         let now = Utc::now();
-        Ok(status_text(&lifeboat_core::status::snapshot(&cfg, Some(&st), now)?))
+        Ok(status_text(&lifeboat_engine::status::snapshot(&cfg, Some(&st), now)?))
     })
     .await;
     let text = match text {
@@ -113,7 +113,7 @@ pub async fn status(app: Arc<App>, interaction: Interaction) {
 }
 
 /// The status in a few lines.
-pub fn status_text(d: &lifeboat_core::status::StatusSnapshot) -> String {
+pub fn status_text(d: &lifeboat_engine::status::StatusSnapshot) -> String {
     let mut s = String::from("📊 **Status**\n");
     let scheduler = match d.scheduler {
         SchedulerState::Running => "running",

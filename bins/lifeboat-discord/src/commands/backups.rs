@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use lifeboat_core::catalog;
-use lifeboat_core::state::{OutboxStatus, State};
+use lifeboat_core::state::OutboxStatus;
 use lifeboat_core::units::human_size;
 use twilight_model::application::interaction::Interaction;
 
@@ -28,8 +28,8 @@ pub struct Row {
 }
 
 /// Reads the newest archives. Blocking.
-pub fn rows(cfg: &lifeboat_core::Config) -> anyhow::Result<(Vec<Row>, usize)> {
-    let st = State::open_for(cfg)?;
+pub fn rows(cfg: &lifeboat_engine::Config) -> anyhow::Result<(Vec<Row>, usize)> {
+    let st = cfg.open_state()?;
     let all = catalog::list(&cfg.backup.output_dir)?;
     let total = all.len();
     let mut rows = Vec::new();

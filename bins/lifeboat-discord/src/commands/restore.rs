@@ -2,17 +2,17 @@
 //! Confirm and Cancel buttons that expire; Confirm carries out exactly the
 //! plan shown, under the cycle lock, with the safety snapshot every
 //! restore takes. The rules are the ones every chat shares
-//! (`lifeboat_core::restore::chat`, `lifeboat_core::restore::pending`):
+//! (`lifeboat_engine::restore::chat`, `lifeboat_engine::restore::pending`):
 //! only live restores, only archives in `output_dir`, never over a schema
 //! difference, and an age archive is not opened here (the server holds no
 //! key).
 
 use std::sync::Arc;
 
-use lifeboat_core::restore::chat::{self, ChatRestore};
-use lifeboat_core::restore::pending::{Refused, VALID_FOR_SECS};
-use lifeboat_core::restore::{Action, RestoreOutcome, RestorePlan};
 use lifeboat_core::units::human_size;
+use lifeboat_engine::restore::chat::{self, ChatRestore};
+use lifeboat_engine::restore::pending::{Refused, VALID_FOR_SECS};
+use lifeboat_engine::restore::{Action, RestoreOutcome, RestorePlan};
 use twilight_model::application::interaction::Interaction;
 
 use super::Invocation;

@@ -2,9 +2,10 @@
 
 use anyhow::{Context, Result};
 use chrono::Utc;
-use lifeboat_core::backup::{self, BackupError, BackupOptions};
-use lifeboat_core::state::{RunStatus, State};
-use lifeboat_core::{Config, Trigger, exit};
+use lifeboat_core::state::RunStatus;
+use lifeboat_core::{Trigger, exit};
+use lifeboat_engine::Config;
+use lifeboat_engine::backup::{self, BackupError, BackupOptions};
 
 use crate::BackupArgs;
 use crate::ui::Progress;
@@ -24,7 +25,7 @@ pub(super) fn backup(cfg: &Config, a: &BackupArgs) -> Result<i32> {
 
 pub(super) fn run_backup(cfg: &Config, trigger: Trigger, progress: bool, what: &str) -> Result<backup::BackupOutcome> {
     let _lock = take_lock(cfg, what)?;
-    let state = State::open_for(cfg)?;
+    let state = cfg.open_state()?;
     let bar = Progress::new(progress);
     let on_event = |ev| bar.on_backup(ev);
     let result = backup::run(
@@ -56,10 +57,10 @@ pub(super) fn report_backup(cfg: &Config, o: &backup::BackupOutcome, as_json: bo
             println!("{}", f.display());
         }
     }
-    let state = (!o.manifest.skipped.is_empty()).then(|| State::open_for(cfg).ok()).flatten();
+    let state = (!o.manifest.skipped.is_empty()).then(|| cfg.open_state().ok()).flatten();
     for s in &o.manifest.skipped {
         eprintln!("warning: {} was skipped: {}", s.name, s.reason);
-        if let Some(command) = lifeboat_core::retention::restore_advice(cfg, state.as_ref(), &s.name) {
+        if let Some(command) = lifeboat_engine::retention::restore_advice(cfg, state.as_ref(), &s.name) {
             eprintln!("  its newest good copy: {command}");
         }
     }

@@ -3,7 +3,8 @@
 use anyhow::{Context, Result};
 use chrono::Utc;
 use lifeboat_core::units::human_size;
-use lifeboat_core::{Config, Trigger, exit};
+use lifeboat_core::{Trigger, exit};
+use lifeboat_engine::Config;
 
 use crate::DemoArgs;
 

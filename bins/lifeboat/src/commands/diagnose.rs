@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use lifeboat_core::destination::{Answer, ProbeContext, ProbeError};
-use lifeboat_core::diagnose::{self, Finding, Severity};
-use lifeboat_core::{Config, exit};
+use lifeboat_core::exit;
+use lifeboat_engine::Config;
+use lifeboat_engine::diagnose::{self, Finding, Severity};
 
 use crate::JsonArg;
 use crate::ui::Progress;

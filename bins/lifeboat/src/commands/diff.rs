@@ -5,10 +5,11 @@
 use std::io::Write;
 
 use anyhow::{Context, Result};
-use lifeboat_core::rows::diff::{self, DiffOptions, DiffReport, Event, Side};
-use lifeboat_core::rows::export::json_object;
-use lifeboat_core::rows::{operand, sql};
-use lifeboat_core::{Config, exit};
+use lifeboat_core::exit;
+use lifeboat_engine::Config;
+use lifeboat_engine::rows::diff::{self, DiffOptions, DiffReport, Event, Side};
+use lifeboat_engine::rows::export::json_object;
+use lifeboat_engine::rows::{operand, sql};
 
 use crate::DiffArgs;
 

@@ -1,9 +1,10 @@
 //! `lifeboat backup --dry-run`: what a backup would take and skip, and which
 //! archive it would write; nothing is copied or written.
 
-use lifeboat_core::backup::{DryRun, dry_run};
+use lifeboat_core::exit;
 use lifeboat_core::units::human_size;
-use lifeboat_core::{Config, exit};
+use lifeboat_engine::Config;
+use lifeboat_engine::backup::{DryRun, dry_run};
 
 /// Prints the dry run; the exit code a backup now would have: 0, 3 when it
 /// would skip a source, 1 when it would take none.

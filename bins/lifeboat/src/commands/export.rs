@@ -2,9 +2,10 @@
 //! databases as JSON lines or CSV, for programs and people without SQLite.
 
 use anyhow::{Context, Result};
-use lifeboat_core::rows::export::{Format, export_database};
-use lifeboat_core::rows::operand;
-use lifeboat_core::{Config, exit};
+use lifeboat_core::exit;
+use lifeboat_engine::Config;
+use lifeboat_engine::rows::export::{Format, export_database};
+use lifeboat_engine::rows::operand;
 
 use crate::{ExportArgs, ExportFormat};
 
@@ -12,7 +13,7 @@ use super::{exit_on_signal_removing_scratch, rows_error, yield_to_signal_handler
 
 pub(super) fn export(cfg: &Config, a: &ExportArgs) -> Result<i32> {
     if a.archive.starts_with('@') {
-        return Err(rows_error(lifeboat_core::rows::RowsError::PointInTime {
+        return Err(rows_error(lifeboat_engine::rows::RowsError::PointInTime {
             operand: a.archive.clone(),
             why: "export reads an archive; rebuild the moment first with `lifeboat restore latest --at TIME --to DIR` \
                   and read the database there"

@@ -2,8 +2,9 @@
 //! S3 bucket, brought back so a fresh server can restore.
 
 use anyhow::{Context, Result};
+use lifeboat_core::exit;
 use lifeboat_core::units::human_size;
-use lifeboat_core::{Config, exit};
+use lifeboat_engine::Config;
 
 use crate::{FetchArgs, ListArgs};
 

@@ -2,8 +2,9 @@
 
 use anyhow::Result;
 use lifeboat_core::catalog::{self, StoredArchive};
+use lifeboat_core::exit;
 use lifeboat_core::units::human_size;
-use lifeboat_core::{Config, exit};
+use lifeboat_engine::Config;
 
 use crate::ListArgs;
 
@@ -43,7 +44,7 @@ pub(super) fn list(cfg: &Config, a: &ListArgs) -> Result<i32> {
         Some(s) => s.verifications()?.into_iter().filter(|v| v.cannot_open_here()).map(|v| v.archive).collect(),
         None => Vec::new(),
     };
-    let kept = lifeboat_core::retention::explain(cfg, state.as_ref(), chrono::Utc::now())?;
+    let kept = lifeboat_engine::retention::explain(cfg, state.as_ref(), chrono::Utc::now())?;
     let mut rows = Vec::with_capacity(archives.len());
     for archive in archives {
         let run = match &state {

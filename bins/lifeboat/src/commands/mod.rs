@@ -20,11 +20,12 @@ mod status;
 mod verify;
 
 use anyhow::Result;
-use lifeboat_core::config::{CONFIG_ENV, ConfigError, SYSTEM_CONFIG, SecretsNeeded};
 use lifeboat_core::lock::{CycleLock, LockError};
 use lifeboat_core::state::State;
-use lifeboat_core::{CancellationToken, Config, exit};
+use lifeboat_core::{CancellationToken, exit};
 use lifeboat_cycle::CycleError;
+use lifeboat_engine::Config;
+use lifeboat_engine::config::{CONFIG_ENV, ConfigError, SYSTEM_CONFIG, SecretsNeeded};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use crate::{Cli, Command};
@@ -128,10 +129,10 @@ pub fn run(cli: Cli) -> Result<i32> {
             let state = existing_state(&cfg)?;
             let now = chrono::Utc::now();
             if a.json {
-                let samples = lifeboat_core::metrics::samples(&cfg, state.as_ref(), now)?;
+                let samples = lifeboat_engine::metrics::samples(&cfg, state.as_ref(), now)?;
                 crate::json::print(&crate::json::metrics(&samples))?;
             } else {
-                print!("{}", lifeboat_core::metrics::render(&cfg, state.as_ref(), now)?);
+                print!("{}", lifeboat_engine::metrics::render(&cfg, state.as_ref(), now)?);
             }
             Ok(exit::SUCCESS)
         }
@@ -236,7 +237,7 @@ pub(crate) fn yield_to_signal_handler() {
 
 /// A core error from reading rows: a mistake in what was asked is a usage
 /// error (exit 2), the rest a failure.
-pub(crate) fn rows_error(e: lifeboat_core::rows::RowsError) -> anyhow::Error {
+pub(crate) fn rows_error(e: lifeboat_engine::rows::RowsError) -> anyhow::Error {
     if e.is_usage() { UsageError(lifeboat_about::error_text(&e)).into() } else { e.into() }
 }
 
@@ -250,5 +251,5 @@ pub(crate) fn take_lock(cfg: &Config, what: &str) -> Result<CycleLock> {
 /// Opens the state database only if it exists: read-only commands never
 /// create Lifeboat's folder.
 pub(crate) fn existing_state(cfg: &Config) -> Result<Option<State>> {
-    if cfg.state_path().exists() { Ok(Some(State::open_for(cfg)?)) } else { Ok(None) }
+    if cfg.state_path().exists() { Ok(Some(cfg.open_state()?)) } else { Ok(None) }
 }

@@ -1,8 +1,8 @@
 //! `lifeboat pin` / `unpin`: keep an archive past retention, or let it go.
 
 use anyhow::Result;
-use lifeboat_core::state::State;
-use lifeboat_core::{Config, catalog, exit};
+use lifeboat_core::{catalog, exit};
+use lifeboat_engine::Config;
 
 use crate::PinArgs;
 
@@ -10,7 +10,7 @@ use super::UsageError;
 
 pub(super) fn pin(cfg: &Config, a: &PinArgs) -> Result<i32> {
     let archive = catalog::resolve(&cfg.backup.output_dir, &a.archive).map_err(|e| UsageError(e.to_string()))?;
-    let state = State::open_for(cfg)?;
+    let state = cfg.open_state()?;
     let was_pinned = state.pins()?.iter().any(|p| p.archive == archive.name);
     state.pin(&archive.name, &a.reason, lifeboat_core::state::PinOrigin::Hand, chrono::Utc::now())?;
     if a.json {
@@ -29,7 +29,7 @@ pub(super) fn unpin(cfg: &Config, a: &PinArgs) -> Result<i32> {
         Ok(archive) => (archive.name, true),
         Err(_) => (a.archive.clone(), false),
     };
-    let was_pinned = State::open_for(cfg)?.unpin(&name)?;
+    let was_pinned = cfg.open_state()?.unpin(&name)?;
     if !was_pinned && !on_disk {
         return Err(UsageError(format!(
             "{name} is neither an archive here nor pinned (lifeboat list shows the archives and the pins)"

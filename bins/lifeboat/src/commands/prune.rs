@@ -3,9 +3,9 @@
 
 use anyhow::Result;
 use chrono::Utc;
-use lifeboat_core::retention::{self, Verdict};
-use lifeboat_core::state::State;
-use lifeboat_core::{Config, exit};
+use lifeboat_core::exit;
+use lifeboat_engine::Config;
+use lifeboat_engine::retention::{self, Verdict};
 
 use crate::PruneArgs;
 
@@ -18,7 +18,7 @@ pub(super) fn prune(cfg: &Config, a: &PruneArgs) -> Result<i32> {
         retention::preview(cfg, existing_state(cfg)?.as_ref(), now)?
     } else {
         let _lock = take_lock(cfg, "prune (lifeboat prune)")?;
-        retention::apply_judged(cfg, &State::open_for(cfg)?, now)?
+        retention::apply_judged(cfg, &cfg.open_state()?, now)?
     };
     report(cfg, &verdicts, a.dry_run, a.json)?;
     Ok(exit::SUCCESS)

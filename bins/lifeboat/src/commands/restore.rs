@@ -4,10 +4,10 @@ use std::fmt::Write;
 
 use anyhow::{Context, Result};
 use lifeboat_core::destination::DestinationId;
-use lifeboat_core::restore::{Action, RestoreOutcome, RestorePlan};
-use lifeboat_core::state::State;
+use lifeboat_core::exit;
 use lifeboat_core::units::{human_size, plural};
-use lifeboat_core::{Config, exit};
+use lifeboat_engine::Config;
+use lifeboat_engine::restore::{Action, RestoreOutcome, RestorePlan};
 
 use crate::RestoreArgs;
 use crate::ui::Progress;
@@ -17,7 +17,7 @@ use super::{UsageError, cancel_on_signal, take_lock};
 /// Plan, show it, then (only with `--yes`) execute, a live restore under
 /// the cycle lock.
 pub(super) fn restore(cfg: &Config, a: &RestoreArgs) -> Result<i32> {
-    use lifeboat_core::restore::{self, RestoreError, RestoreRequest};
+    use lifeboat_engine::restore::{self, RestoreError, RestoreRequest};
     let at = match &a.at {
         None => None,
         Some(text) => match restore::parse_time(text) {
@@ -95,7 +95,7 @@ pub(super) fn restore(cfg: &Config, a: &RestoreArgs) -> Result<i32> {
         None => Some(take_lock(cfg, "restore (lifeboat restore)")?),
         Some(_) => None,
     };
-    let state = State::open_for(cfg)?;
+    let state = cfg.open_state()?;
     let bar = Progress::new(!a.json);
     bar.spin("verifying the archive and restoring");
     let result = restore::execute(cfg, &state, &plan, &cancel_on_signal());

@@ -5,9 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use lifeboat_core::retention;
 use lifeboat_core::salvage::{SalvageReport, SchemaFrom, salvage as read_back};
-use lifeboat_core::{Config, exit, verify};
+use lifeboat_core::{exit, verify};
+use lifeboat_engine::Config;
+use lifeboat_engine::retention;
 
 use super::{UsageError, existing_state};
 use crate::SalvageArgs;

@@ -2,11 +2,12 @@
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
+use lifeboat_core::exit;
 use lifeboat_core::schedule::Schedule;
 use lifeboat_core::state::{Heartbeat, SchedulerState};
-use lifeboat_core::status::{self, StatusSnapshot};
 use lifeboat_core::units::human_size;
-use lifeboat_core::{Config, exit};
+use lifeboat_engine::Config;
+use lifeboat_engine::status::{self, StatusSnapshot};
 
 use crate::JsonArg;
 use crate::ui;
@@ -93,7 +94,7 @@ fn print_text(cfg: &Config, s: &StatusSnapshot, schedule: &Schedule) {
         println!(
             "Quarantine:   {} kept in {} (damaged files a restore replaced; remove them by hand once read):",
             if s.quarantined.len() == 1 { "1 copy".to_string() } else { format!("{} copies", s.quarantined.len()) },
-            cfg.backup.output_dir.join(lifeboat_core::restore::quarantine::FOLDER).display()
+            cfg.backup.output_dir.join(lifeboat_engine::restore::quarantine::FOLDER).display()
         );
         for q in &s.quarantined {
             println!("              {} → {} ({})", q.name, q.dir.display(), human_size(q.bytes));

@@ -2,9 +2,10 @@
 
 use anyhow::{Context, Result};
 use lifeboat_core::catalog;
+use lifeboat_core::exit;
 use lifeboat_core::source::sqlite::continuous::{self, ChainCheck};
 use lifeboat_core::units::human_size;
-use lifeboat_core::{Config, exit};
+use lifeboat_engine::Config;
 
 use crate::VerifyArgs;
 use crate::ui::Progress;

@@ -216,8 +216,8 @@ pub fn redis_keys_of_every_type(redis: &lifeboat_testkit::servers::Redis) {
 
 /// The options of a scheduled backup now, as the scheduler's cycle runs it.
 #[allow(dead_code)] // not every test binary runs the library's backup
-pub fn scheduled_now() -> lifeboat_core::backup::BackupOptions<'static> {
-    lifeboat_core::backup::BackupOptions {
+pub fn scheduled_now() -> lifeboat_engine::backup::BackupOptions<'static> {
+    lifeboat_engine::backup::BackupOptions {
         trigger: lifeboat_core::manifest::Trigger::Scheduled,
         only: None,
         progress: None,

@@ -40,6 +40,6 @@ impl ConfigError {
     }
 }
 
-pub(crate) fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+pub fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { key, message: message.into() }
 }

@@ -85,7 +85,7 @@ impl SecretProblem {
     }
 }
 
-/// A secret file a [`super::SecretsNeeded::WhenUsed`] load could not read.
+/// A secret file a `SecretsNeeded::WhenUsed` (in the loading) load could not read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnreadSecret {
     /// The key at fault (`telegram.token_file`, `sources.postgres`…).

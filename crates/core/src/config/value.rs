@@ -8,6 +8,10 @@ use url::Url;
 /// a day.
 pub const MAX_TIMEOUT_SECS: u64 = 86_400;
 
+/// One decimal megabyte, the unit of `telegram.max_upload_mb` and every
+/// other size given in MB.
+pub const MB: u64 = 1_000_000;
+
 /// An http(s) URL with a host, or None.
 pub fn http_url(text: &str) -> Option<Url> {
     Url::parse(text).ok().filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())

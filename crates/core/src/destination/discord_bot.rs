@@ -14,11 +14,11 @@ use crate::config::secret::{Secret, SecretFile, SecretProblem};
 use crate::config::value::http_url;
 
 /// The table the section is read from.
-pub(crate) const TABLE: &str = "discord";
+pub const TABLE: &str = "discord";
 
 /// Its keys holding lists of whole numbers (comma-separated in the
 /// environment).
-pub(crate) const INT_LISTS: &[&str] = &["discord.admin_ids"];
+pub const INT_LISTS: &[&str] = &["discord.admin_ids"];
 
 /// `[discord]`: the Discord bot `lifeboat-discord` (not the webhook
 /// destination, which is `[destinations.discord]`).
@@ -67,7 +67,7 @@ impl fmt::Debug for DiscordBotConfig {
 /// `[discord]` as written, see [`DiscordBotConfig`].
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct DiscordFile {
+pub struct DiscordFile {
     token_file: PathBuf,
     api_url: String,
     owner_id: u64,
@@ -77,7 +77,7 @@ pub(crate) struct DiscordFile {
 impl DiscordFile {
     /// The section, its URL parsed; the token is read later, with the
     /// other secrets.
-    pub(crate) fn parse(self) -> Result<DiscordBotConfig, ConfigError> {
+    pub fn parse(self) -> Result<DiscordBotConfig, ConfigError> {
         let api_url = http_url(&self.api_url).ok_or_else(|| {
             invalid(
                 "discord.api_url",

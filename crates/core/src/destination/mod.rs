@@ -70,8 +70,8 @@ pub trait ArchiveSink: Send + Sync {
 /// archives are in, the state database, the keys that open a sealed
 /// archive's manifest (for captions and a differential's base) and the
 /// retry policy. Destinations get this and their own settings, never the
-/// whole configuration. Built from one by `Surroundings::of` (in
-/// `config`).
+/// whole configuration. Built from one by `Config::surroundings` (in the
+/// engine).
 #[derive(Debug, Clone)]
 pub struct Surroundings {
     pub output_dir: std::path::PathBuf,
@@ -160,7 +160,7 @@ pub struct DestinationsConfig {
 /// `[destinations]` as written, see [`DestinationsConfig`].
 #[derive(Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct DestinationsFile {
+pub struct DestinationsFile {
     #[serde(default)]
     s3: Vec<s3::S3File>,
     #[serde(default)]
@@ -173,7 +173,7 @@ pub(crate) struct DestinationsFile {
 
 impl DestinationsFile {
     /// Each kind's section parsed from its table, once, at load.
-    pub(crate) fn parse(self) -> Result<DestinationsConfig, ConfigError> {
+    pub fn parse(self) -> Result<DestinationsConfig, ConfigError> {
         Ok(DestinationsConfig {
             s3: s3::parse(self.s3)?,
             discord: self.discord,
@@ -193,18 +193,18 @@ pub struct Bots {
 }
 
 /// [`Bots`] as written.
-pub(crate) struct BotsFile {
+pub struct BotsFile {
     discord: discord_bot::DiscordFile,
 }
 
 impl Bots {
     /// Their tables' names, at the top of the configuration.
-    pub(crate) fn tables() -> impl Iterator<Item = &'static str> {
+    pub fn tables() -> impl Iterator<Item = &'static str> {
         [discord_bot::TABLE].into_iter()
     }
 
     /// Their keys holding lists of whole numbers.
-    pub(crate) fn int_lists() -> impl Iterator<Item = &'static str> {
+    pub fn int_lists() -> impl Iterator<Item = &'static str> {
         discord_bot::INT_LISTS.iter().copied()
     }
 
@@ -213,17 +213,17 @@ impl Bots {
     }
 
     /// The files holding their secrets.
-    pub(crate) fn secret_files(&self) -> Vec<SecretFile> {
+    pub fn secret_files(&self) -> Vec<SecretFile> {
         self.sections().iter().flat_map(|s| s.secret_files()).collect()
     }
 
     /// Checks them but for their secrets.
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         self.sections().iter().try_for_each(|s| s.validate())
     }
 
     /// Reads their secrets (see [`Section::resolve_secrets`]).
-    pub(crate) fn resolve_secrets(&mut self, keep: Keep<'_>) -> Result<(), ConfigError> {
+    pub fn resolve_secrets(&mut self, keep: Keep<'_>) -> Result<(), ConfigError> {
         [&mut self.discord as &mut dyn Section].into_iter().try_for_each(|s| s.resolve_secrets(&mut *keep))
     }
 }
@@ -244,24 +244,24 @@ fn take_table<T: serde::de::DeserializeOwned>(
 impl BotsFile {
     /// Takes their tables out of the configuration's `top` level, whose
     /// other sections are the engine's.
-    pub(crate) fn take(top: &mut config::Map<String, config::Value>) -> Result<BotsFile, config::ConfigError> {
+    pub fn take(top: &mut config::Map<String, config::Value>) -> Result<BotsFile, config::ConfigError> {
         Ok(BotsFile { discord: take_table(top, discord_bot::TABLE)? })
     }
 
     /// Each parsed from its table, once, at load.
-    pub(crate) fn parse(self) -> Result<Bots, ConfigError> {
+    pub fn parse(self) -> Result<Bots, ConfigError> {
         Ok(Bots { discord: self.discord.parse()? })
     }
 }
 
 /// Hands a secret that could not be read to the load, which stops there
 /// or keeps it for the operation that needs it.
-pub(crate) type Keep<'a> = &'a mut dyn FnMut(SecretProblem) -> Result<(), ConfigError>;
+pub type Keep<'a> = &'a mut dyn FnMut(SecretProblem) -> Result<(), ConfigError>;
 
 /// What the configuration's loading asks of a kind's section once it is
 /// parsed: the same three things of every kind, so that the loading names
 /// none of them.
-pub(crate) trait Section {
+pub trait Section {
     /// The files holding its secrets (an empty path: none), declared into
     /// the one list, `Config::secret_files`.
     fn secret_files(&self) -> Vec<SecretFile>;
@@ -299,17 +299,17 @@ impl DestinationsConfig {
     }
 
     /// The files holding every kind's secrets.
-    pub(crate) fn secret_files(&self) -> Vec<SecretFile> {
+    pub fn secret_files(&self) -> Vec<SecretFile> {
         self.sections().iter().flat_map(|s| s.secret_files()).collect()
     }
 
     /// Checks every kind's section but for its secrets.
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         self.sections().iter().try_for_each(|s| s.validate())
     }
 
     /// Reads every kind's secrets (see [`Section::resolve_secrets`]).
-    pub(crate) fn resolve_secrets(&mut self, keep: Keep<'_>) -> Result<(), ConfigError> {
+    pub fn resolve_secrets(&mut self, keep: Keep<'_>) -> Result<(), ConfigError> {
         self.sections_mut().into_iter().try_for_each(|s| s.resolve_secrets(&mut *keep))
     }
 

@@ -31,7 +31,7 @@ pub use tool::ToolError;
 
 use crate::config::error::ConfigError;
 use crate::config::secret::{SecretFile, SecretProblem, UnreadSecret};
-use crate::diagnose::finding::Finding;
+use crate::finding::Finding;
 use crate::manifest::{DatabaseEntry, Kind, Manifest, TableCount};
 use crate::snapshot::{SkipReason, Snapshot};
 

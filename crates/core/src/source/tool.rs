@@ -243,19 +243,10 @@ pub fn said(out: &Output, secret: Option<&Secret>) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
+mod tests {
+    use lifeboat_testkit::daemon::processes_with;
 
-    /// The command lines of this machine's processes that contain `marker`.
-    pub(crate) fn processes_with(marker: &str) -> Vec<String> {
-        std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-            .filter(|c| c.contains(marker))
-            .collect()
-    }
+    use super::*;
 
     #[test]
     fn a_tool_past_its_deadline_is_killed_with_what_it_started() {

@@ -237,7 +237,7 @@ pub fn known_manifest(
 
 /// Why a database stored in an archive cannot be streamed.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum DatabaseReadError {
+pub enum DatabaseReadError {
     /// The archive does not open.
     #[error(transparent)]
     Archive(#[from] VerifyError),
@@ -253,7 +253,7 @@ pub(crate) enum DatabaseReadError {
 }
 
 /// Streams the database `db`, stored whole in `archive`, into `f`.
-pub(crate) fn with_database<T>(
+pub fn with_database<T>(
     archive: &StoredArchive,
     keys: &Keys,
     db: &str,
@@ -286,7 +286,7 @@ pub fn seal_mode(archive: &StoredArchive) -> crate::seal::Mode {
 }
 
 /// Tables and row counts equal, whatever their order.
-pub(crate) fn same_rows(found: &[crate::manifest::TableCount], declared: &[crate::manifest::TableCount]) -> bool {
+pub fn same_rows(found: &[crate::manifest::TableCount], declared: &[crate::manifest::TableCount]) -> bool {
     let mut a = found.to_vec();
     let mut b = declared.to_vec();
     a.sort_by(|x, y| x.name.cmp(&y.name));

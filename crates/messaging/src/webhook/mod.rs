@@ -12,12 +12,12 @@ pub mod format;
 use std::time::Duration;
 
 use backon::Retryable;
-use lifeboat_core::config::{Config, RetryConfig, SecretUrl};
 use lifeboat_core::destination::{
     AlertError, Answer, BoxFuture, DestinationKind, Notifier, NotifierKind, Opened, Probe, ProbeContext, ProbeError,
     WebhookConfig, WebhookFormat,
 };
 use lifeboat_core::state::FailureCode;
+use lifeboat_engine::config::{Config, RetryConfig, SecretUrl};
 
 use crate::connects;
 

@@ -6,11 +6,12 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeZone, Utc};
-use lifeboat_core::backup::{self, BackupOptions};
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::state::State;
 use lifeboat_core::verify::{self, VerifyOptions};
-use lifeboat_core::{CancellationToken, Config, Trigger};
+use lifeboat_core::{CancellationToken, Trigger};
+use lifeboat_engine::Config;
+use lifeboat_engine::backup::{self, BackupOptions};
 use lifeboat_testkit::FakeTelegram;
 use lifeboat_testkit::sqlite::{Mode, create_ledger};
 
@@ -27,7 +28,7 @@ impl Setup {
         self.cfg.backup.output_dir.clone()
     }
     pub fn state(&self) -> State {
-        State::open_for(&self.cfg).unwrap()
+        self.cfg.open_state().unwrap()
     }
 }
 

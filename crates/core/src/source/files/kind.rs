@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::{FilesConfig, KEY, check, entry_name, expand, is_glob, normalized};
 use crate::config::error::ConfigError;
-use crate::diagnose::finding::Finding;
+use crate::finding::Finding;
 use crate::manifest::{DatabaseEntry, Kind, Manifest};
 use crate::snapshot::SkipReason;
 use crate::source::{Checked, LiveTarget, Section, Setup, Source, SourceKind, SourcesConfig};

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::{SqliteSource, check};
-use crate::diagnose::finding::Finding;
+use crate::finding::Finding;
 use crate::manifest::{DatabaseEntry, Kind, Manifest};
 use crate::snapshot::SkipReason;
 use crate::source::{Checked, LiveTarget, Setup, Source, SourceKind};

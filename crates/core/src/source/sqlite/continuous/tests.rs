@@ -5,26 +5,48 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
 use super::*;
-use crate::config::Config;
 use crate::state::State;
 use crate::test_data::noise;
 
-fn config(root: &Path) -> Config {
+/// What these tests configure: one database `a.db` in `root/data`,
+/// archives in `root/out`, nothing sealed, increments kept a week.
+struct Cfg {
+    setup: Setup,
+}
+
+impl Cfg {
+    fn continuous_setup(&self) -> Setup {
+        self.setup.clone()
+    }
+
+    fn open_state(&self) -> Result<State, crate::state::StateError> {
+        State::open(&self.setup.state_dir.join("state.db"))
+    }
+}
+
+fn config(root: &Path) -> Cfg {
     let src = root.join("data");
     std::fs::create_dir_all(&src).unwrap();
-    Config::from_toml(&format!(
-        "[backup]\nsource_dir = {:?}\noutput_dir = {:?}\ndatabases = [\"a.db\"]\n[continuous]\nenabled = true\n",
-        src.display().to_string(),
-        root.join("out").display().to_string()
-    ))
-    .unwrap()
+    let out = root.join("out");
+    Cfg {
+        setup: Setup {
+            source_dir: src,
+            databases: vec!["a.db".into()],
+            state_dir: out.join(".lifeboat"),
+            output_dir: out,
+            keys: crate::seal::Keys::default(),
+            recipients: None,
+            keep_days: 7,
+            stores: Vec::new(),
+        },
+    }
 }
 
 /// A folder with the continuous config of [`config`] and its state database.
-fn setup() -> (tempfile::TempDir, Config, State) {
+fn setup() -> (tempfile::TempDir, Cfg, State) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path());
-    let state = State::open_for(&cfg).unwrap();
+    let state = cfg.open_state().unwrap();
     (dir, cfg, state)
 }
 
@@ -49,7 +71,7 @@ fn clock() -> impl Fn() -> DateTime<Utc> {
 #[test]
 fn every_kind_of_increment_rebuilds_the_moment_it_captured() {
     let (dir, cfg, state) = setup();
-    let db = cfg.backup.source_dir.join("a.db");
+    let db = cfg.setup.source_dir.join("a.db");
     let bot = wal_bot_from(&cfg, "CREATE TABLE t(x TEXT); INSERT INTO t VALUES ('a');");
     let now = clock();
     let mut moments = Vec::new();
@@ -138,9 +160,9 @@ fn a_capture_stopped_before_recording_is_adopted() {
 fn another_file_at_the_path_starts_a_new_chain_and_retention_drops_old_ones() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path());
-    cfg.continuous.keep_days = 1;
-    let state = State::open_for(&cfg).unwrap();
-    let db = cfg.backup.source_dir.join("a.db");
+    cfg.setup.keep_days = 1;
+    let state = cfg.open_state().unwrap();
+    let db = cfg.setup.source_dir.join("a.db");
     let make = |rows: i64| lifeboat_testkit::sqlite::replace_with_wal_db(&db, rows);
     make(1);
     let now = clock();
@@ -156,7 +178,7 @@ fn another_file_at_the_path_starts_a_new_chain_and_retention_drops_old_ones() {
 #[test]
 fn a_rollback_journal_database_gets_page_diffs() {
     let (dir, cfg, state) = setup();
-    let db = cfg.backup.source_dir.join("a.db");
+    let db = cfg.setup.source_dir.join("a.db");
     let bot = Connection::open(&db).unwrap();
     bot.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);").unwrap();
     let t0 = Utc::now();
@@ -183,17 +205,15 @@ fn sealed_increments_need_the_identity_to_be_rebuilt() {
     std::fs::write(&key, format!("{}\n", id.to_string().expose_secret())).unwrap();
     let base = config(dir.path());
     let with = |identity: &str| {
-        Config::from_toml(&format!(
-            "[backup]\nsource_dir = {:?}\noutput_dir = {:?}\ndatabases = [\"a.db\"]\n[continuous]\nenabled = true\n\
-             [encryption]\nmode = \"age\"\nrecipients = [\"{}\"]\nidentity_file = {identity:?}\n",
-            base.backup.source_dir.display().to_string(),
-            base.backup.output_dir.display().to_string(),
-            id.to_public()
-        ))
-        .unwrap()
+        let mut setup = base.continuous_setup();
+        setup.recipients = Some(vec![id.to_public().to_string().parse().unwrap()]);
+        if !identity.is_empty() {
+            setup.keys.set_identity_file(Path::new(identity)).unwrap();
+        }
+        Cfg { setup }
     };
     let cfg = with(&key.display().to_string());
-    let state = State::open_for(&cfg).unwrap();
+    let state = cfg.open_state().unwrap();
     let bot = wal_bot_from(&cfg, "CREATE TABLE t(x TEXT); INSERT INTO t VALUES ('secret row');");
     let now = clock();
     capture(&cfg.continuous_setup(), &state, "a.db", &now).unwrap();
@@ -242,16 +262,16 @@ fn checking_the_chains_finds_an_altered_increment() {
 }
 
 /// A bot's WAL database `a.db` made by `sql`, the connection kept open (so
-/// the WAL stays), in `cfg.backup.source_dir`.
-fn wal_bot_from(cfg: &Config, sql: &str) -> Connection {
-    let bot = Connection::open(cfg.backup.source_dir.join("a.db")).unwrap();
+/// the WAL stays), in `cfg.setup.source_dir`.
+fn wal_bot_from(cfg: &Cfg, sql: &str) -> Connection {
+    let bot = Connection::open(cfg.setup.source_dir.join("a.db")).unwrap();
     bot.pragma_update(None, "journal_mode", "wal").unwrap();
     bot.execute_batch(sql).unwrap();
     bot
 }
 
 /// A bot's WAL database `a.db` with some rows, as [`wal_bot_from`] makes it.
-fn wal_bot(cfg: &Config, rows: i64) -> Connection {
+fn wal_bot(cfg: &Cfg, rows: i64) -> Connection {
     let bot = wal_bot_from(cfg, "CREATE TABLE t(x TEXT)");
     for i in 0..rows {
         bot.execute("INSERT INTO t VALUES (?1)", [format!("row {i} {}", "x".repeat(300))]).unwrap();
@@ -272,7 +292,7 @@ fn a_backup_api_copy_differs_from_the_chain_only_in_page_one_bookkeeping() {
     let got = capture(&cfg.continuous_setup(), &state, "a.db", &clock()).unwrap();
     assert!(matches!(got, Captured::Written { kind: increment::Kind::Wal, .. }), "{got:?}");
     let snap = dir.path().join("snap.db");
-    crate::snapshot::take(&cfg.backup.source_dir.join("a.db"), &snap, &Default::default()).unwrap();
+    crate::snapshot::take(&cfg.setup.source_dir.join("a.db"), &snap, &Default::default()).unwrap();
     let chain = dir.path().join("chain.db");
     let newest = increment::list(&Paths::new(&cfg.continuous_setup(), "a.db").dir).unwrap().last().unwrap().captured_at;
     rebuild(&cfg.continuous_setup(), &reach(&cfg.continuous_setup(), "a.db", newest).unwrap(), &chain).unwrap();
@@ -292,11 +312,11 @@ fn a_backup_api_copy_differs_from_the_chain_only_in_page_one_bookkeeping() {
 
 /// Before, snapshot, after, as a scheduled archive does; `tamper` changes
 /// the snapshot in between.
-fn prove(cfg: &Config, state: &State, dir: &Path, tamper: bool) -> ChainProof {
+fn prove(cfg: &Cfg, state: &State, dir: &Path, tamper: bool) -> ChainProof {
     let before = proof::before_snapshot(&cfg.continuous_setup(), state, "a.db").unwrap();
     let snap = dir.join("snap.db");
     let _ = std::fs::remove_file(&snap);
-    crate::snapshot::take(&cfg.backup.source_dir.join("a.db"), &snap, &Default::default()).unwrap();
+    crate::snapshot::take(&cfg.setup.source_dir.join("a.db"), &snap, &Default::default()).unwrap();
     if tamper {
         let f = std::fs::OpenOptions::new().write(true).open(&snap).unwrap();
         f.write_all_at(b"tampered", 4096 + 2000).unwrap();
@@ -337,7 +357,7 @@ fn a_snapshot_is_proven_against_its_chain_and_a_mismatch_starts_a_new_one() {
 fn a_database_written_around_its_snapshot_is_proven_at_the_commit_it_holds() {
     let (dir, cfg, state) = setup();
     let bot = wal_bot(&cfg, 5);
-    let db = cfg.backup.source_dir.join("a.db");
+    let db = cfg.setup.source_dir.join("a.db");
     let snap = dir.path().join("snap.db");
     let before = proof::before_snapshot(&cfg.continuous_setup(), &state, "a.db").unwrap();
     // Commits before the snapshot, then more after it: the snapshot is
@@ -372,7 +392,7 @@ fn a_database_whose_wal_was_reset_during_its_snapshot_is_not_proven() {
     bot.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
     bot.execute("INSERT INTO t VALUES ('after the reset')", []).unwrap();
     let snap = dir.path().join("snap.db");
-    crate::snapshot::take(&cfg.backup.source_dir.join("a.db"), &snap, &Default::default()).unwrap();
+    crate::snapshot::take(&cfg.setup.source_dir.join("a.db"), &snap, &Default::default()).unwrap();
     let got = proof::after_snapshot(&cfg.continuous_setup(), &state, "a.db", before, &snap, dir.path());
     assert!(matches!(&got, ChainProof::Skipped { why, .. } if why.contains("changed")), "{got:?}");
     // Nothing forgotten: the chain goes on.
@@ -465,7 +485,7 @@ fn a_commit_counts_as_published_once_shm_counts_it_or_a_reset_follows() {
 }
 
 /// The increments of `a.db`, oldest first.
-fn increments(cfg: &Config) -> Vec<increment::Stored> {
+fn increments(cfg: &Cfg) -> Vec<increment::Stored> {
     increment::list(&Paths::new(&cfg.continuous_setup(), "a.db").dir).unwrap()
 }
 
@@ -486,7 +506,7 @@ fn documented_rebuild(files: &[increment::Stored], out: &Path) {
 #[test]
 fn pages_are_stored_as_differences_and_the_chain_still_rebuilds_the_snapshot() {
     let (dir, cfg, state) = setup();
-    let db = cfg.backup.source_dir.join("a.db");
+    let db = cfg.setup.source_dir.join("a.db");
     let bot = wal_bot_from(
         &cfg,
         "CREATE TABLE t(x TEXT); CREATE TABLE keys (k BLOB); CREATE INDEX keys_k ON keys (k); BEGIN;",
@@ -541,15 +561,7 @@ fn pages_are_stored_as_differences_and_the_chain_still_rebuilds_the_snapshot() {
 /// Writes an increment of `a.db` as Lifeboat wrote them before page
 /// records had a kind (`LBINC\0\0\x01`: every page whole), byte by byte;
 /// returns its chain hash.
-fn version_1(
-    cfg: &Config,
-    kind: u8,
-    seq: u64,
-    at: DateTime<Utc>,
-    db: &[u8],
-    pages: &[u32],
-    prev: [u8; 32],
-) -> [u8; 32] {
+fn version_1(cfg: &Cfg, kind: u8, seq: u64, at: DateTime<Utc>, db: &[u8], pages: &[u32], prev: [u8; 32]) -> [u8; 32] {
     use sha2::Digest;
     use std::io::Write;
     let mut body = b"LBINC\0\0\x01".to_vec();
@@ -578,7 +590,7 @@ fn version_1(
 fn increments_of_version_1_still_rebuild() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path());
-    let db = cfg.backup.source_dir.join("a.db");
+    let db = cfg.setup.source_dir.join("a.db");
     let bot = Connection::open(&db).unwrap();
     bot.execute_batch("PRAGMA page_size = 4096; CREATE TABLE t(x TEXT); INSERT INTO t VALUES ('a');").unwrap();
     let first = std::fs::read(&db).unwrap();
