@@ -182,10 +182,14 @@ const DESTINATIONS: &[Fence] = &[
 ];
 
 /// The destination registries: the kinds' ids (`DestinationKind`), their
-/// config sections (`DestinationsConfig`, a field and a module each) and
-/// the list of kinds the cycle opens (one line each, `KINDS`).
-const DESTINATION_REGISTRY: &[&str] =
-    &["crates/core/src/destination/id.rs", "crates/core/src/destination/mod.rs", "crates/cycle/src/lib.rs"];
+/// config sections (`DestinationsConfig`, a field each) and the list of
+/// kinds the cycle opens (one line each, `KINDS`).
+const DESTINATION_REGISTRY: &[&str] = &[
+    "crates/core/src/destination/id.rs",
+    "crates/core/src/destination/mod.rs",
+    "crates/engine/src/config/destinations.rs",
+    "crates/cycle/src/lib.rs",
+];
 
 /// Files outside a destination kind's home allowed to name it: the file
 /// (or folder), the kinds it may name, and why.

@@ -61,7 +61,7 @@ impl EmailConfig {
 /// be left out.
 #[derive(Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub(super) struct EmailFile {
+pub struct EmailFile {
     smtp_url: String,
     password_file: PathBuf,
     from: String,
@@ -87,7 +87,7 @@ impl Default for EmailFile {
 impl EmailFile {
     /// The relay's URL and the addresses; without a relay, the addresses
     /// are not read (nothing would use them).
-    pub(super) fn parse(self) -> Result<EmailConfig, ConfigError> {
+    pub fn parse(self) -> Result<EmailConfig, ConfigError> {
         let off = EmailConfig {
             smtp_url: None,
             password_file: self.password_file,

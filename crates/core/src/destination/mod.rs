@@ -13,23 +13,23 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::StoredArchive;
-use crate::config::error::{ConfigError, invalid};
-use crate::config::secret::{SecretFile, SecretProblem};
 use crate::state::{FailureCode, Level, OutboxStatus, State, StateError};
 
-mod discord;
-mod discord_bot;
-mod email;
+pub mod discord;
+pub mod discord_bot;
+pub mod email;
 mod id;
 mod probe;
-mod s3;
-mod webhook;
+pub mod s3;
+mod section;
+pub mod webhook;
 pub use discord::DiscordConfig;
 pub use discord_bot::DiscordBotConfig;
 pub use email::EmailConfig;
 pub use id::{BadDestinationId, DestinationId, DestinationKind, NotifierKind};
 pub use probe::{Answer, Opened, Probe, ProbeContext, ProbeError, SetupFailed, Unusable};
 pub use s3::S3Config;
+pub use section::{Keep, Section, read_secret};
 pub use webhook::{WebhookConfig, WebhookFormat};
 
 /// A future a destination returns; boxed so destinations can be trait
@@ -142,203 +142,6 @@ pub trait Notifier: Send + Sync {
     fn backed_up<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<(), AlertError>> {
         let _ = text;
         Box::pin(async { Ok(()) })
-    }
-}
-
-/// `[[destinations.*]]`: where archives go besides the Telegram admins,
-/// and who else hears alerts. Each field is one kind's section, parsed,
-/// read and checked by the kind's own file (`destination/<kind>.rs`).
-#[derive(Debug, Clone, Default)]
-pub struct DestinationsConfig {
-    pub s3: Vec<S3Config>,
-    pub discord: DiscordConfig,
-    pub email: EmailConfig,
-    /// Alerts only: a webhook carries no archives.
-    pub webhook: Vec<WebhookConfig>,
-}
-
-/// `[destinations]` as written, see [`DestinationsConfig`].
-#[derive(Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DestinationsFile {
-    #[serde(default)]
-    s3: Vec<s3::S3File>,
-    #[serde(default)]
-    discord: DiscordConfig,
-    #[serde(default)]
-    email: email::EmailFile,
-    #[serde(default)]
-    webhook: Vec<webhook::WebhookFile>,
-}
-
-impl DestinationsFile {
-    /// Each kind's section parsed from its table, once, at load.
-    pub fn parse(self) -> Result<DestinationsConfig, ConfigError> {
-        Ok(DestinationsConfig {
-            s3: s3::parse(self.s3)?,
-            discord: self.discord,
-            email: self.email.parse()?,
-            webhook: webhook::parse(self.webhook)?,
-        })
-    }
-}
-
-/// The sections a kind of destination has outside `[destinations]`, at the
-/// top of the configuration: the bots it runs. Each is read, checked and
-/// given its secrets through the `Section` trait, like the destinations' own.
-#[derive(Debug, Clone)]
-pub struct Bots {
-    /// `[discord]`: the Discord bot (`lifeboat-discord`).
-    pub discord: DiscordBotConfig,
-}
-
-/// [`Bots`] as written.
-pub struct BotsFile {
-    discord: discord_bot::DiscordFile,
-}
-
-impl Bots {
-    /// Their tables' names, at the top of the configuration.
-    pub fn tables() -> impl Iterator<Item = &'static str> {
-        [discord_bot::TABLE].into_iter()
-    }
-
-    /// Their keys holding lists of whole numbers.
-    pub fn int_lists() -> impl Iterator<Item = &'static str> {
-        discord_bot::INT_LISTS.iter().copied()
-    }
-
-    fn sections(&self) -> [&dyn Section; 1] {
-        [&self.discord]
-    }
-
-    /// The files holding their secrets.
-    pub fn secret_files(&self) -> Vec<SecretFile> {
-        self.sections().iter().flat_map(|s| s.secret_files()).collect()
-    }
-
-    /// Checks them but for their secrets.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        self.sections().iter().try_for_each(|s| s.validate())
-    }
-
-    /// Reads their secrets (see [`Section::resolve_secrets`]).
-    pub fn resolve_secrets(&mut self, keep: Keep<'_>) -> Result<(), ConfigError> {
-        [&mut self.discord as &mut dyn Section].into_iter().try_for_each(|s| s.resolve_secrets(&mut *keep))
-    }
-}
-
-/// The top-level table `name` taken out of `top` and read as a `T`; an
-/// error names the key at fault as it does for any other section.
-fn take_table<T: serde::de::DeserializeOwned>(
-    top: &mut config::Map<String, config::Value>,
-    name: &str,
-) -> Result<T, config::ConfigError> {
-    let value =
-        top.remove(name).unwrap_or_else(|| config::Value::new(None, config::Map::<String, config::Value>::new()));
-    let one: config::Map<String, T> =
-        config::Value::new(None, config::Map::from([(name.to_string(), value)])).try_deserialize()?;
-    Ok(one.into_values().next().expect("the one table"))
-}
-
-impl BotsFile {
-    /// Takes their tables out of the configuration's `top` level, whose
-    /// other sections are the engine's.
-    pub fn take(top: &mut config::Map<String, config::Value>) -> Result<BotsFile, config::ConfigError> {
-        Ok(BotsFile { discord: take_table(top, discord_bot::TABLE)? })
-    }
-
-    /// Each parsed from its table, once, at load.
-    pub fn parse(self) -> Result<Bots, ConfigError> {
-        Ok(Bots { discord: self.discord.parse()? })
-    }
-}
-
-/// Hands a secret that could not be read to the load, which stops there
-/// or keeps it for the operation that needs it.
-pub type Keep<'a> = &'a mut dyn FnMut(SecretProblem) -> Result<(), ConfigError>;
-
-/// What the configuration's loading asks of a kind's section once it is
-/// parsed: the same three things of every kind, so that the loading names
-/// none of them.
-pub trait Section {
-    /// The files holding its secrets (an empty path: none), declared into
-    /// the one list, `Config::secret_files`.
-    fn secret_files(&self) -> Vec<SecretFile>;
-
-    /// Checks its values but for its secrets; the first problem.
-    fn validate(&self) -> Result<(), ConfigError>;
-
-    /// Reads its secrets from their files, once at load. A value that
-    /// cannot be used stops the load; a file that cannot be read is handed
-    /// to `keep`.
-    fn resolve_secrets(&mut self, keep: Keep<'_>) -> Result<(), ConfigError>;
-}
-
-/// The text of the secret file `file` (`what` in words, `key` at fault),
-/// without its line ending; empty is refused. No message quotes it.
-fn read_secret(key: &'static str, what: &str, file: &std::path::Path) -> Result<String, ConfigError> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| invalid(key, format!("cannot read {what} {}: {e}", file.display())))?;
-    let text = text.trim_end_matches(['\r', '\n']);
-    if text.trim().is_empty() {
-        return Err(invalid(key, format!("{what} {} is empty", file.display())));
-    }
-    Ok(text.to_string())
-}
-
-impl DestinationsConfig {
-    /// Every kind's section: the registry the loading goes through, in
-    /// the order secrets are listed and read and sections checked.
-    fn sections(&self) -> [&dyn Section; 4] {
-        [&self.s3, &self.discord, &self.email, &self.webhook]
-    }
-
-    fn sections_mut(&mut self) -> [&mut dyn Section; 4] {
-        [&mut self.s3, &mut self.discord, &mut self.email, &mut self.webhook]
-    }
-
-    /// The files holding every kind's secrets.
-    pub fn secret_files(&self) -> Vec<SecretFile> {
-        self.sections().iter().flat_map(|s| s.secret_files()).collect()
-    }
-
-    /// Checks every kind's section but for its secrets.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        self.sections().iter().try_for_each(|s| s.validate())
-    }
-
-    /// Reads every kind's secrets (see [`Section::resolve_secrets`]).
-    pub fn resolve_secrets(&mut self, keep: Keep<'_>) -> Result<(), ConfigError> {
-        self.sections_mut().into_iter().try_for_each(|s| s.resolve_secrets(&mut *keep))
-    }
-
-    /// The outbox id of every configured destination besides Telegram, in
-    /// the order reports list them.
-    pub fn ids(&self) -> Vec<DestinationId> {
-        let mut ids: Vec<DestinationId> = self.s3.iter().map(S3Config::id).collect();
-        if self.discord.enabled() {
-            ids.push(DestinationId::DISCORD);
-        }
-        if self.email.enabled() {
-            ids.push(DestinationId::EMAIL);
-        }
-        ids
-    }
-
-    /// The ids of the configured buckets, as written (`s3:NAME`): the
-    /// stores that keep a copy of every archive and every continuous
-    /// increment, for those who point people to them.
-    pub fn store_ids(&self) -> Vec<String> {
-        self.s3.iter().map(|s3| s3.id().to_string()).collect()
-    }
-
-    /// The `[[destinations.s3]]` that `id` names, if one is configured.
-    pub fn s3_config(&self, id: &DestinationId) -> Option<&S3Config> {
-        match id.kind() {
-            DestinationKind::S3 => self.s3.iter().find(|s3| id.name() == Some(s3.name.as_str())),
-            _ => None,
-        }
     }
 }
 

@@ -56,7 +56,7 @@ const KEY: &str = "destinations.s3";
 /// One `[[destinations.s3]]` as written, see [`S3Config`].
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct S3File {
+pub struct S3File {
     name: String,
     #[serde(default)]
     endpoint: String,
@@ -82,7 +82,7 @@ fn default_region() -> String {
 }
 
 /// Every bucket, each with a plain name of its own.
-pub(super) fn parse(files: Vec<S3File>) -> Result<Vec<S3Config>, ConfigError> {
+pub fn parse(files: Vec<S3File>) -> Result<Vec<S3Config>, ConfigError> {
     let mut s3: Vec<S3Config> = Vec::new();
     for file in files {
         if !crate::manifest::is_plain_name(&file.name) || s3.iter().any(|other| other.name == file.name) {

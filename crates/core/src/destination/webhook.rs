@@ -59,7 +59,7 @@ const KEY: &str = "destinations.webhook";
 /// One `[[destinations.webhook]]` as written, see [`WebhookConfig`].
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct WebhookFile {
+pub struct WebhookFile {
     name: String,
     #[serde(default)]
     url_file: PathBuf,
@@ -72,7 +72,7 @@ fn json_format() -> String {
 }
 
 /// Every webhook, each with a name of its own.
-pub(super) fn parse(files: Vec<WebhookFile>) -> Result<Vec<WebhookConfig>, ConfigError> {
+pub fn parse(files: Vec<WebhookFile>) -> Result<Vec<WebhookConfig>, ConfigError> {
     let mut webhook: Vec<WebhookConfig> = Vec::new();
     for w in files {
         let w = w.parse()?;

@@ -10,12 +10,12 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
+use super::destinations::{Bots, BotsFile, DestinationsFile};
 use super::value::http_url;
 use super::{
     BackupConfig, Config, ConfigError, ContinuousConfig, EncryptionConfig, HooksConfig, MonitoringConfig,
     RetentionConfig, RetryConfig, ScheduleConfig, Secret, TelegramConfig, invalid,
 };
-use lifeboat_core::destination::{Bots, BotsFile, DestinationsFile};
 use lifeboat_core::schedule::Schedule;
 
 /// Every section, as the merged layers hold it.

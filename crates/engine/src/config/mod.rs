@@ -4,6 +4,7 @@
 //! start-up, and every error names the key and says what is allowed.
 
 mod checks;
+mod destinations;
 mod env;
 mod file;
 mod secrets;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use checks::{check_choices, check_kinds, check_syntax};
+pub use destinations::{Bots, DestinationsConfig};
 pub use error::ConfigError;
 use error::invalid;
 pub use retry::RetryConfig;
@@ -61,7 +63,7 @@ pub struct Config {
     pub telegram: TelegramConfig,
     /// The sections of the bots a kind of destination runs, each a
     /// top-level table of its own.
-    pub bots: lifeboat_core::destination::Bots,
+    pub bots: Bots,
     pub retry: RetryConfig,
     pub monitoring: MonitoringConfig,
     pub encryption: EncryptionConfig,
@@ -69,7 +71,7 @@ pub struct Config {
     pub continuous: ContinuousConfig,
     /// `[[sources.KIND]]`: one table per kind of source (see [`lifeboat_core::source::KINDS`])
     pub sources: lifeboat_core::source::SourcesConfig,
-    pub destinations: lifeboat_core::destination::DestinationsConfig,
+    pub destinations: DestinationsConfig,
     /// The file the configuration came from; None: built-in defaults and
     /// the environment only.
     pub file: Option<PathBuf>,
@@ -317,7 +319,7 @@ impl Config {
         let parse_error = |e| ConfigError::Parse(describe(e, file));
         let mut top = raw.cache.into_table().map_err(parse_error)?;
         file::refuse_unknown_tables(&top).map_err(parse_error)?;
-        let bots = lifeboat_core::destination::BotsFile::take(&mut top).map_err(parse_error)?;
+        let bots = destinations::BotsFile::take(&mut top).map_err(parse_error)?;
         let written: file::ConfigFile = config::Value::new(None, top).try_deserialize().map_err(parse_error)?;
         let mut cfg = written.parse(bots)?;
         cfg.file = file.map(Path::to_path_buf);
@@ -427,9 +429,7 @@ fn holds_token(file: &toml::Table) -> bool {
 /// Keys holding lists, comma-separated in the environment: the engine's,
 /// then the bots'.
 fn list_keys() -> impl Iterator<Item = &'static str> {
-    ["backup.databases", "telegram.admin_ids", "encryption.recipients"]
-        .into_iter()
-        .chain(lifeboat_core::destination::Bots::int_lists())
+    ["backup.databases", "telegram.admin_ids", "encryption.recipients"].into_iter().chain(Bots::int_lists())
 }
 
 /// `LIFEBOAT__SECTION__KEY` variables (or `vars`, for tests); lists are

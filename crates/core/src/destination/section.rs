@@ -1,0 +1,39 @@
+//! What the configuration's loading asks of every kind's section, and the
+//! reading of a secret file they share. A kind's section is parsed by its
+//! own crate; the loading, above the kinds, goes through this trait.
+
+use crate::config::error::{ConfigError, invalid};
+use crate::config::secret::{SecretFile, SecretProblem};
+
+/// Hands a secret that could not be read to the load, which stops there
+/// or keeps it for the operation that needs it.
+pub type Keep<'a> = &'a mut dyn FnMut(SecretProblem) -> Result<(), ConfigError>;
+
+/// What the configuration's loading asks of a kind's section once it is
+/// parsed: the same three things of every kind, so that the loading names
+/// none of them.
+pub trait Section {
+    /// The files holding its secrets (an empty path: none), declared into
+    /// the one list, `Config::secret_files`.
+    fn secret_files(&self) -> Vec<SecretFile>;
+
+    /// Checks its values but for its secrets; the first problem.
+    fn validate(&self) -> Result<(), ConfigError>;
+
+    /// Reads its secrets from their files, once at load. A value that
+    /// cannot be used stops the load; a file that cannot be read is handed
+    /// to `keep`.
+    fn resolve_secrets(&mut self, keep: Keep<'_>) -> Result<(), ConfigError>;
+}
+
+/// The text of the secret file `file` (`what` in words, `key` at fault),
+/// without its line ending; empty is refused. No message quotes it.
+pub fn read_secret(key: &'static str, what: &str, file: &std::path::Path) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| invalid(key, format!("cannot read {what} {}: {e}", file.display())))?;
+    let text = text.trim_end_matches(['\r', '\n']);
+    if text.trim().is_empty() {
+        return Err(invalid(key, format!("{what} {} is empty", file.display())));
+    }
+    Ok(text.to_string())
+}
