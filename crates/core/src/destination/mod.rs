@@ -68,8 +68,8 @@ pub trait ArchiveSink: Send + Sync {
 
 /// What a destination needs besides its own section: the folder the
 /// archives are in, the state database, the keys that open a sealed
-/// archive's manifest (for captions and a differential's base) and the
-/// retry policy. Destinations get this and their own settings, never the
+/// archive's manifest (for captions and a differential's base), the
+/// retry policy and what it may tell people of the rest. Destinations get this and their own settings, never the
 /// whole configuration. Built from one by `Config::surroundings` (in the
 /// engine).
 #[derive(Debug, Clone)]
@@ -79,6 +79,13 @@ pub struct Surroundings {
     pub state_path: std::path::PathBuf,
     pub keys: crate::seal::Keys,
     pub retry: crate::config::retry::RetryConfig,
+    /// `monitoring.quiet_routine`: routine archives go without a
+    /// notification sound, where the destination can say so.
+    pub quiet_routine: bool,
+    /// Where every archive also goes, in words ("s3:offsite", "the
+    /// Telegram admins"), for a destination that points people to the
+    /// other copies.
+    pub elsewhere: Vec<String>,
 }
 
 impl Surroundings {

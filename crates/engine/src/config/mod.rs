@@ -477,6 +477,16 @@ impl Config {
         lifeboat_core::state::State::open(&self.state_path())
     }
 
+    /// Where every archive goes besides one destination, in words: the
+    /// buckets by id, and the Telegram admins when a bot token is set.
+    fn archives_elsewhere(&self) -> Vec<String> {
+        let mut elsewhere = self.destinations.store_ids();
+        if self.delivery_enabled() {
+            elsewhere.push("the Telegram admins".into());
+        }
+        elsewhere
+    }
+
     /// What a destination needs besides its own section.
     pub fn surroundings(&self) -> lifeboat_core::destination::Surroundings {
         lifeboat_core::destination::Surroundings {
@@ -484,6 +494,8 @@ impl Config {
             state_path: self.state_path(),
             keys: self.encryption.keys.clone(),
             retry: self.retry.clone(),
+            quiet_routine: self.monitoring.quiet_routine,
+            elsewhere: self.archives_elsewhere(),
         }
     }
 }
