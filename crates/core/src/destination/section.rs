@@ -26,6 +26,22 @@ pub trait Section {
     fn resolve_secrets(&mut self, keep: Keep<'_>) -> Result<(), ConfigError>;
 }
 
+/// A kind configured as a list (`[[destinations.KIND]]`): each entry in
+/// turn, the first problem stopping the rest.
+impl<T: Section> Section for Vec<T> {
+    fn secret_files(&self) -> Vec<SecretFile> {
+        self.iter().flat_map(Section::secret_files).collect()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.iter().try_for_each(Section::validate)
+    }
+
+    fn resolve_secrets(&mut self, keep: Keep<'_>) -> Result<(), ConfigError> {
+        self.iter_mut().try_for_each(|one| one.resolve_secrets(&mut *keep))
+    }
+}
+
 /// The text of the secret file `file` (`what` in words, `key` at fault),
 /// without its line ending; empty is refused. No message quotes it.
 pub fn read_secret(key: &'static str, what: &str, file: &std::path::Path) -> Result<String, ConfigError> {

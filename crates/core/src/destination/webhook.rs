@@ -110,40 +110,36 @@ impl WebhookFile {
     }
 }
 
-impl Section for Vec<WebhookConfig> {
+impl Section for WebhookConfig {
     fn secret_files(&self) -> Vec<SecretFile> {
-        self.iter()
-            .map(|w| SecretFile {
-                key: "destinations.webhook.url_file",
-                owner: Some(w.name.clone()),
-                path: w.url_file.clone(),
-            })
-            .collect()
+        vec![SecretFile {
+            key: "destinations.webhook.url_file",
+            owner: Some(self.name.clone()),
+            path: self.url_file.clone(),
+        }]
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
         Ok(())
     }
 
-    /// Each URL from its file; one that cannot be read or is no http(s)
-    /// URL stops the load. No message quotes the URL.
+    /// The URL from its file; one that cannot be read or is no http(s) URL
+    /// stops the load. No message quotes the URL.
     fn resolve_secrets(&mut self, _keep: Keep<'_>) -> Result<(), ConfigError> {
-        for w in self {
-            let key = "destinations.webhook.url_file";
-            let text = super::read_secret(key, &format!("\"{}\": url_file", w.name), &w.url_file)?;
-            let Some(url) = http_url(text.trim()) else {
-                return Err(invalid(
-                    key,
-                    format!(
-                        "\"{}\": {} does not hold an http(s) URL; put the endpoint's URL in it, e.g. \
-                         https://ntfy.sh/<topic> or https://hooks.slack.com/services/…",
-                        w.name,
-                        w.url_file.display()
-                    ),
-                ));
-            };
-            w.url = Some(SecretUrl::new(url));
-        }
+        let key = "destinations.webhook.url_file";
+        let text = super::read_secret(key, &format!("\"{}\": url_file", self.name), &self.url_file)?;
+        let Some(url) = http_url(text.trim()) else {
+            return Err(invalid(
+                key,
+                format!(
+                    "\"{}\": {} does not hold an http(s) URL; put the endpoint's URL in it, e.g. \
+                     https://ntfy.sh/<topic> or https://hooks.slack.com/services/…",
+                    self.name,
+                    self.url_file.display()
+                ),
+            ));
+        };
+        self.url = Some(SecretUrl::new(url));
         Ok(())
     }
 }
