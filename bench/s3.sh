@@ -10,7 +10,7 @@ set -euo pipefail
 . "$(dirname "$0")/common.sh"
 mb=${1:-300}
 work=$(work_dir)
-cargo build --quiet --release -p lifeboat-s3 --example bench_upload
+cargo build --quiet --release -p lifeboat-engine --example bench_upload
 start_seaweedfs "$work/weed" bench
 trap 'kill -9 $weed_pid 2>/dev/null || true' EXIT
 

@@ -50,6 +50,7 @@ async fn copy(cfg: Config, stop: CancellationToken) {
             }
         })
         .collect();
+    let (setup, around) = (cfg.continuous_setup(), cfg.surroundings());
     let mut ticks = tokio::time::interval(cfg.continuous.interval());
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The last problem said per store: said again only when it changes.
@@ -62,7 +63,7 @@ async fn copy(cfg: Config, stop: CancellationToken) {
         for store in &stores {
             let done = tokio::select! {
                 _ = stop.cancelled() => return,
-                done = lifeboat_s3::copy_increments(&cfg, store, &stop) => done,
+                done = lifeboat_s3::copy_increments(&setup, &around, store, &stop) => done,
             };
             match done {
                 Ok(c) => {

@@ -542,17 +542,28 @@ fn retention_reaches_the_store(s3: &SeaweedFs) {
         continuous::capture(&cfg.continuous_setup(), &state, "a.db", &Utc::now).unwrap();
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let store = lifeboat_s3::Store::named(&cfg, &lifeboat_core::destination::DestinationId::s3("offsite")).unwrap();
+    let store = lifeboat_s3::Store::named(
+        &cfg.destinations.s3,
+        &lifeboat_core::destination::DestinationId::s3("offsite"),
+        &cfg.retry,
+    )
+    .unwrap();
     let cancel = tokio_util::sync::CancellationToken::new();
-    let copied = rt.block_on(lifeboat_s3::copy_increments(&cfg, &store, &cancel)).unwrap();
+    let copied = rt
+        .block_on(lifeboat_s3::copy_increments(&cfg.continuous_setup(), &cfg.surroundings(), &store, &cancel))
+        .unwrap();
     assert_eq!((copied.uploaded, copied.deleted), (2, 0));
     let both = remote_increments(s3, "retention/", "a.db");
     assert_eq!(both.len(), 2, "{both:?}");
     // Nothing new: nothing copied again.
-    let again = rt.block_on(lifeboat_s3::copy_increments(&cfg, &store, &cancel)).unwrap();
+    let again = rt
+        .block_on(lifeboat_s3::copy_increments(&cfg.continuous_setup(), &cfg.surroundings(), &store, &cancel))
+        .unwrap();
     assert_eq!(again, lifeboat_s3::IncrementCopies::default());
     assert_eq!(continuous::prune(&cfg.continuous_setup(), &state, "a.db", Utc::now() + TimeDelta::days(2)).unwrap(), 1);
-    let pruned = rt.block_on(lifeboat_s3::copy_increments(&cfg, &store, &cancel)).unwrap();
+    let pruned = rt
+        .block_on(lifeboat_s3::copy_increments(&cfg.continuous_setup(), &cfg.surroundings(), &store, &cancel))
+        .unwrap();
     assert_eq!((pruned.uploaded, pruned.deleted), (0, 1));
     assert_eq!(remote_increments(s3, "retention/", "a.db"), both[1..].to_vec());
 }

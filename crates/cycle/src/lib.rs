@@ -39,7 +39,7 @@ pub mod watch;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
-use lifeboat_core::destination::{ArchiveSink, Notifier, Opened, Owed, Probe};
+use lifeboat_core::destination::{ArchiveSink, Notifier, Opened, Owed, Probe, Surroundings};
 use lifeboat_core::exit;
 use lifeboat_core::lock::{CycleLock, LockError};
 use lifeboat_core::manifest::Trigger;
@@ -71,23 +71,25 @@ pub fn messengers(notifiers: &[Arc<dyn Notifier>]) -> impl Iterator<Item = &dyn 
 }
 
 /// Every kind of destination, one line each: each opens its configured
-/// destinations (see [`lifeboat_core::destination::Opened`]). The order is
-/// the order the cycle hands archives and alerts to them, and diagnose
-/// probes them.
-const KINDS: &[fn(&Config, &mut Opened)] = &[
-    lifeboat_s3::open_configured,
-    lifeboat_messaging::discord::open_configured,
-    lifeboat_messaging::email::open_configured,
-    lifeboat_messaging::discord_dm::open_configured,
-    lifeboat_telegram::destination::open_configured,
-    lifeboat_messaging::webhook::open_configured,
+/// destinations from its own section and the surroundings every kind gets
+/// (see [`lifeboat_core::destination::Opened`]). The order is the order the
+/// cycle hands archives and alerts to them, and diagnose probes them.
+type OpenKind = fn(&Config, &Surroundings, &mut Opened);
+const KINDS: &[OpenKind] = &[
+    |cfg, around, out| lifeboat_s3::open_configured(&cfg.destinations.s3, around, out),
+    |cfg, _, out| lifeboat_messaging::discord::open_configured(cfg, out),
+    |cfg, _, out| lifeboat_messaging::email::open_configured(cfg, out),
+    |cfg, _, out| lifeboat_messaging::discord_dm::open_configured(cfg, out),
+    |cfg, _, out| lifeboat_telegram::destination::open_configured(cfg, out),
+    |cfg, _, out| lifeboat_messaging::webhook::open_configured(cfg, out),
 ];
 
 /// Every destination `cfg` configures, opened by its kind.
 fn open(cfg: &Config) -> Opened {
+    let around = cfg.surroundings();
     let mut out = Opened::default();
     for open_kind in KINDS {
-        open_kind(cfg, &mut out);
+        open_kind(cfg, &around, &mut out);
     }
     out
 }

@@ -372,7 +372,7 @@ async fn an_email_destination_that_cannot_be_set_up_fails_the_delivery() {
 #[test]
 fn a_bucket_holds_archives_and_carries_no_alerts() {
     let mut cfg = Config::from_toml("").unwrap();
-    cfg.destinations.s3.push(lifeboat_core::destination::S3Config {
+    cfg.destinations.s3.push(lifeboat_s3::S3Config {
         name: "offsite".into(),
         endpoint: Some("http://127.0.0.1:1".parse().unwrap()),
         bucket: "b".into(),

@@ -20,7 +20,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let started = Instant::now();
     let sent = rt.block_on(async {
-        let store = lifeboat_s3::Store::named(&cfg, &lifeboat_core::destination::DestinationId::s3(destination))?;
+        let id = lifeboat_core::destination::DestinationId::s3(destination);
+        let store = lifeboat_s3::Store::named(&cfg.destinations.s3, &id, &cfg.retry)?;
         store.upload(&archive, &Default::default()).await
     })?;
     let secs = started.elapsed().as_secs_f64();

@@ -15,15 +15,14 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use lifeboat_core::destination::DestinationId;
+use lifeboat_core::destination::{DestinationId, Surroundings};
 use lifeboat_core::source::sqlite::continuous::increment::{self, Stored};
-use lifeboat_core::source::sqlite::continuous::{FOLDER, Paths};
+use lifeboat_core::source::sqlite::continuous::{FOLDER, Paths, Setup};
 use lifeboat_core::state::{FailureCode, StateError, UploadPosition};
-use lifeboat_engine::config::Config;
 use object_store::path::Path as Key;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Store, StoreError};
+use crate::{S3Config, Store, StoreError};
 
 /// What one [`copy_increments`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -89,21 +88,21 @@ impl Store {
 /// copies of those local retention removed. Stops at the first failure
 /// (the next call starts there again) or when `cancel` fires.
 pub async fn copy_increments(
-    cfg: &Config,
+    continuous: &Setup,
+    around: &Surroundings,
     store: &Store,
     cancel: &CancellationToken,
 ) -> Result<IncrementCopies, StoreError> {
     let id = store.s3.id().to_string();
-    let state = cfg.open_state().map_err(state_err)?;
+    let state = around.state().map_err(state_err)?;
     let mut out = IncrementCopies::default();
-    let continuous = cfg.continuous_setup();
-    for database in &cfg.backup.databases {
+    for database in &continuous.databases {
         for file in state.retired_increments(&id, database).map_err(state_err)? {
             store.delete_key(&store.increment_key(database, &file), &file).await?;
             state.forget_retired_increment(&id, database, &file).map_err(state_err)?;
             out.deleted += 1;
         }
-        let dir = Paths::new(&continuous, database).dir;
+        let dir = Paths::new(continuous, database).dir;
         let local = increment::list(&dir)
             .map_err(|e| StoreError::new(FailureCode::FileUnreadable, format!("cannot list {}: {e}", dir.display())))?;
         let after = state.upload_position(&id, database).map_err(state_err)?;
@@ -139,14 +138,19 @@ pub async fn copy_increments(
 /// for is left out: the restore's plan says it cannot be reached. New
 /// chains captured here afterwards take numbers after every chain the
 /// store holds. Returns the files downloaded.
-pub async fn fetch_increments(cfg: &Config, id: &DestinationId, at: DateTime<Utc>) -> Result<Vec<PathBuf>, StoreError> {
-    let store = Store::named(cfg, id)?;
+pub async fn fetch_increments(
+    buckets: &[S3Config],
+    continuous: &Setup,
+    around: &Surroundings,
+    id: &DestinationId,
+    at: DateTime<Utc>,
+) -> Result<Vec<PathBuf>, StoreError> {
+    let store = Store::named(buckets, id, &around.retry)?;
     let id = id.to_string();
-    let state = cfg.open_state().map_err(state_err)?;
+    let state = around.state().map_err(state_err)?;
     let mut downloaded = Vec::new();
-    let continuous = cfg.continuous_setup();
-    for database in &cfg.backup.databases {
-        let dir = Paths::new(&continuous, database).dir;
+    for database in &continuous.databases {
+        let dir = Paths::new(continuous, database).dir;
         let remote = store.list_increments(database, &dir).await?;
         if let Some(newest) = remote.iter().map(|s| s.generation).max() {
             state.raise_generation_floor(database, newest.saturating_add(1)).map_err(state_err)?;

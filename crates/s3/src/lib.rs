@@ -19,8 +19,10 @@
 
 mod continuous;
 mod listing;
+pub mod section;
 
 pub use continuous::{IncrementCopies, copy_increments, fetch_increments};
+pub use section::S3Config;
 
 pub use listing::{LISTING_BYTES, LISTING_PAGES, PAGE_BYTES};
 
@@ -31,14 +33,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use lifeboat_core::catalog::{self, ArchiveName, StoredArchive};
+use lifeboat_core::config::RetryConfig as RetryPolicy;
 use lifeboat_core::destination::{
     Answer, BoxFuture, Copies, CopyFailure, CopySink, DestinationId, Handover, Opened, Probe, ProbeContext, ProbeError,
-    RetireError, S3Config,
+    RetireError, Surroundings,
 };
 use lifeboat_core::seal::Keys;
 use lifeboat_core::state::FailureCode;
 use lifeboat_core::verify::VerifyError;
-use lifeboat_engine::config::Config;
 use object_store::aws::{AmazonS3Builder, Checksum};
 use object_store::path::Path as Key;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig, WriteMultipart};
@@ -181,7 +183,7 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// A client for `s3`, retrying each request per `retry` (`[retry]`).
-    pub fn open(s3: &S3Config, retry: &lifeboat_engine::config::RetryConfig) -> Result<Store, StoreError> {
+    pub fn open(s3: &S3Config, retry: &RetryPolicy) -> Result<Store, StoreError> {
         let retry = RetryConfig {
             backoff: BackoffConfig {
                 init_backoff: Duration::from_secs(retry.initial_delay_secs.max(1)),
@@ -216,11 +218,11 @@ impl Store {
         Ok(Store { s3: s3.clone(), store: Arc::new(store), listing })
     }
 
-    /// The configured store `id`.
-    pub fn named(cfg: &Config, id: &DestinationId) -> Result<Store, StoreError> {
-        let s3 = cfg.destinations.s3_config(id).ok_or_else(|| {
+    /// The store `id`, one of the configured `buckets`.
+    pub fn named(buckets: &[S3Config], id: &DestinationId, retry: &RetryPolicy) -> Result<Store, StoreError> {
+        let s3 = buckets.iter().find(|s3| *id == s3.id()).ok_or_else(|| {
             let name = id.name().unwrap_or_default();
-            let known: Vec<&str> = cfg.destinations.s3.iter().map(|d| d.name.as_str()).collect();
+            let known: Vec<&str> = buckets.iter().map(|d| d.name.as_str()).collect();
             StoreError::new(
                 FailureCode::Refused,
                 if known.is_empty() {
@@ -230,7 +232,7 @@ impl Store {
                 },
             )
         })?;
-        Store::open(s3, &cfg.retry)
+        Store::open(s3, retry)
     }
 
     /// Its name in the config.
@@ -446,19 +448,25 @@ const NAME_AFTER_MANIFEST_SECS: i64 = 60;
 /// so that `restore` works on a fresh server with only the config. Every
 /// name, the bucket's or a manifest's, must be an archive name before it
 /// becomes a path: nothing is written outside `output_dir`.
-pub async fn fetch(cfg: &Config, id: &DestinationId, what: &str) -> Result<Fetched, StoreError> {
-    fetch_before(cfg, id, what, None).await
+pub async fn fetch(
+    buckets: &[S3Config],
+    around: &Surroundings,
+    id: &DestinationId,
+    what: &str,
+) -> Result<Fetched, StoreError> {
+    fetch_before(buckets, around, id, what, None).await
 }
 
 /// [`fetch`], with `latest` the newest archive taken at or before `at`
 /// when there is one (for `restore --at`).
 pub async fn fetch_before(
-    cfg: &Config,
+    buckets: &[S3Config],
+    around: &Surroundings,
     id: &DestinationId,
     what: &str,
     at: Option<DateTime<Utc>>,
 ) -> Result<Fetched, StoreError> {
-    let store = Store::named(cfg, id)?;
+    let store = Store::named(buckets, id, &around.retry)?;
     let listing = store.listing().await?;
     let remote = &listing.archives;
     let in_bucket = |n: &ArchiveName| remote.iter().any(|r| r.name == n.to_string());
@@ -495,10 +503,10 @@ pub async fn fetch_before(
         }
         wanted
     };
-    let dir = &cfg.backup.output_dir;
+    let dir = &around.output_dir;
     lifeboat_core::fsutil::create_private_dir(dir)
         .map_err(|e| StoreError::new(FailureCode::FileUnreadable, format!("cannot create {}: {e}", dir.display())))?;
-    let keys = &cfg.encryption.keys;
+    let keys = &around.keys;
     let mut fetched = Fetched { archive: wanted.to_string(), warning: listing.warning(), ..Fetched::default() };
     let mut next = Some(wanted);
     while let Some(archive) = next.take() {
@@ -611,10 +619,9 @@ const FIX: &str =
 /// Opens every configured `[[destinations.s3]]`: a sink for archives, and
 /// its probe. One whose client cannot be set up is logged and gets no
 /// sink; its probe says why.
-pub fn open_configured(cfg: &Config, out: &mut Opened) {
-    let around = cfg.surroundings();
-    for s3 in &cfg.destinations.s3 {
-        let store = Store::open(s3, &cfg.retry);
+pub fn open_configured(buckets: &[S3Config], around: &Surroundings, out: &mut Opened) {
+    for s3 in buckets {
+        let store = Store::open(s3, &around.retry);
         match &store {
             Ok(store) => {
                 let sink = S3Destination { store: store.clone(), id: s3.id() };

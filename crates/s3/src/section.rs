@@ -1,18 +1,17 @@
-//! `[[destinations.s3]]` as core knows it: the typed section, its parse
-//! from the file, the secret key it reads and its checks. The bucket
-//! itself is spoken to by `lifeboat-s3`.
+//! `[[destinations.s3]]`: the typed section, its parse from the file, the
+//! secret key it reads and its checks.
 
 use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::{DestinationId, Keep, Section};
-use crate::config::error::{ConfigError, invalid};
-use crate::config::secret::{Secret, SecretFile, SecretProblem};
-use crate::config::value::{MAX_TIMEOUT_SECS, http_url};
+use lifeboat_core::config::error::{ConfigError, invalid};
+use lifeboat_core::config::secret::{Secret, SecretFile, SecretProblem};
+use lifeboat_core::config::value::{MAX_TIMEOUT_SECS, http_url};
+use lifeboat_core::destination::{DestinationId, Keep, Section};
 
 /// One `[[destinations.s3]]`: an S3-compatible bucket (AWS, MinIO,
-/// SeaweedFS, R2, B2). Its Debug shows no secret: [`crate::config::Secret`]
+/// SeaweedFS, R2, B2). Its Debug shows no secret: [`Secret`]
 /// never does.
 #[derive(Debug, Clone)]
 pub struct S3Config {
@@ -31,7 +30,7 @@ pub struct S3Config {
     /// The file holding the secret access key; "" = `AWS_SECRET_ACCESS_KEY`.
     pub secret_access_key_file: std::path::PathBuf,
     /// The secret access key, from the file or the environment.
-    pub secret_access_key: crate::config::secret::Secret,
+    pub secret_access_key: Secret,
     /// How long one request to the store may take: a listing page, or one
     /// part of an upload (parts are 8 MiB, so a large archive is not bound
     /// by it as a whole). Connecting has its own 10 s.
@@ -85,7 +84,7 @@ fn default_region() -> String {
 pub fn parse(files: Vec<S3File>) -> Result<Vec<S3Config>, ConfigError> {
     let mut s3: Vec<S3Config> = Vec::new();
     for file in files {
-        if !crate::manifest::is_plain_name(&file.name) || s3.iter().any(|other| other.name == file.name) {
+        if !lifeboat_core::manifest::is_plain_name(&file.name) || s3.iter().any(|other| other.name == file.name) {
             return Err(invalid(
                 KEY,
                 format!("name {:?} must be a plain name of its own, e.g. \"offsite\"", file.name),
@@ -130,64 +129,59 @@ impl S3File {
     }
 }
 
-impl Section for Vec<S3Config> {
+impl Section for S3Config {
     fn secret_files(&self) -> Vec<SecretFile> {
-        self.iter()
-            .map(|d| SecretFile {
-                key: "destinations.s3.secret_access_key_file",
-                owner: Some(d.name.clone()),
-                path: d.secret_access_key_file.clone(),
-            })
-            .collect()
+        vec![SecretFile {
+            key: "destinations.s3.secret_access_key_file",
+            owner: Some(self.name.clone()),
+            path: self.secret_access_key_file.clone(),
+        }]
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        for d in self {
-            if !(1..=MAX_TIMEOUT_SECS).contains(&d.timeout_secs) {
-                return Err(invalid(
-                    KEY,
-                    format!(
-                        "\"{}\": timeout_secs is {}; allowed: 1 to {MAX_TIMEOUT_SECS} seconds",
-                        d.name, d.timeout_secs
-                    ),
-                ));
-            }
+        if !(1..=MAX_TIMEOUT_SECS).contains(&self.timeout_secs) {
+            return Err(invalid(
+                KEY,
+                format!(
+                    "\"{}\": timeout_secs is {}; allowed: 1 to {MAX_TIMEOUT_SECS} seconds",
+                    self.name, self.timeout_secs
+                ),
+            ));
         }
         Ok(())
     }
 
-    /// Each bucket's keys: the files named, else the standard AWS
+    /// The bucket's keys: the files named, else the standard AWS
     /// environment variables.
     fn resolve_secrets(&mut self, keep: Keep<'_>) -> Result<(), ConfigError> {
-        for d in self {
-            if d.access_key_id.is_empty() {
-                d.access_key_id = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_default();
+        let d = self;
+        if d.access_key_id.is_empty() {
+            d.access_key_id = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_default();
+        }
+        let secret = if !d.secret_access_key_file.as_os_str().is_empty() {
+            let file = &d.secret_access_key_file;
+            std::fs::read_to_string(file).map(|text| Some(Secret::new(text.trim()))).map_err(|e| {
+                invalid(KEY, format!("\"{}\": cannot read secret_access_key_file {}: {e}", d.name, file.display()))
+            })
+        } else {
+            Ok(std::env::var("AWS_SECRET_ACCESS_KEY").ok().map(|v| Secret::new(v.trim())))
+        };
+        let keys = secret.and_then(|secret| {
+            let secret = secret.unwrap_or_default();
+            if d.access_key_id.is_empty() || secret.is_empty() {
+                return Err(invalid(
+                    KEY,
+                    format!(
+                        "\"{}\": needs access_key_id and secret_access_key_file (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+                        d.name
+                    ),
+                ));
             }
-            let secret = if !d.secret_access_key_file.as_os_str().is_empty() {
-                let file = &d.secret_access_key_file;
-                std::fs::read_to_string(file).map(|text| Some(Secret::new(text.trim()))).map_err(|e| {
-                    invalid(KEY, format!("\"{}\": cannot read secret_access_key_file {}: {e}", d.name, file.display()))
-                })
-            } else {
-                Ok(std::env::var("AWS_SECRET_ACCESS_KEY").ok().map(|v| Secret::new(v.trim())))
-            };
-            let keys = secret.and_then(|secret| {
-                let secret = secret.unwrap_or_default();
-                if d.access_key_id.is_empty() || secret.is_empty() {
-                    return Err(invalid(
-                        KEY,
-                        format!(
-                            "\"{}\": needs access_key_id and secret_access_key_file (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
-                            d.name
-                        ),
-                    ));
-                }
-                Ok(secret)
-            });
-            match keys {
-                Ok(secret) => d.secret_access_key = secret,
-                Err(error) => keep(SecretProblem::of(&d.name, error))?,
-            }
+            Ok(secret)
+        });
+        match keys {
+            Ok(secret) => d.secret_access_key = secret,
+            Err(error) => keep(SecretProblem::of(&d.name, error))?,
         }
         Ok(())
     }

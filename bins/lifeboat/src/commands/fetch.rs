@@ -18,7 +18,12 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// Downloads an archive (and a differential's base) into `output_dir`.
 pub(super) fn fetch(cfg: &Config, a: &FetchArgs) -> Result<i32> {
     cfg.require_secret(STORE_KEY, Some(a.destination.word()))?;
-    let fetched = runtime()?.block_on(lifeboat_s3::fetch(cfg, &a.destination, &a.archive))?;
+    let fetched = runtime()?.block_on(lifeboat_s3::fetch(
+        &cfg.destinations.s3,
+        &cfg.surroundings(),
+        &a.destination,
+        &a.archive,
+    ))?;
     if let Some(warning) = &fetched.warning {
         eprintln!("warning: {warning}");
     }
@@ -44,7 +49,7 @@ pub(super) fn list_remote(cfg: &Config, a: &ListArgs) -> Result<i32> {
     let name = id.word();
     cfg.require_secret(STORE_KEY, Some(name))?;
     let listing = runtime()?.block_on(async {
-        let store = lifeboat_s3::Store::named(cfg, id)?;
+        let store = lifeboat_s3::Store::named(&cfg.destinations.s3, id, &cfg.retry)?;
         store.listing().await
     })?;
     if let Some(warning) = listing.warning() {

@@ -125,11 +125,18 @@ fn fetch_first(
     let what = std::path::Path::new(what).file_name().and_then(|f| f.to_str()).unwrap_or(what);
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
-    let fetched =
-        runtime.block_on(lifeboat_s3::fetch_before(cfg, id, what, at)).context(format!("cannot fetch from {from}"))?;
+    let fetched = runtime
+        .block_on(lifeboat_s3::fetch_before(&cfg.destinations.s3, &cfg.surroundings(), id, what, at))
+        .context(format!("cannot fetch from {from}"))?;
     if let Some(at) = at {
         let increments = runtime
-            .block_on(lifeboat_s3::fetch_increments(cfg, id, at))
+            .block_on(lifeboat_s3::fetch_increments(
+                &cfg.destinations.s3,
+                &cfg.continuous_setup(),
+                &cfg.surroundings(),
+                id,
+                at,
+            ))
             .context(format!("cannot fetch the continuous increments from {from}"))?;
         if !increments.is_empty() {
             eprintln!(

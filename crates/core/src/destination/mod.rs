@@ -20,7 +20,6 @@ pub mod discord_bot;
 pub mod email;
 mod id;
 mod probe;
-pub mod s3;
 mod section;
 pub mod webhook;
 pub use discord::DiscordConfig;
@@ -28,7 +27,6 @@ pub use discord_bot::DiscordBotConfig;
 pub use email::EmailConfig;
 pub use id::{BadDestinationId, DestinationId, DestinationKind, NotifierKind};
 pub use probe::{Answer, Opened, Probe, ProbeContext, ProbeError, SetupFailed, Unusable};
-pub use s3::S3Config;
 pub use section::{Keep, Section, read_secret};
 pub use webhook::{WebhookConfig, WebhookFormat};
 

@@ -7,9 +7,9 @@ use lifeboat_core::config::error::ConfigError;
 use lifeboat_core::config::secret::SecretFile;
 use lifeboat_core::destination::discord_bot::{self, DiscordBotConfig};
 use lifeboat_core::destination::{
-    DestinationId, DestinationKind, DiscordConfig, EmailConfig, Keep, S3Config, Section, WebhookConfig, email, s3,
-    webhook,
+    DestinationId, DiscordConfig, EmailConfig, Keep, Section, WebhookConfig, email, webhook,
 };
+use lifeboat_s3::{S3Config, section as s3};
 
 /// The top-level table `name` taken out of `top` and read as a `T`; an
 /// error names the key at fault as it does for any other section.
@@ -164,13 +164,5 @@ impl DestinationsConfig {
     /// increment, for those who point people to them.
     pub fn store_ids(&self) -> Vec<String> {
         self.s3.iter().map(|s3| s3.id().to_string()).collect()
-    }
-
-    /// The `[[destinations.s3]]` that `id` names, if one is configured.
-    pub fn s3_config(&self, id: &DestinationId) -> Option<&S3Config> {
-        match id.kind() {
-            DestinationKind::S3 => self.s3.iter().find(|s3| id.name() == Some(s3.name.as_str())),
-            _ => None,
-        }
     }
 }
