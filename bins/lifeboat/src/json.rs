@@ -23,7 +23,6 @@ use lifeboat_engine::rows::diff::DiffReport;
 use lifeboat_engine::status::StatusSnapshot;
 use serde::Serialize;
 
-use crate::commands::ListRow;
 use crate::ui::json_time;
 
 /// The version of the shapes below. It changes only when a field changes
@@ -203,6 +202,29 @@ impl<'a> From<&'a Copy> for ListedCopy<'a> {
             last_error: c.last_error.as_deref(),
         }
     }
+}
+
+/// One archive as `list` shows it, in its table or as JSON ([`list`]).
+pub(crate) struct ListRow {
+    pub archive: StoredArchive,
+    pub trigger: String,
+    pub status: String,
+    pub databases: Vec<String>,
+    pub verified: Option<bool>,
+    pub delivered: usize,
+    /// Each other destination's row for it (bucket, Discord, email).
+    pub copies: Vec<lifeboat_core::state::Copy>,
+    /// Why it is pinned, when it is.
+    pub pinned: Option<String>,
+    /// Why retention keeps it ("count", "daily", "pin", "last-good:NAME"…);
+    /// empty: the next cycle removes it.
+    pub kept_by: Vec<String>,
+    /// How it is sealed.
+    pub sealed: lifeboat_core::seal::Mode,
+    /// A differential's base (None: a full archive).
+    pub base: Option<String>,
+    /// Its last read-back found it sealed to keys this machine lacks.
+    pub cannot_open_here: bool,
 }
 
 /// `list --json`

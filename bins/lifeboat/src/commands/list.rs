@@ -1,37 +1,15 @@
 //! `lifeboat list`: archives with their trigger, status, databases and deliveries.
 
 use anyhow::Result;
-use lifeboat_core::catalog::{self, StoredArchive};
+use lifeboat_core::catalog;
 use lifeboat_core::exit;
 use lifeboat_core::units::human_size;
 use lifeboat_engine::Config;
 
 use crate::ListArgs;
+use crate::json::ListRow;
 
 use super::existing_state;
-
-/// One archive as `list` shows it.
-pub(crate) struct ListRow {
-    pub archive: StoredArchive,
-    pub trigger: String,
-    pub status: String,
-    pub databases: Vec<String>,
-    pub verified: Option<bool>,
-    pub delivered: usize,
-    /// Each other destination's row for it (bucket, Discord, email).
-    pub copies: Vec<lifeboat_core::state::Copy>,
-    /// Why it is pinned, when it is.
-    pub pinned: Option<String>,
-    /// Why retention keeps it ("count", "daily", "pin", "last-good:NAME"…);
-    /// empty: the next cycle removes it.
-    pub kept_by: Vec<String>,
-    /// How it is sealed.
-    pub sealed: lifeboat_core::seal::Mode,
-    /// A differential's base (None: a full archive).
-    pub base: Option<String>,
-    /// Its last read-back found it sealed to keys this machine lacks.
-    pub cannot_open_here: bool,
-}
 
 pub(super) fn list(cfg: &Config, a: &ListArgs) -> Result<i32> {
     let archives = catalog::list(&cfg.backup.output_dir)?;

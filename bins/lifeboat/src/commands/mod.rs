@@ -11,7 +11,6 @@ mod export;
 mod fetch;
 mod list;
 
-pub(crate) use list::ListRow;
 mod pin;
 mod prune;
 mod restore;
