@@ -493,11 +493,7 @@ pub fn apply_judged(cfg: &Config, state: &State, now: DateTime<Utc>) -> Result<V
             }
         }
         if ok {
-            state.forget_archive(&v.name)?;
-            state.retire_copies(&v.name, now)?;
-            state.forget_verification(&v.name)?;
-            state.forget_manifest(&v.name)?;
-            state.forget_page_hashes(&v.name)?;
+            state.archive_removed(&v.name, now)?;
             state.log_event(Level::Info, "retention", &format!("removed {}: {reason}", v.name), now)?;
             removed += 1;
         }

@@ -31,12 +31,6 @@ impl State {
             .optional()?;
         Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
     }
-
-    /// Forgets the copy of an archive that is gone.
-    pub fn forget_manifest(&self, archive: &str) -> Result<()> {
-        self.conn.execute("DELETE FROM manifests WHERE archive = ?1", params![archive])?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -64,7 +58,7 @@ mod tests {
         m.host = "other".into();
         s.remember_manifest("a.zip.age", &m).unwrap();
         assert_eq!(s.manifest_copy("a.zip.age").unwrap(), Some(m));
-        s.forget_manifest("a.zip.age").unwrap();
+        s.archive_removed("a.zip.age", chrono::Utc::now()).unwrap();
         assert_eq!(s.manifest_copy("a.zip.age").unwrap(), None);
     }
 }

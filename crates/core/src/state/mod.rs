@@ -360,6 +360,22 @@ impl State {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Local retention removed `archive`: what the state database keeps
+    /// of it goes with it (Telegram's rows of it, when it was last read
+    /// back, the copy of its manifest, its page hashes), and each whole
+    /// copy of it at a destination is retired, for that destination to
+    /// delete. One transaction: a crash leaves all of it or none.
+    pub fn archive_removed(&self, archive: &str, at: DateTime<Utc>) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        self.forget_telegram_rows(archive)?;
+        self.retire_copies(archive, at)?;
+        for table in ["verifications", "manifests", "page_hashes"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE archive = ?1"), rusqlite::params![archive])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
 }
 
 /// Applies the migrations this database has not seen, each in its own

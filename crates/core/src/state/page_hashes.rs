@@ -35,12 +35,6 @@ impl State {
             .optional()?;
         Ok(row.and_then(|(sha256, size, block, blob)| PageHashes::from_blob(block, size as u64, sha256, &blob)))
     }
-
-    /// Forgets the page hashes of an archive that is gone.
-    pub fn forget_page_hashes(&self, archive: &str) -> Result<()> {
-        self.conn.execute("DELETE FROM page_hashes WHERE archive = ?1", params![archive])?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -59,7 +53,7 @@ mod tests {
         s.remember_page_hashes("a.zip.age", "x.db", &other).unwrap();
         assert_eq!(s.page_hashes("a.zip.age", "x.db").unwrap(), Some(other));
         assert_eq!(s.page_hashes("a.zip.age", "y.db").unwrap(), None);
-        s.forget_page_hashes("a.zip.age").unwrap();
+        s.archive_removed("a.zip.age", chrono::Utc::now()).unwrap();
         assert_eq!(s.page_hashes("a.zip.age", "x.db").unwrap(), None);
     }
 }

@@ -289,19 +289,18 @@ impl State {
     }
 
     /// Drops Telegram's rows of an archive that no longer exists (a
-    /// message once sent stays sent; nothing is owed any more).
-    pub fn forget_archive(&self, archive: &str) -> Result<()> {
-        let tx = self.conn.unchecked_transaction()?;
-        tx.execute(
+    /// message once sent stays sent; nothing is owed any more). Part of
+    /// [`State::archive_removed`]'s transaction.
+    pub(super) fn forget_telegram_rows(&self, archive: &str) -> Result<()> {
+        self.conn.execute(
             "DELETE FROM telegram_files WHERE outbox_id IN
              (SELECT id FROM outbox WHERE archive = ?1 AND destination = ?2 AND status != 'pending')",
             params![archive, DestinationId::TELEGRAM],
         )?;
-        tx.execute(
+        self.conn.execute(
             "DELETE FROM outbox WHERE archive = ?1 AND destination = ?2 AND status != 'pending'",
             params![archive, DestinationId::TELEGRAM],
         )?;
-        tx.commit()?;
         Ok(())
     }
 }

@@ -57,10 +57,4 @@ impl State {
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
-
-    /// Forgets the re-verifications of an archive that is gone.
-    pub fn forget_verification(&self, archive: &str) -> Result<()> {
-        self.conn.execute("DELETE FROM verifications WHERE archive = ?1", params![archive])?;
-        Ok(())
-    }
 }
