@@ -64,7 +64,7 @@ pub async fn resend(
     archive: &StoredArchive,
     cancel: &CancellationToken,
 ) -> Result<(), SendError> {
-    tg.send_archive_to(cfg, chat, archive, cancel)
+    tg.send_archive_to(&cfg.surroundings(), chat, archive, cancel)
         .await
         .map(|_| ())
         .map_err(|e| SendError { reason: tg.scrub(&e.reason), ..e })

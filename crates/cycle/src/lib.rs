@@ -80,7 +80,7 @@ const KINDS: &[OpenKind] = &[
     |cfg, _, out| lifeboat_messaging::discord::open_configured(cfg, out),
     |cfg, _, out| lifeboat_messaging::email::open_configured(cfg, out),
     |cfg, _, out| lifeboat_messaging::discord_dm::open_configured(cfg, out),
-    |cfg, _, out| lifeboat_telegram::destination::open_configured(cfg, out),
+    |cfg, around, out| lifeboat_telegram::destination::open_configured(&cfg.telegram, around, out),
     |cfg, _, out| lifeboat_messaging::webhook::open_configured(cfg, out),
 ];
 

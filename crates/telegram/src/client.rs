@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use backon::Retryable;
-use lifeboat_engine::config::{Config, RetryConfig, Secret, TelegramConfig};
+use lifeboat_core::config::{RetryConfig, Secret};
+use lifeboat_core::destination::Surroundings;
+use lifeboat_engine::config::TelegramConfig;
 use teloxide::Bot;
 use teloxide::payloads::{SendDocumentSetters, SendMessageSetters};
 use teloxide::requests::Requester;
@@ -77,17 +79,12 @@ pub(crate) enum Source<'a> {
 }
 
 impl Telegram {
-    /// The configured Telegram side, or None when no token is set (delivery
+    /// The configured Telegram side, from its own section and what it
+    /// needs besides (the retry policy, and whether routine archives
+    /// arrive without a sound), or None when no token is set (delivery
     /// disabled: report it as such, not as a failure). Also None, with an
     /// error logged, if the HTTP client cannot be built.
-    pub fn from_config(cfg: &Config) -> Option<Telegram> {
-        Telegram::new(&cfg.telegram, &cfg.retry, cfg.monitoring.quiet_routine)
-    }
-
-    /// [`Telegram::from_config`] from Telegram's own section, the retry
-    /// policy and whether archives arrive without a sound
-    /// (`monitoring.quiet_routine`).
-    pub fn new(t: &TelegramConfig, retry: &RetryConfig, quiet_archives: bool) -> Option<Telegram> {
+    pub fn from_config(t: &TelegramConfig, around: &Surroundings) -> Option<Telegram> {
         if t.token.is_empty() {
             return None;
         }
@@ -114,8 +111,8 @@ impl Telegram {
             poll_bot: Bot::with_client(token, poll_client).set_api_url(url),
             token: t.token.clone(),
             admins: t.admin_ids.clone(),
-            retry: retry.clone(),
-            quiet_archives,
+            retry: around.retry.clone(),
+            quiet_archives: around.quiet_routine,
             token_rejected: Arc::new(AtomicBool::new(false)),
             pacer: Arc::default(),
         })

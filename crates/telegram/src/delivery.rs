@@ -9,9 +9,10 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use lifeboat_core::caption::{caption, manifest_of};
 use lifeboat_core::catalog::StoredArchive;
+use lifeboat_core::destination::Surroundings;
 use lifeboat_core::state::{FailureCode, State, StateError};
 use lifeboat_core::units::plural;
-use lifeboat_engine::config::Config;
+use lifeboat_engine::config::TelegramConfig;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{SentDocument, Source, Telegram};
@@ -128,11 +129,11 @@ impl DeliveryReport {
 /// the whole ZIP or each part (part i of n). Rows that exist stay as they are.
 pub fn enqueue_archive(
     state: &State,
-    cfg: &Config,
+    section: &TelegramConfig,
     archive: &StoredArchive,
     now: DateTime<Utc>,
 ) -> Result<(), StateError> {
-    state.enqueue_deliveries(&archive.name, &outbox_files(archive), &cfg.telegram.admin_ids, now)
+    state.enqueue_deliveries(&archive.name, &outbox_files(archive), &section.admin_ids, now)
 }
 
 /// An archive's files as outbox rows take them: `(file_name, part, parts)`.
@@ -241,25 +242,26 @@ impl Telegram {
 
     /// Sends a whole archive (every part, in order) to one chat: the
     /// dashboard's re-send. Uses the known `file_id`s (no upload) and uploads
-    /// only files Telegram does not have yet.
+    /// only files Telegram does not have yet. `around` gives the archives'
+    /// keys and the state database that remembers the `file_id`s.
     pub async fn send_archive_to(
         &self,
-        cfg: &Config,
+        around: &Surroundings,
         chat: i64,
         archive: &StoredArchive,
         cancel: &CancellationToken,
     ) -> Result<Resent, SendError> {
-        let manifest = manifest_of(&cfg.encryption.keys, cfg.open_state().ok().as_ref(), archive);
+        let manifest = manifest_of(&around.keys, around.state().ok().as_ref(), archive);
         let mode = lifeboat_core::verify::seal_mode(archive);
         let n = archive.files.len() as u32;
         let mut out = Vec::new();
         for (i, path) in archive.files.iter().enumerate() {
             let file_name = file_name_of(path);
-            let mut file_id = cfg.open_state().ok().and_then(|s| s.file_id_for(&file_name).ok().flatten());
+            let mut file_id = around.state().ok().and_then(|s| s.file_id_for(&file_name).ok().flatten());
             let text = caption(&archive.name, mode, manifest.as_ref(), archive.size, i as u32 + 1, n);
             let sent = self.send_file(chat, path, &file_name, &text, &mut file_id, cancel).await?;
             if sent.uploaded
-                && let Ok(state) = cfg.open_state()
+                && let Ok(state) = around.state()
             {
                 let _ = state.remember_file_id(&file_name, &sent.file_id);
             }
@@ -276,11 +278,11 @@ mod tests {
     /// The dashboard runs these inside teloxide handlers and the scheduler
     /// may spawn them: their futures must be Send.
     #[allow(dead_code)]
-    fn futures_are_send(tg: &Telegram, cfg: &Config, cancel: &CancellationToken, a: &StoredArchive) {
+    fn futures_are_send(tg: &Telegram, around: &Surroundings, cancel: &CancellationToken, a: &StoredArchive) {
         fn is_send<T: Send>(_: &T) {}
-        is_send(&tg.deliver_pending(cfg, cancel));
+        is_send(&tg.deliver_pending(around, cancel));
         is_send(&tg.alert("x"));
-        is_send(&tg.send_archive_to(cfg, 1, a, &CancellationToken::new()));
+        is_send(&tg.send_archive_to(around, 1, a, &CancellationToken::new()));
     }
 
     #[test]

@@ -9,25 +9,25 @@ use lifeboat_core::destination::{
     Surroundings,
 };
 use lifeboat_core::state::{State, StateError};
-use lifeboat_engine::config::{Config, TelegramConfig};
+use lifeboat_engine::config::TelegramConfig;
 use tokio_util::sync::CancellationToken;
 
 use crate::delivery::outbox_files;
 use crate::{FailureKind, SendError, Telegram};
 
-/// Opens Telegram when a bot token is configured: archives, alerts, and
-/// its probe for `diagnose` (`getMe`, whose answer stands in for the
-/// settings' finding).
-pub fn open_configured(cfg: &Config, out: &mut Opened) {
-    let host = cfg.telegram.api_url.host_str().unwrap_or("the Bot API").to_string();
-    match TelegramDestination::from_config(cfg) {
+/// Opens Telegram when a bot token is configured in `section`: archives,
+/// alerts, and its probe for `diagnose` (`getMe`, whose answer stands in
+/// for the settings' finding).
+pub fn open_configured(section: &TelegramConfig, around: &Surroundings, out: &mut Opened) {
+    let host = section.api_url.host_str().unwrap_or("the Bot API").to_string();
+    match TelegramDestination::from_config(section, around) {
         Some(tg) => {
             let tg = Arc::new(tg);
             out.sinks.push(tg.clone());
             out.notifiers.push(tg.clone());
             out.probes.push(Arc::new(BotApiProbe { telegram: Some(tg), host }));
         }
-        None if cfg.delivery_enabled() => out.probes.push(Arc::new(BotApiProbe { telegram: None, host })),
+        None if !section.token.is_empty() => out.probes.push(Arc::new(BotApiProbe { telegram: None, host })),
         None => {}
     }
 }
@@ -84,17 +84,12 @@ pub struct TelegramDestination {
 }
 
 impl TelegramDestination {
-    /// None when no bot token is configured (delivery disabled).
-    pub fn from_config(cfg: &Config) -> Option<TelegramDestination> {
-        TelegramDestination::new(&cfg.telegram, cfg.surroundings(), cfg.monitoring.quiet_routine)
-    }
-
-    /// From Telegram's own section, what it needs besides (see
-    /// [`Surroundings`]), and whether archives arrive without a sound
-    /// (`monitoring.quiet_routine`). None when no bot token is configured.
-    pub fn new(section: &TelegramConfig, around: Surroundings, quiet_archives: bool) -> Option<TelegramDestination> {
-        let telegram = Telegram::new(section, &around.retry, quiet_archives)?;
-        Some(TelegramDestination { telegram, around, id: DestinationId::TELEGRAM })
+    /// From Telegram's own section and what it needs besides (see
+    /// [`Surroundings`]). None when no bot token is configured (delivery
+    /// disabled).
+    pub fn from_config(section: &TelegramConfig, around: &Surroundings) -> Option<TelegramDestination> {
+        let telegram = Telegram::from_config(section, around)?;
+        Some(TelegramDestination { telegram, around: around.clone(), id: DestinationId::TELEGRAM })
     }
 
     fn has_admins(&self) -> bool {
@@ -119,7 +114,7 @@ impl ArchiveSink for TelegramDestination {
         Box::pin(async move {
             // Outcomes are in the outbox; the report is for callers that
             // drive delivery themselves.
-            let _report = self.telegram.drain(&self.around, cancel).await;
+            let _report = self.telegram.deliver_pending(&self.around, cancel).await;
         })
     }
 

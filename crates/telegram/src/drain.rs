@@ -12,7 +12,6 @@ use lifeboat_core::catalog::{self, StoredArchive};
 use lifeboat_core::destination::{BaseNeed, Surroundings, base_gone_reason, base_need};
 use lifeboat_core::manifest::Manifest;
 use lifeboat_core::state::{Delivery, FailureCode, Level, State};
-use lifeboat_engine::config::Config;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{SentDocument, Telegram};
@@ -26,14 +25,10 @@ impl Telegram {
     /// cycles is reused instead of uploading again). Transient failures are
     /// retried per `[retry]`; what is still not through stays pending for the
     /// next cycle. One admin's failure never stops the others. Never fails:
-    /// everything that went wrong is in the report.
-    pub async fn deliver_pending(&self, cfg: &Config, cancel: &CancellationToken) -> DeliveryReport {
-        self.drain(&cfg.surroundings(), cancel).await
-    }
-
-    /// [`Telegram::deliver_pending`] with what it needs besides Telegram's
-    /// own settings: the archives' folder, the state database, the keys.
-    pub async fn drain(&self, around: &Surroundings, cancel: &CancellationToken) -> DeliveryReport {
+    /// everything that went wrong is in the report. What it needs besides
+    /// Telegram's own settings is in `around`: the archives' folder, the
+    /// state database, the keys.
+    pub async fn deliver_pending(&self, around: &Surroundings, cancel: &CancellationToken) -> DeliveryReport {
         let mut report = DeliveryReport::default();
         let (state, files) = match pending_files(around) {
             Ok(found) => found,

@@ -20,10 +20,10 @@ async fn three_admins_one_never_started_upload_once_then_file_id() {
     assert_eq!(archive.files.len(), 1);
     let zip_bytes = std::fs::read(&archive.files[0]).unwrap();
     let state = s.state();
-    enqueue_archive(&state, &s.cfg, &archive, at(5, 1)).unwrap();
+    enqueue_archive(&state, &s.cfg.telegram, &archive, at(5, 1)).unwrap();
 
-    let tg = Telegram::from_config(&s.cfg).expect("token configured");
-    let report = tg.deliver_pending(&s.cfg, &CancellationToken::new()).await;
+    let tg = Telegram::from_config(&s.cfg.telegram, &s.cfg.surroundings()).expect("token configured");
+    let report = tg.deliver_pending(&s.cfg.surroundings(), &CancellationToken::new()).await;
 
     // Two admins received the very bytes of the archive, and it verifies.
     for chat in [101, 303] {
@@ -62,12 +62,12 @@ async fn three_admins_one_never_started_upload_once_then_file_id() {
     assert!(rows.iter().filter(|r| r.chat_id != 202).all(|r| r.message_id.is_some() && r.file_id.is_some()));
 
     // The next cycle has nothing to do, and still does not pester 202.
-    let again = tg.deliver_pending(&s.cfg, &CancellationToken::new()).await;
+    let again = tg.deliver_pending(&s.cfg.surroundings(), &CancellationToken::new()).await;
     assert!(again.delivered.is_empty() && again.failures.is_empty(), "{again:?}");
     assert_eq!(fake.calls_for_chat(202).len(), 1);
 
     // The dashboard's re-send reuses the file_id: no new upload.
-    let resent = tg.send_archive_to(&s.cfg, 404, &archive, &Default::default()).await.unwrap();
+    let resent = tg.send_archive_to(&s.cfg.surroundings(), 404, &archive, &Default::default()).await.unwrap();
     assert!(!resent.files[0].uploaded);
     assert_eq!(fake.uploads().len(), 1);
     assert_eq!(fake.documents(404).len(), 1);
@@ -80,9 +80,9 @@ async fn first_admin_refusing_moves_the_upload_to_the_next() {
     fake.fail_chat(11, Fault::Blocked);
     fake.fail_chat(22, Fault::MigratedTo(-1009876543210));
     let archive = backup(&s, 50, 50, at(6, 0));
-    enqueue_archive(&s.state(), &s.cfg, &archive, at(6, 0)).unwrap();
-    let tg = Telegram::from_config(&s.cfg).unwrap();
-    let report = tg.deliver_pending(&s.cfg, &CancellationToken::new()).await;
+    enqueue_archive(&s.state(), &s.cfg.telegram, &archive, at(6, 0)).unwrap();
+    let tg = Telegram::from_config(&s.cfg.telegram, &s.cfg.surroundings()).unwrap();
+    let report = tg.deliver_pending(&s.cfg.surroundings(), &CancellationToken::new()).await;
     assert_eq!(fake.uploads().len(), 1);
     assert_eq!(fake.uploads()[0].chat_id, 33);
     assert_eq!(report.delivered_chats(), vec![33]);
@@ -98,10 +98,10 @@ async fn waits_exactly_retry_after_on_429() {
     let fake = FakeTelegram::start().await;
     let s = setup(&fake, &[7], 3, "");
     let archive = backup(&s, 50, 50, at(7, 0));
-    enqueue_archive(&s.state(), &s.cfg, &archive, at(7, 0)).unwrap();
+    enqueue_archive(&s.state(), &s.cfg.telegram, &archive, at(7, 0)).unwrap();
     fake.fail_next_method("sendDocument", 1, Fault::TooManyRequests { retry_after: 1 });
-    let tg = Telegram::from_config(&s.cfg).unwrap();
-    let report = tg.deliver_pending(&s.cfg, &CancellationToken::new()).await;
+    let tg = Telegram::from_config(&s.cfg.telegram, &s.cfg.surroundings()).unwrap();
+    let report = tg.deliver_pending(&s.cfg.surroundings(), &CancellationToken::new()).await;
     assert!(report.is_complete(), "{report:?}");
     let calls = fake.calls("sendDocument");
     assert_eq!(calls.len(), 2);
@@ -117,10 +117,10 @@ async fn dropped_connection_then_success() {
     let fake = FakeTelegram::start().await;
     let s = setup(&fake, &[7, 8], 3, "");
     let archive = backup(&s, 50, 50, at(8, 0));
-    enqueue_archive(&s.state(), &s.cfg, &archive, at(8, 0)).unwrap();
+    enqueue_archive(&s.state(), &s.cfg.telegram, &archive, at(8, 0)).unwrap();
     fake.fail_next_method("sendDocument", 1, Fault::DropConnection);
-    let tg = Telegram::from_config(&s.cfg).unwrap();
-    let report = tg.deliver_pending(&s.cfg, &CancellationToken::new()).await;
+    let tg = Telegram::from_config(&s.cfg.telegram, &s.cfg.surroundings()).unwrap();
+    let report = tg.deliver_pending(&s.cfg.surroundings(), &CancellationToken::new()).await;
     assert!(report.is_complete(), "{report:?}");
     let calls = fake.calls("sendDocument");
     assert_eq!(calls.iter().map(|c| c.status).collect::<Vec<_>>(), vec![0, 200, 200]);
@@ -133,10 +133,10 @@ async fn attempts_exhausted_stay_pending_and_go_next_cycle() {
     let s = setup(&fake, &[7], 2, "");
     let archive = backup(&s, 50, 50, at(9, 0));
     let state = s.state();
-    enqueue_archive(&state, &s.cfg, &archive, at(9, 0)).unwrap();
+    enqueue_archive(&state, &s.cfg.telegram, &archive, at(9, 0)).unwrap();
     fake.fail_next_method("sendDocument", 2, Fault::DropConnection);
-    let tg = Telegram::from_config(&s.cfg).unwrap();
-    let report = tg.deliver_pending(&s.cfg, &CancellationToken::new()).await;
+    let tg = Telegram::from_config(&s.cfg.telegram, &s.cfg.surroundings()).unwrap();
+    let report = tg.deliver_pending(&s.cfg.surroundings(), &CancellationToken::new()).await;
     assert!(report.delivered.is_empty());
     assert_eq!(report.failures.len(), 1);
     assert!(!report.failures[0].permanent);
@@ -148,7 +148,7 @@ async fn attempts_exhausted_stay_pending_and_go_next_cycle() {
     assert!(row.last_error.is_some());
     assert_eq!(state.archives_awaiting_delivery().unwrap(), vec![archive.name.clone()]);
 
-    let next = tg.deliver_pending(&s.cfg, &CancellationToken::new()).await;
+    let next = tg.deliver_pending(&s.cfg.surroundings(), &CancellationToken::new()).await;
     assert!(next.is_complete(), "{next:?}");
     let row = &state.deliveries_for(&archive.name).unwrap()[0];
     assert_eq!(row.status, DeliveryStatus::Delivered);
@@ -161,10 +161,10 @@ async fn too_large_is_permanent_and_says_what_to_do() {
     let fake = FakeTelegram::start().await;
     let s = setup(&fake, &[7, 8], 3, "");
     let archive = backup(&s, 50, 50, at(10, 0));
-    enqueue_archive(&s.state(), &s.cfg, &archive, at(10, 0)).unwrap();
+    enqueue_archive(&s.state(), &s.cfg.telegram, &archive, at(10, 0)).unwrap();
     fake.set_upload_limit(1000);
-    let tg = Telegram::from_config(&s.cfg).unwrap();
-    let report = tg.deliver_pending(&s.cfg, &CancellationToken::new()).await;
+    let tg = Telegram::from_config(&s.cfg.telegram, &s.cfg.surroundings()).unwrap();
+    let report = tg.deliver_pending(&s.cfg.surroundings(), &CancellationToken::new()).await;
     assert_eq!(report.failures.len(), 2);
     assert!(report.failures.iter().all(|f| f.permanent && f.reason.contains("max_upload_mb")), "{report:?}");
     // One attempt in all: the file is too large for anyone.
@@ -182,9 +182,9 @@ async fn parts_arrive_in_order_within_the_limit() {
     // Random-ish notes compress poorly: the archive needs several parts.
     let archive = backup(&s, 3200, 1000, at(11, 0));
     assert!(archive.files.len() >= 2, "{archive:?}");
-    enqueue_archive(&s.state(), &s.cfg, &archive, at(11, 0)).unwrap();
-    let tg = Telegram::from_config(&s.cfg).unwrap();
-    let report = tg.deliver_pending(&s.cfg, &CancellationToken::new()).await;
+    enqueue_archive(&s.state(), &s.cfg.telegram, &archive, at(11, 0)).unwrap();
+    let tg = Telegram::from_config(&s.cfg.telegram, &s.cfg.surroundings()).unwrap();
+    let report = tg.deliver_pending(&s.cfg.surroundings(), &CancellationToken::new()).await;
     assert!(report.is_complete(), "{}", report.summary());
     let uploads = fake.uploads();
     assert_eq!(uploads.len(), archive.files.len(), "one upload per part");
@@ -212,15 +212,15 @@ async fn bad_token_stops_the_run_and_says_so() {
     fake.require_token("1:another_token_entirely_aaaaaaaaaaaaaaaaaaaa");
     let s = setup(&fake, &[7, 8], 3, "");
     let archive = backup(&s, 50, 50, at(12, 0));
-    enqueue_archive(&s.state(), &s.cfg, &archive, at(12, 0)).unwrap();
-    let tg = Telegram::from_config(&s.cfg).unwrap();
-    let report = tg.deliver_pending(&s.cfg, &CancellationToken::new()).await;
+    enqueue_archive(&s.state(), &s.cfg.telegram, &archive, at(12, 0)).unwrap();
+    let tg = Telegram::from_config(&s.cfg.telegram, &s.cfg.surroundings()).unwrap();
+    let report = tg.deliver_pending(&s.cfg.surroundings(), &CancellationToken::new()).await;
     assert!(tg.token_rejected());
     assert!(report.problems.iter().any(|p| p.contains("telegram.token")), "{report:?}");
     assert_eq!(fake.all_calls().len(), 1, "no call after the token was refused");
     let rows = s.state().deliveries_for(&archive.name).unwrap();
     assert!(rows.iter().all(|r| r.status == DeliveryStatus::Pending), "the admins are not at fault");
-    let again = tg.deliver_pending(&s.cfg, &CancellationToken::new()).await;
+    let again = tg.deliver_pending(&s.cfg.surroundings(), &CancellationToken::new()).await;
     assert!(!again.problems.is_empty());
     assert_eq!(fake.all_calls().len(), 1);
 }
@@ -235,9 +235,9 @@ async fn routine_archives_are_quiet_and_alerts_ring() {
     let fake = FakeTelegram::start().await;
     let s = setup(&fake, &[1, 2], 1, "");
     let archive = backup(&s, 50, 20, at(5, 0));
-    enqueue_archive(&s.state(), &s.cfg, &archive, at(5, 1)).unwrap();
-    let tg = Telegram::from_config(&s.cfg).unwrap();
-    assert!(tg.deliver_pending(&s.cfg, &CancellationToken::new()).await.is_complete());
+    enqueue_archive(&s.state(), &s.cfg.telegram, &archive, at(5, 1)).unwrap();
+    let tg = Telegram::from_config(&s.cfg.telegram, &s.cfg.surroundings()).unwrap();
+    assert!(tg.deliver_pending(&s.cfg.surroundings(), &CancellationToken::new()).await.is_complete());
     let sends = fake.calls("sendDocument");
     assert_eq!(sends.len(), 2);
     assert!(sends.iter().all(|c| flag(c, "disable_notification")), "{sends:?}");
@@ -248,9 +248,9 @@ async fn routine_archives_are_quiet_and_alerts_ring() {
     let fake = FakeTelegram::start().await;
     let s = setup(&fake, &[1], 1, "[monitoring]\nquiet_routine = false");
     let archive = backup(&s, 50, 20, at(6, 0));
-    enqueue_archive(&s.state(), &s.cfg, &archive, at(6, 1)).unwrap();
-    let tg = Telegram::from_config(&s.cfg).unwrap();
-    assert!(tg.deliver_pending(&s.cfg, &CancellationToken::new()).await.is_complete());
+    enqueue_archive(&s.state(), &s.cfg.telegram, &archive, at(6, 1)).unwrap();
+    let tg = Telegram::from_config(&s.cfg.telegram, &s.cfg.surroundings()).unwrap();
+    assert!(tg.deliver_pending(&s.cfg.surroundings(), &CancellationToken::new()).await.is_complete());
     assert!(fake.calls("sendDocument").iter().all(|c| !flag(c, "disable_notification")));
 }
 
@@ -259,7 +259,7 @@ async fn alert_reaches_every_admin_it_can() {
     let fake = FakeTelegram::start().await;
     let s = setup(&fake, &[1, 2, 3], 2, "");
     fake.fail_chat(2, Fault::NeverStarted);
-    let tg = Telegram::from_config(&s.cfg).unwrap();
+    let tg = Telegram::from_config(&s.cfg.telegram, &s.cfg.surroundings()).unwrap();
     let long = "x".repeat(5000);
     let r = tg.alert(&long).await.unwrap();
     assert_eq!(r.sent, vec![1, 3]);
@@ -277,11 +277,11 @@ async fn cancelled_before_start_sends_nothing() {
     let fake = FakeTelegram::start().await;
     let s = setup(&fake, &[7], 3, "");
     let archive = backup(&s, 50, 50, at(13, 0));
-    enqueue_archive(&s.state(), &s.cfg, &archive, at(13, 0)).unwrap();
-    let tg = Telegram::from_config(&s.cfg).unwrap();
+    enqueue_archive(&s.state(), &s.cfg.telegram, &archive, at(13, 0)).unwrap();
+    let tg = Telegram::from_config(&s.cfg.telegram, &s.cfg.surroundings()).unwrap();
     let cancel = CancellationToken::new();
     cancel.cancel();
-    let report = tg.deliver_pending(&s.cfg, &cancel).await;
+    let report = tg.deliver_pending(&s.cfg.surroundings(), &cancel).await;
     assert!(report.interrupted && !report.is_complete());
     assert!(fake.all_calls().is_empty());
     assert_eq!(s.state().pending_deliveries().unwrap().len(), 1);
@@ -290,7 +290,7 @@ async fn cancelled_before_start_sends_nothing() {
 #[test]
 fn no_token_means_disabled() {
     let cfg = lifeboat_engine::Config::from_toml("").unwrap();
-    assert!(Telegram::from_config(&cfg).is_none());
+    assert!(Telegram::from_config(&cfg.telegram, &cfg.surroundings()).is_none());
     let r = lifeboat_telegram::DeliveryReport::disabled();
     assert!(r.disabled && !r.is_complete());
     assert!(r.summary().contains("disabled"));
@@ -302,11 +302,11 @@ async fn after_an_outage_only_the_latest_archive_is_sent() {
     let s = setup(&fake, &[7], 3, "");
     let state = s.state();
     let old = backup(&s, 50, 50, at(14, 0));
-    enqueue_archive(&state, &s.cfg, &old, at(14, 0)).unwrap();
+    enqueue_archive(&state, &s.cfg.telegram, &old, at(14, 0)).unwrap();
     let new = backup(&s, 50, 50, at(15, 0));
-    enqueue_archive(&state, &s.cfg, &new, at(15, 0)).unwrap();
-    let tg = Telegram::from_config(&s.cfg).unwrap();
-    let report = tg.deliver_pending(&s.cfg, &CancellationToken::new()).await;
+    enqueue_archive(&state, &s.cfg.telegram, &new, at(15, 0)).unwrap();
+    let tg = Telegram::from_config(&s.cfg.telegram, &s.cfg.surroundings()).unwrap();
+    let report = tg.deliver_pending(&s.cfg.surroundings(), &CancellationToken::new()).await;
     assert!(report.is_complete(), "{report:?}");
     let docs = fake.documents(7);
     assert_eq!(docs.len(), 1);
@@ -321,10 +321,10 @@ async fn proxy_html_502_is_retried() {
     let fake = FakeTelegram::start().await;
     let s = setup(&fake, &[7], 3, "");
     let archive = backup(&s, 50, 50, at(16, 0));
-    enqueue_archive(&s.state(), &s.cfg, &archive, at(16, 0)).unwrap();
+    enqueue_archive(&s.state(), &s.cfg.telegram, &archive, at(16, 0)).unwrap();
     fake.fail_next_method("sendDocument", 1, Fault::ServerErrorHtml { status: 502 });
-    let tg = Telegram::from_config(&s.cfg).unwrap();
-    let report = tg.deliver_pending(&s.cfg, &CancellationToken::new()).await;
+    let tg = Telegram::from_config(&s.cfg.telegram, &s.cfg.surroundings()).unwrap();
+    let report = tg.deliver_pending(&s.cfg.surroundings(), &CancellationToken::new()).await;
     assert!(report.is_complete(), "{report:?}");
     let statuses: Vec<u16> = fake.calls("sendDocument").iter().map(|c| c.status).collect();
     assert_eq!(statuses, vec![502, 200]);
@@ -335,11 +335,11 @@ async fn a_long_flood_wait_is_left_for_the_next_cycle() {
     let fake = FakeTelegram::start().await;
     let s = setup(&fake, &[7], 3, "");
     let archive = backup(&s, 50, 50, at(17, 0));
-    enqueue_archive(&s.state(), &s.cfg, &archive, at(17, 0)).unwrap();
+    enqueue_archive(&s.state(), &s.cfg.telegram, &archive, at(17, 0)).unwrap();
     fake.fail_next_method("sendDocument", 1, Fault::TooManyRequests { retry_after: 3600 });
-    let tg = Telegram::from_config(&s.cfg).unwrap();
+    let tg = Telegram::from_config(&s.cfg.telegram, &s.cfg.surroundings()).unwrap();
     let t = std::time::Instant::now();
-    let report = tg.deliver_pending(&s.cfg, &CancellationToken::new()).await;
+    let report = tg.deliver_pending(&s.cfg.surroundings(), &CancellationToken::new()).await;
     assert!(t.elapsed() < Duration::from_secs(5));
     assert_eq!(fake.calls("sendDocument").len(), 1);
     assert_eq!(report.failures.len(), 1);
@@ -353,9 +353,9 @@ async fn five_admins_one_upload_four_file_id_sends() {
     let fake = FakeTelegram::start().await;
     let s = setup(&fake, &[1, 2, 3, 4, 5], 3, "");
     let archive = backup(&s, 50, 50, at(18, 0));
-    enqueue_archive(&s.state(), &s.cfg, &archive, at(18, 0)).unwrap();
-    let tg = Telegram::from_config(&s.cfg).unwrap();
-    let report = tg.deliver_pending(&s.cfg, &CancellationToken::new()).await;
+    enqueue_archive(&s.state(), &s.cfg.telegram, &archive, at(18, 0)).unwrap();
+    let tg = Telegram::from_config(&s.cfg.telegram, &s.cfg.surroundings()).unwrap();
+    let report = tg.deliver_pending(&s.cfg.surroundings(), &CancellationToken::new()).await;
     assert!(report.is_complete(), "{}", report.summary());
     let sends = fake.calls("sendDocument");
     assert_eq!(sends.len(), 5);

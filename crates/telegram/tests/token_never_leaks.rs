@@ -65,9 +65,9 @@ async fn token_never_leaks_from_a_failing_delivery() {
     fake.fail_next_method("sendDocument", 2, Fault::DropConnection);
     let archive = backup(&s, 50, 50, at(5, 0));
     let state = s.state();
-    enqueue_archive(&state, &s.cfg, &archive, at(5, 0)).unwrap();
-    let tg = Telegram::from_config(&s.cfg).unwrap();
-    let r1 = tg.deliver_pending(&s.cfg, &CancellationToken::new()).await;
+    enqueue_archive(&state, &s.cfg.telegram, &archive, at(5, 0)).unwrap();
+    let tg = Telegram::from_config(&s.cfg.telegram, &s.cfg.surroundings()).unwrap();
+    let r1 = tg.deliver_pending(&s.cfg.surroundings(), &CancellationToken::new()).await;
     assert!(!r1.failures.is_empty(), "{r1:?}");
 
     // A proxy answers with pages that echo the request path (and so the
@@ -76,8 +76,8 @@ async fn token_never_leaks_from_a_failing_delivery() {
     fake.fail_next_method("sendDocument", 1, Fault::EchoPath { padding: 40, html: false });
     fake.fail_next_method("sendDocument", 1, Fault::EchoPath { padding: 0, html: true });
     let proxied = backup(&s, 50, 50, at(6, 0));
-    enqueue_archive(&state, &s.cfg, &proxied, at(6, 0)).unwrap();
-    let r_proxy = tg.deliver_pending(&s.cfg, &CancellationToken::new()).await;
+    enqueue_archive(&state, &s.cfg.telegram, &proxied, at(6, 0)).unwrap();
+    let r_proxy = tg.deliver_pending(&s.cfg.surroundings(), &CancellationToken::new()).await;
     let proxy_text = format!("{r_proxy:?}");
     assert!(proxy_text.contains("not the Bot API"), "{proxy_text}");
     assert_clean("proxy report", &proxy_text);
@@ -90,14 +90,14 @@ async fn token_never_leaks_from_a_failing_delivery() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut dead = s.cfg.clone();
     dead.telegram.api_url = format!("http://127.0.0.1:{port}").parse().unwrap();
-    let tg_dead = Telegram::from_config(&dead).unwrap();
-    let r2 = tg_dead.deliver_pending(&dead, &CancellationToken::new()).await;
+    let tg_dead = Telegram::from_config(&dead.telegram, &dead.surroundings()).unwrap();
+    let r2 = tg_dead.deliver_pending(&dead.surroundings(), &CancellationToken::new()).await;
     assert!(r2.failures.iter().any(|f| f.reason.contains("network")), "{r2:?}");
     let alert = tg_dead.alert("hello").await.unwrap_err();
 
     // A token Telegram refuses.
     fake.require_token("1:some_other_token_aaaaaaaaaaaaaaaaaaaaaaaa");
-    let r3 = tg.deliver_pending(&s.cfg, &CancellationToken::new()).await;
+    let r3 = tg.deliver_pending(&s.cfg.surroundings(), &CancellationToken::new()).await;
     assert!(!r3.problems.is_empty(), "{r3:?}");
 
     let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();

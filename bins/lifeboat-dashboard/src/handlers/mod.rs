@@ -73,7 +73,7 @@ impl Drop for JobGuard {
 impl App {
     /// Shared state for the handlers.
     pub fn new(cfg: Config, cancel: CancellationToken) -> Arc<App> {
-        let telegram = lifeboat_telegram::Telegram::from_config(&cfg);
+        let telegram = lifeboat_telegram::Telegram::from_config(&cfg.telegram, &cfg.surroundings());
         Arc::new(App {
             cfg,
             cancel,
