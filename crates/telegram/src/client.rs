@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::section::TelegramConfig;
 use backon::Retryable;
 use lifeboat_core::config::{RetryConfig, Secret};
 use lifeboat_core::destination::Surroundings;
-use lifeboat_engine::config::TelegramConfig;
 use teloxide::Bot;
 use teloxide::payloads::{SendDocumentSetters, SendMessageSetters};
 use teloxide::requests::Requester;

@@ -6,13 +6,13 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
+use crate::section::TelegramConfig;
 use chrono::{DateTime, Utc};
 use lifeboat_core::caption::{caption, manifest_of};
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::destination::Surroundings;
 use lifeboat_core::state::{FailureCode, State, StateError};
 use lifeboat_core::units::plural;
-use lifeboat_engine::config::TelegramConfig;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{SentDocument, Source, Telegram};

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::section::TelegramConfig;
 use chrono::{DateTime, Utc};
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::destination::{
@@ -9,7 +10,6 @@ use lifeboat_core::destination::{
     Surroundings,
 };
 use lifeboat_core::state::{State, StateError};
-use lifeboat_engine::config::TelegramConfig;
 use tokio_util::sync::CancellationToken;
 
 use crate::delivery::outbox_files;

@@ -15,6 +15,8 @@
 //! - [`ack`]: the "Acknowledge" button of a shrink alert.
 //! - [`limits`]: Telegram's length limits, counted in UTF-16 units.
 //! - [`destination`]: [`TelegramDestination`], the cycle's view of all that.
+//! - [`section`]: [`TelegramConfig`], the `[telegram]` section: its parse,
+//!   its checks and the bot token read from its file.
 
 pub mod ack;
 pub mod client;
@@ -23,8 +25,10 @@ pub mod destination;
 mod drain;
 pub mod error;
 pub mod limits;
+pub mod section;
 
 pub use client::{SentDocument, Telegram};
 pub use delivery::{AlertError, AlertReport, Delivered, DeliveryReport, Failure, Resent, enqueue_archive};
 pub use destination::TelegramDestination;
 pub use error::{FailureKind, SendError};
+pub use section::TelegramConfig;

@@ -56,7 +56,6 @@ enum Kind {
 
 /// Element kinds of lists whose default is empty.
 const LIST_ELEMENTS: &[(&str, Kind)] = &[
-    ("telegram.admin_ids", Kind::Int),
     ("encryption.recipients", Kind::Text),
     ("hooks.before", Kind::Text),
     ("hooks.after", Kind::Text),
@@ -135,11 +134,11 @@ pub(super) fn check_kinds(raw: &config::Config, from_env: &[String]) -> Result<(
                 toml::Value::Array(a) => Kind::List(match a.first() {
                     Some(toml::Value::Integer(_)) => Some(&Kind::Int),
                     Some(toml::Value::String(_)) => Some(&Kind::Text),
-                    _ => LIST_ELEMENTS
-                        .iter()
-                        .find(|(k, _)| *k == path)
-                        .map(|(_, kind)| kind)
-                        .or_else(|| super::Bots::int_lists().any(|k| k == path).then_some(&Kind::Int)),
+                    _ => LIST_ELEMENTS.iter().find(|(k, _)| *k == path).map(|(_, kind)| kind).or_else(|| {
+                        let mut ints =
+                            lifeboat_telegram::section::INT_LISTS.iter().copied().chain(super::Bots::int_lists());
+                        ints.any(|k| k == path).then_some(&Kind::Int)
+                    }),
                 }),
                 _ => continue,
             };

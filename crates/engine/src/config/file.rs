@@ -14,9 +14,10 @@ use super::destinations::{Bots, BotsFile, DestinationsFile};
 use super::value::http_url;
 use super::{
     BackupConfig, Config, ConfigError, ContinuousConfig, EncryptionConfig, HooksConfig, MonitoringConfig,
-    RetentionConfig, RetryConfig, ScheduleConfig, Secret, TelegramConfig, invalid,
+    RetentionConfig, RetryConfig, ScheduleConfig, invalid,
 };
 use lifeboat_core::schedule::Schedule;
+use lifeboat_telegram::section::TelegramFile;
 
 /// Every section, as the merged layers hold it.
 #[derive(Deserialize)]
@@ -96,19 +97,6 @@ struct ScheduleFile {
     full_cron: String,
 }
 
-/// `[telegram]`, see [`TelegramConfig`].
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TelegramFile {
-    token: Secret,
-    token_file: PathBuf,
-    api_url: String,
-    admin_ids: Vec<i64>,
-    owner_id: i64,
-    max_upload_mb: u64,
-    upload_timeout_secs: u64,
-}
-
 /// `[monitoring]`, see [`MonitoringConfig`].
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -166,22 +154,6 @@ impl ScheduleFile {
             text => Some(text.parse::<Schedule>().map_err(|e| invalid("schedule.full_cron", e.to_string()))?),
         };
         Ok(ScheduleConfig { cron, full_cron })
-    }
-}
-
-impl TelegramFile {
-    fn parse(self) -> Result<TelegramConfig, ConfigError> {
-        let api_url = http_url(&self.api_url)
-            .ok_or_else(|| invalid("telegram.api_url", format!("{:?} is not an http(s) URL", self.api_url)))?;
-        Ok(TelegramConfig {
-            token: self.token,
-            token_file: self.token_file,
-            api_url,
-            admin_ids: self.admin_ids,
-            owner_id: self.owner_id,
-            max_upload_mb: self.max_upload_mb,
-            upload_timeout_secs: self.upload_timeout_secs,
-        })
     }
 }
 

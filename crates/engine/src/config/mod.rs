@@ -12,7 +12,6 @@ mod validate;
 
 pub use lifeboat_core::config::{error, retry, secret, value};
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -21,6 +20,7 @@ use checks::{check_choices, check_kinds, check_syntax};
 pub use destinations::{Bots, DestinationsConfig};
 pub use error::ConfigError;
 use error::invalid;
+use lifeboat_telegram::TelegramConfig;
 pub use retry::RetryConfig;
 pub use secret::{Secret, SecretFile, SecretProblem, SecretUrl, UnreadSecret};
 pub use secrets::CONFIG_FILE_KEY;
@@ -60,6 +60,8 @@ pub struct Config {
     pub backup: BackupConfig,
     pub schedule: ScheduleConfig,
     pub retention: RetentionConfig,
+    /// `[telegram]`: Telegram's own section, parsed, checked and given its
+    /// token by `lifeboat-telegram`.
     pub telegram: TelegramConfig,
     /// The sections of the bots a kind of destination runs, each a
     /// top-level table of its own.
@@ -165,25 +167,6 @@ impl ContinuousConfig {
 /// Longest `continuous.interval_secs`: an hour, the schedule's own window.
 pub const MAX_CONTINUOUS_INTERVAL_SECS: u64 = 3600;
 
-/// `[telegram]`
-#[derive(Clone)]
-pub struct TelegramConfig {
-    /// Bot token; never printed (see [`Secret`]).
-    pub token: Secret,
-    /// File holding the token, read when `token` is empty.
-    pub token_file: PathBuf,
-    /// Bot API base URL (http or https, with a host).
-    pub api_url: url::Url,
-    /// Admins: receive every backup, may use `/admin`.
-    pub admin_ids: Vec<i64>,
-    /// Owner: may also restore from Telegram. 0 = nobody.
-    pub owner_id: i64,
-    /// Upload limit in decimal MB; larger archives are split.
-    pub max_upload_mb: u64,
-    /// Timeout of one upload request.
-    pub upload_timeout_secs: u64,
-}
-
 /// `[monitoring]`: how Lifeboat watches itself and tells people.
 #[derive(Debug, Clone)]
 pub struct MonitoringConfig {
@@ -232,20 +215,6 @@ pub struct EncryptionConfig {
     pub identity_file: PathBuf,
     /// The secrets read from the files above.
     pub keys: lifeboat_core::seal::Keys,
-}
-
-impl fmt::Debug for TelegramConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TelegramConfig")
-            .field("token", &self.token)
-            .field("token_file", &self.token_file)
-            .field("api_url", &self.api_url.as_str())
-            .field("admin_ids", &self.admin_ids)
-            .field("owner_id", &self.owner_id)
-            .field("max_upload_mb", &self.max_upload_mb)
-            .field("upload_timeout_secs", &self.upload_timeout_secs)
-            .finish()
-    }
 }
 
 impl Config {
@@ -351,7 +320,7 @@ impl Config {
 
     /// Whether a bot token is configured (delivery enabled).
     pub fn delivery_enabled(&self) -> bool {
-        !self.telegram.token.is_empty()
+        self.telegram.enabled()
     }
 
     /// Everyone who may use the dashboard: admins and the owner.
@@ -427,9 +396,12 @@ fn holds_token(file: &toml::Table) -> bool {
 }
 
 /// Keys holding lists, comma-separated in the environment: the engine's,
-/// then the bots'.
+/// Telegram's, then the bots'.
 fn list_keys() -> impl Iterator<Item = &'static str> {
-    ["backup.databases", "telegram.admin_ids", "encryption.recipients"].into_iter().chain(Bots::int_lists())
+    ["backup.databases", "encryption.recipients"]
+        .into_iter()
+        .chain(lifeboat_telegram::section::INT_LISTS.iter().copied())
+        .chain(Bots::int_lists())
 }
 
 /// `LIFEBOAT__SECTION__KEY` variables (or `vars`, for tests); lists are
@@ -448,14 +420,6 @@ fn env_source(vars: Option<config::Map<String, String>>) -> config::Environment 
 fn env_keys(env: &config::Environment) -> Result<Vec<String>, ConfigError> {
     use config::Source;
     Ok(env.collect().map_err(|e| ConfigError::Parse(e.to_string()))?.into_keys().collect())
-}
-
-fn looks_like_token(token: &str) -> bool {
-    let Some((id, secret)) = token.split_once(':') else { return false };
-    !id.is_empty()
-        && id.bytes().all(|b| b.is_ascii_digit())
-        && secret.len() >= 30
-        && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// `config`'s messages name the key but not the file; add it, and never echo

@@ -12,9 +12,9 @@
 
 use std::path::Path;
 
-use super::{
-    Config, ConfigError, Secret, SecretFile, SecretProblem, SecretsNeeded, UnreadSecret, invalid, looks_like_token,
-};
+use lifeboat_core::destination::Section;
+
+use super::{Config, ConfigError, Secret, SecretFile, SecretProblem, SecretsNeeded, UnreadSecret, invalid};
 
 /// Where a load puts the secrets it could not read: an error when every
 /// secret is needed, else kept for later.
@@ -53,32 +53,6 @@ impl Unread {
     }
 }
 
-/// Reads the bot token from `file`.
-fn read_token(file: &Path) -> Result<Secret, ConfigError> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| invalid("telegram.token_file", format!("cannot read {}: {e}", file.display())))?;
-    // An empty file would silently turn delivery off.
-    if text.trim().is_empty() {
-        return Err(invalid(
-            "telegram.token_file",
-            format!(
-                "{} is empty; put the bot token from @BotFather in it, or set token_file = \"\" to run without Telegram",
-                file.display()
-            ),
-        ));
-    }
-    if !looks_like_token(text.trim()) {
-        return Err(invalid(
-            "telegram.token_file",
-            format!(
-                "{} does not hold a bot token (digits, ':', then 30+ letters, digits, '_' or '-'); copy it from @BotFather",
-                file.display()
-            ),
-        ));
-    }
-    Ok(Secret::new(text.trim()))
-}
-
 /// The key naming the configuration file when it holds a secret itself.
 pub const CONFIG_FILE_KEY: &str = "the configuration file";
 
@@ -94,7 +68,9 @@ impl Config {
                 out.push(SecretFile { key, owner: owner.map(str::to_string), path: path.to_path_buf() });
             }
         };
-        add("telegram.token_file", None, &self.telegram.token_file);
+        for s in self.telegram.secret_files() {
+            add(s.key, s.owner.as_deref(), &s.path);
+        }
         for s in self.bots.secret_files() {
             add(s.key, s.owner.as_deref(), &s.path);
         }
@@ -146,15 +122,9 @@ impl Config {
         self.secret_files().iter().filter_map(SecretFile::exposure).collect()
     }
 
+    /// Reads the bot token from its file, when the file names it.
     pub(super) fn resolve_token(&mut self, unread: &mut Unread) -> Result<(), ConfigError> {
-        let t = &mut self.telegram;
-        if t.token.is_empty()
-            && !t.token_file.as_os_str().is_empty()
-            && let Some(token) = unread.read(None, read_token(&t.token_file))?
-        {
-            t.token = token;
-        }
-        Ok(())
+        self.telegram.resolve_secrets(&mut |p| unread.keep(p))
     }
 
     /// Reads the secrets of the bots a kind of destination runs.

@@ -2,9 +2,10 @@
 //! key and says what is allowed.
 
 use super::checks::{self, check_apart};
+use lifeboat_core::destination::Section;
+
 use super::{
     Config, ConfigError, MAX_AGE_DAYS, MAX_CONTINUOUS_INTERVAL_SECS, MAX_RETRY_DELAY_SECS, MAX_TIMEOUT_SECS, invalid,
-    looks_like_token,
 };
 
 impl Config {
@@ -59,55 +60,7 @@ impl Config {
         if !(1..=1_000_000).contains(&r.max_count) {
             return Err(invalid("retention.max_count", format!("is {}; allowed: 1 to 1000000 archives", r.max_count)));
         }
-        let t = &self.telegram;
-        if !t.token.is_empty() && !looks_like_token(t.token.expose()) {
-            return Err(invalid(
-                "telegram.token",
-                "does not look like a bot token (digits, ':', then 30+ letters, digits, '_' or '-'); copy it from @BotFather",
-            ));
-        }
-        for (i, id) in t.admin_ids.iter().enumerate() {
-            if *id == 0 {
-                return Err(invalid("telegram.admin_ids", "contains 0; give numeric Telegram user ids"));
-            }
-            if t.admin_ids[..i].contains(id) {
-                return Err(invalid("telegram.admin_ids", format!("{id} is listed twice")));
-            }
-        }
-        if !(1..=2000).contains(&t.max_upload_mb) {
-            return Err(invalid(
-                "telegram.max_upload_mb",
-                format!(
-                    "is {}; allowed: 1 to 50 on the official server, up to 2000 with a local Bot API server",
-                    t.max_upload_mb
-                ),
-            ));
-        }
-        if !(10..=86_400).contains(&t.upload_timeout_secs) {
-            return Err(invalid(
-                "telegram.upload_timeout_secs",
-                format!("is {}; allowed: 10 to 86400 seconds", t.upload_timeout_secs),
-            ));
-        }
-        // The example config's ids belong to strangers: with a token, every
-        // archive would go to them.
-        let placeholder = t.admin_ids.iter().chain([&t.owner_id]).find(|id| EXAMPLE_IDS.contains(id));
-        if let Some(id) = placeholder.filter(|_| !t.token.is_empty()) {
-            let key = if t.admin_ids.contains(id) { "telegram.admin_ids" } else { "telegram.owner_id" };
-            return Err(invalid(
-                key,
-                format!(
-                    "{id} is the example configuration's placeholder, not an admin of this bot; put your own \
-                     numeric Telegram user id (message @userinfobot to learn it)"
-                ),
-            ));
-        }
-        if t.owner_id < 0 {
-            return Err(invalid(
-                "telegram.owner_id",
-                format!("is {}; give a Telegram user id, or 0 for nobody", t.owner_id),
-            ));
-        }
+        self.telegram.validate()?;
         self.bots.validate()?;
         let y = &self.retry;
         if !(1..=100).contains(&y.attempts) {
@@ -240,6 +193,3 @@ impl Config {
         Ok(())
     }
 }
-
-/// The user ids config/example.toml shows: placeholders, never real admins.
-const EXAMPLE_IDS: [i64; 2] = [123_456_789, 987_654_321];
