@@ -70,18 +70,21 @@ pub fn messengers(notifiers: &[Arc<dyn Notifier>]) -> impl Iterator<Item = &dyn 
     notifiers.iter().map(|n| n.as_ref()).filter(|n| n.has_recipients())
 }
 
-/// Every kind of destination, one line each: each opens its configured
+/// Every kind of destination, one entry each: each opens its configured
 /// destinations from its own section and the surroundings every kind gets
 /// (see [`lifeboat_core::destination::Opened`]). The order is the order the
 /// cycle hands archives and alerts to them, and diagnose probes them.
 type OpenKind = fn(&Config, &Surroundings, &mut Opened);
 const KINDS: &[OpenKind] = &[
     |cfg, around, out| lifeboat_s3::open_configured(&cfg.destinations.s3, around, out),
-    |cfg, _, out| lifeboat_messaging::discord::open_configured(cfg, out),
-    |cfg, _, out| lifeboat_messaging::email::open_configured(cfg, out),
-    |cfg, _, out| lifeboat_messaging::discord_dm::open_configured(cfg, out),
+    |cfg, around, out| {
+        let (section, bot) = (&cfg.destinations.discord, &cfg.bots.discord);
+        lifeboat_messaging::discord::open_configured(section, bot, around, out)
+    },
+    |cfg, around, out| lifeboat_messaging::email::open_configured(&cfg.destinations.email, around, out),
+    |cfg, around, out| lifeboat_messaging::discord_dm::open_configured(&cfg.bots.discord, around, out),
     |cfg, around, out| lifeboat_telegram::destination::open_configured(&cfg.telegram, around, out),
-    |cfg, _, out| lifeboat_messaging::webhook::open_configured(cfg, out),
+    |cfg, around, out| lifeboat_messaging::webhook::open_configured(&cfg.destinations.webhook, around, out),
 ];
 
 /// Every destination `cfg` configures, opened by its kind.

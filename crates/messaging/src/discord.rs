@@ -14,12 +14,13 @@ use std::time::{Duration, Instant};
 
 use backon::Retryable;
 use lifeboat_core::catalog::{StoredArchive, part_name};
+use lifeboat_core::config::{MB, SecretUrl};
 use lifeboat_core::destination::{
-    AlertError, Answer, BoxFuture, CopyFailure, CopySink, DestinationId, DestinationKind, DiscordConfig, Handover,
-    Notifier, NotifierKind, Opened, Probe, ProbeContext, ProbeError, SetupFailed, Surroundings,
+    AlertError, Answer, BoxFuture, CopyFailure, CopySink, DestinationId, DestinationKind, DiscordBotConfig,
+    DiscordConfig, Handover, Notifier, NotifierKind, Opened, Probe, ProbeContext, ProbeError, SetupFailed,
+    Surroundings,
 };
 use lifeboat_core::state::FailureCode;
-use lifeboat_engine::config::{Config, MB, SecretUrl};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -38,17 +39,17 @@ const FIX: &str = "put the channel's current webhook URL in destinations.discord
 /// Opens `[destinations.discord]` when it is configured (archives, alerts
 /// and its probe), and adds the probe of the Discord bot's token
 /// (`[discord]`), which diagnose checks right after it.
-pub fn open_configured(cfg: &Config, out: &mut Opened) {
-    if cfg.destinations.discord.enabled() {
-        match DiscordDestination::from_config(cfg) {
-            Some(d) => out.add_in_every_role(cfg.surroundings(), Arc::new(d)),
+pub fn open_configured(section: &DiscordConfig, bot: &DiscordBotConfig, around: &Surroundings, out: &mut Opened) {
+    if section.enabled() {
+        match DiscordDestination::from_config(section, around) {
+            Some(d) => out.add_in_every_role(around.clone(), Arc::new(d)),
             None => out.probes.push(Arc::new(SetupFailed {
                 subject: DestinationId::DISCORD.to_string(),
                 error: ProbeError::new(FailureCode::Transient, "cannot set up HTTP", FIX),
             })),
         }
     }
-    if let Some(bot) = crate::discord_dm::BotProbe::from_config(cfg) {
+    if let Some(bot) = crate::discord_dm::BotProbe::from_config(bot) {
         out.probes.push(Arc::new(bot));
     }
 }
@@ -89,8 +90,8 @@ impl PostError {
 
 impl DiscordDestination {
     /// None when no webhook is configured.
-    pub fn from_config(cfg: &Config) -> Option<DiscordDestination> {
-        let webhook = cfg.destinations.discord.webhook_url.clone()?;
+    pub fn from_config(section: &DiscordConfig, around: &Surroundings) -> Option<DiscordDestination> {
+        let webhook = section.webhook_url.clone()?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(15))
             .timeout(Duration::from_secs(300))
@@ -98,9 +99,9 @@ impl DiscordDestination {
             .map_err(|e| tracing::error!("discord: cannot set up HTTP: {}", e.without_url()))
             .ok()?;
         Some(DiscordDestination {
-            settings: cfg.destinations.discord.clone(),
-            around: cfg.surroundings(),
-            quiet: cfg.monitoring.quiet_routine,
+            settings: section.clone(),
+            around: around.clone(),
+            quiet: around.quiet_routine,
             webhook,
             http,
             not_before: Mutex::new(None),

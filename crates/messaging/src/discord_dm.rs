@@ -13,11 +13,12 @@
 use std::time::Duration;
 
 use backon::Retryable;
+use lifeboat_core::config::{RetryConfig, Secret};
 use lifeboat_core::destination::{
-    AlertError, Answer, BoxFuture, Notifier, NotifierKind, Opened, Probe, ProbeContext, ProbeError,
+    AlertError, Answer, BoxFuture, DiscordBotConfig, Notifier, NotifierKind, Opened, Probe, ProbeContext, ProbeError,
+    Surroundings,
 };
 use lifeboat_core::state::FailureCode;
-use lifeboat_engine::config::{Config, RetryConfig, Secret};
 use serde_json::{Value, json};
 
 /// Discord's limit on a message's text.
@@ -28,8 +29,8 @@ const LONGEST_WAIT: Duration = Duration::from_secs(60);
 /// Adds the owner's direct messages to the notifiers when the bot has a
 /// token and an owner. The bot's probe is added with the webhook's
 /// ([`crate::discord::open_configured`]).
-pub fn open_configured(cfg: &Config, out: &mut Opened) {
-    if let Some(dm) = DiscordOwnerDm::from_config(cfg) {
+pub fn open_configured(bot: &DiscordBotConfig, around: &Surroundings, out: &mut Opened) {
+    if let Some(dm) = DiscordOwnerDm::from_config(bot, around) {
         out.notifiers.push(std::sync::Arc::new(dm));
     }
 }
@@ -67,8 +68,7 @@ impl From<DmError> for AlertError {
 
 impl DiscordOwnerDm {
     /// None unless the bot has a token and an owner.
-    pub fn from_config(cfg: &Config) -> Option<DiscordOwnerDm> {
-        let d = &cfg.bots.discord;
+    pub fn from_config(d: &DiscordBotConfig, around: &Surroundings) -> Option<DiscordOwnerDm> {
         if d.token.is_empty() || d.owner_id == 0 {
             return None;
         }
@@ -79,7 +79,7 @@ impl DiscordOwnerDm {
             .map_err(|e| tracing::error!("discord DM: cannot set up HTTP: {}", e.without_url()))
             .ok()?;
         let api = format!("{}/v10", d.api_url.as_str().trim_end_matches('/'));
-        Some(DiscordOwnerDm { retry: cfg.retry.clone(), api, token: d.token.clone(), owner: d.owner_id, http })
+        Some(DiscordOwnerDm { retry: around.retry.clone(), api, token: d.token.clone(), owner: d.owner_id, http })
     }
 
     /// Sends `text` to the owner, with retry.
@@ -141,8 +141,7 @@ pub struct BotProbe {
 
 impl BotProbe {
     /// None unless the bot has a token.
-    pub fn from_config(cfg: &Config) -> Option<BotProbe> {
-        let d = &cfg.bots.discord;
+    pub fn from_config(d: &DiscordBotConfig) -> Option<BotProbe> {
         if d.token.is_empty() {
             return None;
         }

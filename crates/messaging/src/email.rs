@@ -17,13 +17,13 @@ use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, Mailboxes, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use lifeboat_core::catalog::StoredArchive;
+use lifeboat_core::config::MB;
 use lifeboat_core::destination::{
     AlertError, Answer, BoxFuture, CopyFailure, CopySink, DestinationId, DestinationKind, EmailConfig, Handover,
     Notifier, NotifierKind, Opened, Probe, ProbeContext, ProbeError, SetupFailed, Surroundings, Unusable,
 };
 use lifeboat_core::state::FailureCode;
 use lifeboat_core::units::human_size;
-use lifeboat_engine::config::{Config, MB};
 use tokio_util::sync::CancellationToken;
 
 /// Why the email destination cannot be set up from its settings.
@@ -54,12 +54,12 @@ const FIX: &str = "check smtp_url (host, port, smtps:// or ?tls=required) and de
 /// alerts and its probe. One that cannot be set up is still a destination
 /// (every archive is recorded as owed to it and failed), and its probe says
 /// why.
-pub fn open_configured(cfg: &Config, out: &mut Opened) {
-    if !cfg.destinations.email.enabled() {
+pub fn open_configured(section: &EmailConfig, around: &Surroundings, out: &mut Opened) {
+    if !section.enabled() {
         return;
     }
-    match EmailDestination::open(cfg) {
-        Ok(d) => out.add_in_every_role(cfg.surroundings(), Arc::new(d)),
+    match EmailDestination::open(section, around) {
+        Ok(d) => out.add_in_every_role(around.clone(), Arc::new(d)),
         Err(why) => {
             tracing::error!("email: {why}");
             out.sinks.push(Arc::new(Unusable { id: DestinationId::EMAIL, why: format!("email cannot send: {why}") }));
@@ -75,9 +75,6 @@ pub fn open_configured(cfg: &Config, out: &mut Opened) {
 pub struct EmailDestination {
     settings: EmailConfig,
     around: Surroundings,
-    /// The other places each archive goes, named in a mail too large to
-    /// carry it.
-    elsewhere: Vec<String>,
     mailer: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
     to: Vec<Mailbox>,
@@ -91,8 +88,7 @@ impl std::fmt::Debug for EmailDestination {
 
 impl EmailDestination {
     /// Sets up the transport.
-    pub fn open(cfg: &Config) -> Result<EmailDestination, SetupError> {
-        let e = &cfg.destinations.email;
+    pub fn open(e: &EmailConfig, around: &Surroundings) -> Result<EmailDestination, SetupError> {
         let mut url = e.smtp_url.clone().ok_or(SetupError::Missing { key: "destinations.email.smtp_url" })?;
         if !e.password.is_empty() {
             // lettre reads the credentials from the URL; the URL with the
@@ -104,18 +100,7 @@ impl EmailDestination {
             .timeout(Some(Duration::from_secs(e.timeout_secs)))
             .build();
         let from = e.from.clone().ok_or(SetupError::Missing { key: "destinations.email.from" })?;
-        let mut elsewhere = cfg.destinations.store_ids();
-        if cfg.delivery_enabled() {
-            elsewhere.push("the Telegram admins".into());
-        }
-        Ok(EmailDestination {
-            settings: e.clone(),
-            around: cfg.surroundings(),
-            elsewhere,
-            mailer,
-            from,
-            to: e.to.clone(),
-        })
+        Ok(EmailDestination { settings: e.clone(), around: around.clone(), mailer, from, to: e.to.clone() })
     }
 
     fn settings(&self) -> &EmailConfig {
@@ -189,7 +174,9 @@ impl EmailDestination {
         let subject = format!("{flag} {}", archive.name);
         if archive.size > limit {
             let here = gethostname::gethostname().to_string_lossy().into_owned();
-            let elsewhere = &self.elsewhere;
+            // The other places each archive goes, named in a mail too
+            // large to carry it.
+            let elsewhere = &self.around.elsewhere;
             let also =
                 if elsewhere.is_empty() { String::new() } else { format!(", and goes to {}", elsewhere.join(", ")) };
             let text = format!(

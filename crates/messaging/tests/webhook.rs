@@ -19,7 +19,7 @@ fn webhook(dir: &std::path::Path, url: &str, format: &str) -> WebhookDestination
          [[destinations.webhook]]\nname = \"ops\"\nurl_file = {file:?}\nformat = {format:?}\n"
     );
     let cfg = Config::from_toml(&toml).unwrap();
-    let mut all = WebhookDestination::from_config(&cfg);
+    let mut all = WebhookDestination::from_config(&cfg.destinations.webhook, &cfg.surroundings());
     assert_eq!(all.len(), 1);
     all.remove(0)
 }

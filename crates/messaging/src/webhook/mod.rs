@@ -12,12 +12,12 @@ pub mod format;
 use std::time::Duration;
 
 use backon::Retryable;
+use lifeboat_core::config::{RetryConfig, SecretUrl};
 use lifeboat_core::destination::{
     AlertError, Answer, BoxFuture, DestinationKind, Notifier, NotifierKind, Opened, Probe, ProbeContext, ProbeError,
-    WebhookConfig, WebhookFormat,
+    Surroundings, WebhookConfig, WebhookFormat,
 };
 use lifeboat_core::state::FailureCode;
-use lifeboat_engine::config::{Config, RetryConfig, SecretUrl};
 
 use crate::connects;
 
@@ -31,8 +31,8 @@ const FIX: &str = "check the URL in its url_file and this server's outbound netw
                    the other destinations meanwhile";
 
 /// Opens every configured webhook: alerts, and its probe.
-pub fn open_configured(cfg: &Config, out: &mut Opened) {
-    for webhook in WebhookDestination::from_config(cfg) {
+pub fn open_configured(section: &[WebhookConfig], around: &Surroundings, out: &mut Opened) {
+    for webhook in WebhookDestination::from_config(section, around) {
         let webhook = std::sync::Arc::new(webhook);
         out.notifiers.push(webhook.clone());
         out.probes.push(webhook);
@@ -70,11 +70,11 @@ struct PostError {
 impl WebhookDestination {
     /// Every configured webhook with its URL; one whose HTTP client cannot
     /// be built is logged and left out.
-    pub fn from_config(cfg: &Config) -> Vec<WebhookDestination> {
-        cfg.destinations.webhook.iter().filter_map(|w| WebhookDestination::new(cfg, w)).collect()
+    pub fn from_config(section: &[WebhookConfig], around: &Surroundings) -> Vec<WebhookDestination> {
+        section.iter().filter_map(|w| WebhookDestination::new(w, &around.retry)).collect()
     }
 
-    fn new(cfg: &Config, w: &WebhookConfig) -> Option<WebhookDestination> {
+    fn new(w: &WebhookConfig, retry: &RetryConfig) -> Option<WebhookDestination> {
         let url = w.url.clone()?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
@@ -85,7 +85,7 @@ impl WebhookDestination {
             .map_err(|e| tracing::error!("{}: cannot set up HTTP: {}", w.id(), e.without_url()))
             .ok()?;
         let host = gethostname::gethostname().to_string_lossy().into_owned();
-        Some(WebhookDestination { name: w.name.clone(), format: w.format, url, http, retry: cfg.retry.clone(), host })
+        Some(WebhookDestination { name: w.name.clone(), format: w.format, url, http, retry: retry.clone(), host })
     }
 
     /// How logs and reports name it ("webhook:ops").
