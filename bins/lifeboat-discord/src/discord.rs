@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable as _};
-use lifeboat_core::destination::DiscordBotConfig;
+use lifeboat_messaging::discord::DiscordBotConfig;
 use serde_json::{Value, json};
 use twilight_gateway::{ConfigBuilder, Intents, Shard, ShardId};
 use twilight_http::Client;

@@ -5,10 +5,11 @@
 //! folder, the registry and the short list below.
 //!
 //! A kind of destination is fenced the same way: its name shows only in its
-//! home (its crate or module, and its config section in core,
-//! `destination/<kind>.rs`), the destination registries (`destination/id.rs`
-//! and `destination/mod.rs` in core, the list of kinds the cycle opens) and
-//! a list giving for each other file the kinds it may name and why.
+//! home (its folder, config section included, and a binary of its own), the
+//! destination registries (`destination/id.rs` and `destination/mod.rs` in
+//! core, the engine's registry of sections, the list of kinds the cycle
+//! opens) and a list giving for each other file the kinds it may name and
+//! why.
 //!
 //! Comments are not read: they may give a kind as an example. Test code
 //! (`tests.rs` files, a file's `#[cfg(test)] mod tests`) is not read either.
@@ -157,25 +158,19 @@ const DESTINATIONS: &[Fence] = &[
     },
     Fence {
         kind: "email",
-        home: &["crates/messaging/src/email.rs", "crates/core/src/destination/email.rs"],
+        home: &["crates/messaging/src/email/"],
         inside: &["smtp", "lettre", "mailbox", "emailconfig", "emaildestination", "destinations.email"],
         whole: &["email"],
     },
     Fence {
         kind: "webhook",
-        home: &["crates/messaging/src/webhook/", "crates/core/src/destination/webhook.rs"],
+        home: &["crates/messaging/src/webhook/"],
         inside: &["ntfy", "hooks.slack", "webhookconfig", "webhookdestination", "destinations.webhook", "webhook::"],
         whole: &[],
     },
     Fence {
         kind: "discord",
-        home: &[
-            "crates/messaging/src/discord.rs",
-            "crates/messaging/src/discord_dm.rs",
-            "bins/lifeboat-discord/",
-            "crates/core/src/destination/discord.rs",
-            "crates/core/src/destination/discord_bot.rs",
-        ],
+        home: &["crates/messaging/src/discord/", "bins/lifeboat-discord/"],
         inside: &["discord"],
         whole: &[],
     },

@@ -82,7 +82,7 @@ const KINDS: &[OpenKind] = &[
         lifeboat_messaging::discord::open_configured(section, bot, around, out)
     },
     |cfg, around, out| lifeboat_messaging::email::open_configured(&cfg.destinations.email, around, out),
-    |cfg, around, out| lifeboat_messaging::discord_dm::open_configured(&cfg.bots.discord, around, out),
+    |cfg, around, out| lifeboat_messaging::discord::dm::open_configured(&cfg.bots.discord, around, out),
     |cfg, around, out| lifeboat_telegram::destination::open_configured(&cfg.telegram, around, out),
     |cfg, around, out| lifeboat_messaging::webhook::open_configured(&cfg.destinations.webhook, around, out),
 ];

@@ -1,8 +1,11 @@
 //! Destinations that deliver archives and alerts as messages: a Discord
 //! channel through its webhook ([`discord`]) and mailboxes through an SMTP
 //! relay ([`email`]); alerts only, to the Discord bot's owner by direct
-//! message ([`discord_dm`]) and as HTTP POSTs to any endpoint
-//! ([`webhook`]). Discord and email keep one outbox row per archive in the state
+//! message ([`discord::dm`]) and as HTTP POSTs to any endpoint
+//! ([`webhook`]). Each kind is a folder holding everything about it: its
+//! config section (parsed, checked and given its secrets through
+//! [`lifeboat_core::destination::Section`], which the engine's loading
+//! calls), its sending, its alerts and its probe for `diagnose`. Discord and email keep one outbox row per archive in the state
 //! database (see [`lifeboat_core::destination::drain_copies`]): an archive is
 //! recorded as sent only once the service confirmed it, and one that was not
 //! is tried again next cycle.
@@ -21,7 +24,6 @@
 
 mod connect;
 pub mod discord;
-pub mod discord_dm;
 pub mod email;
 pub mod webhook;
 
@@ -32,8 +34,7 @@ use lifeboat_core::state::FailureCode;
 use std::io::{Read, Seek, SeekFrom};
 
 pub use connect::{ConnectError, connects};
-pub use discord::DiscordDestination;
-pub use discord_dm::DiscordOwnerDm;
+pub use discord::{DiscordDestination, DiscordOwnerDm};
 pub use email::{EmailDestination, SetupError};
 pub use webhook::WebhookDestination;
 

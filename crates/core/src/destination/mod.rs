@@ -15,20 +15,12 @@ use tokio_util::sync::CancellationToken;
 use crate::catalog::StoredArchive;
 use crate::state::{FailureCode, Level, OutboxStatus, State, StateError};
 
-pub mod discord;
-pub mod discord_bot;
-pub mod email;
 mod id;
 mod probe;
 mod section;
-pub mod webhook;
-pub use discord::DiscordConfig;
-pub use discord_bot::DiscordBotConfig;
-pub use email::EmailConfig;
 pub use id::{BadDestinationId, DestinationId, DestinationKind, NotifierKind};
 pub use probe::{Answer, Opened, Probe, ProbeContext, ProbeError, SetupFailed, Unusable};
 pub use section::{Keep, Section, read_secret};
-pub use webhook::{WebhookConfig, WebhookFormat};
 
 /// A future a destination returns; boxed so destinations can be trait
 /// objects, `Send` so a cycle can run on any thread.

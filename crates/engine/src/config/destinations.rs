@@ -5,10 +5,11 @@
 
 use lifeboat_core::config::error::ConfigError;
 use lifeboat_core::config::secret::SecretFile;
-use lifeboat_core::destination::discord_bot::{self, DiscordBotConfig};
-use lifeboat_core::destination::{
-    DestinationId, DiscordConfig, EmailConfig, Keep, Section, WebhookConfig, email, webhook,
-};
+use lifeboat_core::destination::{DestinationId, Keep, Section};
+use lifeboat_messaging::discord::DiscordConfig;
+use lifeboat_messaging::discord::bot_section::{self as discord_bot, DiscordBotConfig};
+use lifeboat_messaging::email::{self, EmailConfig};
+use lifeboat_messaging::webhook::{self, WebhookConfig};
 use lifeboat_s3::{S3Config, section as s3};
 
 /// The top-level table `name` taken out of `top` and read as a `T`; an
@@ -26,7 +27,7 @@ fn take_table<T: serde::de::DeserializeOwned>(
 
 /// `[[destinations.*]]`: where archives go besides the Telegram admins,
 /// and who else hears alerts. Each field is one kind's section, parsed,
-/// read and checked by the kind's own file (`destination/<kind>.rs`).
+/// read and checked by the kind's own folder.
 #[derive(Debug, Clone, Default)]
 pub struct DestinationsConfig {
     pub s3: Vec<S3Config>,

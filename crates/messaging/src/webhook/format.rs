@@ -1,7 +1,7 @@
 //! How an alert is written for each [`WebhookFormat`]: the body, its
 //! content type, and the headers the receiver reads.
 
-use lifeboat_core::destination::WebhookFormat;
+use super::WebhookFormat;
 use serde_json::json;
 
 /// One alert as a request: what is posted and how it is labelled.

@@ -8,6 +8,8 @@
 //! errors or `Debug`, and a redirect is not followed.
 
 pub mod format;
+mod section;
+pub use section::{WebhookConfig, WebhookFile, WebhookFormat, parse};
 
 use std::time::Duration;
 
@@ -15,7 +17,7 @@ use backon::Retryable;
 use lifeboat_core::config::{RetryConfig, SecretUrl};
 use lifeboat_core::destination::{
     AlertError, Answer, BoxFuture, DestinationKind, Notifier, NotifierKind, Opened, Probe, ProbeContext, ProbeError,
-    Surroundings, WebhookConfig, WebhookFormat,
+    Surroundings,
 };
 use lifeboat_core::state::FailureCode;
 

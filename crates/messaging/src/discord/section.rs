@@ -1,13 +1,13 @@
-//! `[destinations.discord]` as core knows it: the typed section (read from
-//! the file as it is), the webhook URL it reads from its file and its
-//! checks. The posting itself is `lifeboat-messaging`'s.
+//! `[destinations.discord]`: the typed section (read from the file as it
+//! is), the webhook URL it reads from its file and its checks, which the
+//! configuration's loading asks through [`Section`].
 
 use serde::Deserialize;
 
-use super::{Keep, Section};
-use crate::config::error::{ConfigError, invalid};
-use crate::config::secret::{SecretFile, SecretProblem, SecretUrl};
-use crate::config::value::http_url;
+use lifeboat_core::config::error::{ConfigError, invalid};
+use lifeboat_core::config::secret::{SecretFile, SecretProblem, SecretUrl};
+use lifeboat_core::config::value::http_url;
+use lifeboat_core::destination::{Keep, Section, read_secret};
 
 /// `[destinations.discord]`: a channel's webhook. The URL is the secret
 /// (anyone holding it can post), so it comes from a file and never shows in
@@ -23,7 +23,7 @@ pub struct DiscordConfig {
     pub max_upload_mb: u64,
     /// The webhook URL, read from `webhook_url_file`; None: no Discord.
     #[serde(skip)]
-    pub webhook_url: Option<crate::config::secret::SecretUrl>,
+    pub webhook_url: Option<SecretUrl>,
 }
 
 fn default_discord_mb() -> u64 {
@@ -74,7 +74,7 @@ impl Section for DiscordConfig {
         }
         let key = "destinations.discord.webhook_url_file";
         let file = &self.webhook_url_file;
-        let url = super::read_secret(key, "webhook_url_file", file).and_then(|url| {
+        let url = read_secret(key, "webhook_url_file", file).and_then(|url| {
             http_url(url.trim()).ok_or_else(|| {
                 invalid(
                     key,

@@ -15,11 +15,12 @@ use std::time::Duration;
 use backon::Retryable;
 use lifeboat_core::config::{RetryConfig, Secret};
 use lifeboat_core::destination::{
-    AlertError, Answer, BoxFuture, DiscordBotConfig, Notifier, NotifierKind, Opened, Probe, ProbeContext, ProbeError,
-    Surroundings,
+    AlertError, Answer, BoxFuture, Notifier, NotifierKind, Opened, Probe, ProbeContext, ProbeError, Surroundings,
 };
 use lifeboat_core::state::FailureCode;
 use serde_json::{Value, json};
+
+use super::DiscordBotConfig;
 
 /// Discord's limit on a message's text.
 const CONTENT_LIMIT: usize = 2000;
@@ -28,7 +29,7 @@ const LONGEST_WAIT: Duration = Duration::from_secs(60);
 
 /// Adds the owner's direct messages to the notifiers when the bot has a
 /// token and an owner. The bot's probe is added with the webhook's
-/// ([`crate::discord::open_configured`]).
+/// ([`super::open_configured`]).
 pub fn open_configured(bot: &DiscordBotConfig, around: &Surroundings, out: &mut Opened) {
     if let Some(dm) = DiscordOwnerDm::from_config(bot, around) {
         out.notifiers.push(std::sync::Arc::new(dm));

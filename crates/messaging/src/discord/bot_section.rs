@@ -1,17 +1,17 @@
-//! `[discord]` as core knows it: the Discord bot's own section (not the
-//! webhook destination, which is `[destinations.discord]`): its token read
-//! from its file, the people it answers and its checks. The bot itself is
-//! `lifeboat-discord`.
+//! `[discord]`: the Discord bot's own section (not the webhook destination,
+//! which is `[destinations.discord]`): its token read from its file, the
+//! people it answers and its checks, which the configuration's loading asks
+//! through [`Section`]. The bot itself is `lifeboat-discord`.
 
 use std::fmt;
 use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::{Keep, Section};
-use crate::config::error::{ConfigError, invalid};
-use crate::config::secret::{Secret, SecretFile, SecretProblem};
-use crate::config::value::http_url;
+use lifeboat_core::config::error::{ConfigError, invalid};
+use lifeboat_core::config::secret::{Secret, SecretFile, SecretProblem};
+use lifeboat_core::config::value::http_url;
+use lifeboat_core::destination::{Keep, Section};
 
 /// The table the section is read from.
 pub const TABLE: &str = "discord";

@@ -19,12 +19,15 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use lifeboat_core::catalog::StoredArchive;
 use lifeboat_core::config::MB;
 use lifeboat_core::destination::{
-    AlertError, Answer, BoxFuture, CopyFailure, CopySink, DestinationId, DestinationKind, EmailConfig, Handover,
-    Notifier, NotifierKind, Opened, Probe, ProbeContext, ProbeError, SetupFailed, Surroundings, Unusable,
+    AlertError, Answer, BoxFuture, CopyFailure, CopySink, DestinationId, DestinationKind, Handover, Notifier,
+    NotifierKind, Opened, Probe, ProbeContext, ProbeError, SetupFailed, Surroundings, Unusable,
 };
 use lifeboat_core::state::FailureCode;
 use lifeboat_core::units::human_size;
 use tokio_util::sync::CancellationToken;
+
+mod section;
+pub use section::{EmailConfig, EmailFile};
 
 /// Why the email destination cannot be set up from its settings.
 #[derive(Debug, thiserror::Error)]

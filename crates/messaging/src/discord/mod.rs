@@ -16,15 +16,21 @@ use backon::Retryable;
 use lifeboat_core::catalog::{StoredArchive, part_name};
 use lifeboat_core::config::{MB, SecretUrl};
 use lifeboat_core::destination::{
-    AlertError, Answer, BoxFuture, CopyFailure, CopySink, DestinationId, DestinationKind, DiscordBotConfig,
-    DiscordConfig, Handover, Notifier, NotifierKind, Opened, Probe, ProbeContext, ProbeError, SetupFailed,
-    Surroundings,
+    AlertError, Answer, BoxFuture, CopyFailure, CopySink, DestinationId, DestinationKind, Handover, Notifier,
+    NotifierKind, Opened, Probe, ProbeContext, ProbeError, SetupFailed, Surroundings,
 };
 use lifeboat_core::state::FailureCode;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+
+pub mod bot_section;
+pub mod dm;
+mod section;
+pub use bot_section::DiscordBotConfig;
+pub use dm::DiscordOwnerDm;
+pub use section::DiscordConfig;
 
 /// Discord's limit on a message's text.
 const CONTENT_LIMIT: usize = 2000;
@@ -49,7 +55,7 @@ pub fn open_configured(section: &DiscordConfig, bot: &DiscordBotConfig, around: 
             })),
         }
     }
-    if let Some(bot) = crate::discord_dm::BotProbe::from_config(bot) {
+    if let Some(bot) = dm::BotProbe::from_config(bot) {
         out.probes.push(Arc::new(bot));
     }
 }

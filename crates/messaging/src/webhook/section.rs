@@ -1,15 +1,15 @@
-//! `[[destinations.webhook]]` as core knows it: the typed section, its
-//! parse from the file, the URL it reads from its file and its checks. The
-//! posting itself is `lifeboat-messaging`'s.
+//! `[[destinations.webhook]]`: the typed section, its parse from the file,
+//! the URL it reads from its file and its checks, which the configuration's
+//! loading asks through [`Section`].
 
 use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::{DestinationId, Keep, Section};
-use crate::config::error::{ConfigError, invalid};
-use crate::config::secret::{SecretFile, SecretUrl};
-use crate::config::value::http_url;
+use lifeboat_core::config::error::{ConfigError, invalid};
+use lifeboat_core::config::secret::{SecretFile, SecretUrl};
+use lifeboat_core::config::value::http_url;
+use lifeboat_core::destination::{DestinationId, Keep, Section, read_secret};
 
 /// One `[[destinations.webhook]]`: alerts as HTTP POSTs to any endpoint
 /// (ntfy, a Slack-compatible incoming webhook, any JSON receiver). The URL
@@ -24,7 +24,7 @@ pub struct WebhookConfig {
     /// How each alert is written.
     pub format: WebhookFormat,
     /// The URL, read from `url_file` at load.
-    pub url: Option<crate::config::secret::SecretUrl>,
+    pub url: Option<SecretUrl>,
 }
 
 impl WebhookConfig {
@@ -88,7 +88,7 @@ impl WebhookFile {
     /// The name and format checked; the URL is read from its file later,
     /// with the other secrets.
     fn parse(self) -> Result<WebhookConfig, ConfigError> {
-        if !crate::manifest::is_plain_name(&self.name) {
+        if !lifeboat_core::manifest::is_plain_name(&self.name) {
             return Err(invalid(KEY, format!("name {:?} must be a plain name, e.g. \"ops\"", self.name)));
         }
         let format = self.format.parse::<WebhookFormat>().map_err(|_| {
@@ -127,7 +127,7 @@ impl Section for WebhookConfig {
     /// stops the load. No message quotes the URL.
     fn resolve_secrets(&mut self, _keep: Keep<'_>) -> Result<(), ConfigError> {
         let key = "destinations.webhook.url_file";
-        let text = super::read_secret(key, &format!("\"{}\": url_file", self.name), &self.url_file)?;
+        let text = read_secret(key, &format!("\"{}\": url_file", self.name), &self.url_file)?;
         let Some(url) = http_url(text.trim()) else {
             return Err(invalid(
                 key,

@@ -1,7 +1,7 @@
-//! `[destinations.email]` as core knows it: the typed section (the relay's
-//! URL and the addresses parsed once, at load), its parse from the file,
-//! the password it reads from its file and its checks. The sending itself
-//! is `lifeboat-messaging`'s.
+//! `[destinations.email]`: the typed section (the relay's URL and the
+//! addresses parsed once, at load), its parse from the file, the password
+//! it reads from its file and its checks, which the configuration's loading
+//! asks through [`Section`].
 
 use std::path::PathBuf;
 
@@ -9,10 +9,10 @@ use lettre::message::Mailbox;
 use serde::Deserialize;
 use url::Url;
 
-use super::{Keep, Section};
-use crate::config::error::{ConfigError, invalid};
-use crate::config::secret::{Secret, SecretFile, SecretProblem};
-use crate::config::value::MAX_TIMEOUT_SECS;
+use lifeboat_core::config::error::{ConfigError, invalid};
+use lifeboat_core::config::secret::{Secret, SecretFile, SecretProblem};
+use lifeboat_core::config::value::MAX_TIMEOUT_SECS;
+use lifeboat_core::destination::{Keep, Section, read_secret};
 
 /// `[destinations.email]`: mail through an SMTP relay. With a relay, the
 /// sender and at least one receiver are there too (checked at load).
@@ -33,7 +33,7 @@ pub struct EmailConfig {
     /// log in, send) may take.
     pub timeout_secs: u64,
     /// The SMTP password, read from `password_file`.
-    pub password: crate::config::secret::Secret,
+    pub password: Secret,
 }
 
 impl Default for EmailConfig {
@@ -196,7 +196,7 @@ impl Section for EmailConfig {
                     "names no user for password_file; e.g. \"smtps://backup@smtp.example.com:465\"",
                 ));
             }
-            match super::read_secret("destinations.email.password_file", "password_file", &self.password_file) {
+            match read_secret("destinations.email.password_file", "password_file", &self.password_file) {
                 Ok(password) => self.password = Secret::new(password),
                 Err(error) => keep(SecretProblem { owner: None, error })?,
             }
