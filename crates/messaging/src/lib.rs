@@ -5,10 +5,12 @@
 //! ([`webhook`]). Each kind is a folder holding everything about it: its
 //! config section (parsed, checked and given its secrets through
 //! [`lifeboat_core::destination::Section`], which the engine's loading
-//! calls), its sending, its alerts and its probe for `diagnose`. Discord and email keep one outbox row per archive in the state
-//! database (see [`lifeboat_core::destination::drain_copies`]): an archive is
-//! recorded as sent only once the service confirmed it, and one that was not
-//! is tried again next cycle.
+//! calls), its sending, its alerts and its probe for `diagnose`, opened from
+//! that section and the [`Surroundings`], never the whole configuration.
+//! Discord and email keep one outbox row per archive in the state database
+//! (see [`lifeboat_core::destination::drain_copies`]): an archive is
+//! recorded as sent only once the service confirmed it, and one that was
+//! not is tried again next cycle.
 //!
 //! # Error policy
 //! Every failure is a [`CopyFailure`]: a [`FailureCode`] that reports and
