@@ -6,10 +6,9 @@
 //!
 //! A kind of destination is fenced the same way: its name shows only in its
 //! home (its folder, config section included, and a binary of its own), the
-//! destination registries (`destination/id.rs` and `destination/mod.rs` in
-//! core, the engine's registry of sections, the list of kinds the cycle
-//! opens) and a list giving for each other file the kinds it may name and
-//! why.
+//! destination registries (`destination/id.rs` in core, the engine's
+//! registry of sections, the list of kinds the cycle opens) and a list
+//! giving for each other file the kinds it may name and why.
 //!
 //! Comments are not read: they may give a kind as an example. Test code
 //! (`tests.rs` files, a file's `#[cfg(test)] mod tests`) is not read either.
@@ -177,14 +176,11 @@ const DESTINATIONS: &[Fence] = &[
 ];
 
 /// The destination registries: the kinds' ids (`DestinationKind`), their
-/// config sections (`DestinationsConfig`, a field each) and the list of
-/// kinds the cycle opens (one line each, `KINDS`).
-const DESTINATION_REGISTRY: &[&str] = &[
-    "crates/core/src/destination/id.rs",
-    "crates/core/src/destination/mod.rs",
-    "crates/engine/src/config/destinations.rs",
-    "crates/cycle/src/lib.rs",
-];
+/// config sections (`DestinationsConfig` in the engine, a field each) and
+/// the list of kinds the cycle opens (one entry each, `KINDS`). Core's
+/// `destination/mod.rs` is not one: it holds the seams and names no kind.
+const DESTINATION_REGISTRY: &[&str] =
+    &["crates/core/src/destination/id.rs", "crates/engine/src/config/destinations.rs", "crates/cycle/src/lib.rs"];
 
 /// Files outside a destination kind's home allowed to name it: the file
 /// (or folder), the kinds it may name, and why.
