@@ -175,12 +175,12 @@ const DESTINATIONS: &[Fence] = &[
     },
 ];
 
-/// The destination registries: the kinds' ids (`DestinationKind`), their
-/// config sections (`DestinationsConfig` in the engine, a field each) and
-/// the list of kinds the cycle opens (one entry each, `KINDS`). Core's
-/// `destination/mod.rs` is not one: it holds the seams and names no kind.
-const DESTINATION_REGISTRY: &[&str] =
-    &["crates/core/src/destination/id.rs", "crates/engine/src/config/destinations.rs", "crates/cycle/src/lib.rs"];
+/// The destination registries: the kinds' ids (`DestinationKind`, as
+/// outbox rows and `--from` name them), and the engine's registry of kinds
+/// (`destinations.rs`: each kind's section in the configuration and how it
+/// opens). Core's `destination/mod.rs` is not one: it holds the seams and
+/// names no kind.
+const DESTINATION_REGISTRY: &[&str] = &["crates/core/src/destination/id.rs", "crates/engine/src/destinations.rs"];
 
 /// Files outside a destination kind's home allowed to name it: the file
 /// (or folder), the kinds it may name, and why.

@@ -39,7 +39,7 @@ pub mod watch;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
-use lifeboat_core::destination::{ArchiveSink, Notifier, Opened, Owed, Probe, Surroundings};
+use lifeboat_core::destination::{ArchiveSink, Notifier, Opened, Owed, Probe};
 use lifeboat_core::exit;
 use lifeboat_core::lock::{CycleLock, LockError};
 use lifeboat_core::manifest::Trigger;
@@ -70,42 +70,15 @@ pub fn messengers(notifiers: &[Arc<dyn Notifier>]) -> impl Iterator<Item = &dyn 
     notifiers.iter().map(|n| n.as_ref()).filter(|n| n.has_recipients())
 }
 
-/// Every kind of destination, one entry each: each opens its configured
-/// destinations from its own section and the surroundings every kind gets
-/// (see [`lifeboat_core::destination::Opened`]). The order is the order the
-/// cycle hands archives and alerts to them, and diagnose probes them.
-type OpenKind = fn(&Config, &Surroundings, &mut Opened);
-const KINDS: &[OpenKind] = &[
-    |cfg, around, out| lifeboat_s3::open_configured(&cfg.destinations.s3, around, out),
-    |cfg, around, out| {
-        let (section, bot) = (&cfg.destinations.discord, &cfg.bots.discord);
-        lifeboat_messaging::discord::open_configured(section, bot, around, out)
-    },
-    |cfg, around, out| lifeboat_messaging::email::open_configured(&cfg.destinations.email, around, out),
-    |cfg, around, out| lifeboat_messaging::discord::dm::open_configured(&cfg.bots.discord, around, out),
-    |cfg, around, out| lifeboat_telegram::destination::open_configured(&cfg.telegram, around, out),
-    |cfg, around, out| lifeboat_messaging::webhook::open_configured(&cfg.destinations.webhook, around, out),
-];
-
-/// Every destination `cfg` configures, opened by its kind.
-fn open(cfg: &Config) -> Opened {
-    let around = cfg.surroundings();
-    let mut out = Opened::default();
-    for open_kind in KINDS {
-        open_kind(cfg, &around, &mut out);
-    }
-    out
-}
-
 /// The destinations `cfg` configures.
 pub fn destinations(cfg: &Config) -> Destinations {
-    let Opened { sinks, notifiers, .. } = open(cfg);
+    let Opened { sinks, notifiers, .. } = cfg.open_destinations();
     Destinations { sinks, notifiers }
 }
 
 /// The probes of the destinations `cfg` configures, for `diagnose`.
 pub fn probes(cfg: &Config) -> Vec<Arc<dyn Probe>> {
-    open(cfg).probes
+    cfg.open_destinations().probes
 }
 
 /// Why a cycle did not run at all.

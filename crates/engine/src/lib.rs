@@ -5,6 +5,8 @@
 //!
 //! # Layout
 //! - [`config`]: the layered configuration, validated at start-up.
+//! - [`destinations`]: the registry of the kinds of destination: their
+//!   sections, gathered into the configuration, and how each opens.
 //! - [`backup`]: one backup run: snapshot → check → archive → verify → rename.
 //! - [`restore`]: plan, then execute, into the live databases or a folder.
 //! - [`retention`]: which archives to remove, as a pure function of `now`.
@@ -24,6 +26,7 @@
 
 pub mod backup;
 pub mod config;
+pub mod destinations;
 pub mod diagnose;
 pub mod hooks;
 pub mod metrics;

@@ -138,6 +138,10 @@ impl Section for S3Config {
         }]
     }
 
+    fn ids(&self) -> Vec<DestinationId> {
+        vec![self.id()]
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         if !(1..=MAX_TIMEOUT_SECS).contains(&self.timeout_secs) {
             return Err(invalid(

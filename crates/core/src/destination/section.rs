@@ -4,6 +4,7 @@
 
 use crate::config::error::{ConfigError, invalid};
 use crate::config::secret::{SecretFile, SecretProblem};
+use crate::destination::DestinationId;
 
 /// Hands a secret that could not be read to the load, which stops there
 /// or keeps it for the operation that needs it.
@@ -24,6 +25,13 @@ pub trait Section {
     /// cannot be used stops the load; a file that cannot be read is handed
     /// to `keep`.
     fn resolve_secrets(&mut self, keep: Keep<'_>) -> Result<(), ConfigError>;
+
+    /// The outbox ids of the destinations it configures that keep
+    /// archives, in the order reports list them; none by default (a kind
+    /// that only carries alerts).
+    fn ids(&self) -> Vec<DestinationId> {
+        Vec::new()
+    }
 }
 
 /// A kind configured as a list (`[[destinations.KIND]]`): each entry in
@@ -39,6 +47,10 @@ impl<T: Section> Section for Vec<T> {
 
     fn resolve_secrets(&mut self, keep: Keep<'_>) -> Result<(), ConfigError> {
         self.iter_mut().try_for_each(|one| one.resolve_secrets(&mut *keep))
+    }
+
+    fn ids(&self) -> Vec<DestinationId> {
+        self.iter().flat_map(Section::ids).collect()
     }
 }
 

@@ -10,12 +10,12 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-use super::destinations::{Bots, BotsFile, DestinationsFile};
 use super::value::http_url;
 use super::{
     BackupConfig, Config, ConfigError, ContinuousConfig, EncryptionConfig, HooksConfig, MonitoringConfig,
     RetentionConfig, RetryConfig, ScheduleConfig, invalid,
 };
+use crate::destinations::{Bots, BotsFile, DestinationsFile};
 use lifeboat_core::schedule::Schedule;
 use lifeboat_telegram::section::TelegramFile;
 

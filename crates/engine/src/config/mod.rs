@@ -4,7 +4,6 @@
 //! start-up, and every error names the key and says what is allowed.
 
 mod checks;
-mod destinations;
 mod env;
 mod file;
 mod secrets;
@@ -16,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use crate::destinations::{Bots, DestinationsConfig};
 use checks::{check_choices, check_kinds, check_syntax};
-pub use destinations::{Bots, DestinationsConfig};
 pub use error::ConfigError;
 use error::invalid;
 use lifeboat_telegram::TelegramConfig;
@@ -288,7 +287,7 @@ impl Config {
         let parse_error = |e| ConfigError::Parse(describe(e, file));
         let mut top = raw.cache.into_table().map_err(parse_error)?;
         file::refuse_unknown_tables(&top).map_err(parse_error)?;
-        let bots = destinations::BotsFile::take(&mut top).map_err(parse_error)?;
+        let bots = crate::destinations::BotsFile::take(&mut top).map_err(parse_error)?;
         let written: file::ConfigFile = config::Value::new(None, top).try_deserialize().map_err(parse_error)?;
         let mut cfg = written.parse(bots)?;
         cfg.file = file.map(Path::to_path_buf);

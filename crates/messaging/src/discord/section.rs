@@ -7,7 +7,7 @@ use serde::Deserialize;
 use lifeboat_core::config::error::{ConfigError, invalid};
 use lifeboat_core::config::secret::{SecretFile, SecretProblem, SecretUrl};
 use lifeboat_core::config::value::http_url;
-use lifeboat_core::destination::{Keep, Section, read_secret};
+use lifeboat_core::destination::{DestinationId, Keep, Section, read_secret};
 
 /// `[destinations.discord]`: a channel's webhook. The URL is the secret
 /// (anyone holding it can post), so it comes from a file and never shows in
@@ -57,6 +57,10 @@ impl Section for DiscordConfig {
     }
 
     /// All but the webhook URL (read and checked when it is resolved).
+    fn ids(&self) -> Vec<DestinationId> {
+        self.enabled().then_some(DestinationId::DISCORD).into_iter().collect()
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         if !(1..=500).contains(&self.max_upload_mb) {
             return Err(invalid(

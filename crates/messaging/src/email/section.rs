@@ -12,7 +12,7 @@ use url::Url;
 use lifeboat_core::config::error::{ConfigError, invalid};
 use lifeboat_core::config::secret::{Secret, SecretFile, SecretProblem};
 use lifeboat_core::config::value::MAX_TIMEOUT_SECS;
-use lifeboat_core::destination::{Keep, Section, read_secret};
+use lifeboat_core::destination::{DestinationId, Keep, Section, read_secret};
 
 /// `[destinations.email]`: mail through an SMTP relay. With a relay, the
 /// sender and at least one receiver are there too (checked at load).
@@ -134,6 +134,10 @@ impl Section for EmailConfig {
     }
 
     /// All but the password (read and checked when it is resolved).
+    fn ids(&self) -> Vec<DestinationId> {
+        self.enabled().then_some(DestinationId::EMAIL).into_iter().collect()
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         if !(1..=MAX_TIMEOUT_SECS).contains(&self.timeout_secs) {
             return Err(invalid(

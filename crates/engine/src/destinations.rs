@@ -1,16 +1,49 @@
-//! The registry of the kinds of destination: each kind's section in
-//! `[destinations]` (and the bots' tables at the top), gathered here and
-//! gone through by the loading, which names no kind itself. A kind's section
-//! is parsed, read and checked by the kind's own crate.
+//! The registry of the kinds of destination, the one place that lists
+//! them: each kind's section in `[destinations]` (and the bots' tables at
+//! the top), gathered here and gone through by the loading, which names no
+//! kind itself, and how each kind opens what it configures. A kind's
+//! section is parsed, read and checked by the kind's own folder.
 
 use lifeboat_core::config::error::ConfigError;
 use lifeboat_core::config::secret::SecretFile;
-use lifeboat_core::destination::{DestinationId, Keep, Section};
+use lifeboat_core::destination::{DestinationId, Keep, Opened, Section, Surroundings};
 use lifeboat_messaging::discord::DiscordConfig;
 use lifeboat_messaging::discord::bot_section::{self as discord_bot, DiscordBotConfig};
 use lifeboat_messaging::email::{self, EmailConfig};
 use lifeboat_messaging::webhook::{self, WebhookConfig};
 use lifeboat_s3::{S3Config, section as s3};
+
+use crate::Config;
+
+/// Every kind of destination, one entry each: each opens its configured
+/// destinations from its own section and the surroundings every kind gets
+/// (see [`Opened`]). The order is the order the cycle hands archives and
+/// alerts to them, and diagnose probes them.
+type OpenKind = fn(&Config, &Surroundings, &mut Opened);
+const KINDS: &[OpenKind] = &[
+    |cfg, around, out| lifeboat_s3::open_configured(&cfg.destinations.s3, around, out),
+    |cfg, around, out| {
+        let (section, bot) = (&cfg.destinations.discord, &cfg.bots.discord);
+        lifeboat_messaging::discord::open_configured(section, bot, around, out)
+    },
+    |cfg, around, out| lifeboat_messaging::email::open_configured(&cfg.destinations.email, around, out),
+    |cfg, around, out| lifeboat_messaging::discord::dm::open_configured(&cfg.bots.discord, around, out),
+    |cfg, around, out| lifeboat_telegram::destination::open_configured(&cfg.telegram, around, out),
+    |cfg, around, out| lifeboat_messaging::webhook::open_configured(&cfg.destinations.webhook, around, out),
+];
+
+impl Config {
+    /// Every destination this configures, opened by its kind: the sinks
+    /// archives go to, the notifiers alerts go to, and what diagnose probes.
+    pub fn open_destinations(&self) -> Opened {
+        let around = self.surroundings();
+        let mut out = Opened::default();
+        for open_kind in KINDS {
+            open_kind(self, &around, &mut out);
+        }
+        out
+    }
+}
 
 /// The top-level table `name` taken out of `top` and read as a `T`; an
 /// error names the key at fault as it does for any other section.
@@ -150,14 +183,7 @@ impl DestinationsConfig {
     /// The outbox id of every configured destination besides Telegram, in
     /// the order reports list them.
     pub fn ids(&self) -> Vec<DestinationId> {
-        let mut ids: Vec<DestinationId> = self.s3.iter().map(S3Config::id).collect();
-        if self.discord.enabled() {
-            ids.push(DestinationId::DISCORD);
-        }
-        if self.email.enabled() {
-            ids.push(DestinationId::EMAIL);
-        }
-        ids
+        self.sections().iter().flat_map(|s| s.ids()).collect()
     }
 
     /// The ids of the configured buckets, as written (`s3:NAME`): the
