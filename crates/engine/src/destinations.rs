@@ -13,36 +13,42 @@ use lifeboat_messaging::email::{self, EmailConfig};
 use lifeboat_messaging::webhook::{self, WebhookConfig};
 use lifeboat_s3::{S3Config, section as s3};
 
-use crate::Config;
+use lifeboat_telegram::TelegramConfig;
+
+/// The sections the kinds of destination open from: `[destinations]`, the
+/// bots' tables and `[telegram]`.
+#[derive(Clone, Copy)]
+pub struct Sections<'a> {
+    pub destinations: &'a DestinationsConfig,
+    pub bots: &'a Bots,
+    pub telegram: &'a TelegramConfig,
+}
 
 /// Every kind of destination, one entry each: each opens its configured
 /// destinations from its own section and the surroundings every kind gets
 /// (see [`Opened`]). The order is the order the cycle hands archives and
 /// alerts to them, and diagnose probes them.
-type OpenKind = fn(&Config, &Surroundings, &mut Opened);
+type OpenKind = fn(Sections<'_>, &Surroundings, &mut Opened);
 const KINDS: &[OpenKind] = &[
-    |cfg, around, out| lifeboat_s3::open_configured(&cfg.destinations.s3, around, out),
-    |cfg, around, out| {
-        let (section, bot) = (&cfg.destinations.discord, &cfg.bots.discord);
+    |of, around, out| lifeboat_s3::open_configured(&of.destinations.s3, around, out),
+    |of, around, out| {
+        let (section, bot) = (&of.destinations.discord, &of.bots.discord);
         lifeboat_messaging::discord::open_configured(section, bot, around, out)
     },
-    |cfg, around, out| lifeboat_messaging::email::open_configured(&cfg.destinations.email, around, out),
-    |cfg, around, out| lifeboat_messaging::discord::dm::open_configured(&cfg.bots.discord, around, out),
-    |cfg, around, out| lifeboat_telegram::destination::open_configured(&cfg.telegram, around, out),
-    |cfg, around, out| lifeboat_messaging::webhook::open_configured(&cfg.destinations.webhook, around, out),
+    |of, around, out| lifeboat_messaging::email::open_configured(&of.destinations.email, around, out),
+    |of, around, out| lifeboat_messaging::discord::dm::open_configured(&of.bots.discord, around, out),
+    |of, around, out| lifeboat_telegram::destination::open_configured(of.telegram, around, out),
+    |of, around, out| lifeboat_messaging::webhook::open_configured(&of.destinations.webhook, around, out),
 ];
 
-impl Config {
-    /// Every destination this configures, opened by its kind: the sinks
-    /// archives go to, the notifiers alerts go to, and what diagnose probes.
-    pub fn open_destinations(&self) -> Opened {
-        let around = self.surroundings();
-        let mut out = Opened::default();
-        for open_kind in KINDS {
-            open_kind(self, &around, &mut out);
-        }
-        out
+/// Every destination `sections` configure, opened by its kind: the sinks
+/// archives go to, the notifiers alerts go to, and what diagnose probes.
+pub fn open(sections: Sections<'_>, around: &Surroundings) -> Opened {
+    let mut out = Opened::default();
+    for open_kind in KINDS {
+        open_kind(sections, around, &mut out);
     }
+    out
 }
 
 /// The top-level table `name` taken out of `top` and read as a `T`; an

@@ -450,6 +450,17 @@ impl Config {
         elsewhere
     }
 
+    /// Every destination this configures, opened by its kind (see
+    /// [`crate::destinations`]).
+    pub fn open_destinations(&self) -> lifeboat_core::destination::Opened {
+        let sections = crate::destinations::Sections {
+            destinations: &self.destinations,
+            bots: &self.bots,
+            telegram: &self.telegram,
+        };
+        crate::destinations::open(sections, &self.surroundings())
+    }
+
     /// What a destination needs besides its own section.
     pub fn surroundings(&self) -> lifeboat_core::destination::Surroundings {
         lifeboat_core::destination::Surroundings {
