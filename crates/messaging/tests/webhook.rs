@@ -2,24 +2,32 @@
 //! format's body and headers, retry through 429 and 5xx, a refusal not
 //! retried, and the URL in no error.
 
-use lifeboat_core::destination::Notifier;
-use lifeboat_engine::config::Config;
+use lifeboat_core::config::RetryConfig;
+use lifeboat_core::destination::{Notifier, Section, Surroundings};
 use lifeboat_messaging::WebhookDestination;
+use lifeboat_messaging::webhook::WebhookConfig;
 use lifeboat_testkit::HttpRecorder;
 
 const ALERT: &str = "❌ Lifeboat: the scheduled backup of 2026-12-04 10:00 UTC failed.\nWhy: <disk> & more";
 
-/// One webhook named "ops" posting to `url` in `format`; three attempts
-/// without waiting.
+/// One webhook named "ops" posting to `url` in `format`, its URL read from
+/// its file as the configuration's load reads it; three attempts without
+/// waiting.
 fn webhook(dir: &std::path::Path, url: &str, format: &str) -> WebhookDestination {
     let file = dir.join("ops.url");
     std::fs::write(&file, format!("{url}\n")).unwrap();
-    let toml = format!(
-        "[retry]\nattempts = 3\ninitial_delay_secs = 0\nmax_delay_secs = 1\n\
-         [[destinations.webhook]]\nname = \"ops\"\nurl_file = {file:?}\nformat = {format:?}\n"
-    );
-    let cfg = Config::from_toml(&toml).unwrap();
-    let mut all = WebhookDestination::from_config(&cfg.destinations.webhook, &cfg.surroundings());
+    let mut section = WebhookConfig { name: "ops".into(), url_file: file, format: format.parse().unwrap(), url: None };
+    section.resolve_secrets(&mut |_| panic!("the URL file is readable")).unwrap();
+    let out = dir.join("out");
+    let around = Surroundings {
+        state_path: out.join(".lifeboat/state.db"),
+        output_dir: out,
+        keys: Default::default(),
+        retry: RetryConfig { attempts: 3, initial_delay_secs: 0, max_delay_secs: 1 },
+        quiet_routine: false,
+        elsewhere: Vec::new(),
+    };
+    let mut all = WebhookDestination::from_config(&[section], &around);
     assert_eq!(all.len(), 1);
     all.remove(0)
 }
@@ -104,31 +112,4 @@ async fn a_refusal_is_not_retried_and_an_unreachable_endpoint_names_its_host_not
     assert!(!e.message.contains("secret-123"), "{e}");
     let shown = format!("{hook:?}");
     assert!(shown.contains("[redacted]") && !shown.contains("secret-123"), "{shown}");
-}
-
-#[test]
-fn a_webhook_needs_a_known_format_a_url_file_and_a_name_of_its_own() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("u");
-    std::fs::write(&file, "https://ntfy.sh/alerts\n").unwrap();
-    let entry = |name: &str, url_file: &str, format: &str| {
-        format!("[[destinations.webhook]]\nname = {name:?}\nurl_file = {url_file:?}\nformat = {format:?}\n")
-    };
-    let f = file.display().to_string();
-    let err = |toml: &str| Config::from_toml(toml).unwrap_err().to_string();
-    let e = err(&entry("ops", &f, "xml"));
-    assert!(
-        e.contains("destinations.webhook") && e.contains("\"xml\" is not one of \"json\", \"ntfy\", \"slack\""),
-        "{e}"
-    );
-    let e = err(&entry("ops", "", "json"));
-    assert!(e.contains("url_file is empty"), "{e}");
-    let e = err(&format!("{}{}", entry("ops", &f, "json"), entry("ops", &f, "slack")));
-    assert!(e.contains("used twice"), "{e}");
-    std::fs::write(&file, "not a url\n").unwrap();
-    let e = err(&entry("ops", &f, "json"));
-    assert!(e.contains("destinations.webhook.url_file") && e.contains("does not hold an http(s) URL"), "{e}");
-    assert!(!e.contains("not a url"), "the file's text is a secret: {e}");
-    let e = err(&format!("{}extra = 1\n", entry("ops", &f, "json")));
-    assert!(e.contains("extra"), "{e}");
 }

@@ -506,3 +506,30 @@ fn continuous_is_off_by_default_and_its_values_are_bounded() {
     let err = Config::from_toml("[continuous]\nintervall_secs = 5").unwrap_err().to_string();
     assert!(err.contains("intervall_secs"), "{err}");
 }
+
+#[test]
+fn a_webhook_needs_a_known_format_a_url_file_and_a_name_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("u");
+    std::fs::write(&file, "https://ntfy.sh/alerts\n").unwrap();
+    let entry = |name: &str, url_file: &str, format: &str| {
+        format!("[[destinations.webhook]]\nname = {name:?}\nurl_file = {url_file:?}\nformat = {format:?}\n")
+    };
+    let f = file.display().to_string();
+    let err = |toml: &str| Config::from_toml(toml).unwrap_err().to_string();
+    let e = err(&entry("ops", &f, "xml"));
+    assert!(
+        e.contains("destinations.webhook") && e.contains("\"xml\" is not one of \"json\", \"ntfy\", \"slack\""),
+        "{e}"
+    );
+    let e = err(&entry("ops", "", "json"));
+    assert!(e.contains("url_file is empty"), "{e}");
+    let e = err(&format!("{}{}", entry("ops", &f, "json"), entry("ops", &f, "slack")));
+    assert!(e.contains("used twice"), "{e}");
+    std::fs::write(&file, "not a url\n").unwrap();
+    let e = err(&entry("ops", &f, "json"));
+    assert!(e.contains("destinations.webhook.url_file") && e.contains("does not hold an http(s) URL"), "{e}");
+    assert!(!e.contains("not a url"), "the file's text is a secret: {e}");
+    let e = err(&format!("{}extra = 1\n", entry("ops", &f, "json")));
+    assert!(e.contains("extra"), "{e}");
+}
