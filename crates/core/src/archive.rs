@@ -65,7 +65,7 @@ fn zip_err(context: impl Into<String>) -> impl FnOnce(zip::result::ZipError) -> 
 }
 
 /// Creates `path` as a new private (0600) file.
-pub fn create_private_file(path: &Path) -> std::io::Result<File> {
+pub(crate) fn create_private_file(path: &Path) -> std::io::Result<File> {
     OpenOptions::new().write(true).read(true).create_new(true).mode(0o600).open(path)
 }
 

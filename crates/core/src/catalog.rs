@@ -52,7 +52,8 @@ pub fn archive_name(at: DateTime<Utc>) -> String {
 
 /// The name of a differential archive made at `at`:
 /// `database_backup_YYYYMMDD_HHMMSS.diff.zip`.
-pub fn differential_name(at: DateTime<Utc>) -> String {
+#[cfg(test)]
+pub(crate) fn differential_name(at: DateTime<Utc>) -> String {
     ArchiveName::differential(at).to_string()
 }
 
@@ -173,7 +174,7 @@ impl ArchiveName {
 
     /// [`ArchiveName::parse`] for a file name as the system gives it; one
     /// that is not UTF-8 is no archive name.
-    pub fn parse_os(file_name: &OsStr) -> Result<ArchiveName, CatalogError> {
+    pub(crate) fn parse_os(file_name: &OsStr) -> Result<ArchiveName, CatalogError> {
         match file_name.to_str() {
             Some(text) => ArchiveName::parse(text),
             None => Err(CatalogError::NotAnArchive(file_name.to_string_lossy().escape_debug().to_string())),
@@ -197,7 +198,7 @@ impl ArchiveName {
     }
 
     /// Part `n` (1–999) of this archive, `….NNN`.
-    pub fn with_part(&self, n: u32) -> ArchiveName {
+    pub(crate) fn with_part(&self, n: u32) -> ArchiveName {
         debug_assert!((1..=999).contains(&n), "part {n}");
         ArchiveName { part: Some(n), ..*self }
     }

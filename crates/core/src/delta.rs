@@ -524,7 +524,7 @@ impl PageHashes {
 
     /// Hashes read back from [`PageHashes::blob`]; None when the blob does
     /// not fit `block` and `size`.
-    pub fn from_blob(block: u32, size: u64, sha256: String, blob: &[u8]) -> Option<PageHashes> {
+    pub(crate) fn from_blob(block: u32, size: u64, sha256: String, blob: &[u8]) -> Option<PageHashes> {
         let blocks = size.div_ceil(u64::from(block.max(1)));
         if block == 0 || blob.len() as u64 != blocks * 32 {
             return None;
@@ -537,7 +537,7 @@ impl PageHashes {
 /// Like [`write_delta`], against the base's [`PageHashes`] instead of its
 /// contents: every changed block is stored whole (a difference needs the
 /// old bytes). Also returns the new snapshot's own hashes, which the
-/// written differential is checked against ([`check_against_hashes`]).
+/// written differential is checked against (`check_against_hashes`).
 pub fn write_delta_by_hashes(
     base: &PageHashes,
     new: &Path,
@@ -588,7 +588,11 @@ pub fn write_delta_by_hashes(
 /// `new`: the check of a differential made where its base cannot be read.
 /// Every record is read to its end; what does not hold is an
 /// `InvalidData` error.
-pub fn check_against_hashes(delta: Option<&mut dyn Read>, base: &PageHashes, new: &PageHashes) -> io::Result<()> {
+pub(crate) fn check_against_hashes(
+    delta: Option<&mut dyn Read>,
+    base: &PageHashes,
+    new: &PageHashes,
+) -> io::Result<()> {
     let blocks = new.hashes.len() as u64;
     let block = u64::from(new.block);
     let mut records: std::collections::BTreeMap<u64, [u8; 32]> = Default::default();

@@ -45,7 +45,7 @@ pub fn read_full(r: &mut (impl io::Read + ?Sized), buf: &mut [u8]) -> io::Result
 }
 
 /// Sets a file's mode to 0600.
-pub fn make_private(file: &Path) -> io::Result<()> {
+pub(crate) fn make_private(file: &Path) -> io::Result<()> {
     fs::set_permissions(file, fs::Permissions::from_mode(0o600))
 }
 
@@ -61,7 +61,7 @@ pub fn available_space(path: &Path) -> io::Result<u64> {
 
 /// The nearest of `path` and its ancestors that exists (`.` when none
 /// does): where a folder not yet created will live.
-pub fn existing_ancestor(path: &Path) -> &Path {
+pub(crate) fn existing_ancestor(path: &Path) -> &Path {
     path.ancestors().find(|p| !p.as_os_str().is_empty() && p.exists()).unwrap_or(Path::new("."))
 }
 

@@ -101,7 +101,7 @@ impl Header {
 }
 
 /// Checks that `path` starts with the SQLite header.
-pub fn check_header(path: &Path) -> Result<(), IntegrityError> {
+pub(crate) fn check_header(path: &Path) -> Result<(), IntegrityError> {
     let mut head = [0u8; SQLITE_HEADER.len()];
     match crate::fsutil::read_prefix(path, &mut head)? {
         0 => Err(IntegrityError::Empty),

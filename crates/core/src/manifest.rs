@@ -238,7 +238,7 @@ impl Manifest {
     }
 
     /// Sum of the databases' sizes.
-    pub fn total_size(&self) -> u64 {
+    pub(crate) fn total_size(&self) -> u64 {
         self.databases.iter().map(|d| d.size).sum()
     }
 }

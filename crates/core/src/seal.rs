@@ -5,7 +5,7 @@
 //! encrypted (WinZip AE-2); [`crate::archive`] writes them and
 //! [`crate::verify`] reads them with the password. `age` archives are a
 //! verified ZIP encrypted to public keys as `….zip.age`: [`seal_file`]
-//! writes one, [`open_age`] opens one as a seekable stream, so the ZIP
+//! writes one, `open_age` opens one as a seekable stream, so the ZIP
 //! inside is read in place, never decrypted to disk.
 //!
 //! Secrets (the password, an identity file's text) live in [`Secret`]s:
@@ -317,7 +317,7 @@ fn encryptor(recipients: &[Recipient]) -> io::Result<age::Encryptor> {
 /// A writer that encrypts what is written to it to `recipients` into
 /// `out`; `finish()` it to write the last chunk. For the increments
 /// continuous capture writes.
-pub fn age_writer<W: Write>(out: W, recipients: &[Recipient]) -> io::Result<age::stream::StreamWriter<W>> {
+pub(crate) fn age_writer<W: Write>(out: W, recipients: &[Recipient]) -> io::Result<age::stream::StreamWriter<W>> {
     encryptor(recipients)?.wrap_output(out)
 }
 
@@ -503,7 +503,7 @@ pub trait ReadSeek: Read + Seek + Send {}
 impl<T: Read + Seek + Send> ReadSeek for T {}
 
 /// Opens an age-sealed archive as the seekable ZIP stream inside it.
-pub fn open_age<R: Read + Seek + Send + 'static>(
+pub(crate) fn open_age<R: Read + Seek + Send + 'static>(
     mut input: R,
     keys: &Keys,
     archive: &str,

@@ -21,7 +21,7 @@ pub fn stopping() {
 
 /// How often to send the watchdog's keep-alive: half of `WatchdogSec=`, or
 /// None when systemd watches nothing.
-pub fn watchdog_interval() -> Option<Duration> {
+pub(crate) fn watchdog_interval() -> Option<Duration> {
     let mut usec = 0;
     sd_notify::watchdog_enabled(false, &mut usec).then(|| Duration::from_micros(usec) / 2)
 }

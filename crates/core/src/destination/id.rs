@@ -41,7 +41,7 @@ impl DestinationKind {
     }
 
     /// Whether more than one of this kind can be configured, each by a name.
-    pub fn is_named(self) -> bool {
+    pub(crate) fn is_named(self) -> bool {
         matches!(self, DestinationKind::S3 | DestinationKind::Webhook)
     }
 

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 pub use files::{FileSource, FilesConfig};
 pub use info::info_text;
-pub use postgres::{PostgresConfig, PostgresSource, qualified_name};
+pub use postgres::{PostgresConfig, PostgresSource};
 pub use redis::{KEYS as REDIS_KEYS, RedisConfig, RedisSource};
 pub use server::{DEFAULT_TOOL_TIMEOUT_SECS, ServerConfig, ServerUrl};
 pub use sqlite::SqliteSource;
@@ -428,7 +428,7 @@ pub fn entry_problem(entry: &DatabaseEntry) -> Option<&'static str> {
 
 /// Checks a copy of a `kind` source (a snapshot, or an entry extracted from
 /// an archive): what [`Source::check`] does.
-pub fn check_copy(of: Kind, path: &Path) -> Result<Checked, SkipReason> {
+pub(crate) fn check_copy(of: Kind, path: &Path) -> Result<Checked, SkipReason> {
     kind(of).check_copy(path)
 }
 

@@ -68,7 +68,7 @@ pub fn require(name: &str, package: &str) -> Result<PathBuf, ToolError> {
 }
 
 /// [`require`], also looking in `extra`.
-pub fn require_in(name: &str, package: &str, extra: &[PathBuf]) -> Result<PathBuf, ToolError> {
+pub(crate) fn require_in(name: &str, package: &str, extra: &[PathBuf]) -> Result<PathBuf, ToolError> {
     find(name, extra).ok_or_else(|| ToolError::NotInstalled { name: name.to_string(), package: package.to_string() })
 }
 
@@ -222,7 +222,7 @@ pub fn run(cmd: &mut Command, deadline: &Deadline) -> Result<Output, ToolError> 
 }
 
 /// The program's file name, as messages name it.
-pub fn program_name(cmd: &Command) -> String {
+pub(crate) fn program_name(cmd: &Command) -> String {
     let program = Path::new(cmd.get_program());
     program.file_name().unwrap_or(program.as_os_str()).to_string_lossy().into_owned()
 }

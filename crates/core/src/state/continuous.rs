@@ -68,7 +68,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CapturePosition> {
 
 impl State {
     /// The capture position of `database`, if it has one.
-    pub fn capture_position(&self, database: &str) -> Result<Option<CapturePosition>> {
+    pub(crate) fn capture_position(&self, database: &str) -> Result<Option<CapturePosition>> {
         Ok(self
             .conn
             .query_row(&format!("SELECT {COLUMNS} FROM continuous WHERE database = ?1"), [database], row)
@@ -113,14 +113,14 @@ impl State {
 
     /// Records that `database` was read up to its newest commit at `at`
     /// and held nothing new.
-    pub fn capture_checked(&self, database: &str, at: DateTime<Utc>) -> Result<()> {
+    pub(crate) fn capture_checked(&self, database: &str, at: DateTime<Utc>) -> Result<()> {
         self.conn.execute("UPDATE continuous SET checked_at = ?2 WHERE database = ?1", params![database, ts(at)])?;
         Ok(())
     }
 
     /// Forgets the capture position of `database`: the next capture starts
     /// a new chain.
-    pub fn forget_capture_position(&self, database: &str) -> Result<()> {
+    pub(crate) fn forget_capture_position(&self, database: &str) -> Result<()> {
         self.conn.execute("DELETE FROM continuous WHERE database = ?1", [database])?;
         Ok(())
     }
@@ -165,7 +165,7 @@ impl State {
 
     /// Records that local retention removes increment `file` of
     /// `database`, so that each of `destinations` deletes its copy too.
-    pub fn retire_increment(&self, destinations: &[String], database: &str, file: &str) -> Result<()> {
+    pub(crate) fn retire_increment(&self, destinations: &[String], database: &str, file: &str) -> Result<()> {
         for d in destinations {
             self.conn.execute(
                 "INSERT OR IGNORE INTO continuous_retired (destination, database, file) VALUES (?1, ?2, ?3)",

@@ -116,7 +116,7 @@ pub fn scheduler_state_here(hb: Option<&Heartbeat>, now: DateTime<Utc>) -> Sched
 /// True only when `/proc` shows processes and not this one. A `/proc`
 /// mounted with `hidepid` hides other users' processes, and then nothing
 /// can be told: not gone.
-pub fn process_gone(pid: u32) -> bool {
+pub(crate) fn process_gone(pid: u32) -> bool {
     let proc = std::path::Path::new("/proc");
     proc.join("1").exists() && !proc.join(pid.to_string()).exists()
 }

@@ -29,9 +29,7 @@ use rusqlite::Connection;
 
 pub use continuous::{CapturePosition, UploadPosition};
 pub use events::{Event, Level};
-pub use heartbeat::{
-    Heartbeat, HeartbeatState, Process, SchedulerState, process_gone, scheduler_state, scheduler_state_here,
-};
+pub use heartbeat::{Heartbeat, HeartbeatState, Process, SchedulerState, scheduler_state, scheduler_state_here};
 pub use incidents::{Incident, IncidentKind};
 pub use outbox::{Copy, FailureCode, OutboxStatus};
 pub use pins::{Acknowledged, Pin, PinOrigin};

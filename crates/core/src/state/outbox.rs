@@ -144,7 +144,7 @@ impl State {
     }
 
     /// Owes `archive` to `destination` (nothing changes if it is owed or sent already).
-    pub fn enqueue_copy(&self, archive: &str, destination: &DestinationId, at: DateTime<Utc>) -> Result<()> {
+    pub(crate) fn enqueue_copy(&self, archive: &str, destination: &DestinationId, at: DateTime<Utc>) -> Result<()> {
         self.conn.execute(
             "INSERT OR IGNORE INTO outbox (archive, destination, status, created_at, updated_at)
              VALUES (?1, ?2, 'pending', ?3, ?3)",
@@ -156,7 +156,7 @@ impl State {
     /// Owes `archive` to `destination` again: a missing row is added, a
     /// failed one is pending again. A differential's base goes this way to
     /// a destination that lacks it.
-    pub fn owe_copy(&self, archive: &str, destination: &DestinationId, at: DateTime<Utc>) -> Result<()> {
+    pub(crate) fn owe_copy(&self, archive: &str, destination: &DestinationId, at: DateTime<Utc>) -> Result<()> {
         self.enqueue_copy(archive, destination, at)?;
         self.conn.execute(
             &format!(
@@ -169,7 +169,7 @@ impl State {
     }
 
     /// Where `archive` stands at `destination` (None: never owed there).
-    pub fn copy_status(&self, archive: &str, destination: &DestinationId) -> Result<Option<OutboxStatus>> {
+    pub(crate) fn copy_status(&self, archive: &str, destination: &DestinationId) -> Result<Option<OutboxStatus>> {
         Ok(self
             .conn
             .query_row(
@@ -199,7 +199,13 @@ impl State {
     }
 
     /// The store confirmed `size` bytes of `archive`.
-    pub fn mark_copied(&self, archive: &str, destination: &DestinationId, size: u64, at: DateTime<Utc>) -> Result<()> {
+    pub(crate) fn mark_copied(
+        &self,
+        archive: &str,
+        destination: &DestinationId,
+        size: u64,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         self.conn.execute(
             &format!(
                 "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, size = ?3, error_code = NULL,
@@ -212,7 +218,7 @@ impl State {
     }
 
     /// An attempt failed; `permanent` ones are not tried again.
-    pub fn mark_copy_failed(
+    pub(crate) fn mark_copy_failed(
         &self,
         archive: &str,
         destination: &DestinationId,
@@ -233,7 +239,7 @@ impl State {
     }
 
     /// The destination confirmed the first `parts` parts of `archive`.
-    pub fn record_copy_progress(&self, archive: &str, destination: &DestinationId, parts: u32) -> Result<()> {
+    pub(crate) fn record_copy_progress(&self, archive: &str, destination: &DestinationId, parts: u32) -> Result<()> {
         self.conn.execute(
             &format!(
                 "UPDATE outbox SET progress = ?3
@@ -245,7 +251,7 @@ impl State {
     }
 
     /// Local retention removed `archive`: every store's copy is to go too.
-    pub fn retire_copies(&self, archive: &str, at: DateTime<Utc>) -> Result<()> {
+    pub(crate) fn retire_copies(&self, archive: &str, at: DateTime<Utc>) -> Result<()> {
         self.conn.execute(
             &format!("UPDATE outbox SET status = 'retired', updated_at = ?2 WHERE archive = ?1 AND {WHOLE}"),
             params![archive, ts(at)],
@@ -254,7 +260,7 @@ impl State {
     }
 
     /// The store deleted its copy of a retired archive.
-    pub fn forget_copy(&self, archive: &str, destination: &DestinationId) -> Result<()> {
+    pub(crate) fn forget_copy(&self, archive: &str, destination: &DestinationId) -> Result<()> {
         self.conn.execute(
             &format!("DELETE FROM outbox WHERE archive = ?1 AND destination = ?2 AND {WHOLE} AND status = 'retired'"),
             params![archive, destination],

@@ -54,7 +54,7 @@ pub struct FileSource {
 
 /// `path` without `.` parts, or None when it is not absolute or goes up
 /// (`..`): such a path cannot name one place for sure.
-pub fn normalized(path: &Path) -> Option<PathBuf> {
+pub(crate) fn normalized(path: &Path) -> Option<PathBuf> {
     if !path.is_absolute() {
         return None;
     }
@@ -70,14 +70,14 @@ pub fn normalized(path: &Path) -> Option<PathBuf> {
 }
 
 /// The archive entry of file `path` in source `source`.
-pub fn entry_name(source: &str, path: &Path) -> Option<String> {
+pub(crate) fn entry_name(source: &str, path: &Path) -> Option<String> {
     let p = normalized(path)?;
     let s = p.to_str()?;
     Some(format!("{source}{s}"))
 }
 
 /// True when `pattern` holds glob characters.
-pub fn is_glob(pattern: &str) -> bool {
+pub(crate) fn is_glob(pattern: &str) -> bool {
     pattern.contains(['*', '?', '['])
 }
 
@@ -96,7 +96,7 @@ pub struct Expanded {
 /// A plain path that does not exist stays (its snapshot reports it
 /// missing); a glob that matches nothing is a warning. Lifeboat's own
 /// secret files and archive folder (`excluded`) are left out.
-pub fn expand(cfg: &FilesConfig, excluded: &[PathBuf]) -> Expanded {
+pub(crate) fn expand(cfg: &FilesConfig, excluded: &[PathBuf]) -> Expanded {
     let mut warnings = Vec::new();
     let mut files: Vec<PathBuf> = Vec::new();
     for pattern in &cfg.paths {

@@ -380,7 +380,7 @@ fn count_copy_rows(input: impl BufRead) -> std::io::Result<Vec<TableCount>> {
 
 /// `schema.table` from the start of a COPY statement's target, identifiers
 /// unquoted (`s2."odd name" (x) FROM stdin;` → `s2.odd name`).
-pub fn qualified_name(target: &str) -> String {
+pub(crate) fn qualified_name(target: &str) -> String {
     let mut parts = Vec::new();
     let mut chars = target.chars().peekable();
     loop {

@@ -233,7 +233,7 @@ impl Writer {
     /// increments before this one rebuild it) is `earlier`, None when the
     /// database was shorter: stored whole or as its difference from
     /// `earlier`, whichever is smaller.
-    pub fn changed_page(&mut self, no: u32, data: &[u8], earlier: Option<&[u8]>) -> io::Result<()> {
+    pub(crate) fn changed_page(&mut self, no: u32, data: &[u8], earlier: Option<&[u8]>) -> io::Result<()> {
         debug_assert!(no != 0 && data.len() == self.page_size);
         let (kind, stored) = self.coder.encode(data, earlier, no == 1)?;
         self.body.write_all(&no.to_be_bytes())?;
@@ -354,7 +354,7 @@ impl Reader {
     /// `earlier(no, page)` reads page `no` as the increments before this
     /// one rebuild it into `page`, for a page stored as a difference from
     /// it, and says false when the database was shorter.
-    pub fn next_page_on(
+    pub(crate) fn next_page_on(
         &mut self,
         buf: &mut Vec<u8>,
         earlier: &mut dyn FnMut(u32, &mut [u8]) -> io::Result<bool>,

@@ -363,6 +363,7 @@ fn hash_page(index: usize, page: &[u8]) -> [u8; 32] {
 
 /// The SHA-256 of `path`'s pages with page 1's [`BOOKKEEPING`] zeroed,
 /// and its number of pages.
-pub fn page_hash(path: &Path, page_size: u32) -> io::Result<([u8; 32], u64)> {
+#[cfg(test)]
+pub(crate) fn page_hash(path: &Path, page_size: u32) -> io::Result<([u8; 32], u64)> {
     page_hashes(path, page_size).map(|(_, all)| all)
 }

@@ -122,7 +122,7 @@ impl WalHeader {
     }
 
     /// True when `pos` was read from this same WAL (not reset since).
-    pub fn continues(&self, pos: &WalPosition) -> bool {
+    pub(crate) fn continues(&self, pos: &WalPosition) -> bool {
         self.salt1 == pos.salt1 && self.salt2 == pos.salt2
     }
 }
@@ -181,7 +181,7 @@ impl IndexHeader {
     /// Whether every commit up to `at` is published: the header counts
     /// its frames, or names another WAL (a reset comes only after every
     /// frame was checkpointed into the database file).
-    pub fn publishes(&self, at: &WalPosition) -> bool {
+    pub(crate) fn publishes(&self, at: &WalPosition) -> bool {
         (self.salt1, self.salt2) != (at.salt1, at.salt2) || u64::from(self.frames) >= at.frames
     }
 }
@@ -191,7 +191,7 @@ impl IndexHeader {
 /// `index` names another WAL than the file's (a reset SQLite has not yet
 /// written to the file), every frame of the file is in the database, and
 /// the next WAL starts with its salts. Without `-shm`, the WAL's start.
-pub fn published(wal: &WalState, index: Option<&IndexHeader>) -> WalPosition {
+pub(crate) fn published(wal: &WalState, index: Option<&IndexHeader>) -> WalPosition {
     match (wal, index) {
         (WalState::Valid(h, bytes), Some(ix)) if h.continues(&ix.start()) => {
             let mut at = h.start();
@@ -227,7 +227,7 @@ pub fn read(path: &Path) -> io::Result<WalState> {
 /// The committed transactions in `bytes` (a WAL whose header is `h`) after
 /// `from` (which must continue it, see [`WalHeader::continues`]). Frames
 /// past the last valid commit frame are left for next time.
-pub fn committed_since(h: &WalHeader, bytes: &[u8], from: &WalPosition) -> Committed {
+pub(crate) fn committed_since(h: &WalHeader, bytes: &[u8], from: &WalPosition) -> Committed {
     let mut newest: std::collections::BTreeMap<u32, &[u8]> = Default::default();
     let mut out = Committed { position: *from, ..Committed::default() };
     each_commit(h, bytes, from, |pages, db_pages, position| {
@@ -246,7 +246,7 @@ pub fn committed_since(h: &WalHeader, bytes: &[u8], from: &WalPosition) -> Commi
 /// order, with the frames it wrote (page number and content, in the order
 /// written), the database size in pages after it, and the position after
 /// it. Reading stops at the first frame that does not check out.
-pub fn each_commit<'a>(
+pub(crate) fn each_commit<'a>(
     h: &WalHeader,
     bytes: &'a [u8],
     from: &WalPosition,
