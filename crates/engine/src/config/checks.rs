@@ -134,11 +134,11 @@ pub(super) fn check_kinds(raw: &config::Config, from_env: &[String]) -> Result<(
                 toml::Value::Array(a) => Kind::List(match a.first() {
                     Some(toml::Value::Integer(_)) => Some(&Kind::Int),
                     Some(toml::Value::String(_)) => Some(&Kind::Text),
-                    _ => LIST_ELEMENTS.iter().find(|(k, _)| *k == path).map(|(_, kind)| kind).or_else(|| {
-                        let mut ints =
-                            lifeboat_telegram::section::INT_LISTS.iter().copied().chain(super::Bots::int_lists());
-                        ints.any(|k| k == path).then_some(&Kind::Int)
-                    }),
+                    _ => LIST_ELEMENTS
+                        .iter()
+                        .find(|(k, _)| *k == path)
+                        .map(|(_, kind)| kind)
+                        .or_else(|| super::int_list_keys().any(|k| k == path).then_some(&Kind::Int)),
                 }),
                 _ => continue,
             };

@@ -394,13 +394,16 @@ fn holds_token(file: &toml::Table) -> bool {
     file.get("telegram").and_then(|t| t.get("token")).and_then(toml::Value::as_str).is_some_and(|t| !t.is_empty())
 }
 
+/// The kinds' keys holding lists of whole numbers: Telegram's, then the
+/// bots'.
+fn int_list_keys() -> impl Iterator<Item = &'static str> {
+    lifeboat_telegram::section::INT_LISTS.iter().copied().chain(Bots::int_lists())
+}
+
 /// Keys holding lists, comma-separated in the environment: the engine's,
-/// Telegram's, then the bots'.
+/// then the kinds' ([`int_list_keys`]).
 fn list_keys() -> impl Iterator<Item = &'static str> {
-    ["backup.databases", "encryption.recipients"]
-        .into_iter()
-        .chain(lifeboat_telegram::section::INT_LISTS.iter().copied())
-        .chain(Bots::int_lists())
+    ["backup.databases", "encryption.recipients"].into_iter().chain(int_list_keys())
 }
 
 /// `LIFEBOAT__SECTION__KEY` variables (or `vars`, for tests); lists are
