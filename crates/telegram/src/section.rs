@@ -40,6 +40,11 @@ impl TelegramConfig {
     pub fn enabled(&self) -> bool {
         !self.token.is_empty()
     }
+
+    /// Everyone who may use the dashboard: admins and the owner.
+    pub fn is_admin(&self, user_id: i64) -> bool {
+        user_id != 0 && (self.admin_ids.contains(&user_id) || self.owner_id == user_id)
+    }
 }
 
 impl fmt::Debug for TelegramConfig {

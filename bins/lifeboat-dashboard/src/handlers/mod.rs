@@ -157,9 +157,11 @@ pub fn schema() -> UpdateHandler<HandlerError> {
                 .endpoint(ignore),
         )
         .branch(
-            dptree::filter(|m: Message, app: Arc<App>| m.from.as_ref().is_some_and(|u| app.cfg.is_admin(user_id(u))))
-                .branch(dptree::entry().filter_command::<Command>().endpoint(on_admin_message))
-                .endpoint(ignore),
+            dptree::filter(|m: Message, app: Arc<App>| {
+                m.from.as_ref().is_some_and(|u| app.cfg.telegram.is_admin(user_id(u)))
+            })
+            .branch(dptree::entry().filter_command::<Command>().endpoint(on_admin_message))
+            .endpoint(ignore),
         )
         .endpoint(refuse_message);
     let callbacks = Update::filter_callback_query()
@@ -168,7 +170,8 @@ pub fn schema() -> UpdateHandler<HandlerError> {
                 .endpoint(refuse_group_callback),
         )
         .branch(
-            dptree::filter(|q: CallbackQuery, app: Arc<App>| app.cfg.is_admin(user_id(&q.from))).endpoint(on_callback),
+            dptree::filter(|q: CallbackQuery, app: Arc<App>| app.cfg.telegram.is_admin(user_id(&q.from)))
+                .endpoint(on_callback),
         )
         .endpoint(refuse_callback);
     dptree::entry().branch(messages).branch(callbacks)
@@ -201,7 +204,7 @@ async fn on_admin_message(bot: DashBot, msg: Message) -> HandlerResult {
 /// chat; everything else there is left alone (a bot that answered every
 /// stranger in a group would be noise).
 async fn on_group_message(bot: DashBot, msg: Message, app: Arc<App>) -> HandlerResult {
-    if msg.from.as_ref().is_some_and(|u| app.cfg.is_admin(user_id(u))) {
+    if msg.from.as_ref().is_some_and(|u| app.cfg.telegram.is_admin(user_id(u))) {
         bot.send_message(msg.chat.id, text::PRIVATE_ONLY).await?;
     }
     Ok(())

@@ -322,11 +322,6 @@ impl Config {
         self.telegram.enabled()
     }
 
-    /// Everyone who may use the dashboard: admins and the owner.
-    pub fn is_admin(&self, user_id: i64) -> bool {
-        user_id != 0 && (self.telegram.admin_ids.contains(&user_id) || self.telegram.owner_id == user_id)
-    }
-
     /// Lifeboat's own folder inside `output_dir` (state database, lock).
     pub fn state_dir(&self) -> PathBuf {
         self.backup.output_dir.join(".lifeboat")
